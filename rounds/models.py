@@ -1,0 +1,119 @@
+"""Durable state of a round: its plan version, commitments, entropy, seed, draw and audit log.
+
+A round key has exactly one row here and, once drawn, exactly one draw. Large committed inputs
+(the frames as they stood at commitment) are kept as gzip'd canonical bytes in ``round_artifact``
+so the bundle can be rebuilt years later even after the registry has moved on.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from shuangsui.dbtypes import enum_type
+
+
+class RoundKind(enum.StrEnum):
+    scheduled = "scheduled"
+    adhoc = "adhoc"
+
+
+class RoundStatus(enum.StrEnum):
+    committed = "committed"  # plan and frames committed, entropy not yet fixed
+    drawn = "drawn"  # seed fixed and draw persisted: final, no re-roll
+    failed = "failed"  # the rules could not be met; the failure is in the audit log
+    closed = "closed"  # every finding in, results published
+
+
+class PlanVersion(SQLModel, table=True):
+    __tablename__ = "plan_version"
+
+    plan_hash: str = Field(primary_key=True, max_length=64)
+    plan_id: str = Field(index=True)
+    check_item_code: str = Field(foreign_key="checkitem.code")
+    period: str
+    source: str = ""
+    yaml_text: str = Field(sa_column=Column(Text, nullable=False))
+    canonical_json: str = Field(sa_column=Column(Text, nullable=False))
+    loaded_at: datetime
+
+
+class Round(SQLModel, table=True):
+    round_key: str = Field(primary_key=True)
+    plan_id: str = Field(index=True)
+    plan_hash: str = Field(foreign_key="plan_version.plan_hash")
+    kind: RoundKind = Field(sa_type=enum_type(RoundKind))
+    period: str = Field(index=True)
+    requested_by: str = ""
+    reason: str = ""
+    overrides: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    window_start: date
+    window_end: date
+    status: RoundStatus = Field(
+        default=RoundStatus.committed, index=True, sa_type=enum_type(RoundStatus)
+    )
+    # what public entropy the round will use, fixed at commitment (e.g. a beacon round number)
+    entropy_plan: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    frame_commitment: str = Field(max_length=64)
+    frame_merkle_root: str = Field(max_length=64)
+    frame_size: int
+    inspector_commitment: str = Field(max_length=64)
+    inspector_frame_size: int
+    entropy: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    seed: str | None = Field(default=None, max_length=64)
+    counts: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    committed_at: datetime
+    drawn_at: datetime | None = None
+
+
+class RoundArtifact(SQLModel, table=True):
+    """A committed input or output of a round, as canonical bytes (gzip'd)."""
+
+    __tablename__ = "round_artifact"
+
+    round_key: str = Field(primary_key=True, foreign_key="round.round_key")
+    name: str = Field(primary_key=True)
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Selection(SQLModel, table=True):
+    round_key: str = Field(primary_key=True, foreign_key="round.round_key")
+    credit_code: str = Field(primary_key=True, max_length=18)
+    stratum: str
+    kind: str  # random | targeted
+    rank: int
+    ticket: str = Field(max_length=64)
+
+
+class Assignment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("round_key", "credit_code", "position"),)
+
+    round_key: str = Field(primary_key=True, foreign_key="round.round_key")
+    credit_code: str = Field(primary_key=True, max_length=18)
+    inspector_id: str = Field(primary_key=True)
+    position: int  # 0 = team lead
+    due_on: date
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained log of everything that happened to every round.
+
+    ``hash = SHA-256(prev_hash || canonical JSON of {seq, at, round_key, event, payload})``; the
+    unique constraint on ``prev_hash`` makes two concurrent appends on the same head collide,
+    so the chain can never fork.
+    """
+
+    __tablename__ = "audit_event"
+
+    seq: int = Field(primary_key=True)
+    at: datetime
+    round_key: str | None = Field(default=None, index=True)
+    event: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64, unique=True)

@@ -1,0 +1,3 @@
+from shuangsui.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""The ``shuangsui`` command. Each area adds its own sub-command group."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from shuangsui.config import get_settings
+from shuangsui.errors import UserError
+
+app = typer.Typer(
+    name="shuangsui",
+    help="双随机、一公开: auditable random spot checks of certified enterprises.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The application database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+def db_migrate(revision: str = typer.Argument("head")) -> None:
+    """Create or upgrade the schema of the configured database."""
+    from shuangsui.db import migrate
+
+    settings = get_settings()
+    migrate(settings.resolved_database_url, revision)
+    typer.echo(f"database {settings.database_url_for_logs} at {revision}")
+
+
+def _register_groups() -> None:
+    from registry.cli import app as registry_app
+
+    app.add_typer(registry_app, name="registry")
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _register_groups()
+    try:
+        app()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

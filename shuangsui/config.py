@@ -1,0 +1,66 @@
+"""The one settings object. Every knob is an environment variable prefixed ``SHUANGSUI_``."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+logger = logging.getLogger(__name__)
+
+PLACEHOLDER_SECRETS = {"", "changethis", "change-me", "secret", "dev-secret"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    home: Path = Field(default=Path(".shuangsui"), description="data directory")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite under the data directory"
+    )
+    bureau_code: str = Field(default="350000", pattern=r"^\d{6}$")
+    bureau_name: str = "福建省认证执法局"
+    timezone: str = "Asia/Shanghai"
+    publish_deadline_working_days: int = 20
+    secret_key: SecretStr = SecretStr("dev-secret")
+    public_base_url: str = "http://127.0.0.1:8350"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError(
+                "SHUANGSUI_SECRET_KEY is a placeholder; set a real secret in production"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'shuangsui.db').resolve()}"
+
+    @property
+    def database_url_for_logs(self) -> str:
+        """The database URL with any password replaced by ``***``."""
+        return scrub_url(self.resolved_database_url)
+
+
+def scrub_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    logger.debug(
+        "settings loaded: home=%s database=%s", settings.home, settings.database_url_for_logs
+    )
+    return settings

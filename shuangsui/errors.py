@@ -1,0 +1,55 @@
+"""The exception tree of shuangsui. User errors carry a message a coordinator can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ShuangsuiError(Exception):
+    """Base of every error shuangsui raises on purpose."""
+
+
+class UserError(ShuangsuiError):
+    """Bad input or an impossible request: the message says what to change."""
+
+
+class NotFound(UserError):
+    pass
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One bad field of one row of an input file: rendered as ``FILE:ROW: field: reason``."""
+
+    file: str
+    row: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}: {self.field}: {self.reason}"
+
+
+class ImportRejected(UserError):
+    """A file had bad rows; nothing was imported."""
+
+    def __init__(self, problems: list[RowProblem]):
+        self.problems = problems
+        lines = "\n".join(str(p) for p in problems)
+        super().__init__(f"{len(problems)} problem(s); nothing was imported:\n{lines}")
+
+
+class PlanError(UserError):
+    """A draw plan is malformed or contradicts the law or the registry."""
+
+
+class InfeasibleDraw(UserError):
+    """The rules cannot be met (for example too few eligible inspectors)."""
+
+
+class EntropyUnavailable(ShuangsuiError):
+    """The public entropy a round needs is not available yet; the round waits."""
+
+
+class IntegrityError(ShuangsuiError):
+    """Recorded data does not verify (hash chain broken, commitment mismatch)."""

@@ -1,0 +1,18 @@
+"""Every table of shuangsui, imported in one place so migrations and tests see the whole schema."""
+
+from registry.models import (  # noqa: F401
+    Certificate,
+    CheckItem,
+    Conflict,
+    Enterprise,
+    Inspector,
+    RegistryChange,
+)
+from rounds.models import (  # noqa: F401
+    Assignment,
+    AuditEvent,
+    PlanVersion,
+    Round,
+    RoundArtifact,
+    Selection,
+)

@@ -1,0 +1,145 @@
+"""Fixtures shared by every test: a clean environment, both databases, one Prefect harness."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Clean the environment before Prefect or the settings are imported: tests must not see the
+# operator's SHUANGSUI_* or PREFECT_* variables, only what they set themselves.
+_KEEP = ("SHUANGSUI_TEST_", "SHUANGSUI_REQUIRE_")
+for _name in list(os.environ):
+    if (_name.startswith("SHUANGSUI_") and not _name.startswith(_KEEP)) or _name.startswith(
+        "PREFECT_"
+    ):
+        del os.environ[_name]
+_PREFECT_TMP = Path(tempfile.mkdtemp(prefix="shuangsui-prefect-"))
+os.environ["PREFECT_HOME"] = str(_PREFECT_TMP / "home")
+os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_PREFECT_TMP / "storage")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
+
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
+
+import shuangsui.models  # noqa: E402,F401
+from shuangsui import config, db  # noqa: E402
+
+POSTGRES_URL = os.environ.get("SHUANGSUI_TEST_POSTGRES_URL", "")
+REQUIRE_POSTGRES = os.environ.get("SHUANGSUI_REQUIRE_POSTGRES") == "1"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_PREFECT_TMP, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _clean_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Each test starts from default settings with its own data directory."""
+    for name in list(os.environ):
+        if name.startswith("SHUANGSUI_") and not name.startswith(_KEEP):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SHUANGSUI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "test")
+    config.get_settings.cache_clear()
+    yield
+    config.get_settings.cache_clear()
+    for engine in db._engines.values():
+        engine.dispose()
+    db._engines.clear()
+
+
+# ------------------------------------------------------------------ databases
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    db.migrate(f"sqlite:///{path}")
+    return path
+
+
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test worker, migrated to head once."""
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("SHUANGSUI_REQUIRE_POSTGRES=1 but SHUANGSUI_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL not configured (set SHUANGSUI_TEST_POSTGRES_URL)")
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"shuangsui_test_{_worker_id()}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    db.migrate(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_all(url: str) -> None:
+    engine = sa.create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
+    """A migrated, empty database: every database test runs once on SQLite, once on PostgreSQL.
+
+    The URL is also set as ``SHUANGSUI_DATABASE_URL`` so code that reads the settings uses it.
+    """
+    if request.param == "sqlite":
+        path = tmp_path / "shuangsui.db"
+        shutil.copy(sqlite_template, path)
+        url = f"sqlite:///{path}"
+        monkeypatch.setenv("SHUANGSUI_DATABASE_URL", url)
+        config.get_settings.cache_clear()
+        yield url
+    else:
+        url = request.getfixturevalue("postgres_database")
+        monkeypatch.setenv("SHUANGSUI_DATABASE_URL", url)
+        config.get_settings.cache_clear()
+        try:
+            yield url
+        finally:
+            for engine in db._engines.values():
+                engine.dispose()
+            db._engines.clear()
+            _truncate_all(url)
+
+
+@pytest.fixture
+def engine(db_url: str) -> sa.Engine:
+    return db.get_engine()
+
+
+# ------------------------------------------------------------------ prefect
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test harness for the whole session (per xdist worker), heartbeat off."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        prefect_test_harness(server_startup_timeout=120),
+    ):
+        yield
