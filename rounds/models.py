@@ -45,6 +45,7 @@ class Round(SQLModel, table=True):
     round_key: str = Field(primary_key=True)
     plan_id: str = Field(index=True)
     plan_hash: str = Field(foreign_key="plan_version.plan_hash")
+    check_item_code: str = Field(index=True)
     kind: RoundKind = Field(sa_type=enum_type(RoundKind))
     period: str = Field(index=True)
     requested_by: str = ""
@@ -61,7 +62,9 @@ class Round(SQLModel, table=True):
     frame_merkle_root: str = Field(max_length=64)
     frame_size: int
     inspector_commitment: str = Field(max_length=64)
+    inspector_merkle_root: str = Field(max_length=64)
     inspector_frame_size: int
+    constraints_commitment: str = Field(max_length=64)
     entropy: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     seed: str | None = Field(default=None, max_length=64)
     counts: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))

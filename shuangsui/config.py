@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     bureau_name: str = "福建省认证执法局"
     timezone: str = "Asia/Shanghai"
     publish_deadline_working_days: int = 20
+    plans_dir: Path = Field(default=Path("plans"), description="the bureau's YAML draw plans")
+    entropy_sources: str = Field(
+        default="witness-digits",
+        description="comma-separated public entropy sources a round commits to: "
+        "witness-digits, beacon",
+    )
+    beacon_url: str = ""
+    beacon_chain_hash: str = ""
     secret_key: SecretStr = SecretStr("dev-secret")
     public_base_url: str = "http://127.0.0.1:8350"
 
@@ -40,6 +48,10 @@ class Settings(BaseSettings):
                 "SHUANGSUI_SECRET_KEY is a placeholder; set a real secret in production"
             )
         return self
+
+    @property
+    def entropy_source_list(self) -> list[str]:
+        return [s.strip() for s in self.entropy_sources.split(",") if s.strip()]
 
     @property
     def resolved_database_url(self) -> str:

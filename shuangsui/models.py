@@ -1,5 +1,6 @@
 """Every table of shuangsui, imported in one place so migrations and tests see the whole schema."""
 
+from notifications.models import Notification  # noqa: F401
 from registry.models import (  # noqa: F401
     Certificate,
     CheckItem,

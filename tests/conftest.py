@@ -75,7 +75,7 @@ def postgres_database() -> Iterator[str]:
             pytest.fail("SHUANGSUI_REQUIRE_POSTGRES=1 but SHUANGSUI_TEST_POSTGRES_URL is not set")
         pytest.skip("PostgreSQL not configured (set SHUANGSUI_TEST_POSTGRES_URL)")
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"shuangsui_test_{_worker_id()}"
+    name = f"shuangsui_test_{_worker_id()}_{os.getpid()}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -91,6 +91,8 @@ def _truncate_all(url: str) -> None:
     engine = sa.create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as conn:
+        # a test that left a transaction open fails here, loudly, instead of hanging
+        conn.execute(sa.text("SET LOCAL lock_timeout = '20s'"))
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 

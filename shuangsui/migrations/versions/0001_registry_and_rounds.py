@@ -223,6 +223,7 @@ def upgrade() -> None:
         sa.Column("round_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("plan_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("plan_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("check_item_code", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column(
             "kind",
             sa.Enum("scheduled", "adhoc", name="roundkind", native_enum=False, length=32),
@@ -254,7 +255,13 @@ def upgrade() -> None:
         sa.Column(
             "inspector_commitment", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
         ),
+        sa.Column(
+            "inspector_merkle_root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
+        ),
         sa.Column("inspector_frame_size", sa.Integer(), nullable=False),
+        sa.Column(
+            "constraints_commitment", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False
+        ),
         sa.Column("entropy", sa.JSON(), nullable=True),
         sa.Column("seed", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("counts", sa.JSON(), nullable=True),
@@ -268,6 +275,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("round_key"),
     )
     with op.batch_alter_table("round", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_round_check_item_code"), ["check_item_code"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_round_period"), ["period"], unique=False)
         batch_op.create_index(batch_op.f("ix_round_plan_id"), ["plan_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_round_status"), ["status"], unique=False)
@@ -324,6 +334,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_round_status"))
         batch_op.drop_index(batch_op.f("ix_round_plan_id"))
         batch_op.drop_index(batch_op.f("ix_round_period"))
+        batch_op.drop_index(batch_op.f("ix_round_check_item_code"))
 
     op.drop_table("round")
     with op.batch_alter_table("plan_version", schema=None) as batch_op:

@@ -1,0 +1,180 @@
+"""The append-only, hash-chained audit log of rounds.
+
+Every attempt to commit or draw a round, failed ones included, appends one typed event.
+``hash = SHA-256(prev_hash_bytes || canonical JSON of {seq, at, round_key, event, payload})``,
+the first ``prev_hash`` being 64 zeros. ``prev_hash`` is unique, so two concurrent writers that
+read the same head collide on insert; the loser retries on the new head and the chain never forks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from rounds.models import AuditEvent
+from shuangsui.errors import IntegrityError as ChainBroken
+
+logger = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# ------------------------------------------------------------------ typed events
+@dataclass(frozen=True)
+class RoundCommitted:
+    plan_id: str
+    plan_hash: str
+    frame_commitment: str
+    frame_merkle_root: str
+    frame_size: int
+    inspector_commitment: str
+    inspector_frame_size: int
+    entropy_plan: dict
+    kind: str
+    requested_by: str
+    reason: str
+    exclusions: int
+
+
+@dataclass(frozen=True)
+class EntropyRecorded:
+    records: list
+
+
+@dataclass(frozen=True)
+class DrawMade:
+    seed: str
+    selected: int
+    assignments: int
+    counts: dict
+
+
+@dataclass(frozen=True)
+class DrawRefused:
+    """A second draw of a round that already has one: the existing draw is returned."""
+
+    seed: str
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class DrawFailed:
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True)
+class EntropyAwaited:
+    reason: str
+
+
+@dataclass(frozen=True)
+class NotificationsQueued:
+    count: int
+    unreachable: list = field(default_factory=list)
+
+
+def event_name(event: object) -> str:
+    return type(event).__name__
+
+
+def chain_hash(
+    prev_hash: str, seq: int, at: str, round_key: str | None, name: str, payload: str
+) -> str:
+    body = _canonical(
+        {"seq": seq, "at": at, "round_key": round_key, "event": name, "payload": payload}
+    )
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def add_to(session: Session, round_key: str | None, event: object) -> AuditEvent:
+    """Add one event to the caller's transaction: it commits, or rolls back, with the work it
+    records. A concurrent append makes the commit fail on ``prev_hash``; the caller retries."""
+    payload = _canonical(dataclasses.asdict(event)).decode()  # type: ignore[call-overload]
+    name = event_name(event)
+    head = (
+        session.exec(  # type: ignore[call-overload]
+            select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)  # type: ignore[attr-defined]
+        )
+        .scalars()
+        .first()
+    )
+    seq = head.seq + 1 if head else 1
+    prev = head.hash if head else GENESIS
+    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    row = AuditEvent(
+        seq=seq,
+        at=datetime.fromisoformat(at),
+        round_key=round_key,
+        event=name,
+        payload=payload,
+        prev_hash=prev,
+        hash=chain_hash(prev, seq, at, round_key, name, payload),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def append(
+    engine: Engine, round_key: str | None, event: object, *, attempts: int = 20
+) -> AuditEvent:
+    """Append one event in a transaction of its own (so failures are logged even when the
+    caller's work is rolled back)."""
+    for _ in range(attempts):
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                row = add_to(session, round_key, event)
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            logger.info("audit %s %s seq=%d", row.event, round_key, row.seq)
+            return row
+    raise RuntimeError("could not append to the audit log: too much contention")
+
+
+def verify_chain(rows: Iterable[AuditEvent]) -> int:
+    """Check every link; return the number of events. Raise naming the first broken one."""
+    prev = GENESIS
+    n = 0
+    for n, row in enumerate(rows, start=1):
+        if row.seq != n:
+            raise ChainBroken(f"audit log: expected seq {n}, found {row.seq} (an event is missing)")
+        if row.prev_hash != prev:
+            raise ChainBroken(f"audit log: event {row.seq} does not link to event {row.seq - 1}")
+        at = _iso(row.at)
+        expected = chain_hash(prev, row.seq, at, row.round_key, row.event, row.payload)
+        if row.hash != expected:
+            raise ChainBroken(f"audit log: event {row.seq} ({row.event}) was altered")
+        prev = row.hash
+    return n
+
+
+def _iso(at: datetime) -> str:
+    if at.tzinfo is None:  # SQLite hands timestamps back naive; they were written in UTC
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def load_chain(session: Session, round_key: str | None = None) -> list[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.seq)  # type: ignore[arg-type]
+    rows = list(session.exec(stmt).scalars())  # type: ignore[call-overload]
+    if round_key is not None:
+        verify_chain(rows)
+        return [r for r in rows if r.round_key == round_key]
+    return rows

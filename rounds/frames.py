@@ -1,0 +1,130 @@
+"""Read the registry as it stands into the plain rows the pure draw takes.
+
+Only natural keys and the attributes the rules use leave the database; the result does not
+depend on row order (the draw sorts everything by natural key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from registry.models import Certificate, Conflict, Enterprise, Inspector
+from rounds.models import Assignment, Round, RoundStatus, Selection
+
+
+def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Enterprises holding at least one certificate of a kind the plan covers, with those
+    certificates; the population filter itself is the draw's (``draw.frame``)."""
+    kinds = list(plan["population"]["cert_kinds"])
+    certs: dict[str, list[dict[str, str]]] = defaultdict(list)
+    cert_q = select(Certificate.credit_code, Certificate.kind, Certificate.status).where(
+        Certificate.kind.in_(kinds)  # type: ignore[attr-defined]
+    )
+    for code, kind, status in conn.execute(cert_q):
+        certs[code].append({"kind": str(kind), "status": str(status)})
+    ent_q = select(
+        Enterprise.credit_code,
+        Enterprise.division_code,
+        Enterprise.risk_class,
+        Enterprise.industry,
+        Enterprise.abnormal_listed,
+        Enterprise.serious_violation,
+        Enterprise.status,
+    )
+    rows = []
+    for code, division, risk, industry, abnormal, serious, status in conn.execute(ent_q):
+        if code not in certs or str(status) != "active":
+            continue
+        rows.append(
+            {
+                "credit_code": code,
+                "division_code": division,
+                "risk_class": str(risk),
+                "industry": industry,
+                "abnormal_listed": bool(abnormal),
+                "serious_violation": bool(serious),
+                "certs": certs[code],
+            }
+        )
+    return rows
+
+
+def inspector_rows(conn: Connection) -> list[dict[str, Any]]:
+    out = []
+    for ins in conn.execute(select(Inspector)).mappings():
+        out.append(
+            {
+                "inspector_id": ins["inspector_id"],
+                "division_code": ins["division_code"],
+                "expertise": sorted(ins["expertise"] or []),
+                "unit": ins["unit"],
+                "active": str(ins["status"]) == "active",
+                "credential_from": ins["credential_valid_from"].isoformat(),
+                "credential_until": ins["credential_valid_until"].isoformat(),
+                "leaves": [list(p) for p in ins["leave"] or []],
+            }
+        )
+    return out
+
+
+def conflict_pairs(conn: Connection, credit_codes: set[str]) -> frozenset[tuple[str, str]]:
+    pairs = conn.execute(select(Conflict.inspector_id, Conflict.credit_code))
+    return frozenset((i, c) for i, c in pairs if c in credit_codes)
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    last = [31, 29 if y % 4 == 0 and (y % 100 or y % 400 == 0) else 28, 31, 30, 31, 30, 31, 31,
+            30, 31, 30, 31][m]  # fmt: skip
+    return dt.date(y, m + 1, min(day.day, last))
+
+
+def recent_inspections(
+    conn: Connection, *, check_item: str, window_start: dt.date, months: int
+) -> dict[str, str]:
+    """Enterprises drawn for the same check item in rounds whose check window ended within
+    ``months`` before ``window_start``: credit_code -> citation."""
+    if months <= 0:
+        return {}
+    since = _months_before(window_start, months)
+    q = (
+        select(Selection.credit_code, Round.round_key, Round.window_end)
+        .join(Round, Round.round_key == Selection.round_key)  # type: ignore[arg-type]
+        .where(
+            Round.check_item_code == check_item,
+            Round.status.in_([RoundStatus.drawn, RoundStatus.closed]),  # type: ignore[attr-defined]
+            Round.window_end >= since,
+        )
+        .order_by(Round.window_end, Round.round_key)
+    )
+    cited: dict[str, str] = {}
+    for code, key, end in conn.execute(q):
+        cited[code] = f"本局 {key} 已检查 (窗口截至 {end.isoformat()})"
+    return cited
+
+
+def recent_pairs(conn: Connection, rounds: int) -> frozenset[tuple[str, str]]:
+    """(inspector_id, credit_code) of the teams of the last ``rounds`` drawn rounds."""
+    if rounds <= 0:
+        return frozenset()
+    keys = [
+        k
+        for (k,) in conn.execute(
+            select(Round.round_key)
+            .where(Round.status.in_([RoundStatus.drawn, RoundStatus.closed]))  # type: ignore[attr-defined]
+            .order_by(Round.drawn_at.desc(), Round.round_key)  # type: ignore[union-attr]
+            .limit(rounds)
+        )
+    ]
+    if not keys:
+        return frozenset()
+    q = select(Assignment.inspector_id, Assignment.credit_code).where(
+        Assignment.round_key.in_(keys)  # type: ignore[attr-defined]
+    )
+    return frozenset((i, c) for i, c in conn.execute(q))

@@ -1,0 +1,127 @@
+"""Small registries and plans for round tests, written straight through the models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import sqlalchemy as sa
+from sqlmodel import Session
+from stdnum.cn import uscc
+
+from registry.models import Certificate, CheckItem, Conflict, Enterprise, Inspector
+
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+DIVISIONS = ["350100", "350200", "350500", "350600"]
+
+
+def credit_code(rng: random.Random, division: str) -> str:
+    body = "91" + division + "".join(rng.choice(ALPHABET[:10] + ALPHABET[10:]) for _ in range(9))
+    return body + uscc.calc_check_digit(body)
+
+
+def plan_yaml(
+    *,
+    plan_id: str = "ccc-2026-12",
+    period: str = "2026-12",
+    size: int = 2,
+    workload_cap: int = 10,
+    min_per_stratum: int = 1,
+    rates: str = "{A: '10%', B: '20%', C: '40%', D: '100%'}",
+    extra: str = "",
+) -> str:
+    return f"""
+id: {plan_id}
+check_item: CCC-01
+period: '{period}'
+title: 强制性产品认证获证产品一致性检查
+legal_basis: ['《强制性产品认证管理规定》', '国市监信〔2019〕38号']
+population:
+  cert_kinds: [ccc]
+  divisions: ['350000']
+strata:
+  by: [division, risk_class]
+  rates: {rates}
+  min_per_stratum: {min_per_stratum}
+teams:
+  size: {size}
+  workload_cap: {workload_cap}
+window:
+  start: 2026-12-07
+  end: 2026-12-31
+{extra}
+"""
+
+
+def seed_registry(
+    engine: sa.Engine, *, enterprises: int = 60, inspectors: int = 12, seed: int = 7
+) -> list[str]:
+    """Enterprises with one CCC certificate each, inspectors who may check CCC, a check item."""
+    rng = random.Random(seed)
+    codes: list[str] = []
+    with Session(engine) as session:
+        session.add(
+            CheckItem(
+                code="CCC-01",
+                name="强制性产品认证获证产品一致性检查",
+                legal_basis="《强制性产品认证管理规定》",
+                cert_kinds=["ccc"],
+                updated_at=NOW,
+            )
+        )
+        certs = []
+        for i in range(enterprises):
+            division = DIVISIONS[i % len(DIVISIONS)]
+            code = credit_code(rng, division)
+            codes.append(code)
+            session.add(
+                Enterprise(
+                    credit_code=code,
+                    name=f"测试企业{i}有限公司",
+                    division_code=division,
+                    risk_class=rng.choice("AABBCD"),
+                    updated_at=NOW,
+                )
+            )
+            certs.append(
+                Certificate(
+                    body="CQC",
+                    number=f"2026010{i:09d}",
+                    credit_code=code,
+                    kind="ccc",
+                    issued_on=dt.date(2025, 1, 1),
+                    expires_on=dt.date(2030, 1, 1),
+                    updated_at=NOW,
+                )
+            )
+        session.flush()
+        session.add_all(certs)
+        session.flush()
+        for j in range(inspectors):
+            session.add(
+                Inspector(
+                    inspector_id=f"FJ{j:04d}",
+                    name=f"检查员{j}",
+                    unit="福建省认证执法局",
+                    division_code=DIVISIONS[j % len(DIVISIONS)],
+                    credential_no=f"闽执{j:06d}",
+                    credential_valid_from=dt.date(2024, 1, 1),
+                    credential_valid_until=dt.date(2029, 1, 1),
+                    expertise=["ccc"],
+                    email=f"inspector{j}@example.org",
+                    updated_at=NOW,
+                )
+            )
+        session.flush()
+        session.add(
+            Conflict(
+                inspector_id="FJ0000",
+                credit_code=codes[0],
+                reason="亲属任职",
+                declared_on=dt.date(2026, 1, 1),
+                updated_at=NOW,
+            )
+        )
+        session.commit()
+    return codes

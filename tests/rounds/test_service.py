@@ -1,0 +1,166 @@
+"""A round is committed once, drawn once, and every attempt is in the audit log."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from rounds import audit, service
+from rounds.models import Assignment, AuditEvent, Round, RoundKind, RoundStatus, Selection
+from shuangsui.errors import EntropyUnavailable, InfeasibleDraw, PlanError, UserError
+from tests.rounds.factories import plan_yaml, seed_registry
+
+DIGITS = "31415926535897932384626433"
+WITNESSES = ("张三", "李四")
+
+
+def _draw(engine: sa.Engine, key: str = "ccc-2026-12", digits: str = DIGITS) -> Round:
+    return service.draw_round(
+        engine=engine,
+        round_key=key,
+        entropy=service.EntropyInput(witness_digits=digits, witnesses=WITNESSES),
+    )
+
+
+def _state(engine: sa.Engine, key: str) -> tuple:
+    with Session(engine) as s:
+        sel = sorted((r.credit_code, r.stratum, r.ticket) for r in s.exec(select(Selection)))
+        asg = sorted(
+            (a.credit_code, a.inspector_id, a.position) for a in s.exec(select(Assignment))
+        )
+        rnd = s.get(Round, key)
+        assert rnd is not None
+        return rnd.seed, sel, asg
+
+
+def test_commit_then_draw_then_no_reroll(engine: sa.Engine) -> None:
+    seed_registry(engine)
+    rnd = service.commit_round(engine=engine, plan_text=plan_yaml())
+    assert rnd.status is RoundStatus.committed
+    assert rnd.frame_size == 60 and rnd.inspector_frame_size == 12
+    again = service.commit_round(engine=engine, plan_text=plan_yaml())
+    assert again.frame_commitment == rnd.frame_commitment
+
+    with pytest.raises(EntropyUnavailable, match="waiting for the draw ceremony"):
+        service.draw_round(engine=engine, round_key=rnd.round_key)
+
+    drawn = _draw(engine)
+    assert drawn.status is RoundStatus.drawn and drawn.seed
+    first = _state(engine, rnd.round_key)
+    assert len(first[1]) >= 8  # at least one per stratum
+    teams: dict[str, list[str]] = {}
+    for code, ins, _pos in first[2]:
+        teams.setdefault(code, []).append(ins)
+    assert set(teams) == {c for c, _s, _t in first[1]}
+    assert all(len(t) == 2 for t in teams.values())
+
+    # a second draw with other digits changes nothing and is logged as refused
+    again = _draw(engine, digits="9" * 25)
+    assert again.seed == drawn.seed
+    assert _state(engine, rnd.round_key) == first
+    with Session(engine) as s:
+        events = [e.event for e in audit.load_chain(s, rnd.round_key)]
+    assert events == ["RoundCommitted", "EntropyAwaited", "DrawMade", "DrawRefused"]
+
+
+def test_same_inputs_same_draw_on_a_fresh_database(engine: sa.Engine, tmp_path) -> None:
+    from shuangsui import db
+
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    a = _draw(engine)
+    other = db.make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    db.migrate(f"sqlite:///{tmp_path / 'other.db'}")
+    seed_registry(other)
+    service.commit_round(engine=other, plan_text=plan_yaml())
+    b = _draw(other)
+    assert a.frame_commitment == b.frame_commitment
+    assert a.seed == b.seed
+    assert _state(engine, "ccc-2026-12")[1:] == _state(other, "ccc-2026-12")[1:]
+    other.dispose()
+
+
+def test_concurrent_draws_make_one_draw(engine: sa.Engine) -> None:
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    results: list[Round] = []
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            results.append(_draw(engine))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({r.seed for r in results}) == 1
+    with Session(engine) as s:
+        made = s.exec(select(AuditEvent).where(AuditEvent.event == "DrawMade")).all()
+        assert len(made) == 1
+        codes = [r.credit_code for r in s.exec(select(Selection))]
+        assert len(codes) == len(set(codes))
+
+
+def test_infeasible_rules_fail_naming_enterprise_and_nothing_is_assigned(engine: sa.Engine) -> None:
+    seed_registry(engine, inspectors=3)
+    service.commit_round(engine=engine, plan_text=plan_yaml(size=4))
+    with pytest.raises(InfeasibleDraw, match=r"91\w{16}"):
+        _draw(engine)
+    with Session(engine) as s:
+        assert s.exec(select(Assignment)).all() == []
+        assert s.exec(select(Selection)).all() == []
+        rnd = s.get(Round, "ccc-2026-12")
+        assert rnd is not None and rnd.status is RoundStatus.failed
+        events = [e.event for e in audit.load_chain(s, "ccc-2026-12")]
+    assert events[-1] == "DrawFailed"
+
+
+def test_adhoc_round_needs_reason_and_cannot_lower_a_rate(engine: sa.Engine) -> None:
+    seed_registry(engine)
+    with pytest.raises(UserError, match="reason"):
+        service.commit_round(
+            engine=engine, plan_text=plan_yaml(), kind=RoundKind.adhoc, round_key="adhoc-1"
+        )
+    with pytest.raises(PlanError, match="only raise"):
+        service.commit_round(
+            engine=engine,
+            plan_text=plan_yaml(),
+            kind=RoundKind.adhoc,
+            round_key="adhoc-1",
+            reason="投诉举报",
+            overrides={"rates": {"A": "1%"}},
+        )
+    rnd = service.commit_round(
+        engine=engine,
+        plan_text=plan_yaml(),
+        kind=RoundKind.adhoc,
+        round_key="adhoc-1",
+        reason="投诉举报集中",
+        requested_by="coordinator@fj",
+        overrides={"rates": {"A": "50%"}},
+    )
+    assert rnd.reason == "投诉举报集中" and rnd.overrides == {"rates": {"A": "50%"}}
+
+
+def test_previous_round_excludes_its_enterprises(engine: sa.Engine) -> None:
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    _draw(engine)
+    first = {c for c, _s, _t in _state(engine, "ccc-2026-12")[1]}
+    nxt = service.commit_round(
+        engine=engine, plan_text=plan_yaml(plan_id="ccc-2027-01", period="2027-01")
+    )
+    assert nxt.frame_size == 60
+    with Session(engine) as s:
+        inputs = service.load_inputs(s, "ccc-2027-01")
+    excluded = {u.credit_code for u in inputs.enterprises if u.status == "excluded"}
+    assert excluded == first
+    assert all("ccc-2026-12" in u.note for u in inputs.enterprises if u.status == "excluded")
