@@ -35,6 +35,9 @@ def _register_groups() -> None:
     from registry.cli import app as registry_app
 
     app.add_typer(registry_app, name="registry")
+    from rounds.cli import app as round_app
+
+    app.add_typer(round_app, name="round")
     from notifications.cli import app as notifications_app
 
     app.add_typer(notifications_app, name="notifications")

@@ -1,0 +1,108 @@
+"""The round flows: ``monthly-round`` (scheduled) and ``adhoc-round`` (a coordinator's).
+
+Both take the same path: commit (idempotent), draw once the committed entropy is there,
+write the verification bundle, leave a summary artifact. Running either again for the same
+round continues where it stopped: the commitment and the draw are never repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from prefect import flow
+from prefect.logging import get_run_logger
+from prefect.runtime import flow_run
+
+from flows.plans import current_period, find_plan, plans_due
+from shuangsui.config import get_settings
+from shuangsui.db import migrate
+from shuangsui.errors import UserError
+from tasks.artifacts import publish_round_artifact
+from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
+
+
+def _carry_round(
+    summary: dict[str, Any], witness_digits: str | None, witnesses: list[str]
+) -> dict[str, Any]:
+    """From a committed round to a drawn one with its bundle, as far as entropy allows."""
+    if summary["status"] == "committed":
+        summary = draw_round_task(summary["round_key"], witness_digits, witnesses)
+    bundle_path = None
+    if summary["status"] == "drawn":
+        bundle_path = write_bundle_task(summary["round_key"])
+        summary["bundle"] = bundle_path
+    publish_round_artifact(summary, bundle_path)
+    return summary
+
+
+@flow(name="monthly-round", log_prints=False)
+def monthly_round(
+    period: str | None = None,
+    witness_digits: str | None = None,
+    witnesses: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every plan due in ``period`` (default: this month, Asia/Shanghai): commit, gather the
+    public entropy named at commitment, draw, write the bundle."""
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    period = period or current_period(settings.timezone)
+    logger = get_run_logger()
+    paths = plans_due(settings.plans_dir, period)
+    logger.info("%d plan(s) due in %s under %s", len(paths), period, settings.plans_dir)
+    results = []
+    for path in paths:
+        summary = commit_round_task(str(path))
+        results.append(_carry_round(summary, witness_digits, witnesses or []))
+    return results
+
+
+def adhoc_round_key(plan_id: str, seed_text: str) -> str:
+    return f"adhoc-{plan_id}-{hashlib.sha256(seed_text.encode()).hexdigest()[:10]}"
+
+
+@flow(name="adhoc-round", log_prints=False)
+def adhoc_round(
+    plan: str,
+    reason: str,
+    requested_by: str,
+    round_id: str | None = None,
+    rates: dict[str, str] | None = None,
+    total_cap: int | None = None,
+    divisions: list[str] | None = None,
+    witness_digits: str | None = None,
+    witnesses: list[str] | None = None,
+) -> dict[str, Any]:
+    """A coordinator's round: a plan (file or id), the reason and requester (both audited),
+    optional overrides within what the plan allows (raise rates, cap the total, narrow the
+    divisions). Witness digits are accepted only for a round already committed (pass its
+    ``round_id``): entropy must be fixed after the commitment is published."""
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    plan_path = find_plan(settings.plans_dir, plan)
+    if round_id is None and witness_digits:
+        raise UserError(
+            "witness digits must be entered after the round's commitment is published: "
+            "run adhoc-round without them, announce the commitment, then run it again with "
+            "round_id and the digits"
+        )
+    overrides: dict[str, Any] = {}
+    if rates:
+        overrides["rates"] = rates
+    if total_cap is not None:
+        overrides["total_cap"] = total_cap
+    if divisions:
+        overrides["divisions"] = divisions
+    if round_id is None:
+        run_id = flow_run.get_id() or ""
+        round_id = adhoc_round_key(plan_path.stem, f"{run_id}|{plan}|{reason}|{requested_by}")
+    summary = commit_round_task(
+        str(plan_path),
+        kind="adhoc",
+        round_key=round_id,
+        requested_by=requested_by,
+        reason=reason,
+        overrides=overrides,
+    )
+    get_run_logger().info("ad hoc round %s for %s: %s", round_id, requested_by, reason)
+    return _carry_round(summary, witness_digits, witnesses or [])

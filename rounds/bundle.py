@@ -1,0 +1,119 @@
+"""Verification bundles from the database, and verification of a stored draw.
+
+The draw is re-run from the artifacts frozen at commitment and the entropy as recorded; the
+result must equal, row for row, what the database holds as the round's selection and teams.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from draw import core
+from draw.bundle import write_bundle
+from rounds import audit, service
+from rounds.models import Assignment, Round, RoundStatus, Selection
+from shuangsui.config import get_settings
+from shuangsui.errors import IntegrityError, UserError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    round: Round
+    inputs: core.DrawInputs
+    result: core.DrawResult
+
+
+def recompute(engine: Engine, round_key: str) -> Recomputed:
+    """Re-run a drawn round and compare with what is stored; raise naming the first difference."""
+    rnd = service.get_round(engine, round_key)
+    if rnd.status not in (RoundStatus.drawn, RoundStatus.closed):
+        raise UserError(f"round {round_key} is {rnd.status.value}: there is no draw to verify")
+    with Session(engine, expire_on_commit=False) as session:
+        inputs = service.load_inputs(session, round_key, rnd.entropy or [])
+        stored_sel = {
+            s.credit_code: s
+            for s in session.exec(
+                select(Selection).where(Selection.round_key == round_key)
+            ).scalars()  # type: ignore[call-overload]
+        }
+        teams: dict[str, list[tuple[int, str]]] = {}
+        for a in session.exec(  # type: ignore[call-overload]
+            select(Assignment).where(Assignment.round_key == round_key)
+        ).scalars():
+            teams.setdefault(a.credit_code, []).append((a.position, a.inspector_id))
+        audit.verify_chain(audit.load_chain(session))
+    result = core.draw(inputs)
+    if result.seed != rnd.seed:
+        raise IntegrityError(
+            f"round {round_key}: stored seed {rnd.seed} != recomputed {result.seed}"
+        )
+    if result.commitments.frame_commitment != rnd.frame_commitment:
+        raise IntegrityError(f"round {round_key}: stored frame does not match its commitment")
+    got = {s.credit_code: s for s in result.selected}
+    for code in sorted(set(got) | set(stored_sel)):
+        if code not in stored_sel:
+            raise IntegrityError(f"round {round_key}: {code} should be selected but is not stored")
+        if code not in got:
+            raise IntegrityError(
+                f"round {round_key}: {code} is stored as selected but was not drawn"
+            )
+        if (
+            got[code].ticket != stored_sel[code].ticket
+            or got[code].stratum != stored_sel[code].stratum
+        ):
+            raise IntegrityError(f"round {round_key}: stored selection of {code} differs")
+    for code, team in result.teams.items():
+        stored = [i for _p, i in sorted(teams.get(code, []))]
+        if list(team) != stored:
+            raise IntegrityError(
+                f"round {round_key}: team of {code} is stored as {stored}, drawn as {list(team)}"
+            )
+    if set(teams) - set(result.teams):
+        extra = sorted(set(teams) - set(result.teams))[0]
+        raise IntegrityError(
+            f"round {round_key}: a team is stored for {extra}, which was not drawn"
+        )
+    return Recomputed(rnd, inputs, result)
+
+
+def bundle_round(engine: Engine, round_key: str, out: Path) -> Path:
+    """Write the round's self-contained verification bundle into ``out``."""
+    rc = recompute(engine, round_key)
+    settings = get_settings()
+    rnd = rc.round
+    meta = {
+        "bureau_code": settings.bureau_code,
+        "bureau_name": settings.bureau_name,
+        "kind": rnd.kind.value,
+        "requested_by": rnd.requested_by,
+        "reason": rnd.reason,
+        "overrides": rnd.overrides,
+        "entropy_plan": rnd.entropy_plan,
+        "committed_at": rnd.committed_at.isoformat(),
+        "drawn_at": rnd.drawn_at.isoformat() if rnd.drawn_at else "",
+    }
+    path = write_bundle(out, rc.inputs, rc.result, service.canonical_copy(meta))
+    logger.info("bundle of %s written to %s", round_key, path)
+    return path
+
+
+def run_verify_script(directory: Path) -> subprocess.CompletedProcess[str]:
+    """Run the bundle's own verify.py the way an outsider would: stdlib only, isolated."""
+    script = directory / "verify.py"
+    if not script.is_file():
+        raise UserError(f"{directory}: no verify.py (not a shuangsui verification bundle)")
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(script), str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

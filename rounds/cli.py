@@ -1,0 +1,132 @@
+"""``shuangsui round ...``: commit, draw, inspect, bundle and verify rounds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from sqlmodel import Session, select
+
+from rounds import audit, bundle, service
+from rounds.models import Round
+from shuangsui.config import get_settings
+from shuangsui.db import get_engine, migrate
+from shuangsui.errors import EntropyUnavailable, UserError
+
+app = typer.Typer(help="Rounds: commit, draw, bundle and verify.", no_args_is_help=True)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    return get_engine(settings)
+
+
+def _entropy(digits: str | None, witnesses: list[str]) -> service.EntropyInput:
+    return service.EntropyInput(witness_digits=digits, witnesses=tuple(witnesses))
+
+
+@app.command("commit")
+def commit(plan: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Commit a scheduled round from a plan file: freeze plan and frames, name the entropy."""
+    rnd = service.commit_round(
+        engine=_engine(), plan_text=plan.read_text(encoding="utf-8"), plan_source=str(plan)
+    )
+    _print_commitment(rnd)
+
+
+def _print_commitment(rnd: Round) -> None:
+    typer.echo(f"round {rnd.round_key}: {rnd.status.value}")
+    typer.echo(f"  plan hash         {rnd.plan_hash}")
+    typer.echo(f"  frame commitment  {rnd.frame_commitment} ({rnd.frame_size} enterprises)")
+    typer.echo(f"  frame merkle root {rnd.frame_merkle_root}")
+    typer.echo(
+        f"  inspectors        {rnd.inspector_commitment} ({rnd.inspector_frame_size} inspectors)"
+    )
+    typer.echo(f"  entropy named     {json.dumps(rnd.entropy_plan, ensure_ascii=False)}")
+    if rnd.seed:
+        typer.echo(f"  seed              {rnd.seed}")
+
+
+@app.command("draw")
+def draw_cmd(
+    round_key: str,
+    digits: str = typer.Option(None, "--digits", help="the ceremony's witness digits (>= 20)"),
+    witness: list[str] = typer.Option([], "--witness", help="a witness's name (repeat)"),
+) -> None:
+    """Draw a committed round (once: a drawn round is shown, never re-drawn)."""
+    try:
+        rnd = service.draw_round(
+            engine=_engine(), round_key=round_key, entropy=_entropy(digits, witness)
+        )
+    except EntropyUnavailable as exc:
+        typer.echo(f"waiting: {exc}", err=True)
+        raise typer.Exit(3) from None
+    _print_commitment(rnd)
+    for stratum, c in sorted((rnd.counts or {}).items()):
+        typer.echo(f"  {stratum:<24} eligible {c['eligible']:>7}  drawn {c['drawn']:>5}")
+
+
+@app.command("show")
+def show(round_key: str) -> None:
+    """Show a round's commitments, entropy, seed and counts."""
+    rnd = service.get_round(_engine(), round_key)
+    _print_commitment(rnd)
+    if rnd.entropy:
+        typer.echo(f"  entropy recorded  {json.dumps(rnd.entropy, ensure_ascii=False)}")
+    if rnd.last_error:
+        typer.echo(f"  last error        {rnd.last_error}")
+
+
+@app.command("list")
+def list_rounds() -> None:
+    """All rounds, newest first."""
+    with Session(_engine()) as session:
+        rows = session.exec(select(Round).order_by(Round.committed_at.desc())).all()  # type: ignore[attr-defined]
+    for r in rows:
+        typer.echo(f"{r.round_key:<32} {r.kind.value:<9} {r.status.value:<9} {r.period}")
+
+
+@app.command("bundle")
+def bundle_cmd(round_key: str, out: Path = typer.Option(..., "--out")) -> None:
+    """Write a self-contained verification bundle (with a stdlib-only verify.py)."""
+    path = bundle.bundle_round(_engine(), round_key, out)
+    typer.echo(f"bundle written; check it with: python3 -I -S {path / 'verify.py'} {path}")
+    typer.echo(str(path))
+
+
+@app.command("verify")
+def verify(target: str) -> None:
+    """Verify a round from the database (ROUND) or a bundle directory (DIR)."""
+    path = Path(target)
+    if path.is_dir():
+        proc = bundle.run_verify_script(path)
+        typer.echo(proc.stdout, nl=False)
+        typer.echo(proc.stderr, nl=False, err=True)
+        raise typer.Exit(proc.returncode)
+    rc = bundle.recompute(_engine(), target)
+    typer.echo(f"round {target}: audit log chain ok")
+    typer.echo(f"round {target}: seed {rc.result.seed} recomputed from the recorded entropy")
+    typer.echo(
+        f"round {target}: {len(rc.result.selected)} selected and "
+        f"{len(rc.result.teams)} teams match the database"
+    )
+
+
+@app.command("audit")
+def audit_log(round_key: str = typer.Argument(None)) -> None:
+    """Verify the whole audit log's hash chain and list a round's events."""
+    with Session(_engine()) as session:
+        rows = audit.load_chain(session)
+        n = audit.verify_chain(rows)
+    typer.echo(f"audit log: {n} events, chain ok")
+    for r in rows:
+        if round_key is None or r.round_key == round_key:
+            typer.echo(
+                f"{r.seq:>6} {r.at.isoformat()} {r.round_key or '-':<24} {r.event} {r.payload}"
+            )
+
+
+def fail(message: str) -> None:
+    raise UserError(message)

@@ -1,0 +1,112 @@
+"""Prefect tasks of a round: each a batched unit (a whole plan), over plain functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prefect import task
+from prefect.logging import get_run_logger
+
+from rounds import bundle, service
+from rounds.models import RoundKind
+from shuangsui.config import get_settings
+from shuangsui.db import get_engine
+from shuangsui.errors import EntropyUnavailable
+
+
+def _is_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry network trouble (a beacon or database hiccup); never a user error."""
+    try:
+        state.result()
+    except (httpx.TransportError, ConnectionError, TimeoutError):
+        return True
+    except EntropyUnavailable as exc:
+        return "beacon" in str(exc)  # a beacon round due within seconds; witnesses are not
+    except Exception:
+        return False
+    return False
+
+
+def round_summary(round_key: str) -> dict[str, Any]:
+    rnd = service.get_round(get_engine(), round_key)
+    return {
+        "round_key": rnd.round_key,
+        "plan_id": rnd.plan_id,
+        "plan_hash": rnd.plan_hash,
+        "kind": rnd.kind.value,
+        "status": rnd.status.value,
+        "requested_by": rnd.requested_by,
+        "reason": rnd.reason,
+        "frame_commitment": rnd.frame_commitment,
+        "frame_merkle_root": rnd.frame_merkle_root,
+        "frame_size": rnd.frame_size,
+        "inspector_commitment": rnd.inspector_commitment,
+        "inspector_frame_size": rnd.inspector_frame_size,
+        "entropy_plan": rnd.entropy_plan,
+        "entropy": rnd.entropy,
+        "seed": rnd.seed,
+        "counts": rnd.counts or {},
+        "last_error": rnd.last_error,
+    }
+
+
+@task(name="commit-round")
+def commit_round_task(
+    plan_path: str,
+    kind: str = "scheduled",
+    round_key: str | None = None,
+    requested_by: str = "",
+    reason: str = "",
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Commit a plan's round (idempotent: an existing commitment is returned unchanged)."""
+    path = Path(plan_path)
+    rnd = service.commit_round(
+        engine=get_engine(),
+        plan_text=path.read_text(encoding="utf-8"),
+        plan_source=str(path),
+        kind=RoundKind(kind),
+        round_key=round_key,
+        requested_by=requested_by,
+        reason=reason,
+        overrides=overrides,
+    )
+    get_run_logger().info(
+        "round %s committed: %d enterprises, frame commitment %s",
+        rnd.round_key, rnd.frame_size, rnd.frame_commitment,
+    )  # fmt: skip
+    return round_summary(rnd.round_key)
+
+
+@task(
+    name="draw-round", retries=3, retry_delay_seconds=[10, 30, 60], retry_condition_fn=_is_transient
+)
+def draw_round_task(
+    round_key: str, witness_digits: str | None = None, witnesses: list[str] | None = None
+) -> dict[str, Any]:
+    """Gather the committed entropy and draw; a round still waiting says why and stays committed."""
+    logger = get_run_logger()
+    try:
+        service.draw_round(
+            engine=get_engine(),
+            round_key=round_key,
+            entropy=service.EntropyInput(witness_digits, tuple(witnesses or ())),
+        )
+    except EntropyUnavailable as exc:
+        if "beacon" in str(exc):
+            raise
+        logger.warning("%s", exc)
+        summary = round_summary(round_key)
+        summary["waiting"] = str(exc)
+        return summary
+    return round_summary(round_key)
+
+
+@task(name="write-bundle")
+def write_bundle_task(round_key: str) -> str:
+    out = get_settings().home.resolve() / "bundles" / round_key
+    path = bundle.bundle_round(get_engine(), round_key, out)
+    get_run_logger().info("verification bundle of %s: %s", round_key, path)
+    return str(path)

@@ -1,0 +1,112 @@
+"""The round flows under the session's Prefect harness: same path for monthly and ad hoc,
+re-runs continue where they stopped, artifacts tell the coordinator what happened."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prefect.client.orchestration import get_client
+from sqlmodel import Session, select
+
+from flows.rounds import adhoc_round, monthly_round
+from rounds.models import Assignment, AuditEvent, Selection
+from shuangsui import config
+from tests.rounds.factories import plan_yaml, seed_registry
+
+DIGITS = "27182818284590452353602874"
+
+
+@pytest.fixture
+def plans_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "plans"
+    d.mkdir()
+    (d / "ccc-2026-12.yaml").write_text(plan_yaml(), encoding="utf-8")
+    (d / "ccc-2027-01.yaml").write_text(
+        plan_yaml(plan_id="ccc-2027-01", period="2027-01"), encoding="utf-8"
+    )
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(d))
+    config.get_settings.cache_clear()
+    return d
+
+
+def _counts(engine: sa.Engine) -> tuple[int, int, int]:
+    with Session(engine) as s:
+        return (
+            len(s.exec(select(Selection)).all()),
+            len(s.exec(select(Assignment)).all()),
+            len(s.exec(select(AuditEvent).where(AuditEvent.event == "DrawMade")).all()),
+        )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_monthly_round_waits_for_the_ceremony_then_draws_once(
+    engine: sa.Engine, plans_dir: Path
+) -> None:
+    seed_registry(engine)
+    first = monthly_round(period="2026-12")
+    assert [r["round_key"] for r in first] == ["ccc-2026-12"]
+    assert first[0]["status"] == "committed"
+    assert "witness digits" in first[0]["waiting"]
+    assert _counts(engine) == (0, 0, 0)
+
+    second = monthly_round(period="2026-12", witness_digits=DIGITS, witnesses=["王五", "赵六"])
+    assert second[0]["status"] == "drawn"
+    assert second[0]["frame_commitment"] == first[0]["frame_commitment"]
+    drawn = _counts(engine)
+    assert drawn[0] > 0 and drawn[1] == 2 * drawn[0] and drawn[2] == 1
+
+    bundle = Path(second[0]["bundle"])
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(bundle / "verify.py"), str(bundle)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    third = monthly_round(period="2026-12", witness_digits="1" * 30, witnesses=["x"])
+    assert third[0]["seed"] == second[0]["seed"]
+    assert _counts(engine) == drawn
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_adhoc_round_refuses_digits_before_commitment_and_records_reason(
+    engine: sa.Engine, plans_dir: Path
+) -> None:
+    seed_registry(engine)
+    from shuangsui.errors import UserError
+
+    with pytest.raises(UserError, match="after the round's commitment"):
+        adhoc_round(plan="ccc-2026-12", reason="投诉", requested_by="林科长", witness_digits=DIGITS)
+    committed = adhoc_round(
+        plan="ccc-2026-12", reason="投诉举报集中", requested_by="林科长", rates={"D": "100%"}
+    )
+    key = committed["round_key"]
+    assert key.startswith("adhoc-ccc-2026-12-") and committed["status"] == "committed"
+    drawn = adhoc_round(
+        plan="ccc-2026-12",
+        reason="投诉举报集中",
+        requested_by="林科长",
+        round_id=key,
+        witness_digits=DIGITS,
+        witnesses=["王五"],
+    )
+    assert drawn["status"] == "drawn" and drawn["reason"] == "投诉举报集中"
+    assert drawn["requested_by"] == "林科长"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_round_artifact_tells_the_coordinator(engine: sa.Engine, plans_dir: Path) -> None:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    seed_registry(engine)
+    monthly_round(period="2027-01", witness_digits=DIGITS, witnesses=["王五"])
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["round-ccc-2027-01"]))
+        )
+    assert found, "no round artifact"
+    text = str(found[0].data)
+    assert "frame commitment" in text and "seed" in text and "verify.py" in text
