@@ -36,7 +36,7 @@ from draw.errors import EntropyUnavailable as DrawEntropyUnavailable
 from draw.errors import PlanError as DrawPlanError
 from draw.frame import EnterpriseUnit, InspectorUnit, build_enterprise_frame, build_inspector_frame
 from draw.plan import parse_plan
-from registry.models import CheckItem
+from registry.models import CertificateKind, CertificateStatus, CheckItem
 from rounds import audit, frames
 from rounds.models import (
     Assignment,
@@ -73,9 +73,28 @@ def load_plan_text(text: str, *, source: str = "") -> tuple[dict[str, Any], str]
     except yaml.YAMLError as exc:
         raise PlanError(f"{source or 'plan'}: not valid YAML: {exc}") from None
     try:
-        return parse_plan(data), text
+        plan = parse_plan(data)
     except DrawPlanError as exc:
         raise PlanError(f"{source or 'plan'}: {exc}") from None
+    check_vocabulary(plan, source=source)
+    return plan, text
+
+
+def check_vocabulary(plan: Mapping[str, Any], *, source: str = "") -> None:
+    """The draw treats certificate kinds and statuses as opaque strings; the registry does not.
+    A plan naming a kind the registry never uses would silently draw from an empty frame."""
+    checks = (
+        ("population.cert_kinds", plan["population"]["cert_kinds"], CertificateKind),
+        ("population.cert_statuses", plan["population"]["cert_statuses"], CertificateStatus),
+    )
+    for field_name, values, enum in checks:
+        allowed = [e.value for e in enum]
+        for i, value in enumerate(values):
+            if value not in allowed:
+                raise PlanError(
+                    f"{source or 'plan'}: {field_name}.{i}: {value!r} is not one of "
+                    f"{', '.join(allowed)}"
+                )
 
 
 def apply_overrides(plan: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -164,3 +164,12 @@ def test_previous_round_excludes_its_enterprises(engine: sa.Engine) -> None:
     excluded = {u.credit_code for u in inputs.enterprises if u.status == "excluded"}
     assert excluded == first
     assert all("ccc-2026-12" in u.note for u in inputs.enterprises if u.status == "excluded")
+
+
+def test_plan_with_an_unknown_certificate_kind_is_refused_naming_the_field(
+    engine: sa.Engine,
+) -> None:
+    seed_registry(engine)
+    bad = plan_yaml().replace("cert_kinds: [ccc]", "cert_kinds: [CCC]")
+    with pytest.raises(PlanError, match=r"plans/x.yaml: population.cert_kinds.0: 'CCC' is not"):
+        service.commit_round(engine=engine, plan_text=bad, plan_source="plans/x.yaml")

@@ -1,0 +1,262 @@
+"""The draw as one pure function: inputs (frames, plan, constraints, entropy) -> result.
+
+The DB layer calls: build frames -> ``commitments(inputs)`` (record and publish them) ->
+gather entropy -> ``draw(inputs, committed)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import FrameError, PlanError
+from .frame import (
+    STATUSES,
+    EnterpriseUnit,
+    InspectorUnit,
+    constraints_commitment,
+    encode_enterprise,
+    encode_inspector,
+    frame_commitment,
+    frame_root,
+    stratum_of,
+)
+from .plan import plan_hash
+from .seed import derive_seed
+from .select import (
+    order_uniform,
+    order_weighted,
+    stratum_quota,
+    stratum_rate,
+    ticket_table,
+    tickets,
+    trim_to_cap,
+)
+from .teams import draw_teams
+
+__all__ = [
+    "Commitments",
+    "DrawInputs",
+    "DrawResult",
+    "Selection",
+    "StratumCount",
+    "commitments",
+    "draw",
+    "select_random",
+]
+
+log = logging.getLogger(__name__)
+Pairs = frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class DrawInputs:
+    round_key: str
+    plan: Mapping[str, Any]  # canonical normalised plan (draw.plan.parse_plan / load_plan)
+    enterprises: Sequence[EnterpriseUnit]
+    inspectors: Sequence[InspectorUnit]
+    entropy: Sequence[Mapping[str, Any]] = ()
+    conflicts: Pairs = frozenset()  # (inspector_id, credit_code) declared conflicts
+    recent_pairs: Pairs = frozenset()  # (inspector_id, credit_code) teams of the last N rounds
+
+
+@dataclass(frozen=True)
+class Commitments:
+    plan_hash: str
+    frame_commitment: str
+    frame_root: str
+    frame_size: int
+    inspector_commitment: str
+    inspector_root: str
+    inspector_size: int
+    constraints_commitment: str
+
+
+class StratumCount(NamedTuple):
+    stratum: str
+    rate: str  # exact rate as 'p/q'
+    eligible: int  # units with status random
+    targeted: int
+    excluded: int
+    quota: int  # before the total cap
+    drawn: int
+
+
+class Selection(NamedTuple):
+    credit_code: str
+    stratum: str
+    kind: str  # "random" | "targeted"
+    ticket: str  # hex of SHA-256(seed || lp(credit_code))
+    rank: int  # 1-based order within its stratum (random) or among targeted
+
+
+@dataclass(frozen=True)
+class DrawResult:
+    round_key: str
+    seed: str
+    commitments: Commitments
+    strata: tuple[StratumCount, ...]
+    selected: tuple[Selection, ...]
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    workloads: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape shared with the stdlib reference (verify_bundle.reference_draw)."""
+        return {
+            "round_key": self.round_key,
+            "seed": self.seed,
+            "commitments": asdict(self.commitments),
+            "strata": [s._asdict() for s in self.strata],
+            "selected": [s._asdict() for s in self.selected],
+            "teams": {k: list(v) for k, v in self.teams.items()},
+            "workloads": dict(self.workloads),
+        }
+
+
+def _sorted_frames(inputs: DrawInputs) -> tuple[list[EnterpriseUnit], list[InspectorUnit]]:
+    ents = sorted(inputs.enterprises, key=lambda u: u.credit_code)
+    insps = sorted(inputs.inspectors, key=lambda u: u.inspector_id)
+    for a, b in zip(ents, ents[1:], strict=False):
+        if a.credit_code == b.credit_code:
+            raise FrameError(f"enterprise {a.credit_code}: appears twice in the frame")
+    for x, y in zip(insps, insps[1:], strict=False):
+        if x.inspector_id == y.inspector_id:
+            raise FrameError(f"inspector {x.inspector_id}: appears twice in the frame")
+    labels: dict[tuple[str, str], str] = {}
+    for u in ents:
+        if u.status not in STATUSES:
+            raise FrameError(f"enterprise {u.credit_code}: unknown status {u.status!r}")
+        key = (u.division_code, u.risk_class)
+        if key not in labels:
+            labels[key] = stratum_of(inputs.plan, u.division_code, u.risk_class)
+        if u.stratum != labels[key]:
+            raise FrameError(f"enterprise {u.credit_code}: stratum {u.stratum!r} != plan's")
+    return ents, insps
+
+
+def _commit(
+    inputs: DrawInputs, ents: list[EnterpriseUnit], insps: list[InspectorUnit]
+) -> Commitments:
+    erows = [encode_enterprise(u) for u in ents]
+    irows = [encode_inspector(u) for u in insps]
+    return Commitments(
+        plan_hash=plan_hash(dict(inputs.plan)),
+        frame_commitment=frame_commitment(erows),
+        frame_root=frame_root(erows),
+        frame_size=len(erows),
+        inspector_commitment=frame_commitment(irows),
+        inspector_root=frame_root(irows),
+        inspector_size=len(irows),
+        constraints_commitment=constraints_commitment(inputs.conflicts, inputs.recent_pairs),
+    )
+
+
+def commitments(inputs: DrawInputs) -> Commitments:
+    """Everything the seed commits to except entropy: record and publish before entropy."""
+    return _commit(inputs, *_sorted_frames(inputs))
+
+
+def select_random(
+    seed: bytes, plan: Mapping[str, Any], pool: list[EnterpriseUnit], drawn: Mapping[str, int]
+) -> list[Selection]:
+    """The ``drawn[s]`` smallest tickets (or weighted keys) of each stratum s of ``pool``."""
+    labels = sorted(drawn)
+    index = {s: i for i, s in enumerate(labels)}
+    ids = [u.credit_code for u in pool]
+    table = ticket_table(seed, ids)
+    weights = plan["strata"]["weights"]
+    out: list[Selection] = []
+    if weights is None:
+        order = order_uniform(table, ids)
+        sidx = np.fromiter((index[u.stratum] for u in pool), dtype=np.int32, count=len(pool))
+        grouped = order[np.argsort(sidx[order], kind="stable")]
+        starts = np.concatenate(([0], np.cumsum(np.bincount(sidx, minlength=len(labels)))))
+        for s in labels:
+            first = int(starts[index[s]])
+            winners = grouped[first : first + drawn[s]].tolist()
+            for rank, i in enumerate(winners, 1):
+                out.append(Selection(ids[i], s, "random", table[32 * i : 32 * i + 32].hex(), rank))
+        return out
+    members: dict[str, list[int]] = {s: [] for s in labels}
+    for i, u in enumerate(pool):
+        members[u.stratum].append(i)
+    for s in labels:
+        m = members[s]
+        w = [weights.get(pool[i].risk_class, weights.get("*")) for i in m]
+        if None in w:
+            raise PlanError(f"strata.weights: no weight for a risk class in stratum {s}")
+        sub = b"".join(table[32 * i : 32 * i + 32] for i in m)
+        order_w = order_weighted(sub, [ids[i] for i in m], w)
+        for rank, j in enumerate(order_w[: drawn[s]], 1):
+            i = m[j]
+            out.append(Selection(ids[i], s, "random", table[32 * i : 32 * i + 32].hex(), rank))
+    return out
+
+
+def draw(inputs: DrawInputs, committed: Commitments | None = None) -> DrawResult:
+    """The whole draw. ``committed``: the commitments recorded earlier, checked if given."""
+    plan = inputs.plan
+    ents, insps = _sorted_frames(inputs)
+    com = _commit(inputs, ents, insps)
+    if committed is not None and committed != com:
+        raise FrameError("the frames or plan differ from the commitments recorded before entropy")
+    seed = derive_seed(
+        round_key=inputs.round_key,
+        plan_hash=com.plan_hash,
+        frame_commitment=com.frame_commitment,
+        inspector_commitment=com.inspector_commitment,
+        constraints_commitment=com.constraints_commitment,
+        entropy=[dict(r) for r in inputs.entropy],
+    )
+    labels = sorted({u.stratum for u in ents})
+    tally = {s: dict.fromkeys(("random", "targeted", "excluded"), 0) for s in labels}
+    for u in ents:
+        tally[u.stratum][u.status] += 1
+    strata = plan["strata"]
+    quotas = {
+        s: stratum_quota(stratum_rate(plan, s), tally[s]["random"], strata["min_per_stratum"])
+        for s in labels
+    }
+    drawn = trim_to_cap(quotas, strata["total_cap"])
+    pool = [u for u in ents if u.status == "random"]
+    selected = select_random(seed, plan, pool, drawn)
+    targeted = [u for u in ents if u.status == "targeted"]
+    t_digests = tickets(seed, [u.credit_code for u in targeted])
+    t_order = sorted(range(len(targeted)), key=lambda i: (t_digests[i], targeted[i].credit_code))
+    selected_t = [
+        Selection(targeted[i].credit_code, targeted[i].stratum, "targeted", t_digests[i].hex(), r)
+        for r, i in enumerate(t_order, 1)
+    ]
+    all_selected = selected_t + selected
+    by_code = {u.credit_code: u for u in ents}
+    processing = sorted(all_selected, key=lambda s: (s.ticket, s.credit_code))
+    teams, workloads = draw_teams(
+        seed,
+        plan,
+        [by_code[s.credit_code] for s in processing],
+        insps,
+        inputs.conflicts,
+        inputs.recent_pairs,
+    )
+    counts = tuple(
+        StratumCount(
+            s,
+            str(stratum_rate(plan, s)),
+            tally[s]["random"],
+            tally[s]["targeted"],
+            tally[s]["excluded"],
+            quotas[s],
+            drawn[s],
+        )
+        for s in labels
+    )
+    log.info(
+        "round %s drawn: %d random, %d targeted", inputs.round_key, len(selected), len(targeted)
+    )
+    return DrawResult(
+        inputs.round_key, seed.hex(), com, counts, tuple(all_selected), teams, workloads
+    )

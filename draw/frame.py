@@ -1,0 +1,274 @@
+"""Sampling frames: typed units, canonical row bytes, commitments and Merkle roots.
+
+Enterprise frame = every enterprise of the plan's population, each with a status:
+``random`` (in the sampling base), ``targeted`` (selected for cause, ``note`` = reason) or
+``excluded`` (left the base, ``note`` = citation, e.g. the earlier check). Inspector frame =
+every inspector of the 执法检查人员名录库 given, eligible or not (eligibility is decided per
+enterprise by the team draw, so shortfalls can be explained).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .canonical import lp, lp_fields
+from .errors import FrameError, PlanError
+from .merkle import merkle_root
+
+__all__ = [
+    "STATUSES",
+    "EnterpriseUnit",
+    "InspectorUnit",
+    "build_enterprise_frame",
+    "build_inspector_frame",
+    "constraints_commitment",
+    "encode_enterprise",
+    "encode_inspector",
+    "frame_commitment",
+    "frame_root",
+    "stratum_of",
+]
+
+STATUSES = ("random", "targeted", "excluded")
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseUnit:
+    credit_code: str
+    division_code: str
+    risk_class: str
+    cert_kinds: tuple[str, ...]  # sorted, in-scope kinds only
+    stratum: str
+    status: str = "random"
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "credit_code": self.credit_code,
+            "division_code": self.division_code,
+            "risk_class": self.risk_class,
+            "cert_kinds": list(self.cert_kinds),
+            "stratum": self.stratum,
+            "status": self.status,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> EnterpriseUnit:
+        return cls(
+            d["credit_code"],
+            d["division_code"],
+            d["risk_class"],
+            tuple(sorted(d["cert_kinds"])),
+            d["stratum"],
+            d.get("status", "random"),
+            d.get("note", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InspectorUnit:
+    inspector_id: str
+    division_code: str
+    expertise: tuple[str, ...]  # sorted cert kinds
+    unit: str
+    active: bool = True
+    credential_from: str = ""  # ISO date, "" = no lower bound
+    credential_until: str = ""  # ISO date, "" = no upper bound
+    leaves: tuple[tuple[str, str], ...] = ()  # sorted (start, end) ISO dates, inclusive
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inspector_id": self.inspector_id,
+            "division_code": self.division_code,
+            "expertise": list(self.expertise),
+            "unit": self.unit,
+            "active": self.active,
+            "credential_from": self.credential_from,
+            "credential_until": self.credential_until,
+            "leaves": [list(x) for x in self.leaves],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> InspectorUnit:
+        return cls(
+            d["inspector_id"],
+            d["division_code"],
+            tuple(sorted(d["expertise"])),
+            d["unit"],
+            bool(d.get("active", True)),
+            _iso(d.get("credential_from")),
+            _iso(d.get("credential_until")),
+            tuple(sorted((_iso(s), _iso(e)) for s, e in d.get("leaves", ()))),
+        )
+
+
+def _iso(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return dt.date.fromisoformat(str(value)).isoformat()
+
+
+_LP_CACHE: dict[str, bytes] = {}
+
+
+def _lp_common(value: str) -> bytes:
+    """lp() of a value that repeats across rows (division, class, stratum, kind, counts)."""
+    data = _LP_CACHE.get(value)
+    if data is None:
+        if len(_LP_CACHE) > 100_000:
+            _LP_CACHE.clear()
+        data = _LP_CACHE[value] = lp(value)
+    return data
+
+
+def encode_enterprise(u: EnterpriseUnit) -> bytes:
+    """Row bytes: lp fields credit_code, division_code, risk_class, stratum, status, note,
+    count of cert kinds (decimal), then each cert kind."""
+    c = _lp_common
+    code = u.credit_code.encode("utf-8")
+    return b"".join(
+        [len(code).to_bytes(4, "big"), code, c(u.division_code), c(u.risk_class), c(u.stratum),
+         c(u.status), lp(u.note) if u.note else c(""), c(str(len(u.cert_kinds))),
+         *map(c, u.cert_kinds)]
+    )  # fmt: skip
+
+
+def encode_inspector(u: InspectorUnit) -> bytes:
+    """Row bytes: lp fields inspector_id, division_code, unit, active ("1"/"0"),
+    credential_from, credential_until, count + expertise items, count + leaves ("start/end")."""
+    return lp_fields(
+        [u.inspector_id, u.division_code, u.unit, "1" if u.active else "0",
+         u.credential_from, u.credential_until, str(len(u.expertise)), *u.expertise,
+         str(len(u.leaves)), *(f"{s}/{e}" for s, e in u.leaves)]
+    )  # fmt: skip
+
+
+def frame_commitment(rows: Sequence[bytes]) -> str:
+    """SHA-256 (hex) over the sorted rows, each as 4-byte big-endian length || row bytes."""
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(len(row).to_bytes(4, "big"))
+        h.update(row)
+    return h.hexdigest()
+
+
+def frame_root(rows: Sequence[bytes]) -> str:
+    """RFC 6962 Merkle root (hex) with one leaf per row, in frame order."""
+    return merkle_root(rows).hex()
+
+
+def constraints_commitment(
+    conflicts: Iterable[tuple[str, str]], recent: Iterable[tuple[str, str]]
+) -> str:
+    """SHA-256 of lp-encoded sorted (inspector_id, credit_code) pairs: conflicts, then recent."""
+    h = hashlib.sha256()
+    for name, pairs in (("conflicts", conflicts), ("recent", recent)):
+        items = sorted(set(pairs))
+        h.update(lp_fields([name, str(len(items))]))
+        for a, b in items:
+            h.update(lp_fields([a, b]))
+    return h.hexdigest()
+
+
+def stratum_of(plan: Mapping[str, Any], division_code: str, risk_class: str) -> str:
+    """Stratum label: parts in order division (prefecture: first 4 digits + '00'), risk_class,
+    joined by '/'; '*' when the plan does not stratify."""
+    parts = []
+    for key in plan["strata"]["by"]:
+        parts.append(division_code[:4] + "00" if key == "division" else risk_class)
+    return "/".join(parts) or "*"
+
+
+def _in_scope_kinds(row: Mapping[str, Any], pop: Mapping[str, Any]) -> tuple[str, ...]:
+    kinds = {
+        c["kind"]
+        for c in row.get("certs", ())
+        if c["kind"] in pop["cert_kinds"] and c.get("status", "valid") in pop["cert_statuses"]
+    }
+    return tuple(sorted(kinds))
+
+
+def _in_population(row: Mapping[str, Any], pop: Mapping[str, Any]) -> bool:
+    if not any(str(row["division_code"]).startswith(p) for p in pop["divisions"]):
+        return False
+    if pop["directed"]:
+        if pop["risk_classes"] and row["risk_class"] not in pop["risk_classes"]:
+            return False
+        if pop["industries"] and row.get("industry") not in pop["industries"]:
+            return False
+    return True
+
+
+def build_enterprise_frame(
+    rows: Iterable[Mapping[str, Any]],
+    plan: Mapping[str, Any],
+    exclusions: Mapping[str, str] | None = None,
+) -> list[EnterpriseUnit]:
+    """Population filter, stratum assignment, targeted and excluded status; sorted by code.
+
+    ``rows``: mappings with credit_code, division_code, risk_class, optional industry,
+    certs [{kind, status}], abnormal_listed, serious_violation. ``exclusions``: credit_code ->
+    citation of the check that removes it from the base (targeted wins over excluded).
+    """
+    exclusions = exclusions or {}
+    pop, targeted = plan["population"], plan["targeted"]
+    listed = {t["credit_code"]: t["reason"] for t in targeted["list"]}
+    rates = plan["strata"]["rates"]
+    out: dict[str, EnterpriseUnit] = {}
+    for row in rows:
+        code = row["credit_code"]
+        if not isinstance(code, str) or not code or code.strip() != code:
+            raise FrameError(f"enterprise row: bad credit_code {code!r}")
+        kinds = _in_scope_kinds(row, pop)
+        if not kinds or not _in_population(row, pop):
+            continue
+        if code in out:
+            raise FrameError(f"enterprise {code}: appears twice in the rows")
+        risk = row["risk_class"]
+        if not isinstance(risk, str) or not risk or "/" in risk:
+            raise FrameError(f"enterprise {code}: bad risk_class {risk!r}")
+        if risk not in rates and "*" not in rates:
+            raise PlanError(f"strata.rates: no rate for risk class {risk!r} (enterprise {code})")
+        reasons = []
+        if code in listed:
+            reasons.append(listed[code])
+        if targeted["include_abnormal_listed"] and row.get("abnormal_listed"):
+            reasons.append("列入经营异常名录")
+        if targeted["include_serious_violation"] and row.get("serious_violation"):
+            reasons.append("列入严重违法失信名单")
+        status, note = "random", ""
+        if reasons:
+            status, note = "targeted", "；".join(reasons)
+        elif code in exclusions:
+            status, note = "excluded", exclusions[code]
+        division = str(row["division_code"])
+        out[code] = EnterpriseUnit(
+            code, division, risk, kinds, stratum_of(plan, division, risk), status, note
+        )
+    missing = sorted(set(listed) - set(out))
+    if missing:
+        raise PlanError(f"targeted.list: {missing[0]} is not in the plan's population")
+    return [out[c] for c in sorted(out)]
+
+
+def build_inspector_frame(rows: Iterable[Mapping[str, Any]]) -> list[InspectorUnit]:
+    """Normalise inspector rows (see InspectorUnit) and sort them by inspector_id."""
+    out: dict[str, InspectorUnit] = {}
+    for row in rows:
+        unit = InspectorUnit.from_json(row)
+        if not re.fullmatch(r"\d{6}", unit.division_code):
+            raise FrameError(f"inspector {unit.inspector_id}: division_code must be 6 digits")
+        if unit.inspector_id in out:
+            raise FrameError(f"inspector {unit.inspector_id}: appears twice in the rows")
+        out[unit.inspector_id] = unit
+    return [out[i] for i in sorted(out)]

@@ -1,0 +1,246 @@
+"""Draw plans: YAML -> validated pydantic model -> canonical dict (no floats) -> plan hash.
+
+The canonical dict is what is hashed, published (``plan.json``) and consumed by the draw; see
+docs/draw-algorithm.md §3 for its exact shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from .canonical import canonical_json, sha256_hex
+from .errors import PlanError
+
+__all__ = [
+    "PLAN_VERSION",
+    "Plan",
+    "load_plan",
+    "normalise_division",
+    "normalise_rate",
+    "parse_plan",
+    "plan_hash",
+    "rate_fraction",
+]
+
+PLAN_VERSION = 1
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_DIVISION_RE = re.compile(r"^\d{2}(\d{2}){0,2}$")
+STRATUM_KEYS = ("division", "risk_class")
+
+
+def normalise_rate(text: str) -> str:
+    """'3.50 %' -> '3.5%'. A rate is a decimal percentage between 0% and 100%."""
+    m = _RATE_RE.match(text)
+    if not m:
+        raise ValueError(f"rate {text!r} must be a percentage string such as '3%' or '0.5%'")
+    value = Decimal(m.group(1))
+    if value > 100:
+        raise ValueError(f"rate {text!r} exceeds 100%")
+    out = format(value.normalize(), "f")
+    return f"{out}%"
+
+
+def rate_fraction(text: str) -> Fraction:
+    """Exact value of a normalised rate: '0.5%' -> Fraction(1, 200)."""
+    return Fraction(Decimal(normalise_rate(text)[:-1])) / 100
+
+
+def normalise_division(code: str) -> str:
+    """A GB/T 2260 prefix: strip trailing '00' pairs ('350000' -> '35', '350100' -> '3501')."""
+    if not _DIVISION_RE.match(code):
+        raise ValueError(f"division {code!r} must be 2, 4 or 6 digits of a GB/T 2260 code")
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Population(_Model):
+    cert_kinds: list[StrictStr] = Field(min_length=1)
+    cert_statuses: list[StrictStr] = Field(default_factory=lambda: ["valid"], min_length=1)
+    divisions: list[StrictStr] = Field(min_length=1)
+    directed: StrictBool = False
+    risk_classes: list[StrictStr] = Field(default_factory=list)
+    industries: list[StrictStr] = Field(default_factory=list)
+
+
+class Strata(_Model):
+    by: list[Literal["division", "risk_class"]] = ["division"]
+    rates: dict[StrictStr, StrictStr]
+    weights: dict[StrictStr, StrictInt] | None = None
+    min_per_stratum: StrictInt = Field(default=1, ge=0)
+    total_cap: StrictInt | None = Field(default=None, ge=0)
+
+
+class Exclusions(_Model):
+    window_months: StrictInt = Field(default=12, ge=0)
+
+
+class TargetedEntry(_Model):
+    credit_code: StrictStr = Field(min_length=1)
+    reason: StrictStr = Field(min_length=1)
+
+
+class Targeted(_Model):
+    include_abnormal_listed: StrictBool = False
+    include_serious_violation: StrictBool = False
+    entries: list[TargetedEntry] = Field(default_factory=list, alias="list")
+
+
+class Teams(_Model):
+    size: StrictInt = 2
+    expertise_required: StrictBool = True
+    recuse_same_division: StrictBool = False
+    recuse_recent_rounds: StrictInt = Field(default=0, ge=0)
+    workload_cap: StrictInt = Field(ge=1)
+
+
+class Window(_Model):
+    start: dt.date
+    end: dt.date
+
+
+class Plan(_Model):
+    id: StrictStr = Field(min_length=1)
+    check_item: StrictStr = Field(min_length=1)
+    period: StrictStr = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    title: StrictStr = Field(min_length=1)
+    legal_basis: list[StrictStr] = Field(min_length=1)
+    population: Population
+    strata: Strata
+    exclusions: Exclusions = Field(default_factory=Exclusions)
+    targeted: Targeted = Field(default_factory=Targeted)
+    teams: Teams
+    window: Window
+
+
+def _check_semantics(p: Plan) -> None:
+    """Rules pydantic cannot express; each failure names its field."""
+    if p.teams.size < 2:
+        raise PlanError(
+            f"teams.size: {p.teams.size} < 2; 行政处罚法 art. 42 requires at least two "
+            "enforcement officers (执法人员不得少于两人)"
+        )
+    if p.window.end < p.window.start:
+        raise PlanError("window.end: before window.start")
+    if not p.population.directed and (p.population.risk_classes or p.population.industries):
+        raise PlanError(
+            "population.directed: filters (risk_classes, industries) need directed: true (定向)"
+        )
+    for i, code in enumerate(p.population.divisions):
+        try:
+            normalise_division(code)
+        except ValueError as exc:
+            raise PlanError(f"population.divisions.{i}: {exc}") from None
+    for key, rate in p.strata.rates.items():
+        try:
+            normalise_rate(rate)
+        except ValueError as exc:
+            raise PlanError(f"strata.rates.{key}: {exc}") from None
+    if "risk_class" not in p.strata.by and "*" not in p.strata.rates:
+        raise PlanError("strata.rates: without 'risk_class' in strata.by a '*' rate is required")
+    if p.strata.weights is not None:
+        for key, w in p.strata.weights.items():
+            if w < 1:
+                raise PlanError(f"strata.weights.{key}: weights are integers >= 1")
+    codes = [t.credit_code for t in p.targeted.entries]
+    if len(codes) != len(set(codes)):
+        raise PlanError("targeted.list: a credit code is listed twice")
+    if p.targeted.entries and not all(
+        t.credit_code.strip() == t.credit_code for t in p.targeted.entries
+    ):
+        raise PlanError("targeted.list: credit codes must not contain surrounding spaces")
+
+
+def _canonical(p: Plan) -> dict[str, Any]:
+    pop = p.population
+    strata = p.strata
+    return {
+        "v": PLAN_VERSION,
+        "id": p.id,
+        "check_item": p.check_item,
+        "period": p.period,
+        "title": p.title,
+        "legal_basis": list(p.legal_basis),
+        "population": {
+            "cert_kinds": sorted(set(pop.cert_kinds)),
+            "cert_statuses": sorted(set(pop.cert_statuses)),
+            "divisions": sorted({normalise_division(d) for d in pop.divisions}),
+            "directed": pop.directed,
+            "risk_classes": sorted(set(pop.risk_classes)),
+            "industries": sorted(set(pop.industries)),
+        },
+        "strata": {
+            "by": [k for k in STRATUM_KEYS if k in strata.by],
+            "rates": {k: normalise_rate(v) for k, v in strata.rates.items()},
+            "weights": None if strata.weights is None else dict(strata.weights),
+            "min_per_stratum": strata.min_per_stratum,
+            "total_cap": strata.total_cap,
+        },
+        "exclusions": {"window_months": p.exclusions.window_months},
+        "targeted": {
+            "include_abnormal_listed": p.targeted.include_abnormal_listed,
+            "include_serious_violation": p.targeted.include_serious_violation,
+            "list": [
+                {"credit_code": t.credit_code, "reason": t.reason}
+                for t in sorted(p.targeted.entries, key=lambda t: t.credit_code)
+            ],
+        },
+        "teams": {
+            "size": p.teams.size,
+            "expertise_required": p.teams.expertise_required,
+            "recuse_same_division": p.teams.recuse_same_division,
+            "recuse_recent_rounds": p.teams.recuse_recent_rounds,
+            "workload_cap": p.teams.workload_cap,
+        },
+        "window": {"start": p.window.start.isoformat(), "end": p.window.end.isoformat()},
+    }
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(x) for x in loc) or "plan"
+
+
+def parse_plan(data: Any) -> dict[str, Any]:
+    """Validate a plan mapping (e.g. from YAML) and return its canonical dict."""
+    if not isinstance(data, dict):
+        raise PlanError("plan: must be a mapping")
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        hint = ""
+        if err["type"] == "string_type" and isinstance(err.get("input"), int | float):
+            hint = " (quote codes and rates in YAML, e.g. '3501' or '3%')"
+        raise PlanError(f"{_field_name(err['loc'])}: {err['msg']}{hint}") from None
+    _check_semantics(plan)
+    return _canonical(plan)
+
+
+def load_plan(source: str | Path) -> dict[str, Any]:
+    """Load a YAML plan from a path (``Path`` or a string ending in .yaml/.yml) or YAML text."""
+    if isinstance(source, Path) or str(source).endswith((".yaml", ".yml")):
+        text = Path(source).read_text(encoding="utf-8")
+    else:
+        text = str(source)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"plan: not valid YAML: {exc}") from None
+    return parse_plan(data)
+
+
+def plan_hash(canonical_plan: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of the normalised plan."""
+    return sha256_hex(canonical_json(canonical_plan))

@@ -1,0 +1,742 @@
+#!/usr/bin/env python3
+"""verify.py: re-run a shuangsui draw from its published bundle, standard library only.
+
+Usage: python3 -I -S verify.py BUNDLE_DIR
+
+Recomputes the plan hash, both frame commitments and Merkle roots, the constraints commitment,
+each entropy record's own check, the seed, the whole selection and the inspector teams, and
+compares them with round.json, selection.json and teams.json; then checks MANIFEST.sha256.
+Exit 0: everything matched. Exit 1: the first mismatch, named precisely.
+
+This file is also the reference implementation of docs/draw-algorithm.md: it imports nothing
+outside the Python standard library and nothing from shuangsui.
+"""
+
+import functools
+import hashlib
+import json
+import os
+import re
+import sys
+from decimal import Decimal
+from fractions import Fraction
+
+FILES = (
+    "plan.json",
+    "frame-enterprises.jsonl",
+    "frame-inspectors.jsonl",
+    "constraints.json",
+    "entropy.json",
+    "round.json",
+    "selection.json",
+    "teams.json",
+    "verify.py",
+)
+RULES = {
+    "inactive": "not active",
+    "credential": "enforcement credential not valid over the whole window",
+    "leave": "on leave during the window",
+    "expertise": "no expertise in the enterprise's in-scope cert kinds",
+    "conflict": "recused for declared conflict",
+    "same-division": "recused: enterprise in the inspector's own division",
+    "recent": "on a team for this enterprise in recent rounds",
+    "workload": "at the workload cap",
+}
+
+
+class Mismatch(Exception):
+    """A recomputed value differs from the bundle (the message names where)."""
+
+
+STAGE = ["(start)"]  # the file being checked, named when an unexpected error occurs
+
+
+def stage(name):
+    STAGE[0] = name
+
+
+class Infeasible(ValueError):
+    """The team constraints cannot be met."""
+
+
+# ---------------------------------------------------------------- canonical bytes (§1)
+def canonical(obj):
+    def check(o):
+        if isinstance(o, float):
+            raise TypeError("floats are not allowed in canonical JSON")
+        if isinstance(o, int) and abs(o) > 2**53 - 1:
+            raise TypeError("integer outside +-(2**53 - 1)")
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if not isinstance(k, str):
+                    raise TypeError("non-string key")
+                check(v)
+        elif isinstance(o, (list, tuple)):
+            for v in o:
+                check(v)
+
+    check(obj)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def lp(text):
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return len(data).to_bytes(4, "big") + data
+
+
+def sha(data):
+    return hashlib.sha256(data).digest()
+
+
+# ---------------------------------------------------------------- Merkle tree (§2)
+def merkle_root(rows):
+    """RFC 6962 MTH, written as the recursive definition."""
+    if not rows:
+        return sha(b"")
+    if len(rows) == 1:
+        return sha(b"\x00" + rows[0])
+    k = 1
+    while k * 2 < len(rows):
+        k *= 2
+    return sha(b"\x01" + merkle_root(rows[:k]) + merkle_root(rows[k:]))
+
+
+def merkle_root_iter(rows):
+    """Same root without deep recursion: pair neighbours level by level."""
+    level = [sha(b"\x00" + r) for r in rows]
+    if not level:
+        return sha(b"")
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+# ---------------------------------------------------------------- frames (§3)
+def enterprise_row(e):
+    fields = [
+        e["credit_code"],
+        e["division_code"],
+        e["risk_class"],
+        e["stratum"],
+        e["status"],
+        e["note"],
+        str(len(e["cert_kinds"])),
+    ] + list(e["cert_kinds"])
+    return b"".join(lp(f) for f in fields)
+
+
+def inspector_row(i):
+    fields = [
+        i["inspector_id"],
+        i["division_code"],
+        i["unit"],
+        "1" if i["active"] else "0",
+        i["credential_from"],
+        i["credential_until"],
+        str(len(i["expertise"])),
+    ]
+    fields += list(i["expertise"]) + [str(len(i["leaves"]))]
+    fields += [s + "/" + e for s, e in i["leaves"]]
+    return b"".join(lp(f) for f in fields)
+
+
+def commitment(rows):
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(len(r).to_bytes(4, "big") + r)
+    return h.hexdigest()
+
+
+def constraints_commitment(conflicts, recent):
+    h = hashlib.sha256()
+    for name, pairs in (("conflicts", conflicts), ("recent", recent)):
+        items = sorted({(a, b) for a, b in pairs})
+        h.update(lp(name) + lp(str(len(items))))
+        for a, b in items:
+            h.update(lp(a) + lp(b))
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- plan (§4)
+def rate_value(text):
+    m = re.match(r"^(\d+(?:\.\d+)?)%$", text)
+    if not m:
+        raise ValueError("bad rate " + repr(text))
+    return Fraction(Decimal(m.group(1))) / 100
+
+
+def division_prefix(code):
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def stratum_label(plan, division, risk):
+    parts = [division[:4] + "00" if k == "division" else risk for k in plan["strata"]["by"]]
+    return "/".join(parts) or "*"
+
+
+def stratum_rate(plan, label):
+    rates = plan["strata"]["rates"]
+    if "risk_class" in plan["strata"]["by"] and label.split("/")[-1] in rates:
+        return rate_value(rates[label.split("/")[-1]])
+    return rate_value(rates["*"])
+
+
+# ---------------------------------------------------------------- entropy and seed (§5)
+def entropy_problem(rec):
+    """None if the record passes its own check, else what is wrong."""
+    src = rec.get("source")
+    shapes = {
+        "witness-digits": {"source", "digits", "witnesses"},
+        "beacon": {"source", "url", "chain_hash", "round", "randomness", "signature"},
+        "commit-reveal": {"source", "commitment", "secret", "committed_in"},
+    }
+    if src not in shapes:
+        return "unknown source " + repr(src)
+    if set(rec) != shapes[src]:
+        return "fields must be exactly " + ", ".join(sorted(shapes[src]))
+    if src == "witness-digits":
+        d = rec["digits"]
+        if not (isinstance(d, str) and d.isascii() and d.isdigit() and len(d) >= 20):
+            return "digits must be at least 20 decimal digits"
+        if not rec["witnesses"]:
+            return "no witnesses named"
+    elif src == "beacon":
+        try:
+            ok = hashlib.sha256(bytes.fromhex(rec["signature"])).hexdigest() == rec["randomness"]
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or type(rec["round"]) is not int:
+            return "randomness != sha256(signature) for round " + str(rec["round"])
+    else:
+        if not isinstance(rec["secret"], str):
+            return "secret must be a string"
+        if hashlib.sha256(rec["secret"].encode()).hexdigest() != rec["commitment"]:
+            return "sha256(secret) does not match the commitment"
+    return None
+
+
+def derive_seed(round_key, plan_hash, frame_c, inspector_c, constraints_c, entropy):
+    for n, rec in enumerate(entropy):
+        problem = entropy_problem(rec)
+        if problem:
+            raise ValueError(f"entropy record {n}: {problem}")
+    if not entropy:
+        raise ValueError("no entropy records")
+    doc = {
+        "v": 1,
+        "round_key": round_key,
+        "plan_hash": plan_hash,
+        "frame_commitment": frame_c,
+        "inspector_commitment": inspector_c,
+        "constraints_commitment": constraints_c,
+        "entropy": entropy,
+    }
+    return sha(canonical(doc))
+
+
+# ---------------------------------------------------------------- selection (§6-§8)
+def ticket(seed, unit_id):
+    return sha(seed + lp(unit_id))
+
+
+def quota(rate, size, minimum):
+    k = -((-rate.numerator * size) // rate.denominator)
+    return min(size, max(minimum, k))
+
+
+def trim(quotas, cap):
+    total = sum(quotas.values())
+    if cap is None or total <= cap:
+        return dict(quotas)
+    out = {s: cap * k // total for s, k in quotas.items()}
+    order = sorted(quotas, key=lambda s: (-(cap * quotas[s] % total), s))
+    for s in order[: cap - sum(out.values())]:
+        out[s] += 1
+    return out
+
+
+def weighted_cmp(a, b):
+    """a, b = (H, weight, id): a first iff (2Ha+1)*wb < (2Hb+1)*wa, ties by id."""
+    left, right = (2 * a[0] + 1) * b[1], (2 * b[0] + 1) * a[1]
+    if left != right:
+        return -1 if left < right else 1
+    return -1 if a[2] < b[2] else (1 if a[2] > b[2] else 0)
+
+
+# ---------------------------------------------------------------- teams (§9)
+def elimination(insp, ent, plan, conflicts, recent, load):
+    t, start, end = plan["teams"], plan["window"]["start"], plan["window"]["end"]
+    if not insp["active"]:
+        return "inactive"
+    if (insp["credential_from"] and insp["credential_from"] > start) or (
+        insp["credential_until"] and insp["credential_until"] < end
+    ):
+        return "credential"
+    if any(s <= end and e >= start for s, e in insp["leaves"]):
+        return "leave"
+    if t["expertise_required"] and not set(insp["expertise"]) & set(ent["cert_kinds"]):
+        return "expertise"
+    pair = (insp["inspector_id"], ent["credit_code"])
+    if pair in conflicts:
+        return "conflict"
+    if t["recuse_same_division"] and ent["division_code"].startswith(
+        division_prefix(insp["division_code"])
+    ):
+        return "same-division"
+    if t["recuse_recent_rounds"] > 0 and pair in recent:
+        return "recent"
+    if load >= t["workload_cap"]:
+        return "workload"
+    return None
+
+
+def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
+    size = plan["teams"]["size"]
+    loads: dict = {}
+    teams: dict = {}
+    for ent in ents:
+        counts: dict = {}
+        eligible = []
+        for insp in inspectors:
+            load = loads.get(insp["inspector_id"], 0)
+            rule = elimination(insp, ent, plan, conflicts, recent, load)
+            if rule:
+                counts[rule] = counts.get(rule, 0) + 1
+                continue
+            tk = sha(seed + b"team" + lp(ent["credit_code"]) + lp(insp["inspector_id"]))
+            eligible.append((load, tk, insp["inspector_id"]))
+        if len(eligible) < size:
+            names = list(RULES)
+            worst = max(names, key=lambda r: (counts.get(r, 0), -names.index(r)))
+            parts = ", ".join(f"{counts[r]} {RULES[r]}" for r in names if counts.get(r))
+            raise Infeasible(
+                f"{ent['credit_code']}: needs {size} inspectors, {len(eligible)} eligible "
+                f"({parts or 'no inspectors in the frame'}); rule eliminating the most: "
+                f"'{worst}' ({RULES[worst]}); shortfall {size - len(eligible)}"
+            )
+        team = [i for _, _, i in sorted(eligible)[:size]]
+        for i in team:
+            loads[i] = loads.get(i, 0) + 1
+        teams[ent["credit_code"]] = team
+    return teams, dict(sorted(loads.items()))
+
+
+# ---------------------------------------------------------------- the whole draw
+def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, entropy):
+    """The draw from plain JSON values; returns the shape of DrawResult.to_json()."""
+    ents = sorted(enterprises, key=lambda e: e["credit_code"])
+    insps = sorted(inspectors, key=lambda i: i["inspector_id"])
+    conflicts = {tuple(p) for p in conflicts}
+    recent = {tuple(p) for p in recent}
+    erows = [enterprise_row(e) for e in ents]
+    irows = [inspector_row(i) for i in insps]
+    com = {
+        "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
+        "frame_commitment": commitment(erows),
+        "frame_root": merkle_root_iter(erows).hex(),
+        "frame_size": len(erows),
+        "inspector_commitment": commitment(irows),
+        "inspector_root": merkle_root_iter(irows).hex(),
+        "inspector_size": len(irows),
+        "constraints_commitment": constraints_commitment(conflicts, recent),
+    }
+    seed = derive_seed(
+        round_key,
+        com["plan_hash"],
+        com["frame_commitment"],
+        com["inspector_commitment"],
+        com["constraints_commitment"],
+        entropy,
+    )
+    labels = sorted({e["stratum"] for e in ents})
+    tally = {s: {"random": 0, "targeted": 0, "excluded": 0} for s in labels}
+    for e in ents:
+        tally[e["stratum"]][e["status"]] += 1
+    st = plan["strata"]
+    quotas = {
+        s: quota(stratum_rate(plan, s), tally[s]["random"], st["min_per_stratum"]) for s in labels
+    }
+    drawn = trim(quotas, st["total_cap"])
+    selected, tk = [], {}
+    for e in ents:
+        if e["status"] == "targeted":
+            tk[e["credit_code"]] = ticket(seed, e["credit_code"])
+    targeted = sorted(tk, key=lambda c: (tk[c], c))
+    strat = {e["credit_code"]: e["stratum"] for e in ents}
+    for rank, c in enumerate(targeted, 1):
+        selected.append(
+            {
+                "credit_code": c,
+                "stratum": strat[c],
+                "kind": "targeted",
+                "ticket": tk[c].hex(),
+                "rank": rank,
+            }
+        )
+    for s in labels:
+        pool = [e for e in ents if e["stratum"] == s and e["status"] == "random"]
+        keyed = [(ticket(seed, e["credit_code"]), e) for e in pool]
+        if st["weights"] is None:
+            keyed.sort(key=lambda x: (x[0], x[1]["credit_code"]))
+        else:
+            w = st["weights"]
+            triples = [
+                (
+                    int.from_bytes(t, "big"),
+                    w.get(e["risk_class"], w.get("*")),
+                    e["credit_code"],
+                    t,
+                    e,
+                )
+                for t, e in keyed
+            ]
+            triples.sort(key=functools.cmp_to_key(weighted_cmp))
+            keyed = [(x[3], x[4]) for x in triples]
+        for rank, (t, e) in enumerate(keyed[: drawn[s]], 1):
+            selected.append(
+                {
+                    "credit_code": e["credit_code"],
+                    "stratum": s,
+                    "kind": "random",
+                    "ticket": t.hex(),
+                    "rank": rank,
+                }
+            )
+    by_code = {e["credit_code"]: e for e in ents}
+    processing = sorted(selected, key=lambda x: (x["ticket"], x["credit_code"]))
+    teams, loads = draw_teams(
+        seed, plan, [by_code[x["credit_code"]] for x in processing], insps, conflicts, recent
+    )
+    strata = [
+        {
+            "stratum": s,
+            "rate": str(stratum_rate(plan, s)),
+            "eligible": tally[s]["random"],
+            "targeted": tally[s]["targeted"],
+            "excluded": tally[s]["excluded"],
+            "quota": quotas[s],
+            "drawn": drawn[s],
+        }
+        for s in labels
+    ]
+    return {
+        "round_key": round_key,
+        "seed": seed.hex(),
+        "commitments": com,
+        "strata": strata,
+        "selected": selected,
+        "teams": teams,
+        "workloads": loads,
+    }
+
+
+# ---------------------------------------------------------------- reading the bundle
+def _no_float(text):
+    raise ValueError("floats are not allowed: " + text)
+
+
+def _pairs(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError("duplicate key " + repr(k))
+        out[k] = v
+    return out
+
+
+def parse(text, where):
+    try:
+        value = json.loads(
+            text, parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=_pairs
+        )
+    except ValueError as exc:
+        raise Mismatch(f"{where}: not valid JSON ({exc})") from None
+    try:
+        ok = canonical(value) == text.encode("utf-8")
+    except TypeError as exc:
+        raise Mismatch(f"{where}: {exc}") from None
+    if not ok:
+        raise Mismatch(where + ": not in canonical JSON form")
+    return value
+
+
+def read(bundle, name):
+    try:
+        with open(os.path.join(bundle, name), "rb") as f:
+            data = f.read()
+        return data.decode("utf-8")
+    except OSError as exc:
+        raise Mismatch(f"{name}: cannot read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise Mismatch(f"{name}: not UTF-8 ({exc})") from None
+
+
+def read_json(bundle, name):
+    text = read(bundle, name)
+    if name != "plan.json":
+        if not text.endswith("\n"):
+            raise Mismatch(name + ": must end with one newline")
+        text = text[:-1]
+    return parse(text, name)
+
+
+def read_jsonl(bundle, name, key):
+    text = read(bundle, name)
+    if text and not text.endswith("\n"):
+        raise Mismatch(name + ": must end with a newline")
+    rows = [
+        shape(parse(line, f"{name}: line {n}"), name, f"{name}: line {n}")
+        for n, line in enumerate(text.split("\n")[:-1], 1)
+    ]
+    for n in range(1, len(rows)):
+        if not rows[n - 1][key] < rows[n][key]:
+            raise Mismatch(f"{name}: line {n + 1} is not in strictly ascending {key} order")
+    return rows
+
+
+SHAPES: dict = {
+    "round.json": {
+        "v": int,
+        "round_key": str,
+        "seed": str,
+        "entropy_digest": str,
+        "commitments": dict,
+        "strata": list,
+        "meta": dict,
+    },
+    "round.json commitments": {
+        "plan_hash": str,
+        "frame_commitment": str,
+        "frame_root": str,
+        "frame_size": int,
+        "inspector_commitment": str,
+        "inspector_root": str,
+        "inspector_size": int,
+        "constraints_commitment": str,
+    },
+    "constraints.json": {"conflicts": list, "recent": list},
+    "selection.json": {"selected": list},
+    "teams.json": {"teams": dict, "workloads": dict},
+    "frame-enterprises.jsonl": {
+        "credit_code": str,
+        "division_code": str,
+        "risk_class": str,
+        "cert_kinds": list,
+        "stratum": str,
+        "status": str,
+        "note": str,
+    },
+    "frame-inspectors.jsonl": {
+        "inspector_id": str,
+        "division_code": str,
+        "expertise": list,
+        "unit": str,
+        "active": bool,
+        "credential_from": str,
+        "credential_until": str,
+        "leaves": list,
+    },
+}
+
+
+def shape(doc, kind, where):
+    """Exactly the documented fields, with the documented JSON types."""
+    fields = SHAPES[kind]
+    if not isinstance(doc, dict) or set(doc) != set(fields):
+        got = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        raise Mismatch(f"{where}: fields must be {sorted(fields)}, found {got}")
+    for key, typ in fields.items():
+        if type(doc[key]) is not typ:
+            raise Mismatch(f"{where}: field {key} must be {typ.__name__}")
+    return doc
+
+
+def expect(where, got, want):
+    if got != want:
+        raise Mismatch(f"{where}: recomputed {want}, bundle says {got}")
+
+
+def check_frame_scope(plan, ents):
+    pop = plan["population"]
+    for n, e in enumerate(ents, 1):
+        where = f"frame-enterprises.jsonl: line {n} ({e['credit_code']})"
+        if e["status"] not in ("random", "targeted", "excluded"):
+            raise Mismatch(where + ": unknown status " + repr(e["status"]))
+        expect(
+            where + " stratum",
+            e["stratum"],
+            stratum_label(plan, e["division_code"], e["risk_class"]),
+        )
+        if not e["cert_kinds"] or not set(e["cert_kinds"]) <= set(pop["cert_kinds"]):
+            raise Mismatch(where + ": cert_kinds outside the plan's population")
+        if not any(e["division_code"].startswith(p) for p in pop["divisions"]):
+            raise Mismatch(where + ": division outside the plan's population")
+        if pop["directed"] and pop["risk_classes"] and e["risk_class"] not in pop["risk_classes"]:
+            raise Mismatch(where + ": risk class outside the plan's directed population")
+
+
+def compare_list(name, got, want):
+    for n, (g, w) in enumerate(zip(got, want, strict=False)):
+        for field in w:
+            if g.get(field) != w[field]:
+                raise Mismatch(f"{name}: entry {n + 1} {field} {g.get(field)} expected {w[field]}")
+        if set(g) != set(w):
+            raise Mismatch(f"{name}: entry {n + 1} has fields {sorted(g)}")
+    if len(got) != len(want):
+        raise Mismatch(f"{name}: {len(got)} entries, expected {len(want)}")
+
+
+def verify(bundle, say=print):
+    stage("plan.json")
+    plan_text = read(bundle, "plan.json")
+    plan = parse(plan_text, "plan.json")
+    stage("round.json")
+    rnd = shape(read_json(bundle, "round.json"), "round.json", "round.json")
+    com = shape(rnd["commitments"], "round.json commitments", "round.json commitments")
+    expect(
+        "plan.json: plan hash (round.json plan_hash)",
+        com["plan_hash"],
+        hashlib.sha256(plan_text.encode()).hexdigest(),
+    )
+    say("plan hash ok ({})".format(com["plan_hash"]))
+    stage("frame-enterprises.jsonl")
+    ents = read_jsonl(bundle, "frame-enterprises.jsonl", "credit_code")
+    check_frame_scope(plan, ents)
+    rows = [enterprise_row(e) for e in ents]
+    expect("frame-enterprises.jsonl: size (round.json frame_size)", com["frame_size"], len(rows))
+    expect(
+        "frame-enterprises.jsonl: commitment (round.json frame_commitment)",
+        com["frame_commitment"],
+        commitment(rows),
+    )
+    expect(
+        "frame-enterprises.jsonl: Merkle root (round.json frame_root)",
+        com["frame_root"],
+        merkle_root_iter(rows).hex(),
+    )
+    say(f"frame: {len(rows):,} enterprises, commitment ok, Merkle root ok")
+    stage("frame-inspectors.jsonl")
+    insps = read_jsonl(bundle, "frame-inspectors.jsonl", "inspector_id")
+    rows = [inspector_row(i) for i in insps]
+    expect(
+        "frame-inspectors.jsonl: size (round.json inspector_size)", com["inspector_size"], len(rows)
+    )
+    expect(
+        "frame-inspectors.jsonl: commitment (round.json inspector_commitment)",
+        com["inspector_commitment"],
+        commitment(rows),
+    )
+    expect(
+        "frame-inspectors.jsonl: Merkle root (round.json inspector_root)",
+        com["inspector_root"],
+        merkle_root_iter(rows).hex(),
+    )
+    say(f"inspectors: {len(rows):,} inspectors, commitment ok, Merkle root ok")
+    stage("constraints.json")
+    cons = shape(read_json(bundle, "constraints.json"), "constraints.json", "constraints.json")
+    expect(
+        "constraints.json: commitment (round.json constraints_commitment)",
+        com["constraints_commitment"],
+        constraints_commitment(cons["conflicts"], cons["recent"]),
+    )
+    say(
+        f"constraints: {len(cons['conflicts'])} conflicts, "
+        f"{len(cons['recent'])} recent pairs, commitment ok"
+    )
+    stage("entropy.json")
+    entropy = read_json(bundle, "entropy.json")
+    if not isinstance(entropy, list):
+        raise Mismatch("entropy.json: must be a list of records")
+    for n, rec in enumerate(entropy):
+        problem = entropy_problem(rec) if isinstance(rec, dict) else "not an object"
+        if problem:
+            raise Mismatch(f"entropy.json: record {n}: {problem}")
+        say(f"entropy record {n} ({rec['source']}) ok")
+    expect(
+        "entropy.json: SHA-256 of the records (round.json entropy_digest)",
+        rnd["entropy_digest"],
+        hashlib.sha256(canonical(entropy)).hexdigest(),
+    )
+    stage("the recomputed draw (round.json, frames, constraints, entropy)")
+    try:
+        want = reference_draw(
+            rnd["round_key"], plan, ents, insps, cons["conflicts"], cons["recent"], entropy
+        )
+    except Infeasible as exc:
+        raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
+    expect(
+        "round.json: seed (from round_key, the commitments and entropy.json)",
+        rnd["seed"],
+        want["seed"],
+    )
+    say("seed ok ({})".format(want["seed"]))
+    compare_list("round.json strata", rnd["strata"], want["strata"])
+    say(f"strata: {len(want['strata'])}, counts ok")
+    stage("selection.json")
+    sel = shape(read_json(bundle, "selection.json"), "selection.json", "selection.json")
+    compare_list("selection.json", sel["selected"], want["selected"])
+    say("selection: {:,} enterprises ok".format(len(want["selected"])))
+    stage("teams.json")
+    tms = shape(read_json(bundle, "teams.json"), "teams.json", "teams.json")
+    for code, team in want["teams"].items():
+        expect("teams.json: team of " + code, tms["teams"].get(code), team)
+    if set(tms["teams"]) != set(want["teams"]):
+        raise Mismatch(
+            "teams.json: teams for {} not drawn".format(
+                sorted(set(tms["teams"]) - set(want["teams"]))
+            )
+        )
+    expect("teams.json: workloads", tms["workloads"], want["workloads"])
+    say("teams: {:,} teams ok, workloads ok".format(len(want["teams"])))
+    stage("MANIFEST.sha256")
+    check_manifest(bundle)
+    say(f"MANIFEST.sha256: {len(FILES)} files ok")
+
+
+def check_manifest(bundle):
+    lines = read(bundle, "MANIFEST.sha256").split("\n")
+    if lines[-1] != "":
+        raise Mismatch("MANIFEST.sha256: must end with a newline")
+    listed = {}
+    for n, line in enumerate(lines[:-1], 1):
+        m = re.match(r"^([0-9a-f]{64})  ([A-Za-z0-9._-]+)$", line)
+        if not m:
+            raise Mismatch(f"MANIFEST.sha256: line {n} malformed")
+        listed[m.group(2)] = m.group(1)
+    for name in FILES:
+        if name not in listed:
+            raise Mismatch(f"MANIFEST.sha256: {name} not listed")
+        with open(os.path.join(bundle, name), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if digest != listed[name]:
+            raise Mismatch(
+                f"{name}: SHA-256 {digest} differs from MANIFEST.sha256 ({listed[name]})"
+            )
+    extra = sorted(set(listed) - set(FILES))
+    if extra:
+        raise Mismatch(f"MANIFEST.sha256: unexpected file {extra[0]}")
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: python3 -I -S verify.py BUNDLE_DIR")
+        return 2
+    try:
+        verify(argv[1])
+    except Mismatch as exc:
+        print(f"FAIL: {exc}")
+        return 1
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        print(f"FAIL: {STAGE[0]}: malformed ({type(exc).__name__}: {exc})")
+        return 1
+    print(f"OK: the draw in {argv[1]} is reproduced exactly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
