@@ -10,12 +10,12 @@ from draw.plan import load_plan, normalise_division, normalise_rate, parse_plan,
 
 from .factories import plan_dict
 
-PLANS = Path(__file__).resolve().parents[2] / "draw" / "plans"
+PLANS = Path(__file__).resolve().parents[2] / "plans"
 
 
-@pytest.mark.parametrize("name", ["ccc-2026-12.yaml", "organic-2026-12.yaml"])
-def test_example_plans_load_and_have_no_floats(name: str) -> None:
-    plan = load_plan(PLANS / name)
+@pytest.mark.parametrize("path", sorted(PLANS.rglob("*.yaml")), ids=lambda p: p.name)
+def test_the_bureaus_plans_load_and_have_no_floats(path: Path) -> None:
+    plan = load_plan(path)
     canonical_json(plan)  # raises on any float
     assert len(plan_hash(plan)) == 64
     assert any("国市监信〔2019〕38号" in b for b in plan["legal_basis"])
@@ -23,9 +23,9 @@ def test_example_plans_load_and_have_no_floats(name: str) -> None:
 
 
 def test_directed_organic_plan_shape() -> None:
-    plan = load_plan(PLANS / "organic-2026-12.yaml")
+    plan = load_plan(PLANS / "2026-12" / "rz-03-organic.yaml")
     assert plan["population"]["directed"] is True
-    assert plan["population"]["divisions"] == ["3501", "3507"]
+    assert plan["population"]["risk_classes"] == ["C", "D"]
     assert plan["strata"]["weights"] == {"C": 1, "D": 3}
 
 
