@@ -1,0 +1,125 @@
+"""``make demo``: a bureau's month on the embedded default (SQLite, Prefect's local API).
+
+It generates a registry, imports it, commits the month's rounds, holds the draw ceremony
+(witness digits entered *after* the commitments are printed), draws, writes and checks the
+verification bundles, and delivers the assignment notices to the file outbox. The last line
+printed is the path of the main artefact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+DEMO_PERIOD = "2026-12"
+# In a real ceremony these digits come from 20+ ten-sided dice rolled in public after the
+# commitments below are announced; the demo plays them from a fixed script.
+CEREMONY_DIGITS = "50288419716939937510582097494459"
+WITNESSES = ["纪检监察室 陈明", "企业代表 林晓", "公证员 黄海"]
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("PREFECT_CLI_COLORS", "false")
+    # the temporary API server migrates a fresh SQLite at first start: give a busy machine time
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+def main() -> int:
+    home = Path(os.environ.get("SHUANGSUI_HOME", ".shuangsui")).resolve() / "demo"
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    os.environ["SHUANGSUI_HOME"] = str(home)
+    os.environ.setdefault("SHUANGSUI_PLANS_DIR", str(Path("plans").resolve()))
+    os.environ.setdefault("SHUANGSUI_ENTROPY_SOURCES", "witness-digits")
+    os.environ.setdefault("SHUANGSUI_NOTIFY_CHANNEL", "file")
+    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    _quiet_prefect()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    from shuangsui.config import get_settings
+    from shuangsui.db import get_engine, migrate, session_scope
+
+    settings = get_settings()
+    console.print(f"[bold]shuangsui demo[/] — {settings.bureau_name} ({settings.bureau_code})")
+    console.print(f"data directory {home}, database {settings.database_url_for_logs}")
+    migrate(settings.resolved_database_url)
+    engine = get_engine(settings)
+
+    with console.status("generating a registry (20,000 enterprises, 400 inspectors)…"):
+        from registry.generate import generate
+
+        regdir = home / "registry"
+        generate(enterprises=20_000, inspectors=400, seed=2026, out=regdir)
+    with console.status("importing the registry…"):
+        from registry.importer import import_files
+
+        kinds = ["check-items", "enterprises", "certificates", "inspectors", "conflicts"]
+        t0 = time.perf_counter()
+        with session_scope(engine) as session:
+            results = import_files(session=session, files=[(k, regdir / f"{k}.csv") for k in kinds])
+        took = time.perf_counter() - t0
+    for r in results:
+        console.print(f"  imported {r.kind:<13} {r.inserted:>7} rows from {Path(r.file).name}")
+    console.print(f"  ({took:.1f} s)")
+    from registry.cli import stats_command
+
+    stats_command(as_json=False)
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.rounds import monthly_round
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with console.status(f"monthly-round {DEMO_PERIOD}: committing plans and frames…"):
+            committed = monthly_round(period=DEMO_PERIOD)
+        console.print(f"\n[bold]Commitments for {DEMO_PERIOD}[/] (published before the ceremony):")
+        for s in committed:
+            console.print(
+                f"  {s['round_key']:<16} frame {s['frame_commitment'][:24]}… "
+                f"({s['frame_size']} enterprises, {s['inspector_frame_size']} inspectors)"
+            )
+        console.print(
+            f"\n[bold]Draw ceremony[/]: witnesses {', '.join(WITNESSES)} enter {CEREMONY_DIGITS}"
+        )
+        with console.status(f"monthly-round {DEMO_PERIOD}: drawing with the ceremony's digits…"):
+            drawn = monthly_round(
+                period=DEMO_PERIOD, witness_digits=CEREMONY_DIGITS, witnesses=WITNESSES
+            )
+    for s in drawn:
+        total = sum(c["drawn"] for c in s["counts"].values())
+        targeted = sum(c["targeted"] for c in s["counts"].values())
+        console.print(
+            f"  {s['round_key']:<16} seed {s['seed'][:24]}…  drawn {total} at random"
+            f" + {targeted} targeted"
+        )
+
+    from rounds.bundle import run_verify_script
+
+    main_artefact = None
+    for s in drawn:
+        bundle = Path(s["bundle"])
+        proc = run_verify_script(bundle)
+        status = "verified" if proc.returncode == 0 else "FAILED"
+        console.print(f"  bundle {bundle} — verify.py: {status}")
+        if proc.returncode != 0:
+            console.print(proc.stdout + proc.stderr)
+            return 1
+        main_artefact = main_artefact or bundle
+    print(main_artefact)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
