@@ -57,6 +57,20 @@ def monthly_round(
     return results
 
 
+def _committed(round_id: str | None) -> bool:
+    if round_id is None:
+        return False
+    from rounds.service import get_round
+    from shuangsui.db import get_engine
+    from shuangsui.errors import NotFound
+
+    try:
+        get_round(get_engine(), round_id)
+    except NotFound:
+        return False
+    return True
+
+
 def adhoc_round_key(plan_id: str, seed_text: str) -> str:
     return f"adhoc-{plan_id}-{hashlib.sha256(seed_text.encode()).hexdigest()[:10]}"
 
@@ -80,7 +94,7 @@ def adhoc_round(
     settings = get_settings()
     migrate(settings.resolved_database_url)
     plan_path = find_plan(settings.plans_dir, plan)
-    if round_id is None and witness_digits:
+    if witness_digits and not _committed(round_id):
         raise UserError(
             "witness digits must be entered after the round's commitment is published: "
             "run adhoc-round without them, announce the commitment, then run it again with "

@@ -130,3 +130,67 @@ def audit_log(round_key: str = typer.Argument(None)) -> None:
 
 def fail(message: str) -> None:
     raise UserError(message)
+
+
+@app.command("adhoc")
+def adhoc(
+    plan: str = typer.Option(..., help="plan file, or a plan id under SHUANGSUI_PLANS_DIR"),
+    reason: str = typer.Option(..., help="why this round (part of the audit record)"),
+    requested_by: str = typer.Option(..., "--requested-by", help="who asks (audited)"),
+    round_id: str = typer.Option(None, "--round-id", help="continue a committed ad hoc round"),
+    rate: list[str] = typer.Option([], help="raise a rate, e.g. --rate D=50% (repeat)"),
+    total_cap: int = typer.Option(None, "--total-cap"),
+    division: list[str] = typer.Option([], help="narrow to a division (repeat)"),
+    digits: str = typer.Option(None, "--digits", help="ceremony digits (committed rounds only)"),
+    witness: list[str] = typer.Option([], "--witness"),
+) -> None:
+    """An ad hoc round: through the `adhoc-round/adhoc` deployment when a Prefect server is
+    configured (PREFECT_API_URL), in this process otherwise. Same code path either way."""
+    import os
+
+    rates = {}
+    for item in rate:
+        cls, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--rate {item!r}: expected CLASS=RATE, e.g. D=50%")
+        rates[cls.strip()] = value.strip()
+    if round_id is None:
+        import uuid
+
+        from flows.rounds import adhoc_round_key
+
+        round_id = adhoc_round_key(Path(plan).stem, uuid.uuid4().hex)
+    params = {
+        "plan": plan,
+        "reason": reason,
+        "requested_by": requested_by,
+        "round_id": round_id,
+        "rates": rates or None,
+        "total_cap": total_cap,
+        "divisions": division or None,
+        "witness_digits": digits,
+        "witnesses": witness or None,
+    }
+    if os.environ.get("PREFECT_API_URL"):
+        from prefect.deployments import run_deployment
+
+        typer.echo("submitting to deployment adhoc-round/adhoc …")
+        run = run_deployment(
+            "adhoc-round/adhoc",
+            parameters={k: v for k, v in params.items() if v is not None},
+            idempotency_key=f"{round_id}|{digits or ''}",
+        )
+        typer.echo(f"flow run {run.name} ({run.id}): {run.state_name}")
+        if not run.state or not run.state.is_completed():
+            raise typer.Exit(1)
+    else:
+        from flows.rounds import adhoc_round
+
+        adhoc_round(**params)  # type: ignore[arg-type]
+    rnd = service.get_round(_engine(), round_id)
+    _print_commitment(rnd)
+    if rnd.status.value == "committed":
+        typer.echo(
+            "announce the commitment, hold the ceremony, then run again with "
+            f"--round-id {round_id} --digits ... --witness ..."
+        )
