@@ -7,6 +7,9 @@ Record formats (all values str or int):
   "signature": hex}`` (drand; ``randomness == sha256(signature)``)
 * ``{"source": "commit-reveal", "commitment": hex, "secret": str, "committed_in": str}``
   (``commitment == sha256(utf-8 secret)``, published before the frames were committed)
+* ``{"source": "partner-checkpoints", "after": "YYYY-MM-DDTHH:MM:SSZ", "checkpoints":
+  [{"partner", "key_id", "vkey", "checkpoint"}]}``: partner bureaus' C2SP checkpoints, each
+  Ed25519-signed by ``vkey`` (signed-note verifier key) and timed after ``after`` (the commitment)
 """
 
 from __future__ import annotations
@@ -193,10 +196,50 @@ def check_record(rec: dict[str, Any]) -> None:
         if hashlib.sha256(secret.encode("utf-8")).hexdigest() != commitment:
             raise EntropyInvalid("commit-reveal: sha256(secret) does not match the commitment")
         keys = {"source", "commitment", "secret", "committed_in"}
+    elif source == "partner-checkpoints":
+        _check_partner_checkpoints(rec)
+        keys = {"source", "after", "checkpoints"}
     else:
         raise EntropyInvalid(f"unknown entropy source {source!r}")
     if set(rec) != keys:
         raise EntropyInvalid(f"{source}: fields must be exactly {sorted(keys)}")
+
+
+def _check_partner_checkpoints(rec: dict[str, Any]) -> None:
+    """Each checkpoint verifies under its signed-note key and was issued after ``after``."""
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    after, cps = rec.get("after"), rec.get("checkpoints")
+    if not isinstance(after, str) or not isinstance(cps, list) or not cps:
+        raise EntropyInvalid("partner-checkpoints: needs 'after' and a non-empty 'checkpoints'")
+    for cp in cps:
+        if not isinstance(cp, dict) or set(cp) != {"partner", "key_id", "vkey", "checkpoint"}:
+            raise EntropyInvalid("partner-checkpoints: fields: partner, key_id, vkey, checkpoint")
+        try:
+            name, kid, b64 = cp["vkey"].split("+", 2)
+            pub = base64.b64decode(b64, validate=True)
+            text, sigs = cp["checkpoint"].split("\n\n", 1)
+            sig_name, sig_b64 = sigs.strip().split(" ")[1:3]
+            sig = base64.b64decode(sig_b64, validate=True)
+            lines = text.split("\n")
+            Ed25519PublicKey.from_public_bytes(pub[1:]).verify(sig[4:], (text + "\n").encode())
+        except (ValueError, AttributeError, InvalidSignature) as exc:
+            raise EntropyInvalid(
+                f"partner-checkpoints: {cp.get('partner')}: checkpoint does not verify ({exc})"
+            ) from None
+        khash = hashlib.sha256(name.encode() + b"\n" + pub).digest()[:4].hex()
+        if pub[:1] != b"\x01" or kid != cp["key_id"] or khash != kid or sig[:4].hex() != kid:
+            raise EntropyInvalid(f"partner-checkpoints: {cp['partner']}: key id mismatch")
+        if sig_name != name or lines[0] != name:
+            raise EntropyInvalid(f"partner-checkpoints: {cp['partner']}: origin is not {name}")
+        times = [x[5:] for x in lines[3:] if x.startswith("time ")]
+        if len(times) != 1 or not times[0] > after:
+            raise EntropyInvalid(
+                f"partner-checkpoints: {cp['partner']}: checkpoint not issued after {after}"
+            )
 
 
 def check_records(records: Sequence[dict[str, Any]]) -> None:

@@ -24,7 +24,6 @@ __all__ = [
     "ticket_table",
     "stratum_quota",
     "stratum_rate",
-    "team_ticket",
     "ticket",
     "tickets",
     "trim_to_cap",
@@ -56,10 +55,6 @@ def tickets(seed: bytes, ids: Sequence[str]) -> list[bytes]:
     """Ticket digests for ``ids``, as a list."""
     table = ticket_table(seed, ids)
     return [table[i : i + 32] for i in range(0, len(table), 32)]
-
-
-def team_ticket(seed: bytes, credit_code: str, inspector_id: str) -> bytes:
-    return hashlib.sha256(seed + b"team" + lp(credit_code) + lp(inspector_id)).digest()
 
 
 def stratum_rate(plan: Mapping[str, Any], stratum: str) -> Fraction:

@@ -269,8 +269,8 @@ def weighted_cmp(a, b):
 
 
 # ---------------------------------------------------------------- teams (§9)
-def elimination(insp, ent, plan, conflicts, recent, load):
-    t, start, end = plan["teams"], plan["window"]["start"], plan["window"]["end"]
+def static_rule(insp, start, end):
+    """The rules that do not depend on the enterprise."""
     if not insp["active"]:
         return "inactive"
     if (insp["credential_from"] and insp["credential_from"] > start) or (
@@ -279,6 +279,14 @@ def elimination(insp, ent, plan, conflicts, recent, load):
         return "credential"
     if any(s <= end and e >= start for s, e in insp["leaves"]):
         return "leave"
+    return None
+
+
+def elimination(insp, ent, plan, conflicts, recent, load):
+    t, start, end = plan["teams"], plan["window"]["start"], plan["window"]["end"]
+    rule = static_rule(insp, start, end)
+    if rule:
+        return rule
     if t["expertise_required"] and not set(insp["expertise"]) & set(ent["cert_kinds"]):
         return "expertise"
     pair = (insp["inspector_id"], ent["credit_code"])
@@ -295,35 +303,92 @@ def elimination(insp, ent, plan, conflicts, recent, load):
     return None
 
 
+def nth_set_bit(mask, r):
+    lo, hi = 0, mask.bit_length() - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if bin(mask & ((2 << mid) - 1)).count("1") > r:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
-    size = plan["teams"]["size"]
-    loads: dict = {}
-    teams: dict = {}
+    """Each pick: the lowest-workload eligible inspectors not yet on the team, sorted by id,
+    index = SHA-256(seed || "team" || lp(credit_code) || uint32be(k)) mod their count.
+    Inspectors are bits of integers (bit n = n-th inspector by id) so a pick costs a few
+    big-integer operations, not a pass over every inspector."""
+    t = plan["teams"]
+    size, cap = t["size"], t["workload_cap"]
+    start, end = plan["window"]["start"], plan["window"]["end"]
+    insps = sorted(inspectors, key=lambda i: i["inspector_id"])
+    ids = [i["inspector_id"] for i in insps]
+    index = {iid: n for n, iid in enumerate(ids)}
+    ok, by_kind = 0, {}
+    for n, insp in enumerate(insps):
+        if static_rule(insp, start, end) is None:
+            ok |= 1 << n
+            for kind in insp["expertise"]:
+                by_kind[kind] = by_kind.get(kind, 0) | 1 << n
+    excluded = {}
+    pairs = set(conflicts) | (set(recent) if t["recuse_recent_rounds"] > 0 else set())
+    for iid, code in pairs:
+        if iid in index:
+            excluded[code] = excluded.get(code, 0) | 1 << index[iid]
+    pools = {}
+    levels = [(1 << len(insps)) - 1]
+    loads = [0] * len(insps)
+    teams = {}
     for ent in ents:
-        counts: dict = {}
-        eligible = []
-        for insp in inspectors:
-            load = loads.get(insp["inspector_id"], 0)
-            rule = elimination(insp, ent, plan, conflicts, recent, load)
-            if rule:
-                counts[rule] = counts.get(rule, 0) + 1
-                continue
-            tk = sha(seed + b"team" + lp(ent["credit_code"]) + lp(insp["inspector_id"]))
-            eligible.append((load, tk, insp["inspector_id"]))
-        if len(eligible) < size:
-            names = list(RULES)
-            worst = max(names, key=lambda r: (counts.get(r, 0), -names.index(r)))
-            parts = ", ".join(f"{counts[r]} {RULES[r]}" for r in names if counts.get(r))
-            raise Infeasible(
-                f"{ent['credit_code']}: needs {size} inspectors, {len(eligible)} eligible "
-                f"({parts or 'no inspectors in the frame'}); rule eliminating the most: "
-                f"'{worst}' ({RULES[worst]}); shortfall {size - len(eligible)}"
-            )
-        team = [i for _, _, i in sorted(eligible)[:size]]
-        for i in team:
-            loads[i] = loads.get(i, 0) + 1
-        teams[ent["credit_code"]] = team
-    return teams, dict(sorted(loads.items()))
+        code = ent["credit_code"]
+        key = (tuple(ent["cert_kinds"]) if t["expertise_required"] else (),
+               ent["division_code"] if t["recuse_same_division"] else "")  # fmt: skip
+        if key not in pools:
+            mask = ok
+            if t["expertise_required"]:
+                mask = 0
+                for kind in ent["cert_kinds"]:
+                    mask |= by_kind.get(kind, 0)
+            if t["recuse_same_division"]:
+                for n, insp in enumerate(insps):
+                    if ent["division_code"].startswith(division_prefix(insp["division_code"])):
+                        mask &= ~(1 << n)
+            pools[key] = mask
+        avail = pools[key] & ~excluded.get(code, 0)
+        chosen = []
+        for k in range(size):
+            for w in range(min(cap, len(levels))):
+                cand = levels[w] & avail
+                if cand:
+                    h = int.from_bytes(sha(seed + b"team" + lp(code) + k.to_bytes(4, "big")), "big")
+                    n = nth_set_bit(cand, h % bin(cand).count("1"))
+                    chosen.append(n)
+                    avail &= ~(1 << n)
+                    break
+            else:
+                counts = {}
+                for n, insp in enumerate(insps):
+                    rule = elimination(insp, ent, plan, conflicts, recent, loads[n])
+                    if rule:
+                        counts[rule] = counts.get(rule, 0) + 1
+                names = list(RULES)
+                worst = max(names, key=lambda r: (counts.get(r, 0), -names.index(r)))
+                parts = ", ".join(f"{counts[r]} {RULES[r]}" for r in names if counts.get(r))
+                have = len(insps) - sum(counts.values())
+                raise Infeasible(
+                    f"{code}: needs {size} inspectors, {have} eligible "
+                    f"({parts or 'no inspectors in the frame'}); rule eliminating the most: "
+                    f"'{worst}' ({RULES[worst]}); shortfall {size - have}"
+                )
+        for n in chosen:
+            levels[loads[n]] &= ~(1 << n)
+            loads[n] += 1
+            if loads[n] == len(levels):
+                levels.append(0)
+            levels[loads[n]] |= 1 << n
+        teams[code] = [ids[n] for n in chosen]
+    return teams, {ids[n]: loads[n] for n in range(len(insps)) if loads[n]}
 
 
 # ---------------------------------------------------------------- the whole draw

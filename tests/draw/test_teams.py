@@ -6,8 +6,7 @@ import pytest
 from draw.errors import InfeasibleDraw
 from draw.frame import EnterpriseUnit, InspectorUnit
 from draw.plan import parse_plan
-from draw.select import team_ticket
-from draw.teams import draw_teams
+from draw.teams import draw_teams, nth_set_bit, pick_ticket
 
 from .factories import plan_dict
 
@@ -25,19 +24,85 @@ def plan(**teams: object) -> dict:
     return parse_plan(plan_dict(teams={"size": 2, "workload_cap": 10, **teams}))
 
 
-def test_team_ticket_layout() -> None:
-    expected = hashlib.sha256(
-        SEED + b"team" + b"\x00\x00\x00\x02ab" + b"\x00\x00\x00\x03I01"
-    ).digest()
-    assert team_ticket(SEED, "ab", "I01") == expected
+def test_pick_ticket_layout() -> None:
+    expected = hashlib.sha256(SEED + b"team" + b"\x00\x00\x00\x02ab" + b"\x00\x00\x00\x01")
+    assert pick_ticket(SEED, "ab", 1) == int.from_bytes(expected.digest(), "big")
 
 
-def test_team_is_lowest_workload_then_smallest_ticket() -> None:
+def test_nth_set_bit() -> None:
+    mask = 0b1011_0100
+    assert [nth_set_bit(mask, r) for r in range(4)] == [2, 4, 5, 7]
+    big = (1 << 4999) | (1 << 17)
+    assert nth_set_bit(big, 0) == 17 and nth_set_bit(big, 1) == 4999
+
+
+def test_each_pick_is_the_ticket_modulo_the_lowest_workload_level() -> None:
     inspectors = [insp(i) for i in range(6)]
     teams, loads = draw_teams(SEED, plan(), [ENT], inspectors)
-    ranked = sorted(inspectors, key=lambda x: team_ticket(SEED, ENT.credit_code, x.inspector_id))
-    assert teams[ENT.credit_code] == tuple(x.inspector_id for x in ranked[:2])
+    remaining = [x.inspector_id for x in inspectors]
+    expected = []
+    for k in range(2):
+        pick = remaining[pick_ticket(SEED, ENT.credit_code, k) % len(remaining)]
+        expected.append(pick)
+        remaining.remove(pick)
+    assert teams[ENT.credit_code] == tuple(expected)
     assert loads == dict.fromkeys(teams[ENT.credit_code], 1)
+
+
+def test_fast_teams_agree_with_the_literal_rule_under_every_constraint() -> None:
+    import random
+
+    from tests.draw.naive_teams import draw_teams as naive
+
+    rng = random.Random(5)
+    kinds = ("ccc", "organic", "management_system")
+    divisions = ("350100", "350200", "350500", "350600")
+    for trial in range(12):
+        inspectors = [
+            InspectorUnit(
+                f"I{i:03d}",
+                rng.choice(divisions),
+                tuple(sorted(rng.sample(kinds, rng.randint(1, 2)))),
+                "u",
+                active=rng.random() > 0.05,
+                leaves=(("2026-12-10", "2026-12-12"),) if rng.random() < 0.1 else (),
+            )
+            for i in range(rng.randint(20, 60))
+        ]
+        ents = [
+            EnterpriseUnit(
+                f"E{trial:02d}{j:04d}",
+                rng.choice(divisions),
+                "B",
+                tuple(sorted(rng.sample(kinds, rng.randint(1, 2)))),
+                "B",
+            )  # fmt: skip
+            for j in range(rng.randint(10, 80))
+        ]
+        conflicts = frozenset(
+            (rng.choice(inspectors).inspector_id, rng.choice(ents).credit_code) for _ in range(15)
+        )
+        recent = frozenset(
+            (rng.choice(inspectors).inspector_id, rng.choice(ents).credit_code) for _ in range(15)
+        )
+        p = plan(
+            workload_cap=rng.randint(4, 9),
+            size=rng.choice((2, 3)),
+            recuse_same_division=rng.random() < 0.5,
+            recuse_recent_rounds=rng.choice((0, 2)),
+        )
+        seed = hashlib.sha256(str(trial).encode()).digest()
+        try:
+            fast = draw_teams(seed, p, ents, inspectors, conflicts, recent)
+        except InfeasibleDraw as exc:
+            with pytest.raises(Exception, match=__import__("re").escape(str(exc))):
+                naive(seed, p, [e.to_json() for e in ents], [i.to_json() for i in inspectors],
+                      conflicts, recent)  # fmt: skip
+            continue
+        slow = naive(seed, p, [e.to_json() for e in ents], [i.to_json() for i in inspectors],
+                     conflicts, recent)  # fmt: skip
+        assert {k: list(v) for k, v in fast[0].items()} == slow[0]
+        assert fast[1] == slow[1]
 
 
 def test_workloads_are_balanced_and_capped() -> None:

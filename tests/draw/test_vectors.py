@@ -68,21 +68,32 @@ def test_tiny_vector_is_hand_checkable() -> None:
 
 
 def test_teams_vector_exercises_every_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    import draw.teams as teams_module
     from draw.teams import RULES
 
-    from .vectors import inputs_from_json
+    from . import naive_teams
 
     seen: set[str | None] = set()
-    original = teams_module._rule
+    original = naive_teams.elimination
 
     def spy(*args: Any) -> str | None:
         rule = original(*args)
         seen.add(rule)
         return rule
 
-    monkeypatch.setattr(teams_module, "_rule", spy)
+    monkeypatch.setattr(naive_teams, "elimination", spy)
+    doc = load(VECTOR_DIR / "teams.json")
+    inputs = doc["inputs"]
     from draw.core import draw
 
-    draw(inputs_from_json(load(VECTOR_DIR / "teams.json")["inputs"]))
+    from .vectors import inputs_from_json
+
+    result = draw(inputs_from_json(inputs)).to_json()
+    order = sorted(result["selected"], key=lambda s: (s["ticket"], s["credit_code"]))
+    by_code = {e["credit_code"]: e for e in inputs["enterprises"]}
+    teams, _ = naive_teams.draw_teams(
+        bytes.fromhex(result["seed"]), inputs["plan"], [by_code[s["credit_code"]] for s in order],
+        inputs["inspectors"], {tuple(p) for p in inputs["conflicts"]},
+        {tuple(p) for p in inputs["recent"]},
+    )  # fmt: skip
+    assert teams == result["teams"]
     assert seen == {*RULES, None}

@@ -1,0 +1,176 @@
+"""Benchmark of the draw on a generated registry (default 1,000,000 enterprises, 5,000 inspectors).
+
+One run, figures side by side:
+  * frame load     — reading the eligible population and inspectors from the database alone;
+  * whole draw     — commit (frames, commitments, artifacts) + entropy + seed + selection +
+                     teams + persistence, as `shuangsui round commit` + `round draw` do it;
+  * verify.py      — the bundle's stdlib-only verifier, as an outsider runs it;
+  * selection step — shuangsui's tickets + per-stratum order on the frame's ids, against
+                     Rivest's consistent_sampler (PyPI `consistent-sampler`) on the same ids.
+
+Usage (from the repository root, after `make bench`):
+  .venv/bin/python bench/bench_draw.py [--enterprises N] [--inspectors M] [--workdir DIR]
+The registry is generated and imported once into WORKDIR (kept for re-runs).
+Never asserts a time: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PLAN = """
+id: bench-all
+check_item: RZ-05
+period: '2026-12'
+title: 基准测试：全部认证类型不定向抽查
+legal_basis: ['国市监信〔2019〕38号']
+population:
+  cert_kinds: [ccc, organic, management_system, voluntary_other]
+  cert_statuses: [valid, suspended]
+  divisions: ['310000', '320000', '330000', '340000', '350000', '360000']
+strata:
+  by: [division, risk_class]
+  rates: {A: '1%', B: '3%', C: '10%', D: '30%'}
+  min_per_stratum: 1
+targeted:
+  include_abnormal_listed: true
+teams:
+  size: 2
+  workload_cap: 60
+window:
+  start: 2026-12-07
+  end: 2026-12-31
+"""
+
+
+def _timed(label: str, fn):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t0
+    print(f"  {label:<34} {dt:8.2f} s", flush=True)
+    return out, dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--enterprises", type=int, default=1_000_000)
+    ap.add_argument("--inspectors", type=int, default=5_000)
+    ap.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "shuangsui-bench-draw"
+    )
+    args = ap.parse_args()
+    work: Path = args.workdir / f"{args.enterprises}-{args.inspectors}"
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["SHUANGSUI_HOME"] = str(work / "home")
+    os.environ["SHUANGSUI_DATABASE_URL"] = f"sqlite:///{work / 'registry.db'}"
+
+    from sqlmodel import Session
+
+    from registry.generate import generate
+    from registry.importer import import_files
+    from rounds import bundle, frames, service
+    from shuangsui.db import get_engine, migrate
+
+    db_ready = work / "imported.ok"
+    if not db_ready.exists():
+        print(f"preparing: generate + import {args.enterprises:,} enterprises (once)", flush=True)
+        (work / "registry.db").unlink(missing_ok=True)
+        migrate(os.environ["SHUANGSUI_DATABASE_URL"])
+        generate(enterprises=args.enterprises, inspectors=args.inspectors, seed=1, out=work / "csv")
+        engine = get_engine()
+        kinds = ["check-items", "enterprises", "certificates", "inspectors", "conflicts"]
+        with Session(engine) as session:
+            import_files(session=session, files=[(k, work / "csv" / f"{k}.csv") for k in kinds])
+            session.commit()
+        db_ready.touch()
+    engine = get_engine()
+    # each run draws a fresh round: drop earlier bench rounds
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        for table in ("assignment", "selection", "round_artifact", "audit_event", "round",
+                      "plan_version"):  # fmt: skip
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+        if "notification" in sa.inspect(conn).get_table_names():
+            conn.execute(sa.text("DELETE FROM notification"))
+
+    from draw.plan import load_plan
+
+    plan = load_plan(PLAN)
+    print(f"\nregistry: {args.enterprises:,} enterprises, {args.inspectors:,} inspectors (SQLite)")
+
+    def load() -> int:
+        with engine.connect() as conn:
+            rows = frames.enterprise_rows(conn, plan)
+            frames.inspector_rows(conn)
+        return len(rows)
+
+    n_rows, t_load = _timed("frame load (database only)", load)
+
+    def whole() -> str:
+        rnd = service.commit_round(engine=engine, plan_text=PLAN, plan_source="bench")
+        service.draw_round(
+            engine=engine,
+            round_key=rnd.round_key,
+            entropy=service.EntropyInput("31415926535897932384626433", ("bench",)),
+        )
+        return rnd.round_key
+
+    key, t_draw = _timed("whole draw (commit+draw+persist)", whole)
+    out = work / "bundle"
+    _, t_bundle = _timed(
+        "write bundle (recompute + files)", lambda: bundle.bundle_round(engine, key, out)
+    )
+    proc, t_verify = _timed(
+        "verify.py (python3 -I -S)",
+        lambda: subprocess.run(
+            [sys.executable, "-I", "-S", str(out / "verify.py"), str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ),  # fmt: skip
+    )
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr)
+
+    rnd = service.get_round(engine, key)
+    selected = sum(c["drawn"] + c["targeted"] for c in (rnd.counts or {}).values())
+
+    # the selection step alone, on the frame's ids
+    with Session(engine) as session:
+        inputs = service.load_inputs(session, key)
+    ids = [u.credit_code for u in inputs.enterprises if u.status == "random"]
+    k = max(1, len(ids) * 3 // 100)
+    seed = bytes.fromhex(rnd.seed or "00" * 32)
+
+    def ours() -> list[int]:
+        from draw.select import order_uniform, ticket_table
+
+        return order_uniform(ticket_table(seed, ids), ids)[:k].tolist()
+
+    def rivest() -> list[str]:
+        from consistent_sampler import sampler
+
+        return list(sampler(ids, seed=rnd.seed, take=k, output="id"))
+
+    print(f"\nselection step on {len(ids):,} ids, sample of {k:,} (3%):")
+    _, t_ours = _timed("shuangsui tickets + order", ours)
+    _, t_rivest = _timed("consistent_sampler (baseline)", rivest)
+
+    print("\nsummary")
+    print(f"  frame rows {n_rows:,}, frame {rnd.frame_size:,} in scope, selected {selected:,}")
+    print(f"  whole draw / frame load   = {t_draw / t_load:5.2f}x   (aim <= 3x)")
+    print(f"  consistent_sampler / ours = {t_rivest / t_ours:5.2f}x   (aim >= 5x)")
+    print(f"  verify.py / whole draw    = {t_verify / t_draw:5.2f}x   (aim <= 2x)")
+    print(f"  bundle: {out} — verify.py exit {proc.returncode}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
