@@ -197,11 +197,20 @@ def select_random(
     return out
 
 
-def draw(inputs: DrawInputs, committed: Commitments | None = None) -> DrawResult:
-    """The whole draw. ``committed``: the commitments recorded earlier, checked if given."""
+def draw(
+    inputs: DrawInputs, committed: Commitments | None = None, *, recheck: bool = True
+) -> DrawResult:
+    """The whole draw. ``committed``: the commitments recorded earlier, checked if given.
+
+    ``recheck=False`` takes ``committed`` as they are, for a caller that computed them from
+    these very inputs moments ago (the commitment step); verification always recomputes.
+    """
     plan = inputs.plan
     ents, insps = _sorted_frames(inputs)
-    com = _commit(inputs, ents, insps)
+    if committed is not None and not recheck:
+        com = committed
+    else:
+        com = _commit(inputs, ents, insps)
     if committed is not None and committed != com:
         raise FrameError("the frames or plan differ from the commitments recorded before entropy")
     seed = derive_seed(

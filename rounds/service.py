@@ -15,9 +15,11 @@ Every attempt, failed ones included, lands in the hash-chained audit log.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +61,19 @@ ARTIFACTS = ("plan.json", "frame-enterprises.jsonl", "frame-inspectors.jsonl", "
 # here so a round's messages are written in the same transaction as its assignments.
 AfterDraw = Callable[[Session, Round, core.DrawResult], None]
 after_draw_hooks: list[AfterDraw] = []
+
+
+@dataclass(frozen=True)
+class EntropySource:
+    """A public entropy source added from outside (the exchange adds ``partner-checkpoints``):
+    ``plan(settings, committed_at)`` names it at commitment; ``gather(round, spec)`` returns its
+    record or raises ``EntropyUnavailable``."""
+
+    plan: Callable[[Settings, dt.datetime], dict[str, Any]]
+    gather: Callable[[Round, Mapping[str, Any]], dict[str, Any]]
+
+
+entropy_sources: dict[str, EntropySource] = {}
 
 
 def _now() -> dt.datetime:
@@ -144,7 +159,11 @@ def _pack(data: bytes) -> tuple[str, bytes]:
 
 
 def _jsonl(units: Sequence[EnterpriseUnit] | Sequence[InspectorUnit]) -> bytes:
-    return b"".join(canonical_json(u.to_json()) + b"\n" for u in units)
+    """One canonical JSON object per line. Frame units hold only strings, integers, booleans
+    and lists of them (no floats by construction), so plain ``json.dumps`` with canonical
+    options gives the canonical bytes without a per-value check."""
+    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    return "".join([dumps(u.to_json()) + "\n" for u in units]).encode()
 
 
 def artifact(session: Session, round_key: str, name: str) -> bytes:
@@ -169,24 +188,41 @@ class CommittedInputs:
 def load_inputs(
     session: Session, round_key: str, entropy: Sequence[Mapping[str, Any]] = ()
 ) -> core.DrawInputs:
-    import json
+    """The draw's inputs exactly as committed (each artifact checked against its SHA-256)."""
+    blobs = {name: artifact(session, round_key, name) for name in ARTIFACTS}
+    key = (round_key, *(hashlib.sha256(b).hexdigest() for b in blobs.values()))
+    cached = _parsed.get(key)
+    if cached is None:
+        cached = _parse_inputs(round_key, blobs)
+        _parsed.clear()  # keep only the last round: frames can hold a million units
+        _parsed[key] = cached
+    return dataclasses.replace(cached, entropy=[dict(r) for r in entropy])
 
-    plan = json.loads(artifact(session, round_key, "plan.json"))
-    ents = [
-        EnterpriseUnit.from_json(json.loads(line))
-        for line in artifact(session, round_key, "frame-enterprises.jsonl").splitlines()
-    ]
-    insps = [
-        InspectorUnit.from_json(json.loads(line))
-        for line in artifact(session, round_key, "frame-inspectors.jsonl").splitlines()
-    ]
-    cons = json.loads(artifact(session, round_key, "constraints.json"))
+
+# The last round's inputs, by round key and artifact hashes. An entry made by commit_round in
+# this process holds the very objects its commitments were computed from.
+_parsed: dict[tuple[str, ...], core.DrawInputs] = {}
+_fresh_from_commit: set[tuple[str, ...]] = set()
+
+
+def _inputs_are_the_committed_objects(round_key: str) -> bool:
+    return any(k[0] == round_key for k in _fresh_from_commit & set(_parsed))
+
+
+def _parse_inputs(round_key: str, blobs: Mapping[str, bytes]) -> core.DrawInputs:
+    loads = json.loads
+    cons = loads(blobs["constraints.json"])
     return core.DrawInputs(
         round_key=round_key,
-        plan=plan,
-        enterprises=ents,
-        inspectors=insps,
-        entropy=[dict(r) for r in entropy],
+        plan=loads(blobs["plan.json"]),
+        enterprises=[
+            EnterpriseUnit.from_json(loads(line))
+            for line in blobs["frame-enterprises.jsonl"].splitlines()
+        ],
+        inspectors=[
+            InspectorUnit.from_json(loads(line))
+            for line in blobs["frame-inspectors.jsonl"].splitlines()
+        ],
         conflicts=frozenset(tuple(p) for p in cons["conflicts"]),  # type: ignore[misc]
         recent_pairs=frozenset(tuple(p) for p in cons["recent_pairs"]),  # type: ignore[misc]
     )
@@ -219,6 +255,8 @@ def _entropy_plan(settings: Settings, committed_at: dt.datetime) -> dict[str, An
                     "expected_at": beacon.round_time(round_no).isoformat(),
                 }
             )
+        elif name in entropy_sources:
+            sources.append(entropy_sources[name].plan(settings, committed_at))
         else:
             raise UserError(
                 f"SHUANGSUI_ENTROPY_SOURCES: unknown source {name!r} (witness-digits, beacon)"
@@ -365,6 +403,11 @@ def commit_round(
                     return existing
                 row = Round.model_validate(row.model_dump())
                 continue
+        _parsed.clear()
+        _fresh_from_commit.clear()
+        fresh = (round_key, *(hashlib.sha256(blobs[n]).hexdigest() for n in ARTIFACTS))
+        _parsed[fresh] = inputs
+        _fresh_from_commit.add(fresh)
         logger.info(
             "round %s committed: %d enterprises (commitment %s), %d inspectors",
             round_key, com.frame_size, com.frame_commitment[:12], com.inspector_size,
@@ -412,6 +455,8 @@ def gather_entropy(
                 records.append(beacon.fetch(spec["round"]))
             except DrawEntropyUnavailable as exc:
                 raise EntropyUnavailable(f"round {rnd.round_key}: {exc}") from None
+        elif source in entropy_sources:
+            records.append(entropy_sources[source].gather(rnd, spec))
         else:  # pragma: no cover - commit refuses unknown sources
             raise UserError(f"round {rnd.round_key}: unknown entropy source {source!r}")
     if given.reveal:
@@ -447,6 +492,7 @@ def draw_round(
         raise
     with Session(engine, expire_on_commit=False) as session:
         inputs = load_inputs(session, round_key, records)
+        recheck = not _inputs_are_the_committed_objects(round_key)
     committed = core.Commitments(
         plan_hash=rnd.plan_hash,
         frame_commitment=rnd.frame_commitment,
@@ -458,7 +504,7 @@ def draw_round(
         constraints_commitment=rnd.constraints_commitment,
     )
     try:
-        result = core.draw(inputs, committed)
+        result = core.draw(inputs, committed, recheck=recheck)
     except InfeasibleDraw as exc:
         _fail(engine, rnd, "infeasible", str(exc))
         raise UserInfeasible(f"round {round_key}: {exc}") from None

@@ -173,3 +173,28 @@ def test_plan_with_an_unknown_certificate_kind_is_refused_naming_the_field(
     bad = plan_yaml().replace("cert_kinds: [ccc]", "cert_kinds: [CCC]")
     with pytest.raises(PlanError, match=r"plans/x.yaml: population.cert_kinds.0: 'CCC' is not"):
         service.commit_round(engine=engine, plan_text=bad, plan_source="plans/x.yaml")
+
+
+def test_a_frame_altered_after_commitment_cannot_be_drawn(engine: sa.Engine) -> None:
+    import gzip
+    import hashlib
+
+    from rounds.models import RoundArtifact
+
+    codes = seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    with Session(engine) as s:
+        art = s.get(RoundArtifact, ("ccc-2026-12", "frame-enterprises.jsonl"))
+        assert art is not None
+        lines = gzip.decompress(art.content).splitlines(keepends=True)
+        dropped = [line for line in lines if codes[5].encode() not in line]
+        assert len(dropped) == len(lines) - 1
+        data = b"".join(dropped)
+        art.content = gzip.compress(data)
+        art.sha256 = hashlib.sha256(data).hexdigest()  # a consistent forgery of the artifact
+        s.add(art)
+        s.commit()
+    with pytest.raises(PlanError, match="differ from the commitments"):
+        _draw(engine)
+    with Session(engine) as s:
+        assert s.exec(select(Selection)).all() == []

@@ -1,0 +1,328 @@
+"""Notification throughput: a sink's ceiling, a naive sender and shuangsui's dispatcher.
+
+Usage: .venv/bin/python bench/bench_notifications.py [--messages 10000] [--concurrency 4]
+
+For each channel (SMTP to a local aiosmtpd, generic webhooks to a local uvicorn), each running
+in its own process, one run of: the sink's ceiling (pre-rendered messages over one reused
+connection), a naive baseline (one connection per message, sequential) and the dispatcher
+(rendering, outbox bookkeeping and all, on SQLite). Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # appended: the repository's public/ must not shadow atpublic
+
+SMTP_SINK = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
+class H:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+c = Controller(H(), hostname="127.0.0.1", port=int(sys.argv[1]))
+c.start()
+print("ready", flush=True)
+sys.stdin.read()
+c.stop()
+"""
+
+HTTP_SINK = """
+import sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"errcode":0}'})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sink(code: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", code, str(port)], stdin=subprocess.PIPE,
+                            cwd=tempfile.gettempdir())  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("sink did not start")
+
+
+def build_world(url: str, n: int, channel: str, hook_url: str) -> str:
+    from sqlalchemy import insert
+
+    from registry.models import Certificate, CheckItem, Enterprise, Inspector
+    from rounds.models import Assignment, PlanVersion, Round
+    from shuangsui.db import make_engine, migrate
+
+    migrate(url)
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    enterprises, inspectors = n // 2, 200
+    rk = "BENCH-R1"
+    round_values = dict(round_key=rk, plan_id="p", plan_hash="a" * 64, check_item_code="RZ-01",
+        kind="scheduled", period="2026-12", window_start=date(2026, 12, 1),
+        window_end=date(2026, 12, 31), status="drawn", frame_commitment="b" * 64,
+        frame_merkle_root="c" * 64, frame_size=n, inspector_commitment="d" * 64,
+        inspector_merkle_root="e" * 64, inspector_frame_size=inspectors,
+        constraints_commitment="f" * 64, committed_at=now, overrides={}, entropy_plan={},
+        requested_by="", reason="")  # fmt: skip
+    round_values = {k: v for k, v in round_values.items() if k in Round.__table__.c}
+    with engine.begin() as c:
+        c.execute(
+            insert(CheckItem).values(
+                code="RZ-01",
+                name="强制性产品认证检查",
+                legal_basis="x",
+                category="general",
+                cert_kinds=["ccc"],
+                updated_at=now,
+            )
+        )
+        c.execute(
+            insert(PlanVersion).values(
+                plan_hash="a" * 64,
+                plan_id="p",
+                check_item_code="RZ-01",
+                period="2026-12",
+                source="",
+                yaml_text="",
+                canonical_json='{"title": "基准批次"}',
+                loaded_at=now,
+            )
+        )
+        c.execute(insert(Round).values(**round_values))
+        c.execute(
+            insert(Inspector),
+            [
+                dict(
+                    inspector_id=f"I{i:04d}",
+                    name=f"检查员{i}",
+                    unit="大队",
+                    division_code="350100",
+                    credential_no="x",
+                    credential_valid_from=date(2024, 1, 1),
+                    credential_valid_until=date(2029, 1, 1),
+                    expertise=["ccc"],
+                    leave=[],
+                    email=f"i{i}@bench.example.cn" if channel == "email" else "",
+                    webhook_url=f"{hook_url}/hook/{i}" if channel == "webhook" else "",
+                    webhook_kind="generic",
+                    language="zh",
+                    status="active",
+                    updated_at=now,
+                )
+                for i in range(inspectors)
+            ],
+        )
+        codes = [f"91350100B{i:09d}" for i in range(enterprises)]
+        c.execute(
+            insert(Enterprise),
+            [
+                dict(
+                    credit_code=code,
+                    name=f"企业{i}",
+                    division_code="350100",
+                    address=f"路{i}号",
+                    industry="",
+                    risk_class="B",
+                    abnormal_listed=False,
+                    serious_violation=False,
+                    status="active",
+                    updated_at=now,
+                )
+                for i, code in enumerate(codes)
+            ],
+        )
+        c.execute(
+            insert(Certificate),
+            [
+                dict(
+                    body="CQC",
+                    number=f"N{i}",
+                    credit_code=code,
+                    kind="ccc",
+                    scope="家电",
+                    status="valid",
+                    issued_on=date(2026, 1, 1),
+                    expires_on=date(2031, 1, 1),
+                    updated_at=now,
+                )
+                for i, code in enumerate(codes)
+            ],
+        )
+        c.execute(insert(Assignment), [
+            dict(round_key=rk, credit_code=code, inspector_id=f"I{(2 * i + p) % inspectors:04d}",
+                 position=p, due_on=date(2026, 12, 18))
+            for i, code in enumerate(codes) for p in range(2)])  # fmt: skip
+    engine.dispose()
+    return rk
+
+
+def prerendered(n: int) -> list[tuple[str, bytes]]:
+    from notifications.wire import build_email
+
+    now = datetime.now(UTC)
+    body = "检查任务通知正文\n" * 20
+    return [
+        (f"i{i % 200}@bench.example.cn",
+         build_email(key=f"{i:064x}", sender="b@bench.example.cn",
+                     to=f"i{i % 200}@bench.example.cn", subject=f"【检查任务通知】企业{i}",
+                     body=body, created_at=now, kind="assignment", round_key="BENCH"))
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def smtp_ceiling(port: int, msgs: list[tuple[str, bytes]]) -> float:
+    t = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as s:
+        for to, data in msgs:
+            s.sendmail("b@bench.example.cn", [to], data)
+    return time.perf_counter() - t
+
+
+def smtp_naive(port: int, msgs: list[tuple[str, bytes]]) -> float:
+    t = time.perf_counter()
+    for to, data in msgs:
+        with smtplib.SMTP("127.0.0.1", port) as s:
+            s.sendmail("b@bench.example.cn", [to], data)
+    return time.perf_counter() - t
+
+
+def http_ceiling(url: str, n: int, naive: bool) -> float:
+    import httpx
+
+    from notifications.wire import build_webhook
+
+    now = datetime.now(UTC)
+    reqs = [build_webhook(channel="webhook", url=f"{url}/hook/{i % 200}", key=f"{i:064x}",
+                          subject=f"【检查任务通知】企业{i}", body="正文\n" * 20,
+                          payload={"i": i}, now=now, secret=b"s") for i in range(n)]  # fmt: skip
+    t = time.perf_counter()
+    if naive:  # a fresh TCP connection per message (http.client: no TLS context to build)
+        import http.client
+        from urllib.parse import urlsplit
+
+        for r in reqs:
+            parts = urlsplit(r.url)
+            conn = http.client.HTTPConnection(parts.hostname, parts.port)
+            conn.request("POST", parts.path, body=r.body, headers=r.headers)
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            assert response.status == 200
+    else:
+        with httpx.Client() as client:
+            for r in reqs:
+                client.post(r.url, content=r.body, headers=r.headers).raise_for_status()
+    return time.perf_counter() - t
+
+
+def run_dispatcher(workdir: Path, n: int, channel: str, port: int, hook_url: str,
+                   concurrency: int) -> tuple[float, float, int]:  # fmt: skip
+    from notifications.dispatch import dispatch
+    from notifications.outbox import enqueue_round_assignments
+    from notifications.settings import NotifySettings, SmtpSettings
+    from shuangsui.config import Settings
+    from shuangsui.db import make_engine, session_scope
+
+    url = f"sqlite:///{workdir / f'{channel}.db'}"
+    rk = build_world(url, n, channel, hook_url)
+    settings = Settings(environment="test", home=workdir, database_url=url)
+    notify = NotifySettings(channel="live", batch_size=200, concurrency=concurrency)
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    with session_scope(engine) as session:
+        enqueue_round_assignments(session=session, round_key=rk, summary=False,
+                                  settings=settings, notify=notify)  # fmt: skip
+    t1 = time.perf_counter()
+    report = dispatch(engine=engine, settings=settings, notify=notify,
+                      smtp=SmtpSettings(port=port, sender="b@bench.example.cn"))  # fmt: skip
+    t2 = time.perf_counter()
+    engine.dispose()
+    return t1 - t0, t2 - t1, report.sent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=10_000)
+    ap.add_argument("--concurrency", type=int, default=4)
+    args = ap.parse_args()
+    n = args.messages
+    rows: list[tuple[str, str, int, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        sink = start_sink(SMTP_SINK, port)
+        try:
+            msgs = prerendered(n)
+            rows.append(
+                ("smtp", "sink ceiling (pre-rendered, 1 connection)", n, smtp_ceiling(port, msgs))
+            )
+            rows.append(("smtp", "naive (1 connection per message)", n, smtp_naive(port, msgs)))
+            enq, disp, sent = run_dispatcher(workdir, n, "email", port, "", args.concurrency)
+            rows.append(("smtp", "shuangsui enqueue (render + outbox)", sent, enq))
+            rows.append(
+                ("smtp", f"shuangsui dispatch (concurrency {args.concurrency})", sent, disp)
+            )
+            rows.append(("smtp", "shuangsui end to end", sent, enq + disp))
+        finally:
+            sink.stdin.close()  # type: ignore[union-attr]
+            sink.wait(10)
+        hport = free_port()
+        hsink = start_sink(HTTP_SINK, hport)
+        hook = f"http://127.0.0.1:{hport}"
+        try:
+            rows.append(
+                (
+                    "webhook",
+                    "sink ceiling (pre-built, 1 connection)",
+                    n,
+                    http_ceiling(hook, n, False),
+                )
+            )
+            rows.append(
+                ("webhook", "naive (1 connection per message)", n, http_ceiling(hook, n, True))
+            )
+            enq, disp, sent = run_dispatcher(workdir, n, "webhook", 0, hook, args.concurrency)
+            rows.append(("webhook", "shuangsui enqueue (render + outbox)", sent, enq))
+            rows.append(
+                ("webhook", f"shuangsui dispatch (concurrency {args.concurrency})", sent, disp)
+            )
+            rows.append(("webhook", "shuangsui end to end", sent, enq + disp))
+        finally:
+            hsink.terminate()
+            hsink.wait(10)
+    print("| channel | sender | messages | seconds | msg/s |")
+    print("|---|---|---:|---:|---:|")
+    for channel, label, count, secs in rows:
+        print(f"| {channel} | {label} | {count} | {secs:.2f} | {count / secs:,.0f} |")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SHUANGSUI_ENVIRONMENT", "test")
+    main()

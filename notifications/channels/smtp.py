@@ -1,0 +1,81 @@
+"""Email over SMTP: one connection per worker, reused across messages, reopened after errors.
+
+4xx replies and connection problems are transient; 5xx replies to a message are permanent.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+
+from notifications.channels import DeliveryError
+from notifications.settings import SmtpSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return f"SMTP {code} {text}".strip()
+
+
+class SmtpChannel:
+    def __init__(self, settings: SmtpSettings, password: str | None = None) -> None:
+        self.settings = settings
+        self._password = password
+        self._conn: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        s = self.settings
+        try:
+            if s.security == "ssl":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host,
+                    s.port,
+                    timeout=s.timeout,
+                    local_hostname=s.local_hostname,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                conn = smtplib.SMTP(
+                    s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname
+                )
+                if s.security == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            if s.username:
+                if self._password is None:
+                    self._password = s.resolved_password()
+                conn.login(s.username, self._password)
+        except (smtplib.SMTPException, OSError) as exc:
+            # connection, TLS or login trouble is about the server, never the message
+            raise DeliveryError(f"SMTP {s.host}:{s.port}: {exc!r}", permanent=False) from exc
+        logger.debug("smtp connected to %s:%d", s.host, s.port)
+        return conn
+
+    def send(self, sender: str, to: str, data: bytes) -> None:
+        if self._conn is None:
+            self._conn = self._open()
+        try:
+            self._conn.sendmail(sender, [to], data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, message = exc.recipients.get(to, (451, b"recipient refused"))
+            raise DeliveryError(_reply(code, message), permanent=code >= 500) from exc
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:
+                self.close()
+            raise DeliveryError(
+                _reply(exc.smtp_code, exc.smtp_error), permanent=500 <= exc.smtp_code < 600
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise DeliveryError(f"SMTP: {exc!r}", permanent=False) from exc
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            conn.close()

@@ -1,0 +1,76 @@
+"""``shuangsui notifications ...``: deliver, inspect and re-queue messages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Messages to inspectors and coordinators (the outbox).", no_args_is_help=True
+)
+
+RoundArg = Annotated[str | None, typer.Argument(help="only this round")]
+
+
+@app.command("status")
+def status(round_key: RoundArg = None) -> None:
+    """Counts per status, and every dead letter with its last error."""
+    from notifications.admin import dead_letters, status_counts
+    from shuangsui.db import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:
+        counts = status_counts(session=session, round_key=round_key)
+        dead = dead_letters(session=session, round_key=round_key)
+    typer.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
+    for d in dead:
+        typer.echo(
+            f"dead #{d.id} {d.round_key} {d.kind} to {d.recipient} via {d.channel} "
+            f"<{d.address}> after {d.attempts} attempt(s): {d.last_error}"
+        )
+
+
+@app.command("retry")
+def retry(round_key: RoundArg = None) -> None:
+    """Re-queue dead letters (with each recipient's current address)."""
+    from notifications.admin import retry_dead
+    from shuangsui.db import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:
+        n = retry_dead(session=session, round_key=round_key)
+    typer.echo(f"re-queued {n} message(s)")
+
+
+@app.command("dispatch")
+def dispatch_cmd(
+    round_key: Annotated[str | None, typer.Option("--round", help="only this round")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="messages claimed at a time")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="parallel deliveries")] = None,
+) -> None:
+    """Deliver every message that is due, once."""
+    from notifications.dispatch import dispatch
+    from shuangsui.db import get_engine
+
+    report = dispatch(
+        engine=get_engine(), batch_size=batch_size, concurrency=concurrency, round_key=round_key
+    )
+    typer.echo(
+        f"claimed {report.claimed}, sent {report.sent}, to retry {report.retried}, "
+        f"dead {report.dead} in {report.elapsed:.2f}s"
+    )
+
+
+@app.command("remind")
+def remind(
+    within: Annotated[
+        int, typer.Option(help="remind when a deadline is this many working days away")
+    ] = 3,
+) -> None:
+    """Queue reminders of near deadlines and overdue escalations to the coordinator."""
+    from notifications.outbox import enqueue_overdue_escalations, enqueue_reminders
+    from shuangsui.db import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:
+        r = enqueue_reminders(session=session, within_working_days=within)
+        o = enqueue_overdue_escalations(session=session)
+    typer.echo(f"queued {r} reminder(s), {o} escalation(s)")

@@ -1,0 +1,69 @@
+"""Turning a claimed outbox row into bytes on the right channel (or the file outbox)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+
+from notifications.channels import DeliveryError
+from notifications.channels.file import FileChannel
+from notifications.channels.smtp import SmtpChannel
+from notifications.channels.webhook import WebhookChannel
+from notifications.settings import NotifySettings, SmtpSettings
+from notifications.wire import build_email, build_webhook
+from shuangsui.config import Settings
+
+
+class Delivery:
+    """Turns a claimed row into bytes on the right channel."""
+
+    def __init__(self, settings: Settings, notify: NotifySettings, smtp: SmtpSettings,
+                 client: httpx.Client, clock: Callable[[], datetime]) -> None:  # fmt: skip
+        self.live = notify.live(settings)
+        self.notify, self.smtp_settings, self.clock = notify, smtp, clock
+        self.webhooks = WebhookChannel(client)
+        self.files = FileChannel(notify.outbox_dir(settings))
+        self.secret = notify.resolved_webhook_secret(settings)
+        self.dingtalk_secret = notify.dingtalk_secret.get_secret_value()
+        self.password = smtp.resolved_password() if (self.live and smtp.username) else None
+
+    def smtp_channel(self) -> SmtpChannel:
+        return SmtpChannel(self.smtp_settings, password=self.password)
+
+    def deliver(self, row, smtp: SmtpChannel) -> None:  # type: ignore[no-untyped-def]
+        channel = str(row.channel)
+        if channel == "none" or (channel != "file" and not row.address):
+            raise DeliveryError(
+                "no usable address (no valid email, no webhook URL)", permanent=True
+            )
+        if channel in ("email", "file"):
+            data = build_email(
+                key=row.idempotency_key, sender=self.smtp_settings.sender,
+                to=row.address if channel == "email" else "", subject=row.subject,
+                body=row.body, created_at=row.created_at, kind=str(row.kind),
+                round_key=row.round_key,
+            )  # fmt: skip
+            if channel == "file" or not self.live:
+                self.files.write(row.idempotency_key, ".eml", data)
+            else:
+                smtp.send(self.smtp_settings.sender, row.address, data)
+            return
+        request = build_webhook(
+            channel=channel, url=row.address, key=row.idempotency_key, subject=row.subject,
+            body=row.body, payload=row.payload, now=self.clock(), secret=self.secret,
+            dingtalk_secret=self.dingtalk_secret,
+        )  # fmt: skip
+        if not self.live:
+            doc = b'{"url":%s,"headers":%s,"body":%s}' % (
+                _j(request.url), _j(request.headers), request.body,
+            )  # fmt: skip
+            self.files.write(row.idempotency_key, ".json", doc)
+            return
+        self.webhooks.send(request, robot=channel in ("dingtalk", "wecom"))
+
+
+def _j(obj: object) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode()

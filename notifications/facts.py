@@ -1,0 +1,147 @@
+"""Loading what messages are built from (round, plan, enterprises, certificates, inspectors)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from notifications.messages import CertInfo, Common, EnterpriseInfo, Person, RoundInfo
+from notifications.settings import NotifySettings
+from registry.models import Certificate, CheckItem, Enterprise, Inspector
+from rounds.models import Assignment, PlanVersion, Round
+from shuangsui.config import Settings, get_settings
+from shuangsui.errors import NotFound
+
+CHUNK = 1000
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def person(inspector: Inspector) -> Person:
+    return Person(
+        inspector_id=inspector.inspector_id,
+        name=inspector.name,
+        unit=inspector.unit,
+        email=inspector.email,
+        webhook_url=inspector.webhook_url,
+        webhook_kind=str(getattr(inspector.webhook_kind, "value", inspector.webhook_kind)),
+        language=inspector.language,
+    )
+
+
+def coordinator(notify: NotifySettings) -> Person:
+    return Person(
+        inspector_id="coordinator",
+        name=notify.coordinator_name,
+        email=notify.coordinator_email,
+        webhook_url=notify.coordinator_webhook_url,
+        webhook_kind=notify.coordinator_webhook_kind,
+        language=notify.coordinator_language,
+    )
+
+
+def common(
+    *, today: date | None = None, settings: Settings | None = None, notify: NotifySettings
+) -> Common:
+    s = settings or get_settings()
+    return Common(
+        secret=s.secret_key.get_secret_value(),
+        public_base_url=s.public_base_url,
+        bureau_name=s.bureau_name,
+        today=today or datetime.now(ZoneInfo(s.timezone)).date(),
+        override_dir=notify.template_dir,
+    )
+
+
+def round_info(session: Session, round_key: str) -> tuple[RoundInfo, list[str]]:
+    """The round as messages describe it, and the certificate kinds its check item concerns."""
+    rnd = session.get(Round, round_key)
+    if rnd is None:
+        raise NotFound(f"round {round_key!r} does not exist")
+    plan = session.get(PlanVersion, rnd.plan_hash)
+    doc = json.loads(plan.canonical_json) if plan and plan.canonical_json else {}
+    item_code = getattr(rnd, "check_item_code", None) or (plan.check_item_code if plan else None)
+    item = session.get(CheckItem, item_code) if item_code else None
+    basis = doc.get("legal_basis") or ([item.legal_basis] if item else [])
+    info = RoundInfo(
+        key=rnd.round_key,
+        title=str(doc.get("title") or rnd.plan_id),
+        check_item=item.name if item else "",
+        check_item_code=item.code if item else "",
+        legal_basis=[str(b) for b in basis],
+        window_start=rnd.window_start,
+        window_end=rnd.window_end,
+    )
+    return info, list(item.cert_kinds) if item else []
+
+
+def assignments(session: Session, round_key: str) -> list[Assignment]:
+    stmt = (
+        select(Assignment)
+        .where(Assignment.round_key == round_key)
+        .order_by(col(Assignment.credit_code), col(Assignment.position))
+    )
+    return list(session.exec(stmt).all())
+
+
+def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseInfo]:
+    out: dict[str, EnterpriseInfo] = {}
+    for chunk in _chunks(sorted(set(codes))):
+        for e in session.exec(select(Enterprise).where(col(Enterprise.credit_code).in_(chunk))):
+            out[e.credit_code] = EnterpriseInfo(e.credit_code, e.name, e.address)
+    return out
+
+
+def certificates(
+    session: Session, codes: Sequence[str], kinds: list[str]
+) -> dict[str, list[CertInfo]]:
+    out: dict[str, list[CertInfo]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(codes))):
+        stmt = (
+            select(Certificate)
+            .where(col(Certificate.credit_code).in_(chunk))
+            .order_by(col(Certificate.body), col(Certificate.number))
+        )
+        for c in session.exec(stmt):
+            kind = str(getattr(c.kind, "value", c.kind))
+            if kinds and kind not in kinds:
+                continue
+            status = str(getattr(c.status, "value", c.status))
+            out[c.credit_code].append(CertInfo(c.body, c.number, kind, status, c.scope))
+    return out
+
+
+def inspectors(session: Session, ids: Sequence[str]) -> dict[str, Person]:
+    out: dict[str, Person] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for i in session.exec(select(Inspector).where(col(Inspector.inspector_id).in_(chunk))):
+            out[i.inspector_id] = person(i)
+    return out
+
+
+@dataclass(frozen=True)
+class Team:
+    """The inspectors on one enterprise of one round, in position order (0 = lead)."""
+
+    credit_code: str
+    due_on: date
+    members: list[tuple[str, int]]  # (inspector_id, position)
+
+
+def teams(rows: list[Assignment]) -> list[Team]:
+    grouped: dict[str, list[Assignment]] = defaultdict(list)
+    for a in rows:
+        grouped[a.credit_code].append(a)
+    return [
+        Team(code, min(a.due_on for a in group), [(a.inspector_id, a.position) for a in group])
+        for code, group in sorted(grouped.items())
+    ]

@@ -1,0 +1,277 @@
+"""Building messages from plain facts: routing, template context, idempotency keys. No I/O.
+
+Each message carries only what its recipient needs: an inspector's assignment names that
+inspector's enterprise and co-inspectors (names and units, never their contacts), nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from notifications.links import assignment_token, idempotency_key, submission_link
+from notifications.models import Channel, NotificationKind
+from notifications.render import render
+from notifications.workdays import working_days_between
+
+_EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$|^[^@\s<>,;]+@localhost$")
+_WEBHOOK_CHANNELS = {
+    "generic": Channel.webhook,
+    "dingtalk": Channel.dingtalk,
+    "wecom": Channel.wecom,
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    """An inspector (or the coordinator) as messages see them."""
+
+    inspector_id: str
+    name: str
+    unit: str = ""
+    email: str = ""
+    webhook_url: str = ""
+    webhook_kind: str = "generic"
+    language: str = "zh"
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    key: str
+    title: str
+    check_item: str
+    check_item_code: str
+    legal_basis: list[str]
+    window_start: date
+    window_end: date
+
+
+@dataclass(frozen=True)
+class EnterpriseInfo:
+    credit_code: str
+    name: str
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    body: str
+    number: str
+    kind: str
+    status: str
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message, ready for the outbox."""
+
+    idempotency_key: str
+    round_key: str
+    kind: NotificationKind
+    recipient: str
+    channel: Channel
+    address: str
+    language: str
+    subject: str
+    body: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Common:
+    """What every message of a run shares: secrets, links, template directory, today."""
+
+    secret: str
+    public_base_url: str
+    bureau_name: str
+    today: date
+    override_dir: Path | None = None
+
+
+def route(person: Person) -> tuple[Channel, str]:
+    """The channel and address to reach ``person``: email first, then their robot/webhook."""
+    email = person.email.strip()
+    if email and _EMAIL_RE.match(email):
+        return Channel.email, email
+    url = person.webhook_url.strip()
+    if url.startswith(("https://", "http://")):
+        return _WEBHOOK_CHANNELS.get(str(person.webhook_kind), Channel.webhook), url
+    return Channel.none, ""
+
+
+def _round_ctx(r: RoundInfo) -> dict[str, Any]:
+    return {
+        "key": r.key,
+        "title": r.title,
+        "check_item": r.check_item,
+        "check_item_code": r.check_item_code,
+        "legal_basis": list(r.legal_basis),
+        "window_start": r.window_start.isoformat(),
+        "window_end": r.window_end.isoformat(),
+    }
+
+
+def _make(
+    common: Common,
+    template: str,
+    kind: NotificationKind,
+    round_key: str,
+    recipient: str,
+    subject_key: str,
+    who: Person,
+    context: dict[str, Any],
+    payload: dict[str, Any],
+) -> Outgoing:
+    channel, address = route(who)
+    ctx = {"bureau_name": common.bureau_name, "today": common.today.isoformat(), **context}
+    rendered = render(template, who.language, ctx, override_dir=common.override_dir)
+    return Outgoing(
+        idempotency_key=idempotency_key(round_key, kind.value, recipient, subject_key),
+        round_key=round_key,
+        kind=kind,
+        recipient=recipient,
+        channel=channel,
+        address=address,
+        language=who.language,
+        subject=rendered.subject,
+        body=rendered.body,
+        payload={"kind": kind.value, "round_key": round_key, **payload},
+    )
+
+
+def assignment_message(
+    common: Common,
+    *,
+    round_info: RoundInfo,
+    enterprise: EnterpriseInfo,
+    certificates: list[CertInfo],
+    inspector: Person,
+    lead: bool,
+    team: list[tuple[Person, bool]],
+    due_on: date,
+    kind: NotificationKind = NotificationKind.assignment,
+    subject_suffix: str = "",
+) -> Outgoing:
+    """The 检查任务通知 (or a reminder) for one inspector and one enterprise.
+
+    ``team`` is the co-inspectors as (person, is_lead); only their names and units are used.
+    """
+    token = assignment_token(
+        common.secret, round_info.key, enterprise.credit_code, inspector.inspector_id
+    )
+    link = submission_link(
+        common.public_base_url,
+        common.secret,
+        round_info.key,
+        enterprise.credit_code,
+        inspector.inspector_id,
+    )
+    working_days = working_days_between(common.today, due_on)
+    context = {
+        "inspector": {"name": inspector.name, "unit": inspector.unit},
+        "round": _round_ctx(round_info),
+        "enterprise": {
+            "name": enterprise.name,
+            "credit_code": enterprise.credit_code,
+            "address": enterprise.address,
+        },
+        "certificates": [c.__dict__.copy() for c in certificates],
+        "team": [{"name": p.name, "unit": p.unit, "lead": is_lead} for p, is_lead in team],
+        "role": "lead" if lead else "member",
+        "due_on": due_on.isoformat(),
+        "working_days": working_days,
+        "link": link,
+        "token": token,
+    }
+    payload = {
+        "credit_code": enterprise.credit_code,
+        "enterprise_name": enterprise.name,
+        "due_on": due_on.isoformat(),
+        "working_days": working_days,
+        "role": context["role"],
+        "link": link,
+    }
+    template = "assignment" if kind == NotificationKind.assignment else "reminder"
+    return _make(
+        common,
+        template,
+        kind,
+        round_info.key,
+        inspector.inspector_id,
+        enterprise.credit_code + subject_suffix,
+        inspector,
+        context,
+        payload,
+    )
+
+
+def enterprise_notice_message(
+    common: Common,
+    *,
+    round_info: RoundInfo,
+    enterprise: EnterpriseInfo,
+    team: list[Person],
+    email: str = "",
+) -> Outgoing:
+    """The 检查告知书. Without an email address it goes to the file outbox, to be printed."""
+    who = Person(inspector_id="", name=enterprise.name, email=email)
+    context = {
+        "round": _round_ctx(round_info),
+        "enterprise": {
+            "name": enterprise.name,
+            "credit_code": enterprise.credit_code,
+            "address": enterprise.address,
+        },
+        "team": [{"name": p.name, "unit": p.unit} for p in team],
+    }
+    recipient = f"enterprise:{enterprise.credit_code}"
+    out = _make(
+        common,
+        "enterprise_notice",
+        NotificationKind.enterprise_notice,
+        round_info.key,
+        recipient,
+        enterprise.credit_code,
+        who,
+        context,
+        {"credit_code": enterprise.credit_code},
+    )
+    if out.channel == Channel.none:
+        out = _replace_channel(out, Channel.file, f"letter:{enterprise.address}")
+    return out
+
+
+def coordinator_message(
+    common: Common,
+    *,
+    template: str,
+    kind: NotificationKind,
+    round_info: RoundInfo,
+    coordinator: Person,
+    subject_key: str,
+    context: dict[str, Any],
+    payload: dict[str, Any],
+) -> Outgoing:
+    """Overdue escalations and round summaries, to the coordinator."""
+    ctx = {"round": _round_ctx(round_info), "coordinator_name": coordinator.name, **context}
+    return _make(
+        common,
+        template,
+        kind,
+        round_info.key,
+        "coordinator",
+        subject_key,
+        coordinator,
+        ctx,
+        payload,
+    )
+
+
+def _replace_channel(out: Outgoing, channel: Channel, address: str) -> Outgoing:
+    from dataclasses import replace
+
+    return replace(out, channel=channel, address=address)

@@ -1,0 +1,60 @@
+"""The transactional outbox: one row per message, written in the transaction that caused it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from shuangsui.dbtypes import enum_type
+
+
+class NotificationStatus(enum.StrEnum):
+    pending = "pending"  # waiting for (another) attempt at next_attempt_at
+    sent = "sent"  # the server accepted it
+    failed = "failed"  # last attempt failed transiently; kept for history (pending is retried)
+    dead = "dead"  # permanently refused or gave up: needs a human (``notifications retry``)
+
+
+class NotificationKind(enum.StrEnum):
+    assignment = "assignment"  # 检查任务通知
+    reminder = "reminder"
+    overdue = "overdue"  # escalation to the coordinator
+    round_summary = "round_summary"
+    enterprise_notice = "enterprise_notice"  # 检查告知书
+
+
+class Channel(enum.StrEnum):
+    email = "email"
+    webhook = "webhook"
+    dingtalk = "dingtalk"
+    wecom = "wecom"
+    file = "file"  # written to the outbox directory only (letters to print, the demo)
+    none = "none"  # no usable address: dead on arrival
+
+
+class Notification(SQLModel, table=True):
+    __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    round_key: str = Field(index=True)
+    kind: NotificationKind = Field(sa_type=enum_type(NotificationKind))
+    recipient: str  # an inspector_id, "coordinator" or "enterprise:<credit code>"
+    channel: Channel = Field(sa_type=enum_type(Channel))
+    address: str = Field(sa_column=Column(Text, nullable=False))
+    language: str = "zh"
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: NotificationStatus = Field(
+        default=NotificationStatus.pending, sa_type=enum_type(NotificationStatus)
+    )
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime
+    sent_at: datetime | None = None

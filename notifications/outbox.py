@@ -1,0 +1,299 @@
+"""Writing messages to the outbox table, inside the caller's transaction (never committing).
+
+The round service calls :func:`enqueue_round_assignments` in the same transaction that writes
+the assignments, so the messages exist if and only if the draw does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from notifications import facts
+from notifications.messages import (
+    Common,
+    Outgoing,
+    Person,
+    RoundInfo,
+    assignment_message,
+    coordinator_message,
+    enterprise_notice_message,
+    route,
+)
+from notifications.models import Channel, Notification, NotificationKind
+from notifications.settings import NotifySettings
+from notifications.workdays import working_days_between
+from rounds.models import Round, RoundStatus
+from shuangsui.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    queued: int  # new rows (repeats of an earlier call are skipped)
+    messages: int  # messages built
+    unreachable: list[str] = field(default_factory=list)  # inspector ids with no channel
+
+
+def add_messages(session: Session, messages: list[Outgoing], now: datetime | None = None) -> int:
+    """Insert ``messages`` into the outbox, skipping idempotency keys already present."""
+    if not messages:
+        return 0
+    now = now or datetime.now(UTC)
+    keys = [m.idempotency_key for m in messages]
+    existing: set[str] = set()
+    for chunk in facts._chunks(keys):
+        stmt = select(Notification.idempotency_key).where(
+            col(Notification.idempotency_key).in_(chunk)
+        )
+        existing.update(session.exec(stmt).all())
+    rows, seen = [], set(existing)
+    for m in messages:
+        if m.idempotency_key in seen:
+            continue
+        seen.add(m.idempotency_key)
+        rows.append(
+            {
+                "idempotency_key": m.idempotency_key,
+                "round_key": m.round_key,
+                "kind": m.kind,
+                "recipient": m.recipient,
+                "channel": m.channel,
+                "address": m.address,
+                "language": m.language,
+                "subject": m.subject,
+                "body": m.body,
+                "payload": m.payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    table = Notification.__table__  # type: ignore[attr-defined]
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    session.execute(stmt, rows)
+    logger.info("outbox: %d new message(s)", len(rows))
+    return len(rows)
+
+
+def _coordinator(notify: NotifySettings) -> Person:
+    person = facts.coordinator(notify)
+    if route(person)[0] == Channel.none:
+        logger.warning(
+            "no coordinator email or webhook configured: coordinator messages go to the file outbox"
+        )
+    return person
+
+
+def _to_file_if_unroutable(out: Outgoing) -> Outgoing:
+    from dataclasses import replace
+
+    if out.channel == Channel.none:
+        return replace(out, channel=Channel.file, address="coordinator")
+    return out
+
+
+def enqueue_round_assignments(
+    *,
+    session: Session,
+    round_key: str,
+    today: date | None = None,
+    enterprise_notice: bool = False,
+    enterprise_emails: Mapping[str, str] | None = None,
+    summary: bool = True,
+    settings: Settings | None = None,
+    notify: NotifySettings | None = None,
+) -> EnqueueResult:
+    """Queue one 检查任务通知 per assignment, the coordinator's round summary and, when the plan
+    asks for it, one 检查告知书 per enterprise. Adds rows to ``session``; never commits."""
+    notify = notify or NotifySettings()
+    common = facts.common(today=today, settings=settings, notify=notify)
+    info, kinds = facts.round_info(session, round_key)
+    rows = facts.assignments(session, round_key)
+    teams = facts.teams(rows)
+    codes = [t.credit_code for t in teams]
+    ents = facts.enterprises(session, codes)
+    certs = facts.certificates(session, codes, kinds)
+    people = facts.inspectors(session, [a.inspector_id for a in rows])
+    due = {(a.credit_code, a.inspector_id): a.due_on for a in rows}
+
+    messages: list[Outgoing] = []
+    for team in teams:
+        enterprise = ents[team.credit_code]
+        for inspector_id, position in team.members:
+            others = [(people[i], p == 0) for i, p in team.members if i != inspector_id]
+            messages.append(
+                assignment_message(
+                    common,
+                    round_info=info,
+                    enterprise=enterprise,
+                    certificates=certs.get(team.credit_code, []),
+                    inspector=people[inspector_id],
+                    lead=position == 0,
+                    team=others,
+                    due_on=due[(team.credit_code, inspector_id)],
+                )
+            )
+        if enterprise_notice:
+            messages.append(
+                enterprise_notice_message(
+                    common,
+                    round_info=info,
+                    enterprise=enterprise,
+                    team=[people[i] for i, _ in team.members],
+                    email=(enterprise_emails or {}).get(team.credit_code, ""),
+                )
+            )
+    unreachable = sorted(i for i, p in people.items() if route(p)[0] == Channel.none)
+    if summary:
+        messages.append(_summary(common, info, teams, ents, people, unreachable, notify))
+    queued = add_messages(session, messages)
+    return EnqueueResult(queued=queued, messages=len(messages), unreachable=unreachable)
+
+
+def _summary(common, info, teams, ents, people, unreachable, notify) -> Outgoing:  # type: ignore[no-untyped-def]
+    rows = [
+        {
+            "credit_code": t.credit_code,
+            "enterprise_name": ents[t.credit_code].name,
+            "team": [people[i].name for i, _ in t.members],
+            "due_on": t.due_on.isoformat(),
+        }
+        for t in teams
+    ]
+    counts = {
+        "enterprises": len(teams),
+        "inspectors": len(people),
+        "messages": sum(len(t.members) for t in teams),
+    }
+    context = {
+        "counts": counts,
+        "rows": rows,
+        "unreachable": [{"inspector_id": i, "name": people[i].name} for i in unreachable],
+    }
+    out = coordinator_message(
+        common,
+        template="round_summary",
+        kind=NotificationKind.round_summary,
+        round_info=info,
+        coordinator=_coordinator(notify),
+        subject_key="summary",
+        context=context,
+        payload={"counts": counts, "unreachable": unreachable},
+    )
+    return _to_file_if_unroutable(out)
+
+
+def _open_rounds(session: Session) -> list[str]:
+    stmt = (
+        select(Round.round_key).where(Round.status == RoundStatus.drawn).order_by(Round.round_key)
+    )
+    return list(session.exec(stmt).all())
+
+
+def enqueue_reminders(
+    *,
+    session: Session,
+    today: date | None = None,
+    within_working_days: int = 3,
+    done: Collection[tuple[str, str]] = (),
+    settings: Settings | None = None,
+    notify: NotifySettings | None = None,
+) -> int:
+    """Remind each inspector once per deadline when it is ``within_working_days`` away.
+    ``done``: (round_key, credit_code) pairs whose findings are in."""
+    notify = notify or NotifySettings()
+    common = facts.common(today=today, settings=settings, notify=notify)
+    messages: list[Outgoing] = []
+    for round_key in _open_rounds(session):
+        info, kinds = facts.round_info(session, round_key)
+        rows = [
+            a
+            for a in facts.assignments(session, round_key)
+            if (round_key, a.credit_code) not in done
+            and a.due_on >= common.today
+            and working_days_between(common.today, a.due_on) <= within_working_days
+        ]
+        messages += _reminders(common, info, rows, session)
+    return add_messages(session, messages)
+
+
+def _reminders(common: Common, info: RoundInfo, rows, session: Session) -> list[Outgoing]:  # type: ignore[no-untyped-def]
+    if not rows:
+        return []
+    ents = facts.enterprises(session, [a.credit_code for a in rows])
+    people = facts.inspectors(session, [a.inspector_id for a in rows])
+    return [
+        assignment_message(
+            common,
+            round_info=info,
+            enterprise=ents[a.credit_code],
+            certificates=[],
+            inspector=people[a.inspector_id],
+            lead=a.position == 0,
+            team=[],
+            due_on=a.due_on,
+            kind=NotificationKind.reminder,
+            subject_suffix=f"|{a.due_on.isoformat()}",
+        )
+        for a in rows
+    ]
+
+
+def enqueue_overdue_escalations(
+    *,
+    session: Session,
+    today: date | None = None,
+    done: Collection[tuple[str, str]] = (),
+    settings: Settings | None = None,
+    notify: NotifySettings | None = None,
+) -> int:
+    """One message a day per round to the coordinator listing checks past their deadline."""
+    notify = notify or NotifySettings()
+    common = facts.common(today=today, settings=settings, notify=notify)
+    messages: list[Outgoing] = []
+    for round_key in _open_rounds(session):
+        info, _ = facts.round_info(session, round_key)
+        rows = facts.assignments(session, round_key)
+        late = [
+            t
+            for t in facts.teams(rows)
+            if t.due_on < common.today and (round_key, t.credit_code) not in done
+        ]
+        if not late:
+            continue
+        ents = facts.enterprises(session, [t.credit_code for t in late])
+        people = facts.inspectors(session, [i for t in late for i, _ in t.members])
+        overdue = [
+            {
+                "credit_code": t.credit_code,
+                "enterprise_name": ents[t.credit_code].name,
+                "due_on": t.due_on.isoformat(),
+                "working_days_overdue": working_days_between(t.due_on, common.today),
+                "team": [people[i].name for i, _ in t.members],
+            }
+            for t in late
+        ]
+        out = coordinator_message(
+            common,
+            template="overdue",
+            kind=NotificationKind.overdue,
+            round_info=info,
+            coordinator=_coordinator(notify),
+            subject_key=common.today.isoformat(),
+            context={"overdue": overdue},
+            payload={"overdue": [o["credit_code"] for o in overdue]},
+        )
+        messages.append(_to_file_if_unroutable(out))
+    return add_messages(session, messages)

@@ -1,0 +1,72 @@
+"""Rendering of message templates: files a bureau can edit, strict about missing variables.
+
+A template renders to ``subject`` on its first line, a blank line, then the body (plain text
+that is also valid markdown for DingTalk and WeCom robots). A bureau's own directory, when
+configured, is searched before the templates shipped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from shuangsui.errors import UserError
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+LANGUAGES = ("zh", "en")
+TEMPLATES = ("assignment", "reminder", "overdue", "round_summary", "enterprise_notice")
+
+
+class TemplateError(UserError):
+    """A template is missing, malformed or refers to a variable the message does not have."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+@lru_cache(maxsize=8)
+def environment(override_dir: str | None = None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    if override_dir:
+        loaders.append(jinja2.FileSystemLoader(override_dir))
+    loaders.append(jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES)))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
+def language_of(language: str) -> str:
+    """The template language for a recipient's ``language`` ('zh-CN' -> 'zh'; unknown -> 'zh')."""
+    lang = (language or "zh").split("-")[0].split("_")[0].lower()
+    return lang if lang in LANGUAGES else "zh"
+
+
+def render(
+    name: str, language: str, context: dict[str, Any], *, override_dir: Path | None = None
+) -> Rendered:
+    env = environment(str(override_dir) if override_dir else None)
+    path = f"{language_of(language)}/{name}.txt.j2"
+    try:
+        text = env.get_template(path).render(**context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"template {path}: {exc.message}") from exc
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"template {path} not found") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template {path}, line {exc.lineno}: {exc.message}") from exc
+    subject, _, body = text.strip().partition("\n")
+    if not subject.strip():
+        raise TemplateError(f"template {path}: the first line (the subject) is empty")
+    return Rendered(subject=subject.strip(), body=body.strip() + "\n")

@@ -1,0 +1,80 @@
+"""Settings of the notification channels: ``SHUANGSUI_SMTP_*`` and ``SHUANGSUI_NOTIFY_*``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shuangsui.config import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+class SmtpSettings(BaseSettings):
+    """The outgoing mail server. ``security``: plain, starttls or ssl; login only when
+    ``username`` is set. The password comes from ``password`` or a Prefect Secret block."""
+
+    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_SMTP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Literal["plain", "starttls", "ssl"] = "plain"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    password_block: str = ""  # name of a Prefect Secret block holding the password
+    sender: str = "shuangsui@localhost"
+    timeout: float = 30.0
+    local_hostname: str | None = None
+
+    def resolved_password(self) -> str:
+        if self.password_block:
+            from prefect.blocks.system import Secret
+
+            return str(Secret.load(self.password_block).get())
+        return self.password.get_secret_value()
+
+
+class NotifySettings(BaseSettings):
+    """Where messages go and how hard the dispatcher tries."""
+
+    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_NOTIFY_", extra="ignore")
+
+    # auto: the file outbox in development, the real channels otherwise
+    channel: Literal["auto", "file", "live"] = "auto"
+    template_dir: Path | None = None  # a bureau's edited templates, looked up first
+    coordinator_name: str = "抽查协调员"
+    coordinator_email: str = ""
+    coordinator_webhook_url: str = ""
+    coordinator_webhook_kind: Literal["generic", "dingtalk", "wecom"] = "generic"
+    coordinator_language: str = "zh"
+    webhook_secret: SecretStr = SecretStr("")  # default: derived from SHUANGSUI_SECRET_KEY
+    dingtalk_secret: SecretStr = SecretStr("")  # for DingTalk robots with 加签
+    webhook_timeout: float = 10.0
+    max_attempts: int = 8
+    backoff_base_seconds: float = 60.0
+    backoff_max_seconds: float = 6 * 3600.0
+    lease_seconds: float = 300.0
+    batch_size: int = 100
+    concurrency: int = 4
+
+    def live(self, settings: Settings | None = None) -> bool:
+        if self.channel == "auto":
+            return (settings or get_settings()).environment != "development"
+        return self.channel == "live"
+
+    def resolved_webhook_secret(self, settings: Settings | None = None) -> bytes:
+        """The key generic webhooks are signed with. Derived from the application secret when
+        not set, so receivers never hold the key that signs submission tokens."""
+        if self.webhook_secret.get_secret_value():
+            return self.webhook_secret.get_secret_value().encode()
+        key = (settings or get_settings()).secret_key.get_secret_value().encode()
+        return hmac.new(key, b"shuangsui webhook signing v1", hashlib.sha256).hexdigest().encode()
+
+    def outbox_dir(self, settings: Settings | None = None) -> Path:
+        return (settings or get_settings()).home / "outbox"

@@ -1,0 +1,160 @@
+"""Real servers on loopback for the notification tests: an SMTP sink and a webhook receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+
+def _import_controller():  # type: ignore[no-untyped-def]
+    """aiosmtpd imports ``public`` (PyPI atpublic), which the repository's own ``public/``
+    package (the public site) shadows. Lend aiosmtpd a stand-in for its import only."""
+    import types
+
+    saved = sys.modules.get("public")
+    shim = types.ModuleType("public")
+    shim.public = lambda *args, **kws: args[0] if args else None  # type: ignore[attr-defined]
+    sys.modules["public"] = shim
+    try:
+        from aiosmtpd.controller import Controller
+    finally:
+        if saved is None:
+            sys.modules.pop("public", None)
+        else:
+            sys.modules["public"] = saved
+    return Controller
+
+
+Controller = _import_controller()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Received:
+    sender: str
+    rcpts: list[str]
+    message: EmailMessage
+
+
+class SinkHandler:
+    """Accepts everything, except recipients in ``reject`` (550) and ``defer`` (451)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.received: list[Received] = []
+        self.reject: set[str] = set()
+        self.defer: set[str] = set()
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 mailbox unavailable"
+        if address in self.defer:
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg))
+        return "250 Message accepted for delivery"
+
+    def by_message_id(self) -> dict[str, list[Received]]:
+        out: dict[str, list[Received]] = {}
+        for r in self.received:
+            out.setdefault(str(r.message["Message-ID"]), []).append(r)
+        return out
+
+
+class SmtpSink:
+    def __init__(self, handler: SinkHandler | None = None, port: int | None = None) -> None:
+        self.handler = handler or SinkHandler()
+        self.port = port or free_port()
+        self.controller: Controller | None = None
+
+    def start(self) -> SmtpSink:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@dataclass
+class Hit:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookServer:
+    """Records every POST; ``respond(hit) -> (status, body)`` decides the answer."""
+
+    respond: Callable[[Hit], tuple[int, bytes]] = lambda hit: (200, b'{"errcode":0}')
+    hits: list[Hit] = field(default_factory=list)
+
+    def start(self) -> WebhookServer:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                parts = urlsplit(self.path)
+                hit = Hit(
+                    parts.path,
+                    dict(parse_qsl(parts.query)),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
+                outer.hits.append(hit)
+                status, body = outer.respond(hit)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

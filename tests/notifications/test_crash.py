@@ -1,0 +1,123 @@
+"""kill -9 of a real dispatcher process mid-batch, then a re-run; and two dispatchers at once."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from notifications.dispatch import dispatch
+from notifications.models import Notification
+from notifications.settings import NotifySettings, SmtpSettings
+from shuangsui.db import session_scope
+from tests.notifications.factory import TODAY, make_round
+from tests.notifications.servers import SinkHandler, SmtpSink
+
+ROOT = Path(__file__).resolve().parents[2]
+CONCURRENCY = 4
+
+
+def _command() -> list[str]:
+    if importlib.util.find_spec("registry.cli") is not None:
+        return [sys.executable, "-m", "shuangsui", "notifications", "dispatch"]
+    # until the registry group exists, mount the notifications group on its own
+    code = (
+        "from shuangsui.cli import app; from notifications.cli import app as n; "
+        "app.add_typer(n, name='notifications'); app()"
+    )
+    return [sys.executable, "-c", code, "notifications", "dispatch"]
+
+
+def _enqueue(engine: Engine, enterprises: int) -> set[str]:
+    from notifications.outbox import enqueue_round_assignments
+
+    world = make_round(engine, enterprises=enterprises)
+    with session_scope(engine) as session:
+        enqueue_round_assignments(
+            session=session, round_key=world.round_key, today=TODAY, summary=False
+        )
+    with Session(engine) as s:
+        return {f"<{k}@shuangsui>" for k in s.exec(select(Notification.idempotency_key))}
+
+
+@pytest.mark.slow
+def test_kill_9_mid_batch_then_rerun(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    expected = _enqueue(engine, enterprises=40)  # 80 messages
+    sink = SmtpSink(SinkHandler(delay=0.03)).start()
+    env = {
+        **os.environ,
+        "SHUANGSUI_DATABASE_URL": db_url,
+        "SHUANGSUI_HOME": str(tmp_path / "home"),
+        "SHUANGSUI_ENVIRONMENT": "test",
+        "SHUANGSUI_SMTP_PORT": str(sink.port),
+        "SHUANGSUI_NOTIFY_CHANNEL": "live",
+        "SHUANGSUI_NOTIFY_CONCURRENCY": str(CONCURRENCY),
+        "SHUANGSUI_NOTIFY_BATCH_SIZE": "10",
+        "SHUANGSUI_NOTIFY_LEASE_SECONDS": "2",
+        "PYTHONPATH": str(ROOT),
+    }
+    try:
+        log = tmp_path / "first-run.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen(_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=err)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(sink.handler.received) < 20:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the dispatcher sent nothing"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert proc.returncode == -signal.SIGKILL
+        first_run = len(sink.handler.received)
+        assert first_run < len(expected), "killed too late to prove anything"
+        time.sleep(2.5)  # the dead dispatcher's leases expire
+        rerun = subprocess.run(_command(), cwd=ROOT, env=env, capture_output=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr.decode()
+    finally:
+        sink.stop()
+    copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
+    assert set(copies) == expected, "every message arrives"
+    repeats = sum(n - 1 for n in copies.values())
+    assert repeats <= CONCURRENCY, f"{repeats} repeats > concurrency {CONCURRENCY}"
+    by_id: dict[str, list] = {}
+    for r in sink.handler.received:
+        by_id.setdefault(str(r.message["Message-ID"]), []).append(r)
+    for copies_of in by_id.values():  # a repeat is the same message, same Message-ID
+        assert len({c.message.get_content() for c in copies_of}) == 1
+    with Session(engine) as s:
+        statuses = Counter(n.status for n in s.exec(select(Notification)))
+    assert statuses == {"sent": len(expected)}
+
+
+def test_two_dispatchers_never_send_the_same_message(engine: Engine) -> None:
+    expected = _enqueue(engine, enterprises=30)
+    sink = SmtpSink(SinkHandler(delay=0.005)).start()
+    notify = NotifySettings(channel="live", batch_size=5)
+    smtp = SmtpSettings(port=sink.port)
+    reports = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: reports.append(
+                dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=2)))
+            for _ in range(2)
+        ]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        sink.stop()
+    copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
+    assert set(copies) == expected and set(copies.values()) == {1}
+    assert sum(r.sent for r in reports) == len(expected)

@@ -1,0 +1,157 @@
+"""The pure parts: templates, tokens, signatures, working days, routing."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from notifications import workdays
+from notifications.links import assignment_token, submission_link, verify_assignment_token
+from notifications.messages import Person, route
+from notifications.models import Channel
+from notifications.render import LANGUAGES, TEMPLATES, TemplateError, render
+from notifications.wire import build_email, build_webhook, dingtalk_sign, verify_generic
+
+ROUND = {
+    "key": "R1", "title": "抽查", "check_item": "证书检查", "check_item_code": "RZ-01",
+    "legal_basis": ["《认证认可条例》"], "window_start": "2026-12-01", "window_end": "2026-12-31",
+}  # fmt: skip
+CONTEXTS = {
+    "assignment": {
+        "inspector": {"name": "张三", "unit": "一大队"}, "round": ROUND,
+        "enterprise": {"name": "甲公司", "credit_code": "91350100M000000001", "address": ""},
+        "certificates": [{"body": "CQC", "number": "1", "kind": "ccc", "status": "valid",
+                          "scope": ""}],
+        "team": [{"name": "李四", "unit": "二大队", "lead": True}], "role": "member",
+        "due_on": "2026-12-18", "working_days": 15, "link": "http://x/findings", "token": "t",
+    },
+    "reminder": {
+        "inspector": {"name": "张三", "unit": ""}, "round": ROUND,
+        "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
+        "due_on": "2026-12-18", "working_days": 2, "link": "http://x", "token": "t",
+    },
+    "overdue": {
+        "round": ROUND, "coordinator_name": "王五",
+        "overdue": [{"enterprise_name": "甲公司", "credit_code": "9135", "due_on": "2026-12-18",
+                     "working_days_overdue": 3, "team": ["张三", "李四"]}],
+    },
+    "round_summary": {
+        "round": ROUND, "coordinator_name": "王五",
+        "counts": {"enterprises": 1, "inspectors": 2, "messages": 2},
+        "rows": [{"enterprise_name": "甲", "credit_code": "9135", "team": ["张三"],
+                  "due_on": "2026-12-18"}],
+        "unreachable": [{"inspector_id": "I9", "name": "赵六"}],
+    },
+    "enterprise_notice": {
+        "round": ROUND, "enterprise": {"name": "甲公司", "credit_code": "9135", "address": "x"},
+        "team": [{"name": "张三", "unit": "一大队"}],
+    },
+}  # fmt: skip
+COMMON = {"bureau_name": "福建省认证执法局", "today": "2026-11-27"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_template_renders(name: str, language: str) -> None:
+    out = render(name, language, {**COMMON, **CONTEXTS[name]})
+    assert out.subject and "\n" not in out.subject
+    assert out.body.strip()
+    assert "R1" in out.subject + out.body or "甲公司" in out.subject + out.body
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_a_missing_variable_raises(name: str, language: str) -> None:
+    context = {**COMMON, **CONTEXTS[name]}
+    del context["round"]
+    with pytest.raises(TemplateError, match="round"):
+        render(name, language, context)
+
+
+def test_english_for_english_recipients_and_chinese_by_default() -> None:
+    ctx = {**COMMON, **CONTEXTS["reminder"]}
+    assert render("reminder", "en-GB", ctx).subject.startswith("[Reminder]")
+    assert render("reminder", "fr", ctx).subject.startswith("【检查任务提醒】")
+
+
+def test_a_bureau_template_directory_overrides(tmp_path: Path) -> None:
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "reminder.txt.j2").write_text("提醒 {{ due_on }}\n\n本局自定义", "utf-8")
+    out = render("reminder", "zh", {**COMMON, **CONTEXTS["reminder"]}, override_dir=tmp_path)
+    assert out.subject == "提醒 2026-12-18" and out.body == "本局自定义\n"
+
+
+def test_token_binds_every_field_and_verifies() -> None:
+    t = assignment_token("s", "R1", "9135", "I1")
+    assert len(t) == 64 and t == assignment_token("s", "R1", "9135", "I1")
+    assert t != assignment_token("s", "R19", "135", "I1")  # length prefixes: no ambiguity
+    assert t != assignment_token("other", "R1", "9135", "I1")
+    assert verify_assignment_token("s", "R1", "9135", "I1", t)
+    assert not verify_assignment_token("s", "R1", "9135", "I2", t)
+    link = submission_link("https://x.cn/", "s", "R1", "9135", "I1")
+    assert link == f"https://x.cn/findings/R1/9135?token={t}"
+
+
+def test_generic_webhook_is_signed_over_timestamp_and_body() -> None:
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    req = build_webhook(channel="webhook", url="http://h/x", key="k", subject="s", body="b",
+                        payload={"a": 1}, now=now, secret=b"sec")  # fmt: skip
+    ts = req.headers["X-Shuangsui-Timestamp"]
+    assert ts == str(int(now.timestamp())) and req.headers["Idempotency-Key"] == "k"
+    assert verify_generic(b"sec", ts, req.body, req.headers["X-Shuangsui-Signature"])
+    assert not verify_generic(b"sec", ts, req.body + b" ", req.headers["X-Shuangsui-Signature"])
+
+
+def test_dingtalk_and_wecom_robot_formats() -> None:
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    url = "https://d/robot/send?access_token=A#secret=SEC1"
+    ding = build_webhook(channel="dingtalk", url=url, key="k", subject="标题", body="正文",
+                         payload={}, now=now, secret=b"")  # fmt: skip
+    ts = str(int(now.timestamp() * 1000))
+    assert ding.url.startswith("https://d/robot/send?access_token=A&timestamp=" + ts)
+    assert "SEC1" not in ding.url and "#" not in ding.url
+    from urllib.parse import parse_qs, urlsplit
+
+    assert parse_qs(urlsplit(ding.url).query)["sign"] == [dingtalk_sign("SEC1", ts)]
+    assert b'"msgtype":"markdown"' in ding.body and "标题".encode() in ding.body
+    wecom = build_webhook(channel="wecom", url="https://w/send?key=K", key="k", subject="s",
+                          body="b", payload={}, now=now, secret=b"")  # fmt: skip
+    assert wecom.url == "https://w/send?key=K" and b'"content":"### s\\nb"' in wecom.body
+
+
+def test_email_carries_the_key_as_message_id() -> None:
+    data = build_email(key="abc", sender="a@b.cn", to="c@d.cn", subject="检查任务", body="正文\n",
+                       created_at=datetime(2026, 11, 27, tzinfo=UTC), kind="assignment",
+                       round_key="R1")  # fmt: skip
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["Message-ID"] == "<abc@shuangsui>" and msg["Subject"] == "检查任务"
+    assert msg.get_content().rstrip() == "正文"
+
+
+def test_working_days_follow_the_official_calendar() -> None:
+    # 2026 National Day: Oct 1-7 off (Oct 8 back to work is a plain Thursday)
+    assert not workdays.is_workday(date(2026, 10, 1))
+    assert workdays.working_days_between(date(2026, 9, 30), date(2026, 10, 8)) == 1
+    assert workdays.add_working_days(date(2026, 11, 27), 1) == date(2026, 11, 30)
+
+
+def test_unknown_years_fall_back_to_weekends_and_warn(caplog: pytest.LogCaptureFixture) -> None:
+    workdays._warned.discard(2031)
+    with caplog.at_level(logging.WARNING, logger="notifications.workdays"):
+        assert workdays.working_days_between(date(2031, 1, 3), date(2031, 1, 10)) == 5
+    assert "2031" in caplog.text and "weekends only" in caplog.text
+
+
+def test_routing_prefers_email_then_webhook() -> None:
+    assert route(Person("I", "n", email="a@b.cn", webhook_url="https://h")) == (
+        Channel.email,
+        "a@b.cn",
+    )
+    assert route(Person("I", "n", email="bad", webhook_url="https://h", webhook_kind="wecom")) == (
+        Channel.wecom, "https://h")  # fmt: skip
+    assert route(Person("I", "n", email="", webhook_url="ftp://x")) == (Channel.none, "")
