@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.append(str(ROOT))  # appended: the repository's public/ must not shadow atpublic
+sys.path.insert(0, str(ROOT))
 
 SMTP_SINK = """
 import asyncio, sys

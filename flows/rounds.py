@@ -15,11 +15,14 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
 from flows.plans import current_period, find_plan, plans_due
+from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import migrate
 from shuangsui.errors import UserError
 from tasks.artifacts import publish_round_artifact
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
+
+wiring.install()
 
 
 def _carry_round(

@@ -41,12 +41,23 @@ def _register_groups() -> None:
     from notifications.cli import app as notifications_app
 
     app.add_typer(notifications_app, name="notifications")
+    from api.cli import serve, tokens_app
+    from findings.cli import app as findings_app
+    from website.cli import publish_cmd
+
+    app.add_typer(findings_app, name="findings")
+    app.add_typer(tokens_app, name="tokens")
+    app.command("publish")(publish_cmd)
+    app.command("serve")(serve)
 
 
 def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from shuangsui import wiring
+
+    wiring.install()
     _register_groups()
     try:
         app()

@@ -97,6 +97,10 @@ def main() -> int:
             drawn = monthly_round(
                 period=DEMO_PERIOD, witness_digits=CEREMONY_DIGITS, witnesses=WITNESSES
             )
+        with console.status("dispatch-notifications: delivering assignment notices…"):
+            from flows.notifications import dispatch_notifications
+
+            outbox = dispatch_notifications()
     for s in drawn:
         total = sum(c["drawn"] for c in s["counts"].values())
         targeted = sum(c["targeted"] for c in s["counts"].values())
@@ -104,6 +108,12 @@ def main() -> int:
             f"  {s['round_key']:<16} seed {s['seed'][:24]}…  drawn {total} at random"
             f" + {targeted} targeted"
         )
+
+    sent = outbox["report"]["sent"]
+    console.print(
+        f"  notices: {sent} delivered to the file outbox {home / 'outbox'}"
+        f" (status {dict(sorted(outbox['counts'].items()))})"
+    )
 
     from rounds.bundle import run_verify_script
 

@@ -1,5 +1,13 @@
 """Every table of shuangsui, imported in one place so migrations and tests see the whole schema."""
 
+from findings.models import (  # noqa: F401
+    CoordinatorToken,
+    Evidence,
+    Finding,
+    FindingSignoff,
+    FindingVersion,
+    PublishedResult,
+)
 from notifications.models import Notification  # noqa: F401
 from registry.models import (  # noqa: F401
     Certificate,

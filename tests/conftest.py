@@ -28,7 +28,9 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
 import shuangsui.models  # noqa: E402,F401
-from shuangsui import config, db  # noqa: E402
+from shuangsui import config, db, wiring  # noqa: E402
+
+wiring.install()  # the draw queues notifications (and log entries) as in production
 
 POSTGRES_URL = os.environ.get("SHUANGSUI_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("SHUANGSUI_REQUIRE_POSTGRES") == "1"

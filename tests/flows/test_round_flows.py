@@ -110,3 +110,27 @@ def test_round_artifact_tells_the_coordinator(engine: sa.Engine, plans_dir: Path
     assert found, "no round artifact"
     text = str(found[0].data)
     assert "frame commitment" in text and "seed" in text and "verify.py" in text
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_drawn_round_notices_are_delivered_once_to_the_file_outbox(
+    engine: sa.Engine, plans_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.notifications import dispatch_notifications
+
+    monkeypatch.setenv("SHUANGSUI_NOTIFY_CHANNEL", "file")
+    seed_registry(engine)
+    drawn = monthly_round(period="2026-12", witness_digits=DIGITS, witnesses=["王五"])
+    _selected, assignments, _ = _counts(engine)
+    first = dispatch_notifications()
+    # one notice per (inspector, enterprise) assignment plus the coordinator's round summary
+    assert first["report"]["sent"] == assignments + 1
+    assert first["counts"] == {"pending": 0, "failed": 0, "sent": assignments + 1, "dead": 0}
+    outbox = Path(config.get_settings().home) / "outbox"
+    files = list(outbox.rglob("*.*"))
+    assert len(files) == assignments + 1
+    again = dispatch_notifications()
+    assert again["report"]["claimed"] == 0
+    assert len(list(outbox.rglob("*.*"))) == len(files)
+    key = drawn[0]["round_key"]
+    assert sum(key in p.read_text(encoding="utf-8") for p in files) == len(files)

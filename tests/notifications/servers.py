@@ -7,7 +7,6 @@ import email
 import email.policy
 import json
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,27 +14,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-
-def _import_controller():  # type: ignore[no-untyped-def]
-    """aiosmtpd imports ``public`` (PyPI atpublic), which the repository's own ``public/``
-    package (the public site) shadows. Lend aiosmtpd a stand-in for its import only."""
-    import types
-
-    saved = sys.modules.get("public")
-    shim = types.ModuleType("public")
-    shim.public = lambda *args, **kws: args[0] if args else None  # type: ignore[attr-defined]
-    sys.modules["public"] = shim
-    try:
-        from aiosmtpd.controller import Controller
-    finally:
-        if saved is None:
-            sys.modules.pop("public", None)
-        else:
-            sys.modules["public"] = saved
-    return Controller
-
-
-Controller = _import_controller()
+from aiosmtpd.controller import Controller
 
 
 def free_port() -> int:

@@ -1,0 +1,80 @@
+"""The shuangsui HTTP API (served by ``shuangsui serve``).
+
+Adding routes (for example the partner exchange)::
+
+    from api.app import create_app
+    app = create_app(routers=[partner_router])
+
+or, for a router that should always be served, list it in :data:`EXTRA_ROUTERS` (a module path
+``"package.module:router"``). Every route of such a router must declare who may call it with
+``Depends(api.auth.allow(...))``; :func:`create_app` refuses to build an app with a route that
+does not. A new role (e.g. a partner bureau identified by its signature key) is a dependency
+with the attribute ``api.auth.ROLES_ATTR`` set to its role names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+
+from api import problems
+from api.adhoc import run_adhoc
+from api.auth import check_routes
+from api.routes import coordinator, findings, public
+from shuangsui.config import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+# "module:attribute" of routers included in every app, after the built-in ones.
+EXTRA_ROUTERS: list[str] = ["exchange.api:router"]  # the partner exchange (/exchange/v1)
+
+
+def _load(spec: str) -> APIRouter:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr or "router")  # type: ignore[no-any-return]
+
+
+def include_router(app: FastAPI, router: APIRouter, **kwargs: Any) -> None:
+    """Add a router to a built app and re-check that every route declares its roles."""
+    app.include_router(router, **kwargs)
+    app.openapi_schema = None
+    app.state.route_roles = check_routes(app)
+
+
+def create_app(
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    routers: Sequence[APIRouter] = (),
+    adhoc_runner: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> FastAPI:
+    """The API app; raises RuntimeError when any route lacks a declared role."""
+    from shuangsui.db import get_engine
+
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="shuangsui",
+        version="1",
+        summary="双随机、一公开: findings of spot checks, for inspectors and coordinators",
+        description="Errors are RFC 9457 problem details (application/problem+json). "
+        "Inspectors authenticate with the token from their notification; coordinators with a "
+        "token from `shuangsui tokens create-coordinator`.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings)
+    app.state.adhoc_runner = adhoc_runner or run_adhoc
+    problems.install(app)
+    for router in (public.router, findings.router, coordinator.router, *routers):
+        app.include_router(router)
+    for spec in EXTRA_ROUTERS:
+        app.include_router(_load(spec))
+    app.state.route_roles = check_routes(app)
+    logger.info(
+        "API with %d routes for bureau %s", len(app.state.route_roles), settings.bureau_code
+    )
+    return app

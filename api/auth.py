@@ -1,0 +1,183 @@
+"""Who may call a route. Every route declares its roles with :func:`allow`; the app refuses to
+start when one does not (see :func:`check_routes`).
+
+* ``public``: anyone.
+* ``inspector``: the token from the inspector's notification. It is an HMAC over (round,
+  enterprise, inspector) — ``notifications.links.assignment_token`` — so it opens that one
+  assignment and nothing else. It is checked against each team member with a constant-time
+  comparison; the matching member is the caller.
+* ``coordinator``: a token from ``shuangsui tokens create-coordinator`` (only its SHA-256 is
+  stored), valid for the bureau it was issued for.
+
+A token comes as ``Authorization: Bearer <token>`` or, for links, ``?token=<token>``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from sqlmodel import Session
+
+from api import tokens
+from api.problems import Problem
+from findings.service import team_of
+from notifications.links import assignment_token
+from shuangsui.errors import NotFound
+
+ROLES_ATTR = "__shuangsui_roles__"
+
+
+class Role(enum.StrEnum):
+    public = "public"
+    inspector = "inspector"
+    coordinator = "coordinator"
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    name: str = ""  # inspector id or coordinator name
+    round_key: str = ""
+    credit_code: str = ""
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.value}:{self.name}" if self.name else self.role.value
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.query_params.get("token", "").strip()
+
+
+def _coordinator(request: Request, token: str) -> Principal | None:
+    row = tokens.lookup(request.app.state.engine, token)
+    if row is None or row.bureau_code != request.app.state.settings.bureau_code:
+        return None
+    return Principal(Role.coordinator, row.name)
+
+
+def _inspector(request: Request, token: str) -> Principal | None:
+    round_key = request.path_params.get("round_key")
+    credit_code = request.path_params.get("credit_code")
+    if not (round_key and credit_code):
+        return None
+    secret = request.app.state.settings.secret_key.get_secret_value()
+    with Session(request.app.state.engine) as session:
+        try:
+            team = team_of(session, round_key, credit_code)
+        except NotFound:
+            return None
+    match = None
+    for inspector_id in team:  # compare with every member: the time does not tell who matched
+        expected = assignment_token(secret, round_key, credit_code, inspector_id)
+        if hmac.compare_digest(expected, token):
+            match = inspector_id
+    if match is None:
+        return None
+    return Principal(Role.inspector, match, round_key, credit_code)
+
+
+def allow(*roles: Role) -> Callable[[Request], Principal]:
+    """A dependency that admits callers holding one of ``roles`` and returns who they are."""
+    wanted = frozenset(roles)
+
+    def guard(request: Request) -> Principal:
+        token = bearer(request)
+        if not token:
+            if Role.public in wanted:
+                return Principal(Role.public)
+            raise Problem(
+                401,
+                "send your token as 'Authorization: Bearer <token>' (inspectors: "
+                "the token in your notification link)",
+                slug="token-missing",
+            )
+        if token.startswith(tokens.PREFIX):
+            who = _coordinator(request, token)
+        else:
+            who = _inspector(request, token)
+        if who is None:
+            if Role.public in wanted:
+                return Principal(Role.public)
+            raise Problem(
+                403,
+                "this token does not open this resource: an inspector's token "
+                "opens only its own assignment; a coordinator token may be revoked or "
+                "belong to another bureau",
+                slug="token-refused",
+            )
+        if who.role not in wanted and Role.public not in wanted:
+            allowed = ", ".join(sorted(r.value for r in wanted))
+            raise Problem(
+                403,
+                f"a {who.role.value} may not call this route (allowed: {allowed})",
+                slug="role-refused",
+            )
+        return who
+
+    setattr(guard, ROLES_ATTR, wanted)
+    return guard
+
+
+def declared_roles(dependant: Dependant) -> set[str]:
+    """The roles declared anywhere in a route's dependency tree."""
+    found: set[str] = set()
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, ROLES_ATTR, None)
+        if roles is not None:
+            found |= {str(r) for r in roles}
+        found |= declared_roles(dep)
+    return found
+
+
+def _route_contexts(app: FastAPI) -> list[Any]:
+    try:  # FastAPI >= 0.150 keeps included routers lazily; this flattens them
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI: routes are flat already
+        return list(app.routes)
+    return list(iter_route_contexts(app.routes))
+
+
+def check_routes(app: FastAPI) -> dict[str, set[str]]:
+    """Every route with its roles; raise naming the routes that declare none.
+
+    Only the OpenAPI document and its documentation pages are public without a declaration.
+    """
+    builtin = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    table: dict[str, set[str]] = {}
+    missing = []
+    for route in _route_contexts(app):
+        path = getattr(route, "path", None)
+        key = f"{','.join(sorted(getattr(route, 'methods', None) or ['*']))} {path}"
+        dependant = getattr(route, "dependant", None)
+        if (
+            not isinstance(
+                route.original_route if hasattr(route, "original_route") else route, APIRoute
+            )
+            or dependant is None
+        ):
+            if path in builtin:
+                table[key] = {Role.public.value}
+            else:
+                missing.append(key)
+            continue
+        roles = declared_roles(dependant)
+        if not roles:
+            missing.append(key)
+        table[key] = roles
+    if missing:
+        raise RuntimeError(
+            "routes without a declared role (add Depends(allow(Role....))): " + "; ".join(missing)
+        )
+    return table

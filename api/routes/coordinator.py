@@ -1,0 +1,107 @@
+"""A coordinator's routes: everything of the bureau, deadlines, ad hoc rounds."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sqlmodel import Session, select
+
+from api.auth import Principal, Role, allow
+from api.problems import PROBLEM_RESPONSES, Problem
+from findings import overdue
+from findings.evidence import evidence_dir
+from findings.models import Evidence
+from findings.records import load_results
+from rounds.models import Round
+
+router = APIRouter(tags=["coordinator"], responses=PROBLEM_RESPONSES)
+Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
+
+
+@router.get("/rounds")
+def list_rounds(request: Request, who: Coordinator) -> list[dict[str, Any]]:
+    """Every round of the bureau, newest first."""
+    with Session(request.app.state.engine) as session:
+        rows = session.exec(select(Round).order_by(Round.committed_at.desc())).all()  # type: ignore[attr-defined]
+    return [
+        {
+            "round_key": r.round_key,
+            "kind": r.kind.value,
+            "status": r.status.value,
+            "period": r.period,
+            "plan_id": r.plan_id,
+            "frame_commitment": r.frame_commitment,
+            "seed": r.seed,
+            "counts": r.counts or {},
+        }
+        for r in rows
+    ]
+
+
+@router.get("/rounds/{round_key}/findings")
+def round_findings(round_key: str, request: Request, who: Coordinator) -> list[dict[str, Any]]:
+    """Every drawn enterprise of a round with its team and the state of its finding."""
+    with request.app.state.engine.connect() as conn:
+        records = load_results(conn, [round_key])
+    if not records:
+        raise Problem(
+            404, f"round {round_key} has no drawn enterprises (or does not exist)", slug="not-found"
+        )
+    out = []
+    for rec in records:
+        pub = rec.public
+        latest = rec.versions[-1] if rec.versions else None
+        out.append(
+            {
+                "credit_code": rec.credit_code,
+                "team": rec.team,
+                "versions": len(rec.versions),
+                "latest_missing": list(latest.state.missing) if latest else rec.team,
+                "final_version": pub.version if pub else None,
+                "result": pub.result if pub else None,
+                "published": bool(pub and pub.published_at),
+            }
+        )
+    return out
+
+
+@router.get("/deadlines")
+def deadlines(request: Request, who: Coordinator, all: bool = False) -> list[dict[str, Any]]:
+    """Results late or due soon for publication, and findings past their assignment's due date
+    (``all=true`` lists everything pending)."""
+    items = overdue.report(request.app.state.engine)
+    return [
+        dataclasses.asdict(i) | {"due": i.due.isoformat()} for i in items if all or i.status != "ok"
+    ]
+
+
+class AdhocRequest(BaseModel):
+    plan: str = Field(description="plan id or file name under the plans directory")
+    reason: str = Field(min_length=1, description="why this round (audited)")
+    rates: dict[str, str] | None = None
+    total_cap: int | None = Field(default=None, ge=1)
+    divisions: list[str] | None = None
+
+
+@router.post("/rounds/adhoc", status_code=202)
+def adhoc(body: AdhocRequest, request: Request, who: Coordinator) -> dict[str, Any]:
+    """Start an ad hoc round (the ``adhoc-round`` flow; through its deployment when a Prefect
+    server is configured). The requester is the coordinator token's holder."""
+    params = body.model_dump(exclude_none=True) | {"requested_by": who.name}
+    return dict(request.app.state.adhoc_runner(params))
+
+
+@router.get("/evidence/{sha256}", response_class=FileResponse)
+def get_evidence(sha256: str, request: Request, who: Coordinator) -> FileResponse:
+    """An evidence file as uploaded."""
+    with Session(request.app.state.engine) as session:
+        row = session.get(Evidence, sha256)
+    path: Path = evidence_dir(request.app.state.settings.home) / sha256
+    if row is None or not path.is_file():
+        raise Problem(404, f"no evidence {sha256}", slug="not-found")
+    return FileResponse(path, media_type=row.media_type, filename=row.filename or sha256)

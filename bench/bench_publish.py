@@ -1,0 +1,254 @@
+"""Publishing benchmark: a site of 100,000 published results, rendered in full, then again
+after one new finding (incremental), side by side in one run.
+
+    .venv/bin/python bench/bench_publish.py [--results 100000] [--rounds 50]
+
+The database (SQLite, in a temporary directory) is filled straight through SQLAlchemy Core with
+synthetic drawn rounds (no frames: verification bundles are not part of this measurement, they
+are written once per round and never again). Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+import shuangsui.models  # noqa: E402,F401
+from findings.models import Finding, FindingSignoff, FindingVersion  # noqa: E402
+from registry.models import CheckItem, Enterprise  # noqa: E402
+from rounds.models import Assignment, PlanVersion, Round, Selection  # noqa: E402
+
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+RESULTS = ["no_problem"] * 6 + ["ordered_to_rectify", "not_disclosed", "unreachable", "other"]
+DIVISIONS = ["350100", "350200", "350300", "350400", "350500", "350600", "350700", "350800"]
+
+
+def _insert(conn: sa.Connection, model: object, rows: list[dict]) -> None:
+    table = model.__table__  # type: ignore[attr-defined]
+    for i in range(0, len(rows), 20_000):
+        conn.execute(table.insert(), rows[i : i + 20_000])
+
+
+def fill(url: str, n_results: int, n_rounds: int) -> None:
+    from shuangsui.db import make_engine, migrate
+
+    migrate(url)
+    engine = make_engine(url)
+    rng = random.Random(1)
+    plan = {
+        "title": "强制性产品认证获证产品一致性检查",
+        "legal_basis": ["国市监信〔2019〕38号"],
+        "check_item": "CCC-01",
+    }
+    per = n_results // n_rounds
+    with engine.begin() as conn:
+        _insert(
+            conn,
+            CheckItem,
+            [
+                {
+                    "code": "CCC-01",
+                    "name": "CCC一致性检查",
+                    "legal_basis": "x",
+                    "category": "general",
+                    "cert_kinds": ["ccc"],
+                    "updated_at": NOW,
+                }
+            ],
+        )
+        _insert(
+            conn,
+            PlanVersion,
+            [
+                {
+                    "plan_hash": "0" * 64,
+                    "plan_id": "p",
+                    "check_item_code": "CCC-01",
+                    "period": "2026-12",
+                    "source": "",
+                    "yaml_text": "",
+                    "loaded_at": NOW,
+                    "canonical_json": json.dumps(plan, ensure_ascii=False),
+                }
+            ],
+        )
+        ents, rounds, sels, asgs, fins, vers, sigs = [], [], [], [], [], [], []
+        for i in range(n_results):
+            ents.append(
+                {
+                    "credit_code": f"91{DIVISIONS[i % 8]}{i:010d}",
+                    "name": f"企业{i}有限公司",
+                    "division_code": DIVISIONS[i % 8],
+                    "address": "",
+                    "industry": "",
+                    "risk_class": "B",
+                    "abnormal_listed": False,
+                    "serious_violation": False,
+                    "status": "active",
+                    "updated_at": NOW,
+                }
+            )
+        for r in range(n_rounds):
+            key = f"r-{r:03d}"
+            rounds.append(
+                {
+                    "round_key": key,
+                    "plan_id": "p",
+                    "plan_hash": "0" * 64,
+                    "check_item_code": "CCC-01",
+                    "kind": "scheduled",
+                    "period": "2026-12",
+                    "requested_by": "",
+                    "reason": "",
+                    "overrides": {},
+                    "window_start": dt.date(2026, 12, 1),
+                    "window_end": dt.date(2026, 12, 31),
+                    "status": "drawn",
+                    "entropy_plan": {},
+                    "frame_commitment": "a" * 64,
+                    "frame_merkle_root": "b" * 64,
+                    "frame_size": per * 10,
+                    "inspector_commitment": "c" * 64,
+                    "inspector_merkle_root": "d" * 64,
+                    "inspector_frame_size": 100,
+                    "constraints_commitment": "e" * 64,
+                    "entropy": [{"source": "witness-digits", "digits": "31415926535897932384"}],
+                    "seed": f"{r:064x}",
+                    "counts": {"B": {"eligible": per * 10, "drawn": per, "rate": "10%"}},
+                    "committed_at": NOW,
+                    "drawn_at": NOW,
+                }
+            )
+            for j in range(per):
+                i = r * per + j
+                code = ents[i]["credit_code"]
+                sels.append(
+                    {
+                        "round_key": key,
+                        "credit_code": code,
+                        "stratum": "B",
+                        "kind": "random",
+                        "rank": j,
+                        "ticket": "f" * 64,
+                    }
+                )
+                for pos in range(2):
+                    asgs.append(
+                        {
+                            "round_key": key,
+                            "credit_code": code,
+                            "inspector_id": f"I{pos}",
+                            "position": pos,
+                            "due_on": dt.date(2026, 12, 31),
+                        }
+                    )
+                fins.append({"id": i + 1, "round_key": key, "credit_code": code, "created_at": NOW})
+                vers.append(
+                    {
+                        "id": i + 1,
+                        "finding_id": i + 1,
+                        "version": 1,
+                        "result": rng.choice(RESULTS),
+                        "check_date": dt.date(2026, 12, 10),
+                        "description": "",
+                        "certificates": [],
+                        "evidence": [],
+                        "measures": [],
+                        "internal_note": "",
+                        "reason": "",
+                        "submitted_by": "inspector:I0",
+                        "content_hash": "0" * 64,
+                        "created_at": NOW,
+                    }
+                )
+                for pos in range(2):
+                    sigs.append(
+                        {
+                            "version_id": i + 1,
+                            "inspector_id": f"I{pos}",
+                            "via": "api",
+                            "signed_at": NOW,
+                        }
+                    )
+        for model, rows in (
+            (Enterprise, ents),
+            (Round, rounds),
+            (Selection, sels),
+            (Assignment, asgs),
+            (Finding, fins),
+            (FindingVersion, vers),
+            (FindingSignoff, sigs),
+        ):
+            _insert(conn, model, rows)
+    engine.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=50)
+    args = ap.parse_args()
+    from findings import service
+    from findings.schemas import FindingIn
+    from shuangsui.config import Settings
+    from shuangsui.db import make_engine
+    from website.site import publish
+
+    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        t = time.perf_counter()
+        fill(url, args.results, args.rounds)
+        print(
+            f"fill: {args.results} results in {args.rounds} rounds, {time.perf_counter() - t:.1f} s"
+        )
+        engine = make_engine(url)
+        settings = Settings(home=Path(tmp), database_url=url)
+        out = Path(tmp) / "site"
+        figures = []
+        for label in ("full", "unchanged"):
+            t = time.perf_counter()
+            rep = publish(engine, out, settings=settings, bundles=False)
+            figures.append((label, time.perf_counter() - t, len(rep.written), rep.unchanged))
+        code = f"91{DIVISIONS[7]}{7:010d}"
+        service.submit(
+            engine,
+            round_key="r-000",
+            credit_code=code,
+            submitted_by="coordinator:b",
+            data=FindingIn.model_validate(
+                {"result": "other", "check_date": "2026-12-11", "reason": "更正"}
+            ),
+            signers=["I0", "I1"],
+        )
+        t = time.perf_counter()
+        rep = publish(engine, out, settings=settings, bundles=False)
+        figures.append(
+            (
+                "incremental (1 new finding)",
+                time.perf_counter() - t,
+                len(rep.written),
+                rep.unchanged,
+            )
+        )
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        print(f"site: {sum(1 for p in out.rglob('*') if p.is_file())} files, {size / 1e6:.1f} MB")
+        print(f"{'run':32} {'seconds':>8} {'written':>8} {'unchanged':>10}")
+        for label, secs, written, unchanged in figures:
+            print(f"{label:32} {secs:8.2f} {written:8d} {unchanged:10d}")
+        print("incremental wrote:", ", ".join(rep.written))
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Import findings from CSV or XLSX, the registries' way: every bad row listed as
+``FILE:ROW: field: reason``, nothing written unless every row is good.
+
+Reading (encoding detection, XLSX cells, row numbers) and date parsing are the registry's;
+the content of a row is validated by :class:`findings.schemas.FindingIn`, like the API's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from findings import service
+from findings.categories import (
+    ACTION_LABELS,
+    MEASURE_LABELS,
+    RESULT_LABELS,
+    CertificateAction,
+    MeasureKind,
+    ResultCategory,
+    parse_label,
+)
+from findings.events import FindingsImported
+from findings.schemas import FindingIn, first_error
+from registry.io import inspect_source, read_rows
+from registry.validate import LIST_SEPARATORS, CellError, parse_date
+from rounds import audit
+from rounds.models import Assignment
+from shuangsui.errors import ImportRejected, RowProblem, UserError
+
+logger = logging.getLogger(__name__)
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "round_key": ("轮次", "round"),
+    "credit_code": ("统一社会信用代码", "信用代码"),
+    "result": ("检查结果", "结果"),
+    "check_date": ("检查日期",),
+    "description": ("情况说明", "说明"),
+    "certificates": ("涉及证书", "证书"),
+    "measures": ("处理措施", "措施"),
+    "internal_note": ("内部备注",),
+    "reason": ("更正原因",),
+    "signed_by": ("签字人员", "签字"),
+}
+REQUIRED = ("round_key", "credit_code", "result", "check_date", "signed_by")
+
+
+def _header(file: str, cells: list[str]) -> tuple[list[str | None], list[RowProblem]]:
+    lookup = {name: name for name in COLUMNS}
+    lookup.update({alias.lower(): name for name, aliases in COLUMNS.items() for alias in aliases})
+    fields: list[str | None] = []
+    problems = []
+    for text in cells:
+        name = lookup.get(text.strip().lower())
+        if text.strip() and name is None:
+            problems.append(RowProblem(file, 1, text.strip(), "unknown column"))
+        elif name in fields:
+            problems.append(RowProblem(file, 1, str(name), "column appears twice"))
+            name = None
+        fields.append(name)
+    for name in REQUIRED:
+        if name not in fields:
+            problems.append(RowProblem(file, 1, name, "required column is missing"))
+    return fields, problems
+
+
+def _list(text: str) -> list[str]:
+    return [p.strip() for p in LIST_SEPARATORS.split(text) if p.strip()]
+
+
+def _certificates(text: str) -> list[dict[str, str]]:
+    """``CQC:2026010000000001=suspended; CQC:…=保持``."""
+    out = []
+    for part in _list(text):
+        ref, sep, action = part.partition("=")
+        body, colon, number = ref.partition(":")
+        if not (sep and colon):
+            raise CellError(f"write a certificate as BODY:NUMBER=ACTION, not {part!r}")
+        act = parse_label(action, CertificateAction, ACTION_LABELS)
+        out.append({"body": body.strip(), "number": number.strip(), "action": act.value})
+    return out
+
+
+def _measures(text: str) -> list[dict[str, Any]]:
+    """``rectify@2027-01-15; rectify_now`` (labels accepted: 责令限期改正@2027-01-15)."""
+    out = []
+    for part in _list(text):
+        kind, _, deadline = part.partition("@")
+        m = parse_label(kind, MeasureKind, MEASURE_LABELS)
+        out.append(
+            {"kind": m.value, "deadline": parse_date(deadline.strip()) if deadline else None}
+        )
+    return out
+
+
+def parse_row(cells: dict[str, str]) -> tuple[FindingIn, list[str]]:
+    """A validated finding and its signers; CellError or ValidationError on bad content."""
+    data: dict[str, Any] = {
+        "result": parse_label(cells.get("result", ""), ResultCategory, RESULT_LABELS).value,
+        "check_date": parse_date(cells.get("check_date", "").strip()),
+        "description": cells.get("description", "").strip(),
+        "certificates": _certificates(cells.get("certificates", "")),
+        "measures": _measures(cells.get("measures", "")),
+        "internal_note": cells.get("internal_note", "").strip(),
+        "reason": cells.get("reason", "").strip(),
+    }
+    return FindingIn.model_validate(data), _list(cells.get("signed_by", ""))
+
+
+@dataclass
+class _Row:
+    number: int
+    round_key: str
+    credit_code: str
+    finding: FindingIn
+    signers: list[str]
+
+
+def _teams(session: Session, round_keys: set[str]) -> dict[tuple[str, str], list[str]]:
+    teams: dict[tuple[str, str], list[str]] = {}
+    rows = session.execute(
+        select(Assignment)
+        .where(Assignment.round_key.in_(sorted(round_keys)))  # type: ignore[attr-defined]
+        .order_by(Assignment.position)  # type: ignore[arg-type]
+    ).scalars()
+    for a in rows:
+        teams.setdefault((a.round_key, a.credit_code), []).append(a.inspector_id)
+    return teams
+
+
+def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
+    """Validate every row, then write every version in one transaction; the number written."""
+    src = inspect_source(path)
+    name = str(path)
+    rows = read_rows(src)
+    head = next(rows, None)
+    if head is None:
+        raise ImportRejected([RowProblem(name, 1, "header", "empty file: no header row")])
+    fields, problems = _header(name, head[1])
+    if problems:
+        raise ImportRejected(problems)
+    parsed: list[_Row] = []
+    seen: dict[tuple[str, str], int] = {}
+    for number, raw in rows:
+        cells = {f: raw[i] for i, f in enumerate(fields) if f and i < len(raw)}
+        key = (cells.get("round_key", "").strip(), cells.get("credit_code", "").strip().upper())
+        row_problems = [
+            RowProblem(name, number, f, "required")
+            for f in REQUIRED
+            if not cells.get(f, "").strip()
+        ]
+        if row_problems:
+            problems.extend(row_problems)
+            continue
+        try:
+            finding, signers = parse_row(cells)
+        except CellError as exc:
+            problems.append(RowProblem(name, number, "row", str(exc)))
+            continue
+        except ValueError as exc:
+            if isinstance(exc, ValidationError):
+                problems.extend(RowProblem(name, number, f, r) for f, r in first_error(exc))
+            else:
+                problems.append(RowProblem(name, number, "result", str(exc)))
+            continue
+        if key in seen:
+            problems.append(
+                RowProblem(
+                    name, number, "credit_code", f"{key[1]} in {key[0]} is also on row {seen[key]}"
+                )
+            )
+            continue
+        seen[key] = number
+        parsed.append(_Row(number, key[0], key[1], finding, signers))
+    with Session(engine, expire_on_commit=False) as session:
+        teams = _teams(session, {r.round_key for r in parsed})
+        for r in parsed:
+            team = teams.get((r.round_key, r.credit_code))
+            if team is None:
+                problems.append(
+                    RowProblem(
+                        name,
+                        r.number,
+                        "credit_code",
+                        f"{r.credit_code} was not drawn in round {r.round_key}",
+                    )
+                )
+                continue
+            for reason in service.reference_problems(session, r.credit_code, r.finding):
+                field, _, text = reason.partition(": ")
+                problems.append(RowProblem(name, r.number, field, text))
+            if problems:
+                continue
+            try:
+                service.add_version(
+                    session,
+                    round_key=r.round_key,
+                    credit_code=r.credit_code,
+                    data=r.finding,
+                    submitted_by=f"coordinator:{imported_by}",
+                    signers=r.signers,
+                    via="import",
+                    team=team,
+                )
+            except UserError as exc:
+                problems.append(
+                    RowProblem(
+                        name, r.number, "signed_by" if "team" in str(exc) else "reason", str(exc)
+                    )
+                )
+        if problems:
+            session.rollback()
+            problems.sort(key=lambda p: p.row)
+            raise ImportRejected(problems)
+        audit.add_to(session, None, FindingsImported(name, src.sha256, len(parsed), imported_by))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise UserError(
+                f"{name}: another import or submission ran at the same time; import the file again"
+            ) from None
+    logger.info("imported %d finding version(s) from %s", len(parsed), name)
+    return len(parsed)

@@ -1,0 +1,92 @@
+"""Findings as SQLModel tables: append-only versions, sign-offs, evidence, coordinator tokens.
+
+A finding is one per (round, enterprise). Its content lives in numbered versions that are never
+updated: a correction is a new version with a reason. A version is final when every member of
+the enterprise's team has signed it (two-person rule); the finding's public result is its latest
+final version. ``published_result`` records when each version went out on the public site.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from findings.categories import ResultCategory
+from shuangsui.dbtypes import enum_type
+
+
+class Finding(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("round_key", "credit_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_key: str = Field(foreign_key="round.round_key", index=True)
+    credit_code: str = Field(max_length=18, index=True)
+    created_at: datetime
+
+
+class FindingVersionBase(SQLModel):
+    result: ResultCategory = Field(sa_type=enum_type(ResultCategory))
+    check_date: date
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # [{"body", "number", "action"}] sorted by (body, number)
+    certificates: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # [{"kind", "deadline" (ISO date or ""), "text"}]
+    measures: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # [{"sha256", "filename"}]
+    evidence: list[dict] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    internal_note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class FindingVersion(FindingVersionBase, table=True):
+    __tablename__ = "finding_version"
+    __table_args__ = (UniqueConstraint("finding_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    version: int
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    submitted_by: str  # "inspector:<id>" | "coordinator:<name>" | "import:<file sha256>"
+    content_hash: str = Field(max_length=64)
+    created_at: datetime
+
+
+class FindingSignoff(SQLModel, table=True):
+    __tablename__ = "finding_signoff"
+
+    version_id: int = Field(primary_key=True, foreign_key="finding_version.id")
+    inspector_id: str = Field(primary_key=True)
+    via: str  # api | import | correction
+    signed_at: datetime
+
+
+class Evidence(SQLModel, table=True):
+    """An evidence file, stored content-addressed under ``$SHUANGSUI_HOME/evidence/<sha256>``."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int
+    media_type: str
+    filename: str = ""
+    uploaded_by: str = ""
+    stored_at: datetime
+
+
+class CoordinatorToken(SQLModel, table=True):
+    """A coordinator's API token; only its SHA-256 is stored."""
+
+    __tablename__ = "coordinator_token"
+
+    name: str = Field(primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    bureau_code: str = Field(max_length=6)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class PublishedResult(SQLModel, table=True):
+    __tablename__ = "published_result"
+
+    version_id: int = Field(primary_key=True, foreign_key="finding_version.id")
+    finding_id: int = Field(foreign_key="finding.id", index=True)
+    published_at: datetime

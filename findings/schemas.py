@@ -1,0 +1,113 @@
+"""What a finding holds, validated the same way for the API and for imported rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from findings.categories import CertificateAction, MeasureKind, ResultCategory
+
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class CertificateOutcome(BaseModel):
+    """A certificate the finding concerns and what happens to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, description="certification body code, e.g. CQC")
+    number: str = Field(min_length=1)
+    action: CertificateAction
+
+
+class Measure(BaseModel):
+    """A measure ordered; 责令限期改正 (``rectify``) needs a deadline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: MeasureKind
+    deadline: date | None = None
+    text: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _deadline(self) -> Measure:
+        if self.kind is MeasureKind.rectify and self.deadline is None:
+            raise ValueError("责令限期改正 (rectify) needs a deadline (YYYY-MM-DD)")
+        return self
+
+
+class EvidenceRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str = Field(pattern=SHA256_HEX)
+    filename: str = ""
+
+
+class FindingIn(BaseModel):
+    """One version of a finding as submitted. ``reason`` is required for every version after
+    the first (a correction); ``internal_note`` is never published."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    result: ResultCategory
+    check_date: date
+    description: str = Field(default="", max_length=4000)
+    certificates: list[CertificateOutcome] = Field(default_factory=list)
+    measures: list[Measure] = Field(default_factory=list)
+    evidence: list[EvidenceRef] = Field(default_factory=list)
+    internal_note: str = Field(default="", max_length=4000)
+    reason: str = Field(default="", max_length=1000)
+
+    @field_validator("certificates")
+    @classmethod
+    def _unique_certs(cls, v: list[CertificateOutcome]) -> list[CertificateOutcome]:
+        keys = [(c.body, c.number) for c in v]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a certificate is listed twice")
+        return sorted(v, key=lambda c: (c.body, c.number))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FindingIn:
+        actions = {c.action for c in self.certificates}
+        if self.result is ResultCategory.certificate_suspended and (
+            CertificateAction.suspended not in actions
+        ):
+            raise ValueError("result certificate_suspended: name the suspended certificate(s)")
+        if self.result is ResultCategory.certificate_withdrawn and (
+            CertificateAction.withdrawn not in actions
+        ):
+            raise ValueError("result certificate_withdrawn: name the withdrawn certificate(s)")
+        if self.result is ResultCategory.ordered_to_rectify and not any(
+            m.kind in (MeasureKind.rectify, MeasureKind.rectify_now) for m in self.measures
+        ):
+            raise ValueError(
+                "result ordered_to_rectify: add the measure (rectify with a deadline, "
+                "or rectify_now)"
+            )
+        for m in self.measures:
+            if m.deadline is not None and m.deadline < self.check_date:
+                raise ValueError(f"measure {m.kind.value}: deadline is before the check date")
+        return self
+
+    def content(self) -> dict[str, Any]:
+        """The version's content as JSON values (what is hashed and stored)."""
+        data = self.model_dump(mode="json", exclude={"reason"})
+        return data
+
+    def content_hash(self) -> str:
+        body = json.dumps(self.content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def first_error(exc: Any) -> list[tuple[str, str]]:
+    """``(field, reason)`` pairs from a pydantic ValidationError, readable by a person."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "finding"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        out.append((loc, msg))
+    return out

@@ -1,0 +1,311 @@
+"""Recording findings: append a version, sign it off, read a finding's history.
+
+Versions are never updated. The first version needs no reason; every later one is a correction
+and must say why. Submitting a version counts as the submitter's sign-off of it; the finding is
+final once every team member has signed its latest version (two-person rule).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from findings.events import FindingRecorded, FindingSigned
+from findings.models import Evidence, Finding, FindingSignoff, FindingVersion
+from findings.schemas import FindingIn
+from findings.state import VersionState, latest_final, version_state
+from registry.models import Certificate
+from rounds import audit
+from rounds.models import Assignment
+from shuangsui.errors import NotFound, UserError
+
+logger = logging.getLogger(__name__)
+ATTEMPTS = 10
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def team_of(session: Session, round_key: str, credit_code: str) -> list[str]:
+    """The enterprise's team in the round, lead first; NotFound when it was not drawn."""
+    rows = session.execute(
+        select(Assignment.inspector_id)
+        .where(Assignment.round_key == round_key, Assignment.credit_code == credit_code)
+        .order_by(Assignment.position)
+    ).scalars()
+    team = list(rows)
+    if not team:
+        raise NotFound(f"round {round_key} has no assignment for enterprise {credit_code}")
+    return team
+
+
+def reference_problems(session: Session, credit_code: str, data: FindingIn) -> list[str]:
+    """What a version names that the database does not know."""
+    problems = []
+    for c in data.certificates:
+        cert = session.get(Certificate, (c.body, c.number))
+        if cert is None or cert.credit_code != credit_code:
+            problems.append(
+                f"certificates: {c.body} {c.number} is not a certificate of {credit_code}"
+            )
+    for e in data.evidence:
+        if session.get(Evidence, e.sha256) is None:
+            problems.append(f"evidence: {e.sha256} was not uploaded (upload the file first)")
+    return problems
+
+
+def add_version(
+    session: Session,
+    *,
+    round_key: str,
+    credit_code: str,
+    data: FindingIn,
+    submitted_by: str,
+    signers: Iterable[str],
+    via: str,
+    team: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> FindingVersion | None:
+    """Add a version in the caller's transaction; None when it equals the latest (a retry)."""
+    now = now or _now()
+    team = list(team) if team is not None else team_of(session, round_key, credit_code)
+    signers = sorted(set(signers))
+    strangers = [s for s in signers if s not in team]
+    if strangers:
+        raise UserError(
+            f"{', '.join(strangers)} is not on the team of {credit_code} in {round_key} "
+            f"(team: {', '.join(team)})"
+        )
+    finding = session.execute(
+        select(Finding).where(Finding.round_key == round_key, Finding.credit_code == credit_code)
+    ).scalar_one_or_none()
+    if finding is None:
+        finding = Finding(round_key=round_key, credit_code=credit_code, created_at=now)
+        session.add(finding)
+        session.flush()
+    latest = _latest(session, finding.id)  # type: ignore[arg-type]
+    digest = data.content_hash()
+    if latest is not None:
+        if latest.content_hash == digest and latest.reason == data.reason:
+            return None
+        if not data.reason.strip():
+            raise UserError(
+                f"{round_key}/{credit_code} already has version {latest.version}: a correction "
+                "is a new version and needs a reason"
+            )
+    content = data.content()
+    content["check_date"] = data.check_date
+    version = FindingVersion(
+        finding_id=finding.id,  # type: ignore[arg-type]
+        version=(latest.version + 1) if latest else 1,
+        reason=data.reason,
+        submitted_by=submitted_by,
+        content_hash=digest,
+        created_at=now,
+        **content,
+    )
+    session.add(version)
+    session.flush()
+    for inspector_id in signers:
+        session.add(
+            FindingSignoff(
+                version_id=version.id,  # type: ignore[arg-type]
+                inspector_id=inspector_id,
+                via=via,
+                signed_at=now,
+            )
+        )
+    return version
+
+
+def _latest(session: Session, finding_id: int) -> FindingVersion | None:
+    return session.execute(
+        select(FindingVersion)
+        .where(FindingVersion.finding_id == finding_id)
+        .order_by(FindingVersion.version.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def submit(
+    engine: Engine,
+    *,
+    round_key: str,
+    credit_code: str,
+    data: FindingIn,
+    submitted_by: str,
+    signers: Iterable[str] = (),
+    via: str = "api",
+) -> FindingVersion:
+    """Record a version in a transaction of its own (with its audit event); retried on a
+    concurrent writer. Submitting the latest version again returns it unchanged."""
+    signers = list(signers)
+    for _ in range(ATTEMPTS):
+        with Session(engine, expire_on_commit=False) as session:
+            problems = reference_problems(session, credit_code, data)
+            if problems:
+                raise UserError("; ".join(problems))
+            version = add_version(
+                session,
+                round_key=round_key,
+                credit_code=credit_code,
+                data=data,
+                submitted_by=submitted_by,
+                signers=signers,
+                via=via,
+            )
+            if version is None:
+                session.rollback()
+                existing = history(engine, round_key, credit_code).versions[-1]
+                return existing
+            event = FindingRecorded(
+                credit_code,
+                version.version,
+                version.content_hash,
+                submitted_by,
+                data.reason,
+                sorted(set(signers)),
+            )
+            audit.add_to(session, round_key, event)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            logger.info(
+                "finding %s/%s v%d by %s", round_key, credit_code, version.version, submitted_by
+            )
+            return version
+    raise RuntimeError(f"{round_key}/{credit_code}: too many concurrent writers")
+
+
+def sign_off(
+    engine: Engine, *, round_key: str, credit_code: str, version: int, inspector_id: str
+) -> VersionState:
+    """A team member signs the latest version; signing again changes nothing."""
+    for _ in range(ATTEMPTS):
+        with Session(engine, expire_on_commit=False) as session:
+            team = team_of(session, round_key, credit_code)
+            if inspector_id not in team:
+                raise UserError(f"{inspector_id} is not on the team of {credit_code}")
+            finding = _finding(session, round_key, credit_code)
+            latest = _latest(session, finding.id)  # type: ignore[arg-type]
+            assert latest is not None
+            if latest.version != version:
+                raise UserError(
+                    f"version {version} of {round_key}/{credit_code} is superseded by version "
+                    f"{latest.version}: read it and sign that one"
+                )
+            signed = _signoffs(session, [latest.id])  # type: ignore[list-item]
+            if inspector_id in signed.get(latest.id, {}):  # type: ignore[arg-type]
+                return version_state(version, team, signed[latest.id])  # type: ignore[index]
+            now = _now()
+            session.add(
+                FindingSignoff(
+                    version_id=latest.id,
+                    inspector_id=inspector_id,  # type: ignore[arg-type]
+                    via="api",
+                    signed_at=now,
+                )
+            )
+            mine = {**signed.get(latest.id, {}), inspector_id: now}  # type: ignore[arg-type]
+            state = version_state(version, team, mine)
+            audit.add_to(
+                session, round_key, FindingSigned(credit_code, version, inspector_id, state.final)
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            return state
+    raise RuntimeError(f"{round_key}/{credit_code}: too many concurrent writers")
+
+
+def _finding(session: Session, round_key: str, credit_code: str) -> Finding:
+    finding = session.execute(
+        select(Finding).where(Finding.round_key == round_key, Finding.credit_code == credit_code)
+    ).scalar_one_or_none()
+    if finding is None:
+        raise NotFound(f"no finding has been submitted for {credit_code} in {round_key} yet")
+    return finding
+
+
+def _signoffs(session: Session, version_ids: list[int]) -> dict[int, dict[str, datetime]]:
+    out: dict[int, dict[str, datetime]] = {}
+    rows = session.execute(
+        select(FindingSignoff).where(FindingSignoff.version_id.in_(version_ids))  # type: ignore[attr-defined]
+    ).scalars()
+    for s in rows:
+        out.setdefault(s.version_id, {})[s.inspector_id] = s.signed_at
+    return out
+
+
+@dataclass
+class History:
+    round_key: str
+    credit_code: str
+    team: list[str]
+    versions: list[FindingVersion]
+    states: list[VersionState]
+
+    @property
+    def public(self) -> VersionState | None:
+        return latest_final(self.states)
+
+    def as_json(self, *, internal: bool) -> dict[str, Any]:
+        versions = []
+        for v, s in zip(self.versions, self.states, strict=True):
+            d = v.model_dump(mode="json", exclude={"id", "finding_id"})
+            if not internal:
+                d.pop("internal_note", None)
+            d.update(
+                signed_by=list(s.signed_by),
+                missing=list(s.missing),
+                final=s.final,
+                final_at=s.final_at.isoformat() if s.final_at else None,
+            )
+            versions.append(d)
+        pub = self.public
+        return {
+            "round_key": self.round_key,
+            "credit_code": self.credit_code,
+            "team": self.team,
+            "final_version": pub.version if pub else None,
+            "versions": versions,
+        }
+
+
+def history(engine: Engine, round_key: str, credit_code: str) -> History:
+    with Session(engine, expire_on_commit=False) as session:
+        team = team_of(session, round_key, credit_code)
+        finding = session.execute(
+            select(Finding).where(
+                Finding.round_key == round_key, Finding.credit_code == credit_code
+            )
+        ).scalar_one_or_none()
+        versions: list[FindingVersion] = []
+        if finding is not None:
+            versions = list(
+                session.execute(
+                    select(FindingVersion)
+                    .where(FindingVersion.finding_id == finding.id)
+                    .order_by(FindingVersion.version)  # type: ignore[arg-type]
+                ).scalars()
+            )
+        signed = _signoffs(session, [v.id for v in versions])  # type: ignore[misc]
+    states = [version_state(v.version, team, signed.get(v.id, {})) for v in versions]  # type: ignore[arg-type]
+    return History(round_key, credit_code, team, versions, states)
+
+
+def count_versions(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.execute(select(func.count()).select_from(FindingVersion)).scalar_one())

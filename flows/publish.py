@@ -1,0 +1,21 @@
+"""The ``publish-results`` flow: render the public site and record what went out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from shuangsui.config import get_settings
+from shuangsui.db import migrate
+from tasks.publish import publish_site_task
+
+
+@flow(name="publish-results", log_prints=False)
+def publish_results(out: str | None = None, bundles: bool = True) -> dict[str, Any]:
+    """Publish into ``out`` (default ``$SHUANGSUI_HOME/site``): pages, open data, catalogue and
+    verification bundles, rewriting only what changed."""
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    target = out or str(settings.home.resolve() / "site")
+    return publish_site_task(target, bundles)

@@ -1,0 +1,158 @@
+"""``shuangsui registry``: import, export, generate and count the two lists (名录库)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlmodel import Session
+
+from registry.schema import IMPORT_ORDER, KINDS
+from shuangsui.config import get_settings
+from shuangsui.errors import ImportRejected, UserError
+
+app = typer.Typer(
+    help="The registries (名录库): enterprises, certificates, inspectors, ...", no_args_is_help=True
+)
+
+KIND_HELP = f"one of: {', '.join(KINDS)}"
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the configured database, migrated to head first (cheap when current)."""
+    from shuangsui.db import get_engine, migrate, session_scope
+
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    with session_scope(get_engine(settings)) as session:
+        yield session
+
+
+def _user_errors(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except ImportRejected as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"{len(exc.problems)} problem(s); nothing was imported", err=True)
+        raise typer.Exit(2) from exc
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _set_files(directory: Path) -> list[tuple[str, Path]]:
+    if not directory.is_dir():
+        raise UserError(f"{directory}: not a directory (import all reads <kind>.csv/.xlsx files)")
+    files: list[tuple[str, Path]] = []
+    for kind in IMPORT_ORDER:
+        found = [directory / f"{kind}{ext}" for ext in (".csv", ".xlsx")]
+        files.extend((kind, p) for p in found if p.is_file())
+    if not files:
+        raise UserError(f"{directory}: no registry files ({', '.join(KINDS)}).csv/.xlsx")
+    return files
+
+
+@app.command("import")
+def import_command(
+    kind: Annotated[str, typer.Argument(help=f"{KIND_HELP}, or 'all' to import a directory")],
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX file (a directory for 'all')")],
+    uscc_whitelist: Annotated[
+        Path | None,
+        typer.Option(help="audited whitelist of credit codes that fail the check"),
+    ] = None,
+) -> None:
+    """Validate and import a file; any bad row rejects the whole file (exit 2)."""
+    from registry.importer import import_files
+
+    def run() -> None:
+        if kind != "all" and kind not in KINDS:
+            raise UserError(f"unknown kind {kind!r}: {KIND_HELP} or all")
+        files = _set_files(file) if kind == "all" else [(kind, file)]
+        with _session() as session:
+            results = import_files(session=session, files=files, whitelist_path=uscc_whitelist)
+        for r in results:
+            typer.echo(
+                f"{r.file}: {r.kind}: {r.rows} rows, {r.inserted} inserted, "
+                f"{r.updated} updated, {r.unchanged} unchanged"
+            )
+
+    _user_errors(run)
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[Path, typer.Option("--out", help="file (.csv/.xlsx), or DIR with --all")],
+    kind: Annotated[str | None, typer.Argument(help=KIND_HELP)] = None,
+    all_kinds: Annotated[bool, typer.Option("--all", help="every kind into --out DIR")] = False,
+    xlsx: Annotated[bool, typer.Option("--xlsx", help="with --all: write .xlsx files")] = False,
+) -> None:
+    """Export in the format import reads (CSV UTF-8 with BOM, or XLSX by extension)."""
+    from registry.export import export_all, export_kind
+
+    def run() -> None:
+        if all_kinds == (kind is not None):
+            raise UserError("give either a kind or --all")
+        with _session() as session:
+            if all_kinds:
+                counts = export_all(
+                    session=session, out_dir=out, suffix=".xlsx" if xlsx else ".csv"
+                )
+            else:
+                if kind not in KINDS:
+                    raise UserError(f"unknown kind {kind!r}: {KIND_HELP}")
+                counts = {kind: export_kind(session=session, kind=kind, out=out)}
+        for name, n in counts.items():
+            typer.echo(f"{name}: {n} rows")
+
+    _user_errors(run)
+
+
+@app.command("generate")
+def generate_command(
+    seed: Annotated[int, typer.Option(help="same seed, byte-identical files")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the five CSV files")],
+    enterprises: Annotated[int, typer.Option(min=0)] = 1000,
+    inspectors: Annotated[int, typer.Option(min=0)] = 50,
+) -> None:
+    """Write synthetic registry files that import cleanly (same seed, same bytes)."""
+    from registry.generate import generate
+
+    counts = generate(enterprises=enterprises, inspectors=inspectors, seed=seed, out=out)
+    for name, n in counts.items():
+        typer.echo(f"{out / (name + '.csv')}: {n} rows")
+
+
+@app.command("stats")
+def stats_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts by prefecture, risk class, certificate kind and status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from registry.stats import registry_stats
+
+    with _session() as session:
+        stats = registry_stats(session=session)
+    if as_json:
+        typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+        return
+    console = Console()
+    totals = Table("list", "rows", title="Registry")
+    for name, n in stats["totals"].items():
+        totals.add_row(name, str(n))
+    prefectures = Table("code", "prefecture", "enterprises", title="Enterprises by prefecture")
+    for p in stats["enterprises_by_prefecture"]:
+        prefectures.add_row(p["code"], p["name"], str(p["count"]))
+    risk = Table("risk class", "enterprises", title="Enterprises by risk class")
+    for r, n in stats["enterprises_by_risk_class"].items():
+        risk.add_row(r, str(n))
+    certs = Table("kind", "status", "certificates", title="Certificates by kind and status")
+    for c in stats["certificates_by_kind_status"]:
+        certs.add_row(c["kind"], c["status"], str(c["count"]))
+    for table in (totals, prefectures, risk, certs):
+        console.print(table)

@@ -1,0 +1,272 @@
+"""Bulk import of registry files: validate everything, write nothing unless every row is good.
+
+Rows are parsed and validated in plain Python, compared in chunks against the existing rows
+fetched by key, and written with SQLAlchemy Core (``executemany``; ``COPY`` on PostgreSQL) in the
+caller's transaction. As soon as one bad row is seen writing stops, validation goes on to list
+every bad row, the transaction is rolled back and :class:`ImportRejected` is raised.
+Re-importing a file changes nothing and records no history.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from registry import uscc
+from registry.divisions import divisions
+from registry.history import CHANGES, canonical_row, change_rows
+from registry.io import inspect_source, read_rows
+from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
+from registry.validate import RowValidator
+from registry.writer import bulk_insert, bulk_update
+from shuangsui.errors import ImportRejected, RowProblem, UserError
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 5_000
+KEY_CHUNK = 2_000
+SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    file: str
+    source: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class _SetState:
+    """What one import set (one transaction, one batch) has seen so far."""
+
+    now: datetime
+    batch_id: str
+    whitelist: dict[str, uscc.WhitelistEntry]
+    keys: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> row key -> row no.
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def writing(self) -> bool:
+        return not self.problems
+
+
+def import_file(
+    *,
+    session: Session,
+    kind: str,
+    path: Path,
+    now: datetime | None = None,
+    batch_id: str | None = None,
+    whitelist_path: Path | None = None,
+) -> ImportResult:
+    """Import one file of ``kind``; see :func:`import_files`."""
+    return import_files(
+        session=session,
+        files=[(kind, path)],
+        now=now,
+        batch_id=batch_id,
+        whitelist_path=whitelist_path,
+    )[0]
+
+
+def import_files(
+    *,
+    session: Session,
+    files: Sequence[tuple[str, Path]],
+    now: datetime | None = None,
+    batch_id: str | None = None,
+    whitelist_path: Path | None = None,
+) -> list[ImportResult]:
+    """Import an import set: several files in dependency order as one batch.
+
+    A certificate may name an enterprise from an earlier file of the same set. Any bad row in
+    any file rejects the whole set: the session is rolled back and :class:`ImportRejected`
+    lists every bad row. The caller commits on success.
+    """
+    for kind, _ in files:
+        if kind not in KINDS:
+            raise UserError(f"unknown registry kind {kind!r}; one of {', '.join(KINDS)}")
+    state = _SetState(
+        now=now or datetime.now(UTC),
+        batch_id=batch_id or uuid.uuid4().hex,
+        whitelist=uscc.load_whitelist(whitelist_path or uscc.WHITELIST_CSV),
+    )
+    ordered = sorted(files, key=lambda f: IMPORT_ORDER.index(f[0]))
+    results = [_import_one(session, KINDS[kind], path, state) for kind, path in ordered]
+    if state.problems:
+        session.rollback()
+        position = {str(path): i for i, (_, path) in enumerate(ordered)}
+        # Stable: within a row, problems keep their column order.
+        state.problems.sort(key=lambda p: (position.get(p.file, 0), p.row))
+        raise ImportRejected(state.problems)
+    session.flush()
+    for r in results:
+        logger.info(
+            "imported %s from %s: %d inserted, %d updated, %d unchanged",
+            r.kind,
+            r.file,
+            r.inserted,
+            r.updated,
+            r.unchanged,
+        )
+    return results
+
+
+def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> ImportResult:
+    src = inspect_source(path)
+    name = str(path)
+    result = ImportResult(spec.name, name, src.source)
+    validator = RowValidator(spec, name, divisions(), state.whitelist, state.now.date())
+    seen = state.keys.setdefault(spec.name, {})
+    rows = read_rows(src)
+    header = next(rows, None)
+    if header is None:
+        state.problems.append(RowProblem(name, 1, "header", "empty file: no header row"))
+        return result
+    header_problems = validator.read_header(header[1])
+    state.problems.extend(header_problems)
+    if any(p.field in spec.key for p in header_problems):
+        return result
+    buffer: list[tuple[int, dict[str, Any]]] = []
+    for number, cells in rows:
+        result.rows += 1
+        row, problems = validator.parse(number, cells)
+        if problems:
+            state.problems.extend(problems)
+            continue
+        key = row_key(spec.key_of(row))
+        if key in seen:
+            state.problems.append(
+                RowProblem(
+                    name, number, spec.key[-1], f"duplicate key {key} (first on row {seen[key]})"
+                )
+            )
+            continue
+        seen[key] = number
+        buffer.append((number, row))
+        if len(buffer) >= CHUNK_ROWS:
+            _flush(session, spec, buffer, state, result)
+            buffer = []
+    if buffer:
+        _flush(session, spec, buffer, state, result)
+    return result
+
+
+def _flush(
+    session: Session,
+    spec: Kind,
+    buffer: list[tuple[int, dict[str, Any]]],
+    state: _SetState,
+    result: ImportResult,
+) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    good = _check_references(conn, spec, buffer, state, result.file)
+    if not state.writing:
+        return
+    existing = _fetch_existing(conn, spec, [spec.key_of(r) for r in good])
+    defaults = spec.defaults()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    changes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
+    for row in good:
+        old = existing.get(spec.key_of(row))
+        if old is None:
+            new = {**defaults, **row}
+            inserts.append(new)
+            changes.append(("insert", None, new))
+        else:
+            new = {**old, **row}
+            if new == old:
+                result.unchanged += 1
+                continue
+            updates.append(new)
+            changes.append(("update", old, new))
+    result.inserted += len(inserts)
+    result.updated += len(updates)
+    if inserts:
+        bulk_insert(conn, spec.table, [{**r, "updated_at": state.now} for r in inserts])
+    if updates:
+        bulk_update(conn, spec.table, spec.key, [{**r, "updated_at": state.now} for r in updates])
+    if changes:
+        bulk_insert(
+            conn,
+            CHANGES,
+            change_rows(
+                spec=spec,
+                changes=changes,
+                at=state.now,
+                source=result.source,
+                batch_id=state.batch_id,
+            ),
+        )
+
+
+def _check_references(
+    conn: sa.Connection,
+    spec: Kind,
+    buffer: list[tuple[int, dict[str, Any]]],
+    state: _SetState,
+    file: str,
+) -> list[dict[str, Any]]:
+    """The rows whose references resolve; a problem for each row whose do not."""
+    bad: set[int] = set()
+    for ref in spec.references:
+        target = KINDS[ref.target]
+        in_set = state.keys.get(ref.target, {})
+        wanted = {tuple(row[f] for f in ref.fields) for _, row in buffer}
+        unresolved = [k for k in wanted if row_key(k) not in in_set]
+        found = set(_fetch_existing(conn, target, unresolved, columns=target.key))
+        for number, row in buffer:
+            value = tuple(row[f] for f in ref.fields)
+            if row_key(value) not in in_set and value not in found:
+                bad.add(number)
+                state.problems.append(
+                    RowProblem(
+                        file,
+                        number,
+                        ref.fields[0],
+                        f"no {ref.target[:-1].replace('-', ' ')} {row_key(value)} in the registry "
+                        "or earlier in this import",
+                    )
+                )
+    return [row for number, row in buffer if number not in bad]
+
+
+def _fetch_existing(
+    conn: sa.Connection,
+    spec: Kind,
+    keys: Iterable[tuple[str, ...]],
+    columns: Sequence[str] | None = None,
+) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Existing rows by natural key, fetched in chunks of keys."""
+    table = spec.table
+    cols = [table.c[f] for f in (columns or spec.fields)]
+    key_cols = [table.c[k] for k in spec.key]
+    keys = list(keys)
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        # One IN list per key column (not a row-value IN, which SQLite cannot look up by
+        # index); the few extra combinations this matches are dropped below.
+        wanted = set(chunk)
+        where = [col.in_(sorted({k[i] for k in chunk})) for i, col in enumerate(key_cols)]
+        for r in conn.execute(sa.select(*cols).where(*where)):
+            m = r._mapping
+            key = tuple(m[k] for k in spec.key)
+            if key in wanted:
+                out[key] = canonical_row(spec, m) if columns is None else dict(m)
+    return out

@@ -1,0 +1,145 @@
+"""Reading and writing registry tables as CSV or XLSX.
+
+CSV encodings are detected, not guessed from the locale: the bytes must decode strictly as UTF-8
+(with or without BOM); otherwise they must decode strictly as GB18030 (a superset of GBK and
+GB2312). Row numbers are what a person sees: the header is row 1; in a CSV, a row is numbered by
+the line it starts on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from shuangsui.errors import UserError
+
+CHUNK = 1 << 20
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    sha256: str
+    format: str  # "csv" | "xlsx"
+    encoding: str | None  # None for XLSX
+
+    @property
+    def source(self) -> str:
+        """What a history row records as its source: file name and content hash."""
+        return f"{self.path.name} sha256:{self.sha256}"
+
+
+def file_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    raise UserError(f"{path}: unsupported file type {suffix!r}; use .csv or .xlsx")
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with path.open("rb") as fh:
+            while block := fh.read(CHUNK):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def inspect_source(path: Path) -> SourceFile:
+    """Hash the file and, for a CSV, detect its encoding."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    fmt = file_format(path)
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+    encoding = None
+    if fmt == "csv":
+        encoding = next((e for e in CSV_ENCODINGS if _decodes(path, e)), None)
+        if encoding is None:
+            raise UserError(f"{path}: neither UTF-8 nor GB18030/GBK text")
+    return SourceFile(path, digest.hexdigest(), fmt, encoding)
+
+
+def cell_text(value: Any) -> str:
+    """One spreadsheet cell as the text a CSV would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return (
+            value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _csv_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
+    with src.path.open(encoding=src.encoding, newline="", errors="strict") as fh:
+        reader = csv.reader(fh)
+        start = 1
+        for cells in reader:
+            yield start, cells
+            start = reader.line_num + 1
+
+
+def _xlsx_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+    try:
+        ws = wb.worksheets[0]
+        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            yield number, [cell_text(v) for v in values]
+    finally:
+        wb.close()
+
+
+def read_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
+    """``(row number, cells)`` for every non-blank row, header included."""
+    rows = _csv_rows(src) if src.format == "csv" else _xlsx_rows(src)
+    for number, cells in rows:
+        if "".join(cells).strip():
+            yield number, cells
+
+
+def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+    """Write a CSV (UTF-8 with BOM) or XLSX by extension; returns the number of data rows."""
+    fmt = file_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    if fmt == "csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\r\n")
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        return count
+    import openpyxl
+
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(list(header))
+    for row in rows:
+        ws.append(list(row))
+        count += 1
+    wb.save(path)
+    return count

@@ -1,0 +1,202 @@
+"""Row validation in plain Python: cells in, a canonical row (JSON-compatible values) out.
+
+A canonical row holds text, booleans, ISO dates as text, enumeration values as text, and sorted
+lists; it is what the importer compares and what history rows record. Checks that need the
+database (references) live in the importer.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from typing import Any
+
+from registry import uscc
+from registry.divisions import DivisionTable
+from registry.schema import LABELS, Col, Kind, header_map
+from shuangsui.errors import RowProblem
+
+LIST_SEPARATORS = re.compile(r"[;；、]")
+_DATE_FORMATS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_TRUE = {"true", "1", "yes", "y", "是", "t"}
+_FALSE = {"false", "0", "no", "n", "否", "f"}
+CCC_NUMBER = re.compile(r"^\d{16}$")
+ORGANIC_NUMBER = re.compile(r"^\d{3,4}OP\d{2}\d{5}(-\d+)?$")
+
+
+class CellError(ValueError):
+    pass
+
+
+def parse_date(text: str) -> str:
+    for pattern in _DATE_FORMATS:
+        if m := pattern.match(text):
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+            except ValueError as exc:
+                raise CellError(f"not a real date: {text!r}") from exc
+    raise CellError(f"not a date (use YYYY-MM-DD): {text!r}")
+
+
+@cache
+def _enum_values(enum_class: type[enum.Enum]) -> dict[str, str]:
+    return {str(m.value).lower(): str(m.value) for m in enum_class}
+
+
+def parse_enum(text: str, col: Col) -> str:
+    assert col.enum is not None
+    values = _enum_values(col.enum)
+    key = text.strip().lower()
+    if key in values:
+        return values[key]
+    if key in LABELS.get(col.enum, {}):
+        return LABELS[col.enum][key]
+    allowed = ", ".join(values.values())
+    raise CellError(f"unknown value {text!r} (allowed: {allowed} or their Chinese labels)")
+
+
+def parse_leave(text: str) -> list[list[str]]:
+    periods: list[list[str]] = []
+    for part in LIST_SEPARATORS.split(text):
+        part = part.strip()
+        if not part:
+            continue
+        start, sep, end = part.partition("..")
+        first = parse_date(start.strip())
+        last = parse_date(end.strip()) if sep else first
+        if last < first:
+            raise CellError(f"leave period ends before it starts: {part!r}")
+        periods.append([first, last])
+    return sorted(periods)
+
+
+@dataclass
+class RowValidator:
+    """Validates the rows of one file of one kind."""
+
+    kind: Kind
+    file: str
+    divisions: DivisionTable
+    whitelist: dict[str, uscc.WhitelistEntry] = field(default_factory=dict)
+    today: date = field(default_factory=date.today)
+    fields: list[str | None] = field(default_factory=list)
+
+    def problem(self, row: int, name: str, reason: str) -> RowProblem:
+        return RowProblem(self.file, row, name, reason)
+
+    def read_header(self, cells: Sequence[str]) -> list[RowProblem]:
+        """Map header cells to fields; problems are reported on row 1."""
+        accepted = header_map(self.kind)
+        problems: list[RowProblem] = []
+        self.fields = []
+        for text in cells:
+            name = accepted.get(text.strip().lower())
+            if text.strip() and name is None:
+                problems.append(self.problem(1, text.strip(), "unknown column"))
+            elif name is not None and name in self.fields:
+                problems.append(self.problem(1, name, "column appears twice"))
+                name = None
+            self.fields.append(name)
+        for col in self.kind.columns:
+            if col.required and col.name not in self.fields:
+                problems.append(self.problem(1, col.name, "required column is missing"))
+        return problems
+
+    def cell(self, col: Col, text: str) -> Any:
+        text = text.strip()
+        if not text:
+            if col.required:
+                raise CellError("required")
+            return col.default
+        match col.cell:
+            case "text":
+                return text
+            case "credit_code":
+                code = text.replace(" ", "").upper()
+                if reason := uscc.problem(code, self.whitelist):
+                    raise CellError(reason)
+                return code
+            case "division":
+                if not re.fullmatch(r"\d{6}", text):
+                    raise CellError(f"not a 6-digit division code: {text!r}")
+                if not self.divisions.is_known(text):
+                    raise CellError(f"unknown division code {text}")
+                if not self.divisions.in_force(text, self.today):
+                    name = self.divisions.name(text)
+                    raise CellError(f"division code {text} ({name}) is no longer in force")
+                return text
+            case "date":
+                return parse_date(text)
+            case "bool":
+                if text.lower() in _TRUE:
+                    return True
+                if text.lower() in _FALSE:
+                    return False
+                raise CellError(f"not a yes/no value: {text!r}")
+            case "enum":
+                return parse_enum(text, col)
+            case "enum_list":
+                parts = [p.strip() for p in LIST_SEPARATORS.split(text) if p.strip()]
+                return sorted({parse_enum(p, col) for p in parts})
+            case "leave":
+                return parse_leave(text)
+        raise AssertionError(col.cell)
+
+    def parse(self, number: int, cells: Sequence[str]) -> tuple[dict[str, Any], list[RowProblem]]:
+        """The canonical row (present columns only) and the problems of one data row."""
+        row: dict[str, Any] = {}
+        problems: list[RowProblem] = []
+        for index, text in enumerate(cells):
+            name = self.fields[index] if index < len(self.fields) else None
+            if name is None:
+                if index >= len(self.fields) and text.strip():
+                    problems.append(
+                        self.problem(number, f"column {index + 1}", "cell outside the header")
+                    )
+                continue
+            try:
+                row[name] = self.cell(self.kind.columns_by_name[name], text)
+            except CellError as exc:
+                problems.append(self.problem(number, name, str(exc)))
+        for name in self.fields:
+            if name is not None and name not in row and not any(p.field == name for p in problems):
+                try:
+                    row[name] = self.cell(self.kind.columns_by_name[name], "")
+                except CellError as exc:
+                    problems.append(self.problem(number, name, str(exc)))
+        if not problems:
+            problems.extend(self.cross_checks(number, row))
+        return row, problems
+
+    def cross_checks(self, number: int, row: dict[str, Any]) -> list[RowProblem]:
+        out: list[RowProblem] = []
+        if self.kind.name == "certificates":
+            if row["expires_on"] < row["issued_on"]:
+                out.append(self.problem(number, "expires_on", "before issued_on"))
+            kind, num = row["kind"], row["number"]
+            if kind == "ccc" and not CCC_NUMBER.match(num):
+                out.append(self.problem(number, "number", "a CCC certificate number is 16 digits"))
+            if kind == "organic" and not ORGANIC_NUMBER.match(num):
+                out.append(
+                    self.problem(
+                        number,
+                        "number",
+                        "an organic certificate number is CB code + OP + yy + serial",
+                    )
+                )
+        if self.kind.name == "inspectors":
+            if row["credential_valid_until"] < row["credential_valid_from"]:
+                out.append(
+                    self.problem(number, "credential_valid_until", "before credential_valid_from")
+                )
+        return out

@@ -1,0 +1,169 @@
+"""A file with any bad row imports nothing and lists every bad row as FILE:ROW: field: reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from registry.importer import import_file, import_files
+from shuangsui.db import session_scope
+from shuangsui.errors import ImportRejected
+
+from .helpers import (
+    certificate_row,
+    certificates_file,
+    code,
+    dump,
+    enterprise_row,
+    enterprises_file,
+)
+
+
+@pytest.fixture
+def seeded(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
+    """A registry that already holds two enterprises and a certificate."""
+    ents = enterprises_file(tmp_path / "seed-ent.csv", [enterprise_row(1), enterprise_row(2)])
+    certs = certificates_file(tmp_path / "seed-cert.csv", [certificate_row(1, 1)])
+    with session_scope(engine) as session:
+        import_files(session=session, files=[("enterprises", ents), ("certificates", certs)])
+    return engine
+
+
+def _rejected(engine: sa.Engine, kind: str, path: Path) -> list[str]:
+    before = dump(engine)
+    with pytest.raises(ImportRejected) as info, session_scope(engine) as session:
+        import_file(session=session, kind=kind, path=path)
+    assert dump(engine) == before, "a rejected file must leave the database exactly as it was"
+    return [str(p) for p in info.value.problems]
+
+
+def _expect(lines: list[str], path: Path, expected: list[tuple[int, str, str]]) -> None:
+    assert len(lines) == len(expected), lines
+    for line, (row, field, reason) in zip(lines, expected, strict=True):
+        assert line.startswith(f"{path}:{row}: {field}: "), line
+        assert reason in line, line
+
+
+def test_bad_enterprises_file(seeded: sa.Engine, tmp_path: Path) -> None:
+    wrong_check = code(3)[:17] + ("0" if code(3)[17] != "0" else "1")
+    path = enterprises_file(
+        tmp_path / "bad.csv",
+        [
+            enterprise_row(3, credit_code=wrong_check),  # row 2
+            enterprise_row(4, division_code="350199"),  # row 3
+            enterprise_row(5),  # row 4: good, then duplicated on row 6
+            enterprise_row(6, risk_class="E"),  # row 5
+            enterprise_row(5, name="重复"),  # row 6
+            enterprise_row(7, status="歇业"),  # row 7
+            enterprise_row(8, division_code="350182"),  # row 8: 长乐市, abolished
+            enterprise_row(1, name="改名但文件有错，不得写入"),  # row 9: good update
+        ],
+    )
+    lines = _rejected(seeded, "enterprises", path)
+    _expect(
+        lines,
+        path,
+        [
+            (2, "credit_code", "wrong check character"),
+            (3, "division_code", "unknown division code 350199"),
+            (5, "risk_class", "unknown value 'E'"),
+            (6, "credit_code", "duplicate key"),
+            (7, "status", "unknown value '歇业'"),
+            (8, "division_code", "no longer in force"),
+        ],
+    )
+    assert "(first on row 4)" in lines[3]
+
+
+def test_bad_certificates_file(seeded: sa.Engine, tmp_path: Path) -> None:
+    path = certificates_file(
+        tmp_path / "bad-cert.csv",
+        [
+            certificate_row(2, 1),  # good
+            certificate_row(3, 99),  # dangling reference
+            certificate_row(4, 1, issued_on="2024-02-30"),  # bad date
+            certificate_row(5, 1, expires_on="明年"),  # bad date
+            certificate_row(6, 1, status="过期"),  # bad enum
+            certificate_row(7, 1, kind="有机"),  # an organic certificate with a CCC number
+        ],
+    )
+    lines = _rejected(seeded, "certificates", path)
+    _expect(
+        lines,
+        path,
+        [
+            (3, "credit_code", f"no enterprise {code(99)}"),
+            (4, "issued_on", "not a real date"),
+            (5, "expires_on", "not a date"),
+            (6, "status", "unknown value '过期'"),
+            (7, "number", "organic certificate number"),
+        ],
+    )
+
+
+def test_gbk_file_with_bad_rows(seeded: sa.Engine, tmp_path: Path) -> None:
+    path = enterprises_file(
+        tmp_path / "gbk-bad.csv",
+        [
+            enterprise_row(10, name="泉州市丰泽区闽南茶业有限公司", division_code="350503"),
+            enterprise_row(11, division_code="999999"),
+            enterprise_row(12, abnormal_listed="也许"),
+        ],
+        encoding="gbk",
+    )
+    lines = _rejected(seeded, "enterprises", path)
+    _expect(
+        lines,
+        path,
+        [
+            (3, "division_code", "unknown division code 999999"),
+            (4, "abnormal_listed", "not a yes/no value"),
+        ],
+    )
+
+
+def test_gbk_file_that_is_good_imports(seeded: sa.Engine, tmp_path: Path) -> None:
+    path = enterprises_file(
+        tmp_path / "gbk.csv",
+        [
+            enterprise_row(
+                10,
+                name="泉州市丰泽区闽南茶业有限公司",
+                division_code="350503",
+                risk_class="c",
+                status="存续",
+            ),
+        ],
+        encoding="gbk",
+    )
+    with session_scope(seeded) as session:
+        result = import_file(session=session, kind="enterprises", path=path)
+    assert result.inserted == 1
+    with seeded.connect() as conn:
+        name, risk = conn.execute(
+            sa.text("select name, risk_class from enterprise where credit_code = :c"),
+            {"c": code(10)},
+        ).one()
+    assert (name, risk) == ("泉州市丰泽区闽南茶业有限公司", "C")
+
+
+def test_header_problems_are_on_row_1(seeded: sa.Engine, tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("统一社会信用代码,企业名称,颜色\n", encoding="utf-8")
+    lines = _rejected(seeded, "enterprises", path)
+    assert lines == [
+        f"{path}:1: 颜色: unknown column",
+        f"{path}:1: division_code: required column is missing",
+    ]
+
+
+def test_a_bad_file_in_a_set_rejects_the_whole_set(seeded: sa.Engine, tmp_path: Path) -> None:
+    ents = enterprises_file(tmp_path / "e.csv", [enterprise_row(20)])
+    certs = certificates_file(tmp_path / "c.csv", [certificate_row(20, 20, status="bad")])
+    before = dump(seeded)
+    with pytest.raises(ImportRejected) as info, session_scope(seeded) as session:
+        import_files(session=session, files=[("certificates", certs), ("enterprises", ents)])
+    assert [str(p).split(": ")[0] for p in info.value.problems] == [f"{certs}:2"]
+    assert dump(seeded) == before

@@ -1,0 +1,28 @@
+"""``shuangsui publish --out DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shuangsui.config import get_settings
+
+
+def publish_cmd(
+    out: Path = typer.Option(..., "--out", help="directory of the static site"),
+    bundles: bool = typer.Option(True, help="write each round's verification bundle"),
+) -> None:
+    """Render the public site (pages, open data, DCAT catalogue, verification bundles) into
+    DIR; only files whose content changed are rewritten."""
+    from shuangsui.db import get_engine, migrate
+    from website.site import publish
+
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    report = publish(get_engine(settings), out, settings=settings, bundles=bundles)
+    typer.echo(
+        f"{report.rounds} round(s), {report.results} result(s): {len(report.written)} file(s) "
+        f"written, {report.unchanged} unchanged, {len(report.removed)} removed; "
+        f"{report.newly_published} result(s) newly published -> {out}"
+    )

@@ -1,0 +1,94 @@
+"""The public record as plain data: only what the rules publish.
+
+No inspector appears here (neither id nor contact data), nor any internal note or evidence:
+the renderer can only show what these classes hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Correction:
+    version: int
+    date: str  # the day the version became final (ISO)
+    reason: str
+    result: str
+    result_label: str
+
+
+@dataclass(frozen=True)
+class PublicResult:
+    round_key: str
+    credit_code: str
+    name: str
+    division_code: str
+    division_name: str
+    stratum: str
+    selection: str  # random | targeted
+    check_item: str
+    check_date: str  # "" while no final finding
+    result: str  # "" while no final finding
+    result_label: str
+    measures: list[dict[str, Any]] = field(default_factory=list)
+    certificates: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+    version: int = 0
+    history: list[Correction] = field(default_factory=list)
+
+    @property
+    def measures_text(self) -> str:
+        return "；".join(
+            m["label"] + (f"（{m['deadline']}前）" if m.get("deadline") else "")
+            for m in self.measures
+        )
+
+    @property
+    def certificates_text(self) -> str:
+        return "；".join(f"{c['body']} {c['number']}：{c['label']}" for c in self.certificates)
+
+
+@dataclass(frozen=True)
+class PublicRound:
+    round_key: str
+    kind: str
+    period: str
+    status: str
+    title: str
+    check_item_code: str
+    check_item_name: str
+    legal_basis: list[str]
+    plan_hash: str
+    plan: dict[str, Any]
+    window_start: str
+    window_end: str
+    frame_commitment: str
+    frame_merkle_root: str
+    frame_size: int
+    inspector_commitment: str
+    entropy: list[dict[str, Any]]
+    seed: str
+    counts: dict[str, dict[str, Any]]
+    drawn_at: str
+    results: list[PublicResult] = field(default_factory=list)
+
+    def digest(self) -> str:
+        """What the round's pages are made of: unchanged digest, unchanged pages."""
+        body = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+    @property
+    def published(self) -> int:
+        return sum(1 for r in self.results if r.result)
+
+
+@dataclass(frozen=True)
+class Site:
+    bureau_code: str
+    bureau_name: str
+    base_url: str
+    rounds: list[PublicRound]

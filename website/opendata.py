@@ -1,0 +1,187 @@
+"""Open data: CSV (UTF-8 with BOM) and JSON of the published results, and a DCAT 3 catalogue
+(JSON-LD) describing them. Pure functions from the public model to bytes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from website.model import PublicResult, PublicRound, Site
+
+CSV_COLUMNS = (
+    "round_key",
+    "check_item",
+    "credit_code",
+    "enterprise_name",
+    "division_code",
+    "division_name",
+    "selection",
+    "check_date",
+    "result",
+    "result_label",
+    "measures",
+    "certificates",
+    "version",
+    "corrections",
+)
+
+
+def _row(r: PublicResult) -> list[str]:
+    corrections = " | ".join(
+        f"v{c.version} {c.date} {c.result_label}: {c.reason}".strip() for c in r.history
+    )
+    return [
+        r.round_key,
+        r.check_item,
+        r.credit_code,
+        r.name,
+        r.division_code,
+        r.division_name,
+        r.selection,
+        r.check_date,
+        r.result,
+        r.result_label,
+        r.measures_text,
+        r.certificates_text,
+        str(r.version or ""),
+        corrections,
+    ]
+
+
+def results_csv(results: Iterable[PublicResult]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in results:
+        writer.writerow(_row(r))
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def result_json(r: PublicResult) -> dict[str, Any]:
+    return {
+        "round_key": r.round_key,
+        "check_item": r.check_item,
+        "credit_code": r.credit_code,
+        "enterprise_name": r.name,
+        "division_code": r.division_code,
+        "division_name": r.division_name,
+        "selection": r.selection,
+        "check_date": r.check_date or None,
+        "result": r.result or None,
+        "result_label": r.result_label or None,
+        "description": r.description,
+        "measures": r.measures,
+        "certificates": r.certificates,
+        "version": r.version or None,
+        "corrections": [c.__dict__ for c in r.history],
+    }
+
+
+def results_json(results: Iterable[PublicResult]) -> bytes:
+    body = [result_json(r) for r in results]
+    return (json.dumps(body, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+
+
+def round_json(rnd: PublicRound) -> dict[str, Any]:
+    return {
+        "round_key": rnd.round_key,
+        "kind": rnd.kind,
+        "period": rnd.period,
+        "title": rnd.title,
+        "check_item": rnd.check_item_code,
+        "legal_basis": rnd.legal_basis,
+        "plan_hash": rnd.plan_hash,
+        "frame_commitment": rnd.frame_commitment,
+        "frame_merkle_root": rnd.frame_merkle_root,
+        "frame_size": rnd.frame_size,
+        "entropy": rnd.entropy,
+        "seed": rnd.seed,
+        "counts": rnd.counts,
+        "drawn": len(rnd.results),
+        "published": rnd.published,
+    }
+
+
+MEDIA = "https://www.iana.org/assignments/media-types/"
+
+
+def _distribution(
+    base: str, path: str, title: str, media: str, digest: tuple[str, int]
+) -> dict[str, Any]:
+    return {
+        "@type": "dcat:Distribution",
+        "@id": f"{base}/{path}#distribution",
+        "dct:title": title,
+        "dcat:downloadURL": {"@id": f"{base}/{path}"},
+        "dcat:mediaType": {"@id": MEDIA + media},
+        "dcat:byteSize": {"@value": str(digest[1]), "@type": "xsd:nonNegativeInteger"},
+        "spdx:checksum": {
+            "@type": "spdx:Checksum",
+            "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
+            "spdx:checksumValue": digest[0],
+        },
+    }
+
+
+def catalog(site: Site, files: Mapping[str, tuple[str, int]]) -> bytes:
+    """A DCAT 3 catalogue: one dataset for all results, one per round (with its bundle).
+
+    ``files``: path -> (sha256, size) of every file of the site."""
+    base = site.base_url.rstrip("/")
+    publisher = {
+        "@type": "foaf:Agent",
+        "foaf:name": site.bureau_name,
+        "dct:identifier": site.bureau_code,
+    }
+
+    def dist(path: str, title: str, media: str) -> list[dict[str, Any]]:
+        return [_distribution(base, path, title, media, files[path])] if path in files else []
+
+    datasets = [
+        {
+            "@type": "dcat:Dataset",
+            "@id": f"{base}/data/results#dataset",
+            "dct:title": f"{site.bureau_name}双随机抽查结果",
+            "dct:publisher": publisher,
+            "dcat:keyword": ["双随机、一公开", "抽查结果", "认证"],
+            "dct:language": "zh",
+            "dcat:distribution": dist("data/results.csv", "全部结果 CSV", "text/csv")
+            + dist("data/results.json", "全部结果 JSON", "application/json"),
+        }
+    ]
+    for rnd in site.rounds:
+        key = rnd.round_key
+        datasets.append(
+            {
+                "@type": "dcat:Dataset",
+                "@id": f"{base}/rounds/{key}/#dataset",
+                "dct:identifier": key,
+                "dct:title": f"{rnd.title}（{rnd.period}）",
+                "dct:publisher": publisher,
+                "dcat:landingPage": {"@id": f"{base}/rounds/{key}/"},
+                "dcat:keyword": [rnd.check_item_code, rnd.period],
+                "dct:conformsTo": [{"@id": f"{base}/rounds/{key}/bundle/verify.py"}],
+                "dcat:distribution": dist(f"data/{key}.csv", "结果 CSV", "text/csv")
+                + dist(f"data/{key}.json", "结果 JSON", "application/json")
+                + dist(f"rounds/{key}/bundle/MANIFEST.sha256", "验证包清单", "text/plain"),
+            }
+        )
+    doc = {
+        "@context": {
+            "dcat": "http://www.w3.org/ns/dcat#",
+            "dct": "http://purl.org/dc/terms/",
+            "foaf": "http://xmlns.com/foaf/0.1/",
+            "xsd": "http://www.w3.org/2001/XMLSchema#",
+            "spdx": "http://spdx.org/rdf/terms#",
+        },
+        "@id": f"{base}/catalog.jsonld",
+        "@type": "dcat:Catalog",
+        "dct:title": f"{site.bureau_name}开放数据",
+        "dct:publisher": publisher,
+        "dct:conformsTo": {"@id": "https://www.w3.org/TR/vocab-dcat-3/"},
+        "dcat:dataset": datasets,
+    }
+    return (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode()

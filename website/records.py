@@ -1,0 +1,188 @@
+"""Read the public record from the database (the only I/O of the renderer's inputs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from findings.categories import (
+    ACTION_LABELS,
+    MEASURE_LABELS,
+    RESULT_LABELS,
+    CertificateAction,
+    MeasureKind,
+    ResultCategory,
+)
+from findings.records import ResultRecord, load_results
+from registry.divisions import divisions
+from registry.models import CheckItem, Enterprise
+from rounds.models import PlanVersion, Round, RoundStatus, Selection
+from shuangsui.config import Settings
+from website.model import Correction, PublicResult, PublicRound, Site
+
+logger = logging.getLogger(__name__)
+PUBLIC_STATUSES = (RoundStatus.drawn.value, RoundStatus.closed.value)
+
+
+def _t(model: Any) -> sa.Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+def _measures(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": m["kind"],
+            "label": MEASURE_LABELS[MeasureKind(m["kind"])],
+            "deadline": m.get("deadline") or "",
+        }
+        for m in items
+    ]
+
+
+def _certs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "body": c["body"],
+            "number": c["number"],
+            "action": c["action"],
+            "label": ACTION_LABELS[CertificateAction(c["action"])],
+        }
+        for c in items
+    ]
+
+
+def public_result(
+    base: dict[str, Any], rec: ResultRecord | None, check_item: str, timezone: str
+) -> PublicResult:
+    from zoneinfo import ZoneInfo
+
+    pub = rec.public if rec else None
+    if pub is None:
+        return PublicResult(
+            **base, check_item=check_item, check_date="", result="", result_label=""
+        )
+    tz = ZoneInfo(timezone)
+    assert rec is not None
+    history = [
+        Correction(
+            v.version,
+            v.state.final_at.astimezone(tz).date().isoformat()  # type: ignore[union-attr]
+            if v.state.final_at
+            else "",
+            v.reason,
+            v.result,
+            RESULT_LABELS[ResultCategory(v.result)],
+        )
+        for v in rec.final_history
+    ]
+    return PublicResult(
+        **base,
+        check_item=check_item,
+        check_date=pub.check_date.isoformat(),
+        result=pub.result,
+        result_label=RESULT_LABELS[ResultCategory(pub.result)],
+        measures=_measures(pub.measures),
+        certificates=_certs(pub.certificates),
+        description=pub.description,
+        version=pub.version,
+        history=history if len(history) > 1 else [],
+    )
+
+
+def load_site(
+    engine: Engine, settings: Settings, round_keys: Sequence[str] | None = None
+) -> tuple[Site, list[tuple[int, int]]]:
+    """The public record, and the (version id, finding id) of each shown version not yet
+    recorded as published."""
+    table = divisions()
+    rnd, plan, item = _t(Round), _t(PlanVersion), _t(CheckItem)
+    sel, ent = _t(Selection), _t(Enterprise)
+    rounds: list[PublicRound] = []
+    with engine.connect() as conn:
+        q = (
+            sa.select(rnd, plan.c.canonical_json, item.c.name.label("item_name"))
+            .join(plan, plan.c.plan_hash == rnd.c.plan_hash)
+            .join(item, item.c.code == rnd.c.check_item_code, isouter=True)
+            .where(rnd.c.status.in_(PUBLIC_STATUSES))
+            .order_by(rnd.c.round_key)
+        )
+        if round_keys is not None:
+            q = q.where(rnd.c.round_key.in_(list(round_keys)))
+        round_rows = list(conn.execute(q).mappings())
+        keys = [r["round_key"] for r in round_rows]
+        records = {(r.round_key, r.credit_code): r for r in load_results(conn, keys)}
+        drawn: dict[str, list[dict[str, Any]]] = {}
+        sq = (
+            sa.select(
+                sel.c.round_key,
+                sel.c.credit_code,
+                sel.c.stratum,
+                sel.c.kind,
+                ent.c.name,
+                ent.c.division_code,
+            )
+            .join(ent, ent.c.credit_code == sel.c.credit_code, isouter=True)
+            .where(sel.c.round_key.in_(keys))
+            .order_by(sel.c.round_key, sel.c.credit_code)
+        )
+        for rk, code, stratum, kind, name, div in conn.execute(sq):
+            drawn.setdefault(rk, []).append(
+                {
+                    "round_key": rk,
+                    "credit_code": code,
+                    "name": name or "",
+                    "division_code": div or "",
+                    "division_name": table.name(div) if div and table.is_known(div) else "",
+                    "stratum": stratum,
+                    "selection": kind,
+                }
+            )
+    for r in round_rows:
+        doc = json.loads(r["canonical_json"])
+        item_name = r["item_name"] or r["check_item_code"]
+        results = [
+            public_result(
+                b, records.get((r["round_key"], b["credit_code"])), item_name, settings.timezone
+            )
+            for b in drawn.get(r["round_key"], [])
+        ]
+        rounds.append(
+            PublicRound(
+                round_key=r["round_key"],
+                kind=str(r["kind"]),
+                period=r["period"],
+                status=str(r["status"]),
+                title=doc.get("title", ""),
+                check_item_code=r["check_item_code"],
+                check_item_name=item_name,
+                legal_basis=list(doc.get("legal_basis", [])),
+                plan_hash=r["plan_hash"],
+                plan=doc,
+                window_start=str(r["window_start"]),
+                window_end=str(r["window_end"]),
+                frame_commitment=r["frame_commitment"],
+                frame_merkle_root=r["frame_merkle_root"],
+                frame_size=r["frame_size"],
+                inspector_commitment=r["inspector_commitment"],
+                entropy=list(r["entropy"] or []),
+                seed=r["seed"] or "",
+                counts=dict(r["counts"] or {}),
+                drawn_at=str(r["drawn_at"] or "")[:19],
+                results=results,
+            )
+        )
+    logger.info(
+        "public record: %d round(s), %d result(s)", len(rounds), sum(len(r.results) for r in rounds)
+    )
+    unpublished = [
+        (pub.id, pub.finding_id)
+        for rec in records.values()
+        if (pub := rec.public) is not None and pub.published_at is None
+    ]
+    site = Site(settings.bureau_code, settings.bureau_name, settings.public_base_url, rounds)
+    return site, unpublished

@@ -1,0 +1,173 @@
+"""Publishing the static site into a directory, incrementally.
+
+``.manifest.json`` in the output holds the SHA-256 and size of every file written and a digest
+of each round's public content. A round whose digest has not changed is not rendered again; any
+other file is written only when its bytes change (atomically: temporary file, then rename).
+After the files are in place, the versions they show are recorded as published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, insert
+from sqlmodel import Session
+
+from findings.events import ResultPublished
+from findings.models import PublishedResult
+from rounds import audit
+from shuangsui.config import Settings, get_settings
+from website.records import load_site
+from website.render import render_aggregates, render_catalog, render_round, round_paths
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = ".manifest.json"
+
+
+@dataclass
+class PublishReport:
+    out: Path
+    rounds: int = 0
+    results: int = 0
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    newly_published: int = 0
+
+
+class _Output:
+    def __init__(self, out: Path):
+        self.out = out
+        path = out / MANIFEST
+        old = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+        self.files: dict[str, list] = old.get("files", {})
+        self.rounds: dict[str, str] = old.get("rounds", {})
+        self.bundles: dict[str, str] = old.get("bundles", {})
+
+    def has(self, rel: str) -> bool:
+        return rel in self.files and (self.out / rel).is_file()
+
+    def write(self, rel: str, data: bytes, report: PublishReport) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.out / rel
+        if self.files.get(rel, [None])[0] == digest and target.is_file():
+            report.unchanged += 1
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        self.files[rel] = [digest, len(data)]
+        report.written.append(rel)
+
+    def remove(self, rel: str, report: PublishReport) -> None:
+        (self.out / rel).unlink(missing_ok=True)
+        self.files.pop(rel, None)
+        report.removed.append(rel)
+
+    def save(self) -> str:
+        body = json.dumps(
+            {"files": self.files, "rounds": self.rounds, "bundles": self.bundles},
+            sort_keys=True,
+            indent=0,
+        ).encode()
+        (self.out / MANIFEST).write_bytes(body)
+        return hashlib.sha256(body).hexdigest()
+
+
+def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) -> None:
+    from rounds.bundle import bundle_round
+
+    with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
+        path = bundle_round(engine, key, Path(tmp))
+        for f in sorted(path.iterdir()):
+            output.write(f"rounds/{key}/bundle/{f.name}", f.read_bytes(), report)
+
+
+def publish(
+    engine: Engine,
+    out: Path,
+    *,
+    settings: Settings | None = None,
+    bundles: bool = True,
+    record: bool = True,
+) -> PublishReport:
+    """Render the public site into ``out``; only changed files are written."""
+    settings = settings or get_settings()
+    out.mkdir(parents=True, exist_ok=True)
+    site, unpublished = load_site(engine, settings)
+    output = _Output(out)
+    report = PublishReport(out, len(site.rounds), sum(len(r.results) for r in site.rounds))
+    keys = {r.round_key for r in site.rounds}
+    for rnd in site.rounds:
+        digest = rnd.digest()
+        if output.rounds.get(rnd.round_key) != digest or not all(
+            output.has(p) for p in round_paths(rnd.round_key)
+        ):
+            for rel, data in render_round(site, rnd).items():
+                output.write(rel, data, report)
+            output.rounds[rnd.round_key] = digest
+        manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
+        if bundles and (output.bundles.get(rnd.round_key) != rnd.seed or not output.has(manifest)):
+            _bundle(engine, rnd.round_key, output, report)
+            output.bundles[rnd.round_key] = rnd.seed
+    for rel, data in render_aggregates(site).items():
+        output.write(rel, data, report)
+    for rel in sorted(output.files):
+        parts = rel.split("/")
+        gone = (parts[0] == "rounds" and parts[1] not in keys) or (
+            parts[0] == "data"
+            and rel.endswith((".csv", ".json"))
+            and parts[1].rsplit(".", 1)[0] not in keys | {"results", "rounds", "search-index"}
+        )
+        if gone:
+            output.remove(rel, report)
+    for key in set(output.rounds) - keys:
+        output.rounds.pop(key)
+        output.bundles.pop(key, None)
+        shutil.rmtree(out / "rounds" / key, ignore_errors=True)
+    for rel, data in render_catalog(
+        site, {k: (v[0], v[1]) for k, v in output.files.items()}
+    ).items():
+        output.write(rel, data, report)
+    site_digest = output.save()
+    if record and unpublished:
+        _record(engine, unpublished, site_digest)
+        report.newly_published = len(unpublished)
+    logger.info(
+        "published %d round(s), %d result(s) to %s: %d file(s) written, %d unchanged",
+        report.rounds,
+        report.results,
+        out,
+        len(report.written),
+        report.unchanged,
+    )
+    return report
+
+
+def _record(engine: Engine, versions: list[tuple[int, int]], site_digest: str) -> None:
+    now = datetime.now(UTC)
+    rows = [{"version_id": v, "finding_id": f, "published_at": now} for v, f in versions]
+    for _ in range(10):
+        with Session(engine) as session:
+            for start in range(0, len(rows), 5000):
+                session.execute(insert(PublishedResult), rows[start : start + 5000])
+            audit.add_to(session, None, ResultPublished(len(rows), site_digest))
+            try:
+                session.commit()
+                return
+            except Exception as exc:  # the audit head moved, or a concurrent publish won
+                session.rollback()
+                logger.warning("recording publication failed (%s); retrying", exc)
+    raise RuntimeError("could not record the publication: too much contention")
