@@ -24,7 +24,8 @@ WITNESSES = ["纪检监察室 陈明", "企业代表 林晓", "公证员 黄海"
 
 def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # the demo prints its own account of each step; Prefect's run logs stay in its database
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "ERROR")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("PREFECT_CLI_COLORS", "false")
@@ -41,6 +42,8 @@ def main() -> int:
     os.environ.setdefault("SHUANGSUI_PLANS_DIR", str(Path("plans").resolve()))
     os.environ.setdefault("SHUANGSUI_ENTROPY_SOURCES", "witness-digits")
     os.environ.setdefault("SHUANGSUI_NOTIFY_CHANNEL", "file")
+    os.environ.setdefault("SHUANGSUI_NOTIFY_COORDINATOR_NAME", "双随机工作专班")
+    os.environ.setdefault("SHUANGSUI_NOTIFY_COORDINATOR_EMAIL", "coordinator@fjrz.example.cn")
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
     _quiet_prefect()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -117,7 +120,6 @@ def main() -> int:
 
     from rounds.bundle import run_verify_script
 
-    main_artefact = None
     for s in drawn:
         bundle = Path(s["bundle"])
         proc = run_verify_script(bundle)
@@ -126,8 +128,25 @@ def main() -> int:
         if proc.returncode != 0:
             console.print(proc.stdout + proc.stderr)
             return 1
-        main_artefact = main_artefact or bundle
-    print(main_artefact)
+
+    from shuangsui.demo_checks import inspect
+
+    with console.status("inspectors report their findings (both team members sign)…"):
+        for n, s in enumerate(drawn):
+            final = inspect(engine, s["round_key"], share=0.6, seed=2026 + n)
+            console.print(f"  {s['round_key']:<16} {final} findings final (two-person rule)")
+
+    from flows.publish import publish_results
+
+    site = home / "site"
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with console.status("publish-results: rendering the public site and open data…"):
+            report = publish_results(out=str(site))
+    console.print(
+        f"  public site: {len(report['written'])} files written, {report['newly_published']}"
+        f" results newly published, under {site}"
+    )
+    print(site / "index.html")
     return 0
 
 
