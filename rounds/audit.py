@@ -88,6 +88,13 @@ class NotificationsQueued:
     unreachable: list = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RoundClosed:
+    """Every drawn enterprise has a final, published finding."""
+
+    results: int
+
+
 def event_name(event: object) -> str:
     return type(event).__name__
 

@@ -106,6 +106,10 @@ def recent_inspections(
     cited: dict[str, str] = {}
     for code, key, end in conn.execute(q):
         cited[code] = f"本局 {key} 已检查 (窗口截至 {end.isoformat()})"
+    from exchange.recognition import partner_inspections  # 监管互认: partners' published results
+
+    for code, citation in partner_inspections(conn, check_item=check_item, since=since).items():
+        cited.setdefault(code, citation)
     return cited
 
 

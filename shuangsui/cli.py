@@ -41,6 +41,9 @@ def _register_groups() -> None:
     from notifications.cli import app as notifications_app
 
     app.add_typer(notifications_app, name="notifications")
+    from exchange.cli import app as partners_app
+
+    app.add_typer(partners_app, name="partners")
     from api.cli import serve, tokens_app
     from findings.cli import app as findings_app
     from website.cli import publish_cmd

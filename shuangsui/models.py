@@ -1,5 +1,15 @@
 """Every table of shuangsui, imported in one place so migrations and tests see the whole schema."""
 
+from exchange.models import (  # noqa: F401
+    AssistanceCase,
+    ExchangeCheckpoint,
+    ExchangeEntry,
+    ExchangeHead,
+    ExchangeNonce,
+    PartnerConflict,
+    PartnerEntry,
+    PartnerState,
+)
 from findings.models import (  # noqa: F401
     CoordinatorToken,
     Evidence,

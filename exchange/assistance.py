@@ -1,0 +1,131 @@
+"""Assistance between bureaus (执法互助).
+
+A asks B to inspect an enterprise in B's division: an ``assistance-request`` entry in A's log.
+B pulls it (an incoming case); B's coordinator accepts or declines; the answer is an
+``assistance-answer`` entry in B's log, which A pulls. On acceptance B draws the team from its
+own inspectors with the draw's own team rules (``draw.teams``: credential, leave, expertise,
+declared conflicts, same-division recusal, workload), seeded by
+
+    seed = SHA-256(canonical JSON {"v": 1, "purpose": "assistance-team",
+                                   "request": <leaf hash of A's request entry>,
+                                   "checkpoint": <B's signed checkpoint text at the decision>})
+
+Both inputs are in the answer with the inspector-frame commitment, so anyone can redo the draw.
+B publishes the result as a ``result`` entry naming the request; A's case then completes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from draw.canonical import canonical_json
+from draw.frame import EnterpriseUnit, build_inspector_frame, encode_inspector, frame_commitment
+from draw.teams import draw_teams
+from exchange.log import append, latest_checkpoint
+from exchange.models import AssistanceCase, PartnerEntry
+from exchange.settings import origin_of
+from rounds import frames
+from shuangsui.config import get_settings
+from shuangsui.errors import NotFound, UserError
+
+logger = logging.getLogger(__name__)
+TEAM_RULES = {"size": 2, "workload_cap": 1, "expertise_required": True,
+              "recuse_same_division": True, "recuse_recent_rounds": 0}  # fmt: skip
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def request_assistance(
+    engine: Engine, *, to: str, credit_code: str, division: str, check_item: str,
+    cert_kinds: list[str], reason: str, window_start: dt.date, window_end: dt.date,
+) -> AssistanceCase:  # fmt: skip
+    us = get_settings().bureau_code
+    if to == us:
+        raise UserError("an assistance request goes to another bureau")
+    request_id = f"{us}-{uuid.uuid4().hex[:10]}"
+    body = {"request_id": request_id, "to": to, "credit_code": credit_code,
+            "division": division, "check_item": check_item, "cert_kinds": sorted(cert_kinds),
+            "reason": reason,
+            "window": {"start": str(window_start), "end": str(window_end)}}  # fmt: skip
+    with Session(engine, expire_on_commit=False) as session:
+        entry = append(session, origin=origin_of(us), entry_id=f"assistance-request/{request_id}",
+                       kind="assistance-request", body=body)  # fmt: skip
+        case = AssistanceCase(requester=us, request_id=request_id, direction="outgoing",
+                              target=to, credit_code=credit_code, check_item=check_item,
+                              reason=reason, status="pending",
+                              request_entry_hash=entry.leaf_hash, updated_at=_now())  # fmt: skip
+        session.add(case)
+        session.commit()
+    logger.info("assistance request %s to %s for %s", request_id, to, credit_code)
+    return case
+
+
+def team_seed(request_leaf_hash: str, checkpoint: str) -> bytes:
+    doc = {"v": 1, "purpose": "assistance-team", "request": request_leaf_hash,
+           "checkpoint": checkpoint}  # fmt: skip
+    return hashlib.sha256(canonical_json(doc)).digest()
+
+
+def draw_team(engine: Engine, request: dict[str, Any], seed: bytes) -> dict[str, Any]:
+    """The team for one enterprise by the draw's own rules; the inputs are in the output."""
+    window = request["window"]
+    plan = {"teams": TEAM_RULES, "window": window}
+    with engine.connect() as conn:
+        inspectors = build_inspector_frame(frames.inspector_rows(conn))
+        conflicts = frames.conflict_pairs(conn, {request["credit_code"]})
+    ent = EnterpriseUnit(request["credit_code"], request["division"], "B",
+                         tuple(request["cert_kinds"]), "assistance")  # fmt: skip
+    teams, _ = draw_teams(seed, plan, [ent], inspectors, conflicts)
+    return {"team": list(teams[ent.credit_code]), "rules": TEAM_RULES,
+            "inspector_frame_commitment": frame_commitment(list(map(encode_inspector, inspectors))),
+            "inspector_frame_size": len(inspectors)}  # fmt: skip
+
+
+def decide(
+    engine: Engine, *, requester: str, request_id: str, accept: bool, reason: str = ""
+) -> AssistanceCase:
+    """Our coordinator's answer to an incoming request; an answer is final (idempotent)."""
+    us = get_settings().bureau_code
+    with Session(engine, expire_on_commit=False) as session:
+        case = session.get(AssistanceCase, (requester, request_id))
+        if case is None or case.direction != "incoming":
+            raise NotFound(f"no incoming assistance request {request_id} from {requester}")
+        if case.status != "pending":
+            return case
+        entry = session.exec(  # type: ignore[call-overload]
+            select(PartnerEntry).where(
+                PartnerEntry.partner_code == requester,
+                PartnerEntry.entry_id == f"assistance-request/{request_id}",
+            )
+        ).scalar_one()
+        request = json.loads(entry.body)["body"]
+    answer: dict[str, Any] = {
+        "request": {"origin": origin_of(requester), "request_id": request_id,
+                    "seq": entry.seq, "leaf_hash": entry.leaf_hash},
+        "decision": "accepted" if accept else "declined", "reason": reason,
+    }  # fmt: skip
+    if accept:
+        cp = latest_checkpoint(engine, max_age=0).text
+        answer |= {"seed": team_seed(entry.leaf_hash, cp).hex(), "checkpoint": cp}
+        answer |= draw_team(engine, request, bytes.fromhex(answer["seed"]))
+    with Session(engine, expire_on_commit=False) as session:
+        append(session, origin=origin_of(us),
+               entry_id=f"assistance-answer/{requester}/{request_id}",
+               kind="assistance-answer", body=answer)  # fmt: skip
+        case = session.get(AssistanceCase, (requester, request_id))
+        assert case is not None
+        case.status, case.answer, case.updated_at = answer["decision"], answer, _now()
+        session.add(case)
+        session.commit()
+    logger.info("assistance request %s from %s %s", request_id, requester, answer["decision"])
+    return case

@@ -1,0 +1,173 @@
+"""``shuangsui partners ...``: keys, directory, sync, status, combined view, assistance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import typer
+from sqlmodel import Session, select
+
+from exchange import assistance, publish, recognition
+from exchange.directory import get_partner, load_directory
+from exchange.keys import load_or_create
+from exchange.models import AssistanceCase, PartnerConflict, PartnerState
+from exchange.settings import exchange_settings
+from shuangsui.config import get_settings
+from shuangsui.db import get_engine, migrate
+
+app = typer.Typer(help="The partner-bureau exchange (信息互换、执法互助、监管互认).",
+                  no_args_is_help=True)  # fmt: skip
+assist_app = typer.Typer(help="Assistance requests (执法互助).", no_args_is_help=True)
+app.add_typer(assist_app, name="assist")
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    return get_engine(settings)
+
+
+def _json(obj: object) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+@app.command("keygen")
+def keygen() -> None:
+    """Make this bureau's Ed25519 key pair (once) and print the public key for partners."""
+    key = load_or_create()
+    typer.echo(key.public.text)
+
+
+@app.command("list")
+def list_partners() -> None:
+    """The partner directory."""
+    path = exchange_settings().partners_path
+    partners = load_directory(path)
+    typer.echo(f"{len(partners)} partner(s) in {path}")
+    for p in partners.values():
+        typer.echo(f"  {p.code}  {p.name}  division {p.division}  {p.base_url}  "
+                   f"keys {', '.join(k.key_id for k in p.keys)}")  # fmt: skip
+
+
+@app.command("sync")
+def sync(code: str = typer.Argument(None, help="one partner; default all")) -> None:
+    """Pull partners' logs: verify, apply, move the cursor; exit 1 if any was rejected."""
+    from exchange.sync import sync_partner
+
+    engine = _engine()
+    partners = [get_partner(code)] if code else list(load_directory().values())
+    failed = 0
+    for p in partners:
+        out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout)
+        mark = "ok" if out.status == "ok" else out.status.upper()
+        typer.echo(f"{p.code} {mark}: {out.before} -> {out.after} ({out.applied} new)"
+                   + (f": {out.error}" if out.error else ""))  # fmt: skip
+        failed += out.status != "ok"
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("status")
+def status() -> None:
+    """Each partner's cursor, last sync and why it failed; rewritten histories, loudly."""
+    with Session(_engine()) as session:
+        states = {s.partner_code: s for s in session.exec(select(PartnerState)).all()}
+        conflicts = session.exec(select(PartnerConflict)).all()
+    for code, p in sorted(load_directory().items()):
+        s = states.get(code)
+        if s is None:
+            typer.echo(f"{code} {p.name}: never synced")
+            continue
+        typer.echo(f"{code} {p.name}: {s.status}, cursor {s.size}, last ok {s.last_success_at}, "
+                   f"last try {s.last_attempt_at}")  # fmt: skip
+        if s.last_error and s.status != "ok":
+            typer.echo(f"    why: {s.last_error}")
+        if s.flagged:
+            n = sum(c.partner_code == code for c in conflicts)
+            typer.echo(f"    !!! {code} REWROTE ITS HISTORY: {n} piece(s) of evidence "
+                       f"(`shuangsui partners conflicts {code}`)")  # fmt: skip
+
+
+@app.command("conflicts")
+def conflicts(code: str = typer.Argument(None)) -> None:
+    """The evidence of rewritten histories: both signed checkpoints and the failed proof."""
+    with Session(_engine()) as session:
+        q = select(PartnerConflict)
+        if code:
+            q = q.where(PartnerConflict.partner_code == code)
+        _json([c.model_dump() for c in session.exec(q).all()])
+
+
+@app.command("view")
+def view(credit_code: str) -> None:
+    """Our rounds and results for an enterprise, and the partners'."""
+    _json(recognition.combined_view(_engine(), credit_code))
+
+
+@app.command("publish-result")
+def publish_result(
+    credit_code: str, check_item: str, inspected_on: str, outcome: str,
+    round_key: str = typer.Option("", help="our round"),
+    summary: str = typer.Option(""),
+    assist_requester: str = typer.Option("", help="done for a partner's assistance request"),
+    assist_request_id: str = typer.Option(""),
+) -> None:  # fmt: skip
+    """Share a published inspection result in our log."""
+    assist = ({"requester": assist_requester, "request_id": assist_request_id}
+              if assist_requester else None)  # fmt: skip
+    with Session(_engine()) as session:
+        row = publish.publish_result(
+            session, credit_code=credit_code, check_item=check_item,
+            inspected_on=dt.date.fromisoformat(inspected_on), outcome=outcome,
+            round_key=round_key, summary=summary, assistance=assist,
+        )  # fmt: skip
+        session.commit()
+        typer.echo(f"entry {row.seq}: {row.entry_id}")
+
+
+@app.command("retract")
+def retract(entry_id: str, reason: str = typer.Option(..., help="why (shared)")) -> None:
+    """Withdraw a shared entry (a new entry names it; nothing is deleted)."""
+    with Session(_engine()) as session:
+        row = publish.retract(session, supersedes=entry_id, reason=reason)
+        session.commit()
+        typer.echo(f"entry {row.seq}: {row.entry_id} retracts {entry_id}")
+
+
+@assist_app.command("request")
+def assist_request(
+    to: str = typer.Option(...), credit_code: str = typer.Option(...),
+    division: str = typer.Option(...), check_item: str = typer.Option(...),
+    cert_kind: list[str] = typer.Option(..., help="repeat"), reason: str = typer.Option(...),
+    start: str = typer.Option(...), end: str = typer.Option(...),
+) -> None:  # fmt: skip
+    """Ask a partner to inspect an enterprise in its division."""
+    case = assistance.request_assistance(
+        _engine(), to=to, credit_code=credit_code, division=division, check_item=check_item,
+        cert_kinds=cert_kind, reason=reason, window_start=dt.date.fromisoformat(start),
+        window_end=dt.date.fromisoformat(end),
+    )  # fmt: skip
+    typer.echo(f"request {case.request_id} to {to}: {case.status}")
+
+
+@assist_app.command("list")
+def assist_list() -> None:
+    with Session(_engine()) as session:
+        _json([c.model_dump() for c in session.exec(select(AssistanceCase)).all()])
+
+
+@assist_app.command("accept")
+def assist_accept(requester: str, request_id: str, reason: str = typer.Option("")) -> None:
+    """Accept; the team is drawn from our inspectors by the draw's rules (in the answer)."""
+    case = assistance.decide(_engine(), requester=requester, request_id=request_id,
+                             accept=True, reason=reason)  # fmt: skip
+    typer.echo(
+        f"{request_id}: {case.status}, team {', '.join((case.answer or {}).get('team', []))}"
+    )
+
+
+@assist_app.command("decline")
+def assist_decline(requester: str, request_id: str, reason: str = typer.Option(...)) -> None:
+    case = assistance.decide(_engine(), requester=requester, request_id=request_id,
+                             accept=False, reason=reason)  # fmt: skip
+    typer.echo(f"{request_id}: {case.status}")

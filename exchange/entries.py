@@ -1,0 +1,91 @@
+"""The entry format of a bureau's log (pure). An entry is the canonical JSON (RFC 8785 subset,
+``draw.canonical``) of::
+
+    {"v": 1, "origin": "shuangsui.350000", "seq": 17, "id": "result/…", "kind": "result",
+     "at": "2026-12-01T09:00:00Z", "supersedes": null, "body": {…}}
+
+and those exact bytes are the Merkle leaf. Kinds and bodies:
+
+* ``round``: plan_hash, check_item, period, frame_commitment, frame_merkle_root, entropy, seed,
+  selection [credit codes], exclusions {credit_code: citation} (partner citations included);
+* ``result``: credit_code, check_item, inspected_on, outcome, round_key, summary[, assistance];
+* ``correction``: a full replacement result, ``supersedes`` = the result's id;
+* ``retraction``: reason, ``supersedes`` = the id withdrawn (nothing is ever deleted);
+* ``assistance-request``: request_id, to, credit_code, check_item, reason, window {start, end};
+* ``assistance-answer``: request {origin, id, leaf_hash}, decision, reason, team, seed, checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from draw.canonical import canonical_json
+from exchange.errors import LogContentRefused
+
+KINDS = (
+    "round",
+    "result",
+    "correction",
+    "retraction",
+    "assistance-request",
+    "assistance-answer",
+)
+# never shared with a partner, at any depth of an entry
+FORBIDDEN_KEYS = frozenset(
+    {"email", "phone", "mobile", "contact", "contacts", "webhook_url", "address_private",
+     "notes", "internal_notes", "internal", "name_of_inspector"}
+)  # fmt: skip
+
+
+def check_shareable(obj: Any, path: str = "body") -> None:
+    """Refuse contacts and internal notes anywhere in an entry body."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key.lower() in FORBIDDEN_KEYS:
+                raise LogContentRefused(f"{path}.{key}: never shared with partners")
+            check_shareable(value, f"{path}.{key}")
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            check_shareable(value, f"{path}[{i}]")
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_entry(
+    *,
+    origin: str,
+    seq: int,
+    entry_id: str,
+    kind: str,
+    at: dt.datetime,
+    body: dict[str, Any],
+    supersedes: str | None = None,
+) -> bytes:
+    if kind not in KINDS:
+        raise ValueError(f"unknown entry kind {kind!r}")
+    check_shareable(body)
+    return canonical_json(
+        {"v": 1, "origin": origin, "seq": seq, "id": entry_id, "kind": kind, "at": iso(at),
+         "supersedes": supersedes, "body": body}
+    )  # fmt: skip
+
+
+def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
+    """Parse leaf bytes from a partner: canonical, the right origin and sequence, a known kind."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"entry {seq}: not JSON") from None
+    if not isinstance(doc, dict) or canonical_json(doc) != data:
+        raise ValueError(f"entry {seq}: not canonical JSON")
+    if doc.get("v") != 1 or doc.get("origin") != origin or doc.get("seq") != seq:
+        raise ValueError(f"entry {seq}: wrong version, origin or sequence number")
+    if doc.get("kind") not in KINDS or not isinstance(doc.get("body"), dict):
+        raise ValueError(f"entry {seq}: unknown kind {doc.get('kind')!r} or no body")
+    if not isinstance(doc.get("id"), str) or not doc["id"]:
+        raise ValueError(f"entry {seq}: no id")
+    return doc

@@ -1,0 +1,39 @@
+"""Errors of the exchange. Each carries a message a coordinator can act on."""
+
+from __future__ import annotations
+
+from shuangsui.errors import ShuangsuiError, UserError
+
+
+class ExchangeError(ShuangsuiError):
+    """Base of the exchange's own errors."""
+
+
+class DirectoryError(UserError):
+    """The partner directory (partners.toml) is malformed: the message names file and field."""
+
+
+class NoteError(ExchangeError):
+    """A signed note or checkpoint does not parse or does not verify."""
+
+
+class SignatureRejected(ExchangeError):
+    """An HTTP request's RFC 9421 signature, digest, nonce or freshness is not acceptable."""
+
+
+class SyncRejected(ExchangeError):
+    """A partner's answer cannot be applied: nothing was applied, the cursor did not move."""
+
+
+class HistoryRewritten(SyncRejected):
+    """A partner's new checkpoint is not consistent with one it signed before."""
+
+    def __init__(self, message: str, *, trusted: str, conflicting: str, proof: list[str]):
+        super().__init__(message)
+        self.trusted = trusted
+        self.conflicting = conflicting
+        self.proof = proof
+
+
+class LogContentRefused(UserError):
+    """An entry would share something that is never shared (contacts, internal notes)."""

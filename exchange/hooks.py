@@ -1,0 +1,65 @@
+"""Wire the exchange into the rounds: the round record joins our log in the draw's own
+transaction (``rounds.service.after_draw_hooks``), and ``partner-checkpoints`` becomes a public
+entropy source (``rounds.service.entropy_sources``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlmodel import Session
+
+logger = logging.getLogger(__name__)
+_installed = False
+
+
+def round_record(session: Session, rnd: Any, result: Any) -> dict[str, Any]:
+    """What a partner may know of a drawn round: commitments, entropy, seed, selection and the
+    exclusions with their citations. Never teams' contacts or internal notes."""
+    from rounds.service import artifact
+
+    exclusions = {}
+    for line in artifact(session, rnd.round_key, "frame-enterprises.jsonl").splitlines():
+        unit = json.loads(line)
+        if unit["status"] == "excluded":
+            exclusions[unit["credit_code"]] = unit["note"]
+    return {
+        "round_key": rnd.round_key,
+        "plan_hash": rnd.plan_hash,
+        "check_item": rnd.check_item_code,
+        "period": rnd.period,
+        "kind": str(rnd.kind),
+        "window": {"start": rnd.window_start.isoformat(), "end": rnd.window_end.isoformat()},
+        "frame_commitment": rnd.frame_commitment,
+        "frame_merkle_root": rnd.frame_merkle_root,
+        "frame_size": rnd.frame_size,
+        "entropy": list(rnd.entropy or []),
+        "seed": result.seed,
+        "selection": sorted(s.credit_code for s in result.selected),
+        "exclusions": exclusions,
+    }
+
+
+def append_round_record(session: Session, rnd: Any, result: Any) -> None:
+    from exchange.log import append
+    from exchange.settings import origin_of
+    from shuangsui.config import get_settings
+
+    append(session, origin=origin_of(get_settings().bureau_code),
+           entry_id=f"round/{rnd.round_key}", kind="round",
+           body=round_record(session, rnd, result))  # fmt: skip
+
+
+def install() -> None:
+    """Idempotent: register the hook and the entropy source once per process."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from exchange.entropy import PARTNER_CHECKPOINTS
+    from rounds import service
+
+    if append_round_record not in service.after_draw_hooks:
+        service.after_draw_hooks.append(append_round_record)
+    service.entropy_sources["partner-checkpoints"] = PARTNER_CHECKPOINTS

@@ -1,0 +1,69 @@
+"""What we share beyond round records: results, corrections and retractions.
+
+Nothing is ever deleted: a correction or retraction is a new entry naming the entry it
+supersedes. Each function runs in the caller's transaction, so a result can be shared in the
+same transaction that publishes it (findings may call ``publish_result`` from theirs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlmodel import Session
+
+from exchange.log import append
+from exchange.models import AssistanceCase, ExchangeEntry
+from exchange.settings import origin_of
+from shuangsui.config import get_settings
+
+
+def _origin() -> str:
+    return origin_of(get_settings().bureau_code)
+
+
+def result_body(
+    *, credit_code: str, check_item: str, inspected_on: dt.date, outcome: str,
+    round_key: str = "", summary: str = "", assistance: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    body: dict[str, Any] = {
+        "credit_code": credit_code, "check_item": check_item,
+        "inspected_on": inspected_on.isoformat(), "outcome": outcome,
+        "round_key": round_key, "summary": summary,
+    }  # fmt: skip
+    if assistance:
+        body["assistance"] = {"requester": assistance["requester"],
+                              "request_id": assistance["request_id"]}  # fmt: skip
+    return body
+
+
+def publish_result(
+    session: Session, *, entry_id: str | None = None, **fields: Any
+) -> ExchangeEntry:
+    """Share a published inspection result (fields of ``result_body``)."""
+    body = result_body(**fields)
+    entry_id = (
+        entry_id
+        or f"result/{body['round_key'] or 'adhoc'}/{body['credit_code']}/{body['check_item']}"
+    )
+    row = append(session, origin=_origin(), entry_id=entry_id, kind="result", body=body)
+    assist = body.get("assistance")
+    if assist:  # we did this inspection for a partner: our side of the case is complete
+        case = session.get(AssistanceCase, (assist["requester"], assist["request_id"]))
+        if case is not None:
+            case.status, case.result = "completed", body | {"entry": entry_id}
+            case.updated_at = dt.datetime.now(dt.UTC)
+            session.add(case)
+    return row
+
+
+def correct_result(session: Session, *, supersedes: str, **fields: Any) -> ExchangeEntry:
+    body = result_body(**fields)
+    return append(session, origin=_origin(), entry_id=f"correction/{uuid.uuid4().hex[:12]}",
+                  kind="correction", body=body, supersedes=supersedes)  # fmt: skip
+
+
+def retract(session: Session, *, supersedes: str, reason: str) -> ExchangeEntry:
+    return append(session, origin=_origin(), entry_id=f"retraction/{uuid.uuid4().hex[:12]}",
+                  kind="retraction", body={"reason": reason}, supersedes=supersedes)  # fmt: skip

@@ -1,0 +1,47 @@
+"""Settings of the exchange: environment variables prefixed ``SHUANGSUI_`` (like the rest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shuangsui.config import get_settings
+
+
+class ExchangeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_", extra="ignore")
+
+    partners_file: Path | None = Field(
+        default=None, description="partner directory; default $SHUANGSUI_HOME/partners.toml"
+    )
+    keys_dir: Path | None = Field(default=None, description="default $SHUANGSUI_HOME/keys")
+    exchange_page_size: int = Field(default=1000, ge=1, le=10000)
+    exchange_timeout: float = Field(default=10.0, gt=0)
+    # a new checkpoint is signed when the tree grew, or the last one is older than this
+    exchange_checkpoint_interval: int = Field(default=300, ge=1)
+    # a signed request is valid this long after ``created`` (and never after ``expires``)
+    exchange_signature_max_age: int = Field(default=300, ge=1)
+
+    @property
+    def partners_path(self) -> Path:
+        return self.partners_file or get_settings().home / "partners.toml"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_dir or get_settings().home / "keys"
+
+    def for_home(self, home: Path) -> tuple[Path, Path]:
+        """(partners file, keys dir) of the bureau whose data directory is ``home``."""
+        return self.partners_file or home / "partners.toml", self.keys_dir or home / "keys"
+
+
+def exchange_settings() -> ExchangeSettings:
+    """Read afresh each time (cheap): tests and operators change the environment."""
+    return ExchangeSettings()
+
+
+def origin_of(bureau_code: str) -> str:
+    """The log's name (checkpoint origin, key name): ``shuangsui.<bureau code>``."""
+    return f"shuangsui.{bureau_code}"

@@ -1,0 +1,28 @@
+"""The ``sync-partners`` flow: pull every partner (or the ones named), one task each, in parallel.
+
+A partner that is down or misbehaves gets nothing applied and keeps its cursor; the others go
+on. The outcome of each is returned and logged; ``shuangsui partners status`` shows the why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.logging import get_run_logger
+
+from exchange.directory import load_directory
+from shuangsui.config import get_settings
+from shuangsui.db import migrate
+from tasks.partners import sync_partner_task
+
+
+@flow(name="sync-partners", log_prints=False)
+def sync_partners(codes: list[str] | None = None) -> list[dict[str, Any]]:
+    migrate(get_settings().resolved_database_url)
+    codes = codes or sorted(load_directory())
+    futures = [sync_partner_task.submit(code) for code in codes]
+    outcomes = [f.result() for f in futures]
+    bad = [o["partner"] for o in outcomes if o["status"] != "ok"]
+    get_run_logger().info("%d partner(s) synced, %d rejected %s", len(outcomes), len(bad), bad)
+    return outcomes

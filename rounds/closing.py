@@ -1,0 +1,57 @@
+"""Closing a round: every drawn enterprise has a final finding and it has been published."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine, select, update
+from sqlmodel import Session
+
+from findings.records import load_results
+from rounds import audit
+from rounds.models import Round, RoundStatus
+
+logger = logging.getLogger(__name__)
+
+
+def findings_in(engine: Engine) -> set[tuple[str, str]]:
+    """(round_key, credit_code) of every assignment whose finding is final."""
+    with engine.connect() as conn:
+        return {(r.round_key, r.credit_code) for r in load_results(conn) if r.public is not None}
+
+
+def close_finished_rounds(engine: Engine) -> list[str]:
+    """Mark drawn rounds closed once every result is final and published; returns their keys."""
+    with engine.connect() as conn:
+        keys = [
+            k
+            for (k,) in conn.execute(
+                select(Round.round_key).where(Round.status == RoundStatus.drawn)
+            )
+        ]  # type: ignore[arg-type]
+        if not keys:
+            return []
+        records = load_results(conn, keys)
+    pending: dict[str, int] = dict.fromkeys(keys, 0)
+    totals: dict[str, int] = dict.fromkeys(keys, 0)
+    for r in records:
+        totals[r.round_key] += 1
+        public = r.public
+        if public is None or public.published_at is None:
+            pending[r.round_key] += 1
+    closed = []
+    for key in keys:
+        if totals[key] == 0 or pending[key]:
+            continue
+        with Session(engine) as session:
+            won = session.execute(
+                update(Round)
+                .where(Round.round_key == key, Round.status == RoundStatus.drawn)  # type: ignore[arg-type]
+                .values(status=RoundStatus.closed)
+            ).rowcount
+            if won:
+                audit.add_to(session, key, audit.RoundClosed(results=totals[key]))
+                session.commit()
+                closed.append(key)
+                logger.info("round %s closed: %d results published", key, totals[key])
+    return closed

@@ -1,0 +1,162 @@
+"""In-process partner bureaus for exchange tests: own settings, database, keys and app."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from draw.canonical import canonical_json
+from draw.merkle import leaf_hash
+from exchange import log, proofs
+from exchange.keys import BureauKey, load_or_create
+from exchange.models import ExchangeEntry, ExchangeHead
+from exchange.notes import format_checkpoint
+from exchange.publish import result_body
+from shuangsui import db
+from shuangsui.config import Settings
+
+
+@dataclass
+class Bureau:
+    code: str
+    home: Path
+    engine: sa.Engine
+    key: BureauKey
+    settings: Settings
+    base_url: str = ""
+
+    @property
+    def origin(self) -> str:
+        return f"shuangsui.{self.code}"
+
+
+def make_bureau(tmp_path: Path, code: str, url: str | None = None) -> Bureau:
+    home = tmp_path / f"bureau-{code}"
+    url = url or f"sqlite:///{home / 'shuangsui.db'}"
+    home.mkdir(parents=True, exist_ok=True)
+    db.migrate(url)
+    settings = Settings(home=home, bureau_code=code, database_url=url, environment="test")
+    return Bureau(code, home, db.make_engine(url), load_or_create(home / "keys", code), settings)
+
+
+def write_directory(path: Path, partners: list[Bureau]) -> None:
+    text = ""
+    for p in partners:
+        text += (f'[[partner]]\ncode = "{p.code}"\nname = "局{p.code}"\ndivision = "{p.code}"\n'
+                 f'base_url = "{p.base_url}"\nkeys = ["{p.key.public.text}"]\n\n')  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+class AppTransport(httpx.BaseTransport):
+    """A sync transport into an ASGI app (each request on a fresh event loop)."""
+
+    def __init__(self, app: object):
+        self.inner = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def go() -> httpx.Response:
+            resp = await self.inner.handle_async_request(request)
+            body = await resp.aread()
+            return httpx.Response(resp.status_code, headers=resp.headers, content=body)
+
+        return asyncio.run(go())
+
+
+def transport_of(bureau: Bureau) -> httpx.BaseTransport:
+    """A sync transport into the bureau's own API app."""
+    from api.app import create_app
+
+    return AppTransport(create_app(engine=bureau.engine, settings=bureau.settings))
+
+
+def publish(bureau: Bureau, credit_code: str, *, day: str = "2026-11-15",
+            item: str = "CCC-01", n: int = 0) -> str:  # fmt: skip
+    body = result_body(credit_code=credit_code, check_item=item,
+                       inspected_on=dt.date.fromisoformat(day), outcome="合格",
+                       round_key=f"{bureau.code}-r{n}")  # fmt: skip
+    entry_id = f"result/{bureau.code}/{credit_code}/{n}"
+    with Session(bureau.engine) as session:
+        log.append(session, origin=bureau.origin, entry_id=entry_id, kind="result", body=body)
+        session.commit()
+    return entry_id
+
+
+def rewrite_entry(bureau: Bureau, seq: int, original: str | None = None) -> str:
+    """What a bureau that rewrites its history does: change an entry, recompute the tree.
+    Returns the entry as it was (pass it as ``original`` to put history back)."""
+    with Session(bureau.engine) as session:
+        row = session.get(ExchangeEntry, seq)
+        assert row is not None
+        before = row.body
+        doc = json.loads(row.body)
+        doc["body"]["outcome"] = "不合格 (rewritten)"
+        data = original.encode() if original else canonical_json(doc)
+        row.body, row.leaf_hash = data.decode(), leaf_hash(data).hex()
+        session.add(row)
+        session.flush()
+        hashes = [bytes.fromhex(h) for h in session.exec(
+            select(ExchangeEntry.leaf_hash).order_by(ExchangeEntry.seq)).all()]  # fmt: skip
+        frontier: list[bytes] = []
+        for i, h in enumerate(hashes):
+            proofs.frontier_append(frontier, i, h)
+        head = session.get(ExchangeHead, 1)
+        assert head is not None
+        head.frontier = [h.hex() for h in frontier]
+        session.add(head)
+        session.commit()
+    return before
+
+
+def forged_checkpoint(text: str, origin: str) -> str:
+    """The same checkpoint body signed by a key that is not the partner's."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    lines = text.split("\n")
+    when = dt.datetime.strptime(lines[3][5:], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    import base64
+
+    return format_checkpoint(origin, int(lines[1]), base64.b64decode(lines[2]), when,
+                             Ed25519PrivateKey.generate())  # fmt: skip
+
+
+class Faulty(httpx.BaseTransport):
+    """Wraps a transport; ``mode`` injects one fault into the partner's answers."""
+
+    def __init__(self, inner: httpx.BaseTransport, origin: str):
+        self.inner, self.origin, self.mode, self.pages = inner, origin, "", 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.mode == "down":
+            raise httpx.ConnectError("connection refused", request=request)
+        is_page = request.url.path.endswith("/entries")
+        if self.mode == "down-mid-sync" and is_page:
+            self.pages += 1
+            if self.pages > 1:
+                raise httpx.ReadError("partner stopped", request=request)
+        resp = self.inner.handle_request(request)
+        body = resp.read()
+        headers = dict(resp.headers)
+        headers.pop("content-length", None)
+        if self.mode == "forged" and request.url.path.endswith("/checkpoint"):
+            body = forged_checkpoint(body.decode(), self.origin).encode()
+        elif is_page and self.mode in ("truncated", "gap", "cut", "tampered"):
+            doc = json.loads(body)
+            if self.mode == "truncated":
+                doc["entries"] = doc["entries"][:-1]
+                headers.pop("link", None)
+            elif self.mode == "gap" and len(doc["entries"]) > 1:
+                del doc["entries"][0]
+            elif self.mode == "tampered":
+                doc["entries"][0]["entry"] = doc["entries"][0]["entry"].replace("合格", "不合格")
+            body = json.dumps(doc, ensure_ascii=False).encode()
+            if self.mode == "cut":
+                body = body[: len(body) // 2]
+        return httpx.Response(resp.status_code, headers=headers, content=body)

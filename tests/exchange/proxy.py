@@ -1,0 +1,70 @@
+"""A loopback HTTP proxy in front of a partner's server that can misbehave on demand."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+from tests.exchange.bureaus import forged_checkpoint
+
+
+class FaultProxy:
+    """Forwards to ``upstream``; ``mode``: '' | forged | truncated | stop-mid-sync."""
+
+    def __init__(self, upstream: str, origin: str, on_stop: Callable[[], None] = lambda: None):
+        self.upstream, self.origin, self.on_stop = upstream, origin, on_stop
+        self.mode, self.pages = "", 0
+        self.seen: list[tuple[str, dict[str, str]]] = []  # (path, headers) of requests
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        headers = {k: v for k, v in h.headers.items() if k.lower() != "host"}
+        self.seen.append((h.path, headers))
+        is_page = h.path.startswith("/exchange/v1/entries")
+        if is_page and self.mode == "stop-mid-sync":
+            self.pages += 1
+            if self.pages == 2:
+                self.on_stop()  # the partner's server goes down between two pages
+        try:
+            # sign for the proxy's URL; the partner checks the same target: forward Host as is
+            resp = httpx.get(self.upstream + h.path, headers=headers | {"host": h.headers["host"]},
+                             timeout=10)  # fmt: skip
+        except httpx.HTTPError:
+            h.send_response(502)
+            h.end_headers()
+            return
+        body = resp.content
+        out_headers = {k: v for k, v in resp.headers.items()
+                       if k.lower() not in ("content-length", "transfer-encoding")}  # fmt: skip
+        if self.mode == "forged" and h.path.startswith("/exchange/v1/checkpoint"):
+            body = forged_checkpoint(body.decode(), self.origin).encode()
+        if self.mode == "truncated" and is_page and resp.status_code == 200:
+            doc = json.loads(body)
+            doc["entries"] = doc["entries"][:-1]
+            out_headers.pop("link", None)
+            body = json.dumps(doc, ensure_ascii=False).encode()
+        h.send_response(resp.status_code)
+        for k, v in out_headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)

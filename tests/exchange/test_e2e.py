@@ -1,0 +1,227 @@
+"""Three bureaus (Fujian, Shanghai, Zhejiang) as separate `shuangsui serve` processes on loopback,
+each with its own database and keys: rounds, recognition, assistance, faults, convergence."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from exchange.models import AssistanceCase, ExchangeEntry, PartnerEntry, PartnerState
+from rounds.service import artifact
+from tests.exchange.bureaus import Bureau, make_bureau, rewrite_entry, write_directory
+from tests.exchange.proxy import FaultProxy
+from tests.rounds.factories import plan_yaml, seed_registry
+
+pytestmark = pytest.mark.slow
+NAMES = {"350000": "福建", "310000": "上海", "330000": "浙江"}
+DIGITS = ["--digits", "31415926535897932384626433", "--witness", "张三", "--witness", "李四"]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class World:
+    def __init__(self, tmp: Path):
+        self.tmp, self.procs = tmp, {}  # type: ignore[var-annotated]
+        self.b = {c: make_bureau(tmp, c) for c in NAMES}
+        self.ports = {c: _port() for c in NAMES}
+        self.codes: dict[str, list[str]] = {}
+        for c, b in self.b.items():
+            b.base_url = f"http://127.0.0.1:{self.ports[c]}"
+            self.codes[c] = seed_registry(b.engine, seed=int(c[:2]))
+        self.proxy = FaultProxy(self.b["310000"].base_url, "shuangsui.310000",
+                                on_stop=lambda: self.stop("310000"))  # fmt: skip
+        for c, b in self.b.items():
+            others = []
+            for o in NAMES:
+                if o == c:
+                    continue
+                p = Bureau(**{**self.b[o].__dict__})
+                if c == "350000" and o == "310000":
+                    p.base_url = f"http://127.0.0.1:{self.proxy.port}"
+                others.append(p)
+            write_directory(b.home / "partners.toml", others)
+
+    def env(self, code: str) -> dict[str, str]:
+        b = self.b[code]
+        return os.environ | {
+            "SHUANGSUI_HOME": str(b.home), "SHUANGSUI_BUREAU_CODE": code,
+            "SHUANGSUI_DATABASE_URL": str(b.settings.database_url),
+            "SHUANGSUI_ENVIRONMENT": "test", "SHUANGSUI_EXCHANGE_PAGE_SIZE": "3",
+            "SHUANGSUI_EXCHANGE_CHECKPOINT_INTERVAL": "1",
+        }  # fmt: skip
+
+    def run(self, code: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "shuangsui", *args], env=self.env(code),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        if ok:
+            assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+        return proc
+
+    def start(self, code: str) -> None:
+        self.procs[code] = subprocess.Popen(
+            [sys.executable, "-m", "shuangsui", "serve", "--port", str(self.ports[code])],
+            env=self.env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(300):
+            try:
+                if httpx.get(self.b[code].base_url + "/exchange/v1/keys").status_code == 401:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"shuangsui serve of {code} did not start")
+
+    def stop(self, code: str) -> None:
+        proc = self.procs.pop(code, None)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+    def held(self, code: str, partner: str) -> tuple[int, int]:
+        with Session(self.b[code].engine) as s:
+            n = len(s.exec(select(PartnerEntry).where(PartnerEntry.partner_code == partner)).all())
+            st = s.get(PartnerState, partner)
+            return n, st.size if st else 0
+
+    def shared(self, code: str) -> list[tuple[int, str]]:
+        with Session(self.b[code].engine) as s:
+            return [
+                (e.seq, e.leaf_hash)
+                for e in s.exec(select(ExchangeEntry).order_by(ExchangeEntry.seq))
+            ]  # type: ignore[arg-type]
+
+    def pulled(self, code: str, partner: str) -> list[tuple[int, str]]:
+        with Session(self.b[code].engine) as s:
+            q = (
+                select(PartnerEntry)
+                .where(PartnerEntry.partner_code == partner)
+                .order_by(PartnerEntry.seq)
+            )  # type: ignore[arg-type]
+            return [(e.seq, e.leaf_hash) for e in s.exec(q)]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    try:
+        for code in NAMES:
+            w.start(code)
+        yield w
+    finally:
+        for code in list(w.procs):
+            w.stop(code)
+        w.proxy.close()
+
+
+def _sync_all(w: World) -> None:
+    for code in NAMES:
+        w.run(code, "partners", "sync")
+
+
+def test_three_bureaus(world: World, tmp_path: Path) -> None:
+    w = world
+    fj, fj_codes = w.b["350000"], w.codes["350000"]
+    # each runs a round (its record joins its log in the draw's transaction) and publishes
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_yaml(), encoding="utf-8")
+    for code in NAMES:
+        w.run(code, "round", "commit", str(plan))
+        w.run(code, "round", "draw", "ccc-2026-12", *DIGITS)
+    with Session(fj.engine) as s:
+        body = json.loads(s.get(ExchangeEntry, 0).body)["body"]  # type: ignore[union-attr]
+    assert body["round_key"] == "ccc-2026-12" and body["seed"]
+    target = next(c for c in fj_codes if c not in body["selection"])
+    w.run("310000", "partners", "publish-result", target, "CCC-01", "2026-11-20", "合格",
+          "--round-key", "sh-2026-11")  # fmt: skip
+    _sync_all(w)
+    assert w.pulled("350000", "310000") == w.shared("310000")
+
+    # mutual recognition: Shanghai's inspection excludes the enterprise from Fujian's next draw
+    plan2 = tmp_path / "plan2.yaml"
+    plan2.write_text(plan_yaml(plan_id="ccc-2027-01", period="2027-01"), encoding="utf-8")
+    w.run("350000", "round", "commit", str(plan2))
+    with Session(fj.engine) as s:
+        frame = [
+            json.loads(x)
+            for x in artifact(s, "ccc-2027-01", "frame-enterprises.jsonl").splitlines()
+        ]
+    unit = next(u for u in frame if u["credit_code"] == target)
+    assert unit["status"] == "excluded" and "shuangsui.310000" in unit["note"], unit
+    assert "result/sh-2026-11/" in unit["note"]
+    w.run("350000", "round", "draw", "ccc-2027-01", *DIGITS)
+
+    # assistance: Fujian asks Zhejiang; Zhejiang accepts, draws a team, publishes the result
+    zj_ent = "91330100MA2TEST01X"
+    out = w.run("350000", "partners", "assist", "request", "--to", "330000", "--credit-code",
+                zj_ent, "--division", "330100", "--check-item", "CCC-01", "--cert-kind", "ccc",
+                "--reason", "证书由本局监管, 工厂在浙江", "--start", "2026-12-07",
+                "--end", "2026-12-31").stdout  # fmt: skip
+    req = out.split()[1]
+    w.run("330000", "partners", "sync", "350000")
+    w.run("330000", "partners", "assist", "accept", "350000", req)
+    w.run("350000", "partners", "sync", "330000")
+    with Session(fj.engine) as s:
+        case = s.get(AssistanceCase, ("350000", req))
+        assert case is not None and case.status == "accepted" and len(case.answer["team"]) == 2  # type: ignore[index]
+    w.run("330000", "partners", "publish-result", zj_ent, "CCC-01", "2026-12-10", "合格",
+          "--assist-requester", "350000", "--assist-request-id", req)  # fmt: skip
+    w.run("350000", "partners", "sync", "330000")
+    with Session(fj.engine) as s:
+        case = s.get(AssistanceCase, ("350000", req))
+        assert case is not None and case.status == "completed", case
+    view = json.loads(w.run("350000", "partners", "view", zj_ent).stdout)
+    assert any(r["partner"] == "330000" and r["kind"] == "result" for r in view["partners"])
+
+    # faults, one by one: nothing applied, the cursor unmoved, the coordinator told why
+    for i in range(4):
+        w.run("310000", "partners", "publish-result", fj_codes[i], "CCC-01", "2026-11-2" + str(i),
+              "合格", "--round-key", f"sh-extra-{i}")  # fmt: skip
+    before = w.held("350000", "310000")
+    for mode in ("stop-mid-sync", "forged", "truncated"):
+        w.proxy.mode, w.proxy.pages = mode, 0
+        res = w.run("350000", "partners", "sync", "310000", ok=False)
+        assert res.returncode == 1, (mode, res.stdout, res.stderr)
+        assert w.held("350000", "310000") == before, mode
+        assert "failed" in w.run("350000", "partners", "status").stdout
+        if mode == "stop-mid-sync":
+            w.start("310000")
+    w.proxy.mode = ""
+    # a replayed request is refused by the partner
+    path, headers = w.proxy.seen[-1]
+    replay = httpx.get(f"http://127.0.0.1:{w.proxy.port}{path}", headers=headers)
+    assert (
+        replay.status_code == 401 and replay.headers["content-type"] == "application/problem+json"
+    )
+    assert "replayed" in replay.json()["detail"]
+    # a rewritten entry in Shanghai's history: flagged with the evidence
+    original = rewrite_entry(w.b["310000"], 0)
+    w.run("310000", "partners", "publish-result", fj_codes[5], "CCC-01", "2026-11-28", "合格")
+    res = w.run("350000", "partners", "sync", "310000", ok=False)
+    assert res.returncode == 1 and "REWROTE ITS HISTORY" in res.stdout
+    assert w.held("350000", "310000") == before
+    assert "REWROTE ITS HISTORY" in w.run("350000", "partners", "status").stdout
+    assert json.loads(w.run("350000", "partners", "conflicts", "310000").stdout)[0]["proof"]
+
+    # recovery: Shanghai puts its history back; all three converge to the same shared view
+    rewrite_entry(w.b["310000"], 0, original)
+    time.sleep(1.1)  # a fresh checkpoint (interval 1 s)
+    _sync_all(w)
+    _sync_all(w)
+    for code in NAMES:
+        for other in NAMES:
+            if other != code:
+                assert w.pulled(code, other) == w.shared(other), (code, other)
+    assert w.held("350000", "310000")[1] > before[1]
