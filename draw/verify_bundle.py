@@ -12,6 +12,7 @@ This file is also the reference implementation of docs/draw-algorithm.md: it imp
 outside the Python standard library and nothing from shuangsui.
 """
 
+import base64
 import functools
 import hashlib
 import json
@@ -187,6 +188,104 @@ def stratum_rate(plan, label):
 
 
 # ---------------------------------------------------------------- entropy and seed (§5)
+# ---------------------------------------------------------------- Ed25519 (RFC 8032 §5.1.7)
+# Verification only, from the RFC's reference arithmetic: partner bureaus' signed checkpoints
+# can then be checked with the standard library alone.
+_EP = 2**255 - 19
+_EL = 2**252 + 27742317777372353535851937790883648493
+_ED = -121665 * pow(121666, _EP - 2, _EP) % _EP
+_EI = pow(2, (_EP - 1) // 4, _EP)
+
+
+def _ed_x(y, sign):
+    if y >= _EP:
+        return None
+    x2 = (y * y - 1) * pow(_ED * y * y + 1, _EP - 2, _EP)
+    if x2 % _EP == 0:
+        return None if sign else 0
+    x = pow(x2, (_EP + 3) // 8, _EP)
+    if (x * x - x2) % _EP:
+        x = x * _EI % _EP
+    if (x * x - x2) % _EP:
+        return None
+    return _EP - x if (x & 1) != sign else x
+
+
+def _ed_add(a, b):
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    aa, bb = (y1 - x1) * (y2 - x2) % _EP, (y1 + x1) * (y2 + x2) % _EP
+    cc, dd = 2 * t1 * t2 * _ED % _EP, 2 * z1 * z2 % _EP
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return (e * f % _EP, g * h % _EP, f * g % _EP, e * h % _EP)
+
+
+def _ed_mul(s, pt):
+    acc = (0, 1, 1, 0)
+    while s:
+        if s & 1:
+            acc = _ed_add(acc, pt)
+        pt = _ed_add(pt, pt)
+        s >>= 1
+    return acc
+
+
+def _ed_point(raw):
+    y = int.from_bytes(raw, "little")
+    x = _ed_x(y & ((1 << 255) - 1), y >> 255)
+    return None if x is None else (x, y & ((1 << 255) - 1), 1, x * (y & ((1 << 255) - 1)) % _EP)
+
+
+_EG = _ed_point((4 * pow(5, _EP - 2, _EP) % _EP).to_bytes(32, "little"))
+
+
+def ed25519_verify(public, message, signature):
+    if len(public) != 32 or len(signature) != 64:
+        return False
+    a, r = _ed_point(public), _ed_point(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if a is None or r is None or s >= _EL:
+        return False
+    h = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little")
+    left, right = _ed_mul(s, _EG), _ed_add(r, _ed_mul(h % _EL, a))
+    return (left[0] * right[2] - right[0] * left[2]) % _EP == 0 and (
+        left[1] * right[2] - right[1] * left[2]
+    ) % _EP == 0
+
+
+def partner_checkpoints_problem(rec):
+    """Each partner checkpoint is a C2SP signed note, Ed25519-signed by the key named in the
+    record and issued after the commitment. Whether each key really is that partner's is for
+    the reader to compare with the keys the partners publish (printed by verify())."""
+    after, cps = rec.get("after"), rec.get("checkpoints")
+    if not isinstance(after, str) or not isinstance(cps, list) or not cps:
+        return "needs 'after' and a non-empty 'checkpoints'"
+    for cp in cps:
+        if not isinstance(cp, dict) or set(cp) != {"partner", "key_id", "vkey", "checkpoint"}:
+            return "each checkpoint has exactly: partner, key_id, vkey, checkpoint"
+        who = str(cp["partner"])
+        try:
+            name, kid, b64 = cp["vkey"].split("+", 2)
+            pub = base64.b64decode(b64, validate=True)
+            text, sigs = cp["checkpoint"].split("\n\n", 1)
+            sig_name, sig_b64 = sigs.strip().split(" ")[1:3]
+            sig = base64.b64decode(sig_b64, validate=True)
+        except (ValueError, AttributeError):
+            return who + ": malformed key or checkpoint"
+        khash = sha(name.encode() + b"\n" + pub)[:4].hex()
+        if pub[:1] != b"\x01" or kid != cp["key_id"] or khash != kid or sig[:4].hex() != kid:
+            return who + ": key id mismatch"
+        if not ed25519_verify(pub[1:], (text + "\n").encode(), sig[4:]):
+            return who + ": checkpoint signature does not verify"
+        lines = text.split("\n")
+        if sig_name != name or lines[0] != name:
+            return who + ": origin is not " + name
+        times = [x[5:] for x in lines[3:] if x.startswith("time ")]
+        if len(times) != 1 or not times[0] > after:
+            return who + ": checkpoint not issued after " + after
+    return None
+
+
 def entropy_problem(rec):
     """None if the record passes its own check, else what is wrong."""
     src = rec.get("source")
@@ -194,6 +293,7 @@ def entropy_problem(rec):
         "witness-digits": {"source", "digits", "witnesses"},
         "beacon": {"source", "url", "chain_hash", "round", "randomness", "signature"},
         "commit-reveal": {"source", "commitment", "secret", "committed_in"},
+        "partner-checkpoints": {"source", "after", "checkpoints"},
     }
     if src not in shapes:
         return "unknown source " + repr(src)
@@ -212,6 +312,8 @@ def entropy_problem(rec):
             ok = False
         if not ok or type(rec["round"]) is not int:
             return "randomness != sha256(signature) for round " + str(rec["round"])
+    elif src == "partner-checkpoints":
+        return partner_checkpoints_problem(rec)
     else:
         if not isinstance(rec["secret"], str):
             return "secret must be a string"

@@ -51,6 +51,42 @@ def append_round_record(session: Session, rnd: Any, result: Any) -> None:
            body=round_record(session, rnd, result))  # fmt: skip
 
 
+def share_published_results(session: Session, versions: list[tuple[int, int]]) -> None:
+    """Each newly published finding version joins our log: a ``result`` the first time a
+    finding is published, a ``correction`` superseding it afterwards. Public fields only."""
+    from sqlalchemy import select
+
+    from exchange.publish import correct_result, publish_result
+    from findings.models import Finding, FindingVersion, PublishedResult
+    from rounds.models import Round
+
+    for version_id, finding_id in versions:
+        version = session.get(FindingVersion, version_id)
+        finding = session.get(Finding, finding_id)
+        if version is None or finding is None:
+            continue
+        rnd = session.get(Round, finding.round_key)
+        check_item = rnd.check_item_code if rnd else ""
+        fields = {
+            "credit_code": finding.credit_code,
+            "check_item": check_item,
+            "inspected_on": version.check_date,
+            "outcome": str(version.result),
+            "round_key": finding.round_key,
+            "summary": version.description,
+        }
+        earlier = session.execute(
+            select(PublishedResult.version_id).where(
+                PublishedResult.finding_id == finding_id, PublishedResult.version_id != version_id
+            )
+        ).first()
+        if earlier is None:
+            publish_result(session, **fields)
+        else:
+            first = f"result/{finding.round_key}/{finding.credit_code}/{check_item}"
+            correct_result(session, supersedes=first, **fields)
+
+
 def install() -> None:
     """Idempotent: register the hook and the entropy source once per process."""
     global _installed
@@ -62,4 +98,8 @@ def install() -> None:
 
     if append_round_record not in service.after_draw_hooks:
         service.after_draw_hooks.append(append_round_record)
+    from website import site
+
+    if share_published_results not in site.after_record_hooks:
+        site.after_record_hooks.append(share_published_results)
     service.entropy_sources["partner-checkpoints"] = PARTNER_CHECKPOINTS

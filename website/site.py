@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +157,11 @@ def publish(
     return report
 
 
+# Called with (session, [(version_id, finding_id), ...]) inside the transaction that records a
+# publication: the partner exchange shares each newly published result in the same commit.
+after_record_hooks: list[Callable[[Session, list[tuple[int, int]]], None]] = []
+
+
 def _record(engine: Engine, versions: list[tuple[int, int]], site_digest: str) -> None:
     now = datetime.now(UTC)
     rows = [{"version_id": v, "finding_id": f, "published_at": now} for v, f in versions]
@@ -163,6 +169,8 @@ def _record(engine: Engine, versions: list[tuple[int, int]], site_digest: str) -
         with Session(engine) as session:
             for start in range(0, len(rows), 5000):
                 session.execute(insert(PublishedResult), rows[start : start + 5000])
+            for hook in after_record_hooks:
+                hook(session, versions)
             audit.add_to(session, None, ResultPublished(len(rows), site_digest))
             try:
                 session.commit()
