@@ -88,7 +88,7 @@ def gather(rnd: Any, spec: Mapping[str, Any], transport: Any = None) -> dict[str
 
 
 def _source() -> Any:
-    from rounds.service import EntropySource
+    from rounds.entropy import EntropySource
 
     return EntropySource(plan=plan, gather=gather)
 

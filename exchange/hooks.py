@@ -1,6 +1,6 @@
 """Wire the exchange into the rounds: the round record joins our log in the draw's own
 transaction (``rounds.service.after_draw_hooks``), and ``partner-checkpoints`` becomes a public
-entropy source (``rounds.service.entropy_sources``)."""
+entropy source (``rounds.entropy.entropy_sources``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _installed = False
 def round_record(session: Session, rnd: Any, result: Any) -> dict[str, Any]:
     """What a partner may know of a drawn round: commitments, entropy, seed, selection and the
     exclusions with their citations. Never teams' contacts or internal notes."""
-    from rounds.service import artifact
+    from rounds.artifacts import artifact
 
     exclusions = {}
     for line in artifact(session, rnd.round_key, "frame-enterprises.jsonl").splitlines():
@@ -94,7 +94,7 @@ def install() -> None:
         return
     _installed = True
     from exchange.entropy import PARTNER_CHECKPOINTS
-    from rounds import service
+    from rounds import entropy, service
 
     if append_round_record not in service.after_draw_hooks:
         service.after_draw_hooks.append(append_round_record)
@@ -102,4 +102,4 @@ def install() -> None:
 
     if share_published_results not in site.after_record_hooks:
         site.after_record_hooks.append(share_published_results)
-    service.entropy_sources["partner-checkpoints"] = PARTNER_CHECKPOINTS
+    entropy.entropy_sources["partner-checkpoints"] = PARTNER_CHECKPOINTS

@@ -1,0 +1,94 @@
+"""A round's committed inputs, stored as canonical bytes (gzip'd) and read back verified."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlmodel import Session
+
+from draw import core
+from draw.frame import EnterpriseUnit, InspectorUnit
+from rounds.models import RoundArtifact
+from shuangsui.errors import IntegrityError, NotFound
+
+ARTIFACTS = ("plan.json", "frame-enterprises.jsonl", "frame-inspectors.jsonl", "constraints.json")
+
+
+def pack(data: bytes) -> tuple[str, bytes]:
+    return hashlib.sha256(data).hexdigest(), gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def jsonl(units: Sequence[EnterpriseUnit] | Sequence[InspectorUnit]) -> bytes:
+    """One canonical JSON object per line. Frame units hold only strings, integers, booleans
+    and lists of them (no floats by construction), so plain ``json.dumps`` with canonical
+    options gives the canonical bytes without a per-value check."""
+    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    return "".join([dumps(u.to_json()) + "\n" for u in units]).encode()
+
+
+def artifact(session: Session, round_key: str, name: str) -> bytes:
+    row = session.get(RoundArtifact, (round_key, name))
+    if row is None:
+        raise NotFound(f"round {round_key}: artifact {name} is missing")
+    data = gzip.decompress(row.content)
+    if hashlib.sha256(data).hexdigest() != row.sha256:
+        raise IntegrityError(f"round {round_key}: stored {name} does not match its hash")
+    return data
+
+
+def load_inputs(
+    session: Session, round_key: str, entropy: Sequence[Mapping[str, Any]] = ()
+) -> core.DrawInputs:
+    """The draw's inputs exactly as committed (each artifact checked against its SHA-256)."""
+    blobs = {name: artifact(session, round_key, name) for name in ARTIFACTS}
+    key = (round_key, *(hashlib.sha256(b).hexdigest() for b in blobs.values()))
+    cached = _parsed.get(key)
+    if cached is None:
+        cached = _parse_inputs(round_key, blobs)
+        _parsed.clear()  # keep only the last round: frames can hold a million units
+        _parsed[key] = cached
+    return dataclasses.replace(cached, entropy=[dict(r) for r in entropy])
+
+
+# The last round's inputs, by round key and artifact hashes. An entry made by commit_round in
+# this process holds the very objects its commitments were computed from.
+_parsed: dict[tuple[str, ...], core.DrawInputs] = {}
+_fresh_from_commit: set[tuple[str, ...]] = set()
+
+
+def is_fresh_from_commit(round_key: str) -> bool:
+    """Whether the cached inputs of ``round_key`` are the objects its commitments were just
+    computed from (in this process), so the draw need not recompute them."""
+    return any(k[0] == round_key for k in _fresh_from_commit & set(_parsed))
+
+
+def remember_committed(round_key: str, blobs: Mapping[str, bytes], inputs: core.DrawInputs) -> None:
+    _parsed.clear()
+    _fresh_from_commit.clear()
+    fresh = (round_key, *(hashlib.sha256(blobs[n]).hexdigest() for n in ARTIFACTS))
+    _parsed[fresh] = inputs
+    _fresh_from_commit.add(fresh)
+
+
+def _parse_inputs(round_key: str, blobs: Mapping[str, bytes]) -> core.DrawInputs:
+    loads = json.loads
+    cons = loads(blobs["constraints.json"])
+    return core.DrawInputs(
+        round_key=round_key,
+        plan=loads(blobs["plan.json"]),
+        enterprises=[
+            EnterpriseUnit.from_json(loads(line))
+            for line in blobs["frame-enterprises.jsonl"].splitlines()
+        ],
+        inspectors=[
+            InspectorUnit.from_json(loads(line))
+            for line in blobs["frame-inspectors.jsonl"].splitlines()
+        ],
+        conflicts=frozenset(tuple(p) for p in cons["conflicts"]),  # type: ignore[misc]
+        recent_pairs=frozenset(tuple(p) for p in cons["recent_pairs"]),  # type: ignore[misc]
+    )

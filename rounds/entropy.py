@@ -1,0 +1,112 @@
+"""Public entropy: named at commitment (it must not exist yet), gathered at the draw (the
+round waits, never falls back). Sources: witness digits, a drand-style beacon, and any
+registered from outside (the partner exchange registers ``partner-checkpoints``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from draw.entropy import DrandBeacon, WitnessDigits
+from draw.errors import EntropyInvalid
+from draw.errors import EntropyUnavailable as DrawEntropyUnavailable
+from rounds.models import Round
+from shuangsui.config import Settings
+from shuangsui.errors import EntropyUnavailable, UserError
+
+
+@dataclass(frozen=True)
+class EntropySource:
+    """A public entropy source added from outside (the exchange adds ``partner-checkpoints``):
+    ``plan(settings, committed_at)`` names it at commitment; ``gather(round, spec)`` returns its
+    record or raises ``EntropyUnavailable``."""
+
+    plan: Callable[[Settings, dt.datetime], dict[str, Any]]
+    gather: Callable[[Round, Mapping[str, Any]], dict[str, Any]]
+
+
+entropy_sources: dict[str, EntropySource] = {}
+
+
+def entropy_plan(settings: Settings, committed_at: dt.datetime) -> dict[str, Any]:
+    """Name, at commitment, the public entropy the seed will take: it must not exist yet."""
+    sources: list[dict[str, Any]] = []
+    for name in settings.entropy_source_list:
+        if name == "witness-digits":
+            sources.append({"source": "witness-digits", "min_digits": 20})
+        elif name == "beacon":
+            if not (settings.beacon_url and settings.beacon_chain_hash):
+                raise UserError(
+                    "SHUANGSUI_ENTROPY_SOURCES names 'beacon' but SHUANGSUI_BEACON_URL or "
+                    "SHUANGSUI_BEACON_CHAIN_HASH is not set"
+                )
+            beacon = DrandBeacon(settings.beacon_url, settings.beacon_chain_hash)
+            try:
+                round_no = beacon.round_after(committed_at)
+            except DrawEntropyUnavailable as exc:
+                raise EntropyUnavailable(f"cannot name the beacon round: {exc}") from None
+            sources.append(
+                {
+                    "source": "beacon",
+                    "url": settings.beacon_url,
+                    "chain_hash": settings.beacon_chain_hash,
+                    "round": round_no,
+                    "expected_at": beacon.round_time(round_no).isoformat(),
+                }
+            )
+        elif name in entropy_sources:
+            sources.append(entropy_sources[name].plan(settings, committed_at))
+        else:
+            raise UserError(
+                f"SHUANGSUI_ENTROPY_SOURCES: unknown source {name!r} (witness-digits, beacon)"
+            )
+    if not sources:
+        raise UserError("SHUANGSUI_ENTROPY_SOURCES is empty: a round needs public entropy")
+    return {"sources": sources}
+
+
+@dataclass(frozen=True)
+class EntropyInput:
+    """Entropy given by people: a ceremony's digits, or a revealed secret."""
+
+    witness_digits: str | None = None
+    witnesses: tuple[str, ...] = ()
+    reveal: Mapping[str, Any] | None = None
+
+
+def gather_entropy(
+    rnd: Round, given: EntropyInput, *, beacon_transport: Any = None
+) -> list[dict[str, Any]]:
+    """The raw entropy records the round committed to, in the committed order.
+
+    Raises ``EntropyUnavailable`` with the reason when any is not available yet: the round waits.
+    """
+    records: list[dict[str, Any]] = []
+    for spec in rnd.entropy_plan["sources"]:
+        source = spec["source"]
+        if source == "witness-digits":
+            if not given.witness_digits:
+                raise EntropyUnavailable(
+                    f"round {rnd.round_key}: waiting for the draw ceremony's witness digits "
+                    f"(at least {spec['min_digits']}), entered after the commitment "
+                    f"{rnd.frame_commitment[:16]}… was published"
+                )
+            try:
+                records.append(WitnessDigits(given.witness_digits, given.witnesses).record())
+            except EntropyInvalid as exc:
+                raise UserError(f"witness digits: {exc}") from None
+        elif source == "beacon":
+            beacon = DrandBeacon(spec["url"], spec["chain_hash"], transport=beacon_transport)
+            try:
+                records.append(beacon.fetch(spec["round"]))
+            except DrawEntropyUnavailable as exc:
+                raise EntropyUnavailable(f"round {rnd.round_key}: {exc}") from None
+        elif source in entropy_sources:
+            records.append(entropy_sources[source].gather(rnd, spec))
+        else:  # pragma: no cover - commit refuses unknown sources
+            raise UserError(f"round {rnd.round_key}: unknown entropy source {source!r}")
+    if given.reveal:
+        records.append(dict(given.reveal))
+    return records

@@ -1,0 +1,86 @@
+"""Plans as the rounds take them: YAML parsed by the draw, checked against the registry's
+vocabulary, and ad hoc overrides applied within what the plan allows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from draw.canonical import canonical_json
+from draw.errors import PlanError as DrawPlanError
+from draw.plan import parse_plan
+from registry.models import CertificateKind, CertificateStatus
+from shuangsui.errors import PlanError
+
+
+def load_plan_text(text: str, *, source: str = "") -> tuple[dict[str, Any], str]:
+    """Parse a YAML plan; errors name the file and the field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{source or 'plan'}: not valid YAML: {exc}") from None
+    try:
+        plan = parse_plan(data)
+    except DrawPlanError as exc:
+        raise PlanError(f"{source or 'plan'}: {exc}") from None
+    check_vocabulary(plan, source=source)
+    return plan, text
+
+
+def check_vocabulary(plan: Mapping[str, Any], *, source: str = "") -> None:
+    """The draw treats certificate kinds and statuses as opaque strings; the registry does not.
+    A plan naming a kind the registry never uses would silently draw from an empty frame."""
+    checks = (
+        ("population.cert_kinds", plan["population"]["cert_kinds"], CertificateKind),
+        ("population.cert_statuses", plan["population"]["cert_statuses"], CertificateStatus),
+    )
+    for field_name, values, enum in checks:
+        allowed = [e.value for e in enum]
+        for i, value in enumerate(values):
+            if value not in allowed:
+                raise PlanError(
+                    f"{source or 'plan'}: {field_name}.{i}: {value!r} is not one of "
+                    f"{', '.join(allowed)}"
+                )
+
+
+def apply_overrides(plan: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """An ad hoc round may raise rates, cap the total or narrow the divisions; never lower a
+    rate below the plan's (its rates are the legal minimums)."""
+    from draw.plan import rate_fraction
+
+    if not overrides:
+        return plan
+    doc = canonical_copy(plan)
+    for key, value in overrides.items():
+        if key == "rates":
+            for cls, rate in dict(value).items():
+                old = doc["strata"]["rates"].get(cls)
+                if old is None:
+                    raise PlanError(f"overrides.rates.{cls}: the plan has no rate for {cls}")
+                if rate_fraction(str(rate)) < rate_fraction(old):
+                    raise PlanError(
+                        f"overrides.rates.{cls}: {rate} is below the plan's {old}; an ad hoc "
+                        "round may only raise a rate"
+                    )
+                doc["strata"]["rates"][cls] = str(rate)
+        elif key == "total_cap":
+            doc["strata"]["total_cap"] = int(value)
+        elif key == "divisions":
+            doc["population"]["divisions"] = [str(d) for d in value]
+        else:
+            raise PlanError(
+                f"overrides.{key}: unknown override (allowed: rates, total_cap, divisions)"
+            )
+    doc.pop("v", None)
+    try:
+        return parse_plan(doc)
+    except DrawPlanError as exc:
+        raise PlanError(f"overrides: {exc}") from None
+
+
+def canonical_copy(obj: Any) -> Any:
+    return json.loads(canonical_json(obj))
