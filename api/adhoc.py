@@ -7,20 +7,35 @@ import logging
 import threading
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from flows.launch import ADHOC_DEPLOYMENT as DEPLOYMENT
 
-DEPLOYMENT = "adhoc-round/adhoc"
+logger = logging.getLogger(__name__)
 
 
 def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
-    from prefect.settings import PREFECT_API_URL
+    """Start the round and answer at once with its key, which the caller can then follow
+    (``GET /rounds``); the key is fixed here so a retried request names the same round."""
+    import uuid
+    from pathlib import PurePath
 
-    if PREFECT_API_URL.value():
+    from flows.launch import deployment_available
+    from flows.rounds import adhoc_round_key
+
+    params = dict(params)
+    params.setdefault("round_id", adhoc_round_key(PurePath(params["plan"]).stem, uuid.uuid4().hex))
+    key = params["round_id"]
+    if deployment_available(DEPLOYMENT):
         from prefect.deployments import run_deployment
 
-        run = run_deployment(DEPLOYMENT, parameters=params, timeout=0)
+        run = run_deployment(
+            DEPLOYMENT,
+            parameters=params,
+            timeout=0,
+            idempotency_key=f"{key}|{params.get('witness_digits') or ''}",
+        )
         logger.info("ad hoc round requested by %s: flow run %s", params["requested_by"], run.id)
-        return {"mode": "deployment", "flow_run_id": str(run.id), "state": "scheduled"}
+        return {"mode": "deployment", "round_key": key, "flow_run_id": str(run.id),
+                "state": "scheduled"}  # fmt: skip
 
     def _run() -> None:
         from flows.rounds import adhoc_round
@@ -30,6 +45,6 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
         except Exception:
             logger.exception("ad hoc round for %s failed", params["requested_by"])
 
-    thread = threading.Thread(target=_run, name="adhoc-round", daemon=True)
+    thread = threading.Thread(target=_run, name=f"adhoc-round-{key}", daemon=True)
     thread.start()
-    return {"mode": "in-process", "flow_run_id": None, "state": "running"}
+    return {"mode": "in-process", "round_key": key, "flow_run_id": None, "state": "running"}

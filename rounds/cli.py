@@ -144,10 +144,8 @@ def adhoc(
     digits: str = typer.Option(None, "--digits", help="ceremony digits (committed rounds only)"),
     witness: list[str] = typer.Option([], "--witness"),
 ) -> None:
-    """An ad hoc round: through the `adhoc-round/adhoc` deployment when a Prefect server is
-    configured (PREFECT_API_URL), in this process otherwise. Same code path either way."""
-    import os
-
+    """An ad hoc round: through the `adhoc-round/adhoc` deployment when a Prefect server with
+    that deployment is configured (PREFECT_API_URL), in this process otherwise."""
     rates = {}
     for item in rate:
         cls, sep, value = item.partition("=")
@@ -171,12 +169,14 @@ def adhoc(
         "witness_digits": digits,
         "witnesses": witness or None,
     }
-    if os.environ.get("PREFECT_API_URL"):
+    from flows.launch import ADHOC_DEPLOYMENT, deployment_available
+
+    if deployment_available():
         from prefect.deployments import run_deployment
 
         typer.echo("submitting to deployment adhoc-round/adhoc …")
         run = run_deployment(
-            "adhoc-round/adhoc",
+            ADHOC_DEPLOYMENT,
             parameters={k: v for k, v in params.items() if v is not None},
             idempotency_key=f"{round_id}|{digits or ''}",
         )

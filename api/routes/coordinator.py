@@ -86,6 +86,13 @@ class AdhocRequest(BaseModel):
     rates: dict[str, str] | None = None
     total_cap: int | None = Field(default=None, ge=1)
     divisions: list[str] | None = None
+    round_id: str | None = Field(
+        default=None, description="continue an ad hoc round already committed (the ceremony)"
+    )
+    witness_digits: str | None = Field(
+        default=None, description="the ceremony's digits, only for a committed round_id"
+    )
+    witnesses: list[str] | None = None
 
 
 @router.post("/rounds/adhoc", status_code=202)

@@ -1,0 +1,68 @@
+"""POST /rounds/adhoc with the real runner (no Prefect server configured: the adhoc-round
+flow runs in this process): the answer names the round, which is then committed and, after
+the ceremony's digits are posted for it, drawn."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from api import tokens
+from api.app import create_app
+from rounds.models import Round, RoundStatus
+from shuangsui import config
+from shuangsui.config import get_settings
+from tests.rounds.factories import plan_yaml, seed_registry
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def _wait_for(engine: sa.Engine, key: str, status: RoundStatus, seconds: float = 120) -> Round:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with Session(engine) as s:
+            rnd = s.get(Round, key)
+            if rnd is not None and rnd.status is status:
+                return rnd
+        time.sleep(0.5)
+    raise AssertionError(f"round {key} not {status.value} within {seconds} s")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_adhoc_round_through_the_api_is_committed_then_drawn(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "ccc-2026-12.yaml").write_text(plan_yaml(), encoding="utf-8")
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
+    config.get_settings.cache_clear()
+    seed_registry(engine)
+    coordinator = tokens.create_coordinator(engine, "林科长", get_settings().bureau_code)
+    client = TestClient(create_app(engine=engine))
+    auth = {"Authorization": f"Bearer {coordinator}"}
+
+    body = {"plan": "ccc-2026-12", "reason": "投诉举报集中", "rates": {"D": "100%"}}
+    r = client.post("/rounds/adhoc", headers=auth, json=body)
+    assert r.status_code == 202, r.text
+    key = r.json()["round_key"]
+    assert key.startswith("adhoc-ccc-2026-12-") and r.json()["mode"] == "in-process"
+    committed = _wait_for(engine, key, RoundStatus.committed)
+    assert committed.requested_by == "林科长" and committed.reason == "投诉举报集中"
+
+    r = client.post("/rounds/adhoc", headers=auth, json={
+        "plan": "ccc-2026-12", "reason": "投诉举报集中", "round_id": key,
+        "witness_digits": "57721566490153286060651209", "witnesses": ["公证员 黄海"],
+    })  # fmt: skip
+    assert r.status_code == 202 and r.json()["round_key"] == key
+    drawn = _wait_for(engine, key, RoundStatus.drawn)
+    assert drawn.seed and drawn.frame_commitment == committed.frame_commitment
+    listed = client.get("/rounds", headers=auth).json()
+    assert [x["status"] for x in listed if x["round_key"] == key] == ["drawn"]
