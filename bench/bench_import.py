@@ -78,6 +78,20 @@ def child_import(url: str, data: Path) -> dict[str, float]:
     }
 
 
+class _Printing(list):  # type: ignore[type-arg]
+    """The results so far; each is printed as soon as it is in."""
+
+    def append(self, item: tuple[str, dict[str, float]]) -> None:
+        name, r = item
+        super().append(item)
+        print(
+            f"{name:<38} {int(r['rows']):>10} {r['seconds']:>9.1f} "
+            f"{r['rows'] / r['seconds']:>10.0f} {r['cpu_seconds']:>8.1f} "
+            f"{r['peak_rss_mib']:>5.0f} MiB",
+            flush=True,
+        )
+
+
 def run_child(*args: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
@@ -151,7 +165,8 @@ def main() -> None:
         flush=True,
     )
 
-    results: list[tuple[str, dict[str, float]]] = []
+    print(f"{'run':<38} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'peak RSS':>9}")
+    results: list[tuple[str, dict[str, float]]] = _Printing()
     results.append(("parse + validate only (no database)", run_child("parse", str(data))))
     sqlite_path = args.workdir / "bench.db"
     for suffix in ("", "-wal", "-shm"):
@@ -171,16 +186,7 @@ def main() -> None:
     else:
         print("skip PostgreSQL: set --postgres-url or SHUANGSUI_BENCH_POSTGRES_URL", flush=True)
 
-    print()
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    header = f"{'run':<38} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'peak RSS':>9}"
-    print(header)
-    for name, r in results:
-        print(
-            f"{name:<38} {int(r['rows']):>10} {r['seconds']:>9.1f} "
-            f"{r['rows'] / r['seconds']:>10.0f} {r['cpu_seconds']:>8.1f} "
-            f"{r['peak_rss_mib']:>5.0f} MiB"
-        )
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class _SetState:
     whitelist: dict[str, uscc.WhitelistEntry]
     keys: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> row key -> row no.
     problems: list[RowProblem] = field(default_factory=list)
+    empty_before: dict[str, bool] = field(default_factory=dict)  # kind -> table was empty
 
     @property
     def writing(self) -> bool:
@@ -139,6 +140,11 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     state.problems.extend(header_problems)
     if any(p.field in spec.key for p in header_problems):
         return result
+    # A table empty before this file can only hold rows of this file, whose keys are unique:
+    # nothing to fetch and compare (the first import of a million rows needs no lookups).
+    conn = session.connection()
+    empty = conn.execute(sa.select(sa.literal(1)).select_from(spec.table).limit(1)).first()
+    state.empty_before[spec.name] = empty is None
     buffer: list[tuple[int, dict[str, Any]]] = []
     for number, cells in rows:
         result.rows += 1
@@ -177,7 +183,11 @@ def _flush(
     good = _check_references(conn, spec, buffer, state, result.file)
     if not state.writing:
         return
-    existing = _fetch_existing(conn, spec, [spec.key_of(r) for r in good])
+    existing = (
+        {}
+        if state.empty_before[spec.name]
+        else _fetch_existing(conn, spec, [spec.key_of(r) for r in good])
+    )
     defaults = spec.defaults()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
