@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,3 +162,38 @@ class Faulty(httpx.BaseTransport):
             if self.mode == "cut":
                 body = body[: len(body) // 2]
         return httpx.Response(resp.status_code, headers=headers, content=body)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(bureau: Bureau, port: int | None = None) -> Iterator[str]:
+    """The bureau's real API (uvicorn) on a loopback port, in a thread; yields its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from api.app import create_app
+
+    port = port or free_port()
+    app = create_app(engine=bureau.engine, settings=bureau.settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

@@ -3,66 +3,36 @@ once; with the partner gone, the flow completes, reports why, and applies nothin
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from sqlmodel import Session, func, select
 
-from api.app import create_app
 from exchange.keys import load_or_create
 from exchange.models import PartnerEntry, PartnerState
 from flows.sync_partners import sync_partners
-from tests.exchange.bureaus import make_bureau, publish
+from tests.exchange.bureaus import make_bureau, publish, served
 from tests.exchange.bureaus import write_directory as write_dir
 
 CODES = [f"91310000MA{i:07d}Y" for i in range(4)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_sync_partners_flow_pulls_then_survives_a_dead_partner(
     engine: sa.Engine, tmp_path: Path
 ) -> None:
-    port = _free_port()
     sh = make_bureau(tmp_path, "310000")
-    sh.base_url = f"http://127.0.0.1:{port}"
     fj = make_bureau(tmp_path / "fj-view", "350000")
     fj.key, fj.base_url = load_or_create(), "http://127.0.0.1:9"
-    write_dir(tmp_path / "home" / "partners.toml", [sh])
     write_dir(sh.home / "partners.toml", [fj])
     for i, code in enumerate(CODES[:3]):
         publish(sh, code, n=i)
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(engine=sh.engine, settings=sh.settings),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )  # fmt: skip
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
+    with served(sh) as url:
+        sh.base_url = url
+        write_dir(tmp_path / "home" / "partners.toml", [sh])
         (outcome,) = sync_partners()
         assert (outcome["partner"], outcome["status"], outcome["applied"]) == ("310000", "ok", 3)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
     publish(sh, CODES[3], n=3)  # the partner grows, but it is down now
     (down,) = sync_partners()
