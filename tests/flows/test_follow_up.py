@@ -78,3 +78,27 @@ def test_follow_up_reminds_once_escalates_and_closes_when_published(
     with Session(engine) as s:
         rnd = s.get(Round, "ccc-2026-12")
         assert rnd is not None and rnd.status is RoundStatus.closed
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_publish_results_flow_publishes_final_results_once(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    from flows.publish import publish_results
+
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    service.draw_round(
+        engine=engine, round_key="ccc-2026-12",
+        entropy=service.EntropyInput(witness_digits=DIGITS, witnesses=("王五",)),
+    )  # fmt: skip
+    teams = _teams(engine)
+    code = sorted(teams)[0]
+    _finish(engine, code, teams[code])
+    site = tmp_path / "site"
+    first = publish_results(out=str(site))
+    assert first["newly_published"] == 1
+    page = (site / "rounds" / "ccc-2026-12" / "index.html").read_text(encoding="utf-8")
+    assert code in page and "未发现问题" in page
+    again = publish_results(out=str(site))
+    assert again["newly_published"] == 0 and again["written"] == []
