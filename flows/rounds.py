@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from prefect import flow
+from prefect.events import emit_event
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
@@ -35,6 +36,12 @@ def _carry_round(
     if summary["status"] == "drawn":
         bundle_path = write_bundle_task(summary["round_key"])
         summary["bundle"] = bundle_path
+        # the dispatch-notifications deployment is triggered by this event (prefect.yaml)
+        emit_event(
+            event="shuangsui.round.drawn",
+            resource={"prefect.resource.id": f"shuangsui.round.{summary['round_key']}"},
+            payload={"round_key": summary["round_key"], "seed": summary["seed"]},
+        )
     publish_round_artifact(summary, bundle_path)
     return summary
 
