@@ -206,10 +206,12 @@ def draw(
     these very inputs moments ago (the commitment step); verification always recomputes.
     """
     plan = inputs.plan
-    ents, insps = _sorted_frames(inputs)
     if committed is not None and not recheck:
+        # the very frames the commitments were computed from: already sorted and checked
+        ents, insps = list(inputs.enterprises), list(inputs.inspectors)
         com = committed
     else:
+        ents, insps = _sorted_frames(inputs)
         com = _commit(inputs, ents, insps)
     if committed is not None and committed != com:
         raise FrameError("the frames or plan differ from the commitments recorded before entropy")

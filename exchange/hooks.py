@@ -4,7 +4,6 @@ entropy source (``rounds.entropy.entropy_sources``)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -17,13 +16,10 @@ _installed = False
 def round_record(session: Session, rnd: Any, result: Any) -> dict[str, Any]:
     """What a partner may know of a drawn round: commitments, entropy, seed, selection and the
     exclusions with their citations. Never teams' contacts or internal notes."""
-    from rounds.artifacts import artifact
+    from rounds.artifacts import load_inputs
 
-    exclusions = {}
-    for line in artifact(session, rnd.round_key, "frame-enterprises.jsonl").splitlines():
-        unit = json.loads(line)
-        if unit["status"] == "excluded":
-            exclusions[unit["credit_code"]] = unit["note"]
+    frame = load_inputs(session, rnd.round_key).enterprises  # the draw's own (cached) frame
+    exclusions = {u.credit_code: u.note for u in frame if u.status == "excluded"}
     return {
         "round_key": rnd.round_key,
         "plan_hash": rnd.plan_hash,

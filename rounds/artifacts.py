@@ -23,12 +23,40 @@ def pack(data: bytes) -> tuple[str, bytes]:
     return hashlib.sha256(data).hexdigest(), gzip.compress(data, compresslevel=6, mtime=0)
 
 
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def jsonl(units: Sequence[EnterpriseUnit] | Sequence[InspectorUnit]) -> bytes:
     """One canonical JSON object per line. Frame units hold only strings, integers, booleans
     and lists of them (no floats by construction), so plain ``json.dumps`` with canonical
     options gives the canonical bytes without a per-value check."""
-    dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-    return "".join([dumps(u.to_json()) + "\n" for u in units]).encode()
+    if units and all(isinstance(u, EnterpriseUnit) for u in units[:1]):
+        return _enterprise_lines(units)  # type: ignore[arg-type]
+    return "".join([_dumps(u.to_json()) + "\n" for u in units]).encode()
+
+
+def _enterprise_lines(units: Sequence[EnterpriseUnit]) -> bytes:
+    """The same bytes as ``_dumps(u.to_json())`` per unit (a test holds them equal), faster for
+    a million rows: every field but the credit code repeats, so its JSON text is memoised."""
+    memo: dict[object, str] = {}
+
+    def text(value: object) -> str:
+        out = memo.get(value)
+        if out is None:
+            out = memo[value] = _dumps(list(value) if isinstance(value, tuple) else value)
+        return out
+
+    lines = []
+    for u in units:
+        code = u.credit_code
+        code_json = f'"{code}"' if code.isascii() and code.isalnum() else _dumps(code)
+        lines.append(
+            f'{{"cert_kinds":{text(u.cert_kinds)},"credit_code":{code_json},'
+            f'"division_code":{text(u.division_code)},"note":{text(u.note)},'
+            f'"risk_class":{text(u.risk_class)},"status":{text(u.status)},'
+            f'"stratum":{text(u.stratum)}}}\n'
+        )
+    return "".join(lines).encode()
 
 
 def artifact(session: Session, round_key: str, name: str) -> bytes:
