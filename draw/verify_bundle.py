@@ -545,8 +545,12 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
                 "rank": rank,
             }
         )
+    pools: dict = {s: [] for s in labels}
+    for e in ents:  # one pass: the frame can hold a million units and hundreds of strata
+        if e["status"] == "random":
+            pools[e["stratum"]].append(e)
     for s in labels:
-        pool = [e for e in ents if e["stratum"] == s and e["status"] == "random"]
+        pool = pools[s]
         keyed = [(ticket(seed, e["credit_code"]), e) for e in pool]
         if st["weights"] is None:
             keyed.sort(key=lambda x: (x[0], x[1]["credit_code"]))
