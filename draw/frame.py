@@ -189,24 +189,11 @@ def stratum_of(plan: Mapping[str, Any], division_code: str, risk_class: str) -> 
     return "/".join(parts) or "*"
 
 
-def _in_scope_kinds(row: Mapping[str, Any], pop: Mapping[str, Any]) -> tuple[str, ...]:
-    kinds = {
-        c["kind"]
-        for c in row.get("certs", ())
-        if c["kind"] in pop["cert_kinds"] and c.get("status", "valid") in pop["cert_statuses"]
-    }
-    return tuple(sorted(kinds))
-
-
-def _in_population(row: Mapping[str, Any], pop: Mapping[str, Any]) -> bool:
-    if not any(str(row["division_code"]).startswith(p) for p in pop["divisions"]):
+def _placed(division: str, risk: Any, pop: Mapping[str, Any]) -> bool:
+    """The population rules that depend on the division and risk class only."""
+    if not any(division.startswith(p) for p in pop["divisions"]):
         return False
-    if pop["directed"]:
-        if pop["risk_classes"] and row["risk_class"] not in pop["risk_classes"]:
-            return False
-        if pop["industries"] and row.get("industry") not in pop["industries"]:
-            return False
-    return True
+    return not (pop["directed"] and pop["risk_classes"] and risk not in pop["risk_classes"])
 
 
 def build_enterprise_frame(
@@ -224,21 +211,39 @@ def build_enterprise_frame(
     pop, targeted = plan["population"], plan["targeted"]
     listed = {t["credit_code"]: t["reason"] for t in targeted["list"]}
     rates = plan["strata"]["rates"]
+    kinds_ok, statuses_ok = frozenset(pop["cert_kinds"]), frozenset(pop["cert_statuses"])
+    # a million rows share a few hundred (division, risk class) pairs: decide those once
+    placed: dict[tuple[str, str], bool] = {}
+    strata: dict[tuple[str, str], str] = {}
     out: dict[str, EnterpriseUnit] = {}
     for row in rows:
         code = row["credit_code"]
         if not isinstance(code, str) or not code or code.strip() != code:
             raise FrameError(f"enterprise row: bad credit_code {code!r}")
-        kinds = _in_scope_kinds(row, pop)
-        if not kinds or not _in_population(row, pop):
+        kinds = tuple(sorted({
+            c["kind"] for c in row.get("certs", ())
+            if c["kind"] in kinds_ok and c.get("status", "valid") in statuses_ok
+        }))  # fmt: skip
+        if not kinds:
+            continue
+        division, risk = str(row["division_code"]), row["risk_class"]
+        place = (division, risk)
+        if place not in placed:
+            placed[place] = _placed(division, risk, pop)
+        if not placed[place] or (
+            pop["directed"] and pop["industries"] and row.get("industry") not in pop["industries"]
+        ):
             continue
         if code in out:
             raise FrameError(f"enterprise {code}: appears twice in the rows")
-        risk = row["risk_class"]
         if not isinstance(risk, str) or not risk or "/" in risk:
             raise FrameError(f"enterprise {code}: bad risk_class {risk!r}")
-        if risk not in rates and "*" not in rates:
-            raise PlanError(f"strata.rates: no rate for risk class {risk!r} (enterprise {code})")
+        if place not in strata:
+            if risk not in rates and "*" not in rates:
+                raise PlanError(
+                    f"strata.rates: no rate for risk class {risk!r} (enterprise {code})"
+                )
+            strata[place] = stratum_of(plan, division, risk)
         reasons = []
         if code in listed:
             reasons.append(listed[code])
@@ -251,10 +256,7 @@ def build_enterprise_frame(
             status, note = "targeted", "；".join(reasons)
         elif code in exclusions:
             status, note = "excluded", exclusions[code]
-        division = str(row["division_code"])
-        out[code] = EnterpriseUnit(
-            code, division, risk, kinds, stratum_of(plan, division, risk), status, note
-        )
+        out[code] = EnterpriseUnit(code, division, risk, kinds, strata[place], status, note)
     missing = sorted(set(listed) - set(out))
     if missing:
         raise PlanError(f"targeted.list: {missing[0]} is not in the plan's population")
