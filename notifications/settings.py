@@ -31,6 +31,7 @@ class SmtpSettings(BaseSettings):
     sender: str = "shuangsui@localhost"
     timeout: float = 30.0
     local_hostname: str | None = None
+    ca_file: str = ""  # PEM bundle of the CA that signed the server's certificate (internal CAs)
 
     def resolved_password(self) -> str:
         if self.password_block:

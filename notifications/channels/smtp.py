@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import smtplib
 import ssl
@@ -18,6 +19,21 @@ logger = logging.getLogger(__name__)
 def _reply(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     return f"SMTP {code} {text}".strip()
+
+
+def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib encodes credentials as ASCII; RFC 4616 AUTH PLAIN carries UTF-8, so a password
+    with Chinese characters is sent that way when the server offers PLAIN."""
+    if (user + password).isascii():
+        conn.login(user, password)
+        return
+    conn.ehlo_or_helo_if_needed()
+    if "plain" not in conn.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPAuthenticationError(504, b"non-ASCII credentials need AUTH PLAIN")
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    code, reply = conn.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 class SmtpChannel:
@@ -35,23 +51,27 @@ class SmtpChannel:
                     s.port,
                     timeout=s.timeout,
                     local_hostname=s.local_hostname,
-                    context=ssl.create_default_context(),
+                    context=self._tls(),
                 )
             else:
                 conn = smtplib.SMTP(
                     s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname
                 )
                 if s.security == "starttls":
-                    conn.starttls(context=ssl.create_default_context())
+                    conn.starttls(context=self._tls())
             if s.username:
                 if self._password is None:
                     self._password = s.resolved_password()
-                conn.login(s.username, self._password)
+                _login(conn, s.username, self._password)
         except (smtplib.SMTPException, OSError) as exc:
             # connection, TLS or login trouble is about the server, never the message
             raise DeliveryError(f"SMTP {s.host}:{s.port}: {exc!r}", permanent=False) from exc
         logger.debug("smtp connected to %s:%d", s.host, s.port)
         return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        """Certificate and host name always checked; against the bureau's own CA if given."""
+        return ssl.create_default_context(cafile=self.settings.ca_file or None)
 
     def send(self, sender: str, to: str, data: bytes) -> None:
         if self._conn is None:
