@@ -131,16 +131,24 @@ def _lp_common(value: str) -> bytes:
     return data
 
 
+_TAIL_CACHE: dict[tuple[Any, ...], bytes] = {}
+
+
 def encode_enterprise(u: EnterpriseUnit) -> bytes:
     """Row bytes: lp fields credit_code, division_code, risk_class, stratum, status, note,
     count of cert kinds (decimal), then each cert kind."""
-    c = _lp_common
+    key = (u.division_code, u.risk_class, u.stratum, u.status, u.note, u.cert_kinds)
+    tail = _TAIL_CACHE.get(key)
+    if tail is None:  # everything after the credit code repeats across a frame's rows
+        if len(_TAIL_CACHE) > 100_000:
+            _TAIL_CACHE.clear()
+        c = _lp_common
+        tail = _TAIL_CACHE[key] = b"".join(
+            [c(u.division_code), c(u.risk_class), c(u.stratum), c(u.status),
+             lp(u.note) if u.note else c(""), c(str(len(u.cert_kinds))), *map(c, u.cert_kinds)]
+        )  # fmt: skip
     code = u.credit_code.encode("utf-8")
-    return b"".join(
-        [len(code).to_bytes(4, "big"), code, c(u.division_code), c(u.risk_class), c(u.stratum),
-         c(u.status), lp(u.note) if u.note else c(""), c(str(len(u.cert_kinds))),
-         *map(c, u.cert_kinds)]
-    )  # fmt: skip
+    return len(code).to_bytes(4, "big") + code + tail
 
 
 def encode_inspector(u: InspectorUnit) -> bytes:

@@ -20,7 +20,9 @@ ARTIFACTS = ("plan.json", "frame-enterprises.jsonl", "frame-inspectors.jsonl", "
 
 
 def pack(data: bytes) -> tuple[str, bytes]:
-    return hashlib.sha256(data).hexdigest(), gzip.compress(data, compresslevel=6, mtime=0)
+    """SHA-256 of the bytes, and the bytes gzip'd (level 1: a million-row frame compresses in
+    about a second, to roughly a fifth of its size)."""
+    return hashlib.sha256(data).hexdigest(), gzip.compress(data, compresslevel=1, mtime=0)
 
 
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
