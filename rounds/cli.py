@@ -128,10 +128,6 @@ def audit_log(round_key: str = typer.Argument(None)) -> None:
             )
 
 
-def fail(message: str) -> None:
-    raise UserError(message)
-
-
 @app.command("adhoc")
 def adhoc(
     plan: str = typer.Option(..., help="plan file, or a plan id under SHUANGSUI_PLANS_DIR"),

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -356,14 +356,3 @@ def get_round(engine: Engine, round_key: str) -> Round:
     if rnd is None:
         raise NotFound(f"round {round_key} does not exist")
     return rnd
-
-
-def selection_of(engine: Engine, round_key: str) -> list[Selection]:
-    with Session(engine, expire_on_commit=False) as session:
-        return list(
-            session.exec(  # type: ignore[call-overload]
-                select(Selection)
-                .where(Selection.round_key == round_key)
-                .order_by(Selection.credit_code)
-            ).scalars()
-        )
