@@ -57,6 +57,9 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
 
     engine = _engine()
     partners = [get_partner(code)] if code else list(load_directory().values())
+    if not partners:
+        typer.echo(_NO_PARTNERS)
+        return
     failed = 0
     for p in partners:
         out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout)
@@ -67,13 +70,22 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
     raise typer.Exit(1 if failed else 0)
 
 
+_NO_PARTNERS = (
+    "no partners configured: list them in the partner directory "
+    "(SHUANGSUI_PARTNERS_FILE, default $SHUANGSUI_HOME/partners.toml; docs/exchange-protocol.md)"
+)
+
+
 @app.command("status")
 def status() -> None:
     """Each partner's cursor, last sync and why it failed; rewritten histories, loudly."""
     with Session(_engine()) as session:
         states = {s.partner_code: s for s in session.exec(select(PartnerState)).all()}
         conflicts = session.exec(select(PartnerConflict)).all()
-    for code, p in sorted(load_directory().items()):
+    directory = load_directory()
+    if not directory:
+        typer.echo(_NO_PARTNERS)
+    for code, p in sorted(directory.items()):
         s = states.get(code)
         if s is None:
             typer.echo(f"{code} {p.name}: never synced")
