@@ -49,6 +49,18 @@ class RoundCommitted:
     reason: str
     exclusions: int
 
+    @classmethod
+    def of(cls, row: Any, *, exclusions: int) -> RoundCommitted:
+        """The event of a just-committed ``Round`` row (its commitments and entropy named)."""
+        return cls(
+            plan_id=row.plan_id, plan_hash=row.plan_hash,
+            frame_commitment=row.frame_commitment, frame_merkle_root=row.frame_merkle_root,
+            frame_size=row.frame_size, inspector_commitment=row.inspector_commitment,
+            inspector_frame_size=row.inspector_frame_size, entropy_plan=row.entropy_plan,
+            kind=str(row.kind), requested_by=row.requested_by, reason=row.reason,
+            exclusions=exclusions,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class EntropyRecorded:

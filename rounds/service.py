@@ -158,20 +158,7 @@ def commit_round(
         constraints_commitment=com.constraints_commitment,
         committed_at=committed_at,
     )
-    event = audit.RoundCommitted(
-        plan_id=plan["id"],
-        plan_hash=com.plan_hash,
-        frame_commitment=com.frame_commitment,
-        frame_merkle_root=com.frame_root,
-        frame_size=com.frame_size,
-        inspector_commitment=com.inspector_commitment,
-        inspector_frame_size=com.inspector_size,
-        entropy_plan=entropy_plan,
-        kind=str(kind),
-        requested_by=requested_by,
-        reason=reason,
-        exclusions=len(exclusions),
-    )
+    event = audit.RoundCommitted.of(row, exclusions=len(exclusions))
     for _attempt in range(10):
         with Session(engine, expire_on_commit=False) as session:
             if session.get(PlanVersion, com.plan_hash) is None:
