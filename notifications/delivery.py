@@ -17,23 +17,44 @@ from notifications.wire import build_email, build_webhook
 from shuangsui.config import Settings
 
 
+class Connections:
+    """One worker's own connections: an SMTP session and a webhook transport, reused across
+    that worker's messages and never shared with another thread."""
+
+    def __init__(self, smtp: SmtpChannel, webhooks: WebhookChannel) -> None:
+        self.smtp, self.webhooks = smtp, webhooks
+
+    def close(self) -> None:
+        try:
+            self.smtp.close()
+        finally:
+            self.webhooks.close()
+
+
 class Delivery:
     """Turns a claimed row into bytes on the right channel."""
 
     def __init__(self, settings: Settings, notify: NotifySettings, smtp: SmtpSettings,
-                 client: httpx.Client, clock: Callable[[], datetime]) -> None:  # fmt: skip
+                 clock: Callable[[], datetime],
+                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
         self.live = notify.live(settings)
         self.notify, self.smtp_settings, self.clock = notify, smtp, clock
-        self.webhooks = WebhookChannel(client)
+        self.transport = transport
         self.files = FileChannel(notify.outbox_dir(settings))
         self.secret = notify.resolved_webhook_secret(settings)
         self.dingtalk_secret = notify.dingtalk_secret.get_secret_value()
         self.password = smtp.resolved_password() if (self.live and smtp.username) else None
 
-    def smtp_channel(self) -> SmtpChannel:
-        return SmtpChannel(self.smtp_settings, password=self.password)
+    def connections(self) -> Connections:
+        """A new worker's connections (opened lazily, on its first message)."""
+        if self.transport is not None:
+            webhooks = WebhookChannel(self.transport, self.notify.webhook_timeout, owned=False)
+        else:
+            transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8))
+            webhooks = WebhookChannel(transport, self.notify.webhook_timeout, owned=True)
+        return Connections(SmtpChannel(self.smtp_settings, password=self.password), webhooks)
 
-    def deliver(self, row, smtp: SmtpChannel) -> None:  # type: ignore[no-untyped-def]
+    def deliver(self, row, conns: Connections) -> None:  # type: ignore[no-untyped-def]
         channel = str(row.channel)
         if channel == "none" or (channel != "file" and not row.address):
             raise DeliveryError(
@@ -49,7 +70,7 @@ class Delivery:
             if channel == "file" or not self.live:
                 self.files.write(row.idempotency_key, ".eml", data)
             else:
-                smtp.send(self.smtp_settings.sender, row.address, data)
+                conns.smtp.send(self.smtp_settings.sender, row.address, data)
             return
         request = build_webhook(
             channel=channel, url=row.address, key=row.idempotency_key, subject=row.subject,
@@ -62,7 +83,7 @@ class Delivery:
             )  # fmt: skip
             self.files.write(row.idempotency_key, ".json", doc)
             return
-        self.webhooks.send(request, robot=channel in ("dingtalk", "wecom"))
+        conns.webhooks.send(request, robot=channel in ("dingtalk", "wecom"))
 
 
 def _j(obj: object) -> bytes:

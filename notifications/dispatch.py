@@ -1,10 +1,10 @@
 """The dispatcher: claims due messages from the outbox and delivers them.
 
-Workers (threads, ``concurrency`` of them) each hold one SMTP connection reused across their
-messages and share one ``httpx.Client``. A worker records each outcome before taking its next
-message; one recorder thread writes the outcomes of all workers in a single transaction
-(group commit). So a crash can repeat at most the ``concurrency`` messages that were in flight,
-and every repeat carries the same ``Message-ID`` / ``Idempotency-Key`` as its first copy.
+Workers (threads, ``concurrency`` of them) each hold their own connections (an SMTP session
+and a webhook transport), reused across their messages. A worker records each outcome before
+taking its next message; one recorder thread writes the outcomes of all workers in a single
+transaction (group commit). So a crash can repeat at most the ``concurrency`` messages that were
+in flight, and every repeat carries the same ``Message-ID`` / ``Idempotency-Key`` as its first copy.
 
 Claiming sets a lease (``lease_until``); on PostgreSQL the claim also uses
 ``FOR UPDATE SKIP LOCKED``, so concurrent dispatchers never take the same message.
@@ -16,23 +16,24 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import Engine, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, CursorResult, Engine, and_, bindparam, or_, select, text, update
 
 from notifications.channels import DeliveryError
 from notifications.delivery import Delivery
-from notifications.models import Notification
+from notifications.models import DUE_PREDICATE, Notification
 from notifications.settings import NotifySettings, SmtpSettings
 from shuangsui.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 T = Notification.__table__  # type: ignore[attr-defined]
-DUE_STATUSES = ("pending", "failed")
+DUE_STATUSES = ("pending", "failed")  # as in DUE_PREDICATE
 _COLUMNS = (
     T.c.id, T.c.idempotency_key, T.c.round_key, T.c.kind, T.c.recipient, T.c.channel,
     T.c.address, T.c.subject, T.c.body, T.c.payload, T.c.attempts, T.c.created_at,
@@ -45,6 +46,7 @@ class DispatchReport:
     sent: int = 0
     retried: int = 0  # transient failure, scheduled again
     dead: int = 0
+    commits: int = 0  # outcome groups written (each one transaction)
     elapsed: float = 0.0
 
     @property
@@ -60,15 +62,16 @@ class _Outcome:
 
 
 def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key=None):  # type: ignore[no-untyped-def]
-    """Lease up to ``limit`` due messages in one statement; return their rows, oldest first."""
+    """Lease up to ``limit`` due messages in one statement, the longest due first (read in order
+    off the partial index ``ix_notification_due_queue``); return their rows by id."""
     due = and_(
-        T.c.status.in_(DUE_STATUSES),
+        text(DUE_PREDICATE),  # literally the index's predicate, so SQLite can use it
         T.c.next_attempt_at <= now,
         or_(T.c.lease_until.is_(None), T.c.lease_until < now),
     )
     if round_key:
         due = and_(due, T.c.round_key == round_key)
-    ids = select(T.c.id).where(due).order_by(T.c.id).limit(limit)
+    ids = select(T.c.id).where(due).order_by(T.c.next_attempt_at, T.c.id).limit(limit)
     if engine.dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
     stmt = update(T).where(T.c.id.in_(ids)).values(lease_until=now + lease).returning(*_COLUMNS)
@@ -77,20 +80,46 @@ def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key
     return sorted(rows, key=lambda r: r.id)
 
 
+# Outcome updates, built once. A row is only updated while still due, so a late outcome never
+# overwrites a later attempt's result. Sent messages (nearly all) go in one statement per group;
+# failures carry their own error and next attempt, so they go row by row (executemany).
+_STILL_DUE = or_(*(T.c.status == s for s in DUE_STATUSES))  # no IN: executemany below
+_MARK_SENT = (
+    update(T)
+    .where(and_(T.c.id.in_(bindparam("ids", expanding=True)), _STILL_DUE))
+    .values(status="sent", attempts=T.c.attempts + 1, sent_at=bindparam("at"), lease_until=None)
+)
+_BY_ID_WHILE_DUE = update(T).where(and_(T.c.id == bindparam("_id"), _STILL_DUE))
+_COMMON = {"attempts": bindparam("_attempts"), "lease_until": None}
+_MARK_FAILED = _BY_ID_WHILE_DUE.values(
+    status="failed", last_error=bindparam("_err"), next_attempt_at=bindparam("_next"), **_COMMON
+)
+_MARK_DEAD = _BY_ID_WHILE_DUE.values(status="dead", last_error=bindparam("_err"), **_COMMON)
+
+
+def _written(result: CursorResult, handed: int) -> int:
+    """Rows an UPDATE changed (``handed`` where the driver cannot tell)."""
+    count = result.rowcount
+    return count if count is not None and count >= 0 else handed
+
+
 class _Recorder(threading.Thread):
     """Writes outcomes; everything queued while one commit runs goes into the next one."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime], notify: NotifySettings):
         super().__init__(name="notify-recorder", daemon=True)
         self.engine, self.clock, self.notify = engine, clock, notify
-        self.inbox: queue.Queue = queue.Queue()
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.report = DispatchReport()
+        self._sent_at: Callable[[datetime], object] | None = None
+        self._sent_sql = ""
 
-    def record(self, outcome: _Outcome) -> None:
-        done = threading.Event()
-        self.inbox.put((outcome, done))
-        done.wait()
+    def record(self, outcome: _Outcome, signal: threading.Lock) -> None:
+        """Hand ``outcome`` over and wait until it is committed. ``signal`` is the caller's own
+        lock, held on entry; the recorder releases it once the outcome's group is written."""
+        self.inbox.put((outcome, signal))
+        signal.acquire()
         if self.error is not None:
             raise RuntimeError("the dispatcher could not record outcomes") from self.error
 
@@ -98,6 +127,18 @@ class _Recorder(threading.Thread):
         self.inbox.put(None)
 
     def run(self) -> None:
+        # one connection for the recorder's life: a commit per group, no pool round trip
+        try:
+            conn = self.engine.connect()
+        except BaseException as exc:  # answer every worker with the error until stopped
+            logger.exception("the dispatcher could not connect to record outcomes")
+            self.error = exc
+            self._loop(None)
+            return
+        with conn:
+            self._loop(conn)
+
+    def _loop(self, conn: Connection | None) -> None:
         stopping = False
         while not stopping:
             item = self.inbox.get()
@@ -114,21 +155,44 @@ class _Recorder(threading.Thread):
                     break
                 items.append(nxt)
             try:
-                if self.error is None:
-                    self._write([o for o, _ in items])
+                if self.error is None and conn is not None:
+                    self._write(conn, [o for o, _ in items])
             except BaseException as exc:
                 logger.exception("recording outcomes failed")
                 self.error = exc
-            for _, done in items:
-                done.set()
+            for _, signal in items:
+                signal.release()
 
-    def _write(self, outcomes: list[_Outcome]) -> None:
+    def _mark_sent(self, conn: Connection, ids: list[int], now: datetime) -> int:
+        """The hot path, once per group: plain SQL with positional parameters where the driver
+        takes them (sqlite3, psycopg), skipping statement compilation; Core otherwise."""
+        dialect = conn.dialect
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+        if mark is None:
+            return _written(conn.execute(_MARK_SENT, {"ids": ids, "at": now}), len(ids))
+        if self._sent_at is None:
+            process = T.c.sent_at.type.bind_processor(dialect)
+            self._sent_at = process or (lambda value: value)
+            q = dialect.identifier_preparer.quote
+            # SQLite would pick the (status, next_attempt_at) index for "status IN" and scan
+            # every due row; unary + keeps it on the primary key.
+            status = "+status" if dialect.name == "sqlite" else "status"
+            self._sent_sql = (
+                f"UPDATE {q(T.name)} SET status = 'sent', attempts = attempts + 1, "
+                f"sent_at = {mark}, lease_until = NULL "
+                f"WHERE id IN ({{ids}}) AND {status} IN ('pending', 'failed')"
+            )
+        sql = self._sent_sql.format(ids=", ".join([mark] * len(ids)))
+        return _written(conn.exec_driver_sql(sql, (self._sent_at(now), *ids)), len(ids))
+
+    def _write(self, conn: Connection, outcomes: list[_Outcome]) -> None:
         now = self.clock()
-        sent, failed, dead = [], [], []
+        sent: list[int] = []
+        failed, dead = [], []
         n = self.notify
         for o in outcomes:
             if o.error is None:
-                sent.append({"_id": o.id, "_attempts": o.attempts + 1, "_at": now})
+                sent.append(o.id)
             elif o.error.permanent or o.attempts + 1 >= n.max_attempts:
                 reason = o.error.reason
                 if not o.error.permanent:
@@ -144,23 +208,58 @@ class _Recorder(threading.Thread):
                         "_next": now + timedelta(seconds=delay),
                     }
                 )
-        due = or_(*(T.c.status == s for s in DUE_STATUSES))  # no IN: executemany
-        where = and_(T.c.id == bindparam("_id"), due)
-        base = update(T).where(where)
-        common = {"attempts": bindparam("_attempts"), "lease_until": None}
-        with self.engine.begin() as conn:
+        # counted as written: a row no longer due (given up by hand meanwhile) is left alone
+        n_sent = n_failed = n_dead = 0
+        with conn.begin():
             if sent:
-                conn.execute(base.values(status="sent", sent_at=bindparam("_at"), **common), sent)
+                n_sent = self._mark_sent(conn, sent, now)
             if failed:
-                values = {"last_error": bindparam("_err"), "next_attempt_at": bindparam("_next")}
-                conn.execute(base.values(status="failed", **values, **common), failed)
+                n_failed = _written(conn.execute(_MARK_FAILED, failed), len(failed))
             if dead:
-                conn.execute(
-                    base.values(status="dead", last_error=bindparam("_err"), **common), dead
-                )
-        self.report.sent += len(sent)
-        self.report.retried += len(failed)
-        self.report.dead += len(dead)
+                n_dead = _written(conn.execute(_MARK_DEAD, dead), len(dead))
+        self.report.commits += 1
+        self.report.sent += n_sent
+        self.report.retried += n_failed
+        self.report.dead += n_dead
+
+
+class _Feed:
+    """The claimed rows, shared by the workers. A worker that finds it empty claims the next
+    batch (one claim at a time); the others keep sending meanwhile. No producer thread and no
+    queue: taking a row is one ``deque.popleft``."""
+
+    def __init__(self, claim_batch: Callable[[], list]) -> None:
+        self._claim = claim_batch
+        self._rows: deque = deque()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.claimed = 0
+        self.error: BaseException | None = None
+
+    def next(self):  # type: ignore[no-untyped-def]
+        while not self._stopped:
+            try:
+                return self._rows.popleft()
+            except IndexError:
+                pass
+            with self._lock:
+                if self._rows or self._stopped:
+                    continue
+                rows = self._claim()
+                if not rows:
+                    self._stopped = True
+                    break
+                self.claimed += len(rows)
+                self._rows.extend(rows)
+        return None
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self._stopped = True
 
 
 def dispatch(
@@ -184,33 +283,30 @@ def dispatch(
     clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
     lease = timedelta(seconds=notify.lease_seconds)
     started = time.perf_counter()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    client = httpx.Client(
-        transport=transport, timeout=notify.webhook_timeout, limits=limits, follow_redirects=False
-    )
-    delivery = Delivery(settings, notify, smtp, client, clock)
+    delivery = Delivery(settings, notify, smtp, clock, transport)
     recorder = _Recorder(engine, clock, notify)
-    work: queue.Queue = queue.Queue(maxsize=batch_size)
-    abort = threading.Event()
+    feed = _Feed(lambda: claim(engine, batch_size, clock(), lease, round_key))
 
     def worker() -> None:
-        channel = delivery.smtp_channel()
+        conns = delivery.connections()
+        signal = threading.Lock()
+        signal.acquire()
         try:
-            while (row := work.get()) is not None:
-                if abort.is_set():
-                    continue  # drain: the lease returns the row to the queue later
+            while (row := feed.next()) is not None:
                 try:
-                    delivery.deliver(row, channel)
+                    delivery.deliver(row, conns)
                     outcome = _Outcome(row.id, row.attempts)
                 except DeliveryError as exc:
                     logger.info("message %s: %s", row.id, exc.reason)
                     outcome = _Outcome(row.id, row.attempts, exc)
                 try:
-                    recorder.record(outcome)
+                    recorder.record(outcome, signal)
                 except RuntimeError:
-                    abort.set()
+                    feed.stop()  # the rows still queued keep their lease and come back later
+        except BaseException as exc:
+            feed.fail(exc)
         finally:
-            channel.close()
+            conns.close()
 
     recorder.start()
     threads = [
@@ -219,27 +315,21 @@ def dispatch(
     ]
     for t in threads:
         t.start()
-    claimed = 0
     try:
-        while not abort.is_set():
-            rows = claim(engine, batch_size, clock(), lease, round_key)
-            if not rows:
-                break
-            claimed += len(rows)
-            for row in rows:
-                work.put(row)
+        for t in threads:
+            t.join()
     finally:
-        for _ in threads:
-            work.put(None)
+        feed.stop()
         for t in threads:
             t.join()
         recorder.stop()
         recorder.join()
-        client.close()
+    if feed.error is not None:
+        raise feed.error
     if recorder.error is not None:
         raise RuntimeError("the dispatcher could not record outcomes") from recorder.error
     report = recorder.report
-    report.claimed = claimed
+    report.claimed = claimed = feed.claimed
     report.elapsed = time.perf_counter() - started
     logger.info(
         "dispatched: %d claimed, %d sent, %d to retry, %d dead in %.2fs",

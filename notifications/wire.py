@@ -121,6 +121,8 @@ def dingtalk_sign(secret: str, timestamp_ms: str) -> str:
 
 def _split_secret(url: str) -> tuple[str, str]:
     """A robot's own secret may ride in the URL fragment (``...#secret=SEC...``)."""
+    if "#" not in url:
+        return url, ""
     parts = urlsplit(url)
     secret = dict(parse_qsl(parts.fragment)).get("secret", "")
     return urlunsplit(parts._replace(fragment="")), secret

@@ -1,0 +1,105 @@
+"""The outbox as a queue, on both databases: claim order, leases, and outcomes that only land
+on rows still due."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, select
+
+from notifications.channels import DeliveryError
+from notifications.dispatch import _Outcome, _Recorder, claim
+from notifications.messages import Outgoing
+from notifications.models import Channel, Notification, NotificationKind
+from notifications.outbox import add_messages
+from notifications.settings import NotifySettings
+
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+def _queue(engine: Engine, n: int) -> list[int]:
+    messages = [
+        Outgoing(idempotency_key=f"{i:064x}", round_key="R", kind=NotificationKind.assignment,
+                 recipient=f"I{i}", channel=Channel.email, address=f"i{i}@b.example.cn",
+                 language="zh", subject=f"s{i}", body="b\n")
+        for i in range(n)
+    ]  # fmt: skip
+    with Session(engine) as session:
+        add_messages(session, messages, now=T0)
+        session.commit()
+        return list(session.exec(select(Notification.id).order_by(Notification.id)).all())
+
+
+def _set(engine: Engine, ids: list[int], **values: object) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(Notification).where(Notification.id.in_(ids)).values(**values))  # type: ignore[union-attr]
+
+
+def _rows(engine: Engine) -> dict[int, Notification]:
+    with Session(engine) as session:
+        return {n.id: n for n in session.exec(select(Notification)).all()}  # type: ignore[misc]
+
+
+def test_claims_take_the_longest_due_first_and_skip_what_is_leased_or_done(
+    engine: Engine,
+) -> None:
+    ids = _queue(engine, 8)
+    # the last two were due earlier (a retry from yesterday); one is not due yet
+    _set(engine, ids[6:], next_attempt_at=T0 - timedelta(days=1))
+    _set(engine, [ids[5]], next_attempt_at=T0 + timedelta(hours=1))
+    _set(engine, [ids[0]], status="sent")
+    _set(engine, [ids[1]], status="dead")
+    _set(engine, [ids[2]], status="failed", next_attempt_at=T0 - timedelta(hours=1))
+
+    first = claim(engine, 3, T0, LEASE)
+    assert [r.id for r in first] == sorted([ids[6], ids[7], ids[2]])
+    second = claim(engine, 10, T0, LEASE)
+    assert [r.id for r in second] == [ids[3], ids[4]]  # leased rows are skipped; [5] not due
+    assert claim(engine, 10, T0, LEASE) == []
+    after_lease = claim(engine, 10, T0 + LEASE + timedelta(seconds=1), LEASE)
+    assert [r.id for r in after_lease] == sorted([ids[2], ids[3], ids[4], ids[6], ids[7]])
+
+
+def _record(engine: Engine, outcomes: list[_Outcome]) -> _Recorder:
+    recorder = _Recorder(engine, lambda: T0, NotifySettings(max_attempts=3))
+    recorder.start()
+    signals = []
+    for outcome in outcomes:
+        signal = threading.Lock()
+        signal.acquire()
+        recorder.inbox.put((outcome, signal))
+        signals.append(signal)
+    for signal in signals:
+        assert signal.acquire(timeout=10)
+    recorder.stop()
+    recorder.join(10)
+    assert recorder.error is None
+    return recorder
+
+
+def test_outcomes_land_only_on_rows_still_due(engine: Engine) -> None:
+    ids = _queue(engine, 6)
+    rows = claim(engine, 6, T0, LEASE)
+    assert len(rows) == 6
+    _set(engine, [ids[1]], status="dead", last_error="given up by hand")  # while in flight
+    transient = DeliveryError("SMTP 451 try later", permanent=False)
+    permanent = DeliveryError("SMTP 550 no such user", permanent=True)
+    recorder = _record(engine, [
+        _Outcome(ids[0], 0), _Outcome(ids[1], 0), _Outcome(ids[2], 0),
+        _Outcome(ids[3], 0, transient), _Outcome(ids[4], 2, transient),
+        _Outcome(ids[5], 0, permanent),
+    ])  # fmt: skip
+    after = _rows(engine)
+    assert [after[i].status for i in ids] == ["sent", "dead", "sent", "failed", "dead", "dead"]
+    assert after[ids[1]].last_error == "given up by hand"  # the late "sent" did not land
+    assert after[ids[0]].attempts == 1 and after[ids[0]].sent_at is not None
+    assert after[ids[0]].lease_until is None and after[ids[3]].lease_until is None
+    assert after[ids[3]].attempts == 1 and after[ids[3]].last_error == "SMTP 451 try later"
+    assert after[ids[3]].next_attempt_at.replace(tzinfo=UTC) > T0
+    assert after[ids[4]].last_error == "gave up after 3 attempts: SMTP 451 try later"
+    assert after[ids[5]].last_error == "SMTP 550 no such user"
+    # the report counts what was written, not what was handed over
+    assert (recorder.report.sent, recorder.report.retried, recorder.report.dead) == (2, 1, 2)
