@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import Connection, CursorResult, Engine, and_, bindparam, or_, select, text, update
@@ -29,6 +30,9 @@ from notifications.delivery import Delivery
 from notifications.models import DUE_PREDICATE, Notification
 from notifications.settings import NotifySettings, SmtpSettings
 from shuangsui.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from notifications.helper import Helper
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,15 @@ class DispatchReport:
     retried: int = 0  # transient failure, scheduled again
     dead: int = 0
     commits: int = 0  # outcome groups written (each one transaction)
+    processes: int = 1
     elapsed: float = 0.0
+
+    def add(self, other: DispatchReport) -> None:
+        self.claimed += other.claimed
+        self.sent += other.sent
+        self.retried += other.retried
+        self.dead += other.dead
+        self.commits += other.commits
 
     @property
     def rate(self) -> float:
@@ -228,12 +240,12 @@ class _Feed:
     batch (one claim at a time); the others keep sending meanwhile. No producer thread and no
     queue: taking a row is one ``deque.popleft``."""
 
-    def __init__(self, claim_batch: Callable[[], list]) -> None:
+    def __init__(self, claim_batch: Callable[[], list], first: list) -> None:
         self._claim = claim_batch
-        self._rows: deque = deque()
+        self._rows: deque = deque(first)
         self._lock = threading.Lock()
-        self._stopped = False
-        self.claimed = 0
+        self._stopped = not first
+        self.claimed = len(first)
         self.error: BaseException | None = None
 
     def next(self):  # type: ignore[no-untyped-def]
@@ -267,6 +279,7 @@ def dispatch(
     engine: Engine,
     batch_size: int | None = None,
     concurrency: int | None = None,
+    processes: int | None = None,
     round_key: str | None = None,
     now: datetime | None = None,
     transport: httpx.BaseTransport | None = None,
@@ -274,18 +287,77 @@ def dispatch(
     notify: NotifySettings | None = None,
     smtp: SmtpSettings | None = None,
 ) -> DispatchReport:
-    """Deliver every message due now, then return. ``now`` pins the clock (tests, replays)."""
+    """Deliver every message due now, then return. ``now`` pins the clock (tests, replays).
+
+    ``concurrency`` workers per process; with ``processes`` > 1 and a backlog (the first claim
+    fills a whole batch), helper processes (``python -m notifications.helper``) claim from the
+    same outbox alongside this one, so delivery is not bound to one interpreter's GIL. At most
+    ``processes * concurrency`` messages are ever in flight.
+    """
     settings = settings or get_settings()
     notify = notify or NotifySettings()
     smtp = smtp or SmtpSettings()
     batch_size = batch_size or notify.batch_size
     concurrency = max(1, concurrency or notify.concurrency)
+    processes = max(1, processes or notify.processes)
     clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
     lease = timedelta(seconds=notify.lease_seconds)
     started = time.perf_counter()
+    first = claim(engine, batch_size, clock(), lease, round_key)
+    helpers: list[Helper] = []
+    if processes > 1 and transport is None and len(first) == batch_size:
+        from notifications.helper import start_helpers
+
+        helpers = start_helpers(
+            processes - 1, engine=engine, batch_size=batch_size, concurrency=concurrency,
+            round_key=round_key, now=now, settings=settings, notify=notify, smtp=smtp,
+        )  # fmt: skip
+    try:
+        report = run_workers(
+            engine=engine, first=first, batch_size=batch_size, concurrency=concurrency,
+            round_key=round_key, clock=clock, lease=lease, transport=transport,
+            settings=settings, notify=notify, smtp=smtp,
+        )  # fmt: skip
+    finally:
+        reports = [h.wait() for h in helpers]
+    for other in reports:
+        report.add(other)
+    report.processes = 1 + len(helpers)
+    report.elapsed = time.perf_counter() - started
+    logger.info(
+        "dispatched: %d claimed, %d sent, %d to retry, %d dead in %.2fs (%d process(es))",
+        report.claimed, report.sent, report.retried, report.dead, report.elapsed,
+        report.processes,
+    )  # fmt: skip
+    return report
+
+
+def run_workers(
+    *,
+    engine: Engine,
+    first: list,
+    batch_size: int,
+    concurrency: int,
+    round_key: str | None,
+    clock: Callable[[], datetime],
+    lease: timedelta,
+    transport: httpx.BaseTransport | None,
+    settings: Settings,
+    notify: NotifySettings,
+    smtp: SmtpSettings,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> DispatchReport:
+    """This process's share: ``concurrency`` workers until nothing due is left to claim (or
+    ``keep_going`` says stop, checked before each claim). ``first`` is a batch already
+    claimed."""
+    started = time.perf_counter()
     delivery = Delivery(settings, notify, smtp, clock, transport)
     recorder = _Recorder(engine, clock, notify)
-    feed = _Feed(lambda: claim(engine, batch_size, clock(), lease, round_key))
+
+    def next_batch() -> list:
+        return claim(engine, batch_size, clock(), lease, round_key) if keep_going() else []
+
+    feed = _Feed(next_batch, first)
 
     def worker() -> None:
         conns = delivery.connections()
@@ -329,10 +401,6 @@ def dispatch(
     if recorder.error is not None:
         raise RuntimeError("the dispatcher could not record outcomes") from recorder.error
     report = recorder.report
-    report.claimed = claimed = feed.claimed
+    report.claimed = feed.claimed
     report.elapsed = time.perf_counter() - started
-    logger.info(
-        "dispatched: %d claimed, %d sent, %d to retry, %d dead in %.2fs",
-        claimed, report.sent, report.retried, report.dead, report.elapsed,
-    )  # fmt: skip
     return report

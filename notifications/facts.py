@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -84,20 +85,32 @@ def round_info(session: Session, round_key: str) -> tuple[RoundInfo, list[str]]:
     return info, list(item.cert_kinds) if item else []
 
 
-def assignments(session: Session, round_key: str) -> list[Assignment]:
+class AssignmentRow(NamedTuple):
+    credit_code: str
+    inspector_id: str
+    position: int
+    due_on: date
+
+
+def assignments(session: Session, round_key: str) -> list[AssignmentRow]:
+    """A round's assignments as plain rows (Core, no ORM objects: a round has ~10^5)."""
     stmt = (
-        select(Assignment)
+        select(Assignment.credit_code, Assignment.inspector_id, Assignment.position,
+               Assignment.due_on)
         .where(Assignment.round_key == round_key)
         .order_by(col(Assignment.credit_code), col(Assignment.position))
-    )
-    return list(session.exec(stmt).all())
+    )  # fmt: skip
+    return [AssignmentRow(*r) for r in session.exec(stmt).all()]
 
 
 def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseInfo]:
     out: dict[str, EnterpriseInfo] = {}
     for chunk in _chunks(sorted(set(codes))):
-        for e in session.exec(select(Enterprise).where(col(Enterprise.credit_code).in_(chunk))):
-            out[e.credit_code] = EnterpriseInfo(e.credit_code, e.name, e.address)
+        stmt = select(Enterprise.credit_code, Enterprise.name, Enterprise.address).where(
+            col(Enterprise.credit_code).in_(chunk)
+        )
+        for code, name, address in session.exec(stmt):
+            out[code] = EnterpriseInfo(code, name, address)
     return out
 
 
@@ -107,16 +120,17 @@ def certificates(
     out: dict[str, list[CertInfo]] = defaultdict(list)
     for chunk in _chunks(sorted(set(codes))):
         stmt = (
-            select(Certificate)
+            select(Certificate.credit_code, Certificate.body, Certificate.number,
+                   Certificate.kind, Certificate.status, Certificate.scope)
             .where(col(Certificate.credit_code).in_(chunk))
             .order_by(col(Certificate.body), col(Certificate.number))
-        )
-        for c in session.exec(stmt):
-            kind = str(getattr(c.kind, "value", c.kind))
+        )  # fmt: skip
+        for code, body, number, kind, status, scope in session.exec(stmt):
+            kind = str(getattr(kind, "value", kind))
             if kinds and kind not in kinds:
                 continue
-            status = str(getattr(c.status, "value", c.status))
-            out[c.credit_code].append(CertInfo(c.body, c.number, kind, status, c.scope))
+            status = str(getattr(status, "value", status))
+            out[code].append(CertInfo(body, number, kind, status, scope))
     return out
 
 
@@ -137,8 +151,8 @@ class Team:
     members: list[tuple[str, int]]  # (inspector_id, position)
 
 
-def teams(rows: list[Assignment]) -> list[Team]:
-    grouped: dict[str, list[Assignment]] = defaultdict(list)
+def teams(rows: list[AssignmentRow]) -> list[Team]:
+    grouped: dict[str, list[AssignmentRow]] = defaultdict(list)
     for a in rows:
         grouped[a.credit_code].append(a)
     return [

@@ -29,9 +29,15 @@ def verify_assignment_token(
 
 
 def submission_link(
-    public_base_url: str, secret: str, round_key: str, credit_code: str, inspector_id: str
+    public_base_url: str,
+    secret: str,
+    round_key: str,
+    credit_code: str,
+    inspector_id: str,
+    token: str | None = None,
 ) -> str:
-    token = assignment_token(secret, round_key, credit_code, inspector_id)
+    """The inspector's own link; ``token`` when the caller already computed it."""
+    token = token or assignment_token(secret, round_key, credit_code, inspector_id)
     base = public_base_url.rstrip("/")
     return (
         f"{base}/findings/{quote(round_key, safe='')}/{quote(credit_code, safe='')}?token={token}"

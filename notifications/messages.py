@@ -164,12 +164,9 @@ def assignment_message(
         common.secret, round_info.key, enterprise.credit_code, inspector.inspector_id
     )
     link = submission_link(
-        common.public_base_url,
-        common.secret,
-        round_info.key,
-        enterprise.credit_code,
-        inspector.inspector_id,
-    )
+        common.public_base_url, common.secret, round_info.key, enterprise.credit_code,
+        inspector.inspector_id, token=token,
+    )  # fmt: skip
     working_days = working_days_between(common.today, due_on)
     context = {
         "inspector": {"name": inspector.name, "unit": inspector.unit},

@@ -31,13 +31,24 @@ class Rendered:
     body: str
 
 
+class _Environment(jinja2.Environment):
+    """Message contexts are plain dicts: look ``a.b`` up as a key first. (Jinja tries the
+    attribute first, and the AttributeError it raises on a dict costs more than the render.)
+    A key that is not there falls back to Jinja's own rules, so ``d.items()`` still works."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 @lru_cache(maxsize=8)
 def environment(override_dir: str | None = None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if override_dir:
         loaders.append(jinja2.FileSystemLoader(override_dir))
     loaders.append(jinja2.FileSystemLoader(str(PACKAGE_TEMPLATES)))
-    return jinja2.Environment(
+    return _Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

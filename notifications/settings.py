@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shuangsui.config import Settings, get_settings
@@ -62,7 +63,10 @@ class NotifySettings(BaseSettings):
     backoff_max_seconds: float = 6 * 3600.0
     lease_seconds: float = 300.0
     batch_size: int = 100
-    concurrency: int = 4
+    concurrency: int = 4  # workers (connections) per dispatcher process
+    # dispatcher processes once there is a backlog (a claim fills a batch): one Python process
+    # delivers what one core can; in flight at most processes * concurrency
+    processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32)
 
     def live(self, settings: Settings | None = None) -> bool:
         if self.channel == "auto":

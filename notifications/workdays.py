@@ -26,6 +26,7 @@ def is_workday(day: date) -> bool:
         return day.weekday() < 5
 
 
+@lru_cache(maxsize=4096)
 def working_days_between(start: date, end: date) -> int:
     """Working days in (start, end]: 0 when ``end`` is not after ``start``."""
     n = 0

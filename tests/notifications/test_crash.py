@@ -50,18 +50,43 @@ def _enqueue(engine: Engine, enterprises: int) -> set[str]:
         return {f"<{k}@shuangsui>" for k in s.exec(select(Notification.idempotency_key))}
 
 
+def _helpers_of(home: Path) -> list[int]:
+    """Running dispatcher helper processes started for this test (found by their home)."""
+    marker = f"SHUANGSUI_HOME={home}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+            state = (proc / "stat").read_text().split(") ", 1)[1][0]
+        except OSError:
+            continue
+        if b"notifications.helper" in cmdline and marker in environ.split(b"\0") and state != "Z":
+            pids.append(int(proc.name))
+    return pids
+
+
 @pytest.mark.slow
-def test_kill_9_mid_batch_then_rerun(engine: Engine, db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_kill_9_mid_batch_then_rerun(
+    engine: Engine, db_url: str, tmp_path: Path, processes: int
+) -> None:
+    """With helpers, the bound is processes x concurrency, and a helper whose parent was
+    killed finishes what it holds and stops: no orphan keeps claiming."""
     expected = _enqueue(engine, enterprises=40)  # 80 messages
     sink = SmtpSink(SinkHandler(delay=0.03)).start()
+    home = tmp_path / "home"
     env = {
         **os.environ,
         "SHUANGSUI_DATABASE_URL": db_url,
-        "SHUANGSUI_HOME": str(tmp_path / "home"),
+        "SHUANGSUI_HOME": str(home),
         "SHUANGSUI_ENVIRONMENT": "test",
         "SHUANGSUI_SMTP_PORT": str(sink.port),
         "SHUANGSUI_NOTIFY_CHANNEL": "live",
         "SHUANGSUI_NOTIFY_CONCURRENCY": str(CONCURRENCY),
+        "SHUANGSUI_NOTIFY_PROCESSES": str(processes),
         "SHUANGSUI_NOTIFY_BATCH_SIZE": "10",
         "SHUANGSUI_NOTIFY_LEASE_SECONDS": "2",
         "PYTHONPATH": str(ROOT),
@@ -76,11 +101,18 @@ def test_kill_9_mid_batch_then_rerun(engine: Engine, db_url: str, tmp_path: Path
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the dispatcher sent nothing"
             time.sleep(0.01)
+        helpers = _helpers_of(home)
+        assert len(helpers) == processes - 1, f"helpers running: {helpers}"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert proc.returncode == -signal.SIGKILL
         first_run = len(sink.handler.received)
         assert first_run < len(expected), "killed too late to prove anything"
+        deadline = time.monotonic() + 30
+        while _helpers_of(home):  # orphaned helpers stop at their next claim
+            assert time.monotonic() < deadline, "a helper outlived its dispatcher"
+            time.sleep(0.05)
+        assert len(sink.handler.received) < len(expected), "the orphan kept claiming"
         time.sleep(2.5)  # the dead dispatcher's leases expire
         rerun = subprocess.run(_command(), cwd=ROOT, env=env, capture_output=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr.decode()
@@ -89,7 +121,8 @@ def test_kill_9_mid_batch_then_rerun(engine: Engine, db_url: str, tmp_path: Path
     copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
     assert set(copies) == expected, "every message arrives"
     repeats = sum(n - 1 for n in copies.values())
-    assert repeats <= CONCURRENCY, f"{repeats} repeats > concurrency {CONCURRENCY}"
+    bound = processes * CONCURRENCY
+    assert repeats <= bound, f"{repeats} repeats > {processes} x concurrency {CONCURRENCY}"
     by_id: dict[str, list] = {}
     for r in sink.handler.received:
         by_id.setdefault(str(r.message["Message-ID"]), []).append(r)
