@@ -235,16 +235,7 @@ def http_ceiling(url: str, n: int, client: str) -> float:
                           subject=f"【检查任务通知】企业{i}", body="正文\n" * 20,
                           payload={"i": i}, now=now, secret=b"s") for i in range(n)]  # fmt: skip
     t = time.perf_counter()
-    if client == "naive":  # httpx with no keep-alive: a fresh TCP connection per message
-        no_reuse = httpx.Limits(max_keepalive_connections=0)
-        with httpx.HTTPTransport(limits=no_reuse) as transport:
-            for r in reqs:
-                req = httpx.Request("POST", r.url, content=r.body, headers=r.headers)
-                response = transport.handle_request(req)
-                response.read()
-                response.close()
-                assert response.status_code == 200
-    elif client == "http.client":
+    if client == "http.client":
         parts = urlsplit(url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port)
         for r in reqs:
@@ -253,8 +244,10 @@ def http_ceiling(url: str, n: int, client: str) -> float:
             response.read()
             assert response.status == 200
         conn.close()
-    else:
-        with httpx.HTTPTransport() as transport:
+    else:  # "naive": no keep-alive, a fresh TCP connection per message
+        keepalive = 0 if client == "naive" else None
+        limits = httpx.Limits(max_keepalive_connections=keepalive)
+        with httpx.HTTPTransport(limits=limits) as transport:
             for r in reqs:
                 req = httpx.Request("POST", r.url, content=r.body, headers=r.headers)
                 response = transport.handle_request(req)
