@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Clean the environment before Prefect or the settings are imported: tests must not see the
@@ -69,23 +69,55 @@ def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A database of its own for this test worker, migrated to head once."""
+def _require_postgres() -> None:
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("SHUANGSUI_REQUIRE_POSTGRES=1 but SHUANGSUI_TEST_POSTGRES_URL is not set")
         pytest.skip("PostgreSQL not configured (set SHUANGSUI_TEST_POSTGRES_URL)")
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"shuangsui_test_{_worker_id()}_{os.getpid()}"
+
+
+def _create_database(admin: sa.Engine, name: str) -> str:
+    """An empty database ``name`` migrated to head; its URL."""
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     db.migrate(url)
-    yield url
+    return url
+
+
+def _drop_database(admin: sa.Engine, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test worker, migrated to head once."""
+    _require_postgres()
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"shuangsui_test_{_worker_id()}_{os.getpid()}"
+    yield _create_database(admin, name)
+    _drop_database(admin, name)
+    admin.dispose()
+
+
+@pytest.fixture
+def new_postgres_database() -> Iterator[Callable[[str], str]]:
+    """Makes more PostgreSQL databases for one test (each bureau of a multi-bureau test has
+    its own), empty and migrated; all are dropped after the test."""
+    _require_postgres()
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(tag: str) -> str:
+        name = f"shuangsui_test_{_worker_id()}_{os.getpid()}_{tag}"
+        made.append(name)
+        return _create_database(admin, name)
+
+    yield make
+    for name in made:
+        _drop_database(admin, name)
     admin.dispose()
 
 

@@ -34,9 +34,9 @@ def _port() -> int:
 
 
 class World:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, urls: dict[str, str] | None = None):
         self.tmp, self.procs = tmp, {}  # type: ignore[var-annotated]
-        self.b = {c: make_bureau(tmp, c) for c in NAMES}
+        self.b = {c: make_bureau(tmp, c, (urls or {}).get(c)) for c in NAMES}
         self.ports = {c: _port() for c in NAMES}
         self.codes: dict[str, list[str]] = {}
         for c, b in self.b.items():
@@ -113,9 +113,14 @@ class World:
             return [(e.seq, e.leaf_hash) for e in s.exec(q)]
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """Each bureau with a database of its own: SQLite files, or PostgreSQL databases."""
+    urls = None
+    if request.param == "postgres":
+        make = request.getfixturevalue("new_postgres_database")
+        urls = {code: make(f"bureau_{code}") for code in NAMES}
+    w = World(tmp_path, urls)
     try:
         for code in NAMES:
             w.start(code)
@@ -124,6 +129,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         for code in list(w.procs):
             w.stop(code)
         w.proxy.close()
+        for b in w.b.values():
+            b.engine.dispose()
 
 
 def _sync_all(w: World) -> None:
