@@ -51,6 +51,7 @@ class DispatchReport:
     retried: int = 0  # transient failure, scheduled again
     dead: int = 0
     commits: int = 0  # outcome groups written (each one transaction)
+    released: int = 0  # claimed but given back unsent: their lease was half gone
     processes: int = 1
     elapsed: float = 0.0
 
@@ -60,6 +61,7 @@ class DispatchReport:
         self.retried += other.retried
         self.dead += other.dead
         self.commits += other.commits
+        self.released += other.released
 
     @property
     def rate(self) -> float:
@@ -238,32 +240,63 @@ class _Recorder(threading.Thread):
 class _Feed:
     """The claimed rows, shared by the workers. A worker that finds it empty claims the next
     batch (one claim at a time); the others keep sending meanwhile. No producer thread and no
-    queue: taking a row is one ``deque.popleft``."""
+    queue: taking a row is one ``deque.popleft``.
 
-    def __init__(self, claim_batch: Callable[[], list], first: list) -> None:
-        self._claim = claim_batch
-        self._rows: deque = deque(first)
+    A row is only started while its lease is less than half gone. The rest of a batch that
+    waited longer (a slow server) is released back to the queue instead: once its lease ran
+    out another dispatcher could take it, and both would send it."""
+
+    def __init__(self, claim_batch: Callable[[], tuple[list, datetime]],
+                 release: Callable[[list[int], datetime], None], lease: timedelta,
+                 first: list, first_lease_until: datetime) -> None:  # fmt: skip
+        self._claim, self._release = claim_batch, release
+        self._fresh_for = lease.total_seconds() / 2
+        self._rows: deque = deque()
         self._lock = threading.Lock()
         self._stopped = not first
-        self.claimed = len(first)
+        self.claimed = self.released = 0
         self.error: BaseException | None = None
+        self._add(first, first_lease_until)
+
+    def _add(self, rows: list, lease_until: datetime) -> None:
+        fresh_until = time.monotonic() + self._fresh_for
+        self.claimed += len(rows)
+        self._rows.extend((row, fresh_until, lease_until) for row in rows)
 
     def next(self):  # type: ignore[no-untyped-def]
         while not self._stopped:
             try:
-                return self._rows.popleft()
+                row, fresh_until, lease_until = self._rows.popleft()
             except IndexError:
                 pass
+            else:
+                if time.monotonic() < fresh_until:
+                    return row
+                self._give_back(row, lease_until)
+                continue
             with self._lock:
                 if self._rows or self._stopped:
                     continue
-                rows = self._claim()
+                rows, lease_until = self._claim()
                 if not rows:
                     self._stopped = True
                     break
-                self.claimed += len(rows)
-                self._rows.extend(rows)
+                self._add(rows, lease_until)
         return None
+
+    def _give_back(self, row, lease_until: datetime) -> None:  # type: ignore[no-untyped-def]
+        stale = {lease_until: [row.id]}
+        while True:  # the rest of the queue is older still: give it all back at once
+            try:
+                other, _, other_lease = self._rows.popleft()
+            except IndexError:
+                break
+            stale.setdefault(other_lease, []).append(other.id)
+        for until, ids in stale.items():
+            self._release(ids, until)
+            self.released += len(ids)
+        n = sum(map(len, stale.values()))
+        logger.info("released %d message(s) whose lease was half gone", n)
 
     def stop(self) -> None:
         self._stopped = True
@@ -272,6 +305,17 @@ class _Feed:
         if self.error is None:
             self.error = exc
         self._stopped = True
+
+
+def release(engine: Engine, ids: list[int], lease_until: datetime) -> None:
+    """Give leased rows back to the queue now (only if the lease is still the one we hold)."""
+    stmt = (
+        update(T)
+        .where(T.c.id.in_(ids), T.c.lease_until == lease_until, _STILL_DUE)
+        .values(lease_until=None)
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt)
 
 
 def dispatch(
@@ -303,7 +347,8 @@ def dispatch(
     clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
     lease = timedelta(seconds=notify.lease_seconds)
     started = time.perf_counter()
-    first = claim(engine, batch_size, clock(), lease, round_key)
+    first_at = clock()
+    first = claim(engine, batch_size, first_at, lease, round_key)
     helpers: list[Helper] = []
     if processes > 1 and transport is None and len(first) == batch_size:
         from notifications.helper import start_helpers
@@ -314,9 +359,9 @@ def dispatch(
         )  # fmt: skip
     try:
         report = run_workers(
-            engine=engine, first=first, batch_size=batch_size, concurrency=concurrency,
-            round_key=round_key, clock=clock, lease=lease, transport=transport,
-            settings=settings, notify=notify, smtp=smtp,
+            engine=engine, first=first, first_lease_until=first_at + lease,
+            batch_size=batch_size, concurrency=concurrency, round_key=round_key, clock=clock,
+            lease=lease, transport=transport, settings=settings, notify=notify, smtp=smtp,
         )  # fmt: skip
     finally:
         reports = [h.wait() for h in helpers]
@@ -336,6 +381,7 @@ def run_workers(
     *,
     engine: Engine,
     first: list,
+    first_lease_until: datetime,
     batch_size: int,
     concurrency: int,
     round_key: str | None,
@@ -354,10 +400,15 @@ def run_workers(
     delivery = Delivery(settings, notify, smtp, clock, transport)
     recorder = _Recorder(engine, clock, notify)
 
-    def next_batch() -> list:
-        return claim(engine, batch_size, clock(), lease, round_key) if keep_going() else []
+    def next_batch() -> tuple[list, datetime]:
+        at = clock()
+        rows = claim(engine, batch_size, at, lease, round_key) if keep_going() else []
+        return rows, at + lease
 
-    feed = _Feed(next_batch, first)
+    feed = _Feed(
+        next_batch, lambda ids, until: release(engine, ids, until), lease,
+        first, first_lease_until,
+    )  # fmt: skip
 
     def worker() -> None:
         conns = delivery.connections()
@@ -402,5 +453,6 @@ def run_workers(
         raise RuntimeError("the dispatcher could not record outcomes") from recorder.error
     report = recorder.report
     report.claimed = feed.claimed
+    report.released = feed.released
     report.elapsed = time.perf_counter() - started
     return report

@@ -101,12 +101,14 @@ def run(job: dict[str, Any]) -> DispatchReport:
     notify: NotifySettings = job["notify"]
     clock = (lambda: now) if now else (lambda: datetime.now(UTC))
     lease = timedelta(seconds=notify.lease_seconds)
+    at = clock()
     try:
         return run_workers(
-            engine=engine, first=claim(engine, job["batch_size"], clock(), lease, job["round_key"]),
-            batch_size=job["batch_size"], concurrency=job["concurrency"],
-            round_key=job["round_key"], clock=clock, lease=lease, transport=None,
-            settings=job["settings"], notify=notify, smtp=job["smtp"],
+            engine=engine, first=claim(engine, job["batch_size"], at, lease, job["round_key"]),
+            first_lease_until=at + lease, batch_size=job["batch_size"],
+            concurrency=job["concurrency"], round_key=job["round_key"], clock=clock,
+            lease=lease, transport=None, settings=job["settings"], notify=notify,
+            smtp=job["smtp"],
             keep_going=lambda: os.getppid() == parent,
         )  # fmt: skip
     finally:

@@ -154,3 +154,31 @@ def test_two_dispatchers_never_send_the_same_message(engine: Engine) -> None:
     copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
     assert set(copies) == expected and set(copies.values()) == {1}
     assert sum(r.sent for r in reports) == len(expected)
+
+
+def test_a_slow_server_never_makes_two_dispatchers_send_one_message(engine: Engine) -> None:
+    """A batch that outlives its lease on a slow server: a second dispatcher may then claim its
+    rows, so the first gives back what it has not started once half the lease is gone."""
+    expected = _enqueue(engine, enterprises=6)  # 12 messages
+    sink = SmtpSink(SinkHandler(delay=0.25)).start()
+    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=1.0, processes=1)
+    smtp = SmtpSettings(port=sink.port)
+    reports = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: reports.append(
+                dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)))
+            for _ in range(2)
+        ]  # fmt: skip
+        for t in threads:
+            t.start()
+            time.sleep(0.05)  # the first takes a whole batch of 8 (2 s of sending)
+        for t in threads:
+            t.join(60)
+    finally:
+        sink.stop()
+    copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
+    assert set(copies) == expected, "every message arrives"
+    assert set(copies.values()) == {1}, f"sent twice: {[k for k, n in copies.items() if n > 1]}"
+    assert sum(r.released for r in reports) > 0, "no batch outlived half its lease"
+    assert sum(r.sent for r in reports) == len(expected)
