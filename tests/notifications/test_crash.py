@@ -133,22 +133,30 @@ def test_kill_9_mid_batch_then_rerun(
     assert statuses == {"sent": len(expected)}
 
 
+def _two_dispatchers(engine: Engine, notify: NotifySettings, smtp: SmtpSettings, *,
+                     concurrency: int, stagger: float = 0.0) -> list:  # fmt: skip
+    """Two dispatchers at once (threads of this process), the second ``stagger`` s later."""
+    reports: list = []
+    threads = [
+        threading.Thread(target=lambda: reports.append(
+            dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=concurrency)))
+        for _ in range(2)
+    ]  # fmt: skip
+    for t in threads:
+        t.start()
+        time.sleep(stagger)
+    for t in threads:
+        t.join(60)
+    return reports
+
+
 def test_two_dispatchers_never_send_the_same_message(engine: Engine) -> None:
     expected = _enqueue(engine, enterprises=30)
     sink = SmtpSink(SinkHandler(delay=0.005)).start()
     notify = NotifySettings(channel="live", batch_size=5)
     smtp = SmtpSettings(port=sink.port)
-    reports = []
     try:
-        threads = [
-            threading.Thread(target=lambda: reports.append(
-                dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=2)))
-            for _ in range(2)
-        ]  # fmt: skip
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        reports = _two_dispatchers(engine, notify, smtp, concurrency=2)
     finally:
         sink.stop()
     copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
@@ -163,18 +171,8 @@ def test_a_slow_server_never_makes_two_dispatchers_send_one_message(engine: Engi
     sink = SmtpSink(SinkHandler(delay=0.25)).start()
     notify = NotifySettings(channel="live", batch_size=8, lease_seconds=1.0, processes=1)
     smtp = SmtpSettings(port=sink.port)
-    reports = []
-    try:
-        threads = [
-            threading.Thread(target=lambda: reports.append(
-                dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)))
-            for _ in range(2)
-        ]  # fmt: skip
-        for t in threads:
-            t.start()
-            time.sleep(0.05)  # the first takes a whole batch of 8 (2 s of sending)
-        for t in threads:
-            t.join(60)
+    try:  # the first takes a whole batch of 8 (2 s of sending)
+        reports = _two_dispatchers(engine, notify, smtp, concurrency=1, stagger=0.05)
     finally:
         sink.stop()
     copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
