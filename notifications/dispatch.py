@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import Connection, CursorResult, Engine, and_, bindparam, or_, select, text, update
@@ -104,7 +104,7 @@ _MARK_SENT = (
     .values(status="sent", attempts=T.c.attempts + 1, sent_at=bindparam("at"), lease_until=None)
 )
 _BY_ID_WHILE_DUE = update(T).where(and_(T.c.id == bindparam("_id"), _STILL_DUE))
-_COMMON = {"attempts": bindparam("_attempts"), "lease_until": None}
+_COMMON: dict[str, Any] = {"attempts": bindparam("_attempts"), "lease_until": None}
 _MARK_FAILED = _BY_ID_WHILE_DUE.values(
     status="failed", last_error=bindparam("_err"), next_attempt_at=bindparam("_next"), **_COMMON
 )

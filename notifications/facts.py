@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from notifications.messages import CertInfo, Common, EnterpriseInfo, Person, RoundInfo
@@ -95,12 +96,12 @@ class AssignmentRow(NamedTuple):
 def assignments(session: Session, round_key: str) -> list[AssignmentRow]:
     """A round's assignments as plain rows (Core, no ORM objects: a round has ~10^5)."""
     stmt = (
-        select(Assignment.credit_code, Assignment.inspector_id, Assignment.position,
-               Assignment.due_on)
-        .where(Assignment.round_key == round_key)
+        sa.select(col(Assignment.credit_code), col(Assignment.inspector_id),
+                  col(Assignment.position), col(Assignment.due_on))
+        .where(col(Assignment.round_key) == round_key)
         .order_by(col(Assignment.credit_code), col(Assignment.position))
     )  # fmt: skip
-    return [AssignmentRow(*r) for r in session.exec(stmt).all()]
+    return [AssignmentRow(*r) for r in session.execute(stmt).all()]
 
 
 def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseInfo]:
@@ -120,12 +121,13 @@ def certificates(
     out: dict[str, list[CertInfo]] = defaultdict(list)
     for chunk in _chunks(sorted(set(codes))):
         stmt = (
-            select(Certificate.credit_code, Certificate.body, Certificate.number,
-                   Certificate.kind, Certificate.status, Certificate.scope)
+            sa.select(col(Certificate.credit_code), col(Certificate.body),
+                      col(Certificate.number), col(Certificate.kind), col(Certificate.status),
+                      col(Certificate.scope))
             .where(col(Certificate.credit_code).in_(chunk))
             .order_by(col(Certificate.body), col(Certificate.number))
         )  # fmt: skip
-        for code, body, number, kind, status, scope in session.exec(stmt):
+        for code, body, number, kind, status, scope in session.execute(stmt):
             kind = str(getattr(kind, "value", kind))
             if kinds and kind not in kinds:
                 continue

@@ -38,7 +38,8 @@ class SmtpSettings(BaseSettings):
         if self.password_block:
             from prefect.blocks.system import Secret
 
-            return str(Secret.load(self.password_block).get())
+            secret = Secret.load(self.password_block, _sync=True)  # type: ignore[call-arg]
+            return str(secret.get())  # type: ignore[union-attr]
         return self.password.get_secret_value()
 
 

@@ -28,7 +28,9 @@ def _encoded_words(text: str) -> str:
     """RFC 2047 base64 encoded words of at most 75 characters, folded onto new lines."""
     if text.isascii() and len(text) < 900 and "\n" not in text and "\r" not in text:
         return text
-    words, chunk, size = [], [], 0
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
     for ch in text:
         n = len(ch.encode("utf-8"))
         if size + n > 45:  # 45 bytes -> 60 base64 characters + 12 of wrapping

@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 # Called inside the draw's transaction with (session, round, result); notifications register
 # here so a round's messages are written in the same transaction as its assignments.
-AfterDraw = Callable[[Session, Round, core.DrawResult], None]
+AfterDraw = Callable[[Session, Round, core.DrawResult], object]  # the result is ignored
 after_draw_hooks: list[AfterDraw] = []
 
 

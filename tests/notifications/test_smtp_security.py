@@ -115,3 +115,21 @@ def test_an_unknown_ca_is_refused(server, tmp_path: Path) -> None:  # type: igno
     with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
         channel.send("notify@fj.example.cn", "a@fj.example.cn", _message("x"))
     assert handler.received == []
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_password_can_come_from_a_prefect_secret_block(server, ca_file: Path) -> None:  # type: ignore[no-untyped-def]
+    """SHUANGSUI_SMTP_PASSWORD_BLOCK names a Secret block; nothing secret in the environment."""
+    from prefect.blocks.system import Secret
+
+    security, port, handler = server
+    Secret(value=PASSWORD).save("shuangsui-smtp-test", overwrite=True)
+    settings = SmtpSettings(
+        host="127.0.0.1", port=port, security=security, username=USER,  # type: ignore[arg-type]
+        password_block="shuangsui-smtp-test", ca_file=str(ca_file), timeout=10,
+    )  # fmt: skip
+    assert settings.password.get_secret_value() == ""
+    channel = SmtpChannel(settings)
+    channel.send("notify@fj.example.cn", "a@fj.example.cn", _message(f"{security}-block"))
+    channel.close()
+    assert [r.message["Subject"] for r in handler.received][-1] == f"{security}-block"
