@@ -3,11 +3,14 @@
 Workers (threads, ``concurrency`` of them) each hold their own connections (an SMTP session
 and a webhook transport), reused across their messages. A worker records each outcome before
 taking its next message; one recorder thread writes the outcomes of all workers in a single
-transaction (group commit). So a crash can repeat at most the ``concurrency`` messages that were
-in flight, and every repeat carries the same ``Message-ID`` / ``Idempotency-Key`` as its first copy.
+transaction (group commit). So a crash can repeat at most the messages that were in flight
+(``concurrency`` per process, ``processes`` processes when a backlog brought helpers in), and
+every repeat carries the same ``Message-ID`` / ``Idempotency-Key`` as its first copy.
 
-Claiming sets a lease (``lease_until``); on PostgreSQL the claim also uses
-``FOR UPDATE SKIP LOCKED``, so concurrent dispatchers never take the same message.
+Claiming sets a lease (``lease_until``), read in order off the partial due-queue index; on
+PostgreSQL the claim also uses ``FOR UPDATE SKIP LOCKED``, so concurrent dispatchers never take
+the same message. A claimed message is only started while less than half its lease has gone;
+the rest goes back to the queue, so a slow server never lets two dispatchers send one message.
 """
 
 from __future__ import annotations
