@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
@@ -30,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shuangsui registry draw tasks flows notifications
+	$(BIN)/mypy shuangsui registry draw rounds findings exchange api tasks flows notifications website
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/lock-bench.txt

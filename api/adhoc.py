@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flows.launch import ADHOC_DEPLOYMENT as DEPLOYMENT
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +30,15 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     if deployment_available(DEPLOYMENT):
         from prefect.deployments import run_deployment
 
-        run = run_deployment(
-            DEPLOYMENT,
-            parameters=params,
-            timeout=0,
-            idempotency_key=f"{key}|{params.get('witness_digits') or ''}",
+        # called from sync code, so prefect's async_dispatch runs it synchronously
+        run = cast(
+            "FlowRun",
+            run_deployment(
+                DEPLOYMENT,
+                parameters=params,
+                timeout=0,
+                idempotency_key=f"{key}|{params.get('witness_digits') or ''}",
+            ),
         )
         logger.info("ad hoc round requested by %s: flow run %s", params["requested_by"], run.id)
         return {"mode": "deployment", "round_key": key, "flow_run_id": str(run.id),

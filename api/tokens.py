@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from findings.models import CoordinatorToken
 from shuangsui.errors import UserError
@@ -57,7 +57,7 @@ def lookup(engine: Engine, token: str) -> CoordinatorToken | None:
     """The live token row for ``token``; the lookup is by hash, so timing reveals nothing."""
     with Session(engine, expire_on_commit=False) as session:
         row = session.execute(
-            select(CoordinatorToken).where(CoordinatorToken.token_hash == token_hash(token))
+            select(CoordinatorToken).where(col(CoordinatorToken.token_hash) == token_hash(token))
         ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         return None

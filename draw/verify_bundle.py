@@ -427,13 +427,14 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
     insps = sorted(inspectors, key=lambda i: i["inspector_id"])
     ids = [i["inspector_id"] for i in insps]
     index = {iid: n for n, iid in enumerate(ids)}
-    ok, by_kind = 0, {}
+    ok = 0
+    by_kind: dict[str, int] = {}  # expertise -> bit set of inspectors
     for n, insp in enumerate(insps):
         if static_rule(insp, start, end) is None:
             ok |= 1 << n
             for kind in insp["expertise"]:
                 by_kind[kind] = by_kind.get(kind, 0) | 1 << n
-    excluded = {}
+    excluded: dict[str, int] = {}  # credit_code -> bit set of recused inspectors
     pairs = set(conflicts) | (set(recent) if t["recuse_recent_rounds"] > 0 else set())
     for iid, code in pairs:
         if iid in index:
@@ -469,7 +470,7 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
                     avail &= ~(1 << n)
                     break
             else:
-                counts = {}
+                counts: dict[str, int] = {}
                 for n, insp in enumerate(insps):
                     rule = elimination(insp, ent, plan, conflicts, recent, loads[n])
                     if rule:

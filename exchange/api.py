@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from api.auth import ROLES_ATTR
 from api.problems import Problem
@@ -51,9 +51,9 @@ def nonce_store(engine: Engine):  # type: ignore[no-untyped-def]
         with Session(engine) as session:
             session.execute(
                 delete(ExchangeNonce).where(
-                    ExchangeNonce.expires_at < now - dt.timedelta(minutes=5)
+                    col(ExchangeNonce.expires_at) < now - dt.timedelta(minutes=5)
                 )
-            )  # type: ignore[arg-type]
+            )
             session.add(ExchangeNonce(key_id=key_id, nonce=nonce, expires_at=expires))
             try:
                 session.commit()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from exchange.directory import Partner
 from exchange.errors import SyncRejected
@@ -100,10 +100,10 @@ def apply_entries(
     now = dt.datetime.now(dt.UTC)
     held = dict(
         session.execute(
-            select(PartnerEntry.seq, PartnerEntry.leaf_hash).where(
-                PartnerEntry.partner_code == partner.code,
-                PartnerEntry.seq >= entries[0].seq,  # type: ignore[operator]
-                PartnerEntry.seq <= entries[-1].seq,  # type: ignore[operator]
+            select(col(PartnerEntry.seq), col(PartnerEntry.leaf_hash)).where(
+                col(PartnerEntry.partner_code) == partner.code,
+                col(PartnerEntry.seq) >= entries[0].seq,
+                col(PartnerEntry.seq) <= entries[-1].seq,
             )
         ).all()
     )

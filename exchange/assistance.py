@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from draw.canonical import canonical_json
 from draw.frame import EnterpriseUnit, build_inspector_frame, encode_inspector, frame_commitment
@@ -104,8 +104,8 @@ def decide(
             return case
         entry = session.exec(  # type: ignore[call-overload]
             select(PartnerEntry).where(
-                PartnerEntry.partner_code == requester,
-                PartnerEntry.entry_id == f"assistance-request/{request_id}",
+                col(PartnerEntry.partner_code) == requester,
+                col(PartnerEntry.entry_id) == f"assistance-request/{request_id}",
             )
         ).scalar_one()
         request = json.loads(entry.body)["body"]

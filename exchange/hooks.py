@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -63,7 +63,7 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
             continue
         rnd = session.get(Round, finding.round_key)
         check_item = rnd.check_item_code if rnd else ""
-        fields = {
+        fields: dict[str, Any] = {
             "credit_code": finding.credit_code,
             "check_item": check_item,
             "inspected_on": version.check_date,
@@ -72,8 +72,9 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
             "summary": version.description,
         }
         earlier = session.execute(
-            select(PublishedResult.version_id).where(
-                PublishedResult.finding_id == finding_id, PublishedResult.version_id != version_id
+            select(col(PublishedResult.version_id)).where(
+                col(PublishedResult.finding_id) == finding_id,
+                col(PublishedResult.version_id) != version_id,
             )
         ).first()
         if earlier is None:

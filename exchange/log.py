@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import Engine, select, text, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
 from exchange import proofs
@@ -35,8 +35,8 @@ def _lock_head(session: Session) -> ExchangeHead:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
     else:  # a write first: SQLite hands out its one write lock before we read the head
         session.execute(
-            update(ExchangeHead).where(ExchangeHead.id == 1).values(size=ExchangeHead.size)
-        )  # type: ignore[arg-type]
+            update(ExchangeHead).where(col(ExchangeHead.id) == 1).values(size=ExchangeHead.size)
+        )
     head = session.get(ExchangeHead, 1, populate_existing=True)
     if head is None:
         head = ExchangeHead(id=1, size=0, frontier=[])
@@ -57,13 +57,13 @@ def append(
     """Append one entry (idempotent by ``entry_id``) in the session's transaction."""
     head = _lock_head(session)
     existing = session.exec(  # type: ignore[call-overload]
-        select(ExchangeEntry).where(ExchangeEntry.entry_id == entry_id)
+        select(ExchangeEntry).where(col(ExchangeEntry.entry_id) == entry_id)
     ).scalar_one_or_none()
     if existing is not None:
         return existing
     if supersedes is not None:
         target = session.exec(  # type: ignore[call-overload]
-            select(ExchangeEntry.seq).where(ExchangeEntry.entry_id == supersedes)
+            select(col(ExchangeEntry.seq)).where(col(ExchangeEntry.entry_id) == supersedes)
         ).scalar_one_or_none()
         if target is None:
             from shuangsui.errors import NotFound
@@ -100,7 +100,7 @@ def latest_checkpoint(
     with Session(engine, expire_on_commit=False) as session:
         size, root = head_of(session)
         last = session.exec(  # type: ignore[call-overload]
-            select(ExchangeCheckpoint).order_by(ExchangeCheckpoint.id.desc()).limit(1)  # type: ignore[union-attr]
+            select(ExchangeCheckpoint).order_by(col(ExchangeCheckpoint.id).desc()).limit(1)
         ).scalar_one_or_none()
         now = _now()
         fresh = last is not None and last.size == size and last.root == root.hex()
@@ -121,14 +121,18 @@ def latest_checkpoint(
 def entries_range(session: Session, start: int, end: int) -> list[ExchangeEntry]:
     q = (
         select(ExchangeEntry)
-        .where(ExchangeEntry.seq >= start, ExchangeEntry.seq < end)  # type: ignore[operator]
-        .order_by(ExchangeEntry.seq)  # type: ignore[arg-type]
+        .where(col(ExchangeEntry.seq) >= start, col(ExchangeEntry.seq) < end)
+        .order_by(col(ExchangeEntry.seq))
     )
     return list(session.exec(q).scalars())  # type: ignore[call-overload]
 
 
 def leaf_hashes(session: Session, size: int) -> list[bytes]:
-    q = select(ExchangeEntry.leaf_hash).where(ExchangeEntry.seq < size).order_by(ExchangeEntry.seq)  # type: ignore[operator,arg-type]
+    q = (
+        select(col(ExchangeEntry.leaf_hash))
+        .where(col(ExchangeEntry.seq) < size)
+        .order_by(col(ExchangeEntry.seq))
+    )
     return [bytes.fromhex(h) for h in session.execute(q).scalars()]
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from exchange.directory import load_directory
 from exchange.models import ExchangeEntry, PartnerEntry
@@ -24,21 +24,23 @@ RESULT_KINDS = ("result", "correction")
 
 
 def _superseded(conn: Connection) -> set[tuple[str, str]]:
-    q = select(PartnerEntry.partner_code, PartnerEntry.supersedes).where(
-        PartnerEntry.supersedes.is_not(None)  # type: ignore[union-attr]
+    q = select(col(PartnerEntry.partner_code), col(PartnerEntry.supersedes)).where(
+        col(PartnerEntry.supersedes).is_not(None)
     )
-    return {(p, s) for p, s in conn.execute(q)}
+    return {(p, cast(str, s)) for p, s in conn.execute(q)}  # non-null: see the where
 
 
 def partner_inspections(conn: Connection, *, check_item: str, since: dt.date) -> dict[str, str]:
     """credit_code -> citation of partners' inspections for ``check_item`` on or after
     ``since``: the same shape as ``rounds.frames.recent_inspections``."""
     q = (
-        select(PartnerEntry.partner_code, PartnerEntry.seq, PartnerEntry.entry_id,
-               PartnerEntry.credit_code, PartnerEntry.event_date, PartnerEntry.leaf_hash)
-        .where(PartnerEntry.kind.in_(RESULT_KINDS), PartnerEntry.check_item == check_item,  # type: ignore[attr-defined]
-               PartnerEntry.event_date >= since)  # type: ignore[operator]
-        .order_by(PartnerEntry.event_date, PartnerEntry.partner_code, PartnerEntry.seq)
+        select(col(PartnerEntry.partner_code), col(PartnerEntry.seq), col(PartnerEntry.entry_id),
+               col(PartnerEntry.credit_code), col(PartnerEntry.event_date),
+               col(PartnerEntry.leaf_hash))
+        .where(col(PartnerEntry.kind).in_(RESULT_KINDS), col(PartnerEntry.check_item) == check_item,
+               col(PartnerEntry.event_date) >= since)
+        .order_by(col(PartnerEntry.event_date), col(PartnerEntry.partner_code),
+                  col(PartnerEntry.seq))
     )  # fmt: skip
     rows = list(conn.execute(q))
     if not rows:
@@ -51,7 +53,7 @@ def partner_inspections(conn: Connection, *, check_item: str, since: dt.date) ->
             continue
         cited[credit] = (
             f"监管互认: {names.get(code, code)} ({origin_of(code)} 日志第 {seq} 条, "
-            f"{entry_id}, 叶哈希 {lh[:16]}) 已于 {day.isoformat()} 检查"
+            f"{entry_id}, 叶哈希 {lh[:16]}) 已于 {cast(dt.date, day).isoformat()} 检查"
         )
     return cited
 
@@ -63,16 +65,21 @@ def combined_view(engine: Engine, credit_code: str) -> dict[str, Any]:
     with Session(engine) as session:
         ours: list[dict[str, Any]] = []
         q = (
-            select(Round.round_key, Round.check_item_code, Round.window_start, Round.window_end)
-            .join(Selection, Selection.round_key == Round.round_key)  # type: ignore[arg-type]
-            .where(Selection.credit_code == credit_code)
+            select(
+                col(Round.round_key),
+                col(Round.check_item_code),
+                col(Round.window_start),
+                col(Round.window_end),
+            )
+            .join(Selection, col(Selection.round_key) == col(Round.round_key))
+            .where(col(Selection.credit_code) == credit_code)
         )
         for key, item, start, end in session.execute(q):
             ours.append({"kind": "selected", "round_key": key, "check_item": item,
                          "window": [start.isoformat(), end.isoformat()]})  # fmt: skip
         for entry in session.exec(
-            select(ExchangeEntry).where(ExchangeEntry.kind.in_(RESULT_KINDS + ("retraction",)))
-        ).scalars():  # type: ignore[call-overload,attr-defined]
+            select(ExchangeEntry).where(col(ExchangeEntry.kind).in_(RESULT_KINDS + ("retraction",)))
+        ).scalars():  # type: ignore[call-overload]
             doc = json.loads(entry.body)
             if doc["body"].get("credit_code") == credit_code:
                 ours.append(
@@ -81,13 +88,10 @@ def combined_view(engine: Engine, credit_code: str) -> dict[str, Any]:
         theirs: list[dict[str, Any]] = []
         q2 = (
             select(PartnerEntry)
-            .where(PartnerEntry.credit_code == credit_code)
-            .order_by(
-                PartnerEntry.partner_code,
-                PartnerEntry.seq,  # type: ignore[arg-type]
-            )
+            .where(col(PartnerEntry.credit_code) == credit_code)
+            .order_by(col(PartnerEntry.partner_code), col(PartnerEntry.seq))
         )
-        rounds = select(PartnerEntry).where(PartnerEntry.kind == "round")
+        rounds = select(PartnerEntry).where(col(PartnerEntry.kind) == "round")
         for pe in list(session.exec(q2).scalars()) + [  # type: ignore[call-overload]
             r
             for r in session.exec(rounds).scalars()  # type: ignore[call-overload]

@@ -13,10 +13,10 @@ import base64
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, Engine, update
+from sqlmodel import Session, col
 
 from draw.merkle import empty_root, leaf_hash
 from exchange import proofs
@@ -136,19 +136,25 @@ def _commit(engine: Engine, partner: Partner, state: PartnerState, cp: Checkpoin
             new: list[Verified], frontier: list[bytes]) -> int:  # fmt: skip
     now = _now()
     with Session(engine) as session:
-        won = session.execute(
-            update(PartnerState)
-            .where(PartnerState.partner_code == partner.code, PartnerState.size == state.size)  # type: ignore[arg-type]
-            .values(
-                size=cp.size,
-                root=cp.root.hex(),
-                frontier=[h.hex() for h in frontier],
-                checkpoint=cp.text,
-                status="ok",
-                last_error=None,
-                last_attempt_at=now,
-                last_success_at=now,
-            )  # fmt: skip
+        won = cast(
+            CursorResult,
+            session.execute(
+                update(PartnerState)
+                .where(
+                    col(PartnerState.partner_code) == partner.code,
+                    col(PartnerState.size) == state.size,
+                )
+                .values(
+                    size=cp.size,
+                    root=cp.root.hex(),
+                    frontier=[h.hex() for h in frontier],
+                    checkpoint=cp.text,
+                    status="ok",
+                    last_error=None,
+                    last_attempt_at=now,
+                    last_success_at=now,
+                )  # fmt: skip
+            ),
         ).rowcount
         if not won:
             raise SyncRejected(f"partner {partner.code}: another sync moved the cursor; retry")
@@ -170,8 +176,8 @@ def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
                 proof=exc.proof,
             ))  # fmt: skip
         session.execute(
-            update(PartnerState).where(PartnerState.partner_code == code).values(**values)
-        )  # type: ignore[arg-type]
+            update(PartnerState).where(col(PartnerState.partner_code) == code).values(**values)
+        )
         session.commit()
     return status
 

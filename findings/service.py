@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from findings.events import FindingRecorded, FindingSigned
 from findings.models import Evidence, Finding, FindingSignoff, FindingVersion
@@ -37,9 +37,9 @@ def _now() -> datetime:
 def team_of(session: Session, round_key: str, credit_code: str) -> list[str]:
     """The enterprise's team in the round, lead first; NotFound when it was not drawn."""
     rows = session.execute(
-        select(Assignment.inspector_id)
-        .where(Assignment.round_key == round_key, Assignment.credit_code == credit_code)
-        .order_by(Assignment.position)
+        select(col(Assignment.inspector_id))
+        .where(col(Assignment.round_key) == round_key, col(Assignment.credit_code) == credit_code)
+        .order_by(col(Assignment.position))
     ).scalars()
     team = list(rows)
     if not team:
@@ -85,7 +85,9 @@ def add_version(
             f"(team: {', '.join(team)})"
         )
     finding = session.execute(
-        select(Finding).where(Finding.round_key == round_key, Finding.credit_code == credit_code)
+        select(Finding).where(
+            col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code
+        )
     ).scalar_one_or_none()
     if finding is None:
         finding = Finding(round_key=round_key, credit_code=credit_code, created_at=now)
@@ -129,8 +131,8 @@ def add_version(
 def _latest(session: Session, finding_id: int) -> FindingVersion | None:
     return session.execute(
         select(FindingVersion)
-        .where(FindingVersion.finding_id == finding_id)
-        .order_by(FindingVersion.version.desc())  # type: ignore[attr-defined]
+        .where(col(FindingVersion.finding_id) == finding_id)
+        .order_by(col(FindingVersion.version).desc())
         .limit(1)
     ).scalar_one_or_none()
 
@@ -210,8 +212,8 @@ def sign_off(
             now = _now()
             session.add(
                 FindingSignoff(
-                    version_id=latest.id,
-                    inspector_id=inspector_id,  # type: ignore[arg-type]
+                    version_id=latest.id,  # type: ignore[arg-type]
+                    inspector_id=inspector_id,
                     via="api",
                     signed_at=now,
                 )
@@ -232,7 +234,9 @@ def sign_off(
 
 def _finding(session: Session, round_key: str, credit_code: str) -> Finding:
     finding = session.execute(
-        select(Finding).where(Finding.round_key == round_key, Finding.credit_code == credit_code)
+        select(Finding).where(
+            col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code
+        )
     ).scalar_one_or_none()
     if finding is None:
         raise NotFound(f"no finding has been submitted for {credit_code} in {round_key} yet")
@@ -289,7 +293,7 @@ def history(engine: Engine, round_key: str, credit_code: str) -> History:
         team = team_of(session, round_key, credit_code)
         finding = session.execute(
             select(Finding).where(
-                Finding.round_key == round_key, Finding.credit_code == credit_code
+                col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code
             )
         ).scalar_one_or_none()
         versions: list[FindingVersion] = []
@@ -297,8 +301,8 @@ def history(engine: Engine, round_key: str, credit_code: str) -> History:
             versions = list(
                 session.execute(
                     select(FindingVersion)
-                    .where(FindingVersion.finding_id == finding.id)
-                    .order_by(FindingVersion.version)  # type: ignore[arg-type]
+                    .where(col(FindingVersion.finding_id) == finding.id)
+                    .order_by(col(FindingVersion.version))
                 ).scalars()
             )
         signed = _signoffs(session, [v.id for v in versions])  # type: ignore[misc]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from draw import core
 from draw.bundle import write_bundle
@@ -42,12 +42,12 @@ def recompute(engine: Engine, round_key: str) -> Recomputed:
         stored_sel = {
             s.credit_code: s
             for s in session.exec(
-                select(Selection).where(Selection.round_key == round_key)
+                select(Selection).where(col(Selection.round_key) == round_key)
             ).scalars()  # type: ignore[call-overload]
         }
         teams: dict[str, list[tuple[int, str]]] = {}
         for a in session.exec(  # type: ignore[call-overload]
-            select(Assignment).where(Assignment.round_key == round_key)
+            select(Assignment).where(col(Assignment.round_key) == round_key)
         ).scalars():
             teams.setdefault(a.credit_code, []).append((a.position, a.inspector_id))
         audit.verify_chain(audit.load_chain(session))

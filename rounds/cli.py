@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import typer
 from sqlmodel import Session, select
@@ -13,6 +14,9 @@ from rounds.models import Round
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import EntropyUnavailable, UserError
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 app = typer.Typer(help="Rounds: commit, draw, bundle and verify.", no_args_is_help=True)
 
@@ -171,10 +175,14 @@ def adhoc(
         from prefect.deployments import run_deployment
 
         typer.echo("submitting to deployment adhoc-round/adhoc …")
-        run = run_deployment(
-            ADHOC_DEPLOYMENT,
-            parameters={k: v for k, v in params.items() if v is not None},
-            idempotency_key=f"{round_id}|{digits or ''}",
+        # called from sync code, so prefect's async_dispatch runs it synchronously
+        run = cast(
+            "FlowRun",
+            run_deployment(
+                ADHOC_DEPLOYMENT,
+                parameters={k: v for k, v in params.items() if v is not None},
+                idempotency_key=f"{round_id}|{digits or ''}",
+            ),
         )
         typer.echo(f"flow run {run.name} ({run.id}): {run.state_name}")
         if not run.state or not run.state.is_completed():

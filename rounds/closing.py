@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
-from sqlalchemy import Engine, select, update
-from sqlmodel import Session
+from sqlalchemy import CursorResult, Engine, select, update
+from sqlmodel import Session, col
 
 from findings.records import load_results
 from rounds import audit
@@ -26,9 +27,9 @@ def close_finished_rounds(engine: Engine) -> list[str]:
         keys = [
             k
             for (k,) in conn.execute(
-                select(Round.round_key).where(Round.status == RoundStatus.drawn)
+                select(col(Round.round_key)).where(col(Round.status) == RoundStatus.drawn)
             )
-        ]  # type: ignore[arg-type]
+        ]
         if not keys:
             return []
         records = load_results(conn, keys)
@@ -44,10 +45,13 @@ def close_finished_rounds(engine: Engine) -> list[str]:
         if totals[key] == 0 or pending[key]:
             continue
         with Session(engine) as session:
-            won = session.execute(
-                update(Round)
-                .where(Round.round_key == key, Round.status == RoundStatus.drawn)  # type: ignore[arg-type]
-                .values(status=RoundStatus.closed)
+            won = cast(
+                CursorResult,
+                session.execute(
+                    update(Round)
+                    .where(col(Round.round_key) == key, col(Round.status) == RoundStatus.drawn)
+                    .values(status=RoundStatus.closed)
+                ),
             ).rowcount
             if won:
                 audit.add_to(session, key, audit.RoundClosed(results=totals[key]))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlmodel import col
 
 from registry.models import Certificate, Conflict, Enterprise, Inspector
 from rounds.models import Assignment, Round, RoundStatus, Selection
@@ -23,23 +24,23 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str,
     certificates; the population filter itself is the draw's (``draw.frame``)."""
     kinds = list(plan["population"]["cert_kinds"])
     certs: dict[str, list[dict[str, str]]] = defaultdict(list)
-    cert_q = select(Certificate.credit_code, Certificate.kind, Certificate.status).where(
-        Certificate.kind.in_(kinds)  # type: ignore[attr-defined]
-    )
+    cert_q = select(
+        col(Certificate.credit_code), col(Certificate.kind), col(Certificate.status)
+    ).where(col(Certificate.kind).in_(kinds))
     for code, kind, status in conn.execute(cert_q):
         certs[code].append({"kind": str(kind), "status": str(status)})
     ent_q = select(
-        Enterprise.credit_code,
-        Enterprise.division_code,
-        Enterprise.risk_class,
-        Enterprise.industry,
-        Enterprise.abnormal_listed,
-        Enterprise.serious_violation,
-        Enterprise.status,
+        col(Enterprise.credit_code),
+        col(Enterprise.division_code),
+        col(Enterprise.risk_class),
+        col(Enterprise.industry),
+        col(Enterprise.abnormal_listed),
+        col(Enterprise.serious_violation),
+        col(Enterprise.status),
     )
     rows = []
-    for code, division, risk, industry, abnormal, serious, status in conn.execute(ent_q):
-        if code not in certs or str(status) != "active":
+    for code, division, risk, industry, abnormal, serious, ent_status in conn.execute(ent_q):
+        if code not in certs or str(ent_status) != "active":
             continue
         rows.append(
             {
@@ -74,7 +75,7 @@ def inspector_rows(conn: Connection) -> list[dict[str, Any]]:
 
 
 def conflict_pairs(conn: Connection, credit_codes: set[str]) -> frozenset[tuple[str, str]]:
-    pairs = conn.execute(select(Conflict.inspector_id, Conflict.credit_code))
+    pairs = conn.execute(select(col(Conflict.inspector_id), col(Conflict.credit_code)))
     return frozenset((i, c) for i, c in pairs if c in credit_codes)
 
 
@@ -94,14 +95,14 @@ def recent_inspections(
         return {}
     since = _months_before(window_start, months)
     q = (
-        select(Selection.credit_code, Round.round_key, Round.window_end)
-        .join(Round, Round.round_key == Selection.round_key)  # type: ignore[arg-type]
+        select(col(Selection.credit_code), col(Round.round_key), col(Round.window_end))
+        .join(Round, col(Round.round_key) == col(Selection.round_key))
         .where(
-            Round.check_item_code == check_item,
-            Round.status.in_([RoundStatus.drawn, RoundStatus.closed]),  # type: ignore[attr-defined]
-            Round.window_end >= since,
+            col(Round.check_item_code) == check_item,
+            col(Round.status).in_([RoundStatus.drawn, RoundStatus.closed]),
+            col(Round.window_end) >= since,
         )
-        .order_by(Round.window_end, Round.round_key)
+        .order_by(col(Round.window_end), col(Round.round_key))
     )
     cited: dict[str, str] = {}
     for code, key, end in conn.execute(q):
@@ -120,15 +121,15 @@ def recent_pairs(conn: Connection, rounds: int) -> frozenset[tuple[str, str]]:
     keys = [
         k
         for (k,) in conn.execute(
-            select(Round.round_key)
-            .where(Round.status.in_([RoundStatus.drawn, RoundStatus.closed]))  # type: ignore[attr-defined]
-            .order_by(Round.drawn_at.desc(), Round.round_key)  # type: ignore[union-attr]
+            select(col(Round.round_key))
+            .where(col(Round.status).in_([RoundStatus.drawn, RoundStatus.closed]))
+            .order_by(col(Round.drawn_at).desc(), col(Round.round_key))
             .limit(rounds)
         )
     ]
     if not keys:
         return frozenset()
-    q = select(Assignment.inspector_id, Assignment.credit_code).where(
-        Assignment.round_key.in_(keys)  # type: ignore[attr-defined]
+    q = select(col(Assignment.inspector_id), col(Assignment.credit_code)).where(
+        col(Assignment.round_key).in_(keys)
     )
     return frozenset((i, c) for i, c in conn.execute(q))

@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import CursorResult, Engine, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from draw import core
 from draw.canonical import canonical_json
@@ -254,7 +254,9 @@ def _fail(engine: Engine, rnd: Round, reason: str, error: str) -> None:
     with Session(engine, expire_on_commit=False) as session:
         session.execute(
             update(Round)
-            .where(Round.round_key == rnd.round_key, Round.status == RoundStatus.committed)  # type: ignore[arg-type]
+            .where(
+                col(Round.round_key) == rnd.round_key, col(Round.status) == RoundStatus.committed
+            )
             .values(status=RoundStatus.failed, last_error=error)
         )
         audit.add_to(session, rnd.round_key, audit.DrawFailed(reason=reason, error=error))
@@ -282,17 +284,23 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
     ]  # fmt: skip
     for _attempt in range(10):
         with Session(engine, expire_on_commit=False) as session:
-            won = session.execute(
-                update(Round)
-                .where(Round.round_key == rnd.round_key, Round.status == RoundStatus.committed)  # type: ignore[arg-type]
-                .values(
-                    status=RoundStatus.drawn,
-                    seed=result.seed,
-                    entropy=records,
-                    counts=counts,
-                    drawn_at=_now(),
-                    last_error=None,
-                )
+            won = cast(
+                CursorResult,
+                session.execute(
+                    update(Round)
+                    .where(
+                        col(Round.round_key) == rnd.round_key,
+                        col(Round.status) == RoundStatus.committed,
+                    )
+                    .values(
+                        status=RoundStatus.drawn,
+                        seed=result.seed,
+                        entropy=records,
+                        counts=counts,
+                        drawn_at=_now(),
+                        last_error=None,
+                    )
+                ),
             ).rowcount
             if not won:  # a concurrent attempt drew it first: same inputs, same draw
                 session.rollback()

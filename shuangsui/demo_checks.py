@@ -7,7 +7,7 @@ import datetime as dt
 import random
 
 from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from findings import service
 from findings.categories import CertificateAction, MeasureKind, ResultCategory
@@ -66,8 +66,8 @@ def inspect(engine: Engine, round_key: str, share: float, seed: int) -> int:
         teams: dict[str, list[str]] = {}
         for a in session.exec(  # type: ignore[call-overload]
             select(Assignment)
-            .where(Assignment.round_key == round_key)
-            .order_by(Assignment.credit_code, Assignment.position)
+            .where(col(Assignment.round_key) == round_key)
+            .order_by(col(Assignment.credit_code), col(Assignment.position))
         ).scalars():
             teams.setdefault(a.credit_code, []).append(a.inspector_id)
         codes = sorted(teams)
