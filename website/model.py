@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from typing import Any
+
+
+def _fields(obj: Any) -> Any:
+    """JSON for what the encoder does not know: a dataclass as its fields, anything else as
+    text (dates)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return vars(obj)
+    return str(obj)
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,14 @@ class PublicRound:
     results: list[PublicResult] = field(default_factory=list)
 
     def digest(self) -> str:
-        """What the round's pages are made of: unchanged digest, unchanged pages."""
-        body = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
+        """What the round's pages are made of: unchanged digest, unchanged pages.
+
+        Every field of the round and its results, encoded by the C JSON encoder straight from
+        the dataclasses' own ``__dict__`` (``dataclasses.asdict`` deep-copied each of ~10^5
+        results first and took most of an unchanged publish)."""
+        body = json.dumps(
+            self, default=_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
         return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
     @property
