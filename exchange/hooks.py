@@ -49,20 +49,42 @@ def append_round_record(session: Session, rnd: Any, result: Any) -> None:
 
 def share_published_results(session: Session, versions: list[tuple[int, int]]) -> None:
     """Each newly published finding version joins our log: a ``result`` the first time a
-    finding is published, a ``correction`` superseding it afterwards. Public fields only."""
+    finding is published, a ``correction`` superseding it afterwards. Public fields only.
+    Read and appended in bulk (one take of the log's lock), in the order given."""
     from sqlalchemy import select
 
-    from exchange.publish import correct_result, publish_result
+    from exchange.log import append_many
+    from exchange.publish import _origin, correction_entry, result_entry
     from findings.models import Finding, FindingVersion, PublishedResult
     from rounds.models import Round
 
+    if not versions:
+        return
+    by_version: dict[int, FindingVersion] = {}
+    by_finding: dict[int, Finding] = {}
+    published: dict[int, set[int]] = {}  # finding id -> its published version ids
+    for start in range(0, len(versions), 1000):
+        chunk = versions[start : start + 1000]
+        vids = [v for v, _ in chunk]
+        fids = list({f for _, f in chunk})
+        q1 = select(FindingVersion).where(col(FindingVersion.id).in_(vids))
+        by_version.update((v.id, v) for v in session.execute(q1).scalars())  # type: ignore[misc]
+        q2 = select(Finding).where(col(Finding.id).in_(fids))
+        by_finding.update((f.id, f) for f in session.execute(q2).scalars())  # type: ignore[misc]
+        q3 = select(col(PublishedResult.finding_id), col(PublishedResult.version_id)).where(
+            col(PublishedResult.finding_id).in_(fids)
+        )
+        for fid, vid in session.execute(q3):
+            published.setdefault(fid, set()).add(vid)
+    keys = sorted({f.round_key for f in by_finding.values()})
+    items = {r.round_key: r.check_item_code for r in session.execute(
+        select(Round).where(col(Round.round_key).in_(keys))).scalars()}  # fmt: skip
+    entries = []
     for version_id, finding_id in versions:
-        version = session.get(FindingVersion, version_id)
-        finding = session.get(Finding, finding_id)
+        version, finding = by_version.get(version_id), by_finding.get(finding_id)
         if version is None or finding is None:
             continue
-        rnd = session.get(Round, finding.round_key)
-        check_item = rnd.check_item_code if rnd else ""
+        check_item = items.get(finding.round_key, "")
         fields: dict[str, Any] = {
             "credit_code": finding.credit_code,
             "check_item": check_item,
@@ -71,17 +93,12 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
             "round_key": finding.round_key,
             "summary": version.description,
         }
-        earlier = session.execute(
-            select(col(PublishedResult.version_id)).where(
-                col(PublishedResult.finding_id) == finding_id,
-                col(PublishedResult.version_id) != version_id,
-            )
-        ).first()
-        if earlier is None:
-            publish_result(session, **fields)
-        else:
+        if published.get(finding_id, set()) - {version_id}:  # an earlier version was shared
             first = f"result/{finding.round_key}/{finding.credit_code}/{check_item}"
-            correct_result(session, supersedes=first, **fields)
+            entries.append(correction_entry(supersedes=first, **fields))
+        else:
+            entries.append(result_entry(**fields))
+    append_many(session, origin=_origin(), entries=entries)
 
 
 def install() -> None:

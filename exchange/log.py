@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select, text, update
@@ -45,6 +47,14 @@ def _lock_head(session: Session) -> ExchangeHead:
     return head
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    entry_id: str
+    kind: str
+    body: dict[str, Any]
+    supersedes: str | None = None
+
+
 def append(
     session: Session,
     *,
@@ -55,35 +65,66 @@ def append(
     supersedes: str | None = None,
 ) -> ExchangeEntry:
     """Append one entry (idempotent by ``entry_id``) in the session's transaction."""
+    entry = NewEntry(entry_id, kind, body, supersedes)
+    return append_many(session, origin=origin, entries=[entry])[0]
+
+
+def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def append_many(
+    session: Session, *, origin: str, entries: Sequence[NewEntry]
+) -> list[ExchangeEntry]:
+    """Append ``entries`` in order, in the session's transaction, under one take of the write
+    lock: the same entries, sequence numbers and tree as one ``append`` each, without a
+    lock, a head read and a flush per entry. Idempotent by ``entry_id`` (an id already in the
+    log, or earlier in ``entries``, returns that entry); a ``supersedes`` must name an entry
+    in the log or earlier in ``entries``."""
+    if not entries:
+        return []
     head = _lock_head(session)
-    existing = session.exec(  # type: ignore[call-overload]
-        select(ExchangeEntry).where(col(ExchangeEntry.entry_id) == entry_id)
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
-    if supersedes is not None:
-        target = session.exec(  # type: ignore[call-overload]
-            select(col(ExchangeEntry.seq)).where(col(ExchangeEntry.entry_id) == supersedes)
-        ).scalar_one_or_none()
-        if target is None:
+    ids = list(dict.fromkeys(e.entry_id for e in entries))
+    known: dict[str, ExchangeEntry] = {}
+    for chunk in _chunks(ids):
+        q = select(ExchangeEntry).where(col(ExchangeEntry.entry_id).in_(chunk))
+        known.update((r.entry_id, r) for r in session.exec(q).scalars())  # type: ignore[call-overload]
+    targets = sorted({e.supersedes for e in entries if e.supersedes} - set(known))
+    in_log: set[str] = set()
+    for chunk in _chunks(targets):
+        q2 = select(col(ExchangeEntry.entry_id)).where(col(ExchangeEntry.entry_id).in_(chunk))
+        in_log.update(session.execute(q2).scalars())
+    frontier = [bytes.fromhex(h) for h in head.frontier]
+    size, out, new = head.size, [], []
+    for e in entries:
+        if e.entry_id in known:
+            out.append(known[e.entry_id])
+            continue
+        if e.supersedes is not None and e.supersedes not in known and e.supersedes not in in_log:
             from shuangsui.errors import NotFound
 
-            raise NotFound(f"entry {supersedes} is not in our log: nothing to supersede")
-    at = _now()
-    data = make_entry(origin=origin, seq=head.size, entry_id=entry_id, kind=kind, at=at,
-                      body=body, supersedes=supersedes)  # fmt: skip
-    lh = leaf_hash(data)
-    row = ExchangeEntry(seq=head.size, entry_id=entry_id, kind=kind, supersedes=supersedes,
-                        body=data.decode(), leaf_hash=lh.hex(), created_at=at)  # fmt: skip
-    session.add(row)
-    frontier = [bytes.fromhex(h) for h in head.frontier]
-    proofs.frontier_append(frontier, head.size, lh)
-    head.frontier = [h.hex() for h in frontier]
-    head.size += 1
-    session.add(head)
-    session.flush()
-    logger.info("log %s: appended %s %s as entry %d", origin, kind, entry_id, row.seq)
-    return row
+            raise NotFound(f"entry {e.supersedes} is not in our log: nothing to supersede")
+        at = _now()
+        data = make_entry(origin=origin, seq=size, entry_id=e.entry_id, kind=e.kind, at=at,
+                          body=e.body, supersedes=e.supersedes)  # fmt: skip
+        lh = leaf_hash(data)
+        row = ExchangeEntry(seq=size, entry_id=e.entry_id, kind=e.kind, supersedes=e.supersedes,
+                            body=data.decode(), leaf_hash=lh.hex(), created_at=at)  # fmt: skip
+        proofs.frontier_append(frontier, size, lh)
+        size += 1
+        known[e.entry_id] = row
+        new.append(row)
+        out.append(row)
+    if new:
+        session.add_all(new)
+        head.frontier = [h.hex() for h in frontier]
+        head.size = size
+        session.add(head)
+        session.flush()
+        first, last = new[0].seq, new[-1].seq
+        logger.info("log %s: appended %d entries, %d to %d", origin, len(new), first, last)
+    return out
 
 
 def head_of(session: Session) -> tuple[int, bytes]:

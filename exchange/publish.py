@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from exchange.log import append
+from exchange.log import NewEntry, append, append_many
 from exchange.models import AssistanceCase, ExchangeEntry
 from exchange.settings import origin_of
 from shuangsui.config import get_settings
@@ -38,30 +38,40 @@ def result_body(
     return body
 
 
-def publish_result(
-    session: Session, *, entry_id: str | None = None, **fields: Any
-) -> ExchangeEntry:
-    """Share a published inspection result (fields of ``result_body``)."""
+def result_entry(*, entry_id: str | None = None, **fields: Any) -> NewEntry:
+    """The ``result`` entry for a published inspection result (fields of ``result_body``)."""
     body = result_body(**fields)
     entry_id = (
         entry_id
         or f"result/{body['round_key'] or 'adhoc'}/{body['credit_code']}/{body['check_item']}"
     )
-    row = append(session, origin=_origin(), entry_id=entry_id, kind="result", body=body)
-    assist = body.get("assistance")
+    return NewEntry(entry_id, "result", body)
+
+
+def correction_entry(*, supersedes: str, **fields: Any) -> NewEntry:
+    return NewEntry(f"correction/{uuid.uuid4().hex[:12]}", "correction", result_body(**fields),
+                    supersedes)  # fmt: skip
+
+
+def publish_result(
+    session: Session, *, entry_id: str | None = None, **fields: Any
+) -> ExchangeEntry:
+    """Share a published inspection result (fields of ``result_body``)."""
+    entry = result_entry(entry_id=entry_id, **fields)
+    row = append_many(session, origin=_origin(), entries=[entry])[0]
+    assist = entry.body.get("assistance")
     if assist:  # we did this inspection for a partner: our side of the case is complete
         case = session.get(AssistanceCase, (assist["requester"], assist["request_id"]))
         if case is not None:
-            case.status, case.result = "completed", body | {"entry": entry_id}
+            case.status, case.result = "completed", entry.body | {"entry": entry.entry_id}
             case.updated_at = dt.datetime.now(dt.UTC)
             session.add(case)
     return row
 
 
 def correct_result(session: Session, *, supersedes: str, **fields: Any) -> ExchangeEntry:
-    body = result_body(**fields)
-    return append(session, origin=_origin(), entry_id=f"correction/{uuid.uuid4().hex[:12]}",
-                  kind="correction", body=body, supersedes=supersedes)  # fmt: skip
+    entry = correction_entry(supersedes=supersedes, **fields)
+    return append_many(session, origin=_origin(), entries=[entry])[0]
 
 
 def retract(session: Session, *, supersedes: str, reason: str) -> ExchangeEntry:

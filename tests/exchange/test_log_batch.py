@@ -1,0 +1,57 @@
+"""Appending in bulk gives the same log as one append at a time, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from draw import merkle
+from exchange.log import NewEntry, append, append_many, head_of
+from exchange.models import ExchangeEntry
+from shuangsui.errors import NotFound
+
+ORIGIN = "shuangsui.350000"
+
+
+def _entries() -> list[NewEntry]:
+    return [
+        NewEntry(f"result/R/{i:018d}/RZ-01", "result", {"credit_code": f"{i:018d}", "n": i})
+        for i in range(5)
+    ] + [
+        NewEntry(
+            "correction/c1", "correction", {"n": 9}, supersedes="result/R/000000000000000002/RZ-01"
+        )
+    ]
+
+
+def _log(engine: Engine) -> list[tuple[int, str, str, str | None]]:
+    with Session(engine) as s:
+        rows = s.exec(select(ExchangeEntry).order_by(ExchangeEntry.seq)).all()  # type: ignore[arg-type]
+        return [(r.seq, r.entry_id, r.kind, r.supersedes) for r in rows]
+
+
+def test_a_batch_is_the_same_log_as_one_append_each(engine: Engine) -> None:
+    entries = _entries()
+    with Session(engine) as s:
+        append(s, origin=ORIGIN, entry_id="round/R", kind="round", body={"r": 1})
+        rows = append_many(s, origin=ORIGIN, entries=entries + [entries[1]])  # a repeat
+        seqs = [r.seq for r in rows]
+        s.commit()
+        size, root = head_of(s)
+    assert seqs == [1, 2, 3, 4, 5, 6, 2]
+    assert _log(engine)[-1] == (6, "correction/c1", "correction", entries[2].entry_id)
+    with Session(engine) as s:  # the entries' own bytes, hashed by the RFC 6962 reference
+        bodies = s.exec(select(ExchangeEntry.body).order_by(ExchangeEntry.seq)).all()  # type: ignore[arg-type]
+    assert size == 7 and root == merkle.merkle_root([b.encode() for b in bodies])
+    with Session(engine) as s:  # appending them again changes nothing
+        again = [r.seq for r in append_many(s, origin=ORIGIN, entries=entries)]
+        s.commit()
+        assert again == [1, 2, 3, 4, 5, 6] and head_of(s) == (size, root)
+
+
+def test_a_batch_naming_an_unknown_entry_appends_nothing(engine: Engine) -> None:
+    bad = _entries()[:3] + [NewEntry("correction/x", "correction", {}, supersedes="result/nope")]
+    with Session(engine) as s, pytest.raises(NotFound, match="result/nope"):
+        append_many(s, origin=ORIGIN, entries=bad)
+    assert _log(engine) == []
