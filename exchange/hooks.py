@@ -53,8 +53,7 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
     Read and appended in bulk (one take of the log's lock), in the order given."""
     from sqlalchemy import select
 
-    from exchange.log import append_many
-    from exchange.publish import _origin, correction_entry, result_entry
+    from exchange.publish import correction_entry, result_entry, share
     from findings.models import Finding, FindingVersion, PublishedResult
     from rounds.models import Round
 
@@ -98,7 +97,7 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
             entries.append(correction_entry(supersedes=first, **fields))
         else:
             entries.append(result_entry(**fields))
-    append_many(session, origin=_origin(), entries=entries)
+    share(session, entries)
 
 
 def install() -> None:

@@ -23,6 +23,11 @@ def _origin() -> str:
     return origin_of(get_settings().bureau_code)
 
 
+def share(session: Session, entries: list[NewEntry]) -> list[ExchangeEntry]:
+    """Append ``entries`` to our log, in the caller's transaction."""
+    return append_many(session, origin=_origin(), entries=entries)
+
+
 def result_body(
     *, credit_code: str, check_item: str, inspected_on: dt.date, outcome: str,
     round_key: str = "", summary: str = "", assistance: dict[str, str] | None = None,
@@ -58,7 +63,7 @@ def publish_result(
 ) -> ExchangeEntry:
     """Share a published inspection result (fields of ``result_body``)."""
     entry = result_entry(entry_id=entry_id, **fields)
-    row = append_many(session, origin=_origin(), entries=[entry])[0]
+    row = share(session, [entry])[0]
     assist = entry.body.get("assistance")
     if assist:  # we did this inspection for a partner: our side of the case is complete
         case = session.get(AssistanceCase, (assist["requester"], assist["request_id"]))
@@ -71,7 +76,7 @@ def publish_result(
 
 def correct_result(session: Session, *, supersedes: str, **fields: Any) -> ExchangeEntry:
     entry = correction_entry(supersedes=supersedes, **fields)
-    return append_many(session, origin=_origin(), entries=[entry])[0]
+    return share(session, [entry])[0]
 
 
 def retract(session: Session, *, supersedes: str, reason: str) -> ExchangeEntry:

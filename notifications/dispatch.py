@@ -191,13 +191,13 @@ class _Recorder(threading.Thread):
             process = T.c.sent_at.type.bind_processor(dialect)
             self._sent_at = process or (lambda value: value)
             q = dialect.identifier_preparer.quote
-            # SQLite would pick the (status, next_attempt_at) index for "status IN" and scan
-            # every due row; unary + keeps it on the primary key.
-            status = "+status" if dialect.name == "sqlite" else "status"
+            # SQLite would pick an index for "status IN" and scan every due row; unary + keeps
+            # it on the primary key.
+            still_due = ("+" if dialect.name == "sqlite" else "") + DUE_PREDICATE
             self._sent_sql = (
                 f"UPDATE {q(T.name)} SET status = 'sent', attempts = attempts + 1, "
                 f"sent_at = {mark}, lease_until = NULL "
-                f"WHERE id IN ({{ids}}) AND {status} IN ('pending', 'failed')"
+                f"WHERE id IN ({{ids}}) AND {still_due}"
             )
         sql = self._sent_sql.format(ids=", ".join([mark] * len(ids)))
         return _written(conn.exec_driver_sql(sql, (self._sent_at(now), *ids)), len(ids))
