@@ -14,6 +14,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Rounds started in this process and still running: ``serve`` waits for them at shutdown, so a
+# round is never cut off between its commit and its draw by a clean stop.
+_running: set[threading.Thread] = set()
+_running_lock = threading.Lock()
+
+
+def wait_for_running(timeout: float | None = None) -> list[str]:
+    """Wait for this process's in-process rounds to end; the names of those still running."""
+    with _running_lock:
+        threads = list(_running)
+    for thread in threads:
+        thread.join(timeout)
+    return [t.name for t in threads if t.is_alive()]
+
 
 def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     """Start the round and answer at once with its key, which the caller can then follow
@@ -51,7 +65,12 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
             adhoc_round(**params)
         except Exception:
             logger.exception("ad hoc round for %s failed", params["requested_by"])
+        finally:
+            with _running_lock:
+                _running.discard(threading.current_thread())
 
     thread = threading.Thread(target=_run, name=f"adhoc-round-{key}", daemon=True)
+    with _running_lock:
+        _running.add(thread)
     thread.start()
     return {"mode": "in-process", "round_key": key, "flow_run_id": None, "state": "running"}

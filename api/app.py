@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from api import problems
-from api.adhoc import run_adhoc
+from api.adhoc import run_adhoc, wait_for_running
 from api.auth import check_routes
 from api.routes import coordinator, findings, public
 from shuangsui.config import Settings, get_settings
@@ -46,6 +47,15 @@ def include_router(app: FastAPI, router: APIRouter, **kwargs: Any) -> None:
     app.state.route_roles = check_routes(app)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # a clean stop lets rounds started by POST /rounds/adhoc finish (commit and draw are short)
+    left = wait_for_running(timeout=120)
+    if left:
+        logger.warning("stopping with ad hoc rounds still running: %s", ", ".join(left))
+
+
 def create_app(
     *,
     engine: Engine | None = None,
@@ -64,6 +74,7 @@ def create_app(
         description="Errors are RFC 9457 problem details (application/problem+json). "
         "Inspectors authenticate with the token from their notification; coordinators with a "
         "token from `shuangsui tokens create-coordinator`.",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
