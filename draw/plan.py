@@ -6,7 +6,9 @@ docs/draw-algorithm.md §3 for its exact shape.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import difflib
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -134,6 +136,15 @@ def _check_semantics(p: Plan) -> None:
         )
     if p.window.end < p.window.start:
         raise PlanError("window.end: before window.start")
+    year, month = (int(x) for x in p.period.split("-"))
+    first = dt.date(year, month, 1)
+    last = dt.date(year, month, calendar.monthrange(year, month)[1])
+    for name, day in (("start", p.window.start), ("end", p.window.end)):
+        if not first <= day <= last:
+            raise PlanError(
+                f"window.{name}: {day.isoformat()} is outside the period {p.period}; write a "
+                f"date from {first.isoformat()} to {last.isoformat()}"
+            )
     if not p.population.directed and (p.population.risk_classes or p.population.industries):
         raise PlanError(
             "population.directed: filters (risk_classes, industries) need directed: true (定向)"
@@ -212,6 +223,42 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(x) for x in loc) or "plan"
 
 
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model accepts at the mapping holding ``loc``'s last key."""
+    model: Any = Plan
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:  # a list index or a free-form mapping: step into the item type
+            for f in model.model_fields.values():
+                if f.alias == part:
+                    field = f
+            if field is None:
+                continue
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        inner = next((a for a in (annotation, *args) if isinstance(a, type)
+                      and issubclass(a, BaseModel)), None)  # fmt: skip
+        if inner is None:
+            return []
+        model = inner
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _hint(err: Any) -> str:
+    if err["type"] == "string_type" and isinstance(err.get("input"), int | float):
+        return " (quote codes and rates in YAML, e.g. '3501' or '3%')"
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(err["loc"])
+        close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+        if close:
+            return f": did you mean {close[0]!r}?"
+        if known:
+            return f" (known keys here: {', '.join(known)})"
+    if err["type"] in ("date_from_datetime_parsing", "date_parsing", "date_type"):
+        return " (write a real calendar date as YYYY-MM-DD, e.g. 2026-12-31)"
+    return ""
+
+
 def parse_plan(data: Any) -> dict[str, Any]:
     """Validate a plan mapping (e.g. from YAML) and return its canonical dict."""
     if not isinstance(data, dict):
@@ -220,12 +267,28 @@ def parse_plan(data: Any) -> dict[str, Any]:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        hint = ""
-        if err["type"] == "string_type" and isinstance(err.get("input"), int | float):
-            hint = " (quote codes and rates in YAML, e.g. '3501' or '3%')"
-        raise PlanError(f"{_field_name(err['loc'])}: {err['msg']}{hint}") from None
+        raise PlanError(f"{_field_name(err['loc'])}: {err['msg']}{_hint(err)}") from None
     _check_semantics(plan)
     return _canonical(plan)
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay text until the plan model reads them, so
+    an impossible date (``2026-11-31``) is an error naming its field, not a crash in YAML."""
+
+
+_PlanLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_plan_yaml(text: str) -> Any:
+    """The mapping a YAML plan holds; raises PlanError for text that is not YAML."""
+    try:
+        return yaml.load(text, Loader=_PlanLoader)
+    except yaml.YAMLError as exc:
+        raise PlanError(f"plan: not valid YAML: {exc}") from None
 
 
 def load_plan(source: str | Path) -> dict[str, Any]:
@@ -234,11 +297,7 @@ def load_plan(source: str | Path) -> dict[str, Any]:
         text = Path(source).read_text(encoding="utf-8")
     else:
         text = str(source)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanError(f"plan: not valid YAML: {exc}") from None
-    return parse_plan(data)
+    return parse_plan(read_plan_yaml(text))
 
 
 def plan_hash(canonical_plan: dict[str, Any]) -> str:

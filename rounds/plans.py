@@ -7,23 +7,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from draw.canonical import canonical_json
 from draw.errors import PlanError as DrawPlanError
-from draw.plan import parse_plan
-from registry.models import CertificateKind, CertificateStatus
+from draw.plan import normalise_division, parse_plan, read_plan_yaml
+from registry.divisions import divisions
+from registry.models import CertificateKind, CertificateStatus, CheckItem
 from shuangsui.errors import PlanError
 
 
 def load_plan_text(text: str, *, source: str = "") -> tuple[dict[str, Any], str]:
     """Parse a YAML plan; errors name the file and the field."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{source or 'plan'}: not valid YAML: {exc}") from None
-    try:
-        plan = parse_plan(data)
+        plan = parse_plan(read_plan_yaml(text))
     except DrawPlanError as exc:
         raise PlanError(f"{source or 'plan'}: {exc}") from None
     check_vocabulary(plan, source=source)
@@ -45,6 +40,41 @@ def check_vocabulary(plan: Mapping[str, Any], *, source: str = "") -> None:
                     f"{source or 'plan'}: {field_name}.{i}: {value!r} is not one of "
                     f"{', '.join(allowed)}"
                 )
+
+
+def check_against_registry(
+    plan: Mapping[str, Any], item: CheckItem | None, *, bureau_code: str, source: str = ""
+) -> None:
+    """What only this bureau's data can tell: the check item exists and covers the plan's
+    certificate kinds, and every division lies in the bureau's jurisdiction. A plan failing
+    either would draw from the wrong population (or none) and use up its round key."""
+    where = source or "plan"
+    if item is None:
+        raise PlanError(
+            f"{where}: check_item: {plan['check_item']!r} is not in the check-item list "
+            "(import it with `shuangsui registry import check-items`)"
+        )
+    for i, kind in enumerate(plan["population"]["cert_kinds"]):
+        if item.cert_kinds and kind not in item.cert_kinds:
+            raise PlanError(
+                f"{where}: population.cert_kinds.{i}: {kind!r} is not a certificate kind of "
+                f"check item {item.code} ({item.name}); write "
+                f"[{', '.join(item.cert_kinds)}] or choose another check item"
+            )
+    table, home = divisions(), normalise_division(bureau_code)
+    for i, division in enumerate(plan["population"]["divisions"]):
+        full = (division + "0000")[:6]
+        if not table.is_known(full):
+            raise PlanError(
+                f"{where}: population.divisions.{i}: {full} is not a GB/T 2260 division code "
+                "(registry/data/divisions.csv lists them)"
+            )
+        if not division.startswith(home):
+            raise PlanError(
+                f"{where}: population.divisions.{i}: {full} ({table.name(full)}) is outside "
+                f"this bureau's jurisdiction {bureau_code} ({table.name(bureau_code)}); write a "
+                f"division code starting {home}"
+            )
 
 
 def apply_overrides(plan: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,12 @@ from rounds.models import (
     RoundStatus,
     Selection,
 )
-from rounds.plans import apply_overrides, canonical_copy, load_plan_text  # noqa: F401
+from rounds.plans import (  # noqa: F401
+    apply_overrides,
+    canonical_copy,
+    check_against_registry,
+    load_plan_text,
+)
 from shuangsui.config import Settings, get_settings
 from shuangsui.errors import EntropyUnavailable, NotFound, PlanError, UserError
 from shuangsui.errors import InfeasibleDraw as UserInfeasible
@@ -95,11 +100,12 @@ def commit_round(
         if existing is not None:
             logger.info("round %s already committed at %s", round_key, existing.committed_at)
             return existing
-        if session.get(CheckItem, plan["check_item"]) is None:
-            raise PlanError(
-                f"{plan_source or 'plan'}: check_item: {plan['check_item']!r} is not in the "
-                "check-item list (import it with `shuangsui registry import check-items`)"
-            )
+        check_against_registry(
+            plan,
+            session.get(CheckItem, plan["check_item"]),
+            bureau_code=settings.bureau_code,
+            source=plan_source,
+        )
 
     committed_at = _now()
     entropy_plan = name_entropy(settings, committed_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import random
 
@@ -31,6 +32,8 @@ def plan_yaml(
     rates: str = "{A: '10%', B: '20%', C: '40%', D: '100%'}",
     extra: str = "",
 ) -> str:
+    year, month = (int(x) for x in period.split("-"))
+    last = calendar.monthrange(year, month)[1]
     return f"""
 id: {plan_id}
 check_item: CCC-01
@@ -48,8 +51,8 @@ teams:
   size: {size}
   workload_cap: {workload_cap}
 window:
-  start: 2026-12-07
-  end: 2026-12-31
+  start: {period}-07
+  end: {period}-{last}
 {extra}
 """
 

@@ -1,0 +1,91 @@
+"""Plans that make no sense are refused at commit with one line naming the file and the field,
+and leave nothing behind: no round, no audit entry, the round key still free."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, func, select
+
+from registry.models import CheckItem
+from rounds import service
+from shuangsui.errors import PlanError
+from tests.rounds.factories import NOW, plan_yaml, seed_registry
+
+SOURCE = "plans/2026-12/ccc.yaml"
+
+
+def _organic_item(engine: sa.Engine) -> None:
+    with Session(engine) as s:
+        s.add(CheckItem(code="RZ-03", name="有机产品认证获证企业检查",
+                        legal_basis="《有机产品认证管理办法》", cert_kinds=["organic"],
+                        updated_at=NOW))  # fmt: skip
+        s.commit()
+
+
+def _row_counts(engine: sa.Engine) -> dict[str, int]:
+    with Session(engine) as s:
+        return {
+            t.name: s.exec(select(func.count()).select_from(t)).one()
+            for t in SQLModel.metadata.sorted_tables
+        }
+
+
+BAD = [
+    # (what the plan says, the one line expected after "plans/2026-12/ccc.yaml: ")
+    (
+        plan_yaml().replace("check_item: CCC-01", "check_item: RZ-03"),
+        r"population\.cert_kinds\.0: 'ccc' is not a certificate kind of check item RZ-03 "
+        r"\(有机产品认证获证企业检查\); write \[organic\]",
+    ),
+    (
+        plan_yaml().replace("check_item: CCC-01", "check_item: RZ-99"),
+        r"check_item: 'RZ-99' is not in the check-item list",
+    ),
+    (
+        plan_yaml().replace("divisions: ['350000']", "divisions: ['330000']"),
+        r"population\.divisions\.0: 330000 \(浙江省\) is outside this bureau's jurisdiction "
+        r"350000 \(福建省\); write a division code starting 35",
+    ),
+    (
+        plan_yaml().replace("divisions: ['350000']", "divisions: ['359999']"),
+        r"population\.divisions\.0: 359999 is not a GB/T 2260 division code",
+    ),
+    (
+        plan_yaml().replace("end: 2026-12-31", "end: 2026-11-31"),
+        r"window\.end: .*day value is outside expected range.*write a real calendar date",
+    ),
+    (
+        plan_yaml().replace("end: 2026-12-31", "end: 2027-01-15"),
+        r"window\.end: 2027-01-15 is outside the period 2026-12; write a date from "
+        r"2026-12-01 to 2026-12-31",
+    ),
+    (
+        plan_yaml().replace("teams:", "teams:\n  sise: 3"),
+        r"teams\.sise: Extra inputs are not permitted: did you mean 'size'\?",
+    ),
+    (
+        plan_yaml().replace("strata:", "stratta: {}\nstrata:"),
+        r"stratta: Extra inputs are not permitted: did you mean 'strata'\?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "line"), BAD, ids=range(len(BAD)))
+def test_a_bad_plan_is_refused_in_one_line_and_leaves_nothing(
+    engine: sa.Engine, text: str, line: str
+) -> None:
+    seed_registry(engine)
+    _organic_item(engine)
+    before = _row_counts(engine)
+    with pytest.raises(PlanError) as caught:
+        service.commit_round(engine=engine, plan_text=text, plan_source=SOURCE)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{SOURCE}: ")
+    assert re.search(line, message), message
+    assert _row_counts(engine) == before
+    # the key is still free: the corrected plan commits under it
+    rnd = service.commit_round(engine=engine, plan_text=plan_yaml(), plan_source=SOURCE)
+    assert rnd.round_key == "ccc-2026-12"
