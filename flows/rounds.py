@@ -19,7 +19,7 @@ from flows.plans import current_period, find_plan, plans_due
 from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import migrate
-from shuangsui.errors import UserError
+from shuangsui.errors import DrawAlreadyMade, UserError
 from tasks.artifacts import publish_round_artifact
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
 
@@ -27,11 +27,15 @@ wiring.install()
 
 
 def _carry_round(
-    summary: dict[str, Any], witness_digits: str | None, witnesses: list[str]
+    summary: dict[str, Any],
+    witness_digits: str | None,
+    witnesses: list[str],
+    requested_by: str,
 ) -> dict[str, Any]:
-    """From a committed round to a drawn one with its bundle, as far as entropy allows."""
-    if summary["status"] == "committed":
-        summary = draw_round_task(summary["round_key"], witness_digits, witnesses)
+    """From a committed round to a drawn one with its bundle, as far as entropy allows. Digits
+    offered for a round drawn already go to the draw too, which refuses them out loud."""
+    if summary["status"] == "committed" or (witness_digits and summary["status"] == "drawn"):
+        summary = draw_round_task(summary["round_key"], witness_digits, witnesses, requested_by)
     bundle_path = None
     if summary["status"] == "drawn":
         bundle_path = write_bundle_task(summary["round_key"])
@@ -63,7 +67,7 @@ def monthly_round(
     results = []
     for path in paths:
         summary = commit_round_task(str(path))
-        results.append(_carry_round(summary, witness_digits, witnesses or []))
+        results.append(_carry_round(summary, witness_digits, witnesses or [], "monthly-round"))
     return results
 
 
@@ -129,4 +133,7 @@ def adhoc_round(
         overrides=overrides,
     )
     get_run_logger().info("ad hoc round %s for %s: %s", round_id, requested_by, reason)
-    return _carry_round(summary, witness_digits, witnesses or [])
+    summary = _carry_round(summary, witness_digits, witnesses or [], requested_by)
+    if "refused" in summary:  # the coordinator asked for this round alone: fail out loud
+        raise DrawAlreadyMade(summary["refused"])
+    return summary

@@ -77,10 +77,16 @@ class DrawMade:
 
 @dataclass(frozen=True)
 class DrawRefused:
-    """A second draw of a round that already has one: the existing draw is returned."""
+    """New entropy offered for a round that already has its draw: refused, never used.
+
+    ``offered_sha256`` is the SHA-256 of the canonical JSON of what was offered (digits,
+    witnesses, reveal), so the attempt is traceable without the refused digits standing in
+    the log as if they had counted."""
 
     seed: str
     requested_by: str
+    offered_sha256: str = ""
+    drawn_at: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -58,18 +59,28 @@ def draw_cmd(
     round_key: str,
     digits: str = typer.Option(None, "--digits", help="the ceremony's witness digits (>= 20)"),
     witness: list[str] = typer.Option([], "--witness", help="a witness's name (repeat)"),
+    by: str = typer.Option(
+        None, "--by", help="who asks for the draw (audited; default: this login's user name)"
+    ),
 ) -> None:
-    """Draw a committed round (once: a drawn round is shown, never re-drawn)."""
+    """Draw a committed round (once: a drawn round is shown, never re-drawn; new digits for a
+    drawn round are refused with exit status 4)."""
     try:
         rnd = service.draw_round(
-            engine=_engine(), round_key=round_key, entropy=_entropy(digits, witness)
+            engine=_engine(),
+            round_key=round_key,
+            entropy=_entropy(digits, witness),
+            requested_by=by or getpass.getuser(),
         )
     except EntropyUnavailable as exc:
         typer.echo(f"waiting: {exc}", err=True)
         raise typer.Exit(3) from None
     _print_commitment(rnd)
     for stratum, c in sorted((rnd.counts or {}).items()):
-        typer.echo(f"  {stratum:<24} eligible {c['eligible']:>7}  drawn {c['drawn']:>5}")
+        typer.echo(
+            f"  {stratum:<24} eligible {c['eligible']:>7}  drawn {c['drawn']:>5}"
+            f"  targeted {c.get('targeted', 0):>4}"
+        )
 
 
 @app.command("show")

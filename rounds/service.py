@@ -18,14 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from draw import core
-from draw.canonical import canonical_json
+from draw.canonical import canonical_json, sha256_hex
 from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
 from draw.frame import build_enterprise_frame, build_inspector_frame
@@ -54,8 +54,15 @@ from rounds.plans import (  # noqa: F401
     check_against_registry,
     load_plan_text,
 )
+from shuangsui.clock import local_label
 from shuangsui.config import Settings, get_settings
-from shuangsui.errors import EntropyUnavailable, NotFound, PlanError, UserError
+from shuangsui.errors import (
+    DrawAlreadyMade,
+    EntropyUnavailable,
+    NotFound,
+    PlanError,
+    UserError,
+)
 from shuangsui.errors import InfeasibleDraw as UserInfeasible
 
 logger = logging.getLogger(__name__)
@@ -222,10 +229,12 @@ def draw_round(
     if rnd.status is not RoundStatus.committed:
         if rnd.status is RoundStatus.failed:
             raise UserInfeasible(f"round {round_key} failed and cannot be drawn: {rnd.last_error}")
-        if entropy and (entropy.witness_digits or entropy.reveal):
-            audit.append(
-                engine, round_key, audit.DrawRefused(seed=rnd.seed or "", requested_by=requested_by)
-            )
+        if (
+            entropy
+            and (entropy.witness_digits or entropy.reveal)
+            and not _same_entropy(rnd, entropy)
+        ):
+            _refuse_second_draw(engine, rnd, entropy, requested_by)
         return rnd
     try:
         records = gather_entropy(rnd, entropy or EntropyInput(), beacon_transport=beacon_transport)
@@ -254,6 +263,42 @@ def draw_round(
         _fail(engine, rnd, "invalid", str(exc))
         raise PlanError(f"round {round_key}: {exc}") from None
     return _persist(engine, rnd, result, records)
+
+
+def _same_entropy(rnd: Round, given: EntropyInput) -> bool:
+    """A retry of the ceremony that made the draw (same digits, same reveal) is not a new draw."""
+    for record in rnd.entropy or []:
+        if record.get("source") == "witness-digits" and given.witness_digits:
+            return bool(record.get("digits") == given.witness_digits)
+        if record.get("source") == "commit-reveal" and given.reveal:
+            return bool(record.get("secret") == given.reveal.get("secret"))
+    return False
+
+
+def _refuse_second_draw(
+    engine: Engine, rnd: Round, given: EntropyInput, requested_by: str
+) -> NoReturn:
+    offered = {
+        "witness_digits": given.witness_digits,
+        "witnesses": list(given.witnesses),
+        "reveal": dict(given.reveal) if given.reveal else None,
+    }
+    drawn_at = rnd.drawn_at.isoformat() if rnd.drawn_at else ""
+    audit.append(
+        engine,
+        rnd.round_key,
+        audit.DrawRefused(
+            seed=rnd.seed or "",
+            requested_by=requested_by,
+            offered_sha256=sha256_hex(canonical_json(offered)),
+            drawn_at=drawn_at,
+        ),
+    )
+    when = local_label(rnd.drawn_at) if rnd.drawn_at else "earlier"
+    raise DrawAlreadyMade(
+        f"round {rnd.round_key} was drawn at {when} with seed {rnd.seed}; the entropy offered "
+        "now was not used (a round key has exactly one draw) and the attempt is in the audit log"
+    )
 
 
 def _fail(engine: Engine, rnd: Round, reason: str, error: str) -> None:

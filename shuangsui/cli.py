@@ -66,7 +66,7 @@ def main() -> None:
         app()
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ class ShuangsuiError(Exception):
 class UserError(ShuangsuiError):
     """Bad input or an impossible request: the message says what to change."""
 
+    exit_code = 2  # the CLI's exit status for this kind of error
+
 
 class NotFound(UserError):
     pass
@@ -41,6 +43,12 @@ class ImportRejected(UserError):
 
 class PlanError(UserError):
     """A draw plan is malformed or contradicts the law or the registry."""
+
+
+class DrawAlreadyMade(UserError):
+    """New entropy offered for a round that is drawn already: refused, recorded, never used."""
+
+    exit_code = 4
 
 
 class InfeasibleDraw(UserError):

@@ -13,7 +13,7 @@ from rounds import bundle, service
 from rounds.models import RoundKind
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine
-from shuangsui.errors import EntropyUnavailable
+from shuangsui.errors import DrawAlreadyMade, EntropyUnavailable
 
 
 def _is_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -84,15 +84,20 @@ def commit_round_task(
     name="draw-round", retries=3, retry_delay_seconds=[10, 30, 60], retry_condition_fn=_is_transient
 )
 def draw_round_task(
-    round_key: str, witness_digits: str | None = None, witnesses: list[str] | None = None
+    round_key: str,
+    witness_digits: str | None = None,
+    witnesses: list[str] | None = None,
+    requested_by: str = "",
 ) -> dict[str, Any]:
-    """Gather the committed entropy and draw; a round still waiting says why and stays committed."""
+    """Gather the committed entropy and draw; a round still waiting says why and stays committed.
+    New digits for a round drawn already are refused (DrawAlreadyMade), never ignored."""
     logger = get_run_logger()
     try:
         service.draw_round(
             engine=get_engine(),
             round_key=round_key,
             entropy=service.EntropyInput(witness_digits, tuple(witnesses or ())),
+            requested_by=requested_by,
         )
     except EntropyUnavailable as exc:
         if "beacon" in str(exc):
@@ -100,6 +105,11 @@ def draw_round_task(
         logger.warning("%s", exc)
         summary = round_summary(round_key)
         summary["waiting"] = str(exc)
+        return summary
+    except DrawAlreadyMade as exc:  # recorded in the audit log; the other rounds go on
+        logger.warning("%s", exc)
+        summary = round_summary(round_key)
+        summary["refused"] = str(exc)
         return summary
     return round_summary(round_key)
 

@@ -68,6 +68,7 @@ def test_monthly_round_waits_for_the_ceremony_then_draws_once(
 
     third = monthly_round(period="2026-12", witness_digits="1" * 30, witnesses=["x"])
     assert third[0]["seed"] == second[0]["seed"]
+    assert "was not used" in third[0]["refused"]
     assert _counts(engine) == drawn
 
 

@@ -77,3 +77,40 @@ def test_verify_of_an_undrawn_round_says_so(cli: CliRunner, engine: sa.Engine, t
     out = cli.invoke(app, ["round", "verify", "ccc-2026-12"])
     assert out.exit_code != 0
     assert "no draw to verify" in str(out.exception) + out.output
+
+
+def test_new_digits_for_a_drawn_round_are_refused_with_exit_status_4(
+    cli: CliRunner, engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from shuangsui.cli import main
+
+    seed_registry(engine)
+    plan = tmp_path / "ccc.yaml"
+    plan.write_text(plan_yaml(), encoding="utf-8")
+    assert cli.invoke(app, ["round", "commit", str(plan)]).exit_code == 0
+    drawn = cli.invoke(
+        app, ["round", "draw", "ccc-2026-12", "--digits", DIGITS, "--witness", "陈明"]
+    )
+    assert drawn.exit_code == 0, drawn.output
+    seed = next(x.split()[-1] for x in drawn.output.splitlines() if x.strip().startswith("seed"))
+    assert "targeted" in drawn.output
+
+    again = [
+        "shuangsui",
+        "round",
+        "draw",
+        "ccc-2026-12",
+        "--digits",
+        "2" * 26,
+        "--witness",
+        "林晓",
+        "--by",
+        "林科长",
+    ]
+    monkeypatch.setattr("sys.argv", again)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 4
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "was drawn at 20" in err and f"with seed {seed}" in err and "was not used" in err

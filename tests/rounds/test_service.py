@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from draw.canonical import canonical_json, sha256_hex
 from rounds import audit, service
 from rounds.models import Assignment, AuditEvent, Round, RoundKind, RoundStatus, Selection
-from shuangsui.errors import EntropyUnavailable, InfeasibleDraw, PlanError, UserError
+from shuangsui.errors import (
+    DrawAlreadyMade,
+    EntropyUnavailable,
+    InfeasibleDraw,
+    PlanError,
+    UserError,
+)
 from tests.rounds.factories import plan_yaml, seed_registry
 
 DIGITS = "31415926535897932384626433"
@@ -57,13 +65,30 @@ def test_commit_then_draw_then_no_reroll(engine: sa.Engine) -> None:
     assert set(teams) == {c for c, _s, _t in first[1]}
     assert all(len(t) == 2 for t in teams.values())
 
-    # a second draw with other digits changes nothing and is logged as refused
-    again = _draw(engine, digits="9" * 25)
-    assert again.seed == drawn.seed
+    # the same ceremony again (a retried request) returns the draw and refuses nothing
+    assert _draw(engine).seed == drawn.seed
+    # other digits: refused out loud, recorded with who asked and what they offered, unused
+    with pytest.raises(DrawAlreadyMade) as refused:
+        service.draw_round(
+            engine=engine,
+            round_key=rnd.round_key,
+            entropy=service.EntropyInput(witness_digits="9" * 25, witnesses=("王五",)),
+            requested_by="林科长",
+        )
+    assert refused.value.exit_code == 4
+    assert f"with seed {drawn.seed}" in str(refused.value)
+    assert "北京时间" in str(refused.value) and "was not used" in str(refused.value)
     assert _state(engine, rnd.round_key) == first
     with Session(engine) as s:
-        events = [e.event for e in audit.load_chain(s, rnd.round_key)]
-    assert events == ["RoundCommitted", "EntropyAwaited", "DrawMade", "DrawRefused"]
+        chain = audit.load_chain(s, rnd.round_key)
+    assert [e.event for e in chain] == [
+        "RoundCommitted", "EntropyAwaited", "DrawMade", "DrawRefused"
+    ]  # fmt: skip
+    offered = {"witness_digits": "9" * 25, "witnesses": ["王五"], "reveal": None}
+    assert json.loads(chain[-1].payload)["requested_by"] == "林科长"
+    assert json.loads(chain[-1].payload)["seed"] == drawn.seed
+    assert json.loads(chain[-1].payload)["offered_sha256"] == sha256_hex(canonical_json(offered))
+    assert "9" * 25 not in chain[-1].payload
 
 
 def test_same_inputs_same_draw_on_a_fresh_database(engine: sa.Engine, tmp_path) -> None:
