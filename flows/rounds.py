@@ -19,8 +19,8 @@ from flows.plans import current_period, find_plan, plans_due
 from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import migrate
-from shuangsui.errors import DrawAlreadyMade, UserError
-from tasks.artifacts import publish_round_artifact
+from shuangsui.errors import CommitHeld, DrawAlreadyMade, UserError
+from tasks.artifacts import publish_held_artifact, publish_round_artifact
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
 
 wiring.install()
@@ -67,6 +67,10 @@ def monthly_round(
     results = []
     for path in paths:
         summary = commit_round_task(str(path))
+        if summary["status"] == "held":  # the coordinator is told; a later run commits it
+            publish_held_artifact(summary)
+            results.append(summary)
+            continue
         results.append(_carry_round(summary, witness_digits, witnesses or [], "monthly-round"))
     return results
 
@@ -133,6 +137,9 @@ def adhoc_round(
         overrides=overrides,
     )
     get_run_logger().info("ad hoc round %s for %s: %s", round_id, requested_by, reason)
+    if summary["status"] == "held":
+        publish_held_artifact(summary)
+        raise CommitHeld(summary["round_key"], summary["reasons"], summary["preview"])
     summary = _carry_round(summary, witness_digits, witnesses or [], requested_by)
     if "refused" in summary:  # the coordinator asked for this round alone: fail out loud
         raise DrawAlreadyMade(summary["refused"])

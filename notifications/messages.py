@@ -6,6 +6,7 @@ inspector's enterprise and co-inspectors (names and units, never their contacts)
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -265,6 +266,28 @@ def coordinator_message(
         coordinator,
         ctx,
         payload,
+    )
+
+
+def round_held_message(
+    common: Common,
+    *,
+    round_key: str,
+    coordinator: Person,
+    context: dict[str, Any],
+) -> Outgoing:
+    """A round its preflight held: the coordinator is told once per distinct set of reasons."""
+    digest = hashlib.sha256("\n".join(context["reasons"]).encode("utf-8")).hexdigest()[:16]
+    return _make(
+        common,
+        "round_held",
+        NotificationKind.round_held,
+        round_key,
+        "coordinator",
+        digest,
+        coordinator,
+        {"round_key": round_key, "coordinator_name": coordinator.name, **context},
+        {"reasons": context["reasons"]},
     )
 
 

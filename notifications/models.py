@@ -24,6 +24,7 @@ class NotificationKind(enum.StrEnum):
     overdue = "overdue"  # escalation to the coordinator
     round_summary = "round_summary"
     enterprise_notice = "enterprise_notice"  # 检查告知书
+    round_held = "round_held"  # a round's commit held by its preflight, to the coordinator
 
 
 class Channel(enum.StrEnum):

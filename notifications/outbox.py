@@ -23,6 +23,7 @@ from notifications.messages import (
     assignment_message,
     coordinator_message,
     enterprise_notice_message,
+    round_held_message,
     route,
 )
 from notifications.models import Channel, Notification, NotificationKind
@@ -297,3 +298,26 @@ def enqueue_overdue_escalations(
         )
         messages.append(_to_file_if_unroutable(out))
     return add_messages(session, messages)
+
+
+def enqueue_round_held(
+    *,
+    session: Session,
+    round_key: str,
+    plan_id: str,
+    reasons: list[str],
+    preview: list[str],
+    settings: Settings | None = None,
+    notify: NotifySettings | None = None,
+) -> int:
+    """Tell the coordinator that ``round_key`` was not committed and why (once per distinct set
+    of reasons: a flow that runs again over the same broken registry does not repeat it)."""
+    notify = notify or NotifySettings()
+    common = facts.common(settings=settings, notify=notify)
+    out = round_held_message(
+        common,
+        round_key=round_key,
+        coordinator=_coordinator(notify),
+        context={"plan_id": plan_id, "reasons": reasons, "preview": preview},
+    )
+    return add_messages(session, [_to_file_if_unroutable(out)])

@@ -24,6 +24,7 @@ from registry import uscc
 from registry.divisions import divisions
 from registry.history import CHANGES, canonical_row, change_rows
 from registry.io import inspect_source, read_rows
+from registry.models import RegistryImport
 from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
 from registry.validate import RowValidator
 from registry.writer import bulk_insert, bulk_update
@@ -112,6 +113,13 @@ def import_files(
         # Stable: within a row, problems keep their column order.
         state.problems.sort(key=lambda p: (position.get(p.file, 0), p.row))
         raise ImportRejected(state.problems)
+    session.add(
+        RegistryImport(
+            batch_id=state.batch_id,
+            at=state.now,
+            files=[{"kind": r.kind, "file": Path(r.file).name, "rows": r.rows} for r in results],
+        )
+    )
     session.flush()
     for r in results:
         logger.info(

@@ -171,3 +171,14 @@ class RegistryChange(SQLModel, table=True):
     after: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     source: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     batch_id: str = Field(index=True)
+
+
+class RegistryImport(SQLModel, table=True):
+    """One accepted import set, changed rows or not: how fresh the registry is (a round's
+    preflight holds the commit when the last one is too old)."""
+
+    __tablename__ = "registry_import"
+
+    batch_id: str = Field(primary_key=True)
+    at: datetime = Field(index=True)
+    files: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

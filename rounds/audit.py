@@ -63,6 +63,15 @@ class RoundCommitted:
 
 
 @dataclass(frozen=True)
+class PreflightAccepted:
+    """A coordinator committed despite the preflight's reasons to hold: who, why, and which."""
+
+    accepted_by: str
+    reason: str
+    refusals: list
+
+
+@dataclass(frozen=True)
 class EntropyRecorded:
     records: list
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
 from pathlib import Path
@@ -12,9 +13,10 @@ from sqlmodel import Session, select
 
 from rounds import audit, bundle, service
 from rounds.models import Round
+from rounds.preflight import describe, preflight, refusals
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
-from shuangsui.errors import EntropyUnavailable, UserError
+from shuangsui.errors import CommitHeld, EntropyUnavailable, UserError
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -32,11 +34,47 @@ def _entropy(digits: str | None, witnesses: list[str]) -> service.EntropyInput:
     return service.EntropyInput(witness_digits=digits, witnesses=tuple(witnesses))
 
 
+@app.command("check")
+def check(plan: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Preflight: what committing PLAN now would draw, per stratum, and whether it would be held.
+    Commits nothing; exits 5 when the commit would be held."""
+    settings = get_settings()
+    engine = _engine()
+    base, _ = service.load_plan_text(plan.read_text(encoding="utf-8"), source=str(plan))
+    with engine.connect() as conn:
+        report = preflight(conn, base, source=str(plan))
+    for line in describe(report):
+        typer.echo(line)
+    held = refusals(
+        report,
+        now=dt.datetime.now(dt.UTC),
+        max_age_days=settings.registry_max_age_days,
+        max_change=settings.frame_change_limit,
+    )
+    for reason in held:
+        typer.echo(f"HOLD: {reason}")
+    if held:
+        raise typer.Exit(CommitHeld.exit_code)
+    typer.echo("ok: round commit would proceed")
+
+
 @app.command("commit")
-def commit(plan: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+def commit(
+    plan: Path = typer.Argument(..., exists=True, dir_okay=False),
+    accept: str = typer.Option(
+        "",
+        "--accept",
+        help="commit despite the preflight's reasons to hold; this reason is audited",
+    ),
+    by: str = typer.Option(None, "--by", help="who commits (default: this login's user name)"),
+) -> None:
     """Commit a scheduled round from a plan file: freeze plan and frames, name the entropy."""
     rnd = service.commit_round(
-        engine=_engine(), plan_text=plan.read_text(encoding="utf-8"), plan_source=str(plan)
+        engine=_engine(),
+        plan_text=plan.read_text(encoding="utf-8"),
+        plan_source=str(plan),
+        accept=accept,
+        requested_by=by or getpass.getuser(),
     )
     _print_commitment(rnd)
 

@@ -16,21 +16,21 @@ Every attempt, failed ones included, lands in the hash-chained audit log.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from draw import core
 from draw.canonical import canonical_json, sha256_hex
 from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
-from draw.frame import build_enterprise_frame, build_inspector_frame
 from registry.models import CheckItem
-from rounds import artifacts, audit, frames
+from rounds import artifacts, audit
 from rounds.artifacts import ARTIFACTS, artifact, load_inputs  # noqa: F401  (re-exported)
 from rounds.entropy import (  # noqa: F401  (re-exported)
     EntropyInput,
@@ -54,9 +54,11 @@ from rounds.plans import (  # noqa: F401
     check_against_registry,
     load_plan_text,
 )
+from rounds.preflight import build_frames, describe, preflight, refusals
 from shuangsui.clock import local_label
 from shuangsui.config import Settings, get_settings
 from shuangsui.errors import (
+    CommitHeld,
     DrawAlreadyMade,
     EntropyUnavailable,
     NotFound,
@@ -79,6 +81,67 @@ def _now() -> dt.datetime:
 
 
 # ------------------------------------------------------------------ commit
+RECHECK_MARK = "复查"  # a reason containing it allows a round over firms another round checks
+
+
+def _differences(before: Any, after: Any, path: str = "") -> list[str]:
+    """Dotted paths where two canonical documents differ, with both values."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after)):
+            out += _differences(before.get(key), after.get(key), f"{path}.{key}" if path else key)
+        return out
+    if before != after:
+        return [f"{path or 'plan'}: committed {before!r}, asked {after!r}"]
+    return []
+
+
+def _refuse_changed_arguments(session: Session, existing: Round, plan: Mapping[str, Any]) -> None:
+    """A committed round is frozen: asking for it again with another plan, divisions or rates is
+    refused with the differences, never answered with the old round as if they had been taken."""
+    version = session.get(PlanVersion, existing.plan_hash)
+    committed_plan = json.loads(version.canonical_json) if version else {}
+    diffs = _differences(committed_plan, json.loads(canonical_json(plan)))
+    if diffs:
+        raise UserError(
+            f"round {existing.round_key} was committed with other arguments and cannot change "
+            f"(start a new round instead): {'; '.join(diffs)}"
+        )
+
+
+def _refuse_overlap(session: Session, plan: Mapping[str, Any], reason: str, *, source: str) -> None:
+    """Two rounds of one check item over the same days would check the same firms twice (a
+    targeted unit skips the exclusion window); only a re-check (复查) may, and says so."""
+    start = dt.date.fromisoformat(plan["window"]["start"])
+    end = dt.date.fromisoformat(plan["window"]["end"])
+    others = session.exec(
+        select(Round).where(
+            col(Round.check_item_code) == plan["check_item"],
+            col(Round.status) != RoundStatus.failed,
+            col(Round.window_start) <= end,
+            col(Round.window_end) >= start,
+        )
+    ).all()
+    mine = plan["population"]["divisions"]
+
+    def shares_ground(other: Round) -> bool:
+        version = session.get(PlanVersion, other.plan_hash)
+        theirs = json.loads(version.canonical_json)["population"]["divisions"] if version else [""]
+        return any(a.startswith(b) or b.startswith(a) for a in mine for b in theirs)
+
+    others = [r for r in others if shares_ground(r)]
+    if others and RECHECK_MARK not in reason:
+        names = ", ".join(
+            f"{r.round_key} ({r.window_start.isoformat()} to {r.window_end.isoformat()})"
+            for r in others
+        )
+        raise UserError(
+            f"{source or 'plan'}: window: check item {plan['check_item']} is already checked in "
+            f"this window by {names}; choose another window, or if this is a re-check give a "
+            f"reason containing {RECHECK_MARK!r} (it is recorded)"
+        )
+
+
 def commit_round(
     *,
     engine: Engine,
@@ -90,8 +153,13 @@ def commit_round(
     reason: str = "",
     overrides: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
+    accept: str = "",
 ) -> Round:
-    """Freeze the plan and the frames of a round and name its entropy. Idempotent per key."""
+    """Freeze the plan and the frames of a round and name its entropy. Idempotent per key.
+
+    The preflight's reasons to hold (empty population, stale registry, a frame that moved too
+    far) refuse the commit with :class:`CommitHeld`, leaving the key free, unless ``accept``
+    gives the coordinator's reason, which the audit log keeps."""
     settings = settings or get_settings()
     base_plan, _ = load_plan_text(plan_text, source=plan_source)
     plan = apply_overrides(base_plan, overrides or {})
@@ -105,8 +173,10 @@ def commit_round(
     with Session(engine, expire_on_commit=False) as session:
         existing = session.get(Round, round_key)
         if existing is not None:
+            _refuse_changed_arguments(session, existing, plan)
             logger.info("round %s already committed at %s", round_key, existing.committed_at)
             return existing
+        _refuse_overlap(session, plan, reason, source=plan_source)
         check_against_registry(
             plan,
             session.get(CheckItem, plan["check_item"]),
@@ -116,25 +186,20 @@ def commit_round(
 
     committed_at = _now()
     entropy_plan = name_entropy(settings, committed_at)
-    window_start = dt.date.fromisoformat(plan["window"]["start"])
     with engine.connect() as conn:
-        exclusions = frames.recent_inspections(
-            conn,
-            check_item=plan["check_item"],
-            window_start=window_start,
-            months=plan["exclusions"]["window_months"],
-        )
-        ent_rows = frames.enterprise_rows(conn, plan)
-        insp_rows = frames.inspector_rows(conn)
-        try:
-            ents = build_enterprise_frame(ent_rows, plan, exclusions)
-            insps = build_inspector_frame(insp_rows)
-        except (DrawPlanError, FrameError) as exc:
-            raise PlanError(f"{plan_source or 'plan'}: {exc}") from None
-        codes = {u.credit_code for u in ents}
-        conflicts = frames.conflict_pairs(conn, codes)
-        recent = frames.recent_pairs(conn, plan["teams"]["recuse_recent_rounds"])
-        recent = frozenset(p for p in recent if p[1] in codes)
+        built = build_frames(conn, plan, source=plan_source)
+        report = preflight(conn, plan, built=built)
+    held = refusals(
+        report,
+        now=committed_at,
+        max_age_days=settings.registry_max_age_days,
+        max_change=settings.frame_change_limit,
+    )
+    if held and not accept.strip():
+        raise CommitHeld(round_key, held, describe(report))
+    ents, insps = list(built.enterprises), list(built.inspectors)
+    conflicts, recent = built.conflicts, built.recent
+    window_start = dt.date.fromisoformat(plan["window"]["start"])
 
     inputs = core.DrawInputs(round_key, plan, ents, insps, (), conflicts, recent)
     com = core.commitments(inputs)
@@ -171,7 +236,8 @@ def commit_round(
         constraints_commitment=com.constraints_commitment,
         committed_at=committed_at,
     )
-    event = audit.RoundCommitted.of(row, exclusions=len(exclusions))
+    event = audit.RoundCommitted.of(row, exclusions=built.recently_inspected)
+    accepted = audit.PreflightAccepted(requested_by, accept.strip(), held) if held else None
     for _attempt in range(10):
         with Session(engine, expire_on_commit=False) as session:
             if session.get(PlanVersion, com.plan_hash) is None:
@@ -195,6 +261,8 @@ def commit_round(
                     RoundArtifact(round_key=round_key, name=name, sha256=digest, content=packed)
                 )
             audit.add_to(session, round_key, event)
+            if accepted is not None:
+                audit.add_to(session, round_key, accepted)
             try:
                 session.commit()
             except IntegrityError:

@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     publish_deadline_working_days: int = 20
     plans_dir: Path = Field(default=Path("plans"), description="the bureau's YAML draw plans")
+    registry_max_age_days: int = Field(
+        default=35, ge=1, description="a round is held when the registry's last import is older"
+    )
+    frame_change_limit: float = Field(
+        default=0.25,
+        ge=0,
+        description="a round is held when its frame moved more than this fraction from the last "
+        "round of the same check item",
+    )
     entropy_sources: str = Field(
         default="witness-digits",
         description="comma-separated public entropy sources a round commits to: "

@@ -51,6 +51,20 @@ class DrawAlreadyMade(UserError):
     exit_code = 4
 
 
+class CommitHeld(UserError):
+    """A preflight found reasons not to commit (empty population, stale registry, a frame that
+    moved too far); the round key is not used. A coordinator may accept them with a reason."""
+
+    exit_code = 5
+
+    def __init__(self, round_key: str, reasons: list[str], preview: list[str] | None = None):
+        self.round_key, self.reasons, self.preview = round_key, reasons, preview or []
+        super().__init__(
+            f"round {round_key} not committed (its key stays free): {'; '.join(reasons)}; fix "
+            "the registry or the plan, or accept with a reason (--accept 'REASON')"
+        )
+
+
 class InfeasibleDraw(UserError):
     """The rules cannot be met (for example too few eligible inspectors)."""
 

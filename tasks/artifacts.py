@@ -58,3 +58,17 @@ def publish_round_artifact(summary: dict[str, Any], bundle_path: str | None = No
         markdown=round_markdown(summary, bundle_path),
         description=f"round {summary['round_key']}",
     )
+
+
+def publish_held_artifact(held: dict[str, Any]) -> None:
+    """Why a round was not committed, with the preview, where the coordinator looks first."""
+    lines = [f"# Round `{held['round_key']}` — held, not committed", "", "**Reasons:**", ""]
+    lines += [f"- {r}" for r in held["reasons"]]
+    lines += ["", "```", *held["preview"], "```", "",
+              "The round key is still free: fix the registry or the plan and the next run "
+              "commits it, or commit by hand with `--accept 'REASON'` (audited)."]  # fmt: skip
+    create_markdown_artifact(
+        key=artifact_key("round", held["round_key"]),
+        markdown="\n".join(lines) + "\n",
+        description=f"round {held['round_key']} held",
+    )

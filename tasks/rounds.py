@@ -9,11 +9,12 @@ import httpx
 from prefect import task
 from prefect.logging import get_run_logger
 
+from notifications.outbox import enqueue_round_held
 from rounds import bundle, service
 from rounds.models import RoundKind
 from shuangsui.config import get_settings
-from shuangsui.db import get_engine
-from shuangsui.errors import DrawAlreadyMade, EntropyUnavailable
+from shuangsui.db import get_engine, session_scope
+from shuangsui.errors import CommitHeld, DrawAlreadyMade, EntropyUnavailable
 
 
 def _is_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -61,18 +62,32 @@ def commit_round_task(
     reason: str = "",
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Commit a plan's round (idempotent: an existing commitment is returned unchanged)."""
+    """Commit a plan's round (idempotent: an existing commitment is returned unchanged). A round
+    its preflight holds comes back with status "held", and the coordinator is told."""
     path = Path(plan_path)
-    rnd = service.commit_round(
-        engine=get_engine(),
-        plan_text=path.read_text(encoding="utf-8"),
-        plan_source=str(path),
-        kind=RoundKind(kind),
-        round_key=round_key,
-        requested_by=requested_by,
-        reason=reason,
-        overrides=overrides,
-    )
+    try:
+        rnd = service.commit_round(
+            engine=get_engine(),
+            plan_text=path.read_text(encoding="utf-8"),
+            plan_source=str(path),
+            kind=RoundKind(kind),
+            round_key=round_key,
+            requested_by=requested_by,
+            reason=reason,
+            overrides=overrides,
+        )
+    except CommitHeld as exc:
+        get_run_logger().warning("%s", exc)
+        with session_scope() as session:
+            enqueue_round_held(
+                session=session,
+                round_key=exc.round_key,
+                plan_id=path.name,
+                reasons=exc.reasons,
+                preview=exc.preview,
+            )
+        return {"round_key": exc.round_key, "status": "held", "reasons": exc.reasons,
+                "preview": exc.preview}  # fmt: skip
     get_run_logger().info(
         "round %s committed: %d enterprises, frame commitment %s",
         rnd.round_key, rnd.frame_size, rnd.frame_commitment,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +36,38 @@ wiring.install()  # the draw queues notifications (and log entries) as in produc
 
 POSTGRES_URL = os.environ.get("SHUANGSUI_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("SHUANGSUI_REQUIRE_POSTGRES") == "1"
+
+
+# A PostgreSQL connection collected while still open fails whichever test happens to run then.
+# Each connection remembers the test that opened it, so the warning names the culprit.
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _remember_opener(dbapi_connection: object, _record: object) -> None:
+    with contextlib.suppress(AttributeError, TypeError):
+        dbapi_connection._opened_by = os.environ.get("PYTEST_CURRENT_TEST", "outside a test")  # type: ignore[attr-defined]
+
+
+def _name_the_opener() -> None:
+    try:
+        from psycopg._connection_base import BaseConnection
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return
+    original = BaseConnection.__del__
+
+    def __del__(self: BaseConnection) -> None:  # type: ignore[type-arg]
+        if not getattr(self, "closed", True):
+            opener = getattr(self, "_opened_by", "an unknown test")
+            warnings.warn(
+                f"a PostgreSQL connection opened during {opener} was collected while still "
+                "open: that test (or what it started) leaks it",
+                ResourceWarning,
+                stacklevel=1,
+            )
+        original(self)
+
+    BaseConnection.__del__ = __del__  # type: ignore[method-assign]
+
+
+_name_the_opener()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -41,7 +41,7 @@ class World:
         self.codes: dict[str, list[str]] = {}
         for c, b in self.b.items():
             b.base_url = f"http://127.0.0.1:{self.ports[c]}"
-            self.codes[c] = seed_registry(b.engine, seed=int(c[:2]))
+            self.codes[c] = seed_registry(b.engine, seed=int(c[:2]), province=c[:2])
         self.proxy = FaultProxy(self.b["310000"].base_url, "shuangsui.310000",
                                 on_stop=lambda: self.stop("310000"))  # fmt: skip
         for c, b in self.b.items():
@@ -142,9 +142,9 @@ def test_three_bureaus(world: World, tmp_path: Path) -> None:
     w = world
     fj, fj_codes = w.b["350000"], w.codes["350000"]
     # each runs a round (its record joins its log in the draw's transaction) and publishes
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(plan_yaml(), encoding="utf-8")
-    for code in NAMES:
+    for code in NAMES:  # each over its own jurisdiction
+        plan = tmp_path / f"plan-{code}.yaml"
+        plan.write_text(plan_yaml(division=code), encoding="utf-8")
         w.run(code, "round", "commit", str(plan))
         w.run(code, "round", "draw", "ccc-2026-12", *DIGITS)
     with Session(fj.engine) as s:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import random
+import uuid
 
 import sqlalchemy as sa
 from sqlmodel import Session
 from stdnum.cn import uscc
 
-from registry.models import Certificate, CheckItem, Conflict, Enterprise, Inspector
+from registry.models import (
+    Certificate,
+    CheckItem,
+    Conflict,
+    Enterprise,
+    Inspector,
+    RegistryImport,
+)
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -31,6 +39,7 @@ def plan_yaml(
     min_per_stratum: int = 1,
     rates: str = "{A: '10%', B: '20%', C: '40%', D: '100%'}",
     extra: str = "",
+    division: str = "350000",
 ) -> str:
     year, month = (int(x) for x in period.split("-"))
     last = calendar.monthrange(year, month)[1]
@@ -42,7 +51,7 @@ title: 强制性产品认证获证产品一致性检查
 legal_basis: ['《强制性产品认证管理规定》', '国市监信〔2019〕38号']
 population:
   cert_kinds: [ccc]
-  divisions: ['350000']
+  divisions: ['{division}']
 strata:
   by: [division, risk_class]
   rates: {rates}
@@ -58,12 +67,20 @@ window:
 
 
 def seed_registry(
-    engine: sa.Engine, *, enterprises: int = 60, inspectors: int = 12, seed: int = 7
+    engine: sa.Engine,
+    *,
+    enterprises: int = 60,
+    inspectors: int = 12,
+    seed: int = 7,
+    province: str = "35",
 ) -> list[str]:
-    """Enterprises with one CCC certificate each, inspectors who may check CCC, a check item."""
+    """Enterprises with one CCC certificate each, inspectors who may check CCC, a check item,
+    recorded as imported just now (a round's preflight asks how fresh the registry is)."""
     rng = random.Random(seed)
     codes: list[str] = []
+    places = [province + d[2:] for d in DIVISIONS]
     with Session(engine) as session:
+        session.add(RegistryImport(batch_id=uuid.uuid4().hex, at=dt.datetime.now(dt.UTC)))
         session.add(
             CheckItem(
                 code="CCC-01",
@@ -75,7 +92,7 @@ def seed_registry(
         )
         certs = []
         for i in range(enterprises):
-            division = DIVISIONS[i % len(DIVISIONS)]
+            division = places[i % len(places)]
             code = credit_code(rng, division)
             codes.append(code)
             session.add(
@@ -107,7 +124,7 @@ def seed_registry(
                     inspector_id=f"FJ{j:04d}",
                     name=f"检查员{j}",
                     unit="福建省认证执法局",
-                    division_code=DIVISIONS[j % len(DIVISIONS)],
+                    division_code=places[j % len(places)],
                     credential_no=f"闽执{j:06d}",
                     credential_valid_from=dt.date(2024, 1, 1),
                     credential_valid_until=dt.date(2029, 1, 1),

@@ -11,7 +11,8 @@ from sqlmodel import Session, SQLModel, func, select
 
 from registry.models import CheckItem
 from rounds import service
-from shuangsui.errors import PlanError
+from rounds.models import RoundKind
+from shuangsui.errors import PlanError, UserError
 from tests.rounds.factories import NOW, plan_yaml, seed_registry
 
 SOURCE = "plans/2026-12/ccc.yaml"
@@ -89,3 +90,40 @@ def test_a_bad_plan_is_refused_in_one_line_and_leaves_nothing(
     # the key is still free: the corrected plan commits under it
     rnd = service.commit_round(engine=engine, plan_text=plan_yaml(), plan_source=SOURCE)
     assert rnd.round_key == "ccc-2026-12"
+
+
+def test_a_committed_round_asked_again_with_other_arguments_is_refused(engine: sa.Engine) -> None:
+    seed_registry(engine)
+    key = "adhoc-ccc-2026-12-0123456789"
+    args = {"engine": engine, "plan_text": plan_yaml(), "kind": RoundKind.adhoc,
+            "round_key": key, "requested_by": "林科长", "reason": "投诉举报 复查"}  # fmt: skip
+    first = service.commit_round(**args, overrides={"rates": {"D": "100%"}})
+    assert service.commit_round(**args, overrides={"rates": {"D": "100%"}}) == first
+    with pytest.raises(UserError) as refused:
+        service.commit_round(**args, overrides={"rates": {"C": "50%"}, "divisions": ["350100"]})
+    message = str(refused.value)
+    assert message.startswith(f"round {key} was committed with other arguments")
+    assert "population.divisions: committed ['35'], asked ['3501']" in message
+    assert "strata.rates.C: committed '40%', asked '50%'" in message
+
+
+def test_a_second_round_over_the_same_firms_and_days_needs_a_recheck_reason(
+    engine: sa.Engine,
+) -> None:
+    seed_registry(engine)
+    fuzhou = plan_yaml().replace("['350000']", "['350100']")
+    service.commit_round(engine=engine, plan_text=fuzhou)
+    before = _row_counts(engine)
+    adhoc = {"engine": engine, "kind": RoundKind.adhoc, "requested_by": "林科长"}
+    province = plan_yaml(plan_id="ccc-fj")
+    with pytest.raises(UserError, match=r"window: check item CCC-01 is already checked in this "
+                       r"window by ccc-2026-12 \(2026-12-07 to 2026-12-31\).*'复查'"):  # fmt: skip
+        service.commit_round(**adhoc, plan_text=province, round_key="adhoc-a", reason="投诉举报")
+    assert _row_counts(engine) == before
+    # 厦门 does not overlap 福州
+    xiamen = plan_yaml(plan_id="ccc-xm").replace("['350000']", "['350200']")
+    service.commit_round(**adhoc, plan_text=xiamen, round_key="adhoc-b", reason="投诉举报")
+    recheck = service.commit_round(
+        **adhoc, plan_text=province, round_key="adhoc-c", reason="投诉举报 复查"
+    )
+    assert recheck.reason == "投诉举报 复查"

@@ -1,0 +1,256 @@
+"""Preflight: what a plan would draw, built exactly as a commit builds it, without committing.
+
+A commit uses up its round key, so a commit over a broken registry loses the month. The
+preflight builds the same frames, reports per stratum the population and the expected sample,
+estimates whether teams can be formed, and compares with the last comparable round (the latest
+committed round of the same check item). :func:`refusals` turns what looks wrong into reasons to
+hold the commit: an empty population, a registry older than the configured age, or a frame that
+moved more than the configured fraction. A coordinator may accept them with a reason, which the
+round's audit log keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlmodel import col, select
+
+from draw.errors import FrameError
+from draw.errors import PlanError as DrawPlanError
+from draw.frame import EnterpriseUnit, InspectorUnit, build_enterprise_frame, build_inspector_frame
+from draw.select import stratum_quota, stratum_rate, trim_to_cap
+from draw.teams import elimination_rule
+from registry.models import RegistryImport
+from rounds import frames
+from rounds.models import PlanVersion, Round, RoundStatus
+from shuangsui.clock import local_label
+from shuangsui.errors import PlanError
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Everything a commit freezes, as built from the registry now."""
+
+    enterprises: tuple[EnterpriseUnit, ...]
+    inspectors: tuple[InspectorUnit, ...]
+    conflicts: frozenset[tuple[str, str]]
+    recent: frozenset[tuple[str, str]]
+    recently_inspected: int  # firms the exclusion window names (in the frame or not)
+
+
+def build_frames(conn: Connection, plan: Mapping[str, Any], *, source: str = "") -> Frames:
+    """The frames of ``plan`` from the registry as it stands (shared by commit and preflight)."""
+    exclusions = frames.recent_inspections(
+        conn,
+        check_item=plan["check_item"],
+        window_start=dt.date.fromisoformat(plan["window"]["start"]),
+        months=plan["exclusions"]["window_months"],
+    )
+    try:
+        ents = build_enterprise_frame(frames.enterprise_rows(conn, plan), plan, exclusions)
+        insps = build_inspector_frame(frames.inspector_rows(conn))
+    except (DrawPlanError, FrameError) as exc:
+        raise PlanError(f"{source or 'plan'}: {exc}") from None
+    codes = {u.credit_code for u in ents}
+    conflicts = frames.conflict_pairs(conn, codes)
+    recent = frames.recent_pairs(conn, plan["teams"]["recuse_recent_rounds"])
+    return Frames(
+        tuple(ents),
+        tuple(insps),
+        frozenset(conflicts),
+        frozenset(p for p in recent if p[1] in codes),
+        len(exclusions),
+    )
+
+
+@dataclass(frozen=True)
+class StratumPreview:
+    stratum: str
+    rate: str
+    eligible: int  # random units: the population the rate applies to
+    targeted: int
+    excluded: int
+    expected: int  # the sample the draw will take (after the cap)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    plan_id: str
+    check_item: str
+    strata: tuple[StratumPreview, ...]
+    inspectors: int  # in the inspector frame
+    qualified: int  # not inactive, credentialed, off leave, with the plan's expertise
+    team_size: int
+    workload_cap: int
+    registry_imported_at: dt.datetime | None
+    last_round: str | None = None
+    last_frame_size: int | None = None
+    changes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def frame_size(self) -> int:
+        return sum(s.eligible + s.targeted + s.excluded for s in self.strata)
+
+    @property
+    def population(self) -> int:
+        return sum(s.eligible + s.targeted for s in self.strata)
+
+    @property
+    def expected_total(self) -> int:
+        return sum(s.expected + s.targeted for s in self.strata)
+
+    @property
+    def visits_needed(self) -> int:
+        return self.expected_total * self.team_size
+
+    @property
+    def visits_possible(self) -> int:
+        return self.qualified * self.workload_cap
+
+    @property
+    def teams_feasible(self) -> bool:
+        """An estimate (recusal and conflicts are checked by the draw itself): enough qualified
+        inspectors for one team, and enough of their workload for every expected visit."""
+        return self.qualified >= self.team_size and self.visits_possible >= self.visits_needed
+
+
+def _qualified(insps: tuple[InspectorUnit, ...], plan: Mapping[str, Any]) -> int:
+    kinds = tuple(plan["population"]["cert_kinds"])
+    probe = EnterpriseUnit("", "", "", kinds, "")
+    return sum(1 for i in insps if elimination_rule(i, probe, plan) is None)
+
+
+def _last_import(conn: Connection) -> dt.datetime | None:
+    at = conn.execute(sa.select(sa.func.max(col(RegistryImport.at)))).scalar()
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at
+
+
+def _last_comparable(conn: Connection, plan: Mapping[str, Any]) -> Round | None:
+    """The latest round of the same check item over the same population (divisions,
+    certificate kinds and statuses, filters): the one whose frame this one should resemble."""
+    rows = conn.execute(
+        select(Round, PlanVersion.canonical_json)
+        .join(PlanVersion, col(PlanVersion.plan_hash) == col(Round.plan_hash))
+        .where(
+            col(Round.check_item_code) == plan["check_item"],
+            col(Round.status) != RoundStatus.failed,
+        )
+        .order_by(col(Round.committed_at).desc())
+        .limit(50)
+    )
+    for row in rows:
+        if json.loads(row.canonical_json)["population"] == plan["population"]:
+            return Round.model_validate({k: row._mapping[k] for k in Round.model_fields})
+    return None
+
+
+def preflight(
+    conn: Connection, plan: Mapping[str, Any], *, source: str = "", built: Frames | None = None
+) -> Preflight:
+    """What committing ``plan`` now would freeze and draw (``built``: frames already built)."""
+    built = built or build_frames(conn, plan, source=source)
+    tally: dict[str, Counter[str]] = {}
+    for u in built.enterprises:
+        tally.setdefault(u.stratum, Counter())[u.status] += 1
+    strata = plan["strata"]
+    quotas = {
+        s: stratum_quota(stratum_rate(plan, s), c["random"], strata["min_per_stratum"])
+        for s, c in tally.items()
+    }
+    expected = trim_to_cap(quotas, strata["total_cap"])
+    previews = tuple(
+        StratumPreview(
+            s, str(stratum_rate(plan, s)), c["random"], c["targeted"], c["excluded"], expected[s]
+        )
+        for s, c in sorted(tally.items())
+    )
+    last = _last_comparable(conn, plan)
+    changes: list[str] = []
+    if last is not None and last.counts:
+        before, now = set(last.counts), set(tally)
+        changes += [f"stratum {s} appears" for s in sorted(now - before)]
+        changes += [f"stratum {s} vanishes" for s in sorted(before - now)]
+    return Preflight(
+        plan_id=plan["id"],
+        check_item=plan["check_item"],
+        strata=previews,
+        inspectors=len(built.inspectors),
+        qualified=_qualified(built.inspectors, plan),
+        team_size=plan["teams"]["size"],
+        workload_cap=plan["teams"]["workload_cap"],
+        registry_imported_at=_last_import(conn),
+        last_round=last.round_key if last else None,
+        last_frame_size=last.frame_size if last else None,
+        changes=tuple(changes),
+    )
+
+
+def refusals(
+    report: Preflight, *, now: dt.datetime, max_age_days: int, max_change: float
+) -> list[str]:
+    """Why this round should not be committed now; empty when it may be. Team feasibility is
+    only shown (it is an estimate): a draw whose teams fail is recorded, bundled and verifiable."""
+    out = []
+    if report.population == 0:
+        out.append(
+            f"the population is empty: no enterprise of the registry matches plan "
+            f"{report.plan_id} (is the registry imported? are the divisions and certificate "
+            "kinds right?)"
+        )
+    if report.registry_imported_at is None:
+        out.append("the registry has never been imported")
+    elif now - report.registry_imported_at > dt.timedelta(days=max_age_days):
+        out.append(
+            f"the registry was last imported on {report.registry_imported_at:%Y-%m-%d}, more "
+            f"than {max_age_days} days ago (SHUANGSUI_REGISTRY_MAX_AGE_DAYS)"
+        )
+    if report.last_frame_size:
+        moved = abs(report.frame_size - report.last_frame_size) / report.last_frame_size
+        if moved > max_change:
+            out.append(
+                f"the frame has {report.frame_size} enterprises, {moved:.0%} away from the "
+                f"{report.last_frame_size} of round {report.last_round} (more than "
+                f"{max_change:.0%}, SHUANGSUI_FRAME_CHANGE_LIMIT)"
+            )
+    return out
+
+
+def describe(report: Preflight) -> list[str]:
+    """The preview as lines a coordinator reads (CLI output, flow artifact, notification)."""
+    lines = [
+        f"plan {report.plan_id} (check item {report.check_item}): frame {report.frame_size} "
+        f"enterprises, expected sample {report.expected_total}",
+        f"  {'stratum':<20} {'rate':>8} {'random':>8} {'targeted':>9} {'excluded':>9} "
+        f"{'expected':>9}",
+    ]
+    for s in report.strata:
+        lines.append(
+            f"  {s.stratum:<20} {s.rate:>8} {s.eligible:>8} {s.targeted:>9} {s.excluded:>9} "
+            f"{s.expected:>9}"
+        )
+    feasible = "feasible" if report.teams_feasible else "INFEASIBLE"
+    lines.append(
+        f"  teams (estimate): {feasible}: {report.visits_needed} visits needed, "
+        f"{report.qualified} of {report.inspectors} inspectors qualified x cap "
+        f"{report.workload_cap} = {report.visits_possible}"
+    )
+    if report.last_round:
+        lines.append(
+            f"  last comparable round {report.last_round}: frame {report.last_frame_size}"
+            + (f"; {', '.join(report.changes)}" if report.changes else "")
+        )
+    else:
+        lines.append("  no earlier round of this check item to compare with")
+    imported = report.registry_imported_at
+    lines.append(f"  registry last imported {local_label(imported)}" if imported else
+                 "  registry never imported")  # fmt: skip
+    return lines
