@@ -17,6 +17,15 @@ class NotFound(UserError):
     pass
 
 
+class Conflict(UserError):
+    """Another writer changed the record first. ``details`` name what is there now (for the
+    API, members of the 409 problem document), so the caller can read it and decide again."""
+
+    def __init__(self, message: str, **details: object):
+        super().__init__(message)
+        self.details = details
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """One bad field of one row of an input file: rendered as ``FILE:ROW: field: reason``."""
