@@ -46,7 +46,9 @@ def _one_wins(responses: list[httpx.Response]) -> tuple[httpx.Response, list[htt
 
 def _signed_events(engine: sa.Engine, code: str, version: int) -> list[dict[str, Any]]:
     with Session(engine) as s:
-        events = [json.loads(e.payload) for e in audit.load_chain(s, ROUND) if e.event == "FindingSigned"]
+        events = [
+            json.loads(e.payload) for e in audit.load_chain(s, ROUND) if e.event == "FindingSigned"
+        ]
     return [e for e in events if e["credit_code"] == code and e["version"] == version]
 
 
@@ -97,7 +99,9 @@ def test_concurrent_submissions_corrections_and_sign_offs(engine: sa.Engine) -> 
                 for i in range(CLIENTS)
             ]
             responses = race(base, calls)
-            assert [r.status_code for r in responses] == [200] * CLIENTS, [r.text for r in responses]
+            assert [r.status_code for r in responses] == [200] * CLIENTS, [
+                r.text for r in responses
+            ]
             assert any(r.json()["final"] for r in responses)
             with Session(engine) as s:
                 rows = s.exec(
@@ -108,3 +112,23 @@ def test_concurrent_submissions_corrections_and_sign_offs(engine: sa.Engine) -> 
             assert sorted(e["inspector_id"] for e in events) == sorted(team)
             assert [e["final"] for e in events].count(True) == 1
             assert service.history(engine, ROUND, code).public.version == 2  # type: ignore[union-attr]
+
+
+def test_both_members_sending_the_same_version_at_once_sign_it(engine: sa.Engine) -> None:
+    teams = drawn_round(engine)
+    secret = get_settings().secret_key.get_secret_value()
+    app = create_app(engine=engine)
+    with serve(app) as base:
+        for code, team in sorted(teams.items())[-2:]:
+            url = f"/findings/{ROUND}/{code}"
+            members = [assignment_token(secret, ROUND, code, i) for i in team]
+            calls = [Call("POST", url, members[i % 2], BODY) for i in range(CLIENTS)]
+            responses = race(base, calls)
+            assert [r.status_code for r in responses] == [201] * CLIENTS, [
+                r.text for r in responses
+            ]
+            assert {r.json()["version"] for r in responses} == {1}
+            hist = service.history(engine, ROUND, code)
+            assert len(hist.versions) == 1 and hist.states[0].signed_by == tuple(sorted(team))
+            signed = _signed_events(engine, code, 1)
+            assert [e["final"] for e in signed] == [True]  # the member who came second
