@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from api.auth import Principal, Role, allow
 from api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemDetails
 from findings import evidence, service
 from findings.schemas import FindingIn
 from findings.settings import FindingsSettings
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/findings/{round_key}/{credit_code}", tags=["findings"], responses=PROBLEM_RESPONSES
@@ -121,13 +125,17 @@ async def upload_evidence(
             slug="evidence-too-large",
         )
     home = request.app.state.settings.home
-    writer = evidence.EvidenceWriter(home, request.headers.get("content-type", ""), settings)
-    try:
-        async for chunk in request.stream():
-            writer.write(chunk)
-    except evidence.EvidenceTooLarge as exc:
-        raise Problem(413, str(exc), slug="evidence-too-large") from None
-    digest, _ = writer.finish()
+    media_type = request.headers.get("content-type", "")
+    with evidence.EvidenceWriter(home, media_type, settings) as writer:  # no temp file outlives it
+        try:
+            async for chunk in request.stream():
+                writer.write(chunk)
+        except evidence.EvidenceTooLarge as exc:
+            raise Problem(413, str(exc), slug="evidence-too-large") from None
+        except ClientDisconnect:
+            logger.info("evidence upload by %s ended after %d bytes", who.actor, writer.size)
+            raise Problem(400, "the upload ended before its body did", slug="upload-cut") from None
+        digest, _ = writer.finish()
     row = await run_in_threadpool(
         evidence.record,
         request.app.state.engine,
