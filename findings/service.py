@@ -1,29 +1,32 @@
-"""Recording findings: append a version, sign it off, read a finding's history.
+"""Recording findings: append a version, sign it off (reading one: :mod:`findings.history`).
 
 Versions are never updated. The first version needs no reason; every later one is a correction
 and must say why. Submitting a version counts as the submitter's sign-off of it; the finding is
-final once every team member has signed its latest version (two-person rule).
+final once every team member has signed its latest version (two-person rule). Each write is a
+transaction of its own on the locked finding (:mod:`findings.writes`): of two writers at once,
+the second reads what the first committed, and is a :class:`Conflict` when that moved on.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from findings import writes
 from findings.events import FindingRecorded, FindingSigned
+from findings.history import History as History
+from findings.history import count_versions as count_versions
+from findings.history import history as history
+from findings.history import signoffs, team_of
 from findings.models import Evidence, Finding, FindingSignoff, FindingVersion
 from findings.schemas import FindingIn
-from findings.state import VersionState, latest_final, utc, version_state
+from findings.state import VersionState, utc, version_state
 from registry.models import Certificate
 from rounds import audit
-from rounds.models import Assignment
 from shuangsui.errors import Conflict, NotFound, UserError
 
 logger = logging.getLogger(__name__)
@@ -31,19 +34,6 @@ logger = logging.getLogger(__name__)
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def team_of(session: Session, round_key: str, credit_code: str) -> list[str]:
-    """The enterprise's team in the round, lead first; NotFound when it was not drawn."""
-    rows = session.execute(
-        select(col(Assignment.inspector_id))
-        .where(col(Assignment.round_key) == round_key, col(Assignment.credit_code) == credit_code)
-        .order_by(col(Assignment.position))
-    ).scalars()
-    team = list(rows)
-    if not team:
-        raise NotFound(f"round {round_key} has no assignment for enterprise {credit_code}")
-    return team
 
 
 def reference_problems(session: Session, credit_code: str, data: FindingIn) -> list[str]:
@@ -269,7 +259,7 @@ def _sign(
 ) -> VersionState:
     """Add the sign-off of each of ``inspector_ids`` who has not signed ``version``, each with
     its audit event; the one that completes the team's signatures records it as final."""
-    signed = _signoffs(session, [version.id]).get(version.id, {})  # type: ignore[list-item,arg-type]
+    signed = signoffs(session, [version.id]).get(version.id, {})  # type: ignore[list-item,arg-type]
     now = _now()
     for inspector_id in sorted(set(inspector_ids) - set(signed)):
         session.add(
@@ -289,75 +279,3 @@ def _sign(
             "finding %s/%s v%d signed by %s", round_key, credit_code, version.version, inspector_id
         )
     return version_state(version.version, team, signed)
-
-
-def _signoffs(session: Session, version_ids: list[int]) -> dict[int, dict[str, datetime]]:
-    out: dict[int, dict[str, datetime]] = {}
-    rows = session.execute(
-        select(FindingSignoff).where(FindingSignoff.version_id.in_(version_ids))  # type: ignore[attr-defined]
-    ).scalars()
-    for s in rows:
-        out.setdefault(s.version_id, {})[s.inspector_id] = s.signed_at
-    return out
-
-
-@dataclass
-class History:
-    round_key: str
-    credit_code: str
-    team: list[str]
-    versions: list[FindingVersion]
-    states: list[VersionState]
-
-    @property
-    def public(self) -> VersionState | None:
-        return latest_final(self.states)
-
-    def as_json(self, *, internal: bool) -> dict[str, Any]:
-        versions = []
-        for v, s in zip(self.versions, self.states, strict=True):
-            d = v.model_dump(mode="json", exclude={"id", "finding_id"})
-            if not internal:
-                d.pop("internal_note", None)
-            d.update(
-                signed_by=list(s.signed_by),
-                missing=list(s.missing),
-                final=s.final,
-                final_at=s.final_at.isoformat() if s.final_at else None,
-            )
-            versions.append(d)
-        pub = self.public
-        return {
-            "round_key": self.round_key,
-            "credit_code": self.credit_code,
-            "team": self.team,
-            "final_version": pub.version if pub else None,
-            "versions": versions,
-        }
-
-
-def history(engine: Engine, round_key: str, credit_code: str) -> History:
-    with Session(engine, expire_on_commit=False) as session:
-        team = team_of(session, round_key, credit_code)
-        finding = session.execute(
-            select(Finding).where(
-                col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code
-            )
-        ).scalar_one_or_none()
-        versions: list[FindingVersion] = []
-        if finding is not None:
-            versions = list(
-                session.execute(
-                    select(FindingVersion)
-                    .where(col(FindingVersion.finding_id) == finding.id)
-                    .order_by(col(FindingVersion.version))
-                ).scalars()
-            )
-        signed = _signoffs(session, [v.id for v in versions])  # type: ignore[misc]
-    states = [version_state(v.version, team, signed.get(v.id, {})) for v in versions]  # type: ignore[arg-type]
-    return History(round_key, credit_code, team, versions, states)
-
-
-def count_versions(engine: Engine) -> int:
-    with Session(engine) as session:
-        return int(session.execute(select(func.count()).select_from(FindingVersion)).scalar_one())

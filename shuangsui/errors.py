@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class ShuangsuiError(Exception):
@@ -21,7 +22,7 @@ class Conflict(UserError):
     """Another writer changed the record first. ``details`` name what is there now (for the
     API, members of the 409 problem document), so the caller can read it and decide again."""
 
-    def __init__(self, message: str, **details: object):
+    def __init__(self, message: str, **details: Any):
         super().__init__(message)
         self.details = details
 
