@@ -95,6 +95,17 @@ def history(engine: Engine, round_key: str, credit_code: str) -> History:
     return History(round_key, credit_code, team, versions, states)
 
 
+def latest_version_number(engine: Engine, round_key: str, credit_code: str) -> int:
+    """The number of the finding's latest version; 0 when it has none."""
+    with Session(engine) as session:
+        number = session.execute(
+            select(func.max(FindingVersion.version))
+            .join(Finding, col(Finding.id) == col(FindingVersion.finding_id))
+            .where(col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code)
+        ).scalar_one()
+    return int(number or 0)
+
+
 def count_versions(engine: Engine) -> int:
     with Session(engine) as session:
         return int(session.execute(select(func.count()).select_from(FindingVersion)).scalar_one())

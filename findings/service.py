@@ -21,7 +21,7 @@ from findings.events import FindingRecorded, FindingSigned
 from findings.history import History as History
 from findings.history import count_versions as count_versions
 from findings.history import history as history
-from findings.history import signoffs, team_of
+from findings.history import latest_version_number, signoffs, team_of
 from findings.models import Evidence, Finding, FindingSignoff, FindingVersion
 from findings.schemas import FindingIn
 from findings.state import VersionState, utc, version_state
@@ -184,17 +184,14 @@ def submit(
     (the other team member agreeing) and changes nothing for one who has (a retry). The latest
     version is returned either way."""
     signers = sorted(set(signers))
-    base = base_version
+    if base_version is None:  # read before queuing behind another writer, not after
+        base_version = latest_version_number(engine, round_key, credit_code)
 
     def work(session: Session) -> FindingVersion:
-        nonlocal base
         team = team_of(session, round_key, credit_code)
         problems = reference_problems(session, credit_code, data)
         if problems:
             raise UserError("; ".join(problems))
-        if base is None:  # fixed by the first attempt: a retry must not move it
-            latest = _latest_of(session, round_key, credit_code)
-            base = latest.version if latest else 0
         version = add_version(
             session,
             round_key=round_key,
@@ -204,7 +201,7 @@ def submit(
             signers=signers,
             via=via,
             team=team,
-            base_version=base,
+            base_version=base_version,
         )
         if version is None:
             same = _latest_of(session, round_key, credit_code)

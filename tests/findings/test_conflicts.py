@@ -181,3 +181,56 @@ def test_concurrent_service_submissions_one_wins(engine: sa.Engine) -> None:
     assert len(lost) == n - 1, outcomes
     assert {e.details["latest_version"]["submitted_by"] for e in lost} == {won[0].submitted_by}
     assert len(service.history(engine, ROUND, code).versions) == 1
+
+
+def test_a_correction_is_based_on_what_it_found_on_arrival(engine: sa.Engine, monkeypatch) -> None:
+    """A correction without base_version that waits behind another one is told it came second
+    (it does not silently become the version after it)."""
+    teams = drawn_round(engine)
+    code, team = sorted(teams.items())[0]
+    service.submit(engine, round_key=ROUND, credit_code=code, data=finding(), submitted_by="x")
+    read_base = threading.Event()
+    real = service.latest_version_number
+
+    def reads_then_says_so(*args: Any) -> int:
+        number = real(*args)
+        read_base.set()
+        return number
+
+    monkeypatch.setattr(service, "latest_version_number", reads_then_says_so)
+    outcome: list[Any] = []
+
+    def second() -> None:
+        try:
+            outcome.append(
+                service.submit(
+                    engine,
+                    round_key=ROUND,
+                    credit_code=code,
+                    data=finding("other", reason="后到"),
+                    submitted_by="coordinator:赵六",
+                )
+            )
+        except Exception as exc:  # the test looks at it
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=second)
+    with Session(engine, expire_on_commit=False) as first:  # holds the finding's write lock
+        writes.lock_writes(first)
+        service.add_version(
+            first,
+            round_key=ROUND,
+            credit_code=code,
+            data=finding("not_disclosed", reason="先到"),
+            submitted_by="coordinator:王五",
+            signers=[],
+            via="api",
+        )
+        waiting.start()
+        assert read_base.wait(30)
+        first.commit()
+    waiting.join(60)
+    assert isinstance(outcome[0], Conflict), outcome
+    assert outcome[0].details["latest_version"]["version"] == 2
+    assert outcome[0].details["latest_version"]["submitted_by"] == "coordinator:王五"
+    assert [v.version for v in service.history(engine, ROUND, code).versions] == [1, 2]
