@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shuangsui.errors import ImportRejected, NotFound, UserError
+from shuangsui.errors import Conflict, ImportRejected, NotFound, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return problem_response(404, str(exc), "not-found")
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return problem_response(409, str(exc), "conflict", **exc.details)
 
     @app.exception_handler(UserError)
     async def _user(_: Request, exc: UserError) -> JSONResponse:

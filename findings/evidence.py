@@ -33,7 +33,11 @@ def evidence_dir(home: Path) -> Path:
 
 
 class EvidenceWriter:
-    """Feed chunks, then :meth:`finish`; :meth:`abort` removes the partial file."""
+    """Feed chunks, then :meth:`finish`; :meth:`abort` removes the partial file. Used as a
+    context manager, any way out before :meth:`finish` (a refusal, the client gone, a
+    cancelled request) removes it too."""
+
+    _finished = False
 
     def __init__(self, home: Path, media_type: str, settings: FindingsSettings):
         media = media_type.split(";", 1)[0].strip().lower()
@@ -65,6 +69,13 @@ class EvidenceWriter:
         self._fh.close()
         self._tmp.unlink(missing_ok=True)
 
+    def __enter__(self) -> EvidenceWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._finished:  # the upload, or its renaming, ended early
+            self.abort()
+
     def finish(self) -> tuple[str, Path]:
         self._fh.close()
         if self.size == 0:
@@ -76,6 +87,7 @@ class EvidenceWriter:
             self._tmp.unlink()
         else:
             os.replace(self._tmp, final)
+        self._finished = True
         return digest, final
 
 
@@ -117,9 +129,9 @@ def store_bytes(
     uploaded_by: str = "",
     settings: FindingsSettings | None = None,
 ) -> Evidence:
-    writer = EvidenceWriter(home, media_type, settings or FindingsSettings())
-    writer.write(data)
-    digest, _ = writer.finish()
+    with EvidenceWriter(home, media_type, settings or FindingsSettings()) as writer:
+        writer.write(data)
+        digest, _ = writer.finish()
     return record(
         engine,
         sha256=digest,

@@ -1,50 +1,39 @@
-"""Recording findings: append a version, sign it off, read a finding's history.
+"""Recording findings: append a version, sign it off (reading one: :mod:`findings.history`).
 
 Versions are never updated. The first version needs no reason; every later one is a correction
 and must say why. Submitting a version counts as the submitter's sign-off of it; the finding is
-final once every team member has signed its latest version (two-person rule).
+final once every team member has signed its latest version (two-person rule). Each write is a
+transaction of its own on the locked finding (:mod:`findings.writes`): of two writers at once,
+the second reads what the first committed, and is a :class:`Conflict` when that moved on.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
+from findings import writes
 from findings.events import FindingRecorded, FindingSigned
+from findings.history import History as History
+from findings.history import count_versions as count_versions
+from findings.history import history as history
+from findings.history import latest_version_number, signoffs, team_of
 from findings.models import Evidence, Finding, FindingSignoff, FindingVersion
 from findings.schemas import FindingIn
-from findings.state import VersionState, latest_final, version_state
+from findings.state import VersionState, utc, version_state
 from registry.models import Certificate
 from rounds import audit
-from rounds.models import Assignment
-from shuangsui.errors import NotFound, UserError
+from shuangsui.errors import Conflict, NotFound, UserError
 
 logger = logging.getLogger(__name__)
-ATTEMPTS = 10
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def team_of(session: Session, round_key: str, credit_code: str) -> list[str]:
-    """The enterprise's team in the round, lead first; NotFound when it was not drawn."""
-    rows = session.execute(
-        select(col(Assignment.inspector_id))
-        .where(col(Assignment.round_key) == round_key, col(Assignment.credit_code) == credit_code)
-        .order_by(col(Assignment.position))
-    ).scalars()
-    team = list(rows)
-    if not team:
-        raise NotFound(f"round {round_key} has no assignment for enterprise {credit_code}")
-    return team
 
 
 def reference_problems(session: Session, credit_code: str, data: FindingIn) -> list[str]:
@@ -72,9 +61,15 @@ def add_version(
     signers: Iterable[str],
     via: str,
     team: Sequence[str] | None = None,
+    base_version: int | None = None,
     now: datetime | None = None,
 ) -> FindingVersion | None:
-    """Add a version in the caller's transaction; None when it equals the latest (a retry)."""
+    """Add a version in the caller's transaction; None when it equals the latest (a retry, or
+    another member agreeing with it: the caller decides what that signs).
+
+    The finding's row stays locked until the transaction ends. A version without a reason when
+    one exists, or a ``base_version`` that is no longer the latest, is a :class:`Conflict`
+    naming the latest version."""
     now = now or _now()
     team = list(team) if team is not None else team_of(session, round_key, credit_code)
     signers = sorted(set(signers))
@@ -84,25 +79,26 @@ def add_version(
             f"{', '.join(strangers)} is not on the team of {credit_code} in {round_key} "
             f"(team: {', '.join(team)})"
         )
-    finding = session.execute(
-        select(Finding).where(
-            col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code
-        )
-    ).scalar_one_or_none()
+    finding = _locked_finding(session, round_key, credit_code)
     if finding is None:
         finding = Finding(round_key=round_key, credit_code=credit_code, created_at=now)
         session.add(finding)
-        session.flush()
+        session.flush()  # a concurrent first version collides here, on the unique key
     latest = _latest(session, finding.id)  # type: ignore[arg-type]
     digest = data.content_hash()
-    if latest is not None:
-        if latest.content_hash == digest and latest.reason == data.reason:
-            return None
-        if not data.reason.strip():
-            raise UserError(
-                f"{round_key}/{credit_code} already has version {latest.version}: a correction "
-                "is a new version and needs a reason"
-            )
+    if latest is not None and latest.content_hash == digest and latest.reason == data.reason:
+        return None
+    if latest is not None and base_version not in (None, latest.version):
+        raise superseded(round_key, credit_code, latest, f"version {base_version} is superseded")
+    if latest is None and base_version:
+        raise NotFound(f"{round_key}/{credit_code} has no version {base_version} yet")
+    if latest is not None and not data.reason.strip():
+        raise superseded(
+            round_key,
+            credit_code,
+            latest,
+            "a version exists already (a correction is a new version and needs a reason)",
+        )
     content = data.content()
     content["check_date"] = data.check_date
     version = FindingVersion(
@@ -128,6 +124,22 @@ def add_version(
     return version
 
 
+def superseded(round_key: str, credit_code: str, latest: FindingVersion, why: str) -> Conflict:
+    """The conflict of a write that came second: it names the version that is there now."""
+    at = utc(latest.created_at)
+    return Conflict(
+        f"{round_key}/{credit_code}: {why}; the latest is version {latest.version}, submitted "
+        f"by {latest.submitted_by} at {at.isoformat(timespec='seconds')}: read it, then sign it "
+        f"or correct it (with a reason and base_version={latest.version})",
+        latest_version={
+            "version": latest.version,
+            "submitted_by": latest.submitted_by,
+            "submitted_at": at.isoformat(),
+            "content_hash": latest.content_hash,
+        },
+    )
+
+
 def _latest(session: Session, finding_id: int) -> FindingVersion | None:
     return session.execute(
         select(FindingVersion)
@@ -135,6 +147,21 @@ def _latest(session: Session, finding_id: int) -> FindingVersion | None:
         .order_by(col(FindingVersion.version).desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def _locked_finding(session: Session, round_key: str, credit_code: str) -> Finding | None:
+    """The finding, its row locked until the transaction ends (PostgreSQL; on SQLite the
+    transaction holds the database's write lock already: :func:`findings.writes.lock_writes`)."""
+    return session.execute(
+        select(Finding)
+        .where(col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code)
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
+def _latest_of(session: Session, round_key: str, credit_code: str) -> FindingVersion | None:
+    finding = _locked_finding(session, round_key, credit_code)
+    return _latest(session, finding.id) if finding else None  # type: ignore[arg-type]
 
 
 def submit(
@@ -146,170 +173,106 @@ def submit(
     submitted_by: str,
     signers: Iterable[str] = (),
     via: str = "api",
+    base_version: int | None = None,
 ) -> FindingVersion:
-    """Record a version in a transaction of its own (with its audit event); retried on a
-    concurrent writer. Submitting the latest version again returns it unchanged."""
-    signers = list(signers)
-    for _ in range(ATTEMPTS):
-        with Session(engine, expire_on_commit=False) as session:
-            problems = reference_problems(session, credit_code, data)
-            if problems:
-                raise UserError("; ".join(problems))
-            version = add_version(
-                session,
-                round_key=round_key,
-                credit_code=credit_code,
-                data=data,
-                submitted_by=submitted_by,
-                signers=signers,
-                via=via,
-            )
-            if version is None:
-                session.rollback()
-                existing = history(engine, round_key, credit_code).versions[-1]
-                return existing
-            event = FindingRecorded(
-                credit_code,
-                version.version,
-                version.content_hash,
-                submitted_by,
-                data.reason,
-                sorted(set(signers)),
-            )
-            audit.add_to(session, round_key, event)
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-            logger.info(
-                "finding %s/%s v%d by %s", round_key, credit_code, version.version, submitted_by
-            )
-            return version
-    raise RuntimeError(f"{round_key}/{credit_code}: too many concurrent writers")
+    """Record a version in a transaction of its own, with its audit event.
+
+    ``base_version`` is the version the submitter read (0: none yet); without it, the version
+    found when this call starts. A writer that got there first makes this a :class:`Conflict`
+    naming the version that won. Submitting the latest version again (same content and reason)
+    adds no version: it counts as the sign-off of each of ``signers`` who has not signed it
+    (the other team member agreeing) and changes nothing for one who has (a retry). The latest
+    version is returned either way."""
+    signers = sorted(set(signers))
+    if base_version is None:  # read before queuing behind another writer, not after
+        base_version = latest_version_number(engine, round_key, credit_code)
+
+    def work(session: Session) -> FindingVersion:
+        team = team_of(session, round_key, credit_code)
+        problems = reference_problems(session, credit_code, data)
+        if problems:
+            raise UserError("; ".join(problems))
+        version = add_version(
+            session,
+            round_key=round_key,
+            credit_code=credit_code,
+            data=data,
+            submitted_by=submitted_by,
+            signers=signers,
+            via=via,
+            team=team,
+            base_version=base_version,
+        )
+        if version is None:
+            same = _latest_of(session, round_key, credit_code)
+            assert same is not None
+            _sign(session, round_key, credit_code, same, team, signers, via=via)
+            return same
+        event = FindingRecorded(
+            credit_code, version.version, version.content_hash, submitted_by, data.reason, signers
+        )
+        audit.add_to(session, round_key, event)
+        logger.info(
+            "finding %s/%s v%d by %s", round_key, credit_code, version.version, submitted_by
+        )
+        return version
+
+    return writes.write(engine, work, what=f"finding {round_key}/{credit_code}")
 
 
 def sign_off(
     engine: Engine, *, round_key: str, credit_code: str, version: int, inspector_id: str
 ) -> VersionState:
-    """A team member signs the latest version; signing again changes nothing."""
-    for _ in range(ATTEMPTS):
-        with Session(engine, expire_on_commit=False) as session:
-            team = team_of(session, round_key, credit_code)
-            if inspector_id not in team:
-                raise UserError(f"{inspector_id} is not on the team of {credit_code}")
-            finding = _finding(session, round_key, credit_code)
-            latest = _latest(session, finding.id)  # type: ignore[arg-type]
-            assert latest is not None
-            if latest.version != version:
-                raise UserError(
-                    f"version {version} of {round_key}/{credit_code} is superseded by version "
-                    f"{latest.version}: read it and sign that one"
-                )
-            signed = _signoffs(session, [latest.id])  # type: ignore[list-item]
-            if inspector_id in signed.get(latest.id, {}):  # type: ignore[arg-type]
-                return version_state(version, team, signed[latest.id])  # type: ignore[index]
-            now = _now()
-            session.add(
-                FindingSignoff(
-                    version_id=latest.id,  # type: ignore[arg-type]
-                    inspector_id=inspector_id,
-                    via="api",
-                    signed_at=now,
-                )
-            )
-            mine = {**signed.get(latest.id, {}), inspector_id: now}  # type: ignore[arg-type]
-            state = version_state(version, team, mine)
-            audit.add_to(
-                session, round_key, FindingSigned(credit_code, version, inspector_id, state.final)
-            )
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-            return state
-    raise RuntimeError(f"{round_key}/{credit_code}: too many concurrent writers")
+    """A team member signs the latest version; signing again changes nothing. A version
+    corrected meanwhile is a :class:`Conflict` naming the latest."""
 
-
-def _finding(session: Session, round_key: str, credit_code: str) -> Finding:
-    finding = session.execute(
-        select(Finding).where(
-            col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code
-        )
-    ).scalar_one_or_none()
-    if finding is None:
-        raise NotFound(f"no finding has been submitted for {credit_code} in {round_key} yet")
-    return finding
-
-
-def _signoffs(session: Session, version_ids: list[int]) -> dict[int, dict[str, datetime]]:
-    out: dict[int, dict[str, datetime]] = {}
-    rows = session.execute(
-        select(FindingSignoff).where(FindingSignoff.version_id.in_(version_ids))  # type: ignore[attr-defined]
-    ).scalars()
-    for s in rows:
-        out.setdefault(s.version_id, {})[s.inspector_id] = s.signed_at
-    return out
-
-
-@dataclass
-class History:
-    round_key: str
-    credit_code: str
-    team: list[str]
-    versions: list[FindingVersion]
-    states: list[VersionState]
-
-    @property
-    def public(self) -> VersionState | None:
-        return latest_final(self.states)
-
-    def as_json(self, *, internal: bool) -> dict[str, Any]:
-        versions = []
-        for v, s in zip(self.versions, self.states, strict=True):
-            d = v.model_dump(mode="json", exclude={"id", "finding_id"})
-            if not internal:
-                d.pop("internal_note", None)
-            d.update(
-                signed_by=list(s.signed_by),
-                missing=list(s.missing),
-                final=s.final,
-                final_at=s.final_at.isoformat() if s.final_at else None,
-            )
-            versions.append(d)
-        pub = self.public
-        return {
-            "round_key": self.round_key,
-            "credit_code": self.credit_code,
-            "team": self.team,
-            "final_version": pub.version if pub else None,
-            "versions": versions,
-        }
-
-
-def history(engine: Engine, round_key: str, credit_code: str) -> History:
-    with Session(engine, expire_on_commit=False) as session:
+    def work(session: Session) -> VersionState:
         team = team_of(session, round_key, credit_code)
-        finding = session.execute(
-            select(Finding).where(
-                col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code
+        if inspector_id not in team:
+            raise UserError(f"{inspector_id} is not on the team of {credit_code}")
+        latest = _latest_of(session, round_key, credit_code)
+        if latest is None:
+            raise NotFound(f"no finding has been submitted for {credit_code} in {round_key} yet")
+        if version > latest.version:
+            raise NotFound(
+                f"{round_key}/{credit_code} has no version {version} (latest: {latest.version})"
             )
-        ).scalar_one_or_none()
-        versions: list[FindingVersion] = []
-        if finding is not None:
-            versions = list(
-                session.execute(
-                    select(FindingVersion)
-                    .where(col(FindingVersion.finding_id) == finding.id)
-                    .order_by(col(FindingVersion.version))
-                ).scalars()
-            )
-        signed = _signoffs(session, [v.id for v in versions])  # type: ignore[misc]
-    states = [version_state(v.version, team, signed.get(v.id, {})) for v in versions]  # type: ignore[arg-type]
-    return History(round_key, credit_code, team, versions, states)
+        if version < latest.version:
+            raise superseded(round_key, credit_code, latest, f"version {version} is superseded")
+        return _sign(session, round_key, credit_code, latest, team, [inspector_id], via="api")
+
+    return writes.write(engine, work, what=f"finding {round_key}/{credit_code}")
 
 
-def count_versions(engine: Engine) -> int:
-    with Session(engine) as session:
-        return int(session.execute(select(func.count()).select_from(FindingVersion)).scalar_one())
+def _sign(
+    session: Session,
+    round_key: str,
+    credit_code: str,
+    version: FindingVersion,
+    team: Sequence[str],
+    inspector_ids: Iterable[str],
+    *,
+    via: str,
+) -> VersionState:
+    """Add the sign-off of each of ``inspector_ids`` who has not signed ``version``, each with
+    its audit event; the one that completes the team's signatures records it as final."""
+    signed = signoffs(session, [version.id]).get(version.id, {})  # type: ignore[list-item,arg-type]
+    now = _now()
+    for inspector_id in sorted(set(inspector_ids) - set(signed)):
+        session.add(
+            FindingSignoff(
+                version_id=version.id,  # type: ignore[arg-type]
+                inspector_id=inspector_id,
+                via=via,
+                signed_at=now,
+            )
+        )
+        signed[inspector_id] = now
+        final = version_state(version.version, team, signed).final
+        audit.add_to(
+            session, round_key, FindingSigned(credit_code, version.version, inspector_id, final)
+        )
+        logger.info(
+            "finding %s/%s v%d signed by %s", round_key, credit_code, version.version, inspector_id
+        )
+    return version_state(version.version, team, signed)

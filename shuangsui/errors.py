@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class ShuangsuiError(Exception):
@@ -17,6 +18,15 @@ class UserError(ShuangsuiError):
 
 class NotFound(UserError):
     pass
+
+
+class Conflict(UserError):
+    """Another writer changed the record first. ``details`` name what is there now (for the
+    API, members of the 409 problem document), so the caller can read it and decide again."""
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message)
+        self.details = details
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from api.auth import Principal, Role, allow
-from api.problems import PROBLEM_RESPONSES, Problem
+from api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemDetails
 from findings import evidence, service
 from findings.schemas import FindingIn
 from findings.settings import FindingsSettings
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/findings/{round_key}/{credit_code}", tags=["findings"], responses=PROBLEM_RESPONSES
@@ -19,6 +23,13 @@ router = APIRouter(
 
 TeamOrCoordinator = Annotated[Principal, Depends(allow(Role.inspector, Role.coordinator))]
 TeamMember = Annotated[Principal, Depends(allow(Role.inspector))]
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ProblemDetails,
+        "content": {MEDIA_TYPE: {}},
+        "description": "Another writer came first; ``latest_version`` names the version now there",
+    }
+}
 
 
 @router.get("")
@@ -30,13 +41,27 @@ def read_finding(
     return hist.as_json(internal=True)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=CONFLICT)
 def submit_finding(
-    round_key: str, credit_code: str, body: FindingIn, request: Request, who: TeamOrCoordinator
+    round_key: str,
+    credit_code: str,
+    body: FindingIn,
+    request: Request,
+    who: TeamOrCoordinator,
+    base_version: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="The version this one corrects (0: the first version); when another "
+            "has come since, 409. Without it, the latest when the request arrives.",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Submit a version. A team member's submission is also their sign-off; a coordinator's
     (a correction) must be signed by the whole team. After the first version, ``reason`` is
-    required: a correction never overwrites."""
+    required: a correction never overwrites. Sending the latest version again adds no version:
+    from the other team member it is their sign-off, from the same one it changes nothing.
+    Another writer first: 409, naming the version that won (``latest_version``)."""
     engine = request.app.state.engine
     signers = [who.name] if who.role is Role.inspector else []
     version = service.submit(
@@ -46,6 +71,7 @@ def submit_finding(
         data=body,
         submitted_by=who.actor,
         signers=signers,
+        base_version=base_version,
     )
     hist = service.history(engine, round_key, credit_code)
     state = hist.states[version.version - 1]
@@ -58,11 +84,12 @@ def submit_finding(
     }
 
 
-@router.post("/versions/{version}/sign-off")
+@router.post("/versions/{version}/sign-off", responses=CONFLICT)
 def sign_off(
     round_key: str, credit_code: str, version: int, request: Request, who: TeamMember
 ) -> dict[str, Any]:
-    """Sign the latest version; once every team member has, the finding is final."""
+    """Sign the latest version; once every team member has, the finding is final. Signing
+    again changes nothing; a version corrected meanwhile gives 409 naming the latest."""
     state = service.sign_off(
         request.app.state.engine,
         round_key=round_key,
@@ -98,13 +125,17 @@ async def upload_evidence(
             slug="evidence-too-large",
         )
     home = request.app.state.settings.home
-    writer = evidence.EvidenceWriter(home, request.headers.get("content-type", ""), settings)
-    try:
-        async for chunk in request.stream():
-            writer.write(chunk)
-    except evidence.EvidenceTooLarge as exc:
-        raise Problem(413, str(exc), slug="evidence-too-large") from None
-    digest, _ = writer.finish()
+    media_type = request.headers.get("content-type", "")
+    with evidence.EvidenceWriter(home, media_type, settings) as writer:  # no temp file outlives it
+        try:
+            async for chunk in request.stream():
+                writer.write(chunk)
+        except evidence.EvidenceTooLarge as exc:
+            raise Problem(413, str(exc), slug="evidence-too-large") from None
+        except ClientDisconnect:
+            logger.info("evidence upload by %s ended after %d bytes", who.actor, writer.size)
+            raise Problem(400, "the upload ended before its body did", slug="upload-cut") from None
+        digest, _ = writer.finish()
     row = await run_in_threadpool(
         evidence.record,
         request.app.state.engine,

@@ -130,7 +130,7 @@ def test_submit_sign_off_and_correct(world: World) -> None:
     r = world.call("POST", f"{a}/versions/1/sign-off", world.second)
     assert r.json()["final"] is True
     r = world.call("POST", a, world.coord, json={**BODY, "result": "other"})
-    assert r.status_code == 422 and "needs a reason" in r.json()["detail"]
+    assert r.status_code == 409 and "needs a reason" in r.json()["detail"]
     r = world.call("POST", a, world.coord, json={**BODY, "result": "other", "reason": "笔误"})
     assert r.json()["version"] == 2 and r.json()["missing"] == sorted(world.ta)
     hist = world.call("GET", a, world.lead).json()

@@ -1,0 +1,69 @@
+"""One write to a finding: a transaction of its own that holds the finding's write lock.
+
+Concurrent writers of one finding queue on the lock, so each reads what the previous one
+committed and decides again (the same version, a conflict, or a new row). What the lock cannot
+cover is caught by unique keys: two first versions both inserting the finding, or two findings
+appending to the audit chain at one head. The loser's commit fails; the work runs again from the
+start and now sees the winner. A collision that keeps coming back ends as :class:`Conflict`, so a
+caller never sees a database error for something another caller did.
+
+SQLite has no row locks: ``BEGIN IMMEDIATE`` takes the database's write lock before the first
+read. PostgreSQL locks the finding's row (``SELECT ... FOR UPDATE`` in the reads that follow).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlmodel import Session
+
+from shuangsui.errors import Conflict
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ATTEMPTS = 10
+# serialization_failure, deadlock_detected, lock_not_available
+RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def lock_writes(session: Session) -> None:
+    """Start the session's transaction as a writer (SQLite: the database's write lock, before
+    anything is read). On PostgreSQL the reads lock the rows they will change."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def collided(exc: DBAPIError) -> bool:
+    """A concurrent writer got there first (worth trying again), not a fault of the request."""
+    if isinstance(exc, IntegrityError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None)
+    return state in RETRY_SQLSTATES or "database is locked" in str(exc.orig)
+
+
+def write(engine: Engine, work: Callable[[Session], T], *, what: str) -> T:
+    """Run ``work`` in a write transaction and commit; again from the start when a concurrent
+    writer collided with it. ``work`` raises :class:`Conflict` when what it reads has moved on."""
+    for attempt in range(1, ATTEMPTS + 1):
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                lock_writes(session)
+                result = work(session)
+                session.commit()
+                return result
+            except DBAPIError as exc:
+                session.rollback()
+                if not collided(exc):
+                    raise
+                logger.info("%s: concurrent writer (attempt %d): %s", what, attempt, exc.orig)
+        time.sleep(random.uniform(0, 0.005 * attempt))  # let the winner finish
+    raise Conflict(f"{what} is being changed by too many writers at once; read it and send again")
