@@ -37,14 +37,37 @@ def _redact_arg(value: Any) -> Any:
     return redact(value) if isinstance(value, str) else value
 
 
+def _redact_args(args: Any) -> Any:
+    if isinstance(args, tuple):
+        return tuple(_redact_arg(a) for a in args)
+    if isinstance(args, dict):
+        return {k: _redact_arg(v) for k, v in args.items()}
+    return args
+
+
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
-    """Redact a record's message, its ``%`` arguments and its traceback, in place."""
-    if isinstance(record.msg, str):
-        record.msg = redact(record.msg)
-    if isinstance(record.args, tuple):
-        record.args = tuple(_redact_arg(a) for a in record.args)
-    elif isinstance(record.args, dict):
-        record.args = {k: _redact_arg(v) for k, v in record.args.items()}
+    """Redact a record's message and its traceback, in place.
+
+    The message is judged whole, after ``%`` interpolation (a token may be an argument that
+    follows ``token=`` in the format). Where redacting the format and each argument alone gives
+    the same text, the arguments are kept (uvicorn's access log formats from them); otherwise
+    the record carries the redacted text and no arguments.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format: the handler would print msg and args raw
+        message = f"{record.msg} {record.args!r}"
+        record.args = ()
+    clean = redact(message)
+    if clean != message:
+        msg = redact(record.msg) if isinstance(record.msg, str) else record.msg
+        args = _redact_args(record.args)
+        split = logging.LogRecord(record.name, record.levelno, "", 0, msg, args, None)
+        try:
+            same = split.getMessage() == clean
+        except Exception:
+            same = False
+        record.msg, record.args = (msg, args) if same else (clean, ())
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         # formatted now, so a handler uses this text instead of formatting the raw exception
         record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())

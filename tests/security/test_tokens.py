@@ -225,6 +225,8 @@ def test_log_records_are_redacted_messages_arguments_and_tracebacks() -> None:
                     "1.1", 200)  # fmt: skip
         log.warning("header Authorization: Bearer %s", secret)
         log.warning("coordinator ssc_AbC-d_9 used")
+        log.warning("link %s?token=%s", "/findings/r/c", secret)  # the token as an argument
+        log.warning("bad format %d", f"?token={secret}")  # a handler would print args raw
         try:
             raise ValueError(f"could not open /findings/r/c?token={secret}")
         except ValueError:
@@ -233,7 +235,8 @@ def test_log_records_are_redacted_messages_arguments_and_tracebacks() -> None:
         log.removeHandler(handler)
     text = stream.getvalue()
     assert secret not in text and "ssc_AbC" not in text
-    assert text.count("[redacted]") == 4 and "ValueError" in text
+    assert "link /findings/r/c?token=[redacted]" in text
+    assert text.count("[redacted]") >= 6 and "ValueError" in text
 
 
 def test_new_data_directory_and_database_are_private(tmp_path: Path) -> None:
@@ -274,3 +277,14 @@ def test_file_outbox_is_private_even_outside_the_cli(tmp_path: Path) -> None:
     assert mode(tmp_path / "home") == 0o700 and mode(outbox) == 0o700
     assert mode(path) == 0o600 and mode(again) == 0o600
     assert not list(outbox.glob(".*.tmp"))
+
+
+def test_a_worker_loading_any_flow_redacts_its_logs() -> None:
+    code = (
+        "import logging, sys; import flows.notifications; "
+        "logging.basicConfig(stream=sys.stdout, format='%(message)s'); "
+        "logging.getLogger('prefect.flow_runs').warning('sent http://h/f/r/c?token=%s', 'abc123')"
+    )
+    done = run([PYTHON, "-c", code], env=clean_env(), cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stdout
+    assert "token=[redacted]" in done.stdout and "abc123" not in done.stdout
