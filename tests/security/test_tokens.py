@@ -8,6 +8,8 @@ PostgreSQL, and read its captured output for any token.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import io
 import logging
 import os
@@ -113,10 +115,10 @@ def test_hostile_tokens_through_a_real_server(served: Served, engine: sa.Engine)
         page = f"/findings/{ROUND}/{a}"
         # non-ASCII tokens: in the header (raw UTF-8 bytes) and in the link; 401, never 500
         for headers, params in (
-            ({"Authorization": "Bearer é".encode()}, {}),
+            ({b"Authorization": "Bearer é".encode()}, {}),
             ({}, {"token": "é"}),  # sent as ?token=%C3%A9
             ({}, {"token": "a" * 5000}),
-            ({"Authorization": b"Bearer \xff\xfe"}, {}),
+            ({b"Authorization": b"Bearer \xff\xfe"}, {}),
         ):
             r = http.get(page, headers=headers, params=params)
             assert "printable ASCII" in _problem(r, 401, "token-malformed")
@@ -277,6 +279,29 @@ def test_file_outbox_is_private_even_outside_the_cli(tmp_path: Path) -> None:
     assert mode(tmp_path / "home") == 0o700 and mode(outbox) == 0o700
     assert mode(path) == 0o600 and mode(again) == 0o600
     assert not list(outbox.glob(".*.tmp"))
+
+
+def test_dispatched_notices_land_in_a_private_outbox(engine: sa.Engine) -> None:
+    from notifications.dispatch import dispatch
+    from notifications.settings import NotifySettings
+
+    drawn_round(engine)  # the draw queues the assignment notices
+    old = os.umask(0o022)
+    try:
+        report = dispatch(engine=engine, notify=NotifySettings(channel="file"), processes=1)
+    finally:
+        os.umask(old)
+    home = get_settings().home
+    files = sorted((home / "outbox").iterdir())
+    assert report.sent > 0 and len(files) == report.sent
+    bodies = [
+        email.message_from_bytes(f.read_bytes(), policy=email.policy.default).get_body()
+        for f in files
+        if f.suffix == ".eml"
+    ]
+    assert any("?token=" in b.get_content() for b in bodies if b)  # bearer tokens: owner only
+    assert mode(home) == 0o700 and mode(home / "outbox") == 0o700
+    assert {mode(f) for f in files} == {0o600}
 
 
 def test_a_worker_loading_any_flow_redacts_its_logs() -> None:
