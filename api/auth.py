@@ -5,17 +5,18 @@ start when one does not (see :func:`check_routes`).
 * ``inspector``: the token from the inspector's notification. It is an HMAC over (round,
   enterprise, inspector) — ``notifications.links.assignment_token`` — so it opens that one
   assignment and nothing else. It is checked against each team member with a constant-time
-  comparison; the matching member is the caller.
+  comparison; the matching member is the caller, unless the link expired with its round, was
+  revoked, or the inspector is inactive (``api.inspector_tokens``).
 * ``coordinator``: a token from ``shuangsui tokens create-coordinator`` (only its SHA-256 is
-  stored), valid for the bureau it was issued for.
+  stored), valid for the bureau it was issued for until ``tokens revoke-coordinator``.
 
-A token comes as ``Authorization: Bearer <token>`` or, for links, ``?token=<token>``.
+A token comes as ``Authorization: Bearer <token>`` or, for links, ``?token=<token>``. Tokens
+are printable ASCII; anything else is refused with 401 before it is compared.
 """
 
 from __future__ import annotations
 
 import enum
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +26,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlmodel import Session
 
-from api import tokens
+from api import inspector_tokens, tokens
 from api.problems import Problem
-from findings.service import team_of
-from notifications.links import assignment_token
-from shuangsui.errors import NotFound
 
 ROLES_ATTR = "__shuangsui_roles__"
+MAX_TOKEN_LENGTH = 256
 
 
 class Role(enum.StrEnum):
@@ -67,24 +66,28 @@ def _coordinator(request: Request, token: str) -> Principal | None:
     return Principal(Role.coordinator, row.name)
 
 
+def well_formed(token: str) -> bool:
+    """Printable ASCII of a sane length: the alphabet of every token shuangsui issues."""
+    return len(token) <= MAX_TOKEN_LENGTH and token.isascii() and token.isprintable()
+
+
 def _inspector(request: Request, token: str) -> Principal | None:
     round_key = request.path_params.get("round_key")
     credit_code = request.path_params.get("credit_code")
     if not (round_key and credit_code):
         return None
-    secret = request.app.state.settings.secret_key.get_secret_value()
+    settings = request.app.state.settings
     with Session(request.app.state.engine) as session:
-        try:
-            team = team_of(session, round_key, credit_code)
-        except NotFound:
-            return None
-    match = None
-    for inspector_id in team:  # compare with every member: the time does not tell who matched
-        expected = assignment_token(secret, round_key, credit_code, inspector_id)
-        if hmac.compare_digest(expected, token):
-            match = inspector_id
+        found = inspector_tokens.load(session, round_key, credit_code)
+    if found is None:
+        return None
+    secret = settings.secret_key.get_secret_value()
+    match = inspector_tokens.match(secret, round_key, credit_code, found.team, token)
     if match is None:
         return None
+    refused = inspector_tokens.refusal(found, match, round_key, settings)
+    if refused is not None:
+        raise Problem(refused.status, refused.detail, slug=refused.slug)
     return Principal(Role.inspector, match, round_key, credit_code)
 
 
@@ -94,6 +97,15 @@ def allow(*roles: Role) -> Callable[[Request], Principal]:
 
     def guard(request: Request) -> Principal:
         token = bearer(request)
+        if token and not well_formed(token):
+            if Role.public in wanted:
+                return Principal(Role.public)
+            raise Problem(
+                401,
+                "the token is not one shuangsui issued (tokens are printable ASCII, at most "
+                f"{MAX_TOKEN_LENGTH} characters): copy the whole link from your notification",
+                slug="token-malformed",
+            )
         if not token:
             if Role.public in wanted:
                 return Principal(Role.public)

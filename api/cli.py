@@ -6,7 +6,9 @@ import typer
 
 from shuangsui.config import get_settings
 
-tokens_app = typer.Typer(help="API tokens of coordinators.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="API tokens: coordinators' tokens, and revoking inspectors' links.", no_args_is_help=True
+)
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -35,6 +37,39 @@ def revoke_coordinator(name: str) -> None:
     typer.echo(f"token of {name} revoked")
 
 
+@tokens_app.command("revoke")
+def revoke_inspector(
+    inspector_id: str = typer.Argument(..., help="the inspector's id in the registry"),
+    round_key: str = typer.Option("", "--round", help="only this round (default: every round)"),
+    by: str = typer.Option(..., "--by", help="who revokes (recorded in the audit log)"),
+    reason: str = typer.Option("", "--reason", help="why (recorded in the audit log)"),
+) -> None:
+    """Refuse an inspector's links, in one round or in all, from the next request on."""
+    from api import inspector_tokens
+
+    row = inspector_tokens.revoke(
+        _engine(), inspector_id, round_key=round_key, by=by, reason=reason
+    )
+    where = f"round {row.round_key}" if row.round_key else "every round"
+    typer.echo(f"links of inspector {row.inspector_id} revoked in {where}")
+
+
+@tokens_app.command("list-revoked")
+def list_revoked() -> None:
+    """The revoked inspectors' links and coordinators' tokens."""
+    from api import inspector_tokens, tokens
+
+    engine = _engine()
+    for row in inspector_tokens.revoked(engine):
+        where = row.round_key or "*"
+        typer.echo(
+            f"inspector\t{row.inspector_id}\t{where}\t{row.revoked_at:%Y-%m-%d %H:%M}\t"
+            f"{row.revoked_by}\t{row.reason}"
+        )
+    for c in tokens.revoked_coordinators(engine):
+        typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{c.revoked_at:%Y-%m-%d %H:%M}")
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8350, help="port"),
@@ -43,6 +78,9 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from shuangsui import logsafe
 
     _engine()
+    # the access log writes each request line, links' ?token= included: redact it
+    logsafe.install()
     uvicorn.run(create_app(), host=host, port=port, log_level="info")

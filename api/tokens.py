@@ -1,16 +1,19 @@
-"""Coordinator tokens: random, shown once, stored only as their SHA-256."""
+"""Coordinator tokens: random, shown once, stored only as their SHA-256; revoked by name."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from findings.models import CoordinatorToken
+from rounds import audit
 from shuangsui.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -43,14 +46,45 @@ def create_coordinator(engine: Engine, name: str, bureau_code: str) -> str:
     return token
 
 
+@dataclass(frozen=True)
+class CoordinatorTokenRevoked:
+    """Audit event: a coordinator's token refused from now on."""
+
+    name: str
+    bureau_code: str
+
+
 def revoke(engine: Engine, name: str) -> None:
-    with Session(engine) as session:
-        row = session.get(CoordinatorToken, name)
-        if row is None:
-            raise UserError(f"no coordinator token named {name!r}")
-        row.revoked_at = datetime.now(UTC)
-        session.add(row)
-        session.commit()
+    """Revoke ``name``'s token, with an audit entry in the same transaction."""
+    for _attempt in range(20):  # a concurrent audit append takes the chain's head: retry
+        with Session(engine) as session:
+            row = session.get(CoordinatorToken, name)
+            if row is None:
+                raise UserError(f"no coordinator token named {name!r}")
+            if row.revoked_at is not None:
+                raise UserError(f"the token of {name!r} is already revoked")
+            row.revoked_at = datetime.now(UTC)
+            session.add(row)
+            try:
+                audit.add_to(session, None, CoordinatorTokenRevoked(name, row.bureau_code))
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            break
+    else:
+        raise RuntimeError("could not record the revocation: the audit log is too busy")
+    logger.info("coordinator token of %s revoked", name)
+
+
+def revoked_coordinators(engine: Engine) -> list[CoordinatorToken]:
+    with Session(engine, expire_on_commit=False) as session:
+        stmt = (
+            select(CoordinatorToken)
+            .where(col(CoordinatorToken.revoked_at).is_not(None))
+            .order_by(col(CoordinatorToken.revoked_at))
+        )
+        return list(session.execute(stmt).scalars())
 
 
 def lookup(engine: Engine, token: str) -> CoordinatorToken | None:

@@ -1,4 +1,5 @@
-"""Findings as SQLModel tables: append-only versions, sign-offs, evidence, coordinator tokens.
+"""Findings as SQLModel tables: append-only versions, sign-offs, evidence, coordinator tokens,
+revoked inspector links.
 
 A finding is one per (round, enterprise). Its content lives in numbered versions that are never
 updated: a correction is a new version with a reason. A version is final when every member of
@@ -82,6 +83,19 @@ class CoordinatorToken(SQLModel, table=True):
     bureau_code: str = Field(max_length=6)
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+class InspectorTokenRevocation(SQLModel, table=True):
+    """An inspector whose links no longer open anything: in one round, or in every round
+    (``round_key`` empty). Inspector tokens are HMACs, so they are refused by this row."""
+
+    __tablename__ = "inspector_token_revocation"
+
+    inspector_id: str = Field(primary_key=True)
+    round_key: str = Field(primary_key=True, default="")
+    revoked_by: str
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    revoked_at: datetime
 
 
 class PublishedResult(SQLModel, table=True):

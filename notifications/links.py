@@ -24,8 +24,9 @@ def assignment_token(secret: str, round_key: str, credit_code: str, inspector_id
 def verify_assignment_token(
     secret: str, round_key: str, credit_code: str, inspector_id: str, token: str
 ) -> bool:
+    """Whether ``token`` is this assignment's; any text is safe (bytes are compared)."""
     expected = assignment_token(secret, round_key, credit_code, inspector_id)
-    return hmac.compare_digest(expected, token)
+    return hmac.compare_digest(expected.encode("ascii"), token.encode("utf-8", "surrogateescape"))
 
 
 def submission_link(

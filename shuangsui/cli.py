@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
 
+from shuangsui import files
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
 
@@ -55,6 +57,9 @@ def _register_groups() -> None:
 
 
 def main() -> None:
+    # the data directory and everything written in it (database, outbox, keys, evidence) are
+    # the bureau's alone: 0700 / 0600. Only the public site is written world-readable.
+    os.umask(files.PRIVATE_UMASK)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     beacon_chain_hash: str = ""
     secret_key: SecretStr = SecretStr("dev-secret")
     public_base_url: str = "http://127.0.0.1:8350"
+    token_grace_days: int = Field(
+        default=30,
+        ge=0,
+        description="days an inspector's link still works after the round's findings deadline",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

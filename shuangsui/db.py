@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 from shuangsui.config import Settings, get_settings, scrub_url
+from shuangsui.files import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(path).parent)  # the data directory: 0700
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:

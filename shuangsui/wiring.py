@@ -13,6 +13,9 @@ import importlib
 
 def install() -> None:
     """Idempotent."""
+    from shuangsui import logsafe
+
+    logsafe.install()  # no log line carries a token, whichever entry point runs
     for module in ("notifications.hooks", "exchange.hooks"):
         try:
             hooks = importlib.import_module(module)

@@ -16,11 +16,13 @@ def publish_cmd(
     """Render the public site (pages, open data, DCAT catalogue, verification bundles) into
     DIR; only files whose content changed are rewritten."""
     from shuangsui.db import get_engine, migrate
+    from shuangsui.files import public_umask
     from website.site import publish
 
     settings = get_settings()
     migrate(settings.resolved_database_url)
-    report = publish(get_engine(settings), out, settings=settings, bundles=bundles)
+    with public_umask():  # the site is for everyone, unlike the data directory
+        report = publish(get_engine(settings), out, settings=settings, bundles=bundles)
     typer.echo(
         f"{report.rounds} round(s), {report.results} result(s): {len(report.written)} file(s) "
         f"written, {report.unchanged} unchanged, {len(report.removed)} removed; "

@@ -1,22 +1,20 @@
 """The file outbox: one ``.eml`` or ``.json`` per message under ``$SHUANGSUI_HOME/outbox/``.
 
 Files are named by idempotency key and written atomically, so a repeat overwrites its first copy.
+A message carries an inspector's link (a bearer token): the folder is 0700, each file 0600.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from shuangsui.files import private_dir, write_private
 
 
 class FileChannel:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
 
     def write(self, key: str, suffix: str, data: bytes) -> Path:
-        path = self.directory / f"{key}{suffix}"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        return path
+        return write_private(self.directory / f"{key}{suffix}", data)

@@ -1,0 +1,203 @@
+"""The life of an inspector's link: who it opens, until when, and how it is taken back.
+
+An inspector's token is an HMAC over (round, enterprise, inspector)
+(``notifications.links.assignment_token``); nothing is stored when it is issued. So it is
+refused by what the database says about the assignment, checked on every request:
+
+* **expiry**: it works until the round's findings deadline (the assignment's due date, at the
+  latest the round's window end, plus ``SHUANGSUI_PUBLISH_DEADLINE_WORKING_DAYS`` working
+  days) plus ``SHUANGSUI_TOKEN_GRACE_DAYS`` calendar days, in the bureau's time zone;
+* **revocation**: ``shuangsui tokens revoke INSPECTOR [--round R]`` refuses the inspector's
+  links in one round, or in every round; each revocation is an audit entry;
+* **registry status**: an inspector marked inactive in the registry is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from findings.deadlines import Calendar, add_working_days
+from findings.models import InspectorTokenRevocation
+from findings.settings import FindingsSettings
+from notifications.links import assignment_token
+from registry.models import Inspector, InspectorStatus
+from rounds import audit
+from rounds.models import Assignment, Round
+from shuangsui.config import Settings
+from shuangsui.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+ALL_ROUNDS = ""
+
+
+@dataclass(frozen=True)
+class InspectorTokenRevoked:
+    """Audit event: an inspector's links refused from now on (``round_key`` empty: all)."""
+
+    inspector_id: str
+    round_key: str
+    revoked_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    slug: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class TeamAccess:
+    """What the database says about one enterprise's team in one round."""
+
+    team: list[str]
+    due: dt.date
+    inactive: frozenset[str]
+    revoked: frozenset[str]
+
+
+def load(session: Session, round_key: str, credit_code: str) -> TeamAccess | None:
+    """The team of ``credit_code`` in ``round_key`` with what may refuse its links; None when
+    the enterprise was not drawn in that round."""
+    rows = session.execute(
+        select(col(Assignment.inspector_id), col(Assignment.due_on))
+        .where(col(Assignment.round_key) == round_key, col(Assignment.credit_code) == credit_code)
+        .order_by(col(Assignment.position))
+    ).all()
+    if not rows:
+        return None
+    team = [r[0] for r in rows]
+    window_end = session.execute(
+        select(col(Round.window_end)).where(col(Round.round_key) == round_key)
+    ).scalar_one()
+    inactive = session.execute(
+        select(col(Inspector.inspector_id)).where(
+            col(Inspector.inspector_id).in_(team),
+            col(Inspector.status) != InspectorStatus.active,
+        )
+    ).scalars()
+    revoked = session.execute(
+        select(col(InspectorTokenRevocation.inspector_id)).where(
+            col(InspectorTokenRevocation.inspector_id).in_(team),
+            col(InspectorTokenRevocation.round_key).in_([ALL_ROUNDS, round_key]),
+        )
+    ).scalars()
+    due = max([window_end, *(r[1] for r in rows)])
+    return TeamAccess(team, due, frozenset(inactive), frozenset(revoked))
+
+
+def match(secret: str, round_key: str, credit_code: str, team: list[str], token: str) -> str | None:
+    """The member whose token ``token`` is. Every member is compared, so the time taken does not
+    tell which one matched; bytes are compared, so any text a client sends is safe here."""
+    sent = token.encode("utf-8", "surrogateescape")
+    found = None
+    for inspector_id in team:
+        expected = assignment_token(secret, round_key, credit_code, inspector_id).encode("ascii")
+        if hmac.compare_digest(expected, sent):
+            found = inspector_id
+    return found
+
+
+@lru_cache(maxsize=256)
+def _expires_on(due: dt.date, publish_days: int, grace_days: int, calendar: Calendar) -> dt.date:
+    return add_working_days(due, publish_days, calendar).day + dt.timedelta(days=grace_days)
+
+
+def expires_on(due: dt.date, settings: Settings) -> dt.date:
+    """The last day a link of an assignment due on ``due`` works."""
+    fs = FindingsSettings()
+    calendar = Calendar.from_settings(fs.extra_holidays, fs.extra_workdays)
+    return _expires_on(
+        due, settings.publish_deadline_working_days, settings.token_grace_days, calendar
+    )
+
+
+def refusal(
+    found: TeamAccess, inspector_id: str, round_key: str, settings: Settings
+) -> Refusal | None:
+    """Why the matching member's link must be refused now, or None."""
+    ask = f"ask the coordinator of {settings.bureau_name}"
+    if inspector_id in found.revoked:
+        return Refusal(
+            401,
+            "token-revoked",
+            f"the links of inspector {inspector_id} were revoked; {ask} for help",
+        )
+    if inspector_id in found.inactive:
+        return Refusal(
+            403,
+            "inspector-inactive",
+            f"inspector {inspector_id} is marked inactive in the registry and may no longer "
+            f"record or sign findings; {ask}",
+        )
+    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    last = expires_on(found.due, settings)
+    if today > last:
+        return Refusal(
+            401,
+            "token-expired",
+            f"this link expired after {last.isoformat()}: round {round_key} was due "
+            f"{found.due.isoformat()}, and links work until its findings deadline plus "
+            f"{settings.token_grace_days} days; {ask} to record a correction",
+        )
+    return None
+
+
+# ------------------------------------------------------------------ revocation
+def revoke(
+    engine: Engine, inspector_id: str, *, round_key: str = ALL_ROUNDS, by: str, reason: str = ""
+) -> InspectorTokenRevocation:
+    """Refuse ``inspector_id``'s links in ``round_key`` (empty: every round), with an audit entry
+    in the same transaction."""
+    if not inspector_id.strip():
+        raise UserError("inspector id: give the id of the inspector whose links to revoke")
+    if not by.strip():
+        raise UserError("--by: say who revokes (a name)")
+    for _attempt in range(20):  # a concurrent audit append takes the chain's head: retry
+        with Session(engine, expire_on_commit=False) as session:
+            if session.get(Inspector, inspector_id) is None:
+                raise UserError(f"inspector id: no inspector {inspector_id!r} in the registry")
+            if round_key and session.get(Round, round_key) is None:
+                raise UserError(f"--round: no round {round_key!r}")
+            if session.get(InspectorTokenRevocation, (inspector_id, round_key)) is not None:
+                where = f"round {round_key}" if round_key else "every round"
+                raise UserError(f"the links of {inspector_id} in {where} are already revoked")
+            row = InspectorTokenRevocation(
+                inspector_id=inspector_id,
+                round_key=round_key,
+                revoked_by=by,
+                reason=reason,
+                revoked_at=dt.datetime.now(dt.UTC),
+            )
+            session.add(row)
+            event = InspectorTokenRevoked(inspector_id, round_key, by, reason)
+            try:
+                audit.add_to(session, round_key or None, event)
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            break
+    else:
+        raise RuntimeError("could not record the revocation: the audit log is too busy")
+    logger.info("links of inspector %s revoked (%s) by %s", inspector_id, round_key or "all", by)
+    return row
+
+
+def revoked(engine: Engine) -> list[InspectorTokenRevocation]:
+    with Session(engine, expire_on_commit=False) as session:
+        stmt = select(InspectorTokenRevocation).order_by(
+            col(InspectorTokenRevocation.revoked_at), col(InspectorTokenRevocation.inspector_id)
+        )
+        return list(session.execute(stmt).scalars())
