@@ -22,10 +22,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from api import problems
+from api import limits, problems
 from api.adhoc import run_adhoc
 from api.auth import check_routes
 from api.routes import coordinator, findings, public
+from findings.settings import FindingsSettings
 from shuangsui.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,16 @@ def include_router(app: FastAPI, router: APIRouter, **kwargs: Any) -> None:
     app.include_router(router, **kwargs)
     app.openapi_schema = None
     app.state.route_roles = check_routes(app)
+
+
+def _limit_bodies(app: FastAPI, settings: Settings) -> None:
+    """Bodies are bounded before routing and authentication (api/limits.py)."""
+    evidence_upload = f"{findings.router.prefix}/evidence"  # the file is the raw body
+    body_limits = limits.BodyLimits(
+        settings.api_max_body_bytes, {evidence_upload: FindingsSettings().evidence_max_bytes}
+    )
+    app.add_middleware(limits.LimitBodies, limits=body_limits)
+    app.add_exception_handler(limits.BodyTooLarge, limits.handle_too_large)
 
 
 def create_app(
@@ -69,6 +80,7 @@ def create_app(
     app.state.engine = engine or get_engine(settings)
     app.state.adhoc_runner = adhoc_runner or run_adhoc
     problems.install(app)
+    _limit_bodies(app, settings)
     for router in (public.router, findings.router, coordinator.router, *routers):
         app.include_router(router)
     for spec in EXTRA_ROUTERS:

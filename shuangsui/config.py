@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     beacon_chain_hash: str = ""
     secret_key: SecretStr = SecretStr("dev-secret")
     public_base_url: str = "http://127.0.0.1:8350"
+    api_max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="largest request body the API reads (not evidence)"
+    )
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:
