@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from api import limits, problems
+from api import docs, limits, problems
 from api.adhoc import run_adhoc
 from api.auth import check_routes
 from api.routes import coordinator, findings, public
@@ -75,7 +75,10 @@ def create_app(
         description="Errors are RFC 9457 problem details (application/problem+json). "
         "Inspectors authenticate with the token from their notification; coordinators with a "
         "token from `shuangsui tokens create-coordinator`.",
+        docs_url=None,  # served by api.docs, with assets from this server rather than a CDN
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
     app.state.adhoc_runner = adhoc_runner or run_adhoc
