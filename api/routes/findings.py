@@ -104,6 +104,9 @@ async def upload_evidence(
             writer.write(chunk)
     except evidence.EvidenceTooLarge as exc:
         raise Problem(413, str(exc), slug="evidence-too-large") from None
+    except BaseException:  # the body cut off by api.limits, or the client gone: no partial file
+        writer.abort()
+        raise
     digest, _ = writer.finish()
     row = await run_in_threadpool(
         evidence.record,

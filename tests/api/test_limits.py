@@ -36,7 +36,7 @@ class Server:
     url: str
     token: str  # a team member's token for assignment ``code``
     code: str
-    log: Path
+    home: Path
 
     def memory(self) -> tuple[int, int]:
         """(VmRSS, VmHWM) of the server process in bytes."""
@@ -85,7 +85,7 @@ def server(engine: sa.Engine, tmp_path: Path) -> Iterator[Server]:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        yield Server(proc.pid, port, url, token, code, log)
+        yield Server(proc.pid, port, url, token, code, tmp_path / "home")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -169,6 +169,7 @@ def test_evidence_has_its_own_larger_limit(server: Server) -> None:
     _assert_refused(server, head, _chunked(_zeros(HUGE)), EVIDENCE_LIMIT)
     head = _head("POST", path, auth | {"Content-Length": str(HUGE)})
     _assert_refused(server, head, _zeros(HUGE), EVIDENCE_LIMIT)
+    assert list((server.home / "evidence").glob(".upload-*")) == [], "no partial file is left"
     # 2 MiB: over the JSON limit, within the evidence limit
     r = httpx.post(f"{server.url}{path}", headers=auth, content=b"%PDF" + b"0" * (2 * MiB))
     assert r.status_code == 201, r.text
