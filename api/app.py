@@ -23,10 +23,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from api import problems
+from api import docs, limits, problems
 from api.adhoc import run_adhoc, wait_for_running
 from api.auth import check_routes
 from api.routes import coordinator, findings, public
+from findings.settings import FindingsSettings
 from shuangsui.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.warning("stopping with ad hoc rounds still running: %s", ", ".join(left))
 
 
+def _limit_bodies(app: FastAPI, settings: Settings) -> None:
+    """Bodies are bounded before routing and authentication (api/limits.py)."""
+    evidence_upload = f"{findings.router.prefix}/evidence"  # the file is the raw body
+    body_limits = limits.BodyLimits(
+        settings.api_max_body_bytes, {evidence_upload: FindingsSettings().evidence_max_bytes}
+    )
+    app.add_middleware(limits.LimitBodies, limits=body_limits)
+    app.add_exception_handler(limits.BodyTooLarge, limits.handle_too_large)
+
+
 def create_app(
     *,
     engine: Engine | None = None,
@@ -75,11 +86,15 @@ def create_app(
         "Inspectors authenticate with the token from their notification; coordinators with a "
         "token from `shuangsui tokens create-coordinator`.",
         lifespan=_lifespan,
+        docs_url=None,  # served by api.docs, with assets from this server rather than a CDN
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
     app.state.adhoc_runner = adhoc_runner or run_adhoc
     problems.install(app)
+    _limit_bodies(app, settings)
     for router in (public.router, findings.router, coordinator.router, *routers):
         app.include_router(router)
     for spec in EXTRA_ROUTERS:

@@ -167,6 +167,7 @@ def check_routes(app: FastAPI) -> dict[str, set[str]]:
     Only the OpenAPI document and its documentation pages are public without a declaration.
     """
     builtin = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    builtin.add(getattr(app.state, "docs_assets_url", None))  # the pages' scripts (api.docs)
     table: dict[str, set[str]] = {}
     missing = []
     for route in _route_contexts(app):

@@ -33,6 +33,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "No token, or an unknown one"),
         (403, "The token does not open this resource"),
         (404, "Not found"),
+        (413, "The request body is larger than the route's limit"),
         (422, "The request cannot be carried out as sent"),
     )
 }

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from findings.categories import CertificateAction, MeasureKind, ResultCategory
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
+# Bounds on every list of a finding: far above a real check, far below what hurts the server.
+MAX_CERTIFICATES = 50
+MAX_MEASURES = 20
+MAX_EVIDENCE = 100
 
 
 class CertificateOutcome(BaseModel):
@@ -19,8 +23,8 @@ class CertificateOutcome(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    body: str = Field(min_length=1, description="certification body code, e.g. CQC")
-    number: str = Field(min_length=1)
+    body: str = Field(min_length=1, max_length=64, description="certification body code, e.g. CQC")
+    number: str = Field(min_length=1, max_length=64)
     action: CertificateAction
 
 
@@ -44,7 +48,7 @@ class EvidenceRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sha256: str = Field(pattern=SHA256_HEX)
-    filename: str = ""
+    filename: str = Field(default="", max_length=255)
 
 
 class FindingIn(BaseModel):
@@ -56,9 +60,11 @@ class FindingIn(BaseModel):
     result: ResultCategory
     check_date: date
     description: str = Field(default="", max_length=4000)
-    certificates: list[CertificateOutcome] = Field(default_factory=list)
-    measures: list[Measure] = Field(default_factory=list)
-    evidence: list[EvidenceRef] = Field(default_factory=list)
+    certificates: list[CertificateOutcome] = Field(
+        default_factory=list, max_length=MAX_CERTIFICATES
+    )
+    measures: list[Measure] = Field(default_factory=list, max_length=MAX_MEASURES)
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
     internal_note: str = Field(default="", max_length=4000)
     reason: str = Field(default="", max_length=1000)
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shuangsui.config import Settings, get_settings
@@ -21,7 +21,9 @@ class SmtpSettings(BaseSettings):
     """The outgoing mail server. ``security``: plain, starttls or ssl; login only when
     ``username`` is set. The password comes from ``password`` or a Prefect Secret block."""
 
-    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_SMTP_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SHUANGSUI_SMTP_", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 25
@@ -33,6 +35,16 @@ class SmtpSettings(BaseSettings):
     timeout: float = 30.0
     local_hostname: str | None = None
     ca_file: str = ""  # PEM bundle of the CA that signed the server's certificate (internal CAs)
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> SmtpSettings:
+        has_password = bool(self.password.get_secret_value() or self.password_block)
+        if has_password and self.security == "plain" and get_settings().environment == "production":
+            raise ValueError(
+                "SHUANGSUI_SMTP_SECURITY is plain, which would send the SMTP password in clear; "
+                "set SHUANGSUI_SMTP_SECURITY=starttls (or ssl) in production"
+            )
+        return self
 
     def resolved_password(self) -> str:
         if self.password_block:

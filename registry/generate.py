@@ -9,7 +9,6 @@ little memory. Certificate bodies' codes and CCC product-category codes are illu
 from __future__ import annotations
 
 import bisect
-import csv
 import itertools
 import random
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import Any
 from registry import names, uscc
 from registry.divisions import DivisionTable, divisions, is_county, prefecture_of
 from registry.schema import KINDS, cells_of
+from shuangsui import spreadsheet
 
 AS_OF = date(2026, 1, 1)
 OTHER_PROVINCES = ("31", "32", "33", "34", "36")
@@ -239,7 +239,7 @@ class _Generator:
 
 def _writer(path: Path, kind: str) -> tuple[Any, Any]:
     fh = path.open("w", encoding="utf-8-sig", newline="")
-    writer = csv.writer(fh, lineterminator="\r\n")
+    writer = spreadsheet.csv_writer(fh)
     writer.writerow(KINDS[kind].fields)
     return fh, writer
 

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from shuangsui import spreadsheet
 from shuangsui.errors import UserError
 
 CHUNK = 1 << 20
@@ -121,25 +122,17 @@ def read_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
 
 
 def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
-    """Write a CSV (UTF-8 with BOM) or XLSX by extension; returns the number of data rows."""
+    """Write a CSV (UTF-8 with BOM) or XLSX by extension; returns the number of data rows.
+    Text a spreadsheet would run as a formula is written with a ``'`` before it."""
     fmt = file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     if fmt == "csv":
         with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\r\n")
+            writer = spreadsheet.csv_writer(fh)
             writer.writerow(header)
             for row in rows:
                 writer.writerow(row)
                 count += 1
         return count
-    import openpyxl
-
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet()
-    ws.append(list(header))
-    for row in rows:
-        ws.append(list(row))
-        count += 1
-    wb.save(path)
-    return count
+    return spreadsheet.write_xlsx(path, header, rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +20,7 @@ from registry import uscc
 from registry.divisions import DivisionTable
 from registry.schema import LABELS, Col, Kind, header_map
 from shuangsui.errors import RowProblem
+from shuangsui.spreadsheet import unescape_cell
 
 LIST_SEPARATORS = re.compile(r"[;；、]")
 _DATE_FORMATS = (
@@ -30,12 +32,26 @@ _DATE_FORMATS = (
 )
 _TRUE = {"true", "1", "yes", "y", "是", "t"}
 _FALSE = {"false", "0", "no", "n", "否", "f"}
+# Bidi controls (U+202A-202E, U+2066-2069, U+200E/F, U+061C) reorder what a reader sees; the
+# zero-width characters (U+200B-200D, U+2060, U+FEFF) hide inside a name: neither belongs in
+# a registry text.
+INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]")
 CCC_NUMBER = re.compile(r"^\d{16}$")
 ORGANIC_NUMBER = re.compile(r"^\d{3,4}OP\d{2}\d{5}(-\d+)?$")
 
 
 class CellError(ValueError):
     pass
+
+
+def check_visible(text: str) -> str:
+    if m := INVISIBLE.search(text):
+        char = m[0]
+        raise CellError(
+            f"contains the invisible character U+{ord(char):04X} "
+            f"({unicodedata.name(char, 'control')}); retype the value without it"
+        )
+    return text
 
 
 def parse_date(text: str) -> str:
@@ -119,8 +135,8 @@ class RowValidator:
                 raise CellError("required")
             return col.default
         match col.cell:
-            case "text":
-                return text
+            case "text":  # undo the formula guard of an exported file (shuangsui.spreadsheet)
+                return unescape_cell(check_visible(text))
             case "credit_code":
                 code = text.replace(" ", "").upper()
                 if reason := uscc.problem(code, self.whitelist):

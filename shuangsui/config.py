@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,11 +14,52 @@ from sqlalchemy.engine import make_url
 
 logger = logging.getLogger(__name__)
 
-PLACEHOLDER_SECRETS = {"", "changethis", "change-me", "secret", "dev-secret"}
+# Words that mark a placeholder wherever they appear in a secret (compared in lower case).
+PLACEHOLDER_WORDS = (
+    "changethis",
+    "changeme",
+    "change-me",
+    "change_me",
+    "password",
+    "passw0rd",
+    "secret",
+    "placeholder",
+    "example",
+    "shuangsui",
+)
+SECRET_MIN_LENGTH = 32
+MAKE_A_SECRET = 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why ``secret`` is not fit for production, or None.
+
+    Strong: at least 32 characters, no placeholder word, at least 8 distinct characters, and
+    three kinds of character (lower case, upper case, digits, others), or a random token of
+    two kinds: mixed-case letters (base64url) or hex digits and letters.
+    """
+    if any(word in secret.lower() for word in PLACEHOLDER_WORDS):
+        return "is a placeholder (or holds a word such as 'changeme', 'password', 'secret')"
+    if len(secret) < SECRET_MIN_LENGTH:
+        return f"is {len(secret)} characters long; at least {SECRET_MIN_LENGTH} are needed"
+    if len(set(secret)) < 8:
+        return "repeats too few distinct characters"
+    kinds = {
+        "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else "other"
+        for c in secret
+    }
+    token = kinds == {"lower", "upper"} or (len(kinds) == 2 and _HEX.fullmatch(secret))
+    if len(kinds) < 3 and not token:
+        return "mixes too few kinds of characters (lower case, upper case, digits, others)"
+    return None
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_", extra="ignore")
+    # errors never echo the values read (they hold the secret key and the database password)
+    model_config = SettingsConfigDict(
+        env_prefix="SHUANGSUI_", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     home: Path = Field(default=Path(".shuangsui"), description="data directory")
@@ -52,14 +94,18 @@ class Settings(BaseSettings):
         ge=0,
         description="days an inspector's link still works after the round's findings deadline",
     )
+    api_max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="largest request body the API reads (not evidence)"
+    )
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment == "production" and (
-            self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS
-        ):
+    def _refuse_weak_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if weakness := secret_weakness(self.secret_key.get_secret_value()):
             raise ValueError(
-                "SHUANGSUI_SECRET_KEY is a placeholder; set a real secret in production"
+                f"SHUANGSUI_SECRET_KEY {weakness}; production needs a strong random secret, "
+                f"make one with: {MAKE_A_SECRET}"
             )
         return self
 

@@ -1,14 +1,16 @@
 """Open data: CSV (UTF-8 with BOM) and JSON of the published results, and a DCAT 3 catalogue
-(JSON-LD) describing them. Pure functions from the public model to bytes."""
+(JSON-LD) describing them. Pure functions from the public model to bytes. CSV cells that a
+spreadsheet would run as formulas get a ``'`` before them (:mod:`shuangsui.spreadsheet`); the
+JSON keeps every name as it is."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from shuangsui import spreadsheet
 from website.model import PublicResult, PublicRound, Site
 
 CSV_COLUMNS = (
@@ -53,7 +55,7 @@ def _row(r: PublicResult) -> list[str]:
 
 def results_csv(results: Iterable[PublicResult]) -> bytes:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = spreadsheet.csv_writer(buf)
     writer.writerow(CSV_COLUMNS)
     for r in results:
         writer.writerow(_row(r))

@@ -80,19 +80,26 @@ def deadlines(request: Request, who: Coordinator, all: bool = False) -> list[dic
     ]
 
 
+Text = Annotated[str, Field(max_length=64)]
+
+
 class AdhocRequest(BaseModel):
-    plan: str = Field(description="plan id or file name under the plans directory")
-    reason: str = Field(min_length=1, description="why this round (audited)")
-    rates: dict[str, str] | None = None
+    plan: str = Field(max_length=200, description="plan id or file name under the plans directory")
+    reason: str = Field(min_length=1, max_length=1000, description="why this round (audited)")
+    rates: dict[Text, Text] | None = Field(default=None, max_length=100)
     total_cap: int | None = Field(default=None, ge=1)
-    divisions: list[str] | None = None
+    divisions: list[Text] | None = Field(default=None, max_length=5000)
     round_id: str | None = Field(
-        default=None, description="continue an ad hoc round already committed (the ceremony)"
+        default=None,
+        max_length=64,
+        description="continue an ad hoc round already committed (the ceremony)",
     )
     witness_digits: str | None = Field(
-        default=None, description="the ceremony's digits, only for a committed round_id"
+        default=None,
+        max_length=200,
+        description="the ceremony's digits, only for a committed round_id",
     )
-    witnesses: list[str] | None = None
+    witnesses: list[Text] | None = Field(default=None, max_length=50)
 
 
 @router.post("/rounds/adhoc", status_code=202)

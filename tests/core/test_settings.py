@@ -1,12 +1,16 @@
-"""The one settings object: defaults, environment, refusal of placeholder secrets."""
+"""The one settings object: defaults, environment, refusal of weak secrets and of an SMTP
+password sent in clear in production."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from notifications.settings import SmtpSettings
+from shuangsui import config
 from shuangsui.config import Settings, scrub_url
 
 
@@ -34,12 +38,98 @@ def test_bad_bureau_code_names_the_field(monkeypatch: pytest.MonkeyPatch) -> Non
         Settings()
 
 
-def test_production_refuses_placeholder_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+STRONG = "k7Qm_2vXo9LrT4pWz8NcY1bHs6JdE3fG-uA5"  # 36 characters, four kinds
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("", "is 0 characters long"),
+        ("x", "is 1 characters long"),
+        ("CHANGETHIS", "is a placeholder"),
+        ("changeme", "is a placeholder"),
+        ("password", "is a placeholder"),
+        ("dev-secret", "is a placeholder"),
+        ("ChangeThis-ChangeThis-ChangeThis-2026!", "is a placeholder"),
+        ("PASSWORD-0123456789-abcdefghij-XYZ", "is a placeholder"),
+        ("a-real-long-random-secret-value-0123456789", "is a placeholder"),
+        ("Tr0ub4dor&3-short", "is 17 characters long"),
+        ("Aa1!" * 10, "repeats too few distinct characters"),
+        ("correcthorsebatterystaplecorrecthorse", "mixes too few kinds"),
+        ("0123456789" * 4, "mixes too few kinds"),
+    ],
+)
+def test_production_refuses_weak_secrets(
+    monkeypatch: pytest.MonkeyPatch, secret: str, reason: str
+) -> None:
+    monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
+    monkeypatch.setenv("SHUANGSUI_SECRET_KEY", secret)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    message = str(info.value)
+    assert f"SHUANGSUI_SECRET_KEY {reason}" in message
+    assert 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"' in message
+    if len(secret) > 8:
+        assert secret not in message, "the error must not echo the secret"
+
+
+def test_production_default_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="SHUANGSUI_SECRET_KEY is a placeholder"):
         Settings()
-    monkeypatch.setenv("SHUANGSUI_SECRET_KEY", "a-real-long-random-secret-value")
-    assert Settings().environment == "production"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: secrets.token_urlsafe(48),
+        lambda: secrets.token_urlsafe(24),
+        lambda: secrets.token_hex(32),
+        lambda: secrets.token_hex(16),
+        lambda: STRONG,
+    ],
+)
+def test_production_accepts_strong_secrets(monkeypatch: pytest.MonkeyPatch, make) -> None:
+    monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
+    for _ in range(50):
+        monkeypatch.setenv("SHUANGSUI_SECRET_KEY", make())
+        assert Settings().environment == "production"
+
+
+def test_weak_secrets_are_fine_outside_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHUANGSUI_SECRET_KEY", "x")
+    for environment in ("development", "test"):
+        monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", environment)
+        assert Settings().secret_key.get_secret_value() == "x"
+
+
+@pytest.mark.parametrize(
+    "password_env",
+    [{"SHUANGSUI_SMTP_PASSWORD": "mail-pass"}, {"SHUANGSUI_SMTP_PASSWORD_BLOCK": "smtp-pass"}],
+)
+def test_production_refuses_an_smtp_password_over_plain(
+    monkeypatch: pytest.MonkeyPatch, password_env: dict[str, str]
+) -> None:
+    monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
+    monkeypatch.setenv("SHUANGSUI_SECRET_KEY", STRONG)
+    monkeypatch.setenv("SHUANGSUI_SMTP_USERNAME", "shuangsui")
+    for name, value in password_env.items():
+        monkeypatch.setenv(name, value)
+    config.get_settings.cache_clear()
+    with pytest.raises(ValidationError, match="SHUANGSUI_SMTP_SECURITY is plain") as info:
+        SmtpSettings()  # the default security is plain
+    assert "mail-pass" not in str(info.value)
+    for security in ("starttls", "ssl"):
+        monkeypatch.setenv("SHUANGSUI_SMTP_SECURITY", security)
+        assert SmtpSettings().security == security
+    # a relay without a password may stay plain; outside production nothing is refused
+    monkeypatch.setenv("SHUANGSUI_SMTP_SECURITY", "plain")
+    for name in password_env:
+        monkeypatch.delenv(name)
+    assert SmtpSettings().security == "plain"
+    monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "test")
+    config.get_settings.cache_clear()
+    assert SmtpSettings(password="mail-pass").security == "plain"
 
 
 def test_scrub_url_keeps_urls_without_password() -> None:
