@@ -11,9 +11,11 @@ from sqlmodel import Session, select
 
 from rounds import audit, bundle, service
 from rounds.models import Round
+from rounds.plans import find_plan
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import EntropyUnavailable, UserError
+from shuangsui.keys import check_round_key
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -32,10 +34,13 @@ def _entropy(digits: str | None, witnesses: list[str]) -> service.EntropyInput:
 
 
 @app.command("commit")
-def commit(plan: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+def commit(
+    plan: str = typer.Argument(..., help="plan file under SHUANGSUI_PLANS_DIR, or a plan id"),
+) -> None:
     """Commit a scheduled round from a plan file: freeze plan and frames, name the entropy."""
+    path = find_plan(get_settings().plans_dir, plan)
     rnd = service.commit_round(
-        engine=_engine(), plan_text=plan.read_text(encoding="utf-8"), plan_source=str(plan)
+        engine=_engine(), plan_text=path.read_text(encoding="utf-8"), plan_source=plan
     )
     _print_commitment(rnd)
 
@@ -146,6 +151,9 @@ def adhoc(
 ) -> None:
     """An ad hoc round: through the `adhoc-round/adhoc` deployment when a Prefect server with
     that deployment is configured (PREFECT_API_URL), in this process otherwise."""
+    if round_id is not None:
+        check_round_key(round_id, field="--round-id")
+    find_plan(get_settings().plans_dir, plan)  # a plan outside the plans folder stops here
     rates = {}
     for item in rate:
         cls, sep, value = item.partition("=")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from shuangsui.paths import inside
+
 
 class FileChannel:
     def __init__(self, directory: Path) -> None:
@@ -15,7 +17,7 @@ class FileChannel:
         directory.mkdir(parents=True, exist_ok=True)
 
     def write(self, key: str, suffix: str, data: bytes) -> Path:
-        path = self.directory / f"{key}{suffix}"
+        path = inside(self.directory, f"{key}{suffix}")  # the key is data: keep it in here
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
