@@ -23,10 +23,18 @@ PLAN_SUFFIXES = (".yaml", ".yml")
 
 
 def plan_files(plans_dir: Path) -> list[Path]:
-    """The plan files of the plans folder, sorted, each resolved and contained (a symlink out
-    of the folder is refused, not followed)."""
-    root = plans_dir.resolve()
-    return [inside(root, p.relative_to(root)) for p in sorted(root.rglob("*.y*ml"))]
+    """The plan files of the plans folder, sorted, each resolved and contained: a link that
+    leads out of the folder stops the lookup (a plan silently skipped would not be drawn)."""
+    root, files = plans_dir.resolve(), []
+    for path in sorted(root.rglob("*.y*ml")):
+        try:
+            files.append(inside(root, path.relative_to(root)))
+        except UnsafePath:
+            raise PlanError(
+                f"{path}: leads outside the plans directory {plans_dir} (SHUANGSUI_PLANS_DIR); "
+                "plans are read only from there"
+            ) from None
+    return files
 
 
 def find_plan(plans_dir: Path, plan: str) -> Path:
