@@ -222,9 +222,8 @@ def test_api_refuses_the_traversal_key_and_writes_nothing_outside(
                      f"/findings/{'..%2F' * 3}ESC-rk/91350100MA0000000X"):  # fmt: skip
             r = http.get(path)
             assert r.status_code in (404, 422), (path, r.status_code, r.text)
-        assert http.get("/openapi.json").json()["components"]["schemas"]["AdhocRequest"][
-            "properties"
-        ]["round_id"]["anyOf"][0]["pattern"] == KEY_PATTERN
+        adhoc = http.get("/openapi.json").json()["components"]["schemas"]["AdhocRequest"]
+        assert adhoc["properties"]["round_id"]["anyOf"][0]["pattern"] == KEY_PATTERN
     assert calls == []  # nothing was started
     assert layout.snapshot() == before
     assert not (layout.home / "bundles").exists()
@@ -329,12 +328,13 @@ def test_a_plan_is_found_only_inside_the_plans_folder(
         plans_due(plans, "2027-01")
 
 
-# ------------------------------------------------------------------ a crafted row, a crafted manifest
+# ------------------------------------------------------------------ crafted rows and manifests
 def _insert_crafted_round(engine: sa.Engine) -> None:
     """What a hand-made row looks like: the drawn round copied under the traversal key."""
     table = Round.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
-        row = dict(conn.execute(sa.select(table).where(table.c.round_key == ROUND)).mappings().one())
+        query = sa.select(table).where(table.c.round_key == ROUND)
+        row = dict(conn.execute(query).mappings().one())
         conn.execute(sa.insert(table).values(row | {"round_key": EVIL}))
 
 
@@ -361,7 +361,7 @@ def test_publish_never_removes_files_outside_the_site(engine: sa.Engine, layout:
     site.mkdir()
     (site / ".manifest.json").write_text(
         json.dumps({
-            "files": {f"rounds/{EVIL}/index.html": ["0" * 64, 7], f"data/{EVIL}.csv": ["0" * 64, 7]},
+            "files": {f"rounds/{EVIL}/index.html": ["0" * 64, 7], f"data/{EVIL}.csv": ["0", 7]},
             "rounds": {EVIL: "0" * 64},
             "bundles": {},
         }),
