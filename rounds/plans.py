@@ -61,7 +61,10 @@ def find_plan(plans_dir: Path, plan: str) -> Path:
             "plans are read only from there"
         )
     for path in plan_files(root):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise PlanError(f"{path}: not valid YAML: {exc}") from None
         if isinstance(data, dict) and data.get("id") == plan:
             return path
     raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}")
