@@ -37,10 +37,12 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
 
     from flows.launch import deployment_available
     from flows.rounds import adhoc_round_key
+    from shuangsui.keys import check_plan_ref, check_round_key
 
     params = dict(params)
+    check_plan_ref(params["plan"], field="plan")
     params.setdefault("round_id", adhoc_round_key(PurePath(params["plan"]).stem, uuid.uuid4().hex))
-    key = params["round_id"]
+    key = check_round_key(params["round_id"], field="round_id")
     if deployment_available(DEPLOYMENT):
         from prefect.deployments import run_deployment
 

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from findings.models import Evidence
 from findings.settings import FindingsSettings
 from shuangsui.errors import UserError
+from shuangsui.paths import inside
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class EvidenceWriter:
             self._tmp.unlink(missing_ok=True)
             raise UserError("evidence file is empty")
         digest = self._hash.hexdigest()
-        final = self.dir / digest
+        final = inside(self.dir, digest)
         if final.exists():
             self._tmp.unlink()
         else:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from rounds.plans import find_plan, plan_files  # noqa: F401  (find_plan: re-exported)
 from shuangsui.errors import PlanError
 
 
@@ -21,7 +22,7 @@ def plans_due(plans_dir: Path, period: str) -> list[Path]:
     if not plans_dir.is_dir():
         raise PlanError(f"plans directory {plans_dir} does not exist (SHUANGSUI_PLANS_DIR)")
     due = []
-    for path in sorted(plans_dir.rglob("*.y*ml")):
+    for path in plan_files(plans_dir):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
@@ -29,15 +30,3 @@ def plans_due(plans_dir: Path, period: str) -> list[Path]:
         if isinstance(data, dict) and str(data.get("period")) == period:
             due.append(path)
     return due
-
-
-def find_plan(plans_dir: Path, plan: str) -> Path:
-    """A plan named by path, or by its ``id`` among the bureau's plans."""
-    candidate = Path(plan)
-    if candidate.is_file():
-        return candidate
-    for path in sorted(plans_dir.rglob("*.y*ml")) if plans_dir.is_dir() else []:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and data.get("id") == plan:
-            return path
-    raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}")

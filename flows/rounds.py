@@ -8,6 +8,7 @@ round continues where it stopped: the commitment and the draw are never repeated
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from prefect import flow
@@ -20,6 +21,7 @@ from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import migrate
 from shuangsui.errors import CommitHeld, DrawAlreadyMade, UserError
+from shuangsui.keys import check_round_key
 from tasks.artifacts import publish_held_artifact, publish_round_artifact
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
 
@@ -58,6 +60,8 @@ def monthly_round(
 ) -> list[dict[str, Any]]:
     """Every plan due in ``period`` (default: this month, Asia/Shanghai): commit, gather the
     public entropy named at commitment, draw, write the bundle."""
+    if period is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        raise UserError(f"period: {period[:40]!r} is not a month written YYYY-MM, e.g. 2026-12")
     settings = get_settings()
     migrate(settings.resolved_database_url)
     period = period or current_period(settings.timezone)
@@ -90,7 +94,9 @@ def _committed(round_id: str | None) -> bool:
 
 
 def adhoc_round_key(plan_id: str, seed_text: str) -> str:
-    return f"adhoc-{plan_id}-{hashlib.sha256(seed_text.encode()).hexdigest()[:10]}"
+    """``adhoc-<plan>-<10 hex>``, within the key grammar whatever the plan's file is called."""
+    name = re.sub(r"[^a-z0-9-]+", "-", plan_id.lower()).strip("-")[:47] or "plan"
+    return check_round_key(f"adhoc-{name}-{hashlib.sha256(seed_text.encode()).hexdigest()[:10]}")
 
 
 @flow(name="adhoc-round", log_prints=False)
@@ -109,6 +115,8 @@ def adhoc_round(
     optional overrides within what the plan allows (raise rates, cap the total, narrow the
     divisions). Witness digits are accepted only for a round already committed (pass its
     ``round_id``): entropy must be fixed after the commitment is published."""
+    if round_id is not None:
+        check_round_key(round_id, field="round_id")
     settings = get_settings()
     migrate(settings.resolved_database_url)
     plan_path = find_plan(settings.plans_dir, plan)

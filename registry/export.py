@@ -12,6 +12,7 @@ from sqlmodel import Session
 from registry.history import canonical_row
 from registry.io import file_format, write_table
 from registry.schema import KINDS, cells_of
+from shuangsui.paths import inside
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,6 @@ def export_kind(*, session: Session, kind: str, out: Path) -> int:
 def export_all(*, session: Session, out_dir: Path, suffix: str = ".csv") -> dict[str, int]:
     """Every kind into ``out_dir`` as ``<kind><suffix>`` (the names ``import all`` reads)."""
     return {
-        kind: export_kind(session=session, kind=kind, out=out_dir / f"{kind}{suffix}")
+        kind: export_kind(session=session, kind=kind, out=inside(out_dir, f"{kind}{suffix}"))
         for kind in KINDS
     }

@@ -21,6 +21,7 @@ from rounds import audit, service
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
+from shuangsui.paths import child
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,12 @@ def recompute(engine: Engine, round_key: str) -> Recomputed:
             f"round {round_key}: a team is stored for {extra}, which was not drawn"
         )
     return Recomputed(rnd, inputs, result)
+
+
+def bundle_dir(home: Path, round_key: str) -> Path:
+    """Where a round's bundle lives in the data directory: ``bundles/<round key>``, contained
+    (a key that is not one name inside ``bundles/`` is refused before anything is written)."""
+    return child(home / "bundles", round_key)
 
 
 def bundle_round(engine: Engine, round_key: str, out: Path) -> Path:

@@ -13,10 +13,12 @@ from sqlmodel import Session, select
 
 from rounds import audit, bundle, service
 from rounds.models import Round
+from rounds.plans import find_plan
 from rounds.preflight import describe, preflight, refusals
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import CommitHeld, EntropyUnavailable, UserError
+from shuangsui.keys import check_round_key
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -35,14 +37,17 @@ def _entropy(digits: str | None, witnesses: list[str]) -> service.EntropyInput:
 
 
 @app.command("check")
-def check(plan: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+def check(
+    plan: str = typer.Argument(..., help="plan file under SHUANGSUI_PLANS_DIR, or a plan id"),
+) -> None:
     """Preflight: what committing PLAN now would draw, per stratum, and whether it would be held.
     Commits nothing; exits 5 when the commit would be held."""
     settings = get_settings()
     engine = _engine()
-    base, _ = service.load_plan_text(plan.read_text(encoding="utf-8"), source=str(plan))
+    path = find_plan(settings.plans_dir, plan)
+    base, _ = service.load_plan_text(path.read_text(encoding="utf-8"), source=plan)
     with engine.connect() as conn:
-        report = preflight(conn, base, source=str(plan))
+        report = preflight(conn, base, source=plan)
     for line in describe(report):
         typer.echo(line)
     held = refusals(
@@ -60,7 +65,7 @@ def check(plan: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None
 
 @app.command("commit")
 def commit(
-    plan: Path = typer.Argument(..., exists=True, dir_okay=False),
+    plan: str = typer.Argument(..., help="plan file under SHUANGSUI_PLANS_DIR, or a plan id"),
     accept: str = typer.Option(
         "",
         "--accept",
@@ -69,10 +74,11 @@ def commit(
     by: str = typer.Option(None, "--by", help="who commits (default: this login's user name)"),
 ) -> None:
     """Commit a scheduled round from a plan file: freeze plan and frames, name the entropy."""
+    path = find_plan(get_settings().plans_dir, plan)
     rnd = service.commit_round(
         engine=_engine(),
-        plan_text=plan.read_text(encoding="utf-8"),
-        plan_source=str(plan),
+        plan_text=path.read_text(encoding="utf-8"),
+        plan_source=plan,
         accept=accept,
         requested_by=by or getpass.getuser(),
     )
@@ -195,6 +201,9 @@ def adhoc(
 ) -> None:
     """An ad hoc round: through the `adhoc-round/adhoc` deployment when a Prefect server with
     that deployment is configured (PREFECT_API_URL), in this process otherwise."""
+    if round_id is not None:
+        check_round_key(round_id, field="--round-id")
+    find_plan(get_settings().plans_dir, plan)  # a plan outside the plans folder stops here
     rates = {}
     for item in rate:
         cls, sep, value = item.partition("=")

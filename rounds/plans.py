@@ -1,10 +1,12 @@
-"""Plans as the rounds take them: YAML parsed by the draw, checked against the registry's
-vocabulary, and ad hoc overrides applied within what the plan allows."""
+"""Plans as the rounds take them: found only inside the plans folder, YAML parsed by the draw,
+checked against the registry's vocabulary, and ad hoc overrides applied within what the plan
+allows."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from draw.canonical import canonical_json
@@ -13,6 +15,58 @@ from draw.plan import normalise_division, parse_plan, read_plan_yaml
 from registry.divisions import divisions
 from registry.models import CertificateKind, CertificateStatus, CheckItem
 from shuangsui.errors import PlanError
+from shuangsui.keys import check_plan_id
+from shuangsui.paths import UnsafePath, inside
+
+PLAN_SUFFIXES = (".yaml", ".yml")
+
+
+def plan_files(plans_dir: Path) -> list[Path]:
+    """The plan files of the plans folder, sorted, each resolved and contained: a link that
+    leads out of the folder stops the lookup (a plan silently skipped would not be drawn)."""
+    root, files = plans_dir.resolve(), []
+    for path in sorted(root.rglob("*.y*ml")):
+        try:
+            files.append(inside(root, path.relative_to(root)))
+        except UnsafePath:
+            raise PlanError(
+                f"{path}: leads outside the plans directory {plans_dir} (SHUANGSUI_PLANS_DIR); "
+                "plans are read only from there"
+            ) from None
+    return files
+
+
+def find_plan(plans_dir: Path, plan: str) -> Path:
+    """A plan named by its ``id``, or by its file's path (relative to the plans folder, or to
+    the working directory as in ``round commit plans/2026-12/rz-01-ccc.yaml``). Either way the
+    file must lie inside the plans folder (``SHUANGSUI_PLANS_DIR``), symlinks included: a plan
+    is the reviewed rule of a draw, never an arbitrary file."""
+    if not plans_dir.is_dir():
+        raise PlanError(f"plans directory {plans_dir} does not exist (SHUANGSUI_PLANS_DIR)")
+    root, ref, outside = plans_dir.resolve(), Path(plan), False
+    for candidate in (root / ref, Path.cwd() / ref):  # an absolute ``ref`` is taken as it is
+        try:
+            path = inside(root, candidate)
+        except UnsafePath:
+            outside = outside or candidate.exists()
+            continue
+        if path.is_file():
+            if path.suffix not in PLAN_SUFFIXES:
+                raise PlanError(f"plan {plan!r}: a plan file ends in .yaml or .yml")
+            return path
+    if outside:
+        raise PlanError(
+            f"plan {plan!r} is outside the plans directory {plans_dir} (SHUANGSUI_PLANS_DIR); "
+            "plans are read only from there"
+        )
+    for path in plan_files(root):
+        try:
+            data = read_plan_yaml(path.read_text(encoding="utf-8"))
+        except DrawPlanError as exc:
+            raise PlanError(f"{path}: {exc}") from None
+        if isinstance(data, dict) and data.get("id") == plan:
+            return path
+    raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}")
 
 
 def load_plan_text(text: str, *, source: str = "") -> tuple[dict[str, Any], str]:
@@ -21,6 +75,7 @@ def load_plan_text(text: str, *, source: str = "") -> tuple[dict[str, Any], str]
         plan = parse_plan(read_plan_yaml(text))
     except DrawPlanError as exc:
         raise PlanError(f"{source or 'plan'}: {exc}") from None
+    check_plan_id(plan["id"], field=f"{source or 'plan'}: id")
     check_vocabulary(plan, source=source)
     return plan, text
 

@@ -66,6 +66,7 @@ from shuangsui.errors import (
     UserError,
 )
 from shuangsui.errors import InfeasibleDraw as UserInfeasible
+from shuangsui.keys import check_round_key
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def commit_round(
         round_key = round_key or base_plan["id"]
     elif not round_key:
         raise UserError("an ad hoc round needs a round key")
+    check_round_key(round_key, field="round_key")  # it names files and URLs: the last gate
     if kind is RoundKind.adhoc and not reason.strip():
         raise UserError("an ad hoc round needs a reason (it is part of the audit record)")
 

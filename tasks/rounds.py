@@ -131,7 +131,7 @@ def draw_round_task(
 
 @task(name="write-bundle")
 def write_bundle_task(round_key: str) -> str:
-    out = get_settings().home.resolve() / "bundles" / round_key
+    out = bundle.bundle_dir(get_settings().home, round_key)
     path = bundle.bundle_round(get_engine(), round_key, out)
     get_run_logger().info("verification bundle of %s: %s", round_key, path)
     return str(path)

@@ -26,6 +26,7 @@ from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit
 from shuangsui.config import Settings, get_settings
+from shuangsui.paths import child, inside
 from website.records import load_site
 from website.render import render_aggregates, render_catalog, render_round, round_paths
 
@@ -59,7 +60,7 @@ class _Output:
 
     def write(self, rel: str, data: bytes, report: PublishReport) -> None:
         digest = hashlib.sha256(data).hexdigest()
-        target = self.out / rel
+        target = inside(self.out, rel)
         if self.files.get(rel, [None])[0] == digest and target.is_file():
             report.unchanged += 1
             return
@@ -73,7 +74,7 @@ class _Output:
         report.written.append(rel)
 
     def remove(self, rel: str, report: PublishReport) -> None:
-        (self.out / rel).unlink(missing_ok=True)
+        inside(self.out, rel).unlink(missing_ok=True)
         self.files.pop(rel, None)
         report.removed.append(rel)
 
@@ -111,6 +112,8 @@ def publish(
     output = _Output(out)
     report = PublishReport(out, len(site.rounds), sum(len(r.results) for r in site.rounds))
     keys = {r.round_key for r in site.rounds}
+    for key in sorted(keys):  # a round's files are named by its key: refuse before writing any
+        child(out / "rounds", key)
     for rnd in site.rounds:
         digest = rnd.digest()
         if output.rounds.get(rnd.round_key) != digest or not all(
@@ -137,7 +140,7 @@ def publish(
     for key in set(output.rounds) - keys:
         output.rounds.pop(key)
         output.bundles.pop(key, None)
-        shutil.rmtree(out / "rounds" / key, ignore_errors=True)
+        shutil.rmtree(child(out / "rounds", key), ignore_errors=True)
     for rel, data in render_catalog(
         site, {k: (v[0], v[1]) for k, v in output.files.items()}
     ).items():

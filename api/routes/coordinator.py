@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
@@ -18,6 +19,7 @@ from findings.evidence import evidence_dir
 from findings.models import Evidence
 from findings.records import load_results
 from rounds.models import Round
+from shuangsui.keys import PlanRef, RoundKey
 
 router = APIRouter(tags=["coordinator"], responses=PROBLEM_RESPONSES)
 Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
@@ -84,15 +86,13 @@ Text = Annotated[str, Field(max_length=64)]
 
 
 class AdhocRequest(BaseModel):
-    plan: str = Field(max_length=200, description="plan id or file name under the plans directory")
+    plan: PlanRef = Field(description="plan id, or a .yaml file's path under the plans directory")
     reason: str = Field(min_length=1, max_length=1000, description="why this round (audited)")
     rates: dict[Text, Text] | None = Field(default=None, max_length=100)
     total_cap: int | None = Field(default=None, ge=1)
     divisions: list[Text] | None = Field(default=None, max_length=5000)
-    round_id: str | None = Field(
-        default=None,
-        max_length=64,
-        description="continue an ad hoc round already committed (the ceremony)",
+    round_id: RoundKey | None = Field(
+        default=None, description="continue an ad hoc round already committed (the ceremony)"
     )
     witness_digits: str | None = Field(
         default=None,
@@ -111,11 +111,15 @@ def adhoc(body: AdhocRequest, request: Request, who: Coordinator) -> dict[str, A
 
 
 @router.get("/evidence/{sha256}", response_class=FileResponse)
-def get_evidence(sha256: str, request: Request, who: Coordinator) -> FileResponse:
+def get_evidence(
+    sha256: Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")],
+    request: Request,
+    who: Coordinator,
+) -> FileResponse:
     """An evidence file as uploaded."""
     with Session(request.app.state.engine) as session:
         row = session.get(Evidence, sha256)
-    path: Path = evidence_dir(request.app.state.settings.home) / sha256
+    path: Path = evidence_dir(request.app.state.settings.home) / sha256  # 64 hex: one name
     if row is None or not path.is_file():
         raise Problem(404, f"no evidence {sha256}", slug="not-found")
     return FileResponse(path, media_type=row.media_type, filename=row.filename or sha256)

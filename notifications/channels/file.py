@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shuangsui.files import private_dir, write_private
+from shuangsui.paths import inside
 
 
 class FileChannel:
@@ -17,4 +18,4 @@ class FileChannel:
         private_dir(directory)
 
     def write(self, key: str, suffix: str, data: bytes) -> Path:
-        return write_private(self.directory / f"{key}{suffix}", data)
+        return write_private(inside(self.directory, f"{key}{suffix}"), data)  # the key is data

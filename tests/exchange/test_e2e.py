@@ -59,6 +59,7 @@ class World:
         b = self.b[code]
         return os.environ | {
             "SHUANGSUI_HOME": str(b.home), "SHUANGSUI_BUREAU_CODE": code,
+            "SHUANGSUI_PLANS_DIR": str(self.tmp),  # the tests write their plans there
             "SHUANGSUI_DATABASE_URL": str(b.settings.database_url),
             "SHUANGSUI_ENVIRONMENT": "test", "SHUANGSUI_EXCHANGE_PAGE_SIZE": "3",
             "SHUANGSUI_EXCHANGE_CHECKPOINT_INTERVAL": "1",

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from shuangsui import config
 from shuangsui.cli import _register_groups, app
 from tests.rounds.factories import plan_yaml, seed_registry
 
@@ -19,6 +20,13 @@ DIGITS = "14142135623730950488016887"
 def cli() -> CliRunner:
     _register_groups()
     return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _plans_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plans are read only from the plans folder: these tests write theirs into tmp_path."""
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(tmp_path))
+    config.get_settings.cache_clear()
 
 
 def test_commit_draw_bundle_verify_and_tamper(
