@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -29,6 +30,7 @@ from draw.canonical import canonical_json
 from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
 from draw.frame import build_enterprise_frame, build_inspector_frame
+from draw.seed import CURRENT_VERSION
 from registry.models import CheckItem
 from rounds import artifacts, audit, frames
 from rounds.artifacts import ARTIFACTS, artifact, load_inputs  # noqa: F401  (re-exported)
@@ -78,8 +80,12 @@ def commit_round(
     reason: str = "",
     overrides: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
+    draw_version: int = CURRENT_VERSION,
 ) -> Round:
-    """Freeze the plan and the frames of a round and name its entropy. Idempotent per key."""
+    """Freeze the plan and the frames of a round and name its entropy. Idempotent per key.
+
+    A version 2 round (the default) gets a fresh secret pseudonym key: its inspectors appear
+    in the public bundle only under pseudonyms (docs/draw-algorithm.md §12)."""
     settings = settings or get_settings()
     base_plan, _ = load_plan_text(plan_text, source=plan_source)
     plan = apply_overrides(base_plan, overrides or {})
@@ -123,8 +129,14 @@ def commit_round(
         recent = frames.recent_pairs(conn, plan["teams"]["recuse_recent_rounds"])
         recent = frozenset(p for p in recent if p[1] in codes)
 
-    inputs = core.DrawInputs(round_key, plan, ents, insps, (), conflicts, recent)
-    com = core.commitments(inputs)
+    key = secrets.token_bytes(32) if draw_version >= 2 else b""
+    inputs = core.DrawInputs(
+        round_key, plan, ents, insps, (), conflicts, recent, draw_version, key
+    )
+    try:
+        com = core.commitments(inputs)
+    except FrameError as exc:  # two pseudonyms alike (odds ~ n^2 / 2^65): refuse, never guess
+        raise PlanError(f"round {round_key}: {exc}") from None
     constraints = {
         "conflicts": sorted(list(p) for p in conflicts),
         "recent_pairs": sorted(list(p) for p in recent),
@@ -135,6 +147,8 @@ def commit_round(
         "frame-inspectors.jsonl": artifacts.jsonl(insps),
         "constraints.json": canonical_json(constraints),
     }
+    if draw_version >= 2:
+        blobs[artifacts.PSEUDONYMS] = canonical_json({"key": key.hex()})
     row = Round(
         round_key=round_key,
         plan_id=plan["id"],
@@ -156,6 +170,9 @@ def commit_round(
         inspector_merkle_root=com.inspector_root,
         inspector_frame_size=com.inspector_size,
         constraints_commitment=com.constraints_commitment,
+        draw_version=draw_version,
+        public_inspector_commitment=com.public_inspector_commitment or None,
+        public_recused_commitment=com.public_recused_commitment or None,
         committed_at=committed_at,
     )
     event = audit.RoundCommitted.of(row, exclusions=len(exclusions))
@@ -238,6 +255,9 @@ def draw_round(
         inspector_root=rnd.inspector_merkle_root,
         inspector_size=rnd.inspector_frame_size,
         constraints_commitment=rnd.constraints_commitment,
+        public_inspector_commitment=rnd.public_inspector_commitment or "",
+        public_inspector_size=rnd.inspector_frame_size if rnd.draw_version >= 2 else 0,
+        public_recused_commitment=rnd.public_recused_commitment or "",
     )
     try:
         result = core.draw(inputs, committed, recheck=recheck)
