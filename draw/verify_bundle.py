@@ -581,8 +581,9 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
 
 # ---------------------------------------------------------------- the whole draw
 def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, entropy,
-                   version=1, pseudonym_key=b""):  # fmt: skip
-    """The draw from plain JSON values; returns the shape of DrawResult.to_json()."""
+                   version=1, pseudonym_key=b"", on_seed=None):  # fmt: skip
+    """The draw from plain JSON values; returns the shape of DrawResult.to_json().
+    ``on_seed(seed_hex)`` is called as soon as the seed is known (a verifier compares it)."""
     ents = sorted(enterprises, key=lambda e: e["credit_code"])
     insps = sorted(inspectors, key=lambda i: i["inspector_id"])
     conflicts = {tuple(p) for p in conflicts}
@@ -618,6 +619,8 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
         version,
         public,
     )
+    if on_seed:
+        on_seed(seed.hex())
     strata, selected, order = select_all(seed, plan, ents)
     if version >= 2:  # §12: the same picks with every inspector under its pseudonym
         back = {p: i for i, p in names.items()}
@@ -641,7 +644,8 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
     }
 
 
-def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, stated):
+def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, stated,
+                on_seed=None):  # fmt: skip
     """The draw as the public can redo it: inspectors are the pseudonymous ``rows`` and
     ``recused`` pairs; ``stated`` gives the commitments to what the public does not see (the
     inspector frame with identities and the constraints), taken as round.json states them."""
@@ -667,6 +671,8 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
         version,
         public if version >= 2 else None,
     )
+    if on_seed:
+        on_seed(seed.hex())
     strata, selected, order = select_all(seed, plan, ents)
     insps = [as_inspector(r) for r in sorted(rows, key=lambda r: r["pseudonym"])]
     teams, loads = draw_teams(seed, plan, order, insps, {tuple(p) for p in recused}, set())
@@ -980,16 +986,15 @@ def verify(bundle, say=print):
         merkle_root_iter(rows).hex(),
     )
     say(f"frame: {len(rows):,} enterprises, commitment ok, Merkle root ok")
+    def seed_ok(seed):
+        expect("round.json: seed (from round_key, the commitments and entropy.json)",
+               rnd["seed"], seed)  # fmt: skip
+        say(f"seed ok ({seed})")
+
     if audience == "public":
-        want = verify_public_inputs(bundle, rnd, com, plan, ents, version, say)
+        want = verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
     else:
-        want = verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say)
-    expect(
-        "round.json: seed (from round_key, the commitments and entropy.json)",
-        rnd["seed"],
-        want["seed"],
-    )
-    say("seed ok ({})".format(want["seed"]))
+        want = verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
     compare_list("round.json strata", rnd["strata"], want["strata"])
     say(f"strata: {len(want['strata'])}, counts ok")
     stage("selection.json")
@@ -1037,7 +1042,7 @@ def read_entropy(bundle, rnd, say):
     return entropy
 
 
-def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say):
+def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
     """The inspector frame with identities, the constraints and (v2) the pseudonym key."""
     stage("frame-inspectors.jsonl")
     insps = read_jsonl(bundle, "frame-inspectors.jsonl", "inspector_id")
@@ -1074,24 +1079,28 @@ def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say):
         if not re.match(r"^[0-9a-f]{32,128}$", doc["key"]):
             raise Mismatch("pseudonyms.json: key must be 16 to 64 bytes in lowercase hex")
         key = bytes.fromhex(doc["key"])
-    entropy = read_entropy(bundle, rnd, say)
-    stage("the recomputed draw (round.json, frames, constraints, entropy)")
-    try:
-        want = reference_draw(rnd["round_key"], plan, ents, insps, cons["conflicts"],
-                              cons["recent"], entropy, version, key)  # fmt: skip
-    except Infeasible as exc:
-        raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
-    if version >= 2:
+        _, prows, recused = public_view(version, rnd["round_key"], plan, insps,
+                                        cons["conflicts"], cons["recent"], key)  # fmt: skip
+        view = {"public_inspector_commitment": commitment([public_row(r) for r in prows]),
+                "public_inspector_size": len(prows),
+                "public_recused_commitment": recused_commitment(recused)}  # fmt: skip
         for name in PUBLIC_COMMITMENTS:
-            expect(f"pseudonyms.json: public view ({name})", com[name], want["commitments"][name])
+            expect(f"pseudonyms.json: public view ({name})", com[name], view[name])
         say(
             f"pseudonyms: {len(insps):,} derived from the round's key; public view commitments "
             "ok (the public bundle of this round must show the same seed)"
         )
+    entropy = read_entropy(bundle, rnd, say)
+    stage("the recomputed draw (round.json, frames, constraints, entropy)")
+    try:
+        want = reference_draw(rnd["round_key"], plan, ents, insps, cons["conflicts"],
+                              cons["recent"], entropy, version, key, seed_ok)  # fmt: skip
+    except Infeasible as exc:
+        raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
     return want
 
 
-def verify_public_inputs(bundle, rnd, com, plan, ents, version, say):
+def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
     """Pseudonymous inspectors and recusals; what the public cannot see is taken as stated."""
     stage("frame-inspectors-public.jsonl")
     rows = read_jsonl(bundle, "frame-inspectors-public.jsonl", "pseudonym")
@@ -1136,7 +1145,8 @@ def verify_public_inputs(bundle, rnd, com, plan, ents, version, say):
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, recusals, entropy)")
     try:
-        return public_draw(rnd["round_key"], plan, ents, rows, pairs, entropy, version, com)
+        return public_draw(rnd["round_key"], plan, ents, rows, pairs, entropy, version, com,
+                           seed_ok)  # fmt: skip
     except Infeasible as exc:
         raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
 
