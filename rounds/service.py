@@ -16,8 +16,9 @@ Every attempt, failed ones included, lands in the hash-chained audit log.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import logging
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from draw import core
-from draw.canonical import canonical_json
+from draw.canonical import canonical_json, lp
 from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
 from draw.frame import build_enterprise_frame, build_inspector_frame
@@ -69,6 +70,19 @@ def _now() -> dt.datetime:
 
 
 # ------------------------------------------------------------------ commit
+def pseudonym_key(settings: Settings, round_key: str) -> bytes:
+    """A round's pseudonym key: HMAC of the bureau's secret over the bureau and round key.
+
+    Secret (the public cannot link pseudonyms to ids), different for every round (pseudonyms
+    of two rounds are unlinkable), and the same for the same round, so that committing the same
+    inputs gives the same draw on any database of the bureau. It is stored with the round's
+    artifacts (rotating the secret does not touch earlier rounds) and handed to auditors per
+    round: one round's key reveals nothing of another's."""
+    msg = b"shuangsui pseudonym key" + lp(settings.bureau_code) + lp(round_key)
+    secret = settings.secret_key.get_secret_value().encode("utf-8")
+    return hmac.new(secret, msg, hashlib.sha256).digest()
+
+
 def commit_round(
     *,
     engine: Engine,
@@ -84,7 +98,7 @@ def commit_round(
 ) -> Round:
     """Freeze the plan and the frames of a round and name its entropy. Idempotent per key.
 
-    A version 2 round (the default) gets a fresh secret pseudonym key: its inspectors appear
+    A version 2 round (the default) gets its own secret pseudonym key: its inspectors appear
     in the public bundle only under pseudonyms (docs/draw-algorithm.md §12)."""
     settings = settings or get_settings()
     base_plan, _ = load_plan_text(plan_text, source=plan_source)
@@ -129,7 +143,7 @@ def commit_round(
         recent = frames.recent_pairs(conn, plan["teams"]["recuse_recent_rounds"])
         recent = frozenset(p for p in recent if p[1] in codes)
 
-    key = secrets.token_bytes(32) if draw_version >= 2 else b""
+    key = pseudonym_key(settings, round_key) if draw_version >= 2 else b""
     inputs = core.DrawInputs(
         round_key, plan, ents, insps, (), conflicts, recent, draw_version, key
     )
