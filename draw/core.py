@@ -175,14 +175,14 @@ def _commit(
 ) -> Commitments:
     erows = [encode_enterprise(u) for u in ents]
     irows = [encode_inspector(u) for u in insps]
-    public = {}
+    public_c, public_size, recused_c = "", 0, ""
     if inputs.version >= 2:
         view = view or _view(inputs, insps)
-        public = {
-            "public_inspector_commitment": view.commitment,
-            "public_inspector_size": len(view.inspectors),
-            "public_recused_commitment": view.recused_commitment,
-        }
+        public_c, public_size, recused_c = (
+            view.commitment,
+            len(view.inspectors),
+            view.recused_commitment,
+        )
     return Commitments(
         plan_hash=plan_hash(dict(inputs.plan)),
         frame_commitment=frame_commitment(erows),
@@ -192,7 +192,9 @@ def _commit(
         inspector_root=frame_root(irows),
         inspector_size=len(irows),
         constraints_commitment=constraints_commitment(inputs.conflicts, inputs.recent_pairs),
-        **public,
+        public_inspector_commitment=public_c,
+        public_inspector_size=public_size,
+        public_recused_commitment=recused_c,
     )
 
 

@@ -986,6 +986,7 @@ def verify(bundle, say=print):
         merkle_root_iter(rows).hex(),
     )
     say(f"frame: {len(rows):,} enterprises, commitment ok, Merkle root ok")
+
     def seed_ok(seed):
         expect("round.json: seed (from round_key, the commitments and entropy.json)",
                rnd["seed"], seed)  # fmt: skip

@@ -144,9 +144,7 @@ def commit_round(
         recent = frozenset(p for p in recent if p[1] in codes)
 
     key = pseudonym_key(settings, round_key) if draw_version >= 2 else b""
-    inputs = core.DrawInputs(
-        round_key, plan, ents, insps, (), conflicts, recent, draw_version, key
-    )
+    inputs = core.DrawInputs(round_key, plan, ents, insps, (), conflicts, recent, draw_version, key)
     try:
         com = core.commitments(inputs)
     except FrameError as exc:  # two pseudonyms alike (odds ~ n^2 / 2^65): refuse, never guess

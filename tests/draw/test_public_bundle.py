@@ -260,8 +260,10 @@ def test_consistent_forgery_of_the_public_view_breaks_the_seed(public: Path, edi
         _rewrite(public / "frame-inspectors-public.jsonl",
                  lambda rs: sorted((dict(r, pseudonym=swap.get(r["pseudonym"], r["pseudonym"]))
                                     for r in rs), key=lambda r: r["pseudonym"]))  # fmt: skip
-        _rewrite(public / "recused-public.json",
-                 lambda d: d.update(recused=sorted([swap.get(p, p), c] for p, c in d["recused"])))
+        _rewrite(
+            public / "recused-public.json",
+            lambda d: d.update(recused=sorted([swap.get(p, p), c] for p, c in d["recused"])),
+        )
     _reseal(public, ref)
     assert _fail(public).startswith("FAIL: round.json: seed (from round_key, the commitments")
 
