@@ -363,3 +363,20 @@ def test_republishing_replaces_an_earlier_full_bundle(engine: sa.Engine, tmp_pat
         [*PUBLIC_BUNDLE_FILES, "MANIFEST.sha256"]
     )
     assert run_verify(folder).returncode == 0
+
+
+@pytest.mark.parametrize("name", [*PUBLIC_BUNDLE_FILES, "MANIFEST.sha256"])
+def test_any_changed_byte_of_a_public_bundle_fails_naming_the_file(public: Path, name: str) -> None:
+    from .test_bundle import _flip
+
+    script = public.parent / "verify-pristine.py"
+    shutil.copyfile(public / "verify.py", script)
+    path = public / name
+    original = path.read_bytes()
+    for fraction in (0.1, 0.5, 0.93):
+        path.write_bytes(_flip(original, int(len(original) * fraction)))
+        proc = run_verify(public, script)
+        assert proc.returncode == 1, (name, fraction, proc.stdout)
+        assert name in proc.stdout.strip().splitlines()[-1], (name, fraction, proc.stdout)
+    path.write_bytes(original)
+    assert run_verify(public, script).returncode == 0
