@@ -380,3 +380,28 @@ def test_any_changed_byte_of_a_public_bundle_fails_naming_the_file(public: Path,
         assert name in proc.stdout.strip().splitlines()[-1], (name, fraction, proc.stdout)
     path.write_bytes(original)
     assert run_verify(public, script).returncode == 0
+
+
+def test_a_version_1_round_in_the_database_still_draws_and_verifies(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Rounds committed before version 2 (the migration marks them 1) keep their draw."""
+    from draw.bundle import BUNDLE_FILES
+    from rounds import service
+    from rounds.bundle import bundle_round, recompute, run_verify_script
+    from tests.findings.factories import ROUND
+    from tests.rounds.factories import plan_yaml
+
+    secrets = _personal_registry(engine)
+    rnd = service.commit_round(engine=engine, plan_text=plan_yaml(), draw_version=1)
+    assert rnd.draw_version == 1 and rnd.public_inspector_commitment is None
+    service.draw_round(engine=engine, round_key=ROUND, entropy=service.EntropyInput(
+        witness_digits="3141592653589793238462643", witnesses=("张三",)))  # fmt: skip
+    assert recompute(engine, ROUND).inputs.version == 1
+    auditor = bundle_round(engine, ROUND, tmp_path / "aud", "auditor")
+    assert sorted(p.name for p in auditor.iterdir()) == sorted([*BUNDLE_FILES, "MANIFEST.sha256"])
+    assert run_verify_script(auditor).returncode == 0
+    public = bundle_round(engine, ROUND, tmp_path / "pub")
+    assert _scan(public, secrets) == []
+    proc = run_verify_script(public)
+    assert proc.returncode == 0 and "NOT bound to the seed in draw version 1" in proc.stdout
