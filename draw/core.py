@@ -6,6 +6,7 @@ gather entropy -> ``draw(inputs, committed)``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,8 @@ from .frame import (
     stratum_of,
 )
 from .plan import plan_hash
-from .seed import derive_seed
+from .public import PublicView, public_view
+from .seed import VERSIONS, derive_seed
 from .select import (
     order_uniform,
     order_weighted,
@@ -62,6 +64,8 @@ class DrawInputs:
     entropy: Sequence[Mapping[str, Any]] = ()
     conflicts: Pairs = frozenset()  # (inspector_id, credit_code) declared conflicts
     recent_pairs: Pairs = frozenset()  # (inspector_id, credit_code) teams of the last N rounds
+    version: int = 1  # the draw algorithm's version (docs/draw-algorithm.md, "v")
+    pseudonym_key: bytes = b""  # version 2: the round's secret key for inspector pseudonyms
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,18 @@ class Commitments:
     inspector_root: str
     inspector_size: int
     constraints_commitment: str
+    # version 2 only (docs/draw-algorithm.md §12): the public, pseudonymous inspector side
+    public_inspector_commitment: str = ""
+    public_inspector_size: int = 0
+    public_recused_commitment: str = ""
+
+    def to_json(self, version: int) -> dict[str, Any]:
+        doc = asdict(self)
+        if version < 2:
+            for name in ("public_inspector_commitment", "public_inspector_size",
+                         "public_recused_commitment"):  # fmt: skip
+                del doc[name]
+        return doc
 
 
 class StratumCount(NamedTuple):
@@ -103,13 +119,14 @@ class DrawResult:
     selected: tuple[Selection, ...]
     teams: dict[str, tuple[str, ...]] = field(default_factory=dict)
     workloads: dict[str, int] = field(default_factory=dict)
+    version: int = 1
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape shared with the stdlib reference (verify_bundle.reference_draw)."""
         return {
             "round_key": self.round_key,
             "seed": self.seed,
-            "commitments": asdict(self.commitments),
+            "commitments": self.commitments.to_json(self.version),
             "strata": [s._asdict() for s in self.strata],
             "selected": [s._asdict() for s in self.selected],
             "teams": {k: list(v) for k, v in self.teams.items()},
@@ -138,11 +155,34 @@ def _sorted_frames(inputs: DrawInputs) -> tuple[list[EnterpriseUnit], list[Inspe
     return ents, insps
 
 
+def _view(inputs: DrawInputs, insps: Sequence[InspectorUnit]) -> PublicView:
+    return public_view(
+        version=inputs.version,
+        round_key=inputs.round_key,
+        plan=inputs.plan,
+        inspectors=insps,
+        conflicts=inputs.conflicts,
+        recent=inputs.recent_pairs,
+        key=inputs.pseudonym_key,
+    )
+
+
 def _commit(
-    inputs: DrawInputs, ents: list[EnterpriseUnit], insps: list[InspectorUnit]
+    inputs: DrawInputs,
+    ents: list[EnterpriseUnit],
+    insps: list[InspectorUnit],
+    view: PublicView | None = None,
 ) -> Commitments:
     erows = [encode_enterprise(u) for u in ents]
     irows = [encode_inspector(u) for u in insps]
+    public_c, public_size, recused_c = "", 0, ""
+    if inputs.version >= 2:
+        view = view or _view(inputs, insps)
+        public_c, public_size, recused_c = (
+            view.commitment,
+            len(view.inspectors),
+            view.recused_commitment,
+        )
     return Commitments(
         plan_hash=plan_hash(dict(inputs.plan)),
         frame_commitment=frame_commitment(erows),
@@ -152,6 +192,9 @@ def _commit(
         inspector_root=frame_root(irows),
         inspector_size=len(irows),
         constraints_commitment=constraints_commitment(inputs.conflicts, inputs.recent_pairs),
+        public_inspector_commitment=public_c,
+        public_inspector_size=public_size,
+        public_recused_commitment=recused_c,
     )
 
 
@@ -206,13 +249,17 @@ def draw(
     these very inputs moments ago (the commitment step); verification always recomputes.
     """
     plan = inputs.plan
+    if inputs.version not in VERSIONS:
+        raise PlanError(f"round {inputs.round_key}: unknown draw version {inputs.version!r}")
+    view = None
     if committed is not None and not recheck:
         # the very frames the commitments were computed from: already sorted and checked
         ents, insps = list(inputs.enterprises), list(inputs.inspectors)
         com = committed
     else:
         ents, insps = _sorted_frames(inputs)
-        com = _commit(inputs, ents, insps)
+        view = _view(inputs, insps) if inputs.version >= 2 else None
+        com = _commit(inputs, ents, insps, view)
     if committed is not None and committed != com:
         raise FrameError("the frames or plan differ from the commitments recorded before entropy")
     seed = derive_seed(
@@ -222,6 +269,9 @@ def draw(
         inspector_commitment=com.inspector_commitment,
         constraints_commitment=com.constraints_commitment,
         entropy=[dict(r) for r in inputs.entropy],
+        version=inputs.version,
+        public_inspector_commitment=com.public_inspector_commitment,
+        public_recused_commitment=com.public_recused_commitment,
     )
     labels = sorted({u.stratum for u in ents})
     tally = {s: dict.fromkeys(("random", "targeted", "excluded"), 0) for s in labels}
@@ -245,14 +295,13 @@ def draw(
     all_selected = selected_t + selected
     by_code = {u.credit_code: u for u in ents}
     processing = sorted(all_selected, key=lambda s: (s.ticket, s.credit_code))
-    teams, workloads = draw_teams(
-        seed,
-        plan,
-        [by_code[s.credit_code] for s in processing],
-        insps,
-        inputs.conflicts,
-        inputs.recent_pairs,
-    )
+    order = [by_code[s.credit_code] for s in processing]
+    if inputs.version >= 2:
+        teams, workloads = _pseudonymous_teams(seed, inputs, order, insps, view)
+    else:
+        teams, workloads = draw_teams(
+            seed, plan, order, insps, inputs.conflicts, inputs.recent_pairs
+        )
     counts = tuple(
         StratumCount(
             s,
@@ -269,5 +318,41 @@ def draw(
         "round %s drawn: %d random, %d targeted", inputs.round_key, len(selected), len(targeted)
     )
     return DrawResult(
-        inputs.round_key, seed.hex(), com, counts, tuple(all_selected), teams, workloads
+        inputs.round_key,
+        seed.hex(),
+        com,
+        counts,
+        tuple(all_selected),
+        teams,
+        workloads,
+        inputs.version,
+    )
+
+
+def _pseudonymous_teams(
+    seed: bytes,
+    inputs: DrawInputs,
+    order: list[EnterpriseUnit],
+    insps: list[InspectorUnit],
+    view: PublicView | None,
+) -> tuple[dict[str, tuple[str, ...]], dict[str, int]]:
+    """Version 2 (§12): §9 run with every inspector renamed to its pseudonym, so each level
+    is sorted by pseudonym and the public can redo every pick; teams come back as ids.
+
+    The full units keep their rules (a shortfall still names leave, credential ...); on the
+    public side the same eligibility is expressed by ``available`` and the recused pairs."""
+    view = view or _view(inputs, insps)
+    names = view.pseudonyms
+    back = {p: i for i, p in names.items()}
+    renamed = [dataclasses.replace(u, inspector_id=names[u.inspector_id]) for u in insps]
+
+    def rename(pairs: Pairs) -> Pairs:
+        return frozenset((names[i], code) for i, code in pairs if i in names)
+
+    teams, loads = draw_teams(
+        seed, inputs.plan, order, renamed, rename(inputs.conflicts), rename(inputs.recent_pairs)
+    )
+    return (
+        {code: tuple(back[p] for p in team) for code, team in teams.items()},
+        {back[p]: n for p, n in loads.items()},
     )

@@ -8,6 +8,10 @@ each entropy record's own check, the seed, the whole selection and the inspector
 compares them with round.json, selection.json and teams.json; then checks MANIFEST.sha256.
 Exit 0: everything matched. Exit 1: the first mismatch, named precisely.
 
+Two audiences (docs/draw-algorithm.md §12): an auditor bundle names the inspectors; a public
+bundle shows them only under pseudonyms (frame-inspectors-public.jsonl, recused-public.json),
+and its teams, workloads and recusals are checked on the pseudonyms.
+
 This file is also the reference implementation of docs/draw-algorithm.md: it imports nothing
 outside the Python standard library and nothing from shuangsui.
 """
@@ -15,6 +19,7 @@ outside the Python standard library and nothing from shuangsui.
 import base64
 import functools
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -33,6 +38,20 @@ FILES = (
     "teams.json",
     "verify.py",
 )
+FILES_AUDITOR_V2 = FILES + ("pseudonyms.json",)
+FILES_PUBLIC = (
+    "plan.json",
+    "frame-enterprises.jsonl",
+    "frame-inspectors-public.jsonl",
+    "recused-public.json",
+    "entropy.json",
+    "round.json",
+    "selection.json",
+    "teams.json",
+    "verify.py",
+)
+PUBLIC_COMMITMENTS = ("public_inspector_commitment", "public_inspector_size",
+                      "public_recused_commitment")  # fmt: skip
 RULES = {
     "inactive": "not active",
     "credential": "enforcement credential not valid over the whole window",
@@ -159,6 +178,63 @@ def constraints_commitment(conflicts, recent):
         for a, b in items:
             h.update(lp(a) + lp(b))
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------- public view (§12)
+def pseudonym(key, round_key, inspector_id):
+    mac = hmac.new(key, lp(round_key) + lp(inspector_id), hashlib.sha256)
+    return mac.hexdigest()[:16]
+
+
+def public_row(r):
+    fields = [r["pseudonym"], r["division_code"], "1" if r["available"] else "0"]
+    fields += [str(len(r["expertise"]))] + list(r["expertise"])
+    return b"".join(lp(f) for f in fields)
+
+
+def recused_commitment(pairs):
+    items = sorted({(a, b) for a, b in pairs})
+    h = hashlib.sha256(lp("recused") + lp(str(len(items))))
+    for a, b in items:
+        h.update(lp(a) + lp(b))
+    return h.hexdigest()
+
+
+def public_view(version, round_key, plan, insps, conflicts, recent, key):
+    """(pseudonym of each inspector id, public rows sorted by pseudonym, sorted recused pairs)."""
+    insps = sorted(insps, key=lambda i: i["inspector_id"])
+    if version >= 2:
+        names = {i["inspector_id"]: pseudonym(key, round_key, i["inspector_id"]) for i in insps}
+        if len(set(names.values())) != len(names):
+            raise ValueError("two inspectors share a pseudonym")
+    else:
+        width = max(6, len(str(len(insps))))
+        names = {i["inspector_id"]: str(n).zfill(width) for n, i in enumerate(insps, 1)}
+    t, start, end = plan["teams"], plan["window"]["start"], plan["window"]["end"]
+    rows = sorted(
+        (
+            {
+                "pseudonym": names[i["inspector_id"]],
+                "division_code": i["division_code"] if t["recuse_same_division"] else "",
+                "available": static_rule(i, start, end) is None,
+                "expertise": list(i["expertise"]) if t["expertise_required"] else [],
+            }
+            for i in insps
+        ),
+        key=lambda r: r["pseudonym"],
+    )
+    pairs = {tuple(p) for p in conflicts}
+    if t["recuse_recent_rounds"] > 0:
+        pairs |= {tuple(p) for p in recent}
+    recused = sorted({(names[a], b) for a, b in pairs if a in names})
+    return names, rows, recused
+
+
+def as_inspector(row):
+    """A public row in the shape the team draw reads: unavailable = rules 1-3 apply."""
+    return {"inspector_id": row["pseudonym"], "division_code": row["division_code"],
+            "expertise": row["expertise"], "active": row["available"],
+            "credential_from": "", "credential_until": "", "leaves": []}  # fmt: skip
 
 
 # ---------------------------------------------------------------- plan (§4)
@@ -322,7 +398,11 @@ def entropy_problem(rec):
     return None
 
 
-def derive_seed(round_key, plan_hash, frame_c, inspector_c, constraints_c, entropy):
+def derive_seed(round_key, plan_hash, frame_c, inspector_c, constraints_c, entropy,
+                version=1, public=None):  # fmt: skip
+    """``public``: version 2's (public_inspector_commitment, public_recused_commitment)."""
+    if version not in (1, 2):
+        raise ValueError("unknown draw version " + repr(version))
     for n, rec in enumerate(entropy):
         problem = entropy_problem(rec)
         if problem:
@@ -338,6 +418,11 @@ def derive_seed(round_key, plan_hash, frame_c, inspector_c, constraints_c, entro
         "constraints_commitment": constraints_c,
         "entropy": entropy,
     }
+    if version == 1:
+        doc["v"] = 1
+    else:
+        doc["v"] = version
+        doc["public_inspector_commitment"], doc["public_recused_commitment"] = public
     return sha(canonical(doc))
 
 
@@ -495,8 +580,10 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
 
 
 # ---------------------------------------------------------------- the whole draw
-def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, entropy):
-    """The draw from plain JSON values; returns the shape of DrawResult.to_json()."""
+def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, entropy,
+                   version=1, pseudonym_key=b"", on_seed=None):  # fmt: skip
+    """The draw from plain JSON values; returns the shape of DrawResult.to_json().
+    ``on_seed(seed_hex)`` is called as soon as the seed is known (a verifier compares it)."""
     ents = sorted(enterprises, key=lambda e: e["credit_code"])
     insps = sorted(inspectors, key=lambda i: i["inspector_id"])
     conflicts = {tuple(p) for p in conflicts}
@@ -513,6 +600,15 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
         "inspector_size": len(irows),
         "constraints_commitment": constraints_commitment(conflicts, recent),
     }
+    public = None
+    if version >= 2:
+        names, rows, recused = public_view(
+            version, round_key, plan, insps, conflicts, recent, pseudonym_key
+        )
+        com["public_inspector_commitment"] = commitment([public_row(r) for r in rows])
+        com["public_inspector_size"] = len(rows)
+        com["public_recused_commitment"] = recused_commitment(recused)
+        public = (com["public_inspector_commitment"], com["public_recused_commitment"])
     seed = derive_seed(
         round_key,
         com["plan_hash"],
@@ -520,7 +616,79 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
         com["inspector_commitment"],
         com["constraints_commitment"],
         entropy,
+        version,
+        public,
     )
+    if on_seed:
+        on_seed(seed.hex())
+    strata, selected, order = select_all(seed, plan, ents)
+    if version >= 2:  # §12: the same picks with every inspector under its pseudonym
+        back = {p: i for i, p in names.items()}
+        renamed = [dict(i, inspector_id=names[i["inspector_id"]]) for i in insps]
+        teams, loads = draw_teams(
+            seed, plan, order, renamed, {(names[a], b) for a, b in conflicts if a in names},
+            {(names[a], b) for a, b in recent if a in names},
+        )  # fmt: skip
+        teams = {code: [back[p] for p in team] for code, team in teams.items()}
+        loads = {back[p]: n for p, n in loads.items()}
+    else:
+        teams, loads = draw_teams(seed, plan, order, insps, conflicts, recent)
+    return {
+        "round_key": round_key,
+        "seed": seed.hex(),
+        "commitments": com,
+        "strata": strata,
+        "selected": selected,
+        "teams": teams,
+        "workloads": loads,
+    }
+
+
+def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, stated,
+                on_seed=None):  # fmt: skip
+    """The draw as the public can redo it: inspectors are the pseudonymous ``rows`` and
+    ``recused`` pairs; ``stated`` gives the commitments to what the public does not see (the
+    inspector frame with identities and the constraints), taken as round.json states them."""
+    ents = sorted(enterprises, key=lambda e: e["credit_code"])
+    erows = [enterprise_row(e) for e in ents]
+    com = {
+        "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
+        "frame_commitment": commitment(erows),
+        "frame_root": merkle_root_iter(erows).hex(),
+        "frame_size": len(erows),
+        "public_inspector_commitment": commitment([public_row(r) for r in rows]),
+        "public_inspector_size": len(rows),
+        "public_recused_commitment": recused_commitment(recused),
+    }
+    public = (com["public_inspector_commitment"], com["public_recused_commitment"])
+    seed = derive_seed(
+        round_key,
+        com["plan_hash"],
+        com["frame_commitment"],
+        stated["inspector_commitment"],
+        stated["constraints_commitment"],
+        entropy,
+        version,
+        public if version >= 2 else None,
+    )
+    if on_seed:
+        on_seed(seed.hex())
+    strata, selected, order = select_all(seed, plan, ents)
+    insps = [as_inspector(r) for r in sorted(rows, key=lambda r: r["pseudonym"])]
+    teams, loads = draw_teams(seed, plan, order, insps, {tuple(p) for p in recused}, set())
+    return {
+        "round_key": round_key,
+        "seed": seed.hex(),
+        "commitments": com,
+        "strata": strata,
+        "selected": selected,
+        "teams": teams,
+        "workloads": loads,
+    }
+
+
+def select_all(seed, plan, ents):
+    """Strata counts, the selection list (§7-§8) and the teams' processing order (§9)."""
     labels = sorted({e["stratum"] for e in ents})
     tally = {s: {"random": 0, "targeted": 0, "excluded": 0} for s in labels}
     for e in ents:
@@ -581,9 +749,7 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
             )
     by_code = {e["credit_code"]: e for e in ents}
     processing = sorted(selected, key=lambda x: (x["ticket"], x["credit_code"]))
-    teams, loads = draw_teams(
-        seed, plan, [by_code[x["credit_code"]] for x in processing], insps, conflicts, recent
-    )
+    order = [by_code[x["credit_code"]] for x in processing]
     strata = [
         {
             "stratum": s,
@@ -596,15 +762,7 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
         }
         for s in labels
     ]
-    return {
-        "round_key": round_key,
-        "seed": seed.hex(),
-        "commitments": com,
-        "strata": strata,
-        "selected": selected,
-        "teams": teams,
-        "workloads": loads,
-    }
+    return strata, selected, order
 
 
 # ---------------------------------------------------------------- reading the bundle
@@ -703,6 +861,14 @@ SHAPES: dict = {
         "status": str,
         "note": str,
     },
+    "pseudonyms.json": {"key": str},
+    "recused-public.json": {"recused": list},
+    "frame-inspectors-public.jsonl": {
+        "pseudonym": str,
+        "division_code": str,
+        "available": bool,
+        "expertise": list,
+    },
     "frame-inspectors.jsonl": {
         "inspector_id": str,
         "division_code": str,
@@ -763,13 +929,41 @@ def compare_list(name, got, want):
         raise Mismatch(f"{name}: {len(got)} entries, expected {len(want)}")
 
 
+def bundle_kind(rnd):
+    """(version, audience) of a bundle, from round.json; the files it must hold."""
+    version, audience = rnd.get("v"), rnd.get("audience", "auditor")
+    if version not in (1, 2) or audience not in ("auditor", "public"):
+        raise Mismatch(f"round.json: unknown bundle kind v={version!r} audience={audience!r}")
+    if audience == "public":
+        return version, audience, FILES_PUBLIC
+    return version, audience, (FILES if version == 1 else FILES_AUDITOR_V2)
+
+
+def read_round(bundle):
+    rnd = read_json(bundle, "round.json")
+    if not isinstance(rnd, dict):
+        raise Mismatch("round.json: must be an object")
+    version, audience, files = bundle_kind(rnd)
+    fields = dict(SHAPES["round.json"])
+    if "audience" in rnd or version >= 2:  # version 1 auditor bundles predate the field
+        fields["audience"] = str
+    SHAPES["round.json (this bundle)"] = fields
+    shape(rnd, "round.json (this bundle)", "round.json")
+    fields = dict(SHAPES["round.json commitments"])
+    if version >= 2 or audience == "public":
+        fields.update(dict.fromkeys(PUBLIC_COMMITMENTS, str), public_inspector_size=int)
+    SHAPES["commitments (this bundle)"] = fields
+    com = shape(rnd["commitments"], "commitments (this bundle)", "round.json commitments")
+    return rnd, com, version, audience, files
+
+
 def verify(bundle, say=print):
     stage("plan.json")
     plan_text = read(bundle, "plan.json")
     plan = parse(plan_text, "plan.json")
     stage("round.json")
-    rnd = shape(read_json(bundle, "round.json"), "round.json", "round.json")
-    com = shape(rnd["commitments"], "round.json commitments", "round.json commitments")
+    rnd, com, version, audience, files = read_round(bundle)
+    say(f"bundle: draw version {version}, {audience} bundle")
     expect(
         "plan.json: plan hash (round.json plan_hash)",
         com["plan_hash"],
@@ -792,6 +986,65 @@ def verify(bundle, say=print):
         merkle_root_iter(rows).hex(),
     )
     say(f"frame: {len(rows):,} enterprises, commitment ok, Merkle root ok")
+
+    def seed_ok(seed):
+        expect("round.json: seed (from round_key, the commitments and entropy.json)",
+               rnd["seed"], seed)  # fmt: skip
+        say(f"seed ok ({seed})")
+
+    if audience == "public":
+        want = verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+    else:
+        want = verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+    compare_list("round.json strata", rnd["strata"], want["strata"])
+    say(f"strata: {len(want['strata'])}, counts ok")
+    stage("selection.json")
+    sel = shape(read_json(bundle, "selection.json"), "selection.json", "selection.json")
+    compare_list("selection.json", sel["selected"], want["selected"])
+    say("selection: {:,} enterprises ok".format(len(want["selected"])))
+    stage("teams.json")
+    tms = shape(read_json(bundle, "teams.json"), "teams.json", "teams.json")
+    for code, team in want["teams"].items():
+        expect("teams.json: team of " + code, tms["teams"].get(code), team)
+    if set(tms["teams"]) != set(want["teams"]):
+        raise Mismatch(
+            "teams.json: teams for {} not drawn".format(
+                sorted(set(tms["teams"]) - set(want["teams"]))
+            )
+        )
+    expect("teams.json: workloads", tms["workloads"], want["workloads"])
+    if audience == "public":
+        say(
+            "teams: {:,} teams ok, workloads ok, on pseudonyms (availability, expertise, "
+            "same-division and declared/recent recusals, workload cap)".format(len(want["teams"]))
+        )
+    else:
+        say("teams: {:,} teams ok, workloads ok".format(len(want["teams"])))
+    stage("MANIFEST.sha256")
+    check_manifest(bundle, files)
+    say(f"MANIFEST.sha256: {len(files)} files ok")
+
+
+def read_entropy(bundle, rnd, say):
+    stage("entropy.json")
+    entropy = read_json(bundle, "entropy.json")
+    if not isinstance(entropy, list):
+        raise Mismatch("entropy.json: must be a list of records")
+    for n, rec in enumerate(entropy):
+        problem = entropy_problem(rec) if isinstance(rec, dict) else "not an object"
+        if problem:
+            raise Mismatch(f"entropy.json: record {n}: {problem}")
+        say(f"entropy record {n} ({rec['source']}) ok")
+    expect(
+        "entropy.json: SHA-256 of the records (round.json entropy_digest)",
+        rnd["entropy_digest"],
+        hashlib.sha256(canonical(entropy)).hexdigest(),
+    )
+    return entropy
+
+
+def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
+    """The inspector frame with identities, the constraints and (v2) the pseudonym key."""
     stage("frame-inspectors.jsonl")
     insps = read_jsonl(bundle, "frame-inspectors.jsonl", "inspector_id")
     rows = [inspector_row(i) for i in insps]
@@ -820,57 +1073,86 @@ def verify(bundle, say=print):
         f"constraints: {len(cons['conflicts'])} conflicts, "
         f"{len(cons['recent'])} recent pairs, commitment ok"
     )
-    stage("entropy.json")
-    entropy = read_json(bundle, "entropy.json")
-    if not isinstance(entropy, list):
-        raise Mismatch("entropy.json: must be a list of records")
-    for n, rec in enumerate(entropy):
-        problem = entropy_problem(rec) if isinstance(rec, dict) else "not an object"
-        if problem:
-            raise Mismatch(f"entropy.json: record {n}: {problem}")
-        say(f"entropy record {n} ({rec['source']}) ok")
-    expect(
-        "entropy.json: SHA-256 of the records (round.json entropy_digest)",
-        rnd["entropy_digest"],
-        hashlib.sha256(canonical(entropy)).hexdigest(),
-    )
+    key = b""
+    if version >= 2:
+        stage("pseudonyms.json")
+        doc = shape(read_json(bundle, "pseudonyms.json"), "pseudonyms.json", "pseudonyms.json")
+        if not re.match(r"^[0-9a-f]{32,128}$", doc["key"]):
+            raise Mismatch("pseudonyms.json: key must be 16 to 64 bytes in lowercase hex")
+        key = bytes.fromhex(doc["key"])
+        _, prows, recused = public_view(version, rnd["round_key"], plan, insps,
+                                        cons["conflicts"], cons["recent"], key)  # fmt: skip
+        view = {"public_inspector_commitment": commitment([public_row(r) for r in prows]),
+                "public_inspector_size": len(prows),
+                "public_recused_commitment": recused_commitment(recused)}  # fmt: skip
+        for name in PUBLIC_COMMITMENTS:
+            expect(f"pseudonyms.json: public view ({name})", com[name], view[name])
+        say(
+            f"pseudonyms: {len(insps):,} derived from the round's key; public view commitments "
+            "ok (the public bundle of this round must show the same seed)"
+        )
+    entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, constraints, entropy)")
     try:
-        want = reference_draw(
-            rnd["round_key"], plan, ents, insps, cons["conflicts"], cons["recent"], entropy
-        )
+        want = reference_draw(rnd["round_key"], plan, ents, insps, cons["conflicts"],
+                              cons["recent"], entropy, version, key, seed_ok)  # fmt: skip
     except Infeasible as exc:
         raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
+    return want
+
+
+def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
+    """Pseudonymous inspectors and recusals; what the public cannot see is taken as stated."""
+    stage("frame-inspectors-public.jsonl")
+    rows = read_jsonl(bundle, "frame-inspectors-public.jsonl", "pseudonym")
     expect(
-        "round.json: seed (from round_key, the commitments and entropy.json)",
-        rnd["seed"],
-        want["seed"],
+        "frame-inspectors-public.jsonl: size (round.json public_inspector_size)",
+        com["public_inspector_size"],
+        len(rows),
     )
-    say("seed ok ({})".format(want["seed"]))
-    compare_list("round.json strata", rnd["strata"], want["strata"])
-    say(f"strata: {len(want['strata'])}, counts ok")
-    stage("selection.json")
-    sel = shape(read_json(bundle, "selection.json"), "selection.json", "selection.json")
-    compare_list("selection.json", sel["selected"], want["selected"])
-    say("selection: {:,} enterprises ok".format(len(want["selected"])))
-    stage("teams.json")
-    tms = shape(read_json(bundle, "teams.json"), "teams.json", "teams.json")
-    for code, team in want["teams"].items():
-        expect("teams.json: team of " + code, tms["teams"].get(code), team)
-    if set(tms["teams"]) != set(want["teams"]):
-        raise Mismatch(
-            "teams.json: teams for {} not drawn".format(
-                sorted(set(tms["teams"]) - set(want["teams"]))
-            )
-        )
-    expect("teams.json: workloads", tms["workloads"], want["workloads"])
-    say("teams: {:,} teams ok, workloads ok".format(len(want["teams"])))
-    stage("MANIFEST.sha256")
-    check_manifest(bundle)
-    say(f"MANIFEST.sha256: {len(FILES)} files ok")
+    expect(
+        "frame-inspectors-public.jsonl: commitment (round.json public_inspector_commitment)",
+        com["public_inspector_commitment"],
+        commitment([public_row(r) for r in rows]),
+    )
+    for n, r in enumerate(rows, 1):
+        if r["expertise"] != sorted(set(r["expertise"])):
+            raise Mismatch(f"frame-inspectors-public.jsonl: line {n} expertise not sorted")
+    stage("recused-public.json")
+    doc = shape(read_json(bundle, "recused-public.json"), "recused-public.json",
+                "recused-public.json")  # fmt: skip
+    names = {r["pseudonym"] for r in rows}
+    pairs = doc["recused"]
+    for n, pair in enumerate(pairs, 1):
+        if not (isinstance(pair, list) and len(pair) == 2 and pair[0] in names):
+            raise Mismatch(f"recused-public.json: entry {n} is not [pseudonym, credit_code]")
+        if n > 1 and not pairs[n - 2] < pair:
+            raise Mismatch(f"recused-public.json: entry {n} is not in strictly ascending order")
+    expect(
+        "recused-public.json: commitment (round.json public_recused_commitment)",
+        com["public_recused_commitment"],
+        recused_commitment(pairs),
+    )
+    if version >= 2:
+        bound = "bound to the seed"
+    else:
+        bound = ("NOT bound to the seed in draw version 1 (its match with the committed "
+                 "inspector frame is for auditors to check with the full bundle)")  # fmt: skip
+    say(f"inspectors: {len(rows):,} under pseudonyms, {sum(r['available'] for r in rows):,} "
+        f"available in the window, commitment ok; {len(pairs)} recusals, commitment ok; "
+        f"{bound}")  # fmt: skip
+    say("not shown (taken as round.json states them, checked by auditors): inspector frame "
+        f"{com['inspector_commitment']}, constraints {com['constraints_commitment']}")  # fmt: skip
+    entropy = read_entropy(bundle, rnd, say)
+    stage("the recomputed draw (round.json, frames, recusals, entropy)")
+    try:
+        return public_draw(rnd["round_key"], plan, ents, rows, pairs, entropy, version, com,
+                           seed_ok)  # fmt: skip
+    except Infeasible as exc:
+        raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
 
 
-def check_manifest(bundle):
+def check_manifest(bundle, files=FILES):
     lines = read(bundle, "MANIFEST.sha256").split("\n")
     if lines[-1] != "":
         raise Mismatch("MANIFEST.sha256: must end with a newline")
@@ -880,7 +1162,7 @@ def check_manifest(bundle):
         if not m:
             raise Mismatch(f"MANIFEST.sha256: line {n} malformed")
         listed[m.group(2)] = m.group(1)
-    for name in FILES:
+    for name in files:
         if name not in listed:
             raise Mismatch(f"MANIFEST.sha256: {name} not listed")
         with open(os.path.join(bundle, name), "rb") as f:
@@ -889,7 +1171,7 @@ def check_manifest(bundle):
             raise Mismatch(
                 f"{name}: SHA-256 {digest} differs from MANIFEST.sha256 ({listed[name]})"
             )
-    extra = sorted(set(listed) - set(FILES))
+    extra = sorted(set(listed) - set(files))
     if extra:
         raise Mismatch(f"MANIFEST.sha256: unexpected file {extra[0]}")
 

@@ -13,10 +13,16 @@ from sqlmodel import Session
 
 from draw import core
 from draw.frame import EnterpriseUnit, InspectorUnit
-from rounds.models import RoundArtifact
+from rounds.models import Round, RoundArtifact
 from shuangsui.errors import IntegrityError, NotFound
 
 ARTIFACTS = ("plan.json", "frame-enterprises.jsonl", "frame-inspectors.jsonl", "constraints.json")
+# version 2 rounds also keep their secret pseudonym key: {"key": hex} (never published)
+PSEUDONYMS = "pseudonyms.json"
+
+
+def artifact_names(version: int) -> tuple[str, ...]:
+    return ARTIFACTS if version < 2 else (*ARTIFACTS, PSEUDONYMS)
 
 
 def pack(data: bytes) -> tuple[str, bytes]:
@@ -75,7 +81,9 @@ def load_inputs(
     session: Session, round_key: str, entropy: Sequence[Mapping[str, Any]] = ()
 ) -> core.DrawInputs:
     """The draw's inputs exactly as committed (each artifact checked against its SHA-256)."""
-    blobs = {name: artifact(session, round_key, name) for name in ARTIFACTS}
+    rnd = session.get(Round, round_key)
+    version = rnd.draw_version if rnd is not None else 1
+    blobs = {name: artifact(session, round_key, name) for name in artifact_names(version)}
     key = (round_key, *(hashlib.sha256(b).hexdigest() for b in blobs.values()))
     cached = _parsed.get(key)
     if cached is None:
@@ -100,7 +108,8 @@ def is_fresh_from_commit(round_key: str) -> bool:
 def remember_committed(round_key: str, blobs: Mapping[str, bytes], inputs: core.DrawInputs) -> None:
     _parsed.clear()
     _fresh_from_commit.clear()
-    fresh = (round_key, *(hashlib.sha256(blobs[n]).hexdigest() for n in ARTIFACTS))
+    names = artifact_names(inputs.version)
+    fresh = (round_key, *(hashlib.sha256(blobs[n]).hexdigest() for n in names))
     _parsed[fresh] = inputs
     _fresh_from_commit.add(fresh)
 
@@ -108,6 +117,7 @@ def remember_committed(round_key: str, blobs: Mapping[str, bytes], inputs: core.
 def _parse_inputs(round_key: str, blobs: Mapping[str, bytes]) -> core.DrawInputs:
     loads = json.loads
     cons = loads(blobs["constraints.json"])
+    key = bytes.fromhex(loads(blobs[PSEUDONYMS])["key"]) if PSEUDONYMS in blobs else b""
     return core.DrawInputs(
         round_key=round_key,
         plan=loads(blobs["plan.json"]),
@@ -121,4 +131,6 @@ def _parse_inputs(round_key: str, blobs: Mapping[str, bytes]) -> core.DrawInputs
         ],
         conflicts=frozenset(tuple(p) for p in cons["conflicts"]),  # type: ignore[misc]
         recent_pairs=frozenset(tuple(p) for p in cons["recent_pairs"]),  # type: ignore[misc]
+        version=2 if key else 1,
+        pseudonym_key=key,
     )

@@ -48,6 +48,10 @@ class RoundCommitted:
     requested_by: str
     reason: str
     exclusions: int
+    # draw version 2: the public view of the inspectors, committed before the entropy too
+    draw_version: int = 1
+    public_inspector_commitment: str = ""
+    public_recused_commitment: str = ""
 
     @classmethod
     def of(cls, row: Any, *, exclusions: int) -> RoundCommitted:
@@ -58,7 +62,9 @@ class RoundCommitted:
             frame_size=row.frame_size, inspector_commitment=row.inspector_commitment,
             inspector_frame_size=row.inspector_frame_size, entropy_plan=row.entropy_plan,
             kind=str(row.kind), requested_by=row.requested_by, reason=row.reason,
-            exclusions=exclusions,
+            exclusions=exclusions, draw_version=row.draw_version,
+            public_inspector_commitment=row.public_inspector_commitment or "",
+            public_recused_commitment=row.public_recused_commitment or "",
         )  # fmt: skip
 
 

@@ -2,6 +2,11 @@
 
 The draw is re-run from the artifacts frozen at commitment and the entropy as recorded; the
 result must equal, row for row, what the database holds as the round's selection and teams.
+
+A bundle is written for one audience (docs/public-record.md): ``public`` (the default; what
+the public site carries: inspectors only under pseudonyms) or ``auditor`` (inspector
+identities, leave, declared conflicts and, for version 2, the pseudonym key; for the
+discipline inspection office (纪检监察) and other authorised auditors only).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from draw import core
-from draw.bundle import write_bundle
+from draw.bundle import AUDIENCES, write_bundle
 from rounds import audit, service
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
@@ -92,8 +97,10 @@ def bundle_dir(home: Path, round_key: str) -> Path:
     return child(home / "bundles", round_key)
 
 
-def bundle_round(engine: Engine, round_key: str, out: Path) -> Path:
-    """Write the round's self-contained verification bundle into ``out``."""
+def bundle_round(engine: Engine, round_key: str, out: Path, audience: str = "public") -> Path:
+    """Write the round's self-contained verification bundle for ``audience`` into ``out``."""
+    if audience not in AUDIENCES:
+        raise UserError(f"audience: must be one of {', '.join(AUDIENCES)}, not {audience!r}")
     rc = recompute(engine, round_key)
     settings = get_settings()
     rnd = rc.round
@@ -108,8 +115,8 @@ def bundle_round(engine: Engine, round_key: str, out: Path) -> Path:
         "committed_at": rnd.committed_at.isoformat(),
         "drawn_at": rnd.drawn_at.isoformat() if rnd.drawn_at else "",
     }
-    path = write_bundle(out, rc.inputs, rc.result, service.canonical_copy(meta))
-    logger.info("bundle of %s written to %s", round_key, path)
+    path = write_bundle(out, rc.inputs, rc.result, service.canonical_copy(meta), audience)
+    logger.info("%s bundle of %s written to %s", audience, round_key, path)
     return path
 
 

@@ -93,6 +93,9 @@ def _print_commitment(rnd: Round) -> None:
     typer.echo(
         f"  inspectors        {rnd.inspector_commitment} ({rnd.inspector_frame_size} inspectors)"
     )
+    if rnd.public_inspector_commitment:
+        typer.echo(f"  public inspectors {rnd.public_inspector_commitment} (pseudonymous, v2)")
+        typer.echo(f"  public recusals   {rnd.public_recused_commitment}")
     typer.echo(f"  entropy named     {json.dumps(rnd.entropy_plan, ensure_ascii=False)}")
     if rnd.seed:
         typer.echo(f"  seed              {rnd.seed}")
@@ -148,9 +151,18 @@ def list_rounds() -> None:
 
 
 @app.command("bundle")
-def bundle_cmd(round_key: str, out: Path = typer.Option(..., "--out")) -> None:
+def bundle_cmd(
+    round_key: str,
+    out: Path = typer.Option(..., "--out"),
+    audience: str = typer.Option(
+        "public",
+        "--audience",
+        help="public: inspectors under pseudonyms (for the site and partners); auditor: "
+        "identities, leave and conflicts (纪检监察 and authorised auditors only)",
+    ),
+) -> None:
     """Write a self-contained verification bundle (with a stdlib-only verify.py)."""
-    path = bundle.bundle_round(_engine(), round_key, out)
+    path = bundle.bundle_round(_engine(), round_key, out, audience)
     typer.echo(f"bundle written; check it with: python3 -I -S {path / 'verify.py'} {path}")
     typer.echo(str(path))
 

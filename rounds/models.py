@@ -65,6 +65,11 @@ class Round(SQLModel, table=True):
     inspector_merkle_root: str = Field(max_length=64)
     inspector_frame_size: int
     constraints_commitment: str = Field(max_length=64)
+    # docs/draw-algorithm.md "v": 1 for rounds committed before version 2 existed
+    draw_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # version 2: the pseudonymous inspector frame and recusals (§12), bound into the seed
+    public_inspector_commitment: str | None = Field(default=None, max_length=64)
+    public_recused_commitment: str | None = Field(default=None, max_length=64)
     entropy: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     seed: str | None = Field(default=None, max_length=64)
     counts: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))

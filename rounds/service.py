@@ -16,6 +16,8 @@ Every attempt, failed ones included, lands in the hash-chained audit log.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -26,9 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from draw import core
-from draw.canonical import canonical_json, sha256_hex
+from draw.canonical import canonical_json, lp, sha256_hex
 from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
+from draw.seed import CURRENT_VERSION
 from registry.models import CheckItem
 from rounds import artifacts, audit
 from rounds.artifacts import ARTIFACTS, artifact, load_inputs  # noqa: F401  (re-exported)
@@ -143,6 +146,19 @@ def _refuse_overlap(session: Session, plan: Mapping[str, Any], reason: str, *, s
         )
 
 
+def pseudonym_key(settings: Settings, round_key: str) -> bytes:
+    """A round's pseudonym key: HMAC of the bureau's secret over the bureau and round key.
+
+    Secret (the public cannot link pseudonyms to ids), different for every round (pseudonyms
+    of two rounds are unlinkable), and the same for the same round, so that committing the same
+    inputs gives the same draw on any database of the bureau. It is stored with the round's
+    artifacts (rotating the secret does not touch earlier rounds) and handed to auditors per
+    round: one round's key reveals nothing of another's."""
+    msg = b"shuangsui pseudonym key" + lp(settings.bureau_code) + lp(round_key)
+    secret = settings.secret_key.get_secret_value().encode("utf-8")
+    return hmac.new(secret, msg, hashlib.sha256).digest()
+
+
 def commit_round(
     *,
     engine: Engine,
@@ -155,12 +171,15 @@ def commit_round(
     overrides: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
     accept: str = "",
+    draw_version: int = CURRENT_VERSION,
 ) -> Round:
     """Freeze the plan and the frames of a round and name its entropy. Idempotent per key.
 
     The preflight's reasons to hold (empty population, stale registry, a frame that moved too
     far) refuse the commit with :class:`CommitHeld`, leaving the key free, unless ``accept``
-    gives the coordinator's reason, which the audit log keeps."""
+    gives the coordinator's reason, which the audit log keeps. A version 2 round (the default)
+    gets its own secret pseudonym key: its inspectors appear in the public bundle only under
+    pseudonyms (docs/draw-algorithm.md §12)."""
     settings = settings or get_settings()
     base_plan, _ = load_plan_text(plan_text, source=plan_source)
     plan = apply_overrides(base_plan, overrides or {})
@@ -203,8 +222,12 @@ def commit_round(
     conflicts, recent = built.conflicts, built.recent
     window_start = dt.date.fromisoformat(plan["window"]["start"])
 
-    inputs = core.DrawInputs(round_key, plan, ents, insps, (), conflicts, recent)
-    com = core.commitments(inputs)
+    key = pseudonym_key(settings, round_key) if draw_version >= 2 else b""
+    inputs = core.DrawInputs(round_key, plan, ents, insps, (), conflicts, recent, draw_version, key)
+    try:
+        com = core.commitments(inputs)
+    except FrameError as exc:  # two pseudonyms alike (odds ~ n^2 / 2^65): refuse, never guess
+        raise PlanError(f"round {round_key}: {exc}") from None
     constraints = {
         "conflicts": sorted(list(p) for p in conflicts),
         "recent_pairs": sorted(list(p) for p in recent),
@@ -215,6 +238,8 @@ def commit_round(
         "frame-inspectors.jsonl": artifacts.jsonl(insps),
         "constraints.json": canonical_json(constraints),
     }
+    if draw_version >= 2:
+        blobs[artifacts.PSEUDONYMS] = canonical_json({"key": key.hex()})
     row = Round(
         round_key=round_key,
         plan_id=plan["id"],
@@ -236,6 +261,9 @@ def commit_round(
         inspector_merkle_root=com.inspector_root,
         inspector_frame_size=com.inspector_size,
         constraints_commitment=com.constraints_commitment,
+        draw_version=draw_version,
+        public_inspector_commitment=com.public_inspector_commitment or None,
+        public_recused_commitment=com.public_recused_commitment or None,
         committed_at=committed_at,
     )
     event = audit.RoundCommitted.of(row, exclusions=built.recently_inspected)
@@ -323,6 +351,9 @@ def draw_round(
         inspector_root=rnd.inspector_merkle_root,
         inspector_size=rnd.inspector_frame_size,
         constraints_commitment=rnd.constraints_commitment,
+        public_inspector_commitment=rnd.public_inspector_commitment or "",
+        public_inspector_size=rnd.inspector_frame_size if rnd.draw_version >= 2 else 0,
+        public_recused_commitment=rnd.public_recused_commitment or "",
     )
     try:
         result = core.draw(inputs, committed, recheck=recheck)

@@ -29,6 +29,10 @@ def round_markdown(summary: dict[str, Any], bundle_path: str | None = None) -> s
         f"({summary['inspector_frame_size']} inspectors)",
         f"- entropy named at commitment: `{summary['entropy_plan']}`",
     ]
+    if summary.get("public_inspector_commitment"):
+        lines.insert(-1, f"- public (pseudonymous) inspectors: "
+                         f"`{summary['public_inspector_commitment']}`, recusals "
+                         f"`{summary['public_recused_commitment']}` (draw version 2)")  # fmt: skip
     if summary.get("entropy"):
         lines.append(f"- entropy recorded: `{summary['entropy']}`")
     if summary.get("seed"):

@@ -89,12 +89,26 @@ class _Output:
 
 
 def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) -> None:
+    """The round's PUBLIC bundle (inspectors under pseudonyms only); any file of an earlier
+    bundle that the public one does not have (a full bundle's inspector frame) is removed."""
     from rounds.bundle import bundle_round
 
+    folder = f"rounds/{key}/bundle/"
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
-        path = bundle_round(engine, key, Path(tmp))
-        for f in sorted(path.iterdir()):
-            output.write(f"rounds/{key}/bundle/{f.name}", f.read_bytes(), report)
+        path = bundle_round(engine, key, Path(tmp), audience="public")
+        names = sorted(f.name for f in path.iterdir())
+        for name in names:
+            output.write(folder + name, (path / name).read_bytes(), report)
+    for rel in sorted(output.files):
+        if rel.startswith(folder) and rel[len(folder) :] not in names:
+            output.remove(rel, report)
+    on_disk = output.out / "rounds" / key / "bundle"
+    for stale in sorted(on_disk.iterdir()):  # also files written before the manifest knew them
+        if stale.is_file() and stale.name not in names:
+            output.remove(folder + stale.name, report)
+
+
+BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
 def publish(
@@ -123,9 +137,10 @@ def publish(
                 output.write(rel, data, report)
             output.rounds[rnd.round_key] = digest
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
-        if bundles and (output.bundles.get(rnd.round_key) != rnd.seed or not output.has(manifest)):
+        stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
+        if bundles and (output.bundles.get(rnd.round_key) != stamp or not output.has(manifest)):
             _bundle(engine, rnd.round_key, output, report)
-            output.bundles[rnd.round_key] = rnd.seed
+            output.bundles[rnd.round_key] = stamp
     for rel, data in render_aggregates(site).items():
         output.write(rel, data, report)
     for rel in sorted(output.files):
