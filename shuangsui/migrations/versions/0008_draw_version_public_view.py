@@ -13,7 +13,7 @@ not needed (version 1 public bundles number inspectors in id order).
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0008"
