@@ -8,8 +8,8 @@ problem details (``api.problems``):
   open this resource or role).
 * 404: a route that is not public (what the request names does not exist).
 * 422: a route that takes parameters or a body (a field out of its schema).
-* 400: a route that takes a JSON body (the body is not JSON).
-* 413: a route that writes (POST, PUT, PATCH): the body is larger than the server accepts.
+* 400, 413: a route that writes (POST, PUT, PATCH) or takes a body: the body is not JSON or
+  was cut off (400), or is larger than the server accepts (413).
 * 409: a route of the bureau's own people that writes: someone else's write won a race.
 
 The API's fuzz test (``tests/api/test_fuzz.py``) holds the server to this document.
@@ -30,7 +30,7 @@ from api.problems import MEDIA_TYPE, ProblemDetails
 WRITES = frozenset({"post", "put", "patch"})
 REF = "#/components/schemas/ProblemDetails"
 WHY = {
-    400: "The body is not well-formed JSON",
+    400: "The body is not well-formed JSON, or it was cut off",
     401: "No credentials, or unknown ones",
     403: "The credentials do not open this resource",
     404: "Not found",
@@ -42,19 +42,17 @@ WHY = {
 
 def problem_statuses(method: str, roles: Iterable[str], operation: dict[str, Any]) -> set[int]:
     """The error statuses an operation may answer, by its method, its roles and its inputs."""
-    roles, method = set(roles), method.lower()
+    held, writes = set(roles), method.lower() in WRITES
+    guarded = Role.public.value not in held
     out: set[int] = set()
-    guarded = Role.public.value not in roles
     if guarded:
         out |= {401, 403, 404}
     if operation.get("parameters") or "requestBody" in operation:
         out.add(422)
-    if "requestBody" in operation:
-        out.add(400)
-    if method in WRITES:
-        out.add(413)
-        if guarded and roles & {Role.inspector.value, Role.coordinator.value}:
-            out.add(409)
+    if writes or "requestBody" in operation:
+        out |= {400, 413}
+    if writes and guarded and held & {Role.inspector.value, Role.coordinator.value}:
+        out.add(409)
     return out
 
 

@@ -312,3 +312,23 @@ def test_a_nul_character_is_a_problem_not_a_server_error(engine: sa.Engine) -> N
             r = http.get(path, headers=headers)
             assert r.status_code in (404, 422), (path, r.status_code, r.text)
             assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_openapi_declares_every_problem_by_role_and_method() -> None:
+    doc = create_app(engine=sa.create_engine("sqlite://")).openapi()
+    ops = {(m.upper(), p): op for p, item in doc["paths"].items() for m, op in item.items()}
+    assert set(ops[("GET", "/health")]["responses"]) == {"200"}
+    assert set(ops[("GET", "/rounds")]["responses"]) >= {"401", "403", "404"}
+    assert set(ops[("POST", "/findings/{round_key}/{credit_code}")]["responses"]) >= {
+        "400", "401", "403", "404", "409", "413", "422"
+    }  # fmt: skip
+    assert "409" not in ops[("GET", "/exchange/v1/entries")]["responses"]
+    for op in ops.values():
+        for status, answer in op["responses"].items():
+            if status.startswith("4"):
+                assert answer["content"] == {
+                    "application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/ProblemDetails"}
+                    }
+                }
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
