@@ -195,7 +195,7 @@ def fuzz(
     **call: Any,
 ) -> list[Found]:
     """Every operation, ``EXAMPLES`` requests each (``call``: headers, session, ...); the
-    first failure of each kind per operation, known ones left out."""
+    first failure of each kind per operation (``KNOWN`` ones included)."""
     found: dict[tuple[str, str, str], Found] = {}
     statuses: Counter[int] = Counter()
     for result in schema.get_all_operations():
@@ -227,7 +227,7 @@ def _fuzz_operation(
         except FailureGroup as exc:  # its message is the report, with a curl line
             for failure in exc.exceptions:
                 key = (op.method.upper(), op.path, type(failure).__name__)
-                if key not in KNOWN and key not in found:
+                if key not in found:
                     found[key] = Found(*key[:2], caller, key[2], str(exc))
 
     run()
@@ -250,6 +250,13 @@ def test_fuzz_every_route_as_each_caller(server: Server) -> None:
     failures: list[Found] = []
     with requests.Session() as signed:
         signed.auth = Signed(server.partner)
+        # each credential opens what it should, or the fuzzing below would learn little
+        bearer = {"Authorization": f"Bearer {server.inspector}"}
+        assert requests.get(f"{server.url}/findings/{ROUND}/{server.credit_code}",
+                            headers=bearer, timeout=10).status_code == 200  # fmt: skip
+        bearer = {"Authorization": f"Bearer {server.coordinator}"}
+        assert requests.get(f"{server.url}/rounds", headers=bearer, timeout=10).status_code == 200
+        assert signed.get(f"{server.url}/exchange/v1/keys", timeout=10).status_code == 200
         for caller, call in [
             ("inspector", {"headers": {"Authorization": f"Bearer {server.inspector}"}}),
             ("coordinator", {"headers": {"Authorization": f"Bearer {server.coordinator}"}}),
@@ -257,10 +264,19 @@ def test_fuzz_every_route_as_each_caller(server: Server) -> None:
             ("anyone", {}),
         ]:
             failures += fuzz(schema, server.url, caller, pinned=assignment, **call)
+    _report_known(failures)
+    failures = [f for f in failures if (f.method, f.path, f.kind) not in KNOWN]
     assert not failures, "\n\n".join(
         [f"=== {f.method} {f.path} as {f.caller}: {f.kind}\n{f.report}" for f in failures]
         + ["=== the server's log", _tracebacks(server.log)]
     )
+
+
+def _report_known(failures: list[Found]) -> None:
+    """Say which known failures were met, and which were not (their entry may go)."""
+    met = {(f.method, f.path, f.kind) for f in failures}
+    for key, why in KNOWN.items():
+        print(f"known failure {'met' if key in met else 'not met in this run'}: {key}: {why}")
 
 
 @contextlib.contextmanager
@@ -297,6 +313,7 @@ def test_fuzz_adhoc_request(engine: sa.Engine) -> None:
         only = schema.include(method="POST", path="/rounds/adhoc")
         headers = {"Authorization": f"Bearer {token}"}
         failures = fuzz(only, url, "coordinator, stub runner", headers=headers)
+    failures = [f for f in failures if (f.method, f.path, f.kind) not in KNOWN]
     assert not failures, "\n\n".join(f.report for f in failures)
     assert calls and all(c["requested_by"] == "王五" and c["reason"] for c in calls)
 
