@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from api import docs, limits, problems
+from api import docs, limits, openapi, problems
 from api.adhoc import run_adhoc, wait_for_running
 from api.auth import check_routes
 from api.routes import coordinator, findings, public
@@ -100,6 +100,7 @@ def create_app(
     for spec in EXTRA_ROUTERS:
         app.include_router(_load(spec))
     app.state.route_roles = check_routes(app)
+    openapi.install(app)  # every route's problem responses, by its roles and inputs
     logger.info(
         "API with %d routes for bureau %s", len(app.state.route_roles), settings.bureau_code
     )

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shuangsui.errors import Conflict, ImportRejected, NotFound, UserError
@@ -82,6 +83,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UserError)
     async def _user(_: Request, exc: UserError) -> JSONResponse:
         return problem_response(422, str(exc), "invalid-request")
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # a value the database cannot hold or compare, e.g. a NUL character on PostgreSQL
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        logger.warning(
+            "%s %s: the database refused a value: %s", request.method, request.url.path, reason
+        )
+        detail = f"a value in the request cannot be stored or looked up: {reason}"
+        return problem_response(422, detail, "invalid-value")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
