@@ -3,7 +3,9 @@
 ``append`` runs inside the caller's transaction (so a round's record commits with its draw);
 it first takes the log's write lock (PostgreSQL: ``pg_advisory_xact_lock``; SQLite: the
 database write lock, taken by an UPDATE before any read), so sequence numbers are contiguous
-and in commit order: a reader never sees seq 12 before 11 has committed.
+and in commit order: a reader never sees seq 12 before 11 has committed. It also writes the
+perfect subtrees each new leaf completes (``exchange_node``), so ``inclusion`` and
+``consistency`` read O(log n) hashes (``proofs.nodes_of``), never the whole log.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, insert, select, text, tuple_, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
 from exchange import proofs
 from exchange.entries import make_entry
 from exchange.keys import BureauKey, load_or_create
-from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead
+from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def append_many(
         q2 = select(col(ExchangeEntry.entry_id)).where(col(ExchangeEntry.entry_id).in_(chunk))
         in_log.update(session.execute(q2).scalars())
     frontier = [bytes.fromhex(h) for h in head.frontier]
-    size, out, new = head.size, [], []
+    size, out, new, nodes = head.size, [], [], []
     for e in entries:
         if e.entry_id in known:
             out.append(known[e.entry_id])
@@ -111,13 +113,16 @@ def append_many(
         lh = leaf_hash(data)
         row = ExchangeEntry(seq=size, entry_id=e.entry_id, kind=e.kind, supersedes=e.supersedes,
                             body=data.decode(), leaf_hash=lh.hex(), created_at=at)  # fmt: skip
-        proofs.frontier_append(frontier, size, lh)
+        for level, index, h in proofs.frontier_append(frontier, size, lh):
+            nodes.append({"level": level, "index": index, "hash": h.hex()})
         size += 1
         known[e.entry_id] = row
         new.append(row)
         out.append(row)
     if new:
         session.add_all(new)
+        if nodes:
+            session.execute(insert(ExchangeNode), nodes)
         head.frontier = [h.hex() for h in frontier]
         head.size = size
         session.add(head)
@@ -168,24 +173,43 @@ def entries_range(session: Session, start: int, end: int) -> list[ExchangeEntry]
     return list(session.exec(q).scalars())  # type: ignore[call-overload]
 
 
-def leaf_hashes(session: Session, size: int) -> list[bytes]:
-    q = (
-        select(col(ExchangeEntry.leaf_hash))
-        .where(col(ExchangeEntry.seq) < size)
-        .order_by(col(ExchangeEntry.seq))
-    )
-    return [bytes.fromhex(h) for h in session.execute(q).scalars()]
+def _stored(session: Session, wanted: set[proofs.Node]) -> dict[proofs.Node, bytes]:
+    """The stored hashes of these subtrees: leaves from ``exchange_entry``, the rest from
+    ``exchange_node``; one query each, one row per subtree."""
+    found: dict[proofs.Node, bytes] = {}
+    leaves = sorted(index for level, index in wanted if level == 0)
+    if leaves:
+        q = select(col(ExchangeEntry.seq), col(ExchangeEntry.leaf_hash)).where(
+            col(ExchangeEntry.seq).in_(leaves)
+        )
+        found.update(((0, seq), bytes.fromhex(h)) for seq, h in session.execute(q))
+    inner = sorted(node for node in wanted if node[0] > 0)
+    if inner:
+        key = tuple_(col(ExchangeNode.level), col(ExchangeNode.index))
+        q2 = select(col(ExchangeNode.level), col(ExchangeNode.index), col(ExchangeNode.hash))
+        found.update(
+            ((level, index), bytes.fromhex(h))
+            for level, index, h in session.execute(q2.where(key.in_(inner)))
+        )
+    if len(found) != len(wanted):
+        missing = sorted(wanted - set(found))[:5]
+        raise RuntimeError(f"the log's tree lacks stored subtrees {missing}: run the migrations")
+    return found
+
+
+def _proof(session: Session, ranges: list[proofs.Range]) -> list[bytes]:
+    return proofs.proof_from_nodes(ranges, _stored(session, proofs.nodes_of(ranges)))
 
 
 def inclusion(session: Session, index: int, size: int) -> list[bytes]:
-    hashes = leaf_hashes(session, size)
-    if len(hashes) != size:
+    """RFC 6962 PATH(index, D[size]) from O(log size) stored hashes; ``size`` <= the log's."""
+    if size > head_of(session)[0]:
         raise ValueError(f"the log has fewer than {size} entries")
-    return proofs.inclusion_proof_from_hashes(index, hashes)
+    return _proof(session, proofs.inclusion_ranges(index, size))
 
 
 def consistency(session: Session, first: int, second: int) -> list[bytes]:
-    hashes = leaf_hashes(session, second)
-    if len(hashes) != second:
+    """RFC 6962 PROOF(first, D[second]) from O(log second) stored hashes."""
+    if second > head_of(session)[0]:
         raise ValueError(f"the log has fewer than {second} entries")
-    return proofs.consistency_proof(first, hashes)
+    return _proof(session, proofs.consistency_ranges(first, second))

@@ -18,7 +18,7 @@ from draw.canonical import canonical_json
 from draw.merkle import leaf_hash
 from exchange import log, proofs
 from exchange.keys import BureauKey, load_or_create
-from exchange.models import ExchangeEntry, ExchangeHead
+from exchange.models import ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
 from exchange.publish import result_body
 from shuangsui import db
@@ -107,8 +107,10 @@ def rewrite_entry(bureau: Bureau, seq: int, original: str | None = None) -> str:
         hashes = [bytes.fromhex(h) for h in session.exec(
             select(ExchangeEntry.leaf_hash).order_by(ExchangeEntry.seq)).all()]  # fmt: skip
         frontier: list[bytes] = []
+        session.execute(sa.delete(ExchangeNode))
         for i, h in enumerate(hashes):
-            proofs.frontier_append(frontier, i, h)
+            for level, index, x in proofs.frontier_append(frontier, i, h):
+                session.add(ExchangeNode(level=level, index=index, hash=x.hex()))
         head = session.get(ExchangeHead, 1)
         assert head is not None
         head.frontier = [h.hex() for h in frontier]
