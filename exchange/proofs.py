@@ -44,9 +44,7 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def frontier_append(
-    frontier: list[bytes], size: int, leaf: bytes
-) -> list[tuple[int, int, bytes]]:
+def frontier_append(frontier: list[bytes], size: int, leaf: bytes) -> list[tuple[int, int, bytes]]:
     """Extend the compact range of a tree of ``size`` leaves by one leaf hash, in place.
 
     The compact range is the list of roots of the perfect subtrees that make up the tree,
