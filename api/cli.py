@@ -38,6 +38,12 @@ def revoke_coordinator(name: str) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8350, help="port"),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1",
+        help="comma-separated addresses of the TLS proxy whose X-Forwarded-For/-Proto are "
+        "trusted (client address and scheme in logs); partner signatures are checked against "
+        "SHUANGSUI_EXCHANGE_PUBLIC_URL whatever the proxy forwards",
+    ),
 ) -> None:
     """Serve the findings API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -45,4 +51,5 @@ def serve(
     from api.app import create_app
 
     _engine()
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info",
+                proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)  # fmt: skip
