@@ -113,7 +113,8 @@ def verify_request(
             require_components=COVERED, body=body,
         )  # fmt: skip
     except (InvalidSignature, HTTPMessageSignaturesException, ValueError) as exc:
-        raise SignatureRejected(f"signature rejected: {exc or 'it does not verify'}") from None
+        why = str(exc) or f"it does not verify for {method.upper()} {url}"
+        raise SignatureRejected(f"signature rejected: {why}") from None
     params = result.parameters
     kid, nonce, created, expires = (params.get(n) for n in ("keyid", "nonce", "created", "expires"))
     if not isinstance(nonce, str) or not NONCE.match(nonce):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, text, tuple_, update
@@ -50,6 +50,25 @@ def _lock_head(session: Session) -> ExchangeHead:
 
 
 @dataclass(frozen=True)
+class Appended:
+    """An entry of our log as appending returns it: the columns of ``exchange_entry``
+    (rows move through Core, not one ORM object each)."""
+
+    seq: int
+    entry_id: str
+    kind: str
+    supersedes: str | None
+    body: str  # canonical JSON, the leaf data
+    leaf_hash: str
+    created_at: dt.datetime
+
+
+_ENTRY = ExchangeEntry.__table__  # type: ignore[attr-defined]
+_NODE = ExchangeNode.__table__  # type: ignore[attr-defined]
+_COLUMNS = [_ENTRY.c[f.name] for f in fields(Appended)]
+
+
+@dataclass(frozen=True)
 class NewEntry:
     entry_id: str
     kind: str
@@ -65,7 +84,7 @@ def append(
     kind: str,
     body: dict[str, Any],
     supersedes: str | None = None,
-) -> ExchangeEntry:
+) -> Appended:
     """Append one entry (idempotent by ``entry_id``) in the session's transaction."""
     entry = NewEntry(entry_id, kind, body, supersedes)
     return append_many(session, origin=origin, entries=[entry])[0]
@@ -76,9 +95,7 @@ def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
-def append_many(
-    session: Session, *, origin: str, entries: Sequence[NewEntry]
-) -> list[ExchangeEntry]:
+def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -> list[Appended]:
     """Append ``entries`` in order, in the session's transaction, under one take of the write
     lock: the same entries, sequence numbers and tree as one ``append`` each, without a
     lock, a head read and a flush per entry. Idempotent by ``entry_id`` (an id already in the
@@ -88,10 +105,10 @@ def append_many(
         return []
     head = _lock_head(session)
     ids = list(dict.fromkeys(e.entry_id for e in entries))
-    known: dict[str, ExchangeEntry] = {}
+    known: dict[str, Appended] = {}
     for chunk in _chunks(ids):
-        q = select(ExchangeEntry).where(col(ExchangeEntry.entry_id).in_(chunk))
-        known.update((r.entry_id, r) for r in session.exec(q).scalars())  # type: ignore[call-overload]
+        q = select(*_COLUMNS).where(_ENTRY.c.entry_id.in_(chunk))
+        known.update((r.entry_id, Appended(*r)) for r in session.execute(q))
     targets = sorted({e.supersedes for e in entries if e.supersedes} - set(known))
     in_log: set[str] = set()
     for chunk in _chunks(targets):
@@ -111,8 +128,7 @@ def append_many(
         data = make_entry(origin=origin, seq=size, entry_id=e.entry_id, kind=e.kind, at=at,
                           body=e.body, supersedes=e.supersedes)  # fmt: skip
         lh = leaf_hash(data)
-        row = ExchangeEntry(seq=size, entry_id=e.entry_id, kind=e.kind, supersedes=e.supersedes,
-                            body=data.decode(), leaf_hash=lh.hex(), created_at=at)  # fmt: skip
+        row = Appended(size, e.entry_id, e.kind, e.supersedes, data.decode(), lh.hex(), at)
         for level, index, h in proofs.frontier_append(frontier, size, lh):
             nodes.append({"level": level, "index": index, "hash": h.hex()})
         size += 1
@@ -120,9 +136,9 @@ def append_many(
         new.append(row)
         out.append(row)
     if new:
-        session.add_all(new)
+        session.execute(insert(_ENTRY), [vars(r) for r in new])
         if nodes:
-            session.execute(insert(ExchangeNode), nodes)
+            session.execute(insert(_NODE), nodes)
         head.frontier = [h.hex() for h in frontier]
         head.size = size
         session.add(head)
