@@ -34,7 +34,7 @@ from exchange.notes import VerifierKey
 from exchange.settings import exchange_settings, origin_of
 
 logger = logging.getLogger(__name__)
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"[0-9]{6}")
 _warned: set[tuple[str, str]] = set()  # (file, problem) already logged by this process
 
 
@@ -85,7 +85,7 @@ def _field(row: dict[str, Any], name: str, pattern: re.Pattern | None) -> str:
     value = row.get(name)
     if not isinstance(value, str) or not value.strip():
         raise _Bad(name, "required, a non-empty string")
-    if pattern and not pattern.match(value):
+    if pattern and not pattern.fullmatch(value):
         raise _Bad(name, f"{value!r} is not a 6-digit code")
     return value.strip()
 
@@ -119,7 +119,7 @@ def _partner(row: Any) -> Partner:
 
 def _code_of(row: Any) -> str | None:
     code = row.get("code") if isinstance(row, dict) else None
-    return code if isinstance(code, str) and _CODE.match(code) else None
+    return code if isinstance(code, str) and _CODE.fullmatch(code) else None
 
 
 def parse_directory(text: str, path: Path) -> Directory:

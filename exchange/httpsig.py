@@ -40,7 +40,7 @@ from exchange.notes import VerifierKey
 TAG = "shuangsui-exchange"
 LABEL = "partner"
 COVERED = ("@method", "@target-uri", "content-digest")
-NONCE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 # RFC 9421 §5.1: what a 401 asks for
 ACCEPT_SIGNATURE = (
     f'{LABEL}=("@method" "@target-uri" "content-digest");created;expires;nonce;'
@@ -117,7 +117,7 @@ def verify_request(
         raise SignatureRejected(f"signature rejected: {why}") from None
     params = result.parameters
     kid, nonce, created, expires = (params.get(n) for n in ("keyid", "nonce", "created", "expires"))
-    if not isinstance(nonce, str) or not NONCE.match(nonce):
+    if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
         raise SignatureRejected("signature nonce: 16 to 128 characters of A-Z a-z 0-9 _ - needed")
     if not isinstance(expires, int) or not isinstance(created, int):
         raise SignatureRejected("signature needs both created and expires")

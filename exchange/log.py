@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, text, tuple_, update
+from sqlalchemy import Engine, and_, insert, or_, select, text, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
@@ -199,14 +199,15 @@ def _stored(session: Session, wanted: set[proofs.Node]) -> dict[proofs.Node, byt
             col(ExchangeEntry.seq).in_(leaves)
         )
         found.update(((0, seq), bytes.fromhex(h)) for seq, h in session.execute(q))
-    inner = sorted(node for node in wanted if node[0] > 0)
-    if inner:
-        key = tuple_(col(ExchangeNode.level), col(ExchangeNode.index))
-        q2 = select(col(ExchangeNode.level), col(ExchangeNode.index), col(ExchangeNode.hash))
-        found.update(
-            ((level, index), bytes.fromhex(h))
-            for level, index, h in session.execute(q2.where(key.in_(inner)))
+    by_level: dict[int, list[int]] = {}
+    for level, index in sorted(wanted):
+        if level:
+            by_level.setdefault(level, []).append(index)
+    if by_level:  # level = ? AND index IN (...), OR'ed: a primary-key lookup on both databases
+        q2 = select(_NODE.c.level, _NODE.c.index, _NODE.c.hash).where(
+            or_(*(and_(_NODE.c.level == lv, _NODE.c.index.in_(ix)) for lv, ix in by_level.items()))
         )
+        found.update(((level, index), bytes.fromhex(h)) for level, index, h in session.execute(q2))
     if len(found) != len(wanted):
         missing = sorted(wanted - set(found))[:5]
         raise RuntimeError(f"the log's tree lacks stored subtrees {missing}: run the migrations")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,11 +140,19 @@ def test_in_range_proofs_still_answer(feed: Feed) -> None:
 class ReadCounter:
     """Counts the statements an engine runs and the rows each SELECT produces (re-counted
     with ``SELECT count(*)`` over the same statement and parameters, whatever the caller
-    fetched)."""
+    fetched), and keeps each SELECT's query plan: a full scan would read every row."""
 
     def __init__(self, engine: sa.Engine):
         self.engine, self.statements, self.rows, self.on = engine, 0, 0, False
+        self.plans: list[str] = []
+        self.explain = "EXPLAIN" if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
         sa.event.listen(engine, "after_cursor_execute", self._after)
+
+    def start(self) -> None:
+        self.on, self.rows, self.statements, self.plans = True, 0, 0, []
+
+    def full_scans(self) -> list[str]:
+        return [p for p in self.plans if "Seq Scan" in p or re.search(r"\bSCAN exchange_", p)]
 
     def close(self) -> None:
         sa.event.remove(self.engine, "after_cursor_execute", self._after)
@@ -157,13 +166,16 @@ class ReadCounter:
             try:
                 counter.execute(f"SELECT count(*) FROM ({statement}) AS counted", parameters)
                 self.rows += counter.fetchone()[0]
+                counter.execute(f"{self.explain} {statement}", parameters)
+                self.plans.append(" | ".join(str(r[-1]) for r in counter.fetchall()))
             finally:
                 counter.close()
 
 
 def _big_log(engine: sa.Engine, n: int) -> None:
     for start in range(0, n, 10_000):
-        batch = [NewEntry(f"e/{i}", "result", {"i": i}) for i in range(start, min(n, start + 10_000))]
+        ids = range(start, min(n, start + 10_000))
+        batch = [NewEntry(f"e/{i}", "result", {"i": i}) for i in ids]
         with Session(engine) as s:
             append_many(s, origin="shuangsui.350000", entries=batch)
             s.commit()
@@ -182,18 +194,20 @@ def test_a_proof_at_100000_reads_a_logarithmic_number_of_rows(engine: sa.Engine)
     try:
         for index, tree in [(0, n), (n - 1, n), (54_321, n), (77_777, 99_999), (12, 65_537)]:
             with Session(engine) as s:
-                counter.on, counter.rows, counter.statements = True, 0, 0
+                counter.start()
                 proof = log.inclusion(s, index, tree)
                 counter.on = False
             assert counter.rows < bound and counter.statements <= 4, (index, tree, counter.rows)
+            assert not counter.full_scans(), counter.plans
             tree_root = root if tree == n else proofs.root_from_hashes(hashes[:tree])
             assert proofs.verify_inclusion_hash(index, tree, hashes[index], proof, tree_root)
         for first, second in [(1, n), (65_536, n), (99_999, n), (31_337, 77_777), (7, 9)]:
             with Session(engine) as s:
-                counter.on, counter.rows, counter.statements = True, 0, 0
+                counter.start()
                 proof = log.consistency(s, first, second)
                 counter.on = False
             assert counter.rows < bound and counter.statements <= 4, (first, second, counter.rows)
+            assert not counter.full_scans(), counter.plans
             assert proof == proofs.consistency_proof(first, hashes[:second])
     finally:
         counter.close()
@@ -224,8 +238,8 @@ def test_a_bad_directory_entry_disables_only_that_partner(
 ) -> None:
     directory = feed.fj.home / "partners.toml"
     text = directory.read_text(encoding="utf-8")
-    zj_entry = (f'[[partner]]\ncode = "330000"\nname = "浙江"\ndivision = "330000"\n'
-                f'base_url = "http://zj.example"\nkeys = []\n')  # fmt: skip
+    zj_entry = ('[[partner]]\ncode = "330000"\nname = "浙江"\ndivision = "330000"\n'
+                'base_url = "http://zj.example"\nkeys = []\n')  # fmt: skip
     directory.write_text(text + zj_entry, encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="exchange.directory"):
         assert feed.get("/exchange/v1/checkpoint").status_code == 200  # Shanghai still served
