@@ -73,6 +73,12 @@ def list_revoked() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8350, help="port"),
+    forwarded_allow_ips: str = typer.Option(
+        "127.0.0.1",
+        help="comma-separated addresses of the TLS proxy whose X-Forwarded-For/-Proto are "
+        "trusted (client address and scheme in logs); partner signatures are checked against "
+        "SHUANGSUI_EXCHANGE_PUBLIC_URL whatever the proxy forwards",
+    ),
 ) -> None:
     """Serve the findings API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -83,4 +89,5 @@ def serve(
     _engine()
     # the access log writes each request line, links' ?token= included: redact it
     logsafe.install()
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info",
+                proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)  # fmt: skip

@@ -43,9 +43,18 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 class Problem(Exception):
     """Raise to answer with a problem document."""
 
-    def __init__(self, status: int, detail: str, *, slug: str = "", **extra: Any):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str = "",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         super().__init__(detail)
         self.status, self.detail, self.slug, self.extra = status, detail, slug, extra
+        self.headers = headers  # e.g. another WWW-Authenticate than Bearer on a 401
 
 
 def problem_response(
@@ -64,7 +73,7 @@ def problem_response(
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = exc.headers or ({"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
         return problem_response(exc.status, exc.detail, exc.slug, headers, **exc.extra)
 
     @app.exception_handler(ImportRejected)

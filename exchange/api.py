@@ -1,8 +1,10 @@
 """The feed a bureau serves its partners: ``/exchange/v1`` (included by ``api.app``).
 
 Every route is for role ``partner``: a bureau of the partner directory, identified by the
-RFC 9421 signature its request carries (``httpsig``); a nonce is accepted once. Errors are
-RFC 9457 problem+json (``api.problems``). A partner sees only the log: what is shared.
+RFC 9421 signature its request carries (``httpsig``) for OUR public URL (never the Host
+header); a nonce is accepted once. Errors are RFC 9457 problem+json (``api.problems``),
+naming the parameter at fault; no answer carries a file path. A partner sees only the log:
+what is shared.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from api.problems import Problem
 from exchange import log
 from exchange.directory import Partner, load_directory
 from exchange.errors import DirectoryError, SignatureRejected
-from exchange.httpsig import verify_request
+from exchange.httpsig import ACCEPT_SIGNATURE, TAG, verify_request
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeNonce
 from exchange.settings import exchange_settings
@@ -32,6 +34,8 @@ from exchange.settings import exchange_settings
 logger = logging.getLogger(__name__)
 PREFIX = "/exchange/v1"
 router = APIRouter(prefix=PREFIX, tags=["partner exchange"])
+MAX = 2**63 - 1  # every integer parameter: 0..MAX (a signed 64-bit integer)
+CHALLENGE = {"WWW-Authenticate": f'Signature realm="{TAG}"', "Accept-Signature": ACCEPT_SIGNATURE}
 
 
 def _engine(request: Request) -> Engine:
@@ -64,22 +68,32 @@ def nonce_store(engine: Engine):  # type: ignore[no-untyped-def]
     return store
 
 
+def target_uri(request: Request) -> str:
+    """The URL a partner signed: our configured public URL + the path and query as sent."""
+    base = exchange_settings().public_url(request.app.state.settings.public_base_url)
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    return base + raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+
+
 def _check(request: Request, body: bytes) -> Partner:
     try:
         partners, _key = _bureau(request)
     except DirectoryError as exc:
-        raise Problem(500, f"the partner directory is broken: {exc}", slug="directory") from None
+        logger.error("partner request refused, the partner directory is unusable: %s", exc)
+        raise Problem(503, "this bureau's partner directory cannot be read; its operators "
+                      "have been told", slug="directory-unavailable") from None  # fmt: skip
     keys = {k.http_key_id: (p, k) for p in partners.values() for k in p.keys}
     try:
         verified = verify_request(
-            request.method, str(request.url), request.headers.items(), body,
+            request.method, target_uri(request), request.headers.items(), body,
             keys={kid: k for kid, (_p, k) in keys.items()},
             nonce_store=nonce_store(_engine(request)),
             max_age=exchange_settings().exchange_signature_max_age,
         )  # fmt: skip
     except SignatureRejected as exc:
         logger.warning("partner request refused: %s %s: %s", request.method, request.url, exc)
-        raise Problem(401, str(exc), slug="signature-rejected") from None
+        raise Problem(401, str(exc), slug="signature-rejected", headers=CHALLENGE) from None
     return keys[verified.key.http_key_id][0]
 
 
@@ -107,22 +121,35 @@ def checkpoint(request: Request) -> Response:
     return Response(cp.text, media_type="text/plain; charset=utf-8", headers=headers)
 
 
+def _bad(status: int, parameter: str, reason: str) -> Problem:
+    slug = "out-of-range" if status == 404 else "invalid-parameter"
+    errors = [{"field": f"query.{parameter}", "reason": reason}]
+    return Problem(status, f"{parameter}: {reason}", slug=slug, errors=errors)
+
+
+def _within(size: int, parameter: str, value: int) -> None:
+    if value > size:
+        raise _bad(404, parameter, f"{value} is beyond the log, which has {size} entries")
+
+
 @router.get("/entries", dependencies=PARTNER)
 def entries(
     request: Request,
     response: Response,
-    start: int = Query(0, ge=0),
-    end: int | None = Query(None, ge=0, description="default: the current tree size"),
-    limit: int | None = Query(None, ge=1),
+    start: int = Query(0, ge=0, le=MAX),
+    end: int | None = Query(None, ge=0, le=MAX, description="default: the current tree size"),
+    limit: int | None = Query(None, ge=1, le=MAX),
 ) -> dict[str, Any]:
     """Entries ``start <= seq < end`` in order, one page; ``Link: <…>; rel="next"`` for more."""
-    page = min(limit or 10**9, exchange_settings().exchange_page_size)
+    page = min(limit or MAX, exchange_settings().exchange_page_size)
     with Session(_engine(request)) as session:
         size, _root = log.head_of(session)
+        if end is not None:
+            _within(size, "end", end)
+        _within(size, "start", start)
         end = size if end is None else end
-        if end > size or start > end:
-            raise Problem(404, f"the log has {size} entries; [{start}, {end}) is not in it",
-                          slug="out-of-range")  # fmt: skip
+        if start > end:
+            raise _bad(422, "start", f"{start} is after end ({end})")
         rows = log.entries_range(session, start, min(end, start + page))
     nxt = start + len(rows)
     if nxt < end:
@@ -137,25 +164,27 @@ def _b64(hashes: list[bytes]) -> list[str]:
 
 @router.get("/proof/inclusion", dependencies=PARTNER)
 def inclusion(
-    request: Request, index: int = Query(ge=0), size: int = Query(ge=1)
+    request: Request, index: int = Query(ge=0, le=MAX), size: int = Query(ge=1, le=MAX)
 ) -> dict[str, Any]:
+    """RFC 6962 PATH(index, D[size]); O(log size) stored hashes read."""
+    if index >= size:
+        raise _bad(422, "index", f"{index} is not a leaf of a tree of size {size}")
     with Session(_engine(request)) as session:
-        try:
-            proof = log.inclusion(session, index, size)
-        except (ValueError, IndexError) as exc:
-            raise Problem(404, str(exc), slug="out-of-range") from None
+        _within(log.head_of(session)[0], "size", size)
+        proof = log.inclusion(session, index, size)
     return {"index": index, "size": size, "proof": _b64(proof)}
 
 
 @router.get("/proof/consistency", dependencies=PARTNER)
 def consistency(
-    request: Request, first: int = Query(ge=0), second: int = Query(ge=0)
+    request: Request, first: int = Query(ge=0, le=MAX), second: int = Query(ge=0, le=MAX)
 ) -> dict[str, Any]:
+    """RFC 6962 PROOF(first, D[second]); O(log second) stored hashes read."""
+    if first > second:
+        raise _bad(422, "first", f"{first} is larger than second ({second})")
     with Session(_engine(request)) as session:
-        try:
-            proof = log.consistency(session, first, second)
-        except ValueError as exc:
-            raise Problem(404, str(exc), slug="out-of-range") from None
+        _within(log.head_of(session)[0], "second", second)
+        proof = log.consistency(session, first, second)
     return {"first": first, "second": second, "proof": _b64(proof)}
 
 

@@ -9,7 +9,7 @@ import typer
 from sqlmodel import Session, select
 
 from exchange import assistance, publish, recognition
-from exchange.directory import get_partner, load_directory
+from exchange.directory import get_partner, load_directory, read_directory
 from exchange.keys import load_or_create
 from exchange.models import AssistanceCase, PartnerConflict, PartnerState
 from exchange.settings import exchange_settings
@@ -43,8 +43,11 @@ def keygen() -> None:
 def list_partners() -> None:
     """The partner directory."""
     path = exchange_settings().partners_path
-    partners = load_directory(path)
+    read = read_directory(path)
+    partners = read.partners
     typer.echo(f"{len(partners)} partner(s) in {path}")
+    for d in read.disabled:
+        typer.echo(f"  {d}")
     for p in partners.values():
         typer.echo(f"  {p.code}  {p.name}  division {p.division}  {p.base_url}  "
                    f"keys {', '.join(k.key_id for k in p.keys)}")  # fmt: skip
@@ -82,9 +85,13 @@ def status() -> None:
     with Session(_engine()) as session:
         states = {s.partner_code: s for s in session.exec(select(PartnerState)).all()}
         conflicts = session.exec(select(PartnerConflict)).all()
-    directory = load_directory()
-    if not directory:
+    read = read_directory()
+    directory = read.partners
+    if not directory and not read.disabled:
         typer.echo(_NO_PARTNERS)
+    for d in read.disabled:
+        typer.echo(f"{d.code or '?'} DISABLED (partner[{d.entry}] of the directory): "
+                   f"{d.field}: {d.reason}")  # fmt: skip
     for code, p in sorted(directory.items()):
         s = states.get(code)
         if s is None:

@@ -13,10 +13,16 @@
 
 Check items match by code: the cooperation shares one check-item code list, and a partner
 whose codes differ maps them here.
+
+Each ``[[partner]]`` is read on its own: a bad entry (``keys = []`` is how a partner is
+revoked) disables that partner only, with a warning naming its code and the field, and
+``partners status`` says why. A code listed twice disables both entries (which keys are
+meant is ambiguous). Only a file that is not TOML at all is an error for the whole directory.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -27,7 +33,9 @@ from exchange.errors import DirectoryError, NoteError
 from exchange.notes import VerifierKey
 from exchange.settings import exchange_settings, origin_of
 
-_CODE = re.compile(r"^\d{6}$")
+logger = logging.getLogger(__name__)
+_CODE = re.compile(r"[0-9]{6}")
+_warned: set[tuple[str, str]] = set()  # (file, problem) already logged by this process
 
 
 @dataclass(frozen=True)
@@ -47,17 +55,76 @@ class Partner:
         return self.check_items.get(theirs, theirs)
 
 
-def _field(path: Path, n: int, row: dict[str, Any], name: str, pattern: re.Pattern | None) -> str:
+@dataclass(frozen=True)
+class Disabled:
+    """A directory entry that is not used, and why (``field`` names the offending field)."""
+
+    entry: int  # position in the file: partner[entry]
+    code: str | None  # the entry's code, when it has a readable one
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        who = f"partner {self.code}" if self.code else "an entry without a valid code"
+        return f"{who} (partner[{self.entry}]) disabled: {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Directory:
+    partners: dict[str, Partner]
+    disabled: tuple[Disabled, ...] = ()
+
+
+class _Bad(Exception):
+    def __init__(self, field_name: str, reason: str):
+        super().__init__(reason)
+        self.field, self.reason = field_name, reason
+
+
+def _field(row: dict[str, Any], name: str, pattern: re.Pattern | None) -> str:
     value = row.get(name)
-    where = f"{path}: partner[{n}].{name}"
     if not isinstance(value, str) or not value.strip():
-        raise DirectoryError(f"{where}: required, a non-empty string")
-    if pattern and not pattern.match(value):
-        raise DirectoryError(f"{where}: {value!r} is not a 6-digit code")
+        raise _Bad(name, "required, a non-empty string")
+    if pattern and not pattern.fullmatch(value):
+        raise _Bad(name, f"{value!r} is not a 6-digit code")
     return value.strip()
 
 
-def parse_directory(text: str, path: Path) -> dict[str, Partner]:
+def _partner(row: Any) -> Partner:
+    if not isinstance(row, dict):
+        raise _Bad("partner", "each [[partner]] must be a table")
+    code = _field(row, "code", _CODE)
+    name = _field(row, "name", None)
+    division = _field(row, "division", _CODE)
+    base_url = _field(row, "base_url", None)
+    if not base_url.startswith(("http://", "https://")):
+        raise _Bad("base_url", f"{base_url!r} is not an http(s) URL")
+    raw_keys = row.get("keys")
+    if not isinstance(raw_keys, list) or not raw_keys:
+        raise _Bad("keys", "no verifier key (at least one is needed; an empty list revokes)")
+    keys = []
+    for k, text_key in enumerate(raw_keys):
+        try:
+            key = VerifierKey.parse(str(text_key))
+        except NoteError as exc:
+            raise _Bad(f"keys[{k}]", str(exc)) from None
+        if key.name != origin_of(code):
+            raise _Bad(f"keys[{k}]", f"key of {key.name!r}, not {origin_of(code)!r}")
+        keys.append(key)
+    items = row.get("check_items", {})
+    if not isinstance(items, dict) or not all(isinstance(v, str) for v in items.values()):
+        raise _Bad("check_items", "a table of code = code")
+    return Partner(code, name, division, base_url.rstrip("/"), tuple(keys), items)
+
+
+def _code_of(row: Any) -> str | None:
+    code = row.get("code") if isinstance(row, dict) else None
+    return code if isinstance(code, str) and _CODE.fullmatch(code) else None
+
+
+def parse_directory(text: str, path: Path) -> Directory:
+    """The partners of a directory file, each entry on its own; DirectoryError (naming the
+    file) only when the file as a whole is not a directory."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -65,50 +132,54 @@ def parse_directory(text: str, path: Path) -> dict[str, Partner]:
     rows = doc.get("partner", [])
     if not isinstance(rows, list):
         raise DirectoryError(f"{path}: partner: must be an array of tables ([[partner]])")
-    partners: dict[str, Partner] = {}
+    parsed: list[tuple[int, Partner]] = []
+    disabled: list[Disabled] = []
     for n, row in enumerate(rows):
-        code = _field(path, n, row, "code", _CODE)
-        name = _field(path, n, row, "name", None)
-        division = _field(path, n, row, "division", _CODE)
-        base_url = _field(path, n, row, "base_url", None)
-        if not base_url.startswith(("http://", "https://")):
-            raise DirectoryError(
-                f"{path}: partner[{n}].base_url: {base_url!r} is not an http(s) URL"
+        try:
+            parsed.append((n, _partner(row)))
+        except _Bad as bad:
+            disabled.append(Disabled(n, _code_of(row), bad.field, bad.reason))
+    codes = [_code_of(row) for row in rows]
+    partners: dict[str, Partner] = {}
+    for n, p in parsed:
+        where = [f"partner[{i}]" for i, c in enumerate(codes) if c == p.code]
+        if len(where) > 1:
+            disabled.append(
+                Disabled(n, p.code, "code", f"listed more than once ({', '.join(where)})")
             )
-        raw_keys = row.get("keys")
-        if not isinstance(raw_keys, list) or not raw_keys:
-            raise DirectoryError(f"{path}: partner[{n}].keys: at least one verifier key")
-        keys = []
-        for k, text_key in enumerate(raw_keys):
-            try:
-                key = VerifierKey.parse(str(text_key))
-            except NoteError as exc:
-                raise DirectoryError(f"{path}: partner[{n}].keys[{k}]: {exc}") from None
-            if key.name != origin_of(code):
-                raise DirectoryError(
-                    f"{path}: partner[{n}].keys[{k}]: key of {key.name!r}, not {origin_of(code)!r}"
-                )
-            keys.append(key)
-        items = row.get("check_items", {})
-        if not isinstance(items, dict) or not all(isinstance(v, str) for v in items.values()):
-            raise DirectoryError(f"{path}: partner[{n}].check_items: a table of code = code")
-        if code in partners:
-            raise DirectoryError(f"{path}: partner[{n}].code: {code} is listed twice")
-        partners[code] = Partner(code, name, division, base_url.rstrip("/"), tuple(keys), items)
-    return partners
+        else:
+            partners[p.code] = p
+    disabled.sort(key=lambda d: d.entry)
+    for d in disabled:
+        if (str(path), str(d)) not in _warned:
+            _warned.add((str(path), str(d)))
+            logger.warning("partner directory %s: %s", path, d)
+    return Directory(partners, tuple(disabled))
+
+
+def read_directory(path: Path | None = None) -> Directory:
+    """The directory with its disabled entries; no file means no partners."""
+    path = path or exchange_settings().partners_path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Directory({})
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DirectoryError(f"{path}: cannot be read: {exc}") from None
+    return parse_directory(text, path)
 
 
 def load_directory(path: Path | None = None) -> dict[str, Partner]:
-    """The configured partners by code; no file means no partners."""
-    path = path or exchange_settings().partners_path
-    if not path.exists():
-        return {}
-    return parse_directory(path.read_text(encoding="utf-8"), path)
+    """The configured partners by code, without the disabled ones."""
+    return read_directory(path).partners
 
 
 def get_partner(code: str, path: Path | None = None) -> Partner:
-    partners = load_directory(path)
-    if code not in partners:
-        known = ", ".join(sorted(partners)) or "none"
-        raise DirectoryError(f"partner {code} is not in the partner directory (known: {known})")
-    return partners[code]
+    directory = read_directory(path)
+    if code in directory.partners:
+        return directory.partners[code]
+    why = [str(d) for d in directory.disabled if d.code == code]
+    if why:
+        raise DirectoryError(f"partner {code} is in the partner directory but {why[0]}")
+    known = ", ".join(sorted(directory.partners)) or "none"
+    raise DirectoryError(f"partner {code} is not in the partner directory (known: {known})")

@@ -3,9 +3,14 @@
 Every request carries ``Content-Digest`` (RFC 9530, SHA-256 of the body, empty included) and
 one signature labelled ``partner`` with tag ``shuangsui-exchange`` covering ``@method``,
 ``@target-uri`` and ``content-digest``, with ``created``, ``expires``, ``nonce`` and ``keyid``
-(= ``<origin>+<key hash>``). ``http-message-signatures`` checks the signature, created/expires
-and coverage; the rest is here: the digest equals our own hash of the body, ``expires`` and
-``nonce`` are present, the lifetime is bounded, and a nonce is accepted once (``nonce_store``).
+(= ``<origin>+<key hash>``). ``http-message-signatures`` checks the signature, created/expires,
+the label and coverage; the rest is here: the digest equals our own hash of the body,
+``expires`` is after ``created`` and at most ``max_age`` later, the nonce is 16 to 128
+characters of base64url, and a nonce is accepted once (``nonce_store``).
+
+The ``url`` a server verifies is the one its partners were given (its configured public URL
+plus the request's path and query), never one rebuilt from the Host header: a request
+signed for another bureau does not verify here, so it cannot be replayed to us.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +40,12 @@ from exchange.notes import VerifierKey
 TAG = "shuangsui-exchange"
 LABEL = "partner"
 COVERED = ("@method", "@target-uri", "content-digest")
+NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+# RFC 9421 §5.1: what a 401 asks for
+ACCEPT_SIGNATURE = (
+    f'{LABEL}=("@method" "@target-uri" "content-digest");created;expires;nonce;'
+    f'tag="{TAG}";alg="ed25519"'
+)
 
 
 @dataclass
@@ -97,17 +109,20 @@ def verify_request(
     msg = _Message(method.upper(), url, _Fields(pairs))
     try:
         (result,) = verifier.verify(
-            msg, max_age=dt.timedelta(seconds=max_age), expect_tag=TAG,
+            msg, max_age=dt.timedelta(seconds=max_age), expect_tag=TAG, expect_label=LABEL,
             require_components=COVERED, body=body,
         )  # fmt: skip
     except (InvalidSignature, HTTPMessageSignaturesException, ValueError) as exc:
-        raise SignatureRejected(f"signature rejected: {exc or 'it does not verify'}") from None
+        why = str(exc) or f"it does not verify for {method.upper()} {url}"
+        raise SignatureRejected(f"signature rejected: {why}") from None
     params = result.parameters
     kid, nonce, created, expires = (params.get(n) for n in ("keyid", "nonce", "created", "expires"))
-    if not isinstance(nonce, str) or len(nonce) < 16:
-        raise SignatureRejected("signature has no nonce (at least 16 characters)")
+    if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
+        raise SignatureRejected("signature nonce: 16 to 128 characters of A-Z a-z 0-9 _ - needed")
     if not isinstance(expires, int) or not isinstance(created, int):
         raise SignatureRejected("signature needs both created and expires")
+    if expires <= created:
+        raise SignatureRejected("signature expires at or before it was created")
     if expires - created > max_age:
         raise SignatureRejected(f"signature lifetime {expires - created}s exceeds {max_age}s")
     exp = dt.datetime.fromtimestamp(expires, dt.UTC)

@@ -3,7 +3,9 @@
 ``append`` runs inside the caller's transaction (so a round's record commits with its draw);
 it first takes the log's write lock (PostgreSQL: ``pg_advisory_xact_lock``; SQLite: the
 database write lock, taken by an UPDATE before any read), so sequence numbers are contiguous
-and in commit order: a reader never sees seq 12 before 11 has committed.
+and in commit order: a reader never sees seq 12 before 11 has committed. It also writes the
+perfect subtrees each new leaf completes (``exchange_node``), so ``inclusion`` and
+``consistency`` read O(log n) hashes (``proofs.nodes_of``), never the whole log.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, and_, insert, or_, select, text, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
 from exchange import proofs
 from exchange.entries import make_entry
 from exchange.keys import BureauKey, load_or_create
-from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead
+from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,25 @@ def _lock_head(session: Session) -> ExchangeHead:
 
 
 @dataclass(frozen=True)
+class Appended:
+    """An entry of our log as appending returns it: the columns of ``exchange_entry``
+    (rows move through Core, not one ORM object each)."""
+
+    seq: int
+    entry_id: str
+    kind: str
+    supersedes: str | None
+    body: str  # canonical JSON, the leaf data
+    leaf_hash: str
+    created_at: dt.datetime
+
+
+_ENTRY = ExchangeEntry.__table__  # type: ignore[attr-defined]
+_NODE = ExchangeNode.__table__  # type: ignore[attr-defined]
+_COLUMNS = [_ENTRY.c[f.name] for f in fields(Appended)]
+
+
+@dataclass(frozen=True)
 class NewEntry:
     entry_id: str
     kind: str
@@ -63,7 +84,7 @@ def append(
     kind: str,
     body: dict[str, Any],
     supersedes: str | None = None,
-) -> ExchangeEntry:
+) -> Appended:
     """Append one entry (idempotent by ``entry_id``) in the session's transaction."""
     entry = NewEntry(entry_id, kind, body, supersedes)
     return append_many(session, origin=origin, entries=[entry])[0]
@@ -74,9 +95,7 @@ def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
-def append_many(
-    session: Session, *, origin: str, entries: Sequence[NewEntry]
-) -> list[ExchangeEntry]:
+def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -> list[Appended]:
     """Append ``entries`` in order, in the session's transaction, under one take of the write
     lock: the same entries, sequence numbers and tree as one ``append`` each, without a
     lock, a head read and a flush per entry. Idempotent by ``entry_id`` (an id already in the
@@ -86,17 +105,17 @@ def append_many(
         return []
     head = _lock_head(session)
     ids = list(dict.fromkeys(e.entry_id for e in entries))
-    known: dict[str, ExchangeEntry] = {}
+    known: dict[str, Appended] = {}
     for chunk in _chunks(ids):
-        q = select(ExchangeEntry).where(col(ExchangeEntry.entry_id).in_(chunk))
-        known.update((r.entry_id, r) for r in session.exec(q).scalars())  # type: ignore[call-overload]
+        q = select(*_COLUMNS).where(_ENTRY.c.entry_id.in_(chunk))
+        known.update((r.entry_id, Appended(*r)) for r in session.execute(q))
     targets = sorted({e.supersedes for e in entries if e.supersedes} - set(known))
     in_log: set[str] = set()
     for chunk in _chunks(targets):
         q2 = select(col(ExchangeEntry.entry_id)).where(col(ExchangeEntry.entry_id).in_(chunk))
         in_log.update(session.execute(q2).scalars())
     frontier = [bytes.fromhex(h) for h in head.frontier]
-    size, out, new = head.size, [], []
+    size, out, new, nodes = head.size, [], [], []
     for e in entries:
         if e.entry_id in known:
             out.append(known[e.entry_id])
@@ -109,15 +128,17 @@ def append_many(
         data = make_entry(origin=origin, seq=size, entry_id=e.entry_id, kind=e.kind, at=at,
                           body=e.body, supersedes=e.supersedes)  # fmt: skip
         lh = leaf_hash(data)
-        row = ExchangeEntry(seq=size, entry_id=e.entry_id, kind=e.kind, supersedes=e.supersedes,
-                            body=data.decode(), leaf_hash=lh.hex(), created_at=at)  # fmt: skip
-        proofs.frontier_append(frontier, size, lh)
+        row = Appended(size, e.entry_id, e.kind, e.supersedes, data.decode(), lh.hex(), at)
+        for level, index, h in proofs.frontier_append(frontier, size, lh):
+            nodes.append({"level": level, "index": index, "hash": h.hex()})
         size += 1
         known[e.entry_id] = row
         new.append(row)
         out.append(row)
     if new:
-        session.add_all(new)
+        session.execute(insert(_ENTRY), [vars(r) for r in new])
+        if nodes:
+            session.execute(insert(_NODE), nodes)
         head.frontier = [h.hex() for h in frontier]
         head.size = size
         session.add(head)
@@ -168,24 +189,44 @@ def entries_range(session: Session, start: int, end: int) -> list[ExchangeEntry]
     return list(session.exec(q).scalars())  # type: ignore[call-overload]
 
 
-def leaf_hashes(session: Session, size: int) -> list[bytes]:
-    q = (
-        select(col(ExchangeEntry.leaf_hash))
-        .where(col(ExchangeEntry.seq) < size)
-        .order_by(col(ExchangeEntry.seq))
-    )
-    return [bytes.fromhex(h) for h in session.execute(q).scalars()]
+def _stored(session: Session, wanted: set[proofs.Node]) -> dict[proofs.Node, bytes]:
+    """The stored hashes of these subtrees: leaves from ``exchange_entry``, the rest from
+    ``exchange_node``; one query each, one row per subtree."""
+    found: dict[proofs.Node, bytes] = {}
+    leaves = sorted(index for level, index in wanted if level == 0)
+    if leaves:
+        q = select(col(ExchangeEntry.seq), col(ExchangeEntry.leaf_hash)).where(
+            col(ExchangeEntry.seq).in_(leaves)
+        )
+        found.update(((0, seq), bytes.fromhex(h)) for seq, h in session.execute(q))
+    by_level: dict[int, list[int]] = {}
+    for level, index in sorted(wanted):
+        if level:
+            by_level.setdefault(level, []).append(index)
+    if by_level:  # level = ? AND index IN (...), OR'ed: a primary-key lookup on both databases
+        q2 = select(_NODE.c.level, _NODE.c.index, _NODE.c.hash).where(
+            or_(*(and_(_NODE.c.level == lv, _NODE.c.index.in_(ix)) for lv, ix in by_level.items()))
+        )
+        found.update(((level, index), bytes.fromhex(h)) for level, index, h in session.execute(q2))
+    if len(found) != len(wanted):
+        missing = sorted(wanted - set(found))[:5]
+        raise RuntimeError(f"the log's tree lacks stored subtrees {missing}: run the migrations")
+    return found
+
+
+def _proof(session: Session, ranges: list[proofs.Range]) -> list[bytes]:
+    return proofs.proof_from_nodes(ranges, _stored(session, proofs.nodes_of(ranges)))
 
 
 def inclusion(session: Session, index: int, size: int) -> list[bytes]:
-    hashes = leaf_hashes(session, size)
-    if len(hashes) != size:
+    """RFC 6962 PATH(index, D[size]) from O(log size) stored hashes; ``size`` <= the log's."""
+    if size > head_of(session)[0]:
         raise ValueError(f"the log has fewer than {size} entries")
-    return proofs.inclusion_proof_from_hashes(index, hashes)
+    return _proof(session, proofs.inclusion_ranges(index, size))
 
 
 def consistency(session: Session, first: int, second: int) -> list[bytes]:
-    hashes = leaf_hashes(session, second)
-    if len(hashes) != second:
+    """RFC 6962 PROOF(first, D[second]) from O(log second) stored hashes."""
+    if second > head_of(session)[0]:
         raise ValueError(f"the log has fewer than {second} entries")
-    return proofs.consistency_proof(first, hashes)
+    return _proof(session, proofs.consistency_ranges(first, second))

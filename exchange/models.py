@@ -2,7 +2,9 @@
 
 Our log: ``exchange_head`` (one row: size and compact range, locked by every append so
 sequence numbers are contiguous in commit order), ``exchange_entry`` (leaf ``seq`` = the
-canonical entry bytes), ``exchange_checkpoint`` (every checkpoint we signed).
+canonical entry bytes), ``exchange_node`` (every complete perfect subtree above the leaves,
+written by the append that completes it: proofs read O(log n) of them),
+``exchange_checkpoint`` (every checkpoint we signed).
 Partners: ``partner_state`` (cursor = verified size, root, compact range, last checkpoint, and
 the sync status the coordinator sees), ``partner_entry`` (their verified entries),
 ``partner_conflict`` (evidence of a rewritten history), ``assistance_case`` (执法互助, both ways).
@@ -34,6 +36,17 @@ class ExchangeEntry(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, the leaf data
     leaf_hash: str = Field(max_length=64)
     created_at: datetime
+
+
+class ExchangeNode(SQLModel, table=True):
+    """The hash of the perfect subtree of leaves [index·2^level, (index+1)·2^level), level >= 1
+    (level 0 is ``exchange_entry.leaf_hash``). Never changes once written."""
+
+    __tablename__ = "exchange_node"
+
+    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    hash: str = Field(max_length=64)
 
 
 class ExchangeCheckpoint(SQLModel, table=True):

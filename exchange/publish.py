@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from exchange.log import NewEntry, append, append_many
-from exchange.models import AssistanceCase, ExchangeEntry
+from exchange.log import Appended, NewEntry, append, append_many
+from exchange.models import AssistanceCase
 from exchange.settings import origin_of
 from shuangsui.config import get_settings
 
@@ -23,7 +23,7 @@ def _origin() -> str:
     return origin_of(get_settings().bureau_code)
 
 
-def share(session: Session, entries: list[NewEntry]) -> list[ExchangeEntry]:
+def share(session: Session, entries: list[NewEntry]) -> list[Appended]:
     """Append ``entries`` to our log, in the caller's transaction."""
     return append_many(session, origin=_origin(), entries=entries)
 
@@ -58,9 +58,7 @@ def correction_entry(*, supersedes: str, **fields: Any) -> NewEntry:
                     supersedes)  # fmt: skip
 
 
-def publish_result(
-    session: Session, *, entry_id: str | None = None, **fields: Any
-) -> ExchangeEntry:
+def publish_result(session: Session, *, entry_id: str | None = None, **fields: Any) -> Appended:
     """Share a published inspection result (fields of ``result_body``)."""
     entry = result_entry(entry_id=entry_id, **fields)
     row = share(session, [entry])[0]
@@ -74,11 +72,11 @@ def publish_result(
     return row
 
 
-def correct_result(session: Session, *, supersedes: str, **fields: Any) -> ExchangeEntry:
+def correct_result(session: Session, *, supersedes: str, **fields: Any) -> Appended:
     entry = correction_entry(supersedes=supersedes, **fields)
     return share(session, [entry])[0]
 
 
-def retract(session: Session, *, supersedes: str, reason: str) -> ExchangeEntry:
+def retract(session: Session, *, supersedes: str, reason: str) -> Appended:
     return append(session, origin=_origin(), entry_id=f"retraction/{uuid.uuid4().hex[:12]}",
                   kind="retraction", body={"reason": reason}, supersedes=supersedes)  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +24,11 @@ class ExchangeSettings(BaseSettings):
     exchange_checkpoint_interval: int = Field(default=300, ge=1)
     # a signed request is valid this long after ``created`` (and never after ``expires``)
     exchange_signature_max_age: int = Field(default=300, ge=1)
+    # the URL partners reach our feed at (their directory's ``base_url`` for us); signed
+    # requests must target it, whatever Host header arrives. Default SHUANGSUI_PUBLIC_BASE_URL
+    exchange_public_url: str | None = Field(
+        default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$"
+    )
 
     @property
     def partners_path(self) -> Path:
@@ -31,6 +37,10 @@ class ExchangeSettings(BaseSettings):
     @property
     def keys_path(self) -> Path:
         return self.keys_dir or get_settings().home / "keys"
+
+    def public_url(self, public_base_url: str) -> str:
+        """Our feed's public base URL, normalised as a partner's client sends it."""
+        return str(httpx.URL((self.exchange_public_url or public_base_url).rstrip("/")))
 
     def for_home(self, home: Path) -> tuple[Path, Path]:
         """(partners file, keys dir) of the bureau whose data directory is ``home``."""

@@ -18,7 +18,7 @@ from draw.canonical import canonical_json
 from draw.merkle import leaf_hash
 from exchange import log, proofs
 from exchange.keys import BureauKey, load_or_create
-from exchange.models import ExchangeEntry, ExchangeHead
+from exchange.models import ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
 from exchange.publish import result_body
 from shuangsui import db
@@ -72,11 +72,18 @@ class AppTransport(httpx.BaseTransport):
         return asyncio.run(go())
 
 
-def transport_of(bureau: Bureau) -> httpx.BaseTransport:
-    """A sync transport into the bureau's own API app."""
+def app_of(bureau: Bureau, public_url: str | None = None):  # type: ignore[no-untyped-def]
+    """The bureau's API app; its feed's public URL is ``public_url`` or its ``base_url``."""
     from api.app import create_app
 
-    return AppTransport(create_app(engine=bureau.engine, settings=bureau.settings))
+    url = public_url or bureau.base_url or bureau.settings.public_base_url
+    settings = bureau.settings.model_copy(update={"public_base_url": url})
+    return create_app(engine=bureau.engine, settings=settings)
+
+
+def transport_of(bureau: Bureau) -> httpx.BaseTransport:
+    """A sync transport into the bureau's own API app (reached at its ``base_url``)."""
+    return AppTransport(app_of(bureau))
 
 
 def publish(bureau: Bureau, credit_code: str, *, day: str = "2026-11-15",
@@ -107,8 +114,10 @@ def rewrite_entry(bureau: Bureau, seq: int, original: str | None = None) -> str:
         hashes = [bytes.fromhex(h) for h in session.exec(
             select(ExchangeEntry.leaf_hash).order_by(ExchangeEntry.seq)).all()]  # fmt: skip
         frontier: list[bytes] = []
+        session.execute(sa.delete(ExchangeNode))
         for i, h in enumerate(hashes):
-            proofs.frontier_append(frontier, i, h)
+            for level, index, x in proofs.frontier_append(frontier, i, h):
+                session.add(ExchangeNode(level=level, index=index, hash=x.hex()))
         head = session.get(ExchangeHead, 1)
         assert head is not None
         head.frontier = [h.hex() for h in frontier]
@@ -173,17 +182,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(bureau: Bureau, port: int | None = None) -> Iterator[str]:
-    """The bureau's real API (uvicorn) on a loopback port, in a thread; yields its URL."""
+def served(bureau: Bureau, port: int | None = None, public_url: str | None = None) -> Iterator[str]:
+    """The bureau's real API (uvicorn) on a loopback port, in a thread; yields its URL, which
+    is also its feed's public URL unless ``public_url`` names another (a proxy's)."""
     import threading
     import time
 
     import uvicorn
 
-    from api.app import create_app
-
     port = port or free_port()
-    app = create_app(engine=bureau.engine, settings=bureau.settings)
+    app = app_of(bureau, public_url or f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )

@@ -45,7 +45,7 @@ class FaultProxy:
             if self.pages == 2:
                 self.on_stop()  # the partner's server goes down between two pages
         try:
-            # sign for the proxy's URL; the partner checks the same target: forward Host as is
+            # partners sign for the proxy's URL, the partner's configured public URL
             resp = httpx.get(self.upstream + h.path, headers=headers | {"host": h.headers["host"]},
                              timeout=10)  # fmt: skip
         except httpx.HTTPError:

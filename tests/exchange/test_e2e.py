@@ -50,14 +50,19 @@ class World:
                 if o == c:
                     continue
                 p = Bureau(**{**self.b[o].__dict__})
-                if c == "350000" and o == "310000":
-                    p.base_url = f"http://127.0.0.1:{self.proxy.port}"
+                if o == "310000":  # Shanghai is reached through its (fault-injecting) proxy
+                    p.base_url = self.public_url(o)
                 others.append(p)
             write_directory(b.home / "partners.toml", others)
+
+    def public_url(self, code: str) -> str:
+        """Where partners reach the bureau: Shanghai's feed sits behind the proxy."""
+        return f"http://127.0.0.1:{self.proxy.port}" if code == "310000" else self.b[code].base_url
 
     def env(self, code: str) -> dict[str, str]:
         b = self.b[code]
         return os.environ | {
+            "SHUANGSUI_EXCHANGE_PUBLIC_URL": self.public_url(code),
             "SHUANGSUI_HOME": str(b.home), "SHUANGSUI_BUREAU_CODE": code,
             "SHUANGSUI_PLANS_DIR": str(self.tmp),  # the tests write their plans there
             "SHUANGSUI_DATABASE_URL": str(b.settings.database_url),

@@ -54,3 +54,37 @@ def test_a_rewritten_leaf_breaks_consistency() -> None:
     forged[3] = merkle.leaf_hash(b"rewritten")
     proof = proofs.consistency_proof(11, forged)
     assert not proofs.verify_consistency(11, 20, old_root, proofs.root_from_hashes(forged), proof)
+
+
+def _stored_nodes(hashes: list[bytes]) -> dict[proofs.Node, bytes]:
+    """What a log stores as it appends: the leaves and every perfect subtree they complete."""
+    nodes: dict[proofs.Node, bytes] = {}
+    frontier: list[bytes] = []
+    for i, h in enumerate(hashes):
+        nodes[(0, i)] = h
+        nodes.update(((lv, ix), x) for lv, ix, x in proofs.frontier_append(frontier, i, h))
+    return nodes
+
+
+def test_proofs_from_stored_subtrees_are_the_reference_proofs() -> None:
+    hashes = [merkle.leaf_hash(x) for x in _leaves(70)]
+    nodes = _stored_nodes(hashes)
+    assert len(nodes) == 70 + 70 - bin(70).count("1")  # n leaves, n - popcount(n) inner nodes
+    for n in range(1, 71):
+        for i in range(n):
+            ranges = proofs.inclusion_ranges(i, n)
+            assert len(proofs.nodes_of(ranges)) <= 2 * n.bit_length()
+            got = proofs.proof_from_nodes(ranges, nodes)
+            assert got == proofs.inclusion_proof_from_hashes(i, hashes[:n]), (i, n)
+        for m in range(0, n + 1):
+            ranges = proofs.consistency_ranges(m, n)
+            assert len(proofs.nodes_of(ranges)) <= 2 * n.bit_length()
+            got = proofs.proof_from_nodes(ranges, nodes)
+            assert got == proofs.consistency_proof(m, hashes[:n]), (m, n)
+
+
+def test_perfect_parts_are_aligned() -> None:
+    assert proofs.perfect_parts(0, 7) == [(2, 0), (1, 2), (0, 6)]
+    assert proofs.perfect_parts(8, 13) == [(2, 2), (0, 12)]
+    assert proofs.perfect_parts(12, 16) == [(2, 3)]
+    assert proofs.nodes_of(proofs.inclusion_ranges(5, 8)) == {(0, 4), (1, 3), (2, 0)}
