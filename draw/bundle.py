@@ -10,8 +10,7 @@ JSON + newline), verify.py (a verbatim copy of draw/verify_bundle.py) and MANIFE
 from __future__ import annotations
 
 import hashlib
-import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,21 +76,19 @@ def write_bundle(
     inputs: DrawInputs,
     result: DrawResult,
     meta: Mapping[str, Any] | None = None,
+    write: Callable[[Path, bytes], object] = Path.write_bytes,
 ) -> Path:
     """Write the bundle into ``directory`` (created if needed) and return its path.
 
     ``meta``: free, non-recomputed information (bureau, published-at, beacon round named in
-    advance ...); JSON values without floats.
+    advance ...); JSON values without floats. ``write(path, data)`` writes each file (the
+    application passes its atomic writer); MANIFEST.sha256 is written last.
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    docs = bundle_documents(inputs, result, meta)
+    docs = {**bundle_documents(inputs, result, meta), "verify.py": VERIFY_SCRIPT.read_bytes()}
     for name, data in docs.items():
-        (out / name).write_bytes(data)
-    shutil.copyfile(VERIFY_SCRIPT, out / "verify.py")
-    lines = []
-    for name in BUNDLE_FILES:
-        digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
-        lines.append(f"{digest}  {name}\n")
-    (out / "MANIFEST.sha256").write_text("".join(lines), encoding="utf-8")
+        write(out / name, data)
+    lines = [f"{hashlib.sha256(docs[name]).hexdigest()}  {name}\n" for name in BUNDLE_FILES]
+    write(out / "MANIFEST.sha256", "".join(lines).encode("utf-8"))
     return out

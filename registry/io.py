@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shuangsui.errors import UserError
+from shuangsui.files import atomic_writer
 
 CHUNK = 1 << 20
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
@@ -125,21 +127,24 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
     fmt = file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    if fmt == "csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\r\n")
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        return count
-    import openpyxl
+    with atomic_writer(path) as raw:  # a killed export leaves the old file, not half a table
+        if fmt == "csv":
+            with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+                writer = csv.writer(fh, lineterminator="\r\n")
+                writer.writerow(header)
+                for row in rows:
+                    writer.writerow(row)
+                    count += 1
+                fh.flush()
+                fh.detach()
+            return count
+        import openpyxl
 
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet()
-    ws.append(list(header))
-    for row in rows:
-        ws.append(list(row))
-        count += 1
-    wb.save(path)
+        wb = openpyxl.Workbook(write_only=True)
+        ws = wb.create_sheet()
+        ws.append(list(header))
+        for row in rows:
+            ws.append(list(row))
+            count += 1
+        wb.save(raw)
     return count

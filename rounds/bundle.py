@@ -21,6 +21,7 @@ from rounds import audit, service
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
+from shuangsui.files import remove_leftovers, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def bundle_round(engine: Engine, round_key: str, out: Path) -> Path:
         "committed_at": rnd.committed_at.isoformat(),
         "drawn_at": rnd.drawn_at.isoformat() if rnd.drawn_at else "",
     }
-    path = write_bundle(out, rc.inputs, rc.result, service.canonical_copy(meta))
+    remove_leftovers(out)
+    path = write_bundle(out, rc.inputs, rc.result, service.canonical_copy(meta), write=write_atomic)
     logger.info("bundle of %s written to %s", round_key, path)
     return path
 

@@ -5,8 +5,9 @@ Files are named by idempotency key and written atomically, so a repeat overwrite
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from shuangsui.files import write_atomic
 
 
 class FileChannel:
@@ -16,7 +17,5 @@ class FileChannel:
 
     def write(self, key: str, suffix: str, data: bytes) -> Path:
         path = self.directory / f"{key}{suffix}"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         return path
