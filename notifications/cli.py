@@ -15,14 +15,21 @@ RoundArg = Annotated[str | None, typer.Argument(help="only this round")]
 
 @app.command("status")
 def status(round_key: RoundArg = None) -> None:
-    """Counts per status, and every dead letter with its last error."""
+    """Counts per status, every paused channel, and every dead letter with its last error."""
     from notifications.admin import dead_letters, status_counts
+    from notifications.breaker import paused_channels
     from shuangsui.db import get_engine, session_scope
 
     with session_scope(get_engine()) as session:
         counts = status_counts(session=session, round_key=round_key)
         dead = dead_letters(session=session, round_key=round_key)
     typer.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
+    for p in paused_channels(get_engine()):
+        typer.echo(
+            f"paused {p.channel}: down since {p.down_since:%Y-%m-%d %H:%M:%S}, "
+            f"{p.failures} failed connection(s), next try after "
+            f"{p.paused_until:%Y-%m-%d %H:%M:%S} UTC: {p.last_error}"
+        )
     for d in dead:
         typer.echo(
             f"dead #{d.id} {d.round_key} {d.kind} to {d.recipient} via {d.channel} "
@@ -56,7 +63,8 @@ def dispatch_cmd(
     )
     typer.echo(
         f"claimed {report.claimed}, sent {report.sent}, to retry {report.retried}, "
-        f"dead {report.dead} in {report.elapsed:.2f}s"
+        f"waiting for their channel {report.deferred}, dead {report.dead} "
+        f"in {report.elapsed:.2f}s"
     )
 
 

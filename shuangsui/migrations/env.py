@@ -7,6 +7,7 @@ killed migration leaves the schema as it was before it started.
 from __future__ import annotations
 
 from alembic import context
+from alembic.migration import MigrationContext, MigrationInfo
 from sqlalchemy import pool
 from sqlmodel import SQLModel
 
@@ -29,8 +30,8 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def _applied(*, step, **_kw) -> None:  # type: ignore[no-untyped-def]
-    kill_point("migration", step.up_revision_id)  # crash tests: killed mid-migration
+def _applied(ctx: MigrationContext, step: MigrationInfo, heads: object, run_args: object) -> None:
+    kill_point("migration", str(step.up_revision_id))  # crash tests: killed mid-migration
 
 
 def run_migrations_online() -> None:
