@@ -104,31 +104,29 @@ def _repair_half_made(url: str) -> None:
     """Tables of ours but no schema version: what a migration killed midway left on SQLite
     before migrations were atomic. Empty tables are dropped (the migration makes them again);
     tables holding rows are refused: guessing their version could lose data."""
-    from sqlalchemy import MetaData, pool
+    from sqlalchemy import pool
 
     if not url.startswith("sqlite"):
         return  # PostgreSQL's DDL was always transactional; its database may be shared
     engine = migration_engine(url, poolclass=pool.NullPool)
     try:
         with engine.begin() as conn:
-            names = set(inspect(conn).get_table_names())
+            names = sorted(inspect(conn).get_table_names())
             if not names or "alembic_version" in names:
                 return
-            meta = MetaData()
-            meta.reflect(conn)
-            full = [t.name for t in meta.sorted_tables
-                    if conn.execute(text(f'SELECT 1 FROM "{t.name}" LIMIT 1')).first()]  # fmt: skip
+            full = [n for n in names if conn.execute(text(f'SELECT 1 FROM "{n}" LIMIT 1')).first()]
             if full:
                 raise UserError(
-                    f"database {scrub_url(url)} holds tables ({', '.join(sorted(full))} with "
-                    "rows) but no schema version (alembic_version): restore it from a backup, "
-                    "or move it aside and start a new one"
+                    f"database {scrub_url(url)} holds tables ({', '.join(full)} with rows) "
+                    "but no schema version (alembic_version): restore it from a backup, or "
+                    "move it aside and start a new one"
                 )
             logger.warning(
                 "database %s: %d empty table(s) left by an interrupted first migration and no "
                 "schema version; dropping them and migrating again", scrub_url(url), len(names),
             )  # fmt: skip
-            meta.drop_all(conn)
+            for name in names:
+                conn.execute(text(f'DROP TABLE "{name}"'))
     finally:
         engine.dispose()
 
