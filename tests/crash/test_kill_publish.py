@@ -86,8 +86,8 @@ def test_a_killed_publish_reruns_to_the_clean_site(
         final_finding(engine, code, teams[code], result="other")
     before = _recorded(engine)
 
-    code = _publish(db_url, tmp_path, site, kill_at=kill_at)
-    assert code == -signal.SIGKILL
+    status = _publish(db_url, tmp_path, site, kill_at=kill_at)
+    assert status == -signal.SIGKILL
     assert _recorded(engine) == before  # killed before recording anything
     assert _leftovers(site), "the kill left no partial file: it came at the wrong point"
 
