@@ -86,8 +86,9 @@ def recompute(engine: Engine, round_key: str) -> Recomputed:
     return Recomputed(rnd, inputs, result)
 
 
-def bundle_round(engine: Engine, round_key: str, out: Path) -> Path:
-    """Write the round's self-contained verification bundle into ``out``."""
+def bundle_round(engine: Engine, round_key: str, out: Path, *, scratch: bool = False) -> Path:
+    """Write the round's self-contained verification bundle into ``out`` (each file atomically;
+    ``scratch``: a private temporary folder, where plain writes do)."""
     rc = recompute(engine, round_key)
     settings = get_settings()
     rnd = rc.round

@@ -105,7 +105,7 @@ def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) ->
     from rounds.bundle import bundle_round
 
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
-        path = bundle_round(engine, key, Path(tmp))
+        path = bundle_round(engine, key, Path(tmp), scratch=True)
         for f in sorted(path.iterdir()):
             output.write(f"rounds/{key}/bundle/{f.name}", f.read_bytes(), report)
 
