@@ -20,7 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from notifications.links import idempotency_key
@@ -104,12 +105,15 @@ class Breaker:
                 return until
             until = now + timedelta(seconds=min(n.outage_backoff_base_seconds,
                                                 n.outage_backoff_max_seconds))  # fmt: skip
-            conn.execute(
-                insert(P).values(
-                    channel=key, down_since=now, paused_until=until, failures=1,
-                    last_error=error[:2000],
-                )
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            added = conn.execute(
+                dialect.insert(P)
+                .values(channel=key, down_since=now, paused_until=until, failures=1,
+                        last_error=error[:2000])
+                .on_conflict_do_nothing(index_elements=["channel"])
             )  # fmt: skip
+            if added.rowcount == 0:  # another process paused it at this very moment
+                return conn.execute(select(P.c.paused_until).where(P.c.channel == key)).scalar()
             with Session(bind=conn) as session:
                 from notifications.outbox import add_messages
 

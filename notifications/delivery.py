@@ -45,6 +45,7 @@ class Delivery:
         self.secret = notify.resolved_webhook_secret(settings)
         self.dingtalk_secret = notify.dingtalk_secret.get_secret_value()
         self.password = smtp.resolved_password() if (self.live and smtp.username) else None
+        self.smtp_key = f"smtp {smtp.host}:{smtp.port}"
 
     def connections(self) -> Connections:
         """A new worker's connections (opened lazily, on its first message)."""
@@ -62,7 +63,7 @@ class Delivery:
         if not self.live or channel in ("file", "none") or not row.address:
             return None
         if channel == "email":
-            return f"smtp {self.smtp_settings.host}:{self.smtp_settings.port}"
+            return self.smtp_key
         try:
             url = urlsplit(row.address)
             port = url.port or (443 if url.scheme == "https" else 80)

@@ -16,7 +16,6 @@ from notifications.dispatch import DispatchReport, dispatch
 from notifications.models import ChannelPause, Notification, NotificationKind
 from notifications.outbox import enqueue_round_assignments
 from notifications.settings import NotifySettings, SmtpSettings
-from shuangsui import db
 from shuangsui.db import session_scope
 from tests.notifications.factory import TODAY, make_round
 from tests.notifications.servers import SinkHandler, SmtpSink, WebhookServer
@@ -62,14 +61,13 @@ def _pauses(engine: Engine) -> list[ChannelPause]:
         return list(s.exec(select(ChannelPause)).all())
 
 
-def _status(engine: Engine, monkeypatch) -> str:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(db, "get_engine", lambda settings=None: engine)
+def _status() -> str:
     result = CliRunner().invoke(notifications_app, ["status"])
     assert result.exit_code == 0, result.output
     return result.output
 
 
-def test_mail_server_down_longer_than_the_retry_schedule(engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_mail_server_down_longer_than_the_retry_schedule(engine: Engine) -> None:
     queued = _enqueue(engine)  # 12 emails
     sink = SmtpSink(SinkHandler())  # not started: connection refused
     smtp = SmtpSettings(port=sink.port, timeout=2)
@@ -84,7 +82,7 @@ def test_mail_server_down_longer_than_the_retry_schedule(engine: Engine, monkeyp
     [pause] = _pauses(engine)
     assert pause.channel == f"smtp 127.0.0.1:{sink.port}" and pause.failures > 1
     assert "Connection refused" in pause.last_error
-    assert f"paused smtp 127.0.0.1:{sink.port}: down since" in _status(engine, monkeypatch)
+    assert f"paused smtp 127.0.0.1:{sink.port}: down since" in _status()
 
     sink.start()
     try:
@@ -100,7 +98,7 @@ def test_mail_server_down_longer_than_the_retry_schedule(engine: Engine, monkeyp
     assert len(outage_notices) == 1 and "无法连接" in str(outage_notices[0].message["Subject"])
     assert all(r.status == "sent" and r.attempts == 1 for r in _rows(engine))
     assert _pauses(engine) == []
-    assert "paused" not in _status(engine, monkeypatch)
+    assert "paused" not in _status()
 
 
 def test_webhook_host_down_longer_than_the_retry_schedule(
