@@ -131,10 +131,28 @@ def _repair_half_made(url: str) -> None:
         engine.dispose()
 
 
+def _at_head(url: str) -> bool:
+    """Whether the schema is already at head, read without taking SQLite's write lock (every
+    command migrates first; most find nothing to do and must not wait for a busy writer)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import pool
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = make_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+    finally:
+        engine.dispose()
+
+
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema at ``url`` up to ``revision`` (in one transaction)."""
     from alembic import command
 
+    if revision == "head" and _at_head(url):
+        return
     _repair_half_made(url)
     command.upgrade(alembic_config(url), revision)
 
