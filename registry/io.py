@@ -129,14 +129,14 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
     count = 0
     with atomic_writer(path) as raw:  # a killed export leaves the old file, not half a table
         if fmt == "csv":
-            with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\r\n")
-                writer.writerow(header)
-                for row in rows:
-                    writer.writerow(row)
-                    count += 1
-                fh.flush()
-                fh.detach()
+            fh = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            writer = csv.writer(fh, lineterminator="\r\n")
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+            fh.flush()
+            fh.detach()  # the writer closes the file itself, after fsync
             return count
         import openpyxl
 
