@@ -17,8 +17,7 @@ Two audiences (docs/draw-algorithm.md §10, §12; docs/public-record.md says who
 from __future__ import annotations
 
 import hashlib
-import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -160,22 +159,27 @@ def write_bundle(
     result: DrawResult,
     meta: Mapping[str, Any] | None = None,
     audience: str = "auditor",
+    write: Callable[[Path, bytes], object] = Path.write_bytes,
 ) -> Path:
     """Write the bundle for ``audience`` into ``directory`` (created if needed); its path.
 
     ``meta``: free, non-recomputed information (bureau, published-at, beacon round named in
     advance ...); JSON values without floats. Anything meant for the public site is written
     with ``audience="public"``; the default, the full bundle, names inspectors.
+    ``write(path, data)`` writes each file (the application passes its atomic writer);
+    MANIFEST.sha256 is written last.
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    docs = bundle_documents(inputs, result, meta, audience)
+    docs = {
+        **bundle_documents(inputs, result, meta, audience),
+        "verify.py": VERIFY_SCRIPT.read_bytes(),
+    }
     for name, data in docs.items():
-        (out / name).write_bytes(data)
-    shutil.copyfile(VERIFY_SCRIPT, out / "verify.py")
-    lines = []
-    for name in bundle_files(audience, inputs.version):
-        digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
-        lines.append(f"{digest}  {name}\n")
-    (out / "MANIFEST.sha256").write_text("".join(lines), encoding="utf-8")
+        write(out / name, data)
+    lines = [
+        f"{hashlib.sha256(docs[name]).hexdigest()}  {name}\n"
+        for name in bundle_files(audience, inputs.version)
+    ]
+    write(out / "MANIFEST.sha256", "".join(lines).encode("utf-8"))
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import (
 from exchange.notes import VerifierKey, verifier_key
 from exchange.settings import exchange_settings, origin_of
 from shuangsui.config import get_settings
+from shuangsui.files import remove_leftovers, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +44,15 @@ def load_or_create(keys_dir: Path | None = None, bureau_code: str | None = None)
             raise ValueError(f"{priv_path}: not an Ed25519 private key")
     else:
         keys_dir.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(keys_dir)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
+        try:
+            write_atomic(priv_path, pem, 0o600, exclusive=True)
+        except FileExistsError:  # another process made it first: use that one
+            return load_or_create(keys_dir, bureau_code)
         logger.info("generated the Ed25519 key of %s in %s", origin, keys_dir)
     vkey = verifier_key(origin, key)
     if not pub_path.exists() or pub_path.read_text().strip() != vkey.text:
-        pub_path.write_text(vkey.text + "\n")
+        write_atomic(pub_path, (vkey.text + "\n").encode())
     return BureauKey(origin, key, vkey)

@@ -13,16 +13,34 @@ app = typer.Typer(
 RoundArg = Annotated[str | None, typer.Argument(help="only this round")]
 
 
+def _engine():  # type: ignore[no-untyped-def]
+    """The configured database, migrated to head first (cheap when current)."""
+    from shuangsui.config import get_settings
+    from shuangsui.db import get_engine, migrate
+
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    return get_engine(settings)
+
+
 @app.command("status")
 def status(round_key: RoundArg = None) -> None:
-    """Counts per status, and every dead letter with its last error."""
+    """Counts per status, every paused channel, and every dead letter with its last error."""
     from notifications.admin import dead_letters, status_counts
-    from shuangsui.db import get_engine, session_scope
+    from notifications.breaker import paused_channels
+    from shuangsui.db import session_scope
 
-    with session_scope(get_engine()) as session:
+    engine = _engine()
+    with session_scope(engine) as session:
         counts = status_counts(session=session, round_key=round_key)
         dead = dead_letters(session=session, round_key=round_key)
     typer.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
+    for p in paused_channels(engine):
+        typer.echo(
+            f"paused {p.channel}: down since {p.down_since:%Y-%m-%d %H:%M:%S}, "
+            f"{p.failures} failed connection(s), next try after "
+            f"{p.paused_until:%Y-%m-%d %H:%M:%S} UTC: {p.last_error}"
+        )
     for d in dead:
         typer.echo(
             f"dead #{d.id} {d.round_key} {d.kind} to {d.recipient} via {d.channel} "
@@ -34,9 +52,9 @@ def status(round_key: RoundArg = None) -> None:
 def retry(round_key: RoundArg = None) -> None:
     """Re-queue dead letters (with each recipient's current address)."""
     from notifications.admin import retry_dead
-    from shuangsui.db import get_engine, session_scope
+    from shuangsui.db import session_scope
 
-    with session_scope(get_engine()) as session:
+    with session_scope(_engine()) as session:
         n = retry_dead(session=session, round_key=round_key)
     typer.echo(f"re-queued {n} message(s)")
 
@@ -49,14 +67,14 @@ def dispatch_cmd(
 ) -> None:
     """Deliver every message that is due, once."""
     from notifications.dispatch import dispatch
-    from shuangsui.db import get_engine
 
     report = dispatch(
-        engine=get_engine(), batch_size=batch_size, concurrency=concurrency, round_key=round_key
+        engine=_engine(), batch_size=batch_size, concurrency=concurrency, round_key=round_key
     )
     typer.echo(
         f"claimed {report.claimed}, sent {report.sent}, to retry {report.retried}, "
-        f"dead {report.dead} in {report.elapsed:.2f}s"
+        f"waiting for their channel {report.deferred}, dead {report.dead} "
+        f"in {report.elapsed:.2f}s"
     )
 
 
@@ -68,9 +86,9 @@ def remind(
 ) -> None:
     """Queue reminders of near deadlines and overdue escalations to the coordinator."""
     from notifications.outbox import enqueue_overdue_escalations, enqueue_reminders
-    from shuangsui.db import get_engine, session_scope
+    from shuangsui.db import session_scope
 
-    with session_scope(get_engine()) as session:
+    with session_scope(_engine()) as session:
         r = enqueue_reminders(session=session, within_working_days=within)
         o = enqueue_overdue_escalations(session=session)
     typer.echo(f"queued {r} reminder(s), {o} escalation(s)")

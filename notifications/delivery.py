@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,6 +45,7 @@ class Delivery:
         self.secret = notify.resolved_webhook_secret(settings)
         self.dingtalk_secret = notify.dingtalk_secret.get_secret_value()
         self.password = smtp.resolved_password() if (self.live and smtp.username) else None
+        self.smtp_key = f"smtp {smtp.host}:{smtp.port}"
 
     def connections(self) -> Connections:
         """A new worker's connections (opened lazily, on its first message)."""
@@ -53,6 +55,21 @@ class Delivery:
             transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8))
             webhooks = WebhookChannel(transport, self.notify.webhook_timeout, owned=True)
         return Connections(SmtpChannel(self.smtp_settings, password=self.password), webhooks)
+
+    def channel_key(self, row) -> str | None:  # type: ignore[no-untyped-def]
+        """The channel ``row`` goes out on, as circuit breaking knows it: the SMTP server, or
+        the webhook's host; ``None`` for the file outbox (nothing there can be down)."""
+        channel = str(row.channel)
+        if not self.live or channel in ("file", "none") or not row.address:
+            return None
+        if channel == "email":
+            return self.smtp_key
+        try:
+            url = urlsplit(row.address)
+            port = url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            return None  # not a URL: the channel says so, permanently
+        return f"webhook {url.scheme}://{url.hostname}:{port}"
 
     def deliver(self, row, conns: Connections) -> None:  # type: ignore[no-untyped-def]
         channel = str(row.channel)

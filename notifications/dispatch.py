@@ -11,6 +11,10 @@ Claiming sets a lease (``lease_until``), read in order off the partial due-queue
 PostgreSQL the claim also uses ``FOR UPDATE SKIP LOCKED``, so concurrent dispatchers never take
 the same message. A claimed message is only started while less than half its lease has gone;
 the rest goes back to the queue, so a slow server never lets two dispatchers send one message.
+
+A channel that cannot be reached (the mail server, a webhook host) is paused by the
+:class:`~notifications.breaker.Breaker`: its messages are given back, due when the pause ends,
+without spending an attempt (``deferred`` in the report).
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import Connection, CursorResult, Engine, and_, bindparam, or_, select, text, update
 
+from notifications.breaker import Breaker
 from notifications.channels import DeliveryError
-from notifications.delivery import Delivery
+from notifications.delivery import Connections, Delivery
 from notifications.models import DUE_PREDICATE, Notification
 from notifications.settings import NotifySettings, SmtpSettings
 from shuangsui.config import Settings, get_settings
@@ -52,6 +57,7 @@ class DispatchReport:
     claimed: int = 0
     sent: int = 0
     retried: int = 0  # transient failure, scheduled again
+    deferred: int = 0  # its channel is down: given back, no attempt spent
     dead: int = 0
     commits: int = 0  # outcome groups written (each one transaction)
     released: int = 0  # claimed but given back unsent: their lease was half gone
@@ -62,6 +68,7 @@ class DispatchReport:
         self.claimed += other.claimed
         self.sent += other.sent
         self.retried += other.retried
+        self.deferred += other.deferred
         self.dead += other.dead
         self.commits += other.commits
         self.released += other.released
@@ -76,6 +83,7 @@ class _Outcome:
     id: int
     attempts: int  # attempts before this one
     error: DeliveryError | None = None
+    defer_until: datetime | None = None  # the channel is paused: no attempt spent
 
 
 def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key=None):  # type: ignore[no-untyped-def]
@@ -112,6 +120,9 @@ _MARK_FAILED = _BY_ID_WHILE_DUE.values(
     status="failed", last_error=bindparam("_err"), next_attempt_at=bindparam("_next"), **_COMMON
 )
 _MARK_DEAD = _BY_ID_WHILE_DUE.values(status="dead", last_error=bindparam("_err"), **_COMMON)
+_MARK_DEFERRED = _BY_ID_WHILE_DUE.values(
+    last_error=bindparam("_err"), next_attempt_at=bindparam("_next"), lease_until=None
+)
 
 
 def _written(result: CursorResult, handed: int) -> int:
@@ -205,10 +216,13 @@ class _Recorder(threading.Thread):
     def _write(self, conn: Connection, outcomes: list[_Outcome]) -> None:
         now = self.clock()
         sent: list[int] = []
-        failed, dead = [], []
+        failed, dead, deferred = [], [], []
         n = self.notify
         for o in outcomes:
-            if o.error is None:
+            if o.defer_until is not None:
+                reason = o.error.reason if o.error else "channel paused"
+                deferred.append({"_id": o.id, "_err": reason[:2000], "_next": o.defer_until})
+            elif o.error is None:
                 sent.append(o.id)
             elif o.error.permanent or o.attempts + 1 >= n.max_attempts:
                 reason = o.error.reason
@@ -226,8 +240,10 @@ class _Recorder(threading.Thread):
                     }
                 )
         # counted as written: a row no longer due (given up by hand meanwhile) is left alone
-        n_sent = n_failed = n_dead = 0
+        n_sent = n_failed = n_dead = n_deferred = 0
         with conn.begin():
+            if deferred:
+                n_deferred = _written(conn.execute(_MARK_DEFERRED, deferred), len(deferred))
             if sent:
                 n_sent = self._mark_sent(conn, sent, now)
             if failed:
@@ -237,6 +253,7 @@ class _Recorder(threading.Thread):
         self.report.commits += 1
         self.report.sent += n_sent
         self.report.retried += n_failed
+        self.report.deferred += n_deferred
         self.report.dead += n_dead
 
 
@@ -373,11 +390,29 @@ def dispatch(
     report.processes = 1 + len(helpers)
     report.elapsed = time.perf_counter() - started
     logger.info(
-        "dispatched: %d claimed, %d sent, %d to retry, %d dead in %.2fs (%d process(es))",
-        report.claimed, report.sent, report.retried, report.dead, report.elapsed,
-        report.processes,
+        "dispatched: %d claimed, %d sent, %d to retry, %d waiting for their channel, %d dead "
+        "in %.2fs (%d process(es))",
+        report.claimed, report.sent, report.retried, report.deferred, report.dead,
+        report.elapsed, report.processes,
     )  # fmt: skip
     return report
+
+
+def _deliver(row, delivery: Delivery, conns: Connections, breaker: Breaker) -> _Outcome:  # type: ignore[no-untyped-def]
+    """One message's outcome; a paused or unreachable channel defers it, attempt unspent."""
+    key = delivery.channel_key(row)
+    if key is not None and (until := breaker.paused_until(key)) is not None:
+        return _Outcome(row.id, row.attempts, defer_until=until)
+    try:
+        delivery.deliver(row, conns)
+    except DeliveryError as exc:
+        logger.info("message %s: %s", row.id, exc.reason)
+        if exc.outage and key is not None:
+            return _Outcome(row.id, row.attempts, exc, breaker.trip(key, exc.reason))
+        return _Outcome(row.id, row.attempts, exc)
+    if key is not None:
+        breaker.cleared(key)
+    return _Outcome(row.id, row.attempts)
 
 
 def run_workers(
@@ -401,6 +436,7 @@ def run_workers(
     claimed."""
     started = time.perf_counter()
     delivery = Delivery(settings, notify, smtp, clock, transport)
+    breaker = Breaker(engine, clock, notify, settings)
     recorder = _Recorder(engine, clock, notify)
 
     def next_batch() -> tuple[list, datetime]:
@@ -419,12 +455,7 @@ def run_workers(
         signal.acquire()
         try:
             while (row := feed.next()) is not None:
-                try:
-                    delivery.deliver(row, conns)
-                    outcome = _Outcome(row.id, row.attempts)
-                except DeliveryError as exc:
-                    logger.info("message %s: %s", row.id, exc.reason)
-                    outcome = _Outcome(row.id, row.attempts, exc)
+                outcome = _deliver(row, delivery, conns, breaker)
                 try:
                     recorder.record(outcome, signal)
                 except RuntimeError:

@@ -25,6 +25,7 @@ class NotificationKind(enum.StrEnum):
     round_summary = "round_summary"
     enterprise_notice = "enterprise_notice"  # 检查告知书
     round_held = "round_held"  # a round's commit held by its preflight, to the coordinator
+    channel_outage = "channel_outage"  # to the coordinator: a mail server or webhook host is down
 
 
 class Channel(enum.StrEnum):
@@ -74,3 +75,16 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime
     sent_at: datetime | None = None
+
+
+class ChannelPause(SQLModel, table=True):
+    """A channel found down (an SMTP server, or one webhook host): its messages wait until
+    ``paused_until`` without spending attempts. The row goes when a message gets through."""
+
+    __tablename__ = "channel_pause"
+
+    channel: str = Field(primary_key=True, max_length=300)  # "smtp host:port", "webhook URL"
+    down_since: datetime
+    paused_until: datetime
+    failures: int = 1  # failed connections in a row: the pause doubles with each
+    last_error: str = Field(sa_column=Column(Text, nullable=False))

@@ -75,6 +75,10 @@ class NotifySettings(BaseSettings):
     backoff_base_seconds: float = 60.0
     backoff_max_seconds: float = 6 * 3600.0
     lease_seconds: float = 300.0
+    # a mail server or webhook host that cannot be reached is paused (notifications/breaker.py)
+    outage_backoff_base_seconds: float = 60.0
+    outage_backoff_max_seconds: float = 1800.0
+    outage_give_up_seconds: float = 7 * 24 * 3600.0  # then its messages spend attempts again
     batch_size: int = 100
     concurrency: int = 4  # workers (connections) per dispatcher process
     # dispatcher processes once there is a backlog (a claim fills a batch): one Python process

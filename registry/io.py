@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from typing import Any
 
 from shuangsui import spreadsheet
 from shuangsui.errors import UserError
+from shuangsui.files import atomic_writer
 
 CHUNK = 1 << 20
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
@@ -127,12 +129,15 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
     fmt = file_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    if fmt == "csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+    with atomic_writer(path) as raw:  # a killed export leaves the old file, not half a table
+        if fmt == "csv":
+            fh = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             writer = spreadsheet.csv_writer(fh)
             writer.writerow(header)
             for row in rows:
                 writer.writerow(row)
                 count += 1
-        return count
-    return spreadsheet.write_xlsx(path, header, rows)
+            fh.flush()
+            fh.detach()  # the writer closes the file itself, after fsync
+            return count
+        return spreadsheet.write_xlsx(raw, header, rows)

@@ -26,6 +26,7 @@ from rounds import audit, service
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
+from shuangsui.files import remove_leftovers, write_atomic
 from shuangsui.paths import child
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,11 @@ def bundle_dir(home: Path, round_key: str) -> Path:
     return child(home / "bundles", round_key)
 
 
-def bundle_round(engine: Engine, round_key: str, out: Path, audience: str = "public") -> Path:
-    """Write the round's self-contained verification bundle for ``audience`` into ``out``."""
+def bundle_round(
+    engine: Engine, round_key: str, out: Path, audience: str = "public", *, scratch: bool = False
+) -> Path:
+    """Write the round's self-contained verification bundle for ``audience`` into ``out`` (each
+    file atomically; ``scratch``: a private temporary folder, where plain writes do)."""
     if audience not in AUDIENCES:
         raise UserError(f"audience: must be one of {', '.join(AUDIENCES)}, not {audience!r}")
     rc = recompute(engine, round_key)
@@ -115,7 +119,16 @@ def bundle_round(engine: Engine, round_key: str, out: Path, audience: str = "pub
         "committed_at": rnd.committed_at.isoformat(),
         "drawn_at": rnd.drawn_at.isoformat() if rnd.drawn_at else "",
     }
-    path = write_bundle(out, rc.inputs, rc.result, service.canonical_copy(meta), audience)
+    if not scratch:
+        remove_leftovers(out)
+    path = write_bundle(
+        out,
+        rc.inputs,
+        rc.result,
+        service.canonical_copy(meta),
+        audience,
+        write=Path.write_bytes if scratch else write_atomic,
+    )
     logger.info("%s bundle of %s written to %s", audience, round_key, path)
     return path
 

@@ -1,4 +1,11 @@
-"""Engines, sessions and migrations. SQLite is the embedded default; PostgreSQL is production."""
+"""Engines, sessions and migrations. SQLite is the embedded default; PostgreSQL is production.
+
+Migrations are atomic on both: PostgreSQL has transactional DDL, and on SQLite the migration
+engine (:func:`migration_engine`) takes transactions out of pysqlite's hands, so a kill during
+the first command on a new data directory leaves an empty database, never half a schema.
+A schema an earlier version left half-made (tables but no ``alembic_version``) is repaired if
+those tables are empty, refused with one line saying what to do otherwise.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlmodel import Session
 
 from shuangsui.config import Settings, get_settings, scrub_url
+from shuangsui.errors import UserError
 from shuangsui.files import private_dir
 
 logger = logging.getLogger(__name__)
@@ -74,10 +82,79 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     return cfg
 
 
+def _sqlite_autocommit(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_connection.isolation_level = None  # pysqlite no longer commits before DDL
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # and a second migrator waits for the first
+
+
+def migration_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine whose transactions hold DDL too. On SQLite this is SQLAlchemy's recipe for
+    pysqlite ("Serializable isolation / Savepoints / Transactional DDL"): no implicit
+    transaction handling by the driver, ``BEGIN`` emitted by us."""
+    engine = make_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_autocommit)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _repair_half_made(url: str) -> None:
+    """Tables of ours but no schema version: what a migration killed midway left on SQLite
+    before migrations were atomic. Empty tables are dropped (the migration makes them again);
+    tables holding rows are refused: guessing their version could lose data."""
+    from sqlalchemy import pool
+
+    if not url.startswith("sqlite"):
+        return  # PostgreSQL's DDL was always transactional; its database may be shared
+    engine = migration_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            names = sorted(inspect(conn).get_table_names())
+            if not names or "alembic_version" in names:
+                return
+            full = [n for n in names if conn.execute(text(f'SELECT 1 FROM "{n}" LIMIT 1')).first()]
+            if full:
+                raise UserError(
+                    f"database {scrub_url(url)} holds tables ({', '.join(full)} with rows) "
+                    "but no schema version (alembic_version): restore it from a backup, or "
+                    "move it aside and start a new one"
+                )
+            logger.warning(
+                "database %s: %d empty table(s) left by an interrupted first migration and no "
+                "schema version; dropping them and migrating again", scrub_url(url), len(names),
+            )  # fmt: skip
+            for name in names:
+                conn.execute(text(f'DROP TABLE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def _at_head(url: str) -> bool:
+    """Whether the schema is already at head, read without taking SQLite's write lock (every
+    command migrates first; most find nothing to do and must not wait for a busy writer)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import pool
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = make_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+    finally:
+        engine.dispose()
+
+
 def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` up to ``revision``."""
+    """Bring the schema at ``url`` up to ``revision`` (in one transaction)."""
     from alembic import command
 
+    if revision == "head" and _at_head(url):
+        return
+    _repair_half_made(url)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -1,5 +1,16 @@
-"""File modes: the data directory is the bureau's alone, the public site is everyone's.
+"""Files that others read (the public site, open data, bundles, exports, keys), written so a
+kill at any instant leaves either the old file or the new one, never a piece.
 
+Every such file goes through :func:`atomic_writer` (or :func:`write_atomic`): the bytes go to a
+temporary file named ``.tmp-shuangsui-*`` in the target's own folder, are flushed to disk
+(fsync), renamed over the target (``os.replace``, atomic on POSIX) and the folder is synced so
+the rename itself survives a power cut. A killed run can leave only such temporary files; each
+writer calls :func:`remove_leftovers` on its output folder before it starts.
+
+``SHUANGSUI_TEST_KILL_AT`` is a test hook (see :func:`kill_point`): the crash tests set it to a
+named point and the process kills itself there with SIGKILL, as ``kill -9`` would.
+
+File modes: the data directory is the bureau's alone, the public site is everyone's.
 ``shuangsui`` commands run with umask 077 (see ``shuangsui.cli``), so the data directory
 (``SHUANGSUI_HOME``) is created 0700 and the files written in it (the SQLite database and its
 -wal/-shm files, bundles, evidence, keys) 0600. Code that may run outside the CLI (a Prefect
@@ -10,13 +21,100 @@ sets the modes itself with :func:`private_dir` and :func:`write_private`. Only t
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
 
 PRIVATE_UMASK = 0o077
 PUBLIC_UMASK = 0o022
+
+TMP_PREFIX = ".tmp-shuangsui-"
+# what earlier versions left: mkstemp(prefix=".tmp-") names (8 random characters)
+_LEGACY_TMP = re.compile(r"\.tmp-[a-z0-9_]{8}")
+KILL_ENV = "SHUANGSUI_TEST_KILL_AT"
+
+
+def kill_point(name: str, detail: str = "") -> None:
+    """Kill this process (SIGKILL) when ``SHUANGSUI_TEST_KILL_AT`` names this point: ``name``
+    alone, or ``name:detail`` (for instance ``before-rename:index.html``). For crash tests only;
+    unset in any real run, where this is one dictionary lookup."""
+    wanted = os.environ.get(KILL_ENV)
+    if wanted and wanted in (name, f"{name}:{detail}"):
+        logger.warning("test hook %s=%s: killing this process", KILL_ENV, wanted)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_writer(path: Path, mode: int = 0o644, *, exclusive: bool = False) -> Iterator[BinaryIO]:
+    """A binary file handle whose content becomes ``path`` when the block ends without error.
+
+    ``exclusive``: the target must not exist yet (``FileExistsError`` otherwise, the temporary
+    file removed); two processes creating the same file cannot overwrite each other's.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        kill_point("before-rename", path.name)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically (see the module text)."""
+    with atomic_writer(path, mode, exclusive=exclusive) as fh:
+        if len(data) > 1:
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+            kill_point("mid-write", Path(path).name)
+            fh.write(data[len(data) // 2 :])
+        else:
+            fh.write(data)
+
+
+def remove_leftovers(directory: Path) -> int:
+    """Delete the temporary files a killed writer left under ``directory`` (ours only: the
+    ``.tmp-shuangsui-`` prefix, and the ``.tmp-XXXXXXXX`` names earlier versions used).
+    Returns how many were removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for root, _dirs, names in os.walk(directory):
+        for name in names:
+            if name.startswith(TMP_PREFIX) or _LEGACY_TMP.fullmatch(name):
+                Path(root, name).unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        logger.warning("removed %d partial file(s) a killed run left in %s", removed, directory)
+    return removed
 
 
 def private_dir(path: Path) -> Path:
@@ -34,17 +132,7 @@ def private_dir(path: Path) -> Path:
 
 def write_private(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, readable by its owner only (0600)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # O_CREAT's mode is not applied to a file left over by a crash
-        with os.fdopen(fd, "wb") as fh:
-            fd = -1
-            fh.write(data)
-    finally:
-        if fd != -1:
-            os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(path, data, mode=0o600)
     return path
 
 

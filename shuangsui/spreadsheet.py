@@ -53,7 +53,7 @@ def csv_writer(fh: IO[str]) -> SafeCsvWriter:
     return SafeCsvWriter(fh)
 
 
-def write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+def write_xlsx(path: Path | IO[bytes], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """One sheet: ``header`` then ``rows`` (text cells neutralised); returns the row count."""
     import openpyxl
 

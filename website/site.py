@@ -2,7 +2,9 @@
 
 ``.manifest.json`` in the output holds the SHA-256 and size of every file written and a digest
 of each round's public content. A round whose digest has not changed is not rendered again; any
-other file is written only when its bytes change (atomically: temporary file, then rename).
+other file is written only when its bytes change, atomically (``shuangsui.files``). A
+manifest that cannot be read (a run of an earlier version killed while writing it) counts as
+absent: the next publish is a full one. Partial files a killed run left are removed first.
 After the files are in place, the versions they show are recorded as published.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit
 from shuangsui.config import Settings, get_settings
+from shuangsui.files import remove_leftovers, write_atomic
 from shuangsui.paths import child, inside
 from website.records import load_site
 from website.render import render_aggregates, render_catalog, render_round, round_paths
@@ -49,8 +51,7 @@ class PublishReport:
 class _Output:
     def __init__(self, out: Path):
         self.out = out
-        path = out / MANIFEST
-        old = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+        old = _read_manifest(out / MANIFEST)
         self.files: dict[str, list] = old.get("files", {})
         self.rounds: dict[str, str] = old.get("rounds", {})
         self.bundles: dict[str, str] = old.get("bundles", {})
@@ -65,11 +66,7 @@ class _Output:
             report.unchanged += 1
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        write_atomic(target, data)
         self.files[rel] = [digest, len(data)]
         report.written.append(rel)
 
@@ -84,8 +81,25 @@ class _Output:
             sort_keys=True,
             indent=0,
         ).encode()
-        (self.out / MANIFEST).write_bytes(body)
+        write_atomic(self.out / MANIFEST, body)
         return hashlib.sha256(body).hexdigest()
+
+
+def _read_manifest(path: Path) -> dict:
+    """The previous run's manifest; ``{}`` (a full publish) if absent, truncated or not ours."""
+    if not path.is_file():
+        return {}
+    try:
+        old = json.loads(path.read_bytes())
+        if isinstance(old, dict) and all(
+            isinstance(old.get(k, {}), dict) for k in ("files", "rounds", "bundles")
+        ):
+            return old
+        problem = "not a shuangsui manifest"
+    except (ValueError, OSError) as exc:
+        problem = str(exc) or type(exc).__name__
+    logger.warning("%s is unreadable (%s): publishing every file again", path, problem)
+    return {}
 
 
 def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) -> None:
@@ -95,7 +109,7 @@ def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) ->
 
     folder = f"rounds/{key}/bundle/"
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
-        path = bundle_round(engine, key, Path(tmp), audience="public")
+        path = bundle_round(engine, key, Path(tmp), audience="public", scratch=True)
         names = sorted(f.name for f in path.iterdir())
         for name in names:
             output.write(folder + name, (path / name).read_bytes(), report)
@@ -122,6 +136,7 @@ def publish(
     """Render the public site into ``out``; only changed files are written."""
     settings = settings or get_settings()
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out)
     site, unpublished = load_site(engine, settings)
     output = _Output(out)
     report = PublishReport(out, len(site.rounds), sum(len(r.results) for r in site.rounds))

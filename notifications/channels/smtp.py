@@ -1,6 +1,8 @@
 """Email over SMTP: one connection per worker, reused across messages, reopened after errors.
 
 4xx replies and connection problems are transient; 5xx replies to a message are permanent.
+Failing to connect, start TLS or log in is an outage of the server (``DeliveryError.outage``);
+so is a connection lost mid-message when the server then cannot be reached again.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ class SmtpChannel:
                 _login(conn, s.username, self._password)
         except (smtplib.SMTPException, OSError) as exc:
             # connection, TLS or login trouble is about the server, never the message
-            raise DeliveryError(f"SMTP {s.host}:{s.port}: {exc!r}", permanent=False) from exc
+            raise DeliveryError(
+                f"SMTP {s.host}:{s.port}: {exc!r}", permanent=False, outage=True
+            ) from exc
         logger.debug("smtp connected to %s:%d", s.host, s.port)
         return conn
 
@@ -89,6 +93,8 @@ class SmtpChannel:
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
+            # the server went away, or only this connection did: a new one tells which
+            self._conn = self._open()  # raises the outage if the server is gone
             raise DeliveryError(f"SMTP: {exc!r}", permanent=False) from exc
 
     def close(self) -> None:

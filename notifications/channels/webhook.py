@@ -6,7 +6,9 @@ connections alive across messages) instead of going through ``httpx.Client``, wh
 redirect and auth bookkeeping cost as much again per message. Tests may inject any
 ``httpx.BaseTransport``.
 
-Timeouts, connection errors, 5xx and 429 are transient; other 4xx are permanent. DingTalk and
+Timeouts, connection errors, 5xx and 429 are transient; other 4xx are permanent. Failing to
+connect at all (refused, connect timeout, TLS handshake) is an outage of the host
+(``DeliveryError.outage``). DingTalk and
 WeCom robots answer 200 with an ``errcode``: their rate limits are transient, the rest permanent.
 """
 
@@ -57,6 +59,8 @@ class WebhookChannel:
                 response.read()
             finally:
                 response.close()
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise DeliveryError(f"HTTP: {exc!r}", permanent=False, outage=True) from exc
         except httpx.HTTPError as exc:
             raise DeliveryError(f"HTTP: {exc!r}", permanent=False) from exc
         status = response.status_code

@@ -1,13 +1,19 @@
-"""Alembic environment: runs shuangsui's migrations against the URL the caller configured."""
+"""Alembic environment: runs shuangsui's migrations against the URL the caller configured.
+
+All pending revisions run in one transaction (SQLite included, see ``shuangsui.db``), so a
+killed migration leaves the schema as it was before it started.
+"""
 
 from __future__ import annotations
 
 from alembic import context
+from alembic.migration import MigrationContext, MigrationInfo
 from sqlalchemy import pool
 from sqlmodel import SQLModel
 
 import shuangsui.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from shuangsui.db import make_engine
+from shuangsui.db import migration_engine
+from shuangsui.files import kill_point
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -24,16 +30,23 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _applied(ctx: MigrationContext, step: MigrationInfo, heads: object, run_args: object) -> None:
+    kill_point("migration", str(step.up_revision_id))  # crash tests: killed mid-migration
+
+
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
-    engine = make_engine(url, poolclass=pool.NullPool)
+    engine = migration_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            transactional_ddl=True,
+            transaction_per_migration=False,
+            on_version_apply=_applied,
         )
         with context.begin_transaction():
             context.run_migrations()

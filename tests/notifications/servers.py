@@ -97,6 +97,7 @@ class WebhookServer:
 
     respond: Callable[[Hit], tuple[int, bytes]] = lambda hit: (200, b'{"errcode":0}')
     hits: list[Hit] = field(default_factory=list)
+    port: int = 0  # 0: any free port (a restarted server passes its old one)
 
     def start(self) -> WebhookServer:
         outer = self
@@ -124,7 +125,8 @@ class WebhookServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -132,7 +134,7 @@ class WebhookServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         self.server.shutdown()
