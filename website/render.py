@@ -54,7 +54,9 @@ def commitment_paths(round_key: str) -> tuple[str, str]:
     return (f"rounds/{round_key}/commitment.json", f"rounds/{round_key}/commitment.html")
 
 
-def render_commitment(site: Site, rnd: PublicRound, first_published: str) -> Files:
+def render_commitment(
+    site: Site, rnd: PublicRound, first_published: str, *, before_draw: bool = True
+) -> Files:
     """The commitment file (canonical JSON) and its page, which says when it first appeared."""
     doc = rnd.commitment
     json_path, html_path = commitment_paths(rnd.round_key)
@@ -69,6 +71,7 @@ def render_commitment(site: Site, rnd: PublicRound, first_published: str) -> Fil
         committed_label=local_label(dt.datetime.fromisoformat(doc["committed_at"])),
         ceremony=notice.ceremony_time(doc),
         first_published=first_published,
+        before_draw=before_draw,
     )
     return {json_path: notice.commitment_bytes(doc), html_path: page}
 

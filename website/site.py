@@ -65,8 +65,8 @@ class _Output:
         self.files: dict[str, list] = old.get("files", {})
         self.rounds: dict[str, str] = old.get("rounds", {})
         self.bundles: dict[str, str] = old.get("bundles", {})
-        # round key -> when its commitment was first published (北京时间 label)
-        self.commitments: dict[str, str] = old.get("commitments", {})
+        # round key -> [when its commitment was first published (北京时间), before the draw?]
+        self.commitments: dict[str, list] = old.get("commitments", {})
 
     def has(self, rel: str) -> bool:
         return rel in self.files and (self.out / rel).is_file()
@@ -140,8 +140,10 @@ def _commitment(site: Site, rnd: PublicRound, output: _Output, report: PublishRe
             )
         if html_rel in output.files and (output.out / html_rel).is_file():
             return
-    first = output.commitments.setdefault(rnd.round_key, local_label(datetime.now(UTC)))
-    for rel, data in render_commitment(site, rnd, first).items():
+    first = output.commitments.setdefault(
+        rnd.round_key, [local_label(datetime.now(UTC)), rnd.status == "committed"]
+    )
+    for rel, data in render_commitment(site, rnd, first[0], before_draw=first[1]).items():
         if not (rel == json_rel and target.is_file()):
             output.write(rel, data, report)
 

@@ -56,7 +56,7 @@ def test_the_commitment_is_published_before_the_draw_and_never_changes(
     page = before["commitment.html"].decode("utf-8")
     for fact in (rnd.frame_commitment, rnd.plan_hash, "国市监信〔2019〕38号", "见证人", "北京时间"):
         assert fact in page, fact
-    assert "首次公布于" in page
+    assert "首次公布于" in page and "不能证明" not in page
     index = (out / "index.html").read_text("utf-8")
     assert "已承诺，待抽取" in index
     assert "尚未抽取" in (folder / "index.html").read_text("utf-8")
@@ -106,6 +106,18 @@ def test_a_failed_round_is_published_with_a_bundle_confirming_the_failure(
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
     assert "confirmed: the round fails" in verdict.stdout
     assert "未能完成" in (out / "index.html").read_text("utf-8")
+
+
+def test_a_commitment_first_published_after_the_draw_says_so(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    _draw(engine)
+    out = tmp_path / "site"
+    publish(engine, out, bundles=False)
+    page = (out / "rounds" / KEY / "commitment.html").read_text("utf-8")
+    assert "本页不能证明承诺早于随机数公开" in page
 
 
 # ---------------------------------------------------------------- shuangsui round notice
