@@ -196,12 +196,15 @@ def draw_facts(engine: Engine, round_key: str) -> DrawFacts:
         rnd = session.get(Round, round_key)
         if rnd is None:
             raise NotFound(f"round {round_key} does not exist")
-        witness = next((r for r in rnd.entropy or [] if r.get("source") == "witness-digits"), {})
+        records: list[dict[str, Any]] = list(rnd.entropy or [])
+        witness = next((r for r in records if r.get("source") == "witness-digits"), {})
+        sel: sa.Table = Selection.__table__  # type: ignore[attr-defined]
+        ent: sa.Table = Enterprise.__table__  # type: ignore[attr-defined]
         rows = session.execute(
-            sa.select(Selection.rank, Selection.credit_code, Enterprise.name, Selection.stratum)
-            .join(Enterprise, Enterprise.credit_code == Selection.credit_code, isouter=True)
-            .where(Selection.round_key == round_key)
-            .order_by(Selection.kind.desc(), Selection.stratum, Selection.rank)  # type: ignore[attr-defined]
+            sa.select(sel.c.rank, sel.c.credit_code, ent.c.name, sel.c.stratum)
+            .join(ent, ent.c.credit_code == sel.c.credit_code, isouter=True)
+            .where(sel.c.round_key == round_key)
+            .order_by(sel.c.kind.desc(), sel.c.stratum, sel.c.rank)
             .limit(FIRST_SELECTIONS)
         ).all()
         return DrawFacts(
@@ -210,7 +213,7 @@ def draw_facts(engine: Engine, round_key: str) -> DrawFacts:
             digits=witness.get("digits", ""),
             seed=rnd.seed or "",
             first=[(rank, code, name or "", stratum) for rank, code, name, stratum in rows],
-            failure=rnd.last_error or "" if rnd.status.value == "failed" else "",
+            failure=(rnd.last_error or "") if rnd.status.value == "failed" else "",
         )
 
 

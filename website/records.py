@@ -196,7 +196,7 @@ def load_site(
                 drawn_at=str(r["drawn_at"] or "")[:19],
                 results=results,
                 commitment=commitment_document(
-                    r,
+                    dict(r),
                     doc,
                     item_name,
                     bureau_code=settings.bureau_code,
