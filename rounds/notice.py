@@ -34,14 +34,10 @@ RATE_LABELS = {"*": "其他"}
 
 
 def commitment_document(
-    rnd: Mapping[str, Any],
-    plan: Mapping[str, Any],
-    item_name: str,
-    *,
-    bureau_code: str,
-    bureau_name: str,
+    rnd: Mapping[str, Any], plan: Mapping[str, Any], *, bureau_code: str
 ) -> dict[str, Any]:
-    """The round's commitment, from what was fixed when it was committed (and only that).
+    """The round's commitment, from what was fixed when it was committed (and only that:
+    not the bureau's or the check item's current names, which may change later).
 
     ``rnd``: the round's columns (a row mapping or ``Round.model_dump()``)."""
     commitments: dict[str, Any] = {
@@ -66,11 +62,10 @@ def commitment_document(
     return {
         "round_key": rnd["round_key"],
         "bureau_code": bureau_code,
-        "bureau_name": bureau_name,
         "kind": str(rnd["kind"]),
         "period": rnd["period"],
         "title": plan.get("title", ""),
-        "check_item": {"code": rnd["check_item_code"], "name": item_name},
+        "check_item": rnd["check_item_code"],
         "legal_basis": list(plan.get("legal_basis", [])),
         "window": {"start": rnd["window_start"].isoformat(), "end": rnd["window_end"].isoformat()},
         "rates": dict(plan["strata"]["rates"]),
@@ -127,21 +122,24 @@ def _env() -> jinja2.Environment:
     )
 
 
-def _context(doc: Mapping[str, Any]) -> dict[str, Any]:
+def _context(doc: Mapping[str, Any], names: Names) -> dict[str, Any]:
     return {
         "c": doc,
+        "names": names,
         "sources": [describe_source(s) for s in doc["entropy_sources"]],
         "rates": rate_rows(doc["rates"]),
         "committed_label": local_label(dt.datetime.fromisoformat(doc["committed_at"])),
     }
 
 
-def render_notice(doc: Mapping[str, Any], *, ceremony: str = "", place: str = "") -> str:
+def render_notice(
+    doc: Mapping[str, Any], names: Names, *, ceremony: str = "", place: str = ""
+) -> str:
     """公告: the commitment for the notice board, to be posted before the ceremony."""
     return (
         _env()
         .get_template("notice/commitment.html.j2")
-        .render(**_context(doc), ceremony=ceremony_time(doc, ceremony), place=place)
+        .render(**_context(doc, names), ceremony=ceremony_time(doc, ceremony), place=place)
     )
 
 
@@ -158,13 +156,18 @@ class DrawFacts:
 
 
 def render_ceremony_record(
-    doc: Mapping[str, Any], facts: DrawFacts, *, ceremony: str = "", place: str = ""
+    doc: Mapping[str, Any],
+    names: Names,
+    facts: DrawFacts,
+    *,
+    ceremony: str = "",
+    place: str = "",
 ) -> str:
     """抽取见证记录: for the witnesses to sign; internal, never published."""
     return (
         _env()
         .get_template("notice/ceremony.html.j2")
-        .render(**_context(doc), f=facts, ceremony=ceremony_time(doc, ceremony), place=place)
+        .render(**_context(doc, names), f=facts, ceremony=ceremony_time(doc, ceremony), place=place)
     )
 
 
@@ -172,8 +175,18 @@ def render_ceremony_record(
 FIRST_SELECTIONS = 10
 
 
-def load_commitment(engine: Engine, round_key: str, settings: Settings) -> dict[str, Any]:
-    """The commitment document of a committed (or later) round."""
+@dataclasses.dataclass(frozen=True)
+class Names:
+    """Today's names, for people reading the papers (not part of the commitment)."""
+
+    bureau: str
+    check_item: str
+
+
+def load_commitment(
+    engine: Engine, round_key: str, settings: Settings
+) -> tuple[dict[str, Any], Names]:
+    """The commitment document of a committed (or later) round, and the names to show."""
     with Session(engine) as session:
         rnd = session.get(Round, round_key)
         if rnd is None:
@@ -181,13 +194,8 @@ def load_commitment(engine: Engine, round_key: str, settings: Settings) -> dict[
         version = session.get(PlanVersion, rnd.plan_hash)
         item = session.get(CheckItem, rnd.check_item_code)
         plan = json.loads(version.canonical_json) if version else {}
-        return commitment_document(
-            rnd.model_dump(),
-            plan,
-            item.name if item else rnd.check_item_code,
-            bureau_code=settings.bureau_code,
-            bureau_name=settings.bureau_name,
-        )
+        doc = commitment_document(rnd.model_dump(), plan, bureau_code=settings.bureau_code)
+        return doc, Names(settings.bureau_name, item.name if item else rnd.check_item_code)
 
 
 def draw_facts(engine: Engine, round_key: str) -> DrawFacts:
@@ -227,13 +235,13 @@ def write_notices(
     place: str = "",
 ) -> tuple[Path, Path]:
     """Write the notice (公告) and the ceremony record (抽取见证记录) of a round into ``out``."""
-    doc = load_commitment(engine, round_key, settings)
+    doc, names = load_commitment(engine, round_key, settings)
     facts = draw_facts(engine, round_key)
     out.mkdir(parents=True, exist_ok=True)
     notice = child(out, f"{round_key}-notice.html")
     record = child(out, f"{round_key}-ceremony-record.html")
-    notice.write_text(render_notice(doc, ceremony=ceremony, place=place), encoding="utf-8")
+    notice.write_text(render_notice(doc, names, ceremony=ceremony, place=place), encoding="utf-8")
     record.write_text(
-        render_ceremony_record(doc, facts, ceremony=ceremony, place=place), encoding="utf-8"
+        render_ceremony_record(doc, names, facts, ceremony=ceremony, place=place), encoding="utf-8"
     )
     return notice, record

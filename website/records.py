@@ -195,13 +195,7 @@ def load_site(
                 counts=dict(r["counts"] or {}),
                 drawn_at=str(r["drawn_at"] or "")[:19],
                 results=results,
-                commitment=commitment_document(
-                    dict(r),
-                    doc,
-                    item_name,
-                    bureau_code=settings.bureau_code,
-                    bureau_name=settings.bureau_name,
-                ),
+                commitment=commitment_document(dict(r), doc, bureau_code=settings.bureau_code),
                 failure=failure_statement(r["last_error"] or "")
                 if str(r["status"]) == RoundStatus.failed.value
                 else "",
