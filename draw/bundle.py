@@ -12,17 +12,25 @@ Two audiences (docs/draw-algorithm.md §10, §12; docs/public-record.md says who
   frame-inspectors-public.jsonl and recused-public.json replace the inspector frame and the
   constraints, teams.json names pseudonyms. No inspector id, name, unit, leave date or
   conflict detail is in it.
+
+A round whose draw fails (no feasible team, §9) has a bundle too, for either audience: the same
+inputs, round.json with ``"outcome": "failed"`` (the seed and strata counts up to the failure)
+and failure.json (the enterprise, team size, eligible inspectors, rule, shortfall and message,
+as that audience can recompute them) in place of selection.json and teams.json.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import verify_bundle as reference
 from .canonical import canonical_json, sha256_hex
-from .core import DrawInputs, DrawResult
+from .core import DrawInputs, DrawResult, commitments
+from .errors import InfeasibleDraw
 from .public import public_view
 
 __all__ = [
@@ -31,7 +39,10 @@ __all__ = [
     "PUBLIC_BUNDLE_FILES",
     "VERIFY_SCRIPT",
     "bundle_files",
+    "failed_bundle_files",
+    "failure_facts",
     "write_bundle",
+    "write_failed_bundle",
 ]
 
 VERIFY_SCRIPT = Path(__file__).with_name("verify_bundle.py")
@@ -65,6 +76,14 @@ def bundle_files(audience: str, version: int) -> tuple[str, ...]:
     if audience == "public":
         return PUBLIC_BUNDLE_FILES
     return BUNDLE_FILES if version < 2 else (*BUNDLE_FILES, "pseudonyms.json")
+
+
+def failed_bundle_files(audience: str, version: int) -> tuple[str, ...]:
+    """A failed round's bundle: failure.json in place of selection.json and teams.json."""
+    drawn = ("selection.json", "teams.json")
+    names = [n for n in bundle_files(audience, version) if n not in drawn]
+    names.insert(names.index("verify.py"), "failure.json")
+    return tuple(names)
 
 
 def _line(obj: Any) -> bytes:
@@ -177,9 +196,104 @@ def write_bundle(
     }
     for name, data in docs.items():
         write(out / name, data)
-    lines = [
-        f"{hashlib.sha256(docs[name]).hexdigest()}  {name}\n"
-        for name in bundle_files(audience, inputs.version)
-    ]
-    write(out / "MANIFEST.sha256", "".join(lines).encode("utf-8"))
+    _write_manifest(out, docs, bundle_files(audience, inputs.version), write)
     return out
+
+
+def _reference_failure(inputs: DrawInputs, audience: str) -> tuple[str, dict[str, Any], Any]:
+    """Run the stdlib reference (verify.py's own code) as ``audience`` can: its seed, its
+    failure facts and its strata; raise ValueError if it does not fail."""
+    ents = [u.to_json() for u in inputs.enterprises]
+    seen: list[str] = []
+    com = commitments(inputs).to_json(inputs.version)
+    try:
+        if audience == "public":
+            view = public_view(version=inputs.version, round_key=inputs.round_key,
+                               plan=inputs.plan, inspectors=inputs.inspectors,
+                               conflicts=inputs.conflicts, recent=inputs.recent_pairs,
+                               key=inputs.pseudonym_key)  # fmt: skip
+            reference.public_draw(
+                inputs.round_key, dict(inputs.plan), ents,
+                [u.to_json() for u in view.inspectors], [list(p) for p in view.recused],
+                [dict(r) for r in inputs.entropy], inputs.version, com, seen.append,
+            )  # fmt: skip
+        else:
+            reference.reference_draw(
+                inputs.round_key, dict(inputs.plan), ents,
+                [u.to_json() for u in inputs.inspectors], sorted(inputs.conflicts),
+                sorted(inputs.recent_pairs), [dict(r) for r in inputs.entropy],
+                inputs.version, inputs.pseudonym_key, seen.append,
+            )  # fmt: skip
+    except reference.Infeasible as exc:
+        ordered = sorted(ents, key=lambda e: e["credit_code"])
+        strata, _, _ = reference.select_all(bytes.fromhex(seen[0]), dict(inputs.plan), ordered)
+        return seen[0], exc.facts, strata
+    raise ValueError(f"round {inputs.round_key}: the draw does not fail")
+
+
+def failure_facts(inputs: DrawInputs, audience: str = "auditor") -> dict[str, Any]:
+    """failure.json of a round whose draw fails, as ``audience`` can recompute it.
+
+    The draw core must fail (InfeasibleDraw) and, for auditors, with the very message the
+    stdlib reference gives; the public one, on pseudonyms, must fail at the same enterprise
+    with the same eligible count and shortfall (the rule tallies differ: the public sees an
+    unavailable inspector, not whether it is on leave)."""
+    from .core import draw
+
+    try:
+        draw(inputs)
+    except InfeasibleDraw as exc:
+        core_message = str(exc)
+    else:
+        raise ValueError(f"round {inputs.round_key}: the draw does not fail")
+    _, auditor, _ = _reference_failure(inputs, "auditor")
+    if auditor["message"] != core_message:
+        raise ValueError(f"the two implementations disagree: {core_message!r} != {auditor!r}")
+    if audience == "auditor":
+        return auditor
+    _, public, _ = _reference_failure(inputs, "public")
+    for name in ("credit_code", "team_size", "eligible", "shortfall"):
+        if public[name] != auditor[name]:
+            raise ValueError(f"the public view fails differently ({name}): {public!r}")
+    return public
+
+
+def write_failed_bundle(
+    directory: str | Path,
+    inputs: DrawInputs,
+    meta: Mapping[str, Any] | None = None,
+    audience: str = "auditor",
+    write: Callable[[Path, bytes], object] = Path.write_bytes,
+) -> Path:
+    """Write the bundle of a round whose draw fails, for ``audience``; its path."""
+    if audience not in AUDIENCES:
+        raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
+    facts = failure_facts(inputs, audience)
+    seed, _, strata = _reference_failure(inputs, audience)
+    com = commitments(inputs)
+    stub = DrawResult(inputs.round_key, seed, com, (), (), {}, {}, inputs.version)
+    docs = bundle_documents(inputs, stub, meta, audience)
+    round_doc = json.loads(docs["round.json"])
+    round_doc.update(strata=strata, outcome="failed")
+    docs["round.json"] = _line(round_doc)
+    docs["failure.json"] = _line(facts)
+    docs["verify.py"] = VERIFY_SCRIPT.read_bytes()
+    for name in ("selection.json", "teams.json"):
+        docs.pop(name)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in docs.items():
+        write(out / name, data)
+    _write_manifest(out, docs, failed_bundle_files(audience, inputs.version), write)
+    return out
+
+
+def _write_manifest(
+    out: Path,
+    docs: Mapping[str, bytes],
+    names: tuple[str, ...],
+    write: Callable[[Path, bytes], object],
+) -> None:
+    """MANIFEST.sha256 over ``names``, written last (a bundle without it is incomplete)."""
+    lines = [f"{hashlib.sha256(docs[name]).hexdigest()}  {name}\n" for name in names]
+    write(out / "MANIFEST.sha256", "".join(lines).encode("utf-8"))

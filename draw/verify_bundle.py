@@ -8,6 +8,11 @@ each entropy record's own check, the seed, the whole selection and the inspector
 compares them with round.json, selection.json and teams.json; then checks MANIFEST.sha256.
 Exit 0: everything matched. Exit 1: the first mismatch, named precisely.
 
+A failed round's bundle (round.json "outcome": "failed") holds failure.json instead of
+selection.json and teams.json: the draw is re-run up to its failure, which must be the failure
+claimed (enterprise, team size, eligible inspectors, rule, shortfall, message); exit 0 then
+prints "OK: confirmed: the round fails: ...".
+
 Two audiences (docs/draw-algorithm.md §12): an auditor bundle names the inspectors; a public
 bundle shows them only under pseudonyms (frame-inspectors-public.jsonl, recused-public.json),
 and its teams, workloads and recusals are checked on the pseudonyms.
@@ -39,6 +44,10 @@ FILES = (
     "verify.py",
 )
 FILES_AUDITOR_V2 = FILES + ("pseudonyms.json",)
+FAILED_FILES = tuple(n for n in FILES if n not in ("selection.json", "teams.json")) + (
+    "failure.json",
+)
+FAILED_FILES_AUDITOR_V2 = FAILED_FILES + ("pseudonyms.json",)
 FILES_PUBLIC = (
     "plan.json",
     "frame-enterprises.jsonl",
@@ -50,6 +59,9 @@ FILES_PUBLIC = (
     "teams.json",
     "verify.py",
 )
+FAILED_FILES_PUBLIC = tuple(
+    n for n in FILES_PUBLIC if n not in ("selection.json", "teams.json")
+) + ("failure.json",)
 PUBLIC_COMMITMENTS = ("public_inspector_commitment", "public_inspector_size",
                       "public_recused_commitment")  # fmt: skip
 RULES = {
@@ -76,7 +88,11 @@ def stage(name):
 
 
 class Infeasible(ValueError):
-    """The team constraints cannot be met."""
+    """The team constraints cannot be met; ``facts`` is the failure as failure.json states it."""
+
+    def __init__(self, message, facts=None):
+        super().__init__(message)
+        self.facts = dict(facts or {}, message=message)
 
 
 # ---------------------------------------------------------------- canonical bytes (§1)
@@ -567,8 +583,11 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
                 raise Infeasible(
                     f"{code}: needs {size} inspectors, {have} eligible "
                     f"({parts or 'no inspectors in the frame'}); rule eliminating the most: "
-                    f"'{worst}' ({RULES[worst]}); shortfall {size - have}"
-                )
+                    f"'{worst}' ({RULES[worst]}); shortfall {size - have}",
+                    {"reason": "infeasible", "credit_code": code, "team_size": size,
+                     "eligible": have, "shortfall": size - have, "rule": worst,
+                     "eliminated": {r: counts[r] for r in names if counts.get(r)}},
+                )  # fmt: skip
         for n in chosen:
             levels[loads[n]] &= ~(1 << n)
             loads[n] += 1
@@ -862,6 +881,16 @@ SHAPES: dict = {
         "note": str,
     },
     "pseudonyms.json": {"key": str},
+    "failure.json": {
+        "reason": str,
+        "credit_code": str,
+        "team_size": int,
+        "eligible": int,
+        "shortfall": int,
+        "rule": str,
+        "eliminated": dict,
+        "message": str,
+    },
     "recused-public.json": {"recused": list},
     "frame-inspectors-public.jsonl": {
         "pseudonym": str,
@@ -934,6 +963,12 @@ def bundle_kind(rnd):
     version, audience = rnd.get("v"), rnd.get("audience", "auditor")
     if version not in (1, 2) or audience not in ("auditor", "public"):
         raise Mismatch(f"round.json: unknown bundle kind v={version!r} audience={audience!r}")
+    if rnd.get("outcome", "failed") != "failed":
+        raise Mismatch('round.json: outcome must be "failed" when present')
+    if "outcome" in rnd:
+        if audience == "public":
+            return version, audience, FAILED_FILES_PUBLIC
+        return version, audience, (FAILED_FILES if version == 1 else FAILED_FILES_AUDITOR_V2)
     if audience == "public":
         return version, audience, FILES_PUBLIC
     return version, audience, (FILES if version == 1 else FILES_AUDITOR_V2)
@@ -947,6 +982,8 @@ def read_round(bundle):
     fields = dict(SHAPES["round.json"])
     if "audience" in rnd or version >= 2:  # version 1 auditor bundles predate the field
         fields["audience"] = str
+    if "outcome" in rnd:  # a failed round's bundle
+        fields["outcome"] = str
     SHAPES["round.json (this bundle)"] = fields
     shape(rnd, "round.json (this bundle)", "round.json")
     fields = dict(SHAPES["round.json commitments"])
@@ -992,10 +1029,21 @@ def verify(bundle, say=print):
                rnd["seed"], seed)  # fmt: skip
         say(f"seed ok ({seed})")
 
-    if audience == "public":
-        want = verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
-    else:
-        want = verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+    failed = "outcome" in rnd
+    try:
+        if audience == "public":
+            want = verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+        else:
+            want = verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+    except Infeasible as exc:
+        if not failed:
+            raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
+        return confirm_failure(bundle, rnd, plan, ents, files, exc, say)
+    if failed:
+        raise Mismatch(
+            "failure.json: the round is said to fail, but the recomputed draw completes "
+            "({:,} enterprises selected, every team found)".format(len(want["selected"]))
+        )
     compare_list("round.json strata", rnd["strata"], want["strata"])
     say(f"strata: {len(want['strata'])}, counts ok")
     stage("selection.json")
@@ -1023,6 +1071,25 @@ def verify(bundle, say=print):
     stage("MANIFEST.sha256")
     check_manifest(bundle, files)
     say(f"MANIFEST.sha256: {len(files)} files ok")
+    return None
+
+
+def confirm_failure(bundle, rnd, plan, ents, files, exc, say):
+    """The recomputed draw failed: its strata and its failure must be the ones claimed."""
+    stage("round.json strata")
+    strata, _, _ = select_all(bytes.fromhex(rnd["seed"]), plan,
+                              sorted(ents, key=lambda e: e["credit_code"]))  # fmt: skip
+    compare_list("round.json strata", rnd["strata"], strata)
+    say(f"strata: {len(strata)}, counts ok")
+    stage("failure.json")
+    claim = shape(read_json(bundle, "failure.json"), "failure.json", "failure.json")
+    for field in SHAPES["failure.json"]:
+        expect("failure.json: " + field, claim[field], exc.facts[field])
+    say("failure ok: the recomputed draw fails exactly as failure.json states")
+    stage("MANIFEST.sha256")
+    check_manifest(bundle, files)
+    say(f"MANIFEST.sha256: {len(files)} files ok")
+    return exc.facts["message"]
 
 
 def read_entropy(bundle, rnd, say):
@@ -1093,12 +1160,8 @@ def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
         )
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, constraints, entropy)")
-    try:
-        want = reference_draw(rnd["round_key"], plan, ents, insps, cons["conflicts"],
-                              cons["recent"], entropy, version, key, seed_ok)  # fmt: skip
-    except Infeasible as exc:
-        raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
-    return want
+    return reference_draw(rnd["round_key"], plan, ents, insps, cons["conflicts"],
+                          cons["recent"], entropy, version, key, seed_ok)  # fmt: skip
 
 
 def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
@@ -1145,11 +1208,8 @@ def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
         f"{com['inspector_commitment']}, constraints {com['constraints_commitment']}")  # fmt: skip
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, recusals, entropy)")
-    try:
-        return public_draw(rnd["round_key"], plan, ents, rows, pairs, entropy, version, com,
-                           seed_ok)  # fmt: skip
-    except Infeasible as exc:
-        raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
+    return public_draw(rnd["round_key"], plan, ents, rows, pairs, entropy, version, com,
+                       seed_ok)  # fmt: skip
 
 
 def check_manifest(bundle, files=FILES):
@@ -1181,13 +1241,16 @@ def main(argv):
         print("usage: python3 -I -S verify.py BUNDLE_DIR")
         return 2
     try:
-        verify(argv[1])
+        failure = verify(argv[1])
     except Mismatch as exc:
         print(f"FAIL: {exc}")
         return 1
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         print(f"FAIL: {STAGE[0]}: malformed ({type(exc).__name__}: {exc})")
         return 1
+    if failure is not None:
+        print(f"OK: confirmed: the round fails: {failure}")
+        return 0
     print(f"OK: the draw in {argv[1]} is reproduced exactly")
     return 0
 

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from draw import core
-from draw.bundle import AUDIENCES, write_bundle
+from draw.bundle import AUDIENCES, write_bundle, write_failed_bundle
+from draw.errors import InfeasibleDraw
 from rounds import audit, service
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
@@ -98,17 +99,56 @@ def bundle_dir(home: Path, round_key: str) -> Path:
     return child(home / "bundles", round_key)
 
 
+def recompute_failure(engine: Engine, round_key: str) -> tuple[Round, core.DrawInputs]:
+    """Re-run a failed round up to its failure: it must fail with the error stored."""
+    rnd = service.get_round(engine, round_key)
+    if rnd.status is not RoundStatus.failed or rnd.entropy is None:
+        raise UserError(
+            f"round {round_key} is {rnd.status.value}: only a round whose draw failed with its "
+            "entropy recorded has a failure bundle"
+        )
+    with Session(engine, expire_on_commit=False) as session:
+        inputs = service.load_inputs(session, round_key, rnd.entropy)
+        audit.verify_chain(audit.load_chain(session))
+    try:
+        core.draw(inputs)
+    except InfeasibleDraw as exc:
+        if str(exc) != rnd.last_error:
+            raise IntegrityError(
+                f"round {round_key}: stored failure {rnd.last_error!r}, recomputed {str(exc)!r}"
+            ) from None
+        return rnd, inputs
+    raise IntegrityError(f"round {round_key} is stored as failed, but its draw completes")
+
+
 def bundle_round(
     engine: Engine, round_key: str, out: Path, audience: str = "public", *, scratch: bool = False
 ) -> Path:
-    """Write the round's self-contained verification bundle for ``audience`` into ``out`` (each
-    file atomically; ``scratch``: a private temporary folder, where plain writes do)."""
+    """Write the round's self-contained verification bundle for ``audience`` into ``out`` (for
+    a failed round, the bundle that confirms its failure). Each file is written atomically;
+    ``scratch``: a private temporary folder, where plain writes do."""
     if audience not in AUDIENCES:
         raise UserError(f"audience: must be one of {', '.join(AUDIENCES)}, not {audience!r}")
+    write = Path.write_bytes if scratch else write_atomic
+    if not scratch:
+        remove_leftovers(out)
+    if service.get_round(engine, round_key).status is RoundStatus.failed:
+        rnd, inputs = recompute_failure(engine, round_key)
+        meta = service.canonical_copy(_meta(rnd))
+        path = write_failed_bundle(out, inputs, meta, audience, write=write)
+        logger.info("%s failure bundle of %s written to %s", audience, round_key, path)
+        return path
     rc = recompute(engine, round_key)
+    meta = service.canonical_copy(_meta(rc.round))
+    path = write_bundle(out, rc.inputs, rc.result, meta, audience, write=write)
+    logger.info("%s bundle of %s written to %s", audience, round_key, path)
+    return path
+
+
+def _meta(rnd: Round) -> dict[str, object]:
+    """Free, not recomputed information about the round (round.json "meta")."""
     settings = get_settings()
-    rnd = rc.round
-    meta = {
+    return {
         "bureau_code": settings.bureau_code,
         "bureau_name": settings.bureau_name,
         "kind": rnd.kind.value,
@@ -119,18 +159,6 @@ def bundle_round(
         "committed_at": rnd.committed_at.isoformat(),
         "drawn_at": rnd.drawn_at.isoformat() if rnd.drawn_at else "",
     }
-    if not scratch:
-        remove_leftovers(out)
-    path = write_bundle(
-        out,
-        rc.inputs,
-        rc.result,
-        service.canonical_copy(meta),
-        audience,
-        write=Path.write_bytes if scratch else write_atomic,
-    )
-    logger.info("%s bundle of %s written to %s", audience, round_key, path)
-    return path
 
 
 def run_verify_script(directory: Path) -> subprocess.CompletedProcess[str]:

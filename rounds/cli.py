@@ -167,6 +167,25 @@ def bundle_cmd(
     typer.echo(str(path))
 
 
+@app.command("notice")
+def notice_cmd(
+    round_key: str,
+    out: Path = typer.Option(..., "--out", help="folder for the two HTML files"),
+    ceremony: str = typer.Option(
+        "", "--ceremony", help="ceremony time, e.g. '2026-12-01 10:00 北京时间'"
+    ),
+    place: str = typer.Option("", "--place", help="ceremony place (left blank to fill by hand)"),
+) -> None:
+    """Print-ready papers of a round: the commitment notice for the notice board (公告, post it
+    BEFORE the ceremony) and the ceremony record for the witnesses to sign (internal)."""
+    from rounds.notice import write_notices
+
+    check_round_key(round_key, field="ROUND")
+    paths = write_notices(_engine(), round_key, out, get_settings(), ceremony=ceremony, place=place)
+    typer.echo(f"notice (公告, public): {paths[0]}")
+    typer.echo(f"ceremony record (抽取见证记录, internal, not published): {paths[1]}")
+
+
 @app.command("verify")
 def verify(target: str) -> None:
     """Verify a round from the database (ROUND) or a bundle directory (DIR)."""

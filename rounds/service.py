@@ -357,8 +357,8 @@ def draw_round(
     )
     try:
         result = core.draw(inputs, committed, recheck=recheck)
-    except InfeasibleDraw as exc:
-        _fail(engine, rnd, "infeasible", str(exc))
+    except InfeasibleDraw as exc:  # the entropy is kept: the failure has a bundle too
+        _fail(engine, rnd, "infeasible", str(exc), records)
         raise UserInfeasible(f"round {round_key}: {exc}") from None
     except (DrawPlanError, FrameError) as exc:
         _fail(engine, rnd, "invalid", str(exc))
@@ -402,14 +402,14 @@ def _refuse_second_draw(
     )
 
 
-def _fail(engine: Engine, rnd: Round, reason: str, error: str) -> None:
+def _fail(engine: Engine, rnd: Round, reason: str, error: str, records: list | None = None) -> None:
     with Session(engine, expire_on_commit=False) as session:
         session.execute(
             update(Round)
             .where(
                 col(Round.round_key) == rnd.round_key, col(Round.status) == RoundStatus.committed
             )
-            .values(status=RoundStatus.failed, last_error=error)
+            .values(status=RoundStatus.failed, last_error=error, entropy=records)
         )
         audit.add_to(session, rnd.round_key, audit.DrawFailed(reason=reason, error=error))
         session.commit()

@@ -83,6 +83,9 @@ class PublicRound:
     counts: dict[str, dict[str, Any]]
     drawn_at: str
     results: list[PublicResult] = field(default_factory=list)
+    commitment: dict[str, Any] = field(default_factory=dict)  # as published before the draw
+    failure: str = ""  # why a failed round failed, in plain Chinese
+    bundled: bool = False  # drawn, or failed with its entropy: it has a verification bundle
 
     def digest(self) -> str:
         """What the round's pages are made of: unchanged digest, unchanged pages.
@@ -94,6 +97,10 @@ class PublicRound:
             self, default=_fields, sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
         return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+    @property
+    def drawn(self) -> bool:
+        return self.status in ("drawn", "closed")
 
     @property
     def published(self) -> int:

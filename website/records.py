@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,11 +23,31 @@ from findings.records import ResultRecord, load_results
 from registry.divisions import divisions
 from registry.models import CheckItem, Enterprise
 from rounds.models import PlanVersion, Round, RoundStatus, Selection
+from rounds.notice import commitment_document
 from shuangsui.config import Settings
 from website.model import Correction, PublicResult, PublicRound, Site
 
 logger = logging.getLogger(__name__)
-PUBLIC_STATUSES = (RoundStatus.drawn.value, RoundStatus.closed.value)
+# every committed round is public: its commitment before the ceremony, its failure if it fails
+PUBLIC_STATUSES = tuple(s.value for s in RoundStatus)
+INFEASIBLE = re.compile(
+    r"^(?P<code>\S+): needs (?P<size>\d+) inspectors, (?P<eligible>\d+) eligible .*"
+    r"shortfall (?P<shortfall>\d+)$"
+)
+
+
+def failure_statement(error: str) -> str:
+    """Why a round failed, in plain Chinese, without what only auditors may see (which
+    inspector is on leave or recused for which reason)."""
+    m = INFEASIBLE.match(error or "")
+    if not m:
+        return "本轮抽取未能完成：抽取参数与名录不相容（详见审计记录）。"
+    return (
+        f"本轮抽取未能完成：抽中的企业 {m['code']} 需要 {m['size']} 名检查人员组成检查组，"
+        f"但按回避、资格、请假和工作量上限等规则，符合条件的只有 {m['eligible']} 名，"
+        f"还缺 {m['shortfall']} 名。本轮不再重新抽取；任何人都可以用本轮的验证包重新计算，"
+        "确认抽取确实在这里无法继续。"
+    )
 
 
 def _t(model: Any) -> sa.Table:
@@ -174,6 +195,11 @@ def load_site(
                 counts=dict(r["counts"] or {}),
                 drawn_at=str(r["drawn_at"] or "")[:19],
                 results=results,
+                commitment=commitment_document(dict(r), doc, bureau_code=settings.bureau_code),
+                failure=failure_statement(r["last_error"] or "")
+                if str(r["status"]) == RoundStatus.failed.value
+                else "",
+                bundled=r["entropy"] is not None,
             )
         )
     logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -10,6 +11,8 @@ from importlib import resources
 
 import jinja2
 
+from rounds import notice
+from shuangsui.clock import local_label
 from website import opendata
 from website.charts import bar_chart
 from website.model import PublicResult, PublicRound, Site
@@ -44,6 +47,33 @@ def _division_bars(results: Iterable[PublicResult]) -> list[tuple[str, int]]:
 
 def round_paths(round_key: str) -> tuple[str, ...]:
     return (f"rounds/{round_key}/index.html", f"data/{round_key}.csv", f"data/{round_key}.json")
+
+
+def commitment_paths(round_key: str) -> tuple[str, str]:
+    """The commitment as published before the draw: written once, never rewritten."""
+    return (f"rounds/{round_key}/commitment.json", f"rounds/{round_key}/commitment.html")
+
+
+def render_commitment(
+    site: Site, rnd: PublicRound, first_published: str, *, before_draw: bool = True
+) -> Files:
+    """The commitment file (canonical JSON) and its page, which says when it first appeared."""
+    doc = rnd.commitment
+    json_path, html_path = commitment_paths(rnd.round_key)
+    page = _page(
+        "commitment.html.j2",
+        site=site,
+        r=rnd,
+        root="../../",
+        c=doc,
+        sources=[notice.describe_source(x) for x in doc["entropy_sources"]],
+        rates=notice.rate_rows(doc["rates"]),
+        committed_label=local_label(dt.datetime.fromisoformat(doc["committed_at"])),
+        ceremony=notice.ceremony_time(doc),
+        first_published=first_published,
+        before_draw=before_draw,
+    )
+    return {json_path: notice.commitment_bytes(doc), html_path: page}
 
 
 def render_round(site: Site, rnd: PublicRound) -> Files:

@@ -26,11 +26,22 @@ from sqlmodel import Session
 from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit
+from rounds.notice import commitment_bytes
+from shuangsui.clock import local_label
 from shuangsui.config import Settings, get_settings
+from shuangsui.errors import IntegrityError
 from shuangsui.files import remove_leftovers, write_atomic
 from shuangsui.paths import child, inside
+from website.model import PublicRound, Site
 from website.records import load_site
-from website.render import render_aggregates, render_catalog, render_round, round_paths
+from website.render import (
+    commitment_paths,
+    render_aggregates,
+    render_catalog,
+    render_commitment,
+    render_round,
+    round_paths,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +66,8 @@ class _Output:
         self.files: dict[str, list] = old.get("files", {})
         self.rounds: dict[str, str] = old.get("rounds", {})
         self.bundles: dict[str, str] = old.get("bundles", {})
+        # round key -> [when its commitment was first published (北京时间), before the draw?]
+        self.commitments: dict[str, list] = old.get("commitments", {})
 
     def has(self, rel: str) -> bool:
         return rel in self.files and (self.out / rel).is_file()
@@ -77,7 +90,12 @@ class _Output:
 
     def save(self) -> str:
         body = json.dumps(
-            {"files": self.files, "rounds": self.rounds, "bundles": self.bundles},
+            {
+                "files": self.files,
+                "rounds": self.rounds,
+                "bundles": self.bundles,
+                "commitments": self.commitments,
+            },
             sort_keys=True,
             indent=0,
         ).encode()
@@ -122,6 +140,28 @@ def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) ->
             output.remove(folder + stale.name, report)
 
 
+def _commitment(site: Site, rnd: PublicRound, output: _Output, report: PublishReport) -> None:
+    """The round's commitment file and page, written once and never rewritten: a round
+    committed but not yet drawn is published so the commitment is public before the entropy
+    exists, and whatever happens to the round afterwards these bytes stay as they were."""
+    json_rel, html_rel = commitment_paths(rnd.round_key)
+    target = output.out / json_rel
+    if target.is_file():
+        if target.read_bytes() != commitment_bytes(rnd.commitment):
+            raise IntegrityError(
+                f"round {rnd.round_key}: the database's commitment differs from the one "
+                f"published in {json_rel}; the published commitment is never rewritten"
+            )
+        if html_rel in output.files and (output.out / html_rel).is_file():
+            return
+    first = output.commitments.setdefault(
+        rnd.round_key, [local_label(datetime.now(UTC)), rnd.status == "committed"]
+    )
+    for rel, data in render_commitment(site, rnd, first[0], before_draw=first[1]).items():
+        if not (rel == json_rel and target.is_file()):
+            output.write(rel, data, report)
+
+
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
@@ -144,6 +184,7 @@ def publish(
     for key in sorted(keys):  # a round's files are named by its key: refuse before writing any
         child(out / "rounds", key)
     for rnd in site.rounds:
+        _commitment(site, rnd, output, report)
         digest = rnd.digest()
         if output.rounds.get(rnd.round_key) != digest or not all(
             output.has(p) for p in round_paths(rnd.round_key)
@@ -153,7 +194,11 @@ def publish(
             output.rounds[rnd.round_key] = digest
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
         stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
-        if bundles and (output.bundles.get(rnd.round_key) != stamp or not output.has(manifest)):
+        if (
+            bundles
+            and rnd.bundled
+            and (output.bundles.get(rnd.round_key) != stamp or not output.has(manifest))
+        ):
             _bundle(engine, rnd.round_key, output, report)
             output.bundles[rnd.round_key] = stamp
     for rel, data in render_aggregates(site).items():
@@ -170,6 +215,7 @@ def publish(
     for key in set(output.rounds) - keys:
         output.rounds.pop(key)
         output.bundles.pop(key, None)
+        output.commitments.pop(key, None)
         shutil.rmtree(child(out / "rounds", key), ignore_errors=True)
     for rel, data in render_catalog(
         site, {k: (v[0], v[1]) for k, v in output.files.items()}
