@@ -76,6 +76,10 @@ class Round(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     committed_at: datetime
     drawn_at: datetime | None = None
+    # when publish first put the round's commitment on the public site, and whether the round
+    # was still undrawn then: set once, kept here (not in a site's manifest, which may be lost)
+    commitment_published_at: datetime | None = None
+    commitment_published_before_draw: bool | None = None
 
 
 class RoundArtifact(SQLModel, table=True):

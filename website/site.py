@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session
 
 from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit
+from rounds.models import Round
 from rounds.notice import commitment_bytes
 from shuangsui.clock import local_label
 from shuangsui.config import Settings, get_settings
@@ -66,8 +67,6 @@ class _Output:
         self.files: dict[str, list] = old.get("files", {})
         self.rounds: dict[str, str] = old.get("rounds", {})
         self.bundles: dict[str, str] = old.get("bundles", {})
-        # round key -> [when its commitment was first published (北京时间), before the draw?]
-        self.commitments: dict[str, list] = old.get("commitments", {})
 
     def has(self, rel: str) -> bool:
         return rel in self.files and (self.out / rel).is_file()
@@ -94,7 +93,6 @@ class _Output:
                 "files": self.files,
                 "rounds": self.rounds,
                 "bundles": self.bundles,
-                "commitments": self.commitments,
             },
             sort_keys=True,
             indent=0,
@@ -140,26 +138,31 @@ def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) ->
             output.remove(folder + stale.name, report)
 
 
-def _commitment(site: Site, rnd: PublicRound, output: _Output, report: PublishReport) -> None:
+def _commitment(
+    site: Site,
+    rnd: PublicRound,
+    output: _Output,
+    report: PublishReport,
+    stamps: dict[str, tuple[datetime, bool]],
+) -> None:
     """The round's commitment file and page, written once and never rewritten: a round
     committed but not yet drawn is published so the commitment is public before the entropy
     exists, and whatever happens to the round afterwards these bytes stay as they were."""
     json_rel, html_rel = commitment_paths(rnd.round_key)
     target = output.out / json_rel
-    if target.is_file():
-        if target.read_bytes() != commitment_bytes(rnd.commitment):
-            raise IntegrityError(
-                f"round {rnd.round_key}: the database's commitment differs from the one "
-                f"published in {json_rel}; the published commitment is never rewritten"
-            )
-        if html_rel in output.files and (output.out / html_rel).is_file():
-            return
-    first = output.commitments.setdefault(
-        rnd.round_key, [local_label(datetime.now(UTC)), rnd.status == "committed"]
+    if target.is_file() and target.read_bytes() != commitment_bytes(rnd.commitment):
+        raise IntegrityError(
+            f"round {rnd.round_key}: the database's commitment differs from the one "
+            f"published in {json_rel}; the published commitment is never rewritten"
+        )
+    if output.has(json_rel) and output.has(html_rel):
+        return
+    at, before_draw = stamps.setdefault(
+        rnd.round_key, (datetime.now(UTC), rnd.status == "committed")
     )
-    for rel, data in render_commitment(site, rnd, first[0], before_draw=first[1]).items():
-        if not (rel == json_rel and target.is_file()):
-            output.write(rel, data, report)
+    # the same bytes as any copy already there (checked above), so "written" changes nothing
+    for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
+        output.write(rel, data, report)
 
 
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
@@ -183,8 +186,10 @@ def publish(
     keys = {r.round_key for r in site.rounds}
     for key in sorted(keys):  # a round's files are named by its key: refuse before writing any
         child(out / "rounds", key)
+    stamps = commitment_stamps(engine)
+    first_time = {k for k in keys if k not in stamps}
     for rnd in site.rounds:
-        _commitment(site, rnd, output, report)
+        _commitment(site, rnd, output, report, stamps)
         digest = rnd.digest()
         if output.rounds.get(rnd.round_key) != digest or not all(
             output.has(p) for p in round_paths(rnd.round_key)
@@ -215,13 +220,14 @@ def publish(
     for key in set(output.rounds) - keys:
         output.rounds.pop(key)
         output.bundles.pop(key, None)
-        output.commitments.pop(key, None)
         shutil.rmtree(child(out / "rounds", key), ignore_errors=True)
     for rel, data in render_catalog(
         site, {k: (v[0], v[1]) for k, v in output.files.items()}
     ).items():
         output.write(rel, data, report)
     site_digest = output.save()
+    if record:
+        _record_stamps(engine, {k: stamps[k] for k in first_time if k in stamps})
     if record and unpublished:
         _record(engine, unpublished, site_digest)
         report.newly_published = len(unpublished)
@@ -234,6 +240,33 @@ def publish(
         report.unchanged,
     )
     return report
+
+
+def commitment_stamps(engine: Engine) -> dict[str, tuple[datetime, bool]]:
+    """When each round's commitment was first published, and whether before its draw."""
+    table = Round.__table__  # type: ignore[attr-defined]
+    query = select(
+        table.c.round_key,
+        table.c.commitment_published_at,
+        table.c.commitment_published_before_draw,
+    ).where(table.c.commitment_published_at.is_not(None))
+    with engine.connect() as conn:
+        return {key: (at, bool(before)) for key, at, before in conn.execute(query)}
+
+
+def _record_stamps(engine: Engine, stamps: dict[str, tuple[datetime, bool]]) -> None:
+    """Set the first-published moment of the rounds whose commitment this run published first
+    (only where none is set: a concurrent publish that set one keeps its own)."""
+    if not stamps:
+        return
+    table = Round.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        for key, (at, before) in sorted(stamps.items()):
+            conn.execute(
+                update(table)
+                .where(table.c.round_key == key, table.c.commitment_published_at.is_(None))
+                .values(commitment_published_at=at, commitment_published_before_draw=before)
+            )
 
 
 # Called with (session, [(version_id, finding_id), ...]) inside the transaction that records a
