@@ -1,0 +1,36 @@
+"""Typed audit events of the workspace (the findings service records its own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WorkspaceOpened:
+    """A link's token was exchanged for a workspace session."""
+
+    role: str
+    who: str
+    credit_code: str
+
+
+@dataclass(frozen=True)
+class DraftSaved:
+    credit_code: str
+    inspector_id: str
+    draft_sha256: str
+
+
+@dataclass(frozen=True)
+class EvidenceAttached:
+    credit_code: str
+    inspector_id: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ExportDownloaded:
+    what: str
+    file_format: str
+    by: str
