@@ -37,6 +37,7 @@ EXTRA_ROUTERS: list[str] = [
     "exchange.api:router",  # the partner exchange (/exchange/v1)
     "workspace.pages:router",  # the bureau's web workspace (/w): stylesheet
     "workspace.inspector:router",  # the inspector's assignment pages
+    "workspace.coordinator:router",  # the coordinator's month, rounds and exports
 ]
 
 

@@ -1,0 +1,126 @@
+"""The coordinator's workspace over real HTTP: sign-in by token, the month, a round's progress,
+exports that open back in openpyxl, and an import template that round-trips."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+from api import tokens
+from api.app import create_app
+from findings.importer import import_findings
+from findings.service import history
+from shuangsui.config import get_settings
+from tests.findings.factories import ROUND, final_finding
+from tests.findings.live import serve
+from tests.workspace.helpers import delivered_round, outbox_link
+
+
+@pytest.fixture
+def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict, str]]:
+    teams = delivered_round(engine, monkeypatch)
+    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base:
+        yield base, teams, ssc
+
+
+def _signed_in(http: httpx.Client, ssc: str) -> None:
+    r = http.get(f"/w/c/open?token={ssc}")
+    assert r.status_code == 303 and r.headers["location"] == "/w/c/"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Path=/w/c" in cookie and ssc not in cookie
+
+
+def test_round_page_shows_progress_and_who_must_sign(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    base, teams, ssc = live
+    (done, done_team), *_ = sorted(teams.items())
+    final_finding(engine, done, done_team)
+    with httpx.Client(base_url=base) as http:
+        assert http.get(f"/w/c/rounds/{ROUND}").status_code == 401  # no session yet
+        _signed_in(http, ssc)
+        month = http.get("/w/c/?period=2026-12")
+        assert month.status_code == 200 and ROUND in month.text
+        page = http.get(f"/w/c/rounds/{ROUND}")
+    assert page.status_code == 200 and 'lang="zh-CN"' in page.text
+    assert f"已完成 1 / {len(teams)}" in page.text
+    row = page.text.split(f'id="e-{done}"', 1)[1].split("</tr>", 1)[0]
+    assert "已完成" in row and "未发现问题" in row
+
+
+def test_an_inspector_session_or_token_never_opens_coordinator_pages(
+    live: tuple[str, dict, str],
+) -> None:
+    base, teams, ssc = live
+    code, team = sorted(teams.items())[0]
+    link = outbox_link(code, team[0], base)
+    token = link.rsplit("token=", 1)[1]
+    with httpx.Client(base_url=base) as http:
+        assert http.get(link).status_code == 303
+        inspector_cookie = http.cookies.get("ssw_a")
+        assert http.get(f"/w/c/open?token={token}").status_code == 403
+        r = httpx.get(f"{base}/w/c/", headers={"Cookie": f"ssw_c={inspector_cookie}"})
+        assert r.status_code == 401
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        coordinator_cookie = http.cookies.get("ssw_c")
+    # a coordinator session is not an inspector's: it opens no assignment page
+    r = httpx.get(f"{base}/w/a/{ROUND}/{code}", headers={"Cookie": f"ssw_a={coordinator_cookie}"})
+    assert r.status_code == 401
+
+
+def test_a_revoked_coordinator_token_ends_the_session(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    base, _teams, ssc = live
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        assert http.get("/w/c/").status_code == 200
+        tokens.revoke(engine, "李协调")
+        assert http.get("/w/c/").status_code == 401
+
+
+def test_exports_open_in_openpyxl_and_the_template_round_trips(
+    live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
+) -> None:
+    base, teams, ssc = live
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        sheets = {}
+        for what in ("assignments", "findings", "template"):
+            r = http.get(f"/w/c/rounds/{ROUND}/{what}.xlsx")
+            assert r.status_code == 200, r.text
+            path = tmp_path / f"{what}.xlsx"
+            path.write_bytes(r.content)
+            sheets[what] = path
+        assignments_csv = http.get(f"/w/c/rounds/{ROUND}/assignments.csv")
+    wb = openpyxl.load_workbook(sheets["assignments"])
+    rows = list(wb.active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    wb.close()
+    assert rows[0][:3] == ("轮次", "统一社会信用代码", "企业名称")
+    assert len(rows) - 1 == sum(len(t) for t in teams.values())
+    read = list(csv.reader(io.StringIO(assignments_csv.content.decode("utf-8-sig"))))
+    assert [["" if c is None else str(c) for c in r] for r in rows[1:]] == read[1:]
+    # the template, filled in as the paper forms say, imports
+    wb = openpyxl.load_workbook(sheets["template"])
+    ws = wb.active
+    header = [c.value for c in ws[1]]  # type: ignore[index]
+    for row in ws.iter_rows(min_row=2):  # type: ignore[union-attr]
+        code = row[1].value
+        row[header.index("检查结果")].value = "未发现问题"
+        row[header.index("检查日期")].value = "2026-12-10"
+        row[header.index("签字人员")].value = "；".join(teams[code])
+    filled = tmp_path / "filled.xlsx"
+    wb.save(filled)
+    wb.close()
+    assert import_findings(engine, filled, imported_by="李协调") == len(teams)
+    code = sorted(teams)[0]
+    assert history(engine, ROUND, code).public is not None

@@ -1,0 +1,92 @@
+"""The coordinator's workspace: this month, a round, the exports.
+
+Signed in the same way as an inspector: ``/w/c/open?token=ssc_...`` becomes a session cookie
+(path ``/w/c``) and a 303 to the month page, so the token leaves the address bar.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api.auth import Principal, Role, allow, bearer
+from rounds import audit
+from workspace import exports, overview, sessions
+from workspace.events import ExportDownloaded, WorkspaceOpened
+from workspace.guards import PageRefused, Visitor, coordinator_binding, coordinator_session
+from workspace.pages import render
+
+router = APIRouter(prefix="/w/c", include_in_schema=False)
+Coordinator = Annotated[Visitor, Depends(coordinator_session)]
+
+EXPORTS = {
+    "assignments": ("任务分配表", exports.ASSIGNMENT_HEADER, exports.assignment_rows),
+    "findings": ("检查结果", exports.FINDINGS_HEADER, exports.findings_rows),
+    "template": ("检查结果导入模板", exports.TEMPLATE_HEADER, exports.template_rows),
+}
+MEDIA = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+@router.get("/open")
+def open_link(
+    request: Request, who: Annotated[Principal, Depends(allow(Role.coordinator))]
+) -> Response:
+    """Exchange a coordinator token for a session, then go to the month without it."""
+    state = request.app.state
+    binding = coordinator_binding(bearer(request))
+    value, _ = sessions.issue(
+        state.settings.secret_key.get_secret_value(),
+        sessions.Session("coordinator", who.name, binding=binding),
+    )
+    audit.append(state.engine, None, WorkspaceOpened("coordinator", who.name, ""))
+    response = RedirectResponse("/w/c/", status_code=303)
+    sessions.set_cookie(
+        response,
+        sessions.COORDINATOR_COOKIE,
+        value,
+        path="/w/c",
+        secure=sessions.secure_request(request),
+    )
+    return response
+
+
+@router.get("/")
+def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
+    state = request.app.state
+    shown, plans = overview.month(state.engine, state.settings, period[:7])
+    return render("month.html", period=shown, plans=plans, me=me.name, quote=quote)
+
+
+@router.get("/rounds/{round_key}")
+def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
+    state = request.app.state
+    view = overview.round_view(state.engine, state.settings, round_key)
+    if view is None:
+        raise PageRefused(404, f"没有轮次 {round_key}。")
+    base = f"/w/c/rounds/{quote(round_key, safe='')}"
+    return render("round.html", view=view, me=me.name, base=base)
+
+
+@router.get("/rounds/{round_key}/{what}.{fmt}")
+def export(round_key: str, what: str, fmt: str, request: Request, me: Coordinator) -> Response:
+    if what not in EXPORTS or fmt not in MEDIA:
+        raise PageRefused(404, f"没有这种导出：{what}.{fmt}")
+    state = request.app.state
+    if overview.round_view(state.engine, state.settings, round_key) is None:
+        raise PageRefused(404, f"没有轮次 {round_key}。")
+    title, header, rows_of = EXPORTS[what]
+    rows = rows_of(state.engine, round_key)
+    data = exports.as_xlsx(header, rows) if fmt == "xlsx" else exports.as_csv(header, rows)
+    audit.append(state.engine, round_key, ExportDownloaded(what, fmt, me.name))
+    name = quote(f"{round_key}-{title}.{fmt}")
+    return Response(
+        data,
+        media_type=MEDIA[fmt],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+    )
