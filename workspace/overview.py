@@ -32,6 +32,10 @@ STATE_LABELS = {
 }
 
 
+ROUND_STATUS = {"committed": "已提交", "drawn": "已摇号", "failed": "失败", "closed": "已结束"}
+DELIVERY = {"sent": "已送达", "pending": "待发送", "failed": "重试中", "dead": "投递失败"}
+
+
 @dataclass
 class PlanRow:
     plan_id: str
@@ -205,7 +209,7 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
                 "定向" if s.kind == "targeted" else "随机",
                 s.stratum,
                 [names.get(i, i) for i in teams.get(s.credit_code, [])],
-                "、".join(f"{k} {v}" for k, v in sorted(sent.items())) or "—",
+                "、".join(f"{DELIVERY.get(k, k)} {v}" for k, v in sorted(sent.items())) or "—",
                 state,
                 result,
                 s.credit_code in late,
@@ -215,7 +219,7 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
     return RoundView(
         round_key,
         rnd.reason or rnd.plan_id,
-        str(rnd.status),
+        ROUND_STATUS.get(str(rnd.status), str(rnd.status)),
         f"{rnd.window_start} 至 {rnd.window_end}",
         local_label(drawn, zone) if drawn else "",
         [(k, v[0], v[1]) for k, v in sorted(strata.items())],
