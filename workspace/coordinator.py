@@ -12,11 +12,17 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.auth import Principal, Role, allow, bearer
+from api.auth import Principal, bearer
 from rounds import audit
 from workspace import exports, overview, sessions
 from workspace.events import ExportDownloaded, WorkspaceOpened
-from workspace.guards import PageRefused, Visitor, coordinator_binding, coordinator_session
+from workspace.guards import (
+    PageRefused,
+    Visitor,
+    coordinator_binding,
+    coordinator_link,
+    coordinator_session,
+)
 from workspace.pages import render
 
 router = APIRouter(prefix="/w/c", include_in_schema=False)
@@ -34,9 +40,7 @@ MEDIA = {
 
 
 @router.get("/open")
-def open_link(
-    request: Request, who: Annotated[Principal, Depends(allow(Role.coordinator))]
-) -> Response:
+def open_link(request: Request, who: Annotated[Principal, Depends(coordinator_link)]) -> Response:
     """Exchange a coordinator token for a session, then go to the month without it."""
     state = request.app.state
     binding = coordinator_binding(bearer(request))

@@ -13,7 +13,8 @@ from fastapi import Request
 from sqlmodel import Session as DbSession
 
 from api import inspector_tokens, tokens
-from api.auth import ROLES_ATTR, Role
+from api.auth import ROLES_ATTR, Principal, Role, allow
+from api.problems import Problem
 from findings.models import CoordinatorToken
 from workspace import sessions
 
@@ -87,6 +88,24 @@ def coordinator_session(request: Request) -> Visitor:
 def coordinator_binding(token: str) -> str:
     """What ties a coordinator's session to the token it came from."""
     return tokens.token_hash(token)[:16]
+
+
+def _link(role: Role, hint: str):  # type: ignore[no-untyped-def]
+    """The API's own token check for a sign-in link, its refusals shown as a page."""
+    check = allow(role)
+
+    def guard(request: Request) -> Principal:
+        try:
+            return check(request)
+        except Problem as exc:
+            raise PageRefused(exc.status, f"{hint}（{exc.detail}）") from None
+
+    setattr(guard, ROLES_ATTR, frozenset({role}))
+    return guard
+
+
+inspector_link = _link(Role.inspector, "此链接不能打开这项任务，或已失效。请联系协调员")
+coordinator_link = _link(Role.coordinator, "协调员令牌无效或已撤销")
 
 
 async def check_csrf(request: Request, visitor: Visitor) -> None:

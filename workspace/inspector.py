@@ -19,7 +19,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.auth import Principal, Role, allow
+from api.auth import Principal
 from findings import evidence, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.models import Evidence
@@ -30,7 +30,13 @@ from shuangsui.paths import inside
 from workspace import assignment, drafts, sessions
 from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
 from workspace.forms import draft_from_form, finding_from_draft
-from workspace.guards import PageRefused, Visitor, check_csrf, inspector_session
+from workspace.guards import (
+    PageRefused,
+    Visitor,
+    check_csrf,
+    inspector_link,
+    inspector_session,
+)
 from workspace.pages import render
 
 logger = logging.getLogger(__name__)
@@ -53,7 +59,7 @@ def open_link(
     round_key: str,
     credit_code: str,
     request: Request,
-    who: Annotated[Principal, Depends(allow(Role.inspector))],
+    who: Annotated[Principal, Depends(inspector_link)],
 ) -> Response:
     """Exchange the link's token for a session cookie, then go to the page without it."""
     state = request.app.state

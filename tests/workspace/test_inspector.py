@@ -108,7 +108,9 @@ def test_a_session_opens_only_its_own_assignment(live: tuple[str, dict], engine:
         assert r.status_code == 401
     # another inspector's token on this assignment, the token on another assignment
     token = outbox_link(other, outsider, base).rsplit("token=", 1)[1]
-    assert httpx.get(f"{base}/w/open/{ROUND}/{code}?token={token}").status_code == 403
+    refused = httpx.get(f"{base}/w/open/{ROUND}/{code}?token={token}")
+    assert refused.status_code == 403 and "此链接不能打开这项任务" in refused.text
+    assert refused.headers["content-type"].startswith("text/html")
     mine = outbox_link(code, team[0], base).rsplit("token=", 1)[1]
     assert httpx.get(f"{base}/w/open/{ROUND}/{other}?token={mine}").status_code == 403
     # a coordinator token is not an inspector's link
@@ -202,3 +204,18 @@ def test_the_token_is_in_no_log_line(engine: sa.Engine, monkeypatch: pytest.Monk
             lg.removeHandler(keep)
     assert any("/w/open/" in line for line in lines), "the access log was not captured"
     assert not [line for line in lines if token in line]
+
+
+def test_revoking_the_inspector_ends_the_session(live: tuple[str, dict], engine: sa.Engine) -> None:
+    from api import inspector_tokens
+
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        page = http.get(_open(http, outbox_link(code, team[0], base)).headers["location"])
+        assert page.status_code == 200
+        inspector_tokens.revoke(engine, team[0], round_key=ROUND, by="李协调", reason="换人")
+        again = http.get(urlsplit(str(page.url)).path)
+        assert again.status_code == 401 and "链接已不可用" in again.text
+        r = http.post(urlsplit(str(page.url)).path, data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 401
