@@ -9,16 +9,22 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session as DbSession
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
+from notifications.admin import retry_dead
 from rounds import audit
 from workspace import exports, overview, sessions
-from workspace.events import ExportDownloaded, WorkspaceOpened
+from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
     PageRefused,
     Visitor,
+    check_csrf,
     coordinator_binding,
     coordinator_link,
     coordinator_session,
@@ -74,7 +80,37 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
     if view is None:
         raise PageRefused(404, f"没有轮次 {round_key}。")
     base = f"/w/c/rounds/{quote(round_key, safe='')}"
-    return render("round.html", view=view, me=me.name, base=base)
+    return render(
+        "round.html",
+        view=view,
+        me=me.name,
+        base=base,
+        csrf=me.csrf,
+        requeued=request.query_params.get("requeued", ""),
+    )
+
+
+@router.post("/rounds/{round_key}/retry-dead")
+async def retry_dead_letters(round_key: str, request: Request, me: Coordinator) -> Response:
+    """Re-queue the round's dead letters (each re-routed to the recipient's current address)."""
+    await check_csrf(request, me)
+    count = await run_in_threadpool(_requeue, request.app.state.engine, round_key, me.name)
+    base = f"/w/c/rounds/{quote(round_key, safe='')}"
+    return RedirectResponse(f"{base}?requeued={count}", status_code=303)
+
+
+def _requeue(engine: sa.Engine, round_key: str, by: str) -> int:
+    for _attempt in range(20):  # a concurrent audit append takes the chain's head: retry
+        with DbSession(engine) as db:
+            count = retry_dead(session=db, round_key=round_key)
+            audit.add_to(db, round_key, DeadLettersRequeued(count, by))
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+                continue
+            return count
+    raise RuntimeError("could not re-queue: the audit log is too busy")
 
 
 @router.get("/rounds/{round_key}/{what}.{fmt}")

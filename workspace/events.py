@@ -34,3 +34,9 @@ class ExportDownloaded:
     what: str
     file_format: str
     by: str
+
+
+@dataclass(frozen=True)
+class DeadLettersRequeued:
+    count: int
+    by: str

@@ -71,6 +71,11 @@ class RoundView:
     drawn_at: str
     strata: list[tuple[str, int, int]] = field(default_factory=list)  # stratum, random, targeted
     rows: list[EnterpriseRow] = field(default_factory=list)
+    dead_elsewhere: int = 0  # dead letters not about one enterprise (the round's summary)
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(r.delivery.count(DELIVERY["dead"]) for r in self.rows) + self.dead_elsewhere
 
     @property
     def signoff_queue(self) -> list[EnterpriseRow]:
@@ -224,4 +229,5 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
         local_label(drawn, zone) if drawn else "",
         [(k, v[0], v[1]) for k, v in sorted(strata.items())],
         rows,
+        delivery.get("", Counter())["dead"],
     )

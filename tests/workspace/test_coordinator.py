@@ -124,3 +124,37 @@ def test_exports_open_in_openpyxl_and_the_template_round_trips(
     assert import_findings(engine, filled, imported_by="李协调") == len(teams)
     code = sorted(teams)[0]
     assert history(engine, ROUND, code).public is not None
+
+
+def test_dead_letters_are_retried_from_the_round_page_with_csrf(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    import re
+
+    from sqlmodel import Session, select
+
+    from notifications.models import Notification, NotificationStatus
+    from rounds.models import AuditEvent
+
+    base, _teams, ssc = live
+    with Session(engine) as s:
+        dead = s.exec(select(Notification).where(Notification.round_key == ROUND)).first()
+        assert dead is not None
+        dead.status = NotificationStatus.dead
+        s.add(dead)
+        s.commit()
+        dead_id = dead.id
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        page = http.get(f"/w/c/rounds/{ROUND}")
+        assert "1 条通知投递失败" in page.text
+        action = f"/w/c/rounds/{ROUND}/retry-dead"
+        assert http.post(action, data={}).status_code == 403
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        r = http.post(action, data={"csrf": csrf.group(1)})
+        assert r.status_code == 303 and r.headers["location"].endswith("requeued=1")
+    with Session(engine) as s:
+        assert s.get(Notification, dead_id).status == NotificationStatus.pending  # type: ignore[union-attr]
+        events = s.exec(select(AuditEvent.event).where(AuditEvent.round_key == ROUND)).all()
+    assert "DeadLettersRequeued" in events
