@@ -14,11 +14,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session as DbSession
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
 from notifications.admin import retry_dead
 from rounds import audit
+from shuangsui.clock import local_label
 from workspace import exports, overview, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
@@ -130,3 +132,39 @@ def export(round_key: str, what: str, fmt: str, request: Request, me: Coordinato
         media_type=MEDIA[fmt],
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
     )
+
+
+PARTNER_STATUS = {
+    "never": "从未同步",
+    "ok": "正常",
+    "failed": "同步失败",
+    "rewritten": "历史被改写",
+}
+
+
+@router.get("/partners")
+def partners(request: Request, me: Coordinator) -> Response:
+    """Each partner bureau's last sync, checkpoint size and any fault."""
+    from exchange.directory import load_directory
+    from exchange.models import PartnerState
+
+    zone = request.app.state.settings.timezone
+    with DbSession(request.app.state.engine) as db:
+        states = {s.partner_code: s for s in db.exec(select(PartnerState)).all()}
+    rows = []
+    for code, p in sorted(load_directory().items()):
+        st = states.get(code)
+        rows.append(
+            {
+                "code": code,
+                "name": p.name,
+                "status": PARTNER_STATUS.get(st.status, st.status) if st else "从未同步",
+                "size": st.size if st else 0,
+                "last_ok": local_label(st.last_success_at, zone)
+                if st and st.last_success_at
+                else "—",
+                "fault": (st.last_error or "") if st and st.status != "ok" else "",
+                "flagged": bool(st and st.flagged),
+            }
+        )
+    return render("partners.html", rows=rows, me=me.name)

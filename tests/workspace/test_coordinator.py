@@ -158,3 +158,32 @@ def test_dead_letters_are_retried_from_the_round_page_with_csrf(
         assert s.get(Notification, dead_id).status == NotificationStatus.pending  # type: ignore[union-attr]
         events = s.exec(select(AuditEvent.event).where(AuditEvent.round_key == ROUND)).all()
     assert "DeadLettersRequeued" in events
+
+
+def test_partners_page_shows_each_partners_sync_and_fault(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from exchange.models import PartnerState
+    from tests.exchange.test_crypto import _key
+
+    base, _teams, ssc = live
+    (get_settings().home / "partners.toml").write_text(
+        f'[[partner]]\ncode = "310000"\nname = "上海市认证执法局"\ndivision = "310000"\n'
+        f'base_url = "http://127.0.0.1:8310/"\nkeys = ["{_key().public.text}"]\n',
+        encoding="utf-8",
+    )
+    with Session(engine) as s:
+        at = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)
+        s.add(PartnerState(partner_code="310000", size=42, status="failed",
+                           last_error="connection refused", last_success_at=at))  # fmt: skip
+        s.commit()
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        page = http.get("/w/c/partners")
+    row = page.text.split('id="p-310000"', 1)[1].split("</tr>", 1)[0]
+    assert "上海市认证执法局" in row and "同步失败" in row and "42" in row
+    assert "2026-12-01 02:10 北京时间" in row and "connection refused" in row
