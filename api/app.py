@@ -38,6 +38,7 @@ EXTRA_ROUTERS: list[str] = [
     "workspace.pages:router",  # the bureau's web workspace (/w): stylesheet
     "workspace.inspector:router",  # the inspector's assignment pages
     "workspace.coordinator:router",  # the coordinator's month, rounds and exports
+    "workspace.adhoc:router",  # the coordinator's ad hoc round form and ceremony
 ]
 
 

@@ -72,7 +72,8 @@ def open_link(request: Request, who: Annotated[Principal, Depends(coordinator_li
 def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
     state = request.app.state
     shown, plans = overview.month(state.engine, state.settings, period[:7])
-    return render("month.html", period=shown, plans=plans, me=me.name, quote=quote)
+    started = request.query_params.get("started", "")
+    return render("month.html", period=shown, plans=plans, me=me.name, quote=quote, started=started)
 
 
 @router.get("/rounds/{round_key}")
@@ -89,6 +90,7 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         base=base,
         csrf=me.csrf,
         requeued=request.query_params.get("requeued", ""),
+        ceremony=request.query_params.get("ceremony", ""),
     )
 
 

@@ -40,3 +40,13 @@ class ExportDownloaded:
 class DeadLettersRequeued:
     count: int
     by: str
+
+
+@dataclass(frozen=True)
+class AdhocRequested:
+    """A coordinator started an ad hoc round (``step`` start) or its ceremony."""
+
+    plan: str
+    reason: str
+    by: str
+    step: str

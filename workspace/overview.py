@@ -72,6 +72,7 @@ class RoundView:
     strata: list[tuple[str, int, int]] = field(default_factory=list)  # stratum, random, targeted
     rows: list[EnterpriseRow] = field(default_factory=list)
     dead_elsewhere: int = 0  # dead letters not about one enterprise (the round's summary)
+    awaits_ceremony: bool = False  # an ad hoc round committed, its digits not yet entered
 
     @property
     def dead_letters(self) -> int:
@@ -230,4 +231,5 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
         [(k, v[0], v[1]) for k, v in sorted(strata.items())],
         rows,
         delivery.get("", Counter())["dead"],
+        rnd.kind == "adhoc" and rnd.status == RoundStatus.committed,
     )
