@@ -187,3 +187,28 @@ def test_partners_page_shows_each_partners_sync_and_fault(
     row = page.text.split('id="p-310000"', 1)[1].split("</tr>", 1)[0]
     assert "上海市认证执法局" in row and "同步失败" in row and "42" in row
     assert "2026-12-01 02:10 北京时间" in row and "connection refused" in row
+
+
+def test_this_month_lists_each_plan_with_its_state(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shuangsui import config
+    from tests.rounds.factories import plan_yaml
+    from workspace.overview import month
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "a.yaml").write_text(plan_yaml(), encoding="utf-8")
+    (plans / "b.yaml").write_text(plan_yaml(plan_id="ccc-2026-12-b"), encoding="utf-8")
+    (plans / "c.yaml").write_text(plan_yaml(plan_id="ccc-2027-01", period="2027-01"), "utf-8")
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
+    config.get_settings.cache_clear()
+    teams = delivered_round(engine, monkeypatch)
+
+    def states() -> dict[str, str]:
+        return {p.plan_id: p.label for p in month(engine, get_settings(), "2026-12")[1]}
+
+    assert states() == {"ccc-2026-12": "通知已送达", "ccc-2026-12-b": "未提交"}
+    code, team = sorted(teams.items())[0]
+    final_finding(engine, code, team)
+    assert states()["ccc-2026-12"] == "检查结果填报中"
