@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from starlette.responses import Response
 INSPECTOR_COOKIE = "ssw_a"
 COORDINATOR_COOKIE = "ssw_c"
 LIFETIME_SECONDS = 12 * 3600  # a working day; the link opens a new one
+_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{43}")  # unpadded base64url body.mac
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ def issue(secret: str, session: Session, now: float | None = None) -> tuple[str,
 
 def read(secret: str, value: str, now: float | None = None) -> Session | None:
     """The session a cookie value carries, or None when forged, malformed or expired."""
+    if _SHAPE.fullmatch(value) is None:
+        return None
     body_text, _, mac_text = value.partition(".")
     try:
         body, mac = _unb64(body_text), _unb64(mac_text)
