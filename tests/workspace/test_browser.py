@@ -30,6 +30,17 @@ def _chromium() -> str:
     return CHROMIUM
 
 
+def _labelled_and_narrow(page, javascript: bool) -> None:  # type: ignore[no-untyped-def]
+    """Every field has its label; nothing is wider than the phone."""
+    fields = page.locator("input:not([type=hidden]), select, textarea")
+    assert fields.count() >= 8
+    for i in range(fields.count()):
+        ident = fields.nth(i).get_attribute("id")
+        assert ident and page.locator(f'label[for="{ident}"]').count() == 1, ident
+    if javascript:  # measuring needs the page's script engine
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_it(
@@ -65,6 +76,7 @@ def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_
             assert page.locator("html").get_attribute("lang") == "zh-CN"
             assert page.get_by_text("待填报").first.is_visible()
             page.screenshot(path=str(shots / "1-inspector-a-open.png"), full_page=True)
+            _labelled_and_narrow(page, javascript)
             page.get_by_label("检查结果").select_option(label="未发现问题")
             page.get_by_label("检查日期").fill("2026-12-10")
             page.get_by_label("检查情况").fill("现场核对证书与产品，一致")
