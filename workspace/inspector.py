@@ -25,7 +25,7 @@ from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.models import Evidence
 from findings.settings import FindingsSettings
 from rounds import audit
-from shuangsui.errors import Conflict, UserError
+from shuangsui.errors import Conflict, NotFound, UserError
 from shuangsui.paths import inside
 from workspace import assignment, drafts, sessions
 from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
@@ -173,8 +173,13 @@ async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     home = state.settings.home
-    kept = await run_in_threadpool(current_draft, request, me)
-    photos = await _store_photos(request, me, form, kept.get("evidence", []))
+    kept = (await run_in_threadpool(current_draft, request, me)).get("evidence", [])
+    try:
+        photos = await _store_photos(request, me, form, kept)
+    except PageRefused as refused:  # a photo refused: the typed text is kept all the same
+        drafts.save(home, rk, cc, me.name, draft_from_form(form, kept))
+        ctx = _context(request, me, errors=[refused.message])
+        return render("assignment.html", refused.status, **ctx)
     draft = draft_from_form(form, photos)
     drafts.save(home, rk, cc, me.name, draft)
     digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
@@ -222,8 +227,9 @@ async def sign(request: Request, me: Me) -> Response:
             version=int(version),
             inspector_id=me.name,
         )
-    except Conflict as exc:
-        return render("assignment.html", 409, **_context(request, me, errors=[str(exc)]))
+    except (Conflict, NotFound, UserError) as exc:
+        status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
+        return render("assignment.html", status, **_context(request, me, errors=[str(exc)]))
     return _see(page_path(rk, cc) + "?signed=1")
 
 

@@ -219,3 +219,42 @@ def test_revoking_the_inspector_ends_the_session(live: tuple[str, dict], engine:
         assert again.status_code == 401 and "链接已不可用" in again.text
         r = http.post(urlsplit(str(page.url)).path, data={"csrf": csrf_of(page.text)})
         assert r.status_code == 401
+
+
+def test_what_a_client_can_send_wrong_is_answered_without_a_server_error(
+    live: tuple[str, dict],
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        page = http.get(_open(http, outbox_link(code, team[0], base)).headers["location"])
+        path = urlsplit(str(page.url)).path
+        csrf = csrf_of(page.text)
+        form = {"csrf": csrf, "description": "写了很多字", "action": "submit"}
+        # a page, not a photo: refused, and what was typed is kept
+        r = http.post(path, data=form, files={"photo": ("x.html", b"<html>", "text/html")})
+        assert r.status_code == 422 and "照片未保存" in r.text and "写了很多字" in r.text
+        answers = [
+            http.post(path, json={"csrf": csrf}),
+            http.post(
+                path,
+                content=b"--x\r\nbroken",
+                headers={"Content-Type": "multipart/form-data; boundary=x"},
+            ),
+            http.post(path, data={**form, "result": "no_problem", "check_date": "2026-13-45"}),
+            http.post(
+                path,
+                data={
+                    **form,
+                    "result": "no_problem",
+                    "check_date": "2026-12-10",
+                    "cert:XX:1": "kept",
+                },
+            ),  # fmt: skip
+            http.post(f"{path}/sign", data={"csrf": csrf, "version": "x"}),
+            http.post(f"{path}/sign", data={"csrf": csrf, "version": "7"}),
+            http.get(f"{path}/evidence/..%2F..%2Fetc%2Fpasswd"),
+            http.get(f"/w/open/{ROUND}/{code}?token=%00%ff"),
+        ]
+    for r in answers:
+        assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text[:300])
