@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from api import tokens
 from api.app import create_app
 from findings.importer import import_findings
-from findings.service import history
+from findings.service import history, submit
 from shuangsui.config import get_settings
-from tests.findings.factories import ROUND, final_finding
+from tests.findings.factories import ROUND, final_finding, finding
 from tests.findings.live import serve
 from tests.workspace.helpers import delivered_round, outbox_link
 
@@ -42,8 +42,10 @@ def test_round_page_shows_progress_and_who_must_sign(
     live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     base, teams, ssc = live
-    (done, done_team), *_ = sorted(teams.items())
+    (done, done_team), (waiting, waiting_team), *_ = sorted(teams.items())
     final_finding(engine, done, done_team)
+    submit(engine, round_key=ROUND, credit_code=waiting, data=finding(),
+           submitted_by=f"inspector:{waiting_team[0]}", signers=[waiting_team[0]])  # fmt: skip
     with httpx.Client(base_url=base) as http:
         assert http.get(f"/w/c/rounds/{ROUND}").status_code == 401  # no session yet
         _signed_in(http, ssc)
@@ -54,6 +56,9 @@ def test_round_page_shows_progress_and_who_must_sign(
     assert f"已完成 1 / {len(teams)}" in page.text
     row = page.text.split(f'id="e-{done}"', 1)[1].split("</tr>", 1)[0]
     assert "已完成" in row and "未发现问题" in row
+    queue = page.text.split('id="signoff-queue"', 1)[1].split("</section>", 1)[0]
+    assert "待签字（1）" in queue and "签字" in queue
+    assert "逾期（0）" in page.text
 
 
 def test_an_inspector_session_or_token_never_opens_coordinator_pages(
