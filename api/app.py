@@ -33,7 +33,13 @@ from shuangsui.config import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 # "module:attribute" of routers included in every app, after the built-in ones.
-EXTRA_ROUTERS: list[str] = ["exchange.api:router"]  # the partner exchange (/exchange/v1)
+EXTRA_ROUTERS: list[str] = [
+    "exchange.api:router",  # the partner exchange (/exchange/v1)
+    "workspace.pages:router",  # the bureau's web workspace (/w): stylesheet
+    "workspace.inspector:router",  # the inspector's assignment pages
+    "workspace.coordinator:router",  # the coordinator's month, rounds and exports
+    "workspace.adhoc:router",  # the coordinator's ad hoc round form and ceremony
+]
 
 
 def _load(spec: str) -> APIRouter:
@@ -60,8 +66,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _limit_bodies(app: FastAPI, settings: Settings) -> None:
     """Bodies are bounded before routing and authentication (api/limits.py)."""
     evidence_upload = f"{findings.router.prefix}/evidence"  # the file is the raw body
+    photos = "/w/a/{round_key}/{credit_code}"  # the workspace's findings form, with photos
+    big = FindingsSettings().evidence_max_bytes
     body_limits = limits.BodyLimits(
-        settings.api_max_body_bytes, {evidence_upload: FindingsSettings().evidence_max_bytes}
+        settings.api_max_body_bytes, {evidence_upload: big, photos: big}
     )
     app.add_middleware(limits.LimitBodies, limits=body_limits)
     app.add_exception_handler(limits.BodyTooLarge, limits.handle_too_large)
@@ -99,6 +107,9 @@ def create_app(
         app.include_router(router)
     for spec in EXTRA_ROUTERS:
         app.include_router(_load(spec))
+    from workspace.pages import install as install_pages
+
+    install_pages(app)  # workspace refusals as pages
     app.state.route_roles = check_routes(app)
     openapi.install(app)  # every route's problem responses, by its roles and inputs
     logger.info(

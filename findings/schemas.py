@@ -9,9 +9,28 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from findings.categories import CertificateAction, MeasureKind, ResultCategory
+from findings.categories import (
+    ACTION_LABELS,
+    MEASURE_LABELS,
+    RESULT_LABELS,
+    CertificateAction,
+    MeasureKind,
+    ResultCategory,
+)
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+def _from_label(labels: dict[Any, str]) -> Any:
+    """A before-validator: the Chinese label of a value becomes the value (as imports allow)."""
+    by_label = {label: member.value for member, label in labels.items()}
+
+    def convert(value: Any) -> Any:
+        return by_label.get(value.strip(), value) if isinstance(value, str) else value
+
+    return convert
+
+
 # Bounds on every list of a finding: far above a real check, far below what hurts the server.
 MAX_CERTIFICATES = 50
 MAX_MEASURES = 20
@@ -27,6 +46,8 @@ class CertificateOutcome(BaseModel):
     number: str = Field(min_length=1, max_length=64)
     action: CertificateAction
 
+    _action_label = field_validator("action", mode="before")(_from_label(ACTION_LABELS))
+
 
 class Measure(BaseModel):
     """A measure ordered; 责令限期改正 (``rectify``) needs a deadline."""
@@ -36,6 +57,8 @@ class Measure(BaseModel):
     kind: MeasureKind
     deadline: date | None = None
     text: str = Field(default="", max_length=500)
+
+    _kind_label = field_validator("kind", mode="before")(_from_label(MEASURE_LABELS))
 
     @model_validator(mode="after")
     def _deadline(self) -> Measure:
@@ -67,6 +90,8 @@ class FindingIn(BaseModel):
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
     internal_note: str = Field(default="", max_length=4000)
     reason: str = Field(default="", max_length=1000)
+
+    _result_label = field_validator("result", mode="before")(_from_label(RESULT_LABELS))
 
     @field_validator("certificates")
     @classmethod

@@ -37,12 +37,11 @@ def submission_link(
     inspector_id: str,
     token: str | None = None,
 ) -> str:
-    """The inspector's own link; ``token`` when the caller already computed it."""
+    """The inspector's own link: the workspace page, which exchanges ``token`` for a session
+    (the JSON API at ``/findings/...`` takes the same token); ``token`` when already computed."""
     token = token or assignment_token(secret, round_key, credit_code, inspector_id)
     base = public_base_url.rstrip("/")
-    return (
-        f"{base}/findings/{quote(round_key, safe='')}/{quote(credit_code, safe='')}?token={token}"
-    )
+    return f"{base}/w/open/{quote(round_key, safe='')}/{quote(credit_code, safe='')}?token={token}"
 
 
 def idempotency_key(round_key: str, kind: str, recipient: str, subject_key: str) -> str:

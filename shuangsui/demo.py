@@ -146,6 +146,9 @@ def main() -> int:
         f"  public site: {len(report['written'])} files written, {report['newly_published']}"
         f" results newly published, under {site}"
     )
+    workspace = f"{settings.public_base_url.rstrip('/')}/w/c/open?token=<token>"
+    console.print(f"  workspace: `shuangsui serve`, then open {workspace}")
+    console.print("  (a token: `shuangsui tokens create-coordinator NAME`)")
     print(site / "index.html")
     return 0
 

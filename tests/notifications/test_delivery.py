@@ -84,7 +84,7 @@ def test_a_round_reaches_smtp_and_webhooks_with_the_right_content(
         assert mail.message["To"] == to and mail.message["Subject"] == row.subject
         assert mail.message["Message-ID"] == f"<{row.idempotency_key}@shuangsui>"
         token = assignment_token("dev-secret", world.round_key, credit, iid)
-        assert f"/findings/{world.round_key}/{credit}?token={token}" in mail.message.get_content()
+        assert f"/w/open/{world.round_key}/{credit}?token={token}" in mail.message.get_content()
         if iid == "INSP0001":
             assert mail.message["Subject"].startswith("[Inspection assignment]")
         else:

@@ -94,7 +94,7 @@ def test_token_binds_every_field_and_verifies() -> None:
     assert verify_assignment_token("s", "R1", "9135", "I1", t)
     assert not verify_assignment_token("s", "R1", "9135", "I2", t)
     link = submission_link("https://x.cn/", "s", "R1", "9135", "I1")
-    assert link == f"https://x.cn/findings/R1/9135?token={t}"
+    assert link == f"https://x.cn/w/open/R1/9135?token={t}"
 
 
 def test_generic_webhook_is_signed_over_timestamp_and_body() -> None:

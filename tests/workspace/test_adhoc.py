@@ -1,0 +1,108 @@
+"""The ad hoc round form: a preview that commits nothing, then a start through the API's runner;
+the ceremony form of a committed ad hoc round. Real server, real database; the runner is the
+injected one (the flow itself is tested in tests/flows)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from api import tokens
+from api.app import create_app
+from rounds.models import AuditEvent, Round
+from shuangsui import config
+from shuangsui.config import get_settings
+from tests.findings.live import serve
+from tests.rounds.factories import plan_yaml, seed_registry
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_preview_then_start_an_adhoc_round(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "ccc.yaml").write_text(plan_yaml(), encoding="utf-8")
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
+    config.get_settings.cache_clear()
+    seed_registry(engine)
+    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    started: list[dict[str, Any]] = []
+
+    def runner(params: dict[str, Any]) -> dict[str, Any]:
+        started.append(params)
+        return {"mode": "test", "round_key": "ccc-2026-12-adhoc-x", "state": "running"}
+
+    with serve(create_app(engine=engine, adhoc_runner=runner)) as base:
+        with httpx.Client(base_url=base) as http:
+            assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+            form = http.get("/w/c/adhoc")
+            assert form.status_code == 200 and "ccc-2026-12" in form.text
+            data = {"csrf": _csrf(form.text), "plan": "ccc-2026-12", "reason": "投诉举报",
+                    "total_cap": "5", "action": "preview"}  # fmt: skip
+            assert http.post("/w/c/adhoc", data={**data, "csrf": ""}).status_code == 403
+            bad = http.post("/w/c/adhoc", data={**data, "rates": "D=fifty"})
+            assert bad.status_code == 422 and "rates" in bad.text
+            low = http.post("/w/c/adhoc", data={**data, "rates": "D=50%"})
+            assert low.status_code == 422 and "below" in low.text  # never below the plan
+            preview = http.post("/w/c/adhoc", data=data)
+            assert (
+                preview.status_code == 200
+                and "预检" in preview.text
+                and "提交并开始" in preview.text
+            )
+            assert started == []  # a preview starts nothing
+            with Session(engine) as s:
+                assert s.exec(select(Round)).first() is None
+            go = http.post("/w/c/adhoc", data={**data, "action": "start"})
+            assert go.status_code == 303 and "started=ccc-2026-12-adhoc-x" in go.headers["location"]
+    assert started == [{"requested_by": "李协调", "plan": "ccc-2026-12", "reason": "投诉举报",
+                        "total_cap": 5}]  # fmt: skip
+    with Session(engine) as s:
+        events = s.exec(select(AuditEvent.event)).all()
+    assert "AdhocRequested" in events
+
+
+def test_the_ceremony_form_of_a_committed_adhoc_round(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rounds import service
+    from rounds.models import RoundKind
+
+    seed_registry(engine)
+    key = "ccc-2026-12-adhoc-1"
+    service.commit_round(engine=engine, plan_text=plan_yaml(), kind=RoundKind.adhoc,
+                         round_key=key, requested_by="李协调", reason="投诉举报")  # fmt: skip
+    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    started: list[dict[str, Any]] = []
+
+    def runner(params: dict[str, Any]) -> dict[str, Any]:
+        started.append(params)
+        return {"mode": "test", "round_key": params["round_id"], "state": "running"}
+
+    with serve(create_app(engine=engine, adhoc_runner=runner)) as base:
+        with httpx.Client(base_url=base) as http:
+            assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+            page = http.get(f"/w/c/rounds/{key}")
+            assert page.status_code == 200 and "摇号仪式" in page.text
+            action = f"/w/c/rounds/{key}/ceremony"
+            data = {"csrf": _csrf(page.text), "witnesses": "王五, 赵六",
+                    "witness_digits": "27182818284590452353"}  # fmt: skip
+            assert http.post(action, data={**data, "csrf": "x"}).status_code == 403
+            assert http.post(action, data={**data, "witness_digits": "12ab"}).status_code == 422
+            r = http.post(action, data=data)
+            assert r.status_code == 303
+    assert started == [{"plan": "ccc-2026-12", "reason": "投诉举报", "requested_by": "李协调",
+                        "round_id": key, "witness_digits": "27182818284590452353",
+                        "witnesses": ["王五", "赵六"]}]  # fmt: skip

@@ -1,0 +1,219 @@
+"""The coordinator's workspace over real HTTP: sign-in by token, the month, a round's progress,
+exports that open back in openpyxl, and an import template that round-trips."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+from api import tokens
+from api.app import create_app
+from findings.importer import import_findings
+from findings.service import history, submit
+from shuangsui.config import get_settings
+from tests.findings.factories import ROUND, final_finding, finding
+from tests.findings.live import serve
+from tests.workspace.helpers import delivered_round, outbox_link
+
+
+@pytest.fixture
+def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict, str]]:
+    teams = delivered_round(engine, monkeypatch)
+    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base:
+        yield base, teams, ssc
+
+
+def _signed_in(http: httpx.Client, ssc: str) -> None:
+    r = http.get(f"/w/c/open?token={ssc}")
+    assert r.status_code == 303 and r.headers["location"] == "/w/c/"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Path=/w/c" in cookie and ssc not in cookie
+
+
+def test_round_page_shows_progress_and_who_must_sign(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    base, teams, ssc = live
+    (done, done_team), (waiting, waiting_team), *_ = sorted(teams.items())
+    final_finding(engine, done, done_team)
+    submit(engine, round_key=ROUND, credit_code=waiting, data=finding(),
+           submitted_by=f"inspector:{waiting_team[0]}", signers=[waiting_team[0]])  # fmt: skip
+    with httpx.Client(base_url=base) as http:
+        assert http.get(f"/w/c/rounds/{ROUND}").status_code == 401  # no session yet
+        _signed_in(http, ssc)
+        month = http.get("/w/c/?period=2026-12")
+        assert month.status_code == 200 and ROUND in month.text
+        page = http.get(f"/w/c/rounds/{ROUND}")
+    assert page.status_code == 200 and 'lang="zh-CN"' in page.text
+    assert f"已完成 1 / {len(teams)}" in page.text
+    row = page.text.split(f'id="e-{done}"', 1)[1].split("</tr>", 1)[0]
+    assert "已完成" in row and "未发现问题" in row
+    queue = page.text.split('id="signoff-queue"', 1)[1].split("</section>", 1)[0]
+    assert "待签字（1）" in queue and "签字" in queue
+    assert "逾期（0）" in page.text
+
+
+def test_an_inspector_session_or_token_never_opens_coordinator_pages(
+    live: tuple[str, dict, str],
+) -> None:
+    base, teams, ssc = live
+    code, team = sorted(teams.items())[0]
+    link = outbox_link(code, team[0], base)
+    token = link.rsplit("token=", 1)[1]
+    with httpx.Client(base_url=base) as http:
+        assert http.get(link).status_code == 303
+        inspector_cookie = http.cookies.get("ssw_a")
+        assert http.get(f"/w/c/open?token={token}").status_code == 403
+        r = httpx.get(f"{base}/w/c/", headers={"Cookie": f"ssw_c={inspector_cookie}"})
+        assert r.status_code == 401
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        coordinator_cookie = http.cookies.get("ssw_c")
+    # a coordinator session is not an inspector's: it opens no assignment page
+    r = httpx.get(f"{base}/w/a/{ROUND}/{code}", headers={"Cookie": f"ssw_a={coordinator_cookie}"})
+    assert r.status_code == 401
+
+
+def test_a_revoked_coordinator_token_ends_the_session(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    base, _teams, ssc = live
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        assert http.get("/w/c/").status_code == 200
+        tokens.revoke(engine, "李协调")
+        assert http.get("/w/c/").status_code == 401
+
+
+def test_exports_open_in_openpyxl_and_the_template_round_trips(
+    live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
+) -> None:
+    base, teams, ssc = live
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        sheets = {}
+        for what in ("assignments", "findings", "template"):
+            r = http.get(f"/w/c/rounds/{ROUND}/{what}.xlsx")
+            assert r.status_code == 200, r.text
+            path = tmp_path / f"{what}.xlsx"
+            path.write_bytes(r.content)
+            sheets[what] = path
+        assignments_csv = http.get(f"/w/c/rounds/{ROUND}/assignments.csv")
+    wb = openpyxl.load_workbook(sheets["assignments"])
+    rows = list(wb.active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    wb.close()
+    assert rows[0][:3] == ("轮次", "统一社会信用代码", "企业名称")
+    assert len(rows) - 1 == sum(len(t) for t in teams.values())
+    read = list(csv.reader(io.StringIO(assignments_csv.content.decode("utf-8-sig"))))
+    assert [["" if c is None else str(c) for c in r] for r in rows[1:]] == read[1:]
+    # the template, filled in as the paper forms say, imports
+    wb = openpyxl.load_workbook(sheets["template"])
+    ws = wb.active
+    header = [c.value for c in ws[1]]  # type: ignore[index]
+    for row in ws.iter_rows(min_row=2):  # type: ignore[union-attr]
+        code = row[1].value
+        row[header.index("检查结果")].value = "未发现问题"
+        row[header.index("检查日期")].value = "2026-12-10"
+        row[header.index("签字人员")].value = "；".join(teams[code])
+    filled = tmp_path / "filled.xlsx"
+    wb.save(filled)
+    wb.close()
+    assert import_findings(engine, filled, imported_by="李协调") == len(teams)
+    code = sorted(teams)[0]
+    assert history(engine, ROUND, code).public is not None
+
+
+def test_dead_letters_are_retried_from_the_round_page_with_csrf(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    import re
+
+    from sqlmodel import Session, select
+
+    from notifications.models import Notification, NotificationStatus
+    from rounds.models import AuditEvent
+
+    base, _teams, ssc = live
+    with Session(engine) as s:
+        dead = s.exec(select(Notification).where(Notification.round_key == ROUND)).first()
+        assert dead is not None
+        dead.status = NotificationStatus.dead
+        s.add(dead)
+        s.commit()
+        dead_id = dead.id
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        page = http.get(f"/w/c/rounds/{ROUND}")
+        assert "1 条通知投递失败" in page.text
+        action = f"/w/c/rounds/{ROUND}/retry-dead"
+        assert http.post(action, data={}).status_code == 403
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        r = http.post(action, data={"csrf": csrf.group(1)})
+        assert r.status_code == 303 and r.headers["location"].endswith("requeued=1")
+    with Session(engine) as s:
+        assert s.get(Notification, dead_id).status == NotificationStatus.pending  # type: ignore[union-attr]
+        events = s.exec(select(AuditEvent.event).where(AuditEvent.round_key == ROUND)).all()
+    assert "DeadLettersRequeued" in events
+
+
+def test_partners_page_shows_each_partners_sync_and_fault(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from exchange.models import PartnerState
+    from tests.exchange.test_crypto import _key
+
+    base, _teams, ssc = live
+    (get_settings().home / "partners.toml").write_text(
+        f'[[partner]]\ncode = "310000"\nname = "上海市认证执法局"\ndivision = "310000"\n'
+        f'base_url = "http://127.0.0.1:8310/"\nkeys = ["{_key().public.text}"]\n',
+        encoding="utf-8",
+    )
+    with Session(engine) as s:
+        at = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)
+        s.add(PartnerState(partner_code="310000", size=42, status="failed",
+                           last_error="connection refused", last_success_at=at))  # fmt: skip
+        s.commit()
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        page = http.get("/w/c/partners")
+    row = page.text.split('id="p-310000"', 1)[1].split("</tr>", 1)[0]
+    assert "上海市认证执法局" in row and "同步失败" in row and "42" in row
+    assert "2026-12-01 02:10 北京时间" in row and "connection refused" in row
+
+
+def test_this_month_lists_each_plan_with_its_state(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shuangsui import config
+    from tests.rounds.factories import plan_yaml
+    from workspace.overview import month
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "a.yaml").write_text(plan_yaml(), encoding="utf-8")
+    (plans / "b.yaml").write_text(plan_yaml(plan_id="ccc-2026-12-b"), encoding="utf-8")
+    (plans / "c.yaml").write_text(plan_yaml(plan_id="ccc-2027-01", period="2027-01"), "utf-8")
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
+    config.get_settings.cache_clear()
+    teams = delivered_round(engine, monkeypatch)
+
+    def states() -> dict[str, str]:
+        return {p.plan_id: p.label for p in month(engine, get_settings(), "2026-12")[1]}
+
+    assert states() == {"ccc-2026-12": "通知已送达", "ccc-2026-12-b": "未提交"}
+    code, team = sorted(teams.items())[0]
+    final_finding(engine, code, team)
+    assert states()["ccc-2026-12"] == "检查结果填报中"

@@ -1,0 +1,159 @@
+"""The coordinator's ad hoc round: a form, the preflight preview, then the start; and the
+ceremony step (witnesses and digits) of an ad hoc round already committed.
+
+Starting goes through the API's own runner (``app.state.adhoc_runner``: the ``adhoc-round``
+deployment, or a thread of this process), so the page does nothing the API would not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from rounds import audit
+from rounds.models import Round, RoundKind, RoundStatus
+from rounds.plans import apply_overrides, find_plan, load_plan_text, plan_files
+from rounds.preflight import describe, preflight, refusals
+from shuangsui.errors import UserError
+from workspace.events import AdhocRequested
+from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
+from workspace.pages import render
+
+router = APIRouter(prefix="/w/c", include_in_schema=False)
+Coordinator = Annotated[Visitor, Depends(coordinator_session)]
+RATE = re.compile(r"^\s*([A-Za-z]+)\s*=\s*([0-9.]+%?)\s*$")
+
+
+def _plans(request: Request) -> list[tuple[str, str]]:
+    folder = request.app.state.settings.plans_dir
+    out = []
+    for path in plan_files(folder) if folder.exists() else []:
+        plan, _ = load_plan_text(path.read_text(encoding="utf-8"), source=str(path))
+        out.append((str(plan["id"]), str(plan.get("title", ""))))
+    return out
+
+
+def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
+    """The ad hoc round's parameters from the form, or what is wrong (naming the field)."""
+    errors = []
+    params: dict[str, Any] = {"requested_by": who}
+    for name in ("plan", "reason"):
+        value = str(form.get(name, "")).strip()
+        if not value:
+            errors.append(f"{name}：必填")
+        params[name] = value
+    rates = {}
+    for part in re.split(r"[,，;；\s]+", str(form.get("rates", "")).strip()):
+        if not part:
+            continue
+        m = RATE.match(part)
+        if m is None:
+            errors.append(f"rates：{part!r} 应写成 类别=比例，例如 D=50%")
+        else:
+            rates[m.group(1).upper()] = m.group(2)
+    if rates:
+        params["rates"] = rates
+    cap = str(form.get("total_cap", "")).strip()
+    if cap:
+        if cap.isdigit() and int(cap) > 0:
+            params["total_cap"] = int(cap)
+        else:
+            errors.append("total_cap：应为正整数")
+    divisions = [d for d in re.split(r"[,，;；\s]+", str(form.get("divisions", ""))) if d]
+    if divisions:
+        params["divisions"] = divisions
+    return params, errors
+
+
+def preview(request: Request, params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The preflight of the plan with the overrides: the lines, and reasons to hold."""
+    settings = request.app.state.settings
+    path = find_plan(settings.plans_dir, params["plan"])
+    plan, _ = load_plan_text(path.read_text(encoding="utf-8"), source=params["plan"])
+    overrides: dict[str, Any] = {
+        k: params[k] for k in ("rates", "total_cap", "divisions") if k in params
+    }
+    plan = apply_overrides(plan, overrides)
+    with request.app.state.engine.connect() as conn:
+        report = preflight(conn, plan, source=params["plan"])
+    held = refusals(
+        report,
+        now=dt.datetime.now(dt.UTC),
+        max_age_days=settings.registry_max_age_days,
+        max_change=settings.frame_change_limit,
+    )
+    return describe(report), held
+
+
+@router.get("/adhoc")
+def adhoc_form(request: Request, me: Coordinator) -> Response:
+    return render("adhoc.html", me=me.name, csrf=me.csrf, plans=_plans(request), form={})
+
+
+@router.post("/adhoc")
+async def adhoc_post(request: Request, me: Coordinator) -> Response:
+    """预览 (the preflight, nothing committed) or 开始 (start the round)."""
+    await check_csrf(request, me)
+    form = await request.form()
+    params, errors = params_of(form, me.name)
+    lines: list[str] = []
+    held: list[str] = []
+    if not errors:
+        try:
+            lines, held = await run_in_threadpool(preview, request, params)
+        except UserError as exc:
+            errors = [str(exc)]
+    if errors or form.get("action") != "start":
+        return render(
+            "adhoc.html",
+            422 if errors else 200,
+            me=me.name,
+            csrf=me.csrf,
+            plans=_plans(request),
+            form=dict(form),
+            errors=errors,
+            lines=lines,
+            held=held,
+        )
+    started = await run_in_threadpool(request.app.state.adhoc_runner, params)
+    key = started["round_key"]
+    event = AdhocRequested(params["plan"], params["reason"], me.name, "start")
+    await run_in_threadpool(audit.append, request.app.state.engine, key, event)
+    return RedirectResponse(f"/w/c/?started={quote(key, safe='')}", status_code=303)
+
+
+@router.post("/rounds/{round_key}/ceremony")
+async def ceremony(round_key: str, request: Request, me: Coordinator) -> Response:
+    """The ceremony of a committed ad hoc round: the witnesses and the digits they produced."""
+    await check_csrf(request, me)
+    form = await request.form()
+    with Session(request.app.state.engine) as db:
+        rnd = db.get(Round, round_key)
+    digits = str(form.get("witness_digits", "")).strip()
+    witnesses = [w for w in re.split(r"[,，、;；\s]+", str(form.get("witnesses", ""))) if w]
+    base = f"/w/c/rounds/{quote(round_key, safe='')}"
+    if rnd is None or rnd.kind is not RoundKind.adhoc or rnd.status is not RoundStatus.committed:
+        raise PageRefused(409, "只有已提交、尚未摇号的临时轮次可以在此进行摇号仪式。")
+    if not digits.isdigit() or not witnesses:
+        raise PageRefused(
+            422, "witness_digits：请填写见证人产生的数字；witnesses：至少一名见证人。"
+        )
+    params = {
+        "plan": rnd.plan_id,
+        "reason": rnd.reason,
+        "requested_by": me.name,
+        "round_id": round_key,
+        "witness_digits": digits,
+        "witnesses": witnesses,
+    }
+    await run_in_threadpool(request.app.state.adhoc_runner, params)
+    event = AdhocRequested(rnd.plan_id, rnd.reason, me.name, "ceremony")
+    await run_in_threadpool(audit.append, request.app.state.engine, round_key, event)
+    return RedirectResponse(f"{base}?ceremony=1", status_code=303)

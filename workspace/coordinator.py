@@ -1,0 +1,172 @@
+"""The coordinator's workspace: this month, a round, the exports.
+
+Signed in the same way as an inspector: ``/w/c/open?token=ssc_...`` becomes a session cookie
+(path ``/w/c``) and a 303 to the month page, so the token leaves the address bar.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session as DbSession
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import Principal, bearer
+from notifications.admin import retry_dead
+from rounds import audit
+from shuangsui.clock import local_label
+from workspace import exports, overview, sessions
+from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
+from workspace.guards import (
+    PageRefused,
+    Visitor,
+    check_csrf,
+    coordinator_binding,
+    coordinator_link,
+    coordinator_session,
+)
+from workspace.pages import render
+
+router = APIRouter(prefix="/w/c", include_in_schema=False)
+Coordinator = Annotated[Visitor, Depends(coordinator_session)]
+
+EXPORTS = {
+    "assignments": ("任务分配表", exports.ASSIGNMENT_HEADER, exports.assignment_rows),
+    "findings": ("检查结果", exports.FINDINGS_HEADER, exports.findings_rows),
+    "template": ("检查结果导入模板", exports.TEMPLATE_HEADER, exports.template_rows),
+}
+MEDIA = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+@router.get("/open")
+def open_link(request: Request, who: Annotated[Principal, Depends(coordinator_link)]) -> Response:
+    """Exchange a coordinator token for a session, then go to the month without it."""
+    state = request.app.state
+    binding = coordinator_binding(bearer(request))
+    value, _ = sessions.issue(
+        state.settings.secret_key.get_secret_value(),
+        sessions.Session("coordinator", who.name, binding=binding),
+    )
+    audit.append(state.engine, None, WorkspaceOpened("coordinator", who.name, ""))
+    response = RedirectResponse("/w/c/", status_code=303)
+    sessions.set_cookie(
+        response,
+        sessions.COORDINATOR_COOKIE,
+        value,
+        path="/w/c",
+        secure=sessions.secure_request(request),
+    )
+    return response
+
+
+@router.get("/")
+def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
+    state = request.app.state
+    shown, plans = overview.month(state.engine, state.settings, period[:7])
+    started = request.query_params.get("started", "")
+    return render("month.html", period=shown, plans=plans, me=me.name, quote=quote, started=started)
+
+
+@router.get("/rounds/{round_key}")
+def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
+    state = request.app.state
+    view = overview.round_view(state.engine, state.settings, round_key)
+    if view is None:
+        raise PageRefused(404, f"没有轮次 {round_key}。")
+    base = f"/w/c/rounds/{quote(round_key, safe='')}"
+    return render(
+        "round.html",
+        view=view,
+        me=me.name,
+        base=base,
+        csrf=me.csrf,
+        requeued=request.query_params.get("requeued", ""),
+        ceremony=request.query_params.get("ceremony", ""),
+    )
+
+
+@router.post("/rounds/{round_key}/retry-dead")
+async def retry_dead_letters(round_key: str, request: Request, me: Coordinator) -> Response:
+    """Re-queue the round's dead letters (each re-routed to the recipient's current address)."""
+    await check_csrf(request, me)
+    count = await run_in_threadpool(_requeue, request.app.state.engine, round_key, me.name)
+    base = f"/w/c/rounds/{quote(round_key, safe='')}"
+    return RedirectResponse(f"{base}?requeued={count}", status_code=303)
+
+
+def _requeue(engine: sa.Engine, round_key: str, by: str) -> int:
+    for _attempt in range(20):  # a concurrent audit append takes the chain's head: retry
+        with DbSession(engine) as db:
+            count = retry_dead(session=db, round_key=round_key)
+            audit.add_to(db, round_key, DeadLettersRequeued(count, by))
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
+                continue
+            return count
+    raise RuntimeError("could not re-queue: the audit log is too busy")
+
+
+@router.get("/rounds/{round_key}/{what}.{fmt}")
+def export(round_key: str, what: str, fmt: str, request: Request, me: Coordinator) -> Response:
+    if what not in EXPORTS or fmt not in MEDIA:
+        raise PageRefused(404, f"没有这种导出：{what}.{fmt}")
+    state = request.app.state
+    if overview.round_view(state.engine, state.settings, round_key) is None:
+        raise PageRefused(404, f"没有轮次 {round_key}。")
+    title, header, rows_of = EXPORTS[what]
+    rows = rows_of(state.engine, round_key)
+    data = exports.as_xlsx(header, rows) if fmt == "xlsx" else exports.as_csv(header, rows)
+    audit.append(state.engine, round_key, ExportDownloaded(what, fmt, me.name))
+    name = quote(f"{round_key}-{title}.{fmt}")
+    return Response(
+        data,
+        media_type=MEDIA[fmt],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+    )
+
+
+PARTNER_STATUS = {
+    "never": "从未同步",
+    "ok": "正常",
+    "failed": "同步失败",
+    "rewritten": "历史被改写",
+}
+
+
+@router.get("/partners")
+def partners(request: Request, me: Coordinator) -> Response:
+    """Each partner bureau's last sync, checkpoint size and any fault."""
+    from exchange.directory import load_directory
+    from exchange.models import PartnerState
+
+    zone = request.app.state.settings.timezone
+    with DbSession(request.app.state.engine) as db:
+        states = {s.partner_code: s for s in db.exec(select(PartnerState)).all()}
+    rows = []
+    for code, p in sorted(load_directory().items()):
+        st = states.get(code)
+        rows.append(
+            {
+                "code": code,
+                "name": p.name,
+                "status": PARTNER_STATUS.get(st.status, st.status) if st else "从未同步",
+                "size": st.size if st else 0,
+                "last_ok": local_label(st.last_success_at, zone)
+                if st and st.last_success_at
+                else "—",
+                "fault": (st.last_error or "") if st and st.status != "ok" else "",
+                "flagged": bool(st and st.flagged),
+            }
+        )
+    return render("partners.html", rows=rows, me=me.name)

@@ -1,0 +1,56 @@
+"""Drafts of a finding, kept on the server: a dropped connection on a factory floor loses
+nothing the server received.
+
+One draft per (round, enterprise, inspector), a small JSON file under
+``$SHUANGSUI_HOME/workspace-drafts/`` named by the SHA-256 of the three keys (length-prefixed),
+written atomically (temporary file, then rename). Drafts live beside the evidence files they
+name; they are working notes, not records: the record is the submitted version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shuangsui.paths import inside
+
+
+def _name(round_key: str, credit_code: str, inspector_id: str) -> str:
+    h = hashlib.sha256()
+    for field in ("shuangsui-draft-v1", round_key, credit_code, inspector_id):
+        data = field.encode("utf-8")
+        h.update(len(data).to_bytes(8, "big") + data)
+    return h.hexdigest() + ".json"
+
+
+def drafts_dir(home: Path) -> Path:
+    return home / "workspace-drafts"
+
+
+def load(home: Path, round_key: str, credit_code: str, inspector_id: str) -> dict[str, Any]:
+    path = inside(drafts_dir(home), _name(round_key, credit_code, inspector_id))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save(
+    home: Path, round_key: str, credit_code: str, inspector_id: str, draft: dict[str, Any]
+) -> None:
+    folder = drafts_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = inside(folder, _name(round_key, credit_code, inspector_id))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".draft-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(draft, fh, ensure_ascii=False, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def discard(home: Path, round_key: str, credit_code: str, inspector_id: str) -> None:
+    inside(drafts_dir(home), _name(round_key, credit_code, inspector_id)).unlink(missing_ok=True)

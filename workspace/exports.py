@@ -1,0 +1,136 @@
+"""Files the bureau hands around: the assignment sheet (任务分配表), the findings, and the
+findings import template, as XLSX and CSV through :mod:`shuangsui.spreadsheet` (the one writer
+that neutralises formulas)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
+from findings.importer import COLUMNS
+from findings.records import load_results
+from registry.models import Enterprise, Inspector
+from rounds.models import Assignment, Round
+from shuangsui.spreadsheet import csv_writer, write_xlsx
+
+ASSIGNMENT_HEADER = [
+    "轮次",
+    "统一社会信用代码",
+    "企业名称",
+    "地址",
+    "检查人员",
+    "组内角色",
+    "结果截止",
+]
+FINDINGS_HEADER = [
+    "轮次", "统一社会信用代码", "企业名称", "版本", "检查结果", "检查日期", "情况说明",
+    "涉及证书", "处理措施", "签字人员", "状态",
+]  # fmt: skip
+# the import's own column names (findings.importer.COLUMNS), first alias each
+TEMPLATE_FIELDS = list(COLUMNS)
+TEMPLATE_HEADER = [COLUMNS[f][0] for f in TEMPLATE_FIELDS]
+
+
+def assignment_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
+    with Session(engine) as db:
+        rows = list(
+            db.exec(
+                select(Assignment, Enterprise, Inspector)
+                .join(Enterprise, col(Enterprise.credit_code) == col(Assignment.credit_code))
+                .join(Inspector, col(Inspector.inspector_id) == col(Assignment.inspector_id))
+                .where(Assignment.round_key == round_key)
+                .order_by(col(Assignment.credit_code), col(Assignment.position))
+            )
+        )
+    return [
+        [
+            a.round_key,
+            e.credit_code,
+            e.name,
+            e.address,
+            f"{i.name}（{i.inspector_id}）",
+            "组长" if a.position == 0 else "组员",
+            a.due_on.isoformat(),
+        ]  # fmt: skip
+        for a, e, i in rows
+    ]
+
+
+def findings_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
+    with engine.connect() as conn:
+        records = load_results(conn, [round_key])
+    with Session(engine) as db:
+        names = dict(
+            db.exec(
+                select(Enterprise.credit_code, Enterprise.name).where(
+                    col(Enterprise.credit_code).in_([r.credit_code for r in records])
+                )
+            ).all()
+        )
+    out = []
+    for rec in records:
+        for v in rec.versions:
+            certs = "；".join(
+                f"{c['body']} {c['number']} {ACTION_LABELS.get(c['action'], c['action'])}"  # type: ignore[call-overload]
+                for c in v.certificates
+            )
+            measures = "；".join(
+                MEASURE_LABELS.get(m["kind"], m["kind"])  # type: ignore[call-overload]
+                + (f" {m['deadline']}" if m.get("deadline") else "")
+                for m in v.measures
+            )
+            state = "已完成" if v.state.final else "待 " + "、".join(v.state.missing) + " 签字"
+            out.append(
+                [
+                    rec.round_key,
+                    rec.credit_code,
+                    names.get(rec.credit_code, ""),
+                    v.version,
+                    RESULT_LABELS.get(v.result, v.result),  # type: ignore[call-overload]
+                    v.check_date.isoformat(),
+                    v.description,
+                    certs,
+                    measures,
+                    "、".join(v.state.signed_by),
+                    state,
+                ]  # fmt: skip
+            )
+    return out
+
+
+def template_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
+    """One row per enterprise of the round, its keys filled, the rest for the paper form."""
+    with Session(engine) as db:
+        if db.get(Round, round_key) is None:
+            return []
+        codes = db.exec(
+            select(Assignment.credit_code)
+            .where(Assignment.round_key == round_key)
+            .distinct()
+            .order_by(col(Assignment.credit_code))
+        ).all()
+    blank = [""] * (len(TEMPLATE_FIELDS) - 2)
+    return [[round_key, code, *blank] for code in codes]
+
+
+def as_xlsx(header: Sequence[str], rows: list[list[Any]]) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "export.xlsx"
+        write_xlsx(path, header, rows)
+        return path.read_bytes()
+
+
+def as_csv(header: Sequence[str], rows: list[list[Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv_writer(buf)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(row)
+    return buf.getvalue().encode("utf-8-sig")  # Excel reads UTF-8 with its BOM

@@ -1,0 +1,120 @@
+"""Who a workspace page is for: the session cookie, checked against the database each time.
+
+Each guard is a FastAPI dependency carrying :data:`api.auth.ROLES_ATTR`, so ``create_app``
+knows every page's role. A refusal is :class:`PageRefused`, rendered as a page in Chinese
+(``workspace.pages.install``), not as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlmodel import Session as DbSession
+
+from api import inspector_tokens, tokens
+from api.auth import ROLES_ATTR, Principal, Role, allow
+from api.problems import Problem
+from findings.models import CoordinatorToken
+from workspace import sessions
+
+
+class PageRefused(Exception):
+    """A page that may not be shown: status, and what to tell the person."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class Visitor:
+    session: sessions.Session
+    csrf: str
+
+    @property
+    def name(self) -> str:
+        return self.session.subject
+
+
+def _secret(request: Request) -> str:
+    return str(request.app.state.settings.secret_key.get_secret_value())
+
+
+NO_SESSION = "没有有效的会话（或已过期）。请重新打开通知中的链接；如果刚刚打开过，请点击“继续”。"
+
+
+def inspector_session(request: Request) -> Visitor:
+    """The inspector of this page's assignment, still allowed to work on it."""
+    round_key = request.path_params.get("round_key", "")
+    credit_code = request.path_params.get("credit_code", "")
+    value = request.cookies.get(sessions.INSPECTOR_COOKIE, "")
+    found = sessions.read(_secret(request), value) if value else None
+    if (
+        found is None
+        or found.kind != Role.inspector
+        or (found.round_key, found.credit_code) != (round_key, credit_code)
+    ):
+        raise PageRefused(401, NO_SESSION)
+    settings = request.app.state.settings
+    with DbSession(request.app.state.engine) as db:
+        access = inspector_tokens.load(db, round_key, credit_code)
+    if access is None or found.subject not in access.team:
+        raise PageRefused(403, "此会话不能打开这项任务。")
+    refused = inspector_tokens.refusal(access, found.subject, round_key, settings)
+    if refused is not None:
+        raise PageRefused(refused.status, f"链接已不可用：{refused.detail}")
+    return Visitor(found, sessions.csrf_token(_secret(request), found))
+
+
+def coordinator_session(request: Request) -> Visitor:
+    """A coordinator whose token is still the current, unrevoked one of this bureau."""
+    value = request.cookies.get(sessions.COORDINATOR_COOKIE, "")
+    found = sessions.read(_secret(request), value) if value else None
+    if found is None or found.kind != Role.coordinator:
+        raise PageRefused(401, "没有有效的协调员会话。请用协调员链接重新登录。")
+    with DbSession(request.app.state.engine) as db:
+        row = db.get(CoordinatorToken, found.subject)
+    if (
+        row is None
+        or row.revoked_at is not None
+        or row.bureau_code != request.app.state.settings.bureau_code
+        or not row.token_hash.startswith(found.binding)
+    ):
+        raise PageRefused(401, "协调员令牌已被撤销或更换，请重新登录。")
+    return Visitor(found, sessions.csrf_token(_secret(request), found))
+
+
+def coordinator_binding(token: str) -> str:
+    """What ties a coordinator's session to the token it came from."""
+    return tokens.token_hash(token)[:16]
+
+
+def _link(role: Role, hint: str):  # type: ignore[no-untyped-def]
+    """The API's own token check for a sign-in link, its refusals shown as a page."""
+    check = allow(role)
+
+    def guard(request: Request) -> Principal:
+        try:
+            return check(request)
+        except Problem as exc:
+            raise PageRefused(exc.status, f"{hint}（{exc.detail}）") from None
+
+    setattr(guard, ROLES_ATTR, frozenset({role}))
+    return guard
+
+
+inspector_link = _link(Role.inspector, "此链接不能打开这项任务，或已失效。请联系协调员")
+coordinator_link = _link(Role.coordinator, "协调员令牌无效或已撤销")
+
+
+async def check_csrf(request: Request, visitor: Visitor) -> None:
+    """Refuse a form without this session's CSRF token (403)."""
+    form = await request.form()
+    sent = form.get("csrf", "")
+    if not isinstance(sent, str) or not sessions.csrf_ok(_secret(request), visitor.session, sent):
+        raise PageRefused(403, "表单已过期或来源不明（缺少 CSRF 令牌）。请返回页面重新提交。")
+
+
+setattr(inspector_session, ROLES_ATTR, frozenset({Role.inspector}))
+setattr(coordinator_session, ROLES_ATTR, frozenset({Role.coordinator}))

@@ -1,0 +1,253 @@
+"""The inspector's assignment page: open from the notice link, draft, photograph, submit, sign.
+
+Writes go through :mod:`findings.service` (submit, sign_off): the workspace is a shell.
+Every POST carries the session's CSRF token and ends in a 303 to the page (post/redirect/get),
+so a reload never sends a form twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.auth import Principal
+from findings import evidence, service
+from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
+from findings.models import Evidence
+from findings.settings import FindingsSettings
+from rounds import audit
+from shuangsui.errors import Conflict, NotFound, UserError
+from shuangsui.paths import inside
+from workspace import assignment, drafts, sessions
+from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
+from workspace.forms import draft_from_form, finding_from_draft
+from workspace.guards import (
+    PageRefused,
+    Visitor,
+    check_csrf,
+    inspector_link,
+    inspector_session,
+)
+from workspace.pages import render
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/w", include_in_schema=False)
+Me = Annotated[Visitor, Depends(inspector_session)]
+CHUNK = 64 * 1024
+
+
+def page_path(round_key: str, credit_code: str) -> str:
+    return f"/w/a/{quote(round_key, safe='')}/{quote(credit_code, safe='')}"
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/open/{round_key}/{credit_code}")
+def open_link(
+    round_key: str,
+    credit_code: str,
+    request: Request,
+    who: Annotated[Principal, Depends(inspector_link)],
+) -> Response:
+    """Exchange the link's token for a session cookie, then go to the page without it."""
+    state = request.app.state
+    value, _ = sessions.issue(
+        state.settings.secret_key.get_secret_value(),
+        sessions.Session("inspector", who.name, round_key, credit_code),
+    )
+    audit.append(state.engine, round_key, WorkspaceOpened("inspector", who.name, credit_code))
+    path = page_path(round_key, credit_code)
+    response = _see(path)
+    secure = sessions.secure_request(request)
+    sessions.set_cookie(response, sessions.INSPECTOR_COOKIE, value, path=path, secure=secure)
+    return response
+
+
+def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
+    state = request.app.state
+    rk, cc = me.session.round_key, me.session.credit_code
+    view = assignment.load(state.engine, rk, cc, me.name, state.settings.timezone)
+    draft = current_draft(request, me)
+    latest = view.latest
+    return {
+        "view": view,
+        "draft": draft,
+        "csrf": me.csrf,
+        "action": page_path(rk, cc),
+        "results": list(RESULT_LABELS.items()),
+        "measures": list(MEASURE_LABELS.items()),
+        "actions": list(ACTION_LABELS.items()),
+        "i_signed": latest is not None and view.name_of(me.name) in latest.signed_by,
+        "errors": [],
+        **extra,
+    }
+
+
+def current_draft(request: Request, me: Visitor) -> dict[str, Any]:
+    """The inspector's saved draft; else the latest version (a correction starts from it)."""
+    state = request.app.state
+    rk, cc = me.session.round_key, me.session.credit_code
+    draft = drafts.load(state.settings.home, rk, cc, me.name)
+    if draft:
+        return draft
+    hist = service.history(state.engine, rk, cc)
+    if not hist.versions:
+        return {}
+    v = hist.versions[-1]
+    measure = v.measures[0] if v.measures else {}
+    return {
+        "result": str(v.result),
+        "check_date": v.check_date.isoformat(),
+        "description": v.description,
+        "internal_note": v.internal_note,
+        "measure_kind": measure.get("kind", ""),
+        "measure_deadline": measure.get("deadline") or "",
+        "measure_text": measure.get("text", ""),
+        "certificates": {f"{c['body']}:{c['number']}": c["action"] for c in v.certificates},
+        "evidence": list(v.evidence),
+        "reason": "",
+    }
+
+
+@router.get("/a/{round_key}/{credit_code}")
+def assignment_page(request: Request, me: Me) -> Response:
+    return render("assignment.html", **_context(request, me))
+
+
+async def _store_photos(
+    request: Request, me: Visitor, form: Any, attached: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    state = request.app.state
+    settings = FindingsSettings()
+    out = list(attached)
+    for upload in form.getlist("photo"):
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        media = upload.content_type or ""
+        try:
+            with evidence.EvidenceWriter(state.settings.home, media, settings) as writer:
+                while chunk := await upload.read(CHUNK):
+                    writer.write(chunk)
+                digest, _ = writer.finish()
+        except UserError as exc:
+            raise PageRefused(422, f"照片未保存：{exc}") from None
+        await run_in_threadpool(
+            evidence.record,
+            state.engine,
+            sha256=digest,
+            size=writer.size,
+            media_type=writer.media_type,
+            filename=upload.filename[:255],
+            uploaded_by=f"inspector:{me.name}",
+        )
+        event = EvidenceAttached(me.session.credit_code, me.name, digest, writer.size)
+        await run_in_threadpool(audit.append, state.engine, me.session.round_key, event)
+        if all(e["sha256"] != digest for e in out):
+            out.append({"sha256": digest, "filename": upload.filename[:255]})
+    return out
+
+
+@router.post("/a/{round_key}/{credit_code}")
+async def save_or_submit(request: Request, me: Me) -> Response:
+    """保存草稿 or 提交: photos are stored first, the draft always, the version on 提交."""
+    try:
+        await check_csrf(request, me)
+        return await _save_or_submit(request, me, await request.form())
+    finally:
+        await (await request.form()).close()  # the uploads' spooled files
+
+
+async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
+    state = request.app.state
+    rk, cc = me.session.round_key, me.session.credit_code
+    home = state.settings.home
+    kept = (await run_in_threadpool(current_draft, request, me)).get("evidence", [])
+    try:
+        photos = await _store_photos(request, me, form, kept)
+    except PageRefused as refused:  # a photo refused: the typed text is kept all the same
+        drafts.save(home, rk, cc, me.name, draft_from_form(form, kept))
+        ctx = _context(request, me, errors=[refused.message])
+        return render("assignment.html", refused.status, **ctx)
+    draft = draft_from_form(form, photos)
+    drafts.save(home, rk, cc, me.name, draft)
+    digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
+    await run_in_threadpool(audit.append, state.engine, rk, DraftSaved(cc, me.name, digest))
+    if form.get("action") != "submit":
+        return _see(page_path(rk, cc) + "?saved=1")
+    data, errors = finding_from_draft(draft)
+    base = form.get("base_version", "0")
+    if data is not None:
+        try:
+            await run_in_threadpool(
+                service.submit,
+                state.engine,
+                round_key=rk,
+                credit_code=cc,
+                data=data,
+                submitted_by=f"inspector:{me.name}",
+                signers=[me.name],
+                via="workspace",
+                base_version=int(base) if isinstance(base, str) and base.isdigit() else None,
+            )
+        except (Conflict, UserError) as exc:
+            errors = [str(exc)]
+    if errors:
+        ctx = _context(request, me, errors=errors)
+        return render("assignment.html", 422, **ctx)
+    drafts.discard(home, rk, cc, me.name)
+    return _see(page_path(rk, cc) + "?submitted=1")
+
+
+@router.post("/a/{round_key}/{credit_code}/sign")
+async def sign(request: Request, me: Me) -> Response:
+    await check_csrf(request, me)
+    form = await request.form()
+    version = form.get("version", "")
+    rk, cc = me.session.round_key, me.session.credit_code
+    if not (isinstance(version, str) and version.isdigit()):
+        raise PageRefused(422, "签字表单缺少版本号（version）。")
+    try:
+        await run_in_threadpool(
+            service.sign_off,
+            request.app.state.engine,
+            round_key=rk,
+            credit_code=cc,
+            version=int(version),
+            inspector_id=me.name,
+        )
+    except (Conflict, NotFound, UserError) as exc:
+        status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
+        return render("assignment.html", status, **_context(request, me, errors=[str(exc)]))
+    return _see(page_path(rk, cc) + "?signed=1")
+
+
+@router.get("/a/{round_key}/{credit_code}/evidence/{sha256}")
+def evidence_file(sha256: str, request: Request, me: Me) -> Response:
+    """A photo of this assignment (in the inspector's draft or in a version), nothing else."""
+    state = request.app.state
+    rk, cc = me.session.round_key, me.session.credit_code
+    named = {
+        e["sha256"] for e in drafts.load(state.settings.home, rk, cc, me.name).get("evidence", [])
+    }
+    for v in service.history(state.engine, rk, cc).versions:
+        named |= {e["sha256"] for e in v.evidence}
+    if sha256 not in named:
+        raise PageRefused(404, "这项任务没有这张照片。")
+    with Session(state.engine) as db:
+        row = db.get(Evidence, sha256)
+    if row is None:
+        raise PageRefused(404, "这张照片不在服务器上。")
+    path = inside(evidence.evidence_dir(state.settings.home), sha256)
+    return FileResponse(path, media_type=row.media_type, headers={"Cache-Control": "private"})

@@ -1,0 +1,235 @@
+"""What the coordinator's pages show, read as plain data: the month's plans and a round."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from findings.categories import RESULT_LABELS
+from findings.overdue import report as overdue_report
+from findings.records import ResultRecord, load_results
+from notifications.models import Notification
+from registry.models import Enterprise, Inspector
+from rounds.models import Assignment, Round, RoundStatus, Selection
+from rounds.plans import load_plan_text, plan_files
+from shuangsui.clock import local_label
+from shuangsui.config import Settings
+
+STATE_LABELS = {
+    "not_committed": "未提交",
+    "committed": "已提交，待摇号仪式",
+    "drawn": "已摇号",
+    "notified": "通知已送达",
+    "in_progress": "检查结果填报中",
+    "published": "已公示",
+    "overdue": "已逾期",
+}
+
+
+ROUND_STATUS = {"committed": "已提交", "drawn": "已摇号", "failed": "失败", "closed": "已结束"}
+DELIVERY = {"sent": "已送达", "pending": "待发送", "failed": "重试中", "dead": "投递失败"}
+
+
+@dataclass
+class PlanRow:
+    plan_id: str
+    title: str
+    window: str
+    round_key: str
+    state: str
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS[self.state]
+
+
+@dataclass
+class EnterpriseRow:
+    credit_code: str
+    name: str
+    kind: str
+    stratum: str
+    team: list[str]
+    delivery: str
+    state: str  # 待填报 / 待 X 签字 / 已完成 / 已公示
+    result: str
+    late: bool
+
+
+@dataclass
+class RoundView:
+    round_key: str
+    title: str
+    status: str
+    window: str
+    drawn_at: str
+    strata: list[tuple[str, int, int]] = field(default_factory=list)  # stratum, random, targeted
+    rows: list[EnterpriseRow] = field(default_factory=list)
+    dead_elsewhere: int = 0  # dead letters not about one enterprise (the round's summary)
+    awaits_ceremony: bool = False  # an ad hoc round committed, its digits not yet entered
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(r.delivery.count(DELIVERY["dead"]) for r in self.rows) + self.dead_elsewhere
+
+    @property
+    def signoff_queue(self) -> list[EnterpriseRow]:
+        return [r for r in self.rows if r.state.startswith("待") and "签字" in r.state]
+
+    @property
+    def progress(self) -> dict[str, int]:
+        done = sum(r.state in ("已完成", "已公示") for r in self.rows)
+        waiting = sum(r.state.startswith("待") and "签字" in r.state for r in self.rows)
+        return {"total": len(self.rows), "final": done, "awaiting_signature": waiting}
+
+
+def _period(settings: Settings) -> str:
+    return dt.datetime.now(ZoneInfo(settings.timezone)).strftime("%Y-%m")
+
+
+def _round_state(engine: sa.Engine, rnd: Round, late: set[str]) -> str:
+    if rnd.status is RoundStatus.committed:
+        return "committed"
+    if rnd.status is RoundStatus.closed:
+        return "published"
+    if rnd.round_key in late:
+        return "overdue"
+    with engine.connect() as conn:
+        records = load_results(conn, [rnd.round_key])
+    if records and all(r.public and r.public.published_at for r in records):
+        return "published"
+    if any(r.versions for r in records):
+        return "in_progress"
+    with Session(engine) as db:
+        statuses = set(
+            db.exec(
+                select(Notification.status).where(Notification.round_key == rnd.round_key)
+            ).all()
+        )
+    return "notified" if statuses and statuses <= {"sent"} else "drawn"
+
+
+def month(engine: sa.Engine, settings: Settings, period: str = "") -> tuple[str, list[PlanRow]]:
+    """Every plan of the period (from the plans folder) and every round of it, with state."""
+    period = period or _period(settings)
+    late = {i.round_key for i in overdue_report(engine) if i.status == "late"}
+    rows: list[PlanRow] = []
+    seen: set[str] = set()
+    with Session(engine) as db:
+        rounds = list(db.exec(select(Round).where(Round.period == period)).all())
+    by_plan = {r.plan_id: r for r in rounds}
+    files = plan_files(settings.plans_dir) if settings.plans_dir.exists() else []
+    for path in files:
+        plan, _ = load_plan_text(path.read_text(encoding="utf-8"), source=str(path))
+        if str(plan.get("period")) != period:
+            continue
+        window = plan.get("window", {})
+        rnd = by_plan.get(plan["id"])
+        state = _round_state(engine, rnd, late) if rnd else "not_committed"
+        rows.append(
+            PlanRow(
+                plan["id"],
+                str(plan.get("title", "")),
+                f"{window.get('start', '')} 至 {window.get('end', '')}",
+                rnd.round_key if rnd else "",
+                state,
+            )
+        )
+        seen.add(plan["id"])
+    for rnd in rounds:  # ad hoc rounds, and plans no longer in the folder
+        if rnd.plan_id not in seen:
+            window = f"{rnd.window_start} 至 {rnd.window_end}"
+            state = _round_state(engine, rnd, late)
+            rows.append(PlanRow(rnd.plan_id, rnd.reason or "", window, rnd.round_key, state))
+    return period, rows
+
+
+def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str]:
+    if rec is None or not rec.versions:
+        return "待填报", ""
+    latest = rec.versions[-1]
+    label = RESULT_LABELS.get(latest.result, latest.result)  # type: ignore[call-overload]
+    if not latest.state.final:
+        who = "、".join(names.get(i, i) for i in latest.state.missing)
+        return f"待 {who} 签字", label
+    if latest.published_at is not None:
+        return "已公示", label
+    return "已完成", label
+
+
+def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundView | None:
+    zone = settings.timezone
+    with Session(engine) as db:
+        rnd = db.get(Round, round_key)
+        if rnd is None:
+            return None
+        selections = list(db.exec(select(Selection).where(Selection.round_key == round_key)))
+        assignments = list(
+            db.exec(
+                select(Assignment)
+                .where(Assignment.round_key == round_key)
+                .order_by(col(Assignment.credit_code), col(Assignment.position))
+            )
+        )
+        codes = [s.credit_code for s in selections]
+        ents = {
+            e.credit_code: e.name
+            for e in db.exec(select(Enterprise).where(col(Enterprise.credit_code).in_(codes)))
+        }
+        ids = {a.inspector_id for a in assignments}
+        names = {
+            i.inspector_id: i.name
+            for i in db.exec(select(Inspector).where(col(Inspector.inspector_id).in_(ids)))
+        }
+        notes = list(db.exec(select(Notification).where(Notification.round_key == round_key)))
+    with engine.connect() as conn:
+        records = {r.credit_code: r for r in load_results(conn, [round_key])}
+    late = {
+        i.credit_code
+        for i in overdue_report(engine)
+        if i.round_key == round_key and i.status == "late"
+    }
+    teams: dict[str, list[str]] = {}
+    for a in assignments:
+        teams.setdefault(a.credit_code, []).append(a.inspector_id)
+    delivery: dict[str, Counter[str]] = {}
+    for n in notes:
+        code = str(n.payload.get("credit_code", "")) if isinstance(n.payload, dict) else ""
+        delivery.setdefault(code, Counter())[str(n.status)] += 1
+    strata: dict[str, list[int]] = {}
+    rows = []
+    for s in sorted(selections, key=lambda s: (s.kind != "targeted", s.stratum, s.rank)):
+        strata.setdefault(s.stratum, [0, 0])[s.kind == "targeted"] += 1
+        state, result = _state(records.get(s.credit_code), names)
+        sent = delivery.get(s.credit_code, Counter())
+        rows.append(
+            EnterpriseRow(
+                s.credit_code,
+                ents.get(s.credit_code, s.credit_code),
+                "定向" if s.kind == "targeted" else "随机",
+                s.stratum,
+                [names.get(i, i) for i in teams.get(s.credit_code, [])],
+                "、".join(f"{DELIVERY.get(k, k)} {v}" for k, v in sorted(sent.items())) or "—",
+                state,
+                result,
+                s.credit_code in late,
+            )
+        )
+    drawn: Any = getattr(rnd, "drawn_at", None)
+    return RoundView(
+        round_key,
+        rnd.reason or rnd.plan_id,
+        ROUND_STATUS.get(str(rnd.status), str(rnd.status)),
+        f"{rnd.window_start} 至 {rnd.window_end}",
+        local_label(drawn, zone) if drawn else "",
+        [(k, v[0], v[1]) for k, v in sorted(strata.items())],
+        rows,
+        delivery.get("", Counter())["dead"],
+        rnd.kind == "adhoc" and rnd.status == RoundStatus.committed,
+    )

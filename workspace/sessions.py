@@ -1,0 +1,118 @@
+"""Workspace sessions: a signed cookie naming who, for what, until when.
+
+A link's token is exchanged for a session at once, so the token leaves the address bar. The
+session is an HMAC-SHA256 (key derived from ``SHUANGSUI_SECRET_KEY``) over a compact payload
+with its expiry; nothing is stored. That is enough because the cookie only says *who*: every
+request checks again against the database whether they still may (an inspector's link
+revoked, the inspector inactive, the round's links expired; a coordinator token revoked or
+replaced), so revoking in the database ends the session at its next request. A table would
+add a migration and a write per sign-in for nothing the database does not already say.
+
+CSRF: each session carries a random nonce; its form token is an HMAC of that nonce, sent in a
+hidden field and compared on every POST. Cookies are ``SameSite=Strict`` as a second fence.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.responses import Response
+
+INSPECTOR_COOKIE = "ssw_a"
+COORDINATOR_COOKIE = "ssw_c"
+LIFETIME_SECONDS = 12 * 3600  # a working day; the link opens a new one
+_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{43}")  # unpadded base64url body.mac
+
+
+@dataclass(frozen=True)
+class Session:
+    kind: str  # "inspector" | "coordinator"
+    subject: str  # inspector id, or coordinator name
+    round_key: str = ""
+    credit_code: str = ""
+    binding: str = ""  # coordinator: a prefix of the token's hash (a new token ends it)
+    nonce: str = ""
+    expires: int = 0
+
+
+def _key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"shuangsui-workspace-session-v1", hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue(secret: str, session: Session, now: float | None = None) -> tuple[str, Session]:
+    """The cookie value of a new session (fresh nonce, expiry from now) and the session."""
+    now = time.time() if now is None else now
+    fresh = Session(
+        session.kind,
+        session.subject,
+        session.round_key,
+        session.credit_code,
+        session.binding,
+        secrets.token_urlsafe(16),
+        int(now) + LIFETIME_SECONDS,
+    )
+    fields = [fresh.kind, fresh.subject, fresh.round_key, fresh.credit_code, fresh.binding]
+    body = json.dumps([*fields, fresh.nonce, fresh.expires], separators=(",", ":")).encode()
+    mac = hmac.new(_key(secret), body, hashlib.sha256).digest()
+    return f"{_b64(body)}.{_b64(mac)}", fresh
+
+
+def read(secret: str, value: str, now: float | None = None) -> Session | None:
+    """The session a cookie value carries, or None when forged, malformed or expired."""
+    if _SHAPE.fullmatch(value) is None:
+        return None
+    body_text, _, mac_text = value.partition(".")
+    try:
+        body, mac = _unb64(body_text), _unb64(mac_text)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    if not hmac.compare_digest(hmac.new(_key(secret), body, hashlib.sha256).digest(), mac):
+        return None
+    kind, subject, round_key, credit_code, binding, nonce, expires = json.loads(body)
+    if (time.time() if now is None else now) > expires:
+        return None
+    return Session(kind, subject, round_key, credit_code, binding, nonce, int(expires))
+
+
+def csrf_token(secret: str, session: Session) -> str:
+    return hmac.new(_key(secret), f"csrf:{session.nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(secret: str, session: Session, sent: str) -> bool:
+    expected = csrf_token(secret, session).encode()
+    return hmac.compare_digest(expected, sent.encode("utf-8", "surrogateescape"))
+
+
+def secure_request(request: Request) -> bool:
+    """Came over TLS: directly, or through a proxy that uvicorn trusts (its
+    ``--forwarded-allow-ips`` / ``FORWARDED_ALLOW_IPS``, loopback by default) saying so in
+    ``X-Forwarded-Proto``; uvicorn sets the scheme, and ignores the header from anyone else."""
+    return request.url.scheme == "https"
+
+
+def set_cookie(response: Response, name: str, value: str, *, path: str, secure: bool) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=LIFETIME_SECONDS,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
