@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, cast
 import typer
 from sqlmodel import Session, select
 
+from draw.plan import normalise_rate
 from rounds import audit, bundle, service
 from rounds.models import Round
 from rounds.plans import find_plan
@@ -220,8 +221,11 @@ def adhoc(
     for item in rate:
         cls, sep, value = item.partition("=")
         if not sep:
-            raise UserError(f"--rate {item!r}: expected CLASS=RATE, e.g. D=50%")
-        rates[cls.strip()] = value.strip()
+            raise UserError(f"--rate {item}: expected CLASS=RATE, e.g. D=50%")
+        try:
+            rates[cls.strip()] = normalise_rate(value)
+        except ValueError as exc:
+            raise UserError(f"--rate {item}: {exc}") from None
     if round_id is None:
         import uuid
 
