@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from shuangsui.config import get_settings
@@ -77,10 +79,21 @@ def serve(
     """Serve the findings API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
+    from api.adhoc import stop_temporary_server
     from api.app import create_app
     from shuangsui import logsafe
 
     _engine()
     # the access log writes each request line, links' ?token= included: redact it
     logsafe.install()
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    # uvicorn stops cleanly on SIGTERM, then raises it again: exit normally instead, so the
+    # temporary Prefect server of an in-process ad hoc round is stopped below
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    try:
+        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    finally:
+        stop_temporary_server()
+
+
+def _exit_quietly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
