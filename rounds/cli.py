@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -200,6 +203,24 @@ def audit_log(round_key: str = typer.Argument(None)) -> None:
             )
 
 
+@contextmanager
+def _quiet_prefect() -> Iterator[None]:
+    """Prefect's run loggers off while a flow runs in this process: they would print each
+    failure three times with its traceback, before the CLI's own one-line error. Prefect's
+    own INFO lines (the temporary server stopping at exit) stay quiet afterwards."""
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    levels = [lg.level for lg in loggers]
+    prefect_logger = logging.getLogger("prefect")
+    for lg in (*loggers, prefect_logger):
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+        prefect_logger.setLevel(logging.WARNING)
+
+
 @app.command("adhoc")
 def adhoc(
     plan: str = typer.Option(..., help="plan file, or a plan id under SHUANGSUI_PLANS_DIR"),
@@ -264,7 +285,8 @@ def adhoc(
     else:
         from flows.rounds import adhoc_round
 
-        adhoc_round(**params)  # type: ignore[arg-type]
+        with _quiet_prefect():  # a refusal is one line from main, a bug its own traceback
+            adhoc_round(**params)  # type: ignore[arg-type]
     rnd = service.get_round(_engine(), round_id)
     _print_commitment(rnd)
     if rnd.status.value == "committed":

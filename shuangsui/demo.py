@@ -146,6 +146,11 @@ def main() -> int:
         f"  public site: {len(report['written'])} files written, {report['newly_published']}"
         f" results newly published, under {site}"
     )
+    console.print(
+        "  next: `. .venv/bin/activate` puts the `shuangsui` command on your PATH (or call "
+        f"`.venv/bin/shuangsui`); `export SHUANGSUI_HOME={home}` to work on this demo's data, "
+        "then follow README.md \"Using it\""
+    )
     print(site / "index.html")
     return 0
 
