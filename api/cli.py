@@ -60,16 +60,17 @@ def revoke_inspector(
 def list_revoked() -> None:
     """The revoked inspectors' links and coordinators' tokens."""
     from api import inspector_tokens, tokens
+    from shuangsui.clock import local_label
 
     engine = _engine()
     for row in inspector_tokens.revoked(engine):
         where = row.round_key or "*"
         typer.echo(
-            f"inspector\t{row.inspector_id}\t{where}\t{row.revoked_at:%Y-%m-%d %H:%M}\t"
+            f"inspector\t{row.inspector_id}\t{where}\t{local_label(row.revoked_at)}\t"
             f"{row.revoked_by}\t{row.reason}"
         )
     for c in tokens.revoked_coordinators(engine):
-        typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{c.revoked_at:%Y-%m-%d %H:%M}")
+        typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{local_label(c.revoked_at)}")
 
 
 def serve(

@@ -19,6 +19,7 @@ from rounds import audit, bundle, service
 from rounds.models import Round
 from rounds.plans import find_plan
 from rounds.preflight import describe, preflight, refusals
+from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import CommitHeld, EntropyUnavailable, UserError
@@ -199,7 +200,7 @@ def audit_log(round_key: str = typer.Argument(None)) -> None:
     for r in rows:
         if round_key is None or r.round_key == round_key:
             typer.echo(
-                f"{r.seq:>6} {r.at.isoformat()} {r.round_key or '-':<24} {r.event} {r.payload}"
+                f"{r.seq:>6} {local_label(r.at)} {r.round_key or '-':<24} {r.event} {r.payload}"
             )
 
 

@@ -57,7 +57,7 @@ def _findings_csv(path: Path, code: str, team: list[str], window: tuple[str, str
     today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     why = "" if window[0] <= today <= window[1] else "企业申请提前检查"
     path.write_text(
-        "轮次,统一社会信用代码,检查结果,检查日期,日期说明,签字人员\n"
+        "轮次,统一社会信用代码,检查结果,检查日期,原因,签字人员\n"
         f"{ROUND},{code},未发现问题,{today},{why},{';'.join(team)}\n",
         encoding="utf-8",
     )
