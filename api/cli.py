@@ -70,7 +70,8 @@ def list_revoked() -> None:
             f"{row.revoked_by}\t{row.reason}"
         )
     for c in tokens.revoked_coordinators(engine):
-        typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{local_label(c.revoked_at)}")
+        when = local_label(c.revoked_at) if c.revoked_at else "-"
+        typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{when}")
 
 
 def serve(

@@ -148,8 +148,8 @@ def main() -> int:
     )
     console.print(
         "  next: `. .venv/bin/activate` puts the `shuangsui` command on your PATH (or call "
-        f"`.venv/bin/shuangsui`); `export SHUANGSUI_HOME={home}` to work on this demo's data, "
-        "then follow README.md \"Using it\""
+        f"`.venv/bin/shuangsui`); `SHUANGSUI_HOME={home} shuangsui round list` shows this "
+        'demo\'s rounds; README.md "Using it" starts from a fresh folder'
     )
     print(site / "index.html")
     return 0
