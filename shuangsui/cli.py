@@ -114,7 +114,8 @@ def user_message(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, pydantic.ValidationError) and exc.title == "Settings":
         fields = "; ".join(
-            f"SHUANGSUI_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}"
+            (f"SHUANGSUI_{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
             for e in exc.errors()
         )
         return f"settings: {fields}"
