@@ -29,6 +29,20 @@ def wait_for_running(timeout: float | None = None) -> list[str]:
     return [t.name for t in threads if t.is_alive()]
 
 
+def stop_temporary_server() -> None:
+    """Stop the temporary Prefect server an in-process round started (Prefect starts one in a
+    subprocess when no PREFECT_API_URL is set), so it does not outlive ``serve``. Prefect
+    stops it at interpreter exit too, but a process killed by a signal never gets there."""
+    import sys
+
+    if "prefect.server.api.server" not in sys.modules:
+        return  # no round ran in this process: nothing was started
+    from prefect.server.api.server import SubprocessASGIServer
+
+    for server in list(SubprocessASGIServer._instances.values()):
+        server.stop()
+
+
 def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     """Start the round and answer at once with its key, which the caller can then follow
     (``GET /rounds``); the key is fixed here so a retried request names the same round."""

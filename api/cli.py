@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import typer
 
 from shuangsui.config import get_settings
@@ -58,16 +60,18 @@ def revoke_inspector(
 def list_revoked() -> None:
     """The revoked inspectors' links and coordinators' tokens."""
     from api import inspector_tokens, tokens
+    from shuangsui.clock import local_label
 
     engine = _engine()
     for row in inspector_tokens.revoked(engine):
         where = row.round_key or "*"
         typer.echo(
-            f"inspector\t{row.inspector_id}\t{where}\t{row.revoked_at:%Y-%m-%d %H:%M}\t"
+            f"inspector\t{row.inspector_id}\t{where}\t{local_label(row.revoked_at)}\t"
             f"{row.revoked_by}\t{row.reason}"
         )
     for c in tokens.revoked_coordinators(engine):
-        typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{c.revoked_at:%Y-%m-%d %H:%M}")
+        when = local_label(c.revoked_at) if c.revoked_at else "-"
+        typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{when}")
 
 
 def serve(
@@ -83,11 +87,22 @@ def serve(
     """Serve the findings API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
+    from api.adhoc import stop_temporary_server
     from api.app import create_app
     from shuangsui import logsafe
 
     _engine()
     # the access log writes each request line, links' ?token= included: redact it
     logsafe.install()
-    uvicorn.run(create_app(), host=host, port=port, log_level="info",
-                proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)  # fmt: skip
+    # uvicorn stops cleanly on SIGTERM, then raises it again: exit normally instead, so the
+    # temporary Prefect server of an in-process ad hoc round is stopped below
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    try:
+        uvicorn.run(create_app(), host=host, port=port, log_level="info",
+                    proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)  # fmt: skip
+    finally:
+        stop_temporary_server()
+
+
+def _exit_quietly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)

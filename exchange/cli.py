@@ -13,6 +13,7 @@ from exchange.directory import get_partner, load_directory, read_directory
 from exchange.keys import load_or_create
 from exchange.models import AssistanceCase, PartnerConflict, PartnerState
 from exchange.settings import exchange_settings
+from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 
@@ -73,6 +74,10 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
     raise typer.Exit(1 if failed else 0)
 
 
+def _when(moment: dt.datetime | None) -> str:
+    return local_label(moment) if moment else "never"
+
+
 _NO_PARTNERS = (
     "no partners configured: list them in the partner directory "
     "(SHUANGSUI_PARTNERS_FILE, default $SHUANGSUI_HOME/partners.toml; docs/exchange-protocol.md)"
@@ -97,8 +102,8 @@ def status() -> None:
         if s is None:
             typer.echo(f"{code} {p.name}: never synced")
             continue
-        typer.echo(f"{code} {p.name}: {s.status}, cursor {s.size}, last ok {s.last_success_at}, "
-                   f"last try {s.last_attempt_at}")  # fmt: skip
+        ok, tried = _when(s.last_success_at), _when(s.last_attempt_at)
+        typer.echo(f"{code} {p.name}: {s.status}, cursor {s.size}, last ok {ok}, last try {tried}")
         if s.last_error and s.status != "ok":
             typer.echo(f"    why: {s.last_error}")
         if s.flagged:

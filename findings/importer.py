@@ -27,6 +27,7 @@ from findings.categories import (
     ResultCategory,
     parse_label,
 )
+from findings.dates import date_problems
 from findings.events import FindingsImported
 from findings.schemas import FindingIn, first_error
 from registry.io import inspect_source, read_rows
@@ -46,7 +47,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "certificates": ("涉及证书", "证书"),
     "measures": ("处理措施", "措施"),
     "internal_note": ("内部备注",),
-    "reason": ("更正原因",),
+    "reason": ("原因", "更正原因"),  # a correction's, or why a check date is off the window
     "signed_by": ("签字人员", "签字"),
 }
 REQUIRED = ("round_key", "credit_code", "result", "check_date", "signed_by")
@@ -193,7 +194,9 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
                     )
                 )
                 continue
-            for reason in service.reference_problems(session, r.credit_code, r.finding):
+            found = date_problems(session, r.round_key, r.finding)
+            found += service.reference_problems(session, r.credit_code, r.finding)
+            for reason in found:
                 field, _, text = reason.partition(": ")
                 problems.append(RowProblem(name, r.number, field, text))
             if problems:

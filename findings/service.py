@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from findings import writes
+from findings.dates import date_problems
 from findings.events import FindingRecorded, FindingSigned
 from findings.history import History as History
 from findings.history import count_versions as count_versions
@@ -174,6 +175,7 @@ def submit(
     signers: Iterable[str] = (),
     via: str = "api",
     base_version: int | None = None,
+    today: date | None = None,
 ) -> FindingVersion:
     """Record a version in a transaction of its own, with its audit event.
 
@@ -182,14 +184,17 @@ def submit(
     naming the version that won. Submitting the latest version again (same content and reason)
     adds no version: it counts as the sign-off of each of ``signers`` who has not signed it
     (the other team member agreeing) and changes nothing for one who has (a retry). The latest
-    version is returned either way."""
+    version is returned either way. The check date must not be after ``today`` (default: the
+    real today in the bureau's zone) and lies in the round's window unless the reason says why.
+    """
     signers = sorted(set(signers))
     if base_version is None:  # read before queuing behind another writer, not after
         base_version = latest_version_number(engine, round_key, credit_code)
 
     def work(session: Session) -> FindingVersion:
         team = team_of(session, round_key, credit_code)
-        problems = reference_problems(session, credit_code, data)
+        problems = date_problems(session, round_key, data, on=today)
+        problems += reference_problems(session, credit_code, data)
         if problems:
             raise UserError("; ".join(problems))
         version = add_version(

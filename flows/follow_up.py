@@ -23,6 +23,12 @@ wiring.install()
 
 @flow(name="follow-up-findings", log_prints=False)
 def follow_up_findings(today: str | None = None) -> dict[str, Any]:
+    """Remind, escalate, list late publications and close finished rounds.
+
+    Args:
+        today: 以哪一天为准（YYYY-MM-DD），默认今天（北京时间） / the day to act for
+            (YYYY-MM-DD); default today in Asia/Shanghai
+    """
     settings = get_settings()
     migrate(settings.resolved_database_url)
     day = (

@@ -17,6 +17,11 @@ from tasks.notifications import dispatch_batch, outbox_status
 
 @flow(name="dispatch-notifications", log_prints=False)
 def dispatch_notifications(round_key: str | None = None) -> dict[str, Any]:
+    """Deliver the outbox: one batch, bounded concurrency, retries and dead letters.
+
+    Args:
+        round_key: 只发送该轮次的通知，默认全部 / only this round's messages; default all
+    """
     from prefect.artifacts import create_markdown_artifact
 
     migrate(get_settings().resolved_database_url)

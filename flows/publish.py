@@ -14,7 +14,13 @@ from tasks.publish import publish_site_task
 @flow(name="publish-results", log_prints=False)
 def publish_results(out: str | None = None, bundles: bool = True) -> dict[str, Any]:
     """Publish into ``out`` (default ``$SHUANGSUI_HOME/site``): pages, open data, catalogue and
-    verification bundles, rewriting only what changed."""
+    verification bundles, rewriting only what changed.
+
+    Args:
+        out: 公开网站输出目录，默认 $SHUANGSUI_HOME/site / the site's folder; default
+            $SHUANGSUI_HOME/site
+        bundles: 是否附带核验包 / whether to publish the verification bundles
+    """
     settings = get_settings()
     migrate(settings.resolved_database_url)
     target = out or str(settings.home.resolve() / "site")

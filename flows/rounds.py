@@ -59,7 +59,15 @@ def monthly_round(
     witnesses: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every plan due in ``period`` (default: this month, Asia/Shanghai): commit, gather the
-    public entropy named at commitment, draw, write the bundle."""
+    public entropy named at commitment, draw, write the bundle.
+
+    Args:
+        period: 月份 YYYY-MM，默认本月（北京时间） / the month YYYY-MM; default this month in
+            Asia/Shanghai
+        witness_digits: 摇号见证数字（承诺公开之后才填） / the ceremony's witness digits, entered
+            only after the commitments are published
+        witnesses: 见证人姓名 / the witnesses' names
+    """
     if period is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
         raise UserError(f"period: {period[:40]!r} is not a month written YYYY-MM, e.g. 2026-12")
     settings = get_settings()
@@ -114,7 +122,22 @@ def adhoc_round(
     """A coordinator's round: a plan (file or id), the reason and requester (both audited),
     optional overrides within what the plan allows (raise rates, cap the total, narrow the
     divisions). Witness digits are accepted only for a round already committed (pass its
-    ``round_id``): entropy must be fixed after the commitment is published."""
+    ``round_id``): entropy must be fixed after the commitment is published.
+
+    Args:
+        plan: 抽查计划文件（SHUANGSUI_PLANS_DIR 之下）或计划编号 / plan file under
+            SHUANGSUI_PLANS_DIR, or a plan id
+        reason: 启动事由，记入审计日志（如 投诉举报） / why this round, recorded in the audit log
+        requested_by: 申请人，记入审计日志 / who asks, recorded in the audit log
+        round_id: 继续已承诺的轮次时填写其编号 / the key of a committed ad hoc round to continue;
+            empty for a new round
+        rates: 提高抽查比例，如 {"D": "50%"} / raised rates per risk class, e.g. {"D": "50%"}
+        total_cap: 抽取企业总数上限 / the most enterprises drawn in all
+        divisions: 缩小到这些行政区划代码 / narrow the round to these division codes
+        witness_digits: 摇号见证数字（仅限已承诺的轮次） / the ceremony's witness digits (a
+            committed round only)
+        witnesses: 见证人姓名 / the witnesses' names
+    """
     if round_id is not None:
         check_round_key(round_id, field="round_id")
     settings = get_settings()

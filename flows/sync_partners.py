@@ -19,6 +19,11 @@ from tasks.partners import sync_partner_task
 
 @flow(name="sync-partners", log_prints=False)
 def sync_partners(codes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Pull and verify each partner's log.
+
+    Args:
+        codes: 要同步的合作局代码，默认全部 / the partner bureaus' codes; default every partner
+    """
     migrate(get_settings().resolved_database_url)
     codes = codes or sorted(load_directory())
     futures = [sync_partner_task.submit(code) for code in codes]

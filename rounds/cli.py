@@ -5,16 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import typer
 from sqlmodel import Session, select
 
+from draw.plan import normalise_rate
 from rounds import audit, bundle, service
 from rounds.models import Round
 from rounds.plans import find_plan
 from rounds.preflight import describe, preflight, refusals
+from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import CommitHeld, EntropyUnavailable, UserError
@@ -214,8 +219,26 @@ def audit_log(round_key: str = typer.Argument(None)) -> None:
     for r in rows:
         if round_key is None or r.round_key == round_key:
             typer.echo(
-                f"{r.seq:>6} {r.at.isoformat()} {r.round_key or '-':<24} {r.event} {r.payload}"
+                f"{r.seq:>6} {local_label(r.at)} {r.round_key or '-':<24} {r.event} {r.payload}"
             )
+
+
+@contextmanager
+def _quiet_prefect() -> Iterator[None]:
+    """Prefect's run loggers off while a flow runs in this process: they would print each
+    failure three times with its traceback, before the CLI's own one-line error. Prefect's
+    own INFO lines (the temporary server stopping at exit) stay quiet afterwards."""
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    levels = [lg.level for lg in loggers]
+    prefect_logger = logging.getLogger("prefect")
+    for lg in (*loggers, prefect_logger):
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+        prefect_logger.setLevel(logging.WARNING)
 
 
 @app.command("adhoc")
@@ -239,8 +262,11 @@ def adhoc(
     for item in rate:
         cls, sep, value = item.partition("=")
         if not sep:
-            raise UserError(f"--rate {item!r}: expected CLASS=RATE, e.g. D=50%")
-        rates[cls.strip()] = value.strip()
+            raise UserError(f"--rate {item}: expected CLASS=RATE, e.g. D=50%")
+        try:
+            rates[cls.strip()] = normalise_rate(value)
+        except ValueError as exc:
+            raise UserError(f"--rate {item}: {exc}") from None
     if round_id is None:
         import uuid
 
@@ -279,7 +305,8 @@ def adhoc(
     else:
         from flows.rounds import adhoc_round
 
-        adhoc_round(**params)  # type: ignore[arg-type]
+        with _quiet_prefect():  # a refusal is one line from main, a bug its own traceback
+            adhoc_round(**params)  # type: ignore[arg-type]
     rnd = service.get_round(_engine(), round_id)
     _print_commitment(rnd)
     if rnd.status.value == "committed":

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
+from pathlib import Path
 
 import typer
 
 from shuangsui import files
-from shuangsui.config import get_settings
+from shuangsui.config import Settings, get_settings
 from shuangsui.errors import UserError
+
+# Set before Prefect is imported, unless the user chose otherwise: a temporary Prefect server
+# would otherwise try to send telemetry and log ERROR lines where the network is closed.
+PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 app = typer.Typer(
     name="shuangsui",
@@ -56,7 +62,77 @@ def _register_groups() -> None:
     app.command("serve")(serve)
 
 
+def prefect_defaults() -> None:
+    """Shuangsui's defaults for Prefect settings the user has not set."""
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def _new_database(settings: Settings) -> Path | None:
+    """The SQLite file this command would create, if it does not exist yet."""
+    if settings.database_url:
+        return None
+    path = (settings.home / "shuangsui.db").resolve()
+    return None if path.exists() else path
+
+
+def _empty(path: Path) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return True
+    try:
+        return conn.execute("SELECT count(*) FROM enterprise").fetchone()[0] == 0
+    except sqlite3.Error:
+        return True
+    finally:
+        conn.close()
+
+
+def _warn_if_fresh(path: Path | None, settings: Settings) -> None:
+    """One line on stderr when this command made a new database and left it empty: usually a
+    command run from another folder than the data directory's."""
+    if path is None or not path.exists() or not _empty(path):
+        return
+    home = os.environ.get("SHUANGSUI_HOME", "unset, so ./.shuangsui of the working directory")
+    typer.echo(
+        f"warning: new empty database {path} (data directory {settings.home.resolve()}; "
+        f"SHUANGSUI_HOME is {home}); import the registry, or run from the folder that holds "
+        "your data or set SHUANGSUI_HOME",
+        err=True,
+    )
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The one-line message for an error caused by the user's input or environment; None for
+    anything else, which is a bug and keeps its traceback."""
+    import httpx
+    import pydantic
+    import yaml
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, pydantic.ValidationError) and exc.title == "Settings":
+        fields = "; ".join(
+            (f"SHUANGSUI_{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        return f"settings: {fields}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, yaml.YAMLError):
+        return f"YAML: {' '.join(str(exc).split())}"
+    if isinstance(exc, httpx.TransportError):
+        try:
+            return f"cannot reach {exc.request.url}: {exc}"
+        except RuntimeError:  # no request attached
+            return f"network: {exc}"
+    return None
+
+
 def main() -> None:
+    prefect_defaults()
     # the data directory and everything written in it (database, outbox, keys, evidence) are
     # the bureau's alone: 0700 / 0600. Only the public site is written world-readable.
     os.umask(files.PRIVATE_UMASK)
@@ -67,11 +143,20 @@ def main() -> None:
 
     wiring.install()
     _register_groups()
+    settings: Settings | None = None
+    fresh = None
     try:
+        settings = get_settings()
+        fresh = _new_database(settings)
         app()
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    except BaseException as exc:
+        if settings is not None:
+            _warn_if_fresh(fresh, settings)
+        message = user_message(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(exc.exit_code if isinstance(exc, UserError) else 2)
 
 
 if __name__ == "__main__":

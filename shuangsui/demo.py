@@ -149,6 +149,11 @@ def main() -> int:
     workspace = f"{settings.public_base_url.rstrip('/')}/w/c/open?token=<token>"
     console.print(f"  workspace: `shuangsui serve`, then open {workspace}")
     console.print("  (a token: `shuangsui tokens create-coordinator NAME`)")
+    console.print(
+        "  next: `. .venv/bin/activate` puts the `shuangsui` command on your PATH (or call "
+        f"`.venv/bin/shuangsui`); `SHUANGSUI_HOME={home} shuangsui round list` shows this "
+        'demo\'s rounds; README.md "Using it" starts from a fresh folder'
+    )
     print(site / "index.html")
     return 0
 

@@ -20,15 +20,26 @@ from website.model import PublicResult, PublicRound, Site
 Files = dict[str, bytes]
 
 
+def beijing(moment: str | dt.datetime | None) -> str:
+    """A stored time (UTC; ISO text or datetime) as people read it: '2026-12-01 02:10 北京时间'."""
+    if not moment:
+        return ""
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    return local_label(moment)
+
+
 @cache
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("website", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["beijing"] = beijing
+    return env
 
 
 def _page(template: str, **ctx: object) -> bytes:

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -37,7 +38,13 @@ from shuangsui.config import Settings, get_settings
 from tests.deploy.procs import REPO_ROOT, Proc, clean_env, free_port, run, start, wait_for
 from tests.findings.factories import ROUND, drawn_round
 
-BODY = {"result": "no_problem", "check_date": "2026-12-10"}
+# a real server sees the real date: a check done today, with the reason the date rule asks for
+# when today is outside the round's window
+BODY = {
+    "result": "no_problem",
+    "check_date": dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat(),
+    "reason": "检查日期在抽查窗口之外（测试）",
+}
 PYTHON = sys.executable
 
 

@@ -1,0 +1,82 @@
+"""The command line's answers to bad input: one line on stderr, ``error: ...`` naming what to
+fix, a non-zero exit and no traceback; a warning when a command made a new empty database;
+Prefect's telemetry off unless the user set it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shuangsui import cli
+from tests.deploy.procs import BIN, REPO_ROOT, clean_env
+
+PLAN = "plans/2026-12/rz-01-ccc.yaml"
+
+
+def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "shuangsui"), *args],
+        cwd=cwd,
+        env=clean_env(PREFECT_HOME=str(cwd / "prefect-home"), **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    shutil.copytree(REPO_ROOT / "plans", tmp_path / "plans")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (("round", "adhoc", "--plan", PLAN, "--reason", "x", "--requested-by", "y",
+          "--rate", "D=50"), {}, "error: --rate D=50: rate '50' must be a percentage"),
+        (("round", "adhoc", "--plan", PLAN, "--reason", "x", "--requested-by", "y",
+          "--rate", "D50%"), {}, "error: --rate D50%: expected CLASS=RATE"),
+        (("round", "list",), {"SHUANGSUI_BUREAU_CODE": "35"},
+         "error: settings: SHUANGSUI_BUREAU_CODE: String should match pattern"),
+        (("registry", "import", "enterprises", "missing.csv"), {}, "error: missing.csv"),
+        (("round", "commit", "plans/nowhere.yaml"), {}, "error: "),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line(
+    folder: Path, args: tuple[str, ...], env: dict[str, str], line: str
+) -> None:
+    proc = _run(folder, *args, **env)
+    assert proc.returncode == 2, proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if not x.startswith("warning: ")]
+    assert len(errors) == 1 and errors[0].startswith(line), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_new_empty_database_is_named(folder: Path) -> None:
+    proc = _run(folder, "round", "list")
+    assert proc.returncode == 0, proc.stderr
+    db = (folder / ".shuangsui" / "shuangsui.db").resolve()
+    assert proc.stderr.startswith(f"warning: new empty database {db}"), proc.stderr
+    assert "SHUANGSUI_HOME is unset" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    again = _run(folder, "round", "list")  # the database exists now: no warning
+    assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
+
+
+def test_unexpected_errors_keep_their_traceback() -> None:
+    assert cli.user_message(RuntimeError("a bug")) is None
+    assert cli.user_message(ValueError("a bug")) is None
+    assert cli.user_message(FileNotFoundError(2, "No such file", "x.csv")) == "x.csv: No such file"
+
+
+def test_prefect_telemetry_is_off_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREFECT_SERVER_ANALYTICS_ENABLED", raising=False)
+    cli.prefect_defaults()
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")
+    cli.prefect_defaults()
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"
