@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +17,7 @@ from api.auth import Role, allow
 from notifications.links import assignment_token
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
+from tests.servers import serve_app
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClient
     warnings.simplefilter("ignore")
@@ -197,28 +195,10 @@ def test_openapi_and_unknown_routes(world: World) -> None:
     assert r.status_code == 404 and "openapi.json" in r.json()["detail"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live(world: World) -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(world.app, lifespan="auto") as url:
+        yield url
 
 
 def test_real_server_on_loopback(world: World, live: str) -> None:

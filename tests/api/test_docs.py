@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.app import create_app
+from tests.servers import serve_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REFERENCE = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|url:\s*'([^']+)'""")
@@ -23,25 +21,11 @@ REFERENCE = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|url:\s*'
 
 @pytest.fixture
 def live() -> Iterator[str]:
-    import uvicorn
-
     engine = sa.create_engine("sqlite://")  # the documentation pages never touch it
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine=engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve_app(create_app(engine=engine), lifespan="auto") as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(10)
         engine.dispose()
 
 

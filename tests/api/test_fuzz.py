@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -47,6 +45,7 @@ from exchange.keys import BureauKey, load_or_create
 from notifications.models import Notification, NotificationKind
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
+from tests.servers import free_port, serve_app
 
 pytestmark = pytest.mark.slow
 
@@ -93,12 +92,6 @@ class Found:
     report: str
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _inspector_token(engine: sa.Engine) -> tuple[str, str]:
     """The credit code and token of the first assignment notice the draw queued."""
     with Session(engine) as session:
@@ -129,7 +122,7 @@ def server(engine: sa.Engine, tmp_path: Path) -> Iterator[Server]:
     """``shuangsui serve`` on this test's data directory and database, with a drawn round."""
     drawn_round(engine)
     credit_code, inspector = _inspector_token(engine)
-    url = f"http://127.0.0.1:{_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     env = os.environ | {"SHUANGSUI_PUBLIC_BASE_URL": url}  # home, database: this test's
     made = subprocess.run(
         [sys.executable, "-m", "shuangsui", "tokens", "create-coordinator", "王五"],
@@ -274,22 +267,9 @@ def _report_known(failures: list[Found]) -> None:
         print(f"known failure {'met' if key in met else 'not met in this run'}: {key}: {why}")
 
 
-@contextlib.contextmanager
-def _live(app: Any) -> Iterator[str]:
+def _live(app: Any) -> contextlib.AbstractContextManager[str]:
     """``app`` served by uvicorn on a loopback port, in a thread."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_port(), log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
+    return serve_app(app, log_level="error", lifespan="auto")
 
 
 def test_fuzz_adhoc_request(engine: sa.Engine) -> None:

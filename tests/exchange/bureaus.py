@@ -23,6 +23,7 @@ from exchange.notes import format_checkpoint
 from exchange.publish import result_body
 from shuangsui import db
 from shuangsui.config import Settings
+from tests.servers import free_port, serve_app
 
 
 @dataclass
@@ -173,35 +174,11 @@ class Faulty(httpx.BaseTransport):
         return httpx.Response(resp.status_code, headers=headers, content=body)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def served(bureau: Bureau, port: int | None = None, public_url: str | None = None) -> Iterator[str]:
     """The bureau's real API (uvicorn) on a loopback port, in a thread; yields its URL, which
     is also its feed's public URL unless ``public_url`` names another (a proxy's)."""
-    import threading
-    import time
-
-    import uvicorn
-
     port = port or free_port()
     app = app_of(bureau, public_url or f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app, port=port) as url:
+        yield url

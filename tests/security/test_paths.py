@@ -11,11 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -46,6 +43,7 @@ from shuangsui.paths import UnsafePath, child, inside
 from tasks.rounds import write_bundle_task
 from tests.findings.factories import ROUND, drawn_round
 from tests.rounds.factories import plan_yaml, seed_registry
+from tests.servers import serve_app
 from website.site import publish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,16 +166,8 @@ def test_the_bureaus_plans_and_their_keys_fit_the_grammar() -> None:
 
 
 # ------------------------------------------------------------------ the API, over real HTTP
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_api(engine: sa.Engine, layout: Layout) -> Iterator[tuple[str, str, list[Any]]]:
-    import uvicorn
-
     calls: list[dict[str, Any]] = []
 
     def runner(params: dict[str, Any]) -> dict[str, Any]:  # the real runner, watched
@@ -186,16 +176,8 @@ def live_api(engine: sa.Engine, layout: Layout) -> Iterator[tuple[str, str, list
 
     app = create_app(engine=engine, settings=Settings(), adhoc_runner=runner)
     coordinator = tokens.create_coordinator(engine, "林科长", Settings().bureau_code)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", coordinator, calls
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(app, lifespan="auto") as url:
+        yield url, coordinator, calls
 
 
 def test_api_refuses_the_traversal_key_and_writes_nothing_outside(

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from sqlmodel import Session, select
 
 from api import tokens
@@ -22,7 +18,8 @@ from api.app import create_app
 from rounds.models import AuditEvent
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
-from tests.findings.live import free_port, serve
+from tests.findings.live import serve
+from tests.servers import serve_app
 from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link
 
 
@@ -31,26 +28,6 @@ def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     teams = delivered_round(engine, monkeypatch)
     with serve(create_app(engine=engine)) as base:
         yield base, teams
-
-
-def uvicorn_app(engine: sa.Engine, **kw: object) -> uvicorn.Config:
-    port = free_port()
-    return uvicorn.Config(create_app(engine=engine), host="127.0.0.1", port=port,
-                          log_level="warning", lifespan="off", **kw)  # type: ignore[arg-type]  # fmt: skip
-
-
-@contextmanager
-def serve_config(config: uvicorn.Config) -> Iterator[str]:
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def _open(http: httpx.Client, link: str) -> httpx.Response:
@@ -85,8 +62,8 @@ def test_the_cookie_is_secure_only_behind_a_trusted_tls_proxy(
     link = outbox_link(code, team[0], base)
     # uvicorn trusts loopback's X-Forwarded-Proto by default (FORWARDED_ALLOW_IPS)
     assert "Secure" in httpx.get(link, headers=https).headers["set-cookie"]
-    untrusting = uvicorn_app(engine, forwarded_allow_ips="10.9.9.9")
-    with serve_config(untrusting) as other:
+    untrusting = serve_app(create_app(engine=engine), forwarded_allow_ips="10.9.9.9")
+    with untrusting as other:
         link = outbox_link(code, team[0], other)
         assert "Secure" not in httpx.get(link, headers=https).headers["set-cookie"]
 
@@ -177,8 +154,6 @@ def test_submit_with_a_photo_then_the_teammate_signs(
 def test_the_token_is_in_no_log_line(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     teams = delivered_round(engine, monkeypatch)
     code, team = sorted(teams.items())[0]
-    config = uvicorn_app(engine, access_log=True)
-    config.log_level = logging.INFO
     lines: list[str] = []
 
     class Keep(logging.Handler):
@@ -187,21 +162,22 @@ def test_the_token_is_in_no_log_line(engine: sa.Engine, monkeypatch: pytest.Monk
 
     keep = Keep()
     watched = [logging.getLogger(n) for n in ("", "uvicorn.access", "uvicorn.error")]
-    for lg in watched:
-        lg.addHandler(keep)
     access = logging.getLogger("uvicorn.access")
     level = access.level
-    access.setLevel(logging.INFO)
-    try:
-        with serve_config(config) as base:
+    # uvicorn configures its loggers when the server is made: watch them after that
+    with serve_app(create_app(engine=engine), access_log=True) as base:
+        for lg in watched:
+            lg.addHandler(keep)
+        access.setLevel(logging.INFO)
+        try:
             link = outbox_link(code, team[0], base)
             token = link.rsplit("token=", 1)[1]
             with httpx.Client(base_url=base) as http:
                 assert http.get(link, follow_redirects=True).status_code == 200
-    finally:
-        access.setLevel(level)
-        for lg in watched:
-            lg.removeHandler(keep)
+        finally:
+            access.setLevel(level)
+            for lg in watched:
+                lg.removeHandler(keep)
     assert any("/w/open/" in line for line in lines), "the access log was not captured"
     assert not [line for line in lines if token in line]
 
