@@ -32,6 +32,9 @@ __all__ = [
     "rate_fraction",
 ]
 
+DISCLOSURES = ("on-draw", "after-window")
+DEFAULT_DISCLOSURE = "after-window"  # a plan that does not say: docs/draw-algorithm.md §4.1
+
 PLAN_VERSION = 1
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _DIVISION_RE = re.compile(r"^\d{2}(\d{2}){0,2}$")
@@ -125,10 +128,17 @@ class Plan(_Model):
     targeted: Targeted = Field(default_factory=Targeted)
     teams: Teams
     window: Window
+    # when the drawn list becomes public; absent = after-window, and absent from the canonical
+    # plan (so every plan hash from before this field existed is unchanged)
+    disclosure: Literal["on-draw", "after-window"] | None = None
 
 
 def _check_semantics(p: Plan) -> None:
     """Rules pydantic cannot express; each failure names its field."""
+    if "disclosure" in p.model_fields_set and p.disclosure is None:
+        raise PlanError(
+            "disclosure: write on-draw or after-window, or leave the key out (after-window)"
+        )
     if p.teams.size < 2:
         raise PlanError(
             f"teams.size: {p.teams.size} < 2; 行政处罚法 art. 42 requires at least two "
@@ -216,7 +226,7 @@ def _canonical(p: Plan) -> dict[str, Any]:
             "workload_cap": p.teams.workload_cap,
         },
         "window": {"start": p.window.start.isoformat(), "end": p.window.end.isoformat()},
-    }
+    } | ({} if p.disclosure is None else {"disclosure": p.disclosure})
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

@@ -1,6 +1,8 @@
-"""Wire the exchange into the rounds: the round record joins our log in the draw's own
-transaction (``rounds.service.after_draw_hooks``), and ``partner-checkpoints`` becomes a public
-entropy source (``rounds.entropy.entropy_sources``)."""
+"""Wire the exchange into the rounds: the round record joins our log when the round's drawn
+list becomes public (``rounds.disclosure.reveal_hooks``: in the draw's own transaction for an
+on-draw plan, in the transaction where ``publish`` records the reveal once the check window has
+closed for an after-window one), published results join it when ``publish`` records them, and
+``partner-checkpoints`` becomes a public entropy source (``rounds.entropy.entropy_sources``)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,21 @@ logger = logging.getLogger(__name__)
 _installed = False
 
 
-def round_record(session: Session, rnd: Any, result: Any) -> dict[str, Any]:
+def round_record(session: Session, rnd: Any) -> dict[str, Any]:
     """What a partner may know of a drawn round: commitments, entropy, seed, selection and the
     exclusions with their citations. Never teams' contacts or internal notes."""
+    from sqlalchemy import select
+
     from rounds.artifacts import load_inputs
+    from rounds.models import Selection
 
     frame = load_inputs(session, rnd.round_key).enterprises  # the draw's own (cached) frame
     exclusions = {u.credit_code: u.note for u in frame if u.status == "excluded"}
+    selection = session.execute(
+        select(col(Selection.credit_code))
+        .where(col(Selection.round_key) == rnd.round_key)
+        .order_by(col(Selection.credit_code))
+    ).scalars()
     return {
         "round_key": rnd.round_key,
         "plan_hash": rnd.plan_hash,
@@ -31,20 +41,24 @@ def round_record(session: Session, rnd: Any, result: Any) -> dict[str, Any]:
         "frame_merkle_root": rnd.frame_merkle_root,
         "frame_size": rnd.frame_size,
         "entropy": list(rnd.entropy or []),
-        "seed": result.seed,
-        "selection": sorted(s.credit_code for s in result.selected),
+        "seed": rnd.seed,
+        "selection": list(selection),
         "exclusions": exclusions,
     }
 
 
-def append_round_record(session: Session, rnd: Any, result: Any) -> None:
+def append_round_record(session: Session, rnd: Any) -> None:
+    """A reveal hook: the drawn round's record joins our log (a failed round has none)."""
     from exchange.log import append
     from exchange.settings import origin_of
+    from rounds.models import RoundStatus
     from shuangsui.config import get_settings
 
+    if rnd.status not in (RoundStatus.drawn, RoundStatus.closed):
+        return
     append(session, origin=origin_of(get_settings().bureau_code),
            entry_id=f"round/{rnd.round_key}", kind="round",
-           body=round_record(session, rnd, result))  # fmt: skip
+           body=round_record(session, rnd))  # fmt: skip
 
 
 def share_published_results(session: Session, versions: list[tuple[int, int]]) -> None:
@@ -107,10 +121,10 @@ def install() -> None:
         return
     _installed = True
     from exchange.entropy import PARTNER_CHECKPOINTS
-    from rounds import entropy, service
+    from rounds import disclosure, entropy
 
-    if append_round_record not in service.after_draw_hooks:
-        service.after_draw_hooks.append(append_round_record)
+    if append_round_record not in disclosure.reveal_hooks:
+        disclosure.reveal_hooks.append(append_round_record)
     from website import site
 
     if share_published_results not in site.after_record_hooks:

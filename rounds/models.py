@@ -80,6 +80,9 @@ class Round(SQLModel, table=True):
     # was still undrawn then: set once, kept here (not in a site's manifest, which may be lost)
     commitment_published_at: datetime | None = None
     commitment_published_before_draw: bool | None = None
+    # when the drawn list went public under the plan's disclosure (rounds/disclosure.py): at
+    # the draw (on-draw), or at the first publish after the check window closed; set once
+    revealed_at: datetime | None = None
 
 
 class RoundArtifact(SQLModel, table=True):

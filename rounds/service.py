@@ -33,7 +33,7 @@ from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
 from draw.seed import CURRENT_VERSION
 from registry.models import CheckItem
-from rounds import artifacts, audit
+from rounds import artifacts, audit, disclosure
 from rounds.artifacts import ARTIFACTS, artifact, load_inputs  # noqa: F401  (re-exported)
 from rounds.entropy import (  # noqa: F401  (re-exported)
     EntropyInput,
@@ -475,6 +475,7 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                     counts=counts,
                 ),
             )
+            disclosure.reveal_at_draw(session, drawn, get_settings().timezone)
             try:
                 session.commit()
             except IntegrityError:  # the audit head moved under us; try again

@@ -221,3 +221,14 @@ def prefect_harness() -> Iterator[None]:
         prefect_test_harness(server_startup_timeout=120),
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _disclosure_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test data's check windows lie in 2026 and 2027: the disclosure clock
+    (rounds/disclosure.py) stands at 2028-01-01 00:00 Beijing time, after every one has closed,
+    so a round is public as soon as it is drawn, as before disclosure rules existed. Tests of
+    the disclosure rule pass ``now=`` or set this clock themselves."""
+    monkeypatch.setattr(
+        "rounds.disclosure.now", lambda: dt.datetime(2027, 12, 31, 16, 0, tzinfo=dt.UTC)
+    )

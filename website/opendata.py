@@ -102,9 +102,18 @@ def round_json(rnd: PublicRound) -> dict[str, Any]:
         "entropy": rnd.entropy,
         "seed": rnd.seed,
         "counts": rnd.counts,
-        "drawn": len(rnd.results),
+        # before the reveal only the number drawn is public, not which firms (rnd.results)
+        "drawn": len(rnd.results) if rnd.revealed else drawn_count(rnd.counts),
         "published": rnd.published,
+        "disclosure": rnd.disclosure,
+        "revealed": rnd.revealed,
+        "reveal_on": rnd.reveal_on or None,
     }
+
+
+def drawn_count(counts: Mapping[str, Mapping[str, Any]]) -> int:
+    """Enterprises drawn, at random and targeted, over every stratum of the round's counts."""
+    return sum(int(c.get("drawn", 0)) + int(c.get("targeted", 0)) for c in counts.values())
 
 
 MEDIA = "https://www.iana.org/assignments/media-types/"

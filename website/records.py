@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,8 +23,10 @@ from findings.categories import (
 from findings.records import ResultRecord, load_results
 from registry.divisions import divisions
 from registry.models import CheckItem, Enterprise
+from rounds import disclosure
 from rounds.models import PlanVersion, Round, RoundStatus, Selection
 from rounds.notice import commitment_document
+from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from website.model import Correction, PublicResult, PublicRound, Site
 
@@ -36,14 +39,19 @@ INFEASIBLE = re.compile(
 )
 
 
-def failure_statement(error: str) -> str:
+WITHHELD = "（检查时段结束后公开）"
+
+
+def failure_statement(error: str, *, revealed: bool = True) -> str:
     """Why a round failed, in plain Chinese, without what only auditors may see (which
-    inspector is on leave or recused for which reason)."""
+    inspector is on leave or recused for which reason); the enterprise it stopped at is named
+    only once the round is revealed."""
     m = INFEASIBLE.match(error or "")
     if not m:
         return "本轮抽取未能完成：抽取参数与名录不相容（详见审计记录）。"
+    who = m["code"] if revealed else WITHHELD
     return (
-        f"本轮抽取未能完成：抽中的企业 {m['code']} 需要 {m['size']} 名检查人员组成检查组，"
+        f"本轮抽取未能完成：抽中的企业 {who} 需要 {m['size']} 名检查人员组成检查组，"
         f"但按回避、资格、请假和工作量上限等规则，符合条件的只有 {m['eligible']} 名，"
         f"还缺 {m['shortfall']} 名。本轮不再重新抽取；任何人都可以用本轮的验证包重新计算，"
         "确认抽取确实在这里无法继续。"
@@ -115,11 +123,30 @@ def public_result(
     )
 
 
+def withheld_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan as shown before its round is revealed: the targeted enterprises' codes and
+    reasons give way to a placeholder (their number stays); every other field as committed."""
+    targeted = plan.get("targeted", {})
+    if not targeted.get("list"):
+        return plan
+    hidden = [{"credit_code": WITHHELD, "reason": WITHHELD} for _ in targeted["list"]]
+    return plan | {"targeted": targeted | {"list": hidden}}
+
+
 def load_site(
-    engine: Engine, settings: Settings, round_keys: Sequence[str] | None = None
+    engine: Engine,
+    settings: Settings,
+    round_keys: Sequence[str] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> tuple[Site, list[tuple[int, int]]]:
-    """The public record, and the (version id, finding id) of each shown version not yet
-    recorded as published."""
+    """The public record as of ``now`` (default: the disclosure clock), and the (version id,
+    finding id) of each shown version not yet recorded as published.
+
+    A round not yet revealed (rounds/disclosure.py) shows its commitment, plan (targeted
+    codes withheld), entropy, seed and counts, and of its enterprises only those whose result
+    is final; no bundle, and a failure statement without the enterprise's code."""
+    now = now or disclosure.now()
     table = divisions()
     rnd, plan, item = _t(Round), _t(PlanVersion), _t(CheckItem)
     sel, ent = _t(Selection), _t(Enterprise)
@@ -163,15 +190,29 @@ def load_site(
                     "selection": kind,
                 }
             )
+    shown: set[tuple[str, str]] = set()
     for r in round_rows:
         doc = json.loads(r["canonical_json"])
         item_name = r["item_name"] or r["check_item_code"]
+        rule = disclosure.policy(doc)
+        revealed = disclosure.is_revealed(
+            disclosure=rule,
+            window_end=r["window_end"],
+            status=str(r["status"]),
+            now=now,
+            zone=settings.timezone,
+            recorded=r["revealed_at"] is not None,
+        )
         results = [
             public_result(
                 b, records.get((r["round_key"], b["credit_code"])), item_name, settings.timezone
             )
             for b in drawn.get(r["round_key"], [])
         ]
+        if not revealed:  # the firms still to be checked stay unnamed
+            results = [x for x in results if x.result]
+        shown.update((x.round_key, x.credit_code) for x in results)
+        first = r["commitment_published_at"]
         rounds.append(
             PublicRound(
                 round_key=r["round_key"],
@@ -183,7 +224,7 @@ def load_site(
                 check_item_name=item_name,
                 legal_basis=list(doc.get("legal_basis", [])),
                 plan_hash=r["plan_hash"],
-                plan=doc,
+                plan=doc if revealed else withheld_plan(doc),
                 window_start=str(r["window_start"]),
                 window_end=str(r["window_end"]),
                 frame_commitment=r["frame_commitment"],
@@ -196,10 +237,16 @@ def load_site(
                 drawn_at=str(r["drawn_at"] or "")[:19],
                 results=results,
                 commitment=commitment_document(dict(r), doc, bureau_code=settings.bureau_code),
-                failure=failure_statement(r["last_error"] or "")
+                failure=failure_statement(r["last_error"] or "", revealed=revealed)
                 if str(r["status"]) == RoundStatus.failed.value
                 else "",
-                bundled=r["entropy"] is not None,
+                bundled=r["entropy"] is not None and revealed,
+                disclosure=rule,
+                revealed=revealed,
+                reveal_on=disclosure.reveal_on(r["window_end"])
+                if rule == disclosure.AFTER_WINDOW
+                else "",
+                commitment_first_published=local_label(first) if first else "",
             )
         )
     logger.info(
@@ -207,8 +254,8 @@ def load_site(
     )
     unpublished = [
         (pub.id, pub.finding_id)
-        for rec in records.values()
-        if (pub := rec.public) is not None and pub.published_at is None
+        for key, rec in records.items()
+        if (pub := rec.public) is not None and pub.published_at is None and key in shown
     ]
     site = Site(settings.bureau_code, settings.bureau_name, settings.public_base_url, rounds)
     return site, unpublished

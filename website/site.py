@@ -16,7 +16,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from findings.events import ResultPublished
 from findings.models import PublishedResult
-from rounds import audit
+from rounds import audit, disclosure
 from rounds.models import Round
 from rounds.notice import commitment_bytes
 from shuangsui.clock import local_label
@@ -58,6 +58,7 @@ class PublishReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     newly_published: int = 0
+    revealed: list[str] = field(default_factory=list)  # rounds whose list went public now
 
 
 class _Output:
@@ -165,6 +166,16 @@ def _commitment(
         output.write(rel, data, report)
 
 
+def _withdraw_bundle(key: str, output: _Output, report: PublishReport) -> None:
+    """A bundle on the site of a round not revealed (a site published before disclosure
+    rules existed) leaves it: the drawn list is not public yet."""
+    folder = f"rounds/{key}/bundle/"
+    for rel in sorted(output.files):
+        if rel.startswith(folder):
+            output.remove(rel, report)
+    shutil.rmtree(child(output.out / "rounds", key) / "bundle", ignore_errors=True)
+
+
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
@@ -175,12 +186,15 @@ def publish(
     settings: Settings | None = None,
     bundles: bool = True,
     record: bool = True,
+    now: datetime | None = None,
 ) -> PublishReport:
-    """Render the public site into ``out``; only changed files are written."""
+    """Render the public site into ``out`` as of ``now`` (default: the disclosure clock);
+    only changed files are written."""
     settings = settings or get_settings()
+    now = now or disclosure.now()
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
-    site, unpublished = load_site(engine, settings)
+    site, unpublished = load_site(engine, settings, now=now)
     output = _Output(out)
     report = PublishReport(out, len(site.rounds), sum(len(r.results) for r in site.rounds))
     keys = {r.round_key for r in site.rounds}
@@ -188,8 +202,12 @@ def publish(
         child(out / "rounds", key)
     stamps = commitment_stamps(engine)
     first_time = {k for k in keys if k not in stamps}
-    for rnd in site.rounds:
+    for i, rnd in enumerate(site.rounds):
         _commitment(site, rnd, output, report, stamps)
+        if rnd.round_key in stamps:  # when its commitment first appeared, this run included
+            rnd = site.rounds[i] = replace(
+                rnd, commitment_first_published=local_label(stamps[rnd.round_key][0])
+            )
         digest = rnd.digest()
         if output.rounds.get(rnd.round_key) != digest or not all(
             output.has(p) for p in round_paths(rnd.round_key)
@@ -206,6 +224,8 @@ def publish(
         ):
             _bundle(engine, rnd.round_key, output, report)
             output.bundles[rnd.round_key] = stamp
+        elif not rnd.bundled and output.bundles.pop(rnd.round_key, None) is not None:
+            _withdraw_bundle(rnd.round_key, output, report)
     for rel, data in render_aggregates(site).items():
         output.write(rel, data, report)
     for rel in sorted(output.files):
@@ -228,6 +248,7 @@ def publish(
     site_digest = output.save()
     if record:
         _record_stamps(engine, {k: stamps[k] for k in first_time if k in stamps})
+        report.revealed = _record_reveals(engine, site, now)
     if record and unpublished:
         _record(engine, unpublished, site_digest)
         report.newly_published = len(unpublished)
@@ -267,6 +288,38 @@ def _record_stamps(engine: Engine, stamps: dict[str, tuple[datetime, bool]]) -> 
                 .where(table.c.round_key == key, table.c.commitment_published_at.is_(None))
                 .values(commitment_published_at=at, commitment_published_before_draw=before)
             )
+
+
+def _record_reveals(engine: Engine, site: Site, now: datetime) -> list[str]:
+    """Record, once, each round this run showed revealed for the first time, running the
+    reveal hooks (the partner feed's round record) in the same transaction. A concurrent
+    publish that recorded one first wins; this run then records nothing for it."""
+    table = Round.__table__  # type: ignore[attr-defined]
+    shown = {r.round_key: r.disclosure for r in site.rounds if r.revealed}
+    if not shown:
+        return []
+    query = select(table.c.round_key).where(
+        table.c.revealed_at.is_(None), table.c.status.in_(disclosure.REVEALABLE)
+    )
+    with engine.connect() as conn:
+        pending = sorted(set(conn.scalars(query)) & set(shown))
+    for _ in range(10):
+        with Session(engine) as session:
+            won = [
+                key
+                for key in pending
+                if disclosure.reveal(session, key, at=now, disclosure=shown[key], by="publish")
+            ]
+            try:
+                session.commit()
+            except Exception as exc:  # the audit head moved, or a concurrent publish won
+                session.rollback()
+                logger.warning("recording the reveal failed (%s); retrying", exc)
+                continue
+        for key in won:
+            logger.info("round %s revealed: its drawn list is public", key)
+        return won
+    raise RuntimeError("could not record the reveal: too much contention")
 
 
 # Called with (session, [(version_id, finding_id), ...]) inside the transaction that records a
