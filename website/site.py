@@ -145,6 +145,7 @@ def _commitment(
     output: _Output,
     report: PublishReport,
     stamps: dict[str, tuple[datetime, bool]],
+    now: datetime,
 ) -> None:
     """The round's commitment file and page, written once and never rewritten: a round
     committed but not yet drawn is published so the commitment is public before the entropy
@@ -159,7 +160,7 @@ def _commitment(
     if output.has(json_rel) and output.has(html_rel):
         return
     at, before_draw = stamps.setdefault(
-        rnd.round_key, (datetime.now(UTC), rnd.status == "committed")
+        rnd.round_key, (now, rnd.status == "committed")
     )
     # the same bytes as any copy already there (checked above), so "written" changes nothing
     for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
@@ -203,7 +204,7 @@ def publish(
     stamps = commitment_stamps(engine)
     first_time = {k for k in keys if k not in stamps}
     for i, rnd in enumerate(site.rounds):
-        _commitment(site, rnd, output, report, stamps)
+        _commitment(site, rnd, output, report, stamps, now)
         if rnd.round_key in stamps:  # when its commitment first appeared, this run included
             rnd = site.rounds[i] = replace(
                 rnd, commitment_first_published=local_label(stamps[rnd.round_key][0])
