@@ -81,8 +81,8 @@ def test_commit_then_draw_then_no_reroll(engine: sa.Engine) -> None:
     assert _state(engine, rnd.round_key) == first
     with Session(engine) as s:
         chain = audit.load_chain(s, rnd.round_key)
-    assert [e.event for e in chain] == [
-        "RoundCommitted", "EntropyAwaited", "DrawMade", "DrawRefused"
+    assert [e.event for e in chain] == [  # drawn after its window: public at once
+        "RoundCommitted", "EntropyAwaited", "DrawMade", "RoundRevealed", "DrawRefused"
     ]  # fmt: skip
     offered = {"witness_digits": "9" * 25, "witnesses": ["王五"], "reveal": None}
     assert json.loads(chain[-1].payload)["requested_by"] == "林科长"
