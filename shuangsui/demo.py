@@ -146,6 +146,7 @@ def main() -> int:
         f"  public site: {len(report['written'])} files written, {report['newly_published']}"
         f" results newly published, under {site}"
     )
+    _play_to_window_close(console, engine, settings, site, [s["round_key"] for s in drawn])
     workspace = f"{settings.public_base_url.rstrip('/')}/w/c/open?token=<token>"
     console.print(f"  workspace: `shuangsui serve`, then open {workspace}")
     console.print("  (a token: `shuangsui tokens create-coordinator NAME`)")
@@ -156,6 +157,38 @@ def main() -> int:
     )
     print(site / "index.html")
     return 0
+
+
+def _play_to_window_close(console, engine, settings, site: Path, keys: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The month played through: the plans leave ``disclosure`` out, so (after-window) a drawn
+    list stays off the site and the partner feed until its check window closes, while results
+    already final are published. The demo publishes once more as at 00:00 Beijing time after
+    the last window, as the scheduled publish-results run would: the site then shows every
+    drawn enterprise, the month's results and the bundles."""
+    import json
+
+    from rounds import disclosure
+    from rounds.service import get_round
+    from shuangsui.clock import local_label
+    from website.site import publish
+
+    shown = json.loads((site / "data" / "rounds.json").read_text(encoding="utf-8"))
+    withheld = [r["round_key"] for r in shown if not r["revealed"]]
+    if not withheld:
+        return
+    console.print(
+        f"  drawn lists of {', '.join(withheld)} withheld until their check windows close"
+        " (disclosure: after-window); the results already final are on the site"
+    )
+    last = max(get_round(engine, key).window_end for key in keys)
+    closes = disclosure.window_closes(last, settings.timezone)
+    with console.status("publish-results after the check windows close…"):
+        report = publish(engine, site, settings=settings, now=closes)
+    console.print(
+        f"  {local_label(closes, settings.timezone)}, the windows closed: publish revealed"
+        f" {', '.join(report.revealed) or 'nothing'} (pages, open data, bundles; round"
+        f" records to partners), {len(report.written)} files written"
+    )
 
 
 if __name__ == "__main__":

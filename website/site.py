@@ -159,9 +159,7 @@ def _commitment(
         )
     if output.has(json_rel) and output.has(html_rel):
         return
-    at, before_draw = stamps.setdefault(
-        rnd.round_key, (now, rnd.status == "committed")
-    )
+    at, before_draw = stamps.setdefault(rnd.round_key, (now, rnd.status == "committed"))
     # the same bytes as any copy already there (checked above), so "written" changes nothing
     for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
         output.write(rel, data, report)
