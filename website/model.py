@@ -86,6 +86,10 @@ class PublicRound:
     commitment: dict[str, Any] = field(default_factory=dict)  # as published before the draw
     failure: str = ""  # why a failed round failed, in plain Chinese
     bundled: bool = False  # drawn, or failed with its entropy: it has a verification bundle
+    disclosure: str = "on-draw"
+    revealed: bool = True
+    reveal_on: str = ""  # ISO date the drawn list becomes public
+    commitment_first_published: str = ""  # Beijing label
 
     def digest(self) -> str:
         """What the round's pages are made of: unchanged digest, unchanged pages.

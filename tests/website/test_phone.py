@@ -1,0 +1,212 @@
+"""The public site on a phone: headless Chromium at 390×844 with JavaScript off.
+
+A realistic site (a drawn round whose results fall in many categories and counties, a round
+committed and not yet drawn) is published and its index and round page are opened as a citizen
+would on a phone. Measured in the page (the test may run script in the page's own world even
+with the page's JavaScript off): nothing wider than the screen, no text drawn over other text,
+strata and categories in Chinese, times labelled 北京时间, no JSON in the visible text.
+Screenshots go under the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from findings.categories import RESULT_LABELS, ResultCategory
+from rounds import service
+from tests.findings.factories import ROUND, final_finding, teams
+from tests.rounds.factories import plan_yaml, seed_registry
+from website.site import publish
+
+CHROMIUM = "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+NEXT = "ccc-2027-01"
+LABELLED_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} 北京时间")
+# enterprises spread over 24 counties of four prefectures (GB/T 2260 codes)
+COUNTIES = [
+    *("350102", "350103", "350104", "350105", "350111", "350121", "350122", "350181"),
+    *("350203", "350205", "350206", "350211", "350212", "350213"),
+    *("350502", "350503", "350504", "350505", "350521", "350524"),
+    *("350602", "350603", "350622", "350623"),
+]
+FINDINGS: list[dict[str, Any]] = [
+    {"result": "no_problem"},
+    {"result": "ordered_to_rectify", "measures": [{"kind": "rectify", "deadline": "2027-01-15"}]},
+    {"result": "unreachable"},
+    {"result": "no_activity"},
+    {"result": "not_disclosed"},
+    {"result": "rectified"},
+    {"result": "under_investigation", "measures": [{"kind": "case_filed"}]},
+    {"result": "mark_misused"},
+    {"result": "product_differs"},
+    {"result": "other"},
+]
+
+
+def _chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("SHUANGSUI_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"SHUANGSUI_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    return CHROMIUM
+
+
+def publish_realistic_site(engine: sa.Engine, out: Path) -> None:
+    """Two rounds: ``ccc-2026-12`` drawn from 120 enterprises in 24 counties, with final results
+    in ten categories; ``ccc-2027-01`` committed, its draw still to come."""
+    codes = seed_registry(engine, enterprises=120)
+    with engine.begin() as conn:
+        for i, code in enumerate(codes):
+            conn.execute(
+                sa.text("UPDATE enterprise SET division_code = :d WHERE credit_code = :c"),
+                {"d": COUNTIES[i % len(COUNTIES)], "c": code},
+            )
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    service.draw_round(
+        engine=engine,
+        round_key=ROUND,
+        entropy=service.EntropyInput(
+            witness_digits="3141592653589793238462643", witnesses=("张三", "李四")
+        ),
+    )
+    drawn = teams(engine)
+    for i, code in enumerate(sorted(drawn)[: 2 * len(FINDINGS)]):
+        final_finding(engine, code, drawn[code], **FINDINGS[i % len(FINDINGS)])
+    service.commit_round(
+        engine=engine, plan_text=plan_yaml(plan_id=NEXT, period="2027-01")
+    )
+    publish(engine, out)
+
+
+# Run in the page: boxes of every element and of every run of text (one per line box).
+MEASURE = """() => {
+  const width = document.documentElement.clientWidth;
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (!el.checkVisibility()) continue;  // e.g. inside a closed <details>
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && (r.right > width + 0.5 || r.left < -0.5)) {
+      wide.push(el.tagName + '.' + el.className + ' ' + Math.round(r.left) + '..' +
+                Math.round(r.right) + ' ' + (el.textContent || '').trim().slice(0, 40));
+    }
+  }
+  const runs = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.data.trim() || !node.parentElement.checkVisibility()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    for (const r of range.getClientRects()) {
+      if (r.width > 0 && r.height > 0) {
+        runs.push({text: node.data.trim().slice(0, 30), l: r.left, r: r.right, t: r.top,
+                   b: r.bottom});
+      }
+    }
+  }
+  runs.sort((a, b) => a.t - b.t);
+  const overlaps = [];
+  for (let i = 0; i < runs.length; i++) {
+    for (let j = i + 1; j < runs.length && runs[j].t < runs[i].b - 1; j++) {
+      const a = runs[i], b = runs[j];
+      const dx = Math.min(a.r, b.r) - Math.max(a.l, b.l);
+      const dy = Math.min(a.b, b.b) - Math.max(a.t, b.t);
+      if (dx > 1 && dy > 1) overlaps.push(a.text + ' / ' + b.text);
+    }
+  }
+  return {scroll: document.documentElement.scrollWidth, width: width, wide: wide,
+          overlaps: overlaps, text: document.body.innerText};
+}"""
+
+
+def _measure(page: Any, shot: Path) -> dict[str, Any]:
+    page.screenshot(path=str(shot), full_page=True)
+    found: dict[str, Any] = page.evaluate(MEASURE)
+    assert found["width"] == PHONE["width"]
+    assert found["scroll"] <= PHONE["width"], found["wide"][:10]
+    assert found["wide"] == [], found["wide"][:10]
+    assert found["overlaps"] == [], found["overlaps"][:10]
+    assert "{" not in found["text"] and "}" not in found["text"]
+    assert LABELLED_TIME.search(found["text"]), "no time labelled 北京时间"
+    return found
+
+
+@pytest.mark.slow
+def test_index_and_round_page_read_well_on_a_phone(engine: sa.Engine, tmp_path: Path) -> None:
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    out = tmp_path / "site"
+    publish_realistic_site(engine, out)
+    shots = tmp_path / "screens"
+    shots.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(
+                viewport=PHONE, java_script_enabled=False, locale="zh-CN"
+            )
+            page = context.new_page()
+
+            page.goto((out / "index.html").as_uri())
+            index = _measure(page, shots / "index.png")
+            rounds_at = page.locator("table.rounds").bounding_box()
+            chart_at = page.locator("figure").first.bounding_box()
+            assert rounds_at and chart_at and rounds_at["y"] < chart_at["y"]  # rounds first
+            counties = page.locator("#by-division")
+            box = counties.bounding_box()
+            assert box and box["height"] < 900, box  # compact, not one bar per county
+            shown = counties.inner_text()
+            order = [shown.index(name) for name in ("福州市", "厦门市", "泉州市", "漳州市")]
+            assert order == sorted(order), shown  # GB/T 2260 code order
+            assert RESULT_LABELS[ResultCategory.unreachable] in index["text"]
+
+            page.goto((out / "rounds" / ROUND / "index.html").as_uri())
+            text = _measure(page, shots / "round.png")["text"]
+            assert "福州市 · A类" in text and "350100/A" not in text
+            for category in ("ordered_to_rectify", "no_activity", "unreachable"):
+                assert RESULT_LABELS[ResultCategory(category)] in text
+                assert category not in text
+            assert "张三" in text and "李四" in text  # who witnessed
+            assert "如何自行核验" in text and "python3 -I -S verify.py ." in text
+            glossary = page.locator('a[href="../../glossary.html#seed"]')
+            assert glossary.count() >= 1
+
+            page.goto((out / "rounds" / NEXT / "index.html").as_uri())
+            _measure(page, shots / "committed.png")
+
+            page.goto((out / "glossary.html").as_uri())
+            page.screenshot(path=str(shots / "glossary.png"), full_page=True)
+            assert page.locator("#seed").count() == 1
+            context.close()
+        finally:
+            browser.close()
+    assert all((shots / n).stat().st_size > 1000 for n in ("index.png", "round.png"))
+
+
+def test_the_page_says_what_verify_prints(engine: sa.Engine, tmp_path: Path) -> None:
+    """The command on the page, run in the downloaded bundle, prints what the page says."""
+    out = tmp_path / "site"
+    publish_realistic_site(engine, out)
+    page = (out / "rounds" / ROUND / "index.html").read_text("utf-8")
+    bundle = out / "rounds" / ROUND / "bundle"
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "verify.py", "."],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    last = run.stdout.strip().splitlines()[-1]
+    assert last == "OK: the draw in . is reproduced exactly"
+    assert last in page
+    for name in ("verify.py", "MANIFEST.sha256", "selection.json", "entropy.json"):
+        assert f'href="bundle/{name}"' in page, name
