@@ -160,7 +160,7 @@ def render_commitment(
         root="../../",
         c=doc,
         sources=[notice.describe_source(x) for x in doc["entropy_sources"]],
-        rates=notice.rate_rows(doc["rates"]),
+        rates=[(f"{c}（{m}）" if m else c, r) for c, m, r in explain.rate_rows(doc["rates"])],
         committed_label=local_label(dt.datetime.fromisoformat(doc["committed_at"])),
         ceremony=notice.ceremony_time(doc),
         first_published=first_published,

@@ -10,6 +10,8 @@ Screenshots go under the test's tmp_path.
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import os
 import re
 import subprocess
@@ -22,8 +24,11 @@ import sqlalchemy as sa
 
 from findings.categories import RESULT_LABELS, ResultCategory
 from rounds import service
+from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, final_finding, teams
 from tests.rounds.factories import plan_yaml, seed_registry
+from website.records import load_site
+from website.render import render_round
 from website.site import publish
 
 CHROMIUM = "/usr/bin/chromium"
@@ -69,7 +74,8 @@ def publish_realistic_site(engine: sa.Engine, out: Path) -> None:
                 sa.text("UPDATE enterprise SET division_code = :d WHERE credit_code = :c"),
                 {"d": COUNTIES[i % len(COUNTIES)], "c": code},
             )
-    service.commit_round(engine=engine, plan_text=plan_yaml())
+    listed = "\n".join(f"    - {{credit_code: '{code}', reason: 投诉举报}}" for code in codes[5:7])
+    service.commit_round(engine=engine, plan_text=plan_yaml(extra=f"targeted:\n  list:\n{listed}"))
     service.draw_round(
         engine=engine,
         round_key=ROUND,
@@ -80,9 +86,7 @@ def publish_realistic_site(engine: sa.Engine, out: Path) -> None:
     drawn = teams(engine)
     for i, code in enumerate(sorted(drawn)[: 2 * len(FINDINGS)]):
         final_finding(engine, code, drawn[code], **FINDINGS[i % len(FINDINGS)])
-    service.commit_round(
-        engine=engine, plan_text=plan_yaml(plan_id=NEXT, period="2027-01")
-    )
+    service.commit_round(engine=engine, plan_text=plan_yaml(plan_id=NEXT, period="2027-01"))
     publish(engine, out)
 
 
@@ -126,7 +130,7 @@ MEASURE = """() => {
 }"""
 
 
-def _measure(page: Any, shot: Path) -> dict[str, Any]:
+def _measure(page: Any, shot: Path, *, times: bool = True) -> dict[str, Any]:
     page.screenshot(path=str(shot), full_page=True)
     found: dict[str, Any] = page.evaluate(MEASURE)
     assert found["width"] == PHONE["width"]
@@ -134,7 +138,8 @@ def _measure(page: Any, shot: Path) -> dict[str, Any]:
     assert found["wide"] == [], found["wide"][:10]
     assert found["overlaps"] == [], found["overlaps"][:10]
     assert "{" not in found["text"] and "}" not in found["text"]
-    assert LABELLED_TIME.search(found["text"]), "no time labelled 北京时间"
+    if times:
+        assert LABELLED_TIME.search(found["text"]), "no time labelled 北京时间"
     return found
 
 
@@ -150,9 +155,7 @@ def test_index_and_round_page_read_well_on_a_phone(engine: sa.Engine, tmp_path: 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
-            context = browser.new_context(
-                viewport=PHONE, java_script_enabled=False, locale="zh-CN"
-            )
+            context = browser.new_context(viewport=PHONE, java_script_enabled=False, locale="zh-CN")
             page = context.new_page()
 
             page.goto((out / "index.html").as_uri())
@@ -175,6 +178,7 @@ def test_index_and_round_page_read_well_on_a_phone(engine: sa.Engine, tmp_path: 
                 assert RESULT_LABELS[ResultCategory(category)] in text
                 assert category not in text
             assert "张三" in text and "李四" in text  # who witnessed
+            assert "定向检查：投诉举报" in text and "因投诉举报列明的企业 2 户" in text
             assert "如何自行核验" in text and "python3 -I -S verify.py ." in text
             glossary = page.locator('a[href="../../glossary.html#seed"]')
             assert glossary.count() >= 1
@@ -182,8 +186,12 @@ def test_index_and_round_page_read_well_on_a_phone(engine: sa.Engine, tmp_path: 
             page.goto((out / "rounds" / NEXT / "index.html").as_uri())
             _measure(page, shots / "committed.png")
 
+            for other in ("glossary.html", "search.html", "data/index.html"):
+                page.goto((out / other).as_uri())
+                _measure(
+                    page, shots / other.replace("/", "-").replace(".html", ".png"), times=False
+                )
             page.goto((out / "glossary.html").as_uri())
-            page.screenshot(path=str(shots / "glossary.png"), full_page=True)
             assert page.locator("#seed").count() == 1
             context.close()
         finally:
@@ -207,6 +215,38 @@ def test_the_page_says_what_verify_prints(engine: sa.Engine, tmp_path: Path) -> 
     assert run.returncode == 0, run.stdout + run.stderr
     last = run.stdout.strip().splitlines()[-1]
     assert last == "OK: the draw in . is reproduced exactly"
-    assert last in page
+    sample = re.search(r'<pre class="output">(.*?)</pre>', page, re.S)
+    assert sample is not None
+    quoted = [line for line in html.unescape(sample.group(1)).splitlines() if line != "…"]
+    assert quoted[-1] == last and len(quoted) >= 5
+    printed = run.stdout.splitlines()
+    assert all(line in printed for line in quoted), (quoted, printed)
+    assert [printed.index(line) for line in quoted] == sorted(printed.index(x) for x in quoted)
     for name in ("verify.py", "MANIFEST.sha256", "selection.json", "entropy.json"):
         assert f'href="bundle/{name}"' in page, name
+
+
+def test_a_round_not_yet_revealed_says_when_and_links_no_bundle(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Under ``after-window`` the page shows the commitment and the final results, says when
+    the rest follows, and offers no bundle."""
+    publish_realistic_site(engine, tmp_path / "site")
+    site, _ = load_site(engine, get_settings())
+    drawn = next(r for r in site.rounds if r.round_key == ROUND)
+    hidden = dataclasses.replace(
+        drawn,
+        disclosure="after-window",
+        revealed=False,
+        reveal_on="2027-01-01",
+        commitment_first_published="2026-11-30 09:00 北京时间",
+        results=[r for r in drawn.results if r.result],
+    )
+    page = render_round(site, hidden)[f"rounds/{ROUND}/index.html"].decode("utf-8")
+    assert "在检查时段结束后（2027-01-01）公布" in page
+    assert "本站首次公布于 2026-11-30 09:00 北京时间" in page
+    assert drawn.frame_commitment in page and drawn.plan_hash in page
+    assert 'href="bundle/' not in page and "verify.py ." not in page
+    assert f"已作出结论的检查结果（{len(hidden.results)} 户）" in page
+    pending = [r.credit_code for r in drawn.results if not r.result]
+    assert pending and not any(code in page for code in pending)
