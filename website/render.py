@@ -89,23 +89,25 @@ def _by_county(results: Iterable[PublicResult]) -> list[tuple[str, list[PublicRe
 
 
 def _verify_sample(rnd: PublicRound) -> list[str]:
-    """The lines of verify.py's output the page quotes (the others are elided with '…')."""
-    if rnd.status == "failed":
-        return [
-            f"bundle: draw version {rnd.commitment.get('draw_version', 1)}, public bundle",
-            f"plan hash ok ({rnd.plan_hash})",
-            "…",
-            f"seed ok ({rnd.seed})" if rnd.seed else "…",
-            "…",
-            "OK: confirmed: the round fails: …",
-        ]
-    return [
+    """The lines of verify.py's output the page quotes ('…' for lines left out, and at the end
+    of a line for the rest of it)."""
+    head = [
         f"bundle: draw version {rnd.commitment.get('draw_version', 1)}, public bundle",
         f"plan hash ok ({rnd.plan_hash})",
         f"frame: {rnd.frame_size} enterprises, commitment ok, Merkle root ok",
         "…",
-        f"seed ok ({rnd.seed})",
+        f"seed ok ({rnd.seed})" if rnd.seed else "seed ok (…",
         "…",
+    ]
+    if rnd.status == "failed":
+        return [
+            *head,
+            "failure ok: the recomputed draw fails exactly as failure.json states",
+            "…",
+            "OK: confirmed: the round fails: …",
+        ]
+    return [
+        *head,
         f"selection: {len(rnd.results)} enterprises ok",
         "…",
         "OK: the draw in . is reproduced exactly",

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from findings.categories import RESULT_LABELS, ResultCategory
 from rounds import service
 from shuangsui.config import get_settings
+from shuangsui.errors import InfeasibleDraw
 from tests.findings.factories import ROUND, final_finding, teams
 from tests.rounds.factories import plan_yaml, seed_registry
 from website.records import load_site
@@ -199,29 +200,42 @@ def test_index_and_round_page_read_well_on_a_phone(engine: sa.Engine, tmp_path: 
     assert all((shots / n).stat().st_size > 1000 for n in ("index.png", "round.png"))
 
 
-def test_the_page_says_what_verify_prints(engine: sa.Engine, tmp_path: Path) -> None:
-    """The command on the page, run in the downloaded bundle, prints what the page says."""
-    out = tmp_path / "site"
-    publish_realistic_site(engine, out)
-    page = (out / "rounds" / ROUND / "index.html").read_text("utf-8")
-    bundle = out / "rounds" / ROUND / "bundle"
-    run = subprocess.run(
+def run_in(bundle: Path) -> subprocess.CompletedProcess[str]:
+    """verify.py as the page says to run it: in the bundle's folder, on '.'."""
+    return subprocess.run(
         [sys.executable, "-I", "-S", "verify.py", "."],
         cwd=bundle,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def assert_quotes_output(page: str, stdout: str) -> None:
+    """Each line the page quotes is a line verify.py printed, in the same order ('…' stands
+    for lines left out; a line ending in '…' for the rest of a line)."""
+    sample = re.search(r'<pre class="output">(.*?)</pre>', page, re.S)
+    assert sample is not None
+    quoted = [x for x in html.unescape(sample.group(1)).splitlines() if x != "…"]
+    printed = stdout.splitlines()
+    at = [
+        next(i for i, p in enumerate(printed) if p == q or (q[-1] == "…" and p.startswith(q[:-1])))
+        for q in quoted
+    ]
+    assert at == sorted(at) and at[-1] == len(printed) - 1 and len(quoted) >= 5, (quoted, printed)
+
+
+def test_the_page_says_what_verify_prints(engine: sa.Engine, tmp_path: Path) -> None:
+    """The command on the page, run in the downloaded bundle, prints what the page says."""
+    out = tmp_path / "site"
+    publish_realistic_site(engine, out)
+    page = (out / "rounds" / ROUND / "index.html").read_text("utf-8")
+    bundle = out / "rounds" / ROUND / "bundle"
+    run = run_in(bundle)
     assert run.returncode == 0, run.stdout + run.stderr
     last = run.stdout.strip().splitlines()[-1]
     assert last == "OK: the draw in . is reproduced exactly"
-    sample = re.search(r'<pre class="output">(.*?)</pre>', page, re.S)
-    assert sample is not None
-    quoted = [line for line in html.unescape(sample.group(1)).splitlines() if line != "…"]
-    assert quoted[-1] == last and len(quoted) >= 5
-    printed = run.stdout.splitlines()
-    assert all(line in printed for line in quoted), (quoted, printed)
-    assert [printed.index(line) for line in quoted] == sorted(printed.index(x) for x in quoted)
+    assert_quotes_output(page, run.stdout)
     for name in ("verify.py", "MANIFEST.sha256", "selection.json", "entropy.json"):
         assert f'href="bundle/{name}"' in page, name
 
@@ -250,3 +264,23 @@ def test_a_round_not_yet_revealed_says_when_and_links_no_bundle(
     assert f"已作出结论的检查结果（{len(hidden.results)} 户）" in page
     pending = [r.credit_code for r in drawn.results if not r.result]
     assert pending and not any(code in page for code in pending)
+
+
+def test_a_failed_round_page_says_what_verify_prints(engine: sa.Engine, tmp_path: Path) -> None:
+    seed_registry(engine, inspectors=3)
+    service.commit_round(engine=engine, plan_text=plan_yaml(size=4))
+    with pytest.raises(InfeasibleDraw):
+        service.draw_round(
+            engine=engine,
+            round_key=ROUND,
+            entropy=service.EntropyInput(
+                witness_digits="3141592653589793238462643", witnesses=("张三",)
+            ),
+        )
+    publish(engine, tmp_path / "site")
+    folder = tmp_path / "site" / "rounds" / ROUND
+    run = run_in(folder / "bundle")
+    assert run.returncode == 0, run.stdout + run.stderr
+    page = (folder / "index.html").read_text("utf-8")
+    assert_quotes_output(page, run.stdout)
+    assert "recused" not in page
