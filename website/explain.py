@@ -138,7 +138,9 @@ def entropy_rows(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
 
 
 def witnesses(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    return [w for r in records if r.get("source") == "witness-digits" for w in r["witnesses"]]
+    return [
+        w for r in records if r.get("source") == "witness-digits" for w in r.get("witnesses", [])
+    ]
 
 
 def targeted_rules(plan: Mapping[str, Any]) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import ViewportSize
 
 from findings.categories import RESULT_LABELS, ResultCategory
 from rounds import service
@@ -28,12 +29,13 @@ from shuangsui.config import get_settings
 from shuangsui.errors import InfeasibleDraw
 from tests.findings.factories import ROUND, final_finding, teams
 from tests.rounds.factories import plan_yaml, seed_registry
+from website import explain
 from website.records import load_site
 from website.render import render_round
 from website.site import publish
 
 CHROMIUM = "/usr/bin/chromium"
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 NEXT = "ccc-2027-01"
 LABELLED_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} 北京时间")
 # enterprises spread over 24 counties of four prefectures (GB/T 2260 codes)
@@ -258,6 +260,7 @@ def test_a_round_not_yet_revealed_says_when_and_links_no_bundle(
     )
     page = render_round(site, hidden)[f"rounds/{ROUND}/index.html"].decode("utf-8")
     assert "在检查时段结束后（2027-01-01）公布" in page
+    assert "<dd>检查时段结束后（2027-01-01），与抽取名录和验证包一同公布" in page
     assert "本站首次公布于 2026-11-30 09:00 北京时间" in page
     assert drawn.frame_commitment in page and drawn.plan_hash in page
     assert 'href="bundle/' not in page and "verify.py ." not in page
@@ -284,3 +287,20 @@ def test_a_failed_round_page_says_what_verify_prints(engine: sa.Engine, tmp_path
     page = (folder / "index.html").read_text("utf-8")
     assert_quotes_output(page, run.stdout)
     assert "recused" not in page
+
+
+def test_strata_rates_and_entropy_read_as_plain_chinese() -> None:
+    assert explain.stratum_label("350100/A") == "福州市 · A类"
+    assert explain.stratum_label("350200") == "厦门市" and explain.stratum_label("*") == "全部企业"
+    assert explain.percent("1/10") == "10%" and explain.percent("12.5%") == "1/8（约 12.5%）"
+    assert explain.rate_rows({"*": "5%", "B": "20%"}) == [
+        ("B类", "信用风险一般", "20%"),
+        ("其他类别", "", "5%"),
+    ]
+    rows = explain.entropy_rows(
+        [{"source": "beacon", "round": 7, "randomness": "ab", "url": "https://drand.example"}]
+    )
+    assert rows[0][0] == "drand 公共随机信标" and "第 7 轮" in rows[0][1]
+    groups = explain.by_prefecture(["350203", "350102", "350104", "350203"])
+    assert [(g.name, g.total) for g in groups] == [("福州市", 2), ("厦门市", 2)]
+    assert [c[1] for c in groups[0].counties] == ["鼓楼区", "仓山区"]
