@@ -10,11 +10,15 @@ from functools import cache
 from importlib import resources
 
 import jinja2
+from markupsafe import Markup
 
+from draw.bundle import PUBLIC_BUNDLE_FILES
+from registry.divisions import prefecture_of
 from rounds import notice
 from shuangsui.clock import local_label
-from website import opendata
-from website.charts import bar_chart
+from website import explain, opendata
+from website.charts import bar_chart, division_chart
+from website.glossary import BY_KEY, TERMS
 from website.model import PublicResult, PublicRound, Site
 
 Files = dict[str, bytes]
@@ -39,21 +43,101 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["beijing"] = beijing
+    env.filters["stratum"] = explain.stratum_label
+    env.globals["term"] = term
     return env
+
+
+@jinja2.pass_context
+def term(ctx: jinja2.runtime.Context, key: str, text: str = "") -> Markup:
+    """A technical term linked to its entry in the glossary (``glossary.html#key``)."""
+    entry = BY_KEY[key]
+    return Markup('<a class="term" href="{}glossary.html#{}">{}</a>').format(
+        ctx.get("root", ""), key, text or entry.name
+    )
 
 
 def _page(template: str, **ctx: object) -> bytes:
     return _env().get_template(template).render(**ctx).encode("utf-8")
 
 
+PENDING = "结果待公示"
+
+
 def _result_bars(results: Iterable[PublicResult]) -> list[tuple[str, int]]:
-    counts = Counter(r.result_label or "结果待公示" for r in results)
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    """Results by category (Chinese labels), most frequent first, those still to come last."""
+    counts = Counter(r.result_label or PENDING for r in results)
+    return sorted(counts.items(), key=lambda kv: (kv[0] == PENDING, -kv[1], kv[0]))
 
 
-def _division_bars(results: Iterable[PublicResult]) -> list[tuple[str, int]]:
-    counts = Counter(r.division_name or r.division_code or "未知" for r in results if r.result)
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+def _division_groups(results: Iterable[PublicResult]) -> list[explain.DivisionGroup]:
+    return explain.by_prefecture(r.division_code for r in results if r.result)
+
+
+def _by_county(results: Iterable[PublicResult]) -> list[tuple[str, list[PublicResult]]]:
+    """The round's enterprises by county, in GB/T 2260 code order: ('鼓楼区（福州市）', rows)."""
+    groups: dict[str, list[PublicResult]] = {}
+    for r in results:
+        groups.setdefault(r.division_code, []).append(r)
+    out = []
+    for code, rows in sorted(groups.items()):
+        name = rows[0].division_name or explain.division_name(code)
+        top = explain.division_name(prefecture_of(code)) if len(code) == 6 else ""
+        label = f"{name}（{top}）" if top and top != name else name
+        out.append((label or "地区不详", rows))
+    return out
+
+
+def _verify_sample(rnd: PublicRound) -> list[str]:
+    """The lines of verify.py's output the page quotes ('…' for lines left out, and at the end
+    of a line for the rest of it)."""
+    head = [
+        f"bundle: draw version {rnd.commitment.get('draw_version', 1)}, public bundle",
+        f"plan hash ok ({rnd.plan_hash})",
+        f"frame: {rnd.frame_size} enterprises, commitment ok, Merkle root ok",
+        "…",
+        f"seed ok ({rnd.seed})" if rnd.seed else "seed ok (…",
+        "…",
+    ]
+    if rnd.status == "failed":
+        return [
+            *head,
+            "failure ok: the recomputed draw fails exactly as failure.json states",
+            "…",
+            "OK: confirmed: the round fails: …",
+        ]
+    return [
+        *head,
+        f"selection: {len(rnd.results)} enterprises ok",
+        "…",
+        "OK: the draw in . is reproduced exactly",
+    ]
+
+
+BUNDLE_FILE_LABELS = {
+    "MANIFEST.sha256": "文件清单（各文件的哈希值）",
+    "plan.json": "抽查计划",
+    "frame-enterprises.jsonl": "企业抽取名录",
+    "frame-inspectors-public.jsonl": "检查人员名录（化名）",
+    "recused-public.json": "回避关系（化名）",
+    "entropy.json": "随机数记录",
+    "round.json": "本轮承诺值和各层户数",
+    "selection.json": "抽取结果",
+    "teams.json": "检查组（化名）",
+    "verify.py": "核验程序",
+}
+
+
+def _bundle_files(rnd: PublicRound) -> list[tuple[str, str]]:
+    """(file name, what it holds) of the round's public bundle, the manifest first.
+
+    A failed round's page names only the manifest, the failure and the program: the reader
+    fetches the rest as the manifest lists them, and the page says nothing of recusals."""
+    if rnd.status == "failed":
+        names = ["MANIFEST.sha256", "failure.json", "verify.py"]
+    else:
+        names = ["MANIFEST.sha256", *PUBLIC_BUNDLE_FILES]
+    return [(n, BUNDLE_FILE_LABELS.get(n, "失败说明")) for n in names]
 
 
 def round_paths(round_key: str) -> tuple[str, ...]:
@@ -78,7 +162,7 @@ def render_commitment(
         root="../../",
         c=doc,
         sources=[notice.describe_source(x) for x in doc["entropy_sources"]],
-        rates=notice.rate_rows(doc["rates"]),
+        rates=[(f"{c}（{m}）" if m else c, r) for c, m, r in explain.rate_rows(doc["rates"])],
         committed_label=local_label(dt.datetime.fromisoformat(doc["committed_at"])),
         ceremony=notice.ceremony_time(doc),
         first_published=first_published,
@@ -88,19 +172,32 @@ def render_commitment(
 
 
 def render_round(site: Site, rnd: PublicRound) -> Files:
-    """The round's page and its open data."""
-    groups: dict[str, list[PublicResult]] = {}
-    for r in rnd.results:
-        groups.setdefault(f"{r.division_name} {r.division_code}".strip() or "未知", []).append(r)
+    """The round's page, which explains the draw, and its open data."""
+    doc = rnd.commitment
+    strata = rnd.plan.get("strata", {})
     page = _page(
         "round.html.j2",
         site=site,
         r=rnd,
         root="../../",
-        plan_json=json.dumps(rnd.plan, ensure_ascii=False, indent=1, sort_keys=True),
-        entropy_json=json.dumps(rnd.entropy, ensure_ascii=False, indent=1, sort_keys=True),
-        by_division=sorted(groups.items()),
+        c=doc,
+        committed_label=beijing(doc.get("committed_at")),
+        ceremony=notice.ceremony_time(doc) if doc else "",
+        sources=[notice.describe_source(x) for x in doc.get("entropy_sources", [])],
+        rates=explain.rate_rows(strata.get("rates", {})),
+        min_per_stratum=strata.get("min_per_stratum", 0),
+        total_cap=strata.get("total_cap"),
+        exclusion_months=rnd.plan.get("exclusions", {}).get("window_months", 0),
+        team_size=rnd.plan.get("teams", {}).get("size", 0),
+        strata=explain.strata_rows(rnd.counts),
+        entropy=explain.entropy_rows(rnd.entropy),
+        witnesses=explain.witnesses(rnd.entropy),
+        targeted_rules=explain.targeted_rules(rnd.plan),
+        causes=explain.targeted_causes(rnd.plan, rnd.results),
+        by_division=_by_county(rnd.results),
         chart_results=bar_chart("结果分类", _result_bars(rnd.results)),
+        bundle_files=_bundle_files(rnd) if rnd.bundled else [],
+        verify_sample=_verify_sample(rnd),
     )
     html, csv_path, json_path = round_paths(rnd.round_key)
     return {
@@ -124,8 +221,10 @@ def render_aggregates(site: Site) -> Files:
             total_drawn=len(results),
             total_published=sum(1 for r in results if r.result),
             chart_results=bar_chart("结果分类", _result_bars(results)),
-            chart_divisions=bar_chart("按行政区划", _division_bars(results)),
+            chart_divisions=division_chart("按行政区划", _division_groups(results)),
+            committed={r.round_key: beijing(r.commitment.get("committed_at")) for r in site.rounds},
         ),
+        "glossary.html": _page("glossary.html.j2", site=site, root="", terms=TERMS),
         "search.html": _page("search.html.j2", site=site, root=""),
         "data/index.html": _page("data.html.j2", site=site, root="../"),
         "data/search-index.json": json.dumps(
