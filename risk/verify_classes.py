@@ -101,7 +101,9 @@ def score(rules: dict[str, Any], inputs: dict[str, Any], as_of: dt.date) -> tupl
     certs, rule = inputs.get("certificates", {}), rules["certificates"]
     for status in ("suspended", "withdrawn"):
         if certs.get(status):
-            lines.append(["certificates", f"{status} x{certs[status]}", certs[status] * rule[status]])
+            lines.append(
+                ["certificates", f"{status} x{certs[status]}", certs[status] * rule[status]]
+            )
     _capped(lines, "certificates", rule["cap"])
     count = inputs.get("complaints", {}).get("count", 0)
     if count:
@@ -109,7 +111,9 @@ def score(rules: dict[str, Any], inputs: dict[str, Any], as_of: dt.date) -> tupl
         lines.append(["complaints", f"upheld x{count}", count * rule["per_upheld"]])
         _capped(lines, "complaints", rule["cap"])
     clean, rule = inputs.get("last_clean_check"), rules["clean_check"]
-    band = None if not clean else _band(_age(as_of, clean), [b["within_days"] for b in rule["bands"]])
+    band = (
+        None if not clean else _band(_age(as_of, clean), [b["within_days"] for b in rule["bands"]])
+    )
     points = rule["otherwise"] if band is None else rule["bands"][band]["points"]
     lines.append(["clean_check", clean or "never", points])
     total = sum(p for _s, _d, p in lines)
