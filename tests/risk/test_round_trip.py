@@ -63,14 +63,17 @@ def test_findings_change_classes_and_the_next_frame_commits_them(
     assert first.enterprises == 60 and first.counts == {"A": 60}  # nobody checked yet: 5 points
     _draw(engine, ROUND, "2026-12")
     frame1 = _frame(engine, ROUND)
-    assert {row["risk_class"] for row in frame1.values()} == {"A"}  # the classification, not the registry
+    # the frame carries the classification's classes, not the registry's
+    assert {row["risk_class"] for row in frame1.values()} == {"A"}
 
     drawn = teams(engine)
     bad, worse, clean = sorted(drawn)[:3]
     final_finding(engine, bad, drawn[bad], result="nonconforming")
     number = f"2026010{codes.index(worse):09d}"  # tests/rounds/factories.py's numbering
-    final_finding(engine, worse, drawn[worse], result="certificate_withdrawn",
-                  certificates=[{"body": "CQC", "number": number, "action": "withdrawn"}])  # fmt: skip
+    withdrawn = [{"body": "CQC", "number": number, "action": "withdrawn"}]
+    final_finding(
+        engine, worse, drawn[worse], result="certificate_withdrawn", certificates=withdrawn
+    )
     final_finding(engine, clean, drawn[clean], result="no_problem")
 
     second = classify(engine, RULES, as_of=dt.date(2026, 12, 31))
@@ -138,9 +141,9 @@ def test_an_override_needs_a_second_coordinator_and_the_frame_and_check_follow_i
     with engine.connect() as conn:
         assert classes_in_force(conn)[target] == "A"  # pending: no effect
     assert explain(engine, target)["overrides"][0]["status"] == "pending"
+    assert row.id is not None
     with pytest.raises(Exception, match="a second coordinator must approve"):
         overrides.approve(engine, row.id, by="陈明")
-    assert row.id is not None
     overrides.approve(engine, row.id, by="林芳")
     with pytest.raises(Exception, match="approved already"):
         overrides.approve(engine, row.id, by="林芳")

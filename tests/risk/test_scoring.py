@@ -108,7 +108,7 @@ def test_input_digest_binds_the_enterprise_and_the_inputs() -> None:
         ("{B: 10, C: 30, D: 60}", "{B: 10.5, C: 30, D: 60}", "classes.B: must be a whole number"),
         ("{B: 10, C: 30, D: 60}", "{B: 30, C: 10, D: 60}", "classes: B < C < D"),
         ("nonconforming: [40, 20, 10]", "nonconforming: [40, 20]", "findings.points.nonconforming"),
-        ("nonconforming: [40, 20, 10]", "nonconformin: [40, 20, 10]", "findings.points.nonconformin"),
+        ("nonconforming: [40, 20, 10]", "nonconformin: [4, 2, 1]", "points.nonconformin"),
         ("age_days: [365, 730, 1095]", "age_days: [730, 365, 1095]", "strictly increasing"),
         ("min_class: D", "min_class: E", "lists.serious_violation.min_class"),
         ("otherwise: 5", "otherwise: 5.0", "clean_check.otherwise: must be a whole number"),
