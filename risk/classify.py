@@ -38,6 +38,7 @@ _R = RiskRun.__table__  # type: ignore[attr-defined]
 _K = RiskClassification.__table__  # type: ignore[attr-defined]
 _O = RiskOverride.__table__  # type: ignore[attr-defined]
 BATCH = 20_000
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 FLAGS_ONLY = {
     (a, s): canonical_json(
         {k: True for k, v in (("abnormal_listed", a), ("serious_violation", s)) if v}
@@ -81,13 +82,13 @@ def compute(
                 inputs["abnormal_listed"] = True
             if serious:
                 inputs["serious_violation"] = True
-            text = canonical_json(inputs)
-        scored = memo.get(text) if sparse is None else None
-        if scored is None:
-            total, cls, _lines = score(doc, json.loads(text), as_of)
-            scored = (total, cls)
-            if sparse is None:
-                memo[text] = scored
+            text = _dumps(inputs).encode()  # strings, ints, bools and lists of them only
+        if sparse is None:
+            scored = memo.get(text)
+            if scored is None:
+                scored = memo[text] = score(doc, json.loads(text), as_of)[:2]
+        else:
+            scored = score(doc, inputs, as_of)[:2]
         out.append((code, scored[1], scored[0], input_digest(code, text), text.decode()))
     return out
 
