@@ -100,6 +100,30 @@ def run_digest(rows: list[tuple[str, str, int, str, str]]) -> str:
     return h.hexdigest()
 
 
+CLASS_COLUMNS = ("run_id", "credit_code", "risk_class", "score", "input_digest", "inputs")
+
+
+def write_classes(
+    conn: Connection, run_id: int, rows: list[tuple[str, str, int, str, str]]
+) -> None:
+    """Tuples straight to the driver: COPY on PostgreSQL (psycopg), one prepared executemany
+    per batch on SQLite, Core elsewhere. Every column is plain text or an integer."""
+    names = ", ".join(CLASS_COLUMNS)
+    for i in range(0, len(rows), BATCH):
+        batch = [(run_id, *r) for r in rows[i : i + BATCH]]
+        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur, cur.copy(f"COPY risk_class ({names}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+        elif conn.dialect.name == "sqlite":
+            marks = ", ".join("?" * len(CLASS_COLUMNS))
+            conn.exec_driver_sql(f"INSERT INTO risk_class ({names}) VALUES ({marks})", batch)
+        else:
+            conn.execute(sa.insert(_K), [dict(zip(CLASS_COLUMNS, r, strict=True)) for r in batch])
+
+
 def classify(engine: Engine, rules: Rules, *, as_of: dt.date, by: str = "") -> Classified:
     """One run over every active enterprise; it is in force from the moment it is stored."""
     salt = secrets.token_hex(32)
@@ -116,12 +140,7 @@ def classify(engine: Engine, rules: Rules, *, as_of: dt.date, by: str = "") -> C
                  "rules_text": rules.text, "computed_at": _now(), "computed_by": by,
                  "enterprises": len(rows), "counts": counts, "digest": digest, "salt": salt},
             ).scalar_one()  # fmt: skip
-            for i in range(0, len(rows), BATCH):
-                conn.execute(
-                    sa.insert(_K),
-                    [{"run_id": run_id, "credit_code": c, "risk_class": k, "score": s,
-                      "input_digest": d, "inputs": t} for c, k, s, d, t in rows[i : i + BATCH]],
-                )  # fmt: skip
+            write_classes(conn, run_id, rows)
             event = RiskClassified(run_id, as_of.isoformat(), rules.id, rules.hash, len(rows),
                                    counts, digest, by)  # fmt: skip
             audit.add_to(session, None, event)
