@@ -20,6 +20,7 @@ from risk.classify import classes_in_force, classify
 from risk.explain import explain
 from rounds import artifacts
 from rounds import service as rounds
+from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, final_finding, teams
 from tests.rounds.factories import plan_yaml, seed_registry
 
@@ -159,7 +160,15 @@ def test_an_override_needs_a_second_coordinator_and_the_frame_and_check_follow_i
 
     _draw(engine, ROUND, "2026-12")
     assert _frame(engine, ROUND)[target]["risk_class"] == "D"
-    out = write_bundle(engine, ROUND, tmp_path / "risk")
+    from typer.testing import CliRunner
+
+    from shuangsui.cli import _register_groups, app
+
+    _register_groups()
+    made = CliRunner().invoke(app, ["risk", "bundle", ROUND])  # into the round's bundle folder
+    assert made.exit_code == 0, made.output
+    out = get_settings().home / "bundles" / ROUND / "risk"
+    assert f"python3 -I -S {out / 'verify_classes.py'} {out}" in made.output
     ok = run_check(out)
     assert ok.returncode == 0, ok.stderr
     assert "(1 by an approved override)" in ok.stdout
