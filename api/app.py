@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from api import docs, limits, openapi, problems
 from api.adhoc import run_adhoc, wait_for_running
 from api.auth import check_routes
-from api.routes import coordinator, findings, public
+from api.routes import coordinator, findings, public, risk
 from findings.settings import FindingsSettings
 from shuangsui.config import Settings, get_settings
 
@@ -103,7 +103,7 @@ def create_app(
     app.state.adhoc_runner = adhoc_runner or run_adhoc
     problems.install(app)
     _limit_bodies(app, settings)
-    for router in (public.router, findings.router, coordinator.router, *routers):
+    for router in (public.router, findings.router, coordinator.router, risk.router, *routers):
         app.include_router(router)
     for spec in EXTRA_ROUTERS:
         app.include_router(_load(spec))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +17,12 @@ from sqlmodel import col
 
 from registry.models import Certificate, Conflict, Enterprise, Inspector
 from rounds.models import Assignment, Round, RoundStatus, Selection
+
+# Where the class in force comes from when the registry's column is not the last word: each
+# source maps credit_code -> class at this moment (risk/hooks.py registers the classification);
+# an enterprise no source names keeps the registry's class.
+RiskClasses = Callable[[Connection], Mapping[str, str]]
+risk_class_sources: list[RiskClasses] = []
 
 
 def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -38,6 +44,9 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str,
         col(Enterprise.serious_violation),
         col(Enterprise.status),
     )
+    classes: dict[str, str] = {}
+    for source in risk_class_sources:
+        classes.update(source(conn))
     rows = []
     for code, division, risk, industry, abnormal, serious, ent_status in conn.execute(ent_q):
         if code not in certs or str(ent_status) != "active":
@@ -46,7 +55,7 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str,
             {
                 "credit_code": code,
                 "division_code": division,
-                "risk_class": str(risk),
+                "risk_class": classes.get(code) or str(risk),
                 "industry": industry,
                 "abnormal_listed": bool(abnormal),
                 "serious_violation": bool(serious),

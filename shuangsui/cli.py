@@ -57,6 +57,9 @@ def _register_groups() -> None:
     from website.cli import publish_cmd
 
     app.add_typer(findings_app, name="findings")
+    from risk.cli import app as risk_app
+
+    app.add_typer(risk_app, name="risk")
     app.add_typer(tokens_app, name="tokens")
     app.command("publish")(publish_cmd)
     app.command("serve")(serve)

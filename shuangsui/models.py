@@ -27,6 +27,12 @@ from registry.models import (  # noqa: F401
     Inspector,
     RegistryChange,
 )
+from risk.models import (  # noqa: F401
+    RiskClassification,
+    RiskComplaint,
+    RiskOverride,
+    RiskRun,
+)
 from rounds.models import (  # noqa: F401
     Assignment,
     AuditEvent,

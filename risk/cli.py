@@ -1,0 +1,116 @@
+"""``shuangsui risk ...``: classify, explain, override and approve, complaints, bundles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import typer
+
+from shuangsui.config import get_settings
+from shuangsui.errors import UserError
+
+app = typer.Typer(help="Risk classes (A 低 … D 高): rules, explanations, overrides.",
+                  no_args_is_help=True)  # fmt: skip
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from shuangsui.db import get_engine, migrate
+
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    return get_engine(settings)
+
+
+def _date(text: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{field}: {text!r} is not a YYYY-MM-DD date") from None
+
+
+@app.command("classify")
+def classify_cmd(
+    as_of: str = typer.Option(..., "--as-of", help="classification date, YYYY-MM-DD"),
+    rules: Path = typer.Option(None, "--rules", help="rules YAML (default: risk/rules/2026-1)"),
+    by: str = typer.Option("", "--by", help="who runs it (recorded)"),
+) -> None:
+    """Classify every active enterprise; the result is in force from now on."""
+    from risk import rules as risk_rules
+    from risk.classify import classify
+
+    day = _date(as_of, "--as-of")
+    done = classify(_engine(), risk_rules.load(rules), as_of=day, by=by)
+    counts = ", ".join(f"{k} {v}" for k, v in done.counts.items()) or "none"
+    typer.echo(
+        f"classification {done.run_id} as of {day}: {done.enterprises} enterprises ({counts}); "
+        f"rules {done.rules_id} {done.rules_hash[:16]}"
+    )
+
+
+@app.command("explain")
+def explain_cmd(
+    credit_code: str,
+    as_json: bool = typer.Option(False, "--json", help="the explanation as JSON"),
+) -> None:
+    """The class in force, the inputs and points behind it, and any override."""
+    from risk.explain import explain, render
+
+    doc = explain(_engine(), credit_code)
+    typer.echo(json.dumps(doc, ensure_ascii=False, indent=2) if as_json else render(doc))
+
+
+@app.command("override")
+def override_cmd(
+    credit_code: str,
+    risk_class: str = typer.Option(..., "--class", help="A, B, C or D"),
+    reason: str = typer.Option(..., "--reason", help="why (shown with the class)"),
+    by: str = typer.Option(..., "--by", help="the coordinator requesting"),
+) -> None:
+    """Request an override; a second coordinator must approve it (risk approve ID)."""
+    from risk.overrides import request
+
+    row = request(_engine(), credit_code=credit_code, risk_class=risk_class, reason=reason, by=by)
+    typer.echo(
+        f"override {row.id} pending: {credit_code} -> {row.risk_class} (a second coordinator "
+        f"approves it with: shuangsui risk approve {row.id} --by NAME)"
+    )
+
+
+@app.command("approve")
+def approve_cmd(
+    override_id: int,
+    by: str = typer.Option(..., "--by", help="the approving coordinator (not the requester)"),
+) -> None:
+    """Approve a pending override: it is in force from now."""
+    from risk.overrides import approve
+
+    row = approve(_engine(), override_id, by=by)
+    typer.echo(f"override {row.id} approved: {row.credit_code} is class {row.risk_class}")
+
+
+@app.command("complaints")
+def complaints_cmd(
+    file: Path = typer.Argument(..., help="CSV: credit_code, ref, upheld_on[, summary]"),
+    by: str = typer.Option(..., "--by", help="the coordinator importing"),
+) -> None:
+    """Import upheld complaints (published only as counts and salted commitments)."""
+    from risk.complaints import import_complaints
+
+    n = import_complaints(_engine(), file, by=by)
+    typer.echo(f"{n} upheld complaint(s) imported from {file}")
+
+
+@app.command("bundle")
+def bundle_cmd(
+    round_key: str,
+    out: Path = typer.Option(None, "--out", help="default: bundles/ROUND/risk in the data dir"),
+) -> None:
+    """Write a round's classification bundle (with the stdlib-only verify_classes.py)."""
+    from risk.bundle import write_bundle
+    from rounds.bundle import bundle_dir
+
+    target = out or bundle_dir(get_settings().home, round_key) / "risk"
+    path = write_bundle(_engine(), round_key, target)
+    typer.echo(f"bundle written; check it with: python3 -I -S {path / 'verify_classes.py'} {path}")

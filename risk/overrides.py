@@ -1,0 +1,104 @@
+"""Overrides: a class set by hand, by one coordinator with a reason, approved by another.
+
+Both steps are in the audit log, in the transaction that makes them. Only coordinators with
+a live token (``shuangsui tokens create-coordinator``) may request or approve, and the approver
+must not be the requester. An approved override is in force until another approved override of
+the same enterprise replaces it; a pending one changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from findings.models import CoordinatorToken
+from registry.models import Enterprise, RiskClass
+from risk.events import RiskOverrideApproved, RiskOverrideRequested
+from risk.models import OverrideStatus, RiskOverride
+from rounds import audit
+from shuangsui.errors import Conflict, NotFound, UserError
+
+T = TypeVar("T")
+
+
+def _coordinator(session: Session, name: str, field: str) -> str:
+    name = name.strip()
+    if not name:
+        raise UserError(f"{field}: name the coordinator")
+    row = session.get(CoordinatorToken, name)
+    if row is None or row.revoked_at is not None:
+        raise UserError(f"{field}: {name!r} is not a coordinator with a live token")
+    return name
+
+
+def _retrying(work: Callable[[Session], T]) -> Callable[[Engine], T]:
+    def run(engine: Engine) -> T:
+        for _attempt in range(20):  # a concurrent audit append takes the chain's head
+            with Session(engine, expire_on_commit=False) as session:
+                out = work(session)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+                    continue
+                return out
+        raise RuntimeError("could not record the override: the audit log is too busy")
+
+    return run
+
+
+def request(
+    engine: Engine, *, credit_code: str, risk_class: str, reason: str, by: str
+) -> RiskOverride:
+    """A pending override; raises naming the parameter that is wrong."""
+    try:
+        cls = RiskClass(risk_class.strip().upper())
+    except ValueError:
+        raise UserError(f"class: must be one of A, B, C, D, not {risk_class!r}") from None
+    if not reason.strip():
+        raise UserError("reason: an override needs a reason (it is shown with the class)")
+
+    def work(session: Session) -> RiskOverride:
+        who = _coordinator(session, by, "by")
+        if session.get(Enterprise, credit_code) is None:
+            raise NotFound(f"credit_code: no enterprise {credit_code} in the registry")
+        row = RiskOverride(credit_code=credit_code, risk_class=cls, reason=reason.strip(),
+                           requested_by=who, requested_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        session.add(row)
+        session.flush()
+        assert row.id is not None
+        audit.add_to(session, None, RiskOverrideRequested(row.id, credit_code, cls.value,
+                                                          row.reason, who))  # fmt: skip
+        return row
+
+    return _retrying(work)(engine)
+
+
+def approve(engine: Engine, override_id: int, *, by: str) -> RiskOverride:
+    """Approve a pending override: it is in force from now."""
+
+    def work(session: Session) -> RiskOverride:
+        who = _coordinator(session, by, "by")
+        row = session.get(RiskOverride, override_id)
+        if row is None:
+            raise NotFound(f"override {override_id}: no such override")
+        if row.status != OverrideStatus.pending:
+            raise Conflict(f"override {override_id} is {row.status} already", status=row.status)
+        if who == row.requested_by:
+            raise UserError(
+                f"by: {who} requested override {override_id}; a second coordinator must approve"
+            )
+        row.status, row.approved_by = OverrideStatus.approved, who
+        row.approved_at = dt.datetime.now(dt.UTC)
+        session.add(row)
+        audit.add_to(session, None, RiskOverrideApproved(override_id, row.credit_code,
+                                                         str(row.risk_class), row.requested_by,
+                                                         who))  # fmt: skip
+        return row
+
+    return _retrying(work)(engine)

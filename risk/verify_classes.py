@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Recompute the risk classes of a round's frame from a classification bundle (stdlib only).
+
+    python3 -I -S verify_classes.py BUNDLE_DIR
+
+BUNDLE_DIR (written by ``shuangsui risk bundle ROUND``) holds ``rules.json`` (the rules as
+canonical JSON), ``classification.json`` (the round, its frame commitment and the
+classification in force when the round was committed), ``classes.jsonl`` (one line per frame
+enterprise: its inputs, their digest, score, class and any approved override) and
+``frame-enterprises.jsonl`` (the round's frame as committed). The check:
+
+1. the rules hash to the hash the classification names;
+2. per enterprise: the inputs hash to their digest, the rules give the score and class stated,
+   the class in force (an approved override wins) is the class the frame row carries;
+3. the frame hashes to the round's frame commitment.
+
+It prints how many classes it confirmed and exits 1 naming the first enterprise (or file)
+that does not check. Shuangsui itself scores with :func:`score` of this file (docs/risk.md),
+so what an outsider runs is what classified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+CLASSES = ("A", "B", "C", "D")
+
+
+# ------------------------------------------------------------------ canonical bytes
+def canonical(obj: Any) -> bytes:
+    """Canonical JSON (sorted keys, no whitespace, UTF-8); the inputs hold no floats."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def input_digest(credit_code: str, inputs_json: bytes) -> str:
+    """SHA-256 hex of ``credit_code || LF || canonical JSON of the inputs``."""
+    return hashlib.sha256(credit_code.encode() + b"\n" + inputs_json).hexdigest()
+
+
+def rules_hash(rules: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(rules)).hexdigest()
+
+
+# ------------------------------------------------------------------ scoring (docs/risk.md §2)
+def _band(age: int, limits: list[int]) -> int | None:
+    """Index of the first band whose limit ``age`` (days, >= 0) does not pass; None if older
+    than every band or dated after the classification date."""
+    if age < 0:
+        return None
+    for i, limit in enumerate(limits):
+        if age <= limit:
+            return i
+    return None
+
+
+def _age(as_of: dt.date, day: str) -> int:
+    return (as_of - dt.date.fromisoformat(day)).days
+
+
+def _capped(lines: list[list[Any]], section: str, cap: int) -> None:
+    """Append a line that brings the section's total down to ``cap`` when it passes it."""
+    total = sum(p for s, _d, p in lines if s == section)
+    if total > cap:
+        lines.append([section, f"cap {cap}", cap - total])
+
+
+def _results(lines: list[list[Any]], section: str, rule: dict, items: list, as_of: dt.date) -> None:
+    for item in items:
+        category, day = item[-2], item[-1]
+        band = _band(_age(as_of, day), rule["age_days"])
+        table = rule["points"].get(category)
+        points = 0 if band is None or table is None else table[band]
+        where = f"{item[0]} " if len(item) == 3 else ""
+        lines.append([section, f"{where}{category} {day}", points])
+    _capped(lines, section, rule["cap"])
+
+
+def score(rules: dict[str, Any], inputs: dict[str, Any], as_of: dt.date) -> tuple[int, str, list]:
+    """(score, class, lines): each line ``[section, detail, points]``, integers only.
+
+    ``inputs`` keys, each omitted when empty: ``findings`` [[category, ISO date]],
+    ``partner_results`` [[partner, category, ISO date]], ``abnormal_listed`` /
+    ``serious_violation`` (true), ``certificates`` {suspended, withdrawn},
+    ``complaints`` {count, commitment}, ``last_clean_check`` ISO date."""
+    lines: list[list[Any]] = []
+    _results(lines, "findings", rules["findings"], inputs.get("findings", []), as_of)
+    _results(
+        lines, "partner_results", rules["partner_results"], inputs.get("partner_results", []), as_of
+    )
+    floor = "A"
+    for flag in ("abnormal_listed", "serious_violation"):
+        if inputs.get(flag):
+            rule = rules["lists"][flag]
+            lines.append(["lists", flag, rule["points"]])
+            floor = max(floor, rule.get("min_class", "A"))
+    certs, rule = inputs.get("certificates", {}), rules["certificates"]
+    for status in ("suspended", "withdrawn"):
+        if certs.get(status):
+            lines.append(
+                ["certificates", f"{status} x{certs[status]}", certs[status] * rule[status]]
+            )
+    _capped(lines, "certificates", rule["cap"])
+    count = inputs.get("complaints", {}).get("count", 0)
+    if count:
+        rule = rules["complaints"]
+        lines.append(["complaints", f"upheld x{count}", count * rule["per_upheld"]])
+        _capped(lines, "complaints", rule["cap"])
+    clean, rule = inputs.get("last_clean_check"), rules["clean_check"]
+    band = (
+        None if not clean else _band(_age(as_of, clean), [b["within_days"] for b in rule["bands"]])
+    )
+    points = rule["otherwise"] if band is None else rule["bands"][band]["points"]
+    lines.append(["clean_check", clean or "never", points])
+    total = sum(p for _s, _d, p in lines)
+    cls = "A"
+    for name in CLASSES[1:]:
+        if total >= rules["classes"][name]:
+            cls = name
+    if floor > cls:
+        lines.append(["floor", f"min_class {floor}", 0])
+        cls = floor
+    return total, cls, lines
+
+
+# ------------------------------------------------------------------ the frame (draw/frame.py)
+def _lp(value: str) -> bytes:
+    data = value.encode()
+    return len(data).to_bytes(4, "big") + data
+
+
+def _frame_row(row: dict[str, Any]) -> bytes:
+    kinds = list(row["cert_kinds"])
+    fields = [row["credit_code"], row["division_code"], row["risk_class"], row["stratum"],
+              row["status"], row["note"], str(len(kinds)), *kinds]  # fmt: skip
+    return b"".join(_lp(f) for f in fields)
+
+
+def frame_commitment(rows: list[dict[str, Any]]) -> str:
+    h = hashlib.sha256()
+    for row in rows:
+        data = _frame_row(row)
+        h.update(len(data).to_bytes(4, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ the check
+class Failed(Exception):
+    pass
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def check_entry(rules: dict, as_of: dt.date, entry: dict, row: dict) -> str:
+    """'confirmed' or 'registry' (no classification: the registry's class stood); raises."""
+    code = entry["credit_code"]
+    if entry.get("registry"):
+        if row["risk_class"] != entry["in_force"]:
+            raise Failed(f"{code}: the frame carries {row['risk_class']}, the registry "
+                         f"{entry['in_force']}")  # fmt: skip
+        return "registry"
+    inputs = entry["inputs"]
+    if input_digest(code, canonical(inputs)) != entry["input_digest"]:
+        raise Failed(f"{code}: inputs do not match their digest {entry['input_digest'][:16]}")
+    total, cls, _lines = score(rules, inputs, as_of)
+    if total != entry["score"] or cls != entry["class"]:
+        raise Failed(f"{code}: the rules give score {total} class {cls}; the bundle states "
+                     f"score {entry['score']} class {entry['class']}")  # fmt: skip
+    override = entry.get("override")
+    in_force = override["class"] if override else cls
+    if in_force != entry["in_force"] or row["risk_class"] != in_force:
+        why = f" (override {override['id']})" if override else ""
+        raise Failed(f"{code}: class in force is {in_force}{why}; the frame carries "
+                     f"{row['risk_class']}")  # fmt: skip
+    return "confirmed"
+
+
+def verify(directory: Path) -> dict[str, int]:
+    meta = json.loads((directory / "classification.json").read_text(encoding="utf-8"))
+    rules = json.loads((directory / "rules.json").read_text(encoding="utf-8"))
+    if rules_hash(rules) != meta["rules_hash"]:
+        raise Failed(f"rules.json does not hash to the rules hash {meta['rules_hash'][:16]}")
+    as_of = dt.date.fromisoformat(meta["as_of"]) if meta.get("as_of") else dt.date.min
+    frame = _jsonl(directory / "frame-enterprises.jsonl")
+    entries = {e["credit_code"]: e for e in _jsonl(directory / "classes.jsonl")}
+    counts = {"confirmed": 0, "registry": 0, "overrides": 0}
+    for row in frame:
+        entry = entries.pop(row["credit_code"], None)
+        if entry is None:
+            raise Failed(f"{row['credit_code']}: in the frame, not in classes.jsonl")
+        counts[check_entry(rules, as_of, entry, row)] += 1
+        counts["overrides"] += bool(entry.get("override"))
+    if entries:
+        raise Failed(f"{sorted(entries)[0]}: in classes.jsonl, not in the frame")
+    if frame_commitment(frame) != meta["frame_commitment"]:
+        raise Failed("frame-enterprises.jsonl does not match the round's frame commitment")
+    return counts
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python3 -I -S verify_classes.py BUNDLE_DIR", file=sys.stderr)
+        return 2
+    try:
+        counts = verify(Path(argv[1]))
+    except Failed as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"FAILED: unreadable bundle: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"OK: {counts['confirmed']} classes confirmed from the rules and inputs "
+        f"({counts['overrides']} by an approved override), {counts['registry']} registry "
+        "classes (no classification in force)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
