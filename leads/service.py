@@ -88,7 +88,7 @@ def _decide(engine: Engine, lead_id: int, change: Any) -> Lead:
                 raise Conflict(
                     f"lead {lead_id} was triaged already: {lead.status.value}"
                     + (f" by {lead.decided_by}" if lead.decided_by else ""),
-                    status=lead.status.value,
+                    lead_status=lead.status.value,
                 )
             event = change(session, lead)
             lead.updated_at = now()

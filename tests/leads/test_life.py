@@ -34,8 +34,10 @@ CATEGORY = "认证标志使用不规范"
 
 
 def _lead(code: str, **kw: object) -> dict[str, object]:
-    return {"source": "投诉举报", "credit_code": code, "category": CATEGORY,
-            "received_on": "2026-11-20", "reporter": REPORTER, "allegation": ALLEGATION} | kw  # fmt: skip
+    body = {"source": "投诉举报", "credit_code": code, "category": CATEGORY,
+            "received_on": "2026-11-20", "reporter": REPORTER,
+            "allegation": ALLEGATION}  # fmt: skip
+    return body | kw
 
 
 def test_a_lead_from_intake_to_the_published_count(engine: sa.Engine, tmp_path: Path) -> None:
