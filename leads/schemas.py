@@ -7,12 +7,20 @@ from functools import cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leads.models import SOURCE_LABELS, LeadSource
 from registry import uscc
 from registry.validate import CellError, check_visible
 
 DEFAULT_DEADLINE_DAYS = 60  # 线索办理期限 when none is given (docs/leads.md)
+
+
+class LeadsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_", extra="ignore")
+
+    leads_deadline_days: int = Field(default=DEFAULT_DEADLINE_DAYS, ge=1, le=3650)
+
 
 Short = Annotated[str, Field(max_length=200)]
 
@@ -46,7 +54,7 @@ class LeadIn(BaseModel):
     category: str = Field(min_length=1, max_length=64, description="allegation category")
     received_on: dt.date
     deadline: dt.date | None = Field(
-        default=None, description=f"default: received_on + {DEFAULT_DEADLINE_DAYS} days"
+        default=None, description="default: received_on + SHUANGSUI_LEADS_DEADLINE_DAYS (60)"
     )
     confidential: bool = Field(default=True, description="the reporter is not shown in lists")
     reporter: Short = Field(default="", description="who reported it (never published)")
@@ -82,7 +90,8 @@ class LeadIn(BaseModel):
         if not self.category:
             raise ValueError("category: must not be blank")
         if self.deadline is None:
-            self.deadline = self.received_on + dt.timedelta(days=DEFAULT_DEADLINE_DAYS)
+            days = LeadsSettings().leads_deadline_days
+            self.deadline = self.received_on + dt.timedelta(days=days)
         elif self.deadline < self.received_on:
             raise ValueError(f"deadline: {self.deadline} is before received_on {self.received_on}")
         return self
