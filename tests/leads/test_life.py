@@ -19,6 +19,7 @@ from findings.models import PublishedResult
 from leads.models import Lead, LeadStatus
 from rounds import service
 from rounds.artifacts import load_inputs
+from rounds.bundle import run_verify_script
 from rounds.models import Selection
 from rounds.plans import load_plan_text
 from rounds.preflight import preflight
@@ -98,6 +99,9 @@ def test_a_lead_from_intake_to_the_published_count(engine: sa.Engine, tmp_path: 
         assert s.exec(
             select(PublishedResult).where(PublishedResult.finding_id == finding_id)
         ).first()
+    # the round with the lead's target verifies from its public bundle alone
+    verdict = run_verify_script(out / "rounds" / rnd.round_key / "bundle")
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
     counts = json.loads((out / "data" / "leads.json").read_text("utf-8"))
     by_source = {s["source"]: s for s in counts["sources"]}
     assert counts["total"] == 2
