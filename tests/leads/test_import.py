@@ -82,3 +82,13 @@ def test_a_good_file_imports_once_and_the_cli_names_bad_rows(
     result = CliRunner().invoke(app, ["leads", "import", str(bad)])
     assert result.exit_code == 1 or isinstance(result.exception, ImportRejected)
     assert f"{bad}:1: received_on: required column is missing" in str(result.exception)
+
+
+def test_the_default_deadline_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leads.schemas import LeadIn
+
+    body = {"source": "其他", "credit_code": outside_code(), "category": "x",
+            "received_on": "2026-11-01"}  # fmt: skip
+    assert str(LeadIn.model_validate(body).deadline) == "2026-12-31"
+    monkeypatch.setenv("SHUANGSUI_LEADS_DEADLINE_DAYS", "10")
+    assert str(LeadIn.model_validate(body).deadline) == "2026-11-11"
