@@ -208,14 +208,19 @@ def build_enterprise_frame(
     rows: Iterable[Mapping[str, Any]],
     plan: Mapping[str, Any],
     exclusions: Mapping[str, str] | None = None,
+    causes: Mapping[str, str] | None = None,
 ) -> list[EnterpriseUnit]:
     """Population filter, stratum assignment, targeted and excluded status; sorted by code.
 
     ``rows``: mappings with credit_code, division_code, risk_class, optional industry,
     certs [{kind, status}], abnormal_listed, serious_violation. ``exclusions``: credit_code ->
     citation of the check that removes it from the base (targeted wins over excluded).
+    ``causes``: credit_code -> reasons for cause found by the DB layer (accepted leads, a
+    minimum frequency due), appended after the plan's own reasons; a code outside the
+    population is ignored (§3.1).
     """
     exclusions = exclusions or {}
+    causes = causes or {}
     pop, targeted = plan["population"], plan["targeted"]
     listed = {t["credit_code"]: t["reason"] for t in targeted["list"]}
     rates = plan["strata"]["rates"]
@@ -259,6 +264,8 @@ def build_enterprise_frame(
             reasons.append("列入经营异常名录")
         if targeted["include_serious_violation"] and row.get("serious_violation"):
             reasons.append("列入严重违法失信名单")
+        if code in causes:
+            reasons.append(causes[code])
         status, note = "random", ""
         if reasons:
             status, note = "targeted", "；".join(reasons)

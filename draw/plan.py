@@ -86,6 +86,9 @@ class Strata(_Model):
     weights: dict[StrictStr, StrictInt] | None = None
     min_per_stratum: StrictInt = Field(default=1, ge=0)
     total_cap: StrictInt | None = Field(default=None, ge=0)
+    # risk class -> months: a firm of that class not checked for this item in that many months
+    # is targeted (docs/draw-algorithm.md §3.1 reason 5); omitted from the canonical plan if unset
+    min_frequency: dict[StrictStr, StrictInt] | None = None
 
 
 class Exclusions(_Model):
@@ -175,6 +178,17 @@ def _check_semantics(p: Plan) -> None:
         for key, w in p.strata.weights.items():
             if w < 1:
                 raise PlanError(f"strata.weights.{key}: weights are integers >= 1")
+    for cls, months in (p.strata.min_frequency or {}).items():
+        if not cls or "/" in cls or cls == "*":
+            raise PlanError(f"strata.min_frequency.{cls}: a risk class such as 'D'")
+        if months < 1:
+            raise PlanError(f"strata.min_frequency.{cls}: months must be an integer >= 1")
+        if months < p.exclusions.window_months:
+            raise PlanError(
+                f"strata.min_frequency.{cls}: {months} months is shorter than "
+                f"exclusions.window_months {p.exclusions.window_months}: a firm would be both "
+                "left out as recently checked and due for a check"
+            )
     codes = [t.credit_code for t in p.targeted.entries]
     if len(codes) != len(set(codes)):
         raise PlanError("targeted.list: a credit code is listed twice")
@@ -187,7 +201,7 @@ def _check_semantics(p: Plan) -> None:
 def _canonical(p: Plan) -> dict[str, Any]:
     pop = p.population
     strata = p.strata
-    return {
+    out: dict[str, Any] = {
         "v": PLAN_VERSION,
         "id": p.id,
         "check_item": p.check_item,
@@ -227,6 +241,9 @@ def _canonical(p: Plan) -> dict[str, Any]:
         },
         "window": {"start": p.window.start.isoformat(), "end": p.window.end.isoformat()},
     } | ({} if p.disclosure is None else {"disclosure": p.disclosure})
+    if strata.min_frequency is not None:  # only when stated: every earlier plan hash stands
+        out["strata"]["min_frequency"] = dict(sorted(strata.min_frequency.items()))
+    return out
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,10 @@ from exchange.models import AssistanceCase, PartnerEntry
 from exchange.settings import origin_of
 
 logger = logging.getLogger(__name__)
+
+# Called with (session, case) in the pull's transaction when a partner's assistance request to
+# us opens an incoming case: the leads record it as a lead (leads/hooks.py).
+case_opened_hooks: list[Callable[[Session, AssistanceCase], None]] = []
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,15 @@ def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: d
     if kind == "assistance-request" and body.get("to") == us:
         key = (partner.code, str(body.get("request_id")))
         if session.get(AssistanceCase, key) is None:
-            session.add(AssistanceCase(
+            opened = AssistanceCase(
                 requester=partner.code, request_id=key[1], direction="incoming", target=us,
                 credit_code=str(body.get("credit_code")), check_item=str(body.get("check_item")),
                 reason=str(body.get("reason", "")), status="pending",
                 request_entry_hash=e.leaf_hash.hex(), updated_at=now,
-            ))  # fmt: skip
+            )  # fmt: skip
+            session.add(opened)
+            for hook in case_opened_hooks:
+                hook(session, opened)
             logger.info("assistance request %s from %s received", key[1], partner.code)
         return
     if kind == "assistance-answer":

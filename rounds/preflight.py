@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,48 @@ from rounds import frames
 from rounds.models import PlanVersion, Round, RoundStatus
 from shuangsui.clock import local_label
 from shuangsui.errors import PlanError
+
+# Sources of targets for cause (credit_code -> reason), asked while the frames are built for a
+# preflight or a commit: the leads register here (leads/hooks.py). Each gets the connection and
+# the canonical plan; a code outside the plan's population is ignored by the frame.
+CauseSource = Callable[[Connection, Mapping[str, Any]], Mapping[str, str]]
+cause_sources: list[CauseSource] = []
+
+MIN_FREQUENCY = "最低检查频次"
+
+
+def min_frequency_due(
+    conn: Connection, plan: Mapping[str, Any], rows: list[dict[str, Any]]
+) -> dict[str, str]:
+    """``strata.min_frequency``: firms of a listed class not checked for this check item (by
+    this bureau, or by a partner whose result we recognise) in that many months before the
+    window starts: credit_code -> ``最低检查频次: D 类 12 个月内未检查``."""
+    rules = plan["strata"].get("min_frequency") or {}
+    due: dict[str, str] = {}
+    for cls, months in sorted(rules.items()):
+        checked = frames.recent_inspections(
+            conn,
+            check_item=plan["check_item"],
+            window_start=dt.date.fromisoformat(plan["window"]["start"]),
+            months=months,
+        )
+        reason = f"{MIN_FREQUENCY}: {cls} 类 {months} 个月内未检查"
+        for row in rows:
+            if row["risk_class"] == cls and row["credit_code"] not in checked:
+                due[row["credit_code"]] = reason
+    return due
+
+
+def _causes(conn: Connection, plan: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict:
+    """Every reason for cause the DB layer adds, per code, joined by ``；`` (sources in order,
+    then the minimum frequency): docs/draw-algorithm.md §3.1 reasons 4 and 5."""
+    found: dict[str, list[str]] = {}
+    for source in cause_sources:
+        for code, reason in sorted(source(conn, plan).items()):
+            found.setdefault(code, []).append(reason)
+    for code, reason in min_frequency_due(conn, plan, rows).items():
+        found.setdefault(code, []).append(reason)
+    return {code: "；".join(reasons) for code, reasons in found.items()}
 
 
 @dataclass(frozen=True)
@@ -53,8 +96,10 @@ def build_frames(conn: Connection, plan: Mapping[str, Any], *, source: str = "")
         window_start=dt.date.fromisoformat(plan["window"]["start"]),
         months=plan["exclusions"]["window_months"],
     )
+    rows = list(frames.enterprise_rows(conn, plan))
+    causes = _causes(conn, plan, rows)
     try:
-        ents = build_enterprise_frame(frames.enterprise_rows(conn, plan), plan, exclusions)
+        ents = build_enterprise_frame(rows, plan, exclusions, causes)
         insps = build_inspector_frame(frames.inspector_rows(conn))
     except (DrawPlanError, FrameError) as exc:
         raise PlanError(f"{source or 'plan'}: {exc}") from None
@@ -81,6 +126,27 @@ class StratumPreview:
 
 
 @dataclass(frozen=True)
+class ClassPreview:
+    """One risk class across the strata: what a coordinator sets rates by."""
+
+    risk_class: str
+    population: int  # random + targeted units of the class
+    targeted: int
+    due: int  # of those targeted, by the plan's minimum frequency
+    excluded: int
+    expected_random: Fraction  # exact when strata are by risk class, else a proportional share
+
+    @property
+    def expected(self) -> Fraction:
+        return self.expected_random + self.targeted
+
+    def label(self) -> str:
+        """``12`` when exact, ``≈12.4`` when a share."""
+        value = self.expected
+        return str(value.numerator) if value.denominator == 1 else f"≈{float(value):.1f}"
+
+
+@dataclass(frozen=True)
 class Preflight:
     plan_id: str
     check_item: str
@@ -93,6 +159,7 @@ class Preflight:
     last_round: str | None = None
     last_frame_size: int | None = None
     changes: tuple[str, ...] = field(default_factory=tuple)
+    classes: tuple[ClassPreview, ...] = field(default_factory=tuple)
 
     @property
     def frame_size(self) -> int:
@@ -173,6 +240,7 @@ def preflight(
         )
         for s, c in sorted(tally.items())
     )
+    classes = _by_class(built.enterprises, tally, expected)
     last = _last_comparable(conn, plan)
     changes: list[str] = []
     if last is not None and last.counts:
@@ -191,7 +259,32 @@ def preflight(
         last_round=last.round_key if last else None,
         last_frame_size=last.frame_size if last else None,
         changes=tuple(changes),
+        classes=classes,
     )
+
+
+def _by_class(
+    units: tuple[EnterpriseUnit, ...], tally: Mapping[str, Counter[str]], expected: Mapping
+) -> tuple[ClassPreview, ...]:
+    """Per risk class: the stratum's expected random sample is shared among its classes in
+    proportion to their random units (exact when each stratum holds one class)."""
+    per: dict[str, Counter[str]] = {}
+    share: dict[str, Fraction] = {}
+    for u in units:
+        c = per.setdefault(u.risk_class, Counter())
+        c[u.status] += 1
+        if u.status == "targeted" and MIN_FREQUENCY in u.note:
+            c["due"] += 1
+        if u.status == "random":
+            n = tally[u.stratum]["random"]
+            share[u.risk_class] = share.get(u.risk_class, Fraction(0)) + Fraction(
+                expected[u.stratum], n
+            )
+    return tuple(
+        ClassPreview(cls, c["random"] + c["targeted"], c["targeted"], c["due"], c["excluded"],
+                     share.get(cls, Fraction(0)))
+        for cls, c in sorted(per.items())
+    )  # fmt: skip
 
 
 def refusals(
@@ -236,6 +329,16 @@ def describe(report: Preflight) -> list[str]:
         lines.append(
             f"  {s.stratum:<20} {s.rate:>8} {s.eligible:>8} {s.targeted:>9} {s.excluded:>9} "
             f"{s.expected:>9}"
+        )
+    if report.classes:
+        lines.append(
+            f"  {'risk class':<20} {'population':>10} {'targeted':>9} {'(due)':>6} "
+            f"{'excluded':>9} {'expected':>9}"
+        )
+    for c in report.classes:
+        lines.append(
+            f"  {c.risk_class:<20} {c.population:>10} {c.targeted:>9} {c.due:>6} "
+            f"{c.excluded:>9} {c.label():>9}"
         )
     feasible = "feasible" if report.teams_feasible else "INFEASIBLE"
     lines.append(

@@ -78,6 +78,10 @@ logger = logging.getLogger(__name__)
 # here so a round's messages are written in the same transaction as its assignments.
 AfterDraw = Callable[[Session, Round, core.DrawResult], object]  # the result is ignored
 after_draw_hooks: list[AfterDraw] = []
+# Called inside the commit's transaction with (session, round, enterprise frame): the leads mark
+# the ones the frame targets as taken by this round, in the same commit.
+AfterCommit = Callable[[Session, Round, tuple[Any, ...]], object]  # the result is ignored
+after_commit_hooks: list[AfterCommit] = []
 
 
 def _now() -> dt.datetime:
@@ -291,6 +295,8 @@ def commit_round(
                     RoundArtifact(round_key=round_key, name=name, sha256=digest, content=packed)
                 )
             audit.add_to(session, round_key, event)
+            for hook in after_commit_hooks:
+                hook(session, row, built.enterprises)
             if accepted is not None:
                 audit.add_to(session, round_key, accepted)
             try:

@@ -52,6 +52,9 @@ def _register_groups() -> None:
     from exchange.cli import app as partners_app
 
     app.add_typer(partners_app, name="partners")
+    from leads.cli import app as leads_app
+
+    app.add_typer(leads_app, name="leads")
     from api.cli import serve, tokens_app
     from findings.cli import app as findings_app
     from website.cli import publish_cmd

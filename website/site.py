@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = ".manifest.json"
 
+# Each returns {site-relative path: bytes} of more public files, written with the rest: the
+# leads' counts by source and outcome (``data/leads.json``) register here (leads/hooks.py).
+extra_file_hooks: list[Callable[[Engine], dict[str, bytes]]] = []
+
 
 @dataclass
 class PublishReport:
@@ -227,12 +231,16 @@ def publish(
             _withdraw_bundle(rnd.round_key, output, report)
     for rel, data in render_aggregates(site).items():
         output.write(rel, data, report)
+    extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
+    for rel, data in sorted(extra.items()):
+        output.write(rel, data, report)
     for rel in sorted(output.files):
         parts = rel.split("/")
         gone = (parts[0] == "rounds" and parts[1] not in keys) or (
             parts[0] == "data"
             and rel.endswith((".csv", ".json"))
             and parts[1].rsplit(".", 1)[0] not in keys | {"results", "rounds", "search-index"}
+            and rel not in extra
         )
         if gone:
             output.remove(rel, report)

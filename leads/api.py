@@ -1,0 +1,120 @@
+"""The coordinator's lead routes: intake, listing, triage, overdue (``/leads``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Principal, Role, allow
+from api.problems import PROBLEM_RESPONSES, Problem
+from leads import service
+from leads.models import LeadStatus
+from leads.schemas import LeadIn
+from shuangsui.keys import PlanRef
+
+router = APIRouter(prefix="/leads", tags=["leads"], responses=PROBLEM_RESPONSES)
+Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
+LeadId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+Reason = Field(default="", max_length=1000, description="why (audited)")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AcceptBody(_Body):
+    check_item: str = Field(min_length=1, max_length=64, description="the check item answering it")
+    reason: str = Reason
+    urgent: bool = False
+    adhoc_plan: PlanRef | None = Field(
+        default=None,
+        description="urgent: start an ad hoc round of this plan (its check item) at once",
+    )
+
+
+class MergeBody(_Body):
+    into: int = Field(ge=1, le=2**31 - 1, description="the lead that carries on")
+    reason: str = Reason
+
+
+class RejectBody(_Body):
+    reason: str = Field(min_length=1, max_length=1000, description="why (audited)")
+
+
+@router.post("", status_code=201)
+def receive(body: LeadIn, request: Request, who: Coordinator) -> dict[str, Any]:
+    """Record a lead (the same ``external_ref`` again returns the lead already recorded)."""
+    return service.internal_view(service.receive(request.app.state.engine, body, by=who.name))
+
+
+@router.get("")
+def list_leads(
+    request: Request, who: Coordinator, status: Annotated[LeadStatus | None, Query()] = None
+) -> list[dict[str, Any]]:
+    """Every lead, oldest first; a confidential reporter is shown as (保密)."""
+    leads = service.listing(request.app.state.engine, status=status)
+    return [service.internal_view(lead) for lead in leads]
+
+
+@router.get("/overdue")
+def overdue(request: Request, who: Coordinator) -> list[dict[str, Any]]:
+    """Open leads (received, accepted, targeted) past their deadline."""
+    from leads.targeting import overdue as overdue_leads
+
+    return [dataclasses.asdict(i) | {"deadline": i.deadline.isoformat()}
+            for i in overdue_leads(request.app.state.engine)]  # fmt: skip
+
+
+@router.get("/{lead_id}")
+def get_lead(lead_id: LeadId, request: Request, who: Coordinator) -> dict[str, Any]:
+    return service.internal_view(service.get(request.app.state.engine, lead_id))
+
+
+def _check_plan(request: Request, plan: str, check_item: str) -> None:
+    from rounds.plans import find_plan, load_plan_text
+
+    settings = request.app.state.settings
+    text = find_plan(settings.plans_dir, plan).read_text(encoding="utf-8")
+    parsed, _ = load_plan_text(text, source=plan)
+    if parsed["check_item"] != check_item:
+        raise Problem(422, f"adhoc_plan: plan {plan} checks {parsed['check_item']}, not "
+                      f"{check_item}", slug="invalid-request")  # fmt: skip
+
+
+@router.post("/{lead_id}/accept", status_code=200)
+def accept(lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator) -> dict:
+    """Accept for a check item: the next committed round of that item targets the enterprise;
+    with ``adhoc_plan`` (urgent), an ad hoc round of that plan starts now and takes it."""
+    engine = request.app.state.engine
+    if body.adhoc_plan is not None:
+        if not body.urgent:
+            raise Problem(422, "adhoc_plan: only for an urgent lead (urgent: true)",
+                          slug="invalid-request")  # fmt: skip
+        _check_plan(request, body.adhoc_plan, body.check_item)
+    lead = service.accept(engine, lead_id, check_item=body.check_item, reason=body.reason,
+                          urgent=body.urgent, by=who.name)  # fmt: skip
+    out = service.internal_view(lead)
+    if body.adhoc_plan is not None:
+        params = {"plan": body.adhoc_plan, "requested_by": who.name,
+                  "reason": f"线索 {lead_id} 紧急定向检查: {lead.category}"}  # fmt: skip
+        out["adhoc"] = dict(request.app.state.adhoc_runner(params))
+    return out
+
+
+@router.post("/{lead_id}/merge")
+def merge(lead_id: LeadId, body: MergeBody, request: Request, who: Coordinator) -> dict:
+    """Merge into another open lead of the same enterprise."""
+    lead = service.merge(request.app.state.engine, lead_id, into=body.into, reason=body.reason,
+                         by=who.name)  # fmt: skip
+    return service.internal_view(lead)
+
+
+@router.post("/{lead_id}/reject")
+def reject(lead_id: LeadId, body: RejectBody, request: Request, who: Coordinator) -> dict:
+    """Reject with a reason."""
+    lead = service.reject(request.app.state.engine, lead_id, reason=body.reason, by=who.name)
+    return service.internal_view(lead)

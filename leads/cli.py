@@ -1,0 +1,130 @@
+"""``shuangsui leads ...``: import, list, triage, overdue, public counts."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+
+import typer
+
+from shuangsui.config import get_settings
+
+app = typer.Typer(help="Leads (线索) that become targeted checks.", no_args_is_help=True)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from shuangsui.db import get_engine, migrate
+
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    return get_engine(settings)
+
+
+def _by(by: str) -> str:
+    return by or getpass.getuser()
+
+
+BY = typer.Option("", "--by", help="the coordinator (default: login name)")
+
+
+@app.command("import")
+def import_cmd(
+    file: Path = typer.Argument(..., help="CSV (UTF-8 or GB18030) or XLSX"), by: str = BY
+) -> None:
+    """Import leads; any bad row rejects the whole file (FILE:ROW: field: reason)."""
+    from leads.importer import import_leads
+
+    ids = import_leads(_engine(), file, imported_by=_by(by))
+    typer.echo(
+        f"{len(ids)} lead(s) imported from {file}" + (f": {ids[0]}..{ids[-1]}" if ids else "")
+    )
+
+
+@app.command("list")
+def list_cmd(
+    status: str = typer.Option(
+        "", "--status", help="received, accepted, targeted, answered, merged or rejected"
+    ),  # fmt: skip
+) -> None:
+    """Every lead (a confidential reporter is not shown)."""
+    from leads import service
+    from leads.models import LeadStatus
+    from shuangsui.errors import UserError
+
+    try:
+        wanted = LeadStatus(status) if status else None
+    except ValueError:
+        raise UserError(f"--status: {status!r} is not one of "
+                        f"{', '.join(s.value for s in LeadStatus)}") from None  # fmt: skip
+    for lead in service.listing(_engine(), status=wanted):
+        where = f" round {lead.round_key}" if lead.round_key else ""
+        typer.echo(
+            f"{lead.id:>6} {lead.status.value:<9} {lead.source.value:<18} {lead.credit_code} "
+            f"{lead.category} (deadline {lead.deadline}){where}"
+        )
+
+
+@app.command("accept")
+def accept_cmd(
+    lead_id: int,
+    check_item: str = typer.Option(..., "--check-item", help="the check item that answers it"),
+    reason: str = typer.Option("", "--reason"),
+    urgent: bool = typer.Option(False, "--urgent", help="an ad hoc round will take it"),
+    by: str = BY,
+) -> None:
+    """Accept a lead: the next committed round of the check item targets its enterprise."""
+    from leads import service
+
+    lead = service.accept(_engine(), lead_id, check_item=check_item, reason=reason,
+                          urgent=urgent, by=_by(by))  # fmt: skip
+    typer.echo(f"lead {lead.id} accepted for {check_item}")
+    if urgent:
+        typer.echo(f"start an ad hoc round of a {check_item} plan now (round adhoc ...) to take it")
+
+
+@app.command("merge")
+def merge_cmd(
+    lead_id: int,
+    into: int = typer.Option(..., "--into", help="the lead that carries on"),
+    reason: str = typer.Option("", "--reason"),
+    by: str = BY,
+) -> None:
+    """Merge a lead into another lead of the same enterprise."""
+    from leads import service
+
+    service.merge(_engine(), lead_id, into=into, reason=reason, by=_by(by))
+    typer.echo(f"lead {lead_id} merged into {into}")
+
+
+@app.command("reject")
+def reject_cmd(
+    lead_id: int, reason: str = typer.Option(..., "--reason", help="why (audited)"), by: str = BY
+) -> None:
+    """Reject a lead with a reason."""
+    from leads import service
+
+    service.reject(_engine(), lead_id, reason=reason, by=_by(by))
+    typer.echo(f"lead {lead_id} rejected")
+
+
+@app.command("overdue")
+def overdue_cmd() -> None:
+    """Open leads past their deadline."""
+    from leads.targeting import overdue
+
+    items = overdue(_engine())
+    for i in items:
+        typer.echo(
+            f"{i.id:>6} {i.status:<9} {i.credit_code} {i.category}: deadline {i.deadline}, "
+            f"{i.days_late} day(s) late" + (f", round {i.round_key}" if i.round_key else "")
+        )
+    typer.echo(f"{len(items)} overdue lead(s)")
+
+
+@app.command("counts")
+def counts_cmd() -> None:
+    """The public counts by source and outcome (what data/leads.json publishes)."""
+    from leads.public import counts
+
+    typer.echo(json.dumps(counts(_engine()), ensure_ascii=False, indent=1))

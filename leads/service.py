@@ -1,0 +1,185 @@
+"""Intake and triage of leads; every step in the caller's audit log.
+
+Triage: a received lead is accepted with a check item (it then waits for that item's next round,
+``leads.targeting``), merged into another lead of the same enterprise, or rejected with a
+reason. A decision is final: deciding again is refused with what was decided.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from findings import dates
+from leads import events
+from leads.models import Lead, LeadStatus
+from leads.schemas import LeadIn
+from registry.models import CheckItem
+from rounds import audit
+from shuangsui.errors import Conflict, NotFound, UserError
+
+logger = logging.getLogger(__name__)
+ATTEMPTS = 10  # the audit head may move under a writer: retry the whole step
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_lead(data: LeadIn, *, by: str, at: dt.datetime) -> Lead:
+    if data.received_on > dates.today():
+        raise UserError(f"received_on: {data.received_on} is in the future")
+    return Lead.model_validate(
+        data.model_dump() | {"created_by": by, "created_at": at, "updated_at": at}
+    )
+
+
+def received_event(lead: Lead) -> events.LeadReceived:
+    assert lead.id is not None
+    return events.LeadReceived(lead.id, lead.source.value, lead.credit_code, lead.category,
+                               lead.deadline.isoformat(), lead.created_by)  # fmt: skip
+
+
+def receive(engine: Engine, data: LeadIn, *, by: str) -> Lead:
+    """Record a lead. The same ``external_ref`` again returns the lead already recorded."""
+    for _ in range(ATTEMPTS):
+        with Session(engine, expire_on_commit=False) as session:
+            if data.external_ref and (same := _by_ref(session, data.external_ref)):
+                return same
+            lead = new_lead(data, by=by, at=now())
+            session.add(lead)
+            session.flush()
+            audit.add_to(session, None, received_event(lead))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+        logger.info("lead %s received (%s, %s)", lead.id, lead.source.value, lead.credit_code)
+        return lead
+    raise RuntimeError("could not record the lead: too much contention on the audit log")
+
+
+def _by_ref(session: Session, ref: str) -> Lead | None:
+    return session.exec(select(Lead).where(col(Lead.external_ref) == ref)).first()
+
+
+def get(engine: Engine, lead_id: int) -> Lead:
+    with Session(engine, expire_on_commit=False) as session:
+        lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise NotFound(f"lead {lead_id} does not exist")
+    return lead
+
+
+def _decide(engine: Engine, lead_id: int, change: Any) -> Lead:
+    """Run ``change(session, lead) -> event`` on a received lead, with its audit event."""
+    for _ in range(ATTEMPTS):
+        with Session(engine, expire_on_commit=False) as session:
+            lead = session.get(Lead, lead_id, with_for_update=True)
+            if lead is None:
+                raise NotFound(f"lead {lead_id} does not exist")
+            if lead.status is not LeadStatus.received:
+                raise Conflict(
+                    f"lead {lead_id} was triaged already: {lead.status.value}"
+                    + (f" by {lead.decided_by}" if lead.decided_by else ""),
+                    lead_status=lead.status.value,
+                )
+            event = change(session, lead)
+            lead.updated_at = now()
+            session.add(lead)
+            audit.add_to(session, None, event)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+        logger.info("lead %s %s by %s", lead_id, lead.status.value, lead.decided_by)
+        return lead
+    raise RuntimeError("could not triage the lead: too much contention on the audit log")
+
+
+def _reason(reason: str, *, required: bool) -> str:
+    reason = reason.strip()
+    if required and not reason:
+        raise UserError("reason: give the reason (it is part of the audit record)")
+    if len(reason) > 1000:
+        raise UserError("reason: at most 1000 characters")
+    return reason
+
+
+def accept(
+    engine: Engine, lead_id: int, *, check_item: str, by: str, reason: str = "",
+    urgent: bool = False,
+) -> Lead:  # fmt: skip
+    """Accept for ``check_item``: the next committed round of that item targets the enterprise
+    (an urgent lead: the ad hoc round the coordinator starts for it)."""
+    reason = _reason(reason, required=False)
+
+    def change(session: Session, lead: Lead) -> events.LeadAccepted:
+        if session.get(CheckItem, check_item) is None:
+            raise UserError(f"check_item: {check_item!r} is not in the check-item list")
+        lead.status, lead.check_item_code, lead.urgent = LeadStatus.accepted, check_item, urgent
+        lead.decision_reason, lead.decided_by = reason, by
+        assert lead.id is not None
+        return events.LeadAccepted(lead.id, check_item, urgent, reason, by)
+
+    return _decide(engine, lead_id, change)
+
+
+def merge(engine: Engine, lead_id: int, *, into: int, by: str, reason: str = "") -> Lead:
+    """Merge into another open lead of the same enterprise: the other one carries on."""
+    reason = _reason(reason, required=False)
+
+    def change(session: Session, lead: Lead) -> events.LeadMerged:
+        other = session.get(Lead, into)
+        if other is None or into == lead_id:
+            raise UserError(f"into: lead {into} does not exist" if other is None
+                            else "into: a lead cannot be merged into itself")  # fmt: skip
+        if other.status in (LeadStatus.merged, LeadStatus.rejected):
+            raise UserError(f"into: lead {into} is {other.status.value}; merge into an open lead")
+        if other.credit_code != lead.credit_code:
+            raise UserError(
+                f"into: lead {into} concerns {other.credit_code}, not {lead.credit_code}"
+            )
+        lead.status, lead.merged_into = LeadStatus.merged, into
+        lead.decision_reason, lead.decided_by = reason, by
+        assert lead.id is not None
+        return events.LeadMerged(lead.id, into, reason, by)
+
+    return _decide(engine, lead_id, change)
+
+
+def reject(engine: Engine, lead_id: int, *, reason: str, by: str) -> Lead:
+    reason = _reason(reason, required=True)
+
+    def change(session: Session, lead: Lead) -> events.LeadRejected:
+        lead.status, lead.decision_reason, lead.decided_by = LeadStatus.rejected, reason, by
+        assert lead.id is not None
+        return events.LeadRejected(lead.id, reason, by)
+
+    return _decide(engine, lead_id, change)
+
+
+def listing(engine: Engine, *, status: LeadStatus | None = None) -> list[Lead]:
+    from leads.targeting import sync_answers
+
+    sync_answers(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        q = select(Lead).order_by(col(Lead.id))
+        if status is not None:
+            q = q.where(col(Lead.status) == status)
+        return list(session.exec(q).all())
+
+
+def internal_view(lead: Lead) -> dict[str, Any]:
+    """A lead as the bureau's coordinators see it: a confidential reporter is not shown."""
+    out = lead.model_dump(mode="json")
+    if lead.confidential:
+        out["reporter"] = "(保密)" if lead.reporter else ""
+    return out
