@@ -97,12 +97,12 @@ def frame_load_floor(engine, kinds: list[str]) -> int:  # type: ignore[no-untype
             certs.setdefault(code, []).append((kind, status))
         cur.execute(
             "SELECT credit_code, division_code, risk_class, industry, abnormal_listed,"
-            " serious_violation, status FROM enterprise"
+            " serious_violation FROM enterprise WHERE status = 'active'"
         )
         rows = [
             (code, division, risk, industry, abnormal, serious, certs[code])
-            for code, division, risk, industry, abnormal, serious, status in cur.fetchall()
-            if status == "active" and code in certs
+            for code, division, risk, industry, abnormal, serious in cur.fetchall()
+            if code in certs
         ]
         cur.execute("SELECT * FROM inspector")
         cur.fetchall()

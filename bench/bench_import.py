@@ -135,7 +135,7 @@ def child_floor_import(url: str, data: Path) -> dict[str, float]:
         conn = sqlite3.connect(url.split("///", 1)[1])
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # what SQLAlchemy stores for a DateTime
+        stamp = at.isoformat(" ")  # the text sqlite3 stores for a datetime
         with conn:
             for kind in KINDS:
                 table, columns = FLOOR_TABLES[kind][0], _columns(data, kind)
