@@ -190,26 +190,37 @@ class RowValidator:
         repeating values (divisions, dates, yes/no, enumerations) checks each distinct value
         once. Problems keep the order a cell-by-cell reading gives: columns left to right,
         then cells outside the header, then the cross checks of an otherwise good row."""
-        out: list[dict[str, Any]] = [{} for _ in rows]
+        width = len(self.fields)
+        cells = [c for _, c in rows]
+        if all(len(c) == width for c in cells):
+            cut = list(zip(*cells, strict=True)) if width else []  # the cells, column by column
+        else:
+            cut = [[c[i] if i < len(c) else "" for c in cells] for i in range(width)]
+        names: list[str] = []
+        columns: list[list[Any]] = []
         problems: list[list[RowProblem]] = [[] for _ in rows]
         for index, name in enumerate(self.fields):
             if name is None:
                 continue
-            texts = [cells[index].strip() if index < len(cells) else "" for _, cells in rows]
-            values = self.column(self.kind.columns_by_name[name], texts)
-            for i, value in enumerate(values):
-                if type(value) is CellError:
-                    problems[i].append(self.problem(rows[i][0], name, str(value)))
-                else:
-                    out[i][name] = value
-        width = len(self.fields)
-        for i, (number, cells) in enumerate(rows):
-            for index in range(width, len(cells)):
-                if cells[index].strip():
+            values = self.column(self.kind.columns_by_name[name], list(map(str.strip, cut[index])))
+            if CellError in set(map(type, values)):
+                for i, value in enumerate(values):
+                    if type(value) is CellError:
+                        problems[i].append(self.problem(rows[i][0], name, str(value)))
+            names.append(name)
+            columns.append(values)
+        out = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
+        if not columns:
+            out = [{} for _ in rows]
+        for i, (number, raw) in enumerate(rows):
+            for index in range(width, len(raw)):
+                if raw[index].strip():
                     problems[i].append(
                         self.problem(number, f"column {index + 1}", "cell outside the header")
                     )
-            if not problems[i]:
+            if problems[i]:  # a bad cell has no value
+                out[i] = {k: v for k, v in out[i].items() if type(v) is not CellError}
+            else:
                 problems[i].extend(self.cross_checks(number, out[i]))
         return [(number, out[i], problems[i]) for i, (number, _) in enumerate(rows)]
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Executable, select
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
@@ -19,7 +19,7 @@ from registry.models import Certificate, Conflict, Enterprise, Inspector
 from rounds.models import Assignment, Round, RoundStatus, Selection
 
 
-def plain_rows(conn: Connection, query: Select[Any], batch: int = 50_000) -> Iterator[Row]:
+def plain_rows(conn: Connection, query: Executable, batch: int = 50_000) -> Iterator[Any]:
     """The rows of a Core query as the DBAPI hands them over: plain tuples, fetched in
     batches, with no per-row result processing (a million rows through SQLAlchemy's result
     machinery cost about as much again as the query). Only for columns whose stored value is
