@@ -192,7 +192,8 @@ class RowValidator:
         then cells outside the header, then the cross checks of an otherwise good row."""
         width = len(self.fields)
         cells = [c for _, c in rows]
-        if all(len(c) == width for c in cells):
+        ragged = any(len(c) != width for c in cells)
+        if not ragged:
             cut = list(zip(*cells, strict=True)) if width else []  # the cells, column by column
         else:
             cut = [[c[i] if i < len(c) else "" for c in cells] for i in range(width)]
@@ -213,7 +214,7 @@ class RowValidator:
         if not columns:
             out = [{} for _ in rows]
         for i, (number, raw) in enumerate(rows):
-            for index in range(width, len(raw)):
+            for index in range(width, len(raw) if ragged else width):
                 if raw[index].strip():
                     problems[i].append(
                         self.problem(number, f"column {index + 1}", "cell outside the header")
@@ -227,9 +228,13 @@ class RowValidator:
     def column(self, col: Col, texts: Sequence[str]) -> list[Any]:
         """The values of one column's stripped cells, a :class:`CellError` in place of each
         bad cell."""
-        if col.cell == "text" and not INVISIBLE.search("\n".join(texts)):
-            default = self._checked(col, "")
-            return [unescape_cell(t) if t else default for t in texts]
+        if col.cell == "text":
+            joined = "\n".join(texts)
+            if not INVISIBLE.search(joined):
+                default = self._checked(col, "")
+                if "'" not in joined:  # no exported formula guard to undo either
+                    return [t or default for t in texts]
+                return [unescape_cell(t) if t else default for t in texts]
         if col.cell not in REPEATING:
             return [self._checked(col, t) for t in texts]
         memo = self._memo.setdefault(col.name, {})
