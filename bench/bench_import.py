@@ -88,8 +88,10 @@ FLOOR_TABLES = {
 }
 
 
-def _floor_chunks(data: Path, kind: str, at: object, source: str, batch: str):  # type: ignore[no-untyped-def]
-    """The rows of one file as (row tuples, history tuples) chunks, read with csv.reader."""
+def _floor_chunks(data: Path, kind: str, at: object, source: str, batch: str, *, ascii: bool):  # type: ignore[no-untyped-def]
+    """The rows of one file as (row tuples, history tuples) chunks, read with csv.reader. The
+    history's JSON is written as shuangsui writes it: ASCII-escaped on SQLite (``json.dumps``
+    defaults), UTF-8 on PostgreSQL."""
     table, bools, key = FLOOR_TABLES[kind]
     with (data / f"{kind}.csv").open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
@@ -101,7 +103,7 @@ def _floor_chunks(data: Path, kind: str, at: object, source: str, batch: str):  
         for cells in reader:
             values = [c == "true" if flag else c for c, flag in zip(cells, flags, strict=True)]
             rows.append((*values, at))
-            after = json.dumps(dict(zip(header, values, strict=True)), ensure_ascii=False)
+            after = json.dumps(dict(zip(header, values, strict=True)), ensure_ascii=ascii)
             history.append(
                 (at, table, "|".join(cells[i] for i in at_key), "insert", after, source, batch)
             )
@@ -148,7 +150,9 @@ def child_floor_import(url: str, data: Path) -> dict[str, float]:
                     f"INSERT INTO registry_change ({history_names}) "
                     f"VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
                 )
-                for values, history in _floor_chunks(data, kind, stamp, "floor", "floor"):
+                for values, history in _floor_chunks(
+                    data, kind, stamp, "floor", "floor", ascii=True
+                ):
                     conn.executemany(insert_row, values)
                     conn.executemany(insert_history, history)
                     rows += len(values)
@@ -166,7 +170,7 @@ def child_floor_import(url: str, data: Path) -> dict[str, float]:
         ):
             for kind in KINDS:
                 table, columns = FLOOR_TABLES[kind][0], _columns(data, kind)
-                for values, history in _floor_chunks(data, kind, at, "floor", "floor"):
+                for values, history in _floor_chunks(data, kind, at, "floor", "floor", ascii=False):
                     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in values:
                             copy.write_row(row)
