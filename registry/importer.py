@@ -209,7 +209,7 @@ def _flush(
     updates: list[dict[str, Any]] = []
     changes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
     for row in good:
-        old = existing.get(spec.key_of(row))
+        old = existing.get(spec.key_of(row)) if existing else None
         if old is None:
             new = {**defaults, **row}
             inserts.append(new)
@@ -237,7 +237,7 @@ def _flush(
             ],
             constants={
                 "at": state.now,
-                "table_name": spec.table_name,
+                "table_name": str(spec.table_name),  # a plain str: sqlite3 adapts no subclass
                 "source": result.source,
                 "batch_id": state.batch_id,
             },

@@ -193,8 +193,9 @@ class RowValidator:
         width = len(self.fields)
         cells = [c for _, c in rows]
         ragged = any(len(c) != width for c in cells)
+        cut: list[Sequence[str]]  # the cells, column by column
         if not ragged:
-            cut = list(zip(*cells, strict=True)) if width else []  # the cells, column by column
+            cut = list(zip(*cells, strict=True)) if width else []
         else:
             cut = [[c[i] if i < len(c) else "" for c in cells] for i in range(width)]
         names: list[str] = []

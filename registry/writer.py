@@ -114,9 +114,9 @@ def _sqlite_converter(conn: sa.Connection, column: sa.Column[Any]) -> Converter:
         return None  # already the text / number SQLite stores
     cache: dict[Any, Any] = {}
 
-    def convert(value: Any) -> Any:
+    def convert(value: Any) -> Any:  # a batch's one timestamp: converted once, not per row
         if value not in cache:
-            cache[value] = processor(value)
+            cache[value] = _sqlite_datetime(processor(value))
         return cache[value]
 
     return convert
@@ -124,7 +124,9 @@ def _sqlite_converter(conn: sa.Connection, column: sa.Column[Any]) -> Converter:
 
 def _sqlite_datetime(value: Any) -> Any:
     """The text the sqlite3 module's default adapter stores for a datetime (``isoformat(" ")``),
-    worked out here so a batch's one timestamp is formatted once, not once per row."""
+    worked out here so that a batch's one timestamp is formatted once, not once per row (a
+    datetime type's own bind processor, such as sqlmodel's ``UTCDateTime``, still hands the
+    driver a datetime)."""
     return value.isoformat(" ") if isinstance(value, datetime) else value
 
 
