@@ -1,17 +1,24 @@
-"""Registry import benchmark: 1,000,000 enterprises (+ their certificates) into SQLite and
-PostgreSQL, against the raw time to parse and validate the same CSV files without a database.
+"""Registry import benchmark: N enterprises (+ their certificates) into SQLite and PostgreSQL,
+each figure beside its *floor*, measured in the same run:
+
+* parse + validate   vs  ``csv.reader`` over the same two files (no checks at all);
+* first import       vs  ``csv.reader`` + the DBAPI (``sqlite3`` ``executemany``; psycopg
+                         ``COPY`` on PostgreSQL) writing the same rows into the same tables with
+                         the same history rows (one ``registry_change`` per row, its ``after``
+                         the row as JSON), in one transaction.
 
     .venv/bin/python bench/bench_import.py [--enterprises 1000000] [--postgres-url URL]
 
 PostgreSQL comes from ``--postgres-url`` or ``SHUANGSUI_BENCH_POSTGRES_URL`` (falling back to
-``SHUANGSUI_TEST_POSTGRES_URL``); a database ``shuangsui_bench_registry`` is created on that
-server and dropped afterwards. Each measurement runs in a fresh subprocess so its peak RSS
-(``ru_maxrss``) is its own. Prints figures; asserts nothing about time.
+``SHUANGSUI_TEST_POSTGRES_URL``); databases ``shuangsui_bench_registry`` (and ``..._floor``) are
+created on that server and dropped afterwards. Each measurement runs in a fresh subprocess so
+its peak RSS (``ru_maxrss``) is its own. Prints figures; asserts nothing about time.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import resource
@@ -35,6 +42,7 @@ def child_parse(data: Path) -> dict[str, float]:
     """Parse + validate both files (header, cells, credit codes, divisions, duplicates)."""
     from registry import uscc
     from registry.divisions import divisions
+    from registry.importer import CHUNK_ROWS, batched
     from registry.io import inspect_source, read_rows
     from registry.schema import KINDS as SPECS
     from registry.schema import row_key
@@ -50,13 +58,127 @@ def child_parse(data: Path) -> dict[str, float]:
         it = read_rows(src)
         validator.read_header(next(it)[1])
         seen: dict[str, int] = {}
-        for number, cells in it:
-            row, problems = validator.parse(number, cells)
-            rows += 1
-            bad += bool(problems)
-            if not problems:
-                seen.setdefault(row_key(spec.key_of(row)), number)
+        for chunk in batched(it, CHUNK_ROWS):  # as the importer reads: a chunk at a time
+            for number, row, problems in validator.parse_rows(chunk):
+                rows += 1
+                bad += bool(problems)
+                if not problems:
+                    seen.setdefault(row_key(spec.key_of(row)), number)
     return {"seconds": time.perf_counter() - start, "rows": rows, "bad": bad}
+
+
+def child_floor_parse(data: Path) -> dict[str, float]:
+    """The floor under parse + validate: ``csv.reader`` over the same files, nothing checked."""
+    start = time.perf_counter()
+    rows = 0
+    for kind in KINDS:
+        with (data / f"{kind}.csv").open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            for _ in reader:
+                rows += 1
+    return {"seconds": time.perf_counter() - start, "rows": rows}
+
+
+# The floor's idea of each file: the column names (the generated header), which are booleans,
+# and the natural key; everything else is written as the text the file holds.
+FLOOR_TABLES = {
+    "enterprises": ("enterprise", {"abnormal_listed", "serious_violation"}, ("credit_code",)),
+    "certificates": ("certificate", set(), ("body", "number")),
+}
+
+
+def _floor_chunks(data: Path, kind: str, at: object, source: str, batch: str, *, ascii: bool):  # type: ignore[no-untyped-def]
+    """The rows of one file as (row tuples, history tuples) chunks, read with csv.reader. The
+    history's JSON is written as shuangsui writes it: ASCII-escaped on SQLite (``json.dumps``
+    defaults), UTF-8 on PostgreSQL."""
+    table, bools, key = FLOOR_TABLES[kind]
+    with (data / f"{kind}.csv").open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        flags = [name in bools for name in header]
+        at_key = [header.index(k) for k in key]
+        rows: list[tuple[object, ...]] = []
+        history: list[tuple[object, ...]] = []
+        for cells in reader:
+            values = [c == "true" if flag else c for c, flag in zip(cells, flags, strict=True)]
+            rows.append((*values, at))
+            after = json.dumps(dict(zip(header, values, strict=True)), ensure_ascii=ascii)
+            history.append(
+                (at, table, "|".join(cells[i] for i in at_key), "insert", after, source, batch)
+            )
+            if len(rows) == FLOOR_CHUNK:
+                yield rows, history
+                rows, history = [], []
+        yield rows, history
+
+
+FLOOR_CHUNK = 10_000
+HISTORY_COLUMNS = ("at", "table_name", "row_key", "op", "after", "source", "batch_id")
+
+
+def _columns(data: Path, kind: str) -> list[str]:
+    with (data / f"{kind}.csv").open(encoding="utf-8-sig", newline="") as fh:
+        return [*next(csv.reader(fh)), "updated_at"]
+
+
+def child_floor_import(url: str, data: Path) -> dict[str, float]:
+    """The floor under a first import: the same rows and history rows, csv.reader + DBAPI."""
+    import datetime as dt
+    import sqlite3
+
+    from shuangsui.db import migrate
+
+    migrate(url)
+    at = dt.datetime.now(dt.UTC)
+    start = time.perf_counter()
+    rows = 0
+    history_names = ", ".join(HISTORY_COLUMNS)
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.split("///", 1)[1])
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        stamp = at.isoformat(" ")  # the text sqlite3 stores for a datetime
+        with conn:
+            for kind in KINDS:
+                table, columns = FLOOR_TABLES[kind][0], _columns(data, kind)
+                insert_row = (
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})"
+                )
+                insert_history = (
+                    f"INSERT INTO registry_change ({history_names}) "
+                    f"VALUES ({', '.join('?' * len(HISTORY_COLUMNS))})"
+                )
+                for values, history in _floor_chunks(
+                    data, kind, stamp, "floor", "floor", ascii=True
+                ):
+                    conn.executemany(insert_row, values)
+                    conn.executemany(insert_history, history)
+                    rows += len(values)
+        conn.close()
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        with (
+            psycopg.connect(
+                host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database
+            ) as conn,
+            conn.cursor() as cur,
+        ):
+            for kind in KINDS:
+                table, columns = FLOOR_TABLES[kind][0], _columns(data, kind)
+                for values, history in _floor_chunks(data, kind, at, "floor", "floor", ascii=False):
+                    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                        for row in values:
+                            copy.write_row(row)
+                    with cur.copy(f"COPY registry_change ({history_names}) FROM STDIN") as copy:
+                        for row in history:
+                            copy.write_row(row)
+                    rows += len(values)
+    return {"seconds": time.perf_counter() - start, "rows": rows}
 
 
 def child_import(url: str, data: Path) -> dict[str, float]:
@@ -79,15 +201,21 @@ def child_import(url: str, data: Path) -> dict[str, float]:
 
 
 class _Printing(list):  # type: ignore[type-arg]
-    """The results so far; each is printed as soon as it is in."""
+    """The results so far; each is printed as soon as it is in, with its ratio to its floor."""
 
     def append(self, item: tuple[str, dict[str, float]]) -> None:
         name, r = item
         super().append(item)
+        floor, floor_cpu = r.get("floor_seconds"), r.get("floor_cpu_seconds")
+        ratio = (
+            f"{r['seconds'] / floor:>6.2f}x  CPU {r['cpu_seconds'] / floor_cpu:.2f}x"
+            if floor
+            else ""
+        )
         print(
-            f"{name:<38} {int(r['rows']):>10} {r['seconds']:>9.1f} "
+            f"{name:<40} {int(r['rows']):>10} {r['seconds']:>9.1f} "
             f"{r['rows'] / r['seconds']:>10.0f} {r['cpu_seconds']:>8.1f} "
-            f"{r['peak_rss_mib']:>5.0f} MiB",
+            f"{r['peak_rss_mib']:>5.0f} MiB {ratio}",
             flush=True,
         )
 
@@ -112,26 +240,37 @@ def generate(data: Path, enterprises: int, seed: int) -> float:
     return seconds
 
 
-def postgres_urls(url: str) -> tuple[str, str]:
+def fresh_postgres(url: str, name: str) -> str:
+    """An empty database ``name`` on the server of ``url``; its URL."""
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{BENCH_DB}"'))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    bench = make_url(url).set(database=BENCH_DB).render_as_string(hide_password=False)
-    return url, bench
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_postgres(url: str) -> None:
+def drop_postgres(url: str, *names: str) -> None:
     import sqlalchemy as sa
 
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
+        for name in names:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def fresh_sqlite(path: Path) -> str:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def with_floor(result: dict[str, float], floor: dict[str, float]) -> dict[str, float]:
+    return {**result, "floor_seconds": floor["seconds"], "floor_cpu_seconds": floor["cpu_seconds"]}
 
 
 def main() -> None:
@@ -148,9 +287,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         mode, *rest = args.child
-        result = (
-            child_parse(Path(rest[0])) if mode == "parse" else child_import(rest[0], Path(rest[1]))
-        )
+        children = {
+            "parse": lambda: child_parse(Path(rest[0])),
+            "floor-parse": lambda: child_floor_parse(Path(rest[0])),
+            "import": lambda: child_import(rest[0], Path(rest[1])),
+            "floor-import": lambda: child_floor_import(rest[0], Path(rest[1])),
+        }
+        result = children[mode]()
         result.update(_usage())
         print(json.dumps(result))
         return
@@ -165,26 +308,35 @@ def main() -> None:
         flush=True,
     )
 
-    print(f"{'run':<38} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'peak RSS':>9}")
+    print(
+        f"{'run':<40} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'peak RSS':>9}"
+        "  vs floor"
+    )
     results: list[tuple[str, dict[str, float]]] = _Printing()
-    results.append(("parse + validate only (no database)", run_child("parse", str(data))))
-    sqlite_path = args.workdir / "bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
-    sqlite_url = f"sqlite:///{sqlite_path}"
-    results.append(("SQLite: first import", run_child("import", sqlite_url, str(data))))
-    results.append(("SQLite: re-import (no changes)", run_child("import", sqlite_url, str(data))))
+    floor = run_child("floor-parse", str(data))
+    results.append(("floor: csv.reader only", floor))
+    results.append(
+        ("parse + validate only (no database)", with_floor(run_child("parse", str(data)), floor))
+    )
+    targets = [("SQLite", fresh_sqlite(args.workdir / "bench.db"),
+                fresh_sqlite(args.workdir / "floor.db"))]  # fmt: skip
     if args.postgres_url:
-        admin, url = postgres_urls(args.postgres_url)
-        try:
-            results.append(("PostgreSQL: first import", run_child("import", url, str(data))))
-            results.append(
-                ("PostgreSQL: re-import (no changes)", run_child("import", url, str(data)))
-            )
-        finally:
-            drop_postgres(admin)
+        targets.append(
+            ("PostgreSQL", fresh_postgres(args.postgres_url, BENCH_DB),
+             fresh_postgres(args.postgres_url, f"{BENCH_DB}_floor"))
+        )  # fmt: skip
     else:
         print("skip PostgreSQL: set --postgres-url or SHUANGSUI_BENCH_POSTGRES_URL", flush=True)
+    try:
+        for name, url, floor_url in targets:
+            floor = run_child("floor-import", floor_url, str(data))
+            results.append((f"{name}: floor (csv.reader + DBAPI)", floor))
+            first = run_child("import", url, str(data))
+            results.append((f"{name}: first import", with_floor(first, floor)))
+            results.append((f"{name}: re-import (no changes)", run_child("import", url, str(data))))
+    finally:
+        if args.postgres_url:
+            drop_postgres(args.postgres_url, BENCH_DB, f"{BENCH_DB}_floor")
 
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 

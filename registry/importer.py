@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from registry import uscc
 from registry.divisions import divisions
-from registry.history import CHANGES, canonical_row, change_rows
+from registry.history import CHANGES, canonical_row
 from registry.io import inspect_source, read_rows
 from registry.models import RegistryImport
 from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
@@ -31,6 +32,7 @@ from registry.writer import bulk_insert, bulk_update
 from shuangsui.errors import ImportRejected, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHUNK_ROWS = 5_000
 KEY_CHUNK = 2_000
@@ -153,29 +155,35 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     conn = session.connection()
     empty = conn.execute(sa.select(sa.literal(1)).select_from(spec.table).limit(1)).first()
     state.empty_before[spec.name] = empty is None
-    buffer: list[tuple[int, dict[str, Any]]] = []
-    for number, cells in rows:
-        result.rows += 1
-        row, problems = validator.parse(number, cells)
-        if problems:
-            state.problems.extend(problems)
-            continue
-        key = row_key(spec.key_of(row))
-        if key in seen:
-            state.problems.append(
-                RowProblem(
-                    name, number, spec.key[-1], f"duplicate key {key} (first on row {seen[key]})"
+    for chunk in batched(rows, CHUNK_ROWS):  # validated a column at a time, then written
+        result.rows += len(chunk)
+        buffer: list[tuple[int, dict[str, Any]]] = []
+        for number, row, problems in validator.parse_rows(chunk):
+            if problems:
+                state.problems.extend(problems)
+                continue
+            key = row_key(spec.key_of(row))
+            if key in seen:
+                state.problems.append(
+                    RowProblem(
+                        name,
+                        number,
+                        spec.key[-1],
+                        f"duplicate key {key} (first on row {seen[key]})",
+                    )
                 )
-            )
-            continue
-        seen[key] = number
-        buffer.append((number, row))
-        if len(buffer) >= CHUNK_ROWS:
+                continue
+            seen[key] = number
+            buffer.append((number, row))
+        if buffer:
             _flush(session, spec, buffer, state, result)
-            buffer = []
-    if buffer:
-        _flush(session, spec, buffer, state, result)
     return result
+
+
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Lists of up to ``size`` items (``itertools.batched`` from Python 3.12)."""
+    while chunk := list(islice(items, size)):
+        yield chunk
 
 
 def _flush(
@@ -201,7 +209,7 @@ def _flush(
     updates: list[dict[str, Any]] = []
     changes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
     for row in good:
-        old = existing.get(spec.key_of(row))
+        old = existing.get(spec.key_of(row)) if existing else None
         if old is None:
             new = {**defaults, **row}
             inserts.append(new)
@@ -216,20 +224,23 @@ def _flush(
     result.inserted += len(inserts)
     result.updated += len(updates)
     if inserts:
-        bulk_insert(conn, spec.table, [{**r, "updated_at": state.now} for r in inserts])
+        bulk_insert(conn, spec.table, inserts, constants={"updated_at": state.now})
     if updates:
         bulk_update(conn, spec.table, spec.key, [{**r, "updated_at": state.now} for r in updates])
     if changes:
         bulk_insert(
             conn,
             CHANGES,
-            change_rows(
-                spec=spec,
-                changes=changes,
-                at=state.now,
-                source=result.source,
-                batch_id=state.batch_id,
-            ),
+            [
+                {"row_key": row_key(spec.key_of(after)), "op": op, "before": before, "after": after}
+                for op, before, after in changes
+            ],
+            constants={
+                "at": state.now,
+                "table_name": str(spec.table_name),  # a plain str: sqlite3 adapts no subclass
+                "source": result.source,
+                "batch_id": state.batch_id,
+            },
         )
 
 

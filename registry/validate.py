@@ -44,6 +44,13 @@ class CellError(ValueError):
     pass
 
 
+# Cell types whose values repeat down a column (a few thousand divisions or dates over a
+# million rows) and are immutable once parsed: each distinct text is checked once.
+REPEATING = frozenset({"division", "date", "bool", "enum"})
+MEMO_LIMIT = 100_000
+_UNSEEN = object()
+
+
 def check_visible(text: str) -> str:
     if m := INVISIBLE.search(text):
         char = m[0]
@@ -106,6 +113,8 @@ class RowValidator:
     whitelist: dict[str, uscc.WhitelistEntry] = field(default_factory=dict)
     today: date = field(default_factory=date.today)
     fields: list[str | None] = field(default_factory=list)
+    # per column: cell text -> value (or CellError), for the cell types in REPEATING
+    _memo: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def problem(self, row: int, name: str, reason: str) -> RowProblem:
         return RowProblem(self.file, row, name, reason)
@@ -170,29 +179,81 @@ class RowValidator:
 
     def parse(self, number: int, cells: Sequence[str]) -> tuple[dict[str, Any], list[RowProblem]]:
         """The canonical row (present columns only) and the problems of one data row."""
-        row: dict[str, Any] = {}
-        problems: list[RowProblem] = []
-        for index, text in enumerate(cells):
-            name = self.fields[index] if index < len(self.fields) else None
+        [(_, row, problems)] = self.parse_rows([(number, cells)])
+        return row, problems
+
+    def parse_rows(
+        self, rows: Sequence[tuple[int, Sequence[str]]]
+    ) -> list[tuple[int, dict[str, Any], list[RowProblem]]]:
+        """``(number, canonical row, problems)`` for each of ``rows``, validated a column at a
+        time: a text column is searched for invisible characters in one pass, and a column of
+        repeating values (divisions, dates, yes/no, enumerations) checks each distinct value
+        once. Problems keep the order a cell-by-cell reading gives: columns left to right,
+        then cells outside the header, then the cross checks of an otherwise good row."""
+        width = len(self.fields)
+        cells = [c for _, c in rows]
+        ragged = any(len(c) != width for c in cells)
+        cut: list[Sequence[str]]  # the cells, column by column
+        if not ragged:
+            cut = list(zip(*cells, strict=True)) if width else []
+        else:
+            cut = [[c[i] if i < len(c) else "" for c in cells] for i in range(width)]
+        names: list[str] = []
+        columns: list[list[Any]] = []
+        problems: list[list[RowProblem]] = [[] for _ in rows]
+        for index, name in enumerate(self.fields):
             if name is None:
-                if index >= len(self.fields) and text.strip():
-                    problems.append(
+                continue
+            values = self.column(self.kind.columns_by_name[name], list(map(str.strip, cut[index])))
+            if CellError in set(map(type, values)):
+                for i, value in enumerate(values):
+                    if type(value) is CellError:
+                        problems[i].append(self.problem(rows[i][0], name, str(value)))
+            names.append(name)
+            columns.append(values)
+        out = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
+        if not columns:
+            out = [{} for _ in rows]
+        for i, (number, raw) in enumerate(rows):
+            for index in range(width, len(raw) if ragged else width):
+                if raw[index].strip():
+                    problems[i].append(
                         self.problem(number, f"column {index + 1}", "cell outside the header")
                     )
-                continue
-            try:
-                row[name] = self.cell(self.kind.columns_by_name[name], text)
-            except CellError as exc:
-                problems.append(self.problem(number, name, str(exc)))
-        for name in self.fields:
-            if name is not None and name not in row and not any(p.field == name for p in problems):
-                try:
-                    row[name] = self.cell(self.kind.columns_by_name[name], "")
-                except CellError as exc:
-                    problems.append(self.problem(number, name, str(exc)))
-        if not problems:
-            problems.extend(self.cross_checks(number, row))
-        return row, problems
+            if problems[i]:  # a bad cell has no value
+                out[i] = {k: v for k, v in out[i].items() if type(v) is not CellError}
+            else:
+                problems[i].extend(self.cross_checks(number, out[i]))
+        return [(number, out[i], problems[i]) for i, (number, _) in enumerate(rows)]
+
+    def column(self, col: Col, texts: Sequence[str]) -> list[Any]:
+        """The values of one column's stripped cells, a :class:`CellError` in place of each
+        bad cell."""
+        if col.cell == "text":
+            joined = "\n".join(texts)
+            if not INVISIBLE.search(joined):
+                default = self._checked(col, "")
+                if "'" not in joined:  # no exported formula guard to undo either
+                    return [t or default for t in texts]
+                return [unescape_cell(t) if t else default for t in texts]
+        if col.cell not in REPEATING:
+            return [self._checked(col, t) for t in texts]
+        memo = self._memo.setdefault(col.name, {})
+        if len(memo) > MEMO_LIMIT:
+            memo.clear()
+        values = []
+        for text in texts:
+            value = memo.get(text, _UNSEEN)
+            if value is _UNSEEN:
+                value = memo[text] = self._checked(col, text)
+            values.append(value)
+        return values
+
+    def _checked(self, col: Col, text: str) -> Any:
+        try:
+            return self.cell(col, text)
+        except CellError as exc:
+            return exc
 
     def cross_checks(self, number: int, row: dict[str, Any]) -> list[RowProblem]:
         out: list[RowProblem] = []

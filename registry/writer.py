@@ -1,16 +1,18 @@
 """Bulk writes with SQLAlchemy Core, in the connection's transaction.
 
 Rows come in as canonical values (ISO dates as text, enumeration values as text, lists) plus
-``updated_at``/``at`` datetimes. Inserts go through ``COPY`` on PostgreSQL (psycopg) and through
-one prepared ``executemany`` per chunk on SQLite, with each column's conversion worked out once
-per chunk rather than once per value; updates are a Core ``UPDATE`` with ``executemany``.
+``updated_at``/``at`` datetimes, the same for a whole batch (``constants``). Inserts go through
+``COPY`` on PostgreSQL (psycopg) and through one prepared ``executemany`` per chunk on SQLite;
+each chunk is turned into columns, each column converted as a whole (a constant once), and
+zipped back into the tuples the driver takes. Updates are a Core ``UPDATE`` with
+``executemany``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,19 +21,46 @@ WRITE_CHUNK = 10_000
 Converter = Callable[[Any], Any] | None
 
 
-def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` in order (their order is the order of any autoincrement key)."""
+def bulk_insert(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    constants: dict[str, Any] | None = None,
+) -> None:
+    """Insert ``rows``, each completed by ``constants``, in order (their order is the order of
+    any autoincrement key)."""
     if not rows:
         return
-    columns = [c for c in table.columns if c.name in rows[0]]
+    constants = constants or {}
+    columns = [c for c in table.columns if c.name in rows[0] or c.name in constants]
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start : start + WRITE_CHUNK]
         if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-            _copy(conn, table, columns, chunk)
+            _copy(conn, table, columns, _tuples(conn, columns, chunk, constants))
         elif conn.dialect.name == "sqlite":
-            _sqlite_executemany(conn, table, columns, chunk)
+            _sqlite_executemany(conn, table, columns, _tuples(conn, columns, chunk, constants))
         else:
-            conn.execute(table.insert(), [_typed(columns, r) for r in chunk])
+            conn.execute(table.insert(), [_typed(columns, {**r, **constants}) for r in chunk])
+
+
+def _tuples(
+    conn: sa.Connection,
+    columns: Sequence[sa.Column[Any]],
+    rows: Sequence[dict[str, Any]],
+    constants: dict[str, Any],
+) -> list[tuple[Any, ...]]:
+    """The rows as driver-ready tuples, built a column at a time."""
+    postgres = conn.dialect.name == "postgresql"
+    values: list[list[Any]] = []
+    for c in columns:
+        convert = _pg_converter(c) if postgres else _sqlite_converter(conn, c)
+        if c.name in constants:
+            value = constants[c.name]
+            values.append([value if convert is None else convert(value)] * len(rows))
+        else:
+            column = [row[c.name] for row in rows]
+            values.append(column if convert is None else list(map(convert, column)))
+    return list(zip(*values, strict=True))
 
 
 def _is_json(column: sa.Column[Any]) -> bool:
@@ -51,58 +80,69 @@ def _copy(
     conn: sa.Connection,
     table: sa.Table,
     columns: Sequence[sa.Column[Any]],
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
     names = ", ".join(f'"{c.name}"' for c in columns)
-    json_cols = {c.name for c in columns if _is_json(c)}
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(row[c.name], ensure_ascii=False)
-                    if c.name in json_cols and row[c.name] is not None
-                    else row[c.name]
-                    for c in columns
-                ]
-            )
+            copy.write_row(row)
 
 
-def _sqlite_converter(conn: sa.Connection, column: sa.Column[Any], sample: Any) -> Converter:
+def _json_text(value: Any) -> Any:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _pg_converter(column: sa.Column[Any]) -> Converter:
+    return _json_text if _is_json(column) else None
+
+
+def _sqlite_json(value: Any) -> Any:
+    return None if value is None else json.dumps(value)
+
+
+def _sqlite_converter(conn: sa.Connection, column: sa.Column[Any]) -> Converter:
     if _is_json(column):
-        return lambda v: None if v is None else json.dumps(v)
-    if isinstance(column.type, sa.Date) and not isinstance(sample, str):
-        return lambda v: None if v is None else v.isoformat()
-    if isinstance(column.type, sa.Enum | sa.String | sa.Boolean | sa.Date | sa.Integer):
-        return None  # already the text / number SQLite stores
+        return _sqlite_json
     processor = column.type.bind_processor(conn.dialect)
-    if processor is None:
-        return None
+    if isinstance(column.type, sa.DateTime) and processor is None:
+        return _sqlite_datetime
+    if isinstance(column.type, sa.Date):
+        return _sqlite_date
+    if processor is None or isinstance(column.type, sa.Enum | sa.String | sa.Boolean | sa.Integer):
+        return None  # already the text / number SQLite stores
     cache: dict[Any, Any] = {}
 
-    def convert(value: Any) -> Any:  # the same timestamp for a whole batch: convert it once
+    def convert(value: Any) -> Any:  # a batch's one timestamp: converted once, not per row
         if value not in cache:
-            cache[value] = processor(value)
+            cache[value] = _sqlite_datetime(processor(value))
         return cache[value]
 
     return convert
+
+
+def _sqlite_datetime(value: Any) -> Any:
+    """The text the sqlite3 module's default adapter stores for a datetime (``isoformat(" ")``),
+    worked out here so that a batch's one timestamp is formatted once, not once per row (a
+    datetime type's own bind processor, such as sqlmodel's ``UTCDateTime``, still hands the
+    driver a datetime)."""
+    return value.isoformat(" ") if isinstance(value, datetime) else value
+
+
+def _sqlite_date(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value  # ISO text passes as it is
 
 
 def _sqlite_executemany(
     conn: sa.Connection,
     table: sa.Table,
     columns: Sequence[sa.Column[Any]],
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[tuple[Any, ...]],
 ) -> None:
     names = ", ".join(f'"{c.name}"' for c in columns)
     marks = ", ".join("?" for _ in columns)
-    converters = [(c.name, _sqlite_converter(conn, c, rows[0][c.name])) for c in columns]
-    params = [
-        tuple(row[name] if conv is None else conv(row[name]) for name, conv in converters)
-        for row in rows
-    ]
-    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', params)
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
 
 
 def bulk_update(

@@ -83,6 +83,9 @@ after_draw_hooks: list[AfterDraw] = []
 AfterCommit = Callable[[Session, Round, tuple[Any, ...]], object]  # the result is ignored
 after_commit_hooks: list[AfterCommit] = []
 
+SELECTIONS = Selection.__table__  # type: ignore[attr-defined]
+ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
+
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -463,10 +466,11 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
             if not won:  # a concurrent attempt drew it first: same inputs, same draw
                 session.rollback()
                 break
+            conn = session.connection()  # Core executemany: no ORM bookkeeping per row
             for chunk in _chunks(sel_rows, 5000):
-                session.execute(insert(Selection), chunk)
+                conn.execute(insert(SELECTIONS), chunk)
             for chunk in _chunks(asg_rows, 5000):
-                session.execute(insert(Assignment), chunk)
+                conn.execute(insert(ASSIGNMENTS), chunk)
             drawn = session.get(Round, rnd.round_key)
             assert drawn is not None
             for hook in after_draw_hooks:
