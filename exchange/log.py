@@ -180,13 +180,15 @@ def latest_checkpoint(
         return cp
 
 
-def entries_range(session: Session, start: int, end: int) -> list[ExchangeEntry]:
+def entries_range(session: Session, start: int, end: int) -> list[tuple[int, str]]:
+    """``(seq, body)`` of the entries ``start <= seq < end``, in order: rows, not ORM objects
+    (a feed page is a thousand of them)."""
     q = (
-        select(ExchangeEntry)
-        .where(col(ExchangeEntry.seq) >= start, col(ExchangeEntry.seq) < end)
-        .order_by(col(ExchangeEntry.seq))
+        select(_ENTRY.c.seq, _ENTRY.c.body)
+        .where(_ENTRY.c.seq >= start, _ENTRY.c.seq < end)
+        .order_by(_ENTRY.c.seq)
     )
-    return list(session.exec(q).scalars())  # type: ignore[call-overload]
+    return [(seq, body) for seq, body in session.execute(q)]
 
 
 def _stored(session: Session, wanted: set[proofs.Node]) -> dict[proofs.Node, bytes]:
