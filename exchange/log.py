@@ -136,9 +136,8 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         new.append(row)
         out.append(row)
     if new:
-        session.execute(insert(_ENTRY), [vars(r) for r in new])
-        if nodes:
-            session.execute(insert(_NODE), nodes)
+        _insert_rows(session, _ENTRY, [vars(r) for r in new])
+        _insert_rows(session, _NODE, nodes)
         head.frontier = [h.hex() for h in frontier]
         head.size = size
         session.add(head)
@@ -146,6 +145,24 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         first, last = new[0].seq, new[-1].seq
         logger.info("log %s: appended %d entries, %d to %d", origin, len(new), first, last)
     return out
+
+
+def _insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert in the session's transaction. PostgreSQL: one ``COPY`` stream (psycopg's
+    executemany sends a statement per row, 2-3x slower at 20,000 entries); elsewhere a Core
+    executemany."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote  # exchange_node has a column "index"
+    sql = f"COPY {quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row([row[name] for name in names])
 
 
 def head_of(session: Session) -> tuple[int, bytes]:
