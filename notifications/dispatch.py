@@ -377,10 +377,11 @@ def dispatch(
 ) -> DispatchReport:
     """Deliver every message due now, then return. ``now`` pins the clock (tests, replays).
 
-    ``concurrency`` workers per process; with ``processes`` > 1 and a backlog (the first claim
-    fills a whole batch), helper processes (``python -m notifications.helper``) claim from the
-    same outbox alongside this one, so delivery is not bound to one interpreter's GIL. At most
-    ``processes * concurrency`` messages are ever in flight.
+    ``concurrency`` workers per process; with ``processes`` > 1 and a backlog of at least
+    ``notify.helper_min_backlog`` due messages, helper processes (``python -m
+    notifications.helper``) claim from the same outbox alongside this one, so delivery is not
+    bound to one interpreter's GIL (a smaller backlog is over before a helper has started). At
+    most ``processes * concurrency`` messages are ever in flight.
     """
     settings = settings or get_settings()
     notify = notify or NotifySettings()
