@@ -54,6 +54,7 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
     take of the log's lock), in the order given."""
     from sqlalchemy import select
 
+    from exchange.log import one_of
     from exchange.publish import correction_entry, result_entry, share
     from findings.models import Finding, FindingVersion, PublishedResult
     from rounds.models import Round
@@ -69,14 +70,14 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
     for start in range(0, len(versions), 1000):
         chunk = versions[start : start + 1000]
         q1 = select(v.id, v.check_date, v.result, v.description).where(
-            v.id.in_([vid for vid, _ in chunk])
+            one_of(session, v.id, [vid for vid, _ in chunk])
         )
         by_version.update((row[0], row[1:]) for row in session.execute(q1))
         fids = list({fid for _, fid in chunk})
-        q2 = select(f.id, f.round_key, f.credit_code).where(f.id.in_(fids))
+        q2 = select(f.id, f.round_key, f.credit_code).where(one_of(session, f.id, fids))
         by_finding.update((row[0], row[1:]) for row in session.execute(q2))
-        for fid, vid in session.execute(select(p.finding_id, p.version_id).where(
-                p.finding_id.in_(fids))):  # fmt: skip
+        q3 = select(p.finding_id, p.version_id).where(one_of(session, p.finding_id, fids))
+        for fid, vid in session.execute(q3):
             published.setdefault(fid, set()).add(vid)
     keys = sorted({round_key for round_key, _ in by_finding.values()})
     r = Round.__table__.c  # type: ignore[attr-defined]
