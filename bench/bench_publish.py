@@ -1,18 +1,28 @@
-"""Publishing benchmark: a site of 100,000 published results, rendered in full, then again
-after one new finding (incremental), side by side in one run.
+"""Publishing benchmark: a site of N published results rendered in full, again with nothing
+changed, and again after one change (a signed correction of one finding), beside the floor,
+in one run.
 
-    .venv/bin/python bench/bench_publish.py [--results 100000] [--rounds 50]
+    .venv/bin/python bench/bench_publish.py [--results 20000] [--rounds 10]
+        [--postgres-url postgresql+psycopg://...]
 
-The database (SQLite, in a temporary directory) is filled straight through SQLAlchemy Core with
-synthetic drawn rounds (no frames: verification bundles are not part of this measurement, they
-are written once per round and never again). Prints figures; asserts nothing about time.
+The database (SQLite in a temporary directory, or a fresh PostgreSQL database on that server,
+dropped at the end) is filled straight through SQLAlchemy Core with synthetic drawn rounds (no
+frames: verification bundles are not part of this measurement, they are written once per
+round and never again). The floor is the standard library writing the same files' bytes
+(those the full publish wrote, read back before the timing) with a SHA-256 of each for the
+manifest, after one DBAPI read of the published rows (findings' versions joined with their
+enterprise and round). It renders nothing: it is what moving the same data costs.
+Aims (issue 17): full <= 2x the floor; unchanged and incremental <= 0.1x the full.
+Prints figures; asserts nothing about time.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -23,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 import shuangsui.models  # noqa: E402,F401
 from findings.models import Finding, FindingSignoff, FindingVersion  # noqa: E402
@@ -50,6 +61,7 @@ def fill(url: str, n_results: int, n_rounds: int) -> None:
         "title": "强制性产品认证获证产品一致性检查",
         "legal_basis": ["国市监信〔2019〕38号"],
         "check_item": "CCC-01",
+        "strata": {"by": ["risk_class"], "rates": {"B": "10%"}},
     }
     per = n_results // n_rounds
     with engine.begin() as conn:
@@ -191,63 +203,146 @@ def fill(url: str, n_results: int, n_rounds: int) -> None:
             (FindingSignoff, sigs),
         ):
             _insert(conn, model, rows)
+        if conn.dialect.name == "postgresql":  # ids were given: move the sequences past them
+            for table in ("finding", "finding_version"):
+                conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))"))  # fmt: skip
     engine.dispose()
+
+
+FLOOR_QUERY = """
+SELECT f.round_key, f.credit_code, e.name, e.division_code, v.version, v.result, v.check_date,
+       v.description, v.measures, v.created_at, r.plan_hash, r.window_start, r.window_end
+FROM finding_version v JOIN finding f ON f.id = v.finding_id
+JOIN enterprise e ON e.credit_code = f.credit_code JOIN round r ON r.round_key = f.round_key
+ORDER BY f.round_key, f.credit_code, v.version
+"""
+
+
+def floor(engine: sa.Engine, site: Path, out: Path) -> tuple[float, int]:
+    """One DBAPI read of the published rows, then the site's bytes written file by file with
+    a SHA-256 each (the manifest's); seconds and rows read."""
+    files = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    raw = engine.raw_connection()
+    try:
+        t = time.perf_counter()
+        cur = raw.cursor()
+        cur.execute(FLOOR_QUERY)
+        rows = cur.fetchall()
+        cur.close()
+        manifest = {}
+        for rel, data in files.items():
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            manifest[str(rel)] = hashlib.sha256(data).hexdigest()
+        (out / ".floor-manifest.json").write_text(json.dumps(manifest))
+        return time.perf_counter() - t, len(rows)
+    finally:
+        raw.close()
+
+
+def database(postgres_url: str, tmp: str) -> str:
+    if not postgres_url:
+        return f"sqlite:///{tmp}/bench.db"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"bench_publish_{os.getpid()}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(postgres_url: str) -> None:
+    if postgres_url:
+        admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = f"bench_publish_{os.getpid()}"
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--results", type=int, default=100_000)
-    ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--results", type=int, default=20_000)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--postgres-url", default="", help="a fresh database on this server")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
+        url = database(args.postgres_url, tmp)
+        try:
+            run(url, Path(tmp), args)
+        finally:
+            drop_database(args.postgres_url)
+
+
+def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
     from findings import service
     from findings.schemas import FindingIn
     from shuangsui.config import Settings
     from shuangsui.db import make_engine
+    from website import site
     from website.site import publish
 
-    with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        t = time.perf_counter()
-        fill(url, args.results, args.rounds)
-        print(
-            f"fill: {args.results} results in {args.rounds} rounds, {time.perf_counter() - t:.1f} s"
-        )
-        engine = make_engine(url)
-        settings = Settings(home=Path(tmp), database_url=url)
-        out = Path(tmp) / "site"
-        figures = []
-        for label in ("full", "unchanged"):
+    hook_seconds: list[float] = []
+
+    def timed(hook):  # type: ignore[no-untyped-def]
+        def run_hook(session, versions):  # type: ignore[no-untyped-def]
             t = time.perf_counter()
-            rep = publish(engine, out, settings=settings, bundles=False)
-            figures.append((label, time.perf_counter() - t, len(rep.written), rep.unchanged))
-        code = f"91{DIVISIONS[7]}{7:010d}"
-        service.submit(
-            engine,
-            round_key="r-000",
-            credit_code=code,
-            submitted_by="coordinator:b",
-            data=FindingIn.model_validate(
-                {"result": "other", "check_date": "2026-12-11", "reason": "更正"}
-            ),
-            signers=["I0", "I1"],
-        )
+            hook(session, versions)
+            hook_seconds.append(time.perf_counter() - t)
+
+        return run_hook
+
+    site.after_record_hooks[:] = [timed(h) for h in site.after_record_hooks]
+    t = time.perf_counter()
+    fill(url, args.results, args.rounds)
+    print(f"fill: {args.results} results in {args.rounds} rounds, {time.perf_counter() - t:.1f} s")
+    engine = make_engine(url)
+    settings = Settings(home=tmp, database_url=url)
+    out = tmp / "site"
+    figures = []
+    for label in ("full (empty output directory)", "again, nothing changed"):
         t = time.perf_counter()
         rep = publish(engine, out, settings=settings, bundles=False)
-        figures.append(
-            (
-                "incremental (1 new finding)",
-                time.perf_counter() - t,
-                len(rep.written),
-                rep.unchanged,
-            )
-        )
-        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-        print(f"site: {sum(1 for p in out.rglob('*') if p.is_file())} files, {size / 1e6:.1f} MB")
-        print(f"{'run':32} {'seconds':>8} {'written':>8} {'unchanged':>10}")
-        for label, secs, written, unchanged in figures:
-            print(f"{label:32} {secs:8.2f} {written:8d} {unchanged:10d}")
-        print("incremental wrote:", ", ".join(rep.written))
-        engine.dispose()
+        figures.append((label, time.perf_counter() - t, len(rep.written), rep.unchanged))
+    floor_s, floor_rows = floor(engine, out, tmp / "floor")
+    code = f"91{DIVISIONS[7]}{7:010d}"
+    service.submit(
+        engine,
+        round_key="r-000",
+        credit_code=code,
+        submitted_by="coordinator:b",
+        data=FindingIn.model_validate(
+            {"result": "other", "check_date": "2026-12-01", "reason": "更正"}
+        ),
+        signers=["I0", "I1"],
+    )
+    t = time.perf_counter()
+    rep = publish(engine, out, settings=settings, bundles=False)
+    figures.append(
+        ("incremental, after one change", time.perf_counter() - t, len(rep.written), rep.unchanged)
+    )
+    engine.dispose()
+    files = [p for p in out.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    where = "PostgreSQL" if args.postgres_url else "SQLite"
+    print(f"site: {len(files)} files, {size / 1e6:.1f} MB; {where}")
+    full = figures[0][1]
+    print("| run | seconds | files written | files unchanged | vs |")
+    print("|---|---:|---:|---:|---|")
+    print(f"| floor: one DBAPI read ({floor_rows:,} rows) + the same bytes written, SHA-256 each "
+          f"| {floor_s:.2f} | {len(files)} | | 1.00x floor |")  # fmt: skip
+    aims = ["**{:.2f}x** the floor (aim <= 2x)", "**{:.2f}x** the full (aim <= 0.1x)",
+            "**{:.2f}x** the full (aim <= 0.1x)"]  # fmt: skip
+    for (label, secs, written, unchanged), aim in zip(figures, aims, strict=True):
+        ratio = secs / floor_s if aim.endswith("2x)") else secs / full
+        print(f"| {label} | {secs:.2f} | {written} | {unchanged} | {aim.format(ratio)} |")
+    print("incremental wrote:", ", ".join(rep.written))
+    if hook_seconds:
+        print(f"of the full publish, the partner-log hook (share {args.results:,} results): "
+              f"{hook_seconds[0]:.2f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

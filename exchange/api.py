@@ -155,7 +155,7 @@ def entries(
     if nxt < end:
         response.headers["Link"] = f'<{PREFIX}/entries?start={nxt}&end={end}>; rel="next"'
     return {"start": start, "end": end,
-            "entries": [{"seq": r.seq, "entry": r.body} for r in rows]}  # fmt: skip
+            "entries": [{"seq": seq, "entry": body} for seq, body in rows]}  # fmt: skip
 
 
 def _b64(hashes: list[bytes]) -> list[str]:

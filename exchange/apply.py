@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from exchange.directory import Partner
@@ -45,18 +45,47 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
-def _row(partner: Partner, e: Verified, now: dt.datetime) -> PartnerEntry:
-    doc, body = e.doc, e.doc["body"]
-    credit = body.get("credit_code") if doc["kind"] != "round" else None
-    item = body.get("check_item")
-    return PartnerEntry(
-        partner_code=partner.code, seq=e.seq, entry_id=doc["id"], kind=doc["kind"],
-        supersedes=doc.get("supersedes"),
-        credit_code=credit if isinstance(credit, str) else None,
-        check_item=partner.our_check_item(item) if isinstance(item, str) else None,
-        event_date=_date(body.get("inspected_on")), body=e.data.decode(),
-        leaf_hash=e.leaf_hash.hex(), applied_at=now,
-    )  # fmt: skip
+_ENTRY = PartnerEntry.__table__  # type: ignore[attr-defined]
+_COLUMNS = ("partner_code", "seq", "entry_id", "kind", "supersedes", "credit_code", "check_item",
+            "event_date", "body", "leaf_hash", "applied_at")  # fmt: skip
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # positional, per driver
+
+
+class _Rows:
+    """``partner_entry`` rows as tuples (``_COLUMNS`` order), values already in the driver's
+    form, written by one DBAPI ``executemany`` per chunk: no ORM object and no per-row
+    parameter processing. The two date columns go through their SQLAlchemy type's own
+    bind processor, so SQLite stores exactly what an ORM insert would."""
+
+    def __init__(self, session: Session, partner: Partner, now: dt.datetime):
+        self.conn = session.connection()
+        dialect = self.conn.dialect
+        mark = _PLACEHOLDER[dialect.paramstyle]
+        self.sql = (f"INSERT INTO {_ENTRY.name} ({', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join([mark] * len(_COLUMNS))})")  # fmt: skip
+        self.date = _ENTRY.c.event_date.type.bind_processor(dialect) or (lambda v: v)
+        at = _ENTRY.c.applied_at.type.bind_processor(dialect)
+        self.applied_at = at(now) if at else now
+        self.partner = partner
+        self.rows: list[tuple] = []
+
+    def add(self, e: Verified) -> None:
+        doc, body, partner = e.doc, e.doc["body"], self.partner
+        credit = body.get("credit_code") if doc["kind"] != "round" else None
+        item = body.get("check_item")
+        day = _date(body.get("inspected_on"))
+        self.rows.append((
+            partner.code, e.seq, doc["id"], doc["kind"], doc.get("supersedes"),
+            credit if isinstance(credit, str) else None,
+            partner.our_check_item(item) if isinstance(item, str) else None,
+            None if day is None else self.date(day), e.data.decode(), e.leaf_hash.hex(),
+            self.applied_at,
+        ))  # fmt: skip
+
+    def write(self, chunk: int = 5000) -> int:
+        for k in range(0, len(self.rows), chunk):
+            self.conn.exec_driver_sql(self.sql, self.rows[k : k + chunk])
+        return len(self.rows)
 
 
 def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: dt.datetime) -> None:
@@ -114,15 +143,13 @@ def apply_entries(
             )
         ).all()
     )
-    rows = []
+    rows = _Rows(session, partner, now)
     for e in entries:
         if e.seq in held:
             if held[e.seq] != e.leaf_hash.hex():
                 raise SyncRejected(f"partner {partner.code}: entry {e.seq} differs from ours")
             continue
-        rows.append(_row(partner, e, now).model_dump())
+        rows.add(e)
         if e.doc["kind"] != "round":
             _case_event(session, partner, e, our_code, now)
-    for k in range(0, len(rows), 5000):
-        session.execute(insert(PartnerEntry), rows[k : k + 5000])
-    return len(rows)
+    return rows.write()

@@ -74,13 +74,40 @@ def make_entry(
     )  # fmt: skip
 
 
+MAX_SAFE_INT = 2**53 - 1  # as draw.canonical: larger integers are not exact in JSON numbers
+
+
+class _NotCanonical(ValueError):
+    pass
+
+
+def _no_float(text: str) -> Any:
+    raise _NotCanonical(f"a float ({text}) is not allowed in canonical JSON")
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INT:
+        raise _NotCanonical(f"integer {text} outside the I-JSON range +-(2**53 - 1)")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_float=_no_float, parse_int=_safe_int, parse_constant=_no_float)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
-    """Parse leaf bytes from a partner: canonical, the right origin and sequence, a known kind."""
+    """Parse leaf bytes from a partner: canonical, the right origin and sequence, a known kind.
+
+    Canonical as ``draw.canonical.canonical_json`` means it: JSON whose only numbers are
+    integers within +-(2**53 - 1) (checked while parsing), re-encoded to the same bytes."""
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        doc = _DECODER.decode(data.decode())
+    except _NotCanonical as exc:
+        raise ValueError(f"entry {seq}: {exc}") from None
+    except ValueError:  # a JSONDecodeError or a UnicodeDecodeError
         raise ValueError(f"entry {seq}: not JSON") from None
-    if not isinstance(doc, dict) or canonical_json(doc) != data:
+    if not isinstance(doc, dict) or _encode(doc) != data:
         raise ValueError(f"entry {seq}: not canonical JSON")
     if doc.get("v") != 1 or doc.get("origin") != origin or doc.get("seq") != seq:
         raise ValueError(f"entry {seq}: wrong version, origin or sequence number")
@@ -89,3 +116,9 @@ def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
     if not isinstance(doc.get("id"), str) or not doc["id"]:
         raise ValueError(f"entry {seq}: no id")
     return doc
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    """``canonical_json``'s bytes for a document parsed as above (its values are already known
+    to be canonical JSON values, so the walk that checks them is not repeated)."""
+    return _ENCODER.encode(doc).encode()

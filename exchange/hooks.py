@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -64,50 +64,56 @@ def append_round_record(session: Session, rnd: Any) -> None:
 def share_published_results(session: Session, versions: list[tuple[int, int]]) -> None:
     """Each newly published finding version joins our log: a ``result`` the first time a
     finding is published, a ``correction`` superseding it afterwards. Public fields only.
-    Read and appended in bulk (one take of the log's lock), in the order given."""
+    Read as rows (the columns shared, no ORM object per finding) and appended in bulk (one
+    take of the log's lock), in the order given."""
     from sqlalchemy import select
 
+    from exchange.log import one_of
     from exchange.publish import correction_entry, result_entry, share
     from findings.models import Finding, FindingVersion, PublishedResult
     from rounds.models import Round
 
     if not versions:
         return
-    by_version: dict[int, FindingVersion] = {}
-    by_finding: dict[int, Finding] = {}
+    v = FindingVersion.__table__.c  # type: ignore[attr-defined]
+    f = Finding.__table__.c  # type: ignore[attr-defined]
+    p = PublishedResult.__table__.c  # type: ignore[attr-defined]
+    by_version: dict[int, Any] = {}  # version id -> (check_date, result, description)
+    by_finding: dict[int, Any] = {}  # finding id -> (round_key, credit_code)
     published: dict[int, set[int]] = {}  # finding id -> its published version ids
     for start in range(0, len(versions), 1000):
         chunk = versions[start : start + 1000]
-        vids = [v for v, _ in chunk]
-        fids = list({f for _, f in chunk})
-        q1 = select(FindingVersion).where(col(FindingVersion.id).in_(vids))
-        by_version.update((v.id, v) for v in session.execute(q1).scalars())  # type: ignore[misc]
-        q2 = select(Finding).where(col(Finding.id).in_(fids))
-        by_finding.update((f.id, f) for f in session.execute(q2).scalars())  # type: ignore[misc]
-        q3 = select(col(PublishedResult.finding_id), col(PublishedResult.version_id)).where(
-            col(PublishedResult.finding_id).in_(fids)
+        q1 = select(v.id, v.check_date, v.result, v.description).where(
+            one_of(session, v.id, [vid for vid, _ in chunk])
         )
+        by_version.update((row[0], row[1:]) for row in session.execute(q1))
+        fids = list({fid for _, fid in chunk})
+        q2 = select(f.id, f.round_key, f.credit_code).where(one_of(session, f.id, fids))
+        by_finding.update((row[0], row[1:]) for row in session.execute(q2))
+        q3 = select(p.finding_id, p.version_id).where(one_of(session, p.finding_id, fids))
         for fid, vid in session.execute(q3):
             published.setdefault(fid, set()).add(vid)
-    keys = sorted({f.round_key for f in by_finding.values()})
-    items = {r.round_key: r.check_item_code for r in session.execute(
-        select(Round).where(col(Round.round_key).in_(keys))).scalars()}  # fmt: skip
+    keys = sorted({round_key for round_key, _ in by_finding.values()})
+    r = Round.__table__.c  # type: ignore[attr-defined]
+    items = dict(session.execute(select(r.round_key, r.check_item_code).where(
+        r.round_key.in_(keys))).all())  # fmt: skip
     entries = []
     for version_id, finding_id in versions:
         version, finding = by_version.get(version_id), by_finding.get(finding_id)
         if version is None or finding is None:
             continue
-        check_item = items.get(finding.round_key, "")
+        (check_date, result, description), (round_key, credit_code) = version, finding
+        check_item = items.get(round_key, "")
         fields: dict[str, Any] = {
-            "credit_code": finding.credit_code,
+            "credit_code": credit_code,
             "check_item": check_item,
-            "inspected_on": version.check_date,
-            "outcome": str(version.result),
-            "round_key": finding.round_key,
-            "summary": version.description,
+            "inspected_on": check_date,
+            "outcome": str(result),
+            "round_key": round_key,
+            "summary": description,
         }
         if published.get(finding_id, set()) - {version_id}:  # an earlier version was shared
-            first = f"result/{finding.round_key}/{finding.credit_code}/{check_item}"
+            first = f"result/{round_key}/{credit_code}/{check_item}"
             entries.append(correction_entry(supersedes=first, **fields))
         else:
             entries.append(result_entry(**fields))

@@ -30,7 +30,18 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import Connection, CursorResult, Engine, and_, bindparam, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from notifications.breaker import Breaker
 from notifications.channels import DeliveryError
@@ -86,9 +97,9 @@ class _Outcome:
     defer_until: datetime | None = None  # the channel is paused: no attempt spent
 
 
-def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key=None):  # type: ignore[no-untyped-def]
-    """Lease up to ``limit`` due messages in one statement, the longest due first (read in order
-    off the partial index ``ix_notification_due_queue``); return their rows by id."""
+def _due_ids(now: datetime, round_key: str | None, limit: int):  # type: ignore[no-untyped-def]
+    """The ids of up to ``limit`` messages due now and not leased, the longest due first (read
+    in order off the partial index ``ix_notification_due_queue``)."""
     due = and_(
         text(DUE_PREDICATE),  # literally the index's predicate, so SQLite can use it
         T.c.next_attempt_at <= now,
@@ -96,7 +107,20 @@ def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key
     )
     if round_key:
         due = and_(due, T.c.round_key == round_key)
-    ids = select(T.c.id).where(due).order_by(T.c.next_attempt_at, T.c.id).limit(limit)
+    return select(T.c.id).where(due).order_by(T.c.next_attempt_at, T.c.id).limit(limit)
+
+
+def backlog(engine: Engine, now: datetime, round_key: str | None, up_to: int) -> int:
+    """How many messages are due and not leased, counted up to ``up_to``."""
+    stmt = select(func.count()).select_from(_due_ids(now, round_key, up_to).subquery())
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key=None):  # type: ignore[no-untyped-def]
+    """Lease up to ``limit`` due messages in one statement, the longest due first; return their
+    rows by id."""
+    ids = _due_ids(now, round_key, limit)
     if engine.dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
     stmt = update(T).where(T.c.id.in_(ids)).values(lease_until=now + lease).returning(*_COLUMNS)
@@ -353,10 +377,11 @@ def dispatch(
 ) -> DispatchReport:
     """Deliver every message due now, then return. ``now`` pins the clock (tests, replays).
 
-    ``concurrency`` workers per process; with ``processes`` > 1 and a backlog (the first claim
-    fills a whole batch), helper processes (``python -m notifications.helper``) claim from the
-    same outbox alongside this one, so delivery is not bound to one interpreter's GIL. At most
-    ``processes * concurrency`` messages are ever in flight.
+    ``concurrency`` workers per process; with ``processes`` > 1 and a backlog of at least
+    ``notify.helper_min_backlog`` due messages, helper processes (``python -m
+    notifications.helper``) claim from the same outbox alongside this one, so delivery is not
+    bound to one interpreter's GIL (a smaller backlog is over before a helper has started). At
+    most ``processes * concurrency`` messages are ever in flight.
     """
     settings = settings or get_settings()
     notify = notify or NotifySettings()
@@ -370,7 +395,13 @@ def dispatch(
     first_at = clock()
     first = claim(engine, batch_size, first_at, lease, round_key)
     helpers: list[Helper] = []
-    if processes > 1 and transport is None and len(first) == batch_size:
+    if (
+        processes > 1
+        and transport is None
+        and len(first) == batch_size
+        and len(first) + backlog(engine, first_at, round_key, notify.helper_min_backlog)
+        >= notify.helper_min_backlog
+    ):  # a helper only pays for its start on a large backlog
         from notifications.helper import start_helpers
 
         helpers = start_helpers(

@@ -81,9 +81,13 @@ class NotifySettings(BaseSettings):
     outage_give_up_seconds: float = 7 * 24 * 3600.0  # then its messages spend attempts again
     batch_size: int = 100
     concurrency: int = 4  # workers (connections) per dispatcher process
-    # dispatcher processes once there is a backlog (a claim fills a batch): one Python process
+    # dispatcher processes once there is a backlog: one Python process
     # delivers what one core can; in flight at most processes * concurrency
     processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32)
+    # ... but only for a backlog of at least this many due messages: a helper spends 1-5 s
+    # starting (a fresh interpreter and its imports) before its first claim, longer than one
+    # process needs for a few thousand messages (docs/benchmarks.md, "3,000 or 10,000")
+    helper_min_backlog: int = Field(default=5000, ge=0)
 
     def live(self, settings: Settings | None = None) -> bool:
         if self.channel == "auto":

@@ -87,6 +87,7 @@ def test_kill_9_mid_batch_then_rerun(
         "SHUANGSUI_NOTIFY_CHANNEL": "live",
         "SHUANGSUI_NOTIFY_CONCURRENCY": str(CONCURRENCY),
         "SHUANGSUI_NOTIFY_PROCESSES": str(processes),
+        "SHUANGSUI_NOTIFY_HELPER_MIN_BACKLOG": "0",  # helpers even for these 80 messages
         "SHUANGSUI_NOTIFY_BATCH_SIZE": "10",
         "SHUANGSUI_NOTIFY_LEASE_SECONDS": "2",
         "PYTHONPATH": str(ROOT),
@@ -180,3 +181,16 @@ def test_a_slow_server_never_makes_two_dispatchers_send_one_message(engine: Engi
     assert set(copies.values()) == {1}, f"sent twice: {[k for k, n in copies.items() if n > 1]}"
     assert sum(r.released for r in reports) > 0, "no batch outlived half its lease"
     assert sum(r.sent for r in reports) == len(expected)
+
+
+@pytest.mark.parametrize(("min_backlog", "processes"), [(1000, 1), (80, 2)])
+def test_helpers_only_for_a_backlog_worth_their_start(
+    engine: Engine, min_backlog: int, processes: int
+) -> None:
+    """A helper process takes seconds to start: 80 due messages get one only when the
+    threshold is at most 80. Either way every message goes out once."""
+    expected = _enqueue(engine, enterprises=40)  # 80 messages
+    notify = NotifySettings(channel="file", batch_size=10, processes=2,
+                            helper_min_backlog=min_backlog)  # fmt: skip
+    report = dispatch(engine=engine, notify=notify)
+    assert (report.processes, report.sent) == (processes, len(expected))
