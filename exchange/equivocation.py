@@ -124,6 +124,10 @@ def observe(session: Session, cp: Checkpoint, note: str, origin_key: VerifierKey
     other = next((r for r in rows if r.root != cp.root.hex()), None)
     if other is None:
         return None
+    pair = {other.root, cp.root.hex()}
+    for held in stored(session, cp.origin):
+        if held["statement"]["size"] == cp.size and _roots(held) == pair:
+            return held  # this split is already proven (by us or a partner)
     proof = build(origin_key, [(other.checkpoint, other.source), (note, source)], finder,
                   dt.datetime.now(dt.UTC))  # fmt: skip
     if _record(session, proof, None):
@@ -146,6 +150,14 @@ def receive(session: Session, proof: Any, origin_keys: dict[str, VerifierKey],
         logger.warning("equivocation proof from %s refused: %s", sender, exc)
         return False
     return _record(session, proof, sender)
+
+
+def _roots(proof: dict[str, Any]) -> set[str]:
+    out = set()
+    for note in proof["statement"]["checkpoints"]:
+        root = split_note(note)[0].split("\n")[2]
+        out.add(base64.b64decode(root).hex())
+    return out
 
 
 def stored(session: Session, origin: str | None = None) -> list[dict[str, Any]]:

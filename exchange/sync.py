@@ -160,10 +160,10 @@ def _gossip(engine: Engine, client: PartnerClient, directory: Directory, key: Bu
         logger.warning("partner %s: no witness gossip: %s", partner.code, exc)
         return
     with Session(engine) as session:
-        for note in cosigned:
-            _take_cosigned(session, str(note), partner, directory, key)
         for proof in gossiped:
             equivocation.receive(session, proof, origin_keys, partner.origin)
+        for note in cosigned:
+            _take_cosigned(session, str(note), partner, directory, key)
         session.commit()
 
 
