@@ -24,6 +24,7 @@ class Equivocation:
     received_from: str | None
     checkpoints: list[str]
     proof: dict[str, Any]
+    text: str  # the proof's canonical JSON, as stored and served
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ def standing(engine: Engine, me: str) -> Standing:
     for r in rows:
         proof = json.loads(r.proof)
         st = proof["statement"]
-        found.append(Equivocation(r.origin, r.size, equivocation.summary(proof), r.found_by,
-                                  r.received_from, list(st["checkpoints"]), proof))  # fmt: skip
+        found.append(Equivocation(
+            r.origin, r.size, equivocation.summary(proof), r.found_by, r.received_from,
+            list(st["checkpoints"]), proof, r.proof,
+        ))  # fmt: skip
     return Standing(last[0] if last else None, cosigners, witnessed, found)
