@@ -198,21 +198,28 @@ def _origin_key(partner: Partner, cp: Checkpoint) -> VerifierKey:
 
 def _witness(engine: Engine, client: PartnerClient, state: PartnerState, cp: Checkpoint,
              directory: Directory, key: BureauKey) -> list[VerifierKey]:  # fmt: skip
-    """Equivocation check, history check, our cosignature, the cosignatures it carries;
+    """History check, equivocation check, our cosignature, the cosignatures it carries;
     returns the witness keys that count for the partner's quorum."""
     partner = client.partner
     origin_key = _origin_key(partner, cp)
+    view = _view(engine, state, partner.origin, key.origin)
+    try:
+        _check_history(client, view, cp)
+    except HistoryRewritten:
+        if cp.size != view.size or not view.checkpoint:
+            raise
+        # one size, two roots: an equivocation, proven with both signed checkpoints
+        _observe(engine, [(view.checkpoint, f"trusted by {key.origin}"),
+                          (cp.text, f"served to {key.origin}")], partner, key)  # fmt: skip
+    else:
+        _observe(engine, [(cp.text, f"served to {key.origin}")], partner, key)
     with Session(engine) as session:
-        equivocation.observe(session, cp, witness.origin_note(cp, origin_key), origin_key,
-                             f"served to {key.origin}", key)  # fmt: skip
-        session.commit()
         held = equivocation.stored(session, partner.origin)
     if held:
         raise Equivocated(
             f"partner {partner.code} EQUIVOCATED: {equivocation.summary(held[0])}; "
             f"{len(held)} proof(s): `shuangsui partners equivocations {partner.code}`"
         )
-    _check_history(client, _view(engine, state, partner.origin, key.origin), cp)
     witnesses = witness.witnesses_for(partner.origin, directory.partners, key)
     with Session(engine) as session:
         witness.cosign_checkpoint(session, cp, origin_key, key)
@@ -222,6 +229,18 @@ def _witness(engine: Engine, client: PartnerClient, state: PartnerState, cp: Che
             logger.warning("partner %s: a cosignature on its checkpoint: %s", partner.code, exc)
         session.commit()
     return witnesses
+
+
+def _observe(engine: Engine, notes: list[tuple[str, str]], partner: Partner,
+             key: BureauKey) -> None:  # fmt: skip
+    """Remember checkpoints of the partner (validly signed, which the caller checked)."""
+    with Session(engine) as session:
+        for note, source in notes:
+            cp = parse_checkpoint(note, list(partner.keys), partner.origin)
+            origin_key = _origin_key(partner, cp)
+            equivocation.observe(session, cp, witness.origin_note(cp, origin_key), origin_key,
+                                 source, key)  # fmt: skip
+        session.commit()
 
 
 def _target(
