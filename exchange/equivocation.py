@@ -136,17 +136,20 @@ def observe(session: Session, cp: Checkpoint, note: str, origin_key: VerifierKey
     return proof
 
 
-def receive(session: Session, proof: Any, origin_keys: dict[str, VerifierKey],
+def receive(session: Session, proof: Any, origin_keys: dict[str, tuple[VerifierKey, ...]],
             sender: str) -> bool:  # fmt: skip
-    """A proof gossiped by ``sender``: kept when it verifies under the origin's key from OUR
-    directory (a proof about a log we do not know is ignored)."""
+    """A proof gossiped by ``sender``: kept when it verifies under one of the origin's keys
+    from OUR directory (a proof about a log we do not know is ignored)."""
     st = proof.get("statement") if isinstance(proof, dict) else None
-    key = origin_keys.get(str(st.get("origin"))) if isinstance(st, dict) else None
-    if key is None:
+    keys = origin_keys.get(str(st.get("origin"))) if isinstance(st, dict) else None
+    if not keys:
         return False
     try:
-        check(proof, key)
-    except (NoteError, ValueError, TypeError) as exc:
+        named = VerifierKey.parse(str(st.get("origin_key")))  # type: ignore[union-attr]
+        if named not in keys:
+            raise NoteError(f"{named.text} is not a key of {named.name} in our directory")
+        check(proof, named)
+    except (NoteError, ValueError, TypeError, KeyError) as exc:
         logger.warning("equivocation proof from %s refused: %s", sender, exc)
         return False
     return _record(session, proof, sender)

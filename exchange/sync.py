@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from draw.merkle import empty_root, leaf_hash
@@ -153,18 +155,37 @@ def _gossip(engine: Engine, client: PartnerClient, directory: Directory, key: Bu
     """Read the partner's cosigned checkpoints and equivocation proofs (docs: "Witnessing").
     A partner that does not serve them is logged, never a reason to refuse its log."""
     partner = client.partner
-    origin_keys = {p.origin: p.keys[0] for p in directory.partners.values()}
+    origin_keys = {p.origin: p.keys for p in directory.partners.values()}
     try:
         cosigned, gossiped = client.gossip("cosigned"), client.gossip("proofs")
     except SyncRejected as exc:
         logger.warning("partner %s: no witness gossip: %s", partner.code, exc)
         return
-    with Session(engine) as session:
+
+    def keep(session: Session) -> None:
         for proof in gossiped:
             equivocation.receive(session, proof, origin_keys, partner.origin)
         for note in cosigned:
             _take_cosigned(session, str(note), partner, directory, key)
-        session.commit()
+
+    _write(engine, keep)
+
+
+def _write(engine: Engine, work: Callable[[Session], None]) -> None:
+    """Run ``work`` in one transaction; once more if a concurrent sync (the flow syncs every
+    partner at once) inserted the same cosignature or checkpoint first: it reads and skips."""
+    for attempt in (1, 2):
+        with Session(engine) as session:
+            try:
+                work(session)
+                session.commit()
+                return
+            except IntegrityError:
+                session.rollback()
+                if attempt == 2:
+                    raise SyncRejected(
+                        "a concurrent sync stored the same evidence; retry"
+                    ) from None
 
 
 def _take_cosigned(session: Session, note: str, partner: Partner, directory: Directory,
@@ -173,7 +194,7 @@ def _take_cosigned(session: Session, note: str, partner: Partner, directory: Dir
     (counted towards its quorum, and compared with every checkpoint of it we saw)."""
     origin = note.split("\n", 1)[0]
     if origin == key.origin:
-        witness.take_ours(session, note, partner.keys[0], key)
+        witness.take_ours(session, note, list(partner.keys), key)
         return
     logs = [p for p in directory.partners.values() if p.origin == origin and p != partner]
     if not logs:
@@ -221,26 +242,30 @@ def _witness(engine: Engine, client: PartnerClient, state: PartnerState, cp: Che
             f"{len(held)} proof(s): `shuangsui partners equivocations {partner.code}`"
         )
     witnesses = witness.witnesses_for(partner.origin, directory.partners, key)
-    with Session(engine) as session:
+
+    def cosign(session: Session) -> None:
         witness.cosign_checkpoint(session, cp, origin_key, key)
         try:
             witness.ingest_lines(session, cp, origin_key, witnesses)
         except NoteError as exc:
             logger.warning("partner %s: a cosignature on its checkpoint: %s", partner.code, exc)
-        session.commit()
+
+    _write(engine, cosign)
     return witnesses
 
 
 def _observe(engine: Engine, notes: list[tuple[str, str]], partner: Partner,
              key: BureauKey) -> None:  # fmt: skip
     """Remember checkpoints of the partner (validly signed, which the caller checked)."""
-    with Session(engine) as session:
+
+    def keep(session: Session) -> None:
         for note, source in notes:
             cp = parse_checkpoint(note, list(partner.keys), partner.origin)
             origin_key = _origin_key(partner, cp)
             equivocation.observe(session, cp, witness.origin_note(cp, origin_key), origin_key,
                                  source, key)  # fmt: skip
-        session.commit()
+
+    _write(engine, keep)
 
 
 def _target(

@@ -243,7 +243,7 @@ def main(argv, say=print):
             f"required ({names})"
         )
         return 0
-    except (Invalid, OSError, ValueError) as exc:
+    except (Invalid, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         say("FAIL: " + str(exc))
         return 1
 

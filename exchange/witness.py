@@ -177,15 +177,15 @@ def on_our_checkpoint(session: Session, me: str, note: str) -> str:
     return join_note(body, [*lines, *rows])
 
 
-def take_ours(session: Session, note: str, witness: VerifierKey, us: BureauKey) -> bool:
+def take_ours(session: Session, note: str, witness: list[VerifierKey], us: BureauKey) -> bool:
     """A partner's cosignature on one of OUR checkpoints (from its cosignatures list): kept
     when the note is a checkpoint we signed and the cosignature verifies."""
     try:
         cp = parse_checkpoint(note, [us.public], us.origin)
         body, lines = split_note(note)
-        found = find_cosignatures(body, lines, [witness])
+        found = find_cosignatures(body, lines, witness)
     except NoteError as exc:
-        logger.warning("cosignature of %s on our checkpoint refused: %s", witness.name, exc)
+        logger.warning("a cosignature on our checkpoint refused: %s", exc)
         return False
     ours = origin_note(cp, us.public)
     signed = session.execute(

@@ -183,6 +183,10 @@ def test_equivocation_is_proven_gossiped_and_checked_offline(world, tmp_path: Pa
         ok.returncode == 0 and "OK: shuangsui.350000 signed two checkpoints of size 2" in ok.stdout
     )
     assert equivocation.check(proof, fj.key.public)["size"] == 2
+    with Session(b["350000"].engine) as s:  # gossip is kept only under the origin's known key
+        assert not equivocation.receive(s, proof, {fj.origin: (b["330000"].key.public,)}, "x")
+        assert not equivocation.receive(s, proof, {}, "x")
+        assert equivocation.receive(s, proof, {fj.origin: (fj.key.public,)}, "x")
     # a proof that does not hold is refused: a changed root, another origin key
     bad = json.loads(row.proof)
     bad["statement"]["checkpoints"][0] = real.replace("\n2\n", "\n3\n")
@@ -193,3 +197,24 @@ def test_equivocation_is_proven_gossiped_and_checked_offline(world, tmp_path: Pa
     cmd[-1] = b["330000"].key.public.text
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 1 and "not the one given" in res.stdout
+
+
+def test_a_malformed_proof_fails_with_a_reason_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "proof.json"
+    for doc in ('{"statement": {"checkpoints": 5}, "signature": 1}', "[]", "not json"):
+        path.write_text(doc, encoding="utf-8")
+        res = subprocess.run([sys.executable, "-I", "-S", str(VERIFY), "equivocation", str(path)],
+                             capture_output=True, text=True)  # fmt: skip
+        assert res.returncode == 1 and res.stdout.startswith("FAIL: ") and not res.stderr
+
+
+def test_witness_quorum_must_be_a_whole_number(tmp_path: Path) -> None:
+    from exchange.errors import DirectoryError
+
+    path = tmp_path / "partners.toml"
+    for bad in ("-1", '"2"', "1.5", "true"):
+        path.write_text(f"witness_quorum = {bad}\n", encoding="utf-8")
+        with pytest.raises(DirectoryError, match="witness_quorum"):
+            read_directory(path)
+    path.write_text("witness_quorum = 2\n", encoding="utf-8")
+    assert read_directory(path).witness_quorum == 2
