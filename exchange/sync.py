@@ -260,7 +260,10 @@ def _observe(engine: Engine, notes: list[tuple[str, str]], partner: Partner,
 
     def keep(session: Session) -> None:
         for note, source in notes:
-            cp = parse_checkpoint(note, list(partner.keys), partner.origin)
+            try:  # a trusted checkpoint under a key since removed from the directory: skipped
+                cp = parse_checkpoint(note, list(partner.keys), partner.origin)
+            except NoteError:
+                continue
             origin_key = _origin_key(partner, cp)
             equivocation.observe(session, cp, witness.origin_note(cp, origin_key), origin_key,
                                  source, key)  # fmt: skip
