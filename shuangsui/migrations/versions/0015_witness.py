@@ -72,9 +72,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("digest"),
     )
     with op.batch_alter_table("equivocation_proof", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_equivocation_proof_origin"), ["origin"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_equivocation_proof_origin"), ["origin"], unique=False)
 
 
 def downgrade() -> None:
