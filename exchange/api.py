@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 
 from api.auth import ROLES_ATTR
 from api.problems import Problem
-from exchange import log
+from exchange import equivocation, log, witness
 from exchange.directory import Partner, load_directory
 from exchange.errors import DirectoryError, SignatureRejected
 from exchange.httpsig import ACCEPT_SIGNATURE, TAG, verify_request
@@ -110,15 +110,33 @@ PARTNER = [Depends(require_partner)]
 @router.get("/checkpoint", dependencies=PARTNER, response_class=Response)
 def checkpoint(request: Request) -> Response:
     """The latest signed checkpoint (C2SP tlog-checkpoint), with an ETag."""
+    key = _bureau(request)[1]
     cp = log.latest_checkpoint(
-        _engine(request), key=_bureau(request)[1],
-        max_age=exchange_settings().exchange_checkpoint_interval,
-    )  # fmt: skip
-    etag = '"' + hashlib.sha256(cp.text.encode()).hexdigest()[:32] + '"'
+        _engine(request), key=key, max_age=exchange_settings().exchange_checkpoint_interval
+    )
+    with Session(_engine(request)) as session:  # with the partners' cosignatures on it
+        text = witness.on_our_checkpoint(session, key.origin, cp.text)
+    etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    return Response(cp.text, media_type="text/plain; charset=utf-8", headers=headers)
+    return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+@router.get("/cosignatures", dependencies=PARTNER)
+def cosignatures(request: Request) -> dict[str, Any]:
+    """Our latest cosigned checkpoint of each log we witness (C2SP tlog-cosignature/v1):
+    the origin's signed note with our cosignature line appended."""
+    key = _bureau(request)[1]
+    with Session(_engine(request)) as session:
+        return {"witness": key.public.text, "cosigned": witness.served(session, key.origin)}
+
+
+@router.get("/equivocations", dependencies=PARTNER)
+def equivocations(request: Request) -> dict[str, Any]:
+    """Every equivocation proof we hold (found by us or by partners), oldest first."""
+    with Session(_engine(request)) as session:
+        return {"proofs": equivocation.stored(session)}
 
 
 def _bad(status: int, parameter: str, reason: str) -> Problem:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import typer
 from sqlmodel import Session, select
 
+from draw.canonical import canonical_json
 from exchange import assistance, publish, recognition
 from exchange.directory import get_partner, load_directory, read_directory
 from exchange.keys import load_or_create
 from exchange.models import AssistanceCase, PartnerConflict, PartnerState
 from exchange.settings import exchange_settings
+from exchange.standing import standing
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
@@ -70,7 +73,7 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
         mark = "ok" if out.status == "ok" else out.status.upper()
         typer.echo(f"{p.code} {mark}: {out.before} -> {out.after} ({out.applied} new)"
                    + (f": {out.error}" if out.error else ""))  # fmt: skip
-        failed += out.status != "ok"
+        failed += out.status not in ("ok", "quorum")  # below quorum: waiting, not broken
     raise typer.Exit(1 if failed else 0)
 
 
@@ -97,16 +100,30 @@ def status() -> None:
     for d in read.disabled:
         typer.echo(f"{d.code or '?'} DISABLED (partner[{d.entry}] of the directory): "
                    f"{d.field}: {d.reason}")  # fmt: skip
+    me = load_or_create()
+    stand = standing(_engine(), me.origin)
+    if read.witness_quorum:
+        typer.echo(f"witness quorum: {read.witness_quorum} cosignature(s) from witnesses other "
+                   "than a checkpoint's origin")  # fmt: skip
+    if stand.our_size is not None:
+        typer.echo(f"our checkpoint (size {stand.our_size}) cosigned by: "
+                   f"{', '.join(stand.our_cosigners) or 'nobody yet'}")  # fmt: skip
     for code, p in sorted(directory.items()):
         s = states.get(code)
+        for e in stand.equivocations_of(p.origin):
+            came = f", received from {e.received_from}" if e.received_from else ""
+            typer.echo(f"    !!! {code} EQUIVOCATED: {e.summary}{came} "
+                       f"(`shuangsui partners equivocations {code}`)")  # fmt: skip
         if s is None:
             typer.echo(f"{code} {p.name}: never synced")
             continue
         ok, tried = _when(s.last_success_at), _when(s.last_attempt_at)
-        typer.echo(f"{code} {p.name}: {s.status}, cursor {s.size}, last ok {ok}, last try {tried}")
+        seen = stand.witnessed.get(p.origin, 0)
+        typer.echo(f"{code} {p.name}: {s.status}, cursor {s.size}, witnessed {seen}, "
+                   f"last ok {ok}, last try {tried}")  # fmt: skip
         if s.last_error and s.status != "ok":
             typer.echo(f"    why: {s.last_error}")
-        if s.flagged:
+        if s.flagged and any(c.partner_code == code for c in conflicts):
             n = sum(c.partner_code == code for c in conflicts)
             typer.echo(f"    !!! {code} REWROTE ITS HISTORY: {n} piece(s) of evidence "
                        f"(`shuangsui partners conflicts {code}`)")  # fmt: skip
@@ -120,6 +137,29 @@ def conflicts(code: str = typer.Argument(None)) -> None:
         if code:
             q = q.where(PartnerConflict.partner_code == code)
         _json([c.model_dump() for c in session.exec(q).all()])
+
+
+@app.command("equivocations")
+def equivocations(
+    code: str = typer.Argument(None, help="one partner; default all"),
+    out: Path = typer.Option(None, help="write each proof to DIR/<origin>-<size>-<n>.json"),
+) -> None:
+    """Equivocation proofs (canonical JSON): check one offline with
+    `python3 -I -S exchange/verify_exchange.py equivocation PROOF.json`."""
+    from exchange import equivocation
+    from exchange.settings import origin_of
+
+    with Session(_engine()) as session:
+        proofs = equivocation.stored(session, origin_of(code) if code else None)
+    if out is None:
+        _json(proofs)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for n, proof in enumerate(proofs):
+        st = proof["statement"]
+        path = out / f"{st['origin']}-{st['size']}-{n}.json"
+        path.write_bytes(canonical_json(proof))
+        typer.echo(str(path))
 
 
 @app.command("view")

@@ -71,6 +71,15 @@ class PartnerClient:
         except NoteError as exc:
             raise SyncRejected(f"partner {self.partner.code}: checkpoint rejected: {exc}") from None
 
+    def gossip(self, name: str) -> list[Any]:
+        """The list ``name`` (``cosigned`` or ``proofs``) of GET /cosignatures or
+        /equivocations."""
+        path = {"cosigned": "cosignatures", "proofs": "equivocations"}[name]
+        items = self._json(self.get(f"{PREFIX}/{path}")).get(name)
+        if not isinstance(items, list):
+            raise SyncRejected(f"partner {self.partner.code}: /{path} without a list {name!r}")
+        return items
+
     def consistency(self, first: int, second: int) -> list[bytes]:
         doc = self._json(
             self.get(f"{PREFIX}/proof/consistency", {"first": first, "second": second})

@@ -7,9 +7,14 @@
     name = "上海市认证执法局"
     division = "310000"                   # the administrative division it supervises
     base_url = "https://exchange.sh.example/"
-    keys = ["shuangsui.310000+1a2b3c4d+AX...="]   # its verifier keys (checkpoints, requests)
+    keys = ["shuangsui.310000+1a2b3c4d+AX...="]   # its verifier keys (checkpoints, requests,
+                                                  # cosignatures)
     [partner.check_items]                 # optional: their check-item code -> ours
     "SH-CCC-01" = "CCC-01"
+
+A top-level ``witness_quorum = 2`` (before the first ``[[partner]]``) asks that a partner's
+checkpoint be cosigned by that many distinct witnesses, other than its origin, before its
+entries are applied (docs/exchange-protocol.md "Witnessing").
 
 Check items match by code: the cooperation shares one check-item code list, and a partner
 whose codes differ maps them here.
@@ -73,6 +78,9 @@ class Disabled:
 class Directory:
     partners: dict[str, Partner]
     disabled: tuple[Disabled, ...] = ()
+    # how many distinct witnesses, other than a log's origin, must have cosigned a partner's
+    # checkpoint before sync applies its entries (we count when we cosigned it); 0: no rule
+    witness_quorum: int = 0
 
 
 class _Bad(Exception):
@@ -129,6 +137,9 @@ def parse_directory(text: str, path: Path) -> Directory:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DirectoryError(f"{path}: not valid TOML: {exc}") from None
+    quorum = doc.get("witness_quorum", 0)
+    if type(quorum) is not int or quorum < 0:
+        raise DirectoryError(f"{path}: witness_quorum: {quorum!r} is not a whole number >= 0")
     rows = doc.get("partner", [])
     if not isinstance(rows, list):
         raise DirectoryError(f"{path}: partner: must be an array of tables ([[partner]])")
@@ -154,7 +165,7 @@ def parse_directory(text: str, path: Path) -> Directory:
         if (str(path), str(d)) not in _warned:
             _warned.add((str(path), str(d)))
             logger.warning("partner directory %s: %s", path, d)
-    return Directory(partners, tuple(disabled))
+    return Directory(partners, tuple(disabled), quorum)
 
 
 def read_directory(path: Path | None = None) -> Directory:

@@ -21,6 +21,7 @@ from exchange.directory import load_directory
 from exchange.entries import iso
 from exchange.errors import NoteError, SyncRejected
 from exchange.notes import Checkpoint, parse_checkpoint
+from exchange.witness import origin_note
 from shuangsui.config import Settings
 from shuangsui.errors import EntropyUnavailable, UserError
 
@@ -81,8 +82,9 @@ def gather(rnd: Any, spec: Mapping[str, Any], transport: Any = None) -> dict[str
             raise UserError(f"round {rnd.round_key}: partner {code} left the partner directory")
         cp = _fresh(code, after, transport)
         vkey = next(k for k in known[code].keys if k.key_id == cp.key_id)
+        # the partner's own signature only: cosignature lines are not part of the entropy
         out.append({"partner": code, "key_id": cp.key_id, "vkey": vkey.text,
-                    "checkpoint": cp.text})  # fmt: skip
+                    "checkpoint": origin_note(cp, vkey)})  # fmt: skip
     logger.info("round %s: entropy from %d partner checkpoints", rnd.round_key, len(out))
     return {"source": "partner-checkpoints", "after": spec["after"], "checkpoints": out}
 

@@ -35,5 +35,13 @@ class HistoryRewritten(SyncRejected):
         self.proof = proof
 
 
+class BelowQuorum(SyncRejected):
+    """A partner's checkpoint lacks the cosignatures the directory's witness_quorum asks."""
+
+
+class Equivocated(SyncRejected):
+    """A partner signed two different checkpoints of one size: a proof is held."""
+
+
 class LogContentRefused(UserError):
     """An entry would share something that is never shared (contacts, internal notes)."""

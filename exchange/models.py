@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -77,7 +77,8 @@ class PartnerState(SQLModel, table=True):
     root: str = Field(default="", max_length=64)
     frontier: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     checkpoint: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    status: str = Field(default="never", max_length=16)  # never | ok | failed | rewritten
+    # never | ok | failed | rewritten | quorum (below the witness quorum) | equivocated
+    status: str = Field(default="never", max_length=16)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     last_attempt_at: datetime | None = None
     last_success_at: datetime | None = None
@@ -129,3 +130,55 @@ class AssistanceCase(SQLModel, table=True):
     answer: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     result: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     updated_at: datetime
+
+
+class ExchangeCosignature(SQLModel, table=True):
+    """A witness's C2SP cosignature on a checkpoint of ``origin`` (ours, or a partner's): the
+    origin-signed note (only the origin's signature line) and the cosignature line. Ours on
+    partners' checkpoints (``witness`` = our name) are our witnessed view of each partner."""
+
+    __tablename__ = "exchange_cosignature"
+    __table_args__ = (UniqueConstraint("origin", "witness", "size", "root"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    origin: str = Field(index=True, max_length=64)
+    witness: str = Field(max_length=64)
+    size: int
+    root: str = Field(max_length=64)
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))  # POSIX seconds
+    checkpoint: str = Field(sa_column=Column(Text, nullable=False))
+    line: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime
+
+
+class SeenCheckpoint(SQLModel, table=True):
+    """Every validly signed checkpoint of a partner we have seen, wherever (our sync, a
+    partner's cosigned checkpoints): two of one size with different roots is equivocation."""
+
+    __tablename__ = "seen_checkpoint"
+    __table_args__ = (UniqueConstraint("origin", "size", "root"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    origin: str = Field(index=True, max_length=64)
+    size: int
+    root: str = Field(max_length=64)
+    checkpoint: str = Field(sa_column=Column(Text, nullable=False))
+    source: str
+    seen_at: datetime
+
+
+class EquivocationProof(SQLModel, table=True):
+    """A signed, shareable proof that ``origin`` signed two checkpoints of one size with
+    different roots (found by us, or gossiped by a partner): canonical JSON in ``proof``."""
+
+    __tablename__ = "equivocation_proof"
+    __table_args__ = (UniqueConstraint("digest"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    origin: str = Field(index=True, max_length=64)
+    size: int
+    found_by: str = Field(max_length=64)
+    received_from: str | None = Field(default=None, max_length=64)  # None: we found it
+    digest: str = Field(max_length=64)  # SHA-256 of the proof's canonical JSON
+    proof: str = Field(sa_column=Column(Text, nullable=False))
+    detected_at: datetime

@@ -1,4 +1,4 @@
-"""Pull one partner: checkpoint -> consistency -> entries -> root -> apply + cursor, atomically.
+"""Pull one partner: checkpoint -> witness -> quorum -> entries -> root -> apply + cursor.
 
 Anything wrong (down, slow, bad signature, malformed or truncated page, a gap, entries that do
 not hash to the signed root) and nothing is applied: the cursor stays, ``partner_state`` says
@@ -12,22 +12,24 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from draw.merkle import empty_root, leaf_hash
-from exchange import proofs
+from exchange import equivocation, proofs, witness
 from exchange.apply import Verified, apply_entries
 from exchange.client import PartnerClient
-from exchange.directory import Partner
+from exchange.directory import Directory, Partner, read_directory
 from exchange.entries import parse_entry
-from exchange.errors import HistoryRewritten, SyncRejected
+from exchange.errors import BelowQuorum, Equivocated, HistoryRewritten, NoteError, SyncRejected
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import PartnerConflict, PartnerState
-from exchange.notes import Checkpoint
+from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
 from shuangsui.config import get_settings
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SyncOutcome:
     partner: str
-    status: str  # ok | failed | rewritten
+    status: str  # ok | failed | rewritten | quorum | equivocated
     before: int
     after: int
     applied: int = 0
@@ -90,9 +92,26 @@ def fetch_range(client: PartnerClient, partner: Partner, start: int, end: int) -
     return out
 
 
-def _check_history(client: PartnerClient, state: PartnerState, cp: Checkpoint) -> None:
-    m = state.size
-    trusted = bytes.fromhex(state.root) if state.root else empty_root()
+@dataclass(frozen=True)
+class View:
+    """What we trust of a partner's log: the larger of our cursor and our witnessed view."""
+
+    size: int
+    root: bytes
+    checkpoint: str
+
+
+def _view(engine: Engine, state: PartnerState, origin: str, me: str) -> View:
+    with Session(engine) as session:
+        seen = witness.witnessed(session, origin, me)
+        if seen is not None and seen.size > state.size:
+            return View(seen.size, bytes.fromhex(seen.root), seen.checkpoint)
+    root = bytes.fromhex(state.root) if state.root else empty_root()
+    return View(state.size, root, state.checkpoint)
+
+
+def _check_history(client: PartnerClient, view: View, cp: Checkpoint) -> None:
+    m, trusted = view.size, view.root
     proof: list[bytes] = []
     if cp.size < m:
         reason = f"the new checkpoint has {cp.size} entries, fewer than the {m} it signed before"
@@ -109,31 +128,187 @@ def _check_history(client: PartnerClient, state: PartnerState, cp: Checkpoint) -
         reason = f"the consistency proof from size {m} to {cp.size} does not verify"
     raise HistoryRewritten(
         f"partner {client.partner.code} REWROTE ITS HISTORY: {reason}",
-        trusted=state.checkpoint, conflicting=cp.text,
+        trusted=view.checkpoint, conflicting=cp.text,
         proof=[base64.b64encode(h).decode() for h in proof],
     )  # fmt: skip
 
 
-def _verify(
-    client: PartnerClient, state: PartnerState, cp: Checkpoint
+def _fetch(
+    client: PartnerClient, state: PartnerState, head: witness.Head
 ) -> tuple[list[Verified], list[bytes]]:
-    _check_history(client, state, cp)
+    """Entries [cursor, head.size), which must hash to the head's root."""
     frontier = [bytes.fromhex(h) for h in state.frontier]
-    if cp.size == state.size:
+    if head.size == state.size:
         return [], frontier
-    new = fetch_range(client, client.partner, state.size, cp.size)
+    new = fetch_range(client, client.partner, state.size, head.size)
     for e in new:
         proofs.frontier_append(frontier, e.seq, e.leaf_hash)
-    if proofs.frontier_root(frontier) != cp.root:
+    if proofs.frontier_root(frontier) != head.root:
         raise SyncRejected(
-            f"partner {client.partner.code}: entries {state.size}..{cp.size - 1} do not hash to "
-            "the signed root"
+            f"partner {client.partner.code}: entries {state.size}..{head.size - 1} do not hash "
+            "to the signed root"
         )
     return new, frontier
 
 
-def _commit(engine: Engine, partner: Partner, state: PartnerState, cp: Checkpoint,
-            new: list[Verified], frontier: list[bytes]) -> int:  # fmt: skip
+def _gossip(engine: Engine, client: PartnerClient, directory: Directory, key: BureauKey) -> None:
+    """Read the partner's cosigned checkpoints and equivocation proofs (docs: "Witnessing").
+    A partner that does not serve them is logged, never a reason to refuse its log."""
+    partner = client.partner
+    origin_keys = {p.origin: p.keys for p in directory.partners.values()}
+    try:
+        cosigned, gossiped = client.gossip("cosigned"), client.gossip("proofs")
+    except SyncRejected as exc:
+        logger.warning("partner %s: no witness gossip: %s", partner.code, exc)
+        return
+
+    def keep(session: Session) -> None:
+        for proof in gossiped:
+            equivocation.receive(session, proof, origin_keys, partner.origin)
+        for note in cosigned:
+            _take_cosigned(session, str(note), partner, directory, key)
+
+    _write(engine, keep)
+
+
+def _write(engine: Engine, work: Callable[[Session], None]) -> None:
+    """Run ``work`` in one transaction; once more if a concurrent sync (the flow syncs every
+    partner at once) inserted the same cosignature or checkpoint first: it reads and skips."""
+    for attempt in (1, 2):
+        with Session(engine) as session:
+            try:
+                work(session)
+                session.commit()
+                return
+            except IntegrityError:
+                session.rollback()
+                if attempt == 2:
+                    raise SyncRejected(
+                        "a concurrent sync stored the same evidence; retry"
+                    ) from None
+
+
+def _take_cosigned(session: Session, note: str, partner: Partner, directory: Directory,
+                   key: BureauKey) -> None:  # fmt: skip
+    """One checkpoint the partner cosigned: ours (kept, to publish), or a third bureau's
+    (counted towards its quorum, and compared with every checkpoint of it we saw)."""
+    origin = note.split("\n", 1)[0]
+    if origin == key.origin:
+        witness.take_ours(session, note, list(partner.keys), key)
+        return
+    logs = [p for p in directory.partners.values() if p.origin == origin and p != partner]
+    if not logs:
+        return  # a log we do not follow, or the partner cosigning itself: not counted
+    log_key = logs[0].keys[0]
+    try:
+        cp = parse_checkpoint(note, list(logs[0].keys), origin)
+        log_key = _origin_key(logs[0], cp)
+        by = witness.ingest_lines(session, cp, log_key, list(partner.keys))
+    except NoteError as exc:
+        logger.warning("partner %s: cosigned checkpoint of %s refused: %s", partner.code,
+                       origin, exc)  # fmt: skip
+        return
+    if by:
+        equivocation.observe(session, cp, witness.origin_note(cp, log_key), log_key,
+                             f"cosigned by {partner.origin}", key)  # fmt: skip
+
+
+def _origin_key(partner: Partner, cp: Checkpoint) -> VerifierKey:
+    return next(k for k in partner.keys if k.key_id == cp.key_id)
+
+
+def _witness(engine: Engine, client: PartnerClient, state: PartnerState, cp: Checkpoint,
+             directory: Directory, key: BureauKey) -> list[VerifierKey]:  # fmt: skip
+    """History check, equivocation check, our cosignature, the cosignatures it carries;
+    returns the witness keys that count for the partner's quorum."""
+    partner = client.partner
+    origin_key = _origin_key(partner, cp)
+    view = _view(engine, state, partner.origin, key.origin)
+    try:
+        _check_history(client, view, cp)
+    except HistoryRewritten:
+        if cp.size != view.size or not view.checkpoint:
+            raise
+        # one size, two roots: an equivocation, proven with both signed checkpoints
+        _observe(engine, [(view.checkpoint, f"trusted by {key.origin}"),
+                          (cp.text, f"served to {key.origin}")], partner, key)  # fmt: skip
+    else:
+        _observe(engine, [(cp.text, f"served to {key.origin}")], partner, key)
+    with Session(engine) as session:
+        held = equivocation.stored(session, partner.origin)
+    if held:
+        raise Equivocated(
+            f"partner {partner.code} EQUIVOCATED: {equivocation.summary(held[0])}; "
+            f"{len(held)} proof(s): `shuangsui partners equivocations {partner.code}`"
+        )
+    witnesses = witness.witnesses_for(partner.origin, directory.partners, key)
+
+    def cosign(session: Session) -> None:
+        witness.cosign_checkpoint(session, cp, origin_key, key)
+        try:
+            witness.ingest_lines(session, cp, origin_key, witnesses)
+        except NoteError as exc:
+            logger.warning("partner %s: a cosignature on its checkpoint: %s", partner.code, exc)
+
+    _write(engine, cosign)
+    return witnesses
+
+
+def _observe(engine: Engine, notes: list[tuple[str, str]], partner: Partner,
+             key: BureauKey) -> None:  # fmt: skip
+    """Remember checkpoints of the partner (validly signed, which the caller checked)."""
+
+    def keep(session: Session) -> None:
+        for note, source in notes:
+            try:  # a trusted checkpoint under a key since removed from the directory: skipped
+                cp = parse_checkpoint(note, list(partner.keys), partner.origin)
+            except NoteError:
+                continue
+            origin_key = _origin_key(partner, cp)
+            equivocation.observe(session, cp, witness.origin_note(cp, origin_key), origin_key,
+                                 source, key)  # fmt: skip
+
+    _write(engine, keep)
+
+
+def _target(
+    client: PartnerClient,
+    engine: Engine,
+    state: PartnerState,
+    cp: Checkpoint,
+    quorum: int,
+    witnesses: list[VerifierKey],
+) -> tuple[witness.Head, str | None]:
+    """The tree head to apply up to, and why it is short of ``cp`` (too few cosignatures);
+    BelowQuorum when no head beyond the cursor has enough."""
+    cp_head = witness.Head(cp.size, cp.root, cp.text)
+    if quorum == 0 or cp.size == state.size:
+        return cp_head, None
+    origin = client.partner.origin
+    with Session(engine) as session:
+        have = witness.cosigners(session, origin, cp.size, cp.root, witnesses)
+        head = witness.best_head(session, origin, state.size, cp.size, quorum, witnesses)
+    if len(have) >= quorum:
+        return cp_head, None
+    missing = sorted({k.name for k in witnesses} - have)
+    short = (f"checkpoint of {origin} size {cp.size} reached {len(have)} of {quorum} "
+             f"cosignatures (cosigned by: {', '.join(sorted(have)) or 'none'}; "
+             f"not by: {', '.join(missing) or 'none'})")  # fmt: skip
+    if head is None:
+        raise BelowQuorum(short + "; nothing applied")
+    proof = client.consistency(head.size, cp.size)
+    if not proofs.verify_consistency(head.size, cp.size, head.root, cp.root, proof):
+        raise HistoryRewritten(
+            f"partner {client.partner.code} REWROTE ITS HISTORY: its cosigned checkpoint of "
+            f"size {head.size} is not consistent with size {cp.size}",
+            trusted=head.note, conflicting=cp.text,
+            proof=[base64.b64encode(h).decode() for h in proof],
+        )  # fmt: skip
+    return head, f"{short}; applied up to size {head.size}, the largest with {quorum}"
+
+
+def _commit(engine: Engine, partner: Partner, state: PartnerState, head: witness.Head,
+            new: list[Verified], frontier: list[bytes], short: str | None) -> int:  # fmt: skip
     now = _now()
     with Session(engine) as session:
         won = cast(
@@ -145,12 +320,12 @@ def _commit(engine: Engine, partner: Partner, state: PartnerState, cp: Checkpoin
                     col(PartnerState.size) == state.size,
                 )
                 .values(
-                    size=cp.size,
-                    root=cp.root.hex(),
+                    size=head.size,
+                    root=head.root.hex(),
                     frontier=[h.hex() for h in frontier],
-                    checkpoint=cp.text,
-                    status="ok",
-                    last_error=None,
+                    checkpoint=head.note,
+                    status="quorum" if short else "ok",
+                    last_error=short,
                     last_attempt_at=now,
                     last_success_at=now,
                 )  # fmt: skip
@@ -165,9 +340,15 @@ def _commit(engine: Engine, partner: Partner, state: PartnerState, cp: Checkpoin
 
 def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
     now = _now()
-    status = "rewritten" if isinstance(exc, HistoryRewritten) else "failed"
+    status = (
+        "rewritten" if isinstance(exc, HistoryRewritten)
+        else "equivocated" if isinstance(exc, Equivocated)
+        else "quorum" if isinstance(exc, BelowQuorum) else "failed"
+    )  # fmt: skip
     with Session(engine) as session:
         values: dict[str, Any] = {"status": status, "last_error": str(exc), "last_attempt_at": now}
+        if isinstance(exc, Equivocated):
+            values["flagged"] = True
         if isinstance(exc, HistoryRewritten):
             values["flagged"] = True
             session.add(PartnerConflict(
@@ -184,20 +365,29 @@ def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
 
 def sync_partner(
     engine: Engine, partner: Partner, *, key: BureauKey | None = None, transport: Any = None,
-    timeout: float = 10.0,
+    timeout: float = 10.0, directory: Directory | None = None,
 ) -> SyncOutcome:  # fmt: skip
-    """One sync of one partner; never raises for the partner's faults (see the outcome)."""
+    """One sync of one partner; never raises for the partner's faults (see the outcome).
+
+    Checkpoint -> the partner's witness gossip -> equivocation and history checks -> our
+    cosignature -> quorum (the directory's ``witness_quorum``) -> entries -> apply."""
     state = _state(engine, partner.code)
+    key = key or load_or_create()
+    directory = directory or read_directory()
     try:
-        with PartnerClient(partner, key or load_or_create(), transport=transport,
-                           timeout=timeout) as client:  # fmt: skip
+        with PartnerClient(partner, key, transport=transport, timeout=timeout) as client:
             cp = client.checkpoint()
-            new, frontier = _verify(client, state, cp)
-        applied = _commit(engine, partner, state, cp, new, frontier)
+            _gossip(engine, client, directory, key)
+            witnesses = _witness(engine, client, state, cp, directory, key)
+            head, short = _target(client, engine, state, cp, directory.witness_quorum, witnesses)
+            new, frontier = _fetch(client, state, head)
+        applied = _commit(engine, partner, state, head, new, frontier, short)
     except SyncRejected as exc:
         status = _record_failure(engine, partner.code, exc)
-        log = logger.error if status == "rewritten" else logger.warning
-        log("sync of partner %s rejected, nothing applied: %s", partner.code, exc)
+        log = logger.error if status in ("rewritten", "equivocated") else logger.warning
+        log("sync of partner %s: nothing applied: %s", partner.code, exc)
         return SyncOutcome(partner.code, status, state.size, state.size, 0, str(exc))
-    logger.info("partner %s synced: %d -> %d (%d new)", partner.code, state.size, cp.size, applied)
-    return SyncOutcome(partner.code, "ok", state.size, cp.size, applied)
+    logger.info("partner %s synced: %d -> %d (%d new)", partner.code, state.size, head.size,
+                applied)  # fmt: skip
+    return SyncOutcome(partner.code, "quorum" if short else "ok", state.size, head.size,
+                       applied, short)  # fmt: skip

@@ -2,13 +2,16 @@
 
 from exchange.models import (  # noqa: F401
     AssistanceCase,
+    EquivocationProof,
     ExchangeCheckpoint,
+    ExchangeCosignature,
     ExchangeEntry,
     ExchangeHead,
     ExchangeNonce,
     PartnerConflict,
     PartnerEntry,
     PartnerState,
+    SeenCheckpoint,
 )
 from findings.models import (  # noqa: F401
     CoordinatorToken,

@@ -141,20 +141,28 @@ PARTNER_STATUS = {
     "ok": "正常",
     "failed": "同步失败",
     "rewritten": "历史被改写",
+    "quorum": "见证未达法定数",
+    "equivocated": "双重检查点（分叉）",
 }
 
 
 @router.get("/partners")
 def partners(request: Request, me: Coordinator) -> Response:
-    """Each partner bureau's last sync, checkpoint size and any fault."""
-    from exchange.directory import load_directory
+    """Each partner bureau's last sync, checkpoint size and any fault; who witnessed our
+    checkpoint; every equivocation proof we hold, with the two signed checkpoints."""
+    from exchange.directory import read_directory
     from exchange.models import PartnerState
+    from exchange.settings import origin_of
+    from exchange.standing import standing
 
-    zone = request.app.state.settings.timezone
+    settings = request.app.state.settings
+    zone = settings.timezone
     with DbSession(request.app.state.engine) as db:
         states = {s.partner_code: s for s in db.exec(select(PartnerState)).all()}
+    stand = standing(request.app.state.engine, origin_of(settings.bureau_code))
+    directory = read_directory()
     rows = []
-    for code, p in sorted(load_directory().items()):
+    for code, p in sorted(directory.partners.items()):
         st = states.get(code)
         rows.append(
             {
@@ -167,6 +175,10 @@ def partners(request: Request, me: Coordinator) -> Response:
                 else "—",
                 "fault": (st.last_error or "") if st and st.status != "ok" else "",
                 "flagged": bool(st and st.flagged),
+                "rewritten": bool(st and st.flagged and not stand.equivocations_of(p.origin)),
+                "witnessed": stand.witnessed.get(p.origin, 0),
+                "equivocated": bool(stand.equivocations_of(p.origin)),
             }
         )
-    return render("partners.html", rows=rows, me=me.name)
+    return render("partners.html", rows=rows, me=me.name, stand=stand,
+                  quorum=directory.witness_quorum)  # fmt: skip

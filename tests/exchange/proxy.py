@@ -18,6 +18,8 @@ class FaultProxy:
     def __init__(self, upstream: str, origin: str, on_stop: Callable[[], None] = lambda: None):
         self.upstream, self.origin, self.on_stop = upstream, origin, on_stop
         self.mode, self.pages = "", 0
+        # split view: requests signed by a key whose id starts with split[0] go to split[1]
+        self.split: tuple[str, str] | None = None
         self.seen: list[tuple[str, dict[str, str]]] = []  # (path, headers) of requests
         proxy = self
 
@@ -46,7 +48,10 @@ class FaultProxy:
                 self.on_stop()  # the partner's server goes down between two pages
         try:
             # partners sign for the proxy's URL, the partner's configured public URL
-            resp = httpx.get(self.upstream + h.path, headers=headers | {"host": h.headers["host"]},
+            upstream = self.upstream
+            if self.split and f'keyid="{self.split[0]}' in h.headers.get("signature-input", ""):
+                upstream = self.split[1]
+            resp = httpx.get(upstream + h.path, headers=headers | {"host": h.headers["host"]},
                              timeout=10)  # fmt: skip
         except httpx.HTTPError:
             h.send_response(502)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,16 +15,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from exchange.models import AssistanceCase, ExchangeEntry, PartnerEntry, PartnerState
+from exchange.models import (
+    AssistanceCase,
+    ExchangeCheckpoint,
+    ExchangeEntry,
+    ExchangeHead,
+    ExchangeNode,
+    PartnerEntry,
+    PartnerState,
+)
 from rounds.service import artifact
-from tests.exchange.bureaus import Bureau, make_bureau, rewrite_entry, write_directory
+from tests.exchange.bureaus import Bureau, make_bureau, publish, rewrite_entry, write_directory
 from tests.exchange.proxy import FaultProxy
 from tests.rounds.factories import plan_yaml, seed_registry
 
 pytestmark = pytest.mark.slow
 NAMES = {"350000": "福建", "310000": "上海", "330000": "浙江"}
+VERIFY = Path(__file__).resolve().parents[2] / "exchange" / "verify_exchange.py"
 DIGITS = ["--digits", "31415926535897932384626433", "--witness", "张三", "--witness", "李四"]
 
 
@@ -34,8 +45,9 @@ def _port() -> int:
 
 
 class World:
-    def __init__(self, tmp: Path, urls: dict[str, str] | None = None):
+    def __init__(self, tmp: Path, urls: dict[str, str] | None = None, quorum: int = 0):
         self.tmp, self.procs = tmp, {}  # type: ignore[var-annotated]
+        self.interval = "300" if quorum else "1"  # witnessing: checkpoints re-signed on growth
         self.b = {c: make_bureau(tmp, c, (urls or {}).get(c)) for c in NAMES}
         self.ports = {c: _port() for c in NAMES}
         self.codes: dict[str, list[str]] = {}
@@ -54,6 +66,10 @@ class World:
                     p.base_url = self.public_url(o)
                 others.append(p)
             write_directory(b.home / "partners.toml", others)
+            if quorum:
+                text = (b.home / "partners.toml").read_text(encoding="utf-8")
+                (b.home / "partners.toml").write_text(f"witness_quorum = {quorum}\n" + text,
+                                                      encoding="utf-8")  # fmt: skip
 
     def public_url(self, code: str) -> str:
         """Where partners reach the bureau: Shanghai's feed sits behind the proxy."""
@@ -67,7 +83,7 @@ class World:
             "SHUANGSUI_PLANS_DIR": str(self.tmp),  # the tests write their plans there
             "SHUANGSUI_DATABASE_URL": str(b.settings.database_url),
             "SHUANGSUI_ENVIRONMENT": "test", "SHUANGSUI_EXCHANGE_PAGE_SIZE": "3",
-            "SHUANGSUI_EXCHANGE_CHECKPOINT_INTERVAL": "1",
+            "SHUANGSUI_EXCHANGE_CHECKPOINT_INTERVAL": self.interval,
         }  # fmt: skip
 
     def run(self, code: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -77,14 +93,16 @@ class World:
             assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
         return proc
 
-    def start(self, code: str) -> None:
-        self.procs[code] = subprocess.Popen(
-            [sys.executable, "-m", "shuangsui", "serve", "--port", str(self.ports[code])],
-            env=self.env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    def start(self, code: str, name: str | None = None, env: dict[str, str] | None = None,
+              port: int | None = None) -> None:  # fmt: skip
+        port = port or self.ports[code]
+        self.procs[name or code] = subprocess.Popen(
+            [sys.executable, "-m", "shuangsui", "serve", "--port", str(port)],
+            env=env or self.env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         for _ in range(300):
             try:
-                if httpx.get(self.b[code].base_url + "/exchange/v1/keys").status_code == 401:
+                if httpx.get(f"http://127.0.0.1:{port}/exchange/v1/keys").status_code == 401:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -119,14 +137,12 @@ class World:
             return [(e.seq, e.leaf_hash) for e in s.exec(q)]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    """Each bureau with a database of its own: SQLite files, or PostgreSQL databases."""
+def _world(request: pytest.FixtureRequest, tmp_path: Path, quorum: int = 0) -> Iterator[World]:
     urls = None
     if request.param == "postgres":
         make = request.getfixturevalue("new_postgres_database")
         urls = {code: make(f"bureau_{code}") for code in NAMES}
-    w = World(tmp_path, urls)
+    w = World(tmp_path, urls, quorum)
     try:
         for code in NAMES:
             w.start(code)
@@ -137,6 +153,18 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         w.proxy.close()
         for b in w.b.values():
             b.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """Each bureau with a database of its own: SQLite files, or PostgreSQL databases."""
+    yield from _world(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def witnessed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The same three bureaus, each asking 2 witnesses (itself and the third) per checkpoint."""
+    yield from _world(request, tmp_path, quorum=2)
 
 
 def _sync_all(w: World) -> None:
@@ -239,3 +267,101 @@ def test_three_bureaus(world: World, tmp_path: Path) -> None:
             if other != code:
                 assert w.pulled(code, other) == w.shared(other), (code, other)
     assert w.held("350000", "310000")[1] > before[1]
+
+
+def _fork(w: World, code: str) -> tuple[Bureau, int]:
+    """A second copy of a bureau's log, keys and directory (SQLite), served by its own
+    `shuangsui serve` behind the same public URL: a bureau that keeps two histories."""
+    src = w.b[code]
+    home = w.tmp / "fork" / f"bureau-{code}"
+    shutil.copytree(src.home / "keys", home / "keys")
+    shutil.copy(src.home / "partners.toml", home / "partners.toml")
+    fork = make_bureau(w.tmp / "fork", code)
+    tables = [m.__table__ for m in (ExchangeHead, ExchangeEntry, ExchangeNode, ExchangeCheckpoint)]  # type: ignore[attr-defined]
+    with src.engine.connect() as read, fork.engine.begin() as write:
+        for table in tables:
+            rows = [dict(r) for r in read.execute(sa.select(table)).mappings()]
+            if rows:
+                write.execute(sa.insert(table), rows)
+    port = _port()
+    env = w.env(code) | {"SHUANGSUI_HOME": str(fork.home),
+                         "SHUANGSUI_DATABASE_URL": str(fork.settings.database_url)}  # fmt: skip
+    w.start(code, name=f"fork-{code}", env=env, port=port)
+    return fork, port
+
+
+def _served_checkpoint(w: World, code: str, reader: str) -> str:
+    from exchange.client import PartnerClient
+    from exchange.directory import load_directory
+
+    partner = load_directory(w.b[reader].home / "partners.toml")[code]
+    with PartnerClient(partner, w.b[reader].key) as client:
+        return client.get("/exchange/v1/checkpoint").text
+
+
+def test_witnesses_quorum_and_a_split_view_caught(witnessed: World, tmp_path: Path) -> None:
+    w, fj_codes = witnessed, witnessed.codes["350000"]
+    sh_key = w.b["310000"].key.public.text
+    for i, code in enumerate(NAMES):
+        w.run(code, "partners", "publish-result", fj_codes[i], "CCC-01", "2026-11-2" + str(i),
+              "合格", "--round-key", f"{code}-r1")  # fmt: skip
+    for _ in range(3):  # cosign, gather the others' cosignatures, apply with quorum
+        _sync_all(w)
+    for code in NAMES:
+        for other in NAMES:
+            if other != code:
+                assert w.pulled(code, other) == w.shared(other), (code, other)
+    # each bureau's checkpoint carries both partners' cosignatures, and says so in status
+    note = _served_checkpoint(w, "350000", "310000")
+    assert note.count("\n\u2014 ") == 3, note
+    assert "cosigned by: shuangsui.310000, shuangsui.330000" in w.run(
+        "350000", "partners", "status").stdout  # fmt: skip
+    path = tmp_path / "cp.txt"
+    path.write_text(note, encoding="utf-8")
+    check = [sys.executable, "-I", "-S", str(VERIFY), "checkpoint", str(path), "--log-key",
+             w.b["350000"].key.public.text, "--quorum", "2", "--witness", sh_key,
+             "--witness", w.b["330000"].key.public.text]  # fmt: skip
+    assert subprocess.run(check, capture_output=True, text=True).returncode == 0
+
+    # a witness down: Fujian's new checkpoint reaches 1 of 2; Shanghai applies nothing
+    w.stop("330000")
+    w.run("350000", "partners", "publish-result", fj_codes[5], "CCC-01", "2026-11-29", "合格")
+    before = w.held("310000", "350000")
+    out = w.run("310000", "partners", "sync", "350000").stdout
+    assert "checkpoint of shuangsui.350000 size 2 reached 1 of 2 cosignatures" in out, out
+    assert w.held("310000", "350000") == before
+    status = w.run("310000", "partners", "status").stdout
+    assert "350000 局350000: quorum" in status and "reached 1 of 2" in status, status
+    w.start("330000")
+    for _ in range(3):
+        _sync_all(w)
+    assert w.pulled("310000", "350000") == w.shared("350000")
+
+    # Shanghai keeps two histories: Zhejiang is shown one, Fujian the other
+    fork, fork_port = _fork(w, "310000")
+    publish(fork, fj_codes[6], n=99)
+    w.run("310000", "partners", "publish-result", fj_codes[7], "CCC-01", "2026-11-30", "合格")
+    zj_kid = w.b["330000"].key.public.http_key_id
+    w.proxy.split = (zj_kid, f"http://127.0.0.1:{fork_port}")
+    w.run("350000", "partners", "sync", "310000")
+    w.run("330000", "partners", "sync", "310000")  # Zhejiang witnesses the other history
+    w.run("350000", "partners", "sync", "330000")  # Fujian reads Zhejiang's cosignatures
+    res = w.run("350000", "partners", "sync", "310000", ok=False)
+    assert res.returncode == 1 and "EQUIVOCATED" in res.stdout, res.stdout
+    assert w.held("350000", "310000")[1] == len(w.shared("310000")) - 1  # nothing new applied
+    status = w.run("350000", "partners", "status").stdout
+    assert "310000 EQUIVOCATED: shuangsui.310000 signed two checkpoints of size" in status
+    # the proof, exported, verifies offline from Shanghai's public key alone
+    out_dir = tmp_path / "proofs"
+    (proof_path,) = w.run("350000", "partners", "equivocations", "310000", "--out",
+                          str(out_dir)).stdout.split()  # fmt: skip
+    ok = subprocess.run([sys.executable, "-I", "-S", str(VERIFY), "equivocation", proof_path,
+                         "--origin-key", sh_key], capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0 and "OK: shuangsui.310000 signed two checkpoints" in ok.stdout
+    # gossiped: Zhejiang learns it from Fujian and refuses Shanghai too
+    w.run("330000", "partners", "sync", "350000")
+    assert "EQUIVOCATED" in w.run("330000", "partners", "status").stdout
+    res = w.run("330000", "partners", "sync", "310000", ok=False)
+    assert res.returncode == 1 and "EQUIVOCATED" in res.stdout
+    w.proxy.split = None
+    fork.engine.dispose()

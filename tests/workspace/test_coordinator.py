@@ -217,3 +217,47 @@ def test_this_month_lists_each_plan_with_its_state(
     code, team = sorted(teams.items())[0]
     final_finding(engine, code, team)
     assert states()["ccc-2026-12"] == "检查结果填报中"
+
+
+def test_partners_page_shows_witnesses_and_equivocation_evidence(
+    live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from exchange.equivocation import build
+    from exchange.keys import load_or_create
+    from exchange.models import EquivocationProof, PartnerState
+    from exchange.notes import format_checkpoint
+    from tests.exchange.test_crypto import _key
+
+    base, _teams, ssc = live
+    sh = _key()
+    (get_settings().home / "partners.toml").write_text(
+        f'witness_quorum = 2\n[[partner]]\ncode = "310000"\nname = "上海市认证执法局"\n'
+        f'division = "310000"\nbase_url = "http://127.0.0.1:8310/"\nkeys = ["{sh.public.text}"]\n',
+        encoding="utf-8",
+    )
+    at = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)
+    notes = [(format_checkpoint(sh.origin, 7, bytes([n]) * 32, at, sh.private), f"seen {n}")
+             for n in (1, 2)]  # fmt: skip
+    proof = build(sh.public, notes, load_or_create(), at)
+    from draw.canonical import canonical_json
+
+    with Session(engine) as s:
+        s.add(PartnerState(partner_code="310000", size=5, status="equivocated", flagged=True,
+                           last_error="partner 310000 EQUIVOCATED"))  # fmt: skip
+        s.add(EquivocationProof(origin=sh.origin, size=7, found_by=proof["statement"]["found_by"],
+                                digest="d" * 64, proof=canonical_json(proof).decode(),
+                                detected_at=at))  # fmt: skip
+        s.commit()
+    with httpx.Client(base_url=base) as http:
+        _signed_in(http, ssc)
+        page = http.get("/w/c/partners").text
+    row = page.split('id="p-310000"', 1)[1].split("</tr>", 1)[0]
+    assert "双重检查点（分叉）" in row and "双重检查点！" in row and "历史被改写" not in row
+    evidence = page.split('id="equivocations"', 1)[1].split("</section>", 1)[0]
+    assert "shuangsui.310000" in evidence and "大小 7" in evidence
+    assert notes[0][0].split("\n\n")[0] in evidence  # the signed checkpoints themselves
+    assert "须有 2 个见证副署" in page and "尚无伙伴副署" in page
