@@ -52,6 +52,9 @@ def _register_groups() -> None:
     from exchange.cli import app as partners_app
 
     app.add_typer(partners_app, name="partners")
+    from joint.cli import app as joint_app
+
+    app.add_typer(joint_app, name="joint")
     from api.cli import serve, tokens_app
     from findings.cli import app as findings_app
     from website.cli import publish_cmd

@@ -18,6 +18,7 @@ from findings.models import (  # noqa: F401
     FindingVersion,
     PublishedResult,
 )
+from joint.models import JointRound, JointStatement  # noqa: F401
 from notifications.models import Notification  # noqa: F401
 from registry.models import (  # noqa: F401
     Certificate,

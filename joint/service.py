@@ -1,0 +1,550 @@
+"""A joint round in one bureau's database: commit, receive, reveal, pull, draw, findings.
+
+Every bureau runs the same steps on its own data (docs/exchange-protocol.md, "Joint rounds"):
+``commit`` (its frames and H(nonce), signed, sent to every other participant), ``reveal`` (only
+once it holds every participant's commitment, before the reveal deadline), ``draw`` (from every
+commitment and reveal it holds or pulls; or the fixed failure once a deadline passed). Any
+participant can draw: the outcome is a function of the signed statements alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from draw.canonical import canonical_json
+from draw.frame import EnterpriseUnit
+from exchange.directory import Partner
+from exchange.errors import SyncRejected
+from exchange.keys import BureauKey
+from joint import client
+from joint.draw import JointInfeasible, joint_draw
+from joint.frames import bureau_frame, check_payload, commitments, own_frames
+from joint.models import JointRound, JointStatement
+from joint.plan import joint_plan_hash, read_joint_plan
+from joint.protocol import (
+    Decision,
+    JointError,
+    decide,
+    joint_seed,
+    nonce_commitment,
+    open_envelope,
+    sign_statement,
+    statement_hash,
+    valid_reveal,
+)
+from shuangsui.errors import Conflict, EntropyUnavailable, NotFound, UserError
+
+logger = logging.getLogger(__name__)
+KINDS = {"joint-commit": "commit", "joint-reveal": "reveal", "joint-finding": "finding"}
+
+
+@dataclass
+class Bureau:
+    """Who we are: our code, our key, our partner directory (and, in tests, a transport)."""
+
+    code: str
+    key: BureauKey
+    partners: Mapping[str, Partner]
+    transport: httpx.BaseTransport | None = None
+    sent: list[str] = field(default_factory=list)  # what the last push/pull did, for the CLI
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def plan_of(row: JointRound) -> dict[str, Any]:
+    return json.loads(row.plan_json)  # type: ignore[no-any-return]
+
+
+def get_joint(engine: Engine, joint: str) -> JointRound:
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.get(JointRound, joint)
+    if row is None:
+        raise NotFound(f"joint round {joint}: this bureau has not committed to it")
+    return row
+
+
+def held(
+    engine: Engine, joint: str, kinds: tuple[str, ...] = ("commit", "reveal")
+) -> list[JointStatement]:
+    with Session(engine, expire_on_commit=False) as s:
+        q = select(JointStatement).where(JointStatement.joint_key == joint)
+        return [r for r in s.exec(q).all() if r.kind in kinds]
+
+
+def _store(
+    engine: Engine,
+    joint: str,
+    kind: str,
+    st: Mapping[str, Any],
+    envelope: Mapping[str, Any],
+    payload: str = "",
+    now: dt.datetime | None = None,
+) -> None:
+    key = (joint, st["bureau"], kind, statement_hash(st))
+    with Session(engine) as s:
+        if s.get(JointStatement, key) is None:
+            s.add(
+                JointStatement(
+                    joint_key=joint,
+                    bureau=st["bureau"],
+                    kind=kind,
+                    digest=key[3],
+                    envelope=canonical_json(dict(envelope)).decode(),
+                    payload=payload,
+                    received_at=now or _now(),
+                )
+            )
+            s.commit()
+
+
+# ---------------------------------------------------------------- commit
+def commit(
+    engine: Engine, me: Bureau, plan_text: str, *, now: dt.datetime | None = None
+) -> JointRound:
+    """Build our frames, draw our secret nonce, sign our commitment and keep it; then send it
+    (with the frames) to every other participant. Idempotent for the same plan."""
+    now = now or _now()
+    plan = read_joint_plan(plan_text)
+    joint, phash = plan["joint"], joint_plan_hash(plan)
+    codes = [p["bureau"] for p in plan["participants"]]
+    if me.code not in codes:
+        raise UserError(f"participants: this bureau ({me.code}) is not one of {', '.join(codes)}")
+    with Session(engine, expire_on_commit=False) as s:
+        existing = s.get(JointRound, joint)
+        if existing is not None:
+            if existing.plan_hash != phash:
+                raise Conflict(
+                    f"joint round {joint} was committed with another plan "
+                    f"({existing.plan_hash[:12]}); start a new joint key"
+                )
+            push(engine, me, joint)
+            return existing
+        if "replaces" in plan:
+            _refuse_withholders(s, plan)
+    if now > _at(plan["commit_deadline"]):
+        raise UserError(f"commit_deadline: {plan['commit_deadline']} has passed")
+    for b in codes:
+        if b != me.code and b not in me.partners:
+            raise UserError(f"participants: bureau {b} is not in the partner directory")
+    with engine.connect() as conn:
+        payload = own_frames(conn, plan, me.code)
+    nonce = secrets.token_hex(32)
+    statement = {
+        "v": 1,
+        "type": "joint-commit",
+        "joint": joint,
+        "joint_plan_hash": phash,
+        "bureau": me.code,
+        "nonce_commitment": nonce_commitment(joint, me.code, nonce),
+        **commitments(plan, me.code, payload),
+    }
+    envelope = sign_statement(statement, me.key.origin, me.key.private)
+    row = JointRound(
+        joint_key=joint,
+        plan_hash=phash,
+        plan_json=canonical_json(plan).decode(),
+        lead=plan["lead"],
+        nonce=nonce,
+        status="committed",
+        created_at=now,
+    )
+    with Session(engine, expire_on_commit=False) as s:
+        s.add(row)
+        s.commit()
+    _store(engine, joint, "commit", statement, envelope, canonical_json(payload).decode(), now)
+    logger.info(
+        "joint round %s: committed (inspectors %s)", joint, statement["inspector_commitment"][:12]
+    )
+    push(engine, me, joint)
+    return row
+
+
+def _refuse_withholders(session: Session, plan: Mapping[str, Any]) -> None:
+    """Rule withheld-fails: a bureau that withheld in the round this one replaces is out."""
+    old = session.get(JointRound, plan["replaces"])
+    if old is None or old.status != "failed" or not old.outcome:
+        raise UserError(
+            f"replaces: joint round {plan['replaces']} is not a failed joint round of this bureau"
+        )
+    failure = old.outcome.get("failure", {})
+    out = set(failure.get("bureaus", ())) if failure.get("reason") == "withheld" else set()
+    back = out & {p["bureau"] for p in plan["participants"]}
+    if back:
+        raise UserError(
+            f"participants: {', '.join(sorted(back))} withheld its reveal in "
+            f"{plan['replaces']} and may not take part in the round replacing it"
+        )
+
+
+# ---------------------------------------------------------------- what partners send us
+def receive(
+    engine: Engine,
+    me_code: str,
+    sender: Partner,
+    envelope: Any,
+    payload: str,
+    now: dt.datetime | None = None,
+) -> str:
+    """Accept one signed statement from ``sender`` (a verified partner). JointError (422) for
+    a statement that does not check, Conflict (409) for one that comes too late or too early.
+    A reveal that does not open the sender's commitment is kept as evidence, then refused."""
+    now = now or _now()
+    st = open_envelope(envelope, sender.keys)
+    if st["bureau"] != sender.code:
+        raise JointError(
+            f"statement.bureau: {st['bureau']}, but the request is signed by {sender.code}"
+        )
+    return _accept(engine, me_code, st, envelope, payload, now)
+
+
+def _accept(
+    engine: Engine,
+    me_code: str,
+    st: dict[str, Any],
+    envelope: Any,
+    payload: str,
+    now: dt.datetime,
+    relayed: bool = False,
+) -> str:
+    """``relayed``: pulled from a participant that accepted it (and checked the deadline)."""
+    joint, kind = st["joint"], KINDS[st["type"]]
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.get(JointRound, joint)
+    plan = plan_of(row) if row else None
+    ours = row.plan_hash if row else ""
+    if plan is not None and st["joint_plan_hash"] != ours:
+        raise JointError(
+            f"joint_plan_hash: {st['joint_plan_hash'][:12]}… is not the plan this "
+            f"bureau committed to ({ours[:12]}…)"
+        )
+    if plan is not None and st["bureau"] not in [p["bureau"] for p in plan["participants"]]:
+        raise JointError(f"bureau {st['bureau']} is not a participant of {joint}")
+    digest = statement_hash(st)
+    with Session(engine) as s:
+        if s.get(JointStatement, (joint, st["bureau"], kind, digest)) is not None:
+            return f"{kind} already held"
+    if kind == "commit":
+        if plan is not None:
+            check_payload(plan, st, payload)
+            if row.status != "committed" or now > _at(plan["commit_deadline"]):  # type: ignore[union-attr]
+                if not [c for c in held(engine, joint, ("commit",)) if c.bureau == st["bureau"]]:
+                    raise Conflict(
+                        f"joint round {joint}: commitments are closed (the commit "
+                        "deadline passed, or this bureau has revealed)"
+                    )
+                # a second commitment of a bureau, however late: evidence of equivocation
+        _store(engine, joint, "commit", st, envelope, payload, now)
+        return "commitment held"
+    if plan is None:
+        raise Conflict(f"joint round {joint}: this bureau has not committed to it yet")
+    if kind == "finding":
+        if plan["lead"] != me_code:
+            raise Conflict(f"joint round {joint}: findings go to the lead, {plan['lead']}")
+        _store(engine, joint, "finding", st, envelope, "", now)
+        return "finding held"
+    commits = [
+        json.loads(c.envelope)["statement"]
+        for c in held(engine, joint, ("commit",))
+        if c.bureau == st["bureau"]
+    ]
+    if not commits:
+        raise Conflict(f"joint round {joint}: no commitment of {st['bureau']} is held here")
+    if now > _at(plan["reveal_deadline"]) and not relayed:
+        raise Conflict(
+            f"joint round {joint}: the reveal deadline {plan['reveal_deadline']} "
+            "has passed (rule withheld-fails)"
+        )
+    why = valid_reveal(commits[0], st)
+    if why:
+        _store(engine, joint, "bad-reveal", st, envelope, "", now)
+        logger.warning(
+            "joint round %s: %s revealed a nonce that does not open its commitment",
+            joint,
+            st["bureau"],
+        )
+        raise JointError(f"reveal of {st['bureau']} refused and kept as evidence: {why}")
+    _store(engine, joint, "reveal", st, envelope, "", now)
+    return "reveal held"
+
+
+def state(engine: Engine, joint: str) -> dict[str, Any]:
+    """What we hold of a joint round, for partners: commitments (with frames) and reveals."""
+    rows = held(engine, joint)
+    return {
+        "joint": joint,
+        "statements": [
+            {"kind": r.kind, "envelope": json.loads(r.envelope), "payload": r.payload}
+            for r in sorted(rows, key=lambda r: (r.kind, r.bureau, r.digest))
+        ],
+    }
+
+
+# ---------------------------------------------------------------- exchange with partners
+def _others(me: Bureau, plan: Mapping[str, Any]) -> list[Partner]:
+    out = []
+    for p in plan["participants"]:
+        if p["bureau"] != me.code:
+            if p["bureau"] not in me.partners:
+                raise UserError(
+                    f"participants: bureau {p['bureau']} is not in the partner "
+                    "directory (or is disabled there)"
+                )
+            out.append(me.partners[p["bureau"]])
+    return out
+
+
+def push(engine: Engine, me: Bureau, joint: str) -> list[str]:
+    """Send our own statements (commitment with frames; reveal once made) to every other
+    participant. A partner that is down misses them for now: it can pull them from us."""
+    plan = plan_of(get_joint(engine, joint))
+    mine = [r for r in held(engine, joint) if r.bureau == me.code]
+    me.sent = []
+    for partner in _others(me, plan):
+        for r in sorted(mine, key=lambda r: r.kind):  # commit before reveal
+            try:
+                client.post_statement(
+                    partner, me.key, joint, json.loads(r.envelope), r.payload, me.transport
+                )
+                me.sent.append(f"{r.kind} -> {partner.code}: ok")
+            except SyncRejected as exc:
+                me.sent.append(f"{r.kind} -> {partner.code}: {exc}")
+    return me.sent
+
+
+def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None) -> list[str]:
+    """Merge what every other participant holds: commitments (with frames) and reveals,
+    each checked against its signer's directory key, as if it had been sent to us."""
+    now = now or _now()
+    plan = plan_of(get_joint(engine, joint))
+    codes = {p["bureau"] for p in plan["participants"]}
+    keys = {code: me.partners[code].keys for code in codes if code in me.partners}
+    keys[me.code] = (me.key.public,)
+    notes = []
+    for partner in _others(me, plan):
+        try:
+            doc = client.get_state(partner, me.key, joint, me.transport)
+        except SyncRejected as exc:
+            notes.append(f"pull from {partner.code}: {exc}")
+            continue
+        for item in doc.get("statements", []):
+            try:
+                env = item["envelope"]
+                st = open_envelope(env, keys.get(str(env["statement"].get("bureau")), ()))
+                if item.get("kind") in ("commit", "reveal") and KINDS[st["type"]] == item["kind"]:
+                    _accept(
+                        engine, me.code, st, env, str(item.get("payload", "")), now, relayed=True
+                    )
+            except (JointError, Conflict, KeyError, TypeError, AttributeError) as exc:
+                notes.append(f"pull from {partner.code}: a statement not taken: {exc}")
+    return notes
+
+
+def _by_bureau(
+    engine: Engine, joint: str
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    commits: dict[str, list[dict[str, Any]]] = {}
+    reveals: dict[str, list[dict[str, Any]]] = {}
+    for r in held(engine, joint):
+        st = json.loads(r.envelope)["statement"]
+        (commits if r.kind == "commit" else reveals).setdefault(r.bureau, []).append(st)
+    return commits, reveals
+
+
+def decision(engine: Engine, joint: str, now: dt.datetime | None = None) -> Decision:
+    row = get_joint(engine, joint)
+    commits, reveals = _by_bureau(engine, joint)
+    return decide(plan_of(row), commits, reveals, now or _now())
+
+
+# ---------------------------------------------------------------- reveal
+def reveal(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = None) -> str:
+    """Reveal our nonce: only when we hold every participant's commitment (and one each),
+    before the reveal deadline. Sent to every other participant."""
+    now = now or _now()
+    row = get_joint(engine, joint)
+    if row.status != "committed":
+        push(engine, me, joint)
+        return f"already {row.status}"
+    pull(engine, me, joint, now)
+    d = decision(engine, joint, now)
+    if d.state == "failed":
+        raise UserError(
+            f"joint round {joint} has failed ({d.reason}: {', '.join(d.bureaus)}); "
+            "nothing is revealed"
+        )
+    if d.state == "waiting-commitments":
+        raise EntropyUnavailable(
+            f"joint round {joint}: waiting for the commitments of "
+            f"{', '.join(d.bureaus)}; a nonce is revealed only once every "
+            "commitment is held"
+        )
+    plan = plan_of(row)
+    if now > _at(plan["reveal_deadline"]):
+        raise UserError(f"reveal_deadline: {plan['reveal_deadline']} has passed")
+    mine = next(c for c in d.commits if c["bureau"] == me.code)
+    statement = {
+        "v": 1,
+        "type": "joint-reveal",
+        "joint": joint,
+        "joint_plan_hash": row.plan_hash,
+        "bureau": me.code,
+        "commit": statement_hash(mine),
+        "nonce": row.nonce,
+    }
+    envelope = sign_statement(statement, me.key.origin, me.key.private)
+    _store(engine, joint, "reveal", statement, envelope, "", now)
+    _set(engine, joint, status="revealed")
+    push(engine, me, joint)
+    return "revealed"
+
+
+def _set(engine: Engine, joint: str, **values: Any) -> None:
+    with Session(engine) as s:
+        row = s.get(JointRound, joint)
+        assert row is not None
+        for k, v in values.items():
+            setattr(row, k, v)
+        s.add(row)
+        s.commit()
+
+
+# ---------------------------------------------------------------- draw
+def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = None) -> JointRound:
+    """Decide the joint round once: drawn (every reveal opens its commitment) or failed by the
+    fixed rule (a deadline passed with a commitment or reveal missing; two commitments of one
+    bureau; a bureau's inspectors cannot staff the teams). A decided round stays decided."""
+    now = now or _now()
+    row = get_joint(engine, joint)
+    if row.status in ("drawn", "failed"):
+        return row
+    pull(engine, me, joint, now)
+    d = decision(engine, joint, now)
+    if d.state.startswith("waiting"):
+        which = "commitments" if d.state == "waiting-commitments" else "reveals"
+        plan = plan_of(row)
+        until = plan["commit_deadline" if which == "commitments" else "reveal_deadline"]
+        raise EntropyUnavailable(
+            f"joint round {joint}: waiting for the {which} of "
+            f"{', '.join(d.bureaus)} (deadline {until})"
+        )
+    if d.state == "failed":
+        return _fail(engine, joint, d.failure(), now)
+    plan = plan_of(row)
+    seed = joint_seed(row.plan_hash, joint, d.commits, d.nonces)
+    payloads = {r.bureau: json.loads(r.payload) for r in held(engine, joint, ("commit",))}
+    ents = [EnterpriseUnit.from_json(e) for e in payloads[plan["lead"]]["enterprises"]]
+    frames = {b: bureau_frame(p) for b, p in payloads.items()}
+    try:
+        result = joint_draw(seed, plan, ents, frames)
+    except JointInfeasible as exc:
+        return _fail(
+            engine,
+            joint,
+            {
+                "reason": "infeasible",
+                "bureaus": [exc.bureau],
+                "message": exc.message,
+                "seed": seed.hex(),
+            },
+            now,
+        )
+    _set(engine, joint, status="drawn", outcome=result, decided_at=now)
+    logger.info("joint round %s drawn: seed %s", joint, seed.hex()[:16])
+    return get_joint(engine, joint)
+
+
+def _fail(engine: Engine, joint: str, failure: dict[str, Any], now: dt.datetime) -> JointRound:
+    _set(engine, joint, status="failed", outcome={"failure": failure}, decided_at=now)
+    logger.warning("joint round %s failed: %s", joint, failure)
+    return get_joint(engine, joint)
+
+
+# ---------------------------------------------------------------- findings
+def send_finding(
+    engine: Engine, me: Bureau, joint: str, *, credit_code: str, outcome: str, inspected_on: str
+) -> str:
+    """A participant's finding for an enterprise of the joint round, signed, to the lead
+    (kept by us too). The inspectors named are ours on that enterprise's team."""
+    row = get_joint(engine, joint)
+    if row.status != "drawn" or not row.outcome:
+        raise UserError(f"joint round {joint} is not drawn")
+    team = row.outcome["teams"].get(credit_code)
+    if team is None:
+        raise UserError(f"credit_code: {credit_code} is not selected in joint round {joint}")
+    dt.date.fromisoformat(inspected_on)
+    statement = {
+        "v": 1,
+        "type": "joint-finding",
+        "joint": joint,
+        "joint_plan_hash": row.plan_hash,
+        "bureau": me.code,
+        "credit_code": credit_code,
+        "outcome": outcome,
+        "inspected_on": inspected_on,
+        "inspectors": [i for b, i in team if b == me.code],
+    }
+    envelope = sign_statement(statement, me.key.origin, me.key.private)
+    _store(engine, joint, "finding", statement, envelope)
+    if row.lead == me.code:
+        return "finding held (we lead)"
+    client.post_statement(me.partners[row.lead], me.key, joint, envelope, "", me.transport)
+    return f"finding sent to the lead {row.lead}"
+
+
+# ---------------------------------------------------------------- what coordinators see
+def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) -> list[str]:
+    """Lines for ``partners status`` and the workspace: who withheld or equivocated or sent a
+    reveal that does not open its commitment, each with its signed commitment and deadline."""
+    plan = plan_of(row)
+    commits, _reveals = _by_bureau(engine, row.joint_key)
+    out = []
+    failure = (row.outcome or {}).get("failure") if row.status == "failed" else None
+    if failure is None and row.status not in ("drawn", "failed"):
+        d = decide(plan, commits, _reveals, now or _now())
+        if d.state.startswith("waiting"):
+            what = "commitment" if d.state == "waiting-commitments" else "reveal"
+            for b in d.bureaus:
+                out.append(f"waiting for the {what} of {b}")
+    if failure:
+        deadline = plan["reveal_deadline" if failure["reason"] == "withheld" else "commit_deadline"]
+        for b in failure["bureaus"]:
+            signed = [statement_hash(c)[:16] for c in commits.get(b, [])]
+            word = {
+                "withheld": "WITHHELD ITS REVEAL",
+                "equivocation": "SIGNED TWO COMMITMENTS",
+                "missing-commitment": "DID NOT COMMIT",
+                "infeasible": "COULD NOT STAFF THE TEAMS",
+            }.get(failure["reason"], "failed")
+            out.append(
+                f"!!! {b} {word} in joint round {row.joint_key}: deadline {deadline}; "
+                f"signed commitment(s) {', '.join(signed) or 'none'} "
+                f"(`shuangsui joint bundle {row.joint_key}`)"
+            )
+    for r in held(engine, row.joint_key, ("bad-reveal",)):
+        out.append(
+            f"!!! {r.bureau} REVEALED A NONCE THAT DOES NOT OPEN ITS COMMITMENT in joint "
+            f"round {row.joint_key} (signed, kept: {r.digest[:16]})"
+        )
+    return out
+
+
+def all_evidence(engine: Engine) -> list[str]:
+    with Session(engine, expire_on_commit=False) as s:
+        rows = s.exec(select(JointRound)).all()
+    return [line for row in rows for line in evidence(engine, row)]
