@@ -60,9 +60,8 @@ def files_of(plan):
 
 def load_verify(bundle):
     global V
-    spec = importlib.util.spec_from_file_location(
-        "bundle_verify", os.path.join(bundle, "verify.py")
-    )
+    path = os.path.join(bundle, "verify.py")
+    spec: Any = importlib.util.spec_from_file_location("bundle_verify", path)
     V = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(V)
     V.no_float = V._no_float
