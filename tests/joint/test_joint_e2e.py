@@ -46,9 +46,12 @@ def verify(bundle: Path) -> subprocess.CompletedProcess[str]:
 def forged_reveal(w: World, code: str, joint: str) -> dict:
     """A reveal of ``code`` (signed with its real key) with a nonce it did not commit to."""
     with Session(w.b[code].engine) as s:
-        row = s.exec(select(JointStatement).where(JointStatement.joint_key == joint,
-                                                  JointStatement.bureau == code,
-                                                  JointStatement.kind == "commit")).one()  # fmt: skip
+        q = select(JointStatement).where(
+            JointStatement.joint_key == joint,
+            JointStatement.bureau == code,
+            JointStatement.kind == "commit",
+        )
+        row = s.exec(q).one()
     commit = json.loads(row.envelope)["statement"]
     st = {"v": 1, "type": "joint-reveal", "joint": joint, "bureau": code,
           "joint_plan_hash": commit["joint_plan_hash"], "commit": statement_hash(commit),

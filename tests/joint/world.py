@@ -40,7 +40,7 @@ class World:
         for c, b in self.b.items():
             b.base_url = f"http://127.0.0.1:{self.ports[c]}"
             seed_registry(b.engine, seed=int(c[:2]), province=c[:2])
-        for c, b in self.b.items():
+        for b in self.b.values():
             write_directory(b.home / "partners.toml", [o for o in self.b.values() if o is not b])
 
     def env(self, code: str) -> dict[str, str]:
