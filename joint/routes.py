@@ -27,13 +27,24 @@ CALLER = Depends(require_partner)  # the same (cached) check as PARTNER: the sig
 JOINT = Path(pattern=KEY_PATTERN, description="the joint round's key")
 
 
-@router.post("/{joint}/statements", dependencies=PARTNER)
+LATE = {
+    409: {
+        "description": "Too early or too late for this statement (the protocol's order "
+        "and deadlines): the detail says which"
+    }
+}
+
+
+@router.post("/{joint}/statements", dependencies=PARTNER, responses=LATE)
 async def post_statement(
     request: Request, joint: str = JOINT, partner: Partner = CALLER
 ) -> dict[str, Any]:
     """One signed statement of the calling bureau: ``{"envelope", "payload"}``."""
     try:
         doc = json.loads(await request.body())
+    except ValueError:
+        raise Problem(400, "body: not JSON", slug="invalid-statement") from None
+    try:
         envelope, payload = doc["envelope"], doc.get("payload", "")
         if not isinstance(payload, str):
             raise TypeError("payload: a string")
