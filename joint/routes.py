@@ -27,7 +27,7 @@ CALLER = Depends(require_partner)  # the same (cached) check as PARTNER: the sig
 JOINT = Path(pattern=KEY_PATTERN, description="the joint round's key")
 
 
-LATE = {
+LATE: dict[int | str, dict[str, Any]] = {
     409: {
         "description": "Too early or too late for this statement (the protocol's order "
         "and deadlines): the detail says which"
