@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from exchange.directory import load_directory
 from exchange.keys import load_or_create
 from joint import service
+from joint.evidence import evidence
 from joint.models import JointRound
 from joint.protocol import JointError
 from shuangsui.config import get_settings
@@ -133,7 +134,7 @@ def status(joint: str = typer.Argument(None)) -> None:
         if joint and row.joint_key != joint:
             continue
         typer.echo(_summary(row))
-        for line in service.evidence(engine, row):
+        for line in evidence(engine, row):
             typer.echo(f"    {line}")
     if joint and not any(r.joint_key == joint for r in rows):
         typer.echo(json.dumps({"joint": joint, "status": "unknown here"}))

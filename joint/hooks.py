@@ -11,7 +11,7 @@ def install() -> None:
     if _installed:
         return
     from exchange import cli
-    from joint.service import all_evidence
+    from joint.evidence import all_evidence
 
     cli.status_hooks.append(all_evidence)
     _installed = True

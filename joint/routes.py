@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from api.problems import Problem
 from exchange.api import PARTNER, require_partner
 from exchange.directory import Partner
-from joint import service
+from joint import store
 from joint.protocol import JointError
 from shuangsui.keys import KEY_PATTERN
 
@@ -54,7 +54,7 @@ async def post_statement(
         raise Problem(422, f"body: {exc}", slug="invalid-statement") from None
     engine, me = request.app.state.engine, request.app.state.settings.bureau_code
     try:
-        said = await run_in_threadpool(service.receive, engine, me, partner, envelope, payload)
+        said = await run_in_threadpool(store.receive, engine, me, partner, envelope, payload)
     except JointError as exc:
         raise Problem(422, str(exc), slug="invalid-statement") from None
     return {"joint": joint, "result": said}
@@ -63,4 +63,4 @@ async def post_statement(
 @router.get("/{joint}", dependencies=PARTNER)
 def get_state(request: Request, joint: str = JOINT) -> dict[str, Any]:
     """Every commitment (with its frames) and reveal this bureau holds for ``joint``."""
-    return service.state(request.app.state.engine, joint)
+    return store.state(request.app.state.engine, joint)

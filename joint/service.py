@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from draw.canonical import canonical_json
 from draw.frame import EnterpriseUnit
@@ -28,24 +28,33 @@ from exchange.errors import SyncRejected
 from exchange.keys import BureauKey
 from joint import client
 from joint.draw import JointInfeasible, joint_draw
-from joint.frames import bureau_frame, check_payload, commitments, own_frames
-from joint.models import JointRound, JointStatement
+from joint.frames import bureau_frame, commitments, own_frames
+from joint.models import JointRound
 from joint.plan import joint_plan_hash, read_joint_plan
 from joint.protocol import (
-    Decision,
     JointError,
-    decide,
     joint_seed,
     nonce_commitment,
     open_envelope,
     sign_statement,
     statement_hash,
-    valid_reveal,
 )
-from shuangsui.errors import Conflict, EntropyUnavailable, NotFound, UserError
+from joint.store import (
+    KINDS,
+    accept,
+    at,
+    decision,
+    get_joint,
+    held,
+    now_utc,
+    plan_of,
+    store,
+)
+from shuangsui.errors import Conflict, EntropyUnavailable, UserError
 
 logger = logging.getLogger(__name__)
-KINDS = {"joint-commit": "commit", "joint-reveal": "reveal", "joint-finding": "finding"}
+__all__ = ["Bureau", "commit", "decision", "draw", "get_joint", "held", "plan_of", "pull",
+           "push", "reveal", "send_finding"]  # fmt: skip
 
 
 @dataclass
@@ -59,67 +68,13 @@ class Bureau:
     sent: list[str] = field(default_factory=list)  # what the last push/pull did, for the CLI
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def plan_of(row: JointRound) -> dict[str, Any]:
-    return json.loads(row.plan_json)  # type: ignore[no-any-return]
-
-
-def get_joint(engine: Engine, joint: str) -> JointRound:
-    with Session(engine, expire_on_commit=False) as s:
-        row = s.get(JointRound, joint)
-    if row is None:
-        raise NotFound(f"joint round {joint}: this bureau has not committed to it")
-    return row
-
-
-def held(
-    engine: Engine, joint: str, kinds: tuple[str, ...] = ("commit", "reveal")
-) -> list[JointStatement]:
-    with Session(engine, expire_on_commit=False) as s:
-        q = select(JointStatement).where(JointStatement.joint_key == joint)
-        return [r for r in s.exec(q).all() if r.kind in kinds]
-
-
-def _store(
-    engine: Engine,
-    joint: str,
-    kind: str,
-    st: Mapping[str, Any],
-    envelope: Mapping[str, Any],
-    payload: str = "",
-    now: dt.datetime | None = None,
-) -> None:
-    key = (joint, st["bureau"], kind, statement_hash(st))
-    with Session(engine) as s:
-        if s.get(JointStatement, key) is None:
-            s.add(
-                JointStatement(
-                    joint_key=joint,
-                    bureau=st["bureau"],
-                    kind=kind,
-                    digest=key[3],
-                    envelope=canonical_json(dict(envelope)).decode(),
-                    payload=payload,
-                    received_at=now or _now(),
-                )
-            )
-            s.commit()
-
-
 # ---------------------------------------------------------------- commit
 def commit(
     engine: Engine, me: Bureau, plan_text: str, *, now: dt.datetime | None = None
 ) -> JointRound:
     """Build our frames, draw our secret nonce, sign our commitment and keep it; then send it
     (with the frames) to every other participant. Idempotent for the same plan."""
-    now = now or _now()
+    now = now or now_utc()
     plan = read_joint_plan(plan_text)
     joint, phash = plan["joint"], joint_plan_hash(plan)
     codes = [p["bureau"] for p in plan["participants"]]
@@ -137,7 +92,7 @@ def commit(
             return existing
         if "replaces" in plan:
             _refuse_withholders(s, plan)
-    if now > _at(plan["commit_deadline"]):
+    if now > at(plan["commit_deadline"]):
         raise UserError(f"commit_deadline: {plan['commit_deadline']} has passed")
     for b in codes:
         if b != me.code and b not in me.partners:
@@ -167,7 +122,7 @@ def commit(
     with Session(engine, expire_on_commit=False) as s:
         s.add(row)
         s.commit()
-    _store(engine, joint, "commit", statement, envelope, canonical_json(payload).decode(), now)
+    store(engine, joint, "commit", statement, envelope, canonical_json(payload).decode(), now)
     logger.info(
         "joint round %s: committed (inspectors %s)", joint, statement["inspector_commitment"][:12]
     )
@@ -190,109 +145,6 @@ def _refuse_withholders(session: Session, plan: Mapping[str, Any]) -> None:
             f"participants: {', '.join(sorted(back))} withheld its reveal in "
             f"{plan['replaces']} and may not take part in the round replacing it"
         )
-
-
-# ---------------------------------------------------------------- what partners send us
-def receive(
-    engine: Engine,
-    me_code: str,
-    sender: Partner,
-    envelope: Any,
-    payload: str,
-    now: dt.datetime | None = None,
-) -> str:
-    """Accept one signed statement from ``sender`` (a verified partner). JointError (422) for
-    a statement that does not check, Conflict (409) for one that comes too late or too early.
-    A reveal that does not open the sender's commitment is kept as evidence, then refused."""
-    now = now or _now()
-    st = open_envelope(envelope, sender.keys)
-    if st["bureau"] != sender.code:
-        raise JointError(
-            f"statement.bureau: {st['bureau']}, but the request is signed by {sender.code}"
-        )
-    return _accept(engine, me_code, st, envelope, payload, now)
-
-
-def _accept(
-    engine: Engine,
-    me_code: str,
-    st: dict[str, Any],
-    envelope: Any,
-    payload: str,
-    now: dt.datetime,
-    relayed: bool = False,
-) -> str:
-    """``relayed``: pulled from a participant that accepted it (and checked the deadline)."""
-    joint, kind = st["joint"], KINDS[st["type"]]
-    with Session(engine, expire_on_commit=False) as s:
-        row = s.get(JointRound, joint)
-    plan = plan_of(row) if row else None
-    ours = row.plan_hash if row else ""
-    if plan is not None and st["joint_plan_hash"] != ours:
-        raise JointError(
-            f"joint_plan_hash: {st['joint_plan_hash'][:12]}… is not the plan this "
-            f"bureau committed to ({ours[:12]}…)"
-        )
-    if plan is not None and st["bureau"] not in [p["bureau"] for p in plan["participants"]]:
-        raise JointError(f"bureau {st['bureau']} is not a participant of {joint}")
-    digest = statement_hash(st)
-    with Session(engine) as s:
-        if s.get(JointStatement, (joint, st["bureau"], kind, digest)) is not None:
-            return f"{kind} already held"
-    if kind == "commit":
-        if plan is not None:
-            check_payload(plan, st, payload)
-            if row.status != "committed" or now > _at(plan["commit_deadline"]):  # type: ignore[union-attr]
-                if not [c for c in held(engine, joint, ("commit",)) if c.bureau == st["bureau"]]:
-                    raise Conflict(
-                        f"joint round {joint}: commitments are closed (the commit "
-                        "deadline passed, or this bureau has revealed)"
-                    )
-                # a second commitment of a bureau, however late: evidence of equivocation
-        _store(engine, joint, "commit", st, envelope, payload, now)
-        return "commitment held"
-    if plan is None:
-        raise Conflict(f"joint round {joint}: this bureau has not committed to it yet")
-    if kind == "finding":
-        if plan["lead"] != me_code:
-            raise Conflict(f"joint round {joint}: findings go to the lead, {plan['lead']}")
-        _store(engine, joint, "finding", st, envelope, "", now)
-        return "finding held"
-    commits = [
-        json.loads(c.envelope)["statement"]
-        for c in held(engine, joint, ("commit",))
-        if c.bureau == st["bureau"]
-    ]
-    if not commits:
-        raise Conflict(f"joint round {joint}: no commitment of {st['bureau']} is held here")
-    if now > _at(plan["reveal_deadline"]) and not relayed:
-        raise Conflict(
-            f"joint round {joint}: the reveal deadline {plan['reveal_deadline']} "
-            "has passed (rule withheld-fails)"
-        )
-    why = valid_reveal(commits[0], st)
-    if why:
-        _store(engine, joint, "bad-reveal", st, envelope, "", now)
-        logger.warning(
-            "joint round %s: %s revealed a nonce that does not open its commitment",
-            joint,
-            st["bureau"],
-        )
-        raise JointError(f"reveal of {st['bureau']} refused and kept as evidence: {why}")
-    _store(engine, joint, "reveal", st, envelope, "", now)
-    return "reveal held"
-
-
-def state(engine: Engine, joint: str) -> dict[str, Any]:
-    """What we hold of a joint round, for partners: commitments (with frames) and reveals."""
-    rows = held(engine, joint)
-    return {
-        "joint": joint,
-        "statements": [
-            {"kind": r.kind, "envelope": json.loads(r.envelope), "payload": r.payload}
-            for r in sorted(rows, key=lambda r: (r.kind, r.bureau, r.digest))
-        ],
-    }
 
 
 # ---------------------------------------------------------------- exchange with partners
@@ -330,7 +182,7 @@ def push(engine: Engine, me: Bureau, joint: str) -> list[str]:
 def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None) -> list[str]:
     """Merge what every other participant holds: commitments (with frames) and reveals,
     each checked against its signer's directory key, as if it had been sent to us."""
-    now = now or _now()
+    now = now or now_utc()
     plan = plan_of(get_joint(engine, joint))
     codes = {p["bureau"] for p in plan["participants"]}
     keys = {code: me.partners[code].keys for code in codes if code in me.partners}
@@ -347,7 +199,7 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
                 env = item["envelope"]
                 st = open_envelope(env, keys.get(str(env["statement"].get("bureau")), ()))
                 if item.get("kind") in ("commit", "reveal") and KINDS[st["type"]] == item["kind"]:
-                    _accept(
+                    accept(
                         engine, me.code, st, env, str(item.get("payload", "")), now, relayed=True
                     )
             except (JointError, Conflict, KeyError, TypeError, AttributeError) as exc:
@@ -355,28 +207,11 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
     return notes
 
 
-def _by_bureau(
-    engine: Engine, joint: str
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
-    commits: dict[str, list[dict[str, Any]]] = {}
-    reveals: dict[str, list[dict[str, Any]]] = {}
-    for r in held(engine, joint):
-        st = json.loads(r.envelope)["statement"]
-        (commits if r.kind == "commit" else reveals).setdefault(r.bureau, []).append(st)
-    return commits, reveals
-
-
-def decision(engine: Engine, joint: str, now: dt.datetime | None = None) -> Decision:
-    row = get_joint(engine, joint)
-    commits, reveals = _by_bureau(engine, joint)
-    return decide(plan_of(row), commits, reveals, now or _now())
-
-
 # ---------------------------------------------------------------- reveal
 def reveal(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = None) -> str:
     """Reveal our nonce: only when we hold every participant's commitment (and one each),
     before the reveal deadline. Sent to every other participant."""
-    now = now or _now()
+    now = now or now_utc()
     row = get_joint(engine, joint)
     if row.status != "committed":
         push(engine, me, joint)
@@ -395,7 +230,7 @@ def reveal(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = 
             "commitment is held"
         )
     plan = plan_of(row)
-    if now > _at(plan["reveal_deadline"]):
+    if now > at(plan["reveal_deadline"]):
         raise UserError(f"reveal_deadline: {plan['reveal_deadline']} has passed")
     mine = next(c for c in d.commits if c["bureau"] == me.code)
     statement = {
@@ -408,7 +243,7 @@ def reveal(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = 
         "nonce": row.nonce,
     }
     envelope = sign_statement(statement, me.key.origin, me.key.private)
-    _store(engine, joint, "reveal", statement, envelope, "", now)
+    store(engine, joint, "reveal", statement, envelope, "", now)
     _set(engine, joint, status="revealed")
     push(engine, me, joint)
     return "revealed"
@@ -429,7 +264,7 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
     """Decide the joint round once: drawn (every reveal opens its commitment) or failed by the
     fixed rule (a deadline passed with a commitment or reveal missing; two commitments of one
     bureau; a bureau's inspectors cannot staff the teams). A decided round stays decided."""
-    now = now or _now()
+    now = now or now_utc()
     row = get_joint(engine, joint)
     if row.status in ("drawn", "failed"):
         return row
@@ -447,7 +282,12 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
         return _fail(engine, joint, d.failure(), now)
     plan = plan_of(row)
     seed = joint_seed(row.plan_hash, joint, d.commits, d.nonces)
-    payloads = {r.bureau: json.loads(r.payload) for r in held(engine, joint, ("commit",))}
+    chosen = {statement_hash(c) for c in d.commits}  # the frames of the commitments that count
+    payloads = {
+        r.bureau: json.loads(r.payload)
+        for r in held(engine, joint, ("commit",))
+        if r.digest in chosen
+    }
     ents = [EnterpriseUnit.from_json(e) for e in payloads[plan["lead"]]["enterprises"]]
     frames = {b: bureau_frame(p) for b, p in payloads.items()}
     try:
@@ -500,51 +340,8 @@ def send_finding(
         "inspectors": [i for b, i in team if b == me.code],
     }
     envelope = sign_statement(statement, me.key.origin, me.key.private)
-    _store(engine, joint, "finding", statement, envelope)
+    store(engine, joint, "finding", statement, envelope)
     if row.lead == me.code:
         return "finding held (we lead)"
     client.post_statement(me.partners[row.lead], me.key, joint, envelope, "", me.transport)
     return f"finding sent to the lead {row.lead}"
-
-
-# ---------------------------------------------------------------- what coordinators see
-def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) -> list[str]:
-    """Lines for ``partners status`` and the workspace: who withheld or equivocated or sent a
-    reveal that does not open its commitment, each with its signed commitment and deadline."""
-    plan = plan_of(row)
-    commits, _reveals = _by_bureau(engine, row.joint_key)
-    out = []
-    failure = (row.outcome or {}).get("failure") if row.status == "failed" else None
-    if failure is None and row.status not in ("drawn", "failed"):
-        d = decide(plan, commits, _reveals, now or _now())
-        if d.state.startswith("waiting"):
-            what = "commitment" if d.state == "waiting-commitments" else "reveal"
-            for b in d.bureaus:
-                out.append(f"waiting for the {what} of {b}")
-    if failure:
-        deadline = plan["reveal_deadline" if failure["reason"] == "withheld" else "commit_deadline"]
-        for b in failure["bureaus"]:
-            signed = [statement_hash(c)[:16] for c in commits.get(b, [])]
-            word = {
-                "withheld": "WITHHELD ITS REVEAL",
-                "equivocation": "SIGNED TWO COMMITMENTS",
-                "missing-commitment": "DID NOT COMMIT",
-                "infeasible": "COULD NOT STAFF THE TEAMS",
-            }.get(failure["reason"], "failed")
-            out.append(
-                f"!!! {b} {word} in joint round {row.joint_key}: deadline {deadline}; "
-                f"signed commitment(s) {', '.join(signed) or 'none'} "
-                f"(`shuangsui joint bundle {row.joint_key}`)"
-            )
-    for r in held(engine, row.joint_key, ("bad-reveal",)):
-        out.append(
-            f"!!! {r.bureau} REVEALED A NONCE THAT DOES NOT OPEN ITS COMMITMENT in joint "
-            f"round {row.joint_key} (signed, kept: {r.digest[:16]})"
-        )
-    return out
-
-
-def all_evidence(engine: Engine) -> list[str]:
-    with Session(engine, expire_on_commit=False) as s:
-        rows = s.exec(select(JointRound)).all()
-    return [line for row in rows for line in evidence(engine, row)]

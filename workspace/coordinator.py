@@ -169,7 +169,7 @@ def partners(request: Request, me: Coordinator) -> Response:
                 "flagged": bool(st and st.flagged),
             }
         )
-    from joint.service import all_evidence
+    from joint.evidence import all_evidence
 
     joint = all_evidence(request.app.state.engine)  # withheld reveals etc., with the evidence
     return render("partners.html", rows=rows, me=me.name, joint=joint)

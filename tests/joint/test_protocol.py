@@ -20,6 +20,7 @@ from exchange.directory import load_directory
 from exchange.errors import SyncRejected
 from joint import client, service
 from joint.bundle import write_bundle
+from joint.evidence import all_evidence
 from joint.models import JointRound
 from joint.protocol import joint_seed, nonce_commitment, sign_statement, statement_hash
 from joint.service import Bureau as Me
@@ -109,7 +110,7 @@ def test_no_single_bureau_can_choose_the_outcome(trio: Trio) -> None:
                     client.post_statement(trio.me[x].partners[code], trio.me[x].key, joint,
                                           trio.statement(x, joint, nonce=other))  # fmt: skip
         engine = trio.b[next(c for c in NAMES if c != x)].engine  # one that was sent them
-        assert any(f"{x} REVEALED A NONCE" in line for line in service.all_evidence(engine))
+        assert any(f"{x} REVEALED A NONCE" in line for line in all_evidence(engine))
         # 2. withholding: at the deadline the fixed rule fails the round, naming it
         late = service.decision(engine, joint, dt.datetime.now(dt.UTC) + LATE)
         assert (late.state, late.reason, late.bureaus) == ("failed", "withheld", [x])
@@ -140,7 +141,7 @@ def test_a_second_commitment_is_caught_as_equivocation(trio: Trio) -> None:
                           payload)  # fmt: skip
     row = service.draw(trio.b[FJ].engine, trio.me[FJ], "jt-equivocate")
     assert row.outcome == {"failure": {"reason": "equivocation", "bureaus": [ZJ]}}
-    assert any("330000 SIGNED TWO COMMITMENTS" in x for x in service.all_evidence(
+    assert any("330000 SIGNED TWO COMMITMENTS" in x for x in all_evidence(
         trio.b[FJ].engine))  # fmt: skip
 
 
