@@ -30,6 +30,7 @@ from joint import client
 from joint.draw import JointInfeasible, joint_draw
 from joint.frames import bureau_frame, commitments, own_frames
 from joint.models import JointRound
+from joint.notify import notify_own_inspectors
 from joint.plan import joint_plan_hash, read_joint_plan
 from joint.protocol import (
     JointError,
@@ -267,6 +268,8 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
     now = now or now_utc()
     row = get_joint(engine, joint)
     if row.status in ("drawn", "failed"):
+        if row.status == "drawn":  # again, in case the notices were not queued (idempotent)
+            notify_own_inspectors(engine, joint, me.code)
         return row
     pull(engine, me, joint, now)
     d = decision(engine, joint, now)
@@ -306,6 +309,8 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
         )
     _set(engine, joint, status="drawn", outcome=result, decided_at=now)
     logger.info("joint round %s drawn: seed %s", joint, seed.hex()[:16])
+    queued = notify_own_inspectors(engine, joint, me.code)  # each bureau its own inspectors
+    logger.info("joint round %s: %d notice(s) queued for our inspectors", joint, queued)
     return get_joint(engine, joint)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from exchange.directory import load_directory
 from exchange.errors import SyncRejected
@@ -24,6 +24,7 @@ from joint.evidence import all_evidence
 from joint.models import JointRound
 from joint.protocol import joint_seed, nonce_commitment, sign_statement, statement_hash
 from joint.service import Bureau as Me
+from notifications.models import Notification
 from tests.exchange.bureaus import Bureau, make_bureau, served, write_directory
 from tests.joint.world import NAMES, joint_yaml
 from tests.rounds.factories import seed_registry
@@ -36,8 +37,9 @@ LATE = dt.timedelta(hours=1)  # past both deadlines of joint_yaml
 class Trio:
     def __init__(self, bureaus: dict[str, Bureau]):
         self.b = bureaus
-        self.me = {c: Me(c, b.key, load_directory(b.home / "partners.toml"))
-                   for c, b in bureaus.items()}  # fmt: skip
+        self.me = {
+            c: Me(c, b.key, load_directory(b.home / "partners.toml")) for c, b in bureaus.items()
+        }
 
     def commit(self, joint: str) -> None:
         text = joint_yaml(joint)
@@ -55,13 +57,21 @@ class Trio:
 
     def statement(self, code: str, joint: str, **change: object) -> dict:
         """``code``'s own statement, altered and signed again with its real key."""
-        commit = next(json.loads(r.envelope)["statement"]
-                      for r in service.held(self.b[code].engine, joint, ("commit",))
-                      if r.bureau == code)  # fmt: skip
+        commit = next(
+            json.loads(r.envelope)["statement"]
+            for r in service.held(self.b[code].engine, joint, ("commit",))
+            if r.bureau == code
+        )
         if "nonce" in change:
-            st = {"v": 1, "type": "joint-reveal", "joint": joint, "bureau": code,
-                  "joint_plan_hash": commit["joint_plan_hash"], "commit": statement_hash(commit),
-                  "nonce": change["nonce"]}  # fmt: skip
+            st = {
+                "v": 1,
+                "type": "joint-reveal",
+                "joint": joint,
+                "bureau": code,
+                "joint_plan_hash": commit["joint_plan_hash"],
+                "commit": statement_hash(commit),
+                "nonce": change["nonce"],
+            }
         else:
             st = commit | change
         key = self.b[code].key
@@ -107,8 +117,12 @@ def test_no_single_bureau_can_choose_the_outcome(trio: Trio) -> None:
                 if code == x:
                     continue
                 with pytest.raises(SyncRejected, match="HTTP 422.*kept as evidence"):
-                    client.post_statement(trio.me[x].partners[code], trio.me[x].key, joint,
-                                          trio.statement(x, joint, nonce=other))  # fmt: skip
+                    client.post_statement(
+                        trio.me[x].partners[code],
+                        trio.me[x].key,
+                        joint,
+                        trio.statement(x, joint, nonce=other),
+                    )
         engine = trio.b[next(c for c in NAMES if c != x)].engine  # one that was sent them
         assert any(f"{x} REVEALED A NONCE" in line for line in all_evidence(engine))
         # 2. withholding: at the deadline the fixed rule fails the round, naming it
@@ -121,11 +135,21 @@ def test_no_single_bureau_can_choose_the_outcome(trio: Trio) -> None:
             row = service.draw(trio.b[code].engine, trio.me[code], joint)
             assert row.status == "drawn"
             seeds.add(row.outcome["seed"])  # type: ignore[index]
+            # each bureau notified its own inspectors, one notice per place on a team
+            ours = [i for team in row.outcome["teams"].values() for b, i in team if b == code]  # type: ignore[index]
+            with Session(trio.b[code].engine) as s:
+                sent = s.exec(
+                    select(Notification.recipient).where(
+                        Notification.round_key == joint, Notification.kind == "assignment"
+                    )
+                ).all()
+            assert sorted(sent) == sorted(ours) and ours
         d = service.decision(engine, joint)
-        assert seeds == {joint_seed(d.commits[0]["joint_plan_hash"], joint, d.commits,
-                                    fixed).hex()}  # fmt: skip
-        assert all(c["nonce_commitment"] == nonce_commitment(joint, c["bureau"], f)
-                   for c, f in zip(d.commits, fixed, strict=True))  # fmt: skip
+        assert seeds == {joint_seed(d.commits[0]["joint_plan_hash"], joint, d.commits, fixed).hex()}
+        assert all(
+            c["nonce_commitment"] == nonce_commitment(joint, c["bureau"], f)
+            for c, f in zip(d.commits, fixed, strict=True)
+        )
 
 
 def test_a_second_commitment_is_caught_as_equivocation(trio: Trio) -> None:
@@ -135,19 +159,26 @@ def test_a_second_commitment_is_caught_as_equivocation(trio: Trio) -> None:
     # Zhejiang signs another commitment (another nonce) after seeing two reveals
     second = nonce_commitment("jt-equivocate", ZJ, "11" * 32)
     other = trio.statement(ZJ, "jt-equivocate", nonce_commitment=second)
-    payload = next(r.payload for r in service.held(trio.b[ZJ].engine, "jt-equivocate",
-                                                   ("commit",)) if r.bureau == ZJ)  # fmt: skip
-    client.post_statement(trio.me[ZJ].partners[FJ], trio.me[ZJ].key, "jt-equivocate", other,
-                          payload)  # fmt: skip
+    payload = next(
+        r.payload
+        for r in service.held(trio.b[ZJ].engine, "jt-equivocate", ("commit",))
+        if r.bureau == ZJ
+    )
+    client.post_statement(
+        trio.me[ZJ].partners[FJ], trio.me[ZJ].key, "jt-equivocate", other, payload
+    )
     row = service.draw(trio.b[FJ].engine, trio.me[FJ], "jt-equivocate")
     assert row.outcome == {"failure": {"reason": "equivocation", "bureaus": [ZJ]}}
-    assert any("330000 SIGNED TWO COMMITMENTS" in x for x in all_evidence(
-        trio.b[FJ].engine))  # fmt: skip
+    assert any("330000 SIGNED TWO COMMITMENTS" in x for x in all_evidence(trio.b[FJ].engine))
 
 
 def _verify(bundle: Path) -> str:
-    res = subprocess.run(["python3", "-I", "-S", str(bundle / "verify_joint.py"), str(bundle)],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    res = subprocess.run(
+        ["python3", "-I", "-S", str(bundle / "verify_joint.py"), str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return f"{res.returncode} {res.stdout}"
 
 
@@ -161,8 +192,10 @@ def _altered(src: Path, dst: Path, name: str, change: Callable[[dict], None]) ->
         data += b"\n"
     (dst / name).write_bytes(data)
     lines = (dst / "MANIFEST.sha256").read_text().splitlines()
-    fixed = [f"{hashlib.sha256(data).hexdigest()}  {name}" if ln.endswith(f"  {name}") else ln
-             for ln in lines]  # fmt: skip
+    fixed = [
+        f"{hashlib.sha256(data).hexdigest()}  {name}" if ln.endswith(f"  {name}") else ln
+        for ln in lines
+    ]
     (dst / "MANIFEST.sha256").write_text("\n".join(fixed) + "\n")
     return dst
 
@@ -183,19 +216,29 @@ def test_the_verifier_names_what_was_altered(trio: Trio, tmp_path: Path) -> None
         team[1][1] = other
 
     cases = {
-        "commitment": ("statements.json",
-                       lambda d: d["commits"][SH][0]["statement"].update(inspector_size=1),
-                       "commitment 0 of 310000: the Ed25519 signature of 310000 does not verify"),
-        "reveal": ("statements.json",
-                   lambda d: d["reveals"][ZJ]["statement"].update(nonce="22" * 32),
-                   "reveal of 330000: the Ed25519 signature of 330000 does not verify"),
-        "re-signed reveal": ("statements.json", lambda d: d["reveals"].update({ZJ: resigned}),
-                             "reveal of 330000: H(nonce) differs from the nonce commitment"),
-        "selection": ("outcome.json", lambda d: d["selected"][0].update(rank=9),
-                      "outcome.json: selected: entry 1 rank 9 expected 1"),
+        "commitment": (
+            "statements.json",
+            lambda d: d["commits"][SH][0]["statement"].update(inspector_size=1),
+            "commitment 0 of 310000: the Ed25519 signature of 310000 does not verify",
+        ),
+        "reveal": (
+            "statements.json",
+            lambda d: d["reveals"][ZJ]["statement"].update(nonce="22" * 32),
+            "reveal of 330000: the Ed25519 signature of 330000 does not verify",
+        ),
+        "re-signed reveal": (
+            "statements.json",
+            lambda d: d["reveals"].update({ZJ: resigned}),
+            "reveal of 330000: H(nonce) differs from the nonce commitment",
+        ),
+        "selection": (
+            "outcome.json",
+            lambda d: d["selected"][0].update(rank=9),
+            "outcome.json: selected: entry 1 rank 9 expected 1",
+        ),
         "team": ("outcome.json", swap_team, "outcome.json: teams of"),
         "seed": ("outcome.json", lambda d: d.update(seed="00" * 32), "outcome.json: seed"),
-    }  # fmt: skip
+    }
     for what, (name, change, expected) in cases.items():
         out = _verify(_altered(good, tmp_path / what.replace(" ", "-"), name, change))
         assert out.startswith("1 ") and "\nFAIL: " in out and expected in out, (what, out)
