@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shuangsui registry draw rounds findings exchange api tasks flows notifications website workspace risk leads
+	$(BIN)/mypy shuangsui registry draw rounds findings exchange api tasks flows notifications website workspace risk leads joint
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/lock-bench.txt

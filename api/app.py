@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 # "module:attribute" of routers included in every app, after the built-in ones.
 EXTRA_ROUTERS: list[str] = [
     "exchange.api:router",  # the partner exchange (/exchange/v1)
+    "joint.routes:router",  # joint rounds between bureaus (/exchange/v1/joint)
     "workspace.pages:router",  # the bureau's web workspace (/w): stylesheet
     "workspace.inspector:router",  # the inspector's assignment pages
     "workspace.coordinator:router",  # the coordinator's month, rounds and exports

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from sqlmodel import Session, select
@@ -24,6 +26,8 @@ app = typer.Typer(help="The partner-bureau exchange (信息互换、执法互助
                   no_args_is_help=True)  # fmt: skip
 assist_app = typer.Typer(help="Assistance requests (执法互助).", no_args_is_help=True)
 app.add_typer(assist_app, name="assist")
+# more lines for `partners status`, registered by other rooms (joint rounds: withheld reveals)
+status_hooks: list[Callable[[Any], list[str]]] = []
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -90,7 +94,8 @@ _NO_PARTNERS = (
 @app.command("status")
 def status() -> None:
     """Each partner's cursor, last sync and why it failed; rewritten histories, loudly."""
-    with Session(_engine()) as session:
+    engine = _engine()
+    with Session(engine) as session:
         states = {s.partner_code: s for s in session.exec(select(PartnerState)).all()}
         conflicts = session.exec(select(PartnerConflict)).all()
     read = read_directory()
@@ -127,6 +132,9 @@ def status() -> None:
             n = sum(c.partner_code == code for c in conflicts)
             typer.echo(f"    !!! {code} REWROTE ITS HISTORY: {n} piece(s) of evidence "
                        f"(`shuangsui partners conflicts {code}`)")  # fmt: skip
+    for hook in status_hooks:
+        for line in hook(engine):
+            typer.echo(line)
 
 
 @app.command("conflicts")

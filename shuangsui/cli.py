@@ -55,6 +55,10 @@ def _register_groups() -> None:
     from leads.cli import app as leads_app
 
     app.add_typer(leads_app, name="leads")
+
+    from joint.cli import app as joint_app
+
+    app.add_typer(joint_app, name="joint")
     from api.cli import serve, tokens_app
     from findings.cli import app as findings_app
     from website.cli import publish_cmd

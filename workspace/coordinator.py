@@ -180,5 +180,8 @@ def partners(request: Request, me: Coordinator) -> Response:
                 "equivocated": bool(stand.equivocations_of(p.origin)),
             }
         )
+    from joint.evidence import all_evidence
+
+    joint = all_evidence(request.app.state.engine)  # withheld reveals etc., with the evidence
     return render("partners.html", rows=rows, me=me.name, stand=stand,
-                  quorum=directory.witness_quorum)  # fmt: skip
+                  quorum=directory.witness_quorum, joint=joint)  # fmt: skip

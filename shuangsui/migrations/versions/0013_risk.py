@@ -1,7 +1,7 @@
 """risk classification: runs, classes, overrides, upheld complaints
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-30 22:17:28
 
 Risk classes computed from versioned rules (risk/): every run is kept with its rules' hash and
@@ -15,7 +15,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """witnessing: cosignatures, checkpoints seen, equivocation proofs
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-11-30 22:30:00
 
 Bureaus witness each other (C2SP tlog-cosignature): ``exchange_cosignature`` holds the
@@ -18,7 +18,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0011"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,75 @@
+"""The joint round's bundle (docs/draw-algorithm.md §13.6): everything an outsider needs to
+check the round with ``python3 -I -S verify_joint.py DIR`` and nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from draw.canonical import canonical_json
+from joint import service
+from shuangsui.errors import UserError
+
+HERE = Path(__file__).resolve().parent
+VERIFY = HERE.parent / "draw" / "verify_bundle.py"
+VERIFY_JOINT = HERE / "verify_joint.py"
+
+
+def bundle_files(plan: dict[str, Any]) -> list[str]:
+    """The files of a bundle, in manifest order."""
+    names = ["joint-plan.json", "statements.json", "frame-enterprises.jsonl"]
+    for p in plan["participants"]:
+        names += [f"inspectors-{p['bureau']}.jsonl", f"conflicts-{p['bureau']}.json"]
+    return names + ["outcome.json", "verify.py", "verify_joint.py"]
+
+
+def _line(obj: Any) -> bytes:
+    return canonical_json(obj) + b"\n"
+
+
+def write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
+    row = service.get_joint(engine, joint)
+    if row.status not in ("drawn", "failed") or row.outcome is None:
+        raise UserError(f"joint round {joint} is {row.status}: draw it first (joint draw)")
+    plan = service.plan_of(row)
+    commits: dict[str, list[dict[str, Any]]] = {}
+    reveals: dict[str, dict[str, Any]] = {}
+    payloads: dict[str, dict[str, Any]] = {}
+    refused = []
+    for r in service.held(engine, joint, ("commit", "reveal", "bad-reveal")):
+        env = json.loads(r.envelope)
+        if r.kind == "commit":
+            commits.setdefault(r.bureau, []).append(env)
+            payloads[r.bureau] = json.loads(r.payload)
+        elif r.kind == "reveal":
+            reveals[r.bureau] = env
+        else:
+            refused.append(env)
+    blobs: dict[str, bytes] = {
+        "joint-plan.json": canonical_json(plan),
+        "statements.json": _line({"commits": commits, "reveals": reveals, "refused": refused}),
+    }
+    lead = payloads.get(plan["lead"], {})
+    blobs["frame-enterprises.jsonl"] = b"".join(_line(e) for e in lead.get("enterprises", []))
+    for p in plan["participants"]:
+        b = payloads.get(p["bureau"], {"inspectors": [], "conflicts": []})
+        blobs[f"inspectors-{p['bureau']}.jsonl"] = b"".join(_line(i) for i in b["inspectors"])
+        blobs[f"conflicts-{p['bureau']}.json"] = _line({"conflicts": b["conflicts"]})
+    outcome = dict(row.outcome)
+    outcome["outcome"] = row.status
+    blobs["outcome.json"] = _line(outcome)
+    blobs["verify.py"] = VERIFY.read_bytes()
+    blobs["verify_joint.py"] = VERIFY_JOINT.read_bytes()
+    out.mkdir(parents=True, exist_ok=True)
+    names = bundle_files(plan)
+    for name in names:
+        (out / name).write_bytes(blobs[name])
+    manifest = "".join(f"{hashlib.sha256(blobs[n]).hexdigest()}  {n}\n" for n in names)
+    (out / "MANIFEST.sha256").write_text(manifest, encoding="utf-8")
+    shutil.copymode(VERIFY, out / "verify.py")
+    return names

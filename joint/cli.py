@@ -1,0 +1,140 @@
+"""``shuangsui joint ...``: commit, reveal, draw, bundle, findings and status of joint rounds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from sqlmodel import Session, select
+
+from exchange.directory import load_directory
+from exchange.keys import load_or_create
+from joint import service
+from joint.evidence import evidence
+from joint.models import JointRound
+from joint.protocol import JointError
+from shuangsui.config import get_settings
+from shuangsui.db import get_engine, migrate
+from shuangsui.errors import EntropyUnavailable, UserError
+
+app = typer.Typer(help="Joint rounds between bureaus (联合抽查).", no_args_is_help=True)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    return get_engine(settings)
+
+
+def _me() -> service.Bureau:
+    return service.Bureau(get_settings().bureau_code, load_or_create(), load_directory())
+
+
+def _sent(me: service.Bureau) -> None:
+    for line in me.sent:
+        typer.echo(f"  {line}")
+
+
+class Waiting(UserError):
+    exit_code = 3
+
+
+@app.command("commit")
+def commit(plan: Path) -> None:
+    """Commit our frames and H(nonce) to a joint round (signed) and send them to the others."""
+    me = _me()
+    row = service.commit(_engine(), me, plan.read_text(encoding="utf-8"))
+    typer.echo(f"{row.joint_key}: committed (joint plan {row.plan_hash})")
+    _sent(me)
+
+
+@app.command("reveal")
+def reveal(joint: str) -> None:
+    """Reveal our nonce, once every participant's commitment is held."""
+    me = _me()
+    try:
+        said = service.reveal(_engine(), me, joint)
+    except EntropyUnavailable as exc:
+        raise Waiting(str(exc)) from None
+    typer.echo(f"{joint}: {said}")
+    _sent(me)
+
+
+@app.command("push")
+def push(joint: str) -> None:
+    """Send our statements again (to a participant that was down)."""
+    me = _me()
+    service.push(_engine(), me, joint)
+    _sent(me)
+
+
+@app.command("draw")
+def draw(joint: str) -> None:
+    """Decide the joint round: drawn, or failed by the fixed rule; exit 3 while waiting."""
+    try:
+        row = service.draw(_engine(), _me(), joint)
+    except EntropyUnavailable as exc:
+        raise Waiting(str(exc)) from None
+    typer.echo(_summary(row))
+
+
+def _summary(row: JointRound) -> str:
+    out = row.outcome or {}
+    if row.status == "drawn":
+        return f"{row.joint_key}: drawn, seed {out['seed']}, {len(out['selected'])} selected"
+    if row.status == "failed":
+        f = out["failure"]
+        return f"{row.joint_key}: FAILED: {f['reason']} by {', '.join(f['bureaus'])}"
+    return f"{row.joint_key}: {row.status}"
+
+
+@app.command("bundle")
+def bundle(joint: str, out: Path = typer.Option(..., help="the bundle directory")) -> None:
+    """Write the joint round's bundle (check it with python3 -I -S verify_joint.py DIR)."""
+    from joint.bundle import write_bundle
+
+    names = write_bundle(_engine(), joint, out)
+    typer.echo(f"{out}: {len(names)} files and MANIFEST.sha256")
+
+
+@app.command("finding")
+def finding(joint: str, credit_code: str, outcome: str, inspected_on: str) -> None:
+    """Our finding for an enterprise of the joint round, signed, to the lead."""
+    try:
+        said = service.send_finding(
+            _engine(),
+            _me(),
+            joint,
+            credit_code=credit_code,
+            outcome=outcome,
+            inspected_on=inspected_on,
+        )
+    except JointError as exc:
+        raise UserError(str(exc)) from None
+    typer.echo(f"{joint}: {said}")
+
+
+@app.command("publish")
+def publish(joint: str) -> None:
+    """(Lead) share each enterprise's result in our log, naming every participant."""
+    from joint.publish import publish_results
+
+    for line in publish_results(_engine(), joint):
+        typer.echo(line)
+
+
+@app.command("status")
+def status(joint: str = typer.Argument(None)) -> None:
+    """Joint rounds, and who has not committed or revealed, with the evidence."""
+    engine = _engine()
+    with Session(engine) as s:
+        rows = s.exec(select(JointRound)).all()
+    for row in rows:
+        if joint and row.joint_key != joint:
+            continue
+        typer.echo(_summary(row))
+        for line in evidence(engine, row):
+            typer.echo(f"    {line}")
+    if joint and not any(r.joint_key == joint for r in rows):
+        typer.echo(json.dumps({"joint": joint, "status": "unknown here"}))

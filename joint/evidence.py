@@ -1,0 +1,59 @@
+"""What coordinators see of joint rounds (``partners status``, the workspace's partners page):
+who withheld, equivocated, did not commit or sent a reveal that does not open its commitment,
+each with its signed commitment and the deadline."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from joint.models import JointRound
+from joint.protocol import decide
+from joint.store import by_bureau, held, now_utc, plan_of
+
+
+def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) -> list[str]:
+    """Lines for ``partners status`` and the workspace: who withheld or equivocated or sent a
+    reveal that does not open its commitment, each with its signed commitment and deadline."""
+    plan = plan_of(row)
+    commits, reveals = by_bureau(engine, row.joint_key)
+    signed_by: dict[str, list[str]] = {}  # every commitment held, as evidence
+    for r in held(engine, row.joint_key, ("commit",)):
+        signed_by.setdefault(r.bureau, []).append(r.digest[:16])
+    out = []
+    failure = (row.outcome or {}).get("failure") if row.status == "failed" else None
+    if failure is None and row.status not in ("drawn", "failed"):
+        d = decide(plan, commits, reveals, now or now_utc())
+        if d.state.startswith("waiting"):
+            what = "commitment" if d.state == "waiting-commitments" else "reveal"
+            for b in d.bureaus:
+                out.append(f"waiting for the {what} of {b}")
+    if failure:
+        deadline = plan["reveal_deadline" if failure["reason"] == "withheld" else "commit_deadline"]
+        for b in failure["bureaus"]:
+            signed = signed_by.get(b, [])
+            word = {
+                "withheld": "WITHHELD ITS REVEAL",
+                "equivocation": "SIGNED TWO COMMITMENTS",
+                "missing-commitment": "DID NOT COMMIT",
+                "infeasible": "COULD NOT STAFF THE TEAMS",
+            }.get(failure["reason"], "failed")
+            out.append(
+                f"!!! {b} {word} in joint round {row.joint_key}: deadline {deadline}; "
+                f"signed commitment(s) {', '.join(signed) or 'none'} "
+                f"(`shuangsui joint bundle {row.joint_key}`)"
+            )
+    for r in held(engine, row.joint_key, ("bad-reveal",)):
+        out.append(
+            f"!!! {r.bureau} REVEALED A NONCE THAT DOES NOT OPEN ITS COMMITMENT in joint "
+            f"round {row.joint_key} (signed, kept: {r.digest[:16]})"
+        )
+    return out
+
+
+def all_evidence(engine: Engine) -> list[str]:
+    with Session(engine, expire_on_commit=False) as s:
+        rows = s.exec(select(JointRound)).all()
+    return [line for row in rows for line in evidence(engine, row)]

@@ -1,0 +1,198 @@
+"""The joint round protocol, pure (docs/draw-algorithm.md §13, docs/exchange-protocol.md
+"Joint rounds"): signed statements, nonce commitments, the decision and the seed.
+
+Every bureau signs two statements: a **commitment** (its frames' commitments and
+``H(nonce)``) before any nonce is revealed, and a **reveal** (the nonce) once it holds every
+participant's commitment. The seed exists only when every participant revealed a nonce that
+opens its commitment; a missing reveal at the reveal deadline fails the round (rule
+``withheld-fails``), it never gives a seed made of the other nonces.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from draw.canonical import canonical_json, lp, sha256_hex
+from exchange.errors import NoteError
+from exchange.notes import VerifierKey, verifier_key
+
+__all__ = [
+    "CONTEXT",
+    "Decision",
+    "JointError",
+    "decide",
+    "joint_seed",
+    "nonce_commitment",
+    "open_envelope",
+    "sign_statement",
+    "statement_hash",
+    "team_seed",
+    "valid_reveal",
+]
+
+CONTEXT = b"shuangsui-joint-v1\n"  # prefixed to the canonical statement before signing
+NONCE_DOMAIN = "shuangsui-joint-nonce"
+TEAM_DOMAIN = b"shuangsui-joint-team"
+
+
+class JointError(ValueError):
+    """A statement or reveal that does not check (the message names what)."""
+
+
+def nonce_commitment(joint: str, bureau: str, nonce_hex: str) -> str:
+    """hex SHA-256(lp("shuangsui-joint-nonce") || lp(joint) || lp(bureau) || nonce bytes)."""
+    nonce = bytes.fromhex(nonce_hex)
+    if len(nonce) != 32:
+        raise JointError("nonce: 32 bytes (64 hex digits) needed")
+    return hashlib.sha256(lp(NONCE_DOMAIN) + lp(joint) + lp(bureau) + nonce).hexdigest()
+
+
+def statement_hash(statement: Mapping[str, Any]) -> str:
+    return sha256_hex(canonical_json(dict(statement)))
+
+
+def sign_statement(
+    statement: Mapping[str, Any], origin: str, private: Ed25519PrivateKey
+) -> dict[str, Any]:
+    """The envelope ``{"statement", "vkey", "signature"}``: Ed25519 over CONTEXT || canonical
+    JSON of the statement, base64."""
+    sig = private.sign(CONTEXT + canonical_json(dict(statement)))
+    return {
+        "statement": dict(statement),
+        "vkey": verifier_key(origin, private).text,
+        "signature": base64.b64encode(sig).decode(),
+    }
+
+
+def open_envelope(envelope: Any, keys: Sequence[VerifierKey] | None = None) -> dict[str, Any]:
+    """The statement of a signed envelope, after checking its shape and signature. With
+    ``keys``, the signing key must be one of them (a partner's directory keys)."""
+    if not isinstance(envelope, dict) or set(envelope) != {"statement", "vkey", "signature"}:
+        raise JointError("envelope: exactly statement, vkey and signature needed")
+    st = envelope["statement"]
+    if not isinstance(st, dict) or st.get("v") != 1 or st.get("type") not in TYPES:
+        raise JointError("statement: v 1 and a known type needed")
+    missing = sorted(TYPES[st["type"]] - set(st))
+    if missing:
+        raise JointError(f"statement.{missing[0]}: required for a {st['type']}")
+    try:
+        vkey = VerifierKey.parse(str(envelope["vkey"]))
+        sig = base64.b64decode(str(envelope["signature"]), validate=True)
+        vkey.ed25519().verify(sig, CONTEXT + canonical_json(st))
+    except (NoteError, ValueError, InvalidSignature, TypeError):
+        raise JointError(f"{st['type']} of {st.get('bureau')}: bad signature") from None
+    if vkey.name != f"shuangsui.{st.get('bureau')}":
+        raise JointError(f"{st['type']}: signed by {vkey.name}, not by shuangsui.{st['bureau']}")
+    if keys is not None and vkey.public not in {k.public for k in keys}:
+        raise JointError(
+            f"{st['type']} of {st['bureau']}: key {vkey.key_id} is not the "
+            "partner's key of the directory"
+        )
+    return st
+
+
+COMMON = {"v", "type", "joint", "joint_plan_hash", "bureau"}
+TYPES: dict[str, set[str]] = {
+    "joint-commit": COMMON
+    | {
+        "nonce_commitment",
+        "inspector_commitment",
+        "inspector_root",
+        "inspector_size",
+        "constraints_commitment",
+    },
+    "joint-reveal": COMMON | {"commit", "nonce"},
+    "joint-finding": COMMON | {"credit_code", "inspectors", "outcome", "inspected_on"},
+}
+LEAD_FIELDS = ("plan_hash", "frame_commitment", "frame_root", "frame_size")
+
+
+def valid_reveal(commit: Mapping[str, Any], reveal: Mapping[str, Any]) -> str | None:
+    """Why ``reveal`` does not open ``commit`` (None if it does)."""
+    if reveal.get("commit") != statement_hash(commit):
+        return "it names another commitment"
+    try:
+        opened = nonce_commitment(commit["joint"], commit["bureau"], str(reveal["nonce"]))
+    except (ValueError, JointError):
+        return "the nonce is not 64 hex digits"
+    if opened != commit["nonce_commitment"]:
+        return "H(nonce) differs from the signed nonce commitment"
+    return None
+
+
+def joint_seed(
+    plan_hash: str, joint: str, commits: Sequence[Mapping[str, Any]], nonces: Sequence[str]
+) -> bytes:
+    """SHA-256 of canonical JSON {"v":1, "type":"joint-seed", "joint", "joint_plan_hash",
+    "commits": [statement hashes, participant order], "nonces": [hex, participant order]}."""
+    doc = {
+        "v": 1,
+        "type": "joint-seed",
+        "joint": joint,
+        "joint_plan_hash": plan_hash,
+        "commits": [statement_hash(c) for c in commits],
+        "nonces": list(nonces),
+    }
+    return hashlib.sha256(canonical_json(doc)).digest()
+
+
+def team_seed(seed: bytes, bureau: str) -> bytes:
+    """The seed one bureau's inspectors are drawn with: SHA-256(lp(TEAM_DOMAIN) || seed ||
+    lp(bureau))."""
+    return hashlib.sha256(lp(TEAM_DOMAIN) + seed + lp(bureau)).digest()
+
+
+@dataclass
+class Decision:
+    state: str  # "waiting-commitments" | "waiting-reveals" | "ready" | "failed"
+    reason: str = ""  # failed: "equivocation" | "missing-commitment" | "withheld"
+    bureaus: list[str] = field(default_factory=list)  # who is missing / equivocated / withheld
+    commits: list[dict[str, Any]] = field(default_factory=list)  # participant order
+    nonces: list[str] = field(default_factory=list)
+
+    def failure(self) -> dict[str, Any]:
+        return {"reason": self.reason, "bureaus": list(self.bureaus)}
+
+
+def _late(now: dt.datetime, deadline: str) -> bool:
+    return now > dt.datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+
+
+def decide(
+    plan: Mapping[str, Any],
+    commits: Mapping[str, Sequence[dict[str, Any]]],
+    reveals: Mapping[str, Sequence[dict[str, Any]]],
+    now: dt.datetime,
+) -> Decision:
+    """What the statements held at ``now`` decide (docs/draw-algorithm.md §13.3). ``commits``
+    and ``reveals``: verified statements by bureau, for this joint round and plan."""
+    codes = [p["bureau"] for p in plan["participants"]]
+    two = [b for b in codes if len({statement_hash(c) for c in commits.get(b, ())}) > 1]
+    if two:
+        return Decision("failed", "equivocation", two)
+    missing = [b for b in codes if not commits.get(b)]
+    if missing:
+        if _late(now, plan["commit_deadline"]):
+            return Decision("failed", "missing-commitment", missing)
+        return Decision("waiting-commitments", bureaus=missing)
+    chosen = [commits[b][0] for b in codes]
+    nonces, withheld = [], []
+    for b, c in zip(codes, chosen, strict=True):
+        ok = [r["nonce"] for r in reveals.get(b, ()) if valid_reveal(c, r) is None]
+        if ok:
+            nonces.append(ok[0])
+        else:
+            withheld.append(b)
+    if withheld:
+        if _late(now, plan["reveal_deadline"]):
+            return Decision("failed", "withheld", withheld, chosen)
+        return Decision("waiting-reveals", bureaus=withheld, commits=chosen)
+    return Decision("ready", commits=chosen, nonces=nonces)

@@ -1,0 +1,352 @@
+"""A joint round in one bureau's database: commit, receive, reveal, pull, draw, findings.
+
+Every bureau runs the same steps on its own data (docs/exchange-protocol.md, "Joint rounds"):
+``commit`` (its frames and H(nonce), signed, sent to every other participant), ``reveal`` (only
+once it holds every participant's commitment, before the reveal deadline), ``draw`` (from every
+commitment and reveal it holds or pulls; or the fixed failure once a deadline passed). Any
+participant can draw: the outcome is a function of the signed statements alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from draw.canonical import canonical_json
+from draw.frame import EnterpriseUnit
+from exchange.directory import Partner
+from exchange.errors import SyncRejected
+from exchange.keys import BureauKey
+from joint import client
+from joint.draw import JointInfeasible, joint_draw
+from joint.frames import bureau_frame, commitments, own_frames
+from joint.models import JointRound
+from joint.notify import notify_own_inspectors
+from joint.plan import joint_plan_hash, read_joint_plan
+from joint.protocol import (
+    JointError,
+    joint_seed,
+    nonce_commitment,
+    open_envelope,
+    sign_statement,
+    statement_hash,
+)
+from joint.store import (
+    KINDS,
+    accept,
+    at,
+    decision,
+    get_joint,
+    held,
+    now_utc,
+    plan_of,
+    store,
+)
+from shuangsui.errors import Conflict, EntropyUnavailable, UserError
+
+logger = logging.getLogger(__name__)
+__all__ = ["Bureau", "commit", "decision", "draw", "get_joint", "held", "plan_of", "pull",
+           "push", "reveal", "send_finding"]  # fmt: skip
+
+
+@dataclass
+class Bureau:
+    """Who we are: our code, our key, our partner directory (and, in tests, a transport)."""
+
+    code: str
+    key: BureauKey
+    partners: Mapping[str, Partner]
+    transport: httpx.BaseTransport | None = None
+    sent: list[str] = field(default_factory=list)  # what the last push/pull did, for the CLI
+
+
+# ---------------------------------------------------------------- commit
+def commit(
+    engine: Engine, me: Bureau, plan_text: str, *, now: dt.datetime | None = None
+) -> JointRound:
+    """Build our frames, draw our secret nonce, sign our commitment and keep it; then send it
+    (with the frames) to every other participant. Idempotent for the same plan."""
+    now = now or now_utc()
+    plan = read_joint_plan(plan_text)
+    joint, phash = plan["joint"], joint_plan_hash(plan)
+    codes = [p["bureau"] for p in plan["participants"]]
+    if me.code not in codes:
+        raise UserError(f"participants: this bureau ({me.code}) is not one of {', '.join(codes)}")
+    with Session(engine, expire_on_commit=False) as s:
+        existing = s.get(JointRound, joint)
+        if existing is not None:
+            if existing.plan_hash != phash:
+                raise Conflict(
+                    f"joint round {joint} was committed with another plan "
+                    f"({existing.plan_hash[:12]}); start a new joint key"
+                )
+            push(engine, me, joint)
+            return existing
+        if "replaces" in plan:
+            _refuse_withholders(s, plan)
+    if now > at(plan["commit_deadline"]):
+        raise UserError(f"commit_deadline: {plan['commit_deadline']} has passed")
+    for b in codes:
+        if b != me.code and b not in me.partners:
+            raise UserError(f"participants: bureau {b} is not in the partner directory")
+    with engine.connect() as conn:
+        payload = own_frames(conn, plan, me.code)
+    nonce = secrets.token_hex(32)
+    statement = {
+        "v": 1,
+        "type": "joint-commit",
+        "joint": joint,
+        "joint_plan_hash": phash,
+        "bureau": me.code,
+        "nonce_commitment": nonce_commitment(joint, me.code, nonce),
+        **commitments(plan, me.code, payload),
+    }
+    envelope = sign_statement(statement, me.key.origin, me.key.private)
+    row = JointRound(
+        joint_key=joint,
+        plan_hash=phash,
+        plan_json=canonical_json(plan).decode(),
+        lead=plan["lead"],
+        nonce=nonce,
+        status="committed",
+        created_at=now,
+    )
+    with Session(engine, expire_on_commit=False) as s:
+        s.add(row)
+        s.commit()
+    store(engine, joint, "commit", statement, envelope, canonical_json(payload).decode(), now)
+    logger.info(
+        "joint round %s: committed (inspectors %s)", joint, statement["inspector_commitment"][:12]
+    )
+    push(engine, me, joint)
+    return row
+
+
+def _refuse_withholders(session: Session, plan: Mapping[str, Any]) -> None:
+    """Rule withheld-fails: a bureau that withheld in the round this one replaces is out."""
+    old = session.get(JointRound, plan["replaces"])
+    if old is None or old.status != "failed" or not old.outcome:
+        raise UserError(
+            f"replaces: joint round {plan['replaces']} is not a failed joint round of this bureau"
+        )
+    failure = old.outcome.get("failure", {})
+    out = set(failure.get("bureaus", ())) if failure.get("reason") == "withheld" else set()
+    back = out & {p["bureau"] for p in plan["participants"]}
+    if back:
+        raise UserError(
+            f"participants: {', '.join(sorted(back))} withheld its reveal in "
+            f"{plan['replaces']} and may not take part in the round replacing it"
+        )
+
+
+# ---------------------------------------------------------------- exchange with partners
+def _others(me: Bureau, plan: Mapping[str, Any]) -> list[Partner]:
+    out = []
+    for p in plan["participants"]:
+        if p["bureau"] != me.code:
+            if p["bureau"] not in me.partners:
+                raise UserError(
+                    f"participants: bureau {p['bureau']} is not in the partner "
+                    "directory (or is disabled there)"
+                )
+            out.append(me.partners[p["bureau"]])
+    return out
+
+
+def push(engine: Engine, me: Bureau, joint: str) -> list[str]:
+    """Send our own statements (commitment with frames; reveal once made) to every other
+    participant. A partner that is down misses them for now: it can pull them from us."""
+    plan = plan_of(get_joint(engine, joint))
+    mine = [r for r in held(engine, joint) if r.bureau == me.code]
+    me.sent = []
+    for partner in _others(me, plan):
+        for r in sorted(mine, key=lambda r: r.kind):  # commit before reveal
+            try:
+                client.post_statement(
+                    partner, me.key, joint, json.loads(r.envelope), r.payload, me.transport
+                )
+                me.sent.append(f"{r.kind} -> {partner.code}: ok")
+            except SyncRejected as exc:
+                me.sent.append(f"{r.kind} -> {partner.code}: {exc}")
+    return me.sent
+
+
+def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None) -> list[str]:
+    """Merge what every other participant holds: commitments (with frames) and reveals,
+    each checked against its signer's directory key, as if it had been sent to us."""
+    now = now or now_utc()
+    plan = plan_of(get_joint(engine, joint))
+    codes = {p["bureau"] for p in plan["participants"]}
+    keys = {code: me.partners[code].keys for code in codes if code in me.partners}
+    keys[me.code] = (me.key.public,)
+    notes = []
+    for partner in _others(me, plan):
+        try:
+            doc = client.get_state(partner, me.key, joint, me.transport)
+        except SyncRejected as exc:
+            notes.append(f"pull from {partner.code}: {exc}")
+            continue
+        for item in doc.get("statements", []):
+            try:
+                env = item["envelope"]
+                st = open_envelope(env, keys.get(str(env["statement"].get("bureau")), ()))
+                if item.get("kind") in ("commit", "reveal") and KINDS[st["type"]] == item["kind"]:
+                    accept(
+                        engine, me.code, st, env, str(item.get("payload", "")), now, relayed=True
+                    )
+            except (JointError, Conflict, KeyError, TypeError, AttributeError) as exc:
+                notes.append(f"pull from {partner.code}: a statement not taken: {exc}")
+    return notes
+
+
+# ---------------------------------------------------------------- reveal
+def reveal(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = None) -> str:
+    """Reveal our nonce: only when we hold every participant's commitment (and one each),
+    before the reveal deadline. Sent to every other participant."""
+    now = now or now_utc()
+    row = get_joint(engine, joint)
+    if row.status != "committed":
+        push(engine, me, joint)
+        return f"already {row.status}"
+    pull(engine, me, joint, now)
+    d = decision(engine, joint, now)
+    if d.state == "failed":
+        raise UserError(
+            f"joint round {joint} has failed ({d.reason}: {', '.join(d.bureaus)}); "
+            "nothing is revealed"
+        )
+    if d.state == "waiting-commitments":
+        raise EntropyUnavailable(
+            f"joint round {joint}: waiting for the commitments of "
+            f"{', '.join(d.bureaus)}; a nonce is revealed only once every "
+            "commitment is held"
+        )
+    plan = plan_of(row)
+    if now > at(plan["reveal_deadline"]):
+        raise UserError(f"reveal_deadline: {plan['reveal_deadline']} has passed")
+    mine = next(c for c in d.commits if c["bureau"] == me.code)
+    statement = {
+        "v": 1,
+        "type": "joint-reveal",
+        "joint": joint,
+        "joint_plan_hash": row.plan_hash,
+        "bureau": me.code,
+        "commit": statement_hash(mine),
+        "nonce": row.nonce,
+    }
+    envelope = sign_statement(statement, me.key.origin, me.key.private)
+    store(engine, joint, "reveal", statement, envelope, "", now)
+    _set(engine, joint, status="revealed")
+    push(engine, me, joint)
+    return "revealed"
+
+
+def _set(engine: Engine, joint: str, **values: Any) -> None:
+    with Session(engine) as s:
+        row = s.get(JointRound, joint)
+        assert row is not None
+        for k, v in values.items():
+            setattr(row, k, v)
+        s.add(row)
+        s.commit()
+
+
+# ---------------------------------------------------------------- draw
+def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = None) -> JointRound:
+    """Decide the joint round once: drawn (every reveal opens its commitment) or failed by the
+    fixed rule (a deadline passed with a commitment or reveal missing; two commitments of one
+    bureau; a bureau's inspectors cannot staff the teams). A decided round stays decided."""
+    now = now or now_utc()
+    row = get_joint(engine, joint)
+    if row.status in ("drawn", "failed"):
+        if row.status == "drawn":  # again, in case the notices were not queued (idempotent)
+            notify_own_inspectors(engine, joint, me.code)
+        return row
+    pull(engine, me, joint, now)
+    d = decision(engine, joint, now)
+    if d.state.startswith("waiting"):
+        which = "commitments" if d.state == "waiting-commitments" else "reveals"
+        plan = plan_of(row)
+        until = plan["commit_deadline" if which == "commitments" else "reveal_deadline"]
+        raise EntropyUnavailable(
+            f"joint round {joint}: waiting for the {which} of "
+            f"{', '.join(d.bureaus)} (deadline {until})"
+        )
+    if d.state == "failed":
+        return _fail(engine, joint, d.failure(), now)
+    plan = plan_of(row)
+    seed = joint_seed(row.plan_hash, joint, d.commits, d.nonces)
+    chosen = {statement_hash(c) for c in d.commits}  # the frames of the commitments that count
+    payloads = {
+        r.bureau: json.loads(r.payload)
+        for r in held(engine, joint, ("commit",))
+        if r.digest in chosen
+    }
+    ents = [EnterpriseUnit.from_json(e) for e in payloads[plan["lead"]]["enterprises"]]
+    frames = {b: bureau_frame(p) for b, p in payloads.items()}
+    try:
+        result = joint_draw(seed, plan, ents, frames)
+    except JointInfeasible as exc:
+        return _fail(
+            engine,
+            joint,
+            {
+                "reason": "infeasible",
+                "bureaus": [exc.bureau],
+                "message": exc.message,
+                "seed": seed.hex(),
+            },
+            now,
+        )
+    _set(engine, joint, status="drawn", outcome=result, decided_at=now)
+    logger.info("joint round %s drawn: seed %s", joint, seed.hex()[:16])
+    queued = notify_own_inspectors(engine, joint, me.code)  # each bureau its own inspectors
+    logger.info("joint round %s: %d notice(s) queued for our inspectors", joint, queued)
+    return get_joint(engine, joint)
+
+
+def _fail(engine: Engine, joint: str, failure: dict[str, Any], now: dt.datetime) -> JointRound:
+    _set(engine, joint, status="failed", outcome={"failure": failure}, decided_at=now)
+    logger.warning("joint round %s failed: %s", joint, failure)
+    return get_joint(engine, joint)
+
+
+# ---------------------------------------------------------------- findings
+def send_finding(
+    engine: Engine, me: Bureau, joint: str, *, credit_code: str, outcome: str, inspected_on: str
+) -> str:
+    """A participant's finding for an enterprise of the joint round, signed, to the lead
+    (kept by us too). The inspectors named are ours on that enterprise's team."""
+    row = get_joint(engine, joint)
+    if row.status != "drawn" or not row.outcome:
+        raise UserError(f"joint round {joint} is not drawn")
+    team = row.outcome["teams"].get(credit_code)
+    if team is None:
+        raise UserError(f"credit_code: {credit_code} is not selected in joint round {joint}")
+    dt.date.fromisoformat(inspected_on)
+    statement = {
+        "v": 1,
+        "type": "joint-finding",
+        "joint": joint,
+        "joint_plan_hash": row.plan_hash,
+        "bureau": me.code,
+        "credit_code": credit_code,
+        "outcome": outcome,
+        "inspected_on": inspected_on,
+        "inspectors": [i for b, i in team if b == me.code],
+    }
+    envelope = sign_statement(statement, me.key.origin, me.key.private)
+    store(engine, joint, "finding", statement, envelope)
+    if row.lead == me.code:
+        return "finding held (we lead)"
+    client.post_statement(me.partners[row.lead], me.key, joint, envelope, "", me.transport)
+    return f"finding sent to the lead {row.lead}"

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""verify_joint.py: check a shuangsui joint round from its bundle, standard library only.
+
+Usage: python3 -I -S verify_joint.py BUNDLE_DIR
+
+Checks, in order, and names the first thing that fails: the manifest; the joint plan; each
+participant's signed commitment (Ed25519, by the key the bundle names: compare it with the
+partner directory); the lead's enterprise frame and every bureau's inspector frame and
+conflicts against the commitments; every reveal (signature, and that H(nonce) opens the
+commitment); then the outcome: for a drawn round the seed, strata, selection, each bureau's
+teams and workloads; for a failed round, that the failure is the one the rule fixes
+(docs/draw-algorithm.md §13). It reuses the draw's reference code in the bundle's verify.py.
+"""
+
+import base64
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from typing import Any
+
+
+class Mismatch(Exception):
+    pass
+
+
+V: Any = None  # the bundle's verify.py, loaded once the manifest has checked it
+CONTEXT = b"shuangsui-joint-v1\n"
+
+
+def read(bundle, name):
+    with open(os.path.join(bundle, name), "rb") as f:
+        return f.read()
+
+
+def load_json(bundle, name):
+    return json.loads(read(bundle, name).decode("utf-8"), parse_float=V.no_float)
+
+
+def check_manifest(bundle, names):
+    lines = read(bundle, "MANIFEST.sha256").decode().split("\n")
+    listed = {}
+    for line in lines[:-1]:
+        digest, _, name = line.partition("  ")
+        listed[name] = digest
+    if list(listed) != names or lines[-1] != "":
+        raise Mismatch("MANIFEST.sha256: expected exactly " + ", ".join(names))
+    for name in names:
+        if hashlib.sha256(read(bundle, name)).hexdigest() != listed[name]:
+            raise Mismatch(f"{name}: SHA-256 differs from MANIFEST.sha256")
+
+
+def files_of(plan):
+    names = ["joint-plan.json", "statements.json", "frame-enterprises.jsonl"]
+    for p in plan["participants"]:
+        names += ["inspectors-" + p["bureau"] + ".jsonl", "conflicts-" + p["bureau"] + ".json"]
+    return names + ["outcome.json", "verify.py", "verify_joint.py"]
+
+
+def load_verify(bundle):
+    global V
+    path = os.path.join(bundle, "verify.py")
+    spec: Any = importlib.util.spec_from_file_location("bundle_verify", path)
+    V = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(V)
+    V.no_float = V._no_float
+
+
+def statement_hash(st):
+    return hashlib.sha256(V.canonical(st)).hexdigest()
+
+
+def open_envelope(env, kind, bureau, where):
+    st = env["statement"]
+    if set(env) != {"statement", "vkey", "signature"} or st.get("type") != kind:
+        raise Mismatch(f"{where}: not a signed {kind}")
+    if st.get("bureau") != bureau:
+        raise Mismatch(f"{where}: statement of {st.get('bureau')}, expected {bureau}")
+    name, kid, b64 = env["vkey"].split("+", 2)
+    blob = base64.b64decode(b64)
+    if name != "shuangsui." + bureau or blob[:1] != b"\x01" or len(blob) != 33:
+        raise Mismatch(f"{where}: key {env['vkey']} is not an Ed25519 key of shuangsui.{bureau}")
+    if hashlib.sha256(name.encode() + b"\n" + blob).digest()[:4].hex() != kid:
+        raise Mismatch(f"{where}: key hash of {env['vkey']} does not match")
+    sig = base64.b64decode(env["signature"])
+    if not V.ed25519_verify(blob[1:], CONTEXT + V.canonical(st), sig):
+        raise Mismatch(f"{where}: the Ed25519 signature of {bureau} does not verify")
+    return st
+
+
+def nonce_commitment(joint, bureau, nonce_hex):
+    nonce = bytes.fromhex(nonce_hex)
+    if len(nonce) != 32:
+        raise ValueError("nonce of 32 bytes needed")
+    return hashlib.sha256(
+        V.lp("shuangsui-joint-nonce") + V.lp(joint) + V.lp(bureau) + nonce
+    ).hexdigest()
+
+
+def read_jsonl(bundle, name, key, kind):
+    """Rows of a JSON-lines frame, each exactly of the draw's shape, ascending by ``key``."""
+    text = read(bundle, name).decode("utf-8")
+    if text and not text.endswith("\n"):
+        raise Mismatch(name + ": must end with a newline")
+    rows = [
+        V.shape(V.parse(line, f"{name}: line {n}"), kind, f"{name}: line {n}")
+        for n, line in enumerate(text.split("\n")[:-1], 1)
+    ]
+    for n in range(1, len(rows)):
+        if not rows[n - 1][key] < rows[n][key]:
+            raise Mismatch(f"{name}: line {n + 1} is not in strictly ascending {key} order")
+    return rows
+
+
+def frame_facts(rows):
+    return {
+        "commitment": V.commitment(rows),
+        "root": V.merkle_root_iter(rows).hex(),
+        "size": len(rows),
+    }
+
+
+def check_frames(bundle, plan, commits, say):
+    """Enterprise frame (lead) and every bureau's inspectors and conflicts vs its commitment."""
+    rnd = plan["round"]
+    ents = read_jsonl(bundle, "frame-enterprises.jsonl", "credit_code", "frame-enterprises.jsonl")
+    lead = commits.get(plan["lead"])
+    if lead is not None:
+        V.expect(
+            "lead's commitment plan_hash",
+            lead["plan_hash"],
+            hashlib.sha256(V.canonical(rnd)).hexdigest(),
+        )
+        V.check_frame_scope(rnd, ents)
+        f = frame_facts([V.enterprise_row(e) for e in ents])
+        for field in ("commitment", "root", "size"):
+            V.expect(
+                f"frame-enterprises.jsonl: frame_{field} (signed by the lead)",
+                lead["frame_" + field],
+                f[field],
+            )
+        say(f"enterprise frame: {len(ents)} units, commitment {f['commitment'][:16]}… as signed")
+    frames = {}
+    for p in plan["participants"]:
+        b = p["bureau"]
+        insps = read_jsonl(
+            bundle, f"inspectors-{b}.jsonl", "inspector_id", "frame-inspectors.jsonl"
+        )
+        conflicts = {tuple(x) for x in load_json(bundle, f"conflicts-{b}.json")["conflicts"]}
+        frames[b] = (insps, conflicts)
+        c = commits.get(b)
+        if c is None:
+            continue
+        f = frame_facts([V.inspector_row(i) for i in insps])
+        for field in ("commitment", "root", "size"):
+            V.expect(
+                f"inspectors-{b}.jsonl: inspector_{field} (signed by {b})",
+                c["inspector_" + field],
+                f[field],
+            )
+        V.expect(
+            f"conflicts-{b}.json: constraints_commitment (signed by {b})",
+            c["constraints_commitment"],
+            V.constraints_commitment(conflicts, set()),
+        )
+        say(f"bureau {b}: {len(insps)} inspectors, commitment {f['commitment'][:16]}… as signed")
+    return ents, frames
+
+
+def team_seed(seed, bureau):
+    return V.sha(V.lp("shuangsui-joint-team") + seed + V.lp(bureau))
+
+
+def redo(plan, seed, ents, frames):
+    rnd = plan["round"]
+    strata, selected, order = V.select_all(seed, rnd, sorted(ents, key=lambda e: e["credit_code"]))
+    teams: dict[str, list] = {e["credit_code"]: [] for e in order}
+    workloads = {}
+    for p in plan["participants"]:
+        b = p["bureau"]
+        sub = dict(rnd, teams=dict(rnd["teams"], size=p["inspectors"]))
+        insps, conflicts = frames[b]
+        try:
+            picked, loads = V.draw_teams(team_seed(seed, b), sub, order, insps, conflicts, set())
+        except V.Infeasible as exc:
+            return {
+                "failure": {
+                    "reason": "infeasible",
+                    "bureaus": [b],
+                    "message": str(exc),
+                    "seed": seed.hex(),
+                }
+            }
+        for code, team in picked.items():
+            teams[code] += [[b, i] for i in team]
+        workloads[b] = loads
+    return {
+        "seed": seed.hex(),
+        "strata": strata,
+        "selected": selected,
+        "teams": teams,
+        "workloads": workloads,
+    }
+
+
+def verify(bundle, say=print):
+    plan = json.loads(read(bundle, "joint-plan.json"))
+    check_manifest(bundle, files_of(plan))
+    load_verify(bundle)
+    if V.canonical(plan) != read(bundle, "joint-plan.json"):
+        raise Mismatch("joint-plan.json: not canonical JSON")
+    phash = hashlib.sha256(read(bundle, "joint-plan.json")).hexdigest()
+    joint, codes = plan["joint"], [p["bureau"] for p in plan["participants"]]
+    if codes[0] != plan["lead"] or plan.get("on_withheld") != "withheld-fails":
+        raise Mismatch("joint-plan.json: the lead must come first; on_withheld withheld-fails")
+    if plan["round"]["teams"]["size"] != sum(p["inspectors"] for p in plan["participants"]):
+        raise Mismatch("joint-plan.json: round.teams.size is not the sum of inspectors")
+    say(f"joint plan {joint}: hash {phash}, lead {plan['lead']}, participants {', '.join(codes)}")
+    sts = load_json(bundle, "statements.json")
+    commits: dict[str, dict] = {}
+    two = []
+    for b, envs in sts["commits"].items():
+        if b not in codes:
+            raise Mismatch(f"statements.json: commitment of {b}, not a participant")
+        for n, env in enumerate(envs):
+            st = open_envelope(env, "joint-commit", b, f"statements.json: commitment {n} of {b}")
+            if st["joint"] != joint or st["joint_plan_hash"] != phash:
+                raise Mismatch(f"statements.json: commitment of {b} is for another joint plan")
+            commits.setdefault(b, st)
+        if len(envs) > 1:
+            two.append(b)
+        say(f"commitment of {b}: signed by {envs[0]['vkey']} (compare with the directory)")
+    ents, frames = check_frames(bundle, plan, commits, say)
+    nonces = {}
+    for b, env in sts["reveals"].items():
+        where = f"statements.json: reveal of {b}"
+        st = open_envelope(env, "joint-reveal", b, where)
+        c = commits.get(b)
+        if c is None or st["commit"] != statement_hash(c):
+            raise Mismatch(f"{where}: names no commitment of {b} held in the bundle")
+        if nonce_commitment(joint, b, st["nonce"]) != c["nonce_commitment"]:
+            raise Mismatch(f"{where}: H(nonce) differs from the nonce commitment {b} signed")
+        nonces[b] = st["nonce"]
+        say(f"reveal of {b}: opens its commitment")
+    for env in sts["refused"]:
+        b = env["statement"]["bureau"]
+        open_envelope(env, "joint-reveal", b, f"statements.json: refused reveal of {b}")
+        say(f"!!! refused reveal of {b}: signed, and does not open its commitment (evidence)")
+    out = load_json(bundle, "outcome.json")
+    if two:
+        want = {"failure": {"reason": "equivocation", "bureaus": two}}
+    elif len(commits) < len(codes):
+        want = {
+            "failure": {
+                "reason": "missing-commitment",
+                "bureaus": [b for b in codes if b not in commits],
+            }
+        }
+    elif len(nonces) < len(codes):
+        want = {"failure": {"reason": "withheld", "bureaus": [b for b in codes if b not in nonces]}}
+    else:
+        doc = {
+            "v": 1,
+            "type": "joint-seed",
+            "joint": joint,
+            "joint_plan_hash": phash,
+            "commits": [statement_hash(commits[b]) for b in codes],
+            "nonces": [nonces[b] for b in codes],
+        }
+        seed = V.sha(V.canonical(doc))
+        say(f"seed {seed.hex()} from {len(codes)} commitments and {len(codes)} nonces")
+        want = redo(plan, seed, ents, frames)
+    got = {k: v for k, v in out.items() if k != "outcome"}
+    state = "failed" if "failure" in want else "drawn"
+    V.expect("outcome.json: outcome", out.get("outcome"), state)
+    for key in sorted(set(want) | set(got)):
+        if key in ("teams", "workloads"):
+            for code in sorted(set(want.get(key, {})) | set(got.get(key, {}))):
+                V.expect(
+                    f"outcome.json: {key} of {code}",
+                    got.get(key, {}).get(code),
+                    want[key].get(code),
+                )
+        elif key == "selected":
+            V.compare_list("outcome.json: selected", got.get(key, []), want[key])
+        else:
+            V.expect(f"outcome.json: {key}", got.get(key), want.get(key))
+    if state == "failed":
+        f = want["failure"]
+        evidence = [
+            f"{b}: signed commitment {statement_hash(commits[b])[:16]}…"
+            for b in f["bureaus"]
+            if b in commits
+        ]
+        deadline = plan["reveal_deadline"] if f["reason"] == "withheld" else plan["commit_deadline"]
+        say(
+            f"round failed by the fixed rule: {f['reason']} by {', '.join(f['bureaus'])} "
+            f"(deadline {deadline}); {'; '.join(evidence)}"
+        )
+        return f
+    say(f"selection of {len(want['selected'])} and teams of {len(codes)} bureaus reproduced")
+    return None
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: python3 -I -S verify_joint.py BUNDLE_DIR")
+        return 2
+    try:
+        failure = verify(argv[1])
+    except Mismatch as exc:
+        print(f"FAIL: {exc}")
+        return 1
+    except Exception as exc:  # the draw verifier's Mismatch, and malformed input
+        kind = "" if type(exc).__name__ == "Mismatch" else f"malformed ({type(exc).__name__}) "
+        print(f"FAIL: {kind}{exc}")
+        return 1
+    if failure:
+        print(
+            f"OK: confirmed: the joint round fails: {failure['reason']} "
+            f"({', '.join(failure['bureaus'])})"
+        )
+        return 0
+    print(f"OK: the joint round in {argv[1]} is reproduced exactly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
