@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 logger = logging.getLogger(__name__)
 _installed = False

@@ -16,7 +16,13 @@ def install() -> None:
     from shuangsui import logsafe
 
     logsafe.install()  # no log line carries a token, whichever entry point runs
-    for module in ("notifications.hooks", "exchange.hooks", "risk.hooks", "leads.hooks", "joint.hooks"):
+    for module in (
+        "notifications.hooks",
+        "exchange.hooks",
+        "risk.hooks",
+        "leads.hooks",
+        "joint.hooks",
+    ):
         try:
             hooks = importlib.import_module(module)
         except ModuleNotFoundError as exc:
