@@ -30,7 +30,7 @@ from findings.categories import (
 from findings.dates import date_problems
 from findings.events import FindingsImported
 from findings.schemas import FindingIn, first_error
-from registry.io import inspect_source, read_rows
+from registry.io import header_fields, inspect_source, read_rows
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
 from rounds.models import Assignment
@@ -54,22 +54,7 @@ REQUIRED = ("round_key", "credit_code", "result", "check_date", "signed_by")
 
 
 def _header(file: str, cells: list[str]) -> tuple[list[str | None], list[RowProblem]]:
-    lookup = {name: name for name in COLUMNS}
-    lookup.update({alias.lower(): name for name, aliases in COLUMNS.items() for alias in aliases})
-    fields: list[str | None] = []
-    problems = []
-    for text in cells:
-        name = lookup.get(text.strip().lower())
-        if text.strip() and name is None:
-            problems.append(RowProblem(file, 1, text.strip(), "unknown column"))
-        elif name in fields:
-            problems.append(RowProblem(file, 1, str(name), "column appears twice"))
-            name = None
-        fields.append(name)
-    for name in REQUIRED:
-        if name not in fields:
-            problems.append(RowProblem(file, 1, name, "required column is missing"))
-    return fields, problems
+    return header_fields(file, cells, COLUMNS, REQUIRED)
 
 
 def _list(text: str) -> list[str]:

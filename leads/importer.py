@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from leads import events, service
 from leads.models import Lead
 from leads.schemas import LeadIn
-from registry.io import inspect_source, read_rows
+from registry.io import header_fields, inspect_source, read_rows
 from registry.validate import CellError, parse_date
 from rounds import audit
 from shuangsui.errors import ImportRejected, RowProblem, UserError
@@ -42,21 +42,7 @@ _TRUE, _FALSE = {"true", "1", "yes", "y", "是"}, {"false", "0", "no", "n", "否
 
 
 def _header(file: str, cells: list[str]) -> tuple[list[str | None], list[RowProblem]]:
-    lookup = {name: name for name in COLUMNS}
-    lookup.update({alias.lower(): name for name, aliases in COLUMNS.items() for alias in aliases})
-    fields: list[str | None] = []
-    problems = []
-    for text in cells:
-        name = lookup.get(text.strip().lower())
-        if text.strip() and name is None:
-            problems.append(RowProblem(file, 1, text.strip(), "unknown column"))
-        elif name in fields:
-            problems.append(RowProblem(file, 1, str(name), "column appears twice"))
-            name = None
-        fields.append(name)
-    problems += [RowProblem(file, 1, name, "required column is missing")
-                 for name in REQUIRED if name not in fields]  # fmt: skip
-    return fields, problems
+    return header_fields(file, cells, COLUMNS, REQUIRED)
 
 
 def _lead(cells: dict[str, str]) -> LeadIn:

@@ -12,14 +12,14 @@ import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from shuangsui import spreadsheet
-from shuangsui.errors import UserError
+from shuangsui.errors import RowProblem, UserError
 from shuangsui.files import atomic_writer
 
 CHUNK = 1 << 20
@@ -141,3 +141,28 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
             fh.detach()  # the writer closes the file itself, after fsync
             return count
         return spreadsheet.write_xlsx(raw, header, rows)
+
+
+def header_fields(
+    file: str,
+    cells: Sequence[str],
+    columns: Mapping[str, Sequence[str]],
+    required: Sequence[str],
+) -> tuple[list[str | None], list[RowProblem]]:
+    """The field each header cell names (its own name or one of its aliases, any case), or
+    ``None``; and the header's problems: unknown, repeated and missing required columns."""
+    lookup = {name: name for name in columns}
+    lookup.update({alias.lower(): name for name, aliases in columns.items() for alias in aliases})
+    fields: list[str | None] = []
+    problems = []
+    for text in cells:
+        name = lookup.get(text.strip().lower())
+        if text.strip() and name is None:
+            problems.append(RowProblem(file, 1, text.strip(), "unknown column"))
+        elif name in fields:
+            problems.append(RowProblem(file, 1, str(name), "column appears twice"))
+            name = None
+        fields.append(name)
+    problems += [RowProblem(file, 1, name, "required column is missing")
+                 for name in required if name not in fields]  # fmt: skip
+    return fields, problems
