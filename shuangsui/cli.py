@@ -15,8 +15,12 @@ from shuangsui.config import Settings, get_settings
 from shuangsui.errors import UserError
 
 # Set before Prefect is imported, unless the user chose otherwise: a temporary Prefect server
-# would otherwise try to send telemetry and log ERROR lines where the network is closed.
-PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+# would otherwise try to send telemetry and log ERROR lines where the network is closed, and
+# give up after 20 s when a busy machine takes longer to start it (and migrate its database).
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
 
 app = typer.Typer(
     name="shuangsui",

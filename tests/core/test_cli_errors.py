@@ -80,3 +80,13 @@ def test_prefect_telemetry_is_off_unless_chosen(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "true")
     cli.prefect_defaults()
     assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"
+
+
+def test_temporary_prefect_server_gets_time_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    monkeypatch.delenv(name, raising=False)
+    cli.prefect_defaults()
+    assert os.environ[name] == "180"
+    monkeypatch.setenv(name, "30")
+    cli.prefect_defaults()
+    assert os.environ[name] == "30"
