@@ -64,19 +64,27 @@ def test_claims_take_the_longest_due_first_and_skip_what_is_leased_or_done(
 
 
 def _record(engine: Engine, outcomes: list[_Outcome]) -> _Recorder:
+    """Each outcome handed over by a worker thread of its own, all at once (so some share a
+    group); each worker then reads its row on a connection of its own."""
     recorder = _Recorder(engine, lambda: T0, NotifySettings(max_attempts=3))
-    recorder.start()
-    signals = []
-    for outcome in outcomes:
-        signal = threading.Lock()
-        signal.acquire()
-        recorder.inbox.put((outcome, signal))
-        signals.append(signal)
-    for signal in signals:
-        assert signal.acquire(timeout=10)
-    recorder.stop()
-    recorder.join(10)
+    start = threading.Barrier(len(outcomes))
+    seen: dict[int, str] = {}
+
+    def worker(outcome: _Outcome) -> None:
+        start.wait(10)
+        recorder.record(outcome)
+        with Session(engine) as session:
+            seen[outcome.id] = session.get_one(Notification, outcome.id).status
+
+    threads = [threading.Thread(target=worker, args=(o,)) for o in outcomes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    recorder.close()
     assert recorder.error is None
+    # record() returns once the outcome is committed: no worker saw its row still pending
+    assert len(seen) == len(outcomes) and "pending" not in seen.values(), seen
     return recorder
 
 
