@@ -157,7 +157,7 @@ def _written(result: CursorResult, handed: int) -> int:
 @dataclass(eq=False)
 class _Handed:
     outcome: _Outcome
-    written: bool = False
+    done: bool = False  # its group was written (or failed: then ``_Recorder.error`` says why)
 
 
 class _Recorder:
@@ -186,10 +186,10 @@ class _Recorder:
         mine = _Handed(outcome)
         with self._cond:
             self._waiting.append(mine)
-            while self._writing and not mine.written:
+            while self._writing and not mine.done:
                 self._cond.wait()
             group: list[_Handed] = []
-            if not mine.written:  # nobody is writing: this worker writes the group
+            if not mine.done:  # nobody is writing: this worker writes the group
                 group, self._waiting = self._waiting, []
                 self._writing = True
         if group:
@@ -198,7 +198,7 @@ class _Recorder:
             finally:
                 with self._cond:
                     for handed in group:
-                        handed.written = True
+                        handed.done = True
                     self._writing = False
                     self._cond.notify_all()
         if self.error is not None:
