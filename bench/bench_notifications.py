@@ -4,18 +4,25 @@ Usage: .venv/bin/python bench/bench_notifications.py [--messages 10000] [--concu
        [--processes N]   (default: the dispatcher's own defaults)
 
 For each channel (SMTP to a local aiosmtpd, generic webhooks to a local uvicorn), each running
-in its own process, one run of: the sink's ceiling (pre-rendered messages over one reused
-connection, with the client library the channel uses: smtplib, httpx), a naive baseline (one
-connection per message, sequential) and the dispatcher (rendering, outbox bookkeeping and all,
-on SQLite), in one process and in ``--processes``. The ceiling is measured again after the
-dispatchers, to show how much the machine drifted during the run. Prints a table; asserts
-nothing.
+in its own process, one run of: a naive baseline (one connection per message, sequential), the
+sink's ceiling (pre-rendered messages over one reused connection, with the client library the
+channel uses: smtplib, httpx), the stdlib floor (the same sends with the standard library's
+client: smtplib, which is also the mail channel's client, and http.client for webhooks) and
+the dispatcher (rendering, outbox bookkeeping and all, on SQLite), in one process and in
+``--processes``. Ceiling and floor are measured just before and just after each dispatcher
+configuration (the shared machine drifts) and the ratios are taken against their means.
+
+Every row also gives the CPU the sending side spent per message (this process, plus the
+dispatcher's helper processes; not the sink's): on a loaded machine wall-clock ratios swing
+by tens of points between runs of the same command, CPU per message much less. Prints a
+table; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import smtplib
 import socket
 import subprocess
@@ -56,6 +63,30 @@ async def app(scope, receive, send):
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
             access_log=False)
 """
+
+
+def cpu_seconds() -> float:
+    """CPU of this process and of its reaped children (the dispatcher's helpers; the sinks are
+    reaped only at the end)."""
+    me, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                    resource.RUSAGE_CHILDREN))  # fmt: skip
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Timed:
+    """Wall-clock and CPU seconds of the sending side, around a ``with`` block."""
+
+    def __enter__(self) -> Timed:
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = cpu_seconds() - self._cpu
+
+    @property
+    def both(self) -> tuple[float, float]:
+        return self.wall, self.cpu
 
 
 def free_port() -> int:
@@ -202,27 +233,26 @@ def prerendered(n: int) -> list[tuple[str, bytes]]:
     ]  # fmt: skip
 
 
-def smtp_ceiling(port: int, msgs: list[tuple[str, bytes]]) -> float:
-    t = time.perf_counter()
-    with smtplib.SMTP("127.0.0.1", port) as s:
+def smtp_ceiling(port: int, msgs: list[tuple[str, bytes]]) -> tuple[float, float]:
+    with Timed() as t, smtplib.SMTP("127.0.0.1", port) as s:
         for to, data in msgs:
             s.sendmail("b@bench.example.cn", [to], data)
-    return time.perf_counter() - t
+    return t.both
 
 
-def smtp_naive(port: int, msgs: list[tuple[str, bytes]]) -> float:
-    t = time.perf_counter()
-    for to, data in msgs:
-        with smtplib.SMTP("127.0.0.1", port) as s:
-            s.sendmail("b@bench.example.cn", [to], data)
-    return time.perf_counter() - t
+def smtp_naive(port: int, msgs: list[tuple[str, bytes]]) -> tuple[float, float]:
+    with Timed() as t:
+        for to, data in msgs:
+            with smtplib.SMTP("127.0.0.1", port) as s:
+                s.sendmail("b@bench.example.cn", [to], data)
+    return t.both
 
 
-def http_ceiling(url: str, n: int, client: str) -> float:
+def http_ceiling(url: str, n: int, client: str) -> tuple[float, float]:
     """``httpx``: pre-built requests over one kept-alive connection, straight to the transport
     (as the webhook channel sends); ``naive``: the same with a fresh connection per message;
-    ``http.client``: one kept-alive connection with the standard library's lighter client, for
-    reference (how much of the ceiling is the client's own cost)."""
+    ``http.client``: the stdlib floor, one kept-alive connection with the standard library's
+    lighter client (how much of the ceiling is httpx's own cost)."""
     import http.client
     from urllib.parse import urlsplit
 
@@ -234,31 +264,32 @@ def http_ceiling(url: str, n: int, client: str) -> float:
     reqs = [build_webhook(channel="webhook", url=f"{url}/hook/{i % 200}", key=f"{i:064x}",
                           subject=f"【检查任务通知】企业{i}", body="正文\n" * 20,
                           payload={"i": i}, now=now, secret=b"s") for i in range(n)]  # fmt: skip
-    t = time.perf_counter()
-    if client == "http.client":
-        parts = urlsplit(url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port)
-        for r in reqs:
-            conn.request("POST", urlsplit(r.url).path, body=r.body, headers=r.headers)
-            response = conn.getresponse()
-            response.read()
-            assert response.status == 200
-        conn.close()
-    else:  # "naive": no keep-alive, a fresh TCP connection per message
-        keepalive = 0 if client == "naive" else None
-        limits = httpx.Limits(max_keepalive_connections=keepalive)
-        with httpx.HTTPTransport(limits=limits) as transport:
+    with Timed() as t:
+        if client == "http.client":
+            parts = urlsplit(url)
+            conn = http.client.HTTPConnection(parts.hostname, parts.port)
             for r in reqs:
-                req = httpx.Request("POST", r.url, content=r.body, headers=r.headers)
-                response = transport.handle_request(req)
+                conn.request("POST", urlsplit(r.url).path, body=r.body, headers=r.headers)
+                response = conn.getresponse()
                 response.read()
-                response.close()
-                assert response.status_code == 200
-    return time.perf_counter() - t
+                assert response.status == 200
+            conn.close()
+        else:  # "naive": no keep-alive, a fresh TCP connection per message
+            keepalive = 0 if client == "naive" else None
+            limits = httpx.Limits(max_keepalive_connections=keepalive)
+            with httpx.HTTPTransport(limits=limits) as transport:
+                for r in reqs:
+                    req = httpx.Request("POST", r.url, content=r.body, headers=r.headers)
+                    response = transport.handle_request(req)
+                    response.read()
+                    response.close()
+                    assert response.status_code == 200
+    return t.both
 
 
 def run_dispatcher(workdir: Path, n: int, channel: str, port: int, hook_url: str,
-                   concurrency: int, processes: int) -> tuple[float, float, int, int]:  # fmt: skip
+                   concurrency: int, processes: int) -> dict[str, float]:  # fmt: skip
+    """Enqueue and dispatch ``n`` messages: seconds and CPU seconds of each, sent, processes."""
     from notifications.dispatch import dispatch
     from notifications.outbox import enqueue_round_assignments
     from notifications.settings import NotifySettings, SmtpSettings
@@ -271,54 +302,67 @@ def run_dispatcher(workdir: Path, n: int, channel: str, port: int, hook_url: str
     notify = NotifySettings(channel="live", batch_size=200, concurrency=concurrency,
                             processes=processes)  # fmt: skip
     engine = make_engine(url)
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     with session_scope(engine) as session:
         enqueue_round_assignments(session=session, round_key=rk, summary=False,
                                   settings=settings, notify=notify)  # fmt: skip
-    t1 = time.perf_counter()
+    c1, t1 = cpu_seconds(), time.perf_counter()
     report = dispatch(engine=engine, settings=settings, notify=notify,
                       smtp=SmtpSettings(port=port, sender="b@bench.example.cn"))  # fmt: skip
-    t2 = time.perf_counter()
+    c2, t2 = cpu_seconds(), time.perf_counter()
     engine.dispose()
-    return t1 - t0, t2 - t1, report.sent, report.processes
+    return {"enqueue": t1 - t0, "enqueue_cpu": c1 - c0, "dispatch": t2 - t1,
+            "dispatch_cpu": c2 - c1, "sent": report.sent,
+            "processes": report.processes}  # fmt: skip
 
 
-Row = tuple[str, str, int, float]
+Row = tuple[str, str, int, float, float]  # channel, sender, messages, seconds, CPU seconds
+Reference = tuple[str, Callable[[], tuple[float, float]]]  # label, one measurement
 
 
 def dispatcher_rows(channel: str, label: str, workdir: Path, n: int, port: int, hook: str,
-                    args: argparse.Namespace, ceiling: Callable[[], float],
-                    ceiling_label: str) -> tuple[list[Row], list[str]]:  # fmt: skip
-    """Each configuration between two measurements of the ceiling (the machine drifts).
-    First a small warm-up run (its own database): the first enqueue in a process pays the
-    template compilation and the imports behind it once, about a second, which would
-    otherwise weigh on whichever configuration happened to run first."""
+                    args: argparse.Namespace,
+                    references: list[Reference]) -> tuple[list[Row], list[str]]:  # fmt: skip
+    """Each configuration between two measurements of each reference (the ceiling first, then
+    the floor, if it is another client): the machine drifts. First a small warm-up run (its own
+    database): the first enqueue in a process pays the template compilation and the imports
+    behind it once, about a second, which would otherwise weigh on whichever configuration
+    happened to run first."""
     warm = 50
     (workdir / "warm").mkdir(exist_ok=True)
-    enq, disp, sent, _ = run_dispatcher(workdir / "warm", warm, channel, port, hook,
-                                        args.concurrency, 1)  # fmt: skip
+    w = run_dispatcher(workdir / "warm", warm, channel, port, hook, args.concurrency, 1)
     rows: list[Row] = [(label, "warm-up: first use in the process (imports, templates), "
-                        "enqueue + dispatch", sent, enq + disp)]  # fmt: skip
+                        "enqueue + dispatch", int(w["sent"]), w["enqueue"] + w["dispatch"],
+                        w["enqueue_cpu"] + w["dispatch_cpu"])]  # fmt: skip
     notes = []
     for processes in sorted({1, args.processes}):
-        before = ceiling()
-        enq, disp, sent, started = run_dispatcher(workdir, n, channel, port, hook,
-                                                  args.concurrency, processes)  # fmt: skip
-        after = ceiling()
+        before = [send() for _, send in references]
+        r = run_dispatcher(workdir, n, channel, port, hook, args.concurrency, processes)
+        after = [send() for _, send in references]
         how = f"{processes} process{'es' if processes > 1 else ''} x {args.concurrency} workers"
-        if started != processes:
-            how += f" ({started} started: backlog under the helper threshold)"
-        rows.append((label, f"{ceiling_label}, just before", n, before))
-        rows.append((label, f"shuangsui enqueue (render + outbox), {how}", sent, enq))
-        rows.append((label, f"shuangsui dispatch, {how}", sent, disp))
-        rows.append((label, f"**shuangsui end to end, {how}**", sent, enq + disp))
-        rows.append((label, f"{ceiling_label}, just after", n, after))
-        mean = n / ((before + after) / 2)
-        notes.append(
-            f"{label}, {how}: end to end {sent / (enq + disp):,.0f}/s = "
-            f"{sent / (enq + disp) / mean:.0%} of the ceiling ({mean:,.0f}/s, mean of before "
-            f"and after); dispatch alone {sent / disp / mean:.0%}"
-        )
+        if r["processes"] != processes:
+            how += f" ({r['processes']:.0f} started: backlog under the helper threshold)"
+        sent = int(r["sent"])
+        e2e, e2e_cpu = r["enqueue"] + r["dispatch"], r["enqueue_cpu"] + r["dispatch_cpu"]
+        names = [name for name, _ in references]
+        rows += [(label, f"{name}, just before", n, *m)
+                 for name, m in zip(names, before, strict=True)]  # fmt: skip
+        rows.append((label, f"shuangsui enqueue (render + outbox), {how}", sent, r["enqueue"],
+                     r["enqueue_cpu"]))  # fmt: skip
+        rows.append((label, f"shuangsui dispatch, {how}", sent, r["dispatch"], r["dispatch_cpu"]))
+        rows.append((label, f"**shuangsui end to end, {how}**", sent, e2e, e2e_cpu))
+        rows += [(label, f"{name}, just after", n, *m)
+                 for name, m in zip(names, after, strict=True)]  # fmt: skip
+        for name, b, a in zip(names, before, after, strict=True):
+            rate = n / ((b[0] + a[0]) / 2)  # messages/s, mean of before and after
+            cpu = (b[1] + a[1]) / 2 / n  # CPU seconds per message
+            what = name.split("**")[1] if "**" in name else name
+            notes.append(
+                f"{label}, {how}: end to end {sent / e2e:,.0f}/s = {sent / e2e / rate:.0%} of "
+                f"the {what} ({rate:,.0f}/s, mean of before and after; dispatch alone "
+                f"{sent / r['dispatch'] / rate:.0%}); CPU {e2e_cpu / sent * 1e3:.2f} ms/message "
+                f"= {e2e_cpu / sent / cpu:.2f}x the {what}'s {cpu * 1e3:.2f}"
+            )
     return rows, notes
 
 
@@ -327,10 +371,11 @@ def smtp_rows(workdir: Path, n: int, args: argparse.Namespace) -> tuple[list[Row
     sink = start_sink(SMTP_SINK, port)
     try:
         msgs = prerendered(n)
-        rows = [("smtp", "naive (1 connection per message)", n, smtp_naive(port, msgs))]
+        rows = [("smtp", "naive (1 connection per message)", n, *smtp_naive(port, msgs))]
         more, notes = dispatcher_rows(
-            "email", "smtp", workdir, n, port, "", args, lambda: smtp_ceiling(port, msgs),
-            "**sink ceiling** (pre-rendered, smtplib, 1 connection)",
+            "email", "smtp", workdir, n, port, "", args,
+            [("**sink ceiling = stdlib floor** (pre-rendered, smtplib, 1 connection)",
+              lambda: smtp_ceiling(port, msgs))],
         )  # fmt: skip
         return rows + more, notes
     finally:
@@ -351,22 +396,15 @@ def webhook_rows(workdir: Path, n: int, args: argparse.Namespace) -> tuple[list[
     hsink = start_sink(HTTP_SINK, hport)
     hook = f"http://127.0.0.1:{hport}"
     try:
-        rows: list[Row] = [
-            ("webhook", "naive (httpx, 1 connection per message)", n,
-             http_ceiling(hook, n, "naive")),
-            ("webhook", "**http.client floor**, 1 connection (not the channel's client)", n,
-             http_ceiling(hook, n, "http.client")),
-        ]  # fmt: skip
+        rows: list[Row] = [("webhook", "naive (httpx, 1 connection per message)", n,
+                            *http_ceiling(hook, n, "naive"))]  # fmt: skip
         more, notes = dispatcher_rows(
             "webhook", "webhook", workdir, n, 0, hook, args,
-            lambda: http_ceiling(hook, n, "httpx"),
-            "**sink ceiling** (pre-built, httpx, 1 connection)",
+            [("**sink ceiling** (pre-built, httpx, 1 connection)",
+              lambda: http_ceiling(hook, n, "httpx")),
+             ("**stdlib floor** (pre-built, http.client, 1 connection)",
+              lambda: http_ceiling(hook, n, "http.client"))],
         )  # fmt: skip
-        floor = n / rows[1][3]
-        for line in more:
-            if line[2] and "end to end" in line[1]:
-                notes.append(f"webhook, {line[1].strip('*')}: {line[2] / line[3] / floor:.0%} of "
-                             f"the http.client floor ({floor:,.0f}/s)")  # fmt: skip
         return rows + more, notes
     finally:
         hsink.terminate()
@@ -394,15 +432,17 @@ def main() -> None:
             more, said = section(Path(tmp), n, args)
             rows += more
             notes += said
-    print("| channel | sender | messages | seconds | msg/s |")
-    print("|---|---|---:|---:|---:|")
-    for channel, label, count, secs in rows:
-        print(f"| {channel} | {label} | {count} | {secs:.2f} | {count / secs:,.0f} |")
+    print("| channel | sender | messages | seconds | msg/s | CPU ms/msg |")
+    print("|---|---|---:|---:|---:|---:|")
+    for channel, label, count, secs, cpu in rows:
+        print(f"| {channel} | {label} | {count} | {secs:.2f} | {count / secs:,.0f} "
+              f"| {cpu / count * 1e3:.2f} |")  # fmt: skip
     print()
     for note in notes:
         print(f"- {note}")
     print(f"- a helper process's start (interpreter + imports, before its first claim): "
           f"{startup:.2f} s")  # fmt: skip
+    print(f"- load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

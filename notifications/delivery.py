@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import ssl
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -20,16 +22,25 @@ from shuangsui.config import Settings
 
 class Connections:
     """One worker's own connections: an SMTP session and a webhook transport, reused across
-    that worker's messages and never shared with another thread."""
+    that worker's messages and never shared with another thread. Both open on first use."""
 
-    def __init__(self, smtp: SmtpChannel, webhooks: WebhookChannel) -> None:
-        self.smtp, self.webhooks = smtp, webhooks
+    def __init__(self, smtp: SmtpChannel, webhooks: Callable[[], WebhookChannel]) -> None:
+        self.smtp = smtp
+        self._open_webhooks = webhooks
+        self._webhooks: WebhookChannel | None = None
+
+    @property
+    def webhooks(self) -> WebhookChannel:
+        if self._webhooks is None:
+            self._webhooks = self._open_webhooks()
+        return self._webhooks
 
     def close(self) -> None:
         try:
             self.smtp.close()
         finally:
-            self.webhooks.close()
+            if self._webhooks is not None:
+                self._webhooks.close()
 
 
 class Delivery:
@@ -46,15 +57,31 @@ class Delivery:
         self.dingtalk_secret = notify.dingtalk_secret.get_secret_value()
         self.password = smtp.resolved_password() if (self.live and smtp.username) else None
         self.smtp_key = f"smtp {smtp.host}:{smtp.port}"
+        self._webhook_keys: dict[str, str | None] = {}  # address -> channel key
+        self._tls: ssl.SSLContext | None = None
+        self._tls_lock = threading.Lock()
 
     def connections(self) -> Connections:
-        """A new worker's connections (opened lazily, on its first message)."""
+        """A new worker's connections (each opened on its first message)."""
+        return Connections(SmtpChannel(self.smtp_settings, password=self.password),
+                           self._webhook_channel)  # fmt: skip
+
+    def _webhook_channel(self) -> WebhookChannel:
         if self.transport is not None:
-            webhooks = WebhookChannel(self.transport, self.notify.webhook_timeout, owned=False)
-        else:
-            transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=8))
-            webhooks = WebhookChannel(transport, self.notify.webhook_timeout, owned=True)
-        return Connections(SmtpChannel(self.smtp_settings, password=self.password), webhooks)
+            return WebhookChannel(self.transport, self.notify.webhook_timeout, owned=False)
+        transport = httpx.HTTPTransport(
+            verify=self._tls_context(), limits=httpx.Limits(max_keepalive_connections=8)
+        )
+        return WebhookChannel(transport, self.notify.webhook_timeout, owned=True)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """One TLS context (httpx's default: certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR)
+        for every worker's transport. Loading the CA bundle costs 20-50 ms of CPU, which a
+        context per worker paid again before its first message."""
+        with self._tls_lock:
+            if self._tls is None:
+                self._tls = httpx.create_ssl_context()
+            return self._tls
 
     def channel_key(self, row) -> str | None:  # type: ignore[no-untyped-def]
         """The channel ``row`` goes out on, as circuit breaking knows it: the SMTP server, or
@@ -64,12 +91,11 @@ class Delivery:
             return None
         if channel == "email":
             return self.smtp_key
-        try:
-            url = urlsplit(row.address)
-            port = url.port or (443 if url.scheme == "https" else 80)
-        except ValueError:
-            return None  # not a URL: the channel says so, permanently
-        return f"webhook {url.scheme}://{url.hostname}:{port}"
+        try:  # a round sends many messages to each address: split each URL once
+            return self._webhook_keys[row.address]
+        except KeyError:
+            key = self._webhook_keys[row.address] = _webhook_key(row.address)
+            return key
 
     def deliver(self, row, conns: Connections) -> None:  # type: ignore[no-untyped-def]
         channel = str(row.channel)
@@ -101,6 +127,15 @@ class Delivery:
             self.files.write(row.idempotency_key, ".json", doc)
             return
         conns.webhooks.send(request, robot=channel in ("dingtalk", "wecom"))
+
+
+def _webhook_key(address: str) -> str | None:
+    try:
+        url = urlsplit(address)
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        return None  # not a URL: the channel says so, permanently
+    return f"webhook {url.scheme}://{url.hostname}:{port}"
 
 
 def _j(obj: object) -> bytes:

@@ -2,7 +2,7 @@
 
 Workers (threads, ``concurrency`` of them) each hold their own connections (an SMTP session
 and a webhook transport), reused across their messages. A worker records each outcome before
-taking its next message; one recorder thread writes the outcomes of all workers in a single
+taking its next message; outcomes handed over at the same time are written in a single
 transaction (group commit). So a crash can repeat at most the messages that were in flight
 (``concurrency`` per process, ``processes`` processes when a backlog brought helpers in), and
 every repeat carries the same ``Message-ID`` / ``Idempotency-Key`` as its first copy.
@@ -20,7 +20,6 @@ without spending an attempt (``deferred`` in the report).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -155,65 +154,71 @@ def _written(result: CursorResult, handed: int) -> int:
     return count if count is not None and count >= 0 else handed
 
 
-class _Recorder(threading.Thread):
-    """Writes outcomes; everything queued while one commit runs goes into the next one."""
+@dataclass(eq=False)
+class _Handed:
+    outcome: _Outcome
+    done: bool = False  # its group was written (or failed: then ``_Recorder.error`` says why)
+
+
+class _Recorder:
+    """Writes outcomes in groups (group commit) on one connection, with no thread of its own.
+
+    A worker hands its outcome over and waits until it is committed. If no group is being
+    written, that worker writes one itself: its own outcome and every outcome handed over
+    meanwhile, in one transaction. Workers arriving during that write wait; when it ends, one
+    of them writes the next group, theirs all in it. So an outcome is on disk before its
+    worker takes another message, a busy dispatcher commits several at once, and no outcome
+    waits for another thread to wake up and write it."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime], notify: NotifySettings):
-        super().__init__(name="notify-recorder", daemon=True)
         self.engine, self.clock, self.notify = engine, clock, notify
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.report = DispatchReport()
+        self._cond = threading.Condition()
+        self._waiting: list[_Handed] = []  # handed over, not yet taken into a group
+        self._writing = False  # a worker is writing a group
+        self._conn: Connection | None = None  # opened by the first group, used by one at a time
         self._sent_at: Callable[[datetime], object] | None = None
         self._sent_sql = ""
 
-    def record(self, outcome: _Outcome, signal: threading.Lock) -> None:
-        """Hand ``outcome`` over and wait until it is committed. ``signal`` is the caller's own
-        lock, held on entry; the recorder releases it once the outcome's group is written."""
-        self.inbox.put((outcome, signal))
-        signal.acquire()
+    def record(self, outcome: _Outcome) -> None:
+        """Hand ``outcome`` over; return once it is committed."""
+        mine = _Handed(outcome)
+        with self._cond:
+            self._waiting.append(mine)
+            while self._writing and not mine.done:
+                self._cond.wait()
+            group: list[_Handed] = []
+            if not mine.done:  # nobody is writing: this worker writes the group
+                group, self._waiting = self._waiting, []
+                self._writing = True
+        if group:
+            try:
+                self._write_group([h.outcome for h in group])
+            finally:
+                with self._cond:
+                    for handed in group:
+                        handed.done = True
+                    self._writing = False
+                    self._cond.notify_all()
         if self.error is not None:
             raise RuntimeError("the dispatcher could not record outcomes") from self.error
 
-    def stop(self) -> None:
-        self.inbox.put(None)
-
-    def run(self) -> None:
-        # one connection for the recorder's life: a commit per group, no pool round trip
-        try:
-            conn = self.engine.connect()
-        except BaseException as exc:  # answer every worker with the error until stopped
-            logger.exception("the dispatcher could not connect to record outcomes")
-            self.error = exc
-            self._loop(None)
+    def _write_group(self, outcomes: list[_Outcome]) -> None:
+        if self.error is not None:  # answer every worker with the first error
             return
-        with conn:
-            self._loop(conn)
+        try:
+            if self._conn is None:  # one connection for all groups: no pool round trip
+                self._conn = self.engine.connect()
+            self._write(self._conn, outcomes)
+        except BaseException as exc:
+            logger.exception("recording outcomes failed")
+            self.error = exc
 
-    def _loop(self, conn: Connection | None) -> None:
-        stopping = False
-        while not stopping:
-            item = self.inbox.get()
-            if item is None:
-                break
-            items = [item]
-            while True:
-                try:
-                    nxt = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                items.append(nxt)
-            try:
-                if self.error is None and conn is not None:
-                    self._write(conn, [o for o, _ in items])
-            except BaseException as exc:
-                logger.exception("recording outcomes failed")
-                self.error = exc
-            for _, signal in items:
-                signal.release()
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _mark_sent(self, conn: Connection, ids: list[int], now: datetime) -> int:
         """The hot path, once per group: plain SQL with positional parameters where the driver
@@ -482,13 +487,11 @@ def run_workers(
 
     def worker() -> None:
         conns = delivery.connections()
-        signal = threading.Lock()
-        signal.acquire()
         try:
             while (row := feed.next()) is not None:
                 outcome = _deliver(row, delivery, conns, breaker)
                 try:
-                    recorder.record(outcome, signal)
+                    recorder.record(outcome)
                 except RuntimeError:
                     feed.stop()  # the rows still queued keep their lease and come back later
         except BaseException as exc:
@@ -496,7 +499,6 @@ def run_workers(
         finally:
             conns.close()
 
-    recorder.start()
     threads = [
         threading.Thread(target=worker, name=f"notify-worker-{i}", daemon=True)
         for i in range(concurrency)
@@ -510,8 +512,7 @@ def run_workers(
         feed.stop()
         for t in threads:
             t.join()
-        recorder.stop()
-        recorder.join()
+        recorder.close()
     if feed.error is not None:
         raise feed.error
     if recorder.error is not None:

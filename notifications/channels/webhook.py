@@ -14,6 +14,7 @@ WeCom robots answer 200 with an ``errcode``: their rate limits are transient, th
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import httpx
@@ -26,6 +27,13 @@ logger = logging.getLogger(__name__)
 # DingTalk 130101 / WeCom 45009: sending too fast; -1: system busy
 ROBOT_TRANSIENT_ERRCODES = {-1, 130101, 45009, 45033}
 USER_AGENT = "shuangsui-notify"
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(url: str) -> httpx.URL:
+    """A round sends many messages to each receiver: parse each URL once (``httpx.URL`` is
+    immutable). Raises ``httpx.InvalidURL`` for a malformed one, every time."""
+    return httpx.URL(url)
 
 
 def _robot_errcode(response: httpx.Response) -> tuple[int, str] | None:
@@ -48,7 +56,7 @@ class WebhookChannel:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **request.headers}
         try:
             outgoing = httpx.Request(
-                "POST", request.url, content=request.body, headers=headers,
+                "POST", _url(request.url), content=request.body, headers=headers,
                 extensions={"timeout": self.timeout},
             )  # fmt: skip
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:

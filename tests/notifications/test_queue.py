@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
@@ -15,6 +16,7 @@ from notifications.messages import Outgoing
 from notifications.models import Channel, Notification, NotificationKind
 from notifications.outbox import add_messages
 from notifications.settings import NotifySettings
+from shuangsui.db import make_engine
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -64,19 +66,27 @@ def test_claims_take_the_longest_due_first_and_skip_what_is_leased_or_done(
 
 
 def _record(engine: Engine, outcomes: list[_Outcome]) -> _Recorder:
+    """Each outcome handed over by a worker thread of its own, all at once (so some share a
+    group); each worker then reads its row on a connection of its own."""
     recorder = _Recorder(engine, lambda: T0, NotifySettings(max_attempts=3))
-    recorder.start()
-    signals = []
-    for outcome in outcomes:
-        signal = threading.Lock()
-        signal.acquire()
-        recorder.inbox.put((outcome, signal))
-        signals.append(signal)
-    for signal in signals:
-        assert signal.acquire(timeout=10)
-    recorder.stop()
-    recorder.join(10)
+    start = threading.Barrier(len(outcomes))
+    seen: dict[int, str] = {}
+
+    def worker(outcome: _Outcome) -> None:
+        start.wait(10)
+        recorder.record(outcome)
+        with Session(engine) as session:
+            seen[outcome.id] = session.get_one(Notification, outcome.id).status
+
+    threads = [threading.Thread(target=worker, args=(o,)) for o in outcomes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    recorder.close()
     assert recorder.error is None
+    # record() returns once the outcome is committed: no worker saw its row still pending
+    assert len(seen) == len(outcomes) and "pending" not in seen.values(), seen
     return recorder
 
 
@@ -103,3 +113,30 @@ def test_outcomes_land_only_on_rows_still_due(engine: Engine) -> None:
     assert after[ids[5]].last_error == "SMTP 550 no such user"
     # the report counts what was written, not what was handed over
     assert (recorder.report.sent, recorder.report.retried, recorder.report.dead) == (2, 1, 2)
+
+
+def test_a_recorder_that_cannot_write_answers_every_worker(tmp_path: Path) -> None:
+    """A database without the outbox table: every worker handing an outcome over gets the
+    error (none waits forever for a group nobody can write), and it is kept for the report."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    recorder = _Recorder(engine, lambda: T0, NotifySettings())
+    start = threading.Barrier(4)
+    raised: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        start.wait(10)
+        try:
+            recorder.record(_Outcome(i, 0))
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    recorder.close()
+    engine.dispose()
+    assert not any(t.is_alive() for t in threads), "a worker still waits for its outcome"
+    assert len(raised) == 4
+    assert "notification" in str(recorder.error)  # no such table
