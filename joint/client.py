@@ -7,24 +7,13 @@ from typing import Any
 import httpx
 
 from draw.canonical import canonical_json
+from exchange.client import DEADLINE, Bounded, json_object, problem_detail
 from exchange.directory import Partner
 from exchange.errors import SyncRejected
 from exchange.httpsig import sign_request
 from exchange.keys import BureauKey
 
 PREFIX = "/exchange/v1/joint"
-
-
-def _answer(partner: Partner, resp: httpx.Response) -> dict[str, Any]:
-    if resp.status_code != 200:
-        detail = resp.text[:300]
-        if resp.headers.get("content-type", "").startswith("application/problem+json"):
-            detail = resp.json().get("detail", detail)
-        raise SyncRejected(f"partner {partner.code} answered HTTP {resp.status_code}: {detail}")
-    doc = resp.json()
-    if not isinstance(doc, dict):
-        raise SyncRejected(f"partner {partner.code}: expected a JSON object")
-    return doc
 
 
 def _send(
@@ -34,17 +23,24 @@ def _send(
     path: str,
     body: bytes = b"",
     transport: httpx.BaseTransport | None = None,
+    deadline: float = DEADLINE,
 ) -> dict[str, Any]:
+    """The partner's JSON answer; SyncRejected for a refusal, a malformed answer, or one that
+    does not arrive whole in time (``exchange.client.Bounded``)."""
     url = str(httpx.URL(partner.base_url + path))
     headers = sign_request(key, method, url, body)
     if body:
         headers["Content-Type"] = "application/json"
+    http = Bounded(partner.code, transport=transport, timeout=10.0, deadline=deadline)
     try:
-        with httpx.Client(transport=transport, timeout=10.0) as http:
-            resp = http.request(method, url, headers=headers, content=body)
-    except httpx.HTTPError as exc:
-        raise SyncRejected(f"partner {partner.code} unreachable: {exc!r}") from None
-    return _answer(partner, resp)
+        resp = http.request(method, url, headers, body)
+    finally:
+        http.close()
+    if resp.status_code != 200:
+        raise SyncRejected(
+            f"partner {partner.code} answered HTTP {resp.status_code}: {problem_detail(resp)}"
+        )
+    return json_object(partner.code, resp)
 
 
 def post_statement(
@@ -54,12 +50,17 @@ def post_statement(
     envelope: dict[str, Any],
     payload: str = "",
     transport: httpx.BaseTransport | None = None,
+    deadline: float = DEADLINE,
 ) -> dict[str, Any]:
     body = canonical_json({"envelope": envelope, "payload": payload})
-    return _send(partner, key, "POST", f"{PREFIX}/{joint}/statements", body, transport)
+    return _send(partner, key, "POST", f"{PREFIX}/{joint}/statements", body, transport, deadline)
 
 
 def get_state(
-    partner: Partner, key: BureauKey, joint: str, transport: httpx.BaseTransport | None = None
+    partner: Partner,
+    key: BureauKey,
+    joint: str,
+    transport: httpx.BaseTransport | None = None,
+    deadline: float = DEADLINE,
 ) -> dict[str, Any]:
-    return _send(partner, key, "GET", f"{PREFIX}/{joint}", transport=transport)
+    return _send(partner, key, "GET", f"{PREFIX}/{joint}", transport=transport, deadline=deadline)

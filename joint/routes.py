@@ -9,6 +9,7 @@ that a statement sent to any participant reaches them all. docs/exchange-protoco
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -20,6 +21,7 @@ from exchange.api import PARTNER, require_partner
 from exchange.directory import Partner
 from joint import store
 from joint.protocol import JointError
+from shuangsui.errors import NotFound
 from shuangsui.keys import KEY_PATTERN
 
 router = APIRouter(prefix="/exchange/v1/joint", tags=["joint rounds"])
@@ -35,23 +37,61 @@ LATE: dict[int | str, dict[str, Any]] = {
 }
 
 
+MAX_DEPTH = 16  # a statement and its frames nest a few levels; deeper is an attack on recursion
+
+
+def _depth(doc: Any) -> int:
+    """How deeply ``doc`` nests (iteratively: a deep document must not exhaust the stack)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict | list):
+            stack.extend(
+                (child, level + 1) for child in (node.values() if isinstance(node, dict) else node)
+            )
+    return deepest
+
+
+def _loads(text: str | bytes, what: str) -> Any:
+    """JSON nested at most MAX_DEPTH levels, or 400/422 naming ``what``."""
+    too_deep = Problem(422, f"{what}: JSON nested deeper than {MAX_DEPTH} levels",
+                       slug="invalid-statement")  # fmt: skip
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError:
+        raise Problem(400, f"{what}: not JSON", slug="invalid-statement") from None
+    if _depth(doc) > MAX_DEPTH:
+        raise too_deep
+    return doc
+
+
+def _parse(body: bytes) -> tuple[dict[str, Any], str]:
+    """``{"envelope": {"statement": {...}, ...}, "payload": "..."}``, or 400/422 naming why."""
+    doc = _loads(body, "body")
+    envelope = doc.get("envelope") if isinstance(doc, dict) else None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("statement"), dict):
+        raise Problem(422, 'body: a JSON object {"envelope": {"statement": {...}, ...}, '
+                      '"payload": "..."} is needed', slug="invalid-statement")  # fmt: skip
+    payload = doc.get("payload", "")
+    if not isinstance(payload, str):
+        raise Problem(422, "body: payload: a string", slug="invalid-statement")
+    if payload:  # a commitment's frames, checked against it by the statement checks
+        _loads(payload, "body: payload")
+    return envelope, payload
+
+
 @router.post("/{joint}/statements", dependencies=PARTNER, responses=LATE)
 async def post_statement(
     request: Request, joint: str = JOINT, partner: Partner = CALLER
 ) -> dict[str, Any]:
     """One signed statement of the calling bureau: ``{"envelope", "payload"}``."""
-    try:
-        doc = json.loads(await request.body())
-    except ValueError:
-        raise Problem(400, "body: not JSON", slug="invalid-statement") from None
-    try:
-        envelope, payload = doc["envelope"], doc.get("payload", "")
-        if not isinstance(payload, str):
-            raise TypeError("payload: a string")
-        if envelope["statement"]["joint"] != joint:
-            raise JointError(f"statement.joint: {envelope['statement']['joint']!r} is not {joint}")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Problem(422, f"body: {exc}", slug="invalid-statement") from None
+    envelope, payload = _parse(await request.body())
+    if envelope["statement"].get("joint") != joint:
+        raise Problem(422, f"body: statement.joint: {envelope['statement'].get('joint')!r} is "
+                      f"not {joint}", slug="invalid-statement")  # fmt: skip
     engine, me = request.app.state.engine, request.app.state.settings.bureau_code
     try:
         said = await run_in_threadpool(store.receive, engine, me, partner, envelope, payload)
@@ -61,6 +101,15 @@ async def post_statement(
 
 
 @router.get("/{joint}", dependencies=PARTNER)
-def get_state(request: Request, joint: str = JOINT) -> dict[str, Any]:
-    """Every commitment (with its frames) and reveal this bureau holds for ``joint``."""
-    return store.state(request.app.state.engine, joint)
+def get_state(request: Request, joint: str = JOINT, partner: Partner = CALLER) -> dict[str, Any]:
+    """Every commitment (with its frames) and reveal this bureau holds for ``joint``: only for
+    a participant of the joint plan this bureau committed to (the lead's enterprise frame is
+    not for other partners, and not public before the round's check window closes)."""
+    engine = request.app.state.engine
+    row = None
+    with contextlib.suppress(NotFound):
+        row = store.get_joint(engine, joint)
+    if row is None or partner.code not in {p["bureau"] for p in store.plan_of(row)["participants"]}:
+        raise Problem(404, f"joint round {joint}: this bureau has committed to no joint round of "
+                      f"that key with bureau {partner.code}", slug="not-found")  # fmt: skip
+    return store.state(engine, joint)

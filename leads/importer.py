@@ -121,12 +121,12 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> list[int]:
             problems.sort(key=lambda p: p.row)
             raise ImportRejected(problems)
         session.add_all(made)
-        session.flush()
-        for row in made:
-            audit.add_to(session, None, service.received_event(row))
-        ids = [row.id for row in made if row.id is not None]
-        audit.add_to(session, None, events.LeadsImported(name, src.sha256, ids, imported_by))
-        try:
+        try:  # an insert or an audit append may meet a concurrent writer's
+            session.flush()
+            for row in made:
+                audit.add_to(session, None, service.received_event(row))
+            ids = [row.id for row in made if row.id is not None]
+            audit.add_to(session, None, events.LeadsImported(name, src.sha256, ids, imported_by))
             session.commit()
         except IntegrityError:
             session.rollback()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from typing import Annotated
 
@@ -23,6 +24,18 @@ class LeadsSettings(BaseSettings):
 
 
 Short = Annotated[str, Field(max_length=200)]
+# control characters: SQLite would store them, PostgreSQL refuses NUL; line breaks and tabs
+# may stay in the free text of an allegation only
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def no_control(value: str, pattern: re.Pattern[str] = _CONTROL) -> str:
+    if m := pattern.search(value):
+        raise ValueError(
+            f"contains the control character U+{ord(m[0]):04X}; retype the value without it"
+        )
+    return value
 
 
 @cache
@@ -81,9 +94,14 @@ class LeadIn(BaseModel):
         if value is None:
             return None
         try:
-            return check_visible(value.strip())
+            return check_visible(no_control(value.strip()))
         except CellError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("allegation")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return no_control(value, _CONTROL_IN_TEXT)
 
     @model_validator(mode="after")
     def _dates(self) -> LeadIn:

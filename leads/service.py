@@ -53,9 +53,9 @@ def receive(engine: Engine, data: LeadIn, *, by: str) -> Lead:
                 return same
             lead = new_lead(data, by=by, at=now())
             session.add(lead)
-            session.flush()
-            audit.add_to(session, None, received_event(lead))
-            try:
+            try:  # the insert (or the audit head) may meet a concurrent writer's: retry
+                session.flush()
+                audit.add_to(session, None, received_event(lead))
                 session.commit()
             except IntegrityError:
                 session.rollback()
@@ -93,8 +93,8 @@ def _decide(engine: Engine, lead_id: int, change: Any) -> Lead:
             event = change(session, lead)
             lead.updated_at = now()
             session.add(lead)
-            audit.add_to(session, None, event)
             try:
+                audit.add_to(session, None, event)  # flushes: a concurrent append fails here
                 session.commit()
             except IntegrityError:
                 session.rollback()

@@ -188,6 +188,7 @@ async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
         return _see(page_path(rk, cc) + "?saved=1")
     data, errors = finding_from_draft(draft)
     base = form.get("base_version", "0")
+    status = 422
     if data is not None:
         try:
             await run_in_threadpool(
@@ -201,11 +202,11 @@ async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
                 via="workspace",
                 base_version=int(base) if isinstance(base, str) and base.isdigit() else None,
             )
-        except (Conflict, UserError) as exc:
-            errors = [str(exc)]
+        except (Conflict, UserError) as exc:  # a teammate's version came first: 409
+            errors, status = [str(exc)], 409 if isinstance(exc, Conflict) else 422
     if errors:
         ctx = _context(request, me, errors=errors)
-        return render("assignment.html", 422, **ctx)
+        return render("assignment.html", status, **ctx)
     drafts.discard(home, rk, cc, me.name)
     return _see(page_path(rk, cc) + "?submitted=1")
 
