@@ -1,10 +1,19 @@
 """Publishing the static site into a directory, incrementally.
 
-``.manifest.json`` in the output holds the SHA-256 and size of every file written and a digest
-of each round's public content. A round whose digest has not changed is not rendered again; any
-other file is written only when its bytes change, atomically (``shuangsui.files``). A
-manifest that cannot be read (a run of an earlier version killed while writing it) counts as
-absent: the next publish is a full one. Partial files a killed run left are removed first.
+``.manifest.json`` in the output holds the SHA-256 and size of every file written, a digest
+of each round's public content, and per round the fingerprint of its inputs and the SHA-256 of
+its part (``website.inputs``, ``website.parts``). ``.publish-state.json``, written last, says
+which manifest a publish finished with (every version it showed recorded as published) and the
+fingerprint of the whole site then.
+
+A publish first reads the rounds' rows and fingerprints the site: the same as the finished
+publish's, with every file in place, and nothing is read or written. Otherwise only the rounds
+whose fingerprint changed are read and rendered; the files spanning every round join the
+others' parts as they are on disk (checked against the manifest). A round whose content digest
+has not changed is not rendered again; any file is written only when its bytes change,
+atomically (``shuangsui.files``). A manifest that cannot be read (a run of an earlier version
+killed while writing it), or a state that does not vouch for it, counts as absent: the next
+publish reads and renders everything. Partial files a killed run left are removed first.
 After the files are in place, the versions they show are recorded as published.
 """
 
@@ -26,15 +35,17 @@ from sqlmodel import Session
 from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit, disclosure
-from rounds.models import Round
-from rounds.notice import commitment_bytes
+from rounds.models import Round, RoundStatus
+from rounds.notice import commitment_bytes, commitment_document
 from shuangsui.clock import local_label
 from shuangsui.config import Settings, get_settings
 from shuangsui.errors import IntegrityError
 from shuangsui.files import remove_leftovers, write_atomic
 from shuangsui.paths import child, inside
+from website import inputs
 from website.model import PublicRound, Site
-from website.records import load_site
+from website.parts import FOLDER, RoundPart, part_from_files, part_of
+from website.records import RoundRow, build_site, read_rounds
 from website.render import (
     commitment_paths,
     render_aggregates,
@@ -47,6 +58,7 @@ from website.render import (
 logger = logging.getLogger(__name__)
 
 MANIFEST = ".manifest.json"
+STATE = ".publish-state.json"
 
 # Each returns {site-relative path: bytes} of more public files, written with the rest: the
 # leads' counts by source and outcome (``data/leads.json``) register here (leads/hooks.py).
@@ -63,6 +75,7 @@ class PublishReport:
     removed: list[str] = field(default_factory=list)
     newly_published: int = 0
     revealed: list[str] = field(default_factory=list)  # rounds whose list went public now
+    reread: list[str] = field(default_factory=list)  # rounds read again (inputs changed)
 
 
 class _Output:
@@ -72,9 +85,68 @@ class _Output:
         self.files: dict[str, list] = old.get("files", {})
         self.rounds: dict[str, str] = old.get("rounds", {})
         self.bundles: dict[str, str] = old.get("bundles", {})
+        # round key -> [fingerprint of its inputs, SHA-256 of its .parts file]
+        self.parts: dict[str, list] = old.get("parts", {})
+        self.state = _read_state(out, old)
 
     def has(self, rel: str) -> bool:
         return rel in self.files and (self.out / rel).is_file()
+
+    def finished(self, record: bool) -> bool:
+        """The manifest is the one a publish finished with, having recorded what it showed
+        (or this run records nothing either)."""
+        return bool(self.state) and (self.state.get("recorded") is True or not record)
+
+    def current(self, site_key: str, record: bool, extra: dict[str, bytes]) -> bool:
+        """Nothing to publish: the site's inputs and the extra files are those of the
+        finished publish, and every file it wrote is in place."""
+        return (
+            self.finished(record)
+            and self.state.get("inputs") == site_key
+            and all(self.has(rel) for rel in self.files)
+            and all(
+                self.files.get(rel, [None])[0] == hashlib.sha256(data).hexdigest()
+                for rel, data in extra.items()
+            )
+        )
+
+    def checked(self, rel: str, digest: str | None) -> bytes:
+        """The bytes of ``rel`` if its SHA-256 is ``digest``; ``ValueError`` otherwise, and
+        the manifest forgets the file, so that it is written again."""
+        data = inside(self.out, rel).read_bytes()
+        if digest is None or hashlib.sha256(data).hexdigest() != digest:
+            self.files.pop(rel, None)
+            raise ValueError(f"{rel} is not the file the manifest lists")
+        return data
+
+    def part(self, key: str, fingerprint: str) -> RoundPart | None:
+        """The round's part as the finished publish left it, if the round's inputs have not
+        changed since and its files are as the manifest lists them."""
+        kept = self.parts.get(key)
+        if kept is None or kept[0] != fingerprint:
+            return None
+        html, csv_rel, json_rel = round_paths(key)
+        try:
+            if not self.has(html):
+                return None
+            return part_from_files(
+                self.checked(json_rel, self.files.get(json_rel, [None])[0]),
+                self.checked(csv_rel, self.files.get(csv_rel, [None])[0]),
+                self.checked(_part_file(key), kept[1]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.parts.pop(key, None)
+            logger.warning("round %s: its kept part is unusable (%s); reading it again", key, exc)
+            return None
+
+    def keep_part(self, key: str, fingerprint: str, part: RoundPart) -> None:
+        data = part.summary()
+        target = self.out / _part_file(key)
+        digest = hashlib.sha256(data).hexdigest()
+        if self.parts.get(key, [None, None])[1] != digest or not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data)
+        self.parts[key] = [fingerprint, digest]
 
     def write(self, rel: str, data: bytes, report: PublishReport) -> None:
         digest = hashlib.sha256(data).hexdigest()
@@ -98,6 +170,7 @@ class _Output:
                 "files": self.files,
                 "rounds": self.rounds,
                 "bundles": self.bundles,
+                "parts": self.parts,
             },
             sort_keys=True,
             indent=0,
@@ -105,22 +178,45 @@ class _Output:
         write_atomic(self.out / MANIFEST, body)
         return hashlib.sha256(body).hexdigest()
 
+    def finish(self, manifest: str, site_key: str, recorded: bool, results: int) -> None:
+        """Written last: this manifest is a finished publish's."""
+        self.state = {"manifest": manifest, "inputs": site_key, "recorded": recorded,
+                      "results": results}  # fmt: skip
+        write_atomic(self.out / STATE, json.dumps(self.state, sort_keys=True).encode())
+
+
+def _part_file(round_key: str) -> str:
+    return f"{FOLDER}/{round_key}.json"
+
 
 def _read_manifest(path: Path) -> dict:
     """The previous run's manifest; ``{}`` (a full publish) if absent, truncated or not ours."""
     if not path.is_file():
         return {}
     try:
-        old = json.loads(path.read_bytes())
+        body = path.read_bytes()
+        old = json.loads(body)
         if isinstance(old, dict) and all(
-            isinstance(old.get(k, {}), dict) for k in ("files", "rounds", "bundles")
+            isinstance(old.get(k, {}), dict) for k in ("files", "rounds", "bundles", "parts")
         ):
+            old["digest"] = hashlib.sha256(body).hexdigest()
             return old
         problem = "not a shuangsui manifest"
     except (ValueError, OSError) as exc:
         problem = str(exc) or type(exc).__name__
     logger.warning("%s is unreadable (%s): publishing every file again", path, problem)
     return {}
+
+
+def _read_state(out: Path, manifest: dict) -> dict:
+    """The finished publish's state, if it vouches for this manifest; ``{}`` otherwise."""
+    try:
+        state = json.loads((out / STATE).read_bytes())
+    except (ValueError, OSError):
+        return {}
+    if not isinstance(state, dict) or state.get("manifest") != manifest.get("digest"):
+        return {}
+    return state
 
 
 def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) -> None:
@@ -149,24 +245,29 @@ def _commitment(
     output: _Output,
     report: PublishReport,
     stamps: dict[str, tuple[datetime, bool]],
-    now: datetime,
 ) -> None:
     """The round's commitment file and page, written once and never rewritten: a round
     committed but not yet drawn is published so the commitment is public before the entropy
     exists, and whatever happens to the round afterwards these bytes stay as they were."""
     json_rel, html_rel = commitment_paths(rnd.round_key)
-    target = output.out / json_rel
-    if target.is_file() and target.read_bytes() != commitment_bytes(rnd.commitment):
-        raise IntegrityError(
-            f"round {rnd.round_key}: the database's commitment differs from the one "
-            f"published in {json_rel}; the published commitment is never rewritten"
-        )
+    _check_commitment(output.out, rnd.round_key, rnd.commitment)
     if output.has(json_rel) and output.has(html_rel):
         return
-    at, before_draw = stamps.setdefault(rnd.round_key, (now, rnd.status == "committed"))
+    at, before_draw = stamps[rnd.round_key]  # set for each commitment not on the site yet
     # the same bytes as any copy already there (checked above), so "written" changes nothing
     for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
         output.write(rel, data, report)
+
+
+def _check_commitment(out: Path, round_key: str, commitment: dict) -> None:
+    """A commitment on the site must be the database's: it is never rewritten."""
+    json_rel = commitment_paths(round_key)[0]
+    target = out / json_rel
+    if target.is_file() and target.read_bytes() != commitment_bytes(commitment):
+        raise IntegrityError(
+            f"round {round_key}: the database's commitment differs from the one "
+            f"published in {json_rel}; the published commitment is never rewritten"
+        )
 
 
 def _withdraw_bundle(key: str, output: _Output, report: PublishReport) -> None:
@@ -192,32 +293,53 @@ def publish(
     now: datetime | None = None,
 ) -> PublishReport:
     """Render the public site into ``out`` as of ``now`` (default: the disclosure clock);
-    only changed files are written."""
+    only what changed is read and rendered, only changed files are written."""
     settings = settings or get_settings()
     now = now or disclosure.now()
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
-    site, unpublished = load_site(engine, settings, now=now)
     output = _Output(out)
-    report = PublishReport(out, len(site.rounds), sum(len(r.results) for r in site.rounds))
-    keys = {r.round_key for r in site.rounds}
-    for key in sorted(keys):  # a round's files are named by its key: refuse before writing any
-        child(out / "rounds", key)
     stamps = commitment_stamps(engine)
-    first_time = {k for k in keys if k not in stamps}
+    extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
+    with engine.connect() as conn:
+        rows = read_rounds(conn, settings, now)
+        for row in rows:  # a round's files are named by its key: refuse before writing any
+            child(out / "rounds", row.key)
+        recorded = dict(stamps)
+        for row in rows:  # a commitment this run puts on the site was first published now
+            if row.key not in stamps and not all(map(output.has, commitment_paths(row.key))):
+                stamps[row.key] = (now, str(row.row["status"]) == RoundStatus.committed.value)
+        # as the pages say it (none for a commitment on the site but not recorded)
+        first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
+        ctx = inputs.context(settings, bundles)
+        site_key = inputs.site_key(conn, rows, first, ctx)
+        if output.current(site_key, record, extra):
+            for row in rows:
+                doc = commitment_document(row.row, row.doc, bureau_code=settings.bureau_code)
+                _check_commitment(out, row.key, doc)
+            return _nothing_to_publish(output, rows)
+        fingerprints = inputs.round_keys(conn, rows, first, ctx)
+        kept = {}
+        if output.finished(record):
+            for row in rows:
+                if (part := output.part(row.key, fingerprints[row.key])) is not None:
+                    kept[row.key] = part
+        site, unpublished = build_site(
+            conn, settings, rows, results_of={r.key for r in rows} - set(kept)
+        )
+    report = PublishReport(out, len(site.rounds))
+    report.reread = [r.round_key for r in site.rounds if r.round_key not in kept]
+    keys = {r.round_key for r in site.rounds}
+    first_time = {k for k in keys if k in stamps and k not in recorded}
+    parts: dict[str, RoundPart] = {}
     for i, rnd in enumerate(site.rounds):
-        _commitment(site, rnd, output, report, stamps, now)
-        if rnd.round_key in stamps:  # when its commitment first appeared, this run included
-            rnd = site.rounds[i] = replace(
-                rnd, commitment_first_published=local_label(stamps[rnd.round_key][0])
-            )
-        digest = rnd.digest()
-        if output.rounds.get(rnd.round_key) != digest or not all(
-            output.has(p) for p in round_paths(rnd.round_key)
-        ):
-            for rel, data in render_round(site, rnd).items():
-                output.write(rel, data, report)
-            output.rounds[rnd.round_key] = digest
+        _commitment(site, rnd, output, report, stamps)
+        rnd = site.rounds[i] = replace(rnd, commitment_first_published=first[rnd.round_key])
+        if rnd.round_key in kept:  # inputs unchanged: its files are in place (checked)
+            parts[rnd.round_key] = kept[rnd.round_key]
+        else:
+            parts[rnd.round_key] = _round(site, rnd, output, report)
+            output.keep_part(rnd.round_key, fingerprints[rnd.round_key], parts[rnd.round_key])
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
         stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
         if (
@@ -229,17 +351,17 @@ def publish(
             output.bundles[rnd.round_key] = stamp
         elif not rnd.bundled and output.bundles.pop(rnd.round_key, None) is not None:
             _withdraw_bundle(rnd.round_key, output, report)
-    for rel, data in render_aggregates(site).items():
+    report.results = sum(p.shown for p in parts.values())
+    for rel, data in render_aggregates(site, parts).items():
         output.write(rel, data, report)
-    extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
     for rel, data in sorted(extra.items()):
         output.write(rel, data, report)
     for rel in sorted(output.files):
-        parts = rel.split("/")
-        gone = (parts[0] == "rounds" and parts[1] not in keys) or (
-            parts[0] == "data"
+        parts_of = rel.split("/")
+        gone = (parts_of[0] == "rounds" and parts_of[1] not in keys) or (
+            parts_of[0] == "data"
             and rel.endswith((".csv", ".json"))
-            and parts[1].rsplit(".", 1)[0] not in keys | {"results", "rounds", "search-index"}
+            and parts_of[1].rsplit(".", 1)[0] not in keys | {"results", "rounds", "search-index"}
             and rel not in extra
         )
         if gone:
@@ -248,24 +370,56 @@ def publish(
         output.rounds.pop(key)
         output.bundles.pop(key, None)
         shutil.rmtree(child(out / "rounds", key), ignore_errors=True)
+    for key in set(output.parts) - keys:
+        output.parts.pop(key)
+        inside(out, _part_file(key)).unlink(missing_ok=True)
     for rel, data in render_catalog(
         site, {k: (v[0], v[1]) for k, v in output.files.items()}
     ).items():
         output.write(rel, data, report)
     site_digest = output.save()
     if record:
-        _record_stamps(engine, {k: stamps[k] for k in first_time if k in stamps})
+        _record_stamps(engine, {k: stamps[k] for k in first_time})
         report.revealed = _record_reveals(engine, site, now)
     if record and unpublished:
         _record(engine, unpublished, site_digest)
         report.newly_published = len(unpublished)
+    output.finish(site_digest, site_key, record, report.results)
     logger.info(
-        "published %d round(s), %d result(s) to %s: %d file(s) written, %d unchanged",
+        "published %d round(s), %d result(s) to %s: %d read again, %d file(s) written, "
+        "%d unchanged",
         report.rounds,
         report.results,
         out,
+        len(report.reread),
         len(report.written),
         report.unchanged,
+    )
+    return report
+
+
+def _round(site: Site, rnd: PublicRound, output: _Output, report: PublishReport) -> RoundPart:
+    """A round read again: its page and data files, rendered unless its content is the same
+    as last time; its part."""
+    part = part_of(rnd)
+    digest = rnd.digest()
+    if output.rounds.get(rnd.round_key) != digest or not all(
+        output.has(p) for p in round_paths(rnd.round_key)
+    ):
+        for rel, data in render_round(site, rnd, part).items():
+            output.write(rel, data, report)
+        output.rounds[rnd.round_key] = digest
+    return part
+
+
+def _nothing_to_publish(output: _Output, rows: list[RoundRow]) -> PublishReport:
+    report = PublishReport(output.out, len(rows), int(output.state.get("results", 0)))
+    report.unchanged = len(output.files)
+    logger.info(
+        "published %d round(s), %d result(s) to %s: nothing changed",
+        report.rounds,
+        report.results,
+        output.out,
     )
     return report
 
