@@ -10,9 +10,10 @@ JSON records and CSV rows are those of its own ``data/<round>.json`` and ``data/
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from website import opendata
 from website.model import PublicRound
@@ -55,6 +56,17 @@ def part_of(rnd: PublicRound) -> RoundPart:
         labels=dict(Counter(r.result_label or PENDING for r in results)),
         divisions=dict(Counter(r.division_code for r in results if r.result)),
     )
+
+
+def content_digest(rnd: PublicRound, part: RoundPart) -> str:
+    """What the round's page and files are made of: unchanged digest, unchanged files. The
+    round's own fields, then its results as their JSON records (which hold every field of a
+    result but its stratum, the texts of measures and certificates being made from them) and
+    their strata: one encoding of the results serves both the files and this digest."""
+    h = hashlib.sha256(replace(rnd, results=[]).digest().encode())
+    h.update(part.json_records)
+    h.update("\n".join(r.stratum for r in rnd.results).encode("utf-8"))
+    return h.hexdigest()
 
 
 def part_from_files(json_file: bytes, csv_file: bytes, summary: bytes) -> RoundPart:

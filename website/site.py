@@ -44,7 +44,7 @@ from shuangsui.files import remove_leftovers, write_atomic
 from shuangsui.paths import child, inside
 from website import inputs
 from website.model import PublicRound, Site
-from website.parts import FOLDER, RoundPart, part_from_files, part_of
+from website.parts import FOLDER, RoundPart, content_digest, part_from_files, part_of
 from website.records import RoundRow, build_site, read_rounds
 from website.render import (
     commitment_paths,
@@ -311,7 +311,7 @@ def publish(
                 stamps[row.key] = (now, str(row.row["status"]) == RoundStatus.committed.value)
         # as the pages say it (none for a commitment on the site but not recorded)
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
-        ctx = inputs.context(settings, bundles)
+        ctx = [*inputs.context(settings, bundles), sorted(extra)]
         site_key = inputs.site_key(conn, rows, first, ctx)
         if output.current(site_key, record, extra):
             for row in rows:
@@ -402,7 +402,7 @@ def _round(site: Site, rnd: PublicRound, output: _Output, report: PublishReport)
     """A round read again: its page and data files, rendered unless its content is the same
     as last time; its part."""
     part = part_of(rnd)
-    digest = rnd.digest()
+    digest = content_digest(rnd, part)
     if output.rounds.get(rnd.round_key) != digest or not all(
         output.has(p) for p in round_paths(rnd.round_key)
     ):
@@ -493,8 +493,9 @@ def _record(engine: Engine, versions: list[tuple[int, int]], site_digest: str) -
     rows = [{"version_id": v, "finding_id": f, "published_at": now} for v, f in versions]
     for _ in range(10):
         with Session(engine) as session:
-            for start in range(0, len(rows), 5000):
-                session.execute(insert(PublishedResult), rows[start : start + 5000])
+            table = PublishedResult.__table__  # type: ignore[attr-defined]
+            for start in range(0, len(rows), 5000):  # Core: no ORM bookkeeping per row
+                session.connection().execute(insert(table), rows[start : start + 5000])
             for hook in after_record_hooks:
                 hook(session, versions)
             audit.add_to(session, None, ResultPublished(len(rows), site_digest))
