@@ -19,13 +19,11 @@ After the files are in place, the versions they show are recorded as published.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,11 +38,14 @@ from rounds.notice import commitment_bytes, commitment_document
 from shuangsui.clock import local_label
 from shuangsui.config import Settings, get_settings
 from shuangsui.errors import IntegrityError
-from shuangsui.files import remove_leftovers, write_atomic
+from shuangsui.files import remove_leftovers
 from shuangsui.paths import child, inside
 from website import inputs
 from website.model import PublicRound, Site
-from website.parts import FOLDER, RoundPart, content_digest, part_from_files, part_of
+from website.output import MANIFEST as MANIFEST  # where tests and tools look for them
+from website.output import STATE as STATE
+from website.output import Output, PublishReport, part_file
+from website.parts import RoundPart, content_digest, part_of
 from website.records import RoundRow, build_site, read_rounds
 from website.render import (
     commitment_paths,
@@ -57,169 +58,13 @@ from website.render import (
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = ".manifest.json"
-STATE = ".publish-state.json"
 
 # Each returns {site-relative path: bytes} of more public files, written with the rest: the
 # leads' counts by source and outcome (``data/leads.json``) register here (leads/hooks.py).
 extra_file_hooks: list[Callable[[Engine], dict[str, bytes]]] = []
 
 
-@dataclass
-class PublishReport:
-    out: Path
-    rounds: int = 0
-    results: int = 0
-    written: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    removed: list[str] = field(default_factory=list)
-    newly_published: int = 0
-    revealed: list[str] = field(default_factory=list)  # rounds whose list went public now
-    reread: list[str] = field(default_factory=list)  # rounds read again (inputs changed)
-
-
-class _Output:
-    def __init__(self, out: Path):
-        self.out = out
-        old = _read_manifest(out / MANIFEST)
-        self.files: dict[str, list] = old.get("files", {})
-        self.rounds: dict[str, str] = old.get("rounds", {})
-        self.bundles: dict[str, str] = old.get("bundles", {})
-        # round key -> [fingerprint of its inputs, SHA-256 of its .parts file]
-        self.parts: dict[str, list] = old.get("parts", {})
-        self.state = _read_state(out, old)
-
-    def has(self, rel: str) -> bool:
-        return rel in self.files and (self.out / rel).is_file()
-
-    def finished(self, record: bool) -> bool:
-        """The manifest is the one a publish finished with, having recorded what it showed
-        (or this run records nothing either)."""
-        return bool(self.state) and (self.state.get("recorded") is True or not record)
-
-    def current(self, site_key: str, record: bool, extra: dict[str, bytes]) -> bool:
-        """Nothing to publish: the site's inputs and the extra files are those of the
-        finished publish, and every file it wrote is in place."""
-        return (
-            self.finished(record)
-            and self.state.get("inputs") == site_key
-            and all(self.has(rel) for rel in self.files)
-            and all(
-                self.files.get(rel, [None])[0] == hashlib.sha256(data).hexdigest()
-                for rel, data in extra.items()
-            )
-        )
-
-    def checked(self, rel: str, digest: str | None) -> bytes:
-        """The bytes of ``rel`` if its SHA-256 is ``digest``; ``ValueError`` otherwise, and
-        the manifest forgets the file, so that it is written again."""
-        data = inside(self.out, rel).read_bytes()
-        if digest is None or hashlib.sha256(data).hexdigest() != digest:
-            self.files.pop(rel, None)
-            raise ValueError(f"{rel} is not the file the manifest lists")
-        return data
-
-    def part(self, key: str, fingerprint: str) -> RoundPart | None:
-        """The round's part as the finished publish left it, if the round's inputs have not
-        changed since and its files are as the manifest lists them."""
-        kept = self.parts.get(key)
-        if kept is None or kept[0] != fingerprint:
-            return None
-        html, csv_rel, json_rel = round_paths(key)
-        try:
-            if not self.has(html):
-                return None
-            return part_from_files(
-                self.checked(json_rel, self.files.get(json_rel, [None])[0]),
-                self.checked(csv_rel, self.files.get(csv_rel, [None])[0]),
-                self.checked(_part_file(key), kept[1]),
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.parts.pop(key, None)
-            logger.warning("round %s: its kept part is unusable (%s); reading it again", key, exc)
-            return None
-
-    def keep_part(self, key: str, fingerprint: str, part: RoundPart) -> None:
-        data = part.summary()
-        target = self.out / _part_file(key)
-        digest = hashlib.sha256(data).hexdigest()
-        if self.parts.get(key, [None, None])[1] != digest or not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data)
-        self.parts[key] = [fingerprint, digest]
-
-    def write(self, rel: str, data: bytes, report: PublishReport) -> None:
-        digest = hashlib.sha256(data).hexdigest()
-        target = inside(self.out, rel)
-        if self.files.get(rel, [None])[0] == digest and target.is_file():
-            report.unchanged += 1
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data)
-        self.files[rel] = [digest, len(data)]
-        report.written.append(rel)
-
-    def remove(self, rel: str, report: PublishReport) -> None:
-        inside(self.out, rel).unlink(missing_ok=True)
-        self.files.pop(rel, None)
-        report.removed.append(rel)
-
-    def save(self) -> str:
-        body = json.dumps(
-            {
-                "files": self.files,
-                "rounds": self.rounds,
-                "bundles": self.bundles,
-                "parts": self.parts,
-            },
-            sort_keys=True,
-            indent=0,
-        ).encode()
-        write_atomic(self.out / MANIFEST, body)
-        return hashlib.sha256(body).hexdigest()
-
-    def finish(self, manifest: str, site_key: str, recorded: bool, results: int) -> None:
-        """Written last: this manifest is a finished publish's."""
-        self.state = {"manifest": manifest, "inputs": site_key, "recorded": recorded,
-                      "results": results}  # fmt: skip
-        write_atomic(self.out / STATE, json.dumps(self.state, sort_keys=True).encode())
-
-
-def _part_file(round_key: str) -> str:
-    return f"{FOLDER}/{round_key}.json"
-
-
-def _read_manifest(path: Path) -> dict:
-    """The previous run's manifest; ``{}`` (a full publish) if absent, truncated or not ours."""
-    if not path.is_file():
-        return {}
-    try:
-        body = path.read_bytes()
-        old = json.loads(body)
-        if isinstance(old, dict) and all(
-            isinstance(old.get(k, {}), dict) for k in ("files", "rounds", "bundles", "parts")
-        ):
-            old["digest"] = hashlib.sha256(body).hexdigest()
-            return old
-        problem = "not a shuangsui manifest"
-    except (ValueError, OSError) as exc:
-        problem = str(exc) or type(exc).__name__
-    logger.warning("%s is unreadable (%s): publishing every file again", path, problem)
-    return {}
-
-
-def _read_state(out: Path, manifest: dict) -> dict:
-    """The finished publish's state, if it vouches for this manifest; ``{}`` otherwise."""
-    try:
-        state = json.loads((out / STATE).read_bytes())
-    except (ValueError, OSError):
-        return {}
-    if not isinstance(state, dict) or state.get("manifest") != manifest.get("digest"):
-        return {}
-    return state
-
-
-def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) -> None:
+def _bundle(engine: Engine, key: str, output: Output, report: PublishReport) -> None:
     """The round's PUBLIC bundle (inspectors under pseudonyms only); any file of an earlier
     bundle that the public one does not have (a full bundle's inspector frame) is removed."""
     from rounds.bundle import bundle_round
@@ -242,7 +87,7 @@ def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) ->
 def _commitment(
     site: Site,
     rnd: PublicRound,
-    output: _Output,
+    output: Output,
     report: PublishReport,
     stamps: dict[str, tuple[datetime, bool]],
 ) -> None:
@@ -270,7 +115,7 @@ def _check_commitment(out: Path, round_key: str, commitment: dict) -> None:
         )
 
 
-def _withdraw_bundle(key: str, output: _Output, report: PublishReport) -> None:
+def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
     """A bundle on the site of a round not revealed (a site published before disclosure
     rules existed) leaves it: the drawn list is not public yet."""
     folder = f"rounds/{key}/bundle/"
@@ -298,7 +143,7 @@ def publish(
     now = now or disclosure.now()
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
-    output = _Output(out)
+    output = Output(out)
     stamps = commitment_stamps(engine)
     extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
     with engine.connect() as conn:
@@ -372,7 +217,7 @@ def publish(
         shutil.rmtree(child(out / "rounds", key), ignore_errors=True)
     for key in set(output.parts) - keys:
         output.parts.pop(key)
-        inside(out, _part_file(key)).unlink(missing_ok=True)
+        inside(out, part_file(key)).unlink(missing_ok=True)
     for rel, data in render_catalog(
         site, {k: (v[0], v[1]) for k, v in output.files.items()}
     ).items():
@@ -398,7 +243,7 @@ def publish(
     return report
 
 
-def _round(site: Site, rnd: PublicRound, output: _Output, report: PublishReport) -> RoundPart:
+def _round(site: Site, rnd: PublicRound, output: Output, report: PublishReport) -> RoundPart:
     """A round read again: its page and data files, rendered unless its content is the same
     as last time; its part."""
     part = part_of(rnd)
@@ -412,7 +257,7 @@ def _round(site: Site, rnd: PublicRound, output: _Output, report: PublishReport)
     return part
 
 
-def _nothing_to_publish(output: _Output, rows: list[RoundRow]) -> PublishReport:
+def _nothing_to_publish(output: Output, rows: list[RoundRow]) -> PublishReport:
     report = PublishReport(output.out, len(rows), int(output.state.get("results", 0)))
     report.unchanged = len(output.files)
     logger.info(
