@@ -12,7 +12,9 @@ round and never again). The floor is the standard library writing the same files
 (those the full publish wrote, read back before the timing) with a SHA-256 of each for the
 manifest, after one DBAPI read of the published rows (findings' versions joined with their
 enterprise and round). It renders nothing: it is what moving the same data costs.
-Aims (issue 17): full <= 2x the floor; unchanged and incremental <= 0.1x the full.
+Aims (issue 17): full <= 2x the floor; unchanged and incremental <= 0.1x the full. The
+floor's bytes include what the publish keeps beside the site (the manifest, the publish
+state and the rounds' parts under ``.parts/``).
 Prints figures; asserts nothing about time.
 """
 
@@ -307,6 +309,7 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
         t = time.perf_counter()
         rep = publish(engine, out, settings=settings, bundles=False)
         figures.append((label, time.perf_counter() - t, len(rep.written), rep.unchanged))
+        print(f"{label}: rounds read again: {len(rep.reread)}")
     floor_s, floor_rows = floor(engine, out, tmp / "floor")
     code = f"91{DIVISIONS[7]}{7:010d}"
     service.submit(
@@ -339,7 +342,8 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
     for (label, secs, written, unchanged), aim in zip(figures, aims, strict=True):
         ratio = secs / floor_s if aim.endswith("2x)") else secs / full
         print(f"| {label} | {secs:.2f} | {written} | {unchanged} | {aim.format(ratio)} |")
-    print("incremental wrote:", ", ".join(rep.written))
+    print("incremental wrote:", ", ".join(rep.written), "; read again:", ", ".join(rep.reread))
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if hook_seconds:
         print(f"of the full publish, the partner-log hook (share {args.results:,} results): "
               f"{hook_seconds[0]:.2f} s")  # fmt: skip

@@ -40,15 +40,18 @@ FORBIDDEN_KEYS = frozenset(
 
 
 def check_shareable(obj: Any, path: str = "body") -> None:
-    """Refuse contacts and internal notes anywhere in an entry body."""
+    """Refuse contacts and internal notes anywhere in an entry body (every key of every
+    nested object; only objects and arrays are descended into, as only they hold keys)."""
     if isinstance(obj, dict):
         for key, value in obj.items():
             if key.lower() in FORBIDDEN_KEYS:
                 raise LogContentRefused(f"{path}.{key}: never shared with partners")
-            check_shareable(value, f"{path}.{key}")
+            if isinstance(value, dict | list):
+                check_shareable(value, f"{path}.{key}")
     elif isinstance(obj, list):
         for i, value in enumerate(obj):
-            check_shareable(value, f"{path}[{i}]")
+            if isinstance(value, dict | list):
+                check_shareable(value, f"{path}[{i}]")
 
 
 def iso(t: dt.datetime) -> str:

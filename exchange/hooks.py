@@ -83,15 +83,17 @@ def share_published_results(session: Session, versions: list[tuple[int, int]]) -
     published: dict[int, set[int]] = {}  # finding id -> its published version ids
     for start in range(0, len(versions), 1000):
         chunk = versions[start : start + 1000]
-        q1 = select(v.id, v.check_date, v.result, v.description).where(
-            one_of(session, v.id, [vid for vid, _ in chunk])
+        q1 = (
+            select(v.id, v.check_date, v.result, v.description, f.id, f.round_key, f.credit_code)
+            .join(Finding.__table__, f.id == v.finding_id)  # type: ignore[attr-defined]
+            .where(one_of(session, v.id, [vid for vid, _ in chunk]))
         )
-        by_version.update((row[0], row[1:]) for row in session.execute(q1))
+        for row in session.execute(q1):
+            by_version[row[0]] = row[1:4]
+            by_finding[row[4]] = row[5:]
         fids = list({fid for _, fid in chunk})
-        q2 = select(f.id, f.round_key, f.credit_code).where(one_of(session, f.id, fids))
-        by_finding.update((row[0], row[1:]) for row in session.execute(q2))
-        q3 = select(p.finding_id, p.version_id).where(one_of(session, p.finding_id, fids))
-        for fid, vid in session.execute(q3):
+        q2 = select(p.finding_id, p.version_id).where(one_of(session, p.finding_id, fids))
+        for fid, vid in session.execute(q2):
             published.setdefault(fid, set()).add(vid)
     keys = sorted({round_key for round_key, _ in by_finding.values()})
     r = Round.__table__.c  # type: ignore[attr-defined]

@@ -60,6 +60,17 @@ class PublicResult:
         return "；".join(f"{c['body']} {c['number']}：{c['label']}" for c in self.certificates)
 
 
+class ResultsNotRead(list):  # type: ignore[type-arg]
+    """The results of a round that a publish did not read again, its files and part being
+    the previous publish's (website/parts.py): any use of them is an error, so no page can
+    show such a round as having no results."""
+
+    def _refuse(self, *args: object) -> Any:
+        raise RuntimeError("this round's results were not read again: use its part")
+
+    __iter__ = __len__ = __getitem__ = __contains__ = _refuse
+
+
 @dataclass(frozen=True)
 class PublicRound:
     round_key: str

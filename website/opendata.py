@@ -53,13 +53,32 @@ def _row(r: PublicResult) -> list[str]:
     ]
 
 
-def results_csv(results: Iterable[PublicResult]) -> bytes:
+CSV_HEAD = ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode("utf-8")
+
+
+def csv_rows(results: Iterable[PublicResult]) -> bytes:
+    """The CSV rows of ``results`` (UTF-8, no BOM, no header): a round's share of any file."""
     buf = io.StringIO()
     writer = spreadsheet.csv_writer(buf)
-    writer.writerow(CSV_COLUMNS)
     for r in results:
         writer.writerow(_row(r))
-    return buf.getvalue().encode("utf-8-sig")
+    return buf.getvalue().encode("utf-8")
+
+
+def csv_file(pieces: Iterable[bytes]) -> bytes:
+    """A CSV file (BOM, header) of rounds' rows, as :func:`csv_rows` made them."""
+    return CSV_HEAD + b"".join(pieces)
+
+
+def csv_rows_of(data: bytes) -> bytes:
+    """The rows of a file :func:`csv_file` wrote (its header off)."""
+    if not data.startswith(CSV_HEAD):
+        raise ValueError("not a results CSV of this version")
+    return data[len(CSV_HEAD) :]
+
+
+def results_csv(results: Iterable[PublicResult]) -> bytes:
+    return csv_file([csv_rows(results)])
 
 
 def result_json(r: PublicResult) -> dict[str, Any]:
@@ -82,12 +101,52 @@ def result_json(r: PublicResult) -> dict[str, Any]:
     }
 
 
+# one record a line: compact, keys sorted, by the C encoder (``indent`` would make json fall
+# back to its pure-Python encoder, ten times slower); the file is still one JSON array
+_RECORD = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def json_records(results: Iterable[PublicResult]) -> bytes:
+    """The JSON records of ``results``, one a line, comma-separated: a round's share of the
+    array in ``data/<round>.json`` and ``data/results.json``."""
+    return ",\n".join(_RECORD.encode(result_json(r)) for r in results).encode("utf-8")
+
+
+def json_file(pieces: Iterable[bytes]) -> bytes:
+    """A JSON array of the records of :func:`json_records` pieces (empty pieces skipped)."""
+    body = b",\n".join(p for p in pieces if p)
+    return b"[\n" + body + b"\n]\n" if body else b"[]\n"
+
+
+def json_records_of(data: bytes) -> bytes:
+    """The records of a file :func:`json_file` wrote (its brackets off)."""
+    if data == b"[]\n":
+        return b""
+    if not (data.startswith(b"[\n{") and data.endswith(b"}\n]\n")):
+        raise ValueError("not a results JSON of this version")
+    return data[2:-3]
+
+
 def results_json(results: Iterable[PublicResult]) -> bytes:
-    body = [result_json(r) for r in results]
-    return (json.dumps(body, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+    return json_file([json_records(results)])
 
 
-def round_json(rnd: PublicRound) -> dict[str, Any]:
+_ENTRY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def search_entries(results: Iterable[PublicResult]) -> bytes:
+    """The entries of ``results`` in ``data/search-index.json`` (comma-separated)."""
+    rows = [[r.round_key, r.credit_code, r.name, r.result_label] for r in results]
+    return _ENTRY.encode(rows)[1:-1].encode("utf-8")
+
+
+def search_index(pieces: Iterable[bytes]) -> bytes:
+    """``data/search-index.json``: [round key, credit code, name, result label] per result."""
+    return b"[" + b",".join(p for p in pieces if p) + b"]"
+
+
+def round_json(rnd: PublicRound, shown: int, published: int) -> dict[str, Any]:
+    """``shown``: enterprises the round's files list; ``published``: those with a result."""
     return {
         "round_key": rnd.round_key,
         "kind": rnd.kind,
@@ -103,8 +162,8 @@ def round_json(rnd: PublicRound) -> dict[str, Any]:
         "seed": rnd.seed,
         "counts": rnd.counts,
         # before the reveal only the number drawn is public, not which firms (rnd.results)
-        "drawn": len(rnd.results) if rnd.revealed else drawn_count(rnd.counts),
-        "published": rnd.published,
+        "drawn": shown if rnd.revealed else drawn_count(rnd.counts),
+        "published": published,
         "disclosure": rnd.disclosure,
         "revealed": rnd.revealed,
         "reveal_on": rnd.reveal_on or None,

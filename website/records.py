@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from rounds.models import PlanVersion, Round, RoundStatus, Selection
 from rounds.notice import commitment_document
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
-from website.model import Correction, PublicResult, PublicRound, Site
+from website.model import Correction, PublicResult, PublicRound, ResultsNotRead, Site
 
 logger = logging.getLogger(__name__)
 # every committed round is public: its commitment before the ceremony, its failure if it fails
@@ -133,67 +134,42 @@ def withheld_plan(plan: dict[str, Any]) -> dict[str, Any]:
     return plan | {"targeted": targeted | {"list": hidden}}
 
 
-def load_site(
-    engine: Engine,
-    settings: Settings,
-    round_keys: Sequence[str] | None = None,
-    *,
-    now: datetime | None = None,
-) -> tuple[Site, list[tuple[int, int]]]:
-    """The public record as of ``now`` (default: the disclosure clock), and the (version id,
-    finding id) of each shown version not yet recorded as published.
+@dataclass(frozen=True)
+class RoundRow:
+    """A public round as read from the database, with its plan, before its results."""
 
-    A round not yet revealed (rounds/disclosure.py) shows its commitment, plan (targeted
-    codes withheld), entropy, seed and counts, and of its enterprises only those whose result
-    is final; no bundle, and a failure statement without the enterprise's code."""
-    now = now or disclosure.now()
-    table = divisions()
+    row: dict[str, Any]  # the round's columns, its plan's canonical_json and item_name
+    doc: dict[str, Any]  # the plan
+    item_name: str
+    rule: str  # its disclosure (rounds/disclosure.py)
+    revealed: bool  # as of the publish's ``now``
+
+    @property
+    def key(self) -> str:
+        return str(self.row["round_key"])
+
+
+def read_rounds(
+    conn: sa.Connection,
+    settings: Settings,
+    now: datetime,
+    round_keys: Sequence[str] | None = None,
+) -> list[RoundRow]:
+    """Every public round (or those of ``round_keys``) in key order, revealed or not as of
+    ``now``."""
     rnd, plan, item = _t(Round), _t(PlanVersion), _t(CheckItem)
-    sel, ent = _t(Selection), _t(Enterprise)
-    rounds: list[PublicRound] = []
-    with engine.connect() as conn:
-        q = (
-            sa.select(rnd, plan.c.canonical_json, item.c.name.label("item_name"))
-            .join(plan, plan.c.plan_hash == rnd.c.plan_hash)
-            .join(item, item.c.code == rnd.c.check_item_code, isouter=True)
-            .where(rnd.c.status.in_(PUBLIC_STATUSES))
-            .order_by(rnd.c.round_key)
-        )
-        if round_keys is not None:
-            q = q.where(rnd.c.round_key.in_(list(round_keys)))
-        round_rows = list(conn.execute(q).mappings())
-        keys = [r["round_key"] for r in round_rows]
-        records = {(r.round_key, r.credit_code): r for r in load_results(conn, keys)}
-        drawn: dict[str, list[dict[str, Any]]] = {}
-        sq = (
-            sa.select(
-                sel.c.round_key,
-                sel.c.credit_code,
-                sel.c.stratum,
-                sel.c.kind,
-                ent.c.name,
-                ent.c.division_code,
-            )
-            .join(ent, ent.c.credit_code == sel.c.credit_code, isouter=True)
-            .where(sel.c.round_key.in_(keys))
-            .order_by(sel.c.round_key, sel.c.credit_code)
-        )
-        for rk, code, stratum, kind, name, div in conn.execute(sq):
-            drawn.setdefault(rk, []).append(
-                {
-                    "round_key": rk,
-                    "credit_code": code,
-                    "name": name or "",
-                    "division_code": div or "",
-                    "division_name": table.name(div) if div and table.is_known(div) else "",
-                    "stratum": stratum,
-                    "selection": kind,
-                }
-            )
-    shown: set[tuple[str, str]] = set()
-    for r in round_rows:
+    q = (
+        sa.select(rnd, plan.c.canonical_json, item.c.name.label("item_name"))
+        .join(plan, plan.c.plan_hash == rnd.c.plan_hash)
+        .join(item, item.c.code == rnd.c.check_item_code, isouter=True)
+        .where(rnd.c.status.in_(PUBLIC_STATUSES))
+        .order_by(rnd.c.round_key)
+    )
+    if round_keys is not None:
+        q = q.where(rnd.c.round_key.in_(list(round_keys)))
+    rows = []
+    for r in conn.execute(q).mappings():
         doc = json.loads(r["canonical_json"])
-        item_name = r["item_name"] or r["check_item_code"]
         rule = disclosure.policy(doc)
         revealed = disclosure.is_revealed(
             disclosure=rule,
@@ -203,15 +179,84 @@ def load_site(
             zone=settings.timezone,
             recorded=r["revealed_at"] is not None,
         )
-        results = [
-            public_result(
-                b, records.get((r["round_key"], b["credit_code"])), item_name, settings.timezone
-            )
-            for b in drawn.get(r["round_key"], [])
-        ]
-        if not revealed:  # the firms still to be checked stay unnamed
-            results = [x for x in results if x.result]
-        shown.update((x.round_key, x.credit_code) for x in results)
+        rows.append(RoundRow(dict(r), doc, r["item_name"] or r["check_item_code"], rule, revealed))
+    return rows
+
+
+def load_site(
+    engine: Engine,
+    settings: Settings,
+    round_keys: Sequence[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> tuple[Site, list[tuple[int, int]]]:
+    """The public record as of ``now`` (default: the disclosure clock), and the (version id,
+    finding id) of each shown version not yet recorded as published."""
+    now = now or disclosure.now()
+    with engine.connect() as conn:
+        return build_site(conn, settings, read_rounds(conn, settings, now, round_keys))
+
+
+def build_site(
+    conn: sa.Connection,
+    settings: Settings,
+    round_rows: Sequence[RoundRow],
+    results_of: Collection[str] | None = None,
+) -> tuple[Site, list[tuple[int, int]]]:
+    """The site of ``round_rows``, with the results of the rounds in ``results_of`` (default:
+    every round); any other round comes with no results, for a caller that has its files
+    already (``website.parts``). Also the (version id, finding id) of each shown version not
+    yet recorded as published.
+
+    A round not yet revealed (rounds/disclosure.py) shows its commitment, plan (targeted
+    codes withheld), entropy, seed and counts, and of its enterprises only those whose result
+    is final; no bundle, and a failure statement without the enterprise's code."""
+    table = divisions()
+    sel, ent = _t(Selection), _t(Enterprise)
+    keys = [r.key for r in round_rows if results_of is None or r.key in results_of]
+    records = {(r.round_key, r.credit_code): r for r in load_results(conn, keys)} if keys else {}
+    drawn: dict[str, list[dict[str, Any]]] = {}
+    sq = (
+        sa.select(
+            sel.c.round_key,
+            sel.c.credit_code,
+            sel.c.stratum,
+            sel.c.kind,
+            ent.c.name,
+            ent.c.division_code,
+        )
+        .join(ent, ent.c.credit_code == sel.c.credit_code, isouter=True)
+        .where(sel.c.round_key.in_(keys))
+        .order_by(sel.c.round_key, sel.c.credit_code)
+    )
+    for rk, code, stratum, kind, name, div in conn.execute(sq) if keys else ():
+        drawn.setdefault(rk, []).append(
+            {
+                "round_key": rk,
+                "credit_code": code,
+                "name": name or "",
+                "division_code": div or "",
+                "division_name": table.name(div) if div and table.is_known(div) else "",
+                "stratum": stratum,
+                "selection": kind,
+            }
+        )
+    rounds: list[PublicRound] = []
+    shown: set[tuple[str, str]] = set()
+    for head in round_rows:
+        r, doc, revealed = head.row, head.doc, head.revealed
+        results: list[PublicResult] = ResultsNotRead()
+        if head.key in keys:
+            results = [
+                public_result(
+                    b, records.get((head.key, b["credit_code"])), head.item_name,
+                    settings.timezone,
+                )
+                for b in drawn.get(head.key, [])
+            ]  # fmt: skip
+            if not revealed:  # the firms still to be checked stay unnamed
+                results = [x for x in results if x.result]
+            shown.update((x.round_key, x.credit_code) for x in results)
         first = r["commitment_published_at"]
         rounds.append(
             PublicRound(
@@ -221,7 +266,7 @@ def load_site(
                 status=str(r["status"]),
                 title=doc.get("title", ""),
                 check_item_code=r["check_item_code"],
-                check_item_name=item_name,
+                check_item_name=head.item_name,
                 legal_basis=list(doc.get("legal_basis", [])),
                 plan_hash=r["plan_hash"],
                 plan=doc if revealed else withheld_plan(doc),
@@ -241,16 +286,19 @@ def load_site(
                 if str(r["status"]) == RoundStatus.failed.value
                 else "",
                 bundled=r["entropy"] is not None and revealed,
-                disclosure=rule,
+                disclosure=head.rule,
                 revealed=revealed,
                 reveal_on=disclosure.reveal_on(r["window_end"])
-                if rule == disclosure.AFTER_WINDOW
+                if head.rule == disclosure.AFTER_WINDOW
                 else "",
                 commitment_first_published=local_label(first) if first else "",
             )
         )
     logger.info(
-        "public record: %d round(s), %d result(s)", len(rounds), sum(len(r.results) for r in rounds)
+        "public record: %d round(s), %d read again with %d result(s)",
+        len(rounds),
+        len(keys),
+        sum(len(r.results) for r in rounds if r.round_key in keys),
     )
     unpublished = [
         (pub.id, pub.finding_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 
@@ -20,6 +20,7 @@ from website import explain, opendata
 from website.charts import bar_chart, division_chart
 from website.glossary import BY_KEY, TERMS
 from website.model import PublicResult, PublicRound, Site
+from website.parts import PENDING, RoundPart, part_of
 
 Files = dict[str, bytes]
 
@@ -61,17 +62,9 @@ def _page(template: str, **ctx: object) -> bytes:
     return _env().get_template(template).render(**ctx).encode("utf-8")
 
 
-PENDING = "结果待公示"
-
-
-def _result_bars(results: Iterable[PublicResult]) -> list[tuple[str, int]]:
+def _result_bars(labels: Mapping[str, int]) -> list[tuple[str, int]]:
     """Results by category (Chinese labels), most frequent first, those still to come last."""
-    counts = Counter(r.result_label or PENDING for r in results)
-    return sorted(counts.items(), key=lambda kv: (kv[0] == PENDING, -kv[1], kv[0]))
-
-
-def _division_groups(results: Iterable[PublicResult]) -> list[explain.DivisionGroup]:
-    return explain.by_prefecture(r.division_code for r in results if r.result)
+    return sorted(labels.items(), key=lambda kv: (kv[0] == PENDING, -kv[1], kv[0]))
 
 
 def _by_county(results: Iterable[PublicResult]) -> list[tuple[str, list[PublicResult]]]:
@@ -171,8 +164,10 @@ def render_commitment(
     return {json_path: notice.commitment_bytes(doc), html_path: page}
 
 
-def render_round(site: Site, rnd: PublicRound) -> Files:
-    """The round's page, which explains the draw, and its open data."""
+def render_round(site: Site, rnd: PublicRound, part: RoundPart | None = None) -> Files:
+    """The round's page, which explains the draw, and its open data (``part``: the round's
+    :func:`website.parts.part_of`, when the caller has it already)."""
+    part = part or part_of(rnd)
     doc = rnd.commitment
     strata = rnd.plan.get("strata", {})
     page = _page(
@@ -195,43 +190,52 @@ def render_round(site: Site, rnd: PublicRound) -> Files:
         targeted_rules=explain.targeted_rules(rnd.plan),
         causes=explain.targeted_causes(rnd.plan, rnd.results),
         by_division=_by_county(rnd.results),
-        chart_results=bar_chart("结果分类", _result_bars(rnd.results)),
+        chart_results=bar_chart("结果分类", _result_bars(part.labels)),
         bundle_files=_bundle_files(rnd) if rnd.bundled else [],
         verify_sample=_verify_sample(rnd),
     )
     html, csv_path, json_path = round_paths(rnd.round_key)
     return {
         html: page,
-        csv_path: opendata.results_csv(rnd.results),
-        json_path: opendata.results_json(rnd.results),
+        csv_path: opendata.csv_file([part.csv_rows]),
+        json_path: opendata.json_file([part.json_records]),
     }
 
 
-def render_aggregates(site: Site) -> Files:
+def render_aggregates(site: Site, parts: Mapping[str, RoundPart]) -> Files:
     """Index, search, open-data pages and the files that span every round (not the catalogue,
-    which describes the finished file set: see :func:`render_catalog`)."""
-    results = [r for rnd in site.rounds for r in rnd.results]
-    index = [[r.round_key, r.credit_code, r.name, r.result_label] for r in results]
-    rounds_json = [opendata.round_json(rnd) for rnd in site.rounds]
+    which describes the finished file set: see :func:`render_catalog`), from each round's
+    head (``site.rounds``) and its part (``parts[round_key]``): no result is read here."""
+    shares = [parts[rnd.round_key] for rnd in site.rounds]
+    labels: Counter[str] = Counter()
+    divisions: Counter[str] = Counter()
+    for part in shares:
+        labels.update(part.labels)
+        divisions.update(part.divisions)
+    rounds_json = [
+        opendata.round_json(r, p.shown, p.published)
+        for r, p in zip(site.rounds, shares, strict=True)
+    ]
     return {
         "index.html": _page(
             "index.html.j2",
             site=site,
             root="",
-            total_drawn=len(results),
-            total_published=sum(1 for r in results if r.result),
-            chart_results=bar_chart("结果分类", _result_bars(results)),
-            chart_divisions=division_chart("按行政区划", _division_groups(results)),
+            parts=parts,
+            total_drawn=sum(p.shown for p in shares),
+            total_published=sum(p.published for p in shares),
+            chart_results=bar_chart("结果分类", _result_bars(labels)),
+            chart_divisions=division_chart(
+                "按行政区划", explain.by_prefecture(divisions.elements())
+            ),
             committed={r.round_key: beijing(r.commitment.get("committed_at")) for r in site.rounds},
         ),
         "glossary.html": _page("glossary.html.j2", site=site, root="", terms=TERMS),
-        "search.html": _page("search.html.j2", site=site, root=""),
+        "search.html": _page("search.html.j2", site=site, root="", parts=parts),
         "data/index.html": _page("data.html.j2", site=site, root="../"),
-        "data/search-index.json": json.dumps(
-            index, ensure_ascii=False, separators=(",", ":")
-        ).encode(),
-        "data/results.csv": opendata.results_csv(results),
-        "data/results.json": opendata.results_json(results),
+        "data/search-index.json": opendata.search_index(p.search_entries for p in shares),
+        "data/results.csv": opendata.csv_file(p.csv_rows for p in shares),
+        "data/results.json": opendata.json_file(p.json_records for p in shares),
         "data/rounds.json": (
             json.dumps(rounds_json, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
         ).encode(),

@@ -1,22 +1,29 @@
 """Publishing the static site into a directory, incrementally.
 
-``.manifest.json`` in the output holds the SHA-256 and size of every file written and a digest
-of each round's public content. A round whose digest has not changed is not rendered again; any
-other file is written only when its bytes change, atomically (``shuangsui.files``). A
-manifest that cannot be read (a run of an earlier version killed while writing it) counts as
-absent: the next publish is a full one. Partial files a killed run left are removed first.
+``.manifest.json`` in the output holds the SHA-256 and size of every file written, a digest
+of each round's public content, and per round the fingerprint of its inputs and the SHA-256 of
+its part (``website.inputs``, ``website.parts``). ``.publish-state.json``, written last, says
+which manifest a publish finished with (every version it showed recorded as published) and the
+fingerprint of the whole site then.
+
+A publish first reads the rounds' rows and fingerprints the site: the same as the finished
+publish's, with every file in place, and nothing is read or written. Otherwise only the rounds
+whose fingerprint changed are read and rendered; the files spanning every round join the
+others' parts as they are on disk (checked against the manifest). A round whose content digest
+has not changed is not rendered again; any file is written only when its bytes change,
+atomically (``shuangsui.files``). A manifest that cannot be read (a run of an earlier version
+killed while writing it), or a state that does not vouch for it, counts as absent: the next
+publish reads and renders everything. Partial files a killed run left are removed first.
 After the files are in place, the versions they show are recorded as published.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,15 +33,20 @@ from sqlmodel import Session
 from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit, disclosure
-from rounds.models import Round
-from rounds.notice import commitment_bytes
+from rounds.models import Round, RoundStatus
+from rounds.notice import commitment_bytes, commitment_document
 from shuangsui.clock import local_label
 from shuangsui.config import Settings, get_settings
 from shuangsui.errors import IntegrityError
-from shuangsui.files import remove_leftovers, write_atomic
+from shuangsui.files import remove_leftovers
 from shuangsui.paths import child, inside
+from website import inputs
 from website.model import PublicRound, Site
-from website.records import load_site
+from website.output import MANIFEST as MANIFEST  # where tests and tools look for them
+from website.output import STATE as STATE
+from website.output import Output, PublishReport, part_file
+from website.parts import RoundPart, content_digest, part_of
+from website.records import RoundRow, build_site, read_rounds
 from website.render import (
     commitment_paths,
     render_aggregates,
@@ -46,84 +58,13 @@ from website.render import (
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = ".manifest.json"
 
 # Each returns {site-relative path: bytes} of more public files, written with the rest: the
 # leads' counts by source and outcome (``data/leads.json``) register here (leads/hooks.py).
 extra_file_hooks: list[Callable[[Engine], dict[str, bytes]]] = []
 
 
-@dataclass
-class PublishReport:
-    out: Path
-    rounds: int = 0
-    results: int = 0
-    written: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    removed: list[str] = field(default_factory=list)
-    newly_published: int = 0
-    revealed: list[str] = field(default_factory=list)  # rounds whose list went public now
-
-
-class _Output:
-    def __init__(self, out: Path):
-        self.out = out
-        old = _read_manifest(out / MANIFEST)
-        self.files: dict[str, list] = old.get("files", {})
-        self.rounds: dict[str, str] = old.get("rounds", {})
-        self.bundles: dict[str, str] = old.get("bundles", {})
-
-    def has(self, rel: str) -> bool:
-        return rel in self.files and (self.out / rel).is_file()
-
-    def write(self, rel: str, data: bytes, report: PublishReport) -> None:
-        digest = hashlib.sha256(data).hexdigest()
-        target = inside(self.out, rel)
-        if self.files.get(rel, [None])[0] == digest and target.is_file():
-            report.unchanged += 1
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data)
-        self.files[rel] = [digest, len(data)]
-        report.written.append(rel)
-
-    def remove(self, rel: str, report: PublishReport) -> None:
-        inside(self.out, rel).unlink(missing_ok=True)
-        self.files.pop(rel, None)
-        report.removed.append(rel)
-
-    def save(self) -> str:
-        body = json.dumps(
-            {
-                "files": self.files,
-                "rounds": self.rounds,
-                "bundles": self.bundles,
-            },
-            sort_keys=True,
-            indent=0,
-        ).encode()
-        write_atomic(self.out / MANIFEST, body)
-        return hashlib.sha256(body).hexdigest()
-
-
-def _read_manifest(path: Path) -> dict:
-    """The previous run's manifest; ``{}`` (a full publish) if absent, truncated or not ours."""
-    if not path.is_file():
-        return {}
-    try:
-        old = json.loads(path.read_bytes())
-        if isinstance(old, dict) and all(
-            isinstance(old.get(k, {}), dict) for k in ("files", "rounds", "bundles")
-        ):
-            return old
-        problem = "not a shuangsui manifest"
-    except (ValueError, OSError) as exc:
-        problem = str(exc) or type(exc).__name__
-    logger.warning("%s is unreadable (%s): publishing every file again", path, problem)
-    return {}
-
-
-def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) -> None:
+def _bundle(engine: Engine, key: str, output: Output, report: PublishReport) -> None:
     """The round's PUBLIC bundle (inspectors under pseudonyms only); any file of an earlier
     bundle that the public one does not have (a full bundle's inspector frame) is removed."""
     from rounds.bundle import bundle_round
@@ -146,30 +87,35 @@ def _bundle(engine: Engine, key: str, output: _Output, report: PublishReport) ->
 def _commitment(
     site: Site,
     rnd: PublicRound,
-    output: _Output,
+    output: Output,
     report: PublishReport,
     stamps: dict[str, tuple[datetime, bool]],
-    now: datetime,
 ) -> None:
     """The round's commitment file and page, written once and never rewritten: a round
     committed but not yet drawn is published so the commitment is public before the entropy
     exists, and whatever happens to the round afterwards these bytes stay as they were."""
     json_rel, html_rel = commitment_paths(rnd.round_key)
-    target = output.out / json_rel
-    if target.is_file() and target.read_bytes() != commitment_bytes(rnd.commitment):
-        raise IntegrityError(
-            f"round {rnd.round_key}: the database's commitment differs from the one "
-            f"published in {json_rel}; the published commitment is never rewritten"
-        )
+    _check_commitment(output.out, rnd.round_key, rnd.commitment)
     if output.has(json_rel) and output.has(html_rel):
         return
-    at, before_draw = stamps.setdefault(rnd.round_key, (now, rnd.status == "committed"))
+    at, before_draw = stamps[rnd.round_key]  # set for each commitment not on the site yet
     # the same bytes as any copy already there (checked above), so "written" changes nothing
     for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
         output.write(rel, data, report)
 
 
-def _withdraw_bundle(key: str, output: _Output, report: PublishReport) -> None:
+def _check_commitment(out: Path, round_key: str, commitment: dict) -> None:
+    """A commitment on the site must be the database's: it is never rewritten."""
+    json_rel = commitment_paths(round_key)[0]
+    target = out / json_rel
+    if target.is_file() and target.read_bytes() != commitment_bytes(commitment):
+        raise IntegrityError(
+            f"round {round_key}: the database's commitment differs from the one "
+            f"published in {json_rel}; the published commitment is never rewritten"
+        )
+
+
+def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
     """A bundle on the site of a round not revealed (a site published before disclosure
     rules existed) leaves it: the drawn list is not public yet."""
     folder = f"rounds/{key}/bundle/"
@@ -192,32 +138,53 @@ def publish(
     now: datetime | None = None,
 ) -> PublishReport:
     """Render the public site into ``out`` as of ``now`` (default: the disclosure clock);
-    only changed files are written."""
+    only what changed is read and rendered, only changed files are written."""
     settings = settings or get_settings()
     now = now or disclosure.now()
     out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
-    site, unpublished = load_site(engine, settings, now=now)
-    output = _Output(out)
-    report = PublishReport(out, len(site.rounds), sum(len(r.results) for r in site.rounds))
-    keys = {r.round_key for r in site.rounds}
-    for key in sorted(keys):  # a round's files are named by its key: refuse before writing any
-        child(out / "rounds", key)
+    output = Output(out)
     stamps = commitment_stamps(engine)
-    first_time = {k for k in keys if k not in stamps}
+    extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
+    with engine.connect() as conn:
+        rows = read_rounds(conn, settings, now)
+        for row in rows:  # a round's files are named by its key: refuse before writing any
+            child(out / "rounds", row.key)
+        recorded = dict(stamps)
+        for row in rows:  # a commitment this run puts on the site was first published now
+            if row.key not in stamps and not all(map(output.has, commitment_paths(row.key))):
+                stamps[row.key] = (now, str(row.row["status"]) == RoundStatus.committed.value)
+        # as the pages say it (none for a commitment on the site but not recorded)
+        first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
+        ctx = [*inputs.context(settings, bundles), sorted(extra)]
+        site_key = inputs.site_key(conn, rows, first, ctx)
+        if output.current(site_key, record, extra):
+            for row in rows:
+                doc = commitment_document(row.row, row.doc, bureau_code=settings.bureau_code)
+                _check_commitment(out, row.key, doc)
+            return _nothing_to_publish(output, rows)
+        fingerprints = inputs.round_keys(conn, rows, first, ctx)
+        kept = {}
+        if output.finished(record):
+            for row in rows:
+                if (part := output.part(row.key, fingerprints[row.key])) is not None:
+                    kept[row.key] = part
+        site, unpublished = build_site(
+            conn, settings, rows, results_of={r.key for r in rows} - set(kept)
+        )
+    report = PublishReport(out, len(site.rounds))
+    report.reread = [r.round_key for r in site.rounds if r.round_key not in kept]
+    keys = {r.round_key for r in site.rounds}
+    first_time = {k for k in keys if k in stamps and k not in recorded}
+    parts: dict[str, RoundPart] = {}
     for i, rnd in enumerate(site.rounds):
-        _commitment(site, rnd, output, report, stamps, now)
-        if rnd.round_key in stamps:  # when its commitment first appeared, this run included
-            rnd = site.rounds[i] = replace(
-                rnd, commitment_first_published=local_label(stamps[rnd.round_key][0])
-            )
-        digest = rnd.digest()
-        if output.rounds.get(rnd.round_key) != digest or not all(
-            output.has(p) for p in round_paths(rnd.round_key)
-        ):
-            for rel, data in render_round(site, rnd).items():
-                output.write(rel, data, report)
-            output.rounds[rnd.round_key] = digest
+        _commitment(site, rnd, output, report, stamps)
+        rnd = site.rounds[i] = replace(rnd, commitment_first_published=first[rnd.round_key])
+        if rnd.round_key in kept:  # inputs unchanged: its files are in place (checked)
+            parts[rnd.round_key] = kept[rnd.round_key]
+        else:
+            parts[rnd.round_key] = _round(site, rnd, output, report)
+            output.keep_part(rnd.round_key, fingerprints[rnd.round_key], parts[rnd.round_key])
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
         stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
         if (
@@ -229,17 +196,17 @@ def publish(
             output.bundles[rnd.round_key] = stamp
         elif not rnd.bundled and output.bundles.pop(rnd.round_key, None) is not None:
             _withdraw_bundle(rnd.round_key, output, report)
-    for rel, data in render_aggregates(site).items():
+    report.results = sum(p.shown for p in parts.values())
+    for rel, data in render_aggregates(site, parts).items():
         output.write(rel, data, report)
-    extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
     for rel, data in sorted(extra.items()):
         output.write(rel, data, report)
     for rel in sorted(output.files):
-        parts = rel.split("/")
-        gone = (parts[0] == "rounds" and parts[1] not in keys) or (
-            parts[0] == "data"
+        parts_of = rel.split("/")
+        gone = (parts_of[0] == "rounds" and parts_of[1] not in keys) or (
+            parts_of[0] == "data"
             and rel.endswith((".csv", ".json"))
-            and parts[1].rsplit(".", 1)[0] not in keys | {"results", "rounds", "search-index"}
+            and parts_of[1].rsplit(".", 1)[0] not in keys | {"results", "rounds", "search-index"}
             and rel not in extra
         )
         if gone:
@@ -248,24 +215,56 @@ def publish(
         output.rounds.pop(key)
         output.bundles.pop(key, None)
         shutil.rmtree(child(out / "rounds", key), ignore_errors=True)
+    for key in set(output.parts) - keys:
+        output.parts.pop(key)
+        inside(out, part_file(key)).unlink(missing_ok=True)
     for rel, data in render_catalog(
         site, {k: (v[0], v[1]) for k, v in output.files.items()}
     ).items():
         output.write(rel, data, report)
     site_digest = output.save()
     if record:
-        _record_stamps(engine, {k: stamps[k] for k in first_time if k in stamps})
+        _record_stamps(engine, {k: stamps[k] for k in first_time})
         report.revealed = _record_reveals(engine, site, now)
     if record and unpublished:
         _record(engine, unpublished, site_digest)
         report.newly_published = len(unpublished)
+    output.finish(site_digest, site_key, record, report.results)
     logger.info(
-        "published %d round(s), %d result(s) to %s: %d file(s) written, %d unchanged",
+        "published %d round(s), %d result(s) to %s: %d read again, %d file(s) written, "
+        "%d unchanged",
         report.rounds,
         report.results,
         out,
+        len(report.reread),
         len(report.written),
         report.unchanged,
+    )
+    return report
+
+
+def _round(site: Site, rnd: PublicRound, output: Output, report: PublishReport) -> RoundPart:
+    """A round read again: its page and data files, rendered unless its content is the same
+    as last time; its part."""
+    part = part_of(rnd)
+    digest = content_digest(rnd, part)
+    if output.rounds.get(rnd.round_key) != digest or not all(
+        output.has(p) for p in round_paths(rnd.round_key)
+    ):
+        for rel, data in render_round(site, rnd, part).items():
+            output.write(rel, data, report)
+        output.rounds[rnd.round_key] = digest
+    return part
+
+
+def _nothing_to_publish(output: Output, rows: list[RoundRow]) -> PublishReport:
+    report = PublishReport(output.out, len(rows), int(output.state.get("results", 0)))
+    report.unchanged = len(output.files)
+    logger.info(
+        "published %d round(s), %d result(s) to %s: nothing changed",
+        report.rounds,
+        report.results,
+        output.out,
     )
     return report
 
@@ -339,8 +338,9 @@ def _record(engine: Engine, versions: list[tuple[int, int]], site_digest: str) -
     rows = [{"version_id": v, "finding_id": f, "published_at": now} for v, f in versions]
     for _ in range(10):
         with Session(engine) as session:
-            for start in range(0, len(rows), 5000):
-                session.execute(insert(PublishedResult), rows[start : start + 5000])
+            table = PublishedResult.__table__  # type: ignore[attr-defined]
+            for start in range(0, len(rows), 5000):  # Core: no ORM bookkeeping per row
+                session.connection().execute(insert(table), rows[start : start + 5000])
             for hook in after_record_hooks:
                 hook(session, versions)
             audit.add_to(session, None, ResultPublished(len(rows), site_digest))

@@ -1,0 +1,159 @@
+"""What the public site is made of, as fingerprints: a publish skips what has not changed.
+
+The site is rendered from: the public rounds' rows, their plans and check items; the drawn
+enterprises' names and divisions; the teams (whose signatures make a version final), the
+findings, their versions and sign-offs; the settings the pages show; the disclosure clock
+(through whether each round is revealed); when each commitment was first published; and this
+program (its source, templates and data files, and the libraries that render).
+
+The round rows and plans are read whole (a few rows). The large tables are fingerprinted by
+their counts and largest keys, which is exact because they only grow: ``finding``,
+``finding_version`` (a correction is a new version) and ``finding_signoff`` are append-only
+(findings/models.py); ``selection`` and ``assignment`` are written once, by their round's draw;
+an enterprise changes only through the registry import, which sets ``updated_at`` and appends
+a ``registry_change`` row per change (registry/history.py). A writer that broke one of these
+rules would not be seen until the next change of its round: tests/website/test_incremental.py
+makes each kind of change and checks that the site follows.
+
+Three columns of a round are written by the publish itself (when its commitment was first
+published, and when it was revealed): they count by what the pages show of them, the label of
+the first publication and whether the round is revealed now, so recording them changes no
+fingerprint, while a round whose check window has closed since the last publish changes its
+own (and is revealed by this one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import platform
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from findings.models import Finding, FindingSignoff, FindingVersion
+from registry.models import Enterprise, RegistryChange
+from rounds.models import Assignment, Selection
+from shuangsui.config import Settings
+from website.records import RoundRow
+
+SCHEMA = 1  # of the fingerprints and parts: a new one makes the next publish a full one
+# the packages of pyproject.toml; any change to their files (code, templates, data) counts
+PACKAGES = (
+    "shuangsui", "registry", "draw", "rounds", "tasks", "flows", "notifications", "findings",
+    "api", "website", "exchange", "workspace", "risk", "leads", "joint",
+)  # fmt: skip
+SOURCE_SUFFIXES = {".py", ".j2", ".css", ".csv", ".json", ".yaml", ".html", ".txt"}
+# written by publish itself; stood for by what the pages show of them (see above)
+PUBLISH_WRITES = ("commitment_published_at", "commitment_published_before_draw", "revealed_at")
+
+_F = Finding.__table__  # type: ignore[attr-defined]
+_V = FindingVersion.__table__  # type: ignore[attr-defined]
+_S = FindingSignoff.__table__  # type: ignore[attr-defined]
+_SEL, _A = Selection.__table__, Assignment.__table__  # type: ignore[attr-defined]
+_E, _RC = Enterprise.__table__, RegistryChange.__table__  # type: ignore[attr-defined]
+
+
+def digest(value: Any) -> str:
+    body = json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+@cache
+def code_version() -> str:
+    """SHA-256 over this program's files (per package, by path) and the renderers' versions."""
+    h = hashlib.sha256()
+    for name in PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            root = Path(folder)
+            for path in sorted(root.rglob("*")):
+                if path.suffix in SOURCE_SUFFIXES and "__pycache__" not in path.parts:
+                    rel = f"{name}/{path.relative_to(root).as_posix()}".encode()
+                    data = path.read_bytes()
+                    h.update(len(rel).to_bytes(4, "big") + rel + len(data).to_bytes(8, "big"))
+                    h.update(data)
+    versions = [platform.python_version(), *(metadata.version(d) for d in ("jinja2", "markupsafe"))]
+    h.update(json.dumps(versions).encode())
+    return h.hexdigest()
+
+
+def context(settings: Settings, bundles: bool) -> list[Any]:
+    """What every page depends on besides the database."""
+    return [
+        SCHEMA,
+        code_version(),
+        settings.bureau_code,
+        settings.bureau_name,
+        settings.public_base_url,
+        settings.timezone,
+        bundles,
+    ]
+
+
+def round_head(row: RoundRow, first_published: str) -> list[Any]:
+    """The round as its pages depend on it, apart from its results."""
+    columns = {k: v for k, v in row.row.items() if k not in PUBLISH_WRITES}
+    return [columns, row.item_name, row.revealed, first_published]
+
+
+def _registry(conn: sa.Connection) -> list[Any]:
+    """The enterprises' fingerprint: how many, the latest change, the last history row."""
+    q = sa.select(sa.func.count(), sa.func.max(_E.c.updated_at))
+    return [*conn.execute(q).one(), conn.execute(sa.select(sa.func.max(_RC.c.seq))).scalar()]
+
+
+def site_key(
+    conn: sa.Connection, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
+) -> str:
+    """One fingerprint of everything the site shows: equal, and nothing need be published."""
+    totals = [
+        list(conn.execute(query).one())
+        for query in (
+            sa.select(sa.func.count(), sa.func.max(_F.c.id)),
+            sa.select(sa.func.count(), sa.func.max(_V.c.id)),
+            sa.select(sa.func.count(), sa.func.max(_S.c.version_id)),
+            sa.select(sa.func.count()).select_from(_SEL),
+            sa.select(sa.func.count()).select_from(_A),
+        )
+    ]
+    heads = [round_head(r, first[r.key]) for r in rows]
+    return digest([ctx, heads, totals, _registry(conn)])
+
+
+def round_keys(
+    conn: sa.Connection, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
+) -> dict[str, str]:
+    """A fingerprint per round of all its pages and files show: equal, and its files and part
+    (website.parts) are the previous publish's."""
+    counts: dict[str, list[Any]] = {r.key: [] for r in rows}
+
+    def add(query: sa.Select[Any]) -> None:
+        found = {key: list(rest) for key, *rest in conn.execute(query)}
+        for key, values in counts.items():
+            values.append(found.get(key))
+
+    add(sa.select(_SEL.c.round_key, sa.func.count()).group_by(_SEL.c.round_key))
+    add(sa.select(_A.c.round_key, sa.func.count()).group_by(_A.c.round_key))
+    add(sa.select(_F.c.round_key, sa.func.count(), sa.func.max(_F.c.id)).group_by(_F.c.round_key))
+    add(
+        sa.select(_F.c.round_key, sa.func.count(), sa.func.max(_V.c.id))
+        .join(_F, _F.c.id == _V.c.finding_id)
+        .group_by(_F.c.round_key)
+    )
+    add(
+        sa.select(_F.c.round_key, sa.func.count(), sa.func.max(_S.c.version_id))
+        .select_from(_S)
+        .join(_V, _V.c.id == _S.c.version_id)
+        .join(_F, _F.c.id == _V.c.finding_id)
+        .group_by(_F.c.round_key)
+    )
+    registry = _registry(conn)
+    return {
+        r.key: digest([ctx, round_head(r, first[r.key]), counts[r.key], registry]) for r in rows
+    }

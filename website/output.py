@@ -1,0 +1,180 @@
+"""The output folder of a publish: its files, the manifest that lists them, the state that
+says which manifest a publish finished with, and the rounds' kept parts (website/parts.py).
+
+``.manifest.json``: per file its SHA-256 and size; per round its content digest, its bundle's
+stamp, and the fingerprint of its inputs with the SHA-256 of its part (``.parts/<key>.json``).
+``.publish-state.json``, written last: the manifest's SHA-256, the whole site's fingerprint,
+whether what it showed was recorded as published, and how many results it showed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shuangsui.files import write_atomic
+from shuangsui.paths import inside
+from website.parts import FOLDER, RoundPart, part_from_files
+from website.render import round_paths
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = ".manifest.json"
+STATE = ".publish-state.json"
+
+
+@dataclass
+class PublishReport:
+    out: Path
+    rounds: int = 0
+    results: int = 0
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    newly_published: int = 0
+    revealed: list[str] = field(default_factory=list)  # rounds whose list went public now
+    reread: list[str] = field(default_factory=list)  # rounds read again (inputs changed)
+
+
+class Output:
+    def __init__(self, out: Path):
+        self.out = out
+        old = _read_manifest(out / MANIFEST)
+        self.files: dict[str, list] = old.get("files", {})
+        self.rounds: dict[str, str] = old.get("rounds", {})
+        self.bundles: dict[str, str] = old.get("bundles", {})
+        # round key -> [fingerprint of its inputs, SHA-256 of its .parts file]
+        self.parts: dict[str, list] = old.get("parts", {})
+        self.state = _read_state(out, old)
+
+    def has(self, rel: str) -> bool:
+        return rel in self.files and (self.out / rel).is_file()
+
+    def finished(self, record: bool) -> bool:
+        """The manifest is the one a publish finished with, having recorded what it showed
+        (or this run records nothing either)."""
+        return bool(self.state) and (self.state.get("recorded") is True or not record)
+
+    def current(self, site_key: str, record: bool, extra: dict[str, bytes]) -> bool:
+        """Nothing to publish: the site's inputs and the extra files are those of the
+        finished publish, and every file it wrote is in place."""
+        return (
+            self.finished(record)
+            and self.state.get("inputs") == site_key
+            and all(self.has(rel) for rel in self.files)
+            and all(
+                self.files.get(rel, [None])[0] == hashlib.sha256(data).hexdigest()
+                for rel, data in extra.items()
+            )
+        )
+
+    def checked(self, rel: str, digest: str | None) -> bytes:
+        """The bytes of ``rel`` if its SHA-256 is ``digest``; ``ValueError`` otherwise, and
+        the manifest forgets the file, so that it is written again."""
+        data = inside(self.out, rel).read_bytes()
+        if digest is None or hashlib.sha256(data).hexdigest() != digest:
+            self.files.pop(rel, None)
+            raise ValueError(f"{rel} is not the file the manifest lists")
+        return data
+
+    def part(self, key: str, fingerprint: str) -> RoundPart | None:
+        """The round's part as the finished publish left it, if the round's inputs have not
+        changed since and its files are as the manifest lists them."""
+        kept = self.parts.get(key)
+        if kept is None or kept[0] != fingerprint:
+            return None
+        html, csv_rel, json_rel = round_paths(key)
+        try:
+            if not self.has(html):
+                return None
+            return part_from_files(
+                self.checked(json_rel, self.files.get(json_rel, [None])[0]),
+                self.checked(csv_rel, self.files.get(csv_rel, [None])[0]),
+                self.checked(part_file(key), kept[1]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.parts.pop(key, None)
+            logger.warning("round %s: its kept part is unusable (%s); reading it again", key, exc)
+            return None
+
+    def keep_part(self, key: str, fingerprint: str, part: RoundPart) -> None:
+        data = part.summary()
+        target = self.out / part_file(key)
+        digest = hashlib.sha256(data).hexdigest()
+        if self.parts.get(key, [None, None])[1] != digest or not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data)
+        self.parts[key] = [fingerprint, digest]
+
+    def write(self, rel: str, data: bytes, report: PublishReport) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        target = inside(self.out, rel)
+        if self.files.get(rel, [None])[0] == digest and target.is_file():
+            report.unchanged += 1
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
+        self.files[rel] = [digest, len(data)]
+        report.written.append(rel)
+
+    def remove(self, rel: str, report: PublishReport) -> None:
+        inside(self.out, rel).unlink(missing_ok=True)
+        self.files.pop(rel, None)
+        report.removed.append(rel)
+
+    def save(self) -> str:
+        body = json.dumps(
+            {
+                "files": self.files,
+                "rounds": self.rounds,
+                "bundles": self.bundles,
+                "parts": self.parts,
+            },
+            sort_keys=True,
+            indent=0,
+        ).encode()
+        write_atomic(self.out / MANIFEST, body)
+        return hashlib.sha256(body).hexdigest()
+
+    def finish(self, manifest: str, site_key: str, recorded: bool, results: int) -> None:
+        """Written last: this manifest is a finished publish's."""
+        self.state = {"manifest": manifest, "inputs": site_key, "recorded": recorded,
+                      "results": results}  # fmt: skip
+        write_atomic(self.out / STATE, json.dumps(self.state, sort_keys=True).encode())
+
+
+def part_file(round_key: str) -> str:
+    return f"{FOLDER}/{round_key}.json"
+
+
+def _read_manifest(path: Path) -> dict:
+    """The previous run's manifest; ``{}`` (a full publish) if absent, truncated or not ours."""
+    if not path.is_file():
+        return {}
+    try:
+        body = path.read_bytes()
+        old = json.loads(body)
+        if isinstance(old, dict) and all(
+            isinstance(old.get(k, {}), dict) for k in ("files", "rounds", "bundles", "parts")
+        ):
+            old["digest"] = hashlib.sha256(body).hexdigest()
+            return old
+        problem = "not a shuangsui manifest"
+    except (ValueError, OSError) as exc:
+        problem = str(exc) or type(exc).__name__
+    logger.warning("%s is unreadable (%s): publishing every file again", path, problem)
+    return {}
+
+
+def _read_state(out: Path, manifest: dict) -> dict:
+    """The finished publish's state, if it vouches for this manifest; ``{}`` otherwise."""
+    try:
+        state = json.loads((out / STATE).read_bytes())
+    except (ValueError, OSError):
+        return {}
+    if not isinstance(state, dict) or state.get("manifest") != manifest.get("digest"):
+        return {}
+    return state
