@@ -18,8 +18,9 @@ the plain rendering's, byte for byte:
 * a template with anything else (macros, ``set``, includes, blocks, loop filters, ``loop``
   beyond its counters) is not pre-split: it is rendered plainly.
 
-Each new shape is also rendered plainly once and compared; a difference (which the rules above
-should make impossible) switches the template to plain rendering for good.
+A shape is learnt the second time it comes (a one-off message, such as a round's summary, is
+just rendered), and checked then against that message's plain rendering; a difference (which
+the rules above should make impossible) switches the template to plain rendering for good.
 """
 
 from __future__ import annotations
@@ -297,6 +298,7 @@ class Presplit:
         self.template, self.spec, self.name = template, spec, name
         self.walk = walker(spec)
         self.patterns: dict[tuple[Any, ...], str] = {}
+        self.seen_once: set[int] = set()  # hashes of shapes met once (a summary is unique)
         self.broken = False
         nonce = secrets.token_hex(8)  # a value cannot pose as a placeholder by chance
         self._mark = f"{_MARK[0]}{nonce}:{{}}{_MARK[1]}"
@@ -313,9 +315,12 @@ class Presplit:
             return self.template.render(**context)
         frozen = tuple(key)
         pattern = self.patterns.get(frozen)
-        if pattern is None:
-            return self._learn(frozen, context, values)
-        return pattern.format(*values)
+        if pattern is not None:
+            return pattern.format(*values)
+        if hash(frozen) not in self.seen_once:  # learn a shape when it comes again
+            self.seen_once.add(hash(frozen))
+            return self.template.render(**context)
+        return self._learn(frozen, context, values)
 
     def _learn(self, key: tuple[Any, ...], context: dict[str, Any], values: list[str]) -> str:
         plain = self.template.render(**context)
