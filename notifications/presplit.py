@@ -201,12 +201,14 @@ def _frozen(value: Any) -> Any:
         if _MARK[0] in value:
             raise Unsupported("a value holds the placeholder character")
         return (kind, value)
-    if value is None or kind in (int, bool, float):
+    if value is None or kind in (int, bool):
         return (kind, value)
+    if kind is float:
+        return (kind, repr(value))  # 0.0 == -0.0, yet they print differently
     if kind in (list, tuple):
         return (kind, tuple(_frozen(v) for v in value))
     if kind is dict:
-        return (kind, tuple((k, _frozen(v)) for k, v in value.items()))
+        return (kind, tuple((_frozen(k), _frozen(v)) for k, v in value.items()))
     raise Unsupported(f"a {kind.__name__} value in the shape")
 
 
@@ -227,7 +229,7 @@ Walker = Callable[[Any, list[Any], list[str]], None]
 def walker(spec: Spec) -> Walker:
     """A function appending a value's part of the shape to ``key`` and its placeholder values
     to ``values``, in the order :func:`skeleton` numbers them. It runs once per message, so
-    a dict's printed keys are handled in one loop rather than a call each."""
+    a dict's printed keys are taken in one step when all are non-empty strings or integers."""
     if spec.kind == DICT:
         printed = [name for name, child in spec.children.items() if child.kind == SLOT]
         nested = [(name, walker(child)) for name, child in spec.children.items()
@@ -242,7 +244,7 @@ def walker(spec: Spec) -> Walker:
                 nested_items = [(value[name], walk) for name, walk in nested]
             except KeyError as exc:
                 raise Unsupported(f"no {exc}") from None
-            if all(items) and _PRINTABLE.issuperset(map(type, items)):
+            if _PRINTABLE.issuperset(map(type, items)) and all(items):
                 key.append(_ALL_PRINTED)  # the usual case, in one step
                 values.extend(map(str, items))
             else:

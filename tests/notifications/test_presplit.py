@@ -190,8 +190,17 @@ def test_a_context_outside_the_rules_falls_back_to_the_plain_rendering() -> None
     class Named:
         name = "对象"
 
+    class NoTruth:  # like a numpy array: printable, but bool() refuses
+        def __bool__(self) -> bool:
+            raise ValueError("ambiguous")
+
+        def __str__(self) -> str:
+            return "数组"
+
     for context in ({"p": Named(), "q": "x"}, {"p": {"name": "甲"}, "q": 1.5},
-                    {"p": {"name": "甲"}, "q": {1, 2}}):  # fmt: skip
+                    {"p": {"name": "甲"}, "q": {1, 2}}, {"p": {"name": NoTruth()}, "q": "x"},
+                    {"p": {"name": "甲"}, "q": NoTruth()}):  # fmt: skip
+        assert fast.render(context) == template.render(**context)
         assert fast.render(context) == template.render(**context)
     with pytest.raises(jinja2.UndefinedError):
         fast.render({"p": {}, "q": "x"})
@@ -217,3 +226,17 @@ def test_an_edited_template_is_read_again(tmp_path: Path) -> None:
     stat = target.stat()
     os.utime(target, (stat.st_atime, stat.st_mtime + 5))
     assert render("reminder", "zh", context, override_dir=tmp_path).body == "新的 局\n"
+
+
+def test_values_equal_but_printed_differently_are_different_shapes() -> None:
+    env = environment(None)
+    source = "{{ x | string }} {{ d | string }} {{ n }}"
+    template = env.from_string(source)
+    fast = Presplit(template, analyse(env, source), "custom")
+    pairs = [(0.0, -0.0), ({1: "a"}, {True: "a"}), (1, True), (0, False), ("", None)]
+    for _ in range(2):  # twice: the second time the shapes are learnt
+        for a, b in pairs:
+            for x in (a, b):
+                context = {"x": x, "d": {"k": x} if isinstance(x, float) else x, "n": "名"}
+                assert fast.render(context) == template.render(**context)
+    assert not fast.broken
