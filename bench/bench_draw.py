@@ -51,6 +51,7 @@ teams:
 window:
   start: 2026-12-07
   end: 2026-12-31
+disclosure: on-draw  # the list is public at the draw: the partner-log hook runs in it
 """
 
 
@@ -173,8 +174,13 @@ def main() -> int:
         for table in ("assignment", "selection", "round_artifact", "audit_event", "round",
                       "plan_version"):  # fmt: skip
             conn.execute(sa.text(f"DELETE FROM {table}"))
-        if "notification" in sa.inspect(conn).get_table_names():
-            conn.execute(sa.text("DELETE FROM notification"))
+        tables = set(sa.inspect(conn).get_table_names())
+        # and what the hooks wrote: the notices, our partner log (so the round record is
+        # appended anew, not found already there)
+        for table in ("notification", "exchange_cosignature", "exchange_checkpoint",
+                      "exchange_node", "exchange_entry", "exchange_head"):  # fmt: skip
+            if table in tables:
+                conn.execute(sa.text(f"DELETE FROM {table}"))
 
     from draw.plan import load_plan
     from shuangsui import wiring
@@ -190,7 +196,10 @@ def main() -> int:
 
         return run
 
+    from rounds import disclosure
+
     service.after_draw_hooks[:] = [timed_hook(h) for h in service.after_draw_hooks]
+    disclosure.reveal_hooks[:] = [timed_hook(h) for h in disclosure.reveal_hooks]
     plan = load_plan(PLAN)
     print(
         f"\nregistry: {args.enterprises:,} enterprises, {args.inspectors:,} inspectors ({database})"
@@ -227,7 +236,7 @@ def main() -> int:
     c_draw = time.process_time() - c0
     print(f"    CPU of this process                      {c_draw:8.2f} s")
     for module, seconds in sorted(hook_seconds.items()):
-        print(f"    of which after-draw hook {module:<20} {seconds:8.2f} s")
+        print(f"    of which the hook {module:<27} {seconds:8.2f} s")
     t_core = t_draw - sum(hook_seconds.values())
     out = work / "bundle"
     _, t_bundle = _timed(

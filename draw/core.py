@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -135,24 +136,32 @@ class DrawResult:
 
 
 def _sorted_frames(inputs: DrawInputs) -> tuple[list[EnterpriseUnit], list[InspectorUnit]]:
-    ents = sorted(inputs.enterprises, key=lambda u: u.credit_code)
-    insps = sorted(inputs.inspectors, key=lambda u: u.inspector_id)
-    for a, b in zip(ents, ents[1:], strict=False):
-        if a.credit_code == b.credit_code:
-            raise FrameError(f"enterprise {a.credit_code}: appears twice in the frame")
+    ents = sorted(inputs.enterprises, key=attrgetter("credit_code"))
+    insps = sorted(inputs.inspectors, key=attrgetter("inspector_id"))
+    codes = [u.credit_code for u in ents]
+    if len(set(codes)) != len(codes):
+        for a, b in zip(codes, codes[1:], strict=False):
+            if a == b:
+                raise FrameError(f"enterprise {a}: appears twice in the frame")
     for x, y in zip(insps, insps[1:], strict=False):
         if x.inspector_id == y.inspector_id:
             raise FrameError(f"inspector {x.inspector_id}: appears twice in the frame")
-    labels: dict[tuple[str, str], str] = {}
-    for u in ents:
-        if u.status not in STATUSES:
-            raise FrameError(f"enterprise {u.credit_code}: unknown status {u.status!r}")
-        key = (u.division_code, u.risk_class)
-        if key not in labels:
-            labels[key] = stratum_of(inputs.plan, u.division_code, u.risk_class)
-        if u.stratum != labels[key]:
-            raise FrameError(f"enterprise {u.credit_code}: stratum {u.stratum!r} != plan's")
+    # a frame's units share a few hundred (division, class, stratum, status): check those
+    kinds = {(u.division_code, u.risk_class, u.stratum, u.status) for u in ents}
+    if not all(_unit_kind_ok(inputs.plan, *kind) for kind in kinds):
+        for u in ents:  # name the first unit at fault
+            if not _unit_kind_ok(inputs.plan, u.division_code, u.risk_class, u.stratum, u.status):
+                if u.status not in STATUSES:
+                    raise FrameError(f"enterprise {u.credit_code}: unknown status {u.status!r}")
+                raise FrameError(f"enterprise {u.credit_code}: stratum {u.stratum!r} != plan's")
     return ents, insps
+
+
+def _unit_kind_ok(
+    plan: Mapping[str, Any], division: str, risk: str, stratum: str, status: str
+) -> bool:
+    """A known status, and the stratum the plan gives the division and risk class."""
+    return status in STATUSES and stratum == stratum_of(plan, division, risk)
 
 
 def _view(inputs: DrawInputs, insps: Sequence[InspectorUnit]) -> PublicView:

@@ -225,9 +225,13 @@ def build_enterprise_frame(
     listed = {t["credit_code"]: t["reason"] for t in targeted["list"]}
     rates = plan["strata"]["rates"]
     kinds_ok, statuses_ok = frozenset(pop["cert_kinds"]), frozenset(pop["cert_statuses"])
-    # a million rows share a few hundred (division, risk class) pairs: decide those once
+    by_industry = pop["directed"] and pop["industries"]
+    abnormal, serious = targeted["include_abnormal_listed"], targeted["include_serious_violation"]
+    # a million rows share a few hundred (division, risk class) pairs and a few sets of kinds:
+    # decide those once, and let the units share one tuple of kinds each
     placed: dict[tuple[str, str], bool] = {}
     strata: dict[tuple[str, str], str] = {}
+    shared_kinds: dict[tuple[str, ...], tuple[str, ...]] = {}
     out: dict[str, EnterpriseUnit] = {}
     for row in rows:
         code = row["credit_code"]
@@ -243,39 +247,63 @@ def build_enterprise_frame(
         place = (division, risk)
         if place not in placed:
             placed[place] = _placed(division, risk, pop)
-        if not placed[place] or (
-            pop["directed"] and pop["industries"] and row.get("industry") not in pop["industries"]
-        ):
+        if not placed[place] or (by_industry and row.get("industry") not in pop["industries"]):
             continue
         if code in out:
             raise FrameError(f"enterprise {code}: appears twice in the rows")
-        if not isinstance(risk, str) or not risk or "/" in risk:
-            raise FrameError(f"enterprise {code}: bad risk_class {risk!r}")
         if place not in strata:
+            if not isinstance(risk, str) or not risk or "/" in risk:
+                raise FrameError(f"enterprise {code}: bad risk_class {risk!r}")
             if risk not in rates and "*" not in rates:
                 raise PlanError(
                     f"strata.rates: no rate for risk class {risk!r} (enterprise {code})"
                 )
             strata[place] = stratum_of(plan, division, risk)
-        reasons = []
-        if code in listed:
-            reasons.append(listed[code])
-        if targeted["include_abnormal_listed"] and row.get("abnormal_listed"):
-            reasons.append("列入经营异常名录")
-        if targeted["include_serious_violation"] and row.get("serious_violation"):
-            reasons.append("列入严重违法失信名单")
-        if code in causes:
-            reasons.append(causes[code])
-        status, note = "random", ""
-        if reasons:
-            status, note = "targeted", "；".join(reasons)
+        kinds = shared_kinds.setdefault(kinds, kinds)
+        if (
+            code in listed
+            or (abnormal and row.get("abnormal_listed"))
+            or (serious and row.get("serious_violation"))
+            or code in causes
+        ):
+            out[code] = EnterpriseUnit(
+                code,
+                division,
+                risk,
+                kinds,
+                strata[place],
+                "targeted",
+                _reasons(code, row, plan, listed, causes),
+            )
         elif code in exclusions:
-            status, note = "excluded", exclusions[code]
-        out[code] = EnterpriseUnit(code, division, risk, kinds, strata[place], status, note)
+            out[code] = EnterpriseUnit(
+                code, division, risk, kinds, strata[place], "excluded", exclusions[code]
+            )
+        else:
+            out[code] = EnterpriseUnit(code, division, risk, kinds, strata[place])
     missing = sorted(set(listed) - set(out))
     if missing:
         raise PlanError(f"targeted.list: {missing[0]} is not in the plan's population")
     return [out[c] for c in sorted(out)]
+
+
+def _reasons(
+    code: str,
+    row: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    listed: Mapping[str, str],
+    causes: Mapping[str, str],
+) -> str:
+    """A targeted unit's note: its reasons for cause in the order of §3.1, joined by '；'."""
+    targeted = plan["targeted"]
+    reasons = [listed[code]] if code in listed else []
+    if targeted["include_abnormal_listed"] and row.get("abnormal_listed"):
+        reasons.append("列入经营异常名录")
+    if targeted["include_serious_violation"] and row.get("serious_violation"):
+        reasons.append("列入严重违法失信名单")
+    if code in causes:
+        reasons.append(causes[code])
+    return "；".join(reasons)
 
 
 def build_inspector_frame(rows: Iterable[Mapping[str, Any]]) -> list[InspectorUnit]:

@@ -225,9 +225,10 @@ def preflight(
 ) -> Preflight:
     """What committing ``plan`` now would freeze and draw (``built``: frames already built)."""
     built = built or build_frames(conn, plan, source=source)
+    kinds = Counter((u.stratum, u.risk_class, u.status, u.note) for u in built.enterprises)
     tally: dict[str, Counter[str]] = {}
-    for u in built.enterprises:
-        tally.setdefault(u.stratum, Counter())[u.status] += 1
+    for (stratum, _, status, _), n in kinds.items():
+        tally.setdefault(stratum, Counter())[status] += n
     strata = plan["strata"]
     quotas = {
         s: stratum_quota(stratum_rate(plan, s), c["random"], strata["min_per_stratum"])
@@ -240,7 +241,7 @@ def preflight(
         )
         for s, c in sorted(tally.items())
     )
-    classes = _by_class(built.enterprises, tally, expected)
+    classes = _by_class(kinds, tally, expected)
     last = _last_comparable(conn, plan)
     changes: list[str] = []
     if last is not None and last.counts:
@@ -264,22 +265,23 @@ def preflight(
 
 
 def _by_class(
-    units: tuple[EnterpriseUnit, ...], tally: Mapping[str, Counter[str]], expected: Mapping
+    units: Counter[tuple[str, str, str, str]],
+    tally: Mapping[str, Counter[str]],
+    expected: Mapping,
 ) -> tuple[ClassPreview, ...]:
     """Per risk class: the stratum's expected random sample is shared among its classes in
-    proportion to their random units (exact when each stratum holds one class)."""
+    proportion to their random units (exact when each stratum holds one class). ``units``
+    counts the frame's units by (stratum, risk class, status, note)."""
     per: dict[str, Counter[str]] = {}
     share: dict[str, Fraction] = {}
-    for u in units:
-        c = per.setdefault(u.risk_class, Counter())
-        c[u.status] += 1
-        if u.status == "targeted" and MIN_FREQUENCY in u.note:
-            c["due"] += 1
-        if u.status == "random":
-            n = tally[u.stratum]["random"]
-            share[u.risk_class] = share.get(u.risk_class, Fraction(0)) + Fraction(
-                expected[u.stratum], n
-            )
+    for (stratum, cls, status, note), count in sorted(units.items()):
+        c = per.setdefault(cls, Counter())
+        c[status] += count
+        if status == "targeted" and MIN_FREQUENCY in note:
+            c["due"] += count
+        if status == "random":  # exact: the same sum as unit by unit, grouped
+            n = tally[stratum]["random"]
+            share[cls] = share.get(cls, Fraction(0)) + Fraction(expected[stratum] * count, n)
     return tuple(
         ClassPreview(cls, c["random"] + c["targeted"], c["targeted"], c["due"], c["excluded"],
                      share.get(cls, Fraction(0)))

@@ -16,11 +16,13 @@ Every attempt, failed ones included, lands in the hash-chained audit log.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, insert, update
@@ -89,6 +91,25 @@ ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a commit or a draw.
+
+    Both build large structures that hold no reference cycles (the rows read, the frames'
+    units, the messages): reference counting frees them as usual. The cyclic collector,
+    though, runs a full pass over every live object each time their number grows by a quarter,
+    so it rescans the growing frame again and again: eight full passes, about a fifth of the
+    CPU of a 200,000-enterprise commit and draw, for no garbage. Any cycle made meanwhile is
+    collected by the first pass after. Leaves the collector off if it was off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ------------------------------------------------------------------ commit
@@ -166,6 +187,7 @@ def pseudonym_key(settings: Settings, round_key: str) -> bytes:
     return hmac.new(secret, msg, hashlib.sha256).digest()
 
 
+@collector_paused()
 def commit_round(
     *,
     engine: Engine,
@@ -320,6 +342,7 @@ def commit_round(
     raise RuntimeError(f"round {round_key}: could not commit (audit log contention)")
 
 
+@collector_paused()
 def draw_round(
     *,
     engine: Engine,
