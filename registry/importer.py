@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from registry import uscc
@@ -42,6 +43,7 @@ T = TypeVar("T")
 CHUNK_ROWS = 5_000
 KEY_CHUNK = 2_000
 SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
+ANALYZE_FROM = 10_000  # PostgreSQL: rows written into a table before its statistics are taken
 
 
 @dataclass
@@ -68,6 +70,7 @@ class _SetState:
     keys: dict[str, dict[str, int]] = field(default_factory=dict)
     problems: list[RowProblem] = field(default_factory=list)
     empty_before: dict[str, bool] = field(default_factory=dict)  # kind -> table was empty
+    analyzed: dict[str, int] = field(default_factory=dict)  # kind -> rows written at ANALYZE
 
     @property
     def writing(self) -> bool:
@@ -184,7 +187,25 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
             seen.update(in_chunk)
         if buffer:
             _flush(session, spec, buffer, state, result)
+            _keep_statistics(conn, spec, state, result, growing=True)
+    _keep_statistics(conn, spec, state, result, growing=False)
     return result
+
+
+def _keep_statistics(
+    conn: sa.Connection, spec: Kind, state: _SetState, result: ImportResult, *, growing: bool
+) -> None:
+    """PostgreSQL plans the key lookups from its statistics, which rows written in this
+    transaction are not in yet: without them it chose to read the whole table for every chunk
+    of keys (a re-import of a million enterprises took 374 s). The table is analyzed whenever
+    the rows written into it have doubled since the last time, and once more at the end of the
+    file (for the next import), as soon as there are ``ANALYZE_FROM`` of them."""
+    written = result.inserted + result.updated
+    last = state.analyzed.get(spec.name, 0)
+    due = written >= 2 * max(last, ANALYZE_FROM // 2) if growing else written > last
+    if conn.dialect.name == "postgresql" and written >= ANALYZE_FROM and due:
+        conn.exec_driver_sql(f'ANALYZE "{spec.table.name}"')
+        state.analyzed[spec.name] = written
 
 
 def _duplicate(file: str, number: int, spec: Kind, key: str, first: int | None) -> RowProblem:
@@ -343,11 +364,27 @@ def _fetch_existing(
     out: dict[tuple[str, ...], dict[str, Any]] = {}
     for start in range(0, len(keys), KEY_CHUNK):
         chunk = keys[start : start + KEY_CHUNK]
-        # One IN list per key column (not a row-value IN, which SQLite cannot look up by
-        # index); the few extra combinations this matches are dropped below.
         wanted = set(chunk)
-        where = [col.in_(sorted({k[i] for k in chunk})) for i, col in enumerate(key_cols)]
-        for r in conn.execute(sa.select(*cols).where(*where)):
+        if conn.dialect.name == "postgresql":
+            # the keys as arrays, joined on the whole key: one index probe per key (an IN
+            # list per column made PostgreSQL scan every row of a certificate body)
+            given = (
+                sa.func.unnest(*(
+                    sa.bindparam(f"key_{name}", [k[i] for k in chunk],
+                                 type_=postgresql.ARRAY(sa.String))
+                    for i, name in enumerate(spec.key)
+                ))
+                .table_valued(*spec.key)
+                .render_derived(name="wanted")
+            )  # fmt: skip
+            on = sa.and_(*(col == given.c[col.name] for col in key_cols))
+            query = sa.select(*cols).join_from(table, given, on)
+        else:
+            # One IN list per key column (not a row-value IN, which SQLite cannot look up by
+            # index); the few extra combinations this matches are dropped below.
+            where = [col.in_(sorted({k[i] for k in chunk})) for i, col in enumerate(key_cols)]
+            query = sa.select(*cols).where(*where)
+        for r in conn.execute(query):
             m = r._mapping
             key = tuple(m[k] for k in spec.key)
             if key in wanted:

@@ -177,6 +177,7 @@ def test_first_import_finds_duplicates_across_chunks(
     rows already written (also after a bad row, until the rollback), and its first row by
     reading the file again; a row left unwritten for a dangling reference is remembered."""
     monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(importer, "ANALYZE_FROM", 2)  # PostgreSQL: statistics as rows come
     ents = enterprises_file(
         tmp_path / "ent.csv",
         [
