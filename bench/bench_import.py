@@ -283,6 +283,15 @@ def main() -> None:
         default=os.environ.get("SHUANGSUI_BENCH_POSTGRES_URL")
         or os.environ.get("SHUANGSUI_TEST_POSTGRES_URL", ""),
     )
+    parser.add_argument(
+        "--databases", default="sqlite,postgresql", help="which of sqlite,postgresql to run"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="a folder with enterprises.csv and certificates.csv to use"
+    )
+    parser.add_argument(
+        "--no-parse", action="store_true", help="skip the parse + validate runs (no database)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -298,34 +307,39 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    data = args.workdir / f"data-{args.enterprises}-{args.seed}"
-    data.mkdir(parents=True, exist_ok=True)
-    gen_seconds = generate(data, args.enterprises, args.seed)
+    if args.data:  # files generated elsewhere (bench_scale.py): not generated again
+        data = args.data
+        print(f"using the files in {data}", flush=True)
+    else:
+        data = args.workdir / f"data-{args.enterprises}-{args.seed}"
+        data.mkdir(parents=True, exist_ok=True)
+        gen_seconds = generate(data, args.enterprises, args.seed)
+        print(f"generated {args.enterprises} enterprises in {gen_seconds:.1f} s", flush=True)
     sizes = {k: (data / f"{k}.csv").stat().st_size / 2**20 for k in KINDS}
-    print(
-        f"generated {args.enterprises} enterprises in {gen_seconds:.1f} s "
-        f"({', '.join(f'{k}.csv {v:.0f} MiB' for k, v in sizes.items())})",
-        flush=True,
-    )
+    print(", ".join(f"{k}.csv {v:.0f} MiB" for k, v in sizes.items()), flush=True)
+    databases = args.databases.split(",")
 
     print(
         f"{'run':<40} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'CPU s':>8} {'peak RSS':>9}"
         "  vs floor"
     )
     results: list[tuple[str, dict[str, float]]] = _Printing()
-    floor = run_child("floor-parse", str(data))
-    results.append(("floor: csv.reader only", floor))
-    results.append(
-        ("parse + validate only (no database)", with_floor(run_child("parse", str(data)), floor))
-    )
-    targets = [("SQLite", fresh_sqlite(args.workdir / "bench.db"),
-                fresh_sqlite(args.workdir / "floor.db"))]  # fmt: skip
-    if args.postgres_url:
+    if not args.no_parse:
+        floor = run_child("floor-parse", str(data))
+        results.append(("floor: csv.reader only", floor))
+        parse = run_child("parse", str(data))
+        results.append(("parse + validate only (no database)", with_floor(parse, floor)))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    targets = []
+    if "sqlite" in databases:
+        targets.append(("SQLite", fresh_sqlite(args.workdir / "bench.db"),
+                        fresh_sqlite(args.workdir / "floor.db")))  # fmt: skip
+    if "postgresql" in databases and args.postgres_url:
         targets.append(
             ("PostgreSQL", fresh_postgres(args.postgres_url, BENCH_DB),
              fresh_postgres(args.postgres_url, f"{BENCH_DB}_floor"))
         )  # fmt: skip
-    else:
+    elif "postgresql" in databases:
         print("skip PostgreSQL: set --postgres-url or SHUANGSUI_BENCH_POSTGRES_URL", flush=True)
     try:
         for name, url, floor_url in targets:

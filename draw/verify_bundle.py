@@ -150,6 +150,25 @@ def merkle_root_iter(rows):
     return level[0]
 
 
+def merkle_root_stream(rows):
+    """Same root from an iterable, holding one hash per level (a frame can hold millions of
+    rows): two complete subtrees of the same size side by side are joined at once, and what
+    stands at the end, sizes decreasing, is joined right to left (the largest power of two
+    first, as the recursive definition splits)."""
+    stack: list = []  # (size, hash) of complete subtrees, left to right
+    for r in rows:
+        size, node = 1, sha(b"\x00" + r)
+        while stack and stack[-1][0] == size:
+            size, node = size * 2, sha(b"\x01" + stack.pop()[1] + node)
+        stack.append((size, node))
+    if not stack:
+        return sha(b"")
+    node = stack.pop()[1]
+    while stack:
+        node = sha(b"\x01" + stack.pop()[1] + node)
+    return node
+
+
 # ---------------------------------------------------------------- frames (§3)
 def enterprise_row(e):
     fields = [
@@ -184,6 +203,23 @@ def commitment(rows):
     for r in rows:
         h.update(len(r).to_bytes(4, "big") + r)
     return h.hexdigest()
+
+
+def frame_digests(units):
+    """(size, commitment, Merkle root) of the enterprise frame ``units``, in one pass over
+    their rows without holding them (the same values as ``commitment`` and ``merkle_root``)."""
+    h, size = hashlib.sha256(), 0
+
+    def rows():
+        nonlocal size
+        for e in units:
+            r = enterprise_row(e)
+            h.update(len(r).to_bytes(4, "big") + r)
+            size += 1
+            yield r
+
+    root = merkle_root_stream(rows())
+    return size, h.hexdigest(), root.hex()
 
 
 def constraints_commitment(conflicts, recent):
@@ -607,13 +643,13 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
     insps = sorted(inspectors, key=lambda i: i["inspector_id"])
     conflicts = {tuple(p) for p in conflicts}
     recent = {tuple(p) for p in recent}
-    erows = [enterprise_row(e) for e in ents]
+    frame_size, frame_commitment, frame_root = frame_digests(ents)
     irows = [inspector_row(i) for i in insps]
     com = {
         "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
-        "frame_commitment": commitment(erows),
-        "frame_root": merkle_root_iter(erows).hex(),
-        "frame_size": len(erows),
+        "frame_commitment": frame_commitment,
+        "frame_root": frame_root,
+        "frame_size": frame_size,
         "inspector_commitment": commitment(irows),
         "inspector_root": merkle_root_iter(irows).hex(),
         "inspector_size": len(irows),
@@ -669,12 +705,12 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
     ``recused`` pairs; ``stated`` gives the commitments to what the public does not see (the
     inspector frame with identities and the constraints), taken as round.json states them."""
     ents = sorted(enterprises, key=lambda e: e["credit_code"])
-    erows = [enterprise_row(e) for e in ents]
+    frame_size, frame_commitment, frame_root = frame_digests(ents)
     com = {
         "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
-        "frame_commitment": commitment(erows),
-        "frame_root": merkle_root_iter(erows).hex(),
-        "frame_size": len(erows),
+        "frame_commitment": frame_commitment,
+        "frame_root": frame_root,
+        "frame_size": frame_size,
         "public_inspector_commitment": commitment([public_row(r) for r in rows]),
         "public_inspector_size": len(rows),
         "public_recused_commitment": recused_commitment(recused),
@@ -722,7 +758,7 @@ def select_all(seed, plan, ents):
         if e["status"] == "targeted":
             tk[e["credit_code"]] = ticket(seed, e["credit_code"])
     targeted = sorted(tk, key=lambda c: (tk[c], c))
-    strat = {e["credit_code"]: e["stratum"] for e in ents}
+    strat = {e["credit_code"]: e["stratum"] for e in ents if e["credit_code"] in tk}
     for rank, c in enumerate(targeted, 1):
         selected.append(
             {
@@ -766,7 +802,8 @@ def select_all(seed, plan, ents):
                     "rank": rank,
                 }
             )
-    by_code = {e["credit_code"]: e for e in ents}
+    picked = {x["credit_code"] for x in selected}
+    by_code = {e["credit_code"]: e for e in ents if e["credit_code"] in picked}
     processing = sorted(selected, key=lambda x: (x["ticket"], x["credit_code"]))
     order = [by_code[x["credit_code"]] for x in processing]
     strata = [
@@ -794,7 +831,7 @@ def _pairs(pairs):
     for k, v in pairs:
         if k in out:
             raise ValueError("duplicate key " + repr(k))
-        out[k] = v
+        out[sys.intern(k)] = v  # one copy of each field name, not one per line of a frame
     return out
 
 
@@ -835,6 +872,39 @@ def read_json(bundle, name):
 
 
 def read_jsonl(bundle, name, key):
+    """The rows of a JSON-lines file, each parsed, canonical, of its documented shape, in
+    strictly ascending ``key`` order. Read line by line (a frame can hold millions of rows),
+    each value that repeats down a column held once; a bad file is read again whole, so that
+    the first problem is named exactly as a whole reading names it."""
+    try:
+        return _stream_jsonl(bundle, name, key)
+    except (OSError, UnicodeDecodeError, Mismatch):
+        return _read_jsonl_whole(bundle, name, key)
+
+
+def _stream_jsonl(bundle, name, key):
+    rows: list = []
+    shared: dict = {}
+    with open(os.path.join(bundle, name), "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                raise Mismatch(name + ": must end with a newline")
+            where = f"{name}: line {n}"
+            row = shape(parse(line[:-1].decode("utf-8"), where), name, where)
+            if rows and not rows[-1][key] < row[key]:
+                raise Mismatch(f"{name}: line {n} is not in strictly ascending {key} order")
+            for field, value in row.items():
+                if field == key:
+                    continue
+                if type(value) is list and all(type(v) is str for v in value):
+                    row[field] = shared.setdefault(tuple(value), value)  # read, never changed
+                elif type(value) is str:
+                    row[field] = shared.setdefault(value, value)
+            rows.append(row)
+    return rows
+
+
+def _read_jsonl_whole(bundle, name, key):
     text = read(bundle, name)
     if text and not text.endswith("\n"):
         raise Mismatch(name + ": must end with a newline")
@@ -1010,19 +1080,19 @@ def verify(bundle, say=print):
     stage("frame-enterprises.jsonl")
     ents = read_jsonl(bundle, "frame-enterprises.jsonl", "credit_code")
     check_frame_scope(plan, ents)
-    rows = [enterprise_row(e) for e in ents]
-    expect("frame-enterprises.jsonl: size (round.json frame_size)", com["frame_size"], len(rows))
+    size, frame_commitment, frame_root = frame_digests(ents)
+    expect("frame-enterprises.jsonl: size (round.json frame_size)", com["frame_size"], size)
     expect(
         "frame-enterprises.jsonl: commitment (round.json frame_commitment)",
         com["frame_commitment"],
-        commitment(rows),
+        frame_commitment,
     )
     expect(
         "frame-enterprises.jsonl: Merkle root (round.json frame_root)",
         com["frame_root"],
-        merkle_root_iter(rows).hex(),
+        frame_root,
     )
-    say(f"frame: {len(rows):,} enterprises, commitment ok, Merkle root ok")
+    say(f"frame: {size:,} enterprises, commitment ok, Merkle root ok")
 
     def seed_ok(seed):
         expect("round.json: seed (from round_key, the commitments and entropy.json)",

@@ -7,7 +7,6 @@ depend on row order (the draw sorts everything by natural key).
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -42,19 +41,28 @@ def plain_rows(conn: Connection, query: Executable, batch: int = 50_000) -> Iter
 
 def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Enterprises holding at least one certificate of a kind the plan covers, with those
-    certificates; the population filter itself is the draw's (``draw.frame``)."""
+    certificates; the population filter itself is the draw's (``draw.frame``).
+
+    A frame can hold millions of rows and its memory should grow by little more than a credit
+    code per row: the values that repeat (divisions, classes, industries, the few kind/status
+    pairs and the few hundred combinations of them an enterprise holds) are held once each,
+    and every row points at that one copy (read-only)."""
     kinds = list(plan["population"]["cert_kinds"])
-    certs: dict[str, list[dict[str, str]]] = defaultdict(list)
+    one: dict[Any, Any] = {}  # a repeating value -> its one copy
+
+    def shared(value: Any) -> Any:
+        return one.setdefault(value, value)
+
+    held: dict[str, tuple[tuple[str, str], ...]] = {}  # code -> its certificates' pairs
     cert_q = select(
         col(Certificate.credit_code), col(Certificate.kind), col(Certificate.status)
     ).where(col(Certificate.kind).in_(kinds))
-    # a few kind/status pairs repeat over a million certificates: one (read-only) dict each
-    shared: dict[tuple[str, str], dict[str, str]] = {}
     for code, kind, status in plain_rows(conn, cert_q):
-        cert = shared.get((kind, status))
-        if cert is None:
-            cert = shared[(kind, status)] = {"kind": str(kind), "status": str(status)}
-        certs[code].append(cert)
+        held[code] = shared(held.get(code, ()) + (shared((str(kind), str(status))),))
+    certs: dict[tuple[tuple[str, str], ...], list[dict[str, str]]] = {
+        pairs: [shared_cert(kind, status, one) for kind, status in pairs]
+        for pairs in set(held.values())
+    }
     ent_q = select(
         col(Enterprise.credit_code),
         col(Enterprise.division_code),
@@ -69,16 +77,21 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str,
     return [
         {
             "credit_code": code,
-            "division_code": division,
-            "risk_class": classes.get(code) or risk,
-            "industry": industry,
+            "division_code": shared(division),
+            "risk_class": shared(classes.get(code) or risk),
+            "industry": shared(industry),
             "abnormal_listed": bool(abnormal),
             "serious_violation": bool(serious),
-            "certs": certs[code],
+            "certs": certs[held[code]],
         }
         for code, division, risk, industry, abnormal, serious in plain_rows(conn, ent_q)
-        if code in certs
+        if code in held
     ]
+
+
+def shared_cert(kind: str, status: str, one: dict[Any, Any]) -> dict[str, str]:
+    """The one ``{kind, status}`` dict of a pair, kept in ``one`` under ``("cert", pair)``."""
+    return one.setdefault(("cert", kind, status), {"kind": kind, "status": status})
 
 
 def inspector_rows(conn: Connection) -> list[dict[str, Any]]:

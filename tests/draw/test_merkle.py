@@ -80,9 +80,28 @@ def test_root_matches_naive_recursion(size: int) -> None:
 
 def test_reference_verifier_roots_agree() -> None:
     ref = load_reference()
-    for size in range(0, 40):
+    for size in range(0, 70):
         leaves = [bytes([i]) * i for i in range(size)]
         assert ref.merkle_root(leaves) == ref.merkle_root_iter(leaves) == merkle_root(leaves)
+        assert ref.merkle_root_stream(iter(leaves)) == merkle_root(leaves)  # one pass, any size
+    assert [ref.merkle_root_stream(LEAVES[:n]).hex() for n in range(9)] == ROOTS
+
+
+def test_reference_frame_digests_are_the_whole_list_ones() -> None:
+    """The verifier's one-pass size, commitment and root of a frame equal those of its rows."""
+    ref = load_reference()
+    for size in (0, 1, 2, 3, 13, 64, 65):
+        units = [
+            {"credit_code": f"9135{i:014d}", "division_code": "350102", "risk_class": "AB"[i % 2],
+             "stratum": "350102-A", "status": "random", "note": "", "cert_kinds": ["ccc"] * (i % 3)}
+            for i in range(size)
+        ]  # fmt: skip
+        rows = [ref.enterprise_row(u) for u in units]
+        assert ref.frame_digests(iter(units)) == (
+            size,
+            ref.commitment(rows),
+            merkle_root(rows).hex(),
+        )
 
 
 def test_inclusion_proofs_known_paths() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from registry import importer
 from registry.importer import import_file, import_files
 from shuangsui.db import session_scope
 from shuangsui.errors import ImportRejected
@@ -167,3 +168,49 @@ def test_a_bad_file_in_a_set_rejects_the_whole_set(seeded: sa.Engine, tmp_path: 
         import_files(session=session, files=[("certificates", certs), ("enterprises", ents)])
     assert [str(p).split(": ")[0] for p in info.value.problems] == [f"{certs}:2"]
     assert dump(seeded) == before
+
+
+def test_first_import_finds_duplicates_across_chunks(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first import keeps no keys in memory: a key repeated in a later chunk is found in the
+    rows already written (also after a bad row, until the rollback), and its first row by
+    reading the file again; a row left unwritten for a dangling reference is remembered."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(importer, "ANALYZE_FROM", 2)  # PostgreSQL: statistics as rows come
+    ents = enterprises_file(
+        tmp_path / "ent.csv",
+        [
+            enterprise_row(1),  # row 2
+            enterprise_row(2, risk_class="E"),  # row 3: bad, so nothing will be applied
+            enterprise_row(3),  # row 4
+            enterprise_row(4),  # row 5
+            enterprise_row(1, name="重复"),  # row 6: a later chunk repeats row 2
+            enterprise_row(3, name="重复"),  # row 7: and row 4
+            enterprise_row(2),  # row 8: row 3 was bad, so this is the first good one
+        ],
+    )
+    certs = certificates_file(
+        tmp_path / "cert.csv",
+        [
+            certificate_row(1, 99),  # row 2: dangling reference, not written
+            certificate_row(2, 1),  # row 3
+            certificate_row(3, 1),  # row 4
+            certificate_row(1, 1),  # row 5: repeats the unwritten row 2
+            certificate_row(2, 3),  # row 6: repeats row 3, written in the first chunk
+        ],
+    )
+    before = dump(engine)
+    with pytest.raises(ImportRejected) as info, session_scope(engine) as session:
+        import_files(session=session, files=[("enterprises", ents), ("certificates", certs)])
+    assert dump(engine) == before
+    lines = [str(p) for p in info.value.problems]
+    assert lines == [
+        f"{ents}:3: risk_class: unknown value 'E' (allowed: A, B, C, D or their Chinese labels)",
+        f"{ents}:6: credit_code: duplicate key {code(1)} (first on row 2)",
+        f"{ents}:7: credit_code: duplicate key {code(3)} (first on row 4)",
+        f"{certs}:2: credit_code: no enterprise {code(99)} in the registry or earlier in this"
+        " import",
+        f"{certs}:5: number: duplicate key CQC|2024010700000001 (first on row 2)",
+        f"{certs}:6: number: duplicate key CQC|2024010700000002 (first on row 3)",
+    ]
