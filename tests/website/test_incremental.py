@@ -66,13 +66,19 @@ class Site:
         return report
 
 
-def test_each_change_reaches_the_site_as_a_full_publish_would(
-    engine: sa.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def _two_rounds(engine: sa.Engine) -> tuple[dict, list[str]]:
+    """The drawn round with one final finding, and the next round committed."""
     teams = drawn_round(engine)
     codes = sorted(teams)
     final_finding(engine, codes[0], teams[codes[0]])
     service.commit_round(engine=engine, plan_text=plan_yaml(plan_id=NEXT, period="2027-01"))
+    return teams, codes
+
+
+def test_each_change_reaches_the_site_as_a_full_publish_would(
+    engine: sa.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    teams, codes = _two_rounds(engine)
     site = Site(engine, tmp_path)
     first = site.publish()
     assert sorted(first.reread) == [ROUND, NEXT] and first.newly_published == 1
@@ -133,10 +139,7 @@ def test_each_change_reaches_the_site_as_a_full_publish_would(
 def test_a_file_not_as_the_manifest_lists_is_not_kept(
     engine: sa.Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    teams = drawn_round(engine)
-    codes = sorted(teams)
-    final_finding(engine, codes[0], teams[codes[0]])
-    service.commit_round(engine=engine, plan_text=plan_yaml(plan_id=NEXT, period="2027-01"))
+    teams, codes = _two_rounds(engine)
     site = Site(engine, tmp_path)
     site.publish()
 
