@@ -14,7 +14,6 @@ from typing import Any
 
 import jinja2
 
-from notifications.presplit import Presplit, Unsupported, analyse
 from shuangsui.errors import UserError
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -71,8 +70,7 @@ def render(
     env = environment(str(override_dir) if override_dir else None)
     path = f"{language_of(language)}/{name}.txt.j2"
     try:
-        template, presplit = _template(env, override_dir, path)
-        text = presplit.render(context) if presplit else template.render(**context)
+        text = env.get_template(path).render(**context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"template {path}: {exc.message}") from exc
     except jinja2.TemplateNotFound as exc:
@@ -83,26 +81,3 @@ def render(
     if not subject.strip():
         raise TemplateError(f"template {path}: the first line (the subject) is empty")
     return Rendered(subject=subject.strip(), body=body.strip() + "\n")
-
-
-# (override directory, template path) -> the template last loaded there and its pre-split form
-# (None: rendered plainly). A template edited on disk is loaded again, as Jinja would.
-_loaded: dict[tuple[Path | None, str], tuple[jinja2.Template, Presplit | None]] = {}
-
-
-def _template(
-    env: jinja2.Environment, override_dir: Path | None, path: str
-) -> tuple[jinja2.Template, Presplit | None]:
-    """Messages come by the thousand from one template: render it once per shape (see
-    ``notifications.presplit``), or plainly when it cannot be pre-split exactly."""
-    known = _loaded.get((override_dir, path))
-    if known is not None and known[0].is_up_to_date:
-        return known
-    template = env.get_template(path)
-    source = env.loader.get_source(env, path)[0]  # type: ignore[union-attr]
-    try:
-        presplit: Presplit | None = Presplit(template, analyse(env, source), path)
-    except Unsupported:
-        presplit = None
-    _loaded[(override_dir, path)] = (template, presplit)
-    return template, presplit
