@@ -176,10 +176,19 @@ class _Generator:
         if kind == "ccc":
             body, scope = "CQC", ccc_scope
             number = f"{issued.year}01{_pick(rng, CCC_CATEGORIES)}"
-            number += f"{self._serial('ccc', str(issued.year)):06d}"
+            serial = self._serial("ccc", str(issued.year))
+            if serial > 999_999:
+                raise ValueError(
+                    f"more than 999,999 CCC certificates issued in {issued.year}: the"
+                    " 16-digit number has a 6-digit serial; generate fewer enterprises"
+                )
+            number += f"{serial:06d}"
         elif kind == "organic":
             body, cb = _pick(rng, ORGANIC_BODIES)
-            number = f"{cb}OP{yy}{self._serial('op', cb, yy):05d}"
+            # Five serial digits per body and year; past 99,999 the number repeats with
+            # the "-n" suffix the format allows, so small registries keep their numbers.
+            suffix, serial = divmod(self._serial("op", cb, yy) - 1, 99_999)
+            number = f"{cb}OP{yy}{serial + 1:05d}" + (f"-{suffix}" if suffix else "")
             scope = f"有机产品（{_pick(rng, names.ORGANIC_SCOPES)}）"
         elif kind == "management_system":
             body = _pick(rng, MS_BODIES)

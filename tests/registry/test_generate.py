@@ -6,11 +6,12 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from registry import uscc
 from registry.divisions import divisions
-from registry.generate import generate
+from registry.generate import ORGANIC_BODIES, _Generator, generate
 from registry.history import current_rows
 from registry.importer import import_files
 from registry.schema import IMPORT_ORDER
@@ -85,3 +86,25 @@ def test_generated_files_import_cleanly(engine: sa.Engine, tmp_path: Path) -> No
         inspectors = current_rows(session=session, kind="inspectors")
     assert any(i["leave"] for i in inspectors.values())
     assert all(i["expertise"] for i in inspectors.values())
+
+
+def test_serials_past_their_width_stay_valid_and_distinct() -> None:
+    """A registry of millions outgrows the organic five-digit serial per body and year: the
+    numbers go on with the "-n" suffix the format allows; CCC's six digits fail loudly."""
+    gen = _Generator(5, divisions())
+    numbers = set()
+    for start in (99_997, 2 * 99_999 - 2):
+        gen.serials = {
+            ("op", cb, f"{y:02d}"): start for _, cb in ORGANIC_BODIES for y in range(100)
+        }
+        for _ in range(200):
+            cert = gen.certificate("91350100MA2XXXXXX0", "")
+            if cert["kind"] == "organic":
+                assert ORGANIC_NUMBER.match(cert["number"]), cert["number"]
+                numbers.add(cert["number"])
+    assert any(n.endswith("-1") for n in numbers) and any(n.endswith("-2") for n in numbers)
+    assert any("-" not in n for n in numbers)
+    gen.serials = {("ccc", str(y)): 999_999 for y in range(2015, 2030)}
+    with pytest.raises(ValueError, match="999,999 CCC certificates"):
+        for _ in range(200):
+            gen.certificate("91350100MA2XXXXXX0", "家用电器")
