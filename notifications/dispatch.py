@@ -1,11 +1,13 @@
 """The dispatcher: claims due messages from the outbox and delivers them.
 
 Workers (threads, ``concurrency`` of them) each hold their own connections (an SMTP session
-and a webhook transport), reused across their messages. A worker records each outcome before
-taking its next message; outcomes handed over at the same time are written in a single
-transaction (group commit). So a crash can repeat at most the messages that were in flight
-(``concurrency`` per process, ``processes`` processes when a backlog brought helpers in), and
-every repeat carries the same ``Message-ID`` / ``Idempotency-Key`` as its first copy.
+and a webhook transport), reused across their messages. Outcomes are written in groups of
+``record_batch``, one transaction each (group commit), while the workers go on sending; at
+most two groups wait unwritten. So a crash can repeat at most the messages in flight and those
+two groups (``concurrency + 2 * record_batch`` per process, ``processes`` processes when a
+backlog brought helpers in), never drop one (a sent message not yet recorded is still leased,
+and claimed again when the lease ends), and every repeat carries the same ``Message-ID`` /
+``Idempotency-Key`` as its first copy.
 
 Claiming sets a lease (``lease_until``), read in order off the partial due-queue index; on
 PostgreSQL the claim also uses ``FOR UPDATE SKIP LOCKED``, so concurrent dispatchers never take
@@ -131,7 +133,9 @@ def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key
 # Outcome updates, built once. A row is only updated while still due, so a late outcome never
 # overwrites a later attempt's result. Sent messages (nearly all) go in one statement per group;
 # failures carry their own error and next attempt, so they go row by row (executemany).
-_STILL_DUE = or_(*(T.c.status == s for s in DUE_STATUSES))  # no IN: executemany below
+# ``status = .. OR status = ..``, not IN: SQLite would pick an index for "status IN" and scan
+# every due row, where this keeps it on the primary key.
+_STILL_DUE = or_(*(T.c.status == s for s in DUE_STATUSES))
 _MARK_SENT = (
     update(T)
     .where(and_(T.c.id.in_(bindparam("ids", expanding=True)), _STILL_DUE))
@@ -154,93 +158,105 @@ def _written(result: CursorResult, handed: int) -> int:
     return count if count is not None and count >= 0 else handed
 
 
-@dataclass(eq=False)
-class _Handed:
-    outcome: _Outcome
-    done: bool = False  # its group was written (or failed: then ``_Recorder.error`` says why)
-
-
 class _Recorder:
-    """Writes outcomes in groups (group commit) on one connection, with no thread of its own.
+    """Writes outcomes in groups (group commit) on one connection.
 
-    A worker hands its outcome over and waits until it is committed. If no group is being
-    written, that worker writes one itself: its own outcome and every outcome handed over
-    meanwhile, in one transaction. Workers arriving during that write wait; when it ends, one
-    of them writes the next group, theirs all in it. So an outcome is on disk before its
-    worker takes another message, a busy dispatcher commits several at once, and no outcome
-    waits for another thread to wake up and write it."""
+    A worker hands its outcome over and goes on to its next message. The hand-over that makes
+    ``record_batch`` outcomes wait writes them in one transaction, and the groups that came
+    due meanwhile, while the other workers keep sending; a hand-over that finds a full group
+    already waiting waits for the write in progress. A group that has not filled within
+    ``hold`` seconds (a slow server, the last messages of a run) is written by a watcher
+    thread, well before the leases of its rows run out.
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], notify: NotifySettings):
+    So at most two groups (``2 * record_batch`` outcomes) are sent and not yet committed, and
+    a crash repeats at most those and the messages in flight, each with its idempotency key.
+    :meth:`flush` writes what is left when the workers are done.
+
+    A transaction per message cost the dispatcher more CPU than anything else it does beside
+    httpx (0.13-0.17 ms per message on SQLite, docs/benchmarks.md "Notifications"); a group
+    of 16 costs little more than one."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], notify: NotifySettings,
+                 *, hold: float | None = None) -> None:  # fmt: skip
         self.engine, self.clock, self.notify = engine, clock, notify
+        self.batch = notify.record_batch
+        self.hold = hold if hold is not None else min(1.0, notify.lease_seconds / 10)
         self.error: BaseException | None = None
         self.report = DispatchReport()
         self._cond = threading.Condition()
-        self._waiting: list[_Handed] = []  # handed over, not yet taken into a group
-        self._writing = False  # a worker is writing a group
+        self._waiting: list[_Outcome] = []  # handed over, not yet taken into a group
+        self._oldest = 0.0  # when the first of them was handed over (time.monotonic)
+        self._writing = False  # a thread is writing a group
+        self._closed = False
         self._conn: Connection | None = None  # opened by the first group, used by one at a time
-        self._sent_at: Callable[[datetime], object] | None = None
-        self._sent_sql = ""
+        self._watcher = threading.Thread(target=self._watch, name="notify-recorder", daemon=True)
+        self._watcher.start()
 
     def record(self, outcome: _Outcome) -> None:
-        """Hand ``outcome`` over; return once it is committed."""
-        mine = _Handed(outcome)
+        """Hand ``outcome`` over; write the group if that made it due."""
         with self._cond:
-            self._waiting.append(mine)
-            while self._writing and not mine.done:
-                self._cond.wait()
-            group: list[_Handed] = []
-            if not mine.done:  # nobody is writing: this worker writes the group
-                group, self._waiting = self._waiting, []
-                self._writing = True
-        if group:
-            try:
-                self._write_group([h.outcome for h in group])
-            finally:
-                with self._cond:
-                    for handed in group:
-                        handed.done = True
-                    self._writing = False
-                    self._cond.notify_all()
+            while self._writing and len(self._waiting) >= self.batch:
+                self._cond.wait()  # back-pressure: the unwritten outcomes stay bounded
+            if not self._waiting:
+                self._oldest = time.monotonic()
+            self._waiting.append(outcome)
+            group = self._take() if not self._writing and self._due() else []
+        self._write_groups(group)
         if self.error is not None:
             raise RuntimeError("the dispatcher could not record outcomes") from self.error
 
-    def _write_group(self, outcomes: list[_Outcome]) -> None:
-        if self.error is not None:  # answer every worker with the first error
-            return
-        try:
-            if self._conn is None:  # one connection for all groups: no pool round trip
-                self._conn = self.engine.connect()
-            self._write(self._conn, outcomes)
-        except BaseException as exc:
-            logger.exception("recording outcomes failed")
-            self.error = exc
+    def flush(self) -> None:
+        """Write every outcome handed over so far (a failure is left in ``error``)."""
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            group = self._take()
+        self._write_groups(group)
 
     def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._watcher.join()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def _mark_sent(self, conn: Connection, ids: list[int], now: datetime) -> int:
-        """The hot path, once per group: plain SQL with positional parameters where the driver
-        takes them (sqlite3, psycopg), skipping statement compilation; Core otherwise."""
-        dialect = conn.dialect
-        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
-        if mark is None:
-            return _written(conn.execute(_MARK_SENT, {"ids": ids, "at": now}), len(ids))
-        if self._sent_at is None:
-            process = T.c.sent_at.type.bind_processor(dialect)
-            self._sent_at = process or (lambda value: value)
-            q = dialect.identifier_preparer.quote
-            # SQLite would pick an index for "status IN" and scan every due row; unary + keeps
-            # it on the primary key.
-            still_due = ("+" if dialect.name == "sqlite" else "") + DUE_PREDICATE
-            self._sent_sql = (
-                f"UPDATE {q(T.name)} SET status = 'sent', attempts = attempts + 1, "
-                f"sent_at = {mark}, lease_until = NULL "
-                f"WHERE id IN ({{ids}}) AND {still_due}"
-            )
-        sql = self._sent_sql.format(ids=", ".join([mark] * len(ids)))
-        return _written(conn.exec_driver_sql(sql, (self._sent_at(now), *ids)), len(ids))
+    def _watch(self) -> None:
+        """Write a group that has waited ``hold`` seconds for the rest of its outcomes."""
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                self._cond.wait(self.hold)
+                group = self._take() if not self._writing and self._due() else []
+            self._write_groups(group)
+
+    def _due(self) -> bool:  # with self._cond held
+        return len(self._waiting) >= self.batch or (
+            bool(self._waiting) and time.monotonic() - self._oldest >= self.hold
+        )
+
+    def _take(self) -> list[_Outcome]:  # with self._cond held
+        group, self._waiting = self._waiting, []
+        self._writing = bool(group)
+        return group
+
+    def _write_groups(self, group: list[_Outcome]) -> None:
+        """Write ``group``, then every group that came due meanwhile."""
+        while group:
+            try:
+                if self.error is None:  # after a failure, every later hand-over hears of it
+                    if self._conn is None:  # one connection for all groups
+                        self._conn = self.engine.connect()
+                    self._write(self._conn, group)
+            except BaseException as exc:
+                logger.exception("recording outcomes failed")
+                self.error = exc
+            with self._cond:
+                self._writing = False
+                group = self._take() if self._due() else []
+                self._cond.notify_all()
 
     def _write(self, conn: Connection, outcomes: list[_Outcome]) -> None:
         now = self.clock()
@@ -274,7 +290,7 @@ class _Recorder:
             if deferred:
                 n_deferred = _written(conn.execute(_MARK_DEFERRED, deferred), len(deferred))
             if sent:
-                n_sent = self._mark_sent(conn, sent, now)
+                n_sent = _written(conn.execute(_MARK_SENT, {"ids": sent, "at": now}), len(sent))
             if failed:
                 n_failed = _written(conn.execute(_MARK_FAILED, failed), len(failed))
             if dead:
@@ -512,6 +528,7 @@ def run_workers(
         feed.stop()
         for t in threads:
             t.join()
+        recorder.flush()  # the last outcomes the workers handed over
         recorder.close()
     if feed.error is not None:
         raise feed.error

@@ -81,6 +81,9 @@ class NotifySettings(BaseSettings):
     outage_give_up_seconds: float = 7 * 24 * 3600.0  # then its messages spend attempts again
     batch_size: int = 100
     concurrency: int = 4  # workers (connections) per dispatcher process
+    # outcomes written per transaction; a crash repeats at most concurrency + 2 * this many
+    # messages per process (notifications/dispatch.py)
+    record_batch: int = Field(default=16, ge=1)
     # dispatcher processes once there is a backlog: one Python process
     # delivers what one core can; in flight at most processes * concurrency
     processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32)

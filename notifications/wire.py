@@ -101,8 +101,12 @@ class WebhookRequest:
     body: bytes
 
 
+# One encoder for every body (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def _json(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def sign_generic(secret: bytes, timestamp: str, body: bytes) -> str:

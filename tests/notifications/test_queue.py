@@ -3,10 +3,12 @@ on rows still due."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
@@ -66,28 +68,49 @@ def test_claims_take_the_longest_due_first_and_skip_what_is_leased_or_done(
 
 
 def _record(engine: Engine, outcomes: list[_Outcome]) -> _Recorder:
-    """Each outcome handed over by a worker thread of its own, all at once (so some share a
-    group); each worker then reads its row on a connection of its own."""
-    recorder = _Recorder(engine, lambda: T0, NotifySettings(max_attempts=3))
+    """Each outcome handed over by a worker thread of its own, all at once (in groups of 4),
+    then the rest written by ``flush`` as at the end of a dispatch."""
+    recorder = _Recorder(engine, lambda: T0, NotifySettings(max_attempts=3, record_batch=4))
     start = threading.Barrier(len(outcomes))
-    seen: dict[int, str] = {}
 
     def worker(outcome: _Outcome) -> None:
         start.wait(10)
         recorder.record(outcome)
-        with Session(engine) as session:
-            seen[outcome.id] = session.get_one(Notification, outcome.id).status
 
     threads = [threading.Thread(target=worker, args=(o,)) for o in outcomes]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
+    recorder.flush()
     recorder.close()
     assert recorder.error is None
-    # record() returns once the outcome is committed: no worker saw its row still pending
-    assert len(seen) == len(outcomes) and "pending" not in seen.values(), seen
     return recorder
+
+
+def _statuses(engine: Engine, ids: list[int]) -> list[str]:
+    with Session(engine) as session:  # a connection of its own: sees only what is committed
+        return [session.get_one(Notification, i).status for i in ids]
+
+
+def test_outcomes_are_written_a_group_at_a_time(engine: Engine) -> None:
+    """Workers go on sending while their outcomes wait for a group; the hand-over that fills
+    the group writes it, in one transaction; ``flush`` writes what is left. (A group that
+    does not fill is written after ``hold`` seconds: see the slow-server test.)"""
+    ids = _queue(engine, 5)
+    assert len(claim(engine, 5, T0, LEASE)) == 5
+    recorder = _Recorder(engine, lambda: T0, NotifySettings(record_batch=3), hold=3600)
+    recorder.record(_Outcome(ids[0], 0))
+    recorder.record(_Outcome(ids[1], 0))
+    assert _statuses(engine, ids) == ["pending"] * 5  # handed over, not yet written
+    recorder.record(_Outcome(ids[2], 0))  # the group is full: written before this returns
+    assert _statuses(engine, ids) == ["sent"] * 3 + ["pending"] * 2
+    recorder.record(_Outcome(ids[3], 0))
+    recorder.flush()
+    recorder.flush()  # nothing left: no empty transaction
+    recorder.close()
+    assert _statuses(engine, ids) == ["sent"] * 4 + ["pending"]
+    assert (recorder.report.sent, recorder.report.commits) == (4, 2)
 
 
 def test_outcomes_land_only_on_rows_still_due(engine: Engine) -> None:
@@ -116,27 +139,26 @@ def test_outcomes_land_only_on_rows_still_due(engine: Engine) -> None:
 
 
 def test_a_recorder_that_cannot_write_answers_every_worker(tmp_path: Path) -> None:
-    """A database without the outbox table: every worker handing an outcome over gets the
-    error (none waits forever for a group nobody can write), and it is kept for the report."""
+    """A database without the outbox table: no worker waits forever for a group nobody can
+    write, every hand-over after the failure raises, and the error is kept for the report."""
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    recorder = _Recorder(engine, lambda: T0, NotifySettings())
+    recorder = _Recorder(engine, lambda: T0, NotifySettings(record_batch=1))
     start = threading.Barrier(4)
-    raised: list[BaseException] = []
 
     def worker(i: int) -> None:
         start.wait(10)
-        try:
+        with contextlib.suppress(RuntimeError):
             recorder.record(_Outcome(i, 0))
-        except RuntimeError as exc:
-            raised.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
+    assert not any(t.is_alive() for t in threads), "a worker still waits for its outcome"
+    assert "notification" in str(recorder.error)  # no such table
+    with pytest.raises(RuntimeError, match="could not record outcomes"):
+        recorder.record(_Outcome(5, 0))
+    recorder.flush()  # leaves the error where it is
     recorder.close()
     engine.dispose()
-    assert not any(t.is_alive() for t in threads), "a worker still waits for its outcome"
-    assert len(raised) == 4
-    assert "notification" in str(recorder.error)  # no such table
