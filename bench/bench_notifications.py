@@ -1,7 +1,8 @@
 """Notification throughput: a sink's ceiling, a naive sender and shuangsui's dispatcher.
 
 Usage: .venv/bin/python bench/bench_notifications.py [--messages 10000] [--concurrency N]
-       [--processes N]   (default: the dispatcher's own defaults)
+       [--processes N]   (default: the dispatcher's own defaults) [--repeats 3]
+       [--channels email,webhook]
 
 For each channel (SMTP to a local aiosmtpd, generic webhooks to a local uvicorn), each running
 in its own process, one run of: a naive baseline (one connection per message, sequential), the
@@ -9,8 +10,11 @@ sink's ceiling (pre-rendered messages over one reused connection, with the clien
 channel uses: smtplib, httpx), the stdlib floor (the same sends with the standard library's
 client: smtplib, which is also the mail channel's client, and http.client for webhooks) and
 the dispatcher (rendering, outbox bookkeeping and all, on SQLite), in one process and in
-``--processes``. Ceiling and floor are measured just before and just after each dispatcher
-configuration (the shared machine drifts) and the ratios are taken against their means.
+``--processes`` (when the backlog is large enough for the dispatcher to start a helper).
+Each configuration runs ``--repeats`` times, interleaved with measurements of the ceiling and
+the floor (the shared machine drifts); the aim is read from the median run against the median
+reference, and each run is also given against the mean of the references just before and
+just after it (the method until 2026-12-01).
 
 Every row also gives the CPU the sending side spent per message (this process, plus the
 dispatcher's helper processes; not the sink's): on a loaded machine wall-clock ratios swing
@@ -23,8 +27,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+ROUND_KEY = "BENCH-R1"
 
 SMTP_SINK = """
 import asyncio, sys
@@ -119,7 +126,7 @@ def build_world(url: str, n: int, channel: str, hook_url: str) -> str:
     engine = make_engine(url)
     now = datetime.now(UTC)
     enterprises, inspectors = n // 2, 200
-    rk = "BENCH-R1"
+    rk = ROUND_KEY
     round_values = dict(round_key=rk, plan_id="p", plan_hash="a" * 64, check_item_code="RZ-01",
         kind="scheduled", period="2026-12", window_start=date(2026, 12, 1),
         window_end=date(2026, 12, 31), status="drawn", frame_commitment="b" * 64,
@@ -287,33 +294,48 @@ def http_ceiling(url: str, n: int, client: str) -> tuple[float, float]:
     return t.both
 
 
-def run_dispatcher(workdir: Path, n: int, channel: str, port: int, hook_url: str,
+def run_dispatcher(world: Path, workdir: Path, n: int, channel: str, port: int,
                    concurrency: int, processes: int) -> dict[str, float]:  # fmt: skip
-    """Enqueue and dispatch ``n`` messages: seconds and CPU seconds of each, sent, processes."""
+    """Enqueue and dispatch ``n`` messages on a fresh copy of ``world`` (a database
+    :func:`build_world` made): seconds and CPU seconds of each, sent, processes."""
     from notifications.dispatch import dispatch
     from notifications.outbox import enqueue_round_assignments
     from notifications.settings import NotifySettings, SmtpSettings
     from shuangsui.config import Settings
     from shuangsui.db import make_engine, session_scope
 
-    url = f"sqlite:///{workdir / f'{channel}-{processes}.db'}"
-    rk = build_world(url, n, channel, hook_url)
+    db = workdir / f"run-{time.monotonic_ns()}.db"
+    shutil.copyfile(world, db)
+    url = f"sqlite:///{db}"
     settings = Settings(environment="test", home=workdir, database_url=url)
     notify = NotifySettings(channel="live", batch_size=200, concurrency=concurrency,
                             processes=processes)  # fmt: skip
     engine = make_engine(url)
     c0, t0 = cpu_seconds(), time.perf_counter()
     with session_scope(engine) as session:
-        enqueue_round_assignments(session=session, round_key=rk, summary=False,
+        enqueue_round_assignments(session=session, round_key=ROUND_KEY, summary=False,
                                   settings=settings, notify=notify)  # fmt: skip
     c1, t1 = cpu_seconds(), time.perf_counter()
     report = dispatch(engine=engine, settings=settings, notify=notify,
                       smtp=SmtpSettings(port=port, sender="b@bench.example.cn"))  # fmt: skip
     c2, t2 = cpu_seconds(), time.perf_counter()
     engine.dispose()
+    db.unlink()
     return {"enqueue": t1 - t0, "enqueue_cpu": c1 - c0, "dispatch": t2 - t1,
             "dispatch_cpu": c2 - c1, "sent": report.sent,
             "processes": report.processes}  # fmt: skip
+
+
+def world(workdir: Path, n: int, channel: str, hook_url: str) -> Path:
+    """A database with the round and ``n`` assignments, made once and copied for each run."""
+    from shuangsui.db import make_engine
+
+    path = workdir / f"world-{channel}-{n}.db"
+    if not path.exists():
+        url = f"sqlite:///{path}"
+        build_world(url, n, channel, hook_url)
+        make_engine(url).dispose()
+    return path
 
 
 Row = tuple[str, str, int, float, float]  # channel, sender, messages, seconds, CPU seconds
@@ -323,45 +345,80 @@ Reference = tuple[str, Callable[[], tuple[float, float]]]  # label, one measurem
 def dispatcher_rows(channel: str, label: str, workdir: Path, n: int, port: int, hook: str,
                     args: argparse.Namespace,
                     references: list[Reference]) -> tuple[list[Row], list[str]]:  # fmt: skip
-    """Each configuration between two measurements of each reference (the ceiling first, then
-    the floor, if it is another client): the machine drifts. First a small warm-up run (its own
-    database): the first enqueue in a process pays the template compilation and the imports
-    behind it once, about a second, which would otherwise weigh on whichever configuration
-    happened to run first."""
-    warm = 50
-    (workdir / "warm").mkdir(exist_ok=True)
-    w = run_dispatcher(workdir / "warm", warm, channel, port, hook, args.concurrency, 1)
+    """Each configuration ``args.repeats`` times, interleaved with the references (the ceiling
+    first, then the floor, if it is another client): reference, run, reference, run, ...,
+    reference. Two ratios per configuration:
+
+    - per run, against the mean of the reference just before and just after it (the method
+      until 2026-12-01, kept for comparison): one noisy moment on either side decides it;
+    - the median of the runs against the median of all the reference measurements around
+      them, the figure the aim is read from: on a machine that drifts by 2x within a minute,
+      neither side is decided by its luckiest or unluckiest moment.
+
+    First a small warm-up run (its own database), which also warms the references' code
+    (httpx, the webhook builder), so every measurement finds the process in the same state:
+    the first enqueue in a process pays the template compilation and the imports behind it
+    once, about a second. Each run enqueues into a fresh copy of one database built before
+    the first, so the runs start alike too."""
+    warm_world = world(workdir, 50, channel, hook)
+    w = run_dispatcher(warm_world, workdir, 50, channel, port, args.concurrency, 1)
     rows: list[Row] = [(label, "warm-up: first use in the process (imports, templates), "
                         "enqueue + dispatch", int(w["sent"]), w["enqueue"] + w["dispatch"],
                         w["enqueue_cpu"] + w["dispatch_cpu"])]  # fmt: skip
     notes = []
-    for processes in sorted({1, args.processes}):
-        before = [send() for _, send in references]
-        r = run_dispatcher(workdir, n, channel, port, hook, args.concurrency, processes)
-        after = [send() for _, send in references]
+    names = [name for name, _ in references]
+    whats = [name.split("**")[1] if "**" in name else name for name in names]
+    from notifications.settings import NotifySettings
+
+    configurations = [1]
+    if args.processes > 1 and n >= NotifySettings().helper_min_backlog:
+        configurations.append(args.processes)  # below the threshold it is the same one process
+    the_world = world(workdir, n, channel, hook)
+    for processes in configurations:
         how = f"{processes} process{'es' if processes > 1 else ''} x {args.concurrency} workers"
-        if r["processes"] != processes:
-            how += f" ({r['processes']:.0f} started: backlog under the helper threshold)"
-        sent = int(r["sent"])
-        e2e, e2e_cpu = r["enqueue"] + r["dispatch"], r["enqueue_cpu"] + r["dispatch_cpu"]
-        names = [name for name, _ in references]
-        rows += [(label, f"{name}, just before", n, *m)
-                 for name, m in zip(names, before, strict=True)]  # fmt: skip
-        rows.append((label, f"shuangsui enqueue (render + outbox), {how}", sent, r["enqueue"],
-                     r["enqueue_cpu"]))  # fmt: skip
-        rows.append((label, f"shuangsui dispatch, {how}", sent, r["dispatch"], r["dispatch_cpu"]))
-        rows.append((label, f"**shuangsui end to end, {how}**", sent, e2e, e2e_cpu))
-        rows += [(label, f"{name}, just after", n, *m)
-                 for name, m in zip(names, after, strict=True)]  # fmt: skip
-        for name, b, a in zip(names, before, after, strict=True):
-            rate = n / ((b[0] + a[0]) / 2)  # messages/s, mean of before and after
-            cpu = (b[1] + a[1]) / 2 / n  # CPU seconds per message
-            what = name.split("**")[1] if "**" in name else name
+        refs = [[send() for _, send in references]]  # refs[i]: one measurement of each
+        runs = []
+        for i in range(args.repeats):
+            r = run_dispatcher(the_world, workdir, n, channel, port, args.concurrency, processes)
+            runs.append(r)
+            refs.append([send() for _, send in references])
+            run = f"{how}, run {i + 1}/{args.repeats}"
+            if r["processes"] != processes:
+                run += f" ({r['processes']:.0f} started)"
+            sent = int(r["sent"])
+            e2e, e2e_cpu = r["enqueue"] + r["dispatch"], r["enqueue_cpu"] + r["dispatch_cpu"]
+            if i == 0:
+                rows += [(label, f"{name}, before run 1", n, *m)
+                         for name, m in zip(names, refs[0], strict=True)]  # fmt: skip
+            rows.append((label, f"shuangsui enqueue (render + outbox), {run}", sent,
+                         r["enqueue"], r["enqueue_cpu"]))  # fmt: skip
+            rows.append((label, f"shuangsui dispatch, {run}", sent, r["dispatch"],
+                         r["dispatch_cpu"]))  # fmt: skip
+            rows.append((label, f"**shuangsui end to end, {run}**", sent, e2e, e2e_cpu))
+            rows += [(label, f"{name}, after run {i + 1}", n, *m)
+                     for name, m in zip(names, refs[-1], strict=True)]  # fmt: skip
+            for k, what in enumerate(whats):  # the old column: mean of just before and after
+                b, a = refs[i][k], refs[i + 1][k]
+                rate = n / ((b[0] + a[0]) / 2)
+                notes.append(
+                    f"{label}, {run}: end to end {sent / e2e:,.0f}/s = {sent / e2e / rate:.0%} "
+                    f"of the {what} just before and after ({rate:,.0f}/s, mean; dispatch alone "
+                    f"{sent / r['dispatch'] / rate:.0%}); CPU {e2e_cpu / sent * 1e3:.2f} "
+                    f"ms/message = {e2e_cpu / sent / ((b[1] + a[1]) / 2 / n):.2f}x its "
+                    f"{(b[1] + a[1]) / 2 / n * 1e3:.2f}"
+                )
+        e2e_rates = [r["sent"] / (r["enqueue"] + r["dispatch"]) for r in runs]
+        e2e_cpus = [(r["enqueue_cpu"] + r["dispatch_cpu"]) / r["sent"] for r in runs]
+        e2e_rate, e2e_cpu = statistics.median(e2e_rates), statistics.median(e2e_cpus)
+        for k, what in enumerate(whats):
+            rate = statistics.median(n / m[k][0] for m in refs)
+            cpu = statistics.median(m[k][1] / n for m in refs)
+            each = ", ".join(f"{x / rate:.0%}" for x in e2e_rates)
             notes.append(
-                f"{label}, {how}: end to end {sent / e2e:,.0f}/s = {sent / e2e / rate:.0%} of "
-                f"the {what} ({rate:,.0f}/s, mean of before and after; dispatch alone "
-                f"{sent / r['dispatch'] / rate:.0%}); CPU {e2e_cpu / sent * 1e3:.2f} ms/message "
-                f"= {e2e_cpu / sent / cpu:.2f}x the {what}'s {cpu * 1e3:.2f}"
+                f"**{label}, {how}, median of {len(runs)} runs: end to end {e2e_rate:,.0f}/s = "
+                f"{e2e_rate / rate:.0%} of the {what}** (median of {len(refs)} measurements "
+                f"around them, {rate:,.0f}/s; each run {each}); CPU {e2e_cpu * 1e3:.2f} "
+                f"ms/message = {e2e_cpu / cpu:.2f}x its {cpu * 1e3:.2f} (medians)"
             )
     return rows, notes
 
@@ -421,6 +478,8 @@ def main() -> None:
                     help="workers per process")  # fmt: skip
     ap.add_argument("--processes", type=int, default=defaults.processes)
     ap.add_argument("--channels", default="email,webhook", help="comma-separated, in order")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each configuration, interleaved with the references")  # fmt: skip
     args = ap.parse_args()
     n = args.messages
     rows: list[Row] = []
