@@ -456,7 +456,7 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                     "quota": s.quota, "drawn": s.drawn, "rate": s.rate}
         for s in result.strata
     }  # fmt: skip
-    due = rnd.window_end
+    due = rnd.window_end  # every check is due on the round's last day (notifications.hooks too)
     sel_rows = [
         {"round_key": rnd.round_key, "credit_code": s.credit_code, "stratum": s.stratum,
          "kind": s.kind, "rank": s.rank, "ticket": s.ticket}
