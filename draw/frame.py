@@ -39,10 +39,8 @@ __all__ = [
 STATUSES = ("random", "targeted", "excluded")
 
 
-class EnterpriseUnit(NamedTuple):
-    """One enterprise of a frame. A named tuple: a frame holds one per enterprise of the
-    population, and a tuple is made several times faster than a frozen dataclass."""
-
+@dataclass(frozen=True, slots=True)
+class EnterpriseUnit:
     credit_code: str
     division_code: str
     risk_class: str

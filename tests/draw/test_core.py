@@ -69,7 +69,7 @@ def test_bad_frames_and_entropy_are_refused() -> None:
     dup = dataclasses.replace(inputs, enterprises=[*inputs.enterprises, inputs.enterprises[0]])
     with pytest.raises(FrameError, match="appears twice"):
         draw(dup)
-    moved = inputs.enterprises[0]._replace(stratum="Z")
+    moved = dataclasses.replace(inputs.enterprises[0], stratum="Z")
     with pytest.raises(FrameError, match="stratum 'Z'"):
         draw(dataclasses.replace(inputs, enterprises=[moved, *inputs.enterprises[1:]]))
     with pytest.raises(EntropyInvalid):
@@ -79,7 +79,7 @@ def test_bad_frames_and_entropy_are_refused() -> None:
 def test_targeted_do_not_count_in_random_strata() -> None:
     inputs = make_inputs(200, 40)
     code = inputs.enterprises[0].credit_code
-    targeted = inputs.enterprises[0]._replace(status="targeted", note="投诉")
+    targeted = dataclasses.replace(inputs.enterprises[0], status="targeted", note="投诉")
     result = draw(dataclasses.replace(inputs, enterprises=[targeted, *inputs.enterprises[1:]]))
     kinds = {s.credit_code: s.kind for s in result.selected}
     assert kinds[code] == "targeted"
