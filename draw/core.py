@@ -21,7 +21,7 @@ from .frame import (
     EnterpriseUnit,
     InspectorUnit,
     constraints_commitment,
-    encode_enterprise,
+    encode_enterprises,
     encode_inspector,
     frame_commitment,
     frame_root,
@@ -182,7 +182,7 @@ def _commit(
     insps: list[InspectorUnit],
     view: PublicView | None = None,
 ) -> Commitments:
-    erows = [encode_enterprise(u) for u in ents]
+    erows = encode_enterprises(ents)
     irows = [encode_inspector(u) for u in insps]
     public_c, public_size, recused_c = "", 0, ""
     if inputs.version >= 2:

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .canonical import lp, lp_fields
 from .errors import FrameError, PlanError
@@ -22,12 +22,14 @@ from .merkle import merkle_root
 
 __all__ = [
     "STATUSES",
+    "EnterpriseRow",
     "EnterpriseUnit",
     "InspectorUnit",
     "build_enterprise_frame",
     "build_inspector_frame",
     "constraints_commitment",
     "encode_enterprise",
+    "encode_enterprises",
     "encode_inspector",
     "frame_commitment",
     "frame_root",
@@ -118,37 +120,33 @@ def _iso(value: Any) -> str:
     return dt.date.fromisoformat(str(value)).isoformat()
 
 
-_LP_CACHE: dict[str, bytes] = {}
-
-
-def _lp_common(value: str) -> bytes:
-    """lp() of a value that repeats across rows (division, class, stratum, kind, counts)."""
-    data = _LP_CACHE.get(value)
-    if data is None:
-        if len(_LP_CACHE) > 100_000:
-            _LP_CACHE.clear()
-        data = _LP_CACHE[value] = lp(value)
-    return data
-
-
-_TAIL_CACHE: dict[tuple[Any, ...], bytes] = {}
+def _tail(u: EnterpriseUnit) -> bytes:
+    """A row's bytes after its credit code: the same for every unit of a place and status."""
+    return lp_fields(
+        [u.division_code, u.risk_class, u.stratum, u.status, u.note, str(len(u.cert_kinds)),
+         *u.cert_kinds]
+    )  # fmt: skip
 
 
 def encode_enterprise(u: EnterpriseUnit) -> bytes:
     """Row bytes: lp fields credit_code, division_code, risk_class, stratum, status, note,
     count of cert kinds (decimal), then each cert kind."""
-    key = (u.division_code, u.risk_class, u.stratum, u.status, u.note, u.cert_kinds)
-    tail = _TAIL_CACHE.get(key)
-    if tail is None:  # everything after the credit code repeats across a frame's rows
-        if len(_TAIL_CACHE) > 100_000:
-            _TAIL_CACHE.clear()
-        c = _lp_common
-        tail = _TAIL_CACHE[key] = b"".join(
-            [c(u.division_code), c(u.risk_class), c(u.stratum), c(u.status),
-             lp(u.note) if u.note else c(""), c(str(len(u.cert_kinds))), *map(c, u.cert_kinds)]
-        )  # fmt: skip
-    code = u.credit_code.encode("utf-8")
-    return len(code).to_bytes(4, "big") + code + tail
+    return lp(u.credit_code) + _tail(u)
+
+
+def encode_enterprises(units: Iterable[EnterpriseUnit]) -> list[bytes]:
+    """``encode_enterprise`` of each unit of a frame. Everything after the credit code repeats
+    across a frame's units (a few hundred places and statuses): it is encoded once each."""
+    tails: dict[tuple[Any, ...], bytes] = {}
+    rows = []
+    for u in units:
+        key = (u.division_code, u.risk_class, u.stratum, u.status, u.note, u.cert_kinds)
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = _tail(u)
+        code = u.credit_code.encode("utf-8")
+        rows.append(len(code).to_bytes(4, "big") + code + tail)
+    return rows
 
 
 def encode_inspector(u: InspectorUnit) -> bytes:
@@ -204,19 +202,45 @@ def _placed(division: str, risk: Any, pop: Mapping[str, Any]) -> bool:
     return not (pop["directed"] and pop["risk_classes"] and risk not in pop["risk_classes"])
 
 
+class EnterpriseRow(NamedTuple):
+    """One enterprise of the registry as a frame is built from it (``rounds.frames`` reads
+    these; :meth:`of` takes the same as a mapping)."""
+
+    credit_code: str
+    division_code: str
+    risk_class: str
+    industry: str | None
+    abnormal_listed: bool
+    serious_violation: bool
+    certs: tuple[tuple[str, str], ...]  # (kind, status) of each of its certificates
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> EnterpriseRow:
+        """From a mapping with the same keys; ``certs`` as [{kind, status}], status defaulting
+        to valid; industry and the two lists optional."""
+        return cls(
+            row["credit_code"],
+            row["division_code"],
+            row["risk_class"],
+            row.get("industry"),
+            bool(row.get("abnormal_listed")),
+            bool(row.get("serious_violation")),
+            tuple((c["kind"], c.get("status", "valid")) for c in row.get("certs", ())),
+        )
+
+
 def build_enterprise_frame(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[EnterpriseRow | Mapping[str, Any]],
     plan: Mapping[str, Any],
     exclusions: Mapping[str, str] | None = None,
     causes: Mapping[str, str] | None = None,
 ) -> list[EnterpriseUnit]:
     """Population filter, stratum assignment, targeted and excluded status; sorted by code.
 
-    ``rows``: mappings with credit_code, division_code, risk_class, optional industry,
-    certs [{kind, status}], abnormal_listed, serious_violation. ``exclusions``: credit_code ->
-    citation of the check that removes it from the base (targeted wins over excluded).
-    ``causes``: credit_code -> reasons for cause found by the DB layer (accepted leads, a
-    minimum frequency due), appended after the plan's own reasons; a code outside the
+    ``rows``: :class:`EnterpriseRow` tuples, or mappings with the same keys. ``exclusions``:
+    credit_code -> citation of the check that removes it from the base (targeted wins over
+    excluded). ``causes``: credit_code -> reasons for cause found by the DB layer (accepted
+    leads, a minimum frequency due), appended after the plan's own reasons; a code outside the
     population is ignored (§3.1).
     """
     exclusions = exclusions or {}
@@ -226,28 +250,32 @@ def build_enterprise_frame(
     rates = plan["strata"]["rates"]
     kinds_ok, statuses_ok = frozenset(pop["cert_kinds"]), frozenset(pop["cert_statuses"])
     by_industry = pop["directed"] and pop["industries"]
-    abnormal, serious = targeted["include_abnormal_listed"], targeted["include_serious_violation"]
-    # a million rows share a few hundred (division, risk class) pairs and a few sets of kinds:
-    # decide those once, and let the units share one tuple of kinds each
+    with_abnormal = targeted["include_abnormal_listed"]
+    with_serious = targeted["include_serious_violation"]
+    # a million rows share a few hundred (division, risk class) pairs and a few combinations
+    # of certificates: decide those once; the units of a place share its one division, class
+    # and stratum strings, and the units of a combination one tuple of kinds
     placed: dict[tuple[str, str], bool] = {}
-    strata: dict[tuple[str, str], str] = {}
-    shared_kinds: dict[tuple[str, ...], tuple[str, ...]] = {}
+    strata: dict[tuple[str, str], tuple[str, str, str]] = {}  # -> (division, class, stratum)
+    kinds_of: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
     out: dict[str, EnterpriseUnit] = {}
     for row in rows:
-        code = row["credit_code"]
+        if not isinstance(row, EnterpriseRow):
+            row = EnterpriseRow.of(row)
+        code, division, risk, industry, abnormal, serious, certs = row
         if not isinstance(code, str) or not code or code.strip() != code:
             raise FrameError(f"enterprise row: bad credit_code {code!r}")
-        kinds = tuple(sorted({
-            c["kind"] for c in row.get("certs", ())
-            if c["kind"] in kinds_ok and c.get("status", "valid") in statuses_ok
-        }))  # fmt: skip
+        kinds = kinds_of.get(certs)
+        if kinds is None:
+            kinds = kinds_of[certs] = tuple(
+                sorted({k for k, status in certs if k in kinds_ok and status in statuses_ok})
+            )
         if not kinds:
             continue
-        division, risk = str(row["division_code"]), row["risk_class"]
-        place = (division, risk)
+        place = (str(division), risk)
         if place not in placed:
-            placed[place] = _placed(division, risk, pop)
-        if not placed[place] or (by_industry and row.get("industry") not in pop["industries"]):
+            placed[place] = _placed(place[0], risk, pop)
+        if not placed[place] or (by_industry and industry not in pop["industries"]):
             continue
         if code in out:
             raise FrameError(f"enterprise {code}: appears twice in the rows")
@@ -258,29 +286,18 @@ def build_enterprise_frame(
                 raise PlanError(
                     f"strata.rates: no rate for risk class {risk!r} (enterprise {code})"
                 )
-            strata[place] = stratum_of(plan, division, risk)
-        kinds = shared_kinds.setdefault(kinds, kinds)
-        if (
-            code in listed
-            or (abnormal and row.get("abnormal_listed"))
-            or (serious and row.get("serious_violation"))
-            or code in causes
-        ):
-            out[code] = EnterpriseUnit(
-                code,
-                division,
-                risk,
-                kinds,
-                strata[place],
-                "targeted",
-                _reasons(code, row, plan, listed, causes),
-            )
+            strata[place] = (*place, stratum_of(plan, *place))
+        division, risk, stratum = strata[place]
+        is_abnormal, is_serious = with_abnormal and abnormal, with_serious and serious
+        if code in listed or is_abnormal or is_serious or code in causes:
+            note = _reasons(code, listed, is_abnormal, is_serious, causes)
+            out[code] = EnterpriseUnit(code, division, risk, kinds, stratum, "targeted", note)
         elif code in exclusions:
             out[code] = EnterpriseUnit(
-                code, division, risk, kinds, strata[place], "excluded", exclusions[code]
+                code, division, risk, kinds, stratum, "excluded", exclusions[code]
             )
         else:
-            out[code] = EnterpriseUnit(code, division, risk, kinds, strata[place])
+            out[code] = EnterpriseUnit(code, division, risk, kinds, stratum)
     missing = sorted(set(listed) - set(out))
     if missing:
         raise PlanError(f"targeted.list: {missing[0]} is not in the plan's population")
@@ -289,17 +306,17 @@ def build_enterprise_frame(
 
 def _reasons(
     code: str,
-    row: Mapping[str, Any],
-    plan: Mapping[str, Any],
     listed: Mapping[str, str],
+    abnormal: bool,
+    serious: bool,
     causes: Mapping[str, str],
 ) -> str:
-    """A targeted unit's note: its reasons for cause in the order of §3.1, joined by '；'."""
-    targeted = plan["targeted"]
+    """A targeted unit's note: its reasons for cause in the order of §3.1, joined by '；'
+    (``abnormal``, ``serious``: listed there and the plan targets that list)."""
     reasons = [listed[code]] if code in listed else []
-    if targeted["include_abnormal_listed"] and row.get("abnormal_listed"):
+    if abnormal:
         reasons.append("列入经营异常名录")
-    if targeted["include_serious_violation"] and row.get("serious_violation"):
+    if serious:
         reasons.append("列入严重违法失信名单")
     if code in causes:
         reasons.append(causes[code])

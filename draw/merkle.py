@@ -38,10 +38,13 @@ def _split(n: int) -> int:
 
 
 def _root_of_hashes(hashes: Sequence[bytes]) -> bytes:
-    """Root over leaf hashes, bottom-up: equal to the recursive RFC definition."""
+    """Root over leaf hashes, bottom-up: equal to the recursive RFC definition. (Each level
+    is one comprehension of ``node_hash``, written out: a frame has a node per row.)"""
+    sha256 = hashlib.sha256
     level = list(hashes)
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        pairs = zip(level[0::2], level[1::2], strict=False)  # an odd last node is left over
+        nxt = [sha256(b"\x01" + left + right).digest() for left, right in pairs]
         if len(level) % 2:
             nxt.append(level[-1])  # an unpaired right node is promoted unchanged
         level = nxt
@@ -52,7 +55,8 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     """Merkle Tree Hash of the list of leaf data (not leaf hashes)."""
     if not leaves:
         return empty_root()
-    return _root_of_hashes([leaf_hash(d) for d in leaves])
+    sha256 = hashlib.sha256  # leaf_hash, written out: a frame has a leaf per row
+    return _root_of_hashes([sha256(b"\x00" + data).digest() for data in leaves])
 
 
 def _path(index: int, hashes: Sequence[bytes]) -> list[bytes]:

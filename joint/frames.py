@@ -16,7 +16,7 @@ from draw.frame import (
     InspectorUnit,
     build_inspector_frame,
     constraints_commitment,
-    encode_enterprise,
+    encode_enterprises,
     encode_inspector,
     frame_commitment,
     frame_root,
@@ -58,7 +58,7 @@ def commitments(plan: Mapping[str, Any], bureau: str, payload: Mapping[str, Any]
     }
     if bureau == plan["lead"]:
         ents = [EnterpriseUnit.from_json(d) for d in payload["enterprises"]]
-        erows = [encode_enterprise(u) for u in ents]
+        erows = encode_enterprises(ents)
         out |= {
             "plan_hash": plan_hash(plan["round"]),
             "frame_commitment": frame_commitment(erows),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
@@ -102,6 +102,17 @@ def assignments(session: Session, round_key: str) -> list[AssignmentRow]:
         .order_by(col(Assignment.credit_code), col(Assignment.position))
     )  # fmt: skip
     return [AssignmentRow(*r) for r in session.execute(stmt).all()]
+
+
+def assignments_drawn(teams: Mapping[str, Sequence[str]], due_on: date) -> list[AssignmentRow]:
+    """A draw's teams (credit_code -> inspector ids, the lead first) as the assignment rows
+    the draw writes, every check due on ``due_on`` (the round's last day), in the order
+    :func:`assignments` reads them back."""
+    return [
+        AssignmentRow(code, inspector_id, position, due_on)
+        for code, team in sorted(teams.items())
+        for position, inspector_id in enumerate(team)
+    ]
 
 
 def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseInfo]:

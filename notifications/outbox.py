@@ -115,13 +115,15 @@ def enqueue_round_assignments(
     summary: bool = True,
     settings: Settings | None = None,
     notify: NotifySettings | None = None,
+    assignments: list[facts.AssignmentRow] | None = None,
 ) -> EnqueueResult:
     """Queue one 检查任务通知 per assignment, the coordinator's round summary and, when the plan
-    asks for it, one 检查告知书 per enterprise. Adds rows to ``session``; never commits."""
+    asks for it, one 检查告知书 per enterprise. Adds rows to ``session``; never commits.
+    ``assignments``: the round's, when the caller holds them (the draw); read otherwise."""
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
     info, kinds = facts.round_info(session, round_key)
-    rows = facts.assignments(session, round_key)
+    rows = facts.assignments(session, round_key) if assignments is None else assignments
     teams = facts.teams(rows)
     codes = [t.credit_code for t in teams]
     ents = facts.enterprises(session, codes)

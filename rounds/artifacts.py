@@ -66,13 +66,19 @@ def _enterprise_lines(units: Sequence[EnterpriseUnit]) -> bytes:
 
 
 def artifact(session: Session, round_key: str, name: str) -> bytes:
+    return _checked_artifact(session, round_key, name)[0]
+
+
+def _checked_artifact(session: Session, round_key: str, name: str) -> tuple[bytes, str]:
+    """An artifact's bytes and their SHA-256 (hex), checked against the one stored with it."""
     row = session.get(RoundArtifact, (round_key, name))
     if row is None:
         raise NotFound(f"round {round_key}: artifact {name} is missing")
     data = gzip.decompress(row.content)
-    if hashlib.sha256(data).hexdigest() != row.sha256:
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != row.sha256:
         raise IntegrityError(f"round {round_key}: stored {name} does not match its hash")
-    return data
+    return data, digest
 
 
 def load_inputs(
@@ -81,8 +87,11 @@ def load_inputs(
     """The draw's inputs exactly as committed (each artifact checked against its SHA-256)."""
     rnd = session.get(Round, round_key)
     version = rnd.draw_version if rnd is not None else 1
-    blobs = {name: artifact(session, round_key, name) for name in artifact_names(version)}
-    key = (round_key, *(hashlib.sha256(b).hexdigest() for b in blobs.values()))
+    checked = {
+        name: _checked_artifact(session, round_key, name) for name in artifact_names(version)
+    }
+    blobs = {name: data for name, (data, _) in checked.items()}
+    key = (round_key, *(digest for _, digest in checked.values()))
     cached = _parsed.get(key)
     if cached is None:
         cached = _parse_inputs(round_key, blobs)
@@ -103,11 +112,12 @@ def is_fresh_from_commit(round_key: str) -> bool:
     return any(k[0] == round_key for k in _fresh_from_commit & set(_parsed))
 
 
-def remember_committed(round_key: str, blobs: Mapping[str, bytes], inputs: core.DrawInputs) -> None:
+def remember_committed(round_key: str, digests: Mapping[str, str], inputs: core.DrawInputs) -> None:
+    """Keep ``inputs`` as the round's parsed artifacts (``digests``: name -> SHA-256 hex)."""
     _parsed.clear()
     _fresh_from_commit.clear()
     names = artifact_names(inputs.version)
-    fresh = (round_key, *(hashlib.sha256(blobs[n]).hexdigest() for n in names))
+    fresh = (round_key, *(digests[n] for n in names))
     _parsed[fresh] = inputs
     _fresh_from_commit.add(fresh)
 

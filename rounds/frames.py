@@ -14,6 +14,7 @@ from sqlalchemy import Executable, select
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
+from draw.frame import EnterpriseRow
 from registry.models import Certificate, Conflict, Enterprise, Inspector
 from rounds.models import Assignment, Round, RoundStatus, Selection
 
@@ -39,14 +40,14 @@ def plain_rows(conn: Connection, query: Executable, batch: int = 50_000) -> Iter
         result.close()
 
 
-def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str, Any]]:
+def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[EnterpriseRow]:
     """Enterprises holding at least one certificate of a kind the plan covers, with those
     certificates; the population filter itself is the draw's (``draw.frame``).
 
     A frame can hold millions of rows and its memory should grow by little more than a credit
     code per row: the values that repeat (divisions, classes, industries, the few kind/status
     pairs and the few hundred combinations of them an enterprise holds) are held once each,
-    and every row points at that one copy (read-only)."""
+    and every row points at that one copy."""
     kinds = list(plan["population"]["cert_kinds"])
     one: dict[Any, Any] = {}  # a repeating value -> its one copy
 
@@ -59,10 +60,6 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str,
     ).where(col(Certificate.kind).in_(kinds))
     for code, kind, status in plain_rows(conn, cert_q):
         held[code] = shared(held.get(code, ()) + (shared((str(kind), str(status))),))
-    certs: dict[tuple[tuple[str, str], ...], list[dict[str, str]]] = {
-        pairs: [shared_cert(kind, status, one) for kind, status in pairs]
-        for pairs in set(held.values())
-    }
     ent_q = select(
         col(Enterprise.credit_code),
         col(Enterprise.division_code),
@@ -75,23 +72,18 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[dict[str,
     for source in risk_class_sources:
         classes.update(source(conn))
     return [
-        {
-            "credit_code": code,
-            "division_code": shared(division),
-            "risk_class": shared(classes.get(code) or risk),
-            "industry": shared(industry),
-            "abnormal_listed": bool(abnormal),
-            "serious_violation": bool(serious),
-            "certs": certs[held[code]],
-        }
+        EnterpriseRow(
+            code,
+            shared(division),
+            shared(classes.get(code) or risk),
+            shared(industry),
+            bool(abnormal),
+            bool(serious),
+            held[code],
+        )
         for code, division, risk, industry, abnormal, serious in plain_rows(conn, ent_q)
         if code in held
     ]
-
-
-def shared_cert(kind: str, status: str, one: dict[Any, Any]) -> dict[str, str]:
-    """The one ``{kind, status}`` dict of a pair, kept in ``one`` under ``("cert", pair)``."""
-    return one.setdefault(("cert", kind, status), {"kind": kind, "status": status})
 
 
 def inspector_rows(conn: Connection) -> list[dict[str, Any]]:

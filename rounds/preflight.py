@@ -25,7 +25,13 @@ from sqlmodel import col, select
 
 from draw.errors import FrameError
 from draw.errors import PlanError as DrawPlanError
-from draw.frame import EnterpriseUnit, InspectorUnit, build_enterprise_frame, build_inspector_frame
+from draw.frame import (
+    EnterpriseRow,
+    EnterpriseUnit,
+    InspectorUnit,
+    build_enterprise_frame,
+    build_inspector_frame,
+)
 from draw.select import stratum_quota, stratum_rate, trim_to_cap
 from draw.teams import elimination_rule
 from registry.models import RegistryImport
@@ -44,7 +50,7 @@ MIN_FREQUENCY = "最低检查频次"
 
 
 def min_frequency_due(
-    conn: Connection, plan: Mapping[str, Any], rows: list[dict[str, Any]]
+    conn: Connection, plan: Mapping[str, Any], rows: list[EnterpriseRow]
 ) -> dict[str, str]:
     """``strata.min_frequency``: firms of a listed class not checked for this check item (by
     this bureau, or by a partner whose result we recognise) in that many months before the
@@ -60,12 +66,12 @@ def min_frequency_due(
         )
         reason = f"{MIN_FREQUENCY}: {cls} 类 {months} 个月内未检查"
         for row in rows:
-            if row["risk_class"] == cls and row["credit_code"] not in checked:
-                due[row["credit_code"]] = reason
+            if row.risk_class == cls and row.credit_code not in checked:
+                due[row.credit_code] = reason
     return due
 
 
-def _causes(conn: Connection, plan: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict:
+def _causes(conn: Connection, plan: Mapping[str, Any], rows: list[EnterpriseRow]) -> dict:
     """Every reason for cause the DB layer adds, per code, joined by ``；`` (sources in order,
     then the minimum frequency): docs/draw-algorithm.md §3.1 reasons 4 and 5."""
     found: dict[str, list[str]] = {}

@@ -269,6 +269,7 @@ def commit_round(
     }
     if draw_version >= 2:
         blobs[artifacts.PSEUDONYMS] = canonical_json({"key": key.hex()})
+    packed = {name: artifacts.pack(data) for name, data in blobs.items()}  # name -> (sha, gzip)
     row = Round(
         round_key=round_key,
         plan_id=plan["id"],
@@ -314,10 +315,9 @@ def commit_round(
                 )
             session.add(row)
             session.flush()
-            for name, data in blobs.items():
-                digest, packed = artifacts.pack(data)
+            for name, (digest, content) in packed.items():
                 session.add(
-                    RoundArtifact(round_key=round_key, name=name, sha256=digest, content=packed)
+                    RoundArtifact(round_key=round_key, name=name, sha256=digest, content=content)
                 )
             audit.add_to(session, round_key, event)
             for hook in after_commit_hooks:
@@ -333,7 +333,9 @@ def commit_round(
                     return existing
                 row = Round.model_validate(row.model_dump())
                 continue
-        artifacts.remember_committed(round_key, blobs, inputs)
+        artifacts.remember_committed(
+            round_key, {name: digest for name, (digest, _) in packed.items()}, inputs
+        )
         logger.info(
             "round %s committed: %d enterprises (commitment %s), %d inspectors",
             round_key, com.frame_size, com.frame_commitment[:12], com.inspector_size,
@@ -454,7 +456,7 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                     "quota": s.quota, "drawn": s.drawn, "rate": s.rate}
         for s in result.strata
     }  # fmt: skip
-    due = rnd.window_end
+    due = rnd.window_end  # every check is due on the round's last day (notifications.hooks too)
     sel_rows = [
         {"round_key": rnd.round_key, "credit_code": s.credit_code, "stratum": s.stratum,
          "kind": s.kind, "rank": s.rank, "ticket": s.ticket}
