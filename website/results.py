@@ -38,6 +38,11 @@ _MEASURE = {str(k): v for k, v in MEASURE_LABELS.items()}
 _ACTION = {str(k): v for k, v in ACTION_LABELS.items()}
 
 
+# the measures, certificates or history of a result that has none: one list shared by every
+# such result, never changed (as the defaults of PublicResult), not three new ones each
+NONE: list[Any] = []
+
+
 class Version(NamedTuple):
     """A final version as read: the columns the site shows of it."""
 
@@ -146,7 +151,9 @@ def public_result(
         measures=[
             {"kind": m["kind"], "label": _MEASURE[m["kind"]], "deadline": m.get("deadline") or ""}
             for m in pub.measures
-        ],
+        ]
+        if pub.measures
+        else NONE,
         certificates=[
             {
                 "body": c["body"],
@@ -155,7 +162,9 @@ def public_result(
                 "label": _ACTION[c["action"]],
             }
             for c in pub.certificates
-        ],  # fmt: skip
+        ]
+        if pub.certificates
+        else NONE,
         description=pub.description,
         version=pub.version,
         history=[
@@ -163,7 +172,7 @@ def public_result(
             for v in shown.history
         ]
         if len(shown.history) > 1
-        else [],
+        else NONE,
     )
 
 
