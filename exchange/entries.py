@@ -68,13 +68,36 @@ def make_entry(
     body: dict[str, Any],
     supersedes: str | None = None,
 ) -> bytes:
+    """The entry's canonical JSON bytes. One walk checks the whole document (the common case:
+    plain values, no key never shared) and the C encoder writes it; anything else goes to
+    ``check_shareable`` and ``canonical_json``, which refuse it naming the key or value."""
     if kind not in KINDS:
         raise ValueError(f"unknown entry kind {kind!r}")
+    doc = {"v": 1, "origin": origin, "seq": seq, "id": entry_id, "kind": kind, "at": iso(at),
+           "supersedes": supersedes, "body": body}  # fmt: skip
+    if _plain(doc):  # no wrapper key is a forbidden one, so this checks the body's keys
+        return _ENCODER.encode(doc).encode()
     check_shareable(body)
-    return canonical_json(
-        {"v": 1, "origin": origin, "seq": seq, "id": entry_id, "kind": kind, "at": iso(at),
-         "supersedes": supersedes, "body": body}
-    )  # fmt: skip
+    return canonical_json(doc)
+
+
+def _plain(obj: Any) -> bool:
+    """Whether ``obj`` is what ``canonical_json`` takes as it is and holds no key that
+    ``check_shareable`` refuses: str, bool, None, integers within +-(2**53 - 1), lists of
+    those, and dicts with str keys of those. False for anything else, even if allowed (a
+    tuple): the full checks decide then."""
+    if isinstance(obj, str) or obj is None:
+        return True
+    if isinstance(obj, int):  # bool included
+        return -MAX_SAFE_INT <= obj <= MAX_SAFE_INT
+    if isinstance(obj, dict):
+        return all(
+            isinstance(key, str) and key.lower() not in FORBIDDEN_KEYS and _plain(value)
+            for key, value in obj.items()
+        )
+    if isinstance(obj, list):
+        return all(map(_plain, obj))
+    return False
 
 
 MAX_SAFE_INT = 2**53 - 1  # as draw.canonical: larger integers are not exact in JSON numbers

@@ -24,13 +24,21 @@ class VersionState:
         return not self.missing
 
 
+def is_final(team: Collection[str], signoffs: Mapping[str, datetime]) -> bool:
+    """Every member of the team has signed."""
+    return all(inspector in signoffs for inspector in team)
+
+
+def final_moment(team: Collection[str], signoffs: Mapping[str, datetime]) -> datetime | None:
+    """When a final version became final: its team's last signature (None with no team)."""
+    return max(utc(signoffs[i]) for i in team) if team else None
+
+
 def version_state(
     version: int, team: Collection[str], signoffs: Mapping[str, datetime]
 ) -> VersionState:
     missing = tuple(sorted(set(team) - set(signoffs)))
-    final_at = None
-    if team and not missing:
-        final_at = max(utc(signoffs[i]) for i in team)
+    final_at = final_moment(team, signoffs) if is_final(team, signoffs) else None
     return VersionState(version, tuple(sorted(signoffs)), missing, final_at)
 
 

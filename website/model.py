@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, is_dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def _fields(obj: Any) -> Any:
@@ -20,8 +20,7 @@ def _fields(obj: Any) -> Any:
     return str(obj)
 
 
-@dataclass(frozen=True)
-class Correction:
+class Correction(NamedTuple):
     version: int
     date: str  # the day the version became final (ISO)
     reason: str
@@ -29,8 +28,10 @@ class Correction:
     result_label: str
 
 
-@dataclass(frozen=True)
-class PublicResult:
+class PublicResult(NamedTuple):
+    """An enterprise on the site (a named tuple: twenty thousand of them are made per full
+    publish, and read by name in the templates and the open-data encoders)."""
+
     round_key: str
     credit_code: str
     name: str
@@ -42,11 +43,11 @@ class PublicResult:
     check_date: str  # "" while no final finding
     result: str  # "" while no final finding
     result_label: str
-    measures: list[dict[str, Any]] = field(default_factory=list)
-    certificates: list[dict[str, Any]] = field(default_factory=list)
+    measures: list[dict[str, Any]] = []
+    certificates: list[dict[str, Any]] = []
     description: str = ""
     version: int = 0
-    history: list[Correction] = field(default_factory=list)
+    history: list[Correction] = []
 
     @property
     def measures_text(self) -> str:

@@ -97,7 +97,7 @@ def result_json(r: PublicResult) -> dict[str, Any]:
         "measures": r.measures,
         "certificates": r.certificates,
         "version": r.version or None,
-        "corrections": [c.__dict__ for c in r.history],
+        "corrections": [c._asdict() for c in r.history],
     }
 
 

@@ -13,23 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from findings.categories import (
-    ACTION_LABELS,
-    MEASURE_LABELS,
-    RESULT_LABELS,
-    CertificateAction,
-    MeasureKind,
-    ResultCategory,
-)
-from findings.records import ResultRecord, load_results
-from registry.divisions import divisions
-from registry.models import CheckItem, Enterprise
+from registry.models import CheckItem
 from rounds import disclosure
-from rounds.models import PlanVersion, Round, RoundStatus, Selection
+from rounds.models import PlanVersion, Round, RoundStatus
 from rounds.notice import commitment_document
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
-from website.model import Correction, PublicResult, PublicRound, ResultsNotRead, Site
+from website import results
+from website.model import PublicResult, PublicRound, ResultsNotRead, Site
 
 logger = logging.getLogger(__name__)
 # every committed round is public: its commitment before the ceremony, its failure if it fails
@@ -61,67 +52,6 @@ def failure_statement(error: str, *, revealed: bool = True) -> str:
 
 def _t(model: Any) -> sa.Table:
     return model.__table__  # type: ignore[no-any-return]
-
-
-def _measures(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "kind": m["kind"],
-            "label": MEASURE_LABELS[MeasureKind(m["kind"])],
-            "deadline": m.get("deadline") or "",
-        }
-        for m in items
-    ]
-
-
-def _certs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "body": c["body"],
-            "number": c["number"],
-            "action": c["action"],
-            "label": ACTION_LABELS[CertificateAction(c["action"])],
-        }
-        for c in items
-    ]
-
-
-def public_result(
-    base: dict[str, Any], rec: ResultRecord | None, check_item: str, timezone: str
-) -> PublicResult:
-    from zoneinfo import ZoneInfo
-
-    pub = rec.public if rec else None
-    if pub is None:
-        return PublicResult(
-            **base, check_item=check_item, check_date="", result="", result_label=""
-        )
-    tz = ZoneInfo(timezone)
-    assert rec is not None
-    history = [
-        Correction(
-            v.version,
-            v.state.final_at.astimezone(tz).date().isoformat()  # type: ignore[union-attr]
-            if v.state.final_at
-            else "",
-            v.reason,
-            v.result,
-            RESULT_LABELS[ResultCategory(v.result)],
-        )
-        for v in rec.final_history
-    ]
-    return PublicResult(
-        **base,
-        check_item=check_item,
-        check_date=pub.check_date.isoformat(),
-        result=pub.result,
-        result_label=RESULT_LABELS[ResultCategory(pub.result)],
-        measures=_measures(pub.measures),
-        certificates=_certs(pub.certificates),
-        description=pub.description,
-        version=pub.version,
-        history=history if len(history) > 1 else [],
-    )
 
 
 def withheld_plan(plan: dict[str, Any]) -> dict[str, Any]:
@@ -211,52 +141,26 @@ def build_site(
     A round not yet revealed (rounds/disclosure.py) shows its commitment, plan (targeted
     codes withheld), entropy, seed and counts, and of its enterprises only those whose result
     is final; no bundle, and a failure statement without the enterprise's code."""
-    table = divisions()
-    sel, ent = _t(Selection), _t(Enterprise)
     keys = [r.key for r in round_rows if results_of is None or r.key in results_of]
-    records = {(r.round_key, r.credit_code): r for r in load_results(conn, keys)} if keys else {}
-    drawn: dict[str, list[dict[str, Any]]] = {}
-    sq = (
-        sa.select(
-            sel.c.round_key,
-            sel.c.credit_code,
-            sel.c.stratum,
-            sel.c.kind,
-            ent.c.name,
-            ent.c.division_code,
-        )
-        .join(ent, ent.c.credit_code == sel.c.credit_code, isouter=True)
-        .where(sel.c.round_key.in_(keys))
-        .order_by(sel.c.round_key, sel.c.credit_code)
-    )
-    for rk, code, stratum, kind, name, div in conn.execute(sq) if keys else ():
-        drawn.setdefault(rk, []).append(
-            {
-                "round_key": rk,
-                "credit_code": code,
-                "name": name or "",
-                "division_code": div or "",
-                "division_name": table.name(div) if div and table.is_known(div) else "",
-                "stratum": stratum,
-                "selection": kind,
-            }
-        )
+    shown_of = results.read_versions(conn, keys, settings.timezone) if keys else {}
+    drawn: dict[str, list[tuple[str, ...]]] = {}
+    for row in results.read_drawn(conn, keys) if keys else ():
+        drawn.setdefault(row[0], []).append(row)
+    names = results.division_names({row[5] for rows in drawn.values() for row in rows})
     rounds: list[PublicRound] = []
-    shown: set[tuple[str, str]] = set()
+    unpublished: dict[tuple[str, str], tuple[int, int]] = {}  # returned in (round, code) order
     for head in round_rows:
         r, doc, revealed = head.row, head.doc, head.revealed
-        results: list[PublicResult] = ResultsNotRead()
+        listed: list[PublicResult] = ResultsNotRead()
         if head.key in keys:
-            results = [
-                public_result(
-                    b, records.get((head.key, b["credit_code"])), head.item_name,
-                    settings.timezone,
-                )
-                for b in drawn.get(head.key, [])
-            ]  # fmt: skip
-            if not revealed:  # the firms still to be checked stay unnamed
-                results = [x for x in results if x.result]
-            shown.update((x.round_key, x.credit_code) for x in results)
+            listed = []
+            for row in drawn.get(head.key, []):
+                shown = shown_of.get((head.key, row[1]))
+                if shown is None and not revealed:  # the firms still to be checked stay unnamed
+                    continue
+                listed.append(results.public_result(row, shown, head.item_name, names))
+                if shown is not None and not shown.published:
+                    unpublished[(head.key, row[1])] = (shown.public.id, shown.public.finding_id)
         first = r["commitment_published_at"]
         rounds.append(
             PublicRound(
@@ -280,7 +184,7 @@ def build_site(
                 seed=r["seed"] or "",
                 counts=dict(r["counts"] or {}),
                 drawn_at=str(r["drawn_at"] or "")[:19],
-                results=results,
+                results=listed,
                 commitment=commitment_document(dict(r), doc, bureau_code=settings.bureau_code),
                 failure=failure_statement(r["last_error"] or "", revealed=revealed)
                 if str(r["status"]) == RoundStatus.failed.value
@@ -300,10 +204,5 @@ def build_site(
         len(keys),
         sum(len(r.results) for r in rounds if r.round_key in keys),
     )
-    unpublished = [
-        (pub.id, pub.finding_id)
-        for key, rec in records.items()
-        if (pub := rec.public) is not None and pub.published_at is None and key in shown
-    ]
     site = Site(settings.bureau_code, settings.bureau_name, settings.public_base_url, rounds)
-    return site, unpublished
+    return site, [unpublished[key] for key in sorted(unpublished)]

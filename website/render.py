@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
+from typing import NamedTuple
 
 import jinja2
 from markupsafe import Markup
@@ -19,7 +20,7 @@ from shuangsui.clock import local_label
 from website import explain, opendata
 from website.charts import bar_chart, division_chart
 from website.glossary import BY_KEY, TERMS
-from website.model import PublicResult, PublicRound, Site
+from website.model import Correction, PublicResult, PublicRound, Site
 from website.parts import PENDING, RoundPart, part_of
 
 Files = dict[str, bytes]
@@ -67,7 +68,40 @@ def _result_bars(labels: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(labels.items(), key=lambda kv: (kv[0] == PENDING, -kv[1], kv[0]))
 
 
-def _by_county(results: Iterable[PublicResult]) -> list[tuple[str, list[PublicResult]]]:
+class Row(NamedTuple):
+    """An enterprise's row on the round page, its cells as the page shows them (escaped by
+    the template): the page's twenty thousand rows are looped over without a lookup of each
+    result's attributes."""
+
+    code: str
+    name: str
+    how: str  # how it was selected
+    day: str  # the check date, "—" while none
+    label: str  # the result's label, "" while none is final
+    certificates: str
+    history: list[Correction]
+    version: int
+    measures: str
+
+
+def _row(r: PublicResult, causes: Mapping[str, str]) -> Row:
+    how = f"定向检查：{causes.get(r.credit_code, '')}" if r.selection == "targeted" else "随机抽取"
+    return Row(
+        r.credit_code,
+        r.name,
+        how,
+        r.check_date or "—",
+        r.result_label if r.result else "",
+        r.certificates_text,
+        r.history,
+        r.version,
+        r.measures_text,
+    )
+
+
+def _by_county(
+    results: Iterable[PublicResult], causes: Mapping[str, str]
+) -> list[tuple[str, list[Row]]]:
     """The round's enterprises by county, in GB/T 2260 code order: ('鼓楼区（福州市）', rows)."""
     groups: dict[str, list[PublicResult]] = {}
     for r in results:
@@ -77,7 +111,7 @@ def _by_county(results: Iterable[PublicResult]) -> list[tuple[str, list[PublicRe
         name = rows[0].division_name or explain.division_name(code)
         top = explain.division_name(prefecture_of(code)) if len(code) == 6 else ""
         label = f"{name}（{top}）" if top and top != name else name
-        out.append((label or "地区不详", rows))
+        out.append((label or "地区不详", [_row(r, causes) for r in rows]))
     return out
 
 
@@ -188,8 +222,7 @@ def render_round(site: Site, rnd: PublicRound, part: RoundPart | None = None) ->
         entropy=explain.entropy_rows(rnd.entropy),
         witnesses=explain.witnesses(rnd.entropy),
         targeted_rules=explain.targeted_rules(rnd.plan),
-        causes=explain.targeted_causes(rnd.plan, rnd.results),
-        by_division=_by_county(rnd.results),
+        by_division=_by_county(rnd.results, explain.targeted_causes(rnd.plan, rnd.results)),
         chart_results=bar_chart("结果分类", _result_bars(part.labels)),
         bundle_files=_bundle_files(rnd) if rnd.bundled else [],
         verify_sample=_verify_sample(rnd),

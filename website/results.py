@@ -1,0 +1,182 @@
+"""The rounds' results as the public site shows them, read as rows.
+
+Four Core selects of plain columns (teams, sign-offs, publications, versions) and one of the
+drawn enterprises; each enterprise becomes one :class:`PublicResult` (a named tuple) straight
+from its rows, with no record or state object per result or per version between them. Which
+version is public follows ``findings.state``: the highest-numbered final one (every member of
+the team has signed it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
+from findings.models import Finding, FindingSignoff, FindingVersion, PublishedResult
+from findings.state import final_moment, is_final
+from registry.divisions import divisions
+from registry.models import Enterprise
+from rounds.models import Assignment, Selection
+from website.model import Correction, PublicResult
+
+_A = Assignment.__table__  # type: ignore[attr-defined]
+_S = FindingSignoff.__table__  # type: ignore[attr-defined]
+_P = PublishedResult.__table__  # type: ignore[attr-defined]
+_F = Finding.__table__  # type: ignore[attr-defined]
+_FV = FindingVersion.__table__  # type: ignore[attr-defined]
+_SEL = Selection.__table__  # type: ignore[attr-defined]
+_ENT = Enterprise.__table__  # type: ignore[attr-defined]
+
+# the labels by the categories' values (a StrEnum member is equal to its value)
+_RESULT = {str(k): v for k, v in RESULT_LABELS.items()}
+_MEASURE = {str(k): v for k, v in MEASURE_LABELS.items()}
+_ACTION = {str(k): v for k, v in ACTION_LABELS.items()}
+
+
+# the measures, certificates or history of a result that has none: one list shared by every
+# such result, never changed (as the defaults of PublicResult), not three new ones each
+NONE: list[Any] = []
+
+
+class Version(NamedTuple):
+    """A final version as read: the columns the site shows of it."""
+
+    id: int
+    finding_id: int
+    version: int
+    result: str
+    check_date: Any  # date
+    description: str
+    certificates: list[dict[str, Any]]
+    measures: list[dict[str, Any]]
+    reason: str
+    final_on: str  # the day it became final (ISO, in the bureau's time zone)
+
+
+class Shown(NamedTuple):
+    """An enterprise's public version (its latest final one) and every final version (a
+    correction history when there are more than one)."""
+
+    public: Version
+    history: list[Version]
+    published: bool  # the public version is recorded as published
+
+
+def read_versions(
+    conn: sa.Connection, round_keys: Sequence[str], timezone: str
+) -> dict[tuple[str, str], Shown]:
+    """(round key, credit code) -> what is shown of its finding, for each enterprise of the
+    rounds with a final version (the others have none in the result)."""
+    tz = ZoneInfo(timezone)
+    keys = list(round_keys)
+    teams: dict[tuple[str, str], list[str]] = {}
+    q = sa.select(_A.c.round_key, _A.c.credit_code, _A.c.inspector_id).where(
+        _A.c.round_key.in_(keys)
+    )
+    for rk, code, inspector in conn.execute(q.order_by(_A.c.round_key, _A.c.credit_code)):
+        teams.setdefault((rk, code), []).append(inspector)
+    in_rounds = _F.c.round_key.in_(keys)
+    signed: dict[int, dict[str, datetime]] = {}
+    sq = (
+        sa.select(_S.c.version_id, _S.c.inspector_id, _S.c.signed_at)
+        .join(_FV, _FV.c.id == _S.c.version_id)
+        .join(_F, _F.c.id == _FV.c.finding_id)
+        .where(in_rounds)
+    )
+    for vid, inspector, at in conn.execute(sq):
+        signed.setdefault(vid, {})[inspector] = at
+    pq = sa.select(_P.c.version_id).join(_F, _F.c.id == _P.c.finding_id).where(in_rounds)
+    published = set(conn.scalars(pq))
+    columns = [_FV.c[name] for name in Version._fields if name != "final_on"]
+    vq = (
+        sa.select(_F.c.round_key, _F.c.credit_code, *columns)
+        .join(_F, _F.c.id == _FV.c.finding_id)
+        .where(in_rounds)
+        .order_by(_F.c.round_key, _F.c.credit_code, _FV.c.version)
+    )
+    finals: dict[tuple[str, str], list[Version]] = {}
+    for rk, code, *row in conn.execute(vq):  # the columns of a Version but its final day
+        team = teams.get((rk, code))
+        signoffs = signed.get(row[0], {})
+        if team is None or not is_final(team, signoffs):  # a finding always has a team
+            continue
+        moment = final_moment(team, signoffs)
+        on = moment.astimezone(tz).date().isoformat() if moment else ""
+        finals.setdefault((rk, code), []).append(Version._make([*row, on]))
+    return {
+        key: Shown(versions[-1], versions, versions[-1].id in published)
+        for key, versions in finals.items()
+    }
+
+
+def read_drawn(conn: sa.Connection, round_keys: Sequence[str]) -> list[tuple[str, ...]]:
+    """(round key, credit code, stratum, selection, name, division code) of each enterprise
+    drawn in the rounds, by round and code (name and division "" when not in the registry)."""
+    q = (
+        sa.select(
+            _SEL.c.round_key,
+            _SEL.c.credit_code,
+            _SEL.c.stratum,
+            _SEL.c.kind,
+            sa.func.coalesce(_ENT.c.name, ""),
+            sa.func.coalesce(_ENT.c.division_code, ""),
+        )
+        .join(_ENT, _ENT.c.credit_code == _SEL.c.credit_code, isouter=True)
+        .where(_SEL.c.round_key.in_(list(round_keys)))
+        .order_by(_SEL.c.round_key, _SEL.c.credit_code)
+    )
+    return [tuple(row) for row in conn.execute(q)]
+
+
+def public_result(
+    drawn: tuple[str, ...], shown: Shown | None, check_item: str, division_names: dict[str, str]
+) -> PublicResult:
+    """One enterprise on the site: its drawn row and its public version, if any."""
+    round_key, code, stratum, selection, name, division = drawn
+    head = (round_key, code, name, division, division_names.get(division, ""), stratum, selection)
+    if shown is None:  # no final version yet
+        return PublicResult(*head, check_item, "", "", "")
+    pub = shown.public
+    return PublicResult(
+        *head,
+        check_item,
+        check_date=pub.check_date.isoformat(),
+        result=pub.result,
+        result_label=_RESULT[pub.result],
+        measures=[
+            {"kind": m["kind"], "label": _MEASURE[m["kind"]], "deadline": m.get("deadline") or ""}
+            for m in pub.measures
+        ]
+        if pub.measures
+        else NONE,
+        certificates=[
+            {
+                "body": c["body"],
+                "number": c["number"],
+                "action": c["action"],
+                "label": _ACTION[c["action"]],
+            }
+            for c in pub.certificates
+        ]
+        if pub.certificates
+        else NONE,
+        description=pub.description,
+        version=pub.version,
+        history=[
+            Correction(v.version, v.final_on, v.reason, v.result, _RESULT[v.result])
+            for v in shown.history
+        ]
+        if len(shown.history) > 1
+        else NONE,
+    )
+
+
+def division_names(codes: set[str]) -> dict[str, str]:
+    """Each known division code's name (unknown codes are left out)."""
+    table = divisions()
+    return {code: table.name(code) for code in codes if code and table.is_known(code)}
