@@ -16,13 +16,11 @@ Every attempt, failed ones included, lands in the hash-chained audit log.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, insert, update
@@ -61,6 +59,7 @@ from rounds.plans import (  # noqa: F401
 )
 from rounds.preflight import build_frames, describe, preflight, refusals
 from shuangsui.clock import local_label
+from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
 from shuangsui.errors import (
     CommitHeld,
@@ -91,25 +90,6 @@ ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a commit or a draw.
-
-    Both build large structures that hold no reference cycles (the rows read, the frames'
-    units, the messages): reference counting frees them as usual. The cyclic collector,
-    though, runs a full pass over every live object each time their number grows by a quarter,
-    so it rescans the growing frame again and again: eight full passes, about a fifth of the
-    CPU of a 200,000-enterprise commit and draw, for no garbage. Any cycle made meanwhile is
-    collected by the first pass after. Leaves the collector off if it was off."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ------------------------------------------------------------------ commit

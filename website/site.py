@@ -36,6 +36,7 @@ from rounds import audit, disclosure
 from rounds.models import Round, RoundStatus
 from rounds.notice import commitment_bytes, commitment_document
 from shuangsui.clock import local_label
+from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
 from shuangsui.errors import IntegrityError
 from shuangsui.files import remove_leftovers
@@ -128,6 +129,7 @@ def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
+@collector_paused()
 def publish(
     engine: Engine,
     out: Path,
