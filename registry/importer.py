@@ -10,6 +10,8 @@ Memory stays flat on a first import: the good rows are written as they come (als
 row, until the rollback), so the tables themselves answer whether a key was seen earlier in the
 import set and whether a reference resolves; only a file whose table already held rows keeps its
 keys in memory (a key found in the table may be an old row or an earlier row of the file).
+On PostgreSQL they answer by their constraints: a first import writes each chunk in a savepoint
+and looks keys up only for a chunk the primary or a foreign key refused (:func:`_write_new`).
 """
 
 from __future__ import annotations
