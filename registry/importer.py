@@ -10,8 +10,8 @@ Memory stays flat on a first import: the good rows are written as they come (als
 row, until the rollback), so the tables themselves answer whether a key was seen earlier in the
 import set and whether a reference resolves; only a file whose table already held rows keeps its
 keys in memory (a key found in the table may be an old row or an earlier row of the file).
-On PostgreSQL they answer by their constraints: a first import writes each chunk in a savepoint
-and looks keys up only for a chunk the primary or a foreign key refused (:func:`_write_new`).
+They answer by their constraints: a first import writes each chunk in a savepoint and looks
+keys up only for a chunk the primary or a foreign key refused (:func:`_write_new`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from registry import uscc
@@ -208,24 +209,32 @@ def _write_new(
     unless an earlier chunk of the file wrote its key, and each reference must name a row
     written before it.
 
-    PostgreSQL writes the chunk as it is, inside a savepoint: the table's primary key and
-    foreign keys check every row as it goes in, which is work the server does for any insert,
-    and nothing is looked up. Only a chunk they refuse (a duplicate of an earlier chunk, a
-    reference that does not resolve: a rejected import either way) is rolled back to the
-    savepoint and looked up row by row, to name each bad row. SQLite looks every chunk up:
-    its keys are a B-tree probe away in this process, and pysqlite's implicit transactions do
-    not nest savepoints safely (see ``shuangsui.db.migration_engine``)."""
+    The chunk is written as it is, inside a savepoint: the table's primary key and foreign keys
+    check every row as it goes in, which the database does for any insert, and nothing is
+    looked up. Only a chunk they refuse (a duplicate of an earlier chunk, a reference that does
+    not resolve: a rejected import either way) is rolled back to the savepoint and looked up,
+    to name each bad row."""
+    try:
+        with _savepoint(session):
+            _flush(session, spec, buffer, state, result, looked_up=False)
+        return
+    except sa.exc.IntegrityError as refused:
+        logger.debug("%s: chunk refused (%s); looking its keys up", src.path, refused.orig)
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        try:
-            with session.begin_nested():
-                _flush(session, spec, buffer, state, result, looked_up=False)
-            return
-        except sa.exc.IntegrityError as refused:
-            logger.debug("%s: chunk refused (%s); looking its keys up", src.path, refused.orig)
     _keep_statistics(conn, spec, state, result, growing=True)
     buffer = _drop_written(conn, spec, buffer, state, src, validator)
     _flush(session, spec, buffer, state, result)
+
+
+def _savepoint(session: Session) -> SessionTransaction:
+    """A savepoint in the session's transaction. pysqlite opens its transaction only before
+    the first write, and a SAVEPOINT outside a transaction starts one that its RELEASE would
+    commit: on SQLite the transaction is opened first, as pysqlite itself would."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite" and not raw.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN")
+    return session.begin_nested()
 
 
 def _keep_statistics(

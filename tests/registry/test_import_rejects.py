@@ -220,7 +220,7 @@ def test_first_import_finds_duplicates_across_chunks(
 
 
 def _refused_chunks(caplog: pytest.LogCaptureFixture) -> int:
-    """How many chunks of a first import the database refused (PostgreSQL's savepoint path)."""
+    """How many chunks of a first import the database's keys refused."""
     return sum("chunk refused" in r.getMessage() for r in caplog.records)
 
 
@@ -230,7 +230,7 @@ def test_a_chunk_refused_by_its_keys_is_looked_up(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """On PostgreSQL a first import writes each chunk without looking keys up; a duplicate of
+    """A first import writes each chunk without looking keys up; a duplicate of
     an earlier chunk makes the primary key refuse the chunk, which is then rolled back to its
     savepoint and looked up: the duplicate is named with its first row, and the chunk's other
     rows are written, so that a later repeat of them is found too."""
@@ -268,7 +268,7 @@ def test_a_chunk_refused_by_its_keys_is_looked_up(
         f"{certs}:5: number: duplicate key CQC|2024010700000001 (first on row 2)",
     ]
     # enterprises: the chunks of rows 4-5 and 6-7; certificates: rows 2-3 and 4-5
-    assert _refused_chunks(caplog) == (4 if engine.dialect.name == "postgresql" else 0)
+    assert _refused_chunks(caplog) == 4
 
 
 def test_a_first_import_in_many_chunks_writes_every_row_once(
@@ -277,7 +277,7 @@ def test_a_first_import_in_many_chunks_writes_every_row_once(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A good first import written chunk by chunk (each in a savepoint on PostgreSQL): every
+    """A good first import written chunk by chunk (each in a savepoint): every
     row once, one history row per row in file order, none refused."""
     monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
     caplog.set_level(logging.DEBUG, logger="registry.importer")
