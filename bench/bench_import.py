@@ -12,7 +12,9 @@ each figure beside its *floor*, measured in the same run:
 PostgreSQL comes from ``--postgres-url`` or ``SHUANGSUI_BENCH_POSTGRES_URL`` (falling back to
 ``SHUANGSUI_TEST_POSTGRES_URL``); databases ``shuangsui_bench_registry`` (and ``..._floor``) are
 created on that server and dropped afterwards. Each measurement runs in a fresh subprocess so
-its peak RSS (``ru_maxrss``) is its own. Prints figures; asserts nothing about time.
+its peak RSS (``ru_maxrss``) is its own; on PostgreSQL the backend's CPU seconds are read from
+``/proc`` as well (the server on this machine), since a ``COPY``'s work is mostly the server's.
+Prints figures; asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ BENCH_DB = "shuangsui_bench_registry"
 def _usage() -> dict[str, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"peak_rss_mib": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
+
+
+def _server_cpu(pid: int) -> float:
+    """CPU seconds of the PostgreSQL backend ``pid`` so far (user + system, from ``/proc``):
+    the server's share of an import, which the client's own CPU seconds leave out. NaN when
+    the server is not on this machine (or its ``/proc`` entry is not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_parse(data: Path) -> dict[str, float]:
@@ -168,6 +181,7 @@ def child_floor_import(url: str, data: Path) -> dict[str, float]:
             ) as conn,
             conn.cursor() as cur,
         ):
+            server_start = _server_cpu(conn.info.backend_pid)
             for kind in KINDS:
                 table, columns = FLOOR_TABLES[kind][0], _columns(data, kind)
                 for values, history in _floor_chunks(data, kind, at, "floor", "floor", ascii=False):
@@ -178,6 +192,9 @@ def child_floor_import(url: str, data: Path) -> dict[str, float]:
                         for row in history:
                             copy.write_row(row)
                     rows += len(values)
+            conn.commit()
+            server = _server_cpu(conn.info.backend_pid) - server_start
+        return {"seconds": time.perf_counter() - start, "rows": rows, "server_cpu_seconds": server}
     return {"seconds": time.perf_counter() - start, "rows": rows}
 
 
@@ -189,10 +206,20 @@ def child_import(url: str, data: Path) -> dict[str, float]:
     engine = make_engine(url)
     start = time.perf_counter()
     with session_scope(engine) as session:
+        conn = session.connection()
+        pid = (
+            conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            if url.startswith("postgresql")
+            else None
+        )
+        server_start = _server_cpu(pid) if pid else 0.0
         results = import_files(session=session, files=[(k, data / f"{k}.csv") for k in KINDS])
+        session.commit()
+        server = _server_cpu(pid) - server_start if pid else 0.0
     seconds = time.perf_counter() - start
     engine.dispose()
     return {
+        **({"server_cpu_seconds": server} if pid else {}),
         "seconds": seconds,
         "rows": sum(r.rows for r in results),
         "inserted": sum(r.inserted for r in results),
@@ -212,6 +239,14 @@ class _Printing(list):  # type: ignore[type-arg]
             if floor
             else ""
         )
+        # PostgreSQL: the backend's CPU too, and client + server against the floor's
+        server = r.get("server_cpu_seconds")
+        if server is not None:
+            floor_server = r.get("floor_server_cpu_seconds")
+            ratio += f"  server CPU {server:.1f} s"
+            if floor and floor_server is not None:
+                both = (r["cpu_seconds"] + server) / (floor_cpu + floor_server)
+                ratio += f", client + server CPU {both:.2f}x"
         print(
             f"{name:<40} {int(r['rows']):>10} {r['seconds']:>9.1f} "
             f"{r['rows'] / r['seconds']:>10.0f} {r['cpu_seconds']:>8.1f} "
@@ -270,7 +305,10 @@ def fresh_sqlite(path: Path) -> str:
 
 
 def with_floor(result: dict[str, float], floor: dict[str, float]) -> dict[str, float]:
-    return {**result, "floor_seconds": floor["seconds"], "floor_cpu_seconds": floor["cpu_seconds"]}
+    out = {**result, "floor_seconds": floor["seconds"], "floor_cpu_seconds": floor["cpu_seconds"]}
+    if "server_cpu_seconds" in floor:
+        out["floor_server_cpu_seconds"] = floor["server_cpu_seconds"]
+    return out
 
 
 def main() -> None:
@@ -291,6 +329,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-parse", action="store_true", help="skip the parse + validate runs (no database)"
+    )
+    parser.add_argument(
+        "--no-reimport", action="store_true", help="skip the re-import after the first import"
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -347,7 +388,9 @@ def main() -> None:
             results.append((f"{name}: floor (csv.reader + DBAPI)", floor))
             first = run_child("import", url, str(data))
             results.append((f"{name}: first import", with_floor(first, floor)))
-            results.append((f"{name}: re-import (no changes)", run_child("import", url, str(data))))
+            if not args.no_reimport:
+                again = run_child("import", url, str(data))
+                results.append((f"{name}: re-import (no changes)", again))
     finally:
         if args.postgres_url:
             drop_postgres(args.postgres_url, BENCH_DB, f"{BENCH_DB}_floor")

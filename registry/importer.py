@@ -10,6 +10,8 @@ Memory stays flat on a first import: the good rows are written as they come (als
 row, until the rollback), so the tables themselves answer whether a key was seen earlier in the
 import set and whether a reference resolves; only a file whose table already held rows keeps its
 keys in memory (a key found in the table may be an old row or an earlier row of the file).
+They answer by their constraints: a first import writes each chunk in a savepoint and looks
+keys up only for a chunk the primary or a foreign key refused (:func:`_write_new`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from registry import uscc
@@ -162,7 +165,7 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     if any(p.field in spec.key for p in header_problems):
         return result
     # A table empty before the set's first file of this kind holds only rows of this import:
-    # nothing to fetch and compare, only keys to look up (an earlier row of the file, written).
+    # nothing to fetch and compare; a key already there is an earlier row of the file.
     conn = session.connection()
     empty = conn.execute(sa.select(sa.literal(1)).select_from(spec.table).limit(1)).first()
     state.empty_before.setdefault(spec.name, empty is None)  # its first file of the set
@@ -181,15 +184,57 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
                 buffer.append((number, row))
             else:
                 state.problems.append(_duplicate(name, number, spec, key, first))
+        if not buffer:
+            continue
         if state.empty_before[spec.name]:
-            buffer = _drop_written(conn, spec, buffer, state, src, validator)
+            _write_new(session, spec, buffer, state, result, src, validator)
         else:
             seen.update(in_chunk)
-        if buffer:
-            _flush(session, spec, buffer, state, result)
             _keep_statistics(conn, spec, state, result, growing=True)
+            _flush(session, spec, buffer, state, result)
     _keep_statistics(conn, spec, state, result, growing=False)
     return result
+
+
+def _write_new(
+    session: Session,
+    spec: Kind,
+    buffer: list[tuple[int, dict[str, Any]]],
+    state: _SetState,
+    result: ImportResult,
+    src: SourceFile,
+    validator: RowValidator,
+) -> None:
+    """Write a chunk into a table that held no rows before this import set: each row is new
+    unless an earlier chunk of the file wrote its key, and each reference must name a row
+    written before it.
+
+    The chunk is written as it is, inside a savepoint: the table's primary key and foreign keys
+    check every row as it goes in, which the database does for any insert, and nothing is
+    looked up. Only a chunk they refuse (a duplicate of an earlier chunk, a reference that does
+    not resolve: a rejected import either way) is rolled back to the savepoint and looked up,
+    to name each bad row."""
+    try:
+        with _savepoint(session):
+            _flush(session, spec, buffer, state, result, looked_up=False)
+        return
+    except sa.exc.IntegrityError as refused:
+        logger.debug("%s: chunk refused (%s); looking its keys up", src.path, refused.orig)
+    conn = session.connection()
+    _keep_statistics(conn, spec, state, result, growing=True)
+    buffer = _drop_written(conn, spec, buffer, state, src, validator)
+    _flush(session, spec, buffer, state, result)
+
+
+def _savepoint(session: Session) -> SessionTransaction:
+    """A savepoint in the session's transaction. pysqlite opens its transaction only before
+    the first write, and a SAVEPOINT outside a transaction starts one that its RELEASE would
+    commit: on SQLite the transaction is opened first, as pysqlite itself would."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite" and not raw.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN")
+    return session.begin_nested()
 
 
 def _keep_statistics(
@@ -197,9 +242,10 @@ def _keep_statistics(
 ) -> None:
     """PostgreSQL plans the key lookups from its statistics, which rows written in this
     transaction are not in yet: without them it chose to read the whole table for every chunk
-    of keys (a re-import of a million enterprises took 374 s). The table is analyzed whenever
-    the rows written into it have doubled since the last time, and once more at the end of the
-    file (for the next import), as soon as there are ``ANALYZE_FROM`` of them."""
+    of keys (a re-import of a million enterprises took 374 s). Before keys are looked up, the
+    table is analyzed if the rows written into it have doubled since the last time, and once
+    more at the end of the file (for the next import), as soon as there are ``ANALYZE_FROM``
+    of them."""
     written = result.inserted + result.updated
     last = state.analyzed.get(spec.name, 0)
     due = written >= 2 * max(last, ANALYZE_FROM // 2) if growing else written > last
@@ -264,11 +310,18 @@ def _flush(
     buffer: list[tuple[int, dict[str, Any]]],
     state: _SetState,
     result: ImportResult,
+    *,
+    looked_up: bool = True,
 ) -> None:
+    """Write the good rows of ``buffer`` and their history. With ``looked_up`` false the
+    references are not looked up: the foreign keys refuse the write if one does not resolve."""
     conn = session.connection()
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    good = _check_references(conn, spec, buffer, state, result.file)
+    if looked_up:
+        good = _check_references(conn, spec, buffer, state, result.file)
+    else:
+        good = [row for _, row in buffer]
     existing = (
         {}
         if state.empty_before[spec.name]
@@ -291,8 +344,6 @@ def _flush(
                 continue
             updates.append(new)
             changes.append(("update", old, new))
-    result.inserted += len(inserts)
-    result.updated += len(updates)
     if inserts:
         bulk_insert(conn, spec.table, inserts, constants={"updated_at": state.now})
     if updates:
@@ -312,6 +363,8 @@ def _flush(
                 "batch_id": state.batch_id,
             },
         )
+    result.inserted += len(inserts)  # counted once written: a refused chunk is written again
+    result.updated += len(updates)
 
 
 def _check_references(

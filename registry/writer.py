@@ -83,11 +83,15 @@ def _copy(
     rows: Sequence[tuple[Any, ...]],
 ) -> None:
     names = ", ".join(f'"{c.name}"' for c in columns)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(row)
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.loaded_dbapi.IntegrityError as refused:  # as SQLAlchemy raises it
+        raise sa.exc.IntegrityError(statement, None, refused) from refused
 
 
 def _json_text(value: Any) -> Any:

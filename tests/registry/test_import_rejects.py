@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from registry import importer
+from registry.history import current_rows, registry_at
 from registry.importer import import_file, import_files
 from shuangsui.db import session_scope
 from shuangsui.errors import ImportRejected
@@ -214,3 +217,91 @@ def test_first_import_finds_duplicates_across_chunks(
         f"{certs}:5: number: duplicate key CQC|2024010700000001 (first on row 2)",
         f"{certs}:6: number: duplicate key CQC|2024010700000002 (first on row 3)",
     ]
+
+
+def _refused_chunks(caplog: pytest.LogCaptureFixture) -> int:
+    """How many chunks of a first import the database's keys refused."""
+    return sum("chunk refused" in r.getMessage() for r in caplog.records)
+
+
+def test_a_chunk_refused_by_its_keys_is_looked_up(
+    engine: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A first import writes each chunk without looking keys up; a duplicate of
+    an earlier chunk makes the primary key refuse the chunk, which is then rolled back to its
+    savepoint and looked up: the duplicate is named with its first row, and the chunk's other
+    rows are written, so that a later repeat of them is found too."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    caplog.set_level(logging.DEBUG, logger="registry.importer")
+    ents = enterprises_file(
+        tmp_path / "ent.csv",
+        [
+            enterprise_row(1),  # row 2
+            enterprise_row(2),  # row 3
+            enterprise_row(3),  # row 4: new, in a chunk the primary key refuses for row 5
+            enterprise_row(1, name="重复"),  # row 5: repeats row 2
+            enterprise_row(3, name="重复"),  # row 6: repeats row 4
+            enterprise_row(4),  # row 7
+        ],
+    )
+    certs = certificates_file(
+        tmp_path / "cert.csv",
+        [
+            certificate_row(1, 1),  # row 2
+            certificate_row(2, 99),  # row 3: a foreign key refuses this chunk
+            certificate_row(3, 4),  # row 4: names an enterprise written in a refused chunk
+            certificate_row(1, 2),  # row 5: repeats row 2
+        ],
+    )
+    before = dump(engine)
+    with pytest.raises(ImportRejected) as info, session_scope(engine) as session:
+        import_files(session=session, files=[("enterprises", ents), ("certificates", certs)])
+    assert dump(engine) == before
+    assert [str(p) for p in info.value.problems] == [
+        f"{ents}:5: credit_code: duplicate key {code(1)} (first on row 2)",
+        f"{ents}:6: credit_code: duplicate key {code(3)} (first on row 4)",
+        f"{certs}:3: credit_code: no enterprise {code(99)} in the registry or earlier in this"
+        " import",
+        f"{certs}:5: number: duplicate key CQC|2024010700000001 (first on row 2)",
+    ]
+    # enterprises: the chunks of rows 4-5 and 6-7; certificates: rows 2-3 and 4-5
+    assert _refused_chunks(caplog) == 4
+
+
+def test_a_first_import_in_many_chunks_writes_every_row_once(
+    engine: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A good first import written chunk by chunk (each in a savepoint): every
+    row once, one history row per row in file order, none refused."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    caplog.set_level(logging.DEBUG, logger="registry.importer")
+    ents = enterprises_file(tmp_path / "ent.csv", [enterprise_row(n) for n in range(1, 8)])
+    certs = certificates_file(
+        tmp_path / "cert.csv", [certificate_row(n, 8 - n) for n in range(1, 8)]
+    )
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    with session_scope(engine) as session:
+        results = import_files(
+            session=session, files=[("enterprises", ents), ("certificates", certs)], now=now
+        )
+    assert [(r.rows, r.inserted) for r in results] == [(7, 7), (7, 7)]
+    with engine.connect() as conn:
+        history = conn.execute(
+            sa.text("select table_name, row_key, op from registry_change order by seq")
+        ).all()
+    assert [tuple(h) for h in history] == [
+        *(("enterprise", code(n), "insert") for n in range(1, 8)),
+        *(("certificate", f"CQC|20240107{n:08d}", "insert") for n in range(1, 8)),
+    ]
+    with session_scope(engine) as session:
+        for kind in ("enterprises", "certificates"):
+            rows = current_rows(session=session, kind=kind)
+            assert len(rows) == 7
+            assert registry_at(session=session, kind=kind, instant=now) == rows
+    assert _refused_chunks(caplog) == 0
