@@ -10,8 +10,8 @@ Memory stays flat on a first import: the good rows are written as they come (als
 row, until the rollback), so the tables themselves answer whether a key was seen earlier in the
 import set and whether a reference resolves; only a file whose table already held rows keeps its
 keys in memory (a key found in the table may be an old row or an earlier row of the file).
-They answer by their constraints: a first import writes each chunk in a savepoint and looks
-keys up only for a chunk the primary or a foreign key refused (:func:`_write_new`).
+They answer by their constraints: a first import writes each file in a savepoint and looks
+keys up only in a file the primary or a foreign key refused, read again (:func:`_import_one`).
 """
 
 from __future__ import annotations
@@ -154,7 +154,6 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     name = str(path)
     result = ImportResult(spec.name, name, src.source)
     validator = RowValidator(spec, name, divisions(), state.whitelist, state.now.date())
-    seen = state.keys.setdefault(spec.name, {})
     rows = read_rows(src)
     header = next(rows, None)
     if header is None:
@@ -169,7 +168,48 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     conn = session.connection()
     empty = conn.execute(sa.select(sa.literal(1)).select_from(spec.table).limit(1)).first()
     state.empty_before.setdefault(spec.name, empty is None)  # its first file of the set
-    for chunk in batched(rows, CHUNK_ROWS):  # validated a column at a time, then written
+    if not state.empty_before[spec.name]:
+        _write_chunks(session, spec, src, rows, validator, state, result, trusting=False)
+    else:
+        # Written as it is, in one savepoint: the table's primary key and foreign keys check
+        # every row as it goes in, and nothing is looked up. A file they refuse (a duplicate
+        # of an earlier chunk, a reference that does not resolve: a rejected import either
+        # way) is rolled back to the savepoint and read again with the look-ups, which name
+        # each bad row. One savepoint per file, not per chunk: PostgreSQL keeps the first 64
+        # subtransactions of a transaction in shared memory, and other sessions pay for more.
+        mark = len(state.problems)
+        try:
+            with _savepoint(session):
+                _write_chunks(session, spec, src, rows, validator, state, result, trusting=True)
+        except sa.exc.IntegrityError as refused:
+            logger.debug("%s refused (%s); read again with look-ups", src.path, refused.orig)
+            del state.problems[mark:]
+            result = ImportResult(spec.name, name, src.source)
+            rows = read_rows(src)
+            next(rows)  # the header, read above
+            _write_chunks(session, spec, src, rows, validator, state, result, trusting=False)
+    _keep_statistics(conn, spec, state, result, growing=False)
+    return result
+
+
+def _write_chunks(
+    session: Session,
+    spec: Kind,
+    src: SourceFile,
+    rows: Iterator[tuple[int, list[str]]],
+    validator: RowValidator,
+    state: _SetState,
+    result: ImportResult,
+    *,
+    trusting: bool,
+) -> None:
+    """Validate the file's rows a chunk at a time, a column at a time, and write the good ones.
+    ``trusting``: into a table empty before this import set, without looking keys up (the
+    table's keys refuse a bad row: :class:`sqlalchemy.exc.IntegrityError`)."""
+    name = str(src.path)
+    seen = state.keys.setdefault(spec.name, {})
+    conn = session.connection()
+    for chunk in batched(rows, CHUNK_ROWS):
         result.rows += len(chunk)
         buffer: list[tuple[int, dict[str, Any]]] = []
         in_chunk: dict[str, int] = {}
@@ -186,44 +226,15 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
                 state.problems.append(_duplicate(name, number, spec, key, first))
         if not buffer:
             continue
+        if trusting:
+            _flush(session, spec, buffer, state, result, looked_up=False)
+            continue
+        _keep_statistics(conn, spec, state, result, growing=True)
         if state.empty_before[spec.name]:
-            _write_new(session, spec, buffer, state, result, src, validator)
+            buffer = _drop_written(conn, spec, buffer, state, src, validator)
         else:
             seen.update(in_chunk)
-            _keep_statistics(conn, spec, state, result, growing=True)
-            _flush(session, spec, buffer, state, result)
-    _keep_statistics(conn, spec, state, result, growing=False)
-    return result
-
-
-def _write_new(
-    session: Session,
-    spec: Kind,
-    buffer: list[tuple[int, dict[str, Any]]],
-    state: _SetState,
-    result: ImportResult,
-    src: SourceFile,
-    validator: RowValidator,
-) -> None:
-    """Write a chunk into a table that held no rows before this import set: each row is new
-    unless an earlier chunk of the file wrote its key, and each reference must name a row
-    written before it.
-
-    The chunk is written as it is, inside a savepoint: the table's primary key and foreign keys
-    check every row as it goes in, which the database does for any insert, and nothing is
-    looked up. Only a chunk they refuse (a duplicate of an earlier chunk, a reference that does
-    not resolve: a rejected import either way) is rolled back to the savepoint and looked up,
-    to name each bad row."""
-    try:
-        with _savepoint(session):
-            _flush(session, spec, buffer, state, result, looked_up=False)
-        return
-    except sa.exc.IntegrityError as refused:
-        logger.debug("%s: chunk refused (%s); looking its keys up", src.path, refused.orig)
-    conn = session.connection()
-    _keep_statistics(conn, spec, state, result, growing=True)
-    buffer = _drop_written(conn, spec, buffer, state, src, validator)
-    _flush(session, spec, buffer, state, result)
+        _flush(session, spec, buffer, state, result)
 
 
 def _savepoint(session: Session) -> SessionTransaction:

@@ -219,21 +219,21 @@ def test_first_import_finds_duplicates_across_chunks(
     ]
 
 
-def _refused_chunks(caplog: pytest.LogCaptureFixture) -> int:
-    """How many chunks of a first import the database's keys refused."""
-    return sum("chunk refused" in r.getMessage() for r in caplog.records)
+def _refused_files(caplog: pytest.LogCaptureFixture) -> int:
+    """How many files of a first import the database's keys refused."""
+    return sum("read again with look-ups" in r.getMessage() for r in caplog.records)
 
 
-def test_a_chunk_refused_by_its_keys_is_looked_up(
+def test_a_file_refused_by_its_keys_is_looked_up(
     engine: sa.Engine,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A first import writes each chunk without looking keys up; a duplicate of
-    an earlier chunk makes the primary key refuse the chunk, which is then rolled back to its
-    savepoint and looked up: the duplicate is named with its first row, and the chunk's other
-    rows are written, so that a later repeat of them is found too."""
+    """A first import writes each file without looking keys up; a duplicate of an earlier
+    chunk makes the primary key refuse the file, which is then rolled back to its savepoint and
+    read again with the look-ups: the duplicate is named with its first row, and the good rows
+    are written, so that a later repeat of them is found too."""
     monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
     caplog.set_level(logging.DEBUG, logger="registry.importer")
     ents = enterprises_file(
@@ -267,8 +267,8 @@ def test_a_chunk_refused_by_its_keys_is_looked_up(
         " import",
         f"{certs}:5: number: duplicate key CQC|2024010700000001 (first on row 2)",
     ]
-    # enterprises: the chunks of rows 4-5 and 6-7; certificates: rows 2-3 and 4-5
-    assert _refused_chunks(caplog) == 4
+    # each file once: enterprises at rows 4-5, certificates at rows 2-3
+    assert _refused_files(caplog) == 2
 
 
 def test_a_first_import_in_many_chunks_writes_every_row_once(
@@ -304,4 +304,4 @@ def test_a_first_import_in_many_chunks_writes_every_row_once(
             rows = current_rows(session=session, kind=kind)
             assert len(rows) == 7
             assert registry_at(session=session, kind=kind, instant=now) == rows
-    assert _refused_chunks(caplog) == 0
+    assert _refused_files(caplog) == 0
