@@ -12,6 +12,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -174,14 +176,18 @@ def append(
     engine: Engine, round_key: str | None, event: object, *, attempts: int = 20
 ) -> AuditEvent:
     """Append one event in a transaction of its own (so failures are logged even when the
-    caller's work is rolled back)."""
-    for _ in range(attempts):
+    caller's work is rolled back). A writer that lost the race for the next ``seq`` waits a
+    random moment, growing with each loss, before reading the head again: writers that all
+    retried at once would keep colliding (four threads on a loaded machine lost twenty times
+    in a row)."""
+    for attempt in range(attempts):
         with Session(engine, expire_on_commit=False) as session:
             try:
                 row = add_to(session, round_key, event)
                 session.commit()
             except IntegrityError:
                 session.rollback()
+                time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 7)))  # <= 0.64 s
                 continue
             logger.info("audit %s %s seq=%d", row.event, round_key, row.seq)
             return row
