@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,8 +130,18 @@ def _create_database(admin: sa.Engine, name: str) -> str:
 
 
 def _drop_database(admin: sa.Engine, name: str) -> None:
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    """Drop ``name``. ``WITH (FORCE)`` may not end a server process of another role that has
+    just connected to it (an autovacuum worker after a test filled it): such a process leaves
+    within moments, so the drop is tried again before it is given up as a failure."""
+    for attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except sa.exc.ProgrammingError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
@@ -157,10 +168,14 @@ def new_postgres_database() -> Iterator[Callable[[str], str]]:
         made.append(name)
         return _create_database(admin, name)
 
-    yield make
-    for name in made:
-        _drop_database(admin, name)
-    admin.dispose()
+    try:
+        yield make
+    finally:
+        try:
+            for name in made:
+                _drop_database(admin, name)
+        finally:
+            admin.dispose()
 
 
 def _truncate_all(url: str) -> None:
