@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from . import verify_bundle as reference
 from .canonical import canonical_json, sha256_hex
 from .core import DrawInputs, DrawResult, commitments
 from .errors import InfeasibleDraw
+from .frame import jsonl_pieces
 from .public import public_view
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "failure_facts",
     "write_bundle",
     "write_failed_bundle",
+    "write_pieces",
 ]
 
 VERIFY_SCRIPT = Path(__file__).with_name("verify_bundle.py")
@@ -69,6 +71,16 @@ PUBLIC_BUNDLE_FILES = (
     "teams.json",
     "verify.py",
 )
+
+
+Data = bytes | Iterable[bytes]  # a file's bytes, or its pieces in order (a frame's lines)
+Writer = Callable[[Path, Data], object]
+
+
+def write_pieces(path: Path, data: Data) -> None:
+    """Write ``data``, whole or in pieces, to ``path`` (the plain writer)."""
+    with open(path, "wb") as fh:
+        fh.writelines([data] if isinstance(data, bytes) else data)
 
 
 def bundle_files(audience: str, version: int) -> tuple[str, ...]:
@@ -109,15 +121,16 @@ def bundle_documents(
     result: DrawResult,
     meta: Mapping[str, Any] | None = None,
     audience: str = "auditor",
-) -> dict[str, bytes]:
-    """The bundle's files as bytes (without verify.py and the manifest)."""
+) -> dict[str, Data]:
+    """The bundle's files (without verify.py and the manifest): bytes, and the enterprise
+    frame in pieces, made as it is written."""
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
     doc = result.to_json()
     ents = sorted(inputs.enterprises, key=lambda u: u.credit_code)
-    common = {
+    common: dict[str, Data] = {
         "plan.json": canonical_json(dict(inputs.plan)),
-        "frame-enterprises.jsonl": b"".join(_line(u.to_json()) for u in ents),
+        "frame-enterprises.jsonl": jsonl_pieces(ents),  # canonical JSON lines
         "entropy.json": _line([dict(r) for r in inputs.entropy]),
         "selection.json": _line({"selected": doc["selected"]}),
     }
@@ -178,7 +191,7 @@ def write_bundle(
     result: DrawResult,
     meta: Mapping[str, Any] | None = None,
     audience: str = "auditor",
-    write: Callable[[Path, bytes], object] = Path.write_bytes,
+    write: Writer = write_pieces,
 ) -> Path:
     """Write the bundle for ``audience`` into ``directory`` (created if needed); its path.
 
@@ -194,9 +207,7 @@ def write_bundle(
         **bundle_documents(inputs, result, meta, audience),
         "verify.py": VERIFY_SCRIPT.read_bytes(),
     }
-    for name, data in docs.items():
-        write(out / name, data)
-    _write_manifest(out, docs, bundle_files(audience, inputs.version), write)
+    _write_all(out, docs, bundle_files(audience, inputs.version), write)
     return out
 
 
@@ -263,7 +274,7 @@ def write_failed_bundle(
     inputs: DrawInputs,
     meta: Mapping[str, Any] | None = None,
     audience: str = "auditor",
-    write: Callable[[Path, bytes], object] = Path.write_bytes,
+    write: Writer = write_pieces,
 ) -> Path:
     """Write the bundle of a round whose draw fails, for ``audience``; its path."""
     if audience not in AUDIENCES:
@@ -273,7 +284,7 @@ def write_failed_bundle(
     com = commitments(inputs)
     stub = DrawResult(inputs.round_key, seed, com, (), (), {}, {}, inputs.version)
     docs = bundle_documents(inputs, stub, meta, audience)
-    round_doc = json.loads(docs["round.json"])
+    round_doc = json.loads(docs["round.json"])  # type: ignore[arg-type]
     round_doc.update(strata=strata, outcome="failed")
     docs["round.json"] = _line(round_doc)
     docs["failure.json"] = _line(facts)
@@ -282,18 +293,27 @@ def write_failed_bundle(
         docs.pop(name)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    for name, data in docs.items():
-        write(out / name, data)
-    _write_manifest(out, docs, failed_bundle_files(audience, inputs.version), write)
+    _write_all(out, docs, failed_bundle_files(audience, inputs.version), write)
     return out
 
 
-def _write_manifest(
-    out: Path,
-    docs: Mapping[str, bytes],
-    names: tuple[str, ...],
-    write: Callable[[Path, bytes], object],
-) -> None:
-    """MANIFEST.sha256 over ``names``, written last (a bundle without it is incomplete)."""
-    lines = [f"{hashlib.sha256(docs[name]).hexdigest()}  {name}\n" for name in names]
+def _write_all(out: Path, docs: Mapping[str, Data], names: tuple[str, ...], write: Writer) -> None:
+    """Write each file, then MANIFEST.sha256 over ``names``, last (a bundle without it is
+    incomplete). A file in pieces is hashed as its pieces are written."""
+    digests = {}
+    for name, data in docs.items():
+        digest = hashlib.sha256()
+        if isinstance(data, bytes):
+            digest.update(data)
+        else:
+            data = _hashed(data, digest)
+        write(out / name, data)
+        digests[name] = digest.hexdigest()
+    lines = [f"{digests[name]}  {name}\n" for name in names]
     write(out / "MANIFEST.sha256", "".join(lines).encode("utf-8"))
+
+
+def _hashed(pieces: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+    for piece in pieces:
+        digest.update(piece)
+        yield piece

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -23,8 +24,7 @@ from .frame import (
     constraints_commitment,
     encode_enterprises,
     encode_inspector,
-    frame_commitment,
-    frame_root,
+    frame_digests,
     stratum_of,
 )
 from .plan import plan_hash
@@ -138,12 +138,10 @@ class DrawResult:
 def _sorted_frames(inputs: DrawInputs) -> tuple[list[EnterpriseUnit], list[InspectorUnit]]:
     ents = sorted(inputs.enterprises, key=attrgetter("credit_code"))
     insps = sorted(inputs.inspectors, key=attrgetter("inspector_id"))
-    codes = [u.credit_code for u in ents]
-    if len(set(codes)) != len(codes):
-        for a, b in zip(codes, codes[1:], strict=False):
-            if a == b:
-                raise FrameError(f"enterprise {a}: appears twice in the frame")
-    for x, y in zip(insps, insps[1:], strict=False):
+    for a, b in pairwise(ents):  # sorted: a code twice stands twice in a row
+        if a.credit_code == b.credit_code:
+            raise FrameError(f"enterprise {a.credit_code}: appears twice in the frame")
+    for x, y in pairwise(insps):
         if x.inspector_id == y.inspector_id:
             raise FrameError(f"inspector {x.inspector_id}: appears twice in the frame")
     # a frame's units share a few hundred (division, class, stratum, status): check those
@@ -182,8 +180,8 @@ def _commit(
     insps: list[InspectorUnit],
     view: PublicView | None = None,
 ) -> Commitments:
-    erows = encode_enterprises(ents)
-    irows = [encode_inspector(u) for u in insps]
+    erows = frame_digests(encode_enterprises(ents))
+    irows = frame_digests(map(encode_inspector, insps))
     public_c, public_size, recused_c = "", 0, ""
     if inputs.version >= 2:
         view = view or _view(inputs, insps)
@@ -194,12 +192,12 @@ def _commit(
         )
     return Commitments(
         plan_hash=plan_hash(dict(inputs.plan)),
-        frame_commitment=frame_commitment(erows),
-        frame_root=frame_root(erows),
-        frame_size=len(erows),
-        inspector_commitment=frame_commitment(irows),
-        inspector_root=frame_root(irows),
-        inspector_size=len(irows),
+        frame_commitment=erows.commitment,
+        frame_root=erows.root,
+        frame_size=erows.size,
+        inspector_commitment=irows.commitment,
+        inspector_root=irows.root,
+        inspector_size=irows.size,
         constraints_commitment=constraints_commitment(inputs.conflicts, inputs.recent_pairs),
         public_inspector_commitment=public_c,
         public_inspector_size=public_size,
@@ -302,7 +300,8 @@ def draw(
         for r, i in enumerate(t_order, 1)
     ]
     all_selected = selected_t + selected
-    by_code = {u.credit_code: u for u in ents}
+    chosen = {s.credit_code for s in all_selected}
+    by_code = {u.credit_code: u for u in ents if u.credit_code in chosen}
     processing = sorted(all_selected, key=lambda s: (s.ticket, s.credit_code))
     order = [by_code[s.credit_code] for s in processing]
     if inputs.version >= 2:

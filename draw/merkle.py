@@ -7,13 +7,14 @@ splits at k, the largest power of two strictly less than n; the empty tree hashe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "empty_root",
     "inclusion_proof",
     "leaf_hash",
     "merkle_root",
+    "merkle_root_stream",
     "node_hash",
     "root_from_inclusion_proof",
     "verify_inclusion",
@@ -57,6 +58,27 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
         return empty_root()
     sha256 = hashlib.sha256  # leaf_hash, written out: a frame has a leaf per row
     return _root_of_hashes([sha256(b"\x00" + data).digest() for data in leaves])
+
+
+def merkle_root_stream(leaves: Iterable[bytes]) -> bytes:
+    """The same root as :func:`merkle_root`, in one pass over the leaf data without holding it
+    (a frame can hold millions of rows): one hash per level of the tree stands at a time. Two
+    complete subtrees of the same size side by side are joined at once; what stands at the
+    end, sizes decreasing left to right, is joined right to left, as the recursive definition
+    splits off the largest power of two first."""
+    sha256 = hashlib.sha256
+    stack: list[tuple[int, bytes]] = []  # (size, hash) of complete subtrees, left to right
+    for data in leaves:
+        size, node = 1, sha256(b"\x00" + data).digest()
+        while stack and stack[-1][0] == size:
+            size, node = size * 2, sha256(b"\x01" + stack.pop()[1] + node).digest()
+        stack.append((size, node))
+    if not stack:
+        return empty_root()
+    node = stack.pop()[1]
+    while stack:
+        node = sha256(b"\x01" + stack.pop()[1] + node).digest()
+    return node
 
 
 def _path(index: int, hashes: Sequence[bytes]) -> list[bytes]:

@@ -19,6 +19,7 @@ from draw.frame import (
     encode_enterprises,
     encode_inspector,
     frame_commitment,
+    frame_digests,
     frame_root,
 )
 from draw.plan import plan_hash
@@ -58,12 +59,12 @@ def commitments(plan: Mapping[str, Any], bureau: str, payload: Mapping[str, Any]
     }
     if bureau == plan["lead"]:
         ents = [EnterpriseUnit.from_json(d) for d in payload["enterprises"]]
-        erows = encode_enterprises(ents)
+        erows = frame_digests(encode_enterprises(ents))
         out |= {
             "plan_hash": plan_hash(plan["round"]),
-            "frame_commitment": frame_commitment(erows),
-            "frame_root": frame_root(erows),
-            "frame_size": len(erows),
+            "frame_commitment": erows.commitment,
+            "frame_root": erows.root,
+            "frame_size": erows.size,
         }
     return out
 

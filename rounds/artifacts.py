@@ -1,4 +1,9 @@
-"""A round's committed inputs, stored as canonical bytes (gzip'd) and read back verified."""
+"""A round's committed inputs, stored as canonical bytes (gzip'd) and read back verified.
+
+A frame can hold millions of units: its lines are written into the compressor and read out of
+it a piece at a time, hashed as they pass, so neither side holds the frame's text whole (the
+units themselves are the memory a frame needs).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import dataclasses
 import gzip
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlmodel import Session
 
 from draw import core
-from draw.frame import EnterpriseUnit, InspectorUnit
+from draw.frame import EnterpriseUnit, InspectorUnit, jsonl, jsonl_pieces  # noqa: F401
 from rounds.models import Round, RoundArtifact
 from shuangsui.errors import IntegrityError, NotFound
 
@@ -25,55 +31,35 @@ def artifact_names(version: int) -> tuple[str, ...]:
     return ARTIFACTS if version < 2 else (*ARTIFACTS, PSEUDONYMS)
 
 
-def pack(data: bytes) -> tuple[str, bytes]:
+def pack(data: bytes | Iterable[bytes]) -> tuple[str, bytes]:
     """SHA-256 of the bytes, and the bytes gzip'd (level 1: a million-row frame compresses in
-    about a second, to roughly a fifth of its size)."""
-    return hashlib.sha256(data).hexdigest(), gzip.compress(data, compresslevel=1, mtime=0)
-
-
-_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
-def jsonl(units: Sequence[EnterpriseUnit] | Sequence[InspectorUnit]) -> bytes:
-    """One canonical JSON object per line. Frame units hold only strings, integers, booleans
-    and lists of them (no floats by construction), so plain ``json.dumps`` with canonical
-    options gives the canonical bytes without a per-value check."""
-    if units and all(isinstance(u, EnterpriseUnit) for u in units[:1]):
-        return _enterprise_lines(units)  # type: ignore[arg-type]
-    return "".join([_dumps(u.to_json()) + "\n" for u in units]).encode()
-
-
-def _enterprise_lines(units: Sequence[EnterpriseUnit]) -> bytes:
-    """The same bytes as ``_dumps(u.to_json())`` per unit (a test holds them equal), faster for
-    a million rows: the keys sort as cert_kinds, credit_code, then the rest, and everything but
-    the credit code repeats across rows, so the text around it is memoised per distinct rest."""
-    around: dict[tuple[object, ...], tuple[str, str]] = {}
-    lines = []
-    for u in units:
-        rest = (u.cert_kinds, u.division_code, u.note, u.risk_class, u.status, u.stratum)
-        text = around.get(rest)
-        if text is None:
-            text = around[rest] = (
-                f'{{"cert_kinds":{_dumps(list(u.cert_kinds))},"credit_code":',
-                f',"division_code":{_dumps(u.division_code)},"note":{_dumps(u.note)},'
-                f'"risk_class":{_dumps(u.risk_class)},"status":{_dumps(u.status)},'
-                f'"stratum":{_dumps(u.stratum)}}}\n',
-            )
-        code = u.credit_code
-        code_json = f'"{code}"' if code.isascii() and code.isalnum() else _dumps(code)
-        lines.append(text[0] + code_json + text[1])
-    return "".join(lines).encode()
+    about a second, to roughly a fifth of its size). ``data`` may come in pieces: the bytes
+    are those of the pieces joined, and the whole is never held."""
+    pieces = [data] if isinstance(data, bytes) else data
+    digest = hashlib.sha256()
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: a gzip member, mtime 0
+    out = []
+    for piece in pieces:
+        digest.update(piece)
+        out.append(deflate.compress(piece))
+    out.append(deflate.flush())
+    return digest.hexdigest(), b"".join(out)
 
 
 def artifact(session: Session, round_key: str, name: str) -> bytes:
     return _checked_artifact(session, round_key, name)[0]
 
 
-def _checked_artifact(session: Session, round_key: str, name: str) -> tuple[bytes, str]:
-    """An artifact's bytes and their SHA-256 (hex), checked against the one stored with it."""
+def _stored(session: Session, round_key: str, name: str) -> RoundArtifact:
     row = session.get(RoundArtifact, (round_key, name))
     if row is None:
         raise NotFound(f"round {round_key}: artifact {name} is missing")
+    return row
+
+
+def _checked_artifact(session: Session, round_key: str, name: str) -> tuple[bytes, str]:
+    """An artifact's bytes and their SHA-256 (hex), checked against the one stored with it."""
+    row = _stored(session, round_key, name)
     data = gzip.decompress(row.content)
     digest = hashlib.sha256(data).hexdigest()
     if digest != row.sha256:
@@ -81,29 +67,74 @@ def _checked_artifact(session: Session, round_key: str, name: str) -> tuple[byte
     return data, digest
 
 
+def _checked_lines(row: RoundArtifact, piece: int = 1 << 20) -> Iterator[bytes]:
+    """The lines of a stored artifact, inflated a piece at a time; after the last line its
+    SHA-256 is checked against the one stored with it (:class:`IntegrityError`)."""
+    content, inflate = row.content, zlib.decompressobj(31)
+
+    def inflated() -> Iterator[bytes]:
+        for i in range(0, len(content), piece):
+            yield inflate.decompress(content[i : i + piece])
+        yield inflate.flush()
+
+    digest, rest = hashlib.sha256(), b""
+    for data in inflated():
+        digest.update(data)
+        lines = (rest + data).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+    if digest.hexdigest() != row.sha256:
+        raise IntegrityError(f"round {row.round_key}: stored {row.name} does not match its hash")
+
+
+def _parsed_frame(row: RoundArtifact) -> list[EnterpriseUnit]:
+    """The units of a stored enterprise frame, parsed as it is inflated. A stored frame that
+    does not parse is read to its end before the error goes up: if its bytes were changed,
+    that is what is named."""
+    lines = _checked_lines(row)
+    try:
+        return enterprise_units(lines)
+    except (ValueError, KeyError, TypeError):
+        for _ in lines:
+            pass
+        raise
+
+
 def load_inputs(
     session: Session, round_key: str, entropy: Sequence[Mapping[str, Any]] = ()
 ) -> core.DrawInputs:
-    """The draw's inputs exactly as committed (each artifact checked against its SHA-256)."""
+    """The draw's inputs exactly as committed (each artifact checked against its SHA-256).
+
+    The last round's inputs stay parsed in this process, by the stored bytes they were parsed
+    and checked from: a second load of unchanged artifacts (the hooks of a draw) costs a hash
+    of the compressed bytes, and any change to them parses and checks afresh."""
     rnd = session.get(Round, round_key)
     version = rnd.draw_version if rnd is not None else 1
-    checked = {
-        name: _checked_artifact(session, round_key, name) for name in artifact_names(version)
-    }
-    blobs = {name: data for name, (data, _) in checked.items()}
-    key = (round_key, *(digest for _, digest in checked.values()))
+    rows = {name: _stored(session, round_key, name) for name in artifact_names(version)}
+    key = _cache_key(round_key, {name: (r.sha256, r.content) for name, r in rows.items()})
     cached = _parsed.get(key)
     if cached is None:
-        cached = _parse_inputs(round_key, blobs)
+        frame = rows.pop(FRAME)
+        blobs = {name: _checked_artifact(session, round_key, name)[0] for name in rows}
+        cached = _parse_inputs(round_key, blobs, _parsed_frame(frame))
         _parsed.clear()  # keep only the last round: frames can hold a million units
         _parsed[key] = cached
     return dataclasses.replace(cached, entropy=[dict(r) for r in entropy])
 
 
+FRAME = "frame-enterprises.jsonl"
+
 # The last round's inputs, by round key and artifact hashes. An entry made by commit_round in
 # this process holds the very objects its commitments were computed from.
 _parsed: dict[tuple[str, ...], core.DrawInputs] = {}
 _fresh_from_commit: set[tuple[str, ...]] = set()
+
+
+def _cache_key(round_key: str, packed: Mapping[str, tuple[str, bytes]]) -> tuple[str, ...]:
+    """The round and, per artifact, its recorded SHA-256 and a SHA-256 of its stored bytes."""
+    return (round_key, *(f"{sha}/{hashlib.sha256(gz).hexdigest()}" for sha, gz in packed.values()))
 
 
 def is_fresh_from_commit(round_key: str) -> bool:
@@ -112,27 +143,28 @@ def is_fresh_from_commit(round_key: str) -> bool:
     return any(k[0] == round_key for k in _fresh_from_commit & set(_parsed))
 
 
-def remember_committed(round_key: str, digests: Mapping[str, str], inputs: core.DrawInputs) -> None:
-    """Keep ``inputs`` as the round's parsed artifacts (``digests``: name -> SHA-256 hex)."""
+def remember_committed(
+    round_key: str, packed: Mapping[str, tuple[str, bytes]], inputs: core.DrawInputs
+) -> None:
+    """Keep ``inputs`` as the round's parsed artifacts (``packed``: name -> (SHA-256 hex,
+    stored bytes), as :func:`pack` gave them)."""
     _parsed.clear()
     _fresh_from_commit.clear()
-    names = artifact_names(inputs.version)
-    fresh = (round_key, *(digests[n] for n in names))
+    fresh = _cache_key(round_key, {n: packed[n] for n in artifact_names(inputs.version)})
     _parsed[fresh] = inputs
     _fresh_from_commit.add(fresh)
 
 
-def _parse_inputs(round_key: str, blobs: Mapping[str, bytes]) -> core.DrawInputs:
+def _parse_inputs(
+    round_key: str, blobs: Mapping[str, bytes], enterprises: list[EnterpriseUnit]
+) -> core.DrawInputs:
     loads = json.loads
     cons = loads(blobs["constraints.json"])
     key = bytes.fromhex(loads(blobs[PSEUDONYMS])["key"]) if PSEUDONYMS in blobs else b""
     return core.DrawInputs(
         round_key=round_key,
         plan=loads(blobs["plan.json"]),
-        enterprises=[
-            EnterpriseUnit.from_json(loads(line))
-            for line in blobs["frame-enterprises.jsonl"].splitlines()
-        ],
+        enterprises=enterprises,
         inspectors=[
             InspectorUnit.from_json(loads(line))
             for line in blobs["frame-inspectors.jsonl"].splitlines()
@@ -142,3 +174,24 @@ def _parse_inputs(round_key: str, blobs: Mapping[str, bytes]) -> core.DrawInputs
         version=2 if key else 1,
         pseudonym_key=key,
     )
+
+
+def enterprise_units(lines: Iterable[bytes]) -> list[EnterpriseUnit]:
+    """The units of a stored enterprise frame, one per line. What repeats down the frame (its
+    divisions, classes, strata, statuses, notes and combinations of kinds) is held once: a
+    unit costs its credit code and its slots."""
+    shared: dict[bytes, tuple[Any, ...]] = {}  # the line without its code -> the unit's rest
+    units = []
+    for line in lines:
+        head, _, tail = line.partition(b',"credit_code":"')
+        code, quote, rest = tail.partition(b'",')
+        if not quote or b"\\" in code or not rest.startswith(b'"division_code":'):
+            units.append(EnterpriseUnit.from_json(json.loads(line)))  # a code JSON escapes
+            continue
+        key = head + b"\n" + rest
+        fields = shared.get(key)
+        if fields is None:
+            unit = EnterpriseUnit.from_json(json.loads(line))
+            fields = shared[key] = dataclasses.astuple(unit)[1:]
+        units.append(EnterpriseUnit(code.decode(), *fields))
+    return units

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from draw import core
-from draw.bundle import AUDIENCES, write_bundle, write_failed_bundle
+from draw.bundle import AUDIENCES, write_bundle, write_failed_bundle, write_pieces
 from draw.errors import InfeasibleDraw
 from rounds import audit, service
 from rounds.models import Assignment, Round, RoundStatus, Selection
@@ -47,17 +47,22 @@ def recompute(engine: Engine, round_key: str) -> Recomputed:
         raise UserError(f"round {round_key} is {rnd.status.value}: there is no draw to verify")
     with Session(engine, expire_on_commit=False) as session:
         inputs = service.load_inputs(session, round_key, rnd.entropy or [])
+        # plain rows, not ORM objects: a large round stores hundreds of thousands of each
         stored_sel = {
-            s.credit_code: s
-            for s in session.exec(
-                select(Selection).where(col(Selection.round_key) == round_key)
-            ).scalars()  # type: ignore[call-overload]
+            code: (ticket, stratum)
+            for code, ticket, stratum in session.execute(
+                select(
+                    col(Selection.credit_code), col(Selection.ticket), col(Selection.stratum)
+                ).where(col(Selection.round_key) == round_key)
+            )
         }
         teams: dict[str, list[tuple[int, str]]] = {}
-        for a in session.exec(  # type: ignore[call-overload]
-            select(Assignment).where(col(Assignment.round_key) == round_key)
-        ).scalars():
-            teams.setdefault(a.credit_code, []).append((a.position, a.inspector_id))
+        for code, position, inspector in session.execute(
+            select(
+                col(Assignment.credit_code), col(Assignment.position), col(Assignment.inspector_id)
+            ).where(col(Assignment.round_key) == round_key)
+        ):
+            teams.setdefault(code, []).append((position, inspector))
         audit.verify_chain(audit.load_chain(session))
     result = core.draw(inputs)
     if result.seed != rnd.seed:
@@ -74,10 +79,7 @@ def recompute(engine: Engine, round_key: str) -> Recomputed:
             raise IntegrityError(
                 f"round {round_key}: {code} is stored as selected but was not drawn"
             )
-        if (
-            got[code].ticket != stored_sel[code].ticket
-            or got[code].stratum != stored_sel[code].stratum
-        ):
+        if (got[code].ticket, got[code].stratum) != stored_sel[code]:
             raise IntegrityError(f"round {round_key}: stored selection of {code} differs")
     for code, team in result.teams.items():
         stored = [i for _p, i in sorted(teams.get(code, []))]
@@ -129,7 +131,7 @@ def bundle_round(
     ``scratch``: a private temporary folder, where plain writes do."""
     if audience not in AUDIENCES:
         raise UserError(f"audience: must be one of {', '.join(AUDIENCES)}, not {audience!r}")
-    write = Path.write_bytes if scratch else write_atomic
+    write = write_pieces if scratch else write_atomic
     if not scratch:
         remove_leftovers(out)
     if service.get_round(engine, round_key).status is RoundStatus.failed:

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, insert, update
@@ -241,9 +241,9 @@ def commit_round(
         "conflicts": sorted(list(p) for p in conflicts),
         "recent_pairs": sorted(list(p) for p in recent),
     }
-    blobs = {
+    blobs: dict[str, bytes | Iterable[bytes]] = {
         "plan.json": canonical_json(plan),
-        "frame-enterprises.jsonl": artifacts.jsonl(ents),
+        "frame-enterprises.jsonl": artifacts.jsonl_pieces(ents),  # packed a piece at a time
         "frame-inspectors.jsonl": artifacts.jsonl(insps),
         "constraints.json": canonical_json(constraints),
     }
@@ -313,9 +313,7 @@ def commit_round(
                     return existing
                 row = Round.model_validate(row.model_dump())
                 continue
-        artifacts.remember_committed(
-            round_key, {name: digest for name, (digest, _) in packed.items()}, inputs
-        )
+        artifacts.remember_committed(round_key, packed, inputs)
         logger.info(
             "round %s committed: %d enterprises (commitment %s), %d inspectors",
             round_key, com.frame_size, com.frame_commitment[:12], com.inspector_size,

@@ -26,7 +26,7 @@ import os
 import re
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -87,10 +87,19 @@ def atomic_writer(path: Path, mode: int = 0o644, *, exclusive: bool = False) -> 
     fsync_dir(path.parent)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, exclusive: bool = False) -> None:
-    """Replace ``path`` with ``data`` atomically (see the module text)."""
+def write_atomic(
+    path: Path, data: bytes | Iterable[bytes], mode: int = 0o644, *, exclusive: bool = False
+) -> None:
+    """Replace ``path`` with ``data`` atomically (see the module text). ``data`` may come in
+    pieces (a frame of millions of lines is never held whole)."""
     with atomic_writer(path, mode, exclusive=exclusive) as fh:
-        if len(data) > 1:
+        if not isinstance(data, bytes):
+            for n, piece in enumerate(data):
+                fh.write(piece)
+                if n == 0:
+                    fh.flush()
+                    kill_point("mid-write", Path(path).name)
+        elif len(data) > 1:
             fh.write(data[: len(data) // 2])
             fh.flush()
             kill_point("mid-write", Path(path).name)

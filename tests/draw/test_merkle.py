@@ -8,6 +8,7 @@ from draw.merkle import (
     inclusion_proof,
     leaf_hash,
     merkle_root,
+    merkle_root_stream,
     node_hash,
     root_from_inclusion_proof,
     verify_inclusion,
@@ -76,6 +77,23 @@ def test_small_roots_by_hand() -> None:
 def test_root_matches_naive_recursion(size: int) -> None:
     leaves = [f"row-{i}".encode() for i in range(size)]
     assert merkle_root(leaves) == naive_root(leaves)
+
+
+def test_one_pass_root_is_the_whole_list_root() -> None:
+    """The streaming root (a frame's, held one hash per level) equals the RFC root at every
+    size, across the powers of two where the stack of complete subtrees changes shape."""
+    for size in (*range(0, 70), 127, 128, 129, 1000):
+        leaves = [f"row-{i}".encode() for i in range(size)]
+        assert merkle_root_stream(iter(leaves)) == merkle_root(leaves)
+    assert [merkle_root_stream(LEAVES[:n]).hex() for n in range(9)] == ROOTS
+
+
+def test_frame_digests_in_one_pass_equal_the_list_ones() -> None:
+    from draw.frame import frame_commitment, frame_digests, frame_root
+
+    for size in (0, 1, 2, 3, 64, 65):
+        rows = [f"row-{i}".encode() * (i % 4) for i in range(size)]
+        assert frame_digests(iter(rows)) == (frame_commitment(rows), frame_root(rows), size)
 
 
 def test_reference_verifier_roots_agree() -> None:

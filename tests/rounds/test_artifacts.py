@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import random
 
 from draw.frame import EnterpriseUnit
-from rounds.artifacts import jsonl
+from rounds.artifacts import enterprise_units, jsonl, pack
 
 
 def test_enterprise_lines_equal_canonical_json_of_each_unit() -> None:
@@ -35,3 +37,44 @@ def test_enterprise_lines_equal_canonical_json_of_each_unit() -> None:
         for u in units
     ).encode()
     assert jsonl(units) == expected
+
+
+def test_stored_frame_units_read_back_equal_and_share_what_repeats() -> None:
+    """``enterprise_units`` (the fast reading, memoised per line without its code) gives the
+    very units ``jsonl`` wrote, codes that JSON escapes included."""
+    rng = random.Random(5)
+    codes = ["91350100MA2Y3K7R4W", "代码", 'x"y', "a\\b", 'q",z', "A B", "\u2028"]
+    units = [
+        EnterpriseUnit(
+            rng.choice(codes) + f"{i:04d}",
+            rng.choice(["350100", "350200"]),
+            rng.choice("ABCD"),
+            tuple(sorted(rng.sample(["ccc", "organic"], rng.randint(0, 2)))),
+            rng.choice(["350100/A", "*"]),
+            rng.choice(["random", "targeted", "excluded"]),
+            rng.choice(["", 'cites "x",y', "列入经营异常名录"]),
+        )  # fmt: skip
+        for i in range(400)
+    ]
+    units.sort(key=lambda u: u.credit_code)
+    back = enterprise_units(jsonl(units).splitlines())
+    assert back == units
+    first: dict[tuple[object, ...], EnterpriseUnit] = {}  # units alike but for the code
+    shared = 0
+    for u in back:
+        rest = (u.division_code, u.risk_class, u.cert_kinds, u.stratum, u.status, u.note)
+        seen = first.setdefault(rest, u)
+        if u.credit_code.isalnum() and seen.credit_code.isalnum():  # one copy of each value
+            kept = (seen.division_code, seen.risk_class, seen.cert_kinds, seen.stratum,
+                    seen.status, seen.note)  # fmt: skip
+            assert all(a is b for a, b in zip(rest, kept, strict=True))
+            shared += u is not seen
+    assert shared >= 10
+
+
+def test_packed_in_pieces_is_packed_whole() -> None:
+    data = b"".join(f'{{"n":{i}}}\n'.encode() for i in range(50_000))
+    pieces = [data[i : i + 7_777] for i in range(0, len(data), 7_777)]
+    assert pack(pieces) == pack(data)
+    digest, content = pack(pieces)
+    assert gzip.decompress(content) == data and digest == hashlib.sha256(data).hexdigest()
