@@ -148,6 +148,31 @@ def test_infeasible_rules_fail_naming_enterprise_and_nothing_is_assigned(engine:
     assert events[-1] == "DrawFailed"
 
 
+@pytest.mark.parametrize("edit", ["one byte", "not JSON"])
+def test_a_stored_frame_changed_under_its_hash_is_named_as_such(engine: sa.Engine, edit) -> None:
+    """The frame is read as it inflates; whether the changed bytes parse or not, the error is
+    that the stored frame does not match its hash, and nothing is drawn."""
+    import gzip
+
+    from rounds.models import RoundArtifact
+    from shuangsui.errors import IntegrityError
+
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    with Session(engine) as s:
+        art = s.get(RoundArtifact, ("ccc-2026-12", "frame-enterprises.jsonl"))
+        assert art is not None
+        data = gzip.decompress(art.content)
+        data = data.replace(b'"A"', b'"B"', 1) if edit == "one byte" else b"[" + data[1:]
+        art.content = gzip.compress(data)
+        s.add(art)
+        s.commit()
+    with pytest.raises(IntegrityError, match="frame-enterprises.jsonl does not match its hash"):
+        _draw(engine)
+    with Session(engine) as s:
+        assert s.exec(select(Selection)).all() == []
+
+
 def test_adhoc_round_needs_reason_and_cannot_lower_a_rate(engine: sa.Engine) -> None:
     seed_registry(engine)
     with pytest.raises(UserError, match="reason"):
@@ -223,3 +248,35 @@ def test_a_frame_altered_after_commitment_cannot_be_drawn(engine: sa.Engine) -> 
         _draw(engine)
     with Session(engine) as s:
         assert s.exec(select(Selection)).all() == []
+
+
+@pytest.mark.parametrize("edit", ["ticket", "team", "selection"])
+def test_a_stored_draw_changed_after_the_fact_is_named_on_recompute(
+    engine: sa.Engine, edit
+) -> None:
+    """The bundle's recompute compares the stored selection and teams with the draw redone
+    from the artifacts, and names the first difference."""
+    from rounds.bundle import recompute
+    from shuangsui.errors import IntegrityError
+
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    _draw(engine)
+    assert recompute(engine, "ccc-2026-12").result.selected  # unchanged: it agrees
+    with Session(engine) as s:
+        first = s.exec(select(Selection).order_by(Selection.credit_code)).first()
+        assert first is not None
+        code = first.credit_code
+        if edit == "ticket":
+            first.ticket = "0" * 64
+            s.add(first)
+            want = f"stored selection of {code} differs"
+        elif edit == "team":
+            s.execute(sa.delete(Assignment).where(Assignment.credit_code == code))
+            want = f"team of {code} is stored as \\[\\]"
+        else:
+            s.execute(sa.delete(Selection).where(Selection.credit_code == code))
+            want = f"{code} should be selected but is not stored"
+        s.commit()
+    with pytest.raises(IntegrityError, match=want):
+        recompute(engine, "ccc-2026-12")
