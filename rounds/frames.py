@@ -71,19 +71,22 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> list[Enterpris
     classes: dict[str, str] = {}
     for source in risk_class_sources:
         classes.update(source(conn))
-    return [
-        EnterpriseRow(
-            code,
-            shared(division),
-            shared(classes.get(code) or risk),
-            shared(industry),
-            bool(abnormal),
-            bool(serious),
-            held[code],
-        )
-        for code, division, risk, industry, abnormal, serious in plain_rows(conn, ent_q)
-        if code in held
-    ]
+    rows = []
+    for code, division, risk, industry, abnormal, serious in plain_rows(conn, ent_q):
+        certs = held.pop(code, None)  # (its key's memory goes to the rows as they are made)
+        if certs is not None:
+            rows.append(
+                EnterpriseRow(
+                    code,
+                    shared(division),
+                    shared(classes.get(code) or risk),
+                    shared(industry),
+                    bool(abnormal),
+                    bool(serious),
+                    certs,
+                )
+            )
+    return rows
 
 
 def inspector_rows(conn: Connection) -> list[dict[str, Any]]:
