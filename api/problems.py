@@ -79,7 +79,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ImportRejected)
     async def _rejected(_: Request, exc: ImportRejected) -> JSONResponse:
         errors = [vars(p) for p in exc.problems]
-        return problem_response(422, str(exc), "import-rejected", errors=errors)
+        return problem_response(422, str(exc), "import-rejected", errors=errors, total=exc.total)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -39,7 +39,9 @@ def _user_errors(fn: Callable[[], Any]) -> Any:
     except ImportRejected as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
-        typer.echo(f"{len(exc.problems)} problem(s); nothing was imported", err=True)
+        if exc.total > len(exc.problems):
+            typer.echo(f"... and {exc.total - len(exc.problems):,} more", err=True)
+        typer.echo(f"{exc.total:,} problem(s); nothing was imported", err=True)
         raise typer.Exit(2) from exc
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -3,7 +3,8 @@
 Rows are parsed and validated in plain Python, compared in chunks against the existing rows
 fetched by key, and written with SQLAlchemy Core (``executemany``; ``COPY`` on PostgreSQL) in the
 caller's transaction. As soon as one bad row is seen history stops being written, validation goes
-on to list every bad row, the transaction is rolled back and :class:`ImportRejected` is raised.
+on to count every bad row (naming the first 1,000 found: ``shuangsui.errors.ProblemLog``), the
+transaction is rolled back and :class:`ImportRejected` is raised.
 Re-importing a file changes nothing and records no history.
 
 Memory stays flat on a first import: the good rows are written as they come (also after a bad
@@ -38,7 +39,7 @@ from registry.models import RegistryImport
 from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
 from registry.validate import RowValidator
 from registry.writer import bulk_insert, bulk_update
-from shuangsui.errors import ImportRejected, RowProblem, UserError
+from shuangsui.errors import ProblemLog, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +72,7 @@ class _SetState:
     # file whose table held rows before (a key found there may be an earlier row of the file or
     # an old row), and the rows left unwritten for a dangling reference
     keys: dict[str, dict[str, int]] = field(default_factory=dict)
-    problems: list[RowProblem] = field(default_factory=list)
+    problems: ProblemLog = field(default_factory=ProblemLog)
     empty_before: dict[str, bool] = field(default_factory=dict)  # kind -> table was empty
     analyzed: dict[str, int] = field(default_factory=dict)  # kind -> rows written at ANALYZE
 
@@ -111,7 +112,7 @@ def import_files(
 
     A certificate may name an enterprise from an earlier file of the same set. Any bad row in
     any file rejects the whole set: the session is rolled back and :class:`ImportRejected`
-    lists every bad row. The caller commits on success.
+    names the bad rows (the first 1,000 found) and counts them all. The caller commits on success.
     """
     for kind, _ in files:
         if kind not in KINDS:
@@ -127,8 +128,7 @@ def import_files(
         session.rollback()
         position = {str(path): i for i, (_, path) in enumerate(ordered)}
         # Stable: within a row, problems keep their column order.
-        state.problems.sort(key=lambda p: (position.get(p.file, 0), p.row))
-        raise ImportRejected(state.problems)
+        raise state.problems.rejected(lambda p: (position.get(p.file, 0), p.row))
     session.add(
         RegistryImport(
             batch_id=state.batch_id,
@@ -177,13 +177,13 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
         # way) is rolled back to the savepoint and read again with the look-ups, which name
         # each bad row. One savepoint per file, not per chunk: PostgreSQL keeps the first 64
         # subtransactions of a transaction in shared memory, and other sessions pay for more.
-        mark = len(state.problems)
+        mark = state.problems.count
         try:
             with _savepoint(session):
                 _write_chunks(session, spec, src, rows, validator, state, result, trusting=True)
         except sa.exc.IntegrityError as refused:
             logger.debug("%s refused (%s); read again with look-ups", src.path, refused.orig)
-            del state.problems[mark:]
+            state.problems.forget_since(mark)
             result = ImportResult(spec.name, name, src.source)
             rows = read_rows(src)
             next(rows)  # the header, read above

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +44,50 @@ class RowProblem:
 
 
 class ImportRejected(UserError):
-    """A file had bad rows; nothing was imported."""
+    """A file had bad rows; nothing was imported. ``problems`` are the ones named (an import
+    names the first :data:`PROBLEMS_NAMED` it finds); ``total`` counts them all."""
 
-    def __init__(self, problems: list[RowProblem]):
+    def __init__(self, problems: list[RowProblem], total: int | None = None):
         self.problems = problems
+        self.total = len(problems) if total is None else total
         lines = "\n".join(str(p) for p in problems)
-        super().__init__(f"{len(problems)} problem(s); nothing was imported:\n{lines}")
+        more = self.total - len(problems)
+        if more:
+            lines += f"\n... and {more:,} more (the first {len(problems):,} found are listed)"
+        super().__init__(f"{self.total:,} problem(s); nothing was imported:\n{lines}")
+
+
+PROBLEMS_NAMED = 1_000
+
+
+class ProblemLog:
+    """The bad rows of an import: the first :data:`PROBLEMS_NAMED` kept to be named, every one
+    counted. A file with millions of bad rows (a wrong column, a wrong file) is told so without
+    holding millions of records."""
+
+    def __init__(self) -> None:
+        self.named: list[RowProblem] = []
+        self.count = 0
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def append(self, problem: RowProblem) -> None:
+        self.count += 1
+        if len(self.named) < PROBLEMS_NAMED:
+            self.named.append(problem)
+
+    def extend(self, problems: Iterable[RowProblem]) -> None:
+        for problem in problems:
+            self.append(problem)
+
+    def forget_since(self, mark: int) -> None:
+        """Forget the problems found after the first ``mark`` (a part read again)."""
+        del self.named[mark:]
+        self.count = mark
+
+    def rejected(self, order: Callable[[RowProblem], Any]) -> ImportRejected:
+        return ImportRejected(sorted(self.named, key=order), self.count)
 
 
 class PlanError(UserError):

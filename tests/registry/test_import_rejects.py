@@ -305,3 +305,26 @@ def test_a_first_import_in_many_chunks_writes_every_row_once(
             assert len(rows) == 7
             assert registry_at(session=session, kind=kind, instant=now) == rows
     assert _refused_files(caplog) == 0
+
+
+def test_a_file_of_bad_rows_names_the_first_ones_and_counts_them_all(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong file can hold millions of bad rows: the import names the first ones found (a
+    thousand; five here), counts every one, keeps no record of the rest, and imports nothing."""
+    from shuangsui import errors
+
+    monkeypatch.setattr(errors, "PROBLEMS_NAMED", 5)
+    rows = [
+        enterprise_row(i, **({"division_code": "99999"} if i > 3 else {})) for i in range(1, 31)
+    ]
+    # 27 bad rows, after three good ones
+    path = enterprises_file(tmp_path / "ent.csv", rows)
+    before = dump(engine)
+    with pytest.raises(ImportRejected) as info, session_scope(engine) as session:
+        import_file(session=session, kind="enterprises", path=path)
+    assert dump(engine) == before
+    rejected = info.value
+    assert rejected.total == 27 and [p.row for p in rejected.problems] == [5, 6, 7, 8, 9]
+    assert str(rejected).startswith("27 problem(s); nothing was imported:\n")
+    assert str(rejected).endswith("... and 22 more (the first 5 found are listed)")
