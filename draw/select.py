@@ -40,15 +40,17 @@ def ticket_table(seed: bytes, ids: Sequence[str]) -> bytes:
     Fast path when every id is ASCII of one length (credit codes): the hash state after
     ``seed || length`` is computed once and copied."""
     sha = hashlib.sha256
+    out = bytearray()  # 32 bytes a ticket, not a bytes object (65) and a list slot (8) as well
     if ids and len(set(map(len, ids))) == 1 and all(map(str.isascii, ids)):
         copy = sha(seed + len(ids[0]).to_bytes(4, "big")).copy
-        out = []
         for unit_id in ids:
             h = copy()
             h.update(unit_id.encode("ascii"))
-            out.append(h.digest())
-        return b"".join(out)
-    return b"".join([sha(seed + lp(unit_id)).digest() for unit_id in ids])
+            out += h.digest()
+    else:
+        for unit_id in ids:
+            out += sha(seed + lp(unit_id)).digest()
+    return bytes(out)
 
 
 def tickets(seed: bytes, ids: Sequence[str]) -> list[bytes]:

@@ -20,7 +20,8 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, insert, update
@@ -435,17 +436,22 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
         for s in result.strata
     }  # fmt: skip
     due = rnd.window_end  # every check is due on the round's last day (notifications.hooks too)
-    sel_rows = [
-        {"round_key": rnd.round_key, "credit_code": s.credit_code, "stratum": s.stratum,
-         "kind": s.kind, "rank": s.rank, "ticket": s.ticket}
-        for s in result.selected
-    ]  # fmt: skip
-    asg_rows = [
-        {"round_key": rnd.round_key, "credit_code": code, "inspector_id": ins,
-         "position": pos, "due_on": due}
-        for code, team in result.teams.items()
-        for pos, ins in enumerate(team)
-    ]  # fmt: skip
+
+    key = rnd.round_key
+
+    def sel_rows() -> Iterator[dict[str, Any]]:  # made a chunk at a time, as they are written
+        for s in result.selected:
+            yield {"round_key": key, "credit_code": s.credit_code, "stratum": s.stratum,
+                   "kind": s.kind, "rank": s.rank, "ticket": s.ticket}  # fmt: skip
+
+    def asg_rows() -> Iterator[dict[str, Any]]:
+        for code, team in result.teams.items():
+            for pos, ins in enumerate(team):
+                yield {"round_key": key, "credit_code": code, "inspector_id": ins,
+                       "position": pos, "due_on": due}  # fmt: skip
+
+    selected = len(result.selected)
+    assignments = sum(len(team) for team in result.teams.values())
     for _attempt in range(10):
         with Session(engine, expire_on_commit=False) as session:
             won = cast(
@@ -470,10 +476,9 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                 session.rollback()
                 break
             conn = session.connection()  # Core executemany: no ORM bookkeeping per row
-            for chunk in _chunks(sel_rows, 5000):
-                conn.execute(insert(SELECTIONS), chunk)
-            for chunk in _chunks(asg_rows, 5000):
-                conn.execute(insert(ASSIGNMENTS), chunk)
+            for table, rows in ((SELECTIONS, sel_rows()), (ASSIGNMENTS, asg_rows())):
+                while chunk := list(islice(rows, 5000)):
+                    conn.execute(insert(table), chunk)
             drawn = session.get(Round, rnd.round_key)
             assert drawn is not None
             for hook in after_draw_hooks:
@@ -483,8 +488,8 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                 rnd.round_key,
                 audit.DrawMade(
                     seed=result.seed,
-                    selected=len(sel_rows),
-                    assignments=len(asg_rows),
+                    selected=selected,
+                    assignments=assignments,
                     counts=counts,
                 ),
             )
@@ -498,17 +503,13 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                 "round %s drawn: seed %s, %d selected",
                 rnd.round_key,
                 result.seed[:16],
-                len(sel_rows),
+                selected,
             )
             break
     with Session(engine, expire_on_commit=False) as session:
         final = session.get(Round, rnd.round_key)
         assert final is not None
         return final
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 def get_round(engine: Engine, round_key: str) -> Round:
