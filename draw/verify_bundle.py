@@ -1295,8 +1295,11 @@ def check_manifest(bundle, files=FILES):
     for name in files:
         if name not in listed:
             raise Mismatch(f"MANIFEST.sha256: {name} not listed")
+        h = hashlib.sha256()
         with open(os.path.join(bundle, name), "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+            while block := f.read(1 << 20):  # in blocks: a frame file can be gigabytes
+                h.update(block)
+        digest = h.hexdigest()
         if digest != listed[name]:
             raise Mismatch(
                 f"{name}: SHA-256 {digest} differs from MANIFEST.sha256 ({listed[name]})"
