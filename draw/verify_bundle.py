@@ -24,6 +24,7 @@ outside the Python standard library and nothing from shuangsui.
 import base64
 import functools
 import hashlib
+import heapq
 import hmac
 import json
 import os
@@ -638,12 +639,13 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
 def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, entropy,
                    version=1, pseudonym_key=b"", on_seed=None):  # fmt: skip
     """The draw from plain JSON values; returns the shape of DrawResult.to_json().
+    ``enterprises``: the frame's rows, or their Frame as read from a bundle (read_frame).
     ``on_seed(seed_hex)`` is called as soon as the seed is known (a verifier compares it)."""
-    ents = sorted(enterprises, key=lambda e: e["credit_code"])
+    frame = as_frame(enterprises)
     insps = sorted(inspectors, key=lambda i: i["inspector_id"])
     conflicts = {tuple(p) for p in conflicts}
     recent = {tuple(p) for p in recent}
-    frame_size, frame_commitment, frame_root = frame_digests(ents)
+    frame_size, frame_commitment, frame_root = frame.digests
     irows = [inspector_row(i) for i in insps]
     com = {
         "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
@@ -676,7 +678,7 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
     )
     if on_seed:
         on_seed(seed.hex())
-    strata, selected, order = select_all(seed, plan, ents)
+    strata, selected, order = select_all(seed, plan, frame)
     if version >= 2:  # §12: the same picks with every inspector under its pseudonym
         back = {p: i for i, p in names.items()}
         renamed = [dict(i, inspector_id=names[i["inspector_id"]]) for i in insps]
@@ -704,8 +706,8 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
     """The draw as the public can redo it: inspectors are the pseudonymous ``rows`` and
     ``recused`` pairs; ``stated`` gives the commitments to what the public does not see (the
     inspector frame with identities and the constraints), taken as round.json states them."""
-    ents = sorted(enterprises, key=lambda e: e["credit_code"])
-    frame_size, frame_commitment, frame_root = frame_digests(ents)
+    frame = as_frame(enterprises)
+    frame_size, frame_commitment, frame_root = frame.digests
     com = {
         "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
         "frame_commitment": frame_commitment,
@@ -728,7 +730,7 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
     )
     if on_seed:
         on_seed(seed.hex())
-    strata, selected, order = select_all(seed, plan, ents)
+    strata, selected, order = select_all(seed, plan, frame)
     insps = [as_inspector(r) for r in sorted(rows, key=lambda r: r["pseudonym"])]
     teams, loads = draw_teams(seed, plan, order, insps, {tuple(p) for p in recused}, set())
     return {
@@ -742,70 +744,109 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
     }
 
 
+class Frame:
+    """The enterprise frame as the selection and the teams read it (§6-§9), held compactly (a
+    frame can hold millions of units). Of each unit only its credit_code, as lp(credit_code)
+    (the bytes its ticket hashes after the seed) in one buffer per status and stratum, and its
+    facts (risk_class, division_code, cert_kinds): a tuple that units with the same facts may
+    share. The strata are counted as the units are added. ``digests``: the frame's (size,
+    commitment, Merkle root), set by whoever hashed its rows."""
+
+    def __init__(self):
+        self.tally = {}  # stratum -> {"random": n, "targeted": n, "excluded": n}
+        self.pools = {}  # (status, stratum) -> (lp(credit_code) of each unit, their facts)
+        self.digests = None
+
+    @classmethod
+    def of(cls, units):
+        """The Frame of ``units``, frame rows as dicts."""
+        frame = cls()
+        for e in units:
+            frame.add(e["credit_code"], e["stratum"], e["status"],
+                      (e["risk_class"], e["division_code"], e["cert_kinds"]))  # fmt: skip
+        return frame
+
+    def add(self, code, stratum, status, facts):
+        if stratum not in self.tally:
+            self.tally[stratum] = {"random": 0, "targeted": 0, "excluded": 0}
+        self.tally[stratum][status] += 1
+        if status != "excluded":  # an excluded unit is only counted
+            codes, kept = self.pools.setdefault((status, stratum), (bytearray(), []))
+            codes.extend(lp(code))
+            kept.append(facts)
+
+    def units(self, status, stratum):
+        """(credit_code, facts) of each unit of ``status`` in ``stratum``, as they were added."""
+        codes, kept = self.pools.get((status, stratum), (b"", []))
+        at = 0
+        for facts in kept:
+            end = at + 4 + int.from_bytes(codes[at : at + 4], "big")
+            yield codes[at + 4 : end].decode(), facts
+            at = end
+
+
+def as_frame(enterprises):
+    """The Frame of ``enterprises`` with its digests: frame rows (dicts, in any order) are
+    sorted by credit_code and hashed; a Frame already read (read_frame) is taken as it is."""
+    if isinstance(enterprises, Frame):
+        return enterprises
+    ents = sorted(enterprises, key=lambda e: e["credit_code"])
+    frame = Frame.of(ents)
+    frame.digests = frame_digests(ents)
+    return frame
+
+
 def select_all(seed, plan, ents):
-    """Strata counts, the selection list (§7-§8) and the teams' processing order (§9)."""
-    labels = sorted({e["stratum"] for e in ents})
-    tally = {s: {"random": 0, "targeted": 0, "excluded": 0} for s in labels}
-    for e in ents:
-        tally[e["stratum"]][e["status"]] += 1
+    """Strata counts, the selection list (§7-§8) and the teams' processing order (§9).
+    ``ents``: the frame's units (dicts), or their Frame. The order gives each selected unit as
+    {credit_code, risk_class, division_code, cert_kinds}, what the teams read."""
+    frame = ents if isinstance(ents, Frame) else Frame.of(ents)
+    tally = frame.tally
+    labels = sorted(tally)
     st = plan["strata"]
     quotas = {
         s: quota(stratum_rate(plan, s), tally[s]["random"], st["min_per_stratum"]) for s in labels
     }
     drawn = trim(quotas, st["total_cap"])
-    selected, tk = [], {}
-    for e in ents:
-        if e["status"] == "targeted":
-            tk[e["credit_code"]] = ticket(seed, e["credit_code"])
-    targeted = sorted(tk, key=lambda c: (tk[c], c))
-    strat = {e["credit_code"]: e["stratum"] for e in ents if e["credit_code"] in tk}
-    for rank, c in enumerate(targeted, 1):
-        selected.append(
-            {
-                "credit_code": c,
-                "stratum": strat[c],
-                "kind": "targeted",
-                "ticket": tk[c].hex(),
-                "rank": rank,
-            }
-        )
-    pools: dict = {s: [] for s in labels}
-    for e in ents:  # one pass: the frame can hold a million units and hundreds of strata
-        if e["status"] == "random":
-            pools[e["stratum"]].append(e)
+    selected, facts = [], {}  # facts: credit_code -> facts, of each selected unit
+    targeted = []
     for s in labels:
-        pool = pools[s]
-        keyed = [(ticket(seed, e["credit_code"]), e) for e in pool]
-        if st["weights"] is None:
-            keyed.sort(key=lambda x: (x[0], x[1]["credit_code"]))
-        else:
-            w = st["weights"]
-            triples = [
-                (
-                    int.from_bytes(t, "big"),
-                    w.get(e["risk_class"], w.get("*")),
-                    e["credit_code"],
-                    t,
-                    e,
-                )
-                for t, e in keyed
-            ]
-            triples.sort(key=functools.cmp_to_key(weighted_cmp))
-            keyed = [(x[3], x[4]) for x in triples]
-        for rank, (t, e) in enumerate(keyed[: drawn[s]], 1):
+        for c, f in frame.units("targeted", s):
+            targeted.append((ticket(seed, c), c, s))
+            facts[c] = f
+    targeted.sort()  # by ticket, then credit_code
+    for rank, (t, c, s) in enumerate(targeted, 1):
+        selected.append(
+            {"credit_code": c, "stratum": s, "kind": "targeted", "ticket": t.hex(), "rank": rank}
+        )
+    w = st["weights"]
+    for s in labels:
+        keyed = ((ticket(seed, c), c, f) for c, f in frame.units("random", s))
+        streamed = drawn[s] >= 0
+        if w is None:  # by ticket, then credit_code
+            key = None
+        else:  # by (2H+1)/weight, then credit_code: weighted_cmp, exact in integers
+            weight = {f[0]: w.get(f[0], w.get("*")) for _, f in frame.units("random", s)}
+            keyed = ((int.from_bytes(t, "big"), weight[f[0]], c, t, f) for t, c, f in keyed)
+            key = functools.cmp_to_key(weighted_cmp)
+            streamed = streamed and all(type(x) is int and x >= 1 for x in weight.values())
+        # The first drawn[s] units in that order. heapq.nsmallest(k, units, key) is
+        # sorted(units, key=key)[:k] holding only k units at a time: the same units whenever
+        # the order is total (credit codes differ, weights are integers >= 1) and k >= 0, as
+        # a plan makes them (§4); anything else is sorted whole, as it always was.
+        first = heapq.nsmallest(drawn[s], keyed, key) if streamed else sorted(keyed, key=key)
+        for rank, x in enumerate(first[: drawn[s]], 1):
+            t, c, f = x if w is None else (x[3], x[2], x[4])
             selected.append(
-                {
-                    "credit_code": e["credit_code"],
-                    "stratum": s,
-                    "kind": "random",
-                    "ticket": t.hex(),
-                    "rank": rank,
-                }
+                {"credit_code": c, "stratum": s, "kind": "random", "ticket": t.hex(), "rank": rank}
             )
-    picked = {x["credit_code"] for x in selected}
-    by_code = {e["credit_code"]: e for e in ents if e["credit_code"] in picked}
+            facts[c] = f
     processing = sorted(selected, key=lambda x: (x["ticket"], x["credit_code"]))
-    order = [by_code[x["credit_code"]] for x in processing]
+    order = []
+    for x in processing:
+        risk, division, kinds = facts[x["credit_code"]]
+        order.append({"credit_code": x["credit_code"], "risk_class": risk,
+                      "division_code": division, "cert_kinds": kinds})  # fmt: skip
     strata = [
         {
             "stratum": s,
