@@ -97,6 +97,9 @@ class Infeasible(ValueError):
 
 
 # ---------------------------------------------------------------- canonical bytes (§1)
+CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(obj):
     def check(o):
         if isinstance(o, float):
@@ -113,7 +116,7 @@ def canonical(obj):
                 check(v)
 
     check(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return CANONICAL_JSON.encode(obj).encode()
 
 
 def lp(text):
@@ -945,6 +948,57 @@ def _stream_jsonl(bundle, name, key):
     return rows
 
 
+def read_frame(bundle, plan):
+    """frame-enterprises.jsonl as a Frame with its digests, read in one pass that holds no row
+    (a frame can hold millions): each line canonical JSON of the documented shape, in strictly
+    ascending credit_code order, inside the plan's population and its stratum. At the first
+    line that is not exactly so, or any other problem, the pass stops and the file is read the
+    plain way (read_jsonl, check_frame_scope, then frame_digests, every row held), so that the
+    first problem is named exactly as that reading names it."""
+    try:
+        frame = Frame()
+        frame.digests = frame_digests(_frame_units(bundle, plan, frame))
+        return frame
+    except Exception:  # whatever it is, the plain reading below names it
+        pass
+    ents = read_jsonl(bundle, "frame-enterprises.jsonl", "credit_code")
+    check_frame_scope(plan, ents)
+    return as_frame(ents)
+
+
+def _frame_units(bundle, plan, frame):
+    """Each unit of frame-enterprises.jsonl once it passed every check, added to ``frame``.
+    A line is canonical if it is what canonical() makes of it: json.loads without hooks and
+    one comparison (duplicate keys or escapes make the texts differ); numbers, which the plain
+    reading judges, only ever stop the pass."""
+    name = "frame-enterprises.jsonl"
+    pop = plan["population"]
+    known = {}  # (status, stratum, risk_class, division_code, cert_kinds) -> scope_problem
+    shared = {}  # (risk_class, division_code, cert_kinds) -> the facts of every unit with them
+    last = None
+    with open(os.path.join(bundle, name), "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                raise Mismatch(name + ": must end with a newline")
+            text = line[:-1].decode("utf-8")
+            e = shape(json.loads(text), name, f"{name}: line {n}")
+            kinds = e["cert_kinds"]
+            if not all(type(k) is str for k in kinds) or CANONICAL_JSON.encode(e) != text:
+                raise Mismatch(f"{name}: line {n} is not canonical JSON of strings")
+            code = e["credit_code"]
+            if last is not None and not last < code:
+                raise Mismatch(f"{name}: line {n} is not in strictly ascending credit_code order")
+            last = code
+            key = (e["status"], e["stratum"], e["risk_class"], e["division_code"], tuple(kinds))
+            if key not in known:
+                known[key] = scope_problem(plan, pop, e)
+            if known[key]:
+                raise Mismatch(f"{name}: line {n} ({code}){known[key]}")
+            facts = shared.setdefault(key[2:], (e["risk_class"], e["division_code"], kinds))
+            frame.add(code, e["stratum"], e["status"], facts)
+            yield e
+
+
 def _read_jsonl_whole(bundle, name, key):
     text = read(bundle, name)
     if text and not text.endswith("\n"):
@@ -1042,20 +1096,26 @@ def expect(where, got, want):
 def check_frame_scope(plan, ents):
     pop = plan["population"]
     for n, e in enumerate(ents, 1):
-        where = f"frame-enterprises.jsonl: line {n} ({e['credit_code']})"
-        if e["status"] not in ("random", "targeted", "excluded"):
-            raise Mismatch(where + ": unknown status " + repr(e["status"]))
-        expect(
-            where + " stratum",
-            e["stratum"],
-            stratum_label(plan, e["division_code"], e["risk_class"]),
-        )
-        if not e["cert_kinds"] or not set(e["cert_kinds"]) <= set(pop["cert_kinds"]):
-            raise Mismatch(where + ": cert_kinds outside the plan's population")
-        if not any(e["division_code"].startswith(p) for p in pop["divisions"]):
-            raise Mismatch(where + ": division outside the plan's population")
-        if pop["directed"] and pop["risk_classes"] and e["risk_class"] not in pop["risk_classes"]:
-            raise Mismatch(where + ": risk class outside the plan's directed population")
+        problem = scope_problem(plan, pop, e)
+        if problem:
+            raise Mismatch(f"frame-enterprises.jsonl: line {n} ({e['credit_code']}){problem}")
+
+
+def scope_problem(plan, pop, e):
+    """What puts frame unit ``e`` outside the plan's population ``pop`` or outside its stratum
+    (§3, §4), said as check_frame_scope says it after the line; None if nothing does."""
+    if e["status"] not in ("random", "targeted", "excluded"):
+        return ": unknown status " + repr(e["status"])
+    label = stratum_label(plan, e["division_code"], e["risk_class"])
+    if e["stratum"] != label:
+        return f" stratum: recomputed {label}, bundle says {e['stratum']}"
+    if not e["cert_kinds"] or not set(e["cert_kinds"]) <= set(pop["cert_kinds"]):
+        return ": cert_kinds outside the plan's population"
+    if not any(e["division_code"].startswith(p) for p in pop["divisions"]):
+        return ": division outside the plan's population"
+    if pop["directed"] and pop["risk_classes"] and e["risk_class"] not in pop["risk_classes"]:
+        return ": risk class outside the plan's directed population"
+    return None
 
 
 def compare_list(name, got, want):
@@ -1119,9 +1179,8 @@ def verify(bundle, say=print):
     )
     say("plan hash ok ({})".format(com["plan_hash"]))
     stage("frame-enterprises.jsonl")
-    ents = read_jsonl(bundle, "frame-enterprises.jsonl", "credit_code")
-    check_frame_scope(plan, ents)
-    size, frame_commitment, frame_root = frame_digests(ents)
+    frame = read_frame(bundle, plan)
+    size, frame_commitment, frame_root = frame.digests
     expect("frame-enterprises.jsonl: size (round.json frame_size)", com["frame_size"], size)
     expect(
         "frame-enterprises.jsonl: commitment (round.json frame_commitment)",
@@ -1143,13 +1202,14 @@ def verify(bundle, say=print):
     failed = "outcome" in rnd
     try:
         if audience == "public":
-            want = verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+            want = verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok)
         else:
-            want = verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+            want = verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok)
     except Infeasible as exc:
         if not failed:
             raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
-        return confirm_failure(bundle, rnd, plan, ents, files, exc, say)
+        return confirm_failure(bundle, rnd, plan, frame, files, exc, say)
+    del frame  # drawn: its units are no longer needed, and selection.json is read next
     if failed:
         raise Mismatch(
             "failure.json: the round is said to fail, but the recomputed draw completes "
@@ -1185,11 +1245,10 @@ def verify(bundle, say=print):
     return None
 
 
-def confirm_failure(bundle, rnd, plan, ents, files, exc, say):
+def confirm_failure(bundle, rnd, plan, frame, files, exc, say):
     """The recomputed draw failed: its strata and its failure must be the ones claimed."""
     stage("round.json strata")
-    strata, _, _ = select_all(bytes.fromhex(rnd["seed"]), plan,
-                              sorted(ents, key=lambda e: e["credit_code"]))  # fmt: skip
+    strata, _, _ = select_all(bytes.fromhex(rnd["seed"]), plan, frame)
     compare_list("round.json strata", rnd["strata"], strata)
     say(f"strata: {len(strata)}, counts ok")
     stage("failure.json")
@@ -1221,7 +1280,7 @@ def read_entropy(bundle, rnd, say):
     return entropy
 
 
-def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
+def verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
     """The inspector frame with identities, the constraints and (v2) the pseudonym key."""
     stage("frame-inspectors.jsonl")
     insps = read_jsonl(bundle, "frame-inspectors.jsonl", "inspector_id")
@@ -1271,11 +1330,11 @@ def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
         )
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, constraints, entropy)")
-    return reference_draw(rnd["round_key"], plan, ents, insps, cons["conflicts"],
+    return reference_draw(rnd["round_key"], plan, frame, insps, cons["conflicts"],
                           cons["recent"], entropy, version, key, seed_ok)  # fmt: skip
 
 
-def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
+def verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
     """Pseudonymous inspectors and recusals; what the public cannot see is taken as stated."""
     stage("frame-inspectors-public.jsonl")
     rows = read_jsonl(bundle, "frame-inspectors-public.jsonl", "pseudonym")
@@ -1319,7 +1378,7 @@ def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
         f"{com['inspector_commitment']}, constraints {com['constraints_commitment']}")  # fmt: skip
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, recusals, entropy)")
-    return public_draw(rnd["round_key"], plan, ents, rows, pairs, entropy, version, com,
+    return public_draw(rnd["round_key"], plan, frame, rows, pairs, entropy, version, com,
                        seed_ok)  # fmt: skip
 
 
