@@ -762,7 +762,7 @@ class Frame:
 
     @classmethod
     def of(cls, units):
-        """The Frame of ``units``, frame rows as dicts."""
+        """The Frame of ``units``: frame rows (dicts), in the frame's order."""
         frame = cls()
         for e in units:
             frame.add(e["credit_code"], e["stratum"], e["status"],
@@ -825,20 +825,20 @@ def select_all(seed, plan, ents):
     w = st["weights"]
     for s in labels:
         keyed = ((ticket(seed, c), c, f) for c, f in frame.units("random", s))
-        streamed = drawn[s] >= 0
-        if w is None:  # by ticket, then credit_code
-            key = None
-        else:  # by (2H+1)/weight, then credit_code: weighted_cmp, exact in integers
+        key, weight = None, {}  # by ticket, then credit_code
+        if w is not None:  # by (2H+1)/weight, then credit_code: weighted_cmp, exact in integers
             weight = {f[0]: w.get(f[0], w.get("*")) for _, f in frame.units("random", s)}
             keyed = ((int.from_bytes(t, "big"), weight[f[0]], c, t, f) for t, c, f in keyed)
             key = functools.cmp_to_key(weighted_cmp)
-            streamed = streamed and all(type(x) is int and x >= 1 for x in weight.values())
-        # The first drawn[s] units in that order. heapq.nsmallest(k, units, key) is
-        # sorted(units, key=key)[:k] holding only k units at a time: the same units whenever
-        # the order is total (credit codes differ, weights are integers >= 1) and k >= 0, as
-        # a plan makes them (§4); anything else is sorted whole, as it always was.
-        first = heapq.nsmallest(drawn[s], keyed, key) if streamed else sorted(keyed, key=key)
-        for rank, x in enumerate(first[: drawn[s]], 1):
+        # The first drawn[s] units in that order: heapq.nsmallest(k, units, key) is
+        # sorted(units, key=key)[:k] holding only k units at a time. The two pick the same
+        # units when the order is total (credit codes differ; weights are integers >= 1) and
+        # k >= 0, as a plan makes them (§4); anything else is sorted whole, as it always was.
+        if drawn[s] >= 0 and all(type(x) is int and x >= 1 for x in weight.values()):
+            first = heapq.nsmallest(drawn[s], keyed, key)
+        else:
+            first = sorted(keyed, key=key)[: drawn[s]]
+        for rank, x in enumerate(first, 1):
             t, c, f = x if w is None else (x[3], x[2], x[4])
             selected.append(
                 {"credit_code": c, "stratum": s, "kind": "random", "ticket": t.hex(), "rank": rank}
@@ -968,9 +968,9 @@ def read_frame(bundle, plan):
 
 def _frame_units(bundle, plan, frame):
     """Each unit of frame-enterprises.jsonl once it passed every check, added to ``frame``.
-    A line is canonical if it is what canonical() makes of it: json.loads without hooks and
-    one comparison (duplicate keys or escapes make the texts differ); numbers, which the plain
-    reading judges, only ever stop the pass."""
+    A line is canonical if canonical() gives back its text; with nothing but strings in it
+    (a number stops the pass: the plain reading judges it), json.loads without hooks and one
+    comparison tell (duplicate keys, escapes or spaces make the texts differ)."""
     name = "frame-enterprises.jsonl"
     pop = plan["population"]
     known = {}  # (status, stratum, risk_class, division_code, cert_kinds) -> scope_problem
