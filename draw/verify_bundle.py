@@ -503,6 +503,13 @@ def trim(quotas, cap):
     return out
 
 
+def weighted_key(weight):
+    """Sort key of a unit (ticket, credit_code, facts) in the weighted order (§7): weighted_cmp
+    on (H, weight[risk_class], credit_code)."""
+    key = functools.cmp_to_key(weighted_cmp)
+    return lambda u: key((int.from_bytes(u[0], "big"), weight[u[2][0]], u[1]))
+
+
 def weighted_cmp(a, b):
     """a, b = (H, weight, id): a first iff (2Ha+1)*wb < (2Hb+1)*wa, ties by id."""
     left, right = (2 * a[0] + 1) * b[1], (2 * b[0] + 1) * a[1]
@@ -824,22 +831,20 @@ def select_all(seed, plan, ents):
         )
     w = st["weights"]
     for s in labels:
-        keyed = ((ticket(seed, c), c, f) for c, f in frame.units("random", s))
-        key, weight = None, {}  # by ticket, then credit_code
-        if w is not None:  # by (2H+1)/weight, then credit_code: weighted_cmp, exact in integers
+        units = ((ticket(seed, c), c, f) for c, f in frame.units("random", s))
+        weight: dict = {}  # risk_class -> weight, of the stratum's units (§7)
+        if w is not None:
             weight = {f[0]: w.get(f[0], w.get("*")) for _, f in frame.units("random", s)}
-            keyed = ((int.from_bytes(t, "big"), weight[f[0]], c, t, f) for t, c, f in keyed)
-            key = functools.cmp_to_key(weighted_cmp)
+        key = None if w is None else weighted_key(weight)  # None: by ticket, then credit_code
         # The first drawn[s] units in that order: heapq.nsmallest(k, units, key) is
         # sorted(units, key=key)[:k] holding only k units at a time. The two pick the same
         # units when the order is total (credit codes differ; weights are integers >= 1) and
         # k >= 0, as a plan makes them (§4); anything else is sorted whole, as it always was.
         if drawn[s] >= 0 and all(type(x) is int and x >= 1 for x in weight.values()):
-            first = heapq.nsmallest(drawn[s], keyed, key)
+            first = heapq.nsmallest(drawn[s], units, key)
         else:
-            first = sorted(keyed, key=key)[: drawn[s]]
-        for rank, x in enumerate(first, 1):
-            t, c, f = x if w is None else (x[3], x[2], x[4])
+            first = sorted(units, key=key)[: drawn[s]]
+        for rank, (t, c, f) in enumerate(first, 1):
             selected.append(
                 {"credit_code": c, "stratum": s, "kind": "random", "ticket": t.hex(), "rank": rank}
             )
@@ -973,8 +978,8 @@ def _frame_units(bundle, plan, frame):
     comparison tell (duplicate keys, escapes or spaces make the texts differ)."""
     name = "frame-enterprises.jsonl"
     pop = plan["population"]
-    known = {}  # (status, stratum, risk_class, division_code, cert_kinds) -> scope_problem
-    shared = {}  # (risk_class, division_code, cert_kinds) -> the facts of every unit with them
+    known: dict = {}  # (status, stratum, risk_class, division_code, cert_kinds) -> scope_problem
+    shared: dict = {}  # (risk_class, division_code, cert_kinds) -> the facts of units with them
     last = None
     with open(os.path.join(bundle, name), "rb") as f:
         for n, line in enumerate(f, 1):
