@@ -17,6 +17,12 @@ Two audiences (docs/draw-algorithm.md §12): an auditor bundle names the inspect
 bundle shows them only under pseudonyms (frame-inspectors-public.jsonl, recused-public.json),
 and its teams, workloads and recusals are checked on the pseudonyms.
 
+Memory (a frame can hold millions of units): frame-enterprises.jsonl is read line by line,
+hashed as it is read, and held only as the draw needs it (Frame: about 30 bytes a unit, not
+the row). It cannot be dropped: the tickets need the seed, and the seed needs the whole frame's
+commitment. The selection, the teams and selection.json / teams.json (JSON documents, parsed
+whole) are held to be compared; files are hashed for MANIFEST.sha256 in blocks.
+
 This file is also the reference implementation of docs/draw-algorithm.md: it imports nothing
 outside the Python standard library and nothing from shuangsui.
 """
