@@ -17,6 +17,12 @@ Two audiences (docs/draw-algorithm.md §12): an auditor bundle names the inspect
 bundle shows them only under pseudonyms (frame-inspectors-public.jsonl, recused-public.json),
 and its teams, workloads and recusals are checked on the pseudonyms.
 
+Memory (a frame can hold millions of units): frame-enterprises.jsonl is read line by line,
+hashed as it is read, and held only as the draw needs it (Frame: about 30 bytes a unit, not
+the row). It cannot be dropped: the tickets need the seed, and the seed needs the whole frame's
+commitment. The selection, the teams and selection.json / teams.json (JSON documents, parsed
+whole) are held to be compared; files are hashed for MANIFEST.sha256 in blocks.
+
 This file is also the reference implementation of docs/draw-algorithm.md: it imports nothing
 outside the Python standard library and nothing from shuangsui.
 """
@@ -24,6 +30,7 @@ outside the Python standard library and nothing from shuangsui.
 import base64
 import functools
 import hashlib
+import heapq
 import hmac
 import json
 import os
@@ -96,6 +103,9 @@ class Infeasible(ValueError):
 
 
 # ---------------------------------------------------------------- canonical bytes (§1)
+CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(obj):
     def check(o):
         if isinstance(o, float):
@@ -112,7 +122,7 @@ def canonical(obj):
                 check(v)
 
     check(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return CANONICAL_JSON.encode(obj).encode()
 
 
 def lp(text):
@@ -180,7 +190,7 @@ def enterprise_row(e):
         e["note"],
         str(len(e["cert_kinds"])),
     ] + list(e["cert_kinds"])
-    return b"".join(lp(f) for f in fields)
+    return b"".join(map(lp, fields))  # a frame has millions of rows: no generator per row
 
 
 def inspector_row(i):
@@ -499,6 +509,13 @@ def trim(quotas, cap):
     return out
 
 
+def weighted_key(weight):
+    """Sort key of a unit (ticket, credit_code, facts) in the weighted order (§7): weighted_cmp
+    on (H, weight[risk_class], credit_code)."""
+    key = functools.cmp_to_key(weighted_cmp)
+    return lambda u: key((int.from_bytes(u[0], "big"), weight[u[2][0]], u[1]))
+
+
 def weighted_cmp(a, b):
     """a, b = (H, weight, id): a first iff (2Ha+1)*wb < (2Hb+1)*wa, ties by id."""
     left, right = (2 * a[0] + 1) * b[1], (2 * b[0] + 1) * a[1]
@@ -638,12 +655,13 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
 def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, entropy,
                    version=1, pseudonym_key=b"", on_seed=None):  # fmt: skip
     """The draw from plain JSON values; returns the shape of DrawResult.to_json().
+    ``enterprises``: the frame's rows, or their Frame as read from a bundle (read_frame).
     ``on_seed(seed_hex)`` is called as soon as the seed is known (a verifier compares it)."""
-    ents = sorted(enterprises, key=lambda e: e["credit_code"])
+    frame = as_frame(enterprises)
     insps = sorted(inspectors, key=lambda i: i["inspector_id"])
     conflicts = {tuple(p) for p in conflicts}
     recent = {tuple(p) for p in recent}
-    frame_size, frame_commitment, frame_root = frame_digests(ents)
+    frame_size, frame_commitment, frame_root = frame.digests
     irows = [inspector_row(i) for i in insps]
     com = {
         "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
@@ -676,7 +694,7 @@ def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, 
     )
     if on_seed:
         on_seed(seed.hex())
-    strata, selected, order = select_all(seed, plan, ents)
+    strata, selected, order = select_all(seed, plan, frame)
     if version >= 2:  # §12: the same picks with every inspector under its pseudonym
         back = {p: i for i, p in names.items()}
         renamed = [dict(i, inspector_id=names[i["inspector_id"]]) for i in insps]
@@ -704,8 +722,8 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
     """The draw as the public can redo it: inspectors are the pseudonymous ``rows`` and
     ``recused`` pairs; ``stated`` gives the commitments to what the public does not see (the
     inspector frame with identities and the constraints), taken as round.json states them."""
-    ents = sorted(enterprises, key=lambda e: e["credit_code"])
-    frame_size, frame_commitment, frame_root = frame_digests(ents)
+    frame = as_frame(enterprises)
+    frame_size, frame_commitment, frame_root = frame.digests
     com = {
         "plan_hash": hashlib.sha256(canonical(plan)).hexdigest(),
         "frame_commitment": frame_commitment,
@@ -728,7 +746,7 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
     )
     if on_seed:
         on_seed(seed.hex())
-    strata, selected, order = select_all(seed, plan, ents)
+    strata, selected, order = select_all(seed, plan, frame)
     insps = [as_inspector(r) for r in sorted(rows, key=lambda r: r["pseudonym"])]
     teams, loads = draw_teams(seed, plan, order, insps, {tuple(p) for p in recused}, set())
     return {
@@ -742,70 +760,107 @@ def public_draw(round_key, plan, enterprises, rows, recused, entropy, version, s
     }
 
 
+class Frame:
+    """The enterprise frame as the selection and the teams read it (§6-§9), held compactly (a
+    frame can hold millions of units). Of each unit only its credit_code, as lp(credit_code)
+    (the bytes its ticket hashes after the seed) in one buffer per status and stratum, and its
+    facts (risk_class, division_code, cert_kinds): a tuple that units with the same facts may
+    share. The strata are counted as the units are added. ``digests``: the frame's (size,
+    commitment, Merkle root), set by whoever hashed its rows."""
+
+    def __init__(self):
+        self.tally = {}  # stratum -> {"random": n, "targeted": n, "excluded": n}
+        self.pools = {}  # (status, stratum) -> (lp(credit_code) of each unit, their facts)
+        self.digests = None
+
+    @classmethod
+    def of(cls, units):
+        """The Frame of ``units``: frame rows (dicts), in the frame's order."""
+        frame = cls()
+        for e in units:
+            frame.add(e["credit_code"], e["stratum"], e["status"],
+                      (e["risk_class"], e["division_code"], e["cert_kinds"]))  # fmt: skip
+        return frame
+
+    def add(self, code, stratum, status, facts):
+        if stratum not in self.tally:
+            self.tally[stratum] = {"random": 0, "targeted": 0, "excluded": 0}
+        self.tally[stratum][status] += 1
+        if status != "excluded":  # an excluded unit is only counted
+            codes, kept = self.pools.setdefault((status, stratum), (bytearray(), []))
+            codes.extend(lp(code))
+            kept.append(facts)
+
+    def units(self, status, stratum):
+        """(credit_code, facts) of each unit of ``status`` in ``stratum``, as they were added."""
+        codes, kept = self.pools.get((status, stratum), (b"", []))
+        at = 0
+        for facts in kept:
+            end = at + 4 + int.from_bytes(codes[at : at + 4], "big")
+            yield codes[at + 4 : end].decode(), facts
+            at = end
+
+
+def as_frame(enterprises):
+    """The Frame of ``enterprises`` with its digests: frame rows (dicts, in any order) are
+    sorted by credit_code and hashed; a Frame already read (read_frame) is taken as it is."""
+    if isinstance(enterprises, Frame):
+        return enterprises
+    ents = sorted(enterprises, key=lambda e: e["credit_code"])
+    frame = Frame.of(ents)
+    frame.digests = frame_digests(ents)
+    return frame
+
+
 def select_all(seed, plan, ents):
-    """Strata counts, the selection list (§7-§8) and the teams' processing order (§9)."""
-    labels = sorted({e["stratum"] for e in ents})
-    tally = {s: {"random": 0, "targeted": 0, "excluded": 0} for s in labels}
-    for e in ents:
-        tally[e["stratum"]][e["status"]] += 1
+    """Strata counts, the selection list (§7-§8) and the teams' processing order (§9).
+    ``ents``: the frame's units (dicts), or their Frame. The order gives each selected unit as
+    {credit_code, risk_class, division_code, cert_kinds}, what the teams read."""
+    frame = ents if isinstance(ents, Frame) else Frame.of(ents)
+    tally = frame.tally
+    labels = sorted(tally)
     st = plan["strata"]
     quotas = {
         s: quota(stratum_rate(plan, s), tally[s]["random"], st["min_per_stratum"]) for s in labels
     }
     drawn = trim(quotas, st["total_cap"])
-    selected, tk = [], {}
-    for e in ents:
-        if e["status"] == "targeted":
-            tk[e["credit_code"]] = ticket(seed, e["credit_code"])
-    targeted = sorted(tk, key=lambda c: (tk[c], c))
-    strat = {e["credit_code"]: e["stratum"] for e in ents if e["credit_code"] in tk}
-    for rank, c in enumerate(targeted, 1):
-        selected.append(
-            {
-                "credit_code": c,
-                "stratum": strat[c],
-                "kind": "targeted",
-                "ticket": tk[c].hex(),
-                "rank": rank,
-            }
-        )
-    pools: dict = {s: [] for s in labels}
-    for e in ents:  # one pass: the frame can hold a million units and hundreds of strata
-        if e["status"] == "random":
-            pools[e["stratum"]].append(e)
+    selected, facts = [], {}  # facts: credit_code -> facts, of each selected unit
+    targeted = []
     for s in labels:
-        pool = pools[s]
-        keyed = [(ticket(seed, e["credit_code"]), e) for e in pool]
-        if st["weights"] is None:
-            keyed.sort(key=lambda x: (x[0], x[1]["credit_code"]))
+        for c, f in frame.units("targeted", s):
+            targeted.append((ticket(seed, c), c, s))
+            facts[c] = f
+    targeted.sort()  # by ticket, then credit_code
+    for rank, (t, c, s) in enumerate(targeted, 1):
+        selected.append(
+            {"credit_code": c, "stratum": s, "kind": "targeted", "ticket": t.hex(), "rank": rank}
+        )
+    w = st["weights"]
+    for s in labels:
+        units = ((ticket(seed, c), c, f) for c, f in frame.units("random", s))
+        weight: dict = {}  # risk_class -> weight, of the stratum's units (§7)
+        if w is not None:
+            weight = {f[0]: w.get(f[0], w.get("*")) for _, f in frame.units("random", s)}
+        key = None if w is None else weighted_key(weight)  # None: by ticket, then credit_code
+        # The first drawn[s] units in that order: heapq.nsmallest(k, units, key) is
+        # sorted(units, key=key)[:k] holding only k units at a time. The two pick the same
+        # units when the order is total (credit codes differ; weights are integers >= 1) and
+        # k >= 0, as a plan makes them (§4); anything else is sorted whole, as it always was.
+        if drawn[s] >= 0 and all(type(x) is int and x >= 1 for x in weight.values()):
+            first = heapq.nsmallest(drawn[s], units, key)
         else:
-            w = st["weights"]
-            triples = [
-                (
-                    int.from_bytes(t, "big"),
-                    w.get(e["risk_class"], w.get("*")),
-                    e["credit_code"],
-                    t,
-                    e,
-                )
-                for t, e in keyed
-            ]
-            triples.sort(key=functools.cmp_to_key(weighted_cmp))
-            keyed = [(x[3], x[4]) for x in triples]
-        for rank, (t, e) in enumerate(keyed[: drawn[s]], 1):
+            first = sorted(units, key=key)[: drawn[s]]
+        for rank, (t, c, f) in enumerate(first, 1):
             selected.append(
-                {
-                    "credit_code": e["credit_code"],
-                    "stratum": s,
-                    "kind": "random",
-                    "ticket": t.hex(),
-                    "rank": rank,
-                }
+                {"credit_code": c, "stratum": s, "kind": "random", "ticket": t.hex(), "rank": rank}
             )
-    picked = {x["credit_code"] for x in selected}
-    by_code = {e["credit_code"]: e for e in ents if e["credit_code"] in picked}
+            facts[c] = f
     processing = sorted(selected, key=lambda x: (x["ticket"], x["credit_code"]))
-    order = [by_code[x["credit_code"]] for x in processing]
+    order = []
+    for x in processing:
+        risk, division, kinds = facts[x["credit_code"]]
+        order.append({"credit_code": x["credit_code"], "risk_class": risk,
+                      "division_code": division, "cert_kinds": kinds})  # fmt: skip
     strata = [
         {
             "stratum": s,
@@ -902,6 +957,57 @@ def _stream_jsonl(bundle, name, key):
                     row[field] = shared.setdefault(value, value)
             rows.append(row)
     return rows
+
+
+def read_frame(bundle, plan):
+    """frame-enterprises.jsonl as a Frame with its digests, read in one pass that holds no row
+    (a frame can hold millions): each line canonical JSON of the documented shape, in strictly
+    ascending credit_code order, inside the plan's population and its stratum. At the first
+    line that is not exactly so, or any other problem, the pass stops and the file is read the
+    plain way (read_jsonl, check_frame_scope, then frame_digests, every row held), so that the
+    first problem is named exactly as that reading names it."""
+    try:
+        frame = Frame()
+        frame.digests = frame_digests(_frame_units(bundle, plan, frame))
+        return frame
+    except Exception:  # whatever it is, the plain reading below names it
+        pass
+    ents = read_jsonl(bundle, "frame-enterprises.jsonl", "credit_code")
+    check_frame_scope(plan, ents)
+    return as_frame(ents)
+
+
+def _frame_units(bundle, plan, frame):
+    """Each unit of frame-enterprises.jsonl once it passed every check, added to ``frame``.
+    A line is canonical if canonical() gives back its text; with nothing but strings in it
+    (a number stops the pass: the plain reading judges it), json.loads without hooks and one
+    comparison tell (duplicate keys, escapes or spaces make the texts differ)."""
+    name = "frame-enterprises.jsonl"
+    pop = plan["population"]
+    known: dict = {}  # (status, stratum, risk_class, division_code, cert_kinds) -> scope_problem
+    shared: dict = {}  # (risk_class, division_code, cert_kinds) -> the facts of units with them
+    last = None
+    with open(os.path.join(bundle, name), "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                raise Mismatch(name + ": must end with a newline")
+            text = line[:-1].decode("utf-8")
+            e = shape(json.loads(text), name, f"{name}: line {n}")
+            kinds = e["cert_kinds"]
+            if not all(type(k) is str for k in kinds) or CANONICAL_JSON.encode(e) != text:
+                raise Mismatch(f"{name}: line {n} is not canonical JSON of strings")
+            code = e["credit_code"]
+            if last is not None and not last < code:
+                raise Mismatch(f"{name}: line {n} is not in strictly ascending credit_code order")
+            last = code
+            key = (e["status"], e["stratum"], e["risk_class"], e["division_code"], tuple(kinds))
+            if key not in known:
+                known[key] = scope_problem(plan, pop, e)
+            if known[key]:
+                raise Mismatch(f"{name}: line {n} ({code}){known[key]}")
+            facts = shared.setdefault(key[2:], (e["risk_class"], e["division_code"], kinds))
+            frame.add(code, e["stratum"], e["status"], facts)
+            yield e
 
 
 def _read_jsonl_whole(bundle, name, key):
@@ -1001,20 +1107,26 @@ def expect(where, got, want):
 def check_frame_scope(plan, ents):
     pop = plan["population"]
     for n, e in enumerate(ents, 1):
-        where = f"frame-enterprises.jsonl: line {n} ({e['credit_code']})"
-        if e["status"] not in ("random", "targeted", "excluded"):
-            raise Mismatch(where + ": unknown status " + repr(e["status"]))
-        expect(
-            where + " stratum",
-            e["stratum"],
-            stratum_label(plan, e["division_code"], e["risk_class"]),
-        )
-        if not e["cert_kinds"] or not set(e["cert_kinds"]) <= set(pop["cert_kinds"]):
-            raise Mismatch(where + ": cert_kinds outside the plan's population")
-        if not any(e["division_code"].startswith(p) for p in pop["divisions"]):
-            raise Mismatch(where + ": division outside the plan's population")
-        if pop["directed"] and pop["risk_classes"] and e["risk_class"] not in pop["risk_classes"]:
-            raise Mismatch(where + ": risk class outside the plan's directed population")
+        problem = scope_problem(plan, pop, e)
+        if problem:
+            raise Mismatch(f"frame-enterprises.jsonl: line {n} ({e['credit_code']}){problem}")
+
+
+def scope_problem(plan, pop, e):
+    """What puts frame unit ``e`` outside the plan's population ``pop`` or outside its stratum
+    (§3, §4), said as check_frame_scope says it after the line; None if nothing does."""
+    if e["status"] not in ("random", "targeted", "excluded"):
+        return ": unknown status " + repr(e["status"])
+    label = stratum_label(plan, e["division_code"], e["risk_class"])
+    if e["stratum"] != label:
+        return f" stratum: recomputed {label}, bundle says {e['stratum']}"
+    if not e["cert_kinds"] or not set(e["cert_kinds"]) <= set(pop["cert_kinds"]):
+        return ": cert_kinds outside the plan's population"
+    if not any(e["division_code"].startswith(p) for p in pop["divisions"]):
+        return ": division outside the plan's population"
+    if pop["directed"] and pop["risk_classes"] and e["risk_class"] not in pop["risk_classes"]:
+        return ": risk class outside the plan's directed population"
+    return None
 
 
 def compare_list(name, got, want):
@@ -1078,9 +1190,8 @@ def verify(bundle, say=print):
     )
     say("plan hash ok ({})".format(com["plan_hash"]))
     stage("frame-enterprises.jsonl")
-    ents = read_jsonl(bundle, "frame-enterprises.jsonl", "credit_code")
-    check_frame_scope(plan, ents)
-    size, frame_commitment, frame_root = frame_digests(ents)
+    frame = read_frame(bundle, plan)
+    size, frame_commitment, frame_root = frame.digests
     expect("frame-enterprises.jsonl: size (round.json frame_size)", com["frame_size"], size)
     expect(
         "frame-enterprises.jsonl: commitment (round.json frame_commitment)",
@@ -1102,13 +1213,14 @@ def verify(bundle, say=print):
     failed = "outcome" in rnd
     try:
         if audience == "public":
-            want = verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+            want = verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok)
         else:
-            want = verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok)
+            want = verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok)
     except Infeasible as exc:
         if not failed:
             raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
-        return confirm_failure(bundle, rnd, plan, ents, files, exc, say)
+        return confirm_failure(bundle, rnd, plan, frame, files, exc, say)
+    del frame  # drawn: its units are no longer needed, and selection.json is read next
     if failed:
         raise Mismatch(
             "failure.json: the round is said to fail, but the recomputed draw completes "
@@ -1144,11 +1256,10 @@ def verify(bundle, say=print):
     return None
 
 
-def confirm_failure(bundle, rnd, plan, ents, files, exc, say):
+def confirm_failure(bundle, rnd, plan, frame, files, exc, say):
     """The recomputed draw failed: its strata and its failure must be the ones claimed."""
     stage("round.json strata")
-    strata, _, _ = select_all(bytes.fromhex(rnd["seed"]), plan,
-                              sorted(ents, key=lambda e: e["credit_code"]))  # fmt: skip
+    strata, _, _ = select_all(bytes.fromhex(rnd["seed"]), plan, frame)
     compare_list("round.json strata", rnd["strata"], strata)
     say(f"strata: {len(strata)}, counts ok")
     stage("failure.json")
@@ -1180,7 +1291,7 @@ def read_entropy(bundle, rnd, say):
     return entropy
 
 
-def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
+def verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
     """The inspector frame with identities, the constraints and (v2) the pseudonym key."""
     stage("frame-inspectors.jsonl")
     insps = read_jsonl(bundle, "frame-inspectors.jsonl", "inspector_id")
@@ -1230,11 +1341,11 @@ def verify_auditor_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
         )
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, constraints, entropy)")
-    return reference_draw(rnd["round_key"], plan, ents, insps, cons["conflicts"],
+    return reference_draw(rnd["round_key"], plan, frame, insps, cons["conflicts"],
                           cons["recent"], entropy, version, key, seed_ok)  # fmt: skip
 
 
-def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
+def verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
     """Pseudonymous inspectors and recusals; what the public cannot see is taken as stated."""
     stage("frame-inspectors-public.jsonl")
     rows = read_jsonl(bundle, "frame-inspectors-public.jsonl", "pseudonym")
@@ -1278,7 +1389,7 @@ def verify_public_inputs(bundle, rnd, com, plan, ents, version, say, seed_ok):
         f"{com['inspector_commitment']}, constraints {com['constraints_commitment']}")  # fmt: skip
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, recusals, entropy)")
-    return public_draw(rnd["round_key"], plan, ents, rows, pairs, entropy, version, com,
+    return public_draw(rnd["round_key"], plan, frame, rows, pairs, entropy, version, com,
                        seed_ok)  # fmt: skip
 
 
@@ -1295,8 +1406,11 @@ def check_manifest(bundle, files=FILES):
     for name in files:
         if name not in listed:
             raise Mismatch(f"MANIFEST.sha256: {name} not listed")
+        h = hashlib.sha256()
         with open(os.path.join(bundle, name), "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+            while block := f.read(1 << 20):  # in blocks: a frame file can be gigabytes
+                h.update(block)
+        digest = h.hexdigest()
         if digest != listed[name]:
             raise Mismatch(
                 f"{name}: SHA-256 {digest} differs from MANIFEST.sha256 ({listed[name]})"
