@@ -13,7 +13,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from exchange.keys import BureauKey, load_or_create
 from notifications.models import Notification, NotificationKind
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
-from tests.servers import free_port, serve_app
+from tests.servers import free_port, serve_app, wait_for_serve
 
 pytestmark = pytest.mark.slow
 
@@ -137,14 +136,7 @@ def server(engine: sa.Engine, tmp_path: Path) -> Iterator[Server]:
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"shuangsui serve did not start:\n{log.read_text()}")
+        wait_for_serve(proc, url + "/health", 200, log=log)
         yield Server(url, log, credit_code, inspector, coordinator, partner)
     finally:
         proc.terminate()

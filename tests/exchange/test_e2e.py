@@ -31,6 +31,7 @@ from rounds.service import artifact
 from tests.exchange.bureaus import Bureau, make_bureau, publish, rewrite_entry, write_directory
 from tests.exchange.proxy import FaultProxy
 from tests.rounds.factories import plan_yaml, seed_registry
+from tests.servers import wait_for_serve
 
 pytestmark = pytest.mark.slow
 NAMES = {"350000": "福建", "310000": "上海", "330000": "浙江"}
@@ -100,13 +101,8 @@ class World:
             [sys.executable, "-m", "shuangsui", "serve", "--port", str(port)],
             env=env or self.env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/exchange/v1/keys").status_code == 401:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"shuangsui serve of {code} did not start")
+        url = f"http://127.0.0.1:{port}/exchange/v1/keys"
+        wait_for_serve(self.procs[name or code], url, 401, name=f"shuangsui serve of {code}")
 
     def stop(self, code: str) -> None:
         proc = self.procs.pop(code, None)

@@ -8,16 +8,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
-
-import httpx
 
 from exchange.directory import load_directory
 from joint.service import Bureau as Me
 from tests.exchange.bureaus import make_bureau, write_directory
 from tests.rounds.factories import plan_yaml, seed_registry
-from tests.servers import free_port
+from tests.servers import free_port, wait_for_serve
 
 NAMES = {"350000": "福建", "310000": "上海", "330000": "浙江"}
 
@@ -69,13 +66,8 @@ class World:
             [sys.executable, "-m", "shuangsui", "serve", "--port", str(self.ports[code])],
             env=self.env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        for _ in range(300):
-            try:
-                if httpx.get(self.b[code].base_url + "/exchange/v1/keys").status_code == 401:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"shuangsui serve of {code} did not start")
+        url = self.b[code].base_url + "/exchange/v1/keys"
+        wait_for_serve(self.procs[code], url, 401, name=f"shuangsui serve of {code}")
 
     def stop(self) -> None:
         for proc in self.procs.values():
