@@ -47,7 +47,7 @@ def pack(data: bytes | Iterable[bytes]) -> tuple[str, bytes]:
 
 
 def artifact(session: Session, round_key: str, name: str) -> bytes:
-    return _checked_artifact(session, round_key, name)[0]
+    return _checked(_stored(session, round_key, name))
 
 
 def _stored(session: Session, round_key: str, name: str) -> RoundArtifact:
@@ -57,14 +57,16 @@ def _stored(session: Session, round_key: str, name: str) -> RoundArtifact:
     return row
 
 
-def _checked_artifact(session: Session, round_key: str, name: str) -> tuple[bytes, str]:
-    """An artifact's bytes and their SHA-256 (hex), checked against the one stored with it."""
-    row = _stored(session, round_key, name)
+def _checked(row: RoundArtifact) -> bytes:
+    """A stored artifact's bytes, checked against the SHA-256 stored with it."""
     data = gzip.decompress(row.content)
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != row.sha256:
-        raise IntegrityError(f"round {round_key}: stored {name} does not match its hash")
-    return data, digest
+    if hashlib.sha256(data).hexdigest() != row.sha256:
+        raise _changed(row)
+    return data
+
+
+def _changed(row: RoundArtifact) -> IntegrityError:
+    return IntegrityError(f"round {row.round_key}: stored {row.name} does not match its hash")
 
 
 def _checked_lines(row: RoundArtifact, piece: int = 1 << 20) -> Iterator[bytes]:
@@ -86,7 +88,7 @@ def _checked_lines(row: RoundArtifact, piece: int = 1 << 20) -> Iterator[bytes]:
     if rest:
         yield rest
     if digest.hexdigest() != row.sha256:
-        raise IntegrityError(f"round {row.round_key}: stored {row.name} does not match its hash")
+        raise _changed(row)
 
 
 def _parsed_frame(row: RoundArtifact) -> list[EnterpriseUnit]:
@@ -117,7 +119,7 @@ def load_inputs(
     cached = _parsed.get(key)
     if cached is None:
         frame = rows.pop(FRAME)
-        blobs = {name: _checked_artifact(session, round_key, name)[0] for name in rows}
+        blobs = {name: _checked(row) for name, row in rows.items()}  # the small ones, whole
         cached = _parse_inputs(round_key, blobs, _parsed_frame(frame))
         _parsed.clear()  # keep only the last round: frames can hold a million units
         _parsed[key] = cached
