@@ -207,9 +207,9 @@ def main() -> int:
 
     def load() -> int:
         with engine.connect() as conn:
-            rows = frames.enterprise_rows(conn, plan)
+            rows = sum(1 for _ in frames.enterprise_rows(conn, plan))  # streamed: counted
             frames.inspector_rows(conn)
-        return len(rows)
+        return rows
 
     kinds = list(plan["population"]["cert_kinds"])
     floor_rows, t_floor, c_floor = _best(lambda: frame_load_floor(engine, kinds))

@@ -31,7 +31,7 @@ from . import verify_bundle as reference
 from .canonical import canonical_json, sha256_hex
 from .core import DrawInputs, DrawResult, commitments
 from .errors import InfeasibleDraw
-from .frame import jsonl_pieces
+from .frame import EnterpriseFrame, jsonl_pieces
 from .public import public_view
 
 __all__ = [
@@ -127,7 +127,7 @@ def bundle_documents(
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
     doc = result.to_json()
-    ents = sorted(inputs.enterprises, key=lambda u: u.credit_code)
+    ents = EnterpriseFrame.of(inputs.enterprises)  # in credit-code order
     common: dict[str, Data] = {
         "plan.json": canonical_json(dict(inputs.plan)),
         "frame-enterprises.jsonl": jsonl_pieces(ents),  # canonical JSON lines

@@ -19,6 +19,7 @@ import numpy as np
 from .errors import FrameError, PlanError
 from .frame import (
     STATUSES,
+    EnterpriseFrame,
     EnterpriseUnit,
     InspectorUnit,
     constraints_commitment,
@@ -31,11 +32,11 @@ from .plan import plan_hash
 from .public import PublicView, public_view
 from .seed import VERSIONS, derive_seed
 from .select import (
+    code_ticket_table,
     order_uniform,
     order_weighted,
     stratum_quota,
     stratum_rate,
-    ticket_table,
     tickets,
     trim_to_cap,
 )
@@ -135,23 +136,21 @@ class DrawResult:
         }
 
 
-def _sorted_frames(inputs: DrawInputs) -> tuple[list[EnterpriseUnit], list[InspectorUnit]]:
-    ents = sorted(inputs.enterprises, key=attrgetter("credit_code"))
+def _sorted_frames(inputs: DrawInputs) -> tuple[EnterpriseFrame, list[InspectorUnit]]:
+    ents = EnterpriseFrame.of(inputs.enterprises)  # sorted; a code twice is named
     insps = sorted(inputs.inspectors, key=attrgetter("inspector_id"))
-    for a, b in pairwise(ents):  # sorted: a code twice stands twice in a row
-        if a.credit_code == b.credit_code:
-            raise FrameError(f"enterprise {a.credit_code}: appears twice in the frame")
     for x, y in pairwise(insps):
         if x.inspector_id == y.inspector_id:
             raise FrameError(f"inspector {x.inspector_id}: appears twice in the frame")
-    # a frame's units share a few hundred (division, class, stratum, status): check those
-    kinds = {(u.division_code, u.risk_class, u.stratum, u.status) for u in ents}
-    if not all(_unit_kind_ok(inputs.plan, *kind) for kind in kinds):
-        for u in ents:  # name the first unit at fault
-            if not _unit_kind_ok(inputs.plan, u.division_code, u.risk_class, u.stratum, u.status):
-                if u.status not in STATUSES:
-                    raise FrameError(f"enterprise {u.credit_code}: unknown status {u.status!r}")
-                raise FrameError(f"enterprise {u.credit_code}: stratum {u.stratum!r} != plan's")
+    # a frame's units share a few hundred rests: check those, and name the first unit at fault
+    bad = {r for r, (division, risk, _, stratum, status, _) in enumerate(ents.rests)
+           if not _unit_kind_ok(inputs.plan, division, risk, stratum, status)}  # fmt: skip
+    if bad:
+        first = next(i for i, r in enumerate(ents.rest_indices()) if r in bad)
+        u = ents[first]
+        if u.status not in STATUSES:
+            raise FrameError(f"enterprise {u.credit_code}: unknown status {u.status!r}")
+        raise FrameError(f"enterprise {u.credit_code}: stratum {u.stratum!r} != plan's")
     return ents, insps
 
 
@@ -176,7 +175,7 @@ def _view(inputs: DrawInputs, insps: Sequence[InspectorUnit]) -> PublicView:
 
 def _commit(
     inputs: DrawInputs,
-    ents: list[EnterpriseUnit],
+    ents: EnterpriseFrame,
     insps: list[InspectorUnit],
     view: PublicView | None = None,
 ) -> Commitments:
@@ -211,18 +210,21 @@ def commitments(inputs: DrawInputs) -> Commitments:
 
 
 def select_random(
-    seed: bytes, plan: Mapping[str, Any], pool: list[EnterpriseUnit], drawn: Mapping[str, int]
+    seed: bytes, plan: Mapping[str, Any], pool: Sequence[EnterpriseUnit], drawn: Mapping[str, int]
 ) -> list[Selection]:
     """The ``drawn[s]`` smallest tickets (or weighted keys) of each stratum s of ``pool``."""
+    pool = EnterpriseFrame.of(pool, where="the pool")
     labels = sorted(drawn)
     index = {s: i for i, s in enumerate(labels)}
-    ids = [u.credit_code for u in pool]
-    table = ticket_table(seed, ids)
+    ids = pool.credit_codes()
+    table = code_ticket_table(seed, pool.code_bytes())
+    rest_at = np.frombuffer(pool.rest_indices(), dtype=np.uint32)
     weights = plan["strata"]["weights"]
     out: list[Selection] = []
     if weights is None:
         order = order_uniform(table, ids)
-        sidx = np.fromiter((index[u.stratum] for u in pool), dtype=np.int32, count=len(pool))
+        stratum_of_rest = np.array([index[rest[3]] for rest in pool.rests], dtype=np.int32)
+        sidx = stratum_of_rest[rest_at] if len(pool) else np.zeros(0, dtype=np.int32)
         grouped = order[np.argsort(sidx[order], kind="stable")]
         starts = np.concatenate(([0], np.cumsum(np.bincount(sidx, minlength=len(labels)))))
         for s in labels:
@@ -232,11 +234,11 @@ def select_random(
                 out.append(Selection(ids[i], s, "random", table[32 * i : 32 * i + 32].hex(), rank))
         return out
     members: dict[str, list[int]] = {s: [] for s in labels}
-    for i, u in enumerate(pool):
-        members[u.stratum].append(i)
+    for i, r in enumerate(rest_at.tolist()):
+        members[pool.rests[r][3]].append(i)
     for s in labels:
         m = members[s]
-        w = [weights.get(pool[i].risk_class, weights.get("*")) for i in m]
+        w = [weights.get(pool.rests[rest_at[i]][1], weights.get("*")) for i in m]
         if None in w:
             raise PlanError(f"strata.weights: no weight for a risk class in stratum {s}")
         sub = b"".join(table[32 * i : 32 * i + 32] for i in m)
@@ -261,7 +263,7 @@ def draw(
     view = None
     if committed is not None and not recheck:
         # the very frames the commitments were computed from: already sorted and checked
-        ents, insps = list(inputs.enterprises), list(inputs.inspectors)
+        ents, insps = EnterpriseFrame.of(inputs.enterprises), list(inputs.inspectors)
         com = committed
     else:
         ents, insps = _sorted_frames(inputs)
@@ -280,19 +282,20 @@ def draw(
         public_inspector_commitment=com.public_inspector_commitment,
         public_recused_commitment=com.public_recused_commitment,
     )
-    labels = sorted({u.stratum for u in ents})
+    units_of_rest = ents.rest_counts()
+    labels = sorted({ents.rests[r][3] for r in units_of_rest})
     tally = {s: dict.fromkeys(("random", "targeted", "excluded"), 0) for s in labels}
-    for u in ents:
-        tally[u.stratum][u.status] += 1
+    for r, n in units_of_rest.items():
+        _, _, _, stratum, status, _ = ents.rests[r]
+        tally[stratum][status] += n
     strata = plan["strata"]
     quotas = {
         s: stratum_quota(stratum_rate(plan, s), tally[s]["random"], strata["min_per_stratum"])
         for s in labels
     }
     drawn = trim_to_cap(quotas, strata["total_cap"])
-    pool = [u for u in ents if u.status == "random"]
-    selected = select_random(seed, plan, pool, drawn)
-    targeted = [u for u in ents if u.status == "targeted"]
+    selected = select_random(seed, plan, ents.having("random"), drawn)
+    targeted = list(ents.having("targeted"))
     t_digests = tickets(seed, [u.credit_code for u in targeted])
     t_order = sorted(range(len(targeted)), key=lambda i: (t_digests[i], targeted[i].credit_code))
     selected_t = [
@@ -300,10 +303,9 @@ def draw(
         for r, i in enumerate(t_order, 1)
     ]
     all_selected = selected_t + selected
-    chosen = {s.credit_code for s in all_selected}
-    by_code = {u.credit_code: u for u in ents if u.credit_code in chosen}
     processing = sorted(all_selected, key=lambda s: (s.ticket, s.credit_code))
-    order = [by_code[s.credit_code] for s in processing]
+    codes = [s.credit_code for s in processing]
+    order = [ents[i] for i in ents.find(codes)]  # each was drawn from the frame: all found
     if inputs.version >= 2:
         teams, workloads = _pseudonymous_teams(seed, inputs, order, insps, view)
     else:

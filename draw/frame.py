@@ -9,14 +9,18 @@ enterprise by the team draw, so shortfalls can be explained).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import itertools
 import json
 import re
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
+
+import numpy as np
 
 from .canonical import lp, lp_fields
 from .errors import FrameError, PlanError
@@ -24,8 +28,10 @@ from .merkle import merkle_root, merkle_root_stream
 
 __all__ = [
     "STATUSES",
+    "EnterpriseFrame",
     "EnterpriseRow",
     "EnterpriseUnit",
+    "FrameBuilder",
     "FrameDigests",
     "InspectorUnit",
     "build_enterprise_frame",
@@ -40,6 +46,7 @@ __all__ = [
     "jsonl",
     "jsonl_pieces",
     "stratum_of",
+    "with_status",
 ]
 
 STATUSES = ("random", "targeted", "excluded")
@@ -77,6 +84,228 @@ class EnterpriseUnit:
             d.get("status", "random"),
             d.get("note", ""),
         )
+
+
+# A unit after its credit code: division_code, risk_class, cert_kinds, stratum, status, note
+# (EnterpriseUnit's fields in order). A frame of millions of units has a few hundred of these.
+Rest = tuple[str, str, tuple[str, ...], str, str, str]
+
+
+def rest_of(u: EnterpriseUnit) -> Rest:
+    return (u.division_code, u.risk_class, u.cert_kinds, u.stratum, u.status, u.note)
+
+
+class EnterpriseFrame(Sequence[EnterpriseUnit]):
+    """The enterprise units of a frame in credit-code order, held as columns: the credit codes'
+    UTF-8 bytes back to back, where each ends, and which of the frame's few distinct rests
+    (:data:`Rest`) each unit has. About 30 bytes a unit, where a list of :class:`EnterpriseUnit`
+    takes about 170 (a frame can hold ten million units). Made by :class:`FrameBuilder` or
+    :meth:`of`; read as a sequence of units (made as they are read), or by column where a
+    million units are read: :meth:`codes`, :meth:`code_bytes`, :attr:`rests`,
+    :meth:`rest_indices`."""
+
+    __slots__ = ("_data", "_ends", "_rest_at", "rests")
+
+    def __init__(
+        self, data: bytes | bytearray, ends: array[int], rest_at: array[int], rests: list[Rest]
+    ):
+        self._data, self._ends, self._rest_at, self.rests = data, ends, rest_at, rests
+
+    @classmethod
+    def of(cls, units: Iterable[EnterpriseUnit], *, where: str = "the frame") -> EnterpriseFrame:
+        """``units`` in credit-code order (a frame is returned as it is); a code twice is a
+        :class:`FrameError` naming it ("appears twice in ``where``")."""
+        if isinstance(units, EnterpriseFrame):
+            return units
+        builder = FrameBuilder()
+        for u in units:
+            builder.add(u.credit_code, rest_of(u))
+        return builder.frame(where)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, i: int) -> EnterpriseUnit: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[EnterpriseUnit]: ...
+    def __getitem__(self, i: int | slice) -> EnterpriseUnit | list[EnterpriseUnit]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return EnterpriseUnit(self.code(i), *self.rests[self._rest_at[i]])
+
+    def __iter__(self) -> Iterator[EnterpriseUnit]:
+        rests = self.rests
+        for code, r in zip(self.codes(), self._rest_at, strict=True):
+            yield EnterpriseUnit(code, *rests[r])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EnterpriseFrame):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<EnterpriseFrame of {len(self)} units, {len(self.rests)} distinct rests>"
+
+    def code(self, i: int) -> str:
+        if i < 0:
+            i += len(self)
+        start = self._ends[i - 1] if i else 0
+        return self._data[start : self._ends[i]].decode()
+
+    def credit_codes(self) -> Sequence[str]:
+        """The credit codes as a sequence, each decoded when it is read."""
+        return _Codes(self)
+
+    def code_bytes(self) -> Iterator[memoryview]:
+        """Each unit's credit code as UTF-8 (views into the one buffer: nothing is copied)."""
+        view, start = memoryview(self._data), 0
+        for end in self._ends:
+            yield view[start:end]
+            start = end
+
+    def codes(self) -> Iterator[str]:
+        data, start = self._data, 0
+        for end in self._ends:
+            yield data[start:end].decode()
+            start = end
+
+    def rest_indices(self) -> array[int]:
+        """Per unit, the index of its rest in :attr:`rests`."""
+        return self._rest_at
+
+    def rest_counts(self) -> dict[int, int]:
+        """How many units have each rest (by index in :attr:`rests`)."""
+        at = np.frombuffer(self._rest_at, dtype=np.uint32)
+        counts = np.bincount(at, minlength=len(self.rests))
+        return {r: int(n) for r, n in enumerate(counts.tolist()) if n}
+
+    def positions(self, status: str) -> np.ndarray:
+        """The positions of the units of ``status``, in frame order."""
+        wanted = [r for r, rest in enumerate(self.rests) if rest[4] == status]
+        return np.flatnonzero(np.isin(np.frombuffer(self._rest_at, dtype=np.uint32), wanted))
+
+    def having(self, status: str) -> EnterpriseFrame:
+        """The units of ``status``, as a frame of their own."""
+        at = self.positions(status).tolist()
+        builder = FrameBuilder()
+        for i in at:
+            builder.add(self.code(i), self.rests[self._rest_at[i]])
+        return builder.frame()
+
+    def find(self, codes: Sequence[str]) -> list[int]:
+        """The position of each of ``codes`` in the frame (-1 where it is not), by binary search
+        (all at once when every code has one width, as credit codes do)."""
+        width = self._width()
+        if width and all(len(c) == width and c.isascii() for c in codes):
+            column = np.frombuffer(self._data, dtype=f"S{width}")
+            wanted = np.array([c.encode() for c in codes], dtype=f"S{width}")
+            at = np.searchsorted(column, wanted)
+            hit = (at < len(column)) & (column[np.minimum(at, len(column) - 1)] == wanted)
+            return np.where(hit, at, -1).tolist()  # type: ignore[no-any-return]
+        found: list[int] = []
+        view = self.credit_codes()
+        for c in codes:
+            i = bisect.bisect_left(view, c)
+            found.append(i if i < len(self) and view[i] == c else -1)
+        return found
+
+    def _width(self) -> int:
+        """The one byte width of every code, if they share one (0 if not, or if a NUL byte
+        would make numpy's fixed-width strings compare them differently)."""
+        n = len(self._ends)
+        if not n or b"\0" in self._data:
+            return 0
+        width = self._ends[0]
+        if width == 0 or self._ends[-1] != width * n:
+            return 0
+        ends = np.frombuffer(self._ends, dtype=np.uint64)
+        return width if bool(np.all(np.diff(ends) == width)) else 0
+
+
+class _Codes(Sequence[str]):
+    """A frame's credit codes as a sequence (decoded as read)."""
+
+    def __init__(self, frame: EnterpriseFrame):
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def,override]
+        return self.frame.code(i)
+
+
+class FrameBuilder:
+    """Collects (credit code, rest) pairs in any order into an :class:`EnterpriseFrame`. The
+    rests are held once each; codes added in increasing order need no sort."""
+
+    def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
+        self._data = bytearray()
+        self._ends = array("Q")
+        self._rest_at = array("I")
+        self._rests: list[Rest] = []
+        self._index: dict[Rest, int] = {}
+        self._last: str | None = None
+        self._in_order = True
+
+    def add(self, code: str, rest: Rest) -> None:
+        r = self._index.get(rest)
+        if r is None:
+            r = self._index[rest] = len(self._rests)
+            self._rests.append(rest)
+        if self._in_order:
+            if self._last is not None and code <= self._last:
+                self._in_order = False
+            self._last = code
+        self._data += code.encode()
+        self._ends.append(len(self._data))
+        self._rest_at.append(r)
+
+    def frame(self, where: str = "the frame") -> EnterpriseFrame:
+        """The frame, sorted by credit code; a code twice is a FrameError naming it."""
+        frame = EnterpriseFrame(self._data, self._ends, self._rest_at, self._rests)
+        self._start()  # the frame owns the columns now: the next one starts afresh
+        if not self._in_order:
+            frame = _sorted(frame, where)
+        return frame
+
+
+def _sorted(frame: EnterpriseFrame, where: str) -> EnterpriseFrame:
+    """``frame``'s units in credit-code order (byte order of UTF-8 is code point order, so
+    the bytes sort as the strings do); a code twice is a FrameError."""
+    width = frame._width()
+    if width:  # credit codes: numpy sorts the fixed-width column
+        column = np.frombuffer(frame._data, dtype=f"S{width}")
+        order = np.argsort(column, kind="stable")
+        ordered = column[order]
+        same = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if same.size:
+            raise FrameError(f"enterprise {ordered[same[0]].decode()}: appears twice in {where}")
+        rest_at = np.frombuffer(frame._rest_at, dtype=np.uint32)[order]
+        return EnterpriseFrame(
+            ordered.tobytes(), frame._ends, array("I", rest_at.tobytes()), frame.rests
+        )
+    builder = FrameBuilder()
+    for i in sorted(range(len(frame)), key=frame.code):
+        code = frame.code(i)
+        if builder._last == code:
+            raise FrameError(f"enterprise {code}: appears twice in {where}")
+        builder.add(code, frame.rests[frame._rest_at[i]])
+    return builder.frame(where)
+
+
+def with_status(units: Sequence[EnterpriseUnit], status: str) -> Iterator[EnterpriseUnit]:
+    """The units of ``status`` (of a frame: without making the others)."""
+    if isinstance(units, EnterpriseFrame):
+        yield from units.having(status)
+    else:
+        yield from (u for u in units if u.status == status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +373,9 @@ def encode_enterprises(units: Iterable[EnterpriseUnit]) -> Iterator[bytes]:
     """``encode_enterprise`` of each unit of a frame, one at a time. Everything after the
     credit code repeats across a frame's units (a few hundred places and statuses): it is
     encoded once each."""
+    if isinstance(units, EnterpriseFrame):
+        yield from _encode_frame(units)
+        return
     tails: dict[tuple[Any, ...], bytes] = {}
     for u in units:
         key = (u.division_code, u.risk_class, u.stratum, u.status, u.note, u.cert_kinds)
@@ -152,6 +384,12 @@ def encode_enterprises(units: Iterable[EnterpriseUnit]) -> Iterator[bytes]:
             tail = tails[key] = _tail(u)
         code = u.credit_code.encode("utf-8")
         yield len(code).to_bytes(4, "big") + code + tail
+
+
+def _encode_frame(frame: EnterpriseFrame) -> Iterator[bytes]:
+    tails = [_tail(EnterpriseUnit("", *rest)) for rest in frame.rests]
+    for code, r in zip(frame.code_bytes(), frame.rest_indices(), strict=True):
+        yield len(code).to_bytes(4, "big") + code + tails[r]
 
 
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
@@ -167,8 +405,10 @@ def jsonl_pieces(units: Sequence[EnterpriseUnit] | Sequence[InspectorUnit]) -> I
     """The bytes of ``jsonl(units)``, ``LINES_PER_PIECE`` lines at a time. Frame units hold
     only strings, integers, booleans and lists of them (no floats by construction), so plain
     ``json.dumps`` with canonical options gives the canonical bytes without a per-value check."""
-    if units and all(isinstance(u, EnterpriseUnit) for u in units[:1]):
-        lines: Iterator[str] = _enterprise_lines(units)  # type: ignore[arg-type]
+    if isinstance(units, EnterpriseFrame):
+        lines: Iterator[str] = _frame_lines(units)
+    elif units and all(isinstance(u, EnterpriseUnit) for u in units[:1]):
+        lines = _enterprise_lines(units)  # type: ignore[arg-type]
     else:
         lines = (_dumps(u.to_json()) + "\n" for u in units)
     while piece := "".join(itertools.islice(lines, LINES_PER_PIECE)):
@@ -180,20 +420,36 @@ def _enterprise_lines(units: Sequence[EnterpriseUnit]) -> Iterator[str]:
     a million rows: the keys sort as cert_kinds, credit_code, then the rest, and everything but
     the credit code repeats across rows, so the text around it is memoised per distinct rest
     (``rounds.artifacts.enterprise_units`` reads them back the same way)."""
-    around: dict[tuple[object, ...], tuple[str, str]] = {}
+    around: dict[Rest, tuple[str, str]] = {}
     for u in units:
-        rest = (u.cert_kinds, u.division_code, u.note, u.risk_class, u.status, u.stratum)
+        rest = rest_of(u)
         text = around.get(rest)
         if text is None:
-            text = around[rest] = (
-                f'{{"cert_kinds":{_dumps(list(u.cert_kinds))},"credit_code":',
-                f',"division_code":{_dumps(u.division_code)},"note":{_dumps(u.note)},'
-                f'"risk_class":{_dumps(u.risk_class)},"status":{_dumps(u.status)},'
-                f'"stratum":{_dumps(u.stratum)}}}\n',
-            )
-        code = u.credit_code
-        code_json = f'"{code}"' if code.isascii() and code.isalnum() else _dumps(code)
-        yield text[0] + code_json + text[1]
+            text = around[rest] = _around(rest)
+        yield text[0] + _code_json(u.credit_code) + text[1]
+
+
+def _frame_lines(frame: EnterpriseFrame) -> Iterator[str]:
+    """``_enterprise_lines`` of a frame: the text around a code is made once per rest."""
+    around = [_around(rest) for rest in frame.rests]
+    for code, r in zip(frame.codes(), frame.rest_indices(), strict=True):
+        before, after = around[r]
+        yield before + _code_json(code) + after
+
+
+def _around(rest: Rest) -> tuple[str, str]:
+    """A unit's JSON line before and after its credit code's value."""
+    division, risk, kinds, stratum, status, note = rest
+    return (
+        f'{{"cert_kinds":{_dumps(list(kinds))},"credit_code":',
+        f',"division_code":{_dumps(division)},"note":{_dumps(note)},'
+        f'"risk_class":{_dumps(risk)},"status":{_dumps(status)},'
+        f'"stratum":{_dumps(stratum)}}}\n',
+    )
+
+
+def _code_json(code: str) -> str:
+    return f'"{code}"' if code.isascii() and code.isalnum() else _dumps(code)
 
 
 def encode_inspector(u: InspectorUnit) -> bytes:
@@ -304,7 +560,7 @@ def build_enterprise_frame(
     plan: Mapping[str, Any],
     exclusions: Mapping[str, str] | None = None,
     causes: Mapping[str, str] | None = None,
-) -> list[EnterpriseUnit]:
+) -> EnterpriseFrame:
     """Population filter, stratum assignment, targeted and excluded status; sorted by code.
 
     ``rows``: :class:`EnterpriseRow` tuples, or mappings with the same keys. ``exclusions``:
@@ -314,7 +570,7 @@ def build_enterprise_frame(
     population is ignored (§3.1).
     """
     exclusions = exclusions or {}
-    causes = causes or {}
+    causes = {} if causes is None else causes  # (it may be filled as the rows pass)
     pop, targeted = plan["population"], plan["targeted"]
     listed = {t["credit_code"]: t["reason"] for t in targeted["list"]}
     rates = plan["strata"]["rates"]
@@ -328,7 +584,8 @@ def build_enterprise_frame(
     placed: dict[tuple[str, str], bool] = {}
     strata: dict[tuple[str, str], tuple[str, str, str]] = {}  # -> (division, class, stratum)
     kinds_of: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
-    out: dict[str, EnterpriseUnit] = {}
+    out = FrameBuilder()
+    seen_listed: set[str] = set()
     for row in rows:
         if not isinstance(row, EnterpriseRow):
             row = EnterpriseRow.of(row)
@@ -347,8 +604,6 @@ def build_enterprise_frame(
             placed[place] = _placed(place[0], risk, pop)
         if not placed[place] or (by_industry and industry not in pop["industries"]):
             continue
-        if code in out:
-            raise FrameError(f"enterprise {code}: appears twice in the rows")
         if place not in strata:
             if not isinstance(risk, str) or not risk or "/" in risk:
                 raise FrameError(f"enterprise {code}: bad risk_class {risk!r}")
@@ -361,17 +616,17 @@ def build_enterprise_frame(
         is_abnormal, is_serious = with_abnormal and abnormal, with_serious and serious
         if code in listed or is_abnormal or is_serious or code in causes:
             note = _reasons(code, listed, is_abnormal, is_serious, causes)
-            out[code] = EnterpriseUnit(code, division, risk, kinds, stratum, "targeted", note)
+            out.add(code, (division, risk, kinds, stratum, "targeted", note))
+            if code in listed:
+                seen_listed.add(code)
         elif code in exclusions:
-            out[code] = EnterpriseUnit(
-                code, division, risk, kinds, stratum, "excluded", exclusions[code]
-            )
+            out.add(code, (division, risk, kinds, stratum, "excluded", exclusions[code]))
         else:
-            out[code] = EnterpriseUnit(code, division, risk, kinds, stratum)
-    missing = sorted(set(listed) - set(out))
+            out.add(code, (division, risk, kinds, stratum, "random", ""))
+    missing = sorted(set(listed) - seen_listed)
     if missing:
         raise PlanError(f"targeted.list: {missing[0]} is not in the plan's population")
-    return [out[c] for c in sorted(out)]
+    return out.frame("the rows")
 
 
 def _reasons(

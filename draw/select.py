@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -20,6 +20,7 @@ from .plan import rate_fraction
 
 __all__ = [
     "order_uniform",
+    "code_ticket_table",
     "order_weighted",
     "ticket_table",
     "stratum_quota",
@@ -35,21 +36,23 @@ def ticket(seed: bytes, unit_id: str) -> bytes:
 
 
 def ticket_table(seed: bytes, ids: Sequence[str]) -> bytes:
-    """All tickets concatenated (32 bytes each, in ``ids`` order); hashlib per id.
+    """All tickets concatenated (32 bytes each, in ``ids`` order)."""
+    return code_ticket_table(seed, (unit_id.encode("utf-8") for unit_id in ids))
 
-    Fast path when every id is ASCII of one length (credit codes): the hash state after
-    ``seed || length`` is computed once and copied."""
+
+def code_ticket_table(seed: bytes, codes: Iterable[bytes | memoryview]) -> bytes:
+    """``ticket_table`` of ids given as their UTF-8 bytes. The hash state after ``seed ||
+    length`` is computed once per length (credit codes have one) and copied for each id."""
     sha = hashlib.sha256
+    after: dict[int, Any] = {}  # byte length -> the state after seed || length
     out = bytearray()  # 32 bytes a ticket, not a bytes object (65) and a list slot (8) as well
-    if ids and len(set(map(len, ids))) == 1 and all(map(str.isascii, ids)):
-        copy = sha(seed + len(ids[0]).to_bytes(4, "big")).copy
-        for unit_id in ids:
-            h = copy()
-            h.update(unit_id.encode("ascii"))
-            out += h.digest()
-    else:
-        for unit_id in ids:
-            out += sha(seed + lp(unit_id)).digest()
+    for code in codes:
+        state = after.get(len(code))
+        if state is None:
+            state = after[len(code)] = sha(seed + len(code).to_bytes(4, "big"))
+        h = state.copy()
+        h.update(code)
+        out += h.digest()
     return bytes(out)
 
 

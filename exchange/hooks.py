@@ -20,11 +20,12 @@ def round_record(session: Session, rnd: Any) -> dict[str, Any]:
     exclusions with their citations. Never teams' contacts or internal notes."""
     from sqlalchemy import select
 
+    from draw.frame import with_status
     from rounds.artifacts import load_inputs
     from rounds.models import Selection
 
     frame = load_inputs(session, rnd.round_key).enterprises  # the draw's own (cached) frame
-    exclusions = {u.credit_code: u.note for u in frame if u.status == "excluded"}
+    exclusions = {u.credit_code: u.note for u in with_status(frame, "excluded")}
     selection = session.execute(
         select(col(Selection.credit_code))
         .where(col(Selection.round_key) == rnd.round_key)

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from draw.frame import with_status
 from findings import dates
 from findings.records import load_results
 from leads import events
@@ -62,9 +63,8 @@ def causes(conn: Connection, plan: Mapping[str, Any]) -> dict[str, str]:
 def mark_targeted(session: Session, rnd: Any, frame: Sequence[Any]) -> None:
     """In the commit's transaction: the leads the frame's targeted notes name."""
     named: set[int] = set()
-    for unit in frame:
-        if unit.status == "targeted":
-            named |= {int(m[1]) for part in unit.note.split("；") if (m := REASON.match(part))}
+    for unit in with_status(frame, "targeted"):
+        named |= {int(m[1]) for part in unit.note.split("；") if (m := REASON.match(part))}
     if not named:
         return
     ids = [i for (i, _code, _cat) in session.execute(_waiting(rnd.check_item_code)) if i in named]

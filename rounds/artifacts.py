@@ -18,7 +18,16 @@ from typing import Any
 from sqlmodel import Session
 
 from draw import core
-from draw.frame import EnterpriseUnit, InspectorUnit, jsonl, jsonl_pieces  # noqa: F401
+from draw.frame import (  # noqa: F401
+    EnterpriseFrame,
+    EnterpriseUnit,
+    FrameBuilder,
+    InspectorUnit,
+    Rest,
+    jsonl,
+    jsonl_pieces,
+    rest_of,
+)
 from rounds.models import Round, RoundArtifact
 from shuangsui.errors import IntegrityError, NotFound
 
@@ -70,13 +79,17 @@ def _changed(row: RoundArtifact) -> IntegrityError:
 
 
 def _checked_lines(row: RoundArtifact, piece: int = 1 << 20) -> Iterator[bytes]:
-    """The lines of a stored artifact, inflated a piece at a time; after the last line its
-    SHA-256 is checked against the one stored with it (:class:`IntegrityError`)."""
-    content, inflate = row.content, zlib.decompressobj(31)
+    """The lines of a stored artifact, inflated at most ``piece`` bytes at a time (a frame's
+    text compresses about fifteenfold: a megabyte of it inflated at once would be fifteen);
+    after the last line its SHA-256 is checked against the one stored with it
+    (:class:`IntegrityError`)."""
+    content, inflate = memoryview(row.content), zlib.decompressobj(31)
 
     def inflated() -> Iterator[bytes]:
         for i in range(0, len(content), piece):
-            yield inflate.decompress(content[i : i + piece])
+            yield inflate.decompress(content[i : i + piece], piece)
+            while inflate.unconsumed_tail:
+                yield inflate.decompress(inflate.unconsumed_tail, piece)
         yield inflate.flush()
 
     digest, rest = hashlib.sha256(), b""
@@ -91,7 +104,7 @@ def _checked_lines(row: RoundArtifact, piece: int = 1 << 20) -> Iterator[bytes]:
         raise _changed(row)
 
 
-def _parsed_frame(row: RoundArtifact) -> list[EnterpriseUnit]:
+def _parsed_frame(row: RoundArtifact) -> EnterpriseFrame:
     """The units of a stored enterprise frame, parsed as it is inflated. A stored frame that
     does not parse is read to its end before the error goes up: if its bytes were changed,
     that is what is named."""
@@ -158,7 +171,7 @@ def remember_committed(
 
 
 def _parse_inputs(
-    round_key: str, blobs: Mapping[str, bytes], enterprises: list[EnterpriseUnit]
+    round_key: str, blobs: Mapping[str, bytes], enterprises: EnterpriseFrame
 ) -> core.DrawInputs:
     loads = json.loads
     cons = loads(blobs["constraints.json"])
@@ -178,22 +191,22 @@ def _parse_inputs(
     )
 
 
-def enterprise_units(lines: Iterable[bytes]) -> list[EnterpriseUnit]:
-    """The units of a stored enterprise frame, one per line. What repeats down the frame (its
-    divisions, classes, strata, statuses, notes and combinations of kinds) is held once: a
-    unit costs its credit code and its slots."""
-    shared: dict[bytes, tuple[Any, ...]] = {}  # the line without its code -> the unit's rest
-    units = []
+def enterprise_units(lines: Iterable[bytes]) -> EnterpriseFrame:
+    """The units of a stored enterprise frame, one per line, as a compact frame. What repeats
+    down the frame (its divisions, classes, strata, statuses, notes and combinations of kinds)
+    is parsed once per distinct rest: a unit costs its credit code and an index."""
+    shared: dict[bytes, Rest] = {}  # the line without its code -> the unit's rest
+    frame = FrameBuilder()
     for line in lines:
         head, _, tail = line.partition(b',"credit_code":"')
         code, quote, rest = tail.partition(b'",')
         if not quote or b"\\" in code or not rest.startswith(b'"division_code":'):
-            units.append(EnterpriseUnit.from_json(json.loads(line)))  # a code JSON escapes
+            unit = EnterpriseUnit.from_json(json.loads(line))  # a code JSON escapes
+            frame.add(unit.credit_code, rest_of(unit))
             continue
         key = head + b"\n" + rest
         fields = shared.get(key)
         if fields is None:
-            unit = EnterpriseUnit.from_json(json.loads(line))
-            fields = shared[key] = dataclasses.astuple(unit)[1:]
-        units.append(EnterpriseUnit(code.decode(), *fields))
-    return units
+            fields = shared[key] = rest_of(EnterpriseUnit.from_json(json.loads(line)))
+        frame.add(code.decode(), fields)
+    return frame.frame()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -26,6 +26,7 @@ from sqlmodel import col, select
 from draw.errors import FrameError
 from draw.errors import PlanError as DrawPlanError
 from draw.frame import (
+    EnterpriseFrame,
     EnterpriseRow,
     EnterpriseUnit,
     InspectorUnit,
@@ -50,52 +51,57 @@ MIN_FREQUENCY = "最低检查频次"
 
 
 def min_frequency_due(
-    conn: Connection, plan: Mapping[str, Any], rows: list[EnterpriseRow]
-) -> dict[str, str]:
+    conn: Connection, plan: Mapping[str, Any]
+) -> Callable[[EnterpriseRow], str | None]:
     """``strata.min_frequency``: firms of a listed class not checked for this check item (by
     this bureau, or by a partner whose result we recognise) in that many months before the
-    window starts: credit_code -> ``最低检查频次: D 类 12 个月内未检查``."""
+    window starts. The returned test gives a row's reason, ``最低检查频次: D 类 12 个月内未检查``,
+    or None."""
     rules = plan["strata"].get("min_frequency") or {}
-    due: dict[str, str] = {}
+    checked: dict[str, tuple[Mapping[str, str], str]] = {}  # class -> (checked firms, reason)
     for cls, months in sorted(rules.items()):
-        checked = frames.recent_inspections(
+        cited = frames.recent_inspections(
             conn,
             check_item=plan["check_item"],
             window_start=dt.date.fromisoformat(plan["window"]["start"]),
             months=months,
         )
-        reason = f"{MIN_FREQUENCY}: {cls} 类 {months} 个月内未检查"
-        for row in rows:
-            if row.risk_class == cls and row.credit_code not in checked:
-                due[row.credit_code] = reason
+        checked[cls] = (cited, f"{MIN_FREQUENCY}: {cls} 类 {months} 个月内未检查")
+
+    def due(row: EnterpriseRow) -> str | None:
+        rule = checked.get(row.risk_class)
+        if rule is None or row.credit_code in rule[0]:
+            return None
+        return rule[1]
+
     return due
 
 
-def _causes(conn: Connection, plan: Mapping[str, Any], rows: list[EnterpriseRow]) -> dict:
-    """Every reason for cause the DB layer adds, per code, joined by ``；`` (sources in order,
-    then the minimum frequency): docs/draw-algorithm.md §3.1 reasons 4 and 5."""
+def _with_causes(
+    conn: Connection, plan: Mapping[str, Any], rows: Iterable[EnterpriseRow], causes: dict
+) -> Iterator[EnterpriseRow]:
+    """``rows`` as they come, with every reason for cause the DB layer adds put in ``causes``
+    (credit code -> reasons joined by ``；``: the sources in order, then the minimum frequency;
+    docs/draw-algorithm.md §3.1 reasons 4 and 5). A row due by the minimum frequency has its
+    reason added just before the row is handed on, so the rows are never held."""
     found: dict[str, list[str]] = {}
     for source in cause_sources:
         for code, reason in sorted(source(conn, plan).items()):
             found.setdefault(code, []).append(reason)
-    for code, reason in min_frequency_due(conn, plan, rows).items():
-        found.setdefault(code, []).append(reason)
-    return {code: "；".join(reasons) for code, reasons in found.items()}
-
-
-def _let_go(rows: list[EnterpriseRow]) -> Iterator[EnterpriseRow]:
-    """The rows in their order, each let go once it has been handed over: the units of a
-    frame take the memory of the rows they are made from, not as much again."""
-    rows.reverse()
-    while rows:
-        yield rows.pop()
+    causes.update((code, "；".join(reasons)) for code, reasons in found.items())
+    due = min_frequency_due(conn, plan)
+    for row in rows:
+        overdue = due(row)
+        if overdue is not None:
+            causes[row.credit_code] = "；".join([*found.get(row.credit_code, ()), overdue])
+        yield row
 
 
 @dataclass(frozen=True)
 class Frames:
     """Everything a commit freezes, as built from the registry now."""
 
-    enterprises: tuple[EnterpriseUnit, ...]
+    enterprises: EnterpriseFrame
     inspectors: tuple[InspectorUnit, ...]
     conflicts: frozenset[tuple[str, str]]
     recent: frozenset[tuple[str, str]]
@@ -110,23 +116,29 @@ def build_frames(conn: Connection, plan: Mapping[str, Any], *, source: str = "")
         window_start=dt.date.fromisoformat(plan["window"]["start"]),
         months=plan["exclusions"]["window_months"],
     )
-    rows = list(frames.enterprise_rows(conn, plan))
-    causes = _causes(conn, plan, rows)
+    causes: dict[str, str] = {}  # filled as the rows pass (_with_causes)
+    rows = _with_causes(conn, plan, frames.enterprise_rows(conn, plan), causes)
     try:
-        ents = build_enterprise_frame(_let_go(rows), plan, exclusions, causes)
+        ents = build_enterprise_frame(rows, plan, exclusions, causes)
         insps = build_inspector_frame(frames.inspector_rows(conn))
     except (DrawPlanError, FrameError) as exc:
         raise PlanError(f"{source or 'plan'}: {exc}") from None
-    codes = {u.credit_code for u in ents}
-    conflicts = frames.conflict_pairs(conn, codes)
+    conflicts = _in_frame(frames.conflict_pairs(conn), ents)
     recent = frames.recent_pairs(conn, plan["teams"]["recuse_recent_rounds"])
     return Frames(
-        tuple(ents),
+        ents,
         tuple(insps),
         frozenset(conflicts),
-        frozenset(p for p in recent if p[1] in codes),
+        frozenset(_in_frame(recent, ents)),
         len(exclusions),
     )
+
+
+def _in_frame(pairs: Iterable[tuple[str, str]], ents: EnterpriseFrame) -> list[tuple[str, str]]:
+    """The (inspector_id, credit_code) pairs whose enterprise is in the frame."""
+    pairs = list(pairs)
+    found = ents.find([code for _, code in pairs])
+    return [pair for pair, at in zip(pairs, found, strict=True) if at >= 0]
 
 
 @dataclass(frozen=True)
@@ -239,7 +251,11 @@ def preflight(
 ) -> Preflight:
     """What committing ``plan`` now would freeze and draw (``built``: frames already built)."""
     built = built or build_frames(conn, plan, source=source)
-    kinds = Counter((u.stratum, u.risk_class, u.status, u.note) for u in built.enterprises)
+    ents = built.enterprises
+    kinds: Counter[tuple[str, str, str, str]] = Counter()
+    for r, n in ents.rest_counts().items():
+        _, risk, _, stratum, status, note = ents.rests[r]
+        kinds[stratum, risk, status, note] += n
     tally: dict[str, Counter[str]] = {}
     for (stratum, _, status, _), n in kinds.items():
         tally.setdefault(stratum, Counter())[status] += n

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, NoReturn, cast
 
@@ -82,7 +82,7 @@ AfterDraw = Callable[[Session, Round, core.DrawResult], object]  # the result is
 after_draw_hooks: list[AfterDraw] = []
 # Called inside the commit's transaction with (session, round, enterprise frame): the leads mark
 # the ones the frame targets as taken by this round, in the same commit.
-AfterCommit = Callable[[Session, Round, tuple[Any, ...]], object]  # the result is ignored
+AfterCommit = Callable[[Session, Round, Sequence[Any]], object]  # the result is ignored
 after_commit_hooks: list[AfterCommit] = []
 
 SELECTIONS = Selection.__table__  # type: ignore[attr-defined]
@@ -228,7 +228,7 @@ def commit_round(
     )
     if held and not accept.strip():
         raise CommitHeld(round_key, held, describe(report))
-    ents, insps = list(built.enterprises), list(built.inspectors)
+    ents, insps = built.enterprises, list(built.inspectors)
     conflicts, recent = built.conflicts, built.recent
     window_start = dt.date.fromisoformat(plan["window"]["start"])
 

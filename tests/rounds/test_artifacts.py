@@ -7,7 +7,7 @@ import hashlib
 import json
 import random
 
-from draw.frame import EnterpriseUnit
+from draw.frame import EnterpriseFrame, EnterpriseUnit, rest_of
 from rounds.artifacts import enterprise_units, jsonl, pack
 
 
@@ -58,18 +58,11 @@ def test_stored_frame_units_read_back_equal_and_share_what_repeats() -> None:
     ]
     units.sort(key=lambda u: u.credit_code)
     back = enterprise_units(jsonl(units).splitlines())
-    assert back == units
-    first: dict[tuple[object, ...], EnterpriseUnit] = {}  # units alike but for the code
-    shared = 0
-    for u in back:
-        rest = (u.division_code, u.risk_class, u.cert_kinds, u.stratum, u.status, u.note)
-        seen = first.setdefault(rest, u)
-        if u.credit_code.isalnum() and seen.credit_code.isalnum():  # one copy of each value
-            kept = (seen.division_code, seen.risk_class, seen.cert_kinds, seen.stratum,
-                    seen.status, seen.note)  # fmt: skip
-            assert all(a is b for a, b in zip(rest, kept, strict=True))
-            shared += u is not seen
-    assert shared >= 10
+    assert isinstance(back, EnterpriseFrame) and list(back) == units
+    # what repeats is held once: one rest per distinct (division, class, kinds, stratum,
+    # status, note), each unit an index into them
+    assert len(back.rests) == len({rest_of(u) for u in units}) < len(units)
+    assert [back.rests[r] for r in back.rest_indices()] == [rest_of(u) for u in units]
 
 
 def test_packed_in_pieces_is_packed_whole() -> None:

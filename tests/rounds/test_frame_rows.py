@@ -1,0 +1,60 @@
+"""The registry's rows for a frame: both tables are read in credit-code order and joined as
+they pass (neither is held). The join must give every active firm exactly its certificates of
+the plan's kinds, whatever order the rows were written in, as a plain reading of both would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from registry.models import Certificate, Enterprise
+from rounds import frames
+from rounds.plans import load_plan_text
+from tests.rounds.factories import NOW, credit_code, plan_yaml, seed_registry
+
+
+def _naive(engine: sa.Engine, kinds: list[str]) -> dict[str, tuple[str, ...]]:
+    """credit code -> sorted (kind/status) of its certificates of ``kinds``, active firms only."""
+    with engine.connect() as conn:
+        active = {c for (c,) in conn.execute(sa.text(
+            "SELECT credit_code FROM enterprise WHERE status = 'active'"))}  # fmt: skip
+        held: dict[str, list[str]] = {}
+        for code, kind, status in conn.execute(
+            sa.text("SELECT credit_code, kind, status FROM certificate")
+        ):
+            if kind in kinds and code in active:
+                held.setdefault(code, []).append(f"{kind}/{status}")
+    return {code: tuple(sorted(pairs)) for code, pairs in held.items()}
+
+
+def test_rows_join_each_active_firm_with_its_certificates(engine: sa.Engine) -> None:
+    seed_registry(engine, enterprises=30)
+    rng = random.Random(11)
+    with Session(engine) as session:  # written in no particular order
+        codes = [credit_code(rng, "350100") for _ in range(40)]
+        for i, code in enumerate(codes):
+            session.add(Enterprise(credit_code=code, name=f"企业{i}", division_code="350100",
+                                   risk_class="B", updated_at=NOW,
+                                   status="deregistered" if i % 7 == 3 else "active"))  # fmt: skip
+        session.flush()
+        for i, code in enumerate(rng.sample(codes, len(codes))):
+            for j in range(i % 4):  # none, one, two or three certificates; some not CCC
+                session.add(Certificate(
+                    body="CQC", number=f"X{i:04d}{j}", credit_code=code,
+                    kind="ccc" if j != 1 else "organic",
+                    status="valid" if j != 2 else "suspended",
+                    issued_on=dt.date(2025, 1, 1), expires_on=dt.date(2030, 1, 1),
+                    updated_at=NOW))  # fmt: skip
+        session.commit()
+    plan, _ = load_plan_text(plan_yaml())
+    with engine.connect() as conn:
+        rows = list(frames.enterprise_rows(conn, plan))
+    got = [r.credit_code for r in rows]
+    assert got == sorted(got) and len(set(got)) == len(got)  # in code order, each once
+    joined = {r.credit_code: tuple(sorted(f"{k}/{s}" for k, s in r.certs)) for r in rows}
+    assert joined == _naive(engine, list(plan["population"]["cert_kinds"]))
+    assert any(len(c) > 1 for c in joined.values())  # firms with several certificates
+    assert not any(code in joined for i, code in enumerate(codes) if i % 7 == 3)  # deregistered
