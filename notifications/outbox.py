@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from notifications import facts
 from notifications.messages import (
+    AssignmentMessages,
     Common,
     Outgoing,
     Person,
@@ -134,25 +135,20 @@ def enqueue_round_assignments(
     people = facts.inspectors(session, [a.inspector_id for a in rows])
     due = {(a.credit_code, a.inspector_id): a.due_on for a in rows}
 
+    assignments_of = AssignmentMessages(common, info)
     queued = built = 0
     for first in range(0, len(teams), TEAMS_PER_BATCH):  # a batch's messages at a time
         messages: list[Outgoing] = []
         for team in teams[first : first + TEAMS_PER_BATCH]:
             enterprise = ents[team.credit_code]
-            for inspector_id, position in team.members:
-                others = [(people[i], p == 0) for i, p in team.members if i != inspector_id]
-                messages.append(
-                    assignment_message(
-                        common,
-                        round_info=info,
-                        enterprise=enterprise,
-                        certificates=certs.get(team.credit_code, []),
-                        inspector=people[inspector_id],
-                        lead=position == 0,
-                        team=others,
-                        due_on=due[(team.credit_code, inspector_id)],
-                    )
-                )
+            messages += assignments_of.team(
+                enterprise=enterprise,
+                certificates=certs.get(team.credit_code, []),
+                team=[
+                    (people[i], position == 0, due[(team.credit_code, i)])
+                    for i, position in team.members
+                ],
+            )
             if enterprise_notice:
                 messages.append(
                     enterprise_notice_message(

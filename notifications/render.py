@@ -64,20 +64,47 @@ def language_of(language: str) -> str:
     return lang if lang in LANGUAGES else "zh"
 
 
-def render(
-    name: str, language: str, context: dict[str, Any], *, override_dir: Path | None = None
-) -> Rendered:
+@dataclass(frozen=True)
+class Template:
+    """One message template, loaded once (a round's thousands of messages render the same
+    one, and Jinja's ``get_template`` checks the file's modification time on every call)."""
+
+    path: str
+    compiled: jinja2.Template
+
+    def render(self, context: dict[str, Any]) -> Rendered:
+        try:
+            text = self.compiled.render(context)
+        except _JINJA_ERRORS as exc:
+            raise _error(self.path, exc) from exc
+        subject, _, body = text.strip().partition("\n")
+        if not subject.strip():
+            raise TemplateError(f"template {self.path}: the first line (the subject) is empty")
+        return Rendered(subject=subject.strip(), body=body.strip() + "\n")
+
+
+_JINJA_ERRORS = (jinja2.UndefinedError, jinja2.TemplateNotFound, jinja2.TemplateSyntaxError)
+
+
+def _error(path: str, exc: jinja2.TemplateError) -> TemplateError:
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return TemplateError(f"template {path} not found")
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateError(f"template {path}, line {exc.lineno}: {exc.message}")
+    return TemplateError(f"template {path}: {exc.message}")
+
+
+def template(name: str, language: str, *, override_dir: Path | None = None) -> Template:
+    """Template ``name`` in a recipient's ``language``: the bureau's own first, then ours."""
     env = environment(str(override_dir) if override_dir else None)
     path = f"{language_of(language)}/{name}.txt.j2"
     try:
-        text = env.get_template(path).render(**context)
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(f"template {path}: {exc.message}") from exc
-    except jinja2.TemplateNotFound as exc:
-        raise TemplateError(f"template {path} not found") from exc
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template {path}, line {exc.lineno}: {exc.message}") from exc
-    subject, _, body = text.strip().partition("\n")
-    if not subject.strip():
-        raise TemplateError(f"template {path}: the first line (the subject) is empty")
-    return Rendered(subject=subject.strip(), body=body.strip() + "\n")
+        return Template(path, env.get_template(path))
+    except _JINJA_ERRORS as exc:
+        raise _error(path, exc) from exc
+
+
+def render(
+    name: str, language: str, context: dict[str, Any], *, override_dir: Path | None = None
+) -> Rendered:
+    return template(name, language, override_dir=override_dir).render(context)
