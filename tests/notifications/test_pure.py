@@ -32,7 +32,7 @@ from notifications.messages import (
     route,
 )
 from notifications.models import Channel
-from notifications.render import LANGUAGES, TEMPLATES, TemplateError, render
+from notifications.render import LANGUAGES, TEMPLATES, Rendered, TemplateError, render, template
 from notifications.wire import build_email, build_webhook, dingtalk_sign, verify_generic
 
 ROUND = {
@@ -102,6 +102,24 @@ def test_a_bureau_template_directory_overrides(tmp_path: Path) -> None:
     (tmp_path / "zh" / "reminder.txt.j2").write_text("提醒 {{ due_on }}\n\n本局自定义", "utf-8")
     out = render("reminder", "zh", {**COMMON, **CONTEXTS["reminder"]}, override_dir=tmp_path)
     assert out.subject == "提醒 2026-12-18" and out.body == "本局自定义\n"
+
+
+def test_a_loaded_template_renders_what_jinja_renders(tmp_path: Path) -> None:
+    """``Template.render`` makes Jinja's own context once per message from globals copied
+    once: the same text as ``jinja2.Template.render``, globals and inherited blocks included."""
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "base.txt.j2").write_text("{% block s %}{% endblock %}\n\n底部", "utf-8")
+    (tmp_path / "zh" / "reminder.txt.j2").write_text(
+        '{% extends "zh/base.txt.j2" %}{% block s %}{% for i in range(2) %}{{ i }}{% endfor %}'
+        "{{ dict(a=1)['a'] }} {{ due_on }}{% endblock %}",
+        "utf-8",
+    )
+    context = {**COMMON, **CONTEXTS["reminder"]}
+    for override in (tmp_path, None):
+        loaded = template("reminder", "zh", override_dir=override)
+        jinja = loaded.compiled.render(context).strip().partition("\n")
+        assert loaded.render(context) == Rendered(jinja[0].strip(), jinja[2].strip() + "\n")
+    assert render("reminder", "zh", context, override_dir=tmp_path).subject == "011 2026-12-18"
 
 
 def test_token_binds_every_field_and_verifies() -> None:
