@@ -187,12 +187,14 @@ def main() -> int:
 
     wiring.install()  # as in production: notices and the partner log join the draw's transaction
     hook_seconds: dict[str, float] = {}
+    hook_cpu: dict[str, float] = {}
 
     def timed_hook(hook):  # type: ignore[no-untyped-def]
         def run(*args):  # type: ignore[no-untyped-def]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             hook(*args)
             hook_seconds[hook.__module__] = time.perf_counter() - t0
+            hook_cpu[hook.__module__] = time.process_time() - c0
 
         return run
 
@@ -236,7 +238,8 @@ def main() -> int:
     c_draw = time.process_time() - c0
     print(f"    CPU of this process                      {c_draw:8.2f} s")
     for module, seconds in sorted(hook_seconds.items()):
-        print(f"    of which the hook {module:<27} {seconds:8.2f} s")
+        cpu = hook_cpu[module]
+        print(f"    of which the hook {module:<27} {seconds:8.2f} s  (CPU {cpu:.2f} s)")
     t_core = t_draw - sum(hook_seconds.values())
     out = work / "bundle"
     _, t_bundle = _timed(

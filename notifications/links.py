@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from urllib.parse import quote
 
 
@@ -17,8 +18,23 @@ def _fields(*fields: str) -> bytes:
 
 def assignment_token(secret: str, round_key: str, credit_code: str, inspector_id: str) -> str:
     """HMAC-SHA256 over the length-prefixed (8-byte big-endian) UTF-8 fields, as hex."""
-    msg = _fields("shuangsui-assignment-v1", round_key, credit_code, inspector_id)
-    return hmac.new(secret.encode("utf-8"), msg, hashlib.sha256).hexdigest()
+    return assignment_tokens(secret, round_key)(credit_code, inspector_id)
+
+
+def assignment_tokens(secret: str, round_key: str) -> Callable[[str, str], str]:
+    """:func:`assignment_token` of one round, as a function of (credit_code, inspector_id).
+
+    The fields are length-prefixed one after the other, so the key and the round's own fields
+    are hashed once and each token continues from a copy of that state: the same digest."""
+    msg = _fields("shuangsui-assignment-v1", round_key)
+    start = hmac.new(secret.encode("utf-8"), msg, hashlib.sha256)
+
+    def token(credit_code: str, inspector_id: str) -> str:
+        mac = start.copy()
+        mac.update(_fields(credit_code, inspector_id))
+        return mac.hexdigest()
+
+    return token
 
 
 def verify_assignment_token(
@@ -40,10 +56,32 @@ def submission_link(
     """The inspector's own link: the workspace page, which exchanges ``token`` for a session
     (the JSON API at ``/findings/...`` takes the same token); ``token`` when already computed."""
     token = token or assignment_token(secret, round_key, credit_code, inspector_id)
-    base = public_base_url.rstrip("/")
-    return f"{base}/w/open/{quote(round_key, safe='')}/{quote(credit_code, safe='')}?token={token}"
+    return submission_links(public_base_url, round_key)(credit_code, token)
+
+
+def submission_links(public_base_url: str, round_key: str) -> Callable[[str, str], str]:
+    """:func:`submission_link` of one round, as a function of (credit_code, token)."""
+    start = f"{public_base_url.rstrip('/')}/w/open/{quote(round_key, safe='')}/"
+
+    def link(credit_code: str, token: str) -> str:
+        return f"{start}{quote(credit_code, safe='')}?token={token}"
+
+    return link
 
 
 def idempotency_key(round_key: str, kind: str, recipient: str, subject_key: str) -> str:
     """sha256 of the length-prefixed fields: one message per (round, kind, recipient, subject)."""
-    return hashlib.sha256(_fields(round_key, kind, recipient, subject_key)).hexdigest()
+    return idempotency_keys(round_key, kind)(recipient, subject_key)
+
+
+def idempotency_keys(round_key: str, kind: str) -> Callable[[str, str], str]:
+    """:func:`idempotency_key` of one round and kind, as a function of (recipient, subject_key):
+    the round and kind are hashed once, each key continues from a copy (the same digest)."""
+    start = hashlib.sha256(_fields(round_key, kind))
+
+    def key(recipient: str, subject_key: str) -> str:
+        digest = start.copy()
+        digest.update(_fields(recipient, subject_key))
+        return digest.hexdigest()
+
+    return key

@@ -13,9 +13,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from notifications.links import assignment_token, idempotency_key, submission_link
+from notifications.links import (
+    assignment_tokens,
+    idempotency_key,
+    idempotency_keys,
+    submission_links,
+)
 from notifications.models import Channel, NotificationKind
-from notifications.render import render
+from notifications.render import Template, language_of, render, template
 from notifications.workdays import working_days_between
 
 _EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$|^[^@\s<>,;]+@localhost$")
@@ -104,6 +109,10 @@ def route(person: Person) -> tuple[Channel, str]:
     return Channel.none, ""
 
 
+def _enterprise_ctx(e: EnterpriseInfo) -> dict[str, str]:
+    return {"name": e.name, "credit_code": e.credit_code, "address": e.address}
+
+
 def _round_ctx(r: RoundInfo) -> dict[str, Any]:
     return {
         "key": r.key,
@@ -161,50 +170,128 @@ def assignment_message(
 
     ``team`` is the co-inspectors as (person, is_lead); only their names and units are used.
     """
-    token = assignment_token(
-        common.secret, round_info.key, enterprise.credit_code, inspector.inspector_id
-    )
-    link = submission_link(
-        common.public_base_url, common.secret, round_info.key, enterprise.credit_code,
-        inspector.inspector_id, token=token,
+    return AssignmentMessages(common, round_info, kind).message(
+        enterprise=enterprise, certificates=certificates, inspector=inspector, lead=lead,
+        team=team, due_on=due_on, subject_suffix=subject_suffix,
     )  # fmt: skip
-    working_days = working_days_between(common.today, due_on)
-    context = {
-        "inspector": {"name": inspector.name, "unit": inspector.unit},
-        "round": _round_ctx(round_info),
-        "enterprise": {
-            "name": enterprise.name,
-            "credit_code": enterprise.credit_code,
-            "address": enterprise.address,
-        },
-        "certificates": [c.__dict__.copy() for c in certificates],
-        "team": [{"name": p.name, "unit": p.unit, "lead": is_lead} for p, is_lead in team],
-        "role": "lead" if lead else "member",
-        "due_on": due_on.isoformat(),
-        "working_days": working_days,
-        "link": link,
-        "token": token,
-    }
-    payload = {
-        "credit_code": enterprise.credit_code,
-        "enterprise_name": enterprise.name,
-        "due_on": due_on.isoformat(),
-        "working_days": working_days,
-        "role": context["role"],
-        "link": link,
-    }
-    template = "assignment" if kind == NotificationKind.assignment else "reminder"
-    return _make(
-        common,
-        template,
-        kind,
-        round_info.key,
-        inspector.inspector_id,
-        enterprise.credit_code + subject_suffix,
-        inspector,
-        context,
-        payload,
-    )
+
+
+class AssignmentMessages:
+    """:func:`assignment_message` for many messages of one round and kind.
+
+    A round's 15,000 assignment messages share most of their making: the round's part of the
+    context, the templates, the keyed hash of the tokens and the round's fields of the
+    idempotency keys, the start of the links, the working days to each deadline; and each
+    inspector's channel and context repeat across their assignments. Those are worked out
+    once here; what is left per message is its token, link, key and rendering."""
+
+    def __init__(
+        self, common: Common, round_info: RoundInfo,
+        kind: NotificationKind = NotificationKind.assignment,
+    ) -> None:  # fmt: skip
+        self.common, self.round_key, self.kind = common, round_info.key, kind
+        self._template = "assignment" if kind == NotificationKind.assignment else "reminder"
+        self._shared = {
+            "bureau_name": common.bureau_name,
+            "today": common.today.isoformat(),
+            "round": _round_ctx(round_info),
+        }
+        self._token = assignment_tokens(common.secret, round_info.key)
+        self._link = submission_links(common.public_base_url, round_info.key)
+        self._key = idempotency_keys(round_info.key, kind.value)
+        self._templates: dict[str, Template] = {}
+        self._people: dict[Person, tuple[tuple[Channel, str], dict[str, str], Template]] = {}
+
+    def team(
+        self, *, enterprise: EnterpriseInfo, certificates: list[CertInfo],
+        team: list[tuple[Person, bool, date]],
+    ) -> list[Outgoing]:  # fmt: skip
+        """One message to each member of ``team`` (every inspector on ``enterprise``, as
+        (person, is_lead, due_on) in position order), naming the others as co-inspectors."""
+        enterprise_ctx = _enterprise_ctx(enterprise)
+        certificates_ctx = [c.__dict__.copy() for c in certificates]
+        members = [{"name": p.name, "unit": p.unit, "lead": lead} for p, lead, _ in team]
+        return [
+            self._message(
+                enterprise, enterprise_ctx, certificates_ctx, person, lead,
+                [m for (other, _, _), m in zip(team, members, strict=True)
+                 if other.inspector_id != person.inspector_id],
+                due_on,
+            )
+            for person, lead, due_on in team
+        ]  # fmt: skip
+
+    def message(
+        self, *, enterprise: EnterpriseInfo, certificates: list[CertInfo], inspector: Person,
+        lead: bool, team: list[tuple[Person, bool]], due_on: date, subject_suffix: str = "",
+    ) -> Outgoing:  # fmt: skip
+        """One inspector's message; ``team`` is the co-inspectors as (person, is_lead)."""
+        return self._message(
+            enterprise, _enterprise_ctx(enterprise), [c.__dict__.copy() for c in certificates],
+            inspector, lead, [{"name": p.name, "unit": p.unit, "lead": is_lead}
+                              for p, is_lead in team],
+            due_on, subject_suffix,
+        )  # fmt: skip
+
+    def _message(
+        self, enterprise: EnterpriseInfo, enterprise_ctx: dict[str, str],
+        certificates_ctx: list[dict[str, str]], inspector: Person, lead: bool,
+        team_ctx: list[dict[str, Any]], due_on: date, subject_suffix: str = "",
+    ) -> Outgoing:  # fmt: skip
+        (channel, address), inspector_ctx, template = self._person(inspector)
+        token = self._token(enterprise.credit_code, inspector.inspector_id)
+        link = self._link(enterprise.credit_code, token)
+        working_days = working_days_between(self.common.today, due_on)
+        role = "lead" if lead else "member"
+        context = {
+            **self._shared,
+            "inspector": inspector_ctx,
+            "enterprise": enterprise_ctx,
+            "certificates": certificates_ctx,
+            "team": team_ctx,
+            "role": role,
+            "due_on": due_on.isoformat(),
+            "working_days": working_days,
+            "link": link,
+            "token": token,
+        }
+        rendered = template.render(context)
+        return Outgoing(
+            idempotency_key=self._key(
+                inspector.inspector_id, enterprise.credit_code + subject_suffix
+            ),
+            round_key=self.round_key,
+            kind=self.kind,
+            recipient=inspector.inspector_id,
+            channel=channel,
+            address=address,
+            language=inspector.language,
+            subject=rendered.subject,
+            body=rendered.body,
+            payload={
+                "kind": self.kind.value,
+                "round_key": self.round_key,
+                "credit_code": enterprise.credit_code,
+                "enterprise_name": enterprise.name,
+                "due_on": due_on.isoformat(),
+                "working_days": working_days,
+                "role": role,
+                "link": link,
+            },
+        )
+
+    def _person(self, who: Person) -> tuple[tuple[Channel, str], dict[str, str], Template]:
+        """An inspector's channel, context and template (by their language), once each."""
+        known = self._people.get(who)
+        if known is None:
+            language = language_of(who.language)
+            if language not in self._templates:
+                self._templates[language] = template(
+                    self._template, language, override_dir=self.common.override_dir
+                )
+            context = {"name": who.name, "unit": who.unit}
+            known = self._people[who] = (route(who), context, self._templates[language])
+        return known
 
 
 def enterprise_notice_message(

@@ -11,11 +11,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from notifications import facts
+from notifications import facts, outbox_rows
 from notifications.messages import (
+    AssignmentMessages,
     Common,
     Outgoing,
     Person,
@@ -45,50 +46,43 @@ class EnqueueResult:
     unreachable: list[str] = field(default_factory=list)  # inspector ids with no channel
 
 
-def add_messages(session: Session, messages: list[Outgoing], now: datetime | None = None) -> int:
-    """Insert ``messages`` into the outbox, skipping idempotency keys already present."""
+def add_messages(
+    session: Session,
+    messages: list[Outgoing],
+    now: datetime | None = None,
+    *,
+    present: set[str] | None = None,
+) -> int:
+    """Insert ``messages`` into the outbox, skipping idempotency keys already present.
+
+    ``present``: those keys when the caller knows them (a round with no rows before the call:
+    the keys the call has written itself), instead of looking them up; the keys written here
+    are added to it."""
     if not messages:
         return 0
     now = now or datetime.now(UTC)
-    keys = [m.idempotency_key for m in messages]
-    existing: set[str] = set()
-    for chunk in facts._chunks(keys):
-        stmt = select(Notification.idempotency_key).where(
-            col(Notification.idempotency_key).in_(chunk)
-        )
-        existing.update(session.exec(stmt).all())
-    rows, seen = [], set(existing)
+    if present is None:
+        present = set()
+        for chunk in facts._chunks([m.idempotency_key for m in messages]):
+            stmt = select(Notification.idempotency_key).where(
+                col(Notification.idempotency_key).in_(chunk)
+            )
+            present.update(session.exec(stmt).all())
+    new: list[Outgoing] = []
     for m in messages:
-        if m.idempotency_key in seen:
-            continue
-        seen.add(m.idempotency_key)
-        rows.append(
-            {
-                "idempotency_key": m.idempotency_key,
-                "round_key": m.round_key,
-                "kind": m.kind,
-                "recipient": m.recipient,
-                "channel": m.channel,
-                "address": m.address,
-                "language": m.language,
-                "subject": m.subject,
-                "body": m.body,
-                "payload": m.payload,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-        )
-    if not rows:
+        if m.idempotency_key not in present:
+            present.add(m.idempotency_key)
+            new.append(m)
+    if not new:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert
-    table = Notification.__table__  # type: ignore[attr-defined]
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    session.execute(stmt, rows)
-    logger.debug("outbox: %d new message(s)", len(rows))
-    return len(rows)
+    outbox_rows.insert(session, new, now)
+    logger.debug("outbox: %d new message(s)", len(new))
+    return len(new)
+
+
+def _has_messages(session: Session, round_key: str) -> bool:
+    stmt = sa.select(sa.exists().where(col(Notification.round_key) == round_key))
+    return bool(session.execute(stmt).scalar())
 
 
 def _coordinator(notify: NotifySettings) -> Person:
@@ -134,25 +128,23 @@ def enqueue_round_assignments(
     people = facts.inspectors(session, [a.inspector_id for a in rows])
     due = {(a.credit_code, a.inspector_id): a.due_on for a in rows}
 
+    assignments_of = AssignmentMessages(common, info)
+    # A round with nothing in the outbox yet (the draw's) has no key to skip: one EXISTS, no
+    # look-up of its keys a thousand at a time.
+    present: set[str] | None = None if _has_messages(session, round_key) else set()
     queued = built = 0
     for first in range(0, len(teams), TEAMS_PER_BATCH):  # a batch's messages at a time
         messages: list[Outgoing] = []
         for team in teams[first : first + TEAMS_PER_BATCH]:
             enterprise = ents[team.credit_code]
-            for inspector_id, position in team.members:
-                others = [(people[i], p == 0) for i, p in team.members if i != inspector_id]
-                messages.append(
-                    assignment_message(
-                        common,
-                        round_info=info,
-                        enterprise=enterprise,
-                        certificates=certs.get(team.credit_code, []),
-                        inspector=people[inspector_id],
-                        lead=position == 0,
-                        team=others,
-                        due_on=due[(team.credit_code, inspector_id)],
-                    )
-                )
+            messages += assignments_of.team(
+                enterprise=enterprise,
+                certificates=certs.get(team.credit_code, []),
+                team=[
+                    (people[i], position == 0, due[(team.credit_code, i)])
+                    for i, position in team.members
+                ],
+            )
             if enterprise_notice:
                 messages.append(
                     enterprise_notice_message(
@@ -164,13 +156,12 @@ def enqueue_round_assignments(
                     )
                 )
         built += len(messages)
-        queued += add_messages(session, messages)
+        queued += add_messages(session, messages, present=present)
     unreachable = sorted(i for i, p in people.items() if route(p)[0] == Channel.none)
     if summary:
         built += 1
-        queued += add_messages(
-            session, [_summary(common, info, teams, ents, people, unreachable, notify)]
-        )
+        summary_message = _summary(common, info, teams, ents, people, unreachable, notify)
+        queued += add_messages(session, [summary_message], present=present)
     logger.info("outbox: round %s, %d new message(s) of %d", round_key, queued, built)
     return EnqueueResult(queued=queued, messages=built, unreachable=unreachable)
 

@@ -63,3 +63,31 @@ def test_notices_written_a_few_teams_at_a_time_are_the_same_rows(
         session.commit()
     assert result.queued == result.messages == len(whole) and again.queued == 0
     assert _outbox(engine) == whole
+
+
+def test_a_round_queued_again_writes_nothing_and_one_missing_a_few_gets_those(
+    engine: sa.Engine,
+) -> None:
+    """The draw's round has no outbox rows before it, so its keys are not looked up; a round
+    queued again has rows, and then only the keys not there yet are written."""
+    from notifications import outbox
+
+    rnd = _drawn(engine)
+    whole = _outbox(engine)
+    with engine.connect() as conn:
+        stored = list(conn.execute(sa.text("SELECT * FROM notification ORDER BY id")))
+    with Session(engine) as session:
+        again = outbox.enqueue_round_assignments(session=session, round_key=rnd.round_key)
+        session.commit()
+    assert again.queued == 0 and again.messages == len(whole)
+    with engine.connect() as conn:  # not a byte moved: ids, times, statuses
+        assert list(conn.execute(sa.text("SELECT * FROM notification ORDER BY id"))) == stored
+    with Session(engine) as session:
+        gone = session.execute(
+            sa.text("DELETE FROM notification WHERE recipient <> 'coordinator' AND id % 3 = 0")
+        ).rowcount
+        assert gone > 0
+        refilled = outbox.enqueue_round_assignments(session=session, round_key=rnd.round_key)
+        session.commit()
+    assert refilled.queued == gone
+    assert _outbox(engine) == whole

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
+import hmac
 import logging
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -11,10 +13,26 @@ from pathlib import Path
 import pytest
 
 from notifications import workdays
-from notifications.links import assignment_token, submission_link, verify_assignment_token
-from notifications.messages import Person, route
+from notifications.links import (
+    assignment_token,
+    assignment_tokens,
+    idempotency_keys,
+    submission_link,
+    submission_links,
+    verify_assignment_token,
+)
+from notifications.messages import (
+    AssignmentMessages,
+    CertInfo,
+    Common,
+    EnterpriseInfo,
+    Person,
+    RoundInfo,
+    assignment_message,
+    route,
+)
 from notifications.models import Channel
-from notifications.render import LANGUAGES, TEMPLATES, TemplateError, render
+from notifications.render import LANGUAGES, TEMPLATES, Rendered, TemplateError, render, template
 from notifications.wire import build_email, build_webhook, dingtalk_sign, verify_generic
 
 ROUND = {
@@ -86,6 +104,24 @@ def test_a_bureau_template_directory_overrides(tmp_path: Path) -> None:
     assert out.subject == "提醒 2026-12-18" and out.body == "本局自定义\n"
 
 
+def test_a_loaded_template_renders_what_jinja_renders(tmp_path: Path) -> None:
+    """``Template.render`` makes Jinja's own context once per message from globals copied
+    once: the same text as ``jinja2.Template.render``, globals and inherited blocks included."""
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "base.txt.j2").write_text("{% block s %}{% endblock %}\n\n底部", "utf-8")
+    (tmp_path / "zh" / "reminder.txt.j2").write_text(
+        '{% extends "zh/base.txt.j2" %}{% block s %}{% for i in range(2) %}{{ i }}{% endfor %}'
+        "{{ dict(a=1)['a'] }} {{ due_on }}{% endblock %}",
+        "utf-8",
+    )
+    context = {**COMMON, **CONTEXTS["reminder"]}
+    for override in (tmp_path, None):
+        loaded = template("reminder", "zh", override_dir=override)
+        jinja = loaded.compiled.render(context).strip().partition("\n")
+        assert loaded.render(context) == Rendered(jinja[0].strip(), jinja[2].strip() + "\n")
+    assert render("reminder", "zh", context, override_dir=tmp_path).subject == "011 2026-12-18"
+
+
 def test_token_binds_every_field_and_verifies() -> None:
     t = assignment_token("s", "R1", "9135", "I1")
     assert len(t) == 64 and t == assignment_token("s", "R1", "9135", "I1")
@@ -95,6 +131,55 @@ def test_token_binds_every_field_and_verifies() -> None:
     assert not verify_assignment_token("s", "R1", "9135", "I2", t)
     link = submission_link("https://x.cn/", "s", "R1", "9135", "I1")
     assert link == f"https://x.cn/w/open/R1/9135?token={t}"
+
+
+def test_a_round_s_tokens_and_keys_hash_every_field_from_the_start() -> None:
+    """The per-round forms continue from a hashed prefix: the digest of all the fields."""
+
+    def fields(*values: str) -> bytes:
+        return b"".join(len(v.encode()).to_bytes(8, "big") + v.encode() for v in values)
+
+    tokens, keys = assignment_tokens("s", "批次-1"), idempotency_keys("批次-1", "assignment")
+    for code, person in [("9135", "I1"), ("91350100M000000001", "检查员2"), ("", "")]:
+        msg = fields("shuangsui-assignment-v1", "批次-1", code, person)
+        assert tokens(code, person) == hmac.new(b"s", msg, hashlib.sha256).hexdigest()
+        assert tokens(code, person) == assignment_token("s", "批次-1", code, person)
+        whole = fields("批次-1", "assignment", person, code)
+        assert keys(person, code) == hashlib.sha256(whole).hexdigest()
+    assert (
+        submission_links("https://x.cn/", "R 1")("9135", "t")
+        == submission_link("https://x.cn", "s", "R 1", "9135", "I1", token="t")
+        == "https://x.cn/w/open/R%201/9135?token=t"
+    )
+
+
+def test_a_team_s_messages_are_each_member_s_own_message() -> None:
+    """``AssignmentMessages.team`` (the draw's way, shared parts made once) gives each member
+    the message :func:`assignment_message` makes for them alone."""
+    common = Common("s", "https://x.cn", "福建省认证执法局", date(2026, 12, 1))
+    info = RoundInfo("R1", "抽查", "证书检查", "RZ-01", ["《认证认可条例》"],
+                     date(2026, 12, 7), date(2026, 12, 31))  # fmt: skip
+    firm = EnterpriseInfo("91350100M000000001", "甲{0}公司", "")
+    certs = [CertInfo("CQC", "1", "organic", "valid"), CertInfo("CQC", "2", "other", "suspended")]
+    team = [
+        (Person("I1", "张三", "一大队", email="a@x.cn"), True, date(2026, 12, 31)),
+        (Person("I2", "Li", webhook_url="https://h.cn/1", webhook_kind="wecom", language="en"),
+         False, date(2026, 12, 18)),
+        (Person("I3", "王五"), False, date(2026, 12, 31)),
+    ]  # fmt: skip
+    built = AssignmentMessages(common, info).team(enterprise=firm, certificates=certs, team=team)
+    alone = [
+        assignment_message(
+            common, round_info=info, enterprise=firm, certificates=certs, inspector=person,
+            lead=lead, due_on=due_on,
+            team=[(p, is_lead) for p, is_lead, _ in team if p.inspector_id != person.inspector_id],
+        )
+        for person, lead, due_on in team
+    ]  # fmt: skip
+    assert built == alone
+    assert [m.channel for m in built] == [Channel.email, Channel.wecom, Channel.none]
+    assert built[1].subject.startswith("[Inspection assignment]")
+    assert built[2].body.count("王五") == 1 and "张三（一大队，组长）" in built[2].body
 
 
 def test_generic_webhook_is_signed_over_timestamp_and_body() -> None:
