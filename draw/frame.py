@@ -188,10 +188,21 @@ class EnterpriseFrame(Sequence[EnterpriseUnit]):
         return np.flatnonzero(np.isin(np.frombuffer(self._rest_at, dtype=np.uint32), wanted))
 
     def having(self, status: str) -> EnterpriseFrame:
-        """The units of ``status``, as a frame of their own."""
-        at = self.positions(status).tolist()
+        """The units of ``status``, as a frame of their own (sharing this one's rests)."""
+        at = self.positions(status)
+        width = self._width()
+        if width:  # credit codes: the columns taken at once
+            codes = np.frombuffer(self._data, dtype=f"S{width}")[at]
+            ends = np.arange(1, len(at) + 1, dtype=np.uint64) * np.uint64(width)
+            rest_at = np.frombuffer(self._rest_at, dtype=np.uint32)[at]
+            return EnterpriseFrame(
+                bytearray(codes.tobytes()),
+                array("Q", ends.tobytes()),
+                array("I", rest_at.tobytes()),
+                self.rests,
+            )
         builder = FrameBuilder()
-        for i in at:
+        for i in at.tolist():
             builder.add(self.code(i), self.rests[self._rest_at[i]])
         return builder.frame()
 
@@ -270,10 +281,9 @@ class FrameBuilder:
     def frame(self, where: str = "the frame") -> EnterpriseFrame:
         """The frame, sorted by credit code; a code twice is a FrameError naming it."""
         frame = EnterpriseFrame(self._data, self._ends, self._rest_at, self._rests)
+        in_order = self._in_order
         self._start()  # the frame owns the columns now: the next one starts afresh
-        if not self._in_order:
-            frame = _sorted(frame, where)
-        return frame
+        return frame if in_order else _sorted(frame, where)
 
 
 def _sorted(frame: EnterpriseFrame, where: str) -> EnterpriseFrame:

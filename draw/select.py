@@ -35,12 +35,12 @@ def ticket(seed: bytes, unit_id: str) -> bytes:
     return hashlib.sha256(seed + lp(unit_id)).digest()
 
 
-def ticket_table(seed: bytes, ids: Sequence[str]) -> bytes:
+def ticket_table(seed: bytes, ids: Sequence[str]) -> bytearray:
     """All tickets concatenated (32 bytes each, in ``ids`` order)."""
     return code_ticket_table(seed, (unit_id.encode("utf-8") for unit_id in ids))
 
 
-def code_ticket_table(seed: bytes, codes: Iterable[bytes | memoryview]) -> bytes:
+def code_ticket_table(seed: bytes, codes: Iterable[bytes | memoryview]) -> bytearray:
     """``ticket_table`` of ids given as their UTF-8 bytes. The hash state after ``seed ||
     length`` is computed once per length (credit codes have one) and copied for each id."""
     sha = hashlib.sha256
@@ -53,13 +53,13 @@ def code_ticket_table(seed: bytes, codes: Iterable[bytes | memoryview]) -> bytes
         h = state.copy()
         h.update(code)
         out += h.digest()
-    return bytes(out)
+    return out  # (not copied into bytes: a million tickets are 32 MB)
 
 
 def tickets(seed: bytes, ids: Sequence[str]) -> list[bytes]:
     """Ticket digests for ``ids``, as a list."""
     table = ticket_table(seed, ids)
-    return [table[i : i + 32] for i in range(0, len(table), 32)]
+    return [bytes(table[i : i + 32]) for i in range(0, len(table), 32)]
 
 
 def stratum_rate(plan: Mapping[str, Any], stratum: str) -> Fraction:
@@ -96,11 +96,13 @@ def trim_to_cap(quotas: Mapping[str, int], cap: int | None) -> dict[str, int]:
     return floors
 
 
-def _digest(table: bytes, i: int) -> bytes:
-    return table[32 * i : 32 * i + 32]
+def _digest(table: bytes | bytearray, i: int) -> bytes:
+    return bytes(table[32 * i : 32 * i + 32])
 
 
-def _fix_ties(order: np.ndarray, key: np.ndarray, table: bytes, ids: Sequence[str]) -> np.ndarray:
+def _fix_ties(
+    order: np.ndarray, key: np.ndarray, table: bytes | bytearray, ids: Sequence[str]
+) -> np.ndarray:
     """Re-sort runs of equal 64-bit prefixes by (full digest, id)."""
     sorted_keys = key[order]
     dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
@@ -117,7 +119,7 @@ def _fix_ties(order: np.ndarray, key: np.ndarray, table: bytes, ids: Sequence[st
     return order
 
 
-def order_uniform(table: bytes, ids: Sequence[str]) -> np.ndarray:
+def order_uniform(table: bytes | bytearray, ids: Sequence[str]) -> np.ndarray:
     """Indices in ascending (H, id) order, from a ticket table: numpy argsort on the first 8
     bytes as big-endian uint64; exact ties on those bytes resolved on the full digest, then id."""
     n = len(ids)
@@ -128,7 +130,9 @@ def order_uniform(table: bytes, ids: Sequence[str]) -> np.ndarray:
     return _fix_ties(order, prefix, table, ids)
 
 
-def order_weighted(table: bytes, ids: Sequence[str], weights: Sequence[int]) -> list[int]:
+def order_weighted(
+    table: bytes | bytearray, ids: Sequence[str], weights: Sequence[int]
+) -> list[int]:
     """Sequential Poisson order: i before j iff (2H_i+1)*w_j < (2H_j+1)*w_i (ties by id).
 
     Implemented with the exact integer key (2H+1) * (L // w), L = lcm of the weights."""

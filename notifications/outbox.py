@@ -122,9 +122,6 @@ def enqueue_round_assignments(
     info, kinds = facts.round_info(session, round_key)
     rows = facts.assignments(session, round_key) if assignments is None else assignments
     teams = facts.teams(rows)
-    codes = [t.credit_code for t in teams]
-    ents = facts.enterprises(session, codes)
-    certs = facts.certificates(session, codes, kinds)
     people = facts.inspectors(session, [a.inspector_id for a in rows])
     due = {(a.credit_code, a.inspector_id): a.due_on for a in rows}
 
@@ -133,9 +130,15 @@ def enqueue_round_assignments(
     # look-up of its keys a thousand at a time.
     present: set[str] | None = None if _has_messages(session, round_key) else set()
     queued = built = 0
-    for first in range(0, len(teams), TEAMS_PER_BATCH):  # a batch's messages at a time
+    names: dict[str, str] = {}  # the summary names every team's enterprise
+    for first in range(0, len(teams), TEAMS_PER_BATCH):  # a batch's facts and messages at a time
+        batch = teams[first : first + TEAMS_PER_BATCH]
+        codes = [t.credit_code for t in batch]
+        ents = facts.enterprises(session, codes)
+        certs = facts.certificates(session, codes, kinds)
+        names.update((code, ents[code].name) for code in codes)
         messages: list[Outgoing] = []
-        for team in teams[first : first + TEAMS_PER_BATCH]:
+        for team in batch:
             enterprise = ents[team.credit_code]
             messages += assignments_of.team(
                 enterprise=enterprise,
@@ -160,17 +163,17 @@ def enqueue_round_assignments(
     unreachable = sorted(i for i, p in people.items() if route(p)[0] == Channel.none)
     if summary:
         built += 1
-        summary_message = _summary(common, info, teams, ents, people, unreachable, notify)
+        summary_message = _summary(common, info, teams, names, people, unreachable, notify)
         queued += add_messages(session, [summary_message], present=present)
     logger.info("outbox: round %s, %d new message(s) of %d", round_key, queued, built)
     return EnqueueResult(queued=queued, messages=built, unreachable=unreachable)
 
 
-def _summary(common, info, teams, ents, people, unreachable, notify) -> Outgoing:  # type: ignore[no-untyped-def]
+def _summary(common, info, teams, names, people, unreachable, notify) -> Outgoing:  # type: ignore[no-untyped-def]
     rows = [
         {
             "credit_code": t.credit_code,
-            "enterprise_name": ents[t.credit_code].name,
+            "enterprise_name": names[t.credit_code],
             "team": [people[i].name for i, _ in t.members],
             "due_on": t.due_on.isoformat(),
         }
