@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import ARRAY, Engine, and_, any_, bindparam, insert, or_, select, text, update
+from sqlalchemy import ARRAY, Engine, all_, and_, any_, bindparam, insert, or_, select, text, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
@@ -97,6 +97,13 @@ def one_of(session: Session, column: Any, values: list[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def none_of(session: Session, column: Any, values: list[Any]) -> Any:
+    """``column NOT IN (values)``, as :func:`one_of` (PostgreSQL: ``column <> ALL(:array)``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column != all_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.not_in(values)
 
 
 def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:

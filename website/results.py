@@ -58,6 +58,21 @@ class Version(NamedTuple):
     final_on: str  # the day it became final (ISO, in the bureau's time zone)
 
 
+class NewlyPublished(NamedTuple):
+    """A shown version not yet recorded as published, as the publish read it: what
+    ``published_result`` records of it, and what the after-record hooks (the partner log's
+    ``result`` and ``correction`` entries) share of it, without reading it again."""
+
+    version_id: int
+    finding_id: int
+    round_key: str
+    credit_code: str
+    check_item: str  # the round's check item code
+    check_date: Any  # date
+    result: str
+    description: str
+
+
 class Shown(NamedTuple):
     """An enterprise's public version (its latest final one) and every final version (a
     correction history when there are more than one)."""
@@ -112,6 +127,13 @@ def read_versions(
         key: Shown(versions[-1], versions, versions[-1].id in published)
         for key, versions in finals.items()
     }
+
+
+def newly_published(key: tuple[str, str], shown: Shown, check_item: str) -> NewlyPublished:
+    """The public version of ``key`` (round key, credit code) as it is recorded published."""
+    pub = shown.public
+    return NewlyPublished(pub.id, pub.finding_id, *key, check_item, pub.check_date, pub.result,
+                          pub.description)  # fmt: skip
 
 
 def read_drawn(conn: sa.Connection, round_keys: Sequence[str]) -> list[tuple[str, ...]]:

@@ -56,6 +56,7 @@ from website.render import (
     render_round,
     round_paths,
 )
+from website.results import NewlyPublished
 
 logger = logging.getLogger(__name__)
 
@@ -330,14 +331,16 @@ def _record_reveals(engine: Engine, site: Site, now: datetime) -> list[str]:
     raise RuntimeError("could not record the reveal: too much contention")
 
 
-# Called with (session, [(version_id, finding_id), ...]) inside the transaction that records a
-# publication: the partner exchange shares each newly published result in the same commit.
-after_record_hooks: list[Callable[[Session, list[tuple[int, int]]], None]] = []
+# Called with (session, [NewlyPublished, ...]) inside the transaction that records a
+# publication (after its rows are in): the partner exchange shares each newly published
+# result in the same commit, from what the publish read (not reading the versions again).
+after_record_hooks: list[Callable[[Session, list[NewlyPublished]], None]] = []
 
 
-def _record(engine: Engine, versions: list[tuple[int, int]], site_digest: str) -> None:
+def _record(engine: Engine, versions: list[NewlyPublished], site_digest: str) -> None:
     now = datetime.now(UTC)
-    rows = [{"version_id": v, "finding_id": f, "published_at": now} for v, f in versions]
+    rows = [{"version_id": v.version_id, "finding_id": v.finding_id, "published_at": now}
+            for v in versions]  # fmt: skip
     for _ in range(10):
         with Session(engine) as session:
             table = PublishedResult.__table__  # type: ignore[attr-defined]
