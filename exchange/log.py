@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Engine, all_, and_, any_, bindparam, insert, or_, select, text, update
+from sqlalchemy import ARRAY, Engine, all_, and_, any_, bindparam, or_, select, text, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
@@ -49,10 +49,9 @@ def _lock_head(session: Session) -> ExchangeHead:
     return head
 
 
-@dataclass(frozen=True)
-class Appended:
-    """An entry of our log as appending returns it: the columns of ``exchange_entry``
-    (rows move through Core, not one ORM object each)."""
+class Appended(NamedTuple):
+    """An entry of our log as appending returns it: the columns of ``exchange_entry``, in
+    order (rows move through Core or the DBAPI as these tuples, not one ORM object each)."""
 
     seq: int
     entry_id: str
@@ -65,7 +64,8 @@ class Appended:
 
 _ENTRY = ExchangeEntry.__table__  # type: ignore[attr-defined]
 _NODE = ExchangeNode.__table__  # type: ignore[attr-defined]
-_COLUMNS = [_ENTRY.c[f.name] for f in fields(Appended)]
+_COLUMNS = [_ENTRY.c[name] for name in Appended._fields]
+_NODE_COLUMNS = ("level", "index", "hash")
 
 
 @dataclass(frozen=True)
@@ -146,14 +146,14 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         lh = leaf_hash(data)
         row = Appended(size, e.entry_id, e.kind, e.supersedes, data.decode(), lh.hex(), at)
         for level, index, h in proofs.frontier_append(frontier, size, lh):
-            nodes.append({"level": level, "index": index, "hash": h.hex()})
+            nodes.append((level, index, h.hex()))
         size += 1
         known[e.entry_id] = row
         new.append(row)
         out.append(row)
     if new:
-        _insert_rows(session, _ENTRY, [vars(r) for r in new])
-        _insert_rows(session, _NODE, nodes)
+        _insert_rows(session, _ENTRY, Appended._fields, new)
+        _insert_rows(session, _NODE, _NODE_COLUMNS, nodes)
         head.frontier = [h.hex() for h in frontier]
         head.size = size
         session.add(head)
@@ -163,22 +163,34 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
     return out
 
 
-def _insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert in the session's transaction. PostgreSQL: one ``COPY`` stream (psycopg's
-    executemany sends a statement per row, 2-3x slower at 20,000 entries); elsewhere a Core
-    executemany."""
+def _insert_rows(
+    session: Session, table: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Bulk insert of tuples (the values of the columns ``names``, in order) in the session's
+    transaction, with no dict or object per row. PostgreSQL: one ``COPY`` stream (psycopg's
+    executemany sends a statement per row, 2-3x slower at 20,000 entries); elsewhere the
+    DBAPI's executemany, each value through its column type's bind processor where it has
+    one (SQLite's text timestamps, as a Core insert would store them)."""
     if not rows:
         return
     conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
-        return
-    names = list(rows[0])
     quote = conn.dialect.identifier_preparer.quote  # exchange_node has a column "index"
-    sql = f"COPY {quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
-    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row([row[name] for name in names])
+    columns = ", ".join(map(quote, names))
+    if conn.dialect.name == "postgresql":
+        sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    types = [table.c[name].type.dialect_impl(conn.dialect) for name in names]
+    processors = [t.bind_processor(conn.dialect) for t in types]
+    if any(processors):
+        rows = [
+            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+            for row in rows
+        ]
+    marks = ", ".join("?" for _ in names)  # SQLite's qmark parameters
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
 
 
 def head_of(session: Session) -> tuple[int, bytes]:
