@@ -182,13 +182,10 @@ def _insert_rows(
             for row in rows:
                 copy.write_row(row)
         return
-    types = [table.c[name].type.dialect_impl(conn.dialect) for name in names]
-    processors = [t.bind_processor(conn.dialect) for t in types]
-    if any(processors):
-        rows = [
-            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
-            for row in rows
-        ]
+    for i, name in enumerate(names):  # a column at a time: most have no processor
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is not None:
+            rows = [(*row[:i], process(row[i]), *row[i + 1 :]) for row in rows]
     marks = ", ".join("?" for _ in names)  # SQLite's qmark parameters
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
 
