@@ -25,6 +25,7 @@ from exchange.entries import make_entry
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
+from shuangsui.db import insert_rows
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = 0x5353_4558  # "SSEX": the advisory lock of the log's head
@@ -152,8 +153,8 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         new.append(row)
         out.append(row)
     if new:
-        _insert_rows(session, _ENTRY, Appended._fields, new)
-        _insert_rows(session, _NODE, _NODE_COLUMNS, nodes)
+        insert_rows(session.connection(), _ENTRY, Appended._fields, new)
+        insert_rows(session.connection(), _NODE, _NODE_COLUMNS, nodes)
         head.frontier = [h.hex() for h in frontier]
         head.size = size
         session.add(head)
@@ -161,33 +162,6 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         first, last = new[0].seq, new[-1].seq
         logger.info("log %s: appended %d entries, %d to %d", origin, len(new), first, last)
     return out
-
-
-def _insert_rows(
-    session: Session, table: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Bulk insert of tuples (the values of the columns ``names``, in order) in the session's
-    transaction, with no dict or object per row. PostgreSQL: one ``COPY`` stream (psycopg's
-    executemany sends a statement per row, 2-3x slower at 20,000 entries); elsewhere the
-    DBAPI's executemany, each value through its column type's bind processor where it has
-    one (SQLite's text timestamps, as a Core insert would store them)."""
-    if not rows:
-        return
-    conn = session.connection()
-    quote = conn.dialect.identifier_preparer.quote  # exchange_node has a column "index"
-    columns = ", ".join(map(quote, names))
-    if conn.dialect.name == "postgresql":
-        sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
-        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row(row)
-        return
-    for i, name in enumerate(names):  # a column at a time: most have no processor
-        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        if process is not None:
-            rows = [(*row[:i], process(row[i]), *row[i + 1 :]) for row in rows]
-    marks = ", ".join("?" for _ in names)  # SQLite's qmark parameters
-    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
 
 
 def head_of(session: Session) -> tuple[int, bytes]:
