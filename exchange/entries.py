@@ -91,10 +91,12 @@ def _plain(obj: Any) -> bool:
     if isinstance(obj, int):  # bool included
         return -MAX_SAFE_INT <= obj <= MAX_SAFE_INT
     if isinstance(obj, dict):
-        return all(
-            isinstance(key, str) and key.lower() not in FORBIDDEN_KEYS and _plain(value)
-            for key, value in obj.items()
-        )
+        for key, value in obj.items():  # a loop, not all(): this runs for every entry shared
+            if not isinstance(key, str) or key.lower() in FORBIDDEN_KEYS:
+                return False
+            if type(value) is not str and not _plain(value):  # most values are text
+                return False
+        return True
     if isinstance(obj, list):
         return all(map(_plain, obj))
     return False

@@ -7,9 +7,12 @@ closed for an after-window one), published results join it when ``publish`` reco
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col
+
+if TYPE_CHECKING:
+    from website.results import NewlyPublished
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -62,61 +65,39 @@ def append_round_record(session: Session, rnd: Any) -> None:
            body=round_record(session, rnd))  # fmt: skip
 
 
-def share_published_results(session: Session, versions: list[tuple[int, int]]) -> None:
+def share_published_results(session: Session, versions: list[NewlyPublished]) -> None:
     """Each newly published finding version joins our log: a ``result`` the first time a
-    finding is published, a ``correction`` superseding it afterwards. Public fields only.
-    Read as rows (the columns shared, no ORM object per finding) and appended in bulk (one
-    take of the log's lock), in the order given."""
+    finding is published, a ``correction`` superseding it afterwards. Public fields only, as
+    the publish read them (not read again); whether an earlier version of the finding was
+    published is looked up in the publishing transaction. Appended in bulk (one take of the
+    log's lock), in the order given."""
     from sqlalchemy import select
 
-    from exchange.log import one_of
+    from exchange.log import none_of, one_of
     from exchange.publish import correction_entry, result_entry, share
-    from findings.models import Finding, FindingVersion, PublishedResult
-    from rounds.models import Round
+    from findings.models import PublishedResult
 
-    if not versions:
-        return
-    v = FindingVersion.__table__.c  # type: ignore[attr-defined]
-    f = Finding.__table__.c  # type: ignore[attr-defined]
     p = PublishedResult.__table__.c  # type: ignore[attr-defined]
-    by_version: dict[int, Any] = {}  # version id -> (check_date, result, description)
-    by_finding: dict[int, Any] = {}  # finding id -> (round_key, credit_code)
-    published: dict[int, set[int]] = {}  # finding id -> its published version ids
+    earlier: set[int] = set()  # findings with a published version other than the one given
     for start in range(0, len(versions), 1000):
         chunk = versions[start : start + 1000]
-        q1 = (
-            select(v.id, v.check_date, v.result, v.description, f.id, f.round_key, f.credit_code)
-            .join(Finding.__table__, f.id == v.finding_id)  # type: ignore[attr-defined]
-            .where(one_of(session, v.id, [vid for vid, _ in chunk]))
+        q = select(p.finding_id).where(
+            one_of(session, p.finding_id, [v.finding_id for v in chunk]),
+            none_of(session, p.version_id, [v.version_id for v in chunk]),
         )
-        for row in session.execute(q1):
-            by_version[row[0]] = row[1:4]
-            by_finding[row[4]] = row[5:]
-        fids = list({fid for _, fid in chunk})
-        q2 = select(p.finding_id, p.version_id).where(one_of(session, p.finding_id, fids))
-        for fid, vid in session.execute(q2):
-            published.setdefault(fid, set()).add(vid)
-    keys = sorted({round_key for round_key, _ in by_finding.values()})
-    r = Round.__table__.c  # type: ignore[attr-defined]
-    items = dict(session.execute(select(r.round_key, r.check_item_code).where(
-        r.round_key.in_(keys))).all())  # fmt: skip
+        earlier.update(session.execute(q).scalars())
     entries = []
-    for version_id, finding_id in versions:
-        version, finding = by_version.get(version_id), by_finding.get(finding_id)
-        if version is None or finding is None:
-            continue
-        (check_date, result, description), (round_key, credit_code) = version, finding
-        check_item = items.get(round_key, "")
+    for v in versions:
         fields: dict[str, Any] = {
-            "credit_code": credit_code,
-            "check_item": check_item,
-            "inspected_on": check_date,
-            "outcome": str(result),
-            "round_key": round_key,
-            "summary": description,
+            "credit_code": v.credit_code,
+            "check_item": v.check_item,
+            "inspected_on": v.check_date,
+            "outcome": str(v.result),
+            "round_key": v.round_key,
+            "summary": v.description,
         }
-        if published.get(finding_id, set()) - {version_id}:  # an earlier version was shared
-            first = f"result/{round_key}/{credit_code}/{check_item}"
+        if v.finding_id in earlier:  # an earlier version was shared
+            first = f"result/{v.round_key}/{v.credit_code}/{v.check_item}"
             entries.append(correction_entry(supersedes=first, **fields))
         else:
             entries.append(result_entry(**fields))

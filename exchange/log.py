@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Engine, and_, any_, bindparam, insert, or_, select, text, update
+from sqlalchemy import ARRAY, Engine, all_, and_, any_, bindparam, or_, select, text, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
@@ -25,6 +25,7 @@ from exchange.entries import make_entry
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
+from shuangsui.db import insert_rows
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = 0x5353_4558  # "SSEX": the advisory lock of the log's head
@@ -49,10 +50,9 @@ def _lock_head(session: Session) -> ExchangeHead:
     return head
 
 
-@dataclass(frozen=True)
-class Appended:
-    """An entry of our log as appending returns it: the columns of ``exchange_entry``
-    (rows move through Core, not one ORM object each)."""
+class Appended(NamedTuple):
+    """An entry of our log as appending returns it: the columns of ``exchange_entry``, in
+    order (rows move through Core or the DBAPI as these tuples, not one ORM object each)."""
 
     seq: int
     entry_id: str
@@ -65,7 +65,8 @@ class Appended:
 
 _ENTRY = ExchangeEntry.__table__  # type: ignore[attr-defined]
 _NODE = ExchangeNode.__table__  # type: ignore[attr-defined]
-_COLUMNS = [_ENTRY.c[f.name] for f in fields(Appended)]
+_COLUMNS = [_ENTRY.c[name] for name in Appended._fields]
+_NODE_COLUMNS = ("level", "index", "hash")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,13 @@ def one_of(session: Session, column: Any, values: list[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def none_of(session: Session, column: Any, values: list[Any]) -> Any:
+    """``column NOT IN (values)``, as :func:`one_of` (PostgreSQL: ``column <> ALL(:array)``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column != all_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.not_in(values)
 
 
 def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
@@ -139,14 +147,14 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         lh = leaf_hash(data)
         row = Appended(size, e.entry_id, e.kind, e.supersedes, data.decode(), lh.hex(), at)
         for level, index, h in proofs.frontier_append(frontier, size, lh):
-            nodes.append({"level": level, "index": index, "hash": h.hex()})
+            nodes.append((level, index, h.hex()))
         size += 1
         known[e.entry_id] = row
         new.append(row)
         out.append(row)
     if new:
-        _insert_rows(session, _ENTRY, [vars(r) for r in new])
-        _insert_rows(session, _NODE, nodes)
+        insert_rows(session.connection(), _ENTRY, Appended._fields, new)
+        insert_rows(session.connection(), _NODE, _NODE_COLUMNS, nodes)
         head.frontier = [h.hex() for h in frontier]
         head.size = size
         session.add(head)
@@ -154,24 +162,6 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         first, last = new[0].seq, new[-1].seq
         logger.info("log %s: appended %d entries, %d to %d", origin, len(new), first, last)
     return out
-
-
-def _insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert in the session's transaction. PostgreSQL: one ``COPY`` stream (psycopg's
-    executemany sends a statement per row, 2-3x slower at 20,000 entries); elsewhere a Core
-    executemany."""
-    if not rows:
-        return
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
-        return
-    names = list(rows[0])
-    quote = conn.dialect.identifier_preparer.quote  # exchange_node has a column "index"
-    sql = f"COPY {quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
-    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row([row[name] for name in names])
 
 
 def head_of(session: Session) -> tuple[int, bytes]:

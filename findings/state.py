@@ -24,8 +24,9 @@ class VersionState:
         return not self.missing
 
 
-def is_final(team: Collection[str], signoffs: Mapping[str, datetime]) -> bool:
-    """Every member of the team has signed."""
+def is_final(team: Collection[str], signoffs: Collection[str]) -> bool:
+    """Every member of the team has signed (``signoffs``: who signed; the moments, a mapping
+    by inspector, will do)."""
     return all(inspector in signoffs for inspector in team)
 
 

@@ -10,12 +10,12 @@ those tables are empty, refused with one line saying what to do otherwise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlmodel import Session
 
 from shuangsui.config import Settings, get_settings, scrub_url
@@ -162,3 +162,29 @@ def downgrade(url: str, revision: str = "base") -> None:
     from alembic import command
 
     command.downgrade(alembic_config(url), revision)
+
+
+def insert_rows(
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Bulk insert of tuples (the values of the columns ``names``, in order) in the
+    connection's transaction, with no dict or object per row. PostgreSQL: one ``COPY`` stream
+    (psycopg's executemany sends a statement per row, 2-3x slower at 20,000 rows); elsewhere
+    the DBAPI's executemany, a column through its type's bind processor where it has one
+    (SQLite's text timestamps, as a Core insert would store them)."""
+    if not rows:
+        return
+    quote = conn.dialect.identifier_preparer.quote  # exchange_node has a column "index"
+    columns = ", ".join(map(quote, names))
+    if conn.dialect.name == "postgresql":
+        sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+        return
+    for i, name in enumerate(names):  # a column at a time: most have no processor
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is not None:
+            rows = [(*row[:i], process(row[i]), *row[i + 1 :]) for row in rows]
+    marks = ", ".join("?" for _ in names)  # SQLite's qmark parameters
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from shuangsui import spreadsheet
 from website.model import PublicResult, PublicRound, Site
@@ -53,6 +53,10 @@ def _row(r: PublicResult) -> list[str]:
     ]
 
 
+# a part of a file: the files spanning every round are written in pieces, a kept round's share
+# being a view of its own file (``website.parts``), never joined into one buffer
+Piece: TypeAlias = bytes | memoryview
+
 CSV_HEAD = ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode("utf-8")
 
 
@@ -65,20 +69,20 @@ def csv_rows(results: Iterable[PublicResult]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def csv_file(pieces: Iterable[bytes]) -> bytes:
-    """A CSV file (BOM, header) of rounds' rows, as :func:`csv_rows` made them."""
-    return CSV_HEAD + b"".join(pieces)
+def csv_file(pieces: Iterable[Piece]) -> list[Piece]:
+    """A CSV file (BOM, header) of rounds' rows, as :func:`csv_rows` made them, in pieces."""
+    return [CSV_HEAD, *pieces]
 
 
-def csv_rows_of(data: bytes) -> bytes:
-    """The rows of a file :func:`csv_file` wrote (its header off)."""
+def csv_rows_of(data: bytes) -> memoryview:
+    """The rows of a file :func:`csv_file` wrote (its header off; a view, not a copy)."""
     if not data.startswith(CSV_HEAD):
         raise ValueError("not a results CSV of this version")
-    return data[len(CSV_HEAD) :]
+    return memoryview(data)[len(CSV_HEAD) :]
 
 
 def results_csv(results: Iterable[PublicResult]) -> bytes:
-    return csv_file([csv_rows(results)])
+    return b"".join(csv_file([csv_rows(results)]))
 
 
 def result_json(r: PublicResult) -> dict[str, Any]:
@@ -112,23 +116,36 @@ def json_records(results: Iterable[PublicResult]) -> bytes:
     return ",\n".join(_RECORD.encode(result_json(r)) for r in results).encode("utf-8")
 
 
-def json_file(pieces: Iterable[bytes]) -> bytes:
-    """A JSON array of the records of :func:`json_records` pieces (empty pieces skipped)."""
-    body = b",\n".join(p for p in pieces if p)
-    return b"[\n" + body + b"\n]\n" if body else b"[]\n"
+def json_file(pieces: Iterable[Piece]) -> list[Piece]:
+    """A JSON array of the records of :func:`json_records` pieces (empty pieces skipped), in
+    pieces."""
+    return _joined(b"[\n", [p for p in pieces if p], b",\n", b"\n]\n") or [b"[]\n"]
 
 
-def json_records_of(data: bytes) -> bytes:
-    """The records of a file :func:`json_file` wrote (its brackets off)."""
+def json_records_of(data: bytes) -> Piece:
+    """The records of a file :func:`json_file` wrote (its brackets off; a view, not a copy)."""
     if data == b"[]\n":
         return b""
     if not (data.startswith(b"[\n{") and data.endswith(b"}\n]\n")):
         raise ValueError("not a results JSON of this version")
-    return data[2:-3]
+    return memoryview(data)[2:-3]
 
 
 def results_json(results: Iterable[PublicResult]) -> bytes:
-    return json_file([json_records(results)])
+    return b"".join(json_file([json_records(results)]))
+
+
+def _joined(start: bytes, pieces: list[Piece], between: bytes, end: bytes) -> list[Piece]:
+    """``start + between.join(pieces) + end`` as a list of its pieces, never one buffer (the
+    files spanning every round are tens of megabytes: they are hashed and written piece by
+    piece, ``website.output``); ``[]`` when there is no piece."""
+    if not pieces:
+        return []
+    out: list[Piece] = [start]
+    for piece in pieces:
+        out += (piece, between)
+    out[-1] = end
+    return out
 
 
 _ENTRY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -140,9 +157,10 @@ def search_entries(results: Iterable[PublicResult]) -> bytes:
     return _ENTRY.encode(rows)[1:-1].encode("utf-8")
 
 
-def search_index(pieces: Iterable[bytes]) -> bytes:
-    """``data/search-index.json``: [round key, credit code, name, result label] per result."""
-    return b"[" + b",".join(p for p in pieces if p) + b"]"
+def search_index(pieces: Iterable[Piece]) -> list[Piece]:
+    """``data/search-index.json``: [round key, credit code, name, result label] per result,
+    in pieces."""
+    return _joined(b"[", [p for p in pieces if p], b",", b"]") or [b"[]"]
 
 
 def round_json(rnd: PublicRound, shown: int, published: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from shuangsui.files import write_atomic
 from shuangsui.paths import inside
+from website.opendata import Piece
 from website.parts import FOLDER, RoundPart, part_from_files
 from website.render import round_paths
 
@@ -109,15 +110,22 @@ class Output:
             write_atomic(target, data)
         self.parts[key] = [fingerprint, digest]
 
-    def write(self, rel: str, data: bytes, report: PublishReport) -> None:
-        digest = hashlib.sha256(data).hexdigest()
+    def write(self, rel: str, data: bytes | list[Piece], report: PublishReport) -> None:
+        """Write ``rel`` unless the manifest lists these bytes for it and it is in place.
+        ``data`` may come in pieces (the files spanning every round): hashed and written one
+        after the other, never joined."""
+        pieces = [data] if isinstance(data, bytes) else data
+        h = hashlib.sha256()
+        for piece in pieces:
+            h.update(piece)
+        digest = h.hexdigest()
         target = inside(self.out, rel)
         if self.files.get(rel, [None])[0] == digest and target.is_file():
             report.unchanged += 1
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
-        self.files[rel] = [digest, len(data)]
+        self.files[rel] = [digest, sum(map(len, pieces))]
         report.written.append(rel)
 
     def remove(self, rel: str, report: PublishReport) -> None:

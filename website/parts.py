@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from website import opendata
 from website.model import PublicRound
+from website.opendata import Piece
 
 PENDING = "结果待公示"  # the result label of an enterprise with no final result yet
 FOLDER = ".parts"
@@ -24,8 +25,10 @@ FOLDER = ".parts"
 
 @dataclass(frozen=True)
 class RoundPart:
-    json_records: bytes  # opendata.json_records of the round's results
-    csv_rows: bytes  # opendata.csv_rows
+    # opendata.json_records and opendata.csv_rows of the round's results; of a kept round,
+    # views of its own data files (not copies)
+    json_records: Piece
+    csv_rows: Piece
     search_entries: bytes  # opendata.search_entries
     shown: int  # enterprises listed
     published: int  # of which with a final result

@@ -21,6 +21,7 @@ from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from website import results
 from website.model import PublicResult, PublicRound, ResultsNotRead, Site
+from website.results import NewlyPublished
 
 logger = logging.getLogger(__name__)
 # every committed round is public: its commitment before the ceremony, its failure if it fails
@@ -119,9 +120,9 @@ def load_site(
     round_keys: Sequence[str] | None = None,
     *,
     now: datetime | None = None,
-) -> tuple[Site, list[tuple[int, int]]]:
-    """The public record as of ``now`` (default: the disclosure clock), and the (version id,
-    finding id) of each shown version not yet recorded as published."""
+) -> tuple[Site, list[NewlyPublished]]:
+    """The public record as of ``now`` (default: the disclosure clock), and each shown version
+    not yet recorded as published."""
     now = now or disclosure.now()
     with engine.connect() as conn:
         return build_site(conn, settings, read_rounds(conn, settings, now, round_keys))
@@ -132,11 +133,11 @@ def build_site(
     settings: Settings,
     round_rows: Sequence[RoundRow],
     results_of: Collection[str] | None = None,
-) -> tuple[Site, list[tuple[int, int]]]:
+) -> tuple[Site, list[NewlyPublished]]:
     """The site of ``round_rows``, with the results of the rounds in ``results_of`` (default:
     every round); any other round comes with no results, for a caller that has its files
-    already (``website.parts``). Also the (version id, finding id) of each shown version not
-    yet recorded as published.
+    already (``website.parts``). Also each shown version not yet recorded as published, in
+    (round, credit code) order.
 
     A round not yet revealed (rounds/disclosure.py) shows its commitment, plan (targeted
     codes withheld), entropy, seed and counts, and of its enterprises only those whose result
@@ -148,7 +149,7 @@ def build_site(
         drawn.setdefault(row[0], []).append(row)
     names = results.division_names({row[5] for rows in drawn.values() for row in rows})
     rounds: list[PublicRound] = []
-    unpublished: dict[tuple[str, str], tuple[int, int]] = {}  # returned in (round, code) order
+    unpublished: dict[tuple[str, str], NewlyPublished] = {}  # returned in (round, code) order
     for head in round_rows:
         r, doc, revealed = head.row, head.doc, head.revealed
         listed: list[PublicResult] = ResultsNotRead()
@@ -160,7 +161,8 @@ def build_site(
                     continue
                 listed.append(results.public_result(row, shown, head.item_name, names))
                 if shown is not None and not shown.published:
-                    unpublished[(head.key, row[1])] = (shown.public.id, shown.public.finding_id)
+                    key = (head.key, row[1])
+                    unpublished[key] = results.newly_published(key, shown, r["check_item_code"])
         first = r["commitment_published_at"]
         rounds.append(
             PublicRound(

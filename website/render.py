@@ -21,9 +21,10 @@ from website import explain, opendata
 from website.charts import bar_chart, division_chart
 from website.glossary import BY_KEY, TERMS
 from website.model import Correction, PublicResult, PublicRound, Site
+from website.opendata import Piece
 from website.parts import PENDING, RoundPart, part_of
 
-Files = dict[str, bytes]
+Files = dict[str, bytes | list[Piece]]  # a file whole or in pieces (website.opendata)
 
 
 def beijing(moment: str | dt.datetime | None) -> str:

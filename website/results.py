@@ -9,6 +9,7 @@ the team has signed it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -38,6 +39,9 @@ _MEASURE = {str(k): v for k, v in MEASURE_LABELS.items()}
 _ACTION = {str(k): v for k, v in ACTION_LABELS.items()}
 
 
+# the JSON columns read as their text, decoded only when not "[]" (``_listed``)
+_JSON_LISTS = ("certificates", "measures")
+
 # the measures, certificates or history of a result that has none: one list shared by every
 # such result, never changed (as the defaults of PublicResult), not three new ones each
 NONE: list[Any] = []
@@ -55,7 +59,24 @@ class Version(NamedTuple):
     certificates: list[dict[str, Any]]
     measures: list[dict[str, Any]]
     reason: str
-    final_on: str  # the day it became final (ISO, in the bureau's time zone)
+    # the day it became final (ISO, in the bureau's time zone), shown only in a correction
+    # history: read for the versions of a result with more than one final version, else ""
+    final_on: str
+
+
+class NewlyPublished(NamedTuple):
+    """A shown version not yet recorded as published, as the publish read it: what
+    ``published_result`` records of it, and what the after-record hooks (the partner log's
+    ``result`` and ``correction`` entries) share of it, without reading it again."""
+
+    version_id: int
+    finding_id: int
+    round_key: str
+    credit_code: str
+    check_item: str  # the round's check item code
+    check_date: Any  # date
+    result: str
+    description: str
 
 
 class Shown(NamedTuple):
@@ -71,8 +92,12 @@ def read_versions(
     conn: sa.Connection, round_keys: Sequence[str], timezone: str
 ) -> dict[tuple[str, str], Shown]:
     """(round key, credit code) -> what is shown of its finding, for each enterprise of the
-    rounds with a final version (the others have none in the result)."""
-    tz = ZoneInfo(timezone)
+    rounds with a final version (the others have none in the result).
+
+    Finality needs only who signed which version; the moments of the sign-offs (timestamps,
+    text to parse on SQLite) are read only for the versions of a result with a correction
+    history, the one place a version's final day is shown. The JSON columns come as their
+    text, decoded only when not an empty list."""
     keys = list(round_keys)
     teams: dict[tuple[str, str], list[str]] = {}
     q = sa.select(_A.c.round_key, _A.c.credit_code, _A.c.inspector_id).where(
@@ -81,18 +106,22 @@ def read_versions(
     for rk, code, inspector in conn.execute(q.order_by(_A.c.round_key, _A.c.credit_code)):
         teams.setdefault((rk, code), []).append(inspector)
     in_rounds = _F.c.round_key.in_(keys)
-    signed: dict[int, dict[str, datetime]] = {}
+    signed: dict[int, set[str]] = {}
     sq = (
-        sa.select(_S.c.version_id, _S.c.inspector_id, _S.c.signed_at)
+        sa.select(_S.c.version_id, _S.c.inspector_id)
         .join(_FV, _FV.c.id == _S.c.version_id)
         .join(_F, _F.c.id == _FV.c.finding_id)
         .where(in_rounds)
     )
-    for vid, inspector, at in conn.execute(sq):
-        signed.setdefault(vid, {})[inspector] = at
+    for vid, inspector in conn.execute(sq):
+        signed.setdefault(vid, set()).add(inspector)
     pq = sa.select(_P.c.version_id).join(_F, _F.c.id == _P.c.finding_id).where(in_rounds)
     published = set(conn.scalars(pq))
-    columns = [_FV.c[name] for name in Version._fields if name != "final_on"]
+    columns = [
+        sa.cast(_FV.c[name], sa.Text).label(name) if name in _JSON_LISTS else _FV.c[name]
+        for name in Version._fields
+        if name != "final_on"
+    ]
     vq = (
         sa.select(_F.c.round_key, _F.c.credit_code, *columns)
         .join(_F, _F.c.id == _FV.c.finding_id)
@@ -100,18 +129,61 @@ def read_versions(
         .order_by(_F.c.round_key, _F.c.credit_code, _FV.c.version)
     )
     finals: dict[tuple[str, str], list[Version]] = {}
-    for rk, code, *row in conn.execute(vq):  # the columns of a Version but its final day
-        team = teams.get((rk, code))
-        signoffs = signed.get(row[0], {})
-        if team is None or not is_final(team, signoffs):  # a finding always has a team
+    for row in conn.execute(vq):
+        key = (row.round_key, row.credit_code)
+        team = teams.get(key)
+        if team is None or not is_final(team, signed.get(row.id, ())):  # a finding has a team
             continue
-        moment = final_moment(team, signoffs)
-        on = moment.astimezone(tz).date().isoformat() if moment else ""
-        finals.setdefault((rk, code), []).append(Version._make([*row, on]))
+        version = Version(
+            row.id, row.finding_id, row.version, row.result, row.check_date, row.description,
+            _listed(row.certificates), _listed(row.measures), row.reason, final_on="",
+        )  # fmt: skip
+        finals.setdefault(key, []).append(version)
+    corrected = {key: versions for key, versions in finals.items() if len(versions) > 1}
+    finals.update(_with_final_days(conn, corrected, teams, ZoneInfo(timezone)))
     return {
         key: Shown(versions[-1], versions, versions[-1].id in published)
         for key, versions in finals.items()
     }
+
+
+def _listed(text: str) -> list[dict[str, Any]]:
+    """A JSON list column read as text: the shared empty list for "[]" (most results)."""
+    return NONE if text == "[]" else json.loads(text)  # type: ignore[no-any-return]
+
+
+def _with_final_days(
+    conn: sa.Connection,
+    histories: dict[tuple[str, str], list[Version]],
+    teams: dict[tuple[str, str], list[str]],
+    tz: ZoneInfo,
+) -> dict[tuple[str, str], list[Version]]:
+    """The final versions of each result with a correction history, each with the day it
+    became final (``findings.state.final_moment``: its team's last signature)."""
+    ids = [v.id for versions in histories.values() for v in versions]
+    moments: dict[int, dict[str, datetime]] = {}
+    for start in range(0, len(ids), 1000):
+        q = sa.select(_S.c.version_id, _S.c.inspector_id, _S.c.signed_at).where(
+            _S.c.version_id.in_(ids[start : start + 1000])
+        )
+        for vid, inspector, at in conn.execute(q):
+            moments.setdefault(vid, {})[inspector] = at
+
+    def day(key: tuple[str, str], version: Version) -> str:
+        moment = final_moment(teams[key], moments[version.id])
+        return moment.astimezone(tz).date().isoformat() if moment else ""
+
+    return {
+        key: [v._replace(final_on=day(key, v)) for v in versions]
+        for key, versions in histories.items()
+    }
+
+
+def newly_published(key: tuple[str, str], shown: Shown, check_item: str) -> NewlyPublished:
+    """The public version of ``key`` (round key, credit code) as it is recorded published."""
+    pub = shown.public
+    return NewlyPublished(pub.id, pub.finding_id, *key, check_item, pub.check_date, pub.result,
+                          pub.description)  # fmt: skip
 
 
 def read_drawn(conn: sa.Connection, round_keys: Sequence[str]) -> list[tuple[str, ...]]:

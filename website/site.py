@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 from sqlmodel import Session
 
 from findings.events import ResultPublished
@@ -38,6 +38,7 @@ from rounds.notice import commitment_bytes, commitment_document
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
+from shuangsui.db import insert_rows
 from shuangsui.errors import IntegrityError
 from shuangsui.files import remove_leftovers
 from shuangsui.paths import child, inside
@@ -56,6 +57,7 @@ from website.render import (
     render_round,
     round_paths,
 )
+from website.results import NewlyPublished
 
 logger = logging.getLogger(__name__)
 
@@ -330,19 +332,20 @@ def _record_reveals(engine: Engine, site: Site, now: datetime) -> list[str]:
     raise RuntimeError("could not record the reveal: too much contention")
 
 
-# Called with (session, [(version_id, finding_id), ...]) inside the transaction that records a
-# publication: the partner exchange shares each newly published result in the same commit.
-after_record_hooks: list[Callable[[Session, list[tuple[int, int]]], None]] = []
+# Called with (session, [NewlyPublished, ...]) inside the transaction that records a
+# publication (after its rows are in): the partner exchange shares each newly published
+# result in the same commit, from what the publish read (not reading the versions again).
+after_record_hooks: list[Callable[[Session, list[NewlyPublished]], None]] = []
 
 
-def _record(engine: Engine, versions: list[tuple[int, int]], site_digest: str) -> None:
+def _record(engine: Engine, versions: list[NewlyPublished], site_digest: str) -> None:
     now = datetime.now(UTC)
-    rows = [{"version_id": v, "finding_id": f, "published_at": now} for v, f in versions]
+    rows = [(v.version_id, v.finding_id, now) for v in versions]
     for _ in range(10):
         with Session(engine) as session:
             table = PublishedResult.__table__  # type: ignore[attr-defined]
-            for start in range(0, len(rows), 5000):  # Core: no ORM bookkeeping per row
-                session.connection().execute(insert(table), rows[start : start + 5000])
+            insert_rows(session.connection(), table, ("version_id", "finding_id", "published_at"),
+                        rows)  # fmt: skip
             for hook in after_record_hooks:
                 hook(session, versions)
             audit.add_to(session, None, ResultPublished(len(rows), site_digest))

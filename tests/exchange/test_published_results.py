@@ -64,3 +64,43 @@ def test_published_result_and_its_correction_enter_the_log(
     assert correction.supersedes == result.entry_id
     assert json.loads(correction.body)["body"]["outcome"] == "other"
     assert all("勿公开" not in e.body for e in entries)
+
+
+def test_one_publish_shares_a_first_result_and_a_correction_together(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The hook shares what the publish read: in one batch, a finding published before gets
+    a correction and one published for the first time a result."""
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    service.draw_round(
+        engine=engine, round_key="ccc-2026-12",
+        entropy=service.EntropyInput("26535897932384626433832795", ("王五",)),
+    )  # fmt: skip
+    with Session(engine) as s:
+        teams: dict[str, list[str]] = {}
+        for a in s.exec(select(Assignment).order_by(Assignment.credit_code, Assignment.position)):
+            teams.setdefault(a.credit_code, []).append(a.inspector_id)
+    first, second = sorted(teams)[:2]
+    day = dt.date(2026, 12, 9)
+    _sign(engine, first, teams[first], FindingIn(result=ResultCategory.no_problem, check_date=day))
+    publish(engine, tmp_path / "site", bundles=False)
+    _sign(engine, first, teams[first], FindingIn(
+        result=ResultCategory.other, check_date=day, description="复核后更正", reason="录入错误",
+    ))  # fmt: skip
+    _sign(engine, second, teams[second], FindingIn(
+        result=ResultCategory.unreachable, check_date=day, description="<b>无人</b>",
+    ))  # fmt: skip
+    publish(engine, tmp_path / "site", bundles=False)
+
+    with Session(engine) as s:
+        entries = s.exec(select(ExchangeEntry).order_by(ExchangeEntry.seq)).all()
+    shared = [(e.kind, e.supersedes, json.loads(e.body)["body"]) for e in entries[2:]]
+    assert shared == [
+        ("correction", f"result/ccc-2026-12/{first}/CCC-01", {
+            "check_item": "CCC-01", "credit_code": first, "inspected_on": "2026-12-09",
+            "outcome": "other", "round_key": "ccc-2026-12", "summary": "复核后更正"}),
+        ("result", None, {
+            "check_item": "CCC-01", "credit_code": second, "inspected_on": "2026-12-09",
+            "outcome": "unreachable", "round_key": "ccc-2026-12", "summary": "<b>无人</b>"}),
+    ]  # fmt: skip
