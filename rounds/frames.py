@@ -69,15 +69,8 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> Iterator[Enter
 
     A frame can hold ten million rows: both tables are read in credit-code order and joined
     as they pass, so neither is held, and each row can go to the frame being built before the
-    next is read. The values that repeat (divisions, classes, industries, the few kind/status
-    pairs and the few hundred combinations of them an enterprise holds) are held once each,
-    and every row points at that one copy."""
+    next is read (the frame holds each repeating value once)."""
     kinds = list(plan["population"]["cert_kinds"])
-    one: dict[Any, Any] = {}  # a repeating value -> its one copy
-
-    def shared(value: Any) -> Any:
-        return one.setdefault(value, value)
-
     by_code = _code_order(conn)
     cert_q = (
         select(col(Certificate.credit_code), col(Certificate.kind), col(Certificate.status))
@@ -100,7 +93,7 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> Iterator[Enter
     for source in risk_class_sources:
         classes.update(source(conn))
     with closing(plain_rows(conn, cert_q)) as cert_rows, closing(plain_rows(conn, ent_q)) as rows:
-        held = _certificates_by_code(cert_rows, shared)
+        held = _certificates_by_code(cert_rows)
         held_code, certs = next(held, (None, ()))
         last = None
         for code, division, risk, industry, abnormal, serious in rows:
@@ -110,27 +103,23 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> Iterator[Enter
             while held_code is not None and held_code < code:  # certificates of no active firm
                 held_code, certs = next(held, (None, ()))
             if held_code == code:
+                risk = classes.get(code) or risk
                 yield EnterpriseRow(
-                    code,
-                    shared(division),
-                    shared(classes.get(code) or risk),
-                    shared(industry),
-                    bool(abnormal),
-                    bool(serious),
-                    certs,
+                    code, division, risk, industry, bool(abnormal), bool(serious), certs
                 )
 
 
 def _certificates_by_code(
-    rows: Iterator[tuple[str, Any, Any]], shared: Callable[[Any], Any]
+    rows: Iterator[tuple[str, str, str]],
 ) -> Iterator[tuple[str, tuple[tuple[str, str], ...]]]:
-    """(credit code, its (kind, status) pairs) from certificate rows in credit-code order."""
-    last = None
+    """(credit code, its (kind, status) pairs) from certificate rows in credit-code order
+    (kinds and statuses as stored: their enumerations' values)."""
+    last, pair = None, itemgetter(1, 2)
     for code, group in groupby(rows, key=itemgetter(0)):
         if last is not None and code <= last:
             raise RuntimeError(f"certificate rows came out of credit-code order at {code!r}")
         last = code
-        yield code, shared(tuple(shared((str(kind), str(status))) for _, kind, status in group))
+        yield code, tuple(map(pair, group))
 
 
 def _code_order(conn: Connection) -> Callable[[Any], Any]:
