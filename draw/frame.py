@@ -301,12 +301,13 @@ def _sorted(frame: EnterpriseFrame, where: str) -> EnterpriseFrame:
         return EnterpriseFrame(
             ordered.tobytes(), frame._ends, array("I", rest_at.tobytes()), frame.rests
         )
-    builder = FrameBuilder()
+    builder, last = FrameBuilder(), None
     for i in sorted(range(len(frame)), key=frame.code):
         code = frame.code(i)
-        if builder._last == code:
+        if code == last:
             raise FrameError(f"enterprise {code}: appears twice in {where}")
         builder.add(code, frame.rests[frame._rest_at[i]])
+        last = code
     return builder.frame(where)
 
 

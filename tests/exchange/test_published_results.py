@@ -29,9 +29,8 @@ def _sign(engine: sa.Engine, code: str, team: list[str], data: FindingIn) -> Non
                           version=v.version, inspector_id=member)  # fmt: skip
 
 
-def test_published_result_and_its_correction_enter_the_log(
-    engine: sa.Engine, tmp_path: Path
-) -> None:
+def _drawn_teams(engine: sa.Engine) -> dict[str, list[str]]:
+    """Seed, commit and draw the round; its teams (credit code -> inspector ids, lead first)."""
     seed_registry(engine)
     service.commit_round(engine=engine, plan_text=plan_yaml())
     service.draw_round(
@@ -39,10 +38,16 @@ def test_published_result_and_its_correction_enter_the_log(
         entropy=service.EntropyInput("26535897932384626433832795", ("王五",)),
     )  # fmt: skip
     with Session(engine) as s:
-        rows = s.exec(select(Assignment).order_by(Assignment.credit_code, Assignment.position))
         teams: dict[str, list[str]] = {}
-        for a in rows:
+        for a in s.exec(select(Assignment).order_by(Assignment.credit_code, Assignment.position)):
             teams.setdefault(a.credit_code, []).append(a.inspector_id)
+    return teams
+
+
+def test_published_result_and_its_correction_enter_the_log(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    teams = _drawn_teams(engine)
     code = sorted(teams)[0]
     day = dt.date(2026, 12, 9)
     _sign(engine, code, teams[code], FindingIn(
@@ -71,16 +76,7 @@ def test_one_publish_shares_a_first_result_and_a_correction_together(
 ) -> None:
     """The hook shares what the publish read: in one batch, a finding published before gets
     a correction and one published for the first time a result."""
-    seed_registry(engine)
-    service.commit_round(engine=engine, plan_text=plan_yaml())
-    service.draw_round(
-        engine=engine, round_key="ccc-2026-12",
-        entropy=service.EntropyInput("26535897932384626433832795", ("王五",)),
-    )  # fmt: skip
-    with Session(engine) as s:
-        teams: dict[str, list[str]] = {}
-        for a in s.exec(select(Assignment).order_by(Assignment.credit_code, Assignment.position)):
-            teams.setdefault(a.credit_code, []).append(a.inspector_id)
+    teams = _drawn_teams(engine)
     first, second = sorted(teams)[:2]
     day = dt.date(2026, 12, 9)
     _sign(engine, first, teams[first], FindingIn(result=ResultCategory.no_problem, check_date=day))
