@@ -33,10 +33,11 @@ from .public import PublicView, public_view
 from .seed import VERSIONS, derive_seed
 from .select import (
     code_ticket_table,
-    order_uniform,
+    order_by_prefix,
     order_weighted,
     stratum_quota,
     stratum_rate,
+    ticket,
     tickets,
     trim_to_cap,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "StratumCount",
     "commitments",
     "draw",
+    "select_at",
     "select_random",
 ]
 
@@ -213,32 +215,49 @@ def select_random(
     seed: bytes, plan: Mapping[str, Any], pool: Sequence[EnterpriseUnit], drawn: Mapping[str, int]
 ) -> list[Selection]:
     """The ``drawn[s]`` smallest tickets (or weighted keys) of each stratum s of ``pool``."""
-    pool = EnterpriseFrame.of(pool, where="the pool")
+    frame = EnterpriseFrame.of(pool, where="the pool")
+    return select_at(seed, plan, frame, np.arange(len(frame)), drawn)
+
+
+def select_at(
+    seed: bytes, plan: Mapping[str, Any], frame: EnterpriseFrame, at: np.ndarray,
+    drawn: Mapping[str, int],
+) -> list[Selection]:  # fmt: skip
+    """:func:`select_random` of the units of ``frame`` at positions ``at`` (ascending): the
+    draw's random units read in place, not copied into a frame of their own first."""
     labels = sorted(drawn)
     index = {s: i for i, s in enumerate(labels)}
-    ids = pool.credit_codes()
-    table = code_ticket_table(seed, pool.code_bytes())
-    rest_at = np.frombuffer(pool.rest_indices(), dtype=np.uint32)
+    ids = frame.credit_codes(at)
+    rest_at = np.frombuffer(frame.rest_indices(), dtype=np.uint32)[at]
     weights = plan["strata"]["weights"]
     out: list[Selection] = []
-    if weights is None:
-        order = order_uniform(table, ids)
-        stratum_of_rest = np.array([index[rest[3]] for rest in pool.rests], dtype=np.int32)
-        sidx = stratum_of_rest[rest_at] if len(pool) else np.zeros(0, dtype=np.int32)
-        grouped = order[np.argsort(sidx[order], kind="stable")]
+    if weights is None:  # the first 8 bytes of each ticket sort them; whole ones where needed
+        prefixes = code_ticket_table(seed, frame.code_bytes(at), width=8)
+        prefix = np.frombuffer(prefixes, dtype=">u8")
+        stratum_of_rest = np.array([index[rest[3]] for rest in frame.rests], dtype=np.int32)
+        sidx = stratum_of_rest[rest_at] if len(at) else np.zeros(0, dtype=np.int32)
+        del rest_at
+
+        def whole(i: int) -> bytes:
+            return ticket(seed, ids[i])
+
+        grouped = order_by_prefix(prefix, whole, ids, sidx)  # stratum by stratum, by ticket
+        del prefix, prefixes
         starts = np.concatenate(([0], np.cumsum(np.bincount(sidx, minlength=len(labels)))))
+        del sidx
         for s in labels:
             first = int(starts[index[s]])
             winners = grouped[first : first + drawn[s]].tolist()
             for rank, i in enumerate(winners, 1):
-                out.append(Selection(ids[i], s, "random", table[32 * i : 32 * i + 32].hex(), rank))
+                out.append(Selection(ids[i], s, "random", whole(i).hex(), rank))
         return out
+    table = code_ticket_table(seed, frame.code_bytes(at))
     members: dict[str, list[int]] = {s: [] for s in labels}
     for i, r in enumerate(rest_at.tolist()):
-        members[pool.rests[r][3]].append(i)
+        members[frame.rests[r][3]].append(i)
     for s in labels:
         m = members[s]
-        w = [weights.get(pool.rests[rest_at[i]][1], weights.get("*")) for i in m]
+        w = [weights.get(frame.rests[rest_at[i]][1], weights.get("*")) for i in m]
         if None in w:
             raise PlanError(f"strata.weights: no weight for a risk class in stratum {s}")
         sub = b"".join(table[32 * i : 32 * i + 32] for i in m)
@@ -294,7 +313,7 @@ def draw(
         for s in labels
     }
     drawn = trim_to_cap(quotas, strata["total_cap"])
-    selected = select_random(seed, plan, ents.having("random"), drawn)
+    selected = select_at(seed, plan, ents, ents.positions("random"), drawn)
     targeted = list(ents.having("targeted"))
     t_digests = tickets(seed, [u.credit_code for u in targeted])
     t_order = sorted(range(len(targeted)), key=lambda i: (t_digests[i], targeted[i].credit_code))

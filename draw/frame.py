@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 STATUSES = ("random", "targeted", "excluded")
+_PIECE = 1 << 16  # positions turned into Python ints this many at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +156,27 @@ class EnterpriseFrame(Sequence[EnterpriseUnit]):
         start = self._ends[i - 1] if i else 0
         return self._data[start : self._ends[i]].decode()
 
-    def credit_codes(self) -> Sequence[str]:
-        """The credit codes as a sequence, each decoded when it is read."""
-        return _Codes(self)
+    def credit_codes(self, at: np.ndarray | None = None) -> Sequence[str]:
+        """The credit codes as a sequence, each decoded when it is read; ``at``: only those of
+        the units at these positions, in that order."""
+        return _Codes(self, at)
 
-    def code_bytes(self) -> Iterator[memoryview]:
-        """Each unit's credit code as UTF-8 (views into the one buffer: nothing is copied)."""
-        view, start = memoryview(self._data), 0
-        for end in self._ends:
-            yield view[start:end]
-            start = end
+    def code_bytes(self, at: np.ndarray | None = None) -> Iterator[memoryview]:
+        """Each unit's credit code as UTF-8 (views into the one buffer: nothing is copied);
+        ``at``: only those of the units at these positions, in that order."""
+        view = memoryview(self._data)
+        if at is None:
+            start = 0
+            for end in self._ends:
+                yield view[start:end]
+                start = end
+            return
+        ends = np.frombuffer(self._ends, dtype=np.uint64)
+        for first in range(0, len(at), _PIECE):  # a piece's bounds as ints at a time
+            piece = np.asarray(at[first : first + _PIECE], dtype=np.int64)
+            starts = np.where(piece > 0, ends[piece - 1], 0)  # (ends[-1] where masked)
+            for start, end in zip(starts.tolist(), ends[piece].tolist(), strict=True):
+                yield view[start:end]
 
     def codes(self) -> Iterator[str]:
         data, start = self._data, 0
@@ -237,16 +249,16 @@ class EnterpriseFrame(Sequence[EnterpriseUnit]):
 
 
 class _Codes(Sequence[str]):
-    """A frame's credit codes as a sequence (decoded as read)."""
+    """A frame's credit codes as a sequence (decoded as read), or those at some positions."""
 
-    def __init__(self, frame: EnterpriseFrame):
-        self.frame = frame
+    def __init__(self, frame: EnterpriseFrame, at: np.ndarray | None = None):
+        self.frame, self.at = frame, at
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.frame) if self.at is None else len(self.at)
 
     def __getitem__(self, i):  # type: ignore[no-untyped-def,override]
-        return self.frame.code(i)
+        return self.frame.code(i if self.at is None else int(self.at[i]))
 
 
 class FrameBuilder:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -19,6 +19,7 @@ from .canonical import lp
 from .plan import rate_fraction
 
 __all__ = [
+    "order_by_prefix",
     "order_uniform",
     "code_ticket_table",
     "order_weighted",
@@ -40,9 +41,12 @@ def ticket_table(seed: bytes, ids: Sequence[str]) -> bytearray:
     return code_ticket_table(seed, (unit_id.encode("utf-8") for unit_id in ids))
 
 
-def code_ticket_table(seed: bytes, codes: Iterable[bytes | memoryview]) -> bytearray:
+def code_ticket_table(
+    seed: bytes, codes: Iterable[bytes | memoryview], width: int = 32
+) -> bytearray:
     """``ticket_table`` of ids given as their UTF-8 bytes. The hash state after ``seed ||
-    length`` is computed once per length (credit codes have one) and copied for each id."""
+    length`` is computed once per length (credit codes have one) and copied for each id.
+    ``width``: keep only each ticket's first ``width`` bytes (8: the prefix a sort needs)."""
     sha = hashlib.sha256
     after: dict[int, Any] = {}  # byte length -> the state after seed || length
     out = bytearray()  # 32 bytes a ticket, not a bytes object (65) and a list slot (8) as well
@@ -52,7 +56,7 @@ def code_ticket_table(seed: bytes, codes: Iterable[bytes | memoryview]) -> bytea
             state = after[len(code)] = sha(seed + len(code).to_bytes(4, "big"))
         h = state.copy()
         h.update(code)
-        out += h.digest()
+        out += h.digest()[:width]  # (the whole digest is not copied)
     return out  # (not copied into bytes: a million tickets are 32 MB)
 
 
@@ -101,33 +105,62 @@ def _digest(table: bytes | bytearray, i: int) -> bytes:
 
 
 def _fix_ties(
-    order: np.ndarray, key: np.ndarray, table: bytes | bytearray, ids: Sequence[str]
-) -> np.ndarray:
-    """Re-sort runs of equal 64-bit prefixes by (full digest, id)."""
+    order: np.ndarray, key: np.ndarray, digest: Callable[[int], bytes], ids: Sequence[str],
+    groups: np.ndarray | None,
+) -> np.ndarray:  # fmt: skip
+    """Re-sort runs of equal 64-bit prefixes (in one group) by (full digest, id)."""
     sorted_keys = key[order]
-    dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    same = sorted_keys[1:] == sorted_keys[:-1]  # same[p]: positions p and p + 1 tie
+    del sorted_keys
+    if groups is not None:
+        sorted_groups = groups[order]
+        same &= sorted_groups[1:] == sorted_groups[:-1]
+        del sorted_groups
+    dup = np.flatnonzero(same)
     if dup.size == 0:
         return order
     order = order.copy()
     starts = sorted({int(p) for p in dup} - {int(p) + 1 for p in dup})
     for start in starts:
         end = start + 1
-        while end < len(order) and sorted_keys[end] == sorted_keys[start]:
+        while end < len(order) and same[end - 1]:
             end += 1
-        run = sorted(order[start:end].tolist(), key=lambda i: (_digest(table, i), ids[i]))
+        run = sorted(order[start:end].tolist(), key=lambda i: (digest(i), ids[i]))
         order[start:end] = run
     return order
 
 
-def order_uniform(table: bytes | bytearray, ids: Sequence[str]) -> np.ndarray:
+def order_uniform(
+    table: bytes | bytearray, ids: Sequence[str], groups: np.ndarray | None = None
+) -> np.ndarray:
     """Indices in ascending (H, id) order, from a ticket table: numpy argsort on the first 8
-    bytes as big-endian uint64; exact ties on those bytes resolved on the full digest, then id."""
+    bytes as big-endian uint64; exact ties on those bytes resolved on the full digest, then id.
+
+    ``groups``: an integer per index (a stratum's number); the indices then come group by
+    group, in ascending group order, each group in ascending (H, id) order: one sort for
+    every stratum, not a sort and a regrouping."""
     n = len(ids)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    prefix = np.frombuffer(table, dtype=">u8").reshape(n, 4)[:, 0].astype(np.uint64)
-    order = np.argsort(prefix, kind="stable")
-    return _fix_ties(order, prefix, table, ids)
+    prefix = np.frombuffer(table, dtype=">u8").reshape(n, 4)[:, 0]
+    return order_by_prefix(prefix, lambda i: _digest(table, i), ids, groups)
+
+
+def order_by_prefix(
+    prefix: np.ndarray, digest: Callable[[int], bytes], ids: Sequence[str],
+    groups: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """:func:`order_uniform` from each ticket's first 8 bytes as an integer (``prefix``) and
+    a way to get a whole ticket (``digest(i)``), asked only where two prefixes tie: a draw
+    sorts a million tickets holding 8 bytes of each, not 32."""
+    if len(ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = prefix.astype(np.uint64)  # native order, exact
+    if groups is None:
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((key, groups))  # by group, then by prefix (stable)
+    return _fix_ties(order, key, digest, ids, groups)
 
 
 def order_weighted(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -28,7 +27,7 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + CHUNK]
 
 
-def person(inspector: Inspector) -> Person:
+def person(inspector: Inspector | sa.Row[Any]) -> Person:
     return Person(
         inspector_id=inspector.inspector_id,
         name=inspector.name,
@@ -104,15 +103,12 @@ def assignments(session: Session, round_key: str) -> list[AssignmentRow]:
     return [AssignmentRow(*r) for r in session.execute(stmt).all()]
 
 
-def assignments_drawn(teams: Mapping[str, Sequence[str]], due_on: date) -> list[AssignmentRow]:
-    """A draw's teams (credit_code -> inspector ids, the lead first) as the assignment rows
-    the draw writes, every check due on ``due_on`` (the round's last day), in the order
-    :func:`assignments` reads them back."""
-    return [
-        AssignmentRow(code, inspector_id, position, due_on)
-        for code, team in sorted(teams.items())
-        for position, inspector_id in enumerate(team)
-    ]
+def teams_drawn(teams: Mapping[str, Sequence[str]], due_on: date) -> Iterator[Team]:
+    """A draw's teams (credit_code -> inspector ids, the lead first) as the assignments the
+    draw writes, every check due on ``due_on`` (the round's last day), in the order
+    :func:`teams` gives them from the rows read back; each made as it is read."""
+    for code in sorted(teams):
+        yield Team(code, due_on, tuple((i, p, due_on) for p, i in enumerate(teams[code])))
 
 
 def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseInfo]:
@@ -147,21 +143,28 @@ def certificates(
     return out
 
 
-def inspectors(session: Session, ids: Sequence[str]) -> dict[str, Person]:
+def inspectors(session: Session, ids: Iterable[str]) -> dict[str, Person]:
+    """The people behind ``ids``, read as plain rows (no ORM object stays in the session)."""
     out: dict[str, Person] = {}
+    columns = [col(getattr(Inspector, name)) for name in _PERSON_COLUMNS]
     for chunk in _chunks(sorted(set(ids))):
-        for i in session.exec(select(Inspector).where(col(Inspector.inspector_id).in_(chunk))):
-            out[i.inspector_id] = person(i)
+        stmt = sa.select(*columns).where(col(Inspector.inspector_id).in_(chunk))
+        for row in session.execute(stmt):
+            out[row.inspector_id] = person(row)
     return out
 
 
-@dataclass(frozen=True)
-class Team:
-    """The inspectors on one enterprise of one round, in position order (0 = lead)."""
+_PERSON_COLUMNS = ("inspector_id", "name", "unit", "email", "webhook_url", "webhook_kind",
+                   "language")  # fmt: skip
+
+
+class Team(NamedTuple):
+    """The inspectors on one enterprise of one round, in position order (0 = lead), each with
+    the day their check is due; ``due_on``: the earliest of those days."""
 
     credit_code: str
     due_on: date
-    members: list[tuple[str, int]]  # (inspector_id, position)
+    members: tuple[tuple[str, int, date], ...]  # (inspector_id, position, due_on)
 
 
 def teams(rows: list[AssignmentRow]) -> list[Team]:
@@ -169,6 +172,10 @@ def teams(rows: list[AssignmentRow]) -> list[Team]:
     for a in rows:
         grouped[a.credit_code].append(a)
     return [
-        Team(code, min(a.due_on for a in group), [(a.inspector_id, a.position) for a in group])
+        Team(
+            code,
+            min(a.due_on for a in group),
+            tuple((a.inspector_id, a.position, a.due_on) for a in group),
+        )
         for code, group in sorted(grouped.items())
     ]

@@ -20,10 +20,10 @@ _installed = False
 def after_draw(session: Session, rnd: Any, result: Any) -> EnqueueResult:
     """Queue the round's assignment messages and the coordinator's summary; never commits.
 
-    The assignments come from the draw's ``result`` as the draw writes them (each check due on
-    the round's last day), not read back; without a result they are read."""
-    drawn = None if result is None else facts.assignments_drawn(result.teams, rnd.window_end)
-    queued = enqueue_round_assignments(session=session, round_key=rnd.round_key, assignments=drawn)
+    The teams come from the draw's ``result`` as the draw writes them (each check due on the
+    round's last day), not read back; without a result they are read."""
+    drawn = None if result is None else facts.teams_drawn(result.teams, rnd.window_end)
+    queued = enqueue_round_assignments(session=session, round_key=rnd.round_key, teams=drawn)
     if queued.unreachable:
         logger.warning(
             "round %s: %d inspector(s) have no usable channel: %s",

@@ -7,9 +7,11 @@ the assignments, so the messages exist if and only if the draw does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import islice
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -112,41 +114,39 @@ def enqueue_round_assignments(
     summary: bool = True,
     settings: Settings | None = None,
     notify: NotifySettings | None = None,
-    assignments: list[facts.AssignmentRow] | None = None,
+    teams: Iterable[facts.Team] | None = None,
 ) -> EnqueueResult:
     """Queue one 检查任务通知 per assignment, the coordinator's round summary and, when the plan
     asks for it, one 检查告知书 per enterprise. Adds rows to ``session``; never commits.
-    ``assignments``: the round's, when the caller holds them (the draw); read otherwise."""
+    ``teams``: the round's in credit-code order, when the caller holds them (the draw: made as
+    they are read); read otherwise. Facts are read and messages written a batch at a time."""
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
     info, kinds = facts.round_info(session, round_key)
-    rows = facts.assignments(session, round_key) if assignments is None else assignments
-    teams = facts.teams(rows)
-    people = facts.inspectors(session, [a.inspector_id for a in rows])
-    due = {(a.credit_code, a.inspector_id): a.due_on for a in rows}
+    if teams is None:
+        teams = facts.teams(facts.assignments(session, round_key))
 
     assignments_of = AssignmentMessages(common, info)
-    # A round with nothing in the outbox yet (the draw's) has no key to skip: one EXISTS, no
-    # look-up of its keys a thousand at a time.
-    present: set[str] | None = None if _has_messages(session, round_key) else set()
-    queued = built = 0
-    names: dict[str, str] = {}  # the summary names every team's enterprise
-    for first in range(0, len(teams), TEAMS_PER_BATCH):  # a batch's facts and messages at a time
-        batch = teams[first : first + TEAMS_PER_BATCH]
+    # A round with nothing in the outbox yet (the draw's) has no key to look up: one EXISTS.
+    # Its batches cannot repeat one another's keys (each names its enterprise, and no two
+    # batches share one), so each batch is checked against itself alone.
+    fresh = not _has_messages(session, round_key)
+    queued = built = members = 0
+    people: dict[str, Person] = {}  # everyone met so far
+    rows: list[dict[str, Any]] = []  # the summary names every team
+    for batch in _batches(teams, TEAMS_PER_BATCH):
         codes = [t.credit_code for t in batch]
         ents = facts.enterprises(session, codes)
         certs = facts.certificates(session, codes, kinds)
-        names.update((code, ents[code].name) for code in codes)
+        new = {i for t in batch for i, _, _ in t.members} - people.keys()
+        people.update(facts.inspectors(session, new))
         messages: list[Outgoing] = []
         for team in batch:
             enterprise = ents[team.credit_code]
             messages += assignments_of.team(
                 enterprise=enterprise,
                 certificates=certs.get(team.credit_code, []),
-                team=[
-                    (people[i], position == 0, due[(team.credit_code, i)])
-                    for i, position in team.members
-                ],
+                team=[(people[i], position == 0, due) for i, position, due in team.members],
             )
             if enterprise_notice:
                 messages.append(
@@ -154,36 +154,41 @@ def enqueue_round_assignments(
                         common,
                         round_info=info,
                         enterprise=enterprise,
-                        team=[people[i] for i, _ in team.members],
+                        team=[people[i] for i, _, _ in team.members],
                         email=(enterprise_emails or {}).get(team.credit_code, ""),
                     )
                 )
+            if summary:
+                rows.append(_summary_row(team, enterprise.name, people))
+            members += len(team.members)
         built += len(messages)
-        queued += add_messages(session, messages, present=present)
+        queued += add_messages(session, messages, present=set() if fresh else None)
     unreachable = sorted(i for i, p in people.items() if route(p)[0] == Channel.none)
     if summary:
         built += 1
-        summary_message = _summary(common, info, teams, names, people, unreachable, notify)
-        queued += add_messages(session, [summary_message], present=present)
+        counts = {"enterprises": len(rows), "inspectors": len(people), "messages": members}
+        summary_message = _summary(common, info, rows, counts, people, unreachable, notify)
+        queued += add_messages(session, [summary_message], present=set() if fresh else None)
     logger.info("outbox: round %s, %d new message(s) of %d", round_key, queued, built)
     return EnqueueResult(queued=queued, messages=built, unreachable=unreachable)
 
 
-def _summary(common, info, teams, names, people, unreachable, notify) -> Outgoing:  # type: ignore[no-untyped-def]
-    rows = [
-        {
-            "credit_code": t.credit_code,
-            "enterprise_name": names[t.credit_code],
-            "team": [people[i].name for i, _ in t.members],
-            "due_on": t.due_on.isoformat(),
-        }
-        for t in teams
-    ]
-    counts = {
-        "enterprises": len(teams),
-        "inspectors": len(people),
-        "messages": sum(len(t.members) for t in teams),
+def _batches(teams: Iterable[facts.Team], size: int) -> Iterator[list[facts.Team]]:
+    it = iter(teams)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def _summary_row(team: facts.Team, name: str, people: Mapping[str, Person]) -> dict[str, Any]:
+    return {
+        "credit_code": team.credit_code,
+        "enterprise_name": name,
+        "team": [people[i].name for i, _, _ in team.members],
+        "due_on": team.due_on.isoformat(),
     }
+
+
+def _summary(common, info, rows, counts, people, unreachable, notify) -> Outgoing:  # type: ignore[no-untyped-def]
     context = {
         "counts": counts,
         "rows": rows,
@@ -281,14 +286,14 @@ def enqueue_overdue_escalations(
         if not late:
             continue
         ents = facts.enterprises(session, [t.credit_code for t in late])
-        people = facts.inspectors(session, [i for t in late for i, _ in t.members])
+        people = facts.inspectors(session, [i for t in late for i, _, _ in t.members])
         overdue = [
             {
                 "credit_code": t.credit_code,
                 "enterprise_name": ents[t.credit_code].name,
                 "due_on": t.due_on.isoformat(),
                 "working_days_overdue": working_days_between(t.due_on, common.today),
-                "team": [people[i].name for i, _ in t.members],
+                "team": [people[i].name for i, _, _ in t.members],
             }
             for t in late
         ]

@@ -158,6 +158,14 @@ def is_fresh_from_commit(round_key: str) -> bool:
     return any(k[0] == round_key for k in _fresh_from_commit & set(_parsed))
 
 
+def release(round_key: str) -> None:
+    """Let go of ``round_key``'s parsed inputs, if they are the ones kept (a frame can hold ten
+    million units); a later load reads and checks them again from the stored bytes."""
+    for key in [k for k in _parsed if k[0] == round_key]:
+        del _parsed[key]
+        _fresh_from_commit.discard(key)
+
+
 def remember_committed(
     round_key: str, packed: Mapping[str, tuple[str, bytes]], inputs: core.DrawInputs
 ) -> None:

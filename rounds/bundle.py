@@ -15,15 +15,18 @@ import logging
 import subprocess
 import sys
 from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session, col
 
 from draw import core
 from draw.bundle import AUDIENCES, write_bundle, write_failed_bundle, write_pieces
 from draw.errors import InfeasibleDraw
 from rounds import audit, service
+from rounds.frames import code_order
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
@@ -41,28 +44,13 @@ class Recomputed:
 
 
 def recompute(engine: Engine, round_key: str) -> Recomputed:
-    """Re-run a drawn round and compare with what is stored; raise naming the first difference."""
+    """Re-run a drawn round and compare with what is stored; raise naming the first difference
+    (in credit-code order)."""
     rnd = service.get_round(engine, round_key)
     if rnd.status not in (RoundStatus.drawn, RoundStatus.closed):
         raise UserError(f"round {round_key} is {rnd.status.value}: there is no draw to verify")
     with Session(engine, expire_on_commit=False) as session:
         inputs = service.load_inputs(session, round_key, rnd.entropy or [])
-        # plain rows, not ORM objects: a large round stores hundreds of thousands of each
-        stored_sel = {
-            code: (ticket, stratum)
-            for code, ticket, stratum in session.execute(
-                select(
-                    col(Selection.credit_code), col(Selection.ticket), col(Selection.stratum)
-                ).where(col(Selection.round_key) == round_key)
-            )
-        }
-        teams: dict[str, list[tuple[int, str]]] = {}
-        for code, position, inspector in session.execute(
-            select(
-                col(Assignment.credit_code), col(Assignment.position), col(Assignment.inspector_id)
-            ).where(col(Assignment.round_key) == round_key)
-        ):
-            teams.setdefault(code, []).append((position, inspector))
         audit.verify_chain(audit.load_chain(session))
     result = core.draw(inputs)
     if result.seed != rnd.seed:
@@ -71,28 +59,67 @@ def recompute(engine: Engine, round_key: str) -> Recomputed:
         )
     if result.commitments.frame_commitment != rnd.frame_commitment:
         raise IntegrityError(f"round {round_key}: stored frame does not match its commitment")
-    got = {s.credit_code: s for s in result.selected}
-    for code in sorted(set(got) | set(stored_sel)):
-        if code not in stored_sel:
-            raise IntegrityError(f"round {round_key}: {code} should be selected but is not stored")
-        if code not in got:
+    with engine.connect() as conn:  # the stored rows stream past the drawn ones, in code order
+        _compare_selection(conn, round_key, result)
+        _compare_teams(conn, round_key, result)
+    return Recomputed(rnd, inputs, result)
+
+
+def _compare_selection(conn: Connection, round_key: str, result: core.DrawResult) -> None:
+    by_code = code_order(conn)
+    stored = conn.execute(
+        select(col(Selection.credit_code), col(Selection.ticket), col(Selection.stratum))
+        .where(col(Selection.round_key) == round_key)
+        .order_by(by_code(Selection.credit_code))
+    )
+    drawn = sorted(result.selected, key=attrgetter("credit_code"))
+    i = 0
+    for code, ticket, stratum in stored:
+        if i < len(drawn) and drawn[i].credit_code < code:
+            break  # drawn[i] is not stored
+        if i == len(drawn) or drawn[i].credit_code > code:
             raise IntegrityError(
                 f"round {round_key}: {code} is stored as selected but was not drawn"
             )
-        if (got[code].ticket, got[code].stratum) != stored_sel[code]:
+        if (drawn[i].ticket, drawn[i].stratum) != (ticket, stratum):
             raise IntegrityError(f"round {round_key}: stored selection of {code} differs")
-    for code, team in result.teams.items():
-        stored = [i for _p, i in sorted(teams.get(code, []))]
-        if list(team) != stored:
-            raise IntegrityError(
-                f"round {round_key}: team of {code} is stored as {stored}, drawn as {list(team)}"
-            )
-    if set(teams) - set(result.teams):
-        extra = sorted(set(teams) - set(result.teams))[0]
-        raise IntegrityError(
-            f"round {round_key}: a team is stored for {extra}, which was not drawn"
+        i += 1
+    if i < len(drawn):
+        code = drawn[i].credit_code
+        raise IntegrityError(f"round {round_key}: {code} should be selected but is not stored")
+
+
+def _compare_teams(conn: Connection, round_key: str, result: core.DrawResult) -> None:
+    by_code = code_order(conn)
+    stored = conn.execute(
+        select(col(Assignment.credit_code), col(Assignment.position), col(Assignment.inspector_id))
+        .where(col(Assignment.round_key) == round_key)
+        .order_by(by_code(Assignment.credit_code), col(Assignment.position))
+    )
+    drawn = iter(sorted(code for code, team in result.teams.items() if team))
+
+    def differs(code: str, team: list[str]) -> IntegrityError:
+        return IntegrityError(
+            f"round {round_key}: team of {code} is stored as {team}, "
+            f"drawn as {list(result.teams.get(code, ()))}"
         )
-    return Recomputed(rnd, inputs, result)
+
+    for code, rows in groupby(stored, key=itemgetter(0)):
+        team = [inspector for _, _, inspector in rows]
+        expected = next(drawn, None)
+        if expected is not None and expected < code:
+            raise differs(expected, [])
+        if expected is None or expected > code:
+            if code in result.teams:  # drawn, with no one on it
+                raise differs(code, team)
+            raise IntegrityError(
+                f"round {round_key}: a team is stored for {code}, which was not drawn"
+            )
+        if team != list(result.teams[code]):
+            raise differs(code, team)
+    left = next(drawn, None)
+    if left is not None:
+        raise differs(left, [])
 
 
 def bundle_dir(home: Path, round_key: str) -> Path:

@@ -71,7 +71,7 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> Iterator[Enter
     as they pass, so neither is held, and each row can go to the frame being built before the
     next is read (the frame holds each repeating value once)."""
     kinds = list(plan["population"]["cert_kinds"])
-    by_code = _code_order(conn)
+    by_code = code_order(conn)
     cert_q = (
         select(col(Certificate.credit_code), col(Certificate.kind), col(Certificate.status))
         .where(col(Certificate.kind).in_(kinds))
@@ -122,7 +122,7 @@ def _certificates_by_code(
         yield code, tuple(map(pair, group))
 
 
-def _code_order(conn: Connection) -> Callable[[Any], Any]:
+def code_order(conn: Connection) -> Callable[[Any], Any]:
     """ORDER BY a credit code column in the order Python compares the codes (code point
     order). On SQLite the BINARY collation of ``code || ''``: an expression, so SQLite scans
     the table and sorts (its sorter holds a bounded amount and spills the rest to temporary

@@ -370,6 +370,7 @@ def draw_round(
     )
     try:
         result = core.draw(inputs, committed, recheck=recheck)
+        del inputs  # (the frame, which _persist lets go of once the round record is written)
     except InfeasibleDraw as exc:  # the entropy is kept: the failure has a bundle too
         _fail(engine, rnd, "infeasible", str(exc), records)
         raise UserInfeasible(f"round {round_key}: {exc}") from None
@@ -481,8 +482,6 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                     conn.execute(insert(table), chunk)
             drawn = session.get(Round, rnd.round_key)
             assert drawn is not None
-            for hook in after_draw_hooks:
-                hook(session, drawn, result)
             audit.add_to(
                 session,
                 rnd.round_key,
@@ -494,6 +493,11 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                 ),
             )
             disclosure.reveal_at_draw(session, drawn, get_settings().timezone)
+            # The round record (the reveal's hook) was the frame's last use in the draw: its
+            # units are let go before the notices, which grow with the sample, are made.
+            artifacts.release(rnd.round_key)
+            for hook in after_draw_hooks:
+                hook(session, drawn, result)
             try:
                 session.commit()
             except IntegrityError:  # the audit head moved under us; try again

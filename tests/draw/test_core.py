@@ -3,8 +3,9 @@ import random
 
 import pytest
 
-from draw.core import DrawInputs, Selection, commitments, draw, select_random
+from draw.core import DrawInputs, Selection, commitments, draw, select_at, select_random
 from draw.errors import EntropyInvalid, FrameError
+from draw.frame import EnterpriseFrame
 
 from .factories import WITNESS, make_inputs
 
@@ -40,6 +41,25 @@ def test_prefix_consistency_k_then_k_plus_1(weights: dict | None) -> None:
             before = [s for s in previous if s.stratum == stratum]
             assert now[: len(before)] == before and len(now) == k
         previous = current
+
+
+@pytest.mark.parametrize("weights", [None, {"*": 1, "C": 3, "D": 5}])
+def test_selecting_in_place_equals_selecting_from_the_pool(weights: dict | None) -> None:
+    """The draw picks its random units out of the whole frame by position: the same picks,
+    ranks and tickets as from a pool of those units alone."""
+    plan = dict(make_inputs(10).plan)
+    plan["strata"] = {**plan["strata"], "weights": weights}
+    units = list(make_inputs(600, 10).enterprises)
+    for i in range(0, len(units), 5):
+        units[i] = dataclasses.replace(units[i], status="excluded", note="checked in 2026")
+    frame = EnterpriseFrame.of(units)
+    pool = [u for u in frame if u.status == "random"]
+    assert 0 < len(pool) < len(frame)  # some units are not random: positions are not 0..n-1
+    seed = bytes(range(32))
+    for k in (0, 3, 40, len(pool)):
+        quota = dict.fromkeys("ABCD", k)
+        expected = select_random(seed, plan, pool, quota)
+        assert select_at(seed, plan, frame, frame.positions("random"), quota) == expected
 
 
 def test_seed_changes_with_every_committed_input() -> None:

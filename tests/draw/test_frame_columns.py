@@ -88,8 +88,13 @@ def test_find_having_and_counts(kind: str) -> None:
     assert frame.find(wanted) == [len(codes) - 1, -1, -1, -1, -1, 0, len(codes) // 2]
     for status in ("random", "targeted", "excluded"):
         assert list(frame.having(status)) == [u for u in units if u.status == status]
-        at = frame.positions(status).tolist()
-        assert [units[i] for i in at] == [u for u in units if u.status == status]
+        at = frame.positions(status)
+        assert [units[i] for i in at.tolist()] == [u for u in units if u.status == status]
+        # the codes of those units read in place, as bytes and as text, in that order
+        assert [bytes(c) for c in frame.code_bytes(at)] == [
+            units[i].credit_code.encode() for i in at.tolist()
+        ]
+        assert list(frame.credit_codes(at)) == [units[i].credit_code for i in at.tolist()]
     counts = {frame.rests[r]: n for r, n in frame.rest_counts().items()}
     assert counts == {rest: sum(rest_of(u) == rest for u in units) for rest in counts}
     assert sum(counts.values()) == len(units)

@@ -82,6 +82,33 @@ def test_order_uniform_resolves_64_bit_prefix_ties_exactly() -> None:
     assert [ids[i] for i in order] == ["b", "c", "d", "a"]  # same digest: by id
 
 
+def test_order_uniform_by_group_sorts_each_group_by_digest_then_id() -> None:
+    """Group by group, each by (digest, id), the 64-bit ties resolved inside a group only: a
+    run of one prefix across two groups is not merged."""
+    rng = np.random.default_rng(3)
+    ids = [f"g-{i:05d}" for i in range(4000)]
+    digests = list(tickets(SEED, ids))
+    for i in range(0, 400, 4):  # runs of one prefix, some across groups, some whole digests
+        digests[i + 1] = digests[i][:8] + digests[i + 1][8:]
+        digests[i + 2] = digests[i]
+    groups = rng.integers(0, 5, len(ids)).astype(np.int32)
+    groups[:400:8] = 4  # some runs' first members in the last group, the rest elsewhere
+    order = order_uniform(b"".join(digests), ids, groups)
+    expected = sorted(range(len(ids)), key=lambda i: (int(groups[i]), digests[i], ids[i]))
+    assert order.tolist() == expected
+    assert order_uniform(b"", [], np.zeros(0, dtype=np.int32)).tolist() == []
+    # one prefix in both groups: the run ends where the group does
+    zero = b"\x00" * 8
+    digests = [
+        zero + bytes([9]) * 24,
+        zero + bytes([3]) * 24,
+        zero + b"\x01" * 24,
+        zero + b"\x05" * 24,
+    ]
+    order = order_uniform(b"".join(digests), ["a", "b", "c", "d"], np.array([0, 0, 1, 1]))
+    assert order.tolist() == [1, 0, 2, 3]
+
+
 def _cmp(a: tuple[int, int, str], b: tuple[int, int, str]) -> int:
     left, right = (2 * a[0] + 1) * b[1], (2 * b[0] + 1) * a[1]
     return (left > right) - (left < right) or (a[2] > b[2]) - (a[2] < b[2])

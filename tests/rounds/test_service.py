@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from draw.canonical import canonical_json, sha256_hex
+from registry.models import Enterprise
 from rounds import audit, service
 from rounds.models import Assignment, AuditEvent, Round, RoundKind, RoundStatus, Selection
 from shuangsui.errors import (
@@ -250,7 +251,9 @@ def test_a_frame_altered_after_commitment_cannot_be_drawn(engine: sa.Engine) -> 
         assert s.exec(select(Selection)).all() == []
 
 
-@pytest.mark.parametrize("edit", ["ticket", "team", "selection"])
+@pytest.mark.parametrize(
+    "edit", ["ticket", "team", "selection", "team order", "extra selection", "extra team"]
+)
 def test_a_stored_draw_changed_after_the_fact_is_named_on_recompute(
     engine: sa.Engine, edit
 ) -> None:
@@ -274,6 +277,30 @@ def test_a_stored_draw_changed_after_the_fact_is_named_on_recompute(
         elif edit == "team":
             s.execute(sa.delete(Assignment).where(Assignment.credit_code == code))
             want = f"team of {code} is stored as \\[\\]"
+        elif edit == "team order":  # the lead and the member swapped
+            rows = s.exec(select(Assignment).where(Assignment.credit_code == code)).all()
+            assert len(rows) == 2
+            lead, member = sorted(rows, key=lambda a: a.position)
+            for row, position in ((lead, 9), (member, 0), (lead, 1)):  # one at a time: unique
+                row.position = position
+                s.add(row)
+                s.flush()
+            want = f"team of {code} is stored as \\['{member.inspector_id}', "
+        elif edit in ("extra selection", "extra team"):  # an enterprise that was not drawn
+            drawn = set(s.exec(select(Selection.credit_code)).all())
+            codes = s.exec(select(Enterprise.credit_code)).all()
+            other = next(c for c in codes if c not in drawn)
+            if edit == "extra selection":
+                s.add(Selection(round_key=first.round_key, credit_code=other,
+                                stratum=first.stratum, kind=first.kind, rank=999,
+                                ticket="f" * 64))  # fmt: skip
+                want = f"{other} is stored as selected but was not drawn"
+            else:
+                some = s.exec(select(Assignment)).first()
+                assert some is not None
+                s.add(Assignment(round_key=first.round_key, credit_code=other, position=0,
+                                 inspector_id=some.inspector_id, due_on=some.due_on))  # fmt: skip
+                want = f"a team is stored for {other}, which was not drawn"
         else:
             s.execute(sa.delete(Selection).where(Selection.credit_code == code))
             want = f"{code} should be selected but is not stored"
