@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from notifications.messages import Outgoing
 from notifications.models import Notification, NotificationStatus
+from shuangsui.db import bind_processor
 
 TABLE: sa.Table = Notification.__table__  # type: ignore[attr-defined]
 # What each message gives, then what every row of one write shares.
@@ -51,10 +52,8 @@ def insert(session: Session, messages: Sequence[Outgoing], now: datetime) -> Non
 
 
 def encoder(dialect: sa.Dialect, name: str) -> Callable[[Any], Any]:
-    """Column ``name``'s bind processor on ``dialect`` (what SQLAlchemy applies to a value
-    before the driver gets it), or the value as it is when the type has none."""
-    processor = TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-    return processor or _as_it_is
+    """Column ``name``'s bind processor on ``dialect``, or the value as it is when it has none."""
+    return bind_processor(TABLE.c[name], dialect) or _as_it_is
 
 
 def _as_it_is(value: Any) -> Any:

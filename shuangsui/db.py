@@ -10,12 +10,22 @@ those tables are empty, refused with one line saying what to do otherwise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Dialect,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlmodel import Session
 
 from shuangsui.config import Settings, get_settings, scrub_url
@@ -164,6 +174,14 @@ def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy applies to a value of ``column`` before the driver gets it on
+    ``dialect`` (an enumeration's text, JSON, SQLite's text timestamps), or None when the
+    driver takes the value as it is: for writers of plain tuples that store what an insert
+    through the table would."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
 def insert_rows(
     conn: Connection, table: Table, names: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
@@ -183,7 +201,7 @@ def insert_rows(
                 copy.write_row(row)
         return
     for i, name in enumerate(names):  # a column at a time: most have no processor
-        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        process = bind_processor(table.c[name], conn.dialect)
         if process is not None:
             rows = [(*row[:i], process(row[i]), *row[i + 1 :]) for row in rows]
     marks = ", ".join("?" for _ in names)  # SQLite's qmark parameters
