@@ -235,7 +235,7 @@ def select_at(
         prefixes = code_ticket_table(seed, frame.code_bytes(at), width=8)
         prefix = np.frombuffer(prefixes, dtype=">u8")
         stratum_of_rest = np.array([index[rest[3]] for rest in frame.rests], dtype=np.int32)
-        sidx = stratum_of_rest[rest_at] if len(at) else np.zeros(0, dtype=np.int32)
+        sidx = stratum_of_rest[rest_at]
         del rest_at
 
         def whole(i: int) -> bytes:
