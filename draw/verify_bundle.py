@@ -559,11 +559,21 @@ def elimination(insp, ent, plan, conflicts, recent, load):
     return None
 
 
+def _popcount(n):
+    return bin(n).count("1")
+
+
+# Set bits counted: int.bit_count from Python 3.10; before it, the same count by the binary
+# text (a string as long as the mask for every count: with 50,000 inspectors most of the
+# teams' time).
+popcount = getattr(int, "bit_count", _popcount)
+
+
 def nth_set_bit(mask, r):
     lo, hi = 0, mask.bit_length() - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        if bin(mask & ((2 << mid) - 1)).count("1") > r:
+        if popcount(mask & ((2 << mid) - 1)) > r:
             hi = mid
         else:
             lo = mid + 1
@@ -619,7 +629,7 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
                 cand = levels[w] & avail
                 if cand:
                     h = int.from_bytes(sha(seed + b"team" + lp(code) + k.to_bytes(4, "big")), "big")
-                    n = nth_set_bit(cand, h % bin(cand).count("1"))
+                    n = nth_set_bit(cand, h % popcount(cand))
                     chosen.append(n)
                     avail &= ~(1 << n)
                     break

@@ -172,3 +172,23 @@ def test_the_selection_is_the_whole_sort_first_units(strata: dict[str, Any]) -> 
     for x in order:
         e = by_code[x["credit_code"]]
         assert x == {k: e[k] for k in ("credit_code", "risk_class", "division_code", "cert_kinds")}
+
+
+def test_verify_py_counts_bits_the_same_on_every_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify.py counts set bits with int.bit_count where Python has it (3.10+) and by the
+    binary text before: the two counts, and the picks made with each, are the same."""
+    import random
+
+    from draw import teams, verify_bundle
+
+    assert verify_bundle.popcount is int.bit_count
+    rng = random.Random(17)
+    masks = [rng.getrandbits(bits) | 1 for bits in (1, 7, 64, 65, 1_000, 50_000) for _ in range(20)]
+    picks = [(m, rng.randrange(m.bit_count())) for m in masks]
+    expected = [teams.nth_set_bit(m, r) for m, r in picks]
+    for m, (_, r), n in zip(masks, picks, expected, strict=True):
+        assert verify_bundle._popcount(m) == m.bit_count()
+        assert (m >> n) & 1 and (m & ((1 << n) - 1)).bit_count() == r
+    for count in (int.bit_count, verify_bundle._popcount):  # as on 3.10+, as before 3.10
+        monkeypatch.setattr(verify_bundle, "popcount", count)
+        assert [verify_bundle.nth_set_bit(m, r) for m, r in picks] == expected
