@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from bench_draw import PLAN, _postgres_database  # noqa: E402
+from bench_draw import PLAN, _postgres_database, drop_rounds  # noqa: E402
 
 STEPS = ("generate", "floor", "import", "commit", "draw", "bundle", "verify")
 KINDS = ("check-items", "enterprises", "certificates", "inspectors", "conflicts")
@@ -89,7 +89,7 @@ def run_step(step: str, args: argparse.Namespace, work: Path) -> dict[str, objec
 
     engine = get_engine()
     if step == "commit":
-        _drop_rounds(engine)  # a round key commits once: a re-run commits afresh
+        drop_rounds(engine)  # a round key commits once: a re-run commits afresh
         rnd = service.commit_round(engine=engine, plan_text=PLAN, plan_source="bench")
         (work / "round.key").write_text(rnd.round_key)
         return {"round": rnd.round_key}
@@ -113,18 +113,6 @@ def run_step(step: str, args: argparse.Namespace, work: Path) -> dict[str, objec
         bundle.bundle_round(engine, key, work / "bundle")
         return {}
     raise SystemExit(f"unknown step {step}")
-
-
-def _drop_rounds(engine) -> None:  # type: ignore[no-untyped-def]
-    """Remove earlier bench rounds and what they wrote (as ``bench_draw.py`` does)."""
-    import sqlalchemy as sa
-
-    tables = ["assignment", "selection", "round_artifact", "audit_event", "round", "plan_version"]
-    with engine.begin() as conn:
-        if "notification" in sa.inspect(conn).get_table_names():
-            tables.insert(0, "notification")
-        for table in tables:
-            conn.execute(sa.text(f'DELETE FROM "{table}"'))
 
 
 def _child(step: str, argv: list[str], work: Path) -> dict[str, object]:
