@@ -48,11 +48,7 @@ T = TypeVar("T")
 CHUNK_ROWS = 5_000
 KEY_CHUNK = 2_000
 SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
-SQLITE_SORT_KIB = 32 * 1024  # the page cache (and the sorter's memory) while indexes are made
 ANALYZE_FROM = 10_000  # PostgreSQL: rows written into a table before its statistics are taken
-# SQLite: a table with fewer rows than this before an import set has its plain indexes made
-# again after the set's rows are in (``_defer_indexes``): a few seconds at most for what it held
-DEFER_INDEXES_BELOW = 100_000
 
 
 @dataclass
@@ -130,10 +126,9 @@ def import_files(
     )
     ordered = sorted(files, key=lambda f: IMPORT_ORDER.index(f[0]))
     with _sqlite_cache(session, SQLITE_CACHE_KIB):
-        deferred = _defer_indexes(session, [KINDS[k].table for k, _ in ordered] + [CHANGES])
         try:
             results = [_import_one(session, KINDS[kind], path, state) for kind, path in ordered]
-        except BaseException:  # half an import set (and, on SQLite, no indexes): never committed
+        except BaseException:  # half an import set: never left for a caller to commit
             session.rollback()
             raise
         if state.problems:
@@ -141,11 +136,6 @@ def import_files(
             position = {str(path): i for i, (_, path) in enumerate(ordered)}
             # Stable: within a row, problems keep their column order.
             raise state.problems.rejected(lambda p: (position.get(p.file, 0), p.row))
-        # SQLite's sorter may hold as much as the page cache: the rows written, the cache
-        # shrinks before the indexes are sorted, so the two do not add up
-        with _sqlite_cache(session, SQLITE_SORT_KIB):
-            for statement in deferred:
-                session.connection().exec_driver_sql(statement)
     session.add(
         RegistryImport(
             batch_id=state.batch_id,
@@ -168,9 +158,9 @@ def import_files(
 
 @contextmanager
 def _sqlite_cache(session: Session, kib: int) -> Iterator[None]:
-    """SQLite's page cache (and so its sorter's memory) at ``kib`` for a while, then as it
-    was, so that a pooled connection does not keep an import's cache after it (unless the
-    import was rolled back, which has already given the connection back)."""
+    """SQLite's page cache at ``kib`` for an import set, then as it was, so that a pooled
+    connection does not keep an import's cache after it (unless the import was rolled back,
+    which has already given the connection back)."""
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         yield
@@ -182,49 +172,6 @@ def _sqlite_cache(session: Session, kib: int) -> Iterator[None]:
     finally:
         if not conn.closed:
             conn.exec_driver_sql(f"PRAGMA cache_size={int(before or 0)}")
-
-
-def _defer_indexes(session: Session, tables: Sequence[sa.Table]) -> list[str]:
-    """On SQLite, drop the plain (not unique) indexes of each of ``tables`` holding fewer than
-    ``DEFER_INDEXES_BELOW`` rows, in the import's transaction; returns their ``CREATE INDEX``
-    statements, to be run once every row is in.
-
-    Why: a first import writes its rows in one transaction, and each row goes into each
-    index at a random place (a credit code, a history key). Past a few million rows those
-    index pages no longer fit SQLite's page cache, and a page missing from it is looked for in
-    the WAL, by a walk over one hash table per 4,096 pages the transaction has written so far
-    (``walFindFrame``): the cost of a row grows with the size of the transaction, and the
-    import's CPU with more than its size (10,000,000 enterprises took 5,472 s, 3,000,000 took
-    672 s). An index made after the rows are in is sorted and written once, in order. The
-    primary keys (and any unique index) stay: they are what refuses a duplicate row. Readers
-    are not affected (in WAL mode they see the last commit, indexes and all); a rollback puts
-    every dropped index back. Not on PostgreSQL, where a dropped index would lock the table
-    against every reader until the commit, and whose writes have no such cost.
-    """
-    conn = session.connection()
-    if conn.dialect.name != "sqlite":
-        return []
-    raw = conn.connection.driver_connection
-    if not raw.in_transaction:  # type: ignore[union-attr]
-        # a DROP must not commit on its own; and the write lock is taken (or waited for) now,
-        # not after the reads below, when another writer's commit would refuse the upgrade
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    statements: list[str] = []
-    for table in dict.fromkeys(tables):  # once each, in order
-        full = conn.exec_driver_sql(
-            f'SELECT 1 FROM "{table.name}" LIMIT 1 OFFSET {DEFER_INDEXES_BELOW - 1}'
-        ).first()
-        if full is not None:
-            continue
-        indexes = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
-            " AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
-            (table.name,),
-        ).all()
-        for name, sql in indexes:
-            conn.exec_driver_sql(f'DROP INDEX "{name}"')
-            statements.append(sql)
-    return statements
 
 
 def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> ImportResult:
