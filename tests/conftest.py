@@ -188,6 +188,17 @@ def _truncate_all(url: str) -> None:
     engine.dispose()
 
 
+def _rounds_ended() -> None:
+    """A round the API started in this process goes on in a thread after its draw (bundle,
+    notices). It must end before the test's database does: an engine disposed while the thread
+    holds a connection takes that connection back into the discarded pool, where it is
+    collected, still open, during some later test."""
+    from api.adhoc import wait_for_running
+
+    left = wait_for_running(timeout=120)
+    assert left == [], f"in-process rounds still running after 120 s: {left}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(
     request: pytest.FixtureRequest,
@@ -206,6 +217,7 @@ def db_url(
         monkeypatch.setenv("SHUANGSUI_DATABASE_URL", url)
         config.get_settings.cache_clear()
         yield url
+        _rounds_ended()
     else:
         url = request.getfixturevalue("postgres_database")
         monkeypatch.setenv("SHUANGSUI_DATABASE_URL", url)
@@ -213,6 +225,7 @@ def db_url(
         try:
             yield url
         finally:
+            _rounds_ended()
             for engine in db._engines.values():
                 engine.dispose()
             db._engines.clear()

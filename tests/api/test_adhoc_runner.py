@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from api import tokens
-from api.adhoc import wait_for_running
 from api.app import create_app
 from rounds.models import Round, RoundStatus
 from shuangsui import config
@@ -35,14 +33,6 @@ def _wait_for(engine: sa.Engine, key: str, status: RoundStatus, seconds: float =
                 return rnd
         time.sleep(0.5)
     raise AssertionError(f"round {key} not {status.value} within {seconds} s")
-
-
-@pytest.fixture(autouse=True)
-def _rounds_end_with_the_test() -> Iterator[None]:
-    """A round's thread goes on after the draw (bundle, notices): it must not outlive its test,
-    or its database connection is collected, still open, during a later one."""
-    yield
-    assert wait_for_running(timeout=120) == []
 
 
 @pytest.mark.usefixtures("prefect_harness")
