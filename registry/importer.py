@@ -7,12 +7,13 @@ on to count every bad row (naming the first 1,000 found: ``shuangsui.errors.Prob
 transaction is rolled back and :class:`ImportRejected` is raised.
 Re-importing a file changes nothing and records no history.
 
-Memory stays flat on a first import: the good rows are written as they come (also after a bad
-row, until the rollback), so the tables themselves answer whether a key was seen earlier in the
-import set and whether a reference resolves; only a file whose table already held rows keeps its
-keys in memory (a key found in the table may be an old row or an earlier row of the file).
-They answer by their constraints: a first import writes each file in a savepoint and looks
-keys up only in a file the primary or a foreign key refused, read again (:func:`_import_one`).
+Memory stays flat: the good rows are written as they come (also after a bad row, until the
+rollback), so the tables themselves answer whether a key was seen earlier in the import set and
+whether a reference resolves. They answer by their constraints: a first import writes each file
+in a savepoint and looks keys up only in a file the primary or a foreign key refused, read again
+(:func:`_import_one`). A file whose table already held rows logs its keys in a temporary table
+instead (:class:`_KeyLog`): a key found in the table may be an old row or an earlier row of the
+file, which the table cannot tell apart.
 """
 
 from __future__ import annotations
@@ -62,6 +63,67 @@ class ImportResult:
     unchanged: int = 0
 
 
+class _KeyLog:
+    """The keys of the rows the tables cannot answer for, each with the row it was first seen
+    on: every row of a file whose table held rows before (a key found there may be an old row
+    or an earlier row of the file) and the rows left unwritten for a dangling reference. They
+    are kept in a temporary table of the import's connection, looked up and added a chunk at a
+    time, so that a re-import of any size holds one chunk of keys in memory, not the file's."""
+
+    table = sa.Table(
+        "registry_import_keys",
+        sa.MetaData(),  # not the application's: no migration makes or knows it
+        sa.Column("kind", sa.String, primary_key=True),
+        sa.Column("key", sa.String, primary_key=True),
+        sa.Column("row", sa.Integer, nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+
+    def __init__(self) -> None:
+        self.kinds: set[str] = set()  # the kinds that have keys in the table
+        self.made = False
+
+    def first_rows(self, conn: sa.Connection, kind: str, keys: Iterable[str]) -> dict[str, int]:
+        """The row each of ``keys`` was first seen on, for those logged."""
+        if kind not in self.kinds:
+            return {}
+        keys = list(keys)
+        found: dict[str, int] = {}
+        select = f'SELECT "key", "row" FROM "{self.table.name}" WHERE "kind" = '
+        for start in range(0, len(keys), KEY_CHUNK):
+            chunk = keys[start : start + KEY_CHUNK]
+            # straight to the driver: a Core IN list of thousands costs more to compile and
+            # bind than the look-up itself
+            params: tuple[Any, ...]
+            if conn.dialect.name == "postgresql":
+                query, params = select + '%s AND "key" = ANY(%s)', (kind, chunk)
+            else:
+                marks = ", ".join("?" * len(chunk))
+                query, params = select + f'? AND "key" IN ({marks})', (kind, *chunk)
+            found.update((k, n) for k, n in conn.exec_driver_sql(query, params).all())
+        return found
+
+    def add(self, conn: sa.Connection, kind: str, rows: dict[str, int]) -> None:
+        """Log ``rows`` (key -> row number; keys not logged before)."""
+        if not rows:
+            return
+        if not self.made:
+            _begin(conn)  # made inside the import's transaction: a rollback takes it away
+            self.drop(conn)  # one an earlier import on this connection left, if any
+            self.table.create(conn)
+            self.made = True
+        bulk_insert(conn, self.table, [{"key": k, "row": n} for k, n in rows.items()],
+                    constants={"kind": kind})  # fmt: skip
+        self.kinds.add(kind)
+
+    def drop(self, conn: sa.Connection) -> None:
+        """Drop the table (if it exists on ``conn``) and forget what it held."""
+        schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
+        conn.exec_driver_sql(f'DROP TABLE IF EXISTS {schema}."{self.table.name}"')
+        self.kinds.clear()
+        self.made = False
+
+
 @dataclass
 class _SetState:
     """What one import set (one transaction, one batch) has seen so far."""
@@ -69,10 +131,7 @@ class _SetState:
     now: datetime
     batch_id: str
     whitelist: dict[str, uscc.WhitelistEntry]
-    # kind -> row key -> row number, of the rows the table cannot answer for: every row of a
-    # file whose table held rows before (a key found there may be an earlier row of the file or
-    # an old row), and the rows left unwritten for a dangling reference
-    keys: dict[str, dict[str, int]] = field(default_factory=dict)
+    keys: _KeyLog = field(default_factory=_KeyLog)
     problems: ProblemLog = field(default_factory=ProblemLog)
     empty_before: dict[str, bool] = field(default_factory=dict)  # kind -> table was empty
     analyzed: dict[str, int] = field(default_factory=dict)  # kind -> rows written at ANALYZE
@@ -136,6 +195,8 @@ def import_files(
             position = {str(path): i for i, (_, path) in enumerate(ordered)}
             # Stable: within a row, problems keep their column order.
             raise state.problems.rejected(lambda p: (position.get(p.file, 0), p.row))
+        if state.keys.made:
+            state.keys.drop(session.connection())
     session.add(
         RegistryImport(
             batch_id=state.batch_id,
@@ -232,18 +293,20 @@ def _write_chunks(
     ``trusting``: into a table empty before this import set, without looking keys up (the
     table's keys refuse a bad row: :class:`sqlalchemy.exc.IntegrityError`)."""
     name = str(src.path)
-    seen = state.keys.setdefault(spec.name, {})
     conn = session.connection()
     for chunk in batched(rows, CHUNK_ROWS):
         result.rows += len(chunk)
-        buffer: list[tuple[int, dict[str, Any]]] = []
-        in_chunk: dict[str, int] = {}
+        good: list[tuple[int, str, dict[str, Any]]] = []
         for number, row, problems in validator.parse_rows(chunk):
             if problems:
                 state.problems.extend(problems)
-                continue
-            key = row_key(spec.key_of(row))
-            first = seen.get(key) or in_chunk.get(key)
+            else:
+                good.append((number, row_key(spec.key_of(row)), row))
+        earlier = state.keys.first_rows(conn, spec.name, {key for _, key, _ in good})
+        buffer: list[tuple[int, dict[str, Any]]] = []
+        in_chunk: dict[str, int] = {}
+        for number, key, row in good:
+            first = earlier.get(key) or in_chunk.get(key)
             if first is None:
                 in_chunk[key] = number
                 buffer.append((number, row))
@@ -258,7 +321,7 @@ def _write_chunks(
         if state.empty_before[spec.name]:
             buffer = _drop_written(conn, spec, buffer, state, src, validator)
         else:
-            seen.update(in_chunk)
+            state.keys.add(conn, spec.name, in_chunk)
         _flush(session, spec, buffer, state, result)
 
 
@@ -266,11 +329,16 @@ def _savepoint(session: Session) -> SessionTransaction:
     """A savepoint in the session's transaction. pysqlite opens its transaction only before
     the first write, and a SAVEPOINT outside a transaction starts one that its RELEASE would
     commit: on SQLite the transaction is opened first, as pysqlite itself would."""
-    conn = session.connection()
+    _begin(session.connection())
+    return session.begin_nested()
+
+
+def _begin(conn: sa.Connection) -> None:
+    """Open pysqlite's transaction now if it has not opened it yet (it does so only before a
+    write), so that what comes next is inside it."""
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite" and not raw.in_transaction:  # type: ignore[union-attr]
         conn.exec_driver_sql("BEGIN")
-    return session.begin_nested()
 
 
 def _keep_statistics(
@@ -412,8 +480,8 @@ def _check_references(
     bad: set[int] = set()
     for ref in spec.references:
         target = KINDS[ref.target]
-        in_set = state.keys.get(ref.target, {})
         wanted = {tuple(row[f] for f in ref.fields) for _, row in buffer}
+        in_set = state.keys.first_rows(conn, ref.target, [row_key(k) for k in wanted])
         unresolved = [k for k in wanted if row_key(k) not in in_set]
         found = set(_fetch_existing(conn, target, unresolved, columns=target.key))
         for number, row in buffer:
@@ -430,10 +498,8 @@ def _check_references(
                     )
                 )
     if bad and state.empty_before[spec.name]:  # unwritten: the table cannot name them later
-        unwritten = state.keys.setdefault(spec.name, {})
-        for number, row in buffer:
-            if number in bad:
-                unwritten.setdefault(row_key(spec.key_of(row)), number)
+        unwritten = {row_key(spec.key_of(row)): n for n, row in buffer if n in bad}
+        state.keys.add(conn, spec.name, unwritten)  # none logged before: not in the buffer then
     return [row for number, row in buffer if number not in bad]
 
 

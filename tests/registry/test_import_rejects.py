@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from registry import importer
 from registry.history import current_rows, registry_at
@@ -328,3 +329,53 @@ def test_a_file_of_bad_rows_names_the_first_ones_and_counts_them_all(
     assert rejected.total == 27 and [p.row for p in rejected.problems] == [5, 6, 7, 8, 9]
     assert str(rejected).startswith("27 problem(s); nothing was imported:\n")
     assert str(rejected).endswith("... and 22 more (the first 5 found are listed)")
+
+
+def _key_log(conn: sa.Connection) -> bool:
+    """Whether the re-import's temporary key table exists on ``conn``."""
+    if conn.dialect.name == "postgresql":
+        query = "SELECT to_regclass('pg_temp.registry_import_keys') IS NOT NULL"
+    else:
+        query = "SELECT count(*) > 0 FROM sqlite_temp_master WHERE name = 'registry_import_keys'"
+    return bool(conn.exec_driver_sql(query).scalar())
+
+
+def test_a_reimport_names_duplicates_from_its_key_log_which_goes_with_it(
+    seeded: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose table already holds rows: a key found there may be an old row or an
+    earlier row of the file, so the file's keys are logged, a chunk at a time, in a temporary
+    table of the import's connection. A repeat in a later chunk is named with its first row,
+    whether that row was stored already (row 2), or new (row 4). The log is gone after a
+    rejected import and after a good one, so the connection can import again."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    again = enterprises_file(
+        tmp_path / "again.csv",
+        [
+            enterprise_row(1),  # row 2: as stored
+            enterprise_row(2, name="改名"),  # row 3: changed
+            enterprise_row(5),  # row 4: new
+            enterprise_row(1, name="重复"),  # row 5: repeats row 2
+            enterprise_row(5, name="重复"),  # row 6: repeats row 4
+        ],
+    )
+    fixed = [enterprise_row(1), enterprise_row(2, name="改名"), enterprise_row(5)]
+    fixed_file = enterprises_file(tmp_path / "fixed.csv", fixed)
+    before = dump(seeded)
+    with seeded.connect() as conn, Session(bind=conn) as session:  # one connection throughout
+        with pytest.raises(ImportRejected) as info:
+            import_file(session=session, kind="enterprises", path=again)
+        assert [str(p) for p in info.value.problems] == [
+            f"{again}:5: credit_code: duplicate key {code(1)} (first on row 2)",
+            f"{again}:6: credit_code: duplicate key {code(5)} (first on row 4)",
+        ]
+        assert not _key_log(session.connection())
+        session.rollback()
+        assert dump(seeded) == before
+        result = import_file(session=session, kind="enterprises", path=fixed_file)
+        assert (result.inserted, result.updated, result.unchanged) == (1, 1, 1)
+        assert not _key_log(session.connection())
+        session.commit()
+    with session_scope(seeded) as session:
+        rows = current_rows(session=session, kind="enterprises")
+    assert rows[(code(2),)]["name"] == "改名" and (code(5),) in rows
