@@ -67,8 +67,9 @@ class _KeyLog:
     """The keys of the rows the tables cannot answer for, each with the row it was first seen
     on: every row of a file whose table held rows before (a key found there may be an old row
     or an earlier row of the file) and the rows left unwritten for a dangling reference. They
-    are kept in a temporary table of the import's connection, looked up and added a chunk at a
-    time, so that a re-import of any size holds one chunk of keys in memory, not the file's."""
+    are kept in a temporary table of the import's connection, written a chunk at a time, so
+    that a re-import of any size holds one chunk of keys in memory, not the file's (measured:
+    ``docs/benchmarks.md``, Registry import)."""
 
     table = sa.Table(
         "registry_import_keys",
@@ -103,18 +104,36 @@ class _KeyLog:
             found.update((k, n) for k, n in conn.exec_driver_sql(query, params).all())
         return found
 
-    def add(self, conn: sa.Connection, kind: str, rows: dict[str, int]) -> None:
-        """Log ``rows`` (key -> row number; keys not logged before)."""
+    def add(self, conn: sa.Connection, kind: str, rows: dict[str, int]) -> dict[str, int]:
+        """Log ``rows`` (key -> row number) and return those of their keys that were logged
+        before, with the rows they were first seen on. Each key is written, not looked up
+        first: the table's primary key keeps the first row, and only when it kept some (a
+        duplicate: a rejected import) are they read back."""
         if not rows:
-            return
+            return {}
         if not self.made:
             _begin(conn)  # made inside the import's transaction: a rollback takes it away
             self.drop(conn)  # one an earlier import on this connection left, if any
             self.table.create(conn)
             self.made = True
-        bulk_insert(conn, self.table, [{"key": k, "row": n} for k, n in rows.items()],
-                    constants={"kind": kind})  # fmt: skip
+        name = self.table.name
+        if conn.dialect.name == "postgresql":
+            added = conn.exec_driver_sql(
+                f'INSERT INTO "{name}" ("kind", "key", "row") '
+                "SELECT %s, k, r FROM unnest(%s::varchar[], %s::integer[]) AS given(k, r) "
+                "ON CONFLICT DO NOTHING",
+                (kind, list(rows), list(rows.values())),
+            ).rowcount
+        else:  # executemany: rowcount is the sum of the rows each parameter set inserted
+            added = conn.exec_driver_sql(
+                f'INSERT OR IGNORE INTO "{name}" ("kind", "key", "row") VALUES (?, ?, ?)',
+                [(kind, k, n) for k, n in rows.items()],
+            ).rowcount
         self.kinds.add(kind)
+        if added == len(rows):
+            return {}
+        logged = self.first_rows(conn, kind, rows)
+        return {k: n for k, n in logged.items() if n != rows[k]}
 
     def drop(self, conn: sa.Connection) -> None:
         """Drop the table (if it exists on ``conn``) and forget what it held."""
@@ -302,13 +321,17 @@ def _write_chunks(
                 state.problems.extend(problems)
             else:
                 good.append((number, row_key(spec.key_of(row)), row))
-        earlier = state.keys.first_rows(conn, spec.name, {key for _, key, _ in good})
-        buffer: list[tuple[int, dict[str, Any]]] = []
         in_chunk: dict[str, int] = {}
+        for number, key, _ in good:
+            in_chunk.setdefault(key, number)
+        if state.empty_before[spec.name]:  # only rows left unwritten are logged
+            earlier = state.keys.first_rows(conn, spec.name, in_chunk)
+        else:  # every key is logged as it comes: the table cannot tell old rows from the file's
+            earlier = state.keys.add(conn, spec.name, in_chunk)
+        buffer: list[tuple[int, dict[str, Any]]] = []
         for number, key, row in good:
-            first = earlier.get(key) or in_chunk.get(key)
-            if first is None:
-                in_chunk[key] = number
+            first = earlier.get(key, in_chunk[key])
+            if first == number:
                 buffer.append((number, row))
             else:
                 state.problems.append(_duplicate(name, number, spec, key, first))
@@ -320,8 +343,6 @@ def _write_chunks(
         _keep_statistics(conn, spec, state, result, growing=True)
         if state.empty_before[spec.name]:
             buffer = _drop_written(conn, spec, buffer, state, src, validator)
-        else:
-            state.keys.add(conn, spec.name, in_chunk)
         _flush(session, spec, buffer, state, result)
 
 
