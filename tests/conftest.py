@@ -225,11 +225,13 @@ def db_url(
         try:
             yield url
         finally:
-            _rounds_ended()
-            for engine in db._engines.values():
-                engine.dispose()
-            db._engines.clear()
-            _truncate_all(url)
+            try:
+                _rounds_ended()
+            finally:  # even so: the next test must find its database empty
+                for engine in db._engines.values():
+                    engine.dispose()
+                db._engines.clear()
+                _truncate_all(url)
 
 
 @pytest.fixture
