@@ -82,7 +82,11 @@ class _KeyLog:
 
     def __init__(self) -> None:
         self.kinds: set[str] = set()  # the kinds that have keys in the table
-        self.made = False
+
+    @property
+    def made(self) -> bool:
+        """Whether the table exists: it is made with its first keys."""
+        return bool(self.kinds)
 
     def first_rows(self, conn: sa.Connection, kind: str, keys: Iterable[str]) -> dict[str, int]:
         """The row each of ``keys`` was first seen on, for those logged."""
@@ -115,7 +119,6 @@ class _KeyLog:
             _begin(conn)  # made inside the import's transaction: a rollback takes it away
             self.drop(conn)  # one an earlier import on this connection left, if any
             self.table.create(conn)
-            self.made = True
         name = self.table.name
         if conn.dialect.name == "postgresql":
             added = conn.exec_driver_sql(
@@ -140,7 +143,6 @@ class _KeyLog:
         schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
         conn.exec_driver_sql(f'DROP TABLE IF EXISTS {schema}."{self.table.name}"')
         self.kinds.clear()
-        self.made = False
 
 
 @dataclass

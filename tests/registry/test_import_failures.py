@@ -83,8 +83,8 @@ def test_an_import_that_fails_midway_is_rolled_back_with_its_indexes(
 
 
 def test_the_connection_keeps_its_page_cache_size(engine: sa.Engine, tmp_path: Path) -> None:
-    """The import's large SQLite page cache (and the small one it sorts indexes with) last only
-    as long as the import: the connection goes back to its pool with the size it came with."""
+    """The import's large SQLite page cache lasts only as long as the import: the connection
+    goes back to its pool with the size it came with."""
     if engine.dialect.name != "sqlite":
         pytest.skip("a SQLite connection setting")
     with engine.connect() as conn:
