@@ -5,7 +5,9 @@ each figure beside its *floor*, measured in the same run:
 * first import       vs  ``csv.reader`` + the DBAPI (``sqlite3`` ``executemany``; psycopg
                          ``COPY`` on PostgreSQL) writing the same rows into the same tables with
                          the same history rows (one ``registry_change`` per row, its ``after``
-                         the row as JSON), in one transaction.
+                         the row as JSON), in one transaction;
+* re-import          vs  ``csv.reader`` + the DBAPI reading the stored rows of each chunk of the
+  (no changes)           file by key and comparing them with the file's (nothing to write).
 
     .venv/bin/python bench/bench_import.py [--enterprises 1000000] [--postgres-url URL]
 
@@ -27,7 +29,9 @@ import resource
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -101,16 +105,23 @@ FLOOR_TABLES = {
 }
 
 
+@contextmanager
+def _floor_file(data: Path, kind: str):  # type: ignore[no-untyped-def]
+    """The floor's reading of one file: its ``csv.reader`` past the header, the header, which
+    columns are booleans and where the natural key's columns are."""
+    _, bools, key = FLOOR_TABLES[kind]
+    with (data / f"{kind}.csv").open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        yield reader, header, [n in bools for n in header], [header.index(k) for k in key]
+
+
 def _floor_chunks(data: Path, kind: str, at: object, source: str, batch: str, *, ascii: bool):  # type: ignore[no-untyped-def]
     """The rows of one file as (row tuples, history tuples) chunks, read with csv.reader. The
     history's JSON is written as shuangsui writes it: ASCII-escaped on SQLite (``json.dumps``
     defaults), UTF-8 on PostgreSQL."""
-    table, bools, key = FLOOR_TABLES[kind]
-    with (data / f"{kind}.csv").open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        flags = [name in bools for name in header]
-        at_key = [header.index(k) for k in key]
+    table, _, key = FLOOR_TABLES[kind]
+    with _floor_file(data, kind) as (reader, header, flags, at_key):
         rows: list[tuple[object, ...]] = []
         history: list[tuple[object, ...]] = []
         for cells in reader:
@@ -198,6 +209,83 @@ def child_floor_import(url: str, data: Path) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start, "rows": rows}
 
 
+FLOOR_DATES = {"issued_on", "expires_on"}  # PostgreSQL returns dates: read as their ISO text
+REIMPORT_CHUNK, KEY_CHUNK = 5_000, 2_000  # the importer's chunk of rows and of keys
+
+
+def child_floor_reimport(url: str, data: Path) -> dict[str, float]:
+    """The floor under a re-import of unchanged files: ``csv.reader``, then for each chunk of
+    rows the stored rows read by key through the DBAPI (the keys joined with the table on the
+    whole key: SQLite ``VALUES``, PostgreSQL ``unnest``) and compared with the file's values.
+    Nothing is written; it counts the rows found unchanged (all of them, for the bench's
+    files)."""
+    from itertools import islice
+
+    sqlite = url.startswith("sqlite")
+    if sqlite:
+        import sqlite3
+
+        conn: Any = sqlite3.connect(url.split("///", 1)[1])
+        pid = None
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        conn = psycopg.connect(
+            host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database
+        )
+        pid = conn.info.backend_pid
+    server_start = _server_cpu(pid) if pid else 0.0
+    start = time.perf_counter()
+    rows = unchanged = 0
+    cursor = conn.cursor()
+    for kind in KINDS:
+        table, _, key = FLOOR_TABLES[kind]
+        with _floor_file(data, kind) as (reader, header, flags, at):
+            names = ", ".join(
+                f"t.{n}::text" if not sqlite and n in FLOOR_DATES else f"t.{n}" for n in header
+            )
+            on = " AND ".join(f"t.{k} = w.{k}" for k in key)
+            while chunk := list(islice(reader, REIMPORT_CHUNK)):
+                values = [
+                    tuple(c == "true" if flag else c for c, flag in zip(cells, flags, strict=True))
+                    for cells in chunk
+                ]
+                keys = [tuple(v[i] for i in at) for v in values]
+                stored: dict[tuple[object, ...], tuple[object, ...]] = {}
+                for s in range(0, len(keys), KEY_CHUNK):
+                    part = keys[s : s + KEY_CHUNK]
+                    if sqlite:
+                        marks = ", ".join(f"({', '.join('?' * len(key))})" for _ in part)
+                        query = (
+                            f"WITH w({', '.join(key)}) AS (VALUES {marks}) "
+                            f"SELECT {names} FROM {table} AS t JOIN w ON {on}"
+                        )
+                        params: Any = [v for k in part for v in k]
+                    else:
+                        arrays = ", ".join("%s::varchar[]" for _ in key)
+                        query = (
+                            f"SELECT {names} FROM {table} AS t "
+                            f"JOIN unnest({arrays}) AS w({', '.join(key)}) ON {on}"
+                        )
+                        params = [[k[i] for k in part] for i in range(len(key))]
+                    cursor.execute(query, params)
+                    for r in cursor.fetchall():
+                        stored[tuple(r[i] for i in at)] = r
+                unchanged += sum(stored.get(k) == v for k, v in zip(keys, values, strict=True))
+                rows += len(values)
+    conn.rollback()
+    server = _server_cpu(pid) - server_start if pid else 0.0
+    conn.close()
+    return {
+        **({"server_cpu_seconds": server} if pid else {}),
+        "seconds": time.perf_counter() - start,
+        "rows": rows,
+        "unchanged": unchanged,
+    }
+
+
 def child_import(url: str, data: Path) -> dict[str, float]:
     from registry.importer import import_files
     from shuangsui.db import make_engine, migrate, session_scope
@@ -247,6 +335,8 @@ class _Printing(list):  # type: ignore[type-arg]
             if floor and floor_server is not None:
                 both = (r["cpu_seconds"] + server) / (floor_cpu + floor_server)
                 ratio += f", client + server CPU {both:.2f}x"
+        if "unchanged" in r and 0 < r["unchanged"] < r["rows"]:  # a re-import found changes
+            ratio += f"  ({int(r['rows'] - r['unchanged'])} rows not unchanged)"
         print(
             f"{name:<40} {int(r['rows']):>10} {r['seconds']:>9.1f} "
             f"{r['rows'] / r['seconds']:>10.0f} {r['cpu_seconds']:>8.1f} "
@@ -342,6 +432,7 @@ def main() -> None:
             "floor-parse": lambda: child_floor_parse(Path(rest[0])),
             "import": lambda: child_import(rest[0], Path(rest[1])),
             "floor-import": lambda: child_floor_import(rest[0], Path(rest[1])),
+            "floor-reimport": lambda: child_floor_reimport(rest[0], Path(rest[1])),
         }
         result = children[mode]()
         result.update(_usage())
@@ -389,8 +480,10 @@ def main() -> None:
             first = run_child("import", url, str(data))
             results.append((f"{name}: first import", with_floor(first, floor)))
             if not args.no_reimport:
+                floor = run_child("floor-reimport", floor_url, str(data))
+                results.append((f"{name}: floor, re-import (DBAPI)", floor))
                 again = run_child("import", url, str(data))
-                results.append((f"{name}: re-import (no changes)", again))
+                results.append((f"{name}: re-import (no changes)", with_floor(again, floor)))
     finally:
         if args.postgres_url:
             drop_postgres(args.postgres_url, BENCH_DB, f"{BENCH_DB}_floor")

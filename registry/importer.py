@@ -25,19 +25,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from registry import uscc
 from registry.divisions import divisions
-from registry.history import CHANGES, canonical_row
+from registry.history import CHANGES
 from registry.io import SourceFile, inspect_source, read_rows
 from registry.models import RegistryImport
+from registry.reader import KEY_CHUNK, rows_by_key
 from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
 from registry.validate import RowValidator
 from registry.writer import bulk_insert, bulk_update
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHUNK_ROWS = 5_000
-KEY_CHUNK = 2_000
 SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
 ANALYZE_FROM = 10_000  # PostgreSQL: rows written into a table before its statistics are taken
 
@@ -443,15 +443,15 @@ def _flush(
     """Write the good rows of ``buffer`` and their history. With ``looked_up`` false the
     references are not looked up: the foreign keys refuse the write if one does not resolve."""
     conn = session.connection()
-    if looked_up:
-        good = _check_references(conn, spec, buffer, state, result.file)
-    else:
-        good = [row for _, row in buffer]
     existing = (
         {}
         if state.empty_before[spec.name]
-        else _fetch_existing(conn, spec, [spec.key_of(r) for r in good])
+        else _fetch_existing(conn, spec, [spec.key_of(r) for _, r in buffer])
     )
+    if looked_up:
+        good = _check_references(conn, spec, buffer, state, result.file, existing)
+    else:
+        good = [row for _, row in buffer]
     defaults = spec.defaults()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -462,11 +462,10 @@ def _flush(
             new = {**defaults, **row}
             inserts.append(new)
             changes.append(("insert", None, new))
+        elif row.items() <= old.items():  # every value the file gives is the stored one
+            result.unchanged += 1
         else:
             new = {**old, **row}
-            if new == old:
-                result.unchanged += 1
-                continue
             updates.append(new)
             changes.append(("update", old, new))
     if inserts:
@@ -498,16 +497,25 @@ def _check_references(
     buffer: list[tuple[int, dict[str, Any]]],
     state: _SetState,
     file: str,
+    stored: dict[tuple[str, ...], dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """The rows whose references resolve; a problem for each row whose do not."""
+    """The rows whose references resolve; a problem for each row whose do not. A reference
+    a row shares with its ``stored`` row resolves (the foreign keys saw to it when that row was
+    written, and nothing is deleted): only new rows and changed references are looked up."""
     bad: set[int] = set()
     for ref in spec.references:
         target = KINDS[ref.target]
-        wanted = {tuple(row[f] for f in ref.fields) for _, row in buffer}
+        fields = itemgetter(*ref.fields)  # a reference is one field or a tuple of them
+        new = [
+            (number, row)
+            for number, row in buffer
+            if (old := stored.get(spec.key_of(row))) is None or fields(old) != fields(row)
+        ]
+        wanted = {tuple(row[f] for f in ref.fields) for _, row in new}
         in_set = state.keys.first_rows(conn, ref.target, [row_key(k) for k in wanted])
         unresolved = [k for k in wanted if row_key(k) not in in_set]
         found = set(_fetch_existing(conn, target, unresolved, columns=target.key))
-        for number, row in buffer:
+        for number, row in new:
             value = tuple(row[f] for f in ref.fields)
             if row_key(value) not in in_set and value not in found:
                 bad.add(number)
@@ -532,37 +540,9 @@ def _fetch_existing(
     keys: Iterable[tuple[str, ...]],
     columns: Sequence[str] | None = None,
 ) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Existing rows by natural key, fetched in chunks of keys."""
-    table = spec.table
-    cols = [table.c[f] for f in (columns or spec.fields)]
-    key_cols = [table.c[k] for k in spec.key]
-    keys = list(keys)
-    out: dict[tuple[str, ...], dict[str, Any]] = {}
-    for start in range(0, len(keys), KEY_CHUNK):
-        chunk = keys[start : start + KEY_CHUNK]
-        wanted = set(chunk)
-        if conn.dialect.name == "postgresql":
-            # the keys as arrays, joined on the whole key: one index probe per key (an IN
-            # list per column made PostgreSQL scan every row of a certificate body)
-            given = (
-                sa.func.unnest(*(
-                    sa.bindparam(f"key_{name}", [k[i] for k in chunk],
-                                 type_=postgresql.ARRAY(sa.String))
-                    for i, name in enumerate(spec.key)
-                ))
-                .table_valued(*spec.key)
-                .render_derived(name="wanted")
-            )  # fmt: skip
-            on = sa.and_(*(col == given.c[col.name] for col in key_cols))
-            query = sa.select(*cols).join_from(table, given, on)
-        else:
-            # One IN list per key column (not a row-value IN, which SQLite cannot look up by
-            # index); the few extra combinations this matches are dropped below.
-            where = [col.in_(sorted({k[i] for k in chunk})) for i, col in enumerate(key_cols)]
-            query = sa.select(*cols).where(*where)
-        for r in conn.execute(query):
-            m = r._mapping
-            key = tuple(m[k] for k in spec.key)
-            if key in wanted:
-                out[key] = canonical_row(spec, m) if columns is None else dict(m)
-    return out
+    """Existing rows by natural key (``columns``, by default the whole row), as canonical
+    values."""
+    names = tuple(columns or spec.fields)
+    found = rows_by_key(conn, spec.table, spec.key, names, list(keys))
+    rows = [dict(zip(names, values, strict=False)) for values in found]  # each has every column
+    return {spec.key_of(row): row for row in rows}

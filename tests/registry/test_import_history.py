@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
 import openpyxl
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from registry.export import export_all, export_kind
 from registry.history import current_rows, registry_at
 from registry.importer import import_file, import_files
-from registry.schema import KINDS
+from registry.schema import IMPORT_ORDER, KINDS
 from shuangsui.db import session_scope
 from shuangsui.errors import ImportRejected
 
@@ -278,3 +280,49 @@ def test_export_round_trip_changes_nothing(engine: sa.Engine, tmp_path: Path) ->
         )
     assert all(r.inserted == r.updated == 0 and r.unchanged for r in results)
     assert dump(engine) == before
+
+
+def test_rows_read_back_by_key_are_the_rows_sqlalchemy_reads(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The importer compares a file's rows with the stored ones read straight from the driver
+    (``registry.reader``); read so, every kind's rows are the canonical rows SQLAlchemy's own
+    types give: booleans, lists, ISO dates and enumeration values alike, none missing, none
+    extra, including keys that are not stored and, for two-column keys, combinations of
+    stored values that are not a stored key."""
+    from registry.generate import generate
+    from registry.reader import rows_by_key
+
+    generate(enterprises=400, inspectors=30, seed=7, out=tmp_path)
+    # two inspectors each with a conflict of interest with one of two enterprises, and one of
+    # them with both: asked for (i, c2) and (j, c1), a look-up by a list of values per column
+    # would also find (i, c1)
+    with (tmp_path / "enterprises.csv").open(encoding="utf-8-sig") as fh:
+        c1, c2 = (row["credit_code"] for row in islice(csv.DictReader(fh), 2))
+    i, j = "FJ00001", "FJ00002"
+    with (tmp_path / "conflicts.csv").open("a", encoding="utf-8") as fh:
+        for a, b in ((i, c1), (i, c2), (j, c1)):
+            fh.write(f"{a},{b},曾在该企业任职,2026-01-05\n")
+    seen: set[tuple[type, bool]] = set()
+    with session_scope(engine) as session:
+        import_files(session=session, files=[(k, tmp_path / f"{k}.csv") for k in IMPORT_ORDER])
+    with session_scope(engine) as session:
+        for kind in IMPORT_ORDER:
+            spec = KINDS[kind]
+            expected = current_rows(session=session, kind=kind)
+            keys = list(expected)
+            missing = [tuple("NOT-STORED" for _ in spec.key)]
+            conn = session.connection()
+            read = rows_by_key(conn, spec.table, spec.key, spec.fields, keys + missing)
+            rows = [dict(zip(spec.fields, r, strict=True)) for r in read]
+            got = {spec.key_of(row): row for row in rows}
+            assert len(rows) == len(got) and got == expected, kind
+            for k in keys:
+                for f in spec.fields:
+                    assert type(got[k][f]) is type(expected[k][f]), (kind, k, f)
+                    seen.add((type(got[k][f]), bool(got[k][f])))
+    assert {(bool, True), (bool, False), (list, True), (list, False), (str, True)} <= seen
+    with session_scope(engine) as session:
+        spec = KINDS["conflicts"]
+        read = rows_by_key(session.connection(), spec.table, spec.key, spec.key, [(i, c2), (j, c1)])
+        assert sorted(read) == [(i, c2), (j, c1)]

@@ -379,3 +379,51 @@ def test_a_reimport_names_duplicates_from_its_key_log_which_goes_with_it(
     with session_scope(seeded) as session:
         rows = current_rows(session=session, kind="enterprises")
     assert rows[(code(2),)]["name"] == "改名" and (code(5),) in rows
+
+
+def test_a_reimport_looks_up_only_new_and_changed_references(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored row's reference resolves (its foreign key saw to that), so a re-import looks up
+    only the references of new rows and changed ones: a certificate moved to an enterprise
+    nobody registered is named, one moved to an enterprise new in the same import set is not,
+    and neither is one left as it was; every looked-up reference is one of those rows'."""
+    ents = enterprises_file(tmp_path / "e1.csv", [enterprise_row(n) for n in (1, 2, 3)])
+    certs = certificates_file(tmp_path / "c1.csv", [certificate_row(n, n) for n in (1, 2, 3)])
+    with session_scope(engine) as session:
+        import_files(session=session, files=[("enterprises", ents), ("certificates", certs)])
+    looked_up: set[str] = set()  # the enterprises asked for, in the set or in the table
+    first_rows = importer._KeyLog.first_rows
+
+    def spying(self, conn, kind, keys):  # type: ignore[no-untyped-def]
+        keys = list(keys)
+        looked_up.update(keys if kind == "enterprises" else ())
+        return first_rows(self, conn, kind, keys)
+
+    monkeypatch.setattr(importer._KeyLog, "first_rows", spying)
+    ents = enterprises_file(tmp_path / "e2.csv", [enterprise_row(n) for n in (1, 2, 3, 4)])
+    rows = [certificate_row(1, 1), certificate_row(2, 99), certificate_row(3, 4)]
+    certs = certificates_file(tmp_path / "c2.csv", [*rows, certificate_row(4, 2)])
+    before = dump(engine)
+    with pytest.raises(ImportRejected) as info, session_scope(engine) as session:
+        import_files(session=session, files=[("enterprises", ents), ("certificates", certs)])
+    assert dump(engine) == before
+    assert [str(p) for p in info.value.problems] == [
+        f"{certs}:3: credit_code: no enterprise {code(99)} in the registry or earlier in this"
+        " import",
+    ]
+    assert looked_up == {code(99), code(4), code(2)}  # not code(1): certificate 1 is as stored
+    certs = certificates_file(tmp_path / "c3.csv", [rows[0], rows[2], certificate_row(4, 2)])
+    with session_scope(engine) as session:
+        results = import_files(
+            session=session, files=[("enterprises", ents), ("certificates", certs)]
+        )
+    assert [(r.inserted, r.updated, r.unchanged) for r in results] == [(1, 0, 3), (1, 1, 1)]
+    with session_scope(engine) as session:
+        stored = current_rows(session=session, kind="certificates")
+    assert [stored[("CQC", f"20240107{n:08d}")]["credit_code"] for n in (1, 2, 3, 4)] == [
+        code(1),
+        code(2),
+        code(4),
+        code(2),
+    ]

@@ -1,0 +1,106 @@
+"""Stored registry rows read back by natural key, as canonical values: the inverse of
+:mod:`registry.writer`.
+
+A re-import compares every row of the file with the row stored under its key, so it reads as
+many rows as it imports. They are read straight from the driver, a chunk of keys per
+statement, and turned into canonical values (ISO dates as text, enumeration values as text,
+lists, booleans) a column at a time, converting only the columns whose stored form differs
+from the canonical one on that database: a SQLAlchemy result row and a canonical value per
+cell cost more than the look-up itself (``docs/benchmarks.md``, Registry import).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from registry.history import canonical_value
+
+KEY_CHUNK = 2_000
+Converter = Callable[[Any], Any] | None
+
+
+def rows_by_key(
+    conn: sa.Connection,
+    table: sa.Table,
+    key: Sequence[str],
+    columns: Sequence[str],
+    keys: Sequence[tuple[str, ...]],
+) -> Iterator[tuple[Any, ...]]:
+    """The stored ``columns`` (canonical values, in that order) of the rows of ``table`` whose
+    ``key`` columns hold one of ``keys``, in no particular order. ``columns`` includes the
+    key's."""
+    converters = [canonical_converter(conn, table.c[name]) for name in columns]
+    convert = any(converters)
+    selected = ", ".join(f't."{name}"' for name in columns)
+    select = f'SELECT {selected} FROM "{table.name}" AS t'
+    given = ", ".join(f'"{k}"' for k in key)
+    on = " AND ".join(f't."{k}" = wanted."{k}"' for k in key)
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        # the keys joined with the table on the whole key: one index probe per key (an IN
+        # list per column made PostgreSQL scan every row of a certificate body, and SQLite
+        # probe every combination of the lists' values)
+        params: tuple[Any, ...]
+        if conn.dialect.name == "postgresql":
+            arrays = ", ".join("%s::varchar[]" for _ in key)
+            query = f"{select} JOIN unnest({arrays}) AS wanted({given}) ON {on}"
+            params = tuple([k[i] for k in chunk] for i in range(len(key)))
+        else:
+            row = f"({', '.join('?' for _ in key)})"
+            values = ", ".join(row for _ in chunk)
+            query = f"WITH wanted({given}) AS (VALUES {values}) {select} JOIN wanted ON {on}"
+            params = tuple(v for k in chunk for v in k)
+        # the DBAPI's own cursor: SQLAlchemy's result rows cost more than the look-up
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        stored = cursor.execute(query, params).fetchall()
+        cursor.close()
+        if not stored or not convert:
+            yield from stored
+            continue
+        # a column at a time; every row has every column, so the zips need not check (a
+        # strict zip of the rows costs as much again)
+        columns_of = zip(*stored, strict=False)
+        cells = [
+            column if c is None else list(map(c, column))
+            for column, c in zip(columns_of, converters, strict=True)
+        ]
+        yield from zip(*cells, strict=False)
+
+
+def canonical_converter(conn: sa.Connection, column: sa.Column[Any]) -> Converter:
+    """What turns the value the driver returns for ``column`` into its canonical value; None
+    when they are the same (text, numbers, enumeration values stored as text, dates stored as
+    ISO text on SQLite, JSON that psycopg decodes itself)."""
+    sqlite = conn.dialect.name == "sqlite"
+    kind = column.type
+    if isinstance(kind, sa.TypeDecorator) and kind.result_processor(conn.dialect, None) is None:
+        kind = kind.impl_instance  # it changes nothing read back (sqlmodel's AutoString)
+    if isinstance(kind, sa.JSON):
+        return _json_value if sqlite else None
+    if isinstance(kind, sa.Boolean):
+        return _bool_value if sqlite else None
+    if isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime):
+        return None if sqlite else _iso_date
+    if isinstance(kind, sa.String | sa.Integer):  # sa.Enum is a String: its value's text
+        return None
+    processor = kind.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    if processor is None:
+        return canonical_value
+    return lambda value: canonical_value(processor(value))
+
+
+def _json_value(value: Any) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _bool_value(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def _iso_date(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
