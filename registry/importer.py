@@ -64,37 +64,41 @@ class ImportResult:
 
 
 class _KeyLog:
-    """The keys of the rows the tables cannot answer for, each with the row it was first seen
-    on: every row of a file whose table held rows before (a key found there may be an old row
-    or an earlier row of the file) and the rows left unwritten for a dangling reference. They
-    are kept in a temporary table of the import's connection, written a chunk at a time, so
-    that a re-import of any size holds one chunk of keys in memory, not the file's (measured:
-    ``docs/benchmarks.md``, Registry import)."""
+    """The keys of the rows the tables cannot answer for, each with the file and row it was
+    first seen on: every row of a file whose table held rows before (a key found there may be
+    an old row or an earlier row of the import set) and the rows left unwritten for a dangling
+    reference. They are kept in a temporary table of the import's connection, written a chunk
+    at a time, so that a re-import of any size holds one chunk of keys in memory, not the
+    file's (measured: ``docs/benchmarks.md``, Registry import)."""
 
     table = sa.Table(
         "registry_import_keys",
         sa.MetaData(),  # not the application's: no migration makes or knows it
         sa.Column("kind", sa.String, primary_key=True),
         sa.Column("key", sa.String, primary_key=True),
+        sa.Column("file", sa.Integer, nullable=False),  # its place in ``files``
         sa.Column("row", sa.Integer, nullable=False),
         prefixes=["TEMPORARY"],
     )
 
     def __init__(self) -> None:
         self.kinds: set[str] = set()  # the kinds that have keys in the table
+        self.files: list[str] = []  # the files keys were logged from
 
     @property
     def made(self) -> bool:
         """Whether the table exists: it is made with its first keys."""
         return bool(self.kinds)
 
-    def first_rows(self, conn: sa.Connection, kind: str, keys: Iterable[str]) -> dict[str, int]:
-        """The row each of ``keys`` was first seen on, for those logged."""
+    def first_rows(
+        self, conn: sa.Connection, kind: str, keys: Iterable[str]
+    ) -> dict[str, tuple[str, int]]:
+        """The file and row each of ``keys`` was first seen on, for those logged."""
         if kind not in self.kinds:
             return {}
         keys = list(keys)
-        found: dict[str, int] = {}
-        select = f'SELECT "key", "row" FROM "{self.table.name}" WHERE "kind" = '
+        found: dict[str, tuple[str, int]] = {}
+        select = f'SELECT "key", "file", "row" FROM "{self.table.name}" WHERE "kind" = '
         for start in range(0, len(keys), KEY_CHUNK):
             chunk = keys[start : start + KEY_CHUNK]
             # straight to the driver: a Core IN list of thousands costs more to compile and
@@ -105,44 +109,53 @@ class _KeyLog:
             else:
                 marks = ", ".join("?" * len(chunk))
                 query, params = select + f'? AND "key" IN ({marks})', (kind, *chunk)
-            found.update((k, n) for k, n in conn.exec_driver_sql(query, params).all())
+            found.update(
+                (k, (self.files[f], n)) for k, f, n in conn.exec_driver_sql(query, params).all()
+            )
         return found
 
-    def add(self, conn: sa.Connection, kind: str, rows: dict[str, int]) -> dict[str, int]:
-        """Log ``rows`` (key -> row number) and return those of their keys that were logged
-        before, with the rows they were first seen on. Each key is written, not looked up
-        first: the table's primary key keeps the first row, and only when it kept some (a
-        duplicate: a rejected import) are they read back."""
+    def add(
+        self, conn: sa.Connection, kind: str, file: str, rows: dict[str, int]
+    ) -> dict[str, tuple[str, int]]:
+        """Log ``rows`` (key -> row number) of ``file`` and return those of their keys that were
+        logged before, with the file and row they were first seen on. Each key is written, not
+        looked up first: the table's primary key keeps the first row, and only when it kept
+        some (a duplicate: a rejected import) are they read back."""
         if not rows:
             return {}
         if not self.made:
             _begin(conn)  # made inside the import's transaction: a rollback takes it away
             self.drop(conn)  # one an earlier import on this connection left, if any
             self.table.create(conn)
+        if file not in self.files:
+            self.files.append(file)
+        at = self.files.index(file)
         name = self.table.name
         if conn.dialect.name == "postgresql":
             added = conn.exec_driver_sql(
-                f'INSERT INTO "{name}" ("kind", "key", "row") '
-                "SELECT %s, k, r FROM unnest(%s::varchar[], %s::integer[]) AS given(k, r) "
+                f'INSERT INTO "{name}" ("kind", "key", "file", "row") '
+                "SELECT %s, k, %s, r FROM unnest(%s::varchar[], %s::integer[]) AS given(k, r) "
                 "ON CONFLICT DO NOTHING",
-                (kind, list(rows), list(rows.values())),
+                (kind, at, list(rows), list(rows.values())),
             ).rowcount
         else:  # executemany: rowcount is the sum of the rows each parameter set inserted
             added = conn.exec_driver_sql(
-                f'INSERT OR IGNORE INTO "{name}" ("kind", "key", "row") VALUES (?, ?, ?)',
-                [(kind, k, n) for k, n in rows.items()],
+                f'INSERT OR IGNORE INTO "{name}" ("kind", "key", "file", "row") '
+                "VALUES (?, ?, ?, ?)",
+                [(kind, k, at, n) for k, n in rows.items()],
             ).rowcount
         self.kinds.add(kind)
         if added == len(rows):
             return {}
         logged = self.first_rows(conn, kind, rows)
-        return {k: n for k, n in logged.items() if n != rows[k]}
+        return {k: first for k, first in logged.items() if first != (file, rows[k])}
 
     def drop(self, conn: sa.Connection) -> None:
         """Drop the table (if it exists on ``conn``) and forget what it held."""
         schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
         conn.exec_driver_sql(f'DROP TABLE IF EXISTS {schema}."{self.table.name}"')
         self.kinds.clear()
+        self.files.clear()
 
 
 @dataclass
@@ -329,11 +342,11 @@ def _write_chunks(
         if state.empty_before[spec.name]:  # only rows left unwritten are logged
             earlier = state.keys.first_rows(conn, spec.name, in_chunk)
         else:  # every key is logged as it comes: the table cannot tell old rows from the file's
-            earlier = state.keys.add(conn, spec.name, in_chunk)
+            earlier = state.keys.add(conn, spec.name, name, in_chunk)
         buffer: list[tuple[int, dict[str, Any]]] = []
         for number, key, row in good:
-            first = earlier.get(key, in_chunk[key])
-            if first == number:
+            first = earlier.get(key, (name, in_chunk[key]))
+            if first == (name, number):
                 buffer.append((number, row))
             else:
                 state.problems.append(_duplicate(name, number, spec, key, first))
@@ -381,8 +394,15 @@ def _keep_statistics(
         state.analyzed[spec.name] = written
 
 
-def _duplicate(file: str, number: int, spec: Kind, key: str, first: int | None) -> RowProblem:
-    where = f"first on row {first}" if first else "first in an earlier file of this import"
+def _duplicate(
+    file: str, number: int, spec: Kind, key: str, first: tuple[str, int] | None
+) -> RowProblem:
+    if first is None:
+        where = "first in an earlier file of this import"
+    elif first[0] == file:
+        where = f"first on row {first[1]}"
+    else:
+        where = f"first on row {first[1]} of {first[0]}"
     return RowProblem(file, number, spec.key[-1], f"duplicate key {key} ({where})")
 
 
@@ -400,11 +420,15 @@ def _drop_written(
     found = _fetch_existing(conn, spec, [spec.key_of(r) for _, r in buffer], columns=spec.key)
     if not found:
         return buffer
+    name = str(src.path)
     first = _first_rows(src, spec, validator, {row_key(k) for k in found})
     for number, row in buffer:
         if spec.key_of(row) in found:
             key = row_key(spec.key_of(row))
-            state.problems.append(_duplicate(str(src.path), number, spec, key, first.get(key)))
+            earlier = key in first and first[key] < number  # else first in an earlier file
+            state.problems.append(
+                _duplicate(name, number, spec, key, (name, first[key]) if earlier else None)
+            )
     return [(n, r) for n, r in buffer if spec.key_of(r) not in found]
 
 
@@ -530,7 +554,7 @@ def _check_references(
                 )
     if bad and state.empty_before[spec.name]:  # unwritten: the table cannot name them later
         unwritten = {row_key(spec.key_of(row)): n for n, row in buffer if n in bad}
-        state.keys.add(conn, spec.name, unwritten)  # none logged before: not in the buffer then
+        state.keys.add(conn, spec.name, file, unwritten)  # none logged before: not in buffer
     return [row for number, row in buffer if number not in bad]
 
 

@@ -427,3 +427,27 @@ def test_a_reimport_looks_up_only_new_and_changed_references(
         code(4),
         code(2),
     ]
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["first import", "re-import"])
+def test_a_duplicate_across_two_files_of_a_kind_names_where_it_was_first(
+    engine: sa.Engine, tmp_path: Path, stored: bool
+) -> None:
+    """A folder may hold a kind twice (``enterprises.csv`` and ``enterprises.xlsx``): a key
+    repeated in the second file is named with the file and row it was first seen on when that
+    row's key was logged (a re-import), and as being in an earlier file when the table's keys
+    found it (a first import); never as a row of the file it is not in."""
+    if stored:
+        seed = enterprises_file(tmp_path / "seed.csv", [enterprise_row(9)])
+        with session_scope(engine) as session:
+            import_files(session=session, files=[("enterprises", seed)])
+    a = enterprises_file(tmp_path / "a.csv", [enterprise_row(n) for n in (1, 2, 3)])
+    b = enterprises_file(tmp_path / "b.csv", [enterprise_row(4), enterprise_row(2, name="重复")])
+    before = dump(engine)
+    with pytest.raises(ImportRejected) as info, session_scope(engine) as session:
+        import_files(session=session, files=[("enterprises", a), ("enterprises", b)])
+    assert dump(engine) == before
+    where = f"first on row 3 of {a}" if stored else "first in an earlier file of this import"
+    assert [str(p) for p in info.value.problems] == [
+        f"{b}:3: credit_code: duplicate key {code(2)} ({where})"
+    ]
