@@ -105,7 +105,7 @@ class _KeyLog:
             # bind than the look-up itself
             params: tuple[Any, ...]
             if conn.dialect.name == "postgresql":
-                query, params = select + '%s AND "key" = ANY(%s)', (kind, chunk)
+                query, params = select + '%s AND "key" = ANY(%b::varchar[])', (kind, chunk)
             else:
                 marks = ", ".join("?" * len(chunk))
                 query, params = select + f'? AND "key" IN ({marks})', (kind, *chunk)
@@ -134,7 +134,7 @@ class _KeyLog:
         if conn.dialect.name == "postgresql":
             added = conn.exec_driver_sql(
                 f'INSERT INTO "{name}" ("kind", "key", "file", "row") '
-                "SELECT %s, k, %s, r FROM unnest(%s::varchar[], %s::integer[]) AS given(k, r) "
+                "SELECT %s, k, %s, r FROM unnest(%b::varchar[], %b::integer[]) AS given(k, r) "
                 "ON CONFLICT DO NOTHING",
                 (kind, at, list(rows), list(rows.values())),
             ).rowcount

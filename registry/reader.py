@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,7 +35,7 @@ def rows_by_key(
     key's."""
     converters = [canonical_converter(conn, table.c[name]) for name in columns]
     convert = any(converters)
-    selected = ", ".join(f't."{name}"' for name in columns)
+    selected = ", ".join(_selected(conn, table.c[name]) for name in columns)
     select = f'SELECT {selected} FROM "{table.name}" AS t'
     given = ", ".join(f'"{k}"' for k in key)
     on = " AND ".join(f't."{k}" = wanted."{k}"' for k in key)
@@ -47,7 +46,7 @@ def rows_by_key(
         # probe every combination of the lists' values)
         params: tuple[Any, ...]
         if conn.dialect.name == "postgresql":
-            arrays = ", ".join("%s::varchar[]" for _ in key)
+            arrays = ", ".join("%b::varchar[]" for _ in key)  # binary: no quoting to check
             query = f"{select} JOIN unnest({arrays}) AS wanted({given}) ON {on}"
             params = tuple([k[i] for k in chunk] for i in range(len(key)))
         else:
@@ -72,10 +71,22 @@ def rows_by_key(
         yield from zip(*cells, strict=False)
 
 
+def _selected(conn: sa.Connection, column: sa.Column[Any]) -> str:
+    """``column`` as the query selects it: a PostgreSQL date as its ISO text, made by the
+    server (whatever the session's ``DateStyle``), as SQLite stores it; others as stored."""
+    if conn.dialect.name == "postgresql" and _is_date(column.type):
+        return f"""to_char(t."{column.name}", 'YYYY-MM-DD')"""
+    return f't."{column.name}"'
+
+
+def _is_date(kind: Any) -> bool:
+    return isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime)
+
+
 def canonical_converter(conn: sa.Connection, column: sa.Column[Any]) -> Converter:
-    """What turns the value the driver returns for ``column`` into its canonical value; None
-    when they are the same (text, numbers, enumeration values stored as text, dates stored as
-    ISO text on SQLite, JSON that psycopg decodes itself)."""
+    """What turns the value the driver returns for ``column`` (as :func:`_selected` selects
+    it) into its canonical value; None when they are the same (text, numbers, enumeration
+    values stored as text, dates as ISO text, JSON that psycopg decodes itself)."""
     sqlite = conn.dialect.name == "sqlite"
     kind = column.type
     if isinstance(kind, sa.TypeDecorator) and kind.result_processor(conn.dialect, None) is None:
@@ -84,8 +95,8 @@ def canonical_converter(conn: sa.Connection, column: sa.Column[Any]) -> Converte
         return _json_value if sqlite else None
     if isinstance(kind, sa.Boolean):
         return _bool_value if sqlite else None
-    if isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime):
-        return None if sqlite else _iso_date
+    if _is_date(kind):
+        return None  # ISO text: as SQLite stores it, as PostgreSQL's to_char makes it
     if isinstance(kind, sa.String | sa.Integer):  # sa.Enum is a String: its value's text
         return None
     processor = kind.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
@@ -100,7 +111,3 @@ def _json_value(value: Any) -> Any:
 
 def _bool_value(value: Any) -> Any:
     return None if value is None else bool(value)
-
-
-def _iso_date(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
