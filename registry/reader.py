@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,9 +56,8 @@ def rows_by_key(
             query = f"WITH wanted({given}) AS (VALUES {values}) {select} JOIN wanted ON {on}"
             params = tuple(v for k in chunk for v in k)
         # the DBAPI's own cursor: SQLAlchemy's result rows cost more than the look-up
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        stored = cursor.execute(query, params).fetchall()
-        cursor.close()
+        with closing(conn.connection.driver_connection.cursor()) as cursor:  # type: ignore[union-attr]
+            stored = cursor.execute(query, params).fetchall()
         if not stored or not convert:
             yield from stored
             continue
@@ -74,9 +74,18 @@ def rows_by_key(
 def _selected(conn: sa.Connection, column: sa.Column[Any]) -> str:
     """``column`` as the query selects it: a PostgreSQL date as its ISO text, made by the
     server (whatever the session's ``DateStyle``), as SQLite stores it; others as stored."""
-    if conn.dialect.name == "postgresql" and _is_date(column.type):
+    if conn.dialect.name == "postgresql" and _is_date(_read_type(conn, column)):
         return f"""to_char(t."{column.name}", 'YYYY-MM-DD')"""
     return f't."{column.name}"'
+
+
+def _read_type(conn: sa.Connection, column: sa.Column[Any]) -> Any:
+    """``column``'s type as a value is read back: a decorator that changes nothing read
+    (sqlmodel's AutoString) stands for the type it decorates."""
+    kind = column.type
+    if isinstance(kind, sa.TypeDecorator) and kind.result_processor(conn.dialect, None) is None:
+        return kind.impl_instance
+    return kind
 
 
 def _is_date(kind: Any) -> bool:
@@ -88,9 +97,7 @@ def canonical_converter(conn: sa.Connection, column: sa.Column[Any]) -> Converte
     it) into its canonical value; None when they are the same (text, numbers, enumeration
     values stored as text, dates as ISO text, JSON that psycopg decodes itself)."""
     sqlite = conn.dialect.name == "sqlite"
-    kind = column.type
-    if isinstance(kind, sa.TypeDecorator) and kind.result_processor(conn.dialect, None) is None:
-        kind = kind.impl_instance  # it changes nothing read back (sqlmodel's AutoString)
+    kind = _read_type(conn, column)
     if isinstance(kind, sa.JSON):
         return _json_value if sqlite else None
     if isinstance(kind, sa.Boolean):
