@@ -7,24 +7,29 @@ on to count every bad row (naming the first 1,000 found: ``shuangsui.errors.Prob
 transaction is rolled back and :class:`ImportRejected` is raised.
 Re-importing a file changes nothing and records no history.
 
-Memory stays flat: the good rows are written as they come (also after a bad row, until the
-rollback), so the tables themselves answer whether a key was seen earlier in the import set and
+Memory stays nearly flat: the good rows are written as they come (also after a bad row, until
+the rollback), so the tables themselves answer whether a key was seen earlier in the import set and
 whether a reference resolves. They answer by their constraints: a first import writes each file
 in a savepoint and looks keys up only in a file the primary or a foreign key refused, read again
-(:func:`_import_one`). A file whose table already held rows logs its keys in a temporary table
-instead (:class:`_KeyLog`): a key found in the table may be an old row or an earlier row of the
-file, which the table cannot tell apart.
+(:func:`_import_one`). A file whose table already held rows logs its keys instead, as hashes in
+memory (:class:`registry.keylog.KeyLog`): a key found in the table may be an old row or an
+earlier row of the file, which the table cannot tell apart. A row whose key's hash was logged
+before is held back to the end of its file and settled there by reading the rows the hash
+points at again (:func:`_settle`). That log is the one thing that grows with a file: 16 bytes a
+key.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from array import array
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import islice, takewhile
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,12 +38,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
-from registry import uscc
+from registry import keylog, uscc
 from registry.divisions import divisions
 from registry.history import CHANGES
 from registry.io import SourceFile, inspect_source, read_rows
 from registry.models import RegistryImport
-from registry.reader import KEY_CHUNK, rows_by_key
+from registry.reader import rows_by_key
 from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
 from registry.validate import RowValidator
 from registry.writer import bulk_insert, bulk_update
@@ -63,101 +68,6 @@ class ImportResult:
     unchanged: int = 0
 
 
-class _KeyLog:
-    """The keys of the rows the tables cannot answer for, each with the file and row it was
-    first seen on: every row of a file whose table held rows before (a key found there may be
-    an old row or an earlier row of the import set) and the rows left unwritten for a dangling
-    reference. They are kept in a temporary table of the import's connection, written a chunk
-    at a time, so that a re-import of any size holds one chunk of keys in memory, not the
-    file's (measured: ``docs/benchmarks.md``, Registry import)."""
-
-    table = sa.Table(
-        "registry_import_keys",
-        sa.MetaData(),  # not the application's: no migration makes or knows it
-        sa.Column("kind", sa.String, primary_key=True),
-        sa.Column("key", sa.String, primary_key=True),
-        sa.Column("file", sa.Integer, nullable=False),  # its place in ``files``
-        sa.Column("row", sa.Integer, nullable=False),
-        prefixes=["TEMPORARY"],
-    )
-
-    def __init__(self) -> None:
-        self.kinds: set[str] = set()  # the kinds that have keys in the table
-        self.files: list[str] = []  # the files keys were logged from
-
-    @property
-    def made(self) -> bool:
-        """Whether the table exists: it is made with its first keys."""
-        return bool(self.kinds)
-
-    def first_rows(
-        self, conn: sa.Connection, kind: str, keys: Iterable[str]
-    ) -> dict[str, tuple[str, int]]:
-        """The file and row each of ``keys`` was first seen on, for those logged."""
-        if kind not in self.kinds:
-            return {}
-        keys = list(keys)
-        found: dict[str, tuple[str, int]] = {}
-        select = f'SELECT "key", "file", "row" FROM "{self.table.name}" WHERE "kind" = '
-        for start in range(0, len(keys), KEY_CHUNK):
-            chunk = keys[start : start + KEY_CHUNK]
-            # straight to the driver: a Core IN list of thousands costs more to compile and
-            # bind than the look-up itself
-            params: tuple[Any, ...]
-            if conn.dialect.name == "postgresql":
-                query, params = select + '%s AND "key" = ANY(%b::varchar[])', (kind, chunk)
-            else:
-                marks = ", ".join("?" * len(chunk))
-                query, params = select + f'? AND "key" IN ({marks})', (kind, *chunk)
-            found.update(
-                (k, (self.files[f], n)) for k, f, n in conn.exec_driver_sql(query, params).all()
-            )
-        return found
-
-    def add(
-        self, conn: sa.Connection, kind: str, file: str, rows: dict[str, int]
-    ) -> dict[str, tuple[str, int]]:
-        """Log ``rows`` (key -> row number) of ``file`` and return those of their keys that were
-        logged before, with the file and row they were first seen on. Each key is written, not
-        looked up first: the table's primary key keeps the first row, and only when it kept
-        some (a duplicate: a rejected import) are they read back."""
-        if not rows:
-            return {}
-        if not self.made:
-            _begin(conn)  # made inside the import's transaction: a rollback takes it away
-            self.drop(conn)  # one an earlier import on this connection left, if any
-            self.table.create(conn)
-        if file not in self.files:
-            self.files.append(file)
-        at = self.files.index(file)
-        name = self.table.name
-        if conn.dialect.name == "postgresql":
-            added = conn.exec_driver_sql(
-                f'INSERT INTO "{name}" ("kind", "key", "file", "row") '
-                "SELECT %s, k, %s, r FROM unnest(%b::varchar[], %b::integer[]) AS given(k, r) "
-                "ON CONFLICT DO NOTHING",
-                (kind, at, list(rows), list(rows.values())),
-            ).rowcount
-        else:  # executemany: rowcount is the sum of the rows each parameter set inserted
-            added = conn.exec_driver_sql(
-                f'INSERT OR IGNORE INTO "{name}" ("kind", "key", "file", "row") '
-                "VALUES (?, ?, ?, ?)",
-                [(kind, k, at, n) for k, n in rows.items()],
-            ).rowcount
-        self.kinds.add(kind)
-        if added == len(rows):
-            return {}
-        logged = self.first_rows(conn, kind, rows)
-        return {k: first for k, first in logged.items() if first != (file, rows[k])}
-
-    def drop(self, conn: sa.Connection) -> None:
-        """Drop the table (if it exists on ``conn``) and forget what it held."""
-        schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
-        conn.exec_driver_sql(f'DROP TABLE IF EXISTS {schema}."{self.table.name}"')
-        self.kinds.clear()
-        self.files.clear()
-
-
 @dataclass
 class _SetState:
     """What one import set (one transaction, one batch) has seen so far."""
@@ -165,7 +75,7 @@ class _SetState:
     now: datetime
     batch_id: str
     whitelist: dict[str, uscc.WhitelistEntry]
-    keys: _KeyLog = field(default_factory=_KeyLog)
+    keys: keylog.KeyLog = field(default_factory=keylog.KeyLog)
     problems: ProblemLog = field(default_factory=ProblemLog)
     empty_before: dict[str, bool] = field(default_factory=dict)  # kind -> table was empty
     analyzed: dict[str, int] = field(default_factory=dict)  # kind -> rows written at ANALYZE
@@ -220,7 +130,11 @@ def import_files(
     ordered = sorted(files, key=lambda f: IMPORT_ORDER.index(f[0]))
     with _sqlite_cache(session, SQLITE_CACHE_KIB):
         try:
-            results = [_import_one(session, KINDS[kind], path, state) for kind, path in ordered]
+            results = []
+            for i, (kind, path) in enumerate(ordered):
+                results.append(_import_one(session, KINDS[kind], path, state))
+                if i + 1 == len(ordered) or ordered[i + 1][0] != kind:
+                    state.keys.forget(kind)  # the kind's last file: nothing can repeat its keys
         except BaseException:  # half an import set: never left for a caller to commit
             session.rollback()
             raise
@@ -229,8 +143,6 @@ def import_files(
             position = {str(path): i for i, (_, path) in enumerate(ordered)}
             # Stable: within a row, problems keep their column order.
             raise state.problems.rejected(lambda p: (position.get(p.file, 0), p.row))
-        if state.keys.made:
-            state.keys.drop(session.connection())
     session.add(
         RegistryImport(
             batch_id=state.batch_id,
@@ -265,8 +177,11 @@ def _sqlite_cache(session: Session, kib: int) -> Iterator[None]:
     try:
         yield
     finally:
-        if not conn.closed:
-            conn.exec_driver_sql(f"PRAGMA cache_size={int(before or 0)}")
+        if not conn.closed:  # on the driver's connection: through ``conn`` it would begin a
+            # transaction after a rejected set's rollback, which a session bound to ``conn``
+            # would then join, and whose commit would commit nothing
+            raw = conn.connection.driver_connection
+            raw.execute(f"PRAGMA cache_size={int(before or 0)}")  # type: ignore[union-attr]
 
 
 def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> ImportResult:
@@ -327,7 +242,7 @@ def _write_chunks(
     ``trusting``: into a table empty before this import set, without looking keys up (the
     table's keys refuse a bad row: :class:`sqlalchemy.exc.IntegrityError`)."""
     name = str(src.path)
-    conn = session.connection()
+    held = _Held()
     for chunk in batched(rows, CHUNK_ROWS):
         result.rows += len(chunk)
         good: list[tuple[int, str, dict[str, Any]]] = []
@@ -339,26 +254,128 @@ def _write_chunks(
         in_chunk: dict[str, int] = {}
         for number, key, _ in good:
             in_chunk.setdefault(key, number)
-        if state.empty_before[spec.name]:  # only rows left unwritten are logged
-            earlier = state.keys.first_rows(conn, spec.name, in_chunk)
-        else:  # every key is logged as it comes: the table cannot tell old rows from the file's
-            earlier = state.keys.add(conn, spec.name, name, in_chunk)
+        keys = list(in_chunk)
+        perhaps = {keys[i] for i in state.keys.perhaps(spec.name, keys).nonzero()[0]}
+        if not state.empty_before[spec.name]:  # the table cannot tell old rows from the file's
+            state.keys.add(spec.name, name, keys, list(in_chunk.values()))
         buffer: list[tuple[int, dict[str, Any]]] = []
         for number, key, row in good:
-            first = earlier.get(key, (name, in_chunk[key]))
-            if first == (name, number):
+            if key in perhaps:  # seen before, or a clash of hashes: decided at the end
+                held.add(number, key)
+            elif in_chunk[key] == number:
                 buffer.append((number, row))
             else:
-                state.problems.append(_duplicate(name, number, spec, key, first))
-        if not buffer:
+                state.problems.append(_duplicate(name, number, spec, key, (name, in_chunk[key])))
+        _write(session, spec, src, buffer, validator, state, result, trusting=trusting)
+    if held.rows:
+        _settle(session, spec, src, held, validator, state, result, trusting=trusting)
+
+
+def _write(
+    session: Session,
+    spec: Kind,
+    src: SourceFile,
+    buffer: list[tuple[int, dict[str, Any]]],
+    validator: RowValidator,
+    state: _SetState,
+    result: ImportResult,
+    *,
+    trusting: bool,
+) -> None:
+    """Write the rows of ``buffer``, whose keys are not repeats of earlier rows of the set
+    as far as the key log can tell."""
+    if not buffer:
+        return
+    if trusting:
+        _flush(session, spec, buffer, state, result, looked_up=False)
+        return
+    conn = session.connection()
+    _keep_statistics(conn, spec, state, result, growing=True)
+    if state.empty_before[spec.name]:
+        buffer = _drop_written(conn, spec, buffer, state, src, validator)
+    _flush(session, spec, buffer, state, result)
+
+
+@dataclass
+class _Held:
+    """The rows of a file whose key's hash the key log held before: their numbers and hashes
+    (12 bytes a row, not the rows: a file that repeats another can hold millions)."""
+
+    rows: array[int] = field(default_factory=lambda: array("q"))
+    hashes: array[int] = field(default_factory=lambda: array("q"))
+
+    def add(self, number: int, key: str) -> None:
+        self.rows.append(number)
+        self.hashes.append(keylog.key_hash(key))
+
+
+def _settle(
+    session: Session,
+    spec: Kind,
+    src: SourceFile,
+    held: _Held,
+    validator: RowValidator,
+    state: _SetState,
+    result: ImportResult,
+    *,
+    trusting: bool,
+) -> None:
+    """Decide the rows of the file held back because their key's hash was logged before. A
+    held row repeats the first earlier row, logged or held, that has its very key (the log's
+    rows sharing its hash are read again, each file once, this one last, as it goes) and is
+    otherwise new, and written now. Their history comes after the file's other rows; on a good
+    import only a clash of 64-bit hashes holds a row back."""
+    name = str(src.path)
+    order = {file: i for i, file in enumerate(state.keys.files)}
+    here = order.get(name, len(order))
+    logged: dict[int, list[tuple[str, int]]] = defaultdict(list)  # hash -> (file, row), in order
+    wanted: dict[str, set[int]] = defaultdict(set, {name: set(held.rows)})
+    for h, file, n in state.keys.entries(spec.name, held.hashes):
+        logged[h].append((file, n))
+        wanted[file].add(n)
+    keys = {  # (file, row) -> key, of the log's rows, read from the files before this one
+        (file, number): row_key(spec.key_of(row))
+        for file in sorted(wanted, key=lambda f: order.get(f, len(order)))
+        if file != name
+        for number, row in _rows_at(Path(file), spec, state, wanted[file])
+    }
+    hashes = dict(zip(held.rows, held.hashes, strict=True))
+    new: dict[str, int] = {}  # key -> the held row found new with it
+    buffer: list[tuple[int, dict[str, Any]]] = []
+    for number, row in _rows_at(src.path, spec, state, wanted[name]):
+        key = row_key(spec.key_of(row))
+        keys[name, number] = key
+        if number not in hashes:
             continue
-        if trusting:
-            _flush(session, spec, buffer, state, result, looked_up=False)
+        earlier = [
+            (file, n)
+            for file, n in logged[hashes[number]]
+            if (order.get(file, here), n) < (here, number) and keys[file, n] == key
+        ]
+        first = earlier[0] if earlier else (name, new[key]) if key in new else None
+        if first is not None:
+            state.problems.append(_duplicate(name, number, spec, key, first))
             continue
-        _keep_statistics(conn, spec, state, result, growing=True)
-        if state.empty_before[spec.name]:
-            buffer = _drop_written(conn, spec, buffer, state, src, validator)
-        _flush(session, spec, buffer, state, result)
+        new[key] = number
+        buffer.append((number, row))
+        if len(buffer) == CHUNK_ROWS:
+            _write(session, spec, src, buffer, validator, state, result, trusting=trusting)
+            buffer = []
+    _write(session, spec, src, buffer, validator, state, result, trusting=trusting)
+
+
+def _rows_at(
+    path: Path, spec: Kind, state: _SetState, numbers: set[int]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The canonical rows on ``numbers`` of a file of ``spec``'s kind, read again, in order."""
+    validator = RowValidator(spec, str(path), divisions(), state.whitelist, state.now.date())
+    rows = read_rows(inspect_source(path))
+    validator.read_header(next(rows)[1])
+    last = max(numbers)
+    chosen = (r for r in takewhile(lambda r: r[0] <= last, rows) if r[0] in numbers)
+    for chunk in batched(chosen, CHUNK_ROWS):
+        for number, row, _ in validator.parse_rows(chunk):
+            yield number, row
 
 
 def _savepoint(session: Session) -> SessionTransaction:
@@ -525,7 +542,10 @@ def _check_references(
 ) -> list[dict[str, Any]]:
     """The rows whose references resolve; a problem for each row whose do not. A reference
     a row shares with its ``stored`` row resolves (the foreign keys saw to it when that row was
-    written, and nothing is deleted): only new rows and changed references are looked up."""
+    written, and nothing is deleted): only new rows and changed references are looked up, in
+    the tables alone. A reference's target kind comes earlier in the set and names nothing
+    itself, so each of its good rows in the set is written before this file is read, the first
+    of a repeated key included (``tests/registry/test_keylog.py`` checks the schema)."""
     bad: set[int] = set()
     for ref in spec.references:
         target = KINDS[ref.target]
@@ -536,12 +556,10 @@ def _check_references(
             if (old := stored.get(spec.key_of(row))) is None or fields(old) != fields(row)
         ]
         wanted = {tuple(row[f] for f in ref.fields) for _, row in new}
-        in_set = state.keys.first_rows(conn, ref.target, [row_key(k) for k in wanted])
-        unresolved = [k for k in wanted if row_key(k) not in in_set]
-        found = set(_fetch_existing(conn, target, unresolved, columns=target.key))
+        found = set(_fetch_existing(conn, target, wanted, columns=target.key))
         for number, row in new:
             value = tuple(row[f] for f in ref.fields)
-            if row_key(value) not in in_set and value not in found:
+            if value not in found:
                 bad.add(number)
                 state.problems.append(
                     RowProblem(
@@ -553,8 +571,8 @@ def _check_references(
                     )
                 )
     if bad and state.empty_before[spec.name]:  # unwritten: the table cannot name them later
-        unwritten = {row_key(spec.key_of(row)): n for n, row in buffer if n in bad}
-        state.keys.add(conn, spec.name, file, unwritten)  # none logged before: not in buffer
+        unwritten = [(row_key(spec.key_of(row)), n) for n, row in buffer if n in bad]
+        state.keys.add(spec.name, file, *zip(*unwritten, strict=True))
     return [row for number, row in buffer if number not in bad]
 
 
