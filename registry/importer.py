@@ -25,7 +25,7 @@ import logging
 import uuid
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +51,8 @@ from shuangsui.errors import ProblemLog, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+Key = tuple[str, ...]  # a row's natural key, its fields' values in the kind's order
+Good = tuple[int, Key, dict[str, Any]]  # a good row: its number, key and canonical values
 
 CHUNK_ROWS = 5_000
 SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
@@ -245,25 +247,25 @@ def _write_chunks(
     held = _Held()
     for chunk in batched(rows, CHUNK_ROWS):
         result.rows += len(chunk)
-        good: list[tuple[int, str, dict[str, Any]]] = []
+        good: list[Good] = []
         for number, row, problems in validator.parse_rows(chunk):
             if problems:
                 state.problems.extend(problems)
             else:
-                good.append((number, row_key(spec.key_of(row)), row))
-        in_chunk: dict[str, int] = {}
+                good.append((number, spec.key_of(row), row))
+        in_chunk: dict[Key, int] = {}
         for number, key, _ in good:
             in_chunk.setdefault(key, number)
         keys = list(in_chunk)
         perhaps = {keys[i] for i in state.keys.perhaps(spec.name, keys).nonzero()[0]}
         if not state.empty_before[spec.name]:  # the table cannot tell old rows from the file's
             state.keys.add(spec.name, name, keys, list(in_chunk.values()))
-        buffer: list[tuple[int, dict[str, Any]]] = []
+        buffer: list[Good] = []
         for number, key, row in good:
             if key in perhaps:  # seen before, or a clash of hashes: decided at the end
                 held.add(number, key)
             elif in_chunk[key] == number:
-                buffer.append((number, row))
+                buffer.append((number, key, row))
             else:
                 state.problems.append(_duplicate(name, number, spec, key, (name, in_chunk[key])))
         _write(session, spec, src, buffer, validator, state, result, trusting=trusting)
@@ -275,7 +277,7 @@ def _write(
     session: Session,
     spec: Kind,
     src: SourceFile,
-    buffer: list[tuple[int, dict[str, Any]]],
+    buffer: list[Good],
     validator: RowValidator,
     state: _SetState,
     result: ImportResult,
@@ -304,7 +306,7 @@ class _Held:
     rows: array[int] = field(default_factory=lambda: array("q"))
     hashes: array[int] = field(default_factory=lambda: array("q"))
 
-    def add(self, number: int, key: str) -> None:
+    def add(self, number: int, key: Key) -> None:
         self.rows.append(number)
         self.hashes.append(keylog.key_hash(key))
 
@@ -334,16 +336,16 @@ def _settle(
         logged[h].append((file, n))
         wanted[file].add(n)
     keys = {  # (file, row) -> key, of the log's rows, read from the files before this one
-        (file, number): row_key(spec.key_of(row))
+        (file, number): spec.key_of(row)
         for file in sorted(wanted, key=lambda f: order.get(f, len(order)))
         if file != name
         for number, row in _rows_at(Path(file), spec, state, wanted[file])
     }
     hashes = dict(zip(held.rows, held.hashes, strict=True))
-    new: dict[str, int] = {}  # key -> the held row found new with it
-    buffer: list[tuple[int, dict[str, Any]]] = []
+    new: dict[Key, int] = {}  # key -> the held row found new with it
+    buffer: list[Good] = []
     for number, row in _rows_at(src.path, spec, state, wanted[name]):
-        key = row_key(spec.key_of(row))
+        key = spec.key_of(row)
         keys[name, number] = key
         if number not in hashes:
             continue
@@ -357,7 +359,7 @@ def _settle(
             state.problems.append(_duplicate(name, number, spec, key, first))
             continue
         new[key] = number
-        buffer.append((number, row))
+        buffer.append((number, key, row))
         if len(buffer) == CHUNK_ROWS:
             _write(session, spec, src, buffer, validator, state, result, trusting=trusting)
             buffer = []
@@ -412,7 +414,7 @@ def _keep_statistics(
 
 
 def _duplicate(
-    file: str, number: int, spec: Kind, key: str, first: tuple[str, int] | None
+    file: str, number: int, spec: Kind, key: Key, first: tuple[str, int] | None
 ) -> RowProblem:
     if first is None:
         where = "first in an earlier file of this import"
@@ -420,45 +422,44 @@ def _duplicate(
         where = f"first on row {first[1]}"
     else:
         where = f"first on row {first[1]} of {first[0]}"
-    return RowProblem(file, number, spec.key[-1], f"duplicate key {key} ({where})")
+    return RowProblem(file, number, spec.key[-1], f"duplicate key {row_key(key)} ({where})")
 
 
 def _drop_written(
     conn: sa.Connection,
     spec: Kind,
-    buffer: list[tuple[int, dict[str, Any]]],
+    buffer: list[Good],
     state: _SetState,
     src: SourceFile,
     validator: RowValidator,
-) -> list[tuple[int, dict[str, Any]]]:
+) -> list[Good]:
     """``buffer`` without the rows whose key an earlier chunk of the file already wrote into
     the (before this file, empty) table; each such row is a duplicate, whose first row is
     found by reading the file again (only on this rare path)."""
-    found = _fetch_existing(conn, spec, [spec.key_of(r) for _, r in buffer], columns=spec.key)
+    found = _fetch_existing(conn, spec, [key for _, key, _ in buffer], columns=spec.key)
     if not found:
         return buffer
     name = str(src.path)
-    first = _first_rows(src, spec, validator, {row_key(k) for k in found})
-    for number, row in buffer:
-        if spec.key_of(row) in found:
-            key = row_key(spec.key_of(row))
+    first = _first_rows(src, spec, validator, set(found))
+    for number, key, _ in buffer:
+        if key in found:
             earlier = key in first and first[key] < number  # else first in an earlier file
             state.problems.append(
                 _duplicate(name, number, spec, key, (name, first[key]) if earlier else None)
             )
-    return [(n, r) for n, r in buffer if spec.key_of(r) not in found]
+    return [good for good in buffer if good[1] not in found]
 
 
 def _first_rows(
-    src: SourceFile, spec: Kind, validator: RowValidator, keys: set[str]
-) -> dict[str, int]:
+    src: SourceFile, spec: Kind, validator: RowValidator, keys: set[Key]
+) -> dict[Key, int]:
     """The row on which each of ``keys`` first appears on a good row of the file."""
-    first: dict[str, int] = {}
+    first: dict[Key, int] = {}
     rows = read_rows(src)
     next(rows)  # the header
     for chunk in batched(rows, CHUNK_ROWS):
         for number, row, problems in validator.parse_rows(chunk):
-            key = row_key(spec.key_of(row)) if not problems else ""
+            key = spec.key_of(row) if not problems else ()
             if key in keys and key not in first:
                 first[key] = number
         if len(first) == len(keys):
@@ -475,7 +476,7 @@ def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
 def _flush(
     session: Session,
     spec: Kind,
-    buffer: list[tuple[int, dict[str, Any]]],
+    buffer: list[Good],
     state: _SetState,
     result: ImportResult,
     *,
@@ -487,28 +488,30 @@ def _flush(
     existing = (
         {}
         if state.empty_before[spec.name]
-        else _fetch_existing(conn, spec, [spec.key_of(r) for _, r in buffer])
+        else _fetch_existing(conn, spec, [key for _, key, _ in buffer])
     )
     if looked_up:
-        good = _check_references(conn, spec, buffer, state, result.file, existing)
-    else:
-        good = [row for _, row in buffer]
+        buffer = _check_references(conn, spec, buffer, state, result.file, existing)
     defaults = spec.defaults()
+    # the stored values of the columns the file gives, in its order (each row of a file has
+    # the same columns: those of its header)
+    given = _picker(spec.fields, list(buffer[0][2])) if buffer else tuple
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    changes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
-    for row in good:
-        old = existing.get(spec.key_of(row)) if existing else None
-        if old is None:
+    changes: list[tuple[str, Key, dict[str, Any] | None, dict[str, Any]]] = []
+    for _, key, row in buffer:
+        stored = existing.get(key) if existing else None
+        if stored is None:
             new = {**defaults, **row}
             inserts.append(new)
-            changes.append(("insert", None, new))
-        elif row.items() <= old.items():  # every value the file gives is the stored one
+            changes.append(("insert", key, None, new))
+        elif given(stored) == tuple(row.values()):  # every value the file gives is stored
             result.unchanged += 1
         else:
+            old = dict(zip(spec.fields, stored, strict=True))
             new = {**old, **row}
             updates.append(new)
-            changes.append(("update", old, new))
+            changes.append(("update", key, old, new))
     if inserts:
         bulk_insert(conn, spec.table, inserts, constants={"updated_at": state.now})
     if updates:
@@ -518,8 +521,8 @@ def _flush(
             conn,
             CHANGES,
             [
-                {"row_key": row_key(spec.key_of(after)), "op": op, "before": before, "after": after}
-                for op, before, after in changes
+                {"row_key": row_key(key), "op": op, "before": before, "after": after}
+                for op, key, before, after in changes
             ],
             constants={
                 "at": state.now,
@@ -535,11 +538,11 @@ def _flush(
 def _check_references(
     conn: sa.Connection,
     spec: Kind,
-    buffer: list[tuple[int, dict[str, Any]]],
+    buffer: list[Good],
     state: _SetState,
     file: str,
-    stored: dict[tuple[str, ...], dict[str, Any]],
-) -> list[dict[str, Any]]:
+    stored: dict[Key, tuple[Any, ...]],
+) -> list[Good]:
     """The rows whose references resolve; a problem for each row whose do not. A reference
     a row shares with its ``stored`` row resolves (the foreign keys saw to it when that row was
     written, and nothing is deleted): only new rows and changed references are looked up, in
@@ -549,16 +552,14 @@ def _check_references(
     bad: set[int] = set()
     for ref in spec.references:
         target = KINDS[ref.target]
-        fields = itemgetter(*ref.fields)  # a reference is one field or a tuple of them
-        new = [
-            (number, row)
-            for number, row in buffer
-            if (old := stored.get(spec.key_of(row))) is None or fields(old) != fields(row)
-        ]
-        wanted = {tuple(row[f] for f in ref.fields) for _, row in new}
-        found = set(_fetch_existing(conn, target, wanted, columns=target.key))
-        for number, row in new:
+        stored_reference = _picker(spec.fields, ref.fields)
+        new: list[tuple[int, Key]] = []  # number, reference
+        for number, key, row in buffer:
             value = tuple(row[f] for f in ref.fields)
+            if (old := stored.get(key)) is None or stored_reference(old) != value:
+                new.append((number, value))
+        found = set(_fetch_existing(conn, target, {v for _, v in new}, columns=target.key))
+        for number, value in new:
             if value not in found:
                 bad.add(number)
                 state.problems.append(
@@ -571,20 +572,31 @@ def _check_references(
                     )
                 )
     if bad and state.empty_before[spec.name]:  # unwritten: the table cannot name them later
-        unwritten = [(row_key(spec.key_of(row)), n) for n, row in buffer if n in bad]
+        unwritten = [(key, n) for n, key, _ in buffer if n in bad]
         state.keys.add(spec.name, file, *zip(*unwritten, strict=True))
-    return [row for number, row in buffer if number not in bad]
+    return [good for good in buffer if good[0] not in bad]
 
 
 def _fetch_existing(
     conn: sa.Connection,
     spec: Kind,
-    keys: Iterable[tuple[str, ...]],
+    keys: Iterable[Key],
     columns: Sequence[str] | None = None,
-) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Existing rows by natural key (``columns``, by default the whole row), as canonical
-    values."""
+) -> dict[Key, tuple[Any, ...]]:
+    """The stored values of ``columns`` (by default every field, in the kind's order) of the
+    rows with ``keys``, by key, as canonical values."""
     names = tuple(columns or spec.fields)
-    found = rows_by_key(conn, spec.table, spec.key, names, list(keys))
-    rows = [dict(zip(names, values, strict=False)) for values in found]  # each has every column
-    return {spec.key_of(row): row for row in rows}
+    key_of = _picker(names, spec.key)
+    return {
+        key_of(values): values
+        for values in rows_by_key(conn, spec.table, spec.key, names, list(keys))
+    }
+
+
+def _picker(
+    names: Sequence[str], wanted: Sequence[str]
+) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function that takes the values of ``wanted`` out of values in ``names``' order, as a
+    tuple, in one C call."""
+    get = itemgetter(*(names.index(name) for name in wanted))
+    return get if len(wanted) > 1 else lambda values: (get(values),)

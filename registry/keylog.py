@@ -13,19 +13,21 @@ the rows a hash points at, and the importer confirms a match by reading those ro
 (a chance of about one in 200,000 for 12.5 million keys) and nothing is read again.
 
 The hashes are sorted runs, merged as they grow (a run is merged into the one before it once it
-is at least half its size), so a look-up is a binary search in each of a few dozen runs at
-most, and each key is merged about log2(keys / chunk) times.
+is at least half its size, until that one holds ``RUN_LIMIT`` entries), so a look-up is a binary
+search in each of a few dozen runs at most, each key is merged about log2(keys / chunk) times,
+and a merge never needs more than about twice ``RUN_LIMIT`` x 16 bytes beside the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
 ENTRY = np.dtype([("hash", "<i8"), ("file", "<i4"), ("row", "<i4")])
+RUN_LIMIT = 1 << 22  # entries (64 MiB) in a run that takes no more merges
 
-key_hash: Callable[[str], int] = hash  # 64 bits, keyed per process: nobody can aim at a clash
+key_hash: Callable[[Hashable], int] = hash  # 64 bits, keyed per process: nobody can aim at a clash
 
 
 def _merged(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
@@ -40,7 +42,7 @@ def _merged(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
     return out
 
 
-def hashes(keys: Sequence[str]) -> np.ndarray:
+def hashes(keys: Sequence[Hashable]) -> np.ndarray:
     return np.fromiter(map(key_hash, keys), dtype=np.int64, count=len(keys))
 
 
@@ -52,7 +54,7 @@ class KeyLog:
     def __len__(self) -> int:
         return sum(len(run) for runs in self._runs.values() for run in runs)
 
-    def add(self, kind: str, file: str, keys: Sequence[str], rows: Sequence[int]) -> None:
+    def add(self, kind: str, file: str, keys: Sequence[Hashable], rows: Sequence[int]) -> None:
         """Log ``keys``, seen on ``rows`` of ``file``."""
         if not keys:
             return
@@ -64,7 +66,7 @@ class KeyLog:
         run["row"] = rows
         runs = self._runs.setdefault(kind, [])
         runs.append(run[np.argsort(run["hash"], kind="stable")])
-        while len(runs) > 1 and 2 * len(runs[-1]) >= len(runs[-2]):
+        while len(runs) > 1 and RUN_LIMIT > len(runs[-2]) <= 2 * len(runs[-1]):
             newer = runs.pop()
             runs.append(_merged(runs.pop(), newer))
 
@@ -72,7 +74,7 @@ class KeyLog:
         """Drop the keys of ``kind``: no file after this one can repeat them."""
         self._runs.pop(kind, None)
 
-    def perhaps(self, kind: str, keys: Sequence[str]) -> np.ndarray:
+    def perhaps(self, kind: str, keys: Sequence[Hashable]) -> np.ndarray:
         """For each of ``keys``, whether a key with its hash was logged (it may have been)."""
         wanted = hashes(keys)
         found = np.zeros(len(keys), dtype=bool)

@@ -8,10 +8,12 @@ the check; they are accepted only when listed in ``registry/data/uscc_whitelist.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import mul
 from pathlib import Path
 
+import numpy as np
 from stdnum.cn import uscc as _uscc
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -92,6 +94,34 @@ def problem(code: str, whitelist: dict[str, WhitelistEntry] | None = None) -> st
             "if this real code is correct, add it to the audited whitelist with a reason"
         )
     return None
+
+
+_INDEX = np.full(256, len(ALPHABET), dtype=np.int64)  # byte -> its place in ALPHABET, or 31
+_INDEX[np.frombuffer(ALPHABET.encode(), dtype=np.uint8)] = np.arange(len(ALPHABET))
+_PROVINCE = np.zeros(100, dtype=bool)  # the two digits of a province prefix -> known
+_PROVINCE[[int(p) for p in PROVINCE_PREFIXES]] = True
+
+
+def acceptable(codes: Sequence[str]) -> np.ndarray:
+    """For each of ``codes``, True when :func:`problem` would find nothing wrong with it as it
+    stands, found a column at a time: 18 characters of the alphabet, characters 3-8 digits
+    under a province prefix, the right check character. False says only that :func:`problem`
+    must look at the code (it may be wrong, or lower case, or spaced, or on the whitelist)."""
+    fine = np.fromiter(map(len, codes), dtype=np.int64, count=len(codes)) == 18
+    eighteen = codes if fine.all() else [c for c, f in zip(codes, fine, strict=True) if f]
+    if not eighteen:
+        return fine
+    text = "".join(eighteen).encode("ascii", errors="replace")  # one byte a character
+    v = _INDEX[np.frombuffer(text, dtype=np.uint8).reshape(-1, 18)]
+    checked = (-(v[:, :17] @ np.array(_WEIGHTS))) % 31 == v[:, 17]
+    digits = (v[:, 2:8] < 10).all(axis=1)
+    fine[fine] = (
+        (v < len(ALPHABET)).all(axis=1)
+        & digits
+        & _PROVINCE[np.where(digits, v[:, 2] * 10 + v[:, 3], 0)]
+        & checked
+    )
+    return fine
 
 
 def organisation_code(body8: str) -> str:

@@ -236,6 +236,9 @@ class RowValidator:
                 if "'" not in joined:  # no exported formula guard to undo either
                     return [t or default for t in texts]
                 return [unescape_cell(t) if t else default for t in texts]
+        if col.cell == "credit_code":  # most are unique: checked together, the rest one by one
+            fine = uscc.acceptable(texts).tolist()
+            return [t if ok else self._checked(col, t) for t, ok in zip(texts, fine, strict=True)]
         if col.cell not in REPEATING:
             return [self._checked(col, t) for t in texts]
         memo = self._memo.setdefault(col.name, {})

@@ -28,12 +28,16 @@ from .helpers import (
 )
 
 
-def test_the_log_answers_as_a_list_of_its_entries_would(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("limit", [keylog.RUN_LIMIT, 700], ids=["runs merged", "runs capped"])
+def test_the_log_answers_as_a_list_of_its_entries_would(
+    monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
     """Keys logged a chunk at a time from two files, with a hash of 200 values so that many
     keys share one: each key's ``perhaps`` is whether a logged key has its hash, ``entries``
     are exactly the logged entries with those hashes in the order they came, and the runs
-    stay few as they merge."""
+    stay few as they merge (or as many as their cap asks)."""
     monkeypatch.setattr(keylog, "key_hash", lambda key: hash(key) % 200 - 100)
+    monkeypatch.setattr(keylog, "RUN_LIMIT", limit)
     rng = random.Random(17)
     log = KeyLog()
     logged: list[tuple[str, str, int]] = []  # key, file, row: what the log must hold
@@ -50,7 +54,9 @@ def test_the_log_answers_as_a_list_of_its_entries_would(monkeypatch: pytest.Monk
             log.add("enterprises", file, keys, rows)
             logged += [(k, file, r) for k, r in zip(keys, rows, strict=True)]
     assert len(log) == len(logged)
-    assert len(log._runs["enterprises"]) <= 2 * math.log2(len(logged)) + 1
+    runs = [len(run) for run in log._runs["enterprises"]]
+    assert len(runs) <= len(logged) / min(limit, len(logged)) + 2 * math.log2(limit) + 1, runs
+    assert max(runs) < 2 * limit + 100, runs
     assert log.perhaps("certificates", ["K1"]).tolist() == [False]  # another kind's log
     some = [keylog.key_hash(f"K{n}") for n in (1, 2, 3, 4999)]
     assert log.entries("enterprises", some) == [

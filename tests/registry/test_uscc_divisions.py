@@ -45,6 +45,26 @@ def test_bad_codes_say_why(code: str, reason: str) -> None:
     assert reason in (uscc.problem(code) or "")
 
 
+def test_a_column_of_codes_is_judged_as_each_code_is() -> None:
+    """The importer checks a column of codes at once (``uscc.acceptable``) and sends only the
+    ones it does not pass to ``uscc.problem``: on good codes, codes with one character
+    changed (to another of the alphabet, a lower-case letter, a space, a letter the alphabet
+    leaves out, a Chinese character), one short, one long, and an empty cell, it passes
+    exactly those ``problem`` finds nothing wrong with."""
+    rng = random.Random(11)
+    codes = [
+        uscc.make("91", rng.choice(["350102", "310101", "110101"]), f"{n:08d}") for n in range(400)
+    ]
+    changes = [*uscc.ALPHABET, "a", "l", " ", "I", "O", "中", "\u00e9"]
+    for made in list(codes):
+        at = rng.randrange(18)
+        codes.append(made[:at] + rng.choice(changes) + made[at + 1 :])
+    codes += [REAL, REAL[:17], REAL + "0", "", "91990000600037341L", "１" * 18]
+    verdicts = uscc.acceptable(codes).tolist()
+    assert verdicts == [uscc.problem(c) is None for c in codes]
+    assert 400 <= sum(verdicts) < len(codes)  # the good ones, and some changes that stay good
+
+
 def test_whitelist_accepts_listed_codes_only(tmp_path: Path) -> None:
     path = tmp_path / "whitelist.csv"
     path.write_text(
