@@ -171,3 +171,30 @@ def test_a_reference_names_a_kind_read_earlier_that_names_nothing() -> None:
         for ref in kind.references:
             assert IMPORT_ORDER.index(ref.target) < IMPORT_ORDER.index(kind.name)
             assert not KINDS[ref.target].references, (kind.name, ref.target)
+
+
+def test_a_second_file_of_a_first_import_repeats_a_row_the_first_left_unwritten(
+    engine: sa.Engine, tmp_path: Path, clash: bool
+) -> None:
+    """Two certificate files of one first import: the second goes in trusting the table's keys
+    (in a savepoint), and its repeat of a row the first file left unwritten (its enterprise is
+    not registered) is held, settled by reading the first file again, and named with it; the
+    rows held with it when every key shares a hash are written and the set's answer is the
+    same."""
+    ents = enterprises_file(tmp_path / "e.csv", [enterprise_row(n) for n in (1, 2)])
+    with session_scope(engine) as session:
+        import_files(session=session, files=[("enterprises", ents)])
+    a = certificates_file(
+        tmp_path / "a.csv", [certificate_row(1, 1), certificate_row(2, 99), certificate_row(3, 1)]
+    )
+    b = certificates_file(
+        tmp_path / "b.csv", [certificate_row(4, 2), certificate_row(2, 1), certificate_row(5, 2)]
+    )
+    before = dump(engine)
+    with pytest.raises(ImportRejected) as info, session_scope(engine) as session:
+        import_files(session=session, files=[("certificates", a), ("certificates", b)])
+    assert dump(engine) == before
+    assert [str(p) for p in info.value.problems] == [
+        f"{a}:3: credit_code: no enterprise {code(99)} in the registry or earlier in this import",
+        f"{b}:3: number: duplicate key CQC|2024010700000002 (first on row 3 of {a})",
+    ]
