@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
+from itertools import repeat
 from typing import Any
 
 from registry import uscc
@@ -48,7 +49,6 @@ class CellError(ValueError):
 # million rows) and are immutable once parsed: each distinct text is checked once.
 REPEATING = frozenset({"division", "date", "bool", "enum"})
 MEMO_LIMIT = 100_000
-_UNSEEN = object()
 
 
 def check_visible(text: str) -> str:
@@ -211,7 +211,8 @@ class RowValidator:
                         problems[i].append(self.problem(rows[i][0], name, str(value)))
             names.append(name)
             columns.append(values)
-        out = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
+        # a dict per row, built in C: dict(zip(names, values)) for each row's values
+        out = list(map(dict, map(zip, repeat(names), zip(*columns, strict=True))))
         if not columns:
             out = [{} for _ in rows]
         for i, (number, raw) in enumerate(rows):
@@ -242,15 +243,13 @@ class RowValidator:
         if col.cell not in REPEATING:
             return [self._checked(col, t) for t in texts]
         memo = self._memo.setdefault(col.name, {})
-        if len(memo) > MEMO_LIMIT:
+        unseen = set(texts).difference(memo)
+        if len(memo) + len(unseen) > MEMO_LIMIT:
             memo.clear()
-        values = []
-        for text in texts:
-            value = memo.get(text, _UNSEEN)
-            if value is _UNSEEN:
-                value = memo[text] = self._checked(col, text)
-            values.append(value)
-        return values
+            unseen = set(texts)
+        for text in unseen:  # each distinct value checked once
+            memo[text] = self._checked(col, text)
+        return list(map(memo.__getitem__, texts))
 
     def _checked(self, col: Col, text: str) -> Any:
         try:
