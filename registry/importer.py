@@ -15,8 +15,8 @@ in a savepoint and looks keys up only in a file the primary or a foreign key ref
 memory (:class:`registry.keylog.KeyLog`): a key found in the table may be an old row or an
 earlier row of the file, which the table cannot tell apart. A row whose key's hash was logged
 before is held back to the end of its file and settled there by reading the rows the hash
-points at again (:func:`_settle`). That log is the one thing that grows with a file: 16 bytes a
-key.
+points at again (:func:`_settle`). That log is what grows with a file, 16 bytes a key (and,
+while a file that repeats many of its rows is settled, the keys read again to name them).
 """
 
 from __future__ import annotations
