@@ -55,6 +55,7 @@ Key = tuple[str, ...]  # a row's natural key, its fields' values in the kind's o
 Good = tuple[int, Key, dict[str, Any]]  # a good row: its number, key and canonical values
 
 CHUNK_ROWS = 5_000
+SETTLE_ROWS = 500_000  # held rows settled per reading of the files again (``_settle``)
 SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
 ANALYZE_FROM = 10_000  # PostgreSQL: rows written into a table before its statistics are taken
 
@@ -326,23 +327,46 @@ def _settle(
     held row repeats the first earlier row, logged or held, that has its very key (the log's
     rows sharing its hash are read again, each file once, this one last, as it goes) and is
     otherwise new, and written now. Their history comes after the file's other rows; on a good
-    import only a clash of 64-bit hashes holds a row back."""
+    import only a clash of 64-bit hashes holds a row back. The held rows are settled
+    ``SETTLE_ROWS`` at a time, in file order, so that a file repeating millions of its rows
+    holds the keys of that many at most (and is read again once per part)."""
+    new: dict[Key, int] = {}  # key -> the held row found new with it
+    for start in range(0, len(held.rows), SETTLE_ROWS):
+        part = slice(start, start + SETTLE_ROWS)
+        rows, hashes = held.rows[part], held.hashes[part]
+        _settle_part(session, spec, src, rows, hashes, new, validator, state, result, trusting)
+
+
+def _settle_part(
+    session: Session,
+    spec: Kind,
+    src: SourceFile,
+    rows: Sequence[int],
+    row_hashes: Sequence[int],
+    new: dict[Key, int],
+    validator: RowValidator,
+    state: _SetState,
+    result: ImportResult,
+    trusting: bool,
+) -> None:
+    """:func:`_settle` for the held ``rows`` (ascending) with their keys' hashes."""
     name = str(src.path)
     order = {file: i for i, file in enumerate(state.keys.files)}
     here = order.get(name, len(order))
+    last = rows[-1]
     logged: dict[int, list[tuple[str, int]]] = defaultdict(list)  # hash -> (file, row), in order
-    wanted: dict[str, set[int]] = defaultdict(set, {name: set(held.rows)})
-    for h, file, n in state.keys.entries(spec.name, held.hashes):
-        logged[h].append((file, n))
-        wanted[file].add(n)
+    wanted: dict[str, set[int]] = defaultdict(set, {name: set(rows)})
+    for h, file, n in state.keys.entries(spec.name, row_hashes):
+        if file != name or n < last:  # a later row of this file is no held row's first
+            logged[h].append((file, n))
+            wanted[file].add(n)
     keys = {  # (file, row) -> key, of the log's rows, read from the files before this one
         (file, number): spec.key_of(row)
         for file in sorted(wanted, key=lambda f: order.get(f, len(order)))
         if file != name
         for number, row in _rows_at(Path(file), spec, state, wanted[file])
     }
-    hashes = dict(zip(held.rows, held.hashes, strict=True))
-    new: dict[Key, int] = {}  # key -> the held row found new with it
+    hashes = dict(zip(rows, row_hashes, strict=True))
     buffer: list[Good] = []
     for number, row in _rows_at(src.path, spec, state, wanted[name]):
         key = spec.key_of(row)

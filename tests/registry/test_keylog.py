@@ -64,14 +64,20 @@ def test_the_log_answers_as_a_list_of_its_entries_would(
     ]
 
 
-@pytest.fixture(params=[False, True], ids=["hashes", "one hash for every key"])
+@pytest.fixture(
+    params=[(False, 500_000), (True, 500_000), (True, 1)],
+    ids=["hashes", "one hash for every key", "one hash, settled a row at a time"],
+)
 def clash(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Every test below runs with the log's own hashes and with one hash for every key, where
-    each key after the first is a match to be confirmed, and expects the same answers."""
+    each key after the first is a match to be confirmed (the rows held settled all at once, and
+    one at a time, each reading the files again), and expects the same answers."""
+    clash, settle_rows = request.param
     monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
-    if request.param:
+    monkeypatch.setattr(importer, "SETTLE_ROWS", settle_rows)
+    if clash:
         monkeypatch.setattr(keylog, "key_hash", lambda key: 7)
-    return bool(request.param)
+    return bool(clash)
 
 
 def test_a_reimport_of_a_set_writes_what_changed(
