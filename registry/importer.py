@@ -258,9 +258,11 @@ def _write_chunks(
         for number, key, _ in good:
             in_chunk.setdefault(key, number)
         keys = list(in_chunk)
-        perhaps = {keys[i] for i in state.keys.perhaps(spec.name, keys).nonzero()[0]}
-        if not state.empty_before[spec.name]:  # the table cannot tell old rows from the file's
-            state.keys.add(spec.name, name, keys, list(in_chunk.values()))
+        if state.empty_before[spec.name]:  # only rows left unwritten are logged
+            seen = state.keys.perhaps(spec.name, keys)
+        else:  # every key is logged: the table cannot tell old rows from the file's
+            seen = state.keys.add(spec.name, name, keys, list(in_chunk.values()))
+        perhaps = {keys[i] for i in seen.nonzero()[0]}
         buffer: list[Good] = []
         for number, key, row in good:
             if key in perhaps:  # seen before, or a clash of hashes: decided at the end
@@ -516,10 +518,12 @@ def _flush(
     )
     if looked_up:
         buffer = _check_references(conn, spec, buffer, state, result.file, existing)
+    if not buffer:
+        return
     defaults = spec.defaults()
     # the stored values of the columns the file gives, in its order (each row of a file has
     # the same columns: those of its header)
-    given = _picker(spec.fields, list(buffer[0][2])) if buffer else tuple
+    given = _picker(spec.fields, list(buffer[0][2]))
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: list[tuple[str, Key, dict[str, Any] | None, dict[str, Any]]] = []

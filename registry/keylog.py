@@ -54,14 +54,19 @@ class KeyLog:
     def __len__(self) -> int:
         return sum(len(run) for runs in self._runs.values() for run in runs)
 
-    def add(self, kind: str, file: str, keys: Sequence[Hashable], rows: Sequence[int]) -> None:
-        """Log ``keys``, seen on ``rows`` of ``file``."""
+    def add(
+        self, kind: str, file: str, keys: Sequence[Hashable], rows: Sequence[int]
+    ) -> np.ndarray:
+        """Log ``keys``, seen on ``rows`` of ``file``; for each, whether a key with its hash
+        was logged before (as :meth:`perhaps`)."""
+        wanted = hashes(keys)
+        seen = self._seen(kind, wanted)
         if not keys:
-            return
+            return seen
         if file not in self.files:
             self.files.append(file)
         run = np.empty(len(keys), dtype=ENTRY)
-        run["hash"] = hashes(keys)
+        run["hash"] = wanted
         run["file"] = self.files.index(file)
         run["row"] = rows
         runs = self._runs.setdefault(kind, [])
@@ -69,6 +74,7 @@ class KeyLog:
         while len(runs) > 1 and RUN_LIMIT > len(runs[-2]) <= 2 * len(runs[-1]):
             newer = runs.pop()
             runs.append(_merged(runs.pop(), newer))
+        return seen
 
     def forget(self, kind: str) -> None:
         """Drop the keys of ``kind``: no file after this one can repeat them."""
@@ -76,8 +82,10 @@ class KeyLog:
 
     def perhaps(self, kind: str, keys: Sequence[Hashable]) -> np.ndarray:
         """For each of ``keys``, whether a key with its hash was logged (it may have been)."""
-        wanted = hashes(keys)
-        found = np.zeros(len(keys), dtype=bool)
+        return self._seen(kind, hashes(keys))
+
+    def _seen(self, kind: str, wanted: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(wanted), dtype=bool)
         for run in self._runs.get(kind, ()):
             at = np.searchsorted(run["hash"], wanted)
             inside = at < len(run)
