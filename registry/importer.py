@@ -17,6 +17,9 @@ earlier row of the file, which the table cannot tell apart. A row whose key's ha
 before is held back to the end of its file and settled there by reading the rows the hash
 points at again (:func:`_settle`). That log is what grows with a file, 16 bytes a key (and,
 while a file that repeats many of its rows is settled, the keys read again to name them).
+The import runs with Python's cyclic collector paused (``shuangsui.collector``), so nothing
+of a chunk may be left in a reference cycle: it would stay until the import ends
+(``tests/registry/test_import_failures.py`` checks that none is).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from registry.reader import rows_by_key
 from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
 from registry.validate import RowValidator
 from registry.writer import bulk_insert, bulk_update
+from shuangsui.collector import collector_paused
 from shuangsui.errors import ProblemLog, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
@@ -107,6 +111,7 @@ def import_file(
     )[0]
 
 
+@collector_paused()
 def import_files(
     *,
     session: Session,

@@ -255,7 +255,9 @@ class RowValidator:
         try:
             return self.cell(col, text)
         except CellError as exc:
-            return exc
+            # kept as a value: without its traceback, which holds the frames of the chunk's
+            # reading (a cycle through this very error, freeing nothing until a collection)
+            return exc.with_traceback(None)
 
     def cross_checks(self, number: int, row: dict[str, Any]) -> list[RowProblem]:
         out: list[RowProblem] = []

@@ -3,6 +3,8 @@ were, and gives its connection back with the page cache it came with."""
 
 from __future__ import annotations
 
+import gc
+import types
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,37 @@ def test_the_connection_keeps_its_page_cache_size(engine: sa.Engine, tmp_path: P
             session.commit()
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
         assert before != -importer.SQLITE_CACHE_KIB
+
+
+def test_an_import_leaves_nothing_of_its_rows_in_reference_cycles(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import runs with the cyclic collector paused (``shuangsui.collector``): what it
+    left in a reference cycle would stay in memory until the next collection. A bad cell's
+    error is kept as a value; with its traceback it held the frames reading its chunk, and
+    through them every row of the chunk, in a cycle (a required text column made one such
+    error per chunk, bad cell or not). A rejected set, then the same set corrected, in chunks
+    of two rows: no frame or row of the import is garbage afterwards."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    ents = [enterprise_row(n) for n in range(1, 6)]
+    ents[3][1] = ""  # a required name left empty: a bad cell
+    bad = enterprises_file(tmp_path / "bad.csv", ents)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept in gc.garbage to look at
+    try:
+        with pytest.raises(ImportRejected), session_scope(engine) as session:
+            import_files(session=session, files=[("enterprises", bad)])
+        with session_scope(engine) as session:
+            import_files(session=session, files=_files(tmp_path))
+        gc.collect()
+        frames = [
+            f"{o.f_code.co_filename}:{o.f_code.co_name}"
+            for o in gc.garbage
+            if isinstance(o, types.FrameType) and "/registry/" in o.f_code.co_filename
+        ]
+        rows = [o for o in gc.garbage if isinstance(o, dict) and "credit_code" in o]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert frames == []
+    assert rows == []
