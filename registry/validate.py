@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -200,7 +200,7 @@ class RowValidator:
             cut = [[c[i] if i < len(c) else "" for c in cells] for i in range(width)]
         names: list[str] = []
         columns: list[list[Any]] = []
-        problems: list[list[RowProblem]] = [[] for _ in rows]
+        problems: dict[int, list[RowProblem]] = {}  # by position in ``rows``: rows with any
         for index, name in enumerate(self.fields):
             if name is None:
                 continue
@@ -208,24 +208,29 @@ class RowValidator:
             if CellError in set(map(type, values)):
                 for i, value in enumerate(values):
                     if type(value) is CellError:
-                        problems[i].append(self.problem(rows[i][0], name, str(value)))
+                        problems.setdefault(i, []).append(
+                            self.problem(rows[i][0], name, str(value))
+                        )
             names.append(name)
             columns.append(values)
         # a dict per row, built in C: dict(zip(names, values)) for each row's values
         out = list(map(dict, map(zip, repeat(names), zip(*columns, strict=True))))
         if not columns:
             out = [{} for _ in rows]
-        for i, (number, raw) in enumerate(rows):
-            for index in range(width, len(raw) if ragged else width):
-                if raw[index].strip():
-                    problems[i].append(
-                        self.problem(number, f"column {index + 1}", "cell outside the header")
-                    )
-            if problems[i]:  # a bad cell has no value
-                out[i] = {k: v for k, v in out[i].items() if type(v) is not CellError}
-            else:
-                problems[i].extend(self.cross_checks(number, out[i]))
-        return [(number, out[i], problems[i]) for i, (number, _) in enumerate(rows)]
+        if ragged:
+            for i, (number, raw) in enumerate(rows):
+                for index in range(width, len(raw)):
+                    if raw[index].strip():
+                        problems.setdefault(i, []).append(
+                            self.problem(number, f"column {index + 1}", "cell outside the header")
+                        )
+        for i in problems:  # a bad cell has no value
+            out[i] = {k: v for k, v in out[i].items() if type(v) is not CellError}
+        good = [i for i in range(len(rows)) if i not in problems] if problems else range(len(rows))
+        checked = self.cross_checks([rows[i][0] for i in good], [out[i] for i in good])
+        for at, found in checked.items():
+            problems[good[at]] = found
+        return [(number, out[i], problems.get(i, [])) for i, (number, _) in enumerate(rows)]
 
     def column(self, col: Col, texts: Sequence[str]) -> list[Any]:
         """The values of one column's stripped cells, a :class:`CellError` in place of each
@@ -259,25 +264,36 @@ class RowValidator:
             # reading (a cycle through this very error, freeing nothing until a collection)
             return exc.with_traceback(None)
 
-    def cross_checks(self, number: int, row: dict[str, Any]) -> list[RowProblem]:
-        out: list[RowProblem] = []
+    def cross_checks(
+        self, numbers: Sequence[int], rows: Sequence[dict[str, Any]]
+    ) -> dict[int, list[RowProblem]]:
+        """The problems between the cells of otherwise good ``rows`` (with their ``numbers``),
+        by position in ``rows``; a row's in the order the checks are listed here. Each check
+        goes down all the rows at once, as a column check does."""
+        found: dict[int, list[RowProblem]] = {}
+
+        def check(bad: Callable[[dict[str, Any]], Any], name: str, reason: str) -> None:
+            for i in [i for i, row in enumerate(rows) if bad(row)]:
+                found.setdefault(i, []).append(self.problem(numbers[i], name, reason))
+
         if self.kind.name == "certificates":
-            if row["expires_on"] < row["issued_on"]:
-                out.append(self.problem(number, "expires_on", "before issued_on"))
-            kind, num = row["kind"], row["number"]
-            if kind == "ccc" and not CCC_NUMBER.match(num):
-                out.append(self.problem(number, "number", "a CCC certificate number is 16 digits"))
-            if kind == "organic" and not ORGANIC_NUMBER.match(num):
-                out.append(
-                    self.problem(
-                        number,
-                        "number",
-                        "an organic certificate number is CB code + OP + yy + serial",
-                    )
-                )
+            check(
+                lambda row: row["expires_on"] < row["issued_on"], "expires_on", "before issued_on"
+            )
+            check(
+                lambda row: row["kind"] == "ccc" and not CCC_NUMBER.match(row["number"]),
+                "number",
+                "a CCC certificate number is 16 digits",
+            )
+            check(
+                lambda row: row["kind"] == "organic" and not ORGANIC_NUMBER.match(row["number"]),
+                "number",
+                "an organic certificate number is CB code + OP + yy + serial",
+            )
         if self.kind.name == "inspectors":
-            if row["credential_valid_until"] < row["credential_valid_from"]:
-                out.append(
-                    self.problem(number, "credential_valid_until", "before credential_valid_from")
-                )
-        return out
+            check(
+                lambda row: row["credential_valid_until"] < row["credential_valid_from"],
+                "credential_valid_until",
+                "before credential_valid_from",
+            )
+        return found

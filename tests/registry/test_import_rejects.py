@@ -13,7 +13,7 @@ from sqlmodel import Session
 from registry import importer, keylog
 from registry.history import current_rows, registry_at
 from registry.importer import import_file, import_files
-from registry.schema import row_key
+from registry.schema import KINDS, row_key
 from shuangsui.db import session_scope
 from shuangsui.errors import ImportRejected
 
@@ -24,6 +24,7 @@ from .helpers import (
     dump,
     enterprise_row,
     enterprises_file,
+    write_csv,
 )
 
 
@@ -105,6 +106,35 @@ def test_bad_certificates_file(seeded: sa.Engine, tmp_path: Path) -> None:
             (5, "expires_on", "not a date"),
             (6, "status", "unknown value '过期'"),
             (7, "number", "organic certificate number"),
+        ],
+    )
+
+
+def test_bad_inspectors_file(seeded: sa.Engine, tmp_path: Path) -> None:
+    """A credential that ends before it begins is named on its row, after a row with a bad
+    cell (whose cross checks are not run) and beside good ones."""
+
+    def inspector(n: int, valid_from: str, valid_until: str, division: str = "350100") -> list[str]:
+        return [f"FJ{n:03d}", "林晓", "福州市市场监督管理局", division, f"3501000000{n}",
+                valid_from, valid_until, "CCC", "", "", "", "钉钉", "zh", "在岗"]  # fmt: skip
+
+    path = write_csv(
+        tmp_path / "inspectors.csv",
+        KINDS["inspectors"].fields,
+        [
+            inspector(1, "2024-01-01", "2030-01-01"),  # good
+            inspector(2, "2024-01-01", "2023-01-01", division="999999"),  # bad cell: no cross check
+            inspector(3, "2024-01-01", "2030-01-01"),  # good
+            inspector(4, "2024-01-01", "2023-12-31"),  # ends before it begins
+        ],
+    )
+    lines = _rejected(seeded, "inspectors", path)
+    _expect(
+        lines,
+        path,
+        [
+            (3, "division_code", "unknown division code 999999"),
+            (5, "credential_valid_until", "before credential_valid_from"),
         ],
     )
 
