@@ -268,14 +268,18 @@ def _write_chunks(
         else:  # every key is logged: the table cannot tell old rows from the file's
             seen = state.keys.add(spec.name, name, keys, list(in_chunk.values()))
         perhaps = {keys[i] for i in seen.nonzero()[0]}
-        buffer: list[Good] = []
-        for number, key, row in good:
-            if key in perhaps:  # seen before, or a clash of hashes: decided at the end
-                held.add(number, key)
-            elif in_chunk[key] == number:
-                buffer.append((number, key, row))
-            else:
-                state.problems.append(_duplicate(name, number, spec, key, (name, in_chunk[key])))
+        buffer = good
+        if perhaps or len(in_chunk) < len(good):  # a key seen before, or twice in the chunk
+            buffer = []
+            for number, key, row in good:
+                if key in perhaps:  # seen before, or a clash of hashes: decided at the end
+                    held.add(number, key)
+                elif in_chunk[key] == number:
+                    buffer.append((number, key, row))
+                else:
+                    state.problems.append(
+                        _duplicate(name, number, spec, key, (name, in_chunk[key]))
+                    )
         _write(session, spec, src, buffer, validator, state, result, trusting=trusting)
     if held.rows:
         _settle(session, spec, src, held, validator, state, result, trusting=trusting)
@@ -586,9 +590,10 @@ def _check_references(
     for ref in spec.references:
         target = KINDS[ref.target]
         stored_reference = _picker(spec.fields, ref.fields)
+        reference = _getter(ref.fields)
         new: list[tuple[int, Key]] = []  # number, reference
         for number, key, row in buffer:
-            value = tuple(row[f] for f in ref.fields)
+            value = reference(row)
             if (old := stored.get(key)) is None or stored_reference(old) != value:
                 new.append((number, value))
         found = set(_fetch_existing(conn, target, {v for _, v in new}, columns=target.key))
@@ -631,5 +636,11 @@ def _picker(
 ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     """A function that takes the values of ``wanted`` out of values in ``names``' order, as a
     tuple, in one C call."""
-    get = itemgetter(*(names.index(name) for name in wanted))
-    return get if len(wanted) > 1 else lambda values: (get(values),)
+    return _getter([names.index(name) for name in wanted])
+
+
+def _getter(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function that takes ``items`` (indices of a sequence, or keys of a mapping) out of
+    what it is given, as a tuple, in one C call."""
+    get = itemgetter(*items)
+    return get if len(items) > 1 else lambda values: (get(values),)

@@ -95,32 +95,34 @@ def cell_text(value: Any) -> str:
 
 
 def _csv_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
+    """``read_rows`` of a CSV file (a row's number is the line it starts on)."""
     with src.path.open(encoding=src.encoding, newline="", errors="strict") as fh:
         reader = csv.reader(fh)
         start = 1
         for cells in reader:
-            yield start, cells
+            if "".join(cells).strip():
+                yield start, cells
             start = reader.line_num + 1
 
 
 def _xlsx_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
+    """``read_rows`` of an XLSX file's first sheet."""
     import openpyxl
 
     wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
     try:
         ws = wb.worksheets[0]
         for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            yield number, [cell_text(v) for v in values]
+            cells = [cell_text(v) for v in values]
+            if "".join(cells).strip():
+                yield number, cells
     finally:
         wb.close()
 
 
 def read_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
     """``(row number, cells)`` for every non-blank row, header included."""
-    rows = _csv_rows(src) if src.format == "csv" else _xlsx_rows(src)
-    for number, cells in rows:
-        if "".join(cells).strip():
-            yield number, cells
+    return _csv_rows(src) if src.format == "csv" else _xlsx_rows(src)
 
 
 def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:

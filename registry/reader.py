@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,7 +55,7 @@ def rows_by_key(
             row = f"({', '.join('?' for _ in key)})"
             values = ", ".join(row for _ in chunk)
             query = f"WITH wanted({given}) AS (VALUES {values}) {select} JOIN wanted ON {on}"
-            params = tuple(v for k in chunk for v in k)
+            params = tuple(chain.from_iterable(chunk))
         # the DBAPI's own cursor: SQLAlchemy's result rows cost more than the look-up
         with closing(conn.connection.driver_connection.cursor()) as cursor:  # type: ignore[union-attr]
             stored = cursor.execute(query, params).fetchall()
