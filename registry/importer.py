@@ -202,9 +202,10 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     if header is None:
         state.problems.append(RowProblem(name, 1, "header", "empty file: no header row"))
         return result
-    header_problems = validator.read_header(header[1])
-    state.problems.extend(header_problems)
-    if any(p.field in spec.key for p in header_problems):
+    state.problems.extend(validator.read_header(header[1]))
+    if any(col.required and col.name not in validator.fields for col in spec.columns):
+        # without a column every row needs (its key's or another), the rows can be neither
+        # looked up nor written: they are not read; the header's problem names the column
         return result
     # A table empty before the set's first file of this kind holds only rows of this import:
     # nothing to fetch and compare; a key already there is an earlier row of the file.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -227,9 +227,7 @@ class RowValidator:
         for i in problems:  # a bad cell has no value
             out[i] = {k: v for k, v in out[i].items() if type(v) is not CellError}
         good = [i for i in range(len(rows)) if i not in problems] if problems else range(len(rows))
-        checked = self.cross_checks([rows[i][0] for i in good], [out[i] for i in good])
-        for at, found in checked.items():
-            problems[good[at]] = found
+        problems.update(self.cross_checks(dict(zip(names, columns, strict=True)), rows, good))
         return [(number, out[i], problems.get(i, [])) for i, (number, _) in enumerate(rows)]
 
     def column(self, col: Col, texts: Sequence[str]) -> list[Any]:
@@ -265,35 +263,51 @@ class RowValidator:
             return exc.with_traceback(None)
 
     def cross_checks(
-        self, numbers: Sequence[int], rows: Sequence[dict[str, Any]]
+        self,
+        columns: dict[str, list[Any]],
+        rows: Sequence[tuple[int, Sequence[str]]],
+        among: Sequence[int],
     ) -> dict[int, list[RowProblem]]:
-        """The problems between the cells of otherwise good ``rows`` (with their ``numbers``),
-        by position in ``rows``; a row's in the order the checks are listed here. Each check
-        goes down all the rows at once, as a column check does."""
+        """The problems between the cells of a row, for the ``rows`` at positions ``among``
+        (those with no bad cell), by position; a row's in the order the checks are listed here.
+        Each check goes down the chunk's ``columns`` (values by name) at once. A check needing
+        a column the file does not have is not made: the header's problem names the column."""
         found: dict[int, list[RowProblem]] = {}
 
-        def check(bad: Callable[[dict[str, Any]], Any], name: str, reason: str) -> None:
-            for i in [i for i, row in enumerate(rows) if bad(row)]:
-                found.setdefault(i, []).append(self.problem(numbers[i], name, reason))
+        def add(name: str, reason: str, positions: list[int]) -> None:
+            for i in positions:
+                found.setdefault(i, []).append(self.problem(rows[i][0], name, reason))
+
+        def given(*names: str) -> bool:
+            return all(name in columns for name in names)
 
         if self.kind.name == "certificates":
-            check(
-                lambda row: row["expires_on"] < row["issued_on"], "expires_on", "before issued_on"
-            )
-            check(
-                lambda row: row["kind"] == "ccc" and not CCC_NUMBER.match(row["number"]),
-                "number",
-                "a CCC certificate number is 16 digits",
-            )
-            check(
-                lambda row: row["kind"] == "organic" and not ORGANIC_NUMBER.match(row["number"]),
-                "number",
-                "an organic certificate number is CB code + OP + yy + serial",
-            )
-        if self.kind.name == "inspectors":
-            check(
-                lambda row: row["credential_valid_until"] < row["credential_valid_from"],
+            if given("issued_on", "expires_on"):
+                issued, expires = columns["issued_on"], columns["expires_on"]
+                add("expires_on", "before issued_on", [i for i in among if expires[i] < issued[i]])
+            if given("kind", "number"):
+                kind, number = columns["kind"], columns["number"]
+                add(
+                    "number",
+                    "a CCC certificate number is 16 digits",
+                    [i for i in among if kind[i] == "ccc" and not CCC_NUMBER.match(number[i])],
+                )
+                add(
+                    "number",
+                    "an organic certificate number is CB code + OP + yy + serial",
+                    [
+                        i
+                        for i in among
+                        if kind[i] == "organic" and not ORGANIC_NUMBER.match(number[i])
+                    ],
+                )
+        if self.kind.name == "inspectors" and given(
+            "credential_valid_from", "credential_valid_until"
+        ):
+            start, end = columns["credential_valid_from"], columns["credential_valid_until"]
+            add(
                 "credential_valid_until",
                 "before credential_valid_from",
+                [i for i in among if end[i] < start[i]],
             )
         return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from registry import importer, keylog
+from registry.divisions import divisions
 from registry.history import current_rows, registry_at
 from registry.importer import import_file, import_files
 from registry.schema import KINDS, row_key
+from registry.validate import RowValidator
 from shuangsui.db import session_scope
 from shuangsui.errors import ImportRejected
 
@@ -137,6 +139,55 @@ def test_bad_inspectors_file(seeded: sa.Engine, tmp_path: Path) -> None:
             (5, "credential_valid_until", "before credential_valid_from"),
         ],
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "missing"),
+    [("certificates", "issued_on"), ("certificates", "expires_on"), ("certificates", "kind"),
+     ("certificates", "credit_code"), ("enterprises", "division_code"), ("enterprises", "name")],
+)  # fmt: skip
+def test_a_file_without_a_required_column_is_named_not_crashed(
+    seeded: sa.Engine, tmp_path: Path, kind: str, missing: str
+) -> None:
+    """A required column left out of a file with rows: the header's problem names it, and
+    nothing else is said of the file, whose rows could be neither looked up nor written. (The
+    import went on to write them and stopped on the table's NOT NULL, or on a cross check
+    comparing the missing column, with a traceback.) A later file of the set is read as usual."""
+    made = {"certificates": [certificate_row(n, 1) for n in (2, 3)],
+            "enterprises": [enterprise_row(n) for n in (7, 8)]}  # fmt: skip
+    at = list(KINDS[kind].fields).index(missing)
+    fields = [f for f in KINDS[kind].fields if f != missing]
+    path = write_csv(tmp_path / "file.csv", fields, [r[:at] + r[at + 1 :] for r in made[kind]])
+    later = certificates_file(tmp_path / "later.csv", [certificate_row(9, 1, status="bad")])
+    files = [(kind, path)] if kind == "certificates" else [(kind, path), ("certificates", later)]
+    before = dump(seeded)
+    with pytest.raises(ImportRejected) as info, session_scope(seeded) as session:
+        import_files(session=session, files=files)
+    assert dump(seeded) == before
+    lines = [str(p) for p in info.value.problems]
+    expected = [f"{path}:1: {missing}: required column is missing"]
+    if kind == "enterprises":
+        expected.append(f"{later}:2: status: unknown value 'bad'")
+    assert [line.split(" (allowed")[0] for line in lines] == expected
+
+
+def test_the_validator_reads_rows_whose_header_lacks_a_compared_column() -> None:
+    """The importer reads no row of such a file; the validator alone still reads them, making
+    the cross checks whose columns it has (here the certificate number's, not the dates')."""
+    validator = RowValidator(KINDS["certificates"], "c.csv", divisions(), {}, date(2026, 12, 2))
+    fields = [f for f in KINDS["certificates"].fields if f != "expires_on"]
+    assert [str(p) for p in validator.read_header(fields)] == [
+        "c.csv:1: expires_on: required column is missing"
+    ]
+    at = list(KINDS["certificates"].fields).index("expires_on")
+    good, bad_number = certificate_row(2, 1), certificate_row(3, 1, kind="有机")
+    parsed = validator.parse_rows(
+        [(2, good[:at] + good[at + 1 :]), (3, bad_number[:at] + bad_number[at + 1 :])]
+    )
+    assert [[str(p) for p in problems] for _, _, problems in parsed] == [
+        [],
+        ["c.csv:3: number: an organic certificate number is CB code + OP + yy + serial"],
+    ]
 
 
 def test_gbk_file_with_bad_rows(seeded: sa.Engine, tmp_path: Path) -> None:
