@@ -99,10 +99,13 @@ def _csv_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
     with src.path.open(encoding=src.encoding, newline="", errors="strict") as fh:
         reader = csv.reader(fh)
         start = 1
-        for cells in reader:
-            if "".join(cells).strip():
-                yield start, cells
-            start = reader.line_num + 1
+        try:
+            for cells in reader:
+                if "".join(cells).strip():
+                    yield start, cells
+                start = reader.line_num + 1
+        except csv.Error as exc:  # a cell over the csv module's limit (128 KiB), say
+            raise UserError(f"{src.path}:{start}: not readable as CSV: {exc}") from None
 
 
 def _xlsx_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:

@@ -34,9 +34,13 @@ _DATE_FORMATS = (
 _TRUE = {"true", "1", "yes", "y", "是", "t"}
 _FALSE = {"false", "0", "no", "n", "否", "f"}
 # Bidi controls (U+202A-202E, U+2066-2069, U+200E/F, U+061C) reorder what a reader sees; the
-# zero-width characters (U+200B-200D, U+2060, U+FEFF) hide inside a name: neither belongs in
-# a registry text.
-INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]")
+# zero-width characters (U+200B-200D, U+2060, U+FEFF) hide inside a name; the C0 controls and
+# DEL (tab and line breaks aside) are no text at all, and PostgreSQL refuses a NUL: none
+# belongs in a registry text.
+INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+    "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]"
+)
 CCC_NUMBER = re.compile(r"^\d{16}$")
 ORGANIC_NUMBER = re.compile(r"^\d{3,4}OP\d{2}\d{5}(-\d+)?$")
 

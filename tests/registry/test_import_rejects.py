@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from registry.importer import import_file, import_files
 from registry.schema import KINDS, row_key
 from registry.validate import RowValidator
 from shuangsui.db import session_scope
-from shuangsui.errors import ImportRejected
+from shuangsui.errors import ImportRejected, UserError
 
 from .helpers import (
     certificate_row,
@@ -188,6 +189,32 @@ def test_the_validator_reads_rows_whose_header_lacks_a_compared_column() -> None
         [],
         ["c.csv:3: number: an organic certificate number is CB code + OP + yy + serial"],
     ]
+
+
+def test_a_cell_too_long_for_the_csv_reader_names_its_file_and_row(
+    seeded: sa.Engine, tmp_path: Path
+) -> None:
+    """A cell over the csv module's limit (128 KiB) stops the reading: the error names the
+    file and the row the cell is on, and the set, a good file of it already written, changes
+    nothing. A tab and a line break inside a quoted cell are text, not controls."""
+    ents = enterprises_file(
+        tmp_path / "e.csv", [enterprise_row(20, address="福建省\t福州市\n鼓楼区五四路1号")]
+    )
+    big = certificates_file(
+        tmp_path / "c.csv", [certificate_row(20, 20), certificate_row(21, 20, scope="x" * 200_000)]
+    )
+    before = dump(seeded)
+    with pytest.raises(UserError, match=rf"^{re.escape(str(big))}:3: not readable as CSV: "):
+        with session_scope(seeded) as session:
+            import_files(session=session, files=[("enterprises", ents), ("certificates", big)])
+    assert dump(seeded) == before
+    with session_scope(seeded) as session:
+        import_files(session=session, files=[("enterprises", ents)])
+    with seeded.connect() as conn:
+        address = conn.execute(
+            sa.text("select address from enterprise where credit_code = :c"), {"c": code(20)}
+        ).scalar()
+    assert address == "福建省\t福州市\n鼓楼区五四路1号"
 
 
 def test_gbk_file_with_bad_rows(seeded: sa.Engine, tmp_path: Path) -> None:

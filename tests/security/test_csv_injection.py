@@ -129,6 +129,10 @@ def test_every_spreadsheet_writer_goes_through_the_guard() -> None:
         ("\u200b", "name"),  # ZERO WIDTH SPACE
         ("\u2060", "address"),  # WORD JOINER
         ("\ufeff", "name"),  # ZERO WIDTH NO-BREAK SPACE inside text
+        ("\x00", "name"),  # NUL: PostgreSQL refused it with a traceback, SQLite kept it
+        ("\x1b", "address"),  # ESCAPE: a terminal's commands in a printed name
+        ("\x08", "name"),  # BACKSPACE
+        ("\x7f", "address"),  # DELETE
     ],
 )
 def test_invisible_characters_are_refused_at_import(
