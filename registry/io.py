@@ -62,6 +62,8 @@ def _decodes(path: Path, encoding: str) -> bool:
 
 def inspect_source(path: Path) -> SourceFile:
     """Hash the file and, for a CSV, detect its encoding."""
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a file (`registry import all` takes a folder)")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     fmt = file_format(path)

@@ -86,6 +86,8 @@ def test_user_errors_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["import", "widgets", str(tmp_path)]).exit_code == 2
     missing = runner.invoke(app, ["import", "enterprises", str(tmp_path / "none.csv")])
     assert missing.exit_code == 2 and "no such file" in missing.stderr
+    folder = runner.invoke(app, ["import", "enterprises", str(tmp_path)])
+    assert folder.exit_code == 2 and "a folder, not a file" in folder.stderr
     assert runner.invoke(app, ["export", "--out", str(tmp_path / "x.csv")]).exit_code == 2
 
 
