@@ -407,12 +407,22 @@ def fresh_postgres(url: str, name: str) -> str:
 
 
 def drop_postgres(url: str, *names: str) -> None:
+    """Drop the bench's databases. The server's autovacuum may be at work in one just loaded,
+    and a role that is not a superuser cannot end it (``WITH (FORCE)`` then refuses): tried
+    again for up to a minute, as the worker finishes."""
     import sqlalchemy as sa
 
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for name in names:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for attempt in range(60):
+                try:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    break
+                except sa.exc.ProgrammingError:  # InsufficientPrivilege: autovacuum's session
+                    if attempt == 59:
+                        raise
+                    time.sleep(1)
     admin.dispose()
 
 

@@ -30,6 +30,7 @@ from exchange.errors import BelowQuorum, Equivocated, HistoryRewritten, NoteErro
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import PartnerConflict, PartnerState
 from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
+from shuangsui.collector import collector_paused
 from shuangsui.config import get_settings
 
 logger = logging.getLogger(__name__)
@@ -363,6 +364,7 @@ def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
     return status
 
 
+@collector_paused()  # a range's entries are held and applied at once (``shuangsui.collector``)
 def sync_partner(
     engine: Engine, partner: Partner, *, key: BureauKey | None = None, transport: Any = None,
     timeout: float = 10.0, directory: Directory | None = None,

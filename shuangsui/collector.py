@@ -1,5 +1,5 @@
 """Python's cyclic garbage collector, paused around the bulk steps that build large acyclic
-structures (a registry import, a commit, a draw, a publish)."""
+structures (a registry import, a commit, a draw, a publish, a partner sync)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def collector_paused() -> Iterator[None]:
     rows at a time, each chunk's containers living long enough to be scanned by the young
     generations' passes and promoted: 51 full passes, 557 of the middle generation and 6,128 of
     the youngest in a 200,000-enterprise re-import, about a quarter of its CPU, again for no
-    garbage. Any cycle made meanwhile is collected by the first pass after. Leaves the
-    collector off if it was off."""
+    garbage. A partner sync of 20,000 entries: 157 passes, a tenth of its CPU. Any cycle made
+    meanwhile is collected by the first pass after. Leaves the collector off if it was off."""
     enabled = gc.isenabled()
     gc.disable()
     try:
