@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice, takewhile
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,7 +46,7 @@ from registry.history import CHANGES
 from registry.io import SourceFile, inspect_source, read_rows
 from registry.models import RegistryImport
 from registry.reader import rows_by_key
-from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key
+from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key, values_of
 from registry.validate import RowValidator
 from registry.writer import bulk_insert, bulk_update
 from shuangsui.collector import collector_paused
@@ -591,7 +590,7 @@ def _check_references(
     for ref in spec.references:
         target = KINDS[ref.target]
         stored_reference = _picker(spec.fields, ref.fields)
-        reference = _getter(ref.fields)
+        reference = values_of(ref.fields)
         new: list[tuple[int, Key]] = []  # number, reference
         for number, key, row in buffer:
             value = reference(row)
@@ -637,11 +636,4 @@ def _picker(
 ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     """A function that takes the values of ``wanted`` out of values in ``names``' order, as a
     tuple, in one C call."""
-    return _getter([names.index(name) for name in wanted])
-
-
-def _getter(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
-    """A function that takes ``items`` (indices of a sequence, or keys of a mapping) out of
-    what it is given, as a tuple, in one C call."""
-    get = itemgetter(*items)
-    return get if len(items) > 1 else lambda values: (get(values),)
+    return values_of([names.index(name) for name in wanted])

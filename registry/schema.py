@@ -4,7 +4,7 @@ cell type of each column, the natural key and the table. One place, read by impo
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
@@ -116,10 +116,14 @@ class Kind:
     @cached_property
     def _key_getter(self) -> Callable[[Mapping[str, Any]], Any]:
         """``key_of`` as one C-level call (it runs several times per imported row)."""
-        if len(self.key) == 1:
-            get = itemgetter(self.key[0])
-            return lambda row: (get(row),)
-        return itemgetter(*self.key)
+        return values_of(self.key)
+
+
+def values_of(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function that takes ``items`` (keys of a mapping, or indices of a sequence) out of
+    what it is given, as a tuple, in one C call."""
+    get = itemgetter(*items)
+    return get if len(items) > 1 else lambda values: (get(values),)
 
 
 def row_key(key: tuple[str, ...]) -> str:
