@@ -39,9 +39,6 @@ _MEASURE = {str(k): v for k, v in MEASURE_LABELS.items()}
 _ACTION = {str(k): v for k, v in ACTION_LABELS.items()}
 
 
-# the JSON columns read as their text, decoded only when not "[]" (``_listed``)
-_JSON_LISTS = ("certificates", "measures")
-
 # the measures, certificates or history of a result that has none: one list shared by every
 # such result, never changed (as the defaults of PublicResult), not three new ones each
 NONE: list[Any] = []
@@ -117,27 +114,25 @@ def read_versions(
         signed.setdefault(vid, set()).add(inspector)
     pq = sa.select(_P.c.version_id).join(_F, _F.c.id == _P.c.finding_id).where(in_rounds)
     published = set(conn.scalars(pq))
-    columns = [
-        sa.cast(_FV.c[name], sa.Text).label(name) if name in _JSON_LISTS else _FV.c[name]
-        for name in Version._fields
-        if name != "final_on"
-    ]
+    fv = _FV.c
+    columns = (_F.c.round_key, _F.c.credit_code, fv.id, fv.finding_id, fv.version, fv.result,
+               fv.check_date, fv.description, sa.cast(fv.certificates, sa.Text),
+               sa.cast(fv.measures, sa.Text), fv.reason)  # fmt: skip
     vq = (
-        sa.select(_F.c.round_key, _F.c.credit_code, *columns)
-        .join(_F, _F.c.id == _FV.c.finding_id)
+        sa.select(*columns)  # the JSON lists as their text (``_listed``)
+        .join(_F, _F.c.id == fv.finding_id)
         .where(in_rounds)
-        .order_by(_F.c.round_key, _F.c.credit_code, _FV.c.version)
+        .order_by(_F.c.round_key, _F.c.credit_code, fv.version)
     )
     finals: dict[tuple[str, str], list[Version]] = {}
-    for row in conn.execute(vq):
-        key = (row.round_key, row.credit_code)
+    rows = conn.execute(vq)  # unpacked: a row's attribute is a key look-up (half the loop)
+    for rk, code, vid, fid, number, result, day, text, certificates, measures, reason in rows:
+        key = (rk, code)
         team = teams.get(key)
-        if team is None or not is_final(team, signed.get(row.id, ())):  # a finding has a team
+        if team is None or not is_final(team, signed.get(vid, ())):  # a finding has a team
             continue
-        version = Version(
-            row.id, row.finding_id, row.version, row.result, row.check_date, row.description,
-            _listed(row.certificates), _listed(row.measures), row.reason, final_on="",
-        )  # fmt: skip
+        version = Version(vid, fid, number, result, day, text, _listed(certificates),
+                          _listed(measures), reason, "")  # fmt: skip
         finals.setdefault(key, []).append(version)
     corrected = {key: versions for key, versions in finals.items() if len(versions) > 1}
     finals.update(_with_final_days(conn, corrected, teams, ZoneInfo(timezone)))
