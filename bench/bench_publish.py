@@ -254,13 +254,7 @@ def twin(url: str, postgres_url: str, tmp: Path, i: int) -> str:
     if not postgres_url:
         shutil.copy(tmp / "bench.db", tmp / f"floor{i}.db")
         return f"sqlite:///{tmp}/floor{i}.db"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_publish_{os.getpid()}_floor{i}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"'))
-    admin.dispose()
-    return make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    return database(postgres_url, str(tmp), f"_floor{i}", template=make_url(url).database)
 
 
 def _merkle(leaves: list[bytes]) -> list[bytes]:
@@ -331,14 +325,16 @@ def floor(published: sa.Engine, twin_url: str, site: Path, out: Path) -> tuple[f
         engine.dispose()
 
 
-def database(postgres_url: str, tmp: str) -> str:
+def database(postgres_url: str, tmp: str, suffix: str = "", template: str | None = None) -> str:
+    """SQLite in ``tmp``, or a new database on the PostgreSQL server (a copy of ``template``)."""
     if not postgres_url:
         return f"sqlite:///{tmp}/bench.db"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_publish_{os.getpid()}"
+    name = f"bench_publish_{os.getpid()}{suffix}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
     return make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
 
