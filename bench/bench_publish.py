@@ -43,7 +43,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -271,21 +273,32 @@ def _merkle(leaves: list[bytes]) -> list[bytes]:
     return nodes
 
 
-def floor(published: sa.Engine, twin_url: str, site: Path, out: Path) -> tuple[float, float, int]:
-    """The same reads and writes as the full publish, with the DBAPI and hashlib and nothing
-    between: the rows the publish reads; its files' bytes written with a SHA-256 each (the
-    manifest's); the rows it wrote (read back from its database before the timing) inserted
-    into a copy of the database as it was before it (COPY on PostgreSQL, executemany on
-    SQLite), with each log entry's leaf hash and the subtree hashes computed; one commit.
-    Seconds (wall, and this process's CPU) and rows read."""
-    from shuangsui.db import make_engine
+Written = dict[str, tuple[list[str], Sequence[Any]]]  # table -> (columns, rows)
 
+
+def publish_output(published: sa.Engine, site: Path) -> tuple[dict[Path, bytes], Written]:
+    """What the full publish wrote: its files' bytes, and the rows of ``FLOOR_WRITES``, read
+    back once (untimed) for every run of the floor."""
     files = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}
-    writes = {}
+    rows = {}
     with published.connect() as conn:
         for table in FLOOR_WRITES:
             result = conn.exec_driver_sql(f"SELECT * FROM {table}")
-            writes[table] = (list(result.keys()), result.fetchall())
+            rows[table] = (list(result.keys()), result.fetchall())
+    return files, rows
+
+
+def floor(
+    files: dict[Path, bytes], writes: Written, twin_url: str, out: Path
+) -> tuple[float, float, int]:
+    """The same reads and writes as the full publish, with the DBAPI and hashlib and nothing
+    between: the rows the publish reads; its files' bytes written with a SHA-256 each (the
+    manifest's); the rows it wrote (``publish_output``) inserted into a copy of the database as
+    it was before it (COPY on PostgreSQL, executemany on SQLite), with each log entry's leaf hash
+    and the subtree hashes computed; one commit. Seconds (wall, and this process's CPU) and
+    rows read."""
+    from shuangsui.db import make_engine
+
     engine = make_engine(twin_url)
     raw = engine.raw_connection()
     postgres = engine.dialect.name == "postgresql"
@@ -310,7 +323,7 @@ def floor(published: sa.Engine, twin_url: str, site: Path, out: Path) -> tuple[f
         for table, (columns, rows) in writes.items():
             names = ", ".join(f'"{c}"' for c in columns)
             if postgres:
-                with raw.driver_connection.cursor().copy(  # type: ignore[attr-defined]
+                with raw.driver_connection.cursor().copy(  # type: ignore[union-attr]
                     f"COPY {table} ({names}) FROM STDIN"
                 ) as copy:
                     for row in rows:
@@ -400,7 +413,8 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
              rep.unchanged)
         )  # fmt: skip
         print(f"{label}: rounds read again: {len(rep.reread)}")
-    floors = [floor(engine, t, out, tmp / f"floor{i}") for i, t in enumerate(twins)]
+    output_files, output_rows = publish_output(engine, out)
+    floors = [floor(output_files, output_rows, t, tmp / f"floor{i}") for i, t in enumerate(twins)]
     floor_s, floor_cpu, floor_rows = (statistics.median(f[i] for f in floors) for i in range(3))
     print("floor runs (wall / CPU s):", ", ".join(f"{f[0]:.2f} / {f[1]:.2f}" for f in floors))
     code = f"91{DIVISIONS[7]}{7:010d}"
