@@ -73,9 +73,9 @@ def share_published_results(session: Session, versions: list[NewlyPublished]) ->
     log's lock), in the order given."""
     from sqlalchemy import select
 
-    from exchange.log import none_of, one_of
     from exchange.publish import correction_entry, result_entry, share
     from findings.models import PublishedResult
+    from shuangsui.db import none_of, one_of
 
     p = PublishedResult.__table__.c  # type: ignore[attr-defined]
     earlier: set[int] = set()  # findings with a published version other than the one given

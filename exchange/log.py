@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Engine, all_, and_, any_, bindparam, or_, select, text, update
+from sqlalchemy import Engine, and_, or_, select, text, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
@@ -25,7 +25,7 @@ from exchange.entries import make_entry
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
-from shuangsui.db import insert_rows
+from shuangsui.db import insert_rows, one_of
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = 0x5353_4558  # "SSEX": the advisory lock of the log's head
@@ -89,22 +89,6 @@ def append(
     """Append one entry (idempotent by ``entry_id``) in the session's transaction."""
     entry = NewEntry(entry_id, kind, body, supersedes)
     return append_many(session, origin=origin, entries=[entry])[0]
-
-
-def one_of(session: Session, column: Any, values: list[Any]) -> Any:
-    """``column IN (values)`` for a bulk read. On PostgreSQL ``column = ANY(:array)``: one
-    parameter, where an expanded IN of a thousand values cost SQLAlchemy and psycopg more
-    than the query itself (rendering and splitting a thousand placeholders)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
-def none_of(session: Session, column: Any, values: list[Any]) -> Any:
-    """``column NOT IN (values)``, as :func:`one_of` (PostgreSQL: ``column <> ALL(:array)``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column != all_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.not_in(values)
 
 
 def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:

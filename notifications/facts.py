@@ -10,13 +10,15 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from notifications.messages import CertInfo, Common, EnterpriseInfo, Person, RoundInfo
 from notifications.settings import NotifySettings
 from registry.models import Certificate, CheckItem, Enterprise, Inspector
+from rounds.frames import plain_rows
 from rounds.models import Assignment, PlanVersion, Round
 from shuangsui.config import Settings, get_settings
+from shuangsui.db import one_of
 from shuangsui.errors import NotFound
 
 CHUNK = 1000
@@ -112,12 +114,15 @@ def teams_drawn(teams: Mapping[str, Sequence[str]], due_on: date) -> Iterator[Te
 
 
 def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseInfo]:
+    """The enterprises of ``codes`` by credit code, read as the DBAPI's tuples (a draw's notices
+    read thousands: no result processing per row, none is needed for text)."""
     out: dict[str, EnterpriseInfo] = {}
+    conn = session.connection()
     for chunk in _chunks(sorted(set(codes))):
-        stmt = select(Enterprise.credit_code, Enterprise.name, Enterprise.address).where(
-            col(Enterprise.credit_code).in_(chunk)
-        )
-        for code, name, address in session.exec(stmt):
+        stmt = sa.select(
+            col(Enterprise.credit_code), col(Enterprise.name), col(Enterprise.address)
+        ).where(one_of(conn, col(Enterprise.credit_code), chunk))
+        for code, name, address in plain_rows(conn, stmt, server_side=False):
             out[code] = EnterpriseInfo(code, name, address)
     return out
 
@@ -125,20 +130,22 @@ def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseI
 def certificates(
     session: Session, codes: Sequence[str], kinds: list[str]
 ) -> dict[str, list[CertInfo]]:
+    """The certificates of ``codes`` of ``kinds`` (every kind when empty), by credit code, in
+    (body, number) order; read as the DBAPI's tuples (kinds and statuses as stored: the
+    values of their enumerations)."""
     out: dict[str, list[CertInfo]] = defaultdict(list)
+    conn = session.connection()
     for chunk in _chunks(sorted(set(codes))):
         stmt = (
             sa.select(col(Certificate.credit_code), col(Certificate.body),
                       col(Certificate.number), col(Certificate.kind), col(Certificate.status),
                       col(Certificate.scope))
-            .where(col(Certificate.credit_code).in_(chunk))
+            .where(one_of(conn, col(Certificate.credit_code), chunk))
             .order_by(col(Certificate.body), col(Certificate.number))
         )  # fmt: skip
-        for code, body, number, kind, status, scope in session.execute(stmt):
-            kind = str(getattr(kind, "value", kind))
-            if kinds and kind not in kinds:
-                continue
-            status = str(getattr(status, "value", status))
+        if kinds:
+            stmt = stmt.where(col(Certificate.kind).in_(kinds))
+        for code, body, number, kind, status, scope in plain_rows(conn, stmt, server_side=False):
             out[code].append(CertInfo(body, number, kind, status, scope))
     return out
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, NoReturn, cast
 
-from sqlalchemy import CursorResult, Engine, insert, update
+from sqlalchemy import CursorResult, Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -62,6 +62,7 @@ from rounds.preflight import build_frames, describe, preflight, refusals
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
+from shuangsui.db import insert_rows
 from shuangsui.errors import (
     CommitHeld,
     DrawAlreadyMade,
@@ -87,6 +88,8 @@ after_commit_hooks: list[AfterCommit] = []
 
 SELECTIONS = Selection.__table__  # type: ignore[attr-defined]
 ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
+SELECTION_COLUMNS = ("round_key", "credit_code", "stratum", "kind", "rank", "ticket")
+ASSIGNMENT_COLUMNS = ("round_key", "credit_code", "inspector_id", "position", "due_on")
 
 
 def _now() -> dt.datetime:
@@ -440,16 +443,14 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
 
     key = rnd.round_key
 
-    def sel_rows() -> Iterator[dict[str, Any]]:  # made a chunk at a time, as they are written
+    def sel_rows() -> Iterator[tuple[Any, ...]]:  # made a chunk at a time, as they are written
         for s in result.selected:
-            yield {"round_key": key, "credit_code": s.credit_code, "stratum": s.stratum,
-                   "kind": s.kind, "rank": s.rank, "ticket": s.ticket}  # fmt: skip
+            yield key, s.credit_code, s.stratum, s.kind, s.rank, s.ticket
 
-    def asg_rows() -> Iterator[dict[str, Any]]:
+    def asg_rows() -> Iterator[tuple[Any, ...]]:
         for code, team in result.teams.items():
             for pos, ins in enumerate(team):
-                yield {"round_key": key, "credit_code": code, "inspector_id": ins,
-                       "position": pos, "due_on": due}  # fmt: skip
+                yield key, code, ins, pos, due
 
     selected = len(result.selected)
     assignments = sum(len(team) for team in result.teams.values())
@@ -476,10 +477,13 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
             if not won:  # a concurrent attempt drew it first: same inputs, same draw
                 session.rollback()
                 break
-            conn = session.connection()  # Core executemany: no ORM bookkeeping per row
-            for table, rows in ((SELECTIONS, sel_rows()), (ASSIGNMENTS, asg_rows())):
+            conn = session.connection()  # tuples by the DBAPI (COPY on PostgreSQL)
+            for table, names, rows in (
+                (SELECTIONS, SELECTION_COLUMNS, sel_rows()),
+                (ASSIGNMENTS, ASSIGNMENT_COLUMNS, asg_rows()),
+            ):
                 while chunk := list(islice(rows, 5000)):
-                    conn.execute(insert(table), chunk)
+                    insert_rows(conn, table, names, chunk)
             drawn = session.get(Round, rnd.round_key)
             assert drawn is not None
             audit.add_to(

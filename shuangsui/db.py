@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     Connection,
     Dialect,
     Engine,
     Table,
+    all_,
+    any_,
+    bindparam,
     create_engine,
     event,
     inspect,
@@ -180,6 +184,27 @@ def bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any
     driver takes the value as it is: for writers of plain tuples that store what an insert
     through the table would."""
     return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def one_of(session: Session | Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)`` for a bulk read. On PostgreSQL ``column = ANY(:array)``: one
+    parameter, where an expanded IN of a thousand values cost SQLAlchemy and psycopg more
+    than the query itself (rendering and splitting a thousand placeholders)."""
+    if _dialect(session) == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def none_of(session: Session | Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column NOT IN (values)``, as :func:`one_of` (PostgreSQL: ``column <> ALL(:array)``)."""
+    if _dialect(session) == "postgresql":
+        return column != all_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.not_in(values)
+
+
+def _dialect(session: Session | Connection) -> str:
+    bind = session.get_bind() if isinstance(session, Session) else session
+    return bind.dialect.name
 
 
 def insert_rows(

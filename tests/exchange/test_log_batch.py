@@ -7,8 +7,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from draw import merkle
-from exchange.log import NewEntry, append, append_many, head_of, none_of, one_of
+from exchange.log import NewEntry, append, append_many, head_of
 from exchange.models import ExchangeEntry
+from shuangsui.db import none_of, one_of
 from shuangsui.errors import NotFound
 
 ORIGIN = "shuangsui.350000"
