@@ -182,14 +182,15 @@ def _best(*fns, rounds: int = FLOOR_ROUNDS) -> list[tuple[object, float, float]]
     """For each of ``fns``: output, best wall seconds and best CPU seconds (this process) of a
     few runs, the functions taking turns (a, b, a, b, ...) so that a swing of the machine's
     load falls on both sides rather than on whichever ran second."""
-    best = [[None, float("inf"), float("inf")] for _ in fns]
+    outs: list[object] = [None] * len(fns)
+    walls, cpus = [float("inf")] * len(fns), [float("inf")] * len(fns)
     for _ in range(rounds):
-        for fn, mine in zip(fns, best, strict=True):
+        for i, fn in enumerate(fns):
             t0, c0 = time.perf_counter(), time.process_time()
-            mine[0] = fn()
-            mine[1] = min(mine[1], time.perf_counter() - t0)
-            mine[2] = min(mine[2], time.process_time() - c0)
-    return [(out, wall, cpu) for out, wall, cpu in best]
+            outs[i] = fn()
+            walls[i] = min(walls[i], time.perf_counter() - t0)
+            cpus[i] = min(cpus[i], time.process_time() - c0)
+    return list(zip(outs, walls, cpus, strict=True))
 
 
 def main() -> int:
