@@ -164,14 +164,15 @@ def run_and_kill_mid_round(db_url: str, rounds: RoundProcess) -> Proc:
             proc.stop(grace=1)
         return proc
     # PostgreSQL: lock the selection table before the round starts (reads still pass, so the
-    # commitment goes through); the draw blocks on its first insert, after it has updated the
-    # round row in the same transaction. Kill it there.
+    # commitment goes through); the draw blocks on its first write of selection rows, after it
+    # has updated the round row in the same transaction. Kill it there.
     with engine_for(db_url) as engine, engine.connect() as holder:
         tx = holder.begin()
         holder.execute(sa.text("LOCK TABLE selection IN EXCLUSIVE MODE"))
-        blocked = sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO selection%'"
+        blocked = sa.text(  # whatever statement writes the rows (COPY, INSERT): a lock waited on
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = 'selection' AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) AND NOT l.granted"
         )
 
         def draw_waits() -> int:
