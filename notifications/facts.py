@@ -122,7 +122,7 @@ def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseI
         stmt = sa.select(
             col(Enterprise.credit_code), col(Enterprise.name), col(Enterprise.address)
         ).where(one_of(conn, col(Enterprise.credit_code), chunk))
-        for code, name, address in plain_rows(conn, stmt, server_side=False):
+        for code, name, address in plain_rows(conn, stmt):
             out[code] = EnterpriseInfo(code, name, address)
     return out
 
@@ -145,7 +145,7 @@ def certificates(
         )  # fmt: skip
         if kinds:
             stmt = stmt.where(col(Certificate.kind).in_(kinds))
-        for code, body, number, kind, status, scope in plain_rows(conn, stmt, server_side=False):
+        for code, body, number, kind, status, scope in plain_rows(conn, stmt):
             out[code].append(CertInfo(body, number, kind, status, scope))
     return out
 

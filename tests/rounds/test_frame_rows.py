@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -58,3 +59,24 @@ def test_rows_join_each_active_firm_with_its_certificates(engine: sa.Engine) -> 
     assert joined == _naive(engine, list(plan["population"]["cert_kinds"]))
     assert any(len(c) > 1 for c in joined.values())  # firms with several certificates
     assert not any(code in joined for i, code in enumerate(codes) if i % 7 == 3)  # deregistered
+
+
+@pytest.mark.timeout(120)
+def test_a_statement_while_rows_stream_is_refused_not_left_waiting(engine: sa.Engine) -> None:
+    """PostgreSQL streams the rows (one result per connection, its lock held between rows): a
+    statement on the same connection before they are read is an error, not a wait for ever.
+    Closing the generator early cancels the query: the transaction is rolled back, and the
+    connection works again."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's cursor steps through the rows: other statements may run between")
+    seed_registry(engine, enterprises=30)
+    plan, _ = load_plan_text(plan_yaml())
+    with engine.connect() as conn:
+        rows = frames.enterprise_rows(conn, plan)
+        first = next(rows)
+        with pytest.raises(frames.StreamInProgress, match="still streaming"):
+            conn.execute(sa.text("SELECT count(*) FROM enterprise"))
+        rows.close()
+        conn.rollback()
+        assert conn.execute(sa.text("SELECT count(*) FROM enterprise")).scalar() >= 30
+        assert first.credit_code
