@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -122,8 +123,9 @@ def enterprises(session: Session, codes: Sequence[str]) -> dict[str, EnterpriseI
         stmt = sa.select(
             col(Enterprise.credit_code), col(Enterprise.name), col(Enterprise.address)
         ).where(one_of(conn, col(Enterprise.credit_code), chunk))
-        for code, name, address in plain_rows(conn, stmt):
-            out[code] = EnterpriseInfo(code, name, address)
+        with closing(plain_rows(conn, stmt)) as rows:
+            for code, name, address in rows:
+                out[code] = EnterpriseInfo(code, name, address)
     return out
 
 
@@ -145,8 +147,9 @@ def certificates(
         )  # fmt: skip
         if kinds:
             stmt = stmt.where(col(Certificate.kind).in_(kinds))
-        for code, body, number, kind, status, scope in plain_rows(conn, stmt):
-            out[code].append(CertInfo(body, number, kind, status, scope))
+        with closing(plain_rows(conn, stmt)) as rows:
+            for code, body, number, kind, status, scope in rows:
+                out[code].append(CertInfo(body, number, kind, status, scope))
     return out
 
 

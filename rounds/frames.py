@@ -55,8 +55,9 @@ def plain_rows(
         try:
             with driver.cursor() as cursor:
                 yield from cursor.stream(str(compiled), compiled.params, size=batch)
-        finally:
-            event.remove(conn, "before_cursor_execute", _refuse_while_streaming)
+        finally:  # (a connection closed meanwhile has dropped its listeners already)
+            if event.contains(conn, "before_cursor_execute", _refuse_while_streaming):
+                event.remove(conn, "before_cursor_execute", _refuse_while_streaming)
         return
     result = conn.execute(query)
     cursor = result.cursor
@@ -78,7 +79,9 @@ def _refuse_while_streaming(*_: Any) -> None:
     )
 
 
-def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> Iterator[EnterpriseRow]:
+def enterprise_rows(
+    conn: Connection, plan: Mapping[str, Any]
+) -> Generator[EnterpriseRow, None, None]:
     """Enterprises holding at least one certificate of a kind the plan covers, with those
     certificates, in credit-code order; the population filter itself is the draw's
     (``draw.frame``).

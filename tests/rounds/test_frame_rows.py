@@ -80,3 +80,20 @@ def test_a_statement_while_rows_stream_is_refused_not_left_waiting(engine: sa.En
         conn.rollback()
         assert conn.execute(sa.text("SELECT count(*) FROM enterprise")).scalar() >= 30
         assert first.credit_code
+
+
+@pytest.mark.timeout(120)
+def test_a_frame_that_fails_half_read_leaves_the_connection_usable(engine: sa.Engine) -> None:
+    """A registry row the plan cannot place (a risk class with no rate) stops the frame while
+    its rows are still being read: the commit is refused with the plan's error, and the
+    connection goes back to the pool (on PostgreSQL the stream is closed first: its
+    connection's lock would otherwise keep the rollback waiting for ever)."""
+    from rounds import service
+    from shuangsui.errors import PlanError
+
+    seed_registry(engine, enterprises=60)
+    text = plan_yaml(rates="{A: '10%', B: '20%'}")  # the registry has C and D firms too
+    with pytest.raises(PlanError, match="no rate for risk class"):
+        service.commit_round(engine=engine, plan_text=text, plan_source="test")
+    with engine.connect() as conn:  # the pool's connections still work
+        assert conn.execute(sa.text("SELECT count(*) FROM enterprise")).scalar() >= 60
