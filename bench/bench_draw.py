@@ -204,7 +204,8 @@ def drop_rounds(engine) -> None:  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
 
     with engine.begin() as conn:
-        tables = [t for t in DRAWN_TABLES if t in set(sa.inspect(conn).get_table_names())]
+        present = set(sa.inspect(conn).get_table_names())
+        tables = [t for t in DRAWN_TABLES if t in present]
         for table in tables:
             conn.execute(sa.text(f'DELETE FROM "{table}"'))
     if engine.dialect.name == "postgresql":

@@ -118,15 +118,12 @@ def build_frames(conn: Connection, plan: Mapping[str, Any], *, source: str = "")
         months=plan["exclusions"]["window_months"],
     )
     causes: dict[str, str] = {}  # filled as the rows pass (_with_causes)
-    # closed here if the frame stops half read: on PostgreSQL the rows stream, and the
-    # connection serves nothing else (not even its rollback) until the stream is closed
-    with closing(frames.enterprise_rows(conn, plan)) as registry_rows:
-        rows = _with_causes(conn, plan, registry_rows, causes)
-        try:
-            ents = build_enterprise_frame(rows, plan, exclusions, causes)
-        except (DrawPlanError, FrameError) as exc:
-            raise PlanError(f"{source or 'plan'}: {exc}") from None
     try:
+        # closed here if the frame stops half read: on PostgreSQL the rows stream, and the
+        # connection serves nothing else (not even its rollback) until the stream is closed
+        with closing(frames.enterprise_rows(conn, plan)) as registry_rows:
+            rows = _with_causes(conn, plan, registry_rows, causes)
+            ents = build_enterprise_frame(rows, plan, exclusions, causes)
         insps = build_inspector_frame(frames.inspector_rows(conn))
     except (DrawPlanError, FrameError) as exc:
         raise PlanError(f"{source or 'plan'}: {exc}") from None
