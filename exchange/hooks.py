@@ -75,17 +75,19 @@ def share_published_results(session: Session, versions: list[NewlyPublished]) ->
 
     from exchange.publish import correction_entry, result_entry, share
     from findings.models import PublishedResult
-    from shuangsui.db import none_of, one_of
+    from shuangsui.db import one_of
 
     p = PublishedResult.__table__.c  # type: ignore[attr-defined]
     earlier: set[int] = set()  # findings with a published version other than the one given
     for start in range(0, len(versions), 1000):
         chunk = versions[start : start + 1000]
-        q = select(p.finding_id).where(
-            one_of(session, p.finding_id, [v.finding_id for v in chunk]),
-            none_of(session, p.version_id, [v.version_id for v in chunk]),
+        given = {v.version_id for v in chunk}
+        # the versions filtered here, not by ``version_id NOT IN (...)``: PostgreSQL tests a
+        # row against an array one element at a time (10 ms a chunk against a thousand)
+        q = select(p.finding_id, p.version_id).where(
+            one_of(session, p.finding_id, [v.finding_id for v in chunk])
         )
-        earlier.update(session.execute(q).scalars())
+        earlier.update(f for f, version in session.execute(q) if version not in given)
     entries = []
     for v in versions:
         fields: dict[str, Any] = {

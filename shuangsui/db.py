@@ -22,7 +22,6 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Table,
-    all_,
     any_,
     bindparam,
     create_engine,
@@ -193,13 +192,6 @@ def one_of(session: Session | Connection, column: Any, values: Sequence[Any]) ->
     if _dialect(session) == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
-
-
-def none_of(session: Session | Connection, column: Any, values: Sequence[Any]) -> Any:
-    """``column NOT IN (values)``, as :func:`one_of` (PostgreSQL: ``column <> ALL(:array)``)."""
-    if _dialect(session) == "postgresql":
-        return column != all_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.not_in(values)
 
 
 def _dialect(session: Session | Connection) -> str:
