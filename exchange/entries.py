@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import lru_cache
 from typing import Any
 
 from draw.canonical import canonical_json
@@ -54,6 +55,7 @@ def check_shareable(obj: Any, path: str = "body") -> None:
                 check_shareable(value, f"{path}[{i}]")
 
 
+@lru_cache(maxsize=64)  # a batch of entries shares one moment (exchange.log.append_many)
 def iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -68,14 +70,15 @@ def make_entry(
     body: dict[str, Any],
     supersedes: str | None = None,
 ) -> bytes:
-    """The entry's canonical JSON bytes. One walk checks the whole document (the common case:
-    plain values, no key never shared) and the C encoder writes it; anything else goes to
+    """The entry's canonical JSON bytes. One walk checks the document's values (the common
+    case: plain values, no key never shared) and the C encoder writes it; anything else goes to
     ``check_shareable`` and ``canonical_json``, which refuse it naming the key or value."""
     if kind not in KINDS:
         raise ValueError(f"unknown entry kind {kind!r}")
     doc = {"v": 1, "origin": origin, "seq": seq, "id": entry_id, "kind": kind, "at": iso(at),
            "supersedes": supersedes, "body": body}  # fmt: skip
-    if _plain(doc):  # no wrapper key is a forbidden one, so this checks the body's keys
+    # the wrapper's keys are ours, none of them never shared: its values and the body decide
+    if _plain([origin, seq, entry_id, supersedes]) and _plain(body):
         return _ENCODER.encode(doc).encode()
     check_shareable(body)
     return canonical_json(doc)

@@ -117,6 +117,7 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
         in_log.update(session.execute(q2).scalars())
     frontier = [bytes.fromhex(h) for h in head.frontier]
     size, out, new, nodes = head.size, [], [], []
+    at = _now()  # the moment of the append, one for the batch (appended under one lock)
     for e in entries:
         if e.entry_id in known:
             out.append(known[e.entry_id])
@@ -125,7 +126,6 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
             from shuangsui.errors import NotFound
 
             raise NotFound(f"entry {e.supersedes} is not in our log: nothing to supersede")
-        at = _now()
         data = make_entry(origin=origin, seq=size, entry_id=e.entry_id, kind=e.kind, at=at,
                           body=e.body, supersedes=e.supersedes)  # fmt: skip
         lh = leaf_hash(data)
