@@ -51,6 +51,7 @@ os.environ.update({"SHUANGSUI_HOME": str(TMP / "fj"), "SHUANGSUI_BUREAU_CODE": "
 
 import sqlalchemy as sa  # noqa: E402
 import uvicorn  # noqa: E402
+from peak_memory import describe, step_peak  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -228,9 +229,10 @@ def main() -> None:
         t0 = time.perf_counter()
         rows = floor_verify(checkpoint, pages, sh.key.public.public, sh.origin)
         verify = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        out = profiled(lambda: sync_partner(engine, partner, key=fj.key, timeout=60))
-        full = time.perf_counter() - t0
+        with step_peak() as memory:  # (the partner's server, a thread here, serves meanwhile)
+            t0 = time.perf_counter()
+            out = profiled(lambda: sync_partner(engine, partner, key=fj.key, timeout=60))
+            full = time.perf_counter() - t0
         assert out.status == "ok" and out.after == n, out
         insert = floor_insert(engine, rows)
     finally:
@@ -253,6 +255,7 @@ def main() -> None:
     print(f"| **plain download + floor** | {floor:.2f} | {n / floor:,.0f} | 1.00x |")
     print(f"| **`sync_partner`** (verify + apply + cursor) | {full:.2f} | {n / full:,.0f} | "
           f"**{full / floor:.2f}x** (aim <= 1.5x) |")  # fmt: skip
+    print("memory of the sync (the serving thread's included):", describe(memory))
 
 
 if __name__ == "__main__":

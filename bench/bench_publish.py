@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
+from peak_memory import describe, step_peak  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 import shuangsui.models  # noqa: E402,F401
@@ -403,15 +404,14 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
     engine = make_engine(url)
     settings = Settings(home=tmp, database_url=url)
     out = tmp / "site"
-    figures = []
+    figures, memory = [], {}
     for label in ("full (empty output directory)", "again, nothing changed"):
         gc.collect()  # the collector's debt of the fill or the run before is not this run's
-        t, cpu = time.perf_counter(), time.process_time()
-        rep = publish(engine, out, settings=settings, bundles=False)
-        figures.append(
-            (label, time.perf_counter() - t, time.process_time() - cpu, len(rep.written),
-             rep.unchanged)
-        )  # fmt: skip
+        with step_peak() as memory[label]:
+            t, cpu = time.perf_counter(), time.process_time()
+            rep = publish(engine, out, settings=settings, bundles=False)
+            t, cpu = time.perf_counter() - t, time.process_time() - cpu
+        figures.append((label, t, cpu, len(rep.written), rep.unchanged))
         print(f"{label}: rounds read again: {len(rep.reread)}")
     output_files, output_rows = publish_output(engine, out)
     floors = [floor(output_files, output_rows, t, tmp / f"floor{i}") for i, t in enumerate(twins)]
@@ -459,6 +459,7 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
     if hook_seconds:
         print(f"of the full publish, the partner-log hook (share {args.results:,} results): "
               f"{hook_seconds[0]:.2f} s")  # fmt: skip
+    print("memory of the full publish:", describe(memory["full (empty output directory)"]))
 
 
 if __name__ == "__main__":
