@@ -11,7 +11,8 @@ entries (the issue's 200,000 and 20,000), the draw for N / 200 inspectors (1,000
 the webhooks are measured at 3,000 and 10,000 messages, whatever the size. Each bench runs in
 its own process, its whole output kept in ``--workdir/<bench>-<size>-<database>.txt`` with the
 load average before it; the summary repeats the lines stating a ratio (``aim``, the import's
-``x  CPU``, the webhooks' medians against the httpx ceiling). Without a PostgreSQL URL (the option,
+``x  CPU``, the webhooks' medians against the httpx ceiling) and the publish's and the sync's
+own peak memory. Without a PostgreSQL URL (the option,
 ``SHUANGSUI_BENCH_POSTGRES_URL`` or ``SHUANGSUI_TEST_POSTGRES_URL``) only SQLite runs. The
 benches run one at a time and nothing else should: each compares itself with its floor in the
 same run, but a second job on a 2-core machine moves both sides unevenly. Asserts nothing.
@@ -29,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ("draw", "publish", "exchange", "import", "notifications")
-STATES_A_RATIO = ("(aim ", "x  CPU", "of the sink ceiling**")
+STATES_A_RATIO = ("(aim ", "x  CPU", "of the sink ceiling**", "memory of the ")
 
 
 Run = tuple[str, str, list[str]]  # its name, the bench, the bench's arguments
