@@ -73,13 +73,14 @@ def _timed(label: str, fn):  # type: ignore[no-untyped-def]
 def _postgres_database(url: str, name: str, *, fresh: bool = False) -> str:
     """The URL of database ``name`` on the server of ``url``, created if missing (anew if
     ``fresh``)."""
+    import pg_admin
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
+    if fresh:
+        pg_admin.drop(url, name)
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        if fresh:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         exists = conn.execute(
             sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
         ).first()

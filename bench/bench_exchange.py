@@ -49,10 +49,10 @@ os.environ.update({"SHUANGSUI_HOME": str(TMP / "fj"), "SHUANGSUI_BUREAU_CODE": "
                    "PREFECT_HOME": str(TMP / "prefect"),
                    "SHUANGSUI_ENVIRONMENT": "test"})  # fmt: skip
 
+import pg_admin  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import uvicorn  # noqa: E402
 from peak_memory import describe, step_peak  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from exchange import log  # noqa: E402
@@ -71,24 +71,12 @@ def database(tag: str) -> str:
     """A fresh database for one bureau: a SQLite file, or a new PostgreSQL database."""
     if not ARGS.postgres_url:
         return f"sqlite:///{TMP / f'{tag}.db'}"
-    name = f"bench_exchange_{PID}_{tag}"
-    admin = sa.create_engine(ARGS.postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(ARGS.postgres_url).set(database=name).render_as_string(hide_password=False)
+    return pg_admin.fresh(ARGS.postgres_url, f"bench_exchange_{PID}_{tag}")
 
 
 def drop_databases() -> None:
-    if not ARGS.postgres_url:
-        return
-    admin = sa.create_engine(ARGS.postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for tag in ("sh", "fj"):
-            name = f"bench_exchange_{PID}_{tag}"
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    if ARGS.postgres_url:
+        pg_admin.drop(ARGS.postgres_url, *(f"bench_exchange_{PID}_{tag}" for tag in ("sh", "fj")))
 
 
 def fill(engine: sa.Engine, origin: str, n: int) -> float:

@@ -393,39 +393,6 @@ def generate(data: Path, enterprises: int, seed: int) -> float:
     return seconds
 
 
-def fresh_postgres(url: str, name: str) -> str:
-    """An empty database ``name`` on the server of ``url``; its URL."""
-    import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
-
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres(url: str, *names: str) -> None:
-    """Drop the bench's databases. The server's autovacuum may be at work in one just loaded,
-    and a role that is not a superuser cannot end it (``WITH (FORCE)`` then refuses): tried
-    again for up to a minute, as the worker finishes."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for name in names:
-            for attempt in range(60):
-                try:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                    break
-                except sa.exc.ProgrammingError:  # InsufficientPrivilege: autovacuum's session
-                    if attempt == 59:
-                        raise
-                    time.sleep(1)
-    admin.dispose()
-
-
 def fresh_sqlite(path: Path) -> str:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -476,6 +443,7 @@ def main() -> None:
         result.update(_usage())
         print(json.dumps(result))
         return
+    import pg_admin  # here, in the parent: the measured children import only what they use
 
     if args.data:  # files generated elsewhere (bench_scale.py): not generated again
         data = args.data
@@ -506,8 +474,8 @@ def main() -> None:
                         fresh_sqlite(args.workdir / "floor.db")))  # fmt: skip
     if "postgresql" in databases and args.postgres_url:
         targets.append(
-            ("PostgreSQL", fresh_postgres(args.postgres_url, BENCH_DB),
-             fresh_postgres(args.postgres_url, f"{BENCH_DB}_floor"))
+            ("PostgreSQL", pg_admin.fresh(args.postgres_url, BENCH_DB),
+             pg_admin.fresh(args.postgres_url, f"{BENCH_DB}_floor"))
         )  # fmt: skip
     elif "postgresql" in databases:
         print("skip PostgreSQL: set --postgres-url or SHUANGSUI_BENCH_POSTGRES_URL", flush=True)
@@ -524,7 +492,7 @@ def main() -> None:
                 results.append((f"{name}: re-import (no changes)", with_floor(again, floor)))
     finally:
         if args.postgres_url:
-            drop_postgres(args.postgres_url, BENCH_DB, f"{BENCH_DB}_floor")
+            pg_admin.drop(args.postgres_url, BENCH_DB, f"{BENCH_DB}_floor")
 
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 

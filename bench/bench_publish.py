@@ -50,6 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pg_admin  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from peak_memory import describe, step_peak  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -343,23 +344,12 @@ def database(postgres_url: str, tmp: str, suffix: str = "", template: str | None
     """SQLite in ``tmp``, or a new database on the PostgreSQL server (a copy of ``template``)."""
     if not postgres_url:
         return f"sqlite:///{tmp}/bench.db"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_publish_{os.getpid()}{suffix}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        copy = f' TEMPLATE "{template}"' if template else ""
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
-    admin.dispose()
-    return make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    return pg_admin.fresh(postgres_url, f"bench_publish_{os.getpid()}{suffix}", template=template)
 
 
 def drop_database(postgres_url: str, suffix: str = "") -> None:
     if postgres_url:
-        admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            name = f"bench_publish_{os.getpid()}{suffix}"
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        pg_admin.drop(postgres_url, f"bench_publish_{os.getpid()}{suffix}")
 
 
 def main() -> None:

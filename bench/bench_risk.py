@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pg_admin
 import sqlalchemy as sa
 
 AS_OF = dt.date(2026, 12, 31)
@@ -131,11 +132,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shuangsui-bench-risk-") as tmp:
         url = args.postgres_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         if args.postgres_url:
-            admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sa.text('DROP DATABASE IF EXISTS "shuangsui_bench_risk" WITH (FORCE)'))
-                conn.execute(sa.text('CREATE DATABASE "shuangsui_bench_risk"'))
-            url = sa.make_url(url).set(database="shuangsui_bench_risk").render_as_string(False)
+            url = pg_admin.fresh(args.postgres_url, "shuangsui_bench_risk")
         db.migrate(url)
         engine = sa.create_engine(url)
         backend = engine.dialect.name
@@ -167,9 +164,7 @@ def main() -> int:
         print(f"  peak RSS of the process: {rss:,.0f} MiB")
         engine.dispose()
         if args.postgres_url:
-            with admin.connect() as conn:
-                conn.execute(sa.text('DROP DATABASE IF EXISTS "shuangsui_bench_risk" WITH (FORCE)'))
-            admin.dispose()
+            pg_admin.drop(args.postgres_url, "shuangsui_bench_risk")
     return 0
 
 
