@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from sqlmodel import SQLModel  # noqa: E402
 
 import shuangsui.models  # noqa: E402,F401
 from shuangsui import config, db, wiring  # noqa: E402
+from tests.databases import create_database, drop_database  # noqa: E402
 
 wiring.install()  # the draw queues notifications (and log entries) as in production
 
@@ -121,27 +121,10 @@ def _require_postgres() -> None:
 
 def _create_database(admin: sa.Engine, name: str) -> str:
     """An empty database ``name`` migrated to head; its URL."""
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    create_database(admin, name)
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     db.migrate(url)
     return url
-
-
-def _drop_database(admin: sa.Engine, name: str) -> None:
-    """Drop ``name``. ``WITH (FORCE)`` may not end a server process of another role that has
-    just connected to it (an autovacuum worker after a test filled it): such a process leaves
-    within moments, so the drop is tried again before it is given up as a failure."""
-    for attempt in range(20):
-        try:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except sa.exc.ProgrammingError:
-            if attempt == 19:
-                raise
-            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +134,7 @@ def postgres_database() -> Iterator[str]:
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"shuangsui_test_{_worker_id()}_{os.getpid()}"
     yield _create_database(admin, name)
-    _drop_database(admin, name)
+    drop_database(admin, name)
     admin.dispose()
 
 
@@ -173,7 +156,7 @@ def new_postgres_database() -> Iterator[Callable[[str], str]]:
     finally:
         try:
             for name in made:
-                _drop_database(admin, name)
+                drop_database(admin, name)
         finally:
             admin.dispose()
 

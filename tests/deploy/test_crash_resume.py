@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from rounds.audit import load_chain, verify_chain
 from rounds.models import Assignment, AuditEvent, Round, Selection
 from shuangsui import db
+from tests.databases import create_database, drop_database
 from tests.deploy.procs import REPO_ROOT, Proc, clean_env, start, wait_for
 from tests.rounds.factories import plan_yaml, seed_registry
 
@@ -59,15 +60,12 @@ def fresh_database(db_url: str, tmp_path: Path) -> Iterator[str]:
     name = f"{url.database}_uninterrupted"
     admin = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        create_database(admin, name)
         other = url.set(database=name).render_as_string(hide_password=False)
         db.migrate(other)
         yield other
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
 
 
