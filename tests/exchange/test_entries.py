@@ -15,6 +15,7 @@ from draw.merkle import leaf_hash
 from exchange.apply import Verified, apply_entries
 from exchange.directory import Partner
 from exchange.entries import make_entry, parse_entry
+from exchange.errors import LogContentRefused
 from exchange.models import PartnerEntry
 
 AT = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
@@ -43,6 +44,29 @@ def test_parse_accepts_canonical_entries_and_refuses_the_rest() -> None:
     for bad, reason in refused.items():
         with pytest.raises(ValueError, match=re.escape(f"entry 3: {reason}")):
             parse_entry(bad, origin=ORIGIN, seq=3)
+
+
+def test_make_entry_writes_canonical_bytes_and_refuses_what_is_never_shared() -> None:
+    body = {"credit_code": "91350100MA0000001X", "summary": "现场检查", "n": [1, True, None],
+            "assistance": {"requester": "310000", "request_id": "r-1"}}  # fmt: skip
+    doc = {"v": 1, "origin": ORIGIN, "seq": 7, "id": "correction/7", "kind": "correction",
+           "at": "2026-12-01T09:00:00Z", "supersedes": "result/3", "body": body}  # fmt: skip
+    assert _entry(7, body, "correction", "result/3") == canonical_json(doc)
+    # a tuple is no plain JSON value: the full checks take it, and encode it as a list
+    assert _entry(7, body | {"n": (1, True, None)}, "correction", "result/3") == canonical_json(doc)
+    never = {
+        "body.Email": {"Email": "a@b.example.cn"},
+        "body.team[1].phone": {"team": [{"name": "x"}, {"phone": "123"}]},
+        "body.window.internal_notes": {"window": {"internal_notes": "..."}},
+    }
+    for path, bad in never.items():
+        with pytest.raises(LogContentRefused, match=re.escape(f"{path}: never shared")):
+            _entry(8, body | bad)
+    for value, reason in ((1.5, "floats are not allowed"), (2**53, "outside the I-JSON range")):
+        with pytest.raises(TypeError, match=reason):
+            _entry(8, body | {"n": [value]})
+    with pytest.raises(TypeError, match="not allowed in canonical JSON"):  # the wrapper too
+        make_entry(origin=ORIGIN, seq=8, entry_id=b"result/8", kind="result", at=AT, body=body)  # type: ignore[arg-type]
 
 
 def test_applied_rows_hold_each_column(engine: sa.Engine) -> None:
