@@ -7,26 +7,32 @@ import time
 
 import sqlalchemy as sa
 
-ATTEMPTS, PAUSE = 60, 0.5  # up to half a minute
+PAUSE = 0.5
 
 
-def drop_database(admin: sa.Engine, name: str) -> None:
+def drop_database(admin: sa.Engine, name: str, *, within: float = 30) -> None:
     """Drop ``name`` if it exists. ``WITH (FORCE)`` may not end a server process of another
     role that has just connected to it (an autovacuum worker after a test filled it): such a
-    process leaves within moments, so the drop is tried again before it is given up."""
-    for attempt in range(ATTEMPTS):
+    process leaves within moments, so the drop is tried again for up to ``within`` seconds
+    before it is given up. (The benches drop their databases through this too.)"""
+    attempts = max(1, round(within / PAUSE))
+    for attempt in range(attempts):
         try:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             return
         except sa.exc.ProgrammingError:  # InsufficientPrivilege
-            if attempt == ATTEMPTS - 1:
+            if attempt == attempts - 1:
                 raise
             time.sleep(PAUSE)
 
 
-def create_database(admin: sa.Engine, name: str) -> None:
-    """An empty database ``name``, made anew (one left by an earlier run is dropped first)."""
-    drop_database(admin, name)
+def create_database(
+    admin: sa.Engine, name: str, *, template: str | None = None, within: float = 30
+) -> None:
+    """A database ``name``, empty or a copy of ``template``, made anew (one left by an earlier
+    run is dropped first, as :func:`drop_database` drops it)."""
+    drop_database(admin, name, within=within)
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
