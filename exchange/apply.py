@@ -128,12 +128,14 @@ def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: d
 
 
 def apply_entries(
-    session: Session, partner: Partner, entries: Sequence[Verified], our_code: str
-) -> int:
-    """Insert what is new; an entry already held must be byte-identical. Returns how many."""
+    session: Session, partner: Partner, entries: Sequence[Verified], our_code: str,
+    now: dt.datetime | None = None,
+) -> int:  # fmt: skip
+    """Insert what is new; an entry already held must be byte-identical. Returns how many.
+    ``now``: the moment recorded as applied (a sync applying its range in parts gives one)."""
     if not entries:
         return 0
-    now = dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
     held = dict(
         session.execute(
             select(col(PartnerEntry.seq), col(PartnerEntry.leaf_hash)).where(

@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, update
@@ -64,14 +66,17 @@ def _state(engine: Engine, code: str) -> PartnerState:
         return state
 
 
-def fetch_range(client: PartnerClient, partner: Partner, start: int, end: int) -> list[Verified]:
-    """Entries [start, end), contiguous and well-formed, or SyncRejected."""
-    out: list[Verified] = []
+def fetch_range(
+    client: PartnerClient, partner: Partner, start: int, end: int
+) -> Iterator[tuple[int, bytes]]:
+    """Entries [start, end) as (seq, leaf bytes), a page at a time, never the range whole:
+    each the next in sequence, or SyncRejected. Their content is checked as they are applied
+    (``Spool.chunks``), once the range's root is."""
+    want = start
     for page in client.pages(start, end):
         if not page:
-            raise SyncRejected(f"partner {partner.code}: empty page at {start + len(out)}")
+            raise SyncRejected(f"partner {partner.code}: empty page at {want}")
         for item in page:
-            want = start + len(out)
             if not isinstance(item, dict) or item.get("seq") != want:
                 got = item.get("seq") if isinstance(item, dict) else item
                 raise SyncRejected(
@@ -79,18 +84,71 @@ def fetch_range(client: PartnerClient, partner: Partner, start: int, end: int) -
                 )
             if want >= end or not isinstance(item.get("entry"), str):
                 raise SyncRejected(f"partner {partner.code}: malformed entry {want}")
-            data = item["entry"].encode()
-            try:
-                doc = parse_entry(data, origin=partner.origin, seq=want)
-            except ValueError as exc:
-                raise SyncRejected(f"partner {partner.code}: {exc}") from None
-            out.append(Verified(want, data, doc, leaf_hash(data)))
-    if start + len(out) != end:
+            yield want, item["entry"].encode()
+            want += 1
+    if want != end:
         raise SyncRejected(
-            f"partner {partner.code}: truncated: entries stop at {start + len(out)}, "
-            f"the checkpoint has {end}"
+            f"partner {partner.code}: truncated: entries stop at {want}, the checkpoint has {end}"
         )
-    return out
+
+
+# Applied this many entries at a time, in the sync's one transaction.
+APPLY_CHUNK = 5_000
+
+
+class Spool:
+    """The range being pulled, kept on disk until all of it hashes to the signed root, then
+    read back and applied ``APPLY_CHUNK`` entries at a time: a sync's memory does not grow with
+    its range (a bureau back after months offline, or a partner new to the directory, pulls
+    everything since its cursor; held as parsed entries, that was 3.6 KB of memory each).
+
+    An anonymous temporary file in ``directory`` (the data directory), gone when closed or
+    with the process. Each entry: its length (4 bytes, big-endian), its leaf hash (32 bytes),
+    its leaf bytes; in sequence order from ``start``."""
+
+    def __init__(self, start: int, directory: Path) -> None:
+        self.start, self.count, self.directory = start, 0, directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._file = tempfile.TemporaryFile(dir=directory)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def add(self, data: bytes, leaf: bytes) -> None:
+        try:
+            self._file.write(len(data).to_bytes(4, "big") + leaf + data)
+        except OSError as exc:  # the disk is full: a failed sync, its reason recorded
+            raise self._failed(exc) from None
+        self.count += 1
+
+    def _failed(self, exc: OSError) -> SyncRejected:
+        return SyncRejected(f"the entries could not be kept in {self.directory}: {exc}")
+
+    def chunks(self, partner: Partner, size: int) -> Iterator[list[Verified]]:
+        """The entries, ``size`` at a time, each parsed and checked on the way (``parse_entry``:
+        canonical JSON, the partner's origin, its own seq, a known kind) or SyncRejected."""
+        self._file.seek(0)
+        read, end = self._file.read, self.start + self.count
+        for first in range(self.start, end, size):
+            chunk = []
+            for seq in range(first, min(first + size, end)):
+                n, leaf = int.from_bytes(read(4), "big"), read(32)
+                data = read(n)
+                try:
+                    doc = parse_entry(data, origin=partner.origin, seq=seq)
+                except ValueError as exc:
+                    raise SyncRejected(f"partner {partner.code}: {exc}") from None
+                chunk.append(Verified(seq, data, doc, leaf))
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -135,21 +193,23 @@ def _check_history(client: PartnerClient, view: View, cp: Checkpoint) -> None:
 
 
 def _fetch(
-    client: PartnerClient, state: PartnerState, head: witness.Head
-) -> tuple[list[Verified], list[bytes]]:
-    """Entries [cursor, head.size), which must hash to the head's root."""
+    client: PartnerClient, state: PartnerState, head: witness.Head, spool: Spool
+) -> list[bytes]:
+    """Entries [cursor, head.size) into ``spool``; they must hash to the head's root. Returns
+    the compact range at the head (the new cursor's frontier)."""
     frontier = [bytes.fromhex(h) for h in state.frontier]
     if head.size == state.size:
-        return [], frontier
-    new = fetch_range(client, client.partner, state.size, head.size)
-    for e in new:
-        proofs.frontier_append(frontier, e.seq, e.leaf_hash)
+        return frontier
+    for seq, data in fetch_range(client, client.partner, state.size, head.size):
+        leaf = leaf_hash(data)
+        proofs.frontier_append(frontier, seq, leaf)
+        spool.add(data, leaf)
     if proofs.frontier_root(frontier) != head.root:
         raise SyncRejected(
             f"partner {client.partner.code}: entries {state.size}..{head.size - 1} do not hash "
             "to the signed root"
         )
-    return new, frontier
+    return frontier
 
 
 def _gossip(engine: Engine, client: PartnerClient, directory: Directory, key: BureauKey) -> None:
@@ -309,7 +369,7 @@ def _target(
 
 
 def _commit(engine: Engine, partner: Partner, state: PartnerState, head: witness.Head,
-            new: list[Verified], frontier: list[bytes], short: str | None) -> int:  # fmt: skip
+            new: Spool, frontier: list[bytes], short: str | None) -> int:  # fmt: skip
     now = _now()
     with Session(engine) as session:
         won = cast(
@@ -334,7 +394,11 @@ def _commit(engine: Engine, partner: Partner, state: PartnerState, head: witness
         ).rowcount
         if not won:
             raise SyncRejected(f"partner {partner.code}: another sync moved the cursor; retry")
-        applied = apply_entries(session, partner, new, get_settings().bureau_code)
+        us = get_settings().bureau_code
+        applied = sum(
+            apply_entries(session, partner, chunk, us, now)
+            for chunk in new.chunks(partner, APPLY_CHUNK)
+        )
         session.commit()
     return applied
 
@@ -364,7 +428,7 @@ def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
     return status
 
 
-@collector_paused()  # a range's entries are held and applied at once (``shuangsui.collector``)
+@collector_paused()  # a chunk of entries is built and applied at once (``shuangsui.collector``)
 def sync_partner(
     engine: Engine, partner: Partner, *, key: BureauKey | None = None, transport: Any = None,
     timeout: float = 10.0, directory: Directory | None = None,
@@ -377,13 +441,16 @@ def sync_partner(
     key = key or load_or_create()
     directory = directory or read_directory()
     try:
-        with PartnerClient(partner, key, transport=transport, timeout=timeout) as client:
-            cp = client.checkpoint()
-            _gossip(engine, client, directory, key)
-            witnesses = _witness(engine, client, state, cp, directory, key)
-            head, short = _target(client, engine, state, cp, directory.witness_quorum, witnesses)
-            new, frontier = _fetch(client, state, head)
-        applied = _commit(engine, partner, state, head, new, frontier, short)
+        with Spool(state.size, get_settings().home) as new:
+            with PartnerClient(partner, key, transport=transport, timeout=timeout) as client:
+                cp = client.checkpoint()
+                _gossip(engine, client, directory, key)
+                witnesses = _witness(engine, client, state, cp, directory, key)
+                head, short = _target(
+                    client, engine, state, cp, directory.witness_quorum, witnesses
+                )
+                frontier = _fetch(client, state, head, new)
+            applied = _commit(engine, partner, state, head, new, frontier, short)
     except SyncRejected as exc:
         status = _record_failure(engine, partner.code, exc)
         log = logger.error if status in ("rewritten", "equivocated") else logger.warning
