@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from registry.models import CheckItem
 from rounds import disclosure
-from rounds.models import PlanVersion, Round, RoundStatus
+from rounds.models import PlanVersion, Round, RoundStatus, Selection
 from rounds.notice import commitment_document
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
@@ -142,27 +142,12 @@ def build_site(
     A round not yet revealed (rounds/disclosure.py) shows its commitment, plan (targeted
     codes withheld), entropy, seed and counts, and of its enterprises only those whose result
     is final; no bundle, and a failure statement without the enterprise's code."""
-    keys = [r.key for r in round_rows if results_of is None or r.key in results_of]
-    shown_of = results.read_versions(conn, keys, settings.timezone) if keys else {}
-    drawn: dict[str, list[tuple[str, ...]]] = {}
-    for row in results.read_drawn(conn, keys) if keys else ():
-        drawn.setdefault(row[0], []).append(row)
-    names = results.division_names({row[5] for rows in drawn.values() for row in rows})
+    heads = [r for r in round_rows if results_of is None or r.key in results_of]
+    listed_of, unpublished = read_results(conn, settings, heads)
     rounds: list[PublicRound] = []
-    unpublished: dict[tuple[str, str], NewlyPublished] = {}  # returned in (round, code) order
     for head in round_rows:
         r, doc, revealed = head.row, head.doc, head.revealed
-        listed: list[PublicResult] = ResultsNotRead()
-        if head.key in keys:
-            listed = []
-            for row in drawn.get(head.key, []):
-                shown = shown_of.get((head.key, row[1]))
-                if shown is None and not revealed:  # the firms still to be checked stay unnamed
-                    continue
-                listed.append(results.public_result(row, shown, head.item_name, names))
-                if shown is not None and not shown.published:
-                    key = (head.key, row[1])
-                    unpublished[key] = results.newly_published(key, shown, r["check_item_code"])
+        listed = listed_of.get(head.key, ResultsNotRead())
         first = r["commitment_published_at"]
         rounds.append(
             PublicRound(
@@ -203,8 +188,74 @@ def build_site(
     logger.info(
         "public record: %d round(s), %d read again with %d result(s)",
         len(rounds),
-        len(keys),
-        sum(len(r.results) for r in rounds if r.round_key in keys),
+        len(heads),
+        sum(len(r.results) for r in rounds if r.round_key in listed_of),
     )
     site = Site(settings.bureau_code, settings.bureau_name, settings.public_base_url, rounds)
-    return site, [unpublished[key] for key in sorted(unpublished)]
+    return site, unpublished
+
+
+def read_results(
+    conn: sa.Connection, settings: Settings, heads: Sequence[RoundRow]
+) -> tuple[dict[str, list[PublicResult]], list[NewlyPublished]]:
+    """The results of the rounds ``heads`` as their pages list them (by round key), and their
+    shown versions not yet recorded as published, in ``published_order``."""
+    keys = [head.key for head in heads]
+    if not keys:
+        return {}, []
+    shown_of = results.read_versions(conn, keys, settings.timezone)
+    drawn: dict[str, list[tuple[str, ...]]] = {}
+    for row in results.read_drawn(conn, keys):
+        drawn.setdefault(row[0], []).append(row)
+    names = results.division_names({row[5] for rows in drawn.values() for row in rows})
+    listed_of: dict[str, list[PublicResult]] = {}
+    unpublished: list[NewlyPublished] = []
+    for head in heads:
+        listed_of[head.key], new = _listed(head, drawn.get(head.key, []), shown_of, names)
+        unpublished += new
+    return listed_of, sorted(unpublished, key=published_order)
+
+
+def read_batches(conn: sa.Connection, keys: Sequence[str], size: int) -> list[list[str]]:
+    """``keys`` in order, cut into runs of rounds read together: each run holds at most
+    ``size`` drawn enterprises (a larger round is a run of its own). One read per run, not per
+    round: PostgreSQL answers a read of the findings' tables with a scan of them, whether it
+    is for one round or for many."""
+    sel = Selection.__table__  # type: ignore[attr-defined]
+    q = sa.select(sel.c.round_key, sa.func.count()).group_by(sel.c.round_key)
+    sizes = {key: n for key, n in conn.execute(q.where(sel.c.round_key.in_(list(keys))))}
+    runs: list[list[str]] = []
+    held = 0
+    for key in keys:
+        n = sizes.get(key, 0)
+        if not runs or held + n > size:
+            runs.append([])
+            held = 0
+        runs[-1].append(key)
+        held += n
+    return runs
+
+
+def _listed(
+    head: RoundRow,
+    drawn: Sequence[tuple[str, ...]],
+    shown_of: Mapping[tuple[str, str], results.Shown],
+    names: dict[str, str],
+) -> tuple[list[PublicResult], list[NewlyPublished]]:
+    listed: list[PublicResult] = []
+    unpublished: list[NewlyPublished] = []
+    for row in drawn:
+        shown = shown_of.get((head.key, row[1]))
+        if shown is None and not head.revealed:  # the firms still to be checked stay unnamed
+            continue
+        listed.append(results.public_result(row, shown, head.item_name, names))
+        if shown is not None and not shown.published:
+            key = (head.key, row[1])
+            unpublished.append(results.newly_published(key, shown, head.row["check_item_code"]))
+    return listed, unpublished
+
+
+def published_order(v: NewlyPublished) -> tuple[str, str]:
+    """The order the versions a publish shows for the first time are recorded and shared in:
+    by round, then credit code."""
+    return v.round_key, v.credit_code

@@ -43,12 +43,19 @@ from shuangsui.errors import IntegrityError
 from shuangsui.files import remove_leftovers
 from shuangsui.paths import child, inside
 from website import inputs
-from website.model import PublicRound, Site
+from website.model import PublicResult, PublicRound, Site
 from website.output import MANIFEST as MANIFEST  # where tests and tools look for them
 from website.output import STATE as STATE
 from website.output import Output, PublishReport, part_file
 from website.parts import RoundPart, content_digest, part_of
-from website.records import RoundRow, build_site, read_rounds
+from website.records import (
+    RoundRow,
+    build_site,
+    published_order,
+    read_batches,
+    read_results,
+    read_rounds,
+)
 from website.render import (
     commitment_paths,
     render_aggregates,
@@ -128,6 +135,10 @@ def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
     shutil.rmtree(child(output.out / "rounds", key) / "bundle", ignore_errors=True)
 
 
+# A publish reads the results of the rounds it renders again in runs of rounds holding at most
+# this many drawn enterprises: it holds one run's results at a time (about 2 KB each), in a
+# few reads whatever the number of rounds.
+READ_BATCH = 20_000
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
@@ -173,9 +184,12 @@ def publish(
             for row in rows:
                 if (part := output.part(row.key, fingerprints[row.key])) is not None:
                     kept[row.key] = part
-        site, unpublished = build_site(
-            conn, settings, rows, results_of={r.key for r in rows} - set(kept)
-        )
+        site, _ = build_site(conn, settings, rows, results_of=())  # results: read below
+        runs = read_batches(conn, [r.key for r in rows if r.key not in kept], READ_BATCH)
+    head_of = {row.key: row for row in rows}
+    run_of = {key: run for run in runs for key in run}
+    listed_of: dict[str, list[PublicResult]] = {}  # the results of the run being rendered
+    unpublished: list[NewlyPublished] = []
     report = PublishReport(out, len(site.rounds))
     report.reread = [r.round_key for r in site.rounds if r.round_key not in kept]
     keys = {r.round_key for r in site.rounds}
@@ -186,9 +200,16 @@ def publish(
         rnd = site.rounds[i] = replace(rnd, commitment_first_published=first[rnd.round_key])
         if rnd.round_key in kept:  # inputs unchanged: its files are in place (checked)
             parts[rnd.round_key] = kept[rnd.round_key]
-        else:
-            parts[rnd.round_key] = _round(site, rnd, output, report)
+        else:  # read, rendered and let go: its part stands for it from here on
+            if rnd.round_key not in listed_of:  # the first round of the next run
+                with engine.connect() as conn:
+                    run = [head_of[key] for key in run_of[rnd.round_key]]
+                    listed_of, new = read_results(conn, settings, run)
+                unpublished += new
+            site.rounds[i] = replace(rnd, results=listed_of.pop(rnd.round_key))
+            parts[rnd.round_key] = _round(site, site.rounds[i], output, report)
             output.keep_part(rnd.round_key, fingerprints[rnd.round_key], parts[rnd.round_key])
+            site.rounds[i] = rnd
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
         stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
         if (
@@ -231,7 +252,7 @@ def publish(
         _record_stamps(engine, {k: stamps[k] for k in first_time})
         report.revealed = _record_reveals(engine, site, now)
     if record and unpublished:
-        _record(engine, unpublished, site_digest)
+        _record(engine, sorted(unpublished, key=published_order), site_digest)
         report.newly_published = len(unpublished)
     output.finish(site_digest, site_key, record, report.results)
     logger.info(

@@ -201,3 +201,35 @@ def test_what_was_not_recorded_is_recorded_by_the_next_publish(
     report = publish(engine, out)
     assert report.newly_published == 1 and report.reread == [ROUND]
     assert publish(engine, out).reread == []
+
+
+def test_rounds_read_in_runs_of_any_size_make_the_same_site(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish reads the rounds it renders in runs bounded by their drawn enterprises
+    (``READ_BATCH``), holding one run's results at a time: a run per round, or one for all,
+    gives the same site byte for byte and records the same versions as published."""
+    from website import records, site
+
+    _, codes = _two_rounds(engine)
+    with engine.connect() as conn:
+        drawn = conn.execute(
+            sa.text("SELECT count(*) FROM selection WHERE round_key = :k"), {"k": ROUND}
+        ).scalar_one()
+        keys = [ROUND, NEXT]  # the drawn round, then the committed one (nothing drawn yet)
+        assert records.read_batches(conn, keys, drawn) == [keys]
+        assert records.read_batches(conn, keys, drawn - 1) == [[ROUND], [NEXT]]
+        assert records.read_batches(conn, [], drawn) == []
+    trees, recorded = [], []
+    for size in (site.READ_BATCH, 1):
+        monkeypatch.setattr(site, "READ_BATCH", size)
+        report = publish(engine, tmp_path / f"run-{size}", settings=get_settings(), record=False)
+        assert report.reread == [ROUND, NEXT]
+        trees.append(_tree(tmp_path / f"run-{size}"))
+    assert trees[0] == trees[1]
+    monkeypatch.setattr(site, "READ_BATCH", 1)
+    assert publish(engine, tmp_path / "recorded", settings=get_settings()).newly_published == 1
+    with engine.connect() as conn:
+        recorded = conn.execute(sa.text("SELECT count(*) FROM published_result")).scalar_one()
+    assert recorded == 1  # the one final finding, of the first run (codes[0])
+    assert codes
