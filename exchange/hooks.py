@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col
 
 if TYPE_CHECKING:
+    from exchange.log import NewEntry
     from website.results import NewlyPublished
 
 logger = logging.getLogger(__name__)
@@ -65,15 +66,28 @@ def append_round_record(session: Session, rnd: Any) -> None:
            body=round_record(session, rnd))  # fmt: skip
 
 
+# The published versions are shared this many at a time: the log entries of one chunk are
+# made, appended and let go before the next (about 1.5 KB each while held), all in the
+# publishing transaction.
+SHARE_CHUNK = 5_000
+
+
 def share_published_results(session: Session, versions: list[NewlyPublished]) -> None:
     """Each newly published finding version joins our log: a ``result`` the first time a
     finding is published, a ``correction`` superseding it afterwards. Public fields only, as
     the publish read them (not read again); whether an earlier version of the finding was
-    published is looked up in the publishing transaction. Appended in bulk (one take of the
-    log's lock), in the order given."""
+    published is looked up in the publishing transaction. Appended in bulk, in the order
+    given, ``SHARE_CHUNK`` versions at a time (one take of the log's lock each)."""
+    from exchange.publish import share
+
+    for start in range(0, len(versions), SHARE_CHUNK):
+        share(session, _entries(session, versions[start : start + SHARE_CHUNK]))
+
+
+def _entries(session: Session, versions: list[NewlyPublished]) -> list[NewEntry]:
     from sqlalchemy import select
 
-    from exchange.publish import correction_entry, result_entry, share
+    from exchange.publish import correction_entry, result_entry
     from findings.models import PublishedResult
     from shuangsui.db import one_of
 
@@ -103,7 +117,7 @@ def share_published_results(session: Session, versions: list[NewlyPublished]) ->
             entries.append(correction_entry(supersedes=first, **fields))
         else:
             entries.append(result_entry(**fields))
-    share(session, entries)
+    return entries
 
 
 def install() -> None:

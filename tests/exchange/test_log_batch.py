@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from draw import merkle
 from exchange.log import NewEntry, append, append_many, head_of
 from exchange.models import ExchangeEntry
-from shuangsui.db import one_of
+from shuangsui.db import make_engine, one_of
 from shuangsui.errors import NotFound
 
 ORIGIN = "shuangsui.350000"
@@ -65,3 +65,35 @@ def test_one_of_is_in_on_both_databases(engine: Engine) -> None:
         column = ExchangeEntry.__table__.c.entry_id  # type: ignore[attr-defined]
         query = select(column).where(one_of(s, column, [ids[0], ids[2], "result/nope"]))
         assert sorted(s.exec(query).all()) == [ids[0], ids[2]]  # type: ignore[call-overload]
+
+
+@pytest.mark.postgres
+def test_a_lookup_repeated_on_one_connection_is_planned_for_the_table_as_it_is(
+    postgres_database: str,
+) -> None:
+    """Bulk work fills a table and looks it up in one transaction (the log appended a chunk
+    at a time). A statement prepared on the server while the table was empty must not keep
+    that moment's generic plan once the transaction has filled it (a scan testing each row
+    against the array one element at a time): our connections plan each execution for its
+    own parameters and the table as it is (``plan_cache_mode``), where the array is known
+    and PostgreSQL probes the index or hashes it."""
+    ids = "{" + ",".join(f"x{i}" for i in range(1000)) + "}"
+    engine = make_engine(postgres_database)
+    try:
+        with engine.connect() as conn, conn.begin() as tx:
+            conn.exec_driver_sql("ANALYZE exchange_entry")  # the statistics of an empty log
+            conn.exec_driver_sql(
+                "PREPARE lookup(text[]) AS SELECT seq FROM exchange_entry WHERE entry_id = ANY($1)"
+            )
+            for _ in range(10):  # past the executions after which a generic plan may be kept
+                conn.exec_driver_sql(f"EXECUTE lookup('{ids}')")
+            conn.exec_driver_sql(
+                "INSERT INTO exchange_entry (seq, entry_id, kind, body, leaf_hash, created_at) "
+                "SELECT g, 'x' || g, 'result', repeat('a', 300), md5(g::text), now() "
+                "FROM generate_series(1, 20000) g"
+            )
+            plan = conn.exec_driver_sql(f"EXPLAIN EXECUTE lookup('{ids}')").scalars().all()
+            tx.rollback()
+    finally:
+        engine.dispose()
+    assert not any("$1" in line for line in plan), plan  # a generic plan names its parameter

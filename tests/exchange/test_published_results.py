@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+import exchange.hooks
 from exchange.models import ExchangeEntry
 from findings import service as findings
 from findings.categories import ResultCategory
@@ -71,11 +73,14 @@ def test_published_result_and_its_correction_enter_the_log(
     assert all("勿公开" not in e.body for e in entries)
 
 
+@pytest.mark.parametrize("chunk", [1, 5_000])
 def test_one_publish_shares_a_first_result_and_a_correction_together(
-    engine: sa.Engine, tmp_path: Path
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     """The hook shares what the publish read: in one batch, a finding published before gets
-    a correction and one published for the first time a result."""
+    a correction and one published for the first time a result; shared a version at a time
+    (``SHARE_CHUNK``), the same entries in the same order."""
+    monkeypatch.setattr(exchange.hooks, "SHARE_CHUNK", chunk)
     teams = _drawn_teams(engine)
     first, second = sorted(teams)[:2]
     day = dt.date(2026, 12, 9)
@@ -92,6 +97,7 @@ def test_one_publish_shares_a_first_result_and_a_correction_together(
     with Session(engine) as s:
         entries = s.exec(select(ExchangeEntry).order_by(ExchangeEntry.seq)).all()
     shared = [(e.kind, e.supersedes, json.loads(e.body)["body"]) for e in entries[2:]]
+    assert [e.seq for e in entries] == list(range(len(entries)))
     assert shared == [
         ("correction", f"result/ccc-2026-12/{first}/CCC-01", {
             "check_item": "CCC-01", "credit_code": first, "inspected_on": "2026-12-09",
