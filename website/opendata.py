@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from shuangsui import spreadsheet
@@ -53,9 +54,23 @@ def _row(r: PublicResult) -> list[str]:
     ]
 
 
-# a part of a file: the files spanning every round are written in pieces, a kept round's share
-# being a view of its own file (``website.parts``), never joined into one buffer
-Piece: TypeAlias = bytes | memoryview
+@dataclass(frozen=True)
+class FileSlice:
+    """Bytes ``start`` to ``end`` of the site's file ``rel``: a round's share of a file
+    spanning every round, read from the round's own file when that file is written
+    (``website.output.Output.write``), so that a publish never holds every round's share."""
+
+    rel: str
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+# a part of a file: the files spanning every round are written in pieces, each round's share
+# a slice of its own data file (``website.parts``), never joined into one buffer
+Piece: TypeAlias = bytes | memoryview | FileSlice
 
 CSV_HEAD = ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode("utf-8")
 
@@ -74,15 +89,17 @@ def csv_file(pieces: Iterable[Piece]) -> list[Piece]:
     return [CSV_HEAD, *pieces]
 
 
-def csv_rows_of(data: bytes) -> memoryview:
-    """The rows of a file :func:`csv_file` wrote (its header off; a view, not a copy)."""
+def csv_rows_of(rel: str, data: bytes) -> FileSlice:
+    """The rows of ``rel``, a file :func:`csv_file` wrote whose bytes are ``data`` (its
+    header off), as a slice of it."""
     if not data.startswith(CSV_HEAD):
         raise ValueError("not a results CSV of this version")
-    return memoryview(data)[len(CSV_HEAD) :]
+    return FileSlice(rel, len(CSV_HEAD), len(data))
 
 
-def results_csv(results: Iterable[PublicResult]) -> bytes:
-    return b"".join(csv_file([csv_rows(results)]))
+def csv_rows_in(rel: str, rows: Piece) -> FileSlice:
+    """``rows`` (:func:`csv_rows`) as the slice of ``rel`` that :func:`csv_file` wrote them to."""
+    return FileSlice(rel, len(CSV_HEAD), len(CSV_HEAD) + len(rows))
 
 
 def result_json(r: PublicResult) -> dict[str, Any]:
@@ -122,17 +139,20 @@ def json_file(pieces: Iterable[Piece]) -> list[Piece]:
     return _joined(b"[\n", [p for p in pieces if p], b",\n", b"\n]\n") or [b"[]\n"]
 
 
-def json_records_of(data: bytes) -> Piece:
-    """The records of a file :func:`json_file` wrote (its brackets off; a view, not a copy)."""
+def json_records_of(rel: str, data: bytes) -> Piece:
+    """The records of ``rel``, a file :func:`json_file` wrote whose bytes are ``data`` (its
+    brackets off), as a slice of it."""
     if data == b"[]\n":
         return b""
     if not (data.startswith(b"[\n{") and data.endswith(b"}\n]\n")):
         raise ValueError("not a results JSON of this version")
-    return memoryview(data)[2:-3]
+    return FileSlice(rel, 2, len(data) - 3)
 
 
-def results_json(results: Iterable[PublicResult]) -> bytes:
-    return b"".join(json_file([json_records(results)]))
+def json_records_in(rel: str, records: Piece) -> Piece:
+    """``records`` (:func:`json_records`) as the slice of ``rel`` that :func:`json_file`
+    wrote them to."""
+    return FileSlice(rel, 2, 2 + len(records)) if records else b""
 
 
 def _joined(start: bytes, pieces: list[Piece], between: bytes, end: bytes) -> list[Piece]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shuangsui.errors import IntegrityError
 from shuangsui.files import write_atomic
 from shuangsui.paths import inside
-from website.opendata import Piece
+from website.opendata import FileSlice, Piece
 from website.parts import FOLDER, RoundPart, part_from_files
 from website.render import round_paths
 
@@ -72,6 +74,10 @@ class Output:
             )
         )
 
+    def digest(self, rel: str) -> str | None:
+        """The SHA-256 the manifest lists for ``rel`` (None: not listed)."""
+        return self.files.get(rel, [None])[0]
+
     def checked(self, rel: str, digest: str | None) -> bytes:
         """The bytes of ``rel`` if its SHA-256 is ``digest``; ``ValueError`` otherwise, and
         the manifest forgets the file, so that it is written again."""
@@ -92,8 +98,8 @@ class Output:
             if not self.has(html):
                 return None
             return part_from_files(
-                self.checked(json_rel, self.files.get(json_rel, [None])[0]),
-                self.checked(csv_rel, self.files.get(csv_rel, [None])[0]),
+                (json_rel, self.checked(json_rel, self.digest(json_rel))),
+                (csv_rel, self.checked(csv_rel, self.digest(csv_rel))),
                 self.checked(part_file(key), kept[1]),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -113,20 +119,35 @@ class Output:
     def write(self, rel: str, data: bytes | list[Piece], report: PublishReport) -> None:
         """Write ``rel`` unless the manifest lists these bytes for it and it is in place.
         ``data`` may come in pieces (the files spanning every round): hashed and written one
-        after the other, never joined."""
-        pieces = [data] if isinstance(data, bytes) else data
+        after the other, never joined; a piece that is a slice of another file of the site
+        is read from it (checked against the manifest) as it is hashed, and again as it is
+        written."""
+        pieces: list[Piece] = [data] if isinstance(data, bytes) else data
         h = hashlib.sha256()
-        for piece in pieces:
+        for piece in self._read(pieces):
             h.update(piece)
         digest = h.hexdigest()
         target = inside(self.out, rel)
-        if self.files.get(rel, [None])[0] == digest and target.is_file():
+        if self.digest(rel) == digest and target.is_file():
             report.unchanged += 1
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data)
+        write_atomic(target, data if isinstance(data, bytes) else self._read(pieces))
         self.files[rel] = [digest, sum(map(len, pieces))]
         report.written.append(rel)
+
+    def _read(self, pieces: list[Piece]) -> Iterator[bytes | memoryview]:
+        for piece in pieces:
+            if not isinstance(piece, FileSlice):
+                yield piece
+                continue
+            try:
+                data = self.checked(piece.rel, self.digest(piece.rel))
+            except (OSError, ValueError) as exc:
+                raise IntegrityError(
+                    f"{piece.rel} changed while the site was being published ({exc}); publish again"
+                ) from exc
+            yield memoryview(data)[piece.start : piece.end]
 
     def remove(self, rel: str, report: PublishReport) -> None:
         inside(self.out, rel).unlink(missing_ok=True)

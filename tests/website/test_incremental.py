@@ -169,6 +169,25 @@ def test_a_file_not_as_the_manifest_lists_is_not_kept(
     assert sorted(report.reread) == [ROUND, NEXT] and report.written == []
 
 
+def test_a_round_read_again_with_the_same_content_rewrites_a_changed_data_file(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The files spanning every round are written from the rounds' own data files: a round
+    read again whose content has not changed still has its data files checked against the
+    manifest, and one changed on disk is written again, never joined as it is."""
+    teams, codes = _two_rounds(engine)
+    site = Site(engine, tmp_path)
+    site.publish()
+    data = site.out / "data" / f"{ROUND}.csv"
+    data.write_bytes(data.read_bytes().replace(codes[0].encode(), b"91350000FORGED0001"))
+    # a state that does not vouch for the manifest (a run killed after writing it): every
+    # round is read again, none of them with new content
+    (site.out / MANIFEST).write_bytes((site.out / MANIFEST).read_bytes() + b"\n")
+    report = site.publish()  # the same tree as a publish into an empty folder
+    assert ROUND in report.reread and f"data/{ROUND}.csv" in report.written
+    assert b"FORGED" not in (site.out / "data" / "results.csv").read_bytes()
+
+
 def test_the_window_closing_alone_reveals_the_round(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
