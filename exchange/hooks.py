@@ -79,7 +79,9 @@ def share_published_results(session: Session, versions: list[NewlyPublished]) ->
     published is looked up in the publishing transaction. Appended in bulk, in the order
     given, ``SHARE_CHUNK`` versions at a time (one take of the log's lock each)."""
     from exchange.publish import share
+    from shuangsui.db import plan_each_execution
 
+    plan_each_execution(session)  # looks up the published versions its transaction wrote
     for start in range(0, len(versions), SHARE_CHUNK):
         share(session, _entries(session, versions[start : start + SHARE_CHUNK]))
 

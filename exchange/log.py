@@ -25,7 +25,7 @@ from exchange.entries import make_entry
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
-from shuangsui.db import insert_rows, one_of
+from shuangsui.db import insert_rows, one_of, plan_each_execution
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = 0x5353_4558  # "SSEX": the advisory lock of the log's head
@@ -104,6 +104,7 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
     in the log or earlier in ``entries``."""
     if not entries:
         return []
+    plan_each_execution(session)  # its look-ups, a chunk after another in one transaction
     head = _lock_head(session)
     ids = list(dict.fromkeys(e.entry_id for e in entries))
     known: dict[str, Appended] = {}

@@ -49,23 +49,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def _postgres_custom_plans(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    """Plan every statement for its own parameters and the tables as they are now.
-
-    psycopg prepares a statement run five times on one connection, and PostgreSQL may then
-    keep one generic plan for it, made from the sizes of the tables at that moment. Our bulk
-    work writes and reads one table in one transaction (the partner log appended in chunks,
-    a range applied in chunks): a plan made while a table was empty, reused once the same
-    transaction has filled it, scans it whole for every look-up (a publish of 100,000 results
-    sharing them in chunks took 90 s instead of 4). Planning each execution costs tens of
-    microseconds; the statements stay prepared (parsed once)."""
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_custom_plan")
-    dbapi_connection.autocommit = autocommit
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -76,8 +59,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
-        if engine.dialect.name == "postgresql":
-            event.listen(engine, "connect", _postgres_custom_plans)
     logger.debug("engine for %s", scrub_url(url))
     return engine
 
@@ -211,6 +192,19 @@ def one_of(session: Session | Connection, column: Any, values: Sequence[Any]) ->
     if _dialect(session) == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def plan_each_execution(session: Session | Connection) -> None:
+    """Until the end of the transaction, plan each statement for its own parameters and the
+    tables as they are (PostgreSQL; nothing elsewhere). For bulk work that fills a table and
+    looks it up in one transaction (the partner log appended a chunk at a time): psycopg
+    prepares a statement run five times on a connection, PostgreSQL may then keep one
+    generic plan for it, and a plan made while a table was empty, kept once the transaction
+    has filled it, tests every row against every id looked up (a publish sharing its
+    results in chunks took 90 s instead of 4). Not set for every connection: re-planning
+    each row of a prepared ``executemany`` costs 3-6 us a row (the draw's notices)."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def _dialect(session: Session | Connection) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from draw import merkle
@@ -68,19 +68,23 @@ def test_one_of_is_in_on_both_databases(engine: Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_a_lookup_repeated_on_one_connection_is_planned_for_the_table_as_it_is(
+def test_a_lookup_repeated_in_the_logs_transaction_is_planned_for_the_table_as_it_is(
     postgres_database: str,
 ) -> None:
     """Bulk work fills a table and looks it up in one transaction (the log appended a chunk
     at a time). A statement prepared on the server while the table was empty must not keep
     that moment's generic plan once the transaction has filled it (a scan testing each row
-    against the array one element at a time): our connections plan each execution for its
-    own parameters and the table as it is (``plan_cache_mode``), where the array is known
+    against the array one element at a time): an append plans each execution for its own
+    parameters and the table as it is (``plan_each_execution``), where the array is known
     and PostgreSQL probes the index or hashes it."""
     ids = "{" + ",".join(f"x{i}" for i in range(1000)) + "}"
     engine = make_engine(postgres_database)
     try:
-        with engine.connect() as conn, conn.begin() as tx:
+        with Session(engine) as s:
+            append_many(s, origin=ORIGIN, entries=[])  # nothing to append: nothing set
+            assert s.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+            append_many(s, origin=ORIGIN, entries=_entries()[:1])
+            conn = s.connection()
             conn.exec_driver_sql("ANALYZE exchange_entry")  # the statistics of an empty log
             conn.exec_driver_sql(
                 "PREPARE lookup(text[]) AS SELECT seq FROM exchange_entry WHERE entry_id = ANY($1)"
@@ -93,7 +97,8 @@ def test_a_lookup_repeated_on_one_connection_is_planned_for_the_table_as_it_is(
                 "FROM generate_series(1, 20000) g"
             )
             plan = conn.exec_driver_sql(f"EXPLAIN EXECUTE lookup('{ids}')").scalars().all()
-            tx.rollback()
+            s.rollback()
+            assert s.execute(text("SHOW plan_cache_mode")).scalar() == "auto"  # its transaction's
     finally:
         engine.dispose()
     assert not any("$1" in line for line in plan), plan  # a generic plan names its parameter
