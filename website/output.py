@@ -87,6 +87,18 @@ class Output:
             raise ValueError(f"{rel} is not the file the manifest lists")
         return data
 
+    def intact(self, page: str, *data: str) -> bool:
+        """``page`` is in place and the ``data`` files are the ones the manifest lists (the
+        files spanning every round are written from them)."""
+        if not self.has(page):
+            return False
+        try:
+            for rel in data:
+                self.checked(rel, self.digest(rel))
+        except (OSError, ValueError):
+            return False
+        return True
+
     def part(self, key: str, fingerprint: str) -> RoundPart | None:
         """The round's part as the finished publish left it, if the round's inputs have not
         changed since and its files are as the manifest lists them."""

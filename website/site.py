@@ -274,24 +274,11 @@ def _round(site: Site, rnd: PublicRound, output: Output, report: PublishReport) 
     part = part_of(rnd)
     digest = content_digest(rnd, part)
     html, csv_rel, json_rel = round_paths(rnd.round_key)
-    if output.rounds.get(rnd.round_key) != digest or not _intact(output, html, csv_rel, json_rel):
+    if output.rounds.get(rnd.round_key) != digest or not output.intact(html, csv_rel, json_rel):
         for rel, data in render_round(site, rnd, part).items():
             output.write(rel, data, report)
         output.rounds[rnd.round_key] = digest
     return on_disk(part, json_rel, csv_rel)
-
-
-def _intact(output: Output, html: str, *data: str) -> bool:
-    """The round's page is in place and its data files are the ones the manifest lists (the
-    files spanning every round are written from them)."""
-    if not output.has(html):
-        return False
-    try:
-        for rel in data:
-            output.checked(rel, output.digest(rel))
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _nothing_to_publish(output: Output, rows: list[RoundRow]) -> PublishReport:
