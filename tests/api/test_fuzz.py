@@ -200,7 +200,15 @@ def _fuzz_operation(
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(case=_strategy(op, pinned))
     def run(case: schemathesis.Case) -> None:
-        response = case.call(base_url=base_url, timeout=30, **call)
+        try:
+            response = case.call(base_url=base_url, timeout=30, **call)
+        except requests.RequestException as exc:  # no answer: a failure that names the request,
+            # where an exception left to Hypothesis reads "Flaky" if a replay is answered
+            key = (op.method.upper(), op.path, type(exc).__name__)
+            if key not in found:
+                request = case.as_curl_command(headers=call.get("headers"))
+                found[key] = Found(*key[:2], caller, key[2], f"{exc}\nthe request: {request}")
+            return
         statuses[response.status_code] += 1
         try:
             case.validate_response(response, checks=CHECKS, headers=call.get("headers"))
