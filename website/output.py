@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shuangsui.errors import IntegrityError
-from shuangsui.files import write_atomic
+from shuangsui.files import atomic_writer, write_atomic
 from shuangsui.paths import inside
 from website.opendata import FileSlice, Piece
 from website.parts import FOLDER, RoundPart, part_from_files
@@ -130,23 +130,37 @@ class Output:
 
     def write(self, rel: str, data: bytes | list[Piece], report: PublishReport) -> None:
         """Write ``rel`` unless the manifest lists these bytes for it and it is in place.
-        ``data`` may come in pieces (the files spanning every round): hashed and written one
-        after the other, never joined; a piece that is a slice of another file of the site
-        is read from it (checked against the manifest) as it is hashed, and again as it is
-        written."""
-        pieces: list[Piece] = [data] if isinstance(data, bytes) else data
-        h = hashlib.sha256()
-        for piece in self._read(pieces):
-            h.update(piece)
-        digest = h.hexdigest()
+        ``data`` may come in pieces (the files spanning every round), never joined: a piece
+        that is a slice of another file of the site is read from it, checked against the
+        manifest, and those bytes hashed and written as they pass, in one pass; the new file
+        replaces ``rel`` only if its bytes are not the ones the manifest lists."""
         target = inside(self.out, rel)
-        if self.digest(rel) == digest and target.is_file():
-            report.unchanged += 1
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data if isinstance(data, bytes) else self._read(pieces))
-        self.files[rel] = [digest, sum(map(len, pieces))]
+        if isinstance(data, bytes):
+            digest = hashlib.sha256(data).hexdigest()
+            if self._in_place(rel, digest, target):
+                report.unchanged += 1
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            h = hashlib.sha256()
+            try:
+                with atomic_writer(target) as fh:
+                    for piece in self._read(data):
+                        h.update(piece)
+                        fh.write(piece)
+                    digest = h.hexdigest()
+                    if self._in_place(rel, digest, target):
+                        raise _Unchanged  # the new copy is dropped, the file left as it is
+            except _Unchanged:
+                report.unchanged += 1
+                return
+        self.files[rel] = [digest, sum(map(len, data)) if isinstance(data, list) else len(data)]
         report.written.append(rel)
+
+    def _in_place(self, rel: str, digest: str, target: Path) -> bool:
+        return self.digest(rel) == digest and target.is_file()
 
     def _read(self, pieces: list[Piece]) -> Iterator[bytes | memoryview]:
         for piece in pieces:
@@ -185,6 +199,10 @@ class Output:
         self.state = {"manifest": manifest, "inputs": site_key, "recorded": recorded,
                       "results": results}  # fmt: skip
         write_atomic(self.out / STATE, json.dumps(self.state, sort_keys=True).encode())
+
+
+class _Unchanged(Exception):
+    """A file written again whose bytes are those already in place."""
 
 
 def part_file(round_key: str) -> str:

@@ -33,3 +33,23 @@ def test_a_round_file_changed_during_the_publish_is_never_joined(tmp_path: Path)
     with pytest.raises(IntegrityError, match="data/r1.csv changed while the site was"):
         out.write("data/results.csv", csv_file([rows]), report)
     assert not (tmp_path / "data/results.csv").exists()
+
+
+def test_a_share_written_again_with_the_same_bytes_leaves_the_file_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """The pieces are read once, hashed and written as they pass; bytes already in place
+    are not put in place again, and the copy made meanwhile is gone."""
+    out, report = Output(tmp_path), PublishReport(tmp_path)
+    out.write("data/r1.csv", b"".join(csv_file([ROWS])), report)
+    rows = FileSlice("data/r1.csv", len(CSV_HEAD), len(CSV_HEAD) + len(ROWS))
+    out.write("data/results.csv", csv_file([rows]), report)
+    before = (tmp_path / "data/results.csv").stat()
+    again = PublishReport(tmp_path)
+    out.write("data/results.csv", csv_file([rows]), again)
+    assert (again.unchanged, again.written) == (1, [])
+    assert (tmp_path / "data/results.csv").stat().st_ino == before.st_ino
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["r1.csv", "results.csv"]
+    out.write("data/results.csv", csv_file([rows, rows]), again)  # other bytes: replaced
+    assert again.written == ["data/results.csv"]
+    assert (tmp_path / "data/results.csv").read_bytes() == CSV_HEAD + ROWS + ROWS
