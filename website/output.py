@@ -137,27 +137,34 @@ class Output:
         target = inside(self.out, rel)
         if isinstance(data, bytes):
             digest = hashlib.sha256(data).hexdigest()
-            if self._in_place(rel, digest, target):
-                report.unchanged += 1
-                return
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data)
+            written = not self._in_place(rel, digest, target)
+            if written:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(target, data)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            h = hashlib.sha256()
-            try:
-                with atomic_writer(target) as fh:
-                    for piece in self._read(data):
-                        h.update(piece)
-                        fh.write(piece)
-                    digest = h.hexdigest()
-                    if self._in_place(rel, digest, target):
-                        raise _Unchanged  # the new copy is dropped, the file left as it is
-            except _Unchanged:
-                report.unchanged += 1
-                return
-        self.files[rel] = [digest, sum(map(len, data)) if isinstance(data, list) else len(data)]
+            digest, written = self._write_pieces(rel, target, data)
+        if not written:
+            report.unchanged += 1
+            return
+        self.files[rel] = [digest, len(data) if isinstance(data, bytes) else sum(map(len, data))]
         report.written.append(rel)
+
+    def _write_pieces(self, rel: str, target: Path, pieces: list[Piece]) -> tuple[str, bool]:
+        """``pieces`` read (slices checked), hashed and written to a new copy as they pass;
+        the copy replaces ``rel`` unless its bytes are those in place. Their SHA-256, and
+        whether the copy was put in place."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        try:
+            with atomic_writer(target) as fh:
+                for piece in self._read(pieces):
+                    h.update(piece)
+                    fh.write(piece)
+                if self._in_place(rel, h.hexdigest(), target):
+                    raise _Unchanged  # the new copy is dropped, the file left as it is
+        except _Unchanged:
+            return h.hexdigest(), False
+        return h.hexdigest(), True
 
     def _in_place(self, rel: str, digest: str, target: Path) -> bool:
         return self.digest(rel) == digest and target.is_file()
