@@ -63,6 +63,7 @@ def add_messages(
     if not messages:
         return 0
     now = now or datetime.now(UTC)
+    new_round = present is not None
     if present is None:
         present = set()
         for chunk in facts._chunks([m.idempotency_key for m in messages]):
@@ -77,7 +78,7 @@ def add_messages(
             new.append(m)
     if not new:
         return 0
-    outbox_rows.insert(session, new, now)
+    outbox_rows.insert(session, new, now, new_round=new_round)
     logger.debug("outbox: %d new message(s)", len(new))
     return len(new)
 
