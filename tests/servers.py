@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import socket
 import subprocess
 import threading
@@ -11,9 +13,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Ports for the servers tests start. A port the kernel picks (``bind(0)``) comes from its
+# ephemeral range, where every other test's ``bind(0)`` and outgoing connection also take
+# theirs, and a ``shuangsui serve`` binds it seconds after it is chosen (import, migrations):
+# in that gap another worker may be handed the same port and start its own server there, and
+# the first test then talks to the wrong server. Instead each xdist worker takes its ports,
+# in turn, from its own block below the ephemeral range, which nothing else hands out.
+PORT_BLOCK = 1000
+_taken = itertools.count()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _worker_block() -> int | None:
+    """The first port of this worker's block, or None where the blocks do not fit."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) if worker.isdigit() else 0
+    first = _ephemeral_start() - PORT_BLOCK * (index + 1)
+    return first if first >= 10_000 else None
+
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port no other socket is bound to, from this worker's block (see above)."""
+    first = _worker_block()
+    for _ in range(PORT_BLOCK if first is not None else 0):
+        port = first + next(_taken) % PORT_BLOCK  # type: ignore[operator]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # in use (a server still stopping, TIME_WAIT): the next one
+                continue
+            return port
+    with socket.socket() as s:  # no block below the ephemeral range: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from notifications.links import assignment_token
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
+from tests.servers import free_port
 
 MiB = 1 << 20
 HUGE = 200 * MiB
@@ -48,18 +49,12 @@ class Server:
         return fields["VmRSS"], fields["VmHWM"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(engine: sa.Engine, tmp_path: Path) -> Iterator[Server]:
     teams = drawn_round(engine)
     code, team = sorted(teams.items())[0]
     token = assignment_token(get_settings().secret_key.get_secret_value(), ROUND, code, team[0])
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "SHUANGSUI_HOME": str(tmp_path / "home"),
         "SHUANGSUI_DATABASE_URL": engine.url.render_as_string(hide_password=False),

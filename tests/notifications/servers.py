@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import json
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,11 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import free_port
 
 
 @dataclass
