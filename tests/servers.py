@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ PORT_BLOCK = 1000
 _taken = itertools.count()
 
 
+@cache
 def _ephemeral_start() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -38,20 +40,26 @@ def _worker_block() -> int | None:
     return first if first >= 10_000 else None
 
 
+def _bound(port: int) -> int | None:
+    """``port`` if nothing else is bound to it (0: the kernel's choice), else None."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:  # in use (a server still stopping, TIME_WAIT)
+            return None
+        return int(s.getsockname()[1])
+
+
 def free_port() -> int:
     """A loopback port no other socket is bound to, from this worker's block (see above)."""
     first = _worker_block()
-    for _ in range(PORT_BLOCK if first is not None else 0):
-        port = first + next(_taken) % PORT_BLOCK  # type: ignore[operator]
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:  # in use (a server still stopping, TIME_WAIT): the next one
-                continue
-            return port
-    with socket.socket() as s:  # no block below the ephemeral range: the kernel's choice
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    if first is not None:
+        for _ in range(PORT_BLOCK):
+            if (port := _bound(first + next(_taken) % PORT_BLOCK)) is not None:
+                return port
+    port = _bound(0)  # no block below the ephemeral range, or none free: the kernel's choice
+    assert port is not None
+    return port
 
 
 def wait_for_serve(

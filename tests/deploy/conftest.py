@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.deploy.procs import REPO_ROOT, Proc, clean_env, free_port, run, start, wait_for
+from tests.deploy.procs import REPO_ROOT, Proc, clean_env, run, start, wait_for
+from tests.servers import free_port
 
 SERVER_START_TIMEOUT = 240  # a fresh server migrates its database: 10 s idle, ~45 s under load
 CLI_TIMEOUT = 180

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.deploy.procs import REPO_ROOT, clean_env, free_port, run, start, wait_for
+from tests.deploy.procs import REPO_ROOT, clean_env, run, start, wait_for
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 

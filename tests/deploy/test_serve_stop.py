@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deploy.procs import BIN, REPO_ROOT, clean_env, free_port, run, start, wait_for
+from tests.deploy.procs import BIN, REPO_ROOT, clean_env, run, start, wait_for
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -35,8 +35,9 @@ from rounds import audit
 from rounds.models import Assignment, Round
 from shuangsui import logsafe
 from shuangsui.config import Settings, get_settings
-from tests.deploy.procs import REPO_ROOT, Proc, clean_env, free_port, run, start, wait_for
+from tests.deploy.procs import REPO_ROOT, Proc, clean_env, run, start, wait_for
 from tests.findings.factories import ROUND, drawn_round
+from tests.servers import free_port
 
 # a real server sees the real date: a check done today, with the reason the date rule asks for
 # when today is outside the round's window
