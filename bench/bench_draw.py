@@ -326,13 +326,19 @@ def main() -> int:
     t_floor = min(fetched[1], merged[1], joined[1])
     c_floor = min(fetched[2], merged[2], joined[2])
 
+    parts: dict[str, tuple[float, float]] = {}  # the draw's two steps: wall and CPU seconds
+
     def whole() -> str:
+        t0, c0 = time.perf_counter(), time.process_time()
         rnd = service.commit_round(engine=engine, plan_text=PLAN, plan_source="bench")
+        t1, c1 = time.perf_counter(), time.process_time()
         service.draw_round(
             engine=engine,
             round_key=rnd.round_key,
             entropy=service.EntropyInput("31415926535897932384626433", ("bench",)),
         )
+        parts["commit"] = (t1 - t0, c1 - c0)
+        parts["draw"] = (time.perf_counter() - t1, time.process_time() - c1)
         return rnd.round_key
 
     draws: list[tuple[float, float, float]] = []  # wall, CPU, wall less the hooks
@@ -343,6 +349,10 @@ def main() -> int:
         key, wall = _timed("whole draw (commit+draw+persist)", whole)
         cpu = time.process_time() - c0
         print(f"    CPU of this process                      {cpu:8.2f} s")
+        for step, what in (("commit", "the frame read, built, committed"),
+                           ("draw", "selected, teams, persisted, hooks")):  # fmt: skip
+            wall_s, cpu_s = parts[step]
+            print(f"    {step + ' (' + what + ')':<45} {wall_s:8.2f} s  (CPU {cpu_s:.2f} s)")
         for module, seconds in sorted(hook_seconds.items()):
             hook = f"of which the hook {module}"
             print(f"    {hook:<45} {seconds:8.2f} s  (CPU {hook_cpu[module]:.2f} s)")
