@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from findings.categories import ResultCategory
@@ -60,6 +60,21 @@ class FindingSignoff(SQLModel, table=True):
     inspector_id: str = Field(primary_key=True)
     via: str  # api | import | correction
     signed_at: datetime
+
+
+class FindingChange(SQLModel, table=True):
+    """One row for each row of ``finding``, ``finding_version`` or ``finding_signoff`` inserted,
+    updated or deleted, naming its round; written by the database's own triggers (migration
+    0017), in the writer's transaction, whoever the writer is; never updated or deleted, so its
+    ids only grow (each new one the largest plus one, on SQLite too). The public site's
+    fingerprint of a round is its largest id here (``website.inputs``): one index probe per
+    round, however many findings the years bring, and an update in place is seen too."""
+
+    __tablename__ = "finding_change"
+    __table_args__ = (Index("ix_finding_change_round", "round_key", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_key: str
 
 
 class Evidence(SQLModel, table=True):

@@ -6,14 +6,17 @@ findings, their versions and sign-offs; the settings the pages show; the disclos
 (through whether each round is revealed); when each commitment was first published; and this
 program (its source, templates and data files, and the libraries that render).
 
-The round rows and plans are read whole (a few rows). The large tables are fingerprinted by
-their counts and largest keys, which is exact because they only grow: ``finding``,
-``finding_version`` (a correction is a new version) and ``finding_signoff`` are append-only
-(findings/models.py); ``selection`` and ``assignment`` are written once, by their round's draw;
-an enterprise changes only through the registry import, which sets ``updated_at`` and appends
-a ``registry_change`` row per change (registry/history.py). A writer that broke one of these
-rules would not be seen until the next change of its round: tests/website/test_incremental.py
-makes each kind of change and checks that the site follows.
+The round rows and plans are read whole (a few rows). The findings are fingerprinted by
+``finding_change``, a row for every row of ``finding``, ``finding_version`` and
+``finding_signoff`` inserted, updated or deleted, which the database's triggers write in the
+writer's own transaction (findings/models.py, migration 0017): a round's largest id there is
+one index probe, and changes with any write to its findings, even one in place. The other
+large tables are fingerprinted by their counts, exact because they are written once:
+``selection`` and ``assignment`` by their round's draw; an enterprise changes only through the
+registry import, which sets ``updated_at`` and appends a ``registry_change`` row per change
+(registry/history.py). A writer that broke these rules would not be seen until the next change
+of its round: tests/website/test_incremental.py makes each kind of change and checks that the
+site follows.
 
 Three columns of a round are written by the publish itself (when its commitment was first
 published, and when it was revealed): they count by what the pages show of them, the label of
@@ -36,13 +39,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from findings.models import Finding, FindingSignoff, FindingVersion
+from findings.models import FindingChange
 from registry.models import Enterprise, RegistryChange
 from rounds.models import Assignment, Selection
 from shuangsui.config import Settings
 from website.records import RoundRow
 
-SCHEMA = 1  # of the fingerprints and parts: a new one makes the next publish a full one
+SCHEMA = 2  # of the fingerprints and parts: a new one makes the next publish a full one
 # the packages of pyproject.toml; any change to their files (code, templates, data) counts
 PACKAGES = (
     "shuangsui", "registry", "draw", "rounds", "tasks", "flows", "notifications", "findings",
@@ -52,9 +55,7 @@ SOURCE_SUFFIXES = {".py", ".j2", ".css", ".csv", ".json", ".yaml", ".html", ".tx
 # written by publish itself; stood for by what the pages show of them (see above)
 PUBLISH_WRITES = ("commitment_published_at", "commitment_published_before_draw", "revealed_at")
 
-_F = Finding.__table__  # type: ignore[attr-defined]
-_V = FindingVersion.__table__  # type: ignore[attr-defined]
-_S = FindingSignoff.__table__  # type: ignore[attr-defined]
+_FC = FindingChange.__table__  # type: ignore[attr-defined]
 _SEL, _A = Selection.__table__, Assignment.__table__  # type: ignore[attr-defined]
 _E, _RC = Enterprise.__table__, RegistryChange.__table__  # type: ignore[attr-defined]
 
@@ -115,9 +116,7 @@ def site_key(
     totals = [
         list(conn.execute(query).one())
         for query in (
-            sa.select(sa.func.count(), sa.func.max(_F.c.id)),
-            sa.select(sa.func.count(), sa.func.max(_V.c.id)),
-            sa.select(sa.func.count(), sa.func.max(_S.c.version_id)),
+            sa.select(sa.func.max(_FC.c.id)),
             sa.select(sa.func.count()).select_from(_SEL),
             sa.select(sa.func.count()).select_from(_A),
         )
@@ -140,19 +139,9 @@ def round_keys(
 
     add(sa.select(_SEL.c.round_key, sa.func.count()).group_by(_SEL.c.round_key))
     add(sa.select(_A.c.round_key, sa.func.count()).group_by(_A.c.round_key))
-    add(sa.select(_F.c.round_key, sa.func.count(), sa.func.max(_F.c.id)).group_by(_F.c.round_key))
-    add(
-        sa.select(_F.c.round_key, sa.func.count(), sa.func.max(_V.c.id))
-        .join(_F, _F.c.id == _V.c.finding_id)
-        .group_by(_F.c.round_key)
-    )
-    add(
-        sa.select(_F.c.round_key, sa.func.count(), sa.func.max(_S.c.version_id))
-        .select_from(_S)
-        .join(_V, _V.c.id == _S.c.version_id)
-        .join(_F, _F.c.id == _V.c.finding_id)
-        .group_by(_F.c.round_key)
-    )
+    for row in rows:  # its findings' last change: one probe of (round_key, id) per round
+        last = sa.select(sa.func.max(_FC.c.id)).where(_FC.c.round_key == row.key)
+        counts[row.key].append(conn.execute(last).scalar())
     registry = _registry(conn)
     return {
         r.key: digest([ctx, round_head(r, first[r.key]), counts[r.key], registry]) for r in rows

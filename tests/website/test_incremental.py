@@ -252,3 +252,29 @@ def test_rounds_read_in_runs_of_any_size_make_the_same_site(
         recorded = conn.execute(sa.text("SELECT count(*) FROM published_result")).scalar_one()
     assert recorded == 1  # the one final finding, of the first run (codes[0])
     assert codes
+
+
+def test_a_write_in_place_to_a_finding_reaches_the_site(engine: sa.Engine, tmp_path: Path) -> None:
+    """shuangsui never updates a version or removes a sign-off, but a repair made by hand in
+    the database is still seen by the next publish: the database logs every write to the
+    finding tables (``finding_change``), whoever makes it."""
+    teams, codes = _two_rounds(engine)
+    site = Site(engine, tmp_path)
+    site.publish()
+    results = site.out / "data" / "results.json"
+    with engine.begin() as conn:
+        version = conn.execute(sa.text("SELECT max(id) FROM finding_version")).scalar_one()
+        conn.execute(
+            sa.text("UPDATE finding_version SET description = :text WHERE id = :id"),
+            {"text": "现场核查：补正说明", "id": version},
+        )
+    report = site.publish()
+    assert report.reread == [ROUND] and "现场核查：补正说明" in results.read_text("utf-8")
+    with engine.begin() as conn:  # one signature taken back: the version is no longer final
+        conn.execute(
+            sa.text("DELETE FROM finding_signoff WHERE version_id = :id AND inspector_id = :who"),
+            {"id": version, "who": teams[codes[0]][1]},
+        )
+    report = site.publish()
+    assert report.reread == [ROUND] and "现场核查：补正说明" not in results.read_text("utf-8")
+    assert publish(engine, site.out).reread == []  # and then nothing more
