@@ -67,8 +67,9 @@ class FindingChange(SQLModel, table=True):
     updated or deleted, naming its round; written by the database's own triggers (migration
     0017), in the writer's transaction, whoever the writer is; never updated or deleted, so its
     ids only grow (each new one the largest plus one, on SQLite too). The public site's
-    fingerprint of a round is its largest id here (``website.inputs``): one index probe per
-    round, however many findings the years bring, and an update in place is seen too."""
+    fingerprint of a round is the count and the largest id of its rows here
+    (``website.inputs``), read on one narrow index instead of counting three tables, and an
+    update in place is seen too."""
 
     __tablename__ = "finding_change"
     __table_args__ = (Index("ix_finding_change_round", "round_key", "id"),)

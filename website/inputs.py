@@ -9,8 +9,11 @@ program (its source, templates and data files, and the libraries that render).
 The round rows and plans are read whole (a few rows). The findings are fingerprinted by
 ``finding_change``, a row for every row of ``finding``, ``finding_version`` and
 ``finding_signoff`` inserted, updated or deleted, which the database's triggers write in the
-writer's own transaction (findings/models.py, migration 0017): a round's largest id there is
-one index probe, and changes with any write to its findings, even one in place. The other
+writer's own transaction (findings/models.py, migration 0017). A round's count of rows there
+and their largest id, read on one narrow index, change with any write to its findings, even
+one in place. (The count, not the largest id alone: on PostgreSQL a transaction that took an
+id commits after one that took a larger id, and a publish between the two would not see the
+first by the largest id.) The other
 large tables are fingerprinted by their counts, exact because they are written once:
 ``selection`` and ``assignment`` by their round's draw; an enterprise changes only through the
 registry import, which sets ``updated_at`` and appends a ``registry_change`` row per change
@@ -116,7 +119,7 @@ def site_key(
     totals = [
         list(conn.execute(query).one())
         for query in (
-            sa.select(sa.func.max(_FC.c.id)),
+            sa.select(sa.func.count(), sa.func.max(_FC.c.id)),
             sa.select(sa.func.count()).select_from(_SEL),
             sa.select(sa.func.count()).select_from(_A),
         )
@@ -139,9 +142,9 @@ def round_keys(
 
     add(sa.select(_SEL.c.round_key, sa.func.count()).group_by(_SEL.c.round_key))
     add(sa.select(_A.c.round_key, sa.func.count()).group_by(_A.c.round_key))
-    for row in rows:  # its findings' last change: one probe of (round_key, id) per round
-        last = sa.select(sa.func.max(_FC.c.id)).where(_FC.c.round_key == row.key)
-        counts[row.key].append(conn.execute(last).scalar())
+    add(  # the findings' changes, on the (round_key, id) index alone
+        sa.select(_FC.c.round_key, sa.func.count(), sa.func.max(_FC.c.id)).group_by(_FC.c.round_key)
+    )
     registry = _registry(conn)
     return {
         r.key: digest([ctx, round_head(r, first[r.key]), counts[r.key], registry]) for r in rows

@@ -278,3 +278,31 @@ def test_a_write_in_place_to_a_finding_reaches_the_site(engine: sa.Engine, tmp_p
     report = site.publish()
     assert report.reread == [ROUND] and "现场核查：补正说明" not in results.read_text("utf-8")
     assert publish(engine, site.out).reread == []  # and then nothing more
+
+
+def test_a_change_committed_after_a_later_one_still_reaches_the_site(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """On PostgreSQL a writer can take its log id and commit after another writer that took a
+    larger one. A publish between the two commits must still see the first once it commits:
+    the log's count grows even where its largest id does not."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its log ids come in commit order")
+    teams, codes = _two_rounds(engine)
+    site = Site(engine, tmp_path)
+    site.publish()
+    with engine.connect() as first:
+        version = first.execute(sa.text("SELECT max(id) FROM finding_version")).scalar_one()
+        first.commit()
+        first.execute(
+            sa.text("UPDATE finding_version SET description = :text WHERE id = :id"),
+            {"text": "先写后提交", "id": version},
+        )  # its log row takes an id now; the transaction stays open
+        findings.submit(engine, round_key=ROUND, credit_code=codes[2], data=finding("other"),
+                        submitted_by=f"inspector:{teams[codes[2]][0]}",
+                        signers=[teams[codes[2]][0]])  # fmt: skip
+        assert site.publish().reread == [ROUND]  # the later id, committed first
+        first.commit()
+    report = site.publish()
+    assert report.reread == [ROUND]
+    assert "先写后提交" in (site.out / "data" / "results.json").read_text("utf-8")
