@@ -258,6 +258,8 @@ FLOOR_RUNS = 3  # the floor is half a second: its median of three, each into its
 # own copy of it (a full publish records every result, so it cannot run twice on one).
 FULL_RUNS = 3
 INCREMENTAL_RUNS = 5  # one change each, then a publish: their median
+# the copies of the filled database: one per floor run, one per full publish after the first
+TWINS = (*(f"floor{i}" for i in range(FLOOR_RUNS)), *(f"full{i}" for i in range(1, FULL_RUNS)))
 
 
 def twin(url: str, postgres_url: str, tmp: Path, name: str) -> str:
@@ -360,10 +362,6 @@ def drop_database(postgres_url: str, suffix: str = "") -> None:
         pg_admin.drop(postgres_url, f"bench_publish_{os.getpid()}{suffix}")
 
 
-def twin_names() -> list[str]:
-    return [f"floor{i}" for i in range(FLOOR_RUNS)] + [f"full{i}" for i in range(1, FULL_RUNS)]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", type=int, default=20_000)
@@ -375,7 +373,7 @@ def main() -> None:
         try:
             run(url, Path(tmp), args)
         finally:
-            for name in twin_names():
+            for name in TWINS:
                 drop_database(args.postgres_url, f"_{name}")
             drop_database(args.postgres_url)
 
@@ -404,7 +402,7 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
     t = time.perf_counter()
     fill(url, args.results, args.rounds)
     print(f"fill: {args.results} results in {args.rounds} rounds, {time.perf_counter() - t:.1f} s")
-    twins = [twin(url, args.postgres_url, tmp, name) for name in twin_names()]
+    twins = [twin(url, args.postgres_url, tmp, name) for name in TWINS]
     engine = make_engine(url)
     settings = Settings(home=tmp, database_url=url)
     out = tmp / "site"

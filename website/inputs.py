@@ -13,13 +13,12 @@ writer's own transaction (findings/models.py, migration 0017). A round's count o
 and their largest id, read on one narrow index, change with any write to its findings, even
 one in place. (The count, not the largest id alone: on PostgreSQL a transaction that took an
 id commits after one that took a larger id, and a publish between the two would not see the
-first by the largest id.) The other
-large tables are fingerprinted by their counts, exact because they are written once:
-``selection`` and ``assignment`` by their round's draw; an enterprise changes only through the
-registry import, which sets ``updated_at`` and appends a ``registry_change`` row per change
-(registry/history.py). A writer that broke these rules would not be seen until the next change
-of its round: tests/website/test_incremental.py makes each kind of change and checks that the
-site follows.
+first by the largest id.) The other large tables are fingerprinted by their counts, exact
+because they are written once: ``selection`` and ``assignment`` by their round's draw; an
+enterprise changes only through the registry import, which sets ``updated_at`` and appends a
+``registry_change`` row per change (registry/history.py). A writer that broke these rules
+would not be seen until the next change of its round: tests/website/test_incremental.py makes
+each kind of change and checks that the site follows.
 
 Three columns of a round are written by the publish itself (when its commitment was first
 published, and when it was revealed): they count by what the pages show of them, the label of

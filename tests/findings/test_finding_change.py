@@ -10,11 +10,9 @@ from tests.findings.factories import ROUND, drawn_round, final_finding, finding
 
 
 def _log(engine: sa.Engine) -> list[tuple[int, str]]:
+    query = sa.text("SELECT id, round_key FROM finding_change ORDER BY id")
     with engine.connect() as conn:
-        return [
-            tuple(r)
-            for r in conn.execute(sa.text("SELECT id, round_key FROM finding_change ORDER BY id"))
-        ]  # type: ignore[misc]
+        return [(i, key) for i, key in conn.execute(query)]
 
 
 def test_each_insert_update_and_delete_adds_a_row_naming_its_round(engine: sa.Engine) -> None:
@@ -34,9 +32,7 @@ def test_each_insert_update_and_delete_adds_a_row_naming_its_round(engine: sa.En
         conn.execute(sa.text("UPDATE finding_version SET reason = 'x' WHERE id = :id"),
                      {"id": v.id})  # fmt: skip
         conn.execute(sa.text("DELETE FROM finding_signoff WHERE version_id = :id"), {"id": v.id})
-        conn.execute(
-            sa.text("UPDATE finding SET created_at = created_at")
-        )  # a no-op, still a write
+        conn.execute(sa.text("UPDATE finding SET created_at = created_at"))  # still a write
     log = _log(engine)
     assert len(log) == len(before) + 3 and {r for _, r in log} == {ROUND}
     assert [i for i, _ in log] == sorted({i for i, _ in log})  # ids only grow

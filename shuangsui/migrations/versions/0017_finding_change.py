@@ -4,9 +4,9 @@ Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-03 16:00:00
 
-The public site fingerprints each round by the largest id of its rows here
-(website/inputs.py) instead of counting the finding tables' rows per round, which grew with
-every year of findings and could not see an update in place. The triggers write the rows in
+The public site fingerprints each round by the count and the largest id of its rows here
+(website/inputs.py) instead of counting the finding tables' rows per round through their
+joins, which could not see an update in place. The triggers write the rows in
 the writer's own transaction: nothing in the code has to remember to.
 """
 
@@ -30,18 +30,15 @@ ROUND_OF = {
         " WHERE v.id = {r}.version_id"
     ),
 }
-EVENTS = ("INSERT", "UPDATE", "DELETE")
-
-
-def _rows_of(event: str) -> list[str]:
-    """Which of the trigger's rows an event logs: an update logs the row's round before it
-    and, if the update moved it, after it too."""
-    return {"INSERT": ["NEW"], "UPDATE": ["OLD", "NEW"], "DELETE": ["OLD"]}[event]
+# Which of the trigger's rows each event logs: an update logs the row's round before it and,
+# if the update moved it, after it too (UNION: once when it did not).
+ROWS_OF = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
+EVENTS = tuple(ROWS_OF)
 
 
 def _logged(table: str, event: str) -> str:
     """The statement that logs the rounds of the rows ``event`` wrote to ``table``."""
-    rounds = " UNION ".join(ROUND_OF[table].format(r=r) for r in _rows_of(event))
+    rounds = " UNION ".join(ROUND_OF[table].format(r=r) for r in ROWS_OF[event])
     return (
         f"INSERT INTO finding_change (round_key) SELECT rk FROM ({rounds}) AS changed"
         " WHERE rk IS NOT NULL"
