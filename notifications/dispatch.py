@@ -11,8 +11,15 @@ and claimed again when the lease ends), and every repeat carries the same ``Mess
 
 Claiming sets a lease (``lease_until``), read in order off the partial due-queue index; on
 PostgreSQL the claim also uses ``FOR UPDATE SKIP LOCKED``, so concurrent dispatchers never take
-the same message. A claimed message is only started while less than half its lease has gone;
-the rest goes back to the queue, so a slow server never lets two dispatchers send one message.
+the same message. While a dispatcher works it renews the leases of everything it holds (queued,
+in flight, sent and not yet recorded) every quarter lease, so a send slower than the lease, on
+a slow server, never lets a second dispatcher claim and send the same message. A message is
+only started while its lease was renewed less than half a lease ago; when renewing falls behind
+(the database slow or unreachable) the rest goes back to the queue unsent, one a renewal found
+in other hands is passed over, and a dispatcher never claims again what it still holds. What is
+left is a stall (of the process, or of its database) for most of a lease with a message in
+flight or not yet recorded: another dispatcher may then send it too, with the same
+``Message-ID``.
 
 A channel that cannot be reached (the mail server, a webhook host) is paused by the
 :class:`~notifications.breaker.Breaker`: its messages are given back, due when the pause ends,
@@ -25,7 +32,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -72,7 +79,8 @@ class DispatchReport:
     deferred: int = 0  # its channel is down: given back, no attempt spent
     dead: int = 0
     commits: int = 0  # outcome groups written (each one transaction)
-    released: int = 0  # claimed but given back unsent: their lease was half gone
+    released: int = 0  # claimed but given back unsent: renewing their lease fell behind
+    lost: int = 0  # claimed, then found leased by another or done by hand: not sent by us
     processes: int = 1
     elapsed: float = 0.0
 
@@ -84,6 +92,7 @@ class DispatchReport:
         self.dead += other.dead
         self.commits += other.commits
         self.released += other.released
+        self.lost += other.lost
 
     @property
     def rate(self) -> float:
@@ -98,9 +107,9 @@ class _Outcome:
     defer_until: datetime | None = None  # the channel is paused: no attempt spent
 
 
-def _due_ids(now: datetime, round_key: str | None, limit: int):  # type: ignore[no-untyped-def]
-    """The ids of up to ``limit`` messages due now and not leased, the longest due first (read
-    in order off the partial index ``ix_notification_due_queue``)."""
+def _due_ids(now: datetime, round_key: str | None, limit: int, held: Collection[int] = ()):  # type: ignore[no-untyped-def]
+    """The ids of up to ``limit`` messages due now and not leased (nor ``held`` by us), the
+    longest due first (read in order off the partial index ``ix_notification_due_queue``)."""
     due = and_(
         text(DUE_PREDICATE),  # literally the index's predicate, so SQLite can use it
         T.c.next_attempt_at <= now,
@@ -108,6 +117,8 @@ def _due_ids(now: datetime, round_key: str | None, limit: int):  # type: ignore[
     )
     if round_key:
         due = and_(due, T.c.round_key == round_key)
+    if held:
+        due = and_(due, T.c.id.not_in(held))
     return select(T.c.id).where(due).order_by(T.c.next_attempt_at, T.c.id).limit(limit)
 
 
@@ -118,10 +129,13 @@ def backlog(engine: Engine, now: datetime, round_key: str | None, up_to: int) ->
         return int(conn.execute(stmt).scalar_one())
 
 
-def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key=None):  # type: ignore[no-untyped-def]
+def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key=None,  # type: ignore[no-untyped-def]
+          held: Collection[int] = ()):  # fmt: skip
     """Lease up to ``limit`` due messages in one statement, the longest due first; return their
-    rows by id."""
-    ids = _due_ids(now, round_key, limit)
+    rows by id. ``held``: ids this dispatcher still holds (in flight, or sent and not yet
+    recorded, under a lease that may have run out while the database stalled): never taken
+    again by their own holder."""
+    ids = _due_ids(now, round_key, limit, held)
     if engine.dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
     stmt = update(T).where(T.c.id.in_(ids)).values(lease_until=now + lease).returning(*_COLUMNS)
@@ -177,8 +191,10 @@ class _Recorder:
     of 16 costs little more than one."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime], notify: NotifySettings,
-                 *, hold: float | None = None) -> None:  # fmt: skip
+                 *, hold: float | None = None,
+                 written: Callable[[list[int]], None] = lambda ids: None) -> None:  # fmt: skip
         self.engine, self.clock, self.notify = engine, clock, notify
+        self.written = written  # told the ids of each group once it is committed
         self.batch = notify.record_batch
         self.hold = hold if hold is not None else min(1.0, notify.lease_seconds / 10)
         self.error: BaseException | None = None
@@ -295,6 +311,7 @@ class _Recorder:
                 n_failed = _written(conn.execute(_MARK_FAILED, failed), len(failed))
             if dead:
                 n_dead = _written(conn.execute(_MARK_DEAD, dead), len(dead))
+        self.written([o.id for o in outcomes])
         self.report.commits += 1
         self.report.sent += n_sent
         self.report.retried += n_failed
@@ -302,66 +319,169 @@ class _Recorder:
         self.report.dead += n_dead
 
 
+class _Leases:
+    """The leases this process holds, renewed by a keeper thread every quarter lease until
+    :meth:`close`. A row is held from its claim until its outcome is committed or it is given
+    back. A renewal moves ``lease_until`` of what is still held, and still the lease we set, to
+    a lease from now; a row it finds otherwise (its lease ran out while renewing was behind and
+    another dispatcher claimed it, or it was given up by hand) is no longer held.
+
+    Renewing and giving back take turns, so a row is never given back under a lease a renewal
+    has just replaced (which would leave it leased to nobody until that lease ran out)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], lease: timedelta) -> None:
+        self.engine, self.clock, self.lease = engine, clock, lease
+        self._fresh_for = lease.total_seconds() / 2
+        self._held: dict[int, tuple[datetime, float]] = {}  # id: (lease_until, set at monotonic)
+        self._lock = threading.Lock()  # guards _held
+        self._turn = threading.Lock()  # one renewal or give-back at a time
+        self._closed = threading.Event()
+        every = lease.total_seconds() / 4
+        self._keeper = threading.Thread(target=self._keep, args=(every,), name="notify-leases",
+                                        daemon=True)  # fmt: skip
+        self._keeper.start()
+
+    def hold(self, ids: list[int], lease_until: datetime, since: float) -> None:
+        """Hold ``ids``, leased until ``lease_until`` by a claim begun at ``since``
+        (``time.monotonic``)."""
+        with self._lock:
+            self._held.update(dict.fromkeys(ids, (lease_until, since)))
+
+    def done(self, ids: list[int]) -> None:
+        """``ids`` are recorded: their leases are cleared and no longer ours to renew."""
+        with self._lock:
+            for i in ids:
+                self._held.pop(i, None)
+
+    def ids(self) -> list[int]:
+        with self._lock:
+            return list(self._held)
+
+    def fresh(self, row_id: int) -> bool | None:
+        """Whether ``row_id`` may be started: its lease was renewed less than half a lease ago
+        (``False``: renewing is behind; ``None``: it is not ours any more)."""
+        with self._lock:
+            held = self._held.get(row_id)
+        if held is None:
+            return None
+        return time.monotonic() - held[1] < self._fresh_for
+
+    def give_back(self, ids: list[int]) -> int:
+        """Return ``ids`` to the queue unsent; how many were still ours to give."""
+        with self._turn:
+            with self._lock:
+                by_lease = _by_lease({i: self._held.pop(i) for i in ids if i in self._held})
+            for until, group in by_lease.items():
+                release(self.engine, group, until)
+        return sum(map(len, by_lease.values()))
+
+    def renew(self) -> None:
+        """Renew the lease of everything held, in one transaction."""
+        with self._turn:
+            with self._lock:
+                by_lease = _by_lease(self._held)
+            if not by_lease:
+                return
+            since, new = time.monotonic(), self.clock() + self.lease
+            kept: set[int] = set()
+            with self.engine.begin() as conn:
+                for old, ids in by_lease.items():
+                    kept.update(conn.scalars(_RENEW, {"ids": ids, "_old": old, "_new": new}))
+            with self._lock:
+                for old, ids in by_lease.items():
+                    for i in ids:
+                        if self._held.get(i, (None,))[0] != old:
+                            continue  # recorded meanwhile
+                        if i in kept:
+                            self._held[i] = (new, since)
+                        else:
+                            del self._held[i]
+
+    def close(self) -> None:
+        self._closed.set()
+        self._keeper.join()
+
+    def _keep(self, every: float) -> None:
+        while not self._closed.wait(every):
+            try:
+                self.renew()
+            except Exception:  # the next turn tries again; meanwhile rows go stale, unsent
+                logger.exception("renewing the dispatcher's leases failed")
+
+
+def _by_lease(held: dict[int, tuple[datetime, float]]) -> dict[datetime, list[int]]:
+    out: dict[datetime, list[int]] = {}
+    for i, (until, _) in held.items():
+        out.setdefault(until, []).append(i)
+    return out
+
+
+_RENEW = (
+    update(T)
+    .where(
+        T.c.id.in_(bindparam("ids", expanding=True)),
+        T.c.lease_until == bindparam("_old"),
+        _STILL_DUE,
+    )
+    .values(lease_until=bindparam("_new"))
+    .returning(T.c.id)
+)
+
+
 class _Feed:
     """The claimed rows, shared by the workers. A worker that finds it empty claims the next
     batch (one claim at a time); the others keep sending meanwhile. No producer thread and no
     queue: taking a row is one ``deque.popleft``.
 
-    A row is only started while its lease is less than half gone. The rest of a batch that
-    waited longer (a slow server) is released back to the queue instead: once its lease ran
-    out another dispatcher could take it, and both would send it."""
+    A row is only started while its lease is fresh (:meth:`_Leases.fresh`). When renewing has
+    fallen behind, the row and the rest of the queue go back unsent: once a lease ran out
+    another dispatcher could take the row, and both would send it."""
 
-    def __init__(self, claim_batch: Callable[[], tuple[list, datetime]],
-                 release: Callable[[list[int], datetime], None], lease: timedelta,
-                 first: list, first_lease_until: datetime) -> None:  # fmt: skip
-        self._claim, self._release = claim_batch, release
-        self._fresh_for = lease.total_seconds() / 2
-        self._rows: deque = deque()
+    def __init__(self, claim_batch: Callable[[], list], leases: _Leases, first: list) -> None:
+        self._claim, self._leases = claim_batch, leases
+        self._rows: deque = deque(first)
         self._lock = threading.Lock()
         self._stopped = not first
-        self.claimed = self.released = 0
+        self.claimed, self.released, self.lost = len(first), 0, 0
         self.error: BaseException | None = None
-        self._add(first, first_lease_until)
-
-    def _add(self, rows: list, lease_until: datetime) -> None:
-        fresh_until = time.monotonic() + self._fresh_for
-        self.claimed += len(rows)
-        self._rows.extend((row, fresh_until, lease_until) for row in rows)
 
     def next(self):  # type: ignore[no-untyped-def]
         while not self._stopped:
             try:
-                row, fresh_until, lease_until = self._rows.popleft()
+                row = self._rows.popleft()
             except IndexError:
                 pass
             else:
-                if time.monotonic() < fresh_until:
+                fresh = self._leases.fresh(row.id)
+                if fresh:
                     return row
-                self._give_back(row, lease_until)
+                if fresh is None:
+                    self.lost += 1
+                else:
+                    self._give_back(row)
                 continue
             with self._lock:
                 if self._rows or self._stopped:
                     continue
-                rows, lease_until = self._claim()
+                rows = self._claim()
                 if not rows:
                     self._stopped = True
                     break
-                self._add(rows, lease_until)
+                self.claimed += len(rows)
+                self._rows.extend(rows)
         return None
 
-    def _give_back(self, row, lease_until: datetime) -> None:  # type: ignore[no-untyped-def]
-        stale = {lease_until: [row.id]}
-        while True:  # the rest of the queue is older still: give it all back at once
+    def _give_back(self, row) -> None:  # type: ignore[no-untyped-def]
+        ids = [row.id]
+        while True:  # the rest of the queue was renewed no later: give it all back at once
             try:
-                other, _, other_lease = self._rows.popleft()
+                ids.append(self._rows.popleft().id)
             except IndexError:
                 break
-            stale.setdefault(other_lease, []).append(other.id)
-        for until, ids in stale.items():
-            self._release(ids, until)
-            self.released += len(ids)
-        n = sum(map(len, stale.values()))
-        logger.info("released %d message(s) whose lease was half gone", n)
+        n = self._leases.give_back(ids)
+        self.released += n
+        self.lost += len(ids) - n
+        logger.info("released %d message(s): renewing their leases fell behind", n)
 
     def stop(self) -> None:
         self._stopped = True
@@ -413,7 +533,7 @@ def dispatch(
     clock: Callable[[], datetime] = (lambda: now) if now else (lambda: datetime.now(UTC))
     lease = timedelta(seconds=notify.lease_seconds)
     started = time.perf_counter()
-    first_at = clock()
+    first_at, first_claimed = clock(), time.monotonic()
     first = claim(engine, batch_size, first_at, lease, round_key)
     helpers: list[Helper] = []
     if (
@@ -432,8 +552,9 @@ def dispatch(
     try:
         report = run_workers(
             engine=engine, first=first, first_lease_until=first_at + lease,
-            batch_size=batch_size, concurrency=concurrency, round_key=round_key, clock=clock,
-            lease=lease, transport=transport, settings=settings, notify=notify, smtp=smtp,
+            first_claimed=first_claimed, batch_size=batch_size, concurrency=concurrency,
+            round_key=round_key, clock=clock, lease=lease, transport=transport,
+            settings=settings, notify=notify, smtp=smtp,
         )  # fmt: skip
     finally:
         reports = [h.wait() for h in helpers]
@@ -472,6 +593,7 @@ def run_workers(
     engine: Engine,
     first: list,
     first_lease_until: datetime,
+    first_claimed: float,
     batch_size: int,
     concurrency: int,
     round_key: str | None,
@@ -485,21 +607,24 @@ def run_workers(
 ) -> DispatchReport:
     """This process's share: ``concurrency`` workers until nothing due is left to claim (or
     ``keep_going`` says stop, checked before each claim). ``first`` is a batch already
-    claimed."""
+    claimed, leased until ``first_lease_until`` by a claim begun at ``first_claimed``
+    (``time.monotonic``)."""
     started = time.perf_counter()
     delivery = Delivery(settings, notify, smtp, clock, transport)
     breaker = Breaker(engine, clock, notify, settings)
-    recorder = _Recorder(engine, clock, notify)
+    leases = _Leases(engine, clock, lease)
+    leases.hold([r.id for r in first], first_lease_until, first_claimed)
+    recorder = _Recorder(engine, clock, notify, written=leases.done)
 
-    def next_batch() -> tuple[list, datetime]:
-        at = clock()
-        rows = claim(engine, batch_size, at, lease, round_key) if keep_going() else []
-        return rows, at + lease
+    def next_batch() -> list:
+        if not keep_going():
+            return []
+        at, since = clock(), time.monotonic()
+        rows = claim(engine, batch_size, at, lease, round_key, held=leases.ids())
+        leases.hold([r.id for r in rows], at + lease, since)
+        return rows
 
-    feed = _Feed(
-        next_batch, lambda ids, until: release(engine, ids, until), lease,
-        first, first_lease_until,
-    )  # fmt: skip
+    feed = _Feed(next_batch, leases, first)
 
     def worker() -> None:
         conns = delivery.connections()
@@ -530,6 +655,7 @@ def run_workers(
             t.join()
         recorder.flush()  # the last outcomes the workers handed over
         recorder.close()
+        leases.close()  # what is still held (a failure) keeps its lease until it runs out
     if feed.error is not None:
         raise feed.error
     if recorder.error is not None:
@@ -537,5 +663,6 @@ def run_workers(
     report = recorder.report
     report.claimed = feed.claimed
     report.released = feed.released
+    report.lost = feed.lost
     report.elapsed = time.perf_counter() - started
     return report

@@ -20,6 +20,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,11 +102,11 @@ def run(job: dict[str, Any]) -> DispatchReport:
     notify: NotifySettings = job["notify"]
     clock = (lambda: now) if now else (lambda: datetime.now(UTC))
     lease = timedelta(seconds=notify.lease_seconds)
-    at = clock()
+    at, since = clock(), time.monotonic()
     try:
         return run_workers(
             engine=engine, first=claim(engine, job["batch_size"], at, lease, job["round_key"]),
-            first_lease_until=at + lease, batch_size=job["batch_size"],
+            first_lease_until=at + lease, first_claimed=since, batch_size=job["batch_size"],
             concurrency=job["concurrency"], round_key=job["round_key"], clock=clock,
             lease=lease, transport=None, settings=job["settings"], notify=notify,
             smtp=job["smtp"],

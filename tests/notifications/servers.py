@@ -26,13 +26,16 @@ class Received:
 
 
 class SinkHandler:
-    """Accepts everything, except recipients in ``reject`` (550) and ``defer`` (451)."""
+    """Accepts everything, except recipients in ``reject`` (550) and ``defer`` (451). Each
+    message takes ``delay`` seconds to accept, the first ones ``first_delays`` (in order of
+    arrival) instead."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, first_delays: tuple[float, ...] = ()) -> None:
         self.received: list[Received] = []
         self.reject: set[str] = set()
         self.defer: set[str] = set()
         self.delay = delay
+        self._delays = list(first_delays)
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -44,8 +47,10 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        with self.lock:
+            delay = self._delays.pop(0) if self._delays else self.delay
+        if delay:
+            await asyncio.sleep(delay)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg))

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tests.notifications.factory import TODAY, make_round
 from tests.notifications.servers import SinkHandler, SmtpSink
 
 ROOT = Path(__file__).resolve().parents[2]
+T = Notification.__table__  # type: ignore[attr-defined]
 CONCURRENCY = 4
 RECORD_BATCH = 2  # outcomes per transaction: two such groups may be lost with a process
 
@@ -168,22 +170,121 @@ def test_two_dispatchers_never_send_the_same_message(engine: Engine) -> None:
     assert sum(r.sent for r in reports) == len(expected)
 
 
-def test_a_slow_server_never_makes_two_dispatchers_send_one_message(engine: Engine) -> None:
-    """A batch that outlives its lease on a slow server: a second dispatcher may then claim its
-    rows, so the first gives back what it has not started once half the lease is gone."""
+def _dispatch_in_background(engine: Engine, notify: NotifySettings, smtp: SmtpSettings,
+                            reports: list) -> threading.Thread:  # fmt: skip
+    thread = threading.Thread(
+        target=lambda: reports.append(
+            dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)
+        ),  # fmt: skip
+    )
+    thread.start()
+    return thread
+
+
+def _leased_ids(engine: Engine, deadline: float = 10.0) -> list[int]:
+    """The ids leased by a dispatcher just started, once its first claim has committed."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with Session(engine) as s:
+            ids = list(s.exec(select(Notification.id).where(Notification.lease_until != None)))  # noqa: E711
+        if ids:
+            return sorted(ids)
+        time.sleep(0.01)
+    raise AssertionError("the dispatcher claimed nothing")
+
+
+def test_renewing_held_up_by_the_database_gives_the_queue_back_unsent(engine: Engine) -> None:
+    """While the first message is on a slow server the database holds up the dispatcher's
+    lease renewal (a lock the test takes) for longer than a lease: the messages still queued
+    are not started under a lease that may have run out, they go back unsent and are claimed
+    again; the first one, sent and waiting to be recorded when its lease ran out, is not
+    claimed again by its own dispatcher. Each message arrives once."""
+    lease = 1.0
     expected = _enqueue(engine, enterprises=6)  # 12 messages
-    sink = SmtpSink(SinkHandler(delay=0.25)).start()
-    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=1.0, processes=1)
+    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(2.0 * lease,))).start()
+    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
+    reports: list = []
+    raw = engine.raw_connection()
+    try:
+        thread = _dispatch_in_background(engine, notify, SmtpSettings(port=sink.port), reports)
+        held = _leased_ids(engine)
+        if engine.dialect.name == "sqlite":
+            raw.execute("BEGIN IMMEDIATE")  # every writer waits
+        else:
+            raw.cursor().execute(
+                "SELECT id FROM notification WHERE id = ANY(%s) FOR UPDATE", (held,)
+            )  # the renewal's UPDATE waits on these rows
+        time.sleep(2.5 * lease)  # past the first send: the next row's renewal is overdue
+        raw.rollback()
+        thread.join(60)
+    finally:
+        raw.close()
+        sink.stop()
+    (report,) = reports
+    copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
+    assert set(copies) == expected, "every message arrives"
+    assert set(copies.values()) == {1}, f"sent twice: {[k for k, n in copies.items() if n > 1]}"
+    assert report.released == len(held) - 1, "the queue behind the slow send went back"
+    assert (report.sent, report.lost) == (len(expected), 0)
+
+
+def test_a_message_found_leased_by_another_is_passed_over(engine: Engine) -> None:
+    """While the first message is on a slow server, the rest of its batch turns up leased by
+    someone else (as after a lease that ran out): the dispatcher's next renewal finds them
+    gone and it never sends them; a later run does, once."""
+    lease = 1.0
+    expected = _enqueue(engine, enterprises=6)  # 12 messages
+    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(1.5 * lease,))).start()
+    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
     smtp = SmtpSettings(port=sink.port)
-    try:  # the first takes a whole batch of 8 (2 s of sending)
-        reports = _two_dispatchers(engine, notify, smtp, concurrency=1, stagger=0.05)
+    reports: list = []
+    try:
+        thread = _dispatch_in_background(engine, notify, smtp, reports)
+        first, *taken = _leased_ids(engine)
+        rival = T.update().where(T.c.id.in_(taken))
+        with engine.begin() as conn:
+            conn.execute(rival.values(lease_until=datetime.now(UTC) + timedelta(hours=1)))
+        thread.join(60)
+        (report,) = reports
+        with Session(engine) as s:
+            unsent = set(s.exec(select(Notification.idempotency_key)
+                                .where(Notification.status == "pending")))  # fmt: skip
+        with engine.begin() as conn:  # the other holder gave up its lease
+            conn.execute(rival.values(lease_until=None))
+        again = dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)
+    finally:
+        sink.stop()
+    assert (report.lost, report.sent, report.released) == (
+        len(taken),
+        len(expected) - len(taken),
+        0,
+    )
+    assert len(unsent) == len(taken)
+    assert again.sent == len(taken)
+    copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
+    assert set(copies) == expected and set(copies.values()) == {1}
+
+
+def test_a_send_that_outlasts_its_lease_is_never_sent_by_a_second_dispatcher(
+    engine: Engine,
+) -> None:
+    """The first message takes longer than the whole lease to send. The first dispatcher keeps
+    renewing what it holds meanwhile, so a second one started after the first lease would have
+    run out finds only what the first never claimed."""
+    lease = 1.0
+    expected = _enqueue(engine, enterprises=6)  # 12 messages
+    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(1.6 * lease,))).start()
+    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
+    smtp = SmtpSettings(port=sink.port)
+    try:
+        reports = _two_dispatchers(engine, notify, smtp, concurrency=1, stagger=1.2 * lease)
     finally:
         sink.stop()
     copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
     assert set(copies) == expected, "every message arrives"
     assert set(copies.values()) == {1}, f"sent twice: {[k for k, n in copies.items() if n > 1]}"
-    assert sum(r.released for r in reports) > 0, "no batch outlived half its lease"
-    assert sum(r.sent for r in reports) == len(expected)
+    assert sorted(r.sent for r in reports) == [4, 8], "the second took what the first held"
+    assert sum(r.released for r in reports) == 0
 
 
 @pytest.mark.parametrize(("min_backlog", "processes"), [(1000, 1), (80, 2)])

@@ -65,6 +65,10 @@ def test_claims_take_the_longest_due_first_and_skip_what_is_leased_or_done(
     assert claim(engine, 10, T0, LEASE) == []
     after_lease = claim(engine, 10, T0 + LEASE + timedelta(seconds=1), LEASE)
     assert [r.id for r in after_lease] == sorted([ids[2], ids[3], ids[4], ids[6], ids[7]])
+    # what a dispatcher still holds (in flight, not yet recorded) it never claims again itself
+    later = T0 + 2 * LEASE + timedelta(seconds=2)
+    mine = claim(engine, 10, later, LEASE, held=[ids[3], ids[6]])
+    assert [r.id for r in mine] == sorted([ids[2], ids[4], ids[7]])
 
 
 def _record(engine: Engine, outcomes: list[_Outcome]) -> _Recorder:
