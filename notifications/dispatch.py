@@ -332,13 +332,20 @@ class _Leases:
     def __init__(self, engine: Engine, clock: Callable[[], datetime], lease: timedelta) -> None:
         self.engine, self.clock, self.lease = engine, clock, lease
         self._fresh_for = lease.total_seconds() / 2
+        self._every = lease.total_seconds() / 4
         self._held: dict[int, tuple[datetime, float]] = {}  # id: (lease_until, set at monotonic)
         self._lock = threading.Lock()  # guards _held
         self._turn = threading.Lock()  # one renewal or give-back at a time
         self._closed = threading.Event()
-        every = lease.total_seconds() / 4
-        self._keeper = threading.Thread(target=self._keep, args=(every,), name="notify-leases",
-                                        daemon=True)  # fmt: skip
+        self._keeper = threading.Thread(target=self._keep, name="notify-leases", daemon=True)
+
+    def start(self) -> None:
+        """Renew now what was claimed a quarter lease ago or more (the first batch, claimed
+        before helper processes started), then every quarter lease."""
+        with self._lock:
+            oldest = min((since for _, since in self._held.values()), default=time.monotonic())
+        if time.monotonic() - oldest >= self._every:
+            self.renew()
         self._keeper.start()
 
     def hold(self, ids: list[int], lease_until: datetime, since: float) -> None:
@@ -399,10 +406,11 @@ class _Leases:
 
     def close(self) -> None:
         self._closed.set()
-        self._keeper.join()
+        if self._keeper.is_alive():
+            self._keeper.join()
 
-    def _keep(self, every: float) -> None:
-        while not self._closed.wait(every):
+    def _keep(self) -> None:
+        while not self._closed.wait(self._every):
             try:
                 self.renew()
             except Exception:  # the next turn tries again; meanwhile rows go stale, unsent
@@ -614,6 +622,7 @@ def run_workers(
     breaker = Breaker(engine, clock, notify, settings)
     leases = _Leases(engine, clock, lease)
     leases.hold([r.id for r in first], first_lease_until, first_claimed)
+    leases.start()
     recorder = _Recorder(engine, clock, notify, written=leases.done)
 
     def next_batch() -> list:

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from notifications.dispatch import dispatch
+from notifications.dispatch import claim, dispatch, run_workers
 from notifications.models import Notification
 from notifications.settings import NotifySettings, SmtpSettings
+from shuangsui.config import get_settings
 from shuangsui.db import session_scope
 from tests.notifications.factory import TODAY, make_round
 from tests.notifications.servers import SinkHandler, SmtpSink
@@ -285,6 +286,32 @@ def test_a_send_that_outlasts_its_lease_is_never_sent_by_a_second_dispatcher(
     assert set(copies.values()) == {1}, f"sent twice: {[k for k, n in copies.items() if n > 1]}"
     assert sorted(r.sent for r in reports) == [4, 8], "the second took what the first held"
     assert sum(r.released for r in reports) == 0
+
+
+def test_a_batch_claimed_before_the_workers_started_is_renewed_before_it_is_sent(
+    engine: Engine,
+) -> None:
+    """The first batch is claimed before helper processes start (seconds): the workers find
+    it claimed over half a lease ago, renew it first and send it, none given back."""
+    lease = 1.0
+    expected = _enqueue(engine, enterprises=3)  # 6 messages
+    sink = SmtpSink(SinkHandler()).start()
+    notify = NotifySettings(channel="live", lease_seconds=lease, processes=1)
+    at, since = datetime.now(UTC), time.monotonic()
+    first = claim(engine, 10, at, timedelta(seconds=lease))
+    time.sleep(0.6 * lease)  # as long as a helper's start would take, at this lease
+    try:
+        report = run_workers(
+            engine=engine, first=first, first_lease_until=at + timedelta(seconds=lease),
+            first_claimed=since, batch_size=10, concurrency=1, round_key=None,
+            clock=lambda: datetime.now(UTC), lease=timedelta(seconds=lease), transport=None,
+            settings=get_settings(), notify=notify, smtp=SmtpSettings(port=sink.port),
+        )  # fmt: skip
+    finally:
+        sink.stop()
+    assert (report.claimed, report.sent, report.released) == (len(expected), len(expected), 0)
+    copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
+    assert set(copies) == expected and set(copies.values()) == {1}
 
 
 @pytest.mark.parametrize(("min_backlog", "processes"), [(1000, 1), (80, 2)])
