@@ -74,7 +74,9 @@ class NotifySettings(BaseSettings):
     max_attempts: int = 8
     backoff_base_seconds: float = 60.0
     backoff_max_seconds: float = 6 * 3600.0
-    lease_seconds: float = 300.0
+    # a dispatcher renews what it holds every quarter lease (notifications/dispatch.py):
+    # shorter than a second, the renewals alone would keep the database busy
+    lease_seconds: float = Field(default=300.0, ge=1.0)
     # a mail server or webhook host that cannot be reached is paused (notifications/breaker.py)
     outage_backoff_base_seconds: float = 60.0
     outage_backoff_max_seconds: float = 1800.0

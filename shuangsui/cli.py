@@ -117,6 +117,22 @@ def _warn_if_fresh(path: Path | None, settings: Settings) -> None:
     )
 
 
+def _env_prefix(title: str) -> str | None:
+    """The environment variables' prefix of the settings class named ``title`` (``Settings``,
+    ``NotifySettings``, ...); None when no settings class has that name."""
+    from pydantic_settings import BaseSettings
+
+    classes, seen = [BaseSettings], []
+    while classes:
+        cls = classes.pop()
+        seen.append(cls)
+        classes.extend(cls.__subclasses__())
+    for cls in seen[1:]:
+        if cls.__name__ == title:
+            return str(cls.model_config.get("env_prefix", ""))
+    return None
+
+
 def user_message(exc: BaseException) -> str | None:
     """The one-line message for an error caused by the user's input or environment; None for
     anything else, which is a bug and keeps its traceback."""
@@ -126,9 +142,9 @@ def user_message(exc: BaseException) -> str | None:
 
     if isinstance(exc, UserError):
         return str(exc)
-    if isinstance(exc, pydantic.ValidationError) and exc.title == "Settings":
+    if isinstance(exc, pydantic.ValidationError) and (prefix := _env_prefix(exc.title)):
         fields = "; ".join(
-            (f"SHUANGSUI_{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
+            (f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
             + str(e["msg"]).removeprefix("Value error, ")
             for e in exc.errors()
         )

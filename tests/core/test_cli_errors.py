@@ -43,6 +43,8 @@ def folder(tmp_path: Path) -> Path:
           "--rate", "D50%"), {}, "error: --rate D50%: expected CLASS=RATE"),
         (("round", "list",), {"SHUANGSUI_BUREAU_CODE": "35"},
          "error: settings: SHUANGSUI_BUREAU_CODE: String should match pattern"),
+        (("notifications", "dispatch"), {"SHUANGSUI_NOTIFY_LEASE_SECONDS": "0.1"},
+         "error: settings: SHUANGSUI_NOTIFY_LEASE_SECONDS: Input should be greater than"),
         (("registry", "import", "enterprises", "missing.csv"), {}, "error: missing.csv"),
         (("round", "commit", "plans/nowhere.yaml"), {}, "error: "),
     ],
