@@ -448,7 +448,8 @@ class _Feed:
     def __init__(self, claim_batch: Callable[[], list], leases: _Leases, first: list) -> None:
         self._claim, self._leases = claim_batch, leases
         self._rows: deque = deque(first)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one claim at a time
+        self._counting = threading.Lock()
         self._stopped = not first
         self.claimed, self.released, self.lost = len(first), 0, 0
         self.error: BaseException | None = None
@@ -464,7 +465,7 @@ class _Feed:
                 if fresh:
                     return row
                 if fresh is None:
-                    self.lost += 1
+                    self._count(lost=1)
                 else:
                     self._give_back(row)
                 continue
@@ -487,9 +488,13 @@ class _Feed:
             except IndexError:
                 break
         n = self._leases.give_back(ids)
-        self.released += n
-        self.lost += len(ids) - n
+        self._count(released=n, lost=len(ids) - n)
         logger.info("released %d message(s): renewing their leases fell behind", n)
+
+    def _count(self, released: int = 0, lost: int = 0) -> None:
+        with self._counting:  # workers count at once
+            self.released += released
+            self.lost += lost
 
     def stop(self) -> None:
         self._stopped = True
