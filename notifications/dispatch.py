@@ -19,7 +19,9 @@ only started while its lease was renewed less than half a lease ago; when renewi
 in other hands is passed over, and a dispatcher never claims again what it still holds. What is
 left is a stall (of the process, or of its database) for most of a lease with a message in
 flight or not yet recorded: another dispatcher may then send it too, with the same
-``Message-ID``.
+``Message-ID``. So may one after a send that hangs: what a dispatcher has held for
+``MAX_HOLD_LEASES`` leases is no longer renewed, so that no message waits for ever on a stuck
+process.
 
 A channel that cannot be reached (the mail server, a webhook host) is paused by the
 :class:`~notifications.breaker.Breaker`: its messages are given back, due when the pause ends,
@@ -35,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 from sqlalchemy import (
@@ -65,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 T = Notification.__table__  # type: ignore[attr-defined]
 DUE_STATUSES = ("pending", "failed")  # as in DUE_PREDICATE
+MAX_HOLD_LEASES = 4  # a message held this long is no longer renewed: its send hangs
 _COLUMNS = (
     T.c.id, T.c.idempotency_key, T.c.round_key, T.c.kind, T.c.recipient, T.c.channel,
     T.c.address, T.c.subject, T.c.body, T.c.payload, T.c.attempts, T.c.created_at,
@@ -319,12 +322,22 @@ class _Recorder:
         self.report.dead += n_dead
 
 
+class _Held(NamedTuple):
+    lease_until: datetime  # the lease we set last
+    renewed: float  # when we set it (time.monotonic, taken before the statement)
+    claimed: float  # when its claim began (time.monotonic)
+
+
 class _Leases:
     """The leases this process holds, renewed by a keeper thread every quarter lease until
     :meth:`close`. A row is held from its claim until its outcome is committed or it is given
     back. A renewal moves ``lease_until`` of what is still held, and still the lease we set, to
     a lease from now; a row it finds otherwise (its lease ran out while renewing was behind and
     another dispatcher claimed it, or it was given up by hand) is no longer held.
+
+    A row held for ``MAX_HOLD_LEASES`` leases is no longer renewed: a send that hangs (a
+    process stuck, not dead) must not keep its message from every other dispatcher for ever.
+    Its lease runs out and another dispatcher sends it, with the same ``Message-ID``.
 
     Renewing and giving back take turns, so a row is never given back under a lease a renewal
     has just replaced (which would leave it leased to nobody until that lease ran out)."""
@@ -333,7 +346,8 @@ class _Leases:
         self.engine, self.clock, self.lease = engine, clock, lease
         self._fresh_for = lease.total_seconds() / 2
         self._every = lease.total_seconds() / 4
-        self._held: dict[int, tuple[datetime, float]] = {}  # id: (lease_until, set at monotonic)
+        self._max_hold = lease.total_seconds() * MAX_HOLD_LEASES
+        self._held: dict[int, _Held] = {}
         self._lock = threading.Lock()  # guards _held
         self._turn = threading.Lock()  # one renewal or give-back at a time
         self._closed = threading.Event()
@@ -343,7 +357,7 @@ class _Leases:
         """Renew now what was claimed a quarter lease ago or more (the first batch, claimed
         before helper processes started), then every quarter lease."""
         with self._lock:
-            oldest = min((since for _, since in self._held.values()), default=time.monotonic())
+            oldest = min((h.renewed for h in self._held.values()), default=time.monotonic())
         if time.monotonic() - oldest >= self._every:
             self.renew()
         self._keeper.start()
@@ -352,7 +366,7 @@ class _Leases:
         """Hold ``ids``, leased until ``lease_until`` by a claim begun at ``since``
         (``time.monotonic``)."""
         with self._lock:
-            self._held.update(dict.fromkeys(ids, (lease_until, since)))
+            self._held.update(dict.fromkeys(ids, _Held(lease_until, since, since)))
 
     def done(self, ids: list[int]) -> None:
         """``ids`` are recorded: their leases are cleared and no longer ours to renew."""
@@ -371,7 +385,7 @@ class _Leases:
             held = self._held.get(row_id)
         if held is None:
             return None
-        return time.monotonic() - held[1] < self._fresh_for
+        return time.monotonic() - held.renewed < self._fresh_for
 
     def give_back(self, ids: list[int]) -> int:
         """Return ``ids`` to the queue unsent; how many were still ours to give."""
@@ -383,13 +397,23 @@ class _Leases:
         return sum(map(len, by_lease.values()))
 
     def renew(self) -> None:
-        """Renew the lease of everything held, in one transaction."""
+        """Renew the lease of everything held (but what was held too long), in one
+        transaction."""
         with self._turn:
+            since, new = time.monotonic(), self.clock() + self.lease
             with self._lock:
+                too_long = [i for i, h in self._held.items() if since - h.claimed >= self._max_hold]
+                for i in too_long:
+                    del self._held[i]
                 by_lease = _by_lease(self._held)
+            if too_long:
+                logger.warning(
+                    "message(s) %s held for %d leases, a send that hangs: no longer renewed; "
+                    "another dispatcher sends them when their lease runs out",
+                    too_long, MAX_HOLD_LEASES,
+                )  # fmt: skip
             if not by_lease:
                 return
-            since, new = time.monotonic(), self.clock() + self.lease
             kept: set[int] = set()
             with self.engine.begin() as conn:
                 for old, ids in by_lease.items():
@@ -397,10 +421,11 @@ class _Leases:
             with self._lock:
                 for old, ids in by_lease.items():
                     for i in ids:
-                        if self._held.get(i, (None,))[0] != old:
+                        held = self._held.get(i)
+                        if held is None or held.lease_until != old:
                             continue  # recorded meanwhile
                         if i in kept:
-                            self._held[i] = (new, since)
+                            self._held[i] = held._replace(lease_until=new, renewed=since)
                         else:
                             del self._held[i]
 
@@ -417,10 +442,10 @@ class _Leases:
                 logger.exception("renewing the dispatcher's leases failed")
 
 
-def _by_lease(held: dict[int, tuple[datetime, float]]) -> dict[datetime, list[int]]:
+def _by_lease(held: dict[int, _Held]) -> dict[datetime, list[int]]:
     out: dict[datetime, list[int]] = {}
-    for i, (until, _) in held.items():
-        out.setdefault(until, []).append(i)
+    for i, h in held.items():
+        out.setdefault(h.lease_until, []).append(i)
     return out
 
 

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from notifications.dispatch import claim, dispatch, run_workers
+from notifications.dispatch import MAX_HOLD_LEASES, claim, dispatch, run_workers
 from notifications.models import Notification
 from notifications.settings import NotifySettings, SmtpSettings
 from shuangsui.config import get_settings
@@ -286,6 +286,37 @@ def test_a_send_that_outlasts_its_lease_is_never_sent_by_a_second_dispatcher(
     assert set(copies.values()) == {1}, f"sent twice: {[k for k, n in copies.items() if n > 1]}"
     assert sorted(r.sent for r in reports) == [4, 8], "the second took what the first held"
     assert sum(r.released for r in reports) == 0
+
+
+def test_a_send_that_hangs_does_not_hold_its_message_for_ever(engine: Engine) -> None:
+    """The first message's send hangs for eight leases. Its dispatcher stops renewing what it
+    has held for MAX_HOLD_LEASES leases, so a dispatcher started after that (and before the
+    hang ends) sends the whole batch; the first passes over what it no longer holds. The hung
+    message goes out twice, with one Message-ID: the price of not waiting for ever."""
+    lease = 1.0
+    expected = _enqueue(engine, enterprises=6)  # 12 messages
+    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(8.0 * lease,))).start()
+    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
+    smtp = SmtpSettings(port=sink.port)
+    reports: list = []
+    try:
+        stuck = _dispatch_in_background(engine, notify, smtp, reports)
+        first, *_ = _leased_ids(engine)
+        time.sleep((MAX_HOLD_LEASES + 2) * lease)
+        second = dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)
+        stuck.join(60)
+    finally:
+        sink.stop()
+    (report,) = reports
+    # the second recorded the hung message first; the first's late outcome changes nothing
+    assert (second.sent, report.sent, report.lost) == (len(expected), 0, 7)
+    copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
+    assert set(copies) == expected
+    assert sorted(copies.values()) == [1] * (len(expected) - 1) + [2]
+    with Session(engine) as s:
+        hung = s.get(Notification, first)
+        assert hung is not None and hung.status == "sent"
+        assert str(copies.most_common(1)[0][0]) == f"<{hung.idempotency_key}@shuangsui>"
 
 
 def test_a_batch_claimed_before_the_workers_started_is_renewed_before_it_is_sent(
