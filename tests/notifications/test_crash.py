@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -171,6 +172,18 @@ def test_two_dispatchers_never_send_the_same_message(engine: Engine) -> None:
     assert sum(r.sent for r in reports) == len(expected)
 
 
+LEASE = 1.0  # seconds: the lease tests' own, short enough for a send to outlast
+
+
+def _first_send_takes(engine: Engine, leases: float) -> tuple[set[str], SmtpSink, NotifySettings]:
+    """12 messages queued; a running sink whose first message takes ``leases`` leases to
+    accept (the others 20 ms); settings for dispatchers claiming 8 at a time under LEASE."""
+    expected = _enqueue(engine, enterprises=6)
+    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(leases * LEASE,))).start()
+    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=LEASE, processes=1)
+    return expected, sink, notify
+
+
 def _dispatch_in_background(engine: Engine, notify: NotifySettings, smtp: SmtpSettings,
                             reports: list) -> threading.Thread:  # fmt: skip
     thread = threading.Thread(
@@ -186,8 +199,8 @@ def _leased_ids(engine: Engine, deadline: float = 10.0) -> list[int]:
     """The ids leased by a dispatcher just started, once its first claim has committed."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        with Session(engine) as s:
-            ids = list(s.exec(select(Notification.id).where(Notification.lease_until != None)))  # noqa: E711
+        with engine.connect() as conn:
+            ids = conn.scalars(sa.select(T.c.id).where(T.c.lease_until.is_not(None))).all()
         if ids:
             return sorted(ids)
         time.sleep(0.01)
@@ -200,10 +213,7 @@ def test_renewing_held_up_by_the_database_gives_the_queue_back_unsent(engine: En
     are not started under a lease that may have run out, they go back unsent and are claimed
     again; the first one, sent and waiting to be recorded when its lease ran out, is not
     claimed again by its own dispatcher. Each message arrives once."""
-    lease = 1.0
-    expected = _enqueue(engine, enterprises=6)  # 12 messages
-    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(2.0 * lease,))).start()
-    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
+    expected, sink, notify = _first_send_takes(engine, leases=2.0)
     reports: list = []
     raw = engine.raw_connection()
     try:
@@ -215,7 +225,7 @@ def test_renewing_held_up_by_the_database_gives_the_queue_back_unsent(engine: En
             raw.cursor().execute(
                 "SELECT id FROM notification WHERE id = ANY(%s) FOR UPDATE", (held,)
             )  # the renewal's UPDATE waits on these rows
-        time.sleep(2.5 * lease)  # past the first send: the next row's renewal is overdue
+        time.sleep(2.5 * LEASE)  # past the first send: the next row's renewal is overdue
         raw.rollback()
         thread.join(60)
     finally:
@@ -233,10 +243,7 @@ def test_a_message_found_leased_by_another_is_passed_over(engine: Engine) -> Non
     """While the first message is on a slow server, the rest of its batch turns up leased by
     someone else (as after a lease that ran out): the dispatcher's next renewal finds them
     gone and it never sends them; a later run does, once."""
-    lease = 1.0
-    expected = _enqueue(engine, enterprises=6)  # 12 messages
-    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(1.5 * lease,))).start()
-    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
+    expected, sink, notify = _first_send_takes(engine, leases=1.5)
     smtp = SmtpSettings(port=sink.port)
     reports: list = []
     try:
@@ -272,13 +279,10 @@ def test_a_send_that_outlasts_its_lease_is_never_sent_by_a_second_dispatcher(
     """The first message takes longer than the whole lease to send. The first dispatcher keeps
     renewing what it holds meanwhile, so a second one started after the first lease would have
     run out finds only what the first never claimed."""
-    lease = 1.0
-    expected = _enqueue(engine, enterprises=6)  # 12 messages
-    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(1.6 * lease,))).start()
-    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
+    expected, sink, notify = _first_send_takes(engine, leases=1.6)
     smtp = SmtpSettings(port=sink.port)
     try:
-        reports = _two_dispatchers(engine, notify, smtp, concurrency=1, stagger=1.2 * lease)
+        reports = _two_dispatchers(engine, notify, smtp, concurrency=1, stagger=1.2 * LEASE)
     finally:
         sink.stop()
     copies = Counter(str(r.message["Message-ID"]) for r in sink.handler.received)
@@ -293,16 +297,13 @@ def test_a_send_that_hangs_does_not_hold_its_message_for_ever(engine: Engine) ->
     has held for MAX_HOLD_LEASES leases, so a dispatcher started after that (and before the
     hang ends) sends the whole batch; the first passes over what it no longer holds. The hung
     message goes out twice, with one Message-ID: the price of not waiting for ever."""
-    lease = 1.0
-    expected = _enqueue(engine, enterprises=6)  # 12 messages
-    sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(8.0 * lease,))).start()
-    notify = NotifySettings(channel="live", batch_size=8, lease_seconds=lease, processes=1)
+    expected, sink, notify = _first_send_takes(engine, leases=8.0)
     smtp = SmtpSettings(port=sink.port)
     reports: list = []
     try:
         stuck = _dispatch_in_background(engine, notify, smtp, reports)
         first, *_ = _leased_ids(engine)
-        time.sleep((MAX_HOLD_LEASES + 2) * lease)
+        time.sleep((MAX_HOLD_LEASES + 2) * LEASE)
         second = dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)
         stuck.join(60)
     finally:
@@ -324,18 +325,18 @@ def test_a_batch_claimed_before_the_workers_started_is_renewed_before_it_is_sent
 ) -> None:
     """The first batch is claimed before helper processes start (seconds): the workers find
     it claimed over half a lease ago, renew it first and send it, none given back."""
-    lease = 1.0
+    lease = timedelta(seconds=LEASE)
     expected = _enqueue(engine, enterprises=3)  # 6 messages
     sink = SmtpSink(SinkHandler()).start()
-    notify = NotifySettings(channel="live", lease_seconds=lease, processes=1)
+    notify = NotifySettings(channel="live", lease_seconds=LEASE, processes=1)
     at, since = datetime.now(UTC), time.monotonic()
-    first = claim(engine, 10, at, timedelta(seconds=lease))
-    time.sleep(0.6 * lease)  # as long as a helper's start would take, at this lease
+    first = claim(engine, 10, at, lease)
+    time.sleep(0.6 * LEASE)  # as long as a helper's start would take, at this lease
     try:
         report = run_workers(
-            engine=engine, first=first, first_lease_until=at + timedelta(seconds=lease),
+            engine=engine, first=first, first_lease_until=at + lease,
             first_claimed=since, batch_size=10, concurrency=1, round_key=None,
-            clock=lambda: datetime.now(UTC), lease=timedelta(seconds=lease), transport=None,
+            clock=lambda: datetime.now(UTC), lease=lease, transport=None,
             settings=get_settings(), notify=notify, smtp=SmtpSettings(port=sink.port),
         )  # fmt: skip
     finally:
