@@ -416,14 +416,16 @@ class _Leases:
                 return
             kept: set[int] = set()
             with self.engine.begin() as conn:
+                busy = _locked_by_others(conn, [i for ids in by_lease.values() for i in ids])
                 for old, ids in by_lease.items():
-                    kept.update(conn.scalars(_RENEW, {"ids": ids, "_old": old, "_new": new}))
+                    free = [i for i in ids if i not in busy]
+                    kept.update(conn.scalars(_RENEW, {"ids": free, "_old": old, "_new": new}))
             with self._lock:
                 for old, ids in by_lease.items():
                     for i in ids:
                         held = self._held.get(i)
-                        if held is None or held.lease_until != old:
-                            continue  # recorded meanwhile
+                        if held is None or held.lease_until != old or i in busy:
+                            continue  # recorded meanwhile, or renewed next turn
                         if i in kept:
                             self._held[i] = held._replace(lease_until=new, renewed=since)
                         else:
@@ -440,6 +442,18 @@ class _Leases:
                 self.renew()
             except Exception:  # the next turn tries again; meanwhile rows go stale, unsent
                 logger.exception("renewing the dispatcher's leases failed")
+
+
+def _locked_by_others(conn: Connection, ids: list[int]) -> set[int]:
+    """Of ``ids``, those another transaction holds locked now (PostgreSQL; SQLite locks the
+    whole database, and a writer there waits its turn). A renewal locks what it renews with
+    ``SKIP LOCKED`` first and leaves the rest, never waiting: the recorder's transaction locks
+    rows across several statements in its own order, and a renewal waiting on it while it
+    waits on the renewal would be a deadlock that PostgreSQL resolves by failing one of them."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    mine = select(T.c.id).where(T.c.id.in_(ids)).with_for_update(skip_locked=True)
+    return set(ids) - set(conn.scalars(mine))
 
 
 def _by_lease(held: dict[int, _Held]) -> dict[datetime, list[int]]:

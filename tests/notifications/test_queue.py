@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
 from notifications.channels import DeliveryError
-from notifications.dispatch import _Outcome, _Recorder, claim
+from notifications.dispatch import _Leases, _Outcome, _Recorder, claim
 from notifications.messages import Outgoing
 from notifications.models import Channel, Notification, NotificationKind
 from notifications.outbox import add_messages
@@ -166,3 +167,31 @@ def test_a_recorder_that_cannot_write_answers_every_worker(tmp_path: Path) -> No
     recorder.flush()  # leaves the error where it is
     recorder.close()
     engine.dispose()
+
+
+def test_a_renewal_never_waits_on_a_row_another_transaction_holds(engine: Engine) -> None:
+    """The recorder locks rows across several statements of one transaction: a renewal that
+    waited on one of them while the recorder waited on the renewal would deadlock (PostgreSQL
+    then fails one of the two). A row locked elsewhere is left for the next renewal; the others
+    are renewed at once. SQLite has one writer at a time, and a renewal waits its turn there."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite locks the whole database: a writer waits for the one before")
+    ids = _queue(engine, 3)
+    claimed = claim(engine, 3, T0, LEASE)
+    leases = _Leases(engine, lambda: T0 + timedelta(minutes=1), LEASE)
+    leases.hold([r.id for r in claimed], T0 + LEASE, since=time.monotonic())
+    raw = engine.raw_connection()
+    try:
+        raw.cursor().execute("SELECT id FROM notification WHERE id = %s FOR UPDATE", (ids[0],))
+        done = threading.Event()
+        threading.Thread(target=lambda: (leases.renew(), done.set()), daemon=True).start()
+        assert done.wait(10), "the renewal waited on a row another transaction holds"
+    finally:
+        raw.rollback()
+        raw.close()
+    after = _rows(engine)
+    assert after[ids[0]].lease_until == T0 + LEASE  # left for the next renewal
+    assert (
+        after[ids[1]].lease_until == after[ids[2]].lease_until == T0 + timedelta(minutes=1) + LEASE
+    )
+    assert sorted(leases.ids()) == ids  # all still held: the locked one is renewed next turn
