@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -175,28 +176,38 @@ def test_two_dispatchers_never_send_the_same_message(engine: Engine) -> None:
 LEASE = 1.0  # seconds: the lease tests' own, short enough for a send to outlast
 
 
-def _first_send_takes(engine: Engine, leases: float) -> tuple[set[str], SmtpSink, NotifySettings]:
+class _SlowFirst(NamedTuple):
+    expected: set[str]  # the queued messages' Message-IDs
+    sink: SmtpSink
+    notify: NotifySettings
+    smtp: SmtpSettings
+
+
+def _first_send_takes(engine: Engine, leases: float) -> _SlowFirst:
     """12 messages queued; a running sink whose first message takes ``leases`` leases to
     accept (the others 20 ms); settings for dispatchers claiming 8 at a time under LEASE."""
     expected = _enqueue(engine, enterprises=6)
     sink = SmtpSink(SinkHandler(delay=0.02, first_delays=(leases * LEASE,))).start()
     notify = NotifySettings(channel="live", batch_size=8, lease_seconds=LEASE, processes=1)
-    return expected, sink, notify
+    return _SlowFirst(expected, sink, notify, SmtpSettings(port=sink.port))
 
 
-def _dispatch_in_background(engine: Engine, notify: NotifySettings, smtp: SmtpSettings,
-                            reports: list) -> threading.Thread:  # fmt: skip
+def _dispatch_in_background(
+    engine: Engine, slow: _SlowFirst, reports: list
+) -> tuple[threading.Thread, list[int]]:
+    """A dispatcher started in a thread (its report appended to ``reports``), and the ids it
+    leased, once its first claim has committed."""
     thread = threading.Thread(
         target=lambda: reports.append(
-            dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)
+            dispatch(engine=engine, notify=slow.notify, smtp=slow.smtp, concurrency=1)
         ),  # fmt: skip
     )
     thread.start()
-    return thread
+    return thread, _leased_ids(engine)
 
 
 def _leased_ids(engine: Engine, deadline: float = 10.0) -> list[int]:
-    """The ids leased by a dispatcher just started, once its first claim has committed."""
+    """The ids leased, once a dispatcher just started has committed its first claim."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         with engine.connect() as conn:
@@ -213,12 +224,11 @@ def test_renewing_held_up_by_the_database_gives_the_queue_back_unsent(engine: En
     are not started under a lease that may have run out, they go back unsent and are claimed
     again; the first one, sent and waiting to be recorded when its lease ran out, is not
     claimed again by its own dispatcher. Each message arrives once."""
-    expected, sink, notify = _first_send_takes(engine, leases=2.0)
+    expected, sink, *_ = slow = _first_send_takes(engine, leases=2.0)
     reports: list = []
     raw = engine.raw_connection()
     try:
-        thread = _dispatch_in_background(engine, notify, SmtpSettings(port=sink.port), reports)
-        held = _leased_ids(engine)
+        thread, held = _dispatch_in_background(engine, slow, reports)
         if engine.dialect.name == "sqlite":
             raw.execute("BEGIN IMMEDIATE")  # every writer waits
         else:
@@ -243,12 +253,10 @@ def test_a_message_found_leased_by_another_is_passed_over(engine: Engine) -> Non
     """While the first message is on a slow server, the rest of its batch turns up leased by
     someone else (as after a lease that ran out): the dispatcher's next renewal finds them
     gone and it never sends them; a later run does, once."""
-    expected, sink, notify = _first_send_takes(engine, leases=1.5)
-    smtp = SmtpSettings(port=sink.port)
+    expected, sink, notify, smtp = slow = _first_send_takes(engine, leases=1.5)
     reports: list = []
     try:
-        thread = _dispatch_in_background(engine, notify, smtp, reports)
-        first, *taken = _leased_ids(engine)
+        thread, (first, *taken) = _dispatch_in_background(engine, slow, reports)
         rival = T.update().where(T.c.id.in_(taken))
         with engine.begin() as conn:
             conn.execute(rival.values(lease_until=datetime.now(UTC) + timedelta(hours=1)))
@@ -279,8 +287,7 @@ def test_a_send_that_outlasts_its_lease_is_never_sent_by_a_second_dispatcher(
     """The first message takes longer than the whole lease to send. The first dispatcher keeps
     renewing what it holds meanwhile, so a second one started after the first lease would have
     run out finds only what the first never claimed."""
-    expected, sink, notify = _first_send_takes(engine, leases=1.6)
-    smtp = SmtpSettings(port=sink.port)
+    expected, sink, notify, smtp = _first_send_takes(engine, leases=1.6)
     try:
         reports = _two_dispatchers(engine, notify, smtp, concurrency=1, stagger=1.2 * LEASE)
     finally:
@@ -297,12 +304,10 @@ def test_a_send_that_hangs_does_not_hold_its_message_for_ever(engine: Engine) ->
     has held for MAX_HOLD_LEASES leases, so a dispatcher started after that (and before the
     hang ends) sends the whole batch; the first passes over what it no longer holds. The hung
     message goes out twice, with one Message-ID: the price of not waiting for ever."""
-    expected, sink, notify = _first_send_takes(engine, leases=8.0)
-    smtp = SmtpSettings(port=sink.port)
+    expected, sink, notify, smtp = slow = _first_send_takes(engine, leases=8.0)
     reports: list = []
     try:
-        stuck = _dispatch_in_background(engine, notify, smtp, reports)
-        first, *_ = _leased_ids(engine)
+        stuck, (first, *_) = _dispatch_in_background(engine, slow, reports)
         time.sleep((MAX_HOLD_LEASES + 2) * LEASE)
         second = dispatch(engine=engine, notify=notify, smtp=smtp, concurrency=1)
         stuck.join(60)
