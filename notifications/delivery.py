@@ -13,6 +13,7 @@ import httpx
 
 from notifications.channels import DeliveryError
 from notifications.channels.file import FileChannel
+from notifications.channels.kept_http import KeptHTTPTransport
 from notifications.channels.smtp import SmtpChannel
 from notifications.channels.webhook import WebhookChannel
 from notifications.settings import NotifySettings, SmtpSettings
@@ -69,9 +70,7 @@ class Delivery:
     def _webhook_channel(self) -> WebhookChannel:
         if self.transport is not None:
             return WebhookChannel(self.transport, self.notify.webhook_timeout, owned=False)
-        transport = httpx.HTTPTransport(
-            verify=self._tls_context(), limits=httpx.Limits(max_keepalive_connections=8)
-        )
+        transport = KeptHTTPTransport(self._tls_context())
         return WebhookChannel(transport, self.notify.webhook_timeout, owned=True)
 
     def _tls_context(self) -> ssl.SSLContext:

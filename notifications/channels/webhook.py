@@ -1,10 +1,10 @@
 """Webhooks: one POST per message through an ``httpx`` transport, one transport per worker.
 
 A webhook is a single signed POST: no cookies, no redirects, no auth flow. So the channel
-hands its request straight to the transport (``httpx.HTTPTransport`` keeps the worker's
-connections alive across messages) instead of going through ``httpx.Client``, whose cookie,
-redirect and auth bookkeeping cost as much again per message. Tests may inject any
-``httpx.BaseTransport``.
+hands its request straight to the transport instead of going through ``httpx.Client``, whose
+cookie, redirect and auth bookkeeping cost as much again per message. The dispatcher's
+transport is ``kept_http.KeptHTTPTransport`` (HTTP/1.1 on ``http.client``, the worker's
+connections kept alive across messages); tests may inject any ``httpx.BaseTransport``.
 
 Timeouts, connection errors, 5xx and 429 are transient; other 4xx are permanent. Failing to
 connect at all (refused, connect timeout, TLS handshake) is an outage of the host
