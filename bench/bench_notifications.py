@@ -6,9 +6,10 @@ Usage: .venv/bin/python bench/bench_notifications.py [--messages 10000] [--concu
 
 For each channel (SMTP to a local aiosmtpd, generic webhooks to a local uvicorn), each running
 in its own process, one run of: a naive baseline (one connection per message, sequential), the
-sink's ceiling (pre-rendered messages over one reused connection, with the client library the
-channel uses: smtplib, httpx), the stdlib floor (the same sends with the standard library's
-client: smtplib, which is also the mail channel's client, and http.client for webhooks) and
+sink's ceiling (pre-rendered messages over one reused connection: smtplib; for webhooks httpx's
+own transport, the reference issue 17's aim names), the stdlib floor (the same sends with the
+standard library's client: smtplib, which is also the mail channel's client, and http.client,
+which since 2026-12-03 is also the wire under the webhook channel's httpx interface) and
 the dispatcher (rendering, outbox bookkeeping and all, on SQLite), in one process and in
 ``--processes`` (when the backlog is large enough for the dispatcher to start a helper).
 Each configuration runs ``--repeats`` times, interleaved with measurements of the ceiling and
@@ -256,10 +257,11 @@ def smtp_naive(port: int, msgs: list[tuple[str, bytes]]) -> tuple[float, float]:
 
 
 def http_ceiling(url: str, n: int, client: str) -> tuple[float, float]:
-    """``httpx``: pre-built requests over one kept-alive connection, straight to the transport
-    (as the webhook channel sends); ``naive``: the same with a fresh connection per message;
-    ``http.client``: the stdlib floor, one kept-alive connection with the standard library's
-    lighter client (how much of the ceiling is httpx's own cost)."""
+    """``httpx``: pre-built requests over one kept-alive connection, straight to httpx's own
+    transport (as the webhook channel sent until 2026-12-03; the aim's reference);
+    ``naive``: the same with a fresh connection per message; ``http.client``: the stdlib
+    floor, one kept-alive connection with the standard library's client (the wire of the
+    channel's transport now, ``notifications.channels.kept_http``)."""
     import http.client
     from urllib.parse import urlsplit
 
