@@ -51,10 +51,20 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
 
     from flows.launch import deployment_available
     from flows.rounds import adhoc_round_key
+    from rounds.plans import find_plan
+    from shuangsui.config import get_settings
+    from shuangsui.errors import UserError
     from shuangsui.keys import check_plan_ref, check_round_key
 
     params = dict(params)
     check_plan_ref(params["plan"], field="plan")
+    # refused now (422), not in the background after a 202 naming a round that never comes
+    find_plan(get_settings().plans_dir, params["plan"])
+    if params.get("witness_digits") and not params.get("round_id"):
+        raise UserError(
+            "witness_digits: the ceremony's digits go with round_id, the committed round they "
+            "draw; start the round without them first"
+        )
     params.setdefault("round_id", adhoc_round_key(PurePath(params["plan"]).stem, uuid.uuid4().hex))
     key = check_round_key(params["round_id"], field="round_id")
     if deployment_available(DEPLOYMENT):

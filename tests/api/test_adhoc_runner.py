@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from api import tokens
+from api import adhoc, tokens
 from api.app import create_app
 from rounds.models import Round, RoundStatus
 from shuangsui import config
@@ -66,3 +66,29 @@ def test_adhoc_round_through_the_api_is_committed_then_drawn(
     assert drawn.seed and drawn.frame_commitment == committed.frame_commitment
     listed = client.get("/rounds", headers=auth).json()
     assert [x["status"] for x in listed if x["round_key"] == key] == ["drawn"]
+
+
+def test_an_unknown_plan_or_digits_without_a_round_are_refused_before_anything_starts(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused with a 422 naming what is wrong, not answered 202 with a round key that the
+    background run then never commits."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "ccc-2026-12.yaml").write_text(plan_yaml(), encoding="utf-8")
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
+    config.get_settings.cache_clear()
+    coordinator = tokens.create_coordinator(engine, "林科长", get_settings().bureau_code)
+    client = TestClient(create_app(engine=engine))
+    auth = {"Authorization": f"Bearer {coordinator}"}
+    unknown = client.post("/rounds/adhoc", headers=auth,
+                          json={"plan": "no-such-plan", "reason": "投诉"})  # fmt: skip
+    assert unknown.status_code == 422, unknown.text
+    assert "no-such-plan" in unknown.json()["detail"]
+    digits = client.post("/rounds/adhoc", headers=auth, json={
+        "plan": "ccc-2026-12", "reason": "投诉", "witness_digits": "5772156649",
+    })  # fmt: skip
+    assert digits.status_code == 422 and "witness_digits" in digits.json()["detail"]
+    with Session(engine) as s:
+        assert s.exec(sa.select(Round)).all() == []  # type: ignore[call-overload]
+    assert not adhoc.wait_for_running(timeout=1), "no round was started"
