@@ -4,6 +4,7 @@ is configured, otherwise in a background thread of this process."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
@@ -43,9 +44,28 @@ def stop_temporary_server() -> None:
         server.stop()
 
 
+def _prefect_imported_keeping_server_logs() -> None:
+    """Import Prefect with ``serve``'s loggers left as they are. Prefect configures logging for
+    the whole process when first imported (its ``logging.yml``, not incrementally), and that
+    resets every logger under one it names: "uvicorn.access" lost its level and handler, and
+    ``serve`` wrote no access log after the first in-process ad hoc round."""
+    if "prefect.main" in sys.modules:
+        return
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "uvicorn"]
+    kept = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled)
+            for lg in map(logging.getLogger, names)]  # fmt: skip
+    import prefect.main  # noqa: F401  (its logging set-up runs on import)
+
+    for lg, level, handlers, propagate, disabled in kept:
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate, lg.disabled = propagate, disabled
+
+
 def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     """Start the round and answer at once with its key, which the caller can then follow
     (``GET /rounds``); the key is fixed here so a retried request names the same round."""
+    _prefect_imported_keeping_server_logs()  # before the flows' modules import it
     import uuid
     from pathlib import PurePath
 

@@ -1,6 +1,6 @@
 """``shuangsui serve`` leaves nothing behind: an ad hoc round posted to it with no Prefect
-server configured runs in-process on a temporary Prefect server (a subprocess), and stopping
-serve with SIGTERM stops that server too."""
+server configured runs in-process on a temporary Prefect server (a subprocess), its access
+log goes on after the round, and stopping serve with SIGTERM stops that server too."""
 
 from __future__ import annotations
 
@@ -74,6 +74,10 @@ def test_sigterm_stops_serve_and_its_temporary_prefect_server(tmp_path: Path) ->
             return any(r["round_key"] == key for r in rounds)
 
         wait_for(committed, 180, f"round {key} committed", details=serve.output, alive=serve)
+        # the round imported prefect, whose logging set-up once silenced the access log
+        httpx.get(f"{base}/health?after-the-round", timeout=5)
+        wait_for(lambda: "/health?after-the-round" in serve.output(), 10,
+                 "an access log line after the round", details=serve.output)  # fmt: skip
         children = _group_members(serve.pgid)
         assert any("uvicorn" in c and "prefect.server" in c for c in children), children
 
