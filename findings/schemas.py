@@ -17,6 +17,7 @@ from findings.categories import (
     MeasureKind,
     ResultCategory,
 )
+from shuangsui.text import no_control, no_control_in_text
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
 
@@ -37,6 +38,9 @@ MAX_MEASURES = 20
 MAX_EVIDENCE = 100
 
 
+# Control characters (shuangsui.text, the rule leads follow too): the free texts (description,
+# internal_note, reason, a measure's text) keep their tabs and line breaks; the short
+# identifying values (a certificate's body and number, an evidence file name) allow none.
 class CertificateOutcome(BaseModel):
     """A certificate the finding concerns and what happens to it."""
 
@@ -47,6 +51,7 @@ class CertificateOutcome(BaseModel):
     action: CertificateAction
 
     _action_label = field_validator("action", mode="before")(_from_label(ACTION_LABELS))
+    _names = field_validator("body", "number")(no_control)
 
 
 class Measure(BaseModel):
@@ -59,6 +64,7 @@ class Measure(BaseModel):
     text: str = Field(default="", max_length=500)
 
     _kind_label = field_validator("kind", mode="before")(_from_label(MEASURE_LABELS))
+    _text = field_validator("text")(no_control_in_text)
 
     @model_validator(mode="after")
     def _deadline(self) -> Measure:
@@ -72,6 +78,8 @@ class EvidenceRef(BaseModel):
 
     sha256: str = Field(pattern=SHA256_HEX)
     filename: str = Field(default="", max_length=255)
+
+    _filename = field_validator("filename")(no_control)
 
 
 class FindingIn(BaseModel):
@@ -92,6 +100,7 @@ class FindingIn(BaseModel):
     reason: str = Field(default="", max_length=1000)
 
     _result_label = field_validator("result", mode="before")(_from_label(RESULT_LABELS))
+    _texts = field_validator("description", "internal_note", "reason")(no_control_in_text)
 
     @field_validator("certificates")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import cache
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from leads.models import SOURCE_LABELS, LeadSource
 from registry import uscc
 from registry.validate import CellError, check_visible
+from shuangsui.text import no_control, no_control_in_text
 
 DEFAULT_DEADLINE_DAYS = 60  # 线索办理期限 when none is given (docs/leads.md)
 
@@ -24,18 +24,6 @@ class LeadsSettings(BaseSettings):
 
 
 Short = Annotated[str, Field(max_length=200)]
-# control characters: SQLite would store them, PostgreSQL refuses NUL; line breaks and tabs
-# may stay in the free text of an allegation only
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def no_control(value: str, pattern: re.Pattern[str] = _CONTROL) -> str:
-    if m := pattern.search(value):
-        raise ValueError(
-            f"contains the control character U+{ord(m[0]):04X}; retype the value without it"
-        )
-    return value
 
 
 @cache
@@ -101,7 +89,7 @@ class LeadIn(BaseModel):
     @field_validator("allegation")
     @classmethod
     def _text(cls, value: str) -> str:
-        return no_control(value, _CONTROL_IN_TEXT)
+        return no_control_in_text(value)  # line breaks and tabs may stay in an allegation
 
     @model_validator(mode="after")
     def _dates(self) -> LeadIn:

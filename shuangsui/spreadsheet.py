@@ -9,16 +9,26 @@ XLSX the project writes goes through :func:`csv_writer` or :func:`write_xlsx`, w
 Only spreadsheet formats are neutralised. JSON files and the round bundles keep the text as it
 is (they are hashed and verified byte for byte). Registry import undoes the prefix
 (:func:`unescape_cell`) so an exported registry file imports back unchanged.
+
+XLSX cannot hold most control characters: openpyxl refuses U+0000-0008, U+000B, U+000C and
+U+000E-001F (``openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE``) with ``IllegalCharacterError``.
+Input validation keeps them out of new findings and leads, but text stored before that (or
+come by another path) must not make a whole export fail: :func:`write_xlsx` replaces each such
+character with U+FFFD (:data:`REPLACEMENT`, "�"), visibly, before the formula guard looks at
+the text. Tabs and line breaks stay. CSV is written as it was: a CSV cell holds any character.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# what an XLSX cell shows in place of a character it cannot hold
+REPLACEMENT = "\ufffd"
 
 
 def safe_cell(value: Any) -> Any:
@@ -53,16 +63,26 @@ def csv_writer(fh: IO[str]) -> SafeCsvWriter:
     return SafeCsvWriter(fh)
 
 
+def _xlsx_row(row: Iterable[Any], illegal: re.Pattern[str]) -> list[Any]:
+    """``row`` for openpyxl: characters it refuses become :data:`REPLACEMENT`, then the
+    formula guard (:func:`safe_cell`) sees the text as it will be written."""
+    return [safe_cell(illegal.sub(REPLACEMENT, v) if isinstance(v, str) else v) for v in row]
+
+
 def write_xlsx(path: Path | IO[bytes], header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """One sheet: ``header`` then ``rows`` (text cells neutralised); returns the row count."""
+    """One sheet: ``header`` then ``rows``; returns the row count. Text cells are neutralised
+    (:func:`safe_cell`), and each character an XLSX cell cannot hold (a C0 control other than
+    tab and line breaks, ``openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE``) is written as U+FFFD
+    (:data:`REPLACEMENT`) instead of failing the whole file."""
     import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet()
-    ws.append(safe_row(header))
+    ws.append(_xlsx_row(header, ILLEGAL_CHARACTERS_RE))
     count = 0
     for row in rows:
-        ws.append(safe_row(row))
+        ws.append(_xlsx_row(row, ILLEGAL_CHARACTERS_RE))
         count += 1
     wb.save(path)
     return count
