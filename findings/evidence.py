@@ -1,7 +1,9 @@
 """Evidence files, content-addressed: ``$SHUANGSUI_HOME/evidence/<sha256>``.
 
 A file is streamed to a temporary name while it is hashed and measured, refused as soon as it
-passes the size limit, then renamed to its digest (the same bytes uploaded twice are one file).
+passes the size limit, then flushed to disk (fsync), renamed to its digest (the same bytes
+uploaded twice are one file) and the folder synced: the file is durable before its row
+(:func:`record`) is committed, so a power cut never leaves a row naming a missing file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlmodel import Session
 from findings.models import Evidence
 from findings.settings import FindingsSettings
 from shuangsui.errors import UserError
+from shuangsui.files import fsync_dir
 from shuangsui.paths import inside
 
 logger = logging.getLogger(__name__)
@@ -78,16 +81,20 @@ class EvidenceWriter:
             self.abort()
 
     def finish(self) -> tuple[str, Path]:
+        """The digest and the stored file, on disk for good (fsync of the file and folder)."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
         self._fh.close()
         if self.size == 0:
             self._tmp.unlink(missing_ok=True)
             raise UserError("evidence file is empty")
         digest = self._hash.hexdigest()
         final = inside(self.dir, digest)
-        if final.exists():
+        if final.exists() and final.stat().st_size == self.size:
             self._tmp.unlink()
-        else:
+        else:  # new, or a file of other length (cut short by a crash): these bytes replace it
             os.replace(self._tmp, final)
+            fsync_dir(self.dir)
         self._finished = True
         return digest, final
 

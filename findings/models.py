@@ -58,7 +58,7 @@ class FindingSignoff(SQLModel, table=True):
 
     version_id: int = Field(primary_key=True, foreign_key="finding_version.id")
     inspector_id: str = Field(primary_key=True)
-    via: str  # api | import | correction
+    via: str  # api | workspace | import | correction | demo
     signed_at: datetime
 
 

@@ -226,10 +226,17 @@ def submit(
 
 
 def sign_off(
-    engine: Engine, *, round_key: str, credit_code: str, version: int, inspector_id: str
+    engine: Engine,
+    *,
+    round_key: str,
+    credit_code: str,
+    version: int,
+    inspector_id: str,
+    via: str = "api",
 ) -> VersionState:
     """A team member signs the latest version; signing again changes nothing. A version
-    corrected meanwhile is a :class:`Conflict` naming the latest."""
+    corrected meanwhile is a :class:`Conflict` naming the latest. ``via`` records where the
+    signature was given (``FindingSignoff.via``)."""
 
     def work(session: Session) -> VersionState:
         team = team_of(session, round_key, credit_code)
@@ -244,7 +251,7 @@ def sign_off(
             )
         if version < latest.version:
             raise superseded(round_key, credit_code, latest, f"version {version} is superseded")
-        return _sign(session, round_key, credit_code, latest, team, [inspector_id], via="api")
+        return _sign(session, round_key, credit_code, latest, team, [inspector_id], via=via)
 
     return writes.write(engine, work, what=f"finding {round_key}/{credit_code}")
 

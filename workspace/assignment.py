@@ -32,7 +32,8 @@ class VersionView:
     reason: str
     submitted_by: str
     submitted_at: str
-    signed_by: list[str]
+    signed_by: list[str]  # display names, for the page
+    signer_ids: list[str]  # who signed, by id: two teammates may share a name
     missing: list[str]
     final: bool
     final_at: str
@@ -92,6 +93,7 @@ def version_views(hist: History, names: dict[str, str], zone: str) -> list[Versi
                 submitted_by=_who(v.submitted_by, names),
                 submitted_at=local_label(v.created_at, zone),
                 signed_by=[names.get(i, i) for i in s.signed_by],
+                signer_ids=list(s.signed_by),
                 missing=[names.get(i, i) for i in s.missing],
                 final=s.final,
                 final_at=local_label(s.final_at, zone) if s.final_at else "",

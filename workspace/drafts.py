@@ -3,20 +3,24 @@ nothing the server received.
 
 One draft per (round, enterprise, inspector), a small JSON file under
 ``$SHUANGSUI_HOME/workspace-drafts/`` named by the SHA-256 of the three keys (length-prefixed),
-written atomically (temporary file, then rename). Drafts live beside the evidence files they
-name; they are working notes, not records: the record is the submitted version.
+written atomically and durably (:func:`shuangsui.files.write_private`: fsync, then rename).
+A draft file that cannot be read (empty or cut short, as a power cut could leave one) counts
+as no draft, with a warning, and the next save replaces it. Drafts live beside the evidence
+files they name; they are working notes, not records: the record is the submitted version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import logging
 from pathlib import Path
 from typing import Any
 
+from shuangsui.files import write_private
 from shuangsui.paths import inside
+
+logger = logging.getLogger(__name__)
 
 
 def _name(round_key: str, credit_code: str, inspector_id: str) -> str:
@@ -37,6 +41,9 @@ def load(home: Path, round_key: str, credit_code: str, inspector_id: str) -> dic
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
+    except ValueError as exc:  # not UTF-8 or not JSON: a file a crash cut short
+        logger.warning("draft %s cannot be read, treated as no draft: %s", path, exc)
+        return {}
     return data if isinstance(data, dict) else {}
 
 
@@ -46,10 +53,7 @@ def save(
     folder = drafts_dir(home)
     folder.mkdir(parents=True, exist_ok=True)
     path = inside(folder, _name(round_key, credit_code, inspector_id))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".draft-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(draft, fh, ensure_ascii=False, sort_keys=True)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(draft, ensure_ascii=False, sort_keys=True).encode("utf-8"))
 
 
 def discard(home: Path, round_key: str, credit_code: str, inspector_id: str) -> None:

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from api.auth import Principal
 from findings import evidence, service
@@ -44,6 +45,20 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/w", include_in_schema=False)
 Me = Annotated[Visitor, Depends(inspector_session)]
 CHUNK = 64 * 1024
+
+# what the page says after post/redirect/get, by the query the redirect added
+NOTICES = {
+    "saved": "草稿已保存。",
+    "submitted": "已提交，并已记录您的签字。",
+    "signed": "已签字确认。",
+}
+# Starlette's refusals of a form (starlette.formparsers), said in Chinese
+FORM_LIMITS = {
+    "Too many fields": "表单字段过多（最多 1000 项）",
+    "Too many files": "表单中的文件过多（最多 1000 个）",
+    "Field exceeded maximum size": "表单中有一项文字超过 1 MiB",
+    "Part exceeded maximum size": "表单中有一项文字超过 1 MiB",
+}
 
 
 def page_path(round_key: str, credit_code: str) -> str:
@@ -89,8 +104,9 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
         "results": list(RESULT_LABELS.items()),
         "measures": list(MEASURE_LABELS.items()),
         "actions": list(ACTION_LABELS.items()),
-        "i_signed": latest is not None and view.name_of(me.name) in latest.signed_by,
+        "i_signed": latest is not None and me.name in latest.signer_ids,
         "errors": [],
+        "notice": next((text for key, text in NOTICES.items() if key in request.query_params), ""),
         **extra,
     }
 
@@ -159,19 +175,46 @@ async def _store_photos(
     return out
 
 
+async def read_form(request: Request) -> FormData:
+    """The posted form; one the parser refuses (too many fields, a part too large, broken
+    multipart) is a 400 page saying why, before anything is changed. A body past the route's
+    limit stays the middleware's 413 (``api.limits``)."""
+    try:
+        return await request.form()
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        said = next((zh for en, zh in FORM_LIMITS.items() if exc.detail.startswith(en)), "")
+        reason = f"{said}（{exc.detail}）" if said else exc.detail
+        raise PageRefused(400, f"表单无法读取：{reason}。未保存任何内容。") from None
+
+
+def version_field(form: FormData, name: str) -> int | None:
+    """The version number ``name`` of the form (ASCII digits), None when not sent; anything
+    else ("x", "²", a thousand digits) is a 422 naming the field."""
+    value = form.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value)
+    raise PageRefused(422, f"表单中的版本号（{name}）无效，应为数字。请返回页面重新提交。")
+
+
 @router.post("/a/{round_key}/{credit_code}")
 async def save_or_submit(request: Request, me: Me) -> Response:
     """保存草稿 or 提交: photos are stored first, the draft always, the version on 提交."""
+    form = await read_form(request)
     try:
         await check_csrf(request, me)
-        return await _save_or_submit(request, me, await request.form())
+        return await _save_or_submit(request, me, form)
     finally:
-        await (await request.form()).close()  # the uploads' spooled files
+        await form.close()  # the uploads' spooled files
 
 
-async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
+async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Response:
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
+    base = version_field(form, "base_version")  # checked before anything is written
     home = state.settings.home
     kept = (await run_in_threadpool(current_draft, request, me)).get("evidence", [])
     try:
@@ -187,7 +230,6 @@ async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
     if form.get("action") != "submit":
         return _see(page_path(rk, cc) + "?saved=1")
     data, errors = finding_from_draft(draft)
-    base = form.get("base_version", "0")
     status = 422
     if data is not None:
         try:
@@ -200,7 +242,7 @@ async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
                 submitted_by=f"inspector:{me.name}",
                 signers=[me.name],
                 via="workspace",
-                base_version=int(base) if isinstance(base, str) and base.isdigit() else None,
+                base_version=0 if base is None else base,  # not sent: it read none
             )
         except (Conflict, UserError) as exc:  # a teammate's version came first: 409
             errors, status = [str(exc)], 409 if isinstance(exc, Conflict) else 422
@@ -213,11 +255,11 @@ async def _save_or_submit(request: Request, me: Visitor, form: Any) -> Response:
 
 @router.post("/a/{round_key}/{credit_code}/sign")
 async def sign(request: Request, me: Me) -> Response:
+    form = await read_form(request)
     await check_csrf(request, me)
-    form = await request.form()
-    version = form.get("version", "")
+    version = version_field(form, "version")
     rk, cc = me.session.round_key, me.session.credit_code
-    if not (isinstance(version, str) and version.isdigit()):
+    if version is None:
         raise PageRefused(422, "签字表单缺少版本号（version）。")
     try:
         await run_in_threadpool(
@@ -225,8 +267,9 @@ async def sign(request: Request, me: Me) -> Response:
             request.app.state.engine,
             round_key=rk,
             credit_code=cc,
-            version=int(version),
+            version=version,
             inspector_id=me.name,
+            via="workspace",
         )
     except (Conflict, NotFound, UserError) as exc:
         status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422

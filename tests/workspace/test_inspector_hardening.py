@@ -1,0 +1,229 @@
+"""The inspector's assignment page where a reviewer running a real server found it wanting: forms
+the parser refuses, digits that are not ASCII, draft files a crash cut short, files written
+without fsync, how a sign-off is recorded, the confirmation after each action, and teammates
+who share a name."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from api.app import create_app
+from findings import evidence
+from findings.models import FindingSignoff, FindingVersion
+from registry.models import Inspector
+from shuangsui.config import get_settings
+from tests.findings.live import serve
+from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link
+from workspace import drafts
+
+FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
+
+
+@pytest.fixture
+def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict]]:
+    teams = delivered_round(engine, monkeypatch)
+    with serve(create_app(engine=engine)) as base:
+        yield base, teams
+
+
+def _page(http: httpx.Client, base: str, code: str, inspector_id: str) -> tuple[str, str]:
+    """Open ``inspector_id``'s link on ``code``: the page's path and its HTML."""
+    first = http.get(outbox_link(code, inspector_id, base))
+    assert first.status_code == 303, first.text
+    page = http.get(first.headers["location"])
+    assert page.status_code == 200, page.text
+    return urlsplit(str(page.url)).path, page.text
+
+
+def _notice(html: str) -> str:
+    found = re.search(r'id="notice">([^<]*)<', html)
+    return found.group(1) if found else ""
+
+
+def _draft_files() -> list[Path]:
+    return sorted(drafts.drafts_dir(Path(get_settings().home)).glob("*.json"))
+
+
+def _versions(engine: sa.Engine) -> int:
+    with Session(engine) as s:
+        return len(s.exec(select(FindingVersion)).all())
+
+
+def test_a_form_the_parser_refuses_is_a_400_that_says_why(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        path, html = _page(http, base, code, team[0])
+        csrf = csrf_of(html)
+        many = {"csrf": csrf, **FORM, **{f"f{i}": "x" for i in range(1001)}}
+        r = http.post(path, data={**many, "action": "submit"})
+        assert r.status_code == 400 and "表单字段过多" in r.text, r.text[:300]
+        r = http.post(f"{path}/sign", data={**many, "version": "1"})
+        assert r.status_code == 400 and "表单字段过多" in r.text, r.text[:300]
+        long = {"csrf": csrf, **FORM, "description": "字" * 400_000, "action": "draft"}
+        r = http.post(path, data=long, files={"photo": ("gate.png", PNG, "image/png")})
+        assert r.status_code == 400 and "超过 1 MiB" in r.text, r.text[:300]
+        assert "待填报" in http.get(path).text
+    assert _draft_files() == [] and _versions(engine) == 0  # nothing was changed
+
+
+def test_a_version_number_in_other_digits_is_refused_naming_its_field(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        path, html = _page(http, base, code, team[0])
+        csrf = csrf_of(html)
+        for number in ("²", "١", "9" * 5000):
+            r = http.post(path, data={"csrf": csrf, **FORM, "base_version": number,
+                                      "action": "submit"})  # fmt: skip
+            assert r.status_code == 422 and "base_version" in r.text, r.text[:300]
+        assert _draft_files() == [] and _versions(engine) == 0  # refused before any write
+        r = http.post(path, data={"csrf": csrf, **FORM, "base_version": "0", "action": "submit"})
+        assert r.status_code == 303
+        for number in ("²", "１", "9" * 5000):
+            r = http.post(f"{path}/sign", data={"csrf": csrf, "version": number})
+            assert r.status_code == 422 and "version" in r.text, r.text[:300]
+
+
+def _fsynced(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
+    """Record in ``seen`` the path of each file or folder synced to disk (``os.fsync``)."""
+    real = os.fsync
+
+    def fsync(fd: Any) -> None:
+        seen.append(os.readlink(f"/proc/self/fd/{fd if isinstance(fd, int) else fd.fileno()}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_a_draft_cut_short_counts_as_none_and_the_next_save_replaces_it(
+    live: tuple[str, dict], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    folder = drafts.drafts_dir(Path(get_settings().home)).resolve()
+    with httpx.Client(base_url=base) as http:
+        path, html = _page(http, base, code, team[0])
+        draft = {"csrf": csrf_of(html), **FORM, "action": "draft"}
+        synced: list[str] = []
+        with monkeypatch.context() as patch:
+            _fsynced(patch, synced)
+            assert http.post(path, data=draft).status_code == 303
+        assert any(Path(p).parent == folder for p in synced), f"no draft file synced: {synced}"
+        (saved,) = _draft_files()
+        for left in (b"", saved.read_bytes()[:20]):  # what a kill or a power cut can leave
+            saved.write_bytes(left)
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="workspace.drafts"):
+                page = http.get(path)
+            assert page.status_code == 200 and "现场检查" not in page.text
+            assert saved.name in caplog.text
+            r = http.post(path, data={**draft, "description": f"重新填写 {len(left)}"})
+            assert r.status_code == 303
+            assert f"重新填写 {len(left)}" in http.get(path).text
+
+
+def test_a_photo_is_on_disk_for_good_before_its_row_is_committed(
+    live: tuple[str, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    folder = evidence.evidence_dir(Path(get_settings().home)).resolve()
+    events: list[str] = []
+    record: Callable[..., Any] = evidence.record
+
+    def recording(*args: Any, **kw: Any) -> Any:
+        events.append("record")
+        return record(*args, **kw)
+
+    with httpx.Client(base_url=base) as http:
+        path, html = _page(http, base, code, team[0])
+        draft = {"csrf": csrf_of(html), **FORM, "action": "draft"}
+        with monkeypatch.context() as patch:
+            _fsynced(patch, events)
+            patch.setattr(evidence, "record", recording)
+            r = http.post(path, data=draft, files={"photo": ("gate.png", PNG, "image/png")})
+        assert r.status_code == 303
+    assert "record" in events, events
+    before = events[: events.index("record")]
+    assert any(Path(p).parent == folder for p in before), f"the file was not synced: {events}"
+    assert str(folder) in before, f"the folder (the rename) was not synced: {events}"
+    assert (folder / hashlib.sha256(PNG).hexdigest()).read_bytes() == PNG
+
+
+def test_a_sign_off_in_the_workspace_is_recorded_as_such(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    a, b = team[0], team[1]
+    with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
+        path, html = _page(http_a, base, code, a)
+        r = http_a.post(path, data={"csrf": csrf_of(html), **FORM, "action": "submit"})
+        assert r.status_code == 303
+        _, html_b = _page(http_b, base, code, b)
+        r = http_b.post(f"{path}/sign", data={"csrf": csrf_of(html_b), "version": "1"})
+        assert r.status_code == 303
+    with Session(engine) as s:
+        via = {row.inspector_id: row.via for row in s.exec(select(FindingSignoff))}
+    assert via == {a: "workspace", b: "workspace"}
+
+
+def test_each_action_is_confirmed_on_the_page_it_returns_to(live: tuple[str, dict]) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    a, b = team[0], team[1]
+    with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
+        path, html = _page(http_a, base, code, a)
+        assert _notice(html) == ""
+        form = {"csrf": csrf_of(html), **FORM}
+        saved = http_a.post(path, data={**form, "action": "draft"}, follow_redirects=True)
+        assert "草稿已保存" in _notice(saved.text)
+        sent = http_a.post(path, data={**form, "action": "submit"}, follow_redirects=True)
+        assert "已提交" in _notice(sent.text)
+        _, html_b = _page(http_b, base, code, b)
+        signed = http_b.post(
+            f"{path}/sign", data={"csrf": csrf_of(html_b), "version": "1"}, follow_redirects=True
+        )
+        assert "已签字确认" in _notice(signed.text)
+        assert _notice(http_b.get(path).text) == ""  # the page itself, opened again
+
+
+def test_a_teammate_of_the_same_name_still_gets_the_sign_button(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    a, b = team[0], team[1]
+    with Session(engine) as s:
+        first, second = s.get(Inspector, a), s.get(Inspector, b)
+        assert first is not None and second is not None
+        second.name = first.name
+        s.add(second)
+        s.commit()
+    button = "签字确认第 1 版"
+    with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
+        path, html = _page(http_a, base, code, a)
+        r = http_a.post(path, data={"csrf": csrf_of(html), **FORM, "action": "submit"})
+        assert r.status_code == 303
+        assert button not in http_a.get(path).text  # a has signed by submitting
+        _, html_b = _page(http_b, base, code, b)
+        assert button in html_b
+        r = http_b.post(f"{path}/sign", data={"csrf": csrf_of(html_b), "version": "1"})
+        assert r.status_code == 303 and "已完成" in http_b.get(path).text
