@@ -15,9 +15,8 @@ from sqlmodel import Session
 from api import adhoc, tokens
 from api.app import create_app
 from rounds.models import Round, RoundStatus
-from shuangsui import config
 from shuangsui.config import get_settings
-from tests.rounds.factories import plan_yaml, seed_registry
+from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -39,11 +38,7 @@ def _wait_for(engine: sa.Engine, key: str, status: RoundStatus, seconds: float =
 def test_adhoc_round_through_the_api_is_committed_then_drawn(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    (plans / "ccc-2026-12.yaml").write_text(plan_yaml(), encoding="utf-8")
-    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
-    config.get_settings.cache_clear()
+    plans_folder(tmp_path, monkeypatch, files={"ccc-2026-12.yaml": plan_yaml()})
     seed_registry(engine)
     coordinator = tokens.create_coordinator(engine, "林科长", get_settings().bureau_code)
     client = TestClient(create_app(engine=engine))
@@ -73,11 +68,7 @@ def test_an_unknown_plan_or_digits_without_a_round_are_refused_before_anything_s
 ) -> None:
     """Refused with a 422 naming what is wrong, not answered 202 with a round key that the
     background run then never commits."""
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    (plans / "ccc-2026-12.yaml").write_text(plan_yaml(), encoding="utf-8")
-    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
-    config.get_settings.cache_clear()
+    plans_folder(tmp_path, monkeypatch, files={"ccc-2026-12.yaml": plan_yaml()})
     coordinator = tokens.create_coordinator(engine, "林科长", get_settings().bureau_code)
     client = TestClient(create_app(engine=engine))
     auth = {"Authorization": f"Bearer {coordinator}"}

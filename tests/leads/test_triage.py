@@ -19,7 +19,7 @@ from rounds import audit
 from shuangsui.cli import _register_groups, app
 from shuangsui.config import get_settings
 from tests.leads.helpers import outside_code
-from tests.rounds.factories import plan_yaml, seed_registry
+from tests.rounds.factories import plans_folder, seed_registry
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClient
     warnings.simplefilter("ignore")
@@ -133,11 +133,7 @@ def test_urgent_lead_starts_an_ad_hoc_round(
     engine: sa.Engine, monkeypatch: Any, tmp_path: Any
 ) -> None:
     seed_registry(engine, enterprises=8)
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    (plans / "ccc.yaml").write_text(plan_yaml(), encoding="utf-8")
-    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
-    get_settings.cache_clear()
+    plans_folder(tmp_path, monkeypatch)
     desk = Desk(engine)
     a = desk.lead(outside_code())
     r = desk.post(f"/leads/{a}/accept", {"check_item": "CCC-01", "urgent": True,

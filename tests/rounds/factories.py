@@ -6,7 +6,9 @@ import calendar
 import datetime as dt
 import random
 import uuid
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 from stdnum.cn import uscc
@@ -64,6 +66,21 @@ window:
   end: {period}-{last}
 {extra}
 """
+
+
+def plans_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
+                 files: dict[str, str] | None = None) -> Path:  # fmt: skip
+    """A plans folder under ``tmp_path`` holding ``files`` (name: YAML; by default
+    ``ccc.yaml``, :func:`plan_yaml`), made the plans directory (SHUANGSUI_PLANS_DIR)."""
+    from shuangsui.config import get_settings
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    for name, text in (files or {"ccc.yaml": plan_yaml()}).items():
+        (plans / name).write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
+    get_settings.cache_clear()
+    return plans
 
 
 def seed_registry(

@@ -60,3 +60,40 @@ def csrf_of(html: str, action: str = "") -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "the page has no form with a CSRF token"
     return found.group(1)
+
+
+def record_equivocation(engine: sa.Engine, *, partners_head: str = "") -> list[tuple[str, str]]:
+    """A partner (Shanghai) that signed two checkpoints of one size, as the exchange records
+    it: ``partners.toml`` naming it (``partners_head`` first: settings such as a witness
+    quorum), its state flagged and the proof stored; the two signed checkpoints (with what
+    was noted of each). The partners page shows the proof."""
+    import datetime as dt
+
+    from sqlmodel import Session
+
+    from draw.canonical import canonical_json
+    from exchange.equivocation import build
+    from exchange.keys import load_or_create
+    from exchange.models import EquivocationProof, PartnerState
+    from exchange.notes import format_checkpoint
+    from tests.exchange.test_crypto import _key
+
+    sh = _key()
+    get_settings().home.mkdir(parents=True, exist_ok=True)
+    (get_settings().home / "partners.toml").write_text(
+        f'{partners_head}[[partner]]\ncode = "310000"\nname = "上海市认证执法局"\n'
+        f'division = "310000"\nbase_url = "http://127.0.0.1:8310/"\nkeys = ["{sh.public.text}"]\n',
+        encoding="utf-8",
+    )
+    at = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)
+    notes = [(format_checkpoint(sh.origin, 7, bytes([n]) * 32, at, sh.private), f"seen {n}")
+             for n in (1, 2)]  # fmt: skip
+    proof = build(sh.public, notes, load_or_create(), at)
+    with Session(engine) as s:
+        s.add(PartnerState(partner_code="310000", size=5, status="equivocated", flagged=True,
+                           last_error="partner 310000 EQUIVOCATED"))  # fmt: skip
+        s.add(EquivocationProof(origin=sh.origin, size=7, found_by=proof["statement"]["found_by"],
+                                digest="d" * 64, proof=canonical_json(proof).decode(),
+                                detected_at=at))  # fmt: skip
+        s.commit()
+    return notes

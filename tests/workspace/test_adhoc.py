@@ -16,10 +16,9 @@ from sqlmodel import Session, select
 from api import tokens
 from api.app import create_app
 from rounds.models import AuditEvent, Round
-from shuangsui import config
 from shuangsui.config import get_settings
 from tests.findings.live import serve
-from tests.rounds.factories import plan_yaml, seed_registry
+from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
 
 
 def _csrf(html: str) -> str:
@@ -31,11 +30,7 @@ def _csrf(html: str) -> str:
 def test_preview_then_start_an_adhoc_round(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    (plans / "ccc.yaml").write_text(plan_yaml(), encoding="utf-8")
-    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
-    config.get_settings.cache_clear()
+    plans_folder(tmp_path, monkeypatch)
     seed_registry(engine)
     ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     started: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from findings.service import history, submit
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, final_finding, finding
 from tests.findings.live import serve
-from tests.workspace.helpers import delivered_round, outbox_link
+from tests.workspace.helpers import delivered_round, outbox_link, record_equivocation
 
 
 @pytest.fixture
@@ -197,17 +197,14 @@ def test_partners_page_shows_each_partners_sync_and_fault(
 def test_this_month_lists_each_plan_with_its_state(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from shuangsui import config
-    from tests.rounds.factories import plan_yaml
+    from tests.rounds.factories import plan_yaml, plans_folder
     from workspace.overview import month
 
-    plans = tmp_path / "plans"
-    plans.mkdir()
-    (plans / "a.yaml").write_text(plan_yaml(), encoding="utf-8")
-    (plans / "b.yaml").write_text(plan_yaml(plan_id="ccc-2026-12-b"), encoding="utf-8")
-    (plans / "c.yaml").write_text(plan_yaml(plan_id="ccc-2027-01", period="2027-01"), "utf-8")
-    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(plans))
-    config.get_settings.cache_clear()
+    plans_folder(tmp_path, monkeypatch, files={
+        "a.yaml": plan_yaml(),
+        "b.yaml": plan_yaml(plan_id="ccc-2026-12-b"),
+        "c.yaml": plan_yaml(plan_id="ccc-2027-01", period="2027-01"),
+    })  # fmt: skip
     teams = delivered_round(engine, monkeypatch)
 
     def states() -> dict[str, str]:
@@ -222,36 +219,8 @@ def test_this_month_lists_each_plan_with_its_state(
 def test_partners_page_shows_witnesses_and_equivocation_evidence(
     live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    import datetime as dt
-
-    from sqlmodel import Session
-
-    from exchange.equivocation import build
-    from exchange.keys import load_or_create
-    from exchange.models import EquivocationProof, PartnerState
-    from exchange.notes import format_checkpoint
-    from tests.exchange.test_crypto import _key
-
     base, _teams, ssc = live
-    sh = _key()
-    (get_settings().home / "partners.toml").write_text(
-        f'witness_quorum = 2\n[[partner]]\ncode = "310000"\nname = "上海市认证执法局"\n'
-        f'division = "310000"\nbase_url = "http://127.0.0.1:8310/"\nkeys = ["{sh.public.text}"]\n',
-        encoding="utf-8",
-    )
-    at = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)
-    notes = [(format_checkpoint(sh.origin, 7, bytes([n]) * 32, at, sh.private), f"seen {n}")
-             for n in (1, 2)]  # fmt: skip
-    proof = build(sh.public, notes, load_or_create(), at)
-    from draw.canonical import canonical_json
-
-    with Session(engine) as s:
-        s.add(PartnerState(partner_code="310000", size=5, status="equivocated", flagged=True,
-                           last_error="partner 310000 EQUIVOCATED"))  # fmt: skip
-        s.add(EquivocationProof(origin=sh.origin, size=7, found_by=proof["statement"]["found_by"],
-                                digest="d" * 64, proof=canonical_json(proof).decode(),
-                                detected_at=at))  # fmt: skip
-        s.commit()
+    notes = record_equivocation(engine, partners_head="witness_quorum = 2\n")
     with httpx.Client(base_url=base) as http:
         _signed_in(http, ssc)
         page = http.get("/w/c/partners").text
