@@ -59,14 +59,17 @@ def find_plan(plans_dir: Path, plan: str) -> Path:
             f"plan {plan!r} is outside the plans directory {plans_dir} (SHUANGSUI_PLANS_DIR); "
             "plans are read only from there"
         )
+    unreadable = []  # one broken file does not hide the others' ids
     for path in plan_files(root):
         try:
             data = read_plan_yaml(path.read_text(encoding="utf-8"))
-        except DrawPlanError as exc:
-            raise PlanError(f"{path}: {exc}") from None
+        except (DrawPlanError, UnicodeDecodeError) as exc:
+            unreadable.append(f"{path.relative_to(root)} ({exc})")
+            continue
         if isinstance(data, dict) and data.get("id") == plan:
             return path
-    raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}")
+    also = f"; unreadable, so not searched: {', '.join(unreadable)}" if unreadable else ""
+    raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}{also}")
 
 
 def load_plan_text(text: str, *, source: str = "") -> tuple[dict[str, Any], str]:
@@ -146,7 +149,11 @@ def apply_overrides(plan: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
                 old = doc["strata"]["rates"].get(cls)
                 if old is None:
                     raise PlanError(f"overrides.rates.{cls}: the plan has no rate for {cls}")
-                if rate_fraction(str(rate)) < rate_fraction(old):
+                try:
+                    lower = rate_fraction(str(rate)) < rate_fraction(old)
+                except ValueError as exc:  # not a percentage, or above 100%
+                    raise PlanError(f"overrides.rates.{cls}: {exc}") from None
+                if lower:
                     raise PlanError(
                         f"overrides.rates.{cls}: {rate} is below the plan's {old}; an ad hoc "
                         "round may only raise a rate"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,25 +20,31 @@ from starlette.concurrency import run_in_threadpool
 
 from rounds import audit
 from rounds.models import Round, RoundKind, RoundStatus
-from rounds.plans import apply_overrides, find_plan, load_plan_text, plan_files
+from rounds.plans import apply_overrides
 from rounds.preflight import describe, preflight, refusals
-from shuangsui.errors import UserError
+from shuangsui.errors import PlanError, UserError
 from workspace.events import AdhocRequested
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
+from workspace.overview import read_plans
 from workspace.pages import render
 
 router = APIRouter(prefix="/w/c", include_in_schema=False)
 Coordinator = Annotated[Visitor, Depends(coordinator_session)]
-RATE = re.compile(r"^\s*([A-Za-z]+)\s*=\s*([0-9.]+%?)\s*$")
+RATE = re.compile(r"^\s*([A-Za-z]+)\s*=\s*([0-9]{1,3}(?:\.[0-9]{1,6})?)\s*%\s*$")
+CAP = re.compile(r"[0-9]{1,9}")
+DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
 
 
-def _plans(request: Request) -> list[tuple[str, str]]:
-    folder = request.app.state.settings.plans_dir
-    out = []
-    for path in plan_files(folder) if folder.exists() else []:
-        plan, _ = load_plan_text(path.read_text(encoding="utf-8"), source=str(path))
-        out.append((str(plan["id"]), str(plan.get("title", ""))))
-    return out
+def _plans(request: Request) -> tuple[list[tuple[str, str]], list[str]]:
+    """The plans to choose from (id, title), and a notice for each plan file that is broken."""
+    plans, notices = read_plans(request.app.state.settings.plans_dir)
+    return [(str(p["id"]), str(p.get("title", ""))) for _, p in plans], notices
+
+
+def _form(request: Request, me: Visitor, status: int = 200, **context: Any) -> Response:
+    plans, notices = _plans(request)
+    return render("adhoc.html", status, me=me.name, csrf=me.csrf, plans=plans,
+                  notices=notices, **context)  # fmt: skip
 
 
 def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
@@ -55,14 +62,16 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
             continue
         m = RATE.match(part)
         if m is None:
-            errors.append(f"rates：{part!r} 应写成 类别=比例，例如 D=50%")
+            errors.append(f"rates：{part!r} 应写成 类别=百分比，例如 D=50%")
+        elif Decimal(m.group(2)) > 100:
+            errors.append(f"rates：{part!r} 超过 100%")
         else:
-            rates[m.group(1).upper()] = m.group(2)
+            rates[m.group(1).upper()] = f"{m.group(2)}%"
     if rates:
         params["rates"] = rates
     cap = str(form.get("total_cap", "")).strip()
     if cap:
-        if cap.isdigit() and int(cap) > 0:
+        if CAP.fullmatch(cap) and int(cap) > 0:  # not str.isdigit (see DIGITS)
             params["total_cap"] = int(cap)
         else:
             errors.append("total_cap：应为正整数")
@@ -75,8 +84,10 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
 def preview(request: Request, params: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The preflight of the plan with the overrides: the lines, and reasons to hold."""
     settings = request.app.state.settings
-    path = find_plan(settings.plans_dir, params["plan"])
-    plan, _ = load_plan_text(path.read_text(encoding="utf-8"), source=params["plan"])
+    plans, _ = read_plans(settings.plans_dir)  # a broken file is not offered, nor taken
+    plan = next((p for _, p in plans if p["id"] == params["plan"]), None)
+    if plan is None:
+        raise PlanError(f"plan：没有可用的计划 {params['plan']}")
     overrides: dict[str, Any] = {
         k: params[k] for k in ("rates", "total_cap", "divisions") if k in params
     }
@@ -94,7 +105,7 @@ def preview(request: Request, params: dict[str, Any]) -> tuple[list[str], list[s
 
 @router.get("/adhoc")
 def adhoc_form(request: Request, me: Coordinator) -> Response:
-    return render("adhoc.html", me=me.name, csrf=me.csrf, plans=_plans(request), form={})
+    return _form(request, me, form={})
 
 
 @router.post("/adhoc")
@@ -111,18 +122,21 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
         except UserError as exc:
             errors = [str(exc)]
     if errors or form.get("action") != "start":
-        return render(
-            "adhoc.html",
+        return await run_in_threadpool(
+            _form,
+            request,
+            me,
             422 if errors else 200,
-            me=me.name,
-            csrf=me.csrf,
-            plans=_plans(request),
             form=dict(form),
             errors=errors,
             lines=lines,
             held=held,
         )
-    started = await run_in_threadpool(request.app.state.adhoc_runner, params)
+    try:
+        started = await run_in_threadpool(request.app.state.adhoc_runner, params)
+    except UserError as exc:  # the runner's own checks (the plan looked up again)
+        return await run_in_threadpool(_form, request, me, 422, form=dict(form),
+                                       errors=[str(exc)], lines=lines, held=held)  # fmt: skip
     key = started["round_key"]
     event = AdhocRequested(params["plan"], params["reason"], me.name, "start")
     await run_in_threadpool(audit.append, request.app.state.engine, key, event)
@@ -139,9 +153,11 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     digits = str(form.get("witness_digits", "")).strip()
     witnesses = [w for w in re.split(r"[,，、;；\s]+", str(form.get("witnesses", ""))) if w]
     base = f"/w/c/rounds/{quote(round_key, safe='')}"
-    if rnd is None or rnd.kind is not RoundKind.adhoc or rnd.status is not RoundStatus.committed:
+    if rnd is None:
+        raise PageRefused(404, f"没有轮次 {round_key}。")
+    if rnd.kind is not RoundKind.adhoc or rnd.status is not RoundStatus.committed:
         raise PageRefused(409, "只有已提交、尚未摇号的临时轮次可以在此进行摇号仪式。")
-    if not digits.isdigit() or not witnesses:
+    if not DIGITS.fullmatch(digits) or not witnesses:
         raise PageRefused(
             422, "witness_digits：请填写见证人产生的数字；witnesses：至少一名见证人。"
         )

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, bearer
 from notifications.admin import retry_dead
 from rounds import audit
+from rounds.models import Round
 from shuangsui.clock import local_label
 from workspace import exports, overview, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
@@ -70,10 +71,22 @@ def open_link(request: Request, who: Annotated[Principal, Depends(coordinator_li
 
 @router.get("/")
 def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
+    if period and not overview.PERIOD.fullmatch(period):
+        raise PageRefused(400, "period：应为 YYYY-MM 形式的月份，例如 2026-12。")
     state = request.app.state
-    shown, plans = overview.month(state.engine, state.settings, period[:7])
+    shown, plans, notices = overview.month(state.engine, state.settings, period)
     started = request.query_params.get("started", "")
-    return render("month.html", period=shown, plans=plans, me=me.name, quote=quote, started=started)
+    return render("month.html", period=shown, plans=plans, notices=notices, me=me.name,
+                  quote=quote, started=started)  # fmt: skip
+
+
+def known_round(engine: sa.Engine, round_key: str) -> Round:
+    """The round, or a 404 page: a form posted for a round that does not exist does nothing."""
+    with DbSession(engine) as db:
+        rnd = db.get(Round, round_key)
+    if rnd is None:
+        raise PageRefused(404, f"没有轮次 {round_key}。")
+    return rnd
 
 
 @router.get("/rounds/{round_key}")
@@ -98,6 +111,7 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
 async def retry_dead_letters(round_key: str, request: Request, me: Coordinator) -> Response:
     """Re-queue the round's dead letters (each re-routed to the recipient's current address)."""
     await check_csrf(request, me)
+    await run_in_threadpool(known_round, request.app.state.engine, round_key)
     count = await run_in_threadpool(_requeue, request.app.state.engine, round_key, me.name)
     base = f"/w/c/rounds/{quote(round_key, safe='')}"
     return RedirectResponse(f"{base}?requeued={count}", status_code=303)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from draw.errors import PlanError as DrawPlanError
+from draw.plan import read_plan_yaml
 from findings.categories import RESULT_LABELS
 from findings.overdue import report as overdue_report
 from findings.records import ResultRecord, load_results
@@ -20,6 +25,11 @@ from rounds.models import Assignment, Round, RoundStatus, Selection
 from rounds.plans import load_plan_text, plan_files
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
+from shuangsui.errors import UserError
+
+logger = logging.getLogger(__name__)
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,60}")
 
 STATE_LABELS = {
     "not_committed": "未提交",
@@ -93,6 +103,43 @@ def _period(settings: Settings) -> str:
     return dt.datetime.now(ZoneInfo(settings.timezone)).strftime("%Y-%m")
 
 
+def _why(path: Path, text: str | None, exc: Exception) -> str:
+    """A short reason a plan file was skipped, without server paths or the parser's text."""
+    if text is None:
+        return "无法以 UTF-8 文本打开"
+    try:
+        read_plan_yaml(text)
+    except DrawPlanError:
+        return "不是有效的 YAML"
+    where = str(exc).removeprefix(f"{path.name}: ").split(": ", 1)[0]
+    if FIELD.fullmatch(where) and where != "plan":
+        return f"字段 {where} 不符合计划格式"
+    return "内容不符合计划格式"
+
+
+def read_plans(plans_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
+    """The plans of the folder that read, and a notice for each file that does not. One broken
+    file must not hide the others; the notice names it by its file name only (the details go
+    to the server log, not to the page)."""
+    try:
+        files = plan_files(plans_dir) if plans_dir.exists() else []
+    except UserError as exc:
+        logger.warning("plans folder skipped: %s", exc)
+        return [], ["计划文件夹中有指向文件夹以外的链接，未读取任何计划；请联系管理员。"]
+    plans, notices = [], []
+    for path in files:
+        text = None
+        try:
+            text = path.read_text(encoding="utf-8")
+            plan, _ = load_plan_text(text, source=path.name)
+        except (UserError, OSError, UnicodeDecodeError) as exc:
+            logger.warning("plan file skipped: %s: %s", path, exc)
+            notices.append(f"计划文件 {path.name} 无法读取，已跳过：{_why(path, text, exc)}。")
+            continue
+        plans.append((path, plan))
+    return plans, notices
+
+
 def _round_state(engine: sa.Engine, rnd: Round, late: set[str]) -> str:
     if rnd.status is RoundStatus.committed:
         return "committed"
@@ -115,8 +162,11 @@ def _round_state(engine: sa.Engine, rnd: Round, late: set[str]) -> str:
     return "notified" if statuses and statuses <= {"sent"} else "drawn"
 
 
-def month(engine: sa.Engine, settings: Settings, period: str = "") -> tuple[str, list[PlanRow]]:
-    """Every plan of the period (from the plans folder) and every round of it, with state."""
+def month(
+    engine: sa.Engine, settings: Settings, period: str = ""
+) -> tuple[str, list[PlanRow], list[str]]:
+    """Every plan of the period (from the plans folder) and every round of it, with state;
+    and a notice for each plan file that could not be read."""
     period = period or _period(settings)
     late = {i.round_key for i in overdue_report(engine) if i.status == "late"}
     rows: list[PlanRow] = []
@@ -124,9 +174,8 @@ def month(engine: sa.Engine, settings: Settings, period: str = "") -> tuple[str,
     with Session(engine) as db:
         rounds = list(db.exec(select(Round).where(Round.period == period)).all())
     by_plan = {r.plan_id: r for r in rounds}
-    files = plan_files(settings.plans_dir) if settings.plans_dir.exists() else []
-    for path in files:
-        plan, _ = load_plan_text(path.read_text(encoding="utf-8"), source=str(path))
+    plans, notices = read_plans(settings.plans_dir)
+    for _path, plan in plans:
         if str(plan.get("period")) != period:
             continue
         window = plan.get("window", {})
@@ -147,7 +196,7 @@ def month(engine: sa.Engine, settings: Settings, period: str = "") -> tuple[str,
             window = f"{rnd.window_start} 至 {rnd.window_end}"
             state = _round_state(engine, rnd, late)
             rows.append(PlanRow(rnd.plan_id, rnd.reason or "", window, rnd.round_key, state))
-    return period, rows
+    return period, rows, notices
 
 
 def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str]:

@@ -127,3 +127,18 @@ def test_a_second_round_over_the_same_firms_and_days_needs_a_recheck_reason(
         **adhoc, plan_text=province, round_key="adhoc-c", reason="投诉举报 复查"
     )
     assert recheck.reason == "投诉举报 复查"
+
+
+def test_a_broken_plan_file_does_not_hide_another_plan_by_id(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Looking a plan up by its id reads every plan file: one that is not YAML (sorting
+    first) is passed over, and named if the id is found nowhere."""
+    from rounds.plans import find_plan
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "aa-broken.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    (plans / "ccc.yaml").write_text(plan_yaml(), encoding="utf-8")
+    plan_id = re.search(r"^id: (\S+)$", plan_yaml(), re.M)[1]  # type: ignore[index]
+    assert find_plan(plans, plan_id) == (plans / "ccc.yaml").resolve()
+    with pytest.raises(PlanError, match=r"no plan with that id .*aa-broken\.yaml"):
+        find_plan(plans, "no-such-plan")

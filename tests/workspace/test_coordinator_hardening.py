@@ -1,0 +1,206 @@
+"""The coordinator's pages against odd input, over real HTTP: digits that are not ASCII, rates
+without a percent sign, a broken plan file among good ones, forms posted for a round that does
+not exist, a malformed month; and, in a real Chromium at 390 px, ``pre`` boxes that stay
+inside the page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+
+from api import tokens
+from api.app import create_app
+from rounds.models import AuditEvent, Round
+from shuangsui.config import get_settings
+from tests.findings.live import serve
+from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
+from tests.workspace.helpers import csrf_of, record_equivocation
+from tests.workspace.test_browser import PHONE, _chromium
+
+BROKEN = "id: ccc-2026-12-broken\nstrata: [unclosed\n"  # not YAML
+
+
+@dataclass
+class Live:
+    base: str
+    ssc: str
+    plans: Path
+    started: list[dict[str, Any]]
+
+
+@pytest.fixture
+def live(engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    """A served app with one good plan in its plans folder; the runner only records."""
+    plans = plans_folder(tmp_path, monkeypatch)
+    seed_registry(engine)
+    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    started: list[dict[str, Any]] = []
+
+    def runner(params: dict[str, Any]) -> dict[str, Any]:
+        started.append(params)
+        return {"mode": "test", "round_key": params.get("round_id", "x"), "state": "running"}
+
+    with serve(create_app(engine=engine, adhoc_runner=runner)) as base:
+        yield Live(base, ssc, plans, started)
+
+
+@contextmanager
+def _coordinator(live: Live) -> Iterator[httpx.Client]:
+    """A client signed in as the coordinator."""
+    with httpx.Client(base_url=live.base) as http:
+        assert http.get(f"/w/c/open?token={live.ssc}").status_code == 303
+        yield http
+
+
+def _events(engine: sa.Engine) -> int:
+    with Session(engine) as s:
+        return s.exec(select(func.count()).select_from(AuditEvent)).one()
+
+
+def test_odd_cap_and_rates_re_render_the_form_naming_the_field(
+    live: Live, engine: sa.Engine
+) -> None:
+    with _coordinator(live) as http:
+        form = http.get("/w/c/adhoc")
+        data = {"csrf": csrf_of(form.text), "plan": "ccc-2026-12", "reason": "投诉举报",
+                "action": "start"}  # fmt: skip
+        odd = [("total_cap", "²"), ("total_cap", "９"), ("total_cap", "9" * 5000),
+               ("rates", "D=50"), ("rates", "A=150%"), ("rates", "A=1.2.3%")]  # fmt: skip
+        for field, value in odd:
+            r = http.post("/w/c/adhoc", data={**data, field: value})
+            assert r.status_code == 422, (field, value, r.text[:300])
+            assert 'id="errors"' in r.text and f"{field}：" in r.text, (field, value)
+            assert 'name="csrf"' in r.text  # the form again, to correct
+    assert live.started == []
+    with Session(engine) as s:
+        assert s.exec(select(Round)).first() is None
+
+
+def test_ceremony_digits_are_ascii_digits_only(live: Live, engine: sa.Engine) -> None:
+    from rounds import service
+    from rounds.models import RoundKind
+
+    key = "ccc-2026-12-adhoc-1"
+    service.commit_round(engine=engine, plan_text=plan_yaml(), kind=RoundKind.adhoc,
+                         round_key=key, requested_by="李协调", reason="投诉举报")  # fmt: skip
+    with _coordinator(live) as http:
+        form = {"csrf": csrf_of(http.get(f"/w/c/rounds/{key}").text), "witnesses": "王五"}
+        for digits in ("²", "２７１８", "27 18"):
+            r = http.post(f"/w/c/rounds/{key}/ceremony", data={**form, "witness_digits": digits})
+            assert r.status_code == 422 and "witness_digits" in r.text, digits
+    assert live.started == []
+
+
+def test_an_override_rate_that_is_no_percentage_is_a_plan_error() -> None:
+    from rounds.plans import apply_overrides, load_plan_text
+    from shuangsui.errors import PlanError
+
+    plan, _ = load_plan_text(plan_yaml())
+    with pytest.raises(PlanError, match=r"overrides\.rates\.A"):
+        apply_overrides(plan, {"rates": {"A": "50"}})
+
+
+def test_a_broken_plan_file_is_named_and_skipped_and_cannot_be_chosen(
+    live: Live, engine: sa.Engine
+) -> None:
+    (live.plans / "zz-broken.yaml").write_text(BROKEN, encoding="utf-8")
+    (live.plans / "aa-wrong.yaml").write_text(plan_yaml(plan_id="ccc-2026-12-b", rates="{A: 10}"),
+                                               encoding="utf-8")  # fmt: skip
+    with _coordinator(live) as http:
+        pages = [http.get("/w/c/?period=2026-12"), http.get("/w/c/adhoc")]
+        data = {"csrf": csrf_of(pages[1].text), "reason": "投诉举报", "action": "preview"}
+        good = http.post("/w/c/adhoc", data={**data, "plan": "ccc-2026-12"})
+        chosen = [
+            http.post("/w/c/adhoc", data={**data, "plan": plan, "action": "start"})
+            for plan in ("ccc-2026-12-broken", "zz-broken.yaml", "ccc-2026-12-b")
+        ]
+    for page in [*pages, good]:
+        assert page.status_code == 200, page.text[:300]
+        assert "ccc-2026-12" in page.text
+        assert "计划文件 zz-broken.yaml 无法读取，已跳过" in page.text
+        assert "计划文件 aa-wrong.yaml 无法读取，已跳过" in page.text
+        assert "strata.rates" in page.text  # the reason names the field
+        assert str(live.plans) not in page.text and "line 2" not in page.text  # no parser text
+    assert 'value="ccc-2026-12-b"' not in pages[1].text and "预检（尚未提交）" in good.text
+    for r in chosen:
+        assert r.status_code == 422 and 'id="errors"' in r.text and "plan：" in r.text
+        assert str(live.plans) not in r.text
+    assert live.started == []
+
+
+def test_forms_for_a_round_that_does_not_exist_are_404_and_write_nothing(
+    live: Live, engine: sa.Engine
+) -> None:
+    with _coordinator(live) as http:
+        csrf = csrf_of(http.get("/w/c/adhoc").text)
+        before = _events(engine)
+        form = {"csrf": csrf, "witnesses": "王五", "witness_digits": "271828"}
+        for action in ("retry-dead", "ceremony"):
+            r = http.post(f"/w/c/rounds/no-such-round/{action}", data=form)
+            assert r.status_code == 404, (action, r.status_code)
+            assert "没有轮次 no-such-round" in r.text
+            assert http.post(f"/w/c/rounds/no-such-round/{action}", data={}).status_code == 403
+    assert _events(engine) == before and live.started == []
+
+
+def test_a_malformed_month_is_refused_naming_the_parameter(live: Live) -> None:
+    with _coordinator(live) as http:
+        for period in ("garbage", "2026-13", "2026-1", "２０２６-１２", "2026-12x"):
+            r = http.get("/w/c/", params={"period": period})
+            assert r.status_code == 400, period
+            assert "period" in r.text and "YYYY-MM" in r.text and "本月抽查" not in r.text
+        ok = http.get("/w/c/", params={"period": "2026-12"})
+        assert ok.status_code == 200 and "2026-12 本月抽查" in ok.text
+        assert http.get("/w/c/").status_code == 200  # no period: this month
+
+
+# Every pre either fits its box or scrolls (or clips) inside it; and the page is no wider
+# than the phone.
+MEASURE = """() => ({
+  width: document.documentElement.scrollWidth,
+  pres: [...document.querySelectorAll('pre')].map(p => ({
+    overflows: p.scrollWidth > p.clientWidth,
+    contained: ['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX),
+  })),
+})"""
+
+
+@pytest.mark.slow
+def test_pre_boxes_stay_inside_a_phone_screen(
+    live: Live, engine: sa.Engine, tmp_path: Path
+) -> None:
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    record_equivocation(engine)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
+            page.goto(f"{live.base}/w/c/open?token={live.ssc}")
+            page.goto(f"{live.base}/w/c/adhoc")
+            page.get_by_label("抽查计划").select_option("ccc-2026-12")
+            page.get_by_label("原因（将记入审计日志）").fill("投诉举报")
+            page.get_by_role("button", name="预检").click()
+            page.wait_for_selector("#preview pre")
+            page.screenshot(path=str(tmp_path / "adhoc-preview.png"), full_page=True)
+            preview = page.evaluate(MEASURE)
+            page.goto(f"{live.base}/w/c/partners")
+            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            page.screenshot(path=str(tmp_path / "partners.png"), full_page=True)
+            partners = page.evaluate(MEASURE)
+        finally:
+            browser.close()
+    assert any(p["overflows"] for p in preview["pres"])  # the preflight is wider than a phone
+    assert len(partners["pres"]) >= 3  # two checkpoints and the proof's JSON
+    for shown in (preview, partners):
+        assert shown["width"] <= PHONE["width"], shown
+        assert all(p["contained"] or not p["overflows"] for p in shown["pres"]), shown
