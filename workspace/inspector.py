@@ -205,10 +205,29 @@ async def save_or_submit(request: Request, me: Me) -> Response:
     """保存草稿 or 提交: photos are stored first, the draft always, the version on 提交."""
     form = await read_form(request)
     try:
-        await check_csrf(request, me)
+        try:
+            await check_csrf(request, me)
+        except PageRefused as refused:
+            if refused.status != 403:
+                raise
+            return await run_in_threadpool(_stale_form, request, me, form)
         return await _save_or_submit(request, me, form)
     finally:
         await form.close()  # the uploads' spooled files
+
+
+STALE = ("这个表单的令牌（CSRF）不属于当前会话：它来自较早打开的页面（通知链接之后又被打开过），"
+         "未保存。您填写的内容已保留在下方，照片需重新选择；请检查后再次保存或提交。")  # fmt: skip
+
+
+def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
+    """A form whose CSRF token is not this session's, most often a tab left open before the
+    notice's link was opened again (a new session): refused (403) and nothing saved, but the
+    page comes back with what was typed and this session's token, so nothing typed is lost.
+    A cross-site post never gets here: without the SameSite=Strict cookie it has no session."""
+    kept = current_draft(request, me).get("evidence", [])
+    ctx = _context(request, me, draft=draft_from_form(form, kept), errors=[STALE])
+    return render("assignment.html", 403, **ctx)
 
 
 async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Response:

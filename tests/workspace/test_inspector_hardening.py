@@ -227,3 +227,28 @@ def test_a_teammate_of_the_same_name_still_gets_the_sign_button(
         assert button in html_b
         r = http_b.post(f"{path}/sign", data={"csrf": csrf_of(html_b), "version": "1"})
         assert r.status_code == 303 and "已完成" in http_b.get(path).text
+
+
+def test_a_form_from_a_tab_opened_before_the_link_was_opened_again_keeps_its_text(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    """The notice's link opened again (a new session) leaves an older tab's form with a token
+    of the session replaced: refused and nothing saved, but the page comes back with the text
+    typed and this session's token, and sending it again saves it."""
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    typed = "旧标签页里写的检查情况"
+    with httpx.Client(base_url=base) as http:
+        path, old_tab = _page(http, base, code, team[0])
+        _, new_tab = _page(http, base, code, team[0])  # the link again: a new session
+        r = http.post(path, data={"csrf": csrf_of(old_tab), **FORM, "description": typed,
+                                  "action": "submit"})  # fmt: skip
+        assert r.status_code == 403 and "CSRF" in r.text and "未保存" in r.text
+        assert typed in r.text, "what was typed comes back"
+        fresh = csrf_of(r.text)
+        assert fresh != csrf_of(old_tab) and fresh == csrf_of(new_tab)
+        assert _draft_files() == [] and _versions(engine) == 0  # nothing was saved
+        again = http.post(path, data={"csrf": fresh, **FORM, "description": typed,
+                                      "action": "submit"})  # fmt: skip
+        assert again.status_code == 303
+    assert _versions(engine) == 1
