@@ -5,6 +5,7 @@ who share a name."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -23,7 +24,9 @@ from api.app import create_app
 from findings import evidence
 from findings.models import FindingSignoff, FindingVersion
 from registry.models import Inspector
+from rounds.models import Round
 from shuangsui.config import get_settings
+from tests.findings.factories import ROUND
 from tests.findings.live import serve
 from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link
 from workspace import drafts
@@ -251,4 +254,26 @@ def test_a_form_from_a_tab_opened_before_the_link_was_opened_again_keeps_its_tex
         again = http.post(path, data={"csrf": fresh, **FORM, "description": typed,
                                       "action": "submit"})  # fmt: skip
         assert again.status_code == 303
+    assert _versions(engine) == 1
+
+
+def test_a_first_finding_dated_outside_the_window_can_be_explained_and_submitted(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    """A check done before the round's window (its reason required by the service) can be
+    submitted from the page: the first version's form has the reason's field too."""
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with Session(engine) as s:
+        rnd = s.get(Round, ROUND)
+        assert rnd is not None
+        before = (rnd.window_start - dt.timedelta(days=1)).isoformat()
+    with httpx.Client(base_url=base) as http:
+        path, html = _page(http, base, code, team[0])
+        assert 'name="reason"' in html, "the first version's form asks for the reason too"
+        form = {"csrf": csrf_of(html), **FORM, "check_date": before, "action": "submit"}
+        refused = http.post(path, data=form)
+        assert refused.status_code == 422 and "reason" in refused.text
+        done = http.post(path, data={**form, "reason": "企业停产，提前一日现场核查"})
+        assert done.status_code == 303, done.text[:300]
     assert _versions(engine) == 1
