@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem_response
+from api.problems import error_page, problem_response
 
 CLOSE = {"Connection": "close"}
 
@@ -42,10 +42,10 @@ def too_large_response(limit: int) -> Response:
     return problem_response(413, _detail(limit), "body-too-large", CLOSE, limit=limit)
 
 
-async def handle_too_large(_: Request, exc: Exception) -> Response:
+async def handle_too_large(request: Request, exc: Exception) -> Response:
     """The exception handler for :class:`BodyTooLarge` (install with ``add_exception_handler``)."""
     assert isinstance(exc, BodyTooLarge)
-    return too_large_response(exc.limit)
+    return _refusal(request.scope, exc.limit)
 
 
 class BodyLimits:
@@ -83,7 +83,7 @@ class LimitBodies:
         limit = self.limits.for_path(scope["path"])
         length = _content_length(scope)
         if length is not None and length > limit:
-            await too_large_response(limit)(scope, receive, send)
+            await _refusal(scope, limit)(scope, receive, send)
             return
         received = 0
         started = False
@@ -107,4 +107,14 @@ class LimitBodies:
         except BodyTooLarge:
             if started:  # pragma: no cover - an app that answered before reading its body
                 raise
-            await too_large_response(limit)(scope, receive, send)
+            await _refusal(scope, limit)(scope, receive, send)
+
+
+def _refusal(scope: Scope, limit: int) -> Response:
+    """413: a page on a workspace path (``api.problems.error_page``), else a problem document;
+    either way the connection is closed (the body was not read)."""
+    page = error_page(scope.get("app"), scope["path"], 413)
+    if page is None:
+        return too_large_response(limit)
+    page.headers.update(CLOSE)
+    return page

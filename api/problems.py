@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -70,6 +70,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def error_page(app: Any, path: str, status: int) -> Response | None:
+    """The page the app shows for a refusal of ``path`` instead of a problem document, if any
+    (``app.state.error_page``: the workspace sets it for its own paths)."""
+    page = getattr(getattr(app, "state", None), "error_page", None)
+    return page(path, status) if page is not None else None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -118,7 +125,9 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if (page := error_page(request.app, request.url.path, exc.status_code)) is not None:
+            return page  # a workspace path: a page for a person (workspace.pages)
         detail = str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path} (see /openapi.json for the routes)"

@@ -43,9 +43,31 @@ def stylesheet() -> Response:
     return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
 
+# what a refusal the framework makes (no such route, a method not taken, a body too large)
+# says on a workspace page, by status; the people reading it use the workspace, not the API
+ERRORS = {
+    400: "请求无法读取。",
+    404: "没有这个页面。请从通知中的链接或工作台首页进入。",
+    405: "此页面不接受这种请求方式。",
+    413: "提交的内容过大：照片等文件合计超过了上限，请减少照片后再提交。",
+}
+
+
+def error_page(path: str, status: int) -> HTMLResponse | None:
+    """A framework refusal of a workspace path (``/w``...) as a page in Chinese; None for any
+    other path (the API answers with problem documents)."""
+    if path != "/w" and not path.startswith("/w/"):
+        return None
+    message = ERRORS.get(status, f"请求无法完成（{status}）。")
+    return render("refused.html", status, message=message, again="" if status == 404 else path)
+
+
 def install(app: FastAPI) -> None:
-    """Refusals of workspace pages as pages, not problem documents."""
+    """Refusals of workspace pages as pages, not problem documents: the workspace's own
+    (``PageRefused``) and the framework's (``api.problems``, ``api.limits``)."""
 
     @app.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused) -> HTMLResponse:
         return render("refused.html", exc.status, message=exc.message, again=request.url.path)
+
+    app.state.error_page = error_page

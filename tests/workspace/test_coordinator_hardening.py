@@ -5,11 +5,13 @@ inside the page."""
 
 from __future__ import annotations
 
+import http.client
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -204,3 +206,36 @@ def test_pre_boxes_stay_inside_a_phone_screen(
     for shown in (preview, partners):
         assert shown["width"] <= PHONE["width"], shown
         assert all(p["contained"] or not p["overflows"] for p in shown["pres"]), shown
+
+
+def _too_large(base: str, path: str) -> httpx.Response:
+    """A POST declaring 40 MB to ``path`` (refused before its body is read: none is sent)."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("POST", path, headers={"Content-Length": "40000000"})
+        answer = conn.getresponse()
+        return httpx.Response(answer.status, headers=answer.getheaders(), content=answer.read())
+    finally:
+        conn.close()
+
+
+def test_the_frameworks_refusals_of_workspace_paths_are_pages(live: Live) -> None:
+    """No such page, a method a page does not take, a body too large: on a workspace path a
+    page in Chinese (with the status), on an API path still a problem document."""
+    with _coordinator(live) as browser:
+        cases = [
+            (browser.get("/w/nope"), 404, "没有这个页面"),
+            (browser.get("/w/c/rounds/ccc-2026-12/retry-dead"), 405, "不接受这种请求方式"),
+            (_too_large(live.base, "/w/c/adhoc"), 413, "提交的内容过大"),
+        ]
+        for answer, status, said in cases:
+            assert answer.status_code == status, (status, answer.text[:200])
+            assert answer.headers["content-type"].startswith("text/html"), answer.text[:200]
+            assert said in answer.text and 'lang="zh-CN"' in answer.text
+        assert _too_large(live.base, "/findings/x/y").headers["content-type"] == (
+            "application/problem+json"
+        )
+        api = browser.get("/nowhere")
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/problem+json"
