@@ -70,11 +70,10 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     from pathlib import PurePath
 
     from flows.launch import deployment_available
-    from flows.rounds import adhoc_round_key
     from rounds.plans import find_plan
     from shuangsui.config import get_settings
     from shuangsui.errors import UserError
-    from shuangsui.keys import check_plan_ref, check_round_key
+    from shuangsui.keys import adhoc_round_key, check_plan_ref, check_round_key
 
     params = dict(params)
     check_plan_ref(params["plan"], field="plan")

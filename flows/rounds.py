@@ -7,7 +7,6 @@ round continues where it stopped: the commitment and the draw are never repeated
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -21,7 +20,7 @@ from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import migrate
 from shuangsui.errors import CommitHeld, DrawAlreadyMade, UserError
-from shuangsui.keys import check_round_key
+from shuangsui.keys import adhoc_round_key, check_round_key
 from tasks.artifacts import publish_held_artifact, publish_round_artifact
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
 
@@ -99,12 +98,6 @@ def _committed(round_id: str | None) -> bool:
     except NotFound:
         return False
     return True
-
-
-def adhoc_round_key(plan_id: str, seed_text: str) -> str:
-    """``adhoc-<plan>-<10 hex>``, within the key grammar whatever the plan's file is called."""
-    name = re.sub(r"[^a-z0-9-]+", "-", plan_id.lower()).strip("-")[:47] or "plan"
-    return check_round_key(f"adhoc-{name}-{hashlib.sha256(seed_text.encode()).hexdigest()[:10]}")
 
 
 @flow(name="adhoc-round", log_prints=False)

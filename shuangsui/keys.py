@@ -9,6 +9,7 @@ Paths built from any key are contained separately (:mod:`shuangsui.paths`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated
 
@@ -90,3 +91,9 @@ PlanRef = Annotated[
     AfterValidator(_plan_ref),
     WithJsonSchema({"type": "string", "pattern": PLAN_REF_PATTERN, "maxLength": 520}),
 ]
+
+
+def adhoc_round_key(plan_id: str, seed_text: str) -> str:
+    """``adhoc-<plan>-<10 hex>``, within the key grammar whatever the plan's file is called."""
+    name = re.sub(r"[^a-z0-9-]+", "-", plan_id.lower()).strip("-")[:47] or "plan"
+    return check_round_key(f"adhoc-{name}-{hashlib.sha256(seed_text.encode()).hexdigest()[:10]}")

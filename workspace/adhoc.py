@@ -8,7 +8,10 @@ deployment, or a thread of this process), so the page does nothing the API would
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import secrets
+import threading
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,6 +26,7 @@ from rounds.models import Round, RoundKind, RoundStatus
 from rounds.plans import apply_overrides
 from rounds.preflight import describe, preflight, refusals
 from shuangsui.errors import PlanError, UserError
+from shuangsui.keys import adhoc_round_key
 from workspace.events import AdhocRequested
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
 from workspace.overview import read_plans
@@ -121,26 +125,52 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
             lines, held = await run_in_threadpool(preview, request, params)
         except UserError as exc:
             errors = [str(exc)]
-    if errors or form.get("action") != "start":
+    start = form.get("action") == "start"
+    start_key = str(form.get("start_key", ""))
+    if start and not errors and not START_KEY.fullmatch(start_key):
+        errors = ["请先预检，确认预检结果后再提交并开始。"]
+    if start and not errors and held:
+        errors = ["预检建议暂缓（见下），本轮不能开始；请调整后重新预检。"]
+    if errors or not start:
         return await run_in_threadpool(
-            _form,
-            request,
-            me,
-            422 if errors else 200,
-            form=dict(form),
-            errors=errors,
-            lines=lines,
-            held=held,
-        )
+            _form, request, me, 422 if errors else 200, form=dict(form), errors=errors,
+            lines=lines, held=held, start_key=start_key or secrets.token_hex(16),
+        )  # fmt: skip
+    # the form's start key and what it asks name the round: the same form sent twice (a
+    # double click) starts nothing more; the form changed and sent again is another round
+    asked = json.dumps(params, ensure_ascii=False, sort_keys=True)
+    params["round_id"] = adhoc_round_key(params["plan"], f"workspace|{start_key}|{asked}")
     try:
-        started = await run_in_threadpool(request.app.state.adhoc_runner, params)
+        key = await run_in_threadpool(_start_once, request, params, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
         return await run_in_threadpool(_form, request, me, 422, form=dict(form),
-                                       errors=[str(exc)], lines=lines, held=held)  # fmt: skip
-    key = started["round_key"]
-    event = AdhocRequested(params["plan"], params["reason"], me.name, "start")
-    await run_in_threadpool(audit.append, request.app.state.engine, key, event)
+                                       errors=[str(exc)], lines=lines, held=held,
+                                       start_key=start_key)  # fmt: skip
     return RedirectResponse(f"/w/c/?started={quote(key, safe='')}", status_code=303)
+
+
+START_KEY = re.compile(r"[0-9a-f]{32}")
+# rounds this process started from the form, so that two clicks at once start one
+_started: set[str] = set()
+_starting = threading.Lock()
+
+
+def _start_once(request: Request, params: dict[str, Any], who: str) -> str:
+    """Start the round named ``params["round_id"]`` unless this process started it already
+    or it is in the database (a form sent twice); its key either way. Audited once."""
+    key = str(params["round_id"])
+    state = request.app.state
+    with _starting:
+        if key in _started:
+            return key
+        with Session(state.engine) as db:
+            if db.get(Round, key) is not None:
+                return key
+        started = state.adhoc_runner(params)
+        _started.add(key)
+    key = started["round_key"]
+    audit.append(state.engine, key, AdhocRequested(params["plan"], params["reason"], who, "start"))
+    return key
 
 
 @router.post("/rounds/{round_key}/ceremony")

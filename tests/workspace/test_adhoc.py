@@ -27,6 +27,13 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
+def _start_key(html: str) -> str:
+    """The start key of the ad hoc form (a preview's), which names the round it starts."""
+    found = re.search(r'name="start_key" value="([0-9a-f]+)"', html)
+    assert found, "the form has its start key"
+    return found.group(1)
+
+
 def test_preview_then_start_an_adhoc_round(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,10 +67,13 @@ def test_preview_then_start_an_adhoc_round(
             assert started == []  # a preview starts nothing
             with Session(engine) as s:
                 assert s.exec(select(Round)).first() is None
-            go = http.post("/w/c/adhoc", data={**data, "action": "start"})
+            start_key = _start_key(preview.text)
+            go = http.post("/w/c/adhoc", data={**data, "action": "start", "start_key": start_key})
             assert go.status_code == 303 and "started=ccc-2026-12-adhoc-x" in go.headers["location"]
-    assert started == [{"requested_by": "李协调", "plan": "ccc-2026-12", "reason": "投诉举报",
-                        "total_cap": 5}]  # fmt: skip
+    (asked,) = started
+    assert asked.pop("round_id").startswith("adhoc-ccc-2026-12-")  # named by the form
+    assert asked == {"requested_by": "李协调", "plan": "ccc-2026-12", "reason": "投诉举报",
+                     "total_cap": 5}  # fmt: skip
     with Session(engine) as s:
         events = s.exec(select(AuditEvent.event)).all()
     assert "AdhocRequested" in events

@@ -239,3 +239,48 @@ def test_the_frameworks_refusals_of_workspace_paths_are_pages(live: Live) -> Non
         api = browser.get("/nowhere")
         assert api.status_code == 404
         assert api.headers["content-type"] == "application/problem+json"
+
+
+def test_the_start_of_an_adhoc_round_sent_twice_starts_it_once(
+    live: Live, engine: sa.Engine
+) -> None:
+    """A double click on 提交并开始 (the same form twice, here at once) starts one round and
+    audits it once; the form changed and sent again is another round."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.workspace.test_adhoc import _start_key
+
+    with _coordinator(live) as browser:
+        data = {"csrf": csrf_of(browser.get("/w/c/adhoc").text), "plan": "ccc-2026-12",
+                "reason": "投诉举报", "action": "preview"}  # fmt: skip
+        preview = browser.post("/w/c/adhoc", data=data)
+        form = {**data, "action": "start", "start_key": _start_key(preview.text)}
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: browser.post("/w/c/adhoc", data=form), range(2)))
+        again = browser.post("/w/c/adhoc", data=form)
+        assert [a.status_code for a in [*answers, again]] == [303, 303, 303]
+        assert len({a.headers["location"] for a in [*answers, again]}) == 1
+        other = browser.post("/w/c/adhoc", data={**form, "reason": "另一条投诉"})
+        assert other.status_code == 303
+    assert len(live.started) == 2, "once for the form, once for the form changed"
+    assert live.started[0]["round_id"] != live.started[1]["round_id"]
+    with Session(engine) as s:
+        events = s.exec(select(AuditEvent.event).where(AuditEvent.event == "AdhocRequested")).all()
+    assert len(events) == 2
+
+
+def test_a_round_the_preflight_would_hold_cannot_be_started(live: Live) -> None:
+    """A preview that says 建议暂缓 (here: a division with no enterprise, an empty population)
+    offers no start, and a start sent all the same is refused with the reasons shown."""
+    from tests.workspace.test_adhoc import _start_key
+
+    with _coordinator(live) as browser:
+        data = {"csrf": csrf_of(browser.get("/w/c/adhoc").text), "plan": "ccc-2026-12",
+                "reason": "投诉举报", "divisions": "350900", "action": "preview"}  # fmt: skip
+        preview = browser.post("/w/c/adhoc", data=data)
+        assert preview.status_code == 200 and "建议暂缓" in preview.text
+        assert 'value="start"' not in preview.text, "no start button"
+        start = {**data, "action": "start", "start_key": _start_key(preview.text)}
+        forced = browser.post("/w/c/adhoc", data=start)
+        assert forced.status_code == 422 and "不能开始" in forced.text
+    assert live.started == []
