@@ -52,7 +52,7 @@ class AssignmentView:
     team: list[dict[str, str]]  # id, name, lead
     window: str
     due_on: str
-    working_days_left: int
+    due_left: str  # 还有 N 个工作日 / 今天截止 / 已逾期 N 个工作日
     versions: list[VersionView] = field(default_factory=list)
 
     @property
@@ -100,6 +100,16 @@ def version_views(hist: History, names: dict[str, str], zone: str) -> list[Versi
             )
         )
     return out
+
+
+def due_label(today: dt.date, due: dt.date) -> str:
+    """How the deadline stands, in working days: ahead, today, or passed (never "还有 0")."""
+    if today > due:
+        late = working_days_between(due, today)
+        return f"已逾期 {late} 个工作日" if late else "已过截止日"
+    if today == due:
+        return "今天截止"
+    return f"还有 {working_days_between(today, due)} 个工作日"
 
 
 def load(engine: Engine, round_key: str, credit_code: str, me: str, zone: str) -> AssignmentView:
@@ -151,6 +161,6 @@ def load(engine: Engine, round_key: str, credit_code: str, me: str, zone: str) -
         team=[{"id": i, "name": names[i], "lead": str(n == 0)} for n, i in enumerate(ids)],
         window=f"{rnd.window_start.isoformat()} 至 {rnd.window_end.isoformat()}",
         due_on=due.isoformat(),
-        working_days_left=working_days_between(today, due),
+        due_left=due_label(today, due),
         versions=version_views(hist, names, zone),
     )

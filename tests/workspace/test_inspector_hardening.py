@@ -277,3 +277,30 @@ def test_a_first_finding_dated_outside_the_window_can_be_explained_and_submitted
         done = http.post(path, data={**form, "reason": "企业停产，提前一日现场核查"})
         assert done.status_code == 303, done.text[:300]
     assert _versions(engine) == 1
+
+
+def test_the_deadline_says_how_it_stands_never_zero_days_left() -> None:
+    from workspace.assignment import due_label
+
+    monday, friday = dt.date(2026, 12, 7), dt.date(2026, 12, 11)
+    assert due_label(monday, friday) == "还有 4 个工作日"
+    assert due_label(friday, friday) == "今天截止"
+    assert due_label(dt.date(2026, 12, 14), friday) == "已逾期 1 个工作日"  # the Monday after
+    assert due_label(dt.date(2026, 12, 12), friday) == "已过截止日"  # the Saturday after
+
+
+def test_an_assignment_past_its_deadline_says_so_on_its_page(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    from rounds.models import Assignment
+
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with Session(engine) as s:
+        for a in s.exec(select(Assignment).where(Assignment.credit_code == code)):
+            a.due_on = dt.date(2026, 11, 2)  # a Monday long gone
+            s.add(a)
+        s.commit()
+    with httpx.Client(base_url=base) as http:
+        _, html = _page(http, base, code, team[0])
+    assert "已逾期" in html and "还有 0 个工作日" not in html
