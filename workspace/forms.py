@@ -6,11 +6,12 @@ everything else as it was; validation is :class:`findings.schemas.FindingIn`'s o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
 
-from findings.schemas import FindingIn, first_error
+from findings.schemas import FindingIn
 
 TEXT_FIELDS = (
     "result",
@@ -82,7 +83,53 @@ def finding_from_draft(draft: dict[str, Any]) -> tuple[FindingIn | None, list[st
         return FindingIn.model_validate(data), []
     except ValidationError as exc:
         out = []
-        for loc, msg in first_error(exc):
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "finding"
             head = loc.split(".", 1)[0]
-            out.append(f"{FIELD_LABELS.get(head, head)}（{loc}）：{msg}")
+            out.append(f"{FIELD_LABELS.get(head, head)}（{loc}）：{_said(err)}")
         return None, out
+
+
+# pydantic's refusals of a form field, by type, as the inspector reads them
+_TYPES = {
+    "missing": "必填",
+    "enum": "请从列表中选择",
+    "literal_error": "请从列表中选择",
+    "date_parsing": "应为日期，例如 2026-12-10",
+    "date_from_datetime_parsing": "应为日期，例如 2026-12-10",
+    "date_type": "应为日期，例如 2026-12-10",
+    "string_too_long": "过长，最多 {max_length} 个字",
+    "too_long": "过多，最多 {max_length} 项",
+}
+# the findings' own checks (English for the API) as the page says them; first match wins
+_CHECKS = [
+    (r"contains the control character (U\+[0-9A-F]{4})",
+     "含有不可见的控制字符（{0}，多为从其他软件粘贴带入），请删去后重新填写"),
+    (r"result ordered_to_rectify: add the measure",
+     "结果为“责令改正”时，请选择处理措施：责令限期改正（写明期限）或责令立即改正"),
+    (r"result certificate_suspended:", "结果为“暂停认证证书”时，请在证书处理中标明被暂停的证书"),
+    (r"result certificate_withdrawn:", "结果为“撤销认证证书”时，请在证书处理中标明被撤销的证书"),
+    (r"deadline is before the check date", "处理措施的期限早于检查日期"),
+    (r"needs a deadline", "责令限期改正须填写期限（年-月-日）"),
+    (r"a certificate is listed twice", "同一证书列出了两次"),
+    (r"check_date: (\S+) is in the future", "检查日期 {0} 晚于今天，请填写实际检查的日期"),
+    (r"check_date: (\S+) is outside the round's window \((\S+) to (\S+)\)",
+     "检查日期 {0} 不在本轮检查期间（{1} 至 {2}）内：请更正，或在“说明”中写明原因"),
+]  # fmt: skip
+
+
+def _said(err: Any) -> str:
+    """One refusal of a field in Chinese: by its type, or one of the findings' own checks;
+    anything else as pydantic says it."""
+    if err["type"] in _TYPES:
+        return _TYPES[err["type"]].format(**err.get("ctx", {}))
+    return in_chinese(str(err["msg"]).removeprefix("Value error, "))
+
+
+def in_chinese(message: str) -> str:
+    """A message of the findings' checks (English, for the API) as the page says it; the
+    message itself when it is not one of them."""
+    for pattern, said in _CHECKS:
+        if found := re.search(pattern, message):
+            return said.format(*found.groups())
+    return message

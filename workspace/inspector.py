@@ -30,7 +30,7 @@ from shuangsui.errors import Conflict, NotFound, UserError
 from shuangsui.paths import inside
 from workspace import assignment, drafts, sessions
 from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
-from workspace.forms import draft_from_form, finding_from_draft
+from workspace.forms import draft_from_form, finding_from_draft, in_chinese
 from workspace.guards import (
     PageRefused,
     Visitor,
@@ -264,7 +264,7 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
                 base_version=0 if base is None else base,  # not sent: it read none
             )
         except (Conflict, UserError) as exc:  # a teammate's version came first: 409
-            errors, status = [str(exc)], 409 if isinstance(exc, Conflict) else 422
+            errors, status = [in_chinese(str(exc))], 409 if isinstance(exc, Conflict) else 422
     if errors:
         ctx = _context(request, me, errors=errors)
         return render("assignment.html", status, **ctx)

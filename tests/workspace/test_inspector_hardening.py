@@ -273,7 +273,7 @@ def test_a_first_finding_dated_outside_the_window_can_be_explained_and_submitted
         assert 'name="reason"' in html, "the first version's form asks for the reason too"
         form = {"csrf": csrf_of(html), **FORM, "check_date": before, "action": "submit"}
         refused = http.post(path, data=form)
-        assert refused.status_code == 422 and "reason" in refused.text
+        assert refused.status_code == 422 and "不在本轮检查期间" in refused.text
         done = http.post(path, data={**form, "reason": "企业停产，提前一日现场核查"})
         assert done.status_code == 303, done.text[:300]
     assert _versions(engine) == 1
@@ -304,3 +304,30 @@ def test_an_assignment_past_its_deadline_says_so_on_its_page(
     with httpx.Client(base_url=base) as http:
         _, html = _page(http, base, code, team[0])
     assert "已逾期" in html and "还有 0 个工作日" not in html
+
+
+def test_a_refused_form_says_what_is_wrong_in_chinese(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    """The findings' checks speak English to the API; the page says each refusal in Chinese,
+    naming the field."""
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        path, html = _page(http, base, code, team[0])
+        csrf = csrf_of(html)
+        cases = [
+            ({"result": "", "check_date": ""}, ["检查结果（result）：请从列表中选择",
+                                                "检查日期（check_date）：应为日期"]),
+            ({"result": "ordered_to_rectify"}, ["请选择处理措施"]),
+            ({"description": "从Word粘贴\u000b的"}, ["含有不可见的控制字符（U+000B"]),
+            ({"check_date": "2099-01-01"}, ["晚于今天"]),
+        ]  # fmt: skip
+        for change, said in cases:
+            r = http.post(path, data={"csrf": csrf, **FORM, **change, "action": "submit"})
+            assert r.status_code == 422, (change, r.text[:300])
+            errors = r.text.split('id="errors"', 1)[1].split("</section>", 1)[0]
+            for words in said:
+                assert words in errors, (change, words, errors)
+            assert "Input should" not in errors and "Value error" not in errors
+    assert _versions(engine) == 0
