@@ -64,8 +64,12 @@ class AssignmentView:
 
 
 def _who(actor: str, names: dict[str, str]) -> str:
+    """Who submitted a version, as the page says it: an inspector by name, a coordinator (the
+    findings import or correction) as 协调员 and their name."""
     role, _, ident = actor.partition(":")
-    return names.get(ident, ident) if role == "inspector" else actor
+    if role == "inspector":
+        return names.get(ident, ident)
+    return f"协调员 {ident}" if role == "coordinator" else actor
 
 
 def version_views(hist: History, names: dict[str, str], zone: str) -> list[VersionView]:

@@ -115,6 +115,9 @@ _CHECKS = [
     (r"check_date: (\S+) is in the future", "检查日期 {0} 晚于今天，请填写实际检查的日期"),
     (r"check_date: (\S+) is outside the round's window \((\S+) to (\S+)\)",
      "检查日期 {0} 不在本轮检查期间（{1} 至 {2}）内：请更正，或在“说明”中写明原因"),
+    (r"version (\d+) is superseded; the latest is version (\d+)",
+     "您填写时依据的第 {0} 版已不是最新：同组已提交第 {1} 版。您的内容已保存为草稿，"
+     "请先阅读最新版本，再签字确认或提交更正"),
 ]  # fmt: skip
 
 

@@ -331,3 +331,26 @@ def test_a_refused_form_says_what_is_wrong_in_chinese(
                 assert words in errors, (change, words, errors)
             assert "Input should" not in errors and "Value error" not in errors
     assert _versions(engine) == 0
+
+
+def test_a_version_that_came_first_and_a_coordinators_version_are_said_in_chinese(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    """A teammate's version submitted while this page was open: the refusal (409) says so in
+    Chinese and the text stays as a draft; a version the coordinator recorded shows as 协调员."""
+    from findings import service
+    from findings.schemas import FindingIn
+
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        path, html = _page(http, base, code, team[0])  # read with no version yet
+        service.submit(engine, round_key=ROUND, credit_code=code,
+                       data=FindingIn.model_validate({**FORM, "description": "协调员录入"}),
+                       submitted_by="coordinator:林科长", signers=[team[1]])  # fmt: skip
+        late = http.post(path, data={"csrf": csrf_of(html), **FORM, "base_version": "0",
+                                     "description": "我的记录", "action": "submit"})  # fmt: skip
+        assert late.status_code == 409, late.text[:300]
+        assert "已不是最新" in late.text and "is superseded" not in late.text
+        assert "我的记录" in late.text, "what was typed stays (as the draft)"
+        assert "第 1 版由 协调员 林科长" in late.text
