@@ -63,7 +63,7 @@ def inspector_session(request: Request) -> Visitor:
         raise PageRefused(403, "此会话不能打开这项任务。")
     refused = inspector_tokens.refusal(access, found.subject, round_key, settings)
     if refused is not None:
-        raise PageRefused(refused.status, f"链接已不可用：{refused.detail}")
+        raise PageRefused(refused.status, said(refused.slug, refused.detail, settings.bureau_name))
     return Visitor(found, sessions.csrf_token(_secret(request), found))
 
 
@@ -85,6 +85,24 @@ def coordinator_session(request: Request) -> Visitor:
     return Visitor(found, sessions.csrf_token(_secret(request), found))
 
 
+# why a link no longer opens its assignment (api.inspector_tokens.refusal, by its slug), as
+# the inspector reads it; the API's own wording (English) is for API clients
+LINK_REFUSALS = {
+    "token-revoked": "您的任务链接已被撤销。如需继续填报，请联系{bureau}的协调员。",
+    "inspector-inactive": "您在检查员名录中已停用，不能再填报或签字。请联系{bureau}的协调员。",
+    "token-expired": "此链接已过有效期（本轮结果的截止日期加宽限期之后）。如需更正结果，"
+    "请联系{bureau}的协调员。",
+}
+
+
+def said(slug: str, detail: str, bureau: str) -> str:
+    """A link refusal in Chinese; ``detail`` behind "链接已不可用" when its slug is not one
+    of them ("" then if ``detail`` is empty)."""
+    if slug in LINK_REFUSALS:
+        return LINK_REFUSALS[slug].format(bureau=bureau)
+    return f"链接已不可用：{detail}" if detail else ""
+
+
 def coordinator_binding(token: str) -> str:
     """What ties a coordinator's session to the token it came from."""
     return tokens.token_hash(token)[:16]
@@ -98,7 +116,9 @@ def _link(role: Role, hint: str):  # type: ignore[no-untyped-def]
         try:
             return check(request)
         except Problem as exc:
-            raise PageRefused(exc.status, f"{hint}（{exc.detail}）") from None
+            bureau = request.app.state.settings.bureau_name
+            message = said(exc.slug, "", bureau) or f"{hint}（{exc.detail}）"
+            raise PageRefused(exc.status, message) from None
 
     setattr(guard, ROLES_ATTR, frozenset({role}))
     return guard

@@ -192,9 +192,12 @@ def test_revoking_the_inspector_ends_the_session(live: tuple[str, dict], engine:
         assert page.status_code == 200
         inspector_tokens.revoke(engine, team[0], round_key=ROUND, by="李协调", reason="换人")
         again = http.get(urlsplit(str(page.url)).path)
-        assert again.status_code == 401 and "链接已不可用" in again.text
+        assert again.status_code == 401 and "链接已被撤销" in again.text
+        assert "were revoked" not in again.text  # the API's English is for API clients
         r = http.post(urlsplit(str(page.url)).path, data={"csrf": csrf_of(page.text)})
         assert r.status_code == 401
+        link = http.get(outbox_link(code, team[0], base))  # the notice's link, again
+        assert link.status_code == 401 and "链接已被撤销" in link.text
 
 
 def test_what_a_client_can_send_wrong_is_answered_without_a_server_error(
