@@ -44,7 +44,10 @@ def _json(status: int, body: bytes, *, close: bool = False, chunked: bool = Fals
             for part in (body[:half], body[half:], b""):
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
         else:
-            handler.wfile.write(body)
+            try:
+                handler.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client read only a part
+                handler.close_connection = True
 
     return answer
 
