@@ -13,6 +13,7 @@ import re
 import secrets
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -39,16 +40,19 @@ CAP = re.compile(r"[0-9]{1,9}")
 DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
 
 
-def _plans(request: Request) -> tuple[list[tuple[str, str]], list[str]]:
-    """The plans to choose from (id, title), and a notice for each plan file that is broken."""
-    plans, notices = read_plans(request.app.state.settings.plans_dir)
-    return [(str(p["id"]), str(p.get("title", ""))) for _, p in plans], notices
+Plans = tuple[list[tuple[Path, dict[str, Any]]], list[str]]  # workspace.overview.read_plans
 
 
-def _form(request: Request, me: Visitor, status: int = 200, **context: Any) -> Response:
-    plans, notices = _plans(request)
-    return render("adhoc.html", status, me=me.name, csrf=me.csrf, plans=plans,
-                  notices=notices, **context)  # fmt: skip
+def _plans(request: Request) -> Plans:
+    """The plans folder read once per request: the good plans, a notice per broken file."""
+    return read_plans(request.app.state.settings.plans_dir)
+
+
+def _form(me: Visitor, plans: Plans, status: int = 200, **context: Any) -> Response:
+    """The form, offering the plans that read (id, title), naming those that do not."""
+    choices = [(str(p["id"]), str(p.get("title", ""))) for _, p in plans[0]]
+    return render("adhoc.html", status, me=me.name, csrf=me.csrf, plans=choices,
+                  notices=plans[1], **context)  # fmt: skip
 
 
 def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
@@ -85,11 +89,11 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
     return params, errors
 
 
-def preview(request: Request, params: dict[str, Any]) -> tuple[list[str], list[str]]:
+def preview(request: Request, params: dict[str, Any], plans: Plans) -> tuple[list[str], list[str]]:
     """The preflight of the plan with the overrides: the lines, and reasons to hold."""
     settings = request.app.state.settings
-    plans, _ = read_plans(settings.plans_dir)  # a broken file is not offered, nor taken
-    plan = next((p for _, p in plans if p["id"] == params["plan"]), None)
+    # only a plan that reads: a broken file is not offered, nor taken
+    plan = next((p for _, p in plans[0] if p["id"] == params["plan"]), None)
     if plan is None:
         raise PlanError(f"plan：没有可用的计划 {params['plan']}")
     overrides: dict[str, Any] = {
@@ -109,7 +113,7 @@ def preview(request: Request, params: dict[str, Any]) -> tuple[list[str], list[s
 
 @router.get("/adhoc")
 def adhoc_form(request: Request, me: Coordinator) -> Response:
-    return _form(request, me, form={})
+    return _form(me, _plans(request), form={})
 
 
 @router.post("/adhoc")
@@ -118,11 +122,12 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     await check_csrf(request, me)
     form = await request.form()
     params, errors = params_of(form, me.name)
+    plans = await run_in_threadpool(_plans, request)
     lines: list[str] = []
     held: list[str] = []
     if not errors:
         try:
-            lines, held = await run_in_threadpool(preview, request, params)
+            lines, held = await run_in_threadpool(preview, request, params, plans)
         except UserError as exc:
             errors = [str(exc)]
     start = form.get("action") == "start"
@@ -132,10 +137,9 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     if start and not errors and held:
         errors = ["预检建议暂缓（见下），本轮不能开始；请调整后重新预检。"]
     if errors or not start:
-        return await run_in_threadpool(
-            _form, request, me, 422 if errors else 200, form=dict(form), errors=errors,
-            lines=lines, held=held, start_key=start_key or secrets.token_hex(16),
-        )  # fmt: skip
+        start_key = start_key or secrets.token_hex(16)
+        return _form(me, plans, 422 if errors else 200, form=dict(form), errors=errors,
+                     lines=lines, held=held, start_key=start_key)  # fmt: skip
     # the form's start key and what it asks name the round: the same form sent twice (a
     # double click) starts nothing more; the form changed and sent again is another round
     asked = json.dumps(params, ensure_ascii=False, sort_keys=True)
@@ -143,9 +147,8 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     try:
         key = await run_in_threadpool(_start_once, request, params, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
-        return await run_in_threadpool(_form, request, me, 422, form=dict(form),
-                                       errors=[str(exc)], lines=lines, held=held,
-                                       start_key=start_key)  # fmt: skip
+        return _form(me, plans, 422, form=dict(form), errors=[str(exc)], lines=lines,
+                     held=held, start_key=start_key)  # fmt: skip
     return RedirectResponse(f"/w/c/?started={quote(key, safe='')}", status_code=303)
 
 
