@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -18,16 +17,8 @@ from api.app import create_app
 from rounds.models import AuditEvent
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
-from tests.findings.live import serve
 from tests.servers import serve_app
 from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link
-
-
-@pytest.fixture
-def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict]]:
-    teams = delivered_round(engine, monkeypatch)
-    with serve(create_app(engine=engine)) as base:
-        yield base, teams
 
 
 def _open(http: httpx.Client, link: str) -> httpx.Response:

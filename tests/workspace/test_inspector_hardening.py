@@ -10,7 +10,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,25 +20,23 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from api.app import create_app
 from findings import evidence
 from findings.models import FindingSignoff, FindingVersion
 from registry.models import Inspector
 from rounds.models import Round
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
-from tests.findings.live import serve
-from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link
+from tests.workspace.helpers import PNG, csrf_of, outbox_link
 from workspace import drafts
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
 
 
-@pytest.fixture
-def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict]]:
-    teams = delivered_round(engine, monkeypatch)
-    with serve(create_app(engine=engine)) as base:
-        yield base, teams
+def _first_assignment(live: tuple[str, dict]) -> tuple[str, str, list[str]]:
+    """The served base URL, and the first enterprise of the round with its team."""
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    return base, code, team
 
 
 def _page(http: httpx.Client, base: str, code: str, inspector_id: str) -> tuple[str, str]:
@@ -67,8 +65,7 @@ def _versions(engine: sa.Engine) -> int:
 def test_a_form_the_parser_refuses_is_a_400_that_says_why(
     live: tuple[str, dict], engine: sa.Engine
 ) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
         path, html = _page(http, base, code, team[0])
         csrf = csrf_of(html)
@@ -87,8 +84,7 @@ def test_a_form_the_parser_refuses_is_a_400_that_says_why(
 def test_a_version_number_in_other_digits_is_refused_naming_its_field(
     live: tuple[str, dict], engine: sa.Engine
 ) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
         path, html = _page(http, base, code, team[0])
         csrf = csrf_of(html)
@@ -118,8 +114,7 @@ def _fsynced(monkeypatch: pytest.MonkeyPatch, seen: list[str]) -> None:
 def test_a_draft_cut_short_counts_as_none_and_the_next_save_replaces_it(
     live: tuple[str, dict], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     folder = drafts.drafts_dir(Path(get_settings().home)).resolve()
     with httpx.Client(base_url=base) as http:
         path, html = _page(http, base, code, team[0])
@@ -145,8 +140,7 @@ def test_a_draft_cut_short_counts_as_none_and_the_next_save_replaces_it(
 def test_a_photo_is_on_disk_for_good_before_its_row_is_committed(
     live: tuple[str, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     folder = evidence.evidence_dir(Path(get_settings().home)).resolve()
     events: list[str] = []
     record: Callable[..., Any] = evidence.record
@@ -173,8 +167,7 @@ def test_a_photo_is_on_disk_for_good_before_its_row_is_committed(
 def test_a_sign_off_in_the_workspace_is_recorded_as_such(
     live: tuple[str, dict], engine: sa.Engine
 ) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     a, b = team[0], team[1]
     with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
         path, html = _page(http_a, base, code, a)
@@ -189,8 +182,7 @@ def test_a_sign_off_in_the_workspace_is_recorded_as_such(
 
 
 def test_each_action_is_confirmed_on_the_page_it_returns_to(live: tuple[str, dict]) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     a, b = team[0], team[1]
     with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
         path, html = _page(http_a, base, code, a)
@@ -211,8 +203,7 @@ def test_each_action_is_confirmed_on_the_page_it_returns_to(live: tuple[str, dic
 def test_a_teammate_of_the_same_name_still_gets_the_sign_button(
     live: tuple[str, dict], engine: sa.Engine
 ) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     a, b = team[0], team[1]
     with Session(engine) as s:
         first, second = s.get(Inspector, a), s.get(Inspector, b)
@@ -238,8 +229,7 @@ def test_a_form_from_a_tab_opened_before_the_link_was_opened_again_keeps_its_tex
     """The notice's link opened again (a new session) leaves an older tab's form with a token
     of the session replaced: refused and nothing saved, but the page comes back with the text
     typed and this session's token, and sending it again saves it."""
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     typed = "旧标签页里写的检查情况"
     with httpx.Client(base_url=base) as http:
         path, old_tab = _page(http, base, code, team[0])
@@ -262,8 +252,7 @@ def test_a_first_finding_dated_outside_the_window_can_be_explained_and_submitted
 ) -> None:
     """A check done before the round's window (its reason required by the service) can be
     submitted from the page: the first version's form has the reason's field too."""
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     with Session(engine) as s:
         rnd = s.get(Round, ROUND)
         assert rnd is not None
@@ -294,8 +283,7 @@ def test_an_assignment_past_its_deadline_says_so_on_its_page(
 ) -> None:
     from rounds.models import Assignment
 
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     with Session(engine) as s:
         for a in s.exec(select(Assignment).where(Assignment.credit_code == code)):
             a.due_on = dt.date(2026, 11, 2)  # a Monday long gone
@@ -311,8 +299,7 @@ def test_a_refused_form_says_what_is_wrong_in_chinese(
 ) -> None:
     """The findings' checks speak English to the API; the page says each refusal in Chinese,
     naming the field."""
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
         path, html = _page(http, base, code, team[0])
         csrf = csrf_of(html)
@@ -341,8 +328,7 @@ def test_a_version_that_came_first_and_a_coordinators_version_are_said_in_chines
     from findings import service
     from findings.schemas import FindingIn
 
-    base, teams = live
-    code, team = sorted(teams.items())[0]
+    base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
         path, html = _page(http, base, code, team[0])  # read with no version yet
         service.submit(engine, round_key=ROUND, credit_code=code,
