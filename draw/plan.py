@@ -122,7 +122,7 @@ class Window(_Model):
 class Plan(_Model):
     id: StrictStr = Field(min_length=1)
     check_item: StrictStr = Field(min_length=1)
-    period: StrictStr = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    period: StrictStr = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")  # ASCII digits
     title: StrictStr = Field(min_length=1)
     legal_basis: list[StrictStr] = Field(min_length=1)
     population: Population

@@ -7,7 +7,6 @@ round continues where it stopped: the commitment and the draw are never repeated
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from prefect import flow
@@ -20,7 +19,7 @@ from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import migrate
 from shuangsui.errors import CommitHeld, DrawAlreadyMade, UserError
-from shuangsui.keys import adhoc_round_key, check_round_key
+from shuangsui.keys import PERIOD, adhoc_round_key, check_round_key
 from tasks.artifacts import publish_held_artifact, publish_round_artifact
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
 
@@ -67,7 +66,7 @@ def monthly_round(
             only after the commitments are published
         witnesses: 见证人姓名 / the witnesses' names
     """
-    if period is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+    if period is not None and not PERIOD.fullmatch(period):
         raise UserError(f"period: {period[:40]!r} is not a month written YYYY-MM, e.g. 2026-12")
     settings = get_settings()
     migrate(settings.resolved_database_url)

@@ -34,6 +34,10 @@ PLAN_REF_RULE = (
 )
 
 
+# A month, as plans, flows and pages name it: ASCII digits only (`\d` would take "２０２６-12").
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # used with fullmatch
+
+
 class InvalidKey(UserError):
     """A round key or plan id outside the grammar; the message names the field and the rule."""
 

@@ -22,6 +22,7 @@ from notifications.admin import retry_dead
 from rounds import audit
 from rounds.models import Round
 from shuangsui.clock import local_label
+from shuangsui.keys import PERIOD
 from workspace import exports, overview, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
@@ -71,7 +72,7 @@ def open_link(request: Request, who: Annotated[Principal, Depends(coordinator_li
 
 @router.get("/")
 def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
-    if period and not overview.PERIOD.fullmatch(period):
+    if period and not PERIOD.fullmatch(period):
         raise PageRefused(400, "period：应为 YYYY-MM 形式的月份，例如 2026-12。")
     state = request.app.state
     shown, plans, notices = overview.month(state.engine, state.settings, period)

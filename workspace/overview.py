@@ -28,7 +28,6 @@ from shuangsui.config import Settings
 from shuangsui.errors import UserError
 
 logger = logging.getLogger(__name__)
-PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,60}")
 
 STATE_LABELS = {

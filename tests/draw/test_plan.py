@@ -61,6 +61,7 @@ def test_team_of_one_cites_article_42() -> None:
         ({"population": {"divisions": ["35010"]}}, r"^population\.divisions\.0: division"),
         ({"population": {"risk_classes": ["D"]}}, r"^population\.directed: filters"),
         ({"period": "2026-13"}, r"^period: "),
+        ({"period": "２０２６-12"}, r"^period: "),  # full-width digits
         ({"window": {"start": "2026-12-31", "end": "2026-12-01"}}, r"^window\.end: before"),
         ({"teams": {"workload_cap": 0}}, r"^teams\.workload_cap: "),
         ({"surprise": 1}, r"^surprise: "),

@@ -135,3 +135,15 @@ def test_drawn_round_notices_are_delivered_once_to_the_file_outbox(
     assert len(list(outbox.rglob("*.*"))) == len(files)
     key = drawn[0]["round_key"]
     assert sum(key in p.read_text(encoding="utf-8") for p in files) == len(files)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("period", ["2026-13", "２０２６-12", "2026-12\n"])
+def test_monthly_round_refuses_a_period_not_written_yyyy_mm(
+    engine: sa.Engine, plans_dir: Path, period: str
+) -> None:
+    from shuangsui.errors import UserError
+
+    with pytest.raises(UserError, match=r"^period: .* is not a month written YYYY-MM"):
+        monthly_round(period=period)
+    assert _counts(engine) == (0, 0, 0)
