@@ -41,8 +41,8 @@ INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
     "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]"
 )
-CCC_NUMBER = re.compile(r"^\d{16}$")
-ORGANIC_NUMBER = re.compile(r"^\d{3,4}OP\d{2}\d{5}(-\d+)?$")
+CCC_NUMBER = re.compile(r"[0-9]{16}")  # ASCII digits: `\d` takes full-width ones
+ORGANIC_NUMBER = re.compile(r"[0-9]{3,4}OP[0-9]{2}[0-9]{5}(-[0-9]+)?")
 
 
 class CellError(ValueError):
@@ -294,7 +294,7 @@ class RowValidator:
                 add(
                     "number",
                     "a CCC certificate number is 16 digits",
-                    [i for i in among if kind[i] == "ccc" and not CCC_NUMBER.match(number[i])],
+                    [i for i in among if kind[i] == "ccc" and not CCC_NUMBER.fullmatch(number[i])],
                 )
                 add(
                     "number",
@@ -302,7 +302,7 @@ class RowValidator:
                     [
                         i
                         for i in among
-                        if kind[i] == "organic" and not ORGANIC_NUMBER.match(number[i])
+                        if kind[i] == "organic" and not ORGANIC_NUMBER.fullmatch(number[i])
                     ],
                 )
         if self.kind.name == "inspectors" and given(

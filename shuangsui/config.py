@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite under the data directory"
     )
-    bureau_code: str = Field(default="350000", pattern=r"^\d{6}$")
+    bureau_code: str = Field(default="350000", pattern=r"^[0-9]{6}$")
     bureau_name: str = "福建省认证执法局"
     timezone: str = "Asia/Shanghai"
     publish_deadline_working_days: int = 20

@@ -32,8 +32,9 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.database_url_for_logs == "postgresql+psycopg://u:***@127.0.0.1/db"
 
 
-def test_bad_bureau_code_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SHUANGSUI_BUREAU_CODE", "35")
+@pytest.mark.parametrize("code", ["35", "３５００００", "350000\n"])  # full-width digits too
+def test_bad_bureau_code_names_the_field(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    monkeypatch.setenv("SHUANGSUI_BUREAU_CODE", code)
     with pytest.raises(ValidationError, match="bureau_code"):
         Settings()
 

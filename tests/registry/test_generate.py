@@ -64,9 +64,9 @@ def test_generated_content_is_plausible(tmp_path: Path) -> None:
     assert any(c["expires_on"] < "2026-01-01" for c in certs)
     for c in certs:
         if c["kind"] == "ccc":
-            assert CCC_NUMBER.match(c["number"]) and c["number"][4:6] == "01"
+            assert CCC_NUMBER.fullmatch(c["number"]) and c["number"][4:6] == "01"
         if c["kind"] == "organic":
-            assert ORGANIC_NUMBER.match(c["number"])
+            assert ORGANIC_NUMBER.fullmatch(c["number"])
     items = (tmp_path / "check-items.csv").read_text(encoding="utf-8-sig")
     for basis in (
         "《中华人民共和国认证认可条例》",
@@ -100,7 +100,7 @@ def test_serials_past_their_width_stay_valid_and_distinct() -> None:
         for _ in range(200):
             cert = gen.certificate("91350100MA2XXXXXX0", "")
             if cert["kind"] == "organic":
-                assert ORGANIC_NUMBER.match(cert["number"]), cert["number"]
+                assert ORGANIC_NUMBER.fullmatch(cert["number"]), cert["number"]
                 numbers.add(cert["number"])
     assert any(n.endswith("-1") for n in numbers) and any(n.endswith("-2") for n in numbers)
     assert any("-" not in n for n in numbers)

@@ -97,6 +97,7 @@ def test_bad_certificates_file(seeded: sa.Engine, tmp_path: Path) -> None:
             certificate_row(5, 1, expires_on="明年"),  # bad date
             certificate_row(6, 1, status="过期"),  # bad enum
             certificate_row(7, 1, kind="有机"),  # an organic certificate with a CCC number
+            certificate_row(8, 1, number="２０２４０１０７００００００１１"),  # full-width digits
         ],
     )
     lines = _rejected(seeded, "certificates", path)
@@ -109,6 +110,7 @@ def test_bad_certificates_file(seeded: sa.Engine, tmp_path: Path) -> None:
             (5, "expires_on", "not a date"),
             (6, "status", "unknown value '过期'"),
             (7, "number", "organic certificate number"),
+            (8, "number", "a CCC certificate number is 16 digits"),
         ],
     )
 
