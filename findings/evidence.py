@@ -1,13 +1,16 @@
 """Evidence files, content-addressed: ``$SHUANGSUI_HOME/evidence/<sha256>``.
 
 A file is streamed to a temporary name while it is hashed and measured, refused as soon as it
-passes the size limit, then flushed to disk (fsync), renamed to its digest (the same bytes
-uploaded twice are one file) and the folder synced: the file is durable before its row
-(:func:`record`) is committed, so a power cut never leaves a row naming a missing file.
+passes the size limit or its bytes show it is not of the type it was declared as (its first
+bytes against the type's signature, :mod:`findings.media`; text as UTF-8 all through), then
+flushed to disk (fsync), renamed to its digest (the same bytes uploaded twice are one file) and
+the folder synced: the file is durable before its row (:func:`record`) is committed, so a power
+cut never leaves a row naming a missing file. A refused file leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import os
@@ -19,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from findings import media
 from findings.models import Evidence
 from findings.settings import FindingsSettings
 from shuangsui.errors import UserError
@@ -29,7 +33,40 @@ logger = logging.getLogger(__name__)
 
 
 class EvidenceTooLarge(UserError):
-    pass
+    def __init__(self, limit: int):
+        super().__init__(
+            f"evidence is larger than {limit} bytes (SHUANGSUI_EVIDENCE_MAX_BYTES); "
+            "split it or compress it"
+        )
+        self.limit = limit
+
+
+class EvidenceTypeRefused(UserError):
+    def __init__(self, declared: str, allowed: set[str]):
+        listed = ", ".join(sorted(allowed))
+        super().__init__(f"evidence of type {declared or 'unknown'} is not accepted ({listed})")
+        self.declared, self.allowed = declared, allowed
+
+
+class EvidenceEmpty(UserError):
+    def __init__(self) -> None:
+        super().__init__("evidence file is empty")
+
+
+class EvidenceMismatch(UserError):
+    """The bytes are not of the declared type: ``found`` is what they look like ("" unknown)."""
+
+    def __init__(self, filename: str, declared: str, found: str):
+        named = f"'{filename}'" if filename else "the file"
+        if declared == "text/plain":
+            said = "is not UTF-8 text (save it as UTF-8, or send it as a PDF)"
+        else:
+            said = f"looks like {media.kind_of(found).name}"
+        super().__init__(
+            f"{named} is declared as {declared} ({media.kind_of(declared).name}) but {said}; "
+            "nothing was stored"
+        )
+        self.filename, self.declared, self.found = filename, declared, found
 
 
 def evidence_dir(home: Path) -> Path:
@@ -43,12 +80,16 @@ class EvidenceWriter:
 
     _finished = False
 
-    def __init__(self, home: Path, media_type: str, settings: FindingsSettings):
-        media = media_type.split(";", 1)[0].strip().lower()
-        if media not in settings.media_types:
-            allowed = ", ".join(sorted(settings.media_types))
-            raise UserError(f"evidence of type {media or 'unknown'} is not accepted ({allowed})")
-        self.media_type = media
+    def __init__(
+        self, home: Path, media_type: str, settings: FindingsSettings, *, filename: str = ""
+    ):
+        declared = media.normalise(media_type)
+        if declared not in settings.media_types:
+            raise EvidenceTypeRefused(declared, settings.media_types)
+        self.media_type = declared
+        self.filename = filename
+        self._head = b""  # the first media.HEAD bytes, until they are checked
+        self._text = codecs.getincrementaldecoder("utf-8")() if declared == "text/plain" else None
         self.limit = settings.evidence_max_bytes
         self.dir = evidence_dir(home)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -62,12 +103,32 @@ class EvidenceWriter:
         self.size += len(chunk)
         if self.size > self.limit:
             self.abort()
-            raise EvidenceTooLarge(
-                f"evidence is larger than {self.limit} bytes (SHUANGSUI_EVIDENCE_MAX_BYTES); "
-                "split it or compress it"
-            )
+            raise EvidenceTooLarge(self.limit)
+        self._check(chunk)
         self._hash.update(chunk)
         self._fh.write(chunk)
+
+    def _check(self, chunk: bytes, *, last: bool = False) -> None:
+        """Refuse as soon as the bytes cannot be of the declared type: the signature once the
+        first ``media.HEAD`` bytes are in (or the whole of a shorter file), text as it comes."""
+        if len(self._head) < media.HEAD:
+            self._head += chunk[: media.HEAD - len(self._head)]
+            if (len(self._head) == media.HEAD or last) and not media.fits(
+                self.media_type, self._head
+            ):
+                self._refuse()
+        if self._text is not None:
+            try:
+                self._text.decode(chunk, final=last)
+            except UnicodeDecodeError:
+                self._refuse()
+
+    def _refuse(self) -> None:
+        self.abort()
+        found = media.sniff(self._head)
+        if self.media_type == "text/plain" and found == "text/plain":
+            found = ""  # text at first, but not UTF-8 further on
+        raise EvidenceMismatch(self.filename, self.media_type, found)
 
     def abort(self) -> None:
         self._fh.close()
@@ -82,12 +143,13 @@ class EvidenceWriter:
 
     def finish(self) -> tuple[str, Path]:
         """The digest and the stored file, on disk for good (fsync of the file and folder)."""
+        if self.size == 0:
+            self.abort()
+            raise EvidenceEmpty()
+        self._check(b"", last=True)
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
-        if self.size == 0:
-            self._tmp.unlink(missing_ok=True)
-            raise UserError("evidence file is empty")
         digest = self._hash.hexdigest()
         final = inside(self.dir, digest)
         if final.exists() and final.stat().st_size == self.size:
@@ -137,7 +199,8 @@ def store_bytes(
     uploaded_by: str = "",
     settings: FindingsSettings | None = None,
 ) -> Evidence:
-    with EvidenceWriter(home, media_type, settings or FindingsSettings()) as writer:
+    settings = settings or FindingsSettings()
+    with EvidenceWriter(home, media_type, settings, filename=filename) as writer:
         writer.write(data)
         digest, _ = writer.finish()
     return record(
@@ -148,3 +211,21 @@ def store_bytes(
         filename=filename,
         uploaded_by=uploaded_by,
     )
+
+
+def served_headers(row: Evidence, *, inline_images: bool) -> dict[str, str]:
+    """Headers for sending a stored file back, so no upload is ever taken for a page: the
+    declared type is final (``nosniff``), nothing in it runs (a sandbox with no sources), and
+    every file but an image a browser shows (``media.INLINE``, when ``inline_images``) comes as
+    an attachment under its name."""
+    headers = {
+        "Cache-Control": "private",
+        "X-Content-Type-Options": "nosniff",
+        # inline style only: the browser's own viewer of an opened image centres it so
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    }
+    if not (inline_images and row.media_type in media.INLINE):
+        extension = next(iter(media.kind_of(row.media_type).extensions), "")
+        name = row.filename or f"evidence-{row.sha256[:12]}{extension}"
+        headers["Content-Disposition"] = media.disposition("attachment", name)
+    return headers

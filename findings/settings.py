@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from findings.media import normalise
+
+# HEIC/HEIF: phone photos (iPhones take them so). Their sequences (image/heic-sequence,
+# image/heif-sequence) are checked and labelled too when added.
 DEFAULT_MEDIA_TYPES = (
-    "application/pdf,image/jpeg,image/png,image/webp,video/mp4,audio/mpeg,text/plain,"
+    "application/pdf,image/jpeg,image/png,image/webp,image/heic,image/heif,"
+    "video/mp4,audio/mpeg,text/plain,"
     "application/zip,application/vnd.openxmlformats-officedocument.wordprocessingml.document,"
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 )
@@ -24,4 +29,4 @@ class FindingsSettings(BaseSettings):
 
     @property
     def media_types(self) -> set[str]:
-        return {m.strip().lower() for m in self.evidence_media_types.split(",") if m.strip()}
+        return {normalise(m) for m in self.evidence_media_types.split(",") if m.strip()}

@@ -1,4 +1,5 @@
-"""The inspector's assignment page: open from the notice link, draft, photograph, submit, sign.
+"""The inspector's assignment page: open from the notice link, draft, photograph or attach
+files, submit, sign.
 
 Writes go through :mod:`findings.service` (submit, sign_off): the workspace is a shell.
 Every POST carries the session's CSRF token and ends in a 303 to the page (post/redirect/get),
@@ -21,14 +22,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from api.auth import Principal
-from findings import evidence, service
+from findings import evidence, media, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.models import Evidence
 from findings.settings import FindingsSettings
 from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
 from shuangsui.paths import inside
-from workspace import assignment, drafts, sessions
+from workspace import assignment, attachments, drafts, sessions
 from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
 from workspace.forms import draft_from_form, finding_from_draft, in_chinese
 from workspace.guards import (
@@ -94,11 +95,12 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     view = assignment.load(state.engine, rk, cc, me.name, state.settings.timezone)
-    draft = current_draft(request, me)
     latest = view.latest
-    return {
+    settings = FindingsSettings()
+    accept, kinds = attachments.file_input(settings.media_types)
+    ctx = {
         "view": view,
-        "draft": draft,
+        "draft": current_draft(request, me),
         "csrf": me.csrf,
         "action": page_path(rk, cc),
         "results": list(RESULT_LABELS.items()),
@@ -107,8 +109,13 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
         "i_signed": latest is not None and me.name in latest.signer_ids,
         "errors": [],
         "notice": next((text for key, text in NOTICES.items() if key in request.query_params), ""),
+        "file_accept": accept,
+        "file_kinds": kinds,
+        "file_limit": attachments.size_label(settings.evidence_max_bytes),
         **extra,
     }
+    refs = [*ctx["draft"].get("evidence", []), *(e for v in view.versions for e in v.evidence)]
+    return ctx | {"evidence_of": attachments.lookup(state.engine, refs)}
 
 
 def current_draft(request: Request, me: Visitor) -> dict[str, Any]:
@@ -142,37 +149,52 @@ def assignment_page(request: Request, me: Me) -> Response:
     return render("assignment.html", **_context(request, me))
 
 
-async def _store_photos(
+def declared_type(upload: UploadFile) -> str:
+    """The type the browser sent for a file; by its extension when the browser did not know
+    (no type, or application/octet-stream: a HEIC photo on a desktop, say)."""
+    declared = upload.content_type or ""
+    if media.normalise(declared) in ("", "application/octet-stream"):
+        return media.by_extension(upload.filename or "") or declared
+    return declared
+
+
+async def _store_files(
     request: Request, me: Visitor, form: Any, attached: list[dict[str, str]]
-) -> list[dict[str, str]]:
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Store the form's photos (camera) and files: the evidence attached now, and why each
+    refused file was refused. A refused file is left out and stores nothing; the rest stay."""
     state = request.app.state
     settings = FindingsSettings()
     out = list(attached)
-    for upload in form.getlist("photo"):
+    refused = []
+    for upload in [*form.getlist("photo"), *form.getlist("attachment")]:
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue
-        media = upload.content_type or ""
+        filename = upload.filename[:255]
         try:
-            with evidence.EvidenceWriter(state.settings.home, media, settings) as writer:
+            with evidence.EvidenceWriter(
+                state.settings.home, declared_type(upload), settings, filename=filename
+            ) as writer:
                 while chunk := await upload.read(CHUNK):
                     writer.write(chunk)
                 digest, _ = writer.finish()
         except UserError as exc:
-            raise PageRefused(422, f"照片未保存：{exc}") from None
+            refused.append(attachments.refusal(exc, filename))
+            continue
         await run_in_threadpool(
             evidence.record,
             state.engine,
             sha256=digest,
             size=writer.size,
             media_type=writer.media_type,
-            filename=upload.filename[:255],
+            filename=filename,
             uploaded_by=f"inspector:{me.name}",
         )
         event = EvidenceAttached(me.session.credit_code, me.name, digest, writer.size)
         await run_in_threadpool(audit.append, state.engine, me.session.round_key, event)
         if all(e["sha256"] != digest for e in out):
-            out.append({"sha256": digest, "filename": upload.filename[:255]})
-    return out
+            out.append({"sha256": digest, "filename": filename})
+    return out, refused
 
 
 async def read_form(request: Request) -> FormData:
@@ -202,7 +224,8 @@ def version_field(form: FormData, name: str) -> int | None:
 
 @router.post("/a/{round_key}/{credit_code}")
 async def save_or_submit(request: Request, me: Me) -> Response:
-    """保存草稿 or 提交: photos are stored first, the draft always, the version on 提交."""
+    """保存草稿 or 提交: photos and files are stored first, the draft always, the version on
+    提交 (not when a file was refused: the page says which and why)."""
     form = await read_form(request)
     try:
         try:
@@ -217,7 +240,8 @@ async def save_or_submit(request: Request, me: Me) -> Response:
 
 
 STALE = ("这个表单的令牌（CSRF）不属于当前会话：它来自较早打开的页面（通知链接之后又被打开过），"
-         "未保存。您填写的内容已保留在下方，照片需重新选择；请检查后再次保存或提交。")  # fmt: skip
+         "未保存。您填写的内容已保留在下方，照片和文件需重新选择；"
+         "请检查后再次保存或提交。")  # fmt: skip
 
 
 def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
@@ -236,16 +260,13 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
     base = version_field(form, "base_version")  # checked before anything is written
     home = state.settings.home
     kept = (await run_in_threadpool(current_draft, request, me)).get("evidence", [])
-    try:
-        photos = await _store_photos(request, me, form, kept)
-    except PageRefused as refused:  # a photo refused: the typed text is kept all the same
-        drafts.save(home, rk, cc, me.name, draft_from_form(form, kept))
-        ctx = _context(request, me, errors=[refused.message])
-        return render("assignment.html", refused.status, **ctx)
-    draft = draft_from_form(form, photos)
+    files, refused = await _store_files(request, me, form, kept)
+    draft = draft_from_form(form, files)
     drafts.save(home, rk, cc, me.name, draft)
     digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
     await run_in_threadpool(audit.append, state.engine, rk, DraftSaved(cc, me.name, digest))
+    if refused:  # the typed text and the other files are kept all the same
+        return render("assignment.html", 422, **_context(request, me, errors=refused))
     if form.get("action") != "submit":
         return _see(page_path(rk, cc) + "?saved=1")
     data, errors = finding_from_draft(draft)
@@ -298,7 +319,8 @@ async def sign(request: Request, me: Me) -> Response:
 
 @router.get("/a/{round_key}/{credit_code}/evidence/{sha256}")
 def evidence_file(sha256: str, request: Request, me: Me) -> Response:
-    """A photo of this assignment (in the inspector's draft or in a version), nothing else."""
+    """A file of this assignment (in the inspector's draft or in a version), nothing else: a
+    photo the browser shows inline, any other file as an attachment, never sniffed."""
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     named = {
@@ -307,10 +329,11 @@ def evidence_file(sha256: str, request: Request, me: Me) -> Response:
     for v in service.history(state.engine, rk, cc).versions:
         named |= {e["sha256"] for e in v.evidence}
     if sha256 not in named:
-        raise PageRefused(404, "这项任务没有这张照片。")
+        raise PageRefused(404, "这项任务没有这个文件。")
     with Session(state.engine) as db:
         row = db.get(Evidence, sha256)
     if row is None:
-        raise PageRefused(404, "这张照片不在服务器上。")
+        raise PageRefused(404, "这个文件不在服务器上。")
     path = inside(evidence.evidence_dir(state.settings.home), sha256)
-    return FileResponse(path, media_type=row.media_type, headers={"Cache-Control": "private"})
+    headers = evidence.served_headers(row, inline_images=True)
+    return FileResponse(path, media_type=row.media_type, headers=headers)

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from findings import overdue
-from findings.evidence import evidence_dir
+from findings.evidence import evidence_dir, served_headers
 from findings.models import Evidence
 from findings.records import load_results
 from rounds.models import Round
@@ -116,10 +116,11 @@ def get_evidence(
     request: Request,
     who: Coordinator,
 ) -> FileResponse:
-    """An evidence file as uploaded."""
+    """An evidence file as uploaded, as an attachment under its file name (never sniffed)."""
     with Session(request.app.state.engine) as session:
         row = session.get(Evidence, sha256)
     path: Path = evidence_dir(request.app.state.settings.home) / sha256  # 64 hex: one name
     if row is None or not path.is_file():
         raise Problem(404, f"no evidence {sha256}", slug="not-found")
-    return FileResponse(path, media_type=row.media_type, filename=row.filename or sha256)
+    headers = served_headers(row, inline_images=False)
+    return FileResponse(path, media_type=row.media_type, headers=headers)

@@ -115,7 +115,10 @@ async def upload_evidence(
     filename: Annotated[str, Query(max_length=255)] = "",
 ) -> dict[str, Any]:
     """Upload one evidence file as the raw request body (its Content-Type is its media type).
-    Reference it in a finding by the returned ``sha256``."""
+    Reference it in a finding by the returned ``sha256``. A type with a signature (JPEG, PNG,
+    WebP, HEIC/HEIF, PDF, ZIP and Office files, MP4, MP3) must open with it, and text must be
+    UTF-8: a file whose bytes say otherwise is refused (422 ``evidence-mismatch``, with
+    ``declared`` and ``looks_like``) and nothing is stored."""
     settings = FindingsSettings()
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.evidence_max_bytes:
@@ -126,16 +129,22 @@ async def upload_evidence(
         )
     home = request.app.state.settings.home
     media_type = request.headers.get("content-type", "")
-    with evidence.EvidenceWriter(home, media_type, settings) as writer:  # no temp file outlives it
+    # no temporary file outlives the writer
+    with evidence.EvidenceWriter(home, media_type, settings, filename=filename) as writer:
         try:
             async for chunk in request.stream():
                 writer.write(chunk)
+            digest, _ = writer.finish()
         except evidence.EvidenceTooLarge as exc:
             raise Problem(413, str(exc), slug="evidence-too-large") from None
+        except evidence.EvidenceMismatch as exc:
+            found = exc.found or None
+            raise Problem(
+                422, str(exc), slug="evidence-mismatch", declared=exc.declared, looks_like=found
+            ) from None
         except ClientDisconnect:
             logger.info("evidence upload by %s ended after %d bytes", who.actor, writer.size)
             raise Problem(400, "the upload ended before its body did", slug="upload-cut") from None
-        digest, _ = writer.finish()
     row = await run_in_threadpool(
         evidence.record,
         request.app.state.engine,

@@ -145,13 +145,13 @@ def test_evidence_upload_limit_and_download(world: World, monkeypatch) -> None:
         "POST",
         f"{a}/evidence?filename=p.jpg",
         world.lead,
-        content=b"jpegbytes",
+        content=b"\xff\xd8\xffjpegbytes",
         headers={"Content-Type": "image/jpeg"},
     )
     assert r.status_code == 201
     digest = r.json()["sha256"]
     got = world.call("GET", f"/evidence/{digest}", world.coord)
-    assert got.content == b"jpegbytes" and got.headers["content-type"] == "image/jpeg"
+    assert got.content == b"\xff\xd8\xffjpegbytes" and got.headers["content-type"] == "image/jpeg"
     r = world.call("POST", a, world.lead, json={**BODY, "evidence": [{"sha256": digest}]})
     assert r.status_code == 201
     monkeypatch.setenv("SHUANGSUI_EVIDENCE_MAX_BYTES", "4")

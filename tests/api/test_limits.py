@@ -4,6 +4,7 @@ finding is bounded (422 naming the field)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
@@ -160,13 +161,14 @@ def test_anonymous_200_mb_bodies_are_refused_unread(server: Server) -> None:
 def test_evidence_has_its_own_larger_limit(server: Server) -> None:
     path = f"/findings/{ROUND}/{server.code}/evidence"
     auth = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/pdf"}
+    pdf = [b"%PDF-1.7\n"]  # what a PDF opens with: its bytes are checked against its type
     head = _head("POST", path, auth | {"Transfer-Encoding": "chunked"})
-    _assert_refused(server, head, _chunked(_zeros(HUGE)), EVIDENCE_LIMIT)
+    _assert_refused(server, head, _chunked(itertools.chain(pdf, _zeros(HUGE))), EVIDENCE_LIMIT)
     head = _head("POST", path, auth | {"Content-Length": str(HUGE)})
     _assert_refused(server, head, _zeros(HUGE), EVIDENCE_LIMIT)
     assert list((server.home / "evidence").glob(".upload-*")) == [], "no partial file is left"
     # 2 MiB: over the JSON limit, within the evidence limit
-    r = httpx.post(f"{server.url}{path}", headers=auth, content=b"%PDF" + b"0" * (2 * MiB))
+    r = httpx.post(f"{server.url}{path}", headers=auth, content=b"%PDF-" + b"0" * (2 * MiB))
     assert r.status_code == 201, r.text
     # and a JSON route refuses the same 2 MiB (SHUANGSUI_API_MAX_BODY_BYTES, 1 MiB by default)
     body = {"result": "no_problem", "check_date": "2026-12-10", "description": "x" * (2 * MiB)}

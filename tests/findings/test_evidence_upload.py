@@ -1,5 +1,7 @@
-"""An evidence upload that ends early leaves no temporary file: a client that hangs up in the
-middle of its body (raw socket, real server), or one whose streamed body passes the limit."""
+"""Evidence uploads through the API on a real server: one that ends early leaves no temporary
+file (a client that hangs up in the middle of its body, a streamed body past the limit); every
+allowed kind is stored and sent back as an attachment that is never sniffed; bytes not of their
+declared type are refused and leave nothing."""
 
 from __future__ import annotations
 
@@ -7,17 +9,23 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session, select
 
+from api import tokens
 from api.app import create_app
 from findings.evidence import evidence_dir
+from findings.models import Evidence
 from notifications.links import assignment_token
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
 from tests.findings.live import serve
+from tests.findings.media_samples import PDF, SAMPLES, ZIP
+from tests.workspace.helpers import PNG
 
 
 def _uploads(folder: Path) -> list[str]:
@@ -71,6 +79,7 @@ def test_a_streamed_body_over_the_limit_leaves_no_temporary_file(
     folder = evidence_dir(get_settings().home)
 
     def body():  # no Content-Length: the limit is found while streaming
+        yield b"\xff\xd8\xff\xe0"  # a JPEG's signature
         for _ in range(20):
             yield b"\0" * 16_384
 
@@ -94,6 +103,103 @@ def test_a_failed_rename_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(evidence.os, "replace", full)
     with pytest.raises(OSError, match="No space"):
         with evidence.EvidenceWriter(tmp_path, "image/jpeg", FindingsSettings()) as writer:
-            writer.write(b"jpeg")
+            writer.write(b"\xff\xd8\xff\xe0jpeg")
             writer.finish()
     assert _uploads(evidence_dir(tmp_path)) == []
+
+
+# ---------------------------------------------------------------- every kind, through the API
+
+
+def _rows(engine: sa.Engine) -> list[str]:
+    with Session(engine) as db:
+        return [r.sha256 for r in db.exec(select(Evidence))]
+
+
+def test_every_kind_goes_through_the_api_and_comes_back_as_an_attachment(
+    engine: sa.Engine, upload: tuple[str, str]
+) -> None:
+    path, token = upload
+    path = path.split("?", 1)[0]
+    coordinator = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
+        for declared, name, data in SAMPLES:
+            r = http.post(
+                path,
+                params={"filename": name},
+                content=data,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": declared},
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["media_type"] == declared and r.json()["size"] == len(data)
+            got = http.get(
+                f"/evidence/{r.json()['sha256']}",
+                headers={"Authorization": f"Bearer {coordinator}"},
+            )
+            assert got.content == data
+            assert got.headers["content-type"].split(";")[0] == declared
+            assert got.headers["x-content-type-options"] == "nosniff"
+            disposition = got.headers["content-disposition"]
+            assert disposition.startswith("attachment; filename=")
+            assert disposition.endswith(f"; filename*=UTF-8''{quote(name, safe='')}")
+    assert len(_rows(engine)) == len(SAMPLES)
+
+
+def test_the_api_refuses_bytes_that_are_not_their_declared_type_and_stores_nothing(
+    engine: sa.Engine, upload: tuple[str, str]
+) -> None:
+    path, token = upload
+    path = path.split("?", 1)[0]
+    sent = [
+        ("image/png", "资料.zip", ZIP, "application/zip", "a ZIP archive"),
+        ("application/pdf", "gate.pdf", PNG, "image/png", "a PNG image"),
+    ]
+    with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
+        for declared, name, data, found, said in sent:
+            r = http.post(
+                path,
+                params={"filename": name},
+                content=data,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": declared},
+            )
+            assert r.status_code == 422
+            assert r.headers["content-type"] == "application/problem+json"
+            problem = r.json()
+            assert problem["type"] == "urn:shuangsui:problem:evidence-mismatch"
+            assert (problem["declared"], problem["looks_like"]) == (declared, found)
+            assert f"'{name}' is declared as {declared}" in problem["detail"]
+            assert f"looks like {said}" in problem["detail"]
+        # a large file is refused on its first bytes, the rest never stored
+        r = http.post(
+            path,
+            content=ZIP[:4] + b"\0" * 3_000_000,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "image/heic"},
+        )
+        assert r.status_code == 422 and r.json()["looks_like"] == "application/zip"
+        assert http.get("/health").status_code == 200
+    folder = evidence_dir(get_settings().home)
+    assert list(folder.iterdir()) == [] and _rows(engine) == []
+
+
+def test_a_file_name_with_quotes_and_line_breaks_comes_back_encoded(
+    engine: sa.Engine, upload: tuple[str, str]
+) -> None:
+    path, token = upload
+    name = 'a"b\r\nSet-Cookie: x=1;.pdf'
+    coordinator = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
+        r = http.post(
+            path.split("?", 1)[0],
+            params={"filename": name},
+            content=PDF,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"},
+        )
+        assert r.status_code == 201
+        got = http.get(
+            f"/evidence/{r.json()['sha256']}", headers={"Authorization": f"Bearer {coordinator}"}
+        )
+    assert "set-cookie" not in got.headers
+    assert got.headers.get_list("content-disposition") == [
+        'attachment; filename="a_b__Set-Cookie: x=1_.pdf"; '
+        "filename*=UTF-8''a%22b__Set-Cookie%3A%20x%3D1%3B.pdf"
+    ]

@@ -125,13 +125,12 @@ def test_schema_rules() -> None:
 
 def test_evidence_is_content_addressed_and_limited(engine: sa.Engine, tmp_path) -> None:
     settings = FindingsSettings(evidence_max_bytes=10)
+    photo = b"\xff\xd8\xffphoto"  # a JPEG's signature, then anything
     row = evidence.store_bytes(
-        engine, tmp_path, b"photo", media_type="image/jpeg", filename="a.jpg", settings=settings
+        engine, tmp_path, photo, media_type="image/jpeg", filename="a.jpg", settings=settings
     )
-    assert (tmp_path / "evidence" / row.sha256).read_bytes() == b"photo" and row.size == 5
-    same = evidence.store_bytes(
-        engine, tmp_path, b"photo", media_type="image/jpeg", settings=settings
-    )
+    assert (tmp_path / "evidence" / row.sha256).read_bytes() == photo and row.size == 8
+    same = evidence.store_bytes(engine, tmp_path, photo, media_type="image/jpeg", settings=settings)
     assert same.sha256 == row.sha256 and same.filename == "a.jpg"
     with pytest.raises(evidence.EvidenceTooLarge):
         evidence.store_bytes(

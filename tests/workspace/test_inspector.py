@@ -203,7 +203,7 @@ def test_what_a_client_can_send_wrong_is_answered_without_a_server_error(
         form = {"csrf": csrf, "description": "写了很多字", "action": "submit"}
         # a page, not a photo: refused, and what was typed is kept
         r = http.post(path, data=form, files={"photo": ("x.html", b"<html>", "text/html")})
-        assert r.status_code == 422 and "照片未保存" in r.text and "写了很多字" in r.text
+        assert r.status_code == 422 and "“x.html”未保存" in r.text and "写了很多字" in r.text
         answers = [
             http.post(path, json={"csrf": csrf}),
             http.post(

@@ -1,0 +1,118 @@
+"""Evidence files as the inspector's page shows them: a thumbnail for an image every browser
+shows, a link with its kind, name and size for every other file (a HEIC photo among them); the
+page's file input; and what the page says when a file is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from findings import evidence, media
+from findings.models import Evidence
+from shuangsui.errors import UserError
+
+
+@dataclass(frozen=True)
+class Attachment:
+    sha256: str
+    filename: str
+    kind: str  # 照片, PDF 文件, 视频 ... (findings.media.KINDS)
+    size: str  # 1.2 MB
+    thumbnail: bool  # an <img>; otherwise a link
+    photo: bool
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The evidence of a draft or a version, in the order it was attached."""
+
+    items: list[Attachment]
+
+    @property
+    def heading(self) -> str:
+        return "照片" if all(a.photo for a in self.items) else "附件"
+
+
+def size_label(size: int) -> str:
+    if size < 1024:
+        return f"{size} 字节"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f}".removesuffix(".0") + " KB"
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+
+
+def _attachment(ref: dict[str, Any], row: Evidence | None) -> Attachment:
+    sha = ref["sha256"]
+    media_type = row.media_type if row else ""
+    return Attachment(
+        sha256=sha,
+        filename=ref.get("filename") or (row.filename if row else "") or sha[:12],
+        kind=media.KINDS[media_type].label if media_type in media.KINDS else "文件",
+        size=size_label(row.size) if row else "",
+        thumbnail=media_type in media.INLINE,
+        photo=media_type in media.PHOTOS,
+    )
+
+
+def lookup(engine: Engine, refs: Iterable[dict[str, Any]]) -> Callable[[list[Any]], Shown]:
+    """Reads the rows of every file in ``refs`` at once; the page calls what it returns with the
+    evidence of the draft or of each version."""
+    shas = {e["sha256"] for e in refs}
+    rows: dict[str, Evidence] = {}
+    if shas:
+        with Session(engine) as db:
+            found = db.exec(select(Evidence).where(col(Evidence.sha256).in_(shas)))
+            rows = {r.sha256: r for r in found}
+
+    def shown(of: list[Any]) -> Shown:
+        return Shown([_attachment(e, rows.get(e["sha256"])) for e in of])
+
+    return shown
+
+
+def _in_order(types: set[str]) -> list[str]:
+    """Known types in the order of ``media.KINDS``, then any other by name."""
+    known = [m for m in media.KINDS if m in types]
+    return known + sorted(types - set(known))
+
+
+def _labels(types: Iterable[str]) -> str:
+    labels = [media.KINDS[m].label if m in media.KINDS else m for m in types]
+    return "、".join(dict.fromkeys(labels))
+
+
+def file_input(allowed: set[str]) -> tuple[str, str]:
+    """The ``accept`` of the page's file input (each allowed type and its file extensions, as
+    phones match either), and the kinds of file it takes beside photos the browser shows."""
+    ordered = _in_order(allowed)
+    accept = ",".join(x for m in ordered for x in (m, *media.kind_of(m).extensions))
+    return accept, _labels(m for m in ordered if m not in media.INLINE)
+
+
+def refusal(exc: UserError, filename: str) -> str:
+    """Why a file was not stored, in Chinese, naming it."""
+    said = f"文件“{filename}”未保存："
+    if isinstance(exc, evidence.EvidenceMismatch):
+        if exc.declared == "text/plain":
+            return said + (
+                "它声明为文本（text/plain），但内容不是 UTF-8 编码的文本（可能是 GBK 等其他编码）。"
+                "请另存为 UTF-8 或 PDF 后再上传。"
+            )
+        declared = media.kind_of(exc.declared).label
+        found = media.kind_of(exc.found).label
+        return said + (
+            f"它声明为{declared}（{exc.declared}），但内容看起来是{found}。"
+            "请确认文件完好、扩展名没有被改动后再上传。"
+        )
+    if isinstance(exc, evidence.EvidenceTypeRefused):
+        kinds = _labels(_in_order(exc.allowed))
+        return said + f"不接受这种文件（{exc.declared or '未知类型'}）。可以上传：{kinds}。"
+    if isinstance(exc, evidence.EvidenceTooLarge):
+        return said + f"文件超过 {size_label(exc.limit)} 的上限，请压缩或拆分后再上传。"
+    if isinstance(exc, evidence.EvidenceEmpty):
+        return said + "文件是空的。"
+    return said + str(exc)
