@@ -12,7 +12,9 @@ import json
 import re
 import secrets
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -25,10 +27,13 @@ from starlette.concurrency import run_in_threadpool
 from rounds import audit
 from rounds.models import Round, RoundKind, RoundStatus
 from rounds.plans import apply_overrides
-from rounds.preflight import describe, preflight, refusals
+from rounds.preflight import Preflight, preflight, refusals
+from shuangsui.clock import local_label
 from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import adhoc_round_key
+from shuangsui.text import no_control
 from workspace.events import AdhocRequested
+from workspace.forms import in_chinese
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
 from workspace.overview import read_plans
 from workspace.pages import render
@@ -38,6 +43,34 @@ Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 RATE = re.compile(r"^\s*([A-Za-z]+)\s*=\s*([0-9]{1,3}(?:\.[0-9]{1,6})?)\s*%\s*$")
 CAP = re.compile(r"[0-9]{1,9}")
 DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
+DIVISION = re.compile(r"[0-9]{2}(?:[0-9]{2}){0,2}")  # a GB/T 2260 code or prefix
+
+# the fields as the forms label them (adhoc.html shows these words; round.html the
+# ceremony's): a refusal names its field so, never by its name in the HTML
+LABELS = {
+    "plan": "抽查计划",
+    "reason": "原因",
+    "rates": "提高抽查比例",
+    "total_cap": "抽取总数上限",
+    "divisions": "限定行政区划",
+    "witnesses": "见证人",
+    "witness_digits": "见证人产生的数字",
+}
+# the plan's and the runner's refusals (English, for the CLI and the API) as this page says
+# them, naming the form's field (workspace.forms.in_chinese; first match wins)
+_REFUSED = [
+    (r"^overrides\.rates\.([^:]+): (\S+) is below the plan's (\S+);",
+     f"{LABELS['rates']}：{{0}} 类的 {{1}} 低于计划规定的 {{2}}；临时抽查只能提高抽查比例"),
+    (r"^overrides\.rates\.([^:]+): the plan has no rate for",
+     f"{LABELS['rates']}：计划中没有 {{0}} 类的抽查比例"),
+    (r"targeted\.list: (\S+) is not in the plan's population",
+     f"计划的定向检查名单中的企业 {{0}} 不在本轮抽查范围内：请核对{LABELS['divisions']}"),
+    (r"^plan '(.+)': no such file, and no plan with that id",
+     f"{LABELS['plan']}：没有可用的计划 {{0}}"),
+    (r"^plans directory .* does not exist", f"{LABELS['plan']}：计划文件夹不存在，请联系管理员"),
+    (r"^witnesses\[\d+\]: contains the \w+ character (U\+[0-9A-F]{4})",
+     f"{LABELS['witnesses']}：含有不可见字符（{{0}}，如文字方向控制符，多为粘贴带入），请删去后重填"),
+]  # fmt: skip
 
 
 Plans = tuple[list[tuple[Path, dict[str, Any]]], list[str]]  # workspace.overview.read_plans
@@ -52,7 +85,7 @@ def _form(me: Visitor, plans: Plans, status: int = 200, **context: Any) -> Respo
     """The form, offering the plans that read (id, title), naming those that do not."""
     choices = [(str(p["id"]), str(p.get("title", ""))) for _, p in plans[0]]
     return render("adhoc.html", status, me=me.name, csrf=me.csrf, plans=choices,
-                  notices=plans[1], **context)  # fmt: skip
+                  notices=plans[1], labels=LABELS, **context)  # fmt: skip
 
 
 def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
@@ -62,7 +95,7 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
     for name in ("plan", "reason"):
         value = str(form.get(name, "")).strip()
         if not value:
-            errors.append(f"{name}：必填")
+            errors.append(f"{LABELS[name]}：必填")
         params[name] = value
     rates = {}
     for part in re.split(r"[,，;；\s]+", str(form.get("rates", "")).strip()):
@@ -70,9 +103,9 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
             continue
         m = RATE.match(part)
         if m is None:
-            errors.append(f"rates：{part!r} 应写成 类别=百分比，例如 D=50%")
+            errors.append(f"{LABELS['rates']}：{part!r} 应写成 类别=百分比，例如 D=50%")
         elif Decimal(m.group(2)) > 100:
-            errors.append(f"rates：{part!r} 超过 100%")
+            errors.append(f"{LABELS['rates']}：{part!r} 超过 100%")
         else:
             rates[m.group(1).upper()] = f"{m.group(2)}%"
     if rates:
@@ -82,20 +115,69 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
         if CAP.fullmatch(cap) and int(cap) > 0:  # not str.isdigit (see DIGITS)
             params["total_cap"] = int(cap)
         else:
-            errors.append("total_cap：应为正整数")
+            errors.append(f"{LABELS['total_cap']}：应为正整数")
     divisions = [d for d in re.split(r"[,，;；\s]+", str(form.get("divisions", ""))) if d]
+    errors += [f"{LABELS['divisions']}：{d!r} 应为 2、4 或 6 位行政区划代码，例如 35 或 350100"
+               for d in divisions if not DIVISION.fullmatch(d)]  # fmt: skip
     if divisions:
         params["divisions"] = divisions
     return params, errors
 
 
-def preview(request: Request, params: dict[str, Any], plans: Plans) -> tuple[list[str], list[str]]:
-    """The preflight of the plan with the overrides: the lines, and reasons to hold."""
+@dataclass(frozen=True)
+class Preview:
+    """A preflight as this page shows it, in Chinese (``rounds.preflight.describe`` keeps its
+    English for the CLI): the report, whose numbers the template reads, and what needs words."""
+
+    report: Preflight
+    rates: dict[str, str]  # stratum -> its rate as the plan writes it, "10%"
+    changes: list[str]  # the strata that appeared or vanished since the last comparable round
+    imported: str | None  # when the registry was last imported, Beijing time
+    held: list[str]  # the reasons to hold (rounds.preflight.refusals)
+
+
+# rounds.preflight's reasons to hold and the frame's changes, as this page says them
+_HELD = [
+    (r"^the population is empty: no enterprise of the registry matches plan (\S+) ",
+     "抽查范围为空：名录库中没有符合计划 {0} 的企业"
+     "（名录库是否已导入？行政区划和证书种类是否正确？）"),
+    (r"^the registry has never been imported", "名录库从未导入"),
+    (r"^the registry was last imported on (\S+), more than (\d+) days ago \((\w+)\)",
+     "名录库已超过 {1} 天未导入（{2}）"),  # the page shows the import's time in Beijing time
+    (r"^the frame has (\d+) enterprises, (\S+) away from the (\d+) of round (\S+) "
+     r"\(more than (\S+), (\w+)\)",
+     "抽查范围内有 {0} 家企业，与轮次 {3} 的 {2} 家相差 {1}（超过 {4}，{5}）"),
+    (r"^stratum (.+) appears$", "新增层级 {0}"),
+    (r"^stratum (.+) vanishes$", "层级 {0} 已不存在"),
+]  # fmt: skip
+
+
+def percent(rate: str) -> str:
+    """A stratum's rate as the preflight gives it (a fraction, ``1/10``) as the plan writes it
+    (``10%``): a plan's rates are decimal percentages, so the decimal is exact."""
+    value = Fraction(rate) * 100
+    return f"{(Decimal(value.numerator) / value.denominator).normalize():f}%"
+
+
+def shown(report: Preflight, held: list[str]) -> Preview:
+    """The preflight ``report`` and its reasons to hold, ready for the page."""
+    imported = report.registry_imported_at
+    return Preview(
+        report,
+        {s.stratum: percent(s.rate) for s in report.strata},
+        [in_chinese(change, _HELD) for change in report.changes],
+        local_label(imported) if imported else None,
+        [in_chinese(reason, _HELD) for reason in held],
+    )
+
+
+def preview(request: Request, params: dict[str, Any], plans: Plans) -> Preview:
+    """The preflight of the plan with the overrides, and the reasons to hold."""
     settings = request.app.state.settings
     # only a plan that reads: a broken file is not offered, nor taken
     plan = next((p for _, p in plans[0] if p["id"] == params["plan"]), None)
     if plan is None:
-        raise PlanError(f"plan：没有可用的计划 {params['plan']}")
+        raise PlanError(f"{LABELS['plan']}：没有可用的计划 {params['plan']}")
     overrides: dict[str, Any] = {
         k: params[k] for k in ("rates", "total_cap", "divisions") if k in params
     }
@@ -108,7 +190,7 @@ def preview(request: Request, params: dict[str, Any], plans: Plans) -> tuple[lis
         max_age_days=settings.registry_max_age_days,
         max_change=settings.frame_change_limit,
     )
-    return describe(report), held
+    return shown(report, held)
 
 
 @router.get("/adhoc")
@@ -123,23 +205,22 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     form = await request.form()
     params, errors = params_of(form, me.name)
     plans = await run_in_threadpool(_plans, request)
-    lines: list[str] = []
-    held: list[str] = []
+    previewed: Preview | None = None
     if not errors:
         try:
-            lines, held = await run_in_threadpool(preview, request, params, plans)
+            previewed = await run_in_threadpool(preview, request, params, plans)
         except UserError as exc:
-            errors = [str(exc)]
+            errors = [in_chinese(str(exc), _REFUSED)]
     start = form.get("action") == "start"
     start_key = str(form.get("start_key", ""))
     if start and not errors and not START_KEY.fullmatch(start_key):
         errors = ["请先预检，确认预检结果后再提交并开始。"]
-    if start and not errors and held:
+    if start and not errors and previewed and previewed.held:
         errors = ["预检建议暂缓（见下），本轮不能开始；请调整后重新预检。"]
     if errors or not start:
         start_key = start_key or secrets.token_hex(16)
         return _form(me, plans, 422 if errors else 200, form=dict(form), errors=errors,
-                     lines=lines, held=held, start_key=start_key)  # fmt: skip
+                     preview=previewed, start_key=start_key)  # fmt: skip
     # the form's start key and what it asks name the round: the same form sent twice (a
     # double click) starts nothing more; the form changed and sent again is another round
     asked = json.dumps(params, ensure_ascii=False, sort_keys=True)
@@ -147,8 +228,8 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     try:
         key = await run_in_threadpool(_start_once, request, params, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
-        return _form(me, plans, 422, form=dict(form), errors=[str(exc)], lines=lines,
-                     held=held, start_key=start_key)  # fmt: skip
+        return _form(me, plans, 422, form=dict(form), errors=[in_chinese(str(exc), _REFUSED)],
+                     preview=previewed, start_key=start_key)  # fmt: skip
     return RedirectResponse(f"/w/c/?started={quote(key, safe='')}", status_code=303)
 
 
@@ -187,13 +268,23 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     witnesses = [w for w in re.split(r"[,，、;；\s]+", str(form.get("witnesses", ""))) if w]
     base = f"/w/c/rounds/{quote(round_key, safe='')}"
     if rnd is None:
-        raise PageRefused(404, f"没有轮次 {round_key}。")
+        raise PageRefused(404, f"没有轮次 {round_key}。", back="/w/c/")
     if rnd.kind is not RoundKind.adhoc or rnd.status is not RoundStatus.committed:
-        raise PageRefused(409, "只有已提交、尚未摇号的临时轮次可以在此进行摇号仪式。")
-    if not DIGITS.fullmatch(digits) or not witnesses:
-        raise PageRefused(
-            422, "witness_digits：请填写见证人产生的数字；witnesses：至少一名见证人。"
-        )
+        raise PageRefused(409, "只有已提交、尚未摇号的临时轮次可以在此进行摇号仪式。", back=base)
+    wrong = []
+    if not DIGITS.fullmatch(digits):
+        said = "只能是数字 0-9（半角，不含空格）" if digits else "必填"
+        wrong.append(f"{LABELS['witness_digits']}：{said}")
+    if not witnesses:
+        wrong.append(f"{LABELS['witnesses']}：至少一名见证人")
+    for i, name in enumerate(witnesses):  # the round page shows them: nothing hidden in them
+        try:
+            no_control(name)
+        except ValueError as exc:
+            wrong.append(in_chinese(f"witnesses[{i}]: {exc}", _REFUSED))
+            break
+    if wrong:  # back to the round's page, where the ceremony's form is
+        raise PageRefused(422, "；".join(wrong) + "。", back=base)
     params = {
         "plan": rnd.plan_id,
         "reason": rnd.reason,
@@ -202,7 +293,10 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
         "witness_digits": digits,
         "witnesses": witnesses,
     }
-    await run_in_threadpool(request.app.state.adhoc_runner, params)
+    try:
+        await run_in_threadpool(request.app.state.adhoc_runner, params)
+    except UserError as exc:  # the runner's own checks (the plan looked up again)
+        raise PageRefused(422, in_chinese(str(exc), _REFUSED), back=base) from None
     event = AdhocRequested(rnd.plan_id, rnd.reason, me.name, "ceremony")
     await run_in_threadpool(audit.append, request.app.state.engine, round_key, event)
     return RedirectResponse(f"{base}?ceremony=1", status_code=303)

@@ -7,6 +7,7 @@ everything else as it was; validation is :class:`findings.schemas.FindingIn`'s o
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -105,6 +106,8 @@ _TYPES = {
 _CHECKS = [
     (r"contains the control character (U\+[0-9A-F]{4})",
      "含有不可见的控制字符（{0}，多为从其他软件粘贴带入），请删去后重新填写"),
+    (r"contains the invisible character (U\+[0-9A-F]{4})",
+     "含有不可见字符（{0}，如文字方向控制符或零宽字符，多为粘贴带入），请删去后重新填写"),
     (r"result ordered_to_rectify: add the measure",
      "结果为“责令改正”时，请选择处理措施：责令限期改正（写明期限）或责令立即改正"),
     (r"result certificate_suspended:", "结果为“暂停认证证书”时，请在证书处理中标明被暂停的证书"),
@@ -129,10 +132,11 @@ def _said(err: Any) -> str:
     return in_chinese(str(err["msg"]).removeprefix("Value error, "))
 
 
-def in_chinese(message: str) -> str:
+def in_chinese(message: str, checks: Sequence[tuple[str, str]] = _CHECKS) -> str:
     """A message of the findings' checks (English, for the API) as the page says it; the
-    message itself when it is not one of them."""
-    for pattern, said in _CHECKS:
+    message itself when it is not one of them. Another page passes its own ``checks``
+    (pattern, what the page says: ``{0}``... are the pattern's groups); first match wins."""
+    for pattern, said in checks:
         if found := re.search(pattern, message):
             return said.format(*found.groups())
     return message

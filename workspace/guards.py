@@ -20,11 +20,12 @@ from workspace import sessions
 
 
 class PageRefused(Exception):
-    """A page that may not be shown: status, and what to tell the person."""
+    """A page that may not be shown: status, what to tell the person, and where to go on from
+    (default: the path asked for, which a form posted to a path of its own cannot be)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, back: str | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.back = status, message, back
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused) -> HTMLResponse:
-        return render("refused.html", exc.status, message=exc.message, again=request.url.path)
+        again = request.url.path if exc.back is None else exc.back
+        return render("refused.html", exc.status, message=exc.message, again=again)
 
     app.state.error_page = error_page

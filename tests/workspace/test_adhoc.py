@@ -55,9 +55,9 @@ def test_preview_then_start_an_adhoc_round(
                     "total_cap": "5", "action": "preview"}  # fmt: skip
             assert http.post("/w/c/adhoc", data={**data, "csrf": ""}).status_code == 403
             bad = http.post("/w/c/adhoc", data={**data, "rates": "D=fifty"})
-            assert bad.status_code == 422 and "rates" in bad.text
+            assert bad.status_code == 422 and "提高抽查比例：" in bad.text
             low = http.post("/w/c/adhoc", data={**data, "rates": "D=50%"})
-            assert low.status_code == 422 and "below" in low.text  # never below the plan
+            assert low.status_code == 422 and "低于计划规定的 100%" in low.text  # never below
             preview = http.post("/w/c/adhoc", data=data)
             assert (
                 preview.status_code == 200

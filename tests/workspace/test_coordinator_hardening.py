@@ -1,7 +1,7 @@
 """The coordinator's pages against odd input, over real HTTP: digits that are not ASCII, rates
 without a percent sign, a broken plan file among good ones, forms posted for a round that does
-not exist, a malformed month; and, in a real Chromium at 390 px, ``pre`` boxes that stay
-inside the page."""
+not exist, a malformed month; and, in a real Chromium at 390 px, ``pre`` boxes and the
+preflight's tables that stay inside the page."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
 from tests.workspace.helpers import csrf_of, record_equivocation
 from tests.workspace.test_browser import PHONE, _chromium
+from workspace.adhoc import LABELS
 
 BROKEN = "id: ccc-2026-12-broken\nstrata: [unclosed\n"  # not YAML
 
@@ -79,7 +80,8 @@ def test_odd_cap_and_rates_re_render_the_form_naming_the_field(
         for field, value in odd:
             r = http.post("/w/c/adhoc", data={**data, field: value})
             assert r.status_code == 422, (field, value, r.text[:300])
-            assert 'id="errors"' in r.text and f"{field}：" in r.text, (field, value)
+            assert 'id="errors"' in r.text and f"{LABELS[field]}：" in r.text, (field, value)
+            assert f"{field}：" not in r.text  # named as the form labels it
             assert 'name="csrf"' in r.text  # the form again, to correct
     assert live.started == []
     with Session(engine) as s:
@@ -97,7 +99,7 @@ def test_ceremony_digits_are_ascii_digits_only(live: Live, engine: sa.Engine) ->
         form = {"csrf": csrf_of(http.get(f"/w/c/rounds/{key}").text), "witnesses": "王五"}
         for digits in ("²", "２７１８", "27 18"):
             r = http.post(f"/w/c/rounds/{key}/ceremony", data={**form, "witness_digits": digits})
-            assert r.status_code == 422 and "witness_digits" in r.text, digits
+            assert r.status_code == 422 and f"{LABELS['witness_digits']}：" in r.text, digits
     assert live.started == []
 
 
@@ -133,7 +135,7 @@ def test_a_broken_plan_file_is_named_and_skipped_and_cannot_be_chosen(
         assert str(live.plans) not in page.text and "line 2" not in page.text  # no parser text
     assert 'value="ccc-2026-12-b"' not in pages[1].text and "预检（尚未提交）" in good.text
     for r in chosen:
-        assert r.status_code == 422 and 'id="errors"' in r.text and "plan：" in r.text
+        assert r.status_code == 422 and 'id="errors"' in r.text and "抽查计划：" in r.text
         assert str(live.plans) not in r.text
     assert live.started == []
 
@@ -164,19 +166,20 @@ def test_a_malformed_month_is_refused_naming_the_parameter(live: Live) -> None:
         assert http.get("/w/c/").status_code == 200  # no period: this month
 
 
-# Every pre either fits its box or scrolls (or clips) inside it; and the page is no wider
-# than the phone.
+# Every pre and every .scroll box (the ad hoc preflight's tables) either fits or scrolls (or
+# clips) inside itself; and the page is no wider than the phone.
 MEASURE = """() => ({
   width: document.documentElement.scrollWidth,
-  pres: [...document.querySelectorAll('pre')].map(p => ({
+  boxes: [...document.querySelectorAll('pre, .scroll')].map(p => ({
     overflows: p.scrollWidth > p.clientWidth,
     contained: ['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX),
   })),
 })"""
+NARROW = 300  # px: narrower than any phone the workspace is made for
 
 
 @pytest.mark.slow
-def test_pre_boxes_stay_inside_a_phone_screen(
+def test_pre_boxes_and_preflight_tables_stay_inside_a_phone_screen(
     live: Live, engine: sa.Engine, tmp_path: Path
 ) -> None:
     executable = _chromium()
@@ -192,20 +195,26 @@ def test_pre_boxes_stay_inside_a_phone_screen(
             page.get_by_label("抽查计划").select_option("ccc-2026-12")
             page.get_by_label("原因（将记入审计日志）").fill("投诉举报")
             page.get_by_role("button", name="预检").click()
-            page.wait_for_selector("#preview pre")
+            page.wait_for_selector("#preview table#classes")
             page.screenshot(path=str(tmp_path / "adhoc-preview.png"), full_page=True)
             preview = page.evaluate(MEASURE)
+            page.set_viewport_size({**PHONE, "width": NARROW})  # a small phone: tables scroll
+            page.screenshot(path=str(tmp_path / "adhoc-preview-narrow.png"), full_page=True)
+            narrow = page.evaluate(MEASURE)
+            page.set_viewport_size(PHONE)
             page.goto(f"{live.base}/w/c/partners")
             page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
             page.screenshot(path=str(tmp_path / "partners.png"), full_page=True)
             partners = page.evaluate(MEASURE)
         finally:
             browser.close()
-    assert any(p["overflows"] for p in preview["pres"])  # the preflight is wider than a phone
-    assert len(partners["pres"]) >= 3  # two checkpoints and the proof's JSON
-    for shown in (preview, partners):
+    assert len(preview["boxes"]) == 2  # the preflight's two tables, in their .scroll boxes
+    assert any(p["overflows"] for p in narrow["boxes"])  # wider than the small phone
+    assert narrow["width"] <= NARROW, narrow
+    assert len(partners["boxes"]) >= 3  # two checkpoints and the proof's JSON
+    for shown in (preview, narrow, partners):
         assert shown["width"] <= PHONE["width"], shown
-        assert all(p["contained"] or not p["overflows"] for p in shown["pres"]), shown
+        assert all(p["contained"] or not p["overflows"] for p in shown["boxes"]), shown
 
 
 def _too_large(base: str, path: str) -> httpx.Response:
