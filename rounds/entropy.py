@@ -15,6 +15,7 @@ from draw.errors import EntropyUnavailable as DrawEntropyUnavailable
 from rounds.models import Round
 from shuangsui.config import Settings
 from shuangsui.errors import EntropyUnavailable, UserError
+from shuangsui.text import no_control
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,11 @@ def gather_entropy(
                     f"(at least {spec['min_digits']}), entered after the commitment "
                     f"{rnd.frame_commitment[:16]}… was published"
                 )
+            for i, name in enumerate(given.witnesses):  # shown on the public round page
+                try:
+                    no_control(name)
+                except ValueError as exc:
+                    raise UserError(f"witnesses[{i}]: {exc}") from None
             try:
                 records.append(WitnessDigits(given.witness_digits, given.witnesses).record())
             except EntropyInvalid as exc:

@@ -1,32 +1,42 @@
-"""Text a person typed or pasted: the control characters refused in it. SQLite would store
-them, PostgreSQL refuses NUL, and an XLSX cell cannot hold most of them (one pasted from Word,
-U+000B, broke a round's findings export)."""
+"""Text a person typed or pasted: the control and invisible characters refused in it. SQLite
+would store a control character, PostgreSQL refuses NUL, and an XLSX cell cannot hold most of
+them (one pasted from Word, U+000B, broke a round's findings export). An invisible character
+changes how the text around it shows without showing itself: a right-to-left override in a
+witness's name showed the ceremony's digits reversed on the public round page."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-# any control character: names, codes, one-line values
-CONTROL = re.compile("[\x00-\x1f\x7f]")
+# bidirectional controls, zero-width characters and a stray byte order mark
+INVISIBLE = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff"
+# any control or invisible character: names, codes, one-line values
+CONTROL = re.compile(f"[\x00-\x1f\x7f{INVISIBLE}]")
 # free text (an allegation, a finding's description) keeps its tabs and line breaks
-CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{INVISIBLE}]")
 
 
 def no_control(value: str) -> str:
-    """``value`` as it is, if it holds no control character at all (a name, a code, a one-line
-    value); ``ValueError`` naming the first one otherwise (a pydantic validator turns it into
-    the field's error). One parameter: pydantic takes a second as its validation info."""
+    """``value`` as it is, if it holds no control or invisible character at all (a name, a
+    code, a one-line value); ``ValueError`` naming the first one otherwise (a pydantic
+    validator turns it into the field's error). One parameter: pydantic takes a second as its
+    validation info."""
     return _refused(value, CONTROL)
 
 
 def no_control_in_text(value: str) -> str:
-    """Free text: tabs and line breaks allowed, any other control character refused."""
+    """Free text: tabs and line breaks allowed, any other control or invisible character
+    refused."""
     return _refused(value, CONTROL_IN_TEXT)
 
 
 def _refused(value: str, pattern: re.Pattern[str]) -> str:
     if m := pattern.search(value):
-        raise ValueError(
-            f"contains the control character U+{ord(m[0]):04X}; retype the value without it"
-        )
+        char = m[0]
+        if char < "\x80":
+            what = f"the control character U+{ord(char):04X}"
+        else:
+            what = f"the invisible character U+{ord(char):04X} ({unicodedata.name(char)})"
+        raise ValueError(f"contains {what}; retype the value without it")
     return value

@@ -72,6 +72,29 @@ def test_a_control_character_is_refused_naming_the_field_and_nothing_is_stored(
         assert s.exec(select(FindingVersion)).all() == []
 
 
+@pytest.mark.parametrize(
+    "field, body, char",
+    [
+        ("description", {"description": "整改\u202e完成"}, "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("reason", {"reason": "\u2066更正"}, "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+        ("certificates.0.number", {"certificates": [
+            {"body": "CQC", "number": "2026\u200b0101", "action": "kept"}]},
+         "U+200B (ZERO WIDTH SPACE)"),
+    ],
+)  # fmt: skip
+def test_an_invisible_character_is_refused_naming_the_field_and_nothing_is_stored(
+    engine: sa.Engine, field: str, body: dict[str, Any], char: str
+) -> None:
+    """A bidirectional override or a zero-width character shows the text around it otherwise
+    than it is stored (published, and shared with partners): refused as a control character."""
+    resp, _code = _post(engine, {"result": "no_problem", "check_date": "2026-12-10", **body})
+    assert resp.status_code == 422, resp.text
+    reason = f"contains the invisible character {char}; retype the value without it"
+    assert resp.json()["errors"] == [{"field": f"body.{field}", "reason": reason}]
+    with Session(engine) as s:
+        assert s.exec(select(FindingVersion)).all() == []
+
+
 def test_line_breaks_and_tabs_in_a_description_are_kept(engine: sa.Engine) -> None:
     text = "第一行\r\n第二行\t（续）\n第三行"
     resp, code = _post(

@@ -92,6 +92,32 @@ def test_commit_then_draw_then_no_reroll(engine: sa.Engine) -> None:
     assert "9" * 25 not in chain[-1].payload
 
 
+@pytest.mark.parametrize(
+    "name, said",
+    [
+        ("\u202e林晓", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),  # showed the digits reversed
+        ("陈明\u200b", "U+200B (ZERO WIDTH SPACE)"),
+        ("王\n五", "the control character U+000A"),
+    ],
+)
+def test_a_witness_name_with_an_invisible_character_is_refused_and_nothing_is_drawn(
+    engine: sa.Engine, name: str, said: str
+) -> None:
+    seed_registry(engine)
+    rnd = service.commit_round(engine=engine, plan_text=plan_yaml())
+    with pytest.raises(UserError, match=r"^witnesses\[1\]: contains ") as refused:
+        service.draw_round(
+            engine=engine,
+            round_key=rnd.round_key,
+            entropy=service.EntropyInput(witness_digits=DIGITS, witnesses=("张三", name)),
+        )
+    assert said in str(refused.value)
+    with Session(engine) as s:
+        assert s.get(Round, rnd.round_key).status is RoundStatus.committed  # type: ignore[union-attr]
+        assert s.exec(select(Selection)).all() == []
+    assert _draw(engine).status is RoundStatus.drawn  # the names retyped: drawn
+
+
 def test_same_inputs_same_draw_on_a_fresh_database(engine: sa.Engine, tmp_path) -> None:
     from shuangsui import db
 

@@ -308,6 +308,7 @@ def test_a_refused_form_says_what_is_wrong_in_chinese(
                                                 "检查日期（check_date）：应为日期"]),
             ({"result": "ordered_to_rectify"}, ["请选择处理措施"]),
             ({"description": "从Word粘贴\u000b的"}, ["含有不可见的控制字符（U+000B"]),
+            ({"description": "已整改\u202e完毕"}, ["含有不可见字符（U+202E"]),
             ({"check_date": "2099-01-01"}, ["晚于今天"]),
         ]  # fmt: skip
         for change, said in cases:
