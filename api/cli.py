@@ -76,7 +76,7 @@ def list_revoked() -> None:
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8350, help="port"),
+    port: int = typer.Option(8350, min=1, max=65535, help="port (1-65535)"),
     forwarded_allow_ips: str = typer.Option(
         "127.0.0.1",
         help="comma-separated addresses of the TLS proxy whose X-Forwarded-For/-Proto are "

@@ -30,7 +30,7 @@ from findings.categories import (
 from findings.dates import date_problems
 from findings.events import FindingsImported
 from findings.schemas import FindingIn, first_error
-from registry.io import header_fields, inspect_source, read_rows
+from registry.io import header_fields, inspect_source, named_width, read_rows
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
 from rounds.models import Assignment
@@ -134,8 +134,14 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
         raise ImportRejected(problems)
     parsed: list[_Row] = []
     seen: dict[tuple[str, str], int] = {}
+    width = named_width(fields)
     for number, raw in rows:
-        cells = {f: raw[i] for i, f in enumerate(fields) if f and i < len(raw)}
+        if len(raw) < width:  # cut short: a missing cell is not an empty one
+            problems.append(
+                RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
+            )
+            continue
+        cells = {f: raw[i] for i, f in enumerate(fields) if f}
         key = (cells.get("round_key", "").strip(), cells.get("credit_code", "").strip().upper())
         row_problems = [
             RowProblem(name, number, f, "required")

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice, takewhile
+from itertools import chain, islice, takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -150,14 +150,18 @@ def import_files(
             position = {str(path): i for i, (_, path) in enumerate(ordered)}
             # Stable: within a row, problems keep their column order.
             raise state.problems.rejected(lambda p: (position.get(p.file, 0), p.row))
-    session.add(
-        RegistryImport(
-            batch_id=state.batch_id,
-            at=state.now,
-            files=[{"kind": r.kind, "file": Path(r.file).name, "rows": r.rows} for r in results],
+    if any(r.rows for r in results):  # a set without a row (no conflicts, lists not held
+        # yet) checked nothing: the registry is no fresher for it
+        session.add(
+            RegistryImport(
+                batch_id=state.batch_id,
+                at=state.now,
+                files=[
+                    {"kind": r.kind, "file": Path(r.file).name, "rows": r.rows} for r in results
+                ],
+            )
         )
-    )
-    session.flush()
+        session.flush()
     for r in results:
         logger.info(
             "imported %s from %s: %d inserted, %d updated, %d unchanged",
@@ -201,7 +205,8 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     if header is None:
         state.problems.append(RowProblem(name, 1, "header", "empty file: no header row"))
         return result
-    state.problems.extend(validator.read_header(header[1]))
+    header_problems = validator.read_header(header[1])
+    state.problems.extend(header_problems)
     if any(col.required and col.name not in validator.fields for col in spec.columns):
         # without a column every row needs (its key's or another), the rows can be neither
         # looked up nor written: they are not read; the header's problem names the column
@@ -211,6 +216,13 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     conn = session.connection()
     empty = conn.execute(sa.select(sa.literal(1)).select_from(spec.table).limit(1)).first()
     state.empty_before.setdefault(spec.name, empty is None)  # its first file of the set
+    first = next(rows, None)
+    if first is None and empty is not None and not (spec.may_be_empty or header_problems):
+        # a file of a list the registry holds, cut short (an export that failed, say): refused,
+        # lest the set count as a fresh registry (rounds.preflight) while it refreshed nothing.
+        # An empty list's file (its export) reads back as it is.
+        raise UserError(f"{name}: no data rows below the header")
+    rows = chain([first] if first else [], rows)
     if not state.empty_before[spec.name]:
         _write_chunks(session, spec, src, rows, validator, state, result, trusting=False)
     else:

@@ -12,6 +12,8 @@ import codecs
 import csv
 import hashlib
 import io
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -110,17 +112,39 @@ def _csv_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
             raise UserError(f"{src.path}:{start}: not readable as CSV: {exc}") from None
 
 
-def _xlsx_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
-    """``read_rows`` of an XLSX file's first sheet."""
-    import openpyxl
+def _not_xlsx(path: Path, exc: Exception) -> UserError:
+    # a KeyError (a part missing) without the quotes its str() adds
+    reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    return UserError(
+        f"{path}: not an XLSX workbook ({reason}); save it as .xlsx (Excel 2007 or later) or as CSV"
+    )
 
-    wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+
+def _xlsx_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
+    """``read_rows`` of an XLSX file's first sheet. An empty cell may be absent from the file,
+    and a sheet without a dimension ends each row at its last cell: a row shorter than the
+    header is given the empty cells it lacks, as a CSV row holds them."""
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    # what a file that is no workbook, or a damaged one, raises: not a zip archive, a part
+    # missing (KeyError), a part that does not inflate (zlib) or is not XML (SyntaxError)
+    damaged = (zipfile.BadZipFile, zlib.error, SyntaxError)
+    try:
+        wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+    except (*damaged, KeyError, InvalidFileException) as exc:
+        raise _not_xlsx(src.path, exc) from None
     try:
         ws = wb.worksheets[0]
+        width = 0  # the header's, once read
         for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
             cells = [cell_text(v) for v in values]
             if "".join(cells).strip():
+                cells += [""] * (width - len(cells))
+                width = width or len(cells)
                 yield number, cells
+    except damaged as exc:
+        raise _not_xlsx(src.path, exc) from None
     finally:
         wb.close()
 
@@ -148,6 +172,12 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]
             fh.detach()  # the writer closes the file itself, after fsync
             return count
         return spreadsheet.write_xlsx(raw, header, rows)
+
+
+def named_width(fields: Sequence[str | None]) -> int:
+    """The cells a data row must have under a header that maps to ``fields``: up to its last
+    named column (a blank header cell after it names nothing a row could lack)."""
+    return max((i + 1 for i, name in enumerate(fields) if name is not None), default=0)
 
 
 def header_fields(

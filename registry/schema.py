@@ -90,6 +90,9 @@ class Kind:
     key: tuple[str, ...]
     columns: tuple[Col, ...]
     references: tuple[Reference, ...] = field(default=())
+    # whether a file of this kind may hold no rows where the registry holds some: a bureau may
+    # have no new conflicts to declare; a file of another list without rows is one cut short
+    may_be_empty: bool = False
 
     @property
     def table(self) -> sa.Table:
@@ -208,6 +211,7 @@ CONFLICTS = Kind(
         Col("declared_on", "date", ("申报日期", "登记日期"), required=True),
     ),
     (Reference(("inspector_id",), "inspectors"), Reference(("credit_code",), "enterprises")),
+    may_be_empty=True,
 )
 
 CHECK_ITEMS = Kind(

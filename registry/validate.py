@@ -19,6 +19,7 @@ from typing import Any
 
 from registry import uscc
 from registry.divisions import DivisionTable
+from registry.io import named_width
 from registry.schema import LABELS, Col, Kind, header_map
 from shuangsui.errors import RowProblem
 from shuangsui.spreadsheet import unescape_cell
@@ -192,26 +193,39 @@ class RowValidator:
         """``(number, canonical row, problems)`` for each of ``rows``, validated a column at a
         time: a text column is searched for invisible characters in one pass, and a column of
         repeating values (divisions, dates, yes/no, enumerations) checks each distinct value
-        once. Problems keep the order a cell-by-cell reading gives: columns left to right,
-        then cells outside the header, then the cross checks of an otherwise good row."""
+        once. Problems keep the order a cell-by-cell reading gives: a row shorter than the
+        header first, then columns left to right, then cells outside the header, then the cross
+        checks of an otherwise good row.
+
+        A row with fewer cells than the header names columns is refused as a whole (a CSV row
+        cut short, or split by an unquoted line break): its missing cells are not taken as
+        empty, which would put the defaults in place of stored values. Its cells that are there
+        are checked as usual; those it lacks are not named again."""
         width = len(self.fields)
         cells = [c for _, c in rows]
         ragged = any(len(c) != width for c in cells)
         cut: list[Sequence[str]]  # the cells, column by column
+        problems: dict[int, list[RowProblem]] = {}  # by position in ``rows``: rows with any
+        short: dict[int, int] = {}  # position in ``rows`` -> cells, for rows cut short
         if not ragged:
             cut = list(zip(*cells, strict=True)) if width else []
         else:
             cut = [[c[i] if i < len(c) else "" for c in cells] for i in range(width)]
+            named = named_width(self.fields)
+            short = {i: len(c) for i, c in enumerate(cells) if len(c) < named}
+            for i, length in short.items():
+                reason = f"{length} cells, the header has {named}"
+                problems[i] = [self.problem(rows[i][0], "row", reason)]
         names: list[str] = []
         columns: list[list[Any]] = []
-        problems: dict[int, list[RowProblem]] = {}  # by position in ``rows``: rows with any
         for index, name in enumerate(self.fields):
             if name is None:
                 continue
             values = self.column(self.kind.columns_by_name[name], list(map(str.strip, cut[index])))
             if CellError in set(map(type, values)):
                 for i, value in enumerate(values):
-                    if type(value) is CellError:
+                    # a row cut short is named once, above, not again for each cell it lacks
+                    if type(value) is CellError and index < short.get(i, width):
                         problems.setdefault(i, []).append(
                             self.problem(rows[i][0], name, str(value))
                         )

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from draw.plan import normalise_rate
 from rounds import audit, bundle, service
 from rounds.models import Round
-from rounds.plans import find_plan
+from rounds.plans import find_plan, read_plan
 from rounds.preflight import describe, preflight, refusals
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
@@ -50,9 +50,9 @@ def check(
     settings = get_settings()
     engine = _engine()
     path = find_plan(settings.plans_dir, plan)
-    base, _ = service.load_plan_text(path.read_text(encoding="utf-8"), source=plan)
+    base, _ = service.load_plan_text(read_plan(path), source=plan)
     with engine.connect() as conn:
-        report = preflight(conn, base, source=plan)
+        report = preflight(conn, base, source=plan, bureau_code=settings.bureau_code)
     for line in describe(report):
         typer.echo(line)
     held = refusals(
@@ -82,7 +82,7 @@ def commit(
     path = find_plan(get_settings().plans_dir, plan)
     rnd = service.commit_round(
         engine=_engine(),
-        plan_text=path.read_text(encoding="utf-8"),
+        plan_text=read_plan(path),
         plan_source=plan,
         accept=accept,
         requested_by=by or getpass.getuser(),

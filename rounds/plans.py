@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+from sqlmodel import Session
+
 from draw.canonical import canonical_json
 from draw.errors import PlanError as DrawPlanError
 from draw.plan import normalise_division, parse_plan, read_plan_yaml
@@ -62,14 +65,26 @@ def find_plan(plans_dir: Path, plan: str) -> Path:
     unreadable = []  # one broken file does not hide the others' ids
     for path in plan_files(root):
         try:
-            data = read_plan_yaml(path.read_text(encoding="utf-8"))
-        except (DrawPlanError, UnicodeDecodeError) as exc:
+            data = read_plan_yaml(read_plan(path))
+        except (DrawPlanError, PlanError) as exc:
             unreadable.append(f"{path.relative_to(root)} ({exc})")
             continue
         if isinstance(data, dict) and data.get("id") == plan:
             return path
     also = f"; unreadable, so not searched: {', '.join(unreadable)}" if unreadable else ""
     raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}{also}")
+
+
+def read_plan(path: Path) -> str:
+    """The text of a plan file, which must be UTF-8 (an editor may save it as GBK)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the plan as UTF-8"
+        ) from None
 
 
 def load_plan_text(text: str, *, source: str = "") -> tuple[dict[str, Any], str]:
@@ -133,6 +148,15 @@ def check_against_registry(
                 f"this bureau's jurisdiction {bureau_code} ({table.name(bureau_code)}); write a "
                 f"division code starting {home}"
             )
+
+
+def check_in_registry(
+    conn: Connection, plan: Mapping[str, Any], *, bureau_code: str, source: str = ""
+) -> None:
+    """:func:`check_against_registry`, the plan's check item read through ``conn``."""
+    with Session(bind=conn) as session:
+        item = session.get(CheckItem, plan["check_item"])
+    check_against_registry(plan, item, bureau_code=bureau_code, source=source)
 
 
 def apply_overrides(plan: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

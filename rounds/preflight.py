@@ -39,7 +39,9 @@ from draw.teams import elimination_rule
 from registry.models import RegistryImport
 from rounds import frames
 from rounds.models import PlanVersion, Round, RoundStatus
+from rounds.plans import check_in_registry
 from shuangsui.clock import local_label
+from shuangsui.config import get_settings
 from shuangsui.errors import PlanError
 
 # Sources of targets for cause (credit_code -> reason), asked while the frames are built for a
@@ -251,10 +253,21 @@ def _last_comparable(conn: Connection, plan: Mapping[str, Any]) -> Round | None:
 
 
 def preflight(
-    conn: Connection, plan: Mapping[str, Any], *, source: str = "", built: Frames | None = None
+    conn: Connection,
+    plan: Mapping[str, Any],
+    *,
+    source: str = "",
+    built: Frames | None = None,
+    bureau_code: str | None = None,
 ) -> Preflight:
-    """What committing ``plan`` now would freeze and draw (``built``: frames already built)."""
-    built = built or build_frames(conn, plan, source=source)
+    """What committing ``plan`` now would freeze and draw. Without ``built`` (the frames a
+    commit built, after checking the plan itself), the plan is first checked against the
+    registry as a commit checks it (``bureau_code``: the settings' by default), so that a
+    plan the commit would refuse is refused here, with the same :class:`PlanError`."""
+    if built is None:
+        code = bureau_code or get_settings().bureau_code
+        check_in_registry(conn, plan, bureau_code=code, source=source)
+        built = build_frames(conn, plan, source=source)
     ents = built.enterprises
     kinds: Counter[tuple[str, str, str, str]] = Counter()
     for r, n in ents.rest_counts().items():

@@ -5,6 +5,7 @@ Prefect's telemetry off unless the user set it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,6 +32,7 @@ def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     shutil.copytree(REPO_ROOT / "plans", tmp_path / "plans")
+    (tmp_path / "not-a-workbook.xlsx").write_text("credit_code,name\n", encoding="utf-8")
     return tmp_path
 
 
@@ -47,6 +49,10 @@ def folder(tmp_path: Path) -> Path:
          "error: settings: SHUANGSUI_NOTIFY_LEASE_SECONDS: Input should be greater than"),
         (("registry", "import", "enterprises", "missing.csv"), {}, "error: missing.csv"),
         (("round", "commit", "plans/nowhere.yaml"), {}, "error: "),
+        (("registry", "import", "enterprises", "not-a-workbook.xlsx"), {},
+         "error: not-a-workbook.xlsx: not an XLSX workbook (File is not a zip file); save it as"),
+        (("findings", "import", "not-a-workbook.xlsx"), {},
+         "error: not-a-workbook.xlsx: not an XLSX workbook (File is not a zip file); save it as"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line(
@@ -57,6 +63,31 @@ def test_bad_input_is_one_line(
     errors = [x for x in proc.stderr.splitlines() if not x.startswith("warning: ")]
     assert len(errors) == 1 and errors[0].startswith(line), proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_plan_not_saved_as_utf8_is_one_line(folder: Path) -> None:
+    """A plan saved as GBK stopped `round check` and `round commit` with a traceback
+    (``UnicodeDecodeError``)."""
+    plan = folder / "plans" / "2026-12" / "gbk.yaml"
+    text = (folder / PLAN).read_text(encoding="utf-8").replace("rz-01-2026-12", "gbk-2026-12")
+    plan.write_bytes(text.encode("gbk"))
+    where = re.escape(str(plan.resolve()))
+    line = rf"error: {where}: not UTF-8 text \(byte 0x[0-9a-f]{{2}} at offset \d+\); save the "
+    line += "plan as UTF-8"
+    for command in ("check", "commit"):
+        proc = _run(folder, "round", command, "plans/2026-12/gbk.yaml")
+        assert proc.returncode == 2, proc.stderr
+        errors = [x for x in proc.stderr.splitlines() if not x.startswith("warning: ")]
+        assert len(errors) == 1 and re.fullmatch(line, errors[0]), proc.stderr
+
+
+def test_a_port_out_of_range_is_refused_as_the_arguments_are_read(folder: Path) -> None:
+    """It was an ``OverflowError`` traceback once the server had started."""
+    for port in ("65536", "99999"):
+        proc = _run(folder, "serve", "--port", port)
+        assert proc.returncode == 2, proc.stderr
+        assert "Invalid value for '--port'" in proc.stderr
+        assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_a_new_empty_database_is_named(folder: Path) -> None:

@@ -74,3 +74,24 @@ def test_calendar_uses_official_holidays_and_warns_for_unknown_years(caplog) -> 
     cal = Calendar.from_settings("2100-01-01..2100-01-03")
     known = add_working_days(dt.date(2099, 12, 31), 1, cal)
     assert known.day == dt.date(2100, 1, 4) and "configured holidays" in known.warnings[-1]
+
+
+def test_a_row_cut_short_is_refused_not_read_as_empty_cells(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A row ending before the header does (a line broken inside an unquoted description,
+    say) was imported with the cells it lacked taken as empty: a finding without its
+    description."""
+    teams = drawn_round(engine)
+    (a, ta), (b, tb) = sorted(teams.items())[:2]
+    path = tmp_path / "findings.csv"
+    path.write_text(
+        "轮次,统一社会信用代码,检查结果,检查日期,签字人员,情况说明,内部备注\n"
+        + f"{ROUND},{a},未发现问题,2026-12-10,{';'.join(ta)},现场核查证书与产品一致,无\n"
+        + f"{ROUND},{b},未发现问题,2026-12-10,{';'.join(tb)}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportRejected) as info:
+        import_findings(engine, path, imported_by="王五")
+    assert [str(p) for p in info.value.problems] == [f"{path}:3: row: 5 cells, the header has 7"]
+    assert service.count_versions(engine) == 0

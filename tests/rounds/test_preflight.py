@@ -4,6 +4,7 @@ round key free, unless a coordinator accepts it with a reason that the audit log
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -12,8 +13,10 @@ from typer.testing import CliRunner
 
 from rounds import audit, service
 from rounds.models import Round
+from rounds.plans import load_plan_text
+from rounds.preflight import preflight
 from shuangsui.cli import _register_groups, app
-from shuangsui.errors import CommitHeld
+from shuangsui.errors import CommitHeld, PlanError
 from tests.rounds.factories import plan_yaml, seed_registry
 
 
@@ -86,5 +89,44 @@ def test_round_check_prints_the_preview_and_commits_nothing(
     assert "frame 60 enterprises" in out.output and "expected" in out.output
     assert "teams (estimate): feasible" in out.output
     assert "ok: round commit would proceed" in out.output
+    with Session(engine) as s:
+        assert s.get(Round, "ccc-2026-12") is None
+
+
+@pytest.mark.parametrize(
+    ("said", "instead", "line"),
+    [
+        ("check_item: CCC-01", "check_item: RZ-99", "check_item: 'RZ-99' is not in the check"),
+        ("divisions: ['350000']", "divisions: ['310000']", "310000 (上海市) is outside this"),
+        ("cert_kinds: [ccc]", "cert_kinds: [organic]", "'organic' is not a certificate kind"),
+    ],
+)
+def test_round_check_refuses_a_plan_as_round_commit_does(
+    engine: sa.Engine,
+    tmp_path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    said: str,
+    instead: str,
+    line: str,
+) -> None:
+    """A plan naming a check item not in the list, a division outside the bureau's
+    jurisdiction or a certificate kind the check item does not cover: `round check` said
+    "ok: round commit would proceed", and `round commit` refused it. Now both refuse it with
+    the same line, and so does the preflight the coordinator's ad hoc page shows."""
+    seed_registry(engine)
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "ccc.yaml").write_text(plan_yaml().replace(said, instead), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    _register_groups()
+    check = CliRunner().invoke(app, ["round", "check", "plans/ccc.yaml"])
+    commit = CliRunner().invoke(app, ["round", "commit", "plans/ccc.yaml"])
+    assert isinstance(commit.exception, PlanError) and line in str(commit.exception)
+    assert isinstance(check.exception, PlanError), check.output
+    assert str(check.exception) == str(commit.exception)
+    assert "ok: round commit would proceed" not in check.output
+    plan, _ = load_plan_text(plan_yaml().replace(said, instead), source="ccc")
+    with engine.connect() as conn, pytest.raises(PlanError, match=re.escape(line)):
+        preflight(conn, plan, source="ccc")
     with Session(engine) as s:
         assert s.get(Round, "ccc-2026-12") is None
