@@ -30,18 +30,42 @@ def wait_for_running(timeout: float | None = None) -> list[str]:
     return [t.name for t in threads if t.is_alive()]
 
 
-def stop_temporary_server() -> None:
-    """Stop the temporary Prefect server an in-process round started (Prefect starts one in a
-    subprocess when no PREFECT_API_URL is set), so it does not outlive ``serve``. Prefect
-    stops it at interpreter exit too, but a process killed by a signal never gets there."""
-    import sys
+# The temporary Prefect server of this process's in-process rounds (Prefect starts one in a
+# subprocess when no PREFECT_API_URL is set). Prefect's start is check-then-start with no lock:
+# two rounds starting at once each launched a server, and only the last one's process was kept
+# to be stopped, so the other outlived ``serve``. One lock: started once, stopped once.
+_server_lock = threading.Lock()
 
+
+def _start_temporary_server() -> None:
+    """Start the temporary Prefect server this process's rounds share, unless it runs already
+    or a Prefect API is configured (then every round talks to that one)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    with _server_lock:
+        server = SubprocessASGIServer()  # the one Prefect's clients ask for when no URL is set
+        try:
+            server.start()
+        except Exception:
+            server.stop()  # a server that did not answer in time is not left running
+            raise
+
+
+def stop_temporary_server() -> None:
+    """Stop the temporary Prefect server the in-process rounds started, so it does not outlive
+    ``serve``. Prefect stops it at interpreter exit too, but a process killed by a signal
+    never gets there."""
     if "prefect.server.api.server" not in sys.modules:
         return  # no round ran in this process: nothing was started
     from prefect.server.api.server import SubprocessASGIServer
 
-    for server in list(SubprocessASGIServer._instances.values()):
-        server.stop()
+    with _server_lock:  # not while a round is starting it
+        for server in list(SubprocessASGIServer._instances.values()):
+            server.stop()
 
 
 def _prefect_imported_keeping_server_logs() -> None:
@@ -107,6 +131,7 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
         from flows.rounds import adhoc_round
 
         try:
+            _start_temporary_server()
             adhoc_round(**params)
         except Exception:
             logger.exception("ad hoc round for %s failed", params["requested_by"])

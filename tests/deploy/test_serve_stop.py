@@ -1,6 +1,7 @@
 """``shuangsui serve`` leaves nothing behind: an ad hoc round posted to it with no Prefect
 server configured runs in-process on a temporary Prefect server (a subprocess), its access
-log goes on after the round, and stopping serve with SIGTERM stops that server too."""
+log goes on after the round, and stopping serve with SIGTERM stops that server too. Two
+rounds posted at the same moment share that one server: started once, stopped once."""
 
 from __future__ import annotations
 
@@ -8,20 +9,25 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.deploy.procs import BIN, REPO_ROOT, clean_env, run, start, wait_for
+from tests.deploy.procs import BIN, REPO_ROOT, Proc, clean_env, run, start, wait_for
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
+PREFECT_SERVER_APP = "prefect.server.api.server:create_app"
 
-def _group_members(pgid: int) -> list[str]:
-    """``pid cmdline`` of every live process in process group ``pgid`` (from /proc)."""
-    found = []
+
+def _group_members(pgid: int) -> dict[int, str]:
+    """``pid: cmdline`` of every live process in process group ``pgid`` (from /proc)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -32,8 +38,14 @@ def _group_members(pgid: int) -> list[str]:
             continue
         fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp ...
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(f"{entry.name} {cmdline}")
+            found[int(entry.name)] = cmdline
     return found
+
+
+def _prefect_servers(pgid: int) -> set[int]:
+    """Pids of the live temporary Prefect servers (uvicorn serving Prefect's API) in process
+    group ``pgid``."""
+    return {pid for pid, cmd in _group_members(pgid).items() if PREFECT_SERVER_APP in cmd}
 
 
 def _shuangsui(cwd: Path, env: dict[str, str], *args: str) -> str:
@@ -42,7 +54,10 @@ def _shuangsui(cwd: Path, env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
-def test_sigterm_stops_serve_and_its_temporary_prefect_server(tmp_path: Path) -> None:
+@contextmanager
+def _serving(tmp_path: Path) -> Iterator[tuple[Proc, str, dict[str, str]]]:
+    """A real ``shuangsui serve`` with no Prefect server configured, over a generated registry
+    and the bureau's plans: the process, its address and a coordinator's headers."""
     shutil.copytree(REPO_ROOT / "plans", tmp_path / "plans")
     env = clean_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
     _shuangsui(tmp_path, env, "registry", "generate", "--enterprises", "300",
@@ -62,7 +77,23 @@ def test_sigterm_stops_serve_and_its_temporary_prefect_server(tmp_path: Path) ->
                 return False
 
         wait_for(up, 120, "serve to answer", details=serve.output, alive=serve)
-        auth = {"Authorization": f"Bearer {token}"}
+        yield serve, base, {"Authorization": f"Bearer {token}"}
+    finally:
+        serve.stop()
+
+
+def _sigterm(serve: Proc) -> None:
+    """SIGTERM to serve alone, not its group; it must exit 0 on its own."""
+    os.kill(serve.popen.pid, signal.SIGTERM)
+    try:
+        serve.popen.wait(timeout=150)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("serve did not stop on SIGTERM\n" + serve.output()) from None
+    assert serve.popen.returncode == 0, serve.output()
+
+
+def test_sigterm_stops_serve_and_its_temporary_prefect_server(tmp_path: Path) -> None:
+    with _serving(tmp_path) as (serve, base, auth):
         body = {"plan": "plans/2026-12/rz-01-ccc.yaml", "reason": "投诉举报"}
         answer = httpx.post(f"{base}/rounds/adhoc", json=body, headers=auth, timeout=30)
         assert answer.status_code == 202, answer.text
@@ -78,16 +109,49 @@ def test_sigterm_stops_serve_and_its_temporary_prefect_server(tmp_path: Path) ->
         httpx.get(f"{base}/health?after-the-round", timeout=5)
         wait_for(lambda: "/health?after-the-round" in serve.output(), 10,
                  "an access log line after the round", details=serve.output)  # fmt: skip
-        children = _group_members(serve.pgid)
-        assert any("uvicorn" in c and "prefect.server" in c for c in children), children
+        assert _prefect_servers(serve.pgid), _group_members(serve.pgid)
 
-        os.kill(serve.popen.pid, signal.SIGTERM)  # serve alone, not its group
-        try:
-            serve.popen.wait(timeout=150)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("serve did not stop on SIGTERM\n" + serve.output()) from None
+        _sigterm(serve)
         wait_for(lambda: not _group_members(serve.pgid), 10, "serve's children to exit",
-                 poll=0.2, details=lambda: "\n".join(_group_members(serve.pgid)))  # fmt: skip
-        assert serve.popen.returncode == 0, serve.output()
-    finally:
-        serve.stop()
+                 poll=0.2, details=lambda: str(_group_members(serve.pgid)))  # fmt: skip
+
+
+def test_two_rounds_posted_at_once_share_one_temporary_prefect_server(tmp_path: Path) -> None:
+    with _serving(tmp_path) as (serve, base, auth):
+        plans = ["plans/2026-12/rz-01-ccc.yaml", "plans/2026-12/rz-03-organic.yaml"]
+        answers: dict[str, httpx.Response] = {}
+        together = threading.Barrier(len(plans))
+
+        def post(plan: str) -> None:
+            together.wait()
+            answers[plan] = httpx.post(f"{base}/rounds/adhoc", headers=auth, timeout=60,
+                                       json={"plan": plan, "reason": "投诉举报"})  # fmt: skip
+
+        posting = [threading.Thread(target=post, args=(plan,)) for plan in plans]
+        for thread in posting:
+            thread.start()
+        for thread in posting:
+            thread.join()
+        assert [answers[p].status_code for p in plans] == [202, 202], answers
+        assert {answers[p].json()["mode"] for p in plans} == {"in-process"}
+        keys = {answers[p].json()["round_key"] for p in plans}
+
+        seen: set[int] = set()  # every temporary Prefect server serve ran, over the whole run
+
+        def both_committed() -> bool:
+            seen.update(_prefect_servers(serve.pgid))
+            rounds = httpx.get(f"{base}/rounds", headers=auth, timeout=30).json()
+            listed = [r["round_key"] for r in rounds if r["round_key"] in keys]
+            assert len(listed) == len(set(listed)), rounds  # each round committed once
+            return set(listed) == keys
+
+        wait_for(both_committed, 240, f"rounds {sorted(keys)} committed",
+                 details=serve.output, alive=serve)  # fmt: skip
+        seen.update(_prefect_servers(serve.pgid))
+
+        _sigterm(serve)
+        assert "ad hoc round for 林科长 failed" not in serve.log.read_text(), serve.output()
+        # a server told to stop gets 5 s before it is killed: none may be left after 10
+        wait_for(lambda: not _prefect_servers(serve.pgid), 10, "the Prefect server to exit",
+                 poll=0.2, details=lambda: str(_group_members(serve.pgid)))  # fmt: skip
+        assert len(seen) == 1, f"temporary Prefect servers started: {sorted(seen)}"
