@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from rounds.plans import find_plan, plan_files  # noqa: F401  (find_plan: re-exported)
+from rounds.plans import find_plan, plan_files, read_plan  # noqa: F401  (find_plan: re-exported)
 from shuangsui.errors import PlanError
 
 
@@ -24,7 +24,7 @@ def plans_due(plans_dir: Path, period: str) -> list[Path]:
     due = []
     for path in plan_files(plans_dir):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(read_plan(path))
         except yaml.YAMLError as exc:
             raise PlanError(f"{path}: not valid YAML: {exc}") from None
         if isinstance(data, dict) and str(data.get("period")) == period:

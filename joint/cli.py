@@ -14,6 +14,7 @@ from joint import service
 from joint.evidence import evidence
 from joint.models import JointRound
 from joint.protocol import JointError
+from rounds.plans import read_plan
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import EntropyUnavailable, UserError
@@ -44,7 +45,7 @@ class Waiting(UserError):
 def commit(plan: Path) -> None:
     """Commit our frames and H(nonce) to a joint round (signed) and send them to the others."""
     me = _me()
-    row = service.commit(_engine(), me, plan.read_text(encoding="utf-8"))
+    row = service.commit(_engine(), me, read_plan(plan))
     typer.echo(f"{row.joint_key}: committed (joint plan {row.plan_hash})")
     _sent(me)
 

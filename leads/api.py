@@ -75,10 +75,10 @@ def get_lead(lead_id: LeadId, request: Request, who: Coordinator) -> dict[str, A
 
 
 def _check_plan(request: Request, plan: str, check_item: str) -> None:
-    from rounds.plans import find_plan, load_plan_text
+    from rounds.plans import find_plan, load_plan_text, read_plan
 
     settings = request.app.state.settings
-    text = find_plan(settings.plans_dir, plan).read_text(encoding="utf-8")
+    text = read_plan(find_plan(settings.plans_dir, plan))
     parsed, _ = load_plan_text(text, source=plan)
     if parsed["check_item"] != check_item:
         raise Problem(422, f"adhoc_plan: plan {plan} checks {parsed['check_item']}, not "

@@ -12,6 +12,7 @@ from prefect.logging import get_run_logger
 from notifications.outbox import enqueue_round_held
 from rounds import bundle, service
 from rounds.models import RoundKind
+from rounds.plans import read_plan
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, session_scope
 from shuangsui.errors import CommitHeld, DrawAlreadyMade, EntropyUnavailable
@@ -71,7 +72,7 @@ def commit_round_task(
     try:
         rnd = service.commit_round(
             engine=get_engine(),
-            plan_text=path.read_text(encoding="utf-8"),
+            plan_text=read_plan(path),
             plan_source=str(path),
             kind=RoundKind(kind),
             round_key=round_key,

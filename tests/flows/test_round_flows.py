@@ -147,3 +147,15 @@ def test_monthly_round_refuses_a_period_not_written_yyyy_mm(
     with pytest.raises(UserError, match=r"^period: .* is not a month written YYYY-MM"):
         monthly_round(period=period)
     assert _counts(engine) == (0, 0, 0)
+
+
+def test_a_plan_saved_as_gbk_is_named_not_a_traceback(plans_dir: Path) -> None:
+    """The monthly round reads every plan of the folder to find those due: a file an editor
+    saved as GBK is named, with what to do, instead of a UnicodeDecodeError."""
+    from flows.plans import plans_due
+    from shuangsui.errors import PlanError
+
+    gbk = plans_dir / "gbk.yaml"
+    gbk.write_bytes(plan_yaml(plan_id="gbk-2026-12").replace("title:", "title: 福州").encode("gbk"))
+    with pytest.raises(PlanError, match=r"gbk\.yaml: not UTF-8 text .* save the plan as UTF-8"):
+        plans_due(plans_dir, "2026-12")
