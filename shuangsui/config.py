@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     beacon_chain_hash: str = ""
     secret_key: SecretStr = SecretStr("dev-secret")
     public_base_url: str = "http://127.0.0.1:8350"
+    site_base_url: str = Field(
+        default="",
+        description="the public site's own address, for the absolute links of its catalogue; "
+        "empty: links relative to the catalogue (never the API's address)",
+    )
     token_grace_days: int = Field(
         default=30,
         ge=0,

@@ -93,7 +93,7 @@ def context(settings: Settings, bundles: bool) -> list[Any]:
         code_version(),
         settings.bureau_code,
         settings.bureau_name,
-        settings.public_base_url,
+        settings.site_base_url,
         settings.timezone,
         bundles,
     ]

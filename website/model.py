@@ -102,6 +102,10 @@ class PublicRound:
     revealed: bool = True
     reveal_on: str = ""  # ISO date the drawn list becomes public
     commitment_first_published: str = ""  # Beijing label
+    commitment_before_draw: bool = False  # this site published it first before the draw
+    # commitment.json as this site first published it (None: not read from a site); a
+    # difference from ``commitment`` (the database's, which the draw used) is shown loudly
+    published_commitment: dict[str, Any] | None = None
 
     def digest(self) -> str:
         """What the round's pages are made of: unchanged digest, unchanged pages.
@@ -117,6 +121,14 @@ class PublicRound:
     @property
     def drawn(self) -> bool:
         return self.status in ("drawn", "closed")
+
+    @property
+    def commitment_differs(self) -> bool:
+        """The commitment this site first published is not the one the round holds (and,
+        once drawn, was drawn with)."""
+        return (
+            self.published_commitment is not None and self.published_commitment != self.commitment
+        )
 
     @property
     def published(self) -> int:

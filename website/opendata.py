@@ -216,14 +216,22 @@ def drawn_count(counts: Mapping[str, Mapping[str, Any]]) -> int:
 MEDIA = "https://www.iana.org/assignments/media-types/"
 
 
+def site_url(base: str, path: str) -> str:
+    """The address of the site's file ``path``: under ``base`` (the site's own public address,
+    ``SHUANGSUI_SITE_BASE_URL``) when set, else relative to the catalogue, which lies at the
+    site's root (JSON-LD resolves a relative IRI against the document's own URL: the context
+    sets no ``@base``)."""
+    return f"{base.rstrip('/')}/{path}" if base else path
+
+
 def _distribution(
     base: str, path: str, title: str, media: str, digest: tuple[str, int]
 ) -> dict[str, Any]:
     return {
         "@type": "dcat:Distribution",
-        "@id": f"{base}/{path}#distribution",
+        "@id": site_url(base, f"{path}#distribution"),
         "dct:title": title,
-        "dcat:downloadURL": {"@id": f"{base}/{path}"},
+        "dcat:downloadURL": {"@id": site_url(base, path)},
         "dcat:mediaType": {"@id": MEDIA + media},
         "dcat:byteSize": {"@value": str(digest[1]), "@type": "xsd:nonNegativeInteger"},
         "spdx:checksum": {
@@ -237,8 +245,9 @@ def _distribution(
 def catalog(site: Site, files: Mapping[str, tuple[str, int]]) -> bytes:
     """A DCAT 3 catalogue: one dataset for all results, one per round (with its bundle).
 
-    ``files``: path -> (sha256, size) of every file of the site."""
-    base = site.base_url.rstrip("/")
+    ``files``: path -> (sha256, size) of every file of the site. Every address in it is one of
+    the site's pages or files (:func:`site_url`)."""
+    base = site.base_url
     publisher = {
         "@type": "foaf:Agent",
         "foaf:name": site.bureau_name,
@@ -251,9 +260,10 @@ def catalog(site: Site, files: Mapping[str, tuple[str, int]]) -> bytes:
     datasets = [
         {
             "@type": "dcat:Dataset",
-            "@id": f"{base}/data/results#dataset",
+            "@id": site_url(base, "data/index.html#results"),
             "dct:title": f"{site.bureau_name}双随机抽查结果",
             "dct:publisher": publisher,
+            "dcat:landingPage": {"@id": site_url(base, "data/index.html")},
             "dcat:keyword": ["双随机、一公开", "抽查结果", "认证"],
             "dct:language": "zh",
             "dcat:distribution": dist("data/results.csv", "全部结果 CSV", "text/csv")
@@ -262,21 +272,24 @@ def catalog(site: Site, files: Mapping[str, tuple[str, int]]) -> bytes:
     ]
     for rnd in site.rounds:
         key = rnd.round_key
-        datasets.append(
-            {
-                "@type": "dcat:Dataset",
-                "@id": f"{base}/rounds/{key}/#dataset",
-                "dct:identifier": key,
-                "dct:title": f"{rnd.title}（{rnd.period}）",
-                "dct:publisher": publisher,
-                "dcat:landingPage": {"@id": f"{base}/rounds/{key}/"},
-                "dcat:keyword": [rnd.check_item_code, rnd.period],
-                "dct:conformsTo": [{"@id": f"{base}/rounds/{key}/bundle/verify.py"}],
-                "dcat:distribution": dist(f"data/{key}.csv", "结果 CSV", "text/csv")
-                + dist(f"data/{key}.json", "结果 JSON", "application/json")
-                + dist(f"rounds/{key}/bundle/MANIFEST.sha256", "验证包清单", "text/plain"),
-            }
-        )
+        page = f"rounds/{key}/index.html"
+        verifier = f"rounds/{key}/bundle/verify.py"
+        dataset = {
+            "@type": "dcat:Dataset",
+            "@id": site_url(base, f"{page}#dataset"),
+            "dct:identifier": key,
+            "dct:title": f"{rnd.title}（{rnd.period}）",
+            "dct:publisher": publisher,
+            "dcat:landingPage": {"@id": site_url(base, page)},
+            "dcat:keyword": [rnd.check_item_code, rnd.period],
+            "dcat:distribution": dist(f"data/{key}.csv", "结果 CSV", "text/csv")
+            + dist(f"data/{key}.json", "结果 JSON", "application/json")
+            + dist(f"rounds/{key}/commitment.json", "抽取承诺", "application/json")
+            + dist(f"rounds/{key}/bundle/MANIFEST.sha256", "验证包清单", "text/plain"),
+        }
+        if verifier in files:  # a round not revealed has no bundle yet
+            dataset["dct:conformsTo"] = [{"@id": site_url(base, verifier)}]
+        datasets.append(dataset)
     doc = {
         "@context": {
             "dcat": "http://www.w3.org/ns/dcat#",
@@ -285,7 +298,7 @@ def catalog(site: Site, files: Mapping[str, tuple[str, int]]) -> bytes:
             "xsd": "http://www.w3.org/2001/XMLSchema#",
             "spdx": "http://spdx.org/rdf/terms#",
         },
-        "@id": f"{base}/catalog.jsonld",
+        "@id": site_url(base, "catalog.jsonld"),
         "@type": "dcat:Catalog",
         "dct:title": f"{site.bureau_name}开放数据",
         "dct:publisher": publisher,

@@ -183,6 +183,7 @@ def build_site(
                 if head.rule == disclosure.AFTER_WINDOW
                 else "",
                 commitment_first_published=local_label(first) if first else "",
+                commitment_before_draw=bool(r["commitment_published_before_draw"]),
             )
         )
     logger.info(
@@ -191,7 +192,7 @@ def build_site(
         len(heads),
         sum(len(r.results) for r in rounds if r.round_key in listed_of),
     )
-    site = Site(settings.bureau_code, settings.bureau_name, settings.public_base_url, rounds)
+    site = Site(settings.bureau_code, settings.bureau_name, settings.site_base_url, rounds)
     return site, unpublished
 
 

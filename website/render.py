@@ -19,12 +19,14 @@ from rounds import notice
 from shuangsui.clock import local_label
 from website import explain, opendata
 from website.charts import bar_chart, division_chart
+from website.compare import compare
 from website.glossary import BY_KEY, TERMS
 from website.model import Correction, PublicResult, PublicRound, Site
 from website.opendata import Piece
 from website.parts import PENDING, RoundPart, part_of
 
 Files = dict[str, bytes | list[Piece]]  # a file whole or in pieces (website.opendata)
+SEARCH_LIMIT = 200  # the search page lists at most this many enterprises, and says so
 
 
 def beijing(moment: str | dt.datetime | None) -> str:
@@ -122,7 +124,7 @@ def _verify_sample(rnd: PublicRound) -> list[str]:
     head = [
         f"bundle: draw version {rnd.commitment.get('draw_version', 1)}, public bundle",
         f"plan hash ok ({rnd.plan_hash})",
-        f"frame: {rnd.frame_size} enterprises, commitment ok, Merkle root ok",
+        f"frame: {rnd.frame_size:,} enterprises, commitment ok, Merkle root ok",
         "…",
         f"seed ok ({rnd.seed})" if rnd.seed else "seed ok (…",
         "…",
@@ -203,7 +205,9 @@ def render_round(site: Site, rnd: PublicRound, part: RoundPart | None = None) ->
     """The round's page, which explains the draw, and its open data (``part``: the round's
     :func:`website.parts.part_of`, when the caller has it already)."""
     part = part or part_of(rnd)
-    doc = rnd.commitment
+    # what the page says was committed: the commitment as this site first published it
+    doc = rnd.commitment if rnd.published_commitment is None else rnd.published_commitment
+    compared = [] if rnd.published_commitment is None else compare(doc, rnd.commitment)
     strata = rnd.plan.get("strata", {})
     page = _page(
         "round.html.j2",
@@ -211,8 +215,10 @@ def render_round(site: Site, rnd: PublicRound, part: RoundPart | None = None) ->
         r=rnd,
         root="../../",
         c=doc,
+        compared=compared,
+        differing=[row.label for row in compared if not row.same],
         committed_label=beijing(doc.get("committed_at")),
-        ceremony=notice.ceremony_time(doc) if doc else "",
+        ceremony=notice.ceremony_time(doc) if doc.get("entropy_sources") else "",
         sources=[notice.describe_source(x) for x in doc.get("entropy_sources", [])],
         rates=explain.rate_rows(strata.get("rates", {})),
         min_per_stratum=strata.get("min_per_stratum", 0),
@@ -265,7 +271,7 @@ def render_aggregates(site: Site, parts: Mapping[str, RoundPart]) -> Files:
             committed={r.round_key: beijing(r.commitment.get("committed_at")) for r in site.rounds},
         ),
         "glossary.html": _page("glossary.html.j2", site=site, root="", terms=TERMS),
-        "search.html": _page("search.html.j2", site=site, root="", parts=parts),
+        "search.html": _page("search.html.j2", site=site, root="", parts=parts, limit=SEARCH_LIMIT),
         "data/index.html": _page("data.html.j2", site=site, root="../"),
         "data/search-index.json": opendata.search_index(p.search_entries for p in shares),
         "data/results.csv": opendata.csv_file(p.csv_rows for p in shares),

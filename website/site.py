@@ -19,6 +19,7 @@ After the files are in place, the versions they show are recorded as published.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select, update
 from sqlmodel import Session
@@ -100,29 +102,46 @@ def _commitment(
     output: Output,
     report: PublishReport,
     stamps: dict[str, tuple[datetime, bool]],
-) -> None:
+    on_site: bytes | None,
+) -> dict[str, Any]:
     """The round's commitment file and page, written once and never rewritten: a round
     committed but not yet drawn is published so the commitment is public before the entropy
-    exists, and whatever happens to the round afterwards these bytes stay as they were."""
+    exists, and whatever happens to the round afterwards these bytes stay as they were.
+
+    ``on_site``: commitment.json as the site holds it (None: not yet). Returns the commitment
+    as the site first published it; one differing from the database's is left as it is."""
     json_rel, html_rel = commitment_paths(rnd.round_key)
-    _check_commitment(output.out, rnd.round_key, rnd.commitment)
+    if on_site is not None and on_site != commitment_bytes(rnd.commitment):
+        return _as_published(on_site)
     if output.has(json_rel) and output.has(html_rel):
-        return
+        return rnd.commitment
     at, before_draw = stamps[rnd.round_key]  # set for each commitment not on the site yet
     # the same bytes as any copy already there (checked above), so "written" changes nothing
     for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
         output.write(rel, data, report)
+    return rnd.commitment
 
 
-def _check_commitment(out: Path, round_key: str, commitment: dict) -> None:
-    """A commitment on the site must be the database's: it is never rewritten."""
-    json_rel = commitment_paths(round_key)[0]
-    target = out / json_rel
-    if target.is_file() and target.read_bytes() != commitment_bytes(commitment):
-        raise IntegrityError(
-            f"round {round_key}: the database's commitment differs from the one "
-            f"published in {json_rel}; the published commitment is never rewritten"
-        )
+def _on_site(out: Path, round_key: str) -> bytes | None:
+    """The round's commitment.json as the site holds it; None when it has none yet."""
+    target = out / commitment_paths(round_key)[0]
+    return target.read_bytes() if target.is_file() else None
+
+
+def _as_published(data: bytes) -> dict[str, Any]:
+    """A commitment.json read back; one that is not a JSON object compares as empty."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _differs(on_site: bytes | None, row: RoundRow, settings: Settings) -> bool:
+    """Whether the round's commitment on the site is not the database's: the site keeps the
+    one it published, and the round's page shows every value that differs."""
+    doc = commitment_document(row.row, row.doc, bureau_code=settings.bureau_code)
+    return on_site is not None and on_site != commitment_bytes(doc)
 
 
 def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
@@ -173,15 +192,17 @@ def publish(
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
         site_key = inputs.site_key(conn, rows, first, ctx)
-        if output.current(site_key, record, extra):
-            for row in rows:
-                doc = commitment_document(row.row, row.doc, bureau_code=settings.bureau_code)
-                _check_commitment(out, row.key, doc)
+        on_site = {row.key: _on_site(out, row.key) for row in rows}
+        differing = [row.key for row in rows if _differs(on_site[row.key], row, settings)]
+        if not differing and output.current(site_key, record, extra):
             return _nothing_to_publish(output, rows)
         fingerprints = inputs.round_keys(conn, rows, first, ctx)
         kept = {}
         if output.finished(record):
+            # a round whose commitment differs is shown again, with the differences
             for row in rows:
+                if row.key in differing:
+                    continue
                 if (part := output.part(row.key, fingerprints[row.key])) is not None:
                     kept[row.key] = part
         site, _ = build_site(conn, settings, rows, results_of=())  # results: read below
@@ -196,8 +217,13 @@ def publish(
     first_time = {k for k in keys if k in stamps and k not in recorded}
     parts: dict[str, RoundPart] = {}
     for i, rnd in enumerate(site.rounds):
-        _commitment(site, rnd, output, report, stamps)
-        rnd = site.rounds[i] = replace(rnd, commitment_first_published=first[rnd.round_key])
+        published = _commitment(site, rnd, output, report, stamps, on_site[rnd.round_key])
+        rnd = site.rounds[i] = replace(
+            rnd,
+            commitment_first_published=first[rnd.round_key],
+            commitment_before_draw=rnd.round_key in stamps and stamps[rnd.round_key][1],
+            published_commitment=published,
+        )
         if rnd.round_key in kept:  # inputs unchanged: its files are in place (checked)
             parts[rnd.round_key] = kept[rnd.round_key]
         else:  # read, rendered and let go: its part stands for it from here on
@@ -265,6 +291,12 @@ def publish(
         len(report.written),
         report.unchanged,
     )
+    if differing:
+        raise IntegrityError(
+            f"round(s) {', '.join(differing)}: the database's commitment differs from the one "
+            "published in rounds/<key>/commitment.json; the published commitment is never "
+            "rewritten, and the round's page shows each value that differs"
+        )
     return report
 
 

@@ -8,7 +8,10 @@ bundle whose verify.py confirms the failure.
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,8 +71,20 @@ def test_the_commitment_is_published_before_the_draw_and_never_changes(
     publish(engine, out)
     for name, data in before.items():
         assert (folder / name).read_bytes() == data, f"{name} changed after the draw"
-    assert DIGITS in (folder / "index.html").read_text("utf-8")
+    round_page = (folder / "index.html").read_text("utf-8")
+    assert DIGITS in round_page
+    assert "在产生随机数之前，本局公布了本轮的" in round_page
+    assert "不能证明承诺早于随机数公开" not in round_page
+    compared = compared_rows(round_page)
+    assert len(compared) >= 12 and all(verdict == "一致" for *_, verdict in compared.values())
+    assert compared["企业名录的承诺值"][:2] == (rnd.frame_commitment, rnd.frame_commitment)
+    assert 'href="commitment.json"' in round_page.split('id="verify"')[1]  # to download
     verdict = run_verify_script(folder / "bundle")
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+    together = tmp_path / "downloaded"  # the page has the reader put both in one folder
+    shutil.copytree(folder / "bundle", together)
+    shutil.copy(folder / "commitment.json", together)
+    verdict = run_verify_script(together)
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
     seed = json.loads((folder / "bundle" / "round.json").read_text("utf-8"))["commitments"]
     assert seed["frame_commitment"] == doc["commitments"]["frame_commitment"]
@@ -103,7 +118,9 @@ def test_a_failed_round_is_published_with_a_bundle_confirming_the_failure(
     assert (folder / "commitment.json").read_bytes() == commitment
     page = (folder / "index.html").read_text("utf-8")
     assert "本轮抽取未能完成" in page and "需要 4 名检查人员" in page
-    assert "recused" not in page and "leave" not in page  # plain Chinese, public terms only
+    # plain Chinese, public terms only: nothing of why inspectors were not eligible (the
+    # commitment's field names, public_recused_commitment among them, are public terms)
+    assert "recused for" not in page and "conflict" not in page and "leave" not in page
     verdict = run_verify_script(folder / "bundle")
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
     assert "confirmed: the round fails" in verdict.stdout
@@ -120,6 +137,67 @@ def test_a_commitment_first_published_after_the_draw_says_so(
     publish(engine, out, bundles=False)
     page = (out / "rounds" / KEY / "commitment.html").read_text("utf-8")
     assert "本页不能证明承诺早于随机数公开" in page
+    round_page = (out / "rounds" / KEY / "index.html").read_text("utf-8")
+    assert "在产生随机数之前" not in round_page and "抽取前公布了什么" not in round_page
+    assert "本承诺首次在本站公布时，本轮已经进入抽取或抽取之后" in round_page
+    assert "本站不能证明承诺早于随机数公开" in round_page
+
+
+def compared_rows(page: str) -> dict[str, tuple[str, str, str]]:
+    """The round page's comparison table: item -> (as first published, as drawn, verdict)."""
+    table = re.search(r'<table class="list compare" id="compare">(.*?)</table>', page, re.S)
+    assert table is not None, "no comparison table"
+    rows = {}
+    for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1).split("<tbody>")[1], re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
+        label, *values = (html.unescape(re.sub(r"<[^>]+>", "", c.split("<br>")[0])) for c in cells)
+        rows[label] = (values[0], values[1], values[2])
+    return rows
+
+
+def test_a_frame_changed_after_the_commitment_shows_on_the_round_page(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The list swapped after the ceremony: the round gets a new frame commitment, root and
+    size (and would get a new seed and a bundle agreeing with itself). The page compares every
+    committed value with the commitment published before the draw and says loudly which
+    differ; the published commitment stays as it was and publish fails naming the round."""
+    seed_registry(engine)
+    rnd = service.commit_round(engine=engine, plan_text=plan_yaml())
+    out = tmp_path / "site"
+    publish(engine, out, bundles=False)
+    published = (out / "rounds" / KEY / "commitment.json").read_bytes()
+    _draw(engine)
+    swapped, root = "ab" * 32, "cd" * 32
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE round SET frame_commitment = :c, frame_merkle_root = :r, frame_size = 61 "
+                "WHERE round_key = :k"
+            ),
+            {"c": swapped, "r": root, "k": KEY},
+        )
+    with pytest.raises(IntegrityError, match=f"{KEY}.*never rewritten"):
+        publish(engine, out, bundles=False)
+    assert (out / "rounds" / KEY / "commitment.json").read_bytes() == published
+    page = (out / "rounds" / KEY / "index.html").read_text("utf-8")
+    compared = compared_rows(page)
+    assert compared["企业名录的承诺值"] == (rnd.frame_commitment, swapped, "不一致")
+    assert compared["企业名录的默克尔根"] == (rnd.frame_merkle_root, root, "不一致")
+    assert compared["企业名录户数"] == ("60", "61", "不一致")
+    assert compared["抽查计划的计划哈希"] == (rnd.plan_hash, rnd.plan_hash, "一致")
+    assert compared["检查人员名录的承诺值"][2] == "一致"
+    alarm = re.search(r'<p class="alarm" role="alert">(.*?)</p>', page, re.S)
+    assert alarm is not None, "the difference is not reported at the top of the page"
+    said = re.sub(r"<[^>]+>", "", alarm.group(1))
+    assert "警告：本轮抽取所用的承诺值与本站首次公布的承诺值不一致" in said
+    assert "企业名录户数、企业名录的承诺值、企业名录的默克尔根" in said
+    # what the page says was committed is what was published, not the database's new value
+    assert swapped not in page.split('id="commitment"')[1].split("</dl>")[0]
+    index = (out / "index.html").read_text("utf-8")
+    assert "警告：承诺值与首次公布的不一致" in index
+    with pytest.raises(IntegrityError, match="never rewritten"):  # and again, every publish
+        publish(engine, out, bundles=False)
 
 
 # ---------------------------------------------------------------- shuangsui round notice

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import os
 import re
 import subprocess
@@ -240,6 +241,48 @@ def test_the_page_says_what_verify_prints(engine: sa.Engine, tmp_path: Path) -> 
     assert_quotes_output(page, run.stdout)
     for name in ("verify.py", "MANIFEST.sha256", "selection.json", "entropy.json"):
         assert f'href="bundle/{name}"' in page, name
+    assert_says_where_each_value_is(page, run.stdout, bundle, out / "rounds" / ROUND)
+    site, _ = load_site(engine, get_settings())
+    drawn = next(r for r in site.rounds if r.round_key == ROUND)
+    large = render_round(site, dataclasses.replace(drawn, frame_size=12345))
+    assert "frame: 12,345 enterprises" in large[f"rounds/{ROUND}/index.html"].decode("utf-8")
+
+
+# where the commitment (commitment.json) holds what the bundle's round.json holds at a path
+COMMITTED_AT = {"v": ["draw_version"], "meta.entropy_plan.sources": ["entropy_sources"]}
+
+
+def assert_says_where_each_value_is(page: str, stdout: str, bundle: Path, folder: Path) -> None:
+    """Each committed value the comparison table names is where it says: a line verify.py
+    printed (each '…' standing for any text), and a field of round.json holding the value
+    commitment.json holds."""
+    table = re.search(r'<table class="list compare" id="compare">(.*?)</table>', page, re.S)
+    assert table is not None, "no comparison table"
+    hints = re.findall(r"<small[^>]*>(.*?)</small>", table.group(1), re.S)
+    printed = stdout.splitlines()
+    bundled = json.loads((bundle / "round.json").read_text("utf-8"))
+    committed = json.loads((folder / "commitment.json").read_text("utf-8"))
+    fields = []
+    for hint in hints:
+        found = dict(re.findall(r"(verify\.py|round\.json) [^<]*<code>(.*?)</code>", hint))
+        assert found, hint
+        if "verify.py" in found:
+            line = html.unescape(found["verify.py"])
+            pattern = ".*".join(map(re.escape, line.split("…")))
+            assert any(re.fullmatch(pattern, p) for p in printed), (line, printed)
+        if "round.json" in found:
+            fields.append(found["round.json"])
+            path = found["round.json"].split(".")
+            there, here = bundled, committed
+            for step in path:
+                there = there[step]
+            for step in COMMITTED_AT.get(found["round.json"], path):
+                here = here[step]
+            assert there == here, (path, there, here)
+    assert {"commitments.plan_hash", "commitments.frame_commitment", "commitments.frame_root",
+            "commitments.frame_size", "commitments.inspector_commitment",
+            "meta.entropy_plan.sources"} <= set(fields)  # fmt: skip
+    assert set(bundled["commitments"]) == {f.split(".")[1] for f in fields if "commitments" in f}
 
 
 def test_a_round_not_yet_revealed_says_when_and_links_no_bundle(
@@ -254,11 +297,15 @@ def test_a_round_not_yet_revealed_says_when_and_links_no_bundle(
         drawn,
         disclosure="after-window",
         revealed=False,
+        bundled=False,
         reveal_on="2027-01-01",
         commitment_first_published="2026-11-30 09:00 北京时间",
+        commitment_before_draw=True,
+        published_commitment=drawn.commitment,
         results=[r for r in drawn.results if r.result],
     )
     page = render_round(site, hidden)[f"rounds/{ROUND}/index.html"].decode("utf-8")
+    assert "<th>承诺时公布</th><th>抽取时所用</th><th>一致？</th>" in page  # no bundle yet
     assert "在检查时段结束后（2027-01-01）公布" in page
     assert "<dd>检查时段结束后（2027-01-01），与抽取名录和验证包一同公布" in page
     assert "本站首次公布于 2026-11-30 09:00 北京时间" in page
@@ -286,7 +333,7 @@ def test_a_failed_round_page_says_what_verify_prints(engine: sa.Engine, tmp_path
     assert run.returncode == 0, run.stdout + run.stderr
     page = (folder / "index.html").read_text("utf-8")
     assert_quotes_output(page, run.stdout)
-    assert "recused" not in page
+    assert "recused for" not in page and "conflict" not in page  # not why it failed
 
 
 def test_strata_rates_and_entropy_read_as_plain_chinese() -> None:

@@ -1,0 +1,131 @@
+"""The search page in headless Chromium, served over HTTP as a citizen reaches it.
+
+With JavaScript: a query of several words finds the enterprises whose name or credit code holds
+every word (letters in any case), and a live region says how many were found, that none was, or
+that only the first ones are shown. Without JavaScript: no search box that does nothing, but a
+visible note on where else to look (the round pages, results.csv).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect, sync_playwright
+
+from rounds import service
+from tests.rounds.factories import plan_yaml, seed_registry
+from tests.website.test_phone import PHONE, _chromium
+from website.render import SEARCH_LIMIT
+from website.site import publish
+
+KEY = "ccc-2026-12"
+DRAWN = SEARCH_LIMIT + 30  # every enterprise of the frame is drawn
+NAMES = {3: "福州新华家用电器有限公司", 4: "厦门华新电器有限公司", 5: "新华书店有限公司"}
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def site(engine: sa.Engine, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """A published round drawing all of its enterprises, served on loopback: (URL, codes)."""
+    codes = seed_registry(engine, enterprises=DRAWN, inspectors=60)
+    with engine.begin() as conn:
+        for i, name in NAMES.items():
+            conn.execute(
+                sa.text("UPDATE enterprise SET name = :n WHERE credit_code = :c"),
+                {"n": name, "c": codes[i]},
+            )
+    every = "{A: '100%', B: '100%', C: '100%', D: '100%'}"
+    service.commit_round(engine=engine, plan_text=plan_yaml(rates=every, workload_cap=20))
+    service.draw_round(
+        engine=engine,
+        round_key=KEY,
+        entropy=service.EntropyInput(
+            witness_digits="31415926535897932384626433", witnesses=("张三", "李四")
+        ),
+    )
+    out = tmp_path / "site"
+    publish(engine, out, bundles=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(out)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/search.html", codes
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.slow
+def test_search_finds_every_word_and_says_what_it_found(site: tuple[str, list[str]]) -> None:
+    url, codes = site
+    lettered = next(c for c in codes if any(ch.isalpha() for ch in c))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        try:
+            page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
+            page.goto(url)
+            box, status, hits = (
+                page.locator("#q"),
+                page.locator("#status"),
+                page.locator("#hits li"),
+            )
+            expect(box).to_be_visible()
+            assert status.get_attribute("role") == "status"
+            assert status.get_attribute("aria-live") == "polite"
+
+            for query in ("新华 电器", "电器　新华"):  # any order, any space (also U+3000)
+                box.fill(query)
+                expect(status).to_have_text("找到 1 条。")
+                expect(hits).to_have_count(1)
+                expect(hits.first).to_contain_text(NAMES[3])
+                expect(hits.first).to_contain_text(codes[3])
+
+            box.fill("新华")
+            expect(status).to_have_text("找到 2 条。")
+
+            box.fill(lettered.lower())  # a credit code typed in lower case
+            expect(status).to_have_text("找到 1 条。")
+            expect(hits.first).to_contain_text(lettered)
+
+            box.fill("华新 书店")
+            expect(status).to_contain_text("未找到")
+            expect(hits).to_have_count(0)
+
+            box.fill("有限公司")
+            expect(status).to_have_text(
+                f"共找到 {DRAWN} 条，仅显示前 {SEARCH_LIMIT} 条；请输入更多的词缩小范围。"
+            )
+            expect(hits).to_have_count(SEARCH_LIMIT)
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_without_javascript_the_page_says_where_to_look(site: tuple[str, list[str]]) -> None:
+    url, _ = site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        try:
+            context = browser.new_context(viewport=PHONE, locale="zh-CN", java_script_enabled=False)
+            page = context.new_page()
+            page.goto(url)
+            text = page.locator("main").inner_text()
+            assert "本页的即时查询需要浏览器启用 JavaScript" in text
+            assert "页内查找" in text
+            expect(page.locator("#q")).to_be_hidden()  # no box that would do nothing
+            expect(page.locator('main a[href="data/results.csv"]')).to_be_visible()
+            expect(page.locator(f'main a[href="rounds/{KEY}/index.html"]')).to_be_visible()
+        finally:
+            browser.close()
