@@ -7,7 +7,9 @@ import email.policy
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -47,6 +49,17 @@ def outbox_link(credit_code: str, inspector_id: str, base_url: str) -> str:
             if link.endswith(f"token={token}"):
                 return base_url + link[link.index("/w/open/") :]
     raise AssertionError(f"no notice for {inspector_id} on {credit_code} in {outbox}")
+
+
+def open_assignment(
+    http: httpx.Client, base: str, credit_code: str, inspector_id: str
+) -> tuple[str, str]:
+    """Open ``inspector_id``'s link on ``credit_code``: the page's path and its HTML."""
+    first = http.get(outbox_link(credit_code, inspector_id, base))
+    assert first.status_code == 303, first.text
+    page = http.get(first.headers["location"])
+    assert page.status_code == 200, page.text
+    return urlsplit(str(page.url)).path, page.text
 
 
 PNG = bytes.fromhex(

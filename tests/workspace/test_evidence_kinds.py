@@ -10,7 +10,7 @@ import hashlib
 import html
 import re
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from findings.models import Evidence
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
 from tests.findings.media_samples import HEIC, JPEG, PDF, SAMPLES, ZIP
-from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link
+from tests.workspace.helpers import PNG, csrf_of, delivered_round, open_assignment, outbox_link
 from tests.workspace.test_browser import PHONE, _chromium
 from workspace.attachments import size_label
 
@@ -39,14 +39,6 @@ KINDS = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word 文档",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel 表格",
 }
-
-
-def _page(http: httpx.Client, base: str, code: str, inspector_id: str) -> tuple[str, str]:
-    first = http.get(outbox_link(code, inspector_id, base))
-    assert first.status_code == 303, first.text
-    page = http.get(first.headers["location"])
-    assert page.status_code == 200, page.text
-    return urlsplit(str(page.url)).path, page.text
 
 
 def _section(page: str, ident: str) -> str:
@@ -79,7 +71,7 @@ def test_every_kind_is_shown_for_what_it_is_and_served_so(live: tuple[str, dict]
     code, team = sorted(teams.items())[0]
     sha = {declared: hashlib.sha256(data).hexdigest() for declared, _, data in SAMPLES}
     with httpx.Client(base_url=base) as http:
-        path, page = _page(http, base, code, team[0])
+        path, page = open_assignment(http, base, code, team[0])
         entry = _section(page, "attachments")
         assert 'accept="image/*" capture="environment"' in entry  # the camera, one tap away
         accept = re.search(r'id="attachment" name="attachment" type="file" accept="([^"]+)"', entry)
@@ -122,7 +114,7 @@ def test_photos_alone_are_headed_as_photos_and_heic_is_a_link(live: tuple[str, d
     base, teams = live
     code, team = sorted(teams.items())[1]
     with httpx.Client(base_url=base) as http:
-        path, page = _page(http, base, code, team[0])
+        path, page = open_assignment(http, base, code, team[0])
         files = [("photo", ("gate.png", PNG, "image/png")),
                  ("attachment", ("IMG_0001.HEIC", HEIC, "image/heic"))]  # fmt: skip
         r = http.post(path, data={"csrf": csrf_of(page), **FORM, "action": "draft"}, files=files)
@@ -139,7 +131,7 @@ def test_a_browser_that_does_not_know_a_type_is_read_by_its_extension(
     base, teams = live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as http:
-        path, page = _page(http, base, code, team[0])
+        path, page = open_assignment(http, base, code, team[0])
         files = [("attachment", ("IMG_0001.heic", HEIC, "application/octet-stream"))]
         r = http.post(path, data={"csrf": csrf_of(page), **FORM, "action": "draft"}, files=files)
         assert r.status_code == 303
@@ -166,7 +158,7 @@ def test_a_file_not_of_its_declared_type_is_refused_in_chinese_and_nothing_store
     base, teams = live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as http:
-        path, page = _page(http, base, code, team[0])
+        path, page = open_assignment(http, base, code, team[0])
         form = {"csrf": csrf_of(page), **FORM, "description": "写了很多字", "action": "submit"}
         r = http.post(path, data=form, files=[(field, sent)])
         assert r.status_code == 422
@@ -183,7 +175,7 @@ def test_a_refused_file_leaves_the_others_attached(
     base, teams = live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as http:
-        path, page = _page(http, base, code, team[0])
+        path, page = open_assignment(http, base, code, team[0])
         files = [("photo", ("门头.jpg", JPEG, "image/jpeg")),
                  ("attachment", ("资料.zip", ZIP, "image/png"))]  # fmt: skip
         r = http.post(path, data={"csrf": csrf_of(page), **FORM, "action": "draft"}, files=files)

@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,7 +25,7 @@ from registry.models import Inspector
 from rounds.models import Round
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
-from tests.workspace.helpers import PNG, csrf_of, outbox_link
+from tests.workspace.helpers import PNG, csrf_of, open_assignment
 from workspace import drafts
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
@@ -37,15 +36,6 @@ def _first_assignment(live: tuple[str, dict]) -> tuple[str, str, list[str]]:
     base, teams = live
     code, team = sorted(teams.items())[0]
     return base, code, team
-
-
-def _page(http: httpx.Client, base: str, code: str, inspector_id: str) -> tuple[str, str]:
-    """Open ``inspector_id``'s link on ``code``: the page's path and its HTML."""
-    first = http.get(outbox_link(code, inspector_id, base))
-    assert first.status_code == 303, first.text
-    page = http.get(first.headers["location"])
-    assert page.status_code == 200, page.text
-    return urlsplit(str(page.url)).path, page.text
 
 
 def _notice(html: str) -> str:
@@ -67,7 +57,7 @@ def test_a_form_the_parser_refuses_is_a_400_that_says_why(
 ) -> None:
     base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
-        path, html = _page(http, base, code, team[0])
+        path, html = open_assignment(http, base, code, team[0])
         csrf = csrf_of(html)
         many = {"csrf": csrf, **FORM, **{f"f{i}": "x" for i in range(1001)}}
         r = http.post(path, data={**many, "action": "submit"})
@@ -86,7 +76,7 @@ def test_a_version_number_in_other_digits_is_refused_naming_its_field(
 ) -> None:
     base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
-        path, html = _page(http, base, code, team[0])
+        path, html = open_assignment(http, base, code, team[0])
         csrf = csrf_of(html)
         for number in ("²", "١", "9" * 5000):
             r = http.post(path, data={"csrf": csrf, **FORM, "base_version": number,
@@ -117,7 +107,7 @@ def test_a_draft_cut_short_counts_as_none_and_the_next_save_replaces_it(
     base, code, team = _first_assignment(live)
     folder = drafts.drafts_dir(Path(get_settings().home)).resolve()
     with httpx.Client(base_url=base) as http:
-        path, html = _page(http, base, code, team[0])
+        path, html = open_assignment(http, base, code, team[0])
         draft = {"csrf": csrf_of(html), **FORM, "action": "draft"}
         synced: list[str] = []
         with monkeypatch.context() as patch:
@@ -150,7 +140,7 @@ def test_a_photo_is_on_disk_for_good_before_its_row_is_committed(
         return record(*args, **kw)
 
     with httpx.Client(base_url=base) as http:
-        path, html = _page(http, base, code, team[0])
+        path, html = open_assignment(http, base, code, team[0])
         draft = {"csrf": csrf_of(html), **FORM, "action": "draft"}
         with monkeypatch.context() as patch:
             _fsynced(patch, events)
@@ -170,10 +160,10 @@ def test_a_sign_off_in_the_workspace_is_recorded_as_such(
     base, code, team = _first_assignment(live)
     a, b = team[0], team[1]
     with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
-        path, html = _page(http_a, base, code, a)
+        path, html = open_assignment(http_a, base, code, a)
         r = http_a.post(path, data={"csrf": csrf_of(html), **FORM, "action": "submit"})
         assert r.status_code == 303
-        _, html_b = _page(http_b, base, code, b)
+        _, html_b = open_assignment(http_b, base, code, b)
         r = http_b.post(f"{path}/sign", data={"csrf": csrf_of(html_b), "version": "1"})
         assert r.status_code == 303
     with Session(engine) as s:
@@ -185,14 +175,14 @@ def test_each_action_is_confirmed_on_the_page_it_returns_to(live: tuple[str, dic
     base, code, team = _first_assignment(live)
     a, b = team[0], team[1]
     with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
-        path, html = _page(http_a, base, code, a)
+        path, html = open_assignment(http_a, base, code, a)
         assert _notice(html) == ""
         form = {"csrf": csrf_of(html), **FORM}
         saved = http_a.post(path, data={**form, "action": "draft"}, follow_redirects=True)
         assert "草稿已保存" in _notice(saved.text)
         sent = http_a.post(path, data={**form, "action": "submit"}, follow_redirects=True)
         assert "已提交" in _notice(sent.text)
-        _, html_b = _page(http_b, base, code, b)
+        _, html_b = open_assignment(http_b, base, code, b)
         signed = http_b.post(
             f"{path}/sign", data={"csrf": csrf_of(html_b), "version": "1"}, follow_redirects=True
         )
@@ -213,11 +203,11 @@ def test_a_teammate_of_the_same_name_still_gets_the_sign_button(
         s.commit()
     button = "签字确认第 1 版"
     with httpx.Client(base_url=base) as http_a, httpx.Client(base_url=base) as http_b:
-        path, html = _page(http_a, base, code, a)
+        path, html = open_assignment(http_a, base, code, a)
         r = http_a.post(path, data={"csrf": csrf_of(html), **FORM, "action": "submit"})
         assert r.status_code == 303
         assert button not in http_a.get(path).text  # a has signed by submitting
-        _, html_b = _page(http_b, base, code, b)
+        _, html_b = open_assignment(http_b, base, code, b)
         assert button in html_b
         r = http_b.post(f"{path}/sign", data={"csrf": csrf_of(html_b), "version": "1"})
         assert r.status_code == 303 and "已完成" in http_b.get(path).text
@@ -232,8 +222,8 @@ def test_a_form_from_a_tab_opened_before_the_link_was_opened_again_keeps_its_tex
     base, code, team = _first_assignment(live)
     typed = "旧标签页里写的检查情况"
     with httpx.Client(base_url=base) as http:
-        path, old_tab = _page(http, base, code, team[0])
-        _, new_tab = _page(http, base, code, team[0])  # the link again: a new session
+        path, old_tab = open_assignment(http, base, code, team[0])
+        _, new_tab = open_assignment(http, base, code, team[0])  # the link again: a new session
         r = http.post(path, data={"csrf": csrf_of(old_tab), **FORM, "description": typed,
                                   "action": "submit"})  # fmt: skip
         assert r.status_code == 403 and "CSRF" in r.text and "未保存" in r.text
@@ -258,7 +248,7 @@ def test_a_first_finding_dated_outside_the_window_can_be_explained_and_submitted
         assert rnd is not None
         before = (rnd.window_start - dt.timedelta(days=1)).isoformat()
     with httpx.Client(base_url=base) as http:
-        path, html = _page(http, base, code, team[0])
+        path, html = open_assignment(http, base, code, team[0])
         assert 'name="reason"' in html, "the first version's form asks for the reason too"
         form = {"csrf": csrf_of(html), **FORM, "check_date": before, "action": "submit"}
         refused = http.post(path, data=form)
@@ -290,7 +280,7 @@ def test_an_assignment_past_its_deadline_says_so_on_its_page(
             s.add(a)
         s.commit()
     with httpx.Client(base_url=base) as http:
-        _, html = _page(http, base, code, team[0])
+        _, html = open_assignment(http, base, code, team[0])
     assert "已逾期" in html and "还有 0 个工作日" not in html
 
 
@@ -301,7 +291,7 @@ def test_a_refused_form_says_what_is_wrong_in_chinese(
     naming the field."""
     base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
-        path, html = _page(http, base, code, team[0])
+        path, html = open_assignment(http, base, code, team[0])
         csrf = csrf_of(html)
         cases = [
             ({"result": "", "check_date": ""}, ["检查结果（result）：请从列表中选择",
@@ -331,7 +321,7 @@ def test_a_version_that_came_first_and_a_coordinators_version_are_said_in_chines
 
     base, code, team = _first_assignment(live)
     with httpx.Client(base_url=base) as http:
-        path, html = _page(http, base, code, team[0])  # read with no version yet
+        path, html = open_assignment(http, base, code, team[0])  # read with no version yet
         service.submit(engine, round_key=ROUND, credit_code=code,
                        data=FindingIn.model_validate({**FORM, "description": "协调员录入"}),
                        submitted_by="coordinator:林科长", signers=[team[1]])  # fmt: skip
