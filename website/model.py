@@ -103,8 +103,8 @@ class PublicRound:
     reveal_on: str = ""  # ISO date the drawn list becomes public
     commitment_first_published: str = ""  # Beijing label
     commitment_before_draw: bool = False  # this site published it first before the draw
-    # commitment.json as this site first published it (None: not read from a site); a
-    # difference from ``commitment`` (the database's, which the draw used) is shown loudly
+    # commitment.json as this site first published it when it is not ``commitment`` (the
+    # database's, which the draw used): the difference is shown loudly. None: the same
     published_commitment: dict[str, Any] | None = None
 
     def digest(self) -> str:
@@ -126,9 +126,7 @@ class PublicRound:
     def commitment_differs(self) -> bool:
         """The commitment this site first published is not the one the round holds (and,
         once drawn, was drawn with)."""
-        return (
-            self.published_commitment is not None and self.published_commitment != self.commitment
-        )
+        return self.published_commitment is not None
 
     @property
     def published(self) -> int:

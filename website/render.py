@@ -207,7 +207,7 @@ def render_round(site: Site, rnd: PublicRound, part: RoundPart | None = None) ->
     part = part or part_of(rnd)
     # what the page says was committed: the commitment as this site first published it
     doc = rnd.commitment if rnd.published_commitment is None else rnd.published_commitment
-    compared = [] if rnd.published_commitment is None else compare(doc, rnd.commitment)
+    compared = compare(doc, rnd.commitment)
     strata = rnd.plan.get("strata", {})
     page = _page(
         "round.html.j2",

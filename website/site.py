@@ -36,7 +36,7 @@ from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit, disclosure
 from rounds.models import Round, RoundStatus
-from rounds.notice import commitment_bytes, commitment_document
+from rounds.notice import commitment_document
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
@@ -102,46 +102,41 @@ def _commitment(
     output: Output,
     report: PublishReport,
     stamps: dict[str, tuple[datetime, bool]],
-    on_site: bytes | None,
-) -> dict[str, Any]:
+    differs: bool,
+) -> None:
     """The round's commitment file and page, written once and never rewritten: a round
     committed but not yet drawn is published so the commitment is public before the entropy
     exists, and whatever happens to the round afterwards these bytes stay as they were.
-
-    ``on_site``: commitment.json as the site holds it (None: not yet). Returns the commitment
-    as the site first published it; one differing from the database's is left as it is."""
+    ``differs``: the site's commitment is not the database's (``published_commitments``)."""
     json_rel, html_rel = commitment_paths(rnd.round_key)
-    if on_site is not None and on_site != commitment_bytes(rnd.commitment):
-        return _as_published(on_site)
-    if output.has(json_rel) and output.has(html_rel):
-        return rnd.commitment
+    if differs or (output.has(json_rel) and output.has(html_rel)):
+        return
     at, before_draw = stamps[rnd.round_key]  # set for each commitment not on the site yet
-    # the same bytes as any copy already there (checked above), so "written" changes nothing
+    # the same values as any copy already there (published_commitments)
     for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
         output.write(rel, data, report)
-    return rnd.commitment
 
 
-def _on_site(out: Path, round_key: str) -> bytes | None:
-    """The round's commitment.json as the site holds it; None when it has none yet."""
-    target = out / commitment_paths(round_key)[0]
-    return target.read_bytes() if target.is_file() else None
-
-
-def _as_published(data: bytes) -> dict[str, Any]:
-    """A commitment.json read back; one that is not a JSON object compares as empty."""
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _differs(on_site: bytes | None, row: RoundRow, settings: Settings) -> bool:
-    """Whether the round's commitment on the site is not the database's: the site keeps the
-    one it published, and the round's page shows every value that differs."""
-    doc = commitment_document(row.row, row.doc, bureau_code=settings.bureau_code)
-    return on_site is not None and on_site != commitment_bytes(doc)
+def published_commitments(
+    out: Path, rows: list[RoundRow], settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """The commitments on the site that are not the database's, by round: the site keeps the
+    one it published, and the round's page shows each value that differs. Compared as JSON
+    values, so a file whose bytes differ but say the same (another serialisation) is no
+    difference; a file that is not a JSON object differs in every value."""
+    differing = {}
+    for row in rows:
+        target = out / commitment_paths(row.key)[0]
+        if not target.is_file():
+            continue
+        try:
+            doc = json.loads(target.read_bytes())
+        except ValueError:
+            doc = {}
+        doc = doc if isinstance(doc, dict) else {}
+        if doc != commitment_document(row.row, row.doc, bureau_code=settings.bureau_code):
+            differing[row.key] = doc
+    return differing
 
 
 def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
@@ -192,8 +187,7 @@ def publish(
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
         site_key = inputs.site_key(conn, rows, first, ctx)
-        on_site = {row.key: _on_site(out, row.key) for row in rows}
-        differing = [row.key for row in rows if _differs(on_site[row.key], row, settings)]
+        differing = published_commitments(out, rows, settings)
         if not differing and output.current(site_key, record, extra):
             return _nothing_to_publish(output, rows)
         fingerprints = inputs.round_keys(conn, rows, first, ctx)
@@ -217,12 +211,12 @@ def publish(
     first_time = {k for k in keys if k in stamps and k not in recorded}
     parts: dict[str, RoundPart] = {}
     for i, rnd in enumerate(site.rounds):
-        published = _commitment(site, rnd, output, report, stamps, on_site[rnd.round_key])
+        _commitment(site, rnd, output, report, stamps, rnd.round_key in differing)
         rnd = site.rounds[i] = replace(
             rnd,
             commitment_first_published=first[rnd.round_key],
             commitment_before_draw=rnd.round_key in stamps and stamps[rnd.round_key][1],
-            published_commitment=published,
+            published_commitment=differing.get(rnd.round_key),
         )
         if rnd.round_key in kept:  # inputs unchanged: its files are in place (checked)
             parts[rnd.round_key] = kept[rnd.round_key]

@@ -103,6 +103,27 @@ def test_a_published_commitment_is_never_overwritten(engine: sa.Engine, tmp_path
     assert path.read_bytes() == forged
 
 
+def test_a_commitment_written_otherwise_with_the_same_values_is_no_difference(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Whether the site's commitment is the database's is decided on its values, once, for the
+    error and the page alike: another serialisation of the same values is kept as it is and
+    raises nothing."""
+    import json
+
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    out = tmp_path / "site"
+    publish(engine, out, bundles=False)
+    path = out / "rounds" / KEY / "commitment.json"
+    spaced = json.dumps(json.loads(path.read_bytes()), indent=2).encode()
+    path.write_bytes(spaced)
+    publish(engine, out, bundles=False)
+    assert path.read_bytes() == spaced
+    page = (out / "rounds" / KEY / "index.html").read_text("utf-8")
+    assert "不一致" not in page and "警告" not in (out / "index.html").read_text("utf-8")
+
+
 def test_a_failed_round_is_published_with_a_bundle_confirming_the_failure(
     engine: sa.Engine, tmp_path: Path
 ) -> None:
