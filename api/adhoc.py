@@ -94,6 +94,7 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     from pathlib import PurePath
 
     from flows.launch import deployment_available
+    from rounds.entropy import check_witnesses
     from rounds.plans import find_plan
     from shuangsui.config import get_settings
     from shuangsui.errors import UserError
@@ -101,6 +102,7 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
 
     params = dict(params)
     check_plan_ref(params["plan"], field="plan")
+    check_witnesses(params.get("witnesses") or [])
     # refused now (422), not in the background after a 202 naming a round that never comes
     find_plan(get_settings().plans_dir, params["plan"])
     if params.get("witness_digits") and not params.get("round_id"):

@@ -5,7 +5,7 @@ registered from outside (the partner exchange registers ``partner-checkpoints``)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +77,16 @@ class EntropyInput:
     reveal: Mapping[str, Any] | None = None
 
 
+def check_witnesses(names: Sequence[str]) -> None:
+    """The witnesses' names, shown on the public round page: nothing in them that changes how
+    the text around shows (a right-to-left override showed the ceremony's digits reversed)."""
+    for i, name in enumerate(names):
+        try:
+            no_control(name)
+        except ValueError as exc:
+            raise UserError(f"witnesses[{i}]: {exc}") from None
+
+
 def gather_entropy(
     rnd: Round, given: EntropyInput, *, beacon_transport: Any = None
 ) -> list[dict[str, Any]]:
@@ -94,11 +104,7 @@ def gather_entropy(
                     f"(at least {spec['min_digits']}), entered after the commitment "
                     f"{rnd.frame_commitment[:16]}… was published"
                 )
-            for i, name in enumerate(given.witnesses):  # shown on the public round page
-                try:
-                    no_control(name)
-                except ValueError as exc:
-                    raise UserError(f"witnesses[{i}]: {exc}") from None
+            check_witnesses(given.witnesses)
             try:
                 records.append(WitnessDigits(given.witness_digits, given.witnesses).record())
             except EntropyInvalid as exc:

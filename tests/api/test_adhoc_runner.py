@@ -63,7 +63,7 @@ def test_adhoc_round_through_the_api_is_committed_then_drawn(
     assert [x["status"] for x in listed if x["round_key"] == key] == ["drawn"]
 
 
-def test_an_unknown_plan_or_digits_without_a_round_are_refused_before_anything_starts(
+def test_an_unknown_plan_digits_without_a_round_or_a_hidden_character_are_refused_at_once(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Refused with a 422 naming what is wrong, not answered 202 with a round key that the
@@ -80,6 +80,12 @@ def test_an_unknown_plan_or_digits_without_a_round_are_refused_before_anything_s
         "plan": "ccc-2026-12", "reason": "投诉", "witness_digits": "5772156649",
     })  # fmt: skip
     assert digits.status_code == 422 and "witness_digits" in digits.json()["detail"]
+    hidden = client.post("/rounds/adhoc", headers=auth, json={
+        "plan": "ccc-2026-12", "reason": "投诉", "round_id": "ccc-2026-12-adhoc-1",
+        "witness_digits": "57721566490153286060651209", "witnesses": ["王五", "\u202e林晓"],
+    })  # fmt: skip
+    assert hidden.status_code == 422, hidden.text
+    assert "witnesses[1]: contains the invisible character U+202E" in hidden.json()["detail"]
     with Session(engine) as s:
         assert s.exec(sa.select(Round)).all() == []  # type: ignore[call-overload]
     assert not adhoc.wait_for_running(timeout=1), "no round was started"
