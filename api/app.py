@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from api import docs, limits, openapi, problems
+from api import docs, limits, openapi, problems, semantics
 from api.adhoc import run_adhoc, wait_for_running
 from api.auth import check_routes
 from api.routes import coordinator, findings, public, risk
@@ -98,6 +98,9 @@ def create_app(
         lifespan=_lifespan,
         docs_url=None,  # served by api.docs, with assets from this server rather than a CDN
         redoc_url=None,
+        # no 307 to the path with or without a trailing slash: its URL would be built from the
+        # Host header, before authentication; each route answers at exactly its path
+        redirect_slashes=False,
     )
     docs.install(app)
     app.state.settings = settings
@@ -105,6 +108,7 @@ def create_app(
     app.state.adhoc_runner = adhoc_runner or run_adhoc
     problems.install(app)
     _limit_bodies(app, settings)
+    app.add_middleware(semantics.AnswerHead)  # HEAD as GET without the body
     for router in (public.router, findings.router, coordinator.router, risk.router, *routers):
         app.include_router(router)
     for spec in EXTRA_ROUTERS:

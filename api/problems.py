@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from api.semantics import allow, sent_method
 from shuangsui.errors import Conflict, ImportRejected, NotFound, UserError
 
 logger = logging.getLogger(__name__)
@@ -70,6 +74,41 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    """``[{"field": "query.start", "reason"}]``, one for each input out of its schema."""
+    return [
+        {
+            "field": ".".join(str(p) for p in e["loc"]),
+            "reason": str(e["msg"]).removeprefix("Value error, "),
+        }
+        for e in exc.errors()
+    ]
+
+
+def invalid_parameters(exc: RequestValidationError) -> Problem:
+    """422 ``invalid-parameter`` whose detail starts with the parameter at fault
+    (``start: not an integer …``), the shape docs/exchange-protocol.md promises partners."""
+    errors = _field_errors(exc)
+    detail = "; ".join(f"{e['field'].split('.', 1)[-1]}: {e['reason']}" for e in errors[:5])
+    return Problem(422, detail, slug="invalid-parameter", errors=errors)
+
+
+class ParameterRoute(APIRoute):
+    """A route whose invalid inputs are answered by :func:`invalid_parameters` rather than the
+    API's ``invalid-fields`` (``APIRouter(route_class=ParameterRoute)``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                raise invalid_parameters(exc) from None
+
+        return handle
+
+
 def error_page(app: Any, path: str, status: int) -> Response | None:
     """The page the app shows for a refusal of ``path`` instead of a problem document, if any
     (``app.state.error_page``: the workspace sets it for its own paths)."""
@@ -112,13 +151,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e["loc"]),
-                "reason": str(e["msg"]).removeprefix("Value error, "),
-            }
-            for e in exc.errors()
-        ]
+        errors = _field_errors(exc)
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5])
         return problem_response(
             422, f"fix these fields and send again: {detail}", "invalid-fields", errors=errors
@@ -126,14 +159,28 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allow(request)  # the framework names only one route's methods
         if (page := error_page(request.app, request.url.path, exc.status_code)) is not None:
+            page.headers.update(headers)
             return page  # a workspace path: a page for a person (workspace.pages)
         detail = str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path} (see /openapi.json for the routes)"
         elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem_response(exc.status_code, detail)
+            detail = f"{sent_method(request)} is not allowed on {request.url.path}"
+        return problem_response(exc.status_code, detail, headers=headers or None)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        # the client hung up before the end of its body: nothing was done, nobody reads an answer
+        logger.warning(
+            "%s %s: the client closed the connection before the end of its body",
+            sent_method(request),
+            request.url.path,
+        )
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

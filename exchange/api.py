@@ -4,7 +4,8 @@ Every route is for role ``partner``: a bureau of the partner directory, identifi
 RFC 9421 signature its request carries (``httpsig``) for OUR public URL (never the Host
 header); a nonce is accepted once. Errors are RFC 9457 problem+json (``api.problems``),
 naming the parameter at fault; no answer carries a file path. A partner sees only the log:
-what is shared.
+what is shared. Invalid parameters are answered 422 ``invalid-parameter`` with the parameter
+first (``api.problems.ParameterRoute``); integers are written as the protocol writes them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import base64
 import datetime as dt
 import hashlib
 import logging
-from typing import Any
+import re
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BeforeValidator
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from api.auth import ROLES_ATTR
-from api.problems import Problem
+from api.problems import ParameterRoute, Problem
+from api.semantics import none_match, sent_method
 from exchange import equivocation, log, witness
 from exchange.directory import Partner, load_directory
 from exchange.errors import DirectoryError, SignatureRejected
@@ -33,8 +38,9 @@ from exchange.settings import exchange_settings
 
 logger = logging.getLogger(__name__)
 PREFIX = "/exchange/v1"
-router = APIRouter(prefix=PREFIX, tags=["partner exchange"])
+router = APIRouter(prefix=PREFIX, tags=["partner exchange"], route_class=ParameterRoute)
 MAX = 2**63 - 1  # every integer parameter: 0..MAX (a signed 64-bit integer)
+DIGITS = re.compile(r"0|[1-9][0-9]*")  # an integer as the protocol writes it
 CHALLENGE = {"WWW-Authenticate": f'Signature realm="{TAG}"', "Accept-Signature": ACCEPT_SIGNATURE}
 
 
@@ -86,7 +92,7 @@ def _check(request: Request, body: bytes) -> Partner:
     keys = {k.http_key_id: (p, k) for p in partners.values() for k in p.keys}
     try:
         verified = verify_request(
-            request.method, target_uri(request), request.headers.items(), body,
+            sent_method(request), target_uri(request), request.headers.items(), body,
             keys={kid: k for kid, (_p, k) in keys.items()},
             nonce_store=nonce_store(_engine(request)),
             max_age=exchange_settings().exchange_signature_max_age,
@@ -118,7 +124,7 @@ def checkpoint(request: Request) -> Response:
         text = witness.on_our_checkpoint(session, key.origin, cp.text)
     etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == etag:
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
 
@@ -139,6 +145,27 @@ def equivocations(request: Request) -> dict[str, Any]:
         return {"proofs": equivocation.stored(session)}
 
 
+def _integer(minimum: int) -> BeforeValidator:
+    """An integer parameter in ``minimum..MAX`` written ``0|[1-9][0-9]*`` (ASCII digits only):
+    no sign, space, ``_`` or leading zero, which the framework's lax parsing would accept."""
+
+    def check(raw: object) -> object:
+        if not isinstance(raw, str):
+            return raw  # the route's default
+        if not DIGITS.fullmatch(raw):
+            raise ValueError('not an integer (decimal digits 0-9, without sign, space, "_" '
+                             "or leading zero)")  # fmt: skip
+        if len(raw) > len(str(MAX)) or not minimum <= int(raw) <= MAX:
+            raise ValueError(f"outside {minimum}..{MAX}")
+        return raw
+
+    return BeforeValidator(check)
+
+
+Natural = Annotated[int, Query(ge=0, le=MAX), _integer(0)]
+Positive = Annotated[int, Query(ge=1, le=MAX), _integer(1)]
+
+
 def _bad(status: int, parameter: str, reason: str) -> Problem:
     slug = "out-of-range" if status == 404 else "invalid-parameter"
     errors = [{"field": f"query.{parameter}", "reason": reason}]
@@ -154,11 +181,12 @@ def _within(size: int, parameter: str, value: int) -> None:
 def entries(
     request: Request,
     response: Response,
-    start: int = Query(0, ge=0, le=MAX),
-    end: int | None = Query(None, ge=0, le=MAX, description="default: the current tree size"),
-    limit: int | None = Query(None, ge=1, le=MAX),
+    start: Natural = 0,
+    end: Annotated[Natural | None, Query(description="default: the current tree size")] = None,
+    limit: Positive | None = None,
 ) -> dict[str, Any]:
-    """Entries ``start <= seq < end`` in order, one page; ``Link: <…>; rel="next"`` for more."""
+    """Entries ``start <= seq < end`` in order, one page; ``Link: <…>; rel="next"`` for more:
+    the rest of the range, with the same ``limit``."""
     page = min(limit or MAX, exchange_settings().exchange_page_size)
     with Session(_engine(request)) as session:
         size, _root = log.head_of(session)
@@ -171,7 +199,8 @@ def entries(
         rows = log.entries_range(session, start, min(end, start + page))
     nxt = start + len(rows)
     if nxt < end:
-        response.headers["Link"] = f'<{PREFIX}/entries?start={nxt}&end={end}>; rel="next"'
+        query = {"start": nxt, "end": end} | ({"limit": limit} if limit is not None else {})
+        response.headers["Link"] = f'<{PREFIX}/entries?{urlencode(query)}>; rel="next"'
     return {"start": start, "end": end,
             "entries": [{"seq": seq, "entry": body} for seq, body in rows]}  # fmt: skip
 
@@ -181,9 +210,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
 
 
 @router.get("/proof/inclusion", dependencies=PARTNER)
-def inclusion(
-    request: Request, index: int = Query(ge=0, le=MAX), size: int = Query(ge=1, le=MAX)
-) -> dict[str, Any]:
+def inclusion(request: Request, index: Natural, size: Positive) -> dict[str, Any]:
     """RFC 6962 PATH(index, D[size]); O(log size) stored hashes read."""
     if index >= size:
         raise _bad(422, "index", f"{index} is not a leaf of a tree of size {size}")
@@ -194,9 +221,7 @@ def inclusion(
 
 
 @router.get("/proof/consistency", dependencies=PARTNER)
-def consistency(
-    request: Request, first: int = Query(ge=0, le=MAX), second: int = Query(ge=0, le=MAX)
-) -> dict[str, Any]:
+def consistency(request: Request, first: Natural, second: Natural) -> dict[str, Any]:
     """RFC 6962 PROOF(first, D[second]); O(log second) stored hashes read."""
     if first > second:
         raise _bad(422, "first", f"{first} is larger than second ({second})")

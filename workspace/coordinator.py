@@ -70,6 +70,13 @@ def open_link(request: Request, who: Annotated[Principal, Depends(coordinator_li
     return response
 
 
+@router.get("")
+def bare(me: Coordinator) -> Response:
+    """``/w/c`` typed without its slash: the month page, by a path of this server only (the
+    app redirects no slashes: the framework's redirect took its host from the request)."""
+    return RedirectResponse("/w/c/", status_code=308)
+
+
 @router.get("/")
 def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
     if period and not PERIOD.fullmatch(period):

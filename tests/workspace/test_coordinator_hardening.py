@@ -164,6 +164,8 @@ def test_a_malformed_month_is_refused_naming_the_parameter(live: Live) -> None:
         ok = http.get("/w/c/", params={"period": "2026-12"})
         assert ok.status_code == 200 and "2026-12 本月抽查" in ok.text
         assert http.get("/w/c/").status_code == 200  # no period: this month
+        bare = http.get("/w/c", headers={"Host": "evil.example"}, follow_redirects=False)
+        assert (bare.status_code, bare.headers["location"]) == (308, "/w/c/")  # a path of ours
 
 
 # Every pre and every .scroll box (the ad hoc preflight's tables) either fits or scrolls (or
