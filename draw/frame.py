@@ -676,7 +676,7 @@ def build_inspector_frame(rows: Iterable[Mapping[str, Any]]) -> list[InspectorUn
     out: dict[str, InspectorUnit] = {}
     for row in rows:
         unit = InspectorUnit.from_json(row)
-        if not re.fullmatch(r"\d{6}", unit.division_code):
+        if not re.fullmatch(r"[0-9]{6}", unit.division_code):
             raise FrameError(f"inspector {unit.inspector_id}: division_code must be 6 digits")
         if unit.inspector_id in out:
             raise FrameError(f"inspector {unit.inspector_id}: appears twice in the rows")

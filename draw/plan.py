@@ -37,7 +37,7 @@ DEFAULT_DISCLOSURE = "after-window"  # a plan that does not say: docs/draw-algor
 
 PLAN_VERSION = 1
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-_DIVISION_RE = re.compile(r"^\d{2}(\d{2}){0,2}$")
+_DIVISION_RE = re.compile(r"[0-9]{2}(?:[0-9]{2}){0,2}")  # fullmatch; ASCII digits
 STRATUM_KEYS = ("division", "risk_class")
 
 
@@ -60,7 +60,7 @@ def rate_fraction(text: str) -> Fraction:
 
 def normalise_division(code: str) -> str:
     """A GB/T 2260 prefix: strip trailing '00' pairs ('350000' -> '35', '350100' -> '3501')."""
-    if not _DIVISION_RE.match(code):
+    if not _DIVISION_RE.fullmatch(code):
         raise ValueError(f"division {code!r} must be 2, 4 or 6 digits of a GB/T 2260 code")
     while len(code) > 2 and code.endswith("00"):
         code = code[:-2]
@@ -286,6 +286,19 @@ def _hint(err: Any) -> str:
     return ""
 
 
+def _reported(errors: list[Any]) -> Any:
+    """The error to report: a misspelled key (``titel``) before the missing key it was meant
+    to be (``title: Field required`` would never name what the plan says)."""
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            *where, key = err["loc"]
+            close = difflib.get_close_matches(str(key), _known_keys(err["loc"]), n=1)
+            if close and (*where, close[0]) in missing:
+                return err
+    return errors[0]
+
+
 def parse_plan(data: Any) -> dict[str, Any]:
     """Validate a plan mapping (e.g. from YAML) and return its canonical dict."""
     if not isinstance(data, dict):
@@ -293,7 +306,7 @@ def parse_plan(data: Any) -> dict[str, Any]:
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = _reported(exc.errors())
         raise PlanError(f"{_field_name(err['loc'])}: {err['msg']}{_hint(err)}") from None
     _check_semantics(plan)
     return _canonical(plan)
@@ -315,7 +328,21 @@ def read_plan_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_PlanLoader)
     except yaml.YAMLError as exc:
-        raise PlanError(f"plan: not valid YAML: {exc}") from None
+        raise PlanError(f"plan: not valid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: where the YAML went wrong (line and column as an editor counts them) and
+    what was wrong there."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    if mark is None:
+        return problem
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None:
+        return f"{where}: {problem} ({context} at line {start.line + 1}, column {start.column + 1})"
+    return f"{where}: {problem}"
 
 
 def load_plan(source: str | Path) -> dict[str, Any]:

@@ -30,10 +30,13 @@ def import_cmd(
     by: str = typer.Option("", "--by", help="the coordinator importing (default: login name)"),
 ) -> None:
     """Import findings; any bad row rejects the whole file (FILE:ROW: field: reason)."""
-    from findings.importer import import_findings
+    from findings.importer import import_file
 
-    n = import_findings(_engine(), file, imported_by=by or getpass.getuser())
-    typer.echo(f"{n} finding version(s) imported from {file}")
+    done = import_file(_engine(), file, imported_by=by or getpass.getuser())
+    typer.echo(
+        f"{done.new} new finding version(s) imported from {file}; "
+        f"{done.recorded} already recorded as the file has them"
+    )
 
 
 @app.command("correct")

@@ -8,14 +8,16 @@ the content of a row is validated by :class:`findings.schemas.FindingIn`, like t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from findings import service
 from findings.categories import (
@@ -30,10 +32,11 @@ from findings.categories import (
 from findings.dates import date_problems
 from findings.events import FindingsImported
 from findings.schemas import FindingIn, first_error
+from registry import uscc
 from registry.io import header_fields, inspect_source, named_width, read_rows
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
-from rounds.models import Assignment
+from rounds.models import Assignment, Round
 from shuangsui.errors import ImportRejected, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
@@ -86,14 +89,27 @@ def _measures(text: str) -> list[dict[str, Any]]:
     return out
 
 
+def _cell(name: str, parse: Callable[[str], Any], text: str) -> Any:
+    """``parse(text)``; a cell it refuses is a CellError naming the column: ``name: why``."""
+    try:
+        return parse(text)
+    except (CellError, ValueError) as exc:
+        raise CellError(f"{name}: {exc}") from None
+
+
 def parse_row(cells: dict[str, str]) -> tuple[FindingIn, list[str]]:
-    """A validated finding and its signers; CellError or ValidationError on bad content."""
+    """A validated finding and its signers; CellError (``field: why``) or ValidationError on
+    bad content."""
     data: dict[str, Any] = {
-        "result": parse_label(cells.get("result", ""), ResultCategory, RESULT_LABELS).value,
-        "check_date": parse_date(cells.get("check_date", "").strip()),
+        "result": _cell(
+            "result",
+            lambda t: parse_label(t, ResultCategory, RESULT_LABELS).value,
+            cells.get("result", ""),
+        ),
+        "check_date": _cell("check_date", parse_date, cells.get("check_date", "").strip()),
         "description": cells.get("description", "").strip(),
-        "certificates": _certificates(cells.get("certificates", "")),
-        "measures": _measures(cells.get("measures", "")),
+        "certificates": _cell("certificates", _certificates, cells.get("certificates", "")),
+        "measures": _cell("measures", _measures, cells.get("measures", "")),
         "internal_note": cells.get("internal_note", "").strip(),
         "reason": cells.get("reason", "").strip(),
     }
@@ -121,8 +137,28 @@ def _teams(session: Session, round_keys: set[str]) -> dict[tuple[str, str], list
     return teams
 
 
+@dataclass(frozen=True)
+class Imported:
+    """What an import did: versions written, and rows whose finding was already recorded as
+    the file has it (a file imported again writes nothing)."""
+
+    new: int
+    recorded: int
+
+
 def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
     """Validate every row, then write every version in one transaction; the number written."""
+    return import_file(engine, path, imported_by=imported_by).new
+
+
+def _unknown_code(round_key: str, code: str) -> str:
+    """Why a row's enterprise has no team in its round: a code that cannot be one, or one
+    that was not drawn."""
+    return uscc.problem(code, uscc.load_whitelist()) or f"{code} was not drawn in round {round_key}"
+
+
+def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
+    """Validate every row, then write every new version in one transaction."""
     src = inspect_source(path)
     name = str(path)
     rows = read_rows(src)
@@ -132,6 +168,10 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
     fields, problems = _header(name, head[1])
     if problems:
         raise ImportRejected(problems)
+    first = next(rows, None)
+    if first is None:
+        raise UserError(f"{name}: no data rows below the header")
+    rows = chain([first], rows)
     parsed: list[_Row] = []
     seen: dict[tuple[str, str], int] = {}
     width = named_width(fields)
@@ -154,13 +194,11 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
         try:
             finding, signers = parse_row(cells)
         except CellError as exc:
-            problems.append(RowProblem(name, number, "row", str(exc)))
+            field, _, reason = str(exc).partition(": ")
+            problems.append(RowProblem(name, number, field, reason))
             continue
-        except ValueError as exc:
-            if isinstance(exc, ValidationError):
-                problems.extend(RowProblem(name, number, f, r) for f, r in first_error(exc))
-            else:
-                problems.append(RowProblem(name, number, "result", str(exc)))
+        except ValidationError as exc:
+            problems.extend(RowProblem(name, number, f, r) for f, r in first_error(exc))
             continue
         if key in seen:
             problems.append(
@@ -171,19 +209,20 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
             continue
         seen[key] = number
         parsed.append(_Row(number, key[0], key[1], finding, signers))
+    new = 0
     with Session(engine, expire_on_commit=False) as session:
-        teams = _teams(session, {r.round_key for r in parsed})
+        named = sorted({r.round_key for r in parsed})
+        stored = select(col(Round.round_key)).where(col(Round.round_key).in_(named))
+        held = set(session.execute(stored).scalars())
+        teams = _teams(session, held)
         for r in parsed:
             team = teams.get((r.round_key, r.credit_code))
+            if r.round_key not in held:
+                problems.append(RowProblem(name, r.number, "round_key", f"no round {r.round_key}"))
+                continue
             if team is None:
-                problems.append(
-                    RowProblem(
-                        name,
-                        r.number,
-                        "credit_code",
-                        f"{r.credit_code} was not drawn in round {r.round_key}",
-                    )
-                )
+                reason = _unknown_code(r.round_key, r.credit_code)
+                problems.append(RowProblem(name, r.number, "credit_code", reason))
                 continue
             found = date_problems(session, r.round_key, r.finding)
             found += service.reference_problems(session, r.credit_code, r.finding)
@@ -193,7 +232,7 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
             if problems:
                 continue
             try:
-                service.add_version(
+                version = service.add_version(
                     session,
                     round_key=r.round_key,
                     credit_code=r.credit_code,
@@ -203,6 +242,7 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
                     via="import",
                     team=team,
                 )
+                new += version is not None
             except UserError as exc:
                 problems.append(
                     RowProblem(
@@ -213,7 +253,7 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
             session.rollback()
             problems.sort(key=lambda p: p.row)
             raise ImportRejected(problems)
-        audit.add_to(session, None, FindingsImported(name, src.sha256, len(parsed), imported_by))
+        audit.add_to(session, None, FindingsImported(name, src.sha256, new, imported_by))
         try:
             session.commit()
         except IntegrityError:
@@ -221,5 +261,5 @@ def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
             raise UserError(
                 f"{name}: another import or submission ran at the same time; import the file again"
             ) from None
-    logger.info("imported %d finding version(s) from %s", len(parsed), name)
-    return len(parsed)
+    logger.info("imported %d new finding version(s) from %s", new, name)
+    return Imported(new, len(parsed) - new)

@@ -8,6 +8,7 @@ repeated in the file, is an error: an import never records a lead twice.
 from __future__ import annotations
 
 import logging
+from itertools import chain
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from sqlmodel import Session, col, select
 from leads import events, service
 from leads.models import Lead
 from leads.schemas import LeadIn
-from registry.io import header_fields, inspect_source, read_rows
+from registry.io import header_fields, inspect_source, named_width, read_rows
 from registry.validate import CellError, parse_date
 from rounds import audit
 from shuangsui.errors import ImportRejected, RowProblem, UserError
@@ -72,10 +73,19 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> list[int]:
     fields, problems = _header(name, head[1])
     if problems:
         raise ImportRejected(problems)
+    first = next(rows, None)
+    if first is None:
+        raise UserError(f"{name}: no data rows below the header")
     parsed: list[tuple[int, LeadIn]] = []
     refs: dict[str, int] = {}
-    for number, raw in rows:
-        cells = {f: raw[i] for i, f in enumerate(fields) if f and i < len(raw)}
+    width = named_width(fields)
+    for number, raw in chain([first], rows):
+        if len(raw) < width:  # cut short: a missing cell is not an empty one
+            problems.append(
+                RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
+            )
+            continue
+        cells = {f: raw[i] for i, f in enumerate(fields) if f}
         missing = [f for f in REQUIRED if not cells.get(f, "").strip()]
         if missing:
             problems += [RowProblem(name, number, f, "required") for f in missing]

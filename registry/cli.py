@@ -100,14 +100,14 @@ def export_command(
     def run() -> None:
         if all_kinds == (kind is not None):
             raise UserError("give either a kind or --all")
+        if kind is not None and kind not in KINDS:  # before the database is opened (or made)
+            raise UserError(f"unknown kind {kind!r}: {KIND_HELP}")
         with _session() as session:
-            if all_kinds:
+            if kind is None:
                 counts = export_all(
                     session=session, out_dir=out, suffix=".xlsx" if xlsx else ".csv"
                 )
             else:
-                if kind not in KINDS:
-                    raise UserError(f"unknown kind {kind!r}: {KIND_HELP}")
                 counts = {kind: export_kind(session=session, kind=kind, out=out)}
         for name, n in counts.items():
             typer.echo(f"{name}: {n} rows")

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from registry.schema import unknown_column
 from shuangsui import spreadsheet
 from shuangsui.errors import RowProblem, UserError
 from shuangsui.files import atomic_writer
@@ -195,7 +196,8 @@ def header_fields(
     for text in cells:
         name = lookup.get(text.strip().lower())
         if text.strip() and name is None:
-            problems.append(RowProblem(file, 1, text.strip(), "unknown column"))
+            reason = unknown_column(text.strip(), columns)
+            problems.append(RowProblem(file, 1, text.strip(), reason))
         elif name in fields:
             problems.append(RowProblem(file, 1, str(name), "column appears twice"))
             name = None

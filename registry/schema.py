@@ -3,6 +3,7 @@ cell type of each column, the natural key and the table. One place, read by impo
 
 from __future__ import annotations
 
+import difflib
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,6 +249,30 @@ def header_map(kind: Kind) -> dict[str, str]:
         for alias in col.aliases:
             out[alias.lower()] = col.name
     return out
+
+
+def unknown_column(text: str, columns: Mapping[str, Sequence[str]]) -> str:
+    """The problem of a header cell that names no column of ``columns`` (field name ->
+    aliases): the accepted headers closest to it, by spelling or, for a Chinese header, by the
+    characters it shares with them; or, when none is close, every accepted column."""
+    names = [h for name, aliases in columns.items() for h in (name, *aliases)]
+    close = difflib.get_close_matches(text.lower(), [h.lower() for h in names], n=3, cutoff=0.6)
+    hints = [h for h in names if h.lower() in close]
+    if not hints:
+        wide = {c for c in text if not c.isascii()}
+        shared = [(len(wide & set(h)), h) for h in names if wide & set(h)]
+        hints = [h for _, h in sorted(shared, key=lambda pair: -pair[0])[:3]]
+    if hints:
+        return f"unknown column; did you mean {' or '.join(hints)}?"
+    accepted = ", ".join(
+        f"{name} ({aliases[0]})" if aliases else name for name, aliases in columns.items()
+    )
+    return f"unknown column; the columns are {accepted}"
+
+
+def kind_columns(kind: Kind) -> dict[str, tuple[str, ...]]:
+    """Each field name of ``kind`` -> the other headers that name it."""
+    return {col.name: col.aliases for col in kind.columns}
 
 
 def cell_of(col: Col, value: Any) -> str:

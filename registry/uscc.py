@@ -78,6 +78,11 @@ def problem(code: str, whitelist: dict[str, WhitelistEntry] | None = None) -> st
     """
     if whitelist and code in whitelist:
         return None
+    if len(code) == 15 and code.isdigit():
+        return (
+            "must be 18 characters, got 15: this looks like an old 工商注册号 (registration "
+            "number); write the enterprise's 18-character 统一社会信用代码"
+        )
     if len(code) != 18:
         return f"must be 18 characters, got {len(code)}"
     bad = "" if _ALLOWED.issuperset(code) else sorted({c for c in code if c not in ALPHABET})

@@ -20,7 +20,7 @@ from typing import Any
 from registry import uscc
 from registry.divisions import DivisionTable
 from registry.io import named_width
-from registry.schema import LABELS, Col, Kind, header_map
+from registry.schema import LABELS, Col, Kind, header_map, kind_columns, unknown_column
 from shuangsui.errors import RowProblem
 from shuangsui.spreadsheet import unescape_cell
 
@@ -132,7 +132,8 @@ class RowValidator:
         for text in cells:
             name = accepted.get(text.strip().lower())
             if text.strip() and name is None:
-                problems.append(self.problem(1, text.strip(), "unknown column"))
+                reason = unknown_column(text.strip(), kind_columns(self.kind))
+                problems.append(self.problem(1, text.strip(), reason))
             elif name is not None and name in self.fields:
                 problems.append(self.problem(1, name, "column appears twice"))
                 name = None
@@ -157,7 +158,7 @@ class RowValidator:
                     raise CellError(reason)
                 return code
             case "division":
-                if not re.fullmatch(r"\d{6}", text):
+                if not re.fullmatch(r"[0-9]{6}", text):  # ASCII: `\d` takes full-width digits
                     raise CellError(f"not a 6-digit division code: {text!r}")
                 if not self.divisions.is_known(text):
                     raise CellError(f"unknown division code {text}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from shuangsui.config import get_settings
+from shuangsui.errors import UserError
 
 
 def publish_cmd(
@@ -19,6 +20,8 @@ def publish_cmd(
     from shuangsui.files import public_umask
     from website.site import publish
 
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, not a folder")
     settings = get_settings()
     migrate(settings.resolved_database_url)
     with public_umask():  # the site is for everyone, unlike the data directory

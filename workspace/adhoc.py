@@ -24,6 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from draw.plan import normalise_division
 from rounds import audit
 from rounds.models import Round, RoundKind, RoundStatus
 from rounds.plans import apply_overrides
@@ -42,7 +43,6 @@ Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 RATE = re.compile(r"^\s*([A-Za-z]+)\s*=\s*([0-9]{1,3}(?:\.[0-9]{1,6})?)\s*%\s*$")
 CAP = re.compile(r"[0-9]{1,9}")
 DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
-DIVISION = re.compile(r"[0-9]{2}(?:[0-9]{2}){0,2}")  # a GB/T 2260 code or prefix
 
 # the fields as the forms label them (adhoc.html shows these words; round.html the
 # ceremony's): a refusal names its field so, never by its name in the HTML
@@ -116,8 +116,12 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
         else:
             errors.append(f"{LABELS['total_cap']}：应为正整数")
     divisions = [d for d in re.split(r"[,，;；\s]+", str(form.get("divisions", ""))) if d]
-    errors += [f"{LABELS['divisions']}：{d!r} 应为 2、4 或 6 位行政区划代码，例如 35 或 350100"
-               for d in divisions if not DIVISION.fullmatch(d)]  # fmt: skip
+    for d in divisions:
+        try:
+            normalise_division(d)
+        except ValueError:
+            said = f"{d!r} 应为 2、4 或 6 位行政区划代码，例如 35 或 350100"
+            errors.append(f"{LABELS['divisions']}：{said}")
     if divisions:
         params["divisions"] = divisions
     return params, errors

@@ -6,6 +6,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -14,6 +15,7 @@ from api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemDetails
 from findings import evidence, service
 from findings.schemas import FindingIn
 from findings.settings import FindingsSettings
+from shuangsui.text import no_control
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,21 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
         "description": "Another writer came first; ``latest_version`` names the version now there",
     }
 }
+
+
+def _file_name(name: str) -> str:
+    """An evidence file's name as the uploader's device gave it: one name, no folder."""
+    if "/" in name or "\\" in name:
+        raise ValueError("a file name, not a path: it cannot hold / or \\")
+    return name
+
+
+FileName = Annotated[
+    str,
+    Query(max_length=255, description="the file's name on the uploader's device"),
+    AfterValidator(no_control),
+    AfterValidator(_file_name),
+]
 
 
 @router.get("")
@@ -112,7 +129,7 @@ async def upload_evidence(
     credit_code: str,
     request: Request,
     who: TeamMember,
-    filename: Annotated[str, Query(max_length=255)] = "",
+    filename: FileName = "",
 ) -> dict[str, Any]:
     """Upload one evidence file as the raw request body (its Content-Type is its media type).
     Reference it in a finding by the returned ``sha256``. A type with a signature (JPEG, PNG,

@@ -33,6 +33,8 @@ def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def folder(tmp_path: Path) -> Path:
     shutil.copytree(REPO_ROOT / "plans", tmp_path / "plans")
     (tmp_path / "not-a-workbook.xlsx").write_text("credit_code,name\n", encoding="utf-8")
+    (tmp_path / "findings.csv").write_text("轮次,统一社会信用代码,检查结果,检查日期,签字人员\n")
+    (tmp_path / "leads.csv").write_text("来源,统一社会信用代码,线索类别,收到日期\n")
     return tmp_path
 
 
@@ -53,6 +55,11 @@ def folder(tmp_path: Path) -> Path:
          "error: not-a-workbook.xlsx: not an XLSX workbook (File is not a zip file); save it as"),
         (("findings", "import", "not-a-workbook.xlsx"), {},
          "error: not-a-workbook.xlsx: not an XLSX workbook (File is not a zip file); save it as"),
+        (("findings", "import", "findings.csv"), {},
+         "error: findings.csv: no data rows below the header"),
+        (("leads", "import", "leads.csv"), {}, "error: leads.csv: no data rows below the header"),
+        (("publish", "--out", "leads.csv"), {}, "error: --out leads.csv: is a file, not a folder"),
+        (("registry", "export", "bogus", "--out", "x.csv"), {}, "error: unknown kind 'bogus'"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line(
@@ -88,6 +95,20 @@ def test_a_port_out_of_range_is_refused_as_the_arguments_are_read(folder: Path) 
         assert proc.returncode == 2, proc.stderr
         assert "Invalid value for '--port'" in proc.stderr
         assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("publish", "--out", "leads.csv"), ("registry", "export", "bogus", "--out", "x.csv"),
+     ("registry", "import", "bogus", "leads.csv")],
+)  # fmt: skip
+def test_a_refused_argument_makes_no_database(folder: Path, args: tuple[str, ...]) -> None:
+    """A file given as the site's folder, or an unknown kind, was refused only after the new
+    empty database had been made (and named in a warning)."""
+    proc = _run(folder, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert not (folder / ".shuangsui").exists()
 
 
 def test_a_new_empty_database_is_named(folder: Path) -> None:

@@ -59,6 +59,7 @@ def test_team_of_one_cites_article_42() -> None:
         ({"strata": {"by": ["division"], "rates": {"A": "1%"}}}, r"^strata\.rates: without"),
         ({"population": {"divisions": [3501]}}, r"^population\.divisions\.0: .*quote"),
         ({"population": {"divisions": ["35010"]}}, r"^population\.divisions\.0: division"),
+        ({"population": {"divisions": ["３５0100"]}}, r"^population\.divisions\.0: division"),
         ({"population": {"risk_classes": ["D"]}}, r"^population\.directed: filters"),
         ({"period": "2026-13"}, r"^period: "),
         ({"period": "２０２６-12"}, r"^period: "),  # full-width digits
@@ -95,3 +96,14 @@ def test_not_yaml_mapping() -> None:
         load_plan("- a\n- b\n")
     with pytest.raises(PlanError, match="not valid YAML"):
         load_plan("a: [\n")
+
+
+def test_a_yaml_mistake_is_one_line_naming_its_line_and_column() -> None:
+    """A YAML syntax error was YAML's own multi-line text, its place given as offsets into
+    "<unicode string>"."""
+    with pytest.raises(PlanError) as caught:
+        load_plan("title: x\nteams:\n  size: [2, 3\n  cap: 4\n")
+    assert str(caught.value) == (
+        "plan: not valid YAML: line 4, column 6: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence at line 3, column 9)"
+    )

@@ -181,11 +181,11 @@ def test_the_api_refuses_bytes_that_are_not_their_declared_type_and_stores_nothi
     assert list(folder.iterdir()) == [] and _rows(engine) == []
 
 
-def test_a_file_name_with_quotes_and_line_breaks_comes_back_encoded(
+def test_a_file_name_with_quotes_comes_back_encoded(
     engine: sa.Engine, upload: tuple[str, str]
 ) -> None:
     path, token = upload
-    name = 'a"b\r\nSet-Cookie: x=1;.pdf'
+    name = 'a"b  Set-Cookie: x=1;.pdf'
     coordinator = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
         r = http.post(
@@ -200,6 +200,37 @@ def test_a_file_name_with_quotes_and_line_breaks_comes_back_encoded(
         )
     assert "set-cookie" not in got.headers
     assert got.headers.get_list("content-disposition") == [
-        'attachment; filename="a_b__Set-Cookie: x=1_.pdf"; '
-        "filename*=UTF-8''a%22b__Set-Cookie%3A%20x%3D1%3B.pdf"
+        'attachment; filename="a_b  Set-Cookie: x=1_.pdf"; '
+        "filename*=UTF-8''a%22b%20%20Set-Cookie%3A%20x%3D1%3B.pdf"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("a\r\nSet-Cookie: x=1.pdf", "contains the control character U+000D"),
+        ("现场\u202egpj.exe", "contains the invisible character U+202E"),
+        ("照片\u200b.jpg", "contains the invisible character U+200B"),
+        ("../../etc/passwd", "a file name, not a path"),
+        ("C:\\现场\\照片.jpg", "a file name, not a path"),
+        ("照" * 256, "at most 255 characters"),
+    ],
+)
+def test_a_file_name_that_is_not_one_is_refused(
+    engine: sa.Engine, upload: tuple[str, str], name: str, reason: str
+) -> None:
+    """Control and invisible characters, and a path, were stored as the evidence's name as
+    sent (a right-to-left override shows ``现场exe.jpg``)."""
+    path, token = upload
+    with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
+        r = http.post(
+            path.split("?", 1)[0],
+            params={"filename": name},
+            content=PDF,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"},
+        )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    [error] = r.json()["errors"]
+    assert error["field"] == "query.filename" and reason in error["reason"], error
+    assert _rows(engine) == []

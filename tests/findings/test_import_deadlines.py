@@ -35,7 +35,7 @@ def test_import_rejects_every_bad_row_and_writes_nothing(engine: sa.Engine, tmp_
     text = str(info.value)
     assert f"{bad}:3: result: unknown value '不知道'" in text
     assert f"{bad}:4: measures.0: 责令限期改正 (rectify) needs a deadline" in text
-    assert f"{bad}:5: row: not a real date" in text
+    assert f"{bad}:5: check_date: not a real date" in text
     assert service.count_versions(engine) == 0
 
     good = tmp_path / "good.csv"

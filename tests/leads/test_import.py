@@ -14,7 +14,7 @@ from leads.models import Lead, LeadSource
 from registry.io import write_table
 from rounds import audit
 from shuangsui.cli import _register_groups, app
-from shuangsui.errors import ImportRejected
+from shuangsui.errors import ImportRejected, UserError
 from tests.leads.helpers import outside_code
 
 HEADER = [
@@ -92,3 +92,37 @@ def test_the_default_deadline_is_configurable(monkeypatch: pytest.MonkeyPatch) -
     assert str(LeadIn.model_validate(body).deadline) == "2026-12-31"
     monkeypatch.setenv("SHUANGSUI_LEADS_DEADLINE_DAYS", "10")
     assert str(LeadIn.model_validate(body).deadline) == "2026-11-11"
+
+
+def test_a_file_with_only_its_header_records_nothing(engine: sa.Engine, tmp_path: Path) -> None:
+    """It was accepted and audited as an import of no leads."""
+    path = tmp_path / "leads.csv"
+    write_table(path, HEADER, [])
+    before = _state(engine)
+    with pytest.raises(UserError, match=rf"^{path}: no data rows below the header$"):
+        import_leads(engine, path, imported_by="林科长")
+    assert _state(engine) == before
+
+
+def test_a_row_cut_short_is_refused_not_read_as_empty_cells(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A CSV row ending before the header does (a line broken inside an unquoted 线索内容, say)
+    was imported with the cells it lacked taken as blanks."""
+    code = outside_code()
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        ",".join(HEADER) + "\n"
+        f"投诉举报,{code},虚假认证,2026-11-02,,是,李某,证书造假,TS-1\n"
+        f"投诉举报,{code},虚假认证,2026-11-03,,否,王某,证书\n"
+        "与产品不符,TS-2\n",
+        encoding="utf-8",
+    )
+    before = _state(engine)
+    with pytest.raises(ImportRejected) as rejected:
+        import_leads(engine, path, imported_by="林科长")
+    assert [str(p) for p in rejected.value.problems] == [
+        f"{path}:3: row: 8 cells, the header has 9",
+        f"{path}:4: row: 2 cells, the header has 9",
+    ]
+    assert _state(engine) == before

@@ -270,8 +270,24 @@ def test_header_problems_are_on_row_1(seeded: sa.Engine, tmp_path: Path) -> None
     path.write_text("统一社会信用代码,企业名称,颜色\n", encoding="utf-8")
     lines = _rejected(seeded, "enterprises", path)
     assert lines == [
-        f"{path}:1: 颜色: unknown column",
+        f"{path}:1: 颜色: unknown column; the columns are credit_code (统一社会信用代码), "
+        "name (企业名称), division_code (行政区划代码), address (住所), industry (行业), "
+        "risk_class (风险等级), abnormal_listed (列入经营异常名录), serious_violation "
+        "(严重违法失信), status (登记状态)",
         f"{path}:1: division_code: required column is missing",
+    ]
+
+
+def test_an_unknown_column_names_the_accepted_ones_nearest_it(
+    seeded: sa.Engine, tmp_path: Path
+) -> None:
+    """An unknown header was only "unknown column": ``状态`` never said that ``登记状态`` and
+    ``企业状态`` are what an enterprises file calls its status."""
+    path = tmp_path / "header.csv"
+    path.write_text("统一社会信用代码,企业名称,行政区划代码,状态,risk_clas\n", encoding="utf-8")
+    assert _rejected(seeded, "enterprises", path) == [
+        f"{path}:1: 状态: unknown column; did you mean 登记状态 or 企业状态?",
+        f"{path}:1: risk_clas: unknown column; did you mean risk_class?",
     ]
 
 

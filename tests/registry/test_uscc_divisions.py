@@ -36,6 +36,11 @@ def test_made_codes_are_valid() -> None:
     [
         ("91110000600037341M", "wrong check character 'M' (expected 'L')"),
         ("9111000060003734", "must be 18 characters"),
+        (
+            "350100400012345",
+            "got 15: this looks like an old 工商注册号 (registration number); "
+            "write the enterprise's 18-character 统一社会信用代码",
+        ),
         ("91110000600037341I", "characters not allowed"),
         ("91AB0000600037341L", "characters 3-8 must be"),
         ("91990000600037341L", "not a GB/T 2260 division code"),

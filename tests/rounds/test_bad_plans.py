@@ -71,6 +71,10 @@ BAD = [
         plan_yaml().replace("strata:", "stratta: {}\nstrata:"),
         r"stratta: Extra inputs are not permitted: did you mean 'strata'\?",
     ),
+    (  # misspelled, a required key was reported missing without naming what the plan says
+        plan_yaml().replace("title:", "titel:"),
+        r"^plans/2026-12/ccc\.yaml: titel: Extra inputs are not permitted: did you mean 'title'\?",
+    ),
 ]
 
 
