@@ -18,6 +18,7 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
+from findings.media import disposition
 from notifications.admin import retry_dead
 from rounds import audit
 from rounds.models import Round
@@ -150,12 +151,8 @@ def export(round_key: str, what: str, fmt: str, request: Request, me: Coordinato
     rows = rows_of(state.engine, round_key)
     data = exports.as_xlsx(header, rows) if fmt == "xlsx" else exports.as_csv(header, rows)
     audit.append(state.engine, round_key, ExportDownloaded(what, fmt, me.name))
-    name = quote(f"{round_key}-{title}.{fmt}")
-    return Response(
-        data,
-        media_type=MEDIA[fmt],
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
-    )
+    name = disposition("attachment", f"{round_key}-{title}.{fmt}")
+    return Response(data, media_type=MEDIA[fmt], headers={"Content-Disposition": name})
 
 
 PARTNER_STATUS = {

@@ -22,7 +22,7 @@ from findings.records import ResultRecord, load_results
 from notifications.models import Notification
 from registry.models import Enterprise, Inspector
 from rounds.models import Assignment, Round, RoundStatus, Selection
-from rounds.plans import load_plan_text, plan_files
+from rounds.plans import load_plan_text, plan_files, read_plan
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
@@ -105,7 +105,7 @@ def _period(settings: Settings) -> str:
 def _why(path: Path, text: str | None, exc: Exception) -> str:
     """A short reason a plan file was skipped, without server paths or the parser's text."""
     if text is None:
-        return "无法以 UTF-8 文本打开"
+        return "无法以 UTF-8 文本打开（请另存为 UTF-8）"
     try:
         read_plan_yaml(text)
     except DrawPlanError:
@@ -129,9 +129,9 @@ def read_plans(plans_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list
     for path in files:
         text = None
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_plan(path)
             plan, _ = load_plan_text(text, source=path.name)
-        except (UserError, OSError, UnicodeDecodeError) as exc:
+        except (UserError, OSError) as exc:
             logger.warning("plan file skipped: %s: %s", path, exc)
             notices.append(f"计划文件 {path.name} 无法读取，已跳过：{_why(path, text, exc)}。")
             continue
