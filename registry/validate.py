@@ -23,6 +23,7 @@ from registry.io import named_width
 from registry.schema import LABELS, Col, Kind, header_map, kind_columns, unknown_column
 from shuangsui.errors import RowProblem
 from shuangsui.spreadsheet import unescape_cell
+from shuangsui.text import CONTROL_IN_TEXT
 
 LIST_SEPARATORS = re.compile(r"[;；、]")
 _DATE_FORMATS = (
@@ -37,11 +38,8 @@ _FALSE = {"false", "0", "no", "n", "否", "f"}
 # Bidi controls (U+202A-202E, U+2066-2069, U+200E/F, U+061C) reorder what a reader sees; the
 # zero-width characters (U+200B-200D, U+2060, U+FEFF) hide inside a name; the C0 controls and
 # DEL (tab and line breaks aside) are no text at all, and PostgreSQL refuses a NUL: none
-# belongs in a registry text.
-INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-    "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff]"
-)
+# belongs in a registry text (the rule of every text a person types, shuangsui.text).
+INVISIBLE = CONTROL_IN_TEXT
 CCC_NUMBER = re.compile(r"[0-9]{16}")  # ASCII digits: `\d` takes full-width ones
 ORGANIC_NUMBER = re.compile(r"[0-9]{3,4}OP[0-9]{2}[0-9]{5}(-[0-9]+)?")
 
