@@ -67,6 +67,15 @@ _REFUSED = [
     (r"^plan '(.+)': no such file, and no plan with that id",
      f"{LABELS['plan']}：没有可用的计划 {{0}}"),
     (r"^plans directory .* does not exist", f"{LABELS['plan']}：计划文件夹不存在，请联系管理员"),
+    (r"population\.divisions\.\d+: (\d+) \((.+?)\) is outside this bureau's jurisdiction "
+     r"(\d+) \((.+?)\)",
+     f"{LABELS['divisions']}：{{0}}（{{1}}）不在本局辖区 {{2}}（{{3}}）之内"),
+    (r"population\.divisions\.\d+: (\d+) is not a GB/T 2260 division code",
+     f"{LABELS['divisions']}：{{0}} 不是有效的行政区划代码"),
+    (r"check_item: '(.+?)' is not in the check-item list",
+     "计划的检查事项 {0} 不在检查事项清单中，请联系管理员导入检查事项清单"),
+    (r"population\.cert_kinds\.\d+: '(.+?)' is not a certificate kind of check item (\S+)",
+     "计划的证书种类 {0} 不属于检查事项 {1}，请联系管理员修改计划"),
     (r"^witnesses\[\d+\]: contains the \w+ character (U\+[0-9A-F]{4})",
      f"{LABELS['witnesses']}：含有不可见字符（{{0}}，如文字方向控制符，多为粘贴带入），请删去后重填"),
 ]  # fmt: skip
@@ -186,7 +195,7 @@ def preview(request: Request, params: dict[str, Any], plans: Plans) -> Preview:
     }
     plan = apply_overrides(plan, overrides)
     with request.app.state.engine.connect() as conn:
-        report = preflight(conn, plan, source=params["plan"])
+        report = preflight(conn, plan, source=params["plan"], bureau_code=settings.bureau_code)
     held = refusals(
         report,
         now=dt.datetime.now(dt.UTC),

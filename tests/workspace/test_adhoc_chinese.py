@@ -106,6 +106,8 @@ def test_every_refusal_of_the_adhoc_form_names_its_field_as_the_form_labels_it(
             ({"total_cap": "0"}, "total_cap", "应为正整数"),
             ({"total_cap": "²"}, "total_cap", "应为正整数"),
             ({"divisions": "350100, 35x"}, "divisions", "'35x' 应为 2、4 或 6 位行政区划代码"),
+            ({"divisions": "310000"}, "divisions", "310000（上海市）不在本局辖区 350000（福建省）之内"),
+            ({"divisions": "359900"}, "divisions", "359900 不是有效的行政区划代码"),
             ({"plan": "ccc-2026-12-t", "divisions": "350200"}, None,
              f"定向检查名单中的企业 {listed} 不在本轮抽查范围内：请核对{LABELS['divisions']}"),
         ]  # fmt: skip
