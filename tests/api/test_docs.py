@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -13,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from api.app import create_app
+from tests.browser import command
 from tests.servers import serve_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REFERENCE = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|url:\s*'([^']+)'""")
 
 
@@ -45,7 +44,6 @@ def test_docs_pages_load_nothing_from_outside(live: str, page: str) -> None:
             assert got.content, ref
 
 
-@pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Chromium")
 @pytest.mark.parametrize(
     ("page", "rendered"),
     [("/docs", 'data-path="/findings/{round_key}/{credit_code}"'), ("/redoc", "/rounds/adhoc")],
@@ -55,16 +53,12 @@ def test_docs_render_in_a_browser_cut_off_from_other_hosts(
 ) -> None:
     """Headless Chromium that can resolve no host but 127.0.0.1 still renders the operations."""
     dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
+        command(
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
             "--virtual-time-budget=10000",
             "--dump-dom",
             live + page,
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=120,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,12 +21,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import ViewportSize
 
 from findings.categories import RESULT_LABELS, ResultCategory
 from rounds import service
 from shuangsui.config import get_settings
 from shuangsui.errors import InfeasibleDraw
+from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding, teams
 from tests.rounds.factories import plan_yaml, seed_registry
 from website import explain
@@ -35,8 +34,6 @@ from website.records import load_site
 from website.render import render_round
 from website.site import publish
 
-CHROMIUM = "/usr/bin/chromium"
-PHONE: ViewportSize = {"width": 390, "height": 844}
 NEXT = "ccc-2027-01"
 LABELLED_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} 北京时间")
 # enterprises spread over 24 counties of four prefectures (GB/T 2260 codes)
@@ -58,14 +55,6 @@ FINDINGS: list[dict[str, Any]] = [
     {"result": "product_differs"},
     {"result": "other"},
 ]
-
-
-def _chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SHUANGSUI_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"SHUANGSUI_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    return CHROMIUM
 
 
 def publish_realistic_site(engine: sa.Engine, out: Path) -> None:
@@ -149,57 +138,48 @@ def _measure(page: Any, shot: Path, *, times: bool = True) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_index_and_round_page_read_well_on_a_phone(engine: sa.Engine, tmp_path: Path) -> None:
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
     out = tmp_path / "site"
     publish_realistic_site(engine, out)
     shots = tmp_path / "screens"
     shots.mkdir()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            context = browser.new_context(viewport=PHONE, java_script_enabled=False, locale="zh-CN")
-            page = context.new_page()
+    with headless() as browser:
+        context = phone(browser)
+        page = context.new_page()
 
-            page.goto((out / "index.html").as_uri())
-            index = _measure(page, shots / "index.png")
-            rounds_at = page.locator("table.rounds").bounding_box()
-            chart_at = page.locator("figure").first.bounding_box()
-            assert rounds_at and chart_at and rounds_at["y"] < chart_at["y"]  # rounds first
-            counties = page.locator("#by-division")
-            box = counties.bounding_box()
-            assert box and box["height"] < 900, box  # compact, not one bar per county
-            shown = counties.inner_text()
-            order = [shown.index(name) for name in ("福州市", "厦门市", "泉州市", "漳州市")]
-            assert order == sorted(order), shown  # GB/T 2260 code order
-            assert RESULT_LABELS[ResultCategory.unreachable] in index["text"]
+        page.goto((out / "index.html").as_uri())
+        index = _measure(page, shots / "index.png")
+        rounds_at = page.locator("table.rounds").bounding_box()
+        chart_at = page.locator("figure").first.bounding_box()
+        assert rounds_at and chart_at and rounds_at["y"] < chart_at["y"]  # rounds first
+        counties = page.locator("#by-division")
+        box = counties.bounding_box()
+        assert box and box["height"] < 900, box  # compact, not one bar per county
+        shown = counties.inner_text()
+        order = [shown.index(name) for name in ("福州市", "厦门市", "泉州市", "漳州市")]
+        assert order == sorted(order), shown  # GB/T 2260 code order
+        assert RESULT_LABELS[ResultCategory.unreachable] in index["text"]
 
-            page.goto((out / "rounds" / ROUND / "index.html").as_uri())
-            text = _measure(page, shots / "round.png")["text"]
-            assert "福州市 · A类" in text and "350100/A" not in text
-            for category in ("ordered_to_rectify", "no_activity", "unreachable"):
-                assert RESULT_LABELS[ResultCategory(category)] in text
-                assert category not in text
-            assert "张三" in text and "李四" in text  # who witnessed
-            assert "定向检查：投诉举报" in text and "因投诉举报列明的企业 2 户" in text
-            assert "如何自行核验" in text and "python3 -I -S verify.py ." in text
-            glossary = page.locator('a[href="../../glossary.html#seed"]')
-            assert glossary.count() >= 1
+        page.goto((out / "rounds" / ROUND / "index.html").as_uri())
+        text = _measure(page, shots / "round.png")["text"]
+        assert "福州市 · A类" in text and "350100/A" not in text
+        for category in ("ordered_to_rectify", "no_activity", "unreachable"):
+            assert RESULT_LABELS[ResultCategory(category)] in text
+            assert category not in text
+        assert "张三" in text and "李四" in text  # who witnessed
+        assert "定向检查：投诉举报" in text and "因投诉举报列明的企业 2 户" in text
+        assert "如何自行核验" in text and "python3 -I -S verify.py ." in text
+        glossary = page.locator('a[href="../../glossary.html#seed"]')
+        assert glossary.count() >= 1
 
-            page.goto((out / "rounds" / NEXT / "index.html").as_uri())
-            _measure(page, shots / "committed.png")
+        page.goto((out / "rounds" / NEXT / "index.html").as_uri())
+        _measure(page, shots / "committed.png")
 
-            for other in ("glossary.html", "search.html", "data/index.html"):
-                page.goto((out / other).as_uri())
-                _measure(
-                    page, shots / other.replace("/", "-").replace(".html", ".png"), times=False
-                )
-            page.goto((out / "glossary.html").as_uri())
-            assert page.locator("#seed").count() == 1
-            context.close()
-        finally:
-            browser.close()
+        for other in ("glossary.html", "search.html", "data/index.html"):
+            page.goto((out / other).as_uri())
+            _measure(page, shots / other.replace("/", "-").replace(".html", ".png"), times=False)
+        page.goto((out / "glossary.html").as_uri())
+        assert page.locator("#seed").count() == 1
+        context.close()
     assert all((shots / n).stat().st_size > 1000 for n in ("index.png", "round.png"))
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from sqlmodel import Session, select
 
 from registry.models import Inspector
 from rounds.bundle import run_verify_script
+from tests.browser import command
 from tests.findings.factories import ROUND, drawn_round, final_finding
 from website.site import publish
 
@@ -95,33 +94,19 @@ def test_republishing_rewrites_only_what_changed(engine: sa.Engine, tmp_path: Pa
     assert third.newly_published == 1
 
 
-def _chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.environ.get("SHUANGSUI_REQUIRE_CHROMIUM") == "1":
-        pytest.fail("SHUANGSUI_REQUIRE_CHROMIUM=1 but chromium is not installed")
-    return found
-
-
 @pytest.mark.slow
 def test_round_page_in_headless_chromium(engine: sa.Engine, tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    out = tmp_path / "site"
-    teams = _site(engine, out)
-    page = (out / "rounds" / ROUND / "index.html").resolve().as_uri()
-    base = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
+    base = command(
         "--disable-quic",
         "--no-first-run",
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
         f"--user-data-dir={tmp_path / 'profile'}",
-    ]
+    )
+    out = tmp_path / "site"
+    teams = _site(engine, out)
+    page = (out / "rounds" / ROUND / "index.html").resolve().as_uri()
     dom = subprocess.run(
         base + ["--dump-dom", page], capture_output=True, text=True, timeout=120, check=True
     ).stdout

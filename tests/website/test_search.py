@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from rounds import service
+from tests.browser import headless, phone
 from tests.rounds.factories import plan_yaml, seed_registry
-from tests.website.test_phone import PHONE, _chromium
 from website.render import SEARCH_LIMIT
 from website.site import publish
 
@@ -71,61 +71,52 @@ def site(engine: sa.Engine, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
 def test_search_finds_every_word_and_says_what_it_found(site: tuple[str, list[str]]) -> None:
     url, codes = site
     lettered = next(c for c in codes if any(ch.isalpha() for ch in c))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
-        try:
-            page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
-            page.goto(url)
-            box, status, hits = (
-                page.locator("#q"),
-                page.locator("#status"),
-                page.locator("#hits li"),
-            )
-            expect(box).to_be_visible()
-            assert status.get_attribute("role") == "status"
-            assert status.get_attribute("aria-live") == "polite"
+    with headless() as browser:
+        page = phone(browser, javascript=True).new_page()
+        page.goto(url)
+        box, status, hits = (
+            page.locator("#q"),
+            page.locator("#status"),
+            page.locator("#hits li"),
+        )
+        expect(box).to_be_visible()
+        assert status.get_attribute("role") == "status"
+        assert status.get_attribute("aria-live") == "polite"
 
-            for query in ("新华 电器", "电器　新华"):  # any order, any space (also U+3000)
-                box.fill(query)
-                expect(status).to_have_text("找到 1 条。")
-                expect(hits).to_have_count(1)
-                expect(hits.first).to_contain_text(NAMES[3])
-                expect(hits.first).to_contain_text(codes[3])
-
-            box.fill("新华")
-            expect(status).to_have_text("找到 2 条。")
-
-            box.fill(lettered.lower())  # a credit code typed in lower case
+        for query in ("新华 电器", "电器　新华"):  # any order, any space (also U+3000)
+            box.fill(query)
             expect(status).to_have_text("找到 1 条。")
-            expect(hits.first).to_contain_text(lettered)
+            expect(hits).to_have_count(1)
+            expect(hits.first).to_contain_text(NAMES[3])
+            expect(hits.first).to_contain_text(codes[3])
 
-            box.fill("华新 书店")
-            expect(status).to_contain_text("未找到")
-            expect(hits).to_have_count(0)
+        box.fill("新华")
+        expect(status).to_have_text("找到 2 条。")
 
-            box.fill("有限公司")
-            expect(status).to_have_text(
-                f"共找到 {DRAWN} 条，仅显示前 {SEARCH_LIMIT} 条；请输入更多的词缩小范围。"
-            )
-            expect(hits).to_have_count(SEARCH_LIMIT)
-        finally:
-            browser.close()
+        box.fill(lettered.lower())  # a credit code typed in lower case
+        expect(status).to_have_text("找到 1 条。")
+        expect(hits.first).to_contain_text(lettered)
+
+        box.fill("华新 书店")
+        expect(status).to_contain_text("未找到")
+        expect(hits).to_have_count(0)
+
+        box.fill("有限公司")
+        expect(status).to_have_text(
+            f"共找到 {DRAWN} 条，仅显示前 {SEARCH_LIMIT} 条；请输入更多的词缩小范围。"
+        )
+        expect(hits).to_have_count(SEARCH_LIMIT)
 
 
 @pytest.mark.slow
 def test_without_javascript_the_page_says_where_to_look(site: tuple[str, list[str]]) -> None:
     url, _ = site
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
-        try:
-            context = browser.new_context(viewport=PHONE, locale="zh-CN", java_script_enabled=False)
-            page = context.new_page()
-            page.goto(url)
-            text = page.locator("main").inner_text()
-            assert "本页的即时查询需要浏览器启用 JavaScript" in text
-            assert "页内查找" in text
-            expect(page.locator("#q")).to_be_hidden()  # no box that would do nothing
-            expect(page.locator('main a[href="data/results.csv"]')).to_be_visible()
-            expect(page.locator(f'main a[href="rounds/{KEY}/index.html"]')).to_be_visible()
-        finally:
-            browser.close()
+    with headless() as browser:
+        page = phone(browser).new_page()
+        page.goto(url)
+        text = page.locator("main").inner_text()
+        assert "本页的即时查询需要浏览器启用 JavaScript" in text
+        assert "页内查找" in text
+        expect(page.locator("#q")).to_be_hidden()  # no box that would do nothing
+        expect(page.locator('main a[href="data/results.csv"]')).to_be_visible()
+        expect(page.locator(f'main a[href="rounds/{KEY}/index.html"]')).to_be_visible()

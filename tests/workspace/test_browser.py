@@ -5,7 +5,6 @@ JavaScript on, once with it off. Screenshots of every page under the test's tmp_
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,10 @@ import sqlalchemy as sa
 from api import tokens
 from api.app import create_app
 from shuangsui.config import get_settings
+from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
 from tests.findings.live import serve
 from tests.workspace.helpers import PNG, delivered_round, outbox_link
-
-CHROMIUM = "/usr/bin/chromium"
-PHONE = {"width": 390, "height": 844}
-
-
-def _chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SHUANGSUI_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"SHUANGSUI_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    return CHROMIUM
 
 
 def _labelled_and_narrow(page, javascript: bool) -> None:  # type: ignore[no-untyped-def]
@@ -46,9 +35,6 @@ def _labelled_and_narrow(page, javascript: bool) -> None:  # type: ignore[no-unt
 def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_it(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, javascript: bool
 ) -> None:
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
     from website.site import publish
 
     teams = delivered_round(engine, monkeypatch)
@@ -59,69 +45,59 @@ def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_
     shots = tmp_path / "screens"
     shots.mkdir()
 
-    with serve(create_app(engine=engine)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
+    with serve(create_app(engine=engine)) as base, headless() as browser:
+        # inspector A: the link from the notice, the form, a photo, submit
+        ctx_a = phone(browser, javascript=javascript)
+        page = ctx_a.new_page()
+        page.goto(outbox_link(code, a, base))
+        assert "token" not in page.url and page.url.endswith(f"/w/a/{ROUND}/{code}")
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.get_by_text("待填报").first.is_visible()
+        page.screenshot(path=str(shots / "1-inspector-a-open.png"), full_page=True)
+        _labelled_and_narrow(page, javascript)
+        page.get_by_label("检查结果").select_option(label="未发现问题")
+        page.get_by_label("检查日期").fill("2026-12-10")
+        page.get_by_label("检查情况").fill("现场核对证书与产品，一致")
+        page.get_by_label("拍照或选择照片").set_input_files(str(photo))
+        page.get_by_role("button", name="提交并签字").click()
+        page.wait_for_url(f"**/w/a/{ROUND}/{code}?submitted=1")
+        banner = page.locator("#state h1").inner_text()
+        assert banner.startswith("待 ") and banner.endswith("签字确认")
+        assert page.locator("#submitted img").count() == 1  # the photo's thumbnail
+        page.screenshot(path=str(shots / "2-inspector-a-submitted.png"), full_page=True)
+        ctx_a.close()
 
-            def phone():  # type: ignore[no-untyped-def]
-                return browser.new_context(
-                    viewport=PHONE, java_script_enabled=javascript, locale="zh-CN"
-                )
+        # inspector B: sees the version and who must sign, signs
+        ctx_b = phone(browser, javascript=javascript)
+        page = ctx_b.new_page()
+        page.goto(outbox_link(code, b, base))
+        assert page.locator("#state h1").inner_text() == banner  # 待 <B> 签字确认
+        assert "现场核对证书与产品，一致" in page.locator("#submitted").inner_text()
+        page.screenshot(path=str(shots / "3-inspector-b-to-sign.png"), full_page=True)
+        page.get_by_role("button", name="签字确认第 1 版").click()
+        page.wait_for_url("**?signed=1")
+        assert page.locator("#state").inner_text().startswith("已完成")
+        assert page.locator("select#result").count() == 0  # read-only once final
+        page.screenshot(path=str(shots / "4-inspector-b-final.png"), full_page=True)
+        ctx_b.close()
 
-            # inspector A: the link from the notice, the form, a photo, submit
-            ctx_a = phone()
-            page = ctx_a.new_page()
-            page.goto(outbox_link(code, a, base))
-            assert "token" not in page.url and page.url.endswith(f"/w/a/{ROUND}/{code}")
-            assert page.locator("html").get_attribute("lang") == "zh-CN"
-            assert page.get_by_text("待填报").first.is_visible()
-            page.screenshot(path=str(shots / "1-inspector-a-open.png"), full_page=True)
-            _labelled_and_narrow(page, javascript)
-            page.get_by_label("检查结果").select_option(label="未发现问题")
-            page.get_by_label("检查日期").fill("2026-12-10")
-            page.get_by_label("检查情况").fill("现场核对证书与产品，一致")
-            page.get_by_label("拍照或选择照片").set_input_files(str(photo))
-            page.get_by_role("button", name="提交并签字").click()
-            page.wait_for_url(f"**/w/a/{ROUND}/{code}?submitted=1")
-            banner = page.locator("#state h1").inner_text()
-            assert banner.startswith("待 ") and banner.endswith("签字确认")
-            assert page.locator("#submitted img").count() == 1  # the photo's thumbnail
-            page.screenshot(path=str(shots / "2-inspector-a-submitted.png"), full_page=True)
-            ctx_a.close()
+        # the coordinator: the round page shows the finding final
+        ctx_c = phone(browser, javascript=javascript)
+        page = ctx_c.new_page()
+        page.goto(f"{base}/w/c/open?token={ssc}")
+        assert "token" not in page.url and page.url.endswith("/w/c/")
+        page.screenshot(path=str(shots / "5-coordinator-month.png"), full_page=True)
+        page.goto(f"{base}/w/c/rounds/{ROUND}")
+        row = page.locator(f"#e-{code}").inner_text()
+        assert "已完成" in row and "未发现问题" in row
+        page.screenshot(path=str(shots / "6-coordinator-round.png"), full_page=True)
 
-            # inspector B: sees the version and who must sign, signs
-            ctx_b = phone()
-            page = ctx_b.new_page()
-            page.goto(outbox_link(code, b, base))
-            assert page.locator("#state h1").inner_text() == banner  # 待 <B> 签字确认
-            assert "现场核对证书与产品，一致" in page.locator("#submitted").inner_text()
-            page.screenshot(path=str(shots / "3-inspector-b-to-sign.png"), full_page=True)
-            page.get_by_role("button", name="签字确认第 1 版").click()
-            page.wait_for_url("**?signed=1")
-            assert page.locator("#state").inner_text().startswith("已完成")
-            assert page.locator("select#result").count() == 0  # read-only once final
-            page.screenshot(path=str(shots / "4-inspector-b-final.png"), full_page=True)
-            ctx_b.close()
-
-            # the coordinator: the round page shows the finding final
-            ctx_c = browser.new_context(viewport=PHONE, java_script_enabled=javascript)
-            page = ctx_c.new_page()
-            page.goto(f"{base}/w/c/open?token={ssc}")
-            assert "token" not in page.url and page.url.endswith("/w/c/")
-            page.screenshot(path=str(shots / "5-coordinator-month.png"), full_page=True)
-            page.goto(f"{base}/w/c/rounds/{ROUND}")
-            row = page.locator(f"#e-{code}").inner_text()
-            assert "已完成" in row and "未发现问题" in row
-            page.screenshot(path=str(shots / "6-coordinator-round.png"), full_page=True)
-
-            # publish: the public site shows the result
-            out = tmp_path / "site"
-            publish(engine, out, settings=get_settings(), bundles=False)
-            page.goto((out / "rounds" / ROUND / "index.html").resolve().as_uri())
-            text = page.locator("body").inner_text()
-            assert code in text and "未发现问题" in text
-            page.screenshot(path=str(shots / "7-public-round.png"), full_page=True)
-            ctx_c.close()
-        finally:
-            browser.close()
+        # publish: the public site shows the result
+        out = tmp_path / "site"
+        publish(engine, out, settings=get_settings(), bundles=False)
+        page.goto((out / "rounds" / ROUND / "index.html").resolve().as_uri())
+        text = page.locator("body").inner_text()
+        assert code in text and "未发现问题" in text
+        page.screenshot(path=str(shots / "7-public-round.png"), full_page=True)
+        ctx_c.close()
     assert len(list(shots.glob("*.png"))) == 7

@@ -22,10 +22,10 @@ from api import tokens
 from api.app import create_app
 from rounds.models import AuditEvent, Round
 from shuangsui.config import get_settings
+from tests.browser import PHONE, headless, phone
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
 from tests.workspace.helpers import csrf_of, record_equivocation
-from tests.workspace.test_browser import PHONE, _chromium
 from workspace.adhoc import LABELS
 
 BROKEN = "id: ccc-2026-12-broken\nstrata: [unclosed\n"  # not YAML
@@ -184,32 +184,25 @@ NARROW = 300  # px: narrower than any phone the workspace is made for
 def test_pre_boxes_and_preflight_tables_stay_inside_a_phone_screen(
     live: Live, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
     record_equivocation(engine)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            page = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
-            page.goto(f"{live.base}/w/c/open?token={live.ssc}")
-            page.goto(f"{live.base}/w/c/adhoc")
-            page.get_by_label("抽查计划").select_option("ccc-2026-12")
-            page.get_by_label("原因（将记入审计日志）").fill("投诉举报")
-            page.get_by_role("button", name="预检").click()
-            page.wait_for_selector("#preview table#classes")
-            page.screenshot(path=str(tmp_path / "adhoc-preview.png"), full_page=True)
-            preview = page.evaluate(MEASURE)
-            page.set_viewport_size({**PHONE, "width": NARROW})  # a small phone: tables scroll
-            page.screenshot(path=str(tmp_path / "adhoc-preview-narrow.png"), full_page=True)
-            narrow = page.evaluate(MEASURE)
-            page.set_viewport_size(PHONE)
-            page.goto(f"{live.base}/w/c/partners")
-            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
-            page.screenshot(path=str(tmp_path / "partners.png"), full_page=True)
-            partners = page.evaluate(MEASURE)
-        finally:
-            browser.close()
+    with headless() as browser:
+        page = phone(browser, javascript=True).new_page()
+        page.goto(f"{live.base}/w/c/open?token={live.ssc}")
+        page.goto(f"{live.base}/w/c/adhoc")
+        page.get_by_label("抽查计划").select_option("ccc-2026-12")
+        page.get_by_label("原因（将记入审计日志）").fill("投诉举报")
+        page.get_by_role("button", name="预检").click()
+        page.wait_for_selector("#preview table#classes")
+        page.screenshot(path=str(tmp_path / "adhoc-preview.png"), full_page=True)
+        preview = page.evaluate(MEASURE)
+        page.set_viewport_size({**PHONE, "width": NARROW})  # a small phone: tables scroll
+        page.screenshot(path=str(tmp_path / "adhoc-preview-narrow.png"), full_page=True)
+        narrow = page.evaluate(MEASURE)
+        page.set_viewport_size(PHONE)
+        page.goto(f"{live.base}/w/c/partners")
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        page.screenshot(path=str(tmp_path / "partners.png"), full_page=True)
+        partners = page.evaluate(MEASURE)
     assert len(preview["boxes"]) == 2  # the preflight's two tables, in their .scroll boxes
     assert any(p["overflows"] for p in narrow["boxes"])  # wider than the small phone
     assert narrow["width"] <= NARROW, narrow

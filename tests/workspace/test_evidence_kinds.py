@@ -20,10 +20,10 @@ from sqlmodel import Session, select
 from findings import evidence
 from findings.models import Evidence
 from shuangsui.config import get_settings
+from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
 from tests.findings.media_samples import HEIC, JPEG, PDF, SAMPLES, ZIP
 from tests.workspace.helpers import PNG, csrf_of, delivered_round, open_assignment, outbox_link
-from tests.workspace.test_browser import PHONE, _chromium
 from workspace.attachments import size_label
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
@@ -190,9 +190,6 @@ def test_a_refused_file_leaves_the_others_attached(
 def test_a_photo_and_a_pdf_on_a_phone(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, javascript: bool
 ) -> None:
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
     from api.app import create_app
     from tests.findings.live import serve
 
@@ -204,33 +201,27 @@ def test_a_photo_and_a_pdf_on_a_phone(
     pdf = tmp_path / name
     pdf.write_bytes(PDF)
 
-    with serve(create_app(engine=engine)) as base, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            ctx = browser.new_context(
-                viewport=PHONE, java_script_enabled=javascript, locale="zh-CN"
-            )
-            page = ctx.new_page()
-            page.goto(outbox_link(code, team[0], base))
-            page.get_by_label("检查结果").select_option(label="未发现问题")
-            page.get_by_label("检查日期").fill("2026-12-10")
-            page.get_by_label("拍照或选择照片").set_input_files(str(photo))
-            page.get_by_label("添加其他文件").set_input_files(str(pdf))
-            page.get_by_role("button", name="提交并签字").click()
-            page.wait_for_url(f"**/w/a/{ROUND}/{code}?submitted=1")
-            shown = page.locator("#submitted")
-            assert shown.locator("img").count() == 1
-            link = shown.locator("li.file a")
-            assert link.count() == 1
-            text = link.inner_text()
-            assert text.startswith("PDF 文件") and name in text and size_label(len(PDF)) in text
-            page.screenshot(path=str(tmp_path / "evidence-390.png"), full_page=True)
-            if javascript:  # measuring needs the page's script engine
-                assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-                assert link.bounding_box()["width"] <= PHONE["width"]
-            with page.expect_download() as download:
-                link.click()
-            assert download.value.suggested_filename == name
-            ctx.close()
-        finally:
-            browser.close()
+    with serve(create_app(engine=engine)) as base, headless() as browser:
+        ctx = phone(browser, javascript=javascript)
+        page = ctx.new_page()
+        page.goto(outbox_link(code, team[0], base))
+        page.get_by_label("检查结果").select_option(label="未发现问题")
+        page.get_by_label("检查日期").fill("2026-12-10")
+        page.get_by_label("拍照或选择照片").set_input_files(str(photo))
+        page.get_by_label("添加其他文件").set_input_files(str(pdf))
+        page.get_by_role("button", name="提交并签字").click()
+        page.wait_for_url(f"**/w/a/{ROUND}/{code}?submitted=1")
+        shown = page.locator("#submitted")
+        assert shown.locator("img").count() == 1
+        link = shown.locator("li.file a")
+        assert link.count() == 1
+        text = link.inner_text()
+        assert text.startswith("PDF 文件") and name in text and size_label(len(PDF)) in text
+        page.screenshot(path=str(tmp_path / "evidence-390.png"), full_page=True)
+        if javascript:  # measuring needs the page's script engine
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            assert link.bounding_box()["width"] <= PHONE["width"]
+        with page.expect_download() as download:
+            link.click()
+        assert download.value.suggested_filename == name
+        ctx.close()
