@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from fastapi.responses import FileResponse
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from findings import evidence, media
 from findings.models import Evidence
 from shuangsui.errors import UserError
+from shuangsui.paths import inside
+from workspace.guards import PageRefused
 
 
 @dataclass(frozen=True)
@@ -116,3 +120,18 @@ def refusal(exc: UserError, filename: str) -> str:
     if isinstance(exc, evidence.EvidenceEmpty):
         return said + "文件是空的。"
     return said + str(exc)
+
+
+def served(engine: Engine, home: Path, sha256: str, named: set[str]) -> FileResponse:
+    """The stored file ``sha256`` when the page asking for it names it (``named``: the files of
+    its versions, and the visitor's own draft), nothing else: a photo the browser shows inline,
+    any other file as an attachment, never sniffed (``findings.evidence.served_headers``)."""
+    if sha256 not in named:
+        raise PageRefused(404, "这项任务没有这个文件。")
+    with Session(engine) as db:
+        row = db.get(Evidence, sha256)
+    if row is None:
+        raise PageRefused(404, "这个文件不在服务器上。")
+    path = inside(evidence.evidence_dir(home), sha256)
+    headers = evidence.served_headers(row, inline_images=True)
+    return FileResponse(path, media_type=row.media_type, headers=headers)

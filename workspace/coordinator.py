@@ -21,10 +21,10 @@ from api.auth import Principal, bearer
 from findings.media import disposition
 from notifications.admin import retry_dead
 from rounds import audit
-from rounds.models import Round
+from rounds.models import Assignment, Round
 from shuangsui.clock import local_label
 from shuangsui.keys import PERIOD
-from workspace import exports, overview, sessions
+from workspace import assignment, attachments, exports, overview, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
     PageRefused,
@@ -98,22 +98,82 @@ def known_round(engine: sa.Engine, round_key: str) -> Round:
     return rnd
 
 
+def round_path(round_key: str) -> str:
+    return f"/w/c/rounds/{quote(round_key, safe='')}"
+
+
+def enterprise_path(round_key: str, credit_code: str) -> str:
+    return f"{round_path(round_key)}/e/{quote(credit_code, safe='')}"
+
+
 @router.get("/rounds/{round_key}")
 def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
+    """The round's progress; its enterprises all, or those of one filter of
+    ``overview.FILTERS`` (``?show=todo``: a link, so it works without JavaScript)."""
     state = request.app.state
     view = overview.round_view(state.engine, state.settings, round_key)
     if view is None:
         raise PageRefused(404, f"没有轮次 {round_key}。")
-    base = f"/w/c/rounds/{quote(round_key, safe='')}"
+    show = request.query_params.get("show", "")
+    show = show if show in overview.FILTERS else ""
     return render(
         "round.html",
         view=view,
         me=me.name,
-        base=base,
+        base=round_path(round_key),
         csrf=me.csrf,
         requeued=request.query_params.get("requeued", ""),
         ceremony=request.query_params.get("ceremony", ""),
+        show=show,
+        filters=overview.FILTERS,
+        rows=view.shown(show),
+        enterprise_path=enterprise_path,
     )
+
+
+def _assignment(request: Request, round_key: str, credit_code: str) -> assignment.AssignmentView:
+    """An enterprise's assignment in a round as the coordinator reads it, or a 404 page."""
+    state = request.app.state
+    known_round(state.engine, round_key)
+    with DbSession(state.engine) as db:
+        team = db.exec(
+            select(Assignment.inspector_id).where(
+                Assignment.round_key == round_key, Assignment.credit_code == credit_code
+            )
+        ).first()
+    if team is None:
+        raise PageRefused(404, f"轮次 {round_key} 没有企业 {credit_code} 的检查任务。")
+    return assignment.load(state.engine, round_key, credit_code, "", state.settings.timezone)
+
+
+@router.get("/rounds/{round_key}/e/{credit_code}")
+def enterprise_page(
+    round_key: str, credit_code: str, request: Request, me: Coordinator
+) -> Response:
+    """One enterprise of a round: its team and deadline, and every version of its finding
+    (the evidence, who signed and who has yet to), newest first. Read only: a correction
+    is the inspectors' (or the findings import's), not this page's."""
+    view = _assignment(request, round_key, credit_code)
+    refs = [e for v in view.versions for e in v.evidence]
+    return render(
+        "enterprise.html",
+        view=view,
+        me=me.name,
+        back=f"{round_path(round_key)}#e-{quote(credit_code, safe='')}",
+        action=enterprise_path(round_key, credit_code),
+        evidence_of=attachments.lookup(request.app.state.engine, refs),
+    )
+
+
+@router.get("/rounds/{round_key}/e/{credit_code}/evidence/{sha256}")
+def evidence_file(
+    round_key: str, credit_code: str, sha256: str, request: Request, me: Coordinator
+) -> Response:
+    """A file of one of the enterprise's versions (an inspector's draft is theirs alone)."""
+    view = _assignment(request, round_key, credit_code)
+    named = {e["sha256"] for v in view.versions for e in v.evidence}
+    state = request.app.state
+    return attachments.served(state.engine, state.settings.home, sha256, named)
 
 
 @router.post("/rounds/{round_key}/retry-dead")
@@ -122,8 +182,7 @@ async def retry_dead_letters(round_key: str, request: Request, me: Coordinator) 
     await check_csrf(request, me)
     await run_in_threadpool(known_round, request.app.state.engine, round_key)
     count = await run_in_threadpool(_requeue, request.app.state.engine, round_key, me.name)
-    base = f"/w/c/rounds/{quote(round_key, safe='')}"
-    return RedirectResponse(f"{base}?requeued={count}", status_code=303)
+    return RedirectResponse(f"{round_path(round_key)}?requeued={count}", status_code=303)
 
 
 def _requeue(engine: sa.Engine, round_key: str, by: str) -> int:

@@ -15,8 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
-from sqlmodel import Session
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -24,11 +23,9 @@ from starlette.exceptions import HTTPException
 from api.auth import Principal
 from findings import evidence, media, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
-from findings.models import Evidence
 from findings.settings import FindingsSettings
 from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
-from shuangsui.paths import inside
 from workspace import assignment, attachments, drafts, sessions
 from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
 from workspace.forms import draft_from_form, finding_from_draft, in_chinese
@@ -319,8 +316,7 @@ async def sign(request: Request, me: Me) -> Response:
 
 @router.get("/a/{round_key}/{credit_code}/evidence/{sha256}")
 def evidence_file(sha256: str, request: Request, me: Me) -> Response:
-    """A file of this assignment (in the inspector's draft or in a version), nothing else: a
-    photo the browser shows inline, any other file as an attachment, never sniffed."""
+    """A file of this assignment, in the inspector's draft or in a version."""
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     named = {
@@ -328,12 +324,4 @@ def evidence_file(sha256: str, request: Request, me: Me) -> Response:
     }
     for v in service.history(state.engine, rk, cc).versions:
         named |= {e["sha256"] for e in v.evidence}
-    if sha256 not in named:
-        raise PageRefused(404, "这项任务没有这个文件。")
-    with Session(state.engine) as db:
-        row = db.get(Evidence, sha256)
-    if row is None:
-        raise PageRefused(404, "这个文件不在服务器上。")
-    path = inside(evidence.evidence_dir(state.settings.home), sha256)
-    headers = evidence.served_headers(row, inline_images=True)
-    return FileResponse(path, media_type=row.media_type, headers=headers)
+    return attachments.served(state.engine, state.settings.home, sha256, named)

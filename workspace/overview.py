@@ -43,6 +43,10 @@ STATE_LABELS = {
 
 ROUND_STATUS = {"committed": "已提交", "drawn": "已摇号", "failed": "失败", "closed": "已结束"}
 DELIVERY = {"sent": "已送达", "pending": "待发送", "failed": "重试中", "dead": "投递失败"}
+# where an enterprise of a round stands, by the code its row carries; the round page filters
+# its table by these and by lateness (``RoundView.shown``)
+STAGES = {"todo": "待填报", "signing": "待签字", "final": "已完成", "published": "已公示"}
+FILTERS = {**STAGES, "late": "逾期"}
 
 
 @dataclass
@@ -66,6 +70,7 @@ class EnterpriseRow:
     stratum: str
     team: list[str]
     delivery: str
+    stage: str  # a key of STAGES
     state: str  # 待填报 / 待 X 签字 / 已完成 / 已公示
     result: str
     late: bool
@@ -89,13 +94,24 @@ class RoundView:
 
     @property
     def signoff_queue(self) -> list[EnterpriseRow]:
-        return [r for r in self.rows if r.state.startswith("待") and "签字" in r.state]
+        return self.shown("signing")
 
     @property
     def progress(self) -> dict[str, int]:
-        done = sum(r.state in ("已完成", "已公示") for r in self.rows)
-        waiting = sum(r.state.startswith("待") and "签字" in r.state for r in self.rows)
+        done = sum(r.stage in ("final", "published") for r in self.rows)
+        waiting = sum(r.stage == "signing" for r in self.rows)
         return {"total": len(self.rows), "final": done, "awaiting_signature": waiting}
+
+    def shown(self, show: str) -> list[EnterpriseRow]:
+        """The rows a filter of ``FILTERS`` keeps (every row for any other value)."""
+        if show == "late":
+            return [r for r in self.rows if r.late]
+        return [r for r in self.rows if r.stage == show] if show in STAGES else self.rows
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many rows each filter of ``FILTERS`` keeps."""
+        return {show: len(self.shown(show)) for show in FILTERS}
 
 
 def _period(settings: Settings) -> str:
@@ -198,17 +214,17 @@ def month(
     return period, rows, notices
 
 
-def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str]:
+def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str, str]:
+    """An enterprise's stage (a key of ``STAGES``), as the page says it, and its result."""
     if rec is None or not rec.versions:
-        return "待填报", ""
+        return "todo", STAGES["todo"], ""
     latest = rec.versions[-1]
     label = RESULT_LABELS.get(latest.result, latest.result)  # type: ignore[call-overload]
     if not latest.state.final:
         who = "、".join(names.get(i, i) for i in latest.state.missing)
-        return f"待 {who} 签字", label
-    if latest.published_at is not None:
-        return "已公示", label
-    return "已完成", label
+        return "signing", f"待 {who} 签字", label
+    stage = "published" if latest.published_at is not None else "final"
+    return stage, STAGES[stage], label
 
 
 def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundView | None:
@@ -254,7 +270,7 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
     rows = []
     for s in sorted(selections, key=lambda s: (s.kind != "targeted", s.stratum, s.rank)):
         strata.setdefault(s.stratum, [0, 0])[s.kind == "targeted"] += 1
-        state, result = _state(records.get(s.credit_code), names)
+        stage, state, result = _state(records.get(s.credit_code), names)
         sent = delivery.get(s.credit_code, Counter())
         rows.append(
             EnterpriseRow(
@@ -264,6 +280,7 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
                 s.stratum,
                 [names.get(i, i) for i in teams.get(s.credit_code, [])],
                 "、".join(f"{DELIVERY.get(k, k)} {v}" for k, v in sorted(sent.items())) or "—",
+                stage,
                 state,
                 result,
                 s.credit_code in late,
