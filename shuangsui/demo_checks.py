@@ -85,7 +85,7 @@ def inspect(engine: Engine, round_key: str, share: float, seed: int) -> int:
         data = _finding(rng, day, sorted(certs.get(code, []), key=lambda c: c.number))
         version = service.submit(
             engine, round_key=round_key, credit_code=code, data=data,
-            submitted_by=lead, signers=[lead], via="demo",
+            submitted_by=f"inspector:{lead}", signers=[lead], via="demo",
             today=rnd.window_end,  # the demo plays the month through: checks are done by then
         )  # fmt: skip
         for member in members:
