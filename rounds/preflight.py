@@ -6,7 +6,8 @@ estimates whether teams can be formed, and compares with the last comparable rou
 committed round of the same check item). :func:`refusals` turns what looks wrong into reasons to
 hold the commit: an empty population, a registry older than the configured age, or a frame that
 moved more than the configured fraction. A coordinator may accept them with a reason, which the
-round's audit log keeps.
+round's audit log keeps. The reasons, and the strata that changed since the last round, are
+typed (``rounds.holds``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ from draw.select import stratum_quota, stratum_rate, trim_to_cap
 from draw.teams import elimination_rule
 from registry.models import RegistryImport
 from rounds import frames
+from rounds.holds import (
+    Change,
+    EmptyPopulation,
+    FrameMoved,
+    NeverImported,
+    Refusal,
+    RegistryStale,
+    StratumAppears,
+    StratumVanishes,
+)
 from rounds.models import PlanVersion, Round, RoundStatus
 from rounds.plans import check_in_registry
 from shuangsui.clock import local_label
@@ -190,7 +201,7 @@ class Preflight:
     registry_imported_at: dt.datetime | None
     last_round: str | None = None
     last_frame_size: int | None = None
-    changes: tuple[str, ...] = field(default_factory=tuple)
+    changes: tuple[Change, ...] = field(default_factory=tuple)
     classes: tuple[ClassPreview, ...] = field(default_factory=tuple)
 
     @property
@@ -290,11 +301,11 @@ def preflight(
     )
     classes = _by_class(kinds, tally, expected)
     last = _last_comparable(conn, plan)
-    changes: list[str] = []
+    changes: list[Change] = []
     if last is not None and last.counts:
         before, now = set(last.counts), set(tally)
-        changes += [f"stratum {s} appears" for s in sorted(now - before)]
-        changes += [f"stratum {s} vanishes" for s in sorted(before - now)]
+        changes += [StratumAppears(s) for s in sorted(now - before)]
+        changes += [StratumVanishes(s) for s in sorted(before - now)]
     return Preflight(
         plan_id=plan["id"],
         check_item=plan["check_item"],
@@ -338,30 +349,27 @@ def _by_class(
 
 def refusals(
     report: Preflight, *, now: dt.datetime, max_age_days: int, max_change: float
-) -> list[str]:
+) -> list[Refusal]:
     """Why this round should not be committed now; empty when it may be. Team feasibility is
     only shown (it is an estimate): a draw whose teams fail is recorded, bundled and verifiable."""
-    out = []
+    out: list[Refusal] = []
     if report.population == 0:
-        out.append(
-            f"the population is empty: no enterprise of the registry matches plan "
-            f"{report.plan_id} (is the registry imported? are the divisions and certificate "
-            "kinds right?)"
-        )
+        out.append(EmptyPopulation(report.plan_id))
     if report.registry_imported_at is None:
-        out.append("the registry has never been imported")
+        out.append(NeverImported())
     elif now - report.registry_imported_at > dt.timedelta(days=max_age_days):
-        out.append(
-            f"the registry was last imported on {report.registry_imported_at:%Y-%m-%d}, more "
-            f"than {max_age_days} days ago (SHUANGSUI_REGISTRY_MAX_AGE_DAYS)"
-        )
+        out.append(RegistryStale(report.registry_imported_at, max_age_days))
     if report.last_frame_size:
         moved = abs(report.frame_size - report.last_frame_size) / report.last_frame_size
         if moved > max_change:
             out.append(
-                f"the frame has {report.frame_size} enterprises, {moved:.0%} away from the "
-                f"{report.last_frame_size} of round {report.last_round} (more than "
-                f"{max_change:.0%}, SHUANGSUI_FRAME_CHANGE_LIMIT)"
+                FrameMoved(
+                    frame_size=report.frame_size,
+                    moved=moved,
+                    last_size=report.last_frame_size,
+                    last_round=report.last_round,
+                    limit=max_change,
+                )
             )
     return out
 
@@ -398,7 +406,7 @@ def describe(report: Preflight) -> list[str]:
     if report.last_round:
         lines.append(
             f"  last comparable round {report.last_round}: frame {report.last_frame_size}"
-            + (f"; {', '.join(report.changes)}" if report.changes else "")
+            + (f"; {', '.join(map(str, report.changes))}" if report.changes else "")
         )
     else:
         lines.append("  no earlier round of this check item to compare with")

@@ -223,12 +223,13 @@ def commit_round(
     with engine.connect() as conn:
         built = build_frames(conn, plan, source=plan_source)
         report = preflight(conn, plan, built=built)
-    held = refusals(
+    reasons = refusals(
         report,
         now=committed_at,
         max_age_days=settings.registry_max_age_days,
         max_change=settings.frame_change_limit,
     )
+    held = [str(reason) for reason in reasons]  # the English the error and the audit log keep
     if held and not accept.strip():
         raise CommitHeld(round_key, held, describe(report))
     ents, insps = built.enterprises, list(built.inspectors)

@@ -26,9 +26,23 @@ from starlette.concurrency import run_in_threadpool
 
 from draw.plan import normalise_division
 from rounds import audit
+from rounds.holds import (
+    Change,
+    EmptyPopulation,
+    FrameMoved,
+    NeverImported,
+    Refusal,
+    RegistryStale,
+    StratumAppears,
+    StratumVanishes,
+)
 from rounds.models import Round, RoundKind, RoundStatus
 from rounds.plans import apply_overrides
-from rounds.preflight import Preflight, preflight, refusals
+from rounds.preflight import (
+    Preflight,
+    preflight,
+    refusals,
+)
 from shuangsui.clock import local_label
 from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import adhoc_round_key
@@ -148,20 +162,24 @@ class Preview:
     held: list[str]  # the reasons to hold (rounds.preflight.refusals)
 
 
-# rounds.preflight's reasons to hold and the frame's changes, as this page says them
-_HELD = [
-    (r"^the population is empty: no enterprise of the registry matches plan (\S+) ",
-     "抽查范围为空：名录库中没有符合计划 {0} 的企业"
-     "（名录库是否已导入？行政区划和证书种类是否正确？）"),
-    (r"^the registry has never been imported", "名录库从未导入"),
-    (r"^the registry was last imported on (\S+), more than (\d+) days ago \((\w+)\)",
-     "名录库已超过 {1} 天未导入（{2}）"),  # the page shows the import's time in Beijing time
-    (r"^the frame has (\d+) enterprises, (\S+) away from the (\d+) of round (\S+) "
-     r"\(more than (\S+), (\w+)\)",
-     "抽查范围内有 {0} 家企业，与轮次 {3} 的 {2} 家相差 {1}（超过 {4}，{5}）"),
-    (r"^stratum (.+) appears$", "新增层级 {0}"),
-    (r"^stratum (.+) vanishes$", "层级 {0} 已不存在"),
-]  # fmt: skip
+# rounds.preflight's reasons to hold and the frame's changes, by kind, as this page says them
+# (``{r.stratum}`` and the like: the reason's fields); a test refuses a kind left out here
+HELD: dict[type[Refusal | Change], str] = {
+    EmptyPopulation: "抽查范围为空：名录库中没有符合计划 {r.plan_id} 的企业"
+                     "（名录库是否已导入？行政区划和证书种类是否正确？）",
+    NeverImported: "名录库从未导入",
+    # the page shows the import's time in Beijing time
+    RegistryStale: "名录库已超过 {r.max_age_days} 天未导入（SHUANGSUI_REGISTRY_MAX_AGE_DAYS）",
+    FrameMoved: "抽查范围内有 {r.frame_size} 家企业，与轮次 {r.last_round} 的 {r.last_size} 家"
+                "相差 {r.moved:.0%}（超过 {r.limit:.0%}，SHUANGSUI_FRAME_CHANGE_LIMIT）",
+    StratumAppears: "新增层级 {r.stratum}",
+    StratumVanishes: "层级 {r.stratum} 已不存在",
+}  # fmt: skip
+
+
+def said(reason: Refusal | Change) -> str:
+    """A reason to hold, or a change of the frame, as this page says it."""
+    return HELD[type(reason)].format(r=reason)
 
 
 def percent(rate: str) -> str:
@@ -171,15 +189,15 @@ def percent(rate: str) -> str:
     return f"{(Decimal(value.numerator) / value.denominator).normalize():f}%"
 
 
-def shown(report: Preflight, held: list[str]) -> Preview:
+def shown(report: Preflight, held: list[Refusal]) -> Preview:
     """The preflight ``report`` and its reasons to hold, ready for the page."""
     imported = report.registry_imported_at
     return Preview(
         report,
         {s.stratum: percent(s.rate) for s in report.strata},
-        [in_chinese(change, _HELD) for change in report.changes],
+        [said(change) for change in report.changes],
         local_label(imported) if imported else None,
-        [in_chinese(reason, _HELD) for reason in held],
+        [said(reason) for reason in held],
     )
 
 

@@ -3,20 +3,35 @@ round key free, unless a coordinator accepts it with a reason that the audit log
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, update
 from typer.testing import CliRunner
 
+from registry.models import Enterprise, RegistryImport
 from rounds import audit, service
+from rounds.holds import (
+    EmptyPopulation,
+    FrameMoved,
+    NeverImported,
+    RegistryStale,
+    StratumAppears,
+    StratumVanishes,
+)
 from rounds.models import Round
 from rounds.plans import load_plan_text
-from rounds.preflight import preflight
+from rounds.preflight import (
+    describe,
+    preflight,
+    refusals,
+)
 from shuangsui.cli import _register_groups, app
 from shuangsui.errors import CommitHeld, PlanError
+from tests.findings.factories import drawn_round
 from tests.rounds.factories import plan_yaml, seed_registry
 
 
@@ -130,3 +145,61 @@ def test_round_check_refuses_a_plan_as_round_commit_does(
         preflight(conn, plan, source="ccc")
     with Session(engine) as s:
         assert s.get(Round, "ccc-2026-12") is None
+
+
+def test_each_reason_to_hold_and_change_says_the_english_the_cli_and_the_api_print() -> None:
+    """The reasons are typed, for the pages that say them in another language; their English,
+    which the CLI, the API, the audit log and the notices carry, is pinned here."""
+    at = dt.datetime(2026, 10, 30, 18, 10, tzinfo=dt.UTC)
+    said = [
+        (EmptyPopulation("ccc-2026-12"),
+         "the population is empty: no enterprise of the registry matches plan ccc-2026-12 "
+         "(is the registry imported? are the divisions and certificate kinds right?)"),
+        (NeverImported(), "the registry has never been imported"),
+        (RegistryStale(at, 35),
+         "the registry was last imported on 2026-10-30, more than 35 days ago "
+         "(SHUANGSUI_REGISTRY_MAX_AGE_DAYS)"),
+        (FrameMoved(frame_size=21, moved=0.5, last_size=42, last_round="ccc-2026-11",
+                    limit=0.25),
+         "the frame has 21 enterprises, 50% away from the 42 of round ccc-2026-11 "
+         "(more than 25%, SHUANGSUI_FRAME_CHANGE_LIMIT)"),
+        (StratumAppears("350100/D"), "stratum 350100/D appears"),
+        (StratumVanishes("350200/B"), "stratum 350200/B vanishes"),
+    ]  # fmt: skip
+    for reason, english in said:
+        assert str(reason) == english
+
+
+def test_the_preflight_gives_its_reasons_and_changes_with_their_values(
+    engine: sa.Engine,
+) -> None:
+    """Last round's firms of 350600 moved to 350300 (the frame keeps its size) and the registry
+    not imported since January: the changes name the strata, the reason carries the import."""
+    drawn_round(engine, enterprises=40)  # ccc-2026-12: its strata are known once drawn
+    with Session(engine) as s:
+        last = s.get(Round, "ccc-2026-12")
+        assert last is not None and last.counts
+    moved = sorted(key.split("/")[1] for key in last.counts if key.startswith("350600/"))
+    assert moved
+    imported = dt.datetime(2026, 1, 5, 4, tzinfo=dt.UTC)  # the same day in Beijing
+    with Session(engine) as s:
+        s.exec(update(Enterprise).where(col(Enterprise.division_code) == "350600")
+               .values(division_code="350300"))  # type: ignore[call-overload]  # fmt: skip
+        s.exec(update(RegistryImport).values(at=imported))  # type: ignore[call-overload]
+        s.commit()
+    plan, _ = load_plan_text(plan_yaml(plan_id="ccc-2027-01", period="2027-01"), source="ccc")
+    with engine.connect() as conn:
+        report = preflight(conn, plan, source="ccc")
+    assert report.changes == (
+        *(StratumAppears(f"350300/{cls}") for cls in moved),
+        *(StratumVanishes(f"350600/{cls}") for cls in moved),
+    )
+    now = dt.datetime(2027, 1, 5, tzinfo=dt.UTC)
+    held = refusals(report, now=now, max_age_days=35, max_change=0.25)
+    assert held == [RegistryStale(imported, 35)]
+    assert "last imported on 2026-01-05, more than 35 days ago" in str(held[0])
+    changes = ", ".join(
+        [*(f"stratum 350300/{cls} appears" for cls in moved),
+         *(f"stratum 350600/{cls} vanishes" for cls in moved)]
+    )  # fmt: skip
+    assert f"last comparable round ccc-2026-12: frame 40; {changes}" in "\n".join(describe(report))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -25,15 +25,31 @@ from api import tokens
 from api.app import create_app
 from registry.models import Certificate, Enterprise, RegistryImport
 from rounds import service
+from rounds.holds import (
+    Change,
+    EmptyPopulation,
+    FrameMoved,
+    NeverImported,
+    Refusal,
+    RegistryStale,
+    StratumAppears,
+    StratumVanishes,
+)
 from rounds.models import RoundKind
-from rounds.preflight import ClassPreview, Preflight, StratumPreview, describe, refusals
+from rounds.preflight import (
+    ClassPreview,
+    Preflight,
+    StratumPreview,
+    describe,
+    refusals,
+)
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from tests.findings.factories import drawn_round
 from tests.findings.live import serve
 from tests.rounds.factories import NOW, credit_code, plan_yaml, plans_folder, seed_registry
 from tests.workspace.helpers import csrf_of
-from workspace.adhoc import LABELS, percent, shown
+from workspace.adhoc import HELD, LABELS, percent, said, shown
 from workspace.pages import env
 
 FIELDS = ("plan", "reason", "rates", "total_cap", "divisions", "witnesses", "witness_digits")
@@ -226,7 +242,7 @@ def _report(**changes: object) -> Preflight:
         inspectors=5, qualified=1, team_size=2, workload_cap=3,
         registry_imported_at=dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC),
         last_round="ccc-2026-11", last_frame_size=42,
-        changes=("stratum 350100/D appears", "stratum 350200/B vanishes"),
+        changes=(StratumAppears("350100/D"), StratumVanishes("350200/B")),
         classes=(ClassPreview("A", 15, 3, 2, 2, Fraction(5, 4)),),
     )  # fmt: skip
     return Preflight(**{**base, **changes})  # type: ignore[arg-type]
@@ -285,6 +301,32 @@ def test_every_line_describe_can_print_has_its_chinese_rendering() -> None:
     assert "名录库已超过 35 天未导入（SHUANGSUI_REGISTRY_MAX_AGE_DAYS）" in old
     assert "名录库最近导入：2026-10-26 08:00 北京时间" in old
     assert "本检查事项此前没有可供比较的轮次" in old
+
+
+def test_every_kind_of_reason_to_hold_and_of_change_has_its_chinese_sentence() -> None:
+    """The page says a reason by its kind, from its values: a kind added to rounds.preflight
+    without its sentence here fails this test, not the coordinator's page."""
+    kinds = {*get_args(Refusal), *get_args(Change)}
+    assert set(HELD) == kinds
+    at = dt.datetime(2026, 10, 30, 18, 10, tzinfo=dt.UTC)
+    expected: dict[Refusal | Change, str] = {
+        EmptyPopulation("ccc-2026-12"):
+            "抽查范围为空：名录库中没有符合计划 ccc-2026-12 的企业"
+            "（名录库是否已导入？行政区划和证书种类是否正确？）",
+        NeverImported(): "名录库从未导入",
+        RegistryStale(at, 35): "名录库已超过 35 天未导入（SHUANGSUI_REGISTRY_MAX_AGE_DAYS）",
+        FrameMoved(frame_size=21, moved=0.5, last_size=42, last_round="ccc-2026-11",
+                   limit=0.25):
+            "抽查范围内有 21 家企业，与轮次 ccc-2026-11 的 42 家相差 50%"
+            "（超过 25%，SHUANGSUI_FRAME_CHANGE_LIMIT）",
+        StratumAppears("350100/D"): "新增层级 350100/D",
+        StratumVanishes("350200/B"): "层级 350200/B 已不存在",
+    }  # fmt: skip
+    assert {type(reason) for reason in expected} == kinds
+    for reason, sentence in expected.items():
+        assert said(reason) == sentence
+        _no_english(sentence, "ccc-2026-12", "ccc-2026-11", "350100/D", "350200/B",
+                    "SHUANGSUI_REGISTRY_MAX_AGE_DAYS", "SHUANGSUI_FRAME_CHANGE_LIMIT")  # fmt: skip
 
 
 def test_a_rate_is_shown_as_the_plan_writes_it() -> None:
