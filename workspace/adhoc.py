@@ -46,6 +46,7 @@ from rounds.preflight import (
 from shuangsui.clock import local_label
 from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import adhoc_round_key
+from workspace.coordinator import round_path
 from workspace.events import AdhocRequested
 from workspace.forms import in_chinese
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
@@ -296,7 +297,7 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
         rnd = db.get(Round, round_key)
     digits = str(form.get("witness_digits", "")).strip()
     witnesses = [w for w in re.split(r"[,，、;；\s]+", str(form.get("witnesses", ""))) if w]
-    base = f"/w/c/rounds/{quote(round_key, safe='')}"
+    base = round_path(round_key)
     if rnd is None:
         raise PageRefused(404, f"没有轮次 {round_key}。", back="/w/c/")
     if rnd.kind is not RoundKind.adhoc or rnd.status is not RoundStatus.committed:
