@@ -22,6 +22,7 @@ from notifications.links import (
 from notifications.models import Channel, NotificationKind
 from notifications.render import Template, language_of, render, template
 from notifications.workdays import working_days_between
+from registry.models import certificate_kind_label, certificate_status_label
 
 _EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$|^[^@\s<>,;]+@localhost$")
 _WEBHOOK_CHANNELS = {
@@ -111,6 +112,16 @@ def route(person: Person) -> tuple[Channel, str]:
 
 def _enterprise_ctx(e: EnterpriseInfo) -> dict[str, str]:
     return {"name": e.name, "credit_code": e.credit_code, "address": e.address}
+
+
+def _certificates_ctx(certificates: list[CertInfo]) -> list[dict[str, str]]:
+    """Each certificate as its fields (``kind`` and ``status`` as the registry's values, for a
+    bureau's own templates that test them) and ``kind_label`` and ``status_label`` in Chinese."""
+    return [
+        {**c.__dict__, "kind_label": certificate_kind_label(c.kind),
+         "status_label": certificate_status_label(c.status)}
+        for c in certificates
+    ]  # fmt: skip
 
 
 def _round_ctx(r: RoundInfo) -> dict[str, Any]:
@@ -209,7 +220,7 @@ class AssignmentMessages:
         """One message to each member of ``team`` (every inspector on ``enterprise``, as
         (person, is_lead, due_on) in position order), naming the others as co-inspectors."""
         enterprise_ctx = _enterprise_ctx(enterprise)
-        certificates_ctx = [c.__dict__.copy() for c in certificates]
+        certificates_ctx = _certificates_ctx(certificates)
         members = [{"name": p.name, "unit": p.unit, "lead": lead} for p, lead, _ in team]
         return [
             self._message(
@@ -227,7 +238,7 @@ class AssignmentMessages:
     ) -> Outgoing:  # fmt: skip
         """One inspector's message; ``team`` is the co-inspectors as (person, is_lead)."""
         return self._message(
-            enterprise, _enterprise_ctx(enterprise), [c.__dict__.copy() for c in certificates],
+            enterprise, _enterprise_ctx(enterprise), _certificates_ctx(certificates),
             inspector, lead, [{"name": p.name, "unit": p.unit, "lead": is_lead}
                               for p, is_lead in team],
             due_on, subject_suffix,

@@ -38,9 +38,34 @@ class CertificateKind(enum.StrEnum):
 
 
 class CertificateStatus(enum.StrEnum):
-    valid = "valid"
-    suspended = "suspended"
-    withdrawn = "withdrawn"
+    valid = "valid"  # 有效
+    suspended = "suspended"  # 暂停
+    withdrawn = "withdrawn"  # 撤销
+
+
+# What people read: the Chinese name of each kind and status, for pages and messages in
+# Chinese. The database, the plans and the open data keep the values.
+CERTIFICATE_KIND_LABELS: dict[CertificateKind, str] = {
+    CertificateKind.ccc: "强制性产品认证",
+    CertificateKind.organic: "有机产品认证",
+    CertificateKind.management_system: "管理体系认证",
+    CertificateKind.voluntary_other: "其他自愿性认证",
+}
+CERTIFICATE_STATUS_LABELS: dict[CertificateStatus, str] = {
+    CertificateStatus.valid: "有效",
+    CertificateStatus.suspended: "暂停",
+    CertificateStatus.withdrawn: "撤销",
+}
+
+
+def certificate_kind_label(kind: str) -> str:
+    """A kind's Chinese label; a value that is no kind is shown as it is."""
+    return CERTIFICATE_KIND_LABELS.get(kind, kind)  # type: ignore[call-overload]
+
+
+def certificate_status_label(status: str) -> str:
+    """A status's Chinese label; a value that is no status is shown as it is."""
+    return CERTIFICATE_STATUS_LABELS.get(status, status)  # type: ignore[call-overload]
 
 
 class CheckCategory(enum.StrEnum):

@@ -14,7 +14,14 @@ from findings import service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.history import History
 from notifications.workdays import working_days_between
-from registry.models import Certificate, CheckItem, Enterprise, Inspector
+from registry.models import (
+    Certificate,
+    CheckItem,
+    Enterprise,
+    Inspector,
+    certificate_kind_label,
+    certificate_status_label,
+)
 from rounds.models import Assignment, Round
 from shuangsui.clock import local_label
 
@@ -45,7 +52,7 @@ class AssignmentView:
     credit_code: str
     enterprise_name: str
     address: str
-    certificates: list[dict[str, str]]
+    certificates: list[dict[str, str]]  # body, number, scope; kind and status in Chinese
     check_item: str
     legal_basis: str
     me: str
@@ -141,7 +148,13 @@ def load(engine: Engine, round_key: str, credit_code: str, me: str, zone: str) -
         }
         kinds = set(item.cert_kinds) if item and item.cert_kinds else None
         certs = [
-            {"body": c.body, "number": c.number, "kind": str(c.kind), "scope": c.scope}
+            {
+                "body": c.body,
+                "number": c.number,
+                "kind": certificate_kind_label(c.kind),
+                "status": certificate_status_label(c.status),
+                "scope": c.scope,
+            }
             for c in db.execute(
                 select(Certificate)
                 .where(col(Certificate.credit_code) == credit_code)

@@ -7,6 +7,7 @@ import email.policy
 import hashlib
 import hmac
 import logging
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -44,7 +45,7 @@ CONTEXTS = {
         "inspector": {"name": "张三", "unit": "一大队"}, "round": ROUND,
         "enterprise": {"name": "甲公司", "credit_code": "91350100M000000001", "address": ""},
         "certificates": [{"body": "CQC", "number": "1", "kind": "ccc", "status": "valid",
-                          "scope": ""}],
+                          "kind_label": "强制性产品认证", "status_label": "有效", "scope": ""}],
         "team": [{"name": "李四", "unit": "二大队", "lead": True}], "role": "member",
         "due_on": "2026-12-18", "working_days": 15, "link": "http://x/findings", "token": "t",
     },
@@ -120,6 +121,39 @@ def test_a_loaded_template_renders_what_jinja_renders(tmp_path: Path) -> None:
         jinja = loaded.compiled.render(context).strip().partition("\n")
         assert loaded.render(context) == Rendered(jinja[0].strip(), jinja[2].strip() + "\n")
     assert render("reminder", "zh", context, override_dir=tmp_path).subject == "011 2026-12-18"
+
+
+def test_an_assignment_names_certificates_in_the_recipient_s_words(tmp_path: Path) -> None:
+    """The Chinese notice says a certificate's kind and status as 强制性产品认证 and 有效; the
+    English one keeps the registry's values; a bureau's own template may use either."""
+    common = Common("s", "https://x.cn", "福建省认证执法局", date(2026, 12, 1))
+    info = RoundInfo("R1", "抽查", "证书检查", "RZ-01", ["《认证认可条例》"],
+                     date(2026, 12, 7), date(2026, 12, 31))  # fmt: skip
+    firm = EnterpriseInfo("91350100M000000001", "甲公司", "")
+    certs = [CertInfo("CQC", "2022010902000253", "ccc", "valid", "电线电缆"),
+             CertInfo("XYZ", "OP2200001", "organic", "withdrawn")]  # fmt: skip
+
+    def body(person: Person, override: Path | None = None) -> str:
+        return assignment_message(
+            replace(common, override_dir=override), round_info=info, enterprise=firm,
+            certificates=certs, inspector=person, lead=True, team=[], due_on=date(2026, 12, 31),
+        ).body  # fmt: skip
+
+    zh = body(Person("I1", "张三"))
+    assert "CQC 2022010902000253（强制性产品认证，有效）电线电缆" in zh
+    assert "XYZ OP2200001（有机产品认证，撤销）" in zh
+    assert "ccc" not in zh and "valid" not in zh and "withdrawn" not in zh
+    en = body(Person("I2", "Li", language="en"))
+    assert "CQC 2022010902000253 (ccc, valid) 电线电缆" in en
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "assignment.txt.j2").write_text(
+        "通知\n\n{% for c in certificates %}{{ c.kind }}/{{ c.status }}={{ c.kind_label }}"
+        "/{{ c.status_label }};{% endfor %}",
+        "utf-8",
+    )
+    assert body(Person("I1", "张三"), tmp_path) == (
+        "ccc/valid=强制性产品认证/有效;organic/withdrawn=有机产品认证/撤销;\n"
+    )
 
 
 def test_token_binds_every_field_and_verifies() -> None:

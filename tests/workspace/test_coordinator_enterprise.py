@@ -76,6 +76,7 @@ def test_the_round_table_filters_by_progress_and_each_row_opens_its_enterprise(
     banner = opened.text.split('id="state"', 1)[1].split("</section>", 1)[0]
     assert "待" in banner and "签字确认" in banner
     assert f'href="/w/c/rounds/{ROUND}#e-{waiting}"' in opened.text  # back to its row
+    assert "（强制性产品认证，有效）" in opened.text  # the certificate's kind and status, in words
 
 
 def test_an_enterprise_page_shows_every_version_newest_first_with_its_evidence(

@@ -14,6 +14,8 @@ from sqlmodel import Session, select
 
 from api import tokens
 from api.app import create_app
+from notifications.models import Notification, NotificationKind
+from registry.models import Certificate, CertificateStatus
 from rounds.models import AuditEvent
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
@@ -42,6 +44,32 @@ def test_the_link_becomes_a_session_and_leaves_the_address(live: tuple[str, dict
     assert "token" not in str(page.url) and 'lang="zh-CN"' in page.text
     assert code in page.text and "待填报" in page.text and "北京时间" in page.text
     assert 'capture="environment"' in page.text and "未发现问题" in page.text
+
+
+def test_certificates_are_named_in_chinese_in_the_notice_and_on_the_page(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    """The inspector reads a certificate's kind and status as words (the registry keeps their
+    values): the notice as they were when it was sent, the page as they are now."""
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with Session(engine) as s:
+        cert = s.exec(select(Certificate).where(Certificate.credit_code == code)).one()
+        (notice,) = [
+            n.body
+            for n in s.exec(select(Notification).where(Notification.recipient == team[0]))
+            if n.kind == NotificationKind.assignment and n.payload["credit_code"] == code
+        ]
+        number = cert.number
+        cert.status = CertificateStatus.suspended
+        s.add(cert)
+        s.commit()
+    assert f"CQC {number}（强制性产品认证，有效）" in notice
+    with httpx.Client(base_url=base) as http:
+        page = http.get(_open(http, outbox_link(code, team[0], base)).headers["location"])
+    assert f"CQC {number}（强制性产品认证，暂停）" in page.text
+    for code_word in ("ccc", "valid", "suspended"):
+        assert f"（{code_word}" not in notice + page.text
 
 
 def test_the_cookie_is_secure_only_behind_a_trusted_tls_proxy(
