@@ -1,5 +1,6 @@
-"""Starting the ``adhoc-round`` flow from the API: through the deployment when a Prefect API
-is configured, otherwise in a background thread of this process."""
+"""Starting a coordinator's round flows from the API (``adhoc-round``, and ``draw-round`` for a
+committed round's ceremony): through the deployment when a Prefect API is configured,
+otherwise in a background thread of this process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from flows.launch import ADHOC_DEPLOYMENT as DEPLOYMENT
+from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -93,7 +94,6 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     import uuid
     from pathlib import PurePath
 
-    from flows.launch import deployment_available
     from rounds.entropy import check_witnesses
     from rounds.plans import find_plan
     from shuangsui.config import get_settings
@@ -112,36 +112,61 @@ def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
         )
     params.setdefault("round_id", adhoc_round_key(PurePath(params["plan"]).stem, uuid.uuid4().hex))
     key = check_round_key(params["round_id"], field="round_id")
-    if deployment_available(DEPLOYMENT):
+    return _launch("adhoc_round", ADHOC_DEPLOYMENT, params, key, params.get("witness_digits"))
+
+
+def run_draw(params: dict[str, Any]) -> dict[str, Any]:
+    """Draw a committed round (scheduled or ad hoc) with its ceremony's digits (``round_key``,
+    ``requested_by``, ``witness_digits``, ``witnesses``: the ``draw-round`` flow's parameters)
+    and answer at once."""
+    _prefect_imported_keeping_server_logs()
+    from rounds.entropy import check_witnesses
+    from shuangsui.errors import UserError
+    from shuangsui.keys import check_round_key
+
+    key = check_round_key(params["round_key"], field="round_key")
+    check_witnesses(params.get("witnesses") or [])
+    if not params.get("witness_digits"):
+        raise UserError("witness_digits: the ceremony's digits are what this draw takes")
+    return _launch("draw_round", DRAW_DEPLOYMENT, dict(params), key, params["witness_digits"])
+
+
+def _launch(
+    flow: str, deployment: str, params: dict[str, Any], key: str, digits: str | None
+) -> dict[str, Any]:
+    """Run ``flows.rounds.<flow>`` with ``params`` for round ``key``: through ``deployment``
+    when the configured Prefect server has it (the same request and digits twice is one run),
+    else in a thread of this process (``serve`` waits for it at shutdown)."""
+    from flows.launch import deployment_available
+
+    who = params["requested_by"]
+    if deployment_available(deployment):
         from prefect.deployments import run_deployment
 
         # called from sync code, so prefect's async_dispatch runs it synchronously
         run = cast(
             "FlowRun",
             run_deployment(
-                DEPLOYMENT,
-                parameters=params,
-                timeout=0,
-                idempotency_key=f"{key}|{params.get('witness_digits') or ''}",
+                deployment, parameters=params, timeout=0, idempotency_key=f"{key}|{digits or ''}"
             ),
         )
-        logger.info("ad hoc round requested by %s: flow run %s", params["requested_by"], run.id)
+        logger.info("round %s requested by %s: flow run %s", key, who, run.id)
         return {"mode": "deployment", "round_key": key, "flow_run_id": str(run.id),
                 "state": "scheduled"}  # fmt: skip
 
     def _run() -> None:
-        from flows.rounds import adhoc_round
+        from flows import rounds
 
         try:
             _start_temporary_server()
-            adhoc_round(**params)
+            getattr(rounds, flow)(**params)
         except Exception:
-            logger.exception("ad hoc round for %s failed", params["requested_by"])
+            logger.exception("round %s for %s failed", key, who)
         finally:
             with _running_lock:
                 _running.discard(threading.current_thread())
 
-    thread = threading.Thread(target=_run, name=f"adhoc-round-{key}", daemon=True)
+    thread = threading.Thread(target=_run, name=f"{flow.replace('_', '-')}-{key}", daemon=True)
     with _running_lock:
         _running.add(thread)
     thread.start()

@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from api import docs, limits, openapi, problems, semantics
-from api.adhoc import run_adhoc, wait_for_running
+from api.adhoc import run_adhoc, run_draw, wait_for_running
 from api.auth import check_routes
 from api.routes import coordinator, findings, public, risk
 from findings.settings import FindingsSettings
@@ -83,6 +83,7 @@ def create_app(
     settings: Settings | None = None,
     routers: Sequence[APIRouter] = (),
     adhoc_runner: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    draw_runner: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> FastAPI:
     """The API app; raises RuntimeError when any route lacks a declared role."""
     from shuangsui.db import get_engine
@@ -106,6 +107,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings)
     app.state.adhoc_runner = adhoc_runner or run_adhoc
+    app.state.draw_runner = draw_runner or run_draw  # a committed round's ceremony
     problems.install(app)
     _limit_bodies(app, settings)
     app.add_middleware(semantics.AnswerHead)  # HEAD as GET without the body

@@ -1,6 +1,7 @@
-"""Where a coordinator's ad hoc round runs: through the ``adhoc-round/adhoc`` deployment when a
-Prefect server with that deployment is configured, in the caller's process otherwise. Same
-flow, same code path; only the runner differs."""
+"""Where a coordinator's round runs (an ad hoc round, or a committed round's ceremony): through
+its deployment (``adhoc-round/adhoc``, ``draw-round/ceremony``) when a Prefect server with that
+deployment is configured, in the caller's process otherwise. Same flow, same code path; only
+the runner differs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 logger = logging.getLogger(__name__)
 
 ADHOC_DEPLOYMENT = "adhoc-round/adhoc"
+DRAW_DEPLOYMENT = "draw-round/ceremony"  # a committed round drawn with its ceremony's digits
 
 
 def deployment_available(name: str = ADHOC_DEPLOYMENT) -> bool:

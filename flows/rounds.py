@@ -1,6 +1,7 @@
-"""The round flows: ``monthly-round`` (scheduled) and ``adhoc-round`` (a coordinator's).
+"""The round flows: ``monthly-round`` (scheduled), ``adhoc-round`` (a coordinator's), and
+``draw-round`` (one committed round drawn at its ceremony, either kind).
 
-Both take the same path: commit (idempotent), draw once the committed entropy is there,
+All take the same path: commit (idempotent), draw once the committed entropy is there,
 write the verification bundle, leave a summary artifact. Running either again for the same
 round continues where it stopped: the commitment and the draw are never repeated.
 """
@@ -165,5 +166,36 @@ def adhoc_round(
         raise CommitHeld(summary["round_key"], summary["reasons"], summary["preview"])
     summary = _carry_round(summary, witness_digits, witnesses or [], requested_by)
     if "refused" in summary:  # the coordinator asked for this round alone: fail out loud
+        raise DrawAlreadyMade(summary["refused"])
+    return summary
+
+
+@flow(name="draw-round", log_prints=False)
+def draw_round(
+    round_key: str,
+    requested_by: str,
+    witness_digits: str,
+    witnesses: list[str],
+) -> dict[str, Any]:
+    """One committed round, scheduled or ad hoc, drawn with its ceremony's digits, then its
+    bundle written: what ``monthly-round`` does for each round of the month, for this one.
+
+    Args:
+        round_key: 已承诺（待摇号）的轮次编号 / the key of the committed round
+        requested_by: 录入仪式数字的人，记入审计日志 / who enters the digits, recorded in the
+            audit log
+        witness_digits: 摇号见证数字（承诺公开之后才填） / the ceremony's witness digits, entered
+            only after the commitment is published
+        witnesses: 见证人姓名 / the witnesses' names
+    """
+    from rounds.service import get_round
+    from shuangsui.db import get_engine
+
+    check_round_key(round_key, field="round_key")
+    migrate(get_settings().resolved_database_url)
+    status = str(get_round(get_engine(), round_key).status)
+    summary = _carry_round({"round_key": round_key, "status": status}, witness_digits,
+                           witnesses, requested_by)  # fmt: skip
+    if "refused" in summary:  # digits for a round drawn already: fail out loud
         raise DrawAlreadyMade(summary["refused"])
     return summary

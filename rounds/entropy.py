@@ -87,6 +87,13 @@ def check_witnesses(names: Sequence[str]) -> None:
             raise UserError(f"witnesses[{i}]: {exc}") from None
 
 
+def awaits_witnesses(rnd: Round) -> bool:
+    """Whether ``rnd`` is committed and waits for a ceremony's witness digits."""
+    sources = rnd.entropy_plan.get("sources", []) if rnd.entropy_plan else []
+    committed = str(rnd.status) == "committed"
+    return committed and any(spec.get("source") == "witness-digits" for spec in sources)
+
+
 def gather_entropy(
     rnd: Round, given: EntropyInput, *, beacon_transport: Any = None
 ) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from draw.plan import normalise_division
 from rounds import audit
+from rounds.entropy import awaits_witnesses
 from rounds.holds import (
     Change,
     EmptyPopulation,
@@ -36,7 +37,7 @@ from rounds.holds import (
     StratumAppears,
     StratumVanishes,
 )
-from rounds.models import Round, RoundKind, RoundStatus
+from rounds.models import Round, RoundKind
 from rounds.plans import apply_overrides
 from rounds.preflight import (
     Preflight,
@@ -47,7 +48,7 @@ from shuangsui.clock import local_label
 from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import adhoc_round_key
 from workspace.coordinator import round_path
-from workspace.events import AdhocRequested
+from workspace.events import AdhocRequested, CeremonyEntered
 from workspace.forms import in_chinese
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
 from workspace.overview import read_plans
@@ -290,7 +291,8 @@ def _start_once(request: Request, params: dict[str, Any], who: str) -> str:
 
 @router.post("/rounds/{round_key}/ceremony")
 async def ceremony(round_key: str, request: Request, me: Coordinator) -> Response:
-    """The ceremony of a committed ad hoc round: the witnesses and the digits they produced."""
+    """The ceremony of a committed round, ad hoc or scheduled: the witnesses and the digits
+    they produced, entered after the commitment was published."""
     await check_csrf(request, me)
     form = await request.form()
     with Session(request.app.state.engine) as db:
@@ -300,8 +302,9 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     base = round_path(round_key)
     if rnd is None:
         raise PageRefused(404, f"没有轮次 {round_key}。", back="/w/c/")
-    if rnd.kind is not RoundKind.adhoc or rnd.status is not RoundStatus.committed:
-        raise PageRefused(409, "只有已提交、尚未摇号的临时轮次可以在此进行摇号仪式。", back=base)
+    if not awaits_witnesses(rnd):
+        said = "只有已提交、尚未摇号、等待见证人数字的轮次可以在此进行摇号仪式。"
+        raise PageRefused(409, said, back=base)
     wrong = []
     if not DIGITS.fullmatch(digits):
         said = "只能是数字 0-9（半角，不含空格）" if digits else "必填"
@@ -310,18 +313,18 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
         wrong.append(f"{LABELS['witnesses']}：至少一名见证人")
     if wrong:  # back to the round's page, where the ceremony's form is
         raise PageRefused(422, "；".join(wrong) + "。", back=base)
-    params = {
-        "plan": rnd.plan_id,
-        "reason": rnd.reason,
-        "requested_by": me.name,
-        "round_id": round_key,
-        "witness_digits": digits,
-        "witnesses": witnesses,
-    }
+    state = request.app.state
+    entered = {"requested_by": me.name, "witness_digits": digits, "witnesses": witnesses}
+    event: AdhocRequested | CeremonyEntered
     try:
-        await run_in_threadpool(request.app.state.adhoc_runner, params)
+        if rnd.kind is RoundKind.adhoc:  # the adhoc-round flow carries on from its commit
+            params = {"plan": rnd.plan_id, "reason": rnd.reason, "round_id": round_key}
+            await run_in_threadpool(state.adhoc_runner, params | entered)
+            event = AdhocRequested(rnd.plan_id, rnd.reason, me.name, "ceremony")
+        else:
+            await run_in_threadpool(state.draw_runner, {"round_key": round_key} | entered)
+            event = CeremonyEntered(rnd.plan_id, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
         raise PageRefused(422, in_chinese(str(exc), _REFUSED), back=base) from None
-    event = AdhocRequested(rnd.plan_id, rnd.reason, me.name, "ceremony")
-    await run_in_threadpool(audit.append, request.app.state.engine, round_key, event)
+    await run_in_threadpool(audit.append, state.engine, round_key, event)
     return RedirectResponse(f"{base}?ceremony=1", status_code=303)

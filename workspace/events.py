@@ -50,3 +50,12 @@ class AdhocRequested:
     reason: str
     by: str
     step: str
+
+
+@dataclass(frozen=True)
+class CeremonyEntered:
+    """A coordinator entered a scheduled round's ceremony digits on its page (the draw that
+    follows records the digits and witnesses: ``DrawMade``)."""
+
+    plan: str
+    by: str

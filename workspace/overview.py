@@ -21,6 +21,7 @@ from findings.overdue import report as overdue_report
 from findings.records import ResultRecord, load_results
 from notifications.models import Notification
 from registry.models import Enterprise, Inspector
+from rounds.entropy import awaits_witnesses
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from rounds.plans import load_plan_text, plan_files, read_plan
 from shuangsui.clock import local_label
@@ -86,7 +87,7 @@ class RoundView:
     strata: list[tuple[str, int, int]] = field(default_factory=list)  # stratum, random, targeted
     rows: list[EnterpriseRow] = field(default_factory=list)
     dead_elsewhere: int = 0  # dead letters not about one enterprise (the round's summary)
-    awaits_ceremony: bool = False  # an ad hoc round committed, its digits not yet entered
+    awaits_ceremony: bool = False  # committed, the ceremony's digits not yet entered
 
     @property
     def dead_letters(self) -> int:
@@ -296,5 +297,5 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
         [(k, v[0], v[1]) for k, v in sorted(strata.items())],
         rows,
         delivery.get("", Counter())["dead"],
-        rnd.kind == "adhoc" and rnd.status == RoundStatus.committed,
+        awaits_witnesses(rnd),
     )

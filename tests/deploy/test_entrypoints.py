@@ -29,6 +29,7 @@ def test_entrypoints_load_the_named_flows_in_a_fresh_interpreter(tmp_path: Path)
     expected = {
         "monthly": "monthly-round",
         "adhoc": "adhoc-round",
+        "ceremony": "draw-round",
         "outbox": "dispatch-notifications",
         "daily": "follow-up-findings",
         "site": "publish-results",
@@ -49,7 +50,9 @@ def test_entrypoints_load_the_named_flows_in_a_fresh_interpreter(tmp_path: Path)
     assert {name: loaded[e] for name, e in deployments.items()} == expected
 
 
-@pytest.mark.parametrize("name", ["monthly", "adhoc", "outbox", "daily", "site", "partners"])
+@pytest.mark.parametrize(
+    "name", ["monthly", "adhoc", "ceremony", "outbox", "daily", "site", "partners"]
+)
 def test_deployments_enforce_their_parameter_schema(name: str) -> None:
     (deployment,) = [d for d in _deployments() if d["name"] == name]
     assert deployment["enforce_parameter_schema"] is True

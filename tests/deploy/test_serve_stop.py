@@ -150,7 +150,7 @@ def test_two_rounds_posted_at_once_share_one_temporary_prefect_server(tmp_path: 
         seen.update(_prefect_servers(serve.pgid))
 
         _sigterm(serve)
-        assert "ad hoc round for 林科长 failed" not in serve.log.read_text(), serve.output()
+        assert "for 林科长 failed" not in serve.log.read_text(), serve.output()
         # a server told to stop gets 5 s before it is killed: none may be left after 10
         wait_for(lambda: not _prefect_servers(serve.pgid), 10, "the Prefect server to exit",
                  poll=0.2, details=lambda: str(_group_members(serve.pgid)))  # fmt: skip

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from prefect.client.orchestration import get_client
 from sqlmodel import Session, select
 
-from flows.rounds import adhoc_round, monthly_round
+from flows.rounds import adhoc_round, draw_round, monthly_round
 from rounds.models import Assignment, AuditEvent, Selection
 from shuangsui import config
+from shuangsui.errors import DrawAlreadyMade
 from tests.rounds.factories import plan_yaml, seed_registry
 
 DIGITS = "27182818284590452353602874"
@@ -159,3 +160,31 @@ def test_a_plan_saved_as_gbk_is_named_not_a_traceback(plans_dir: Path) -> None:
     gbk.write_bytes(plan_yaml(plan_id="gbk-2026-12").replace("title:", "title: 福州").encode("gbk"))
     with pytest.raises(PlanError, match=r"gbk\.yaml: not UTF-8 text .* save the plan as UTF-8"):
         plans_due(plans_dir, "2026-12")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_draw_round_draws_one_committed_round_with_its_ceremony_and_refuses_digits_after(
+    engine: sa.Engine, plans_dir: Path
+) -> None:
+    seed_registry(engine)
+    (committed,) = monthly_round(period="2026-12")
+    assert committed["status"] == "committed"
+    drawn = draw_round(round_key="ccc-2026-12", requested_by="林科长", witness_digits=DIGITS,
+                       witnesses=["王五", "赵六"])  # fmt: skip
+    assert drawn["status"] == "drawn"
+    assert drawn["frame_commitment"] == committed["frame_commitment"]
+    counts = _counts(engine)
+    assert counts[0] > 0 and counts[2] == 1
+    bundle = Path(drawn["bundle"])
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(bundle / "verify.py"), str(bundle)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the same seed as monthly-round would have drawn with these digits: one draw path
+    again = monthly_round(period="2026-12", witness_digits=DIGITS, witnesses=["王五", "赵六"])
+    assert again[0]["seed"] == drawn["seed"] and "refused" not in again[0]
+    with pytest.raises(DrawAlreadyMade, match="was not used"):
+        draw_round(round_key="ccc-2026-12", requested_by="林科长", witness_digits="1" * 30,
+                   witnesses=["x"])  # fmt: skip
+    assert _counts(engine) == counts

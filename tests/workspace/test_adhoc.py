@@ -111,3 +111,45 @@ def test_the_ceremony_form_of_a_committed_adhoc_round(
     assert started == [{"plan": "ccc-2026-12", "reason": "投诉举报", "requested_by": "李协调",
                         "round_id": key, "witness_digits": "27182818284590452353",
                         "witnesses": ["王五", "赵六"]}]  # fmt: skip
+
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_scheduled_rounds_ceremony_is_held_from_its_page_and_draws_it_once(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monthly round waits for its witnesses' digits: the coordinator enters them on the
+    round's page, the real runner draws that round (the draw-round flow, in this process),
+    and the page then offers no ceremony; digits sent again are refused, the draw unchanged."""
+    from api.adhoc import wait_for_running
+    from rounds import service
+
+    plans_folder(tmp_path, monkeypatch)
+    seed_registry(engine)
+    key = service.commit_round(engine=engine, plan_text=plan_yaml()).round_key
+    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
+        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        page = http.get(f"/w/c/rounds/{key}")
+        assert page.status_code == 200 and "摇号仪式" in page.text
+        action = f"/w/c/rounds/{key}/ceremony"
+        data = {"csrf": _csrf(page.text), "witnesses": "公证员 黄海、王五",
+                "witness_digits": "27182818284590452353"}  # fmt: skip
+        r = http.post(action, data=data)
+        assert r.status_code == 303 and r.headers["location"] == f"/w/c/rounds/{key}?ceremony=1"
+        assert wait_for_running(timeout=120) == []
+        with Session(engine) as s:
+            drawn = s.get(Round, key)
+            assert drawn is not None and drawn.status.value == "drawn"
+            witnessed = next(e for e in drawn.entropy if e["source"] == "witness-digits")
+            events = [e.event for e in s.exec(select(AuditEvent).where(
+                AuditEvent.round_key == key)).all()]  # fmt: skip
+        assert witnessed["digits"] == "27182818284590452353"
+        assert witnessed["witnesses"] == ["公证员", "黄海", "王五"]
+        assert "CeremonyEntered" in events and events.count("DrawMade") == 1
+        after = http.get(f"/w/c/rounds/{key}")
+        assert "摇号仪式" not in after.text and "已摇号" in after.text
+        again = http.post(action, data={**data, "witness_digits": "1" * 20})
+        assert again.status_code == 409 and "等待见证人数字" in again.text
+    with Session(engine) as s:
+        assert s.get(Round, key).seed == drawn.seed  # type: ignore[union-attr]
