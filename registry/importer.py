@@ -17,6 +17,10 @@ earlier row of the file, which the table cannot tell apart. A row whose key's ha
 before is held back to the end of its file and settled there by reading the rows the hash
 points at again (:func:`_settle`). That log is what grows with a file, 16 bytes a key (and,
 while a file that repeats many of its rows is settled, the keys read again to name them).
+Import sets take turns: each first takes the registry's write lock (PostgreSQL: an advisory lock
+held to the end of its transaction; SQLite: ``BEGIN IMMEDIATE``), before it reads anything, so
+a second set started meanwhile compares its rows with what the first committed (the same file
+imported twice at once: the second finds every row unchanged, never "duplicate" rows).
 The import runs with Python's cyclic collector paused (``shuangsui.collector``), so nothing
 of a chunk may be left in a reference cycle: it would stay until the import ends
 (``tests/registry/test_import_failures.py`` checks that none is).
@@ -61,6 +65,7 @@ CHUNK_ROWS = 5_000
 SETTLE_ROWS = 500_000  # held rows settled per reading of the files again (``_settle``)
 SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
 ANALYZE_FROM = 10_000  # PostgreSQL: rows written into a table before its statistics are taken
+LOCK_KEY = 0x5353_5247  # "SSRG": the advisory lock of an import set (PostgreSQL)
 
 
 @dataclass
@@ -137,6 +142,7 @@ def import_files(
     ordered = sorted(files, key=lambda f: IMPORT_ORDER.index(f[0]))
     with _sqlite_cache(session, SQLITE_CACHE_KIB):
         try:
+            _take_turn(session)
             results = []
             for i, (kind, path) in enumerate(ordered):
                 results.append(_import_one(session, KINDS[kind], path, state))
@@ -193,6 +199,27 @@ def _sqlite_cache(session: Session, kib: int) -> Iterator[None]:
             # would then join, and whose commit would commit nothing
             raw = conn.connection.driver_connection
             raw.execute(f"PRAGMA cache_size={int(before or 0)}")  # type: ignore[union-attr]
+
+
+def _take_turn(session: Session) -> None:
+    """Wait until no other import set is writing, and keep others waiting until this one's
+    transaction ends. On SQLite a set that found the database busy for the whole busy timeout
+    is a :class:`UserError` (the other writer is named as likely another import)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        return
+    if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        return  # the caller's transaction: it holds or will take the write lock itself
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except sa.exc.OperationalError as exc:
+        if "locked" not in str(exc.orig):
+            raise
+        raise UserError(
+            "the database is busy with another writer (another registry import?); "
+            "nothing was imported: try again when it has finished"
+        ) from None
 
 
 def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> ImportResult:

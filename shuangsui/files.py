@@ -5,7 +5,9 @@ Every such file goes through :func:`atomic_writer` (or :func:`write_atomic`): th
 temporary file named ``.tmp-shuangsui-*`` in the target's own folder, are flushed to disk
 (fsync), renamed over the target (``os.replace``, atomic on POSIX) and the folder is synced so
 the rename itself survives a power cut. A killed run can leave only such temporary files; each
-writer calls :func:`remove_leftovers` on its output folder before it starts.
+writer calls :func:`remove_leftovers` on its output folder before it starts, holding the
+folder's :func:`writer_lock`: two writers of one folder at once would take each other's
+temporary files for leftovers (and each rewrite the other's manifest), so the second waits.
 
 ``SHUANGSUI_TEST_KILL_AT`` is a test hook (see :func:`kill_point`): the crash tests set it to a
 named point and the process kills itself there with SIGKILL, as ``kill -9`` would.
@@ -21,6 +23,7 @@ sets the modes itself with :func:`private_dir` and :func:`write_private`. Only t
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -111,6 +114,31 @@ def write_atomic(
             fh.write(view[len(data) // 2 :])
         else:
             fh.write(data)
+
+
+LOCK_FILE = ".lock-shuangsui"
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (made empty if missing) until the block ends or
+    the process dies; another holder, in this process or another, waits its turn."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def writer_lock(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s writer lock (its ``.lock-shuangsui``): one writer of the folder at
+    a time, the others wait their turn. The folder is made if missing."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with file_lock(directory / LOCK_FILE):
+        yield
 
 
 def remove_leftovers(directory: Path) -> int:

@@ -42,7 +42,7 @@ from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
 from shuangsui.db import insert_rows
 from shuangsui.errors import IntegrityError
-from shuangsui.files import remove_leftovers
+from shuangsui.files import remove_leftovers, writer_lock
 from shuangsui.paths import child, inside
 from website import inputs
 from website.model import PublicResult, PublicRound, Site
@@ -167,10 +167,24 @@ def publish(
     now: datetime | None = None,
 ) -> PublishReport:
     """Render the public site into ``out`` as of ``now`` (default: the disclosure clock);
-    only what changed is read and rendered, only changed files are written."""
+    only what changed is read and rendered, only changed files are written. Publishes into
+    one folder take turns (its writer lock): a second one started meanwhile waits, then
+    reads what the first wrote and recorded."""
+    with writer_lock(out):
+        return _publish(engine, out, settings=settings, bundles=bundles, record=record, now=now)
+
+
+def _publish(
+    engine: Engine,
+    out: Path,
+    *,
+    settings: Settings | None,
+    bundles: bool,
+    record: bool,
+    now: datetime | None,
+) -> PublishReport:
     settings = settings or get_settings()
     now = now or disclosure.now()
-    out.mkdir(parents=True, exist_ok=True)
     remove_leftovers(out)
     output = Output(out)
     stamps = commitment_stamps(engine)

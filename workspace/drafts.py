@@ -7,6 +7,8 @@ written atomically and durably (:func:`shuangsui.files.write_private`: fsync, th
 A draft file that cannot be read (empty or cut short, as a power cut could leave one) counts
 as no draft, with a warning, and the next save replaces it. Drafts live beside the evidence
 files they name; they are working notes, not records: the record is the submitted version.
+Two saves of one draft at once (two tabs, a double tap) take turns on the draft's lock
+(:func:`locked`), so the second adds its files to the first's instead of dropping them.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from shuangsui.files import write_private
+from shuangsui.files import file_lock, write_private
 from shuangsui.paths import inside
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,17 @@ def load(home: Path, round_key: str, credit_code: str, inspector_id: str) -> dic
         logger.warning("draft %s cannot be read, treated as no draft: %s", path, exc)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+@contextmanager
+def locked(home: Path, round_key: str, credit_code: str, inspector_id: str) -> Iterator[None]:
+    """Hold the lock of one draft (blocking: call it off the event loop), for a read, change
+    and save of it that no other save of the same draft may come between."""
+    folder = drafts_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = _name(round_key, credit_code, inspector_id).removesuffix(".json") + ".lock"
+    with file_lock(inside(folder, name)):
+        yield
 
 
 def save(

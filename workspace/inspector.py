@@ -156,13 +156,13 @@ def declared_type(upload: UploadFile) -> str:
 
 
 async def _store_files(
-    request: Request, me: Visitor, form: Any, attached: list[dict[str, str]]
+    request: Request, me: Visitor, form: Any
 ) -> tuple[list[dict[str, str]], list[str]]:
-    """Store the form's photos (camera) and files: the evidence attached now, and why each
+    """Store the form's photos (camera) and files: the evidence they are, and why each
     refused file was refused. A refused file is left out and stores nothing; the rest stay."""
     state = request.app.state
     settings = FindingsSettings()
-    out = list(attached)
+    out: list[dict[str, str]] = []
     refused = []
     for upload in [*form.getlist("photo"), *form.getlist("attachment")]:
         if not isinstance(upload, UploadFile) or not upload.filename:
@@ -256,10 +256,8 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
     rk, cc = me.session.round_key, me.session.credit_code
     base = version_field(form, "base_version")  # checked before anything is written
     home = state.settings.home
-    kept = (await run_in_threadpool(current_draft, request, me)).get("evidence", [])
-    files, refused = await _store_files(request, me, form, kept)
-    draft = draft_from_form(form, files)
-    drafts.save(home, rk, cc, me.name, draft)
+    files, refused = await _store_files(request, me, form)
+    draft = await run_in_threadpool(_save_draft, request, me, form, files)
     digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
     await run_in_threadpool(audit.append, state.engine, rk, DraftSaved(cc, me.name, digest))
     if refused:  # the typed text and the other files are kept all the same
@@ -288,6 +286,22 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
         return render("assignment.html", status, **ctx)
     drafts.discard(home, rk, cc, me.name)
     return _see(page_path(rk, cc) + "?submitted=1")
+
+
+def _save_draft(
+    request: Request, me: Visitor, form: FormData, files: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The form as the inspector's draft, with the files already attached and ``files``;
+    saved. A save of the same draft at once (another tab) waits, so each keeps the other's
+    files: the draft is read again under its lock, never from before."""
+    rk, cc = me.session.round_key, me.session.credit_code
+    home = request.app.state.settings.home
+    with drafts.locked(home, rk, cc, me.name):
+        kept = current_draft(request, me).get("evidence", [])
+        new = [f for f in files if all(e["sha256"] != f["sha256"] for e in kept)]
+        draft = draft_from_form(form, [*kept, *new])
+        drafts.save(home, rk, cc, me.name, draft)
+    return draft
 
 
 @router.post("/a/{round_key}/{credit_code}/sign")

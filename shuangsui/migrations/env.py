@@ -1,14 +1,17 @@
 """Alembic environment: runs shuangsui's migrations against the URL the caller configured.
 
 All pending revisions run in one transaction (SQLite included, see ``shuangsui.db``), so a
-killed migration leaves the schema as it was before it started.
+killed migration leaves the schema as it was before it started. Migrators of one database take
+turns: on SQLite ``BEGIN IMMEDIATE`` (``shuangsui.db.migration_engine``), on PostgreSQL an
+advisory lock taken before the schema version is read, so the second reads what the first
+committed (two commands started at once on a new database: the second finds it at head).
 """
 
 from __future__ import annotations
 
 from alembic import context
 from alembic.migration import MigrationContext, MigrationInfo
-from sqlalchemy import pool
+from sqlalchemy import Connection, pool, text
 from sqlmodel import SQLModel
 
 import shuangsui.models  # noqa: F401  (registers every table on SQLModel.metadata)
@@ -17,6 +20,7 @@ from shuangsui.files import kill_point
 
 config = context.config
 target_metadata = SQLModel.metadata
+LOCK_KEY = 0x5353_4D47  # "SSMG": the advisory lock of a migration (PostgreSQL)
 
 
 def run_migrations_offline() -> None:
@@ -34,6 +38,13 @@ def _applied(ctx: MigrationContext, step: MigrationInfo, heads: object, run_args
     kill_point("migration", str(step.up_revision_id))  # crash tests: killed mid-migration
 
 
+def _take_turn(connection: Connection) -> None:
+    """Wait for any other migrator of this database to commit (PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` has already waited), in the migration's transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+
+
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
@@ -49,6 +60,7 @@ def run_migrations_online() -> None:
             on_version_apply=_applied,
         )
         with context.begin_transaction():
+            _take_turn(connection)
             context.run_migrations()
     engine.dispose()
 
