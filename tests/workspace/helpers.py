@@ -13,9 +13,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from findings.service import submit
 from notifications.dispatch import dispatch
 from shuangsui.config import get_settings
-from tests.findings.factories import drawn_round
+from tests.findings.factories import ROUND, drawn_round, final_finding, finding
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/w/open/[^\s\"'<>]+")
 
@@ -26,6 +27,16 @@ def delivered_round(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> dict[
     teams = drawn_round(engine)
     dispatch(engine=engine)
     return teams
+
+
+def final_and_waiting(engine: sa.Engine, teams: dict[str, list[str]]) -> tuple[str, str]:
+    """The round's first two enterprises (by credit code): the first's finding final (both
+    signed), the second's submitted and signed by its first inspector only."""
+    (done, done_team), (waiting, waiting_team), *_ = sorted(teams.items())
+    final_finding(engine, done, done_team)
+    submit(engine, round_key=ROUND, credit_code=waiting, data=finding(),
+           submitted_by=f"inspector:{waiting_team[0]}", signers=[waiting_team[0]])  # fmt: skip
+    return done, waiting
 
 
 def _text(path: Path) -> str:

@@ -16,11 +16,16 @@ import sqlalchemy as sa
 from api import tokens
 from api.app import create_app
 from findings.importer import import_findings
-from findings.service import history, submit
+from findings.service import history
 from shuangsui.config import get_settings
-from tests.findings.factories import ROUND, final_finding, finding
+from tests.findings.factories import ROUND, final_finding
 from tests.findings.live import serve
-from tests.workspace.helpers import delivered_round, outbox_link, record_equivocation
+from tests.workspace.helpers import (
+    delivered_round,
+    final_and_waiting,
+    outbox_link,
+    record_equivocation,
+)
 
 
 @pytest.fixture
@@ -42,10 +47,7 @@ def test_round_page_shows_progress_and_who_must_sign(
     live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     base, teams, ssc = live
-    (done, done_team), (waiting, waiting_team), *_ = sorted(teams.items())
-    final_finding(engine, done, done_team)
-    submit(engine, round_key=ROUND, credit_code=waiting, data=finding(),
-           submitted_by=f"inspector:{waiting_team[0]}", signers=[waiting_team[0]])  # fmt: skip
+    done, _waiting = final_and_waiting(engine, teams)
     with httpx.Client(base_url=base) as http:
         assert http.get(f"/w/c/rounds/{ROUND}").status_code == 401  # no session yet
         _signed_in(http, ssc)

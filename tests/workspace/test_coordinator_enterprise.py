@@ -20,7 +20,13 @@ from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding, finding
 from tests.findings.live import serve
-from tests.workspace.helpers import PNG, csrf_of, delivered_round, open_assignment
+from tests.workspace.helpers import (
+    PNG,
+    csrf_of,
+    delivered_round,
+    final_and_waiting,
+    open_assignment,
+)
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场核查，未见问题"}
 
@@ -50,11 +56,8 @@ def test_the_round_table_filters_by_progress_and_each_row_opens_its_enterprise(
     live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     base, teams, ssc = live
-    (done, done_team), (waiting, waiting_team), *rest = sorted(teams.items())
-    final_finding(engine, done, done_team)
-    submit(engine, round_key=ROUND, credit_code=waiting, data=finding(),
-           submitted_by=f"inspector:{waiting_team[0]}", signers=[waiting_team[0]])  # fmt: skip
-    todo = {code for code, _ in rest}
+    done, waiting = final_and_waiting(engine, teams)
+    todo = set(teams) - {done, waiting}
     with _coordinator(base, ssc) as http:
         everything = http.get(f"/w/c/rounds/{ROUND}")
         shown = {show: http.get(f"/w/c/rounds/{ROUND}?show={show}") for show in
