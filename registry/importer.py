@@ -247,8 +247,11 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     if first is None and empty is not None and not (spec.may_be_empty or header_problems):
         # a file of a list the registry holds, cut short (an export that failed, say): refused,
         # lest the set count as a fresh registry (rounds.preflight) while it refreshed nothing.
-        # An empty list's file (its export) reads back as it is.
-        raise UserError(f"{name}: no data rows below the header")
+        # An empty list's file (its export) reads back as it is. A problem of the set like
+        # any other, so the other files' problems are named with it.
+        reason = "none below the header (a file cut short? rows absent from a file are kept)"
+        state.problems.append(RowProblem(name, 2, "rows", reason))
+        return result
     rows = chain([first] if first else [], rows)
     if not state.empty_before[spec.name]:
         _write_chunks(session, spec, src, rows, validator, state, result, trusting=False)

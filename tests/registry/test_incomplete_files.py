@@ -146,12 +146,30 @@ def test_a_header_without_rows_is_refused_and_records_no_import(
     for name, blank in (("header-only", []), ("blank-lines", [[], ["", " "]])):
         path = write_csv(tmp_path / f"{name}.csv", KINDS[kind].fields, blank)
         before = _state(full)
-        expected = rf"^{re.escape(str(path))}: no data rows below the header$"
-        with pytest.raises(UserError, match=expected), session_scope(full) as session:
-            import_files(
-                session=session, files=[("enterprises", _good_file(tmp_path)), (kind, path)]
-            )
+        expected = f"{path}:2: rows: none below the header"
+        with pytest.raises(ImportRejected, match=re.escape(expected)):
+            with session_scope(full) as session:
+                import_files(
+                    session=session, files=[("enterprises", _good_file(tmp_path)), (kind, path)]
+                )
         assert _state(full) == before
+
+
+def test_a_header_without_rows_is_named_with_the_other_files_problems(
+    full: sa.Engine, tmp_path: Path
+) -> None:
+    """One run names every problem of the set: a file cut short to its header and a bad row
+    of another file, not the first alone."""
+    bad = enterprise_row(77, name="")  # a row without its name
+    enterprises = write_csv(tmp_path / "enterprises.csv", KINDS["enterprises"].fields, [bad])
+    cut = write_csv(tmp_path / "certificates.csv", KINDS["certificates"].fields, [])
+    before = _state(full)
+    with pytest.raises(ImportRejected) as refused, session_scope(full) as session:
+        import_files(session=session, files=[("enterprises", enterprises), ("certificates", cut)])
+    said = [str(p) for p in refused.value.problems]
+    assert any(p.startswith(f"{enterprises}:2: name:") for p in said), said
+    assert f"{cut}:2: rows: none below the header" in "\n".join(said)
+    assert _state(full) == before
 
 
 def test_no_conflicts_or_an_empty_list_import_but_no_rows_at_all_is_no_import(
