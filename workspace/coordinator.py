@@ -141,8 +141,9 @@ def _assignment(request: Request, round_key: str, credit_code: str) -> assignmen
                 Assignment.round_key == round_key, Assignment.credit_code == credit_code
             )
         ).first()
-    if team is None:
-        raise PageRefused(404, f"轮次 {round_key} 没有企业 {credit_code} 的检查任务。")
+    if team is None:  # named as asked, cut to a credit code's length and a little more
+        said = credit_code if len(credit_code) <= 24 else f"{credit_code[:24]}…"
+        raise PageRefused(404, f"轮次 {round_key} 没有企业 {said} 的检查任务。")
     return assignment.load(state.engine, round_key, credit_code, "", state.settings.timezone)
 
 
