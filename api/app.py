@@ -40,6 +40,7 @@ EXTRA_ROUTERS: list[str] = [
     "workspace.inspector:router",  # the inspector's assignment pages
     "workspace.coordinator:router",  # the coordinator's month, rounds and exports
     "workspace.adhoc:router",  # the coordinator's ad hoc round form and ceremony
+    "workspace.leads:router",  # the coordinator's leads: list, intake, triage
     "leads.api:router",  # the coordinator's leads (/leads)
 ]
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from leads import service
-from leads.models import LeadStatus
+from leads.models import Lead, LeadStatus
 from leads.schemas import LeadIn
 from shuangsui.keys import PlanRef
 
@@ -74,6 +74,13 @@ def get_lead(lead_id: LeadId, request: Request, who: Coordinator) -> dict[str, A
     return service.internal_view(service.get(request.app.state.engine, lead_id))
 
 
+def urgent_round(lead: Lead, plan: str, by: str) -> dict[str, Any]:
+    """The ad hoc runner's parameters for an urgent lead's round (the API's and the workspace's
+    ``app.state.adhoc_runner``)."""
+    return {"plan": plan, "requested_by": by,
+            "reason": f"线索 {lead.id} 紧急定向检查: {lead.category}"}  # fmt: skip
+
+
 def _check_plan(request: Request, plan: str, check_item: str) -> None:
     from rounds.plans import find_plan, load_plan_text, read_plan
 
@@ -99,8 +106,7 @@ def accept(lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator
                           urgent=body.urgent, by=who.name)  # fmt: skip
     out = service.internal_view(lead)
     if body.adhoc_plan is not None:
-        params = {"plan": body.adhoc_plan, "requested_by": who.name,
-                  "reason": f"线索 {lead_id} 紧急定向检查: {lead.category}"}  # fmt: skip
+        params = urgent_round(lead, body.adhoc_plan, who.name)
         out["adhoc"] = dict(request.app.state.adhoc_runner(params))
     return out
 

@@ -1,0 +1,210 @@
+"""The coordinator's leads (线索): the list, the intake form and a lead's page with its triage.
+
+A shell over ``leads.service`` (receive, accept, merge, reject, listing, get, internal_view)
+and ``leads.targeting.overdue``: every rule stays there; these pages show, ask and say the
+service's refusals in Chinese (``workspace.leadforms``). An urgent lead's ad hoc round starts
+through the API's own runner (``app.state.adhoc_runner``), as ``POST /leads/{id}/accept`` does.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from leads import service
+from leads.api import urgent_round
+from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
+from leads.schemas import LeadsSettings
+from shuangsui.errors import Conflict, NotFound, UserError
+from workspace import leadviews
+from workspace.coordinator import enterprise_path, round_path
+from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
+from workspace.leadforms import KEY, LABELS, intake, refusal
+from workspace.overview import read_plans
+from workspace.pages import render
+
+router = APIRouter(prefix="/w/c", include_in_schema=False)
+Coordinator = Annotated[Visitor, Depends(coordinator_session)]
+NUMBER = re.compile(r"[0-9]{1,9}")  # not str.isdigit, to which "²" and "９" are digits
+LIST = "/w/c/leads"
+# what a decision did, said on the lead's page it returns to (?done=)
+DONE = {
+    "received": "线索已登记。",
+    "accepted": "已受理。",
+    "urgent": "已受理，紧急临时抽查已开始提交：",
+    "merged": "已合并。",
+    "rejected": "已决定不予受理。",
+}
+
+
+def lead_path(lead_id: int) -> str:
+    return f"{LIST}/{lead_id}"
+
+
+@router.get("/leads")
+def lead_list(request: Request, me: Coordinator) -> Response:
+    """Every lead, oldest first (a queue is worked from its head), or those of one filter of
+    ``leadviews.FILTERS`` (``?show=received``: a link, so it works without JavaScript)."""
+    rows = leadviews.rows(request.app.state.engine)
+    show = request.query_params.get("show", "")
+    show = show if show in leadviews.FILTERS else ""
+    return render("leads.html", me=me.name, rows=rows, shown=leadviews.shown(rows, show),
+                  counts=leadviews.counts(rows), show=show, filters=leadviews.FILTERS,
+                  base=LIST, lead_path=lead_path)  # fmt: skip
+
+
+def _intake_form(me: Visitor, status: int = 200, **context: Any) -> Response:
+    form = context.pop("form", None) or {"confidential": "1"}
+    if not KEY.fullmatch(form.get("intake_key", "")):
+        form["intake_key"] = secrets.token_hex(16)
+    days = LeadsSettings().leads_deadline_days
+    return render("lead_new.html", status, me=me.name, csrf=me.csrf, labels=LABELS, form=form,
+                  sources=SOURCE_LABELS, days=days, **context)  # fmt: skip
+
+
+@router.get("/leads/new")
+def new_lead(me: Coordinator) -> Response:
+    return _intake_form(me)
+
+
+@router.post("/leads/new")
+async def receive(request: Request, me: Coordinator) -> Response:
+    """登记线索: the lead, recorded by this coordinator; the same form sent twice is one lead."""
+    await check_csrf(request, me)
+    typed, data, errors = intake(await request.form())
+    if data is not None:
+        try:
+            lead = await run_in_threadpool(service.receive, request.app.state.engine, data,
+                                           by=me.name)  # fmt: skip
+        except UserError as exc:
+            errors = [refusal(str(exc))]
+    if errors or data is None:
+        return _intake_form(me, 422, form=typed, errors=errors)
+    assert lead.id is not None
+    return RedirectResponse(f"{lead_path(lead.id)}?done=received", status_code=303)
+
+
+def _known(request: Request, lead_id: str) -> Lead:
+    """The lead, or a 404 page naming it."""
+    if not NUMBER.fullmatch(lead_id):
+        raise PageRefused(404, f"没有线索 {lead_id}。", back=LIST)
+    try:
+        return service.get(request.app.state.engine, int(lead_id))
+    except NotFound:
+        raise PageRefused(404, f"没有线索 {lead_id}。", back=LIST) from None
+
+
+@router.get("/leads/{lead_id}")
+def lead_page(lead_id: str, request: Request, me: Coordinator) -> Response:
+    """Every field of the lead (a confidential reporter as ``internal_view`` shows it), its
+    decision, where it went; while it waits, the forms to accept, merge or reject it."""
+    lead = _known(request, lead_id)
+    engine = request.app.state.engine
+    view = leadviews.detail(engine, lead)
+    done = request.query_params.get("done", "")
+    context: dict[str, Any] = {}
+    if lead.status is LeadStatus.received:
+        plans = read_plans(request.app.state.settings.plans_dir)[0]
+        context = {
+            "check_items": leadviews.check_items(engine),
+            "plans": [
+                (str(p["id"]), str(p.get("title", "")), str(p["check_item"])) for _, p in plans
+            ],  # fmt: skip
+            "others": leadviews.merge_targets(engine, lead),
+        }
+    return render("lead.html", me=me.name, csrf=me.csrf, view=view, labels=LABELS,
+                  done=DONE.get(done, ""), adhoc=request.query_params.get("round", ""),
+                  round_path=round_path, enterprise_path=enterprise_path, lead_path=lead_path,
+                  back=LIST, **context)  # fmt: skip
+
+
+def _decided(request: Request, lead: Lead, exc: Conflict) -> PageRefused:
+    """A lead decided meanwhile: what was decided, and by whom (409)."""
+    now = service.get(request.app.state.engine, lead.id or 0)
+    by = f"（{now.decided_by}）" if now.decided_by else ""
+    said = f"线索 {now.id} 已经处理过：{STATUS_LABELS[now.status]}{by}。每条线索只能处理一次。"
+    return PageRefused(409, said, back=lead_path(now.id or 0))
+
+
+async def _decide(request: Request, lead: Lead, step: Any, **kw: Any) -> Lead:
+    """Run the service's ``step`` on ``lead``; its refusals as pages in Chinese."""
+    try:
+        decided: Lead = await run_in_threadpool(step, request.app.state.engine, lead.id, **kw)
+    except Conflict as exc:
+        raise await run_in_threadpool(_decided, request, lead, exc) from None
+    except UserError as exc:
+        raise PageRefused(422, refusal(str(exc)), back=lead_path(lead.id or 0)) from None
+    return decided
+
+
+def _field(form: Any, name: str) -> str:
+    return str(form.get(name, "")).strip()
+
+
+@router.post("/leads/{lead_id}/accept")
+async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
+    """受理 for a check item; urgent with a plan of that item: its ad hoc round starts now."""
+    await check_csrf(request, me)
+    lead = await run_in_threadpool(_known, request, lead_id)
+    form = await request.form()
+    item, plan = _field(form, "check_item"), _field(form, "adhoc_plan")
+    urgent = _field(form, "urgent") == "1"
+    back = lead_path(lead.id or 0)
+    if not item:
+        raise PageRefused(422, f"{LABELS['check_item']}：必填", back=back)
+    if plan:
+        await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
+    decided = await _decide(request, lead, service.accept, check_item=item, by=me.name,
+                            reason=_field(form, "reason"), urgent=urgent)  # fmt: skip
+    if not plan:
+        return RedirectResponse(f"{back}?done=accepted", status_code=303)
+    runner = request.app.state.adhoc_runner
+    try:
+        started = await run_in_threadpool(runner, urgent_round(decided, plan, me.name))
+    except UserError:
+        said = "线索已受理；紧急临时抽查未能开始，请从“发起临时抽查”页面发起。"
+        raise PageRefused(422, said, back=back) from None
+    key = str(started.get("round_key", ""))
+    return RedirectResponse(f"{back}?done=urgent&round={key}", status_code=303)
+
+
+def _check_plan(request: Request, plan: str, item: str, urgent: bool, back: str) -> None:
+    """An urgent lead's plan: one the plans folder offers, of the check item accepted."""
+    label = LABELS["adhoc_plan"]
+    if not urgent:
+        raise PageRefused(422, f"{label}：仅用于紧急线索（请勾选“{LABELS['urgent']}”）", back)
+    plans = {str(p["id"]): p for _, p in read_plans(request.app.state.settings.plans_dir)[0]}
+    if plan not in plans:
+        raise PageRefused(422, f"{label}：没有可用的计划 {plan}", back)
+    if (checks := plans[plan]["check_item"]) != item:
+        raise PageRefused(422, f"{label}：计划 {plan} 的检查事项是 {checks}，不是 {item}", back)
+
+
+@router.post("/leads/{lead_id}/merge")
+async def merge(lead_id: str, request: Request, me: Coordinator) -> Response:
+    """合并 into another open lead of the same enterprise."""
+    await check_csrf(request, me)
+    lead = await run_in_threadpool(_known, request, lead_id)
+    form = await request.form()
+    into = _field(form, "into")
+    if not NUMBER.fullmatch(into):
+        said = "请选择要合并到的线索" if not into else f"没有线索 {into}"
+        raise PageRefused(422, f"{LABELS['into']}：{said}", back=lead_path(lead.id or 0))
+    await _decide(request, lead, service.merge, into=int(into), by=me.name,
+                  reason=_field(form, "reason"))  # fmt: skip
+    return RedirectResponse(f"{lead_path(lead.id or 0)}?done=merged", status_code=303)
+
+
+@router.post("/leads/{lead_id}/reject")
+async def reject(lead_id: str, request: Request, me: Coordinator) -> Response:
+    """不予受理, with the reason (required)."""
+    await check_csrf(request, me)
+    lead = await run_in_threadpool(_known, request, lead_id)
+    form = await request.form()
+    await _decide(request, lead, service.reject, reason=_field(form, "reason"), by=me.name)
+    return RedirectResponse(f"{lead_path(lead.id or 0)}?done=rejected", status_code=303)

@@ -1,0 +1,129 @@
+"""What the leads pages show, read as plain data from ``leads.service`` and
+``leads.targeting.overdue`` (and the registry's names): the list, its filters and a lead."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from leads import service
+from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
+from leads.targeting import overdue
+from registry.models import CheckItem, Enterprise
+
+# the list's filters: a status (its label), or open past its deadline
+FILTERS = {**{s.value: STATUS_LABELS[s] for s in LeadStatus}, "overdue": "逾期"}
+UNKNOWN_NAME = "（名录库中无此企业）"
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    id: int
+    received_on: dt.date
+    source: str  # its label
+    name: str  # the enterprise's, from the registry
+    credit_code: str
+    category: str
+    deadline: dt.date
+    overdue: bool
+    status: str  # a key of FILTERS
+    status_label: str
+
+
+def _names(engine: sa.Engine, codes: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    with Session(engine) as db:
+        found = db.exec(
+            select(Enterprise.credit_code, Enterprise.name).where(
+                col(Enterprise.credit_code).in_(wanted)
+            )
+        ).all()
+    return dict(found)
+
+
+def rows(engine: sa.Engine) -> list[LeadRow]:
+    """Every lead, oldest first: by the day it was received, then by its number. A queue is
+    worked from its head, and the lead that waited longest is the nearest to its deadline;
+    a lead late already is marked (and has a filter of its own) whatever its place."""
+    leads = service.listing(engine)
+    late = {o.id for o in overdue(engine)}
+    names = _names(engine, (lead.credit_code for lead in leads))
+    out = [
+        LeadRow(
+            lead.id or 0,
+            lead.received_on,
+            SOURCE_LABELS[lead.source],
+            names.get(lead.credit_code, UNKNOWN_NAME),
+            lead.credit_code,
+            lead.category,
+            lead.deadline,
+            lead.id in late,
+            lead.status.value,
+            STATUS_LABELS[lead.status],
+        )
+        for lead in leads
+    ]
+    return sorted(out, key=lambda r: (r.received_on, r.id))
+
+
+def shown(all_rows: list[LeadRow], show: str) -> list[LeadRow]:
+    """The rows a filter of ``FILTERS`` keeps (every row for any other value)."""
+    if show == "overdue":
+        return [r for r in all_rows if r.overdue]
+    return [r for r in all_rows if r.status == show] if show in FILTERS else all_rows
+
+
+def counts(all_rows: list[LeadRow]) -> dict[str, int]:
+    """How many rows each filter of ``FILTERS`` keeps."""
+    return {show: len(shown(all_rows, show)) for show in FILTERS}
+
+
+def detail(engine: sa.Engine, lead: Lead) -> dict[str, Any]:
+    """The lead as ``service.internal_view`` gives it (a confidential reporter not shown), with
+    what the page says in words: labels, the enterprise's name, lateness, the check item, the
+    leads merged into it."""
+    assert lead.id is not None
+    late = {o.id for o in overdue(engine)}  # answers the finding gave are recorded first
+    lead = service.get(engine, lead.id)
+    view = service.internal_view(lead)
+    item = None
+    if lead.check_item_code:
+        with Session(engine) as db:
+            item = db.get(CheckItem, lead.check_item_code)
+    merged_from = [
+        other.id
+        for other in service.listing(engine, status=LeadStatus.merged)
+        if other.merged_into == lead.id
+    ]
+    return view | {
+        "lead": lead,
+        "source_label": SOURCE_LABELS[lead.source],
+        "status_label": STATUS_LABELS[lead.status],
+        "name": _names(engine, [lead.credit_code]).get(lead.credit_code, UNKNOWN_NAME),
+        "overdue": lead.id in late,
+        "check_item_name": item.name if item else "",
+        "merged_from": merged_from,
+    }
+
+
+def check_items(engine: sa.Engine) -> list[tuple[str, str]]:
+    """The check-item list (code, name), to accept a lead for one of them."""
+    with Session(engine) as db:
+        items = db.exec(select(CheckItem).order_by(col(CheckItem.code))).all()
+    return [(i.code, i.name) for i in items]
+
+
+def merge_targets(engine: sa.Engine, lead: Lead) -> list[LeadRow]:
+    """The other open leads of the same enterprise, into which this one may be merged."""
+    return [
+        r
+        for r in rows(engine)
+        if r.credit_code == lead.credit_code and r.id != lead.id and LeadStatus(r.status).open
+    ]
