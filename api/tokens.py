@@ -30,9 +30,10 @@ def create_coordinator(engine: Engine, name: str, bureau_code: str) -> str:
     if not name.strip():
         raise UserError("a coordinator token needs a name (who holds it)")
     token = PREFIX + secrets.token_urlsafe(32)
+    exists = UserError(f"a token named {name!r} exists; revoke it or choose another name")
     with Session(engine) as session:
         if session.get(CoordinatorToken, name) is not None:
-            raise UserError(f"a token named {name!r} exists; revoke it or choose another name")
+            raise exists
         session.add(
             CoordinatorToken(
                 name=name,
@@ -41,7 +42,11 @@ def create_coordinator(engine: Engine, name: str, bureau_code: str) -> str:
                 created_at=datetime.now(UTC),
             )
         )
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # the name is the key: a concurrent create took it first
+            session.rollback()
+            raise exists from None
     logger.info("coordinator token issued to %s for bureau %s", name, bureau_code)
     return token
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import (
 from exchange.notes import VerifierKey, verifier_key
 from exchange.settings import exchange_settings, origin_of
 from shuangsui.config import get_settings
-from shuangsui.files import remove_leftovers, write_atomic
+from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,16 @@ def load_or_create(keys_dir: Path | None = None, bureau_code: str | None = None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{priv_path}: not an Ed25519 private key")
     else:
-        keys_dir.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(keys_dir)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        try:
-            write_atomic(priv_path, pem, 0o600, exclusive=True)
-        except FileExistsError:  # another process made it first: use that one
+        with writer_lock(keys_dir):  # another process making the key meanwhile: one at a time
+            remove_leftovers(keys_dir)
+            key = Ed25519PrivateKey.generate()
+            pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            try:
+                write_atomic(priv_path, pem, 0o600, exclusive=True)
+                made = True
+            except FileExistsError:  # another process made it first: use that one
+                made = False
+        if not made:
             return load_or_create(keys_dir, bureau_code)
         logger.info("generated the Ed25519 key of %s in %s", origin, keys_dir)
     vkey = verifier_key(origin, key)

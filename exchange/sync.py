@@ -32,6 +32,7 @@ from exchange.errors import BelowQuorum, Equivocated, HistoryRewritten, NoteErro
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import PartnerConflict, PartnerState
 from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
+from exchange.turns import partner_turn
 from shuangsui.collector import collector_paused
 from shuangsui.config import get_settings
 
@@ -436,10 +437,18 @@ def sync_partner(
     """One sync of one partner; never raises for the partner's faults (see the outcome).
 
     Checkpoint -> the partner's witness gossip -> equivocation and history checks -> our
-    cosignature -> quorum (the directory's ``witness_quorum``) -> entries -> apply."""
-    state = _state(engine, partner.code)
+    cosignature -> quorum (the directory's ``witness_quorum``) -> entries -> apply.
+    A sync of a partner another sync is pulling waits for it (``exchange.turns``), then
+    starts from the cursor it left."""
     key = key or load_or_create()
     directory = directory or read_directory()
+    with partner_turn(engine, partner.code):
+        return _sync(engine, partner, key, transport, timeout, directory)
+
+
+def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, timeout: float,
+          directory: Directory) -> SyncOutcome:  # fmt: skip
+    state = _state(engine, partner.code)
     try:
         with Spool(state.size, get_settings().home) as new:
             with PartnerClient(partner, key, transport=transport, timeout=timeout) as client:

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from draw.canonical import canonical_json
@@ -122,7 +123,11 @@ def commit(
     )
     with Session(engine, expire_on_commit=False) as s:
         s.add(row)
-        s.commit()
+        try:
+            s.commit()
+        except IntegrityError:  # a concurrent commit of this joint round won: its nonce counts
+            s.rollback()
+            return commit(engine, me, plan_text, now=now)
     store(engine, joint, "commit", statement, envelope, canonical_json(payload).decode(), now)
     logger.info(
         "joint round %s: committed (inspectors %s)", joint, statement["inspector_commitment"][:12]

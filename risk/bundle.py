@@ -26,7 +26,7 @@ from risk.models import RiskClassification
 from risk.rules import parse
 from rounds import artifacts, service
 from shuangsui.errors import UserError
-from shuangsui.files import remove_leftovers, write_atomic
+from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 
 _K = RiskClassification.__table__  # type: ignore[attr-defined]
 SCRIPT = Path(__file__).with_name("verify_classes.py")
@@ -78,8 +78,6 @@ def write_bundle(engine: Engine, round_key: str, out: Path) -> Path:
         "run_id": run["id"], "as_of": run["as_of"].isoformat(), "rules_id": run["rules_id"],
         "rules_hash": run["rules_hash"], "run_digest": run["digest"],
     }  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(out)
     files = {
         "rules.json": canonical_json(rules.doc),
         "rules.yaml": rules.text.encode(),
@@ -88,8 +86,10 @@ def write_bundle(engine: Engine, round_key: str, out: Path) -> Path:
         "frame-enterprises.jsonl": frame_bytes,
         "verify_classes.py": SCRIPT.read_bytes(),
     }
-    for name, data in files.items():
-        write_atomic(out / name, data)
+    with writer_lock(out):  # two runs into one folder take turns (``shuangsui.files``)
+        remove_leftovers(out)
+        for name, data in files.items():
+            write_atomic(out / name, data)
     return out
 
 

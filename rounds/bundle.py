@@ -23,14 +23,14 @@ from sqlalchemy import Connection, Engine, select
 from sqlmodel import Session, col
 
 from draw import core
-from draw.bundle import AUDIENCES, write_bundle, write_failed_bundle, write_pieces
+from draw.bundle import AUDIENCES, Writer, write_bundle, write_failed_bundle, write_pieces
 from draw.errors import InfeasibleDraw
 from rounds import audit, service
 from rounds.frames import code_order
 from rounds.models import Assignment, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
-from shuangsui.files import remove_leftovers, write_atomic
+from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 from shuangsui.paths import child
 
 logger = logging.getLogger(__name__)
@@ -158,9 +158,14 @@ def bundle_round(
     ``scratch``: a private temporary folder, where plain writes do."""
     if audience not in AUDIENCES:
         raise UserError(f"audience: must be one of {', '.join(AUDIENCES)}, not {audience!r}")
-    write = write_pieces if scratch else write_atomic
-    if not scratch:
+    if scratch:
+        return _bundle_round(engine, round_key, out, audience, write_pieces)
+    with writer_lock(out):  # two runs into one folder take turns (``shuangsui.files``)
         remove_leftovers(out)
+        return _bundle_round(engine, round_key, out, audience, write_atomic)
+
+
+def _bundle_round(engine: Engine, round_key: str, out: Path, audience: str, write: Writer) -> Path:
     if service.get_round(engine, round_key).status is RoundStatus.failed:
         rnd, inputs = recompute_failure(engine, round_key)
         meta = service.canonical_copy(_meta(rnd))

@@ -28,6 +28,7 @@ from rounds.models import PlanVersion, Round, Selection
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import NotFound
+from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 from shuangsui.paths import child
 
 RATE_LABELS = {"*": "其他"}
@@ -234,14 +235,18 @@ def write_notices(
     ceremony: str = "",
     place: str = "",
 ) -> tuple[Path, Path]:
-    """Write the notice (公告) and the ceremony record (抽取见证记录) of a round into ``out``."""
+    """Write the notice (公告) and the ceremony record (抽取见证记录) of a round into ``out``,
+    each atomically; two runs into one folder take turns (``shuangsui.files``)."""
     doc, names = load_commitment(engine, round_key, settings)
     facts = draw_facts(engine, round_key)
-    out.mkdir(parents=True, exist_ok=True)
     notice = child(out, f"{round_key}-notice.html")
     record = child(out, f"{round_key}-ceremony-record.html")
-    notice.write_text(render_notice(doc, names, ceremony=ceremony, place=place), encoding="utf-8")
-    record.write_text(
-        render_ceremony_record(doc, names, facts, ceremony=ceremony, place=place), encoding="utf-8"
-    )
+    pages = {
+        notice: render_notice(doc, names, ceremony=ceremony, place=place),
+        record: render_ceremony_record(doc, names, facts, ceremony=ceremony, place=place),
+    }
+    with writer_lock(out):
+        remove_leftovers(out)
+        for path, page in pages.items():  # the bureau's papers until printed: its own
+            write_atomic(path, page.encode("utf-8"), mode=0o600)
     return notice, record

@@ -342,15 +342,7 @@ def draw_round(
         if rnd is None:
             raise NotFound(f"round {round_key} does not exist (commit it first)")
     if rnd.status is not RoundStatus.committed:
-        if rnd.status is RoundStatus.failed:
-            raise UserInfeasible(f"round {round_key} failed and cannot be drawn: {rnd.last_error}")
-        if (
-            entropy
-            and (entropy.witness_digits or entropy.reveal)
-            and not _same_entropy(rnd, entropy)
-        ):
-            _refuse_second_draw(engine, rnd, entropy, requested_by)
-        return rnd
+        return _decided(engine, rnd, entropy, requested_by)
     try:
         records = gather_entropy(rnd, entropy or EntropyInput(), beacon_transport=beacon_transport)
     except EntropyUnavailable as exc:
@@ -376,12 +368,29 @@ def draw_round(
         result = core.draw(inputs, committed, recheck=recheck)
         del inputs  # (the frame, which _persist lets go of once the round record is written)
     except InfeasibleDraw as exc:  # the entropy is kept: the failure has a bundle too
-        _fail(engine, rnd, "infeasible", str(exc), records)
+        if not _fail(engine, rnd, "infeasible", str(exc), records):
+            return _decided(engine, get_round(engine, round_key), entropy, requested_by)
         raise UserInfeasible(f"round {round_key}: {exc}") from None
     except (DrawPlanError, FrameError) as exc:
-        _fail(engine, rnd, "invalid", str(exc))
+        if not _fail(engine, rnd, "invalid", str(exc)):
+            return _decided(engine, get_round(engine, round_key), entropy, requested_by)
         raise PlanError(f"round {round_key}: {exc}") from None
-    return _persist(engine, rnd, result, records)
+    drawn = _persist(engine, rnd, result, records)
+    if drawn.status is not RoundStatus.drawn or drawn.seed != result.seed:
+        # a concurrent attempt decided the round first (the compare-and-set in _persist)
+        return _decided(engine, drawn, entropy, requested_by)
+    return drawn
+
+
+def _decided(engine: Engine, rnd: Round, entropy: EntropyInput | None, requested_by: str) -> Round:
+    """A round no longer to be drawn: a failed one is refused, a drawn one returned as it is,
+    unless this attempt brought other witness digits or another reveal: that is refused, and
+    the refusal audited (a round key has exactly one draw)."""
+    if rnd.status is RoundStatus.failed:
+        raise UserInfeasible(f"round {rnd.round_key} failed and cannot be drawn: {rnd.last_error}")
+    if entropy and (entropy.witness_digits or entropy.reveal) and not _same_entropy(rnd, entropy):
+        _refuse_second_draw(engine, rnd, entropy, requested_by)
+    return rnd
 
 
 def _same_entropy(rnd: Round, given: EntropyInput) -> bool:
@@ -420,18 +429,27 @@ def _refuse_second_draw(
     )
 
 
-def _fail(engine: Engine, rnd: Round, reason: str, error: str, records: list | None = None) -> None:
+def _fail(engine: Engine, rnd: Round, reason: str, error: str, records: list | None = None) -> bool:
+    """Record the round as failed; False when a concurrent attempt decided it first."""
     with Session(engine, expire_on_commit=False) as session:
-        session.execute(
-            update(Round)
-            .where(
-                col(Round.round_key) == rnd.round_key, col(Round.status) == RoundStatus.committed
-            )
-            .values(status=RoundStatus.failed, last_error=error, entropy=records)
-        )
+        won = cast(
+            CursorResult,
+            session.execute(
+                update(Round)
+                .where(
+                    col(Round.round_key) == rnd.round_key,
+                    col(Round.status) == RoundStatus.committed,
+                )
+                .values(status=RoundStatus.failed, last_error=error, entropy=records)
+            ),
+        ).rowcount
+        if not won:
+            session.rollback()
+            return False
         audit.add_to(session, rnd.round_key, audit.DrawFailed(reason=reason, error=error))
         session.commit()
     logger.warning("round %s failed: %s", rnd.round_key, error)
+    return True
 
 
 def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list) -> Round:

@@ -10,8 +10,10 @@ import hashlib
 import json
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -242,3 +244,37 @@ def test_the_verifier_names_what_was_altered(trio: Trio, tmp_path: Path) -> None
     for what, (name, change, expected) in cases.items():
         out = _verify(_altered(good, tmp_path / what.replace(" ", "-"), name, change))
         assert out.startswith("1 ") and "\nFAIL: " in out and expected in out, (what, out)
+
+
+def test_our_commitment_made_twice_at_once_is_one_commitment(
+    trio: Trio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``joint commit`` run twice at once: one nonce, one signed commitment of ours, never two
+    (two would fail the round as an equivocation). Forced: the first run is held with its
+    frames built, before it keeps its nonce, while the second runs to its end."""
+    real_frames, first = service.own_frames, threading.current_thread()
+    second: list[JointRound | BaseException] = []
+    text, engine, me = joint_yaml("j-at-once"), trio.b[FJ].engine, trio.me[FJ]
+
+    def run_second() -> None:
+        try:
+            second.append(service.commit(engine, me, text))
+        except BaseException as exc:  # the test reports it
+            second.append(exc)
+
+    def own_frames(*args: Any, **kwargs: Any) -> Any:
+        frames = real_frames(*args, **kwargs)
+        if threading.current_thread() is first and not second:
+            other = threading.Thread(target=run_second)
+            other.start()
+            other.join(300)
+        return frames
+
+    monkeypatch.setattr(service, "own_frames", own_frames)
+    row = service.commit(engine, me, text)
+
+    (other,) = second
+    assert isinstance(other, JointRound), other
+    assert row.nonce == other.nonce == trio.nonce(FJ, "j-at-once")
+    ours = [r for r in service.held(engine, "j-at-once", ("commit",)) if r.bureau == FJ]
+    assert len(ours) == 1
