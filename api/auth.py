@@ -91,6 +91,15 @@ def _inspector(request: Request, token: str) -> Principal | None:
     return Principal(Role.inspector, match, round_key, credit_code)
 
 
+def still_allowed(request: Request, who: Principal) -> Callable[[Session], None] | None:
+    """For a write by ``who``: the check of an inspector's link again, inside the write's own
+    transaction (``api.inspector_tokens.still_open``); None for a coordinator."""
+    if who.role is not Role.inspector:
+        return None
+    settings = request.app.state.settings
+    return inspector_tokens.still_open(settings, who.round_key, who.credit_code, who.name)
+
+
 def allow(*roles: Role) -> Callable[[Request], Principal]:
     """A dependency that admits callers holding one of ``roles`` and returns who they are."""
     wanted = frozenset(roles)

@@ -10,6 +10,10 @@ refused by what the database says about the assignment, checked on every request
 * **revocation**: ``shuangsui tokens revoke INSPECTOR [--round R]`` refuses the inspector's
   links in one round, or in every round; each revocation is an audit entry;
 * **registry status**: an inspector marked inactive in the registry is refused.
+
+A write through a link (a finding submitted or signed) is checked once more inside its own
+transaction (:func:`still_open`), so a revocation committed between the request's check and the
+write's commit refuses the write.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -55,6 +60,16 @@ class Refusal:
     status: int
     slug: str
     detail: str
+
+
+class LinkRefused(Exception):
+    """A write through an inspector's link that the link no longer allows, found inside the
+    write's transaction (:func:`still_open`); the API and the workspace answer it as they
+    answer the same refusal at the start of a request."""
+
+    def __init__(self, refused: Refusal):
+        super().__init__(refused.detail)
+        self.refused = refused
 
 
 @dataclass(frozen=True)
@@ -154,19 +169,52 @@ def refusal(
     return None
 
 
+def still_open(
+    settings: Settings, round_key: str, credit_code: str, inspector_id: str
+) -> Callable[[Session], None]:
+    """The check of a write through ``inspector_id``'s link, for the write's own transaction
+    (``findings.writes.write``): :func:`refusal` again, raised as :class:`LinkRefused`.
+
+    It first takes a share lock on the inspector's registry row, which :func:`revoke` (and a
+    change of the inspector's status) takes exclusively. A revocation that committed before is
+    read (PostgreSQL's READ COMMITTED reads what is committed when each statement starts); one
+    still under way is waited for, then read; one that starts later waits until the write has
+    committed. So a revocation committed before the write commits always refuses it. On SQLite
+    the write holds the database's write lock already, and revocations queue behind it."""
+
+    def check(session: Session) -> None:
+        session.execute(
+            select(col(Inspector.inspector_id))
+            .where(col(Inspector.inspector_id) == inspector_id)
+            .with_for_update(read=True)
+        )
+        found = load(session, round_key, credit_code)
+        if found is None or inspector_id not in found.team:
+            refused: Refusal | None = Refusal(
+                403, "token-refused", f"{inspector_id} is not on this assignment's team"
+            )
+        else:
+            refused = refusal(found, inspector_id, round_key, settings)
+        if refused is not None:
+            raise LinkRefused(refused)
+
+    return check
+
+
 # ------------------------------------------------------------------ revocation
 def revoke(
     engine: Engine, inspector_id: str, *, round_key: str = ALL_ROUNDS, by: str, reason: str = ""
 ) -> InspectorTokenRevocation:
     """Refuse ``inspector_id``'s links in ``round_key`` (empty: every round), with an audit entry
-    in the same transaction."""
+    in the same transaction. The inspector's row is locked first: a write through one of the
+    links that has checked them (:func:`still_open`) commits before the revocation does."""
     if not inspector_id.strip():
         raise UserError("inspector id: give the id of the inspector whose links to revoke")
     if not by.strip():
         raise UserError("--by: say who revokes (a name)")
     for _attempt in range(20):  # a concurrent audit append takes the chain's head: retry
         with Session(engine, expire_on_commit=False) as session:
-            if session.get(Inspector, inspector_id) is None:
+            if session.get(Inspector, inspector_id, with_for_update=True) is None:
                 raise UserError(f"inspector id: no inspector {inspector_id!r} in the registry")
             if round_key and session.get(Round, round_key) is None:
                 raise UserError(f"--round: no round {round_key!r}")

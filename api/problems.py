@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from api.inspector_tokens import LinkRefused
 from api.semantics import allow, sent_method
 from shuangsui.errors import Conflict, ImportRejected, NotFound, UserError
 
@@ -121,6 +122,12 @@ def install(app: FastAPI) -> None:
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         headers = exc.headers or ({"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
         return problem_response(exc.status, exc.detail, exc.slug, headers, **exc.extra)
+
+    @app.exception_handler(LinkRefused)
+    async def _link_refused(request: Request, exc: LinkRefused) -> JSONResponse:
+        # a write whose link was revoked after the request's own check: the same answer
+        r = exc.refused
+        return await _problem(request, Problem(r.status, r.detail, slug=r.slug))
 
     @app.exception_handler(ImportRejected)
     async def _rejected(_: Request, exc: ImportRejected) -> JSONResponse:

@@ -10,7 +10,7 @@ the second reads what the first committed, and is a :class:`Conflict` when that 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, select
@@ -176,6 +176,7 @@ def submit(
     via: str = "api",
     base_version: int | None = None,
     today: date | None = None,
+    allowed: Callable[[Session], None] | None = None,
 ) -> FindingVersion:
     """Record a version in a transaction of its own, with its audit event.
 
@@ -186,6 +187,8 @@ def submit(
     (the other team member agreeing) and changes nothing for one who has (a retry). The latest
     version is returned either way. The check date must not be after ``today`` (default: the
     real today in the bureau's zone) and lies in the round's window unless the reason says why.
+    ``allowed`` checks, in the write's transaction, that the writer may still write
+    (:func:`findings.writes.write`).
     """
     signers = sorted(set(signers))
     if base_version is None:  # read before queuing behind another writer, not after
@@ -222,7 +225,7 @@ def submit(
         )
         return version
 
-    return writes.write(engine, work, what=f"finding {round_key}/{credit_code}")
+    return writes.write(engine, work, what=f"finding {round_key}/{credit_code}", allowed=allowed)
 
 
 def sign_off(
@@ -233,10 +236,11 @@ def sign_off(
     version: int,
     inspector_id: str,
     via: str = "api",
+    allowed: Callable[[Session], None] | None = None,
 ) -> VersionState:
     """A team member signs the latest version; signing again changes nothing. A version
     corrected meanwhile is a :class:`Conflict` naming the latest. ``via`` records where the
-    signature was given (``FindingSignoff.via``)."""
+    signature was given (``FindingSignoff.via``); ``allowed`` is :func:`submit`'s."""
 
     def work(session: Session) -> VersionState:
         team = team_of(session, round_key, credit_code)
@@ -253,7 +257,7 @@ def sign_off(
             raise superseded(round_key, credit_code, latest, f"version {version} is superseded")
         return _sign(session, round_key, credit_code, latest, team, [inspector_id], via=via)
 
-    return writes.write(engine, work, what=f"finding {round_key}/{credit_code}")
+    return writes.write(engine, work, what=f"finding {round_key}/{credit_code}", allowed=allowed)
 
 
 def _sign(

@@ -1,4 +1,5 @@
-"""One write to a finding: a transaction of its own that holds the finding's write lock.
+"""One write to a finding: a transaction of its own that holds the finding's write lock
+(also how a publish records the findings it published: ``website.site``).
 
 Concurrent writers of one finding queue on the lock, so each reads what the previous one
 committed and decides again (the same version, a conflict, or a new row). What the lock cannot
@@ -50,13 +51,25 @@ def collided(exc: DBAPIError) -> bool:
     return state in RETRY_SQLSTATES or "database is locked" in str(exc.orig)
 
 
-def write(engine: Engine, work: Callable[[Session], T], *, what: str) -> T:
+def write(
+    engine: Engine,
+    work: Callable[[Session], T],
+    *,
+    what: str,
+    allowed: Callable[[Session], None] | None = None,
+) -> T:
     """Run ``work`` in a write transaction and commit; again from the start when a concurrent
-    writer collided with it. ``work`` raises :class:`Conflict` when what it reads has moved on."""
+    writer collided with it. ``work`` raises :class:`Conflict` when what it reads has moved on.
+
+    ``allowed`` runs first in the transaction, before ``work``: whether the writer may still
+    write (an inspector's link not revoked since the request was let in:
+    ``api.inspector_tokens.still_open``). It raises to refuse, and nothing is written."""
     for attempt in range(1, ATTEMPTS + 1):
         with Session(engine, expire_on_commit=False) as session:
             try:
                 lock_writes(session)
+                if allowed is not None:
+                    allowed(session)
                 result = work(session)
                 session.commit()
                 return result

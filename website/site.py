@@ -29,9 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 from sqlmodel import Session
 
+from findings import writes
 from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit, disclosure
@@ -40,7 +41,7 @@ from rounds.notice import commitment_document
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
-from shuangsui.db import insert_rows
+from shuangsui.db import insert_rows, one_of
 from shuangsui.errors import IntegrityError
 from shuangsui.files import remove_leftovers, writer_lock
 from shuangsui.paths import child, inside
@@ -153,6 +154,7 @@ def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
 # this many drawn enterprises: it holds one run's results at a time (about 2 KB each), in a
 # few reads whatever the number of rounds.
 READ_BATCH = 20_000
+RECORDED_CHUNK = 1_000  # versions looked up at a time for a record made meanwhile
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
@@ -286,8 +288,9 @@ def _publish(
         _record_stamps(engine, {k: stamps[k] for k in first_time})
         report.revealed = _record_reveals(engine, site, now)
     if record and unpublished:
-        _record(engine, sorted(unpublished, key=published_order), site_digest)
-        report.newly_published = len(unpublished)
+        report.newly_published = _record(
+            engine, sorted(unpublished, key=published_order), site_digest
+        )
     output.finish(site_digest, site_key, record, report.results)
     logger.info(
         "published %d round(s), %d result(s) to %s: %d read again, %d file(s) written, "
@@ -363,7 +366,8 @@ def _record_stamps(engine: Engine, stamps: dict[str, tuple[datetime, bool]]) -> 
 def _record_reveals(engine: Engine, site: Site, now: datetime) -> list[str]:
     """Record, once, each round this run showed revealed for the first time, running the
     reveal hooks (the partner feed's round record) in the same transaction. A concurrent
-    publish that recorded one first wins; this run then records nothing for it."""
+    publish (into this folder or another) that recorded one first wins; this run then records
+    nothing for it (``disclosure.reveal`` sets the moment only where none is set)."""
     table = Round.__table__  # type: ignore[attr-defined]
     shown = {r.round_key: r.disclosure for r in site.rounds if r.revealed}
     if not shown:
@@ -373,23 +377,20 @@ def _record_reveals(engine: Engine, site: Site, now: datetime) -> list[str]:
     )
     with engine.connect() as conn:
         pending = sorted(set(conn.scalars(query)) & set(shown))
-    for _ in range(10):
-        with Session(engine) as session:
-            won = [
-                key
-                for key in pending
-                if disclosure.reveal(session, key, at=now, disclosure=shown[key], by="publish")
-            ]
-            try:
-                session.commit()
-            except Exception as exc:  # the audit head moved, or a concurrent publish won
-                session.rollback()
-                logger.warning("recording the reveal failed (%s); retrying", exc)
-                continue
-        for key in won:
-            logger.info("round %s revealed: its drawn list is public", key)
-        return won
-    raise RuntimeError("could not record the reveal: too much contention")
+    if not pending:
+        return []
+
+    def work(session: Session) -> list[str]:
+        return [
+            key
+            for key in pending
+            if disclosure.reveal(session, key, at=now, disclosure=shown[key], by="publish")
+        ]
+
+    won = writes.write(engine, work, what="the reveal of " + ", ".join(pending))
+    for key in won:
+        logger.info("round %s revealed: its drawn list is public", key)
+    return won
 
 
 # Called with (session, [NewlyPublished, ...]) inside the transaction that records a
@@ -398,21 +399,37 @@ def _record_reveals(engine: Engine, site: Site, now: datetime) -> list[str]:
 after_record_hooks: list[Callable[[Session, list[NewlyPublished]], None]] = []
 
 
-def _record(engine: Engine, versions: list[NewlyPublished], site_digest: str) -> None:
+def _record(engine: Engine, versions: list[NewlyPublished], site_digest: str) -> int:
+    """Record ``versions`` as published, with the hooks and an audit event, skipping those a
+    concurrent publish (into another folder: each folder has its own writer lock) recorded
+    first; how many this run recorded.
+
+    Recorders take turns on ``published_result`` (PostgreSQL: a table lock that readers pass;
+    SQLite: the database's write lock), and each reads what is recorded only once it has its
+    turn: the second finds the first's rows and records, and shares, only what is left."""
     now = datetime.now(UTC)
-    rows = [(v.version_id, v.finding_id, now) for v in versions]
-    for _ in range(10):
-        with Session(engine) as session:
-            table = PublishedResult.__table__  # type: ignore[attr-defined]
-            insert_rows(session.connection(), table, ("version_id", "finding_id", "published_at"),
-                        rows)  # fmt: skip
-            for hook in after_record_hooks:
-                hook(session, versions)
-            audit.add_to(session, None, ResultPublished(len(rows), site_digest))
-            try:
-                session.commit()
-                return
-            except Exception as exc:  # the audit head moved, or a concurrent publish won
-                session.rollback()
-                logger.warning("recording publication failed (%s); retrying", exc)
-    raise RuntimeError("could not record the publication: too much contention")
+    table = PublishedResult.__table__  # type: ignore[attr-defined]
+
+    def work(session: Session) -> int:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
+        recorded: set[int] = set()
+        for start in range(0, len(versions), RECORDED_CHUNK):
+            ids = [v.version_id for v in versions[start : start + RECORDED_CHUNK]]
+            found = select(table.c.version_id).where(one_of(session, table.c.version_id, ids))
+            recorded.update(session.execute(found).scalars())
+        new = [v for v in versions if v.version_id not in recorded]
+        if not new:
+            return 0
+        rows = [(v.version_id, v.finding_id, now) for v in new]
+        insert_rows(session.connection(), table, ("version_id", "finding_id", "published_at"),
+                    rows)  # fmt: skip
+        for hook in after_record_hooks:
+            hook(session, new)
+        audit.add_to(session, None, ResultPublished(len(rows), site_digest))
+        return len(rows)
+
+    count = writes.write(engine, work, what="the publication")
+    if count < len(versions):
+        logger.info("%d result(s) were recorded by another publish", len(versions) - count)
+    return count

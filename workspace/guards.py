@@ -7,6 +7,7 @@ knows every page's role. A refusal is :class:`PageRefused`, rendered as a page i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -64,8 +65,23 @@ def inspector_session(request: Request) -> Visitor:
         raise PageRefused(403, "此会话不能打开这项任务。")
     refused = inspector_tokens.refusal(access, found.subject, round_key, settings)
     if refused is not None:
-        raise PageRefused(refused.status, said(refused.slug, refused.detail, settings.bureau_name))
+        raise link_refused(request, refused)
     return Visitor(found, sessions.csrf_token(_secret(request), found))
+
+
+def link_refused(request: Request, refused: inspector_tokens.Refusal) -> PageRefused:
+    """An inspector's link refused, as the page tells it: when the page is asked for, or when a
+    write through it finds it revoked since (:func:`still_open`)."""
+    bureau = request.app.state.settings.bureau_name
+    return PageRefused(refused.status, said(refused.slug, refused.detail, bureau))
+
+
+def still_open(request: Request, visitor: Visitor) -> Callable[[DbSession], None]:
+    """The check of the visitor's link again, inside a write's own transaction (it raises
+    ``api.inspector_tokens.LinkRefused``: answer it with :func:`link_refused`)."""
+    s = visitor.session
+    settings = request.app.state.settings
+    return inspector_tokens.still_open(settings, s.round_key, s.credit_code, s.subject)
 
 
 def coordinator_session(request: Request) -> Visitor:

@@ -21,6 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from api.auth import Principal
+from api.inspector_tokens import LinkRefused
 from findings import evidence, media, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.settings import FindingsSettings
@@ -35,6 +36,8 @@ from workspace.guards import (
     check_csrf,
     inspector_link,
     inspector_session,
+    link_refused,
+    still_open,
 )
 from workspace.pages import render
 
@@ -278,7 +281,10 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
                 signers=[me.name],
                 via="workspace",
                 base_version=0 if base is None else base,  # not sent: it read none
+                allowed=still_open(request, me),
             )
+        except LinkRefused as exc:  # revoked since the page let the form in: nothing recorded
+            raise link_refused(request, exc.refused) from None
         except (Conflict, UserError) as exc:  # a teammate's version came first: 409
             errors, status = [in_chinese(str(exc))], 409 if isinstance(exc, Conflict) else 422
     if errors:
@@ -321,7 +327,10 @@ async def sign(request: Request, me: Me) -> Response:
             version=version,
             inspector_id=me.name,
             via="workspace",
+            allowed=still_open(request, me),
         )
+    except LinkRefused as exc:
+        raise link_refused(request, exc.refused) from None
     except (Conflict, NotFound, UserError) as exc:
         status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
         return render("assignment.html", status, **_context(request, me, errors=[str(exc)]))

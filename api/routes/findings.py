@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from api.auth import Principal, Role, allow
+from api.auth import Principal, Role, allow, still_allowed
 from api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemDetails
 from findings import evidence, service
 from findings.schemas import FindingIn
@@ -89,6 +89,7 @@ def submit_finding(
         submitted_by=who.actor,
         signers=signers,
         base_version=base_version,
+        allowed=still_allowed(request, who),
     )
     hist = service.history(engine, round_key, credit_code)
     state = hist.states[version.version - 1]
@@ -113,6 +114,7 @@ def sign_off(
         credit_code=credit_code,
         version=version,
         inspector_id=who.name,
+        allowed=still_allowed(request, who),
     )
     return {
         "version": state.version,

@@ -1,0 +1,212 @@
+"""A revocation that commits while a write through the revoked link is under way: the write is
+refused as the link would be refused at the start of a request, and leaves nothing; a write
+that has checked the link first commits first, and the revocation after it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from api import inspector_tokens
+from findings import service, writes
+from findings.models import Finding, FindingSignoff
+from notifications.links import assignment_token
+from rounds import audit
+from shuangsui.config import get_settings
+from tests.findings.factories import ROUND, finding
+from tests.workspace.helpers import csrf_of, open_assignment
+
+FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
+
+
+class HeldBeforeWrite:
+    """Holds the first write transaction of a finding at its start
+    (``findings.writes.lock_writes``), where a request waits after its guard let it in, until
+    :attr:`go` is set."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.reached, self.go = threading.Event(), threading.Event()
+        real = writes.lock_writes
+
+        def held(session: Session) -> None:
+            if not self.reached.is_set():
+                self.reached.set()
+                assert self.go.wait(60), "the test never let the write go on"
+            real(session)
+
+        monkeypatch.setattr(writes, "lock_writes", held)
+
+
+def _events(engine: sa.Engine, code: str) -> list[str]:
+    with Session(engine) as s:
+        chain = audit.load_chain(s, ROUND)
+    return [e.event for e in chain if json.loads(e.payload).get("credit_code") == code]
+
+
+def _revoked_while_held(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, inspector: str, send: Callable[[], Any]
+) -> Any:
+    """``send()`` in a thread, held between its guard and its write while ``inspector``'s links
+    in the round are revoked (committed); what it got back."""
+    held = HeldBeforeWrite(monkeypatch)
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(send)
+        assert held.reached.wait(30), "the request never reached its write"
+        inspector_tokens.revoke(engine, inspector, round_key=ROUND, by="李协调", reason="调离")
+        held.go.set()
+        return sent.result(60)
+
+
+def _token(code: str, inspector: str) -> dict[str, str]:
+    secret = get_settings().secret_key.get_secret_value()
+    return {"Authorization": f"Bearer {assignment_token(secret, ROUND, code, inspector)}"}
+
+
+def test_an_api_submission_whose_link_is_revoked_meanwhile_is_refused(
+    live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    url = f"/findings/{ROUND}/{code}"
+    body = {"result": "no_problem", "check_date": "2026-12-10"}
+    with httpx.Client(base_url=base, timeout=60) as http:
+        r = _revoked_while_held(
+            engine,
+            monkeypatch,
+            team[0],
+            lambda: http.post(url, json=body, headers=_token(code, team[0])),
+        )
+        at_the_door = http.post(url, json=body, headers=_token(code, team[0]))
+    assert r.status_code == 401, r.text
+    assert r.json()["type"] == "urn:shuangsui:problem:token-revoked"
+    assert r.json() == at_the_door.json()  # as if it had come after the revocation
+    assert r.headers["www-authenticate"] == "Bearer"
+    with Session(engine) as s:
+        assert s.exec(select(Finding).where(Finding.credit_code == code)).all() == []
+    assert _events(engine, code) == []
+
+
+def test_an_api_sign_off_whose_link_is_revoked_meanwhile_is_refused(
+    live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, teams = live
+    code, (lead, second) = sorted(teams.items())[0]
+    service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
+                   submitted_by=f"inspector:{lead}", signers=[lead])  # fmt: skip
+    before = _events(engine, code)
+    url = f"/findings/{ROUND}/{code}/versions/1/sign-off"
+    with httpx.Client(base_url=base, timeout=60) as http:
+        r = _revoked_while_held(
+            engine, monkeypatch, second, lambda: http.post(url, headers=_token(code, second))
+        )
+        at_the_door = http.post(url, headers=_token(code, second))
+    assert r.status_code == 401 and r.json() == at_the_door.json(), r.text
+    with Session(engine) as s:
+        assert [x.inspector_id for x in s.exec(select(FindingSignoff))] == [lead]
+    assert _events(engine, code) == before
+    assert not service.history(engine, ROUND, code).states[0].final
+
+
+def test_a_workspace_submission_whose_link_is_revoked_meanwhile_is_refused(
+    live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base, timeout=60) as http:
+        path, html = open_assignment(http, base, code, team[0])
+        form = {"csrf": csrf_of(html), **FORM, "base_version": "0", "action": "submit"}
+        r = _revoked_while_held(engine, monkeypatch, team[0], lambda: http.post(path, data=form))
+        at_the_door = http.get(path)
+    assert r.status_code == 401 and "链接已被撤销" in r.text, r.text
+    assert at_the_door.status_code == 401 and r.text == at_the_door.text
+    with Session(engine) as s:
+        assert s.exec(select(Finding).where(Finding.credit_code == code)).all() == []
+    assert "FindingRecorded" not in _events(engine, code)
+
+
+def test_a_workspace_sign_off_whose_link_is_revoked_meanwhile_is_refused(
+    live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, teams = live
+    code, (lead, second) = sorted(teams.items())[0]
+    service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
+                   submitted_by=f"inspector:{lead}", signers=[lead])  # fmt: skip
+    with httpx.Client(base_url=base, timeout=60) as http:
+        path, html = open_assignment(http, base, code, second)
+        form = {"csrf": csrf_of(html), "version": "1"}
+        r = _revoked_while_held(
+            engine, monkeypatch, second, lambda: http.post(f"{path}/sign", data=form)
+        )
+    assert r.status_code == 401 and "链接已被撤销" in r.text, r.text
+    with Session(engine) as s:
+        assert [x.inspector_id for x in s.exec(select(FindingSignoff))] == [lead]
+    assert "FindingSigned" not in _events(engine, code)
+
+
+@pytest.mark.postgres
+def test_a_revocation_waits_for_a_write_that_checked_the_link_first(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    """The write has checked the link and is about to write when the revocation starts: the
+    revocation waits until the write has committed (a revocation that commits first would
+    have to refuse the write). PostgreSQL, where each statement reads what is committed when
+    it starts; SQLite's writers hold the database's write lock for the whole transaction."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
+    _, teams = live
+    code, team = sorted(teams.items())[0]
+    checked, go = threading.Event(), threading.Event()
+    check = inspector_tokens.still_open(get_settings(), ROUND, code, team[0])
+
+    def checks_then_waits(session: Session) -> None:
+        check(session)
+        checked.set()
+        assert go.wait(60), "the test never let the write go on"
+
+    def waiting_for_locks() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+            )
+
+    with ThreadPoolExecutor(2) as pool:
+        written = pool.submit(
+            service.submit,
+            engine,
+            round_key=ROUND,
+            credit_code=code,
+            data=finding(),
+            submitted_by=f"inspector:{team[0]}",
+            signers=[team[0]],
+            allowed=checks_then_waits,
+        )
+        assert checked.wait(30)
+        revoked = pool.submit(
+            inspector_tokens.revoke, engine, team[0], round_key=ROUND, by="李协调"
+        )
+        deadline = time.monotonic() + 30
+        while not revoked.done() and waiting_for_locks() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not revoked.done(), "the revocation committed while a checked write was open"
+        assert waiting_for_locks() == 1
+        go.set()
+        assert written.result(60).version == 1
+        revoked.result(60)
+    with Session(engine) as s:
+        chain = audit.load_chain(s, ROUND)
+    names = [e.event for e in chain if e.event in ("FindingRecorded", "InspectorTokenRevoked")]
+    assert names == ["FindingRecorded", "InspectorTokenRevoked"]
