@@ -1,26 +1,20 @@
 """Two publishes into one folder at once (a cron job and a coordinator, or the command run
 twice): both end without error, the site is whole and the same as one publish makes, every
 result is recorded as published once.
-
-The interleaving is forced: the first publish is held with a page written to its temporary
-file and not yet renamed into place, and is let go only once the second has reached the folder
-(its writer lock, or, without one, its clearing of what it takes for a killed run's files)."""
+The interleaving is forced (``tests.writers.two_at_once``): the first publish is held before
+its index page is renamed into place."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from shuangsui import files
 from tests.crash.test_kill_publish import _leftovers, _recorded, _tree, _world
+from tests.writers import two_at_once
 from website import site
 from website.site import publish
-
-SECOND = "second-publish"
 
 
 def test_a_publish_started_while_another_writes_the_folder_waits_its_turn(
@@ -28,52 +22,8 @@ def test_a_publish_started_while_another_writes_the_folder_waits_its_turn(
 ) -> None:
     _world(engine, findings=2)
     out = tmp_path / "site"
-    held, go_on, reached = threading.Event(), threading.Event(), threading.Event()
-    real_kill_point, real_flock = files.kill_point, files.fcntl.flock
-    real_remove = site.remove_leftovers
-
-    def hold_the_first(name: str, detail: str = "") -> None:
-        if threading.current_thread().name != SECOND and (name, detail) == (
-            "before-rename",
-            "index.html",
-        ):
-            held.set()
-            assert go_on.wait(120)
-        real_kill_point(name, detail)
-
-    def flock(fd: Any, operation: int) -> None:
-        if threading.current_thread().name == SECOND:
-            reached.set()
-        real_flock(fd, operation)
-
-    def remove_leftovers(directory: Path) -> int:
-        removed = real_remove(directory)
-        if threading.current_thread().name == SECOND:
-            reached.set()
-        return removed
-
-    monkeypatch.setattr(files, "kill_point", hold_the_first)
-    monkeypatch.setattr(files.fcntl, "flock", flock)
-    monkeypatch.setattr(site, "remove_leftovers", remove_leftovers)
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            publish(engine, out)
-        except BaseException as exc:  # the test reports it
-            failed.append(exc)
-
-    first = threading.Thread(target=run)
-    first.start()
-    try:
-        assert held.wait(120), f"the first publish never wrote its index page: {failed}"
-        second = threading.Thread(target=run, name=SECOND)
-        second.start()
-        assert reached.wait(60), "the second publish never reached the folder"
-    finally:
-        go_on.set()
-        first.join(300)
-    second.join(300)
+    failed = two_at_once(monkeypatch, lambda: publish(engine, out), clears=site,
+                         held_at="index.html")  # fmt: skip
     assert failed == []
 
     assert _leftovers(out) == []

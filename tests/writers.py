@@ -1,0 +1,76 @@
+"""Two writers of one output folder at once, the interleaving forced: the first is held with
+a file written to its temporary file and not yet renamed into place (``shuangsui.files``'
+``before-rename`` kill point), and let go only once the second has reached the folder (its
+writer lock, or, without one, its clearing of what it takes for a killed run's files)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from shuangsui import files
+
+SECOND = "second-writer"
+
+
+def two_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+    write: Callable[[], object],
+    *,
+    clears: ModuleType,
+    held_at: str | None = None,
+) -> list[BaseException]:
+    """Run ``write`` twice, the second started while the first is held before renaming a file
+    (``held_at``: that file's name; any file when None); what either raised. ``clears``: the
+    module whose ``remove_leftovers`` the writer calls."""
+    held, go_on, reached = threading.Event(), threading.Event(), threading.Event()
+    real_kill_point, real_flock = files.kill_point, files.fcntl.flock
+    real_remove = clears.remove_leftovers
+
+    def hold_the_first(name: str, detail: str = "") -> None:
+        first = threading.current_thread().name != SECOND
+        if first and name == "before-rename" and held_at in (None, detail):
+            if not held.is_set():
+                held.set()
+                assert go_on.wait(120)
+        real_kill_point(name, detail)
+
+    def flock(fd: Any, operation: int) -> None:
+        if threading.current_thread().name == SECOND:
+            reached.set()
+        real_flock(fd, operation)
+
+    def remove_leftovers(directory: Path) -> int:
+        removed = real_remove(directory)
+        if threading.current_thread().name == SECOND:
+            reached.set()
+        return removed
+
+    monkeypatch.setattr(files, "kill_point", hold_the_first)
+    monkeypatch.setattr(files.fcntl, "flock", flock)
+    monkeypatch.setattr(clears, "remove_leftovers", remove_leftovers)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            write()
+        except BaseException as exc:  # the test reports it
+            failed.append(exc)
+
+    first = threading.Thread(target=run)
+    first.start()
+    try:
+        assert held.wait(120), f"the first writer never wrote a file: {failed}"
+        second = threading.Thread(target=run, name=SECOND)
+        second.start()
+        assert reached.wait(60), "the second writer never reached the folder"
+    finally:
+        go_on.set()
+        first.join(300)
+    second.join(300)
+    return failed
