@@ -116,15 +116,13 @@ def write_atomic(
             fh.write(data)
 
 
-LOCK_FILE = ".lock-shuangsui"
-
-
 @contextmanager
 def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (made empty if missing) until the block ends or
-    the process dies; another holder, in this process or another, waits its turn.
-    ``on_wait``: called once, before waiting, when another holds the lock."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold an exclusive ``flock`` on ``path`` (a file, made empty if missing, or a folder)
+    until the block ends or the process dies; another holder, in this process or another,
+    waits its turn. ``on_wait``: called once, before waiting, when another holds the lock."""
+    flags = os.O_RDONLY if path.is_dir() else os.O_RDWR | os.O_CREAT
+    fd = os.open(path, flags, 0o644)
     try:
         if on_wait is None:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -141,11 +139,12 @@ def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator
 
 @contextmanager
 def writer_lock(directory: Path) -> Iterator[None]:
-    """Hold ``directory``'s writer lock (its ``.lock-shuangsui``): one writer of the folder at
-    a time, the others wait their turn. The folder is made if missing."""
+    """Hold ``directory``'s writer lock: one writer of the folder at a time, the others wait
+    their turn. The lock is the folder's own (``flock`` on the folder itself), so it leaves no
+    file in what is published or bundled. The folder is made if missing."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    with file_lock(directory / LOCK_FILE):
+    with file_lock(directory):
         yield
 
 
