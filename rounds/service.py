@@ -429,20 +429,21 @@ def _refuse_second_draw(
     )
 
 
+def _set_if_committed(session: Session, round_key: str, **values: Any) -> bool:
+    """Set ``values`` on the round if it is still committed (a compare-and-set: of attempts at
+    once, one decides the round); whether this one did."""
+    update_ = update(Round).where(
+        col(Round.round_key) == round_key, col(Round.status) == RoundStatus.committed
+    )
+    return bool(cast(CursorResult, session.execute(update_.values(**values))).rowcount)
+
+
 def _fail(engine: Engine, rnd: Round, reason: str, error: str, records: list | None = None) -> bool:
     """Record the round as failed; False when a concurrent attempt decided it first."""
     with Session(engine, expire_on_commit=False) as session:
-        won = cast(
-            CursorResult,
-            session.execute(
-                update(Round)
-                .where(
-                    col(Round.round_key) == rnd.round_key,
-                    col(Round.status) == RoundStatus.committed,
-                )
-                .values(status=RoundStatus.failed, last_error=error, entropy=records)
-            ),
-        ).rowcount
+        won = _set_if_committed(
+            session, rnd.round_key, status=RoundStatus.failed, last_error=error, entropy=records
+        )
         if not won:
             session.rollback()
             return False
@@ -475,24 +476,10 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
     assignments = sum(len(team) for team in result.teams.values())
     for _attempt in range(10):
         with Session(engine, expire_on_commit=False) as session:
-            won = cast(
-                CursorResult,
-                session.execute(
-                    update(Round)
-                    .where(
-                        col(Round.round_key) == rnd.round_key,
-                        col(Round.status) == RoundStatus.committed,
-                    )
-                    .values(
-                        status=RoundStatus.drawn,
-                        seed=result.seed,
-                        entropy=records,
-                        counts=counts,
-                        drawn_at=_now(),
-                        last_error=None,
-                    )
-                ),
-            ).rowcount
+            won = _set_if_committed(
+                session, rnd.round_key, status=RoundStatus.drawn, seed=result.seed,
+                entropy=records, counts=counts, drawn_at=_now(), last_error=None,
+            )  # fmt: skip
             if not won:  # a concurrent attempt drew it first: same inputs, same draw
                 session.rollback()
                 break
