@@ -50,6 +50,16 @@ STAGES = {"todo": "待填报", "signing": "待签字", "final": "已完成", "pu
 FILTERS = {**STAGES, "late": "逾期"}
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far a drawn round's enterprises are, as the round page counts them."""
+
+    total: int  # enterprises drawn
+    final: int  # whose latest version is final (published or not)
+    signing: int  # whose latest version waits for a signature
+    late: int  # past a deadline: for the finding, its publication or a correction's
+
+
 @dataclass
 class PlanRow:
     plan_id: str
@@ -57,6 +67,7 @@ class PlanRow:
     window: str
     round_key: str
     state: str
+    progress: Progress | None = None  # None: no round, or not drawn
 
     @property
     def label(self) -> str:
@@ -156,26 +167,44 @@ def read_plans(plans_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list
     return plans, notices
 
 
-def _round_state(engine: sa.Engine, rnd: Round, late: set[str]) -> str:
+def _stage_of(rec: ResultRecord) -> str:
+    """A key of ``STAGES``: where an enterprise with these records stands."""
+    if not rec.versions:
+        return "todo"
+    latest = rec.versions[-1]
+    if not latest.state.final:
+        return "signing"
+    return "published" if latest.published_at is not None else "final"
+
+
+def _round_state(
+    engine: sa.Engine, rnd: Round, late: Counter[str], drawn: int
+) -> tuple[str, Progress | None]:
+    """The round's state on the month page, and its progress once drawn (``drawn``: its
+    enterprises; ``late``: per round, enterprises past their deadline)."""
     if rnd.status is RoundStatus.committed:
-        return "committed"
-    if rnd.status is RoundStatus.closed:
-        return "published"
-    if rnd.round_key in late:
-        return "overdue"
+        return "committed", None
     with engine.connect() as conn:
         records = load_results(conn, [rnd.round_key])
+    stages = Counter(_stage_of(r) for r in records)
+    progress = Progress(
+        drawn, stages["final"] + stages["published"], stages["signing"], late[rnd.round_key]
+    )
+    if rnd.status is RoundStatus.closed:
+        return "published", progress
+    if late[rnd.round_key]:
+        return "overdue", progress
     if records and all(r.public and r.public.published_at for r in records):
-        return "published"
+        return "published", progress
     if any(r.versions for r in records):
-        return "in_progress"
+        return "in_progress", progress
     with Session(engine) as db:
         statuses = set(
             db.exec(
                 select(Notification.status).where(Notification.round_key == rnd.round_key)
             ).all()
         )
-    return "notified" if statuses and statuses <= {"sent"} else "drawn"
+    return ("notified" if statuses and statuses <= {"sent"} else "drawn"), progress
 
 
 def month(
@@ -184,11 +213,19 @@ def month(
     """Every plan of the period (from the plans folder) and every round of it, with state;
     and a notice for each plan file that could not be read."""
     period = period or _period(settings)
-    late = {i.round_key for i in overdue_report(engine) if i.status == "late"}
+    overdue = {(i.round_key, i.credit_code) for i in overdue_report(engine) if i.status == "late"}
+    late = Counter(key for key, _code in overdue)
     rows: list[PlanRow] = []
     seen: set[str] = set()
     with Session(engine) as db:
         rounds = list(db.exec(select(Round).where(Round.period == period)).all())
+        keys = [r.round_key for r in rounds]
+        by_round = (
+            sa.select(col(Selection.round_key), sa.func.count())
+            .where(col(Selection.round_key).in_(keys))
+            .group_by(col(Selection.round_key))
+        )
+        drawn: dict[str, int] = {key: n for key, n in db.execute(by_round)}
     by_plan = {r.plan_id: r for r in rounds}
     plans, notices = read_plans(settings.plans_dir)
     for _path, plan in plans:
@@ -196,7 +233,11 @@ def month(
             continue
         window = plan.get("window", {})
         rnd = by_plan.get(plan["id"])
-        state = _round_state(engine, rnd, late) if rnd else "not_committed"
+        state, progress = (
+            _round_state(engine, rnd, late, drawn.get(rnd.round_key, 0))
+            if rnd
+            else ("not_committed", None)
+        )
         rows.append(
             PlanRow(
                 plan["id"],
@@ -204,14 +245,17 @@ def month(
                 f"{window.get('start', '')} 至 {window.get('end', '')}",
                 rnd.round_key if rnd else "",
                 state,
+                progress,
             )
         )
         seen.add(plan["id"])
     for rnd in rounds:  # ad hoc rounds, and plans no longer in the folder
         if rnd.plan_id not in seen:
             window = f"{rnd.window_start} 至 {rnd.window_end}"
-            state = _round_state(engine, rnd, late)
-            rows.append(PlanRow(rnd.plan_id, rnd.reason or "", window, rnd.round_key, state))
+            state, progress = _round_state(engine, rnd, late, drawn.get(rnd.round_key, 0))
+            rows.append(
+                PlanRow(rnd.plan_id, rnd.reason or "", window, rnd.round_key, state, progress)
+            )
     return period, rows, notices
 
 
@@ -221,10 +265,10 @@ def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str, s
         return "todo", STAGES["todo"], ""
     latest = rec.versions[-1]
     label = RESULT_LABELS.get(latest.result, latest.result)  # type: ignore[call-overload]
-    if not latest.state.final:
+    stage = _stage_of(rec)
+    if stage == "signing":
         who = "、".join(names.get(i, i) for i in latest.state.missing)
-        return "signing", f"待 {who} 签字", label
-    stage = "published" if latest.published_at is not None else "final"
+        return stage, f"待 {who} 签字", label
     return stage, STAGES[stage], label
 
 

@@ -86,6 +86,10 @@ def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_
         page = ctx_c.new_page()
         page.goto(f"{base}/w/c/open?token={ssc}")
         assert "token" not in page.url and page.url.endswith("/w/c/")
+        month = page.locator("#plans tr", has_text=ROUND).inner_text()
+        assert f"已完成 1 / {len(teams)} 家" in month  # the month says how far the round is
+        if javascript:  # the month's rows are blocks on a phone: nothing out of sight
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         page.screenshot(path=str(shots / "5-coordinator-month.png"), full_page=True)
         page.goto(f"{base}/w/c/rounds/{ROUND}")
         row = page.locator(f"#e-{code}").inner_text()

@@ -54,6 +54,10 @@ def test_round_page_shows_progress_and_who_must_sign(
         month = http.get("/w/c/?period=2026-12")
         assert month.status_code == 200 and ROUND in month.text
         page = http.get(f"/w/c/rounds/{ROUND}")
+    # the month says how far each round is, as the round's page counts it
+    row = next(tr for tr in month.text.split("<tr")[1:] if f">{ROUND}</a>" in tr)
+    progress = row.split('data-label="进度"', 1)[1].split("</td>", 1)[0]
+    assert f"已完成 1 / {len(teams)} 家" in progress and "待签字 1 家" in progress
     assert page.status_code == 200 and 'lang="zh-CN"' in page.text
     assert f"已完成 1 / {len(teams)}" in page.text
     row = page.text.split(f'id="e-{done}"', 1)[1].split("</tr>", 1)[0]
@@ -200,7 +204,7 @@ def test_this_month_lists_each_plan_with_its_state(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from tests.rounds.factories import plan_yaml, plans_folder
-    from workspace.overview import month
+    from workspace.overview import Progress, month
 
     plans_folder(tmp_path, monkeypatch, files={
         "a.yaml": plan_yaml(),
@@ -212,10 +216,15 @@ def test_this_month_lists_each_plan_with_its_state(
     def states() -> dict[str, str]:
         return {p.plan_id: p.label for p in month(engine, get_settings(), "2026-12")[1]}
 
+    def progress() -> dict[str, Progress | None]:
+        return {p.plan_id: p.progress for p in month(engine, get_settings(), "2026-12")[1]}
+
     assert states() == {"ccc-2026-12": "通知已送达", "ccc-2026-12-b": "未提交"}
+    assert progress() == {"ccc-2026-12": Progress(len(teams), 0, 0, 0), "ccc-2026-12-b": None}
     code, team = sorted(teams.items())[0]
     final_finding(engine, code, team)
     assert states()["ccc-2026-12"] == "检查结果填报中"
+    assert progress()["ccc-2026-12"] == Progress(len(teams), 1, 0, 0)
 
 
 def test_partners_page_shows_witnesses_and_equivocation_evidence(
