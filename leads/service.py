@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from findings import dates
+from findings.writes import lock_writes
 from leads import events
 from leads.models import Lead, LeadStatus
 from leads.schemas import LeadIn
@@ -77,11 +78,18 @@ def get(engine: Engine, lead_id: int) -> Lead:
     return lead
 
 
-def _decide(engine: Engine, lead_id: int, change: Any) -> Lead:
-    """Run ``change(session, lead) -> event`` on a received lead, with its audit event."""
+def _decide(engine: Engine, lead_id: int, change: Any, *, also: int | None = None) -> Lead:
+    """Run ``change(session, lead) -> event`` on a received lead, with its audit event. The
+    lead (and the lead ``also``, which ``change`` reads) is locked before it is read, until the
+    commit: a decision made meanwhile is waited for and seen. PostgreSQL locks the two rows in
+    the order of their ids (two leads merged into each other at once wait, not deadlock);
+    SQLite takes the database's write lock (``findings.writes.lock_writes``)."""
     for _ in range(ATTEMPTS):
         with Session(engine, expire_on_commit=False) as session:
-            lead = session.get(Lead, lead_id, with_for_update=True)
+            lock_writes(session)
+            ids = sorted({lead_id} | ({also} if also is not None else set()))
+            locked = select(Lead).where(col(Lead.id).in_(ids)).order_by(col(Lead.id))
+            lead = {row.id: row for row in session.exec(locked.with_for_update())}.get(lead_id)
             if lead is None:
                 raise NotFound(f"lead {lead_id} does not exist")
             if lead.status is not LeadStatus.received:
@@ -132,27 +140,49 @@ def accept(
     return _decide(engine, lead_id, change)
 
 
+OPEN = tuple(s for s in LeadStatus if s.open)
+
+
+def merge_refusal(lead: Lead, other: Lead) -> str | None:
+    """Why ``lead`` may not be merged into ``other`` (``into: reason``), or None when it may.
+
+    The other lead must be another **open** lead (received, accepted or targeted) of the same
+    enterprise: it carries the merged report on, to its triage or into its round. An answered
+    lead's check is over (its finding was made without this report), a rejected one was refused
+    for reasons of its own and a merged one carries nothing on: a report merged into any of them
+    would be closed unread, so it is triaged on its own instead. The workspace offers as merge
+    targets exactly the leads this allows (``workspace.leadviews.merge_targets``)."""
+    if other.id == lead.id:
+        return "into: a lead cannot be merged into itself"
+    if not other.status.open:
+        allowed = ", ".join(s.value for s in OPEN)
+        return f"into: lead {other.id} is {other.status.value}; merge into an open lead ({allowed})"
+    if other.credit_code != lead.credit_code:
+        return f"into: lead {other.id} concerns {other.credit_code}, not {lead.credit_code}"
+    return None
+
+
 def merge(engine: Engine, lead_id: int, *, into: int, by: str, reason: str = "") -> Lead:
-    """Merge into another open lead of the same enterprise: the other one carries on."""
+    """Merge into another open lead of the same enterprise (:func:`merge_refusal`): the other
+    one carries on. Answers already final are recorded first, so a lead whose finding is final
+    counts as answered even if no list has been read since."""
+    from leads.targeting import sync_answers
+
     reason = _reason(reason, required=False)
+    sync_answers(engine)
 
     def change(session: Session, lead: Lead) -> events.LeadMerged:
-        other = session.get(Lead, into)
-        if other is None or into == lead_id:
-            raise UserError(f"into: lead {into} does not exist" if other is None
-                            else "into: a lead cannot be merged into itself")  # fmt: skip
-        if other.status in (LeadStatus.merged, LeadStatus.rejected):
-            raise UserError(f"into: lead {into} is {other.status.value}; merge into an open lead")
-        if other.credit_code != lead.credit_code:
-            raise UserError(
-                f"into: lead {into} concerns {other.credit_code}, not {lead.credit_code}"
-            )
+        other = session.get(Lead, into)  # locked by _decide with the lead
+        if other is None:
+            raise UserError(f"into: lead {into} does not exist")
+        if refused := merge_refusal(lead, other):
+            raise UserError(refused)
         lead.status, lead.merged_into = LeadStatus.merged, into
         lead.decision_reason, lead.decided_by = reason, by
         assert lead.id is not None
         return events.LeadMerged(lead.id, into, reason, by)
 
-    return _decide(engine, lead_id, change)
+    return _decide(engine, lead_id, change, also=into)
 
 
 def reject(engine: Engine, lead_id: int, *, reason: str, by: str) -> Lead:
@@ -177,9 +207,13 @@ def listing(engine: Engine, *, status: LeadStatus | None = None) -> list[Lead]:
         return list(session.exec(q).all())
 
 
+# a confidential reporter in ``internal_view``: the API's value (docs/leads.md), kept as it is
+CONFIDENTIAL = "(保密)"
+
+
 def internal_view(lead: Lead) -> dict[str, Any]:
     """A lead as the bureau's coordinators see it: a confidential reporter is not shown."""
     out = lead.model_dump(mode="json")
     if lead.confidential:
-        out["reporter"] = "(保密)" if lead.reporter else ""
+        out["reporter"] = CONFIDENTIAL if lead.reporter else ""
     return out

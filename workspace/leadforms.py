@@ -14,7 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from leads.models import STATUS_LABELS, LeadStatus
 from leads.schemas import LeadIn
+from leads.service import OPEN
 from workspace.forms import in_chinese
 
 # the fields as the forms label them (lead_new.html and lead.html show these words); the
@@ -37,6 +39,9 @@ LABELS = {
 INTAKE = ("source", "credit_code", "category", "received_on", "deadline", "reporter",
           "allegation")  # fmt: skip
 KEY = re.compile(r"[0-9a-f]{32}")
+# the statuses a lead may be merged into (``leads.service.merge_refusal``), as the page says them
+_OPEN = [STATUS_LABELS[s] for s in OPEN]
+OPEN_SAID = f"未办结（{'、'.join(_OPEN[:-1])}或{_OPEN[-1]}）"
 
 # pydantic's refusals of a field, by kind
 _KINDS = {
@@ -70,8 +75,9 @@ _CHECKS = [
     (r"^'(.+)' is not in the check-item list", "{0} 不在检查事项清单中"),
     (r"^lead (\d+) does not exist", "没有线索 {0}"),
     (r"^a lead cannot be merged into itself", "不能合并到线索自身"),
-    (r"^lead (\d+) is (merged|rejected); merge into an open lead",
-     "线索 {0} 已合并或不予受理，只能合并到未办结的线索"),
+    *((rf"^lead (\d+) is {s.value}; merge into an open lead",
+       f"线索 {{0}} 的状态为“{STATUS_LABELS[s]}”，只能合并到{OPEN_SAID}的线索")
+      for s in LeadStatus if s not in OPEN),
     (r"^lead (\d+) concerns (\S+), not (\S+)", "线索 {0} 涉及企业 {1}，不是本线索的企业 {2}"),
     (r"^give the reason", "必填（将记入审计日志）"),
     (r"^at most (\d+) characters", "过长，最多 {0} 个字"),

@@ -101,8 +101,9 @@ def _known(request: Request, lead_id: str) -> Lead:
 
 @router.get("/leads/{lead_id}")
 def lead_page(lead_id: str, request: Request, me: Coordinator) -> Response:
-    """Every field of the lead (a confidential reporter as ``internal_view`` shows it), its
-    decision, where it went; while it waits, the forms to accept, merge or reject it."""
+    """Every field of the lead (a confidential reporter said （保密）: ``leadviews.detail``), its
+    decision, where it went; while it waits, the forms to accept, merge or reject it (the merge
+    form's choices by the service's rule: ``leadviews.merge_targets``)."""
     lead = _known(request, lead_id)
     engine = request.app.state.engine
     view = leadviews.detail(engine, lead)
@@ -187,7 +188,7 @@ def _check_plan(request: Request, plan: str, item: str, urgent: bool, back: str)
 
 @router.post("/leads/{lead_id}/merge")
 async def merge(lead_id: str, request: Request, me: Coordinator) -> Response:
-    """合并 into another open lead of the same enterprise."""
+    """合并 into another open lead of the same enterprise (``service.merge_refusal``)."""
     await check_csrf(request, me)
     lead = await run_in_threadpool(_known, request, lead_id)
     form = await request.form()

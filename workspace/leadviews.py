@@ -19,6 +19,9 @@ from registry.models import CheckItem, Enterprise
 # the list's filters: a status (its label), or open past its deadline
 FILTERS = {**{s.value: STATUS_LABELS[s] for s in LeadStatus}, "overdue": "逾期"}
 UNKNOWN_NAME = "（名录库中无此企业）"
+# a confidential reporter as the pages say it: full-width brackets, as Chinese text is written
+# (the API keeps its documented ``service.CONFIDENTIAL``, "(保密)")
+CONFIDENTIAL = "（保密）"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,10 @@ def rows(engine: sa.Engine) -> list[LeadRow]:
     """Every lead, oldest first: by the day it was received, then by its number. A queue is
     worked from its head, and the lead that waited longest is the nearest to its deadline;
     a lead late already is marked (and has a filter of its own) whatever its place."""
-    leads = service.listing(engine)
+    return _rows(engine, service.listing(engine))
+
+
+def _rows(engine: sa.Engine, leads: list[Lead]) -> list[LeadRow]:
     late = {o.id for o in overdue(engine)}
     names = _names(engine, (lead.credit_code for lead in leads))
     out = [
@@ -86,13 +92,15 @@ def counts(all_rows: list[LeadRow]) -> dict[str, int]:
 
 
 def detail(engine: sa.Engine, lead: Lead) -> dict[str, Any]:
-    """The lead as ``service.internal_view`` gives it (a confidential reporter not shown), with
-    what the page says in words: labels, the enterprise's name, lateness, the check item, the
-    leads merged into it."""
+    """The lead as ``service.internal_view`` gives it (a confidential reporter not shown: said
+    ``CONFIDENTIAL``), with what the page says in words: labels, the enterprise's name,
+    lateness, the check item, the leads merged into it."""
     assert lead.id is not None
     late = {o.id for o in overdue(engine)}  # answers the finding gave are recorded first
     lead = service.get(engine, lead.id)
     view = service.internal_view(lead)
+    if lead.confidential and view["reporter"] == service.CONFIDENTIAL:
+        view["reporter"] = CONFIDENTIAL
     item = None
     if lead.check_item_code:
         with Session(engine) as db:
@@ -121,9 +129,7 @@ def check_items(engine: sa.Engine) -> list[tuple[str, str]]:
 
 
 def merge_targets(engine: sa.Engine, lead: Lead) -> list[LeadRow]:
-    """The other open leads of the same enterprise, into which this one may be merged."""
-    return [
-        r
-        for r in rows(engine)
-        if r.credit_code == lead.credit_code and r.id != lead.id and LeadStatus(r.status).open
-    ]
+    """The leads this one may be merged into, by the service's own rule
+    (``service.merge_refusal``: the other open leads of the same enterprise), oldest first."""
+    leads = service.listing(engine)  # answers already final recorded first, as merge does
+    return _rows(engine, [other for other in leads if service.merge_refusal(lead, other) is None])

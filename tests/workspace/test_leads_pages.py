@@ -125,6 +125,12 @@ def _errors(html: str) -> list[str]:
     return re.findall(r"<li>(.*?)</li>", section)
 
 
+def _offered(page: httpx.Response) -> list[str]:
+    """The leads the merge form offers, in its order."""
+    choices = page.text.split('id="into"', 1)[1].split("</select>", 1)[0]
+    return re.findall(r'<option value="(\d+)"', choices)
+
+
 def test_intake_through_the_form_records_the_lead_once(desk: Desk, engine: sa.Engine) -> None:
     code = _registered(engine)
     with desk.signed_in() as http:
@@ -146,7 +152,7 @@ def test_intake_through_the_form_records_the_lead_once(desk: Desk, engine: sa.En
     assert lead.deadline == lead.received_on + dt.timedelta(days=60)
     assert page.status_code == 200 and "线索已登记" in page.text
     assert _name(engine, code) in page.text and ALLEGATION in page.text  # internal, shown here
-    assert REPORTER not in page.text and "(保密)" in page.text
+    assert REPORTER not in page.text and '<dd id="reporter">（保密）</dd>' in page.text
     (received,) = _events(engine, "LeadReceived")
     assert (received["lead_id"], received["by"]) == (lead.id, ME)
 
@@ -316,6 +322,47 @@ def test_a_lead_page_shows_the_round_that_targets_it_and_the_finding_that_answer
     assert f'id="lead-{lead}"' in listed.text
 
 
+def test_the_merge_form_offers_what_the_service_allows_and_says_a_refusal_in_chinese(
+    desk: Desk, engine: sa.Engine
+) -> None:
+    """The form's choices are the service's rule (``service.merge_refusal``): the other open
+    leads of the enterprise. A lead answered meanwhile (its finding final, no list read since)
+    or decided meanwhile is refused by the service, the field named in Chinese, nothing
+    written."""
+    code = _registered(engine)
+    checked, kept, waiting, rejected, merged, lead = (_lead(engine, code) for _ in range(6))
+    elsewhere = _lead(engine, outside_code())
+    service.accept(engine, checked, check_item="CCC-01", by=ME)
+    rnd = rounds.commit_round(engine=engine, plan_text=plan_yaml())
+    service.accept(engine, waiting, check_item="CCC-01", by=ME)  # after the commit: accepted
+    service.reject(engine, rejected, reason="重复", by=ME)
+    service.merge(engine, merged, into=kept, by=ME)
+    with desk.signed_in() as http:
+        before = http.get(f"/w/c/leads/{lead}")
+        draw(engine, rnd.round_key)
+        final_finding(engine, rnd.round_key, code)  # the lead checked is answered now
+        into_answered = http.post(
+            f"/w/c/leads/{lead}/merge", data={"csrf": csrf_of(before.text), "into": str(checked)}
+        )
+        after = http.get(f"/w/c/leads/{lead}")
+        into_rejected = http.post(
+            f"/w/c/leads/{lead}/merge", data={"csrf": csrf_of(after.text), "into": str(rejected)}
+        )
+    assert _offered(before) == [str(i) for i in (checked, kept, waiting)]
+    assert _offered(after) == [str(i) for i in (kept, waiting)]
+    assert str(elsewhere) not in _offered(before)
+    open_said = "只能合并到未办结（待处理、已受理或已列入定向检查）的线索"
+    assert into_answered.status_code == 422, into_answered.text
+    assert f"合并到：线索 {checked} 的状态为“已办结”，{open_said}" in into_answered.text
+    assert into_rejected.status_code == 422
+    assert f"合并到：线索 {rejected} 的状态为“不予受理”，{open_said}" in into_rejected.text
+    assert _events(engine, "LeadMerged") == [
+        {"event": "LeadMerged", "lead_id": merged, "into": kept, "reason": "", "by": ME}
+    ]
+    with Session(engine) as s:
+        assert (row := s.get(Lead, lead)) is not None and row.status is LeadStatus.received
+
+
 def test_a_confidential_reporter_is_on_no_page(desk: Desk, engine: sa.Engine) -> None:
     code = _registered(engine)
     hidden, named = _lead(engine, code), _lead(engine, code, reporter="张某（同意具名）",
@@ -327,6 +374,9 @@ def test_a_confidential_reporter_is_on_no_page(desk: Desk, engine: sa.Engine) ->
     assert all(p.status_code == 200 for p in pages)
     assert not any(REPORTER in p.text or "13800000000" in p.text for p in pages)
     assert "张某（同意具名）" in pages[3].text  # a reporter who agreed to be named is shown
+    # said as Chinese text is written, in full-width brackets (the API keeps its "(保密)")
+    assert '<dd id="reporter">（保密）</dd>' in pages[2].text
+    assert not any("(保密)" in p.text for p in pages)
 
 
 def test_forms_need_their_csrf_token_and_the_pages_a_coordinator(
