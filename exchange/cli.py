@@ -11,7 +11,6 @@ from typing import Any
 import typer
 from sqlmodel import Session, select
 
-from draw.canonical import canonical_json
 from exchange import assistance, publish, recognition
 from exchange.directory import get_partner, load_directory, read_directory
 from exchange.keys import load_or_create
@@ -73,12 +72,21 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
         return
     failed = 0
     for p in partners:
-        out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout)
+        out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout,
+                           on_wait=_tell_waiting(p.code, p.name))  # fmt: skip
         mark = "ok" if out.status == "ok" else out.status.upper()
         typer.echo(f"{p.code} {mark}: {out.before} -> {out.after} ({out.applied} new)"
                    + (f": {out.error}" if out.error else ""))  # fmt: skip
         failed += out.status not in ("ok", "quorum")  # below quorum: waiting, not broken
     raise typer.Exit(1 if failed else 0)
+
+
+def _tell_waiting(code: str, name: str) -> Callable[[], None]:
+    """What a sync that waits its turn says on stderr, once: the command is not hung."""
+    return lambda: typer.echo(
+        f"partner {code} ({name}): another sync of it is under way; waiting for it to end",
+        err=True,
+    )
 
 
 def _when(moment: dt.datetime | None) -> str:
@@ -157,16 +165,12 @@ def equivocations(
     from exchange import equivocation
     from exchange.settings import origin_of
 
-    with Session(_engine()) as session:
-        proofs = equivocation.stored(session, origin_of(code) if code else None)
+    origin = origin_of(code) if code else None
     if out is None:
-        _json(proofs)
+        with Session(_engine()) as session:
+            _json(equivocation.stored(session, origin))
         return
-    out.mkdir(parents=True, exist_ok=True)
-    for n, proof in enumerate(proofs):
-        st = proof["statement"]
-        path = out / f"{st['origin']}-{st['size']}-{n}.json"
-        path.write_bytes(canonical_json(proof))
+    for path in equivocation.write_proofs(_engine(), out, origin):
         typer.echo(str(path))
 
 

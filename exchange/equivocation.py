@@ -11,7 +11,8 @@ Every partner checkpoint we see (our own sync, a partner's cosigned checkpoints)
 
 The two origin signatures alone prove it; the finder's signature says who found it. Proofs are
 stored, served (``GET /exchange/v1/equivocations``), pulled from every partner we sync, and
-checked offline by ``exchange/verify_exchange.py`` (standard library only).
+checked offline by ``exchange/verify_exchange.py`` (standard library only), one file each as
+:func:`write_proofs` writes them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from draw.canonical import canonical_json
@@ -34,6 +36,8 @@ from exchange.errors import NoteError
 from exchange.keys import BureauKey
 from exchange.models import EquivocationProof, SeenCheckpoint
 from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
+from shuangsui.files import remove_leftovers, write_atomic, writer_lock
+from shuangsui.paths import child
 
 logger = logging.getLogger(__name__)
 DOMAIN = b"shuangsui-equivocation/v1\n"
@@ -169,6 +173,23 @@ def stored(session: Session, origin: str | None = None) -> list[dict[str, Any]]:
         q = q.where(col(EquivocationProof.origin) == origin)
     rows = session.exec(q).scalars().all()  # type: ignore[call-overload]
     return [json.loads(r.proof) for r in rows]
+
+
+def write_proofs(engine: Engine, out: Path, origin: str | None = None) -> list[Path]:
+    """Write each stored proof (of ``origin``; default all) to ``out/<origin>-<size>-<n>.json``
+    as canonical JSON, each file atomically; the paths. Two runs into one folder take turns
+    (its writer lock), the second reading the proofs after the first has written."""
+    with writer_lock(out):
+        remove_leftovers(out)
+        with Session(engine) as session:
+            proofs = stored(session, origin)
+        paths = []
+        for n, proof in enumerate(proofs):
+            st = proof["statement"]
+            path = child(out, f"{st['origin']}-{st['size']}-{n}.json")  # names from a proof
+            write_atomic(path, canonical_json(proof))
+            paths.append(path)
+    return paths
 
 
 def summary(proof: dict[str, Any]) -> str:

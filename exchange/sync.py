@@ -433,16 +433,17 @@ def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
 def sync_partner(
     engine: Engine, partner: Partner, *, key: BureauKey | None = None, transport: Any = None,
     timeout: float = 10.0, directory: Directory | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> SyncOutcome:  # fmt: skip
     """One sync of one partner; never raises for the partner's faults (see the outcome).
 
     Checkpoint -> the partner's witness gossip -> equivocation and history checks -> our
     cosignature -> quorum (the directory's ``witness_quorum``) -> entries -> apply.
-    A sync of a partner another sync is pulling waits for it (``exchange.turns``), then
-    starts from the cursor it left."""
+    A sync of a partner another sync is pulling waits for it (``exchange.turns``; ``on_wait``
+    is called once if it does), then starts from the cursor it left."""
     key = key or load_or_create()
     directory = directory or read_directory()
-    with partner_turn(engine, partner.code):
+    with partner_turn(engine, partner.code, on_wait):
         return _sync(engine, partner, key, transport, timeout, directory)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,28 +25,34 @@ logger = logging.getLogger(__name__)
 LOCK_CLASS = 0x5353_5359  # "SSSY": the advisory locks of partner syncs (PostgreSQL)
 
 
-def _waiting(code: str) -> None:
+def _waiting(code: str, on_wait: Callable[[], None] | None) -> None:
     logger.warning("partner %s: another sync of it is running; waiting for it to end", code)
+    if on_wait is not None:
+        on_wait()
 
 
 @contextmanager
-def partner_turn(engine: Engine, code: str) -> Iterator[None]:
-    """Hold the turn to sync partner ``code`` until the block ends (see the module text)."""
+def partner_turn(
+    engine: Engine, code: str, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the turn to sync partner ``code`` until the block ends (see the module text).
+    ``on_wait``: called once, before waiting, when another sync holds the turn (the CLI tells
+    the operator, who would otherwise see a command that does nothing)."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            with _advisory_lock(conn, code):
+            with _advisory_lock(conn, code, lambda: _waiting(code, on_wait)):
                 yield
         return
-    with file_lock(_lock_file(engine, code), on_wait=lambda: _waiting(code)):
+    with file_lock(_lock_file(engine, code), on_wait=lambda: _waiting(code, on_wait)):
         yield
 
 
 @contextmanager
-def _advisory_lock(conn: Connection, code: str) -> Iterator[None]:
+def _advisory_lock(conn: Connection, code: str, on_wait: Callable[[], None]) -> Iterator[None]:
     digest = hashlib.sha256(code.encode()).digest()
     key = {"c": LOCK_CLASS, "k": int.from_bytes(digest[:4], "big", signed=True)}
     if not conn.execute(text("SELECT pg_try_advisory_lock(:c, :k)"), key).scalar():
-        _waiting(code)
+        on_wait()
         conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), key)
     conn.commit()  # the lock outlives the transaction; no transaction is held open meanwhile
     try:

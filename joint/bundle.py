@@ -1,11 +1,14 @@
 """The joint round's bundle (docs/draw-algorithm.md §13.6): everything an outsider needs to
-check the round with ``python3 -I -S verify_joint.py DIR`` and nothing else."""
+check the round with ``python3 -I -S verify_joint.py DIR`` and nothing else.
+
+Each file is written atomically and the manifest last (``shuangsui.files``); two runs into one
+folder take turns (its writer lock), the second reading the round after the first has written."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from sqlalchemy import Engine
 from draw.canonical import canonical_json
 from joint import service
 from shuangsui.errors import UserError
+from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 
 HERE = Path(__file__).resolve().parent
 VERIFY = HERE.parent / "draw" / "verify_bundle.py"
@@ -33,6 +37,14 @@ def _line(obj: Any) -> bytes:
 
 
 def write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
+    """Write the joint round's bundle into ``out``; the names of its files (in manifest order,
+    the manifest besides)."""
+    with writer_lock(out):  # two runs into one folder take turns (``shuangsui.files``)
+        remove_leftovers(out)
+        return _write_bundle(engine, joint, out)
+
+
+def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
     row = service.get_joint(engine, joint)
     if row.status not in ("drawn", "failed") or row.outcome is None:
         raise UserError(f"joint round {joint} is {row.status}: draw it first (joint draw)")
@@ -65,11 +77,10 @@ def write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
     blobs["outcome.json"] = _line(outcome)
     blobs["verify.py"] = VERIFY.read_bytes()
     blobs["verify_joint.py"] = VERIFY_JOINT.read_bytes()
-    out.mkdir(parents=True, exist_ok=True)
     names = bundle_files(plan)
-    for name in names:
-        (out / name).write_bytes(blobs[name])
+    for name in names:  # verify.py with its source's mode, as a copy keeps it
+        mode = stat.S_IMODE(VERIFY.stat().st_mode) if name == "verify.py" else 0o644
+        write_atomic(out / name, blobs[name], mode)
     manifest = "".join(f"{hashlib.sha256(blobs[n]).hexdigest()}  {n}\n" for n in names)
-    (out / "MANIFEST.sha256").write_text(manifest, encoding="utf-8")
-    shutil.copymode(VERIFY, out / "verify.py")
+    write_atomic(out / "MANIFEST.sha256", manifest.encode("utf-8"))
     return names

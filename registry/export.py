@@ -1,4 +1,8 @@
-"""Export registry tables in the format import reads (CSV with BOM or XLSX, by extension)."""
+"""Export registry tables in the format import reads (CSV with BOM or XLSX, by extension).
+
+Each file is written atomically (``registry.io.write_table``). Exports into one folder take
+turns (its writer lock, ``shuangsui.files``): one started meanwhile waits, then reads the
+registry as the first left it, so the folder never holds one export's file among another's."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from sqlmodel import Session
 from registry.history import canonical_row
 from registry.io import file_format, write_table
 from registry.schema import KINDS, cells_of
+from shuangsui.files import remove_leftovers, writer_lock
 from shuangsui.paths import inside
 
 logger = logging.getLogger(__name__)
@@ -30,16 +35,22 @@ def _rows(session: Session, kind: str) -> Iterator[list[str]]:
 
 
 def export_kind(*, session: Session, kind: str, out: Path) -> int:
-    """Write every row of ``kind`` to ``out``, ordered by natural key; returns the row count."""
+    """Write every row of ``kind`` to ``out``, ordered by natural key; returns the row count.
+    Holds the writer lock of ``out``'s folder."""
     file_format(out)
-    count = write_table(out, KINDS[kind].fields, _rows(session, kind))
-    logger.info("exported %d %s to %s", count, kind, out)
-    return count
+    with writer_lock(out.parent):
+        return _export(session, kind, out)
 
 
 def export_all(*, session: Session, out_dir: Path, suffix: str = ".csv") -> dict[str, int]:
-    """Every kind into ``out_dir`` as ``<kind><suffix>`` (the names ``import all`` reads)."""
-    return {
-        kind: export_kind(session=session, kind=kind, out=inside(out_dir, f"{kind}{suffix}"))
-        for kind in KINDS
-    }
+    """Every kind into ``out_dir`` as ``<kind><suffix>`` (the names ``import all`` reads),
+    holding the folder's writer lock throughout."""
+    with writer_lock(out_dir):
+        remove_leftovers(out_dir)
+        return {kind: _export(session, kind, inside(out_dir, f"{kind}{suffix}")) for kind in KINDS}
+
+
+def _export(session: Session, kind: str, out: Path) -> int:
+    count = write_table(out, KINDS[kind].fields, _rows(session, kind))
+    logger.info("exported %d %s to %s", count, kind, out)
+    return count

@@ -145,7 +145,8 @@ def chain_hash(
 
 def add_to(session: Session, round_key: str | None, event: object) -> AuditEvent:
     """Add one event to the caller's transaction: it commits, or rolls back, with the work it
-    records. A concurrent append makes the commit fail on ``prev_hash``; the caller retries."""
+    records. A concurrent append on the same head makes it fail on ``prev_hash`` (an
+    ``IntegrityError`` at the flush here, or at the commit); the caller retries."""
     payload = _canonical(dataclasses.asdict(event)).decode()  # type: ignore[call-overload]
     name = event_name(event)
     head = (
@@ -187,11 +188,17 @@ def append(
                 session.commit()
             except IntegrityError:
                 session.rollback()
-                time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 7)))  # <= 0.64 s
+                back_off(attempt)
                 continue
             logger.info("audit %s %s seq=%d", row.event, round_key, row.seq)
             return row
     raise RuntimeError("could not append to the audit log: too much contention")
+
+
+def back_off(attempt: int) -> None:
+    """Wait a random moment, growing with ``attempt`` (0, 1, ...), before trying again after
+    losing the race for the log's head: writers that all retried at once would keep colliding."""
+    time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 7)))  # <= 0.64 s
 
 
 def verify_chain(rows: Iterable[AuditEvent]) -> int:

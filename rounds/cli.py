@@ -22,7 +22,7 @@ from rounds.preflight import describe, preflight, refusals
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
-from shuangsui.errors import CommitHeld, EntropyUnavailable, UserError
+from shuangsui.errors import CommitHeld, DrawNotRecorded, EntropyUnavailable, UserError
 from shuangsui.keys import check_round_key
 
 if TYPE_CHECKING:
@@ -116,7 +116,8 @@ def draw_cmd(
     ),
 ) -> None:
     """Draw a committed round (once: a drawn round is shown, never re-drawn; new digits for a
-    drawn round are refused with exit status 4)."""
+    drawn round are refused with exit status 4; a draw that other writers kept from being
+    recorded leaves the round committed, exit status 6: run it again)."""
     try:
         rnd = service.draw_round(
             engine=_engine(),
@@ -127,6 +128,9 @@ def draw_cmd(
     except EntropyUnavailable as exc:
         typer.echo(f"waiting: {exc}", err=True)
         raise typer.Exit(3) from None
+    except DrawNotRecorded as exc:  # not the user's fault, nor a bug: run it again
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     _print_commitment(rnd)
     for stratum, c in sorted((rnd.counts or {}).items()):
         typer.echo(

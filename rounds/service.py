@@ -66,6 +66,7 @@ from shuangsui.db import insert_rows
 from shuangsui.errors import (
     CommitHeld,
     DrawAlreadyMade,
+    DrawNotRecorded,
     EntropyUnavailable,
     NotFound,
     PlanError,
@@ -453,7 +454,15 @@ def _fail(engine: Engine, rnd: Round, reason: str, error: str, records: list | N
     return True
 
 
+# Attempts to record a draw (one transaction each) before giving up: each that loses the race
+# for the audit log's head to another writer is rolled back and made again on the new head.
+DRAW_ATTEMPTS = 10
+
+
 def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list) -> Round:
+    """Record the draw in one transaction, if the round is still committed (else another
+    attempt decided it: the round as it is now). Raises :class:`DrawNotRecorded`, leaving the
+    round committed, when every attempt collided with other writes to the audit log."""
     counts = {
         s.stratum: {"eligible": s.eligible, "targeted": s.targeted, "excluded": s.excluded,
                     "quota": s.quota, "drawn": s.drawn, "rate": s.rate}
@@ -474,7 +483,10 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
 
     selected = len(result.selected)
     assignments = sum(len(team) for team in result.teams.values())
-    for _attempt in range(10):
+    collided = ""
+    for attempt in range(DRAW_ATTEMPTS):
+        if attempt:
+            audit.back_off(attempt - 1)
         with Session(engine, expire_on_commit=False) as session:
             won = _set_if_committed(
                 session, rnd.round_key, status=RoundStatus.drawn, seed=result.seed,
@@ -482,7 +494,7 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
             )  # fmt: skip
             if not won:  # a concurrent attempt drew it first: same inputs, same draw
                 session.rollback()
-                break
+                return get_round(engine, rnd.round_key)
             conn = session.connection()  # tuples by the DBAPI (COPY on PostgreSQL)
             for table, names, rows in (
                 (SELECTIONS, SELECTION_COLUMNS, sel_rows()),
@@ -492,38 +504,32 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
                     insert_rows(conn, table, names, chunk)
             drawn = session.get(Round, rnd.round_key)
             assert drawn is not None
-            audit.add_to(
-                session,
-                rnd.round_key,
-                audit.DrawMade(
-                    seed=result.seed,
-                    selected=selected,
-                    assignments=assignments,
-                    counts=counts,
-                ),
-            )
-            disclosure.reveal_at_draw(session, drawn, get_settings().timezone)
-            # The round record (the reveal's hook) was the frame's last use in the draw: its
-            # units are let go before the notices, which grow with the sample, are made.
-            artifacts.release(rnd.round_key)
-            for hook in after_draw_hooks:
-                hook(session, drawn, result)
-            try:
+            try:  # the event is flushed at once: a collision on the log's head shows here
+                event = audit.DrawMade(seed=result.seed, selected=selected,
+                                       assignments=assignments, counts=counts)  # fmt: skip
+                audit.add_to(session, rnd.round_key, event)
+                disclosure.reveal_at_draw(session, drawn, get_settings().timezone)
+                # The round record (the reveal's hook) was the frame's last use in the draw:
+                # its units are let go before the notices, which grow with the sample, are made.
+                artifacts.release(rnd.round_key)
+                for hook in after_draw_hooks:
+                    hook(session, drawn, result)
                 session.commit()
-            except IntegrityError:  # the audit head moved under us; try again
+            except IntegrityError as exc:  # another writer took the audit log's head first
                 session.rollback()
+                collided = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+                logger.info("round %s: recording the draw collided (%s); trying again",
+                            rnd.round_key, collided)  # fmt: skip
                 continue
-            logger.info(
-                "round %s drawn: seed %s, %d selected",
-                rnd.round_key,
-                result.seed[:16],
-                selected,
-            )
-            break
-    with Session(engine, expire_on_commit=False) as session:
-        final = session.get(Round, rnd.round_key)
-        assert final is not None
-        return final
+        logger.info("round %s drawn: seed %s, %d selected", rnd.round_key, result.seed[:16],
+                    selected)  # fmt: skip
+        return get_round(engine, rnd.round_key)
+    raise DrawNotRecorded(
+        f"round {rnd.round_key}: the draw could not be recorded: {DRAW_ATTEMPTS} attempts in a "
+        f"row collided with other writers (the last collision: {collided}). Nothing of it was "
+        "kept and the round is still committed: draw it again (the same entropy gives the "
+        "same draw)"
+    )
 
 
 def get_round(engine: Engine, round_key: str) -> Round:

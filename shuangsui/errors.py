@@ -118,6 +118,14 @@ class InfeasibleDraw(UserError):
     """The rules cannot be met (for example too few eligible inspectors)."""
 
 
+class DrawNotRecorded(ShuangsuiError):
+    """A draw made but not recorded: each attempt to write it collided with other writers (on
+    the audit log's head). Nothing of it was kept; the round is still committed, and drawing it
+    again (the same entropy: the same draw) records it."""
+
+    exit_code = 6  # the CLI's exit status: nothing is wrong with the request; run it again
+
+
 class EntropyUnavailable(ShuangsuiError):
     """The public entropy a round needs is not available yet; the round waits."""
 

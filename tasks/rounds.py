@@ -15,7 +15,7 @@ from rounds.models import RoundKind
 from rounds.plans import read_plan
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, session_scope
-from shuangsui.errors import CommitHeld, DrawAlreadyMade, EntropyUnavailable
+from shuangsui.errors import CommitHeld, DrawAlreadyMade, DrawNotRecorded, EntropyUnavailable
 
 
 def _is_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -26,6 +26,8 @@ def _is_transient(task: Any, task_run: Any, state: Any) -> bool:
         return True
     except EntropyUnavailable as exc:
         return "beacon" in str(exc)  # a beacon round due within seconds; witnesses are not
+    except DrawNotRecorded:  # other writers kept the draw from being recorded: draw it again
+        return True
     except Exception:
         return False
     return False

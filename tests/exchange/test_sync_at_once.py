@@ -4,7 +4,7 @@ flow): every entry applied once, both end without error, the partner's state say
 The partner is served over real HTTP on loopback. The interleaving is forced: the first sync
 is held as it asks for the partner's entries (after its checkpoint and cosignature), and is
 let go only once the second has reached the partner's turn (its lock) or, without one, has
-finished a sync of its own."""
+finished a sync of its own. The command that waits says so on stderr."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from click.testing import Result
 from sqlmodel import Session, func, select
+from typer.testing import CliRunner
 
-from exchange import sync
+from exchange import sync, turns
 from exchange.directory import load_directory
 from exchange.keys import load_or_create
 from exchange.models import PartnerEntry, PartnerState
 from exchange.sync import SyncOutcome, sync_partner
+from shuangsui.cli import _register_groups, app
 from tests.exchange.bureaus import make_bureau, publish, served, write_directory
 
 CODES = [f"91350100MA{i:07d}X" for i in range(6)]
@@ -55,10 +58,10 @@ def test_a_sync_started_while_another_syncs_the_same_partner_waits_its_turn(
     held, go_on, reached = threading.Event(), threading.Event(), threading.Event()
     real_turn = sync.partner_turn
 
-    def partner_turn(engine: sa.Engine, code: str) -> Any:
+    def partner_turn(engine: sa.Engine, code: str, *args: Any) -> Any:
         if threading.current_thread().name == SECOND:
             reached.set()
-        return real_turn(engine, code)
+        return real_turn(engine, code, *args)
 
     monkeypatch.setattr(sync, "partner_turn", partner_turn)
     outcomes: dict[str, SyncOutcome] = {}
@@ -102,3 +105,42 @@ def test_a_sync_started_while_another_syncs_the_same_partner_waits_its_turn(
     assert held_entries == len(CODES)
     assert state is not None
     assert (state.size, state.status, state.last_error) == (len(CODES), "ok", None)
+
+
+def test_the_command_waiting_for_another_sync_of_the_partner_says_so_once_on_stderr(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``partners sync`` while another sync of the partner runs: the operator at the terminal is
+    told, once, on stderr, which partner it waits for and why, not only the log; then it syncs.
+    Forced: the test holds the partner's turn until the command has begun to wait for it."""
+    sh = make_bureau(tmp_path, "310000")
+    publish(sh, CODES[0])
+    fj = make_bureau(tmp_path / "unused", "350000")
+    fj.key, fj.base_url = load_or_create(), "http://fj.test"
+    write_directory(sh.home / "partners.toml", [fj])
+    waiting, real_waiting = threading.Event(), turns._waiting
+
+    def told(*args: Any) -> None:
+        real_waiting(*args)
+        waiting.set()
+
+    monkeypatch.setattr(turns, "_waiting", told)
+    _register_groups()
+    ran: list[Result] = []
+    with served(sh) as url:
+        sh.base_url = url
+        write_directory(tmp_path / "home" / "partners.toml", [sh])
+        command = threading.Thread(
+            target=lambda: ran.append(CliRunner().invoke(app, ["partners", "sync", "310000"]))
+        )
+        with turns.partner_turn(engine, "310000"):  # the other sync
+            command.start()
+            assert waiting.wait(60), "the command never waited for the partner's turn"
+        command.join(120)
+
+    (result,) = ran
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "partner 310000 (局310000): another sync of it is under way; waiting for it to end\n"
+    )
+    assert "310000 ok: 0 -> 1 (1 new)" in result.stdout

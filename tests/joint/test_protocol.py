@@ -1,6 +1,7 @@
 """Joint rounds between three in-process bureaus (real uvicorn servers on loopback, a database
 each): no single bureau, choosing its reveal after seeing every commitment and the others'
-reveals, can change the outcome without being caught; the verifier names what was altered."""
+reveals, can change the outcome without being caught; the verifier names what was altered;
+a bundle written twice into one folder at once is whole."""
 
 from __future__ import annotations
 
@@ -20,17 +21,19 @@ from sqlmodel import Session, select
 
 from exchange.directory import load_directory
 from exchange.errors import SyncRejected
-from joint import client, service
+from joint import bundle, client, service
 from joint.bundle import write_bundle
 from joint.evidence import all_evidence
 from joint.models import JointRound
 from joint.protocol import joint_seed, nonce_commitment, sign_statement, statement_hash
 from joint.service import Bureau as Me
 from notifications.models import Notification
+from tests.crash.test_kill_publish import _leftovers, _tree
 from tests.exchange.bureaus import Bureau, make_bureau, served, write_directory
 from tests.joint.world import NAMES, joint_yaml
 from tests.rounds.factories import seed_registry
 from tests.servers import free_port
+from tests.writers import two_at_once
 
 FJ, SH, ZJ = "350000", "310000", "330000"
 LATE = dt.timedelta(hours=1)  # past both deadlines of joint_yaml
@@ -278,3 +281,27 @@ def test_our_commitment_made_twice_at_once_is_one_commitment(
     assert row.nonce == other.nonce == trio.nonce(FJ, "j-at-once")
     ours = [r for r in service.held(engine, "j-at-once", ("commit",)) if r.bureau == FJ]
     assert len(ours) == 1
+
+
+def test_a_bundle_started_while_another_writes_the_folder_waits_its_turn(
+    trio: Trio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``joint bundle --out DIR`` run twice into one folder at once: both end without error and
+    the folder holds the bundle, whole and verifying, the same as one run writes, with no
+    temporary file left. Forced (``tests.writers.two_at_once``): the first run is held before
+    its outcome is renamed into place."""
+    trio.commit("jt-twice")
+    for code in NAMES:
+        trio.reveal(code, "jt-twice")
+    engine = trio.b[FJ].engine
+    service.draw(engine, trio.me[FJ], "jt-twice")
+    out = tmp_path / "bundle"
+    failed = two_at_once(monkeypatch, lambda: write_bundle(engine, "jt-twice", out),
+                         clears=bundle, held_at="outcome.json")  # fmt: skip
+    assert failed == []
+
+    assert _leftovers(out) == []
+    clean = tmp_path / "clean"
+    write_bundle(engine, "jt-twice", clean)
+    assert _tree(out) == _tree(clean)
+    assert _verify(out).startswith("0 "), _verify(out)

@@ -1,0 +1,251 @@
+"""A draw that other writers keep from being recorded: its event loses the race for the audit
+log's head on every attempt. The draw is not returned as if made: ``DrawNotRecorded`` names the
+round and the collision, nothing of the draw is kept, the round stays committed, and drawing
+it again (the same entropy) records the same draw. The command says so on stderr (exit 6); the
+flow's task tries again.
+
+Collisions are forced two ways: a real writer on another connection that appends on the head
+the draw reads and commits once the draw waits on it (PostgreSQL; on SQLite the draw's first
+write takes the database's lock, so a writer makes it wait and it never collides), and, on both
+databases, a second append on the head the draw's event took, in the draw's own transaction,
+which the database refuses on the same keys as it refuses a racing writer's."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from flows import rounds as round_flows
+from rounds import audit, bundle, service
+from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
+from shuangsui import config
+from shuangsui.cli import _register_groups, app
+from shuangsui.errors import DrawNotRecorded
+from tasks import rounds as round_tasks
+from tests.rounds.factories import plan_yaml, seed_registry
+
+ROUND = "ccc-2026-12"
+DIGITS = "16180339887498948482045868"
+WITNESSES = ("陈明",)
+
+
+def _draw(engine: sa.Engine) -> Round:
+    return service.draw_round(
+        engine=engine,
+        round_key=ROUND,
+        entropy=service.EntropyInput(witness_digits=DIGITS, witnesses=WITNESSES),
+    )
+
+
+def _collide(monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
+    """The next ``times`` attempts to record a draw collide on the audit log's head: another
+    append on the head the draw's event took. The seeds of the draws so refused."""
+    real, refused = audit.add_to, []
+
+    def add_to(session: Session, round_key: str | None, event: object) -> AuditEvent:
+        row = real(session, round_key, event)
+        if isinstance(event, audit.DrawMade) and len(refused) < times:
+            refused.append(event.seed)
+            other = {c: getattr(row, c) for c in ("seq", "at", "prev_hash", "payload")}
+            session.execute(sa.insert(AuditEvent).values(
+                **other, round_key=None, event="EntropyAwaited", hash="f" * 64,
+            ))  # fmt: skip
+        return row
+
+    monkeypatch.setattr(audit, "add_to", add_to)
+    return refused
+
+
+def _nothing_drawn(engine: sa.Engine) -> None:
+    with Session(engine) as s:
+        rnd = s.get(Round, ROUND)
+        assert rnd is not None
+        assert (rnd.status, rnd.seed, rnd.drawn_at, rnd.entropy) == (
+            RoundStatus.committed, None, None, None,
+        )  # fmt: skip
+        for table in (Selection, Assignment):
+            assert s.exec(select(func.count()).select_from(table)).one() == 0
+        events = [e.event for e in audit.load_chain(s, ROUND)]  # the chain verifies
+    assert "DrawMade" not in events
+
+
+def _drawn_once(engine: sa.Engine, seed: str) -> None:
+    rnd = service.get_round(engine, ROUND)
+    assert rnd.status is RoundStatus.drawn and rnd.seed == seed
+    with Session(engine) as s:
+        events = [e.event for e in audit.load_chain(s, ROUND)]
+    assert events.count("DrawMade") == 1
+    assert bundle.recompute(engine, ROUND).result.seed == seed  # the stored draw verifies
+
+
+def test_a_draw_collided_on_every_attempt_raises_and_leaves_the_round_to_draw_again(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    monkeypatch.setattr(service, "DRAW_ATTEMPTS", 3)
+    refused = _collide(monkeypatch, times=3)
+
+    with pytest.raises(DrawNotRecorded) as exc:
+        _draw(engine)
+    said = str(exc.value)
+    assert said.startswith(f"round {ROUND}: the draw could not be recorded: 3 attempts in a row ")
+    assert "audit_event" in said and "the round is still committed: draw it again" in said
+    assert len(refused) == 3 and len(set(refused)) == 1
+    _nothing_drawn(engine)
+
+    assert _draw(engine).seed == refused[0]  # the same entropy, the same draw, recorded now
+    _drawn_once(engine, refused[0])
+
+
+def test_a_draw_that_collides_once_is_recorded_by_its_next_attempt(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    refused = _collide(monkeypatch, times=1)
+
+    assert _draw(engine).seed == refused[0]
+    _drawn_once(engine, refused[0])
+
+
+def _until_waiting(engine: sa.Engine, reached: threading.Event) -> None:
+    """Until the draw waits for the other writer: on PostgreSQL, for its row of the audit
+    log; on SQLite, for the database's lock (only its start can be seen from here)."""
+    assert reached.wait(60), "the draw never began to record itself"
+    if engine.dialect.name != "postgresql":
+        time.sleep(0.3)
+        return
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 60
+    with engine.connect() as conn:
+        while not conn.execute(waiting).scalar():
+            assert time.monotonic() < deadline, "the draw never waited for the other writer"
+            time.sleep(0.02)
+
+
+@pytest.mark.parametrize("attempts", [None, 1])
+def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    attempts: int | None,
+) -> None:
+    """PostgreSQL: the draw's event collides with the other writer's (at its flush) and the
+    draw's next attempt records it; allowed one attempt, it raises and leaves the round
+    committed. SQLite: the other writer's lock makes the draw wait; it never collides."""
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    if attempts:
+        monkeypatch.setattr(service, "DRAW_ATTEMPTS", attempts)
+    reached, real_set = threading.Event(), service._set_if_committed
+
+    def set_if_committed(*args: object, **values: object) -> bool:
+        reached.set()
+        return real_set(*args, **values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_set_if_committed", set_if_committed)
+    outcome: list[Round | BaseException] = []
+
+    def draw() -> None:
+        try:
+            outcome.append(_draw(engine))
+        except BaseException as exc:  # the test reports it
+            outcome.append(exc)
+
+    caplog.set_level(logging.INFO, logger="rounds.service")
+    with Session(engine) as other:
+        audit.add_to(other, None, audit.EntropyAwaited(reason="another round waits"))
+        thread = threading.Thread(target=draw)
+        thread.start()
+        try:
+            _until_waiting(engine, reached)
+        finally:
+            other.commit()
+    thread.join(300)
+
+    (got,) = outcome
+    postgres = engine.dialect.name == "postgresql"
+    collided = [r for r in caplog.records if "recording the draw collided" in r.getMessage()]
+    assert len(collided) == (1 if postgres else 0), collided
+    if postgres and attempts == 1:
+        assert isinstance(got, DrawNotRecorded), got
+        assert "1 attempts in a row collided" in str(got) and "audit_event" in str(got)
+        _nothing_drawn(engine)
+        return
+    assert isinstance(got, Round), got
+    _drawn_once(engine, got.seed or "")
+    with Session(engine) as s:
+        chain = audit.load_chain(s)
+    (theirs,) = [e.seq for e in chain if e.event == "EntropyAwaited" and e.round_key is None]
+    (ours,) = [e.seq for e in chain if e.event == "DrawMade"]
+    assert ours > theirs  # the draw's event on the other's, the chain whole
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SHUANGSUI_PLANS_DIR", str(tmp_path))
+    config.get_settings.cache_clear()
+    _register_groups()
+    return CliRunner()
+
+
+def test_the_command_says_the_draw_was_not_recorded_and_a_rerun_draws(
+    cli: CliRunner, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    monkeypatch.setattr(service, "DRAW_ATTEMPTS", 2)
+    refused = _collide(monkeypatch, times=2)
+    args = ["round", "draw", ROUND, "--digits", DIGITS, "--witness", WITNESSES[0]]
+
+    failed = cli.invoke(app, args)
+    assert failed.exit_code == 6, failed.output
+    (line,) = failed.stderr.splitlines()
+    assert line.startswith(f"error: round {ROUND}: the draw could not be recorded: 2 attempts")
+    assert line.endswith("draw it again (the same entropy gives the same draw)")
+    assert "seed" not in failed.stdout
+    assert f"round {ROUND}: committed" in cli.invoke(app, ["round", "show", ROUND]).output
+
+    again = cli.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert refused[0] in again.stdout
+    _drawn_once(engine, refused[0])
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_draws_again_and_fails_out_loud_when_every_try_collides(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The draw-round flow's task takes a draw not recorded for a passing trouble: it tries
+    again (without its delays here); when every try collides, the flow fails naming the
+    round."""
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    quick = round_tasks.draw_round_task.with_options(retry_delay_seconds=0)
+    monkeypatch.setattr(round_flows, "draw_round_task", quick)
+    monkeypatch.setattr(service, "DRAW_ATTEMPTS", 1)
+    run = {"round_key": ROUND, "requested_by": "王五", "witness_digits": DIGITS,
+           "witnesses": list(WITNESSES)}  # fmt: skip
+
+    refused = _collide(monkeypatch, times=1 + 3)  # the first try and its three retries
+    with pytest.raises(DrawNotRecorded, match=f"round {ROUND}: the draw could not be recorded"):
+        round_flows.draw_round(**run)
+    assert len(refused) == 4
+    _nothing_drawn(engine)
+
+    refused = _collide(monkeypatch, times=1)  # the first try only (the four above are spent)
+    summary = round_flows.draw_round(**run)
+    assert summary["status"] == "drawn" and summary["seed"] == refused[0]
+    assert Path(summary["bundle"]).is_dir()
+    _drawn_once(engine, refused[0])
