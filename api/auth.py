@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from sqlmodel import Session
 
 from api import inspector_tokens, tokens
-from api.problems import Problem
+from api.problems import TOKEN_REFUSED, Problem
 
 ROLES_ATTR = "__shuangsui_roles__"
 MAX_TOKEN_LENGTH = 256
@@ -92,12 +92,17 @@ def _inspector(request: Request, token: str) -> Principal | None:
 
 
 def still_allowed(request: Request, who: Principal) -> Callable[[Session], None] | None:
-    """For a write by ``who``: the check of an inspector's link again, inside the write's own
-    transaction (``api.inspector_tokens.still_open``); None for a coordinator."""
-    if who.role is not Role.inspector:
-        return None
+    """For a write by ``who``: the check of their token again, inside the write's own
+    transaction (``findings.writes.write``): an inspector's link
+    (``api.inspector_tokens.still_open``), a coordinator's token (``api.tokens.still_current``,
+    answered as :func:`allow` answers a revoked one); None for the public."""
     settings = request.app.state.settings
-    return inspector_tokens.still_open(settings, who.round_key, who.credit_code, who.name)
+    if who.role is Role.inspector:
+        return inspector_tokens.still_open(settings, who.round_key, who.credit_code, who.name)
+    if who.role is Role.coordinator:
+        binding = tokens.token_hash(bearer(request))
+        return tokens.still_current(who.name, settings.bureau_code, binding)
+    return None
 
 
 def allow(*roles: Role) -> Callable[[Request], Principal]:
@@ -131,13 +136,7 @@ def allow(*roles: Role) -> Callable[[Request], Principal]:
         if who is None:
             if Role.public in wanted:
                 return Principal(Role.public)
-            raise Problem(
-                403,
-                "this token does not open this resource: an inspector's token "
-                "opens only its own assignment; a coordinator token may be revoked or "
-                "belong to another bureau",
-                slug="token-refused",
-            )
+            raise Problem(403, TOKEN_REFUSED, slug="token-refused")
         if who.role not in wanted and Role.public not in wanted:
             allowed = ", ".join(sorted(r.value for r in wanted))
             raise Problem(

@@ -18,11 +18,18 @@ from starlette.requests import ClientDisconnect
 
 from api.inspector_tokens import LinkRefused
 from api.semantics import allow, sent_method
+from api.tokens import CoordinatorRefused
 from shuangsui.errors import Conflict, ImportRejected, NotFound, UserError
 
 logger = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
+# a token that opens nothing here (``api.auth.allow``), and a coordinator's token revoked
+# while its write was under way (``api.tokens.CoordinatorRefused``)
+TOKEN_REFUSED = (
+    "this token does not open this resource: an inspector's token opens only its own "
+    "assignment; a coordinator token may be revoked or belong to another bureau"
+)
 
 
 class ProblemDetails(BaseModel):
@@ -128,6 +135,11 @@ def install(app: FastAPI) -> None:
         # a write whose link was revoked after the request's own check: the same answer
         r = exc.refused
         return await _problem(request, Problem(r.status, r.detail, slug=r.slug))
+
+    @app.exception_handler(CoordinatorRefused)
+    async def _coordinator_refused(request: Request, exc: CoordinatorRefused) -> JSONResponse:
+        # a coordinator's write whose token was revoked after the request's own check
+        return await _problem(request, Problem(403, TOKEN_REFUSED, slug="token-refused"))
 
     @app.exception_handler(ImportRejected)
     async def _rejected(_: Request, exc: ImportRejected) -> JSONResponse:

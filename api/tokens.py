@@ -1,10 +1,16 @@
-"""Coordinator tokens: random, shown once, stored only as their SHA-256; revoked by name."""
+"""Coordinator tokens: random, shown once, stored only as their SHA-256; revoked by name.
+
+A token is checked on every request (``api.auth``, ``workspace.guards``), and a write made with
+it once more inside the write's own transaction (:func:`still_current`), so a revocation
+committed between the request's check and the write's commit refuses the write.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -60,10 +66,12 @@ class CoordinatorTokenRevoked:
 
 
 def revoke(engine: Engine, name: str) -> None:
-    """Revoke ``name``'s token, with an audit entry in the same transaction."""
+    """Revoke ``name``'s token, with an audit entry in the same transaction. The token's row is
+    locked first: a write made with the token that has checked it (:func:`still_current`)
+    commits before the revocation does."""
     for _attempt in range(20):  # a concurrent audit append takes the chain's head: retry
         with Session(engine) as session:
-            row = session.get(CoordinatorToken, name)
+            row = session.get(CoordinatorToken, name, with_for_update=True)
             if row is None:
                 raise UserError(f"no coordinator token named {name!r}")
             if row.revoked_at is not None:
@@ -80,6 +88,48 @@ def revoke(engine: Engine, name: str) -> None:
     else:
         raise RuntimeError("could not record the revocation: the audit log is too busy")
     logger.info("coordinator token of %s revoked", name)
+
+
+class CoordinatorRefused(Exception):
+    """A write made with a coordinator's token that no longer opens anything (revoked, or not
+    this bureau's), found inside the write's transaction (:func:`still_current`); the API and
+    the workspace answer it as they answer the same token at the start of a request."""
+
+    def __init__(self, name: str):
+        super().__init__(f"the coordinator token of {name!r} no longer opens anything")
+        self.name = name
+
+
+def still_current(name: str, bureau_code: str, binding: str) -> Callable[[Session], None]:
+    """The check of a write made with ``name``'s token, for the write's own transaction
+    (``findings.writes.write``): the token is still ``name``'s live token of ``bureau_code``
+    (its hash starts with ``binding``), else :class:`CoordinatorRefused`.
+
+    It reads the token's row under a share lock, which :func:`revoke` takes exclusively. A
+    revocation that committed before is read (PostgreSQL's READ COMMITTED reads what is
+    committed when each statement starts); one still under way is waited for, then read; one
+    that starts later waits until the write has committed. On SQLite the write holds the
+    database's write lock already, and revocations queue behind it."""
+
+    def check(session: Session) -> None:
+        row = session.execute(
+            select(
+                col(CoordinatorToken.token_hash),
+                col(CoordinatorToken.bureau_code),
+                col(CoordinatorToken.revoked_at),
+            )
+            .where(col(CoordinatorToken.name) == name)
+            .with_for_update(read=True)
+        ).one_or_none()
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.bureau_code != bureau_code
+            or not (binding and row.token_hash.startswith(binding))
+        ):
+            raise CoordinatorRefused(name)
+
+    return check
 
 
 def revoked_coordinators(engine: Engine) -> list[CoordinatorToken]:

@@ -6,6 +6,13 @@ bytes against the type's signature, :mod:`findings.media`; text as UTF-8 all thr
 flushed to disk (fsync), renamed to its digest (the same bytes uploaded twice are one file) and
 the folder synced: the file is durable before its row (:func:`record`) is committed, so a power
 cut never leaves a row naming a missing file. A refused file leaves nothing behind.
+
+An upload through an inspector's link is checked again in the transaction of its row
+(``allowed``: ``api.inspector_tokens.still_open``). Refused there, it records no row; its file,
+already stored, stays as a file a crash before the row would leave: nothing names it (a version
+may cite only evidence with a row, ``findings.service.reference_problems``, and nothing serves
+a file without one). It is not removed, since it is stored by its digest: the same bytes
+uploaded by someone else at the same time are that very file, and their row may be committing.
 """
 
 from __future__ import annotations
@@ -15,14 +22,14 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from findings import media
+from findings import media, writes
 from findings.models import Evidence
 from findings.settings import FindingsSettings
 from shuangsui.errors import UserError
@@ -162,13 +169,23 @@ class EvidenceWriter:
 
 
 def record(
-    engine: Engine, *, sha256: str, size: int, media_type: str, filename: str, uploaded_by: str
+    engine: Engine,
+    *,
+    sha256: str,
+    size: int,
+    media_type: str,
+    filename: str,
+    uploaded_by: str,
+    allowed: Callable[[Session], None] | None = None,
 ) -> Evidence:
-    """The evidence row for a stored file (the first upload's row when it already exists)."""
-    with Session(engine, expire_on_commit=False) as session:
+    """The evidence row for a stored file (the first upload's row when it already exists).
+    ``allowed`` runs first in its transaction (:func:`findings.writes.write`): whether the
+    uploader may still upload; it raises to refuse, and no row is written."""
+
+    def work(session: Session) -> tuple[Evidence, bool]:
         existing = session.get(Evidence, sha256)
         if existing is not None:
-            return existing
+            return existing, False
         row = Evidence(
             sha256=sha256,
             size=size,
@@ -178,14 +195,14 @@ def record(
             stored_at=datetime.now(UTC),
         )
         session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            found = session.get(Evidence, sha256)
-            assert found is not None
-            return found
-    logger.info("evidence %s (%d bytes, %s) from %s", sha256[:12], size, media_type, uploaded_by)
+        session.flush()  # a concurrent first upload of the same bytes fails here: read again
+        return row, True
+
+    row, new = writes.write(engine, work, what=f"evidence {sha256[:12]}", allowed=allowed)
+    if new:
+        logger.info(
+            "evidence %s (%d bytes, %s) from %s", sha256[:12], size, media_type, uploaded_by
+        )
     return row
 
 

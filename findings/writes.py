@@ -1,5 +1,6 @@
 """One write to a finding: a transaction of its own that holds the finding's write lock
-(also how a publish records the findings it published: ``website.site``).
+(also how a publish records the findings it published: ``website.site``, and an evidence file
+its row: ``findings.evidence.record``).
 
 Concurrent writers of one finding queue on the lock, so each reads what the previous one
 committed and decides again (the same version, a conflict, or a new row). What the lock cannot
@@ -10,6 +11,9 @@ caller never sees a database error for something another caller did.
 
 SQLite has no row locks: ``BEGIN IMMEDIATE`` takes the database's write lock before the first
 read. PostgreSQL locks the finding's row (``SELECT ... FOR UPDATE`` in the reads that follow).
+
+A write outside the database (an inspector's draft, a file) that must not land once the writer is
+refused takes its turn the same way: :func:`checked`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -80,3 +85,17 @@ def write(
                 logger.info("%s: concurrent writer (attempt %d): %s", what, attempt, exc.orig)
         time.sleep(random.uniform(0, 0.005 * attempt))  # let the winner finish
     raise Conflict(f"{what} is being changed by too many writers at once; read it and send again")
+
+
+@contextmanager
+def checked(engine: Engine, allowed: Callable[[Session], None]) -> Iterator[None]:
+    """For a write outside the database (a file): ``allowed`` run as :func:`write` runs it, in a
+    write transaction that stays open while the caller writes, then ends with nothing to commit.
+    So what ``allowed`` locks against (a revocation: ``api.inspector_tokens.still_open``) either
+    committed before, and refuses the write, or waits until the write is done. The caller writes
+    nothing to the database meanwhile: on SQLite the transaction holds the database's write lock.
+    """
+    with Session(engine) as session:
+        lock_writes(session)
+        allowed(session)
+        yield

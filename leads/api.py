@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, Role, allow
+from api.auth import Principal, Role, allow, still_allowed
 from api.problems import PROBLEM_RESPONSES, Problem
 from leads import service
 from leads.models import Lead, LeadStatus
@@ -48,7 +48,9 @@ class RejectBody(_Body):
 @router.post("", status_code=201)
 def receive(body: LeadIn, request: Request, who: Coordinator) -> dict[str, Any]:
     """Record a lead (the same ``external_ref`` again returns the lead already recorded)."""
-    return service.internal_view(service.receive(request.app.state.engine, body, by=who.name))
+    lead = service.receive(request.app.state.engine, body, by=who.name,
+                           allowed=still_allowed(request, who))  # fmt: skip
+    return service.internal_view(lead)
 
 
 @router.get("")
@@ -103,7 +105,8 @@ def accept(lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator
                           slug="invalid-request")  # fmt: skip
         _check_plan(request, body.adhoc_plan, body.check_item)
     lead = service.accept(engine, lead_id, check_item=body.check_item, reason=body.reason,
-                          urgent=body.urgent, by=who.name)  # fmt: skip
+                          urgent=body.urgent, by=who.name,
+                          allowed=still_allowed(request, who))  # fmt: skip
     out = service.internal_view(lead)
     if body.adhoc_plan is not None:
         params = urgent_round(lead, body.adhoc_plan, who.name)
@@ -115,12 +118,13 @@ def accept(lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator
 def merge(lead_id: LeadId, body: MergeBody, request: Request, who: Coordinator) -> dict:
     """Merge into another open lead of the same enterprise."""
     lead = service.merge(request.app.state.engine, lead_id, into=body.into, reason=body.reason,
-                         by=who.name)  # fmt: skip
+                         by=who.name, allowed=still_allowed(request, who))  # fmt: skip
     return service.internal_view(lead)
 
 
 @router.post("/{lead_id}/reject")
 def reject(lead_id: LeadId, body: RejectBody, request: Request, who: Coordinator) -> dict:
     """Reject with a reason."""
-    lead = service.reject(request.app.state.engine, lead_id, reason=body.reason, by=who.name)
+    lead = service.reject(request.app.state.engine, lead_id, reason=body.reason, by=who.name,
+                          allowed=still_allowed(request, who))  # fmt: skip
     return service.internal_view(lead)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,6 +27,9 @@ from shuangsui.errors import Conflict, NotFound, UserError
 
 logger = logging.getLogger(__name__)
 ATTEMPTS = 10  # the audit head may move under a writer: retry the whole step
+# whether the writer may still write, run first in each step's transaction (a coordinator's
+# token revoked since the request was let in: ``api.auth.still_allowed``); it raises to refuse
+Allowed = Callable[[Session], None] | None
 
 
 def now() -> dt.datetime:
@@ -46,10 +50,13 @@ def received_event(lead: Lead) -> events.LeadReceived:
                                lead.deadline.isoformat(), lead.created_by)  # fmt: skip
 
 
-def receive(engine: Engine, data: LeadIn, *, by: str) -> Lead:
+def receive(engine: Engine, data: LeadIn, *, by: str, allowed: Allowed = None) -> Lead:
     """Record a lead. The same ``external_ref`` again returns the lead already recorded."""
     for _ in range(ATTEMPTS):
         with Session(engine, expire_on_commit=False) as session:
+            lock_writes(session)
+            if allowed is not None:
+                allowed(session)
             if data.external_ref and (same := _by_ref(session, data.external_ref)):
                 return same
             lead = new_lead(data, by=by, at=now())
@@ -78,7 +85,9 @@ def get(engine: Engine, lead_id: int) -> Lead:
     return lead
 
 
-def _decide(engine: Engine, lead_id: int, change: Any, *, also: int | None = None) -> Lead:
+def _decide(
+    engine: Engine, lead_id: int, change: Any, *, also: int | None = None, allowed: Allowed = None
+) -> Lead:
     """Run ``change(session, lead) -> event`` on a received lead, with its audit event. The
     lead (and the lead ``also``, which ``change`` reads) is locked before it is read, until the
     commit: a decision made meanwhile is waited for and seen. PostgreSQL locks the two rows in
@@ -87,6 +96,8 @@ def _decide(engine: Engine, lead_id: int, change: Any, *, also: int | None = Non
     for _ in range(ATTEMPTS):
         with Session(engine, expire_on_commit=False) as session:
             lock_writes(session)
+            if allowed is not None:
+                allowed(session)
             ids = sorted({lead_id} | ({also} if also is not None else set()))
             locked = select(Lead).where(col(Lead.id).in_(ids)).order_by(col(Lead.id))
             lead = {row.id: row for row in session.exec(locked.with_for_update())}.get(lead_id)
@@ -123,7 +134,7 @@ def _reason(reason: str, *, required: bool) -> str:
 
 def accept(
     engine: Engine, lead_id: int, *, check_item: str, by: str, reason: str = "",
-    urgent: bool = False,
+    urgent: bool = False, allowed: Allowed = None,
 ) -> Lead:  # fmt: skip
     """Accept for ``check_item``: the next committed round of that item targets the enterprise
     (an urgent lead: the ad hoc round the coordinator starts for it)."""
@@ -137,7 +148,7 @@ def accept(
         assert lead.id is not None
         return events.LeadAccepted(lead.id, check_item, urgent, reason, by)
 
-    return _decide(engine, lead_id, change)
+    return _decide(engine, lead_id, change, allowed=allowed)
 
 
 OPEN = tuple(s for s in LeadStatus if s.open)
@@ -162,7 +173,9 @@ def merge_refusal(lead: Lead, other: Lead) -> str | None:
     return None
 
 
-def merge(engine: Engine, lead_id: int, *, into: int, by: str, reason: str = "") -> Lead:
+def merge(
+    engine: Engine, lead_id: int, *, into: int, by: str, reason: str = "", allowed: Allowed = None
+) -> Lead:
     """Merge into another open lead of the same enterprise (:func:`merge_refusal`): the other
     one carries on. Answers already final are recorded first, so a lead whose finding is final
     counts as answered even if no list has been read since."""
@@ -182,10 +195,10 @@ def merge(engine: Engine, lead_id: int, *, into: int, by: str, reason: str = "")
         assert lead.id is not None
         return events.LeadMerged(lead.id, into, reason, by)
 
-    return _decide(engine, lead_id, change, also=into)
+    return _decide(engine, lead_id, change, also=into, allowed=allowed)
 
 
-def reject(engine: Engine, lead_id: int, *, reason: str, by: str) -> Lead:
+def reject(engine: Engine, lead_id: int, *, reason: str, by: str, allowed: Allowed = None) -> Lead:
     reason = _reason(reason, required=True)
 
     def change(session: Session, lead: Lead) -> events.LeadRejected:
@@ -193,7 +206,7 @@ def reject(engine: Engine, lead_id: int, *, reason: str, by: str) -> Lead:
         assert lead.id is not None
         return events.LeadRejected(lead.id, reason, by)
 
-    return _decide(engine, lead_id, change)
+    return _decide(engine, lead_id, change, allowed=allowed)
 
 
 def listing(engine: Engine, *, status: LeadStatus | None = None) -> list[Lead]:

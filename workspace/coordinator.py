@@ -6,18 +6,19 @@ Signed in the same way as an inspector: ``/w/c/open?token=ssc_...`` becomes a se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session as DbSession
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
+from findings import writes
 from findings.media import disposition
 from notifications.admin import retry_dead
 from rounds import audit
@@ -33,6 +34,7 @@ from workspace.guards import (
     coordinator_binding,
     coordinator_link,
     coordinator_session,
+    still_current,
 )
 from workspace.pages import render
 
@@ -124,11 +126,21 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         csrf=me.csrf,
         requeued=request.query_params.get("requeued", ""),
         ceremony=request.query_params.get("ceremony", ""),
+        imported=_imported(request),
         show=show,
         filters=overview.FILTERS,
         rows=view.shown(show),
         enterprise_path=enterprise_path,
     )
+
+
+def _imported(request: Request) -> dict[str, int] | None:
+    """What the findings import just did (``workspace.imports``'s redirect), if it said so."""
+    said = {k: request.query_params.get(k, "") for k in ("imported", "recorded", "unfilled")}
+    if not all(v.isascii() and v.isdigit() and len(v) <= 9 for v in said.values()):
+        return None
+    return {"new": int(said["imported"]), "recorded": int(said["recorded"]),
+            "unfilled": int(said["unfilled"])}  # fmt: skip
 
 
 def _assignment(request: Request, round_key: str, credit_code: str) -> assignment.AssignmentView:
@@ -181,23 +193,22 @@ def evidence_file(
 async def retry_dead_letters(round_key: str, request: Request, me: Coordinator) -> Response:
     """Re-queue the round's dead letters (each re-routed to the recipient's current address)."""
     await check_csrf(request, me)
-    await run_in_threadpool(known_round, request.app.state.engine, round_key)
-    count = await run_in_threadpool(_requeue, request.app.state.engine, round_key, me.name)
+    engine = request.app.state.engine
+    await run_in_threadpool(known_round, engine, round_key)
+    allowed = still_current(request, me)  # the token revoked since the check: the same page
+    count = await run_in_threadpool(_requeue, engine, round_key, me.name, allowed)
     return RedirectResponse(f"{round_path(round_key)}?requeued={count}", status_code=303)
 
 
-def _requeue(engine: sa.Engine, round_key: str, by: str) -> int:
-    for _attempt in range(20):  # a concurrent audit append takes the chain's head: retry
-        with DbSession(engine) as db:
-            count = retry_dead(session=db, round_key=round_key)
-            audit.add_to(db, round_key, DeadLettersRequeued(count, by))
-            try:
-                db.commit()
-            except IntegrityError:
-                db.rollback()
-                continue
-            return count
-    raise RuntimeError("could not re-queue: the audit log is too busy")
+def _requeue(
+    engine: sa.Engine, round_key: str, by: str, allowed: Callable[[DbSession], None]
+) -> int:
+    def work(db: DbSession) -> int:
+        count = retry_dead(session=db, round_key=round_key)
+        audit.add_to(db, round_key, DeadLettersRequeued(count, by))
+        return count
+
+    return writes.write(engine, work, what=f"the dead letters of {round_key}", allowed=allowed)
 
 
 @router.get("/rounds/{round_key}/{what}.{fmt}")

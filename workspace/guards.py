@@ -84,6 +84,9 @@ def still_open(request: Request, visitor: Visitor) -> Callable[[DbSession], None
     return inspector_tokens.still_open(settings, s.round_key, s.credit_code, s.subject)
 
 
+COORDINATOR_REFUSED = "协调员令牌已被撤销或更换，请重新登录。"
+
+
 def coordinator_session(request: Request) -> Visitor:
     """A coordinator whose token is still the current, unrevoked one of this bureau."""
     value = request.cookies.get(sessions.COORDINATOR_COOKIE, "")
@@ -98,8 +101,24 @@ def coordinator_session(request: Request) -> Visitor:
         or row.bureau_code != request.app.state.settings.bureau_code
         or not row.token_hash.startswith(found.binding)
     ):
-        raise PageRefused(401, "协调员令牌已被撤销或更换，请重新登录。")
+        raise PageRefused(401, COORDINATOR_REFUSED)
     return Visitor(found, sessions.csrf_token(_secret(request), found))
+
+
+def still_current(request: Request, visitor: Visitor) -> Callable[[DbSession], None]:
+    """The check of the coordinator's token again, inside a write's own transaction
+    (``api.tokens.still_current``); revoked or replaced since the page let the form in, the
+    write is refused with the page :func:`coordinator_session` shows for such a token."""
+    s = visitor.session
+    check = tokens.still_current(s.subject, request.app.state.settings.bureau_code, s.binding)
+
+    def in_page(db: DbSession) -> None:
+        try:
+            check(db)
+        except tokens.CoordinatorRefused:
+            raise PageRefused(401, COORDINATOR_REFUSED) from None
+
+    return in_page
 
 
 # why a link no longer opens its assignment (api.inspector_tokens.refusal, by its slug), as

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from api.auth import Principal
 from api.inspector_tokens import LinkRefused
-from findings import evidence, media, service
+from findings import evidence, media, service, writes
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.settings import FindingsSettings
 from rounds import audit
@@ -162,7 +162,8 @@ async def _store_files(
     request: Request, me: Visitor, form: Any
 ) -> tuple[list[dict[str, str]], list[str]]:
     """Store the form's photos (camera) and files: the evidence they are, and why each
-    refused file was refused. A refused file is left out and stores nothing; the rest stay."""
+    refused file was refused. A refused file is left out and stores nothing; the rest stay.
+    Each row is written after the link is checked again (``LinkRefused``: no row)."""
     state = request.app.state
     settings = FindingsSettings()
     out: list[dict[str, str]] = []
@@ -189,6 +190,7 @@ async def _store_files(
             media_type=writer.media_type,
             filename=filename,
             uploaded_by=f"inspector:{me.name}",
+            allowed=still_open(request, me),
         )
         event = EvidenceAttached(me.session.credit_code, me.name, digest, writer.size)
         await run_in_threadpool(audit.append, state.engine, me.session.round_key, event)
@@ -225,7 +227,9 @@ def version_field(form: FormData, name: str) -> int | None:
 @router.post("/a/{round_key}/{credit_code}")
 async def save_or_submit(request: Request, me: Me) -> Response:
     """保存草稿 or 提交: photos and files are stored first, the draft always, the version on
-    提交 (not when a file was refused: the page says which and why)."""
+    提交 (not when a file was refused: the page says which and why). Each of these writes
+    checks the link again; revoked since the page let the form in, the page is the one a
+    revoked link shows, and that write and those after it are not made."""
     form = await read_form(request)
     try:
         try:
@@ -235,6 +239,8 @@ async def save_or_submit(request: Request, me: Me) -> Response:
                 raise
             return await run_in_threadpool(_stale_form, request, me, form)
         return await _save_or_submit(request, me, form)
+    except LinkRefused as exc:  # revoked since the page let the form in: nothing more written
+        raise link_refused(request, exc.refused) from None
     finally:
         await form.close()  # the uploads' spooled files
 
@@ -283,8 +289,6 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
                 base_version=0 if base is None else base,  # not sent: it read none
                 allowed=still_open(request, me),
             )
-        except LinkRefused as exc:  # revoked since the page let the form in: nothing recorded
-            raise link_refused(request, exc.refused) from None
         except (Conflict, UserError) as exc:  # a teammate's version came first: 409
             errors, status = [in_chinese(str(exc))], 409 if isinstance(exc, Conflict) else 422
     if errors:
@@ -299,14 +303,18 @@ def _save_draft(
 ) -> dict[str, Any]:
     """The form as the inspector's draft, with the files already attached and ``files``;
     saved. A save of the same draft at once (another tab) waits, so each keeps the other's
-    files: the draft is read again under its lock, never from before."""
+    files: the draft is read again under its lock, never from before. The file is written
+    while the link is checked again (``findings.writes.checked``): a revocation committed
+    before refuses the save (``LinkRefused``), one under way or later waits for it."""
     rk, cc = me.session.round_key, me.session.credit_code
-    home = request.app.state.settings.home
+    state = request.app.state
+    home = state.settings.home
     with drafts.locked(home, rk, cc, me.name):
         kept = current_draft(request, me).get("evidence", [])
         new = [f for f in files if all(e["sha256"] != f["sha256"] for e in kept)]
         draft = draft_from_form(form, [*kept, *new])
-        drafts.save(home, rk, cc, me.name, draft)
+        with writes.checked(state.engine, still_open(request, me)):
+            drafts.save(home, rk, cc, me.name, draft)
     return draft
 
 

@@ -23,7 +23,7 @@ from leads.schemas import LeadsSettings
 from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import leadviews
 from workspace.coordinator import enterprise_path, round_path
-from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
+from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session, still_current
 from workspace.leadforms import KEY, LABELS, intake, refusal
 from workspace.overview import read_plans
 from workspace.pages import render
@@ -79,8 +79,9 @@ async def receive(request: Request, me: Coordinator) -> Response:
     typed, data, errors = intake(await request.form())
     if data is not None:
         try:
+            allowed = still_current(request, me)  # revoked since the check: the same page
             lead = await run_in_threadpool(service.receive, request.app.state.engine, data,
-                                           by=me.name)  # fmt: skip
+                                           by=me.name, allowed=allowed)  # fmt: skip
         except UserError as exc:
             errors = [refusal(str(exc))]
     if errors or data is None:
@@ -132,10 +133,15 @@ def _decided(request: Request, lead: Lead, exc: Conflict) -> PageRefused:
     return PageRefused(409, said, back=lead_path(now.id or 0))
 
 
-async def _decide(request: Request, lead: Lead, step: Any, **kw: Any) -> Lead:
-    """Run the service's ``step`` on ``lead``; its refusals as pages in Chinese."""
+async def _decide(request: Request, me: Visitor, lead: Lead, step: Any, **kw: Any) -> Lead:
+    """Run the service's ``step`` on ``lead`` as ``me``, whose token is checked again in its
+    transaction (revoked since the page let the form in: the page of a revoked token); its
+    refusals as pages in Chinese."""
+    allowed = still_current(request, me)
     try:
-        decided: Lead = await run_in_threadpool(step, request.app.state.engine, lead.id, **kw)
+        decided: Lead = await run_in_threadpool(
+            step, request.app.state.engine, lead.id, by=me.name, allowed=allowed, **kw
+        )
     except Conflict as exc:
         raise await run_in_threadpool(_decided, request, lead, exc) from None
     except UserError as exc:
@@ -160,7 +166,7 @@ async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
         raise PageRefused(422, f"{LABELS['check_item']}：必填", back=back)
     if plan:
         await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
-    decided = await _decide(request, lead, service.accept, check_item=item, by=me.name,
+    decided = await _decide(request, me, lead, service.accept, check_item=item,
                             reason=_field(form, "reason"), urgent=urgent)  # fmt: skip
     if not plan:
         return RedirectResponse(f"{back}?done=accepted", status_code=303)
@@ -196,7 +202,7 @@ async def merge(lead_id: str, request: Request, me: Coordinator) -> Response:
     if not NUMBER.fullmatch(into):
         said = "请选择要合并到的线索" if not into else f"没有线索 {into}"
         raise PageRefused(422, f"{LABELS['into']}：{said}", back=lead_path(lead.id or 0))
-    await _decide(request, lead, service.merge, into=int(into), by=me.name,
+    await _decide(request, me, lead, service.merge, into=int(into),
                   reason=_field(form, "reason"))  # fmt: skip
     return RedirectResponse(f"{lead_path(lead.id or 0)}?done=merged", status_code=303)
 
@@ -207,5 +213,5 @@ async def reject(lead_id: str, request: Request, me: Coordinator) -> Response:
     await check_csrf(request, me)
     lead = await run_in_threadpool(_known, request, lead_id)
     form = await request.form()
-    await _decide(request, lead, service.reject, reason=_field(form, "reason"), by=me.name)
+    await _decide(request, me, lead, service.reject, reason=_field(form, "reason"))
     return RedirectResponse(f"{lead_path(lead.id or 0)}?done=rejected", status_code=303)

@@ -137,7 +137,8 @@ async def upload_evidence(
     Reference it in a finding by the returned ``sha256``. A type with a signature (JPEG, PNG,
     WebP, HEIC/HEIF, PDF, ZIP and Office files, MP4, MP3) must open with it, and text must be
     UTF-8: a file whose bytes say otherwise is refused (422 ``evidence-mismatch``, with
-    ``declared`` and ``looks_like``) and nothing is stored."""
+    ``declared`` and ``looks_like``) and nothing is stored. A link revoked while the file
+    came in is refused as at the start (401 ``token-revoked``), and no row names the file."""
     settings = FindingsSettings()
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.evidence_max_bytes:
@@ -172,6 +173,7 @@ async def upload_evidence(
         media_type=writer.media_type,
         filename=filename,
         uploaded_by=who.actor,
+        allowed=still_allowed(request, who),  # revoked since the guard: 401, no row
     )
     return {
         "sha256": row.sha256,

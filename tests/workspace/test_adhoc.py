@@ -113,7 +113,6 @@ def test_the_ceremony_form_of_a_committed_adhoc_round(
                         "witnesses": ["王五", "赵六"]}]  # fmt: skip
 
 
-
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_scheduled_rounds_ceremony_is_held_from_its_page_and_draws_it_once(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
