@@ -41,6 +41,7 @@ EXTRA_ROUTERS: list[str] = [
     "workspace.coordinator:router",  # the coordinator's month, rounds and exports
     "workspace.adhoc:router",  # the coordinator's ad hoc round form and ceremony
     "workspace.leads:router",  # the coordinator's leads: list, intake, triage
+    "workspace.imports:router",  # the coordinator's findings import, from a round's page
     "leads.api:router",  # the coordinator's leads (/leads)
 ]
 
@@ -71,8 +72,12 @@ def _limit_bodies(app: FastAPI, settings: Settings) -> None:
     evidence_upload = f"{findings.router.prefix}/evidence"  # the file is the raw body
     photos = "/w/a/{round_key}/{credit_code}"  # the workspace's findings form, with photos
     big = FindingsSettings().evidence_max_bytes
+    from workspace.imports import MAX_BYTES as IMPORT_MAX_BYTES
+
+    findings_file = "/w/c/rounds/{round_key}/import"  # a round's filled-in template
     body_limits = limits.BodyLimits(
-        settings.api_max_body_bytes, {evidence_upload: big, photos: big}
+        settings.api_max_body_bytes,
+        {evidence_upload: big, photos: big, findings_file: IMPORT_MAX_BYTES},
     )
     app.add_middleware(limits.LimitBodies, limits=body_limits)
     app.add_exception_handler(limits.BodyTooLarge, limits.handle_too_large)

@@ -33,9 +33,10 @@ def import_cmd(
     from findings.importer import import_file
 
     done = import_file(_engine(), file, imported_by=by or getpass.getuser())
+    unfilled = f"; {done.unfilled} row(s) not filled in, skipped" if done.unfilled else ""
     typer.echo(
         f"{done.new} new finding version(s) imported from {file}; "
-        f"{done.recorded} already recorded as the file has them"
+        f"{done.recorded} already recorded as the file has them{unfilled}"
     )
 
 

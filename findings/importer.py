@@ -8,6 +8,7 @@ the content of a row is validated by :class:`findings.schemas.FindingIn`, like t
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from findings import service
+from findings import service, writes
 from findings.categories import (
     ACTION_LABELS,
     MEASURE_LABELS,
@@ -34,6 +35,7 @@ from findings.events import FindingsImported
 from findings.schemas import FindingIn, first_error
 from registry import uscc
 from registry.io import header_fields, inspect_source, named_width, read_rows
+from registry.models import Inspector
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
 from rounds.models import Assignment, Round
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "round_key": ("轮次", "round"),
     "credit_code": ("统一社会信用代码", "信用代码"),
+    # for the person filling the file in (the round's template writes them); never read
+    "enterprise_name": ("企业名称",),
+    "team": ("检查组",),
     "result": ("检查结果", "结果"),
     "check_date": ("检查日期",),
     "description": ("情况说明", "说明"),
@@ -54,6 +59,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "signed_by": ("签字人员", "签字"),
 }
 REQUIRED = ("round_key", "credit_code", "result", "check_date", "signed_by")
+KEYS = ("round_key", "credit_code")
+REFERENCE = ("enterprise_name", "team")
+# a signer written as the round's template shows a team member: 沈宁浩（FJ00227）
+SIGNER_WITH_ID = re.compile(r".*[（(]\s*([^()（）\s]+)\s*[)）]")
 
 
 def _header(file: str, cells: list[str]) -> tuple[list[str | None], list[RowProblem]]:
@@ -137,13 +146,38 @@ def _teams(session: Session, round_keys: set[str]) -> dict[tuple[str, str], list
     return teams
 
 
+def _team_names(session: Session, teams: dict[tuple[str, str], list[str]]) -> dict[str, str]:
+    ids = sorted({i for team in teams.values() for i in team})
+    query = select(col(Inspector.inspector_id), col(Inspector.name))
+    return {
+        i: name for i, name in session.execute(query.where(col(Inspector.inspector_id).in_(ids)))
+    }
+
+
+def signer_ids(signers: list[str], team: list[str], names: dict[str, str]) -> list[str]:
+    """The team members ``signers`` name: each by id, as the template shows them (沈宁浩（FJ00227）,
+    the id read), or by a name only one member of this team has. Anything else is kept as
+    written, for the team check to refuse by what it says."""
+    out = []
+    for signer in signers:
+        if signer not in team and (shown := SIGNER_WITH_ID.fullmatch(signer)):
+            signer = shown.group(1)
+        if signer not in team:
+            named = [i for i in team if names.get(i) == signer]
+            signer = named[0] if len(named) == 1 else signer
+        out.append(signer)
+    return out
+
+
 @dataclass(frozen=True)
 class Imported:
-    """What an import did: versions written, and rows whose finding was already recorded as
-    the file has it (a file imported again writes nothing)."""
+    """What an import did: versions written, rows whose finding was already recorded as the
+    file has it (a file imported again writes nothing), and rows left unfilled (only their
+    round and credit code, as the round's template gives every row)."""
 
     new: int
     recorded: int
+    unfilled: int = 0
 
 
 def import_findings(engine: Engine, path: Path, *, imported_by: str) -> int:
@@ -157,10 +191,24 @@ def _unknown_code(round_key: str, code: str) -> str:
     return uscc.problem(code, uscc.load_whitelist()) or f"{code} was not drawn in round {round_key}"
 
 
-def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
-    """Validate every row, then write every new version in one transaction."""
+def import_file(
+    engine: Engine,
+    path: Path,
+    *,
+    imported_by: str,
+    name: str = "",
+    only_round: str = "",
+    max_rows: int | None = None,
+    allowed: Callable[[Session], None] | None = None,
+) -> Imported:
+    """Validate every row, then write every new version in one transaction.
+
+    ``name``: the file as problems and the audit name it (default: ``path``; an upload's own
+    name). ``only_round``: every row must be of this round. ``max_rows``: a file with more
+    data rows is refused at the first one past it, before the rest is read. ``allowed`` runs
+    first in the writing transaction (``findings.writes.write``'s): it raises to refuse."""
     src = inspect_source(path)
-    name = str(path)
+    name = name or str(path)
     rows = read_rows(src)
     head = next(rows, None)
     if head is None:
@@ -173,15 +221,22 @@ def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
         raise UserError(f"{name}: no data rows below the header")
     rows = chain([first], rows)
     parsed: list[_Row] = []
+    unfilled = 0
     seen: dict[tuple[str, str], int] = {}
     width = named_width(fields)
-    for number, raw in rows:
+    for count, (number, raw) in enumerate(rows, start=1):
+        if max_rows is not None and count > max_rows:
+            reason = f"more than {max_rows} data rows, one per drawn enterprise at most"
+            raise ImportRejected([RowProblem(name, number, "rows", reason)])
         if len(raw) < width:  # cut short: a missing cell is not an empty one
             problems.append(
                 RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
             )
             continue
         cells = {f: raw[i] for i, f in enumerate(fields) if f}
+        if all(not v.strip() for f, v in cells.items() if f not in KEYS + REFERENCE):
+            unfilled += 1  # a row of the template nobody filled in: no finding to import
+            continue
         key = (cells.get("round_key", "").strip(), cells.get("credit_code", "").strip().upper())
         row_problems = [
             RowProblem(name, number, f, "required")
@@ -190,6 +245,10 @@ def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
         ]
         if row_problems:
             problems.extend(row_problems)
+            continue
+        if only_round and key[0] != only_round:
+            reason = f"{key[0]} is not {only_round}, the round this file is imported into"
+            problems.append(RowProblem(name, number, "round_key", reason))
             continue
         try:
             finding, signers = parse_row(cells)
@@ -211,10 +270,14 @@ def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
         parsed.append(_Row(number, key[0], key[1], finding, signers))
     new = 0
     with Session(engine, expire_on_commit=False) as session:
+        writes.lock_writes(session)  # SQLite: the write lock before reading, as writes take it
+        if allowed is not None:
+            allowed(session)
         named = sorted({r.round_key for r in parsed})
         stored = select(col(Round.round_key)).where(col(Round.round_key).in_(named))
         held = set(session.execute(stored).scalars())
         teams = _teams(session, held)
+        names = _team_names(session, teams)
         for r in parsed:
             team = teams.get((r.round_key, r.credit_code))
             if r.round_key not in held:
@@ -224,6 +287,13 @@ def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
                 reason = _unknown_code(r.round_key, r.credit_code)
                 problems.append(RowProblem(name, r.number, "credit_code", reason))
                 continue
+            signers = signer_ids(r.signers, team, names)
+            if strangers := [s for s in signers if s not in team]:
+                reason = (
+                    f"{', '.join(strangers)} is not on the team of {r.credit_code} in "
+                    f"{r.round_key} (team: {', '.join(team)})"
+                )
+                problems.append(RowProblem(name, r.number, "signed_by", reason))
             found = date_problems(session, r.round_key, r.finding)
             found += service.reference_problems(session, r.credit_code, r.finding)
             for reason in found:
@@ -238,7 +308,7 @@ def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
                     credit_code=r.credit_code,
                     data=r.finding,
                     submitted_by=f"coordinator:{imported_by}",
-                    signers=r.signers,
+                    signers=signers,
                     via="import",
                     team=team,
                 )
@@ -262,4 +332,4 @@ def import_file(engine: Engine, path: Path, *, imported_by: str) -> Imported:
                 f"{name}: another import or submission ran at the same time; import the file again"
             ) from None
     logger.info("imported %d new finding version(s) from %s", new, name)
-    return Imported(new, len(parsed) - new)
+    return Imported(new, len(parsed) - new, unfilled)

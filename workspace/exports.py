@@ -106,18 +106,26 @@ def findings_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
 
 
 def template_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
-    """One row per enterprise of the round, its keys filled, the rest for the paper form."""
+    """One row per enterprise of the round: its keys, its name and its team (for the person
+    filling it in; the import reads neither) filled, the rest for the paper form. A row left
+    as it is imports nothing."""
     with Session(engine) as db:
         if db.get(Round, round_key) is None:
             return []
-        codes = db.exec(
-            select(Assignment.credit_code)
+        rows = db.exec(
+            select(Assignment.credit_code, Enterprise.name, Inspector.inspector_id, Inspector.name)
+            .join(Enterprise, col(Enterprise.credit_code) == col(Assignment.credit_code))
+            .join(Inspector, col(Inspector.inspector_id) == col(Assignment.inspector_id))
             .where(Assignment.round_key == round_key)
-            .distinct()
-            .order_by(col(Assignment.credit_code))
+            .order_by(col(Assignment.credit_code), col(Assignment.position))
         ).all()
-    blank = [""] * (len(TEMPLATE_FIELDS) - 2)
-    return [[round_key, code, *blank] for code in codes]
+    names: dict[str, str] = {}
+    teams: dict[str, list[str]] = {}
+    for code, name, inspector_id, inspector in rows:
+        names[code] = name
+        teams.setdefault(code, []).append(f"{inspector}（{inspector_id}）")
+    blank = [""] * (len(TEMPLATE_FIELDS) - 4)
+    return [[round_key, code, names[code], "、".join(team), *blank] for code, team in teams.items()]
 
 
 def as_xlsx(header: Sequence[str], rows: list[list[Any]]) -> bytes:

@@ -55,7 +55,8 @@ def test_an_unknown_column_names_the_accepted_ones(engine: sa.Engine, tmp_path: 
     with pytest.raises(ImportRejected) as info:
         import_file(engine, path, imported_by="王五")
     lines = [str(p) for p in info.value.problems]
-    assert lines[0] == f"{path}:1: 检查时间: unknown column; did you mean 检查结果 or 检查日期?"
+    hint = "did you mean 检查组 or 检查结果 or 检查日期?"
+    assert lines[0] == f"{path}:1: 检查时间: unknown column; {hint}"
     assert lines[1].startswith(
         f"{path}:1: 描述: unknown column; the columns are round_key (轮次), credit_code"
     )
