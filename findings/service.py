@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
@@ -35,6 +36,23 @@ logger = logging.getLogger(__name__)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class VersionAdded(NamedTuple):
+    """A version just added, as :data:`after_version_hooks` see it."""
+
+    round_key: str
+    credit_code: str
+    version: FindingVersion
+    team: Sequence[str]  # the enterprise's inspectors in the round, the lead first
+    signers: Sequence[str]  # who signed it as it was added (the submitter among them)
+
+
+# Called with (session, VersionAdded) in the transaction that adds a version (the API, the
+# workspace, the findings import), after its sign-offs: the notifications ask each member of
+# the team who has not signed it for a signature (``notifications.hooks``), so the message
+# exists if and only if the version does.
+after_version_hooks: list[Callable[[Session, VersionAdded], None]] = []
 
 
 def reference_problems(session: Session, credit_code: str, data: FindingIn) -> list[str]:
@@ -122,6 +140,9 @@ def add_version(
                 signed_at=now,
             )
         )
+    added = VersionAdded(round_key, credit_code, version, tuple(team), tuple(signers))
+    for hook in after_version_hooks:
+        hook(session, added)
     return version
 
 

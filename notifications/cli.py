@@ -86,9 +86,13 @@ def remind(
 ) -> None:
     """Queue reminders of near deadlines and overdue escalations to the coordinator."""
     from notifications.outbox import enqueue_overdue_escalations, enqueue_reminders
+    from rounds.closing import findings_in
     from shuangsui.db import session_scope
 
-    with session_scope(_engine()) as session:
-        r = enqueue_reminders(session=session, within_working_days=within)
-        o = enqueue_overdue_escalations(session=session)
+    engine = _engine()
+    state = findings_in(engine)  # a check done is neither reminded nor escalated
+    with session_scope(engine) as session:
+        r = enqueue_reminders(session=session, within_working_days=within, done=state.done,
+                              signed=state.signed)  # fmt: skip
+        o = enqueue_overdue_escalations(session=session, done=state.done)
     typer.echo(f"queued {r} reminder(s), {o} escalation(s)")

@@ -1,6 +1,8 @@
-"""Wire notifications into the draw: messages are queued in the draw's own transaction.
+"""Wire notifications into the draw and the findings: messages are queued in the
+transaction that causes them.
 
-``install()`` appends :func:`after_draw` to ``rounds.service.after_draw_hooks`` (once).
+``install()`` appends :func:`after_draw` to ``rounds.service.after_draw_hooks`` and
+:func:`after_version` to ``findings.service.after_version_hooks`` (once).
 """
 
 from __future__ import annotations
@@ -8,10 +10,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
+from findings.service import VersionAdded
 from notifications import facts
-from notifications.outbox import EnqueueResult, enqueue_round_assignments
+from notifications.messages import (
+    Common,
+    EnterpriseInfo,
+    RoundInfo,
+    Submitted,
+    signoff_request_message,
+)
+from notifications.outbox import EnqueueResult, add_messages, enqueue_round_assignments
+from notifications.render import language_of
+from notifications.settings import NotifySettings
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -32,12 +45,75 @@ def after_draw(session: Session, rnd: Any, result: Any) -> EnqueueResult:
     return queued
 
 
+def after_version(session: Session, added: VersionAdded) -> None:
+    """Ask each member of the team who has not signed the version just added
+    (``findings.service.VersionAdded``) to read and sign it: one 待您签字确认 message each,
+    with their own link; never commits. A version signed by the whole team asks no one; a
+    repeat of the same version and member queues nothing (the message's idempotency key)."""
+    from findings.categories import RESULT_LABELS, ResultCategory
+    from rounds.models import Assignment
+
+    waiting = [m for m in added.team if m not in added.signers]
+    if not waiting:
+        return
+    common, info = _round_facts(session, added.round_key)
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    due = dict(
+        session.execute(
+            sa.select(a.inspector_id, a.due_on).where(
+                a.round_key == added.round_key, a.credit_code == added.credit_code
+            )
+        ).all()
+    )
+    version = added.version
+    role, _, who = str(version.submitted_by).partition(":")
+    people = facts.inspectors(session, [*waiting, who] if role == "inspector" else waiting)
+    enterprise = facts.enterprises(session, [added.credit_code]).get(added.credit_code)
+    if enterprise is None:  # a finding names a drawn enterprise; the registry may lack it now
+        enterprise = EnterpriseInfo(added.credit_code, added.credit_code)
+    result = str(getattr(version.result, "value", version.result))
+    messages = []
+    for member in waiting:
+        person = people.get(member)
+        if person is None:  # an assignment names an inspector: not reachable without a row
+            continue
+        english = language_of(person.language) == "en"
+        if role == "inspector":
+            submitter = people[who].name if who in people else who
+        elif role == "coordinator":
+            submitter = f"coordinator {who}" if english else f"协调员 {who}"
+        else:
+            submitter = str(version.submitted_by)
+        submitted = Submitted(
+            enterprise, version.version, submitter, result,
+            RESULT_LABELS.get(ResultCategory(result), result), version.check_date, version.reason,
+        )  # fmt: skip
+        messages.append(
+            signoff_request_message(common, round_info=info, submitted=submitted,
+                                    inspector=person, due_on=due.get(member, info.window_end))
+        )  # fmt: skip
+    add_messages(session, messages)
+
+
+def _round_facts(session: Session, round_key: str) -> tuple[Common, RoundInfo]:
+    """The run's and the round's part of every message, read once per session (a findings
+    import adds a version per row in one transaction)."""
+    known: dict[str, tuple[Common, RoundInfo]] = session.info.setdefault("signoff_facts", {})
+    if round_key not in known:
+        common = facts.common(notify=NotifySettings())
+        known[round_key] = (common, facts.round_info(session, round_key)[0])
+    return known[round_key]
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
+    from findings import service as findings_service
     from rounds import service
 
     if after_draw not in service.after_draw_hooks:
         service.after_draw_hooks.append(after_draw)
+    if after_version not in findings_service.after_version_hooks:
+        findings_service.after_version_hooks.append(after_version)
     _installed = True

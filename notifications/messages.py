@@ -176,14 +176,18 @@ def assignment_message(
     due_on: date,
     kind: NotificationKind = NotificationKind.assignment,
     subject_suffix: str = "",
+    awaiting_signature: bool = False,
 ) -> Outgoing:
     """The 检查任务通知 (or a reminder) for one inspector and one enterprise.
 
     ``team`` is the co-inspectors as (person, is_lead); only their names and units are used.
+    ``awaiting_signature``: a teammate submitted the finding, this inspector has yet to sign it
+    (a reminder then asks for the signature).
     """
     return AssignmentMessages(common, round_info, kind).message(
         enterprise=enterprise, certificates=certificates, inspector=inspector, lead=lead,
         team=team, due_on=due_on, subject_suffix=subject_suffix,
+        awaiting_signature=awaiting_signature,
     )  # fmt: skip
 
 
@@ -235,19 +239,21 @@ class AssignmentMessages:
     def message(
         self, *, enterprise: EnterpriseInfo, certificates: list[CertInfo], inspector: Person,
         lead: bool, team: list[tuple[Person, bool]], due_on: date, subject_suffix: str = "",
+        awaiting_signature: bool = False,
     ) -> Outgoing:  # fmt: skip
         """One inspector's message; ``team`` is the co-inspectors as (person, is_lead)."""
         return self._message(
             enterprise, _enterprise_ctx(enterprise), _certificates_ctx(certificates),
             inspector, lead, [{"name": p.name, "unit": p.unit, "lead": is_lead}
                               for p, is_lead in team],
-            due_on, subject_suffix,
+            due_on, subject_suffix, awaiting_signature,
         )  # fmt: skip
 
     def _message(
         self, enterprise: EnterpriseInfo, enterprise_ctx: dict[str, str],
         certificates_ctx: list[dict[str, str]], inspector: Person, lead: bool,
         team_ctx: list[dict[str, Any]], due_on: date, subject_suffix: str = "",
+        awaiting_signature: bool = False,
     ) -> Outgoing:  # fmt: skip
         (channel, address), inspector_ctx, template = self._person(inspector)
         token = self._token(enterprise.credit_code, inspector.inspector_id)
@@ -265,6 +271,7 @@ class AssignmentMessages:
             "working_days": working_days,
             "link": link,
             "token": token,
+            "awaiting_signature": awaiting_signature,
         }
         rendered = template.render(context)
         return Outgoing(
@@ -303,6 +310,65 @@ class AssignmentMessages:
             context = {"name": who.name, "unit": who.unit}
             known = self._people[who] = (route(who), context, self._templates[language])
         return known
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A version waiting for signatures, as a sign-off request describes it."""
+
+    enterprise: EnterpriseInfo
+    version: int
+    submitter: str  # as the recipient reads it: a teammate's name, or 协调员 and a name
+    result: str  # the result category's value
+    result_label: str  # and its Chinese label
+    check_date: date
+    reason: str  # a correction's reason ("" for a first version)
+
+
+def signoff_request_message(
+    common: Common, *, round_info: RoundInfo, submitted: Submitted, inspector: Person,
+    due_on: date,
+) -> Outgoing:  # fmt: skip
+    """The 待您签字确认 message to one member of the team who has not signed ``submitted``:
+    what was submitted and by whom, with the member's own link (the assignment's, where the
+    page offers 签字确认 and a correction). One per version and member (its idempotency key)."""
+    code = submitted.enterprise.credit_code
+    token = assignment_tokens(common.secret, round_info.key)(code, inspector.inspector_id)
+    link = submission_links(common.public_base_url, round_info.key)(code, token)
+    context = {
+        "round": _round_ctx(round_info),
+        "inspector": {"name": inspector.name, "unit": inspector.unit},
+        "enterprise": _enterprise_ctx(submitted.enterprise),
+        "submitter": submitted.submitter,
+        "version": submitted.version,
+        "result": submitted.result,
+        "result_label": submitted.result_label,
+        "check_date": submitted.check_date.isoformat(),
+        "reason": submitted.reason,
+        "due_on": due_on.isoformat(),
+        "working_days": working_days_between(common.today, due_on),
+        "overdue": due_on < common.today,
+        "link": link,
+        "token": token,
+    }
+    payload = {
+        "credit_code": code,
+        "enterprise_name": submitted.enterprise.name,
+        "version": submitted.version,
+        "due_on": due_on.isoformat(),
+        "link": link,
+    }
+    return _make(
+        common,
+        "signoff_request",
+        NotificationKind.signoff_request,
+        round_info.key,
+        inspector.inspector_id,
+        f"{code}|v{submitted.version}",
+        inspector,
+        context,
+        payload,
+    )
 
 
 def enterprise_notice_message(

@@ -26,6 +26,7 @@ class NotificationKind(enum.StrEnum):
     enterprise_notice = "enterprise_notice"  # 检查告知书
     round_held = "round_held"  # a round's commit held by its preflight, to the coordinator
     channel_outage = "channel_outage"  # to the coordinator: a mail server or webhook host is down
+    signoff_request = "signoff_request"  # 待您签字确认: a teammate submitted a version
 
 
 class Channel(enum.StrEnum):

@@ -221,11 +221,15 @@ def enqueue_reminders(
     today: date | None = None,
     within_working_days: int = 3,
     done: Collection[tuple[str, str]] = (),
+    signed: Mapping[tuple[str, str], Collection[str]] | None = None,
     settings: Settings | None = None,
     notify: NotifySettings | None = None,
 ) -> int:
     """Remind each inspector once per deadline when it is ``within_working_days`` away.
-    ``done``: (round_key, credit_code) pairs whose findings are in."""
+    ``done``: (round_key, credit_code) pairs whose findings are in (final); ``signed``: of
+    those submitted and not final, who signed the latest version. A member who signed it is
+    not reminded; one who has not is asked for the signature (``awaiting_signature``)."""
+    signed = signed or {}
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
     messages: list[Outgoing] = []
@@ -235,14 +239,17 @@ def enqueue_reminders(
             a
             for a in facts.assignments(session, round_key)
             if (round_key, a.credit_code) not in done
+            and a.inspector_id not in signed.get((round_key, a.credit_code), ())
             and a.due_on >= common.today
             and working_days_between(common.today, a.due_on) <= within_working_days
         ]
-        messages += _reminders(common, info, rows, session)
+        submitted = {code for rk, code in signed if rk == round_key}
+        messages += _reminders(common, info, rows, session, submitted)
     return add_messages(session, messages)
 
 
-def _reminders(common: Common, info: RoundInfo, rows, session: Session) -> list[Outgoing]:  # type: ignore[no-untyped-def]
+def _reminders(common: Common, info: RoundInfo, rows, session: Session,  # type: ignore[no-untyped-def]
+               submitted: Collection[str]) -> list[Outgoing]:  # fmt: skip
     if not rows:
         return []
     ents = facts.enterprises(session, [a.credit_code for a in rows])
@@ -259,6 +266,7 @@ def _reminders(common: Common, info: RoundInfo, rows, session: Session) -> list[
             due_on=a.due_on,
             kind=NotificationKind.reminder,
             subject_suffix=f"|{a.due_on.isoformat()}",
+            awaiting_signature=a.credit_code in submitted,
         )
         for a in rows
     ]

@@ -18,7 +18,8 @@ from shuangsui.errors import UserError
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("zh", "en")
-TEMPLATES = ("assignment", "reminder", "overdue", "round_summary", "enterprise_notice")
+TEMPLATES = ("assignment", "reminder", "overdue", "round_summary", "enterprise_notice",
+             "signoff_request")  # fmt: skip
 
 
 class TemplateError(UserError):

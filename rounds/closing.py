@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import CursorResult, Engine, select, update
 from sqlmodel import Session, col
@@ -15,10 +15,28 @@ from rounds.models import Round, RoundStatus
 logger = logging.getLogger(__name__)
 
 
-def findings_in(engine: Engine) -> set[tuple[str, str]]:
-    """(round_key, credit_code) of every assignment whose finding is final."""
+class FindingsIn(NamedTuple):
+    """Where the checks of the open (drawn) rounds stand, by (round_key, credit_code)."""
+
+    done: set[tuple[str, str]]  # a final finding
+    signed: dict[tuple[str, str], tuple[str, ...]]  # none final: who signed the latest version
+
+
+def findings_in(engine: Engine) -> FindingsIn:
+    """What the follow-up needs to know of each check of the drawn rounds: done (a final
+    finding: no reminder, no escalation), or submitted and waiting for signatures (a reminder
+    only to whoever has yet to sign, asking for the signature)."""
     with engine.connect() as conn:
-        return {(r.round_key, r.credit_code) for r in load_results(conn) if r.public is not None}
+        drawn = select(col(Round.round_key)).where(col(Round.status) == RoundStatus.drawn)
+        keys = list(conn.scalars(drawn))
+        records = load_results(conn, keys) if keys else []
+    done = {(r.round_key, r.credit_code) for r in records if r.public is not None}
+    signed = {
+        (r.round_key, r.credit_code): r.versions[-1].state.signed_by
+        for r in records
+        if r.public is None and r.versions
+    }
+    return FindingsIn(done, signed)
 
 
 def close_finished_rounds(engine: Engine) -> list[str]:

@@ -20,10 +20,11 @@ def queue_follow_ups(today: dt.date) -> dict[str, int]:
     """Reminders before a check's deadline and escalations after it, in one transaction; each
     message has its idempotency key, so a re-run the same day queues nothing new."""
     engine = get_engine()
-    done = findings_in(engine)
+    state = findings_in(engine)
     with Session(engine) as session:
-        reminders = enqueue_reminders(session=session, today=today, done=done)
-        escalations = enqueue_overdue_escalations(session=session, today=today, done=done)
+        reminders = enqueue_reminders(session=session, today=today, done=state.done,
+                                      signed=state.signed)  # fmt: skip
+        escalations = enqueue_overdue_escalations(session=session, today=today, done=state.done)
         session.commit()
     get_run_logger().info("queued %d reminders, %d escalations", reminders, escalations)
     return {"reminders": reminders, "escalations": escalations}

@@ -54,6 +54,13 @@ CONTEXTS = {
         "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
         "due_on": "2026-12-18", "working_days": 2, "link": "http://x", "token": "t",
     },
+    "signoff_request": {
+        "inspector": {"name": "张三", "unit": ""}, "round": ROUND,
+        "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
+        "submitter": "李四", "version": 2, "result": "no_problem", "result_label": "未发现问题",
+        "check_date": "2026-12-10", "reason": "复核", "due_on": "2026-12-18",
+        "working_days": 2, "overdue": False, "link": "http://x", "token": "t",
+    },
     "overdue": {
         "round": ROUND, "coordinator_name": "王五",
         "overdue": [{"enterprise_name": "甲公司", "credit_code": "9135", "due_on": "2026-12-18",
