@@ -107,6 +107,19 @@ class DrawRefused:
 
 
 @dataclass(frozen=True)
+class DrawNotRecorded:
+    """A draw made and not recorded: each of its ``attempts`` lost the race for the log's head
+    to other writers (``collision``: the last), so nothing of it was kept and the round stays
+    committed. ``seed`` is the draw's: the round drawn again with the same entropy records a
+    ``DrawMade`` of the same seed; another seed there means other entropy was entered."""
+
+    seed: str
+    requested_by: str
+    attempts: int
+    collision: str
+
+
+@dataclass(frozen=True)
 class DrawFailed:
     reason: str
     error: str

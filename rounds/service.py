@@ -45,6 +45,7 @@ from rounds.entropy import (  # noqa: F401  (re-exported)
 from rounds.entropy import entropy_plan as name_entropy
 from rounds.models import (
     Assignment,
+    AuditEvent,
     PlanVersion,
     Round,
     RoundArtifact,
@@ -376,7 +377,8 @@ def draw_round(
         if not _fail(engine, rnd, "invalid", str(exc)):
             return _decided(engine, get_round(engine, round_key), entropy, requested_by)
         raise PlanError(f"round {round_key}: {exc}") from None
-    drawn = _persist(engine, rnd, result, records)
+    _same_seed_as_lost_draws(engine, rnd, result.seed, entropy, requested_by)
+    drawn = _persist(engine, rnd, result, records, requested_by)
     if drawn.status is not RoundStatus.drawn or drawn.seed != result.seed:
         # a concurrent attempt decided the round first (the compare-and-set in _persist)
         return _decided(engine, drawn, entropy, requested_by)
@@ -402,6 +404,42 @@ def _same_entropy(rnd: Round, given: EntropyInput) -> bool:
         if record.get("source") == "commit-reveal" and given.reveal:
             return bool(record.get("secret") == given.reveal.get("secret"))
     return False
+
+
+def _same_seed_as_lost_draws(
+    engine: Engine, rnd: Round, seed: str, given: EntropyInput | None, requested_by: str
+) -> None:
+    """A round whose draw was made and not recorded (``DrawNotRecorded`` in its audit log) is
+    drawn again only with the same entropy: the same seed. Another seed means other digits or
+    another reveal were entered after a draw had been made: refused and audited, as a second
+    draw of a drawn round is, so a lost draw can never become a chance to draw again."""
+    q = select(AuditEvent.payload).where(
+        col(AuditEvent.round_key) == rnd.round_key,
+        col(AuditEvent.event) == audit.DrawNotRecorded.__name__,
+    )
+    with Session(engine) as session:
+        lost = {json.loads(payload)["seed"] for payload in session.exec(q)}
+    if not lost or seed in lost:
+        return
+    offered = {
+        "witness_digits": given.witness_digits if given else "",
+        "witnesses": list(given.witnesses) if given else [],
+        "reveal": dict(given.reveal) if given and given.reveal else None,
+    }
+    earlier = sorted(lost)
+    audit.append(
+        engine,
+        rnd.round_key,
+        audit.DrawRefused(seed=earlier[0], requested_by=requested_by,
+                          offered_sha256=sha256_hex(canonical_json(offered))),
+    )  # fmt: skip
+    raise DrawAlreadyMade(
+        f"round {rnd.round_key}: a draw with seed {earlier[0]} was made and could not be "
+        f"recorded (DrawNotRecorded in the audit log); the entropy offered now gives seed "
+        f"{seed}. Draw it again with the entropy of that draw (the same witness digits, the "
+        "same reveal): other entropy would be a second draw of the round. The attempt is in "
+        "the audit log"
+    )
 
 
 def _refuse_second_draw(
@@ -459,10 +497,13 @@ def _fail(engine: Engine, rnd: Round, reason: str, error: str, records: list | N
 DRAW_ATTEMPTS = 10
 
 
-def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list) -> Round:
+def _persist(
+    engine: Engine, rnd: Round, result: core.DrawResult, records: list, requested_by: str
+) -> Round:
     """Record the draw in one transaction, if the round is still committed (else another
     attempt decided it: the round as it is now). Raises :class:`DrawNotRecorded`, leaving the
-    round committed, when every attempt collided with other writes to the audit log."""
+    round committed, when every attempt collided with other writes to the audit log; the
+    audit log says so first, if it can (:func:`_audit_not_recorded`)."""
     counts = {
         s.stratum: {"eligible": s.eligible, "targeted": s.targeted, "excluded": s.excluded,
                     "quota": s.quota, "drawn": s.drawn, "rate": s.rate}
@@ -524,12 +565,33 @@ def _persist(engine: Engine, rnd: Round, result: core.DrawResult, records: list)
         logger.info("round %s drawn: seed %s, %d selected", rnd.round_key, result.seed[:16],
                     selected)  # fmt: skip
         return get_round(engine, rnd.round_key)
-    raise DrawNotRecorded(
+    not_recorded = DrawNotRecorded(
         f"round {rnd.round_key}: the draw could not be recorded: {DRAW_ATTEMPTS} attempts in a "
         f"row collided with other writers (the last collision: {collided}). Nothing of it was "
         "kept and the round is still committed: draw it again (the same entropy gives the "
         "same draw)"
     )
+    lost = audit.DrawNotRecorded(seed=result.seed, requested_by=requested_by,
+                                 attempts=DRAW_ATTEMPTS, collision=collided)  # fmt: skip
+    _audit_not_recorded(engine, rnd.round_key, lost)
+    raise not_recorded
+
+
+def _audit_not_recorded(engine: Engine, round_key: str, event: audit.DrawNotRecorded) -> None:
+    """The audit entry of a draw made and not recorded: an auditor sees every draw made, kept
+    or not, and a later draw of the round is held to this one's seed
+    (:func:`_same_seed_as_lost_draws`). Appended in short transactions of its own, each
+    losing one retried after a random pause (``audit.append``): the draw's own long attempts
+    have just lost the log's head to other writers. A failure even so is logged, with what the
+    entry says, and the caller raises :class:`DrawNotRecorded` all the same."""
+    try:
+        audit.append(engine, round_key, event, attempts=DRAW_ATTEMPTS)
+    except Exception:
+        logger.error(
+            "round %s: the draw not recorded (seed %s, %d attempts, requested by %s) could not "
+            "be written to the audit log either",
+            round_key, event.seed, event.attempts, event.requested_by or "-", exc_info=True,
+        )  # fmt: skip
 
 
 def get_round(engine: Engine, round_key: str) -> Round:

@@ -7,7 +7,8 @@ temporary file named ``.tmp-shuangsui-*`` in the target's own folder, are flushe
 the rename itself survives a power cut. A killed run can leave only such temporary files; each
 writer calls :func:`remove_leftovers` on its output folder before it starts, holding the
 folder's :func:`writer_lock`: two writers of one folder at once would take each other's
-temporary files for leftovers (and each rewrite the other's manifest), so the second waits.
+temporary files for leftovers (and each rewrite the other's manifest), so the second waits,
+and says once which folder it waits for (a command that waits silently looks hung).
 
 ``SHUANGSUI_TEST_KILL_AT`` is a test hook (see :func:`kill_point`): the crash tests set it to a
 named point and the process kills itself there with SIGKILL, as ``kill -9`` would.
@@ -138,14 +139,26 @@ def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator
 
 
 @contextmanager
-def writer_lock(directory: Path) -> Iterator[None]:
+def writer_lock(directory: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold ``directory``'s writer lock: one writer of the folder at a time, the others wait
     their turn. The lock is the folder's own (``flock`` on the folder itself), so it leaves no
-    file in what is published or bundled. The folder is made if missing."""
+    file in what is published or bundled. The folder is made if missing.
+
+    A writer that has to wait says so once, before waiting: ``on_wait`` if given, else one
+    warning in this module's log naming the folder (the ``shuangsui`` command writes warnings
+    to stderr, so its operator reads it; a Prefect run shows it in its worker's output)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    with file_lock(directory):
+    with file_lock(directory, on_wait=on_wait or (lambda: _waiting_for(directory))):
         yield
+
+
+def _waiting_for(directory: Path) -> None:
+    logger.warning(
+        "folder %s: another run is writing it (it holds the folder's writer lock); "
+        "waiting for it to end",
+        directory,
+    )
 
 
 def remove_leftovers(directory: Path) -> int:

@@ -2,7 +2,12 @@
 log's head on every attempt. The draw is not returned as if made: ``DrawNotRecorded`` names the
 round and the collision, nothing of the draw is kept, the round stays committed, and drawing
 it again (the same entropy) records the same draw. The command says so on stderr (exit 6); the
-flow's task tries again.
+flow's task tries again. Each draw so lost leaves a ``DrawNotRecorded`` entry in the audit log
+(its seed, who asked, the attempts), written after them in a transaction of its own: an auditor
+sees every draw made, kept or not, and the round can then be drawn only with that draw's
+entropy (the same seed): other digits are refused as a second draw. The entry is retried as
+the log's appends are; when it cannot be written even so, the log says so and the draw's own
+error is raised as it was.
 
 Collisions are forced two ways: a real writer on another connection that appends on the head
 the draw reads and commits once the draw waits on it (PostgreSQL; on SQLite the draw's first
@@ -12,6 +17,7 @@ which the database refuses on the same keys as it refuses a racing writer's."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -41,18 +47,22 @@ def _draw(engine: sa.Engine) -> Round:
         engine=engine,
         round_key=ROUND,
         entropy=service.EntropyInput(witness_digits=DIGITS, witnesses=WITNESSES),
+        requested_by="王五",
     )
 
 
-def _collide(monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
-    """The next ``times`` attempts to record a draw collide on the audit log's head: another
-    append on the head the draw's event took. The seeds of the draws so refused."""
+def _collide(
+    monkeypatch: pytest.MonkeyPatch, times: int, event_type: type = audit.DrawMade
+) -> list[str]:
+    """The next ``times`` appends of an ``event_type`` (default: the draw's own event) collide
+    on the audit log's head: another append on the head the event took. The seeds of the
+    events so refused."""
     real, refused = audit.add_to, []
 
     def add_to(session: Session, round_key: str | None, event: object) -> AuditEvent:
         row = real(session, round_key, event)
-        if isinstance(event, audit.DrawMade) and len(refused) < times:
-            refused.append(event.seed)
+        if isinstance(event, event_type) and len(refused) < times:
+            refused.append(event.seed)  # type: ignore[attr-defined]
             other = {c: getattr(row, c) for c in ("seq", "at", "prev_hash", "payload")}
             session.execute(sa.insert(AuditEvent).values(
                 **other, round_key=None, event="EntropyAwaited", hash="f" * 64,
@@ -74,6 +84,14 @@ def _nothing_drawn(engine: sa.Engine) -> None:
             assert s.exec(select(func.count()).select_from(table)).one() == 0
         events = [e.event for e in audit.load_chain(s, ROUND)]  # the chain verifies
     assert "DrawMade" not in events
+
+
+def _not_recorded(engine: sa.Engine) -> list[dict]:
+    """The payloads of the round's ``DrawNotRecorded`` entries, in the order of the chain
+    (which verifies)."""
+    with Session(engine) as s:
+        chain = audit.load_chain(s, ROUND)
+    return [json.loads(e.payload) for e in chain if e.event == "DrawNotRecorded"]
 
 
 def _drawn_once(engine: sa.Engine, seed: str) -> None:
@@ -100,9 +118,60 @@ def test_a_draw_collided_on_every_attempt_raises_and_leaves_the_round_to_draw_ag
     assert "audit_event" in said and "the round is still committed: draw it again" in said
     assert len(refused) == 3 and len(set(refused)) == 1
     _nothing_drawn(engine)
+    (entry,) = _not_recorded(engine)  # the draw lost, in the audit log all the same
+    assert entry == {"seed": refused[0], "requested_by": "王五", "attempts": 3,
+                     "collision": entry["collision"]}  # fmt: skip
+    assert "audit_event" in entry["collision"] and entry["collision"] in said
 
     assert _draw(engine).seed == refused[0]  # the same entropy, the same draw, recorded now
     _drawn_once(engine, refused[0])
+    with Session(engine) as s:
+        events = [e.event for e in audit.load_chain(s, ROUND)]
+    assert events.index("DrawNotRecorded") < events.index("DrawMade")
+
+
+@pytest.mark.parametrize("trouble", ["collision", "database error"])
+def test_a_draw_not_recorded_that_cannot_be_audited_either_is_logged_and_raised_as_it_was(
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    trouble: str,
+) -> None:
+    """The entry of the draw not recorded loses the log's head too (each of its attempts, as
+    many as the draw's), or the database refuses it otherwise: the log says what the entry
+    would have said, and the draw's own error is raised, unchanged; the round stays
+    committed."""
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    monkeypatch.setattr(service, "DRAW_ATTEMPTS", 2)
+    refused = _collide(monkeypatch, times=2)
+    if trouble == "collision":
+        lost = _collide(monkeypatch, times=2, event_type=audit.DrawNotRecorded)
+    else:
+        real = audit.add_to
+
+        def add_to(session: Session, round_key: str | None, event: object) -> AuditEvent:
+            if isinstance(event, audit.DrawNotRecorded):
+                session.execute(sa.text("SELECT * FROM no_such_table"))
+            return real(session, round_key, event)
+
+        monkeypatch.setattr(audit, "add_to", add_to)
+    caplog.set_level(logging.ERROR, logger="rounds.service")
+
+    with pytest.raises(DrawNotRecorded) as exc:
+        _draw(engine)
+    assert str(exc.value).startswith(f"round {ROUND}: the draw could not be recorded: 2 attempts")
+    assert "audit_event" in str(exc.value)
+    if trouble == "collision":
+        assert lost == [refused[0]] * 2  # tried as often as the draw, on its own seed
+    _nothing_drawn(engine)
+    assert _not_recorded(engine) == []
+    (logged,) = [r for r in caplog.records if r.name == "rounds.service"]
+    assert logged.levelno == logging.ERROR and logged.exc_info is not None
+    assert logged.getMessage() == (
+        f"round {ROUND}: the draw not recorded (seed {refused[0]}, 2 attempts, requested by 王五) "
+        "could not be written to the audit log either"
+    )
 
 
 def test_a_draw_that_collides_once_is_recorded_by_its_next_attempt(
@@ -182,6 +251,8 @@ def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
         assert isinstance(got, DrawNotRecorded), got
         assert "1 attempts in a row collided" in str(got) and "audit_event" in str(got)
         _nothing_drawn(engine)
+        (entry,) = _not_recorded(engine)  # after the other writer's, in a transaction of its own
+        assert (entry["attempts"], entry["requested_by"]) == (1, "王五")
         return
     assert isinstance(got, Round), got
     _drawn_once(engine, got.seed or "")
@@ -209,7 +280,7 @@ def test_the_command_says_the_draw_was_not_recorded_and_a_rerun_draws(
     refused = _collide(monkeypatch, times=2)
     args = ["round", "draw", ROUND, "--digits", DIGITS, "--witness", WITNESSES[0]]
 
-    failed = cli.invoke(app, args)
+    failed = cli.invoke(app, [*args, "--by", "王五"])
     assert failed.exit_code == 6, failed.output
     (line,) = failed.stderr.splitlines()
     assert line.startswith(f"error: round {ROUND}: the draw could not be recorded: 2 attempts")
@@ -221,6 +292,10 @@ def test_the_command_says_the_draw_was_not_recorded_and_a_rerun_draws(
     assert again.exit_code == 0, again.output
     assert refused[0] in again.stdout
     _drawn_once(engine, refused[0])
+    listed = cli.invoke(app, ["round", "audit", ROUND]).stdout.splitlines()
+    (lost,) = [line for line in listed if " DrawNotRecorded " in line]
+    assert f'"seed":"{refused[0]}"' in lost and '"requested_by":"王五"' in lost
+    assert listed.index(lost) < next(i for i, x in enumerate(listed) if " DrawMade " in x)
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -243,9 +318,42 @@ def test_the_flow_draws_again_and_fails_out_loud_when_every_try_collides(
         round_flows.draw_round(**run)
     assert len(refused) == 4
     _nothing_drawn(engine)
+    lost = _not_recorded(engine)  # each try, in the audit log
+    assert [(e["seed"], e["requested_by"], e["attempts"]) for e in lost] == [
+        (refused[0], "王五", 1)
+    ] * 4
 
     refused = _collide(monkeypatch, times=1)  # the first try only (the four above are spent)
     summary = round_flows.draw_round(**run)
     assert summary["status"] == "drawn" and summary["seed"] == refused[0]
     assert Path(summary["bundle"]).is_dir()
     _drawn_once(engine, refused[0])
+
+
+def test_after_a_draw_not_recorded_other_digits_are_refused_and_the_same_draw_is_recorded(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The redraw an operator could otherwise make until the result suits: the lost draw's
+    entry holds the round to its seed. Other witness digits are refused (DrawAlreadyMade,
+    audited as DrawRefused, nothing drawn); the lost draw's own digits record it."""
+    from shuangsui.errors import DrawAlreadyMade
+
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    monkeypatch.setattr(service, "DRAW_ATTEMPTS", 2)
+    collided = _collide(monkeypatch, times=2)
+    with pytest.raises(DrawNotRecorded):
+        _draw(engine)
+    monkeypatch.undo()
+    lost, again = collided
+    assert again == lost and _not_recorded(engine)[0]["seed"] == lost
+    other = service.EntropyInput(witness_digits="27182818284590452353", witnesses=WITNESSES)
+    with pytest.raises(DrawAlreadyMade, match=f"a draw with seed {lost} was made"):
+        service.draw_round(engine=engine, round_key=ROUND, entropy=other, requested_by="赵六")
+    _nothing_drawn(engine)
+    with Session(engine) as s:
+        chain = audit.load_chain(s, ROUND)
+    refused = [json.loads(e.payload) for e in chain if e.event == "DrawRefused"]
+    assert [(r["seed"], r["requested_by"]) for r in refused] == [(lost, "赵六")]
+    assert _draw(engine).seed == lost
+    _drawn_once(engine, lost)
