@@ -26,9 +26,14 @@ LOCK_CLASS = 0x5353_5359  # "SSSY": the advisory locks of partner syncs (Postgre
 
 
 def _waiting(code: str, on_wait: Callable[[], None] | None) -> None:
-    logger.warning("partner %s: another sync of it is running; waiting for it to end", code)
-    if on_wait is not None:
-        on_wait()
+    """Say that the sync waits: the caller's ``on_wait`` tells the operator (the command, on
+    stderr), and the log keeps it at INFO, so a terminal that shows warnings says it once."""
+    message = "partner %s: another sync of it is running; waiting for it to end"
+    if on_wait is None:
+        logger.warning(message, code)
+        return
+    logger.info(message, code)
+    on_wait()
 
 
 @contextmanager
