@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from draw.canonical import canonical_json
 from joint import service
+from joint.models import JointRound
 from shuangsui.errors import UserError
 from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 
@@ -39,15 +40,21 @@ def _line(obj: Any) -> bytes:
 def write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
     """Write the joint round's bundle into ``out``; the names of its files (in manifest order,
     the manifest besides)."""
+    _drawn(engine, joint)  # refused before the folder is made
     with writer_lock(out):  # two runs into one folder take turns (``shuangsui.files``)
         remove_leftovers(out)
         return _write_bundle(engine, joint, out)
 
 
-def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
+def _drawn(engine: Engine, joint: str) -> JointRound:
     row = service.get_joint(engine, joint)
     if row.status not in ("drawn", "failed") or row.outcome is None:
         raise UserError(f"joint round {joint} is {row.status}: draw it first (joint draw)")
+    return row
+
+
+def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
+    row = _drawn(engine, joint)
     plan = service.plan_of(row)
     commits: dict[str, list[dict[str, Any]]] = {}
     reveals: dict[str, dict[str, Any]] = {}
@@ -72,7 +79,7 @@ def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
         b = payloads.get(p["bureau"], {"inspectors": [], "conflicts": []})
         blobs[f"inspectors-{p['bureau']}.jsonl"] = b"".join(_line(i) for i in b["inspectors"])
         blobs[f"conflicts-{p['bureau']}.json"] = _line({"conflicts": b["conflicts"]})
-    outcome = dict(row.outcome)
+    outcome = dict(row.outcome or {})  # set once drawn (_drawn)
     outcome["outcome"] = row.status
     blobs["outcome.json"] = _line(outcome)
     blobs["verify.py"] = VERIFY.read_bytes()

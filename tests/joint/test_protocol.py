@@ -28,6 +28,7 @@ from joint.models import JointRound
 from joint.protocol import joint_seed, nonce_commitment, sign_statement, statement_hash
 from joint.service import Bureau as Me
 from notifications.models import Notification
+from shuangsui.errors import UserError
 from tests.crash.test_kill_publish import _leftovers, _tree
 from tests.exchange.bureaus import Bureau, make_bureau, served, write_directory
 from tests.joint.world import NAMES, joint_yaml
@@ -289,8 +290,13 @@ def test_a_bundle_started_while_another_writes_the_folder_waits_its_turn(
     """``joint bundle --out DIR`` run twice into one folder at once: both end without error and
     the folder holds the bundle, whole and verifying, the same as one run writes, with no
     temporary file left. Forced (``tests.writers.two_at_once``): the first run is held before
-    its outcome is renamed into place."""
+    its outcome is renamed into place. Before the draw a bundle is refused, and leaves no
+    folder behind."""
     trio.commit("jt-twice")
+    early = tmp_path / "early"
+    with pytest.raises(UserError, match="draw it first"):
+        write_bundle(trio.b[FJ].engine, "jt-twice", early)
+    assert not early.exists()
     for code in NAMES:
         trio.reveal(code, "jt-twice")
     engine = trio.b[FJ].engine
