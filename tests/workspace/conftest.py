@@ -1,5 +1,6 @@
-"""The inspector pages' served round, shared by their test modules (a module that serves
-something else defines its own ``live``)."""
+"""The served round, shared by the test modules: ``live`` for the inspector pages,
+``coordinator_live`` for the coordinator's (a module that serves something else defines its own
+``live``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from api import tokens
 from api.app import create_app
+from shuangsui.config import get_settings
 from tests.findings.live import serve
-from tests.workspace.helpers import delivered_round
+from tests.workspace.helpers import COORDINATOR, delivered_round
 
 
 @pytest.fixture
@@ -19,3 +22,15 @@ def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     teams = delivered_round(engine, monkeypatch)
     with serve(create_app(engine=engine)) as base:
         yield base, teams
+
+
+@pytest.fixture
+def coordinator_live(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, dict, str]]:
+    """A served app, its drawn round (notices delivered) and a token of the coordinator 李协调
+    (``COORDINATOR``): (base URL, teams by enterprise, token)."""
+    teams = delivered_round(engine, monkeypatch)
+    ssc = tokens.create_coordinator(engine, COORDINATOR, get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base:
+        yield base, teams, ssc

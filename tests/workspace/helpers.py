@@ -1,4 +1,5 @@
-"""A drawn round whose notices sit in the file outbox, and links read back from them."""
+"""A drawn round whose notices sit in the file outbox, and links read back from them; what the
+workspace's tests do to it (sign in, revoke links, give up a notice)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,25 @@ import email
 import email.policy
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session, select
 
+from api import inspector_tokens
 from findings.service import submit
 from notifications.dispatch import dispatch
+from notifications.models import Notification, NotificationStatus
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round, final_finding, finding
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/w/open/[^\s\"'<>]+")
+COORDINATOR = "李协调"  # whose token ``coordinator_live`` serves with
 
 
 def delivered_round(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
@@ -77,6 +84,30 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360f80f0000010101005bd1a7f30000000049454e44ae426082"
 )
+
+
+@contextmanager
+def coordinator_client(base: str, ssc: str) -> Iterator[httpx.Client]:
+    """A client of ``base`` signed in with the coordinator's token ``ssc``."""
+    with httpx.Client(base_url=base) as http:
+        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        yield http
+
+
+def revoke_links(engine: sa.Engine, inspector: str) -> None:
+    """``COORDINATOR`` revokes ``inspector``'s links in the round: moved elsewhere (调离)."""
+    inspector_tokens.revoke(engine, inspector, round_key=ROUND, by=COORDINATOR, reason="调离")
+
+
+def dead_letter(engine: sa.Engine) -> int:
+    """The round's first notice, marked dead (its delivery given up); its id."""
+    with Session(engine) as s:
+        dead = s.exec(select(Notification).where(Notification.round_key == ROUND)).first()
+        assert dead is not None and dead.id is not None
+        dead.status = NotificationStatus.dead
+        s.add(dead)
+        s.commit()
+        return dead.id
 
 
 def csrf_of(html: str, action: str = "") -> str:

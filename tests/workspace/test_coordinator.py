@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,26 +13,18 @@ import pytest
 import sqlalchemy as sa
 
 from api import tokens
-from api.app import create_app
 from findings.importer import import_findings
 from findings.service import history
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, final_finding
-from tests.findings.live import serve
+from tests.workspace.conftest import coordinator_live as live  # noqa: F401  (for tests/joint)
 from tests.workspace.helpers import (
+    dead_letter,
     delivered_round,
     final_and_waiting,
     outbox_link,
     record_equivocation,
 )
-
-
-@pytest.fixture
-def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict, str]]:
-    teams = delivered_round(engine, monkeypatch)
-    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield base, teams, ssc
 
 
 def _signed_in(http: httpx.Client, ssc: str) -> None:
@@ -44,9 +35,9 @@ def _signed_in(http: httpx.Client, ssc: str) -> None:
 
 
 def test_round_page_shows_progress_and_who_must_sign(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     done, _waiting = final_and_waiting(engine, teams)
     with httpx.Client(base_url=base) as http:
         assert http.get(f"/w/c/rounds/{ROUND}").status_code == 401  # no session yet
@@ -68,9 +59,9 @@ def test_round_page_shows_progress_and_who_must_sign(
 
 
 def test_an_inspector_session_or_token_never_opens_coordinator_pages(
-    live: tuple[str, dict, str],
+    coordinator_live: tuple[str, dict, str],
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     code, team = sorted(teams.items())[0]
     link = outbox_link(code, team[0], base)
     token = link.rsplit("token=", 1)[1]
@@ -89,9 +80,9 @@ def test_an_inspector_session_or_token_never_opens_coordinator_pages(
 
 
 def test_a_revoked_coordinator_token_ends_the_session(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    base, _teams, ssc = live
+    base, _teams, ssc = coordinator_live
     with httpx.Client(base_url=base) as http:
         _signed_in(http, ssc)
         assert http.get("/w/c/").status_code == 200
@@ -100,9 +91,9 @@ def test_a_revoked_coordinator_token_ends_the_session(
 
 
 def test_exports_open_in_openpyxl_and_the_template_round_trips(
-    live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     with httpx.Client(base_url=base) as http:
         _signed_in(http, ssc)
         sheets = {}
@@ -138,7 +129,7 @@ def test_exports_open_in_openpyxl_and_the_template_round_trips(
 
 
 def test_dead_letters_are_retried_from_the_round_page_with_csrf(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     import re
 
@@ -147,14 +138,8 @@ def test_dead_letters_are_retried_from_the_round_page_with_csrf(
     from notifications.models import Notification, NotificationStatus
     from rounds.models import AuditEvent
 
-    base, _teams, ssc = live
-    with Session(engine) as s:
-        dead = s.exec(select(Notification).where(Notification.round_key == ROUND)).first()
-        assert dead is not None
-        dead.status = NotificationStatus.dead
-        s.add(dead)
-        s.commit()
-        dead_id = dead.id
+    base, _teams, ssc = coordinator_live
+    dead_id = dead_letter(engine)
     with httpx.Client(base_url=base) as http:
         _signed_in(http, ssc)
         page = http.get(f"/w/c/rounds/{ROUND}")
@@ -172,7 +157,7 @@ def test_dead_letters_are_retried_from_the_round_page_with_csrf(
 
 
 def test_partners_page_shows_each_partners_sync_and_fault(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     import datetime as dt
 
@@ -181,7 +166,7 @@ def test_partners_page_shows_each_partners_sync_and_fault(
     from exchange.models import PartnerState
     from tests.exchange.test_crypto import _key
 
-    base, _teams, ssc = live
+    base, _teams, ssc = coordinator_live
     (get_settings().home / "partners.toml").write_text(
         f'[[partner]]\ncode = "310000"\nname = "上海市认证执法局"\ndivision = "310000"\n'
         f'base_url = "http://127.0.0.1:8310/"\nkeys = ["{_key().public.text}"]\n',
@@ -228,9 +213,9 @@ def test_this_month_lists_each_plan_with_its_state(
 
 
 def test_partners_page_shows_witnesses_and_equivocation_evidence(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    base, _teams, ssc = live
+    base, _teams, ssc = coordinator_live
     notes = record_equivocation(engine, partners_head="witness_quorum = 2\n")
     with httpx.Client(base_url=base) as http:
         _signed_in(http, ssc)

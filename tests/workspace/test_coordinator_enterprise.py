@@ -5,46 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from api import tokens
-from api.app import create_app
 from findings.service import submit
-from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding, finding
-from tests.findings.live import serve
 from tests.workspace.helpers import (
     PNG,
+    coordinator_client,
     csrf_of,
-    delivered_round,
     final_and_waiting,
     open_assignment,
 )
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场核查，未见问题"}
-
-
-@pytest.fixture
-def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict, str]]:
-    teams = delivered_round(engine, monkeypatch)
-    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield base, teams, ssc
-
-
-@contextmanager
-def _coordinator(base: str, ssc: str) -> Iterator[httpx.Client]:
-    """A client signed in as the coordinator."""
-    with httpx.Client(base_url=base) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
-        yield http
 
 
 def _listed(html: str) -> list[str]:
@@ -53,12 +31,12 @@ def _listed(html: str) -> list[str]:
 
 
 def test_the_round_table_filters_by_progress_and_each_row_opens_its_enterprise(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     done, waiting = final_and_waiting(engine, teams)
     todo = set(teams) - {done, waiting}
-    with _coordinator(base, ssc) as http:
+    with coordinator_client(base, ssc) as http:
         everything = http.get(f"/w/c/rounds/{ROUND}")
         shown = {show: http.get(f"/w/c/rounds/{ROUND}?show={show}") for show in
                  ("todo", "signing", "final", "published", "late", "nonsense")}  # fmt: skip
@@ -83,9 +61,9 @@ def test_the_round_table_filters_by_progress_and_each_row_opens_its_enterprise(
 
 
 def test_an_enterprise_page_shows_every_version_newest_first_with_its_evidence(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as inspector:  # a photo, through the inspector's page
         path, page = open_assignment(inspector, base, code, team[0])
@@ -100,7 +78,7 @@ def test_an_enterprise_page_shows_every_version_newest_first_with_its_evidence(
     submit(engine, round_key=ROUND, credit_code=code,
            data=finding("no_problem", reason="复核后更正", description="复核：证书有效"),
            submitted_by="coordinator:李协调", signers=team)  # fmt: skip
-    with _coordinator(base, ssc) as http:
+    with coordinator_client(base, ssc) as http:
         page = http.get(f"/w/c/rounds/{ROUND}/e/{code}")
         assert page.status_code == 200, page.text
         history = page.text.split('id="history"', 1)[1]
@@ -122,16 +100,16 @@ def test_an_enterprise_page_shows_every_version_newest_first_with_its_evidence(
 
 
 def test_an_enterprise_page_is_the_coordinators_alone_and_names_what_is_not_there(
-    live: tuple[str, dict, str],
+    coordinator_live: tuple[str, dict, str],
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as http:
         assert http.get(f"/w/c/rounds/{ROUND}/e/{code}").status_code == 401
         open_assignment(http, base, code, team[0])  # an inspector's session opens nothing here
         assert http.get(f"/w/c/rounds/{ROUND}/e/{code}").status_code == 401
         assert http.get(f"/w/c/rounds/{ROUND}/e/{code}/evidence/{'0' * 64}").status_code == 401
-    with _coordinator(base, ssc) as http:
+    with coordinator_client(base, ssc) as http:
         other = "91350100MA2Y000000"
         assert other not in teams
         missing = http.get(f"/w/c/rounds/{ROUND}/e/{other}")
@@ -148,9 +126,9 @@ def test_an_enterprise_page_is_the_coordinators_alone_and_names_what_is_not_ther
 
 @pytest.mark.slow
 def test_on_a_phone_each_row_shows_its_progress_and_the_enterprise_page_fits(
-    live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     (done, done_team), *_ = sorted(teams.items())
     final_finding(engine, done, done_team)
     with headless() as browser:

@@ -6,11 +6,7 @@ first commits first, and the revocation after it."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from types import ModuleType
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,7 +15,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from api import tokens
-from api.app import create_app
 from findings import service, writes
 from findings.dates import today
 from findings.models import Finding
@@ -31,47 +26,10 @@ from registry.models import CheckItem
 from rounds.models import AuditEvent
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, finding
-from tests.findings.live import serve
-from tests.workspace.helpers import csrf_of, delivered_round
+from tests.races import held_until_blocked, held_while
+from tests.workspace.helpers import COORDINATOR as ME
+from tests.workspace.helpers import csrf_of, dead_letter
 from workspace import coordinator
-
-ME = "李协调"
-
-
-@pytest.fixture
-def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict, str]]:
-    """A served app, its drawn round (notices delivered) and a coordinator token."""
-    teams = delivered_round(engine, monkeypatch)
-    ssc = tokens.create_coordinator(engine, ME, get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield base, teams, ssc
-
-
-def _revoked_while_held(
-    engine: sa.Engine,
-    monkeypatch: pytest.MonkeyPatch,
-    at: tuple[ModuleType, str],
-    send: Callable[[], Any],
-) -> Any:
-    """``send()`` in a thread, held on entering ``at`` (after the request's guard let it in,
-    before its write) while the coordinator's token is revoked (committed); what it got."""
-    module, name = at
-    reached, go = threading.Event(), threading.Event()
-    real = getattr(module, name)
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        if not reached.is_set():
-            reached.set()
-            assert go.wait(60), "the test never let the write go on"
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, held)
-    with ThreadPoolExecutor(1) as pool:
-        sent = pool.submit(send)
-        assert reached.wait(30), "the request never reached its write"
-        tokens.revoke(engine, ME)
-        go.set()
-        return sent.result(60)
 
 
 def _events(engine: sa.Engine, name: str) -> list[str]:
@@ -80,19 +38,19 @@ def _events(engine: sa.Engine, name: str) -> list[str]:
 
 
 def test_an_api_correction_whose_token_is_revoked_meanwhile_is_refused(
-    live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     code = sorted(teams)[0]
     url = f"/findings/{ROUND}/{code}"
     body = {"result": "no_problem", "check_date": "2026-12-10"}
     bearer = {"Authorization": f"Bearer {ssc}"}
     with httpx.Client(base_url=base, timeout=60) as http:
-        r = _revoked_while_held(
-            engine,
+        r = held_while(
             monkeypatch,
             (writes, "lock_writes"),  # the start of the finding's write transaction
             lambda: http.post(url, json=body, headers=bearer),
+            meanwhile=lambda: tokens.revoke(engine, ME),
         )
         at_the_door = http.post(url, json=body, headers=bearer)
     assert r.status_code == 403, r.text
@@ -104,22 +62,19 @@ def test_an_api_correction_whose_token_is_revoked_meanwhile_is_refused(
 
 
 def test_a_workspace_retry_whose_token_is_revoked_meanwhile_is_refused(
-    live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, _teams, ssc = live
-    with Session(engine) as s:
-        dead = s.exec(select(Notification).where(Notification.round_key == ROUND)).first()
-        assert dead is not None
-        dead.status = NotificationStatus.dead
-        s.add(dead)
-        s.commit()
-        dead_id = dead.id
+    base, _teams, ssc = coordinator_live
+    dead_id = dead_letter(engine)
     action = f"/w/c/rounds/{ROUND}/retry-dead"
     with httpx.Client(base_url=base, timeout=60) as http:
         assert http.get(f"/w/c/open?token={ssc}").status_code == 303
         form = {"csrf": csrf_of(http.get(f"/w/c/rounds/{ROUND}").text)}
-        r = _revoked_while_held(
-            engine, monkeypatch, (coordinator, "_requeue"), lambda: http.post(action, data=form)
+        r = held_while(
+            monkeypatch,
+            (coordinator, "_requeue"),
+            lambda: http.post(action, data=form),
+            meanwhile=lambda: tokens.revoke(engine, ME),
         )
         at_the_door = http.post(action, data=form)
     assert r.status_code == 401 and "协调员令牌已被撤销" in r.text, r.text
@@ -147,18 +102,18 @@ def _still_received(engine: sa.Engine, lead_id: int) -> None:
 
 
 def test_an_api_lead_decision_whose_token_is_revoked_meanwhile_is_refused(
-    live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     lead_id = _lead(engine, sorted(teams)[0])
     url, body = f"/leads/{lead_id}/reject", {"reason": "不属于本局管辖"}
     bearer = {"Authorization": f"Bearer {ssc}"}
     with httpx.Client(base_url=base, timeout=60) as http:
-        r = _revoked_while_held(
-            engine,
+        r = held_while(
             monkeypatch,
             (leads, "_decide"),  # the reason checked, the lead not yet locked
             lambda: http.post(url, json=body, headers=bearer),
+            meanwhile=lambda: tokens.revoke(engine, ME),
         )
         at_the_door = http.post(url, json=body, headers=bearer)
     assert r.status_code == 403 and r.json() == at_the_door.json(), r.text
@@ -166,9 +121,9 @@ def test_an_api_lead_decision_whose_token_is_revoked_meanwhile_is_refused(
 
 
 def test_a_workspace_lead_decision_whose_token_is_revoked_meanwhile_is_refused(
-    live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     lead_id = _lead(engine, sorted(teams)[0])
     with Session(engine) as s:
         item = s.exec(select(CheckItem.code)).first()
@@ -177,8 +132,11 @@ def test_a_workspace_lead_decision_whose_token_is_revoked_meanwhile_is_refused(
     with httpx.Client(base_url=base, timeout=60) as http:
         assert http.get(f"/w/c/open?token={ssc}").status_code == 303
         form = {"csrf": csrf_of(http.get(f"/w/c/leads/{lead_id}").text), "check_item": item}
-        r = _revoked_while_held(
-            engine, monkeypatch, (leads, "_decide"), lambda: http.post(action, data=form)
+        r = held_while(
+            monkeypatch,
+            (leads, "_decide"),
+            lambda: http.post(action, data=form),
+            meanwhile=lambda: tokens.revoke(engine, ME),
         )
         at_the_door = http.post(action, data=form)
     assert r.status_code == 401 and "协调员令牌已被撤销" in r.text, r.text
@@ -187,11 +145,11 @@ def test_a_workspace_lead_decision_whose_token_is_revoked_meanwhile_is_refused(
 
 
 def test_a_token_replaced_or_of_another_bureau_is_refused_in_the_write(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     """The check is of the token the request came with: another token of the same name (its
     hash), or one of another bureau, refuses the write."""
-    _, teams, ssc = live
+    _, teams, ssc = coordinator_live
     code = sorted(teams)[0]
     bureau = get_settings().bureau_code
     binding = tokens.token_hash(ssc)
@@ -214,55 +172,29 @@ def test_a_token_replaced_or_of_another_bureau_is_refused_in_the_write(
 
 @pytest.mark.postgres
 def test_a_revocation_waits_for_a_write_that_checked_the_token_first(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     """The write has checked the token and is about to write when the revocation starts: the
     revocation waits until the write has committed. PostgreSQL, where each statement reads
     what is committed when it starts; SQLite's writers hold the database's write lock."""
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
-    _, teams, ssc = live
+    _, teams, ssc = coordinator_live
     code = sorted(teams)[0]
-    checked, go = threading.Event(), threading.Event()
-    check = tokens.still_current(ME, get_settings().bureau_code, tokens.token_hash(ssc))
 
-    def checks_then_waits(session: Session) -> None:
-        check(session)
-        checked.set()
-        assert go.wait(60), "the test never let the write go on"
+    def write(allowed: Callable[[Session], None]) -> Any:
+        by = f"coordinator:{ME}"
+        return service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
+                              submitted_by=by, signers=[], allowed=allowed)  # fmt: skip
 
-    def waiting_for_locks() -> int:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database() AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-            )
-
-    with ThreadPoolExecutor(2) as pool:
-        written = pool.submit(
-            service.submit,
-            engine,
-            round_key=ROUND,
-            credit_code=code,
-            data=finding(),
-            submitted_by=f"coordinator:{ME}",
-            signers=[],
-            allowed=checks_then_waits,
-        )
-        assert checked.wait(30)
-        revoked = pool.submit(tokens.revoke, engine, ME)
-        deadline = time.monotonic() + 30
-        while not revoked.done() and waiting_for_locks() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not revoked.done(), "the revocation committed while a checked write was open"
-        assert waiting_for_locks() == 1
-        go.set()
-        assert written.result(60).version == 1
-        revoked.result(60)
+    written = held_until_blocked(
+        engine,
+        write,
+        tokens.still_current(ME, get_settings().bureau_code, tokens.token_hash(ssc)),
+        meanwhile=lambda: tokens.revoke(engine, ME),
+        message="the revocation committed while a checked write was open",
+    )
+    assert written.version == 1
     with Session(engine) as s:
         chain = s.exec(select(AuditEvent.event).order_by(AuditEvent.seq)).all()  # type: ignore[arg-type]
     names = [e for e in chain if e in ("FindingRecorded", "CoordinatorTokenRevoked")]

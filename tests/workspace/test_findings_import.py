@@ -10,8 +10,6 @@ import http.client
 import io
 import json
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,32 +19,14 @@ import pytest
 import sqlalchemy as sa
 
 from api import tokens
-from api.app import create_app
 from findings.importer import import_file
-from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
-from tests.findings.live import serve
-from tests.workspace.helpers import csrf_of, delivered_round
+from tests.workspace.helpers import coordinator_client, csrf_of, delivered_round
 from workspace.imports import MAX_BYTES, MAX_INFLATED
 
 IMPORT = f"/w/c/rounds/{ROUND}/import"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@pytest.fixture
-def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict, str]]:
-    teams = delivered_round(engine, monkeypatch)
-    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield base, teams, ssc
-
-
-@contextmanager
-def _signed_in(base: str, ssc: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
-        yield http
 
 
 def _template(http: httpx.Client) -> openpyxl.Workbook:
@@ -95,11 +75,11 @@ def _imports(engine: sa.Engine) -> list[dict]:
 
 
 def test_the_rounds_template_filled_in_imports_from_its_page(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     (first, first_team), (second, second_team), *_ = sorted(teams.items())
-    with _signed_in(base, ssc) as http:
+    with coordinator_client(base, ssc) as http:
         page = http.get(f"/w/c/rounds/{ROUND}").text
         assert f'action="/w/c/rounds/{ROUND}/import"' in page and 'type="file"' in page
         wb = _template(http)
@@ -136,11 +116,11 @@ def test_the_rounds_template_filled_in_imports_from_its_page(
 
 
 def test_every_problem_is_named_by_row_and_column_and_nothing_is_imported(
-    live: tuple[str, dict, str], engine: sa.Engine
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     codes = sorted(teams)
-    with _signed_in(base, ssc) as http:
+    with coordinator_client(base, ssc) as http:
         page = http.get(f"/w/c/rounds/{ROUND}").text
         wb = _template(http)
         ws = wb.worksheets[0]
@@ -157,7 +137,7 @@ def test_every_problem_is_named_by_row_and_column_and_nothing_is_imported(
     assert "文件 结果.xlsx 有 6 处问题，未导入任何内容" in text
     assert "第 3 行" in text and "“2026-13-40”不是有效的日期" in text
     assert "无法识别的值“好”；可填写：未发现问题" in text
-    assert f"张三 不是这家企业检查组的成员（检查组：{', '.join(teams[codes[3]])}）" in text
+    assert f"张三 不是这家企业检查组的成员（检查组：{'、'.join(teams[codes[3]])}）" in text
     assert "这一行属于轮次 ccc-2027-01，本页只导入轮次 ccc-2026-12" in text
     row7 = text.split("第 7 行", 1)[1]
     assert "检查日期" in row7 and "必须填写" in row7 and "签字人员" in row7
@@ -165,10 +145,10 @@ def test_every_problem_is_named_by_row_and_column_and_nothing_is_imported(
 
 
 def test_hostile_uploads_are_refused_and_write_nothing(
-    live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
 ) -> None:
-    base, teams, ssc = live
-    with _signed_in(base, ssc) as http:
+    base, teams, ssc = coordinator_live
+    with coordinator_client(base, ssc) as http:
         page = http.get(f"/w/c/rounds/{ROUND}").text
         csrf = csrf_of(page)
         wb = _template(http)
@@ -249,12 +229,12 @@ def test_a_refusal_inside_the_imports_transaction_writes_nothing(
 
 @pytest.mark.slow
 def test_on_a_phone_without_javascript_the_form_imports_and_the_problems_fit(
-    live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
 ) -> None:
-    base, teams, ssc = live
+    base, teams, ssc = coordinator_live
     shots = tmp_path / "shots"
     shots.mkdir()
-    with _signed_in(base, ssc) as http:
+    with coordinator_client(base, ssc) as http:
         wb = _template(http)
     ws = wb.worksheets[0]
     _fill(ws, 2, 检查结果="未发现问题", 检查日期="2026-12-10", 签字人员="张三")

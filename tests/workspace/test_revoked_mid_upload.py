@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import httpx
 import pytest
@@ -28,44 +23,11 @@ from notifications.links import assignment_token
 from rounds import audit
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
-from tests.workspace.helpers import PNG, csrf_of, open_assignment
+from tests.races import assert_blocked, held_while
+from tests.workspace.helpers import PNG, csrf_of, open_assignment, revoke_links
 from workspace import drafts
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
-
-
-def _held_on_entry(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str) -> Any:
-    """Hold the first call of ``module.name`` before it starts, until ``go`` is set: where a
-    request waits after its guard let it in and before its write. (reached, go)"""
-    reached, go = threading.Event(), threading.Event()
-    real = getattr(module, name)
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        if not reached.is_set():
-            reached.set()
-            assert go.wait(60), "the test never let the write go on"
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, held)
-    return reached, go
-
-
-def _revoked_while_held(
-    engine: sa.Engine,
-    monkeypatch: pytest.MonkeyPatch,
-    at: tuple[ModuleType, str],
-    inspector: str,
-    send: Callable[[], Any],
-) -> Any:
-    """``send()`` in a thread, held on entering ``at`` while ``inspector``'s links in the round
-    are revoked (committed); what it got back."""
-    reached, go = _held_on_entry(monkeypatch, *at)
-    with ThreadPoolExecutor(1) as pool:
-        sent = pool.submit(send)
-        assert reached.wait(30), "the request never reached its write"
-        inspector_tokens.revoke(engine, inspector, round_key=ROUND, by="李协调", reason="调离")
-        go.set()
-        return sent.result(60)
 
 
 def _token(code: str, inspector: str) -> dict[str, str]:
@@ -93,12 +55,11 @@ def test_an_api_upload_whose_link_is_revoked_meanwhile_is_refused(
     url = f"/findings/{ROUND}/{code}/evidence"
     headers = _token(code, team[0]) | {"Content-Type": "image/png"}
     with httpx.Client(base_url=base, timeout=60) as http:
-        r = _revoked_while_held(
-            engine,
+        r = held_while(
             monkeypatch,
             (evidence, "record"),  # the file stored, its row not yet written
-            team[0],
             lambda: http.post(url, content=PNG, headers=headers, params={"filename": "门.png"}),
+            meanwhile=lambda: revoke_links(engine, team[0]),
         )
         at_the_door = http.post(url, content=PNG, headers=headers)
     assert r.status_code == 401, r.text
@@ -119,12 +80,11 @@ def test_a_workspace_upload_whose_link_is_revoked_meanwhile_is_refused(
     with httpx.Client(base_url=base, timeout=60) as http:
         path, html = open_assignment(http, base, code, team[0])
         form = {"csrf": csrf_of(html), **FORM, "action": "draft"}
-        r = _revoked_while_held(
-            engine,
+        r = held_while(
             monkeypatch,
             (evidence, "record"),
-            team[0],
             lambda: http.post(path, data=form, files={"photo": ("门.png", PNG, "image/png")}),
+            meanwhile=lambda: revoke_links(engine, team[0]),
         )
         at_the_door = http.get(path)
     assert r.status_code == 401 and "链接已被撤销" in r.text, r.text
@@ -145,12 +105,11 @@ def test_a_draft_save_whose_link_is_revoked_meanwhile_is_refused(
     with httpx.Client(base_url=base, timeout=60) as http:
         path, html = open_assignment(http, base, code, team[0])
         form = {"csrf": csrf_of(html), **FORM, "action": "draft"}
-        r = _revoked_while_held(
-            engine,
+        r = held_while(
             monkeypatch,
             (drafts, "locked"),  # the draft's turn taken, nothing yet read or saved
-            team[0],
             lambda: http.post(path, data=form),
+            meanwhile=lambda: revoke_links(engine, team[0]),
         )
         at_the_door = http.get(path)
     assert r.status_code == 401 and "链接已被撤销" in r.text, r.text
@@ -173,27 +132,14 @@ def test_a_revocation_waits_for_a_draft_save_that_checked_the_link_first(
     home = get_settings().home
     check = inspector_tokens.still_open(get_settings(), ROUND, code, team[0])
 
-    def waiting_for_locks() -> int:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database() AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-            )
-
     with ThreadPoolExecutor(1) as pool:
         with writes.checked(engine, check):
             revoked = pool.submit(
                 inspector_tokens.revoke, engine, team[0], round_key=ROUND, by="李协调"
             )
-            deadline = time.monotonic() + 30
-            while not revoked.done() and waiting_for_locks() == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert not revoked.done(), "the revocation committed while a checked save was open"
-            assert waiting_for_locks() == 1
+            assert_blocked(
+                engine, revoked, "the revocation committed while a checked save was open"
+            )
             drafts.save(home, ROUND, code, team[0], {"description": "保存于撤销之前"})
         revoked.result(60)
     assert drafts.load(home, ROUND, code, team[0]) == {"description": "保存于撤销之前"}

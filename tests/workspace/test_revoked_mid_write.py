@@ -5,10 +5,7 @@ that has checked the link first commits first, and the revocation after it."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -23,27 +20,10 @@ from notifications.links import assignment_token
 from rounds import audit
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, finding
-from tests.workspace.helpers import csrf_of, open_assignment
+from tests.races import held_until_blocked, held_while
+from tests.workspace.helpers import csrf_of, open_assignment, revoke_links
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
-
-
-class HeldBeforeWrite:
-    """Holds the first write transaction of a finding at its start
-    (``findings.writes.lock_writes``), where a request waits after its guard let it in, until
-    :attr:`go` is set."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.reached, self.go = threading.Event(), threading.Event()
-        real = writes.lock_writes
-
-        def held(session: Session) -> None:
-            if not self.reached.is_set():
-                self.reached.set()
-                assert self.go.wait(60), "the test never let the write go on"
-            real(session)
-
-        monkeypatch.setattr(writes, "lock_writes", held)
 
 
 def _events(engine: sa.Engine, code: str) -> list[str]:
@@ -55,15 +35,11 @@ def _events(engine: sa.Engine, code: str) -> list[str]:
 def _revoked_while_held(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, inspector: str, send: Callable[[], Any]
 ) -> Any:
-    """``send()`` in a thread, held between its guard and its write while ``inspector``'s links
-    in the round are revoked (committed); what it got back."""
-    held = HeldBeforeWrite(monkeypatch)
-    with ThreadPoolExecutor(1) as pool:
-        sent = pool.submit(send)
-        assert held.reached.wait(30), "the request never reached its write"
-        inspector_tokens.revoke(engine, inspector, round_key=ROUND, by="李协调", reason="调离")
-        held.go.set()
-        return sent.result(60)
+    """``send()`` held at the start of the finding's write transaction
+    (``findings.writes.lock_writes``), between its guard and its write, while ``inspector``'s
+    links in the round are revoked (committed); what it got back."""
+    at = (writes, "lock_writes")
+    return held_while(monkeypatch, at, send, meanwhile=lambda: revoke_links(engine, inspector))
 
 
 def _token(code: str, inspector: str) -> dict[str, str]:
@@ -164,48 +140,20 @@ def test_a_revocation_waits_for_a_write_that_checked_the_link_first(
         pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
     _, teams = live
     code, team = sorted(teams.items())[0]
-    checked, go = threading.Event(), threading.Event()
-    check = inspector_tokens.still_open(get_settings(), ROUND, code, team[0])
 
-    def checks_then_waits(session: Session) -> None:
-        check(session)
-        checked.set()
-        assert go.wait(60), "the test never let the write go on"
+    def write(allowed: Callable[[Session], None]) -> Any:
+        return service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
+                              submitted_by=f"inspector:{team[0]}", signers=[team[0]],
+                              allowed=allowed)  # fmt: skip
 
-    def waiting_for_locks() -> int:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database() AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-            )
-
-    with ThreadPoolExecutor(2) as pool:
-        written = pool.submit(
-            service.submit,
-            engine,
-            round_key=ROUND,
-            credit_code=code,
-            data=finding(),
-            submitted_by=f"inspector:{team[0]}",
-            signers=[team[0]],
-            allowed=checks_then_waits,
-        )
-        assert checked.wait(30)
-        revoked = pool.submit(
-            inspector_tokens.revoke, engine, team[0], round_key=ROUND, by="李协调"
-        )
-        deadline = time.monotonic() + 30
-        while not revoked.done() and waiting_for_locks() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not revoked.done(), "the revocation committed while a checked write was open"
-        assert waiting_for_locks() == 1
-        go.set()
-        assert written.result(60).version == 1
-        revoked.result(60)
+    written = held_until_blocked(
+        engine,
+        write,
+        inspector_tokens.still_open(get_settings(), ROUND, code, team[0]),
+        meanwhile=lambda: inspector_tokens.revoke(engine, team[0], round_key=ROUND, by="李协调"),
+        message="the revocation committed while a checked write was open",
+    )
+    assert written.version == 1
     with Session(engine) as s:
         chain = audit.load_chain(s, ROUND)
     names = [e.event for e in chain if e.event in ("FindingRecorded", "InspectorTokenRevoked")]
