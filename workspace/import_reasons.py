@@ -1,0 +1,220 @@
+"""The findings importer's problems as the round's import page says them: in Chinese.
+
+The importer (``findings.importer``, and what it calls: the registry's reader and date and
+credit-code checks, ``findings.schemas``, ``findings.dates``, ``findings.service``) words its
+problems in English, for ``shuangsui findings import`` and the API; this page says each of
+them in Chinese, by pattern (:data:`REASONS` for a row or a column, :data:`FILE_REASONS` for
+the whole file), naming the column as the template names it. A value quoted from the file is
+shown as the file has it. ``tests/workspace/test_findings_import_reasons.py`` finds every
+reason the importer can give in its source and fails on one this page would show in English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from findings.categories import (
+    ACTION_LABELS,
+    MEASURE_LABELS,
+    RESULT_LABELS,
+    MeasureKind,
+    ResultCategory,
+)
+from findings.importer import COLUMNS
+from shuangsui.errors import RowProblem
+
+FIELDS = {field: names[0] for field, names in COLUMNS.items()} | {
+    "row": "整行",
+    "rows": "行数",
+    "header": "表头",
+    "finding": "整行",  # a rule between columns (a result and its certificates or measures)
+    "evidence": "证据",
+}
+# a column's own words, said after an unknown value in it
+ALLOWED = {
+    "result": "、".join(RESULT_LABELS.values()),
+    "measures": "、".join(MEASURE_LABELS.values()),
+    "certificates": "、".join(ACTION_LABELS.values()),
+}
+QUOTED = r"""['"](.*)['"]"""  # a cell's text as Python quotes it (repr)
+CONTROL = r"; retype the value without it"
+
+
+def _listed(text: str) -> str:
+    """A list the importer joins with ", " or " or ", joined the Chinese way."""
+    return re.sub(r", | or ", "、", text)
+
+
+_LABELS = {
+    member.value: label
+    for labels in (RESULT_LABELS, MEASURE_LABELS, ACTION_LABELS)
+    for member, label in labels.items()
+}
+
+
+def _label(value: str) -> str:
+    """A result, measure or certificate action by its Chinese label (as the file may write it)."""
+    return _LABELS.get(value, value)
+
+
+def _at_least(groups: Sequence[str]) -> str:
+    return "不能为空" if groups[0] == "1" else f"过短：至少 {groups[0]} 个字"
+
+
+def _superseded(groups: Sequence[str]) -> str:
+    return f"{said(groups[2]) or groups[2]}（现有最新的是第 {groups[3]} 版）"
+
+
+_RECTIFY = RESULT_LABELS[ResultCategory.ordered_to_rectify]
+_SUSPENDED = RESULT_LABELS[ResultCategory.certificate_suspended]
+_WITHDRAWN = RESULT_LABELS[ResultCategory.certificate_withdrawn]
+_MEASURE = MEASURE_LABELS[MeasureKind.rectify]
+_MEASURE_NOW = MEASURE_LABELS[MeasureKind.rectify_now]
+_COLUMNS = "、".join(names[0] for names in COLUMNS.values())
+
+Said = str | Callable[[Sequence[str]], str]
+# the importer's reasons for a row or a column: its whole text (``fullmatch``) -> what the
+# page says, a text whose ``{0}``... are the pattern's groups, or a function of the groups
+_SAID: list[tuple[str, Said]] = [
+    # the file's shape (findings.importer, registry.io, registry.schema)
+    (r"required", "必须填写"),
+    (r"(\d+) cells, the header has (\d+)", "这一行只有 {0} 格，表头有 {1} 列"),
+    (r"(\S+) in (\S+) is also on row (\d+)", "企业 {0} 在第 {2} 行已有一行"),
+    (r"no round (.+)", "没有轮次 {0}"),
+    (r"(\S+) was not drawn in round (\S+)", "企业 {0} 不在轮次 {1} 的抽查名单中"),
+    (r"(.*) is not (\S+), the round this file is imported into",
+     "这一行属于轮次 {0}，本页只导入轮次 {1}"),
+    (r"more than (\d+) data rows, one per drawn enterprise at most",
+     "超过 {0} 行：本轮抽中 {0} 家企业，每家最多一行"),
+    (r"empty file: no header row", "空文件，没有表头"),
+    (r"unknown column; did you mean (.+)\?",
+     lambda g: f"无法识别的列，是否应为 {_listed(g[0])}？"),
+    (r"unknown column; the columns are .*", f"无法识别的列；可用的列：{_COLUMNS}"),
+    (r"column appears twice", "这一列出现了两次"),
+    (r"required column is missing", "缺少这一列（必需）"),
+    # a cell's content (findings.importer, findings.categories, registry.validate)
+    (rf"not a real date: {QUOTED}", "“{0}”不是有效的日期"),
+    (rf"not a date \(use YYYY-MM-DD\): {QUOTED}", "“{0}”不是日期，请写成 2026-12-01 的样式"),
+    (rf"unknown value {QUOTED} \(allowed: .* or their Chinese labels\)",
+     "无法识别的值“{0}”"),  # the column's own words follow (ALLOWED)
+    (rf"write a certificate as BODY:NUMBER=ACTION, not {QUOTED}",
+     "“{0}”不是证书的写法：请写成 认证机构代码:证书编号=处理（保持、暂停或撤销），"
+     "几张证书用“；”隔开"),
+    (rf"contains the control character (U\+[0-9A-F]+){CONTROL}",
+     "含有看不见的控制字符 {0}（多为从其他软件粘贴带入），请删去后重新填写这一格"),
+    (rf"contains the invisible character (U\+[0-9A-F]+) \(.*\){CONTROL}",
+     "含有看不见的字符 {0}（如文字方向控制符或零宽字符，多为粘贴带入），"
+     "请删去后重新填写这一格"),
+    (rf"contains .*{CONTROL}", "含有看不见的字符，请删去后重新填写这一格"),
+    # the credit code (registry.uscc)
+    (r"must be 18 characters, got 15: this looks like an old .*",
+     "只有 15 位，像是旧的工商注册号：请填写企业 18 位的统一社会信用代码"),
+    (r"must be 18 characters, got (\d+)", "应为 18 位，这里是 {0} 位"),
+    (r"characters not allowed in a credit code: (.*)", "含有统一社会信用代码不用的字符：{0}"),
+    (r"characters 3-8 must be a 6-digit division code",
+     "第 3 至 8 位应为 6 位数字的行政区划代码"),
+    (r"characters 3-8 \((\S+)\) are not a GB/T 2260 division code",
+     "第 3 至 8 位（{0}）不是 GB/T 2260 中的行政区划代码"),
+    (rf"wrong check character {QUOTED} \(expected ['\"](.*)['\"]\); .*",
+     "校验码（第 18 位）应为 {1}，这里是 {0}：请核对代码"
+     "（确是真实代码的，请管理员连同原因加入白名单）"),
+    # what a finding holds (findings.schemas, pydantic's own limits)
+    (r"a certificate is listed twice", "同一张证书写了两次"),
+    (r"result certificate_suspended: .*",
+     f"检查结果为“{_SUSPENDED}”：请在“涉及证书”一列写明被暂停的证书（处理为“暂停”）"),
+    (r"result certificate_withdrawn: .*",
+     f"检查结果为“{_WITHDRAWN}”：请在“涉及证书”一列写明被撤销的证书（处理为“撤销”）"),
+    (r"result ordered_to_rectify: .*",
+     f"检查结果为“{_RECTIFY}”：请在“处理措施”一列写明{_MEASURE}（附期限）或{_MEASURE_NOW}"),
+    (r"measure (\S+): deadline is before the check date",
+     lambda g: f"处理措施“{_label(g[0])}”的期限早于检查日期"),
+    (r".* \(rectify\) needs a deadline \(YYYY-MM-DD\)",
+     f"{_MEASURE}须写明期限，写法如：{_MEASURE}@2027-01-15"),
+    (r"String should have at most (\d+) characters?", "过长：最多 {0} 个字"),
+    (r"String should have at least (\d+) characters?", _at_least),
+    (r"String should match pattern .*", "格式不对"),
+    (r"List should have at most (\d+) items? after validation, not (\d+)",
+     "过多：最多 {0} 项，这里有 {1} 项"),
+    # the check date (findings.dates)
+    (r"(\S+) is in the future \(today is (\S+), [^)]*\); enter the day .*",
+     "{0} 晚于今天（{1}）：请填写实际检查的日期"),
+    (r"(\S+) is outside the round's window \((\S+) to (\S+)\); correct it.*",
+     "{0} 不在本轮检查期间（{1} 至 {2}）内：请改正，或在“原因”一列写明为何在这一天检查"),
+    # the round's records (findings.service, findings.history)
+    (r"(.+) is not on the team of (\S+) in (\S+) \(team: (.*)\)",
+     lambda g: f"{_listed(g[0])} 不是这家企业检查组的成员（检查组：{_listed(g[3])}），"
+     "请照抄“检查组”一列"),
+    (r"(.+) is not a certificate of (\S+)", "证书 {0} 不是企业 {1} 的证书"),
+    (r"(.+) was not uploaded \(upload the file first\)", "证据文件 {0} 尚未上传"),
+    (r"(\S+?)/(\S+): (.+); the latest is version (\d+), submitted by (.+) at (\S+): "
+     r"read it, then sign it or correct it \(.*\)", _superseded),
+    (r"a version exists already \(a correction is a new version and needs a reason\)",
+     "这家企业已有检查结果，导入的内容与之不同：这是一次更正，须在“原因”一列写明更正原因"),
+    (r"version (\d+) is superseded", "第 {0} 版已不是最新的一版"),
+    (r"(\S+?)/(\S+) has no version (\d+) yet", "这家企业还没有第 {2} 版检查结果"),
+    (r"round (\S+) has no assignment for enterprise (\S+)",
+     "轮次 {0} 没有给企业 {1} 派检查组"),
+]  # fmt: skip
+REASONS = [(re.compile(pattern), zh) for pattern, zh in _SAID]
+
+# the reader's refusals of a whole file, by what they say
+FILE_REASONS: list[tuple[str, str]] = [
+    (
+        "not an XLSX workbook",
+        "不是 XLSX 工作簿。请另存为 .xlsx（Excel 2007 及以后）或 CSV 后再导入",
+    ),
+    (
+        "neither UTF-8 nor GB18030",
+        "不是 UTF-8 或 GB18030/GBK 编码的文本。请另存为 UTF-8 CSV 后再导入",
+    ),
+    ("no data rows below the header", "表头下面没有数据行"),
+    ("not readable as CSV", "无法按 CSV 读取（某一格过长或格式有误）"),
+    ("ran at the same time", "另一次导入或提交同时在进行。请重新导入这个文件"),
+    ("unsupported file type", "只能导入 .xlsx 或 .csv 文件"),
+    ("a folder, not a file", "是文件夹，不是文件"),
+    ("no such file", "找不到这个文件"),
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int
+    column: str
+    reason: str
+
+
+def said(reason: str) -> str | None:
+    """What the page says for one of the importer's reasons; None for a reason it does not
+    know."""
+    for pattern, zh in REASONS:
+        if found := pattern.fullmatch(reason):
+            return zh(found.groups()) if callable(zh) else zh.format(*found.groups())
+    return None
+
+
+def column(field: str) -> str:
+    """A problem's column as the template names it: ``certificates.0.body`` is the first
+    certificate of 涉及证书."""
+    head, _, rest = field.partition(".")
+    name = FIELDS.get(head, head)
+    item = rest.partition(".")[0]
+    return f"{name}（第 {int(item) + 1} 项）" if item.isdigit() else name
+
+
+def in_chinese(problem: RowProblem) -> Problem:
+    zh = said(problem.reason)
+    if zh is None:
+        return Problem(problem.row, column(problem.field), problem.reason)
+    if zh.startswith("无法识别的值") and problem.field in ALLOWED:
+        zh += f"；可填写：{ALLOWED[problem.field]}"
+    return Problem(problem.row, column(problem.field), zh)
+
+
+def file_refusal(message: str, stored: Path, shown: str) -> str:
+    """A refusal of the whole file: in Chinese where it is one the reader gives, the server's
+    path replaced by the upload's name."""
+    zh = next((zh for en, zh in FILE_REASONS if en in message), "")
+    return f"文件 {shown}：{zh}。" if zh else message.replace(str(stored), shown)
