@@ -4,8 +4,10 @@ exports that open back in openpyxl, and an import template that round-trips."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import openpyxl
@@ -14,9 +16,9 @@ import sqlalchemy as sa
 
 from api import tokens
 from findings.importer import import_findings
-from findings.service import history
+from findings.service import history, submit
 from shuangsui.config import get_settings
-from tests.findings.factories import ROUND, final_finding
+from tests.findings.factories import ROUND, final_finding, finding
 from tests.workspace.conftest import coordinator_live as live  # noqa: F401  (for tests/joint)
 from tests.workspace.helpers import (
     dead_letter,
@@ -206,10 +208,20 @@ def test_this_month_lists_each_plan_with_its_state(
 
     assert states() == {"ccc-2026-12": "通知已送达", "ccc-2026-12-b": "未提交"}
     assert progress() == {"ccc-2026-12": Progress(len(teams), 0, 0, 0), "ccc-2026-12-b": None}
-    code, team = sorted(teams.items())[0]
+    (code, team), (waiting, waiting_team), (behind, _), *_ = sorted(teams.items())
     final_finding(engine, code, team)
     assert states()["ccc-2026-12"] == "检查结果填报中"
     assert progress()["ccc-2026-12"] == Progress(len(teams), 1, 0, 0)
+    submit(engine, round_key=ROUND, credit_code=waiting, data=finding(),
+           submitted_by=f"inspector:{waiting_team[0]}", signers=[waiting_team[0]])  # fmt: skip
+    assert progress()["ccc-2026-12"] == Progress(len(teams), 1, 1, 0)
+    # one check past its deadline (the report's today is the bureau's real one)
+    past = dt.datetime.now(ZoneInfo(get_settings().timezone)).date() - dt.timedelta(days=10)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE assignment SET due_on = :d WHERE credit_code = :c"),
+                     {"d": past, "c": behind})  # fmt: skip
+    assert progress()["ccc-2026-12"] == Progress(len(teams), 1, 1, 1)
+    assert states()["ccc-2026-12"] == "已逾期"
 
 
 def test_partners_page_shows_witnesses_and_equivocation_evidence(

@@ -199,3 +199,31 @@ def test_a_revocation_waits_for_a_write_that_checked_the_token_first(
         chain = s.exec(select(AuditEvent.event).order_by(AuditEvent.seq)).all()  # type: ignore[arg-type]
     names = [e for e in chain if e in ("FindingRecorded", "CoordinatorTokenRevoked")]
     assert names == ["FindingRecorded", "CoordinatorTokenRevoked"]
+
+
+def test_a_findings_import_whose_token_is_revoked_meanwhile_is_refused(
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round's findings imported from its page, the token revoked once the upload is read
+    and the import has begun its transaction: the page of a revoked token, nothing imported."""
+    base, teams, ssc = coordinator_live
+    code, team = sorted(teams.items())[0]
+    csv = ("轮次,统一社会信用代码,检查结果,检查日期,签字人员\n"
+           f"{ROUND},{code},未发现问题,2026-12-10,{';'.join(team)}\n").encode()  # fmt: skip
+    action = f"/w/c/rounds/{ROUND}/import"
+    with httpx.Client(base_url=base, timeout=60) as http:
+        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        form = {"csrf": csrf_of(http.get(f"/w/c/rounds/{ROUND}").text, action)}
+        upload = {"file": ("结果.csv", csv, "text/csv")}
+        r = held_while(
+            monkeypatch,
+            (writes, "lock_writes"),  # the import's transaction has begun
+            lambda: http.post(action, data=form, files=upload),
+            meanwhile=lambda: tokens.revoke(engine, ME),
+        )
+        at_the_door = http.post(action, data=form, files=upload)
+    assert r.status_code == 401 and "协调员令牌已被撤销" in r.text, r.text
+    assert at_the_door.status_code == 401 and r.text == at_the_door.text
+    with Session(engine) as s:
+        assert s.exec(select(Finding).where(Finding.credit_code == code)).all() == []
+    assert _events(engine, "FindingsImported") == []
