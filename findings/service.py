@@ -53,6 +53,10 @@ class VersionAdded(NamedTuple):
 # the team who has not signed it for a signature (``notifications.hooks``), so the message
 # exists if and only if the version does.
 after_version_hooks: list[Callable[[Session, VersionAdded], None]] = []
+# Called with (session, round_key, credit_code, version number, inspector_id) in the
+# transaction that records a member's signature of a version already there: the
+# notifications withdraw a request for that signature not sent yet.
+after_sign_hooks: list[Callable[[Session, str, str, int, str], None]] = []
 
 
 def reference_problems(session: Session, credit_code: str, data: FindingIn) -> list[str]:
@@ -305,6 +309,8 @@ def _sign(
             )
         )
         signed[inspector_id] = now
+        for hook in after_sign_hooks:
+            hook(session, round_key, credit_code, version.version, inspector_id)
         final = version_state(version.version, team, signed).final
         audit.add_to(
             session, round_key, FindingSigned(credit_code, version.version, inspector_id, final)

@@ -8,6 +8,8 @@ transaction that causes them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from sqlmodel import Session
 
 from findings.service import VersionAdded
 from notifications import facts
+from notifications.links import idempotency_keys
 from notifications.messages import (
     Common,
     EnterpriseInfo,
@@ -22,6 +25,7 @@ from notifications.messages import (
     Submitted,
     signoff_request_message,
 )
+from notifications.models import Notification, NotificationKind, NotificationStatus
 from notifications.outbox import EnqueueResult, add_messages, enqueue_round_assignments
 from notifications.render import language_of
 from notifications.settings import NotifySettings
@@ -53,6 +57,8 @@ def after_version(session: Session, added: VersionAdded) -> None:
     from findings.categories import RESULT_LABELS, ResultCategory
     from rounds.models import Assignment
 
+    earlier = range(1, added.version.version)  # a correction: their requests are moot
+    _withdraw(session, added.round_key, added.credit_code, added.team, earlier)
     waiting = [m for m in added.team if m not in added.signers]
     if not waiting:
         return
@@ -95,6 +101,36 @@ def after_version(session: Session, added: VersionAdded) -> None:
     add_messages(session, messages)
 
 
+def after_sign(
+    session: Session, round_key: str, credit_code: str, version: int, inspector_id: str
+) -> None:
+    """A member signed ``version``: a request for that signature (or an earlier version's)
+    not sent yet is withdrawn, so no one is asked for a signature they have given."""
+    _withdraw(session, round_key, credit_code, [inspector_id], range(1, version + 1))
+
+
+def _withdraw(
+    session: Session, round_key: str, credit_code: str, members: Sequence[str],
+    versions: Iterable[int],
+) -> None:  # fmt: skip
+    """Delete the sign-off requests to ``members`` for ``versions`` of the enterprise that are
+    still waiting to go (pending or to be retried) and not in a dispatcher's hands (leased):
+    never sent, they are withdrawn, not history. One that went already stays as it was."""
+    keys = idempotency_keys(round_key, NotificationKind.signoff_request.value)
+    withdrawn = [keys(m, f"{credit_code}|v{v}") for v in versions for m in members]
+    if not withdrawn:
+        return
+    table = Notification.__table__  # type: ignore[attr-defined]
+    n = table.c
+    session.execute(
+        sa.delete(table).where(
+            n.idempotency_key.in_(withdrawn),
+            n.status.in_([NotificationStatus.pending.value, NotificationStatus.failed.value]),
+            sa.or_(n.lease_until.is_(None), n.lease_until < datetime.now(UTC)),
+        )
+    )
+
+
 def _round_facts(session: Session, round_key: str) -> tuple[Common, RoundInfo]:
     """The run's and the round's part of every message, read once per session (a findings
     import adds a version per row in one transaction)."""
@@ -116,4 +152,6 @@ def install() -> None:
         service.after_draw_hooks.append(after_draw)
     if after_version not in findings_service.after_version_hooks:
         findings_service.after_version_hooks.append(after_version)
+    if after_sign not in findings_service.after_sign_hooks:
+        findings_service.after_sign_hooks.append(after_sign)
     _installed = True

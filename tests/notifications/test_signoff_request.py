@@ -73,9 +73,10 @@ def test_a_submission_asks_each_teammate_who_has_not_signed(engine: sa.Engine) -
         assert not verify_assignment_token(secret, ROUND, code, lead, token)
 
 
-def test_a_retry_or_a_signature_asks_no_one_again_and_a_correction_asks_anew(
-    engine: sa.Engine,
+def test_a_retry_asks_no_one_again_a_signature_withdraws_its_request_and_a_correction_asks_anew(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SHUANGSUI_NOTIFY_CHANNEL", "file")
     code, team = _a_team(engine)
     lead, member = team[0], team[1]
     submit = dict(round_key=ROUND, credit_code=code, submitted_by=f"inspector:{lead}",
@@ -83,8 +84,10 @@ def test_a_retry_or_a_signature_asks_no_one_again_and_a_correction_asks_anew(
     service.submit(engine, data=finding(), **submit)  # type: ignore[arg-type]
     first = _requests(engine)
     service.submit(engine, data=finding(), **submit)  # type: ignore[arg-type]  # a retry
-    service.sign_off(engine, round_key=ROUND, credit_code=code, version=1, inspector_id=member)
     assert [n.id for n in _requests(engine)] == [n.id for n in first]
+    # the member signs before the request went out: it is withdrawn, never sent
+    service.sign_off(engine, round_key=ROUND, credit_code=code, version=1, inspector_id=member)
+    assert member not in [n.recipient for n in _requests(engine)]
     # the member corrects it: the lead, who signed version 1, is asked to sign version 2
     service.submit(engine, round_key=ROUND, credit_code=code,
                    data=finding("other", reason="现场复核，证书已暂停"),
@@ -92,6 +95,16 @@ def test_a_retry_or_a_signature_asks_no_one_again_and_a_correction_asks_anew(
     second = [n for n in _requests(engine) if n.payload["version"] == 2]
     assert [n.recipient for n in second] == sorted(set(team) - {member})
     assert "第 2 版，更正" in second[0].body and "现场复核，证书已暂停" in second[0].body
+    assert dispatch(engine=engine).sent >= len(second)
+    # the lead corrects it again: version 2's requests went out and stay as they were
+    service.submit(engine, round_key=ROUND, credit_code=code,
+                   data=finding("other", reason="补充说明", description="证书已暂停使用"),
+                   submitted_by=f"inspector:{lead}", signers=[lead])  # fmt: skip
+    by_version = {(n.payload["version"], n.recipient): n.status.value for n in _requests(engine)}
+    assert {k: v for k, v in by_version.items() if k[0] == 2} == {
+        (2, m): "sent" for m in sorted(set(team) - {member})
+    }
+    assert {m for v, m in by_version if v == 3} == set(team) - {lead}
 
 
 def test_a_version_the_whole_team_signed_asks_no_one(engine: sa.Engine) -> None:
@@ -102,8 +115,8 @@ def test_a_version_the_whole_team_signed_asks_no_one(engine: sa.Engine) -> None:
     service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
                    submitted_by="coordinator:王五", signers=team)  # fmt: skip
     assert _requests(engine) == []
-    final_finding(engine, other, other_team)  # the lead submits, the rest sign
-    assert [n.recipient for n in _requests(engine)] == sorted(other_team[1:])
+    final_finding(engine, other, other_team)  # the lead submits, the rest sign at once
+    assert _requests(engine) == []  # each request withdrawn by its signature, never sent
 
 
 def test_a_coordinator_s_version_asks_every_member_naming_the_coordinator(
