@@ -13,12 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from findings import dates
-from findings.writes import lock_writes
-from leads import events
+from findings.writes import write
+from leads import events, targeting
 from leads.models import Lead, LeadStatus
 from leads.schemas import LeadIn
 from registry.models import CheckItem
@@ -26,7 +25,6 @@ from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
 
 logger = logging.getLogger(__name__)
-ATTEMPTS = 10  # the audit head may move under a writer: retry the whole step
 # whether the writer may still write, run first in each step's transaction (a coordinator's
 # token revoked since the request was let in: ``api.auth.still_allowed``); it raises to refuse
 Allowed = Callable[[Session], None] | None
@@ -52,25 +50,19 @@ def received_event(lead: Lead) -> events.LeadReceived:
 
 def receive(engine: Engine, data: LeadIn, *, by: str, allowed: Allowed = None) -> Lead:
     """Record a lead. The same ``external_ref`` again returns the lead already recorded."""
-    for _ in range(ATTEMPTS):
-        with Session(engine, expire_on_commit=False) as session:
-            lock_writes(session)
-            if allowed is not None:
-                allowed(session)
-            if data.external_ref and (same := _by_ref(session, data.external_ref)):
-                return same
-            lead = new_lead(data, by=by, at=now())
-            session.add(lead)
-            try:  # the insert (or the audit head) may meet a concurrent writer's: retry
-                session.flush()
-                audit.add_to(session, None, received_event(lead))
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-        logger.info("lead %s received (%s, %s)", lead.id, lead.source.value, lead.credit_code)
+
+    def work(session: Session) -> Lead:
+        if data.external_ref and (same := _by_ref(session, data.external_ref)):
+            return same
+        lead = new_lead(data, by=by, at=now())
+        session.add(lead)
+        session.flush()  # a concurrent insert of the same external_ref fails here: tried again
+        audit.add_to(session, None, received_event(lead))
         return lead
-    raise RuntimeError("could not record the lead: too much contention on the audit log")
+
+    lead = write(engine, work, what="the lead", allowed=allowed)
+    logger.info("lead %s received (%s, %s)", lead.id, lead.source.value, lead.credit_code)
+    return lead
 
 
 def _by_ref(session: Session, ref: str) -> Lead | None:
@@ -85,42 +77,46 @@ def get(engine: Engine, lead_id: int) -> Lead:
     return lead
 
 
+# a decision's change: ``change(session, lead, locked)`` -> its audit event, or the refusal to
+# raise once what it recorded meanwhile is committed (``locked``: the leads locked, by id)
+Change = Callable[[Session, Lead, dict[int, Lead]], object]
+
+
 def _decide(
-    engine: Engine, lead_id: int, change: Any, *, also: int | None = None, allowed: Allowed = None
-) -> Lead:
-    """Run ``change(session, lead) -> event`` on a received lead, with its audit event. The
-    lead (and the lead ``also``, which ``change`` reads) is locked before it is read, until the
-    commit: a decision made meanwhile is waited for and seen. PostgreSQL locks the two rows in
-    the order of their ids (two leads merged into each other at once wait, not deadlock);
-    SQLite takes the database's write lock (``findings.writes.lock_writes``)."""
-    for _ in range(ATTEMPTS):
-        with Session(engine, expire_on_commit=False) as session:
-            lock_writes(session)
-            if allowed is not None:
-                allowed(session)
-            ids = sorted({lead_id} | ({also} if also is not None else set()))
-            locked = select(Lead).where(col(Lead.id).in_(ids)).order_by(col(Lead.id))
-            lead = {row.id: row for row in session.exec(locked.with_for_update())}.get(lead_id)
-            if lead is None:
-                raise NotFound(f"lead {lead_id} does not exist")
-            if lead.status is not LeadStatus.received:
-                raise Conflict(
-                    f"lead {lead_id} was triaged already: {lead.status.value}"
-                    + (f" by {lead.decided_by}" if lead.decided_by else ""),
-                    lead_status=lead.status.value,
-                )
-            event = change(session, lead)
-            lead.updated_at = now()
-            session.add(lead)
-            try:
-                audit.add_to(session, None, event)  # flushes: a concurrent append fails here
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-        logger.info("lead %s %s by %s", lead_id, lead.status.value, lead.decided_by)
+    engine: Engine, lead_id: int, change: Change, *, also: int | None = None,
+    allowed: Allowed = None,
+) -> Lead:  # fmt: skip
+    """Run ``change`` on a received lead, with its audit event, in one write
+    (``findings.writes.write``: a writer that collided with another, on the audit log's head or
+    in a PostgreSQL deadlock or serialization failure, is tried again from the start). The lead,
+    and the lead ``also`` that ``change`` reads, are locked before they are read, until the
+    commit (``leads.targeting.lock``: in the order of their ids, as every writer of leads takes
+    them): a decision made meanwhile is waited for and seen."""
+
+    def work(session: Session) -> Lead | UserError:
+        locked = targeting.lock(session, {lead_id} | ({also} if also is not None else set()))
+        lead = locked.get(lead_id)
+        if lead is None:
+            raise NotFound(f"lead {lead_id} does not exist")
+        if lead.status is not LeadStatus.received:
+            raise Conflict(
+                f"lead {lead_id} was triaged already: {lead.status.value}"
+                + (f" by {lead.decided_by}" if lead.decided_by else ""),
+                lead_status=lead.status.value,
+            )
+        event = change(session, lead, locked)
+        if isinstance(event, UserError):
+            return event
+        lead.updated_at = now()
+        session.add(lead)
+        audit.add_to(session, None, event)
         return lead
-    raise RuntimeError("could not triage the lead: too much contention on the audit log")
+
+    done = write(engine, work, what=f"lead {lead_id}", allowed=allowed)
+    if isinstance(done, UserError):
+        raise done
+    logger.info("lead %s %s by %s", lead_id, done.status.value, done.decided_by)
+    return done
 
 
 def _reason(reason: str, *, required: bool) -> str:
@@ -140,7 +136,7 @@ def accept(
     (an urgent lead: the ad hoc round the coordinator starts for it)."""
     reason = _reason(reason, required=False)
 
-    def change(session: Session, lead: Lead) -> events.LeadAccepted:
+    def change(session: Session, lead: Lead, _locked: dict[int, Lead]) -> events.LeadAccepted:
         if session.get(CheckItem, check_item) is None:
             raise UserError(f"check_item: {check_item!r} is not in the check-item list")
         lead.status, lead.check_item_code, lead.urgent = LeadStatus.accepted, check_item, urgent
@@ -177,19 +173,18 @@ def merge(
     engine: Engine, lead_id: int, *, into: int, by: str, reason: str = "", allowed: Allowed = None
 ) -> Lead:
     """Merge into another open lead of the same enterprise (:func:`merge_refusal`): the other
-    one carries on. Answers already final are recorded first, so a lead whose finding is final
-    counts as answered even if no list has been read since."""
-    from leads.targeting import sync_answers
-
+    one carries on. The rule is decided in the merge's transaction, which holds both leads'
+    locks, on the other lead's finding as it is then: a targeted lead whose finding is final
+    (made final a moment ago, no list read since) is recorded answered there, and refuses."""
     reason = _reason(reason, required=False)
-    sync_answers(engine)
 
-    def change(session: Session, lead: Lead) -> events.LeadMerged:
-        other = session.get(Lead, into)  # locked by _decide with the lead
+    def change(session: Session, lead: Lead, locked: dict[int, Lead]) -> object:
+        other = locked.get(into)
         if other is None:
-            raise UserError(f"into: lead {into} does not exist")
+            return UserError(f"into: lead {into} does not exist")
+        targeting.answer(session, [other])  # committed even when it refuses the merge
         if refused := merge_refusal(lead, other):
-            raise UserError(refused)
+            return UserError(refused)
         lead.status, lead.merged_into = LeadStatus.merged, into
         lead.decision_reason, lead.decided_by = reason, by
         assert lead.id is not None
@@ -201,7 +196,7 @@ def merge(
 def reject(engine: Engine, lead_id: int, *, reason: str, by: str, allowed: Allowed = None) -> Lead:
     reason = _reason(reason, required=True)
 
-    def change(session: Session, lead: Lead) -> events.LeadRejected:
+    def change(session: Session, lead: Lead, _locked: dict[int, Lead]) -> events.LeadRejected:
         lead.status, lead.decision_reason, lead.decided_by = LeadStatus.rejected, reason, by
         assert lead.id is not None
         return events.LeadRejected(lead.id, reason, by)
@@ -210,9 +205,7 @@ def reject(engine: Engine, lead_id: int, *, reason: str, by: str, allowed: Allow
 
 
 def listing(engine: Engine, *, status: LeadStatus | None = None) -> list[Lead]:
-    from leads.targeting import sync_answers
-
-    sync_answers(engine)
+    targeting.sync_answers(engine)
     with Session(engine, expire_on_commit=False) as session:
         q = select(Lead).order_by(col(Lead.id))
         if status is not None:

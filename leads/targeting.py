@@ -15,18 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, or_
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from draw.frame import with_status
 from findings import dates
 from findings.records import load_results
+from findings.writes import write
 from leads import events
 from leads.models import Lead, LeadStatus
 from rounds import audit
@@ -70,6 +70,7 @@ def mark_targeted(session: Session, rnd: Any, frame: Sequence[Any]) -> None:
     ids = [i for (i, _code, _cat) in session.execute(_waiting(rnd.check_item_code)) if i in named]
     if not ids:
         return
+    lock(session, ids)  # in the order every writer of leads takes them
     session.execute(
         sa.update(Lead)
         .where(col(Lead.id).in_(ids))
@@ -83,46 +84,69 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def lock(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
+    """The leads ``ids`` (those that exist), each row locked until the transaction ends.
+    Every writer of two or more leads locks them here, in the order of their ids, before it
+    appends to the audit log: two such writers wait for each other, never deadlock. SQLite's
+    transaction holds the database's write lock already (``findings.writes.lock_writes``)."""
+    q = select(Lead).where(col(Lead.id).in_(sorted(set(ids)))).order_by(col(Lead.id))
+    return {row.id: row for row in session.exec(q.with_for_update()) if row.id is not None}
+
+
+def answers(conn: Connection, leads: Iterable[Lead]) -> dict[int, int]:
+    """lead id -> the id of the final finding that answers it, for the targeted ``leads``
+    whose finding (of their round and enterprise) is final, as ``conn`` reads it."""
+    targeted = [lead for lead in leads if lead.status is LeadStatus.targeted and lead.round_key]
+    if not targeted:
+        return {}
+    final = {
+        (r.round_key, r.credit_code): pub.finding_id
+        for r in load_results(conn, sorted({lead.round_key or "" for lead in targeted}))
+        if (pub := r.public) is not None
+    }
+    return {
+        lead.id: final[key]
+        for lead in targeted
+        if lead.id is not None and (key := (lead.round_key or "", lead.credit_code)) in final
+    }
+
+
+def answer(session: Session, leads: Iterable[Lead]) -> list[int]:
+    """In the caller's transaction, which holds the ``leads``' locks (:func:`lock`): each
+    targeted one whose finding is final, read in this transaction, becomes ``answered`` with
+    its ``LeadAnswered`` event. The ids of those, in order."""
+    leads = sorted(leads, key=lambda lead: lead.id or 0)
+    found = answers(session.connection(), leads)
+    for lead in leads:
+        if lead.id not in found:
+            continue
+        at = _now()
+        lead.status, lead.finding_id = LeadStatus.answered, found[lead.id]
+        lead.answered_at = lead.updated_at = at
+        session.add(lead)
+        assert lead.round_key is not None
+        audit.add_to(session, lead.round_key, events.LeadAnswered(
+            lead.id, lead.round_key, lead.credit_code, found[lead.id]))  # fmt: skip
+    return sorted(found)
+
+
 def sync_answers(engine: Engine) -> int:
-    """Mark answered every targeted lead whose finding is final; returns how many."""
+    """Mark answered every targeted lead whose finding is final; returns how many. A first
+    look, without locks, finds them (most calls find none and write nothing); then one write
+    (``findings.writes.write``: retried when it collides with another writer) locks them and
+    records those still targeted and answered."""
     with Session(engine) as session:
         waiting = session.exec(select(Lead).where(col(Lead.status) == LeadStatus.targeted)).all()
-        rounds = sorted({lead.round_key for lead in waiting if lead.round_key})
-    if not rounds:
+        found = answers(session.connection(), waiting)
+    if not found:
         return 0
-    with engine.connect() as conn:
-        final = {
-            (r.round_key, r.credit_code): pub.finding_id
-            for r in load_results(conn, rounds)
-            if (pub := r.public) is not None
-        }
-    answered = [
-        (lead, final[key])
-        for lead in waiting
-        if (key := (lead.round_key or "", lead.credit_code)) in final
-    ]
-    for _ in range(10):
-        with Session(engine) as session:
-            done = 0
-            for lead, finding_id in answered:
-                won = session.execute(
-                    sa.update(Lead)
-                    .where(col(Lead.id) == lead.id, col(Lead.status) == LeadStatus.targeted)
-                    .values(status=LeadStatus.answered, finding_id=finding_id,
-                            answered_at=_now(), updated_at=_now())
-                ).rowcount  # type: ignore[attr-defined]  # fmt: skip
-                if won:
-                    assert lead.id is not None and lead.round_key is not None
-                    audit.add_to(session, lead.round_key, events.LeadAnswered(
-                        lead.id, lead.round_key, lead.credit_code, finding_id))  # fmt: skip
-                    done += 1
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                continue
-        return done
-    raise RuntimeError("could not record answered leads: too much contention on the audit log")
+
+    def work(session: Session) -> int:
+        return len(answer(session, lock(session, found).values()))
+
+    done = write(engine, work, what="the answered leads")
+    logger.info("%d lead(s) answered", done)
+    return done
 
 
 @dataclass(frozen=True)
