@@ -25,7 +25,7 @@ from itertools import islice
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from draw import core
@@ -33,6 +33,7 @@ from draw.canonical import canonical_json, lp, sha256_hex
 from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
 from draw.seed import CURRENT_VERSION
+from findings import writes
 from registry.models import CheckItem
 from rounds import artifacts, audit, disclosure
 from rounds.artifacts import ARTIFACTS, artifact, load_inputs  # noqa: F401  (re-exported)
@@ -285,40 +286,24 @@ def commit_round(
     )
     event = audit.RoundCommitted.of(row, exclusions=built.recently_inspected)
     accepted = audit.PreflightAccepted(requested_by, accept.strip(), held) if held else None
-    for _attempt in range(10):
+    for attempt in range(10):
         with Session(engine, expire_on_commit=False) as session:
-            if session.get(PlanVersion, com.plan_hash) is None:
-                session.add(
-                    PlanVersion(
-                        plan_hash=com.plan_hash,
-                        plan_id=plan["id"],
-                        check_item_code=plan["check_item"],
-                        period=plan["period"],
-                        source=plan_source,
-                        yaml_text=plan_text,
-                        canonical_json=canonical_json(plan).decode(),
-                        loaded_at=committed_at,
-                    )
-                )
-            session.add(row)
-            session.flush()
-            for name, (digest, content) in packed.items():
-                session.add(
-                    RoundArtifact(round_key=round_key, name=name, sha256=digest, content=content)
-                )
-            audit.add_to(session, round_key, event)
-            for hook in after_commit_hooks:
-                hook(session, row, built.enterprises)
-            if accepted is not None:
-                audit.add_to(session, round_key, accepted)
             try:
+                _record_commit(session, row, com, plan, plan_text, plan_source, committed_at,
+                               packed, event, accepted, built.enterprises)  # fmt: skip
                 session.commit()
-            except IntegrityError:
+            except DBAPIError as exc:
+                # a concurrent commit of this round (its key), another append on the audit
+                # log's head, or (PostgreSQL) a deadlock with a writer of a lead this commit
+                # targets: rolled back whole, then the round as it is now or another attempt
+                if not writes.collided(exc):
+                    raise
                 session.rollback()
                 existing = session.get(Round, round_key)
                 if existing is not None:  # a concurrent commit of the same round won
                     return existing
                 row = Round.model_validate(row.model_dump())
+                audit.back_off(attempt)
                 continue
         artifacts.remember_committed(round_key, packed, inputs)
         logger.info(
@@ -327,6 +312,39 @@ def commit_round(
         )  # fmt: skip
         return row
     raise RuntimeError(f"round {round_key}: could not commit (audit log contention)")
+
+
+def _record_commit(
+    session: Session, row: Round, com: Any, plan: dict[str, Any], plan_text: str,
+    plan_source: str, committed_at: dt.datetime, packed: dict[str, tuple[str, bytes]],
+    event: audit.RoundCommitted, accepted: audit.PreflightAccepted | None,
+    enterprises: Any,
+) -> None:  # fmt: skip
+    """The commitment's rows in the caller's transaction: the plan version (once), the round,
+    its artifacts, the audit event, the commit hooks (leads targeted) and an accepted hold."""
+    if session.get(PlanVersion, com.plan_hash) is None:
+        session.add(
+            PlanVersion(
+                plan_hash=com.plan_hash,
+                plan_id=plan["id"],
+                check_item_code=plan["check_item"],
+                period=plan["period"],
+                source=plan_source,
+                yaml_text=plan_text,
+                canonical_json=canonical_json(plan).decode(),
+                loaded_at=committed_at,
+            )
+        )
+    session.add(row)
+    session.flush()
+    for name, (digest, content) in packed.items():
+        session.add(RoundArtifact(round_key=row.round_key, name=name, sha256=digest,
+                                  content=content))  # fmt: skip
+    audit.add_to(session, row.round_key, event)
+    for hook in after_commit_hooks:
+        hook(session, row, enterprises)
+    if accepted is not None:
+        audit.add_to(session, row.round_key, accepted)
 
 
 @collector_paused()
