@@ -62,7 +62,10 @@ REQUIRED = ("round_key", "credit_code", "result", "check_date", "signed_by")
 KEYS = ("round_key", "credit_code")
 REFERENCE = ("enterprise_name", "team")
 # a signer written as the round's template shows a team member: 沈宁浩（FJ00227）
-SIGNER_WITH_ID = re.compile(r".*[（(]\s*([^()（）\s]+)\s*[)）]")
+SIGNER_WITH_ID = re.compile(r"(.*?)[（(]\s*([^()（）\s]+)\s*[)）]")
+# blank rows a file given ``max_rows`` may hold besides its header and data rows: a sheet's
+# rows past them are refused unread (registry.io.read_rows), however few bytes name them
+BLANK_ROWS = 10_000
 
 
 def _header(file: str, cells: list[str]) -> tuple[list[str | None], list[RowProblem]]:
@@ -154,19 +157,34 @@ def _team_names(session: Session, teams: dict[tuple[str, str], list[str]]) -> di
     }
 
 
-def signer_ids(signers: list[str], team: list[str], names: dict[str, str]) -> list[str]:
-    """The team members ``signers`` name: each by id, as the template shows them (沈宁浩（FJ00227）,
-    the id read), or by a name only one member of this team has. Anything else is kept as
-    written, for the team check to refuse by what it says."""
-    out = []
+def _unspaced(text: str) -> str:
+    return "".join(text.split())
+
+
+def signer_ids(
+    signers: list[str], team: list[str], names: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """The team members ``signers`` name, and the problems of those named wrongly.
+
+    A signer is named by id; or as the template shows them, name and id (沈宁浩（FJ00227）,
+    or with ASCII brackets), the name that id's on the team, whitespace aside (another's name
+    is a problem quoting the signer as written, never a signature by the id alone); or by a
+    name only one member of this team has. Anything else is kept as written, for the team
+    check to refuse by what it says."""
+    out: list[str] = []
+    problems: list[str] = []
     for signer in signers:
-        if signer not in team and (shown := SIGNER_WITH_ID.fullmatch(signer)):
-            signer = shown.group(1)
+        shown = SIGNER_WITH_ID.fullmatch(signer)
+        if signer not in team and shown and shown.group(2) in team:
+            written, member = shown.group(1).strip(), shown.group(2)
+            if written and _unspaced(written) != _unspaced(names.get(member, "")):
+                problems.append(f"{signer}: {member} is {names.get(member, '')}, not {written}")
+            signer = member
         if signer not in team:
             named = [i for i in team if names.get(i) == signer]
             signer = named[0] if len(named) == 1 else signer
         out.append(signer)
-    return out
+    return out, problems
 
 
 @dataclass(frozen=True)
@@ -205,11 +223,14 @@ def import_file(
 
     ``name``: the file as problems and the audit name it (default: ``path``; an upload's own
     name). ``only_round``: every row must be of this round. ``max_rows``: a file with more
-    data rows is refused at the first one past it, before the rest is read. ``allowed`` runs
-    first in the writing transaction (``findings.writes.write``'s): it raises to refuse."""
+    data rows is refused at the first one past it, before the rest is read, and so is one with
+    a row, blank or not, past row ``1 + max_rows + BLANK_ROWS`` (or a sheet whose used range
+    reaches past it, before a row is read). ``allowed`` runs first in the writing transaction
+    (``findings.writes.write``'s): it raises to refuse."""
     src = inspect_source(path)
     name = name or str(path)
-    rows = read_rows(src)
+    last_row = None if max_rows is None else 1 + max_rows + BLANK_ROWS
+    rows = read_rows(src, last_row=last_row)
     head = next(rows, None)
     if head is None:
         raise ImportRejected([RowProblem(name, 1, "header", "empty file: no header row")])
@@ -224,6 +245,7 @@ def import_file(
     unfilled = 0
     seen: dict[tuple[str, str], int] = {}
     width = named_width(fields)
+    read = [(i, f) for i, f in enumerate(fields) if f]  # a blank header's column is not read
     for count, (number, raw) in enumerate(rows, start=1):
         if max_rows is not None and count > max_rows:
             reason = f"more than {max_rows} data rows, one per drawn enterprise at most"
@@ -233,7 +255,7 @@ def import_file(
                 RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
             )
             continue
-        cells = {f: raw[i] for i, f in enumerate(fields) if f}
+        cells = {f: raw[i] for i, f in read}
         if all(not v.strip() for f, v in cells.items() if f not in KEYS + REFERENCE):
             unfilled += 1  # a row of the template nobody filled in: no finding to import
             continue
@@ -287,7 +309,8 @@ def import_file(
                 reason = _unknown_code(r.round_key, r.credit_code)
                 problems.append(RowProblem(name, r.number, "credit_code", reason))
                 continue
-            signers = signer_ids(r.signers, team, names)
+            signers, misnamed = signer_ids(r.signers, team, names)
+            problems.extend(RowProblem(name, r.number, "signed_by", m) for m in misnamed)
             if strangers := [s for s in signers if s not in team]:
                 reason = (
                     f"{', '.join(strangers)} is not on the team of {r.credit_code} in "

@@ -12,6 +12,7 @@ import codecs
 import csv
 import hashlib
 import io
+import logging
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -25,8 +26,11 @@ from shuangsui import spreadsheet
 from shuangsui.errors import RowProblem, UserError
 from shuangsui.files import atomic_writer
 
+logger = logging.getLogger(__name__)
+
 CHUNK = 1 << 20
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+EXCEL_ROWS = 1_048_576  # the rows of a sheet in Excel 2007 and later: an XLSX is read to here
 
 
 @dataclass(frozen=True)
@@ -99,13 +103,24 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def _csv_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
+def _past(path: Path, last_row: int, reached: int | None = None) -> UserError:
+    """A file with rows past ``last_row``: ``reached``, the row its sheet says it reaches."""
+    where = f"the sheet's used range reaches row {reached}," if reached else "a row"
+    return UserError(
+        f"{path}: {where} past row {last_row}, the last this import reads; "
+        "delete the rows below the table"
+    )
+
+
+def _csv_rows(src: SourceFile, last_row: int | None) -> Iterator[tuple[int, list[str]]]:
     """``read_rows`` of a CSV file (a row's number is the line it starts on)."""
     with src.path.open(encoding=src.encoding, newline="", errors="strict") as fh:
         reader = csv.reader(fh)
         start = 1
         try:
             for cells in reader:
+                if last_row is not None and start > last_row:
+                    raise _past(src.path, last_row)
                 if "".join(cells).strip():
                     yield start, cells
                 start = reader.line_num + 1
@@ -113,46 +128,99 @@ def _csv_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
             raise UserError(f"{src.path}:{start}: not readable as CSV: {exc}") from None
 
 
-def _not_xlsx(path: Path, exc: Exception) -> UserError:
+# what a file that is no workbook, or a damaged one, raises: not a zip archive, a part missing
+# (KeyError), a part that does not inflate (zlib) or is not XML (SyntaxError)
+_DAMAGED = (zipfile.BadZipFile, zlib.error, SyntaxError, KeyError)
+CHARTS_ONLY = "no worksheet, only chart sheets"  # why a workbook is no table (_not_xlsx)
+
+
+def _not_xlsx(path: Path, reason: Exception | str) -> UserError:
     # a KeyError (a part missing) without the quotes its str() adds
-    reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    if isinstance(reason, KeyError) and reason.args:
+        reason = str(reason.args[0])
     return UserError(
         f"{path}: not an XLSX workbook ({reason}); save it as .xlsx (Excel 2007 or later) or as CSV"
     )
 
 
-def _xlsx_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
-    """``read_rows`` of an XLSX file's first sheet. An empty cell may be absent from the file,
-    and a sheet without a dimension ends each row at its last cell: a row shorter than the
-    header is given the empty cells it lacks, as a CSV row holds them."""
-    import openpyxl
+def _unreadable(path: Path, exc: Exception) -> UserError:
+    """Whatever openpyxl raised reading ``path``, as the file's refusal. What a damaged file
+    is known to raise says so; anything else (a workbook of chart sheets alone raises an
+    AttributeError, say) is named by its type too, and logged with its traceback."""
     from openpyxl.utils.exceptions import InvalidFileException
 
-    # what a file that is no workbook, or a damaged one, raises: not a zip archive, a part
-    # missing (KeyError), a part that does not inflate (zlib) or is not XML (SyntaxError)
-    damaged = (zipfile.BadZipFile, zlib.error, SyntaxError)
+    if isinstance(exc, (*_DAMAGED, InvalidFileException)):
+        return _not_xlsx(path, exc)
+    logger.info("%s: openpyxl cannot read it", path, exc_info=exc)
+    return _not_xlsx(path, f"{type(exc).__name__}: {exc}")
+
+
+def _xlsx_rows(src: SourceFile, last_row: int | None) -> Iterator[tuple[int, list[str]]]:
+    """``read_rows`` of an XLSX file's first worksheet. Any exception openpyxl raises opening
+    the workbook or reading the sheet is the file's refusal (:func:`_unreadable`), but a
+    MemoryError: the server's trouble, not the file's."""
+    import openpyxl
+
     try:
         wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
-    except (*damaged, KeyError, InvalidFileException) as exc:
-        raise _not_xlsx(src.path, exc) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a file openpyxl cannot read, whatever it raises
+        raise _unreadable(src.path, exc) from None
     try:
-        ws = wb.worksheets[0]
-        width = 0  # the header's, once read
-        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            cells = [cell_text(v) for v in values]
-            if "".join(cells).strip():
-                cells += [""] * (width - len(cells))
-                width = width or len(cells)
-                yield number, cells
-    except damaged as exc:
-        raise _not_xlsx(src.path, exc) from None
+        yield from _sheet_rows(src.path, wb, min(last_row or EXCEL_ROWS, EXCEL_ROWS))
+    except (UserError, MemoryError):
+        raise
+    except Exception as exc:
+        raise _unreadable(src.path, exc) from None
     finally:
         wb.close()
 
 
-def read_rows(src: SourceFile) -> Iterator[tuple[int, list[str]]]:
-    """``(row number, cells)`` for every non-blank row, header included."""
-    return _csv_rows(src) if src.format == "csv" else _xlsx_rows(src)
+def _sheet_rows(path: Path, wb: Any, last_row: int) -> Iterator[tuple[int, list[str]]]:
+    """The rows of ``wb``'s first worksheet, to ``last_row`` at most.
+
+    Read as the sheet holds them, not as its dimension (its used range, ``A1:L51``) says:
+    openpyxl cuts off the rows and columns past a dimension, and gives a row for every row
+    number one skips, each as wide as the dimension; a sheet of one cell at row 20,000,000
+    took seconds per million rows. So a sheet whose dimension reaches past ``last_row`` is
+    refused before a row is read, and one with a row past it when that row is reached: the
+    time taken is bounded by the content and ``last_row``, whatever the row numbers say.
+
+    An empty cell may be absent from the file: a row shorter than the header is given the
+    empty cells it lacks, as a CSV row holds them. The header keeps the dimension's width, as
+    openpyxl gives it, so a cell under a blank header cell is ignored, not outside the header.
+    """
+    if not wb.worksheets:
+        raise _not_xlsx(path, CHARTS_ONLY)
+    ws = wb.worksheets[0]
+    if ws.max_row is not None and ws.max_row > last_row:
+        raise _past(path, last_row, ws.max_row)
+    declared = ws.max_column or 0  # the dimension's width: the header's at least
+    ws.reset_dimensions()
+    width = 0  # the header's, once read
+    rows = ws.iter_rows(max_row=last_row + 1, values_only=True)
+    for number, values in enumerate(rows, start=1):
+        if number > last_row:
+            raise _past(path, last_row)
+        if values.count(None) == len(values):  # a skipped row number, or cells formatted only
+            continue
+        cells = [cell_text(v) for v in values]
+        if "".join(cells).strip():
+            cells += [""] * ((width or declared) - len(cells))
+            width = width or len(cells)
+            yield number, cells
+
+
+def read_rows(src: SourceFile, *, last_row: int | None = None) -> Iterator[tuple[int, list[str]]]:
+    """``(row number, cells)`` for every non-blank row, header included.
+
+    ``last_row``: a file with a row past it, blank or not, is refused (:class:`UserError`) when
+    that row is reached, and an XLSX sheet whose dimension reaches past it before a row is
+    read. An XLSX sheet is read to Excel's last row (:data:`EXCEL_ROWS`) at most."""
+    if src.format == "csv":
+        return _csv_rows(src, last_row)
+    return _xlsx_rows(src, last_row)
 
 
 def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
@@ -188,7 +256,9 @@ def header_fields(
     required: Sequence[str],
 ) -> tuple[list[str | None], list[RowProblem]]:
     """The field each header cell names (its own name or one of its aliases, any case), or
-    ``None``; and the header's problems: unknown, repeated and missing required columns."""
+    ``None``; and the header's problems: unknown, repeated and missing required columns. A
+    blank header cell names nothing, however many there are: its column is not read (a sheet
+    gives one past the table for a cell formatted or written there)."""
     lookup = {name: name for name in columns}
     lookup.update({alias.lower(): name for name, aliases in columns.items() for alias in aliases})
     fields: list[str | None] = []
@@ -198,8 +268,8 @@ def header_fields(
         if text.strip() and name is None:
             reason = unknown_column(text.strip(), columns)
             problems.append(RowProblem(file, 1, text.strip(), reason))
-        elif name in fields:
-            problems.append(RowProblem(file, 1, str(name), "column appears twice"))
+        elif name is not None and name in fields:
+            problems.append(RowProblem(file, 1, name, "column appears twice"))
             name = None
         fields.append(name)
     problems += [RowProblem(file, 1, name, "required column is missing")

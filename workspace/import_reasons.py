@@ -23,7 +23,7 @@ from findings.categories import (
     MeasureKind,
     ResultCategory,
 )
-from findings.importer import COLUMNS
+from findings.importer import BLANK_ROWS, COLUMNS
 from shuangsui.errors import RowProblem
 
 FIELDS = {field: names[0] for field, names in COLUMNS.items()} | {
@@ -157,6 +157,7 @@ _SAID: list[tuple[str, Said]] = [
     (r"(\S+?)/(\S+) has no version (\d+) yet", "这家企业还没有第 {2} 版检查结果"),
     (r"round (\S+) has no assignment for enterprise (\S+)",
      "轮次 {0} 没有给企业 {1} 派检查组"),
+    (r"(.+): (\S+) is (.*), not (.+)", "“{0}”：{1} 是{2}，不是{3}。请照抄“检查组”一列"),
 ]  # fmt: skip
 REASONS = [(re.compile(pattern), zh) for pattern, zh in _SAID]
 
@@ -177,6 +178,16 @@ FILE_REASONS: list[tuple[str, str]] = [
     ("a folder, not a file", "是文件夹，不是文件"),
     ("no such file", "找不到这个文件"),
 ]
+# the reader's refusals of a sheet that runs on below the table, with its numbers (the last
+# row this import reads: the header, one per drawn enterprise, BLANK_ROWS more)
+_READS = "本页读取表头、本轮每家抽中企业一行，另加 {blank} 行，到第 {last} 行为止"
+FILE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"the sheet's used range reaches row (?P<far>\d+), past row (?P<last>\d+)"),
+     "工作表用到了第 {far} 行（包括只设了格式的单元格），超出本页读取的范围（" + _READS
+     + "）。请删除表格下方的行后再导入"),
+    (re.compile(r"past row (?P<last>\d+), the last this import reads"),
+     "第 {last} 行以下还有行，超出本页读取的范围（" + _READS + "）。请删除表格下方的行后再导入"),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -217,4 +228,8 @@ def file_refusal(message: str, stored: Path, shown: str) -> str:
     """A refusal of the whole file: in Chinese where it is one the reader gives, the server's
     path replaced by the upload's name."""
     zh = next((zh for en, zh in FILE_REASONS if en in message), "")
+    for pattern, said in FILE_PATTERNS:
+        if found := pattern.search(message):
+            zh = said.format(**found.groupdict(), blank=BLANK_ROWS)
+            break
     return f"文件 {shown}：{zh}。" if zh else message.replace(str(stored), shown)
