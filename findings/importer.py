@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from findings import service, writes
@@ -39,7 +38,7 @@ from registry.models import Inspector
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
 from rounds.models import Assignment, Round
-from shuangsui.errors import ImportRejected, RowProblem, UserError
+from shuangsui.errors import Conflict, ImportRejected, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -290,11 +289,14 @@ def import_file(
             continue
         seen[key] = number
         parsed.append(_Row(number, key[0], key[1], finding, signers))
-    new = 0
-    with Session(engine, expire_on_commit=False) as session:
-        writes.lock_writes(session)  # SQLite: the write lock before reading, as writes take it
-        if allowed is not None:
-            allowed(session)
+    parse_problems = problems  # of the cells alone: the database's are added to a copy
+
+    def work(session: Session) -> int:
+        """The rows recorded, or every problem the database shows (all rows or none): in a
+        write transaction :func:`findings.writes.write` runs again from the start when a
+        concurrent writer collides with it anywhere (the finding's key, the audit log's head)."""
+        problems = list(parse_problems)
+        new = 0
         named = sorted({r.round_key for r in parsed})
         stored = select(col(Round.round_key)).where(col(Round.round_key).in_(named))
         held = set(session.execute(stored).scalars())
@@ -314,7 +316,7 @@ def import_file(
             if strangers := [s for s in signers if s not in team]:
                 reason = (
                     f"{', '.join(strangers)} is not on the team of {r.credit_code} in "
-                    f"{r.round_key} (team: {', '.join(team)})"
+                    f"{r.round_key} (team: {', '.join(f'{names.get(i, i)}（{i}）' for i in team)})"
                 )
                 problems.append(RowProblem(name, r.number, "signed_by", reason))
             found = date_problems(session, r.round_key, r.finding)
@@ -343,16 +345,16 @@ def import_file(
                     )
                 )
         if problems:
-            session.rollback()
             problems.sort(key=lambda p: p.row)
             raise ImportRejected(problems)
         audit.add_to(session, None, FindingsImported(name, src.sha256, new, imported_by))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            raise UserError(
-                f"{name}: another import or submission ran at the same time; import the file again"
-            ) from None
+        return new
+
+    try:
+        new = writes.write(engine, work, what=f"the import of {name}", allowed=allowed)
+    except Conflict:  # collided every time: others keep writing these findings
+        raise UserError(
+            f"{name}: another import or submission ran at the same time; import the file again"
+        ) from None
     logger.info("imported %d new finding version(s) from %s", new, name)
     return Imported(new, len(parsed) - new, unfilled)

@@ -174,6 +174,7 @@ FILE_REASONS: list[tuple[str, str]] = [
     ("no data rows below the header", "表头下面没有数据行"),
     ("not readable as CSV", "无法按 CSV 读取（某一格过长或格式有误）"),
     ("ran at the same time", "另一次导入或提交同时在进行。请重新导入这个文件"),
+    ("by too many writers at once", "另一次导入或提交同时在进行。请重新导入这个文件"),
     ("unsupported file type", "只能导入 .xlsx 或 .csv 文件"),
     ("a folder, not a file", "是文件夹，不是文件"),
     ("no such file", "找不到这个文件"),

@@ -137,7 +137,10 @@ def test_every_problem_is_named_by_row_and_column_and_nothing_is_imported(
     assert "文件 结果.xlsx 有 6 处问题，未导入任何内容" in text
     assert "第 3 行" in text and "“2026-13-40”不是有效的日期" in text
     assert "无法识别的值“好”；可填写：未发现问题" in text
-    assert f"张三 不是这家企业检查组的成员（检查组：{'、'.join(teams[codes[3]])}）" in text
+    with engine.connect() as conn:
+        names = dict(conn.execute(sa.text("select inspector_id, name from inspector")).all())
+    team = "、".join(f"{names[i]}（{i}）" for i in teams[codes[3]])  # as the 检查组 column
+    assert f"张三 不是这家企业检查组的成员（检查组：{team}）" in text
     assert "这一行属于轮次 ccc-2027-01，本页只导入轮次 ccc-2026-12" in text
     row7 = text.split("第 7 行", 1)[1]
     assert "检查日期" in row7 and "必须填写" in row7 and "签字人员" in row7

@@ -319,7 +319,9 @@ def test_a_file_with_every_kind_of_bad_row_is_said_in_chinese_on_the_page(
     def at(row_number: int) -> list[tuple[str, str]]:
         return [(p.column, p.reason) for p in said if p.row == row_number]
 
-    team = "、".join(teams[c1])
+    with engine.connect() as conn:
+        names = dict(conn.execute(sa.text("select inspector_id, name from inspector")).all())
+    team = "、".join(f"{names[i]}（{i}）" for i in teams[c1])  # as the 检查组 column says it
     assert at(17) == [("签字人员", f"张三、李四 不是这家企业检查组的成员（检查组：{team}），"
                                  "请照抄“检查组”一列")]  # fmt: skip
     assert at(2) == [("涉及证书", "“CQC2026”不是证书的写法：请写成 认证机构代码:证书编号=处理"
