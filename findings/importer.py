@@ -38,7 +38,7 @@ from registry.models import Inspector
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
 from rounds.models import Assignment, Round
-from shuangsui.errors import Conflict, ImportRejected, RowProblem, UserError
+from shuangsui.errors import Conflict, ImportRejected, NotFound, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "internal_note": ("内部备注",),
     "reason": ("原因", "更正原因"),  # a correction's, or why a check date is off the window
     "signed_by": ("签字人员", "签字"),
+    # the enterprise's latest version when the round's template was made (0: none): a row is
+    # refused when the finding has moved on since (an inspector's version meanwhile), rather
+    # than recorded as a correction of a version its writer never saw; blank: not checked
+    "base_version": ("下载时版本", "基于版本"),
 }
 REQUIRED = ("round_key", "credit_code", "result", "check_date", "signed_by")
 KEYS = ("round_key", "credit_code")
 REFERENCE = ("enterprise_name", "team")
+WRITTEN_BY_THE_TEMPLATE = (*KEYS, *REFERENCE, "base_version")  # a row with only these: unfilled
 # a signer written as the round's template shows a team member: 沈宁浩（FJ00227）
 SIGNER_WITH_ID = re.compile(r"(.*?)[（(]\s*([^()（）\s]+)\s*[)）]")
 # blank rows a file given ``max_rows`` may hold besides its header and data rows: a sheet's
@@ -108,6 +113,30 @@ def _cell(name: str, parse: Callable[[str], Any], text: str) -> Any:
         raise CellError(f"{name}: {exc}") from None
 
 
+def _moved_on(exc: UserError, base: int, names: dict[str, str]) -> str:
+    """A row whose finding is no longer at the version its template was made at; who moved it
+    on by name (an inspector as the 检查组 column says them, or the coordinator)."""
+    latest = getattr(exc, "details", {}).get("latest_version")
+    if not latest:  # the template says a version there is none of
+        return f"version {base} when the template was made, none now: download it again"
+    role, _, who = str(latest["submitted_by"]).partition(":")
+    by = f"{names.get(who, who)}（{who}）" if role == "inspector" else f"{role} {who}"
+    return (
+        f"version {base} when the template was made, version {latest['version']} now, "
+        f"submitted by {by} at {latest['submitted_at']}: download the template again and "
+        "fill this row in from it"
+    )
+
+
+def _version_number(text: str) -> int | None:
+    """A version number as the round's template writes it (0: none yet); blank: None."""
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise CellError(f"not a version number: {text!r} (the template's own, left as it is)")
+    return int(text)
+
+
 def parse_row(cells: dict[str, str]) -> tuple[FindingIn, list[str]]:
     """A validated finding and its signers; CellError (``field: why``) or ValidationError on
     bad content."""
@@ -134,6 +163,7 @@ class _Row:
     credit_code: str
     finding: FindingIn
     signers: list[str]
+    base_version: int | None = None  # the template's (None: not checked)
 
 
 def _teams(session: Session, round_keys: set[str]) -> dict[tuple[str, str], list[str]]:
@@ -255,7 +285,7 @@ def import_file(
             )
             continue
         cells = {f: raw[i] for i, f in read}
-        if all(not v.strip() for f, v in cells.items() if f not in KEYS + REFERENCE):
+        if all(not v.strip() for f, v in cells.items() if f not in WRITTEN_BY_THE_TEMPLATE):
             unfilled += 1  # a row of the template nobody filled in: no finding to import
             continue
         key = (cells.get("round_key", "").strip(), cells.get("credit_code", "").strip().upper())
@@ -273,6 +303,7 @@ def import_file(
             continue
         try:
             finding, signers = parse_row(cells)
+            base = _cell("base_version", _version_number, cells.get("base_version", "").strip())
         except CellError as exc:
             field, _, reason = str(exc).partition(": ")
             problems.append(RowProblem(name, number, field, reason))
@@ -288,7 +319,7 @@ def import_file(
             )
             continue
         seen[key] = number
-        parsed.append(_Row(number, key[0], key[1], finding, signers))
+        parsed.append(_Row(number, key[0], key[1], finding, signers, base))
     parse_problems = problems  # of the cells alone: the database's are added to a copy
 
     def work(session: Session) -> int:
@@ -336,14 +367,15 @@ def import_file(
                     signers=signers,
                     via="import",
                     team=team,
+                    base_version=r.base_version,
                 )
                 new += version is not None
             except UserError as exc:
-                problems.append(
-                    RowProblem(
-                        name, r.number, "signed_by" if "team" in str(exc) else "reason", str(exc)
-                    )
-                )
+                field = "signed_by" if "team" in str(exc) else "reason"
+                reason = str(exc)
+                if r.base_version is not None and isinstance(exc, Conflict | NotFound):
+                    field, reason = "base_version", _moved_on(exc, r.base_version, names)
+                problems.append(RowProblem(name, r.number, field, reason))
         if problems:
             problems.sort(key=lambda p: p.row)
             raise ImportRejected(problems)

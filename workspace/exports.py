@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.importer import COLUMNS
+from findings.models import Finding, FindingVersion
 from findings.records import load_results
 from registry.models import Enterprise, Inspector
 from rounds.models import Assignment, Round
@@ -107,7 +108,8 @@ def findings_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
 
 def template_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
     """One row per enterprise of the round: its keys, its name and its team (for the person
-    filling it in; the import reads neither) filled, the rest for the paper form. A row left
+    filling it in; the import reads neither) filled, the rest for the paper form, and last the
+    enterprise's latest version now (0: none), which the import holds the row to. A row left
     as it is imports nothing."""
     with Session(engine) as db:
         if db.get(Round, round_key) is None:
@@ -119,13 +121,24 @@ def template_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
             .where(Assignment.round_key == round_key)
             .order_by(col(Assignment.credit_code), col(Assignment.position))
         ).all()
+        latest = dict(
+            db.execute(
+                select(Finding.credit_code, func.max(FindingVersion.version))
+                .join(FindingVersion, col(FindingVersion.finding_id) == col(Finding.id))
+                .where(Finding.round_key == round_key)
+                .group_by(col(Finding.credit_code))
+            ).all()
+        )
     names: dict[str, str] = {}
     teams: dict[str, list[str]] = {}
     for code, name, inspector_id, inspector in rows:
         names[code] = name
         teams.setdefault(code, []).append(f"{inspector}（{inspector_id}）")
-    blank = [""] * (len(TEMPLATE_FIELDS) - 4)
-    return [[round_key, code, names[code], "、".join(team), *blank] for code, team in teams.items()]
+    blank = [""] * (len(TEMPLATE_FIELDS) - 5)
+    return [
+        [round_key, code, names[code], "、".join(team), *blank, str(latest.get(code, 0))]
+        for code, team in teams.items()
+    ]
 
 
 def as_xlsx(header: Sequence[str], rows: list[list[Any]]) -> bytes:

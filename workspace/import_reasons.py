@@ -64,6 +64,14 @@ def _at_least(groups: Sequence[str]) -> str:
     return "不能为空" if groups[0] == "1" else f"过短：至少 {groups[0]} 个字"
 
 
+def _moved_on(groups: Sequence[str]) -> str:
+    who = groups[2].replace("coordinator ", "协调员 ", 1)
+    return (
+        f"下载模板后这家企业的检查结果有了新版本（下载时第 {groups[0]} 版，现为第 {groups[1]} "
+        f"版，{who} 提交）：这一行未导入。请重新下载模板，核对新版本后再填写"
+    )
+
+
 def _superseded(groups: Sequence[str]) -> str:
     return f"{said(groups[2]) or groups[2]}（现有最新的是第 {groups[3]} 版）"
 
@@ -158,6 +166,12 @@ _SAID: list[tuple[str, Said]] = [
     (r"round (\S+) has no assignment for enterprise (\S+)",
      "轮次 {0} 没有给企业 {1} 派检查组"),
     (r"(.+): (\S+) is (.*), not (.+)", "“{0}”：{1} 是{2}，不是{3}。请照抄“检查组”一列"),
+    (r"not a version number: '(.*)' \(the template's own, left as it is\)",
+     "“{0}”不是版本号：这一列是模板自带的，请保持原样"),
+    (r"version (\d+) when the template was made, version (\d+) now, submitted by (.+) at "
+     r"(\S+): download the template again and fill this row in from it", _moved_on),
+    (r"version (\d+) when the template was made, none now: download it again",
+     "下载模板时这家企业有第 {0} 版检查结果，现在没有：请重新下载模板"),
 ]  # fmt: skip
 REASONS = [(re.compile(pattern), zh) for pattern, zh in _SAID]
 
