@@ -11,7 +11,10 @@ start when one does not (see :func:`check_routes`).
   stored), valid for the bureau it was issued for until ``tokens revoke-coordinator``.
 
 A token comes as ``Authorization: Bearer <token>`` or, for links, ``?token=<token>``. Tokens
-are printable ASCII; anything else is refused with 401 before it is compared.
+are printable ASCII; anything else is refused with 401 before it is compared. The address is
+read strictly (:func:`query_refusal`), as a TLS proxy in front logs it: one ``token``
+parameter at most, its name written as is (no link of ours percent-encodes it), and a
+coordinator's token only in the workspace's sign-in link, never in an address of the API.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -31,6 +35,21 @@ from api.problems import TOKEN_REFUSED, Problem
 
 ROLES_ATTR = "__shuangsui_roles__"
 MAX_TOKEN_LENGTH = 256
+QUERY_NAME = "token"
+USE_THE_HEADER = "or send 'Authorization: Bearer <token>'"
+TOKEN_REPEATED = (
+    "more than one 'token' parameter in the address: send one token (the link in your "
+    f"notification has exactly one), {USE_THE_HEADER}"
+)
+TOKEN_NAME_ENCODED = (
+    "the name of the 'token' parameter is percent-encoded: shuangsui's links write it as "
+    f"'?token=': copy the whole link from your notification, {USE_THE_HEADER}"
+)
+COORDINATOR_IN_QUERY = (
+    "a coordinator token is not taken in the address (?token=) by the API, where proxies log "
+    "it: send it as 'Authorization: Bearer <token>' (only the workspace's sign-in link "
+    "/w/c/open?token=... takes it in the address)"
+)
 
 
 class Role(enum.StrEnum):
@@ -52,11 +71,44 @@ class Principal:
 
 
 def bearer(request: Request) -> str:
+    """The request's token: the ``Authorization: Bearer`` header's, else the ``token``
+    parameter's (a request whose address :func:`query_refusal` refuses never gets this far)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.query_params.get("token", "").strip()
+    return request.query_params.get(QUERY_NAME, "").strip()
+
+
+def _token_names(request: Request) -> list[str]:
+    """The query's parameter names, as sent, that the framework reads as ``token`` (it
+    percent-decodes names, ``+`` as a space, as ``urllib.parse.parse_qsl`` does)."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    names = (piece.partition("=")[0] for piece in query.split("&") if piece)
+    return [name for name in names if unquote_plus(name) == QUERY_NAME]
+
+
+def _in_the_api(request: Request) -> bool:
+    """The request's route is one of the API's (described in its OpenAPI document); the
+    workspace's pages, its sign-in links among them, are not."""
+    return bool(getattr(request.scope.get("route"), "include_in_schema", True))
+
+
+def query_refusal(request: Request) -> Problem | None:
+    """Why the ``token`` in the request's address is refused, if it is: given twice (which
+    one would count?), its name percent-encoded (no link of ours is written so; a filter
+    looking for ``token=`` would miss it), or a coordinator's token in an address of the API
+    (``/w/c/open?token=ssc_...``, the workspace's sign-in link, takes it there: its token is
+    exchanged for a session at once). 401 each, whatever the ``Authorization`` header says."""
+    names = _token_names(request)
+    if len(names) > 1:
+        return Problem(401, TOKEN_REPEATED, slug="token-repeated")
+    if names and names[0] != QUERY_NAME:
+        return Problem(401, TOKEN_NAME_ENCODED, slug="token-name-encoded")
+    sent = request.query_params.get(QUERY_NAME, "").strip()
+    if sent.startswith(tokens.PREFIX) and _in_the_api(request):
+        return Problem(401, COORDINATOR_IN_QUERY, slug="token-in-query")
+    return None
 
 
 def _coordinator(request: Request, token: str) -> Principal | None:
@@ -110,6 +162,11 @@ def allow(*roles: Role) -> Callable[[Request], Principal]:
     wanted = frozenset(roles)
 
     def guard(request: Request) -> Principal:
+        refused = query_refusal(request)
+        if refused is not None:
+            if Role.public in wanted:
+                return Principal(Role.public)
+            raise refused
         token = bearer(request)
         if token and not well_formed(token):
             if Role.public in wanted:

@@ -3,6 +3,10 @@
 A token is checked on every request (``api.auth``, ``workspace.guards``), and a write made with
 it once more inside the write's own transaction (:func:`still_current`), so a revocation
 committed between the request's check and the write's commit refuses the write.
+
+A name keeps one row: a person whose token was revoked is issued a new one under the same
+name, so the audit log names them throughout. The row then holds the new token's hash, which
+neither the old token nor a session opened with it (bound to a prefix of the old hash) matches.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -31,29 +36,59 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class CoordinatorTokenIssued:
+    """Audit event: a coordinator token issued to ``name``; ``reissued``: the name's earlier
+    token was revoked, and stays refused."""
+
+    name: str
+    bureau_code: str
+    reissued: bool
+
+
 def create_coordinator(engine: Engine, name: str, bureau_code: str) -> str:
-    """Issue a token for ``name``; the token itself is returned once and never stored."""
+    """Issue a token for ``name``, a new name or one whose token was revoked; the token itself
+    is returned once and never stored. The issue is recorded in the audit log (in a
+    transaction of its own, after the token's: a creation meeting a concurrent one of the same
+    name must meet it at its commit, not wait for it)."""
     if not name.strip():
         raise UserError("a coordinator token needs a name (who holds it)")
     token = PREFIX + secrets.token_urlsafe(32)
-    exists = UserError(f"a token named {name!r} exists; revoke it or choose another name")
+    digest, now = token_hash(token), datetime.now(UTC)
+    active = UserError(
+        f"a token named {name!r} exists and is active; revoke it first "
+        f"(shuangsui tokens revoke-coordinator {shlex.quote(name)})"
+    )
     with Session(engine) as session:
-        if session.get(CoordinatorToken, name) is not None:
-            raise exists
-        session.add(
-            CoordinatorToken(
-                name=name,
-                token_hash=token_hash(token),
-                bureau_code=bureau_code,
-                created_at=datetime.now(UTC),
+        row = session.get(CoordinatorToken, name)
+        if row is not None and row.revoked_at is None:
+            raise active
+        if row is None:
+            session.add(
+                CoordinatorToken(
+                    name=name, token_hash=digest, bureau_code=bureau_code, created_at=now
+                )
             )
-        )
+        else:  # revoked: the row takes the new token, unless a concurrent reissue did first
+            again = session.execute(
+                update(CoordinatorToken)
+                .where(
+                    col(CoordinatorToken.name) == name,
+                    col(CoordinatorToken.revoked_at).is_not(None),
+                )
+                .values(token_hash=digest, bureau_code=bureau_code, created_at=now, revoked_at=None)
+            )
+            if again.rowcount != 1:  # type: ignore[attr-defined]
+                raise active
         try:
             session.commit()
         except IntegrityError:  # the name is the key: a concurrent create took it first
             session.rollback()
-            raise exists from None
-    logger.info("coordinator token issued to %s for bureau %s", name, bureau_code)
+            raise active from None
+    reissued = row is not None
+    audit.append(engine, None, CoordinatorTokenIssued(name, bureau_code, reissued))
+    again_said = " (again: the earlier token stays revoked)" if reissued else ""
+    logger.info("coordinator token issued to %s for bureau %s%s", name, bureau_code, again_said)
     return token
 
 

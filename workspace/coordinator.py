@@ -91,12 +91,24 @@ def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
                   quote=quote, started=started)  # fmt: skip
 
 
+def cut(text: str, limit: int) -> str:
+    """``text`` as a refusal names it: its first ``limit`` characters, and "…" if there were
+    more (an address can be 100,000 characters long; the page need not be)."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def no_round(round_key: str) -> PageRefused:
+    """The 404 page of a round that does not exist: its key cut to the longest a key can be
+    (``shuangsui.keys``, 64), and back to the month, not to the same address."""
+    return PageRefused(404, f"没有轮次 {cut(round_key, 64)}。", back="/w/c/")
+
+
 def known_round(engine: sa.Engine, round_key: str) -> Round:
     """The round, or a 404 page: a form posted for a round that does not exist does nothing."""
     with DbSession(engine) as db:
         rnd = db.get(Round, round_key)
     if rnd is None:
-        raise PageRefused(404, f"没有轮次 {round_key}。")
+        raise no_round(round_key)
     return rnd
 
 
@@ -115,7 +127,7 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
     state = request.app.state
     view = overview.round_view(state.engine, state.settings, round_key)
     if view is None:
-        raise PageRefused(404, f"没有轮次 {round_key}。")
+        raise no_round(round_key)
     show = request.query_params.get("show", "")
     show = show if show in overview.FILTERS else ""
     return render(
@@ -154,8 +166,8 @@ def _assignment(request: Request, round_key: str, credit_code: str) -> assignmen
             )
         ).first()
     if team is None:  # named as asked, cut to a credit code's length and a little more
-        said = credit_code if len(credit_code) <= 24 else f"{credit_code[:24]}…"
-        raise PageRefused(404, f"轮次 {round_key} 没有企业 {said} 的检查任务。")
+        said = f"轮次 {round_key} 没有企业 {cut(credit_code, 24)} 的检查任务。"
+        raise PageRefused(404, said, back=round_path(round_key))
     return assignment.load(state.engine, round_key, credit_code, "", state.settings.timezone)
 
 
@@ -214,10 +226,10 @@ def _requeue(
 @router.get("/rounds/{round_key}/{what}.{fmt}")
 def export(round_key: str, what: str, fmt: str, request: Request, me: Coordinator) -> Response:
     if what not in EXPORTS or fmt not in MEDIA:
-        raise PageRefused(404, f"没有这种导出：{what}.{fmt}")
+        raise PageRefused(404, f"没有这种导出：{cut(f'{what}.{fmt}', 64)}", back="/w/c/")
     state = request.app.state
     if overview.round_view(state.engine, state.settings, round_key) is None:
-        raise PageRefused(404, f"没有轮次 {round_key}。")
+        raise no_round(round_key)
     title, header, rows_of = EXPORTS[what]
     rows = rows_of(state.engine, round_key)
     data = exports.as_xlsx(header, rows) if fmt == "xlsx" else exports.as_csv(header, rows)
