@@ -128,6 +128,12 @@ LINK_REFUSALS = {
     "inspector-inactive": "您在检查员名录中已停用，不能再填报或签字。请联系{bureau}的协调员。",
     "token-expired": "此链接已过有效期（本轮结果的截止日期加宽限期之后）。如需更正结果，"
     "请联系{bureau}的协调员。",
+    # an address not as our links write it (api.auth): the whole link, copied again, opens it
+    "token-name-encoded": "链接地址被改动过（“token”一词被转码）。"
+    "请从通知中完整复制链接后重新打开。",
+    "token-repeated": "链接地址中有不止一个令牌。请从通知中完整复制链接后重新打开。",
+    "token-missing": "链接地址中没有令牌。请从通知中完整复制链接后重新打开。",
+    "token-malformed": "链接中的令牌不完整或有误。请从通知中完整复制链接后重新打开。",
 }
 
 

@@ -105,7 +105,7 @@ def test_a_token_under_any_spelling_of_its_name_opens_nothing_and_is_never_logge
         # the name percent-encoded (Starlette decodes it to 'token'): refused, no session
         for name in ("tok%65n", "%74oken", "%74%6F%6B%65%6E", "to%6Ben"):
             page = _refused_page(http.get(f"{served.link}?{name}={insp}"))
-            assert "percent-encoded" in page
+            assert "“token”一词被转码" in page
             detail = _problem(http.get(f"{served.api}?{name}={insp}"), 401, "token-name-encoded")
             assert "'?token='" in detail and "Authorization: Bearer" in detail
         _problem(http.get(f"/rounds?tok%65n={ssc}"), 401, "token-name-encoded")
@@ -164,7 +164,7 @@ def test_a_coordinator_token_only_in_its_sign_in_link_and_one_token_per_request(
             f"token=&token={ssc}",
         ):
             page = _refused_page(http.get(f"/w/c/open?{query}"))
-            assert "more than one" in page
+            assert "不止一个令牌" in page
         for query in (f"token=x&token={insp}", f"token={insp}&token={insp}"):
             _refused_page(http.get(f"{served.link}?{query}"))
             detail = _problem(http.get(f"{served.api}?{query}"), 401, "token-repeated")
