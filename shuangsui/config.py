@@ -102,6 +102,21 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="largest request body the API reads (not evidence)"
     )
+    serve_max_connections: int = Field(
+        default=256,
+        ge=2,
+        description="shuangsui serve: with this many connections open (or requests running) a "
+        "request is answered 503; a connection opened past twice as many is closed at once",
+    )
+    serve_header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="shuangsui serve: a request's line and headers must arrive within this "
+        "many seconds of the connection's opening or of the previous answer",
+    )
+    serve_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="shuangsui serve: an idle connection is closed after this"
+    )
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:
