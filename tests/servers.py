@@ -6,6 +6,7 @@ import itertools
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -86,6 +87,29 @@ def wait_for_serve(
         time.sleep(0.1)
     said = f":\n{log.read_text()}" if log is not None else ""
     raise RuntimeError(f"{name} did not start (exit status {proc.poll()}){said}")
+
+
+@contextmanager
+def serve_process(
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    *,
+    argv: list[str] | None = None,
+    ready: tuple[str, int] = ("/health", 200),
+) -> Iterator[subprocess.Popen]:  # type: ignore[type-arg]
+    """A real ``shuangsui serve --port PORT`` with ``env``, its output in ``log``, once
+    ``ready`` (a path and the status it answers) says it listens; stopped at the end.
+    ``argv``: another command line starting it (a Python one that sets limits first)."""
+    command = argv or [sys.executable, "-m", "shuangsui", "serve", "--port", str(port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_serve(proc, f"http://127.0.0.1:{port}{ready[0]}", ready[1], log=log)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import free_port, wait_for_serve
+from tests.servers import free_port, serve_process
 
 MiB = 1 << 20
 CHUNK = 64 * 1024
@@ -50,20 +49,8 @@ def serve(tmp_path: Path, env: dict[str, str], *, open_files: int = 0) -> Iterat
         "runpy.run_module('shuangsui', run_name='__main__', alter_sys=True)"
     )
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", boot],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_serve(proc, f"{url}/health", 200, log=log)
-        yield Served(proc.pid, port, url, log)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with serve_process(env, port, log, argv=[sys.executable, "-c", boot]) as proc:
+        yield Served(proc.pid, port, f"http://127.0.0.1:{port}", log)
 
 
 @dataclass

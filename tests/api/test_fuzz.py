@@ -44,7 +44,7 @@ from exchange.keys import BureauKey, load_or_create
 from notifications.models import Notification, NotificationKind
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
-from tests.servers import free_port, serve_app, wait_for_serve
+from tests.servers import free_port, serve_app, serve_process
 
 pytestmark = pytest.mark.slow
 
@@ -130,17 +130,8 @@ def server(engine: sa.Engine, tmp_path: Path) -> Iterator[Server]:
     coordinator = made.stdout.strip().splitlines()[-1]
     partner = _partner(Path(env["SHUANGSUI_HOME"]), url)
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shuangsui", "serve", "--port", url.rsplit(":", 1)[1]],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_for_serve(proc, url + "/health", 200, log=log)
+    with serve_process(env, int(url.rsplit(":", 1)[1]), log):
         yield Server(url, log, credit_code, inspector, coordinator, partner)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 class Signed(requests.auth.AuthBase):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from api import problems
 from api.app import create_app
 from shuangsui import db
 from tests.exchange.bureaus import AppTransport
-from tests.servers import free_port, wait_for_serve
+from tests.servers import free_port, serve_process
 
 HOSTILE = "evil.example"
 
@@ -49,20 +47,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "SHUANGSUI_ENVIRONMENT": "test",
     }
     log = home / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shuangsui", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_serve(proc, f"{url}/health", 200, log=log)
-        yield Served(url, port, log, database)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with serve_process(env, port, log):
+        yield Served(f"http://127.0.0.1:{port}", port, log, database)
 
 
 def _raw(served: Served, head: str, body: bytes = b"") -> bytes:

@@ -9,9 +9,6 @@ import json
 import os
 import select
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,7 @@ import sqlalchemy as sa
 from notifications.links import assignment_token
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
-from tests.servers import free_port
+from tests.servers import free_port, serve_process
 
 MiB = 1 << 20
 HUGE = 200 * MiB
@@ -63,28 +60,9 @@ def server(engine: sa.Engine, tmp_path: Path) -> Iterator[Server]:
         "SHUANGSUI_EVIDENCE_MAX_BYTES": str(EVIDENCE_LIMIT),
     }
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shuangsui", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with serve_process(env, port, log) as proc:
+        url = f"http://127.0.0.1:{port}"
         yield Server(proc.pid, port, url, token, code, tmp_path / "home")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _zeros(total: int) -> Iterator[bytes]:
