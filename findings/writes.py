@@ -1,6 +1,6 @@
 """One write to a finding: a transaction of its own that holds the finding's write lock
-(also how a publish records the findings it published: ``website.site``, and an evidence file
-its row: ``findings.evidence.record``).
+(also how a publish records the findings it published: ``website.site``, an evidence file its
+row: ``findings.evidence.record``, and a round its commit and its draw: ``rounds.service``).
 
 Concurrent writers of one finding queue on the lock, so each reads what the previous one
 committed and decides again (the same version, a conflict, or a new row). What the lock cannot
@@ -62,14 +62,26 @@ def write(
     *,
     what: str,
     allowed: Callable[[Session], None] | None = None,
+    decided: Callable[[Session], T | None] | None = None,
+    attempts: int = ATTEMPTS,
+    gave_up: Callable[[str], Exception] | None = None,
 ) -> T:
     """Run ``work`` in a write transaction and commit; again from the start when a concurrent
     writer collided with it. ``work`` raises :class:`Conflict` when what it reads has moved on.
 
     ``allowed`` runs first in the transaction, before ``work``: whether the writer may still
     write (an inspector's link not revoked since the request was let in:
-    ``api.inspector_tokens.still_open``). It raises to refuse, and nothing is written."""
-    for attempt in range(1, ATTEMPTS + 1):
+    ``api.inspector_tokens.still_open``). It raises to refuse, and nothing is written.
+
+    ``decided`` runs after each collision, once the attempt is rolled back: the outcome the
+    writer that won decided for this one (a concurrent commit of the same round:
+    ``rounds.service.commit_round``), returned as it is, or None to try again.
+
+    After ``attempts`` collisions in a row, ``gave_up`` makes the error to raise from the last
+    one (its first line): a caller whose writer must hear more than :class:`Conflict` (a draw
+    made and not recorded: ``rounds.service``) says so, and records what it must first."""
+    collision = ""
+    for attempt in range(1, attempts + 1):
         with Session(engine, expire_on_commit=False) as session:
             try:
                 lock_writes(session)
@@ -83,8 +95,27 @@ def write(
                 if not collided(exc):
                     raise
                 logger.info("%s: concurrent writer (attempt %d): %s", what, attempt, exc.orig)
-        time.sleep(random.uniform(0, 0.005 * attempt))  # let the winner finish
+                collision = _first_line(exc)
+            # collided, and rolled back: the winner may have decided this writer's outcome
+            if decided is not None and (outcome := decided(session)) is not None:
+                return outcome
+        if attempt < attempts:
+            back_off(attempt)
+    if gave_up is not None:
+        raise gave_up(collision)
     raise Conflict(f"{what} is being changed by too many writers at once; read it and send again")
+
+
+def back_off(attempt: int) -> None:
+    """Let the winner finish: wait a random moment, growing with ``attempt`` (1, 2, ...).
+    Writers that all tried again at once would keep colliding (four threads appending to the
+    audit log on a loaded machine lost twenty times in a row with a fixed wait)."""
+    time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt - 1, 7)))  # <= 0.64 s
+
+
+def _first_line(exc: DBAPIError) -> str:
+    """What the database said of a collision, without the statement and its parameters."""
+    return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
 
 
 @contextmanager

@@ -12,17 +12,15 @@ import dataclasses
 import hashlib
 import json
 import logging
-import random
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from findings import writes
 from rounds.models import AuditEvent
 from shuangsui.errors import IntegrityError as ChainBroken
 
@@ -108,10 +106,11 @@ class DrawRefused:
 
 @dataclass(frozen=True)
 class DrawNotRecorded:
-    """A draw made and not recorded: each of its ``attempts`` lost the race for the log's head
-    to other writers (``collision``: the last), so nothing of it was kept and the round stays
-    committed. ``seed`` is the draw's: the round drawn again with the same entropy records a
-    ``DrawMade`` of the same seed; another seed there means other entropy was entered."""
+    """A draw made and not recorded: each of its ``attempts`` collided with other writers (the
+    log's head taken, a deadlock; ``collision``: the last), so nothing of it was kept and the
+    round stays committed. ``seed`` is the draw's: the round drawn again with the same entropy
+    records a ``DrawMade`` of the same seed; another seed there means other entropy was
+    entered."""
 
     seed: str
     requested_by: str
@@ -190,28 +189,19 @@ def append(
     engine: Engine, round_key: str | None, event: object, *, attempts: int = 20
 ) -> AuditEvent:
     """Append one event in a transaction of its own (so failures are logged even when the
-    caller's work is rolled back). A writer that lost the race for the next ``seq`` waits a
-    random moment, growing with each loss, before reading the head again: writers that all
-    retried at once would keep colliding (four threads on a loaded machine lost twenty times
-    in a row)."""
-    for attempt in range(attempts):
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                row = add_to(session, round_key, event)
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                back_off(attempt)
-                continue
-            logger.info("audit %s %s seq=%d", row.event, round_key, row.seq)
-            return row
-    raise RuntimeError("could not append to the audit log: too much contention")
+    caller's work is rolled back); a writer that lost the race for the next ``seq`` reads the
+    head again and tries again (``findings.writes.write``)."""
 
+    def work(session: Session) -> AuditEvent:
+        return add_to(session, round_key, event)
 
-def back_off(attempt: int) -> None:
-    """Wait a random moment, growing with ``attempt`` (0, 1, ...), before trying again after
-    losing the race for the log's head: writers that all retried at once would keep colliding."""
-    time.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 7)))  # <= 0.64 s
+    def gave_up(collision: str) -> Exception:
+        return RuntimeError(f"could not append to the audit log: too much contention ({collision})")
+
+    row = writes.write(engine, work, what=f"audit {event_name(event)}", attempts=attempts,
+                       gave_up=gave_up)  # fmt: skip
+    logger.info("audit %s %s seq=%d", row.event, round_key, row.seq)
+    return row
 
 
 def verify_chain(rows: Iterable[AuditEvent]) -> int:

@@ -25,7 +25,6 @@ from itertools import islice
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Engine, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from draw import core
@@ -286,32 +285,36 @@ def commit_round(
     )
     event = audit.RoundCommitted.of(row, exclusions=built.recently_inspected)
     accepted = audit.PreflightAccepted(requested_by, accept.strip(), held) if held else None
-    for attempt in range(10):
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                _record_commit(session, row, com, plan, plan_text, plan_source, committed_at,
-                               packed, event, accepted, built.enterprises)  # fmt: skip
-                session.commit()
-            except DBAPIError as exc:
-                # a concurrent commit of this round (its key), another append on the audit
-                # log's head, or (PostgreSQL) a deadlock with a writer of a lead this commit
-                # targets: rolled back whole, then the round as it is now or another attempt
-                if not writes.collided(exc):
-                    raise
-                session.rollback()
-                existing = session.get(Round, round_key)
-                if existing is not None:  # a concurrent commit of the same round won
-                    return existing
-                row = Round.model_validate(row.model_dump())
-                audit.back_off(attempt)
-                continue
-        artifacts.remember_committed(round_key, packed, inputs)
-        logger.info(
-            "round %s committed: %d enterprises (commitment %s), %d inspectors",
-            round_key, com.frame_size, com.frame_commitment[:12], com.inspector_size,
-        )  # fmt: skip
-        return row
-    raise RuntimeError(f"round {round_key}: could not commit (audit log contention)")
+
+    def record(session: Session) -> tuple[Round, bool]:
+        """The round, committed by this call (True)."""
+        fresh = Round.model_validate(row.model_dump())  # a row rolled back is spent: a copy each
+        _record_commit(session, fresh, com, plan, plan_text, plan_source, committed_at, packed,
+                       event, accepted, built.enterprises)  # fmt: skip
+        return fresh, True
+
+    def committed_meanwhile(session: Session) -> tuple[Round, bool] | None:
+        """The round, committed by a concurrent commit of its key that won (False)."""
+        existing = session.get(Round, round_key)
+        return None if existing is None else (existing, False)
+
+    def gave_up(collision: str) -> Exception:
+        return RuntimeError(f"round {round_key}: could not commit: every attempt collided "
+                            f"with other writers (the last collision: {collision})")  # fmt: skip
+
+    # A collision (this round's key at the flush, another append on the audit log's head, or on
+    # PostgreSQL a deadlock with a writer of a lead the commit targets) rolls the commit back
+    # whole: then the round a concurrent commit made of its key, or another attempt.
+    committed, by_us = writes.write(engine, record, what=f"round {round_key}: committing",
+                                    decided=committed_meanwhile, gave_up=gave_up)  # fmt: skip
+    if not by_us:
+        return committed
+    artifacts.remember_committed(round_key, packed, inputs)
+    logger.info(
+        "round %s committed: %d enterprises (commitment %s), %d inspectors",
+        round_key, com.frame_size, com.frame_commitment[:12], com.inspector_size,
+    )  # fmt: skip
+    return committed
 
 
 def _record_commit(
@@ -518,10 +521,11 @@ DRAW_ATTEMPTS = 10
 def _persist(
     engine: Engine, rnd: Round, result: core.DrawResult, records: list, requested_by: str
 ) -> Round:
-    """Record the draw in one transaction, if the round is still committed (else another
-    attempt decided it: the round as it is now). Raises :class:`DrawNotRecorded`, leaving the
-    round committed, when every attempt collided with other writes to the audit log; the
-    audit log says so first, if it can (:func:`_audit_not_recorded`)."""
+    """Record the draw in one write (``findings.writes.write``: tried again from the start when
+    another writer collides with it, on the audit log's head most often), if the round is still
+    committed; the round as it is then (drawn by another attempt, if that decided it first).
+    Raises :class:`DrawNotRecorded`, leaving the round committed, when every attempt collided;
+    the audit log says so first, if it can (:func:`_audit_not_recorded`)."""
     counts = {
         s.stratum: {"eligible": s.eligible, "targeted": s.targeted, "excluded": s.excluded,
                     "quota": s.quota, "drawn": s.drawn, "rate": s.rate}
@@ -542,57 +546,51 @@ def _persist(
 
     selected = len(result.selected)
     assignments = sum(len(team) for team in result.teams.values())
-    collided = ""
-    for attempt in range(DRAW_ATTEMPTS):
-        if attempt:
-            audit.back_off(attempt - 1)
-        with Session(engine, expire_on_commit=False) as session:
-            won = _set_if_committed(
-                session, rnd.round_key, status=RoundStatus.drawn, seed=result.seed,
-                entropy=records, counts=counts, drawn_at=_now(), last_error=None,
-            )  # fmt: skip
-            if not won:  # a concurrent attempt drew it first: same inputs, same draw
-                session.rollback()
-                return get_round(engine, rnd.round_key)
-            conn = session.connection()  # tuples by the DBAPI (COPY on PostgreSQL)
-            for table, names, rows in (
-                (SELECTIONS, SELECTION_COLUMNS, sel_rows()),
-                (ASSIGNMENTS, ASSIGNMENT_COLUMNS, asg_rows()),
-            ):
-                while chunk := list(islice(rows, 5000)):
-                    insert_rows(conn, table, names, chunk)
-            drawn = session.get(Round, rnd.round_key)
-            assert drawn is not None
-            try:  # the event is flushed at once: a collision on the log's head shows here
-                event = audit.DrawMade(seed=result.seed, selected=selected,
-                                       assignments=assignments, counts=counts)  # fmt: skip
-                audit.add_to(session, rnd.round_key, event)
-                disclosure.reveal_at_draw(session, drawn, get_settings().timezone)
-                # The round record (the reveal's hook) was the frame's last use in the draw:
-                # its units are let go before the notices, which grow with the sample, are made.
-                artifacts.release(rnd.round_key)
-                for hook in after_draw_hooks:
-                    hook(session, drawn, result)
-                session.commit()
-            except IntegrityError as exc:  # another writer took the audit log's head first
-                session.rollback()
-                collided = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-                logger.info("round %s: recording the draw collided (%s); trying again",
-                            rnd.round_key, collided)  # fmt: skip
-                continue
-        logger.info("round %s drawn: seed %s, %d selected", rnd.round_key, result.seed[:16],
-                    selected)  # fmt: skip
-        return get_round(engine, rnd.round_key)
-    not_recorded = DrawNotRecorded(
-        f"round {rnd.round_key}: the draw could not be recorded: {DRAW_ATTEMPTS} attempts in a "
-        f"row collided with other writers (the last collision: {collided}). Nothing of it was "
-        "kept and the round is still committed: draw it again (the same entropy gives the "
-        "same draw)"
-    )
-    lost = audit.DrawNotRecorded(seed=result.seed, requested_by=requested_by,
-                                 attempts=DRAW_ATTEMPTS, collision=collided)  # fmt: skip
-    _audit_not_recorded(engine, rnd.round_key, lost)
-    raise not_recorded
+
+    def record(session: Session) -> bool:
+        """The draw's rows, its event and its hooks' rows; False, with nothing written, when a
+        concurrent attempt drew the round first (the same inputs, the same draw)."""
+        won = _set_if_committed(
+            session, key, status=RoundStatus.drawn, seed=result.seed, entropy=records,
+            counts=counts, drawn_at=_now(), last_error=None,
+        )  # fmt: skip
+        if not won:
+            return False
+        conn = session.connection()  # tuples by the DBAPI (COPY on PostgreSQL)
+        for table, names, rows in (
+            (SELECTIONS, SELECTION_COLUMNS, sel_rows()),
+            (ASSIGNMENTS, ASSIGNMENT_COLUMNS, asg_rows()),
+        ):
+            while chunk := list(islice(rows, 5000)):
+                insert_rows(conn, table, names, chunk)
+        drawn = session.get(Round, key)
+        assert drawn is not None
+        event = audit.DrawMade(seed=result.seed, selected=selected, assignments=assignments,
+                               counts=counts)  # fmt: skip
+        audit.add_to(session, key, event)  # flushed at once: a collision on the log's head
+        disclosure.reveal_at_draw(session, drawn, get_settings().timezone)
+        # The round record (the reveal's hook) was the frame's last use in the draw: its
+        # units are let go before the notices, which grow with the sample, are made.
+        artifacts.release(key)
+        for hook in after_draw_hooks:
+            hook(session, drawn, result)
+        return True
+
+    def not_recorded(collision: str) -> DrawNotRecorded:
+        lost = audit.DrawNotRecorded(seed=result.seed, requested_by=requested_by,
+                                     attempts=DRAW_ATTEMPTS, collision=collision)  # fmt: skip
+        _audit_not_recorded(engine, key, lost)
+        return DrawNotRecorded(
+            f"round {key}: the draw could not be recorded: {DRAW_ATTEMPTS} attempts in a row "
+            f"collided with other writers (the last collision: {collision}). Nothing of it was "
+            "kept and the round is still committed: draw it again (the same entropy gives the "
+            "same draw)"
+        )
+
+    if writes.write(engine, record, what=f"round {key}: recording the draw",
+                    attempts=DRAW_ATTEMPTS, gave_up=not_recorded):  # fmt: skip
+        logger.info("round %s drawn: seed %s, %d selected", key, result.seed[:16], selected)
+    return get_round(engine, key)
 
 
 def _audit_not_recorded(engine: Engine, round_key: str, event: audit.DrawNotRecorded) -> None:

@@ -59,6 +59,32 @@ def test_collisions_are_retried_then_a_conflict(engine: sa.Engine, monkeypatch) 
         writes.write(engine, broken, what="finding x")
 
 
+def test_a_collision_may_end_in_what_the_winner_decided_or_in_the_callers_error(
+    engine: sa.Engine, monkeypatch
+) -> None:
+    """``decided`` runs after each collision: what it returns, when not None, is the outcome
+    (another writer decided it). ``gave_up`` makes the error when ``attempts`` collided, from
+    the last collision's first line."""
+    monkeypatch.setattr(writes.time, "sleep", lambda _: None)
+    calls: list[int] = []
+
+    def collides(session: Session) -> str:
+        calls.append(1)
+        raise IntegrityError("INSERT", {}, _Orig(f"duplicate key {len(calls)}\nDETAIL: (x)=(1)"))
+
+    answers = iter([None, "what the winner decided"])
+    decided = writes.write(engine, collides, what="round x", decided=lambda _: next(answers))
+    assert (decided, len(calls)) == ("what the winner decided", 2)
+
+    class GaveUp(Exception):
+        pass
+
+    calls.clear()
+    with pytest.raises(GaveUp) as gave_up:
+        writes.write(engine, collides, what="round x", attempts=3, gave_up=GaveUp)
+    assert (str(gave_up.value), len(calls)) == ("duplicate key 3", 3)
+
+
 def test_a_submission_that_comes_second_is_told_what_won(engine: sa.Engine) -> None:
     teams = drawn_round(engine)
     (code, team), (fresh, _) = sorted(teams.items())[:2]

@@ -5,9 +5,10 @@ thread held at one statement of its own until the test lets it go on).
   (``leads.service.merge_refusal``) is decided in the transaction that holds both leads, on the
   finding as it is then, not on an answer looked up before.
 * On PostgreSQL, a listing that records answers while a merge into one of them runs, a round's
-  commit that marks the merge's target targeted while the merge appends to the audit log, and two
-  leads merged into each other at once: each writer waits for the other or is retried, none ends
-  in a deadlock error (SQLSTATE 40P01) for something the other did.
+  commit that marks the merge's target targeted while the merge appends to the audit log (the
+  deadlock forced on either side), and two leads merged into each other at once: each writer
+  waits for the other or is retried, none ends in a deadlock error (SQLSTATE 40P01) for
+  something the other did.
 """
 
 from __future__ import annotations
@@ -270,6 +271,46 @@ def test_a_merge_deadlocked_with_a_round_commit_is_tried_again(
     assert isinstance(merged, Lead) and merged.status is LeadStatus.merged
     assert _row(engine, target).status is LeadStatus.targeted
     assert [(e["lead_id"], e["into"]) for e in _events(engine, "LeadMerged")] == [(report, target)]
+
+
+def test_a_round_commit_deadlocked_with_a_merge_is_tried_again(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The other side of the deadlock above. The merge has locked both leads and is about to
+    append ``LeadMerged``; the round's commit appends ``RoundCommitted`` (the audit log's head
+    taken) and waits for the merge's lock on the lead it targets. Let go, the merge waits for
+    that head: a deadlock, in which PostgreSQL ends the commit (it waited first). The commit is
+    tried again, as every write that collided with another (``findings.writes.write``), and
+    commits after the merge: the round targets the lead that carries the merged report on."""
+    _postgres_only(engine)
+    caplog.set_level(logging.INFO, logger="findings.writes")
+    code = seed_registry(engine)[5]
+    target, report = _lead(engine, code), _lead(engine, code)
+    service.accept(engine, target, check_item="CCC-01", by=ME)
+
+    merge_held = _Hold(MERGE, _appends("LeadMerged"))
+    with _holding(engine, merge_held):
+        merging = _Run(MERGE, lambda: service.merge(engine, report, into=target, by=ME))
+        merge_held.wait(merging)
+        committing = _Run(OTHER, lambda: rounds.commit_round(engine=engine, plan_text=plan_yaml()))
+        assert_blocked(engine, committing.future, "the commit did not wait for the merge's lock")
+        merge_held.let_go()
+        merged, merge_error = merging.outcome()
+        committed, commit_error = committing.outcome()
+
+    assert merge_error is None, f"the merge failed: {merge_error!r}"
+    assert commit_error is None, f"the round's commit failed: {commit_error!r}"
+    assert isinstance(committed, rounds.Round)
+    tried_again = [r.getMessage() for r in caplog.records if r.name == "findings.writes"]
+    deadlocks = [m for m in tried_again if "deadlock detected" in m]
+    assert len(deadlocks) == 1, tried_again  # it was forced, once
+    assert deadlocks[0].startswith(f"round {committed.round_key}: committing"), deadlocks
+    assert isinstance(merged, Lead) and merged.status is LeadStatus.merged
+    assert _row(engine, target).status is LeadStatus.targeted
+    assert _row(engine, target).round_key == committed.round_key
+    with Session(engine) as s:
+        order = [e.event for e in audit.load_chain(s)]
+    assert order[-3:] == ["LeadMerged", "RoundCommitted", "LeadsTargeted"]  # after the merge
 
 
 @pytest.mark.parametrize("lower_first", [True, False], ids=["lower-first", "higher-first"])

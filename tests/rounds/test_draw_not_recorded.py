@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
+from findings import writes
 from flows import rounds as round_flows
 from rounds import audit, bundle, service
 from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
@@ -187,7 +188,8 @@ def test_a_draw_that_collides_once_is_recorded_by_its_next_attempt(
 
 def _until_waiting(engine: sa.Engine, reached: threading.Event) -> None:
     """Until the draw waits for the other writer: on PostgreSQL, for its row of the audit
-    log; on SQLite, for the database's lock (only its start can be seen from here)."""
+    log; on SQLite, for the database's lock, which its transaction takes first (only its start
+    can be seen from here)."""
     assert reached.wait(60), "the draw never began to record itself"
     if engine.dialect.name != "postgresql":
         time.sleep(0.3)
@@ -212,18 +214,19 @@ def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
 ) -> None:
     """PostgreSQL: the draw's event collides with the other writer's (at its flush) and the
     draw's next attempt records it; allowed one attempt, it raises and leaves the round
-    committed. SQLite: the other writer's lock makes the draw wait; it never collides."""
+    committed. SQLite: the other writer's lock makes the draw wait; it never collides. (The
+    draw records itself as every write does: ``findings.writes.write``, which says so.)"""
     seed_registry(engine)
     service.commit_round(engine=engine, plan_text=plan_yaml())
     if attempts:
         monkeypatch.setattr(service, "DRAW_ATTEMPTS", attempts)
-    reached, real_set = threading.Event(), service._set_if_committed
+    reached, real_lock = threading.Event(), writes.lock_writes
 
-    def set_if_committed(*args: object, **values: object) -> bool:
+    def lock_writes(session: Session) -> None:  # the draw's write transaction begins
         reached.set()
-        return real_set(*args, **values)  # type: ignore[arg-type]
+        real_lock(session)
 
-    monkeypatch.setattr(service, "_set_if_committed", set_if_committed)
+    monkeypatch.setattr(writes, "lock_writes", lock_writes)
     outcome: list[Round | BaseException] = []
 
     def draw() -> None:
@@ -232,7 +235,7 @@ def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
         except BaseException as exc:  # the test reports it
             outcome.append(exc)
 
-    caplog.set_level(logging.INFO, logger="rounds.service")
+    caplog.set_level(logging.INFO, logger="findings.writes")
     with Session(engine) as other:
         audit.add_to(other, None, audit.EntropyAwaited(reason="another round waits"))
         thread = threading.Thread(target=draw)
@@ -245,7 +248,10 @@ def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
 
     (got,) = outcome
     postgres = engine.dialect.name == "postgresql"
-    collided = [r for r in caplog.records if "recording the draw collided" in r.getMessage()]
+    collided = [
+        r for r in caplog.records
+        if r.name == "findings.writes" and "recording the draw: concurrent writer" in r.getMessage()
+    ]  # fmt: skip
     assert len(collided) == (1 if postgres else 0), collided
     if postgres and attempts == 1:
         assert isinstance(got, DrawNotRecorded), got
