@@ -33,6 +33,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from exchange.errors import DirectoryError, NoteError
 from exchange.notes import VerifierKey
@@ -98,15 +99,38 @@ def _field(row: dict[str, Any], name: str, pattern: re.Pattern | None) -> str:
     return value.strip()
 
 
+def _base_url(value: str) -> str:
+    """A partner's feed address: http(s), a host, and a path at most (a partner behind a proxy
+    may serve it under one). Every request of a sync is built under it, so a user name or
+    password in it (``https://user:pass@host``) would be sent to the partner on each one and
+    written wherever the address is (its status, the log: the refusal names the address
+    without it); a query or a fragment would end up inside each request's path, and a ``..``
+    segment move it out of the partner's own."""
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise _Bad("base_url", f"{value!r} is not a URL") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise _Bad("base_url", f"{value!r} is not an http(s) URL with a host")
+    if url.username is not None or url.password is not None:
+        bare = url._replace(netloc=url.netloc.rpartition("@")[2])
+        raise _Bad("base_url", f"{bare.geturl()!r} with a user name or password: remove them "
+                   "(a partner is trusted by its keys)")  # fmt: skip
+    if url.query or url.fragment or value.endswith(("?", "#")):
+        raise _Bad("base_url", f"{value!r} has a query or a fragment: give the feed's address")
+    if any(part in (".", "..") for part in url.path.split("/")):
+        raise _Bad("base_url", f"{value!r} has a '.' or '..' segment: give the path itself")
+    return value
+
+
 def _partner(row: Any) -> Partner:
     if not isinstance(row, dict):
         raise _Bad("partner", "each [[partner]] must be a table")
     code = _field(row, "code", _CODE)
     name = _field(row, "name", None)
     division = _field(row, "division", _CODE)
-    base_url = _field(row, "base_url", None)
-    if not base_url.startswith(("http://", "https://")):
-        raise _Bad("base_url", f"{base_url!r} is not an http(s) URL")
+    base_url = _base_url(_field(row, "base_url", None))
     raw_keys = row.get("keys")
     if not isinstance(raw_keys, list) or not raw_keys:
         raise _Bad("keys", "no verifier key (at least one is needed; an empty list revokes)")

@@ -35,6 +35,7 @@ from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
 from exchange.turns import partner_turn
 from shuangsui.collector import collector_paused
 from shuangsui.config import get_settings
+from shuangsui.text import CONTROL_IN_TEXT
 
 logger = logging.getLogger(__name__)
 
@@ -404,6 +405,14 @@ def _commit(engine: Engine, partner: Partner, state: PartnerState, head: witness
     return applied
 
 
+def shown(exc: SyncRejected) -> str:
+    """A failed sync's reason as it is recorded, logged and printed: on one line, each control
+    or invisible character replaced by U+FFFD. The partner's own words are in it (the start of
+    a refusal's body), and one of those characters would act on the operator's terminal (an
+    escape sequence recolours it) or turn the line around (a right-to-left override)."""
+    return " ".join(CONTROL_IN_TEXT.sub("\ufffd", str(exc)).split())
+
+
 def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
     now = _now()
     status = (
@@ -412,7 +421,11 @@ def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
         else "quorum" if isinstance(exc, BelowQuorum) else "failed"
     )  # fmt: skip
     with Session(engine) as session:
-        values: dict[str, Any] = {"status": status, "last_error": str(exc), "last_attempt_at": now}
+        values: dict[str, Any] = {
+            "status": status,
+            "last_error": shown(exc),
+            "last_attempt_at": now,
+        }
         if isinstance(exc, Equivocated):
             values["flagged"] = True
         if isinstance(exc, HistoryRewritten):
@@ -464,8 +477,8 @@ def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, time
     except SyncRejected as exc:
         status = _record_failure(engine, partner.code, exc)
         log = logger.error if status in ("rewritten", "equivocated") else logger.warning
-        log("sync of partner %s: nothing applied: %s", partner.code, exc)
-        return SyncOutcome(partner.code, status, state.size, state.size, 0, str(exc))
+        log("sync of partner %s: nothing applied: %s", partner.code, shown(exc))
+        return SyncOutcome(partner.code, status, state.size, state.size, 0, shown(exc))
     logger.info("partner %s synced: %d -> %d (%d new)", partner.code, state.size, head.size,
                 applied)  # fmt: skip
     return SyncOutcome(partner.code, "quorum" if short else "ok", state.size, head.size,

@@ -312,6 +312,18 @@ class AssignmentMessages:
         return known
 
 
+QUOTED_MAX = 200  # characters of a teammate's own words a message quotes (the page has them all)
+
+
+def quoted(text: str, limit: int = QUOTED_MAX) -> str:
+    """A teammate's own words (a correction's reason) as a message quotes them: on one line,
+    cut after ``limit`` characters. On lines of their own they could pass for the message's: a
+    reason of "笔误", a blank line, "请改用以下链接签字确认：" and a link put that link above the
+    recipient's own, in a message the bureau sent."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
 @dataclass(frozen=True)
 class Submitted:
     """A version waiting for signatures, as a sign-off request describes it."""
@@ -344,7 +356,7 @@ def signoff_request_message(
         "result": submitted.result,
         "result_label": submitted.result_label,
         "check_date": submitted.check_date.isoformat(),
-        "reason": submitted.reason,
+        "reason": quoted(submitted.reason),
         "due_on": due_on.isoformat(),
         "working_days": working_days_between(common.today, due_on),
         "overdue": due_on < common.today,

@@ -70,13 +70,16 @@ def _pair_values(text: str) -> list[tuple[int, int]]:
         first = at - stop.start() if stop else lo
         if first == at:  # no name: '==', '/=' ...
             continue
+        # a name longer than NAME_MAX: where it starts is not looked for, so its value is
+        # judged by its shape as a query parameter's is
+        cut = stop is None and first == at - NAME_MAX
         start = sign.end()
         if start > run_end:
             end_of_run = _VALUE_END.search(text, start)
             run_end = end_of_run.start() if end_of_run else len(text)
         if _names_a_token(text[first:at]):  # the whole value, any '=' in it too
             spans.append((start, run_end))
-        elif first > 0 and text[first - 1] in _QUERY:
+        elif cut or (first > 0 and text[first - 1] in _QUERY):
             following = _SIGN.search(text, start, run_end)
             end = following.start() if following else run_end
             if _TOKEN_SHAPE.search(unquote(text[start:end])):

@@ -24,7 +24,7 @@ from notifications.admin import retry_dead
 from rounds import audit
 from rounds.models import Assignment, Round
 from shuangsui.clock import local_label
-from shuangsui.keys import PERIOD
+from shuangsui.keys import PERIOD, is_key
 from workspace import assignment, attachments, exports, overview, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
@@ -86,9 +86,24 @@ def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
         raise PageRefused(400, "period：应为 YYYY-MM 形式的月份，例如 2026-12。")
     state = request.app.state
     shown, plans, notices = overview.month(state.engine, state.settings, period)
-    started = request.query_params.get("started", "")
+    started = said_key(request, "started")
     return render("month.html", period=shown, plans=plans, notices=notices, me=me.name,
                   quote=quote, started=started)  # fmt: skip
+
+
+def said_key(request: Request, name: str) -> str:
+    """A round key a form's redirect put in the address (``?started=KEY``), to be said in a
+    banner; anything else, nothing. The banner shows what the address says, so a link made
+    elsewhere (``?started=系统升级，请访问…``) must not put its own words on the bureau's page."""
+    value = request.query_params.get(name, "")
+    return value if is_key(value) else ""
+
+
+def said_count(request: Request, name: str) -> str:
+    """A count a form's redirect put in the address (``?requeued=3``); anything else, nothing
+    (for the reason :func:`said_key` gives)."""
+    value = request.query_params.get(name, "")
+    return value if value.isascii() and value.isdigit() and len(value) <= 9 else ""
 
 
 def cut(text: str, limit: int) -> str:
@@ -136,7 +151,7 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         me=me.name,
         base=round_path(round_key),
         csrf=me.csrf,
-        requeued=request.query_params.get("requeued", ""),
+        requeued=said_count(request, "requeued"),
         ceremony=request.query_params.get("ceremony", ""),
         imported=_imported(request),
         show=show,
@@ -148,8 +163,8 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
 
 def _imported(request: Request) -> dict[str, int] | None:
     """What the findings import just did (``workspace.imports``'s redirect), if it said so."""
-    said = {k: request.query_params.get(k, "") for k in ("imported", "recorded", "unfilled")}
-    if not all(v.isascii() and v.isdigit() and len(v) <= 9 for v in said.values()):
+    said = {k: said_count(request, k) for k in ("imported", "recorded", "unfilled")}
+    if not all(said.values()):
         return None
     return {"new": int(said["imported"]), "recorded": int(said["recorded"]),
             "unfilled": int(said["unfilled"])}  # fmt: skip

@@ -22,7 +22,7 @@ from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
 from leads.schemas import LeadsSettings
 from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import leadviews
-from workspace.coordinator import enterprise_path, round_path
+from workspace.coordinator import enterprise_path, round_path, said_key
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session, still_current
 from workspace.leadforms import KEY, LABELS, intake, refusal
 from workspace.overview import read_plans
@@ -120,7 +120,7 @@ def lead_page(lead_id: str, request: Request, me: Coordinator) -> Response:
             "others": leadviews.merge_targets(engine, lead),
         }
     return render("lead.html", me=me.name, csrf=me.csrf, view=view, labels=LABELS,
-                  done=DONE.get(done, ""), adhoc=request.query_params.get("round", ""),
+                  done=DONE.get(done, ""), adhoc=said_key(request, "round"),
                   round_path=round_path, enterprise_path=enterprise_path, lead_path=lead_path,
                   back=LIST, **context)  # fmt: skip
 

@@ -255,3 +255,28 @@ def test_the_remind_command_spares_checks_that_are_done(engine: sa.Engine) -> No
     reminders = _reminders(engine)
     assert done not in reminders
     assert sorted(n.recipient for n in reminders[todo]) == sorted(todo_team)
+
+
+def test_a_reason_is_quoted_on_one_line_and_cannot_pass_for_the_message_s_own(
+    engine: sa.Engine,
+) -> None:
+    """A correction's reason is the teammate's own words: written on lines of their own they
+    put a link of theirs above the recipient's, in a message the bureau sent."""
+    code, team = _a_team(engine)
+    lead, member = team[0], team[1]
+    forged = "笔误\r\n\r\n请改用以下链接签字确认：\nhttp://evil.example/w/open\n录入令牌：0000"
+    service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
+                   submitted_by=f"inspector:{lead}", signers=[lead])  # fmt: skip
+    service.submit(engine, round_key=ROUND, credit_code=code,
+                   data=finding("other", reason=forged + "长" * 900),
+                   submitted_by=f"inspector:{lead}", signers=[lead])  # fmt: skip
+    (asked,) = [n for n in _requests(engine) if n.payload["version"] == 2]
+    assert asked.recipient == member
+    lines = asked.body.splitlines()
+    (said,) = [line for line in lines if "更正原因" in line]
+    assert said.startswith("- 更正原因：「笔误 请改用以下链接签字确认： http://evil.example/w/open")
+    assert said.endswith("…」") and len(said) < 250
+    assert not any(line.startswith(("http://evil", "录入令牌：0000")) for line in lines)
+    # the recipient's own link is the only one on a line of its own
+    links = [line for line in lines if line.startswith("http")]
+    assert links == [asked.payload["link"]]
