@@ -87,7 +87,7 @@ def serve(
     """Serve the findings API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
-    from api import limits
+    from api import connections
     from api.adhoc import stop_temporary_server
     from api.app import create_app
     from shuangsui import logsafe
@@ -96,7 +96,7 @@ def serve(
     settings = get_settings()
     # the access log writes each request line, links' ?token= included: redact it
     logsafe.install()
-    limits.warn_if_few_files(settings.serve_max_connections)
+    connections.warn_if_few_files(settings.serve_max_connections)
     # uvicorn stops cleanly on SIGTERM, then raises it again: exit normally instead, so the
     # temporary Prefect server of an in-process ad hoc round is stopped below
     signal.signal(signal.SIGTERM, _exit_quietly)
@@ -108,11 +108,11 @@ def serve(
             log_level="info",
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
-            # what one client may hold (api/limits.py; docs/operations.md, "Hostile requests")
-            http=limits.BoundedH11.with_header_timeout(settings.serve_header_timeout_seconds),
-            loop="api.limits:event_loop",  # one accept-error report a minute, not thousands
+            # what one connection may hold (api/connections.py; docs/operations.md)
+            http=connections.BoundedH11.with_header_timeout(settings.serve_header_timeout_seconds),
+            loop="api.connections:event_loop",  # one accept-error report a minute, not thousands
             limit_concurrency=settings.serve_max_connections,
-            backlog=limits.ACCEPT_BATCH,
+            backlog=connections.ACCEPT_BATCH,
             timeout_keep_alive=settings.serve_keep_alive_seconds,
         )
     finally:

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 
 from draw.canonical import canonical_json
-from exchange.client import DEADLINE, Bounded, json_object, problem_detail
+from exchange.answers import Bounded, json_object, problem_detail
+from exchange.bounds import DEADLINE
 from exchange.directory import Partner
 from exchange.errors import SyncRejected
 from exchange.httpsig import sign_request
@@ -26,7 +27,7 @@ def _send(
     deadline: float = DEADLINE,
 ) -> dict[str, Any]:
     """The partner's JSON answer; SyncRejected for a refusal, a malformed answer, or one that
-    does not arrive whole in time (``exchange.client.Bounded``)."""
+    does not arrive whole in time (``exchange.answers.Bounded``)."""
     url = str(httpx.URL(partner.base_url + path))
     headers = sign_request(key, method, url, body)
     if body:

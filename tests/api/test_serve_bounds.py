@@ -1,4 +1,4 @@
-"""What ``shuangsui serve`` bounds for a connection, on a real process (api/limits.py
+"""What ``shuangsui serve`` bounds for a connection, on a real process (api/connections.py
 ``BoundedH11``, ``QuietAcceptErrors``): a request head must arrive within
 ``SHUANGSUI_SERVE_HEADER_TIMEOUT_SECONDS``, an idle connection lasts
 ``SHUANGSUI_SERVE_KEEP_ALIVE_SECONDS``, connections past ``SHUANGSUI_SERVE_MAX_CONNECTIONS``
@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.limits import ACCEPT_ERROR, QuietAcceptErrors
+from api.connections import ACCEPT_ERROR, QuietAcceptErrors
 from tests.api.served import Served, serve
 
 

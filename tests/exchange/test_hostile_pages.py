@@ -7,6 +7,9 @@ Fujian (the configured bureau, on SQLite and PostgreSQL).
 - A page of small JSON values (``{}``: 3 bytes, a 64-byte dict once parsed): 60 MB of them
   took a sync to 1.7 GB.
 - An answer larger than what it can legitimately be (a checkpoint, a page).
+- A gzip bomb: a few kilobytes that inflate to 64 MiB (httpx inflated each read at once, so a
+  checkpoint of that kind was held inflated before its 1 MiB bound refused it); an answer in
+  a coding not asked for (``br``).
 
 Each time: nothing applied, the cursor unmoved, the fault names the partner and what was
 refused, no request left for anywhere but the partner's own feed; the next sync resumes."""
@@ -14,9 +17,12 @@ refused, no request left for anywhere but the partner's own feed; the next sync 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import socket
 import threading
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +32,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
-from exchange import client
+from exchange import bounds
 from exchange.directory import load_directory
 from exchange.keys import load_or_create
 from exchange.models import PartnerEntry, PartnerState
@@ -74,7 +80,8 @@ class Bystander:
 class HostileProxy:
     """Shanghai's feed at ``url`` (``prefix`` included, stripped before forwarding, as a TLS
     proxy with a path does); ``mode`` rewrites its answers: '' | link | inflated |
-    oversized-checkpoint | oversized-page[-streamed]."""
+    oversized-checkpoint | oversized-page[-streamed] | a coding of :data:`CODINGS` (every
+    answer so compressed) | a bomb of :data:`BOMBS` | a miscoding of :data:`MISCODED`."""
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix, self.mode, self.link, self.upstream = prefix, "", "", ""
@@ -119,7 +126,54 @@ class HostileProxy:
             announced = not self.mode.endswith("streamed")
         elif path.startswith(FEED + "checkpoint") and self.mode == "oversized-checkpoint":
             body += b"x" * 2**20
-        _send(h, resp.status_code, out, body, announced)
+        status = resp.status_code
+        if self.mode in CODINGS:
+            out["Content-Encoding"] = self.mode.split("-")[0]
+            body = CODINGS[self.mode](body)
+        elif path.startswith(FEED + "checkpoint") and self.mode in BOMBS:
+            out["Content-Encoding"], status, body = BOMBS[self.mode]()
+        elif path.startswith(FEED + "checkpoint") and self.mode in MISCODED:
+            out["Content-Encoding"] = self.mode.split("-")[0]
+            body = MISCODED[self.mode](body)
+        _send(h, status, out, body, announced)
+
+
+def _compressed(body: bytes, wbits: int) -> bytes:
+    """``body`` in gzip (``wbits`` 31), zlib (15) or raw deflate (-15) format."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return compressor.compress(body) + compressor.flush()
+
+
+CODINGS = {  # a feed answering in Content-Encoding gzip or deflate, as a proxy may
+    # two gzip members (RFC 1952 2.2), as a server that compresses as it sends may write
+    "gzip-members": lambda body: b"".join(
+        _compressed(half, 31) for half in (body[: len(body) // 2], body[len(body) // 2 :])
+    ),
+    "deflate": lambda body: _compressed(body, 15),  # RFC 9110 8.4.1.2: the zlib format
+    "deflate-raw": lambda body: _compressed(body, -15),  # as some servers send it
+}
+
+
+@functools.cache
+def _bomb(wbits: int) -> bytes:
+    """64 MiB of one letter, compressed: 65 KB."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    parts = [compressor.compress(b"x" * 2**20) for _ in range(64)]
+    return b"".join(parts) + compressor.flush()
+
+
+BOMBS = {  # the checkpoint answered with a bomb: (Content-Encoding, status, body)
+    "gzip-bomb": lambda: ("gzip", 200, _bomb(31)),
+    "deflate-bomb": lambda: ("deflate", 200, _bomb(15)),
+    "gzip-bomb-refusal": lambda: ("gzip", 500, _bomb(31)),  # a refusal: 64 KiB of it read
+}
+
+MISCODED = {  # the checkpoint not in the coding its Content-Encoding names
+    "br": lambda body: body,  # not asked for
+    "gzip-plain": lambda body: body,
+    "gzip-cut": lambda body: _compressed(body, 31)[:-9],  # stopped before its end
+    "deflate-more": lambda body: _compressed(body, 15) + b"more",  # bytes after its end
+}
 
 
 def _send(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes,
@@ -250,10 +304,81 @@ def test_an_answer_larger_than_it_can_be_is_refused(
 ) -> None:
     """A page's bound is lowered from 64 MiB to 64 KiB: the test stays cheap."""
     proxy, _ = feed
-    monkeypatch.setattr(client, "PAGE_BYTES", 2**16)
+    monkeypatch.setattr(bounds, "PAGE_BYTES", 2**16)
     proxy.mode = mode
     assert (
         _refused(engine, proxy) == f"partner 310000: GET {proxy.url}/exchange/v1/{TOO_LARGE[mode]}"
+    )
+
+
+@pytest.mark.parametrize("mode", list(CODINGS))
+def test_a_feed_compressed_as_a_proxy_may_is_read_whole(
+    engine: sa.Engine, feed: tuple[HostileProxy, Bystander], mode: str
+) -> None:
+    """Every answer gzip (in two members: httpx read the first only) or deflate."""
+    proxy, _ = feed
+    proxy.mode = mode
+    out = sync_partner(engine, load_directory()["310000"], timeout=10)
+    assert (out.status, out.before, out.after, out.applied) == ("ok", 3, 6, 3), out
+
+
+BOMBED = {  # what is refused, after "partner 310000: GET <feed>/exchange/v1/checkpoint", and
+    # the bound of that answer
+    "gzip-bomb": (
+        ": the answer is larger than 1048576 bytes, the bound of a checkpoint; not read further",
+        2**20,
+    ),
+    "deflate-bomb": (
+        ": the answer is larger than 1048576 bytes, the bound of a checkpoint; not read further",
+        2**20,
+    ),
+    "gzip-bomb-refusal": (" answered HTTP 500: " + "x" * 300, 2**16),
+}
+SYNC_MEMORY = 4 * 2**20  # what a sync of this feed holds besides its answer (under 1 MiB)
+
+
+@pytest.mark.parametrize("mode", list(BOMBED))
+def test_a_compression_bomb_is_refused_holding_no_more_than_its_bound(
+    engine: sa.Engine, feed: tuple[HostileProxy, Bystander], mode: str
+) -> None:
+    """64 MiB in 65 KB: the answer is inflated a part at a time and refused as it passes its
+    bound, holding that bound and a part: 2.0 MiB at the peak (0.8 for a refusal), where
+    httpx, inflating a whole read at once, held 141.6 MiB (tracemalloc's peak over the refused
+    sync and the one that resumes, the feed's threads included)."""
+    proxy, _ = feed
+    proxy.mode = mode
+    BOMBS[mode]()  # made before the count starts
+    tracemalloc.start()
+    try:
+        error = _refused(engine, proxy)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    refused, bound = BOMBED[mode]
+    assert error == f"partner 310000: GET {proxy.url}/exchange/v1/checkpoint{refused}"
+    assert peak < bound + SYNC_MEMORY, f"{peak / 2**20:.1f} MiB held at the peak"
+
+
+MISCODED_REFUSED = {  # after "partner 310000: GET <feed>/exchange/v1/checkpoint: "
+    "br": "the answer is in Content-Encoding br, not one asked for (gzip, deflate); not read",
+    "gzip-plain": "the answer's gzip coding is malformed (Error -3 while decompressing data: "
+    "incorrect header check); not read further",
+    "gzip-cut": "the answer ends inside its gzip coding; not read further",
+    "deflate-more": "the answer has bytes after the end of its deflate coding; not read further",
+}
+
+
+@pytest.mark.parametrize("mode", list(MISCODED))
+def test_an_answer_not_in_the_coding_it_names_is_refused(
+    engine: sa.Engine, feed: tuple[HostileProxy, Bystander], mode: str
+) -> None:
+    """Before: ``br`` (httpx without the brotli package) was read as no coding at all, a
+    cut one as far as it went, one with bytes after its end without them (each then refused
+    or not as a checkpoint), and a malformed one was a partner "unreachable"."""
+    proxy, _ = feed
+    proxy.mode = mode
+    assert _refused(engine, proxy) == (
+        f"partner 310000: GET {proxy.url}/exchange/v1/checkpoint: {MISCODED_REFUSED[mode]}"
     )
 
 
@@ -290,11 +415,11 @@ def _parsed_values(doc: object) -> int:
 )
 def test_the_values_of_an_answer_are_counted_as_parsing_would_make_them(text: str) -> None:
     body = text.encode()
-    assert client.json_values(body, 10**6) == _parsed_values(json.loads(body))
-    assert client.json_values(body, 3) == 4  # counted no further than the bound + 1
+    assert bounds.json_values(body, 10**6) == _parsed_values(json.loads(body))
+    assert bounds.json_values(body, 3) == 4  # counted no further than the bound + 1
 
 
 def test_counting_values_is_linear_whatever_the_bytes() -> None:
     """An unterminated string of escapes, a run of closers: each value or run is one match."""
     for body in (b'"' + b'\\"' * 2**20, b"]" * 2**21, b'["' * 2**20):
-        assert client.json_values(body, 10) <= 11
+        assert bounds.json_values(body, 10) <= 11

@@ -1,0 +1,194 @@
+"""A partner's answers, read within their bounds (``exchange.bounds``) by a client that may
+meet a slow or hostile partner; used by the feed's client (``exchange.client``) and the joint
+rounds' (``joint.client``).
+
+``timeout`` bounds each connect, read and write; besides, every answer must arrive whole
+within ``deadline`` seconds and its bound in bytes (:class:`Bounded`), so a partner that
+drips its answer a byte at a time, each within the read timeout, or that never stops sending,
+is cut off with :class:`SyncRejected`. Bytes are counted as they are decoded: a compressed
+answer is inflated a part at a time (``exchange.codings``), never more than its bound and a
+part, and one in a coding not asked for is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from exchange import codings
+from exchange.bounds import DEADLINE, MAX_ANSWER_BYTES, REFUSAL_BYTES, Bound, json_values
+from exchange.errors import SyncRejected
+
+
+class Bounded:
+    """An ``httpx.Client`` whose answers must arrive whole within ``deadline`` seconds and
+    ``max_bytes`` bytes. When the time is up, a watchdog shuts the sockets of the client's
+    connections, so a read blocked on a dripping partner returns at once (the per-read
+    timeout alone restarts at every byte)."""
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        transport: httpx.BaseTransport | None,
+        timeout: float,
+        deadline: float = DEADLINE,
+        max_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        self.code, self.deadline, self.max_bytes = code, deadline, max_bytes
+        # the codings this client can bound, whatever httpx would ask for (br, zstd)
+        accept = {"Accept-Encoding": codings.ACCEPTED}
+        self.http = httpx.Client(transport=transport, timeout=timeout, headers=accept)
+        self._streams: list[Any] = []  # the network streams of our connections (httpcore)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _open_streams(self) -> list[Any]:
+        return [s for s in self._streams if s.get_extra_info("socket").fileno() != -1]
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            self._streams.append(info["return_value"])
+
+    def _cut(self, fired: threading.Event) -> None:
+        fired.set()
+        for stream in self._streams:
+            with contextlib.suppress(OSError, AttributeError):
+                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self._streams.clear()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes = b"",
+        *,
+        bound: Bound | None = None,
+    ) -> httpx.Response:
+        """The whole answer (read and decoded), or SyncRejected naming the partner and what
+        went wrong."""
+        most = min(self.max_bytes, bound.size) if bound else self.max_bytes
+        self._streams = self._open_streams()  # connections the pool has closed are gone
+        fired = threading.Event()
+        timer = threading.Timer(self.deadline, self._cut, (fired,))
+        timer.daemon = True
+        timer.start()
+        try:
+            with self.http.stream(
+                method, url, headers=headers, content=content, extensions={"trace": self._trace}
+            ) as resp:
+                body = self._read(resp, most, bound)
+        except httpx.HTTPError as exc:
+            if fired.is_set():
+                raise SyncRejected(
+                    f"partner {self.code}: {method} {url}: no whole answer "
+                    f"within {self.deadline:g} s"
+                ) from None
+            raise SyncRejected(f"partner {self.code} unreachable: {exc!r}") from None
+        finally:
+            timer.cancel()
+        framing = ("content-encoding", "content-length", "transfer-encoding")  # undone by now
+        plain = [(k, v) for k, v in resp.headers.multi_items() if k not in framing]
+        return httpx.Response(
+            resp.status_code, headers=plain, content=bytes(body), request=resp.request
+        )
+
+    def _read(self, resp: httpx.Response, most: int, bound: Bound | None) -> bytearray:
+        """The body of a 2xx answer: refused as soon as it shows larger than ``most`` bytes
+        (``Content-Length``, else as it is decoded) or holding more than ``bound.values`` JSON
+        values (counted while it arrives, afresh each time it doubled: linear in its size).
+        Of any other answer, only the first ``REFUSAL_BYTES`` are kept (its problem detail)."""
+        where = f"partner {self.code}: {resp.request.method} {resp.request.url}"
+        what = f", the bound of {bound.what}" if bound else ""
+        of = what if bound and bound.size == most else ""  # else the client's own max_bytes
+        ok = resp.is_success
+        if ok and _announced(resp) > most:
+            raise SyncRejected(f"{where}: the answer is larger than {most} bytes{of}; not read")
+        values = bound.values if ok and bound else 0
+        body, count_at = bytearray(), 2**16  # values first counted at 64 KiB
+        for part in _decoded(resp, where):
+            body += part
+            if not ok and len(body) > REFUSAL_BYTES:
+                del body[REFUSAL_BYTES:]
+                break
+            if len(body) > most:
+                raise SyncRejected(
+                    f"{where}: the answer is larger than {most} bytes{of}; not read further"
+                )
+            if values and len(body) >= count_at:
+                count_at *= 2  # part of the body counts one value too many at most
+                if json_values(body, values + 1) > values + 1:
+                    raise _many(where, values, what)
+        if values and json_values(body, values) > values:
+            raise _many(where, values, what)
+        return body
+
+
+def _decoded(resp: httpx.Response, where: str) -> Iterator[bytes]:
+    """The answer's body as it arrives, its content coding undone, in parts of at most
+    ``codings.PART`` bytes (a read of raw bytes, ``iter_raw``: httpx's own decoding would
+    inflate a whole read at once)."""
+    if resp.is_stream_consumed:  # made whole by an in-process transport, which httpx decoded
+        yield from resp.iter_bytes(codings.PART)
+        return
+    coding = resp.headers.get("content-encoding", "")
+    decoder = codings.decoder(coding)
+    if decoder is None:
+        raise SyncRejected(
+            f"{where}: the answer is in Content-Encoding {shown(coding, 40)}, not one asked "
+            f"for ({codings.ACCEPTED}); not read"
+        )
+    try:
+        for data in resp.iter_raw():
+            yield from decoder.parts(data)
+        decoder.end()
+    except codings.CodingError as exc:
+        raise SyncRejected(f"{where}: {exc}; not read further") from None
+
+
+def _many(where: str, values: int, what: str) -> SyncRejected:
+    return SyncRejected(
+        f"{where}: the answer holds more than {values} JSON values{what}; not parsed"
+    )
+
+
+def _announced(resp: httpx.Response) -> int:
+    """The body's size as its ``Content-Length`` announces it (0: not announced, or
+    compressed, so that its size shows only as it is decoded)."""
+    length = resp.headers.get("content-length", "")
+    if resp.headers.get("content-encoding") or not length.isdigit():
+        return 0
+    return int(length)
+
+
+def problem_detail(resp: httpx.Response) -> str:
+    """What a refusal says: the problem document's detail, or the start of the body."""
+    detail = resp.text[:300]
+    if resp.headers.get("content-type", "").startswith("application/problem+json"):
+        with contextlib.suppress(ValueError, AttributeError, RecursionError):
+            detail = str(resp.json().get("detail", detail))[:300]
+    return detail
+
+
+def json_object(code: str, resp: httpx.Response) -> dict[str, Any]:
+    """The answer as a JSON object, or SyncRejected."""
+    try:
+        doc = resp.json()
+    except (ValueError, RecursionError):
+        raise SyncRejected(f"partner {code}: malformed JSON from {resp.url}") from None
+    if not isinstance(doc, dict):
+        raise SyncRejected(f"partner {code}: expected a JSON object")
+    return doc
+
+
+def shown(text: str, most: int = 200) -> str:
+    """A partner's text in a message: at most ``most`` characters, printable."""
+    text = text[:most] + ("…" if len(text) > most else "")
+    return text if text.isprintable() else ascii(text)
