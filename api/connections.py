@@ -1,7 +1,8 @@
 """What one connection can make ``shuangsui serve`` hold, where uvicorn does not bound it:
 a request head's time (:class:`BoundedH11`), the number of connections, and the log of a
-process out of file descriptors (:class:`QuietAcceptErrors`, :func:`event_loop`). Request
-bodies are bounded in :mod:`api.limits`.
+process out of file descriptors (:class:`QuietAcceptErrors`, :func:`event_loop`); and one
+way only for a request to say where its body ends (:class:`OneFraming`). Request bodies are
+bounded in :mod:`api.limits`.
 
 ``shuangsui serve`` runs uvicorn with them (``api/cli.py``; docs/operations.md, "Hostile
 requests").
@@ -16,12 +17,31 @@ import resource
 from typing import Any
 
 import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.h11_impl import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE, H11Protocol
 
 logger = logging.getLogger(__name__)
 
 # connections asyncio accepts at a time (uvicorn's ``backlog``; 8,000 at once held 647 sockets)
 ACCEPT_BATCH = 64
+
+
+class OneFraming(h11.Connection):
+    """h11's server side, refusing a request that says where its body ends twice, by
+    ``Transfer-Encoding`` and by ``Content-Length``. h11 reads such a body as chunked and
+    keeps the connection; a proxy in front that goes by the length reads another request
+    there (request smuggling: a ``GET`` hidden in a ``POST``'s body was answered as a request
+    of its own). RFC 9112, 6.1: such a request is an error, and the connection is closed
+    after the answer; uvicorn answers h11's protocol errors 400 and closes."""
+
+    def next_event(self) -> Any:
+        event = super().next_event()
+        if isinstance(event, h11.Request):
+            names = {name.lower() for name, _ in event.headers}
+            if b"transfer-encoding" in names and b"content-length" in names:
+                raise h11.RemoteProtocolError(
+                    "both Transfer-Encoding and Content-Length", error_status_hint=400
+                )
+        return event
 
 
 class BoundedH11(H11Protocol):
@@ -35,11 +55,17 @@ class BoundedH11(H11Protocol):
       once (uvicorn answers ``503`` past ``limit_concurrency``, but only to a whole head, and
       accepts on). asyncio accepts ``backlog`` connections at a time before any reaches this
       class, so run it with ``backlog=ACCEPT_BATCH``: a flood then holds about twice
-      ``limit_concurrency`` sockets and a few batches more (:func:`files_needed`).
+      ``limit_concurrency`` sockets and a few batches more (:func:`files_needed`);
+    * :class:`OneFraming` for its h11 connection.
     """
 
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        most = self.config.h11_max_incomplete_event_size
+        self.conn = OneFraming(h11.SERVER, most or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE)
 
     @classmethod
     def with_header_timeout(cls, seconds: float) -> type[BoundedH11]:

@@ -88,6 +88,30 @@ def test_a_request_head_must_arrive_in_time(tmp_path: Path) -> None:
             assert _status(slow_body, b"0\r\n\r\n") == 405
 
 
+def test_a_body_framed_twice_is_refused_and_its_connection_closed(tmp_path: Path) -> None:
+    """A request with both Transfer-Encoding and Content-Length (RFC 9112, 6.1): a proxy
+    going by the length and this server going by the chunks would split the bytes into
+    different requests. Before, the server answered the POST, kept the connection and then
+    answered the GET hidden in its body."""
+    smuggled = (
+        b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    with serve(tmp_path, {}) as server, server.connect() as sock:
+        sock.sendall(smuggled)
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(65536):  # read until the server closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1, answer  # nothing answered for the hidden GET
+    with serve(tmp_path, {}) as server, server.connect() as sock:  # one framing: as before
+        chunked = b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        assert _status(sock, chunked + b"0\r\n\r\n") == 405
+        assert _status(sock, GET_HEALTH) == 200
+
+
 def test_an_idle_connection_is_closed_after_the_keep_alive(tmp_path: Path) -> None:
     env = {"SHUANGSUI_SERVE_KEEP_ALIVE_SECONDS": "1"}
     with serve(tmp_path, env) as server, server.connect() as sock:
