@@ -97,15 +97,18 @@ def serve_process(
     *,
     argv: list[str] | None = None,
     ready: tuple[str, int] = ("/health", 200),
+    name: str = "shuangsui serve",
 ) -> Iterator[subprocess.Popen]:  # type: ignore[type-arg]
     """A real ``shuangsui serve --port PORT`` with ``env``, its output in ``log``, once
     ``ready`` (a path and the status it answers) says it listens; stopped at the end.
-    ``argv``: another command line starting it (a Python one that sets limits first)."""
+    ``argv``: another command line starting it (a Python one that sets limits first);
+    ``name``: what a failure to start calls it (which bureau's server, say)."""
     command = argv or [sys.executable, "-m", "shuangsui", "serve", "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_serve(proc, f"http://127.0.0.1:{port}{ready[0]}", ready[1], log=log)
+        url = f"http://127.0.0.1:{port}{ready[0]}"
+        wait_for_serve(proc, url, ready[1], name=name, log=log)
         yield proc
     finally:
         proc.terminate()

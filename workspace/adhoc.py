@@ -47,7 +47,7 @@ from rounds.preflight import (
 from shuangsui.clock import local_label
 from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import adhoc_round_key
-from workspace.coordinator import round_path
+from workspace.coordinator import no_round, round_path
 from workspace.events import AdhocRequested, CeremonyEntered
 from workspace.forms import in_chinese
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
@@ -301,7 +301,7 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     witnesses = [w for w in re.split(r"[,，、;；\s]+", str(form.get("witnesses", ""))) if w]
     base = round_path(round_key)
     if rnd is None:
-        raise PageRefused(404, f"没有轮次 {round_key}。", back="/w/c/")
+        raise no_round(round_key)
     if not awaits_witnesses(rnd):
         said = "只有已提交、尚未摇号、等待见证人数字的轮次可以在此进行摇号仪式。"
         raise PageRefused(409, said, back=base)

@@ -1,4 +1,5 @@
-"""In-process partner bureaus for exchange tests: own settings, database, keys and app."""
+"""Partner bureaus for exchange tests: own settings, database, keys and app, served in-process
+or by real ``shuangsui serve`` processes (``Servers``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from exchange.notes import format_checkpoint
 from exchange.publish import result_body
 from shuangsui import db
 from shuangsui.config import Settings
-from tests.servers import free_port, serve_app
+from tests.servers import free_port, serve_app, serve_process
 
 
 @dataclass
@@ -182,3 +183,29 @@ def served(bureau: Bureau, port: int | None = None, public_url: str | None = Non
     app = app_of(bureau, public_url or f"http://127.0.0.1:{port}")
     with serve_app(app, port=port) as url:
         yield url
+
+
+class Servers:
+    """Real ``shuangsui serve`` processes of bureaus, each started and stopped by its name (a
+    test stops a bureau and starts it again). One is ready once its feed answers an unsigned
+    request (401); its output goes to ``serve-<name>.log`` in ``logs``."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.running: dict[str, contextlib.ExitStack] = {}
+
+    def start(self, name: str, env: dict[str, str], port: int) -> None:
+        log = self.logs / f"serve-{name}.log"
+        with contextlib.ExitStack() as stack:  # kept open past this block once the server is ready
+            stack.enter_context(serve_process(env, port, log, ready=("/exchange/v1/keys", 401),
+                                              name=f"shuangsui serve of {name}"))  # fmt: skip
+            self.running[name] = stack.pop_all()
+
+    def stop(self, name: str) -> None:
+        server = self.running.pop(name, None)
+        if server is not None:
+            server.close()
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,10 +27,17 @@ from exchange.models import (
     PartnerState,
 )
 from rounds.service import artifact
-from tests.exchange.bureaus import Bureau, make_bureau, publish, rewrite_entry, write_directory
+from tests.exchange.bureaus import (
+    Bureau,
+    Servers,
+    make_bureau,
+    publish,
+    rewrite_entry,
+    write_directory,
+)
 from tests.exchange.proxy import FaultProxy
 from tests.rounds.factories import plan_yaml, seed_registry
-from tests.servers import wait_for_serve
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 NAMES = {"350000": "福建", "310000": "上海", "330000": "浙江"}
@@ -39,18 +45,12 @@ VERIFY = Path(__file__).resolve().parents[2] / "exchange" / "verify_exchange.py"
 DIGITS = ["--digits", "31415926535897932384626433", "--witness", "张三", "--witness", "李四"]
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class World:
     def __init__(self, tmp: Path, urls: dict[str, str] | None = None, quorum: int = 0):
-        self.tmp, self.procs = tmp, {}  # type: ignore[var-annotated]
+        self.tmp, self.servers = tmp, Servers(tmp)
         self.interval = "300" if quorum else "1"  # witnessing: checkpoints re-signed on growth
         self.b = {c: make_bureau(tmp, c, (urls or {}).get(c)) for c in NAMES}
-        self.ports = {c: _port() for c in NAMES}
+        self.ports = {c: free_port() for c in NAMES}
         self.codes: dict[str, list[str]] = {}
         for c, b in self.b.items():
             b.base_url = f"http://127.0.0.1:{self.ports[c]}"
@@ -96,19 +96,10 @@ class World:
 
     def start(self, code: str, name: str | None = None, env: dict[str, str] | None = None,
               port: int | None = None) -> None:  # fmt: skip
-        port = port or self.ports[code]
-        self.procs[name or code] = subprocess.Popen(
-            [sys.executable, "-m", "shuangsui", "serve", "--port", str(port)],
-            env=env or self.env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}/exchange/v1/keys"
-        wait_for_serve(self.procs[name or code], url, 401, name=f"shuangsui serve of {code}")
+        self.servers.start(name or code, env or self.env(code), port or self.ports[code])
 
     def stop(self, code: str) -> None:
-        proc = self.procs.pop(code, None)
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=20)
+        self.servers.stop(code)
 
     def held(self, code: str, partner: str) -> tuple[int, int]:
         with Session(self.b[code].engine) as s:
@@ -144,8 +135,7 @@ def _world(request: pytest.FixtureRequest, tmp_path: Path, quorum: int = 0) -> I
             w.start(code)
         yield w
     finally:
-        for code in list(w.procs):
-            w.stop(code)
+        w.servers.stop_all()
         w.proxy.close()
         for b in w.b.values():
             b.engine.dispose()
@@ -279,7 +269,7 @@ def _fork(w: World, code: str) -> tuple[Bureau, int]:
             rows = [dict(r) for r in read.execute(sa.select(table)).mappings()]
             if rows:
                 write.execute(sa.insert(table), rows)
-    port = _port()
+    port = free_port()
     env = w.env(code) | {"SHUANGSUI_HOME": str(fork.home),
                          "SHUANGSUI_DATABASE_URL": str(fork.settings.database_url)}  # fmt: skip
     w.start(code, name=f"fork-{code}", env=env, port=port)

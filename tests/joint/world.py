@@ -12,9 +12,9 @@ from pathlib import Path
 
 from exchange.directory import load_directory
 from joint.service import Bureau as Me
-from tests.exchange.bureaus import make_bureau, write_directory
+from tests.exchange.bureaus import Servers, make_bureau, write_directory
 from tests.rounds.factories import plan_yaml, seed_registry
-from tests.servers import free_port, wait_for_serve
+from tests.servers import free_port
 
 NAMES = {"350000": "福建", "310000": "上海", "330000": "浙江"}
 
@@ -31,7 +31,7 @@ def joint_yaml(joint: str, *, commit_in: int = 600, reveal_in: int = 1200) -> st
 
 class World:
     def __init__(self, tmp: Path, urls: dict[str, str] | None = None):
-        self.tmp, self.procs = tmp, {}  # type: ignore[var-annotated]
+        self.tmp, self.servers = tmp, Servers(tmp)
         self.b = {c: make_bureau(tmp, c, (urls or {}).get(c)) for c in NAMES}
         self.ports = {c: free_port() for c in NAMES}
         for c, b in self.b.items():
@@ -62,17 +62,9 @@ class World:
         return Me(code, b.key, load_directory(b.home / "partners.toml"))
 
     def start(self, code: str) -> None:
-        self.procs[code] = subprocess.Popen(
-            [sys.executable, "-m", "shuangsui", "serve", "--port", str(self.ports[code])],
-            env=self.env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = self.b[code].base_url + "/exchange/v1/keys"
-        wait_for_serve(self.procs[code], url, 401, name=f"shuangsui serve of {code}")
+        self.servers.start(code, self.env(code), self.ports[code])
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.terminate()
-            proc.wait(timeout=20)
-        self.procs.clear()
+        self.servers.stop_all()
         for b in self.b.values():
             b.engine.dispose()

@@ -16,8 +16,6 @@ import os
 import sqlite3
 import stat
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -35,9 +33,9 @@ from rounds import audit
 from rounds.models import Assignment, Round
 from shuangsui import logsafe
 from shuangsui.config import Settings, get_settings
-from tests.deploy.procs import REPO_ROOT, Proc, clean_env, run, start, wait_for
+from tests.deploy.procs import REPO_ROOT, clean_env, run
 from tests.findings.factories import ROUND, drawn_round
-from tests.servers import free_port
+from tests.security.served import Served
 
 # a real server sees the real date: a check done today, with the reason the date rule asks for
 # when today is outside the round's window
@@ -57,54 +55,6 @@ def cli(*args: str, env: dict[str, str]) -> str:
     done = run([PYTHON, "-m", "shuangsui", *args], env=env, cwd=REPO_ROOT, timeout=120)
     assert done.returncode == 0, done.stdout
     return str(done.stdout)
-
-
-@dataclass
-class Served:
-    url: str
-    proc: Proc
-    env: dict[str, str]
-    teams: dict[str, list[str]]
-    secret: str
-    coordinator: str
-
-    def token(self, code: str, inspector_id: str) -> str:
-        return assignment_token(self.secret, ROUND, code, inspector_id)
-
-
-@pytest.fixture
-def served(engine: sa.Engine, db_url: str, tmp_path: Path) -> Iterator[Served]:
-    """A drawn round and ``shuangsui serve`` on it, its stdout and stderr in a log file."""
-    teams = drawn_round(engine)
-    settings = get_settings()
-    coordinator = tokens.create_coordinator(engine, "王五", settings.bureau_code)
-    port = free_port()
-    env = clean_env(
-        SHUANGSUI_HOME=str(tmp_path / "serve-home"),
-        SHUANGSUI_DATABASE_URL=db_url,
-        SHUANGSUI_ENVIRONMENT="test",
-    )
-    proc = start(
-        "serve",
-        [PYTHON, "-m", "shuangsui", "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO_ROOT,
-        log=tmp_path / "serve.log",
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for(up, 60, "shuangsui serve", poll=0.2, alive=proc, details=proc.output)
-        secret = settings.secret_key.get_secret_value()
-        yield Served(url, proc, env, teams, secret, coordinator)
-    finally:
-        proc.stop()
 
 
 def _problem(r: httpx.Response, status: int, slug: str) -> str:
@@ -177,8 +127,7 @@ def test_hostile_tokens_through_a_real_server(served: Served, engine: sa.Engine)
         # the coordinator still reaches the finding to record a correction
         assert http.get(page, headers={"Authorization": f"Bearer {served.coordinator}"}).is_success
 
-    served.proc.stop()
-    log = served.proc.log.read_text(encoding="utf-8", errors="replace")
+    log = served.log()
     assert "token=[redacted]" in log, log[-3000:]  # the access log wrote the request lines
     for secret in (lead, second, other, served.coordinator):
         assert secret not in log

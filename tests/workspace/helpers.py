@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from api import inspector_tokens
 from findings.service import submit
 from notifications.dispatch import dispatch
+from notifications.links import assignment_token
 from notifications.models import Notification, NotificationStatus
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round, final_finding, finding
@@ -56,9 +57,6 @@ def _text(path: Path) -> str:
 
 def outbox_link(credit_code: str, inspector_id: str, base_url: str) -> str:
     """The link in ``inspector_id``'s notice for ``credit_code``, pointed at ``base_url``."""
-    from notifications.links import assignment_token
-    from tests.findings.factories import ROUND
-
     secret = get_settings().secret_key.get_secret_value()
     token = assignment_token(secret, ROUND, credit_code, inspector_id)
     outbox = Path(get_settings().home) / "outbox"
@@ -87,11 +85,19 @@ PNG = bytes.fromhex(
 
 
 @contextmanager
-def coordinator_client(base: str, ssc: str) -> Iterator[httpx.Client]:
-    """A client of ``base`` signed in with the coordinator's token ``ssc``."""
-    with httpx.Client(base_url=base) as http:
+def coordinator_client(base: str, ssc: str, *, timeout: float = 5.0) -> Iterator[httpx.Client]:
+    """A client of ``base`` signed in with the coordinator's token ``ssc`` (its requests given
+    ``timeout`` seconds: longer for one a test holds while something else is done)."""
+    with httpx.Client(base_url=base, timeout=timeout) as http:
         assert http.get(f"/w/c/open?token={ssc}").status_code == 303
         yield http
+
+
+def bearer(credit_code: str, inspector_id: str) -> dict[str, str]:
+    """The Authorization header of ``inspector_id``'s link token on ``credit_code``, for the
+    API."""
+    secret = get_settings().secret_key.get_secret_value()
+    return {"Authorization": f"Bearer {assignment_token(secret, ROUND, credit_code, inspector_id)}"}
 
 
 def revoke_links(engine: sa.Engine, inspector: str) -> None:

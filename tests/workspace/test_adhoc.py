@@ -19,6 +19,7 @@ from rounds.models import AuditEvent, Round
 from shuangsui.config import get_settings
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
+from tests.workspace.helpers import coordinator_client
 
 
 def _csrf(html: str) -> str:
@@ -152,3 +153,19 @@ def test_a_scheduled_rounds_ceremony_is_held_from_its_page_and_draws_it_once(
         assert again.status_code == 409 and "等待见证人数字" in again.text
     with Session(engine) as s:
         assert s.get(Round, key).seed == drawn.seed  # type: ignore[union-attr]
+
+
+def test_the_ceremony_of_a_missing_round_names_its_key_cut_short(engine: sa.Engine) -> None:
+    """A ceremony posted for a round that does not exist, under a 60,000-character key (httpx
+    sends an address up to 64 KiB): the 404 page names the key cut to 64 characters, as the
+    round's own page does, and sends the coordinator back to the month."""
+    long_key = "a" * 60_000
+    ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base, coordinator_client(base, ssc) as http:
+        data = {"csrf": _csrf(http.get("/w/c/adhoc").text), "witnesses": "王五",
+                "witness_digits": "27182818284590452353"}  # fmt: skip
+        r = http.post(f"/w/c/rounds/{long_key}/ceremony", data=data)
+    assert r.status_code == 404, r.status_code
+    assert len(r.content) < 8_000, len(r.content)
+    assert f"没有轮次 {'a' * 64}…。" in r.text and "a" * 65 not in r.text
+    assert 'href="/w/c/"' in r.text

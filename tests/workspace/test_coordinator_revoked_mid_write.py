@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -28,13 +29,39 @@ from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, finding
 from tests.races import held_until_blocked, held_while
 from tests.workspace.helpers import COORDINATOR as ME
-from tests.workspace.helpers import csrf_of, dead_letter
+from tests.workspace.helpers import coordinator_client, csrf_of, dead_letter
 from workspace import coordinator
 
 
 def _events(engine: sa.Engine, name: str) -> list[str]:
     with Session(engine) as s:
         return list(s.exec(select(AuditEvent.event).where(AuditEvent.event == name)).all())
+
+
+def _posted_while_revoked(
+    live: tuple[str, dict, str],
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    at: tuple[ModuleType, str],
+    page: str,
+    action: str,
+    *,
+    fields: dict[str, str] | None = None,
+    files: dict[str, Any] | None = None,
+) -> tuple[httpx.Response, httpx.Response]:
+    """The coordinator signs in and posts ``action``'s form (``page``'s CSRF token, ``fields``
+    and an upload of ``files``), held at ``at`` while its token is revoked (committed): what it
+    got back, and what the same form gets afterwards."""
+    base, _teams, ssc = live
+    with coordinator_client(base, ssc, timeout=60) as http:
+        form = {"csrf": csrf_of(http.get(page).text), **(fields or {})}
+        r = held_while(
+            monkeypatch,
+            at,
+            lambda: http.post(action, data=form, files=files),
+            meanwhile=lambda: tokens.revoke(engine, ME),
+        )
+        return r, http.post(action, data=form, files=files)
 
 
 def test_an_api_correction_whose_token_is_revoked_meanwhile_is_refused(
@@ -64,19 +91,11 @@ def test_an_api_correction_whose_token_is_revoked_meanwhile_is_refused(
 def test_a_workspace_retry_whose_token_is_revoked_meanwhile_is_refused(
     coordinator_live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, _teams, ssc = coordinator_live
     dead_id = dead_letter(engine)
-    action = f"/w/c/rounds/{ROUND}/retry-dead"
-    with httpx.Client(base_url=base, timeout=60) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
-        form = {"csrf": csrf_of(http.get(f"/w/c/rounds/{ROUND}").text)}
-        r = held_while(
-            monkeypatch,
-            (coordinator, "_requeue"),
-            lambda: http.post(action, data=form),
-            meanwhile=lambda: tokens.revoke(engine, ME),
-        )
-        at_the_door = http.post(action, data=form)
+    r, at_the_door = _posted_while_revoked(
+        coordinator_live, engine, monkeypatch,
+        (coordinator, "_requeue"), f"/w/c/rounds/{ROUND}", f"/w/c/rounds/{ROUND}/retry-dead",
+    )  # fmt: skip
     assert r.status_code == 401 and "协调员令牌已被撤销" in r.text, r.text
     assert at_the_door.status_code == 401 and r.text == at_the_door.text
     with Session(engine) as s:
@@ -123,22 +142,16 @@ def test_an_api_lead_decision_whose_token_is_revoked_meanwhile_is_refused(
 def test_a_workspace_lead_decision_whose_token_is_revoked_meanwhile_is_refused(
     coordinator_live: tuple[str, dict, str], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, teams, ssc = coordinator_live
+    _, teams, _ = coordinator_live
     lead_id = _lead(engine, sorted(teams)[0])
     with Session(engine) as s:
         item = s.exec(select(CheckItem.code)).first()
     assert item is not None
-    action = f"/w/c/leads/{lead_id}/accept"
-    with httpx.Client(base_url=base, timeout=60) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
-        form = {"csrf": csrf_of(http.get(f"/w/c/leads/{lead_id}").text), "check_item": item}
-        r = held_while(
-            monkeypatch,
-            (leads, "_decide"),
-            lambda: http.post(action, data=form),
-            meanwhile=lambda: tokens.revoke(engine, ME),
-        )
-        at_the_door = http.post(action, data=form)
+    r, at_the_door = _posted_while_revoked(
+        coordinator_live, engine, monkeypatch,
+        (leads, "_decide"), f"/w/c/leads/{lead_id}", f"/w/c/leads/{lead_id}/accept",
+        fields={"check_item": item},
+    )  # fmt: skip
     assert r.status_code == 401 and "协调员令牌已被撤销" in r.text, r.text
     assert at_the_door.status_code == 401 and r.text == at_the_door.text
     _still_received(engine, lead_id)
@@ -206,22 +219,16 @@ def test_a_findings_import_whose_token_is_revoked_meanwhile_is_refused(
 ) -> None:
     """The round's findings imported from its page, the token revoked once the upload is read
     and the import has begun its transaction: the page of a revoked token, nothing imported."""
-    base, teams, ssc = coordinator_live
+    _, teams, _ = coordinator_live
     code, team = sorted(teams.items())[0]
     csv = ("轮次,统一社会信用代码,检查结果,检查日期,签字人员\n"
            f"{ROUND},{code},未发现问题,2026-12-10,{';'.join(team)}\n").encode()  # fmt: skip
-    action = f"/w/c/rounds/{ROUND}/import"
-    with httpx.Client(base_url=base, timeout=60) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
-        form = {"csrf": csrf_of(http.get(f"/w/c/rounds/{ROUND}").text, action)}
-        upload = {"file": ("结果.csv", csv, "text/csv")}
-        r = held_while(
-            monkeypatch,
-            (writes, "lock_writes"),  # the import's transaction has begun
-            lambda: http.post(action, data=form, files=upload),
-            meanwhile=lambda: tokens.revoke(engine, ME),
-        )
-        at_the_door = http.post(action, data=form, files=upload)
+    r, at_the_door = _posted_while_revoked(
+        coordinator_live, engine, monkeypatch,
+        (writes, "lock_writes"),  # the import's transaction has begun
+        f"/w/c/rounds/{ROUND}", f"/w/c/rounds/{ROUND}/import",
+        files={"file": ("结果.csv", csv, "text/csv")},
+    )  # fmt: skip
     assert r.status_code == 401 and "协调员令牌已被撤销" in r.text, r.text
     assert at_the_door.status_code == 401 and r.text == at_the_door.text
     with Session(engine) as s:

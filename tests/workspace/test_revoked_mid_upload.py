@@ -10,6 +10,8 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
@@ -19,20 +21,14 @@ from sqlmodel import Session, select
 from api import inspector_tokens
 from findings import evidence, writes
 from findings.models import Evidence
-from notifications.links import assignment_token
 from rounds import audit
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
 from tests.races import assert_blocked, held_while
-from tests.workspace.helpers import PNG, csrf_of, open_assignment, revoke_links
+from tests.workspace.helpers import PNG, bearer, csrf_of, open_assignment, revoke_links
 from workspace import drafts
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
-
-
-def _token(code: str, inspector: str) -> dict[str, str]:
-    secret = get_settings().secret_key.get_secret_value()
-    return {"Authorization": f"Bearer {assignment_token(secret, ROUND, code, inspector)}"}
 
 
 def _events(engine: sa.Engine, code: str) -> list[str]:
@@ -53,7 +49,7 @@ def test_an_api_upload_whose_link_is_revoked_meanwhile_is_refused(
     base, teams = live
     code, team = sorted(teams.items())[0]
     url = f"/findings/{ROUND}/{code}/evidence"
-    headers = _token(code, team[0]) | {"Content-Type": "image/png"}
+    headers = bearer(code, team[0]) | {"Content-Type": "image/png"}
     with httpx.Client(base_url=base, timeout=60) as http:
         r = held_while(
             monkeypatch,
@@ -72,9 +68,16 @@ def test_an_api_upload_whose_link_is_revoked_meanwhile_is_refused(
     assert _stored() == [hashlib.sha256(PNG).hexdigest()]
 
 
-def test_a_workspace_upload_whose_link_is_revoked_meanwhile_is_refused(
-    live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _draft_saved_while_revoked(
+    live: tuple[str, dict],
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    at: tuple[ModuleType, str],
+    files: dict[str, Any] | None = None,
+) -> tuple[str, str, httpx.Response, httpx.Response]:
+    """The round's first enterprise's first inspector opens their link and saves ``FORM`` as a
+    draft (with ``files``), held at ``at`` while their links are revoked (committed): the
+    enterprise, the inspector, what the save got back and what the page gives afterwards."""
     base, teams = live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base, timeout=60) as http:
@@ -82,16 +85,25 @@ def test_a_workspace_upload_whose_link_is_revoked_meanwhile_is_refused(
         form = {"csrf": csrf_of(html), **FORM, "action": "draft"}
         r = held_while(
             monkeypatch,
-            (evidence, "record"),
-            lambda: http.post(path, data=form, files={"photo": ("门.png", PNG, "image/png")}),
+            at,
+            lambda: http.post(path, data=form, files=files),
             meanwhile=lambda: revoke_links(engine, team[0]),
         )
-        at_the_door = http.get(path)
+        return code, team[0], r, http.get(path)
+
+
+def test_a_workspace_upload_whose_link_is_revoked_meanwhile_is_refused(
+    live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = {"photo": ("门.png", PNG, "image/png")}
+    code, me, r, at_the_door = _draft_saved_while_revoked(
+        live, engine, monkeypatch, (evidence, "record"), photo
+    )
     assert r.status_code == 401 and "链接已被撤销" in r.text, r.text
     assert at_the_door.status_code == 401 and r.text == at_the_door.text
     with Session(engine) as s:
         assert s.exec(select(Evidence)).all() == []
-    assert drafts.load(get_settings().home, ROUND, code, team[0]) == {}
+    assert drafts.load(get_settings().home, ROUND, code, me) == {}
     assert "EvidenceAttached" not in _events(engine, code)
     assert "DraftSaved" not in _events(engine, code)
     assert _stored() == [hashlib.sha256(PNG).hexdigest()]
@@ -100,21 +112,13 @@ def test_a_workspace_upload_whose_link_is_revoked_meanwhile_is_refused(
 def test_a_draft_save_whose_link_is_revoked_meanwhile_is_refused(
     live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base, teams = live
-    code, team = sorted(teams.items())[0]
-    with httpx.Client(base_url=base, timeout=60) as http:
-        path, html = open_assignment(http, base, code, team[0])
-        form = {"csrf": csrf_of(html), **FORM, "action": "draft"}
-        r = held_while(
-            monkeypatch,
-            (drafts, "locked"),  # the draft's turn taken, nothing yet read or saved
-            lambda: http.post(path, data=form),
-            meanwhile=lambda: revoke_links(engine, team[0]),
-        )
-        at_the_door = http.get(path)
+    code, me, r, at_the_door = _draft_saved_while_revoked(
+        live, engine, monkeypatch,
+        (drafts, "locked"),  # the draft's turn taken, nothing yet read or saved
+    )  # fmt: skip
     assert r.status_code == 401 and "链接已被撤销" in r.text, r.text
     assert r.text == at_the_door.text
-    assert drafts.load(get_settings().home, ROUND, code, team[0]) == {}
+    assert drafts.load(get_settings().home, ROUND, code, me) == {}
     assert "DraftSaved" not in _events(engine, code)
 
 

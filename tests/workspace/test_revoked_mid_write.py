@@ -16,12 +16,11 @@ from sqlmodel import Session, select
 from api import inspector_tokens
 from findings import service, writes
 from findings.models import Finding, FindingSignoff
-from notifications.links import assignment_token
 from rounds import audit
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, finding
 from tests.races import held_until_blocked, held_while
-from tests.workspace.helpers import csrf_of, open_assignment, revoke_links
+from tests.workspace.helpers import bearer, csrf_of, open_assignment, revoke_links
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
 
@@ -42,11 +41,6 @@ def _revoked_while_held(
     return held_while(monkeypatch, at, send, meanwhile=lambda: revoke_links(engine, inspector))
 
 
-def _token(code: str, inspector: str) -> dict[str, str]:
-    secret = get_settings().secret_key.get_secret_value()
-    return {"Authorization": f"Bearer {assignment_token(secret, ROUND, code, inspector)}"}
-
-
 def test_an_api_submission_whose_link_is_revoked_meanwhile_is_refused(
     live: tuple[str, dict], engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,9 +53,9 @@ def test_an_api_submission_whose_link_is_revoked_meanwhile_is_refused(
             engine,
             monkeypatch,
             team[0],
-            lambda: http.post(url, json=body, headers=_token(code, team[0])),
+            lambda: http.post(url, json=body, headers=bearer(code, team[0])),
         )
-        at_the_door = http.post(url, json=body, headers=_token(code, team[0]))
+        at_the_door = http.post(url, json=body, headers=bearer(code, team[0]))
     assert r.status_code == 401, r.text
     assert r.json()["type"] == "urn:shuangsui:problem:token-revoked"
     assert r.json() == at_the_door.json()  # as if it had come after the revocation
@@ -82,9 +76,9 @@ def test_an_api_sign_off_whose_link_is_revoked_meanwhile_is_refused(
     url = f"/findings/{ROUND}/{code}/versions/1/sign-off"
     with httpx.Client(base_url=base, timeout=60) as http:
         r = _revoked_while_held(
-            engine, monkeypatch, second, lambda: http.post(url, headers=_token(code, second))
+            engine, monkeypatch, second, lambda: http.post(url, headers=bearer(code, second))
         )
-        at_the_door = http.post(url, headers=_token(code, second))
+        at_the_door = http.post(url, headers=bearer(code, second))
     assert r.status_code == 401 and r.json() == at_the_door.json(), r.text
     with Session(engine) as s:
         assert [x.inspector_id for x in s.exec(select(FindingSignoff))] == [lead]
