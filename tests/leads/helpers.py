@@ -12,6 +12,8 @@ from sqlmodel import Session, select
 from findings import service as findings
 from findings.models import Finding
 from findings.schemas import FindingIn
+from leads import service as leads
+from leads.schemas import LeadIn
 from rounds import service as rounds
 from rounds.models import Assignment
 from tests.rounds.factories import credit_code
@@ -59,3 +61,12 @@ def final_finding(engine: sa.Engine, key: str, code: str, **kw: Any) -> int:
         found = row.one()
     assert found.id is not None
     return found.id
+
+
+def complaint(engine: sa.Engine, code: str, by: str = "林科长") -> int:
+    """A complaint about ``code`` received by ``by``: the new lead's id."""
+    data = {"source": "complaint", "credit_code": code, "category": "虚假认证",
+            "received_on": "2026-11-02"}  # fmt: skip
+    lead = leads.receive(engine, LeadIn.model_validate(data), by=by)
+    assert lead.id is not None
+    return lead.id

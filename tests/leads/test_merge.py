@@ -19,12 +19,11 @@ from api import tokens
 from api.app import create_app
 from leads import service
 from leads.models import Lead, LeadStatus
-from leads.schemas import LeadIn
 from rounds import audit
 from rounds import service as rounds
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
-from tests.leads.helpers import draw, final_finding, outside_code
+from tests.leads.helpers import complaint, draw, final_finding, outside_code
 from tests.rounds.factories import plan_yaml, seed_registry
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClient
@@ -33,14 +32,6 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClie
 
 ME = "林科长"
 OPEN = "merge into an open lead (received, accepted, targeted)"
-
-
-def _lead(engine: sa.Engine, code: str) -> int:
-    data = {"source": "complaint", "credit_code": code, "category": "虚假认证",
-            "received_on": "2026-11-02"}  # fmt: skip
-    lead = service.receive(engine, LeadIn.model_validate(data), by=ME)
-    assert lead.id is not None
-    return lead.id
 
 
 def _status(engine: sa.Engine, lead_id: int) -> LeadStatus:
@@ -66,13 +57,13 @@ def _refused(engine: sa.Engine, lead_id: int, into: int) -> str:
 
 def test_a_lead_merges_only_into_an_open_lead_of_its_enterprise(engine: sa.Engine) -> None:
     code = seed_registry(engine)[5]
-    checked, rejected, kept, *reports = (_lead(engine, code) for _ in range(7))
-    other_firm = _lead(engine, outside_code())
+    checked, rejected, kept, *reports = (complaint(engine, code) for _ in range(7))
+    other_firm = complaint(engine, outside_code())
     service.accept(engine, checked, check_item="CCC-01", by=ME)
     service.reject(engine, rejected, reason="不属于本局管辖", by=ME)
     rnd = rounds.commit_round(engine=engine, plan_text=plan_yaml())
     assert _status(engine, checked) is LeadStatus.targeted
-    waiting = _lead(engine, code)
+    waiting = complaint(engine, code)
     service.accept(engine, waiting, check_item="CCC-01", by=ME)  # after the commit: accepted
 
     # open: received, accepted, targeted
@@ -110,7 +101,7 @@ def test_a_lead_merges_only_into_an_open_lead_of_its_enterprise(engine: sa.Engin
 def test_the_rule_allows_exactly_the_open_statuses(engine: sa.Engine) -> None:
     seed_registry(engine, enterprises=8)
     code = outside_code()
-    lead, *others = (_lead(engine, code) for _ in range(len(LeadStatus) + 1))
+    lead, *others = (complaint(engine, code) for _ in range(len(LeadStatus) + 1))
     with Session(engine, expire_on_commit=False) as s:
         this = s.get(Lead, lead)
         rows = {st: s.get(Lead, i) for st, i in zip(LeadStatus, others, strict=True)}
@@ -131,7 +122,7 @@ def test_a_merge_waits_for_a_decision_on_its_target_in_progress(engine: sa.Engin
     is rejected a moment later (or two leads merged into each other, neither carrying on)."""
     seed_registry(engine, enterprises=8)
     code = outside_code()
-    lead, target = _lead(engine, code), _lead(engine, code)
+    lead, target = complaint(engine, code), complaint(engine, code)
     outcome: dict[str, Any] = {}
 
     def merging() -> None:

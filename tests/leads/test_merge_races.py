@@ -30,11 +30,10 @@ from findings import service as findings
 from findings.schemas import FindingIn
 from leads import service
 from leads.models import Lead, LeadStatus
-from leads.schemas import LeadIn
 from rounds import audit
 from rounds import service as rounds
 from shuangsui.errors import UserError
-from tests.leads.helpers import draw, team
+from tests.leads.helpers import complaint, draw, team
 from tests.races import assert_blocked
 from tests.rounds.factories import plan_yaml, seed_registry
 
@@ -118,14 +117,6 @@ def _appends(event_name: str) -> Matches:
     )
 
 
-def _lead(engine: sa.Engine, code: str) -> int:
-    data = {"source": "complaint", "credit_code": code, "category": "虚假认证",
-            "received_on": "2026-11-02"}  # fmt: skip
-    lead = service.receive(engine, LeadIn.model_validate(data), by=ME)
-    assert lead.id is not None
-    return lead.id
-
-
 def _row(engine: sa.Engine, lead_id: int) -> Lead:
     with Session(engine) as s:
         lead = s.get(Lead, lead_id)
@@ -178,7 +169,7 @@ def test_a_finding_made_final_just_before_the_merge_locks_its_leads_refuses_it(
     final: it is refused as if the finding had been final before it started, the target is
     recorded answered, and nothing is merged (the report is not closed unread)."""
     code = seed_registry(engine)[5]
-    target, report = _lead(engine, code), _lead(engine, code)
+    target, report = complaint(engine, code), complaint(engine, code)
     key = _targeted(engine, target)
     made_final = _submitted(engine, key, code)
 
@@ -209,7 +200,7 @@ def test_a_listing_that_records_answers_while_a_merge_runs_neither_deadlocks(
     (its target is answered)."""
     _postgres_only(engine)
     code = seed_registry(engine)[5]
-    first, target, report = _lead(engine, code), _lead(engine, code), _lead(engine, code)
+    first, target, report = (complaint(engine, code) for _ in range(3))
     key = _targeted(engine, first, target)
     made_final = _submitted(engine, key, code)
 
@@ -251,7 +242,7 @@ def test_a_merge_deadlocked_with_a_round_commit_is_tried_again(
     _postgres_only(engine)
     caplog.set_level(logging.INFO, logger="findings.writes")
     code = seed_registry(engine)[5]
-    target, report = _lead(engine, code), _lead(engine, code)
+    target, report = complaint(engine, code), complaint(engine, code)
     service.accept(engine, target, check_item="CCC-01", by=ME)
 
     commit_held = _Hold(OTHER, _appends("RoundCommitted"), after=True)
@@ -285,7 +276,7 @@ def test_a_round_commit_deadlocked_with_a_merge_is_tried_again(
     _postgres_only(engine)
     caplog.set_level(logging.INFO, logger="findings.writes")
     code = seed_registry(engine)[5]
-    target, report = _lead(engine, code), _lead(engine, code)
+    target, report = complaint(engine, code), complaint(engine, code)
     service.accept(engine, target, check_item="CCC-01", by=ME)
 
     merge_held = _Hold(MERGE, _appends("LeadMerged"))
@@ -322,7 +313,7 @@ def test_two_leads_merged_into_each_other_at_once_wait_not_deadlock(
     its target is merged. One lead carries the report on."""
     _postgres_only(engine)
     code = seed_registry(engine, enterprises=8)[0]
-    low, high = _lead(engine, code), _lead(engine, code)
+    low, high = complaint(engine, code), complaint(engine, code)
     one, other = (low, high) if lower_first else (high, low)
 
     first_held = _Hold(MERGE, _appends("LeadMerged"), after=True)
