@@ -65,11 +65,16 @@ def fsync_dir(directory: Path) -> None:
 
 
 @contextmanager
-def atomic_writer(path: Path, mode: int = 0o644, *, exclusive: bool = False) -> Iterator[BinaryIO]:
+def atomic_writer(
+    path: Path, mode: int = 0o644, *, exclusive: bool = False, sync_folder: bool = True
+) -> Iterator[BinaryIO]:
     """A binary file handle whose content becomes ``path`` when the block ends without error.
 
     ``exclusive``: the target must not exist yet (``FileExistsError`` otherwise, the temporary
     file removed); two processes creating the same file cannot overwrite each other's.
+    ``sync_folder=False``: the caller syncs the folder itself (:func:`fsync_dir`), once for
+    many files, before anything relies on the rename having reached the disk (the file's own
+    bytes are synced before the rename either way: a power cut leaves the old file or the new).
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
@@ -88,7 +93,8 @@ def atomic_writer(path: Path, mode: int = 0o644, *, exclusive: bool = False) -> 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_folder:
+        fsync_dir(path.parent)
 
 
 def write_atomic(
@@ -97,10 +103,12 @@ def write_atomic(
     mode: int = 0o644,
     *,
     exclusive: bool = False,
+    sync_folder: bool = True,
 ) -> None:
     """Replace ``path`` with ``data`` atomically (see the module text). ``data`` may come in
-    pieces (a frame of millions of lines is never held whole)."""
-    with atomic_writer(path, mode, exclusive=exclusive) as fh:
+    pieces (a frame of millions of lines is never held whole). ``sync_folder``: as for
+    :func:`atomic_writer`."""
+    with atomic_writer(path, mode, exclusive=exclusive, sync_folder=sync_folder) as fh:
         if not isinstance(data, bytes):
             for n, piece in enumerate(data):
                 fh.write(piece)

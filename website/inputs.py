@@ -47,7 +47,7 @@ from rounds.models import Assignment, Selection
 from shuangsui.config import Settings
 from website.records import RoundRow
 
-SCHEMA = 2  # of the fingerprints and parts: a new one makes the next publish a full one
+SCHEMA = 3  # of the fingerprints and parts: a new one makes the next publish a full one
 # the packages of pyproject.toml; any change to their files (code, templates, data) counts
 PACKAGES = (
     "shuangsui", "registry", "draw", "rounds", "tasks", "flows", "notifications", "findings",
@@ -111,40 +111,29 @@ def _registry(conn: sa.Connection) -> list[Any]:
     return [*conn.execute(q).one(), conn.execute(sa.select(sa.func.max(_RC.c.seq))).scalar()]
 
 
-def site_key(
+def fingerprints(
     conn: sa.Connection, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
-) -> str:
-    """One fingerprint of everything the site shows: equal, and nothing need be published."""
-    totals = [
-        list(conn.execute(query).one())
+) -> tuple[str, dict[str, str]]:
+    """One fingerprint of everything the site shows (equal: nothing need be published), and
+    one per round of all its pages and files show (equal: its files and part are the previous
+    publish's), from one read of the counts grouped by round. The site's takes every group,
+    those of any round not public included: it changes with any count of the tables."""
+    groups: list[dict[str, list[Any]]] = [
+        {key: list(rest) for key, *rest in conn.execute(query)}
         for query in (
-            sa.select(sa.func.count(), sa.func.max(_FC.c.id)),
-            sa.select(sa.func.count()).select_from(_SEL),
-            sa.select(sa.func.count()).select_from(_A),
+            sa.select(_SEL.c.round_key, sa.func.count()).group_by(_SEL.c.round_key),
+            sa.select(_A.c.round_key, sa.func.count()).group_by(_A.c.round_key),
+            # the findings' changes, on the (round_key, id) index alone
+            sa.select(_FC.c.round_key, sa.func.count(), sa.func.max(_FC.c.id)).group_by(
+                _FC.c.round_key
+            ),
         )
     ]
-    heads = [round_head(r, first[r.key]) for r in rows]
-    return digest([ctx, heads, totals, _registry(conn)])
-
-
-def round_keys(
-    conn: sa.Connection, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
-) -> dict[str, str]:
-    """A fingerprint per round of all its pages and files show: equal, and its files and part
-    (website.parts) are the previous publish's."""
-    counts: dict[str, list[Any]] = {r.key: [] for r in rows}
-
-    def add(query: sa.Select[Any]) -> None:
-        found = {key: list(rest) for key, *rest in conn.execute(query)}
-        for key, values in counts.items():
-            values.append(found.get(key))
-
-    add(sa.select(_SEL.c.round_key, sa.func.count()).group_by(_SEL.c.round_key))
-    add(sa.select(_A.c.round_key, sa.func.count()).group_by(_A.c.round_key))
-    add(  # the findings' changes, on the (round_key, id) index alone
-        sa.select(_FC.c.round_key, sa.func.count(), sa.func.max(_FC.c.id)).group_by(_FC.c.round_key)
-    )
     registry = _registry(conn)
-    return {
-        r.key: digest([ctx, round_head(r, first[r.key]), counts[r.key], registry]) for r in rows
+    heads = {r.key: round_head(r, first[r.key]) for r in rows}
+    site = digest([ctx, list(heads.values()), [sorted(g.items()) for g in groups], registry])
+    rounds = {
+        key: digest([ctx, head, [g.get(key) for g in groups], registry])
+        for key, head in heads.items()
     }
+    return site, rounds

@@ -75,30 +75,52 @@ Piece: TypeAlias = bytes | memoryview | FileSlice
 CSV_HEAD = ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode("utf-8")
 
 
-def csv_rows(results: Iterable[PublicResult]) -> bytes:
-    """The CSV rows of ``results`` (UTF-8, no BOM, no header): a round's share of any file."""
-    buf = io.StringIO()
-    writer = spreadsheet.csv_writer(buf)
+class _Lines(io.StringIO):
+    """What a CSV writer writes, kept as a list of lines: the writer writes each row in one
+    call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.lines.append(text)
+        return len(text)
+
+
+def csv_lines(results: Iterable[PublicResult]) -> list[str]:
+    """The CSV row of each of ``results`` (CRLF ended, no header): a result's piece of any
+    CSV file (``website.fragments``)."""
+    sink = _Lines()
+    writer = spreadsheet.csv_writer(sink)
     for r in results:
         writer.writerow(_row(r))
-    return buf.getvalue().encode("utf-8")
+    return sink.lines
 
 
 def csv_file(pieces: Iterable[Piece]) -> list[Piece]:
-    """A CSV file (BOM, header) of rounds' rows, as :func:`csv_rows` made them, in pieces."""
+    """A CSV file (BOM, header) of rounds' rows, as :func:`csv_lines` made them, in pieces."""
     return [CSV_HEAD, *pieces]
 
 
-def csv_rows_of(rel: str, data: bytes) -> FileSlice:
-    """The rows of ``rel``, a file :func:`csv_file` wrote whose bytes are ``data`` (its
-    header off), as a slice of it."""
+def csv_rows_of(rel: str, size: int) -> FileSlice:
+    """The rows of ``rel``, a file of ``size`` bytes that :func:`csv_file` wrote (its header
+    off), as a slice of it."""
+    if size < len(CSV_HEAD):
+        raise ValueError("not a results CSV of this version")
+    return FileSlice(rel, len(CSV_HEAD), size)
+
+
+def csv_text(data: bytes) -> str:
+    """The rows of a file :func:`csv_file` wrote (``data`` its bytes), as text."""
     if not data.startswith(CSV_HEAD):
         raise ValueError("not a results CSV of this version")
-    return FileSlice(rel, len(CSV_HEAD), len(data))
+    return data[len(CSV_HEAD) :].decode("utf-8")
 
 
 def csv_rows_in(rel: str, rows: Piece) -> FileSlice:
-    """``rows`` (:func:`csv_rows`) as the slice of ``rel`` that :func:`csv_file` wrote them to."""
+    """``rows`` (:func:`csv_lines`, joined) as the slice of ``rel`` that :func:`csv_file`
+    wrote them to."""
     return FileSlice(rel, len(CSV_HEAD), len(CSV_HEAD) + len(rows))
 
 
@@ -127,31 +149,42 @@ def result_json(r: PublicResult) -> dict[str, Any]:
 _RECORD = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def json_records(results: Iterable[PublicResult]) -> bytes:
-    """The JSON records of ``results``, one a line, comma-separated: a round's share of the
-    array in ``data/<round>.json`` and ``data/results.json``."""
-    return ",\n".join(_RECORD.encode(result_json(r)) for r in results).encode("utf-8")
+def record_texts(results: Iterable[PublicResult]) -> list[str]:
+    """The JSON record of each of ``results`` (one line: the encoder escapes every newline in
+    a value). Joined by ``,\n``, a round's share of the array in ``data/<round>.json`` and
+    ``data/results.json``."""
+    return [_RECORD.encode(result_json(r)) for r in results]
+
+
+def records_in(data: bytes) -> list[str]:
+    """The records of a file :func:`json_file` wrote (``data`` its bytes), one a line, as
+    :func:`record_texts` made them."""
+    if data == b"[]\n":
+        return []
+    if not (data.startswith(b"[\n{") and data.endswith(b"}\n]\n")):
+        raise ValueError("not a results JSON of this version")
+    return data[2:-3].decode("utf-8").split(",\n")
 
 
 def json_file(pieces: Iterable[Piece]) -> list[Piece]:
-    """A JSON array of the records of :func:`json_records` pieces (empty pieces skipped), in
-    pieces."""
+    """A JSON array of rounds' records (:func:`record_texts`, joined; empty pieces skipped),
+    in pieces."""
     return _joined(b"[\n", [p for p in pieces if p], b",\n", b"\n]\n") or [b"[]\n"]
 
 
-def json_records_of(rel: str, data: bytes) -> Piece:
-    """The records of ``rel``, a file :func:`json_file` wrote whose bytes are ``data`` (its
-    brackets off), as a slice of it."""
-    if data == b"[]\n":
+def json_records_of(rel: str, size: int) -> Piece:
+    """The records of ``rel``, a file of ``size`` bytes that :func:`json_file` wrote (its
+    brackets off), as a slice of it; ``b""`` for a file of no record (``[]``)."""
+    if size == len(b"[]\n"):
         return b""
-    if not (data.startswith(b"[\n{") and data.endswith(b"}\n]\n")):
+    if size < len(b"[\n{}\n]\n"):
         raise ValueError("not a results JSON of this version")
-    return FileSlice(rel, 2, len(data) - 3)
+    return FileSlice(rel, 2, size - 3)
 
 
 def json_records_in(rel: str, records: Piece) -> Piece:
-    """``records`` (:func:`json_records`) as the slice of ``rel`` that :func:`json_file`
-    wrote them to."""
+    """``records`` (:func:`record_texts`, joined) as the slice of ``rel`` that
+    :func:`json_file` wrote them to."""
     return FileSlice(rel, 2, 2 + len(records)) if records else b""
 
 

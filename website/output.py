@@ -5,6 +5,12 @@ says which manifest a publish finished with, and the rounds' kept parts (website
 stamp, and the fingerprint of its inputs with the SHA-256 of its part (``.parts/<key>.json``).
 ``.publish-state.json``, written last: the manifest's SHA-256, the whole site's fingerprint,
 whether what it showed was recorded as published, and how many results it showed.
+
+Each file is written atomically, its bytes synced before its rename (``shuangsui.files``);
+the folders holding the renames are synced once each, before the manifest that lists the new
+files is written (not once per file: a full publish of ten rounds writes 70 files into 14
+folders). A power cut before then leaves each file old or new, and the previous manifest,
+which the next publish checks them against.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shuangsui.errors import IntegrityError
-from shuangsui.files import atomic_writer, write_atomic
+from shuangsui.files import atomic_writer, fsync_dir, write_atomic
 from shuangsui.paths import inside
+from website import fragments
+from website.fragments import Kept
 from website.opendata import FileSlice, Piece
-from website.parts import FOLDER, RoundPart, part_from_files
+from website.parts import FOLDER, RoundPart, part_from_files, summary_of
 from website.render import round_paths
 
 logger = logging.getLogger(__name__)
@@ -43,8 +51,12 @@ class PublishReport:
 
 
 class Output:
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, *, check_kept: bool = True):
+        """``check_kept``: read and check a kept round's data files when its part is taken
+        (:meth:`part`), not only when they are joined into the files spanning every round;
+        without it, a file found changed then raises ``KeptFileChanged``."""
         self.out = out
+        self.check_kept = check_kept
         old = _read_manifest(out / MANIFEST)
         self.files: dict[str, list] = old.get("files", {})
         self.rounds: dict[str, str] = old.get("rounds", {})
@@ -52,9 +64,17 @@ class Output:
         # round key -> [fingerprint of its inputs, SHA-256 of its .parts file]
         self.parts: dict[str, list] = old.get("parts", {})
         self.state = _read_state(out, old)
+        self.unsynced: set[Path] = set()  # folders with a rename not yet synced to disk
 
     def has(self, rel: str) -> bool:
         return rel in self.files and (self.out / rel).is_file()
+
+    def sized(self, rel: str) -> bool:
+        """``rel`` is in place with the size the manifest lists."""
+        try:
+            return rel in self.files and (self.out / rel).stat().st_size == self.files[rel][1]
+        except OSError:
+            return False
 
     def finished(self, record: bool) -> bool:
         """The manifest is the one a publish finished with, having recorded what it showed
@@ -87,36 +107,66 @@ class Output:
             raise ValueError(f"{rel} is not the file the manifest lists")
         return data
 
-    def intact(self, page: str, *data: str) -> bool:
-        """``page`` is in place and the ``data`` files are the ones the manifest lists (the
-        files spanning every round are written from them)."""
-        if not self.has(page):
-            return False
-        try:
-            for rel in data:
+    def forget_changed(self, *rels: str) -> None:
+        """The manifest forgets each of ``rels`` whose bytes are not those it lists (or that is
+        missing), so that it is written again even if its new bytes are the listed ones."""
+        for rel in rels:
+            try:
                 self.checked(rel, self.digest(rel))
-        except (OSError, ValueError):
-            return False
-        return True
+            except (OSError, ValueError):
+                self.files.pop(rel, None)
 
     def part(self, key: str, fingerprint: str) -> RoundPart | None:
         """The round's part as the finished publish left it, if the round's inputs have not
-        changed since and its files are as the manifest lists them."""
+        changed since and its files are as the manifest lists them.
+
+        Checked here: the part file's SHA-256, and the sizes of the round's page and data
+        files. The data files' SHA-256 are checked where their bytes are read, to be joined
+        into the files spanning every round (:meth:`_read`), once per publish: a difference
+        there raises ``KeptFileChanged`` and the publish starts again with ``check_kept``, so
+        that the round is read again and its files written again. With ``check_kept`` (or a
+        JSON file with no record, which nothing joins) they are read and checked here."""
         kept = self.parts.get(key)
         if kept is None or kept[0] != fingerprint:
             return None
         html, csv_rel, json_rel = round_paths(key)
         try:
-            if not self.has(html):
+            if not all(map(self.sized, (html, csv_rel, json_rel))):
                 return None
-            return part_from_files(
-                (json_rel, self.checked(json_rel, self.digest(json_rel))),
-                (csv_rel, self.checked(csv_rel, self.digest(csv_rel))),
+            part = part_from_files(
+                (json_rel, self.files[json_rel][1]),
+                (csv_rel, self.files[csv_rel][1]),
                 self.checked(part_file(key), kept[1]),
             )
+            for rel in (json_rel, csv_rel):
+                if self.check_kept or part.json_records == b"":
+                    self.checked(rel, self.digest(rel))
+            return part
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.parts.pop(key, None)
             logger.warning("round %s: its kept part is unusable (%s); reading it again", key, exc)
+            return None
+
+    def pieces(self, key: str, made_with: str) -> Kept | None:
+        """The pieces of the round's results the last publish left in its files, if they
+        were made with ``made_with`` (``website.fragments``) and the round's page, data files
+        and part are the ones the manifest lists; None otherwise."""
+        kept = self.parts.get(key)
+        if kept is None:
+            return None
+        html, csv_rel, json_rel = round_paths(key)
+        try:
+            index = summary_of(self.checked(part_file(key), kept[1]))[0].get("pieces")
+            if not index or index.get("made_with") != made_with:
+                return None
+            return fragments.kept(
+                index,
+                self.checked(json_rel, self.digest(json_rel)),
+                self.checked(csv_rel, self.digest(csv_rel)),
+                self.checked(html, self.digest(html)),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("round %s: its pieces are unusable (%s); rendering it all", key, exc)
             return None
 
     def keep_part(self, key: str, fingerprint: str, part: RoundPart) -> None:
@@ -125,7 +175,8 @@ class Output:
         digest = hashlib.sha256(data).hexdigest()
         if self.parts.get(key, [None, None])[1] != digest or not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data)
+            write_atomic(target, data, sync_folder=False)
+            self.unsynced.add(target.parent)
         self.parts[key] = [fingerprint, digest]
 
     def write(self, rel: str, data: bytes | list[Piece], report: PublishReport) -> None:
@@ -140,7 +191,8 @@ class Output:
             written = not self._in_place(rel, digest, target)
             if written:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(target, data)
+                write_atomic(target, data, sync_folder=False)
+                self.unsynced.add(target.parent)
         else:
             digest, written = self._write_pieces(rel, target, data)
         if not written:
@@ -156,7 +208,7 @@ class Output:
         target.parent.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         try:
-            with atomic_writer(target) as fh:
+            with atomic_writer(target, sync_folder=False) as fh:
                 for piece in self._read(pieces):
                     h.update(piece)
                     fh.write(piece)
@@ -164,6 +216,7 @@ class Output:
                     raise _Unchanged  # the new copy is dropped, the file left as it is
         except _Unchanged:
             return h.hexdigest(), False
+        self.unsynced.add(target.parent)
         return h.hexdigest(), True
 
     def _in_place(self, rel: str, digest: str, target: Path) -> bool:
@@ -177,6 +230,8 @@ class Output:
             try:
                 data = self.checked(piece.rel, self.digest(piece.rel))
             except (OSError, ValueError) as exc:
+                if not self.check_kept:  # not checked before: the publish starts again
+                    raise KeptFileChanged(str(exc)) from exc
                 raise IntegrityError(
                     f"{piece.rel} changed while the site was being published ({exc}); publish again"
                 ) from exc
@@ -188,6 +243,10 @@ class Output:
         report.removed.append(rel)
 
     def save(self) -> str:
+        """Write the manifest, once every rename of this run is on disk."""
+        for folder in sorted(self.unsynced):
+            fsync_dir(folder)
+        self.unsynced.clear()
         body = json.dumps(
             {
                 "files": self.files,
@@ -206,6 +265,11 @@ class Output:
         self.state = {"manifest": manifest, "inputs": site_key, "recorded": recorded,
                       "results": results}  # fmt: skip
         write_atomic(self.out / STATE, json.dumps(self.state, sort_keys=True).encode())
+
+
+class KeptFileChanged(Exception):
+    """A kept file read to be joined into the files spanning every round, not checked before
+    (``Output(check_kept=False)``), was not the one the manifest lists."""
 
 
 class _Unchanged(Exception):

@@ -7,7 +7,8 @@ the site manifest checks), held as slices of them and read again when the files 
 every round are written: a publish holds no round's records to the end. A round whose inputs
 have not changed since the last publish (``website.inputs``) is not read from the database
 again: its search entries and counts are kept in ``.parts/<round>.json`` beside its files
-(also checked against the manifest).
+(also checked against the manifest), with where each result's pieces are in its files
+(``website.fragments``), for when it is read again.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Any
 
 from website import opendata
+from website.fragments import Pieces
 from website.model import PublicRound
 from website.opendata import Piece
 
@@ -27,9 +30,9 @@ FOLDER = ".parts"
 
 @dataclass(frozen=True)
 class RoundPart:
-    # opendata.json_records and opendata.csv_rows of the round's results; once its own data
-    # files are written (or kept), slices of them, read again when the files spanning every
-    # round are written
+    # the round's results' JSON records and CSV rows (website.fragments.Pieces, joined); once
+    # its own data files are written (or kept), slices of them, read again when the files
+    # spanning every round are written
     json_records: Piece
     csv_rows: Piece
     search_entries: bytes  # opendata.search_entries
@@ -37,25 +40,32 @@ class RoundPart:
     published: int  # of which with a final result
     labels: dict[str, int]  # result label (PENDING while none) -> enterprises
     divisions: dict[str, int]  # division code -> enterprises with a final result
+    # where each result's pieces are in the round's files (website.fragments.index); None
+    # for a part kept from the last publish, whose .parts file stays as it is
+    pieces: dict[str, Any] | None = None
 
     def summary(self) -> bytes:
-        """The ``.parts`` file: what the round's own files do not hold."""
+        """The ``.parts`` file: what the round's own files do not hold, as two lines of JSON:
+        the counts and where the pieces are; then the search entries, an array taken as its
+        bytes when read, never decoded (the encoder escapes every newline in them)."""
         doc = {
-            "v": 1,
+            "v": 3,
             "shown": self.shown,
             "published": self.published,
             "labels": self.labels,
             "divisions": self.divisions,
-            "search_entries": self.search_entries.decode("utf-8"),
+            "pieces": self.pieces,
         }
-        return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+        head = json.dumps(doc, sort_keys=True).encode()
+        return head + b"\n[" + self.search_entries + b"]\n"
 
 
-def part_of(rnd: PublicRound) -> RoundPart:
+def part_of(rnd: PublicRound, pieces: Pieces) -> RoundPart:
+    """The part of a round read again, its results' ``pieces`` made."""
     results = rnd.results
     return RoundPart(
-        json_records=opendata.json_records(results),
-        csv_rows=opendata.csv_rows(results),
+        json_records=",\n".join(pieces.records).encode("utf-8"),
+        csv_rows="".join(pieces.csv_lines).encode("utf-8"),
         search_entries=opendata.search_entries(results),
         shown=len(results),
         published=sum(1 for r in results if r.result),
@@ -78,22 +88,31 @@ def content_digest(rnd: PublicRound, part: RoundPart) -> str:
 
 
 def part_from_files(
-    json_file: tuple[str, bytes], csv_file: tuple[str, bytes], summary: bytes
+    json_file: tuple[str, int], csv_file: tuple[str, int], summary: bytes
 ) -> RoundPart:
-    """The part a previous publish left: the round's two data files (path and bytes) and its
-    summary. ``ValueError`` if any of them is not what this version writes."""
-    doc = json.loads(summary)
-    if not isinstance(doc, dict) or doc.get("v") != 1:
-        raise ValueError("not a round part of this version")
+    """The part a previous publish left: the round's two data files (path and size, their
+    bytes those the manifest lists) and its summary. ``ValueError`` if the summary is not
+    what this version writes."""
+    doc, search_entries = summary_of(summary)
     return RoundPart(
         json_records=opendata.json_records_of(*json_file),
         csv_rows=opendata.csv_rows_of(*csv_file),
-        search_entries=doc["search_entries"].encode("utf-8"),
+        search_entries=search_entries,
         shown=int(doc["shown"]),
         published=int(doc["published"]),
         labels={str(k): int(v) for k, v in doc["labels"].items()},
         divisions={str(k): int(v) for k, v in doc["divisions"].items()},
     )
+
+
+def summary_of(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """A ``.parts`` file's content and search entries (:meth:`RoundPart.summary`);
+    ``ValueError`` if this version did not write it."""
+    head, _, entries = data.partition(b"\n")
+    doc = json.loads(head)
+    if not isinstance(doc, dict) or doc.get("v") != 3 or not entries.endswith(b"]\n"):
+        raise ValueError("not a round part of this version")
+    return doc, entries[1:-2]
 
 
 def on_disk(part: RoundPart, json_rel: str, csv_rel: str) -> RoundPart:

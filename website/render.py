@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import NamedTuple
@@ -20,6 +20,7 @@ from shuangsui.clock import local_label
 from website import explain, opendata
 from website.charts import bar_chart, division_chart
 from website.compare import compare
+from website.fragments import ROW_START, Pieces
 from website.glossary import BY_KEY, TERMS
 from website.model import Correction, PublicResult, PublicRound, Site
 from website.opendata import Piece
@@ -102,20 +103,63 @@ def _row(r: PublicResult, causes: Mapping[str, str]) -> Row:
     )
 
 
-def _by_county(
-    results: Iterable[PublicResult], causes: Mapping[str, str]
-) -> list[tuple[str, list[Row]]]:
-    """The round's enterprises by county, in GB/T 2260 code order: ('鼓楼区（福州市）', rows)."""
-    groups: dict[str, list[PublicResult]] = {}
-    for r in results:
-        groups.setdefault(r.division_code, []).append(r)
+def _counties(results: Sequence[PublicResult]) -> list[tuple[str, list[int]]]:
+    """The round's enterprises by county, in GB/T 2260 code order, as positions in
+    ``results``: ('鼓楼区（福州市）', [0, 7, ...])."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(results):
+        groups.setdefault(r.division_code, []).append(i)
     out = []
-    for code, rows in sorted(groups.items()):
-        name = rows[0].division_name or explain.division_name(code)
+    for code, members in sorted(groups.items()):
+        name = results[members[0]].division_name or explain.division_name(code)
         top = explain.division_name(prefecture_of(code)) if len(code) == 6 else ""
         label = f"{name}（{top}）" if top and top != name else name
-        out.append((label or "地区不详", [_row(r, causes) for r in rows]))
+        out.append((label or "地区不详", members))
     return out
+
+
+def page_groups(results: Sequence[PublicResult]) -> list[list[int]]:
+    """The positions of ``results`` by county, as the round page lists them."""
+    return [members for _, members in _counties(results)]
+
+
+def _by_county(
+    results: Sequence[PublicResult], rows: Sequence[str]
+) -> list[tuple[str, int, Markup]]:
+    """The page's groups: (county, how many enterprises, their rows' markup)."""
+    return [
+        (label, len(members), Markup("".join(rows[i] for i in members)))
+        for label, members in _counties(results)
+    ]
+
+
+def page_rows(results: Iterable[PublicResult], causes: Mapping[str, str]) -> list[str]:
+    """The row of each of ``results`` on the round page (``causes``: why each targeted firm
+    was chosen), rendered in one pass of the rows template and cut where each row begins."""
+    rows = [_row(r, causes) for r in results]
+    text = _env().get_template("round_rows.html.j2").render(rows=rows)
+    before, *pieces = text.split(ROW_START)
+    if before or len(pieces) != len(rows):
+        raise RuntimeError('round_rows.html.j2 must render one row per result, each <tr id="e-')
+    return [ROW_START + piece for piece in pieces]
+
+
+def round_pieces(rnd: PublicRound, kept: Mapping[str, tuple[str, str]]) -> Pieces:
+    """The round's results' pieces of its files (``website.fragments``): a result whose JSON
+    record is in ``kept`` (the last publish's, by record) has its CSV row and page row from
+    there; the others' are encoded and rendered, in one pass."""
+    records = opendata.record_texts(rnd.results)
+    fresh = [i for i, record in enumerate(records) if record not in kept]
+    new = [rnd.results[i] for i in fresh]
+    causes = explain.targeted_causes(rnd.plan, new)
+    lines_and_rows = zip(opendata.csv_lines(new), page_rows(new, causes), strict=True)
+    made = dict(zip(fresh, lines_and_rows, strict=True))
+    lines, rows = [], []
+    for i, record in enumerate(records):
+        line, row = made[i] if i in made else kept[record]
+        lines.append(line)
+        rows.append(row)
+    return Pieces(records, lines, rows)
 
 
 def _verify_sample(rnd: PublicRound) -> list[str]:
@@ -201,10 +245,14 @@ def render_commitment(
     return {json_path: notice.commitment_bytes(doc), html_path: page}
 
 
-def render_round(site: Site, rnd: PublicRound, part: RoundPart | None = None) -> Files:
-    """The round's page, which explains the draw, and its open data (``part``: the round's
-    :func:`website.parts.part_of`, when the caller has it already)."""
-    part = part or part_of(rnd)
+def render_round(
+    site: Site, rnd: PublicRound, part: RoundPart | None = None, pieces: Pieces | None = None
+) -> Files:
+    """The round's page, which explains the draw, and its open data (``pieces``: the round's
+    :func:`round_pieces`, and ``part`` its :func:`website.parts.part_of`, when the caller has
+    them already)."""
+    pieces = pieces or round_pieces(rnd, {})
+    part = part or part_of(rnd, pieces)
     # what the page says was committed: the commitment as this site first published it
     doc = rnd.commitment if rnd.published_commitment is None else rnd.published_commitment
     compared = compare(doc, rnd.commitment)
@@ -229,7 +277,7 @@ def render_round(site: Site, rnd: PublicRound, part: RoundPart | None = None) ->
         entropy=explain.entropy_rows(rnd.entropy),
         witnesses=explain.witnesses(rnd.entropy),
         targeted_rules=explain.targeted_rules(rnd.plan),
-        by_division=_by_county(rnd.results, explain.targeted_causes(rnd.plan, rnd.results)),
+        by_division=_by_county(rnd.results, pieces.page_rows),
         chart_results=bar_chart("结果分类", _result_bars(part.labels)),
         bundle_files=_bundle_files(rnd) if rnd.bundled else [],
         verify_sample=_verify_sample(rnd),

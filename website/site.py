@@ -8,12 +8,14 @@ fingerprint of the whole site then.
 
 A publish first reads the rounds' rows and fingerprints the site: the same as the finished
 publish's, with every file in place, and nothing is read or written. Otherwise only the rounds
-whose fingerprint changed are read and rendered; the files spanning every round join the
-others' parts as they are on disk (checked against the manifest). A round whose content digest
-has not changed is not rendered again; any file is written only when its bytes change,
-atomically (``shuangsui.files``). A manifest that cannot be read (a run of an earlier version
-killed while writing it), or a state that does not vouch for it, counts as absent: the next
-publish reads and renders everything. Partial files a killed run left are removed first.
+whose fingerprint changed are read, and of those only the results whose record changed are
+rendered (the others' rows taken from the round's files, ``website.fragments``); the files
+spanning every round join the others' parts as they are on disk (checked against the
+manifest as they are joined). A round whose content digest has not changed is not rendered
+again; any file is written only when its bytes change, atomically (``shuangsui.files``). A
+manifest that cannot be read (a run of an earlier version killed while writing it), or a
+state that does not vouch for it, counts as absent: the next publish reads and renders
+everything. Partial files a killed run left are removed first.
 After the files are in place, the versions they show are recorded as published.
 """
 
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, select, text, update
 from sqlmodel import Session
@@ -45,11 +47,11 @@ from shuangsui.db import insert_rows, one_of
 from shuangsui.errors import IntegrityError
 from shuangsui.files import remove_leftovers, writer_lock
 from shuangsui.paths import child, inside
-from website import inputs
+from website import fragments, inputs
 from website.model import PublicResult, PublicRound, Site
 from website.output import MANIFEST as MANIFEST  # where tests and tools look for them
 from website.output import STATE as STATE
-from website.output import Output, PublishReport, part_file
+from website.output import KeptFileChanged, Output, PublishReport, part_file
 from website.parts import RoundPart, content_digest, on_disk, part_of
 from website.records import (
     RoundRow,
@@ -61,11 +63,13 @@ from website.records import (
 )
 from website.render import (
     commitment_paths,
+    page_groups,
     render_aggregates,
     render_catalog,
     render_commitment,
     render_round,
     round_paths,
+    round_pieces,
 )
 from website.results import NewlyPublished
 
@@ -171,24 +175,35 @@ def publish(
     """Render the public site into ``out`` as of ``now`` (default: the disclosure clock);
     only what changed is read and rendered, only changed files are written. Publishes into
     one folder take turns (its writer lock): a second one started meanwhile waits, then
-    reads what the first wrote and recorded."""
+    reads what the first wrote and recorded.
+
+    A kept file found changed on disk when it is joined into the files spanning every round
+    (``website.output.Output.part``) makes the publish start again, every kept file checked
+    before it is used (nothing is recorded before the files spanning every round are
+    written; the first attempt's files are written again)."""
+    settings = settings or get_settings()
     with writer_lock(out):
-        return _publish(engine, out, settings=settings, bundles=bundles, record=record, now=now)
+        now = now or disclosure.now()
+        output = Output(out, check_kept=False)
+        try:
+            return _publish(engine, output, settings, bundles=bundles, record=record, now=now)
+        except KeptFileChanged as exc:
+            logger.warning("%s: publishing again, every kept file checked first", exc)
+            output = Output(out, check_kept=True)
+            return _publish(engine, output, settings, bundles=bundles, record=record, now=now)
 
 
 def _publish(
     engine: Engine,
-    out: Path,
+    output: Output,
+    settings: Settings,
     *,
-    settings: Settings | None,
     bundles: bool,
     record: bool,
-    now: datetime | None,
+    now: datetime,
 ) -> PublishReport:
-    settings = settings or get_settings()
-    now = now or disclosure.now()
+    out = output.out
     remove_leftovers(out)
-    output = Output(out)
     stamps = commitment_stamps(engine)
     extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
     with engine.connect() as conn:
@@ -202,13 +217,13 @@ def _publish(
         # as the pages say it (none for a commitment on the site but not recorded)
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
-        site_key = inputs.site_key(conn, rows, first, ctx)
+        site_key, fingerprints = inputs.fingerprints(conn, rows, first, ctx)
         differing = published_commitments(out, rows, settings)
         if not differing and output.current(site_key, record, extra):
             return _nothing_to_publish(output, rows)
-        fingerprints = inputs.round_keys(conn, rows, first, ctx)
         kept = {}
-        if output.finished(record):
+        finished = output.finished(record)
+        if finished:
             # a round whose commitment differs is shown again, with the differences
             for row in rows:
                 if row.key in differing:
@@ -243,7 +258,7 @@ def _publish(
                     listed_of, new = read_results(conn, settings, run)
                 unpublished += new
             site.rounds[i] = replace(rnd, results=listed_of.pop(rnd.round_key))
-            parts[rnd.round_key] = _round(site, site.rounds[i], output, report)
+            parts[rnd.round_key] = _round(site, site.rounds[i], output, report, finished)
             output.keep_part(rnd.round_key, fingerprints[rnd.round_key], parts[rnd.round_key])
             site.rounds[i] = rnd
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
@@ -311,17 +326,31 @@ def _publish(
     return report
 
 
-def _round(site: Site, rnd: PublicRound, output: Output, report: PublishReport) -> RoundPart:
-    """A round read again: its page and data files, rendered unless its content is the same
-    as last time; its part."""
-    part = part_of(rnd)
+def _round(
+    site: Site, rnd: PublicRound, output: Output, report: PublishReport, finished: bool
+) -> RoundPart:
+    """A round read again: its results' pieces of its files, taken from the last publish's
+    files for each result whose record has not changed (``finished``: the manifest is a
+    finished publish's) and made for the others (``website.fragments``); its page and data
+    files, rendered from them unless its content is the same as last time; its part."""
+    made_with = fragments.made_with(rnd, inputs.code_version())
+    kept = output.pieces(rnd.round_key, made_with) if finished else None
+    pieces = round_pieces(rnd, kept.by_record if kept else {})
+    part = part_of(rnd, pieces)
     digest = content_digest(rnd, part)
     html, csv_rel, json_rel = round_paths(rnd.round_key)
-    if output.rounds.get(rnd.round_key) != digest or not output.intact(html, csv_rel, json_rel):
-        for rel, data in render_round(site, rnd, part).items():
-            output.write(rel, data, report)
-        output.rounds[rnd.round_key] = digest
-    return on_disk(part, json_rel, csv_rel)
+    if kept is not None and output.rounds.get(rnd.round_key) == digest:
+        # the same content, in files that are the manifest's (just checked): nothing to write
+        return on_disk(replace(part, pieces=kept.index), json_rel, csv_rel)
+    if kept is None:  # a file changed on disk is written again, whatever its new bytes
+        output.forget_changed(html, csv_rel, json_rel)
+    files = render_round(site, rnd, part, pieces)
+    for rel, data in files.items():
+        output.write(rel, data, report)
+    output.rounds[rnd.round_key] = digest
+    page = cast(bytes, files[html]).decode("utf-8")
+    index = fragments.index(made_with, pieces, page_groups(rnd.results), page)
+    return on_disk(replace(part, pieces=index), json_rel, csv_rel)
 
 
 def _nothing_to_publish(output: Output, rows: list[RoundRow]) -> PublishReport:
