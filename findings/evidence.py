@@ -76,6 +76,26 @@ class EvidenceMismatch(UserError):
         self.filename, self.declared, self.found = filename, declared, found
 
 
+class EvidenceNameRefused(UserError):
+    """A name that is no file's (:func:`name_problem`): nothing was stored."""
+
+    def __init__(self, filename: str, reason: str):
+        super().__init__(reason)
+        self.filename = filename
+
+
+def name_problem(filename: str) -> str | None:
+    """Why ``filename`` cannot name an evidence file, or None. A name of dots and spaces alone
+    (``.``, ``..``) names a folder, not a file: served back as ``filename=".."``, a browser
+    or a download tool saving it could write into the folder above. No name (``""``) is
+    fine: the file is then named by its digest."""
+    if filename and not filename.strip(". "):
+        return (
+            f"{filename!r} is not a file name: dots and spaces only name a folder; rename the file"
+        )
+    return None
+
+
 def evidence_dir(home: Path) -> Path:
     return home / "evidence"
 
@@ -90,6 +110,8 @@ class EvidenceWriter:
     def __init__(
         self, home: Path, media_type: str, settings: FindingsSettings, *, filename: str = ""
     ):
+        if problem := name_problem(filename):
+            raise EvidenceNameRefused(filename, problem)
         declared = media.normalise(media_type)
         if declared not in settings.media_types:
             raise EvidenceTypeRefused(declared, settings.media_types)

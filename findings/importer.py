@@ -2,7 +2,9 @@
 ``FILE:ROW: field: reason``, nothing written unless every row is good.
 
 Reading (encoding detection, XLSX cells, row numbers) and date parsing are the registry's;
-the content of a row is validated by :class:`findings.schemas.FindingIn`, like the API's.
+the content of a row is validated by :class:`findings.schemas.FindingIn`, like the API's. An
+XLSX formula is refused, never read (:func:`formula_cells`); 下载时版本, when the file has the
+column, holds each row to the version its template was made at (:func:`import_file`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ from findings.dates import date_problems
 from findings.events import FindingsImported
 from findings.schemas import FindingIn, first_error
 from registry import uscc
-from registry.io import header_fields, inspect_source, named_width, read_rows
+from registry.io import (
+    EXCEL_ROWS,
+    SourceFile,
+    header_fields,
+    inspect_source,
+    named_width,
+    read_rows,
+)
 from registry.models import Inspector
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
@@ -58,7 +67,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "signed_by": ("签字人员", "签字"),
     # the enterprise's latest version when the round's template was made (0: none): a row is
     # refused when the finding has moved on since (an inspector's version meanwhile), rather
-    # than recorded as a correction of a version its writer never saw; blank: not checked
+    # than recorded as a correction of a version its writer never saw. A file without the
+    # column is not checked; in a file with it, a row that records something must fill it
     "base_version": ("下载时版本", "基于版本"),
 }
 REQUIRED = ("round_key", "credit_code", "result", "check_date", "signed_by")
@@ -70,6 +80,66 @@ SIGNER_WITH_ID = re.compile(r"(.*?)[（(]\s*([^()（）\s]+)\s*[)）]")
 # blank rows a file given ``max_rows`` may hold besides its header and data rows: a sheet's
 # rows past them are refused unread (registry.io.read_rows), however few bytes name them
 BLANK_ROWS = 10_000
+# what an XLSX part (the sheet, its shared strings) may unpack to, by the rows the file may
+# hold (``max_rows``): a data row at every field's limit (情况说明 and 内部备注 4,000 characters
+# each, 原因 1,000, 50 certificates, 20 measures with their text) is about 66 KB of UTF-8 in
+# Chinese; a blank row, formatted, a few hundred bytes; the header and the workbook's own
+# parts (styles, theme) less than a megabyte. openpyxl holds the shared strings whole, about
+# ten times their size in memory: this keeps a round's upload to tens of megabytes
+ROW_BYTES = 96 * 1024
+BLANK_ROW_BYTES = 512
+OVERHEAD_BYTES = 1024 * 1024
+FORMULA_SHOWN = 40  # characters of a refused formula quoted back
+BLANK_VERSION = (
+    "blank in a file with this column: copy it from the round's template as it is "
+    "(0 for an enterprise with no version yet)"
+)
+
+
+def part_limit(max_rows: int) -> int:
+    """The most an XLSX part of a file of ``max_rows`` data rows may unpack to."""
+    return OVERHEAD_BYTES + max_rows * ROW_BYTES + BLANK_ROWS * BLANK_ROW_BYTES
+
+
+def formula_cells(src: SourceFile, last_row: int | None) -> dict[int, dict[int, str]]:
+    """The formula cells of an XLSX's first sheet, to ``last_row``: by row number, the formula
+    of each by its column's index (from 0); none in a CSV.
+
+    The rows are read as the sheet saved each formula's result (``registry.io``), but a result
+    is not always saved: a formula a program wrote (openpyxl's ``=1+1``) has none and reads as
+    blank, and blank in 下载时版本 once meant "not checked". So a formula is found here, in a
+    second reading of the sheet with its formulas, and refused (:func:`_formula_problem`)."""
+    if src.format != "xlsx":
+        return {}
+    import openpyxl
+
+    found: dict[int, dict[int, str]] = {}
+    try:
+        wb = openpyxl.load_workbook(src.path, read_only=True, data_only=False)
+        try:
+            ws = wb.worksheets[0]
+            ws.reset_dimensions()  # as registry.io reads it: every row, whatever the sheet says
+            for row in ws.iter_rows(max_row=last_row or EXCEL_ROWS):
+                for cell in row:
+                    if cell.data_type == "f":
+                        formula = str(getattr(cell.value, "text", cell.value))
+                        found.setdefault(cell.row, {})[cell.column - 1] = formula
+        finally:
+            wb.close()
+    except MemoryError:
+        raise
+    except Exception as exc:  # read whole a moment ago: a file that changed, or openpyxl's trouble
+        raise UserError(
+            f"{src.path}: not an XLSX workbook ({type(exc).__name__}: {exc}); save it as .xlsx "
+            "(Excel 2007 or later) or as CSV"
+        ) from None
+    return found
+
+
+def _formula_problem(file: str, row: int, field: str, formula: str) -> RowProblem:
+    shown = formula if len(formula) <= FORMULA_SHOWN else formula[:FORMULA_SHOWN] + "…"
+    reason = f"a formula ({shown}): type the value itself; a formula's result is not read"
+    return RowProblem(file, row, field, reason)
 
 
 def _header(file: str, cells: list[str]) -> tuple[list[str | None], list[RowProblem]]:
@@ -254,18 +324,38 @@ def import_file(
     name). ``only_round``: every row must be of this round. ``max_rows``: a file with more
     data rows is refused at the first one past it, before the rest is read, and so is one with
     a row, blank or not, past row ``1 + max_rows + BLANK_ROWS`` (or a sheet whose used range
-    reaches past it, before a row is read). ``allowed`` runs first in the writing transaction
-    (``findings.writes.write``'s): it raises to refuse."""
+    reaches past it, before a row is read), and an XLSX with a part that unpacks past
+    :func:`part_limit` (before it is opened). ``allowed`` runs first in the writing transaction
+    (``findings.writes.write``'s): it raises to refuse.
+
+    A formula cell in an XLSX is refused (:func:`formula_cells`): in the header or above it
+    wherever it is, below it in a column the import reads. In a file with 下载时版本, a row
+    that records something must fill it in (a file without the column is not checked)."""
     src = inspect_source(path)
     name = name or str(path)
     last_row = None if max_rows is None else 1 + max_rows + BLANK_ROWS
-    rows = read_rows(src, last_row=last_row)
+    bound = None if max_rows is None else part_limit(max_rows)
+    rows = read_rows(src, last_row=last_row, max_part_bytes=bound)
     head = next(rows, None)
     if head is None:
         raise ImportRejected([RowProblem(name, 1, "header", "empty file: no header row")])
+    formulas = formula_cells(src, last_row)
+    if above := [(r, f) for r in sorted(formulas) if r <= head[0] for f in formulas[r].values()]:
+        raise ImportRejected([_formula_problem(name, r, "header", f) for r, f in above])
     fields, problems = _header(name, head[1])
     if problems:
         raise ImportRejected(problems)
+    checks_version = "base_version" in fields
+    # below the header, in a column the import reads: blank as it reads, or not, a row with one
+    # is refused for it (what the formula computes is not read)
+    named = {i: field for i, field in enumerate(fields) if field}
+    in_formulas = {
+        row: [_formula_problem(name, row, named[i], f) for i, f in found.items() if i in named]
+        for row, found in formulas.items()
+        if row > head[0]
+    }
+    for row in sorted(in_formulas):
+        problems.extend(in_formulas[row])
     first = next(rows, None)
     if first is None:
         raise UserError(f"{name}: no data rows below the header")
@@ -284,6 +374,8 @@ def import_file(
                 RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
             )
             continue
+        if in_formulas.get(number):
+            continue  # refused for its formulas above
         cells = {f: raw[i] for i, f in read}
         if all(not v.strip() for f, v in cells.items() if f not in WRITTEN_BY_THE_TEMPLATE):
             unfilled += 1  # a row of the template nobody filled in: no finding to import
@@ -294,6 +386,8 @@ def import_file(
             for f in REQUIRED
             if not cells.get(f, "").strip()
         ]
+        if checks_version and not cells.get("base_version", "").strip():
+            row_problems.append(RowProblem(name, number, "base_version", BLANK_VERSION))
         if row_problems:
             problems.extend(row_problems)
             continue
@@ -372,6 +466,8 @@ def import_file(
                 new += version is not None
             except UserError as exc:
                 field = "signed_by" if "team" in str(exc) else "reason"
+                if isinstance(exc, service.VersionCapReached):
+                    field = "finding"
                 reason = str(exc)
                 if r.base_version is not None and isinstance(exc, Conflict | NotFound):
                     field, reason = "base_version", _moved_on(exc, r.base_version, names)

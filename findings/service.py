@@ -33,6 +33,24 @@ from shuangsui.errors import Conflict, NotFound, UserError
 
 logger = logging.getLogger(__name__)
 
+# the versions a finding may have, its first and every correction: a real check needs a
+# handful (a wrong date, a certificate missed, a teammate's reading); this leaves room ten
+# times over and stops a loop (one client posted 60 versions in 2.7 s) from growing the table,
+# the history every page shows and the sign-off mails each version sends without end
+MAX_VERSIONS = 50
+
+
+class VersionCapReached(UserError):
+    """A finding at :data:`MAX_VERSIONS` takes no more: a 422 on the API, said in Chinese on the
+    workspace's pages."""
+
+    def __init__(self, round_key: str, credit_code: str):
+        super().__init__(
+            f"{round_key}/{credit_code} has {MAX_VERSIONS} versions, the most a finding may "
+            "have; no more corrections can be recorded: ask the bureau's administrator"
+        )
+        self.round_key, self.credit_code = round_key, credit_code
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -92,7 +110,7 @@ def add_version(
 
     The finding's row stays locked until the transaction ends. A version without a reason when
     one exists, or a ``base_version`` that is no longer the latest, is a :class:`Conflict`
-    naming the latest version."""
+    naming the latest version; one past :data:`MAX_VERSIONS`, :class:`VersionCapReached`."""
     now = now or _now()
     team = list(team) if team is not None else team_of(session, round_key, credit_code)
     signers = sorted(set(signers))
@@ -122,6 +140,8 @@ def add_version(
             latest,
             "a version exists already (a correction is a new version and needs a reason)",
         )
+    if latest is not None and latest.version >= MAX_VERSIONS:
+        raise VersionCapReached(round_key, credit_code)
     content = data.content()
     content["check_date"] = data.check_date
     version = FindingVersion(

@@ -44,6 +44,9 @@ class VersionView:
     missing: list[str]
     final: bool
     final_at: str
+    # the correction that replaced it (0: none, the latest): a superseded version awaits
+    # nobody's signature, whoever had not signed it
+    superseded_by: int = 0
 
 
 @dataclass
@@ -81,7 +84,9 @@ def _who(actor: str, names: dict[str, str]) -> str:
 
 def version_views(hist: History, names: dict[str, str], zone: str) -> list[VersionView]:
     out = []
-    for v, s in zip(hist.versions, hist.states, strict=True):
+    # the correction of each version (0: none, the latest)
+    later = [v.version for v in hist.versions[1:]] + [0] if hist.versions else []
+    for v, s, next_version in zip(hist.versions, hist.states, later, strict=True):
         out.append(
             VersionView(
                 version=v.version,
@@ -108,6 +113,7 @@ def version_views(hist: History, names: dict[str, str], zone: str) -> list[Versi
                 missing=[names.get(i, i) for i in s.missing],
                 final=s.final,
                 final_at=local_label(s.final_at, zone) if s.final_at else "",
+                superseded_by=next_version,
             )
         )
     return out

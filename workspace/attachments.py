@@ -119,6 +119,10 @@ def refusal(exc: UserError, filename: str) -> str:
         return said + f"文件超过 {size_label(exc.limit)} 的上限，请压缩或拆分后再上传。"
     if isinstance(exc, evidence.EvidenceEmpty):
         return said + "文件是空的。"
+    if isinstance(exc, evidence.EvidenceNameRefused):
+        return said + (
+            "文件名只有点或空格，不是文件的名字（“.”“..”指文件夹）。请给文件改名后再上传。"
+        )
     return said + str(exc)
 
 

@@ -7,6 +7,7 @@ knows every page's role. A refusal is :class:`PageRefused`, rendered as a page i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from api import inspector_tokens, tokens
 from api.auth import ROLES_ATTR, Principal, Role, allow
 from api.problems import Problem
 from findings.models import CoordinatorToken
+from shuangsui import logsafe
 from workspace import sessions
 
 
@@ -27,6 +29,22 @@ class PageRefused(Exception):
     def __init__(self, status: int, message: str, back: str | None = None):
         super().__init__(message)
         self.status, self.message, self.back = status, message, back
+
+
+# what may carry a token in a path: path parameters (``/w/open/R/C;token=...``) and pairs;
+# no route of ours takes either
+_PATH_PAIRS = re.compile(r"[;=]")
+
+
+def back_link(path: str) -> str:
+    """Where a refusal page's 继续 goes: ``path`` cut before its first ``;`` or ``=``, and
+    nowhere ("") when what is left still names a token or holds one's shape (a coordinator's
+    ``ssc_...``). A refusal page never writes a token the request carried back into itself,
+    whatever refused it (a link's token check, a form, the framework)."""
+    kept = _PATH_PAIRS.split(path, maxsplit=1)[0]
+    if "token" in kept.lower() or logsafe.redact(kept) != kept:
+        return ""
+    return kept
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,12 @@ _SAID: list[tuple[str, Said]] = [
      "“{0}”不是版本号：这一列是模板自带的，请保持原样"),
     (r"version (\d+) when the template was made, version (\d+) now, submitted by (.+) at "
      r"(\S+): download the template again and fill this row in from it", _moved_on),
+    (r"(\S+?)/(\S+) has (\d+) versions, the most a finding may have; .*",
+     "这家企业的检查结果已有 {2} 版，已到每家企业的上限，不能再记录更正。请联系本局的系统管理员"),
+    (r"blank in a file with this column: copy it from the round's template as it is .*",
+     "为空：这一列是模板自带的，请照模板原样保留（尚无检查结果的企业为 0）"),
+    (r"a formula \((.*)\): type the value itself; a formula's result is not read",
+     "“{0}”是公式：请直接填写内容（本页不读取公式的计算结果）"),
     (r"version (\d+) when the template was made, none now: download it again",
      "下载模板时这家企业有第 {0} 版检查结果，现在没有：请重新下载模板"),
 ]  # fmt: skip
@@ -200,6 +206,10 @@ FILE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"the sheet's used range reaches row (?P<far>\d+), past row (?P<last>\d+)"),
      "工作表用到了第 {far} 行（包括只设了格式的单元格），超出本页读取的范围（" + _READS
      + "）。请删除表格下方的行后再导入"),
+    (re.compile(r"part (?P<part>\S+) unpacks to (?P<size>\d+) bytes, past the (?P<limit>\d+) "
+                r"this import reads of a part"),
+     "其中的 {part} 解压后有 {size} 字节，超过本页按本轮抽中企业数读取的上限 {limit} 字节"
+     "（不像是一轮的检查结果）。请只把表格另存为新的工作簿或 CSV 后再导入"),
     (re.compile(r"past row (?P<last>\d+), the last this import reads"),
      "第 {last} 行以下还有行，超出本页读取的范围（" + _READS + "）。请删除表格下方的行后再导入"),
 ]  # fmt: skip

@@ -7,7 +7,10 @@ more is refused at the first row past them, before the rest is read); rows the t
 and nobody filled in are skipped. A problem is shown by its row and column as the template
 names them, each reason the importer gives said in Chinese (``workspace.import_reasons``). The
 upload is named by its own file name, never by where the server kept it; an XLSX that would
-inflate past :data:`MAX_INFLATED` is refused before it is opened.
+inflate past :data:`MAX_INFLATED` is refused before it is opened, and so is one with a part
+(its shared strings, its sheet) past what the round's rows may hold
+(``findings.importer.part_limit``, by the enterprises drawn): openpyxl holds every shared
+string in memory at once.
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session as DbSession
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -25,7 +27,9 @@ from api.inspector_tokens import LinkRefused
 from findings import evidence, media, service, writes
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.settings import FindingsSettings
+from registry.models import Inspector
 from rounds import audit
+from shuangsui.clock import local_label
 from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import assignment, attachments, drafts, sessions
 from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
@@ -289,13 +293,49 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
                 base_version=0 if base is None else base,  # not sent: it read none
                 allowed=still_open(request, me),
             )
-        except (Conflict, UserError) as exc:  # a teammate's version came first: 409
-            errors, status = [in_chinese(str(exc))], 409 if isinstance(exc, Conflict) else 422
+        except (Conflict, UserError) as exc:  # a version came first (whose: came_first): 409
+            said = ""
+            if isinstance(exc, Conflict):
+                said = await run_in_threadpool(came_first, request, me, exc, base or 0)
+                said = said and said + KEPT
+            if isinstance(exc, service.VersionCapReached):
+                said = CAPPED.format(service.MAX_VERSIONS)
+            errors = [said or in_chinese(str(exc))]
+            status = 409 if isinstance(exc, Conflict) else 422
     if errors:
         ctx = _context(request, me, errors=errors)
         return render("assignment.html", status, **ctx)
     drafts.discard(home, rk, cc, me.name)
     return _see(page_path(rk, cc) + "?submitted=1")
+
+
+KEPT = "您的内容已保存为草稿，请先阅读最新版本，再签字确认或提交更正"
+CAPPED = ("这家企业的检查结果已有 {0} 版，已到上限，不能再提交更正。您的内容已保存为草稿；"
+          "如确需更正，请联系协调员")  # fmt: skip
+
+
+def came_first(
+    request: Request, me: Visitor, exc: Conflict, base: int, doing: str = "填写时依据"
+) -> str:
+    """Who submitted the version that came before this page's, and when: the inspector
+    themself (in another tab or on another device), a teammate by name, or a coordinator;
+    "" when the conflict is not another version (this page's read the latest already).
+    ``doing``: what the page did with version ``base`` (filled a form in on it, signed it)."""
+    latest = exc.details.get("latest_version")
+    if not latest or latest["version"] == base:
+        return ""
+    role, _, who = str(latest["submitted_by"]).partition(":")
+    state = request.app.state
+    at = local_label(datetime.fromisoformat(latest["submitted_at"]), state.settings.timezone)
+    number, was = latest["version"], f"您{doing}的第 {base} 版已不是最新："
+    if role == "inspector" and who == me.name:
+        return f"{was}您本人已于 {at} 提交了第 {number} 版（在另一个标签页或设备上）。"
+    if role == "inspector":
+        with DbSession(state.engine) as db:
+            found = db.get(Inspector, who)
+        name = f"{found.name}（{who}）" if found else who
+        return f"{was}同组已提交第 {number} 版（{name}于 {at} 提交）。"
+    return f"{was}协调员 {who} 已于 {at} 录入第 {number} 版。"
 
 
 def _save_draft(
@@ -341,7 +381,12 @@ async def sign(request: Request, me: Me) -> Response:
         raise link_refused(request, exc.refused) from None
     except (Conflict, NotFound, UserError) as exc:
         status = 409 if isinstance(exc, Conflict) else 404 if isinstance(exc, NotFound) else 422
-        return render("assignment.html", status, **_context(request, me, errors=[str(exc)]))
+        said = ""
+        if isinstance(exc, Conflict):  # corrected since the page was read: by whom, when
+            said = await run_in_threadpool(came_first, request, me, exc, version, "要签字")
+            said = said and said + "请先阅读最新版本，再签字确认。"
+        errors = [said or str(exc)]
+        return render("assignment.html", status, **_context(request, me, errors=errors))
     return _see(page_path(rk, cc) + "?signed=1")
 
 

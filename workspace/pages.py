@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.auth import Role, allow
-from workspace.guards import PageRefused
+from workspace.guards import PageRefused, back_link
 
 HERE = Path(__file__).parent
 env = Environment(
@@ -59,7 +59,8 @@ def error_page(path: str, status: int) -> HTMLResponse | None:
     if path != "/w" and not path.startswith("/w/"):
         return None
     message = ERRORS.get(status, f"请求无法完成（{status}）。")
-    return render("refused.html", status, message=message, again="" if status == 404 else path)
+    again = "" if status == 404 else back_link(path)
+    return render("refused.html", status, message=message, again=again)
 
 
 def install(app: FastAPI) -> None:
@@ -68,7 +69,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused) -> HTMLResponse:
-        again = request.url.path if exc.back is None else exc.back
+        again = back_link(request.url.path if exc.back is None else exc.back)
         return render("refused.html", exc.status, message=exc.message, again=again)
 
     app.state.error_page = error_page

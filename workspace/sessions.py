@@ -100,10 +100,15 @@ def csrf_ok(secret: str, session: Session, sent: str) -> bool:
 
 
 def secure_request(request: Request) -> bool:
-    """Came over TLS: directly, or through a proxy that uvicorn trusts (its
-    ``--forwarded-allow-ips`` / ``FORWARDED_ALLOW_IPS``, loopback by default) saying so in
-    ``X-Forwarded-Proto``; uvicorn sets the scheme, and ignores the header from anyone else."""
-    return request.url.scheme == "https"
+    """Whether the session cookie is ``Secure`` (sent back over TLS only): the request came
+    over TLS, directly or through a proxy that uvicorn trusts (its ``--forwarded-allow-ips`` /
+    ``FORWARDED_ALLOW_IPS``, loopback by default) saying so in ``X-Forwarded-Proto`` (uvicorn
+    sets the scheme, and ignores the header from anyone else); or the server's public address
+    (``SHUANGSUI_PUBLIC_BASE_URL``, the one its links carry) is https, so behind the bureau's
+    TLS proxy the cookie is Secure even when the proxy does not say so. The loopback demo and
+    the tests (http) keep a cookie a browser would not send back otherwise."""
+    public = str(request.app.state.settings.public_base_url).strip().lower()
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def set_cookie(response: Response, name: str, value: str, *, path: str, secure: bool) -> None:

@@ -38,6 +38,8 @@ def _file_name(name: str) -> str:
     """An evidence file's name as the uploader's device gave it: one name, no folder."""
     if "/" in name or "\\" in name:
         raise ValueError("a file name, not a path: it cannot hold / or \\")
+    if problem := evidence.name_problem(name):
+        raise ValueError(problem)
     return name
 
 
