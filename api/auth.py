@@ -145,7 +145,7 @@ def _inspector(request: Request, token: str) -> Principal | None:
 
 def still_allowed(request: Request, who: Principal) -> Callable[[Session], None] | None:
     """For a write by ``who``: the check of their token again, inside the write's own
-    transaction (``findings.writes.write``): an inspector's link
+    transaction (``shuangsui.writes.write``): an inspector's link
     (``api.inspector_tokens.still_open``), a coordinator's token (``api.tokens.still_current``,
     answered as :func:`allow` answers a revoked one); None for the public."""
     settings = request.app.state.settings

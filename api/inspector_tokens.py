@@ -173,7 +173,7 @@ def still_open(
     settings: Settings, round_key: str, credit_code: str, inspector_id: str
 ) -> Callable[[Session], None]:
     """The check of a write through ``inspector_id``'s link, for the write's own transaction
-    (``findings.writes.write``): :func:`refusal` again, raised as :class:`LinkRefused`.
+    (``shuangsui.writes.write``): :func:`refusal` again, raised as :class:`LinkRefused`.
 
     It first takes a share lock on the inspector's registry row, which :func:`revoke` (and a
     change of the inspector's status) takes exclusively. A revocation that committed before is

@@ -137,7 +137,7 @@ class CoordinatorRefused(Exception):
 
 def still_current(name: str, bureau_code: str, binding: str) -> Callable[[Session], None]:
     """The check of a write made with ``name``'s token, for the write's own transaction
-    (``findings.writes.write``): the token is still ``name``'s live token of ``bureau_code``
+    (``shuangsui.writes.write``): the token is still ``name``'s live token of ``bureau_code``
     (its hash starts with ``binding``), else :class:`CoordinatorRefused`.
 
     It reads the token's row under a share lock, which :func:`revoke` takes exclusively. A

@@ -2,8 +2,9 @@
 
 No central server: each bureau keeps an append-only RFC 6962 log of what it shares
 (``log``), serves it with signed checkpoints to partners who sign every request
-(``api``, ``httpsig``), and pulls its partners' logs, verifying before applying (``sync``) what the partner client
-(``client``) read, each answer within what it may be (``bounds``, ``answers``, ``codings``).
+(``api``, ``httpsig``), and pulls its partners' logs, verifying before applying (``sync``)
+what the partner client (``client``) read, each answer within what it may be (``bounds``,
+``answers``, ``codings``).
 
 Pure parts: ``proofs`` (compact ranges, consistency proofs), ``notes`` (C2SP signed notes and
 checkpoints), ``entries`` (entry format). Importing the package wires the exchange into the

@@ -29,9 +29,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from findings import media, writes
+from findings import media
 from findings.models import Evidence
 from findings.settings import FindingsSettings
+from shuangsui import writes
 from shuangsui.errors import UserError
 from shuangsui.files import fsync_dir
 from shuangsui.paths import inside
@@ -201,7 +202,7 @@ def record(
     allowed: Callable[[Session], None] | None = None,
 ) -> Evidence:
     """The evidence row for a stored file (the first upload's row when it already exists).
-    ``allowed`` runs first in its transaction (:func:`findings.writes.write`): whether the
+    ``allowed`` runs first in its transaction (:func:`shuangsui.writes.write`): whether the
     uploader may still upload; it raises to refuse, and no row is written."""
 
     def work(session: Session) -> tuple[Evidence, bool]:

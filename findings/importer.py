@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from findings import service, writes
+from findings import service
 from findings.categories import (
     ACTION_LABELS,
     MEASURE_LABELS,
@@ -47,6 +47,7 @@ from registry.models import Inspector
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
 from rounds.models import Assignment, Round
+from shuangsui import writes
 from shuangsui.errors import Conflict, ImportRejected, NotFound, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
@@ -326,7 +327,7 @@ def import_file(
     a row, blank or not, past row ``1 + max_rows + BLANK_ROWS`` (or a sheet whose used range
     reaches past it, before a row is read), and an XLSX with a part that unpacks past
     :func:`part_limit` (before it is opened). ``allowed`` runs first in the writing transaction
-    (``findings.writes.write``'s): it raises to refuse.
+    (``shuangsui.writes.write``'s): it raises to refuse.
 
     A formula cell in an XLSX is refused (:func:`formula_cells`): in the header or above it
     wherever it is, below it in a column the import reads. In a file with 下载时版本, a row
@@ -418,7 +419,7 @@ def import_file(
 
     def work(session: Session) -> int:
         """The rows recorded, or every problem the database shows (all rows or none): in a
-        write transaction :func:`findings.writes.write` runs again from the start when a
+        write transaction :func:`shuangsui.writes.write` runs again from the start when a
         concurrent writer collides with it anywhere (the finding's key, the audit log's head)."""
         problems = list(parse_problems)
         new = 0

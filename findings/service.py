@@ -3,7 +3,7 @@
 Versions are never updated. The first version needs no reason; every later one is a correction
 and must say why. Submitting a version counts as the submitter's sign-off of it; the finding is
 final once every team member has signed its latest version (two-person rule). Each write is a
-transaction of its own on the locked finding (:mod:`findings.writes`): of two writers at once,
+transaction of its own on the locked finding (:mod:`shuangsui.writes`): of two writers at once,
 the second reads what the first committed, and is a :class:`Conflict` when that moved on.
 """
 
@@ -17,7 +17,6 @@ from typing import NamedTuple
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from findings import writes
 from findings.dates import date_problems
 from findings.events import FindingRecorded, FindingSigned
 from findings.history import History as History
@@ -29,6 +28,7 @@ from findings.schemas import FindingIn
 from findings.state import VersionState, utc, version_state
 from registry.models import Certificate
 from rounds import audit
+from shuangsui import writes
 from shuangsui.errors import Conflict, NotFound, UserError
 
 logger = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ def _latest(session: Session, finding_id: int) -> FindingVersion | None:
 
 def _locked_finding(session: Session, round_key: str, credit_code: str) -> Finding | None:
     """The finding, its row locked until the transaction ends (PostgreSQL; on SQLite the
-    transaction holds the database's write lock already: :func:`findings.writes.lock_writes`)."""
+    transaction holds the database's write lock already: :func:`shuangsui.writes.lock_writes`)."""
     return session.execute(
         select(Finding)
         .where(col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code)
@@ -233,7 +233,7 @@ def submit(
     version is returned either way. The check date must not be after ``today`` (default: the
     real today in the bureau's zone) and lies in the round's window unless the reason says why.
     ``allowed`` checks, in the write's transaction, that the writer may still write
-    (:func:`findings.writes.write`).
+    (:func:`shuangsui.writes.write`).
     """
     signers = sorted(set(signers))
     if base_version is None:  # read before queuing behind another writer, not after

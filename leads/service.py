@@ -16,13 +16,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from findings import dates
-from findings.writes import write
 from leads import events, targeting
 from leads.models import Lead, LeadStatus
 from leads.schemas import LeadIn
 from registry.models import CheckItem
 from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
+from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
 # whether the writer may still write, run first in each step's transaction (a coordinator's
@@ -87,7 +87,7 @@ def _decide(
     allowed: Allowed = None,
 ) -> Lead:  # fmt: skip
     """Run ``change`` on a received lead, with its audit event, in one write
-    (``findings.writes.write``: a writer that collided with another, on the audit log's head or
+    (``shuangsui.writes.write``: a writer that collided with another, on the audit log's head or
     in a PostgreSQL deadlock or serialization failure, is tried again from the start). The lead,
     and the lead ``also`` that ``change`` reads, are locked before they are read, until the
     commit (``leads.targeting.lock``: in the order of their ids, as every writer of leads takes

@@ -26,11 +26,11 @@ from sqlmodel import Session, col, select
 from draw.frame import with_status
 from findings import dates
 from findings.records import load_results
-from findings.writes import write
 from leads import events
 from leads.models import Lead, LeadStatus
 from rounds import audit
 from rounds.models import Round, RoundStatus
+from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
 REASON = re.compile(r"^线索 (\d+): ")
@@ -88,7 +88,7 @@ def lock(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
     """The leads ``ids`` (those that exist), each row locked until the transaction ends.
     Every writer of two or more leads locks them here, in the order of their ids, before it
     appends to the audit log: two such writers wait for each other, never deadlock. SQLite's
-    transaction holds the database's write lock already (``findings.writes.lock_writes``)."""
+    transaction holds the database's write lock already (``shuangsui.writes.lock_writes``)."""
     q = select(Lead).where(col(Lead.id).in_(sorted(set(ids)))).order_by(col(Lead.id))
     return {row.id: row for row in session.exec(q.with_for_update()) if row.id is not None}
 
@@ -133,7 +133,7 @@ def answer(session: Session, leads: Iterable[Lead]) -> list[int]:
 def sync_answers(engine: Engine) -> int:
     """Mark answered every targeted lead whose finding is final; returns how many. A first
     look, without locks, finds them (most calls find none and write nothing); then one write
-    (``findings.writes.write``: retried when it collides with another writer) locks them and
+    (``shuangsui.writes.write``: retried when it collides with another writer) locks them and
     records those still targeted and answered."""
     with Session(engine) as session:
         waiting = session.exec(select(Lead).where(col(Lead.status) == LeadStatus.targeted)).all()

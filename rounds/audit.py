@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from findings import writes
 from rounds.models import AuditEvent
+from shuangsui import writes
 from shuangsui.errors import IntegrityError as ChainBroken
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def append(
 ) -> AuditEvent:
     """Append one event in a transaction of its own (so failures are logged even when the
     caller's work is rolled back); a writer that lost the race for the next ``seq`` reads the
-    head again and tries again (``findings.writes.write``)."""
+    head again and tries again (``shuangsui.writes.write``)."""
 
     def work(session: Session) -> AuditEvent:
         return add_to(session, round_key, event)

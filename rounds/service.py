@@ -32,7 +32,6 @@ from draw.canonical import canonical_json, lp, sha256_hex
 from draw.errors import FrameError, InfeasibleDraw
 from draw.errors import PlanError as DrawPlanError
 from draw.seed import CURRENT_VERSION
-from findings import writes
 from registry.models import CheckItem
 from rounds import artifacts, audit, disclosure
 from rounds.artifacts import ARTIFACTS, artifact, load_inputs  # noqa: F401  (re-exported)
@@ -60,6 +59,7 @@ from rounds.plans import (  # noqa: F401
     load_plan_text,
 )
 from rounds.preflight import build_frames, describe, preflight, refusals
+from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
@@ -521,7 +521,7 @@ DRAW_ATTEMPTS = 10
 def _persist(
     engine: Engine, rnd: Round, result: core.DrawResult, records: list, requested_by: str
 ) -> Round:
-    """Record the draw in one write (``findings.writes.write``: tried again from the start when
+    """Record the draw in one write (``shuangsui.writes.write``: tried again from the start when
     another writer collides with it, on the audit log's head most often), if the round is still
     committed; the round as it is then (drawn by another attempt, if that decided it first).
     Raises :class:`DrawNotRecorded`, leaving the round committed, when every attempt collided;

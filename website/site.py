@@ -34,12 +34,12 @@ from typing import Any, cast
 from sqlalchemy import Engine, select, text, update
 from sqlmodel import Session
 
-from findings import writes
 from findings.events import ResultPublished
 from findings.models import PublishedResult
 from rounds import audit, disclosure
 from rounds.models import Round, RoundStatus
 from rounds.notice import commitment_document
+from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings

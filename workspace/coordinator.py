@@ -18,11 +18,11 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
-from findings import writes
 from findings.media import disposition
 from notifications.admin import retry_dead
 from rounds import audit
 from rounds.models import Assignment, Round
+from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.keys import PERIOD, is_key
 from workspace import assignment, attachments, exports, overview, sessions

@@ -24,11 +24,12 @@ from starlette.exceptions import HTTPException
 
 from api.auth import Principal
 from api.inspector_tokens import LinkRefused
-from findings import evidence, media, service, writes
+from findings import evidence, media, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.settings import FindingsSettings
 from registry.models import Inspector
 from rounds import audit
+from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import assignment, attachments, drafts, sessions
@@ -344,7 +345,7 @@ def _save_draft(
     """The form as the inspector's draft, with the files already attached and ``files``;
     saved. A save of the same draft at once (another tab) waits, so each keeps the other's
     files: the draft is read again under its lock, never from before. The file is written
-    while the link is checked again (``findings.writes.checked``): a revocation committed
+    while the link is checked again (``shuangsui.writes.checked``): a revocation committed
     before refuses the save (``LinkRefused``), one under way or later waits for it."""
     rk, cc = me.session.round_key, me.session.credit_code
     state = request.app.state

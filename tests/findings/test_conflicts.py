@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from findings import service, writes
+from findings import service
 from rounds import audit
+from shuangsui import writes
 from shuangsui.errors import Conflict, NotFound
 from tests.findings.factories import ROUND, drawn_round, finding
 

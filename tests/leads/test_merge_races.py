@@ -240,7 +240,7 @@ def test_a_merge_deadlocked_with_a_round_commit_is_tried_again(
     ends the merge (it waited first). The merge is tried again, like every write that collided
     with another, and merges into the lead the round now targets."""
     _postgres_only(engine)
-    caplog.set_level(logging.INFO, logger="findings.writes")
+    caplog.set_level(logging.INFO, logger="shuangsui.writes")
     code = seed_registry(engine)[5]
     target, report = complaint(engine, code), complaint(engine, code)
     service.accept(engine, target, check_item="CCC-01", by=ME)
@@ -257,7 +257,7 @@ def test_a_merge_deadlocked_with_a_round_commit_is_tried_again(
 
     assert commit_error is None, f"the round's commit failed: {commit_error!r}"
     assert merge_error is None, f"the merge failed: {merge_error!r}"
-    tried_again = [r.getMessage() for r in caplog.records if r.name == "findings.writes"]
+    tried_again = [r.getMessage() for r in caplog.records if r.name == "shuangsui.writes"]
     assert any("deadlock detected" in m for m in tried_again), tried_again  # it was forced
     assert isinstance(merged, Lead) and merged.status is LeadStatus.merged
     assert _row(engine, target).status is LeadStatus.targeted
@@ -271,10 +271,10 @@ def test_a_round_commit_deadlocked_with_a_merge_is_tried_again(
     append ``LeadMerged``; the round's commit appends ``RoundCommitted`` (the audit log's head
     taken) and waits for the merge's lock on the lead it targets. Let go, the merge waits for
     that head: a deadlock, in which PostgreSQL ends the commit (it waited first). The commit is
-    tried again, as every write that collided with another (``findings.writes.write``), and
+    tried again, as every write that collided with another (``shuangsui.writes.write``), and
     commits after the merge: the round targets the lead that carries the merged report on."""
     _postgres_only(engine)
-    caplog.set_level(logging.INFO, logger="findings.writes")
+    caplog.set_level(logging.INFO, logger="shuangsui.writes")
     code = seed_registry(engine)[5]
     target, report = complaint(engine, code), complaint(engine, code)
     service.accept(engine, target, check_item="CCC-01", by=ME)
@@ -292,7 +292,7 @@ def test_a_round_commit_deadlocked_with_a_merge_is_tried_again(
     assert merge_error is None, f"the merge failed: {merge_error!r}"
     assert commit_error is None, f"the round's commit failed: {commit_error!r}"
     assert isinstance(committed, rounds.Round)
-    tried_again = [r.getMessage() for r in caplog.records if r.name == "findings.writes"]
+    tried_again = [r.getMessage() for r in caplog.records if r.name == "shuangsui.writes"]
     deadlocks = [m for m in tried_again if "deadlock detected" in m]
     assert len(deadlocks) == 1, tried_again  # it was forced, once
     assert deadlocks[0].startswith(f"round {committed.round_key}: committing"), deadlocks

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from findings import writes
 from rounds import audit, service
+from shuangsui import writes
 from tests.races import held_while
 from tests.rounds.factories import plan_yaml, seed_registry
 

@@ -28,11 +28,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
-from findings import writes
 from flows import rounds as round_flows
 from rounds import audit, bundle, service
 from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
-from shuangsui import config
+from shuangsui import config, writes
 from shuangsui.cli import _register_groups, app
 from shuangsui.errors import DrawNotRecorded
 from tasks import rounds as round_tasks
@@ -215,7 +214,7 @@ def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
     """PostgreSQL: the draw's event collides with the other writer's (at its flush) and the
     draw's next attempt records it; allowed one attempt, it raises and leaves the round
     committed. SQLite: the other writer's lock makes the draw wait; it never collides. (The
-    draw records itself as every write does: ``findings.writes.write``, which says so.)"""
+    draw records itself as every write does: ``shuangsui.writes.write``, which says so.)"""
     seed_registry(engine)
     service.commit_round(engine=engine, plan_text=plan_yaml())
     if attempts:
@@ -235,7 +234,7 @@ def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
         except BaseException as exc:  # the test reports it
             outcome.append(exc)
 
-    caplog.set_level(logging.INFO, logger="findings.writes")
+    caplog.set_level(logging.INFO, logger="shuangsui.writes")
     with Session(engine) as other:
         audit.add_to(other, None, audit.EntropyAwaited(reason="another round waits"))
         thread = threading.Thread(target=draw)
@@ -250,7 +249,8 @@ def test_a_writer_appending_to_the_audit_log_as_the_draw_records_itself(
     postgres = engine.dialect.name == "postgresql"
     collided = [
         r for r in caplog.records
-        if r.name == "findings.writes" and "recording the draw: concurrent writer" in r.getMessage()
+        if r.name == "shuangsui.writes"
+        and "recording the draw: concurrent writer" in r.getMessage()
     ]  # fmt: skip
     assert len(collided) == (1 if postgres else 0), collided
     if postgres and attempts == 1:

@@ -17,9 +17,9 @@ from sqlmodel import Session, select
 
 from api import tokens
 from api.app import create_app
-from findings import writes
 from findings.models import CoordinatorToken, Finding
 from rounds import audit
+from shuangsui import writes
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
 from tests.deploy.procs import REPO_ROOT, clean_env, run

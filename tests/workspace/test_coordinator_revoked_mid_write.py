@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from api import tokens
-from findings import service, writes
+from findings import service
 from findings.dates import today
 from findings.models import Finding
 from leads import service as leads
@@ -25,6 +25,7 @@ from leads.schemas import LeadIn
 from notifications.models import Notification, NotificationStatus
 from registry.models import CheckItem
 from rounds.models import AuditEvent
+from shuangsui import writes
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, finding
 from tests.races import held_until_blocked, held_while

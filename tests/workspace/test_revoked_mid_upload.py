@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from api import inspector_tokens
-from findings import evidence, writes
+from findings import evidence
 from findings.models import Evidence
 from rounds import audit
+from shuangsui import writes
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
 from tests.races import assert_blocked, held_while

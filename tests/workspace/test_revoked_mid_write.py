@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from api import inspector_tokens
-from findings import service, writes
+from findings import service
 from findings.models import Finding, FindingSignoff
 from rounds import audit
+from shuangsui import writes
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, finding
 from tests.races import held_until_blocked, held_while
@@ -35,7 +36,7 @@ def _revoked_while_held(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, inspector: str, send: Callable[[], Any]
 ) -> Any:
     """``send()`` held at the start of the finding's write transaction
-    (``findings.writes.lock_writes``), between its guard and its write, while ``inspector``'s
+    (``shuangsui.writes.lock_writes``), between its guard and its write, while ``inspector``'s
     links in the round are revoked (committed); what it got back."""
     at = (writes, "lock_writes")
     return held_while(monkeypatch, at, send, meanwhile=lambda: revoke_links(engine, inspector))

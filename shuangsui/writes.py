@@ -1,6 +1,9 @@
-"""One write to a finding: a transaction of its own that holds the finding's write lock
-(also how a publish records the findings it published: ``website.site``, an evidence file its
-row: ``findings.evidence.record``, and a round its commit and its draw: ``rounds.service``).
+"""One write: a transaction of its own, tried again from the start when a concurrent writer
+collided with it. Every write that can meet another goes through :func:`write`: a finding's
+versions and signatures (``findings.service``), a publish's record of what it published
+(``website.site``), an evidence file's row (``findings.evidence``), a lead's decisions
+(``leads``), a token's issue and revocation (``api``), a round's commit and its draw
+(``rounds.service``) and any append to the audit log (``rounds.audit.append``).
 
 Concurrent writers of one finding queue on the lock, so each reads what the previous one
 committed and decides again (the same version, a conflict, or a new row). What the lock cannot
