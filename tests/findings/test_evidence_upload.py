@@ -214,13 +214,15 @@ def test_a_file_name_with_quotes_comes_back_encoded(
         ("../../etc/passwd", "a file name, not a path"),
         ("C:\\现场\\照片.jpg", "a file name, not a path"),
         ("照" * 256, "at most 255 characters"),
+        *((dots, "is not a file name") for dots in ("..", ".", "...", " . ", ". .")),
     ],
 )
 def test_a_file_name_that_is_not_one_is_refused(
     engine: sa.Engine, upload: tuple[str, str], name: str, reason: str
 ) -> None:
-    """Control and invisible characters, and a path, were stored as the evidence's name as
-    sent (a right-to-left override shows ``现场exe.jpg``)."""
+    """Control and invisible characters, a path, and a name of dots and spaces alone (served
+    back as ``filename=".."``) were stored as the evidence's name as sent (a right-to-left
+    override shows ``现场exe.jpg``)."""
     path, token = upload
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
         r = http.post(
