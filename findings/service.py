@@ -52,6 +52,24 @@ class VersionCapReached(UserError):
         self.round_key, self.credit_code = round_key, credit_code
 
 
+class NotOnTeam(UserError):
+    """Someone not on the enterprise's team in the round named as a signer: a 422 on the API,
+    said in Chinese on the workspace's pages (``inspector_ids``: the strangers)."""
+
+    def __init__(self, message: str, inspector_ids: Sequence[str], team: Sequence[str]):
+        super().__init__(message)
+        self.inspector_ids, self.team = list(inspector_ids), list(team)
+
+
+class NoSuchVersion(NotFound):
+    """A version named that the finding does not have (yet): a 404 on the API, said in Chinese
+    on the workspace's pages. ``latest``: the finding's latest version, None when it has none."""
+
+    def __init__(self, message: str, version: int, latest: int | None):
+        super().__init__(message)
+        self.version, self.latest = version, latest
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -116,9 +134,11 @@ def add_version(
     signers = sorted(set(signers))
     strangers = [s for s in signers if s not in team]
     if strangers:
-        raise UserError(
+        raise NotOnTeam(
             f"{', '.join(strangers)} is not on the team of {credit_code} in {round_key} "
-            f"(team: {', '.join(team)})"
+            f"(team: {', '.join(team)})",
+            strangers,
+            team,
         )
     finding = _locked_finding(session, round_key, credit_code)
     if finding is None:
@@ -132,7 +152,8 @@ def add_version(
     if latest is not None and base_version not in (None, latest.version):
         raise superseded(round_key, credit_code, latest, f"version {base_version} is superseded")
     if latest is None and base_version:
-        raise NotFound(f"{round_key}/{credit_code} has no version {base_version} yet")
+        message = f"{round_key}/{credit_code} has no version {base_version} yet"
+        raise NoSuchVersion(message, base_version, None)
     if latest is not None and not data.reason.strip():
         raise superseded(
             round_key,
@@ -284,20 +305,24 @@ def sign_off(
     allowed: Callable[[Session], None] | None = None,
 ) -> VersionState:
     """A team member signs the latest version; signing again changes nothing. A version
-    corrected meanwhile is a :class:`Conflict` naming the latest. ``via`` records where the
-    signature was given (``FindingSignoff.via``); ``allowed`` is :func:`submit`'s."""
+    corrected meanwhile is a :class:`Conflict` naming the latest; one not there (yet),
+    :class:`NoSuchVersion`; a signer not on the team, :class:`NotOnTeam`. ``via`` records where
+    the signature was given (``FindingSignoff.via``); ``allowed`` is :func:`submit`'s."""
 
     def work(session: Session) -> VersionState:
         team = team_of(session, round_key, credit_code)
         if inspector_id not in team:
-            raise UserError(f"{inspector_id} is not on the team of {credit_code}")
+            message = f"{inspector_id} is not on the team of {credit_code}"
+            raise NotOnTeam(message, [inspector_id], team)
         latest = _latest_of(session, round_key, credit_code)
         if latest is None:
-            raise NotFound(f"no finding has been submitted for {credit_code} in {round_key} yet")
+            message = f"no finding has been submitted for {credit_code} in {round_key} yet"
+            raise NoSuchVersion(message, version, None)
         if version > latest.version:
-            raise NotFound(
+            message = (
                 f"{round_key}/{credit_code} has no version {version} (latest: {latest.version})"
             )
+            raise NoSuchVersion(message, version, latest.version)
         if version < latest.version:
             raise superseded(round_key, credit_code, latest, f"version {version} is superseded")
         return _sign(session, round_key, credit_code, latest, team, [inspector_id], via=via)

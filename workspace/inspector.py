@@ -299,9 +299,7 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
             if isinstance(exc, Conflict):
                 said = await run_in_threadpool(came_first, request, me, exc, base or 0)
                 said = said and said + KEPT
-            if isinstance(exc, service.VersionCapReached):
-                said = CAPPED.format(service.MAX_VERSIONS)
-            errors = [said or in_chinese(str(exc))]
+            errors = [said or refusal(exc, "提交")]
             status = 409 if isinstance(exc, Conflict) else 422
     if errors:
         ctx = _context(request, me, errors=errors)
@@ -311,8 +309,39 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
 
 
 KEPT = "您的内容已保存为草稿，请先阅读最新版本，再签字确认或提交更正"
-CAPPED = ("这家企业的检查结果已有 {0} 版，已到上限，不能再提交更正。您的内容已保存为草稿；"
-          "如确需更正，请联系协调员")  # fmt: skip
+CAPPED = ("这家企业的检查结果已有 {0} 版，已到上限，不能再提交更正。"
+          "如确需更正，请联系协调员。")  # fmt: skip
+NEEDS_REASON = (
+    "这家企业已有检查结果，您的内容与最新版本不同：这是一次更正，请填写更正理由后再提交。"
+)
+NOT_ON_TEAM = "您不在这家企业本轮的检查组中，不能{0}。请刷新页面；如有疑问，请联系协调员。"
+NO_VERSION_YET = "这家企业还没有已提交的检查结果，没有第 {0} 版。请刷新页面后再{1}。"
+NO_SUCH_VERSION = "没有第 {0} 版（最新的是第 {1} 版）。请刷新页面，阅读最新版本后再{2}。"
+BUSY = "同时有多人在修改这家企业的检查结果，未能{0}。请刷新页面后重试。"
+REFUSED = "系统未接受这次{0}。请刷新页面后重试；如仍不成，请联系协调员。"
+
+
+def refusal(exc: UserError, doing: str) -> str:
+    """A refusal of :mod:`findings.service` as the page says it, by its kind (the English is
+    the API's); ``doing``: what the inspector tried (提交, 签字). A conflict over another
+    version is :func:`came_first`'s to say; one over this page's version (a correction needs
+    a reason) is said here. The findings' checks of a form's content are said as
+    :func:`workspace.forms.in_chinese` says them; anything else, the page says it could not
+    and what to do, rather than show the API's English. Each ends a sentence."""
+    if isinstance(exc, service.VersionCapReached):
+        return CAPPED.format(service.MAX_VERSIONS)
+    if isinstance(exc, service.NotOnTeam):
+        return NOT_ON_TEAM.format(doing)
+    if isinstance(exc, service.NoSuchVersion) and exc.latest is None:
+        return NO_VERSION_YET.format(exc.version, doing)
+    if isinstance(exc, service.NoSuchVersion):
+        return NO_SUCH_VERSION.format(exc.version, exc.latest, doing)
+    if isinstance(exc, Conflict) and "latest_version" in exc.details:
+        return NEEDS_REASON
+    if isinstance(exc, Conflict):  # too many writers at once (shuangsui.writes)
+        return BUSY.format(doing)
+    said = in_chinese(str(exc))  # the message itself when none of the checks
+    return said.rstrip("。") + "。" if said != str(exc) else REFUSED.format(doing)
 
 
 def came_first(
@@ -386,8 +415,9 @@ async def sign(request: Request, me: Me) -> Response:
         if isinstance(exc, Conflict):  # corrected since the page was read: by whom, when
             said = await run_in_threadpool(came_first, request, me, exc, version, "要签字")
             said = said and said + "请先阅读最新版本，再签字确认。"
-        errors = [said or str(exc)]
-        return render("assignment.html", status, **_context(request, me, errors=errors))
+        errors = [said or refusal(exc, "签字")]
+        ctx = _context(request, me, errors=errors, signing=True)
+        return render("assignment.html", status, **ctx)
     return _see(page_path(rk, cc) + "?signed=1")
 
 
