@@ -3,7 +3,7 @@
 
 Reading (encoding detection, XLSX cells, row numbers) and date parsing are the registry's;
 the content of a row is validated by :class:`findings.schemas.FindingIn`, like the API's. An
-XLSX formula is refused, never read (:func:`formula_cells`); 下载时版本, when the file has the
+XLSX formula is refused, never read (:func:`_formula_problem`); 下载时版本, when the file has the
 column, holds each row to the version its template was made at (:func:`import_file`).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -36,12 +36,12 @@ from findings.events import FindingsImported
 from findings.schemas import FindingIn, first_error
 from registry import uscc
 from registry.io import (
-    EXCEL_ROWS,
-    SourceFile,
+    FORMULA_SHOWN,
+    Row,
     header_fields,
     inspect_source,
     named_width,
-    read_rows,
+    read_cells,
 )
 from registry.models import Inspector
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
@@ -79,7 +79,7 @@ WRITTEN_BY_THE_TEMPLATE = (*KEYS, *REFERENCE, "base_version")  # a row with only
 # a signer written as the round's template shows a team member: 沈宁浩（FJ00227）
 SIGNER_WITH_ID = re.compile(r"(.*?)[（(]\s*([^()（）\s]+)\s*[)）]")
 # blank rows a file given ``max_rows`` may hold besides its header and data rows: a sheet's
-# rows past them are refused unread (registry.io.read_rows), however few bytes name them
+# rows past them are refused unread (registry.io.read_cells), however few bytes name them
 BLANK_ROWS = 10_000
 # what an XLSX part (the sheet, its shared strings) may unpack to, by the rows the file may
 # hold (``max_rows``): a data row at every field's limit (情况说明 and 内部备注 4,000 characters
@@ -90,7 +90,6 @@ BLANK_ROWS = 10_000
 ROW_BYTES = 96 * 1024
 BLANK_ROW_BYTES = 512
 OVERHEAD_BYTES = 1024 * 1024
-FORMULA_SHOWN = 40  # characters of a refused formula quoted back
 BLANK_VERSION = (
     "blank in a file with this column: copy it from the round's template as it is "
     "(0 for an enterprise with no version yet)"
@@ -102,45 +101,24 @@ def part_limit(max_rows: int) -> int:
     return OVERHEAD_BYTES + max_rows * ROW_BYTES + BLANK_ROWS * BLANK_ROW_BYTES
 
 
-def formula_cells(src: SourceFile, last_row: int | None) -> dict[int, dict[int, str]]:
-    """The formula cells of an XLSX's first sheet, to ``last_row``: by row number, the formula
-    of each by its column's index (from 0); none in a CSV.
-
-    The rows are read as the sheet saved each formula's result (``registry.io``), but a result
-    is not always saved: a formula a program wrote (openpyxl's ``=1+1``) has none and reads as
-    blank, and blank in 下载时版本 once meant "not checked". So a formula is found here, in a
-    second reading of the sheet with its formulas, and refused (:func:`_formula_problem`)."""
-    if src.format != "xlsx":
-        return {}
-    import openpyxl
-
-    found: dict[int, dict[int, str]] = {}
-    try:
-        wb = openpyxl.load_workbook(src.path, read_only=True, data_only=False)
-        try:
-            ws = wb.worksheets[0]
-            ws.reset_dimensions()  # as registry.io reads it: every row, whatever the sheet says
-            for row in ws.iter_rows(max_row=last_row or EXCEL_ROWS):
-                for cell in row:
-                    if cell.data_type == "f":
-                        formula = str(getattr(cell.value, "text", cell.value))
-                        found.setdefault(cell.row, {})[cell.column - 1] = formula
-        finally:
-            wb.close()
-    except MemoryError:
-        raise
-    except Exception as exc:  # read whole a moment ago: a file that changed, or openpyxl's trouble
-        raise UserError(
-            f"{src.path}: not an XLSX workbook ({type(exc).__name__}: {exc}); save it as .xlsx "
-            "(Excel 2007 or later) or as CSV"
-        ) from None
-    return found
-
-
 def _formula_problem(file: str, row: int, field: str, formula: str) -> RowProblem:
+    """A formula where the import reads a value: refused, not read. The file is read once, with
+    its formulas (``registry.io.read_cells``): a formula's saved result is not always there (a
+    formula a program wrote, openpyxl's ``=1+1``, has none and reads as blank), and blank in
+    下载时版本 once meant "not checked"."""
     shown = formula if len(formula) <= FORMULA_SHOWN else formula[:FORMULA_SHOWN] + "…"
     reason = f"a formula ({shown}): type the value itself; a formula's result is not read"
     return RowProblem(file, row, field, reason)
+
+
+def _in_columns_read(rows: Iterator[Row], named: Mapping[int, str]) -> Iterator[Row]:
+    """The rows below the header, each with its formulas in a column the import reads (one
+    elsewhere is not read, like its column); a row left with neither a cell nor such a formula
+    is blank, and not given."""
+    for number, cells, formulas in rows:
+        formulas = {i: f for i, f in formulas.items() if i in named}
+        if formulas or "".join(cells).strip():
+            yield number, cells, formulas
 
 
 def _header(file: str, cells: list[str]) -> tuple[list[str | None], list[RowProblem]]:
@@ -329,34 +307,27 @@ def import_file(
     :func:`part_limit` (before it is opened). ``allowed`` runs first in the writing transaction
     (``shuangsui.writes.write``'s): it raises to refuse.
 
-    A formula cell in an XLSX is refused (:func:`formula_cells`): in the header or above it
+    A formula cell in an XLSX is refused (:func:`_formula_problem`): in the header or above it
     wherever it is, below it in a column the import reads. In a file with 下载时版本, a row
     that records something must fill it in (a file without the column is not checked)."""
     src = inspect_source(path)
     name = name or str(path)
     last_row = None if max_rows is None else 1 + max_rows + BLANK_ROWS
     bound = None if max_rows is None else part_limit(max_rows)
-    rows = read_rows(src, last_row=last_row, max_part_bytes=bound)
-    head = next(rows, None)
+    sheet = read_cells(src, last_row=last_row, max_part_bytes=bound)
+    head = next(sheet, None)
     if head is None:
         raise ImportRejected([RowProblem(name, 1, "header", "empty file: no header row")])
-    formulas = formula_cells(src, last_row)
-    if above := [(r, f) for r in sorted(formulas) if r <= head[0] for f in formulas[r].values()]:
-        raise ImportRejected([_formula_problem(name, r, "header", f) for r, f in above])
+    if head[2]:  # the header's, or a row of formulas alone above it (the first row given)
+        raise ImportRejected(
+            [_formula_problem(name, head[0], "header", f) for f in head[2].values()]
+        )
     fields, problems = _header(name, head[1])
     if problems:
         raise ImportRejected(problems)
     checks_version = "base_version" in fields
-    # below the header, in a column the import reads: blank as it reads, or not, a row with one
-    # is refused for it (what the formula computes is not read)
     named = {i: field for i, field in enumerate(fields) if field}
-    in_formulas = {
-        row: [_formula_problem(name, row, named[i], f) for i, f in found.items() if i in named]
-        for row, found in formulas.items()
-        if row > head[0]
-    }
-    for row in sorted(in_formulas):
-        problems.extend(in_formulas[row])
+    rows = _in_columns_read(sheet, named)
     first = next(rows, None)
     if first is None:
         raise UserError(f"{name}: no data rows below the header")
@@ -366,17 +337,20 @@ def import_file(
     seen: dict[tuple[str, str], int] = {}
     width = named_width(fields)
     read = [(i, f) for i, f in enumerate(fields) if f]  # a blank header's column is not read
-    for count, (number, raw) in enumerate(rows, start=1):
+    for count, (number, raw, formulas) in enumerate(rows, start=1):
         if max_rows is not None and count > max_rows:
             reason = f"more than {max_rows} data rows, one per drawn enterprise at most"
             raise ImportRejected([RowProblem(name, number, "rows", reason)])
+        if formulas:  # blank as it reads, or not: what the formula computes is not read
+            problems.extend(
+                _formula_problem(name, number, named[i], f) for i, f in formulas.items()
+            )
+            continue
         if len(raw) < width:  # cut short: a missing cell is not an empty one
             problems.append(
                 RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
             )
             continue
-        if in_formulas.get(number):
-            continue  # refused for its formulas above
         cells = {f: raw[i] for i, f in read}
         if all(not v.strip() for f, v in cells.items() if f not in WRITTEN_BY_THE_TEMPLATE):
             unfilled += 1  # a row of the template nobody filled in: no finding to import
@@ -466,7 +440,7 @@ def import_file(
                 )
                 new += version is not None
             except UserError as exc:
-                field = "signed_by" if "team" in str(exc) else "reason"
+                field = "signed_by" if isinstance(exc, service.NotOnTeam) else "reason"
                 if isinstance(exc, service.VersionCapReached):
                     field = "finding"
                 reason = str(exc)

@@ -9,6 +9,7 @@ the line it starts on.
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
 import hashlib
 import io
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 EXCEL_ROWS = 1_048_576  # the rows of a sheet in Excel 2007 and later: an XLSX is read to here
+FORMULA_SHOWN = 40  # characters of a refused formula quoted back
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,13 @@ def _past(path: Path, last_row: int, reached: int | None = None) -> UserError:
     )
 
 
-def _csv_rows(src: SourceFile, last_row: int | None) -> Iterator[tuple[int, list[str]]]:
-    """``read_rows`` of a CSV file (a row's number is the line it starts on)."""
+# a row as read: its number, its cells (a formula cell blank), its formulas by column index
+# from 0 (none in a CSV)
+Row = tuple[int, list[str], dict[int, str]]
+
+
+def _csv_rows(src: SourceFile, last_row: int | None) -> Iterator[Row]:
+    """``read_cells`` of a CSV file (a row's number is the line it starts on)."""
     with src.path.open(encoding=src.encoding, newline="", errors="strict") as fh:
         reader = csv.reader(fh)
         start = 1
@@ -122,7 +129,7 @@ def _csv_rows(src: SourceFile, last_row: int | None) -> Iterator[tuple[int, list
                 if last_row is not None and start > last_row:
                     raise _past(src.path, last_row)
                 if "".join(cells).strip():
-                    yield start, cells
+                    yield start, cells, {}
                 start = reader.line_num + 1
         except csv.Error as exc:  # a cell over the csv module's limit (128 KiB), say
             raise UserError(f"{src.path}:{start}: not readable as CSV: {exc}") from None
@@ -155,44 +162,81 @@ def _unreadable(path: Path, exc: Exception) -> UserError:
     return _not_xlsx(path, f"{type(exc).__name__}: {exc}")
 
 
+# the compression methods Excel writes; zipfile inflates any other (bzip2, lzma) a read at once
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
 def _oversized_part(path: Path, limit: int) -> UserError | None:
-    """The refusal of a workbook with a part declaring more than ``limit`` bytes uncompressed,
-    from the zip's directory alone, before anything is inflated; None if none does. Every part
-    is measured, whatever its name: the workbook's content types, not the name, say which
-    part holds the shared strings.
+    """The refusal of a workbook with a part past ``limit`` bytes uncompressed, before
+    openpyxl opens it; None if none is. Every part is measured, whatever its name: the
+    workbook's content types, not the name, say which part holds the shared strings.
 
     openpyxl holds some parts whole in memory, whatever the rows: every shared string of
     ``xl/sharedStrings.xml`` (a 6.7 MB upload of 2.7 million of them, 58 MB unpacked, took
-    the server from 195 MB to 596 MB), the styles. A directory that understates a part is no
-    way round it: zipfile reads no further than the size declared, so such a part is cut
-    short, and refused as no XML."""
+    the server from 195 MB to 596 MB), the styles. A part declaring more is refused from the
+    zip's directory alone. A directory that understates a part is no way round it: zipfile
+    inflates a part read whole (the content types, the workbook, the styles) in one call and
+    cuts it to the declared size only after (400 KB understating ``docProps/core.xml`` took
+    870 MB), so each part is inflated here first, a piece at a time, and refused as soon as it
+    gives more than declared (:func:`_inflates_past`); and a part in a method Excel does not
+    write is refused unread (zipfile inflates bzip2 and lzma a read at once: 5 KB, 673 MB)."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            parts = archive.infolist()
+        archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
         return None  # not a zip: openpyxl says what it is (_not_xlsx)
-    for part in parts:
-        if part.file_size > limit:
-            return UserError(
-                f"{path}: part {part.filename} unpacks to {part.file_size} bytes, past the "
-                f"{limit} this import reads of a part; save the table alone as a new workbook "
-                "or as CSV"
-            )
+    with archive:
+        for part in archive.infolist():
+            if part.compress_type not in ZIP_METHODS:
+                return UserError(
+                    f"{path}: part {part.filename} is compressed by method "
+                    f"{part.compress_type}, not as Excel writes a workbook; save it again "
+                    "in Excel as .xlsx, or as CSV"
+                )
+            if part.file_size > limit:
+                return UserError(
+                    f"{path}: part {part.filename} unpacks to {part.file_size} bytes, past "
+                    f"the {limit} this import reads of a part; save the table alone as a new "
+                    "workbook or as CSV"
+                )
+            try:
+                if _inflates_past(archive, part):
+                    return UserError(
+                        f"{path}: part {part.filename} unpacks to more than the "
+                        f"{part.file_size} bytes the workbook's directory declares; save it "
+                        "again in Excel as .xlsx, or as CSV"
+                    )
+            except (*_DAMAGED, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
+                return _not_xlsx(path, exc)
     return None
 
 
-def _xlsx_rows(
-    src: SourceFile, last_row: int | None, max_part_bytes: int | None
-) -> Iterator[tuple[int, list[str]]]:
-    """``read_rows`` of an XLSX file's first worksheet. Any exception openpyxl raises opening
-    the workbook or reading the sheet is the file's refusal (:func:`_unreadable`), but a
-    MemoryError: the server's trouble, not the file's."""
+def _inflates_past(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> bool:
+    """Whether ``part`` gives more bytes than the zip's directory declares: read a piece at a
+    time (a read of ``CHUNK`` inflates at most that), as if it declared one byte more and no
+    CRC (openpyxl's reading checks it)."""
+    probe = copy.copy(part)
+    probe.file_size = part.file_size + 1
+    probe.CRC = None  # type: ignore[assignment]  # zipfile then checks none
+    given = 0
+    with archive.open(probe) as fh:
+        while piece := fh.read(CHUNK):
+            given += len(piece)
+            if given > part.file_size:
+                return True
+    return False
+
+
+def _xlsx_rows(src: SourceFile, last_row: int | None, max_part_bytes: int | None) -> Iterator[Row]:
+    """``read_cells`` of an XLSX file's first worksheet, read with its formulas (openpyxl's
+    ``data_only=False``): a formula's saved result is not read. Any exception openpyxl raises
+    opening the workbook or reading the sheet is the file's refusal (:func:`_unreadable`), but
+    a MemoryError: the server's trouble, not the file's."""
     import openpyxl
 
     if max_part_bytes is not None and (refused := _oversized_part(src.path, max_part_bytes)):
         raise refused
     try:
-        wb = openpyxl.load_workbook(src.path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(src.path, read_only=True, data_only=False)
     except MemoryError:
         raise
     except Exception as exc:  # a file openpyxl cannot read, whatever it raises
@@ -207,7 +251,7 @@ def _xlsx_rows(
         wb.close()
 
 
-def _sheet_rows(path: Path, wb: Any, last_row: int) -> Iterator[tuple[int, list[str]]]:
+def _sheet_rows(path: Path, wb: Any, last_row: int) -> Iterator[Row]:
     """The rows of ``wb``'s first worksheet, to ``last_row`` at most.
 
     Read as the sheet holds them, not as its dimension (its used range, ``A1:L51``) says:
@@ -220,6 +264,9 @@ def _sheet_rows(path: Path, wb: Any, last_row: int) -> Iterator[tuple[int, list[
     An empty cell may be absent from the file: a row shorter than the header is given the
     empty cells it lacks, as a CSV row holds them. The header keeps the dimension's width, as
     openpyxl gives it, so a cell under a blank header cell is ignored, not outside the header.
+
+    A formula cell is blank among the row's cells and named in its formulas (its text, as
+    ``=1+1``); a row with a formula is given, blank or not.
     """
     if not wb.worksheets:
         raise _not_xlsx(path, CHARTS_ONLY)
@@ -229,23 +276,49 @@ def _sheet_rows(path: Path, wb: Any, last_row: int) -> Iterator[tuple[int, list[
     declared = ws.max_column or 0  # the dimension's width: the header's at least
     ws.reset_dimensions()
     width = 0  # the header's, once read
-    rows = ws.iter_rows(max_row=last_row + 1, values_only=True)
-    for number, values in enumerate(rows, start=1):
+    rows = ws.iter_rows(max_row=last_row + 1)
+    for number, row in enumerate(rows, start=1):
         if number > last_row:
             raise _past(path, last_row)
-        if values.count(None) == len(values):  # a skipped row number, or cells formatted only
-            continue
-        cells = [cell_text(v) for v in values]
-        if "".join(cells).strip():
+        formulas = {i: _formula_text(c.value) for i, c in enumerate(row) if c.data_type == "f"}
+        cells = [cell_text(None if i in formulas else c.value) for i, c in enumerate(row)]
+        if "".join(cells).strip() or formulas:  # not a skipped row number, nor formatted only
             cells += [""] * ((width or declared) - len(cells))
             width = width or len(cells)
-            yield number, cells
+            yield number, cells, formulas
 
 
-def read_rows(
+def _formula_text(value: Any) -> str:
+    """A formula cell's formula: ``=1+1``; an array formula's is its ``text``."""
+    return str(getattr(value, "text", value))
+
+
+def formula_refused(path: Path, row: int, formulas: Mapping[int, str]) -> UserError:
+    """The refusal of a file with a formula where values are read: the first cell named."""
+    column = min(formulas)
+    formula = formulas[column]
+    shown = formula if len(formula) <= FORMULA_SHOWN else formula[:FORMULA_SHOWN] + "…"
+    return UserError(
+        f"{path}: cell {_column_letter(column)}{row} holds a formula ({shown}); this import "
+        "reads values only: paste the column as values, or save the sheet as CSV"
+    )
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def read_cells(
     src: SourceFile, *, last_row: int | None = None, max_part_bytes: int | None = None
-) -> Iterator[tuple[int, list[str]]]:
-    """``(row number, cells)`` for every non-blank row, header included.
+) -> Iterator[Row]:
+    """``(row number, cells, formulas)`` for every non-blank row, header included.
+
+    An XLSX is read once, with its formulas: a formula cell is blank in ``cells`` and its
+    formula is in ``formulas``, by the column's index (from 0); the caller says what a formula
+    means to it. Its result is not read, because it is not always saved (a formula a program
+    wrote, openpyxl's ``=1+1``, has none), and a blank read for it would pass for a value.
 
     ``last_row``: a file with a row past it, blank or not, is refused (:class:`UserError`) when
     that row is reached, and an XLSX sheet whose dimension reaches past it before a row is
@@ -256,6 +329,20 @@ def read_rows(
     if src.format == "csv":
         return _csv_rows(src, last_row)
     return _xlsx_rows(src, last_row, max_part_bytes)
+
+
+def read_rows(
+    src: SourceFile, *, last_row: int | None = None, max_part_bytes: int | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """``(row number, cells)`` for every non-blank row, header included (:func:`read_cells`),
+    for an import that reads values only (the registry's, the leads'): a formula cell, wherever
+    it is, refuses the file when its row is reached (:func:`formula_refused`)."""
+    for number, cells, formulas in read_cells(
+        src, last_row=last_row, max_part_bytes=max_part_bytes
+    ):
+        if formulas:
+            raise formula_refused(src.path, number, formulas)
+        yield number, cells
 
 
 def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> int:

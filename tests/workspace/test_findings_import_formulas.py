@@ -136,9 +136,9 @@ def test_shared_strings_past_what_the_round_may_hold_are_refused_unread(
 
 
 def test_formulas_are_found_wherever_the_sheet_holds_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The finder reads every row, whatever the sheet's dimension says."""
-    from findings.importer import formula_cells
-    from registry.io import inspect_source
+    """The reader reads every row, whatever the sheet's dimension says, and gives a formula
+    as one, its cell blank (its result is not read)."""
+    from registry.io import inspect_source, read_cells
 
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -146,7 +146,8 @@ def test_formulas_are_found_wherever_the_sheet_holds_them(tmp_path) -> None:  # 
     ws.cell(row=30, column=2, value="=1+1")
     path = tmp_path / "f.xlsx"
     wb.save(path)
-    assert formula_cells(inspect_source(path), 100) == {30: {1: "=1+1"}}
+    rows = list(read_cells(inspect_source(path), last_row=100))
+    assert rows == [(1, ["a", "b"], {}), (30, ["", ""], {1: "=1+1"})]
 
 
 def test_a_formula_in_a_row_otherwise_blank_is_refused_and_one_outside_the_header_is_not_read(
@@ -172,3 +173,37 @@ def test_a_formula_in_a_row_otherwise_blank_is_refused_and_one_outside_the_heade
             "result is not read") in problems  # fmt: skip
     assert all(p[0] != 2 or "formula" not in p[2] for p in problems)  # column H is not read
     assert _versions(engine) == 0
+
+
+def test_an_xlsx_is_opened_once(
+    engine: sa.Engine,
+    tmp_path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Its values and its formulas come from one reading (it was read a second time for the
+    formulas)."""
+    from findings.importer import import_file
+    from shuangsui.errors import ImportRejected
+
+    opened = []
+    load = openpyxl.load_workbook
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(kwargs.get("data_only"))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(openpyxl, "load_workbook", counted)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["轮次", "统一社会信用代码", "检查结果", "检查日期", "签字人员", "下载时版本"])
+    ws.append([ROUND, "91350100ANBKFJRE2E", "未发现问题", "2026-12-10", "FJ0001", "=1+1"])
+    path = tmp_path / "f.xlsx"
+    wb.save(path)
+    opened.clear()
+    try:
+        import_file(engine, path, imported_by="李协调")
+    except ImportRejected as rejected:
+        assert [(p.row, p.field) for p in rejected.problems] == [(2, "base_version")]
+    else:
+        raise AssertionError("imported")
+    assert opened == [False]  # once, with the formulas
