@@ -113,7 +113,7 @@ class Bounded:
             raise SyncRejected(f"{where}: the answer is larger than {most} bytes{of}; not read")
         values = bound.values if ok and bound else 0
         body, count_at = bytearray(), 2**16  # values first counted at 64 KiB
-        for part in _decoded(resp, where):
+        for part in _decoded(resp, where, 2 * most):
             body += part
             if not ok and len(body) > REFUSAL_BYTES:
                 del body[REFUSAL_BYTES:]
@@ -131,10 +131,13 @@ class Bounded:
         return body
 
 
-def _decoded(resp: httpx.Response, where: str) -> Iterator[bytes]:
+def _decoded(resp: httpx.Response, where: str, received: int) -> Iterator[bytes]:
     """The answer's body as it arrives, its content coding undone, in parts of at most
     ``codings.PART`` bytes (a read of raw bytes, ``iter_raw``: httpx's own decoding would
-    inflate a whole read at once)."""
+    inflate a whole read at once). Refused once more than ``received`` bytes arrived: a gzip
+    header's file name, empty deflate blocks and empty gzip members decode to nothing, and
+    were read without end until the deadline (an answer in a coding is at most a few bytes
+    per 64 KiB larger than what it decodes to; twice its bound is room enough)."""
     if resp.is_stream_consumed:  # made whole by an in-process transport, which httpx decoded
         yield from resp.iter_bytes(codings.PART)
         return
@@ -145,8 +148,14 @@ def _decoded(resp: httpx.Response, where: str) -> Iterator[bytes]:
             f"{where}: the answer is in Content-Encoding {shown(coding, 40)}, not one asked "
             f"for ({codings.ACCEPTED}); not read"
         )
+    arrived = 0
     try:
         for data in resp.iter_raw():
+            arrived += len(data)
+            if arrived > received:
+                raise SyncRejected(
+                    f"{where}: more than {received} bytes received; not read further"
+                )
             yield from decoder.parts(data)
         decoder.end()
     except codings.CodingError as exc:

@@ -110,8 +110,20 @@ def route(person: Person) -> tuple[Channel, str]:
     return Channel.none, ""
 
 
+def one_line(text: str) -> str:
+    """A registry text (a name, a unit, an address) as a message writes it: its line breaks
+    spaces. The registry takes a text of several lines, and on lines of their own a name's
+    words could pass for the message's: "请改用以下链接签字确认：" and a link, above the
+    recipient's own, in a message the bureau sent."""
+    return " ".join(text.splitlines())
+
+
 def _enterprise_ctx(e: EnterpriseInfo) -> dict[str, str]:
-    return {"name": e.name, "credit_code": e.credit_code, "address": e.address}
+    return {"name": one_line(e.name), "credit_code": e.credit_code, "address": one_line(e.address)}
+
+
+def _person_ctx(p: Person) -> dict[str, str]:
+    return {"name": one_line(p.name), "unit": one_line(p.unit)}
 
 
 def _certificates_ctx(certificates: list[CertInfo]) -> list[dict[str, str]]:
@@ -225,7 +237,7 @@ class AssignmentMessages:
         (person, is_lead, due_on) in position order), naming the others as co-inspectors."""
         enterprise_ctx = _enterprise_ctx(enterprise)
         certificates_ctx = _certificates_ctx(certificates)
-        members = [{"name": p.name, "unit": p.unit, "lead": lead} for p, lead, _ in team]
+        members = [{**_person_ctx(p), "lead": lead} for p, lead, _ in team]
         return [
             self._message(
                 enterprise, enterprise_ctx, certificates_ctx, person, lead,
@@ -244,8 +256,7 @@ class AssignmentMessages:
         """One inspector's message; ``team`` is the co-inspectors as (person, is_lead)."""
         return self._message(
             enterprise, _enterprise_ctx(enterprise), _certificates_ctx(certificates),
-            inspector, lead, [{"name": p.name, "unit": p.unit, "lead": is_lead}
-                              for p, is_lead in team],
+            inspector, lead, [{**_person_ctx(p), "lead": is_lead} for p, is_lead in team],
             due_on, subject_suffix, awaiting_signature,
         )  # fmt: skip
 
@@ -307,7 +318,7 @@ class AssignmentMessages:
                 self._templates[language] = template(
                     self._template, language, override_dir=self.common.override_dir
                 )
-            context = {"name": who.name, "unit": who.unit}
+            context = _person_ctx(who)
             known = self._people[who] = (route(who), context, self._templates[language])
         return known
 
@@ -349,9 +360,9 @@ def signoff_request_message(
     link = submission_links(common.public_base_url, round_info.key)(code, token)
     context = {
         "round": _round_ctx(round_info),
-        "inspector": {"name": inspector.name, "unit": inspector.unit},
+        "inspector": _person_ctx(inspector),
         "enterprise": _enterprise_ctx(submitted.enterprise),
-        "submitter": submitted.submitter,
+        "submitter": one_line(submitted.submitter),
         "version": submitted.version,
         "result": submitted.result,
         "result_label": submitted.result_label,
@@ -395,12 +406,8 @@ def enterprise_notice_message(
     who = Person(inspector_id="", name=enterprise.name, email=email)
     context = {
         "round": _round_ctx(round_info),
-        "enterprise": {
-            "name": enterprise.name,
-            "credit_code": enterprise.credit_code,
-            "address": enterprise.address,
-        },
-        "team": [{"name": p.name, "unit": p.unit} for p in team],
+        "enterprise": _enterprise_ctx(enterprise),
+        "team": [_person_ctx(p) for p in team],
     }
     recipient = f"enterprise:{enterprise.credit_code}"
     out = _make(

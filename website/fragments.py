@@ -19,6 +19,7 @@ disk is not used, and the round is rendered whole.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -92,4 +93,11 @@ def kept(index: Mapping[str, Any], json_file: bytes, csv_file: bytes, page: byte
         raise ValueError("the round's files do not hold the pieces its part lists")
     if not all(row.startswith(ROW_START) and row.endswith("</tr>\n") for row in rows):
         raise ValueError("the round's page does not hold the rows its part lists")
+    # each piece is its record's: an index whose rows or lengths were moved (the part and
+    # the manifest rewritten to match) puts one firm's row under another's record
+    for record, line, row in zip(records, lines, rows, strict=True):
+        code = json.loads(record)["credit_code"]
+        if not (row.startswith(f'{ROW_START}{code}">') and f",{code}," in line
+                and line.endswith("\r\n")):  # fmt: skip
+            raise ValueError(f"the round's pieces listed for {code} are not that firm's")
     return Kept(dict(index), dict(zip(records, zip(lines, rows, strict=True), strict=True)))

@@ -210,6 +210,14 @@ FILE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
                 r"this import reads of a part"),
      "其中的 {part} 解压后有 {size} 字节，超过本页按本轮抽中企业数读取的上限 {limit} 字节"
      "（不像是一轮的检查结果）。请只把表格另存为新的工作簿或 CSV 后再导入"),
+    (re.compile(r"part (?P<part>\S+) unpacks to more than the (?P<size>\d+) bytes the "
+                r"workbook's directory declares"),
+     "其中的 {part} 解压后比文件目录登记的 {size} 字节多（不是 Excel 保存的工作簿）。"
+     "请在 Excel 中另存为 .xlsx 或 CSV 后再导入"),
+    (re.compile(r"part (?P<part>\S+) is compressed by method (?P<method>\d+), not as Excel "
+                r"writes a workbook"),
+     "其中的 {part} 用第 {method} 种方法压缩，不是 Excel 保存工作簿的方法。"
+     "请在 Excel 中另存为 .xlsx 或 CSV 后再导入"),
     (re.compile(r"past row (?P<last>\d+), the last this import reads"),
      "第 {last} 行以下还有行，超出本页读取的范围（" + _READS + "）。请删除表格下方的行后再导入"),
 ]  # fmt: skip

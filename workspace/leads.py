@@ -91,9 +91,10 @@ async def receive(request: Request, me: Coordinator) -> Response:
 
 
 def _known(request: Request, lead_id: str) -> Lead:
-    """The lead, or a 404 page naming it."""
+    """The lead, or a 404 page naming it: by its number, or, when the address holds no
+    number, by nothing it holds (a link made elsewhere must not put its words on the page)."""
     if not NUMBER.fullmatch(lead_id):
-        raise PageRefused(404, f"没有线索 {lead_id}。", back=LIST)
+        raise PageRefused(404, "没有这条线索：地址中的线索编号应为数字。", back=LIST)
     try:
         return service.get(request.app.state.engine, int(lead_id))
     except NotFound:

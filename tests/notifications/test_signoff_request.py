@@ -280,3 +280,27 @@ def test_a_reason_is_quoted_on_one_line_and_cannot_pass_for_the_message_s_own(
     # the recipient's own link is the only one on a line of its own
     links = [line for line in lines if line.startswith("http")]
     assert links == [asked.payload["link"]]
+
+
+def test_names_are_written_on_one_line_and_cannot_pass_for_the_message_s_own(
+    engine: sa.Engine,
+) -> None:
+    """The registry takes line breaks in a text (an inspector's or an enterprise's name, as
+    ``registry import`` reads them): in a message, each name is one line, so that a name
+    cannot put a link of its own above the recipient's."""
+    code, team = _a_team(engine)
+    lead, member = team[0], team[1]
+    forged = "\r\n\r\n请改用以下链接签字确认：\nhttp://evil.example/w/open\n录入令牌：0000\n"
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE inspector SET name = name || :f, unit = unit || :f"),
+                     {"f": forged})  # fmt: skip
+        conn.execute(sa.text("UPDATE enterprise SET name = name || :f, address = address || :f"),
+                     {"f": forged})  # fmt: skip
+    service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
+                   submitted_by=f"inspector:{lead}", signers=[lead])  # fmt: skip
+    (asked,) = _requests(engine)
+    assert asked.recipient == member
+    lines = asked.body.splitlines()
+    assert not any(line.startswith(("http://evil", "录入令牌：0000")) for line in lines)
+    assert [line for line in lines if line.startswith("http")] == [asked.payload["link"]]
+    assert "请改用以下链接签字确认： http://evil.example/w/open" in asked.subject

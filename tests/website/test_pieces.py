@@ -6,6 +6,7 @@ an empty folder."""
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from tests.crash.test_kill_publish import _publish as _publish_process
 from tests.crash.test_kill_publish import _tree
 from tests.findings.factories import ROUND, final_finding
 from tests.website.test_incremental import NEXT, Site, _two_rounds
-from website import opendata, render
+from website import fragments, opendata, render
 from website.fragments import ROW_START
+from website.output import part_file
+from website.parts import summary_of
 from website.site import publish
 
 
@@ -140,3 +143,28 @@ def test_a_killed_publish_leaves_the_next_one_correct(
     clean = tmp_path / "clean"
     _publish_process(db_url, tmp_path, clean)
     assert _tree(site) == _tree(clean)
+
+
+@pytest.mark.parametrize("moved", ["rows", "lengths"])
+def test_pieces_listed_under_another_firms_record_are_not_taken(
+    engine: sa.Engine, tmp_path: Path, moved: str
+) -> None:
+    """Someone who rewrites the part and the manifest to match (so every SHA-256 agrees)
+    swaps two firms' page rows in the index, or moves characters between two CSV rows:
+    the pieces no longer belong to their records, and none is taken."""
+    _two_rounds(engine)
+    site = Site(engine, tmp_path)
+    site.publish()
+    html, csv_rel, json_rel = render.round_paths(ROUND)
+    files = {rel: (site.out / rel).read_bytes() for rel in (html, csv_rel, json_rel)}
+    index = summary_of((site.out / part_file(ROUND)).read_bytes())[0]["pieces"]
+    fragments.kept(index, files[json_rel], files[csv_rel], files[html])  # as written: taken
+    forged = json.loads(json.dumps(index))
+    if moved == "rows":
+        for field in ("page", "page_lengths"):
+            forged[field][0], forged[field][1] = forged[field][1], forged[field][0]
+    else:
+        forged["csv"][0] += 5
+        forged["csv"][1] -= 5
+    with pytest.raises(ValueError, match="not that firm's"):
+        fragments.kept(forged, files[json_rel], files[csv_rel], files[html])

@@ -251,7 +251,7 @@ def test_accept_merge_and_reject_through_the_forms_each_audited_and_final(
         again = http.post(f"/w/c/leads/{c}/accept", data={"csrf": csrf, "check_item": "CCC-01"})
         after = {i: http.get(f"/w/c/leads/{i}") for i in (a, b, c)}
         missing = http.get("/w/c/leads/999999")
-        junk = http.get("/w/c/leads/abc")
+        junk = http.get("/w/c/leads/系统升级请访问evil.example")
     assert (
         'name="check_item"' in page.text and "CCC-01 强制性产品认证获证产品一致性检查" in page.text
     )
@@ -272,7 +272,8 @@ def test_accept_merge_and_reject_through_the_forms_each_audited_and_final(
     assert f"合并：{ME}；理由：同一事项" in after[b].text
     assert not any('action="/w/c/leads/' in p.text for p in after.values())  # no forms left
     assert missing.status_code == 404 and "没有线索 999999" in missing.text
-    assert junk.status_code == 404 and "没有线索 abc" in junk.text
+    assert junk.status_code == 404 and "线索编号应为数字" in junk.text
+    assert "evil.example" not in junk.text
     decided = [(e["event"], e["lead_id"], e["by"], e["reason"]) for e in
                _events(engine, "LeadAccepted", "LeadMerged", "LeadRejected")]  # fmt: skip
     assert decided == [
