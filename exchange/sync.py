@@ -35,7 +35,7 @@ from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
 from exchange.turns import partner_turn
 from shuangsui.collector import collector_paused
 from shuangsui.config import get_settings
-from shuangsui.text import CONTROL_IN_TEXT
+from shuangsui.text import CONTROL_IN_TEXT, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -410,7 +410,7 @@ def shown(exc: SyncRejected) -> str:
     or invisible character replaced by U+FFFD. The partner's own words are in it (the start of
     a refusal's body), and one of those characters would act on the operator's terminal (an
     escape sequence recolours it) or turn the line around (a right-to-left override)."""
-    return " ".join(CONTROL_IN_TEXT.sub("\ufffd", str(exc)).split())
+    return one_line(CONTROL_IN_TEXT.sub("\ufffd", str(exc)))
 
 
 def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:

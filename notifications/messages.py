@@ -23,6 +23,7 @@ from notifications.models import Channel, NotificationKind
 from notifications.render import Template, language_of, render, template
 from notifications.workdays import working_days_between
 from registry.models import certificate_kind_label, certificate_status_label
+from shuangsui.text import one_line as text_one_line
 
 _EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$|^[^@\s<>,;]+@localhost$")
 _WEBHOOK_CHANNELS = {
@@ -331,7 +332,7 @@ def quoted(text: str, limit: int = QUOTED_MAX) -> str:
     cut after ``limit`` characters. On lines of their own they could pass for the message's: a
     reason of "笔误", a blank line, "请改用以下链接签字确认：" and a link put that link above the
     recipient's own, in a message the bureau sent."""
-    line = " ".join(text.split())
+    line = text_one_line(text)
     return line if len(line) <= limit else line[:limit] + "…"
 
 

@@ -17,6 +17,13 @@ CONTROL = re.compile(f"[\x00-\x1f\x7f{INVISIBLE}]")
 CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{INVISIBLE}]")
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line, each run of whitespace (line breaks included) one space: words
+    from outside (a teammate's reason, a partner's error) quoted where a line of their own
+    could pass for ours (a link in a mail, a line of the operator's log)."""
+    return " ".join(text.split())
+
+
 def no_control(value: str) -> str:
     """``value`` as it is, if it holds no control or invisible character at all (a name, a
     code, a one-line value); ``ValueError`` naming the first one otherwise (a pydantic
