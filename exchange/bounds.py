@@ -46,7 +46,7 @@ _VALUE = re.compile(
 )
 
 
-def json_values(body: bytes | bytearray, most: int) -> int:
+def json_values(body: bytes | bytearray | memoryview, most: int) -> int:
     """How many JSON values ``body`` holds, counted up to ``most`` + 1 at most: a scan, not a
     parse. Malformed JSON is counted as well as it goes; the parser refuses it afterwards."""
     n = 0

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from leads import events, service
 from leads.models import Lead
 from leads.schemas import LeadIn
-from registry.io import header_fields, inspect_source, named_width, read_rows
+from registry.io import header_fields, inspect_source, named_width, part_bound, read_rows
 from registry.validate import CellError, parse_date
 from rounds import audit
 from shuangsui.errors import ImportRejected, RowProblem, UserError
@@ -66,7 +66,7 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> list[int]:
     """Validate every row, then record every lead in one transaction; their ids."""
     src = inspect_source(path)
     name = str(path)
-    rows = read_rows(src)
+    rows = read_rows(src, max_part_bytes=part_bound(src))
     head = next(rows, None)
     if head is None:
         raise ImportRejected([RowProblem(name, 1, "header", "empty file: no header row")])

@@ -47,7 +47,7 @@ from sqlmodel import Session
 from registry import keylog, uscc
 from registry.divisions import divisions
 from registry.history import CHANGES
-from registry.io import SourceFile, inspect_source, read_rows
+from registry.io import SourceFile, inspect_source, part_bound, read_rows
 from registry.models import RegistryImport
 from registry.reader import rows_by_key
 from registry.schema import IMPORT_ORDER, KINDS, Kind, row_key, values_of
@@ -227,7 +227,7 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
     name = str(path)
     result = ImportResult(spec.name, name, src.source)
     validator = RowValidator(spec, name, divisions(), state.whitelist, state.now.date())
-    rows = read_rows(src)
+    rows = read_rows(src, max_part_bytes=part_bound(src))
     header = next(rows, None)
     if header is None:
         state.problems.append(RowProblem(name, 1, "header", "empty file: no header row"))
@@ -270,7 +270,7 @@ def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> I
             logger.debug("%s refused (%s); read again with look-ups", src.path, refused.orig)
             state.problems.forget_since(mark)
             result = ImportResult(spec.name, name, src.source)
-            rows = read_rows(src)
+            rows = read_rows(src, max_part_bytes=part_bound(src))
             next(rows)  # the header, read above
             _write_chunks(session, spec, src, rows, validator, state, result, trusting=False)
     _keep_statistics(conn, spec, state, result, growing=False)
@@ -448,7 +448,8 @@ def _rows_at(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The canonical rows on ``numbers`` of a file of ``spec``'s kind, read again, in order."""
     validator = RowValidator(spec, str(path), divisions(), state.whitelist, state.now.date())
-    rows = read_rows(inspect_source(path))
+    src = inspect_source(path)
+    rows = read_rows(src, max_part_bytes=part_bound(src))
     validator.read_header(next(rows)[1])
     last = max(numbers)
     chosen = (r for r in takewhile(lambda r: r[0] <= last, rows) if r[0] in numbers)
@@ -532,7 +533,7 @@ def _first_rows(
 ) -> dict[Key, int]:
     """The row on which each of ``keys`` first appears on a good row of the file."""
     first: dict[Key, int] = {}
-    rows = read_rows(src)
+    rows = read_rows(src, max_part_bytes=part_bound(src))
     next(rows)  # the header
     for chunk in batched(rows, CHUNK_ROWS):
         for number, row, problems in validator.parse_rows(chunk):

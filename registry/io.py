@@ -41,6 +41,7 @@ class SourceFile:
     sha256: str
     format: str  # "csv" | "xlsx"
     encoding: str | None  # None for XLSX
+    size: int  # bytes, as hashed
 
     @property
     def source(self) -> str:
@@ -77,15 +78,17 @@ def inspect_source(path: Path) -> SourceFile:
         raise UserError(f"{path}: no such file")
     fmt = file_format(path)
     digest = hashlib.sha256()
+    size = 0
     with path.open("rb") as fh:
         while block := fh.read(CHUNK):
             digest.update(block)
+            size += len(block)
     encoding = None
     if fmt == "csv":
         encoding = next((e for e in CSV_ENCODINGS if _decodes(path, e)), None)
         if encoding is None:
             raise UserError(f"{path}: neither UTF-8 nor GB18030/GBK text")
-    return SourceFile(path, digest.hexdigest(), fmt, encoding)
+    return SourceFile(path, digest.hexdigest(), fmt, encoding, size)
 
 
 def cell_text(value: Any) -> str:
@@ -164,11 +167,29 @@ def _unreadable(path: Path, exc: Exception) -> UserError:
 
 # the compression methods Excel writes; zipfile inflates any other (bzip2, lzma) a read at once
 ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# What an XLSX part may unpack to in an import with no rows to bound it by (the registry's,
+# the leads'): PART_RATIO times the file's own size, and PART_OVERHEAD besides for a small
+# workbook's own parts (its theme alone is 10 KB). A sheet's XML repeats itself and deflates
+# 15 to 25 times: a 100,000-row enterprises XLSX written by write_table is 3.8 MB, its sheet
+# 59 MB (15.7 times the file); certificates 14.6; 100,000 rows of one repeated cell 23.4. A
+# registry as long as Excel allows (EXCEL_ROWS) is read whole, then; a bomb is not: deflate
+# gives about 1,000 times on repeated bytes, and a part unpacking to gigabytes from a small
+# file is refused unread (the sheet openpyxl streams, but the shared strings it holds whole)
+PART_RATIO = 100
+PART_OVERHEAD = 1 << 20
 
 
-def _oversized_part(path: Path, limit: int) -> UserError | None:
-    """The refusal of a workbook with a part past ``limit`` bytes uncompressed, before
-    openpyxl opens it; None if none is. Every part is measured, whatever its name: the
+def part_bound(src: SourceFile) -> int:
+    """``read_cells``'s ``max_part_bytes`` for a file whose rows nothing bounds but Excel's
+    own limit: by its size (:data:`PART_RATIO`)."""
+    return PART_OVERHEAD + PART_RATIO * src.size
+
+
+def _refused_part(path: Path, limit: int | None) -> UserError | None:
+    """The refusal of a workbook with a part no workbook Excel saves would hold, before
+    openpyxl opens it; None if none is: a part compressed by a method Excel does not write,
+    one that unpacks to more than the zip's directory declares, and, given ``limit``, one
+    past ``limit`` bytes uncompressed. Every part is measured, whatever its name: the
     workbook's content types, not the name, say which part holds the shared strings.
 
     openpyxl holds some parts whole in memory, whatever the rows: every shared string of
@@ -192,7 +213,7 @@ def _oversized_part(path: Path, limit: int) -> UserError | None:
                     f"{part.compress_type}, not as Excel writes a workbook; save it again "
                     "in Excel as .xlsx, or as CSV"
                 )
-            if part.file_size > limit:
+            if limit is not None and part.file_size > limit:
                 return UserError(
                     f"{path}: part {part.filename} unpacks to {part.file_size} bytes, past "
                     f"the {limit} this import reads of a part; save the table alone as a new "
@@ -233,7 +254,7 @@ def _xlsx_rows(src: SourceFile, last_row: int | None, max_part_bytes: int | None
     a MemoryError: the server's trouble, not the file's."""
     import openpyxl
 
-    if max_part_bytes is not None and (refused := _oversized_part(src.path, max_part_bytes)):
+    if refused := _refused_part(src.path, max_part_bytes):
         raise refused
     try:
         wb = openpyxl.load_workbook(src.path, read_only=True, data_only=False)
@@ -324,8 +345,11 @@ def read_cells(
     that row is reached, and an XLSX sheet whose dimension reaches past it before a row is
     read. An XLSX sheet is read to Excel's last row (:data:`EXCEL_ROWS`) at most.
     ``max_part_bytes``: an XLSX with a part (the sheet, its shared strings, its styles, any
-    other) that unpacks to more is refused before it is opened (:func:`_oversized_part`); an
-    upload's reader sets it from the rows the file may hold."""
+    other) that unpacks to more is refused before it is opened; an upload's reader sets it
+    from the rows the file may hold, the registry's and the leads' imports from the file's
+    size (:func:`part_bound`). Whatever the bound, an XLSX with a part that unpacks to more
+    than its zip's directory declares, or compressed as Excel does not, is refused
+    (:func:`_refused_part`)."""
     if src.format == "csv":
         return _csv_rows(src, last_row)
     return _xlsx_rows(src, last_row, max_part_bytes)

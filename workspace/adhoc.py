@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import secrets
 import threading
@@ -46,7 +47,7 @@ from rounds.preflight import (
 )
 from shuangsui.clock import local_label
 from shuangsui.errors import PlanError, UserError
-from shuangsui.keys import adhoc_round_key
+from shuangsui.keys import InvalidKey, adhoc_round_key
 from workspace.coordinator import no_round, round_path
 from workspace.events import AdhocRequested, CeremonyEntered
 from workspace.forms import in_chinese
@@ -54,6 +55,7 @@ from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_sessi
 from workspace.overview import read_plans
 from workspace.pages import render
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/w/c", include_in_schema=False)
 Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 RATE = re.compile(r"^\s*([A-Za-z]+)\s*=\s*([0-9]{1,3}(?:\.[0-9]{1,6})?)\s*%\s*$")
@@ -82,7 +84,15 @@ _REFUSED = [
      f"计划的定向检查名单中的企业 {{0}} 不在本轮抽查范围内：请核对{LABELS['divisions']}"),
     (r"^plan '(.+)': no such file, and no plan with that id",
      f"{LABELS['plan']}：没有可用的计划 {{0}}"),
+    (r"^plan '(.+)' is outside the plans directory",
+     f"{LABELS['plan']}：计划 {{0}} 不在计划文件夹内，请联系管理员"),
+    (r"^plan '(.+)': a plan file ends in", f"{LABELS['plan']}：{{0}} 不是计划文件，请联系管理员"),
     (r"^plans directory .* does not exist", f"{LABELS['plan']}：计划文件夹不存在，请联系管理员"),
+    (r"^overrides\.rates\.([^:]+): rate '.*' (must be a percentage|exceeds 100%)",
+     f"{LABELS['rates']}：{{0}} 类的比例应为 0% 至 100% 之间的百分数"),
+    (r"^overrides\.[^:]+: unknown override", "本页提交了计划不接受的调整项，请联系管理员"),
+    (r"strata\.rates: no rate for risk class '(.+?)' \(enterprise (\S+)\)",
+     "计划中没有 {0} 类企业的抽查比例，而名录库中的企业 {1} 属于 {0} 类：请联系管理员修改计划"),
     (r"population\.divisions\.\d+: (\d+) \((.+?)\) is outside this bureau's jurisdiction "
      r"(\d+) \((.+?)\)",
      f"{LABELS['divisions']}：{{0}}（{{1}}）不在本局辖区 {{2}}（{{3}}）之内"),
@@ -94,7 +104,42 @@ _REFUSED = [
      "计划的证书种类 {0} 不属于检查事项 {1}，请联系管理员修改计划"),
     (r"^witnesses\[\d+\]: contains the \w+ character (U\+[0-9A-F]{4})",
      f"{LABELS['witnesses']}：含有不可见字符（{{0}}，如文字方向控制符，多为粘贴带入），请删去后重填"),
+    (r"^witnesses\[\d+\]: contains ", f"{LABELS['witnesses']}：含有不可见字符，请删去后重填"),
+    (r"^witness_digits: the ceremony's digits are what this draw takes",
+     f"{LABELS['witness_digits']}：必填"),
+    (r"^witness_digits: the ceremony's digits go with round_id",
+     f"{LABELS['witness_digits']}：在轮次提交之后、摇号仪式时填写"),
 ]  # fmt: skip
+# what the page says of any other refusal, by its kind (the most particular first): the plan
+# file's, the registry's data or a key's grammar, none of which the form can change. The
+# English goes to the server's log, for whoever keeps the plans and the registry (the API and
+# the CLI say it as it is); a test walks the service's refusals for one left out of both
+BY_KIND: dict[type[UserError], str] = {
+    InvalidKey: "{label}：编号不符合系统的编号规则（详情已记入服务器日志），请联系管理员",
+    PlanError: "计划 {plan} 现在不能用于临时抽查：计划文件或名录库中有系统不能接受的内容"
+               "（详情已记入服务器日志），请联系管理员",
+    UserError: "系统未接受这次请求（详情已记入服务器日志），请联系管理员",
+}  # fmt: skip
+
+
+class PlanNotOffered(PlanError):
+    """The form names a plan the page does not offer (no such plan, or a file that does not
+    read); its message is the page's own words."""
+
+
+def refusal(exc: UserError, plan: str) -> str:
+    """A refusal of the plan, the preflight or the runner (English, for the CLI and the API)
+    as this page says it: by :data:`_REFUSED` when it names what the form can change, else
+    by its kind (:data:`BY_KIND`). ``plan``: the plan the form named."""
+    if isinstance(exc, PlanNotOffered):
+        return str(exc)
+    said = in_chinese(str(exc), _REFUSED)
+    if said != str(exc):
+        return said
+    logger.warning("ad hoc round of plan %r refused: %s", plan, exc)
+    kind = next(k for k in BY_KIND if isinstance(exc, k))
+    label = LABELS.get(getattr(exc, "field", ""), "轮次编号")
+    return BY_KIND[kind].format(plan=plan, label=label)
 
 
 Plans = tuple[list[tuple[Path, dict[str, Any]]], list[str]]  # workspace.overview.read_plans
@@ -209,7 +254,7 @@ def preview(request: Request, params: dict[str, Any], plans: Plans) -> Preview:
     # only a plan that reads: a broken file is not offered, nor taken
     plan = next((p for _, p in plans[0] if p["id"] == params["plan"]), None)
     if plan is None:
-        raise PlanError(f"{LABELS['plan']}：没有可用的计划 {params['plan']}")
+        raise PlanNotOffered(f"{LABELS['plan']}：没有可用的计划 {params['plan']}")
     overrides: dict[str, Any] = {
         k: params[k] for k in ("rates", "total_cap", "divisions") if k in params
     }
@@ -242,7 +287,7 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
         try:
             previewed = await run_in_threadpool(preview, request, params, plans)
         except UserError as exc:
-            errors = [in_chinese(str(exc), _REFUSED)]
+            errors = [refusal(exc, params["plan"])]
     start = form.get("action") == "start"
     start_key = str(form.get("start_key", ""))
     if start and not errors and not START_KEY.fullmatch(start_key):
@@ -260,7 +305,7 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     try:
         key = await run_in_threadpool(_start_once, request, params, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
-        return _form(me, plans, 422, form=dict(form), errors=[in_chinese(str(exc), _REFUSED)],
+        return _form(me, plans, 422, form=dict(form), errors=[refusal(exc, params["plan"])],
                      preview=previewed, start_key=start_key)  # fmt: skip
     return RedirectResponse(f"/w/c/?started={quote(key, safe='')}", status_code=303)
 
@@ -325,6 +370,6 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
             await run_in_threadpool(state.draw_runner, {"round_key": round_key} | entered)
             event = CeremonyEntered(rnd.plan_id, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
-        raise PageRefused(422, in_chinese(str(exc), _REFUSED), back=base) from None
+        raise PageRefused(422, refusal(exc, rnd.plan_id), back=base) from None
     await run_in_threadpool(audit.append, state.engine, round_key, event)
     return RedirectResponse(f"{base}?ceremony=1", status_code=303)
