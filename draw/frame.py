@@ -429,6 +429,10 @@ def jsonl_pieces(units: Sequence[EnterpriseUnit] | Sequence[InspectorUnit]) -> I
     only strings, integers, booleans and lists of them (no floats by construction), so plain
     ``json.dumps`` with canonical options gives the canonical bytes without a per-value check."""
     if isinstance(units, EnterpriseFrame):
+        width = units._width()
+        if width and units._data.isalnum():  # every code ASCII letters and digits, one width
+            yield from _plain_frame_pieces(units, width)
+            return
         lines: Iterator[str] = _frame_lines(units)
     elif units and all(isinstance(u, EnterpriseUnit) for u in units[:1]):
         lines = _enterprise_lines(units)  # type: ignore[arg-type]
@@ -458,6 +462,29 @@ def _frame_lines(frame: EnterpriseFrame) -> Iterator[str]:
     for code, r in zip(frame.codes(), frame.rest_indices(), strict=True):
         before, after = around[r]
         yield before + _code_json(code) + after
+
+
+def _plain_frame_pieces(frame: EnterpriseFrame, width: int) -> Iterator[bytes]:
+    """``jsonl_pieces`` of a frame whose codes are all ASCII letters and digits of one
+    ``width`` (the registry's 18-character codes). JSON writes such a code as it is between
+    quotes, so each line is the bytes before the code (its opening quote included), the code,
+    then the bytes after: a piece is joined from the frame's columns by ``map`` and ``zip``,
+    with no Python statement per line (the same bytes, in about two thirds of the time of
+    :func:`_frame_lines`: docs/benchmarks.md, "Thirteenth round" under The draw)."""
+    around = [_around(rest) for rest in frame.rests]
+    before = [f'{head}"'.encode() for head, _ in around]
+    after = [f'"{tail}'.encode() for _, tail in around]
+    codes = np.frombuffer(frame._data, dtype=f"S{width}")
+    rest_at = frame.rest_indices()
+    for first in range(0, len(frame), LINES_PER_PIECE):
+        rests = rest_at[first : first + LINES_PER_PIECE]
+        lines = zip(
+            map(before.__getitem__, rests),
+            codes[first : first + LINES_PER_PIECE].tolist(),
+            map(after.__getitem__, rests),
+            strict=True,
+        )
+        yield b"".join(itertools.chain.from_iterable(lines))
 
 
 def _around(rest: Rest) -> tuple[str, str]:

@@ -4,10 +4,12 @@ credit-code order whatever order they came in, with every derived byte equal to 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 
 import pytest
 
+import draw.frame
 from draw.canonical import lp
 from draw.errors import FrameError
 from draw.frame import (
@@ -16,6 +18,7 @@ from draw.frame import (
     encode_enterprise,
     encode_enterprises,
     jsonl,
+    jsonl_pieces,
     rest_of,
 )
 from draw.select import code_ticket_table, ticket
@@ -115,3 +118,31 @@ def test_a_frames_bytes_are_its_units_bytes(kind: str) -> None:
     table = code_ticket_table(seed, frame.code_bytes())
     assert table == b"".join(ticket(seed, c) for c in codes)
     assert table[:32] == hashlib.sha256(seed + lp(codes[0])).digest()
+
+
+@pytest.mark.parametrize("kind", ["credit codes", "odd codes", "one width, quoted"])
+def test_a_frames_json_lines_come_in_the_same_pieces(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame's JSON lines are joined a piece at a time, from its columns when every code is
+    ASCII letters and digits of one width: the canonical JSON of each unit, in pieces of
+    ``LINES_PER_PIECE`` lines, the same pieces as the units' own. Codes of one width that JSON
+    escapes (a quote, a backslash) are escaped."""
+    rng = random.Random(7)
+    if kind == "credit codes":
+        codes = _credit_codes(rng, 100)
+    elif kind == "odd codes":
+        codes = sorted(set(ODD_CODES))
+    else:
+        codes = sorted({rng.choice(['x"', "a\\", "AB"]) + c[2:] for c in _credit_codes(rng, 60)})
+    units = _units(rng, len(codes), codes)
+    frame = EnterpriseFrame.of(units)
+    monkeypatch.setattr(draw.frame, "LINES_PER_PIECE", 7)
+    pieces = list(jsonl_pieces(frame))
+    assert pieces == list(jsonl_pieces(units))
+    assert [p.count(b"\n") for p in pieces[:-1]] == [7] * (len(pieces) - 1)
+    canonical = (
+        json.dumps(u.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        for u in units
+    )
+    assert b"".join(pieces) == "".join(canonical).encode()
