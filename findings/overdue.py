@@ -7,7 +7,7 @@ assignment's due date is listed too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -84,8 +84,12 @@ def _item(
     return DueItem(rec.round_key, rec.credit_code, what, version, due, left, status, warnings)
 
 
-def report(engine: sa.Engine, *, today: date | None = None) -> list[DueItem]:
-    """Load everything and list what is due (see :func:`due_items`)."""
+def report(
+    engine: sa.Engine, *, today: date | None = None, round_keys: Sequence[str] | None = None
+) -> list[DueItem]:
+    """Load the rounds ``round_keys`` (every round when None) and list what is due (see
+    :func:`due_items`). A page about one round or one month names its rounds: the bureau's
+    whole history (sixty months of rounds after five years) is read only for the full list."""
     import datetime as dt
 
     import sqlalchemy as sa
@@ -98,14 +102,12 @@ def report(engine: sa.Engine, *, today: date | None = None) -> list[DueItem]:
     settings, fs = get_settings(), FindingsSettings()
     today = today or dt.datetime.now(ZoneInfo(settings.timezone)).date()
     table = Assignment.__table__  # type: ignore[attr-defined]
+    dues = sa.select(table.c.round_key, table.c.credit_code, table.c.due_on).distinct()
+    if round_keys is not None:
+        dues = dues.where(table.c.round_key.in_(list(round_keys)))
     with engine.connect() as conn:
-        records = load_results(conn)
-        due = {
-            (rk, code): d
-            for rk, code, d in conn.execute(
-                sa.select(table.c.round_key, table.c.credit_code, table.c.due_on).distinct()
-            )
-        }
+        records = load_results(conn, round_keys)
+        due = {(rk, code): d for rk, code, d in conn.execute(dues)}
     return due_items(
         records,
         today=today,

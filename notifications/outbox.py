@@ -280,7 +280,11 @@ def enqueue_overdue_escalations(
     settings: Settings | None = None,
     notify: NotifySettings | None = None,
 ) -> int:
-    """One message a day per round to the coordinator listing checks past their deadline."""
+    """A message to the coordinator for each round with a check newly past its deadline,
+    listing all of the round's late checks. A late check is said once: a round stays open
+    until each of its checks has a final finding, and escalating the same checks every day
+    sent, after five years of monthly rounds, 120 messages each morning about checks of
+    years before (the month's and the round's pages, and ``findings deadlines``, list them)."""
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
     messages: list[Outgoing] = []
@@ -292,7 +296,7 @@ def enqueue_overdue_escalations(
             for t in facts.teams(rows)
             if t.due_on < common.today and (round_key, t.credit_code) not in done
         ]
-        if not late:
+        if not late or {t.credit_code for t in late} <= _escalated(session, round_key):
             continue
         ents = facts.enterprises(session, [t.credit_code for t in late])
         people = facts.inspectors(session, [i for t in late for i, _, _ in t.members])
@@ -318,6 +322,16 @@ def enqueue_overdue_escalations(
         )
         messages.append(_to_file_if_unroutable(out))
     return add_messages(session, messages)
+
+
+def _escalated(session: Session, round_key: str) -> set[str]:
+    """The checks of the round an escalation has named already."""
+    payloads = session.exec(
+        select(Notification.payload).where(
+            Notification.round_key == round_key, Notification.kind == NotificationKind.overdue
+        )
+    )
+    return {str(code) for payload in payloads for code in payload.get("overdue", [])}
 
 
 def enqueue_round_held(

@@ -162,18 +162,35 @@ def _repair_half_made(url: str) -> None:
 
 def _at_head(url: str) -> bool:
     """Whether the schema is already at head, read without taking SQLite's write lock (every
-    command migrates first; most find nothing to do and must not wait for a busy writer)."""
+    command migrates first; most find nothing to do and must not wait for a busy writer).
+    A schema of a revision this program does not know is refused (:func:`_refuse_newer`)."""
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from sqlalchemy import pool
 
-    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    script = ScriptDirectory.from_config(alembic_config(url))
+    heads = set(script.get_heads())
     engine = make_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+            current = set(MigrationContext.configure(conn).get_current_heads())
     finally:
         engine.dispose()
+    _refuse_newer(url, current - {s.revision for s in script.walk_revisions()}, heads)
+    return current == heads
+
+
+def _refuse_newer(url: str, unknown: set[str], heads: set[str]) -> None:
+    """A database at a revision this program has no migration for was migrated by a newer
+    shuangsui (a worker not yet upgraded, a program rolled back without its database). Any
+    write by this older program could miss the newer columns' rules: refused, unchanged."""
+    if unknown:
+        raise UserError(
+            f"database {scrub_url(url)} has schema revision {', '.join(sorted(unknown))}, "
+            f"which this shuangsui does not know (its newest is {', '.join(sorted(heads))}): "
+            "a newer shuangsui migrated it; run that version (or restore the backup taken "
+            "before the upgrade)"
+        )
 
 
 def migrate(url: str, revision: str = "head") -> None:

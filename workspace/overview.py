@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,13 +22,15 @@ from findings.categories import RESULT_LABELS
 from findings.overdue import report as overdue_report
 from findings.records import ResultRecord, load_results
 from notifications.models import Notification
+from registry.divisions import divisions
 from registry.models import Enterprise, Inspector
 from rounds.entropy import awaits_witnesses
-from rounds.models import Assignment, Round, RoundStatus, Selection
+from rounds.models import Assignment, PlanVersion, Round, RoundKind, RoundStatus, Selection
 from rounds.plans import load_plan_text, plan_files, read_plan
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
+from workspace.failures import failure_said
 
 logger = logging.getLogger(__name__)
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,60}")
@@ -39,6 +43,7 @@ STATE_LABELS = {
     "in_progress": "检查结果填报中",
     "published": "已公示",
     "overdue": "已逾期",
+    "failed": "摇号失败",
 }
 
 
@@ -91,14 +96,18 @@ class EnterpriseRow:
 @dataclass
 class RoundView:
     round_key: str
-    title: str
+    title: str  # the plan's title, as the month page and the notices say it
     status: str
     window: str
     drawn_at: str
-    strata: list[tuple[str, int, int]] = field(default_factory=list)  # stratum, random, targeted
+    # stratum, the division it names ("" if none), random, targeted
+    strata: list[tuple[str, str, int, int]] = field(default_factory=list)
     rows: list[EnterpriseRow] = field(default_factory=list)
     dead_elsewhere: int = 0  # dead letters not about one enterprise (the round's summary)
     awaits_ceremony: bool = False  # committed, the ceremony's digits not yet entered
+    reason: str = ""  # an ad hoc round's reason, as its coordinator gave it
+    failure: str = ""  # a failed round's reason, said in Chinese (``workspace.failures``)
+    failure_record: str = ""  # and as the round records it
 
     @property
     def dead_letters(self) -> int:
@@ -144,6 +153,21 @@ def _why(path: Path, text: str | None, exc: Exception) -> str:
     return "内容不符合计划格式"
 
 
+@lru_cache(maxsize=1024)
+def _parsed_once(text: str, name: str) -> str:
+    """The plan a file's text holds, as JSON: parsed once per text (a plan that does not
+    parse is parsed again, to be named again)."""
+    plan, _ = load_plan_text(text, source=name)
+    return json.dumps(plan, ensure_ascii=False)
+
+
+def _parsed_plan(text: str, name: str) -> dict[str, Any]:
+    """A plan of the folder, parsed only when its text is new. The folder keeps every month's
+    plans for years (two a month: 120 files after five years took about a second to parse on
+    every page listing plans); each caller gets a plan of its own to change."""
+    return json.loads(_parsed_once(text, name))  # type: ignore[no-any-return]
+
+
 def read_plans(plans_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
     """The plans of the folder that read, and a notice for each file that does not. One broken
     file must not hide the others; the notice names it by its file name only (the details go
@@ -158,7 +182,7 @@ def read_plans(plans_dir: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list
         text = None
         try:
             text = read_plan(path)
-            plan, _ = load_plan_text(text, source=path.name)
+            plan = _parsed_plan(text, path.name)
         except (UserError, OSError) as exc:
             logger.warning("plan file skipped: %s: %s", path, exc)
             notices.append(f"计划文件 {path.name} 无法读取，已跳过：{_why(path, text, exc)}。")
@@ -184,6 +208,8 @@ def _round_state(
     enterprises; ``late``: per round, enterprises past their deadline)."""
     if rnd.status is RoundStatus.committed:
         return "committed", None
+    if rnd.status is RoundStatus.failed:  # nothing was drawn: no progress to count
+        return "failed", None
     with engine.connect() as conn:
         records = load_results(conn, [rnd.round_key])
     stages = Counter(_stage_of(r) for r in records)
@@ -213,8 +239,6 @@ def month(
     """Every plan of the period (from the plans folder) and every round of it, with state;
     and a notice for each plan file that could not be read."""
     period = period or _period(settings)
-    overdue = {(i.round_key, i.credit_code) for i in overdue_report(engine) if i.status == "late"}
-    late = Counter(key for key, _code in overdue)
     rows: list[PlanRow] = []
     seen: set[str] = set()
     with Session(engine) as db:
@@ -226,6 +250,10 @@ def month(
             .group_by(col(Selection.round_key))
         )
         drawn: dict[str, int] = {key: n for key, n in db.execute(by_round)}
+        titles = {r.round_key: round_title(db, r) for r in rounds}
+    late = Counter(  # the month's rounds only: years of history are not this page's
+        i.round_key for i in overdue_report(engine, round_keys=keys) if i.status == "late"
+    )
     by_plan = {r.plan_id: r for r in rounds}
     plans, notices = read_plans(settings.plans_dir)
     for _path, plan in plans:
@@ -253,9 +281,10 @@ def month(
         if rnd.plan_id not in seen:
             window = f"{rnd.window_start} 至 {rnd.window_end}"
             state, progress = _round_state(engine, rnd, late, drawn.get(rnd.round_key, 0))
-            rows.append(
-                PlanRow(rnd.plan_id, rnd.reason or "", window, rnd.round_key, state, progress)
-            )
+            title = titles[rnd.round_key]
+            if rnd.kind == RoundKind.adhoc:
+                title = f"{title}（临时抽查：{rnd.reason}）"
+            rows.append(PlanRow(rnd.plan_id, title, window, rnd.round_key, state, progress))
     return period, rows, notices
 
 
@@ -270,6 +299,21 @@ def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str, s
         who = "、".join(names.get(i, i) for i in latest.state.missing)
         return stage, f"待 {who} 签字", label
     return stage, STAGES[stage], label
+
+
+def round_title(db: Session, rnd: Round) -> str:
+    """The round's title as its notices give it: the committed plan's title (the plan's id if
+    it has none), whether or not the plan's file is still in the plans folder."""
+    plan = db.get(PlanVersion, rnd.plan_hash)
+    doc = json.loads(plan.canonical_json) if plan is not None and plan.canonical_json else {}
+    return str(doc.get("title") or rnd.plan_id)
+
+
+def stratum_division(stratum: str, day: dt.date) -> str:
+    """The name of the division a stratum's label starts with (``350100`` or ``350100/D``:
+    docs/draw-algorithm.md §3.3), as it was on ``day``; "" when it names none."""
+    code = stratum.split("/", 1)[0]
+    return divisions().name(code, day) if divisions().is_known(code) else ""
 
 
 def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundView | None:
@@ -297,12 +341,11 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
             for i in db.exec(select(Inspector).where(col(Inspector.inspector_id).in_(ids)))
         }
         notes = list(db.exec(select(Notification).where(Notification.round_key == round_key)))
+        title = round_title(db, rnd)
     with engine.connect() as conn:
         records = {r.credit_code: r for r in load_results(conn, [round_key])}
     late = {
-        i.credit_code
-        for i in overdue_report(engine)
-        if i.round_key == round_key and i.status == "late"
+        i.credit_code for i in overdue_report(engine, round_keys=[round_key]) if i.status == "late"
     }
     teams: dict[str, list[str]] = {}
     for a in assignments:
@@ -334,12 +377,15 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
     drawn: Any = getattr(rnd, "drawn_at", None)
     return RoundView(
         round_key,
-        rnd.reason or rnd.plan_id,
+        title,
         ROUND_STATUS.get(str(rnd.status), str(rnd.status)),
         f"{rnd.window_start} 至 {rnd.window_end}",
         local_label(drawn, zone) if drawn else "",
-        [(k, v[0], v[1]) for k, v in sorted(strata.items())],
+        [(k, stratum_division(k, rnd.window_start), v[0], v[1]) for k, v in sorted(strata.items())],
         rows,
         delivery.get("", Counter())["dead"],
         awaits_witnesses(rnd),
+        rnd.reason if rnd.kind == RoundKind.adhoc else "",
+        failure_said(rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
+        (rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
     )

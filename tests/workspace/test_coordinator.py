@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from api import tokens
 from findings.importer import import_findings
 from findings.service import history, submit
+from registry.divisions import divisions
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, final_finding, finding
 from tests.workspace.conftest import coordinator_live as live  # noqa: F401  (for tests/joint)
@@ -58,6 +60,13 @@ def test_round_page_shows_progress_and_who_must_sign(
     queue = page.text.split('id="signoff-queue"', 1)[1].split("</section>", 1)[0]
     assert "待签字（1）" in queue and "签字" in queue
     assert "逾期（0）" in page.text
+    # headed by the plan's title, as the month says it; each stratum names its division
+    row_title = month.text.split(f">{ROUND}</a>", 1)[0].rsplit("<tr", 1)[1]
+    title = row_title.split("<td>", 1)[1].split("<br>", 1)[0]
+    assert title == "强制性产品认证获证产品一致性检查" and f"<h1>{title}</h1>" in page.text
+    strata = page.text.split("<h2>分层抽取</h2>", 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>([^<]*)(?:<br><small>([^<]*)</small>)?</td>", strata)
+    assert rows and all(name == divisions().name(s.split("/")[0]) != "" for s, name in rows)
 
 
 def test_an_inspector_session_or_token_never_opens_coordinator_pages(
