@@ -20,9 +20,11 @@ from exchange.directory import Partner
 from exchange.errors import SyncRejected
 from exchange.models import AssistanceCase, PartnerEntry
 from exchange.settings import origin_of
+from shuangsui.text import CONTROL
 
 logger = logging.getLogger(__name__)
 
+CODE_LENGTH = 18  # 统一社会信用代码; the width of the credit_code columns
 # Called with (session, case) in the pull's transaction when a partner's assistance request to
 # us opens an incoming case: the leads record it as a lead (leads/hooks.py).
 case_opened_hooks: list[Callable[[Session, AssistanceCase], None]] = []
@@ -36,6 +38,21 @@ class Verified:
     data: bytes
     doc: dict[str, Any]
     leaf_hash: bytes
+
+
+def _code(value: Any) -> str | None:
+    """A credit code from a partner's body, for the ``credit_code`` columns: text that fits
+    them (18 characters at most, no control or invisible character); None otherwise. The
+    entry is kept whole either way: on PostgreSQL a longer code or a NUL made the insert fail,
+    and with it every sync of that partner, at the same entry, for good."""
+    if isinstance(value, str) and len(value) <= CODE_LENGTH and not CONTROL.search(value):
+        return value
+    return None
+
+
+def _storable(*values: str) -> bool:
+    """Whether text from a partner can be stored as it is: PostgreSQL refuses a NUL."""
+    return not any("\x00" in v for v in values)
 
 
 def _date(value: Any) -> dt.date | None:
@@ -71,12 +88,11 @@ class _Rows:
 
     def add(self, e: Verified) -> None:
         doc, body, partner = e.doc, e.doc["body"], self.partner
-        credit = body.get("credit_code") if doc["kind"] != "round" else None
+        credit = _code(body.get("credit_code")) if doc["kind"] != "round" else None
         item = body.get("check_item")
         day = _date(body.get("inspected_on"))
         self.rows.append((
-            partner.code, e.seq, doc["id"], doc["kind"], doc.get("supersedes"),
-            credit if isinstance(credit, str) else None,
+            partner.code, e.seq, doc["id"], doc["kind"], doc.get("supersedes"), credit,
             partner.our_check_item(item) if isinstance(item, str) else None,
             None if day is None else self.date(day), e.data.decode(), e.leaf_hash.hex(),
             self.applied_at,
@@ -92,11 +108,17 @@ def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: d
     kind, body = e.doc["kind"], e.doc["body"]
     if kind == "assistance-request" and body.get("to") == us:
         key = (partner.code, str(body.get("request_id")))
+        code = _code(body.get("credit_code"))
+        item, reason = str(body.get("check_item")), str(body.get("reason", ""))
+        if code is None or not _storable(key[1], item, reason):
+            logger.warning("assistance request of entry %d from %s opens no case: its credit "
+                           "code, request id, check item or reason cannot be stored as sent",
+                           e.seq, partner.code)  # fmt: skip
+            return
         if session.get(AssistanceCase, key) is None:
             opened = AssistanceCase(
                 requester=partner.code, request_id=key[1], direction="incoming", target=us,
-                credit_code=str(body.get("credit_code")), check_item=str(body.get("check_item")),
-                reason=str(body.get("reason", "")), status="pending",
+                credit_code=code, check_item=item, reason=reason, status="pending",
                 request_entry_hash=e.leaf_hash.hex(), updated_at=now,
             )  # fmt: skip
             session.add(opened)

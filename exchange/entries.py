@@ -24,6 +24,7 @@ from typing import Any
 
 from draw.canonical import canonical_json
 from exchange.errors import LogContentRefused
+from shuangsui.text import CONTROL
 
 KINDS = (
     "round",
@@ -146,6 +147,9 @@ def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
         raise ValueError(f"entry {seq}: unknown kind {doc.get('kind')!r} or no body")
     if not isinstance(doc.get("id"), str) or not doc["id"]:
         raise ValueError(f"entry {seq}: no id")
+    for key in ("id", "supersedes"):  # kept as columns: PostgreSQL cannot hold a NUL
+        if isinstance(doc.get(key), str) and CONTROL.search(doc[key]):
+            raise ValueError(f"entry {seq}: {key} holds a control or invisible character")
     return doc
 
 

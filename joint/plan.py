@@ -23,7 +23,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from draw.canonical import canonical_json, sha256_hex
+from draw.canonical import canonical_json, check_json_value, sha256_hex
 from draw.errors import PlanError as DrawPlanError
 from draw.plan import parse_plan, read_plan_yaml
 from shuangsui.errors import PlanError
@@ -111,7 +111,18 @@ def parse_joint_plan(data: Any) -> dict[str, Any]:
         replaces = str(data["replaces"])
         check_round_key(replaces, field="replaces")
         doc["replaces"] = replaces
+    _hashable(doc)
     return doc
+
+
+def _hashable(doc: dict[str, Any]) -> None:
+    """Refuse, naming the field, a number the joint plan's hash cannot hold exactly (I-JSON,
+    ``draw.canonical``): a bureau's ``inspectors: 1152921504606846976`` passed every check and
+    stopped ``joint commit`` with a ``TypeError`` traceback when the plan was hashed."""
+    try:
+        check_json_value(doc)
+    except TypeError as exc:
+        raise PlanError(str(exc).removeprefix("$.")) from None
 
 
 def read_joint_plan(text: str) -> dict[str, Any]:

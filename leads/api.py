@@ -47,7 +47,8 @@ class RejectBody(_Body):
 
 @router.post("", status_code=201)
 def receive(body: LeadIn, request: Request, who: Coordinator) -> dict[str, Any]:
-    """Record a lead (the same ``external_ref`` again returns the lead already recorded)."""
+    """Record a lead (the same ``external_ref`` again returns the lead already recorded; with
+    another lead's details, 409 naming that lead)."""
     lead = service.receive(request.app.state.engine, body, by=who.name,
                            allowed=still_allowed(request, who))  # fmt: skip
     return service.internal_view(lead)

@@ -49,11 +49,12 @@ def received_event(lead: Lead) -> events.LeadReceived:
 
 
 def receive(engine: Engine, data: LeadIn, *, by: str, allowed: Allowed = None) -> Lead:
-    """Record a lead. The same ``external_ref`` again returns the lead already recorded."""
+    """Record a lead. The same ``external_ref`` again returns the lead already recorded (a
+    retried request); with another lead's details it is refused (:func:`same_lead`)."""
 
     def work(session: Session) -> Lead:
         if data.external_ref and (same := _by_ref(session, data.external_ref)):
-            return same
+            return same_lead(same, data)
         lead = new_lead(data, by=by, at=now())
         session.add(lead)
         session.flush()  # a concurrent insert of the same external_ref fails here: tried again
@@ -62,6 +63,26 @@ def receive(engine: Engine, data: LeadIn, *, by: str, allowed: Allowed = None) -
 
     lead = write(engine, work, what="the lead", allowed=allowed)
     logger.info("lead %s received (%s, %s)", lead.id, lead.source.value, lead.credit_code)
+    return lead
+
+
+# what makes a lead the one a sender means (its deadline is the bureau's term, worked out from
+# the receipt when none is given, so it is not compared)
+ASKED = ("source", "credit_code", "category", "received_on", "confidential", "reporter",
+         "allegation")  # fmt: skip
+
+
+def same_lead(lead: Lead, data: LeadIn) -> Lead:
+    """``lead``, recorded under ``data``'s reference, if ``data`` asks for that lead; else a
+    409 naming what differs. A reference reused for another lead (another enterprise, say)
+    was answered 201 with the first, and the second was never recorded, unsaid."""
+    differ = [f for f in ASKED if getattr(lead, f) != getattr(data, f)]
+    if differ:
+        raise Conflict(
+            f"external_ref: {data.external_ref} is lead {lead.id} already, which differs in "
+            f"{', '.join(differ)}; give another lead a reference of its own",
+            lead=lead.id,
+        )
     return lead
 
 

@@ -2,6 +2,13 @@
 
 Any bad row rejects the whole file (FILE:ROW: field: reason). A complaint already held (same
 enterprise and reference) is left as it is. The file's SHA-256 is in the audit log.
+
+Each value is checked as the leads' import checks its own (``shuangsui.text``): a control or
+invisible character is refused by name (PostgreSQL refused a NUL with a raw ``DataError``,
+SQLite stored it), a complaint upheld after today is refused (it would count in every
+classification from then on, dated after any ``--as-of``), and one complaint twice in the file
+(code and reference) is refused naming both rows (only the last was kept, unsaid). A file with
+no row below its header imports nothing and records nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from findings import dates
 from registry.models import Enterprise
 from risk.events import RiskComplaintsImported
 from risk.models import RiskComplaint
 from rounds import audit
 from shuangsui.errors import ImportRejected, RowProblem, UserError
+from shuangsui.text import no_control, no_control_in_text
 
 _RC = RiskComplaint.__table__  # type: ignore[attr-defined]
 _E = Enterprise.__table__  # type: ignore[attr-defined]
@@ -36,27 +45,28 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path.name}: not UTF-8") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise UserError(f"{path.name}: missing column {missing[0]} (needs {', '.join(COLUMNS)})")
+    records = _records(path, text)
     rows: list[dict[str, Any]] = []
     problems: list[RowProblem] = []
-    now = dt.datetime.now(dt.UTC)
-    for n, rec in enumerate(reader, start=2):
-        code, ref = (rec.get("credit_code") or "").strip(), (rec.get("ref") or "").strip()
-        if not code:
-            problems.append(RowProblem(path.name, n, "credit_code", "empty"))
-        if not ref:
-            problems.append(RowProblem(path.name, n, "ref", "empty"))
-        try:
-            day = dt.date.fromisoformat((rec.get("upheld_on") or "").strip())
-        except ValueError:
-            problems.append(RowProblem(path.name, n, "upheld_on", "not a YYYY-MM-DD date"))
+    now, today = dt.datetime.now(dt.UTC), dates.today()
+    first_row: dict[tuple[str, str], int] = {}
+    for n, rec in records:
+        fields = _fields(path.name, n, rec, problems)
+        if fields is None:
             continue
-        rows.append({"credit_code": code, "ref": ref, "upheld_on": day,
-                     "summary": (rec.get("summary") or "").strip(), "imported_at": now,
-                     "imported_by": by, "_row": n})  # fmt: skip
+        code, ref, day, summary = fields
+        if day > today:
+            problems.append(RowProblem(path.name, n, "upheld_on", f"{day} is in the future"))
+            continue
+        if (code, ref) in first_row:
+            problems.append(RowProblem(path.name, n, "ref", f"{ref} of {code} is also on row "
+                                       f"{first_row[code, ref]}"))  # fmt: skip
+            continue
+        first_row[code, ref] = n
+        rows.append({"credit_code": code, "ref": ref, "upheld_on": day, "summary": summary,
+                     "imported_at": now, "imported_by": by, "_row": n})  # fmt: skip
+    if not rows and not problems:
+        raise UserError(f"{path.name}: no data rows below the header")
     with engine.connect() as conn:
         codes = {r["credit_code"] for r in rows}
         known = {c for (c,) in conn.execute(sa.select(_E.c.credit_code).where(
@@ -84,3 +94,52 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
                 continue
         return len(fresh)
     raise RuntimeError("could not record the import: the audit log is too busy")
+
+
+def _records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """(row number, cells by column) of each row below the header, the header checked first.
+    A row the csv module cannot read (a cell over its 128 KiB limit, say) refuses the file
+    naming the row, not with a ``_csv.Error`` traceback."""
+    reader = csv.DictReader(io.StringIO(text))
+    records: list[tuple[int, dict[str, Any]]] = []
+    row = 1  # the row being read: the header, then each below it
+    try:
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            needs = ", ".join(COLUMNS)
+            raise UserError(f"{path.name}: missing column {missing[0]} (needs {needs})")
+        row = 2
+        for rec in reader:
+            records.append((row, rec))
+            row += 1
+    except csv.Error as exc:
+        raise UserError(f"{path.name}:{row}: not readable as CSV: {exc}") from None
+    return records
+
+
+def _fields(
+    name: str, row: int, rec: dict[str, Any], problems: list[RowProblem]
+) -> tuple[str, str, dt.date, str] | None:
+    """A row's code, reference, date and summary; None when any is bad (``problems`` then
+    says which). A summary may hold line breaks and tabs; the other three are one line."""
+    found = len(problems)
+    values: dict[str, str] = {}
+    for field in (*COLUMNS, "summary"):
+        text = (rec.get(field) or "").strip()
+        check = no_control_in_text if field == "summary" else no_control
+        try:
+            values[field] = check(text)
+        except ValueError as exc:
+            problems.append(RowProblem(name, row, field, str(exc)))
+            continue
+        if not text and field in COLUMNS:
+            problems.append(RowProblem(name, row, field, "empty"))
+    day = None
+    if values.get("upheld_on"):
+        try:
+            day = dt.date.fromisoformat(values["upheld_on"])
+        except ValueError:
+            problems.append(RowProblem(name, row, "upheld_on", "not a YYYY-MM-DD date"))
+    if len(problems) > found or day is None:
+        return None
+    return values["credit_code"], values["ref"], day, values["summary"]

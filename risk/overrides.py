@@ -1,6 +1,9 @@
 """Overrides: a class set by hand, by one coordinator with a reason, approved by another.
 
-Both steps are in the audit log, in the transaction that makes them. Only coordinators with
+Both steps are in the audit log, in the transaction that makes them. The reason is free text
+(line breaks and tabs kept) without other control or invisible characters: PostgreSQL refused a
+NUL with a raw ``DataError``, and a right-to-left override would turn the published reason
+around. Only coordinators with
 a live token (``shuangsui tokens create-coordinator``) may request or approve, and the approver
 must not be the requester. An approved override is in force until another approved override of
 the same enterprise replaces it; a pending one changes nothing.
@@ -22,6 +25,7 @@ from risk.events import RiskOverrideApproved, RiskOverrideRequested
 from risk.models import OverrideStatus, RiskOverride
 from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
+from shuangsui.text import no_control_in_text
 
 T = TypeVar("T")
 
@@ -62,6 +66,10 @@ def request(
         raise UserError(f"class: must be one of A, B, C, D, not {risk_class!r}") from None
     if not reason.strip():
         raise UserError("reason: an override needs a reason (it is shown with the class)")
+    try:  # published in the round's classification bundle: no character that hides or misleads
+        no_control_in_text(reason)
+    except ValueError as exc:
+        raise UserError(f"reason: {exc}") from None
 
     def work(session: Session) -> RiskOverride:
         who = _coordinator(session, by, "by")

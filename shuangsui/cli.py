@@ -12,7 +12,7 @@ import typer
 
 from shuangsui import files
 from shuangsui.config import Settings, get_settings
-from shuangsui.errors import UserError
+from shuangsui.errors import IntegrityError, UserError
 
 # Set before Prefect is imported, unless the user chose otherwise: a temporary Prefect server
 # would otherwise try to send telemetry and log ERROR lines where the network is closed, and
@@ -41,6 +41,25 @@ def db_migrate(revision: str = typer.Argument("head")) -> None:
     settings = get_settings()
     migrate(settings.resolved_database_url, revision)
     typer.echo(f"database {settings.database_url_for_logs} at {revision}")
+
+
+@db_app.command("backup")
+def db_backup(
+    dest: Path = typer.Argument(..., help="a new folder, outside the data directory"),
+) -> None:
+    """Copy the data directory, its SQLite database by SQLite's online backup (a plain file
+    copy of a database being written is not one); on PostgreSQL, dump the database too."""
+    from shuangsui.backup import backup
+
+    report = backup(get_settings(), dest)
+    typer.echo(f"{report.files} file(s) of the data directory copied into {report.folder}")
+    if report.database is not None:
+        typer.echo(f"database copied and checked: {report.database}")
+    else:
+        typer.echo(
+            "the database is on PostgreSQL: dump it now as well, "
+            "pg_dump --format=custom --file=shuangsui.dump DATABASE (docs/operations.md)"
+        )
 
 
 def _register_groups() -> None:
@@ -134,14 +153,18 @@ def _env_prefix(title: str) -> str | None:
 
 
 def user_message(exc: BaseException) -> str | None:
-    """The one-line message for an error caused by the user's input or environment; None for
-    anything else, which is a bug and keeps its traceback."""
+    """The one-line message for an error caused by the user's input or environment, or for
+    recorded data that does not verify (what ``round audit`` and ``round verify`` exist to
+    say, naming where); None for anything else, which is a bug and keeps its traceback."""
     import httpx
     import pydantic
+    import sqlalchemy.exc
     import yaml
 
-    if isinstance(exc, UserError):
+    if isinstance(exc, UserError | IntegrityError):
         return str(exc)
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        return _database_refused(exc)
     if isinstance(exc, pydantic.ValidationError) and (prefix := _env_prefix(exc.title)):
         fields = "; ".join(
             (f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
@@ -159,6 +182,15 @@ def user_message(exc: BaseException) -> str | None:
         except RuntimeError:  # no request attached
             return f"network: {exc}"
     return None
+
+
+def _database_refused(exc: BaseException) -> str:
+    """A database that cannot be reached, opened or written (a server down, a wrong password,
+    a read-only data directory): which one (its password hidden) and the driver's own words,
+    not a traceback of SQLAlchemy's internals."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:2]
+    said = " ".join(line.strip() for line in lines) or "refused"
+    return f"database {get_settings().database_url_for_logs}: {said}"
 
 
 def main() -> None:
@@ -186,7 +218,7 @@ def main() -> None:
         if message is None:
             raise
         typer.echo(f"error: {message}", err=True)
-        sys.exit(exc.exit_code if isinstance(exc, UserError) else 2)
+        sys.exit(exc.exit_code if isinstance(exc, UserError | IntegrityError) else 2)
 
 
 if __name__ == "__main__":

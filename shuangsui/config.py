@@ -7,6 +7,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlencode
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -146,7 +147,17 @@ class Settings(BaseSettings):
 
 
 def scrub_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    """``url`` fit for a log line or a message: every password replaced by ``***``, the one
+    after the user name and any given as a query parameter (libpq and psycopg read
+    ``?password=`` and ``?sslpassword=`` too), which ``hide_password`` leaves in clear."""
+    parsed = make_url(url)
+    text = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = [(key, value) for key, values in parsed.query.items()
+             for value in ((values,) if isinstance(values, str) else values)]  # fmt: skip
+    if not pairs:
+        return text
+    shown = [(key, "***" if "password" in key.lower() else value) for key, value in pairs]
+    return f"{text}?{urlencode(shown, safe='*')}"
 
 
 @lru_cache(maxsize=1)

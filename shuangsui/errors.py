@@ -132,3 +132,5 @@ class EntropyUnavailable(ShuangsuiError):
 
 class IntegrityError(ShuangsuiError):
     """Recorded data does not verify (hash chain broken, commitment mismatch)."""
+
+    exit_code = 1  # the CLI's exit status: a check failed, as a bundle's verify.py says it

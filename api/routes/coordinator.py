@@ -83,13 +83,16 @@ def deadlines(request: Request, who: Coordinator, all: bool = False) -> list[dic
 
 
 Text = Annotated[str, Field(max_length=64)]
+# a plan's numbers are hashed as exact JSON numbers (draw.canonical, I-JSON): a larger cap was
+# answered 202 and then stopped the round in the background with a TypeError
+MAX_SAFE_INT = 2**53 - 1
 
 
 class AdhocRequest(BaseModel):
     plan: PlanRef = Field(description="plan id, or a .yaml file's path under the plans directory")
     reason: str = Field(min_length=1, max_length=1000, description="why this round (audited)")
     rates: dict[Text, Text] | None = Field(default=None, max_length=100)
-    total_cap: int | None = Field(default=None, ge=1)
+    total_cap: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)
     divisions: list[Text] | None = Field(default=None, max_length=5000)
     round_id: RoundKey | None = Field(
         default=None, description="continue an ad hoc round already committed (the ceremony)"

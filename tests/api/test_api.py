@@ -188,6 +188,17 @@ def test_adhoc_round_runs_for_the_coordinator(world: World) -> None:
     assert r.status_code == 422 and "body.reason" in r.json()["detail"]
 
 
+def test_adhoc_total_cap_past_what_a_plan_hash_holds_is_refused(world: World) -> None:
+    """2**53 was answered 202; the round then stopped in the background (the plan's hash
+    holds only exact JSON numbers), said only in the server's log."""
+    body = {"plan": "ccc-2026-12", "reason": "投诉线索", "total_cap": 2**53}
+    r = world.call("POST", "/rounds/adhoc", world.coord, json=body)
+    assert r.status_code == 422 and "body.total_cap" in r.json()["detail"]
+    assert world.adhoc_calls == []
+    body["total_cap"] = 2**53 - 1
+    assert world.call("POST", "/rounds/adhoc", world.coord, json=body).status_code == 202
+
+
 def test_openapi_and_unknown_routes(world: World) -> None:
     doc = world.call("GET", "/openapi.json").json()
     assert "/findings/{round_key}/{credit_code}" in doc["paths"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -119,6 +120,32 @@ def test_a_new_empty_database_is_named(folder: Path) -> None:
     assert "SHUANGSUI_HOME is unset" in proc.stderr and len(proc.stderr.splitlines()) == 1
     again = _run(folder, "round", "list")  # the database exists now: no warning
     assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_without_its_password(
+    folder: Path,
+) -> None:
+    """A server down (or a wrong password, a read-only data directory) stopped every command
+    with SQLAlchemy's traceback; now the database, its password hidden, and the driver's
+    words."""
+    url = "postgresql+psycopg://u:S3cr3t@127.0.0.1:1/db"
+    proc = _run(folder, "round", "list", SHUANGSUI_DATABASE_URL=url)
+    assert proc.returncode == 2, proc.stderr
+    line = "error: database postgresql+psycopg://u:***@127.0.0.1:1/db: connection failed: "
+    assert proc.stderr.startswith(line) and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "S3cr3t" not in proc.stderr + proc.stdout
+
+
+def test_an_altered_audit_log_is_one_line_naming_the_event(folder: Path) -> None:
+    """What ``round audit`` finds is its answer, not a traceback: which event, exit 1 (a
+    check that failed, as a bundle's verify.py says it)."""
+    made = _run(folder, "tokens", "create-coordinator", "林科长")
+    assert made.returncode == 0, made.stderr
+    with sqlite3.connect(folder / ".shuangsui" / "shuangsui.db") as conn:
+        conn.execute("UPDATE audit_event SET payload = replace(payload, '林科长', '陈明')")
+    proc = _run(folder, "round", "audit")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == "error: audit log: event 1 (CoordinatorTokenIssued) was altered\n"
 
 
 def test_unexpected_errors_keep_their_traceback() -> None:

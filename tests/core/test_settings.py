@@ -135,3 +135,20 @@ def test_production_refuses_an_smtp_password_over_plain(
 
 def test_scrub_url_keeps_urls_without_password() -> None:
     assert scrub_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://u@127.0.0.1/db?password=S3cr3t&sslmode=require",
+         "postgresql+psycopg://u@127.0.0.1/db?password=***&sslmode=require"),
+        ("postgresql+psycopg:///db?host=h&user=u&sslpassword=S3cr3t",
+         "postgresql+psycopg:///db?host=h&user=u&sslpassword=***"),
+        ("postgresql+psycopg://u:S3cr3t@h/db?options=-c%20TimeZone%3DAsia%2FShanghai",
+         "postgresql+psycopg://u:***@h/db?options=-c+TimeZone%3DAsia%2FShanghai"),
+    ],
+)  # fmt: skip
+def test_scrub_url_hides_a_password_given_in_the_query(url: str, shown: str) -> None:
+    """libpq reads ``?password=``; ``shuangsui db migrate`` printed it as it was."""
+    assert scrub_url(url) == shown
+    assert "S3cr3t" not in scrub_url(url)

@@ -139,6 +139,30 @@ def test_control_characters_are_refused_the_same_on_both_databases(
         assert s.exec(select(Lead)).all() == []
 
 
+def test_a_reference_reused_for_another_lead_is_refused_not_swallowed(engine: sa.Engine) -> None:
+    """A partner's referral system reusing its reference for another enterprise was answered
+    201 with the first lead; the second lead was never recorded, and nothing said so."""
+    code = seed_registry(engine, enterprises=4)[0]
+    coordinator = tokens.create_coordinator(engine, "王五", get_settings().bureau_code)
+    first = _lead(external_ref="转办-2026-88").model_dump(mode="json")
+    other = first | {"credit_code": code}
+    auth = {"Authorization": f"Bearer {coordinator}"}
+    with serve_app(create_app(engine=engine)) as url:
+        made = httpx.post(f"{url}/leads", json=first, headers=auth)
+        again = httpx.post(f"{url}/leads", json=first, headers=auth)  # a retry: the same lead
+        refused = httpx.post(f"{url}/leads", json=other, headers=auth)
+    assert made.status_code == again.status_code == 201, made.text
+    assert again.json()["id"] == made.json()["id"]
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["lead"] == made.json()["id"]
+    assert refused.json()["detail"] == (
+        f"external_ref: 转办-2026-88 is lead {made.json()['id']} already, which differs in "
+        "credit_code; give another lead a reference of its own"
+    )
+    with Session(engine) as s:
+        assert len(s.exec(select(Lead)).all()) == 1
+
+
 def test_allegations_keep_their_line_breaks() -> None:
     assert _lead(allegation="第一行\r\n第二行\t完").allegation == "第一行\r\n第二行\t完"
 
