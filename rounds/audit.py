@@ -227,6 +227,18 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def check_chain(engine: Engine) -> int:
+    """Load and check the whole audit log (:func:`verify_chain`); its number of events."""
+    with Session(engine) as session:
+        return verify_chain(load_chain(session))
+
+
+def round_events(session: Session, round_key: str) -> list[AuditEvent]:
+    """The round's events, in order, read by its key (the chain not checked here)."""
+    stmt = select(AuditEvent).where(AuditEvent.round_key == round_key)  # type: ignore[arg-type]
+    return list(session.exec(stmt.order_by(AuditEvent.seq)).scalars())  # type: ignore[call-overload,arg-type]
+
+
 def load_chain(session: Session, round_key: str | None = None) -> list[AuditEvent]:
     stmt = select(AuditEvent).order_by(AuditEvent.seq)  # type: ignore[arg-type]
     rows = list(session.exec(stmt).scalars())  # type: ignore[call-overload]

@@ -11,6 +11,7 @@ discipline inspection office (纪检监察) and other authorised auditors only).
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from draw.bundle import AUDIENCES, Writer, write_bundle, write_failed_bundle, wr
 from draw.errors import InfeasibleDraw
 from rounds import audit, service
 from rounds.frames import code_order
-from rounds.models import Assignment, Round, RoundStatus, Selection
+from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
 from shuangsui.files import remove_leftovers, write_atomic, writer_lock
@@ -43,15 +44,19 @@ class Recomputed:
     result: core.DrawResult
 
 
-def recompute(engine: Engine, round_key: str) -> Recomputed:
+def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) -> Recomputed:
     """Re-run a drawn round and compare with what is stored; raise naming the first difference
-    (in credit-code order)."""
+    (in credit-code order). The whole audit log is checked first, unless the caller has just
+    checked it (``chain_checked``: a publish writing many rounds' bundles checks it once, not
+    once a round, which grew with the square of the years)."""
     rnd = service.get_round(engine, round_key)
     if rnd.status not in (RoundStatus.drawn, RoundStatus.closed):
         raise UserError(f"round {round_key} is {rnd.status.value}: there is no draw to verify")
     with Session(engine, expire_on_commit=False) as session:
         inputs = service.load_inputs(session, round_key, rnd.entropy or [])
-        audit.verify_chain(audit.load_chain(session))
+        if not chain_checked:
+            audit.verify_chain(audit.load_chain(session))
+        _compare_audit(rnd, audit.round_events(session, round_key))
     result = core.draw(inputs)
     if result.seed != rnd.seed:
         raise IntegrityError(
@@ -65,23 +70,59 @@ def recompute(engine: Engine, round_key: str) -> Recomputed:
     return Recomputed(rnd, inputs, result)
 
 
+# what the round's record must say as its audit events said it when they were appended
+_COMMITTED = ("plan_hash", "frame_commitment", "frame_merkle_root", "frame_size",
+              "inspector_commitment", "inspector_frame_size")  # fmt: skip
+
+
+def _compare_audit(rnd: Round, events: list[AuditEvent]) -> None:
+    """The round's record against its own audit events (the chain checked): the commitments as
+    ``RoundCommitted`` logged them, the seed as ``DrawMade`` did. The draw is recomputed from
+    the record, so a record rewritten whole (other entropy, the seed, selection and teams made
+    again from it) would reproduce itself; the log, whose chain links every later event to
+    these, is what it cannot also rewrite unseen."""
+    said = {e.event: json.loads(e.payload) for e in events}  # each once a round
+    committed, made = said.get("RoundCommitted"), said.get("DrawMade")
+    if committed is None or made is None:
+        missing = "RoundCommitted" if committed is None else "DrawMade"
+        raise IntegrityError(f"round {rnd.round_key}: the audit log has no {missing} event")
+    for name in _COMMITTED:
+        if name in committed and committed[name] != getattr(rnd, name):
+            raise IntegrityError(
+                f"round {rnd.round_key}: stored {name} {getattr(rnd, name)} != "
+                f"{committed[name]} in the audit log's RoundCommitted event"
+            )
+    if made["seed"] != rnd.seed:
+        raise IntegrityError(
+            f"round {rnd.round_key}: stored seed {rnd.seed} != {made['seed']} in the audit "
+            "log's DrawMade event"
+        )
+
+
 def _compare_selection(conn: Connection, round_key: str, result: core.DrawResult) -> None:
     by_code = code_order(conn)
     stored = conn.execute(
-        select(col(Selection.credit_code), col(Selection.ticket), col(Selection.stratum))
+        select(
+            col(Selection.credit_code),
+            col(Selection.ticket),
+            col(Selection.stratum),
+            col(Selection.kind),
+            col(Selection.rank),
+        )
         .where(col(Selection.round_key) == round_key)
         .order_by(by_code(Selection.credit_code))
     )
     drawn = sorted(result.selected, key=attrgetter("credit_code"))
     i = 0
-    for code, ticket, stratum in stored:
+    for code, ticket, stratum, kind, rank in stored:
         if i < len(drawn) and drawn[i].credit_code < code:
             break  # drawn[i] is not stored
         if i == len(drawn) or drawn[i].credit_code > code:
             raise IntegrityError(
                 f"round {round_key}: {code} is stored as selected but was not drawn"
             )
-        if (drawn[i].ticket, drawn[i].stratum) != (ticket, stratum):
+        d = drawn[i]  # a targeted firm shown as random, or a rank moved, is a difference too
+        if (d.ticket, d.stratum, d.kind, d.rank) != (ticket, stratum, kind, rank):
             raise IntegrityError(f"round {round_key}: stored selection of {code} differs")
         i += 1
     if i < len(drawn):
@@ -128,8 +169,11 @@ def bundle_dir(home: Path, round_key: str) -> Path:
     return child(home / "bundles", round_key)
 
 
-def recompute_failure(engine: Engine, round_key: str) -> tuple[Round, core.DrawInputs]:
-    """Re-run a failed round up to its failure: it must fail with the error stored."""
+def recompute_failure(
+    engine: Engine, round_key: str, *, chain_checked: bool = False
+) -> tuple[Round, core.DrawInputs]:
+    """Re-run a failed round up to its failure: it must fail with the error stored (the audit
+    log checked first, as by :func:`recompute`)."""
     rnd = service.get_round(engine, round_key)
     if rnd.status is not RoundStatus.failed or rnd.entropy is None:
         raise UserError(
@@ -138,7 +182,8 @@ def recompute_failure(engine: Engine, round_key: str) -> tuple[Round, core.DrawI
         )
     with Session(engine, expire_on_commit=False) as session:
         inputs = service.load_inputs(session, round_key, rnd.entropy)
-        audit.verify_chain(audit.load_chain(session))
+        if not chain_checked:
+            audit.verify_chain(audit.load_chain(session))
     try:
         core.draw(inputs)
     except InfeasibleDraw as exc:
@@ -151,28 +196,37 @@ def recompute_failure(engine: Engine, round_key: str) -> tuple[Round, core.DrawI
 
 
 def bundle_round(
-    engine: Engine, round_key: str, out: Path, audience: str = "public", *, scratch: bool = False
+    engine: Engine,
+    round_key: str,
+    out: Path,
+    audience: str = "public",
+    *,
+    scratch: bool = False,
+    chain_checked: bool = False,
 ) -> Path:
     """Write the round's self-contained verification bundle for ``audience`` into ``out`` (for
     a failed round, the bundle that confirms its failure). Each file is written atomically;
-    ``scratch``: a private temporary folder, where plain writes do."""
+    ``scratch``: a private temporary folder, where plain writes do; ``chain_checked``: the
+    caller has just checked the whole audit log (:func:`recompute`)."""
     if audience not in AUDIENCES:
         raise UserError(f"audience: must be one of {', '.join(AUDIENCES)}, not {audience!r}")
     if scratch:
-        return _bundle_round(engine, round_key, out, audience, write_pieces)
+        return _bundle_round(engine, round_key, out, audience, write_pieces, chain_checked)
     with writer_lock(out):  # two runs into one folder take turns (``shuangsui.files``)
         remove_leftovers(out)
-        return _bundle_round(engine, round_key, out, audience, write_atomic)
+        return _bundle_round(engine, round_key, out, audience, write_atomic, chain_checked)
 
 
-def _bundle_round(engine: Engine, round_key: str, out: Path, audience: str, write: Writer) -> Path:
+def _bundle_round(
+    engine: Engine, round_key: str, out: Path, audience: str, write: Writer, chain_checked: bool
+) -> Path:
     if service.get_round(engine, round_key).status is RoundStatus.failed:
-        rnd, inputs = recompute_failure(engine, round_key)
+        rnd, inputs = recompute_failure(engine, round_key, chain_checked=chain_checked)
         meta = service.canonical_copy(_meta(rnd))
         path = write_failed_bundle(out, inputs, meta, audience, write=write)
         logger.info("%s failure bundle of %s written to %s", audience, round_key, path)
         return path
-    rc = recompute(engine, round_key)
+    rc = recompute(engine, round_key, chain_checked=chain_checked)
     meta = service.canonical_copy(_meta(rc.round))
     path = write_bundle(out, rc.inputs, rc.result, meta, audience, write=write)
     logger.info("%s bundle of %s written to %s", audience, round_key, path)

@@ -48,6 +48,8 @@ class PublishReport:
     newly_published: int = 0
     revealed: list[str] = field(default_factory=list)  # rounds whose list went public now
     reread: list[str] = field(default_factory=list)  # rounds read again (inputs changed)
+    # the audit log's events, checked once before the publish's first bundle (None: no bundle)
+    audit_events: int | None = None
 
 
 class Output:

@@ -278,7 +278,8 @@ def test_a_frame_altered_after_commitment_cannot_be_drawn(engine: sa.Engine) -> 
 
 
 @pytest.mark.parametrize(
-    "edit", ["ticket", "team", "selection", "team order", "extra selection", "extra team"]
+    "edit",
+    ["ticket", "kind", "rank", "team", "selection", "team order", "extra selection", "extra team"],
 )
 def test_a_stored_draw_changed_after_the_fact_is_named_on_recompute(
     engine: sa.Engine, edit
@@ -296,8 +297,13 @@ def test_a_stored_draw_changed_after_the_fact_is_named_on_recompute(
         first = s.exec(select(Selection).order_by(Selection.credit_code)).first()
         assert first is not None
         code = first.credit_code
-        if edit == "ticket":
-            first.ticket = "0" * 64
+        if edit in ("ticket", "kind", "rank"):  # a random pick shown as targeted passed
+            if edit == "ticket":
+                first.ticket = "0" * 64
+            elif edit == "kind":
+                first.kind = "targeted" if first.kind == "random" else "random"
+            else:
+                first.rank = 99
             s.add(first)
             want = f"stored selection of {code} differs"
         elif edit == "team":
@@ -333,3 +339,42 @@ def test_a_stored_draw_changed_after_the_fact_is_named_on_recompute(
         s.commit()
     with pytest.raises(IntegrityError, match=want):
         recompute(engine, "ccc-2026-12")
+
+
+def test_a_round_record_drawn_again_from_other_entropy_is_named_by_its_audit_events(
+    engine: sa.Engine,
+) -> None:
+    """Rewriting a drawn round whole, other witness digits, the seed, selection and teams
+    made again from them, reproduces itself on recompute: its own audit events, which the
+    chain links to every later one, still hold the seed of the draw that was made."""
+    from draw import core
+    from rounds.bundle import recompute
+    from shuangsui.errors import IntegrityError
+
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    made = _draw(engine)
+    entropy = json.loads(json.dumps(made.entropy))
+    entropy[0]["digits"] = "1" * len(entropy[0]["digits"])
+    with Session(engine) as s:
+        forged = core.draw(service.load_inputs(s, made.round_key, entropy))
+        assert forged.seed != made.seed
+        rnd = s.get(Round, made.round_key)
+        assert rnd is not None
+        rnd.entropy, rnd.seed = entropy, forged.seed
+        due = s.exec(select(Assignment.due_on)).first()
+        s.execute(sa.delete(Assignment).where(Assignment.round_key == made.round_key))
+        s.execute(sa.delete(Selection).where(Selection.round_key == made.round_key))
+        s.add_all(Selection(round_key=made.round_key, **x._asdict()) for x in forged.selected)
+        s.add_all(
+            Assignment(
+                round_key=made.round_key, credit_code=code, inspector_id=who, position=i, due_on=due
+            )  # fmt: skip
+            for code, team in forged.teams.items()
+            for i, who in enumerate(team)
+        )
+        s.add(rnd)
+        s.commit()
+    with pytest.raises(IntegrityError, match=f"stored seed {forged.seed} != {made.seed} in the "
+                       "audit log's DrawMade event"):  # fmt: skip
+        recompute(engine, made.round_key)
