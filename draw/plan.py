@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
-from .canonical import canonical_json, sha256_hex
+from .canonical import canonical_json, check_json_value, sha256_hex
 from .errors import PlanError
 
 __all__ = [
@@ -309,7 +309,12 @@ def parse_plan(data: Any) -> dict[str, Any]:
         err = _reported(exc.errors())
         raise PlanError(f"{_field_name(err['loc'])}: {err['msg']}{_hint(err)}") from None
     _check_semantics(plan)
-    return _canonical(plan)
+    doc = _canonical(plan)
+    try:  # a number the plan's hash cannot hold exactly (a total_cap of 2**53) is named here,
+        check_json_value(doc)  # not a TypeError when the committed plan is hashed
+    except TypeError as exc:
+        raise PlanError(str(exc).removeprefix("$.")) from None
+    return doc
 
 
 class _PlanLoader(yaml.SafeLoader):

@@ -107,3 +107,18 @@ def test_a_yaml_mistake_is_one_line_naming_its_line_and_column() -> None:
         "plan: not valid YAML: line 4, column 6: expected ',' or ']', but got ':' "
         "(while parsing a flow sequence at line 3, column 9)"
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"teams": {"size": 2**53}}, r"^teams\.size: integer 9007199254740992 outside the I-JSON"),
+        ({"strata": {"rates": {"*": "1%"}, "by": ["division"], "total_cap": 2**60}},
+         r"^strata\.total_cap: integer 1152921504606846976 outside the I-JSON"),
+    ],
+)  # fmt: skip
+def test_a_number_the_plan_hash_cannot_hold_is_named(override: dict, field: str) -> None:
+    """It passed every check, then stopped the commit (or an ad hoc round, in the background)
+    with a TypeError when the plan was hashed."""
+    with pytest.raises(PlanError, match=field):
+        parse_plan(plan_dict(**override))
