@@ -23,6 +23,7 @@ from shuangsui.errors import CommitHeld, DrawAlreadyMade, UserError
 from shuangsui.keys import PERIOD, adhoc_round_key, check_round_key
 from tasks.artifacts import publish_held_artifact, publish_round_artifact
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
+from workspace.events import AdhocRefused, record_refusal
 
 wiring.install()
 
@@ -135,6 +136,33 @@ def adhoc_round(
         check_round_key(round_id, field="round_id")
     settings = get_settings()
     migrate(settings.resolved_database_url)
+    try:
+        summary = _commit_adhoc(plan, reason, requested_by, round_id, rates, total_cap,
+                                divisions, witness_digits)  # fmt: skip
+    except UserError as exc:  # the coordinator was answered already: the log says why
+        if round_id is not None:
+            record_refusal(round_id, AdhocRefused(plan, reason, requested_by, type(exc).__name__,
+                                                  str(exc)))  # fmt: skip
+        raise
+    summary = _carry_round(summary, witness_digits, witnesses or [], requested_by)
+    if "refused" in summary:  # the coordinator asked for this round alone: fail out loud
+        raise DrawAlreadyMade(summary["refused"])
+    return summary
+
+
+def _commit_adhoc(
+    plan: str,
+    reason: str,
+    requested_by: str,
+    round_id: str | None,
+    rates: dict[str, str] | None,
+    total_cap: int | None,
+    divisions: list[str] | None,
+    witness_digits: str | None,
+) -> dict[str, Any]:
+    """``adhoc_round``'s commit (or, with ``round_id`` of a committed round, its summary):
+    whatever refuses it, before or at the commit, is a :class:`UserError`."""
+    settings = get_settings()
     plan_path = find_plan(settings.plans_dir, plan)
     if witness_digits and not _committed(round_id):
         raise UserError(
@@ -164,9 +192,6 @@ def adhoc_round(
     if summary["status"] == "held":
         publish_held_artifact(summary)
         raise CommitHeld(summary["round_key"], summary["reasons"], summary["preview"])
-    summary = _carry_round(summary, witness_digits, witnesses or [], requested_by)
-    if "refused" in summary:  # the coordinator asked for this round alone: fail out loud
-        raise DrawAlreadyMade(summary["refused"])
     return summary
 
 

@@ -53,6 +53,36 @@ class AdhocRequested:
 
 
 @dataclass(frozen=True)
+class AdhocRefused:
+    """An ad hoc round started (the page or ``POST /rounds/adhoc`` answered with its key) and
+    then refused before its commit, in the background: the key is never a round, and this is
+    where its coordinator learns why (the month page, ``GET /rounds/adhoc/{key}``)."""
+
+    plan: str
+    reason: str
+    by: str
+    kind: str  # the refusal's class (PlanError, CommitHeld, UserError, ...)
+    error: str
+
+
+def record_refusal(round_key: str, event: AdhocRefused) -> None:
+    """Append ``event`` for ``round_key`` unless the key is a round by now (a refusal of a
+    second start of one round key, whose first start committed it, is not this round's)."""
+    from sqlmodel import Session
+
+    from rounds import audit
+    from rounds.models import Round
+    from shuangsui.config import get_settings
+    from shuangsui.db import get_engine
+
+    engine = get_engine(get_settings())
+    with Session(engine) as db:
+        if db.get(Round, round_key) is not None:
+            return
+    audit.append(engine, round_key, event)
+
+
+@dataclass(frozen=True)
 class CeremonyEntered:
     """A coordinator entered a scheduled round's ceremony digits on its page (the draw that
     follows records the digits and witnesses: ``DrawMade``)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,11 +20,24 @@ from findings import overdue
 from findings.evidence import evidence_dir, served_headers
 from findings.models import Evidence
 from findings.records import load_results
-from rounds.models import Round
+from rounds.models import AuditEvent, Round
 from shuangsui.keys import PlanRef, RoundKey
 
 router = APIRouter(tags=["coordinator"], responses=PROBLEM_RESPONSES)
 Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
+
+
+def _round(r: Round) -> dict[str, Any]:
+    return {
+        "round_key": r.round_key,
+        "kind": r.kind.value,
+        "status": r.status.value,
+        "period": r.period,
+        "plan_id": r.plan_id,
+        "frame_commitment": r.frame_commitment,
+        "seed": r.seed,
+        "counts": r.counts or {},
+    }
 
 
 @router.get("/rounds")
@@ -30,19 +45,29 @@ def list_rounds(request: Request, who: Coordinator) -> list[dict[str, Any]]:
     """Every round of the bureau, newest first."""
     with Session(request.app.state.engine) as session:
         rows = session.exec(select(Round).order_by(Round.committed_at.desc())).all()  # type: ignore[attr-defined]
-    return [
-        {
-            "round_key": r.round_key,
-            "kind": r.kind.value,
-            "status": r.status.value,
-            "period": r.period,
-            "plan_id": r.plan_id,
-            "frame_commitment": r.frame_commitment,
-            "seed": r.seed,
-            "counts": r.counts or {},
-        }
-        for r in rows
-    ]
+    return [_round(r) for r in rows]
+
+
+@router.get("/rounds/{round_key}")
+def one_round(round_key: RoundKey, request: Request, who: Coordinator) -> dict[str, Any]:
+    """One round; or, for the key ``POST /rounds/adhoc`` answered with, why it never became
+    one (``status`` ``refused``: the refusal's ``kind`` and ``error``, as the audit log holds
+    them); 404 for a key that is neither (yet: the round may still be committing)."""
+    with Session(request.app.state.engine) as session:
+        rnd = session.get(Round, round_key)
+        if rnd is not None:
+            return _round(rnd)
+        refused = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.round_key == round_key, AuditEvent.event == "AdhocRefused")
+            .order_by(AuditEvent.seq.desc())  # type: ignore[attr-defined]
+        ).first()
+    if refused is None:
+        raise Problem(404, f"round {round_key} does not exist (yet)", slug="not-found")
+    said, at = json.loads(refused.payload), refused.at  # SQLite's is naive, and UTC
+    return {"round_key": round_key, "status": "refused", "plan_id": said["plan"],
+            "kind": said["kind"], "error": said["error"],
+            "at": (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).isoformat()}  # fmt: skip
 
 
 @router.get("/rounds/{round_key}/findings")

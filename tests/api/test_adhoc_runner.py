@@ -89,3 +89,30 @@ def test_an_unknown_plan_digits_without_a_round_or_a_hidden_character_are_refuse
     with Session(engine) as s:
         assert s.exec(sa.select(Round)).all() == []  # type: ignore[call-overload]
     assert not adhoc.wait_for_running(timeout=1), "no round was started"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_round_refused_in_the_background_says_why_at_its_key(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answered 202 with a key, then refused before its commit (the window already has this
+    check item's round, and the reason is not a re-check): the refusal was in the server's log
+    only, and ``GET /rounds`` never listed the key. Now the key says why."""
+    from rounds import service
+
+    plans_folder(tmp_path, monkeypatch, files={"ccc-2026-12.yaml": plan_yaml()})
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    coordinator = tokens.create_coordinator(engine, "林科长", get_settings().bureau_code)
+    client = TestClient(create_app(engine=engine))
+    auth = {"Authorization": f"Bearer {coordinator}"}
+    r = client.post("/rounds/adhoc", headers=auth, json={"plan": "ccc-2026-12", "reason": "投诉"})
+    assert r.status_code == 202, r.text
+    key = r.json()["round_key"]
+    assert not adhoc.wait_for_running(timeout=120), "the round ended"
+    said = client.get(f"/rounds/{key}", headers=auth)
+    assert said.status_code == 200, said.text
+    assert said.json()["status"] == "refused" and said.json()["plan_id"] == "ccc-2026-12"
+    assert "already checked in this window" in said.json()["error"]
+    assert client.get("/rounds/ccc-2026-12", headers=auth).json()["status"] == "committed"
+    assert client.get("/rounds/no-such-round", headers=auth).status_code == 404
