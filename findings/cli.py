@@ -93,6 +93,24 @@ def correct(
     )
 
 
+@app.command("verify")
+def verify(
+    round_key: str = typer.Argument(None, help="one round (default: every round)"),
+) -> None:
+    """Check each finding version's stored content against its content hash and the audit
+    log's FindingRecorded event, and each signature against the log (the log's chain checked
+    first); exit 1 naming the first difference (round, credit code, version, what)."""
+    from findings.integrity import verify_findings
+
+    done = verify_findings(_engine(), round_key)
+    typer.echo(f"audit log: {done.events} events, chain ok, head {done.head or '-'}")
+    imported = f" ({done.imported} imported: against their hash)" if done.imported else ""
+    typer.echo(
+        f"findings{'' if round_key is None else ' of ' + round_key}: {done.versions} version(s)"
+        f"{imported} and {done.signatures} signature(s) match their hashes and the audit log"
+    )
+
+
 @app.command("deadlines")
 def deadlines(
     all_: bool = typer.Option(False, "--all", help="also list what is not due soon"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -139,8 +140,15 @@ class FindingIn(BaseModel):
         return data
 
     def content_hash(self) -> str:
-        body = json.dumps(self.content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+        return content_digest(self.content())
+
+
+def content_digest(content: Mapping[str, Any]) -> str:
+    """SHA-256 hex of a version's content as canonical JSON (keys sorted, no spaces, UTF-8):
+    the ``content_hash`` stored with it, and what :mod:`findings.integrity` recomputes from the
+    stored row."""
+    body = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def first_error(exc: Any) -> list[tuple[str, str]]:

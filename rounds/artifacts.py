@@ -68,7 +68,10 @@ def _stored(session: Session, round_key: str, name: str) -> RoundArtifact:
 
 def _checked(row: RoundArtifact) -> bytes:
     """A stored artifact's bytes, checked against the SHA-256 stored with it."""
-    data = gzip.decompress(row.content)
+    try:
+        data = gzip.decompress(row.content)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise _damaged(row, exc) from None
     if hashlib.sha256(data).hexdigest() != row.sha256:
         raise _changed(row)
     return data
@@ -76,6 +79,14 @@ def _checked(row: RoundArtifact) -> bytes:
 
 def _changed(row: RoundArtifact) -> IntegrityError:
     return IntegrityError(f"round {row.round_key}: stored {row.name} does not match its hash")
+
+
+def _damaged(row: RoundArtifact, exc: Exception) -> IntegrityError:
+    """Stored bytes that do not inflate (a changed byte fails gzip's own CRC, a cut one ends
+    early): said as what they are, naming the round and the artifact, not gzip's traceback."""
+    return IntegrityError(
+        f"round {row.round_key}: stored {row.name} is damaged, its gzip does not inflate ({exc})"
+    )
 
 
 def _checked_lines(row: RoundArtifact, piece: int = 1 << 20) -> Iterator[bytes]:
@@ -86,11 +97,14 @@ def _checked_lines(row: RoundArtifact, piece: int = 1 << 20) -> Iterator[bytes]:
     content, inflate = memoryview(row.content), zlib.decompressobj(31)
 
     def inflated() -> Iterator[bytes]:
-        for i in range(0, len(content), piece):
-            yield inflate.decompress(content[i : i + piece], piece)
-            while inflate.unconsumed_tail:
-                yield inflate.decompress(inflate.unconsumed_tail, piece)
-        yield inflate.flush()
+        try:
+            for i in range(0, len(content), piece):
+                yield inflate.decompress(content[i : i + piece], piece)
+                while inflate.unconsumed_tail:
+                    yield inflate.decompress(inflate.unconsumed_tail, piece)
+            yield inflate.flush()
+        except zlib.error as exc:
+            raise _damaged(row, exc) from None
 
     digest, rest = hashlib.sha256(), b""
     for data in inflated():

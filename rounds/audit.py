@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from sqlmodel import Session
 from rounds.models import AuditEvent
 from shuangsui import writes
 from shuangsui.errors import IntegrityError as ChainBroken
+from shuangsui.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -246,3 +247,33 @@ def load_chain(session: Session, round_key: str | None = None) -> list[AuditEven
         verify_chain(rows)
         return [r for r in rows if r.round_key == round_key]
     return rows
+
+
+def parse_head(text: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as an auditor wrote a log's head down (``round audit`` prints it)."""
+    seq, sep, digest = text.strip().partition(":")
+    digest = digest.strip().lower()
+    if not (sep and seq.isdigit() and int(seq) > 0 and len(digest) == 64) or any(
+        c not in "0123456789abcdef" for c in digest
+    ):
+        raise UserError(f"--expect {text}: expected SEQ:HASH, e.g. 400:{'0' * 64}")
+    return int(seq), digest
+
+
+def check_head(rows: Sequence[AuditEvent], seq: int, digest: str) -> None:
+    """The log (``rows``, its chain checked: :func:`verify_chain`) still holds event ``seq``
+    with the hash written down earlier. The chain links every event to the ones before it, so
+    that one hash vouches for the whole log up to ``seq``: a log cut short before it, or
+    rewritten at or before it (every later hash computed again, so the chain itself checks),
+    fails here, naming which."""
+    if seq > len(rows):
+        raise ChainBroken(
+            f"audit log: event {seq} expected, the log ends at event {len(rows)} "
+            "(events were removed from its end)"
+        )
+    found = rows[seq - 1].hash
+    if found != digest:
+        raise ChainBroken(
+            f"audit log: event {seq} has hash {found}, {digest} expected (the log was "
+            f"rewritten at or before event {seq})"
+        )

@@ -214,12 +214,27 @@ def verify(target: str) -> None:
 
 
 @app.command("audit")
-def audit_log(round_key: str = typer.Argument(None)) -> None:
-    """Verify the whole audit log's hash chain and list a round's events."""
+def audit_log(
+    round_key: str = typer.Argument(None),
+    expect: str = typer.Option(
+        None,
+        "--expect",
+        help="SEQ:HASH of a head printed earlier: fail unless the log still holds that event "
+        "with that hash (a log cut short or rewritten fails)",
+    ),
+) -> None:
+    """Verify the whole audit log's hash chain and list a round's events. The head printed
+    (its last event's SEQ:HASH) is what to write down, to give --expect later."""
+    expected = audit.parse_head(expect) if expect is not None else None
     with Session(_engine()) as session:
         rows = audit.load_chain(session)
         n = audit.verify_chain(rows)
-    typer.echo(f"audit log: {n} events, chain ok")
+    if expected is not None:
+        audit.check_head(rows, *expected)
+    head = f"head {rows[-1].seq}:{rows[-1].hash}" if rows else "empty"
+    typer.echo(f"audit log: {n} events, chain ok, {head}")
+    if expected is not None:
+        typer.echo(f"audit log: still holds event {expected[0]} with the hash expected")
     for r in rows:
         if round_key is None or r.round_key == round_key:
             typer.echo(

@@ -1,4 +1,5 @@
-"""The fast frame serialisation gives exactly the canonical bytes of the generic one."""
+"""The fast frame serialisation gives exactly the canonical bytes of the generic one; a stored
+artifact damaged is named."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ import hashlib
 import json
 import random
 
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
 from draw.frame import EnterpriseFrame, EnterpriseUnit, rest_of
-from rounds.artifacts import enterprise_units, jsonl, pack
+from rounds import service as rounds
+from rounds.artifacts import enterprise_units, jsonl, load_inputs, pack
+from rounds.models import RoundArtifact
+from shuangsui.errors import IntegrityError
+from tests.rounds.factories import plan_yaml, seed_registry
+
+ROUND = "ccc-2026-12"
 
 
 def test_enterprise_lines_equal_canonical_json_of_each_unit() -> None:
@@ -71,3 +82,22 @@ def test_packed_in_pieces_is_packed_whole() -> None:
     assert pack(pieces) == pack(data)
     digest, content = pack(pieces)
     assert gzip.decompress(content) == data and digest == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["plan.json", "frame-enterprises.jsonl"])
+def test_a_damaged_artifact_names_its_round_and_itself(engine: sa.Engine, name: str) -> None:
+    """A stored artifact whose gzip no longer inflates (its CRC changed) stopped a verify with
+    gzip's (or zlib's) traceback naming neither; now it is an IntegrityError naming both. The
+    plan is inflated whole, the frame a piece at a time: both ways."""
+    seed_registry(engine)
+    rounds.commit_round(engine=engine, plan_text=plan_yaml())
+    stored = RoundArtifact.__table__  # type: ignore[attr-defined]
+    where = (stored.c.round_key == ROUND, stored.c.name == name)
+    with engine.begin() as conn:
+        content = conn.execute(sa.select(stored.c.content).where(*where)).scalar_one()
+        crc = len(content) - 8  # the gzip trailer: CRC-32, then the size
+        damaged = content[:crc] + bytes([content[crc] ^ 0xFF]) + content[crc + 1 :]
+        conn.execute(sa.update(stored).where(*where).values(content=damaged))
+    with Session(engine) as session, pytest.raises(IntegrityError) as info:
+        load_inputs(session, ROUND)
+    assert str(info.value).startswith(f"round {ROUND}: stored {name} is damaged"), info.value

@@ -1,0 +1,225 @@
+"""What an auditor checks of the stored findings (``shuangsui findings verify``): each version's
+content against its own ``content_hash`` and against the audit log, each signature against
+the log.
+
+A version's ``content_hash`` is the SHA-256 of its content as submitted
+(:func:`findings.schemas.content_digest`), and ``FindingRecorded`` logged it, with the reason,
+the submitter and who signed as it was submitted, in the transaction that stored the version;
+each later signature is a ``FindingSigned`` event. Whoever holds the database can edit its
+rows; the log's chain (checked first) links every later event to these, so it cannot be
+rewritten unseen. A result rewritten in place (the public site would show it at its next
+publish), its hash computed again, a signature added or taken away, a version added or
+deleted: each differs from the row's own hash or from the log, and the first difference is
+named (round, credit code, version, what).
+
+A findings import (``findings.importer``) logs one ``FindingsImported`` event per file, with
+the number of versions it recorded and not the versions themselves: a version no
+``FindingRecorded`` names is checked against its own hash, and there may be no more of them
+than the imports counted.
+
+Read as rows, in one pass: Core selects, the result, date and JSON columns as their stored
+text, so a value edited into something no longer readable is a difference named, not a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from findings.models import Finding, FindingSignoff, FindingVersion
+from findings.schemas import content_digest
+from rounds import audit
+from rounds.models import AuditEvent, Round
+from shuangsui.errors import IntegrityError, NotFound
+
+_FV = FindingVersion.__table__  # type: ignore[attr-defined]
+_F = Finding.__table__  # type: ignore[attr-defined]
+_S = FindingSignoff.__table__  # type: ignore[attr-defined]
+
+Key = tuple[str, str, int]  # round key, credit code, version number
+
+
+class Stored(NamedTuple):
+    """A version's row as stored, its columns as text (the JSON lists too)."""
+
+    content_hash: str
+    reason: str
+    submitted_by: str
+    result: str
+    check_date: str
+    description: str
+    certificates: str
+    measures: str
+    evidence: str
+    internal_note: str
+
+
+@dataclass
+class Logged:
+    """What the audit log says of the findings: each version's ``FindingRecorded`` payload,
+    the signatures each ``FindingSigned`` added, and the versions the imports counted."""
+
+    recorded: dict[Key, dict[str, Any]]
+    signed: dict[Key, set[str]]
+    imported: int
+
+
+@dataclass(frozen=True)
+class Verified:
+    events: int  # in the audit log, its chain checked
+    head: str  # the log's last event, SEQ:HASH ("" when empty)
+    versions: int
+    signatures: int
+    imported: int  # versions checked against their own hash only (recorded by an import)
+
+
+def verify_findings(engine: sa.Engine, round_key: str | None = None) -> Verified:
+    """Check the findings of one round (every round when None); raise :class:`IntegrityError`
+    naming the first difference, in (round, credit code, version) order."""
+    with Session(engine) as session:
+        if round_key is not None and session.get(Round, round_key) is None:
+            raise NotFound(f"no round {round_key}")
+        events = audit.load_chain(session)
+    count = audit.verify_chain(events)
+    logged = logged_findings(events, round_key)
+    with engine.connect() as conn:
+        stored = stored_versions(conn, round_key)
+        signatures = stored_signatures(conn, round_key)
+    unlogged = compare(stored, signatures, logged)
+    if len(unlogged) > logged.imported:
+        rk, code, number = unlogged[0]
+        raise IntegrityError(
+            f"findings: {len(unlogged)} version(s) no FindingRecorded event names, and the "
+            f"audit log's FindingsImported events counted {logged.imported}: a version was "
+            f"added outside shuangsui (the first not named: round {rk}: finding {code} "
+            f"version {number})"
+        )
+    head = f"{events[-1].seq}:{events[-1].hash}" if events else ""
+    total = sum(len(s) for s in signatures.values())
+    return Verified(count, head, len(stored), total, len(unlogged))
+
+
+def logged_findings(events: Sequence[AuditEvent], round_key: str | None = None) -> Logged:
+    """The findings' events of the log (of one round's, when given; the imports' counts are
+    of the whole log: their events name no round)."""
+    logged = Logged({}, {}, 0)
+    for e in events:
+        if e.event == "FindingsImported":
+            logged.imported += json.loads(e.payload)["versions"]
+        if e.event not in ("FindingRecorded", "FindingSigned"):
+            continue
+        if round_key is not None and e.round_key != round_key:
+            continue
+        said = json.loads(e.payload)
+        key = (e.round_key or "", said["credit_code"], said["version"])
+        if e.event == "FindingRecorded":
+            logged.recorded[key] = said
+        else:
+            logged.signed.setdefault(key, set()).add(said["inspector_id"])
+    return logged
+
+
+def _in_round(round_key: str | None) -> list[sa.ColumnElement[bool]]:
+    return [] if round_key is None else [_F.c.round_key == round_key]
+
+
+def stored_versions(conn: sa.Connection, round_key: str | None) -> dict[Key, Stored]:
+    text = sa.Text
+    fv = _FV.c
+    q = sa.select(
+        _F.c.round_key, _F.c.credit_code, fv.version, fv.content_hash, fv.reason,
+        fv.submitted_by, sa.type_coerce(fv.result, sa.String), sa.cast(fv.check_date, text),
+        fv.description, sa.cast(fv.certificates, text), sa.cast(fv.measures, text),
+        sa.cast(fv.evidence, text), fv.internal_note,
+    ).join(_F, _F.c.id == fv.finding_id)  # fmt: skip
+    return {(rk, code, n): Stored(*rest) for rk, code, n, *rest in conn.execute(
+        q.where(*_in_round(round_key)))}  # fmt: skip
+
+
+def stored_signatures(conn: sa.Connection, round_key: str | None) -> dict[Key, set[str]]:
+    q = (
+        sa.select(_F.c.round_key, _F.c.credit_code, _FV.c.version, _S.c.inspector_id)
+        .join(_FV, _FV.c.id == _S.c.version_id)
+        .join(_F, _F.c.id == _FV.c.finding_id)
+        .where(*_in_round(round_key))
+    )
+    signed: dict[Key, set[str]] = {}
+    for rk, code, number, inspector in conn.execute(q):
+        signed.setdefault((rk, code, number), set()).add(inspector)
+    return signed
+
+
+def compare(
+    stored: dict[Key, Stored], signatures: dict[Key, set[str]], logged: Logged
+) -> list[Key]:
+    """Raise naming the first difference between the rows and the log; the versions stored
+    that no ``FindingRecorded`` names (imported ones, or added outside shuangsui), in order."""
+    unlogged = []
+    for key in sorted(stored.keys() | logged.recorded.keys() | logged.signed.keys()):
+        problem = next(_differences(key, stored, signatures, logged), None)
+        if problem is not None:
+            rk, code, number = key
+            raise IntegrityError(f"round {rk}: finding {code} version {number}: {problem}")
+        if key in stored and key not in logged.recorded:
+            unlogged.append(key)
+    return unlogged
+
+
+def _differences(
+    key: Key, stored: dict[Key, Stored], signatures: dict[Key, set[str]], logged: Logged
+) -> Iterator[str]:
+    """What differs of one version, the first first."""
+    row, said = stored.get(key), logged.recorded.get(key)
+    if row is None:
+        event = "FindingRecorded" if said is not None else "FindingSigned"
+        yield f"in the audit log ({event}) but not in the database (the version was deleted)"
+        return
+    if recomputed_hash(row) != row.content_hash:
+        yield (
+            "stored content does not match its content_hash: its result, check date, "
+            "description, certificates, measures, evidence or internal note was changed"
+        )
+    if said is not None:
+        for name in ("content_hash", "reason", "submitted_by"):
+            if said[name] != getattr(row, name):
+                yield (
+                    f"stored {name} {getattr(row, name)!r} != {said[name]!r} in the audit "
+                    "log's FindingRecorded event"
+                )
+    signed = signatures.get(key, set())
+    attested = set(logged.signed.get(key, ()))
+    if said is not None:  # an imported version's first signatures are in no event
+        attested |= set(said["signed_by"])
+        for inspector in sorted(signed - attested):
+            yield f"signature of {inspector} is in no audit event (it was added outside shuangsui)"
+    for inspector in sorted(attested - signed):
+        yield f"signature of {inspector} is in the audit log but not in the database (deleted)"
+
+
+def recomputed_hash(row: Stored) -> str:
+    """The content hash of a stored row, as :meth:`FindingIn.content_hash` made it when the
+    version was submitted; a JSON column that no longer parses hashes as its text (and so
+    differs)."""
+    content = {
+        "result": row.result,
+        "check_date": row.check_date,
+        "description": row.description,
+        "certificates": _parsed(row.certificates),
+        "measures": _parsed(row.measures),
+        "evidence": _parsed(row.evidence),
+        "internal_note": row.internal_note,
+    }
+    return content_digest(content)
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
