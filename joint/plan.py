@@ -72,6 +72,12 @@ def parse_joint_plan(data: Any) -> dict[str, Any]:
             raise PlanError(f"{where}.bureau: {bureau!r} is not a 6-digit bureau code")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise PlanError(f"{where}.inspectors: an integer >= 1 (inspectors per team)")
+        # a number the plan's hash cannot hold exactly (I-JSON, ``draw.canonical``): 2**60
+        # passed every check, then stopped ``joint commit`` with a TypeError at the hash
+        try:
+            check_json_value(count, f"{where}.inspectors")
+        except TypeError as exc:
+            raise PlanError(str(exc)) from None
         participants.append({"bureau": bureau, "inspectors": count})
     codes = [p["bureau"] for p in participants]
     if len(set(codes)) != len(codes):
@@ -111,18 +117,7 @@ def parse_joint_plan(data: Any) -> dict[str, Any]:
         replaces = str(data["replaces"])
         check_round_key(replaces, field="replaces")
         doc["replaces"] = replaces
-    _hashable(doc)
     return doc
-
-
-def _hashable(doc: dict[str, Any]) -> None:
-    """Refuse, naming the field, a number the joint plan's hash cannot hold exactly (I-JSON,
-    ``draw.canonical``): a bureau's ``inspectors: 1152921504606846976`` passed every check and
-    stopped ``joint commit`` with a ``TypeError`` traceback when the plan was hashed."""
-    try:
-        check_json_value(doc)
-    except TypeError as exc:
-        raise PlanError(str(exc).removeprefix("$.")) from None
 
 
 def read_joint_plan(text: str) -> dict[str, Any]:
