@@ -88,6 +88,8 @@ _REFUSED = [
      f"{LABELS['plan']}：计划 {{0}} 不在计划文件夹内，请联系管理员"),
     (r"^plan '(.+)': a plan file ends in", f"{LABELS['plan']}：{{0}} 不是计划文件，请联系管理员"),
     (r"^plans directory .* does not exist", f"{LABELS['plan']}：计划文件夹不存在，请联系管理员"),
+    (r"window: check item (\S+) is already checked in this window by (\S+) \(",
+     "检查事项 {0} 在本检查期间已由轮次 {1} 检查：请另选检查期间；如为复查，请在原因中写明“复查”"),
     (r"^overrides\.rates\.([^:]+): rate '.*' (must be a percentage|exceeds 100%)",
      f"{LABELS['rates']}：{{0}} 类的比例应为 0% 至 100% 之间的百分数"),
     (r"^overrides\.[^:]+: unknown override", "本页提交了计划不接受的调整项，请联系管理员"),
@@ -140,6 +142,17 @@ def refusal(exc: UserError, plan: str) -> str:
     kind = next(k for k in BY_KIND if isinstance(exc, k))
     label = LABELS.get(getattr(exc, "field", ""), "轮次编号")
     return BY_KIND[kind].format(plan=plan, label=label)
+
+
+def recorded_refusal(kind: str, error: str, plan: str) -> str:
+    """A refusal the audit log holds (``AdhocRefused``: its class's name and its words; a
+    round refused in the background, after this page answered) as :func:`refusal` says one
+    raised."""
+    said = in_chinese(error, _REFUSED)
+    if said != error:
+        return said
+    kinds = {k.__name__: k for k in BY_KIND}
+    return BY_KIND[kinds.get(kind, UserError)].format(plan=plan, label="轮次编号")
 
 
 Plans = tuple[list[tuple[Path, dict[str, Any]]], list[str]]  # workspace.overview.read_plans

@@ -30,6 +30,14 @@ INFEASIBLE = re.compile(
     r"\((?P<parts>.*)\); rule eliminating the most: '(?P<rule>[a-z-]+)'"
 )
 AGAIN = "本轮次不会重新摇号（每个轮次只摇号一次，失败也留有核验材料）；处理后请重新发起临时抽查。"
+# core.draw: the frames or the plan read at the draw are not those committed to
+TAMPERED = "differ from the commitments"
+
+
+def starts_again(recorded: str) -> bool:
+    """Whether the page offers to start another round after this failure: not when the data
+    changed after the commitment, which is reported and looked into first."""
+    return TAMPERED not in recorded
 
 
 def failure_said(recorded: str) -> str:
@@ -41,7 +49,7 @@ def failure_said(recorded: str) -> str:
         else:
             why = f"；排除人数最多的条件是“{RULES.get(m['rule'], m['rule'])}”"
         return f"{short}{why}。请调整计划（检查组人数、工作量上限）或核对执法人员名录库。{AGAIN}"
-    if "differ from the commitments" in recorded:
+    if not starts_again(recorded):
         return (
             "摇号时的名录或计划与提交时记录的承诺值不一致：数据在提交后被改动过。"
             "请立即报告系统管理员并保留现场，不要重新发起。"

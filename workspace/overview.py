@@ -25,12 +25,20 @@ from notifications.models import Notification
 from registry.divisions import divisions
 from registry.models import Enterprise, Inspector
 from rounds.entropy import awaits_witnesses
-from rounds.models import Assignment, PlanVersion, Round, RoundKind, RoundStatus, Selection
+from rounds.models import (
+    Assignment,
+    AuditEvent,
+    PlanVersion,
+    Round,
+    RoundKind,
+    RoundStatus,
+    Selection,
+)
 from rounds.plans import load_plan_text, plan_files, read_plan
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
-from workspace.failures import failure_said
+from workspace.failures import failure_said, starts_again
 
 logger = logging.getLogger(__name__)
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,60}")
@@ -44,10 +52,11 @@ STATE_LABELS = {
     "published": "已公示",
     "overdue": "已逾期",
     "failed": "摇号失败",
+    "refused": "未能提交",  # an ad hoc round refused before its commit: no round to open
 }
 
 
-ROUND_STATUS = {"committed": "已提交", "drawn": "已摇号", "failed": "失败", "closed": "已结束"}
+ROUND_STATUS = {"committed": "已提交", "drawn": "已摇号", "failed": "摇号失败", "closed": "已结束"}
 DELIVERY = {"sent": "已送达", "pending": "待发送", "failed": "重试中", "dead": "投递失败"}
 # where an enterprise of a round stands, by the code its row carries; the round page filters
 # its table by these and by lateness (``RoundView.shown``)
@@ -73,6 +82,7 @@ class PlanRow:
     round_key: str
     state: str
     progress: Progress | None = None  # None: no round, or not drawn
+    note: str = ""  # why an ad hoc round was refused before its commit
 
     @property
     def label(self) -> str:
@@ -108,6 +118,7 @@ class RoundView:
     reason: str = ""  # an ad hoc round's reason, as its coordinator gave it
     failure: str = ""  # a failed round's reason, said in Chinese (``workspace.failures``)
     failure_record: str = ""  # and as the round records it
+    failure_again: bool = False  # whether the page offers to start another round
 
     @property
     def dead_letters(self) -> int:
@@ -240,7 +251,7 @@ def month(
     and a notice for each plan file that could not be read."""
     period = period or _period(settings)
     rows: list[PlanRow] = []
-    seen: set[str] = set()
+    shown: set[str] = set()  # the rounds on their plan's row
     with Session(engine) as db:
         rounds = list(db.exec(select(Round).where(Round.period == period)).all())
         keys = [r.round_key for r in rounds]
@@ -254,7 +265,9 @@ def month(
     late = Counter(  # the month's rounds only: years of history are not this page's
         i.round_key for i in overdue_report(engine, round_keys=keys) if i.status == "late"
     )
-    by_plan = {r.plan_id: r for r in rounds}
+    # a plan's row is its monthly round: an ad hoc round of the plan (one after the monthly
+    # round failed, say) has a row of its own, as a round of a plan no longer in the folder does
+    by_plan = {r.plan_id: r for r in rounds if r.kind == RoundKind.scheduled}
     plans, notices = read_plans(settings.plans_dir)
     for _path, plan in plans:
         if str(plan.get("period")) != period:
@@ -276,16 +289,43 @@ def month(
                 progress,
             )
         )
-        seen.add(plan["id"])
+        if rnd:
+            shown.add(rnd.round_key)
     for rnd in rounds:  # ad hoc rounds, and plans no longer in the folder
-        if rnd.plan_id not in seen:
+        if rnd.round_key not in shown:
             window = f"{rnd.window_start} 至 {rnd.window_end}"
             state, progress = _round_state(engine, rnd, late, drawn.get(rnd.round_key, 0))
             title = titles[rnd.round_key]
             if rnd.kind == RoundKind.adhoc:
                 title = f"{title}（临时抽查：{rnd.reason}）"
             rows.append(PlanRow(rnd.plan_id, title, window, rnd.round_key, state, progress))
+    rows += refused_in(engine, period, ZoneInfo(settings.timezone))
     return period, rows, notices
+
+
+def refused_in(engine: sa.Engine, period: str, zone: ZoneInfo) -> list[PlanRow]:
+    """The ad hoc rounds started in ``period`` (the bureau's month of the request) and refused
+    in the background before their commit (``AdhocRefused``): the page that started one had
+    answered already, and the key never became a round, so this row is where its coordinator
+    learns why. Few a year: read whole, the month's kept."""
+    from workspace.adhoc import recorded_refusal
+
+    with Session(engine) as db:
+        refused = select(AuditEvent).where(AuditEvent.event == "AdhocRefused")
+        refusals = db.exec(refused.order_by(col(AuditEvent.seq))).all()
+        keys = [e.round_key for e in refusals if e.round_key]
+        rounds = set(db.exec(select(Round.round_key).where(col(Round.round_key).in_(keys))))
+    rows = []
+    for e in refusals:
+        at = e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.UTC)  # SQLite's: naive, UTC
+        if e.round_key in rounds or at.astimezone(zone).strftime("%Y-%m") != period:
+            continue
+        said = json.loads(e.payload)
+        title = f"临时抽查：{said['reason']}"
+        row = PlanRow(said["plan"], title, "—", e.round_key or "", "refused")
+        row.note = recorded_refusal(said["kind"], said["error"], said["plan"])
+        rows.append(row)
+    return rows
 
 
 def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str, str]:
@@ -312,8 +352,7 @@ def round_title(db: Session, rnd: Round) -> str:
 def stratum_division(stratum: str, day: dt.date) -> str:
     """The name of the division a stratum's label starts with (``350100`` or ``350100/D``:
     docs/draw-algorithm.md §3.3), as it was on ``day``; "" when it names none."""
-    code = stratum.split("/", 1)[0]
-    return divisions().name(code, day) if divisions().is_known(code) else ""
+    return divisions().name(stratum.split("/", 1)[0], day)
 
 
 def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundView | None:
@@ -388,4 +427,5 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
         rnd.reason if rnd.kind == RoundKind.adhoc else "",
         failure_said(rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
         (rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
+        rnd.status is RoundStatus.failed and starts_again(rnd.last_error or ""),
     )

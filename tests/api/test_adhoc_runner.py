@@ -4,9 +4,11 @@ the ceremony's digits are posted for it, drawn."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import warnings
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -116,3 +118,9 @@ def test_a_round_refused_in_the_background_says_why_at_its_key(
     assert "already checked in this window" in said.json()["error"]
     assert client.get("/rounds/ccc-2026-12", headers=auth).json()["status"] == "committed"
     assert client.get("/rounds/no-such-round", headers=auth).status_code == 404
+    # and the coordinator's month, in the month of the request, says it in Chinese
+    assert client.get(f"/w/c/open?token={coordinator}", follow_redirects=False).status_code == 303
+    month = client.get(f"/w/c/?period={dt.datetime.now(ZoneInfo('Asia/Shanghai')):%Y-%m}")
+    row = next(tr for tr in month.text.split("<tr")[1:] if key in tr)
+    assert "未能提交" in row and "临时抽查：投诉" in row and f"/w/c/rounds/{key}" not in row
+    assert "检查事项 CCC-01 在本检查期间已由轮次 ccc-2026-12 检查" in row

@@ -15,7 +15,6 @@ real preview of a plan the registry does not fit, on both databases, shows it en
 from __future__ import annotations
 
 import ast
-import builtins
 import html
 import importlib
 import inspect
@@ -40,6 +39,7 @@ from shuangsui.keys import InvalidKey
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
 from tests.workspace.helpers import csrf_of
+from tests.workspace.test_findings_import_reasons import _filled, _resolve  # source read alike
 from workspace.adhoc import BY_KIND, LABELS, preview, refusal
 
 FOLLOWED = ("rounds.", "draw.", "registry.", "shuangsui.keys", "shuangsui.text", "api.adhoc")
@@ -73,29 +73,6 @@ def _english(text: str) -> list[str]:
 def _followed(obj: object) -> bool:
     module = getattr(obj, "__module__", None) or ""
     return module.startswith(FOLLOWED) and inspect.isfunction(obj)
-
-
-def _resolve(node: ast.AST, scope: dict[str, Any]) -> Any:
-    if isinstance(node, ast.Name):
-        return scope.get(node.id, getattr(builtins, node.id, None))
-    if isinstance(node, ast.Attribute):
-        base = _resolve(node.value, scope)
-        return None if base is None else getattr(base, node.attr, None)
-    return None
-
-
-def _filled(node: ast.AST) -> str | None:
-    """A string or f-string with every value ``7`` (``'7'`` where it is quoted by ``!r``)."""
-    if isinstance(node, ast.Constant):
-        return node.value if isinstance(node.value, str) else None
-    if isinstance(node, ast.JoinedStr):
-        return "".join(
-            str(v.value) if isinstance(v, ast.Constant)
-            else "'7'" if isinstance(v, ast.FormattedValue) and v.conversion == ord("r")
-            else "7"
-            for v in node.values
-        )  # fmt: skip
-    return None
 
 
 def _raised_in(obj: Any, found: list[tuple[str, type, str | None]]) -> Iterator[Any]:
