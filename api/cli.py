@@ -42,29 +42,38 @@ def revoke_coordinator(name: str) -> None:
 @tokens_app.command("revoke")
 def revoke_inspector(
     inspector_id: str = typer.Argument(..., help="the inspector's id in the registry"),
-    round_key: str = typer.Option("", "--round", help="only this round (default: every round)"),
+    round_key: str = typer.Option(
+        "", "--round", help="only this round (default: every round drawn until now)"
+    ),
     by: str = typer.Option(..., "--by", help="who revokes (recorded in the audit log)"),
     reason: str = typer.Option("", "--reason", help="why (recorded in the audit log)"),
 ) -> None:
-    """Refuse an inspector's links, in one round or in all, from the next request on."""
+    """Refuse an inspector's links, in one round or in every round drawn until now, from the
+    next request on. Rounds drawn later send new links, which open: a lost phone holds none."""
     from api import inspector_tokens
 
     row = inspector_tokens.revoke(
         _engine(), inspector_id, round_key=round_key, by=by, reason=reason
     )
-    where = f"round {row.round_key}" if row.round_key else "every round"
+    where = f"round {row.round_key}" if row.round_key else "every round drawn until now"
     typer.echo(f"links of inspector {row.inspector_id} revoked in {where}")
+    if not row.round_key:
+        typer.echo(
+            "rounds drawn from now on send new links, which open (an inspector who left: mark "
+            "them inactive in the registry)"
+        )
 
 
 @tokens_app.command("list-revoked")
 def list_revoked() -> None:
-    """The revoked inspectors' links and coordinators' tokens."""
+    """The revoked inspectors' links and coordinators' tokens. An inspector's revocation of
+    every round covers the rounds drawn until its time ("drawn by then"), not later ones."""
     from api import inspector_tokens, tokens
     from shuangsui.clock import local_label
 
     engine = _engine()
     for row in inspector_tokens.revoked(engine):
-        where = row.round_key or "*"
+        where = row.round_key or "every round drawn by then"
         typer.echo(
             f"inspector\t{row.inspector_id}\t{where}\t{local_label(row.revoked_at)}\t"
             f"{row.revoked_by}\t{row.reason}"

@@ -8,7 +8,9 @@ refused by what the database says about the assignment, checked on every request
   latest the round's window end, plus ``SHUANGSUI_PUBLISH_DEADLINE_WORKING_DAYS`` working
   days) plus ``SHUANGSUI_TOKEN_GRACE_DAYS`` calendar days, in the bureau's time zone;
 * **revocation**: ``shuangsui tokens revoke INSPECTOR [--round R]`` refuses the inspector's
-  links in one round, or in every round; each revocation is an audit entry;
+  links in one round, or in every round drawn until the revocation (:func:`covers`): the links
+  a lost phone could hold, not those of rounds drawn afterwards; each revocation is an audit
+  entry;
 * **registry status**: an inspector marked inactive in the registry is refused.
 
 A write through a link (a finding submitted or signed) is checked once more inside its own
@@ -93,23 +95,38 @@ def load(session: Session, round_key: str, credit_code: str) -> TeamAccess | Non
     if not rows:
         return None
     team = [r[0] for r in rows]
-    window_end = session.execute(
-        select(col(Round.window_end)).where(col(Round.round_key) == round_key)
-    ).scalar_one()
+    window_end, drawn_at = session.execute(
+        select(col(Round.window_end), col(Round.drawn_at)).where(col(Round.round_key) == round_key)
+    ).one()
     inactive = session.execute(
         select(col(Inspector.inspector_id)).where(
             col(Inspector.inspector_id).in_(team),
             col(Inspector.status) != InspectorStatus.active,
         )
     ).scalars()
-    revoked = session.execute(
-        select(col(InspectorTokenRevocation.inspector_id)).where(
+    revocations = session.execute(
+        select(InspectorTokenRevocation).where(
             col(InspectorTokenRevocation.inspector_id).in_(team),
             col(InspectorTokenRevocation.round_key).in_([ALL_ROUNDS, round_key]),
         )
     ).scalars()
+    revoked = {r.inspector_id for r in revocations if covers(r, drawn_at)}
     due = max([window_end, *(r[1] for r in rows)])
     return TeamAccess(team, due, frozenset(inactive), frozenset(revoked))
+
+
+def covers(revocation: InspectorTokenRevocation, drawn_at: dt.datetime | None) -> bool:
+    """Whether ``revocation`` refuses the links of a round drawn at ``drawn_at``.
+
+    A revocation of one round covers that round. A revocation of every round covers the links
+    issued until it was made: a round's links are made when it is drawn, so it covers the rounds
+    drawn until then, which are the links a lost phone could hold. A round drawn afterwards
+    sends the inspector new links, which open (the inspector is still on the registry's list;
+    one who left is marked inactive there, which refuses every link). A round with no draw time
+    is covered: nothing says its links are new."""
+    if revocation.round_key != ALL_ROUNDS:
+        return True
+    return drawn_at is None or drawn_at <= revocation.revoked_at
 
 
 def match(secret: str, round_key: str, credit_code: str, team: list[str], token: str) -> str | None:
@@ -205,9 +222,14 @@ def still_open(
 def revoke(
     engine: Engine, inspector_id: str, *, round_key: str = ALL_ROUNDS, by: str, reason: str = ""
 ) -> InspectorTokenRevocation:
-    """Refuse ``inspector_id``'s links in ``round_key`` (empty: every round), with an audit entry
-    in the same transaction. The inspector's row is locked first: a write through one of the
-    links that has checked them (:func:`still_open`) commits before the revocation does."""
+    """Refuse ``inspector_id``'s links in ``round_key`` (empty: every round drawn until now,
+    :func:`covers`), with an audit entry in the same transaction. The inspector's row is locked
+    first: a write through one of the links that has checked them (:func:`still_open`) commits
+    before the revocation does.
+
+    An inspector keeps one revocation of every round: revoked again after a round was drawn (a
+    second phone lost), it is moved to now, so it covers that round too; the audit log keeps
+    each."""
     if not inspector_id.strip():
         raise UserError("inspector id: give the id of the inspector whose links to revoke")
     if not by.strip():
@@ -218,16 +240,7 @@ def revoke(
                 raise UserError(f"inspector id: no inspector {inspector_id!r} in the registry")
             if round_key and session.get(Round, round_key) is None:
                 raise UserError(f"--round: no round {round_key!r}")
-            if session.get(InspectorTokenRevocation, (inspector_id, round_key)) is not None:
-                where = f"round {round_key}" if round_key else "every round"
-                raise UserError(f"the links of {inspector_id} in {where} are already revoked")
-            row = InspectorTokenRevocation(
-                inspector_id=inspector_id,
-                round_key=round_key,
-                revoked_by=by,
-                reason=reason,
-                revoked_at=dt.datetime.now(dt.UTC),
-            )
+            row = _revocation_row(session, inspector_id, round_key, by, reason)
             session.add(row)
             event = InspectorTokenRevoked(inspector_id, round_key, by, reason)
             try:
@@ -241,6 +254,35 @@ def revoke(
         raise RuntimeError("could not record the revocation: the audit log is too busy")
     logger.info("links of inspector %s revoked (%s) by %s", inspector_id, round_key or "all", by)
     return row
+
+
+def _revocation_row(
+    session: Session, inspector_id: str, round_key: str, by: str, reason: str
+) -> InspectorTokenRevocation:
+    """The row a revocation writes: a new one, or the inspector's revocation of every round
+    moved to now when a round the inspector was drawn into came since it. A revocation that
+    would cover nothing new is refused as already made."""
+    now = dt.datetime.now(dt.UTC)
+    row = session.get(InspectorTokenRevocation, (inspector_id, round_key))
+    if row is None:
+        return InspectorTokenRevocation(inspector_id=inspector_id, round_key=round_key,
+                                        revoked_by=by, reason=reason, revoked_at=now)  # fmt: skip
+    if round_key or not _drawn_into_since(session, inspector_id, row.revoked_at):
+        where = f"round {round_key}" if round_key else "every round drawn until now"
+        raise UserError(f"the links of {inspector_id} in {where} are already revoked")
+    row.revoked_by, row.reason, row.revoked_at = by, reason, now
+    return row
+
+
+def _drawn_into_since(session: Session, inspector_id: str, since: dt.datetime) -> bool:
+    """Whether a round drawn after ``since`` gave ``inspector_id`` a link."""
+    found = session.execute(
+        select(col(Assignment.round_key))
+        .join(Round, col(Round.round_key) == col(Assignment.round_key))
+        .where(col(Assignment.inspector_id) == inspector_id, col(Round.drawn_at) > since)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def revoked(engine: Engine) -> list[InspectorTokenRevocation]:

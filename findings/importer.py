@@ -43,7 +43,7 @@ from registry.io import (
     named_width,
     read_cells,
 )
-from registry.models import Inspector
+from registry.models import Inspector, InspectorStatus
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
 from rounds import audit
 from rounds.models import Assignment, Round
@@ -235,6 +235,16 @@ def _team_names(session: Session, teams: dict[tuple[str, str], list[str]]) -> di
     }
 
 
+def _inactive(session: Session, teams: dict[tuple[str, str], list[str]]) -> set[str]:
+    """The team members marked inactive in the registry: they may no longer sign a finding,
+    as their links may not (``api.inspector_tokens``)."""
+    ids = sorted({i for team in teams.values() for i in team})
+    query = select(col(Inspector.inspector_id)).where(
+        col(Inspector.inspector_id).in_(ids), col(Inspector.status) != InspectorStatus.active
+    )
+    return set(session.execute(query).scalars())
+
+
 def _unspaced(text: str) -> str:
     return "".join(text.split())
 
@@ -402,6 +412,7 @@ def import_file(
         held = set(session.execute(stored).scalars())
         teams = _teams(session, held)
         names = _team_names(session, teams)
+        inactive = _inactive(session, teams)
         for r in parsed:
             team = teams.get((r.round_key, r.credit_code))
             if r.round_key not in held:
@@ -417,6 +428,12 @@ def import_file(
                 reason = (
                     f"{', '.join(strangers)} is not on the team of {r.credit_code} in "
                     f"{r.round_key} (team: {', '.join(f'{names.get(i, i)}（{i}）' for i in team)})"
+                )
+                problems.append(RowProblem(name, r.number, "signed_by", reason))
+            if retired := [s for s in signers if s in inactive]:
+                reason = (
+                    f"{', '.join(f'{names.get(i, i)}（{i}）' for i in retired)} is marked "
+                    "inactive in the registry and may no longer sign a finding"
                 )
                 problems.append(RowProblem(name, r.number, "signed_by", reason))
             found = date_problems(session, r.round_key, r.finding)

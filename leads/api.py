@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
 
 from api.auth import Principal, Role, allow, still_allowed
 from api.problems import PROBLEM_RESPONSES, Problem
@@ -48,10 +49,20 @@ class RejectBody(_Body):
 @router.post("", status_code=201)
 def receive(body: LeadIn, request: Request, who: Coordinator) -> dict[str, Any]:
     """Record a lead (the same ``external_ref`` again returns the lead already recorded; with
-    another lead's details, 409 naming that lead)."""
-    lead = service.receive(request.app.state.engine, body, by=who.name,
+    another lead's details, 409 naming that lead). ``in_registry`` false: the registry does
+    not hold the enterprise, and the lead cannot be accepted until it does."""
+    engine = request.app.state.engine
+    lead = service.receive(engine, body, by=who.name,
                            allowed=still_allowed(request, who))  # fmt: skip
-    return service.internal_view(lead)
+    return _with_registry(engine, lead)
+
+
+def _with_registry(engine: Engine, lead: Lead) -> dict[str, Any]:
+    """The lead's internal view, and whether the registry holds its enterprise (only then
+    may it be accepted: ``service.not_in_registry``)."""
+    return service.internal_view(lead) | {
+        "in_registry": service.in_registry(engine, lead.credit_code)
+    }
 
 
 @router.get("")
@@ -74,7 +85,9 @@ def overdue(request: Request, who: Coordinator) -> list[dict[str, Any]]:
 
 @router.get("/{lead_id}")
 def get_lead(lead_id: LeadId, request: Request, who: Coordinator) -> dict[str, Any]:
-    return service.internal_view(service.get(request.app.state.engine, lead_id))
+    """The lead; ``in_registry`` as ``POST /leads`` answers it."""
+    engine = request.app.state.engine
+    return _with_registry(engine, service.get(engine, lead_id))
 
 
 def urgent_round(lead: Lead, plan: str, by: str) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 Triage: a received lead is accepted with a check item (it then waits for that item's next round,
 ``leads.targeting``), merged into another lead of the same enterprise, or rejected with a
 reason. A decision is final: deciding again is refused with what was decided.
+
+A lead of an enterprise the registry does not hold is received (a report is a report), and
+said so (:func:`in_registry`); it is not accepted until the registry takes the enterprise in,
+since a round's frame is drawn from the registry and could never target it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from findings import dates
 from leads import events, targeting
 from leads.models import Lead, LeadStatus
 from leads.schemas import LeadIn
-from registry.models import CheckItem
+from registry.models import CheckItem, Enterprise
 from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
 from shuangsui.writes import write
@@ -63,7 +67,24 @@ def receive(engine: Engine, data: LeadIn, *, by: str, allowed: Allowed = None) -
 
     lead = write(engine, work, what="the lead", allowed=allowed)
     logger.info("lead %s received (%s, %s)", lead.id, lead.source.value, lead.credit_code)
+    if not in_registry(engine, lead.credit_code):
+        logger.warning("lead %s: %s", lead.id, not_in_registry(lead.credit_code))
     return lead
+
+
+def in_registry(engine: Engine, credit_code: str) -> bool:
+    """Whether the registry holds the enterprise: only then can a round's frame target it."""
+    with Session(engine) as session:
+        return session.get(Enterprise, credit_code) is not None
+
+
+def not_in_registry(credit_code: str) -> str:
+    """Why a lead of an enterprise the registry does not hold waits (``credit_code: why``)."""
+    return (
+        f"credit_code: {credit_code} is not in the registry of enterprises, so no round can "
+        "target it; accept the lead once the registry holds the enterprise, or merge or "
+        "reject it"
+    )
 
 
 # what makes a lead the one a sender means (its deadline is the bureau's term, worked out from
@@ -154,12 +175,15 @@ def accept(
     urgent: bool = False, allowed: Allowed = None,
 ) -> Lead:  # fmt: skip
     """Accept for ``check_item``: the next committed round of that item targets the enterprise
-    (an urgent lead: the ad hoc round the coordinator starts for it)."""
+    (an urgent lead: the ad hoc round the coordinator starts for it). A lead of an enterprise
+    the registry does not hold is refused (:func:`not_in_registry`): no frame could take it."""
     reason = _reason(reason, required=False)
 
     def change(session: Session, lead: Lead, _locked: dict[int, Lead]) -> events.LeadAccepted:
         if session.get(CheckItem, check_item) is None:
             raise UserError(f"check_item: {check_item!r} is not in the check-item list")
+        if session.get(Enterprise, lead.credit_code) is None:
+            raise UserError(not_in_registry(lead.credit_code))
         lead.status, lead.check_item_code, lead.urgent = LeadStatus.accepted, check_item, urgent
         lead.decision_reason, lead.decided_by = reason, by
         assert lead.id is not None

@@ -155,6 +155,9 @@ _SAID: list[tuple[str, Said]] = [
     (r"(.+) is not on the team of (\S+) in (\S+) \(team: (.*)\)",
      lambda g: f"{_listed(g[0])} 不是这家企业检查组的成员（检查组：{_listed(g[3])}），"
      "请照抄“检查组”一列"),
+    (r"(.+) is marked inactive in the registry and may no longer sign a finding",
+     lambda g: f"{_listed(g[0])} 在检查员名录中已停用，不能再签字确认检查结果："
+     "请从“签字人员”一列删去"),
     (r"(.+) is not a certificate of (\S+)", "证书 {0} 不是企业 {1} 的证书"),
     (r"(.+) was not uploaded \(upload the file first\)", "证据文件 {0} 尚未上传"),
     (r"(\S+?)/(\S+): (.+); the latest is version (\d+), submitted by (.+) at (\S+): "

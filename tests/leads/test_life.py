@@ -5,6 +5,7 @@ allegation."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from api.app import create_app
 from draw.plan import plan_hash
 from findings.models import PublishedResult
 from leads.models import Lead, LeadStatus
+from registry.models import Enterprise
 from rounds import service
 from rounds.artifacts import load_inputs
 from rounds.bundle import run_verify_script
@@ -41,9 +43,20 @@ def _lead(code: str, **kw: object) -> dict[str, object]:
     return body | kw
 
 
+def _outside_every_population(engine: sa.Engine) -> str:
+    """A firm the registry holds in another province, with no certificate: no plan's
+    population has it (a lead of a firm the registry does not hold is not accepted)."""
+    code = outside_code()
+    with Session(engine) as s:
+        s.add(Enterprise(credit_code=code, name="外省企业有限公司", division_code="330100",
+                         risk_class="B", updated_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        s.commit()
+    return code
+
+
 def test_a_lead_from_intake_to_the_published_count(engine: sa.Engine, tmp_path: Path) -> None:
     codes = seed_registry(engine)
-    target, elsewhere = codes[5], outside_code()
+    target, elsewhere = codes[5], _outside_every_population(engine)
     token = tokens.create_coordinator(engine, "林科长", get_settings().bureau_code)
     app = create_app(engine=engine)
     with (

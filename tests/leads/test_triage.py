@@ -52,8 +52,8 @@ class Desk:
 
 
 def test_triage_is_audited_and_final(engine: sa.Engine) -> None:
-    seed_registry(engine, enterprises=8)
-    desk, code = Desk(engine), outside_code()
+    code = seed_registry(engine, enterprises=8)[0]
+    desk = Desk(engine)
     a, b, c = desk.lead(code), desk.lead(code), desk.lead(code)
     assert (
         desk.post(f"/leads/{a}/accept", {"check_item": "CCC-01", "reason": "属实"}).status_code
@@ -132,10 +132,10 @@ def test_refusals_without_a_5xx(engine: sa.Engine) -> None:
 def test_urgent_lead_starts_an_ad_hoc_round(
     engine: sa.Engine, monkeypatch: Any, tmp_path: Any
 ) -> None:
-    seed_registry(engine, enterprises=8)
+    code = seed_registry(engine, enterprises=8)[0]
     plans_folder(tmp_path, monkeypatch)
     desk = Desk(engine)
-    a = desk.lead(outside_code())
+    a = desk.lead(code)
     r = desk.post(f"/leads/{a}/accept", {"check_item": "CCC-01", "urgent": True,
                                          "adhoc_plan": "ccc-2026-12"})  # fmt: skip
     assert r.status_code == 200, r.text

@@ -98,8 +98,8 @@ def test_the_same_lead_sent_while_it_is_being_recorded_is_recorded_once(
 
 
 def test_a_triage_that_meets_another_audit_writer_retries(engine: sa.Engine) -> None:
-    seed_registry(engine, enterprises=8)
-    lead = service.receive(engine, _lead(), by="林科长")
+    code = seed_registry(engine, enterprises=8)[0]
+    lead = service.receive(engine, _lead(credit_code=code), by="林科长")
     check_item = "CCC-01"
     assert lead.id is not None
     lead_id = lead.id
