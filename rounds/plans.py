@@ -62,17 +62,37 @@ def find_plan(plans_dir: Path, plan: str) -> Path:
             f"plan {plan!r} is outside the plans directory {plans_dir} (SHUANGSUI_PLANS_DIR); "
             "plans are read only from there"
         )
-    unreadable = []  # one broken file does not hide the others' ids
-    for path in plan_files(root):
+    for path in plan_files(root):  # years of monthly plans: parsed only where the id may be
         try:
-            data = read_plan_yaml(read_plan(path))
-        except (DrawPlanError, PlanError) as exc:
-            unreadable.append(f"{path.relative_to(root)} ({exc})")
-            continue
+            text = read_plan(path)
+            data = read_plan_yaml(text) if may_hold(text, plan) else None
+        except (DrawPlanError, PlanError):
+            continue  # one broken file does not hide the others' ids; named below
         if isinstance(data, dict) and data.get("id") == plan:
             return path
+    unreadable = _unreadable(root)
     also = f"; unreadable, so not searched: {', '.join(unreadable)}" if unreadable else ""
     raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}{also}")
+
+
+def _unreadable(root: Path) -> list[str]:
+    """The plan files of the folder that do not read, each with why (a plan sought by its id
+    and not found may be one of them)."""
+    unreadable = []
+    for path in plan_files(root):
+        try:
+            read_plan_yaml(read_plan(path))
+        except (DrawPlanError, PlanError) as exc:
+            unreadable.append(f"{path.relative_to(root)} ({exc})")
+    return unreadable
+
+
+def may_hold(text: str, value: str) -> bool:
+    """Whether a plan file's YAML ``text`` can give a field the string ``value`` (an id, a
+    period): only if ``value`` stands in it, or a backslash does (a double-quoted YAML string
+    may write any character as an escape). A file that cannot is not parsed: parsing is most
+    of the time of a lookup, and the folder keeps every month's plans for years."""
+    return value in text or "\\" in text
 
 
 def read_plan(path: Path) -> str:

@@ -170,21 +170,32 @@ def _waiting_for(directory: Path) -> None:
 
 
 def remove_leftovers(directory: Path) -> int:
-    """Delete the temporary files a killed writer left under ``directory`` (ours only: the
-    ``.tmp-shuangsui-`` prefix, and the ``.tmp-XXXXXXXX`` names earlier versions used).
-    Returns how many were removed."""
+    """Delete the temporary files a killed writer left under ``directory``, and nothing a
+    person put there (``publish --out`` may be given a folder that holds other files).
+
+    A temporary file lies beside its target, so in the folder or one of the subfolders a
+    writer writes: a ``.tmp-shuangsui-`` name is ours wherever it lies (no other program
+    makes it). The ``.tmp-XXXXXXXX`` names earlier versions used are the names any program's
+    ``mkstemp(prefix=".tmp-")`` makes: only those directly in ``directory`` are taken for
+    ours (a person's ``sub/.tmp-abcd1234`` was deleted). Returns how many were removed."""
     directory = Path(directory)
     if not directory.is_dir():
         return 0
     removed = 0
     for root, _dirs, names in os.walk(directory):
         for name in names:
-            if name.startswith(TMP_PREFIX) or _LEGACY_TMP.fullmatch(name):
+            if _leftover(name, top=Path(root) == directory):
                 Path(root, name).unlink(missing_ok=True)
                 removed += 1
     if removed:
         logger.warning("removed %d partial file(s) a killed run left in %s", removed, directory)
     return removed
+
+
+def _leftover(name: str, *, top: bool) -> bool:
+    """A temporary file's name as our writers make it (``top``: in the writer's own folder,
+    where an earlier version's ``.tmp-XXXXXXXX`` names are ours too)."""
+    return name.startswith(TMP_PREFIX) or (top and _LEGACY_TMP.fullmatch(name) is not None)
 
 
 def private_dir(path: Path) -> Path:

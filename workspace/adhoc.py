@@ -26,6 +26,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from draw.plan import normalise_division
+from flows.plans import current_period, current_plans
 from rounds import audit
 from rounds.entropy import awaits_witnesses
 from rounds.holds import (
@@ -159,8 +160,11 @@ Plans = tuple[list[tuple[Path, dict[str, Any]]], list[str]]  # workspace.overvie
 
 
 def _plans(request: Request) -> Plans:
-    """The plans folder read once per request: the good plans, a notice per broken file."""
-    return read_plans(request.app.state.settings.plans_dir)
+    """The plans folder read once per request: the current plans (``current_plans``: not a
+    past month's, whose round would be late the day it is drawn), a notice per broken file."""
+    settings = request.app.state.settings
+    plans, notices = read_plans(settings.plans_dir)
+    return current_plans(plans, current_period(settings.timezone)), notices
 
 
 def _form(me: Visitor, plans: Plans, status: int = 200, **context: Any) -> Response:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from flows.plans import Plans, current_period, current_plans
 from leads import service
 from leads.api import urgent_round
 from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
@@ -48,12 +49,14 @@ def lead_path(lead_id: int) -> str:
 
 @router.get("/leads")
 def lead_list(request: Request, me: Coordinator) -> Response:
-    """Every lead, oldest first (a queue is worked from its head), or those of one filter of
-    ``leadviews.FILTERS`` (``?show=received``: a link, so it works without JavaScript)."""
+    """The open leads, the nearest deadline first, then the decided ones a page at a time
+    (``leadviews.listing``); or those of one filter of ``leadviews.FILTERS``
+    (``?show=received``, ``?page=2``: links, so it works without JavaScript)."""
     rows = leadviews.rows(request.app.state.engine)
     show = request.query_params.get("show", "")
     show = show if show in leadviews.FILTERS else ""
-    return render("leads.html", me=me.name, rows=rows, shown=leadviews.shown(rows, show),
+    listed = leadviews.listing(rows, show, request.query_params.get("page", ""))
+    return render("leads.html", me=me.name, rows=rows, listed=listed,
                   counts=leadviews.counts(rows), show=show, filters=leadviews.FILTERS,
                   base=LIST, lead_path=lead_path)  # fmt: skip
 
@@ -105,14 +108,15 @@ def _known(request: Request, lead_id: str) -> Lead:
 def lead_page(lead_id: str, request: Request, me: Coordinator) -> Response:
     """Every field of the lead (a confidential reporter said （保密）: ``leadviews.detail``), its
     decision, where it went; while it waits, the forms to accept, merge or reject it (the merge
-    form's choices by the service's rule: ``leadviews.merge_targets``)."""
+    form's choices by the service's rule: ``leadviews.merge_targets``). A lead of an enterprise
+    the registry does not hold says so (``leadviews.NOT_IN_REGISTRY``), and has no 受理 form."""
     lead = _known(request, lead_id)
     engine = request.app.state.engine
     view = leadviews.detail(engine, lead)
     done = request.query_params.get("done", "")
     context: dict[str, Any] = {}
     if lead.status is LeadStatus.received:
-        plans = read_plans(request.app.state.settings.plans_dir)[0]
+        plans = _offered(request)
         context = {
             "check_items": leadviews.check_items(engine),
             "plans": [
@@ -123,7 +127,7 @@ def lead_page(lead_id: str, request: Request, me: Coordinator) -> Response:
     return render("lead.html", me=me.name, csrf=me.csrf, view=view, labels=LABELS,
                   done=DONE.get(done, ""), adhoc=said_key(request, "round"),
                   round_path=round_path, enterprise_path=enterprise_path, lead_path=lead_path,
-                  back=LIST, **context)  # fmt: skip
+                  back=LIST, not_in_registry=leadviews.NOT_IN_REGISTRY, **context)  # fmt: skip
 
 
 def _decided(request: Request, lead: Lead, exc: Conflict) -> PageRefused:
@@ -165,6 +169,9 @@ async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
     back = lead_path(lead.id or 0)
     if not item:
         raise PageRefused(422, f"{LABELS['check_item']}：必填", back=back)
+    engine = request.app.state.engine
+    if not await run_in_threadpool(service.in_registry, engine, lead.credit_code):
+        raise PageRefused(422, leadviews.NOT_IN_REGISTRY, back=back)  # the service refuses too
     if plan:
         await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
     decided = await _decide(request, me, lead, service.accept, check_item=item,
@@ -181,12 +188,19 @@ async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
     return RedirectResponse(f"{back}?done=urgent&round={key}", status_code=303)
 
 
+def _offered(request: Request) -> Plans:
+    """The plans an urgent lead's round may take: the current ones (``current_plans``: not a
+    past month's, whose round would be late the day it is drawn)."""
+    settings = request.app.state.settings
+    return current_plans(read_plans(settings.plans_dir)[0], current_period(settings.timezone))
+
+
 def _check_plan(request: Request, plan: str, item: str, urgent: bool, back: str) -> None:
-    """An urgent lead's plan: one the plans folder offers, of the check item accepted."""
+    """An urgent lead's plan: one the lead's page offers, of the check item accepted."""
     label = LABELS["adhoc_plan"]
     if not urgent:
         raise PageRefused(422, f"{label}：仅用于紧急线索（请勾选“{LABELS['urgent']}”）", back)
-    plans = {str(p["id"]): p for _, p in read_plans(request.app.state.settings.plans_dir)[0]}
+    plans = {str(p["id"]): p for _, p in _offered(request)}
     if plan not in plans:
         raise PageRefused(422, f"{label}：没有可用的计划 {plan}", back)
     if (checks := plans[plan]["check_item"]) != item:

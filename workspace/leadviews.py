@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,14 @@ from registry.models import CheckItem, Enterprise
 # the list's filters: a status (its label), or open past its deadline
 FILTERS = {**{s.value: STATUS_LABELS[s] for s in LeadStatus}, "overdue": "逾期"}
 UNKNOWN_NAME = "（名录库中无此企业）"
+# a lead of an enterprise the registry does not hold: why it cannot be accepted yet
+# (``leads.service.not_in_registry``), on its page and as the refusal of its 受理
+NOT_IN_REGISTRY = (
+    "该企业不在检查对象名录库中：抽查从名录库抽取，名录库收录该企业之前，任何一轮抽查都不能"
+    "将其列入定向检查，因此暂不能受理。名录库导入该企业后即可受理；也可以合并或不予受理。"
+)
+PAGE = 50  # leads on one page of the list (five years of a bureau received about 300)
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")  # not str.isdigit, to which "²" is a digit
 # a confidential reporter as the pages say it: full-width brackets, as Chinese text is written
 # (the API keeps its documented ``service.CONFIDENTIAL``, "(保密)")
 CONFIDENTIAL = "（保密）"
@@ -52,9 +62,8 @@ def _names(engine: sa.Engine, codes: Iterable[str]) -> dict[str, str]:
 
 
 def rows(engine: sa.Engine) -> list[LeadRow]:
-    """Every lead, oldest first: by the day it was received, then by its number. A queue is
-    worked from its head, and the lead that waited longest is the nearest to its deadline;
-    a lead late already is marked (and has a filter of its own) whatever its place."""
+    """Every lead, oldest first: by the day it was received, then by its number (the list
+    shows them in the order of :func:`listing`)."""
     return _rows(engine, service.listing(engine))
 
 
@@ -91,10 +100,45 @@ def counts(all_rows: list[LeadRow]) -> dict[str, int]:
     return {show: len(shown(all_rows, show)) for show in FILTERS}
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A page of the list: first the open leads, the nearest deadline at the head (what still
+    needs work, a lead late already first of all), then the decided, the latest received
+    first; ``PAGE`` rows a page. Oldest first, after five years the list began with the first
+    year's decided leads, and every lead was on one page."""
+
+    open: list[LeadRow]  # this page's
+    decided: list[LeadRow]  # this page's
+    open_count: int  # of the filter's rows, on every page
+    decided_count: int
+    page: int  # from 1
+    pages: int
+
+
+def listing(all_rows: list[LeadRow], show: str, page: str) -> Listing:
+    """Page ``page`` (``?page=``: the first for anything not a page number, the last for a
+    number past it) of the rows a filter of ``FILTERS`` keeps, in the order of
+    :class:`Listing`."""
+    kept = shown(all_rows, show)
+    still_open = sorted((r for r in kept if _open(r)), key=lambda r: (r.deadline, r.id))
+    decided = sorted((r for r in kept if not _open(r)), key=lambda r: (r.received_on, r.id))
+    ordered = still_open + decided[::-1]
+    pages = max(1, math.ceil(len(ordered) / PAGE))
+    number = min(int(page) if PAGE_NUMBER.fullmatch(page) else 1, pages)
+    here = ordered[(number - 1) * PAGE : number * PAGE]
+    return Listing([r for r in here if _open(r)], [r for r in here if not _open(r)],
+                   len(still_open), len(decided), number, pages)  # fmt: skip
+
+
+def _open(row: LeadRow) -> bool:
+    return LeadStatus(row.status).open
+
+
 def detail(engine: sa.Engine, lead: Lead) -> dict[str, Any]:
     """The lead as ``service.internal_view`` gives it (a confidential reporter not shown: said
-    ``CONFIDENTIAL``), with what the page says in words: labels, the enterprise's name,
-    lateness, the check item, the leads merged into it."""
+    ``CONFIDENTIAL``), with what the page says in words: labels, the enterprise's name (and
+    whether the registry holds it: ``in_registry``), lateness, the check item, the leads
+    merged into it."""
     assert lead.id is not None
     late = {o.id for o in overdue(engine)}  # answers the finding gave are recorded first
     lead = service.get(engine, lead.id)
@@ -110,11 +154,13 @@ def detail(engine: sa.Engine, lead: Lead) -> dict[str, Any]:
         for other in service.listing(engine, status=LeadStatus.merged)
         if other.merged_into == lead.id
     ]
+    name = _names(engine, [lead.credit_code]).get(lead.credit_code)
     return view | {
         "lead": lead,
         "source_label": SOURCE_LABELS[lead.source],
         "status_label": STATUS_LABELS[lead.status],
-        "name": _names(engine, [lead.credit_code]).get(lead.credit_code, UNKNOWN_NAME),
+        "name": name or UNKNOWN_NAME,
+        "in_registry": name is not None,
         "overdue": lead.id in late,
         "check_item_name": item.name if item else "",
         "merged_from": merged_from,

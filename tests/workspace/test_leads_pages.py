@@ -32,6 +32,7 @@ from tests.findings.live import serve
 from tests.leads.helpers import draw, final_finding, outside_code
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
 from tests.workspace.helpers import csrf_of, delivered_round, open_assignment
+from workspace import leadviews
 from workspace.leadforms import said
 
 REPORTER = "举报人王某某 13800000000"
@@ -195,7 +196,7 @@ def test_a_refusal_no_check_knows_still_names_the_field_in_chinese() -> None:
     assert said("into", "lead 9 does not exist") == "合并到：没有线索 9"
 
 
-def test_the_list_filters_by_status_with_counts_oldest_first(desk: Desk, engine: sa.Engine) -> None:
+def test_the_list_filters_by_status_with_counts_open_first(desk: Desk, engine: sa.Engine) -> None:
     code, elsewhere = _registered(engine), outside_code()
     late = _lead(engine, code, days_ago=90)  # open past its default deadline (60 days)
     accepted, rejected, merged = (_lead(engine, code, days_ago=d) for d in (30, 20, 10))
@@ -208,7 +209,8 @@ def test_the_list_filters_by_status_with_counts_oldest_first(desk: Desk, engine:
         filters = ("received", "accepted", "targeted", "merged", "rejected", "overdue", "x")
         shown = {show: http.get(f"/w/c/leads?show={show}") for show in filters}
     listed = re.findall(r'<tr id="lead-(\d+)"', everything.text)
-    assert listed == [str(i) for i in (late, accepted, rejected, merged, new)]  # oldest first
+    # the open by deadline, then the decided, the latest received first (``leadviews.listing``)
+    assert listed == [str(i) for i in (late, accepted, new, merged, rejected)]
     nav = everything.text.split('class="filters"', 1)[1].split("</nav>", 1)[0]
     for said_ in ("全部 5", "待处理 2", "已受理 1", "已列入定向检查 0", "已办结 0", "已合并 1",
                   "不予受理 1", "逾期 1"):  # fmt: skip
@@ -225,6 +227,63 @@ def test_the_list_filters_by_status_with_counts_oldest_first(desk: Desk, engine:
     other = everything.text.split(f'id="lead-{new}"', 1)[1].split("</tr>", 1)[0]
     assert "（名录库中无此企业）" in other and elsewhere in other and "风险监测" in other
     assert REPORTER not in everything.text and ALLEGATION not in everything.text
+
+
+def test_the_list_shows_the_open_leads_by_deadline_then_the_decided_a_page_at_a_time(
+    desk: Desk, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Oldest first, after five years the list began with the first year's decided leads, all
+    on one page: now the open ones come first, the nearest deadline at the head, then the
+    decided, the latest received first, a page at a time through plain links (``?page=``)."""
+    monkeypatch.setattr(leadviews, "PAGE", 3)
+    code, day = _registered(engine), today()
+    decided = [_lead(engine, code, days_ago=d) for d in (50, 40, 30, 20, 10)]
+    for lead in decided:
+        service.reject(engine, lead, reason="不属于本局管辖", by=ME)
+    far, near, late = (_lead(engine, code, days_ago=d, deadline=day + dt.timedelta(days=due))
+                       for d, due in ((60, 40), (5, 3), (10, -2)))  # fmt: skip
+    with desk.signed_in() as http:
+        pages = {n: http.get(f"/w/c/leads?page={n}") for n in ("", "2", "3", "99", "x", "²")}
+        rejected = http.get("/w/c/leads?show=rejected&page=2")
+    listed = {n: re.findall(r'<tr id="lead-(\d+)"', page.text) for n, page in pages.items()}
+    newest = [str(i) for i in reversed(decided)]
+    assert listed[""] == [str(i) for i in (late, near, far)]
+    assert listed["2"] == newest[:3]
+    assert listed["3"] == listed["99"] == newest[3:]
+    assert listed["x"] == listed["²"] == listed[""]
+    assert "未办结 3 条" in pages[""].text and "不予受理 5 条" not in pages[""].text
+    assert "不予受理 5 条" in pages["2"].text and "未办结" not in pages["2"].text
+    assert "第 1 页，共 3 页" in pages[""].text and "第 3 页，共 3 页" in pages["99"].text
+    assert 'href="/w/c/leads?page=2#leads"' in pages[""].text and "page=0" not in pages[""].text
+    assert 'href="/w/c/leads?page=1#leads"' in pages["2"].text
+    assert 'href="/w/c/leads?page=3#leads"' in pages["2"].text
+    assert "page=4" not in pages["3"].text
+    assert re.findall(r'<tr id="lead-(\d+)"', rejected.text) == newest[3:]
+    assert 'href="/w/c/leads?show=rejected&amp;page=1#leads"' in rejected.text
+
+
+def test_a_lead_offers_only_the_current_plans_for_its_urgent_round(
+    desk: Desk, engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The plans folder keeps every month's plans for years: a past month's plan is neither
+    offered nor taken for an urgent lead's round (its round would be late the day it is
+    drawn); this month's and a later month's are."""
+    period = today().strftime("%Y-%m")
+    files = {"old.yaml": plan_yaml(plan_id="ccc-2025-06", period="2025-06"),
+             "now.yaml": plan_yaml(plan_id="ccc-now", period=period),
+             "later.yaml": plan_yaml(plan_id="ccc-later", period="2099-01")}  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / "plans" / name).write_text(text, encoding="utf-8")
+    lead = _lead(engine, _registered(engine))
+    with desk.signed_in() as http:
+        page = http.get(f"/w/c/leads/{lead}")
+        form = {"csrf": csrf_of(page.text), "check_item": "CCC-01", "urgent": "1",
+                "adhoc_plan": "ccc-2025-06"}  # fmt: skip
+        old = http.post(f"/w/c/leads/{lead}/accept", data=form)
+    offered = re.findall(r'<option value="([a-z0-9-]+)"', page.text.split('id="adhoc_plan"')[1])
+    assert "ccc-now" in offered and "ccc-later" in offered and "ccc-2025-06" not in offered
+    assert old.status_code == 422 and "没有可用的计划 ccc-2025-06" in old.text
+    assert _leads(engine)[0].status is LeadStatus.received and desk.started == []
 
 
 def test_accept_merge_and_reject_through_the_forms_each_audited_and_final(
