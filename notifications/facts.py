@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
@@ -17,7 +16,8 @@ from notifications.messages import CertInfo, Common, EnterpriseInfo, Person, Rou
 from notifications.settings import NotifySettings
 from registry.models import Certificate, CheckItem, Enterprise, Inspector
 from rounds.frames import plain_rows
-from rounds.models import Assignment, PlanVersion, Round
+from rounds.models import Assignment, Round
+from rounds.plans import committed_plan
 from shuangsui.config import Settings, get_settings
 from shuangsui.db import one_of
 from shuangsui.errors import NotFound
@@ -71,9 +71,8 @@ def round_info(session: Session, round_key: str) -> tuple[RoundInfo, list[str]]:
     rnd = session.get(Round, round_key)
     if rnd is None:
         raise NotFound(f"round {round_key!r} does not exist")
-    plan = session.get(PlanVersion, rnd.plan_hash)
-    doc = json.loads(plan.canonical_json) if plan and plan.canonical_json else {}
-    item_code = getattr(rnd, "check_item_code", None) or (plan.check_item_code if plan else None)
+    doc = committed_plan(session, rnd.plan_hash)
+    item_code = getattr(rnd, "check_item_code", None) or doc.get("check_item")
     item = session.get(CheckItem, item_code) if item_code else None
     basis = doc.get("legal_basis") or ([item.legal_basis] if item else [])
     info = RoundInfo(

@@ -218,5 +218,13 @@ def apply_overrides(plan: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
         raise PlanError(f"overrides: {exc}") from None
 
 
+def committed_plan(session: Session, plan_hash: str) -> dict[str, Any]:
+    """The plan a round committed, as stored by its hash ({} when the store has none)."""
+    from rounds.models import PlanVersion
+
+    plan = session.get(PlanVersion, plan_hash)
+    return json.loads(plan.canonical_json) if plan is not None and plan.canonical_json else {}
+
+
 def canonical_copy(obj: Any) -> Any:
     return json.loads(canonical_json(obj))

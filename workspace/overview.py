@@ -28,13 +28,12 @@ from rounds.entropy import awaits_witnesses
 from rounds.models import (
     Assignment,
     AuditEvent,
-    PlanVersion,
     Round,
     RoundKind,
     RoundStatus,
     Selection,
 )
-from rounds.plans import load_plan_text, plan_files, read_plan
+from rounds.plans import committed_plan, load_plan_text, plan_files, read_plan
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
@@ -344,9 +343,7 @@ def _state(rec: ResultRecord | None, names: dict[str, str]) -> tuple[str, str, s
 def round_title(db: Session, rnd: Round) -> str:
     """The round's title as its notices give it: the committed plan's title (the plan's id if
     it has none), whether or not the plan's file is still in the plans folder."""
-    plan = db.get(PlanVersion, rnd.plan_hash)
-    doc = json.loads(plan.canonical_json) if plan is not None and plan.canonical_json else {}
-    return str(doc.get("title") or rnd.plan_id)
+    return str(committed_plan(db, rnd.plan_hash).get("title") or rnd.plan_id)
 
 
 def stratum_division(stratum: str, day: dt.date) -> str:
