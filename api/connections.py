@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import resource
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -23,25 +24,53 @@ logger = logging.getLogger(__name__)
 
 # connections asyncio accepts at a time (uvicorn's ``backlog``; 8,000 at once held 647 sockets)
 ACCEPT_BATCH = 64
+# seconds a refused request's connection reads on (and drops) what its client still sends,
+# after the answer, before it is closed (a lingering close, as nginx's ``lingering_time``)
+LINGER_SECONDS = 2.0
 
 
 class OneFraming(h11.Connection):
-    """h11's server side, refusing a request that says where its body ends twice, by
-    ``Transfer-Encoding`` and by ``Content-Length``. h11 reads such a body as chunked and
-    keeps the connection; a proxy in front that goes by the length reads another request
-    there (request smuggling: a ``GET`` hidden in a ``POST``'s body was answered as a request
-    of its own). RFC 9112, 6.1: such a request is an error, and the connection is closed
-    after the answer; uvicorn answers h11's protocol errors 400 and closes."""
+    """h11's server side, refusing
+
+    * a request that says where its body ends twice, by ``Transfer-Encoding`` and by
+      ``Content-Length``. h11 reads such a body as chunked and keeps the connection; a proxy
+      in front that goes by the length reads another request there (request smuggling: a
+      ``GET`` hidden in a ``POST``'s body was answered as a request of its own). RFC 9112,
+      6.1: such a request is an error, and the connection is closed after the answer;
+    * a request head (line and headers) over ``max_incomplete_event_size`` bytes, however it
+      arrives. h11 bounds only a head still incomplete, so a 100 KB path read in one piece was
+      answered and the same path read in two was refused: which one depended on the network.
+
+    ``refusal`` keeps the last error, for its status (431 for a head too large)."""
+
+    refusal: h11.RemoteProtocolError | None = None
+
+    def __init__(self, our_role: type[h11.SERVER], head_limit: int) -> None:
+        super().__init__(our_role, head_limit)
+        self.head_limit = head_limit
 
     def next_event(self) -> Any:
-        event = super().next_event()
-        if isinstance(event, h11.Request):
-            names = {name.lower() for name, _ in event.headers}
-            if b"transfer-encoding" in names and b"content-length" in names:
-                raise h11.RemoteProtocolError(
-                    "both Transfer-Encoding and Content-Length", error_status_hint=400
-                )
+        try:
+            event = super().next_event()
+            if isinstance(event, h11.Request):
+                _check_request(event, self.head_limit)
+        except h11.RemoteProtocolError as refused:
+            self.refusal = refused
+            raise
         return event
+
+
+def _check_request(request: h11.Request, most: int) -> None:
+    names = {name.lower() for name, _ in request.headers}
+    if b"transfer-encoding" in names and b"content-length" in names:
+        raise h11.RemoteProtocolError(
+            "both Transfer-Encoding and Content-Length", error_status_hint=400
+        )
+    # the head's bytes as sent, but for optional whitespace h11 has dropped
+    size = len(request.method) + len(request.target) + len(b"  HTTP/1.1\r\n\r\n")
+    size += sum(len(name) + len(value) + len(b": \r\n") for name, value in request.headers)
+    if size > most:
+        raise h11.RemoteProtocolError(f"request head over {most} bytes", error_status_hint=431)
 
 
 class BoundedH11(H11Protocol):
@@ -56,16 +85,21 @@ class BoundedH11(H11Protocol):
       accepts on). asyncio accepts ``backlog`` connections at a time before any reaches this
       class, so run it with ``backlog=ACCEPT_BATCH``: a flood then holds about twice
       ``limit_concurrency`` sockets and a few batches more (:func:`files_needed`);
-    * :class:`OneFraming` for its h11 connection.
+    * :class:`OneFraming` for its h11 connection;
+    * a lingering close after a refusal (:meth:`send_400_response`): uvicorn closed at once,
+      with the rest of a large request still unread, and the kernel then resets the
+      connection, which can drop the answer before the client reads it (RFC 9112, 9.6).
     """
 
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+    _lingering = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         most = self.config.h11_max_incomplete_event_size
-        self.conn = OneFraming(h11.SERVER, most or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE)
+        self.framing = OneFraming(h11.SERVER, most or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE)
+        self.conn = self.framing
 
     @classmethod
     def with_header_timeout(cls, seconds: float) -> type[BoundedH11]:
@@ -80,6 +114,8 @@ class BoundedH11(H11Protocol):
         self._await_header()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:  # answered and closing: what the client still sends is dropped
+            return
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:  # a head is whole: the app has the request
             self._stop_header_timer()
@@ -90,6 +126,31 @@ class BoundedH11(H11Protocol):
         super().on_response_complete()
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._await_header()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request h11 refused (400, or the status h11 gives, such as
+        431), then a lingering close: the sending side is shut, what the client still sends
+        is read and dropped until it closes or ``LINGER_SECONDS`` pass, and only then is the
+        connection closed."""
+        refusal = self.framing.refusal
+        status = refusal.error_status_hint if refusal is not None else 400
+        if status == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:  # h11's own says "buffer"
+            said = f"request head over {self.framing.head_limit} bytes"
+        else:
+            said = str(refusal or "") or msg
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+        reason = HTTPStatus(status).phrase.encode("ascii")
+        for event in (
+            h11.Response(status_code=status, headers=headers, reason=reason),
+            h11.Data(data=f"{said}\n".encode("ascii", "replace")),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event))
+        self._stop_header_timer()
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
