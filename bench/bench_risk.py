@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pg_admin
 import sqlalchemy as sa
 
-AS_OF = dt.date(2026, 12, 31)
+AS_OF = dt.date(2026, 11, 30)  # a classification may not be dated after today
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 BATCH = 50_000
 

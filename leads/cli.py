@@ -32,13 +32,20 @@ BY = typer.Option("", "--by", help="the coordinator (default: login name)")
 def import_cmd(
     file: Path = typer.Argument(..., help="CSV (UTF-8 or GB18030) or XLSX"), by: str = BY
 ) -> None:
-    """Import leads; any bad row rejects the whole file (FILE:ROW: field: reason)."""
+    """Import leads; any bad row rejects the whole file (FILE:ROW: field: reason). A lead of an
+    enterprise the registry does not hold is imported, and named (FILE:ROW: lead N: ...)."""
     from leads.importer import import_leads
 
-    ids = import_leads(_engine(), file, imported_by=_by(by))
+    done = import_leads(_engine(), file, imported_by=_by(by))
+    for lead in done.unregistered:
+        typer.echo(f"warning: {lead}", err=True)
+    ids, n = done.ids, len(done.unregistered)
     typer.echo(
-        f"{len(ids)} lead(s) imported from {file}" + (f": {ids[0]}..{ids[-1]}" if ids else "")
-    )
+        f"{len(ids)} lead(s) imported from {file}"
+        + (f": {ids[0]}..{ids[-1]}" if ids else "")
+        + (f"; {n} of them not in the registry of enterprises (named above), so no round can "
+           "target them yet" if n else "")
+    )  # fmt: skip
 
 
 @app.command("list")

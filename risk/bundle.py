@@ -5,7 +5,9 @@ rules of the classification in force when the round was committed), ``classifica
 (round key, frame commitment, the run: id, date, rules id and hash), ``classes.jsonl`` (per
 frame enterprise: inputs in clear, complaints only as count + salted commitment, their digest,
 score, class, the approved override if any, the class in force) and ``frame-enterprises.jsonl``
-(the frame as committed).
+(the frame as committed). A frame enterprise the run has no row for (registered or active
+again since) is ``registry: true`` with the frame's class: nothing here can show that, and
+the check names such classes as not checked.
 """
 
 from __future__ import annotations

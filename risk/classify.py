@@ -25,12 +25,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from draw.canonical import canonical_json
+from findings import dates
 from risk.events import RiskClassified
 from risk.inputs import gather
 from risk.models import RiskClassification, RiskOverride, RiskRun
 from risk.rules import Rules
 from risk.verify_classes import input_digest, score
 from rounds import audit
+from shuangsui.config import get_settings
+from shuangsui.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,28 @@ class Classified:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+EARLIEST_AS_OF = dt.date(2000, 1, 1)
+
+
+def as_of_refusal(as_of: dt.date) -> str | None:
+    """Why no classification can be dated ``as_of`` (``DATE is ...``), or None.
+
+    Not after today in the bureau's zone, as no complaint may be upheld after it
+    (risk/complaints.py): a run is in force from the moment it is stored, and a later date would
+    age every input by days that have not come. Not before 2000-01-01, years before any check
+    this system records: from 0001-01-01 the complaints' window reached before the first date
+    there is (an ``OverflowError`` traceback)."""
+    today = dates.today()
+    if as_of > today:
+        return (
+            f"{as_of} is in the future (today is {today}, {get_settings().timezone}); "
+            "classify as of today or an earlier day"
+        )
+    if as_of < EARLIEST_AS_OF:
+        return f"{as_of} is before {EARLIEST_AS_OF}, the earliest classification date"
+    return None
 
 
 def compute(
@@ -126,6 +151,8 @@ def write_classes(
 
 def classify(engine: Engine, rules: Rules, *, as_of: dt.date, by: str = "") -> Classified:
     """One run over every active enterprise; it is in force from the moment it is stored."""
+    if refusal := as_of_refusal(as_of):
+        raise UserError(f"as_of: {refusal}")
     salt = secrets.token_hex(32)
     with engine.connect() as conn:
         rows = compute(conn, rules, as_of, salt)

@@ -32,15 +32,19 @@ def _date(text: str, field: str) -> dt.date:
 
 @app.command("classify")
 def classify_cmd(
-    as_of: str = typer.Option(..., "--as-of", help="classification date, YYYY-MM-DD"),
+    as_of: str = typer.Option(
+        ..., "--as-of", help="classification date, YYYY-MM-DD: 2000-01-01 to today"
+    ),
     rules: Path = typer.Option(None, "--rules", help="rules YAML (default: risk/rules/2026-1)"),
     by: str = typer.Option("", "--by", help="who runs it (recorded)"),
 ) -> None:
     """Classify every active enterprise; the result is in force from now on."""
     from risk import rules as risk_rules
-    from risk.classify import classify
+    from risk.classify import as_of_refusal, classify
 
     day = _date(as_of, "--as-of")
+    if refusal := as_of_refusal(day):  # before the database is opened (or made)
+        raise UserError(f"--as-of: {refusal}")
     done = classify(_engine(), risk_rules.load(rules), as_of=day, by=by)
     counts = ", ".join(f"{k} {v}" for k, v in done.counts.items()) or "none"
     typer.echo(

@@ -17,6 +17,13 @@ enterprise: its inputs, their digest, score, class and any approved override) an
 It prints how many classes it confirmed and exits 1 naming the first enterprise (or file)
 that does not check. Shuangsui itself scores with :func:`score` of this file (docs/risk.md),
 so what an outsider runs is what classified.
+
+Not checked, and said so (``NOT CHECKED: ...``, naming them): an enterprise marked
+``registry: true``, said to be outside the classification run, carries the registry's class (or
+an approved override's). Nothing in the bundle shows that the run had no row for it, nor what
+the registry held: its class is taken as stated. What the bundle does show is checked: such an
+entry carries no inputs, digest, score or class of its own, and its class in force is the
+frame's.
 """
 
 from __future__ import annotations
@@ -25,10 +32,14 @@ import datetime as dt
 import hashlib
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 CLASSES = ("A", "B", "C", "D")
+# what a classified entry carries, and an entry outside the classification (registry: true) may not
+CLASSIFIED = ("inputs", "input_digest", "score", "class")
+NAMED = 20  # enterprises named on the NOT CHECKED line
 
 
 # ------------------------------------------------------------------ canonical bytes
@@ -159,13 +170,32 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def check_entry(rules: dict, as_of: dt.date, entry: dict, row: dict) -> str:
-    """'confirmed' or 'registry' (no classification: the registry's class stood); raises."""
+def check_outside(entry: dict, row: dict) -> None:
+    """An entry marked ``registry: true``: what the bundle can show of it; raises. That the run
+    had no row for it, and the registry's class, it cannot show (:meth:`Checked.not_checked`
+    says so)."""
     code = entry["credit_code"]
-    if entry.get("registry"):
-        if row["risk_class"] != entry["in_force"]:
-            raise Failed(f"{code}: the frame carries {row['risk_class']}, the registry "
-                         f"{entry['in_force']}")  # fmt: skip
+    carried = [key for key in CLASSIFIED if key in entry]
+    if carried:
+        raise Failed(f"{code}: marked registry: true (outside the classification) but "
+                     f"carries {', '.join(carried)}: one of the two is false")  # fmt: skip
+    override = entry.get("override")
+    if override and entry["in_force"] != override["class"]:
+        raise Failed(f"{code}: class in force is {override['class']} (override "
+                     f"{override['id']}); the bundle states {entry['in_force']}")  # fmt: skip
+    if row["risk_class"] != entry["in_force"]:
+        raise Failed(f"{code}: the frame carries {row['risk_class']}, the bundle states "
+                     f"{entry['in_force']} (registry: true)")  # fmt: skip
+
+
+def check_entry(rules: dict, as_of: dt.date, entry: dict, row: dict) -> str:
+    """'confirmed' (recomputed from the rules and inputs) or 'registry' (marked outside the
+    classification: checked only as far as :func:`check_outside` can); raises."""
+    code = entry["credit_code"]
+    if "registry" in entry:
+        if entry["registry"] is not True:
+            raise Failed(f"{code}: registry is {entry['registry']!r}: true or absent")
+        check_outside(entry, row)
         return "registry"
     inputs = entry["inputs"]
     if input_digest(code, canonical(inputs)) != entry["input_digest"]:
@@ -183,7 +213,29 @@ def check_entry(rules: dict, as_of: dt.date, entry: dict, row: dict) -> str:
     return "confirmed"
 
 
-def verify(directory: Path) -> dict[str, int]:
+@dataclass
+class Checked:
+    """What a bundle showed: classes confirmed (``overrides`` of them by an approved override),
+    and the enterprises marked ``registry: true``, whose classes it cannot show."""
+
+    run_id: Any
+    confirmed: int = 0
+    overrides: int = 0
+    outside: list[str] = field(default_factory=list)
+
+    def not_checked(self) -> str:
+        """The line that names what the bundle could not show."""
+        n = len(self.outside)
+        named = ", ".join(self.outside[:NAMED]) + (f" and {n - NAMED} more" if n > NAMED else "")
+        return (
+            f"NOT CHECKED: {n} {'class' if n == 1 else 'classes'} taken as stated, of "
+            f"enterprises marked registry: true ({named}): nothing in this bundle shows that "
+            f"classification run {self.run_id} had no row for them, nor that the class they "
+            "carry is the registry's (or an approved override's); the bureau's records can"
+        )
+
+
+def verify(directory: Path) -> Checked:
     meta = json.loads((directory / "classification.json").read_text(encoding="utf-8"))
     rules = json.loads((directory / "rules.json").read_text(encoding="utf-8"))
     if rules_hash(rules) != meta["rules_hash"]:
@@ -191,18 +243,21 @@ def verify(directory: Path) -> dict[str, int]:
     as_of = dt.date.fromisoformat(meta["as_of"]) if meta.get("as_of") else dt.date.min
     frame = _jsonl(directory / "frame-enterprises.jsonl")
     entries = {e["credit_code"]: e for e in _jsonl(directory / "classes.jsonl")}
-    counts = {"confirmed": 0, "registry": 0, "overrides": 0}
+    checked = Checked(meta.get("run_id"))
     for row in frame:
         entry = entries.pop(row["credit_code"], None)
         if entry is None:
             raise Failed(f"{row['credit_code']}: in the frame, not in classes.jsonl")
-        counts[check_entry(rules, as_of, entry, row)] += 1
-        counts["overrides"] += bool(entry.get("override"))
+        if check_entry(rules, as_of, entry, row) == "registry":
+            checked.outside.append(row["credit_code"])
+            continue
+        checked.confirmed += 1
+        checked.overrides += bool(entry.get("override"))
     if entries:
         raise Failed(f"{sorted(entries)[0]}: in classes.jsonl, not in the frame")
     if frame_commitment(frame) != meta["frame_commitment"]:
         raise Failed("frame-enterprises.jsonl does not match the round's frame commitment")
-    return counts
+    return checked
 
 
 def main(argv: list[str]) -> int:
@@ -210,18 +265,20 @@ def main(argv: list[str]) -> int:
         print("usage: python3 -I -S verify_classes.py BUNDLE_DIR", file=sys.stderr)
         return 2
     try:
-        counts = verify(Path(argv[1]))
+        checked = verify(Path(argv[1]))
     except Failed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"FAILED: unreadable bundle: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    unsaid = f"; {len(checked.outside)} NOT CHECKED (below)" if checked.outside else ""
     print(
-        f"OK: {counts['confirmed']} classes confirmed from the rules and inputs "
-        f"({counts['overrides']} by an approved override), {counts['registry']} registry "
-        "classes (no classification in force)"
+        f"OK: {checked.confirmed} classes confirmed from the rules and inputs "
+        f"({checked.overrides} by an approved override){unsaid}"
     )
+    if checked.outside:
+        print(checked.not_checked())
     return 0
 
 

@@ -63,7 +63,7 @@ def test_a_good_file_imports_once_and_the_cli_names_bad_rows(
         ["投诉举报", code.lower(), "虚假认证", "2026-11-02", "2026-12-01", "是", "李某", "", "T-1"],
         ["兄弟单位移送", code, "产品不一致", "2026年11月3日", "", "否", "", "", "T-2"],
     ])  # fmt: skip
-    ids = import_leads(engine, path, imported_by="林科长")
+    ids = import_leads(engine, path, imported_by="林科长").ids
     with Session(engine) as s:
         leads = [s.get(Lead, i) for i in ids]
         chain = audit.load_chain(s)

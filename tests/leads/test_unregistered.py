@@ -5,19 +5,26 @@ target it (it was accepted without a word, and waited for a round that could nev
 from __future__ import annotations
 
 import datetime as dt
+import random
 import warnings
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
 from api import tokens
 from api.app import create_app
 from leads.models import Lead, LeadStatus
+from leads.service import not_in_registry
+from registry.io import write_table
 from registry.models import Enterprise
+from shuangsui.cli import _register_groups, app
 from shuangsui.config import get_settings
 from tests.leads.helpers import outside_code
-from tests.rounds.factories import seed_registry
+from tests.rounds.factories import credit_code, seed_registry
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClient
     warnings.simplefilter("ignore")
@@ -60,3 +67,35 @@ def test_a_lead_outside_the_registry_is_said_so_and_not_accepted(engine: sa.Engi
         s.commit()
     accepted = post(f"/leads/{outside['id']}/accept", {"check_item": "CCC-01"})
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+
+
+def test_an_import_names_each_lead_outside_the_registry_and_counts_them(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``leads import`` recorded such leads without a word; it still records them (a lead may
+    come before the registry import that holds its enterprise), and says so."""
+    monkeypatch.setattr("leads.importer.LOOKUP", 2)  # the three codes in two lookups
+    registered = seed_registry(engine, enterprises=3)[0]
+    outside, other = outside_code(), credit_code(random.Random(98), "350200")
+    path = tmp_path / "leads.csv"
+    write_table(path, ["来源", "统一社会信用代码", "线索类别", "收到日期"], [
+        ["投诉举报", outside, "虚假认证", "2026-11-02"],
+        ["投诉举报", registered, "虚假认证", "2026-11-02"],
+        ["风险监测", other.lower(), "标志", "2026-11-03"],
+    ])  # fmt: skip
+    _register_groups()
+    done = CliRunner().invoke(app, ["leads", "import", str(path), "--by", "林科长"])
+    assert done.exit_code == 0, done.output
+    with Session(engine) as s:
+        leads = s.exec(select(Lead).order_by(col(Lead.id))).all()
+    assert [lead.status for lead in leads] == [LeadStatus.received] * 3  # all recorded
+    ids = {lead.credit_code: lead.id for lead in leads}
+    assert done.stderr.splitlines() == [
+        f"warning: {path}:2: lead {ids[outside]}: {not_in_registry(outside)}",
+        f"warning: {path}:4: lead {ids[other]}: {not_in_registry(other)}",
+    ]
+    first, last = leads[0].id, leads[-1].id
+    assert done.stdout.splitlines() == [
+        f"3 lead(s) imported from {path}: {first}..{last}; 2 of them not in the registry of "
+        "enterprises (named above), so no round can target them yet"
+    ]
