@@ -109,6 +109,30 @@ def after_sign(
     _withdraw(session, round_key, credit_code, [inspector_id], range(1, version + 1))
 
 
+def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
+    """A member replaced on a drawn team (``rounds.replacements.Replaced``): the replacement's
+    检查任务通知, with their own link, and the withdrawn member's unsent notice and sign-off
+    requests for that enterprise withdrawn (their link no longer opens it); never commits.
+    The member who stays is not sent their notice again (its idempotency key)."""
+    from findings.models import Finding, FindingVersion
+
+    w = replaced.replacement.withdrawal
+    members = tuple((i, p, replaced.due_on) for p, i in enumerate(replaced.team))
+    team = facts.Team(w.credit_code, replaced.due_on, members)
+    enqueue_round_assignments(session=session, round_key=round_key, teams=[team], summary=False)
+    unsent = idempotency_keys(round_key, NotificationKind.assignment.value)(
+        w.withdrawn, w.credit_code
+    )
+    _delete_unsent(session, [unsent])
+    f, v = Finding.__table__, FindingVersion.__table__  # type: ignore[attr-defined]
+    latest = session.execute(
+        sa.select(sa.func.max(v.c.version))
+        .join_from(v, f, f.c.id == v.c.finding_id)
+        .where(f.c.round_key == round_key, f.c.credit_code == w.credit_code)
+    ).scalar()
+    _withdraw(session, round_key, w.credit_code, [w.withdrawn], range(1, (latest or 0) + 1))
+
+
 def _withdraw(
     session: Session, round_key: str, credit_code: str, members: Sequence[str],
     versions: Iterable[int],
@@ -117,7 +141,11 @@ def _withdraw(
     still waiting to go (pending or to be retried) and not in a dispatcher's hands (leased):
     never sent, they are withdrawn, not history. One that went already stays as it was."""
     keys = idempotency_keys(round_key, NotificationKind.signoff_request.value)
-    withdrawn = [keys(m, f"{credit_code}|v{v}") for v in versions for m in members]
+    _delete_unsent(session, [keys(m, f"{credit_code}|v{v}") for v in versions for m in members])
+
+
+def _delete_unsent(session: Session, withdrawn: Sequence[str]) -> None:
+    """Delete the messages of these idempotency keys still waiting to go and not leased."""
     if not withdrawn:
         return
     table = Notification.__table__  # type: ignore[attr-defined]
@@ -146,7 +174,7 @@ def install() -> None:
     if _installed:
         return
     from findings import service as findings_service
-    from rounds import service
+    from rounds import replacements, service
 
     if after_draw not in service.after_draw_hooks:
         service.after_draw_hooks.append(after_draw)
@@ -154,4 +182,6 @@ def install() -> None:
         findings_service.after_version_hooks.append(after_version)
     if after_sign not in findings_service.after_sign_hooks:
         findings_service.after_sign_hooks.append(after_sign)
+    if after_replacement not in replacements.after_replacement_hooks:
+        replacements.after_replacement_hooks.append(after_replacement)
     _installed = True

@@ -15,7 +15,8 @@ import json
 import logging
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -26,7 +27,8 @@ from sqlmodel import Session, col
 from draw import core
 from draw.bundle import AUDIENCES, Writer, write_bundle, write_failed_bundle, write_pieces
 from draw.errors import InfeasibleDraw
-from rounds import audit, service
+from draw.replace import Replacement
+from rounds import audit, replacements, service
 from rounds.frames import code_order
 from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
@@ -42,6 +44,7 @@ class Recomputed:
     round: Round
     inputs: core.DrawInputs
     result: core.DrawResult
+    replacements: list[Replacement] = field(default_factory=list)  # §14, in order
 
 
 def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) -> Recomputed:
@@ -56,7 +59,10 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
         inputs = service.load_inputs(session, round_key, rnd.entropy or [])
         if not chain_checked:
             audit.verify_chain(audit.load_chain(session))
-        _compare_audit(rnd, audit.round_events(session, round_key))
+        events = audit.round_events(session, round_key)
+        _compare_audit(rnd, events)
+        changes = replacements.recorded(session, round_key)
+        replacements.compare_events(round_key, changes, events)
     result = core.draw(inputs)
     if result.seed != rnd.seed:
         raise IntegrityError(
@@ -66,8 +72,9 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
         raise IntegrityError(f"round {round_key}: stored frame does not match its commitment")
     with engine.connect() as conn:  # the stored rows stream past the drawn ones, in code order
         _compare_selection(conn, round_key, result)
-        _compare_teams(conn, round_key, result)
-    return Recomputed(rnd, inputs, result)
+        teams = replacements.replayed_teams(rnd, inputs, result, changes)
+        _compare_teams(conn, round_key, teams)
+    return Recomputed(rnd, inputs, result, changes)
 
 
 # what the round's record must say as its audit events said it when they were appended
@@ -130,19 +137,20 @@ def _compare_selection(conn: Connection, round_key: str, result: core.DrawResult
         raise IntegrityError(f"round {round_key}: {code} should be selected but is not stored")
 
 
-def _compare_teams(conn: Connection, round_key: str, result: core.DrawResult) -> None:
+def _compare_teams(conn: Connection, round_key: str, teams: Mapping[str, Sequence[str]]) -> None:
+    """The stored teams against the draw's with the round's replacements replayed (§14)."""
     by_code = code_order(conn)
     stored = conn.execute(
         select(col(Assignment.credit_code), col(Assignment.position), col(Assignment.inspector_id))
         .where(col(Assignment.round_key) == round_key)
         .order_by(by_code(Assignment.credit_code), col(Assignment.position))
     )
-    drawn = iter(sorted(code for code, team in result.teams.items() if team))
+    drawn = iter(sorted(code for code, team in teams.items() if team))
 
     def differs(code: str, team: list[str]) -> IntegrityError:
         return IntegrityError(
             f"round {round_key}: team of {code} is stored as {team}, "
-            f"drawn as {list(result.teams.get(code, ()))}"
+            f"drawn as {list(teams.get(code, ()))} (with any replacements replayed)"
         )
 
     for code, rows in groupby(stored, key=itemgetter(0)):
@@ -151,12 +159,12 @@ def _compare_teams(conn: Connection, round_key: str, result: core.DrawResult) ->
         if expected is not None and expected < code:
             raise differs(expected, [])
         if expected is None or expected > code:
-            if code in result.teams:  # drawn, with no one on it
+            if code in teams:  # drawn, with no one on it
                 raise differs(code, team)
             raise IntegrityError(
                 f"round {round_key}: a team is stored for {code}, which was not drawn"
             )
-        if team != list(result.teams[code]):
+        if team != list(teams[code]):
             raise differs(code, team)
     left = next(drawn, None)
     if left is not None:

@@ -207,10 +207,40 @@ def verify(target: str) -> None:
     rc = bundle.recompute(_engine(), target)
     typer.echo(f"round {target}: audit log chain ok")
     typer.echo(f"round {target}: seed {rc.result.seed} recomputed from the recorded entropy")
+    changed = f", with {len(rc.replacements)} replacement(s) replayed," if rc.replacements else ""
     typer.echo(
         f"round {target}: {len(rc.result.selected)} selected and "
-        f"{len(rc.result.teams)} teams match the database"
+        f"{len(rc.result.teams)} teams{changed} match the database"
     )
+
+
+@app.command("replace")
+def replace_cmd(
+    round_key: str = typer.Argument(..., help="the round"),
+    credit_code: str = typer.Argument(..., help="the enterprise whose team changes"),
+    inspector: str = typer.Argument(..., help="the member who leaves the team"),
+    cause: str = typer.Option(
+        ..., "--cause", help="conflict (回避), unavailable (illness, other duty) or left (调离)"
+    ),
+    note: str = typer.Option(..., "--note", help="why, in a sentence (audited)"),
+    by: str = typer.Option(None, "--by", help="who records it (default: this login's user name)"),
+) -> None:
+    """Withdraw INSPECTOR from the team of CREDIT_CODE and put the inspector the round's seed
+    picks in the seat (docs/draw-algorithm.md §14). Refused, with nothing written, when the
+    round is not drawn, the finding is final or no one is left to take the seat."""
+    from rounds.replacements import replace_member
+
+    check_round_key(round_key)
+    done = replace_member(
+        _engine(), round_key, credit_code, inspector,
+        cause=cause, note=note, recorded_by=by or getpass.getuser(),
+    )  # fmt: skip
+    w = done.replacement.withdrawal
+    typer.echo(
+        f"round {round_key}: replacement {w.n}: {w.withdrawn} leaves position {w.position} of "
+        f"{w.credit_code} ({w.cause}); {done.replacement.replacement} takes it"
+    )
+    typer.echo(f"  the team now: {', '.join(done.team)}")
 
 
 @app.command("audit")

@@ -115,6 +115,25 @@ class Assignment(SQLModel, table=True):
     due_on: date
 
 
+class TeamChange(SQLModel, table=True):
+    """A member of a drawn team replaced (docs/draw-algorithm.md §14): the ``n``-th of its
+    round, from 1. ``assignment`` holds the teams as they stand; these rows, in order of
+    ``n``, turn the draw's teams into them. Written once, never updated or deleted."""
+
+    __tablename__ = "team_change"
+
+    round_key: str = Field(primary_key=True, foreign_key="round.round_key")
+    n: int = Field(primary_key=True)
+    credit_code: str = Field(max_length=18)
+    position: int
+    withdrawn: str
+    replacement: str
+    cause: str  # draw.replace.CAUSES
+    note: str = Field(sa_column=Column(Text, nullable=False))  # why, in the bureau's words
+    recorded_by: str
+    recorded_at: datetime
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only, hash-chained log of everything that happened to every round.
 

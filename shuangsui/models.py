@@ -45,4 +45,5 @@ from rounds.models import (  # noqa: F401
     Round,
     RoundArtifact,
     Selection,
+    TeamChange,
 )

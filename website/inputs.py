@@ -14,7 +14,9 @@ and their largest id, read on one narrow index, change with any write to its fin
 one in place. (The count, not the largest id alone: on PostgreSQL a transaction that took an
 id commits after one that took a larger id, and a publish between the two would not see the
 first by the largest id.) The other large tables are fingerprinted by their counts, exact
-because they are written once: ``selection`` and ``assignment`` by their round's draw; an
+because they are written once: ``selection`` and ``assignment`` by their round's draw (a
+member replaced on a team moves a row of ``assignment`` and adds one to ``team_change``,
+written once too, so the count of the latter stands for both); an
 enterprise changes only through the registry import, which sets ``updated_at`` and appends a
 ``registry_change`` row per change (registry/history.py). A writer that broke these rules
 would not be seen until the next change of its round: tests/website/test_incremental.py makes
@@ -43,7 +45,7 @@ import sqlalchemy as sa
 
 from findings.models import FindingChange
 from registry.models import Enterprise, RegistryChange
-from rounds.models import Assignment, Selection
+from rounds.models import Assignment, Selection, TeamChange
 from shuangsui.config import Settings
 from website.records import RoundRow
 
@@ -59,6 +61,7 @@ PUBLISH_WRITES = ("commitment_published_at", "commitment_published_before_draw",
 
 _FC = FindingChange.__table__  # type: ignore[attr-defined]
 _SEL, _A = Selection.__table__, Assignment.__table__  # type: ignore[attr-defined]
+_TC = TeamChange.__table__  # type: ignore[attr-defined]
 _E, _RC = Enterprise.__table__, RegistryChange.__table__  # type: ignore[attr-defined]
 
 
@@ -123,6 +126,7 @@ def fingerprints(
         for query in (
             sa.select(_SEL.c.round_key, sa.func.count()).group_by(_SEL.c.round_key),
             sa.select(_A.c.round_key, sa.func.count()).group_by(_A.c.round_key),
+            sa.select(_TC.c.round_key, sa.func.count()).group_by(_TC.c.round_key),
             # the findings' changes, on the (round_key, id) index alone
             sa.select(_FC.c.round_key, sa.func.count(), sa.func.max(_FC.c.id)).group_by(
                 _FC.c.round_key

@@ -16,10 +16,12 @@ from tests.rounds.factories import plan_yaml, seed_registry
 ROUND = "ccc-2026-12"
 
 
-def drawn_round(engine: sa.Engine, **kw: int) -> dict[str, list[str]]:
+def drawn_round(
+    engine: sa.Engine, *, draw_version: int = rounds.CURRENT_VERSION, **kw: int
+) -> dict[str, list[str]]:
     """Seed, commit and draw ``ccc-2026-12``; the teams by credit code (lead first)."""
     seed_registry(engine, **kw)
-    rounds.commit_round(engine=engine, plan_text=plan_yaml())
+    rounds.commit_round(engine=engine, plan_text=plan_yaml(), draw_version=draw_version)
     rounds.draw_round(
         engine=engine,
         round_key=ROUND,

@@ -1,0 +1,391 @@
+"""A member of a drawn team replaced (docs/draw-algorithm.md §14).
+
+An inspector who must leave a team after the draw (a conflict declared once the notice named
+the enterprise, 回避; illness or another duty; a transfer) is withdrawn by a coordinator, with a
+cause and a reason. The seat goes to the inspector §14 picks from the round's seed, its
+committed frames and the teams as they stand (``draw.replace``); nobody chooses. In one
+transaction: the seat's ``assignment`` row moves to the replacement (so the withdrawn
+member's link to that enterprise stops opening it and the replacement's opens it), a
+``team_change`` row and a ``MemberReplaced`` audit event record it, and the hooks queue the
+replacement's 检查任务通知 (``after_replacement_hooks``; notifications installs one).
+
+A replacement is refused, and nothing written, when the round is not drawn, the inspector is
+not on that team, the enterprise's finding already has a final version (its team signed it:
+changing the team now would unmake it), or no inspector is left to take the seat.
+
+``verify`` (``round verify``, every bundle) replays the round's replacements on the recomputed
+draw: each recorded pick must be the one §14 gives, and the teams stored must be the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from draw import core
+from draw.frame import EnterpriseUnit, InspectorUnit
+from draw.public import pseudonym
+from draw.replace import (
+    CAUSES,
+    ROUND_WIDE,
+    NoReplacement,
+    Replacement,
+    ReplayMismatch,
+    TeamsNow,
+    Withdrawal,
+    pick_replacement,
+    replay,
+)
+from findings.models import FindingSignoff, FindingVersion
+from findings.service import _locked_finding
+from findings.state import is_final
+from rounds import audit
+from rounds.artifacts import load_inputs
+from rounds.models import Assignment, AuditEvent, Round, RoundStatus, TeamChange
+from shuangsui.errors import IntegrityError, UserError
+from shuangsui.text import no_control, no_control_in_text
+from shuangsui.writes import write
+
+logger = logging.getLogger(__name__)
+
+NOTE_MAX = 500  # characters of a withdrawal's reason
+
+AfterReplacement = Callable[[Session, str, "Replaced"], None]
+after_replacement_hooks: list[AfterReplacement] = []
+
+
+@dataclass(frozen=True)
+class MemberReplaced:
+    """Audit event: the n-th replacement of the round (§14), with why and who recorded it."""
+
+    n: int
+    credit_code: str
+    position: int
+    withdrawn: str
+    replacement: str
+    cause: str
+    note: str
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What a replacement did: the record, and the team as it now stands."""
+
+    replacement: Replacement
+    team: tuple[str, ...]
+    due_on: object  # the seat's due date (datetime.date), kept from the withdrawn member
+    note: str
+    recorded_by: str
+
+
+def replace_member(
+    engine: Engine,
+    round_key: str,
+    credit_code: str,
+    inspector_id: str,
+    *,
+    cause: str,
+    note: str,
+    recorded_by: str,
+    allowed: Callable[[Session], None] | None = None,  # the writer's token still current
+) -> Replaced:
+    """Withdraw ``inspector_id`` from the team of ``credit_code`` in ``round_key`` and put
+    the inspector §14 picks in the seat; :class:`UserError` naming why when refused."""
+    if cause not in CAUSES:
+        raise UserError(f"cause: must be one of {', '.join(CAUSES)}, not {cause!r}")
+    note = _note(note)
+    for name, value in (("recorded_by", recorded_by), ("inspector", inspector_id)):
+        try:
+            no_control(value)
+        except ValueError as exc:
+            raise UserError(f"{name}: {exc}") from None
+
+    def work(session: Session) -> Replaced:
+        rnd = session.get(Round, round_key)
+        if rnd is None:
+            raise UserError(f"round {round_key!r}: no such round")
+        if rnd.status is not RoundStatus.drawn or rnd.seed is None:
+            raise UserError(
+                f"round {round_key} is {rnd.status.value}: only a drawn round's teams change"
+            )
+        team = _team(session, round_key, credit_code)
+        if inspector_id not in team:
+            raise UserError(
+                f"{inspector_id} is not on the team of {credit_code} in round {round_key}"
+                + (f" (the team: {', '.join(team)})" if team else " (no such team)")
+            )
+        _refuse_final(session, round_key, credit_code, team)
+        now = _teams_now(session, round_key)
+        withdrawal = Withdrawal(now.count + 1, credit_code, team.index(inspector_id),
+                                inspector_id, cause)  # fmt: skip
+        inputs = load_inputs(session, round_key, rnd.entropy or [])
+        try:
+            chosen = _pick(rnd, inputs, now, withdrawal)
+        except NoReplacement as exc:
+            raise UserError(f"round {round_key}: {exc}") from None
+        done = Replacement(withdrawal, chosen)
+        due_on = _move_seat(session, round_key, withdrawal, chosen)
+        at = datetime.now(UTC)
+        session.add(
+            TeamChange(
+                round_key=round_key,
+                n=withdrawal.n,
+                credit_code=credit_code,
+                position=withdrawal.position,
+                withdrawn=inspector_id,
+                replacement=chosen,
+                cause=cause,
+                note=note,
+                recorded_by=recorded_by,
+                recorded_at=at,
+            )  # fmt: skip
+        )
+        audit.add_to(
+            session,
+            round_key,
+            MemberReplaced(
+                withdrawal.n,
+                credit_code,
+                withdrawal.position,
+                inspector_id,
+                chosen,
+                cause,
+                note,
+                recorded_by,
+            ),  # fmt: skip
+        )
+        now.apply(done)
+        replaced = Replaced(done, tuple(now.teams[credit_code]), due_on, note, recorded_by)
+        for hook in after_replacement_hooks:
+            hook(session, round_key, replaced)
+        return replaced
+
+    replaced = write(engine, work, what=f"replacement in round {round_key}", allowed=allowed)
+    logger.info(
+        "round %s: %s replaced by %s on the team of %s (%s)",
+        round_key, inspector_id, replaced.replacement.replacement, credit_code, cause,
+    )  # fmt: skip
+    return replaced
+
+
+def _note(note: str) -> str:
+    note = note.strip()
+    if not note:
+        raise UserError("note: say why the member leaves the team (it is kept in the audit log)")
+    if len(note) > NOTE_MAX:
+        raise UserError(f"note: {len(note)} characters, at most {NOTE_MAX}")
+    try:
+        return no_control_in_text(note)
+    except ValueError as exc:
+        raise UserError(f"note: {exc}") from None
+
+
+def _team(session: Session, round_key: str, credit_code: str) -> list[str]:
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(a.inspector_id)
+        .where(a.round_key == round_key, a.credit_code == credit_code)
+        .order_by(a.position)
+    )
+    return [r[0] for r in rows]
+
+
+def _refuse_final(session: Session, round_key: str, credit_code: str, team: list[str]) -> None:
+    """A version of the enterprise's finding signed by the whole team is final: the team that
+    made it stays."""
+    finding = _locked_finding(session, round_key, credit_code)  # a signature waits for this
+    if finding is None:
+        return
+    signed: dict[int, set[str]] = {}
+    rows = session.execute(
+        sa.select(col(FindingVersion.version), col(FindingSignoff.inspector_id))
+        .join(FindingSignoff, col(FindingSignoff.version_id) == col(FindingVersion.id))
+        .where(col(FindingVersion.finding_id) == finding.id)
+    )
+    for version, inspector in rows:
+        signed.setdefault(version, set()).add(inspector)
+    final = sorted(v for v, who in signed.items() if is_final(team, who))
+    if final:
+        raise UserError(
+            f"the finding of {credit_code} in round {round_key} is final (version {final[-1]}, "
+            "signed by the whole team): its team can no longer change; record a correction "
+            "instead"
+        )
+
+
+def _teams_now(session: Session, round_key: str) -> TeamsNow:
+    """The round's teams and workloads as stored, and who its replacements keep off picks."""
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    teams: dict[str, list[str]] = {}
+    loads: dict[str, int] = {}
+    rows = session.execute(
+        sa.select(a.credit_code, a.inspector_id)
+        .where(a.round_key == round_key)
+        .order_by(a.credit_code, a.position)
+    )
+    for code, inspector in rows:
+        teams.setdefault(code, []).append(inspector)
+        loads[inspector] = loads.get(inspector, 0) + 1
+    now = TeamsNow(teams, loads)
+    for change in recorded(session, round_key):
+        w = change.withdrawal
+        now.off_team.setdefault(w.credit_code, set()).add(w.withdrawn)
+        if w.cause in ROUND_WIDE:
+            now.off_round.add(w.withdrawn)
+        now.count += 1
+    return now
+
+
+def recorded(session: Session, round_key: str) -> list[Replacement]:
+    """The round's replacements in order of ``n`` (as ``replacements.json`` lists them)."""
+    rows = session.exec(
+        select(TeamChange).where(TeamChange.round_key == round_key).order_by(col(TeamChange.n))
+    ).all()
+    return [
+        Replacement(
+            Withdrawal(r.n, r.credit_code, r.position, r.withdrawn, r.cause), r.replacement
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def _pick(rnd: Round, inputs: core.DrawInputs, now: TeamsNow, w: Withdrawal) -> str:
+    """§14's pick on the committed inputs: on ids (version 1) or pseudonyms (version 2)."""
+    enterprise = _enterprise(inputs, w.credit_code)
+    seed = bytes.fromhex(rnd.seed or "")
+    if inputs.version < 2:
+        return pick_replacement(seed, inputs.plan, enterprise, inputs.inspectors,
+                                inputs.conflicts, inputs.recent_pairs, now, w)  # fmt: skip
+    names, back, inspectors, conflicts, recent = _renamed(inputs)
+    named = _renamed_now(now, names)
+    renamed = dataclasses.replace(w, withdrawn=names[w.withdrawn])
+    chosen = pick_replacement(
+        seed, inputs.plan, enterprise, inspectors, conflicts, recent, named, renamed
+    )
+    return back[chosen]
+
+
+def _enterprise(inputs: core.DrawInputs, credit_code: str) -> EnterpriseUnit:
+    for unit in inputs.enterprises:
+        if unit.credit_code == credit_code:
+            return unit
+    raise IntegrityError(f"{credit_code} has a team but is not in the round's committed frame")
+
+
+Renamed = tuple[
+    dict[str, str],
+    dict[str, str],
+    list[InspectorUnit],
+    frozenset[tuple[str, str]],
+    frozenset[tuple[str, str]],
+]
+
+
+def _renamed(inputs: core.DrawInputs) -> Renamed:
+    """Version 2: every inspector under its pseudonym, as the draw's §12.4 runs §9."""
+    names = {
+        u.inspector_id: pseudonym(inputs.pseudonym_key, inputs.round_key, u.inspector_id)
+        for u in inputs.inspectors
+    }
+    back = {p: i for i, p in names.items()}
+    units = [dataclasses.replace(u, inspector_id=names[u.inspector_id]) for u in inputs.inspectors]
+
+    def rename(pairs: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        return frozenset((names[i], code) for i, code in pairs if i in names)
+
+    return names, back, units, rename(inputs.conflicts), rename(inputs.recent_pairs)
+
+
+def _renamed_now(now: TeamsNow, names: dict[str, str]) -> TeamsNow:
+    return TeamsNow(
+        {code: [names[i] for i in team] for code, team in now.teams.items()},
+        {names[i]: n for i, n in now.workloads.items()},
+        {code: {names[i] for i in out} for code, out in now.off_team.items()},
+        {names[i] for i in now.off_round},
+        now.count,
+    )
+
+
+def _move_seat(session: Session, round_key: str, w: Withdrawal, chosen: str) -> object:
+    """The seat's assignment row to the replacement, its due date kept."""
+    seat = session.get(Assignment, (round_key, w.credit_code, w.withdrawn))
+    if seat is None:  # pragma: no cover - read in the same transaction a moment ago
+        raise IntegrityError(f"the seat of {w.withdrawn} on {w.credit_code} vanished")
+    due_on = seat.due_on
+    session.delete(seat)
+    session.flush()  # the (round, enterprise, position) key is free before the new row
+    session.add(Assignment(round_key=round_key, credit_code=w.credit_code, inspector_id=chosen,
+                           position=w.position, due_on=due_on))  # fmt: skip
+    session.flush()
+    return due_on
+
+
+def replayed_teams(
+    rnd: Round,
+    inputs: core.DrawInputs,
+    result: core.DrawResult,
+    changes: Sequence[Replacement],
+) -> dict[str, tuple[str, ...]]:
+    """The draw's teams with the round's recorded replacements replayed, each checked to be
+    §14's pick (:class:`IntegrityError` naming the first that is not)."""
+    if not changes:
+        return dict(result.teams)
+    seed = bytes.fromhex(result.seed)
+    by_code = {w.withdrawal.credit_code for w in changes}
+    enterprises = {code: _enterprise(inputs, code) for code in by_code}
+    try:
+        if inputs.version < 2:
+            now = replay(seed, inputs.plan, enterprises, inputs.inspectors, inputs.conflicts,
+                         inputs.recent_pairs, result.teams, result.workloads, changes)  # fmt: skip
+            return {code: tuple(team) for code, team in now.teams.items()}
+        names, back, units, conflicts, recent = _renamed(inputs)
+        now = replay(
+            seed, inputs.plan, enterprises, units, conflicts, recent,
+            {code: [names[i] for i in team] for code, team in result.teams.items()},
+            {names[i]: n for i, n in result.workloads.items()},
+            [_renamed_change(c, names) for c in changes],
+        )  # fmt: skip
+        return {code: tuple(back[p] for p in team) for code, team in now.teams.items()}
+    except (ReplayMismatch, NoReplacement, KeyError) as exc:
+        raise IntegrityError(f"round {rnd.round_key}: {exc}") from None
+
+
+def _renamed_change(change: Replacement, names: dict[str, str]) -> Replacement:
+    w = change.withdrawal
+    return Replacement(
+        dataclasses.replace(w, withdrawn=names.get(w.withdrawn, w.withdrawn)),
+        names.get(change.replacement, change.replacement),
+    )
+
+
+def compare_events(
+    round_key: str, changes: Sequence[Replacement], events: Sequence[AuditEvent]
+) -> None:
+    """The round's ``team_change`` rows against its ``MemberReplaced`` audit events (the chain
+    checked): the same replacements, in the same order, with the same facts. A row written or
+    rewritten in the database without its event is named."""
+    logged = [e.payload for e in events if e.event == MemberReplaced.__name__]
+    if len(logged) != len(changes):
+        raise IntegrityError(
+            f"round {round_key}: {len(changes)} replacement(s) stored, {len(logged)} in the "
+            "audit log"
+        )
+    for change, payload in zip(changes, logged, strict=True):
+        said = json.loads(payload)
+        stored = {**change.to_json()}
+        del stored["n"]
+        want = {k: said.get(k) for k in stored}
+        if said.get("n") != change.withdrawal.n or want != stored:
+            raise IntegrityError(
+                f"round {round_key}: replacement {change.withdrawal.n} is stored as {stored}, "
+                f"the audit log says {said}"
+            )
