@@ -13,6 +13,11 @@ Two audiences (docs/draw-algorithm.md §10, §12; docs/public-record.md says who
   constraints, teams.json names pseudonyms. No inspector id, name, unit, leave date or
   conflict detail is in it.
 
+A round whose teams changed after the draw (§14) has one more file in either bundle,
+replacements.json, right after teams.json: each replacement in order (ids for auditors,
+pseudonyms for the public), checked against the pick §14 gives before it is written. teams.json
+stays the draw's.
+
 A round whose draw fails (no feasible team, §9) has a bundle too, for either audience: the same
 inputs, round.json with ``"outcome": "failed"`` (the seed and strata counts up to the failure)
 and failure.json (the enterprise, team size, eligible inspectors, rule, shortfall and message,
@@ -21,9 +26,10 @@ as that audience can recompute them) in place of selection.json and teams.json.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +38,17 @@ from .canonical import canonical_json, sha256_hex
 from .core import DrawInputs, DrawResult, commitments
 from .errors import InfeasibleDraw
 from .frame import EnterpriseFrame, jsonl_pieces
-from .public import public_view
+from .public import PublicView, public_view
+from .replace import Replacement, ReplayMismatch, replay
 
 __all__ = [
     "AUDIENCES",
     "BUNDLE_FILES",
     "PUBLIC_BUNDLE_FILES",
+    "REPLACEMENTS",
     "VERIFY_SCRIPT",
     "bundle_files",
+    "check_replacements",
     "failed_bundle_files",
     "failure_facts",
     "write_bundle",
@@ -71,6 +80,7 @@ PUBLIC_BUNDLE_FILES = (
     "teams.json",
     "verify.py",
 )
+REPLACEMENTS = "replacements.json"  # §14: only in the bundle of a round with a replacement
 
 
 Data = bytes | Iterable[bytes]  # a file's bytes, or its pieces in order (a frame's lines)
@@ -83,11 +93,18 @@ def write_pieces(path: Path, data: Data) -> None:
         fh.writelines([data] if isinstance(data, bytes) else data)
 
 
-def bundle_files(audience: str, version: int) -> tuple[str, ...]:
-    """The files a bundle holds (besides MANIFEST.sha256), in manifest order."""
+def bundle_files(audience: str, version: int, *, replacements: bool = False) -> tuple[str, ...]:
+    """The files a bundle holds (besides MANIFEST.sha256), in manifest order; with
+    ``replacements`` (the round has at least one, §14) replacements.json after teams.json."""
+    names: tuple[str, ...]
     if audience == "public":
-        return PUBLIC_BUNDLE_FILES
-    return BUNDLE_FILES if version < 2 else (*BUNDLE_FILES, "pseudonyms.json")
+        names = PUBLIC_BUNDLE_FILES
+    else:
+        names = BUNDLE_FILES if version < 2 else (*BUNDLE_FILES, "pseudonyms.json")
+    if replacements:
+        at = names.index("teams.json") + 1
+        names = (*names[:at], REPLACEMENTS, *names[at:])
+    return names
 
 
 def failed_bundle_files(audience: str, version: int) -> tuple[str, ...]:
@@ -121,11 +138,15 @@ def bundle_documents(
     result: DrawResult,
     meta: Mapping[str, Any] | None = None,
     audience: str = "auditor",
+    replacements: Sequence[Replacement] = (),
 ) -> dict[str, Data]:
     """The bundle's files (without verify.py and the manifest): bytes, and the enterprise
-    frame in pieces, made as it is written."""
+    frame in pieces, made as it is written. ``replacements``: the round's, in order, on
+    inspector ids as recorded (checked by check_replacements; replacements.json if any)."""
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
+    if replacements:
+        check_replacements(inputs, result, replacements)
     doc = result.to_json()
     ents = EnterpriseFrame.of(inputs.enterprises)  # in credit-code order
     common: dict[str, Data] = {
@@ -136,7 +157,7 @@ def bundle_documents(
     }
     round_doc = _round_doc(inputs, doc, meta)
     if audience == "public":
-        return common | _public_documents(inputs, result, round_doc)
+        return common | _public_documents(inputs, result, round_doc, replacements)
     insps = sorted(inputs.inspectors, key=lambda u: u.inspector_id)
     docs = common | {
         "frame-inspectors.jsonl": b"".join(_line(u.to_json()) for u in insps),
@@ -148,6 +169,8 @@ def bundle_documents(
         ),
         "teams.json": _line({"teams": doc["teams"], "workloads": doc["workloads"]}),
     }
+    if replacements:
+        docs[REPLACEMENTS] = _replacements_line(replacements)
     if inputs.version >= 2:
         round_doc = {**round_doc, "audience": "auditor"}
         docs["pseudonyms.json"] = _line({"key": inputs.pseudonym_key.hex()})
@@ -155,11 +178,8 @@ def bundle_documents(
     return docs
 
 
-def _public_documents(
-    inputs: DrawInputs, result: DrawResult, round_doc: dict[str, Any]
-) -> dict[str, bytes]:
-    """Pseudonymous inspectors, recusals and teams (§12); round.json says ``public``."""
-    view = public_view(
+def _view_of(inputs: DrawInputs) -> PublicView:
+    return public_view(
         version=inputs.version,
         round_key=inputs.round_key,
         plan=inputs.plan,
@@ -168,6 +188,54 @@ def _public_documents(
         recent=inputs.recent_pairs,
         key=inputs.pseudonym_key,
     )
+
+
+def _replacements_line(replacements: Sequence[Replacement]) -> bytes:
+    """replacements.json (§14): canonical JSON and a newline, in order of ``n``."""
+    return _line({"replacements": [r.to_json() for r in replacements]})
+
+
+def _renamed(done: Replacement, names: Mapping[str, str]) -> Replacement:
+    """``done`` with the withdrawn member and the replacement under ``names``."""
+    w = dataclasses.replace(done.withdrawal, withdrawn=names[done.withdrawal.withdrawn])
+    return Replacement(w, names[done.replacement])
+
+
+def check_replacements(
+    inputs: DrawInputs, result: DrawResult, replacements: Sequence[Replacement]
+) -> None:
+    """Each replacement is the pick §14 gives after those before it, as verify.py will redo it
+    (draw.replace.ReplayMismatch or NoReplacement otherwise): a bundle is never written with
+    replacements it refuses. Version 2 picks among pseudonyms, as §12.4 draws the teams."""
+    codes = set(result.teams)
+    enterprises = {u.credit_code: u for u in inputs.enterprises if u.credit_code in codes}
+    insps, conflicts, recent = inputs.inspectors, inputs.conflicts, inputs.recent_pairs
+    teams, workloads, recorded = result.teams, result.workloads, list(replacements)
+    if inputs.version >= 2:
+        names = _view_of(inputs).pseudonyms
+        insps = [dataclasses.replace(u, inspector_id=names[u.inspector_id]) for u in insps]
+        conflicts = frozenset((names[i], c) for i, c in conflicts if i in names)
+        recent = frozenset((names[i], c) for i, c in recent if i in names)
+        teams = {c: tuple(names[i] for i in team) for c, team in teams.items()}
+        workloads = {names[i]: n for i, n in workloads.items()}
+        for r in recorded:
+            for i in (r.withdrawal.withdrawn, r.replacement):
+                if i not in names:
+                    raise ReplayMismatch(f"replacement {r.withdrawal.n}: {i} is not an inspector")
+        recorded = [_renamed(r, names) for r in recorded]
+    seed = bytes.fromhex(result.seed)
+    replay(seed, inputs.plan, enterprises, insps, conflicts, recent, teams, workloads, recorded)
+
+
+def _public_documents(
+    inputs: DrawInputs,
+    result: DrawResult,
+    round_doc: dict[str, Any],
+    replacements: Sequence[Replacement] = (),
+) -> dict[str, bytes]:
+    """Pseudonymous inspectors, recusals, teams and replacements (§12, §14); round.json says
+    ``public``."""
+    view = _view_of(inputs)
     names = view.pseudonyms
     commitments = {
         **round_doc["commitments"],
@@ -177,12 +245,15 @@ def _public_documents(
     }
     teams = {code: [names[i] for i in team] for code, team in result.teams.items()}
     workloads = {names[i]: n for i, n in result.workloads.items()}
-    return {
+    docs = {
         "frame-inspectors-public.jsonl": b"".join(_line(u.to_json()) for u in view.inspectors),
         "recused-public.json": _line({"recused": [list(p) for p in view.recused]}),
         "round.json": _line({**round_doc, "audience": "public", "commitments": commitments}),
         "teams.json": _line({"teams": teams, "workloads": workloads}),
     }
+    if replacements:
+        docs[REPLACEMENTS] = _replacements_line([_renamed(r, names) for r in replacements])
+    return docs
 
 
 def write_bundle(
@@ -192,6 +263,8 @@ def write_bundle(
     meta: Mapping[str, Any] | None = None,
     audience: str = "auditor",
     write: Writer = write_pieces,
+    *,
+    replacements: Sequence[Replacement] = (),
 ) -> Path:
     """Write the bundle for ``audience`` into ``directory`` (created if needed); its path.
 
@@ -199,15 +272,18 @@ def write_bundle(
     advance ...); JSON values without floats. Anything meant for the public site is written
     with ``audience="public"``; the default, the full bundle, names inspectors.
     ``write(path, data)`` writes each file (the application passes its atomic writer);
-    MANIFEST.sha256 is written last.
+    MANIFEST.sha256 is written last. ``replacements``: the round's replacements after the
+    draw (§14), in order, on inspector ids as recorded; each is checked to be the pick the
+    rules give, and they are written as replacements.json when there is at least one.
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     docs = {
-        **bundle_documents(inputs, result, meta, audience),
+        **bundle_documents(inputs, result, meta, audience, replacements),
         "verify.py": VERIFY_SCRIPT.read_bytes(),
     }
-    _write_all(out, docs, bundle_files(audience, inputs.version), write)
+    names = bundle_files(audience, inputs.version, replacements=bool(replacements))
+    _write_all(out, docs, names, write)
     return out
 
 

@@ -29,6 +29,8 @@ __all__ = [
     "CAUSES",
     "NoReplacement",
     "Replacement",
+    "ReplayMismatch",
+    "TeamsNow",
     "Withdrawal",
     "pick_replacement",
     "replace_ticket",

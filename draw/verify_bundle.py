@@ -17,6 +17,11 @@ Two audiences (docs/draw-algorithm.md §12): an auditor bundle names the inspect
 bundle shows them only under pseudonyms (frame-inspectors-public.jsonl, recused-public.json),
 and its teams, workloads and recusals are checked on the pseudonyms.
 
+A round whose teams changed after the draw (§14) has replacements.json, listed in
+MANIFEST.sha256 right after teams.json: each replacement is redone in turn from the draw's
+teams and workloads just checked (the next number, the member at that seat, a known cause, the
+pick the rules give), and the teams as they stand are printed.
+
 Memory (a frame can hold millions of units): frame-enterprises.jsonl is read line by line,
 hashed as it is read, and held only as the draw needs it (Frame: about 30 bytes a unit, not
 the row). It cannot be dropped: the tickets need the seed, and the seed needs the whole frame's
@@ -69,6 +74,7 @@ FILES_PUBLIC = (
 FAILED_FILES_PUBLIC = tuple(
     n for n in FILES_PUBLIC if n not in ("selection.json", "teams.json")
 ) + ("failure.json",)
+REPLACEMENTS = "replacements.json"  # §14: only in a drawn round's bundle, after teams.json
 PUBLIC_COMMITMENTS = ("public_inspector_commitment", "public_inspector_size",
                       "public_recused_commitment")  # fmt: skip
 RULES = {
@@ -661,6 +667,130 @@ def draw_teams(seed, plan, ents, inspectors, conflicts, recent):
     return teams, {ids[n]: loads[n] for n in range(len(insps)) if loads[n]}
 
 
+# ---------------------------------------------------------------- replacements (§14)
+CAUSES = ("conflict", "unavailable", "left")
+ROUND_WIDE = ("unavailable", "left")  # kept off every later pick of the round, not one team
+KEPT_OFF = "on the team, or withdrawn from it or from the round"
+
+
+class NoReplacement(ValueError):
+    """No inspector is left to take the seat: the replacement is refused (§14)."""
+
+
+class TeamsNow:
+    """The draw's teams and workloads with the replacements so far applied (§14 "State"), and
+    who is kept off later picks: off_team[credit_code] (withdrawn from that team, any cause)
+    and off_round (withdrawn as unavailable or left)."""
+
+    def __init__(self, teams, workloads):
+        self.teams = {code: list(team) for code, team in teams.items()}
+        self.workloads = dict(workloads)
+        self.off_team = {}
+        self.off_round = set()
+        self.count = 0
+
+    def apply(self, entry):
+        """Seat ``entry``'s replacement (a replacements.json entry) in place of the withdrawn."""
+        code, gone, new = entry["credit_code"], entry["withdrawn"], entry["replacement"]
+        self.teams[code][entry["position"]] = new
+        self.workloads[gone] -= 1
+        if not self.workloads[gone]:
+            del self.workloads[gone]  # workloads list only inspectors on a team (§10)
+        self.workloads[new] = self.workloads.get(new, 0) + 1
+        self.off_team.setdefault(code, set()).add(gone)
+        if entry["cause"] in ROUND_WIDE:
+            self.off_round.add(gone)
+        self.count += 1
+
+
+def replace_ticket(seed, code, position, n):
+    """The integer that picks the ``n``-th replacement of the round, for seat ``position``:
+    SHA-256(seed || "replace" || lp(credit_code) || uint32be(position) || uint32be(n))."""
+    data = seed + b"replace" + lp(code) + position.to_bytes(4, "big") + n.to_bytes(4, "big")
+    return int.from_bytes(sha(data), "big")
+
+
+def withdrawal_problem(now, entry):
+    """What keeps ``entry`` from being the round's next withdrawal as the teams stand, or None."""
+    if entry["n"] != now.count + 1:
+        return f"number {entry['n']}, expected {now.count + 1}"
+    if entry["cause"] not in CAUSES:
+        return f"unknown cause {entry['cause']!r} (known: {', '.join(CAUSES)})"
+    code, gone, seat = entry["credit_code"], entry["withdrawn"], entry["position"]
+    team = now.teams.get(code)
+    if team is None:
+        return f"{code} has no team in this round"
+    if gone not in team:
+        return f"{gone} is not on the team of {code} ({', '.join(team)} as it stands)"
+    if seat < 0 or seat >= len(team) or team[seat] != gone:
+        return f"{gone} is at position {team.index(gone)} of the team of {code}, not {seat}"
+    return None
+
+
+def pick_replacement(seed, plan, ent, inspectors, conflicts, recent, now, entry, order=None):
+    """The inspector who takes the seat ``entry`` withdraws from (§14): among the inspectors no
+    rule of §9 eliminates for ``ent`` (the workload cap with the workloads as they stand), not
+    on its team now, never withdrawn from it, not withdrawn from the round and not the one
+    leaving, those with the lowest workload, sorted by ``order`` (the pseudonym of an id in a
+    version 2 auditor bundle: §12.4 sorts levels by pseudonym; else the name itself), at index
+    R mod their count. NoReplacement, naming what kept each inspector off, if none is left.
+    A plain pass over the inspectors: a replacement is rare, a draw's picks are not."""
+    code = ent["credit_code"]
+    kept_off = set(now.teams[code]) | now.off_team.get(code, set()) | now.off_round
+    kept_off.add(entry["withdrawn"])
+    counts: dict[str, int] = {}  # rule (or "team") -> inspectors it keeps off
+    eligible = []
+    for insp in inspectors:
+        name = insp["inspector_id"]
+        load = now.workloads.get(name, 0)
+        if name in kept_off:
+            rule = "team"
+        else:
+            rule = elimination(insp, ent, plan, conflicts, recent, load)
+        if rule:
+            counts[rule] = counts.get(rule, 0) + 1
+        else:
+            eligible.append((load, name))
+    if not eligible:
+        texts = {"team": KEPT_OFF, **RULES}
+        parts = ", ".join(f"{counts[r]} {texts[r]}" for r in texts if counts.get(r))
+        raise NoReplacement(
+            f"{code}: no inspector left to take position {entry['position']} of "
+            f"{entry['withdrawn']} ({parts or 'no inspectors in the frame'})"
+        )
+    lowest = min(load for load, _ in eligible)
+    level = sorted((name for load, name in eligible if load == lowest), key=order)
+    return level[replace_ticket(seed, code, entry["position"], entry["n"]) % len(level)]
+
+
+def replay_replacements(seed, plan, ents, inspectors, conflicts, recent, teams, workloads,
+                        entries, order=None, say=None):  # fmt: skip
+    """The draw's ``teams`` and ``workloads`` with ``entries`` (replacements.json's, in order)
+    redone one by one (§14); ``ents``: credit_code -> the enterprise as the rules read it. The
+    TeamsNow after the last; Mismatch naming the first entry that is not the rules' pick."""
+    now = TeamsNow(teams, workloads)
+    for n, entry in enumerate(entries, 1):
+        where = f"replacements.json: replacement {n}"
+        shape(entry, "replacements.json entry", where)
+        problem = withdrawal_problem(now, entry)
+        if problem:
+            raise Mismatch(f"{where}: {problem}")
+        code, seat = entry["credit_code"], entry["position"]
+        try:
+            pick = pick_replacement(seed, plan, ents[code], inspectors, conflicts, recent, now,
+                                    entry, order)  # fmt: skip
+        except NoReplacement as exc:
+            raise Mismatch(f"{where}: the rules refuse it: {exc}") from None
+        if entry["replacement"] != pick:
+            raise Mismatch(f"{where}: {code} position {seat}: recorded "
+                           f"{entry['replacement']}, the rules give {pick}")  # fmt: skip
+        now.apply(entry)
+        if say:
+            say(f"replacement {n} ok: {code} position {seat}: {entry['withdrawn']} -> {pick} "
+                f"({entry['cause']}); team now {', '.join(now.teams[code])}")  # fmt: skip
+    return now
+
+
 # ---------------------------------------------------------------- the whole draw
 def reference_draw(round_key, plan, enterprises, inspectors, conflicts, recent, entropy,
                    version=1, pseudonym_key=b"", on_seed=None):  # fmt: skip
@@ -1067,6 +1197,15 @@ SHAPES: dict = {
         "note": str,
     },
     "pseudonyms.json": {"key": str},
+    "replacements.json": {"replacements": list},
+    "replacements.json entry": {
+        "n": int,
+        "credit_code": str,
+        "position": int,
+        "withdrawn": str,
+        "replacement": str,
+        "cause": str,
+    },
     "failure.json": {
         "reason": str,
         "credit_code": str,
@@ -1166,6 +1305,50 @@ def bundle_kind(rnd):
     return version, audience, (FILES if version == 1 else FILES_AUDITOR_V2)
 
 
+def with_replacements(bundle, files):
+    """``files`` and, when MANIFEST.sha256 lists it and the round was drawn, replacements.json
+    right after teams.json (§14). The manifest itself is checked last, by check_manifest."""
+    try:
+        with open(os.path.join(bundle, "MANIFEST.sha256"), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return files
+    listed = re.findall(r"^[0-9a-f]{64}  ([A-Za-z0-9._-]+)$", text, re.M)
+    if REPLACEMENTS not in listed or "teams.json" not in files:
+        return files  # a failed round's bundle listing one: check_manifest refuses it
+    at = files.index("teams.json") + 1
+    return files[:at] + (REPLACEMENTS,) + files[at:]
+
+
+def team_facts(frame, codes):
+    """credit_code -> the enterprise as §9's rules read it, for each of ``codes`` (the selected
+    enterprises), from the frame as it was read."""
+    facts = {}
+    for status, stratum in frame.pools:
+        for code, (risk, division, kinds) in frame.units(status, stratum):
+            if code in codes:
+                facts[code] = {"credit_code": code, "risk_class": risk,
+                               "division_code": division, "cert_kinds": kinds}  # fmt: skip
+    return facts
+
+
+def check_replacements(bundle, rnd, plan, want, facts, pool, say):
+    """replacements.json (§14): every replacement redone from the draw's teams and workloads,
+    on the inspectors, constraints and level order of this bundle (``pool``)."""
+    stage(REPLACEMENTS)
+    doc = shape(read_json(bundle, REPLACEMENTS), REPLACEMENTS, REPLACEMENTS)
+    if not doc["replacements"]:
+        raise Mismatch("replacements.json: no replacement listed (a round without one has no "
+                       "replacements.json)")  # fmt: skip
+    inspectors, conflicts, recent, order = pool
+    now = replay_replacements(bytes.fromhex(rnd["seed"]), plan, facts, inspectors, conflicts,
+                              recent, want["teams"], want["workloads"], doc["replacements"],
+                              order, say)  # fmt: skip
+    changed = sum(team != want["teams"][code] for code, team in now.teams.items())
+    say(f"replacements: {now.count} ok, {changed} teams changed (teams.json keeps the draw's "
+        "teams; each changed team as it stands is given above)")  # fmt: skip
+
+
 def read_round(bundle):
     rnd = read_json(bundle, "round.json")
     if not isinstance(rnd, dict):
@@ -1192,6 +1375,7 @@ def verify(bundle, say=print):
     plan = parse(plan_text, "plan.json")
     stage("round.json")
     rnd, com, version, audience, files = read_round(bundle)
+    files = with_replacements(bundle, files)
     say(f"bundle: draw version {version}, {audience} bundle")
     expect(
         "plan.json: plan hash (round.json plan_hash)",
@@ -1223,13 +1407,16 @@ def verify(bundle, say=print):
     failed = "outcome" in rnd
     try:
         if audience == "public":
-            want = verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok)
+            want, pool = verify_public_inputs(bundle, rnd, com, plan, frame, version, say,
+                                              seed_ok)  # fmt: skip
         else:
-            want = verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok)
+            want, pool = verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say,
+                                               seed_ok)  # fmt: skip
     except Infeasible as exc:
         if not failed:
             raise Mismatch(f"teams.json: the constraints are infeasible: {exc}") from None
         return confirm_failure(bundle, rnd, plan, frame, files, exc, say)
+    facts = team_facts(frame, want["teams"]) if REPLACEMENTS in files else {}
     del frame  # drawn: its units are no longer needed, and selection.json is read next
     if failed:
         raise Mismatch(
@@ -1260,6 +1447,8 @@ def verify(bundle, say=print):
         )
     else:
         say("teams: {:,} teams ok, workloads ok".format(len(want["teams"])))
+    if REPLACEMENTS in files:
+        check_replacements(bundle, rnd, plan, want, facts, pool, say)
     stage("MANIFEST.sha256")
     check_manifest(bundle, files)
     say(f"MANIFEST.sha256: {len(files)} files ok")
@@ -1331,15 +1520,16 @@ def verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
         f"constraints: {len(cons['conflicts'])} conflicts, "
         f"{len(cons['recent'])} recent pairs, commitment ok"
     )
-    key = b""
+    key, order = b"", None
     if version >= 2:
         stage("pseudonyms.json")
         doc = shape(read_json(bundle, "pseudonyms.json"), "pseudonyms.json", "pseudonyms.json")
         if not re.match(r"^[0-9a-f]{32,128}$", doc["key"]):
             raise Mismatch("pseudonyms.json: key must be 16 to 64 bytes in lowercase hex")
         key = bytes.fromhex(doc["key"])
-        _, prows, recused = public_view(version, rnd["round_key"], plan, insps,
-                                        cons["conflicts"], cons["recent"], key)  # fmt: skip
+        names, prows, recused = public_view(version, rnd["round_key"], plan, insps,
+                                            cons["conflicts"], cons["recent"], key)  # fmt: skip
+        order = names.get  # §14 sorts each level by pseudonym, as §12.4 draws the teams
         view = {"public_inspector_commitment": commitment([public_row(r) for r in prows]),
                 "public_inspector_size": len(prows),
                 "public_recused_commitment": recused_commitment(recused)}  # fmt: skip
@@ -1351,8 +1541,11 @@ def verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
         )
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, constraints, entropy)")
-    return reference_draw(rnd["round_key"], plan, frame, insps, cons["conflicts"],
+    want = reference_draw(rnd["round_key"], plan, frame, insps, cons["conflicts"],
                           cons["recent"], entropy, version, key, seed_ok)  # fmt: skip
+    conflicts = {tuple(p) for p in cons["conflicts"]}
+    recent = {tuple(p) for p in cons["recent"]}
+    return want, (insps, conflicts, recent, order)  # what a replacement's pick reads (§14)
 
 
 def verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
@@ -1399,8 +1592,10 @@ def verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
         f"{com['inspector_commitment']}, constraints {com['constraints_commitment']}")  # fmt: skip
     entropy = read_entropy(bundle, rnd, say)
     stage("the recomputed draw (round.json, frames, recusals, entropy)")
-    return public_draw(rnd["round_key"], plan, frame, rows, pairs, entropy, version, com,
+    want = public_draw(rnd["round_key"], plan, frame, rows, pairs, entropy, version, com,
                        seed_ok)  # fmt: skip
+    insps = [as_inspector(r) for r in rows]  # rows are in pseudonym order
+    return want, (insps, {tuple(p) for p in pairs}, set(), None)
 
 
 def check_manifest(bundle, files=FILES):
@@ -1428,6 +1623,13 @@ def check_manifest(bundle, files=FILES):
     extra = sorted(set(listed) - set(files))
     if extra:
         raise Mismatch(f"MANIFEST.sha256: unexpected file {extra[0]}")
+    if REPLACEMENTS in files:  # §14: right after teams.json, where with_replacements read it
+        names = list(listed)
+        if names.index(REPLACEMENTS) != names.index("teams.json") + 1:
+            raise Mismatch("MANIFEST.sha256: replacements.json must be listed right after "
+                           "teams.json")  # fmt: skip
+    elif os.path.exists(os.path.join(bundle, REPLACEMENTS)):  # never checked: never ignored
+        raise Mismatch("MANIFEST.sha256: replacements.json is in the bundle but not listed")
 
 
 def main(argv):

@@ -236,7 +236,9 @@ def _bundle_round(
         return path
     rc = recompute(engine, round_key, chain_checked=chain_checked)
     meta = service.canonical_copy(_meta(rc.round))
-    path = write_bundle(out, rc.inputs, rc.result, meta, audience, write=write)
+    path = write_bundle(
+        out, rc.inputs, rc.result, meta, audience, write=write, replacements=rc.replacements
+    )
     logger.info("%s bundle of %s written to %s", audience, round_key, path)
     return path
 

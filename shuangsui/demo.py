@@ -129,6 +129,8 @@ def main() -> int:
             console.print(proc.stdout + proc.stderr)
             return 1
 
+    replaced_in = _replace_one(console, engine, drawn[0]["round_key"])
+
     from shuangsui.demo_checks import inspect
 
     with console.status("inspectors report their findings (both team members sign)…"):
@@ -147,6 +149,14 @@ def main() -> int:
         f" results newly published, under {site}"
     )
     _play_to_window_close(console, engine, settings, site, [s["round_key"] for s in drawn])
+    published = site / "rounds" / replaced_in / "bundle"
+    proc = run_verify_script(published)
+    replayed = next((x for x in proc.stdout.splitlines() if x.startswith("replacements:")), "")
+    console.print(f"  site bundle {published} — verify.py: "
+                  f"{'verified' if proc.returncode == 0 else 'FAILED'} ({replayed})")  # fmt: skip
+    if proc.returncode != 0:
+        console.print(proc.stdout + proc.stderr)
+        return 1
     workspace = f"{settings.public_base_url.rstrip('/')}/w/c/open?token=<token>"
     console.print(f"  workspace: `shuangsui serve`, then open {workspace}")
     console.print("  (a token: `shuangsui tokens create-coordinator NAME`)")
@@ -157,6 +167,25 @@ def main() -> int:
     )
     print(site / "index.html")
     return 0
+
+
+def _replace_one(console, engine, round_key: str) -> str:  # type: ignore[no-untyped-def]
+    """An inspector declares a conflict with an enterprise once the notice names it (回避):
+    the coordinator withdraws them and the round's seed picks who takes the seat
+    (docs/draw-algorithm.md §14). Returns the round."""
+    from rounds.replacements import replace_member
+    from shuangsui.demo_checks import teams_of
+
+    code, team = next(iter(sorted(teams_of(engine, round_key).items())))
+    done = replace_member(
+        engine, round_key, code, team[0], cause="conflict",
+        note="演示：该检查人员申报其亲属在该企业任职，申请回避", recorded_by="双随机工作专班",
+    )  # fmt: skip
+    console.print(
+        f"  {round_key}: {team[0]} declared a conflict with {code} (回避); the seed picks "
+        f"{done.replacement.replacement} for the seat (replacement 1, audited and in the bundle)"
+    )
+    return round_key
 
 
 def _play_to_window_close(console, engine, settings, site: Path, keys: list[str]) -> None:  # type: ignore[no-untyped-def]

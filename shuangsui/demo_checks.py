@@ -57,19 +57,26 @@ def _finding(rng: random.Random, day: dt.date, certs: list[Certificate]) -> Find
     )  # fmt: skip
 
 
-def inspect(engine: Engine, round_key: str, share: float, seed: int) -> int:
-    """Findings for ``share`` of the round's enterprises; returns how many became final."""
-    rng = random.Random(seed)
+def teams_of(engine: Engine, round_key: str) -> dict[str, list[str]]:
+    """The round's teams as they stand, by credit code, the lead first."""
+    teams: dict[str, list[str]] = {}
     with Session(engine) as session:
-        rnd = session.get(Round, round_key)
-        assert rnd is not None
-        teams: dict[str, list[str]] = {}
         for a in session.exec(  # type: ignore[call-overload]
             select(Assignment)
             .where(col(Assignment.round_key) == round_key)
             .order_by(col(Assignment.credit_code), col(Assignment.position))
         ).scalars():
             teams.setdefault(a.credit_code, []).append(a.inspector_id)
+    return teams
+
+
+def inspect(engine: Engine, round_key: str, share: float, seed: int) -> int:
+    """Findings for ``share`` of the round's enterprises; returns how many became final."""
+    rng = random.Random(seed)
+    teams = teams_of(engine, round_key)
+    with Session(engine) as session:
+        rnd = session.get(Round, round_key)
+        assert rnd is not None
         codes = sorted(teams)
         checked = sorted(rng.sample(codes, int(len(codes) * share)))
         certs: dict[str, list[Certificate]] = {}

@@ -106,6 +106,8 @@ class PublicRound:
     # commitment.json as this site first published it when it is not ``commitment`` (the
     # database's, which the draw used): the difference is shown loudly. None: the same
     published_commitment: dict[str, Any] | None = None
+    # members replaced after the draw (docs/draw-algorithm.md §14), by cause; shown once revealed
+    replaced: dict[str, int] = field(default_factory=dict)
 
     def digest(self) -> str:
         """What the round's pages are made of: unchanged digest, unchanged pages.

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from registry.models import CheckItem
 from rounds import disclosure
-from rounds.models import PlanVersion, Round, RoundStatus, Selection
+from rounds.models import PlanVersion, Round, RoundStatus, Selection, TeamChange
 from rounds.notice import commitment_document
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
@@ -144,6 +144,7 @@ def build_site(
     is final; no bundle, and a failure statement without the enterprise's code."""
     heads = [r for r in round_rows if results_of is None or r.key in results_of]
     listed_of, unpublished = read_results(conn, settings, heads)
+    replaced = _replaced(conn)
     rounds: list[PublicRound] = []
     for head in round_rows:
         r, doc, revealed = head.row, head.doc, head.revealed
@@ -184,6 +185,7 @@ def build_site(
                 else "",
                 commitment_first_published=local_label(first) if first else "",
                 commitment_before_draw=bool(r["commitment_published_before_draw"]),
+                replaced=replaced.get(r["round_key"], {}) if revealed else {},
             )
         )
     logger.info(
@@ -194,6 +196,16 @@ def build_site(
     )
     site = Site(settings.bureau_code, settings.bureau_name, settings.site_base_url, rounds)
     return site, unpublished
+
+
+def _replaced(conn: sa.Connection) -> dict[str, dict[str, int]]:
+    """Each round's members replaced after the draw, counted by cause (a few rows a year)."""
+    tc = TeamChange.__table__.c  # type: ignore[attr-defined]
+    out: dict[str, dict[str, int]] = {}
+    q = sa.select(tc.round_key, tc.cause, sa.func.count()).group_by(tc.round_key, tc.cause)
+    for key, cause, n in conn.execute(q):
+        out.setdefault(key, {})[cause] = n
+    return out
 
 
 def read_results(

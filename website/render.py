@@ -198,6 +198,7 @@ BUNDLE_FILE_LABELS = {
     "round.json": "本轮承诺值和各层户数",
     "selection.json": "抽取结果",
     "teams.json": "检查组（化名）",
+    "replacements.json": "抽取后更换的检查组成员（化名）",
     "verify.py": "核验程序",
 }
 
@@ -211,6 +212,8 @@ def _bundle_files(rnd: PublicRound) -> list[tuple[str, str]]:
         names = ["MANIFEST.sha256", "failure.json", "verify.py"]
     else:
         names = ["MANIFEST.sha256", *PUBLIC_BUNDLE_FILES]
+        if rnd.replaced:  # docs/draw-algorithm.md §14: listed right after teams.json
+            names.insert(names.index("teams.json") + 1, "replacements.json")
     return [(n, BUNDLE_FILE_LABELS.get(n, "失败说明")) for n in names]
 
 

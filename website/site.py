@@ -271,6 +271,8 @@ def _publish(
             site.rounds[i] = rnd
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
         stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
+        if rnd.replaced:  # each replacement (§14) adds to the bundle: written again
+            stamp += f":replaced {sum(rnd.replaced.values())}"
         if (
             bundles
             and rnd.bundled
