@@ -98,17 +98,26 @@ def verify(
     round_key: str = typer.Argument(None, help="one round (default: every round)"),
 ) -> None:
     """Check each finding version's stored content against its content hash and the audit
-    log's FindingRecorded event, and each signature against the log (the log's chain checked
-    first); exit 1 naming the first difference (round, credit code, version, what)."""
+    log's FindingRecorded event (an imported one: its file's FindingsImported), and each
+    signature against the log (the log's chain checked first); exit 1 naming the first
+    difference (round, credit code, version, what). Versions imported before imports listed
+    them are checked against their own hashes only: the output counts them."""
     from findings.integrity import verify_findings
 
     done = verify_findings(_engine(), round_key)
     typer.echo(f"audit log: {done.events} events, chain ok, head {done.head or '-'}")
-    imported = f" ({done.imported} imported: against their hash)" if done.imported else ""
+    of = "" if round_key is None else " of " + round_key
+    versions, signatures = done.versions - done.unlisted, done.signatures - done.unlisted_signatures
     typer.echo(
-        f"findings{'' if round_key is None else ' of ' + round_key}: {done.versions} version(s)"
-        f"{imported} and {done.signatures} signature(s) match their hashes and the audit log"
+        f"findings{of}: {versions} version(s) and {signatures} signature(s) match their hashes "
+        "and the audit log"
     )
+    if done.unlisted:
+        typer.echo(
+            f"findings{of}: {done.unlisted} version(s) imported before imports listed their "
+            "versions in the audit log match their own hashes; their reasons, submitters and "
+            f"{done.unlisted_signatures} signature(s) could not be checked against the log"
+        )
 
 
 @app.command("deadlines")

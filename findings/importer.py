@@ -4,7 +4,9 @@
 Reading (encoding detection, XLSX cells, row numbers) and date parsing are the registry's;
 the content of a row is validated by :class:`findings.schemas.FindingIn`, like the API's. An
 XLSX formula is refused, never read (:func:`_formula_problem`); 下载时版本, when the file has the
-column, holds each row to the version its template was made at (:func:`import_file`).
+column, holds each row to the version its template was made at (:func:`import_file`). The
+file's ``FindingsImported`` audit event lists every version it added, with its content hash,
+reason and signers, for ``shuangsui findings verify`` (:mod:`findings.integrity`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from findings.categories import (
     parse_label,
 )
 from findings.dates import date_problems
-from findings.events import FindingsImported
+from findings.events import FindingsImported, ImportedVersion
 from findings.schemas import FindingIn, first_error
 from registry import uscc
 from registry.io import (
@@ -174,6 +176,14 @@ def _moved_on(exc: UserError, base: int, names: dict[str, str]) -> str:
         f"version {base} when the template was made, version {latest['version']} now, "
         f"submitted by {by} at {latest['submitted_at']}: download the template again and "
         "fill this row in from it"
+    )
+
+
+def _listed(r: _Row, number: int, content_hash: str, signers: list[str]) -> ImportedVersion:
+    """A version added, as the import's audit event lists it (signers as the version's
+    sign-offs hold them: each once)."""
+    return ImportedVersion(
+        r.round_key, r.credit_code, number, content_hash, r.finding.reason, sorted(set(signers))
     )
 
 
@@ -400,13 +410,14 @@ def import_file(
         seen[key] = number
         parsed.append(_Row(number, key[0], key[1], finding, signers, base))
     parse_problems = problems  # of the cells alone: the database's are added to a copy
+    submitted_by = f"coordinator:{imported_by}"
 
     def work(session: Session) -> int:
         """The rows recorded, or every problem the database shows (all rows or none): in a
         write transaction :func:`shuangsui.writes.write` runs again from the start when a
         concurrent writer collides with it anywhere (the finding's key, the audit log's head)."""
         problems = list(parse_problems)
-        new = 0
+        recorded: list[ImportedVersion] = []
         named = sorted({r.round_key for r in parsed})
         stored = select(col(Round.round_key)).where(col(Round.round_key).in_(named))
         held = set(session.execute(stored).scalars())
@@ -449,13 +460,14 @@ def import_file(
                     round_key=r.round_key,
                     credit_code=r.credit_code,
                     data=r.finding,
-                    submitted_by=f"coordinator:{imported_by}",
+                    submitted_by=submitted_by,
                     signers=signers,
                     via="import",
                     team=team,
                     base_version=r.base_version,
                 )
-                new += version is not None
+                if version is not None:
+                    recorded.append(_listed(r, version.version, version.content_hash, signers))
             except UserError as exc:
                 field = "signed_by" if isinstance(exc, service.NotOnTeam) else "reason"
                 if isinstance(exc, service.VersionCapReached):
@@ -467,8 +479,11 @@ def import_file(
         if problems:
             problems.sort(key=lambda p: p.row)
             raise ImportRejected(problems)
-        audit.add_to(session, None, FindingsImported(name, src.sha256, new, imported_by))
-        return new
+        event = FindingsImported(
+            name, src.sha256, len(recorded), imported_by, submitted_by, recorded
+        )
+        audit.add_to(session, None, event)
+        return len(recorded)
 
     try:
         new = writes.write(engine, work, what=f"the import of {name}", allowed=allowed)

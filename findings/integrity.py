@@ -12,10 +12,13 @@ publish), its hash computed again, a signature added or taken away, a version ad
 deleted: each differs from the row's own hash or from the log, and the first difference is
 named (round, credit code, version, what).
 
-A findings import (``findings.importer``) logs one ``FindingsImported`` event per file, with
-the number of versions it recorded and not the versions themselves: a version no
-``FindingRecorded`` names is checked against its own hash, and there may be no more of them
-than the imports counted.
+A findings import (``findings.importer``) logs one ``FindingsImported`` event per file, listing
+each version it added as ``FindingRecorded`` would (hash, reason, signers; the submitter is the
+event's): such a version is checked as one the API recorded. An import before the event
+listed its versions only counted them: each such version is checked against its own hash, the
+log cannot say its reason, submitter or first signatures (:class:`Verified` counts them, for
+the command to say so), and there may be no more versions no event names than those imports
+counted, nor fewer, over the whole log (a version deleted).
 
 Read as rows, in one pass: Core selects, the result, date and JSON columns as their stored
 text, so a value edited into something no longer readable is a difference named, not a
@@ -60,14 +63,25 @@ class Stored(NamedTuple):
     internal_note: str
 
 
+class Said(NamedTuple):
+    """What the log says of a version as it was added: its ``FindingRecorded`` event, or the
+    ``FindingsImported`` event of the file that imported it (``event``: which)."""
+
+    event: str
+    content_hash: str
+    reason: str
+    submitted_by: str
+    signed_by: frozenset[str]
+
+
 @dataclass
 class Logged:
-    """What the audit log says of the findings: each version's ``FindingRecorded`` payload,
-    the signatures each ``FindingSigned`` added, and the versions the imports counted."""
+    """What the audit log says of the findings: each version as it was added, the signatures
+    each ``FindingSigned`` added, and the versions imports counted without listing them."""
 
-    recorded: dict[Key, dict[str, Any]]
+    recorded: dict[Key, Said]
     signed: dict[Key, set[str]]
-    imported: int
+    unlisted: int
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,10 @@ class Verified:
     head: str  # the log's last event, SEQ:HASH ("" when empty)
     versions: int
     signatures: int
-    imported: int  # versions checked against their own hash only (recorded by an import)
+    # of them, those of versions an import counted without listing them: each version
+    # checked against its own hash only, each signature no FindingSigned names not at all
+    unlisted: int = 0
+    unlisted_signatures: int = 0
 
 
 def verify_findings(engine: sa.Engine, round_key: str | None = None) -> Verified:
@@ -92,26 +109,42 @@ def verify_findings(engine: sa.Engine, round_key: str | None = None) -> Verified
         stored = stored_versions(conn, round_key)
         signatures = stored_signatures(conn, round_key)
     unlogged = compare(stored, signatures, logged)
-    if len(unlogged) > logged.imported:
-        rk, code, number = unlogged[0]
-        raise IntegrityError(
-            f"findings: {len(unlogged)} version(s) no FindingRecorded event names, and the "
-            f"audit log's FindingsImported events counted {logged.imported}: a version was "
-            f"added outside shuangsui (the first not named: round {rk}: finding {code} "
-            f"version {number})"
-        )
+    check_unlisted(unlogged, logged.unlisted, whole_log=round_key is None)
     head = f"{events[-1].seq}:{events[-1].hash}" if events else ""
     total = sum(len(s) for s in signatures.values())
-    return Verified(count, head, len(stored), total, len(unlogged))
+    unattested = sum(len(signatures.get(k, set()) - logged.signed.get(k, set())) for k in unlogged)
+    return Verified(count, head, len(stored), total, len(unlogged), unattested)
+
+
+def check_unlisted(unlogged: list[Key], counted: int, *, whole_log: bool) -> None:
+    """The versions no event names (``unlogged``) against those the imports counted without
+    listing them: more is a version added outside shuangsui; fewer, over the whole log (a
+    round's check cannot tell: those events name no round), one of them deleted."""
+    if len(unlogged) > counted:
+        rk, code, number = unlogged[0]
+        raise IntegrityError(
+            f"findings: {len(unlogged)} version(s) no FindingRecorded or FindingsImported "
+            f"event names, and the audit log's FindingsImported events counted {counted} "
+            f"without listing them: a version was added outside shuangsui (the first not "
+            f"named: round {rk}: finding {code} version {number})"
+        )
+    if whole_log and len(unlogged) < counted:
+        raise IntegrityError(
+            f"findings: the audit log's FindingsImported events counted {counted} version(s) "
+            f"without listing them, and {len(unlogged)} version(s) no event names are stored: "
+            f"{counted - len(unlogged)} imported version(s) were deleted (those imports did "
+            "not list which)"
+        )
 
 
 def logged_findings(events: Sequence[AuditEvent], round_key: str | None = None) -> Logged:
-    """The findings' events of the log (of one round's, when given; the imports' counts are
-    of the whole log: their events name no round)."""
+    """The findings' events of the log (of one round's, when given: an import's event names
+    no round, its versions do; the counts of imports that did not list them are of the whole
+    log)."""
     logged = Logged({}, {}, 0)
     for e in events:
         if e.event == "FindingsImported":
-            logged.imported += json.loads(e.payload)["versions"]
+            _imported(json.loads(e.payload), round_key, logged)
         if e.event not in ("FindingRecorded", "FindingSigned"):
             continue
         if round_key is not None and e.round_key != round_key:
@@ -119,10 +152,27 @@ def logged_findings(events: Sequence[AuditEvent], round_key: str | None = None) 
         said = json.loads(e.payload)
         key = (e.round_key or "", said["credit_code"], said["version"])
         if e.event == "FindingRecorded":
-            logged.recorded[key] = said
+            logged.recorded[key] = Said(
+                e.event, said["content_hash"], said["reason"], said["submitted_by"],
+                frozenset(said["signed_by"]),
+            )  # fmt: skip
         else:
             logged.signed.setdefault(key, set()).add(said["inspector_id"])
     return logged
+
+
+def _imported(said: dict[str, Any], round_key: str | None, logged: Logged) -> None:
+    """A ``FindingsImported`` event's versions into ``logged``: each as listed, or counted."""
+    if "recorded" not in said:  # an import before the event listed its versions
+        logged.unlisted += said["versions"]
+        return
+    for v in said["recorded"]:
+        if round_key is None or v["round_key"] == round_key:
+            key = (v["round_key"], v["credit_code"], v["version"])
+            logged.recorded[key] = Said(
+                "FindingsImported", v["content_hash"], v["reason"], said["submitted_by"],
+                frozenset(v["signed_by"]),
+            )  # fmt: skip
 
 
 def _in_round(round_key: str | None) -> list[sa.ColumnElement[bool]]:
@@ -159,7 +209,8 @@ def compare(
     stored: dict[Key, Stored], signatures: dict[Key, set[str]], logged: Logged
 ) -> list[Key]:
     """Raise naming the first difference between the rows and the log; the versions stored
-    that no ``FindingRecorded`` names (imported ones, or added outside shuangsui), in order."""
+    that no event names (imported by an import that did not list them, or added outside
+    shuangsui), in order."""
     unlogged = []
     for key in sorted(stored.keys() | logged.recorded.keys() | logged.signed.keys()):
         problem = next(_differences(key, stored, signatures, logged), None)
@@ -177,7 +228,7 @@ def _differences(
     """What differs of one version, the first first."""
     row, said = stored.get(key), logged.recorded.get(key)
     if row is None:
-        event = "FindingRecorded" if said is not None else "FindingSigned"
+        event = said.event if said is not None else "FindingSigned"
         yield f"in the audit log ({event}) but not in the database (the version was deleted)"
         return
     if recomputed_hash(row) != row.content_hash:
@@ -187,15 +238,15 @@ def _differences(
         )
     if said is not None:
         for name in ("content_hash", "reason", "submitted_by"):
-            if said[name] != getattr(row, name):
+            if getattr(said, name) != getattr(row, name):
                 yield (
-                    f"stored {name} {getattr(row, name)!r} != {said[name]!r} in the audit "
-                    "log's FindingRecorded event"
+                    f"stored {name} {getattr(row, name)!r} != {getattr(said, name)!r} in the "
+                    f"audit log's {said.event} event"
                 )
     signed = signatures.get(key, set())
     attested = set(logged.signed.get(key, ()))
-    if said is not None:  # an imported version's first signatures are in no event
-        attested |= set(said["signed_by"])
+    if said is not None:  # an unlisted import's first signatures are in no event
+        attested |= said.signed_by
         for inspector in sorted(signed - attested):
             yield f"signature of {inspector} is in no audit event (it was added outside shuangsui)"
     for inspector in sorted(attested - signed):
