@@ -83,3 +83,16 @@ def test_an_expectation_not_written_as_seq_hash_is_refused(cli: CliRunner, writt
     bad = cli.invoke(app, ["round", "audit", "--expect", written])
     assert bad.exit_code == 1 and isinstance(bad.exception, UserError)
     assert "expected SEQ:HASH" in str(bad.exception)
+
+
+def test_a_large_event_is_listed_cut_short(cli: CliRunner, engine: sa.Engine) -> None:
+    """A findings import's event lists every version it added (about 1 MB for 5,000 rows): the
+    listing shows its start and how much more there is, one line, not the megabyte."""
+    audit.append(engine, "r0", audit.EntropyAwaited(reason="x" * 50_000))
+    audit.append(engine, "r0", audit.EntropyAwaited(reason="short"))
+    out = cli.invoke(app, ["round", "audit", "r0"])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and max(len(line) for line in lines) < 2_200
+    assert lines[1].endswith(" more characters)") and "48,0" in lines[1]
+    assert lines[2].endswith('{"reason":"short"}')
