@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
+from api import paging
 from api.auth import Principal, Role, allow, still_allowed
 from api.problems import PROBLEM_RESPONSES, Problem
-from leads import service
+from leads import service, targeting
 from leads.models import Lead, LeadStatus
 from leads.schemas import LeadIn
 from shuangsui.keys import PlanRef
@@ -65,13 +67,32 @@ def _with_registry(engine: Engine, lead: Lead) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", responses={200: {"headers": paging.NEXT_LINK}})
 def list_leads(
-    request: Request, who: Coordinator, status: Annotated[LeadStatus | None, Query()] = None
+    request: Request,
+    response: Response,
+    who: Coordinator,
+    status: Annotated[LeadStatus | None, Query()] = None,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    after: paging.After = None,
 ) -> list[dict[str, Any]]:
-    """Every lead, oldest first; a confidential reporter is shown as (保密)."""
-    leads = service.listing(request.app.state.engine, status=status)
-    return [service.internal_view(lead) for lead in leads]
+    """The leads, oldest first, ``limit`` a page (``api.paging``); a confidential reporter is
+    shown as (保密). Oldest first, as before pages: a lead received during a walk of the pages
+    comes on its last page, so a program that keeps the last page's ``Link`` finds the leads
+    received since. (A person's list, open leads first by deadline, is the workspace's.)"""
+    start = paging.decode(after, (int,))
+    engine = request.app.state.engine
+    targeting.sync_answers(engine)  # as ``service.listing``: an answered lead says so
+    stmt = select(Lead).order_by(col(Lead.id)).limit(limit + 1)
+    if status is not None:
+        stmt = stmt.where(col(Lead.status) == status)
+    if start is not None:
+        stmt = stmt.where(paging.after_key([col(Lead.id)], start))
+    with Session(engine) as session:
+        leads = session.exec(stmt).all()
+    here = paging.page(leads, limit, lambda lead: (lead.id,), request, response,
+                       status=status.value if status else None)  # fmt: skip
+    return [service.internal_view(lead) for lead in here]
 
 
 @router.get("/overdue")

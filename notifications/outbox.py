@@ -10,16 +10,19 @@ import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import islice
+from itertools import groupby, islice
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from notifications import facts, outbox_rows
 from notifications.messages import (
     AssignmentMessages,
     Common,
+    EnterpriseInfo,
     Outgoing,
     Person,
     RoundInfo,
@@ -32,7 +35,7 @@ from notifications.messages import (
 from notifications.models import Channel, Notification, NotificationKind
 from notifications.settings import NotifySettings
 from notifications.workdays import working_days_between
-from rounds.models import Round, RoundStatus
+from rounds.models import Assignment, Round, RoundStatus
 from shuangsui.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -208,13 +211,6 @@ def _summary(common, info, rows, counts, people, unreachable, notify) -> Outgoin
     return _to_file_if_unroutable(out)
 
 
-def _open_rounds(session: Session) -> list[str]:
-    stmt = (
-        select(Round.round_key).where(Round.status == RoundStatus.drawn).order_by(Round.round_key)
-    )
-    return list(session.exec(stmt).all())
-
-
 def enqueue_reminders(
     *,
     session: Session,
@@ -228,48 +224,74 @@ def enqueue_reminders(
     """Remind each inspector once per deadline when it is ``within_working_days`` away.
     ``done``: (round_key, credit_code) pairs whose findings are in (final); ``signed``: of
     those submitted and not final, who signed the latest version. A member who signed it is
-    not reminded; one who has not is asked for the signature (``awaiting_signature``)."""
+    not reminded; one who has not is asked for the signature (``awaiting_signature``).
+
+    The checks not yet due are read in one query (:func:`_coming_due`), and the people and
+    enterprises to name in one each: a round stays drawn until each of its checks is final,
+    and reading every drawn round's assignments, round by round, grew with every round ever
+    drawn. Only a round with someone to remind is read for its title and check item."""
     signed = signed or {}
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
+    rows = [
+        (round_key, a)
+        for round_key, a in _coming_due(session, common.today)
+        if (round_key, a.credit_code) not in done
+        and a.inspector_id not in signed.get((round_key, a.credit_code), ())
+        and working_days_between(common.today, a.due_on) <= within_working_days
+    ]
+    if not rows:
+        return 0
+    ents = facts.enterprises(session, [a.credit_code for _, a in rows])
+    people = facts.inspectors(session, [a.inspector_id for _, a in rows])
+    submitted = {(rk, code) for rk, code in signed}
     messages: list[Outgoing] = []
-    for round_key in _open_rounds(session):
-        info, kinds = facts.round_info(session, round_key)
-        rows = [
-            a
-            for a in facts.assignments(session, round_key)
-            if (round_key, a.credit_code) not in done
-            and a.inspector_id not in signed.get((round_key, a.credit_code), ())
-            and a.due_on >= common.today
-            and working_days_between(common.today, a.due_on) <= within_working_days
+    for round_key, group in groupby(rows, key=itemgetter(0)):
+        info, _ = facts.round_info(session, round_key)
+        messages += [
+            _reminder(common, info, a, ents, people, (round_key, a.credit_code) in submitted)
+            for _, a in group
         ]
-        submitted = {code for rk, code in signed if rk == round_key}
-        messages += _reminders(common, info, rows, session, submitted)
     return add_messages(session, messages)
 
 
-def _reminders(common: Common, info: RoundInfo, rows, session: Session,  # type: ignore[no-untyped-def]
-               submitted: Collection[str]) -> list[Outgoing]:  # fmt: skip
-    if not rows:
-        return []
-    ents = facts.enterprises(session, [a.credit_code for a in rows])
-    people = facts.inspectors(session, [a.inspector_id for a in rows])
-    return [
-        assignment_message(
-            common,
-            round_info=info,
-            enterprise=ents[a.credit_code],
-            certificates=[],
-            inspector=people[a.inspector_id],
-            lead=a.position == 0,
-            team=[],
-            due_on=a.due_on,
-            kind=NotificationKind.reminder,
-            subject_suffix=f"|{a.due_on.isoformat()}",
-            awaiting_signature=a.credit_code in submitted,
-        )
-        for a in rows
-    ]
+def _coming_due(session: Session, today: date) -> list[tuple[str, facts.AssignmentRow]]:
+    """The assignments of drawn rounds due ``today`` or later, by round, enterprise and
+    position (the order the round-by-round reading gave): one query, whatever the number of
+    rounds drawn over the years."""
+    stmt = (
+        sa.select(col(Assignment.round_key), col(Assignment.credit_code),
+                  col(Assignment.inspector_id), col(Assignment.position),
+                  col(Assignment.due_on))
+        .join(Round, col(Round.round_key) == col(Assignment.round_key))
+        .where(col(Round.status) == RoundStatus.drawn, col(Assignment.due_on) >= today)
+        .order_by(col(Assignment.round_key), col(Assignment.credit_code),
+                  col(Assignment.position))
+    )  # fmt: skip
+    return [(rk, facts.AssignmentRow(*rest)) for rk, *rest in session.execute(stmt)]
+
+
+def _reminder(
+    common: Common,
+    info: RoundInfo,
+    a: facts.AssignmentRow,
+    ents: Mapping[str, EnterpriseInfo],
+    people: Mapping[str, Person],
+    awaiting_signature: bool,
+) -> Outgoing:
+    return assignment_message(
+        common,
+        round_info=info,
+        enterprise=ents[a.credit_code],
+        certificates=[],
+        inspector=people[a.inspector_id],
+        lead=a.position == 0,
+        team=[],
+        due_on=a.due_on,
+        kind=NotificationKind.reminder,
+        subject_suffix=f"|{a.due_on.isoformat()}",
+        awaiting_signature=awaiting_signature,
+    )
 
 
 def enqueue_overdue_escalations(
@@ -284,54 +306,102 @@ def enqueue_overdue_escalations(
     listing all of the round's late checks. A late check is said once: a round stays open
     until each of its checks has a final finding, and escalating the same checks every day
     sent, after five years of monthly rounds, 120 messages each morning about checks of
-    years before (the month's and the round's pages, and ``findings deadlines``, list them)."""
+    years before (the month's and the round's pages, and ``findings deadlines``, list them).
+
+    For the same reason the late checks of every drawn round are read in one query
+    (:func:`_late_teams`), what the escalations named already in one more, and the people and
+    enterprises to name in one each; only a round with something new to say is read for its
+    title and check item."""
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
-    messages: list[Outgoing] = []
-    for round_key in _open_rounds(session):
-        info, _ = facts.round_info(session, round_key)
-        rows = facts.assignments(session, round_key)
-        late = [
-            t
-            for t in facts.teams(rows)
-            if t.due_on < common.today and (round_key, t.credit_code) not in done
-        ]
-        if not late or {t.credit_code for t in late} <= _escalated(session, round_key):
-            continue
-        ents = facts.enterprises(session, [t.credit_code for t in late])
-        people = facts.inspectors(session, [i for t in late for i, _, _ in t.members])
-        overdue = [
-            {
-                "credit_code": t.credit_code,
-                "enterprise_name": ents[t.credit_code].name,
-                "due_on": t.due_on.isoformat(),
-                "working_days_overdue": working_days_between(t.due_on, common.today),
-                "team": [people[i].name for i, _, _ in t.members],
-            }
-            for t in late
-        ]
-        out = coordinator_message(
-            common,
-            template="overdue",
-            kind=NotificationKind.overdue,
-            round_info=info,
-            coordinator=_coordinator(notify),
-            subject_key=common.today.isoformat(),
-            context={"overdue": overdue},
-            payload={"overdue": [o["credit_code"] for o in overdue]},
-        )
-        messages.append(_to_file_if_unroutable(out))
+    said = _escalated(session)
+    news = {
+        round_key: late
+        for round_key, late in _late_teams(session, common.today, done).items()
+        if not {t.credit_code for t in late} <= said.get(round_key, set())
+    }
+    everyone = [t for late in news.values() for t in late]
+    ents = facts.enterprises(session, [t.credit_code for t in everyone])
+    people = facts.inspectors(session, [i for t in everyone for i, _, _ in t.members])
+    messages = [
+        _escalation(common, notify, facts.round_info(session, round_key)[0], late, ents, people)
+        for round_key, late in news.items()
+    ]
     return add_messages(session, messages)
 
 
-def _escalated(session: Session, round_key: str) -> set[str]:
-    """The checks of the round an escalation has named already."""
-    payloads = session.exec(
-        select(Notification.payload).where(
-            Notification.round_key == round_key, Notification.kind == NotificationKind.overdue
-        )
+def _late_teams(
+    session: Session, today: date, done: Collection[tuple[str, str]]
+) -> dict[str, list[facts.Team]]:
+    """The teams of drawn rounds past their day (a team's is its earliest member's) without a
+    final finding (``done``), by round in key order, each in credit-code order: one query, of
+    the late checks' assignments only, whatever the number of rounds drawn over the years."""
+    member = aliased(Assignment)
+    past = sa.exists().where(
+        col(member.round_key) == col(Assignment.round_key),
+        col(member.credit_code) == col(Assignment.credit_code),
+        col(member.due_on) < today,
     )
-    return {str(code) for payload in payloads for code in payload.get("overdue", [])}
+    stmt = (
+        sa.select(col(Assignment.round_key), col(Assignment.credit_code),
+                  col(Assignment.inspector_id), col(Assignment.position),
+                  col(Assignment.due_on))
+        .join(Round, col(Round.round_key) == col(Assignment.round_key))
+        .where(col(Round.status) == RoundStatus.drawn, past)
+        .order_by(col(Assignment.round_key), col(Assignment.credit_code),
+                  col(Assignment.position))
+    )  # fmt: skip
+    out: dict[str, list[facts.Team]] = {}
+    for round_key, rows in groupby(session.execute(stmt), key=itemgetter(0)):
+        teams = facts.teams([facts.AssignmentRow(*rest) for _, *rest in rows])
+        if late := [t for t in teams if (round_key, t.credit_code) not in done]:
+            out[round_key] = late
+    return out
+
+
+def _escalated(session: Session) -> dict[str, set[str]]:
+    """The checks of each drawn round an escalation has named already."""
+    stmt = (
+        sa.select(col(Notification.round_key), col(Notification.payload))
+        .join(Round, col(Round.round_key) == col(Notification.round_key))
+        .where(col(Round.status) == RoundStatus.drawn)
+        .where(col(Notification.kind) == NotificationKind.overdue)
+    )
+    out: dict[str, set[str]] = {}
+    for round_key, payload in session.execute(stmt):
+        out.setdefault(round_key, set()).update(str(c) for c in payload.get("overdue", []))
+    return out
+
+
+def _escalation(
+    common: Common,
+    notify: NotifySettings,
+    info: RoundInfo,
+    late: list[facts.Team],
+    ents: Mapping[str, EnterpriseInfo],
+    people: Mapping[str, Person],
+) -> Outgoing:
+    overdue = [
+        {
+            "credit_code": t.credit_code,
+            "enterprise_name": ents[t.credit_code].name,
+            "due_on": t.due_on.isoformat(),
+            "working_days_overdue": working_days_between(t.due_on, common.today),
+            "team": [people[i].name for i, _, _ in t.members],
+        }
+        for t in late
+    ]
+    out = coordinator_message(
+        common,
+        template="overdue",
+        kind=NotificationKind.overdue,
+        round_info=info,
+        coordinator=_coordinator(notify),
+        subject_key=common.today.isoformat(),
+        context={"overdue": overdue},
+        payload={"overdue": [o["credit_code"] for o in overdue]},
+    )
+    return _to_file_if_unroutable(out)
 
 
 def enqueue_round_held(

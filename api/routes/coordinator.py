@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from api import paging
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from findings import overdue
@@ -40,12 +41,26 @@ def _round(r: Round) -> dict[str, Any]:
     }
 
 
-@router.get("/rounds")
-def list_rounds(request: Request, who: Coordinator) -> list[dict[str, Any]]:
-    """Every round of the bureau, newest first."""
+@router.get("/rounds", responses={200: {"headers": paging.NEXT_LINK}})
+def list_rounds(
+    request: Request,
+    response: Response,
+    who: Coordinator,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    after: paging.After = None,
+) -> list[dict[str, Any]]:
+    """The bureau's rounds, newest first (this month's at the head, where a coordinator looks;
+    a round committed during a walk of the pages is on the first page of the next walk),
+    ``limit`` a page (``api.paging``)."""
+    key = (col(Round.committed_at), col(Round.round_key))  # round_key: when two share a time
+    start = paging.decode(after, (paging.aware, str))
+    stmt = select(Round).order_by(*(c.desc() for c in key)).limit(limit + 1)
+    if start is not None:
+        stmt = stmt.where(paging.after_key(key, start, descending=True))
     with Session(request.app.state.engine) as session:
-        rows = session.exec(select(Round).order_by(Round.committed_at.desc())).all()  # type: ignore[attr-defined]
-    return [_round(r) for r in rows]
+        rows = session.exec(stmt).all()
+    here = paging.page(rows, limit, lambda r: (r.committed_at, r.round_key), request, response)
+    return [_round(r) for r in here]
 
 
 @router.get("/rounds/{round_key}")
@@ -97,14 +112,32 @@ def round_findings(round_key: str, request: Request, who: Coordinator) -> list[d
     return out
 
 
-@router.get("/deadlines")
-def deadlines(request: Request, who: Coordinator, all: bool = False) -> list[dict[str, Any]]:
+@router.get("/deadlines", responses={200: {"headers": paging.NEXT_LINK}})
+def deadlines(
+    request: Request,
+    response: Response,
+    who: Coordinator,
+    all: bool = False,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    after: paging.After = None,
+) -> list[dict[str, Any]]:
     """Results late or due soon for publication, and findings past their assignment's due date
-    (``all=true`` lists everything pending)."""
-    items = overdue.report(request.app.state.engine)
-    return [
-        dataclasses.asdict(i) | {"due": i.due.isoformat()} for i in items if all or i.status != "ok"
-    ]
+    (``all=true`` lists everything pending): the earliest due first, which puts the late ones
+    first, then those due soon (the order of ``findings.overdue``); ``limit`` a page
+    (``api.paging``), keyed by (due, round, enterprise), which an item keeps as days pass."""
+    start = paging.decode(after, (dt.date.fromisoformat, str, str))
+    items = sorted(
+        (i for i in overdue.report(request.app.state.engine) if all or i.status != "ok"),
+        key=_due_key,
+    )
+    if start is not None:
+        items = [i for i in items if _due_key(i) > start]
+    here = paging.page(items, limit, _due_key, request, response, all="true" if all else None)
+    return [dataclasses.asdict(i) | {"due": i.due.isoformat()} for i in here]
+
+
+def _due_key(item: overdue.DueItem) -> tuple[dt.date, str, str]:
+    return item.due, item.round_key, item.credit_code
 
 
 Text = Annotated[str, Field(max_length=64)]
