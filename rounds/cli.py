@@ -228,7 +228,7 @@ def replace_cmd(
     """Withdraw INSPECTOR from the team of CREDIT_CODE and put the inspector the round's seed
     picks in the seat (docs/draw-algorithm.md §14). Refused, with nothing written, when the
     round is not drawn, the finding is final or no one is left to take the seat."""
-    from rounds.replacements import replace_member
+    from rounds.replacements import CAUTIONS, replace_member
 
     check_round_key(round_key)
     done = replace_member(
@@ -241,6 +241,12 @@ def replace_cmd(
         f"{w.credit_code} ({w.cause}); {done.replacement.replacement} takes it"
     )
     typer.echo(f"  the team now: {', '.join(done.team)}")
+    for caution in done.cautions:
+        typer.echo(
+            f"warning: {done.replacement.replacement} {CAUTIONS[caution]}: withdraw them too "
+            "if they cannot check this enterprise (a replacement of its own)",
+            err=True,
+        )
 
 
 @app.command("audit")

@@ -47,6 +47,7 @@ from draw.replace import (
 from findings.models import FindingSignoff, FindingVersion
 from findings.service import _locked_finding
 from findings.state import is_final
+from registry.models import Conflict, Inspector, InspectorStatus
 from rounds import audit
 from rounds.artifacts import load_inputs
 from rounds.models import Assignment, AuditEvent, Round, RoundStatus, TeamChange
@@ -85,6 +86,10 @@ class Replaced:
     due_on: object  # the seat's due date (datetime.date), kept from the withdrawn member
     note: str
     recorded_by: str
+    # what the registry says now, and the committed frame the pick used could not: the
+    # replacement retired, on leave in the window, or declared a conflict with the enterprise
+    # since the commitment. Each is a reason to withdraw them too (a replacement of its own).
+    cautions: tuple[str, ...] = ()
 
 
 def replace_member(
@@ -110,7 +115,7 @@ def replace_member(
             raise UserError(f"{name}: {exc}") from None
 
     def work(session: Session) -> Replaced:
-        rnd = session.get(Round, round_key)
+        rnd = session.get(Round, round_key, with_for_update=True)  # the round's in turn
         if rnd is None:
             raise UserError(f"round {round_key!r}: no such round")
         if rnd.status is not RoundStatus.drawn or rnd.seed is None:
@@ -164,7 +169,10 @@ def replace_member(
             ),  # fmt: skip
         )
         now.apply(done)
-        replaced = Replaced(done, tuple(now.teams[credit_code]), due_on, note, recorded_by)
+        cautions = _cautions(session, chosen, credit_code, rnd)
+        replaced = Replaced(
+            done, tuple(now.teams[credit_code]), due_on, note, recorded_by, cautions
+        )
         for hook in after_replacement_hooks:
             hook(session, round_key, replaced)
         return replaced
@@ -175,6 +183,31 @@ def replace_member(
         round_key, inspector_id, replaced.replacement.replacement, credit_code, cause,
     )  # fmt: skip
     return replaced
+
+
+def _cautions(session: Session, inspector_id: str, credit_code: str, rnd: Round) -> tuple[str, ...]:
+    """What the registry holds now against the replacement taking the seat (§14 picks on the
+    frame as committed, so the bundle can redo it; the registry may have moved on since)."""
+    said: list[str] = []
+    person = session.get(Inspector, inspector_id)
+    if person is None or person.status is not InspectorStatus.active:
+        said.append("inactive")
+    elif any(
+        start <= rnd.window_end.isoformat() and end >= rnd.window_start.isoformat()
+        for start, end in person.leave
+    ):
+        said.append("leave")
+    if session.get(Conflict, (inspector_id, credit_code)) is not None:
+        said.append("conflict")
+    return tuple(said)
+
+
+# what each caution means, for the command line and the pages
+CAUTIONS = {
+    "inactive": "is not active in the registry now",
+    "leave": "is on leave during the round's window, as the registry says now",
+    "conflict": "has a conflict with this enterprise declared in the registry",
+}
 
 
 def _note(note: str) -> str:

@@ -256,3 +256,31 @@ def test_links_and_notices_follow_the_seat(engine: sa.Engine) -> None:
     assert opens(new) == 200
     assert opens(second) == 200
     assert opens(lead) == 403  # not on the team any more
+
+
+def test_what_the_registry_says_now_is_said_with_the_pick(engine: sa.Engine) -> None:
+    """§14 picks on the frame as committed (so the bundle can redo it); an inspector retired,
+    or with a conflict declared with the enterprise since, can be picked, and is named so the
+    coordinator withdraws them too."""
+    import datetime as dt
+
+    from registry.models import Conflict, Inspector, InspectorStatus
+
+    drawn = drawn_round(engine)
+    code = sorted(drawn)[0]
+    with Session(engine) as s:
+        for person in s.exec(select(Inspector)).all():
+            if person.inspector_id not in drawn[code]:
+                person.status = InspectorStatus.inactive
+                s.add(person)
+                on, at = dt.date(2026, 12, 3), dt.datetime.now(dt.UTC)
+                s.add(Conflict(inspector_id=person.inspector_id, credit_code=code,
+                               declared_on=on, updated_at=at))  # fmt: skip
+        s.commit()
+    _register_groups()
+    argv = ["round", "replace", ROUND, code, drawn[code][0], "--cause", "conflict"]
+    out = CliRunner().invoke(app, [*argv, "--note", "回避", "--by", "李协调"])
+    assert out.exit_code == 0, out.output
+    new = teams(engine)[code][0]
+    assert f"warning: {new} is not active in the registry now: withdraw them too" in out.output
+    assert f"warning: {new} has a conflict with this enterprise declared" in out.output
