@@ -1,9 +1,10 @@
 """README.md's "Using it", followed literally: every command of its fenced block runs, in
 order, from a fresh data directory in a folder laid out like the repository (its ``plans/``).
 
-Substituted only what must be: ``CREDIT_CODE`` (an enterprise the round drew), the ``serve``
-port (and serve is started, answers, and is stopped), and ``findings.csv``, the inspectors'
-results, which the test writes for that enterprise and its team."""
+Substituted only what must be: ``CREDIT_CODE`` (an enterprise the round drew), ``INSPECTOR``
+(its lead, who leaves the team), the ``serve`` port (and serve is started, answers, and is
+stopped), and ``findings.csv``, the inspectors' results, which the test writes for that
+enterprise and its team as it then stands."""
 
 from __future__ import annotations
 
@@ -108,10 +109,14 @@ def test_readme_using_it_runs_command_by_command(tmp_path: Path) -> None:
         if " serve " in f"{command} ":
             _serve(command, tmp_path, env)
             continue
-        if "findings import" in command:
+        if "CREDIT_CODE" in command and not code:
             code, team = _team(db)
+        if "findings import" in command:
+            code, team = _team(db)  # the team as it stands (a member replaced above)
             _findings_csv(tmp_path / "findings.csv", code, team, _window(db))
         command = command.replace("CREDIT_CODE", code or "CREDIT_CODE")
+        if " INSPECTOR " in command:
+            command = command.replace(" INSPECTOR ", f" {team[0]} ")
         assert "CREDIT_CODE" not in command, f"{command}: no enterprise known yet"
         proc = run(["bash", "-c", command], env=env, cwd=tmp_path, timeout=600)
         out = proc.stdout
