@@ -419,7 +419,11 @@ def import_file(
         problems = list(parse_problems)
         recorded: list[ImportedVersion] = []
         named = sorted({r.round_key for r in parsed})
-        stored = select(col(Round.round_key)).where(col(Round.round_key).in_(named))
+        stored = (  # held: a replacement waits (service.hold_teams)
+            select(col(Round.round_key))
+            .where(col(Round.round_key).in_(named))
+            .with_for_update(read=True)
+        )
         held = set(session.execute(stored).scalars())
         teams = _teams(session, held)
         names = _team_names(session, teams)

@@ -28,6 +28,7 @@ from findings.schemas import FindingIn
 from findings.state import VersionState, utc, version_state
 from registry.models import Certificate
 from rounds import audit
+from rounds.models import Round
 from shuangsui import writes
 from shuangsui.errors import Conflict, NotFound, UserError
 
@@ -226,6 +227,19 @@ def _locked_finding(session: Session, round_key: str, credit_code: str) -> Findi
     ).scalar_one_or_none()
 
 
+def hold_teams(session: Session, round_keys: Iterable[str]) -> None:
+    """The rounds' rows held until the transaction ends (PostgreSQL: ``FOR SHARE``; SQLite
+    holds the write lock already), before a team is read: a replacement moves a seat with the
+    round's row locked for update (``rounds.replacements``), so a version or a signature reads
+    the team before the replacement or after it, never a team it is changing (a withdrawn
+    member's signature made final on a team that no longer had them)."""
+    session.execute(
+        select(col(Round.round_key))
+        .where(col(Round.round_key).in_(sorted(set(round_keys))))
+        .with_for_update(read=True)
+    ).all()
+
+
 def _latest_of(session: Session, round_key: str, credit_code: str) -> FindingVersion | None:
     finding = _locked_finding(session, round_key, credit_code)
     return _latest(session, finding.id) if finding else None  # type: ignore[arg-type]
@@ -261,6 +275,7 @@ def submit(
         base_version = latest_version_number(engine, round_key, credit_code)
 
     def work(session: Session) -> FindingVersion:
+        hold_teams(session, [round_key])
         team = team_of(session, round_key, credit_code)
         problems = date_problems(session, round_key, data, on=today)
         problems += reference_problems(session, credit_code, data)
@@ -310,6 +325,7 @@ def sign_off(
     the signature was given (``FindingSignoff.via``); ``allowed`` is :func:`submit`'s."""
 
     def work(session: Session) -> VersionState:
+        hold_teams(session, [round_key])
         team = team_of(session, round_key, credit_code)
         if inspector_id not in team:
             message = f"{inspector_id} is not on the team of {credit_code}"

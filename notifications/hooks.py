@@ -131,6 +131,30 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
         .where(f.c.round_key == round_key, f.c.credit_code == w.credit_code)
     ).scalar()
     _withdraw(session, round_key, w.credit_code, [w.withdrawn], range(1, (latest or 0) + 1))
+    _ask_replacement(session, round_key, replaced, latest)
+
+
+def _ask_replacement(session: Session, round_key: str, replaced: Any, latest: int | None) -> None:
+    """The finding's latest version, not final (a replacement is refused once it is), waits for
+    the replacement's signature as for every member's: they are asked for it as a member is
+    when a version is added (:func:`after_version`), not only by the reminder days before the
+    deadline. The other members were asked when it was added."""
+    from findings.models import Finding, FindingVersion
+
+    if latest is None:
+        return
+    w = replaced.replacement.withdrawal
+    version = session.execute(
+        sa.select(FindingVersion)
+        .join(Finding, Finding.id == FindingVersion.finding_id)  # type: ignore[arg-type]
+        .where(
+            Finding.round_key == round_key,  # type: ignore[arg-type]
+            Finding.credit_code == w.credit_code,  # type: ignore[arg-type]
+            FindingVersion.version == latest,  # type: ignore[arg-type]
+        )
+    ).scalar_one()
+    newcomer = (replaced.replacement.replacement,)
+    after_version(session, VersionAdded(round_key, w.credit_code, version, newcomer, ()))
 
 
 def _withdraw(

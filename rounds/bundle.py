@@ -15,7 +15,8 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -55,26 +56,45 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
     rnd = service.get_round(engine, round_key)
     if rnd.status not in (RoundStatus.drawn, RoundStatus.closed):
         raise UserError(f"round {round_key} is {rnd.status.value}: there is no draw to verify")
-    with Session(engine, expire_on_commit=False) as session:
+    with one_moment(engine) as conn:  # the log, the replacements and the teams agree
+        session = Session(bind=conn)
         inputs = service.load_inputs(session, round_key, rnd.entropy or [])
         if not chain_checked:
             audit.verify_chain(audit.load_chain(session))
         events = audit.round_events(session, round_key)
         _compare_audit(rnd, events)
-        changes = replacements.recorded(session, round_key)
-        replacements.compare_events(round_key, changes, events)
-    result = core.draw(inputs)
-    if result.seed != rnd.seed:
-        raise IntegrityError(
-            f"round {round_key}: stored seed {rnd.seed} != recomputed {result.seed}"
-        )
-    if result.commitments.frame_commitment != rnd.frame_commitment:
-        raise IntegrityError(f"round {round_key}: stored frame does not match its commitment")
-    with engine.connect() as conn:  # the stored rows stream past the drawn ones, in code order
+        rows = replacements.recorded_rows(session, round_key)
+        replacements.compare_events(round_key, rows, events)
+        changes = [replacements.as_replacement(r) for r in rows]
+        result = core.draw(inputs)
+        if result.seed != rnd.seed:
+            raise IntegrityError(
+                f"round {round_key}: stored seed {rnd.seed} != recomputed {result.seed}"
+            )
+        if result.commitments.frame_commitment != rnd.frame_commitment:
+            raise IntegrityError(f"round {round_key}: stored frame does not match its commitment")
+        # the stored rows stream past the drawn ones, in code order
         _compare_selection(conn, round_key, result)
         teams = replacements.replayed_teams(rnd, inputs, result, changes)
         _compare_teams(conn, round_key, teams)
     return Recomputed(rnd, inputs, result, changes)
+
+
+@contextmanager
+def one_moment(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction that sees the database as of its first read (PostgreSQL:
+    REPEATABLE READ; SQLite: one read transaction in WAL mode), taking no lock. A verification
+    reads in it: read one by one, a replacement recorded between two reads (during the draw's
+    re-run, which takes a while) made teams stored as they are look stored against the rules."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
 
 
 # what the round's record must say as its audit events said it when they were appended

@@ -280,15 +280,21 @@ def _teams_now(session: Session, round_key: str) -> TeamsNow:
 
 def recorded(session: Session, round_key: str) -> list[Replacement]:
     """The round's replacements in order of ``n`` (as ``replacements.json`` lists them)."""
-    rows = session.exec(
-        select(TeamChange).where(TeamChange.round_key == round_key).order_by(col(TeamChange.n))
-    ).all()
-    return [
-        Replacement(
-            Withdrawal(r.n, r.credit_code, r.position, r.withdrawn, r.cause), r.replacement
-        )  # fmt: skip
-        for r in rows
-    ]
+    return [as_replacement(r) for r in recorded_rows(session, round_key)]
+
+
+def recorded_rows(session: Session, round_key: str) -> list[TeamChange]:
+    """The round's ``team_change`` rows in order of ``n``, the reason and recorder with them."""
+    return list(
+        session.exec(
+            select(TeamChange).where(TeamChange.round_key == round_key).order_by(col(TeamChange.n))
+        ).all()
+    )
+
+
+def as_replacement(row: TeamChange) -> Replacement:
+    w = Withdrawal(row.n, row.credit_code, row.position, row.withdrawn, row.cause)
+    return Replacement(w, row.replacement)
 
 
 def _pick(rnd: Round, inputs: core.DrawInputs, now: TeamsNow, w: Withdrawal) -> str:
@@ -401,24 +407,26 @@ def _renamed_change(change: Replacement, names: dict[str, str]) -> Replacement:
 
 
 def compare_events(
-    round_key: str, changes: Sequence[Replacement], events: Sequence[AuditEvent]
+    round_key: str, rows: Sequence[TeamChange], events: Sequence[AuditEvent]
 ) -> None:
     """The round's ``team_change`` rows against its ``MemberReplaced`` audit events (the chain
-    checked): the same replacements, in the same order, with the same facts. A row written or
-    rewritten in the database without its event is named."""
+    checked): the same replacements, in the same order, with the same facts, reason and
+    recorder. A row written or rewritten in the database without its event is named: the
+    reason and the recorder too, since the coordinator's page and the API show them from the
+    row (a reason rewritten to hide why a member was withdrawn is a record falsified)."""
     logged = [e.payload for e in events if e.event == MemberReplaced.__name__]
-    if len(logged) != len(changes):
+    if len(logged) != len(rows):
         raise IntegrityError(
-            f"round {round_key}: {len(changes)} replacement(s) stored, {len(logged)} in the "
-            "audit log"
+            f"round {round_key}: {len(rows)} replacement(s) stored, {len(logged)} in the audit log"
         )
-    for change, payload in zip(changes, logged, strict=True):
+    for row, payload in zip(rows, logged, strict=True):
         said = json.loads(payload)
-        stored = {**change.to_json()}
+        stored = {**as_replacement(row).to_json(), "note": row.note, "recorded_by": row.recorded_by}
         del stored["n"]
         want = {k: said.get(k) for k in stored}
-        if said.get("n") != change.withdrawal.n or want != stored:
+        if said.get("n") != row.n or want != stored:
+            differ = ", ".join(k for k in stored if want[k] != stored[k]) or "n"
             raise IntegrityError(
-                f"round {round_key}: replacement {change.withdrawal.n} is stored as {stored}, "
-                f"the audit log says {said}"
+                f"round {round_key}: replacement {row.n} is stored as {stored}, the audit log "
+                f"says {said} (differs: {differ})"
             )
