@@ -20,12 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, bearer
 from findings.media import disposition
 from notifications.admin import retry_dead
+from registry.models import Inspector
 from rounds import audit
 from rounds.models import Assignment, Round
 from shuangsui import writes
 from shuangsui.clock import local_label
+from shuangsui.errors import UserError
 from shuangsui.keys import PERIOD, is_key
-from workspace import assignment, attachments, exports, overview, sessions
+from workspace import assignment, attachments, exports, overview, replacements, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
     PageRefused,
@@ -145,6 +147,7 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         raise no_round(round_key)
     show = request.query_params.get("show", "")
     show = show if show in overview.FILTERS else ""
+    changed = replacements.changes(state.engine, round_key, state.settings.timezone)
     return render(
         "round.html",
         view=view,
@@ -158,6 +161,8 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         filters=overview.FILTERS,
         rows=view.shown(show),
         enterprise_path=enterprise_path,
+        replaced=len(changed),
+        replaced_at=replacements.by_enterprise(changed),
     )
 
 
@@ -173,8 +178,14 @@ def _imported(request: Request) -> dict[str, int] | None:
 def _assignment(request: Request, round_key: str, credit_code: str) -> assignment.AssignmentView:
     """An enterprise's assignment in a round as the coordinator reads it, or a 404 page."""
     state = request.app.state
-    known_round(state.engine, round_key)
-    with DbSession(state.engine) as db:
+    _known_team(state.engine, round_key, credit_code)
+    return assignment.load(state.engine, round_key, credit_code, "", state.settings.timezone)
+
+
+def _known_team(engine: sa.Engine, round_key: str, credit_code: str) -> None:
+    """The round has a team for the enterprise, or a 404 page."""
+    known_round(engine, round_key)
+    with DbSession(engine) as db:
         team = db.exec(
             select(Assignment.inspector_id).where(
                 Assignment.round_key == round_key, Assignment.credit_code == credit_code
@@ -183,26 +194,93 @@ def _assignment(request: Request, round_key: str, credit_code: str) -> assignmen
     if team is None:  # named as asked, cut to a credit code's length and a little more
         said = f"轮次 {round_key} 没有企业 {cut(credit_code, 24)} 的检查任务。"
         raise PageRefused(404, said, back=round_path(round_key))
-    return assignment.load(state.engine, round_key, credit_code, "", state.settings.timezone)
 
 
 @router.get("/rounds/{round_key}/e/{credit_code}")
 def enterprise_page(
     round_key: str, credit_code: str, request: Request, me: Coordinator
 ) -> Response:
-    """One enterprise of a round: its team and deadline, and every version of its finding
-    (the evidence, who signed and who has yet to), newest first. Read only: a correction
-    is the inspectors' (or the findings import's), not this page's."""
+    """One enterprise of a round: its team and deadline, each member's form to withdraw them
+    (``workspace.replacements``) and the team's replacements, and every version of its finding
+    (the evidence, who signed and who has yet to), newest first. A correction is the
+    inspectors' (or the findings import's), not this page's."""
+    cautions = replacements.cautions_said(request.query_params.get("caution", ""))
+    return _enterprise(
+        request,
+        round_key,
+        credit_code,
+        me,
+        replaced=said_count(request, "replaced"),
+        cautions=cautions,
+    )
+
+
+def _enterprise(
+    request: Request,
+    round_key: str,
+    credit_code: str,
+    me: Visitor,
+    status: int = 200,
+    **context: object,
+) -> Response:
+    """The enterprise page; ``context``: a replacement just recorded (``replaced``, and what
+    the registry holds against the replacement: ``cautions``), or one refused (``refused``:
+    why, and ``sent``: the form as it was)."""
     view = _assignment(request, round_key, credit_code)
     refs = [e for v in view.versions for e in v.evidence]
+    state = request.app.state
+    zone = state.settings.timezone
     return render(
         "enterprise.html",
+        status,
         view=view,
         me=me.name,
         back=f"{round_path(round_key)}#e-{quote(credit_code, safe='')}",
         action=enterprise_path(round_key, credit_code),
-        evidence_of=attachments.lookup(request.app.state.engine, refs),
+        evidence_of=attachments.lookup(state.engine, refs),
+        csrf=me.csrf,
+        why_not=replacements.why_not(state.engine, view),
+        causes=replacements.cause_choices(),
+        note_max=replacements.NOTE_MAX,
+        changes=replacements.changes(state.engine, round_key, zone, credit_code),
+        **({"sent": {}, "refused": "", "replaced": "", "cautions": []} | context),
     )
+
+
+@router.post("/rounds/{round_key}/e/{credit_code}/replace")
+async def withdraw_member(
+    round_key: str, credit_code: str, request: Request, me: Coordinator
+) -> Response:
+    """Withdraw a member of the enterprise's team (the seat goes to the inspector the round's
+    seed picks); back to the page, which shows the new team, or says why it was refused with
+    the form as it was sent (409: the round's or the team's state; 422: the form)."""
+    await check_csrf(request, me)
+    sent = replacements.asked(await request.form())
+    engine = request.app.state.engine
+    await run_in_threadpool(_known_team, engine, round_key, credit_code)
+    allowed = still_current(request, me)  # the token revoked since the check: the same page
+    try:
+        done = await run_in_threadpool(
+            replacements.record, engine, round_key, credit_code, sent, me.name, allowed
+        )
+    except UserError as exc:
+        who = await run_in_threadpool(_name_of, engine, sent["inspector_id"])
+        status, why = replacements.said(exc, who)
+        return await run_in_threadpool(
+            _enterprise, request, round_key, credit_code, me, status, refused=why, sent=sent
+        )
+    n, caution = done.replacement.withdrawal.n, ".".join(done.cautions)
+    said = f"&caution={caution}" if caution else ""
+    return RedirectResponse(
+        f"{enterprise_path(round_key, credit_code)}?replaced={n}{said}", status_code=303
+    )
+
+
+def _name_of(engine: sa.Engine, inspector_id: str) -> str:
+    """An inspector's name, as a refusal names them (the id as sent, cut, if unknown)."""
+    with DbSession(engine) as db:
+        found = db.get(Inspector, inspector_id[:64])
+    return found.name if found else cut(inspector_id, 64)
 
 
 @router.get("/rounds/{round_key}/e/{credit_code}/evidence/{sha256}")

@@ -1,0 +1,173 @@
+"""A coordinator replaces a member of a drawn team, and lists a round's replacements
+(docs/draw-algorithm.md §14; the service is ``rounds.replacements``).
+
+The body names who leaves and why; the seat goes to the inspector the round's seed picks, so
+nothing in the request can choose the replacement. The service refuses with a one-line
+:class:`UserError`; :func:`refused` reads which refusal it is (the workspace's enterprise page
+says the same refusals in Chinese, by the same reading), and the route answers it as the API
+answers any refusal: 409 for the state of the round or the team, 422 for what the body says,
+naming the field either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from sqlmodel import Session, col, select
+
+from api.auth import Principal, Role, allow, still_allowed
+from api.problems import PROBLEM_RESPONSES, Problem
+from draw.replace import CAUSES
+from rounds.models import Round, TeamChange
+from rounds.replacements import NOTE_MAX, replace_member
+from shuangsui.errors import Conflict, UserError
+from shuangsui.keys import RoundKey
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["coordinator"], responses=PROBLEM_RESPONSES)
+Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
+CreditCode = Annotated[
+    str, PathParam(pattern="^[0-9A-HJ-NPQRTUWXY]{18}$", description="统一社会信用代码")
+]
+
+
+def _cause(value: str) -> str:
+    if value not in CAUSES:
+        raise ValueError(f"must be one of {', '.join(CAUSES)}")
+    return value
+
+
+Cause = Annotated[
+    str,
+    AfterValidator(_cause),
+    WithJsonSchema({"type": "string", "enum": list(CAUSES)}),
+]
+
+
+class ReplacementIn(BaseModel):
+    """Who leaves the team, and why (the cause is public in the round's bundles; the note is
+    kept in the audit log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inspector_id: str = Field(min_length=1, max_length=64, description="the member who leaves")
+    cause: Cause = Field(
+        description="conflict (回避), unavailable (不能到场: illness, another duty) or left (调离)"
+    )
+    note: str = Field(min_length=1, max_length=NOTE_MAX, description="why (audited)")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Which refusal of ``rounds.replacements`` a message is: its ``kind``, the status the API
+    answers, the input at fault (``body.note``, ``path.credit_code``)."""
+
+    kind: str
+    status: int
+    field: str
+
+
+# the service's refusals by their words (rounds.replacements, draw.replace), first match wins;
+# a test walks the service's refusals for one that none of these reads
+REFUSALS = [
+    (r"^cause: ", Refusal("cause", 422, "body.cause")),
+    (r"^note: say why", Refusal("note-missing", 422, "body.note")),
+    (r"^note: \d+ characters", Refusal("note-long", 422, "body.note")),
+    (r"^note: ", Refusal("note-unprintable", 422, "body.note")),
+    (r"^inspector: ", Refusal("inspector-unprintable", 422, "body.inspector_id")),
+    (r"^recorded_by: ", Refusal("recorded-by-unprintable", 422, "recorded_by")),
+    (r"^round .*: no such round$", Refusal("no-round", 404, "path.round_key")),
+    (r"only a drawn round's teams change", Refusal("not-drawn", 409, "path.round_key")),
+    (r" is not on the team of .* \(no such team\)$", Refusal("no-team", 404, "path.credit_code")),
+    (r" is not on the team of ", Refusal("not-on-team", 409, "body.inspector_id")),
+    (r"^the finding of .* is final ", Refusal("final", 409, "path.credit_code")),
+    (r"no inspector left to take position", Refusal("no-one-left", 409, "body.inspector_id")),
+]  # fmt: skip
+RACED = Refusal("raced", 409, "")  # shuangsui.writes gave up after too many collisions
+UNREAD = Refusal("other", 422, "")
+
+
+def refused(exc: UserError) -> Refusal:
+    """Which refusal ``exc`` is (:data:`UNREAD` when none of :data:`REFUSALS` reads it: the
+    service said something new, which the log keeps)."""
+    if isinstance(exc, Conflict):
+        return RACED
+    for pattern, refusal in REFUSALS:
+        if re.search(pattern, str(exc)):
+            return refusal
+    logger.warning("a replacement refused for a reason not read here: %s", exc)
+    return UNREAD
+
+
+def change_json(row: TeamChange) -> dict[str, Any]:
+    """A replacement as the API gives it: §14's record, why, who recorded it and when."""
+    return {
+        "n": row.n,
+        "credit_code": row.credit_code,
+        "position": row.position,
+        "withdrawn": row.withdrawn,
+        "replacement": row.replacement,
+        "cause": row.cause,
+        "note": row.note,
+        "recorded_by": row.recorded_by,
+        "recorded_at": row.recorded_at.isoformat(),
+    }
+
+
+def _changes(request: Request, round_key: str) -> list[TeamChange]:
+    """The round's replacements in order of ``n``; 404 for a round that does not exist."""
+    with Session(request.app.state.engine) as session:
+        if session.get(Round, round_key) is None:
+            raise Problem(404, f"round {round_key} does not exist", slug="not-found")
+        rows = session.exec(
+            select(TeamChange)
+            .where(TeamChange.round_key == round_key)
+            .order_by(col(TeamChange.n))
+        )  # fmt: skip
+        return list(rows.all())
+
+
+@router.post("/rounds/{round_key}/teams/{credit_code}/replacements", status_code=201)
+def replace(
+    round_key: RoundKey,
+    credit_code: CreditCode,
+    body: ReplacementIn,
+    request: Request,
+    who: Coordinator,
+) -> dict[str, Any]:
+    """Withdraw ``inspector_id`` from the team of ``credit_code`` and put the inspector §14
+    picks from the round's seed in the seat; the replacement, the team as it now stands, and
+    ``cautions``: what the registry holds now against the replacement (``inactive``,
+    ``leave``, ``conflict``: the pick is made on the frame as committed), each a reason to
+    withdraw them too. Refused with nothing written (409) when the round is not drawn, the
+    member is not on the team (sent twice: the first took them off), the finding is final or
+    no inspector is left."""
+    engine = request.app.state.engine
+    try:
+        done = replace_member(
+            engine, round_key, credit_code, body.inspector_id,
+            cause=body.cause, note=body.note, recorded_by=who.name,
+            allowed=still_allowed(request, who),
+        )  # fmt: skip
+    except UserError as exc:
+        r = refused(exc)
+        errors = [{"field": r.field, "reason": str(exc)}] if r.field else None
+        raise Problem(r.status, str(exc), slug=f"replacement-{r.kind}", errors=errors) from None
+    with Session(engine) as session:  # as recorded: the time it was recorded at, too
+        row = session.get(TeamChange, (round_key, done.replacement.withdrawal.n))
+    assert row is not None  # committed by replace_member a moment ago, never deleted
+    return change_json(row) | {"team": list(done.team), "cautions": list(done.cautions)}
+
+
+@router.get("/rounds/{round_key}/replacements")
+def replacements(round_key: RoundKey, request: Request, who: Coordinator) -> list[dict[str, Any]]:
+    """The round's replacements in the order recorded (``n`` from 1), as its bundles replay
+    them, with each one's reason and who recorded it (the bundles leave those to the audit
+    log)."""
+    return [change_json(row) for row in _changes(request, round_key)]

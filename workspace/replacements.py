@@ -1,0 +1,181 @@
+"""A team member replaced after the draw, as the coordinator's pages show it
+(docs/draw-algorithm.md §14; the service is ``rounds.replacements``).
+
+The enterprise page offers, for each member of a drawn team, a form to withdraw them: a
+cause, a reason, and nothing else, since the seat goes to the inspector the round's seed
+picks. Below it, the enterprise's replacements; the round page counts the round's. The
+service's refusals (English, one line, for the CLI and the API) are read as the API reads them
+(``api.replacements.refused``) and said here in Chinese.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from api.replacements import refused
+from draw.replace import CAUSES
+from registry.models import Enterprise, Inspector
+from rounds.models import Round, RoundStatus, TeamChange
+from rounds.replacements import NOTE_MAX, Replaced, replace_member
+from shuangsui.clock import local_label
+from shuangsui.errors import UserError
+from workspace.assignment import AssignmentView
+
+# the causes as the form's radio buttons name them; what each means is draw.replace.CAUSES'
+CAUSE_LABELS = {"conflict": "回避", "unavailable": "不能到场", "left": "调离"}
+FIELDS = ("inspector_id", "cause", "note")  # what the form sends, besides its CSRF token
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One replacement as the pages list it, people by name."""
+
+    n: int
+    credit_code: str
+    enterprise: str
+    position: int
+    withdrawn: str
+    replacement: str
+    cause: str  # in Chinese: 回避 / 不能到场 / 调离
+    note: str
+    recorded_by: str
+    recorded_at: str  # Beijing time
+
+
+def changes(
+    engine: sa.Engine, round_key: str, zone: str, credit_code: str | None = None
+) -> list[ChangeRow]:
+    """The round's replacements (one enterprise's, with ``credit_code``) in order of ``n``."""
+    with Session(engine) as db:
+        stmt = select(TeamChange).where(TeamChange.round_key == round_key)
+        if credit_code is not None:
+            stmt = stmt.where(TeamChange.credit_code == credit_code)
+        rows = list(db.exec(stmt.order_by(col(TeamChange.n))).all())
+        people = {r.withdrawn for r in rows} | {r.replacement for r in rows}
+        names = {i: name for i, name in db.execute(
+            sa.select(col(Inspector.inspector_id), col(Inspector.name))
+            .where(col(Inspector.inspector_id).in_(people))
+        )}  # fmt: skip
+        codes = {r.credit_code for r in rows}
+        firms = {code: name for code, name in db.execute(
+            sa.select(col(Enterprise.credit_code), col(Enterprise.name))
+            .where(col(Enterprise.credit_code).in_(codes))
+        )}  # fmt: skip
+    return [
+        ChangeRow(
+            r.n,
+            r.credit_code,
+            firms.get(r.credit_code, r.credit_code),
+            r.position,
+            names.get(r.withdrawn, r.withdrawn),
+            names.get(r.replacement, r.replacement),
+            CAUSE_LABELS.get(r.cause, r.cause),
+            r.note,
+            r.recorded_by,
+            local_label(r.recorded_at, zone),
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def by_enterprise(rows: list[ChangeRow]) -> list[tuple[str, str, int]]:
+    """The enterprises whose teams changed (credit code, name, how many times), by code."""
+    counted: dict[str, tuple[str, int]] = {}
+    for r in rows:
+        counted[r.credit_code] = (r.enterprise, counted.get(r.credit_code, ("", 0))[1] + 1)
+    return [(code, name, n) for code, (name, n) in sorted(counted.items())]
+
+
+def why_not(engine: sa.Engine, view: AssignmentView) -> str:
+    """Why the page offers no replacement for this enterprise ("" when it does): the service
+    would refuse every one (``rounds.replacements``: a round not drawn, a final finding)."""
+    with Session(engine) as db:
+        rnd = db.get(Round, view.round_key)
+    if rnd is None or rnd.status is not RoundStatus.drawn:
+        return "本轮次不在“已摇号”状态（已结束或未摇号），检查组不能再更换。"
+    if any(v.final for v in view.versions):
+        return "检查结果已定稿，检查组不能再更换；结果如有误，以更正处理。"
+    return ""
+
+
+def asked(form: Any) -> dict[str, str]:
+    """What the form sent, as strings (a file in a field's place: empty), kept for the page
+    that says why it was refused; the reason cut at twice what the service takes (the page
+    says it is too long either way)."""
+    out = {}
+    for name in FIELDS:
+        value = form.get(name, "")
+        out[name] = value if isinstance(value, str) else ""
+    out["note"] = out["note"][: 2 * NOTE_MAX]
+    return out
+
+
+def record(
+    engine: sa.Engine,
+    round_key: str,
+    credit_code: str,
+    sent: dict[str, str],
+    by: str,
+    allowed: Callable[[Session], None],
+) -> Replaced:
+    """The replacement the form asks for, recorded by ``by`` (``rounds.replacements``)."""
+    return replace_member(
+        engine, round_key, credit_code, sent["inspector_id"],
+        cause=sent["cause"], note=sent["note"], recorded_by=by, allowed=allowed,
+    )  # fmt: skip
+
+
+# each refusal of the service (``api.replacements.REFUSALS``, by kind) as the page says it;
+# ``{who}``: the member the form named, by name
+SAID = {
+    "cause": "更换原因：请选择 回避、不能到场 或 调离",
+    "note-missing": "理由：必填，请写明该成员退出检查组的原因（记入审计日志）",
+    "note-long": f"理由：过长，最多 {NOTE_MAX} 个字",
+    "note-unprintable": "理由：含有不可见字符（多为从其他软件粘贴带入），请删去后重新填写",
+    "inspector-unprintable": "表单中的执法人员编号有误，请刷新页面后重试",
+    "recorded-by-unprintable": "协调员名称中含有不可见字符，系统不能记录，请联系管理员",
+    "no-round": "没有这个轮次",
+    "not-drawn": "本轮次不在“已摇号”状态（已结束或未摇号），检查组不能再更换",
+    "no-team": "本轮次没有这家企业的检查任务",
+    "not-on-team": "{who} 已不在该企业的检查组中（可能刚刚已被更换，见下方更换记录），未作更改",
+    "final": "检查结果已定稿，检查组不能再更换",
+    "no-one-left": "没有可以接替的执法人员：符合条件的执法人员都已在检查组中、已退出或不符合"
+                   "本轮的规则。{who} 仍在检查组中，未作更改",
+    "raced": "同时有其他更换在记录，未作更改，请重新提交",
+    "other": "系统未接受这次更换（详情已记入服务器日志），请联系管理员",
+}  # fmt: skip
+
+
+def said(exc: UserError, who: str) -> tuple[int, str]:
+    """A refusal of the service as the page answers it: the status (the API's) and why, in
+    Chinese. ``who``: the member the form named, by name."""
+    r = refused(exc)
+    return r.status, SAID[r.kind].format(who=who) + "。"
+
+
+# what the registry holds now against a replacement (``rounds.replacements.CAUTIONS``: the pick
+# is made on the frame as committed), as the page says it after the member's name
+CAUTION_SAID = {
+    "inactive": "在执法人员名录中现已停用",
+    "leave": "按名录现有记录，在本轮检查期间休假",
+    "conflict": "在名录中登记有与该企业的利害关系",
+}
+
+
+def cautions_said(value: str) -> list[str]:
+    """The cautions a redirect put in the address (``?caution=leave.conflict``), in Chinese:
+    known ones only, so a link made elsewhere puts no words of its own on the page."""
+    return [CAUTION_SAID[c] for c in value.split(".") if c in CAUTION_SAID]
+
+
+def cause_choices() -> list[tuple[str, str, str]]:
+    """The form's radio buttons: the cause, its label and what it means."""
+    return [
+        (cause, CAUSE_LABELS[cause], meaning.removeprefix(f"{CAUSE_LABELS[cause]}："))
+        for cause, meaning in CAUSES.items()
+    ]
