@@ -3,16 +3,15 @@
 
 The body names who leaves and why; the seat goes to the inspector the round's seed picks, so
 nothing in the request can choose the replacement. The service refuses with a one-line
-:class:`UserError`; :func:`refused` reads which refusal it is (the workspace's enterprise page
-says the same refusals in Chinese, by the same reading), and the route answers it as the API
-answers any refusal: 409 for the state of the round or the team, 422 for what the body says,
-naming the field either way.
+:class:`rounds.replacements.Refused` of a kind; :func:`refused` maps the kind to its answer
+(the workspace's enterprise page says the same refusals in Chinese, by the same kind), as the
+API answers any refusal: 409 for the state of the round or the team, 422 for what the body
+says, naming the field either way.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,7 +24,7 @@ from api.auth import Principal, Role, allow, still_allowed
 from api.problems import PROBLEM_RESPONSES, Problem
 from draw.replace import CAUSES
 from rounds.models import Round, TeamChange
-from rounds.replacements import NOTE_MAX, replace_member
+from rounds.replacements import NOTE_MAX, Refused, replace_member
 from shuangsui.errors import Conflict, UserError
 from shuangsui.keys import RoundKey
 
@@ -73,34 +72,33 @@ class Refusal:
     field: str
 
 
-# the service's refusals by their words (rounds.replacements, draw.replace), first match wins;
-# a test walks the service's refusals for one that none of these reads
-REFUSALS = [
-    (r"^cause: ", Refusal("cause", 422, "body.cause")),
-    (r"^note: say why", Refusal("note-missing", 422, "body.note")),
-    (r"^note: \d+ characters", Refusal("note-long", 422, "body.note")),
-    (r"^note: ", Refusal("note-unprintable", 422, "body.note")),
-    (r"^inspector: ", Refusal("inspector-unprintable", 422, "body.inspector_id")),
-    (r"^recorded_by: ", Refusal("recorded-by-unprintable", 422, "recorded_by")),
-    (r"^round .*: no such round$", Refusal("no-round", 404, "path.round_key")),
-    (r"only a drawn round's teams change", Refusal("not-drawn", 409, "path.round_key")),
-    (r" is not on the team of .* \(no such team\)$", Refusal("no-team", 404, "path.credit_code")),
-    (r" is not on the team of ", Refusal("not-on-team", 409, "body.inspector_id")),
-    (r"^the finding of .* is final ", Refusal("final", 409, "path.credit_code")),
-    (r"no inspector left to take position", Refusal("no-one-left", 409, "body.inspector_id")),
-]  # fmt: skip
+# each kind of refusal of the service (``rounds.replacements.Refused``): the status the API
+# answers and the input at fault
+REFUSALS = {
+    "cause": Refusal("cause", 422, "body.cause"),
+    "note-missing": Refusal("note-missing", 422, "body.note"),
+    "note-long": Refusal("note-long", 422, "body.note"),
+    "note-unprintable": Refusal("note-unprintable", 422, "body.note"),
+    "inspector-unprintable": Refusal("inspector-unprintable", 422, "body.inspector_id"),
+    "recorded-by-unprintable": Refusal("recorded-by-unprintable", 422, "recorded_by"),
+    "no-round": Refusal("no-round", 404, "path.round_key"),
+    "not-drawn": Refusal("not-drawn", 409, "path.round_key"),
+    "no-team": Refusal("no-team", 404, "path.credit_code"),
+    "not-on-team": Refusal("not-on-team", 409, "body.inspector_id"),
+    "final": Refusal("final", 409, "path.credit_code"),
+    "no-one-left": Refusal("no-one-left", 409, "body.inspector_id"),
+}
 RACED = Refusal("raced", 409, "")  # shuangsui.writes gave up after too many collisions
 UNREAD = Refusal("other", 422, "")
 
 
 def refused(exc: UserError) -> Refusal:
-    """Which refusal ``exc`` is (:data:`UNREAD` when none of :data:`REFUSALS` reads it: the
-    service said something new, which the log keeps)."""
+    """Which refusal ``exc`` is, by its kind (:data:`UNREAD` for a refusal from elsewhere:
+    the log keeps it)."""
     if isinstance(exc, Conflict):
         return RACED
-    for pattern, refusal in REFUSALS:
-        if re.search(pattern, str(exc)):
-            return refusal
+    if isinstance(exc, Refused):
+        return REFUSALS[exc.kind]
     logger.warning("a replacement refused for a reason not read here: %s", exc)
     return UNREAD
 

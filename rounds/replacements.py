@@ -92,6 +92,22 @@ class Replaced:
     cautions: tuple[str, ...] = ()
 
 
+class Refused(UserError):
+    """A replacement refused, nothing written: ``kind`` says which refusal it is, for the
+    pages and the API to answer it without reading the words (``api.replacements``)."""
+
+    KINDS = (
+        "cause", "note-missing", "note-long", "note-unprintable", "inspector-unprintable",
+        "recorded-by-unprintable", "no-round", "not-drawn", "no-team", "not-on-team", "final",
+        "no-one-left",
+    )  # fmt: skip
+
+    def __init__(self, kind: str, message: str) -> None:
+        assert kind in self.KINDS, kind
+        super().__init__(message)
+        self.kind = kind
+
+
 def replace_member(
     engine: Engine,
     round_key: str,
@@ -106,27 +122,31 @@ def replace_member(
     """Withdraw ``inspector_id`` from the team of ``credit_code`` in ``round_key`` and put
     the inspector §14 picks in the seat; :class:`UserError` naming why when refused."""
     if cause not in CAUSES:
-        raise UserError(f"cause: must be one of {', '.join(CAUSES)}, not {cause!r}")
+        raise Refused("cause", f"cause: must be one of {', '.join(CAUSES)}, not {cause!r}")
     note = _note(note)
     for name, value in (("recorded_by", recorded_by), ("inspector", inspector_id)):
         try:
             no_control(value)
         except ValueError as exc:
-            raise UserError(f"{name}: {exc}") from None
+            raise Refused(f"{name.replace('_', '-')}-unprintable", f"{name}: {exc}") from None
+
+    _parse_inputs_first(engine, round_key)
 
     def work(session: Session) -> Replaced:
         rnd = session.get(Round, round_key, with_for_update=True)  # the round's in turn
         if rnd is None:
-            raise UserError(f"round {round_key!r}: no such round")
+            raise Refused("no-round", f"round {round_key!r}: no such round")
         if rnd.status is not RoundStatus.drawn or rnd.seed is None:
-            raise UserError(
-                f"round {round_key} is {rnd.status.value}: only a drawn round's teams change"
+            raise Refused(
+                "not-drawn",
+                f"round {round_key} is {rnd.status.value}: only a drawn round's teams change",
             )
         team = _team(session, round_key, credit_code)
         if inspector_id not in team:
-            raise UserError(
+            raise Refused(
+                "not-on-team" if team else "no-team",
                 f"{inspector_id} is not on the team of {credit_code} in round {round_key}"
-                + (f" (the team: {', '.join(team)})" if team else " (no such team)")
+                + (f" (the team: {', '.join(team)})" if team else " (no such team)"),
             )
         _refuse_final(session, round_key, credit_code, team)
         now = _teams_now(session, round_key)
@@ -136,7 +156,7 @@ def replace_member(
         try:
             chosen = _pick(rnd, inputs, now, withdrawal)
         except NoReplacement as exc:
-            raise UserError(f"round {round_key}: {exc}") from None
+            raise Refused("no-one-left", f"round {round_key}: {exc}") from None
         done = Replacement(withdrawal, chosen)
         due_on = _move_seat(session, round_key, withdrawal, chosen)
         at = datetime.now(UTC)
@@ -210,16 +230,29 @@ CAUTIONS = {
 }
 
 
+def _parse_inputs_first(engine: Engine, round_key: str) -> None:
+    """Parse the round's committed inputs before the write takes its lock: at 200,000
+    enterprises the frame takes a second or two, which SQLite's write lock (every finding
+    waits on it) need not cover. The write loads them again, from the parsed copy this
+    process keeps while the stored bytes are the same (``rounds.artifacts.load_inputs``)."""
+    with Session(engine) as session:
+        rnd = session.get(Round, round_key)
+        if rnd is not None and rnd.status is RoundStatus.drawn:
+            load_inputs(session, round_key, rnd.entropy or [])
+
+
 def _note(note: str) -> str:
     note = note.strip()
     if not note:
-        raise UserError("note: say why the member leaves the team (it is kept in the audit log)")
+        raise Refused(
+            "note-missing", "note: say why the member leaves the team (it is kept in the audit log)"
+        )
     if len(note) > NOTE_MAX:
-        raise UserError(f"note: {len(note)} characters, at most {NOTE_MAX}")
+        raise Refused("note-long", f"note: {len(note)} characters, at most {NOTE_MAX}")
     try:
         return no_control_in_text(note)
     except ValueError as exc:
-        raise UserError(f"note: {exc}") from None
+        raise Refused("note-unprintable", f"note: {exc}") from None
 
 
 def _team(session: Session, round_key: str, credit_code: str) -> list[str]:
@@ -248,10 +281,11 @@ def _refuse_final(session: Session, round_key: str, credit_code: str, team: list
         signed.setdefault(version, set()).add(inspector)
     final = sorted(v for v, who in signed.items() if is_final(team, who))
     if final:
-        raise UserError(
+        raise Refused(
+            "final",
             f"the finding of {credit_code} in round {round_key} is final (version {final[-1]}, "
             "signed by the whole team): its team can no longer change; record a correction "
-            "instead"
+            "instead",
         )
 
 

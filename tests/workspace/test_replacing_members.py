@@ -306,7 +306,8 @@ def test_every_refusal_of_the_service_is_said_in_chinese() -> None:
     """Each kind the API reads a refusal as has the page's words (the unread one included)."""
     from api.replacements import RACED, REFUSALS, UNREAD
 
-    kinds = {r.kind for _, r in REFUSALS} | {RACED.kind, UNREAD.kind}
+    assert set(REFUSALS) == set(service.Refused.KINDS)
+    kinds = {r.kind for r in REFUSALS.values()} | {RACED.kind, UNREAD.kind}
     assert kinds == set(replacements.SAID)
     assert set(replacements.CAUSE_LABELS) == set(CAUSES)
     assert set(replacements.CAUTION_SAID) == set(service.CAUTIONS)
