@@ -21,9 +21,14 @@ from notifications.links import idempotency_keys
 from notifications.messages import (
     Common,
     EnterpriseInfo,
+    Person,
     RoundInfo,
     Submitted,
+    TeamChanged,
+    assignment_withdrawn_message,
+    seat_taken,
     signoff_request_message,
+    team_changed_message,
 )
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from notifications.outbox import EnqueueResult, add_messages, enqueue_round_assignments
@@ -111,19 +116,25 @@ def after_sign(
 
 def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     """A member replaced on a drawn team (``rounds.replacements.Replaced``): the replacement's
-    检查任务通知, with their own link, and the withdrawn member's unsent notice and sign-off
-    requests for that enterprise withdrawn (their link no longer opens it); never commits.
+    检查任务通知, with their own link, saying whose seat they take and why (the cause, never
+    the reason); the withdrawn member's unsent notice and sign-off requests for that
+    enterprise withdrawn (their link no longer opens it), or, their notice gone already, a
+    检查任务变更通知; and each member who stays told the team changed. Never commits.
     The member who stays is not sent their notice again (its idempotency key)."""
     from findings.models import Finding, FindingVersion
 
     w = replaced.replacement.withdrawal
     members = tuple((i, p, replaced.due_on) for p, i in enumerate(replaced.team))
     team = facts.Team(w.credit_code, replaced.due_on, members)
-    enqueue_round_assignments(session=session, round_key=round_key, teams=[team], summary=False)
+    change = _team_changed(session, replaced)
+    taking = {change.replacement.inspector_id: seat_taken(change.withdrawn, w.cause, change.lead)}
+    enqueue_round_assignments(session=session, round_key=round_key, teams=[team], summary=False,
+                              extra_context={w.credit_code: taking})  # fmt: skip
     unsent = idempotency_keys(round_key, NotificationKind.assignment.value)(
         w.withdrawn, w.credit_code
     )
-    _delete_unsent(session, [unsent])
+    _delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
+    _tell_the_team(session, round_key, replaced, change, notice_kept=_kept(session, unsent))
     f, v = Finding.__table__, FindingVersion.__table__  # type: ignore[attr-defined]
     latest = session.execute(
         sa.select(sa.func.max(v.c.version))
@@ -132,6 +143,59 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     ).scalar()
     _withdraw(session, round_key, w.credit_code, [w.withdrawn], range(1, (latest or 0) + 1))
     _ask_replacement(session, round_key, replaced, latest)
+
+
+def _team_changed(session: Session, replaced: Any) -> TeamChanged:
+    """The replacement as the team's messages tell it: the people by name (an inspector
+    without a registry row by id), the enterprise as registered."""
+    w = replaced.replacement.withdrawal
+    people = facts.inspectors(session, [w.withdrawn, replaced.replacement.replacement])
+    enterprise = facts.enterprises(session, [w.credit_code]).get(w.credit_code)
+
+    def person(inspector_id: str) -> Person:
+        return people.get(inspector_id) or Person(inspector_id, inspector_id)
+
+    return TeamChanged(
+        n=w.n,
+        enterprise=enterprise or EnterpriseInfo(w.credit_code, w.credit_code),
+        withdrawn=person(w.withdrawn),
+        replacement=person(replaced.replacement.replacement),
+        cause=w.cause,
+        lead=w.position == 0,
+    )
+
+
+def _tell_the_team(
+    session: Session, round_key: str, replaced: Any, change: TeamChanged, *, notice_kept: bool
+) -> None:
+    """A 检查组变更通知 to each member who stays, and a 检查任务变更通知 to the member
+    withdrawn when their 检查任务通知 was not withdrawn (``notice_kept``: it went, or is in a
+    dispatcher's hands and may go now): a notice never sent needs no correction.
+    Each keyed by the replacement's number, so a repeat of the hook queues nothing more."""
+    common, info = _round_facts(session, round_key)
+    withdrawn = change.withdrawn.inspector_id
+    stay = [i for i in replaced.team if i != change.replacement.inspector_id]
+    people = facts.inspectors(session, [*stay, withdrawn])
+    messages = [
+        team_changed_message(common, round_info=info, change=change, inspector=people[i])
+        for i in stay
+        if i in people  # an assignment names an inspector: not reachable without a row
+    ]
+    if notice_kept and withdrawn in people:
+        messages.append(assignment_withdrawn_message(common, round_info=info, change=change))
+    add_messages(session, messages)
+
+
+def _kept(session: Session, idempotency_key: str) -> bool:
+    """The message of this key is left after :func:`_delete_unsent`, and went or may go now
+    (sent, or in a dispatcher's hands); a dead one never reached its recipient."""
+    n = Notification.__table__.c  # type: ignore[attr-defined]
+    stmt = sa.select(
+        sa.exists().where(
+            n.idempotency_key == idempotency_key, n.status != NotificationStatus.dead.value
+        )
+    )
+    return bool(session.execute(stmt).scalar())
 
 
 def _ask_replacement(session: Session, round_key: str, replaced: Any, latest: int | None) -> None:
@@ -168,16 +232,18 @@ def _withdraw(
     _delete_unsent(session, [keys(m, f"{credit_code}|v{v}") for v in versions for m in members])
 
 
-def _delete_unsent(session: Session, withdrawn: Sequence[str]) -> None:
-    """Delete the messages of these idempotency keys still waiting to go and not leased."""
+def _delete_unsent(session: Session, withdrawn: Sequence[str], *, dead: bool = False) -> None:
+    """Delete the messages of these idempotency keys still waiting to go and not leased; with
+    ``dead``, those given up on too (``notifications retry`` would send them again)."""
     if not withdrawn:
         return
     table = Notification.__table__  # type: ignore[attr-defined]
     n = table.c
+    unsent = [NotificationStatus.pending.value, NotificationStatus.failed.value]
     session.execute(
         sa.delete(table).where(
             n.idempotency_key.in_(withdrawn),
-            n.status.in_([NotificationStatus.pending.value, NotificationStatus.failed.value]),
+            n.status.in_([*unsent, NotificationStatus.dead.value] if dead else unsent),
             sa.or_(n.lease_until.is_(None), n.lease_until < datetime.now(UTC)),
         )
     )

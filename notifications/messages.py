@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -233,9 +234,13 @@ class AssignmentMessages:
     def team(
         self, *, enterprise: EnterpriseInfo, certificates: list[CertInfo],
         team: list[tuple[Person, bool, date]],
+        extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[Outgoing]:  # fmt: skip
         """One message to each member of ``team`` (every inspector on ``enterprise``, as
-        (person, is_lead, due_on) in position order), naming the others as co-inspectors."""
+        (person, is_lead, due_on) in position order), naming the others as co-inspectors.
+        ``extra``: more template context for some members, by inspector id (a replacement's
+        ``replacing``, :func:`seat_taken`)."""
+        extra = extra or {}
         enterprise_ctx = _enterprise_ctx(enterprise)
         certificates_ctx = _certificates_ctx(certificates)
         members = [{**_person_ctx(p), "lead": lead} for p, lead, _ in team]
@@ -244,7 +249,7 @@ class AssignmentMessages:
                 enterprise, enterprise_ctx, certificates_ctx, person, lead,
                 [m for (other, _, _), m in zip(team, members, strict=True)
                  if other.inspector_id != person.inspector_id],
-                due_on,
+                due_on, extra=extra.get(person.inspector_id, {}),
             )
             for person, lead, due_on in team
         ]  # fmt: skip
@@ -265,7 +270,7 @@ class AssignmentMessages:
         self, enterprise: EnterpriseInfo, enterprise_ctx: dict[str, str],
         certificates_ctx: list[dict[str, str]], inspector: Person, lead: bool,
         team_ctx: list[dict[str, Any]], due_on: date, subject_suffix: str = "",
-        awaiting_signature: bool = False,
+        awaiting_signature: bool = False, extra: Mapping[str, Any] | None = None,
     ) -> Outgoing:  # fmt: skip
         (channel, address), inspector_ctx, template = self._person(inspector)
         token = self._token(enterprise.credit_code, inspector.inspector_id)
@@ -284,6 +289,10 @@ class AssignmentMessages:
             "link": link,
             "token": token,
             "awaiting_signature": awaiting_signature,
+            # a seat kept its date when its member was replaced (§14), a date that may be gone
+            "overdue": due_on < self.common.today,
+            "replacing": None,  # a draw's notice; a replacement's says whose seat it takes
+            **(extra or {}),
         }
         rendered = template.render(context)
         return Outgoing(
@@ -322,6 +331,97 @@ class AssignmentMessages:
             context = _person_ctx(who)
             known = self._people[who] = (route(who), context, self._templates[language])
         return known
+
+
+# The causes of a withdrawal (docs/draw-algorithm.md §14) as messages say them: never the
+# coordinator's free-text reason, which may be personal (an illness, a relative).
+CAUSE_LABELS = {"conflict": "回避", "unavailable": "不能到场", "left": "调离"}
+CAUSE_LABELS_EN = {
+    "conflict": "recusal for a conflict of interest",
+    "unavailable": "unable to take part",
+    "left": "transferred",
+}
+
+
+def _cause_ctx(cause: str) -> dict[str, str]:
+    return {
+        "cause": cause,
+        "cause_label": CAUSE_LABELS.get(cause, cause),
+        "cause_label_en": CAUSE_LABELS_EN.get(cause, cause),
+    }
+
+
+def seat_taken(withdrawn: Person, cause: str, lead: bool) -> dict[str, Any]:
+    """The ``replacing`` of a replacement's 检查任务通知: whose seat they take (``lead``: the
+    lead's) and why the member left, as a cause, so the notice does not read as if the draw
+    had named them; :meth:`AssignmentMessages.team` takes it as ``extra``."""
+    return {"replacing": {"name": one_line(withdrawn.name), "lead": lead, **_cause_ctx(cause)}}
+
+
+@dataclass(frozen=True)
+class TeamChanged:
+    """The n-th replacement of a round (docs/draw-algorithm.md §14) as the team is told it."""
+
+    n: int
+    enterprise: EnterpriseInfo
+    withdrawn: Person
+    replacement: Person
+    cause: str
+    lead: bool  # the seat was the lead's: the replacement leads the team now
+
+
+def team_changed_message(
+    common: Common, *, round_info: RoundInfo, change: TeamChanged, inspector: Person
+) -> Outgoing:
+    """The 检查组变更通知 to a member who stays on the team: who left and why (the cause),
+    who joined, and that their own task and link are unchanged. One per replacement and
+    member (its idempotency key)."""
+    code = change.enterprise.credit_code
+    context = {
+        "round": _round_ctx(round_info),
+        "inspector": _person_ctx(inspector),
+        "enterprise": _enterprise_ctx(change.enterprise),
+        "left": _person_ctx(change.withdrawn),
+        "joined": {**_person_ctx(change.replacement), "lead": change.lead},
+        **_cause_ctx(change.cause),
+    }
+    return _make(
+        common,
+        "team_changed",
+        NotificationKind.team_changed,
+        round_info.key,
+        inspector.inspector_id,
+        f"{code}|r{change.n}",
+        inspector,
+        context,
+        {"credit_code": code, "replacement_n": change.n},
+    )
+
+
+def assignment_withdrawn_message(
+    common: Common, *, round_info: RoundInfo, change: TeamChanged
+) -> Outgoing:
+    """The 检查任务变更通知 to the member withdrawn whose 检查任务通知 went: they no longer
+    check the enterprise and the link they were sent no longer opens it. No cause and no
+    reason: they know why, and a message is no place for it."""
+    code = change.enterprise.credit_code
+    who = change.withdrawn
+    context = {
+        "round": _round_ctx(round_info),
+        "inspector": _person_ctx(who),
+        "enterprise": _enterprise_ctx(change.enterprise),
+    }
+    return _make(
+        common,
+        "assignment_withdrawn",
+        NotificationKind.assignment_withdrawn,
+        round_info.key,
+        who.inspector_id,
+        f"{code}|r{change.n}",
+        who,
+        context,
+        {"credit_code": code, "replacement_n": change.n},
+    )
 
 
 QUOTED_MAX = 200  # characters of a teammate's own words a message quotes (the page has them all)

@@ -27,6 +27,10 @@ class NotificationKind(enum.StrEnum):
     round_held = "round_held"  # a round's commit held by its preflight, to the coordinator
     channel_outage = "channel_outage"  # to the coordinator: a mail server or webhook host is down
     signoff_request = "signoff_request"  # 待您签字确认: a teammate submitted a version
+    # a member replaced (docs/draw-algorithm.md §14): the kinds are stored as plain strings
+    # (shuangsui.dbtypes.enum_type), so a new one needs no migration
+    team_changed = "team_changed"  # 检查组变更通知: to the members who stay
+    assignment_withdrawn = "assignment_withdrawn"  # 检查任务变更通知: to the member withdrawn
 
 
 class Channel(enum.StrEnum):

@@ -119,11 +119,15 @@ def enqueue_round_assignments(
     settings: Settings | None = None,
     notify: NotifySettings | None = None,
     teams: Iterable[facts.Team] | None = None,
+    extra_context: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> EnqueueResult:
     """Queue one 检查任务通知 per assignment, the coordinator's round summary and, when the plan
     asks for it, one 检查告知书 per enterprise. Adds rows to ``session``; never commits.
     ``teams``: the round's in credit-code order, when the caller holds them (the draw: made as
-    they are read); read otherwise. Facts are read and messages written a batch at a time."""
+    they are read); read otherwise. Facts are read and messages written a batch at a time.
+    ``extra_context``: more template context for some notices, by credit code then inspector
+    id (a replacement's: whose seat they take, ``messages.seat_taken``); a draw passes none."""
+    extra_context = extra_context or {}
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
     info, kinds = facts.round_info(session, round_key)
@@ -151,6 +155,7 @@ def enqueue_round_assignments(
                 enterprise=enterprise,
                 certificates=certs.get(team.credit_code, []),
                 team=[(people[i], position == 0, due) for i, position, due in team.members],
+                extra=extra_context.get(team.credit_code),
             )
             if enterprise_notice:
                 messages.append(

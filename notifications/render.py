@@ -19,7 +19,7 @@ from shuangsui.errors import UserError
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("assignment", "reminder", "overdue", "round_summary", "enterprise_notice",
-             "signoff_request")  # fmt: skip
+             "signoff_request", "team_changed", "assignment_withdrawn")  # fmt: skip
 
 
 class TemplateError(UserError):

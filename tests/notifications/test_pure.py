@@ -77,6 +77,17 @@ CONTEXTS = {
         "round": ROUND, "enterprise": {"name": "甲公司", "credit_code": "9135", "address": "x"},
         "team": [{"name": "张三", "unit": "一大队"}],
     },
+    "team_changed": {
+        "inspector": {"name": "张三", "unit": ""}, "round": ROUND,
+        "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
+        "left": {"name": "李四", "unit": "二大队"},
+        "joined": {"name": "王五", "unit": "三大队", "lead": False},
+        "cause": "unavailable", "cause_label": "不能到场", "cause_label_en": "unable to take part",
+    },
+    "assignment_withdrawn": {
+        "inspector": {"name": "李四", "unit": ""}, "round": ROUND,
+        "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
+    },
 }  # fmt: skip
 COMMON = {"bureau_name": "福建省认证执法局", "today": "2026-11-27"}
 
