@@ -46,7 +46,7 @@ def _recorded(engine: sa.Engine) -> tuple[str, list[str]]:
     return code, team
 
 
-def _version_id(engine: sa.Engine, code: str, version: int) -> int:
+def _version_id(engine: sa.Engine, code: str, version: int = 1) -> int:
     with engine.connect() as conn:
         return conn.execute(
             sa.select(FV.c.id)

@@ -24,6 +24,7 @@ from findings.schemas import content_digest
 from shuangsui.cli import _register_groups, app
 from shuangsui.errors import IntegrityError
 from tests.findings.factories import ROUND, drawn_round, finding
+from tests.findings.test_integrity import _version_id
 
 FV = FindingVersion.__table__  # type: ignore[attr-defined]
 F = Finding.__table__  # type: ignore[attr-defined]
@@ -63,15 +64,6 @@ def _import(engine: sa.Engine, path: Path, rows: list[tuple[str, list[str]]]) ->
 def _verify(*args: str) -> Result:
     _register_groups()
     return CliRunner().invoke(app, ["findings", "verify", *args])
-
-
-def _version_id(engine: sa.Engine, code: str, version: int = 1) -> int:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.select(FV.c.id)
-            .join(F, F.c.id == FV.c.finding_id)
-            .where(F.c.credit_code == code, FV.c.version == version)
-        ).scalar_one()
 
 
 def _named(result: Result, code: str) -> str:

@@ -61,6 +61,35 @@ def _settled(engine: sa.Engine, pending: Future[Any], postgres: bool) -> None:
         time.sleep(0.01)
 
 
+def _one_of_two(
+    engine: sa.Engine,
+    postgres: bool,
+    read: threading.Event,
+    go: threading.Event,
+    first: tuple[str, Any],
+    second: tuple[str, Any],
+) -> list[str]:
+    """Start ``first``, wait until it has read the team(s) (``read``), start ``second`` and
+    let it end or wait for a lock, then let ``first`` go on (``go``): the names of the two
+    that succeeded, each refused one left out."""
+    outcomes: list[str] = []
+    with ThreadPoolExecutor(2) as pool:
+        started = pool.submit(first[1])
+        try:
+            assert read.wait(30), f"{first[0]} never read the team"
+            other = pool.submit(second[1])
+            _settled(engine, other, postgres)
+        finally:
+            go.set()
+        for what, pending in ((first[0], started), (second[0], other)):
+            try:
+                pending.result(60)
+                outcomes.append(what)
+            except UserError:
+                pass
+    return outcomes
+
+
 @pytest.mark.parametrize("write", ["sign", "submit"])
 def test_a_signature_and_a_replacement_of_the_signer_at_once(
     engine: sa.Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, write: str
@@ -98,21 +127,8 @@ def test_a_signature_and_a_replacement_of_the_signer_at_once(
         return replace_member(engine, ROUND, code, lead, cause="unavailable", note="病假",
                               recorded_by="李协调")  # fmt: skip
 
-    outcomes: list[str] = []
-    with ThreadPoolExecutor(2) as pool:
-        signed = pool.submit(sign)
-        try:
-            assert read.wait(30), "the signature never read the team"
-            replaced = pool.submit(replace)
-            _settled(engine, replaced, db_url.startswith("postgresql"))
-        finally:
-            go.set()
-        for what, pending in (("signed", signed), ("replaced", replaced)):
-            try:
-                pending.result(60)
-                outcomes.append(what)
-            except UserError:
-                pass
+    postgres = db_url.startswith("postgresql")
+    outcomes = _one_of_two(engine, postgres, read, go, ("signed", sign), ("replaced", replace))
     assert len(outcomes) == 1, outcomes
     if outcomes == ["signed"]:
         assert teams(engine)[code] == [lead, second]
@@ -163,21 +179,11 @@ def test_a_findings_import_and_a_replacement_of_a_signer_at_once(
         return found
 
     monkeypatch.setattr(importer, "_teams", teams_held)
-    outcomes: list[str] = []
-    with ThreadPoolExecutor(2) as pool:
-        imported = pool.submit(importer.import_file, engine, path, imported_by="李协调")
-        try:
-            assert read.wait(30), "the import never read the teams"
-            why = {"cause": "left", "note": "已调离本局", "recorded_by": "李协调"}
-            replaced = pool.submit(replace_member, engine, ROUND, code, lead, **why)
-            _settled(engine, replaced, db_url.startswith("postgresql"))
-        finally:
-            go.set()
-        for what, pending in (("imported", imported), ("replaced", replaced)):
-            try:
-                pending.result(60)
-                outcomes.append(what)
-            except UserError:
-                pass
+    why = {"cause": "left", "note": "已调离本局", "recorded_by": "李协调"}
+    outcomes = _one_of_two(
+        engine, db_url.startswith("postgresql"), read, go,
+        ("imported", lambda: importer.import_file(engine, path, imported_by="李协调")),
+        ("replaced", lambda: replace_member(engine, ROUND, code, lead, **why)),
+    )  # fmt: skip
     assert len(outcomes) == 1, outcomes
     bundle.recompute(engine, ROUND)
