@@ -46,7 +46,7 @@ from draw.replace import (
 )
 from findings.models import FindingSignoff, FindingVersion
 from findings.service import _locked_finding
-from findings.state import is_final
+from findings.state import is_final, utc
 from registry.models import Conflict, Inspector, InspectorStatus
 from rounds import audit
 from rounds.artifacts import load_inputs
@@ -75,6 +75,7 @@ class MemberReplaced:
     cause: str
     note: str
     recorded_by: str
+    recorded_at: str = ""  # ISO, UTC, microseconds: the row's (empty in no event yet made)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ def replace_member(
                 cause,
                 note,
                 recorded_by,
+                _iso(at),
             ),  # fmt: skip
         )
         now.apply(done)
@@ -440,6 +442,12 @@ def _renamed_change(change: Replacement, names: dict[str, str]) -> Replacement:
     )
 
 
+def _iso(at: datetime) -> str:
+    """A moment as the audit event records it: UTC, to the microsecond (SQLite hands it back
+    naive)."""
+    return utc(at).isoformat(timespec="microseconds")
+
+
 def compare_events(
     round_key: str, rows: Sequence[TeamChange], events: Sequence[AuditEvent]
 ) -> None:
@@ -455,7 +463,8 @@ def compare_events(
         )
     for row, payload in zip(rows, logged, strict=True):
         said = json.loads(payload)
-        stored = {**as_replacement(row).to_json(), "note": row.note, "recorded_by": row.recorded_by}
+        stored = {**as_replacement(row).to_json(), "note": row.note,
+                  "recorded_by": row.recorded_by, "recorded_at": _iso(row.recorded_at)}  # fmt: skip
         del stored["n"]
         want = {k: said.get(k) for k in stored}
         if said.get("n") != row.n or want != stored:

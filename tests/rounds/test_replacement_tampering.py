@@ -12,6 +12,7 @@ rules, on a database nobody had touched."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,11 +35,14 @@ from tests.races import _waiting_for_locks, held_while
 
 
 @pytest.mark.parametrize(
-    ("column", "value"), [("note", "例行调整"), ("recorded_by", "王局长")], ids=["note", "by"]
+    ("column", "value"),
+    [("note", "例行调整"), ("recorded_by", "王局长"), ("recorded_at", dt.datetime(2026, 12, 1, tzinfo=dt.UTC))],
+    ids=["note", "by", "at"],
 )
 def test_a_reason_or_recorder_rewritten_is_named_by_verify(
-    engine: sa.Engine, column: str, value: str
+    engine: sa.Engine, column: str, value: object
 ) -> None:
+    """The reason, who recorded it and when (a row backdated) are as its event says."""
     drawn = drawn_round(engine)
     code = sorted(drawn)[0]
     replace_member(engine, ROUND, code, drawn[code][0], cause="conflict",
