@@ -29,7 +29,7 @@ from draw import core
 from draw.bundle import AUDIENCES, Writer, write_bundle, write_failed_bundle, write_pieces
 from draw.errors import InfeasibleDraw
 from draw.replace import Replacement
-from rounds import audit, replacements, service
+from rounds import audit, service, team_changes
 from rounds.frames import code_order
 from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
@@ -63,9 +63,9 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
             audit.verify_chain(audit.load_chain(session))
         events = audit.round_events(session, round_key)
         _compare_audit(rnd, events)
-        rows = replacements.recorded_rows(session, round_key)
-        replacements.compare_events(round_key, rows, events)
-        changes = [replacements.as_replacement(r) for r in rows]
+        rows = team_changes.recorded_rows(session, round_key)
+        team_changes.compare_events(round_key, rows, events)
+        changes = [team_changes.as_replacement(r) for r in rows]
         result = core.draw(inputs)
         if result.seed != rnd.seed:
             raise IntegrityError(
@@ -75,7 +75,7 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
             raise IntegrityError(f"round {round_key}: stored frame does not match its commitment")
         # the stored rows stream past the drawn ones, in code order
         _compare_selection(conn, round_key, result)
-        teams = replacements.replayed_teams(rnd, inputs, result, changes)
+        teams = team_changes.replayed_teams(rnd, inputs, result, changes)
         _compare_teams(conn, round_key, teams)
     return Recomputed(rnd, inputs, result, changes)
 

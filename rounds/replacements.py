@@ -13,44 +13,48 @@ A replacement is refused, and nothing written, when the round is not drawn, the 
 not on that team, the enterprise's finding already has a final version (its team signed it:
 changing the team now would unmake it), or no inspector is left to take the seat.
 
-``verify`` (``round verify``, every bundle) replays the round's replacements on the recomputed
-draw: each recorded pick must be the one §14 gives, and the teams stored must be the result.
+``rounds.team_changes`` reads them back: ``round verify`` and every bundle replay the round's
+replacements on the recomputed draw (each recorded pick must be the one §14 gives, and the
+teams stored must be the result) and compare each with its audit event.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from draw import core
-from draw.frame import EnterpriseUnit, InspectorUnit
-from draw.public import pseudonym
 from draw.replace import (
     CAUSES,
     ROUND_WIDE,
     NoReplacement,
     Replacement,
-    ReplayMismatch,
     TeamsNow,
     Withdrawal,
     pick_replacement,
-    replay,
 )
 from findings.models import FindingSignoff, FindingVersion
 from findings.service import _locked_finding
-from findings.state import is_final, utc
+from findings.state import is_final
 from registry.models import Conflict, Inspector, InspectorStatus
 from rounds import audit
 from rounds.artifacts import load_inputs
-from rounds.models import Assignment, AuditEvent, Round, RoundStatus, TeamChange
+from rounds.models import Assignment, Round, RoundStatus, TeamChange
+from rounds.team_changes import (
+    MemberReplaced,
+    enterprise_unit,
+    iso,
+    recorded,
+    renamed,
+    renamed_now,
+)
 from shuangsui.errors import IntegrityError, UserError
 from shuangsui.text import no_control, no_control_in_text
 from shuangsui.writes import write
@@ -61,21 +65,6 @@ NOTE_MAX = 500  # characters of a withdrawal's reason
 
 AfterReplacement = Callable[[Session, str, "Replaced"], None]
 after_replacement_hooks: list[AfterReplacement] = []
-
-
-@dataclass(frozen=True)
-class MemberReplaced:
-    """Audit event: the n-th replacement of the round (§14), with why and who recorded it."""
-
-    n: int
-    credit_code: str
-    position: int
-    withdrawn: str
-    replacement: str
-    cause: str
-    note: str
-    recorded_by: str
-    recorded_at: str = ""  # ISO, UTC, microseconds: the row's (empty in no event yet made)
 
 
 @dataclass(frozen=True)
@@ -187,7 +176,7 @@ def replace_member(
                 cause,
                 note,
                 recorded_by,
-                _iso(at),
+                iso(at),
             ),  # fmt: skip
         )
         now.apply(done)
@@ -314,80 +303,20 @@ def _teams_now(session: Session, round_key: str) -> TeamsNow:
     return now
 
 
-def recorded(session: Session, round_key: str) -> list[Replacement]:
-    """The round's replacements in order of ``n`` (as ``replacements.json`` lists them)."""
-    return [as_replacement(r) for r in recorded_rows(session, round_key)]
-
-
-def recorded_rows(session: Session, round_key: str) -> list[TeamChange]:
-    """The round's ``team_change`` rows in order of ``n``, the reason and recorder with them."""
-    return list(
-        session.exec(
-            select(TeamChange).where(TeamChange.round_key == round_key).order_by(col(TeamChange.n))
-        ).all()
-    )
-
-
-def as_replacement(row: TeamChange) -> Replacement:
-    w = Withdrawal(row.n, row.credit_code, row.position, row.withdrawn, row.cause)
-    return Replacement(w, row.replacement)
-
-
 def _pick(rnd: Round, inputs: core.DrawInputs, now: TeamsNow, w: Withdrawal) -> str:
     """§14's pick on the committed inputs: on ids (version 1) or pseudonyms (version 2)."""
-    enterprise = _enterprise(inputs, w.credit_code)
+    enterprise = enterprise_unit(inputs, w.credit_code)
     seed = bytes.fromhex(rnd.seed or "")
     if inputs.version < 2:
         return pick_replacement(seed, inputs.plan, enterprise, inputs.inspectors,
                                 inputs.conflicts, inputs.recent_pairs, now, w)  # fmt: skip
-    names, back, inspectors, conflicts, recent = _renamed(inputs)
-    named = _renamed_now(now, names)
-    renamed = dataclasses.replace(w, withdrawn=names[w.withdrawn])
+    names, back, inspectors, conflicts, recent = renamed(inputs)
+    named = renamed_now(now, names)
+    leaving = dataclasses.replace(w, withdrawn=names[w.withdrawn])
     chosen = pick_replacement(
-        seed, inputs.plan, enterprise, inspectors, conflicts, recent, named, renamed
+        seed, inputs.plan, enterprise, inspectors, conflicts, recent, named, leaving
     )
     return back[chosen]
-
-
-def _enterprise(inputs: core.DrawInputs, credit_code: str) -> EnterpriseUnit:
-    for unit in inputs.enterprises:
-        if unit.credit_code == credit_code:
-            return unit
-    raise IntegrityError(f"{credit_code} has a team but is not in the round's committed frame")
-
-
-Renamed = tuple[
-    dict[str, str],
-    dict[str, str],
-    list[InspectorUnit],
-    frozenset[tuple[str, str]],
-    frozenset[tuple[str, str]],
-]
-
-
-def _renamed(inputs: core.DrawInputs) -> Renamed:
-    """Version 2: every inspector under its pseudonym, as the draw's §12.4 runs §9."""
-    names = {
-        u.inspector_id: pseudonym(inputs.pseudonym_key, inputs.round_key, u.inspector_id)
-        for u in inputs.inspectors
-    }
-    back = {p: i for i, p in names.items()}
-    units = [dataclasses.replace(u, inspector_id=names[u.inspector_id]) for u in inputs.inspectors]
-
-    def rename(pairs: frozenset[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-        return frozenset((names[i], code) for i, code in pairs if i in names)
-
-    return names, back, units, rename(inputs.conflicts), rename(inputs.recent_pairs)
-
-
-def _renamed_now(now: TeamsNow, names: dict[str, str]) -> TeamsNow:
-    return TeamsNow(
-        {code: [names[i] for i in team] for code, team in now.teams.items()},
-        {names[i]: n for i, n in now.workloads.items()},
-        {code: {names[i] for i in out} for code, out in now.off_team.items()},
-        {names[i] for i in now.off_round},
-        now.count,
-    )
 
 
 def _move_seat(session: Session, round_key: str, w: Withdrawal, chosen: str) -> object:
@@ -402,74 +331,3 @@ def _move_seat(session: Session, round_key: str, w: Withdrawal, chosen: str) -> 
                            position=w.position, due_on=due_on))  # fmt: skip
     session.flush()
     return due_on
-
-
-def replayed_teams(
-    rnd: Round,
-    inputs: core.DrawInputs,
-    result: core.DrawResult,
-    changes: Sequence[Replacement],
-) -> dict[str, tuple[str, ...]]:
-    """The draw's teams with the round's recorded replacements replayed, each checked to be
-    §14's pick (:class:`IntegrityError` naming the first that is not)."""
-    if not changes:
-        return dict(result.teams)
-    seed = bytes.fromhex(result.seed)
-    by_code = {w.withdrawal.credit_code for w in changes}
-    enterprises = {code: _enterprise(inputs, code) for code in by_code}
-    try:
-        if inputs.version < 2:
-            now = replay(seed, inputs.plan, enterprises, inputs.inspectors, inputs.conflicts,
-                         inputs.recent_pairs, result.teams, result.workloads, changes)  # fmt: skip
-            return {code: tuple(team) for code, team in now.teams.items()}
-        names, back, units, conflicts, recent = _renamed(inputs)
-        now = replay(
-            seed, inputs.plan, enterprises, units, conflicts, recent,
-            {code: [names[i] for i in team] for code, team in result.teams.items()},
-            {names[i]: n for i, n in result.workloads.items()},
-            [_renamed_change(c, names) for c in changes],
-        )  # fmt: skip
-        return {code: tuple(back[p] for p in team) for code, team in now.teams.items()}
-    except (ReplayMismatch, NoReplacement, KeyError) as exc:
-        raise IntegrityError(f"round {rnd.round_key}: {exc}") from None
-
-
-def _renamed_change(change: Replacement, names: dict[str, str]) -> Replacement:
-    w = change.withdrawal
-    return Replacement(
-        dataclasses.replace(w, withdrawn=names.get(w.withdrawn, w.withdrawn)),
-        names.get(change.replacement, change.replacement),
-    )
-
-
-def _iso(at: datetime) -> str:
-    """A moment as the audit event records it: UTC, to the microsecond (SQLite hands it back
-    naive)."""
-    return utc(at).isoformat(timespec="microseconds")
-
-
-def compare_events(
-    round_key: str, rows: Sequence[TeamChange], events: Sequence[AuditEvent]
-) -> None:
-    """The round's ``team_change`` rows against its ``MemberReplaced`` audit events (the chain
-    checked): the same replacements, in the same order, with the same facts, reason and
-    recorder. A row written or rewritten in the database without its event is named: the
-    reason and the recorder too, since the coordinator's page and the API show them from the
-    row (a reason rewritten to hide why a member was withdrawn is a record falsified)."""
-    logged = [e.payload for e in events if e.event == MemberReplaced.__name__]
-    if len(logged) != len(rows):
-        raise IntegrityError(
-            f"round {round_key}: {len(rows)} replacement(s) stored, {len(logged)} in the audit log"
-        )
-    for row, payload in zip(rows, logged, strict=True):
-        said = json.loads(payload)
-        stored = {**as_replacement(row).to_json(), "note": row.note,
-                  "recorded_by": row.recorded_by, "recorded_at": _iso(row.recorded_at)}  # fmt: skip
-        del stored["n"]
-        want = {k: said.get(k) for k in stored}
-        if said.get("n") != row.n or want != stored:
-            differ = ", ".join(k for k in stored if want[k] != stored[k]) or "n"
-            raise IntegrityError(
-                f"round {round_key}: replacement {row.n} is stored as {stored}, the audit log "
-                f"says {said} (differs: {differ})"
-            )

@@ -36,7 +36,11 @@ from tests.races import _waiting_for_locks, held_while
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("note", "例行调整"), ("recorded_by", "王局长"), ("recorded_at", dt.datetime(2026, 12, 1, tzinfo=dt.UTC))],
+    [
+        ("note", "例行调整"),
+        ("recorded_by", "王局长"),
+        ("recorded_at", dt.datetime(2026, 12, 1, tzinfo=dt.UTC)),
+    ],
     ids=["note", "by", "at"],
 )
 def test_a_reason_or_recorder_rewritten_is_named_by_verify(
