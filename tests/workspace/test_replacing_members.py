@@ -323,6 +323,8 @@ def test_on_a_phone_without_javascript_a_member_is_replaced_and_a_refusal_kept(
         page = phone(browser).new_page()  # JavaScript off
         page.goto(f"{base}/w/c/open?token={ssc}")
         page.goto(f"{base}/w/c/rounds/{ROUND}/e/{code}")
+        toggles = page.locator("summary").all()
+        tap = min(t.bounding_box()["height"] for t in toggles)  # type: ignore[index]
         page.get_by_text(f"更换 {_name(lead)}（组长）").click()  # a details element: no script
         form = page.locator("details[open] form")
         form.get_by_label("回避").check()
@@ -353,3 +355,4 @@ def test_on_a_phone_without_javascript_a_member_is_replaced_and_a_refusal_kept(
     assert "与该企业负责人系亲属关系" in changes and "回避" in changes
     assert reached == f"{base}/w/c/rounds/{ROUND}/e/{code}#changes"
     assert max(refused_width, width, round_width) <= PHONE["width"]
+    assert tap >= 44, tap  # each 更换 is a finger's tap, as the page's buttons are
