@@ -18,13 +18,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.auth import Principal, Role, allow, still_allowed
 from api.problems import PROBLEM_RESPONSES, Problem
 from draw.replace import CAUSES
 from rounds.models import Round, TeamChange
 from rounds.replacements import NOTE_MAX, Refused, replace_member
+from rounds.team_changes import recorded_rows
 from shuangsui.errors import Conflict, UserError
 from shuangsui.keys import RoundKey
 
@@ -123,12 +124,7 @@ def _changes(request: Request, round_key: str) -> list[TeamChange]:
     with Session(request.app.state.engine) as session:
         if session.get(Round, round_key) is None:
             raise Problem(404, f"round {round_key} does not exist", slug="not-found")
-        rows = session.exec(
-            select(TeamChange)
-            .where(TeamChange.round_key == round_key)
-            .order_by(col(TeamChange.n))
-        )  # fmt: skip
-        return list(rows.all())
+        return recorded_rows(session, round_key)
 
 
 @router.post("/rounds/{round_key}/teams/{credit_code}/replacements", status_code=201)

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from findings.models import Finding, FindingVersion
 from findings.service import VersionAdded
 from notifications import facts
 from notifications.links import idempotency_keys
@@ -121,8 +122,6 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     enterprise withdrawn (their link no longer opens it), or, their notice gone already, a
     检查任务变更通知; and each member who stays told the team changed. Never commits.
     The member who stays is not sent their notice again (its idempotency key)."""
-    from findings.models import Finding, FindingVersion
-
     w = replaced.replacement.withdrawal
     members = tuple((i, p, replaced.due_on) for p, i in enumerate(replaced.team))
     team = facts.Team(w.credit_code, replaced.due_on, members)
@@ -135,13 +134,15 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     )
     _delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
     _tell_the_team(session, round_key, replaced, change, notice_kept=_kept(session, unsent))
-    f, v = Finding.__table__, FindingVersion.__table__  # type: ignore[attr-defined]
     latest = session.execute(
-        sa.select(sa.func.max(v.c.version))
-        .join_from(v, f, f.c.id == v.c.finding_id)
-        .where(f.c.round_key == round_key, f.c.credit_code == w.credit_code)
-    ).scalar()
-    _withdraw(session, round_key, w.credit_code, [w.withdrawn], range(1, (latest or 0) + 1))
+        sa.select(FindingVersion)
+        .join(Finding, Finding.id == FindingVersion.finding_id)  # type: ignore[arg-type]
+        .where(Finding.round_key == round_key, Finding.credit_code == w.credit_code)  # type: ignore[arg-type]
+        .order_by(FindingVersion.version.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    ).scalar_one_or_none()
+    versions = range(1, latest.version + 1) if latest is not None else range(0)
+    _withdraw(session, round_key, w.credit_code, [w.withdrawn], versions)
     _ask_replacement(session, round_key, replaced, latest)
 
 
@@ -198,27 +199,18 @@ def _kept(session: Session, idempotency_key: str) -> bool:
     return bool(session.execute(stmt).scalar())
 
 
-def _ask_replacement(session: Session, round_key: str, replaced: Any, latest: int | None) -> None:
+def _ask_replacement(
+    session: Session, round_key: str, replaced: Any, latest: FindingVersion | None
+) -> None:
     """The finding's latest version, not final (a replacement is refused once it is), waits for
     the replacement's signature as for every member's: they are asked for it as a member is
     when a version is added (:func:`after_version`), not only by the reminder days before the
     deadline. The other members were asked when it was added."""
-    from findings.models import Finding, FindingVersion
-
     if latest is None:
         return
     w = replaced.replacement.withdrawal
-    version = session.execute(
-        sa.select(FindingVersion)
-        .join(Finding, Finding.id == FindingVersion.finding_id)  # type: ignore[arg-type]
-        .where(
-            Finding.round_key == round_key,  # type: ignore[arg-type]
-            Finding.credit_code == w.credit_code,  # type: ignore[arg-type]
-            FindingVersion.version == latest,  # type: ignore[arg-type]
-        )
-    ).scalar_one()
     newcomer = (replaced.replacement.replacement,)
-    after_version(session, VersionAdded(round_key, w.credit_code, version, newcomer, ()))
+    after_version(session, VersionAdded(round_key, w.credit_code, latest, newcomer, ()))
 
 
 def _withdraw(

@@ -43,13 +43,15 @@ def recorded(session: Session, round_key: str) -> list[Replacement]:
     return [as_replacement(r) for r in recorded_rows(session, round_key)]
 
 
-def recorded_rows(session: Session, round_key: str) -> list[TeamChange]:
-    """The round's ``team_change`` rows in order of ``n``, the reason and recorder with them."""
-    return list(
-        session.exec(
-            select(TeamChange).where(TeamChange.round_key == round_key).order_by(col(TeamChange.n))
-        ).all()
-    )
+def recorded_rows(
+    session: Session, round_key: str, credit_code: str | None = None
+) -> list[TeamChange]:
+    """The round's ``team_change`` rows (one enterprise's, with ``credit_code``) in order of
+    ``n``, the reason and recorder with them."""
+    stmt = select(TeamChange).where(TeamChange.round_key == round_key)
+    if credit_code is not None:
+        stmt = stmt.where(TeamChange.credit_code == credit_code)
+    return list(session.exec(stmt.order_by(col(TeamChange.n))).all())
 
 
 def as_replacement(row: TeamChange) -> Replacement:

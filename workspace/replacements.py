@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from api.replacements import refused
 from draw.replace import CAUSES
 from registry.models import Enterprise, Inspector
-from rounds.models import Round, RoundStatus, TeamChange
+from rounds.models import Round, RoundStatus
 from rounds.replacements import NOTE_MAX, Replaced, replace_member
+from rounds.team_changes import recorded_rows
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
@@ -52,10 +53,7 @@ def changes(
 ) -> list[ChangeRow]:
     """The round's replacements (one enterprise's, with ``credit_code``) in order of ``n``."""
     with Session(engine) as db:
-        stmt = select(TeamChange).where(TeamChange.round_key == round_key)
-        if credit_code is not None:
-            stmt = stmt.where(TeamChange.credit_code == credit_code)
-        rows = list(db.exec(stmt.order_by(col(TeamChange.n))).all())
+        rows = recorded_rows(db, round_key, credit_code)
         people = {r.withdrawn for r in rows} | {r.replacement for r in rows}
         names = {i: name for i, name in db.execute(
             sa.select(col(Inspector.inspector_id), col(Inspector.name))
