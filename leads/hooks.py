@@ -27,6 +27,7 @@ def lead_from_assistance(session: Session, case: object) -> None:
     from leads.schemas import LeadIn
 
     ref = f"assistance:{case.requester}/{case.request_id}"  # type: ignore[attr-defined]
+    service.lock_intake(session)  # before the lead's id is taken (``service.lock_intake``)
     if session.exec(select(Lead).where(col(Lead.external_ref) == ref)).first() is not None:
         return
     try:

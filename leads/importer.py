@@ -145,6 +145,7 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
         parsed.append((number, lead))
     at = service.now()
     with Session(engine, expire_on_commit=False) as session:
+        service.lock_intake(session)  # once for the file: ids committed in order
         held = set(session.exec(
             select(col(Lead.external_ref)).where(col(Lead.external_ref).in_(sorted(refs)))
         ).all()) if refs else set()  # fmt: skip

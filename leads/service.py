@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from findings import dates
@@ -34,8 +34,27 @@ logger = logging.getLogger(__name__)
 Allowed = Callable[[Session], None] | None
 
 
+# The advisory lock every lead's intake holds on PostgreSQL (``lock_intake``): "SSLD", another
+# key than the partner log's "SSEX" (``exchange.log.LOCK_KEY``)
+INTAKE_LOCK = 0x5353_4C44
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def lock_intake(session: Session) -> None:
+    """Take the leads' intake lock for the rest of the session's transaction; every path that
+    records a lead (``receive``, ``leads.importer``, ``leads.hooks``) takes it before a lead's
+    id is taken. Ids come from a sequence on PostgreSQL, handed out at insert, not at commit:
+    a lead whose id was taken first but whose transaction committed last could appear behind
+    the cursor of a program polling ``GET /leads?after=`` (oldest first), and be missed. Held
+    until commit, the lock makes ids committed in order, so a poll that walks on from its
+    last ``after`` sees every lead. One lock a transaction: an import of thousands of rows
+    takes it once. SQLite needs none: it has one writer at a time, holding the database's
+    write lock from its first write to its commit, so its ids are committed in order too."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INTAKE_LOCK})
 
 
 def new_lead(data: LeadIn, *, by: str, at: dt.datetime) -> Lead:
@@ -57,6 +76,7 @@ def receive(engine: Engine, data: LeadIn, *, by: str, allowed: Allowed = None) -
     retried request); with another lead's details it is refused (:func:`same_lead`)."""
 
     def work(session: Session) -> Lead:
+        lock_intake(session)
         if data.external_ref and (same := _by_ref(session, data.external_ref)):
             return same_lead(same, data)
         lead = new_lead(data, by=by, at=now())
