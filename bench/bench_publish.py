@@ -59,6 +59,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 import shuangsui.models  # noqa: E402,F401
 from findings.models import Finding, FindingSignoff, FindingVersion  # noqa: E402
+from findings.schemas import content_digest  # noqa: E402
 from registry.models import CheckItem, Enterprise  # noqa: E402
 from rounds.models import Assignment, PlanVersion, Round, Selection  # noqa: E402
 
@@ -188,21 +189,25 @@ def fill(url: str, n_results: int, n_rounds: int) -> None:
                         }
                     )
                 fins.append({"id": i + 1, "round_key": key, "credit_code": code, "created_at": NOW})
-                vers.append(
-                    {
+                content = {
+                    "result": rng.choice(RESULTS),
+                    "check_date": "2026-12-10",
+                    "description": "",
+                    "certificates": [],
+                    "evidence": [],
+                    "measures": [],
+                    "internal_note": "",
+                }
+                vers.append(  # its hash as submitted: the publish checks it
+                    content
+                    | {
                         "id": i + 1,
                         "finding_id": i + 1,
                         "version": 1,
-                        "result": rng.choice(RESULTS),
                         "check_date": dt.date(2026, 12, 10),
-                        "description": "",
-                        "certificates": [],
-                        "evidence": [],
-                        "measures": [],
-                        "internal_note": "",
                         "reason": "",
                         "submitted_by": "inspector:I0",
-                        "content_hash": "0" * 64,
+                        "content_hash": content_digest(content),
                         "created_at": NOW,
                     }
                 )

@@ -7,10 +7,10 @@ A version's ``content_hash`` is the SHA-256 of its content as submitted
 the submitter and who signed as it was submitted, in the transaction that stored the version;
 each later signature is a ``FindingSigned`` event. Whoever holds the database can edit its
 rows; the log's chain (checked first) links every later event to these, so it cannot be
-rewritten unseen. A result rewritten in place (the public site would show it at its next
-publish), its hash computed again, a signature added or taken away, a version added or
-deleted: each differs from the row's own hash or from the log, and the first difference is
-named (round, credit code, version, what).
+rewritten unseen. A result rewritten in place, its hash computed again, a signature added or
+taken away, a version added or deleted: each differs from the row's own hash or from the log,
+and the first difference is named (round, credit code, version, what). The first of these
+the public site's publish checks itself (:func:`check_contents`), before it writes anything.
 
 A findings import (``findings.importer``) logs one ``FindingsImported`` event per file, listing
 each version it added as ``FindingRecorded`` would (hash, reason, signers; the submitter is the
@@ -179,17 +179,43 @@ def _in_round(round_key: str | None) -> list[sa.ColumnElement[bool]]:
     return [] if round_key is None else [_F.c.round_key == round_key]
 
 
-def stored_versions(conn: sa.Connection, round_key: str | None) -> dict[Key, Stored]:
+def _stored_rows() -> sa.Select[Any]:
+    """Each version's key (round, credit code, number) and its :class:`Stored` columns."""
     text = sa.Text
     fv = _FV.c
-    q = sa.select(
+    return sa.select(
         _F.c.round_key, _F.c.credit_code, fv.version, fv.content_hash, fv.reason,
         fv.submitted_by, sa.type_coerce(fv.result, sa.String), sa.cast(fv.check_date, text),
         fv.description, sa.cast(fv.certificates, text), sa.cast(fv.measures, text),
         sa.cast(fv.evidence, text), fv.internal_note,
     ).join(_F, _F.c.id == fv.finding_id)  # fmt: skip
+
+
+def stored_versions(conn: sa.Connection, round_key: str | None) -> dict[Key, Stored]:
     return {(rk, code, n): Stored(*rest) for rk, code, n, *rest in conn.execute(
-        q.where(*_in_round(round_key)))}  # fmt: skip
+        _stored_rows().where(*_in_round(round_key)))}  # fmt: skip
+
+
+def check_contents(conn: sa.Connection, round_keys: Sequence[str]) -> None:
+    """Each version of the rounds ``round_keys`` against its own ``content_hash`` (the first
+    check of :func:`verify_findings`, without the log). The public site's publish runs it on
+    the rounds it reads again, before it writes anything: a result rewritten in the database
+    (``mark_misused`` made ``no_problem`` by an UPDATE) is refused, not shown until someone
+    runs ``findings verify``. Raise :class:`IntegrityError` naming the first that differs."""
+    changed = [
+        (rk, code, n)
+        for rk, code, n, *rest in conn.execute(
+            _stored_rows().where(_F.c.round_key.in_(list(round_keys)))
+        )
+        if recomputed_hash(Stored(*rest)) != rest[0]
+    ]
+    if changed:
+        rk, code, number = min(changed)
+        others = f" (and {len(changed) - 1} other version(s))" if len(changed) > 1 else ""
+        raise IntegrityError(
+            f"round {rk}: finding {code} version {number}: stored content does not match its "
+            f"content_hash{others}; nothing was published (shuangsui findings verify)"
+        )
 
 
 def stored_signatures(conn: sa.Connection, round_key: str | None) -> dict[Key, set[str]]:
@@ -270,6 +296,8 @@ def recomputed_hash(row: Stored) -> str:
 
 
 def _parsed(text: str) -> Any:
+    if text == "[]":  # most lists (no certificates, measures or evidence): nothing to parse
+        return []
     try:
         return json.loads(text)
     except ValueError:

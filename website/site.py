@@ -35,6 +35,7 @@ from sqlalchemy import Engine, select, text, update
 from sqlmodel import Session
 
 from findings.events import ResultPublished
+from findings.integrity import check_contents
 from findings.models import PublishedResult
 from rounds import audit, disclosure
 from rounds.models import Round, RoundStatus
@@ -185,6 +186,10 @@ def publish(
     one folder take turns (its writer lock): a second one started meanwhile waits, then
     reads what the first wrote and recorded.
 
+    A version of a round read again whose stored content no longer matches its
+    ``content_hash`` (a result rewritten in the database) refuses the whole publish before
+    anything is written or recorded (:class:`IntegrityError` naming it).
+
     A kept file found changed on disk when it is joined into the files spanning every round
     (``website.output.Output.part``) makes the publish start again, every kept file checked
     before it is used (nothing is recorded before the files spanning every round are
@@ -239,7 +244,11 @@ def _publish(
                 if (part := output.part(row.key, fingerprints[row.key])) is not None:
                     kept[row.key] = part
         site, _ = build_site(conn, settings, rows, results_of=())  # results: read below
-        runs = read_batches(conn, [r.key for r in rows if r.key not in kept], READ_BATCH)
+        reread = [r.key for r in rows if r.key not in kept]
+        # a result rewritten in the database: refused before anything is written (the reads
+        # below come a run of rounds at a time, between the writes of the rounds before)
+        check_contents(conn, reread)
+        runs = read_batches(conn, reread, READ_BATCH)
     head_of = {row.key: row for row in rows}
     run_of = {key: run for run in runs for key in run}
     listed_of: dict[str, list[PublicResult]] = {}  # the results of the run being rendered

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from findings import service as findings
+from findings.integrity import Stored, recomputed_hash
 from registry.export import export_kind
 from registry.importer import import_file
 from rounds import disclosure, service
@@ -254,6 +255,29 @@ def test_rounds_read_in_runs_of_any_size_make_the_same_site(
     assert codes
 
 
+def _repair(conn: sa.Connection, version: int, description: str) -> None:
+    """A repair by hand in the database: a version's description rewritten, and its content
+    hash computed again (with its hash left as it was, the publish refuses the version:
+    ``test_publish_refusal.py``; ``findings verify`` names it either way, from the log)."""
+    conn.execute(
+        sa.text("UPDATE finding_version SET description = :text WHERE id = :id"),
+        {"text": description, "id": version},
+    )
+    row = conn.execute(  # as findings.integrity reads it: every column as its text
+        sa.text(
+            "SELECT CAST(result AS TEXT), CAST(check_date AS TEXT), description, "
+            "CAST(certificates AS TEXT), CAST(measures AS TEXT), CAST(evidence AS TEXT), "
+            "internal_note FROM finding_version WHERE id = :id"
+        ),
+        {"id": version},
+    ).one()
+    digest = recomputed_hash(Stored("", "", "", *row))
+    conn.execute(
+        sa.text("UPDATE finding_version SET content_hash = :h WHERE id = :id"),
+        {"h": digest, "id": version},
+    )
+
+
 def test_a_write_in_place_to_a_finding_reaches_the_site(engine: sa.Engine, tmp_path: Path) -> None:
     """shuangsui never updates a version or removes a sign-off, but a repair made by hand in
     the database is still seen by the next publish: the database logs every write to the
@@ -264,10 +288,7 @@ def test_a_write_in_place_to_a_finding_reaches_the_site(engine: sa.Engine, tmp_p
     results = site.out / "data" / "results.json"
     with engine.begin() as conn:
         version = conn.execute(sa.text("SELECT max(id) FROM finding_version")).scalar_one()
-        conn.execute(
-            sa.text("UPDATE finding_version SET description = :text WHERE id = :id"),
-            {"text": "现场核查：补正说明", "id": version},
-        )
+        _repair(conn, version, "现场核查：补正说明")
     report = site.publish()
     assert report.reread == [ROUND] and "现场核查：补正说明" in results.read_text("utf-8")
     with engine.begin() as conn:  # one signature taken back: the version is no longer final
@@ -294,10 +315,7 @@ def test_a_change_committed_after_a_later_one_still_reaches_the_site(
     with engine.connect() as first:
         version = first.execute(sa.text("SELECT max(id) FROM finding_version")).scalar_one()
         first.commit()
-        first.execute(
-            sa.text("UPDATE finding_version SET description = :text WHERE id = :id"),
-            {"text": "先写后提交", "id": version},
-        )  # its log row takes an id now; the transaction stays open
+        _repair(first, version, "先写后提交")  # its log row takes an id now; still open
         findings.submit(engine, round_key=ROUND, credit_code=codes[2], data=finding("other"),
                         submitted_by=f"inspector:{teams[codes[2]][0]}",
                         signers=[teams[codes[2]][0]])  # fmt: skip
