@@ -124,20 +124,14 @@ def deadlines(
     """Results late or due soon for publication, and findings past their assignment's due date
     (``all=true`` lists everything pending): the earliest due first, which puts the late ones
     first, then those due soon (the order of ``findings.overdue``); ``limit`` a page
-    (``api.paging``), keyed by (due, round, enterprise), which an item keeps as days pass."""
+    (``api.paging``), keyed by (due, round, enterprise), which an item keeps as days pass.
+    A page computes only the rounds that can hold its items (``findings.overdue.page``)."""
     start = paging.decode(after, (dt.date.fromisoformat, str, str))
-    items = sorted(
-        (i for i in overdue.report(request.app.state.engine) if all or i.status != "ok"),
-        key=_due_key,
-    )
-    if start is not None:
-        items = [i for i in items if _due_key(i) > start]
-    here = paging.page(items, limit, _due_key, request, response, all="true" if all else None)
+    engine = request.app.state.engine
+    items = overdue.page(engine, after=start, limit=limit, pending_only=not all)
+    pending = "true" if all else None  # the filter, as the next page's link carries it
+    here = paging.page(items, limit, overdue.item_key, request, response, all=pending)
     return [dataclasses.asdict(i) | {"due": i.due.isoformat()} for i in here]
-
-
-def _due_key(item: overdue.DueItem) -> tuple[dt.date, str, str]:
-    return item.due, item.round_key, item.credit_code
 
 
 Text = Annotated[str, Field(max_length=64)]
