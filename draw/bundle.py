@@ -81,6 +81,13 @@ PUBLIC_BUNDLE_FILES = (
     "verify.py",
 )
 REPLACEMENTS = "replacements.json"  # §14: only in the bundle of a round with a replacement
+# Every name a bundle of some kind holds. A bundle written into a folder that held another
+# kind (the public bundle, then the auditor's) first removes those its own manifest will not
+# list: verify.py refuses any file the manifest does not list. Only these names are removed,
+# never a file a person put there.
+ANY_BUNDLE_FILE = frozenset(
+    (*BUNDLE_FILES, *PUBLIC_BUNDLE_FILES, "pseudonyms.json", REPLACEMENTS, "failure.json")
+)
 
 
 Data = bytes | Iterable[bytes]  # a file's bytes, or its pieces in order (a frame's lines)
@@ -375,7 +382,10 @@ def write_failed_bundle(
 
 def _write_all(out: Path, docs: Mapping[str, Data], names: tuple[str, ...], write: Writer) -> None:
     """Write each file, then MANIFEST.sha256 over ``names``, last (a bundle without it is
-    incomplete). A file in pieces is hashed as its pieces are written."""
+    incomplete). A file in pieces is hashed as its pieces are written. Files of another kind
+    of bundle are removed first (ANY_BUNDLE_FILE)."""
+    for stale in sorted(ANY_BUNDLE_FILE - set(names)):
+        (out / stale).unlink(missing_ok=True)
     digests = {}
     for name, data in docs.items():
         digest = hashlib.sha256()

@@ -5,7 +5,8 @@ Usage: python3 -I -S verify.py BUNDLE_DIR
 
 Recomputes the plan hash, both frame commitments and Merkle roots, the constraints commitment,
 each entropy record's own check, the seed, the whole selection and the inspector teams, and
-compares them with round.json, selection.json and teams.json; then checks MANIFEST.sha256.
+compares them with round.json, selection.json and teams.json; then checks MANIFEST.sha256
+and that the folder holds nothing it does not list (but what BESIDE names).
 Exit 0: everything matched. Exit 1: the first mismatch, named precisely.
 
 A failed round's bundle (round.json "outcome": "failed") holds failure.json instead of
@@ -75,6 +76,21 @@ FAILED_FILES_PUBLIC = tuple(
     n for n in FILES_PUBLIC if n not in ("selection.json", "teams.json")
 ) + ("failure.json",)
 REPLACEMENTS = "replacements.json"  # §14: only in a drawn round's bundle, after teams.json
+# What may lie in a bundle's folder unlisted, said but not checked here (name: (a folder?, what
+# is said)): the round's classification bundle, which `shuangsui risk bundle ROUND` writes into
+# the round's bundle folder by default (docs/risk.md); the round's commitment as the public
+# site published it, which the round's page has the reader download beside the bundle; and the
+# files a file manager writes into a folder it shows (macOS Finder, Windows Explorer).
+FILE_MANAGER = "written by a file manager, not part of the bundle, not read"
+BESIDE = {
+    "risk": (True, "risk/: the round's classification bundle, not checked here (its own "
+                   "verify_classes.py checks it)"),
+    "commitment.json": (False, "commitment.json: the round's published commitment, not checked "
+                               "here: compare each of its commitments with round.json's"),
+    ".DS_Store": (False, ".DS_Store: " + FILE_MANAGER),
+    "Thumbs.db": (False, "Thumbs.db: " + FILE_MANAGER),
+    "desktop.ini": (False, "desktop.ini: " + FILE_MANAGER),
+}  # fmt: skip
 PUBLIC_COMMITMENTS = ("public_inspector_commitment", "public_inspector_size",
                       "public_recused_commitment")  # fmt: skip
 RULES = {
@@ -1449,9 +1465,7 @@ def verify(bundle, say=print):
         say("teams: {:,} teams ok, workloads ok".format(len(want["teams"])))
     if REPLACEMENTS in files:
         check_replacements(bundle, rnd, plan, want, facts, pool, say)
-    stage("MANIFEST.sha256")
-    check_manifest(bundle, files)
-    say(f"MANIFEST.sha256: {len(files)} files ok")
+    manifest_ok(bundle, files, say)
     return None
 
 
@@ -1466,9 +1480,7 @@ def confirm_failure(bundle, rnd, plan, frame, files, exc, say):
     for field in SHAPES["failure.json"]:
         expect("failure.json: " + field, claim[field], exc.facts[field])
     say("failure ok: the recomputed draw fails exactly as failure.json states")
-    stage("MANIFEST.sha256")
-    check_manifest(bundle, files)
-    say(f"MANIFEST.sha256: {len(files)} files ok")
+    manifest_ok(bundle, files, say)
     return exc.facts["message"]
 
 
@@ -1598,6 +1610,15 @@ def verify_public_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):
     return want, (insps, {tuple(p) for p in pairs}, set(), None)
 
 
+def manifest_ok(bundle, files, say):
+    stage("MANIFEST.sha256")
+    check_manifest(bundle, files)
+    say(f"MANIFEST.sha256: {len(files)} files ok, nothing unlisted")
+    for name, (_folder, said) in BESIDE.items():
+        if os.path.exists(os.path.join(bundle, name)):  # of its kind: check_unlisted saw it
+            say(said)
+
+
 def check_manifest(bundle, files=FILES):
     lines = read(bundle, "MANIFEST.sha256").split("\n")
     if lines[-1] != "":
@@ -1628,8 +1649,19 @@ def check_manifest(bundle, files=FILES):
         if names.index(REPLACEMENTS) != names.index("teams.json") + 1:
             raise Mismatch("MANIFEST.sha256: replacements.json must be listed right after "
                            "teams.json")  # fmt: skip
-    elif os.path.exists(os.path.join(bundle, REPLACEMENTS)):  # never checked: never ignored
-        raise Mismatch("MANIFEST.sha256: replacements.json is in the bundle but not listed")
+    check_unlisted(bundle, files)
+
+
+def check_unlisted(bundle, files):
+    """Nothing in the bundle's folder but the files checked and MANIFEST.sha256 (§10): a file
+    or folder put beside them (a teams-v2.json, notes.txt) was never checked, so it is named
+    rather than passed over in silence. The exceptions are BESIDE, each of its own kind."""
+    for name in sorted(os.listdir(bundle)):
+        folder = os.path.isdir(os.path.join(bundle, name))
+        if name in files or name == "MANIFEST.sha256" or BESIDE.get(name, (None,))[0] == folder:
+            continue
+        shown = name + "/" if folder else name
+        raise Mismatch(f"MANIFEST.sha256: {shown} is in the bundle but not listed")
 
 
 def main(argv):

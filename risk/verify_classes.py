@@ -9,10 +9,11 @@ classification in force when the round was committed), ``classes.jsonl`` (one li
 enterprise: its inputs, their digest, score, class and any approved override) and
 ``frame-enterprises.jsonl`` (the round's frame as committed). The check:
 
-1. the rules hash to the hash the classification names;
-2. per enterprise: the inputs hash to their digest, the rules give the score and class stated,
+1. the folder holds these files, ``rules.yaml`` and this script, and nothing else;
+2. the rules hash to the hash the classification names;
+3. per enterprise: the inputs hash to their digest, the rules give the score and class stated,
    the class in force (an approved override wins) is the class the frame row carries;
-3. the frame hashes to the round's frame commitment.
+4. the frame hashes to the round's frame commitment.
 
 It prints how many classes it confirmed and exits 1 naming the first enterprise (or file)
 that does not check. Shuangsui itself scores with :func:`score` of this file (docs/risk.md),
@@ -40,6 +41,9 @@ CLASSES = ("A", "B", "C", "D")
 # what a classified entry carries, and an entry outside the classification (registry: true) may not
 CLASSIFIED = ("inputs", "input_digest", "score", "class")
 NAMED = 20  # enterprises named on the NOT CHECKED line
+# What ``shuangsui risk bundle`` writes, and all a bundle may hold (``check_files``)
+FILES = ("rules.json", "rules.yaml", "classification.json", "classes.jsonl",
+         "frame-enterprises.jsonl", "verify_classes.py")  # fmt: skip
 
 
 # ------------------------------------------------------------------ canonical bytes
@@ -235,7 +239,17 @@ class Checked:
         )
 
 
+def check_files(directory: Path) -> None:
+    """Nothing in the bundle's folder but FILES: a file or folder put beside them (a
+    classes-v2.jsonl, notes.txt) is never checked, so it is named rather than passed over."""
+    for path in sorted(directory.iterdir()):
+        if path.name not in FILES:
+            shown = path.name + "/" if path.is_dir() else path.name
+            raise Failed(f"{shown} is in the bundle but not one of its files ({', '.join(FILES)})")
+
+
 def verify(directory: Path) -> Checked:
+    check_files(directory)
     meta = json.loads((directory / "classification.json").read_text(encoding="utf-8"))
     rules = json.loads((directory / "rules.json").read_text(encoding="utf-8"))
     if rules_hash(rules) != meta["rules_hash"]:
