@@ -150,13 +150,27 @@ def show(round_key: str) -> None:
         typer.echo(f"  last error        {rnd.last_error}")
 
 
+LIST_LIMIT = 30  # rounds `round list` shows without --all: five years hold hundreds
+
+
 @app.command("list")
-def list_rounds() -> None:
-    """All rounds, newest first."""
+def list_rounds(
+    limit: int = typer.Option(LIST_LIMIT, "--limit", min=1, help="show the newest N rounds"),
+    all_: bool = typer.Option(False, "--all", help="show every round"),
+) -> None:
+    """The newest rounds first: 30 unless --limit N or --all; a last line says how many older
+    ones are not shown."""
+    from sqlalchemy import func
+
+    newest = select(Round).order_by(Round.committed_at.desc())  # type: ignore[attr-defined]
     with Session(_engine()) as session:
-        rows = session.exec(select(Round).order_by(Round.committed_at.desc())).all()  # type: ignore[attr-defined]
+        rows = session.exec(newest if all_ else newest.limit(limit)).all()
+        total = session.exec(select(func.count()).select_from(Round)).one()
     for r in rows:
         typer.echo(f"{r.round_key:<32} {r.kind.value:<9} {r.status.value:<9} {r.period}")
+    if total > len(rows):
+        typer.echo(f"... and {total - len(rows):,} older round(s) not shown (--limit N shows "
+                   "the newest N, --all every round)")  # fmt: skip
 
 
 @app.command("bundle")
