@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from draw.canonical import canonical_json, lp, sha256_hex
 from exchange.errors import NoteError
 from exchange.notes import VerifierKey, verifier_key
+from shuangsui.text import CONTROL
 
 __all__ = [
     "CONTEXT",
     "Decision",
     "JointError",
     "decide",
+    "finding_fault",
     "joint_seed",
     "nonce_commitment",
     "open_envelope",
@@ -125,6 +128,42 @@ def valid_reveal(commit: Mapping[str, Any], reveal: Mapping[str, Any]) -> str | 
         return "the nonce is not 64 hex digits"
     if opened != commit["nonce_commitment"]:
         return "H(nonce) differs from the signed nonce commitment"
+    return None
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CODE_SHOWN = 18  # a credit code's length: a longer value sent is not echoed back
+
+
+def finding_fault(
+    teams: Mapping[str, Sequence[Sequence[str]]], st: Mapping[str, Any]
+) -> str | None:
+    """Why a ``joint-finding`` is not one the drawn round allows (None if it is): an
+    enterprise the round selected, an outcome, a date, and as ``inspectors`` exactly the
+    signer's members of that team as drawn (``teams``: the drawn outcome's). A joint round's
+    team never changes after the draw (a replacement, docs/draw-algorithm.md §14, is a
+    bureau's own round's), so any other list names inspectors nobody drew."""
+    code, bureau = st.get("credit_code"), st.get("bureau")
+    team = teams.get(code) if isinstance(code, str) else None
+    if team is None:
+        shown = code if isinstance(code, str) and len(code) <= _CODE_SHOWN else "the value sent"
+        return f"credit_code: {shown} is not selected in joint round {st.get('joint')}"
+    outcome = st.get("outcome")
+    if not isinstance(outcome, str) or not outcome.strip() or CONTROL.search(outcome):
+        return "outcome: a non-empty text without control characters"
+    day = st.get("inspected_on")
+    try:
+        if not (isinstance(day, str) and _DATE.fullmatch(day)):
+            raise ValueError
+        dt.date.fromisoformat(day)
+    except ValueError:
+        return "inspected_on: a date written YYYY-MM-DD"
+    drawn = [i for b, i in team if b == bureau]
+    if st.get("inspectors") != drawn:
+        return (
+            f"inspectors: not the members of {bureau} on the team of {code} as drawn "
+            f"({', '.join(drawn)}); a joint round's teams do not change after the draw"
+        )
     return None
 
 

@@ -35,6 +35,7 @@ from joint.notify import notify_own_inspectors
 from joint.plan import joint_plan_hash, read_joint_plan
 from joint.protocol import (
     JointError,
+    finding_fault,
     joint_seed,
     nonce_commitment,
     open_envelope,
@@ -186,8 +187,10 @@ def push(engine: Engine, me: Bureau, joint: str) -> list[str]:
 
 
 def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None) -> list[str]:
-    """Merge what every other participant holds: commitments (with frames) and reveals,
-    each checked against its signer's directory key, as if it had been sent to us."""
+    """Merge what every other participant holds: commitments (with frames) and reveals of
+    ``joint``, each checked against its signer's directory key, as if it had been sent to us
+    (one signed for another joint key is not taken: stored under that key, a key longer than
+    the column or holding a NUL stopped the pull on PostgreSQL)."""
     now = now or now_utc()
     plan = plan_of(get_joint(engine, joint))
     codes = {p["bureau"] for p in plan["participants"]}
@@ -204,6 +207,8 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
             try:
                 env = item["envelope"]
                 st = open_envelope(env, keys.get(str(env["statement"].get("bureau")), ()))
+                if st["joint"] != joint:  # signed for another round: not this one's to take
+                    raise JointError(f"statement.joint: a statement of another round than {joint}")
                 if item.get("kind") in ("commit", "reveal") and KINDS[st["type"]] == item["kind"]:
                     accept(
                         engine, me.code, st, env, str(item.get("payload", "")), now, relayed=True
@@ -334,10 +339,7 @@ def send_finding(
     row = get_joint(engine, joint)
     if row.status != "drawn" or not row.outcome:
         raise UserError(f"joint round {joint} is not drawn")
-    team = row.outcome["teams"].get(credit_code)
-    if team is None:
-        raise UserError(f"credit_code: {credit_code} is not selected in joint round {joint}")
-    dt.date.fromisoformat(inspected_on)
+    team = row.outcome["teams"].get(credit_code, [])
     statement = {
         "v": 1,
         "type": "joint-finding",
@@ -349,6 +351,9 @@ def send_finding(
         "inspected_on": inspected_on,
         "inspectors": [i for b, i in team if b == me.code],
     }
+    fault = finding_fault(row.outcome["teams"], statement)  # what the lead will check
+    if fault:
+        raise UserError(fault)
     envelope = sign_statement(statement, me.key.origin, me.key.private)
     store(engine, joint, "finding", statement, envelope)
     if row.lead == me.code:

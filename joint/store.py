@@ -18,7 +18,15 @@ from draw.canonical import canonical_json
 from exchange.directory import Partner
 from joint.frames import check_payload
 from joint.models import JointRound, JointStatement
-from joint.protocol import Decision, JointError, decide, open_envelope, statement_hash, valid_reveal
+from joint.protocol import (
+    Decision,
+    JointError,
+    decide,
+    finding_fault,
+    open_envelope,
+    statement_hash,
+    valid_reveal,
+)
 from shuangsui.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
@@ -144,8 +152,8 @@ def accept(
     if plan is None:
         raise Conflict(f"joint round {joint}: this bureau has not committed to it yet")
     if kind == "finding":
-        if plan["lead"] != me_code:
-            raise Conflict(f"joint round {joint}: findings go to the lead, {plan['lead']}")
+        assert row is not None  # a plan is held, so is its row
+        _check_finding(row, me_code, st)
         store(engine, joint, "finding", st, envelope, "", now)
         return "finding held"
     commits = [
@@ -171,6 +179,25 @@ def accept(
         raise JointError(f"reveal of {st['bureau']} refused and kept as evidence: {why}")
     store(engine, joint, "reveal", st, envelope, "", now)
     return "reveal held"
+
+
+def _check_finding(row: JointRound, me_code: str, st: Mapping[str, Any]) -> None:
+    """A finding goes to the lead once the lead has drawn, and is the signer's part of a team
+    drawn (``finding_fault``): held unchecked, one naming inspectors nobody drew went into the
+    lead's log as the joint result."""
+    joint = row.joint_key
+    if row.lead != me_code:
+        raise Conflict(f"joint round {joint}: findings go to the lead, {row.lead}")
+    if row.status == "failed":
+        raise Conflict(f"joint round {joint} failed: it takes no findings")
+    if row.status != "drawn" or not row.outcome:
+        raise Conflict(
+            f"joint round {joint}: this bureau (the lead) has not drawn joint round {joint} "
+            "yet; send the finding again once it has"
+        )
+    fault = finding_fault(row.outcome["teams"], st)
+    if fault:
+        raise JointError(f"finding of {st['bureau']} refused: {fault}")
 
 
 def state(engine: Engine, joint: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_a_replacement_is_published_and_verifies(engine: sa.Engine, tmp_path: Pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "replacements: 1 ok" in proc.stdout
     page = (site / "rounds" / ROUND / "index.html").read_text(encoding="utf-8")
-    assert "有 1 名检查组成员被更换（回避 1 名）" in page
+    assert "检查组成员共更换 1 人次（回避 1 人次；" in page
     assert 'href="bundle/replacements.json"' in page
     assert "其亲属在该企业任职" not in page + (bundle / "replacements.json").read_text()
     fresh = tmp_path / "fresh"
