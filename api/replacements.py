@@ -1,8 +1,9 @@
 """A coordinator replaces a member of a drawn team, and lists a round's replacements
 (docs/draw-algorithm.md §14; the service is ``rounds.replacements``).
 
-The body names who leaves and why; the seat goes to the inspector the round's seed picks, so
-nothing in the request can choose the replacement. The service refuses with a one-line
+The body names who leaves and why, and may give the team's check a new due date (needed when
+the seat's own is gone); the seat goes to the inspector the round's seed picks, so nothing in
+the request can choose the replacement. The service refuses with a one-line
 :class:`rounds.replacements.Refused` of a kind; :func:`refused` maps the kind to its answer
 (the workspace's enterprise page says the same refusals in Chinese, by the same kind), as the
 API answers any refusal: 409 for the state of the round or the team, 422 for what the body
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -61,6 +63,12 @@ class ReplacementIn(BaseModel):
         description="conflict (回避), unavailable (不能到场: illness, another duty) or left (调离)"
     )
     note: str = Field(min_length=1, max_length=NOTE_MAX, description="why (audited)")
+    due_on: date | None = Field(
+        default=None,
+        description="a new due date for the team's check (every member's), from today in the "
+        "bureau's time zone to a year on; needed when the seat's own date is gone; absent: "
+        "the seats keep theirs (audited, not in the bundles)",
+    )
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,10 @@ REFUSALS = {
     "not-on-team": Refusal("not-on-team", 409, "body.inspector_id"),
     "final": Refusal("final", 409, "path.credit_code"),
     "no-one-left": Refusal("no-one-left", 409, "body.inspector_id"),
+    "due-past": Refusal("due-past", 422, "body.due_on"),
+    "due-far": Refusal("due-far", 422, "body.due_on"),
+    "due-gone": Refusal("due-gone", 422, "body.due_on"),
+    "due-unreadable": Refusal("due-unreadable", 422, "body.due_on"),  # the page's field only
 }
 RACED = Refusal("raced", 409, "")  # shuangsui.writes gave up after too many collisions
 UNREAD = Refusal("other", 422, "")
@@ -116,6 +128,7 @@ def change_json(row: TeamChange) -> dict[str, Any]:
         "note": row.note,
         "recorded_by": row.recorded_by,
         "recorded_at": row.recorded_at.isoformat(),
+        "due_on": None if row.due_on is None else row.due_on.isoformat(),
     }
 
 
@@ -136,17 +149,18 @@ def replace(
     who: Coordinator,
 ) -> dict[str, Any]:
     """Withdraw ``inspector_id`` from the team of ``credit_code`` and put the inspector §14
-    picks from the round's seed in the seat; the replacement, the team as it now stands, and
-    ``cautions``: what the registry holds now against the replacement (``inactive``,
-    ``leave``, ``conflict``: the pick is made on the frame as committed), each a reason to
-    withdraw them too. Refused with nothing written (409) when the round is not drawn, the
-    member is not on the team (sent twice: the first took them off), the finding is final or
-    no inspector is left."""
+    picks from the round's seed in the seat, the team's check due on ``due_on`` if given; the
+    replacement, the team as it now stands, and ``cautions``: what the registry holds now
+    against the replacement (``inactive``, ``leave``, ``conflict``: the pick is made on the
+    frame as committed), each a reason to withdraw them too. Refused with nothing written
+    (409) when the round is not drawn, the member is not on the team (sent twice: the first
+    took them off), the finding is final or no inspector is left; (422) when ``due_on`` is
+    before today or more than a year on, or absent while the seat's own date is gone."""
     engine = request.app.state.engine
     try:
         done = replace_member(
             engine, round_key, credit_code, body.inspector_id,
-            cause=body.cause, note=body.note, recorded_by=who.name,
+            cause=body.cause, note=body.note, recorded_by=who.name, due_on=body.due_on,
             allowed=still_allowed(request, who),
         )  # fmt: skip
     except UserError as exc:

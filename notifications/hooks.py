@@ -20,8 +20,10 @@ from findings.service import VersionAdded
 from notifications import facts
 from notifications.links import idempotency_keys
 from notifications.messages import (
+    AssignmentMessages,
     Common,
     EnterpriseInfo,
+    Outgoing,
     Person,
     RoundInfo,
     Submitted,
@@ -35,6 +37,7 @@ from notifications.models import Notification, NotificationKind, NotificationSta
 from notifications.outbox import EnqueueResult, add_messages, enqueue_round_assignments
 from notifications.render import language_of
 from notifications.settings import NotifySettings
+from rounds.models import Assignment
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -61,7 +64,6 @@ def after_version(session: Session, added: VersionAdded) -> None:
     with their own link; never commits. A version signed by the whole team asks no one; a
     repeat of the same version and member queues nothing (the message's idempotency key)."""
     from findings.categories import RESULT_LABELS, ResultCategory
-    from rounds.models import Assignment
 
     earlier = range(1, added.version.version)  # a correction: their requests are moot
     _withdraw(session, added.round_key, added.credit_code, added.team, earlier)
@@ -121,19 +123,23 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     the reason); the withdrawn member's unsent notice and sign-off requests for that
     enterprise withdrawn (their link no longer opens it), or, their notice gone already, a
     检查任务变更通知; and each member who stays told the team changed. Never commits.
-    The member who stays is not sent their notice again (its idempotency key)."""
+
+    A member who stays and whose own notice has not gone (:func:`_rewrite_unsent`) has it
+    written again, naming the team as it stands (the same key, token and link): told of a
+    team they never saw named, they need no 检查组变更通知. A notice gone, or in a
+    dispatcher's hands, stays as it was, and its member is told of the change."""
     w = replaced.replacement.withdrawal
-    members = tuple((i, p, replaced.due_on) for p, i in enumerate(replaced.team))
-    team = facts.Team(w.credit_code, replaced.due_on, members)
     change = _team_changed(session, replaced)
-    taking = {change.replacement.inspector_id: seat_taken(change.withdrawn, w.cause, change.lead)}
-    enqueue_round_assignments(session=session, round_key=round_key, teams=[team], summary=False,
-                              extra_context={w.credit_code: taking})  # fmt: skip
+    notices = _team_notices(session, round_key, w.credit_code, change)
+    add_messages(session, notices)  # the replacement's: the others' keys are there already
+    stay = [n for n in notices if n.recipient != change.replacement.inspector_id]
+    rewritten = _rewrite_unsent(session, stay)
     unsent = idempotency_keys(round_key, NotificationKind.assignment.value)(
         w.withdrawn, w.credit_code
     )
     _delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
-    _tell_the_team(session, round_key, replaced, change, notice_kept=_kept(session, unsent))
+    _tell_the_team(session, round_key, replaced, change, notice_kept=_kept(session, unsent),
+                   rewritten=rewritten)  # fmt: skip
     latest = session.execute(
         sa.select(FindingVersion)
         .join(Finding, Finding.id == FindingVersion.finding_id)  # type: ignore[arg-type]
@@ -163,19 +169,83 @@ def _team_changed(session: Session, replaced: Any) -> TeamChanged:
         replacement=person(replaced.replacement.replacement),
         cause=w.cause,
         lead=w.position == 0,
+        due_on=replaced.due_on if replaced.due_moved else None,
     )
 
 
+def _team_notices(
+    session: Session, round_key: str, credit_code: str, change: TeamChanged
+) -> list[Outgoing]:
+    """The 检查任务通知 of each member of the team as it stands (read back: the seat moved and
+    any new date are in the transaction), the replacement's saying whose seat they take."""
+    common, info = _round_facts(session, round_key)
+    kinds = facts.round_info(session, round_key)[1]
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    seats = session.execute(
+        sa.select(a.inspector_id, a.position, a.due_on)
+        .where(a.round_key == round_key, a.credit_code == credit_code)
+        .order_by(a.position)
+    ).all()
+    people = facts.inspectors(session, [i for i, _, _ in seats])
+    certificates = facts.certificates(session, [credit_code], kinds).get(credit_code, [])
+    w = change.replacement.inspector_id
+    return AssignmentMessages(common, info).team(
+        enterprise=change.enterprise,
+        certificates=certificates,
+        team=[(people.get(i) or Person(i, i), p == 0, due) for i, p, due in seats],
+        extra={w: seat_taken(change.withdrawn, change.cause, change.lead)},
+    )
+
+
+def _rewrite_unsent(session: Session, notices: Sequence[Outgoing]) -> set[str]:
+    """Write each of these notices again over the row of its key if that row has not reached
+    its recipient: waiting to go, to be retried, or given up on (``notifications retry`` sends
+    it as it stands), and not leased. A leased row is in a dispatcher's hands and may be on
+    its way now (a dispatcher renews the lease of what it has sent until the sending is
+    recorded): it stays as it was. The recipients whose notice now reads as written here.
+
+    A dispatcher's claim and this update take the row in turn: a claim made first leaves the
+    row leased, which this update then leaves alone (PostgreSQL checks the condition again on
+    the row the claim committed); one made after skips the row until this transaction ends."""
+    table = Notification.__table__  # type: ignore[attr-defined]
+    n = table.c
+    not_reached = [s.value for s in (NotificationStatus.pending, NotificationStatus.failed,
+                                     NotificationStatus.dead)]  # fmt: skip
+    rewritten: set[str] = set()
+    for out in notices:
+        done = session.execute(
+            sa.update(table)
+            .where(
+                n.idempotency_key == out.idempotency_key,
+                n.status.in_(not_reached),
+                sa.or_(n.lease_until.is_(None), n.lease_until < datetime.now(UTC)),
+            )
+            .values(
+                channel=out.channel,
+                address=out.address,
+                language=out.language,
+                subject=out.subject,
+                body=out.body,
+                payload=out.payload,
+            )
+        )
+        if done.rowcount:  # type: ignore[attr-defined]
+            rewritten.add(out.recipient)
+    return rewritten
+
+
 def _tell_the_team(
-    session: Session, round_key: str, replaced: Any, change: TeamChanged, *, notice_kept: bool
-) -> None:
-    """A 检查组变更通知 to each member who stays, and a 检查任务变更通知 to the member
+    session: Session, round_key: str, replaced: Any, change: TeamChanged, *, notice_kept: bool,
+    rewritten: set[str],
+) -> None:  # fmt: skip
+    """A 检查组变更通知 to each member who stays, but those whose notice was written again
+    (``rewritten``: it names the team as it stands), and a 检查任务变更通知 to the member
     withdrawn when their 检查任务通知 was not withdrawn (``notice_kept``: it went, or is in a
     dispatcher's hands and may go now): a notice never sent needs no correction.
     Each keyed by the replacement's number, so a repeat of the hook queues nothing more."""
     common, info = _round_facts(session, round_key)
     withdrawn = change.withdrawn.inspector_id
-    stay = [i for i in replaced.team if i != change.replacement.inspector_id]
+    stay = [i for i in replaced.team if i != change.replacement.inspector_id and i not in rewritten]
     people = facts.inspectors(session, [*stay, withdrawn])
     messages = [
         team_changed_message(common, round_info=info, change=change, inspector=people[i])

@@ -368,14 +368,15 @@ class TeamChanged:
     replacement: Person
     cause: str
     lead: bool  # the seat was the lead's: the replacement leads the team now
+    due_on: date | None = None  # a new date the replacement gave the team's check
 
 
 def team_changed_message(
     common: Common, *, round_info: RoundInfo, change: TeamChanged, inspector: Person
 ) -> Outgoing:
     """The 检查组变更通知 to a member who stays on the team: who left and why (the cause),
-    who joined, and that their own task and link are unchanged. One per replacement and
-    member (its idempotency key)."""
+    who joined, the check's new date if the replacement gave one, and that their own task and
+    link are unchanged. One per replacement and member (its idempotency key)."""
     code = change.enterprise.credit_code
     context = {
         "round": _round_ctx(round_info),
@@ -383,6 +384,7 @@ def team_changed_message(
         "enterprise": _enterprise_ctx(change.enterprise),
         "left": _person_ctx(change.withdrawn),
         "joined": {**_person_ctx(change.replacement), "lead": change.lead},
+        "due_on": None if change.due_on is None else change.due_on.isoformat(),
         **_cause_ctx(change.cause),
     }
     return _make(

@@ -238,16 +238,29 @@ def replace_cmd(
     ),
     note: str = typer.Option(..., "--note", help="why, in a sentence (audited)"),
     by: str = typer.Option(None, "--by", help="who records it (default: this login's user name)"),
+    due_on: str = typer.Option(
+        None,
+        "--due-on",
+        help="YYYY-MM-DD: a new due date for the team's check, from today to a year on "
+        "(needed when the seat's own date is gone; default: the seats keep theirs)",
+    ),
 ) -> None:
     """Withdraw INSPECTOR from the team of CREDIT_CODE and put the inspector the round's seed
     picks in the seat (docs/draw-algorithm.md §14). Refused, with nothing written, when the
-    round is not drawn, the finding is final or no one is left to take the seat."""
+    round is not drawn, the finding is final, no one is left to take the seat, or the seat's
+    date is gone and no --due-on is given."""
     from rounds.replacements import CAUTIONS, replace_member
 
     check_round_key(round_key)
+    try:
+        new_date = None if due_on is None else dt.date.fromisoformat(due_on)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{due_on!r} is not a date (YYYY-MM-DD)", param_hint="--due-on"
+        ) from None
     done = replace_member(
         _engine(), round_key, credit_code, inspector,
-        cause=cause, note=note, recorded_by=by or getpass.getuser(),
+        cause=cause, note=note, recorded_by=by or getpass.getuser(), due_on=new_date,
     )  # fmt: skip
     w = done.replacement.withdrawal
     typer.echo(
@@ -255,6 +268,8 @@ def replace_cmd(
         f"{w.credit_code} ({w.cause}); {done.replacement.replacement} takes it"
     )
     typer.echo(f"  the team now: {', '.join(done.team)}")
+    moved = " (new: every member's)" if done.due_moved else ""
+    typer.echo(f"  the check is due on {done.due_on.isoformat()}{moved}")
     for caution in done.cautions:
         typer.echo(
             f"warning: {done.replacement.replacement} {CAUTIONS[caution]}: withdraw them too "

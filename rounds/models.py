@@ -132,6 +132,10 @@ class TeamChange(SQLModel, table=True):
     note: str = Field(sa_column=Column(Text, nullable=False))  # why, in the bureau's words
     recorded_by: str
     recorded_at: datetime
+    # the date the coordinator gave the check with this replacement (every seat of the team
+    # has it since); None: the seats kept theirs. In the MemberReplaced event too, not in the
+    # bundles (nothing in them could check it)
+    due_on: date | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -9,9 +9,18 @@ member's link to that enterprise stops opening it and the replacement's opens it
 ``team_change`` row and a ``MemberReplaced`` audit event record it, and the hooks queue the
 replacement's 检查任务通知 (``after_replacement_hooks``; notifications installs one).
 
+The seat keeps its due date, unless the coordinator gives the check a new one (``due_on``:
+from today, in the bureau's time zone, to a year on). The check is the team's (one finding,
+signed by all), so the new date is every seat's of the team, not the replacement's alone: a
+team with one member's date gone is late (the escalations, ``notifications.outbox``), and so
+would be the replacement's check with it. A seat whose date is gone is not handed on without
+a new one: the replacement's notice would say 已过期 and the coordinator be told the check is
+late the day it was given. The date given is in the ``team_change`` row and the audit event.
+
 A replacement is refused, and nothing written, when the round is not drawn, the inspector is
 not on that team, the enterprise's finding already has a final version (its team signed it:
-changing the team now would unmake it), or no inspector is left to take the seat.
+changing the team now would unmake it), no inspector is left to take the seat, or a due date
+is given outside its range or needed and not given.
 
 ``rounds.team_changes`` reads them back: ``round verify`` and every bundle replay the round's
 replacements on the recomputed draw (each recorded pick must be the one §14 gives, and the
@@ -24,7 +33,8 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -55,6 +65,7 @@ from rounds.team_changes import (
     renamed,
     renamed_now,
 )
+from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
 from shuangsui.text import no_control, no_control_in_text
 from shuangsui.writes import write
@@ -73,13 +84,14 @@ class Replaced:
 
     replacement: Replacement
     team: tuple[str, ...]
-    due_on: object  # the seat's due date (datetime.date), kept from the withdrawn member
+    due_on: date  # the seat's due date: the withdrawn member's, or the one given
     note: str
     recorded_by: str
     # what the registry says now, and the committed frame the pick used could not: the
     # replacement retired, on leave in the window, or declared a conflict with the enterprise
     # since the commitment. Each is a reason to withdraw them too (a replacement of its own).
     cautions: tuple[str, ...] = ()
+    due_moved: bool = False  # a new date given: every seat of the team has it now
 
 
 class Refused(UserError):
@@ -89,7 +101,7 @@ class Refused(UserError):
     KINDS = (
         "cause", "note-missing", "note-long", "note-unprintable", "inspector-unprintable",
         "recorded-by-unprintable", "no-round", "not-drawn", "no-team", "not-on-team", "final",
-        "no-one-left",
+        "no-one-left", "due-past", "due-far", "due-gone", "due-unreadable",
     )  # fmt: skip
 
     def __init__(self, kind: str, message: str) -> None:
@@ -107,13 +119,18 @@ def replace_member(
     cause: str,
     note: str,
     recorded_by: str,
+    due_on: date | None = None,  # a new date for the team's check; None: the seat keeps its own
     allowed: Callable[[Session], None] | None = None,  # the writer's token still current
 ) -> Replaced:
     """Withdraw ``inspector_id`` from the team of ``credit_code`` in ``round_key`` and put
-    the inspector §14 picks in the seat; :class:`UserError` naming why when refused."""
+    the inspector §14 picks in the seat, the check due on ``due_on`` when given;
+    :class:`UserError` naming why when refused."""
     if cause not in CAUSES:
         raise Refused("cause", f"cause: must be one of {', '.join(CAUSES)}, not {cause!r}")
     note = _note(note)
+    today = bureau_today()
+    if due_on is not None:
+        _due_in_range(due_on, today)
     for name, value in (("recorded_by", recorded_by), ("inspector", inspector_id)):
         try:
             no_control(value)
@@ -139,6 +156,14 @@ def replace_member(
                 + (f" (the team: {', '.join(team)})" if team else " (no such team)"),
             )
         _refuse_final(session, round_key, credit_code, team)
+        kept = _seat(session, round_key, credit_code, inspector_id).due_on
+        if due_on is None and kept < today:
+            raise Refused(
+                "due-gone",
+                f"due_on: the seat's due date, {kept.isoformat()}, is gone (today is "
+                f"{today.isoformat()}): give the check a new due date, from today to "
+                f"{a_year_after(today).isoformat()}",
+            )
         now = _teams_now(session, round_key)
         withdrawal = Withdrawal(now.count + 1, credit_code, team.index(inspector_id),
                                 inspector_id, cause)  # fmt: skip
@@ -148,7 +173,9 @@ def replace_member(
         except NoReplacement as exc:
             raise Refused("no-one-left", f"round {round_key}: {exc}") from None
         done = Replacement(withdrawal, chosen)
-        due_on = _move_seat(session, round_key, withdrawal, chosen)
+        _move_seat(session, round_key, withdrawal, chosen)
+        if due_on is not None:
+            _date_the_check(session, round_key, credit_code, due_on)
         at = datetime.now(UTC)
         session.add(
             TeamChange(
@@ -162,6 +189,7 @@ def replace_member(
                 note=note,
                 recorded_by=recorded_by,
                 recorded_at=at,
+                due_on=due_on,
             )  # fmt: skip
         )
         audit.add_to(
@@ -177,13 +205,15 @@ def replace_member(
                 note,
                 recorded_by,
                 iso(at),
+                None if due_on is None else due_on.isoformat(),
             ),  # fmt: skip
         )
         now.apply(done)
         cautions = _cautions(session, chosen, credit_code, rnd)
         replaced = Replaced(
-            done, tuple(now.teams[credit_code]), due_on, note, recorded_by, cautions
-        )
+            done, tuple(now.teams[credit_code]), due_on or kept, note, recorded_by, cautions,
+            due_moved=due_on is not None and due_on != kept,
+        )  # fmt: skip
         for hook in after_replacement_hooks:
             hook(session, round_key, replaced)
         return replaced
@@ -319,15 +349,62 @@ def _pick(rnd: Round, inputs: core.DrawInputs, now: TeamsNow, w: Withdrawal) -> 
     return back[chosen]
 
 
-def _move_seat(session: Session, round_key: str, w: Withdrawal, chosen: str) -> object:
-    """The seat's assignment row to the replacement, its due date kept."""
-    seat = session.get(Assignment, (round_key, w.credit_code, w.withdrawn))
+def bureau_today() -> date:
+    """Today in the bureau's time zone: the day a due date is compared with (as the links'
+    expiry and the pages compare it)."""
+    return datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def a_year_after(day: date) -> date:
+    """The latest due date a replacement may give: the same day a year on (28 February for a
+    29 February)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
+def _due_in_range(due_on: date, today: date) -> None:
+    """A new date for a check: not gone already, and not so far on that it reads as a slip
+    (a year on at most: a round's check lasts weeks)."""
+    if due_on < today:
+        raise Refused(
+            "due-past",
+            f"due_on: {due_on.isoformat()} is before today ({today.isoformat()}); give a date "
+            "from today on",
+        )
+    latest = a_year_after(today)
+    if due_on > latest:
+        raise Refused(
+            "due-far",
+            f"due_on: {due_on.isoformat()} is more than a year after today "
+            f"({today.isoformat()}); give a date by {latest.isoformat()}",
+        )
+
+
+def _seat(session: Session, round_key: str, credit_code: str, inspector_id: str) -> Assignment:
+    seat = session.get(Assignment, (round_key, credit_code, inspector_id))
     if seat is None:  # pragma: no cover - read in the same transaction a moment ago
-        raise IntegrityError(f"the seat of {w.withdrawn} on {w.credit_code} vanished")
+        raise IntegrityError(f"the seat of {inspector_id} on {credit_code} vanished")
+    return seat
+
+
+def _move_seat(session: Session, round_key: str, w: Withdrawal, chosen: str) -> None:
+    """The seat's assignment row to the replacement, its due date kept."""
+    seat = _seat(session, round_key, w.credit_code, w.withdrawn)
     due_on = seat.due_on
     session.delete(seat)
     session.flush()  # the (round, enterprise, position) key is free before the new row
     session.add(Assignment(round_key=round_key, credit_code=w.credit_code, inspector_id=chosen,
                            position=w.position, due_on=due_on))  # fmt: skip
     session.flush()
-    return due_on
+
+
+def _date_the_check(session: Session, round_key: str, credit_code: str, due_on: date) -> None:
+    """Every seat of the team due on ``due_on``: the check is the team's, one date for all."""
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    session.execute(
+        sa.update(Assignment.__table__)  # type: ignore[attr-defined]
+        .where(a.round_key == round_key, a.credit_code == credit_code)
+        .values(due_on=due_on)
+    )

@@ -36,6 +36,9 @@ class MemberReplaced:
     note: str
     recorded_by: str
     recorded_at: str = ""  # ISO, UTC, microseconds: the row's (empty in no event yet made)
+    # the date given to the check with the replacement (ISO); None when the seats kept theirs
+    # (and absent from the events recorded before a replacement could give one)
+    due_on: str | None = None
 
 
 def recorded(session: Session, round_key: str) -> list[Replacement]:
@@ -148,10 +151,11 @@ def compare_events(
     round_key: str, rows: Sequence[TeamChange], events: Sequence[AuditEvent]
 ) -> None:
     """The round's ``team_change`` rows against its ``MemberReplaced`` audit events (the chain
-    checked): the same replacements, in the same order, with the same facts, reason and
-    recorder. A row written or rewritten in the database without its event is named: the
-    reason and the recorder too, since the coordinator's page and the API show them from the
-    row (a reason rewritten to hide why a member was withdrawn is a record falsified)."""
+    checked): the same replacements, in the same order, with the same facts, reason, recorder
+    and date given to the check. A row written or rewritten in the database without its event
+    is named: the reason, the recorder and the date too, since the coordinator's page and the
+    API show them from the row (a reason rewritten to hide why a member was withdrawn, or a
+    date moved to excuse a late check, is a record falsified)."""
     logged = [e.payload for e in events if e.event == MemberReplaced.__name__]
     if len(logged) != len(rows):
         raise IntegrityError(
@@ -160,7 +164,8 @@ def compare_events(
     for row, payload in zip(rows, logged, strict=True):
         said = json.loads(payload)
         stored = {**as_replacement(row).to_json(), "note": row.note,
-                  "recorded_by": row.recorded_by, "recorded_at": iso(row.recorded_at)}  # fmt: skip
+                  "recorded_by": row.recorded_by, "recorded_at": iso(row.recorded_at),
+                  "due_on": row.due_on.isoformat() if row.due_on else None}  # fmt: skip
         del stored["n"]
         want = {k: said.get(k) for k in stored}
         if said.get("n") != row.n or want != stored:

@@ -173,13 +173,21 @@ def _replace_one(console, engine, round_key: str) -> str:  # type: ignore[no-unt
     """An inspector declares a conflict with an enterprise once the notice names it (回避):
     the coordinator withdraws them and the round's seed picks who takes the seat
     (docs/draw-algorithm.md §14). Returns the round."""
-    from rounds.replacements import replace_member
+    import datetime as dt
+
+    from rounds.replacements import bureau_today, replace_member
+    from rounds.service import get_round
     from shuangsui.demo_checks import teams_of
 
     code, team = next(iter(sorted(teams_of(engine, round_key).items())))
+    # each check is due on the window's last day; once it is gone (the demo's month run after
+    # it), a replacement needs a new date (docs/draw-algorithm.md §14)
+    today = bureau_today()
+    gone = get_round(engine, round_key).window_end < today
     done = replace_member(
         engine, round_key, code, team[0], cause="conflict",
         note="演示：该检查人员申报其亲属在该企业任职，申请回避", recorded_by="双随机工作专班",
+        due_on=today + dt.timedelta(days=14) if gone else None,
     )  # fmt: skip
     console.print(
         f"  {round_key}: {team[0]} declared a conflict with {code} (回避); the seed picks "

@@ -245,3 +245,12 @@ def _disclosure_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         "rounds.disclosure.now", lambda: dt.datetime(2027, 12, 31, 16, 0, tzinfo=dt.UTC)
     )
+
+
+@pytest.fixture(autouse=True)
+def _replacement_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test rounds' checks are due on the last day of 2026-12: the day a replacement
+    compares a seat's due date with (``rounds.replacements.bureau_today``) stands at
+    2026-12-07, the first day of their windows, so no seat's date is gone by the calendar
+    alone. Tests of the date make a seat's date gone themselves."""
+    monkeypatch.setattr("rounds.replacements.bureau_today", lambda: dt.date(2026, 12, 7))

@@ -2,7 +2,8 @@
 (docs/draw-algorithm.md §14; the service is ``rounds.replacements``).
 
 The enterprise page offers, for each member of a drawn team, a form to withdraw them: a
-cause, a reason, and nothing else, since the seat goes to the inspector the round's seed
+cause, a reason and, if need be, a new due date for the team's check (needed when the seat's
+own is gone), and nothing else, since the seat goes to the inspector the round's seed
 picks. Below it, the enterprise's replacements; the round page counts the round's. The
 service's refusals (English, one line, for the CLI and the API) are read as the API reads them
 (``api.replacements.refused``) and said here in Chinese.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +23,7 @@ from api.replacements import refused
 from draw.replace import CAUSES
 from registry.models import Enterprise, Inspector
 from rounds.models import Round, RoundStatus
-from rounds.replacements import NOTE_MAX, Replaced, replace_member
+from rounds.replacements import NOTE_MAX, Refused, Replaced, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
@@ -29,7 +31,7 @@ from workspace.assignment import AssignmentView
 
 # the causes as the form's radio buttons name them; what each means is draw.replace.CAUSES'
 CAUSE_LABELS = {"conflict": "回避", "unavailable": "不能到场", "left": "调离"}
-FIELDS = ("inspector_id", "cause", "note")  # what the form sends, besides its CSRF token
+FIELDS = ("inspector_id", "cause", "note", "due_on")  # what the form sends, and its CSRF token
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class ChangeRow:
     note: str
     recorded_by: str
     recorded_at: str  # Beijing time
+    due_on: str  # the new date it gave the team's check ("" when the seats kept theirs)
 
 
 def changes(
@@ -76,6 +79,7 @@ def changes(
             r.note,
             r.recorded_by,
             local_label(r.recorded_at, zone),
+            r.due_on.isoformat() if r.due_on else "",
         )  # fmt: skip
         for r in rows
     ]
@@ -110,6 +114,7 @@ def asked(form: Any) -> dict[str, str]:
         value = form.get(name, "")
         out[name] = value if isinstance(value, str) else ""
     out["note"] = out["note"][: 2 * NOTE_MAX]
+    out["due_on"] = out["due_on"].strip()[:32]
     return out
 
 
@@ -124,8 +129,20 @@ def record(
     """The replacement the form asks for, recorded by ``by`` (``rounds.replacements``)."""
     return replace_member(
         engine, round_key, credit_code, sent["inspector_id"],
-        cause=sent["cause"], note=sent["note"], recorded_by=by, allowed=allowed,
+        cause=sent["cause"], note=sent["note"], recorded_by=by, due_on=_date(sent["due_on"]),
+        allowed=allowed,
     )  # fmt: skip
+
+
+def _date(value: str) -> date | None:
+    """The form's date field: empty for none; a browser sends YYYY-MM-DD (one without a date
+    picker, what was typed)."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Refused("due-unreadable", f"due_on: {value!r} is not a date") from None
 
 
 # each refusal of the service (``api.replacements.REFUSALS``, by kind) as the page says it;
@@ -144,6 +161,11 @@ SAID = {
     "final": "检查结果已定稿，检查组不能再更换",
     "no-one-left": "没有可以接替的执法人员：符合条件的执法人员都已在检查组中、已退出或不符合"
                    "本轮的规则。{who} 仍在检查组中，未作更改",
+    "due-past": "新的完成期限：不能早于今天",
+    "due-far": "新的完成期限：不能晚于一年以后",
+    "due-gone": "该席位原定的完成期限已过，接替人员一接手即逾期：请填写新的完成期限（今天或以后）。"
+                "{who} 仍在检查组中，未作更改",
+    "due-unreadable": "新的完成期限：请按 年-月-日 填写日期，如 2027-01-15",
     "raced": "同时有其他更换在记录，未作更改，请重新提交",
     "other": "系统未接受这次更换（详情已记入服务器日志），请联系管理员",
 }  # fmt: skip

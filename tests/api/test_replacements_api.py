@@ -21,7 +21,7 @@ from api import tokens
 from api.app import create_app
 from notifications.links import assignment_token
 from rounds import replacements as service
-from rounds.models import Round, RoundStatus, TeamChange
+from rounds.models import Assignment, Round, RoundStatus, TeamChange
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
 from tests.findings.factories import ROUND, drawn_round, final_finding, teams
@@ -313,3 +313,38 @@ def test_a_replacement_whose_token_is_revoked_meanwhile_is_refused(
     )
     assert r.status_code == 403 and r.json()["type"].endswith("token-refused"), r.text
     assert _stored(served.engine) == [] and teams(served.engine)[code] == team
+
+
+def test_a_new_due_date_in_the_body(served: Served) -> None:
+    """A seat whose date is gone is refused without ``due_on`` (422 naming the field); a date
+    given is checked (from today to a year on), recorded, answered and listed; a replacement
+    without one lists none."""
+    import datetime as dt
+
+    from rounds.replacements import bureau_today
+
+    (code, team), (other, other_team), *_ = sorted(served.teams.items())
+    today = bureau_today()
+    gone = today - dt.timedelta(days=1)
+    with Session(served.engine) as s:
+        s.execute(sa.update(Assignment).where(Assignment.credit_code == code).values(due_on=gone))
+        s.commit()
+    missing = served.post(code, body(team[1]))
+    past = served.post(code, body(team[1]) | {"due_on": gone.isoformat()})
+    a_year_and_more = (today + dt.timedelta(days=400)).isoformat()
+    far = served.post(code, body(team[1]) | {"due_on": a_year_and_more})
+    unreadable = served.post(code, body(team[1]) | {"due_on": "下周五"})
+    assert missing.status_code == 422 and _fields(missing) == ["body.due_on"]
+    assert f"the seat's due date, {gone}, is gone" in missing.json()["detail"]
+    assert missing.json()["type"] == "urn:shuangsui:problem:replacement-due-gone"
+    assert past.status_code == 422 and _fields(past) == ["body.due_on"]
+    assert far.status_code == 422 and _fields(far) == ["body.due_on"]
+    assert unreadable.status_code == 422 and _fields(unreadable) == ["body.due_on"]
+    assert _stored(served.engine) == []
+    new_date = today + dt.timedelta(days=14)
+    r = served.post(code, body(team[1]) | {"due_on": new_date.isoformat()})
+    assert r.status_code == 201, r.text
+    assert r.json()["due_on"] == new_date.isoformat()
+    plain = served.post(other, body(other_team[0]))
+    assert plain.status_code == 201 and plain.json()["due_on"] is None
+    assert [c["due_on"] for c in served.listed()] == [new_date.isoformat(), None]

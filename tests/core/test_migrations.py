@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
 from shuangsui import db
 
@@ -35,3 +35,38 @@ def test_head_schema_matches_the_models(db_url: str) -> None:
         )
     engine.dispose()
     assert diff == [], f"models and migrations differ: write a migration for {diff}"
+
+
+def test_0019_a_replacements_date_goes_down_with_its_column_and_comes_back(db_url: str) -> None:
+    """Down to 0018 the column goes and the replacements stay; up again each date is read back
+    from its ``MemberReplaced`` event, so ``round verify`` still finds row and event agree."""
+    import datetime as dt
+
+    from rounds import bundle
+    from rounds.models import TeamChange
+    from rounds.replacements import bureau_today, replace_member
+    from tests.findings.factories import ROUND, drawn_round
+
+    engine = db.make_engine(db_url)
+    try:
+        drawn = drawn_round(engine)
+        first, second = sorted(drawn)[:2]
+        new_date = bureau_today() + dt.timedelta(days=9)
+        replace_member(engine, ROUND, first, drawn[first][0], cause="conflict", note="回避",
+                       recorded_by="李", due_on=new_date)  # fmt: skip
+        replace_member(engine, ROUND, second, drawn[second][0], cause="conflict", note="回避",
+                       recorded_by="李")  # fmt: skip
+        engine.dispose()
+        db.downgrade(db_url, "0018")
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("team_change")}
+        with engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT n FROM team_change ORDER BY n")).scalars().all()
+        engine.dispose()
+        assert "due_on" not in columns and kept == [1, 2]
+        db.migrate(db_url)
+        with Session(engine) as s:
+            rows = s.exec(select(TeamChange).order_by(col(TeamChange.n))).all()
+            assert [r.due_on for r in rows] == [new_date, None]
+        bundle.recompute(engine, ROUND)
+    finally:
+        engine.dispose()

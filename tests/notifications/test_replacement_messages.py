@@ -7,8 +7,10 @@ had passed was announced to the replacement with a count of working days left.""
 
 from __future__ import annotations
 
-from datetime import date
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -24,9 +26,12 @@ from notifications.messages import (
 )
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from registry.models import Inspector
+from rounds import replacements
 from rounds.models import Assignment
 from rounds.replacements import Replaced, replace_member
+from shuangsui.errors import UserError
 from tests.findings.factories import ROUND, drawn_round
+from tests.races import assert_blocked
 
 DRAWN = '经"双随机、一公开"抽取，您被确定为'
 REASON = "其配偶在该企业任职"  # the coordinator's reason: personal, never in a message
@@ -92,6 +97,7 @@ def test_the_members_who_stay_are_told_the_team_changed(engine: sa.Engine) -> No
     drawn = drawn_round(engine)
     code = sorted(drawn)[0]
     lead, second = drawn[code]
+    _mark_sent(engine, lead, code)  # the lead has read the team as drawn
     done = _replace(engine, code, second)
     new = done.replacement.replacement
     (told,) = _messages(engine, lead, NotificationKind.team_changed)
@@ -134,6 +140,7 @@ def test_a_repeated_hook_sends_nothing_twice(engine: sa.Engine) -> None:
     drawn = drawn_round(engine)
     code = sorted(drawn)[0]
     lead, second = drawn[code]
+    _mark_sent(engine, lead, code)
     _mark_sent(engine, second, code)
     done = _replace(engine, code, second)
 
@@ -151,24 +158,106 @@ def test_a_repeated_hook_sends_nothing_twice(engine: sa.Engine) -> None:
     assert counts() == before
 
 
-def test_a_seat_past_its_date_says_so(engine: sa.Engine) -> None:
-    """The seat keeps its date (§14); a date gone is said to be gone, not counted down."""
+def _date_the_team(engine: sa.Engine, code: str, due: date) -> None:
+    """Every seat of ``code``'s team due on ``due`` (a round whose window has closed)."""
+    with Session(engine) as s:
+        for seat in s.exec(select(Assignment).where(Assignment.credit_code == code)).all():
+            seat.due_on = due
+            s.add(seat)
+        s.commit()
+
+
+def _co_inspectors(body: str) -> str:
+    return next(line for line in body.splitlines() if line.startswith("- 同组检查人员："))
+
+
+def test_a_seat_past_its_date_is_handed_on_only_with_a_new_one(engine: sa.Engine) -> None:
+    """Before, the seat kept its date, gone or not: the replacement's notice said 已过期 the day
+    they were named. A seat whose date is gone is now refused without a new date; the new
+    date is the team's, in the replacement's notice and in the notice of the member who stays
+    (written again, not yet sent), and told to a member whose notice went."""
     hooks.install()
     drawn = drawn_round(engine)
     code = sorted(drawn)[0]
-    leaver = drawn[code][1]
-    with Session(engine) as s:
-        seat = s.get(Assignment, (ROUND, code, leaver))
-        assert seat is not None
-        seat.due_on = date(2026, 11, 30)  # before any day this test runs
-        s.add(seat)
-        s.commit()
-    done = _replace(engine, code, leaver)
-    assert str(done.due_on) == "2026-11-30"  # not moved
+    lead, leaver = drawn[code]
+    gone = replacements.bureau_today() - timedelta(days=3)
+    _date_the_team(engine, code, gone)
+    with pytest.raises(UserError, match=f"the seat's due date, {gone.isoformat()}, is gone"):
+        _replace(engine, code, leaver)
+    new_date = replacements.bureau_today() + timedelta(days=200)  # still to come in the notice
+    done = replace_member(engine, ROUND, code, leaver, cause="conflict", note=REASON,
+                          recorded_by="李协调", due_on=new_date)  # fmt: skip
+    assert done.due_on == new_date and done.due_moved
     new = done.replacement.replacement
     (notice,) = [n for n in _messages(engine, new, NotificationKind.assignment) if code in n.body]
-    assert "- 完成期限：2026-11-30（已过期，请与协调员联系确定完成时间）" in notice.body
-    assert "个工作日" not in notice.body
+    assert f"- 完成期限：{new_date.isoformat()}（自 " in notice.body and "已过期" not in notice.body
+    (stays,) = [n for n in _messages(engine, lead, NotificationKind.assignment) if code in n.body]
+    assert f"- 完成期限：{new_date.isoformat()}（自 " in stays.body
+    assert stays.payload["due_on"] == new_date.isoformat()
+    # a member whose notice went is told the new date with the change
+    _mark_sent(engine, lead, code)
+    again = replace_member(engine, ROUND, code, new, cause="unavailable", note="病假",
+                           recorded_by="李协调", due_on=new_date + timedelta(days=5))  # fmt: skip
+    (told,) = _messages(engine, lead, NotificationKind.team_changed)
+    later = (new_date + timedelta(days=5)).isoformat()
+    assert f"本项检查的完成期限改为 {later}（全组相同）" in told.body
+    assert "完成期限和专属链接均不变" not in told.body
+    assert again.due_on.isoformat() == later
+
+
+def _set_state(engine: sa.Engine, key: str, state: str) -> None:
+    """The outbox row of ``key`` as a dispatcher would have left it: sent, leased (claimed,
+    maybe on its way), or pending, failed or dead (not reached its recipient)."""
+    table = Notification.__table__  # type: ignore[attr-defined]
+    values: dict[str, object] = {"status": state}
+    if state == "leased":
+        values = {"status": "pending", "lease_until": datetime.now(UTC) + timedelta(minutes=5)}
+    with Session(engine) as s:
+        s.execute(sa.update(table).where(table.c.idempotency_key == key).values(**values))
+        s.commit()
+
+
+def _row(engine: sa.Engine, key: str) -> Notification:
+    with Session(engine) as s:
+        return s.exec(select(Notification).where(Notification.idempotency_key == key)).one()
+
+
+@pytest.mark.parametrize("state", ["pending", "failed", "dead", "sent", "leased"])
+def test_a_member_who_stays_and_has_not_had_their_notice_gets_the_team_as_it_stands(
+    engine: sa.Engine, state: str
+) -> None:
+    """Before, a member who stays and whose 检查任务通知 had not gone was sent it naming the
+    team as drawn, then a 检查组变更通知. A notice that has not reached them (waiting, to be
+    retried, given up on) is now written again naming the team as it stands, with the same
+    key and link, and no change notice follows; one sent, or leased (a dispatcher may be
+    sending it now), stays as it was and the change notice follows."""
+    hooks.install()
+    drawn = drawn_round(engine)
+    code = sorted(drawn)[0]
+    lead, second = drawn[code]
+    key = idempotency_keys(ROUND, NotificationKind.assignment.value)(lead, code)
+    _set_state(engine, key, state)
+    before = _row(engine, key)
+    done = _replace(engine, code, second)
+    after = _row(engine, key)
+    left, _ = _name(engine, second)
+    joined, _ = _name(engine, done.replacement.replacement)
+    told = _messages(engine, lead, NotificationKind.team_changed)
+    assert after.id == before.id and after.status == before.status
+    if state in ("sent", "leased"):
+        assert (after.subject, after.body, after.payload) == (
+            before.subject,
+            before.body,
+            before.payload,
+        )
+        assert f"{left}（" in _co_inspectors(after.body)
+        assert len(told) == 1
+        return
+    co = _co_inspectors(after.body)
+    assert f"{joined}（" in co and f"{left}（" not in co
+    assert after.payload["link"] == before.payload["link"] and DRAWN in after.body
+    assert after.attempts == before.attempts
+    assert told == []
 
 
 def test_the_english_notices() -> None:
@@ -207,3 +296,39 @@ def test_a_dead_notice_of_the_member_withdrawn_is_withdrawn_too(engine: sa.Engin
     assert [n for n in _messages(engine, leaver, NotificationKind.assignment)
             if code in n.body] == []  # fmt: skip
     assert _messages(engine, leaver, NotificationKind.assignment_withdrawn) == []
+
+
+@pytest.mark.postgres
+def test_a_notice_a_dispatcher_claims_while_the_replacement_is_written_stays_as_it_was(
+    engine: sa.Engine,
+) -> None:
+    """The interleaving forced: a dispatcher's claim has leased the member's notice and not yet
+    committed when the replacement comes to write it again. The replacement must wait for the
+    claim, then find the notice leased (PostgreSQL reads the row the claim committed) and
+    leave it: it may be on its way, so the member is told of the change instead. SQLite:
+    the replacement holds the database's write lock, and a claim waits for it to end."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
+    hooks.install()
+    drawn = drawn_round(engine)
+    code = sorted(drawn)[0]
+    lead, second = drawn[code]
+    key = idempotency_keys(ROUND, NotificationKind.assignment.value)(lead, code)
+    before = _row(engine, key)
+    table = Notification.__table__  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(1) as pool, engine.connect() as claim:
+        claim.begin()  # as notifications.dispatch.claim leases a row, not yet committed
+        claim.execute(
+            sa.update(table)
+            .where(table.c.idempotency_key == key)
+            .values(lease_until=datetime.now(UTC) + timedelta(minutes=5))
+        )
+        try:
+            replacing = pool.submit(_replace, engine, code, second)
+            assert_blocked(engine, replacing, "the replacement did not wait for the claim")
+        finally:
+            claim.commit()
+        replacing.result(60)
+    after = _row(engine, key)
+    assert (after.subject, after.body) == (before.subject, before.body)
+    assert len(_messages(engine, lead, NotificationKind.team_changed)) == 1

@@ -40,13 +40,15 @@ from tests.races import _waiting_for_locks, held_while
         ("note", "例行调整"),
         ("recorded_by", "王局长"),
         ("recorded_at", dt.datetime(2026, 12, 1, tzinfo=dt.UTC)),
+        ("due_on", dt.date(2027, 3, 1)),  # a date given to a late check after the fact
     ],
-    ids=["note", "by", "at"],
+    ids=["note", "by", "at", "due"],
 )
 def test_a_reason_or_recorder_rewritten_is_named_by_verify(
     engine: sa.Engine, column: str, value: object
 ) -> None:
-    """The reason, who recorded it and when (a row backdated) are as its event says."""
+    """The reason, who recorded it and when (a row backdated), and the date it gave the check
+    (none here), are as its event says."""
     drawn = drawn_round(engine)
     code = sorted(drawn)[0]
     replace_member(engine, ROUND, code, drawn[code][0], cause="conflict",

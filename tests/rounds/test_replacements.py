@@ -6,7 +6,9 @@ the finding could never be signed by the whole team and never became final."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import threading
 import warnings
 
@@ -284,3 +286,105 @@ def test_what_the_registry_says_now_is_said_with_the_pick(engine: sa.Engine) -> 
     new = teams(engine)[code][0]
     assert f"warning: {new} is not active in the registry now: withdraw them too" in out.output
     assert f"warning: {new} has a conflict with this enterprise declared" in out.output
+
+
+def _date_the_team(engine: sa.Engine, code: str, due: dt.date) -> None:
+    """Every seat of ``code``'s team due on ``due`` (a round whose window has closed)."""
+    with Session(engine) as s:
+        s.execute(sa.update(Assignment).where(Assignment.credit_code == code).values(due_on=due))
+        s.commit()
+
+
+def _dues(engine: sa.Engine, code: str) -> list[dt.date]:
+    with Session(engine) as s:
+        return list(s.exec(select(Assignment.due_on).where(Assignment.credit_code == code)).all())
+
+
+def test_a_seat_whose_date_is_gone_needs_a_new_one_for_the_whole_team(engine: sa.Engine) -> None:
+    """Before, the replacement took the seat with its date kept, gone or not: late the day
+    they were named, the coordinator escalated to at once, no way to give the check a date.
+    Now a seat whose date is gone is refused without a new date; the date given is every
+    seat's of the team (one finding, signed by all: a team with one member late is late), is
+    recorded in the row and the audit event, and the links' expiry follows it."""
+    from api import inspector_tokens
+    from notifications.outbox import _late_teams
+    from rounds.replacements import bureau_today
+
+    drawn = drawn_round(engine)
+    code, other = sorted(drawn)[:2]
+    lead, second = drawn[code]
+    today = bureau_today()
+    gone = today - dt.timedelta(days=2)
+    _date_the_team(engine, code, gone)
+    _date_the_team(engine, other, gone)
+    before = (_count(engine, TeamChange), _count(engine, AuditEvent), teams(engine))
+    with pytest.raises(UserError, match=f"due_on: the seat's due date, {gone}, is gone") as no:
+        replace_member(engine, ROUND, code, second, cause="left", note="调离", recorded_by="李")
+    assert getattr(no.value, "kind", None) == "due-gone"
+    assert (_count(engine, TeamChange), _count(engine, AuditEvent), teams(engine)) == before
+    new_date = today + dt.timedelta(days=30)
+    done = replace_member(engine, ROUND, code, second, cause="left", note="调离",
+                          recorded_by="李", due_on=new_date)  # fmt: skip
+    assert done.due_on == new_date and done.due_moved
+    assert _dues(engine, code) == [new_date, new_date]  # the lead's seat too
+    with Session(engine) as s:
+        row = s.get(TeamChange, (ROUND, 1))
+        assert row is not None and row.due_on == new_date
+        (event,) = s.exec(select(AuditEvent).where(AuditEvent.event == "MemberReplaced")).all()
+        assert json.loads(event.payload)["due_on"] == new_date.isoformat()
+        access = inspector_tokens.load(s, ROUND, code)
+        assert access is not None and access.due == new_date
+        late = {t.credit_code for t in _late_teams(s, today, ()).get(ROUND, [])}
+    assert code not in late and other in late  # the other team's date is still gone
+    bundle.recompute(engine, ROUND)  # the date agrees with its event
+
+
+def test_a_new_date_is_from_today_to_a_year_on(engine: sa.Engine) -> None:
+    """A date given is not gone already, nor so far that it reads as a slip; without one a
+    seat whose date is still to come keeps it, and the row and the event say none was given."""
+    from rounds.replacements import a_year_after, bureau_today
+
+    drawn = drawn_round(engine)
+    code, other, third = sorted(drawn)[:3]
+    today = bureau_today()
+    for due, said in (
+        (today - dt.timedelta(days=1), "is before today"),
+        (a_year_after(today) + dt.timedelta(days=1), "is more than a year after"),
+    ):
+        with pytest.raises(UserError, match=f"due_on: {due} {said}"):
+            replace_member(engine, ROUND, code, drawn[code][0], cause="conflict", note="回避",
+                           recorded_by="李", due_on=due)  # fmt: skip
+    assert _count(engine, TeamChange) == 0
+    kept = _dues(engine, code)
+    done = replace_member(engine, ROUND, code, drawn[code][0], cause="conflict", note="回避",
+                          recorded_by="李")  # fmt: skip
+    assert not done.due_moved and _dues(engine, code) == kept == [done.due_on] * 2
+    replace_member(engine, ROUND, other, drawn[other][0], cause="conflict", note="回避",
+                   recorded_by="李", due_on=today)  # fmt: skip
+    replace_member(engine, ROUND, third, drawn[third][0], cause="conflict", note="回避",
+                   recorded_by="李", due_on=a_year_after(today))  # fmt: skip
+    assert _dues(engine, other) == [today] * 2
+    assert _dues(engine, third) == [a_year_after(today)] * 2
+    with Session(engine) as s:
+        rows = s.exec(select(TeamChange).order_by(TeamChange.n)).all()
+        events = s.exec(select(AuditEvent).where(AuditEvent.event == "MemberReplaced")).all()
+    assert [r.due_on for r in rows] == [None, today, a_year_after(today)]
+    assert json.loads(events[0].payload)["due_on"] is None
+    bundle.recompute(engine, ROUND)
+
+
+def test_the_command_line_gives_a_new_date(engine: sa.Engine) -> None:
+    from rounds.replacements import bureau_today
+
+    drawn = drawn_round(engine)
+    code = sorted(drawn)[0]
+    _register_groups()
+    runner = CliRunner()
+    argv = ["round", "replace", ROUND, code, drawn[code][1], "--cause", "left", "--note", "调离"]
+    bad = runner.invoke(app, [*argv, "--due-on", "2027-02-30"])
+    assert bad.exit_code == 2 and "is not a date (YYYY-MM-DD)" in bad.output
+    new_date = bureau_today() + dt.timedelta(days=10)
+    out = runner.invoke(app, [*argv, "--due-on", new_date.isoformat()])
+    assert out.exit_code == 0, out.output
+    assert f"the check is due on {new_date} (new: every member's)" in out.output
+    assert _dues(engine, code) == [new_date] * 2

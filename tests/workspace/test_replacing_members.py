@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from api import tokens
 from draw.replace import CAUSES
 from rounds import replacements as service
-from rounds.models import AuditEvent, Round, RoundStatus, TeamChange
+from rounds.models import Assignment, AuditEvent, Round, RoundStatus, TeamChange
 from shuangsui.errors import UserError
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding, teams
@@ -217,6 +217,47 @@ def test_a_refused_form_is_said_in_chinese_and_kept_and_nothing_is_written(
     )
     assert signed_out.status_code == 401
     assert _count(engine) == 1
+
+
+def test_a_seat_whose_date_is_gone_is_handed_on_with_a_new_date_from_the_form(
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    """Before, the form had no date: a seat whose date was gone went to the replacement late
+    the day they were named. The page now asks for a new date then (in Chinese, the form kept
+    as sent), checks the one given, and records it for the whole team."""
+    import datetime as dt
+
+    base, drawn, ssc = coordinator_live
+    code, (lead, second) = sorted(drawn.items())[0]
+    gone = service.bureau_today() - dt.timedelta(days=1)
+    with Session(engine) as s:
+        s.execute(sa.update(Assignment).where(Assignment.credit_code == code).values(due_on=gone))
+        s.commit()
+    page = f"/w/c/rounds/{ROUND}/e/{code}"
+    new_date = service.bureau_today() + dt.timedelta(days=21)
+    with coordinator_client(base, ssc) as http:
+        shown = http.get(page)
+        csrf = csrf_of(shown.text)
+        form = {"csrf": csrf, "inspector_id": second, "cause": "unavailable", "note": "病假"}
+        missing = http.post(f"{page}/replace", data=form)
+        past = http.post(f"{page}/replace", data=form | {"due_on": gone.isoformat()})
+        typed = http.post(f"{page}/replace", data=form | {"due_on": "下周五"})
+        done = http.post(f"{page}/replace", data=form | {"due_on": new_date.isoformat()})
+        after = http.get(done.headers["location"])
+    assert re.search(r'<label for="due-on-1">新的完成期限[^<]*</label>\s*<input type="date" '
+                     r'id="due-on-1" name="due_on"', _section(shown.text, "replace"))  # fmt: skip
+    said = _section(missing.text, "replace-refused")
+    assert missing.status_code == 422 and "原定的完成期限已过" in said and _name(second) in said
+    assert 'value="unavailable" required checked' in _section(missing.text, "replace")
+    assert past.status_code == 422 and "新的完成期限：不能早于今天" in past.text
+    assert typed.status_code == 422 and "请按 年-月-日 填写日期" in typed.text
+    assert 'value="下周五"' in _section(typed.text, "replace")  # kept as sent
+    assert done.status_code == 303, done.text
+    assert f"全组的完成期限改为 {new_date}" in _section(after.text, "replaced")
+    assert f"改为 {new_date}" in _section(after.text, "changes")
+    with Session(engine) as s:
+        dues = s.exec(select(Assignment.due_on).where(Assignment.credit_code == code)).all()
+    assert list(dues) == [new_date, new_date] and teams(engine)[code][0] == lead
 
 
 def test_when_no_inspector_is_left_the_page_says_so_and_the_member_stays(
