@@ -152,7 +152,9 @@ def replace(
     picks from the round's seed in the seat, the team's check due on ``due_on`` if given; the
     replacement, the team as it now stands, and ``cautions``: what the registry holds now
     against the replacement (``inactive``, ``leave``, ``conflict``: the pick is made on the
-    frame as committed), each a reason to withdraw them too. Refused with nothing written
+    frame as committed), each a reason to withdraw them too; and ``still_on``: for a member
+    withdrawn as ``unavailable`` or ``left``, the other enterprises of the round whose teams
+    still hold them (withdraw them there too). Refused with nothing written
     (409) when the round is not drawn, the member is not on the team (sent twice: the first
     took them off), the finding is final or no inspector is left; (422) when ``due_on`` is
     before today or more than a year on, or absent while the seat's own date is gone."""
@@ -170,7 +172,11 @@ def replace(
     with Session(engine) as session:  # as recorded: the time it was recorded at, too
         row = session.get(TeamChange, (round_key, done.replacement.withdrawal.n))
     assert row is not None  # committed by replace_member a moment ago, never deleted
-    return change_json(row) | {"team": list(done.team), "cautions": list(done.cautions)}
+    return change_json(row) | {
+        "team": list(done.team),
+        "cautions": list(done.cautions),
+        "still_on": list(done.still_on),
+    }
 
 
 @router.get("/rounds/{round_key}/replacements")

@@ -276,6 +276,13 @@ def replace_cmd(
             "if they cannot check this enterprise (a replacement of its own)",
             err=True,
         )
+    if done.still_on:
+        typer.echo(
+            f"warning: {w.withdrawn} ({w.cause}) is still on the team of "
+            f"{', '.join(done.still_on)} in this round: withdraw them there too where the "
+            "check is still open (round replace, once for each)",
+            err=True,
+        )
 
 
 @app.command("audit")

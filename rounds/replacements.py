@@ -92,6 +92,10 @@ class Replaced:
     # since the commitment. Each is a reason to withdraw them too (a replacement of its own).
     cautions: tuple[str, ...] = ()
     due_moved: bool = False  # a new date given: every seat of the team has it now
+    # withdrawn as ``unavailable`` or ``left``: the other enterprises of the round whose teams
+    # the member still sits on (§14 withdraws from one team at a time; the same cause most
+    # likely holds for each, and the coordinator withdraws them there too)
+    still_on: tuple[str, ...] = ()
 
 
 class Refused(UserError):
@@ -142,7 +146,7 @@ def replace_member(
     def work(session: Session) -> Replaced:
         rnd = session.get(Round, round_key, with_for_update=True)  # the round's in turn
         if rnd is None:
-            raise Refused("no-round", f"round {round_key!r}: no such round")
+            raise Refused("no-round", _no_round(session, round_key))
         if rnd.status is not RoundStatus.drawn or rnd.seed is None:
             raise Refused(
                 "not-drawn",
@@ -213,6 +217,7 @@ def replace_member(
         replaced = Replaced(
             done, tuple(now.teams[credit_code]), due_on or kept, note, recorded_by, cautions,
             due_moved=due_on is not None and due_on != kept,
+            still_on=_still_on(now, inspector_id) if cause in ROUND_WIDE else (),
         )  # fmt: skip
         for hook in after_replacement_hooks:
             hook(session, round_key, replaced)
@@ -224,6 +229,24 @@ def replace_member(
         round_key, inspector_id, replaced.replacement.replacement, credit_code, cause,
     )  # fmt: skip
     return replaced
+
+
+def _no_round(session: Session, round_key: str) -> str:
+    """Why there is no round to change: none of that key, or a joint round's key, whose teams
+    are drawn across bureaus and never change (docs/exchange-protocol.md, joint rounds)."""
+    from joint.models import JointRound  # joint builds on rounds: imported where it is used
+
+    if session.get(JointRound, round_key) is not None:
+        return (
+            f"round {round_key!r} is a joint round: its teams are drawn across the bureaus "
+            "taking part and do not change after the draw (docs/exchange-protocol.md)"
+        )
+    return f"round {round_key!r}: no such round"
+
+
+def _still_on(now: TeamsNow, inspector_id: str) -> tuple[str, ...]:
+    """The enterprises whose teams, as they now stand, still hold ``inspector_id``."""
+    return tuple(sorted(code for code, team in now.teams.items() if inspector_id in team))
 
 
 def _cautions(session: Session, inspector_id: str, credit_code: str, rnd: Round) -> tuple[str, ...]:

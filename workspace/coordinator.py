@@ -205,13 +205,15 @@ def enterprise_page(
     (the evidence, who signed and who has yet to), newest first. A correction is the
     inspectors' (or the findings import's), not this page's."""
     cautions = replacements.cautions_said(request.query_params.get("caution", ""))
+    replaced = said_count(request, "replaced")
     return _enterprise(
         request,
         round_key,
         credit_code,
         me,
-        replaced=said_count(request, "replaced"),
+        replaced=replaced,
         cautions=cautions,
+        still_on=replacements.still_on(request.app.state.engine, round_key, replaced),
     )
 
 
@@ -224,7 +226,8 @@ def _enterprise(
     **context: object,
 ) -> Response:
     """The enterprise page; ``context``: a replacement just recorded (``replaced``, and what
-    the registry holds against the replacement: ``cautions``), or one refused (``refused``:
+    the registry holds against the replacement: ``cautions``; the other teams a member withdrawn
+    from the whole round still sits on: ``still_on``), or one refused (``refused``:
     why, and ``sent``: the form as it was)."""
     view = _assignment(request, round_key, credit_code)
     refs = [e for v in view.versions for e in v.evidence]
@@ -237,13 +240,14 @@ def _enterprise(
         me=me.name,
         back=f"{round_path(round_key)}#e-{quote(credit_code, safe='')}",
         action=enterprise_path(round_key, credit_code),
+        enterprise_path=enterprise_path,  # the other teams a withdrawn member still sits on
         evidence_of=attachments.lookup(state.engine, refs),
         csrf=me.csrf,
         why_not=replacements.why_not(state.engine, view),
         causes=replacements.cause_choices(),
         note_max=replacements.NOTE_MAX,
         changes=replacements.changes(state.engine, round_key, zone, credit_code),
-        **({"sent": {}, "refused": "", "replaced": "", "cautions": []} | context),
+        **({"sent": {}, "refused": "", "replaced": "", "cautions": [], "still_on": []} | context),
     )
 
 

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from api.replacements import refused
-from draw.replace import CAUSES
+from draw.replace import CAUSES, ROUND_WIDE
 from registry.models import Enterprise, Inspector
-from rounds.models import Round, RoundStatus
+from rounds.models import Assignment, Round, RoundStatus, TeamChange
 from rounds.replacements import NOTE_MAX, Refused, Replaced, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.clock import local_label
@@ -83,6 +83,27 @@ def changes(
         )  # fmt: skip
         for r in rows
     ]
+
+
+def still_on(engine: sa.Engine, round_key: str, n: str) -> list[tuple[str, str]]:
+    """For the replacement ``n`` just recorded, when its cause keeps the member off the whole
+    round (不能到场, 调离): the other enterprises whose teams still hold them, as (credit code,
+    name), for the page to link to. §14 withdraws from one team at a time, and the same cause
+    most likely holds for each of the member's teams."""
+    if not n:
+        return []
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    with Session(engine) as db:
+        row = db.get(TeamChange, (round_key, int(n)))
+        if row is None or row.cause not in ROUND_WIDE:
+            return []
+        held = db.execute(
+            sa.select(a.credit_code, col(Enterprise.name))
+            .outerjoin(Enterprise, col(Enterprise.credit_code) == a.credit_code)
+            .where(a.round_key == round_key, a.inspector_id == row.withdrawn)
+            .order_by(a.credit_code)
+        )
+        return [(code, name or code) for code, name in held]
 
 
 def by_enterprise(rows: list[ChangeRow]) -> list[tuple[str, str, int]]:

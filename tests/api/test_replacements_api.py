@@ -101,7 +101,10 @@ def test_a_coordinator_replaces_a_member_and_lists_the_replacements(served: Serv
     }
     assert got["note"] == "住院治疗" and got["recorded_by"] == ME and got["cautions"] == []
     (listed,) = served.listed()
-    assert listed == {k: v for k, v in got.items() if k not in ("team", "cautions")}
+    assert listed == {k: v for k, v in got.items() if k not in ("team", "cautions", "still_on")}
+    # withdrawn as unable to attend: the member's other teams of the round, which still hold them
+    assert got["still_on"] == sorted(c for c, t in teams(served.engine).items() if lead in t)
+    assert got["still_on"] and code not in got["still_on"]
 
 
 def test_the_answer_names_what_the_registry_now_holds_against_the_replacement(

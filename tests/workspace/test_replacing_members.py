@@ -397,3 +397,29 @@ def test_on_a_phone_without_javascript_a_member_is_replaced_and_a_refusal_kept(
     assert reached == f"{base}/w/c/rounds/{ROUND}/e/{code}#changes"
     assert max(refused_width, width, round_width) <= PHONE["width"]
     assert tap >= 44, tap  # each 更换 is a finger's tap, as the page's buttons are
+
+
+def test_a_member_withdrawn_as_unable_to_attend_is_named_on_their_other_teams(
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    """The form withdraws from one team; the page then names, and links, the round's other
+    enterprises whose teams still hold the member (不能到场 and 调离 hold for each of them)."""
+    base, drawn, ssc = coordinator_live
+    held: dict[str, list[str]] = {}
+    for code, team in sorted(drawn.items()):
+        for inspector in team:
+            held.setdefault(inspector, []).append(code)
+    inspector, codes = next((i, c) for i, c in sorted(held.items()) if len(c) > 1)
+    page = f"/w/c/rounds/{ROUND}/e/{codes[0]}"
+    with coordinator_client(base, ssc) as http:
+        before = http.get(page)
+        sent = {"csrf": csrf_of(before.text), "inspector_id": inspector,
+                "cause": "unavailable", "note": "住院治疗"}  # fmt: skip
+        done = http.post(f"{page}/replace", data=sent)
+        assert done.status_code == 303, done.text
+        after = http.get(done.headers["location"])
+    banner = _section(after.text, "still-on")
+    assert f"{_name(inspector)}（不能到场）仍在本轮 {len(codes) - 1} 家企业的检查组中" in banner
+    for code in codes[1:]:
+        assert f'href="/w/c/rounds/{ROUND}/e/{code}"' in banner
+    assert f'href="{page}"' not in banner
