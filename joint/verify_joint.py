@@ -3,7 +3,8 @@
 
 Usage: python3 -I -S verify_joint.py BUNDLE_DIR
 
-Checks, in order, and names the first thing that fails: the manifest; the joint plan; each
+Checks, in order, and names the first thing that fails: the manifest, and that the folder
+holds nothing it does not list (but a file manager's files, FILE_MANAGER); the joint plan; each
 participant's signed commitment (Ed25519, by the key the bundle names: compare it with the
 partner directory); the lead's enterprise frame and every bureau's inspector frame and
 conflicts against the commitments; every reveal (signature, and that H(nonce) opens the
@@ -27,6 +28,10 @@ class Mismatch(Exception):
 
 V: Any = None  # the bundle's verify.py, loaded once the manifest has checked it
 CONTEXT = b"shuangsui-joint-v1\n"
+# What may lie in a joint bundle's folder unlisted, said but not read: the files a file
+# manager writes into a folder it shows (macOS Finder, Windows Explorer). Nothing else is
+# written beside a joint bundle: it is on no public page and has no classification bundle.
+FILE_MANAGER = (".DS_Store", "Thumbs.db", "desktop.ini")
 
 
 def read(bundle, name):
@@ -49,6 +54,28 @@ def check_manifest(bundle, names):
     for name in names:
         if hashlib.sha256(read(bundle, name)).hexdigest() != listed[name]:
             raise Mismatch(f"{name}: SHA-256 differs from MANIFEST.sha256")
+    check_unlisted(bundle, names)
+
+
+def check_unlisted(bundle, names):
+    """Nothing in the bundle's folder but its files and MANIFEST.sha256 (docs/draw-algorithm.md
+    §13.6): a file or folder put beside them (an outcome-v2.json, notes.txt) was never
+    checked, so it is named rather than passed over in silence. FILE_MANAGER's files excepted."""
+    for name in sorted(os.listdir(bundle)):
+        folder = os.path.isdir(os.path.join(bundle, name))
+        if name in names or name == "MANIFEST.sha256" or (name in FILE_MANAGER and not folder):
+            continue
+        shown = name + "/" if folder else name
+        raise Mismatch(f"MANIFEST.sha256: {shown} is in the bundle but not listed")
+
+
+def manifest_ok(bundle, names, say):
+    """Check the manifest and what the folder holds; say so, and name each file let be."""
+    check_manifest(bundle, names)
+    say(f"MANIFEST.sha256: {len(names)} files ok, nothing unlisted")
+    for name in FILE_MANAGER:
+        if os.path.isfile(os.path.join(bundle, name)):
+            say(f"{name}: written by a file manager, not part of the bundle, not read")
 
 
 def files_of(plan):
@@ -60,6 +87,7 @@ def files_of(plan):
 
 def load_verify(bundle):
     global V
+    sys.dont_write_bytecode = True  # its __pycache__/ would be a folder the manifest does not list
     path = os.path.join(bundle, "verify.py")
     spec: Any = importlib.util.spec_from_file_location("bundle_verify", path)
     V = importlib.util.module_from_spec(spec)
@@ -206,7 +234,7 @@ def redo(plan, seed, ents, frames):
 
 def verify(bundle, say=print):
     plan = json.loads(read(bundle, "joint-plan.json"))
-    check_manifest(bundle, files_of(plan))
+    manifest_ok(bundle, files_of(plan), say)
     load_verify(bundle)
     if V.canonical(plan) != read(bundle, "joint-plan.json"):
         raise Mismatch("joint-plan.json: not canonical JSON")
