@@ -6,7 +6,14 @@ import datetime as dt
 from functools import cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leads.models import SOURCE_LABELS, LeadSource
@@ -92,11 +99,13 @@ class LeadIn(BaseModel):
         return no_control_in_text(value)  # line breaks and tabs may stay in an allegation
 
     @model_validator(mode="after")
-    def _dates(self) -> LeadIn:
+    def _dates(self, info: ValidationInfo) -> LeadIn:
         if not self.category:
             raise ValueError("category: must not be blank")
         if self.deadline is None:
-            days = LeadsSettings().leads_deadline_days
+            # an import reads the setting once for its file (a millisecond a read) and passes
+            # it as ``context={"deadline_days": N}``
+            days = (info.context or {}).get("deadline_days") or LeadsSettings().leads_deadline_days
             self.deadline = self.received_on + dt.timedelta(days=days)
         elif self.deadline < self.received_on:
             raise ValueError(f"deadline: {self.deadline} is before received_on {self.received_on}")

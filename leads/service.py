@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Row, text
 from sqlmodel import Session, col, select
 
 from findings import dates
@@ -57,15 +57,21 @@ def lock_intake(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INTAKE_LOCK})
 
 
-def new_lead(data: LeadIn, *, by: str, at: dt.datetime) -> Lead:
+def new_row(data: LeadIn, *, by: str, at: dt.datetime) -> dict[str, Any]:
+    """A new lead's columns (the others take their defaults), refused when it was received in
+    the future. ``leads.importer`` inserts thousands of these at once, with no ``Lead`` each."""
     if data.received_on > dates.today():
         raise UserError(f"received_on: {data.received_on} is in the future")
-    return Lead.model_validate(
-        data.model_dump() | {"created_by": by, "created_at": at, "updated_at": at}
-    )
+    return data.model_dump() | {"created_by": by, "created_at": at, "updated_at": at}
 
 
-def received_event(lead: Lead) -> events.LeadReceived:
+def new_lead(data: LeadIn, *, by: str, at: dt.datetime) -> Lead:
+    return Lead.model_validate(new_row(data, by=by, at=at))
+
+
+def received_event(lead: Lead | Row[Any]) -> events.LeadReceived:
+    """A recorded lead's event: of a ``Lead``, or of the row an insert returned (its ``id``,
+    ``source``, ``credit_code``, ``category``, ``deadline`` and ``created_by``)."""
     assert lead.id is not None
     return events.LeadReceived(lead.id, lead.source.value, lead.credit_code, lead.category,
                                lead.deadline.isoformat(), lead.created_by)  # fmt: skip
