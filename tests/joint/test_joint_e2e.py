@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,21 +20,6 @@ from tests.joint.world import NAMES, World, joint_yaml
 
 pytestmark = pytest.mark.slow
 FJ, SH, ZJ = "350000", "310000", "330000"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    urls = None
-    if request.param == "postgres":
-        make = request.getfixturevalue("new_postgres_database")
-        urls = {code: make(f"joint_{code}") for code in NAMES}
-    w = World(tmp_path, urls)
-    try:
-        for code in NAMES:
-            w.start(code)
-        yield w
-    finally:
-        w.stop()
 
 
 def verify(bundle: Path) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ and went into the lead's log as the joint result, where every partner takes it i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,21 +22,6 @@ from tests.joint.world import NAMES, World, joint_yaml
 pytestmark = pytest.mark.slow
 FJ, SH, ZJ = "350000", "310000", "330000"
 JOINT = "jt-2026-12"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    urls = None
-    if request.param == "postgres":
-        make = request.getfixturevalue("new_postgres_database")
-        urls = {code: make(f"s28_{code}") for code in NAMES}
-    w = World(tmp_path, urls)
-    try:
-        for code in NAMES:
-            w.start(code)
-        yield w
-    finally:
-        w.stop()
 
 
 def _outcome(w: World, code: str) -> dict:
