@@ -206,6 +206,15 @@ def _dispatch_in_background(
     return thread, _leased_ids(engine)
 
 
+def _until_accepted(sink: SmtpSink, n: int, deadline: float = 30.0) -> None:
+    """Wait until the sink has accepted ``n`` messages."""
+    end = time.monotonic() + deadline
+    while len(sink.handler.received) < n:
+        if time.monotonic() > end:
+            raise AssertionError(f"the sink accepted {len(sink.handler.received)} of {n}")
+        time.sleep(0.01)
+
+
 def _leased_ids(engine: Engine, deadline: float = 10.0) -> list[int]:
     """The ids leased, once a dispatcher just started has committed its first claim."""
     end = time.monotonic() + deadline
@@ -235,7 +244,12 @@ def test_renewing_held_up_by_the_database_gives_the_queue_back_unsent(engine: En
             raw.cursor().execute(
                 "SELECT id FROM notification WHERE id = ANY(%s) FOR UPDATE", (held,)
             )  # the renewal's UPDATE waits on these rows
-        time.sleep(2.5 * LEASE)  # past the first send: the next row's renewal is overdue
+        # held until the slow first send has ended, and half a lease more: the next row is
+        # due to start while its renewal still waits. (A fixed wait from the claim let a
+        # dispatcher slow to start its send, on a loaded machine, finish it after the lock
+        # was gone and renewed in time: nothing went back.)
+        _until_accepted(sink, 1)
+        time.sleep(0.5 * LEASE)
         raw.rollback()
         thread.join(60)
     finally:
