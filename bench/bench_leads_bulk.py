@@ -15,7 +15,8 @@ work on PostgreSQL is not in it) and the medians with their ratio.
 
 Usage (from the repository root):
   .venv/bin/python bench/bench_leads_bulk.py [--sizes 5000,50000] [--runs 3] [--postgres-url URL]
-Without a URL it runs on SQLite only. Never asserts a time.
+      [--skip-sqlite]
+Without a URL it runs on SQLite only; ``--skip-sqlite`` runs PostgreSQL only. Never asserts a time.
 """
 
 from __future__ import annotations
@@ -240,13 +241,14 @@ def main() -> int:
     parser.add_argument("--sizes", default="5000,50000")
     parser.add_argument("--runs", type=int, default=3, help="imports of each kind and size")
     parser.add_argument("--postgres-url", default="")
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
 
     from shuangsui import db
 
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="shuangsui-bench-leads-bulk-") as tmp:
-        urls = [f"sqlite:///{Path(tmp) / 'bench.db'}"]
+        urls = [] if args.skip_sqlite else [f"sqlite:///{Path(tmp) / 'bench.db'}"]
         if args.postgres_url:
             urls.append(pg_admin.fresh(args.postgres_url, DB))
         for url in urls:

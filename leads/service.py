@@ -14,14 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from findings import dates
 from leads import events, targeting
-from leads.models import Lead, LeadStatus
+from leads.models import Lead, LeadSource, LeadStatus
 from leads.schemas import LeadIn
 from registry.models import CheckItem, Enterprise
 from rounds import audit
@@ -69,9 +70,21 @@ def new_lead(data: LeadIn, *, by: str, at: dt.datetime) -> Lead:
     return Lead.model_validate(new_row(data, by=by, at=at))
 
 
-def received_event(lead: Lead | Row[Any]) -> events.LeadReceived:
-    """A recorded lead's event: of a ``Lead``, or of the row an insert returned (its ``id``,
-    ``source``, ``credit_code``, ``category``, ``deadline`` and ``created_by``)."""
+@dataclass(frozen=True)
+class Recorded:
+    """A lead ``leads.importer`` inserted with no ``Lead`` built: its id and the columns
+    :func:`received_event` reads, as :func:`new_row` gave them."""
+
+    id: int
+    source: LeadSource
+    credit_code: str
+    category: str
+    deadline: dt.date
+    created_by: str
+
+
+def received_event(lead: Lead | Recorded) -> events.LeadReceived:
+    """A recorded lead's event: of a ``Lead``, or of one inserted in bulk (:class:`Recorded`)."""
     assert lead.id is not None
     return events.LeadReceived(lead.id, lead.source.value, lead.credit_code, lead.category,
                                lead.deadline.isoformat(), lead.created_by)  # fmt: skip

@@ -10,7 +10,7 @@ those tables are empty, refused with one line saying what to do otherwise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,11 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    insert,
     inspect,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from shuangsui.config import Settings, get_settings, scrub_url
@@ -269,6 +271,54 @@ def insert_rows(
             rows = [(*row[:i], encode(row[i]), *row[i + 1 :]) for row in rows]
     marks = ", ".join("?" for _ in names)  # SQLite's qmark parameters
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
+
+
+def insert_returning_ids(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert ``rows`` (mappings of the same columns) into ``table`` in the connection's
+    transaction, as a Core insert of them would (a column they leave out takes its scalar
+    default), and return the new rows' ids, in the order of ``rows``.
+
+    PostgreSQL: psycopg's own ``executemany(..., returning=True)``, one result set a row read
+    in order. SQLAlchemy's way there, ``INSERT ... RETURNING`` statements of a thousand rows
+    (insertmanyvalues), cost the client twice as much: psycopg turning a thousand rows' named
+    placeholders into its own, in Python (docs/benchmarks.md, "Leads import"). A driver error
+    is raised as SQLAlchemy's (an ``IntegrityError`` stays one). Elsewhere that Core insert,
+    ``sort_by_parameter_order`` (SQLite's ``RETURNING`` promises no order)."""
+    if not rows:
+        return []
+    if conn.dialect.name != "postgresql":
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(stmt, rows).scalars())
+    given = list(rows[0])
+    defaults = [c for c in table.columns if c.key not in given and c.default is not None]
+    if any(not c.default.is_scalar for c in defaults):  # type: ignore[union-attr]
+        raise ValueError(f"{table.name}: only a column's scalar default is written here")
+    names = [*given, *(c.key for c in defaults)]
+    fixed = tuple(c.default.arg for c in defaults)  # type: ignore[union-attr]
+    params = [(*(row[k] for k in given), *fixed) for row in rows]
+    for i, name in enumerate(names):  # a column at a time: most have no processor
+        process = bind_processor(table.c[name], conn.dialect)
+        if process is not None:
+            encode = once_per_object(process)
+            params = [(*p[:i], encode(p[i]), *p[i + 1 :]) for p in params]
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(table.c[name].name) for name in names)
+    marks = ", ".join("%s" for _ in names)
+    sql = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks}) RETURNING id"
+    dbapi = conn.dialect.loaded_dbapi
+    if not conn.in_transaction():  # as a statement of its own would: a rollback then undoes it
+        conn.begin()
+    try:
+        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.executemany(sql, params, returning=True)
+            ids = [cursor.fetchone()[0]]
+            while cursor.nextset():
+                ids.append(cursor.fetchone()[0])
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+    return ids
 
 
 def once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

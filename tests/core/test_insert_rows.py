@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from shuangsui.db import insert_rows, once_per_object
+from shuangsui.db import insert_returning_ids, insert_rows, once_per_object
 
 LOCAL = timezone(timedelta(hours=8))
 MOMENT = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=UTC)
@@ -59,3 +59,33 @@ def test_tuples_store_the_bytes_a_table_insert_stores(engine: sa.Engine) -> None
             assert tuples[2][0] == tuples[0][0]
     finally:
         meta.drop_all(engine)
+
+
+def test_ids_come_back_in_order_and_a_driver_error_as_sqlalchemy_s(engine: sa.Engine) -> None:
+    """``insert_returning_ids`` (psycopg's own executemany on PostgreSQL, a Core insert
+    elsewhere): the ids in the rows' order, a left-out column's default written, and a broken
+    constraint raised as SQLAlchemy's ``IntegrityError``, which callers catch, with nothing
+    kept once rolled back."""
+    meta = sa.MetaData()
+    table = sa.Table(
+        "insert_ids_check", meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("ref", sa.String(20), unique=True),
+        sa.Column("state", sa.String(10), default="new"),
+    )  # fmt: skip
+    meta.create_all(engine)
+    rows = [{"ref": f"r{i}"} for i in (3, 1, 2)]
+    with engine.begin() as conn:
+        ids = insert_returning_ids(conn, table, rows)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(table.c.id, table.c.ref)).all())
+        states = set(conn.execute(sa.select(table.c.state)).scalars())
+    assert [stored[i] for i in ids] == ["r3", "r1", "r2"] and states == {"new"}
+    with engine.connect() as conn:
+        try:
+            insert_returning_ids(conn, table, [{"ref": "r9"}, {"ref": "r1"}])
+        except sa.exc.IntegrityError:
+            conn.rollback()
+        else:
+            raise AssertionError("a duplicate ref was inserted")
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 3
