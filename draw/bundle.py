@@ -29,7 +29,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,13 @@ REPLACEMENTS = "replacements.json"  # §14: only in the bundle of a round with a
 ANY_BUNDLE_FILE = frozenset(
     (*BUNDLE_FILES, *PUBLIC_BUNDLE_FILES, "pseudonyms.json", REPLACEMENTS, "failure.json")
 )
+# A joint round's bundle (joint/bundle.py, §13.6): its own names, and a participant's files (a
+# bureau code is 6 digits, joint/plan.py). Named here, where both writers see them: a round's
+# bundle written where a joint one was removes these, a joint bundle a round's (joint imports
+# this module; this module imports nothing of joint).
+JOINT_BUNDLE_FILE = frozenset(("joint-plan.json", "statements.json", "outcome.json",
+                               "verify_joint.py"))  # fmt: skip
+JOINT_PARTICIPANT_FILE = re.compile(r"(inspectors-[0-9]{6}\.jsonl|conflicts-[0-9]{6}\.json)")
 
 
 Data = bytes | Iterable[bytes]  # a file's bytes, or its pieces in order (a frame's lines)
@@ -380,12 +388,30 @@ def write_failed_bundle(
     return out
 
 
+def other_bundle_files(out: Path, names: Collection[str]) -> list[Path]:
+    """The files in ``out`` of a bundle whose manifest ``names`` will not list: a round's of
+    another kind (:data:`ANY_BUNDLE_FILE`) or a joint round's (:data:`JOINT_BUNDLE_FILE`,
+    :data:`JOINT_PARTICIPANT_FILE`). Only these names: a file a person put there stays, and
+    the bundle's verifier names it."""
+    return [
+        path
+        for path in sorted(out.iterdir())
+        if path.name not in names
+        and not path.is_dir()
+        and (
+            path.name in ANY_BUNDLE_FILE
+            or path.name in JOINT_BUNDLE_FILE
+            or JOINT_PARTICIPANT_FILE.fullmatch(path.name)
+        )
+    ]
+
+
 def _write_all(out: Path, docs: Mapping[str, Data], names: tuple[str, ...], write: Writer) -> None:
     """Write each file, then MANIFEST.sha256 over ``names``, last (a bundle without it is
-    incomplete). A file in pieces is hashed as its pieces are written. Files of another kind
-    of bundle are removed first (ANY_BUNDLE_FILE)."""
-    for stale in sorted(ANY_BUNDLE_FILE - set(names)):
-        (out / stale).unlink(missing_ok=True)
+    incomplete). A file in pieces is hashed as its pieces are written. Files of another
+    bundle are removed first (:func:`other_bundle_files`)."""
+    for stale in other_bundle_files(out, names):
+        stale.unlink(missing_ok=True)
     digests = {}
     for name, data in docs.items():
         digest = hashlib.sha256()

@@ -5,21 +5,21 @@ Each file is written atomically and the manifest last (``shuangsui.files``); two
 folder take turns (its writer lock), the second reading the round after the first has written.
 ``verify_joint.py`` refuses a file its manifest does not list, so a bundle written into a
 folder that held another (a draw bundle, or a joint round with other participants) first
-removes the other's files (``_stale``), and never a file a person put there."""
+removes the other's files (``draw.bundle.other_bundle_files``), and never a file a person
+put there."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
-import re
 import stat
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from draw.bundle import ANY_BUNDLE_FILE as ANY_DRAW_FILE
+from draw.bundle import other_bundle_files
 from draw.canonical import canonical_json
 from joint import service
 from joint.models import JointRound
@@ -29,8 +29,6 @@ from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 HERE = Path(__file__).resolve().parent
 VERIFY = HERE.parent / "draw" / "verify_bundle.py"
 VERIFY_JOINT = HERE / "verify_joint.py"
-# A participant's files (a bureau code is 6 digits, joint/plan.py)
-BUREAU_FILE = re.compile(r"(inspectors-[0-9]{6}\.jsonl|conflicts-[0-9]{6}\.json)")
 
 
 def bundle_files(plan: dict[str, Any]) -> list[str]:
@@ -39,18 +37,6 @@ def bundle_files(plan: dict[str, Any]) -> list[str]:
     for p in plan["participants"]:
         names += [f"inspectors-{p['bureau']}.jsonl", f"conflicts-{p['bureau']}.json"]
     return names + ["outcome.json", "verify.py", "verify_joint.py"]
-
-
-def _stale(out: Path, names: list[str]) -> list[Path]:
-    """The files in ``out`` of a bundle this one's manifest will not list: a draw bundle's
-    (``draw.bundle.ANY_BUNDLE_FILE``) and the participant files of another joint round's."""
-    return [
-        path
-        for path in sorted(out.iterdir())
-        if path.name not in names
-        and not path.is_dir()
-        and (path.name in ANY_DRAW_FILE or BUREAU_FILE.fullmatch(path.name))
-    ]
 
 
 def _remove_bytecode(out: Path) -> None:
@@ -119,7 +105,7 @@ def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
     blobs["verify.py"] = VERIFY.read_bytes()
     blobs["verify_joint.py"] = VERIFY_JOINT.read_bytes()
     names = bundle_files(plan)
-    for stale in _stale(out, names):
+    for stale in other_bundle_files(out, names):
         stale.unlink(missing_ok=True)
     _remove_bytecode(out)
     for name in names:  # verify.py with its source's mode, as a copy keeps it

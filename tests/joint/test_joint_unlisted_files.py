@@ -9,7 +9,8 @@ refused too; only a file manager's files are let be, and said. verify_joint.py w
 into the folder it checks (it left ``__pycache__/``, which it would now refuse on the second
 run). A joint bundle written into a folder that held another bundle (a round's, or a joint
 round with other participants) removes the other's files and what an earlier verify_joint.py
-left, and nothing a person put there."""
+left, and nothing a person put there; a round's bundle written where a joint one was removes
+the joint files, as it removes a round bundle's of another kind."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from draw.bundle import bundle_files as draw_bundle_files
 from joint import service
 from joint.bundle import bundle_files, write_bundle
+from tests.draw.test_bundle import run_verify
 from tests.draw.test_verify_unlisted import _write as write_draw_bundle
 from tests.joint.test_protocol import Trio, trio  # noqa: F401  (fixture)
 from tests.joint.world import NAMES, joint_yaml
@@ -138,3 +141,26 @@ def test_a_joint_bundle_written_over_another_verifies(
         proc = _run(folder)
         assert proc.returncode == 0 and "reproduced exactly" in proc.stdout, (joint, proc.stdout)
     assert not (folder / f"inspectors-{ZJ}.jsonl").exists()
+
+
+def test_a_round_bundle_written_over_a_joint_one_verifies(
+    trio: Trio,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The other way: a round's bundle written where a joint one was removes the joint files
+    (joint-plan.json, statements.json, outcome.json, each participant's, verify_joint.py),
+    which the round's verify.py would refuse as unlisted; a person's notes.txt stays, and
+    verify.py names it."""
+    _drawn(trio, "jt-then-round")
+    folder = tmp_path / "bundle"
+    write_bundle(trio.b[FJ].engine, "jt-then-round", folder)
+    (folder / "notes.txt").write_text("the coordinator's own notes", encoding="utf-8")
+    write_draw_bundle(folder, "auditor-v2")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*draw_bundle_files("auditor", 2), "MANIFEST.sha256", "notes.txt"]
+    )
+    last = run_verify(folder).stdout.splitlines()[-1]
+    assert last == "FAIL: MANIFEST.sha256: notes.txt is in the bundle but not listed"
+    (folder / "notes.txt").unlink()
+    proc = run_verify(folder)
+    assert proc.returncode == 0, proc.stdout
