@@ -74,18 +74,21 @@ def test_ids_come_back_in_order_and_a_driver_error_as_sqlalchemy_s(engine: sa.En
         sa.Column("state", sa.String(10), default="new"),
     )  # fmt: skip
     meta.create_all(engine)
-    rows = [{"ref": f"r{i}"} for i in (3, 1, 2)]
-    with engine.begin() as conn:
-        ids = insert_returning_ids(conn, table, rows)
-    with engine.connect() as conn:
-        stored = dict(conn.execute(sa.select(table.c.id, table.c.ref)).all())
-        states = set(conn.execute(sa.select(table.c.state)).scalars())
-    assert [stored[i] for i in ids] == ["r3", "r1", "r2"] and states == {"new"}
-    with engine.connect() as conn:
-        try:
-            insert_returning_ids(conn, table, [{"ref": "r9"}, {"ref": "r1"}])
-        except sa.exc.IntegrityError:
-            conn.rollback()
-        else:
-            raise AssertionError("a duplicate ref was inserted")
-        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 3
+    try:
+        rows = [{"ref": f"r{i}"} for i in (3, 1, 2)]
+        with engine.begin() as conn:
+            ids = insert_returning_ids(conn, table, rows)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.select(table.c.id, table.c.ref)).all())
+            states = set(conn.execute(sa.select(table.c.state)).scalars())
+        assert [stored[i] for i in ids] == ["r3", "r1", "r2"] and states == {"new"}
+        with engine.connect() as conn:
+            try:
+                insert_returning_ids(conn, table, [{"ref": "r9"}, {"ref": "r1"}])
+            except sa.exc.IntegrityError:
+                conn.rollback()
+            else:
+                raise AssertionError("a duplicate ref was inserted")
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 3
+    finally:
+        meta.drop_all(engine)  # the test database's tables are the models' alone
