@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,16 +118,18 @@ def answer(session: Session, leads: Iterable[Lead]) -> list[int]:
     its ``LeadAnswered`` event. The ids of those, in order."""
     leads = sorted(leads, key=lambda lead: lead.id or 0)
     found = answers(session.connection(), leads)
-    for lead in leads:
-        if lead.id not in found:
-            continue
-        at = _now()
-        lead.status, lead.finding_id = LeadStatus.answered, found[lead.id]
+    answered = [(lead, lead_id) for lead in leads if (lead_id := lead.id) in found]
+    at = _now()
+    for lead, lead_id in answered:
+        lead.status, lead.finding_id = LeadStatus.answered, found[lead_id]
         lead.answered_at = lead.updated_at = at
         session.add(lead)
-        assert lead.round_key is not None
-        audit.add_to(session, lead.round_key, events.LeadAnswered(
-            lead.id, lead.round_key, lead.credit_code, found[lead.id]))  # fmt: skip
+    # the events in the leads' order, each run of one round's leads chained in one insert
+    for round_key, run in groupby(answered, key=lambda pair: pair[0].round_key or ""):
+        audit.add_many(session, round_key, [
+            events.LeadAnswered(lead_id, round_key, lead.credit_code, found[lead_id])
+            for lead, lead_id in run
+        ])  # fmt: skip
     return sorted(found)
 
 
