@@ -191,8 +191,8 @@ def frame_load_floor_joined(engine, kinds: list[str]) -> int:  # type: ignore[no
 
 DRAWN_TABLES = (  # children first
     "notification", "exchange_cosignature", "exchange_checkpoint", "exchange_node",
-    "exchange_entry", "exchange_head", "assignment", "selection", "round_artifact", "audit_event",
-    "round", "plan_version",
+    "exchange_entry", "exchange_head", "team_change", "assignment", "selection",
+    "round_artifact", "audit_event", "round", "plan_version",
 )  # fmt: skip
 
 
