@@ -114,6 +114,19 @@ def _registry(conn: sa.Connection) -> list[Any]:
     return [*conn.execute(q).one(), conn.execute(sa.select(sa.func.max(_RC.c.seq))).scalar()]
 
 
+def finding_changes(conn: sa.Connection, round_keys: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """The count and the largest id of each round's rows in ``finding_change`` (rounds with
+    none left out). Equal at two moments: no finding of those rounds was written, by shuangsui
+    or by hand, between them (the database's triggers log every write, the count catches an id
+    taken early and committed late)."""
+    q = (
+        sa.select(_FC.c.round_key, sa.func.count(), sa.func.max(_FC.c.id))
+        .where(_FC.c.round_key.in_(list(round_keys)))
+        .group_by(_FC.c.round_key)
+    )
+    return {key: (count, top) for key, count, top in conn.execute(q)}
+
+
 def fingerprints(
     conn: sa.Connection, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
 ) -> tuple[str, dict[str, str]]:

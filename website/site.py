@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlmodel import Session
 
 from findings.events import ResultPublished
@@ -45,7 +45,7 @@ from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
 from shuangsui.db import insert_rows, one_of
-from shuangsui.errors import IntegrityError
+from shuangsui.errors import Conflict, IntegrityError
 from shuangsui.files import remove_leftovers, writer_lock
 from shuangsui.paths import child, inside
 from website import fragments, inputs
@@ -246,7 +246,9 @@ def _publish(
         site, _ = build_site(conn, settings, rows, results_of=())  # results: read below
         reread = [r.key for r in rows if r.key not in kept]
         # a result rewritten in the database: refused before anything is written (the reads
-        # below come a run of rounds at a time, between the writes of the rounds before)
+        # below come a run of rounds at a time, between the writes of the rounds before, and
+        # each makes sure it read what this check saw: ``_read_checked``)
+        checked = inputs.finding_changes(conn, reread)
         check_contents(conn, reread)
         runs = read_batches(conn, reread, READ_BATCH)
     head_of = {row.key: row for row in rows}
@@ -272,7 +274,7 @@ def _publish(
             if rnd.round_key not in listed_of:  # the first round of the next run
                 with engine.connect() as conn:
                     run = [head_of[key] for key in run_of[rnd.round_key]]
-                    listed_of, new = read_results(conn, settings, run)
+                    listed_of, new = _read_checked(conn, settings, run, checked)
                 unpublished += new
             site.rounds[i] = replace(rnd, results=listed_of.pop(rnd.round_key))
             parts[rnd.round_key] = _round(site, site.rounds[i], output, report, finished)
@@ -343,6 +345,41 @@ def _publish(
             "rewritten, and the round's page shows each value that differs"
         )
     return report
+
+
+READ_ATTEMPTS = 3  # reads of a run whose findings are being written as it is read
+
+
+def _read_checked(
+    conn: Connection, settings: Settings, run: list[RoundRow], checked: dict[str, tuple[int, int]]
+) -> tuple[dict[str, list[PublicResult]], list[NewlyPublished]]:
+    """``read_results`` of ``run``, never showing a version :func:`check_contents` did not
+    see. The check ran before the first write; this read comes later, in a statement of its
+    own. If no finding of the run was written between the two (``inputs.finding_changes``
+    the same after the read as before the check), the read is what was checked. Otherwise
+    (an inspector's correction, or an UPDATE by hand) the run is read again and checked
+    again, until a read and its check see the same writes: a rewritten result is refused
+    then, after the earlier runs' files but before any of its own, and before anything is
+    recorded."""
+    keys = [row.key for row in run]
+
+    def changes() -> dict[str, tuple[int, int]]:
+        now = inputs.finding_changes(conn, keys)
+        return {key: now[key] for key in keys if key in now}
+
+    listed, new = read_results(conn, settings, run)
+    if changes() == {key: checked[key] for key in keys if key in checked}:
+        return listed, new
+    for _ in range(READ_ATTEMPTS):
+        before = changes()
+        listed, new = read_results(conn, settings, run)
+        check_contents(conn, keys)
+        if changes() == before:
+            return listed, new
+    raise Conflict(
+        f"round(s) {', '.join(keys)}: findings were written while the publish read them, "
+        f"{READ_ATTEMPTS} times; nothing was recorded as published: publish again"
+    )
 
 
 def _round(

@@ -7,6 +7,7 @@ the version: no file written, no ``published_result`` row, no partner-log entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ from typer.testing import CliRunner
 
 from findings.models import Finding, FindingVersion, PublishedResult
 from shuangsui.cli import _register_groups, app, user_message
-from shuangsui.errors import IntegrityError
+from shuangsui.errors import Conflict, IntegrityError
 from tests.findings.factories import ROUND, drawn_round, final_finding
 from website.site import publish
 
 _FV = FindingVersion.__table__  # type: ignore[attr-defined]
 _F = Finding.__table__  # type: ignore[attr-defined]
+_PR = PublishedResult.__table__  # type: ignore[attr-defined]
 
 
 def _rewrite(engine: sa.Engine, code: str, result: str = "no_problem") -> None:
@@ -121,3 +123,91 @@ def test_the_publish_flow_fails_with_the_refusal_as_its_message(
     assert _refusal(code) in state.message and "\n" not in state.message
     files, published, _ = _everything(engine, out)
     assert files == {} and published == 0
+
+
+def _between_check_and_read(
+    monkeypatch: pytest.MonkeyPatch, write: Callable[[], None], times: int = 1
+) -> list[int]:
+    """``write`` run just before the publish reads the results of a run of rounds (after its
+    check of every version before any write), the first ``times`` reads; the reads counted."""
+    from website import site
+
+    reads = [0]
+    read = site.read_results
+
+    def read_after_a_write(*args: Any) -> Any:
+        reads[0] += 1
+        if reads[0] <= times:
+            write()
+        return read(*args)
+
+    monkeypatch.setattr(site, "read_results", read_after_a_write)
+    return reads
+
+
+def test_a_result_rewritten_between_the_check_and_the_read_is_refused(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads every version before the first write; the results are read later. A
+    row rewritten in between is seen (the findings' change log moved), read and checked again,
+    and refused: the rewritten result is in no file, and nothing is recorded."""
+    teams = drawn_round(engine)
+    code = sorted(teams)[0]
+    final_finding(engine, code, teams[code], result="mark_misused")
+    out = tmp_path / "site"
+    _between_check_and_read(monkeypatch, lambda: _rewrite(engine, code))
+
+    with pytest.raises(IntegrityError, match=_refusal(code)):
+        publish(engine, out)
+
+    files, published, entries = _everything(engine, out)
+    assert published == 0 and [k for _, k in entries if k in ("result", "correction")] == []
+    shown = b"".join(files.values()).decode("utf-8", "replace")
+    assert "未发现问题" not in shown and "no_problem" not in shown
+
+
+def test_a_correction_signed_between_the_check_and_the_read_is_published_checked(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inspector's correction recorded while the publish runs: the run is read again and
+    checked again, and the site shows the version it recorded as published."""
+    teams = drawn_round(engine)
+    code = sorted(teams)[0]
+    final_finding(engine, code, teams[code], result="mark_misused")
+    out = tmp_path / "site"
+    reads = _between_check_and_read(
+        monkeypatch, lambda: final_finding(engine, code, teams[code], result="other", reason="更正")
+    )
+
+    publish(engine, out)
+
+    assert reads[0] == 2  # read, seen changed, read and checked again
+    with engine.connect() as conn:
+        shown = conn.execute(
+            sa.select(_FV.c.version, _FV.c.result).join(
+                PublishedResult, PublishedResult.version_id == _FV.c.id
+            )  # type: ignore[arg-type]
+        ).all()
+    assert [tuple(r) for r in shown] == [(2, "other")]
+    page = (out / "rounds" / ROUND / "index.html").read_text("utf-8")
+    assert "其它情况：更正原因 更正" in page  # the version shown, its history beside it
+
+
+def test_findings_written_at_every_read_stop_the_publish_before_it_records(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teams = drawn_round(engine)
+    code = sorted(teams)[0]
+    final_finding(engine, code, teams[code], result="mark_misused")
+
+    def touch() -> None:  # a write the change log records, the content as it was
+        with engine.begin() as conn:
+            conn.execute(sa.update(_FV).values(result=_FV.c.result))
+
+    _between_check_and_read(monkeypatch, touch, times=100)
+
+    with pytest.raises(Conflict, match=f"round\\(s\\) {ROUND}: findings were written while"):
+        publish(engine, tmp_path / "site")
+
+    _, published, entries = _everything(engine, tmp_path / "site")
+    assert published == 0 and [k for _, k in entries if k in ("result", "correction")] == []
