@@ -145,9 +145,17 @@ def pick_replacement(
     recent: Pairs,
     now: TeamsNow,
     withdrawal: Withdrawal,
+    *,
+    seat: int | None = None,
 ) -> str:
-    """The inspector who takes ``withdrawal``'s seat (§14), or :class:`NoReplacement`."""
+    """The inspector who takes ``withdrawal``'s seat (§14), or :class:`NoReplacement`.
+
+    ``seat``: the seat's number the ticket hashes (and the refusal names) when it is not
+    ``withdrawal.position``. A bureau of a joint round picks on its own members of each team
+    (``now`` holds only those), while the ticket hashes the seat's place in the whole team
+    (docs/draw-algorithm.md §13.7)."""
     check_withdrawal(now, withdrawal)
+    position = withdrawal.position if seat is None else seat
     rules = plan["teams"]
     assert isinstance(rules, Mapping)
     keep_off = (
@@ -176,12 +184,12 @@ def pick_replacement(
         parts = ", ".join(f"{counts[r]} {texts[r]}" for r in texts if counts.get(r))
         raise NoReplacement(
             f"{enterprise.credit_code}: no inspector left to take position "
-            f"{withdrawal.position} of {withdrawal.withdrawn} "
+            f"{position} of {withdrawal.withdrawn} "
             f"({parts or 'no inspectors in the frame'})"
         )
     lowest = min(load for load, _ in eligible)
     level = sorted(key for load, key in eligible if load == lowest)
-    ticket = replace_ticket(seed, enterprise.credit_code, withdrawal.position, withdrawal.n)
+    ticket = replace_ticket(seed, enterprise.credit_code, position, withdrawal.n)
     return level[ticket % len(level)].decode("utf-8")
 
 

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from draw.bundle import other_bundle_files
 from draw.canonical import canonical_json
 from joint import service
 from joint.models import JointRound
+from joint.replacements import held_envelopes
 from shuangsui.errors import UserError
 from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 
@@ -89,9 +91,14 @@ def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
             reveals[r.bureau] = env
         else:
             refused.append(env)
+    statements: dict[str, Any] = {"commits": commits, "reveals": reveals, "refused": refused}
+    with Session(engine) as s:
+        replaced = held_envelopes(s, joint)
+    if replaced:  # only then: a round without replacements keeps its bytes (§13.7)
+        statements["replacements"] = replaced
     blobs: dict[str, bytes] = {
         "joint-plan.json": canonical_json(plan),
-        "statements.json": _line({"commits": commits, "reveals": reveals, "refused": refused}),
+        "statements.json": _line(statements),
     }
     lead = payloads.get(plan["lead"], {})
     blobs["frame-enterprises.jsonl"] = b"".join(_line(e) for e in lead.get("enterprises", []))

@@ -99,6 +99,58 @@ def bundle(joint: str, out: Path = typer.Option(..., help="the bundle directory"
     typer.echo(f"{out}: {len(names)} files and MANIFEST.sha256")
 
 
+@app.command("replace")
+def replace(
+    joint: str = typer.Argument(..., help="the joint round"),
+    credit_code: str = typer.Argument(..., help="the enterprise whose team changes"),
+    inspector: str = typer.Argument(..., help="our member who leaves the team"),
+    cause: str = typer.Option(
+        ..., "--cause", help="conflict (回避), unavailable (illness, other duty) or left (调离)"
+    ),
+    note: str = typer.Option(..., "--note", help="why, in a sentence (our audit log only)"),
+    by: str = typer.Option(None, "--by", help="who records it (default: this login's user name)"),
+) -> None:
+    """Withdraw our INSPECTOR from the team of CREDIT_CODE and seat the inspector the round's
+    seed picks among ours (docs/draw-algorithm.md §13.7); signed, sent to every participant.
+    Refused, with nothing recorded, before the draw, after our finding for the enterprise, or
+    when no inspector of ours is left to take the seat."""
+    import getpass
+
+    from joint.withdraw import replace_member
+
+    done = replace_member(
+        _engine(), _me(), joint, credit_code, inspector,
+        cause=cause, note=note, recorded_by=by or getpass.getuser(),
+    )  # fmt: skip
+    st = done.statement
+    typer.echo(
+        f"{joint}: replacement {st['n']} of {st['bureau']}: {st['withdrawn']} leaves position "
+        f"{st['position']} of {credit_code} ({st['cause']}); {st['replacement']} takes it"
+    )
+    typer.echo(f"  the team now: {', '.join(f'{b} {i}' for b, i in done.team)}")
+    typer.echo(f"  {done.queued} notice(s) queued for our inspectors")
+    for line in done.sent:
+        typer.echo(f"  {line}")
+    if done.still_on:
+        typer.echo(
+            f"warning: {st['withdrawn']} ({st['cause']}) is still on the team of "
+            f"{', '.join(done.still_on)} in this joint round: withdraw them there too where the "
+            "check is still open (joint replace, once for each)",
+            err=True,
+        )
+
+
+@app.command("pull")
+def pull(joint: str) -> None:
+    """Take what every other participant holds of the joint round (commitments, reveals and,
+    once drawn here, replacements), each checked as if it had been sent to us."""
+    me = _me()
+    notes = service.pull(_engine(), me, joint)
+    typer.echo(f"{joint}: pulled from every other participant")
+    for line in notes:
+        typer.echo(f"  {line}")
+
+
 @app.command("finding")
 def finding(joint: str, credit_code: str, outcome: str, inspected_on: str) -> None:
     """Our finding for an enterprise of the joint round, signed, to the lead."""

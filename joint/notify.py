@@ -14,6 +14,7 @@ import json
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from joint.replacements import teams_now
 from joint.store import get_joint, held, plan_of
 from notifications import facts
 from notifications.messages import EnterpriseInfo, Outgoing, Person, RoundInfo, assignment_message
@@ -23,10 +24,11 @@ from registry.models import CheckItem
 
 
 def notify_own_inspectors(engine: Engine, joint: str, bureau: str) -> int:
-    """Queue the assignment notices of ``bureau``'s inspectors; the number queued (0 when
-    they are already queued: the outbox is idempotent)."""
+    """Queue the assignment notices of ``bureau``'s inspectors on the teams as they stand;
+    the number queued (0 when they are already queued: the outbox is idempotent, one notice
+    per round, recipient and enterprise, so after a replacement only its new member's)."""
     row = get_joint(engine, joint)
-    plan, outcome = plan_of(row), row.outcome or {}
+    plan, teams = plan_of(row), teams_now(engine, row)
     rnd = plan["round"]
     frame = {
         e["credit_code"]: e
@@ -34,8 +36,8 @@ def notify_own_inspectors(engine: Engine, joint: str, bureau: str) -> int:
         if c.bureau == plan["lead"]
         for e in json.loads(c.payload)["enterprises"]
     }
-    mine = sorted({i for team in outcome.get("teams", {}).values() for b, i in team if b == bureau})
-    codes = sorted(outcome.get("teams", {}))
+    mine = sorted({i for team in teams.values() for b, i in team if b == bureau})
+    codes = sorted(teams)
     due = dt.date.fromisoformat(rnd["window"]["end"])
     with Session(engine) as session:
         item = session.get(CheckItem, rnd["check_item"])
@@ -53,7 +55,7 @@ def notify_own_inspectors(engine: Engine, joint: str, bureau: str) -> int:
         certs = facts.certificates(session, codes, list(rnd["population"]["cert_kinds"]))
         people = facts.inspectors(session, mine)
         messages: list[Outgoing] = []
-        for code, team in sorted(outcome.get("teams", {}).items()):
+        for code, team in sorted(teams.items()):
             division = frame.get(code, {}).get("division_code", "")
             ent = ents.get(code) or EnterpriseInfo(
                 code, f"统一社会信用代码 {code}", f"行政区划 {division}"

@@ -114,6 +114,9 @@ TYPES: dict[str, set[str]] = {
     },
     "joint-reveal": COMMON | {"commit", "nonce"},
     "joint-finding": COMMON | {"credit_code", "inspectors", "outcome", "inspected_on"},
+    # a bureau's n-th replacement of one of its own members (§13.7, ``joint.replace``)
+    "joint-replacement": COMMON
+    | {"n", "credit_code", "position", "withdrawn", "replacement", "cause"},
 }
 LEAD_FIELDS = ("plan_hash", "frame_commitment", "frame_root", "frame_size")
 
@@ -140,9 +143,9 @@ def finding_fault(
 ) -> str | None:
     """Why a ``joint-finding`` is not one the drawn round allows (None if it is): an
     enterprise the round selected, an outcome, a date, and as ``inspectors`` exactly the
-    signer's members of that team as drawn (``teams``: the drawn outcome's). A joint round's
-    team never changes after the draw (a replacement, docs/draw-algorithm.md §14, is a
-    bureau's own round's), so any other list names inspectors nobody drew."""
+    signer's members of that team as it stands (``teams``: the drawn outcome's with the
+    replacements held applied, ``joint.replace.teams_as_they_stand``). Any other list names
+    inspectors nobody drew, or a member a replacement took off the team (§13.7)."""
     code, bureau = st.get("credit_code"), st.get("bureau")
     team = teams.get(code) if isinstance(code, str) else None
     if team is None:
@@ -158,11 +161,12 @@ def finding_fault(
         dt.date.fromisoformat(day)
     except ValueError:
         return "inspected_on: a date written YYYY-MM-DD"
-    drawn = [i for b, i in team if b == bureau]
-    if st.get("inspectors") != drawn:
+    members = [i for b, i in team if b == bureau]
+    if st.get("inspectors") != members:
         return (
-            f"inspectors: not the members of {bureau} on the team of {code} as drawn "
-            f"({', '.join(drawn)}); a joint round's teams do not change after the draw"
+            f"inspectors: not the members of {bureau} on the team of {code} as it stands "
+            f"({', '.join(members)}): the draw's, and a replacement's only once signed by "
+            f"{bureau} and held here"
         )
     return None
 

@@ -22,6 +22,7 @@ from exchange.publish import result_body, share
 from joint import service
 from joint.models import JointRound
 from joint.protocol import finding_fault
+from joint.replacements import teams_now
 from shuangsui.db import one_of
 from shuangsui.errors import UserError
 
@@ -70,9 +71,10 @@ def _findings(engine: Engine, row: JointRound) -> tuple[dict[str, dict[str, dict
     findings: dict[str, dict[str, dict]] = {}
     lines = []
     held = service.held(engine, row.joint_key, ("finding",))
+    teams = teams_now(engine, row)  # a withdrawn member's finding is not the team's (§13.7)
     for r in sorted(held, key=lambda r: (r.received_at, r.digest)):
         st = json.loads(r.envelope)["statement"]
-        fault = finding_fault(row.outcome["teams"], st)  # type: ignore[index]
+        fault = finding_fault(teams, st)
         if fault:
             lines.append(f"a finding of {r.bureau} is not published: {fault}")
             continue

@@ -30,7 +30,7 @@ from exchange.keys import BureauKey
 from joint import client
 from joint.draw import JointInfeasible, joint_draw
 from joint.frames import bureau_frame, commitments, own_frames
-from joint.models import JointRound
+from joint.models import JointRound, JointStatement
 from joint.notify import notify_own_inspectors
 from joint.plan import joint_plan_hash, read_joint_plan
 from joint.protocol import (
@@ -42,6 +42,7 @@ from joint.protocol import (
     sign_statement,
     statement_hash,
 )
+from joint.replacements import teams_now
 from joint.store import (
     KINDS,
     accept,
@@ -168,14 +169,28 @@ def _others(me: Bureau, plan: Mapping[str, Any]) -> list[Partner]:
     return out
 
 
+ORDER = ("commit", "reveal", "replacement")  # the order a partner can take our statements in
+
+
+def _in_order(rows: list[JointStatement]) -> list[JointStatement]:
+    """Commitment, reveal, then replacements by ``n`` (each is checked against the last)."""
+
+    def key(r: JointStatement) -> tuple[int, int]:
+        n = json.loads(r.envelope)["statement"].get("n", 0) if r.kind == "replacement" else 0
+        return ORDER.index(r.kind), n
+
+    return sorted(rows, key=key)
+
+
 def push(engine: Engine, me: Bureau, joint: str) -> list[str]:
-    """Send our own statements (commitment with frames; reveal once made) to every other
-    participant. A partner that is down misses them for now: it can pull them from us."""
+    """Send our own statements (commitment with frames; reveal once made; our replacements)
+    to every other participant. A partner that is down misses them for now: it can pull them
+    from us."""
     plan = plan_of(get_joint(engine, joint))
-    mine = [r for r in held(engine, joint) if r.bureau == me.code]
+    mine = [r for r in held(engine, joint, ORDER) if r.bureau == me.code]
     me.sent = []
     for partner in _others(me, plan):
-        for r in sorted(mine, key=lambda r: r.kind):  # commit before reveal
+        for r in _in_order(mine):
             try:
                 client.post_statement(
                     partner, me.key, joint, json.loads(r.envelope), r.payload, me.transport
@@ -196,7 +211,8 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
     codes = {p["bureau"] for p in plan["participants"]}
     keys = {code: me.partners[code].keys for code in codes if code in me.partners}
     keys[me.code] = (me.key.public,)
-    notes = []
+    notes: list[str] = []
+    replacements: list[tuple[str, dict[str, Any]]] = []  # taken once the others are
     for partner in _others(me, plan):
         try:
             doc = client.get_state(partner, me.key, joint, me.transport)
@@ -213,9 +229,33 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
                     accept(
                         engine, me.code, st, env, str(item.get("payload", "")), now, relayed=True
                     )
+                elif item.get("kind") == "replacement" == KINDS[st["type"]]:
+                    replacements.append((partner.code, env))
             except (JointError, Conflict, KeyError, TypeError, AttributeError) as exc:
                 notes.append(f"pull from {partner.code}: a statement not taken: {exc}")
+    if get_joint(engine, joint).status == "drawn":  # checked against the teams drawn here
+        notes += _merge_replacements(engine, me, replacements, now)
     return notes
+
+
+def _merge_replacements(
+    engine: Engine, me: Bureau, pulled: list[tuple[str, dict[str, Any]]], now: dt.datetime
+) -> list[str]:
+    """Take the replacements pulled, each bureau's in order of ``n`` (§13.7: each is checked
+    against the teams with the bureau's earlier ones applied); the same one from two partners
+    is held once."""
+    notes = []
+    for source, env in sorted(pulled, key=lambda p: _bureau_and_n(p[1]["statement"])):
+        try:
+            accept(engine, me.code, env["statement"], env, "", now, relayed=True)
+        except (JointError, Conflict, KeyError, TypeError) as exc:
+            notes.append(f"pull from {source}: a replacement not taken: {exc}")
+    return notes
+
+
+def _bureau_and_n(st: dict[str, Any]) -> tuple[str, int]:
+    n = st.get("n")
+    return str(st.get("bureau")), n if isinstance(n, int) and not isinstance(n, bool) else 0
 
 
 # ---------------------------------------------------------------- reveal
@@ -278,7 +318,8 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
     now = now or now_utc()
     row = get_joint(engine, joint)
     if row.status in ("drawn", "failed"):
-        if row.status == "drawn":  # again, in case the notices were not queued (idempotent)
+        if row.status == "drawn":  # again: the partners' replacements, and the notices in
+            pull(engine, me, joint, now)  # case they were not queued (idempotent)
             notify_own_inspectors(engine, joint, me.code)
         return row
     pull(engine, me, joint, now)
@@ -339,7 +380,8 @@ def send_finding(
     row = get_joint(engine, joint)
     if row.status != "drawn" or not row.outcome:
         raise UserError(f"joint round {joint} is not drawn")
-    team = row.outcome["teams"].get(credit_code, [])
+    teams = teams_now(engine, row)  # the draw's, with the replacements held applied
+    team = teams.get(credit_code, [])
     statement = {
         "v": 1,
         "type": "joint-finding",
@@ -351,12 +393,17 @@ def send_finding(
         "inspected_on": inspected_on,
         "inspectors": [i for b, i in team if b == me.code],
     }
-    fault = finding_fault(row.outcome["teams"], statement)  # what the lead will check
+    fault = finding_fault(teams, statement)  # what the lead will check
     if fault:
         raise UserError(fault)
     envelope = sign_statement(statement, me.key.origin, me.key.private)
     store(engine, joint, "finding", statement, envelope)
     if row.lead == me.code:
         return "finding held (we lead)"
-    client.post_statement(me.partners[row.lead], me.key, joint, envelope, "", me.transport)
+    lead = me.partners[row.lead]
+    for r in _in_order([r for r in held(engine, joint, ("replacement",)) if r.bureau == me.code]):
+        # our replacements first (held already: "already held"), so that the lead checks the
+        # finding against the team as it stands
+        client.post_statement(lead, me.key, joint, json.loads(r.envelope), "", me.transport)
+    client.post_statement(lead, me.key, joint, envelope, "", me.transport)
     return f"finding sent to the lead {row.lead}"

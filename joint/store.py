@@ -27,10 +27,12 @@ from joint.protocol import (
     statement_hash,
     valid_reveal,
 )
+from joint.replacements import accept_replacement, teams_now
 from shuangsui.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
-KINDS = {"joint-commit": "commit", "joint-reveal": "reveal", "joint-finding": "finding"}
+KINDS = {"joint-commit": "commit", "joint-reveal": "reveal", "joint-finding": "finding",
+         "joint-replacement": "replacement"}  # fmt: skip
 
 
 def now_utc() -> dt.datetime:
@@ -153,9 +155,11 @@ def accept(
         raise Conflict(f"joint round {joint}: this bureau has not committed to it yet")
     if kind == "finding":
         assert row is not None  # a plan is held, so is its row
-        _check_finding(row, me_code, st)
+        _check_finding(engine, row, me_code, st)
         store(engine, joint, "finding", st, envelope, "", now)
         return "finding held"
+    if kind == "replacement":  # checked against the teams drawn here (joint.replacements)
+        return accept_replacement(engine, joint, st, envelope, now)
     commits = [
         json.loads(c.envelope)["statement"]
         for c in held(engine, joint, ("commit",))
@@ -181,10 +185,10 @@ def accept(
     return "reveal held"
 
 
-def _check_finding(row: JointRound, me_code: str, st: Mapping[str, Any]) -> None:
+def _check_finding(engine: Engine, row: JointRound, me_code: str, st: Mapping[str, Any]) -> None:
     """A finding goes to the lead once the lead has drawn, and is the signer's part of a team
-    drawn (``finding_fault``): held unchecked, one naming inspectors nobody drew went into the
-    lead's log as the joint result."""
+    as it stands (``finding_fault``, the replacements held applied): held unchecked, one
+    naming inspectors nobody drew went into the lead's log as the joint result."""
     joint = row.joint_key
     if row.lead != me_code:
         raise Conflict(f"joint round {joint}: findings go to the lead, {row.lead}")
@@ -195,14 +199,15 @@ def _check_finding(row: JointRound, me_code: str, st: Mapping[str, Any]) -> None
             f"joint round {joint}: this bureau (the lead) has not drawn joint round {joint} "
             "yet; send the finding again once it has"
         )
-    fault = finding_fault(row.outcome["teams"], st)
+    fault = finding_fault(teams_now(engine, row), st)
     if fault:
         raise JointError(f"finding of {st['bureau']} refused: {fault}")
 
 
 def state(engine: Engine, joint: str) -> dict[str, Any]:
-    """What we hold of a joint round, for partners: commitments (with frames) and reveals."""
-    rows = held(engine, joint)
+    """What we hold of a joint round, for partners: commitments (with frames), reveals and
+    replacements (§13.7)."""
+    rows = held(engine, joint, ("commit", "reveal", "replacement"))
     return {
         "joint": joint,
         "statements": [

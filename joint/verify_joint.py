@@ -10,7 +10,9 @@ partner directory); the lead's enterprise frame and every bureau's inspector fra
 conflicts against the commitments; every reveal (signature, and that H(nonce) opens the
 commitment); then the outcome: for a drawn round the seed, strata, selection, each bureau's
 teams and workloads; for a failed round, that the failure is the one the rule fixes
-(docs/draw-algorithm.md §13). It reuses the draw's reference code in the bundle's verify.py.
+(docs/draw-algorithm.md §13); last each bureau's signed replacements, if any (§13.7): in
+order of n, each bureau's own seat, the member sitting there, and the pick, redone; then the
+teams as they stand. It reuses the draw's reference code in the bundle's verify.py.
 """
 
 import base64
@@ -201,6 +203,8 @@ def team_seed(seed, bureau):
 
 
 def redo(plan, seed, ents, frames):
+    """The outcome the statements give, and the processing order (each selected unit as the
+    team rules read it, which a replacement's pick reads too)."""
     rnd = plan["round"]
     strata, selected, order = V.select_all(seed, rnd, sorted(ents, key=lambda e: e["credit_code"]))
     teams: dict[str, list] = {e["credit_code"]: [] for e in order}
@@ -219,7 +223,7 @@ def redo(plan, seed, ents, frames):
                     "message": str(exc),
                     "seed": seed.hex(),
                 }
-            }
+            }, order
         for code, team in picked.items():
             teams[code] += [[b, i] for i in team]
         workloads[b] = loads
@@ -229,7 +233,98 @@ def redo(plan, seed, ents, frames):
         "selected": selected,
         "teams": teams,
         "workloads": workloads,
-    }
+    }, order
+
+
+# ---------------------------------------------------------------- replacements (§13.7)
+REPLACEMENT_FIELDS = {"v", "type", "joint", "joint_plan_hash", "bureau", "n", "credit_code",
+                      "position", "withdrawn", "replacement", "cause"}  # fmt: skip
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_seat(where, st, k, b, teams, seats, part):
+    """The k-th replacement of bureau b names its next number, one of b's own seats, and the
+    member sitting there as b's part of the team stands; Mismatch naming the field if not."""
+    if not is_int(st["n"]) or st["n"] != k:
+        raise Mismatch(f"{where}: n: {st['n']!r}, expected {k} (each bureau's in order)")
+    if st["cause"] not in V.CAUSES:
+        raise Mismatch(f"{where}: cause: {st['cause']!r} is not one of {', '.join(V.CAUSES)}")
+    code, pos = st["credit_code"], st["position"]
+    team = teams.get(code) if isinstance(code, str) else None
+    if team is None:
+        raise Mismatch(f"{where}: credit_code: {code!r} has no team in this joint round")
+    if not is_int(pos) or not 0 <= pos < len(team):
+        raise Mismatch(f"{where}: position: {pos!r} is not a seat of the team of {code}")
+    if team[pos][0] != b:
+        raise Mismatch(
+            f"{where}: position: seat {pos} of the team of {code} is {team[pos][0]}'s, not {b}'s"
+        )
+    sitting = part.teams[code][seats[code].index(pos)]
+    if st["withdrawn"] != sitting:
+        raise Mismatch(
+            f"{where}: withdrawn: {st['withdrawn']!r}, but seat {pos} of the team of {code} "
+            f"is {sitting}'s as it stands"
+        )
+
+
+def check_replacements(sts, plan, phash, seed, want, frames, order, say):
+    """statements.json's "replacements" (§13.7), each bureau's redone in order of n on its own
+    part of the round (§14's pick with team_seed(b), b's frame and conflicts, b's members of
+    each team and b's workloads; the ticket hashes the seat's place in the whole team).
+    Returns the teams as they stand."""
+    done = sts["replacements"]
+    if not isinstance(done, dict) or not done or not all(done.values()):
+        raise Mismatch("statements.json: replacements: {bureau: [envelope, …]}, present only "
+                       "when a bureau replaced a member")  # fmt: skip
+    rnd, teams = plan["round"], want["teams"]
+    sizes = {p["bureau"]: p["inspectors"] for p in plan["participants"]}
+    ents = {e["credit_code"]: e for e in order}
+    now = {code: [list(m) for m in team] for code, team in teams.items()}
+    count = 0
+    for b, envs in done.items():
+        if b not in sizes:
+            raise Mismatch(f"statements.json: replacements of {b}, not a participant")
+        seats = {c: [p for p, (b2, _) in enumerate(t) if b2 == b] for c, t in teams.items()}
+        part = V.TeamsNow({c: [i for b2, i in t if b2 == b] for c, t in teams.items()},
+                          want["workloads"].get(b, {}))  # fmt: skip
+        sub = dict(rnd, teams=dict(rnd["teams"], size=sizes[b]))
+        insps, conflicts = frames[b]
+        for k, env in enumerate(envs, 1):
+            where = f"statements.json: replacement {k} of {b}"
+            st = open_envelope(env, "joint-replacement", b, where)
+            if set(st) != REPLACEMENT_FIELDS:
+                raise Mismatch(f"{where}: fields: exactly {', '.join(sorted(REPLACEMENT_FIELDS))}")
+            if st["joint"] != plan["joint"] or st["joint_plan_hash"] != phash:
+                raise Mismatch(f"{where}: joint_plan_hash: signed for another joint plan")
+            check_seat(where, st, k, b, teams, seats, part)
+            code, pos = st["credit_code"], st["position"]
+            entry = {"n": k, "credit_code": code, "position": pos,
+                     "withdrawn": st["withdrawn"], "cause": st["cause"]}  # fmt: skip
+            try:
+                pick = V.pick_replacement(team_seed(seed, b), sub, ents[code], insps, conflicts,
+                                          set(), part, entry)  # fmt: skip
+            except V.NoReplacement as exc:
+                raise Mismatch(f"{where}: replacement: the rules leave nobody ({exc})") from None
+            if st["replacement"] != pick:
+                raise Mismatch(
+                    f"{where}: replacement: recorded {st['replacement']!r}, the rules give {pick}"
+                )
+            part.apply(dict(entry, position=seats[code].index(pos), replacement=pick))
+            now[code][pos] = [b, pick]
+            count += 1
+            team_now = ", ".join(f"{b2} {i}" for b2, i in now[code])
+            say(f"replacement {k} of {b} ok: {code} position {pos}: {st['withdrawn']} -> "
+                f"{pick} ({st['cause']}); team now {team_now}")  # fmt: skip
+    changed = sum(now[code] != teams[code] for code in teams)
+    say(f"replacements: {count} ok, {changed} teams changed (outcome.json keeps the draw's "
+        "teams; each changed team as it stands is given above)")  # fmt: skip
+    return now
+
+
+STATEMENT_KEYS = ("commits", "reveals", "refused", "replacements")
 
 
 def verify(bundle, say=print):
@@ -246,6 +341,9 @@ def verify(bundle, say=print):
         raise Mismatch("joint-plan.json: round.teams.size is not the sum of inspectors")
     say(f"joint plan {joint}: hash {phash}, lead {plan['lead']}, participants {', '.join(codes)}")
     sts = load_json(bundle, "statements.json")
+    unknown = sorted(set(sts) - set(STATEMENT_KEYS))
+    if unknown:
+        raise Mismatch(f"statements.json: {unknown[0]}: not a key of statements.json")
     commits: dict[str, dict] = {}
     two = []
     for b, envs in sts["commits"].items():
@@ -298,7 +396,7 @@ def verify(bundle, say=print):
         }
         seed = V.sha(V.canonical(doc))
         say(f"seed {seed.hex()} from {len(codes)} commitments and {len(codes)} nonces")
-        want = redo(plan, seed, ents, frames)
+        want, order = redo(plan, seed, ents, frames)
     got = {k: v for k, v in out.items() if k != "outcome"}
     state = "failed" if "failure" in want else "drawn"
     V.expect("outcome.json: outcome", out.get("outcome"), state)
@@ -326,8 +424,12 @@ def verify(bundle, say=print):
             f"round failed by the fixed rule: {f['reason']} by {', '.join(f['bureaus'])} "
             f"(deadline {deadline}); {'; '.join(evidence)}"
         )
+        if "replacements" in sts:
+            raise Mismatch("statements.json: replacements in a failed round (it has no teams)")
         return f
     say(f"selection of {len(want['selected'])} and teams of {len(codes)} bureaus reproduced")
+    if "replacements" in sts:
+        check_replacements(sts, plan, phash, seed, want, frames, order, say)
     return None
 
 

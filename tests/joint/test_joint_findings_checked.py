@@ -1,8 +1,9 @@
 """A partner's joint finding as the lead receives it (real `shuangsui serve` processes, one
-per bureau): the finding must be the sender's own members of a team the lead drew. Joint
-rounds have no replacements (docs/draw-algorithm.md §14 covers a bureau's own rounds), so a
-finding naming another inspector, one claiming a replacement that never happened, was held
-and went into the lead's log as the joint result, where every partner takes it in."""
+per bureau): the finding must be the sender's own members of a team the lead drew. A member
+changes only by a signed replacement of its bureau that the lead holds (docs/draw-algorithm.md
+§13.7, test_joint_replacements.py), so a finding naming another inspector, one claiming a
+replacement that never happened, was held and went into the lead's log as the joint result,
+where every partner takes it in."""
 
 from __future__ import annotations
 

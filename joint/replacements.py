@@ -1,0 +1,139 @@
+"""The replacements of a joint round a bureau holds (docs/draw-algorithm.md §13.7): read back in
+order, applied to the drawn teams, and one from a partner checked before it is held.
+
+A replacement is checked against the teams this bureau drew, so it is taken only once this
+bureau has drawn (409 before). Each bureau's replacements are held in order of ``n``: the
+check and the insert run under the joint round's row lock (``shuangsui.writes``), so two
+statements of one bureau with the same ``n`` never both get in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from draw.canonical import canonical_json
+from draw.frame import EnterpriseUnit
+from joint.frames import bureau_frame
+from joint.models import JointRound, JointStatement
+from joint.plan import team_plan
+from joint.protocol import JointError, statement_hash, team_seed, valid_reveal
+from joint.replace import BureauPart, PickInputs, replacement_fault, teams_as_they_stand
+from shuangsui.errors import Conflict
+from shuangsui.writes import write
+
+KIND = "replacement"
+
+
+def held_replacements(session: Session, joint: str) -> list[dict[str, Any]]:
+    """Every replacement statement held for ``joint``, by bureau and then ``n``."""
+    q = select(JointStatement).where(JointStatement.joint_key == joint, JointStatement.kind == KIND)
+    sts = [json.loads(r.envelope)["statement"] for r in session.exec(q).all()]
+    return sorted(sts, key=lambda st: (st["bureau"], st["n"]))
+
+
+def held_envelopes(session: Session, joint: str) -> dict[str, list[dict[str, Any]]]:
+    """The signed replacements held, by bureau, each bureau's in order of ``n`` (the bundle's
+    ``statements.json``)."""
+    q = select(JointStatement).where(JointStatement.joint_key == joint, JointStatement.kind == KIND)
+    envs = [json.loads(r.envelope) for r in session.exec(q).all()]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for env in sorted(envs, key=lambda e: (e["statement"]["bureau"], e["statement"]["n"])):
+        out.setdefault(env["statement"]["bureau"], []).append(env)
+    return out
+
+
+def teams_now(engine: Engine, row: JointRound) -> dict[str, list[list[str]]]:
+    """The teams of a drawn joint round as they stand: the draw's, with every replacement
+    held applied."""
+    with Session(engine) as s:
+        done = held_replacements(s, row.joint_key)
+    return teams_as_they_stand((row.outcome or {}).get("teams", {}), done)
+
+
+def bureau_part(session: Session, row: JointRound, bureau: str) -> BureauPart:
+    """``bureau``'s part of the round with its replacements held applied."""
+    outcome = row.outcome or {}
+    part = BureauPart(outcome["teams"], outcome["workloads"].get(bureau, {}), bureau)
+    for st in held_replacements(session, row.joint_key):
+        if st["bureau"] == bureau:
+            part.apply(st)
+    return part
+
+
+def _counted(rows: Sequence[JointStatement], bureau: str) -> dict[str, Any]:
+    """The frames of ``bureau``'s commitment the draw used: the one its reveal opens (a second
+    commitment held after the draw is evidence, not an input)."""
+    commits = {r.digest: r for r in rows if r.bureau == bureau and r.kind == "commit"}
+    reveals = [r for r in rows if r.bureau == bureau and r.kind == "reveal"]
+    for r in sorted(reveals, key=lambda r: (r.received_at, r.digest)):
+        reveal = json.loads(r.envelope)["statement"]
+        commit = commits.get(reveal.get("commit", ""))
+        if commit and valid_reveal(json.loads(commit.envelope)["statement"], reveal) is None:
+            return json.loads(commit.payload)  # type: ignore[no-any-return]
+    raise Conflict(f"joint round {rows[0].joint_key}: no commitment of {bureau} is opened here")
+
+
+def pick_inputs(engine: Engine, row: JointRound, bureau: str) -> PickInputs:
+    """What ``bureau``'s picks read (§13.7), from the commitments the draw used."""
+    plan = json.loads(row.plan_json)
+    with Session(engine) as s:
+        q = select(JointStatement).where(JointStatement.joint_key == row.joint_key)
+        rows = list(s.exec(q).all())
+    lead = _counted(rows, plan["lead"])
+    ents = (EnterpriseUnit.from_json(e) for e in lead["enterprises"])
+    seed = team_seed(bytes.fromhex((row.outcome or {})["seed"]), bureau)
+    return PickInputs(seed, team_plan(plan, bureau), {u.credit_code: u for u in ents},
+                      bureau_frame(_counted(rows, bureau)))  # fmt: skip
+
+
+def not_drawn(row: JointRound | None, joint: str) -> Conflict:
+    state = row.status if row else "not committed to"
+    return Conflict(
+        f"joint round {joint} is {state} here: a replacement is checked against the teams "
+        "this bureau drew (send it again once it has drawn)"
+    )
+
+
+def accept_replacement(
+    engine: Engine, joint: str, st: dict[str, Any], envelope: Any, now: dt.datetime
+) -> str:
+    """Hold a partner's replacement once it checks (§13.7): Conflict before this bureau has
+    drawn, JointError naming the field when it is not the bureau's next replacement of its own
+    member, or not the pick; an identical statement already held is taken again as held."""
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.get(JointRound, joint)
+    if row is None or row.status != "drawn" or not row.outcome:
+        raise not_drawn(row, joint)
+    bureau, digest = st["bureau"], statement_hash(st)
+    inputs = pick_inputs(engine, row, bureau)
+    drawn = row.outcome["teams"]
+
+    def work(session: Session) -> str:
+        session.get(JointRound, joint, with_for_update=True)  # a joint round's replacements in turn
+        if session.get(JointStatement, (joint, bureau, KIND, digest)) is not None:
+            return "replacement already held"
+        fault = replacement_fault(drawn, bureau_part(session, row, bureau), inputs, st)
+        if fault:
+            raise JointError(f"replacement of {bureau} refused: {fault}")
+        session.add(held_row(joint, st, envelope, now))
+        return "replacement held"
+
+    return write(engine, work, what=f"replacement in joint round {joint}")
+
+
+def held_row(joint: str, st: dict[str, Any], envelope: Any, now: dt.datetime) -> JointStatement:
+    return JointStatement(
+        joint_key=joint,
+        bureau=st["bureau"],
+        kind=KIND,
+        digest=statement_hash(st),
+        envelope=canonical_json(dict(envelope)).decode(),
+        payload="",
+        received_at=now,
+    )
