@@ -1,5 +1,7 @@
-"""A coordinator replaces a member of a drawn team, and lists a round's replacements
-(docs/draw-algorithm.md §14; the service is ``rounds.replacements``).
+"""A coordinator replaces a member of a drawn team, or gives a team's check a new date with
+no one withdrawn, and lists a round's replacements and new dates (docs/draw-algorithm.md
+§14; the services are ``rounds.replacements`` and ``rounds.redates``, which share the
+refusals).
 
 The body names who leaves and why, and may give the team's check a new due date (needed when
 the seat's own is gone); the seat goes to the inspector the round's seed picks, so nothing in
@@ -25,7 +27,9 @@ from sqlmodel import Session
 from api.auth import Principal, Role, allow, still_allowed
 from api.problems import PROBLEM_RESPONSES, Problem
 from draw.replace import CAUSES
-from rounds.models import Round, TeamChange
+from rounds import due_dates
+from rounds.models import DueChange, Round, TeamChange
+from rounds.redates import move_due_date
 from rounds.replacements import NOTE_MAX, Refused, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.errors import Conflict, UserError
@@ -71,6 +75,18 @@ class ReplacementIn(BaseModel):
     )
 
 
+class RedateIn(BaseModel):
+    """The team's check's new date, and why (kept in the audit log, not in the bundles)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    due_on: date = Field(
+        description="the check's new date, every member's: from today in the bureau's time "
+        "zone to a year on, and not the date it has now"
+    )
+    reason: str = Field(min_length=1, max_length=NOTE_MAX, description="why (audited)")
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Which refusal of ``rounds.replacements`` a message is: its ``kind``, the status the API
@@ -100,6 +116,10 @@ REFUSALS = {
     "due-far": Refusal("due-far", 422, "body.due_on"),
     "due-gone": Refusal("due-gone", 422, "body.due_on"),
     "due-unreadable": Refusal("due-unreadable", 422, "body.due_on"),  # the page's field only
+    "reason-missing": Refusal("reason-missing", 422, "body.reason"),
+    "reason-long": Refusal("reason-long", 422, "body.reason"),
+    "reason-unprintable": Refusal("reason-unprintable", 422, "body.reason"),
+    "due-same": Refusal("due-same", 422, "body.due_on"),
 }
 RACED = Refusal("raced", 409, "")  # shuangsui.writes gave up after too many collisions
 UNREAD = Refusal("other", 422, "")
@@ -132,12 +152,36 @@ def change_json(row: TeamChange) -> dict[str, Any]:
     }
 
 
+def redate_json(row: DueChange) -> dict[str, Any]:
+    """A new date given to a team's check on its own: the dates, why, who and when."""
+    return {
+        "n": row.n,
+        "credit_code": row.credit_code,
+        "old_due_on": row.old_due_on.isoformat(),
+        "due_on": row.due_on.isoformat(),
+        "reason": row.reason,
+        "recorded_by": row.recorded_by,
+        "recorded_at": row.recorded_at.isoformat(),
+    }
+
+
 def _changes(request: Request, round_key: str) -> list[TeamChange]:
     """The round's replacements in order of ``n``; 404 for a round that does not exist."""
     with Session(request.app.state.engine) as session:
-        if session.get(Round, round_key) is None:
-            raise Problem(404, f"round {round_key} does not exist", slug="not-found")
+        _known(session, round_key)
         return recorded_rows(session, round_key)
+
+
+def _known(session: Session, round_key: str) -> None:
+    if session.get(Round, round_key) is None:
+        raise Problem(404, f"round {round_key} does not exist", slug="not-found")
+
+
+def _problem(exc: UserError, slug: str) -> Problem:
+    """A refusal of the services as the API answers it, naming the field at fault."""
+    r = refused(exc)
+    errors = [{"field": r.field, "reason": str(exc)}] if r.field else None
+    return Problem(r.status, str(exc), slug=f"{slug}-{r.kind}", errors=errors)
 
 
 @router.post("/rounds/{round_key}/teams/{credit_code}/replacements", status_code=201)
@@ -154,7 +198,9 @@ def replace(
     against the replacement (``inactive``, ``leave``, ``conflict``: the pick is made on the
     frame as committed), each a reason to withdraw them too; and ``still_on``: for a member
     withdrawn as ``unavailable`` or ``left``, the other enterprises of the round whose teams
-    still hold them (withdraw them there too). Refused with nothing written
+    still hold them (withdraw them there too); and ``due_soon``: when the seat's date is
+    kept and at most two working days away, that date, the working days to it and a date to
+    give the check instead (``POST .../due-dates``), else null. Refused with nothing written
     (409) when the round is not drawn, the member is not on the team (sent twice: the first
     took them off), the finding is final or no inspector is left; (422) when ``due_on`` is
     before today or more than a year on, or absent while the seat's own date is gone."""
@@ -166,17 +212,21 @@ def replace(
             allowed=still_allowed(request, who),
         )  # fmt: skip
     except UserError as exc:
-        r = refused(exc)
-        errors = [{"field": r.field, "reason": str(exc)}] if r.field else None
-        raise Problem(r.status, str(exc), slug=f"replacement-{r.kind}", errors=errors) from None
+        raise _problem(exc, "replacement") from None
     with Session(engine) as session:  # as recorded: the time it was recorded at, too
         row = session.get(TeamChange, (round_key, done.replacement.withdrawal.n))
     assert row is not None  # committed by replace_member a moment ago, never deleted
+    soon = done.due_soon
     return change_json(row) | {
         "team": list(done.team),
         "cautions": list(done.cautions),
         "still_on": list(done.still_on),
-    }
+        "due_soon": None if soon is None else {
+            "due_on": done.due_on.isoformat(),
+            "working_days": soon.working_days,
+            "suggested_due_on": soon.suggested.isoformat(),
+        },
+    }  # fmt: skip
 
 
 @router.get("/rounds/{round_key}/replacements")
@@ -185,3 +235,39 @@ def replacements(round_key: RoundKey, request: Request, who: Coordinator) -> lis
     them, with each one's reason and who recorded it (the bundles leave those to the audit
     log)."""
     return [change_json(row) for row in _changes(request, round_key)]
+
+
+@router.post("/rounds/{round_key}/teams/{credit_code}/due-dates", status_code=201)
+def redate(
+    round_key: RoundKey,
+    credit_code: CreditCode,
+    body: RedateIn,
+    request: Request,
+    who: Coordinator,
+) -> dict[str, Any]:
+    """Give the check of ``credit_code``'s team a new date, every member's, with no one
+    withdrawn (延期); the change recorded, with the date it replaces, and the team. Refused
+    with nothing written (409) when the round is not drawn or the finding is final; (422)
+    when ``due_on`` is before today, more than a year on or the check's date already, or the
+    reason is blank."""
+    engine = request.app.state.engine
+    try:
+        done = move_due_date(
+            engine, round_key, credit_code, due_on=body.due_on, reason=body.reason,
+            recorded_by=who.name, allowed=still_allowed(request, who),
+        )  # fmt: skip
+    except UserError as exc:
+        raise _problem(exc, "due-date") from None
+    with Session(engine) as session:  # as recorded: the time it was recorded at, too
+        row = session.get(DueChange, (round_key, done.n))
+    assert row is not None  # committed by move_due_date a moment ago, never deleted
+    return redate_json(row) | {"team": list(done.team)}
+
+
+@router.get("/rounds/{round_key}/due-dates")
+def redates(round_key: RoundKey, request: Request, who: Coordinator) -> list[dict[str, Any]]:
+    """The new dates given to the round's checks with no one withdrawn, in the order recorded
+    (``n`` from 1); a replacement's date is with the replacement."""
+    with Session(request.app.state.engine) as session:
+        _known(session, round_key)
+        return [redate_json(row) for row in due_dates.recorded_rows(session, round_key)]

@@ -1,8 +1,9 @@
 """Wire notifications into the draw and the findings: messages are queued in the
 transaction that causes them.
 
-``install()`` appends :func:`after_draw` to ``rounds.service.after_draw_hooks`` and
-:func:`after_version` to ``findings.service.after_version_hooks`` (once).
+``install()`` appends :func:`after_draw` to ``rounds.service.after_draw_hooks``,
+:func:`after_version` to ``findings.service.after_version_hooks``, and the same for a sign-off,
+a replacement and a new due date (once).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from notifications.links import idempotency_keys
 from notifications.messages import (
     AssignmentMessages,
     Common,
+    DueChanged,
     EnterpriseInfo,
     Outgoing,
     Person,
@@ -29,6 +31,7 @@ from notifications.messages import (
     Submitted,
     TeamChanged,
     assignment_withdrawn_message,
+    due_changed_message,
     seat_taken,
     signoff_request_message,
     team_changed_message,
@@ -130,7 +133,9 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     dispatcher's hands, stays as it was, and its member is told of the change."""
     w = replaced.replacement.withdrawal
     change = _team_changed(session, replaced)
-    notices = _team_notices(session, round_key, w.credit_code, change)
+    taken = {change.replacement.inspector_id: seat_taken(change.withdrawn, change.cause,
+                                                         change.lead)}  # fmt: skip
+    notices = _team_notices(session, round_key, change.enterprise, taken)
     add_messages(session, notices)  # the replacement's: the others' keys are there already
     stay = [n for n in notices if n.recipient != change.replacement.inspector_id]
     rewritten = _rewrite_unsent(session, stay)
@@ -173,11 +178,34 @@ def _team_changed(session: Session, replaced: Any) -> TeamChanged:
     )
 
 
+def after_redate(session: Session, round_key: str, redated: Any) -> None:
+    """A team's check given a new date with no one withdrawn (``rounds.redates.Redated``):
+    each member whose 检查任务通知 has not reached them (:func:`_rewrite_unsent`) has it
+    written again with the new date (the same key, token and link); each other member, whose
+    notice went with the old date or may go now, is sent a 检查期限变更通知 saying the new one.
+    The reason is not told: it stays in the audit log. Never commits."""
+    enterprise = facts.enterprises(session, [redated.credit_code]).get(redated.credit_code)
+    enterprise = enterprise or EnterpriseInfo(redated.credit_code, redated.credit_code)
+    notices = _team_notices(session, round_key, enterprise, {})
+    rewritten = _rewrite_unsent(session, notices)
+    common, info = _round_facts(session, round_key)
+    change = DueChanged(redated.n, enterprise, redated.old_due_on, redated.due_on)
+    told = [i for i in redated.team if i not in rewritten]
+    people = facts.inspectors(session, told)
+    add_messages(session, [
+        due_changed_message(common, round_info=info, change=change, inspector=people[i])
+        for i in told
+        if i in people  # an assignment names an inspector: not reachable without a row
+    ])  # fmt: skip
+
+
 def _team_notices(
-    session: Session, round_key: str, credit_code: str, change: TeamChanged
+    session: Session, round_key: str, enterprise: EnterpriseInfo, extra: dict[str, Any]
 ) -> list[Outgoing]:
-    """The 检查任务通知 of each member of the team as it stands (read back: the seat moved and
-    any new date are in the transaction), the replacement's saying whose seat they take."""
+    """The 检查任务通知 of each member of the team as it stands (read back: a seat moved and
+    any new date are in the transaction); ``extra``: what one member's says besides (a
+    replacement's, whose seat they take)."""
+    credit_code = enterprise.credit_code
     common, info = _round_facts(session, round_key)
     kinds = facts.round_info(session, round_key)[1]
     a = Assignment.__table__.c  # type: ignore[attr-defined]
@@ -188,12 +216,11 @@ def _team_notices(
     ).all()
     people = facts.inspectors(session, [i for i, _, _ in seats])
     certificates = facts.certificates(session, [credit_code], kinds).get(credit_code, [])
-    w = change.replacement.inspector_id
     return AssignmentMessages(common, info).team(
-        enterprise=change.enterprise,
+        enterprise=enterprise,
         certificates=certificates,
         team=[(people.get(i) or Person(i, i), p == 0, due) for i, p, due in seats],
-        extra={w: seat_taken(change.withdrawn, change.cause, change.lead)},
+        extra=extra,
     )
 
 
@@ -326,7 +353,7 @@ def install() -> None:
     if _installed:
         return
     from findings import service as findings_service
-    from rounds import replacements, service
+    from rounds import redates, replacements, service
 
     if after_draw not in service.after_draw_hooks:
         service.after_draw_hooks.append(after_draw)
@@ -336,4 +363,6 @@ def install() -> None:
         findings_service.after_sign_hooks.append(after_sign)
     if after_replacement not in replacements.after_replacement_hooks:
         replacements.after_replacement_hooks.append(after_replacement)
+    if after_redate not in redates.after_redate_hooks:
+        redates.after_redate_hooks.append(after_redate)
     _installed = True

@@ -426,6 +426,45 @@ def assignment_withdrawn_message(
     )
 
 
+@dataclass(frozen=True)
+class DueChanged:
+    """The n-th new date given to a check of a round with no one withdrawn (rounds.redates),
+    as the team is told it: never the coordinator's reason, which stays in the audit log."""
+
+    n: int
+    enterprise: EnterpriseInfo
+    old_due_on: date
+    due_on: date
+
+
+def due_changed_message(
+    common: Common, *, round_info: RoundInfo, change: DueChanged, inspector: Person
+) -> Outgoing:
+    """The 检查期限变更通知 to a member whose 检查任务通知 went with the old date: the check's
+    new date (the whole team's), their task and link otherwise unchanged. One per change and
+    member (its idempotency key)."""
+    code = change.enterprise.credit_code
+    context = {
+        "round": _round_ctx(round_info),
+        "inspector": _person_ctx(inspector),
+        "enterprise": _enterprise_ctx(change.enterprise),
+        "old_due_on": change.old_due_on.isoformat(),
+        "due_on": change.due_on.isoformat(),
+        "working_days": working_days_between(common.today, change.due_on),
+    }
+    return _make(
+        common,
+        "due_changed",
+        NotificationKind.due_changed,
+        round_info.key,
+        inspector.inspector_id,
+        f"{code}|d{change.n}",
+        inspector,
+        context,
+        {"credit_code": code, "due_change_n": change.n, "due_on": change.due_on.isoformat()},
+    )
+
+
 QUOTED_MAX = 200  # characters of a teammate's own words a message quotes (the page has them all)
 
 

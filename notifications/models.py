@@ -31,6 +31,7 @@ class NotificationKind(enum.StrEnum):
     # (shuangsui.dbtypes.enum_type), so a new one needs no migration
     team_changed = "team_changed"  # 检查组变更通知: to the members who stay
     assignment_withdrawn = "assignment_withdrawn"  # 检查任务变更通知: to the member withdrawn
+    due_changed = "due_changed"  # 检查期限变更通知: a team's check given a new date (延期)
 
 
 class Channel(enum.StrEnum):

@@ -19,7 +19,8 @@ from shuangsui.errors import UserError
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("assignment", "reminder", "overdue", "round_summary", "enterprise_notice",
-             "signoff_request", "team_changed", "assignment_withdrawn")  # fmt: skip
+             "signoff_request", "team_changed", "assignment_withdrawn",
+             "due_changed")  # fmt: skip
 
 
 class TemplateError(UserError):

@@ -29,7 +29,7 @@ from draw import core
 from draw.bundle import AUDIENCES, Writer, write_bundle, write_failed_bundle, write_pieces
 from draw.errors import InfeasibleDraw
 from draw.replace import Replacement
-from rounds import audit, service, team_changes
+from rounds import audit, due_dates, service, team_changes
 from rounds.frames import code_order
 from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
@@ -65,6 +65,7 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
         _compare_audit(rnd, events)
         rows = team_changes.recorded_rows(session, round_key)
         team_changes.compare_events(round_key, rows, events)
+        due_dates.check(session, rnd, events)  # every assignment's date as recorded
         changes = [team_changes.as_replacement(r) for r in rows]
         result = core.draw(inputs)
         if result.seed != rnd.seed:

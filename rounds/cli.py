@@ -226,6 +226,7 @@ def verify(target: str) -> None:
         f"round {target}: {len(rc.result.selected)} selected and "
         f"{len(rc.result.teams)} teams{changed} match the database"
     )
+    typer.echo(f"round {target}: every check's due date is the one its record gives")
 
 
 @app.command("replace")
@@ -252,12 +253,7 @@ def replace_cmd(
     from rounds.replacements import CAUTIONS, replace_member
 
     check_round_key(round_key)
-    try:
-        new_date = None if due_on is None else dt.date.fromisoformat(due_on)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{due_on!r} is not a date (YYYY-MM-DD)", param_hint="--due-on"
-        ) from None
+    new_date = None if due_on is None else _date(due_on)
     done = replace_member(
         _engine(), round_key, credit_code, inspector,
         cause=cause, note=note, recorded_by=by or getpass.getuser(), due_on=new_date,
@@ -276,6 +272,15 @@ def replace_cmd(
             "if they cannot check this enterprise (a replacement of its own)",
             err=True,
         )
+    if done.due_soon is not None:
+        soon = done.due_soon
+        typer.echo(
+            f"warning: the check is due on {done.due_on.isoformat()}, {soon.working_days} "
+            f"working day(s) from today: {done.replacement.replacement} may need more time; to "
+            f"give it, e.g.: shuangsui round redate {round_key} {credit_code} --due-on "
+            f"{soon.suggested.isoformat()} --reason ...",
+            err=True,
+        )
     if done.still_on:
         typer.echo(
             f"warning: {w.withdrawn} ({w.cause}) is still on the team of "
@@ -283,6 +288,44 @@ def replace_cmd(
             "check is still open (round replace, once for each)",
             err=True,
         )
+
+
+@app.command("redate")
+def redate_cmd(
+    round_key: str = typer.Argument(..., help="the round"),
+    credit_code: str = typer.Argument(..., help="the enterprise whose check moves"),
+    due_on: str = typer.Option(
+        ..., "--due-on", help="YYYY-MM-DD: the check's new date, from today to a year on"
+    ),
+    reason: str = typer.Option(..., "--reason", help="why, in a sentence (audited)"),
+    by: str = typer.Option(None, "--by", help="who records it (default: this login's user name)"),
+) -> None:
+    """Give the check of CREDIT_CODE's team a new due date, every member's, with no one
+    withdrawn (延期: an enterprise closed, a laboratory's result awaited). Refused, with
+    nothing written, when the round is not drawn, the finding is final, or the date is gone,
+    more than a year on or the one the check has already."""
+    from rounds.redates import move_due_date
+
+    check_round_key(round_key)
+    done = move_due_date(
+        _engine(), round_key, credit_code,
+        due_on=_date(due_on), reason=reason, recorded_by=by or getpass.getuser(),
+    )  # fmt: skip
+    typer.echo(
+        f"round {round_key}: new due date {done.n}: the check of {credit_code} is due on "
+        f"{done.due_on.isoformat()} (was {done.old_due_on.isoformat()})"
+    )
+    typer.echo(f"  every member's: {', '.join(done.team)}")
+
+
+def _date(value: str) -> dt.date:
+    """``--due-on``'s date, or the usage error that names the option."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--due-on"
+        ) from None
 
 
 @app.command("audit")

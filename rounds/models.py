@@ -138,6 +138,26 @@ class TeamChange(SQLModel, table=True):
     due_on: date | None = None
 
 
+class DueChange(SQLModel, table=True):
+    """A team's check given a new date with no one withdrawn (延期; docs/draw-algorithm.md §14
+    "Due date"): the ``n``-th of its round, from 1. ``assignment`` holds the dates as they
+    stand: every seat of the team has ``due_on`` since. A table of its own, not rows of
+    ``team_change``: there ``n`` counts the withdrawals §14's picks are made from, which a new
+    date must not move. Written once, never updated or deleted; in the ``DueDateMoved`` audit
+    event too, not in the bundles (nothing in them could check it)."""
+
+    __tablename__ = "due_change"
+
+    round_key: str = Field(primary_key=True, foreign_key="round.round_key")
+    n: int = Field(primary_key=True)
+    credit_code: str = Field(max_length=18)
+    old_due_on: date  # the date the team's check had until then
+    due_on: date
+    reason: str = Field(sa_column=Column(Text, nullable=False))  # why, in the bureau's words
+    recorded_by: str
+    recorded_at: datetime
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only, hash-chained log of everything that happened to every round.
 

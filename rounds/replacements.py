@@ -16,6 +16,13 @@ team with one member's date gone is late (the escalations, ``notifications.outbo
 would be the replacement's check with it. A seat whose date is gone is not handed on without
 a new one: the replacement's notice would say 已过期 and the coordinator be told the check is
 late the day it was given. The date given is in the ``team_change`` row and the audit event.
+A seat handed on with its date at most :data:`SOON` working days away is not refused (the
+replacement may be ready), but the answer says so, with a date to give the check instead
+(``Replaced.due_soon``; ``rounds.redates`` gives it).
+
+A team's date moved with no one withdrawn (``rounds.redates``) keeps the same rules by calling
+the checks here (:func:`drawn_round`, :func:`refuse_final`, :func:`due_in_range`,
+:func:`reason_given`, :func:`printable`) and shares :class:`Refused`.
 
 A replacement is refused, and nothing written, when the round is not drawn, the inspector is
 not on that team, the enterprise's finding already has a final version (its team signed it:
@@ -50,8 +57,10 @@ from draw.replace import (
     Withdrawal,
     pick_replacement,
 )
+from findings.deadlines import Calendar, add_working_days, working_days_left
 from findings.models import FindingSignoff, FindingVersion
 from findings.service import _locked_finding
+from findings.settings import FindingsSettings
 from findings.state import is_final
 from registry.models import Conflict, Inspector, InspectorStatus
 from rounds import audit
@@ -73,9 +82,24 @@ from shuangsui.writes import write
 logger = logging.getLogger(__name__)
 
 NOTE_MAX = 500  # characters of a withdrawal's reason
+# a seat handed on with its date this many working days away, or fewer, is said to be near
+# (the replacement has to reach the enterprise and check it); the date suggested instead is
+# two working weeks on
+SOON = 2
+SUGGESTED = 10
 
 AfterReplacement = Callable[[Session, str, "Replaced"], None]
 after_replacement_hooks: list[AfterReplacement] = []
+
+
+@dataclass(frozen=True)
+class DueSoon:
+    """A seat handed on with its date kept, and near: ``working_days`` working days from
+    today to it (0: due today), on the calendar with 调休; ``suggested``: a date to give the
+    check instead."""
+
+    working_days: int
+    suggested: date
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,7 @@ class Replaced:
     # the member still sits on (§14 withdraws from one team at a time; the same cause most
     # likely holds for each, and the coordinator withdraws them there too)
     still_on: tuple[str, ...] = ()
+    due_soon: DueSoon | None = None  # the date kept, and near
 
 
 class Refused(UserError):
@@ -106,6 +131,8 @@ class Refused(UserError):
         "cause", "note-missing", "note-long", "note-unprintable", "inspector-unprintable",
         "recorded-by-unprintable", "no-round", "not-drawn", "no-team", "not-on-team", "final",
         "no-one-left", "due-past", "due-far", "due-gone", "due-unreadable",
+        # a new date on its own (``rounds.redates``), which shares the rest
+        "reason-missing", "reason-long", "reason-unprintable", "due-same",
     )  # fmt: skip
 
     def __init__(self, kind: str, message: str) -> None:
@@ -134,32 +161,21 @@ def replace_member(
     note = _note(note)
     today = bureau_today()
     if due_on is not None:
-        _due_in_range(due_on, today)
-    for name, value in (("recorded_by", recorded_by), ("inspector", inspector_id)):
-        try:
-            no_control(value)
-        except ValueError as exc:
-            raise Refused(f"{name.replace('_', '-')}-unprintable", f"{name}: {exc}") from None
+        due_in_range(due_on, today)
+    printable(recorded_by=recorded_by, inspector=inspector_id)
 
     _parse_inputs_first(engine, round_key)
 
     def work(session: Session) -> Replaced:
-        rnd = session.get(Round, round_key, with_for_update=True)  # the round's in turn
-        if rnd is None:
-            raise Refused("no-round", _no_round(session, round_key))
-        if rnd.status is not RoundStatus.drawn or rnd.seed is None:
-            raise Refused(
-                "not-drawn",
-                f"round {round_key} is {rnd.status.value}: only a drawn round's teams change",
-            )
-        team = _team(session, round_key, credit_code)
+        rnd = drawn_round(session, round_key, "only a drawn round's teams change")
+        team = team_of(session, round_key, credit_code)
         if inspector_id not in team:
             raise Refused(
                 "not-on-team" if team else "no-team",
                 f"{inspector_id} is not on the team of {credit_code} in round {round_key}"
                 + (f" (the team: {', '.join(team)})" if team else " (no such team)"),
             )
-        _refuse_final(session, round_key, credit_code, team)
+        refuse_final(session, round_key, credit_code, team)
         kept = _seat(session, round_key, credit_code, inspector_id).due_on
         if due_on is None and kept < today:
             raise Refused(
@@ -179,7 +195,7 @@ def replace_member(
         done = Replacement(withdrawal, chosen)
         _move_seat(session, round_key, withdrawal, chosen)
         if due_on is not None:
-            _date_the_check(session, round_key, credit_code, due_on)
+            date_the_check(session, round_key, credit_code, due_on)
         at = datetime.now(UTC)
         session.add(
             TeamChange(
@@ -218,6 +234,7 @@ def replace_member(
             done, tuple(now.teams[credit_code]), due_on or kept, note, recorded_by, cautions,
             due_moved=due_on is not None and due_on != kept,
             still_on=_still_on(now, inspector_id) if cause in ROUND_WIDE else (),
+            due_soon=due_soon(kept, today) if due_on in (None, kept) else None,
         )  # fmt: skip
         for hook in after_replacement_hooks:
             hook(session, round_key, replaced)
@@ -231,15 +248,39 @@ def replace_member(
     return replaced
 
 
+def printable(**values: str) -> None:
+    """Each of ``values`` (by its field's name) free of control characters: a name the audit
+    log and the pages show as it is."""
+    for name, value in values.items():
+        try:
+            no_control(value)
+        except ValueError as exc:
+            raise Refused(f"{name.replace('_', '-')}-unprintable", f"{name}: {exc}") from None
+
+
+def drawn_round(session: Session, round_key: str, only: str) -> Round:
+    """The round, locked for this change (the round's changes take it in turn), if it is
+    drawn; refused otherwise (``only``: what only a drawn round allows)."""
+    rnd = session.get(Round, round_key, with_for_update=True)
+    if rnd is None:
+        raise Refused("no-round", _no_round(session, round_key))
+    if rnd.status is not RoundStatus.drawn or rnd.seed is None:
+        raise Refused("not-drawn", f"round {round_key} is {rnd.status.value}: {only}")
+    return rnd
+
+
 def _no_round(session: Session, round_key: str) -> str:
     """Why there is no round to change: none of that key, or a joint round's key, whose teams
-    are drawn across bureaus and never change (docs/exchange-protocol.md, joint rounds)."""
+    are drawn across bureaus and changed by each bureau's signed statement (``joint
+    replace``, docs/draw-algorithm.md §13.7), not here."""
     from joint.models import JointRound  # joint builds on rounds: imported where it is used
 
     if session.get(JointRound, round_key) is not None:
         return (
             f"round {round_key!r} is a joint round: its teams are drawn across the bureaus "
-            "taking part and do not change after the draw (docs/exchange-protocol.md)"
+            "taking part, and each bureau replaces its own member with `shuangsui joint "
+            f"replace {round_key} CREDIT_CODE INSPECTOR --cause C --note TEXT` (a statement "
+            "it signs, docs/draw-algorithm.md §13.7); its checks have no date here to move"
         )
     return f"round {round_key!r}: no such round"
 
@@ -286,20 +327,24 @@ def _parse_inputs_first(engine: Engine, round_key: str) -> None:
 
 
 def _note(note: str) -> str:
-    note = note.strip()
-    if not note:
-        raise Refused(
-            "note-missing", "note: say why the member leaves the team (it is kept in the audit log)"
-        )
-    if len(note) > NOTE_MAX:
-        raise Refused("note-long", f"note: {len(note)} characters, at most {NOTE_MAX}")
+    return reason_given(note, "note", "say why the member leaves the team")
+
+
+def reason_given(text: str, field: str, asked: str) -> str:
+    """A change's reason, as the audit log keeps it: given (``asked``: what to write), at most
+    :data:`NOTE_MAX` characters, printable; refused under ``field``'s name otherwise."""
+    text = text.strip()
+    if not text:
+        raise Refused(f"{field}-missing", f"{field}: {asked} (it is kept in the audit log)")
+    if len(text) > NOTE_MAX:
+        raise Refused(f"{field}-long", f"{field}: {len(text)} characters, at most {NOTE_MAX}")
     try:
-        return no_control_in_text(note)
+        return no_control_in_text(text)
     except ValueError as exc:
-        raise Refused("note-unprintable", f"note: {exc}") from None
+        raise Refused(f"{field}-unprintable", f"{field}: {exc}") from None
 
 
-def _team(session: Session, round_key: str, credit_code: str) -> list[str]:
+def team_of(session: Session, round_key: str, credit_code: str) -> list[str]:
     a = Assignment.__table__.c  # type: ignore[attr-defined]
     rows = session.execute(
         sa.select(a.inspector_id)
@@ -309,9 +354,12 @@ def _team(session: Session, round_key: str, credit_code: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _refuse_final(session: Session, round_key: str, credit_code: str, team: list[str]) -> None:
+def refuse_final(
+    session: Session, round_key: str, credit_code: str, team: list[str],
+    fixed: str = "its team can no longer change",
+) -> None:  # fmt: skip
     """A version of the enterprise's finding signed by the whole team is final: the team that
-    made it stays."""
+    made it stays, and the check is done (``fixed``: what can no longer change)."""
     finding = _locked_finding(session, round_key, credit_code)  # a signature waits for this
     if finding is None:
         return
@@ -328,8 +376,7 @@ def _refuse_final(session: Session, round_key: str, credit_code: str, team: list
         raise Refused(
             "final",
             f"the finding of {credit_code} in round {round_key} is final (version {final[-1]}, "
-            "signed by the whole team): its team can no longer change; record a correction "
-            "instead",
+            f"signed by the whole team): {fixed}; record a correction instead",
         )
 
 
@@ -387,7 +434,19 @@ def a_year_after(day: date) -> date:
         return day.replace(year=day.year + 1, day=28)
 
 
-def _due_in_range(due_on: date, today: date) -> None:
+def due_soon(due_on: date, today: date) -> DueSoon | None:
+    """``due_on`` as near as :data:`SOON` working days from ``today`` (the official calendar
+    with 调休, and the bureau's own holidays for a year it lacks), with a date :data:`SUGGESTED`
+    working days on to give instead; None when it is further (or gone: refused before)."""
+    settings = FindingsSettings()
+    calendar = Calendar.from_settings(settings.extra_holidays, settings.extra_workdays)
+    left = working_days_left(today, due_on, calendar)
+    if due_on < today or left > SOON:
+        return None
+    return DueSoon(left, add_working_days(today, SUGGESTED, calendar).day)
+
+
+def due_in_range(due_on: date, today: date) -> None:
     """A new date for a check: not gone already, and not so far on that it reads as a slip
     (a year on at most: a round's check lasts weeks)."""
     if due_on < today:
@@ -423,7 +482,7 @@ def _move_seat(session: Session, round_key: str, w: Withdrawal, chosen: str) -> 
     session.flush()
 
 
-def _date_the_check(session: Session, round_key: str, credit_code: str, due_on: date) -> None:
+def date_the_check(session: Session, round_key: str, credit_code: str, due_on: date) -> None:
     """Every seat of the team due on ``due_on``: the check is the team's, one date for all."""
     a = Assignment.__table__.c  # type: ignore[attr-defined]
     session.execute(

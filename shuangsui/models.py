@@ -41,6 +41,7 @@ from risk.models import (  # noqa: F401
 from rounds.models import (  # noqa: F401
     Assignment,
     AuditEvent,
+    DueChange,
     PlanVersion,
     Round,
     RoundArtifact,

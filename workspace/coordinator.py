@@ -27,7 +27,7 @@ from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from shuangsui.keys import PERIOD, is_key
-from workspace import assignment, attachments, exports, overview, replacements, sessions
+from workspace import assignment, attachments, exports, overview, redates, replacements, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
     PageRefused,
@@ -200,12 +200,16 @@ def _known_team(engine: sa.Engine, round_key: str, credit_code: str) -> None:
 def enterprise_page(
     round_key: str, credit_code: str, request: Request, me: Coordinator
 ) -> Response:
-    """One enterprise of a round: its team and deadline, each member's form to withdraw them
-    (``workspace.replacements``) and the team's replacements, and every version of its finding
-    (the evidence, who signed and who has yet to), newest first. A correction is the
-    inspectors' (or the findings import's), not this page's."""
+    """One enterprise of a round: its team and deadline, a form to give the check a new date
+    (``workspace.redates``), each member's form to withdraw them (``workspace.replacements``)
+    and the team's replacements, and every version of its finding (the evidence, who signed
+    and who has yet to), newest first. A correction is the inspectors' (or the findings
+    import's), not this page's."""
     cautions = replacements.cautions_said(request.query_params.get("caution", ""))
     replaced = said_count(request, "replaced")
+    state = request.app.state
+    n = said_count(request, "redated")
+    redated = redates.just_done(state.engine, round_key, credit_code, n, state.settings.timezone)
     return _enterprise(
         request,
         round_key,
@@ -213,7 +217,9 @@ def enterprise_page(
         me,
         replaced=replaced,
         cautions=cautions,
-        still_on=replacements.still_on(request.app.state.engine, round_key, replaced),
+        still_on=replacements.still_on(state.engine, round_key, replaced),
+        due_soon=replacements.due_soon(state.engine, round_key, credit_code, replaced),
+        redated=redated,
     )
 
 
@@ -227,8 +233,9 @@ def _enterprise(
 ) -> Response:
     """The enterprise page; ``context``: a replacement just recorded (``replaced``, and what
     the registry holds against the replacement: ``cautions``; the other teams a member withdrawn
-    from the whole round still sits on: ``still_on``), or one refused (``refused``:
-    why, and ``sent``: the form as it was)."""
+    from the whole round still sits on: ``still_on``; its date kept and near: ``due_soon``),
+    or one refused (``refused``: why, and ``sent``: the form as it was); a new date just
+    recorded (``redated``), or one refused (``redate_refused``, and ``redate_sent``)."""
     view = _assignment(request, round_key, credit_code)
     refs = [e for v in view.versions for e in v.evidence]
     state = request.app.state
@@ -247,8 +254,17 @@ def _enterprise(
         causes=replacements.cause_choices(),
         note_max=replacements.NOTE_MAX,
         changes=replacements.changes(state.engine, round_key, zone, credit_code),
-        **({"sent": {}, "refused": "", "replaced": "", "cautions": [], "still_on": []} | context),
+        why_not_redate=redates.why_not(state.engine, view),
+        redates=redates.changes(state.engine, round_key, credit_code, zone),
+        **(EMPTY | context),
     )
+
+
+# what the enterprise page says when no form was just sent
+EMPTY: dict[str, object] = {
+    "sent": {}, "refused": "", "replaced": "", "cautions": [], "still_on": [],
+    "due_soon": None, "redated": None, "redate_sent": {}, "redate_refused": "",
+}  # fmt: skip
 
 
 @router.post("/rounds/{round_key}/e/{credit_code}/replace")
@@ -277,6 +293,31 @@ async def withdraw_member(
     said = f"&caution={caution}" if caution else ""
     return RedirectResponse(
         f"{enterprise_path(round_key, credit_code)}?replaced={n}{said}", status_code=303
+    )
+
+
+@router.post("/rounds/{round_key}/e/{credit_code}/redate")
+async def redate(round_key: str, credit_code: str, request: Request, me: Coordinator) -> Response:
+    """Give the team's check a new date (every member's; no one withdrawn); back to the page,
+    which shows it, or says why it was refused with the form as it was sent (409: the round's
+    or the finding's state; 422: the form)."""
+    await check_csrf(request, me)
+    sent = redates.asked(await request.form())
+    engine = request.app.state.engine
+    await run_in_threadpool(_known_team, engine, round_key, credit_code)
+    allowed = still_current(request, me)  # the token revoked since the check: the same page
+    try:
+        done = await run_in_threadpool(
+            redates.record, engine, round_key, credit_code, sent, me.name, allowed
+        )
+    except UserError as exc:
+        status, why = redates.said(exc)
+        return await run_in_threadpool(
+            _enterprise, request, round_key, credit_code, me, status,
+            redate_refused=why, redate_sent=sent,
+        )  # fmt: skip
+    return RedirectResponse(
+        f"{enterprise_path(round_key, credit_code)}?redated={done.n}#redate", status_code=303
     )
 
 

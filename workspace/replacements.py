@@ -22,8 +22,9 @@ from sqlmodel import Session, col
 from api.replacements import refused
 from draw.replace import CAUSES, ROUND_WIDE
 from registry.models import Enterprise, Inspector
+from rounds import replacements as service
 from rounds.models import Assignment, Round, RoundStatus, TeamChange
-from rounds.replacements import NOTE_MAX, Refused, Replaced, replace_member
+from rounds.replacements import NOTE_MAX, DueSoon, Refused, Replaced, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
@@ -104,6 +105,25 @@ def still_on(engine: sa.Engine, round_key: str, n: str) -> list[tuple[str, str]]
             .order_by(a.credit_code)
         )
         return [(code, name or code) for code, name in held]
+
+
+def due_soon(engine: sa.Engine, round_key: str, credit_code: str, n: str) -> DueSoon | None:
+    """For the replacement ``n`` just recorded, when it kept the seat's date and that date is
+    near (``rounds.replacements.due_soon``, today as the service counts it): the working days
+    left and a date to suggest, for the page to offer a new one; None otherwise."""
+    if not n:
+        return None
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    with Session(engine) as db:
+        row = db.get(TeamChange, (round_key, int(n)))
+        if row is None or row.credit_code != credit_code or row.due_on is not None:
+            return None
+        due = db.execute(
+            sa.select(sa.func.min(a.due_on)).where(
+                a.round_key == round_key, a.credit_code == credit_code
+            )
+        ).scalar()
+    return None if due is None else service.due_soon(due, service.bureau_today())
 
 
 def by_enterprise(rows: list[ChangeRow]) -> list[tuple[str, str, int]]:

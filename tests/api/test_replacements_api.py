@@ -101,7 +101,8 @@ def test_a_coordinator_replaces_a_member_and_lists_the_replacements(served: Serv
     }
     assert got["note"] == "住院治疗" and got["recorded_by"] == ME and got["cautions"] == []
     (listed,) = served.listed()
-    assert listed == {k: v for k, v in got.items() if k not in ("team", "cautions", "still_on")}
+    answer_only = ("team", "cautions", "still_on", "due_soon")
+    assert listed == {k: v for k, v in got.items() if k not in answer_only}
     # withdrawn as unable to attend: the member's other teams of the round, which still hold them
     assert got["still_on"] == sorted(c for c, t in teams(served.engine).items() if lead in t)
     assert got["still_on"] and code not in got["still_on"]
@@ -279,7 +280,7 @@ def test_a_withdrawal_sent_while_the_same_one_is_being_written_waits_for_it(
         pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
     code, team = sorted(served.teams.items())[0]
     read, go = threading.Event(), threading.Event()
-    real = service._refuse_final
+    real = service.refuse_final
 
     def held(*args: Any) -> None:  # called once the team is read, before anything is written
         real(*args)
@@ -287,7 +288,7 @@ def test_a_withdrawal_sent_while_the_same_one_is_being_written_waits_for_it(
             read.set()
             assert go.wait(60), "the test never let the first write go on"
 
-    monkeypatch.setattr(service, "_refuse_final", held)
+    monkeypatch.setattr(service, "refuse_final", held)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(served.post, code, body(team[1]))
         try:

@@ -70,3 +70,36 @@ def test_0019_a_replacements_date_goes_down_with_its_column_and_comes_back(db_ur
         bundle.recompute(engine, ROUND)
     finally:
         engine.dispose()
+
+
+def test_0020_a_new_date_goes_down_with_its_table_and_comes_back(db_url: str) -> None:
+    """Down to 0019 the ``due_change`` table goes (the assignments keep their dates); up again
+    each row is read back from its ``DueDateMoved`` event, so ``round verify`` still finds the
+    dates, the rows and the events agree."""
+    import datetime as dt
+
+    from rounds import bundle
+    from rounds.models import DueChange
+    from rounds.redates import move_due_date
+    from tests.findings.factories import ROUND, drawn_round
+
+    engine = db.make_engine(db_url)
+    try:
+        drawn = drawn_round(engine)
+        first, second = sorted(drawn)[:2]
+        move_due_date(engine, ROUND, first, due_on=dt.date(2027, 1, 29), reason="企业停业",
+                      recorded_by="李")  # fmt: skip
+        move_due_date(engine, ROUND, second, due_on=dt.date(2027, 2, 26), reason="等待检测",
+                      recorded_by="王")  # fmt: skip
+        with Session(engine) as s:
+            before = [r.model_dump() for r in s.exec(select(DueChange).order_by(col(DueChange.n)))]
+        engine.dispose()
+        db.downgrade(db_url, "0019")
+        assert "due_change" not in _tables(db_url)
+        db.migrate(db_url)
+        with Session(engine) as s:
+            after = [r.model_dump() for r in s.exec(select(DueChange).order_by(col(DueChange.n)))]
+        assert after == before and len(after) == 2
+        bundle.recompute(engine, ROUND)
+    finally:
+        engine.dispose()

@@ -88,6 +88,11 @@ CONTEXTS = {
         "inspector": {"name": "李四", "unit": ""}, "round": ROUND,
         "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
     },
+    "due_changed": {
+        "inspector": {"name": "张三", "unit": ""}, "round": ROUND,
+        "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
+        "old_due_on": "2026-12-31", "due_on": "2027-01-29", "working_days": 20,
+    },
 }  # fmt: skip
 COMMON = {"bureau_name": "福建省认证执法局", "today": "2026-11-27"}
 

@@ -1,6 +1,7 @@
 """What a coordinator is told beyond the one team a replacement changes (docs/draw-algorithm.md
 §14): a member withdrawn as unable to attend or transferred still sits on their other teams of
-the round, and a joint round's key is named as one, whose teams never change."""
+the round, and a joint round's key is named as one, whose members are replaced by `joint
+replace`."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_a_joint_round_s_key_is_named_as_one(engine: sa.Engine) -> None:
         replace_member(engine, key, "9" * 18, "I1", cause="conflict", note="回避", recorded_by="林")
     assert joint.value.kind == "no-round"
     assert "is a joint round" in str(joint.value)
-    assert "do not change after the draw" in str(joint.value)
+    assert f"shuangsui joint replace {key} CREDIT_CODE INSPECTOR" in str(joint.value)
     with pytest.raises(Refused) as unknown:
         replace_member(engine, "rz-09-2026-12", "9" * 18, "I1", cause="conflict", note="回避",
                        recorded_by="林")  # fmt: skip

@@ -288,19 +288,14 @@ def test_what_the_registry_says_now_is_said_with_the_pick(engine: sa.Engine) -> 
     assert f"warning: {new} has a conflict with this enterprise declared" in out.output
 
 
-def _date_the_team(engine: sa.Engine, code: str, due: dt.date) -> None:
-    """Every seat of ``code``'s team due on ``due`` (a round whose window has closed)."""
-    with Session(engine) as s:
-        s.execute(sa.update(Assignment).where(Assignment.credit_code == code).values(due_on=due))
-        s.commit()
-
-
 def _dues(engine: sa.Engine, code: str) -> list[dt.date]:
     with Session(engine) as s:
         return list(s.exec(select(Assignment.due_on).where(Assignment.credit_code == code)).all())
 
 
-def test_a_seat_whose_date_is_gone_needs_a_new_one_for_the_whole_team(engine: sa.Engine) -> None:
+def test_a_seat_whose_date_is_gone_needs_a_new_one_for_the_whole_team(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Before, the replacement took the seat with its date kept, gone or not: late the day
     they were named, the coordinator escalated to at once, no way to give the check a date.
     Now a seat whose date is gone is refused without a new date; the date given is every
@@ -308,15 +303,13 @@ def test_a_seat_whose_date_is_gone_needs_a_new_one_for_the_whole_team(engine: sa
     recorded in the row and the audit event, and the links' expiry follows it."""
     from api import inspector_tokens
     from notifications.outbox import _late_teams
-    from rounds.replacements import bureau_today
 
     drawn = drawn_round(engine)
     code, other = sorted(drawn)[:2]
     lead, second = drawn[code]
-    today = bureau_today()
-    gone = today - dt.timedelta(days=2)
-    _date_the_team(engine, code, gone)
-    _date_the_team(engine, other, gone)
+    gone = _dues(engine, code)[0]  # the window's last day, two days ago: the window has closed
+    today = gone + dt.timedelta(days=2)
+    monkeypatch.setattr("rounds.replacements.bureau_today", lambda: today)
     before = (_count(engine, TeamChange), _count(engine, AuditEvent), teams(engine))
     with pytest.raises(UserError, match=f"due_on: the seat's due date, {gone}, is gone") as no:
         replace_member(engine, ROUND, code, second, cause="left", note="调离", recorded_by="李")
