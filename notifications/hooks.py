@@ -66,28 +66,40 @@ def after_version(session: Session, added: VersionAdded) -> None:
     (``findings.service.VersionAdded``) to read and sign it: one 待您签字确认 message each,
     with their own link; never commits. A version signed by the whole team asks no one; a
     repeat of the same version and member queues nothing (the message's idempotency key)."""
-    from findings.categories import RESULT_LABELS, ResultCategory
-
     earlier = range(1, added.version.version)  # a correction: their requests are moot
     _withdraw(session, added.round_key, added.credit_code, added.team, earlier)
     waiting = [m for m in added.team if m not in added.signers]
+    add_messages(
+        session, _signoff_requests(session, added.round_key, added.credit_code, added.version,
+                                   waiting)
+    )  # fmt: skip
+
+
+def _signoff_requests(
+    session: Session, round_key: str, credit_code: str, version: FindingVersion,
+    waiting: Sequence[str],
+) -> list[Outgoing]:  # fmt: skip
+    """The 待您签字确认 message to each of ``waiting`` for ``version`` of the enterprise's
+    finding, each with their own link and their seat's due date as it stands (read in the
+    transaction: a new date given in it is there)."""
+    from findings.categories import RESULT_LABELS, ResultCategory
+
     if not waiting:
-        return
-    common, info = _round_facts(session, added.round_key)
+        return []
+    common, info = _round_facts(session, round_key)
     a = Assignment.__table__.c  # type: ignore[attr-defined]
     due = dict(
         session.execute(
             sa.select(a.inspector_id, a.due_on).where(
-                a.round_key == added.round_key, a.credit_code == added.credit_code
+                a.round_key == round_key, a.credit_code == credit_code
             )
         ).all()
     )
-    version = added.version
     role, _, who = str(version.submitted_by).partition(":")
     people = facts.inspectors(session, [*waiting, who] if role == "inspector" else waiting)
-    enterprise = facts.enterprises(session, [added.credit_code]).get(added.credit_code)
+    enterprise = facts.enterprises(session, [credit_code]).get(credit_code)
     if enterprise is None:  # a finding names a drawn enterprise; the registry may lack it now
-        enterprise = EnterpriseInfo(added.credit_code, added.credit_code)
+        enterprise = EnterpriseInfo(credit_code, credit_code)
     result = str(getattr(version.result, "value", version.result))
     messages = []
     for member in waiting:
@@ -109,7 +121,7 @@ def after_version(session: Session, added: VersionAdded) -> None:
             signoff_request_message(common, round_info=info, submitted=submitted,
                                     inspector=person, due_on=due.get(member, info.window_end))
         )  # fmt: skip
-    add_messages(session, messages)
+    return messages
 
 
 def after_sign(
@@ -127,10 +139,11 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     enterprise withdrawn (their link no longer opens it), or, their notice gone already, a
     检查任务变更通知; and each member who stays told the team changed. Never commits.
 
-    A member who stays and whose own notice has not gone (:func:`_rewrite_unsent`) has it
+    A member who stays and whose own notice has not gone (:func:`rewrite_unsent`) has it
     written again, naming the team as it stands (the same key, token and link): told of a
     team they never saw named, they need no 检查组变更通知. A notice gone, or in a
-    dispatcher's hands, stays as it was, and its member is told of the change."""
+    dispatcher's hands, stays as it was, and its member is told of the change. With a new
+    date given, their 待您签字确认 not yet reached them is written again with it too."""
     w = replaced.replacement.withdrawal
     change = _team_changed(session, replaced)
     taken = {change.replacement.inspector_id: seat_taken(change.withdrawn, change.cause,
@@ -138,23 +151,45 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     notices = _team_notices(session, round_key, change.enterprise, taken)
     add_messages(session, notices)  # the replacement's: the others' keys are there already
     stay = [n for n in notices if n.recipient != change.replacement.inspector_id]
-    rewritten = _rewrite_unsent(session, stay)
+    rewritten = rewrite_unsent(session, stay)
     unsent = idempotency_keys(round_key, NotificationKind.assignment.value)(
         w.withdrawn, w.credit_code
     )
-    _delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
-    _tell_the_team(session, round_key, replaced, change, notice_kept=_kept(session, unsent),
+    delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
+    _tell_the_team(session, round_key, replaced, change, notice_kept=kept_notice(session, unsent),
                    rewritten=rewritten)  # fmt: skip
-    latest = session.execute(
+    latest = _latest_version(session, round_key, w.credit_code)
+    versions = range(1, latest.version + 1) if latest is not None else range(0)
+    _withdraw(session, round_key, w.credit_code, [w.withdrawn], versions)
+    if replaced.due_moved:
+        _rewrite_requests(session, round_key, w.credit_code, replaced.team, latest)
+    _ask_replacement(session, round_key, replaced, latest)
+
+
+def _latest_version(session: Session, round_key: str, credit_code: str) -> FindingVersion | None:
+    """The enterprise's finding's latest version, None before the first."""
+    return session.execute(
         sa.select(FindingVersion)
         .join(Finding, Finding.id == FindingVersion.finding_id)  # type: ignore[arg-type]
-        .where(Finding.round_key == round_key, Finding.credit_code == w.credit_code)  # type: ignore[arg-type]
+        .where(Finding.round_key == round_key, Finding.credit_code == credit_code)  # type: ignore[arg-type]
         .order_by(FindingVersion.version.desc())  # type: ignore[attr-defined]
         .limit(1)
     ).scalar_one_or_none()
-    versions = range(1, latest.version + 1) if latest is not None else range(0)
-    _withdraw(session, round_key, w.credit_code, [w.withdrawn], versions)
-    _ask_replacement(session, round_key, replaced, latest)
+
+
+def _rewrite_requests(
+    session: Session, round_key: str, credit_code: str, team: Sequence[str],
+    latest: FindingVersion | None,
+) -> None:  # fmt: skip
+    """The team's check given a new date: each 待您签字确认 for ``latest`` that has not
+    reached its member is written again with the date as it stands (the same key and link),
+    as :func:`rewrite_unsent` writes a notice; one sent, or in a dispatcher's hands, stays
+    as it was (the member is told the new date otherwise: a 检查期限变更通知, a 检查组变更通知
+    or their notice written again). Only rows still there are written: a member who signed
+    has none left (:func:`after_sign`), nor has anyone for an earlier version
+    (:func:`after_version`)."""
+    if latest is not None:
+        rewrite_unsent(session, _signoff_requests(session, round_key, credit_code, latest, team))
 
 
 def _team_changed(session: Session, replaced: Any) -> TeamChanged:
@@ -180,14 +215,18 @@ def _team_changed(session: Session, replaced: Any) -> TeamChanged:
 
 def after_redate(session: Session, round_key: str, redated: Any) -> None:
     """A team's check given a new date with no one withdrawn (``rounds.redates.Redated``):
-    each member whose 检查任务通知 has not reached them (:func:`_rewrite_unsent`) has it
+    each member whose 检查任务通知 has not reached them (:func:`rewrite_unsent`) has it
     written again with the new date (the same key, token and link); each other member, whose
     notice went with the old date or may go now, is sent a 检查期限变更通知 saying the new one.
-    The reason is not told: it stays in the audit log. Never commits."""
+    A 待您签字确认 not yet reached its member is written again with the new date too
+    (:func:`_rewrite_requests`). The reason is not told: it stays in the audit log. Never
+    commits."""
     enterprise = facts.enterprises(session, [redated.credit_code]).get(redated.credit_code)
     enterprise = enterprise or EnterpriseInfo(redated.credit_code, redated.credit_code)
     notices = _team_notices(session, round_key, enterprise, {})
-    rewritten = _rewrite_unsent(session, notices)
+    rewritten = rewrite_unsent(session, notices)
+    latest = _latest_version(session, round_key, redated.credit_code)
+    _rewrite_requests(session, round_key, redated.credit_code, redated.team, latest)
     common, info = _round_facts(session, round_key)
     change = DueChanged(redated.n, enterprise, redated.old_due_on, redated.due_on)
     told = [i for i in redated.team if i not in rewritten]
@@ -224,7 +263,7 @@ def _team_notices(
     )
 
 
-def _rewrite_unsent(session: Session, notices: Sequence[Outgoing]) -> set[str]:
+def rewrite_unsent(session: Session, notices: Sequence[Outgoing]) -> set[str]:
     """Write each of these notices again over the row of its key if that row has not reached
     its recipient: waiting to go, to be retried, or given up on (``notifications retry`` sends
     it as it stands), and not leased. A leased row is in a dispatcher's hands and may be on
@@ -238,6 +277,7 @@ def _rewrite_unsent(session: Session, notices: Sequence[Outgoing]) -> set[str]:
     n = table.c
     not_reached = [s.value for s in (NotificationStatus.pending, NotificationStatus.failed,
                                      NotificationStatus.dead)]  # fmt: skip
+    now = datetime.now(UTC)  # one moment for the team's notices: a lease ended by then
     rewritten: set[str] = set()
     for out in notices:
         done = session.execute(
@@ -245,7 +285,7 @@ def _rewrite_unsent(session: Session, notices: Sequence[Outgoing]) -> set[str]:
             .where(
                 n.idempotency_key == out.idempotency_key,
                 n.status.in_(not_reached),
-                sa.or_(n.lease_until.is_(None), n.lease_until < datetime.now(UTC)),
+                sa.or_(n.lease_until.is_(None), n.lease_until < now),
             )
             .values(
                 channel=out.channel,
@@ -284,8 +324,8 @@ def _tell_the_team(
     add_messages(session, messages)
 
 
-def _kept(session: Session, idempotency_key: str) -> bool:
-    """The message of this key is left after :func:`_delete_unsent`, and went or may go now
+def kept_notice(session: Session, idempotency_key: str) -> bool:
+    """The message of this key is left after :func:`delete_unsent`, and went or may go now
     (sent, or in a dispatcher's hands); a dead one never reached its recipient."""
     n = Notification.__table__.c  # type: ignore[attr-defined]
     stmt = sa.select(
@@ -318,10 +358,10 @@ def _withdraw(
     still waiting to go (pending or to be retried) and not in a dispatcher's hands (leased):
     never sent, they are withdrawn, not history. One that went already stays as it was."""
     keys = idempotency_keys(round_key, NotificationKind.signoff_request.value)
-    _delete_unsent(session, [keys(m, f"{credit_code}|v{v}") for v in versions for m in members])
+    delete_unsent(session, [keys(m, f"{credit_code}|v{v}") for v in versions for m in members])
 
 
-def _delete_unsent(session: Session, withdrawn: Sequence[str], *, dead: bool = False) -> None:
+def delete_unsent(session: Session, withdrawn: Sequence[str], *, dead: bool = False) -> None:
     """Delete the messages of these idempotency keys still waiting to go and not leased; with
     ``dead``, those given up on too (``notifications retry`` would send them again)."""
     if not withdrawn:
