@@ -5,13 +5,17 @@ A replacement is checked against the teams this bureau drew, so it is taken only
 bureau has drawn (409 before). Each bureau's replacements are held in order of ``n``: the
 check and the insert run under the joint round's row lock (``shuangsui.writes``), so two
 statements of one bureau with the same ``n`` never both get in.
+
+The people a replacement concerns are told in the transaction that holds it, by the hooks of
+``after_replacement_hooks`` (``joint.hooks`` adds ``joint.notify.tell_the_team``): a statement
+is held once, so they are told once however often it arrives.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,6 +32,9 @@ from shuangsui.errors import Conflict
 from shuangsui.writes import write
 
 KIND = "replacement"
+
+# each called as hook(session, row, our bureau code, statement) once a replacement is held
+after_replacement_hooks: list[Callable[[Session, JointRound, str, Mapping[str, Any]], None]] = []
 
 
 def held_replacements(session: Session, joint: str) -> list[dict[str, Any]]:
@@ -101,7 +108,7 @@ def not_drawn(row: JointRound | None, joint: str) -> Conflict:
 
 
 def accept_replacement(
-    engine: Engine, joint: str, st: dict[str, Any], envelope: Any, now: dt.datetime
+    engine: Engine, me_code: str, joint: str, st: dict[str, Any], envelope: Any, now: dt.datetime
 ) -> str:
     """Hold a partner's replacement once it checks (§13.7): Conflict before this bureau has
     drawn, JointError naming the field when it is not the bureau's next replacement of its own
@@ -121,10 +128,22 @@ def accept_replacement(
         fault = replacement_fault(drawn, bureau_part(session, row, bureau), inputs, st)
         if fault:
             raise JointError(f"replacement of {bureau} refused: {fault}")
-        session.add(held_row(joint, st, envelope, now))
+        hold(session, row, me_code, st, envelope, now)
         return "replacement held"
 
     return write(engine, work, what=f"replacement in joint round {joint}")
+
+
+def hold(
+    session: Session, row: JointRound, me_code: str, st: dict[str, Any], envelope: Any,
+    now: dt.datetime,
+) -> None:  # fmt: skip
+    """Hold a checked replacement in ``session``'s transaction, and tell whom it concerns
+    (``after_replacement_hooks``) in the same."""
+    session.add(held_row(row.joint_key, st, envelope, now))
+    session.flush()  # the hooks read the teams with it applied
+    for hook in after_replacement_hooks:
+        hook(session, row, me_code, st)
 
 
 def held_row(joint: str, st: dict[str, Any], envelope: Any, now: dt.datetime) -> JointStatement:

@@ -159,7 +159,7 @@ def accept(
         store(engine, joint, "finding", st, envelope, "", now)
         return "finding held"
     if kind == "replacement":  # checked against the teams drawn here (joint.replacements)
-        return accept_replacement(engine, joint, st, envelope, now)
+        return accept_replacement(engine, me_code, joint, st, envelope, now)
     commits = [
         json.loads(c.envelope)["statement"]
         for c in held(engine, joint, ("commit",))

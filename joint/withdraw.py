@@ -4,10 +4,12 @@
 Each bureau draws its own inspectors, so it replaces only its own (谁检查、谁录入). In one
 transaction, under the joint round's row lock: the seat is checked (our member, on that team
 as it stands, our finding for that enterprise not yet made), §14's pick is made on our part
-of the round, the signed ``joint-replacement`` is held and a ``JointMemberReplaced`` event
-(with the reason and who recorded it, which the statement leaves out) goes into our audit log.
-Then the statement is POSTed to every other participant (one that is down gets it by a pull),
-and the new member's 检查任务通知 is queued (``joint.notify``, idempotent).
+of the round, the signed ``joint-replacement`` is held, our members it concerns are told
+(``joint.notify.tell_the_team``: the one withdrawn, those who stay) and a
+``JointMemberReplaced`` event (with the reason and who recorded it, which the statement leaves
+out) goes into our audit log. Then the statement is POSTed to every other participant (one
+that is down gets it by a pull), and the new member's 检查任务通知 is queued (``joint.notify``,
+idempotent).
 
 Refused, with nothing recorded: a round not drawn here, an inspector who is not ours on that
 team, a finding of ours for that enterprise already made (the team signed it), no inspector
@@ -32,7 +34,7 @@ from joint.models import JointRound, JointStatement
 from joint.notify import notify_own_inspectors
 from joint.protocol import sign_statement, statement_hash
 from joint.replace import replacement_statement
-from joint.replacements import bureau_part, held_row, pick_inputs, teams_now
+from joint.replacements import bureau_part, hold, pick_inputs, teams_now
 from joint.service import Bureau, get_joint, plan_of
 from rounds import audit
 from shuangsui.errors import UserError
@@ -148,7 +150,7 @@ def replace_member(
             position=position, withdrawn=inspector_id, replacement=chosen, cause=cause,
         )  # fmt: skip
         envelope = sign_statement(st, me.key.origin, me.key.private)
-        session.add(held_row(joint, st, envelope, dt.datetime.now(dt.UTC)))
+        hold(session, row, me.code, st, envelope, dt.datetime.now(dt.UTC))
         event = JointMemberReplaced(st["n"], credit_code, position, inspector_id, chosen, cause,
                                     note, recorded_by, statement_hash(st))  # fmt: skip
         audit.add_to(session, joint, event)

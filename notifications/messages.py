@@ -369,6 +369,14 @@ class TeamChanged:
     cause: str
     lead: bool  # the seat was the lead's: the replacement leads the team now
     due_on: date | None = None  # a new date the replacement gave the team's check
+    # a joint round's: the bureau whose member was replaced (each numbers its own, §13.7)
+    bureau: str = ""
+
+    @property
+    def subject_key(self) -> str:
+        """What the change's messages are keyed by: one per replacement and member."""
+        code = self.enterprise.credit_code
+        return f"{code}|{self.bureau}|r{self.n}" if self.bureau else f"{code}|r{self.n}"
 
 
 def team_changed_message(
@@ -393,7 +401,7 @@ def team_changed_message(
         NotificationKind.team_changed,
         round_info.key,
         inspector.inspector_id,
-        f"{code}|r{change.n}",
+        change.subject_key,
         inspector,
         context,
         {"credit_code": code, "replacement_n": change.n},
@@ -419,7 +427,7 @@ def assignment_withdrawn_message(
         NotificationKind.assignment_withdrawn,
         round_info.key,
         who.inspector_id,
-        f"{code}|r{change.n}",
+        change.subject_key,
         who,
         context,
         {"credit_code": code, "replacement_n": change.n},

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from exchange.errors import SyncRejected
 from exchange.models import ExchangeEntry
@@ -26,7 +26,7 @@ from joint.protocol import sign_statement
 from joint.replace import teams_as_they_stand
 from joint.replacements import teams_now
 from joint.withdraw import Recorded, replace_member
-from notifications.models import Notification
+from notifications.models import Notification, NotificationStatus
 from rounds.models import AuditEvent
 from tests.joint.test_protocol import Trio, _altered, _verify, trio  # noqa: F401  (fixture)
 from tests.joint.world import NAMES, World, joint_yaml
@@ -71,6 +71,44 @@ def _notices(w: World, code: str) -> list[tuple[str, str]]:
         return [(n.recipient, n.round_key) for n in s.exec(select(Notification)).all()]
 
 
+def _told(w: World | Trio, code: str) -> list[tuple[str, str]]:
+    """(kind, recipient) of every notice ``code`` queued of a team changed: a 检查组变更通知
+    or a 检查任务变更通知."""
+    kinds = ("team_changed", "assignment_withdrawn")
+    with Session(w.b[code].engine) as s:
+        rows = s.exec(select(Notification).where(col(Notification.kind).in_(kinds))).all()
+    return sorted((str(n.kind), n.recipient) for n in rows)
+
+
+def _assignment(w: World | Trio, code: str, inspector: str, credit_code: str) -> Notification:
+    """``inspector``'s 检查任务通知 for ``credit_code`` in ``code``'s outbox."""
+    with Session(w.b[code].engine) as s:
+        q = select(Notification).where(
+            Notification.kind == "assignment", Notification.recipient == inspector
+        )
+        (row,) = [n for n in s.exec(q).all() if n.payload["credit_code"] == credit_code]
+        return row
+
+
+def _sent(w: World | Trio, code: str, inspector: str, credit_code: str) -> None:
+    """``inspector``'s 检查任务通知 for ``credit_code`` went (as a dispatcher records it)."""
+    row = _assignment(w, code, inspector, credit_code)
+    with Session(w.b[code].engine) as s:
+        row = s.merge(row)
+        row.status = NotificationStatus.sent
+        s.add(row)
+        s.commit()
+
+
+def _bodies(w: World | Trio) -> list[str]:
+    """Every notice every bureau queued, as its recipient reads it."""
+    out = []
+    for b in w.b.values():
+        with Session(b.engine) as s:
+            out += [n.subject + n.body for n in s.exec(select(Notification)).all()]
+    return out
+
+
 def _drawn(t: Trio, joint: str, at: tuple[str, ...] = tuple(NAMES)) -> dict:
     """Commit and reveal ``joint`` at every bureau, draw it at ``at``; the drawn teams."""
     t.commit(joint)
@@ -104,7 +142,11 @@ def test_a_replacement_reaches_the_lead_which_publishes_the_new_members_finding(
     code, team = sorted(_row(w.b[FJ].engine).outcome["teams"].items())[0]  # type: ignore[union-attr]
     gone = team[1][1]  # Shanghai's member
 
-    # the lead is down: Zhejiang takes the replacement by POST, the lead later by a pull
+    # the lead is down: Zhejiang takes the replacement by POST, the lead later by a pull.
+    # The notices of Shanghai's member withdrawn and of Fujian's on that team went; Zhejiang's
+    # has not gone yet
+    _sent(w, SH, gone, code)
+    _sent(w, FJ, team[0][1], code)
     before = _notices(w, SH)
     w.servers.stop(FJ)
     said = w.run(SH, "joint", "replace", JOINT, code, gone, "--cause", "conflict",
@@ -118,12 +160,23 @@ def test_a_replacement_reaches_the_lead_which_publishes_the_new_members_finding(
     with Session(w.b[SH].engine) as s:
         event = s.exec(select(AuditEvent).where(AuditEvent.event == "JointMemberReplaced")).one()
     assert json.loads(event.payload)["note"] == "与该企业负责人系亲属"
-    assert len(_notices(w, SH)) == len(before) + 1  # the new member's 检查任务通知
+    # the new member's 检查任务通知, and the member withdrawn is told the task is no longer theirs
+    assert len(_notices(w, SH)) == len(before) + 2
     assert _notices(w, SH)[-1] == (new, JOINT)
+    assert _told(w, SH) == [("assignment_withdrawn", gone)]
+    # Zhejiang's member, whose notice had not gone, has it naming the team as it stands
+    assert _told(w, ZJ) == []
+    zj = _assignment(w, ZJ, team[2][1], code).body
+    assert f"{SH} {new}" in zj and f"{SH} {gone}" not in zj
     w.start(FJ)
     assert _held(w.b[FJ].engine) == []
     w.run(FJ, "joint", "pull", JOINT)
     assert _held(w.b[FJ].engine) == [st]
+    assert _told(w, FJ) == [("team_changed", team[0][1])]  # Fujian's member, told once
+    w.run(FJ, "joint", "pull", JOINT)
+    w.run(ZJ, "joint", "pull", JOINT)  # after the POST: held already, no one told again
+    assert (_told(w, FJ), _told(w, ZJ)) == ([("team_changed", team[0][1])], [])
+    assert all("亲属" not in text for text in _bodies(w))  # the reason stays in the audit log
 
     # the withdrawn member's finding is refused; the team as it stands publishes
     me = w.me(SH)
@@ -257,3 +310,55 @@ def test_a_round_without_replacements_keeps_its_statements_file(
     out = _verify(_altered(bundle, tmp_path / "notes", "statements.json",
                            lambda d: d.update(notes=["未核对"])))  # fmt: skip
     assert "\nFAIL: statements.json: notes: not a key of statements.json" in out, out
+
+
+def test_each_bureau_tells_its_own_people_once(trio: Trio) -> None:  # noqa: F811
+    """Shanghai gives two inspectors per team. When it replaces one: its other member is told
+    (a 检查组变更通知, their notice having gone), the member withdrawn, whose notice had not
+    gone, has it withdrawn and is told nothing; each partner tells its own member on the team
+    when it takes the statement in, once however often it comes, and a replacement of
+    Zhejiang's numbered 1 too is told as well, not taken for Shanghai's."""
+    text = joint_yaml(JOINT, more={SH: 2})
+    for code in NAMES:
+        service.commit(trio.b[code].engine, trio.me[code], text)
+    for code in NAMES:
+        trio.reveal(code, JOINT)
+    for code in NAMES:
+        service.draw(trio.b[code].engine, trio.me[code], JOINT)
+    code, team = sorted(_row(trio.b[FJ].engine).outcome["teams"].items())[0]  # type: ignore[union-attr]
+    assert [b for b, _ in team] == [FJ, SH, SH, ZJ]
+    fj, gone, stays, zj = (i for _, i in team)
+    for c, i in ((FJ, fj), (SH, stays), (ZJ, zj)):
+        _sent(trio, c, i, code)
+    withdrawn = _assignment(trio, SH, gone, code)
+
+    st = _replace(trio, SH, JOINT, code, gone, "conflict")
+    new = st["replacement"]
+    assert _told(trio, SH) == [("team_changed", stays)]
+    with Session(trio.b[SH].engine) as s:
+        assert s.get(Notification, withdrawn.id) is None  # never sent: withdrawn, not corrected
+    assert _told(trio, ZJ) == [("team_changed", zj)]  # by the POST
+    assert _told(trio, FJ) == [("team_changed", fj)]
+    with Session(trio.b[FJ].engine) as s:
+        body = s.exec(select(Notification).where(Notification.kind == "team_changed")).one().body
+    assert f"{SH} {gone}" in body and f"{SH} {new}" in body and "回避" in body
+
+    # taken again: by a pull, by the same POST, by a draw run again; nothing more
+    service.pull(trio.b[FJ].engine, trio.me[FJ], JOINT)
+    me = trio.me[SH]
+    said = client.post_statement(me.partners[ZJ], me.key, JOINT, _signed(trio, SH, st))
+    assert said["result"] == "replacement already held"
+    service.draw(trio.b[SH].engine, trio.me[SH], JOINT)
+    assert _told(trio, FJ) == [("team_changed", fj)] and _told(trio, ZJ) == [("team_changed", zj)]
+    assert _told(trio, SH) == [("team_changed", stays)]
+
+    # Zhejiang's own first replacement on the same team: its number is 1 too
+    assert _replace(trio, ZJ, JOINT, code, zj, "unavailable")["n"] == 1
+    other = _row(trio.b[ZJ].engine)
+    assert _told(trio, FJ) == [("team_changed", fj)] * 2
+    assert _told(trio, ZJ) == [("assignment_withdrawn", zj), ("team_changed", zj)]
+    # Shanghai's new member, whose notice has not gone, has it naming the team as it stands
+    assert _told(trio, SH) == [("team_changed", stays)] * 2
+    now = teams_now(trio.b[SH].engine, other)[code]
+    assert f"{ZJ} {now[3][1]}" in _assignment(trio, SH, new, code).body
+    assert all("因病" not in text for text in _bodies(trio))  # the reason stays in the audit log

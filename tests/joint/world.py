@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 from exchange.directory import load_directory
@@ -19,12 +20,22 @@ from tests.servers import free_port
 NAMES = {"350000": "福建", "310000": "上海", "330000": "浙江"}
 
 
-def joint_yaml(joint: str, *, commit_in: int = 600, reveal_in: int = 1200) -> str:
+def joint_yaml(
+    joint: str,
+    *,
+    commit_in: int = 600,
+    reveal_in: int = 1200,
+    more: Mapping[str, int] | None = None,
+) -> str:
+    """A joint plan of the three bureaus, one inspector each per team (``more``: a bureau's
+    count, where another)."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     at = lambda s: (now + dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-    rnd = textwrap.indent(plan_yaml(plan_id=joint, division="350000", size=3), "  ")
+    count = {c: (more or {}).get(c, 1) for c in NAMES}
+    size = sum(count.values())
+    rnd = textwrap.indent(plan_yaml(plan_id=joint, division="350000", size=size), "  ")
     return (f"joint: {joint}\nlead: '350000'\nparticipants:\n"
-            + "".join(f"  - {{bureau: '{c}', inspectors: 1}}\n" for c in NAMES)
+            + "".join(f"  - {{bureau: '{c}', inspectors: {n}}}\n" for c, n in count.items())
             + f"commit_deadline: {at(commit_in)}\nreveal_deadline: {at(reveal_in)}\n"
             + f"round:\n{rnd}")  # fmt: skip
 
