@@ -273,6 +273,7 @@ def main() -> int:
             import_files(session=session, files=[(k, work / "csv" / f"{k}.csv") for k in kinds])
             session.commit()
         db_ready.touch()
+    migrate(os.environ["SHUANGSUI_DATABASE_URL"])  # a registry kept from older code: upgraded
     engine = get_engine()
 
     from draw.plan import load_plan
