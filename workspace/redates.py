@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,10 +21,11 @@ from api.replacements import refused
 from rounds.due_dates import recorded_rows
 from rounds.models import DueChange, Round, RoundStatus
 from rounds.redates import Redated, move_due_date
-from rounds.replacements import NOTE_MAX, Refused
+from rounds.replacements import NOTE_MAX
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
+from workspace.replacements import form_date, form_strings
 
 FIELDS = ("due_on", "reason")  # what the form sends, with its CSRF token
 
@@ -79,15 +79,9 @@ def why_not(engine: sa.Engine, view: AssignmentView) -> str:
 
 
 def asked(form: Any) -> dict[str, str]:
-    """What the form sent, as strings (a file in a field's place: empty), kept for the page
-    that says why it was refused; the reason cut at twice what the service takes."""
-    out = {}
-    for name in FIELDS:
-        value = form.get(name, "")
-        out[name] = value if isinstance(value, str) else ""
-    out["reason"] = out["reason"][: 2 * NOTE_MAX]
-    out["due_on"] = out["due_on"].strip()[:32]
-    return out
+    """What the form sent (``workspace.replacements.form_strings``), the reason cut at twice
+    what the service takes."""
+    return form_strings(form, FIELDS, text_field="reason")
 
 
 def record(
@@ -99,17 +93,8 @@ def record(
     allowed: Callable[[Session], None],
 ) -> Redated:
     """The new date the form asks for, recorded by ``by`` (``rounds.redates``)."""
-    return move_due_date(engine, round_key, credit_code, due_on=_date(sent["due_on"]),
+    return move_due_date(engine, round_key, credit_code, due_on=form_date(sent["due_on"]),
                          reason=sent["reason"], recorded_by=by, allowed=allowed)  # fmt: skip
-
-
-def _date(value: str) -> date:
-    """The form's date: a browser sends YYYY-MM-DD (one without a date picker, what was
-    typed)."""
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise Refused("due-unreadable", f"due_on: {value!r} is not a date") from None
 
 
 # each refusal the form can meet (``api.replacements.REFUSALS``, by kind) as the page says it

@@ -147,14 +147,20 @@ def why_not(engine: sa.Engine, view: AssignmentView) -> str:
 
 
 def asked(form: Any) -> dict[str, str]:
-    """What the form sent, as strings (a file in a field's place: empty), kept for the page
-    that says why it was refused; the reason cut at twice what the service takes (the page
-    says it is too long either way)."""
+    """What the form sent (:func:`form_strings`), the note cut at twice what the service
+    takes (the page says it is too long either way)."""
+    return form_strings(form, FIELDS, text_field="note")
+
+
+def form_strings(form: Any, fields: tuple[str, ...], *, text_field: str) -> dict[str, str]:
+    """What a coordinator's form sent, as strings (a file in a field's place: empty), kept for
+    the page that says why it was refused: ``text_field`` (the free text the audit log keeps)
+    cut at twice what the service takes, ``due_on`` stripped and cut at 32 characters."""
     out = {}
-    for name in FIELDS:
+    for name in fields:
         value = form.get(name, "")
         out[name] = value if isinstance(value, str) else ""
-    out["note"] = out["note"][: 2 * NOTE_MAX]
+    out[text_field] = out[text_field][: 2 * NOTE_MAX]
     out["due_on"] = out["due_on"].strip()[:32]
     return out
 
@@ -168,18 +174,17 @@ def record(
     allowed: Callable[[Session], None],
 ) -> Replaced:
     """The replacement the form asks for, recorded by ``by`` (``rounds.replacements``)."""
+    due_on = form_date(sent["due_on"]) if sent["due_on"] else None  # empty: the seat's date
     return replace_member(
         engine, round_key, credit_code, sent["inspector_id"],
-        cause=sent["cause"], note=sent["note"], recorded_by=by, due_on=_date(sent["due_on"]),
+        cause=sent["cause"], note=sent["note"], recorded_by=by, due_on=due_on,
         allowed=allowed,
     )  # fmt: skip
 
 
-def _date(value: str) -> date | None:
-    """The form's date field: empty for none; a browser sends YYYY-MM-DD (one without a date
-    picker, what was typed)."""
-    if not value:
-        return None
+def form_date(value: str) -> date:
+    """A form's date field: a browser sends YYYY-MM-DD (one without a date picker, what was
+    typed)."""
     try:
         return date.fromisoformat(value)
     except ValueError:
