@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,7 +143,9 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     written again, naming the team as it stands (the same key, token and link): told of a
     team they never saw named, they need no 检查组变更通知. A notice gone, or in a
     dispatcher's hands, stays as it was, and its member is told of the change. With a new
-    date given, their 待您签字确认 not yet reached them is written again with it too."""
+    date given, their 待您签字确认 not yet reached them is written again with it too, and
+    their reminders of the old date not yet reached them withdrawn, as are the withdrawn
+    member's of the enterprise, whatever date (:func:`withdraw_reminders`)."""
     w = replaced.replacement.withdrawal
     change = _team_changed(session, replaced)
     taken = {change.replacement.inspector_id: seat_taken(change.withdrawn, change.cause,
@@ -156,6 +158,8 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
         w.withdrawn, w.credit_code
     )
     delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
+    withdraw_reminders(session, round_key, w.credit_code, [w.withdrawn], keep=None)
+    withdraw_reminders(session, round_key, w.credit_code, replaced.team, keep=replaced.due_on)
     _tell_the_team(session, round_key, replaced, change, notice_kept=kept_notice(session, unsent),
                    rewritten=rewritten)  # fmt: skip
     latest = _latest_version(session, round_key, w.credit_code)
@@ -219,14 +223,16 @@ def after_redate(session: Session, round_key: str, redated: Any) -> None:
     written again with the new date (the same key, token and link); each other member, whose
     notice went with the old date or may go now, is sent a 检查期限变更通知 saying the new one.
     A 待您签字确认 not yet reached its member is written again with the new date too
-    (:func:`_rewrite_requests`). The reason is not told: it stays in the audit log. Never
-    commits."""
+    (:func:`_rewrite_requests`); a reminder of the old date not yet reached its member is
+    withdrawn (:func:`withdraw_reminders`: the follow-up reminds of the new one). The reason
+    is not told: it stays in the audit log. Never commits."""
     enterprise = facts.enterprises(session, [redated.credit_code]).get(redated.credit_code)
     enterprise = enterprise or EnterpriseInfo(redated.credit_code, redated.credit_code)
     notices = _team_notices(session, round_key, enterprise, {})
     rewritten = rewrite_unsent(session, notices)
     latest = _latest_version(session, round_key, redated.credit_code)
     _rewrite_requests(session, round_key, redated.credit_code, redated.team, latest)
+    withdraw_reminders(session, round_key, redated.credit_code, redated.team, keep=redated.due_on)
     common, info = _round_facts(session, round_key)
     change = DueChanged(redated.n, enterprise, redated.old_due_on, redated.due_on)
     told = [i for i in redated.team if i not in rewritten]
@@ -376,6 +382,38 @@ def delete_unsent(session: Session, withdrawn: Sequence[str], *, dead: bool = Fa
             sa.or_(n.lease_until.is_(None), n.lease_until < datetime.now(UTC)),
         )
     )
+
+
+def withdraw_reminders(
+    session: Session, round_key: str, credit_code: str, members: Sequence[str], *,
+    keep: date | None,
+) -> None:  # fmt: skip
+    """Delete ``members``' reminders of the enterprise's check that name a date other than
+    ``keep`` (with None, every one: a member withdrawn no longer checks it) and have not
+    reached them: waiting, to be retried or given up on (``notifications retry`` would send
+    it as it stands), and not leased (:func:`delete_unsent`). Queued a few working days
+    before the old date, each would tell a date that no longer holds.
+
+    A reminder sent, or in a dispatcher's hands, stays as it was: it went, or may go now, and
+    the 检查期限变更通知 (or the notice written again, the 检查组变更通知, the 检查任务变更通知)
+    corrects it. A reminder's key ends with its date (``outbox.enqueue_reminders``): the
+    follow-up reminds of the new date under a key of its own, once, when it comes near; and
+    of an old date again should the check come back to it, its reminder deleted here."""
+    n = Notification.__table__.c  # type: ignore[attr-defined]
+    queued = session.execute(
+        sa.select(n.idempotency_key, n.payload).where(
+            n.round_key == round_key,
+            n.kind == NotificationKind.reminder.value,
+            n.recipient.in_(list(members)),
+        )
+    ).all()
+    kept = None if keep is None else keep.isoformat()
+    stale = [
+        key
+        for key, payload in queued
+        if payload.get("credit_code") == credit_code and payload.get("due_on") != kept
+    ]
+    delete_unsent(session, stale, dead=True)
 
 
 def _round_facts(session: Session, round_key: str) -> tuple[Common, RoundInfo]:

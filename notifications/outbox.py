@@ -234,10 +234,14 @@ def enqueue_reminders(
     The checks not yet due are read in one query (:func:`_coming_due`), and the people and
     enterprises to name in one each: a round stays drawn until each of its checks is final,
     and reading every drawn round's assignments, round by round, grew with every round ever
-    drawn. Only a round with someone to remind is read for its title and check item."""
+    drawn. Only a round with someone to remind is read for its title and check item.
+
+    The drawn rounds are held first (:func:`_hold_drawn_rounds`), so a date being moved is
+    read as it was before the change or as it is after, never queued as the change commits."""
     signed = signed or {}
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
+    _hold_drawn_rounds(session)
     rows = [
         (round_key, a)
         for round_key, a in _coming_due(session, common.today)
@@ -258,6 +262,26 @@ def enqueue_reminders(
             for _, a in group
         ]
     return add_messages(session, messages)
+
+
+def _hold_drawn_rounds(session: Session) -> None:
+    """The drawn rounds' rows held until the transaction ends (PostgreSQL: ``FOR KEY SHARE``;
+    SQLite's transaction holds the write lock already), before their checks' dates are read.
+
+    A new date (``rounds.redates``), or a replacement that gives one, moves a team's dates
+    with its round's row locked for update, and withdraws the reminders of the old date in
+    that transaction (``notifications.hooks.withdraw_reminders``). Without the hold, the
+    follow-up could read the old date, the change commit (finding no reminder to withdraw),
+    and a reminder of the old date be queued after it, and go. Held, the follow-up waits for
+    a change under way and reads the new date; a change started meanwhile waits for the
+    follow-up, then withdraws what it queued. Key share: a plain update of a round's row (a
+    round closed) does not wait for it, nor it for one."""
+    session.execute(
+        sa.select(col(Round.round_key))
+        .where(col(Round.status) == RoundStatus.drawn)
+        .order_by(col(Round.round_key))
+        .with_for_update(read=True, key_share=True)
+    ).all()
 
 
 def _coming_due(session: Session, today: date) -> list[tuple[str, facts.AssignmentRow]]:
@@ -316,14 +340,19 @@ def enqueue_overdue_escalations(
     For the same reason the late checks of every drawn round are read in one query
     (:func:`_late_teams`), what the escalations named already in one more, and the people and
     enterprises to name in one each; only a round with something new to say is read for its
-    title and check item."""
+    title and check item.
+
+    Said once per date: a check given a new date (延期, or a replacement that gives one) and
+    late again past it is named again, with the rest of its round's (the coordinator gave it
+    more time, and it is late once more: news); a date moves only by a coordinator's hand, to
+    a day not gone, so this cannot repeat day after day."""
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
     said = _escalated(session)
     news = {
         round_key: late
         for round_key, late in _late_teams(session, common.today, done).items()
-        if not {t.credit_code for t in late} <= said.get(round_key, set())
+        if not all(_said(t, said.get(round_key, set())) for t in late)
     }
     everyone = [t for late in news.values() for t in late]
     ents = facts.enterprises(session, [t.credit_code for t in everyone])
@@ -364,18 +393,29 @@ def _late_teams(
     return out
 
 
-def _escalated(session: Session) -> dict[str, set[str]]:
-    """The checks of each drawn round an escalation has named already."""
+def _escalated(session: Session) -> dict[str, set[tuple[str, str | None]]]:
+    """The checks of each drawn round an escalation has named already, each with the date
+    it was late against (None: named before the escalations kept the dates)."""
     stmt = (
         sa.select(col(Notification.round_key), col(Notification.payload))
         .join(Round, col(Round.round_key) == col(Notification.round_key))
         .where(col(Round.status) == RoundStatus.drawn)
         .where(col(Notification.kind) == NotificationKind.overdue)
     )
-    out: dict[str, set[str]] = {}
+    out: dict[str, set[tuple[str, str | None]]] = {}
     for round_key, payload in session.execute(stmt):
-        out.setdefault(round_key, set()).update(str(c) for c in payload.get("overdue", []))
+        dates = payload.get("due_on", {})
+        named = ((str(c), dates.get(c)) for c in payload.get("overdue", []))
+        out.setdefault(round_key, set()).update(named)
     return out
+
+
+def _said(team: facts.Team, said: set[tuple[str, str | None]]) -> bool:
+    """An escalation named the team's check late against the date it has now; one that
+    kept no date (made before they were kept) is taken to have named it at any date, so
+    what was said then is not said again."""
+    code = team.credit_code
+    return (code, team.due_on.isoformat()) in said or (code, None) in said
 
 
 def _escalation(
@@ -404,7 +444,10 @@ def _escalation(
         coordinator=_coordinator(notify),
         subject_key=common.today.isoformat(),
         context={"overdue": overdue},
-        payload={"overdue": [o["credit_code"] for o in overdue]},
+        payload={
+            "overdue": [o["credit_code"] for o in overdue],
+            "due_on": {o["credit_code"]: o["due_on"] for o in overdue},
+        },
     )
     return _to_file_if_unroutable(out)
 

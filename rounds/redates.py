@@ -10,9 +10,10 @@ check is the team's: one finding, signed by all).
 
 In one transaction: every seat's ``assignment`` row takes the date, a ``due_change`` row and a
 ``DueDateMoved`` audit event record it with the date it replaces, and the hooks tell the team
-(``after_redate_hooks``; notifications installs one). The links' expiry and the escalations
-read the dates from ``assignment``, so they follow. ``round verify`` checks every assignment's
-date against the record (``rounds.due_dates``).
+(``after_redate_hooks``; notifications installs one, which also withdraws the team's
+reminders of the old date not yet sent). The links' expiry, the reminders, the escalations,
+the deadlines list and the pages read the dates from ``assignment``, so they follow.
+``round verify`` checks every assignment's date against the record (``rounds.due_dates``).
 """
 
 from __future__ import annotations
