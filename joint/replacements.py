@@ -8,7 +8,9 @@ statements of one bureau with the same ``n`` never both get in.
 
 The people a replacement concerns are told in the transaction that holds it, by the hooks of
 ``after_replacement_hooks`` (``joint.hooks`` adds ``joint.notify.tell_the_team``): a statement
-is held once, so they are told once however often it arrives.
+is held once, so they are told once however often it arrives, and never without it. The hooks
+are given the team's enterprise from the frame the pick read, so that they need not read the
+lead's whole frame again to name it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from shuangsui.writes import write
 
 KIND = "replacement"
 
-# each called as hook(session, row, our bureau code, statement) once a replacement is held
-after_replacement_hooks: list[Callable[[Session, JointRound, str, Mapping[str, Any]], None]] = []
+# each called as hook(session, row, our bureau code, statement, its enterprise) once a
+# replacement is held; each returns the number of notices it queued
+AfterReplacement = Callable[[Session, JointRound, str, Mapping[str, Any], EnterpriseUnit], int]
+after_replacement_hooks: list[AfterReplacement] = []
 
 
 def held_replacements(session: Session, joint: str) -> list[dict[str, Any]]:
@@ -99,6 +103,14 @@ def pick_inputs(engine: Engine, row: JointRound, bureau: str) -> PickInputs:
                       bureau_frame(_counted(rows, bureau)))  # fmt: skip
 
 
+def lock_round(session: Session, joint: str) -> None:
+    """Take the joint round's row lock (on SQLite the writer holds the database's already), so
+    that its replacements are checked and held in turn. Only the key is read: the row's outcome
+    holds every team, megabytes of JSON in a large round."""
+    q = select(JointRound.joint_key).where(JointRound.joint_key == joint).with_for_update()
+    session.exec(q).one()
+
+
 def not_drawn(row: JointRound | None, joint: str) -> Conflict:
     state = row.status if row else "not committed to"
     return Conflict(
@@ -122,13 +134,13 @@ def accept_replacement(
     drawn = row.outcome["teams"]
 
     def work(session: Session) -> str:
-        session.get(JointRound, joint, with_for_update=True)  # a joint round's replacements in turn
+        lock_round(session, joint)
         if session.get(JointStatement, (joint, bureau, KIND, digest)) is not None:
             return "replacement already held"
         fault = replacement_fault(drawn, bureau_part(session, row, bureau), inputs, st)
         if fault:
             raise JointError(f"replacement of {bureau} refused: {fault}")
-        hold(session, row, me_code, st, envelope, now)
+        hold(session, row, me_code, st, envelope, now, inputs.enterprises[st["credit_code"]])
         return "replacement held"
 
     return write(engine, work, what=f"replacement in joint round {joint}")
@@ -136,14 +148,14 @@ def accept_replacement(
 
 def hold(
     session: Session, row: JointRound, me_code: str, st: dict[str, Any], envelope: Any,
-    now: dt.datetime,
-) -> None:  # fmt: skip
+    now: dt.datetime, enterprise: EnterpriseUnit,
+) -> int:  # fmt: skip
     """Hold a checked replacement in ``session``'s transaction, and tell whom it concerns
-    (``after_replacement_hooks``) in the same."""
+    (``after_replacement_hooks``) in the same; ``enterprise``: the team's, as the pick read
+    it. The number of notices queued."""
     session.add(held_row(row.joint_key, st, envelope, now))
     session.flush()  # the hooks read the teams with it applied
-    for hook in after_replacement_hooks:
-        hook(session, row, me_code, st)
+    return sum(hook(session, row, me_code, st, enterprise) for hook in after_replacement_hooks)
 
 
 def held_row(joint: str, st: dict[str, Any], envelope: Any, now: dt.datetime) -> JointStatement:

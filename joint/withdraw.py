@@ -5,11 +5,11 @@ Each bureau draws its own inspectors, so it replaces only its own (谁检查、�
 transaction, under the joint round's row lock: the seat is checked (our member, on that team
 as it stands, our finding for that enterprise not yet made), §14's pick is made on our part
 of the round, the signed ``joint-replacement`` is held, our members it concerns are told
-(``joint.notify.tell_the_team``: the one withdrawn, those who stay) and a
-``JointMemberReplaced`` event (with the reason and who recorded it, which the statement leaves
-out) goes into our audit log. Then the statement is POSTed to every other participant (one
-that is down gets it by a pull), and the new member's 检查任务通知 is queued (``joint.notify``,
-idempotent).
+(``joint.notify.tell_the_team``: the new member, by a 检查任务通知 saying whose seat they
+take and why; the one withdrawn; those who stay) and a ``JointMemberReplaced`` event (with the
+reason and who recorded it, which the statement leaves out) goes into our audit log: a crash
+leaves all of these or none. Then the statement is POSTed to every other participant (one that
+is down gets it by a pull).
 
 Refused, with nothing recorded: a round not drawn here, an inspector who is not ours on that
 team, a finding of ours for that enterprise already made (the team signed it), no inspector
@@ -30,11 +30,10 @@ from sqlmodel import Session, select
 from draw.replace import CAUSES, ROUND_WIDE, NoReplacement
 from exchange.errors import SyncRejected
 from joint import client
-from joint.models import JointRound, JointStatement
-from joint.notify import notify_own_inspectors
+from joint.models import JointStatement
 from joint.protocol import sign_statement, statement_hash
 from joint.replace import replacement_statement
-from joint.replacements import bureau_part, hold, pick_inputs, teams_now
+from joint.replacements import bureau_part, hold, lock_round, pick_inputs, teams_now
 from joint.service import Bureau, get_joint, plan_of
 from rounds import audit
 from shuangsui.errors import UserError
@@ -67,7 +66,7 @@ class Recorded:
     statement: dict[str, Any]
     team: list[list[str]]  # the enterprise's team as it now stands
     sent: list[str] = field(default_factory=list)  # what each participant answered
-    queued: int = 0  # notices queued
+    queued: int = 0  # notices queued for our inspectors, with the statement
     # withdrawn as unavailable or left: the other enterprises whose teams the member still
     # sits on (one team at a time, as §14; the same cause most likely holds there too)
     still_on: list[str] = field(default_factory=list)
@@ -126,8 +125,8 @@ def replace_member(
         raise UserError(f"credit_code: {credit_code} has no team in joint round {joint}")
     inputs = pick_inputs(engine, row, me.code)
 
-    def work(session: Session) -> tuple[dict[str, Any], dict[str, Any]]:
-        session.get(JointRound, joint, with_for_update=True)  # a joint round's replacements in turn
+    def work(session: Session) -> tuple[dict[str, Any], dict[str, Any], int]:
+        lock_round(session, joint)  # a joint round's replacements in turn
         part = bureau_part(session, row, me.code)
         ours = part.now.teams[credit_code]
         if inspector_id not in ours:
@@ -150,21 +149,21 @@ def replace_member(
             position=position, withdrawn=inspector_id, replacement=chosen, cause=cause,
         )  # fmt: skip
         envelope = sign_statement(st, me.key.origin, me.key.private)
-        hold(session, row, me.code, st, envelope, dt.datetime.now(dt.UTC))
+        queued = hold(session, row, me.code, st, envelope, dt.datetime.now(dt.UTC),
+                      inputs.enterprises[credit_code])  # fmt: skip
         event = JointMemberReplaced(st["n"], credit_code, position, inspector_id, chosen, cause,
                                     note, recorded_by, statement_hash(st))  # fmt: skip
         audit.add_to(session, joint, event)
-        return st, envelope
+        return st, envelope, queued
 
-    st, envelope = write(engine, work, what=f"replacement in joint round {joint}")
+    st, envelope, queued = write(engine, work, what=f"replacement in joint round {joint}")
     logger.info("joint round %s: %s replaced by %s on the team of %s (%s)",
                 joint, inspector_id, st["replacement"], credit_code, cause)  # fmt: skip
     teams = teams_now(engine, row)
-    done = Recorded(st, teams[credit_code])
+    done = Recorded(st, teams[credit_code], queued=queued)
     if cause in ROUND_WIDE:
         done.still_on = sorted(c for c, t in teams.items() if [me.code, inspector_id] in t)
     done.sent = send(me, joint, plan_of(row), envelope)
-    done.queued = notify_own_inspectors(engine, joint, me.code)
     return done
 
 

@@ -191,17 +191,19 @@ def assignment_message(
     kind: NotificationKind = NotificationKind.assignment,
     subject_suffix: str = "",
     awaiting_signature: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> Outgoing:
     """The 检查任务通知 (or a reminder) for one inspector and one enterprise.
 
     ``team`` is the co-inspectors as (person, is_lead); only their names and units are used.
     ``awaiting_signature``: a teammate submitted the finding, this inspector has yet to sign it
-    (a reminder then asks for the signature).
+    (a reminder then asks for the signature). ``extra``: more template context (a
+    replacement's ``replacing``, :func:`seat_taken`).
     """
     return AssignmentMessages(common, round_info, kind).message(
         enterprise=enterprise, certificates=certificates, inspector=inspector, lead=lead,
         team=team, due_on=due_on, subject_suffix=subject_suffix,
-        awaiting_signature=awaiting_signature,
+        awaiting_signature=awaiting_signature, extra=extra,
     )  # fmt: skip
 
 
@@ -257,13 +259,13 @@ class AssignmentMessages:
     def message(
         self, *, enterprise: EnterpriseInfo, certificates: list[CertInfo], inspector: Person,
         lead: bool, team: list[tuple[Person, bool]], due_on: date, subject_suffix: str = "",
-        awaiting_signature: bool = False,
+        awaiting_signature: bool = False, extra: Mapping[str, Any] | None = None,
     ) -> Outgoing:  # fmt: skip
         """One inspector's message; ``team`` is the co-inspectors as (person, is_lead)."""
         return self._message(
             enterprise, _enterprise_ctx(enterprise), _certificates_ctx(certificates),
             inspector, lead, [{**_person_ctx(p), "lead": is_lead} for p, is_lead in team],
-            due_on, subject_suffix, awaiting_signature,
+            due_on, subject_suffix, awaiting_signature, extra,
         )  # fmt: skip
 
     def _message(
