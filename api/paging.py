@@ -11,6 +11,10 @@ The next page is the rows whose key comes after it. A walk to the end therefore 
 once, however many rows are added or removed meanwhile: a row added behind the point reached is
 sent on a later page, one added before it on no page of this walk (an offset would have sent a
 row twice, or skipped one, each time a row was added ahead of it).
+
+Each parameter comes once (:data:`OnceEach`): ``limit=700&limit=2`` was a page of 2 and
+``all=true&all=false`` the late items only (the framework keeps the last), while a cache or a
+proxy in front may key on the first.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 T = TypeVar("T")
@@ -44,6 +49,21 @@ NEXT_LINK = {
         "schema": {"type": "string"},
     }
 }
+
+
+def once_each(request: Request) -> None:
+    """Refuse a list's address with a parameter given more than once (422 naming each)."""
+    counted = Counter(name for name, _ in request.query_params.multi_items())
+    repeated = sorted(name for name, n in counted.items() if n > 1)
+    if repeated:
+        reason = "given more than once: send it once (the Link's address has each once)"
+        raise RequestValidationError(
+            [{"loc": ("query", name), "msg": reason, "type": "value_error"} for name in repeated]
+        )
+
+
+# a list route's parameter (after its caller's, so a request without a token is a 401 first)
+OnceEach = Annotated[None, Depends(once_each)]
 
 
 def aware(text: str) -> dt.datetime:

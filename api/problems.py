@@ -30,6 +30,10 @@ TOKEN_REFUSED = (
     "this token does not open this resource: an inspector's token opens only its own "
     "assignment; a coordinator token may be revoked or belong to another bureau"
 )
+# what the framework says of a JSON body its reader gave up on (text not UTF-8, nested deeper
+# than the reader goes), and what the API says instead: naming the body, as for any input
+UNREAD_BODY = "There was an error parsing the body"
+BODY_NOT_READ = "body: not JSON this server can read (UTF-8 text, not nested a thousand deep)"
 
 
 class ProblemDetails(BaseModel):
@@ -185,6 +189,9 @@ def install(app: FastAPI) -> None:
             page.headers.update(headers)
             return page  # a workspace path: a page for a person (workspace.pages)
         detail = str(exc.detail)
+        if exc.status_code == 400 and detail == UNREAD_BODY:
+            errors = [{"field": "body", "reason": BODY_NOT_READ.removeprefix("body: ")}]
+            return problem_response(400, BODY_NOT_READ, "invalid-body", errors=errors)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.url.path} (see /openapi.json for the routes)"
         elif exc.status_code == 405:

@@ -9,14 +9,14 @@ the request can choose the replacement. The service refuses with a one-line
 :class:`rounds.replacements.Refused` of a kind; :func:`refused` maps the kind to its answer
 (the workspace's enterprise page says the same refusals in Chinese, by the same kind), as the
 API answers any refusal: 409 for the state of the round or the team, 422 for what the body
-says, naming the field either way.
+says, naming the field either way. A body with a field given twice, or a date that is not a
+day written YYYY-MM-DD, is refused before the service sees it (``api.bodies``).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from sqlmodel import Session
 
 from api.auth import Principal, Role, allow, still_allowed
+from api.bodies import Day, OnceEach
 from api.problems import PROBLEM_RESPONSES, Problem
 from draw.replace import CAUSES
 from rounds import due_dates
@@ -67,7 +68,7 @@ class ReplacementIn(BaseModel):
         description="conflict (回避), unavailable (不能到场: illness, another duty) or left (调离)"
     )
     note: str = Field(min_length=1, max_length=NOTE_MAX, description="why (audited)")
-    due_on: date | None = Field(
+    due_on: Day | None = Field(
         default=None,
         description="a new due date for the team's check (every member's), from today in the "
         "bureau's time zone to a year on; needed when the seat's own date is gone; absent: "
@@ -80,7 +81,7 @@ class RedateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    due_on: date = Field(
+    due_on: Day = Field(
         description="the check's new date, every member's: from today in the bureau's time "
         "zone to a year on, and not the date it has now"
     )
@@ -191,6 +192,7 @@ def replace(
     body: ReplacementIn,
     request: Request,
     who: Coordinator,
+    once: OnceEach,
 ) -> dict[str, Any]:
     """Withdraw ``inspector_id`` from the team of ``credit_code`` and put the inspector §14
     picks from the round's seed in the seat, the team's check due on ``due_on`` if given; the
@@ -244,6 +246,7 @@ def redate(
     body: RedateIn,
     request: Request,
     who: Coordinator,
+    once: OnceEach,
 ) -> dict[str, Any]:
     """Give the check of ``credit_code``'s team a new date, every member's, with no one
     withdrawn (延期); the change recorded, with the date it replaces, and the team. Refused

@@ -4,7 +4,8 @@
 bureau (its commitment with its frames, its reveal, or a finding for the lead);
 ``GET /exchange/v1/joint/{joint}`` answers every commitment and reveal this bureau holds, so
 that a statement sent to any participant reaches them all. docs/exchange-protocol.md,
-"Joint rounds".
+"Joint rounds". The route checks the body's shape and the JSON type of the fields the checks
+read as strings or integers (:data:`FIELD_TYPES`); the checks are ``joint.store``'s.
 """
 
 from __future__ import annotations
@@ -68,6 +69,30 @@ def _loads(text: str | bytes, what: str) -> Any:
     return doc
 
 
+# the statements' fields of one JSON type, by name: the checks behind the route compare, hash
+# and quote them as such (a list where a string belongs was a 500); the rest are the checks'
+FIELD_TYPES: dict[str, type] = {
+    "type": str, "joint": str, "joint_plan_hash": str, "bureau": str,
+    "n": int, "credit_code": str, "position": int, "withdrawn": str, "replacement": str,
+    "cause": str,
+}  # fmt: skip
+MAX_DETAIL = 500  # characters of a refusal quoted back: a statement may hold 1 MiB
+
+
+def _typed(statement: dict[str, Any]) -> None:
+    """422 naming the first field of :data:`FIELD_TYPES` that is not of its JSON type."""
+    for name, kind in FIELD_TYPES.items():
+        value = statement.get(name, kind())
+        if not isinstance(value, kind) or isinstance(value, bool):
+            what = "a string" if kind is str else "an integer"
+            raise Problem(422, f"body: statement.{name}: {what} is needed",
+                          slug="invalid-statement")  # fmt: skip
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_DETAIL else f"{text[:MAX_DETAIL]}…"
+
+
 def _parse(body: bytes) -> tuple[dict[str, Any], str]:
     """``{"envelope": {"statement": {...}, ...}, "payload": "..."}``, or 400/422 naming why."""
     doc = _loads(body, "body")
@@ -89,14 +114,16 @@ async def post_statement(
 ) -> dict[str, Any]:
     """One signed statement of the calling bureau: ``{"envelope", "payload"}``."""
     envelope, payload = _parse(await request.body())
+    _typed(envelope["statement"])
     if envelope["statement"].get("joint") != joint:
-        raise Problem(422, f"body: statement.joint: {envelope['statement'].get('joint')!r} is "
-                      f"not {joint}", slug="invalid-statement")  # fmt: skip
+        said = _cut(repr(envelope["statement"].get("joint")))
+        raise Problem(422, f"body: statement.joint: {said} is not {joint}",
+                      slug="invalid-statement")  # fmt: skip
     engine, me = request.app.state.engine, request.app.state.settings.bureau_code
     try:
         said = await run_in_threadpool(store.receive, engine, me, partner, envelope, payload)
-    except JointError as exc:
-        raise Problem(422, str(exc), slug="invalid-statement") from None
+    except JointError as exc:  # it may quote a field sent: cut
+        raise Problem(422, _cut(str(exc)), slug="invalid-statement") from None
     return {"joint": joint, "result": said}
 
 

@@ -274,8 +274,9 @@ async def withdraw_member(
     """Withdraw a member of the enterprise's team (the seat goes to the inspector the round's
     seed picks); back to the page, which shows the new team, or says why it was refused with
     the form as it was sent (409: the round's or the team's state; 422: the form)."""
-    await check_csrf(request, me)
-    sent = replacements.asked(await request.form())
+    async with request.form() as form:  # closed here: a file sent in a field's place
+        await check_csrf(request, me)
+        sent = replacements.asked(form)
     engine = request.app.state.engine
     await run_in_threadpool(_known_team, engine, round_key, credit_code)
     allowed = still_current(request, me)  # the token revoked since the check: the same page
@@ -301,8 +302,9 @@ async def redate(round_key: str, credit_code: str, request: Request, me: Coordin
     """Give the team's check a new date (every member's; no one withdrawn); back to the page,
     which shows it, or says why it was refused with the form as it was sent (409: the round's
     or the finding's state; 422: the form)."""
-    await check_csrf(request, me)
-    sent = redates.asked(await request.form())
+    async with request.form() as form:  # closed here: a file sent in a field's place
+        await check_csrf(request, me)
+        sent = redates.asked(form)
     engine = request.app.state.engine
     await run_in_threadpool(_known_team, engine, round_key, credit_code)
     allowed = still_current(request, me)  # the token revoked since the check: the same page
@@ -322,7 +324,10 @@ async def redate(round_key: str, credit_code: str, request: Request, me: Coordin
 
 
 def _name_of(engine: sa.Engine, inspector_id: str) -> str:
-    """An inspector's name, as a refusal names them (the id as sent, cut, if unknown)."""
+    """An inspector's name, as a refusal names them (the id as sent, cut, if unknown; 所选人员
+    when none was sent: a file in the field's place is read as empty)."""
+    if not inspector_id.strip():
+        return "所选人员"
     with DbSession(engine) as db:
         found = db.get(Inspector, inspector_id[:64])
     return found.name if found else cut(inspector_id, 64)

@@ -25,7 +25,7 @@ from rounds.replacements import NOTE_MAX
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
-from workspace.replacements import form_date, form_strings
+from workspace.replacements import SentTwice, form_date, form_strings, refuse_twice, twice_said
 
 FIELDS = ("due_on", "reason")  # what the form sends, with its CSRF token
 
@@ -93,6 +93,7 @@ def record(
     allowed: Callable[[Session], None],
 ) -> Redated:
     """The new date the form asks for, recorded by ``by`` (``rounds.redates``)."""
+    refuse_twice(sent)
     return move_due_date(engine, round_key, credit_code, due_on=form_date(sent["due_on"]),
                          reason=sent["reason"], recorded_by=by, allowed=allowed)  # fmt: skip
 
@@ -114,10 +115,13 @@ SAID = {
     "raced": "同时有其他更改在记录，未作更改，请重新提交",
 }
 OTHER = "系统未接受这次调整（详情已记入服务器日志），请联系管理员"
+LABELS = {"due_on": "新的完成期限", "reason": "原因"}  # the form's fields, for one sent twice
 
 
 def said(exc: UserError) -> tuple[int, str]:
     """A refusal of the service as the page answers it: the status (the API's) and why, in
     Chinese."""
+    if isinstance(exc, SentTwice):
+        return twice_said(exc, LABELS)
     r = refused(exc)
     return r.status, SAID.get(r.kind, OTHER) + "。"

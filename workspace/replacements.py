@@ -6,7 +6,8 @@ cause, a reason and, if need be, a new due date for the team's check (needed whe
 own is gone), and nothing else, since the seat goes to the inspector the round's seed
 picks. Below it, the enterprise's replacements; the round page counts the round's. The
 service's refusals (English, one line, for the CLI and the API) are read as the API reads them
-(``api.replacements.refused``) and said here in Chinese.
+(``api.replacements.refused``) and said here in Chinese. A form the page never sends (a field
+twice, a date not typed year-month-day) is refused here, before the service, in the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rounds import replacements as service
 from rounds.models import Assignment, Round, RoundStatus, TeamChange
 from rounds.replacements import NOTE_MAX, DueSoon, Refused, Replaced, replace_member
 from rounds.team_changes import recorded_rows
-from shuangsui.clock import local_label
+from shuangsui.clock import ISO_DAY, local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
 
@@ -155,14 +156,37 @@ def asked(form: Any) -> dict[str, str]:
 def form_strings(form: Any, fields: tuple[str, ...], *, text_field: str) -> dict[str, str]:
     """What a coordinator's form sent, as strings (a file in a field's place: empty), kept for
     the page that says why it was refused: ``text_field`` (the free text the audit log keeps)
-    cut at twice what the service takes, ``due_on`` stripped and cut at 32 characters."""
+    cut at twice what the service takes, ``due_on`` stripped and cut at 32 characters; and
+    under ``twice`` the first of ``fields`` sent more than once ("" when none was: a page's
+    form sends each once, and which of two values was meant is not the server's to guess)."""
     out = {}
     for name in fields:
         value = form.get(name, "")
         out[name] = value if isinstance(value, str) else ""
     out[text_field] = out[text_field][: 2 * NOTE_MAX]
     out["due_on"] = out["due_on"].strip()[:32]
+    out["twice"] = next((name for name in fields if len(form.getlist(name)) > 1), "")
     return out
+
+
+class SentTwice(UserError):
+    """A form with a field sent more than once: refused before the service sees it."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: sent more than once")
+        self.field = field
+
+
+def refuse_twice(sent: dict[str, str]) -> None:
+    """:class:`SentTwice` for a form :func:`form_strings` found a field twice in."""
+    if sent["twice"]:
+        raise SentTwice(sent["twice"])
+
+
+def twice_said(exc: SentTwice, labels: dict[str, str]) -> tuple[int, str]:
+    """A field sent twice as the page says it, by the field's label on the form."""
+    label = labels.get(exc.field, "表单")
+    return 422, f"{label}：表单中填写了不止一次，请重新打开本页面后再填写提交。"
 
 
 def record(
@@ -174,6 +198,7 @@ def record(
     allowed: Callable[[Session], None],
 ) -> Replaced:
     """The replacement the form asks for, recorded by ``by`` (``rounds.replacements``)."""
+    refuse_twice(sent)
     due_on = form_date(sent["due_on"]) if sent["due_on"] else None  # empty: the seat's date
     return replace_member(
         engine, round_key, credit_code, sent["inspector_id"],
@@ -184,8 +209,11 @@ def record(
 
 def form_date(value: str) -> date:
     """A form's date field: a browser sends YYYY-MM-DD (one without a date picker, what was
-    typed)."""
+    typed). Only that: Python also reads ``20270129`` and ``2027-W05-1`` (a week's Monday) as
+    days, which a person typing them may not have meant."""
     try:
+        if not ISO_DAY.fullmatch(value):
+            raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
         raise Refused("due-unreadable", f"due_on: {value!r} is not a date") from None
@@ -217,9 +245,15 @@ SAID = {
 }  # fmt: skip
 
 
+# the form's fields by their labels, for a field sent twice
+LABELS = {"inspector_id": "执法人员", "cause": "更换原因", "note": "理由", "due_on": "新的完成期限"}
+
+
 def said(exc: UserError, who: str) -> tuple[int, str]:
     """A refusal of the service as the page answers it: the status (the API's) and why, in
     Chinese. ``who``: the member the form named, by name."""
+    if isinstance(exc, SentTwice):
+        return twice_said(exc, LABELS)
     r = refused(exc)
     return r.status, SAID[r.kind].format(who=who) + "。"
 

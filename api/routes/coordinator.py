@@ -46,6 +46,7 @@ def list_rounds(
     request: Request,
     response: Response,
     who: Coordinator,
+    once: paging.OnceEach,
     limit: paging.Limit = paging.DEFAULT_LIMIT,
     after: paging.After = None,
 ) -> list[dict[str, Any]]:
@@ -117,6 +118,7 @@ def deadlines(
     request: Request,
     response: Response,
     who: Coordinator,
+    once: paging.OnceEach,
     all: bool = False,
     limit: paging.Limit = paging.DEFAULT_LIMIT,
     after: paging.After = None,
