@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,28 +16,19 @@ from sqlmodel import Session, func, select
 
 from findings.models import PublishedResult
 from shuangsui.files import TMP_PREFIX
-from tests.deploy.procs import REPO_ROOT, clean_env
 from tests.findings.factories import drawn_round, final_finding
+from tests.website.program import program_copy, publish_process
 from website.site import MANIFEST, publish
 
 pytestmark = pytest.mark.slow
 
 
 def _publish(db_url: str, tmp_path: Path, out: Path, kill_at: str = "") -> int:
-    env = clean_env(
-        SHUANGSUI_DATABASE_URL=db_url,
-        SHUANGSUI_HOME=str(tmp_path / "home"),
-        SHUANGSUI_ENVIRONMENT="test",
-    )
-    if kill_at:
-        env["SHUANGSUI_TEST_KILL_AT"] = kill_at
-    done = subprocess.run(
-        [sys.executable, "-m", "shuangsui", "publish", "--out", str(out)],
-        cwd=REPO_ROOT, env=env, capture_output=True, timeout=300,
-    )  # fmt: skip
-    if not kill_at:
-        assert done.returncode == 0, done.stderr.decode()
-    return done.returncode
+    """Every process of a test runs one copy of the program (tests/website/program.py)."""
+    program = tmp_path / "program"
+    if not program.exists():
+        program_copy(program)
+    return publish_process(program, db_url, tmp_path, out, kill_at)
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from rounds import service as rounds
-from tests.crash.test_kill_publish import _publish as _publish_process
 from tests.crash.test_kill_publish import _tree
 from tests.findings.factories import ROUND, final_finding
+from tests.website.program import program_copy, publish_process
 from tests.website.test_incremental import NEXT, Site, _two_rounds
 from website import fragments, opendata, render
 from website.fragments import ROW_START
@@ -130,18 +130,20 @@ def test_a_killed_publish_leaves_the_next_one_correct(
 ) -> None:
     """A publish killed after writing some of a round's files (its page and CSV in place, its
     JSON and part not), then another change in that round: the next publish takes no piece
-    from files the manifest does not list."""
+    from files the manifest does not list. Every process runs one copy of the program
+    (tests/website/program.py): the folders name the program that made them."""
     kill_at = f"before-rename:{ROUND}.json"
+    program = program_copy(tmp_path / "program")
     teams_of, codes = _two_rounds(engine)
     site = tmp_path / "site"
-    _publish_process(db_url, tmp_path, site)
+    publish_process(program, db_url, tmp_path, site)
     final_finding(engine, codes[1], teams_of[codes[1]], result="unreachable")
-    assert _publish_process(db_url, tmp_path, site, kill_at=kill_at) == -signal.SIGKILL
+    assert publish_process(program, db_url, tmp_path, site, kill_at=kill_at) == -signal.SIGKILL
 
     final_finding(engine, codes[2], teams_of[codes[2]], result="other")
-    _publish_process(db_url, tmp_path, site)
+    publish_process(program, db_url, tmp_path, site)
     clean = tmp_path / "clean"
-    _publish_process(db_url, tmp_path, clean)
+    publish_process(program, db_url, tmp_path, clean)
     assert _tree(site) == _tree(clean)
 
 
