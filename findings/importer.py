@@ -451,7 +451,7 @@ def import_file(
                     "inactive in the registry and may no longer sign a finding"
                 )
                 problems.append(RowProblem(name, r.number, "signed_by", reason))
-            found = date_problems(session, r.round_key, r.finding)
+            found = date_problems(session, r.round_key, r.credit_code, r.finding)
             found += service.reference_problems(session, r.credit_code, r.finding)
             for reason in found:
                 field, _, text = reason.partition(": ")

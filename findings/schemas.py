@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,6 +17,7 @@ from findings.categories import (
     MeasureKind,
     ResultCategory,
 )
+from shuangsui.clock import Day
 from shuangsui.text import no_control, no_control_in_text
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
@@ -61,7 +61,7 @@ class Measure(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: MeasureKind
-    deadline: date | None = None
+    deadline: Day | None = None
     text: str = Field(default="", max_length=500)
 
     _kind_label = field_validator("kind", mode="before")(_from_label(MEASURE_LABELS))
@@ -90,7 +90,7 @@ class FindingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     result: ResultCategory
-    check_date: date
+    check_date: Day
     description: str = Field(default="", max_length=4000)
     certificates: list[CertificateOutcome] = Field(
         default_factory=list, max_length=MAX_CERTIFICATES

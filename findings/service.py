@@ -277,7 +277,7 @@ def submit(
     def work(session: Session) -> FindingVersion:
         hold_teams(session, [round_key])
         team = team_of(session, round_key, credit_code)
-        problems = date_problems(session, round_key, data, on=today)
+        problems = date_problems(session, round_key, credit_code, data, on=today)
         problems += reference_problems(session, credit_code, data)
         if problems:
             raise UserError("; ".join(problems))

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from api import paging
 from api.auth import Principal, Role, allow, still_allowed
+from api.bodies import OnceEach
 from api.problems import PROBLEM_RESPONSES, Problem
 from leads import service, targeting
 from leads.models import Lead, LeadStatus
@@ -49,7 +50,7 @@ class RejectBody(_Body):
 
 
 @router.post("", status_code=201)
-def receive(body: LeadIn, request: Request, who: Coordinator) -> dict[str, Any]:
+def receive(body: LeadIn, request: Request, who: Coordinator, once: OnceEach) -> dict[str, Any]:
     """Record a lead (the same ``external_ref`` again returns the lead already recorded; with
     another lead's details, 409 naming that lead). ``in_registry`` false: the registry does
     not hold the enterprise, and the lead cannot be accepted until it does."""
@@ -72,6 +73,7 @@ def list_leads(
     request: Request,
     response: Response,
     who: Coordinator,
+    once: paging.OnceEach,
     status: Annotated[LeadStatus | None, Query()] = None,
     limit: paging.Limit = paging.DEFAULT_LIMIT,
     after: paging.After = None,
@@ -130,7 +132,9 @@ def _check_plan(request: Request, plan: str, check_item: str) -> None:
 
 
 @router.post("/{lead_id}/accept", status_code=200)
-def accept(lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator) -> dict:
+def accept(
+    lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator, once: OnceEach
+) -> dict:
     """Accept for a check item: the next committed round of that item targets the enterprise;
     with ``adhoc_plan`` (urgent), an ad hoc round of that plan starts now and takes it."""
     engine = request.app.state.engine
@@ -150,7 +154,9 @@ def accept(lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator
 
 
 @router.post("/{lead_id}/merge")
-def merge(lead_id: LeadId, body: MergeBody, request: Request, who: Coordinator) -> dict:
+def merge(
+    lead_id: LeadId, body: MergeBody, request: Request, who: Coordinator, once: OnceEach
+) -> dict:
     """Merge into another open lead of the same enterprise."""
     lead = service.merge(request.app.state.engine, lead_id, into=body.into, reason=body.reason,
                          by=who.name, allowed=still_allowed(request, who))  # fmt: skip
@@ -158,7 +164,9 @@ def merge(lead_id: LeadId, body: MergeBody, request: Request, who: Coordinator) 
 
 
 @router.post("/{lead_id}/reject")
-def reject(lead_id: LeadId, body: RejectBody, request: Request, who: Coordinator) -> dict:
+def reject(
+    lead_id: LeadId, body: RejectBody, request: Request, who: Coordinator, once: OnceEach
+) -> dict:
     """Reject with a reason."""
     lead = service.reject(request.app.state.engine, lead_id, reason=body.reason, by=who.name,
                           allowed=still_allowed(request, who))  # fmt: skip

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from leads.models import SOURCE_LABELS, LeadSource
 from registry import uscc
 from registry.validate import CellError, check_visible
+from shuangsui.clock import Day
 from shuangsui.text import no_control, no_control_in_text
 
 DEFAULT_DEADLINE_DAYS = 60  # 线索办理期限 when none is given (docs/leads.md)
@@ -60,8 +61,8 @@ class LeadIn(BaseModel):
     )
     credit_code: str = Field(max_length=40, description="统一社会信用代码 of the enterprise")
     category: str = Field(min_length=1, max_length=64, description="allegation category")
-    received_on: dt.date
-    deadline: dt.date | None = Field(
+    received_on: Day
+    deadline: Day | None = Field(
         default=None, description="default: received_on + SHUANGSUI_LEADS_DEADLINE_DAYS (60)"
     )
     confidential: bool = Field(default=True, description="the reporter is not shown in lists")

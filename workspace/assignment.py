@@ -62,6 +62,7 @@ class AssignmentView:
     team: list[dict[str, str]]  # id, name, lead
     window: str
     due_on: str
+    open_until: str  # the last day a check may take place without a reason, if after the window
     due_left: str  # 还有 N 个工作日 / 今天截止 / 已逾期 N 个工作日
     versions: list[VersionView] = field(default_factory=list)
 
@@ -184,6 +185,7 @@ def load(engine: Engine, round_key: str, credit_code: str, me: str, zone: str) -
         team=[{"id": i, "name": names[i], "lead": str(n == 0)} for n, i in enumerate(ids)],
         window=f"{rnd.window_start.isoformat()} 至 {rnd.window_end.isoformat()}",
         due_on=due.isoformat(),
+        open_until=due.isoformat() if due > rnd.window_end else "",  # a 延期 moved it
         due_left=due_label(today, due),
         versions=version_views(hist, names, zone),
     )

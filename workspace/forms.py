@@ -115,7 +115,12 @@ _CHECKS = [
     (r"deadline is before the check date", "处理措施的期限早于检查日期"),
     (r"needs a deadline", "责令限期改正须填写期限（年-月-日）"),
     (r"a certificate is listed twice", "同一证书列出了两次"),
+    (r"a day written YYYY-MM-DD", "请按 年-月-日 填写日期，如 2027-01-15"),
     (r"check_date: (\S+) is in the future", "检查日期 {0} 晚于今天，请填写实际检查的日期"),
+    (r"check_date: (\S+) is outside the round's window \((\S+) to (\S+)\) and after this "
+     r"check's due date (\S+);",
+     "检查日期 {0} 不在本轮检查期间（{1} 至 {2}）内，也晚于本次检查调整后的完成期限 {3}："
+     "请更正，或在“说明”中写明原因"),
     (r"check_date: (\S+) is outside the round's window \((\S+) to (\S+)\)",
      "检查日期 {0} 不在本轮检查期间（{1} 至 {2}）内：请更正，或在“说明”中写明原因"),
     (r"version (\d+) is superseded; the latest is version (\d+)",

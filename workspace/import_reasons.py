@@ -149,6 +149,10 @@ _SAID: list[tuple[str, Said]] = [
     # the check date (findings.dates)
     (r"(\S+) is in the future \(today is (\S+), [^)]*\); enter the day .*",
      "{0} 晚于今天（{1}）：请填写实际检查的日期"),
+    (r"(\S+) is outside the round's window \((\S+) to (\S+)\) and after this check's due "
+     r"date (\S+); correct it.*",
+     "{0} 不在本轮检查期间（{1} 至 {2}）内，也晚于这家企业检查调整后的完成期限 {3}："
+     "请改正，或在“原因”一列写明为何在这一天检查"),
     (r"(\S+) is outside the round's window \((\S+) to (\S+)\); correct it.*",
      "{0} 不在本轮检查期间（{1} 至 {2}）内：请改正，或在“原因”一列写明为何在这一天检查"),
     # the round's records (findings.service, findings.history)

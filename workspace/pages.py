@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,15 @@ ERRORS = {
     400: "请求无法读取。",
     404: "没有这个页面。请从通知中的链接或工作台首页进入。",
     405: "此页面不接受这种请求方式。",
-    413: "提交的内容过大：照片等文件合计超过了上限，请减少照片后再提交。",
+    413: "提交的内容过大，超过了上限，未作任何更改。请缩短填写的内容后重新提交。",
 }
+# a body too large where the form sends files: what makes it large
+TOO_LARGE = [
+    (re.compile(r"/w/a/[^/]+/[^/]+"),
+     "提交的内容过大：照片等文件合计超过了上限，请减少照片后再提交。"),
+    (re.compile(r"/w/c/rounds/[^/]+/import"),
+     "上传的文件过大，超过了上限，未导入任何内容。请把文件分成几份后分批导入。"),
+]  # fmt: skip
 
 
 def error_page(path: str, status: int) -> HTMLResponse | None:
@@ -59,6 +67,8 @@ def error_page(path: str, status: int) -> HTMLResponse | None:
     if path != "/w" and not path.startswith("/w/"):
         return None
     message = ERRORS.get(status, f"请求无法完成（{status}）。")
+    if status == 413:
+        message = next((m for p, m in TOO_LARGE if p.fullmatch(path)), message)
     again = "" if status == 404 else back_link(path)
     return render("refused.html", status, message=message, again=again)
 
