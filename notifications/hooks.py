@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from findings.models import Finding, FindingVersion
 from findings.service import VersionAdded
@@ -40,7 +40,7 @@ from notifications.models import Notification, NotificationKind, NotificationSta
 from notifications.outbox import EnqueueResult, add_messages, enqueue_round_assignments
 from notifications.render import language_of
 from notifications.settings import NotifySettings
-from rounds.models import Assignment
+from rounds.models import Assignment, TeamChange
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -140,7 +140,8 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     检查任务变更通知; and each member who stays told the team changed. Never commits.
 
     A member who stays and whose own notice has not gone (:func:`rewrite_unsent`) has it
-    written again, naming the team as it stands (the same key, token and link): told of a
+    written again, naming the team as it stands (the same key, token and link; a member an
+    earlier replacement seated still says whose seat they took): told of a
     team they never saw named, they need no 检查组变更通知. A notice gone, or in a
     dispatcher's hands, stays as it was, and its member is told of the change. With a new
     date given, their 待您签字确认 not yet reached them is written again with it too, and
@@ -148,9 +149,7 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     member's of the enterprise, whatever date (:func:`withdraw_reminders`)."""
     w = replaced.replacement.withdrawal
     change = _team_changed(session, replaced)
-    taken = {change.replacement.inspector_id: seat_taken(change.withdrawn, change.cause,
-                                                         change.lead)}  # fmt: skip
-    notices = _team_notices(session, round_key, change.enterprise, taken)
+    notices = _team_notices(session, round_key, change.enterprise)
     add_messages(session, notices)  # the replacement's: the others' keys are there already
     stay = [n for n in notices if n.recipient != change.replacement.inspector_id]
     rewritten = rewrite_unsent(session, stay)
@@ -228,7 +227,7 @@ def after_redate(session: Session, round_key: str, redated: Any) -> None:
     is not told: it stays in the audit log. Never commits."""
     enterprise = facts.enterprises(session, [redated.credit_code]).get(redated.credit_code)
     enterprise = enterprise or EnterpriseInfo(redated.credit_code, redated.credit_code)
-    notices = _team_notices(session, round_key, enterprise, {})
+    notices = _team_notices(session, round_key, enterprise)
     rewritten = rewrite_unsent(session, notices)
     latest = _latest_version(session, round_key, redated.credit_code)
     _rewrite_requests(session, round_key, redated.credit_code, redated.team, latest)
@@ -244,12 +243,10 @@ def after_redate(session: Session, round_key: str, redated: Any) -> None:
     ])  # fmt: skip
 
 
-def _team_notices(
-    session: Session, round_key: str, enterprise: EnterpriseInfo, extra: dict[str, Any]
-) -> list[Outgoing]:
+def _team_notices(session: Session, round_key: str, enterprise: EnterpriseInfo) -> list[Outgoing]:
     """The 检查任务通知 of each member of the team as it stands (read back: a seat moved and
-    any new date are in the transaction); ``extra``: what one member's says besides (a
-    replacement's, whose seat they take)."""
+    any new date are in the transaction); a member a replacement seated says whose seat they
+    took (:func:`_seats_taken`), however often their notice is written again."""
     credit_code = enterprise.credit_code
     common, info = _round_facts(session, round_key)
     kinds = facts.round_info(session, round_key)[1]
@@ -265,8 +262,30 @@ def _team_notices(
         enterprise=enterprise,
         certificates=certificates,
         team=[(people.get(i) or Person(i, i), p == 0, due) for i, p, due in seats],
-        extra=extra,
+        extra=_seats_taken(session, round_key, credit_code),
     )
+
+
+def _seats_taken(session: Session, round_key: str, credit_code: str) -> dict[str, dict[str, Any]]:
+    """What the notice of each member a replacement seated on the team says besides, by
+    inspector id: whose seat they took and why (``seat_taken``: the cause of the
+    ``team_change`` row, never its note), the replacement just made among them (read in its
+    transaction). Read in order of ``n``: a seat that changed hands twice names the member it
+    was last taken from; a member seated and withdrawn since is off the team, and what is
+    said of them here is never read. Selected through the model, so the session flushes a
+    row it holds first."""
+    t = TeamChange
+    rows = session.execute(
+        sa.select(col(t.withdrawn), col(t.replacement), col(t.cause), col(t.position))
+        .where(col(t.round_key) == round_key, col(t.credit_code) == credit_code)
+        .order_by(col(t.n))
+    ).all()
+    people = facts.inspectors(session, [withdrawn for withdrawn, _, _, _ in rows])
+    return {
+        replacement: seat_taken(people.get(withdrawn) or Person(withdrawn, withdrawn), cause,
+                                position == 0)
+        for withdrawn, replacement, cause, position in rows
+    }  # fmt: skip
 
 
 def rewrite_unsent(session: Session, notices: Sequence[Outgoing]) -> set[str]:
