@@ -24,13 +24,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from draw.canonical import canonical_json, lp, sha256_hex
 from exchange.errors import NoteError
 from exchange.notes import VerifierKey, verifier_key
-from shuangsui.text import CONTROL
+from shuangsui.text import CONTROL, one_line
 
 __all__ = [
     "CONTEXT",
     "Decision",
+    "FIELD_TYPES",
     "JointError",
     "decide",
+    "field_fault",
     "finding_fault",
     "joint_seed",
     "nonce_commitment",
@@ -76,12 +78,19 @@ def sign_statement(
 
 
 def open_envelope(envelope: Any, keys: Sequence[VerifierKey] | None = None) -> dict[str, Any]:
-    """The statement of a signed envelope, after checking its shape and signature. With
-    ``keys``, the signing key must be one of them (a partner's directory keys)."""
+    """The statement of a signed envelope, after checking its shape, its fields' JSON types
+    (:func:`field_fault`) and its signature. With ``keys``, the signing key must be one of them
+    (a partner's directory keys). Every statement taken passes here first, POSTed to us
+    (``joint.store.receive``) or relayed by a participant's answer to a pull (``joint.service``)."""
     if not isinstance(envelope, dict) or set(envelope) != {"statement", "vkey", "signature"}:
         raise JointError("envelope: exactly statement, vkey and signature needed")
     st = envelope["statement"]
-    if not isinstance(st, dict) or st.get("v") != 1 or st.get("type") not in TYPES:
+    if not isinstance(st, dict):
+        raise JointError("statement: a JSON object needed")
+    fault = field_fault(st)
+    if fault:
+        raise JointError(f"{_named(st)}: {fault}")
+    if st.get("v") != 1 or st.get("type") not in TYPES:
         raise JointError("statement: v 1 and a known type needed")
     missing = sorted(TYPES[st["type"]] - set(st))
     if missing:
@@ -91,15 +100,52 @@ def open_envelope(envelope: Any, keys: Sequence[VerifierKey] | None = None) -> d
         sig = base64.b64decode(str(envelope["signature"]), validate=True)
         vkey.ed25519().verify(sig, CONTEXT + canonical_json(st))
     except (NoteError, ValueError, InvalidSignature, TypeError):
-        raise JointError(f"{st['type']} of {st.get('bureau')}: bad signature") from None
+        raise JointError(f"{_named(st)}: bad signature") from None
     if vkey.name != f"shuangsui.{st.get('bureau')}":
-        raise JointError(f"{st['type']}: signed by {vkey.name}, not by shuangsui.{st['bureau']}")
+        raise JointError(
+            f"{st['type']}: signed by {vkey.name}, not by shuangsui.{_shown(st['bureau'])}"
+        )
     if keys is not None and vkey.public not in {k.public for k in keys}:
         raise JointError(
-            f"{st['type']} of {st['bureau']}: key {vkey.key_id} is not the "
-            "partner's key of the directory"
+            f"{_named(st)}: key {vkey.key_id} is not the partner's key of the directory"
         )
     return st
+
+
+# the statements' fields of one JSON type, by name: the checks compare, hash and quote them as
+# such (a list where a string belongs was a TypeError deep in them, a 500 for a statement POSTed
+# and an unexplained refusal for one relayed by a pull); the other fields are the checks'
+FIELD_TYPES: dict[str, type] = {
+    "type": str, "joint": str, "joint_plan_hash": str, "bureau": str,
+    "n": int, "credit_code": str, "position": int, "withdrawn": str, "replacement": str,
+    "cause": str,
+}  # fmt: skip
+
+
+def field_fault(st: Mapping[str, Any]) -> str | None:
+    """``statement.<field>: ... is needed`` for the first field of :data:`FIELD_TYPES` present
+    in ``st`` and not of its JSON type (None if none is): checked before anything reads them,
+    for a statement POSTed (``joint.routes``) as for one relayed by a pull (``open_envelope``)."""
+    for name, kind in FIELD_TYPES.items():
+        value = st.get(name, kind())
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"statement.{name}: {'a string' if kind is str else 'an integer'} is needed"
+    return None
+
+
+def _named(st: Mapping[str, Any]) -> str:
+    """The statement's kind and signer as far as they can be told, for a refusal's message: the
+    signer as sent, on one line and cut (a partner's text in our line of the pull's notes)."""
+    kind = st["type"] if isinstance(st.get("type"), str) and st["type"] in TYPES else "statement"
+    bureau = st.get("bureau")
+    if not isinstance(bureau, str):
+        return str(kind)
+    return f"{kind} of {_shown(bureau)}"
+
+
+def _shown(bureau: str) -> str:
+    """A bureau code as a statement sent it, on one line, cut at 40 characters."""
+    return CONTROL.sub("?", one_line(bureau))[:40]
 
 
 COMMON = {"v", "type", "joint", "joint_plan_hash", "bureau"}

@@ -5,7 +5,8 @@ bureau (its commitment with its frames, its reveal, or a finding for the lead);
 ``GET /exchange/v1/joint/{joint}`` answers every commitment and reveal this bureau holds, so
 that a statement sent to any participant reaches them all. docs/exchange-protocol.md,
 "Joint rounds". The route checks the body's shape and the JSON type of the fields the checks
-read as strings or integers (:data:`FIELD_TYPES`); the checks are ``joint.store``'s.
+read as strings or integers (``joint.protocol.FIELD_TYPES``, checked again by
+``open_envelope`` for every statement, a pulled one too); the checks are ``joint.store``'s.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from api.problems import Problem
 from exchange.api import PARTNER, require_partner
 from exchange.directory import Partner
 from joint import store
-from joint.protocol import JointError
+from joint.protocol import JointError, field_fault
 from shuangsui.errors import NotFound
 from shuangsui.keys import KEY_PATTERN
 
@@ -69,24 +70,16 @@ def _loads(text: str | bytes, what: str) -> Any:
     return doc
 
 
-# the statements' fields of one JSON type, by name: the checks behind the route compare, hash
-# and quote them as such (a list where a string belongs was a 500); the rest are the checks'
-FIELD_TYPES: dict[str, type] = {
-    "type": str, "joint": str, "joint_plan_hash": str, "bureau": str,
-    "n": int, "credit_code": str, "position": int, "withdrawn": str, "replacement": str,
-    "cause": str,
-}  # fmt: skip
 MAX_DETAIL = 500  # characters of a refusal quoted back: a statement may hold 1 MiB
 
 
 def _typed(statement: dict[str, Any]) -> None:
-    """422 naming the first field of :data:`FIELD_TYPES` that is not of its JSON type."""
-    for name, kind in FIELD_TYPES.items():
-        value = statement.get(name, kind())
-        if not isinstance(value, kind) or isinstance(value, bool):
-            what = "a string" if kind is str else "an integer"
-            raise Problem(422, f"body: statement.{name}: {what} is needed",
-                          slug="invalid-statement")  # fmt: skip
+    """422 naming the first field not of its JSON type (``joint.protocol.field_fault``, the
+    check ``open_envelope`` makes of a statement relayed by a pull too), before anything
+    reads the fields."""
+    fault = field_fault(statement)
+    if fault:
+        raise Problem(422, f"body: {fault}", slug="invalid-statement")
 
 
 def _cut(text: str) -> str:

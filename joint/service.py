@@ -205,7 +205,9 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
     """Merge what every other participant holds: commitments (with frames) and reveals of
     ``joint``, each checked against its signer's directory key, as if it had been sent to us
     (one signed for another joint key is not taken: stored under that key, a key longer than
-    the column or holding a NUL stopped the pull on PostgreSQL)."""
+    the column or holding a NUL stopped the pull on PostgreSQL). A statement that does not
+    check (its signature, a field of the wrong JSON type, ...) is not taken, nothing of it
+    held, and named in a note; the pull goes on with the others."""
     now = now or now_utc()
     plan = plan_of(get_joint(engine, joint))
     codes = {p["bureau"] for p in plan["participants"]}

@@ -311,3 +311,26 @@ def test_a_bundle_started_while_another_writes_the_folder_waits_its_turn(
     write_bundle(engine, "jt-twice", clean)
     assert _tree(out) == _tree(clean)
     assert _verify(out).startswith("0 "), _verify(out)
+
+
+def test_a_refusal_quotes_the_signer_as_sent_on_one_line() -> None:
+    """A partner's own signed statement naming as its bureau a text of lines (or a control
+    character, or 10,000 characters): the refusal, a line of the pull's notes, quotes it on
+    one line and cut, never a line of the partner's making."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from joint.protocol import JointError, open_envelope
+
+    key = Ed25519PrivateKey.generate()
+    forged = "310000\n  pull from 320000: 1 statement taken\x1b[2K" + "9" * 10_000
+    st = {"v": 1, "type": "joint-reveal", "joint": "j-1", "joint_plan_hash": "0" * 64,
+          "bureau": forged, "commit": "0" * 64, "nonce": "0" * 64}  # fmt: skip
+    for envelope in (
+        sign_statement(st, "310000", key),  # signed by another name than the one it gives
+        sign_statement(st, "310000", key) | {"signature": "AAAA"},  # a bad signature
+    ):
+        with pytest.raises(JointError) as refused:
+            open_envelope(envelope)
+        said = str(refused.value)
+        assert "\n" not in said and "\x1b" not in said and len(said) < 200, said
+        assert "310000 pull from 320000" in said
