@@ -14,15 +14,20 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 # Ports for the servers tests start. A port the kernel picks (``bind(0)``) comes from its
 # ephemeral range, where every other test's ``bind(0)`` and outgoing connection also take
 # theirs, and a ``shuangsui serve`` binds it seconds after it is chosen (import, migrations):
 # in that gap another worker may be handed the same port and start its own server there, and
-# the first test then talks to the wrong server. Instead each xdist worker takes its ports,
-# in turn, from its own block below the ephemeral range, which nothing else hands out.
+# the first test then talks to the wrong server. Instead each test process takes its ports, in
+# turn, from a block of its own below the ephemeral range, which nothing else hands out. It
+# claims the block by binding the block's first port and holding that socket until it ends:
+# taken by the worker id alone, a block was shared by two runs with the same id side by side
+# (or none, which counts as gw0), and both handed out the same ports in the same order.
 PORT_BLOCK = 1000
 _taken = itertools.count()
+_claims: list[socket.socket] = []  # the socket holding this process's block, never closed
 
 
 @cache
@@ -33,12 +38,29 @@ def _ephemeral_start() -> int:
         return 32768
 
 
-def _worker_block() -> int | None:
-    """The first port of this worker's block, or None where the blocks do not fit."""
+def _blocks() -> list[int]:
+    """The first ports of the blocks between 10,000 and the ephemeral range, this worker's
+    first (so xdist workers start from different ones), then the next ones round."""
+    count = (_ephemeral_start() - 10_000) // PORT_BLOCK
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     index = int(worker) if worker.isdigit() else 0
-    first = _ephemeral_start() - PORT_BLOCK * (index + 1)
-    return first if first >= 10_000 else None
+    order = [(index + k) % count for k in range(count)]
+    return [_ephemeral_start() - PORT_BLOCK * (i + 1) for i in order]
+
+
+@cache
+def _block() -> int | None:
+    """The first port of the block this process claimed, or None where every block is held."""
+    for first in _blocks():
+        claim = socket.socket()
+        try:
+            claim.bind(("127.0.0.1", first))
+        except OSError:  # another process's claim (or a server of a test that never claimed)
+            claim.close()
+            continue
+        _claims.append(claim)  # the kernel lets it go when this process ends
+        return first
+    return None
 
 
 def _bound(port: int) -> int | None:
@@ -46,14 +68,14 @@ def _bound(port: int) -> int | None:
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
-        except OSError:  # in use (a server still stopping, TIME_WAIT)
+        except OSError:  # in use (a server still stopping, TIME_WAIT, the block's claim)
             return None
         return int(s.getsockname()[1])
 
 
 def free_port() -> int:
-    """A loopback port no other socket is bound to, from this worker's block (see above)."""
-    first = _worker_block()
+    """A loopback port no other socket is bound to, from this process's block (see above)."""
+    first = _block()
     if first is not None:
         for _ in range(PORT_BLOCK):
             if (port := _bound(first + next(_taken) % PORT_BLOCK)) is not None:
@@ -68,25 +90,34 @@ def wait_for_serve(
     url: str,
     status: int,
     *,
+    log: Path,
     name: str = "shuangsui serve",
-    log: Path | None = None,
     seconds: float = 120,
 ) -> None:
-    """Wait until ``url`` answers ``status`` from a ``shuangsui serve`` just started. Fails at
-    once if the process ended, else after ``seconds``: on a loaded 2-core machine a server
-    takes from a few seconds to well over thirty to import and migrate before it listens."""
+    """Wait until ``url`` answers ``status`` from a ``shuangsui serve`` just started, whose
+    output goes to ``log``. Fails at once if the process ended, else after ``seconds``: on a
+    loaded 2-core machine a server takes from a few seconds to well over thirty to import and
+    migrate before it listens."""
     import httpx
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(url, timeout=5).status_code == status:
+            if httpx.get(url, timeout=5).status_code == status and _says_it_listens(log, url):
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    said = f":\n{log.read_text()}" if log is not None else ""
-    raise RuntimeError(f"{name} did not start (exit status {proc.poll()}){said}")
+    said = log.read_text(errors="replace")
+    raise RuntimeError(f"{name} did not start (exit status {proc.poll()}):\n{said}")
+
+
+def _says_it_listens(log: Path, url: str) -> bool:
+    """Whether the server's own output says it listens where ``url`` points (uvicorn's start
+    line). An answer alone may come from another server on that port while this one, refused
+    at its bind, is still on its way out: the test would then talk to the other server."""
+    where = urlsplit(url)
+    return f"Uvicorn running on {where.scheme}://{where.netloc} " in log.read_text(errors="replace")
 
 
 @contextmanager
