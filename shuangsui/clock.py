@@ -33,7 +33,7 @@ ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # used with fullmatch
 DAY_WANTED = "a day written YYYY-MM-DD (no time, no zone), e.g. 2027-01-15"
 
 
-def _day(value: object) -> object:
+def day_as_written(value: object) -> object:
     """A date as the body wrote it: a string ``YYYY-MM-DD`` only (a date object, from Python,
     as it is)."""
     if isinstance(value, dt.date):
@@ -49,6 +49,6 @@ def _day(value: object) -> object:
 # as seconds: 1970-08-23). Refused, naming the field.
 Day = Annotated[
     dt.date,
-    BeforeValidator(_day),
+    BeforeValidator(day_as_written),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]

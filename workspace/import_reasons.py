@@ -146,6 +146,7 @@ _SAID: list[tuple[str, Said]] = [
     (r"String should match pattern .*", "格式不对"),
     (r"List should have at most (\d+) items? after validation, not (\d+)",
      "过多：最多 {0} 项，这里有 {1} 项"),
+    (r"a day written YYYY-MM-DD.*", "应为日期，请按 年-月-日 填写，例如 2026-12-10"),
     # the check date (findings.dates)
     (r"(\S+) is in the future \(today is (\S+), [^)]*\); enter the day .*",
      "{0} 晚于今天（{1}）：请填写实际检查的日期"),

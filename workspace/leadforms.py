@@ -70,7 +70,7 @@ _CHECKS = [
     (r"contains the invisible character (U\+[0-9A-F]{4})",
      "含有不可见字符（{0}，如文字方向控制符或零宽字符，多为粘贴带入），请删去后重新填写"),
     (r"must not be blank", "必填"),
-    (r"a day written YYYY-MM-DD", "请按 年-月-日 填写日期，如 2027-01-15"),
+    (r"a day written YYYY-MM-DD", "应为日期，请按 年-月-日 填写，例如 2026-12-10"),
     (r"^(\S+) is before received_on (\S+)", f"{{0}} 早于{LABELS['received_on']} {{1}}"),
     (r"^(\S+) is in the future", "{0} 晚于今天，请填写实际收到的日期"),
     (r"^'(.+)' is not in the check-item list", "{0} 不在检查事项清单中"),

@@ -71,4 +71,4 @@ def test_a_field_given_twice_is_refused(engine: sa.Engine, body: str, field: str
 
 def test_the_inspectors_page_says_the_date_refusal_in_chinese() -> None:
     said = forms.in_chinese("a day written YYYY-MM-DD (no time, no zone), e.g. 2027-01-15")
-    assert said == "请按 年-月-日 填写日期，如 2027-01-15"
+    assert said == "应为日期，请按 年-月-日 填写，例如 2026-12-10"

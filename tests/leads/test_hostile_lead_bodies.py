@@ -61,7 +61,7 @@ def test_a_received_date_is_a_day_written_yyyy_mm_dd(
     assert _refused(client.post("/leads", content=deadline)) == ["body.deadline"]
     _no_lead(engine)
     assert leadforms.said("received_on", "a day written YYYY-MM-DD (no time, no zone)") == (
-        "收到日期：请按 年-月-日 填写日期，如 2027-01-15"
+        "收到日期：应为日期，请按 年-月-日 填写，例如 2026-12-10"
     )
 
 
