@@ -1,6 +1,6 @@
 """What a JSON body and its dates must be beyond what the framework checks.
 
-* Each key once (:data:`OnceEach`). JSON allows a key twice and Python's reader keeps the last:
+* Each key once (:data:`OnceEachKey`). JSON allows a key twice and Python's reader keeps the last:
   ``{"due_on": "2027-01-05", "due_on": "2030-01-01"}`` was recorded as 2030-01-01, while a
   proxy, a log or another reader may take the first. Which one counts is not the server's to
   guess: the body is refused, naming the key.
@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 
 from shuangsui.clock import Day
 
-__all__ = ["Day", "OnceEach"]
+__all__ = ["Day", "OnceEachKey"]
 
 
 class _Repeated(ValueError):
@@ -54,4 +54,4 @@ async def once_each(request: Request) -> None:
 
 
 # a route's parameter (after its caller's, so a request without a token is a 401 first)
-OnceEach = Annotated[None, Depends(once_each)]
+OnceEachKey = Annotated[None, Depends(once_each)]

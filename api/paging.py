@@ -12,7 +12,7 @@ once, however many rows are added or removed meanwhile: a row added behind the p
 sent on a later page, one added before it on no page of this walk (an offset would have sent a
 row twice, or skipped one, each time a row was added ahead of it).
 
-Each parameter comes once (:data:`OnceEach`): ``limit=700&limit=2`` was a page of 2 and
+Each parameter comes once (:data:`OnceEachParameter`): ``limit=700&limit=2`` was a page of 2 and
 ``all=true&all=false`` the late items only (the framework keeps the last), while a cache or a
 proxy in front may key on the first.
 """
@@ -63,7 +63,7 @@ def once_each(request: Request) -> None:
 
 
 # a list route's parameter (after its caller's, so a request without a token is a 401 first)
-OnceEach = Annotated[None, Depends(once_each)]
+OnceEachParameter = Annotated[None, Depends(once_each)]
 
 
 def aware(text: str) -> dt.datetime:

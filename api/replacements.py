@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from sqlmodel import Session
 
 from api.auth import Principal, Role, allow, still_allowed
-from api.bodies import Day, OnceEach
+from api.bodies import Day, OnceEachKey
 from api.problems import PROBLEM_RESPONSES, Problem
 from draw.replace import CAUSES
 from rounds import due_dates
@@ -192,7 +192,7 @@ def replace(
     body: ReplacementIn,
     request: Request,
     who: Coordinator,
-    once: OnceEach,
+    once: OnceEachKey,
 ) -> dict[str, Any]:
     """Withdraw ``inspector_id`` from the team of ``credit_code`` and put the inspector §14
     picks from the round's seed in the seat, the team's check due on ``due_on`` if given; the
@@ -246,7 +246,7 @@ def redate(
     body: RedateIn,
     request: Request,
     who: Coordinator,
-    once: OnceEach,
+    once: OnceEachKey,
 ) -> dict[str, Any]:
     """Give the check of ``credit_code``'s team a new date, every member's, with no one
     withdrawn (延期); the change recorded, with the date it replaces, and the team. Refused

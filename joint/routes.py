@@ -25,6 +25,7 @@ from joint import store
 from joint.protocol import JointError, field_fault
 from shuangsui.errors import NotFound
 from shuangsui.keys import KEY_PATTERN
+from shuangsui.text import cut
 
 router = APIRouter(prefix="/exchange/v1/joint", tags=["joint rounds"])
 CALLER = Depends(require_partner)  # the same (cached) check as PARTNER: the signing bureau
@@ -82,10 +83,6 @@ def _typed(statement: dict[str, Any]) -> None:
         raise Problem(422, f"body: {fault}", slug="invalid-statement")
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_DETAIL else f"{text[:MAX_DETAIL]}…"
-
-
 def _parse(body: bytes) -> tuple[dict[str, Any], str]:
     """``{"envelope": {"statement": {...}, ...}, "payload": "..."}``, or 400/422 naming why."""
     doc = _loads(body, "body")
@@ -109,14 +106,14 @@ async def post_statement(
     envelope, payload = _parse(await request.body())
     _typed(envelope["statement"])
     if envelope["statement"].get("joint") != joint:
-        said = _cut(repr(envelope["statement"].get("joint")))
+        said = cut(repr(envelope["statement"].get("joint")), MAX_DETAIL)
         raise Problem(422, f"body: statement.joint: {said} is not {joint}",
                       slug="invalid-statement")  # fmt: skip
     engine, me = request.app.state.engine, request.app.state.settings.bureau_code
     try:
         said = await run_in_threadpool(store.receive, engine, me, partner, envelope, payload)
     except JointError as exc:  # it may quote a field sent: cut
-        raise Problem(422, _cut(str(exc)), slug="invalid-statement") from None
+        raise Problem(422, cut(str(exc), MAX_DETAIL), slug="invalid-statement") from None
     return {"joint": joint, "result": said}
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from api import paging
 from api.auth import Principal, Role, allow, still_allowed
-from api.bodies import OnceEach
+from api.bodies import OnceEachKey
 from api.problems import PROBLEM_RESPONSES, Problem
 from leads import service, targeting
 from leads.models import Lead, LeadStatus
@@ -50,7 +50,7 @@ class RejectBody(_Body):
 
 
 @router.post("", status_code=201)
-def receive(body: LeadIn, request: Request, who: Coordinator, once: OnceEach) -> dict[str, Any]:
+def receive(body: LeadIn, request: Request, who: Coordinator, once: OnceEachKey) -> dict[str, Any]:
     """Record a lead (the same ``external_ref`` again returns the lead already recorded; with
     another lead's details, 409 naming that lead). ``in_registry`` false: the registry does
     not hold the enterprise, and the lead cannot be accepted until it does."""
@@ -73,7 +73,7 @@ def list_leads(
     request: Request,
     response: Response,
     who: Coordinator,
-    once: paging.OnceEach,
+    once: paging.OnceEachParameter,
     status: Annotated[LeadStatus | None, Query()] = None,
     limit: paging.Limit = paging.DEFAULT_LIMIT,
     after: paging.After = None,
@@ -133,7 +133,7 @@ def _check_plan(request: Request, plan: str, check_item: str) -> None:
 
 @router.post("/{lead_id}/accept", status_code=200)
 def accept(
-    lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator, once: OnceEach
+    lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator, once: OnceEachKey
 ) -> dict:
     """Accept for a check item: the next committed round of that item targets the enterprise;
     with ``adhoc_plan`` (urgent), an ad hoc round of that plan starts now and takes it."""
@@ -155,7 +155,7 @@ def accept(
 
 @router.post("/{lead_id}/merge")
 def merge(
-    lead_id: LeadId, body: MergeBody, request: Request, who: Coordinator, once: OnceEach
+    lead_id: LeadId, body: MergeBody, request: Request, who: Coordinator, once: OnceEachKey
 ) -> dict:
     """Merge into another open lead of the same enterprise."""
     lead = service.merge(request.app.state.engine, lead_id, into=body.into, reason=body.reason,
@@ -165,7 +165,7 @@ def merge(
 
 @router.post("/{lead_id}/reject")
 def reject(
-    lead_id: LeadId, body: RejectBody, request: Request, who: Coordinator, once: OnceEach
+    lead_id: LeadId, body: RejectBody, request: Request, who: Coordinator, once: OnceEachKey
 ) -> dict:
     """Reject with a reason."""
     lead = service.reject(request.app.state.engine, lead_id, reason=body.reason, by=who.name,

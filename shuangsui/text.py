@@ -24,6 +24,13 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def cut(text: str, limit: int) -> str:
+    """``text`` as a refusal quotes it back: its first ``limit`` characters, and "…" if there
+    were more (an address can be 100,000 characters long, a partner's statement 1 MiB; the
+    page or the answer need not be)."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def no_control(value: str) -> str:
     """``value`` as it is, if it holds no control or invisible character at all (a name, a
     code, a one-line value); ``ValueError`` naming the first one otherwise (a pydantic

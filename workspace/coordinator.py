@@ -27,6 +27,7 @@ from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from shuangsui.keys import PERIOD, is_key
+from shuangsui.text import cut
 from workspace import assignment, attachments, exports, overview, redates, replacements, sessions
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
@@ -106,12 +107,6 @@ def said_count(request: Request, name: str) -> str:
     (for the reason :func:`said_key` gives)."""
     value = request.query_params.get(name, "")
     return value if value.isascii() and value.isdigit() and len(value) <= 9 else ""
-
-
-def cut(text: str, limit: int) -> str:
-    """``text`` as a refusal names it: its first ``limit`` characters, and "…" if there were
-    more (an address can be 100,000 characters long; the page need not be)."""
-    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def no_round(round_key: str) -> PageRefused:

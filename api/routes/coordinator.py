@@ -46,7 +46,7 @@ def list_rounds(
     request: Request,
     response: Response,
     who: Coordinator,
-    once: paging.OnceEach,
+    once: paging.OnceEachParameter,
     limit: paging.Limit = paging.DEFAULT_LIMIT,
     after: paging.After = None,
 ) -> list[dict[str, Any]]:
@@ -118,7 +118,7 @@ def deadlines(
     request: Request,
     response: Response,
     who: Coordinator,
-    once: paging.OnceEach,
+    once: paging.OnceEachParameter,
     all: bool = False,
     limit: paging.Limit = paging.DEFAULT_LIMIT,
     after: paging.After = None,

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.auth import Principal, Role, allow, still_allowed
-from api.bodies import OnceEach
+from api.bodies import OnceEachKey
 from api.problems import MEDIA_TYPE, PROBLEM_RESPONSES, Problem, ProblemDetails
 from findings import evidence, service
 from findings.schemas import FindingIn
@@ -68,7 +68,7 @@ def submit_finding(
     body: FindingIn,
     request: Request,
     who: TeamOrCoordinator,
-    once: OnceEach,
+    once: OnceEachKey,
     base_version: Annotated[
         int | None,
         Query(

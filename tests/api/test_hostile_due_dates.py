@@ -5,30 +5,16 @@ day, the second as whichever came last. Each is now a 422 naming the field, noth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from api import tokens
-from api.app import create_app
 from rounds.models import DueChange, TeamChange
-from shuangsui.config import get_settings
-from tests.api.test_replacements_api import Served, bearer
-from tests.findings.factories import ROUND, drawn_round
-from tests.findings.live import serve
+from tests.api.desk import Served, bearer
+from tests.findings.factories import ROUND
 
-ME = "王五"  # the pinned today (tests/conftest.py) is 2026-12-07; the checks are due 2026-12-31
-
-
-@pytest.fixture
-def served(engine: sa.Engine) -> Iterator[Served]:
-    drawn = drawn_round(engine)
-    ssc = tokens.create_coordinator(engine, ME, get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield Served(base, drawn, ssc, engine)
+# the pinned today (tests/conftest.py) is 2026-12-07; the checks are due 2026-12-31
 
 
 def _raw(served: Served, path: str, body: str) -> httpx.Response:

@@ -6,7 +6,6 @@ documents naming the field."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,25 +13,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from api import tokens
-from api.app import create_app
 from notifications.links import assignment_token
 from rounds.models import Assignment, DueChange
 from shuangsui.config import get_settings
-from tests.api.test_replacements_api import Served, bearer
-from tests.findings.factories import ROUND, drawn_round, final_finding
-from tests.findings.live import serve
+from tests.api.desk import ME, Served, bearer
+from tests.findings.factories import ROUND, final_finding
 
-ME = "王五"
 LATER = "2027-01-22"  # the pinned today (tests/conftest.py) is 2026-12-07
-
-
-@pytest.fixture
-def served(engine: sa.Engine) -> Iterator[Served]:
-    drawn = drawn_round(engine)
-    ssc = tokens.create_coordinator(engine, ME, get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield Served(base, drawn, ssc, engine)
 
 
 def _post(served: Served, code: str, body: Any, token: str | None = None) -> httpx.Response:

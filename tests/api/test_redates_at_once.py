@@ -7,34 +7,23 @@ saying the first's date as the one it replaces. The same date twice: one 201, th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from api import tokens
-from api.app import create_app
 from rounds import bundle
 from rounds.models import DueChange
-from shuangsui.config import get_settings
-from tests.api.test_replacements_api import Served, bearer
-from tests.findings.factories import ROUND, drawn_round
-from tests.findings.live import serve
+from tests.api.desk import Served, bearer
+from tests.findings.factories import ROUND
 from tests.rounds.test_due_dates_at_once import one_after_the_other, postgres_only
 
-ME = "王五"
 FIRST, SECOND = "2027-01-20", "2027-02-10"  # the pinned today (tests/conftest.py) is 2026-12-07
 
 
-@pytest.fixture
-def served(engine: sa.Engine) -> Iterator[Served]:
+@pytest.fixture(autouse=True)
+def _postgres_only(engine: sa.Engine) -> None:
     postgres_only(engine)
-    drawn = drawn_round(engine)
-    ssc = tokens.create_coordinator(engine, ME, get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield Served(base, drawn, ssc, engine)
 
 
 def _both(served: Served, code: str, first: str, second: str) -> list[httpx.Response]:

@@ -6,9 +6,7 @@ its refusals as problem documents naming the field, and requests sent at once.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,59 +16,19 @@ from sqlmodel import Session, select
 
 from api import replacements as api_replacements
 from api import tokens
-from api.app import create_app
 from notifications.links import assignment_token
 from rounds import replacements as service
 from rounds.models import Assignment, Round, RoundStatus, TeamChange
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
-from tests.findings.factories import ROUND, drawn_round, final_finding, teams
-from tests.findings.live import Call, race, serve
+from tests.api.desk import ME, Served, bearer, path
+from tests.findings.factories import ROUND, final_finding, teams
+from tests.findings.live import Call, race
 from tests.races import assert_blocked, held_while
-
-ME = "王五"
-
-
-@dataclass
-class Served:
-    base: str
-    teams: dict[str, list[str]]
-    coordinator: str
-    engine: sa.Engine
-
-    def post(self, code: str, body: Any, token: str | None = None, **kw: Any) -> httpx.Response:
-        return httpx.post(
-            f"{self.base}{path(code)}",
-            json=body,
-            timeout=30,
-            headers=bearer(self.coordinator if token is None else token),
-            **kw,
-        )
-
-    def listed(self) -> list[dict[str, Any]]:
-        r = httpx.get(f"{self.base}/rounds/{ROUND}/replacements", headers=bearer(self.coordinator))
-        assert r.status_code == 200, r.text
-        return list(r.json())
-
-
-def path(code: str, round_key: str = ROUND) -> str:
-    return f"/rounds/{round_key}/teams/{code}/replacements"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def body(inspector: str, cause: str = "conflict", note: str = "申请回避") -> dict[str, str]:
     return {"inspector_id": inspector, "cause": cause, "note": note}
-
-
-@pytest.fixture
-def served(engine: sa.Engine) -> Iterator[Served]:
-    drawn = drawn_round(engine)
-    ssc = tokens.create_coordinator(engine, ME, get_settings().bureau_code)
-    with serve(create_app(engine=engine)) as base:
-        yield Served(base, drawn, ssc, engine)
 
 
 def _stored(engine: sa.Engine) -> list[tuple[int, str, str]]:
