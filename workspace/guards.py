@@ -189,7 +189,8 @@ coordinator_link = _link(Role.coordinator, "协调员令牌无效或已撤销")
 
 
 async def check_csrf(request: Request, visitor: Visitor) -> None:
-    """Refuse a form without this session's CSRF token (403)."""
+    """Refuse a form without this session's CSRF token (403). One from another origin never
+    gets here (``workspace.origins``, before routing)."""
     form = await request.form()
     sent = form.get("csrf", "")
     if not isinstance(sent, str) or not sessions.csrf_ok(_secret(request), visitor.session, sent):

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.auth import Role, allow
 from workspace.guards import PageRefused, back_link
+from workspace.origins import Fences
 
 HERE = Path(__file__).parent
 env = Environment(
@@ -26,16 +27,10 @@ router = APIRouter(prefix="/w", include_in_schema=False)
 
 def render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = env.get_template(name).render(**context)
-    return HTMLResponse(
-        html,
-        status_code=status,
-        headers={
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'self'; img-src 'self'; "
-            "form-action 'self'; frame-ancestors 'none'",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    # Cache-Control, Referrer-Policy and the framing headers: workspace.origins, for every
+    # answer under /w
+    policy = "default-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"
+    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": policy})
 
 
 @router.get("/static/workspace.css", dependencies=[Depends(allow(Role.public))])
@@ -73,9 +68,17 @@ def error_page(path: str, status: int) -> HTMLResponse | None:
     return render("refused.html", status, message=message, again=again)
 
 
+def refused_page(status: int, message: str, path: str) -> HTMLResponse:
+    """The refusal page of a request to ``path``, made outside the routes (``Fences``)."""
+    return render("refused.html", status, message=message, again=back_link(path))
+
+
 def install(app: FastAPI) -> None:
     """Refusals of workspace pages as pages, not problem documents: the workspace's own
-    (``PageRefused``) and the framework's (``api.problems``, ``api.limits``)."""
+    (``PageRefused``) and the framework's (``api.problems``, ``api.limits``); and, outside
+    everything else, the origin check and headers of every workspace answer
+    (``workspace.origins.Fences``: added last, so it runs first)."""
+    app.add_middleware(Fences, page=refused_page)
 
     @app.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused) -> HTMLResponse:

@@ -9,7 +9,9 @@ replaced), so revoking in the database ends the session at its next request. A t
 add a migration and a write per sign-in for nothing the database does not already say.
 
 CSRF: each session carries a random nonce; its form token is an HMAC of that nonce, sent in a
-hidden field and compared on every POST. Cookies are ``SameSite=Strict`` as a second fence.
+hidden field and compared on every POST. Cookies are ``SameSite=Strict`` as a second fence, and
+a POST from another origin is refused before it gets here (``workspace.origins``: a page on
+another port or a sibling host is the same *site*, and its forms carry the cookie).
 """
 
 from __future__ import annotations
