@@ -37,6 +37,12 @@ def _sent(me: service.Bureau) -> None:
         typer.echo(f"  {line}")
 
 
+def _pulled(me: service.Bureau) -> None:
+    """What the pull of a reveal or a draw refused, said as ``joint pull`` says it."""
+    for line in me.pulled:
+        typer.echo(f"  {line}")
+
+
 class Waiting(UserError):
     exit_code = 3
 
@@ -57,8 +63,13 @@ def reveal(joint: str) -> None:
     try:
         said = service.reveal(_engine(), me, joint)
     except EntropyUnavailable as exc:
+        _pulled(me)
         raise Waiting(str(exc)) from None
+    except UserError:
+        _pulled(me)
+        raise
     typer.echo(f"{joint}: {said}")
+    _pulled(me)
     _sent(me)
 
 
@@ -72,12 +83,16 @@ def push(joint: str) -> None:
 
 @app.command("draw")
 def draw(joint: str) -> None:
-    """Decide the joint round: drawn, or failed by the fixed rule; exit 3 while waiting."""
+    """Decide the joint round: drawn, or failed by the fixed rule; exit 3 while waiting. What
+    its pull refused is said after, as ``joint pull`` says it."""
+    me = _me()
     try:
-        row = service.draw(_engine(), _me(), joint)
+        row = service.draw(_engine(), me, joint)
     except EntropyUnavailable as exc:
+        _pulled(me)
         raise Waiting(str(exc)) from None
     typer.echo(_summary(row))
+    _pulled(me)
 
 
 def _summary(row: JointRound) -> str:

@@ -69,7 +69,8 @@ class Bureau:
     key: BureauKey
     partners: Mapping[str, Partner]
     transport: httpx.BaseTransport | None = None
-    sent: list[str] = field(default_factory=list)  # what the last push/pull did, for the CLI
+    sent: list[str] = field(default_factory=list)  # what the last push did, for the CLI
+    pulled: list[str] = field(default_factory=list)  # what the last pull refused, for the CLI
 
 
 # ---------------------------------------------------------------- commit
@@ -207,7 +208,8 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
     (one signed for another joint key is not taken: stored under that key, a key longer than
     the column or holding a NUL stopped the pull on PostgreSQL). A statement that does not
     check (its signature, a field of the wrong JSON type, ...) is not taken, nothing of it
-    held, and named in a note; the pull goes on with the others."""
+    held, and named in a note; the pull goes on with the others. The notes are kept in
+    ``me.pulled`` too: ``reveal`` and ``draw`` pull first, and their CLI says what was refused."""
     now = now or now_utc()
     plan = plan_of(get_joint(engine, joint))
     codes = {p["bureau"] for p in plan["participants"]}
@@ -237,6 +239,7 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
                 notes.append(f"pull from {partner.code}: a statement not taken: {exc}")
     if get_joint(engine, joint).status == "drawn":  # checked against the teams drawn here
         notes += _merge_replacements(engine, me, replacements, now)
+    me.pulled = notes
     return notes
 
 
@@ -316,7 +319,8 @@ def _set(engine: Engine, joint: str, **values: Any) -> None:
 def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = None) -> JointRound:
     """Decide the joint round once: drawn (every reveal opens its commitment) or failed by the
     fixed rule (a deadline passed with a commitment or reveal missing; two commitments of one
-    bureau; a bureau's inspectors cannot staff the teams). A decided round stays decided."""
+    bureau; a bureau's inspectors cannot staff the teams). A decided round stays decided.
+    What the pull refused is in ``me.pulled`` (waiting, drawn or failed)."""
     now = now or now_utc()
     row = get_joint(engine, joint)
     if row.status in ("drawn", "failed"):

@@ -58,8 +58,9 @@ def test_a_statement_of_another_joint_round_is_not_taken(world: World, tmp_path:
         _serve_under_our_round(w, other)
     for code in NAMES:
         w.run(code, "joint", "reveal", JOINT)
-    drawn = {code: w.run(code, "joint", "draw", JOINT).stdout for code in NAMES}
-    assert len(set(drawn.values())) == 1 and "drawn, seed" in drawn[FJ], drawn
+    said = {code: w.run(code, "joint", "draw", JOINT).stdout for code in NAMES}
+    drawn = {code: out.splitlines()[0] for code, out in said.items()}  # then what was not taken
+    assert len(set(drawn.values())) == 1 and "drawn, seed" in drawn[FJ], said
     with Session(w.b[FJ].engine) as s:
         keys = set(s.exec(select(JointStatement.joint_key)).all())
     assert keys == {JOINT}
