@@ -102,7 +102,8 @@ class Bounded:
     def _read(self, resp: httpx.Response, most: int, bound: Bound | None) -> bytes:
         """The body of a 2xx answer: refused as soon as it shows larger than ``most`` bytes
         (``Content-Length``, else as it is decoded) or holding more than ``bound.values`` JSON
-        values (counted while it arrives, afresh each time it doubled: linear in its size).
+        values (counted while it arrives, afresh each time it doubled past 1 MiB: linear in its
+        size; a page of 1,000 entries, 0.3-0.6 MiB, is counted once, when whole).
         Of any other answer, only the first ``REFUSAL_BYTES`` are kept (its problem detail).
 
         Held once: the parts are written to a ``BytesIO``, whose ``getvalue()`` gives its own
@@ -115,7 +116,7 @@ class Bounded:
         if ok and _announced(resp) > most:
             raise SyncRejected(f"{where}: the answer is larger than {most} bytes{of}; not read")
         values = bound.values if ok and bound else 0
-        body, count_at = io.BytesIO(), 2**16  # values first counted at 64 KiB
+        body, count_at = io.BytesIO(), 2**20  # first at 1 MiB: most pages are counted once, whole
         for part in _decoded(resp, where, 2 * most):
             body.write(part)
             if not ok and body.tell() > REFUSAL_BYTES:
