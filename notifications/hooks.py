@@ -146,7 +146,11 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     dispatcher's hands, stays as it was, and its member is told of the change. With a new
     date given, their 待您签字确认 not yet reached them is written again with it too, and
     their reminders of the old date not yet reached them withdrawn, as are the withdrawn
-    member's of the enterprise, whatever date (:func:`withdraw_reminders`)."""
+    member's of the enterprise, whatever date (:func:`withdraw_reminders`). A reminder that
+    could not be withdrawn (sent, or in a dispatcher's hands) is answered as a notice gone
+    is: a member who stays and holds one of the old date gets the 检查组变更通知 saying the
+    new date though their notice was written again, and the withdrawn member holding one
+    (its link opens nothing now) the 检查任务变更通知 though their notice never went."""
     w = replaced.replacement.withdrawal
     change = _team_changed(session, replaced)
     notices = _team_notices(session, round_key, change.enterprise)
@@ -157,10 +161,13 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
         w.withdrawn, w.credit_code
     )
     delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
-    withdraw_reminders(session, round_key, w.credit_code, [w.withdrawn], keep=None)
-    withdraw_reminders(session, round_key, w.credit_code, replaced.team, keep=replaced.due_on)
-    _tell_the_team(session, round_key, replaced, change, notice_kept=kept_notice(session, unsent),
-                   rewritten=rewritten)  # fmt: skip
+    reminded = withdraw_reminders(session, round_key, w.credit_code, [w.withdrawn], keep=None)
+    stale = withdraw_reminders(session, round_key, w.credit_code, replaced.team,
+                               keep=replaced.due_on)  # fmt: skip
+    told_anyway = stale if replaced.due_moved else set()  # a kept date: the reminder holds
+    _tell_the_team(session, round_key, replaced, change,
+                   notice_kept=kept_notice(session, unsent) or bool(reminded),
+                   rewritten=rewritten - told_anyway)  # fmt: skip
     latest = _latest_version(session, round_key, w.credit_code)
     versions = range(1, latest.version + 1) if latest is not None else range(0)
     _withdraw(session, round_key, w.credit_code, [w.withdrawn], versions)
@@ -223,18 +230,23 @@ def after_redate(session: Session, round_key: str, redated: Any) -> None:
     notice went with the old date or may go now, is sent a 检查期限变更通知 saying the new one.
     A 待您签字确认 not yet reached its member is written again with the new date too
     (:func:`_rewrite_requests`); a reminder of the old date not yet reached its member is
-    withdrawn (:func:`withdraw_reminders`: the follow-up reminds of the new one). The reason
-    is not told: it stays in the audit log. Never commits."""
+    withdrawn (:func:`withdraw_reminders`: the follow-up reminds of the new one). A member
+    whose reminder of an old date went, or may go now, is sent the 检查期限变更通知 even if
+    their notice was written again: it says which date stands. The change notice is keyed by
+    the change's number (``DueChanged.n``): a second new date tells again, the hook run again
+    in the same change's place tells no one twice. The reason is not told: it stays in the
+    audit log. Never commits."""
     enterprise = facts.enterprises(session, [redated.credit_code]).get(redated.credit_code)
     enterprise = enterprise or EnterpriseInfo(redated.credit_code, redated.credit_code)
     notices = _team_notices(session, round_key, enterprise)
     rewritten = rewrite_unsent(session, notices)
     latest = _latest_version(session, round_key, redated.credit_code)
     _rewrite_requests(session, round_key, redated.credit_code, redated.team, latest)
-    withdraw_reminders(session, round_key, redated.credit_code, redated.team, keep=redated.due_on)
+    reminded = withdraw_reminders(session, round_key, redated.credit_code, redated.team,
+                                  keep=redated.due_on)  # fmt: skip
     common, info = _round_facts(session, round_key)
     change = DueChanged(redated.n, enterprise, redated.old_due_on, redated.due_on)
-    told = [i for i in redated.team if i not in rewritten]
+    told = [i for i in redated.team if i not in rewritten or i in reminded]
     people = facts.inspectors(session, told)
     add_messages(session, [
         due_changed_message(common, round_info=info, change=change, inspector=people[i])
@@ -332,8 +344,9 @@ def _tell_the_team(
 ) -> None:  # fmt: skip
     """A 检查组变更通知 to each member who stays, but those whose notice was written again
     (``rewritten``: it names the team as it stands), and a 检查任务变更通知 to the member
-    withdrawn when their 检查任务通知 was not withdrawn (``notice_kept``: it went, or is in a
-    dispatcher's hands and may go now): a notice never sent needs no correction.
+    withdrawn when their 检查任务通知 or a reminder with its link was not withdrawn
+    (``notice_kept``: it went, or is in a dispatcher's hands and may go now): a notice never
+    sent needs no correction.
     Each keyed by the replacement's number, so a repeat of the hook queues nothing more."""
     common, info = _round_facts(session, round_key)
     withdrawn = change.withdrawn.inspector_id
@@ -406,33 +419,40 @@ def delete_unsent(session: Session, withdrawn: Sequence[str], *, dead: bool = Fa
 def withdraw_reminders(
     session: Session, round_key: str, credit_code: str, members: Sequence[str], *,
     keep: date | None,
-) -> None:  # fmt: skip
+) -> set[str]:  # fmt: skip
     """Delete ``members``' reminders of the enterprise's check that name a date other than
     ``keep`` (with None, every one: a member withdrawn no longer checks it) and have not
     reached them: waiting, to be retried or given up on (``notifications retry`` would send
     it as it stands), and not leased (:func:`delete_unsent`). Queued a few working days
-    before the old date, each would tell a date that no longer holds.
+    before the old date, each would tell a date that no longer holds. The members who still
+    have one of those reminders: it could not be withdrawn.
 
-    A reminder sent, or in a dispatcher's hands, stays as it was: it went, or may go now, and
-    the 检查期限变更通知 (or the notice written again, the 检查组变更通知, the 检查任务变更通知)
-    corrects it. A reminder's key ends with its date (``outbox.enqueue_reminders``): the
-    follow-up reminds of the new date under a key of its own, once, when it comes near; and
-    of an old date again should the check come back to it, its reminder deleted here."""
+    A reminder sent, or in a dispatcher's hands (leased, a retry among them), stays as it
+    was: it went, or may go now. Its member is to be told what stands even when their
+    检查任务通知 is written again with it (the caller sends the 检查期限变更通知, the
+    检查组变更通知 or the 检查任务变更通知): a notice saying one date and a reminder another
+    say nothing of which holds. Read after the delete, in its transaction: a dispatcher's
+    claim that the delete waited for leaves the row, and it is counted. A reminder's key ends
+    with its date (``outbox.enqueue_reminders``): the follow-up reminds of the new date under
+    a key of its own, once, when it comes near; and of an old date again should the check
+    come back to it, its reminder deleted here."""
     n = Notification.__table__.c  # type: ignore[attr-defined]
-    queued = session.execute(
-        sa.select(n.idempotency_key, n.payload).where(
-            n.round_key == round_key,
-            n.kind == NotificationKind.reminder.value,
-            n.recipient.in_(list(members)),
-        )
-    ).all()
+    reminders = sa.select(n.idempotency_key, n.recipient, n.payload).where(
+        n.round_key == round_key,
+        n.kind == NotificationKind.reminder.value,
+        n.recipient.in_(list(members)),
+    )
     kept = None if keep is None else keep.isoformat()
     stale = [
         key
-        for key, payload in queued
+        for key, _, payload in session.execute(reminders)
         if payload.get("credit_code") == credit_code and payload.get("due_on") != kept
     ]
+    if not stale:
+        return set()
     delete_unsent(session, stale, dead=True)
+    left = session.execute(reminders.where(n.idempotency_key.in_(stale)))
+    return {recipient for _, recipient, _ in left}
 
 
 def _round_facts(session: Session, round_key: str) -> tuple[Common, RoundInfo]:

@@ -266,7 +266,9 @@ def enqueue_reminders(
 
 def _hold_drawn_rounds(session: Session) -> None:
     """The drawn rounds' rows held until the transaction ends (PostgreSQL: ``FOR KEY SHARE``;
-    SQLite's transaction holds the write lock already), before their checks' dates are read.
+    SQLite's transaction holds the write lock already), before their checks' dates are read
+    (the reminders', the escalations'). Taken again in a transaction that holds it, the lock
+    is granted at once: each caller takes it, whatever ran before it in the transaction.
 
     A new date (``rounds.redates``), or a replacement that gives one, moves a team's dates
     with its round's row locked for update, and withdraws the reminders of the old date in
@@ -345,9 +347,17 @@ def enqueue_overdue_escalations(
     Said once per date: a check given a new date (延期, or a replacement that gives one) and
     late again past it is named again, with the rest of its round's (the coordinator gave it
     more time, and it is late once more: news); a date moves only by a coordinator's hand, to
-    a day not gone, so this cannot repeat day after day."""
+    a day not gone, so this cannot repeat day after day.
+
+    The drawn rounds are held first (:func:`_hold_drawn_rounds`), as the reminders hold them:
+    a check given a new date as this runs is read with the date it had before (late then,
+    and said so) or with the new one, never named late against a date the change is taking
+    away as it commits. The follow-up calls this after :func:`enqueue_reminders`, in its
+    transaction: the hold is taken again there, and granted at once (it is the
+    transaction's own)."""
     notify = notify or NotifySettings()
     common = facts.common(today=today, settings=settings, notify=notify)
+    _hold_drawn_rounds(session)
     said = _escalated(session)
     news = {
         round_key: late
