@@ -450,9 +450,9 @@ class DueChanged:
 def due_changed_message(
     common: Common, *, round_info: RoundInfo, change: DueChanged, inspector: Person
 ) -> Outgoing:
-    """The 检查期限变更通知 to a member whose 检查任务通知 went with the old date: the check's
-    new date (the whole team's), their task and link otherwise unchanged. One per change and
-    member (its idempotency key)."""
+    """The 检查期限变更通知 to a member whose 检查任务通知, or a reminder, went (or may be
+    going) with the old date: the check's new date (the whole team's), their task and link
+    otherwise unchanged. One per change and member (its idempotency key)."""
     code = change.enterprise.credit_code
     context = {
         "round": _round_ctx(round_info),
