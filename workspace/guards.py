@@ -36,15 +36,23 @@ class PageRefused(Exception):
 _PATH_PAIRS = re.compile(r"[;=]")
 
 
+# the last part of a form's address that has no page of its own (the page is the rest)
+FORM_ACTIONS = frozenset(
+    {"replace", "redate", "retry-dead", "import", "ceremony", "sign", "accept", "merge", "reject"}
+)
+
+
 def back_link(path: str) -> str:
     """Where a refusal page's 继续 goes: ``path`` cut before its first ``;`` or ``=``, and
     nowhere ("") when what is left still names a token or holds one's shape (a coordinator's
     ``ssc_...``). A refusal page never writes a token the request carried back into itself,
-    whatever refused it (a link's token check, a form, the framework)."""
+    whatever refused it (a link's token check, a form, the framework). A form's own address
+    (``…/e/{code}/redate``, ``…/sign``) is not a page (a GET of it is a 405): its page is."""
     kept = _PATH_PAIRS.split(path, maxsplit=1)[0]
     if "token" in kept.lower() or logsafe.redact(kept) != kept:
         return ""
-    return kept
+    page, _, last = kept.rstrip("/").rpartition("/")
+    return page if last in FORM_ACTIONS and page.startswith("/w/") else kept
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,11 @@ FOREIGN = "表单来自其他网站（请求头 {header} 指向的不是本系�
 HIDDEN = "表单的来源被隐藏（请求头 Origin 为 null），已拒绝，未作任何更改。"
 TWICE = "请求头 {header} 出现了不止一次，已拒绝，未作任何更改。"
 AGAIN = "请从本系统的页面重新打开后再提交。"
+# our own server, reached at another address than the configured one (an intranet name, an IP)
+ELSEWHERE = (
+    "此页面是通过 {here} 打开的，不是本系统配置的地址，表单已拒绝，未作任何更改。"
+    "请从 {own} 打开本系统后再提交（通知中的链接就是这个地址）。"
+)
 
 
 def under_workspace(path: str) -> bool:
@@ -73,6 +78,11 @@ def own_origin(settings: Settings, scope: Scope) -> str | None:
     """The site's own origin: the configured public address, else the request's own."""
     if "public_base_url" in settings.model_fields_set:  # set in the environment
         return origin_of(settings.public_base_url)
+    return request_origin(scope)
+
+
+def request_origin(scope: Scope) -> str | None:
+    """The request's own scheme, ``Host`` (else the server's address) and port."""
     host = Headers(scope=scope).get("host")
     if host is None and scope.get("server"):
         name, port = scope["server"]
@@ -80,9 +90,11 @@ def own_origin(settings: Settings, scope: Scope) -> str | None:
     return origin_of(f"{scope.get('scheme', 'http')}://{host}") if host else None
 
 
-def refusal(headers: Headers, own: str | None) -> str | None:
+def refusal(headers: Headers, own: str | None, here: str | None = None) -> str | None:
     """Why a state-changing request with these headers is refused, in Chinese; None when it
-    may go on to its route (whose CSRF check then decides)."""
+    may go on to its route (whose CSRF check then decides). ``here``: the request's own
+    origin, when ``own`` is the configured one: a form of our own pages opened at another
+    address is refused too, saying which address to use."""
     for name in ("origin", "referer"):
         sent = headers.getlist(name)
         if not sent:
@@ -92,7 +104,10 @@ def refusal(headers: Headers, own: str | None) -> str | None:
             return TWICE.format(header=label) + AGAIN
         if name == "origin" and sent[0].strip().lower() == "null":
             return HIDDEN + AGAIN
-        if own is None or origin_of(sent[0]) != own:
+        came = origin_of(sent[0])
+        if own is not None and came is not None and came == here != own:
+            return ELSEWHERE.format(here=here, own=own)
+        if own is None or came != own:
             return FOREIGN.format(header=label) + AGAIN
         return None
     return None
@@ -142,7 +157,8 @@ class Fences:
 
         if scope["method"] not in SAFE_METHODS:
             settings = scope["app"].state.settings
-            refused = refusal(Headers(scope=scope), own_origin(settings, scope))
+            own, here = own_origin(settings, scope), request_origin(scope)
+            refused = refusal(Headers(scope=scope), own, here)
             if refused is not None:
                 logger.warning("workspace %s refused: %s", scope["method"], refused)
                 answer = self.page(403, refused, path)

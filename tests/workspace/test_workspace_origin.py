@@ -162,8 +162,13 @@ def test_behind_the_proxy_the_configured_address_is_the_sites_origin(
         cookie = {"Cookie": f"ssw_c={opened.cookies['ssw_c']}"}  # Secure: httpx keeps it back
         page = client.get(f"/w/c/rounds/{ROUND}", headers=cookie)
         form = {"csrf": csrf_of(page.text)}
-        for origin in (base, "http://ss.example.gov.cn", f"{public}:8443", EVIL):
+        for origin in ("http://ss.example.gov.cn", f"{public}:8443", EVIL):
             _refused(client.post(retry, data=form, headers={**cookie, "Origin": origin}))
+        # our own page, opened at the server's own address: refused, naming the one to use
+        here = client.post(retry, data=form, headers={**cookie, "Origin": base})
+        _refused(here, f"此页面是通过 {base} 打开的，不是本系统配置的地址")
+        assert f"请从 {public} 打开本系统后再提交" in here.text
+        assert f'href="/w/c/rounds/{ROUND}">继续' in here.text  # the form's page, not its POST
         done = client.post(retry, data=form, headers={**cookie, "Origin": public})
         assert done.status_code == 303 and "requeued=1" in done.headers["location"], done.text
 
