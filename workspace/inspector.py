@@ -259,7 +259,8 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     """A form whose CSRF token is not this session's, most often a tab left open before the
     notice's link was opened again (a new session): refused (403) and nothing saved, but the
     page comes back with what was typed and this session's token, so nothing typed is lost.
-    A cross-site post never gets here: without the SameSite=Strict cookie it has no session."""
+    A post from another origin never gets here: ``workspace.origins`` refuses it first (a
+    page on another port of the same host is the same site, and its post carries the cookie)."""
     kept = current_draft(request, me).get("evidence", [])
     ctx = _context(request, me, draft=draft_from_form(form, kept), errors=[STALE])
     return render("assignment.html", 403, **ctx)
