@@ -42,6 +42,7 @@ EXTRA_ROUTERS: list[str] = [
     "workspace.adhoc:router",  # the coordinator's ad hoc round form and ceremony
     "workspace.leads:router",  # the coordinator's leads: list, intake, triage
     "workspace.imports:router",  # the coordinator's findings import, from a round's page
+    "workspace.signout:router",  # 退出, for the coordinator's and the inspector's cookie
     "leads.api:router",  # the coordinator's leads (/leads)
     "api.replacements:router",  # a team member replaced after the draw (§14)
 ]

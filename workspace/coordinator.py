@@ -91,7 +91,7 @@ def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
     shown, plans, notices = overview.month(state.engine, state.settings, period)
     started = said_key(request, "started")
     return render("month.html", period=shown, plans=plans, notices=notices, me=me.name,
-                  quote=quote, started=started)  # fmt: skip
+                  quote=quote, started=started, csrf=me.csrf)  # fmt: skip
 
 
 def said_key(request: Request, name: str) -> str:
@@ -424,4 +424,4 @@ def partners(request: Request, me: Coordinator) -> Response:
 
     joint = all_evidence(request.app.state.engine)  # withheld reveals etc., with the evidence
     return render("partners.html", rows=rows, me=me.name, stand=stand,
-                  quorum=directory.witness_quorum, joint=joint)  # fmt: skip
+                  quorum=directory.witness_quorum, joint=joint, csrf=me.csrf)  # fmt: skip

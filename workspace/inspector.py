@@ -108,6 +108,7 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
         "draft": current_draft(request, me),
         "csrf": me.csrf,
         "action": page_path(rk, cc),
+        "signout": f"{page_path(rk, cc)}/signout",  # 退出 (workspace.signout)
         "results": list(RESULT_LABELS.items()),
         "measures": list(MEASURE_LABELS.items()),
         "actions": list(ACTION_LABELS.items()),

@@ -58,7 +58,7 @@ def lead_list(request: Request, me: Coordinator) -> Response:
     listed = leadviews.listing(rows, show, request.query_params.get("page", ""))
     return render("leads.html", me=me.name, rows=rows, listed=listed,
                   counts=leadviews.counts(rows), show=show, filters=leadviews.FILTERS,
-                  base=LIST, lead_path=lead_path)  # fmt: skip
+                  base=LIST, lead_path=lead_path, csrf=me.csrf)  # fmt: skip
 
 
 def _intake_form(me: Visitor, status: int = 200, **context: Any) -> Response:

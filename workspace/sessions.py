@@ -6,7 +6,9 @@ with its expiry; nothing is stored. That is enough because the cookie only says 
 request checks again against the database whether they still may (an inspector's link
 revoked, the inspector inactive, the round's links expired; a coordinator token revoked or
 replaced), so revoking in the database ends the session at its next request. A table would
-add a migration and a write per sign-in for nothing the database does not already say.
+add a migration and a write per sign-in for nothing the database does not already say. 退出
+(``workspace.signout``) clears the cookie in this browser; a copy of its value still works
+until its expiry, as revoking in the database ends it everywhere.
 
 CSRF: each session carries a random nonce; its form token is an HMAC of that nonce, sent in a
 hidden field and compared on every POST. Cookies are ``SameSite=Strict`` as a second fence, and
@@ -114,12 +116,15 @@ def secure_request(request: Request) -> bool:
 
 
 def set_cookie(response: Response, name: str, value: str, *, path: str, secure: bool) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=LIFETIME_SECONDS,
-        path=path,
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-    )
+    """A session cookie in the browser's sense too: no ``Max-Age``, so it ends when the
+    browser closes (on a shared office computer, the next person does not find it). Chromium
+    may restore such cookies with "continue where you left off": the expiry signed inside
+    (``LIFETIME_SECONDS``) still ends the session after a working day."""
+    response.set_cookie(name, value, path=path, httponly=True, samesite="strict", secure=secure)
+
+
+def clear_cookie(response: Response, name: str, *, path: str, secure: bool) -> None:
+    """退出: the cookie ``set_cookie`` made, with the same name, Path and flags, now
+    ``Max-Age=0`` (a browser drops a cookie only when all of these match). The value is
+    stateless: a copy taken before still opens the pages until its signed expiry."""
+    response.delete_cookie(name, path=path, httponly=True, samesite="strict", secure=secure)

@@ -1,0 +1,68 @@
+"""退出: the workspace session ended in this browser, for a shared office computer.
+
+One route per cookie, at an address under the cookie's own Path (a browser sends a cookie only
+there, and drops it only for a ``Set-Cookie`` with the same name and Path). A POST with the
+session's CSRF token, never a GET (a link prefetch would sign out); a POST from another origin
+is refused before it gets here (``workspace.origins``). Without a session (already signed out,
+expired, another browser's copy gone) the same page: signing out twice is no error.
+
+Sessions are stateless (``workspace.sessions``): 退出 removes the cookie from this browser; a
+copy of its value taken before still opens the pages until its signed expiry. Revoking the
+link or the coordinator token ends a session everywhere.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api.auth import Role, allow
+from workspace import sessions
+from workspace.guards import Visitor, check_csrf
+from workspace.inspector import page_path
+from workspace.pages import render
+
+router = APIRouter(prefix="/w", include_in_schema=False)
+anyone = [Depends(allow(Role.public))]  # no session is the same page, not a refusal
+
+AGAIN = {
+    "coordinator": "如需再次进入，请重新打开协调员令牌链接。",
+    "inspector": "如需再次进入，请重新打开通知中的链接。",
+}
+
+
+def _session(request: Request, cookie: str, kind: str) -> sessions.Session | None:
+    """The session this browser sent in ``cookie``, if it is a genuine one of ``kind``."""
+    value = request.cookies.get(cookie, "")
+    secret = request.app.state.settings.secret_key.get_secret_value()
+    found = sessions.read(secret, value) if value else None
+    return found if found is not None and found.kind == kind else None
+
+
+async def _sign_out(
+    request: Request, found: sessions.Session | None, cookie: str, path: str
+) -> Response:
+    """With a session, its CSRF token first (403 and still signed in without it); then the
+    cookie cleared and the page saying so, session or none."""
+    if found is not None:
+        secret = request.app.state.settings.secret_key.get_secret_value()
+        await check_csrf(request, Visitor(found, sessions.csrf_token(secret, found)))
+    kind = "coordinator" if cookie == sessions.COORDINATOR_COOKIE else "inspector"
+    response = render("signed_out.html", again=AGAIN[kind])
+    sessions.clear_cookie(response, cookie, path=path, secure=sessions.secure_request(request))
+    return response
+
+
+@router.post("/c/signout", dependencies=anyone)
+async def coordinator_signout(request: Request) -> Response:
+    found = _session(request, sessions.COORDINATOR_COOKIE, "coordinator")
+    return await _sign_out(request, found, sessions.COORDINATOR_COOKIE, "/w/c")
+
+
+@router.post("/a/{round_key}/{credit_code}/signout", dependencies=anyone)
+async def inspector_signout(round_key: str, credit_code: str, request: Request) -> Response:
+    found = _session(request, sessions.INSPECTOR_COOKIE, "inspector")
+    if found is not None and (found.round_key, found.credit_code) != (round_key, credit_code):
+        found = None  # another assignment's cookie is not sent here; its own Path is not this
+    path = page_path(round_key, credit_code)
+    return await _sign_out(request, found, sessions.INSPECTOR_COOKIE, path)
