@@ -15,6 +15,15 @@ class WorkspaceOpened:
 
 
 @dataclass(frozen=True)
+class WorkspaceClosed:
+    """A session ended by its 退出 (``workspace.signout``): the cookie cleared in that browser."""
+
+    role: str
+    who: str
+    credit_code: str
+
+
+@dataclass(frozen=True)
 class DraftSaved:
     credit_code: str
     inspector_id: str

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Role, allow
+from rounds import audit
 from workspace import sessions
+from workspace.events import WorkspaceClosed
 from workspace.guards import Visitor, check_csrf
 from workspace.inspector import page_path
 from workspace.pages import render
@@ -43,11 +46,16 @@ async def _sign_out(
     request: Request, found: sessions.Session | None, cookie: str, path: str
 ) -> Response:
     """With a session, its CSRF token first (403 and still signed in without it); then the
-    cookie cleared and the page saying so, session or none."""
+    cookie cleared and the page saying so, session or none; a session ended is audited
+    (``WorkspaceClosed``, as its opening is)."""
+    kind = "coordinator" if cookie == sessions.COORDINATOR_COOKIE else "inspector"
     if found is not None:
         secret = request.app.state.settings.secret_key.get_secret_value()
         await check_csrf(request, Visitor(found, sessions.csrf_token(secret, found)))
-    kind = "coordinator" if cookie == sessions.COORDINATOR_COOKIE else "inspector"
+        closed = WorkspaceClosed(kind, found.subject, found.credit_code)
+        await run_in_threadpool(
+            audit.append, request.app.state.engine, found.round_key or None, closed
+        )
     response = render("signed_out.html", again=AGAIN[kind])
     sessions.clear_cookie(response, cookie, path=path, secure=sessions.secure_request(request))
     return response

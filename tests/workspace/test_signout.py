@@ -7,13 +7,17 @@ The cookies themselves end when the browser closes (no Max-Age)."""
 
 from __future__ import annotations
 
+import json
 import re
 from http.cookies import SimpleCookie
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
+from rounds.models import AuditEvent
 from tests.browser import headless, phone
 from tests.findings.factories import ROUND
 from tests.workspace.helpers import csrf_of, open_assignment, outbox_link
@@ -42,8 +46,16 @@ def _cleared(r: httpx.Response, name: str, path: str) -> None:
     assert 'class="signout"' not in r.text  # the page after has no session to end
 
 
+def _closed(engine: sa.Engine) -> list[tuple[str, str | None, str]]:
+    """The audit log's ``WorkspaceClosed`` entries: (role, round, enterprise)."""
+    with Session(engine) as s:
+        rows = s.exec(select(AuditEvent).where(AuditEvent.event == "WorkspaceClosed")).all()
+    said = [(json.loads(r.payload), r.round_key) for r in rows]
+    return [(p["role"], round_key, p["credit_code"]) for p, round_key in said]
+
+
 def test_a_coordinator_signs_out_and_the_month_asks_for_the_link_again(
-    coordinator_live: tuple[str, dict, str],
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     base, _, ssc = coordinator_live
     with httpx.Client(base_url=base) as http:
@@ -70,13 +82,16 @@ def test_a_coordinator_signs_out_and_the_month_asks_for_the_link_again(
         assert again.status_code == 401 and COORDINATOR_GONE in again.text
         # signed out already: the same page, no error
         _cleared(http.post("/w/c/signout", data={}), sessions.COORDINATOR_COOKIE, "/w/c")
+    assert _closed(engine) == [("coordinator", None, "")]  # once: the second had no session
     # stateless: a copy of the value taken before still opens the month until it expires
     # (docs/security.md); revoking the token ends it everywhere
     with httpx.Client(base_url=base, cookies={sessions.COORDINATOR_COOKIE: copied}) as copy:
         assert copy.get("/w/c/").status_code == 200
 
 
-def test_an_inspector_signs_out_of_their_assignment(live: tuple[str, dict]) -> None:
+def test_an_inspector_signs_out_of_their_assignment(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
     base, teams = live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as http:
@@ -96,6 +111,7 @@ def test_an_inspector_signs_out_of_their_assignment(live: tuple[str, dict]) -> N
         again = http.get(path)
         assert again.status_code == 401 and NO_SESSION in again.text
         _cleared(http.post(f"{path}/signout"), sessions.INSPECTOR_COOKIE, path)
+    assert _closed(engine) == [("inspector", ROUND, code)]
 
 
 @pytest.mark.slow
