@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -34,6 +35,32 @@ CONTEXT = b"shuangsui-joint-v1\n"
 # manager writes into a folder it shows (macOS Finder, Windows Explorer). Nothing else is
 # written beside a joint bundle: it is on no public page and has no classification bundle.
 FILE_MANAGER = (".DS_Store", "Thumbs.db", "desktop.ini")
+AT = ["(start)"]  # the file being checked, named when an unexpected error occurs
+MAX_DEPTH = 32  # a bundle's JSON is a few levels deep: deeper is refused before it is walked
+SAID = 300  # a failure line is cut there: it may quote what the bundle holds (50 MB of it)
+
+# What the statements' fields must be, as joint.protocol has it (tests/joint/
+# test_verify_joint_hostile.py holds the copies equal): FIELD_TYPES, the fields of one JSON
+# type; KIND_FIELDS, the fields each kind of statement in a bundle has (TYPES); LEAD_FIELDS,
+# the lead's commitment's besides. Checked before anything compares, hashes or quotes them.
+FIELD_TYPES = {
+    "type": str, "joint": str, "joint_plan_hash": str, "bureau": str,
+    "n": int, "credit_code": str, "position": int, "withdrawn": str, "replacement": str,
+    "cause": str,
+}  # fmt: skip
+COMMON = {"v", "type", "joint", "joint_plan_hash", "bureau"}
+KIND_FIELDS = {
+    "joint-commit": COMMON | {"nonce_commitment", "inspector_commitment", "inspector_root",
+                              "inspector_size", "constraints_commitment"},
+    "joint-reveal": COMMON | {"commit", "nonce"},
+    "joint-replacement": COMMON | {"n", "credit_code", "position", "withdrawn", "replacement",
+                                   "cause"},
+}  # fmt: skip
+LEAD_FIELDS = ("plan_hash", "frame_commitment", "frame_root", "frame_size")
+OUTCOME_TYPES = {"outcome": str, "seed": str, "strata": list, "selected": list, "teams": dict,
+                 "workloads": dict, "failure": dict}  # fmt: skip
+NEEDED = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+CODE = re.compile(r"[0-9]{6}")
 
 
 def read(bundle, name):
@@ -41,12 +68,77 @@ def read(bundle, name):
         return f.read()
 
 
+def shown(value):
+    """A value the bundle holds, as a failure line quotes it: a short plain text as it is,
+    anything else as its repr, cut at 40 characters."""
+    if isinstance(value, str) and len(value) <= 40 and value.isprintable():
+        return value
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def no_float(text):
+    raise ValueError("a number with a fraction or exponent: " + shown(text))
+
+
+def once_each(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError("the key " + shown(key) + " given twice")
+        out[key] = value
+    return out
+
+
+def too_deep(doc):
+    """Whether ``doc`` nests lists and objects deeper than MAX_DEPTH (walked without
+    recursion: the checks after recurse)."""
+    todo = [(doc, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            todo.extend(
+                (v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)
+            )
+    return False
+
+
 def load_json(bundle, name):
-    return json.loads(read(bundle, name).decode("utf-8"), parse_float=V.no_float)
+    """The JSON document in ``name``, or Mismatch naming the file and what is wrong: not
+    UTF-8, not JSON (a float, a key twice), nested deeper than MAX_DEPTH."""
+    AT[0] = name
+    data = read(bundle, name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Mismatch(f"{name}: not UTF-8 (byte {exc.start})") from None
+    try:
+        doc = json.loads(text, parse_float=no_float, parse_constant=no_float,
+                         object_pairs_hook=once_each)  # fmt: skip
+    except RecursionError:
+        raise Mismatch(f"{name}: JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise Mismatch(f"{name}: not valid JSON ({exc})") from None
+    if too_deep(doc):
+        raise Mismatch(f"{name}: JSON nested deeper than {MAX_DEPTH} levels")
+    return doc
+
+
+def typed(value, kind, where):
+    """``value`` if of JSON type ``kind`` (a boolean is no integer); Mismatch naming ``where``."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise Mismatch(f"{where}: {NEEDED[kind]} is needed")
+    return value
 
 
 def check_manifest(bundle, names):
-    lines = read(bundle, "MANIFEST.sha256").decode().split("\n")
+    AT[0] = "MANIFEST.sha256"
+    try:
+        lines = read(bundle, "MANIFEST.sha256").decode("utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise Mismatch(f"MANIFEST.sha256: not UTF-8 (byte {exc.start})") from None
     listed = {}
     for line in lines[:-1]:
         digest, _, name = line.partition("  ")
@@ -101,22 +193,54 @@ def statement_hash(st):
     return hashlib.sha256(V.canonical(st)).hexdigest()
 
 
+def base64_of(value):
+    """The bytes of a base64 text (None if it is not one)."""
+    try:
+        return base64.b64decode(value, validate=True) if isinstance(value, str) else None
+    except ValueError:  # not base64, or not ASCII
+        return None
+
+
 def open_envelope(env, kind, bureau, where):
-    st = env["statement"]
-    if set(env) != {"statement", "vkey", "signature"} or st.get("type") != kind:
+    """The statement of a signed envelope of ``kind`` by ``bureau``: its shape, its fields'
+    JSON types (FIELD_TYPES) and those its kind needs (KIND_FIELDS), checked before its key
+    and its signature, as joint.protocol.open_envelope checks them."""
+    if not isinstance(env, dict) or set(env) != {"statement", "vkey", "signature"}:
+        raise Mismatch(f"{where}: not a signed {kind} (exactly statement, vkey and signature)")
+    st = typed(env["statement"], dict, f"{where}: statement")
+    for field, kind_of in FIELD_TYPES.items():
+        if field in st:
+            typed(st[field], kind_of, f"{where}: statement.{field}")
+    if st.get("type") != kind or st.get("v") != 1:
         raise Mismatch(f"{where}: not a signed {kind}")
-    if st.get("bureau") != bureau:
-        raise Mismatch(f"{where}: statement of {st.get('bureau')}, expected {bureau}")
-    name, kid, b64 = env["vkey"].split("+", 2)
-    blob = base64.b64decode(b64)
+    missing = sorted(KIND_FIELDS[kind] - set(st))
+    if missing:
+        raise Mismatch(f"{where}: statement.{missing[0]}: required for a {kind}")
+    if st["bureau"] != bureau:
+        raise Mismatch(f"{where}: statement of {shown(st['bureau'])}, expected {bureau}")
+    vkey = env["vkey"]
+    if not isinstance(vkey, str) or vkey.count("+") < 2:
+        raise Mismatch(f"{where}: vkey: {shown(vkey)} is not a verifier key (name+hash+key)")
+    name, kid, b64 = vkey.split("+", 2)
+    blob = base64_of(b64) or b""
     if name != "shuangsui." + bureau or blob[:1] != b"\x01" or len(blob) != 33:
-        raise Mismatch(f"{where}: key {env['vkey']} is not an Ed25519 key of shuangsui.{bureau}")
+        raise Mismatch(f"{where}: key {shown(vkey)} is not an Ed25519 key of shuangsui.{bureau}")
     if hashlib.sha256(name.encode() + b"\n" + blob).digest()[:4].hex() != kid:
-        raise Mismatch(f"{where}: key hash of {env['vkey']} does not match")
-    sig = base64.b64decode(env["signature"])
+        raise Mismatch(f"{where}: key hash of {shown(vkey)} does not match")
+    sig = base64_of(env["signature"])
+    if sig is None or len(sig) != 64:
+        raise Mismatch(f"{where}: signature: the base64 of 64 bytes is needed")
     if not V.ed25519_verify(blob[1:], CONTEXT + V.canonical(st), sig):
         raise Mismatch(f"{where}: the Ed25519 signature of {bureau} does not verify")
     return st
+
+
+def is_nonce(value):
+    """Whether ``value`` is 32 bytes in hex, as joint.protocol.nonce_commitment reads it."""
+    try:
+        return isinstance(value, str) and len(bytes.fromhex(value)) == 32
+    except ValueError:
+        return False
 
 
 def nonce_commitment(joint, bureau, nonce_hex):
@@ -130,7 +254,11 @@ def nonce_commitment(joint, bureau, nonce_hex):
 
 def read_jsonl(bundle, name, key, kind):
     """Rows of a JSON-lines frame, each exactly of the draw's shape, ascending by ``key``."""
-    text = read(bundle, name).decode("utf-8")
+    AT[0] = name
+    try:
+        text = read(bundle, name).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Mismatch(f"{name}: not UTF-8 (byte {exc.start})") from None
     if text and not text.endswith("\n"):
         raise Mismatch(name + ": must end with a newline")
     rows = [
@@ -276,7 +404,8 @@ def check_replacements(sts, plan, phash, seed, want, frames, order, say):
     each team and b's workloads; the ticket hashes the seat's place in the whole team).
     Returns the teams as they stand."""
     done = sts["replacements"]
-    if not isinstance(done, dict) or not done or not all(done.values()):
+    lists = isinstance(done, dict) and all(isinstance(v, list) and v for v in done.values())
+    if not lists or not done:
         raise Mismatch("statements.json: replacements: {bureau: [envelope, …]}, present only "
                        "when a bureau replaced a member")  # fmt: skip
     rnd, teams = plan["round"], want["teams"]
@@ -286,7 +415,7 @@ def check_replacements(sts, plan, phash, seed, want, frames, order, say):
     count = 0
     for b, envs in done.items():
         if b not in sizes:
-            raise Mismatch(f"statements.json: replacements of {b}, not a participant")
+            raise Mismatch(f"statements.json: replacements of {shown(b)}, not a participant")
         seats = {c: [p for p, (b2, _) in enumerate(t) if b2 == b] for c, t in teams.items()}
         part = V.TeamsNow({c: [i for b2, i in t if b2 == b] for c, t in teams.items()},
                           want["workloads"].get(b, {}))  # fmt: skip
@@ -327,9 +456,57 @@ def check_replacements(sts, plan, phash, seed, want, frames, order, say):
 STATEMENT_KEYS = ("commits", "reveals", "refused", "replacements")
 
 
+def check_plan(plan):
+    """What joint-plan.json must hold before its files can be named: the joint key, the lead,
+    the participants (each a bureau code of 6 digits and a number of inspectors), the round
+    with its team size, as joint/plan.py reads a plan; the round's other fields are checked
+    where the draw's code reads them."""
+    where = "joint-plan.json"
+    typed(plan, dict, where)
+    for key, kind in (("joint", str), ("lead", str), ("participants", list), ("round", dict),
+                      ("commit_deadline", str), ("reveal_deadline", str)):  # fmt: skip
+        typed(plan.get(key), kind, f"{where}: {key}")
+    for n, p in enumerate(plan["participants"]):
+        if not (isinstance(p, dict) and isinstance(p.get("bureau"), str)
+                and CODE.fullmatch(p["bureau"]) and is_int(p.get("inspectors"))):  # fmt: skip
+            raise Mismatch(f"{where}: participants[{n}]: a bureau code of 6 digits and a "
+                           "number of inspectors are needed")  # fmt: skip
+    teams = plan["round"].get("teams")
+    typed(teams.get("size") if isinstance(teams, dict) else None, int, f"{where}: round.teams.size")
+
+
+def check_statements(sts):
+    """statements.json's shape: commits {bureau: [envelope, …]}, reveals {bureau: envelope},
+    refused [envelope, …], replacements (checked with them)."""
+    where = "statements.json"
+    typed(sts, dict, where)
+    unknown = sorted(set(sts) - set(STATEMENT_KEYS))
+    if unknown:
+        raise Mismatch(f"{where}: {shown(unknown[0])}: not a key of statements.json")
+    for key, kind in (("commits", dict), ("reveals", dict), ("refused", list)):
+        if key not in sts:
+            raise Mismatch(f"{where}: {key}: missing")
+        typed(sts[key], kind, f"{where}: {key}")
+    for b, envs in sts["commits"].items():
+        if not isinstance(envs, list) or not envs:
+            raise Mismatch(f"{where}: commits: {shown(b)}: a list of signed commitments is needed")
+
+
+def check_outcome(out):
+    """outcome.json's fields of their JSON types (OUTCOME_TYPES), before they are compared."""
+    typed(out, dict, "outcome.json")
+    for key, kind in OUTCOME_TYPES.items():
+        if key in out:
+            typed(out[key], kind, f"outcome.json: {key}")
+    for n, entry in enumerate(out.get("selected", []), 1):
+        typed(entry, dict, f"outcome.json: selected: entry {n}")
+
+
 def verify(bundle, say=print):
-    plan = json.loads(read(bundle, "joint-plan.json"))
+    plan = load_json(bundle, "joint-plan.json")
+    check_plan(plan)
     manifest_ok(bundle, files_of(plan), say)
+    AT[0] = "joint-plan.json"
     load_verify(bundle)
     if V.canonical(plan) != read(bundle, "joint-plan.json"):
         raise Mismatch("joint-plan.json: not canonical JSON")
@@ -341,18 +518,22 @@ def verify(bundle, say=print):
         raise Mismatch("joint-plan.json: round.teams.size is not the sum of inspectors")
     say(f"joint plan {joint}: hash {phash}, lead {plan['lead']}, participants {', '.join(codes)}")
     sts = load_json(bundle, "statements.json")
-    unknown = sorted(set(sts) - set(STATEMENT_KEYS))
-    if unknown:
-        raise Mismatch(f"statements.json: {unknown[0]}: not a key of statements.json")
+    check_statements(sts)
     commits: dict[str, dict] = {}
     two = []
     for b, envs in sts["commits"].items():
         if b not in codes:
-            raise Mismatch(f"statements.json: commitment of {b}, not a participant")
+            raise Mismatch(f"statements.json: commitment of {shown(b)}, not a participant")
         for n, env in enumerate(envs):
-            st = open_envelope(env, "joint-commit", b, f"statements.json: commitment {n} of {b}")
+            where = f"statements.json: commitment {n} of {b}"
+            st = open_envelope(env, "joint-commit", b, where)
             if st["joint"] != joint or st["joint_plan_hash"] != phash:
                 raise Mismatch(f"statements.json: commitment of {b} is for another joint plan")
+            missing = [f for f in LEAD_FIELDS if f not in st] if b == plan["lead"] else []
+            if missing:
+                raise Mismatch(
+                    f"{where}: statement.{missing[0]}: required for the lead's joint-commit"
+                )
             commits.setdefault(b, st)
         if len(envs) > 1:
             two.append(b)
@@ -360,20 +541,25 @@ def verify(bundle, say=print):
     ents, frames = check_frames(bundle, plan, commits, say)
     nonces = {}
     for b, env in sts["reveals"].items():
-        where = f"statements.json: reveal of {b}"
+        where = f"statements.json: reveal of {shown(b)}"
         st = open_envelope(env, "joint-reveal", b, where)
         c = commits.get(b)
         if c is None or st["commit"] != statement_hash(c):
-            raise Mismatch(f"{where}: names no commitment of {b} held in the bundle")
+            raise Mismatch(f"{where}: names no commitment of {shown(b)} held in the bundle")
+        if not is_nonce(st["nonce"]):
+            raise Mismatch(f"{where}: statement.nonce: 64 hex digits are needed")
         if nonce_commitment(joint, b, st["nonce"]) != c["nonce_commitment"]:
             raise Mismatch(f"{where}: H(nonce) differs from the nonce commitment {b} signed")
         nonces[b] = st["nonce"]
         say(f"reveal of {b}: opens its commitment")
-    for env in sts["refused"]:
-        b = env["statement"]["bureau"]
-        open_envelope(env, "joint-reveal", b, f"statements.json: refused reveal of {b}")
+    for n, env in enumerate(sts["refused"], 1):
+        st = env.get("statement") if isinstance(env, dict) else None
+        b = st.get("bureau") if isinstance(st, dict) else None
+        of = f"of {b}" if isinstance(b, str) and CODE.fullmatch(b) else f"{n} (of {shown(b)})"
+        open_envelope(env, "joint-reveal", b, f"statements.json: refused reveal {of}")
         say(f"!!! refused reveal of {b}: signed, and does not open its commitment (evidence)")
     out = load_json(bundle, "outcome.json")
+    check_outcome(out)
     if two:
         want = {"failure": {"reason": "equivocation", "bureaus": two}}
     elif len(commits) < len(codes):
@@ -433,6 +619,11 @@ def verify(bundle, say=print):
     return None
 
 
+def cut(line):
+    """A failure line, cut at SAID characters (it may quote the bundle's text)."""
+    return line if len(line) <= SAID else line[:SAID] + "…"
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: python3 -I -S verify_joint.py BUNDLE_DIR")
@@ -440,11 +631,11 @@ def main(argv):
     try:
         failure = verify(argv[1])
     except Mismatch as exc:
-        print(f"FAIL: {exc}")
+        print(f"FAIL: {cut(str(exc))}")
         return 1
     except Exception as exc:  # the draw verifier's Mismatch, and malformed input
-        kind = "" if type(exc).__name__ == "Mismatch" else f"malformed ({type(exc).__name__}) "
-        print(f"FAIL: {kind}{exc}")
+        said = f"{AT[0]}: malformed ({type(exc).__name__}: {exc})"
+        print("FAIL: " + cut(str(exc) if type(exc).__name__ == "Mismatch" else said))
         return 1
     if failure:
         print(
