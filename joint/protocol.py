@@ -119,6 +119,10 @@ FIELD_TYPES: dict[str, type] = {
     "type": str, "joint": str, "joint_plan_hash": str, "bureau": str,
     "n": int, "credit_code": str, "position": int, "withdrawn": str, "replacement": str,
     "cause": str,
+    # a commitment's (and the lead's frame's), and the commitment a reveal opens
+    "nonce_commitment": str, "inspector_commitment": str, "inspector_root": str,
+    "inspector_size": int, "constraints_commitment": str, "plan_hash": str,
+    "frame_commitment": str, "frame_root": str, "frame_size": int, "commit": str,
 }  # fmt: skip
 
 

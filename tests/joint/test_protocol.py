@@ -334,3 +334,19 @@ def test_a_refusal_quotes_the_signer_as_sent_on_one_line() -> None:
         said = str(refused.value)
         assert "\n" not in said and "\x1b" not in said and len(said) < 200, said
         assert "310000 pull from 320000" in said
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needed"),
+    [("inspector_size", "12", "an integer"), ("frame_size", 1.5, "an integer"),
+     ("inspector_root", 7, "a string"), ("commit", ["x"], "a string")],
+)  # fmt: skip
+def test_a_commitments_hashes_and_sizes_have_their_json_types(
+    field: str, value: object, needed: str
+) -> None:
+    """A commitment's sizes are integers and its hashes (and the commitment a reveal opens)
+    strings: a size sent as "12" was compared as text ("recomputed 12, bundle says 12")."""
+    from joint.protocol import field_fault
+
+    assert field_fault({field: value}) == f"statement.{field}: {needed} is needed"
+    assert field_fault({"inspector_size": 12, "inspector_root": "ab", "commit": "cd"}) is None

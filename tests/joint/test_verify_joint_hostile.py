@@ -114,6 +114,12 @@ def test_a_hostile_bundle_ends_in_one_line_naming_the_file_and_field(
             sts(lambda d: d["commits"][SH].__setitem__(0, signed(commit(joint_plan_hash=7)))),
             f"statements.json: commitment 0 of {SH}: statement.joint_plan_hash: a string is needed",
         ),
+        "a size a string": (
+            "statements.json",
+            sts(lambda d: d["commits"][SH].__setitem__(0, signed(commit(inspector_size="12")))),
+            f"statements.json: commitment 0 of {SH}: statement.inspector_size: an integer is "
+            "needed",
+        ),
         "bureau a list": (
             "statements.json",
             sts(lambda d: d["reveals"].update({SH: signed(reveal(bureau=[SH]))})),
