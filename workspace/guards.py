@@ -70,6 +70,20 @@ def _secret(request: Request) -> str:
     return str(request.app.state.settings.secret_key.get_secret_value())
 
 
+def sent_session(request: Request, cookie: str, kind: str) -> sessions.Session | None:
+    """The session this browser sent in ``cookie``, if it is a genuine one of ``kind``
+    (signed by us, not expired); None otherwise. Whether it may still do anything is the
+    caller's to check."""
+    value = request.cookies.get(cookie, "")
+    found = sessions.read(_secret(request), value) if value else None
+    return found if found is not None and found.kind == kind else None
+
+
+def visitor(request: Request, found: sessions.Session) -> Visitor:
+    """``found`` with its form token (CSRF)."""
+    return Visitor(found, sessions.csrf_token(_secret(request), found))
+
+
 NO_SESSION = "没有有效的会话（或已过期）。请重新打开通知中的链接；如果刚刚打开过，请点击“继续”。"
 
 
@@ -77,13 +91,8 @@ def inspector_session(request: Request) -> Visitor:
     """The inspector of this page's assignment, still allowed to work on it."""
     round_key = request.path_params.get("round_key", "")
     credit_code = request.path_params.get("credit_code", "")
-    value = request.cookies.get(sessions.INSPECTOR_COOKIE, "")
-    found = sessions.read(_secret(request), value) if value else None
-    if (
-        found is None
-        or found.kind != Role.inspector
-        or (found.round_key, found.credit_code) != (round_key, credit_code)
-    ):
+    found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
+    if found is None or (found.round_key, found.credit_code) != (round_key, credit_code):
         raise PageRefused(401, NO_SESSION)
     settings = request.app.state.settings
     with DbSession(request.app.state.engine) as db:
@@ -93,7 +102,7 @@ def inspector_session(request: Request) -> Visitor:
     refused = inspector_tokens.refusal(access, found.subject, round_key, settings)
     if refused is not None:
         raise link_refused(request, refused)
-    return Visitor(found, sessions.csrf_token(_secret(request), found))
+    return visitor(request, found)
 
 
 def link_refused(request: Request, refused: inspector_tokens.Refusal) -> PageRefused:
@@ -116,9 +125,8 @@ COORDINATOR_REFUSED = "协调员令牌已被撤销或更换，请重新登录。
 
 def coordinator_session(request: Request) -> Visitor:
     """A coordinator whose token is still the current, unrevoked one of this bureau."""
-    value = request.cookies.get(sessions.COORDINATOR_COOKIE, "")
-    found = sessions.read(_secret(request), value) if value else None
-    if found is None or found.kind != Role.coordinator:
+    found = sent_session(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
+    if found is None:
         raise PageRefused(401, "没有有效的协调员会话。请用协调员链接重新登录。")
     with DbSession(request.app.state.engine) as db:
         row = db.get(CoordinatorToken, found.subject)
@@ -129,7 +137,7 @@ def coordinator_session(request: Request) -> Visitor:
         or not row.token_hash.startswith(found.binding)
     ):
         raise PageRefused(401, COORDINATOR_REFUSED)
-    return Visitor(found, sessions.csrf_token(_secret(request), found))
+    return visitor(request, found)
 
 
 def still_current(request: Request, visitor: Visitor) -> Callable[[DbSession], None]:

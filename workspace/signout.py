@@ -21,25 +21,18 @@ from api.auth import Role, allow
 from rounds import audit
 from workspace import sessions
 from workspace.events import WorkspaceClosed
-from workspace.guards import Visitor, check_csrf
+from workspace.guards import check_csrf, sent_session, visitor
 from workspace.inspector import page_path
 from workspace.pages import render
 
 router = APIRouter(prefix="/w", include_in_schema=False)
 anyone = [Depends(allow(Role.public))]  # no session is the same page, not a refusal
 
+KINDS = {sessions.COORDINATOR_COOKIE: Role.coordinator, sessions.INSPECTOR_COOKIE: Role.inspector}
 AGAIN = {
     "coordinator": "如需再次进入，请重新打开协调员令牌链接。",
     "inspector": "如需再次进入，请重新打开通知中的链接。",
 }
-
-
-def _session(request: Request, cookie: str, kind: str) -> sessions.Session | None:
-    """The session this browser sent in ``cookie``, if it is a genuine one of ``kind``."""
-    value = request.cookies.get(cookie, "")
-    secret = request.app.state.settings.secret_key.get_secret_value()
-    found = sessions.read(secret, value) if value else None
-    return found if found is not None and found.kind == kind else None
 
 
 async def _sign_out(
@@ -48,10 +41,9 @@ async def _sign_out(
     """With a session, its CSRF token first (403 and still signed in without it); then the
     cookie cleared and the page saying so, session or none; a session ended is audited
     (``WorkspaceClosed``, as its opening is)."""
-    kind = "coordinator" if cookie == sessions.COORDINATOR_COOKIE else "inspector"
+    kind = KINDS[cookie].value
     if found is not None:
-        secret = request.app.state.settings.secret_key.get_secret_value()
-        await check_csrf(request, Visitor(found, sessions.csrf_token(secret, found)))
+        await check_csrf(request, visitor(request, found))
         closed = WorkspaceClosed(kind, found.subject, found.credit_code)
         await run_in_threadpool(
             audit.append, request.app.state.engine, found.round_key or None, closed
@@ -63,13 +55,13 @@ async def _sign_out(
 
 @router.post("/c/signout", dependencies=anyone)
 async def coordinator_signout(request: Request) -> Response:
-    found = _session(request, sessions.COORDINATOR_COOKIE, "coordinator")
+    found = sent_session(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
     return await _sign_out(request, found, sessions.COORDINATOR_COOKIE, "/w/c")
 
 
 @router.post("/a/{round_key}/{credit_code}/signout", dependencies=anyone)
 async def inspector_signout(round_key: str, credit_code: str, request: Request) -> Response:
-    found = _session(request, sessions.INSPECTOR_COOKIE, "inspector")
+    found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
     if found is not None and (found.round_key, found.credit_code) != (round_key, credit_code):
         found = None  # another assignment's cookie is not sent here; its own Path is not this
     path = page_path(round_key, credit_code)
