@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import typer
+from sqlalchemy.engine import make_url
 
 from shuangsui import files
 from shuangsui.config import Settings, get_settings
@@ -102,10 +103,12 @@ def prefect_defaults() -> None:
 
 
 def _new_database(settings: Settings) -> Path | None:
-    """The SQLite file this command would create, if it does not exist yet."""
-    if settings.database_url:
+    """The SQLite file this command would create, if it does not exist yet: the data
+    directory's, or the one ``SHUANGSUI_DATABASE_URL`` names."""
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
         return None
-    path = (settings.home / "shuangsui.db").resolve()
+    path = Path(url.database).resolve()
     return None if path.exists() else path
 
 
@@ -126,6 +129,15 @@ def _warn_if_fresh(path: Path | None, settings: Settings) -> None:
     """One line on stderr when this command made a new database and left it empty: usually a
     command run from another folder than the data directory's."""
     if path is None or not path.exists() or not _empty(path):
+        return
+    if settings.database_url:  # named by the URL: a typing slip makes a database elsewhere
+        named = make_url(settings.database_url).database or ""
+        relative = "" if Path(named).is_absolute() else (
+            f"; its path {named} is read from the working directory (sqlite:////… with four "
+            "slashes names an absolute path)"
+        )  # fmt: skip
+        typer.echo(f"warning: new empty database {path}, named by SHUANGSUI_DATABASE_URL"
+                   f"{relative}; import the registry, or correct the URL", err=True)  # fmt: skip
         return
     home = os.environ.get("SHUANGSUI_HOME", "unset, so ./.shuangsui of the working directory")
     typer.echo(

@@ -7,11 +7,12 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,56 @@ def secret_weakness(secret: str) -> str | None:
     if len(kinds) < 3 and not token:
         return "mixes too few kinds of characters (lower case, upper case, digits, others)"
     return None
+
+
+SQLITE_URL = "sqlite:////ABSOLUTE/PATH/shuangsui.db"
+POSTGRES_URL = "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE"
+# the URL schemes shuangsui's engines are made for (SQLAlchemy's name: the dialect and driver)
+DATABASES = {"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"}
+
+
+def address_fault(url: str, *, path: bool) -> str | None:
+    """Why ``url`` is not a web address a setting can hold, or None: http or https, a host and
+    perhaps a port, and nothing else (no user name or password, query or fragment); a path
+    only where ``path``. Never quotes the value (a user name and password may be in it)."""
+    if url != url.strip() or any(c.isspace() for c in url):
+        return "holds a space"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not an address (its host or port cannot be read)"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "needs http:// or https:// before the host"
+    if not parts.hostname:
+        return "names no host"
+    if port == 0:
+        return "has port 0"
+    if "@" in parts.netloc:
+        return "must not hold a user name or password"
+    if "?" in url or "#" in url:
+        return "must not hold a query (?) or a fragment (#)"
+    if not path and parts.path not in ("", "/"):
+        return "must not hold a path: the links and pages of shuangsui start at the root (/w/…)"
+    return None
+
+
+def database_fault(url: str) -> str | None:
+    """Why ``url`` is not a database URL shuangsui can use, or None: SQLite in a file, or
+    PostgreSQL through psycopg. Never quotes the value (it may hold the password)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"is not a database URL; write {SQLITE_URL} or {POSTGRES_URL}"
+    scheme = parsed.drivername.lower()
+    if scheme in DATABASES:
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            return (f"names no file (a database in memory keeps nothing from one command to the "
+                    f"next); write {SQLITE_URL}")  # fmt: skip
+        return None
+    if scheme.split("+")[0] in ("postgres", "postgresql"):
+        return f"{scheme}:// is not one shuangsui connects with; write {POSTGRES_URL} (psycopg 3)"
+    return f"{scheme} is not a database shuangsui runs on: SQLite ({SQLITE_URL}) or PostgreSQL"
 
 
 class Settings(BaseSettings):
@@ -118,6 +169,33 @@ class Settings(BaseSettings):
     serve_keep_alive_seconds: int = Field(
         default=5, ge=1, description="shuangsui serve: an idle connection is closed after this"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database(cls, url: str | None) -> str | None:
+        if url and (fault := database_fault(url)):
+            raise ValueError(fault)
+        return url
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _the_servers_address(cls, url: str) -> str:
+        if fault := address_fault(url, path=False):
+            raise ValueError(
+                f"{fault}; write the address inspectors' links and the workspace's forms use, "
+                "such as https://shuangsui.example.gov.cn or http://127.0.0.1:8350"
+            )
+        return url
+
+    @field_validator("site_base_url")
+    @classmethod
+    def _the_sites_address(cls, url: str) -> str:
+        if url and (fault := address_fault(url, path=True)):
+            raise ValueError(
+                f"{fault}; write the public site's address, such as "
+                "https://www.example.gov.cn/shuangsui/, or leave it empty"
+            )
+        return url
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:

@@ -60,6 +60,10 @@ def folder(tmp_path: Path) -> Path:
          "error: findings.csv: no data rows below the header"),
         (("leads", "import", "leads.csv"), {}, "error: leads.csv: no data rows below the header"),
         (("publish", "--out", "leads.csv"), {}, "error: --out leads.csv: is a file, not a folder"),
+        (("round", "list"), {"SHUANGSUI_DATABASE_URL": "postgres://u:pw@127.0.0.1/db"},
+         "error: settings: SHUANGSUI_DATABASE_URL: postgres:// is not one shuangsui connects"),
+        (("serve",), {"SHUANGSUI_PUBLIC_BASE_URL": "shuangsui.example.gov.cn"},
+         "error: settings: SHUANGSUI_PUBLIC_BASE_URL: needs http:// or https:// before the host"),
         (("registry", "export", "bogus", "--out", "x.csv"), {}, "error: unknown kind 'bogus'"),
     ],
 )  # fmt: skip
@@ -119,6 +123,24 @@ def test_a_new_empty_database_is_named(folder: Path) -> None:
     assert proc.stderr.startswith(f"warning: new empty database {db}"), proc.stderr
     assert "SHUANGSUI_HOME is unset" in proc.stderr and len(proc.stderr.splitlines()) == 1
     again = _run(folder, "round", "list")  # the database exists now: no warning
+    assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize(("url", "relative"), [("sqlite:///data/x.db", True), ("", False)])
+def test_a_new_empty_database_named_by_the_url_is_named(
+    folder: Path, url: str, relative: bool
+) -> None:
+    """A database URL with three slashes where four were meant (``sqlite:///var/lib/…``, a path
+    read from the working directory) made a new empty database there in silence: every round
+    and registry seemed gone."""
+    url = url or f"sqlite:///{folder / 'elsewhere' / 'x.db'}"
+    proc = _run(folder, "round", "list", SHUANGSUI_DATABASE_URL=url)
+    assert proc.returncode == 0, proc.stderr
+    made = (folder / "data" / "x.db") if relative else (folder / "elsewhere" / "x.db")
+    line = f"warning: new empty database {made.resolve()}, named by SHUANGSUI_DATABASE_URL"
+    assert proc.stderr.startswith(line) and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert ("four slashes" in proc.stderr) is relative
+    again = _run(folder, "round", "list", SHUANGSUI_DATABASE_URL=url)
     assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
 
 

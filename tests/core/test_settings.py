@@ -152,3 +152,72 @@ def test_scrub_url_hides_a_password_given_in_the_query(url: str, shown: str) -> 
     """libpq reads ``?password=``; ``shuangsui db migrate`` printed it as it was."""
     assert scrub_url(url) == shown
     assert "S3cr3t" not in scrub_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("example.gov.cn", "needs http:// or https://"),
+        ("ftp://example.gov.cn", "needs http:// or https://"),
+        ("https://", "names no host"),
+        ("https://example.gov.cn:99999", "cannot be read"),
+        ("https://example.gov.cn:0", "port 0"),
+        ("https://admin:pw@example.gov.cn", "user name or password"),
+        ("https://example.gov.cn/?from=mail", "query"),
+        ("https://example.gov.cn/#w", "fragment"),
+        ("https://example.gov.cn/shuangsui", "must not hold a path"),
+        (" https://example.gov.cn", "holds a space"),
+    ],
+)
+def test_the_servers_address_is_refused_naming_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    """``SHUANGSUI_PUBLIC_BASE_URL`` was never read before a link was made of it: without its
+    scheme every inspector's link said ``example.gov.cn/w/open/…``, and every workspace form
+    was refused as coming from another site (its origin could not be read)."""
+    monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", url)
+    with pytest.raises(ValidationError, match="public_base_url") as err:
+        Settings()
+    assert said in str(err.value)
+    assert "pw" not in str(err.value).replace("https://shuangsui", "")  # the value not quoted
+
+
+@pytest.mark.parametrize(
+    "url", ["https://shuangsui.example.gov.cn", "HTTP://127.0.0.1:8350/", "http://[::1]:8350"]
+)
+def test_the_servers_address_may_be_any_http_origin(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", url)
+    assert Settings().public_base_url == url
+
+
+def test_the_sites_address_may_hold_a_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHUANGSUI_SITE_BASE_URL", "https://www.example.gov.cn/sjs/")
+    assert Settings().site_base_url == "https://www.example.gov.cn/sjs/"
+    monkeypatch.setenv("SHUANGSUI_SITE_BASE_URL", "www.example.gov.cn/sjs/")
+    with pytest.raises(ValidationError, match="site_base_url"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://u:S3cr3t@db/shuangsui", "mysql is not a database shuangsui runs on"),
+        ("postgres://u:S3cr3t@db/shuangsui", "postgres:// is not one shuangsui connects with"),
+        ("postgresql+psycopg2://u:S3cr3t@db/x", "postgresql+psycopg2:// is not one"),
+        ("S3cr3t", "is not a database URL"),
+        ("sqlite://", "names no file"),
+        ("sqlite:///:memory:", "names no file"),
+    ],
+)
+def test_a_database_url_it_cannot_use_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    """Each of these ended a command in SQLAlchemy's or the import system's traceback
+    (``NoSuchModuleError``, ``No module named 'MySQLdb'``), or, in memory, in ``no such
+    table``; the value is never quoted (it holds the password)."""
+    monkeypatch.setenv("SHUANGSUI_DATABASE_URL", url)
+    with pytest.raises(ValidationError, match="database_url") as err:
+        Settings()
+    assert said in str(err.value) and "S3cr3t" not in str(err.value)
