@@ -103,6 +103,7 @@ def serve(
 
     _engine()
     settings = get_settings()
+    _read_every_setting()
     # the access log writes each request line, links' ?token= included: redact it
     logsafe.install()
     connections.warn_if_few_files(settings.serve_max_connections)
@@ -126,6 +127,19 @@ def serve(
         )
     finally:
         stop_temporary_server()
+
+
+def _read_every_setting() -> None:
+    """Each settings class the server's routes read, read once before it listens: a mistyped
+    holiday, size or address stops it at start, naming its variable (``error: settings: …``),
+    where it would have been found by a request (a 500) or a flow days later."""
+    from exchange.settings import ExchangeSettings
+    from findings.settings import FindingsSettings
+    from leads.schemas import LeadsSettings
+    from notifications.settings import NotifySettings
+
+    for settings in (FindingsSettings, NotifySettings, ExchangeSettings, LeadsSettings):
+        settings()
 
 
 def _exit_quietly(signum: int, _frame: object) -> None:

@@ -21,15 +21,21 @@ logger = logging.getLogger(__name__)
 
 
 def parse_days(text: str) -> frozenset[date]:
-    """``2027-01-01,2027-02-10..2027-02-16`` -> the set of those days."""
+    """``2027-01-01,2027-02-10..2027-02-16`` -> the set of those days; ValueError naming the
+    part that is no day, or a span that ends before it begins."""
     days: set[date] = set()
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
         start, sep, end = part.partition("..")
-        first = date.fromisoformat(start.strip())
-        last = date.fromisoformat(end.strip()) if sep else first
+        try:
+            first = date.fromisoformat(start.strip())
+            last = date.fromisoformat(end.strip()) if sep else first
+        except ValueError:
+            raise ValueError(f"{part[:40]!r} is not a day (YYYY-MM-DD) or a span of days") from None
+        if last < first:
+            raise ValueError(f"{part!r} ends before it begins")
         while first <= last:
             days.add(first)
             first += timedelta(days=1)

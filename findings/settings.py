@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from findings.deadlines import parse_days
 from findings.media import normalise
 
 # HEIC/HEIF: phone photos (iPhones take them so). Their sequences (image/heic-sequence,
@@ -19,13 +21,27 @@ DEFAULT_MEDIA_TYPES = (
 class FindingsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHUANGSUI_", extra="ignore")
 
-    evidence_max_bytes: int = 25 * 1024 * 1024
+    evidence_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     evidence_media_types: str = DEFAULT_MEDIA_TYPES
     # For years the official calendar does not know yet: ISO dates or ranges "a..b", comma-separated
     extra_holidays: str = ""
     extra_workdays: str = ""
-    due_soon_working_days: int = 5
-    correction_deadline_working_days: int = 5
+    due_soon_working_days: int = Field(default=5, ge=0)
+    correction_deadline_working_days: int = Field(default=5, ge=1)
+
+    @field_validator("extra_holidays", "extra_workdays")
+    @classmethod
+    def _days(cls, text: str) -> str:
+        """Read when the settings are: a day mistyped ended the deadlines page, a 延期 and an
+        inspector's link in a traceback where the calendar was first needed."""
+        try:
+            parse_days(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc}; write days as YYYY-MM-DD and spans as YYYY-MM-DD..YYYY-MM-DD, "
+                "separated by commas"
+            ) from None
+        return text
 
     @property
     def media_types(self) -> set[str]:

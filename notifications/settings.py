@@ -26,13 +26,13 @@ class SmtpSettings(BaseSettings):
     )
 
     host: str = "127.0.0.1"
-    port: int = 25
+    port: int = Field(default=25, ge=1, le=65535)
     security: Literal["plain", "starttls", "ssl"] = "plain"
     username: str = ""
     password: SecretStr = SecretStr("")
     password_block: str = ""  # name of a Prefect Secret block holding the password
     sender: str = "shuangsui@localhost"
-    timeout: float = 30.0
+    timeout: float = Field(default=30.0, gt=0)
     local_hostname: str | None = None
     ca_file: str = ""  # PEM bundle of the CA that signed the server's certificate (internal CAs)
 
@@ -70,19 +70,21 @@ class NotifySettings(BaseSettings):
     coordinator_language: str = "zh"
     webhook_secret: SecretStr = SecretStr("")  # default: derived from SHUANGSUI_SECRET_KEY
     dingtalk_secret: SecretStr = SecretStr("")  # for DingTalk robots with 加签
-    webhook_timeout: float = 10.0
-    max_attempts: int = 8
-    backoff_base_seconds: float = 60.0
-    backoff_max_seconds: float = 6 * 3600.0
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=60.0, ge=0)
+    backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
     # a dispatcher renews what it holds every quarter lease (notifications/dispatch.py):
     # shorter than a second, the renewals alone would keep the database busy
     lease_seconds: float = Field(default=300.0, ge=1.0)
     # a mail server or webhook host that cannot be reached is paused (notifications/breaker.py)
-    outage_backoff_base_seconds: float = 60.0
-    outage_backoff_max_seconds: float = 1800.0
-    outage_give_up_seconds: float = 7 * 24 * 3600.0  # then its messages spend attempts again
-    batch_size: int = 100
-    concurrency: int = 4  # workers (connections) per dispatcher process
+    outage_backoff_base_seconds: float = Field(default=60.0, ge=0)
+    outage_backoff_max_seconds: float = Field(default=1800.0, ge=0)
+    # then its messages spend attempts again
+    outage_give_up_seconds: float = Field(default=7 * 24 * 3600.0, ge=0)
+    # 0 claimed nothing and sent nothing, in silence; 0 workers the same
+    batch_size: int = Field(default=100, ge=1)
+    concurrency: int = Field(default=4, ge=1)  # workers (connections) per dispatcher process
     # outcomes written per transaction; a crash repeats at most concurrency + 2 * this many
     # messages per process (notifications/dispatch.py)
     record_batch: int = Field(default=16, ge=1)

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -121,7 +122,9 @@ class Settings(BaseSettings):
     bureau_code: str = Field(default="350000", pattern=r"^[0-9]{6}$")
     bureau_name: str = "福建省认证执法局"
     timezone: str = "Asia/Shanghai"
-    publish_deadline_working_days: int = 20
+    publish_deadline_working_days: int = Field(
+        default=20, ge=1, description="working days from a result's final signature to publication"
+    )
     plans_dir: Path = Field(default=Path("plans"), description="the bureau's YAML draw plans")
     registry_max_age_days: int = Field(
         default=35, ge=1, description="a round is held when the registry's last import is older"
@@ -176,6 +179,19 @@ class Settings(BaseSettings):
         if url and (fault := database_fault(url)):
             raise ValueError(fault)
         return url
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_time_zone(cls, name: str) -> str:
+        """A zone of the IANA database: a misspelt one ended a publish, the deadlines and
+        every date of a round in ``ZoneInfoNotFoundError``'s traceback."""
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "not a time zone of the IANA database; write one such as Asia/Shanghai"
+            ) from None
+        return name
 
     @field_validator("public_base_url")
     @classmethod

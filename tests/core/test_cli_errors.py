@@ -64,6 +64,10 @@ def folder(tmp_path: Path) -> Path:
          "error: settings: SHUANGSUI_DATABASE_URL: postgres:// is not one shuangsui connects"),
         (("serve",), {"SHUANGSUI_PUBLIC_BASE_URL": "shuangsui.example.gov.cn"},
          "error: settings: SHUANGSUI_PUBLIC_BASE_URL: needs http:// or https:// before the host"),
+        (("serve",), {"SHUANGSUI_EXTRA_HOLIDAYS": "2027-01-01,2026-13-01"},
+         "error: settings: SHUANGSUI_EXTRA_HOLIDAYS: '2026-13-01' is not a day (YYYY-MM-DD)"),
+        (("publish", "--out", "site"), {"SHUANGSUI_TIMEZONE": "Asia/Shangai"},
+         "error: settings: SHUANGSUI_TIMEZONE: not a time zone of the IANA database"),
         (("registry", "export", "bogus", "--out", "x.csv"), {}, "error: unknown kind 'bogus'"),
     ],
 )  # fmt: skip

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from notifications.settings import SmtpSettings
+from findings.settings import FindingsSettings
+from notifications.settings import NotifySettings, SmtpSettings
 from shuangsui import config
 from shuangsui.config import Settings, scrub_url
 
@@ -221,3 +222,35 @@ def test_a_database_url_it_cannot_use_is_refused(
     with pytest.raises(ValidationError, match="database_url") as err:
         Settings()
     assert said in str(err.value) and "S3cr3t" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "read", "said"),
+    [
+        ("SHUANGSUI_TIMEZONE", "Asia/Shangai", Settings, "not a time zone"),
+        ("SHUANGSUI_TIMEZONE", "../../etc/passwd", Settings, "not a time zone"),
+        ("SHUANGSUI_PUBLISH_DEADLINE_WORKING_DAYS", "0", Settings, "greater than or equal to 1"),
+        ("SHUANGSUI_EXTRA_HOLIDAYS", "2027-01-01,2026-13-01", FindingsSettings,
+         "'2026-13-01' is not a day"),
+        ("SHUANGSUI_EXTRA_WORKDAYS", "2027-02-10..2027-02-01", FindingsSettings,
+         "ends before it begins"),
+        ("SHUANGSUI_EVIDENCE_MAX_BYTES", "0", FindingsSettings, "greater than or equal to 1"),
+        ("SHUANGSUI_CORRECTION_DEADLINE_WORKING_DAYS", "0", FindingsSettings, "greater than"),
+        ("SHUANGSUI_NOTIFY_BATCH_SIZE", "0", NotifySettings, "greater than or equal to 1"),
+        ("SHUANGSUI_NOTIFY_CONCURRENCY", "-3", NotifySettings, "greater than or equal to 1"),
+        ("SHUANGSUI_NOTIFY_MAX_ATTEMPTS", "0", NotifySettings, "greater than or equal to 1"),
+        ("SHUANGSUI_NOTIFY_WEBHOOK_TIMEOUT", "0", NotifySettings, "greater than 0"),
+        ("SHUANGSUI_SMTP_PORT", "99999", SmtpSettings, "less than or equal to 65535"),
+    ],
+)  # fmt: skip
+def test_a_setting_that_cannot_work_is_refused_when_read(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, read: type, said: str
+) -> None:
+    """Each was taken: a misspelt zone ended a publish in ``ZoneInfoNotFoundError``'s
+    traceback, a mistyped holiday the deadlines page (a 500) and every 延期, and a batch of 0
+    or no workers left every message unsent without a word."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.removeprefix("SHUANGSUI_").lower()
+                       .removeprefix("notify_").removeprefix("smtp_")) as err:  # fmt: skip
+        read()
+    assert said in str(err.value)
