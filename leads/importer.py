@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from findings import dates
 from leads import events, service
 from leads.models import Lead
 from leads.schemas import LeadIn, LeadsSettings
@@ -149,9 +150,11 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
             refs[lead.external_ref] = number
         parsed.append((number, lead))
     at = service.now()
+    today = dates.today(at)  # once for the file: its rows' future is the same
     with Session(engine, expire_on_commit=False) as session:
         service.lock_intake(session)  # once for the file: ids committed in order
         held = _present(session, col(Lead.external_ref), refs)
+        by = f"import:{imported_by}"
         values: list[dict[str, Any]] = []  # each lead's columns
         numbers: list[int] = []  # each one's row
         for number, data in parsed:
@@ -160,7 +163,7 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
                                            f"{data.external_ref} is already recorded"))  # fmt: skip
                 continue
             try:
-                values.append(service.new_row(data, by=f"import:{imported_by}", at=at))
+                values.append(service.new_row(data, by=by, at=at, today=today))
                 numbers.append(number)
             except UserError as exc:
                 field, _, reason = str(exc).partition(": ")

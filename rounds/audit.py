@@ -107,16 +107,18 @@ class DrawRefused:
 
 @dataclass(frozen=True)
 class DrawNotRecorded:
-    """A draw made and not recorded: each of its ``attempts`` collided with other writers (the
-    log's head taken, a deadlock; ``collision``: the last), so nothing of it was kept and the
-    round stays committed. ``seed`` is the draw's: the round drawn again with the same entropy
-    records a ``DrawMade`` of the same seed; another seed there means other entropy was
-    entered."""
+    """A draw made and not recorded, so nothing of it was kept and the round stays committed:
+    each of its ``attempts`` collided with other writers (the log's head taken, a deadlock;
+    ``collision``: the last), or the last of them failed otherwise (``error``: a notice
+    template that does not render, a database that refused a write). ``seed`` is the draw's:
+    the round drawn again with the same entropy records a ``DrawMade`` of the same seed;
+    another seed there means other entropy was entered."""
 
     seed: str
     requested_by: str
     attempts: int
     collision: str
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,21 @@ class RoundClosed:
 
 def event_name(event: object) -> str:
     return type(event).__name__
+
+
+def _payload(event: object) -> str:
+    """``_canonical(dataclasses.asdict(event))``, the same text, without ``asdict``'s deep copy
+    of every field (a bulk append's thousands of events, one of them holding 50,000 lead ids):
+    the event's own fields, a dataclass nested in one turned into its fields where JSON meets
+    it, as ``asdict`` turns it."""
+    return json.dumps(vars(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_nested)  # fmt: skip
+
+
+def _nested(value: object) -> dict[str, Any]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def chain_hash(
@@ -204,7 +221,7 @@ def add_many(session: Session, round_key: str | None, events: Sequence[object]) 
     rows = []
     for event in events:
         seq += 1
-        payload = _canonical(dataclasses.asdict(event)).decode()  # type: ignore[call-overload]
+        payload = _payload(event)
         name = event_name(event)
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         digest = chain_hash(prev, seq, at, round_key, name, payload)
