@@ -319,7 +319,7 @@ def insert_returning_ids(
                     ids.append(cursor.lastrowid)
                 return ids
             sql = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
-            cursor.execute(sql, (table.name, len(params)))
+            cursor.execute(sql, (quote(table.name), len(params)))  # quoted, as it is parsed
             ids = sorted(row[0] for row in cursor.fetchall())
             sql = f"COPY {quote(table.name)} (id, {columns}) FROM STDIN"
             with cursor.copy(sql) as copy:
