@@ -38,6 +38,7 @@ from notifications.messages import (
 )
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from notifications.outbox import EnqueueResult, add_messages, enqueue_round_assignments
+from notifications.rehearsal import rehearse
 from notifications.render import language_of
 from notifications.settings import NotifySettings
 from rounds.models import Assignment, TeamChange
@@ -474,6 +475,8 @@ def install() -> None:
 
     if after_draw not in service.after_draw_hooks:
         service.after_draw_hooks.append(after_draw)
+    if rehearse not in service.before_draw_hooks:
+        service.before_draw_hooks.append(rehearse)
     if after_version not in findings_service.after_version_hooks:
         findings_service.after_version_hooks.append(after_version)
     if after_sign not in findings_service.after_sign_hooks:

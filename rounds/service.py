@@ -83,6 +83,10 @@ logger = logging.getLogger(__name__)
 # here so a round's messages are written in the same transaction as its assignments.
 AfterDraw = Callable[[Session, Round, core.DrawResult], object]  # the result is ignored
 after_draw_hooks: list[AfterDraw] = []
+# Called with nothing before a round is committed and before its draw is made (its entropy
+# not yet gathered): checks that would otherwise fail inside the draw's transaction, after the
+# draw was made. Notifications make the draw's messages from sample facts (their templates).
+before_draw_hooks: list[Callable[[], object]] = []
 # Called inside the commit's transaction with (session, round, enterprise frame): the leads mark
 # the ones the frame targets as taken by this round, in the same commit.
 AfterCommit = Callable[[Session, Round, Sequence[Any]], object]  # the result is ignored
@@ -205,6 +209,8 @@ def commit_round(
     check_round_key(round_key, field="round_key")  # it names files and URLs: the last gate
     if kind is RoundKind.adhoc and not reason.strip():
         raise UserError("an ad hoc round needs a reason (it is part of the audit record)")
+    for check in before_draw_hooks:
+        check()
 
     with Session(engine, expire_on_commit=False) as session:
         existing = session.get(Round, round_key)
@@ -366,6 +372,8 @@ def draw_round(
             raise NotFound(f"round {round_key} does not exist (commit it first)")
     if rnd.status is not RoundStatus.committed:
         return _decided(engine, rnd, entropy, requested_by)
+    for check in before_draw_hooks:  # before the draw is made: a refusal here decides nothing
+        check()
     try:
         records = gather_entropy(rnd, entropy or EntropyInput(), beacon_transport=beacon_transport)
     except EntropyUnavailable as exc:
@@ -547,9 +555,13 @@ def _persist(
     selected = len(result.selected)
     assignments = sum(len(team) for team in result.teams.values())
 
+    attempts = 0
+
     def record(session: Session) -> bool:
         """The draw's rows, its event and its hooks' rows; False, with nothing written, when a
         concurrent attempt drew the round first (the same inputs, the same draw)."""
+        nonlocal attempts
+        attempts += 1
         won = _set_if_committed(
             session, key, status=RoundStatus.drawn, seed=result.seed, entropy=records,
             counts=counts, drawn_at=_now(), last_error=None,
@@ -587,8 +599,19 @@ def _persist(
             "same draw)"
         )
 
-    if writes.write(engine, record, what=f"round {key}: recording the draw",
-                    attempts=DRAW_ATTEMPTS, gave_up=not_recorded):  # fmt: skip
+    try:
+        recorded = writes.write(engine, record, what=f"round {key}: recording the draw",
+                                attempts=DRAW_ATTEMPTS, gave_up=not_recorded)  # fmt: skip
+    except DrawNotRecorded:
+        raise
+    except Exception as exc:  # a hook's error, a database's: the draw was made all the same
+        said = " ".join(str(exc).split())[:500] or type(exc).__name__
+        _audit_not_recorded(engine, key, audit.DrawNotRecorded(
+            seed=result.seed, requested_by=requested_by, attempts=attempts, collision="",
+            error=f"{type(exc).__name__}: {said}",
+        ))  # fmt: skip
+        raise
+    if recorded:
         logger.info("round %s drawn: seed %s, %d selected", key, result.seed[:16], selected)
     return get_round(engine, key)
 

@@ -120,7 +120,7 @@ def test_a_draw_collided_on_every_attempt_raises_and_leaves_the_round_to_draw_ag
     _nothing_drawn(engine)
     (entry,) = _not_recorded(engine)  # the draw lost, in the audit log all the same
     assert entry == {"seed": refused[0], "requested_by": "王五", "attempts": 3,
-                     "collision": entry["collision"]}  # fmt: skip
+                     "collision": entry["collision"], "error": ""}  # fmt: skip
     assert "audit_event" in entry["collision"] and entry["collision"] in said
 
     assert _draw(engine).seed == refused[0]  # the same entropy, the same draw, recorded now
