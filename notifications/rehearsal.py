@@ -31,14 +31,27 @@ from notifications.messages import (
     seat_taken,
 )
 from notifications.models import NotificationKind
-from notifications.render import LANGUAGES
+from notifications.render import LANGUAGES, TemplateError
 from notifications.settings import NotifySettings
 
 
 def rehearse() -> None:
     """Make every message a draw queues from sample facts; ``TemplateError`` (a
-    ``UserError`` naming the template and its line) when one does not render."""
+    ``UserError`` naming the template and what is wrong in it) when one does not render."""
     notify = NotifySettings()
+    try:
+        _samples(notify)
+    except TemplateError as exc:
+        if notify.template_dir is None:  # ours: tested with every change, never expected here
+            raise
+        raise TemplateError(
+            f"{exc}: in a message this round's draw would queue, made from sample facts before "
+            "anything is decided (nothing was committed or drawn); mend the bureau's template in "
+            f"{notify.template_dir} (SHUANGSUI_NOTIFY_TEMPLATE_DIR) and run it again"
+        ) from None
+
+
+def _samples(notify: NotifySettings) -> None:
     common = facts.common(notify=notify)
     today = common.today
     # due today: no working days are counted into a year the official calendar may not know

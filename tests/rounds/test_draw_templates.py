@@ -57,8 +57,10 @@ def test_a_template_that_does_not_render_refuses_the_commit_and_the_draw_decidin
 ) -> None:
     seed_registry(engine)
     _templates(tmp_path / "broken", monkeypatch, "{{ inspector.nmae }} 同志")
-    with pytest.raises(TemplateError, match=r"zh/assignment\.txt\.j2: .*'nmae'"):
+    with pytest.raises(TemplateError, match=r"zh/assignment\.txt\.j2: .*'nmae'") as refused:
         service.commit_round(engine=engine, plan_text=plan_yaml())
+    assert "(nothing was committed or drawn)" in str(refused.value)
+    assert f"mend the bureau's template in {tmp_path / 'broken'}" in str(refused.value)
     with Session(engine) as s:
         assert s.get(Round, ROUND) is None
     assert _events(engine) == []
