@@ -167,44 +167,49 @@ def allow(*roles: Role) -> Callable[[Request], Principal]:
             if Role.public in wanted:
                 return Principal(Role.public)
             raise refused
-        token = bearer(request)
-        if token and not well_formed(token):
-            if Role.public in wanted:
-                return Principal(Role.public)
-            raise Problem(
-                401,
-                "the token is not one shuangsui issued (tokens are printable ASCII, at most "
-                f"{MAX_TOKEN_LENGTH} characters): copy the whole link from your notification",
-                slug="token-malformed",
-            )
-        if not token:
-            if Role.public in wanted:
-                return Principal(Role.public)
-            raise Problem(
-                401,
-                "send your token as 'Authorization: Bearer <token>' (inspectors: "
-                "the token in your notification link)",
-                slug="token-missing",
-            )
-        if token.startswith(tokens.PREFIX):
-            who = _coordinator(request, token)
-        else:
-            who = _inspector(request, token)
-        if who is None:
-            if Role.public in wanted:
-                return Principal(Role.public)
-            raise Problem(403, TOKEN_REFUSED, slug="token-refused")
-        if who.role not in wanted and Role.public not in wanted:
-            allowed = ", ".join(sorted(r.value for r in wanted))
-            raise Problem(
-                403,
-                f"a {who.role.value} may not call this route (allowed: {allowed})",
-                slug="role-refused",
-            )
-        return who
+        return admit(request, bearer(request), wanted)
 
     setattr(guard, ROLES_ATTR, wanted)
     return guard
+
+
+def admit(request: Request, token: str, wanted: frozenset[Role]) -> Principal:
+    """Who ``token`` is, when one of ``wanted`` (:func:`allow`'s check, however the token
+    came: the workspace's sign-in form sends it in its body)."""
+    if token and not well_formed(token):
+        if Role.public in wanted:
+            return Principal(Role.public)
+        raise Problem(
+            401,
+            "the token is not one shuangsui issued (tokens are printable ASCII, at most "
+            f"{MAX_TOKEN_LENGTH} characters): copy the whole link from your notification",
+            slug="token-malformed",
+        )
+    if not token:
+        if Role.public in wanted:
+            return Principal(Role.public)
+        raise Problem(
+            401,
+            "send your token as 'Authorization: Bearer <token>' (inspectors: "
+            "the token in your notification link)",
+            slug="token-missing",
+        )
+    if token.startswith(tokens.PREFIX):
+        who = _coordinator(request, token)
+    else:
+        who = _inspector(request, token)
+    if who is None:
+        if Role.public in wanted:
+            return Principal(Role.public)
+        raise Problem(403, TOKEN_REFUSED, slug="token-refused")
+    if who.role not in wanted and Role.public not in wanted:
+        allowed = ", ".join(sorted(r.value for r in wanted))
+        raise Problem(
+            403,
+            f"a {who.role.value} may not call this route (allowed: {allowed})",
+            slug="role-refused",
+        )
+    return who
 
 
 def declared_roles(dependant: Dependant) -> set[str]:

@@ -158,7 +158,7 @@ def main() -> int:
         console.print(proc.stdout + proc.stderr)
         return 1
     workspace = f"{settings.public_base_url.rstrip('/')}/w/c/open?token=<token>"
-    console.print(f"  workspace: `shuangsui serve`, then open {workspace}")
+    console.print(f"  workspace: `shuangsui serve`, then open {workspace} and press 进入")
     console.print("  (a token: `shuangsui tokens create-coordinator NAME`)")
     console.print(
         "  next: `. .venv/bin/activate` puts the `shuangsui` command on your PATH (or call "

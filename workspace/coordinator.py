@@ -1,7 +1,8 @@
 """The coordinator's workspace: this month, a round, the exports.
 
-Signed in the same way as an inspector: ``/w/c/open?token=ssc_...`` becomes a session cookie
-(path ``/w/c``) and a 303 to the month page, so the token leaves the address bar.
+Signed in the same way as an inspector: ``/w/c/open?token=ssc_...`` shows a page whose button
+POSTs the token; that becomes a session cookie (path ``/w/c``) and a 303 to the month page, so
+the token leaves the address bar (``workspace.guards``, "Signing in takes two steps").
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from workspace import assignment, attachments, exports, overview, redates, repla
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
     PageRefused,
+    SignIn,
     Visitor,
     check_csrf,
     coordinator_binding,
+    coordinator_form,
     coordinator_link,
     coordinator_session,
     still_current,
@@ -56,15 +59,32 @@ MEDIA = {
 
 
 @router.get("/open")
-def open_link(request: Request, who: Annotated[Principal, Depends(coordinator_link)]) -> Response:
-    """Exchange a coordinator token for a session, then go to the month without it."""
+def open_page(request: Request, who: Annotated[Principal, Depends(coordinator_link)]) -> Response:
+    """The coordinator's link: the token checked (a dead one is said at once), then a page
+    naming the bureau's workspace, whose button signs in (:func:`sign_in`). It changes
+    nothing: a link scanner's fetch or another site's image opens nothing."""
+    bureau = request.app.state.settings.bureau_name
+    return render(
+        "open.html",
+        action="/w/c/open",
+        token=bearer(request),
+        heading="进入协调员工作台",
+        facts=[("工作台", f"{bureau}的双随机工作台"), ("协调员", who.name)],
+        button="进入",
+    )
+
+
+@router.post("/open")
+def sign_in(request: Request, signed: Annotated[SignIn, Depends(coordinator_form)]) -> Response:
+    """The link page's button: the token it posts checked as the link's (a form from another
+    origin is refused before it gets here), exchanged for a session bound to it and the
+    opening audited; then the month, by an address without the token."""
     state = request.app.state
-    binding = coordinator_binding(bearer(request))
     value, _ = sessions.issue(
         state.settings.secret_key.get_secret_value(),
-        sessions.Session("coordinator", who.name, binding=binding),
+        sessions.Session("coordinator", signed.who.name, binding=coordinator_binding(signed.token)),
     )
-    audit.append(state.engine, None, WorkspaceOpened("coordinator", who.name, ""))
+    audit.append(state.engine, None, WorkspaceOpened("coordinator", signed.who.name, ""))
     response = RedirectResponse("/w/c/", status_code=303)
     sessions.set_cookie(
         response,

@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from fastapi import Request
 from sqlmodel import Session as DbSession
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from api import inspector_tokens, tokens
-from api.auth import ROLES_ATTR, Principal, Role, allow
+from api.auth import QUERY_NAME, ROLES_ATTR, Principal, Role, admit, allow
 from api.problems import Problem
 from findings.models import CoordinatorToken
 from shuangsui import logsafe
@@ -41,6 +44,11 @@ FORM_ACTIONS = frozenset(
     {"replace", "redate", "retry-dead", "import", "ceremony", "sign", "accept", "merge"}
     | {"reject", "signout"}  # signout: 退出 (workspace.signout), a form on every page
 )
+
+
+def page_path(round_key: str, credit_code: str) -> str:
+    """The address of an inspector's assignment page (and their cookie's Path)."""
+    return f"/w/a/{quote(round_key, safe='')}/{quote(credit_code, safe='')}"
 
 
 def back_link(path: str) -> str:
@@ -185,24 +193,97 @@ def coordinator_binding(token: str) -> str:
     return tokens.token_hash(token)[:16]
 
 
+def _link_refused(request: Request, exc: Problem, hint: str) -> PageRefused:
+    """The API's refusal of a sign-in link's token, as its page says it."""
+    bureau = request.app.state.settings.bureau_name
+    return PageRefused(exc.status, said(exc.slug, "", bureau) or f"{hint}（{exc.detail}）")
+
+
 def _link(role: Role, hint: str):  # type: ignore[no-untyped-def]
-    """The API's own token check for a sign-in link, its refusals shown as a page."""
+    """The API's own token check for a sign-in link (its address), its refusals shown as a
+    page: what the link's GET checks before it shows what the link opens."""
     check = allow(role)
 
     def guard(request: Request) -> Principal:
         try:
             return check(request)
         except Problem as exc:
-            bureau = request.app.state.settings.bureau_name
-            message = said(exc.slug, "", bureau) or f"{hint}（{exc.detail}）"
-            raise PageRefused(exc.status, message) from None
+            raise _link_refused(request, exc, hint) from None
 
     setattr(guard, ROLES_ATTR, frozenset({role}))
     return guard
 
 
-inspector_link = _link(Role.inspector, "此链接不能打开这项任务，或已失效。请联系协调员")
-coordinator_link = _link(Role.coordinator, "协调员令牌无效或已撤销")
+# Signing in takes two steps. A link's GET changes nothing: mail systems and chat apps fetch
+# the links in messages to scan or preview them, and any page on the web can make a browser
+# fetch one (an image, a link), so a GET that signed in recorded openings nobody made and let
+# another site sign a browser into the site's own session (login CSRF). The GET shows what
+# the link opens and a button whose form POSTs the token to the same address; that POST,
+# refused from another origin before it gets here (``workspace.origins``), signs in.
+SIGN_IN_FIELDS = 8  # the form sends one; a few more are no harm, a thousand are refused
+TOKEN_TWICE = (
+    "令牌（token）：{where}出现了不止一次，已拒绝，未登录。请重新打开通知中的链接（协调员："
+    "协调员令牌链接），再点击页面上的按钮。"
+)
+
+TOKEN_UNREADABLE = (
+    "登录表单无法读取（表单只应有一项令牌 token，不带文件），未登录。"
+    "请重新打开链接，再点击页面上的按钮。"
+)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Who a sign-in form's token is, and the token (a coordinator's session is bound to it)."""
+
+    who: Principal
+    token: str
+
+
+async def sent_token(request: Request) -> str:
+    """The token a sign-in form posts (its field ``token``), in the form alone: given twice
+    (twice in the form, or in the form and the address) it is refused naming it (422), as
+    the other forms refuse a field sent twice: which one counts is not the server's to guess.
+    The body is bounded (``api.limits``' default; a few fields, no file); a form the parser
+    refuses is a 400 page."""
+    try:
+        async with request.form(max_files=0, max_fields=SIGN_IN_FIELDS) as form:
+            sent = form.getlist(QUERY_NAME)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        raise PageRefused(400, TOKEN_UNREADABLE) from None
+    in_address = request.query_params.getlist(QUERY_NAME)  # its name however encoded
+    if len(sent) + len(in_address) > 1:
+        where = "表单和链接地址中都有，" if sent and in_address else "表单中"
+        raise PageRefused(422, TOKEN_TWICE.format(where=where))
+    value = sent[0] if sent else ""
+    return value.strip() if isinstance(value, str) else ""  # a file in its place: none
+
+
+def _form_link(role: Role, hint: str):  # type: ignore[no-untyped-def]
+    """The token a sign-in form posts (:func:`sent_token`), checked exactly as the link's
+    address is (``api.auth.admit``), its refusals the same pages."""
+    wanted = frozenset({role})
+
+    async def guard(request: Request) -> SignIn:
+        token = await sent_token(request)
+        try:
+            who = await run_in_threadpool(admit, request, token, wanted)
+        except Problem as exc:
+            raise _link_refused(request, exc, hint) from None
+        return SignIn(who, token)
+
+    setattr(guard, ROLES_ATTR, wanted)
+    return guard
+
+
+INSPECTOR_HINT = "此链接不能打开这项任务，或已失效。请联系协调员"
+COORDINATOR_HINT = "协调员令牌无效或已撤销"
+inspector_link = _link(Role.inspector, INSPECTOR_HINT)
+coordinator_link = _link(Role.coordinator, COORDINATOR_HINT)
+inspector_form = _form_link(Role.inspector, INSPECTOR_HINT)
+coordinator_form = _form_link(Role.coordinator, COORDINATOR_HINT)
 
 
 async def check_csrf(request: Request, visitor: Visitor) -> None:

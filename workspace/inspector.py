@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
-from api.auth import Principal
+from api.auth import Principal, bearer
 from api.inspector_tokens import LinkRefused
 from findings import evidence, media, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
@@ -37,11 +37,14 @@ from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
 from workspace.forms import draft_from_form, finding_from_draft, in_chinese
 from workspace.guards import (
     PageRefused,
+    SignIn,
     Visitor,
     check_csrf,
+    inspector_form,
     inspector_link,
     inspector_session,
     link_refused,
+    page_path,
     still_open,
 )
 from workspace.pages import render
@@ -67,23 +70,54 @@ FORM_LIMITS = {
 }
 
 
-def page_path(round_key: str, credit_code: str) -> str:
-    return f"/w/a/{quote(round_key, safe='')}/{quote(credit_code, safe='')}"
-
-
 def _see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
 @router.get("/open/{round_key}/{credit_code}")
-def open_link(
+def open_page(
     round_key: str,
     credit_code: str,
     request: Request,
     who: Annotated[Principal, Depends(inspector_link)],
 ) -> Response:
-    """Exchange the link's token for a session cookie, then go to the page without it."""
+    """The notice's link: the link checked (a dead one is said at once), then a page naming
+    the round, the enterprise and the inspector, whose button signs in (:func:`sign_in`).
+    It changes nothing: a link scanner's fetch or another site's image opens nothing."""
     state = request.app.state
+    view = assignment.load(state.engine, round_key, credit_code, who.name, state.settings.timezone)
+    return render(
+        "open.html",
+        action=open_path(round_key, credit_code),
+        token=bearer(request),
+        heading="打开检查任务",
+        facts=[
+            ("轮次", round_key),
+            ("企业", f"{view.enterprise_name}（{credit_code}）"),
+            ("检查事项", view.check_item),
+            ("完成期限", view.due_on),
+            ("检查人员", view.name_of(who.name)),
+        ],
+        button="打开检查任务",
+    )
+
+
+def open_path(round_key: str, credit_code: str) -> str:
+    return f"/w/open/{quote(round_key, safe='')}/{quote(credit_code, safe='')}"
+
+
+@router.post("/open/{round_key}/{credit_code}")
+def sign_in(
+    round_key: str,
+    credit_code: str,
+    request: Request,
+    signed: Annotated[SignIn, Depends(inspector_form)],
+) -> Response:
+    """The link page's button: the token it posts checked as the link's (a form from another
+    origin is refused before it gets here), exchanged for a session cookie and the opening
+    audited; then the page, by an address without the token."""
+    state = request.app.state
+    who = signed.who
     value, _ = sessions.issue(
         state.settings.secret_key.get_secret_value(),
         sessions.Session("inspector", who.name, round_key, credit_code),

@@ -138,9 +138,9 @@ def _with_headers(raw: list[tuple[bytes, bytes]], path: str) -> list[tuple[bytes
 
 class Fences:
     """The workspace's origin check and answer headers (see the module); ``page`` makes the
-    refusal page (status, message, path asked for)."""
+    refusal page (status, message, the request's scope)."""
 
-    def __init__(self, app: ASGIApp, page: Callable[[int, str, str], Response]) -> None:
+    def __init__(self, app: ASGIApp, page: Callable[[int, str, Scope], Response]) -> None:
         self.app = app
         self.page = page
 
@@ -161,7 +161,7 @@ class Fences:
             refused = refusal(Headers(scope=scope), own, here)
             if refused is not None:
                 logger.warning("workspace %s refused: %s", scope["method"], refused)
-                answer = self.page(403, refused, path)
+                answer = self.page(403, refused, scope)
                 answer.headers["connection"] = "close"  # its body is never read
                 await answer(scope, receive, fenced_send)
                 return

@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.types import Scope
 
 from api.auth import Role, allow
-from workspace.guards import PageRefused, back_link
+from workspace import sessions
+from workspace.guards import PageRefused, back_link, page_path, sent_session, visitor
 from workspace.origins import Fences
 
 HERE = Path(__file__).parent
@@ -68,9 +70,29 @@ def error_page(path: str, status: int) -> HTMLResponse | None:
     return render("refused.html", status, message=message, again=again)
 
 
-def refused_page(status: int, message: str, path: str) -> HTMLResponse:
-    """The refusal page of a request to ``path``, made outside the routes (``Fences``)."""
-    return render("refused.html", status, message=message, again=back_link(path))
+def refused_page(status: int, message: str, scope: Scope) -> HTMLResponse:
+    """The refusal page of a request, made outside the routes (``Fences``)."""
+    request = Request(scope)
+    again = back_link(request.url.path)
+    return render("refused.html", status, message=message, again=again, **signout_form(request))
+
+
+def signout_form(request: Request) -> dict[str, str]:
+    """退出 on a refusal page, as every page with a session carries it: the form's address
+    and CSRF token of the session this browser sent to the path asked for (a genuine one,
+    ``workspace.guards.sent_session``: 退出 takes it, revoked or not); nothing without one."""
+    path = request.url.path
+    if path == "/w/c" or path.startswith("/w/c/"):
+        found = sent_session(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
+        return {"csrf": visitor(request, found).csrf} if found else {}
+    found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
+    if found is None:
+        return {}
+    mine = f"/w/a/{found.round_key}/{found.credit_code}"  # as the path reads, decoded
+    if path != mine and not path.startswith(f"{mine}/"):
+        return {}
+    home = page_path(found.round_key, found.credit_code)
+    return {"csrf": visitor(request, found).csrf, "signout": f"{home}/signout"}
 
 
 def install(app: FastAPI) -> None:
@@ -83,6 +105,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused) -> HTMLResponse:
         again = back_link(request.url.path if exc.back is None else exc.back)
-        return render("refused.html", exc.status, message=exc.message, again=again)
+        said = {"message": exc.message, "again": again, **signout_form(request)}
+        return render("refused.html", exc.status, **said)
 
     app.state.error_page = error_page

@@ -1,6 +1,7 @@
 """Workspace sessions: a signed cookie naming who, for what, until when.
 
-A link's token is exchanged for a session at once, so the token leaves the address bar. The
+A link's token is exchanged for a session when its page's button is pressed (a POST: the
+link's GET changes nothing, ``workspace.guards``), so the token leaves the address bar. The
 session is an HMAC-SHA256 (key derived from ``SHUANGSUI_SECRET_KEY``) over a compact payload
 with its expiry; nothing is stored. That is enough because the cookie only says *who*: every
 request checks again against the database whether they still may (an inspector's link

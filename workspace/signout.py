@@ -21,8 +21,7 @@ from api.auth import Role, allow
 from rounds import audit
 from workspace import sessions
 from workspace.events import WorkspaceClosed
-from workspace.guards import check_csrf, sent_session, visitor
-from workspace.inspector import page_path
+from workspace.guards import check_csrf, page_path, sent_session, visitor
 from workspace.pages import render
 
 router = APIRouter(prefix="/w", include_in_schema=False)

@@ -19,6 +19,7 @@ from api.app import create_app
 from rounds.models import Round, RoundStatus
 from shuangsui.config import get_settings
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
+from tests.workspace.helpers import sign_in
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -119,7 +120,7 @@ def test_a_round_refused_in_the_background_says_why_at_its_key(
     assert client.get("/rounds/ccc-2026-12", headers=auth).json()["status"] == "committed"
     assert client.get("/rounds/no-such-round", headers=auth).status_code == 404
     # and the coordinator's month, in the month of the request, says it in Chinese
-    assert client.get(f"/w/c/open?token={coordinator}", follow_redirects=False).status_code == 303
+    assert sign_in(client, f"/w/c/open?token={coordinator}").status_code == 303
     month = client.get(f"/w/c/?period={dt.datetime.now(ZoneInfo('Asia/Shanghai')):%Y-%m}")
     row = next(tr for tr in month.text.split("<tr")[1:] if key in tr)
     assert "未能提交" in row and "临时抽查：投诉" in row and f"/w/c/rounds/{key}" not in row

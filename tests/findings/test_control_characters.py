@@ -23,6 +23,7 @@ from shuangsui.config import get_settings
 from shuangsui.spreadsheet import write_xlsx
 from tests.findings.factories import ROUND, drawn_round, final_finding
 from tests.findings.live import serve
+from tests.workspace.helpers import sign_in
 from workspace.exports import FINDINGS_HEADER
 
 DESCRIPTION = FINDINGS_HEADER.index("情况说明")
@@ -132,7 +133,7 @@ def test_an_old_finding_with_control_characters_still_exports(engine: sa.Engine)
         )
     coordinator = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
-        assert http.get(f"/w/c/open?token={coordinator}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={coordinator}").status_code == 303
         xlsx = http.get(f"/w/c/rounds/{ROUND}/findings.xlsx")
         as_csv = http.get(f"/w/c/rounds/{ROUND}/findings.csv")
     assert xlsx.status_code == 200, xlsx.text

@@ -26,6 +26,7 @@ from tests.deploy.procs import REPO_ROOT, clean_env, run
 from tests.findings.factories import ROUND, drawn_round
 from tests.races import held_while
 from tests.servers import serve_app
+from tests.workspace.helpers import sign_in
 
 NAME = "probe2"
 ACTIVE = (
@@ -59,7 +60,7 @@ def test_a_revoked_name_is_issued_a_new_token_and_the_old_one_stays_refused(
     old = old.strip()
     with serve_app(create_app(engine=engine)) as base:
         with httpx.Client(base_url=base, timeout=30) as kept:  # a session opened with the old
-            assert kept.get("/w/c/open", params={"token": old}).status_code == 303
+            assert sign_in(kept, f"/w/c/open?token={old}").status_code == 303
             assert kept.get("/w/c/").status_code == 200
 
             assert _cli(env, "revoke-coordinator", NAME) == (0, f"token of {NAME} revoked\n")
@@ -80,10 +81,10 @@ def test_a_revoked_name_is_issued_a_new_token_and_the_old_one_stays_refused(
                 "type"
             ] == ("urn:shuangsui:problem:token-refused")
         with httpx.Client(base_url=base, timeout=30) as http:
-            assert http.get("/w/c/open", params={"token": old}).status_code == 403
+            assert http.get(f"/w/c/open?token={old}").status_code == 403
             r = http.get("/rounds", headers={"Authorization": f"Bearer {new}"})
             assert r.status_code == 200, r.text
-            assert http.get("/w/c/open", params={"token": new}).status_code == 303
+            assert sign_in(http, f"/w/c/open?token={new}").status_code == 303
             assert http.get("/w/c/").status_code == 200
 
     bureau = get_settings().bureau_code

@@ -13,6 +13,7 @@ import httpx
 from api import tokens
 from tests.findings.factories import ROUND
 from tests.security.served import Served
+from tests.workspace.helpers import sign_in
 
 
 def _first(served: Served) -> tuple[str, str, str]:
@@ -70,7 +71,7 @@ def test_a_token_under_any_spelling_of_its_name_opens_nothing_and_is_never_logge
         referer = {"Referer": f"{served.url}{link}?token={insp}"}
         assert http.get("/health", headers=referer).status_code == 200
         # the real link still opens the assignment
-        assert http.get(f"{link}?token={insp}").status_code == 303
+        assert sign_in(http, f"{link}?token={insp}").status_code == 303
 
     log = served.log()
     assert "tok%65n=[redacted]" in log and "%74oken=[redacted]" in log, log[-3000:]
@@ -113,7 +114,7 @@ def test_a_coordinator_token_only_in_its_sign_in_link_and_one_token_per_request(
         _problem(http.get(f"/rounds?token={ssc}&token={ssc}"), 401, "token-repeated")
 
         # the documented sign-in link takes the coordinator's token, once
-        signed = http.get("/w/c/open", params={"token": ssc})
+        signed = sign_in(http, f"/w/c/open?token={ssc}")
         assert signed.status_code == 303 and "ssw_c=" in signed.headers["set-cookie"]
         assert http.get("/w/c/").status_code == 200
 

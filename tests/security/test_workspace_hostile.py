@@ -16,7 +16,7 @@ from api.app import create_app
 from findings import service
 from tests.findings.factories import ROUND
 from tests.findings.live import serve
-from tests.workspace.helpers import csrf_of, delivered_round, outbox_link
+from tests.workspace.helpers import csrf_of, delivered_round, outbox_link, sign_in
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def live(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
 def _form(http: httpx.Client, base: str, code: str, inspector: str) -> tuple[str, dict]:
     """The assignment page's path and a filled form to submit (with its CSRF token and the
     ``base_version`` the page was rendered with)."""
-    opened = http.get(outbox_link(code, inspector, base))
+    opened = sign_in(http, outbox_link(code, inspector, base))
     page = http.get(opened.headers["location"])
     assert 'name="base_version" value="0"' in page.text
     form = {"csrf": csrf_of(page.text), "result": "no_problem", "check_date": "2026-12-10",

@@ -19,6 +19,7 @@ from api.app import create_app
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round
 from tests.servers import serve_app
+from tests.workspace.helpers import sign_in
 
 LONG = "a" * 10_000
 
@@ -49,7 +50,7 @@ def test_an_overlong_round_key_is_named_cut_short(engine: sa.Engine) -> None:
     ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve_app(create_app(engine=engine)) as base:
         with httpx.Client(base_url=base) as http:
-            assert http.get("/w/c/open", params={"token": ssc}).status_code == 303
+            assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
             cookie = http.cookies["ssw_c"]
         paths = {
             "round": f"/w/c/rounds/{LONG}",

@@ -1,20 +1,23 @@
 """A drawn round whose notices sit in the file outbox, and links read back from them; what the
-workspace's tests do to it (sign in, revoke links, give up a notice)."""
+workspace's tests do to it (sign in: a link's page, then its button; revoke links, give up a
+notice)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import html
 import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Page
 from sqlmodel import Session, select
 
 from api import inspector_tokens
@@ -67,11 +70,46 @@ def outbox_link(credit_code: str, inspector_id: str, base_url: str) -> str:
     raise AssertionError(f"no notice for {inspector_id} on {credit_code} in {outbox}")
 
 
+SIGN_IN_FORM = re.compile(
+    r'<form method="post" action="([^"]+)" id="sign-in">\s*'
+    r'<input type="hidden" name="token" value="([^"]+)">'
+)
+
+
+def sign_in_form(page: httpx.Response) -> tuple[str, str]:
+    """The sign-in page's form (a GET of a link answers it): its address, absolute, and the
+    token it posts."""
+    assert page.status_code == 200, page.text[:500]
+    assert "set-cookie" not in page.headers  # the GET signs nobody in
+    found = SIGN_IN_FORM.search(page.text)
+    assert found, page.text[:1000]
+    action = html.unescape(found.group(1))
+    return urljoin(str(page.url), action), html.unescape(found.group(2))
+
+
+def sign_in(http: httpx.Client, link: str, **headers: str) -> httpx.Response:
+    """Open a sign-in ``link`` (an inspector's notice's, a coordinator's ``/w/c/open?token=``)
+    as a person does: its page, then its button (a POST of the token from our own origin);
+    the POST's answer (a 303 to the page, with the session cookie)."""
+    action, token = sign_in_form(http.get(link, headers=headers))
+    own = "{0.scheme}://{0.netloc}".format(urlsplit(action))
+    return http.post(
+        action, data={"token": token}, headers={"Origin": own, **headers}, follow_redirects=False
+    )
+
+
+def sign_in_page(page: Page, link: str) -> None:
+    """The same in Chromium: the link's page, then its button."""
+    page.goto(link)
+    page.locator("#sign-in button").click()
+    page.wait_for_load_state()
+
+
 def open_assignment(
     http: httpx.Client, base: str, credit_code: str, inspector_id: str
 ) -> tuple[str, str]:
     """Open ``inspector_id``'s link on ``credit_code``: the page's path and its HTML."""
-    first = http.get(outbox_link(credit_code, inspector_id, base))
+    first = sign_in(http, outbox_link(credit_code, inspector_id, base))
     assert first.status_code == 303, first.text
     page = http.get(first.headers["location"])
     assert page.status_code == 200, page.text
@@ -89,7 +127,7 @@ def coordinator_client(base: str, ssc: str, *, timeout: float = 5.0) -> Iterator
     """A client of ``base`` signed in with the coordinator's token ``ssc`` (its requests given
     ``timeout`` seconds: longer for one a test holds while something else is done)."""
     with httpx.Client(base_url=base, timeout=timeout) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
         yield http
 
 

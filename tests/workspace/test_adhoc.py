@@ -19,7 +19,7 @@ from rounds.models import AuditEvent, Round
 from shuangsui.config import get_settings
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
-from tests.workspace.helpers import coordinator_client
+from tests.workspace.helpers import coordinator_client, sign_in
 
 
 def _csrf(html: str) -> str:
@@ -49,7 +49,7 @@ def test_preview_then_start_an_adhoc_round(
 
     with serve(create_app(engine=engine, adhoc_runner=runner)) as base:
         with httpx.Client(base_url=base) as http:
-            assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+            assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
             form = http.get("/w/c/adhoc")
             assert form.status_code == 200 and "ccc-2026-12" in form.text
             data = {"csrf": _csrf(form.text), "plan": "ccc-2026-12", "reason": "投诉举报",
@@ -99,7 +99,7 @@ def test_the_ceremony_form_of_a_committed_adhoc_round(
 
     with serve(create_app(engine=engine, adhoc_runner=runner)) as base:
         with httpx.Client(base_url=base) as http:
-            assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+            assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
             page = http.get(f"/w/c/rounds/{key}")
             assert page.status_code == 200 and "摇号仪式" in page.text
             action = f"/w/c/rounds/{key}/ceremony"
@@ -129,7 +129,7 @@ def test_a_scheduled_rounds_ceremony_is_held_from_its_page_and_draws_it_once(
     key = service.commit_round(engine=engine, plan_text=plan_yaml()).round_key
     ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
         page = http.get(f"/w/c/rounds/{key}")
         assert page.status_code == 200 and "摇号仪式" in page.text
         action = f"/w/c/rounds/{key}/ceremony"

@@ -48,7 +48,7 @@ from shuangsui.config import get_settings
 from tests.findings.factories import drawn_round
 from tests.findings.live import serve
 from tests.rounds.factories import NOW, credit_code, plan_yaml, plans_folder, seed_registry
-from tests.workspace.helpers import csrf_of
+from tests.workspace.helpers import csrf_of, sign_in
 from workspace.adhoc import HELD, LABELS, percent, said, shown
 from workspace.pages import env
 
@@ -84,7 +84,7 @@ def _coordinator(engine: sa.Engine, **app: object) -> Iterator[httpx.Client]:
     with serve(create_app(engine=engine, **app)) as base:  # type: ignore[arg-type]
         # the real runner imports Prefect on its first call: seconds on a busy machine
         with httpx.Client(base_url=base, timeout=120) as http:
-            assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+            assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
             yield http
 
 

@@ -17,6 +17,7 @@ from findings.dates import today
 from shuangsui.config import get_settings
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
+from tests.workspace.helpers import sign_in
 
 
 def test_the_form_offers_and_takes_only_the_current_plans(
@@ -32,7 +33,7 @@ def test_the_form_offers_and_takes_only_the_current_plans(
     token = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine, adhoc_runner=lambda params: {})) as base:
         with httpx.Client(base_url=base) as http:
-            assert http.get(f"/w/c/open?token={token}").status_code == 303
+            assert sign_in(http, f"/w/c/open?token={token}").status_code == 303
             form = http.get("/w/c/adhoc")
             csrf = re.findall(r'name="csrf" value="([^"]+)"', form.text)[0]
             old = http.post("/w/c/adhoc", data={"csrf": csrf, "plan": "ccc-2025-06",

@@ -38,7 +38,7 @@ from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import InvalidKey
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
-from tests.workspace.helpers import csrf_of
+from tests.workspace.helpers import csrf_of, sign_in
 from tests.workspace.test_findings_import_reasons import _filled, _resolve  # source read alike
 from workspace.adhoc import BY_KIND, LABELS, preview, refusal
 
@@ -174,7 +174,7 @@ def test_a_plan_the_registry_does_not_fit_is_refused_in_chinese(
     plans_folder(tmp_path, monkeypatch, files={"ccc.yaml": plan_yaml(rates=rates)})
     ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base, timeout=120) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
         form = http.get("/w/c/adhoc")
         data = {"csrf": csrf_of(form.text), "plan": PLAN, "reason": "投诉举报",
                 "action": "preview"}  # fmt: skip

@@ -16,7 +16,7 @@ from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
 from tests.findings.live import serve
-from tests.workspace.helpers import PNG, delivered_round, outbox_link
+from tests.workspace.helpers import PNG, delivered_round, outbox_link, sign_in_page
 
 
 def _labelled_and_narrow(page, javascript: bool) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_
         # inspector A: the link from the notice, the form, a photo, submit
         ctx_a = phone(browser, javascript=javascript)
         page = ctx_a.new_page()
-        page.goto(outbox_link(code, a, base))
+        sign_in_page(page, outbox_link(code, a, base))
         assert "token" not in page.url and page.url.endswith(f"/w/a/{ROUND}/{code}")
         assert page.locator("html").get_attribute("lang") == "zh-CN"
         assert page.get_by_text("待填报").first.is_visible()
@@ -70,7 +70,7 @@ def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_
         # inspector B: sees the version and who must sign, signs
         ctx_b = phone(browser, javascript=javascript)
         page = ctx_b.new_page()
-        page.goto(outbox_link(code, b, base))
+        sign_in_page(page, outbox_link(code, b, base))
         assert page.locator("#state h1").inner_text() == banner  # 待 <B> 签字确认
         assert "现场核对证书与产品，一致" in page.locator("#submitted").inner_text()
         page.screenshot(path=str(shots / "3-inspector-b-to-sign.png"), full_page=True)
@@ -84,7 +84,7 @@ def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_
         # the coordinator: the round page shows the finding final
         ctx_c = phone(browser, javascript=javascript)
         page = ctx_c.new_page()
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
         assert "token" not in page.url and page.url.endswith("/w/c/")
         month = page.locator("#plans tr", has_text=ROUND).inner_text()
         assert f"已完成 1 / {len(teams)} 家" in month  # the month says how far the round is

@@ -28,11 +28,12 @@ from tests.workspace.helpers import (
     final_and_waiting,
     outbox_link,
     record_equivocation,
+    sign_in,
 )
 
 
 def _signed_in(http: httpx.Client, ssc: str) -> None:
-    r = http.get(f"/w/c/open?token={ssc}")
+    r = sign_in(http, f"/w/c/open?token={ssc}")
     assert r.status_code == 303 and r.headers["location"] == "/w/c/"
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "Path=/w/c" in cookie and ssc not in cookie
@@ -77,9 +78,11 @@ def test_an_inspector_session_or_token_never_opens_coordinator_pages(
     link = outbox_link(code, team[0], base)
     token = link.rsplit("token=", 1)[1]
     with httpx.Client(base_url=base) as http:
-        assert http.get(link).status_code == 303
+        assert sign_in(http, link).status_code == 303
         inspector_cookie = http.cookies.get("ssw_a")
         assert http.get(f"/w/c/open?token={token}").status_code == 403
+        refused = http.post("/w/c/open", data={"token": token}, headers={"Origin": base})
+        assert refused.status_code == 403 and "set-cookie" not in refused.headers
         r = httpx.get(f"{base}/w/c/", headers={"Cookie": f"ssw_c={inspector_cookie}"})
         assert r.status_code == 401
     with httpx.Client(base_url=base) as http:

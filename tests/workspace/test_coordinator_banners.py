@@ -13,12 +13,13 @@ from findings.dates import today
 from leads import service
 from leads.schemas import LeadIn
 from tests.findings.factories import ROUND
+from tests.workspace.helpers import sign_in
 
 WORDS = "系统升级，请访问 http://evil.example 重新登录"
 
 
 def _signed_in(http: httpx.Client, ssc: str) -> None:
-    assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+    assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
 
 
 def _lead(engine: sa.Engine, code: str) -> int:

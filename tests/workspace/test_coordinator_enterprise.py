@@ -20,6 +20,7 @@ from tests.workspace.helpers import (
     csrf_of,
     final_and_waiting,
     open_assignment,
+    sign_in_page,
 )
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场核查，未见问题"}
@@ -133,7 +134,7 @@ def test_on_a_phone_each_row_shows_its_progress_and_the_enterprise_page_fits(
     final_finding(engine, done, done_team)
     with headless() as browser:
         page = phone(browser).new_page()  # JavaScript off
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
         page.goto(f"{base}/w/c/rounds/{ROUND}?show=final")
         page.screenshot(path=str(tmp_path / "round-final.png"), full_page=True)
         width = page.evaluate("document.documentElement.scrollWidth")

@@ -25,7 +25,7 @@ from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
-from tests.workspace.helpers import csrf_of, record_equivocation
+from tests.workspace.helpers import csrf_of, record_equivocation, sign_in, sign_in_page
 from workspace.adhoc import LABELS
 
 BROKEN = "id: ccc-2026-12-broken\nstrata: [unclosed\n"  # not YAML
@@ -59,7 +59,7 @@ def live(engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def _coordinator(live: Live) -> Iterator[httpx.Client]:
     """A client signed in as the coordinator."""
     with httpx.Client(base_url=live.base) as http:
-        assert http.get(f"/w/c/open?token={live.ssc}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={live.ssc}").status_code == 303
         yield http
 
 
@@ -187,7 +187,7 @@ def test_pre_boxes_and_preflight_tables_stay_inside_a_phone_screen(
     record_equivocation(engine)
     with headless() as browser:
         page = phone(browser, javascript=True).new_page()
-        page.goto(f"{live.base}/w/c/open?token={live.ssc}")
+        sign_in_page(page, f"{live.base}/w/c/open?token={live.ssc}")
         page.goto(f"{live.base}/w/c/adhoc")
         page.get_by_label("抽查计划").select_option("ccc-2026-12")
         page.get_by_label("原因（将记入审计日志）").fill("投诉举报")

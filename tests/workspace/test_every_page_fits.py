@@ -19,7 +19,7 @@ from leads import service as leads
 from leads.schemas import LeadIn
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding, finding
-from tests.workspace.helpers import outbox_link
+from tests.workspace.helpers import outbox_link, sign_in_page
 
 # What a page shows of itself, measured by the browser (Playwright measures in a world of its
 # own: the page's JavaScript stays off).
@@ -93,15 +93,19 @@ def test_every_coordinator_and_inspector_page_fits_a_phone_without_javascript(
     (tmp_path / "coordinator").mkdir()
     for code in (done, waiting):
         (tmp_path / "inspector" / code).mkdir(parents=True)
+    (tmp_path / "links").mkdir()
     with headless() as browser:
+        # the sign-in links' own pages (their button signs in), as the link opens them
+        link = [f"{base}/w/c/open?token={ssc}", outbox_link(done, teams[done][-1], base)]
+        signing = _crawl(phone(browser).new_page(), link, base, tmp_path / "links")
         coordinator = phone(browser).new_page()
-        coordinator.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(coordinator, f"{base}/w/c/open?token={ssc}")
         filled = [f"{base}/w/c/rounds/{ROUND}/e/{code}" for code in (done, waiting)]
         seen = _crawl(coordinator, [*filled, coordinator.url], base, tmp_path / "coordinator")
         opened = {}
         for code in (done, waiting):  # a final finding, and one waiting for this signature
             inspector = phone(browser).new_page()
-            inspector.goto(outbox_link(code, teams[code][-1], base))
+            sign_in_page(inspector, outbox_link(code, teams[code][-1], base))
             opened |= _crawl(inspector, [inspector.url], base, tmp_path / "inspector" / code)
     # the crawl reached the kinds of page a coordinator works with, each at least once
     paths = {urlsplit(k).path for k in seen}
@@ -111,5 +115,7 @@ def test_every_coordinator_and_inspector_page_fits_a_phone_without_javascript(
     assert any(re.fullmatch(r"/w/c/rounds/[^/]+/e/[^/]+", p) for p in paths), sorted(paths)
     assert any(re.fullmatch(r"/w/c/leads/\d+", p) for p in paths), sorted(paths)
     assert any(urlsplit(k).path.startswith("/w/a/") for k in opened), sorted(opened)
+    assert len(signing) == 2, sorted(signing)
+    _fits(signing)
     _fits(seen)
     _fits(opened)

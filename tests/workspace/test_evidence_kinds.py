@@ -23,7 +23,14 @@ from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
 from tests.findings.media_samples import HEIC, JPEG, PDF, SAMPLES, ZIP
-from tests.workspace.helpers import PNG, csrf_of, delivered_round, open_assignment, outbox_link
+from tests.workspace.helpers import (
+    PNG,
+    csrf_of,
+    delivered_round,
+    open_assignment,
+    outbox_link,
+    sign_in_page,
+)
 from workspace.attachments import size_label
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
@@ -204,7 +211,7 @@ def test_a_photo_and_a_pdf_on_a_phone(
     with serve(create_app(engine=engine)) as base, headless() as browser:
         ctx = phone(browser, javascript=javascript)
         page = ctx.new_page()
-        page.goto(outbox_link(code, team[0], base))
+        sign_in_page(page, outbox_link(code, team[0], base))
         page.get_by_label("检查结果").select_option(label="未发现问题")
         page.get_by_label("检查日期").fill("2026-12-10")
         page.get_by_label("拍照或选择照片").set_input_files(str(photo))

@@ -22,6 +22,7 @@ from shuangsui.config import get_settings
 from shuangsui.errors import InfeasibleDraw, UserError
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
+from tests.workspace.helpers import sign_in
 from workspace.failures import failure_said
 
 ROUND = "ccc-2026-12"
@@ -40,7 +41,7 @@ def test_a_failed_round_is_said_failed_and_why_on_the_coordinators_pages(
     assert code is not None
     ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
         month = http.get("/w/c/?period=2026-12")
         page = http.get(f"/w/c/rounds/{ROUND}")
     row = next(tr for tr in month.text.split("<tr")[1:] if f">{ROUND}</a>" in tr)
@@ -88,7 +89,7 @@ def test_a_failed_round_and_the_ad_hoc_round_after_it_are_both_in_the_month(
                          round_key=adhoc, requested_by="李协调", reason="投诉举报")  # fmt: skip
     ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
         month = http.get("/w/c/?period=2026-12")
     rows = {key: tr for tr in month.text.split("<tr")[1:] for key in (ROUND, adhoc)
             if f">{key}</a>" in tr}  # fmt: skip
@@ -118,7 +119,7 @@ def test_a_round_whose_frame_changed_after_its_commitment_offers_no_new_round(
                                                         witnesses=["陈明", "林晓"]))  # fmt: skip
     ssc = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
-        assert http.get(f"/w/c/open?token={ssc}").status_code == 303
+        assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
         page = http.get(f"/w/c/rounds/{ROUND}")
     said = page.text.split("<dt>失败原因</dt>", 1)[1].split("</dd>", 1)[0]
     assert "不要重新发起" in said and "/w/c/adhoc" not in said

@@ -22,7 +22,7 @@ from api import tokens
 from findings.importer import import_file
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
-from tests.workspace.helpers import coordinator_client, csrf_of, delivered_round
+from tests.workspace.helpers import coordinator_client, csrf_of, delivered_round, sign_in_page
 from workspace.imports import MAX_BYTES, MAX_INFLATED
 
 IMPORT = f"/w/c/rounds/{ROUND}/import"
@@ -249,7 +249,7 @@ def test_on_a_phone_without_javascript_the_form_imports_and_the_problems_fit(
     with headless() as browser:
         ctx = phone(browser, javascript=False)
         page = ctx.new_page()
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
         page.goto(f"{base}/w/c/rounds/{ROUND}#import")
         page.set_input_files("#import-file", str(bad))
         page.get_by_role("button", name="导入").click()
@@ -264,7 +264,7 @@ def test_on_a_phone_without_javascript_the_form_imports_and_the_problems_fit(
         ctx.close()
         ctx = phone(browser, javascript=True)  # measuring needs the page's script engine
         page = ctx.new_page()
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
         page.goto(f"{base}/w/c/rounds/{ROUND}")
         page.set_input_files("#import-file", str(bad))
         page.get_by_role("button", name="导入").click()

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from rounds.models import Assignment, DueChange, TeamChange
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
-from tests.workspace.helpers import coordinator_client, csrf_of
+from tests.workspace.helpers import coordinator_client, csrf_of, sign_in_page
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -151,7 +151,7 @@ def test_the_refusal_pages_fit_a_phone_without_javascript(
     seen = {}
     with headless() as browser:
         page = phone(browser).new_page()
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
 
         def shown(name: str) -> None:
             page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)

@@ -20,11 +20,11 @@ from rounds.models import AuditEvent
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
 from tests.servers import serve_app
-from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link
+from tests.workspace.helpers import PNG, csrf_of, delivered_round, outbox_link, sign_in
 
 
 def _open(http: httpx.Client, link: str) -> httpx.Response:
-    first = http.get(link)
+    first = sign_in(http, link)
     assert first.status_code == 303, first.text
     return first
 
@@ -79,12 +79,15 @@ def test_the_cookie_is_secure_only_behind_a_trusted_tls_proxy(
     code, team = sorted(teams.items())[0]
     https = {"X-Forwarded-Proto": "https"}
     link = outbox_link(code, team[0], base)
-    # uvicorn trusts loopback's X-Forwarded-Proto by default (FORWARDED_ALLOW_IPS)
-    assert "Secure" in httpx.get(link, headers=https).headers["set-cookie"]
+    # uvicorn trusts loopback's X-Forwarded-Proto by default (FORWARDED_ALLOW_IPS): the
+    # page's origin is then https, and so is its form's
+    own = base.replace("http://", "https://")
+    with httpx.Client() as http:
+        assert "Secure" in sign_in(http, link, Origin=own, **https).headers["set-cookie"]
     untrusting = serve_app(create_app(engine=engine), forwarded_allow_ips="10.9.9.9")
-    with untrusting as other:
+    with untrusting as other, httpx.Client() as http:
         link = outbox_link(code, team[0], other)
-        assert "Secure" not in httpx.get(link, headers=https).headers["set-cookie"]
+        assert "Secure" not in sign_in(http, link, **https).headers["set-cookie"]
 
 
 def test_a_session_opens_only_its_own_assignment(live: tuple[str, dict], engine: sa.Engine) -> None:
@@ -192,7 +195,7 @@ def test_the_token_is_in_no_log_line(engine: sa.Engine, monkeypatch: pytest.Monk
             link = outbox_link(code, team[0], base)
             token = link.rsplit("token=", 1)[1]
             with httpx.Client(base_url=base) as http:
-                assert http.get(link, follow_redirects=True).status_code == 200
+                assert sign_in(http, link).status_code == 303  # the page, then its button
         finally:
             access.setLevel(level)
             for lg in watched:

@@ -28,6 +28,7 @@ from tests.workspace.helpers import (
     delivered_round,
     open_assignment,
     outbox_link,
+    sign_in,
 )
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
@@ -164,8 +165,9 @@ def test_session_cookies_are_secure_behind_an_https_address(
     code, team = sorted(teams.items())[0]
     ssc = tokens.create_coordinator(engine, "李协调", config.get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
-        opened = http.get(outbox_link(code, team[0], base))
-        signed_in = http.get(f"/w/c/open?token={ssc}")
+        # the button's form comes from the public address (``workspace.origins``)
+        opened = sign_in(http, outbox_link(code, team[0], base), Origin=public)
+        signed_in = sign_in(http, f"/w/c/open?token={ssc}", Origin=public)
     for r in (opened, signed_in):
         assert r.status_code == 303, r.text[:300]
         cookie = r.headers["set-cookie"]

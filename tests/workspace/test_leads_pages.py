@@ -31,7 +31,7 @@ from tests.browser import PHONE, headless, phone
 from tests.findings.live import serve
 from tests.leads.helpers import draw, final_finding, outside_code
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
-from tests.workspace.helpers import csrf_of, delivered_round, open_assignment
+from tests.workspace.helpers import csrf_of, delivered_round, open_assignment, sign_in, sign_in_page
 from workspace import leadviews
 from workspace.leadforms import said
 
@@ -49,7 +49,7 @@ class Desk:
     @contextmanager
     def signed_in(self) -> Iterator[httpx.Client]:
         with httpx.Client(base_url=self.base) as http:
-            assert http.get(f"/w/c/open?token={self.token}").status_code == 303
+            assert sign_in(http, f"/w/c/open?token={self.token}").status_code == 303
             yield http
 
 
@@ -471,7 +471,7 @@ def test_on_a_phone_each_lead_is_a_block_with_its_status_in_sight(
     _lead(engine, outside_code(), days_ago=1)
     with headless() as browser:
         page = phone(browser).new_page()  # JavaScript off
-        page.goto(f"{desk.base}/w/c/open?token={desk.token}")
+        sign_in_page(page, f"{desk.base}/w/c/open?token={desk.token}")
         page.goto(f"{desk.base}/w/c/leads")
         page.screenshot(path=str(tmp_path / "leads.png"), full_page=True)
         width = page.evaluate("document.documentElement.scrollWidth")

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from rounds.models import Assignment, AuditEvent, DueChange
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding
-from tests.workspace.helpers import COORDINATOR, coordinator_client, csrf_of
+from tests.workspace.helpers import COORDINATOR, coordinator_client, csrf_of, sign_in_page
 from workspace import redates
 
 LATER = "2027-01-22"  # the pinned today (tests/conftest.py) is 2026-12-07
@@ -135,7 +135,7 @@ def test_on_a_phone_without_javascript_a_check_is_given_a_new_date(
     code = sorted(drawn)[0]
     with headless() as browser:
         page = phone(browser).new_page()  # JavaScript off
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
         page.goto(f"{base}/w/c/rounds/{ROUND}/e/{code}")
         form = page.locator("#redate form")
         form.get_by_label("新的完成期限（今天至一年内）").fill(LATER)

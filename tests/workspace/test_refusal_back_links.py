@@ -13,7 +13,7 @@ from api.app import create_app
 from shuangsui import config
 from tests.findings.factories import ROUND
 from tests.findings.live import serve
-from tests.workspace.helpers import COORDINATOR, delivered_round
+from tests.workspace.helpers import COORDINATOR, delivered_round, sign_in
 from workspace.guards import back_link
 
 
@@ -38,7 +38,7 @@ def test_a_redate_form_refused_links_back_to_its_enterprise(
     ssc = tokens.create_coordinator(engine, COORDINATOR, config.get_settings().bureau_code)
     page = f"/w/c/rounds/{ROUND}/e/{code}"
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as client:
-        assert client.get(f"/w/c/open?token={ssc}").status_code == 303
+        assert sign_in(client, f"/w/c/open?token={ssc}").status_code == 303
         r = client.post(f"{page}/redate", data={"csrf": "stale", "due_on": "2027-01-20",
                                                "reason": "企业停产"})  # fmt: skip
         assert r.status_code == 403, r.text[:300]

@@ -23,7 +23,7 @@ from shuangsui.errors import UserError
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding, teams
 from tests.races import held_while
-from tests.workspace.helpers import COORDINATOR, coordinator_client, csrf_of
+from tests.workspace.helpers import COORDINATOR, coordinator_client, csrf_of, sign_in_page
 from workspace import replacements
 
 NAME = re.compile(r"检查员\d+")
@@ -363,7 +363,7 @@ def test_on_a_phone_without_javascript_a_member_is_replaced_and_a_refusal_kept(
     code, (lead, second) = sorted(drawn.items())[0]
     with headless() as browser:
         page = phone(browser).new_page()  # JavaScript off
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
         page.goto(f"{base}/w/c/rounds/{ROUND}/e/{code}")
         toggles = page.locator("summary").all()
         tap = min(t.bounding_box()["height"] for t in toggles)  # type: ignore[index]

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from rounds.models import AuditEvent
 from tests.browser import headless, phone
 from tests.findings.factories import ROUND
-from tests.workspace.helpers import csrf_of, open_assignment, outbox_link
+from tests.workspace.helpers import csrf_of, open_assignment, outbox_link, sign_in, sign_in_page
 from workspace import sessions
 from workspace.guards import NO_SESSION
 
@@ -59,7 +59,7 @@ def test_a_coordinator_signs_out_and_the_month_asks_for_the_link_again(
 ) -> None:
     base, _, ssc = coordinator_live
     with httpx.Client(base_url=base) as http:
-        opened = http.get(f"/w/c/open?token={ssc}")
+        opened = sign_in(http, f"/w/c/open?token={ssc}")
         flags = _flags(opened.headers["set-cookie"])
         assert "max-age" not in flags and "expires" not in flags, flags  # ends with the browser
         copied = http.cookies[sessions.COORDINATOR_COOKIE]
@@ -95,7 +95,7 @@ def test_an_inspector_signs_out_of_their_assignment(
     base, teams = live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as http:
-        first = http.get(outbox_link(code, team[0], base))
+        first = sign_in(http, outbox_link(code, team[0], base))
         flags = _flags(first.headers["set-cookie"])
         assert "max-age" not in flags and "expires" not in flags, flags
         path, html = open_assignment(http, base, code, team[0])
@@ -126,7 +126,7 @@ def test_signing_out_in_chromium_leaves_nothing_behind_back_or_reload(
     with headless() as browser:
         ctx = phone(browser)
         page = ctx.new_page()
-        page.goto(f"{base}/w/c/open?token={ssc}")
+        sign_in_page(page, f"{base}/w/c/open?token={ssc}")
         assert page.url.endswith("/w/c/") and page.get_by_text("本月抽查").first.is_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path=str(tmp_path / "1-month.png"), full_page=True)
@@ -144,7 +144,7 @@ def test_signing_out_in_chromium_leaves_nothing_behind_back_or_reload(
 
         ctx = phone(browser)
         page = ctx.new_page()
-        page.goto(outbox_link(code, team[0], base))
+        sign_in_page(page, outbox_link(code, team[0], base))
         assert page.url.endswith(f"/w/a/{ROUND}/{code}")
         assert page.get_by_label("检查情况").is_visible()
         page.screenshot(path=str(tmp_path / "4-inspector.png"), full_page=True)

@@ -30,6 +30,8 @@ from tests.workspace.helpers import (
     dead_letter,
     delivered_round,
     open_assignment,
+    sign_in,
+    sign_in_page,
 )
 
 EVIL = "https://evil.example"
@@ -157,7 +159,7 @@ def test_behind_the_proxy_the_configured_address_is_the_sites_origin(
     retry = f"/w/c/rounds/{ROUND}/retry-dead"
     assert teams
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as client:
-        opened = client.get(f"/w/c/open?token={ssc}")
+        opened = sign_in(client, f"/w/c/open?token={ssc}", Origin=public)
         assert opened.status_code == 303 and "secure" in opened.headers["set-cookie"].lower()
         cookie = {"Cookie": f"ssw_c={opened.cookies['ssw_c']}"}  # Secure: httpx keeps it back
         page = client.get(f"/w/c/rounds/{ROUND}", headers=cookie)
@@ -224,7 +226,7 @@ def test_a_page_of_another_origin_cannot_post_a_workspace_form(
         with _attacker(attack) as port, headless() as browser:
             ctx = phone(browser)
             page = ctx.new_page()
-            page.goto(f"{base}/w/c/open?token={ssc}")
+            sign_in_page(page, f"{base}/w/c/open?token={ssc}")
             assert page.url.endswith("/w/c/")
             # a link from another port of 127.0.0.1 is same-site: the Strict cookie goes
             # with it; from localhost it does not

@@ -22,6 +22,7 @@ from tests.workspace.helpers import (
     csrf_of,
     open_assignment,
     outbox_link,
+    sign_in,
 )
 from workspace import sessions
 from workspace.guards import COORDINATOR_REFUSED, NO_SESSION, coordinator_binding
@@ -115,8 +116,8 @@ def test_session_cookies_are_httponly_strict_and_scoped_to_their_paths(
     base, teams, ssc = coordinator_live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as client:
-        opened = client.get(f"/w/c/open?token={ssc}")
-        with_link = client.get(outbox_link(code, team[0], base))
+        opened = sign_in(client, f"/w/c/open?token={ssc}")
+        with_link = sign_in(client, outbox_link(code, team[0], base))
     for r, path in ((opened, "/w/c"), (with_link, f"/w/a/{ROUND}/{code}")):
         flags = _flags(r.headers["set-cookie"])
         assert flags["httponly"] and flags["samesite"].lower() == "strict", flags
@@ -167,7 +168,8 @@ def test_every_workspace_answer_stays_out_of_caches_frames_and_referers(
         }
     with coordinator_client(base, ssc) as desk:
         answers |= {
-            "the sign-in redirect": desk.get(f"/w/c/open?token={ssc}"),
+            "the sign-in page": desk.get(f"/w/c/open?token={ssc}"),
+            "the sign-in redirect": sign_in(desk, f"/w/c/open?token={ssc}"),
             "the month": desk.get("/w/c/"),
             "a round": desk.get(f"/w/c/rounds/{ROUND}"),
             "an export": desk.get(f"/w/c/rounds/{ROUND}/findings.csv"),
