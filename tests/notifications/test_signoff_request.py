@@ -25,7 +25,7 @@ from shuangsui.config import get_settings
 from shuangsui.errors import UserError
 from tests.findings.factories import ROUND, drawn_round, final_finding, finding
 from tests.findings.live import serve
-from tests.workspace.helpers import csrf_of
+from tests.workspace.helpers import csrf_of, sign_in
 
 KIND = NotificationKind.signoff_request.value
 
@@ -186,7 +186,7 @@ def test_the_teammate_signs_from_the_request_s_link(
     assert found and "待您签字确认" in text
     with serve(create_app(engine=engine)) as base, httpx.Client() as http:
         link = base + found.group(0)[found.group(0).index("/w/open/") :]
-        opened = http.get(link)
+        opened = sign_in(http, link)  # the link's page, then its button
         assert opened.status_code == 303
         page = http.get(base + opened.headers["location"])
         assert page.status_code == 200 and "签字确认第 1 版" in page.text
