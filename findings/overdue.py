@@ -16,8 +16,9 @@ from datetime import date
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from findings import due_records
 from findings.deadlines import Calendar, add_working_days, working_days_left
-from findings.records import ResultRecord
+from findings.due_records import ResultDue
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -36,10 +37,9 @@ class DueItem:
 
 
 def due_items(
-    records: Iterable[ResultRecord],
+    records: Iterable[ResultDue],
     *,
     today: date,
-    assignment_due: dict[tuple[str, str], date],
     publish_days: int,
     correction_days: int,
     soon_days: int,
@@ -52,16 +52,15 @@ def due_items(
     for rec in records:
         pub = rec.public
         if pub is None:
-            due = assignment_due.get((rec.round_key, rec.credit_code))
-            if due is not None:
-                out.append(_item(rec, "finding", None, due, (), today, soon_days, calendar))
+            out.append(_item(rec, "finding", None, rec.due_on, (), today, soon_days, calendar))
             continue
-        if pub.published_at is not None:
+        if pub.published:
             continue
-        was_published = any(v.published_at for v in rec.versions if v.version < pub.version)
+        was_published = any(v.published for v in rec.versions if v.version < pub.version)
         days = correction_days if was_published else publish_days
-        assert pub.state.final_at is not None
-        deadline = add_working_days(pub.state.final_at.astimezone(tz).date(), days, calendar)
+        final_at = rec.final_at(pub)
+        assert final_at is not None
+        deadline = add_working_days(final_at.astimezone(tz).date(), days, calendar)
         what = "correction" if was_published else "publish"
         out.append(
             _item(
@@ -73,7 +72,7 @@ def due_items(
 
 
 def _item(
-    rec: ResultRecord,
+    rec: ResultDue,
     what: str,
     version: int | None,
     due: date,
@@ -128,21 +127,9 @@ def report(
 
 
 def _report(conn: sa.Connection, rules: Rules, round_keys: Sequence[str] | None) -> list[DueItem]:
-    import sqlalchemy as sa
-
-    from findings.records import load_results
-    from rounds.models import Assignment
-
-    table = Assignment.__table__  # type: ignore[attr-defined]
-    dues = sa.select(table.c.round_key, table.c.credit_code, table.c.due_on).distinct()
-    if round_keys is not None:
-        dues = dues.where(table.c.round_key.in_(list(round_keys)))
-    records = load_results(conn, round_keys)
-    due = {(rk, code): d for rk, code, d in conn.execute(dues)}
     return due_items(
-        records,
+        due_records.load(conn, round_keys),
         today=rules.today,
-        assignment_due=due,
         publish_days=rules.publish_days,
         correction_days=rules.correction_days,
         soon_days=rules.soon_days,

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from findings import overdue, records
+from findings import due_records, overdue
 from findings.models import Finding, FindingVersion, PublishedResult
 from rounds.models import Assignment
 from tests.api.test_list_pages import Desk
@@ -84,13 +84,13 @@ def test_a_page_computes_the_rounds_that_can_hold_it_not_every_round(
     other round is computed. The last page is ``r-later``'s: the rounds due before the page
     (``ROUND`` too, its results due in 20 working days) are not computed either."""
     read: list[list[str] | None] = []  # the rounds computed (None: every round), in turn
-    load_results = records.load_results
+    load = due_records.load
 
-    def recorded(conn: sa.Connection, round_keys: Any = None) -> list[records.ResultRecord]:
+    def recorded(conn: sa.Connection, round_keys: Any = None) -> list[due_records.ResultDue]:
         read.append(None if round_keys is None else list(round_keys))
-        return load_results(conn, round_keys)
+        return load(conn, round_keys)
 
-    monkeypatch.setattr(records, "load_results", recorded)
+    monkeypatch.setattr(due_records, "load", recorded)
     by_page: list[list[list[str] | None]] = []
 
     def next_page(_: int) -> None:
