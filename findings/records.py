@@ -1,7 +1,8 @@
 """Bulk reads of findings as plain data: each (round, enterprise) with its versions and states.
 
-Used by the deadline list and by the public site; Core selects, no ORM objects, so a hundred
-thousand results load in about a second.
+Used by the public site and the coordinator's round page (the deadline list reads less:
+``findings.due_records``); Core selects, no ORM objects, so a hundred thousand results load in
+about a second.
 """
 
 from __future__ import annotations
