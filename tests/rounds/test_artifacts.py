@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from draw.frame import EnterpriseFrame, EnterpriseUnit, rest_of
+from rounds import artifacts
 from rounds import service as rounds
 from rounds.artifacts import enterprise_units, jsonl, load_inputs, pack
 from rounds.models import RoundArtifact
@@ -101,3 +102,41 @@ def test_a_damaged_artifact_names_its_round_and_itself(engine: sa.Engine, name: 
     with Session(engine) as session, pytest.raises(IntegrityError) as info:
         load_inputs(session, ROUND)
     assert str(info.value).startswith(f"round {ROUND}: stored {name} is damaged"), info.value
+
+
+@pytest.mark.parametrize("piece", [7, 1000, 1 << 22])
+def test_stored_artifacts_read_in_pieces_are_read_whole(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    """A stored artifact is read ``PIECE`` bytes at a time (a bytea read whole cost
+    PostgreSQL's driver six times its size in memory): the inputs read back in pieces of 7
+    bytes (a gzip header split, every piece's end inside a deflate block), of 1,000 and of
+    4 MiB (each of this round's artifacts one piece) are the inputs the commit made; the
+    pieces are the stored value, in order; a byte changed in a piece after the first is
+    caught."""
+    seed_registry(engine)
+    rounds.commit_round(engine=engine, plan_text=plan_yaml())
+    stored = RoundArtifact.__table__  # type: ignore[attr-defined]
+    frame_row = stored.c.name == "frame-enterprises.jsonl"
+    with Session(engine) as session:
+        committed = load_inputs(session, ROUND)  # the commit's own objects, kept in-process
+    artifacts.release(ROUND)  # read back from the database from now on
+    monkeypatch.setattr(artifacts, "PIECE", piece)
+    with Session(engine) as session:
+        read = load_inputs(session, ROUND)
+        frame = artifacts._stored(session, ROUND, "frame-enterprises.jsonl")
+        whole = bytes(session.execute(sa.select(stored.c.content).where(frame_row)).scalar_one())
+    assert read is not committed
+    assert b"".join(frame.pieces) == whole
+    assert all(len(p) == piece for p in frame.pieces[:-1]) and 0 < len(frame.pieces[-1]) <= piece
+    assert read.enterprises == committed.enterprises and read.plan == committed.plan
+    assert read.inspectors == committed.inspectors and read.conflicts == committed.conflicts
+    assert read.pseudonym_key == committed.pseudonym_key
+
+    at = min(len(whole) - 9, piece + 3)  # in the second piece (or before the gzip trailer)
+    changed = whole[:at] + bytes([whole[at] ^ 0x01]) + whole[at + 1 :]
+    with engine.begin() as conn:
+        conn.execute(sa.update(stored).where(frame_row).values(content=changed))
+    artifacts.release(ROUND)
+    with Session(engine) as session, pytest.raises(IntegrityError, match="frame-enterprises"):
+        load_inputs(session, ROUND)
