@@ -177,7 +177,7 @@ def add_to(session: Session, round_key: str | None, event: object) -> AuditEvent
     """Add one event to the caller's transaction: it commits, or rolls back, with the work it
     records. A concurrent append on the same head makes it fail on ``prev_hash`` (an
     ``IntegrityError`` at the flush here, or at the commit); the caller retries."""
-    payload = _canonical(dataclasses.asdict(event)).decode()  # type: ignore[call-overload]
+    payload = _payload(event)
     name = event_name(event)
     head = (
         session.exec(  # type: ignore[call-overload]

@@ -7,8 +7,10 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import http.server
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +29,7 @@ from notifications.links import assignment_token
 from notifications.models import Notification, NotificationStatus
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round, final_finding, finding
+from tests.servers import free_port
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/w/open/[^\s\"'<>]+")
 COORDINATOR = "李协调"  # whose token ``coordinator_live`` serves with
@@ -196,3 +199,32 @@ def record_equivocation(engine: sa.Engine, *, partners_head: str = "") -> list[t
                                 detected_at=at))  # fmt: skip
         s.commit()
     return notes
+
+
+@contextmanager
+def attacker_site(page_html: str) -> Iterator[int]:
+    """A page of another site (``localhost`` or another origin: its own port on loopback),
+    serving ``page_html``; its port."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = page_html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

@@ -9,10 +9,6 @@ Over real HTTP on both databases, and in a real Chromium at 390 px with JavaScri
 
 from __future__ import annotations
 
-import http.server
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,8 +21,8 @@ from registry.models import Enterprise, Inspector
 from rounds.models import AuditEvent
 from tests.browser import headless, phone
 from tests.findings.factories import ROUND
-from tests.servers import free_port
 from tests.workspace.helpers import (
+    attacker_site,
     csrf_of,
     open_assignment,
     outbox_link,
@@ -228,34 +224,6 @@ def test_a_refusal_page_offers_to_sign_out_of_the_session_it_was_shown_in(
 
 
 # ---------------------------------------------------------------- in a real Chromium
-@contextmanager
-def _attacker(page_html: str) -> Iterator[int]:
-    """A page of another site (``localhost`` on its own port); its port."""
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = page_html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
 @pytest.mark.slow
 def test_in_chromium_another_site_cannot_sign_a_browser_in_and_the_button_can(
     coordinator_live: tuple[str, dict, str], engine: sa.Engine, tmp_path: Path
@@ -275,7 +243,7 @@ def test_in_chromium_another_site_cannot_sign_a_browser_in_and_the_button_can(
         f'<form method="post" action="{base}/w/c/open"><input name="token" value="{ssc}">'
         '<button id="go">领取奖品</button></form></body></html>'
     )
-    with _attacker(attack) as port, headless() as browser:
+    with attacker_site(attack) as port, headless() as browser:
         ctx = phone(browser)
         page = ctx.new_page()
         page.goto(f"http://localhost:{port}/")

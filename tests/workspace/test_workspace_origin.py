@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import http.client
 import http.server
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,9 +20,9 @@ from shuangsui import config
 from tests.browser import headless, phone
 from tests.findings.factories import ROUND
 from tests.findings.live import serve
-from tests.servers import free_port
 from tests.workspace.helpers import (
     COORDINATOR,
+    attacker_site,
     csrf_of,
     dead_letter,
     delivered_round,
@@ -176,34 +173,6 @@ def test_behind_the_proxy_the_configured_address_is_the_sites_origin(
 
 
 # ---------------------------------------------------------------- in a real Chromium
-@contextmanager
-def _attacker(page_html: str) -> Iterator[int]:
-    """A page of another origin (its own port on loopback, every address); its port."""
-
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = page_html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
 @pytest.mark.slow
 def test_a_page_of_another_origin_cannot_post_a_workspace_form(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
@@ -223,7 +192,7 @@ def test_a_page_of_another_origin_cannot_post_a_workspace_form(
             f'<form method="post" action="{retry}"><input name="csrf" value="guess">'
             '<button id="go">领取奖品</button></form></body></html>'
         )
-        with _attacker(attack) as port, headless() as browser:
+        with attacker_site(attack) as port, headless() as browser:
             ctx = phone(browser)
             page = ctx.new_page()
             sign_in_page(page, f"{base}/w/c/open?token={ssc}")
