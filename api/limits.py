@@ -164,7 +164,7 @@ def _with_close(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
 def _refusal(scope: Scope, limit: int) -> Response:
     """413: a page on a workspace path (``api.problems.error_page``), else a problem document;
     either way the connection is closed (the body was not read)."""
-    page = error_page(scope.get("app"), scope["path"], 413)
+    page = error_page(scope.get("app"), scope, 413)
     if page is None:
         return too_large_response(limit)
     page.headers.update(CLOSE)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import Scope
 
 from api.inspector_tokens import LinkRefused
 from api.semantics import allow, sent_method
@@ -121,11 +122,11 @@ class ParameterRoute(APIRoute):
         return handle
 
 
-def error_page(app: Any, path: str, status: int) -> Response | None:
-    """The page the app shows for a refusal of ``path`` instead of a problem document, if any
-    (``app.state.error_page``: the workspace sets it for its own paths)."""
+def error_page(app: Any, scope: Scope, status: int) -> Response | None:
+    """The page the app shows for a refusal of the request of ``scope`` instead of a problem
+    document, if any (``app.state.error_page``: the workspace sets it for its own paths)."""
     page = getattr(getattr(app, "state", None), "error_page", None)
-    return page(path, status) if page is not None else None
+    return page(scope, status) if page is not None else None
 
 
 def install(app: FastAPI) -> None:
@@ -185,7 +186,7 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allow(request)  # the framework names only one route's methods
-        if (page := error_page(request.app, request.url.path, exc.status_code)) is not None:
+        if (page := error_page(request.app, request.scope, exc.status_code)) is not None:
             page.headers.update(headers)
             return page  # a workspace path: a page for a person (workspace.pages)
         detail = str(exc.detail)

@@ -58,16 +58,19 @@ TOO_LARGE = [
 ]  # fmt: skip
 
 
-def error_page(path: str, status: int) -> HTMLResponse | None:
-    """A framework refusal of a workspace path (``/w``...) as a page in Chinese; None for any
+def error_page(scope: Scope, status: int) -> HTMLResponse | None:
+    """A framework refusal of a workspace path (``/w``...) as a page in Chinese, with 退出
+    where the browser holds a session there, as the workspace's own refusals; None for any
     other path (the API answers with problem documents)."""
+    request = Request(scope)
+    path = request.url.path
     if path != "/w" and not path.startswith("/w/"):
         return None
     message = ERRORS.get(status, f"请求无法完成（{status}）。")
     if status == 413:
         message = next((m for p, m in TOO_LARGE if p.fullmatch(path)), message)
     again = "" if status == 404 else back_link(path)
-    return render("refused.html", status, message=message, again=again)
+    return render("refused.html", status, message=message, again=again, **signout_form(request))
 
 
 def refused_page(status: int, message: str, scope: Scope) -> HTMLResponse:

@@ -9,6 +9,7 @@ Over real HTTP on both databases, and in a real Chromium at 390 px with JavaScri
 
 from __future__ import annotations
 
+import http.client as http_client
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -220,6 +221,57 @@ def test_a_refusal_page_offers_to_sign_out_of_the_session_it_was_shown_in(
         assert r.status_code == 422 and "签字表单缺少版本号" in r.text
         assert SIGNOUT.format(f"{path}/signout") in r.text
         out = http.post(f"{path}/signout", data={"csrf": csrf_of(r.text)})
+        assert out.status_code == 200 and "已退出。" in out.text
+
+
+def _declared_too_large(http: httpx.Client, path: str) -> httpx.Response:
+    """A POST to ``path`` declaring 40 MB, with the client's cookies (refused by the body
+    limit's middleware before the body is read: none is sent)."""
+    parts = urlsplit(str(http.base_url))
+    cookies = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+    conn = http_client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("POST", path, headers={"Content-Length": "40000000", "Cookie": cookies})
+        answer = conn.getresponse()
+        return httpx.Response(answer.status, headers=answer.getheaders(), content=answer.read())
+    finally:
+        conn.close()
+
+
+def test_the_frameworks_refusals_offer_to_sign_out_too(
+    coordinator_live: tuple[str, dict, str],
+) -> None:
+    """No such page, a method a page does not take, a body too large (the framework's and the
+    body limit's refusals, not the routes'): under a path where the browser holds a session
+    they carry 退出 as the workspace's own refusals do; without one, none."""
+    base, teams, ssc = coordinator_live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
+        csrf = csrf_of(http.get("/w/c/").text)
+        for r, status, said in (
+            (http.get("/w/c/no-such-page"), 404, "没有这个页面"),
+            (http.get(f"/w/c/rounds/{ROUND}/retry-dead"), 405, "不接受这种请求方式"),
+            (_declared_too_large(http, "/w/c/adhoc"), 413, "提交的内容过大"),
+        ):
+            assert r.status_code == status and said in r.text, (status, r.text[:300])
+            assert SIGNOUT.format("/w/c/signout") in r.text and csrf in r.text, status
+    for r in (httpx.get(f"{base}/w/c/no-such-page"),
+              httpx.get(f"{base}/w/c/rounds/{ROUND}/retry-dead")):  # fmt: skip
+        assert r.status_code in (404, 405) and 'class="signout"' not in r.text
+    with httpx.Client(base_url=base) as http:
+        path, html = open_assignment(http, base, code, team[0])
+        mine = SIGNOUT.format(f"{path}/signout")
+        for r, status in (
+            (http.get(f"{path}/no-such-page"), 404),
+            (http.get(f"{path}/sign"), 405),
+            (_declared_too_large(http, path), 413),
+        ):
+            assert r.status_code == status and mine in r.text, (status, r.text[:300])
+        # another assignment's path is not this session's: no 退出 of it there
+        r = http.get(f"/w/a/{ROUND}/no-such-enterprise/no-such-page")
+        assert r.status_code == 404 and 'class="signout"' not in r.text
+        out = http.post(f"{path}/signout", data={"csrf": csrf_of(html)})
         assert out.status_code == 200 and "已退出。" in out.text
 
 
