@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shuangsui.config import get_settings
+from shuangsui.config import address_fault, get_settings
 
 
 class ExchangeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHUANGSUI_", extra="ignore")
+    # an address may hold a password: no value is quoted in an error
+    model_config = SettingsConfigDict(
+        env_prefix="SHUANGSUI_", extra="ignore", hide_input_in_errors=True
+    )
 
     partners_file: Path | None = Field(
         default=None, description="partner directory; default $SHUANGSUI_HOME/partners.toml"
@@ -26,9 +29,21 @@ class ExchangeSettings(BaseSettings):
     exchange_signature_max_age: int = Field(default=300, ge=1)
     # the URL partners reach our feed at (their directory's ``base_url`` for us); signed
     # requests must target it, whatever Host header arrives. Default SHUANGSUI_PUBLIC_BASE_URL
-    exchange_public_url: str | None = Field(
-        default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$"
-    )
+    exchange_public_url: str | None = None
+
+    @field_validator("exchange_public_url")
+    @classmethod
+    def _the_feeds_address(cls, url: str | None) -> str | None:
+        """An address partners can sign for (``shuangsui.config.address_fault``; a path is
+        allowed, a proxy may serve the feed under one). Its pattern let a user name and
+        password through, and a port 0 or no host at all."""
+        if url and (fault := address_fault(url, path=True)):
+            raise ValueError(
+                f"{fault}; write the address partners reach this bureau's feed at, such as "
+                "https://shuangsui.example.gov.cn, or leave it empty for "
+                "SHUANGSUI_PUBLIC_BASE_URL"
+            )
+        return url
 
     @property
     def partners_path(self) -> Path:

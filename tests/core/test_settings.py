@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from exchange.settings import ExchangeSettings
 from findings.settings import FindingsSettings
 from notifications.settings import NotifySettings, SmtpSettings
 from shuangsui import config
@@ -199,6 +200,36 @@ def test_the_sites_address_may_hold_a_path(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SHUANGSUI_SITE_BASE_URL", "www.example.gov.cn/sjs/")
     with pytest.raises(ValidationError, match="site_base_url"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("https://admin:pw@exchange.example.gov.cn", "user name or password"),
+        ("https://exchange.example.gov.cn:0", "port 0"),
+        ("https://:8350", "names no host"),
+        ("exchange.example.gov.cn", "needs http:// or https://"),
+        ("https://exchange.example.gov.cn/feed?k=1", "query"),
+    ],
+)
+def test_the_feeds_address_is_refused_naming_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    """``SHUANGSUI_EXCHANGE_PUBLIC_URL`` (what partners sign for) is checked as the server's
+    address is, a path allowed: its pattern took a user name and password, a port 0 and an
+    address with no host; the value is never quoted."""
+    monkeypatch.setenv("SHUANGSUI_EXCHANGE_PUBLIC_URL", url)
+    with pytest.raises(ValidationError, match="exchange_public_url") as err:
+        ExchangeSettings()
+    assert said in str(err.value) and "pw@" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://Exchange.FJ.example:443/", "https://proxy.example.gov.cn/shuangsui", ""]
+)
+def test_the_feeds_address_may_hold_a_path(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("SHUANGSUI_EXCHANGE_PUBLIC_URL", url)
+    assert ExchangeSettings().exchange_public_url == url
 
 
 @pytest.mark.parametrize(
