@@ -79,10 +79,22 @@ def make_entry(
     doc = {"v": 1, "origin": origin, "seq": seq, "id": entry_id, "kind": kind, "at": iso(at),
            "supersedes": supersedes, "body": body}  # fmt: skip
     # the wrapper's keys are ours, none of them never shared: its values and the body decide
-    if _plain([origin, seq, entry_id, supersedes]) and _plain(body):
+    if _plain_wrapper(origin, seq, entry_id, supersedes) and _plain(body):
         return _ENCODER.encode(doc).encode()
     check_shareable(body)
     return canonical_json(doc)
+
+
+def _plain_wrapper(origin: Any, seq: Any, entry_id: Any, supersedes: Any) -> bool:
+    """:func:`_plain` of the wrapper's values as they come (text, an integer, text or None),
+    without a call for each."""
+    return (
+        isinstance(origin, str)
+        and isinstance(entry_id, str)
+        and (supersedes is None or isinstance(supersedes, str))
+        and isinstance(seq, int)
+        and -MAX_SAFE_INT <= seq <= MAX_SAFE_INT
+    )
 
 
 def _plain(obj: Any) -> bool:
@@ -125,7 +137,10 @@ def _safe_int(text: str) -> int:
 
 
 _DECODER = json.JSONDecoder(parse_float=_no_float, parse_int=_safe_int, parse_constant=_no_float)
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# (what it encodes holds no cycle, parsed or walked by ``_plain`` first: it does not look for one)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
 
 
 def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:

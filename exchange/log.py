@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, or_, select, text, update
@@ -69,8 +68,9 @@ _COLUMNS = [_ENTRY.c[name] for name in Appended._fields]
 _NODE_COLUMNS = ("level", "index", "hash")
 
 
-@dataclass(frozen=True)
-class NewEntry:
+class NewEntry(NamedTuple):
+    """An entry to append (a named tuple: a publish makes one per result it shares)."""
+
     entry_id: str
     kind: str
     body: dict[str, Any]

@@ -51,6 +51,8 @@ class PublicResult(NamedTuple):
 
     @property
     def measures_text(self) -> str:
+        if not self.measures:  # most results: no generator made to join nothing
+            return ""
         return "；".join(
             m["label"] + (f"（{m['deadline']}前）" if m.get("deadline") else "")
             for m in self.measures
@@ -58,6 +60,8 @@ class PublicResult(NamedTuple):
 
     @property
     def certificates_text(self) -> str:
+        if not self.certificates:
+            return ""
         return "；".join(f"{c['body']} {c['number']}：{c['label']}" for c in self.certificates)
 
 

@@ -33,8 +33,10 @@ CSV_COLUMNS = (
 
 
 def _row(r: PublicResult) -> list[str]:
-    corrections = " | ".join(
-        f"v{c.version} {c.date} {c.result_label}: {c.reason}".strip() for c in r.history
+    corrections = (
+        " | ".join(f"v{c.version} {c.date} {c.result_label}: {c.reason}".strip() for c in r.history)
+        if r.history
+        else ""
     )
     return [
         r.round_key,
@@ -146,7 +148,10 @@ def result_json(r: PublicResult) -> dict[str, Any]:
 
 # one record a line: compact, keys sorted, by the C encoder (``indent`` would make json fall
 # back to its pure-Python encoder, ten times slower); the file is still one JSON array
-_RECORD = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+# (a record holds no cycle: the encoder does not look for one)
+_RECORD = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), check_circular=False
+)
 
 
 def record_texts(results: Iterable[PublicResult]) -> list[str]:
