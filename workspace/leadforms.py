@@ -85,6 +85,11 @@ _CHECKS = [
     (r"^plan (\S+) checks (\S+), not (\S+)", "计划 {0} 的检查事项是 {1}，不是 {2}"),
 ]  # fmt: skip
 UNKNOWN = "填写有误，请核对后重新填写"
+# a field the page's form sends once, as text: sent twice (which one was meant is not the
+# server's to guess, and a proxy or a log may read the other) or as a file (whose Python
+# description was recorded as the allegation, the reporter or a decision's reason)
+TWICE = "表单中填写了不止一次，请重新打开本页面后再填写提交"
+NOT_TEXT = "应为文字，不能是文件"
 
 
 def said(field: str, message: str) -> str:
@@ -101,12 +106,34 @@ def refusal(message: str) -> str:
     return said(field, reason) if field in LABELS else said("", message)
 
 
+def sent_once(form: Any, names: tuple[str, ...]) -> list[str]:
+    """Each of ``names`` the form sent more than once, or as a file, said by its label; none
+    of them is read then (a form of our pages sends each once, as text)."""
+    out = []
+    for name in names:
+        values = form.getlist(name)
+        if len(values) > 1:
+            out.append(f"{LABELS.get(name, '表单')}：{TWICE}")
+        elif values and not isinstance(values[0], str):
+            out.append(f"{LABELS.get(name, '表单')}：{NOT_TEXT}")
+    return out
+
+
+def text(form: Any, name: str) -> str:
+    """The form's ``name`` as text ("" when not sent, or sent as a file)."""
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
 def intake(form: Any) -> tuple[dict[str, str], LeadIn | None, list[str]]:
     """The intake form's values (as typed, to fill the form again), and the lead they
-    describe or what is wrong with them (each naming its field)."""
-    typed = {name: str(form.get(name, "")).strip() for name in INTAKE}
+    describe or what is wrong with them (each naming its field): a field sent twice or as a
+    file is refused before any is read (:func:`sent_once`)."""
+    typed = {name: text(form, name).strip() for name in INTAKE}
     typed["confidential"] = "1" if form.get("confidential") else ""
-    typed["intake_key"] = str(form.get("intake_key", ""))
+    typed["intake_key"] = text(form, "intake_key")
+    if problems := sent_once(form, (*INTAKE, "confidential", "intake_key")):
+        return typed, None, problems
     data: dict[str, Any] = {k: v for k, v in typed.items() if k in INTAKE and v}
     data["confidential"] = bool(typed["confidential"])
     if KEY.fullmatch(typed["intake_key"]):

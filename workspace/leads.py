@@ -25,7 +25,7 @@ from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import leadviews
 from workspace.coordinator import enterprise_path, round_path, said_key
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session, still_current
-from workspace.leadforms import KEY, LABELS, intake, refusal
+from workspace.leadforms import KEY, LABELS, intake, refusal, sent_once, text
 from workspace.overview import read_plans
 from workspace.pages import render
 
@@ -78,8 +78,9 @@ def new_lead(me: Coordinator) -> Response:
 @router.post("/leads/new")
 async def receive(request: Request, me: Coordinator) -> Response:
     """登记线索: the lead, recorded by this coordinator; the same form sent twice is one lead."""
-    await check_csrf(request, me)
-    typed, data, errors = intake(await request.form())
+    async with request.form() as form:  # closed here: a file sent in a field's place
+        await check_csrf(request, me)
+        typed, data, errors = intake(form)
     if data is not None:
         try:
             allowed = still_current(request, me)  # revoked since the check: the same page
@@ -154,18 +155,28 @@ async def _decide(request: Request, me: Visitor, lead: Lead, step: Any, **kw: An
     return decided
 
 
-def _field(form: Any, name: str) -> str:
-    return str(form.get(name, "")).strip()
+async def _fields(
+    request: Request, me: Visitor, lead_id: str, names: tuple[str, ...]
+) -> tuple[Lead, dict[str, str]]:
+    """The lead a decision's form is for, and its fields ``names`` (stripped), once the CSRF
+    token is checked; a field sent twice or as a file is a 422 naming it
+    (``leadforms.sent_once``), nothing decided. The form's files are closed here."""
+    async with request.form() as form:
+        await check_csrf(request, me)
+        lead = await run_in_threadpool(_known, request, lead_id)
+        if problems := sent_once(form, names):
+            raise PageRefused(422, "；".join(problems) + "。", back=lead_path(lead.id or 0))
+        return lead, {name: text(form, name).strip() for name in names}
 
 
 @router.post("/leads/{lead_id}/accept")
 async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
     """受理 for a check item; urgent with a plan of that item: its ad hoc round starts now."""
-    await check_csrf(request, me)
-    lead = await run_in_threadpool(_known, request, lead_id)
-    form = await request.form()
-    item, plan = _field(form, "check_item"), _field(form, "adhoc_plan")
-    urgent = _field(form, "urgent") == "1"
+    lead, sent = await _fields(
+        request, me, lead_id, ("check_item", "adhoc_plan", "urgent", "reason")
+    )
+    item, plan = sent["check_item"], sent["adhoc_plan"]
+    urgent = sent["urgent"] == "1"
     back = lead_path(lead.id or 0)
     if not item:
         raise PageRefused(422, f"{LABELS['check_item']}：必填", back=back)
@@ -175,7 +186,7 @@ async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
     if plan:
         await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
     decided = await _decide(request, me, lead, service.accept, check_item=item,
-                            reason=_field(form, "reason"), urgent=urgent)  # fmt: skip
+                            reason=sent["reason"], urgent=urgent)  # fmt: skip
     if not plan:
         return RedirectResponse(f"{back}?done=accepted", status_code=303)
     runner = request.app.state.adhoc_runner
@@ -210,23 +221,19 @@ def _check_plan(request: Request, plan: str, item: str, urgent: bool, back: str)
 @router.post("/leads/{lead_id}/merge")
 async def merge(lead_id: str, request: Request, me: Coordinator) -> Response:
     """合并 into another open lead of the same enterprise (``service.merge_refusal``)."""
-    await check_csrf(request, me)
-    lead = await run_in_threadpool(_known, request, lead_id)
-    form = await request.form()
-    into = _field(form, "into")
+    lead, sent = await _fields(request, me, lead_id, ("into", "reason"))
+    into = sent["into"]
     if not NUMBER.fullmatch(into):
         said = "请选择要合并到的线索" if not into else f"没有线索 {into}"
         raise PageRefused(422, f"{LABELS['into']}：{said}", back=lead_path(lead.id or 0))
     await _decide(request, me, lead, service.merge, into=int(into),
-                  reason=_field(form, "reason"))  # fmt: skip
+                  reason=sent["reason"])  # fmt: skip
     return RedirectResponse(f"{lead_path(lead.id or 0)}?done=merged", status_code=303)
 
 
 @router.post("/leads/{lead_id}/reject")
 async def reject(lead_id: str, request: Request, me: Coordinator) -> Response:
     """不予受理, with the reason (required)."""
-    await check_csrf(request, me)
-    lead = await run_in_threadpool(_known, request, lead_id)
-    form = await request.form()
-    await _decide(request, me, lead, service.reject, reason=_field(form, "reason"))
+    lead, sent = await _fields(request, me, lead_id, ("reason",))
+    await _decide(request, me, lead, service.reject, reason=sent["reason"])
     return RedirectResponse(f"{lead_path(lead.id or 0)}?done=rejected", status_code=303)
