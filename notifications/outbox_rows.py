@@ -68,8 +68,8 @@ def _copied(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> bool:
     try:
         with conn.begin_nested():
             insert_rows(conn, TABLE, MESSAGE_COLUMNS + SHARED_COLUMNS, rows)
-    except Exception as exc:  # psycopg's UniqueViolation, raised by the driver's copy
-        if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
+    except sa.exc.IntegrityError as exc:  # the driver's UniqueViolation, raised by the copy
+        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
         return False
     return True

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from rounds.models import AuditEvent
 from shuangsui import writes
+from shuangsui.db import insert_rows
 from shuangsui.errors import IntegrityError as ChainBroken
 from shuangsui.errors import UserError
 
@@ -203,11 +204,15 @@ def add_to(session: Session, round_key: str | None, event: object) -> AuditEvent
     return row
 
 
+COLUMNS = ("seq", "at", "round_key", "event", "payload", "prev_hash", "hash")
+
+
 def add_many(session: Session, round_key: str | None, events: Sequence[object]) -> None:
     """Add ``events``, in order, to the caller's transaction, as :func:`add_to` called once an
     event would: the same rows (each stamped when it is chained, as ``add_to`` stamps it), but
-    the log's head read once and the rows inserted in one ``executemany``, with no
-    ``AuditEvent`` built an event. For a bulk path (``leads import``: thousands of events).
+    the log's head read once and the rows inserted as tuples (``shuangsui.db.insert_rows``:
+    one ``executemany``, ``COPY`` on PostgreSQL), with no ``AuditEvent`` and no dict built an
+    event. For a bulk path (``leads import``: thousands of events).
 
     Concurrent writers are caught as ``add_to`` catches them: a concurrent append on the head
     read here makes the insert fail on ``prev_hash`` (an ``IntegrityError`` here, or at the
@@ -226,11 +231,9 @@ def add_many(session: Session, round_key: str | None, events: Sequence[object]) 
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         digest = chain_hash(prev, seq, at, round_key, name, payload)
         stamp = datetime.fromisoformat(at)
-        rows.append({"seq": seq, "at": stamp, "round_key": round_key, "event": name,
-                     "payload": payload, "prev_hash": prev, "hash": digest})  # fmt: skip
+        rows.append((seq, stamp, round_key, name, payload, prev, digest))
         prev = digest
-    if rows:
-        db.execute(insert(table), rows)
+    insert_rows(db, table, COLUMNS, rows)
 
 
 def append(

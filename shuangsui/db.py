@@ -252,16 +252,24 @@ def insert_rows(
     connection's transaction, with no dict or object per row. PostgreSQL: one ``COPY`` stream
     (psycopg's executemany sends a statement per row, 2-3x slower at 20,000 rows); elsewhere
     the DBAPI's executemany, a column through its type's bind processor where it has one
-    (SQLite's text timestamps, as a Core insert would store them)."""
+    (SQLite's text timestamps, as a Core insert would store them). A driver error is raised as
+    SQLAlchemy's, as a statement's is (a collision an ``IntegrityError``, which
+    ``shuangsui.writes.write`` retries)."""
     if not rows:
         return
     quote = conn.dialect.identifier_preparer.quote  # exchange_node has a column "index"
     columns = ", ".join(map(quote, names))
     if conn.dialect.name == "postgresql":
         sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
-        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row(row)
+        dbapi = conn.dialect.loaded_dbapi
+        if not conn.in_transaction():  # as a statement of its own would: a rollback undoes it
+            conn.begin()
+        try:
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row(row)
+        except dbapi.Error as exc:  # as a statement's: a collision stays an IntegrityError
+            raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
         return
     for i, name in enumerate(names):  # a column at a time: most have no processor
         process = bind_processor(table.c[name], conn.dialect)

@@ -92,3 +92,32 @@ def test_ids_come_back_in_order_and_a_driver_error_as_sqlalchemy_s(engine: sa.En
             assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 3
     finally:
         meta.drop_all(engine)  # the test database's tables are the models' alone
+
+
+def test_a_broken_constraint_in_tuples_is_sqlalchemy_s_integrity_error(engine: sa.Engine) -> None:
+    """``insert_rows`` raised psycopg's own ``UniqueViolation`` from its ``COPY``, which no
+    caller catches as a collision: ``shuangsui.writes.write`` retries SQLAlchemy's
+    ``DBAPIError``s, the leads import refuses on ``IntegrityError``, and the audit log's bulk
+    append (``rounds.audit.add_many``) writes its rows here. Now SQLAlchemy's, as a
+    statement's error is, on both databases, with nothing kept once rolled back."""
+    meta = sa.MetaData()
+    table = sa.Table(
+        "insert_rows_unique", meta,
+        sa.Column("n", sa.Integer, primary_key=True),
+        sa.Column("ref", sa.String(20), unique=True),
+    )  # fmt: skip
+    meta.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            insert_rows(conn, table, ("n", "ref"), [(1, "r1")])
+        with engine.connect() as conn:
+            try:
+                insert_rows(conn, table, ("n", "ref"), [(2, "r2"), (3, "r1")])
+            except sa.exc.IntegrityError as exc:
+                assert "r1" in str(exc.orig) or "UNIQUE" in str(exc.orig), exc.orig
+                conn.rollback()
+            else:
+                raise AssertionError("a duplicate ref was inserted")
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 1
+    finally:
+        meta.drop_all(engine)

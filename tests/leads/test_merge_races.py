@@ -117,6 +117,22 @@ def _appends(event_name: str) -> Matches:
     )
 
 
+def _held_at_bulk_appends(monkeypatch: pytest.MonkeyPatch, hold: _Hold) -> None:
+    """``hold`` (``after``) also at the audit log's bulk append (``rounds.audit.add_many``),
+    which writes its rows through ``shuangsui.db.insert_rows``: on PostgreSQL a ``COPY``, no
+    statement the engine's events see. Called as they would call it, the rows as its
+    parameters, once the rows are written and before the transaction ends."""
+    assert hold.after, "a bulk append is held only after its rows are written"
+    written = audit.insert_rows
+
+    def insert_rows(conn: sa.Connection, table: sa.Table, names: Any, rows: Any) -> None:
+        written(conn, table, names, rows)
+        if table.name == "audit_event":
+            hold(conn, None, "INSERT INTO audit_event", rows)
+
+    monkeypatch.setattr(audit, "insert_rows", insert_rows)
+
+
 def _row(engine: sa.Engine, lead_id: int) -> Lead:
     with Session(engine) as s:
         lead = s.get(Lead, lead_id)
@@ -191,7 +207,7 @@ def test_a_finding_made_final_just_before_the_merge_locks_its_leads_refuses_it(
 
 
 def test_a_listing_that_records_answers_while_a_merge_runs_neither_deadlocks(
-    engine: sa.Engine,
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two leads of one enterprise answered by one finding made final while a merge into the
     second waits to lock its leads. The listing records both answers and is held after the
@@ -206,6 +222,7 @@ def test_a_listing_that_records_answers_while_a_merge_runs_neither_deadlocks(
 
     merge_held = _Hold(MERGE, _locks_leads(engine))
     listing_held = _Hold(OTHER, _appends("LeadAnswered"), after=True)
+    _held_at_bulk_appends(monkeypatch, listing_held)  # the answers are appended in bulk
     with _holding(engine, merge_held, listing_held):
         merging = _Run(MERGE, lambda: service.merge(engine, report, into=target, by=ME))
         merge_held.wait(merging)
