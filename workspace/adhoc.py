@@ -2,7 +2,9 @@
 ceremony step (witnesses and digits) of an ad hoc round already committed.
 
 Starting goes through the API's own runner (``app.state.adhoc_runner``: the ``adhoc-round``
-deployment, or a thread of this process), so the page does nothing the API would not.
+deployment, or a thread of this process), so the page does nothing the API would not; a
+committed round's ceremony, ad hoc or scheduled, through its draw runner
+(``app.state.draw_runner``: ``draw-round``), which draws the round as it was committed.
 """
 
 from __future__ import annotations
@@ -377,16 +379,16 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
         raise PageRefused(422, "；".join(wrong) + "。", back=base)
     state = request.app.state
     entered = {"requested_by": me.name, "witness_digits": digits, "witnesses": witnesses}
-    event: AdhocRequested | CeremonyEntered
+    # Either kind is drawn by the draw-round flow, which draws the round as committed. The
+    # adhoc-round flow would ask for the plan again, and a round committed with a cap, raised
+    # rates or divisions (which this form cannot repeat) was refused in the background as
+    # "committed with other arguments", after this page had said the draw was under way.
+    event: AdhocRequested | CeremonyEntered = CeremonyEntered(rnd.plan_id, me.name)
+    if rnd.kind is RoundKind.adhoc:
+        event = AdhocRequested(rnd.plan_id, rnd.reason, me.name, "ceremony")
     try:
-        if rnd.kind is RoundKind.adhoc:  # the adhoc-round flow carries on from its commit
-            params = {"plan": rnd.plan_id, "reason": rnd.reason, "round_id": round_key}
-            await run_in_threadpool(state.adhoc_runner, params | entered)
-            event = AdhocRequested(rnd.plan_id, rnd.reason, me.name, "ceremony")
-        else:
-            await run_in_threadpool(state.draw_runner, {"round_key": round_key} | entered)
-            event = CeremonyEntered(rnd.plan_id, me.name)
-    except UserError as exc:  # the runner's own checks (the plan looked up again)
+        await run_in_threadpool(state.draw_runner, {"round_key": round_key} | entered)
+    except UserError as exc:  # the runner's own checks
         raise PageRefused(422, refusal(exc, rnd.plan_id), back=base) from None
     await run_in_threadpool(audit.append, state.engine, round_key, event)
     return RedirectResponse(f"{base}?ceremony=1", status_code=303)

@@ -95,9 +95,9 @@ def test_the_ceremony_form_of_a_committed_adhoc_round(
 
     def runner(params: dict[str, Any]) -> dict[str, Any]:
         started.append(params)
-        return {"mode": "test", "round_key": params["round_id"], "state": "running"}
+        return {"mode": "test", "round_key": params["round_key"], "state": "running"}
 
-    with serve(create_app(engine=engine, adhoc_runner=runner)) as base:
+    with serve(create_app(engine=engine, draw_runner=runner)) as base:
         with httpx.Client(base_url=base) as http:
             assert sign_in(http, f"/w/c/open?token={ssc}").status_code == 303
             page = http.get(f"/w/c/rounds/{key}")
@@ -109,8 +109,9 @@ def test_the_ceremony_form_of_a_committed_adhoc_round(
             assert http.post(action, data={**data, "witness_digits": "12ab"}).status_code == 422
             r = http.post(action, data=data)
             assert r.status_code == 303
-    assert started == [{"plan": "ccc-2026-12", "reason": "投诉举报", "requested_by": "李协调",
-                        "round_id": key, "witness_digits": "27182818284590452353",
+    # drawn as committed by the draw runner (draw-round), the plan not asked for again
+    assert started == [{"round_key": key, "requested_by": "李协调",
+                        "witness_digits": "27182818284590452353",
                         "witnesses": ["王五", "赵六"]}]  # fmt: skip
 
 
