@@ -17,6 +17,7 @@ from findings import evidence, media
 from findings.models import Evidence
 from shuangsui.errors import UserError
 from shuangsui.paths import inside
+from shuangsui.text import CONTROL
 from workspace.guards import PageRefused
 
 
@@ -95,6 +96,24 @@ def file_input(allowed: set[str]) -> tuple[str, str]:
     ordered = _in_order(allowed)
     accept = ",".join(x for m in ordered for x in (m, *media.kind_of(m).extensions))
     return accept, _labels(m for m in ordered if m not in media.INLINE)
+
+
+def name_refused(filename: str) -> str | None:
+    """Why the page does not take a file under ``filename``, in Chinese, naming the file (None:
+    it does), as ``POST /findings/…/evidence`` refuses its ``filename``: a control or invisible
+    character (a NUL stops PostgreSQL's insert; a right-to-left mark shows the name reversed;
+    and the finding's schema refuses such a name, so a draft holding it could never be
+    submitted, the page having no way to rename a file), or a folder's path. The name is quoted
+    without the characters refused."""
+    said = f"文件“{CONTROL.sub('', filename)}”未保存："
+    if found := CONTROL.search(filename):
+        return said + (
+            f"文件名中有看不见的字符（U+{ord(found[0]):04X}，控制字符、文字方向控制符或零宽字符）。"
+            "请给文件改名后再上传。"
+        )
+    if "/" in filename or "\\" in filename:
+        return said + "文件名中不能有“/”或“\\”（那是文件夹的路径）。请给文件改名后再上传。"
+    return None
 
 
 def refusal(exc: UserError, filename: str) -> str:

@@ -212,6 +212,9 @@ async def _store_files(
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue
         filename = upload.filename[:255]
+        if why := attachments.name_refused(filename):  # stored nothing, as the API refuses it
+            refused.append(why)
+            continue
         try:
             with evidence.EvidenceWriter(
                 state.settings.home, declared_type(upload), settings, filename=filename
