@@ -115,6 +115,8 @@ _CHECKS = [
     (r"deadline is before the check date", "处理措施的期限早于检查日期"),
     (r"needs a deadline", "责令限期改正须填写期限（年-月-日）"),
     (r"a certificate is listed twice", "同一证书列出了两次"),
+    (r"certificates: (\S+) (\S+) is not a certificate of (\S+)",
+     "证书处理：{0} {1} 不是这家企业（{2}）的证书（名录库可能已更新），请刷新页面后重新选择"),
     (r"a day written YYYY-MM-DD", "应为日期，请按 年-月-日 填写，例如 2026-12-10"),
     (r"check_date: (\S+) is in the future", "检查日期 {0} 晚于今天，请填写实际检查的日期"),
     (r"check_date: (\S+) is outside the round's window \((\S+) to (\S+)\) and after this "

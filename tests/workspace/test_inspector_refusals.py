@@ -92,7 +92,8 @@ def test_a_certificate_not_the_enterprises_is_refused_in_chinese(
     live: tuple[str, dict], engine: sa.Engine
 ) -> None:
     """A form naming a certificate the page did not offer (changed in the registry since the
-    page was read, or a hand-made form): what to do, not the API's English."""
+    page was read, or a hand-made form): the field and the certificate named, and what to do,
+    not the API's English (it said only 系统未接受这次提交, naming no field)."""
     base, teams = live
     code, team = sorted(teams.items())[0]
     with httpx.Client(base_url=base) as http:
@@ -101,8 +102,12 @@ def test_a_certificate_not_the_enterprises_is_refused_in_chinese(
         r = http.post(path, data={"csrf": csrf_of(html), **form})
         assert r.status_code == 422
         said = _errors(r.text)
-        assert "系统未接受这次提交。请刷新页面后重试" in said
-        assert _english(said) == [], said
+        named = f"证书处理：XX 1 不是这家企业（{code}）的证书（名录库可能已更新），"
+        assert named + "请刷新页面后重新选择。" in said
+        assert (
+            "系统未接受这次提交" not in said
+            and _english(said.replace("XX", "").replace(code, "")) == []
+        ), said
     assert service.history(engine, ROUND, code).versions == []
 
 
@@ -156,8 +161,14 @@ def test_each_kind_is_said_in_chinese(kind: type[UserError]) -> None:
 
 
 def test_a_refusal_of_no_known_kind_shows_no_english() -> None:
-    said = refusal(UserError("certificates: XX 1 is not a certificate of C"), "提交")
+    said = refusal(
+        UserError(f"evidence: {'a' * 64} was not uploaded (upload the file first)"), "提交"
+    )
     assert said == "系统未接受这次提交。请刷新页面后重试；如仍不成，请联系协调员。"
+    cert = refusal(UserError("certificates: XX 1 is not a certificate of C"), "提交")
+    assert (
+        cert == "证书处理：XX 1 不是这家企业（C）的证书（名录库可能已更新），请刷新页面后重新选择。"
+    )
     busy = refusal(Conflict("finding R/C is being changed by too many writers at once"), "签字")
     assert busy == "同时有多人在修改这家企业的检查结果，未能签字。请刷新页面后重试。"
     dated = refusal(UserError("check_date: 2027-01-05 is in the future (today is x)"), "提交")
