@@ -21,6 +21,9 @@ stamped when it is chained) and inserted in one ``executemany``. It validates no
 leaves out is the checking shuangsui owes the file. After every run, outside the time, the audit
 chain is checked (``audit.check_chain``) and what the run wrote (the lead rows but their
 timestamps, the events' names and payloads) is compared with what the first import wrote.
+Before each timed run the garbage collector runs untimed, so that no run pays for the objects
+an earlier one left (the import pauses the collector, as every bulk step does; the collections
+it put off were otherwise paid by whatever ran next, the floor as often as not).
 
 Usage (from the repository root):
   .venv/bin/python bench/bench_leads_import.py [--leads N] [--runs R] [--postgres-url URL]
@@ -33,6 +36,7 @@ import argparse
 import csv
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import json
 import random
@@ -256,6 +260,7 @@ def main() -> int:
             turn = run % len(KINDS)
             for kind in KINDS[turn:] + KINDS[:turn]:  # each kind first, second and third in turn
                 _empty(engine)
+                gc.collect()  # the collector's debt of the run before is not this run's
                 wall, cpu = time.perf_counter(), time.process_time()
                 done = runs[kind]()
                 times[kind].wall.append(time.perf_counter() - wall)

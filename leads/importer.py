@@ -34,6 +34,7 @@ from registry.models import Enterprise
 from registry.validate import CellError, parse_date
 from rounds import audit
 from shuangsui import db
+from shuangsui.collector import collector_paused
 from shuangsui.errors import ImportRejected, RowProblem, UserError
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def _lead(cells: dict[str, str], context: dict[str, object]) -> LeadIn:
     return LeadIn.model_validate(data, context=context)
 
 
+@collector_paused()  # a bulk step, as a registry import: its rows and events hold no cycle
 def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
     """Validate every row, then record every lead in one transaction."""
     src = inspect_source(path)
@@ -135,7 +137,7 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
             problems.append(RowProblem(name, number, field, reason))
             continue
         except ValidationError as exc:
-            for err in exc.errors():
+            for err in exc.errors(include_url=False, include_context=False):
                 field = ".".join(str(p) for p in err["loc"])
                 reason = str(err["msg"]).removeprefix("Value error, ")
                 if not field:  # a rule across fields names its field in its message
