@@ -51,10 +51,12 @@ from rounds.preflight import (
 from shuangsui.clock import local_label
 from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import InvalidKey, adhoc_round_key
+from shuangsui.text import no_control_in_text
 from workspace.coordinator import no_round, round_path
 from workspace.events import AdhocRequested, CeremonyEntered
 from workspace.forms import in_chinese
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
+from workspace.leadforms import sent_once, text
 from workspace.overview import read_plans
 from workspace.pages import render
 
@@ -176,17 +178,27 @@ def _form(me: Visitor, plans: Plans, status: int = 200, **context: Any) -> Respo
                   notices=plans[1], labels=LABELS, **context)  # fmt: skip
 
 
+FIELDS = ("plan", "reason", "rates", "total_cap", "divisions", "action", "start_key")
+
+
 def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
-    """The ad hoc round's parameters from the form, or what is wrong (naming the field)."""
-    errors = []
-    params: dict[str, Any] = {"requested_by": who}
+    """The ad hoc round's parameters from the form, or what is wrong (naming the field): a
+    field sent twice or as a file (``leadforms.sent_once``) before any is read, and a reason
+    with a control or invisible character (audited, and shown with the round's title)."""
+    params: dict[str, Any] = {"requested_by": who, "plan": "", "reason": ""}
+    if errors := sent_once(form, FIELDS, LABELS):
+        return params, errors
     for name in ("plan", "reason"):
-        value = str(form.get(name, "")).strip()
+        value = text(form, name).strip()
         if not value:
             errors.append(f"{LABELS[name]}：必填")
         params[name] = value
+    try:
+        no_control_in_text(params["reason"])
+    except ValueError as exc:
+        errors.append(f"{LABELS['reason']}：{in_chinese(str(exc))}")
     rates = {}
-    for part in re.split(r"[,，;；\s]+", str(form.get("rates", "")).strip()):
+    for part in re.split(r"[,，;；\s]+", text(form, "rates").strip()):
         if not part:
             continue
         m = RATE.match(part)
@@ -198,13 +210,13 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
             rates[m.group(1).upper()] = f"{m.group(2)}%"
     if rates:
         params["rates"] = rates
-    cap = str(form.get("total_cap", "")).strip()
+    cap = text(form, "total_cap").strip()
     if cap:
         if CAP.fullmatch(cap) and int(cap) > 0:  # not str.isdigit (see DIGITS)
             params["total_cap"] = int(cap)
         else:
             errors.append(f"{LABELS['total_cap']}：应为正整数")
-    divisions = [d for d in re.split(r"[,，;；\s]+", str(form.get("divisions", ""))) if d]
+    divisions = [d for d in re.split(r"[,，;；\s]+", text(form, "divisions")) if d]
     for d in divisions:
         try:
             normalise_division(d)
@@ -297,9 +309,12 @@ def adhoc_form(request: Request, me: Coordinator) -> Response:
 @router.post("/adhoc")
 async def adhoc_post(request: Request, me: Coordinator) -> Response:
     """预览 (the preflight, nothing committed) or 开始 (start the round)."""
-    await check_csrf(request, me)
-    form = await request.form()
-    params, errors = params_of(form, me.name)
+    async with request.form() as form:  # closed here: a file sent in a field's place
+        await check_csrf(request, me)
+        params, errors = params_of(form, me.name)
+        start = text(form, "action") == "start"
+        start_key = text(form, "start_key")
+        typed = {name: text(form, name) for name in FIELDS}  # shown again: never a file
     plans = await run_in_threadpool(_plans, request)
     previewed: Preview | None = None
     if not errors:
@@ -307,15 +322,13 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
             previewed = await run_in_threadpool(preview, request, params, plans)
         except UserError as exc:
             errors = [refusal(exc, params["plan"])]
-    start = form.get("action") == "start"
-    start_key = str(form.get("start_key", ""))
     if start and not errors and not START_KEY.fullmatch(start_key):
         errors = ["请先预检，确认预检结果后再提交并开始。"]
     if start and not errors and previewed and previewed.held:
         errors = ["预检建议暂缓（见下），本轮不能开始；请调整后重新预检。"]
     if errors or not start:
         start_key = start_key or secrets.token_hex(16)
-        return _form(me, plans, 422 if errors else 200, form=dict(form), errors=errors,
+        return _form(me, plans, 422 if errors else 200, form=typed, errors=errors,
                      preview=previewed, start_key=start_key)  # fmt: skip
     # the form's start key and what it asks name the round: the same form sent twice (a
     # double click) starts nothing more; the form changed and sent again is another round
@@ -324,7 +337,7 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     try:
         key = await run_in_threadpool(_start_once, request, params, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
-        return _form(me, plans, 422, form=dict(form), errors=[refusal(exc, params["plan"])],
+        return _form(me, plans, 422, form=typed, errors=[refusal(exc, params["plan"])],
                      preview=previewed, start_key=start_key)  # fmt: skip
     return RedirectResponse(f"/w/c/?started={quote(key, safe='')}", status_code=303)
 
@@ -357,19 +370,21 @@ def _start_once(request: Request, params: dict[str, Any], who: str) -> str:
 async def ceremony(round_key: str, request: Request, me: Coordinator) -> Response:
     """The ceremony of a committed round, ad hoc or scheduled: the witnesses and the digits
     they produced, entered after the commitment was published."""
-    await check_csrf(request, me)
-    form = await request.form()
+    async with request.form() as form:  # closed here: a file sent in a field's place
+        await check_csrf(request, me)
+        wrong = sent_once(form, ("witness_digits", "witnesses"), LABELS)
+        digits = text(form, "witness_digits").strip()
+        witnesses = [w for w in re.split(r"[,，、;；\s]+", text(form, "witnesses")) if w]
     with Session(request.app.state.engine) as db:
         rnd = db.get(Round, round_key)
-    digits = str(form.get("witness_digits", "")).strip()
-    witnesses = [w for w in re.split(r"[,，、;；\s]+", str(form.get("witnesses", ""))) if w]
     base = round_path(round_key)
     if rnd is None:
         raise no_round(round_key)
     if not awaits_witnesses(rnd):
         said = "只有已提交、尚未摇号、等待见证人数字的轮次可以在此进行摇号仪式。"
         raise PageRefused(409, said, back=base)
-    wrong = []
+    if wrong:  # a field twice, or a file: read as nothing, said as what it is
+        raise PageRefused(422, "；".join(wrong) + "。", back=base)
     if not DIGITS.fullmatch(digits):
         said = "只能是数字 0-9（半角，不含空格）" if digits else "必填"
         wrong.append(f"{LABELS['witness_digits']}：{said}")

@@ -106,16 +106,17 @@ def refusal(message: str) -> str:
     return said(field, reason) if field in LABELS else said("", message)
 
 
-def sent_once(form: Any, names: tuple[str, ...]) -> list[str]:
-    """Each of ``names`` the form sent more than once, or as a file, said by its label; none
-    of them is read then (a form of our pages sends each once, as text)."""
+def sent_once(form: Any, names: tuple[str, ...], labels: dict[str, str] = LABELS) -> list[str]:
+    """Each of ``names`` the form sent more than once, or as a file, said by its label
+    (``labels``: the page's); none of them is read then (a form of our pages sends each once,
+    as text). The ad hoc page and the ceremony's form ask the same (``workspace.adhoc``)."""
     out = []
     for name in names:
         values = form.getlist(name)
         if len(values) > 1:
-            out.append(f"{LABELS.get(name, '表单')}：{TWICE}")
+            out.append(f"{labels.get(name, '表单')}：{TWICE}")
         elif values and not isinstance(values[0], str):
-            out.append(f"{LABELS.get(name, '表单')}：{NOT_TEXT}")
+            out.append(f"{labels.get(name, '表单')}：{NOT_TEXT}")
     return out
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api import paging
@@ -23,6 +23,7 @@ from findings.models import Evidence
 from findings.records import load_results
 from rounds.models import AuditEvent, Round
 from shuangsui.keys import PlanRef, RoundKey
+from shuangsui.text import no_control_in_text
 
 router = APIRouter(tags=["coordinator"], responses=PROBLEM_RESPONSES)
 Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
@@ -144,7 +145,9 @@ MAX_SAFE_INT = 2**53 - 1
 
 class AdhocRequest(BaseModel):
     plan: PlanRef = Field(description="plan id, or a .yaml file's path under the plans directory")
-    reason: str = Field(min_length=1, max_length=1000, description="why this round (audited)")
+    reason: Annotated[str, AfterValidator(no_control_in_text)] = Field(
+        min_length=1, max_length=1000, description="why this round (audited)"
+    )
     rates: dict[Text, Text] | None = Field(default=None, max_length=100)
     total_cap: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)
     divisions: list[Text] | None = Field(default=None, max_length=5000)
