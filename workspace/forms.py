@@ -39,6 +39,32 @@ FIELD_LABELS = {
 }
 
 
+# the form's other fields, as a refusal names them
+TWICE_LABELS = {
+    **FIELD_LABELS,
+    "measure_kind": "处理措施",
+    "measure_deadline": "处理措施",
+    "measure_text": "处理措施",
+    "base_version": "版本号",
+    "action": "表单",
+}
+
+
+TWICE_SAID = "表单中填写了不止一次，未保存任何内容。请刷新页面后重新填写提交。"
+
+
+def sent_twice(form: Any) -> str:
+    """The first field of the inspector's form sent more than once, said in Chinese ("" when
+    none was): the page's form sends each once, and which of two values was meant is not the
+    server's to guess (the API refuses a key twice, ``api.bodies.OnceEachKey``)."""
+    certs = [key for key, _ in form.multi_items() if key.startswith(CERT_PREFIX)]
+    for name in (*TEXT_FIELDS, "base_version", "action", *certs):
+        if len(form.getlist(name)) > 1:
+            label = "证书处理" if name.startswith(CERT_PREFIX) else TWICE_LABELS[name]
+            return f"{label}（{name}）：{TWICE_SAID}"
+    return ""
+
+
 def draft_from_form(form: Any, evidence: list[dict[str, str]]) -> dict[str, Any]:
     """The form's fields as a draft (strings only), with the evidence attached so far."""
     draft: dict[str, Any] = {}

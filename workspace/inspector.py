@@ -34,7 +34,7 @@ from shuangsui.clock import local_label
 from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import assignment, attachments, drafts, sessions
 from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
-from workspace.forms import draft_from_form, finding_from_draft, in_chinese
+from workspace.forms import draft_from_form, finding_from_draft, in_chinese, sent_twice
 from workspace.guards import (
     PageRefused,
     SignIn,
@@ -259,6 +259,8 @@ async def read_form(request: Request) -> FormData:
 def version_field(form: FormData, name: str) -> int | None:
     """The version number ``name`` of the form (ASCII digits), None when not sent; anything
     else ("x", "²", a thousand digits) is a 422 naming the field."""
+    if len(form.getlist(name)) > 1:
+        raise PageRefused(422, f"表单中的版本号（{name}）填写了不止一次。请返回页面重新提交。")
     value = form.get(name)
     if value is None or value == "":
         return None
@@ -308,6 +310,8 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     base = version_field(form, "base_version")  # checked before anything is written
+    if twice := sent_twice(form):
+        raise PageRefused(422, twice)
     home = state.settings.home
     files, refused = await _store_files(request, me, form)
     draft = await run_in_threadpool(_save_draft, request, me, form, files)
