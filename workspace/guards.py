@@ -193,10 +193,19 @@ def coordinator_binding(token: str) -> str:
     return tokens.token_hash(token)[:16]
 
 
+# a coordinator's token on an inspector's link (``role-refused``: on the coordinator's link
+# an inspector's token is no token at all, ``token-refused``, said by the hint)
+COORDINATOR_ON_LINK = "这是协调员令牌，不能打开检查任务。协调员请用协调员令牌的链接进入工作台。"
+
+
 def _link_refused(request: Request, exc: Problem, hint: str) -> PageRefused:
-    """The API's refusal of a sign-in link's token, as its page says it."""
+    """The API's refusal of a sign-in link's token, as its page says it, in Chinese only: the
+    API's English detail was put in brackets behind the hint ("（a coordinator may not call
+    this route (allowed: inspector)）")."""
     bureau = request.app.state.settings.bureau_name
-    return PageRefused(exc.status, said(exc.slug, "", bureau) or f"{hint}（{exc.detail}）")
+    if exc.slug == "role-refused":
+        return PageRefused(exc.status, COORDINATOR_ON_LINK)
+    return PageRefused(exc.status, said(exc.slug, "", bureau) or f"{hint}。")
 
 
 def _link(role: Role, hint: str):  # type: ignore[no-untyped-def]
