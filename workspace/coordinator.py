@@ -19,6 +19,7 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
+from api.semantics import sent_method
 from findings.media import disposition
 from notifications.admin import retry_dead
 from registry.models import Inspector
@@ -391,7 +392,8 @@ def export(round_key: str, what: str, fmt: str, request: Request, me: Coordinato
     title, header, rows_of = EXPORTS[what]
     rows = rows_of(state.engine, round_key)
     data = exports.as_xlsx(header, rows) if fmt == "xlsx" else exports.as_csv(header, rows)
-    audit.append(state.engine, round_key, ExportDownloaded(what, fmt, me.name))
+    if sent_method(request) != "HEAD":  # a HEAD (a link checker's) downloads nothing
+        audit.append(state.engine, round_key, ExportDownloaded(what, fmt, me.name))
     name = disposition("attachment", f"{round_key}-{title}.{fmt}")
     return Response(data, media_type=MEDIA[fmt], headers={"Content-Disposition": name})
 

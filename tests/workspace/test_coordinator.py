@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,11 +15,13 @@ import httpx
 import openpyxl
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from api import tokens
 from findings.importer import import_findings
 from findings.service import history, submit
 from registry.divisions import divisions
+from rounds.models import AuditEvent
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, final_finding, finding
 from tests.workspace.conftest import coordinator_live as live  # noqa: F401  (for tests/joint)
@@ -118,6 +121,18 @@ def test_exports_open_in_openpyxl_and_the_template_round_trips(
             path.write_bytes(r.content)
             sheets[what] = path
         assignments_csv = http.get(f"/w/c/rounds/{ROUND}/assignments.csv")
+        # a HEAD (a link checker's) answers as the GET, without the file, and records no
+        # download: four GETs, four ExportDownloaded
+        head = http.head(f"/w/c/rounds/{ROUND}/findings.xlsx")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-disposition"].startswith("attachment")
+    with Session(engine) as s:
+        downloaded = s.exec(select(AuditEvent).where(AuditEvent.event == "ExportDownloaded"))
+        said = [json.loads(e.payload) for e in downloaded]
+    assert [(d["what"], d["file_format"]) for d in said] == [
+        ("assignments", "xlsx"), ("findings", "xlsx"), ("template", "xlsx"),
+        ("assignments", "csv"),
+    ]  # fmt: skip
     wb = openpyxl.load_workbook(sheets["assignments"])
     rows = list(wb.active.iter_rows(values_only=True))  # type: ignore[union-attr]
     wb.close()
