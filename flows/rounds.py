@@ -8,6 +8,7 @@ round continues where it stopped: the commitment and the draw are never repeated
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -177,6 +178,8 @@ def _commit_adhoc(
         overrides["total_cap"] = total_cap
     if divisions:
         overrides["divisions"] = divisions
+    if round_id is not None and not overrides and (summary := _as_committed(round_id, plan_path)):
+        return summary
     if round_id is None:
         run_id = flow_run.get_id() or ""
         round_id = adhoc_round_key(plan_path.stem, f"{run_id}|{plan}|{reason}|{requested_by}")
@@ -192,6 +195,24 @@ def _commit_adhoc(
     if summary["status"] == "held":
         publish_held_artifact(summary)
         raise CommitHeld(summary["round_key"], summary["reasons"], summary["preview"])
+    return summary
+
+
+def _as_committed(round_id: str, plan_path: Path) -> dict[str, Any] | None:
+    """A committed ad hoc round of this plan asked for again with no cap, raised rates or
+    divisions (its ceremony, as ``POST /rounds/adhoc`` documents it: the round's key, its plan
+    and reason, the digits): its summary, to be carried on as it was committed, those its
+    commitment's. Committed again, it was refused in the background as "committed with other
+    arguments" when it had any, after the API had answered 202. None for anything else (no such
+    round, a scheduled one, another plan): committed as before, which refuses what differs."""
+    from draw.plan import load_plan
+    from tasks.rounds import round_summary
+
+    if not _committed(round_id):
+        return None
+    summary = round_summary(round_id)
+    if summary["kind"] != "adhoc" or summary["plan_id"] != load_plan(plan_path)["id"]:
+        return None
     return summary
 
 

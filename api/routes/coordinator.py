@@ -152,7 +152,9 @@ class AdhocRequest(BaseModel):
     total_cap: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)
     divisions: list[Text] | None = Field(default=None, max_length=5000)
     round_id: RoundKey | None = Field(
-        default=None, description="continue an ad hoc round already committed (the ceremony)"
+        default=None,
+        description="continue an ad hoc round already committed (the ceremony): drawn as "
+        "committed, its cap, rates and divisions the commitment's (give none, or the same)",
     )
     witness_digits: str | None = Field(
         default=None,

@@ -100,6 +100,29 @@ def test_adhoc_round_refuses_digits_before_commitment_and_records_reason(
 
 
 @pytest.mark.usefixtures("prefect_harness")
+def test_an_adhoc_rounds_ceremony_draws_it_as_committed_with_its_cap(
+    engine: sa.Engine, plans_dir: Path
+) -> None:
+    """The ceremony's call as ``POST /rounds/adhoc`` documents it (the round's key, plan, reason
+    and digits) for a round committed with a cap: drawn as committed, within the cap. It was
+    committed again without the cap and refused ("committed with other arguments"), in the
+    background after the API's 202. Another plan than the round's is refused, nothing drawn."""
+    from shuangsui.errors import UserError
+
+    seed_registry(engine)
+    committed = adhoc_round(plan="ccc-2026-12", reason="投诉", requested_by="林科长", total_cap=2)
+    key = committed["round_key"]
+    ask = {"reason": "投诉", "requested_by": "林科长", "round_id": key,
+           "witness_digits": DIGITS, "witnesses": ["王五"]}  # fmt: skip
+    with pytest.raises(UserError, match="committed with other arguments.*id: committed"):
+        adhoc_round(plan="ccc-2027-01", **ask)
+    assert _counts(engine)[2] == 0
+    drawn = adhoc_round(plan="ccc-2026-12", **ask)
+    assert drawn["status"] == "drawn" and drawn["round_key"] == key
+    assert 0 < _counts(engine)[0] <= 2 and _counts(engine)[2] == 1
+
+
+@pytest.mark.usefixtures("prefect_harness")
 def test_round_artifact_tells_the_coordinator(engine: sa.Engine, plans_dir: Path) -> None:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
