@@ -55,8 +55,9 @@ from shuangsui.text import no_control_in_text
 from workspace.coordinator import no_round, round_path
 from workspace.events import AdhocRequested, CeremonyEntered
 from workspace.forms import in_chinese
+from workspace.formvalues import text
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
-from workspace.leadforms import sent_once, text
+from workspace.leadforms import sent_once
 from workspace.overview import read_plans
 from workspace.pages import render
 

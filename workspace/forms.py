@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from findings.schemas import FindingIn
+from workspace.formvalues import first_twice
 
 TEXT_FIELDS = (
     "result",
@@ -58,11 +59,11 @@ def sent_twice(form: Any) -> str:
     none was): the page's form sends each once, and which of two values was meant is not the
     server's to guess (the API refuses a key twice, ``api.bodies.OnceEachKey``)."""
     certs = [key for key, _ in form.multi_items() if key.startswith(CERT_PREFIX)]
-    for name in (*TEXT_FIELDS, "base_version", "action", *certs):
-        if len(form.getlist(name)) > 1:
-            label = "证书处理" if name.startswith(CERT_PREFIX) else TWICE_LABELS[name]
-            return f"{label}（{name}）：{TWICE_SAID}"
-    return ""
+    name = first_twice(form, (*TEXT_FIELDS, "base_version", "action", *certs))
+    if not name:
+        return ""
+    label = "证书处理" if name.startswith(CERT_PREFIX) else TWICE_LABELS[name]
+    return f"{label}（{name}）：{TWICE_SAID}"
 
 
 def draft_from_form(form: Any, evidence: list[dict[str, str]]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from leads.models import STATUS_LABELS, LeadStatus
 from leads.schemas import LeadIn
 from leads.service import OPEN
 from workspace.forms import in_chinese
+from workspace.formvalues import text
 
 # the fields as the forms label them (lead_new.html and lead.html show these words); the
 # intake's are the import's column names (docs/leads.md)
@@ -118,12 +119,6 @@ def sent_once(form: Any, names: tuple[str, ...], labels: dict[str, str] = LABELS
         elif values and not isinstance(values[0], str):
             out.append(f"{labels.get(name, '表单')}：{NOT_TEXT}")
     return out
-
-
-def text(form: Any, name: str) -> str:
-    """The form's ``name`` as text ("" when not sent, or sent as a file)."""
-    value = form.get(name, "")
-    return value if isinstance(value, str) else ""
 
 
 def intake(form: Any) -> tuple[dict[str, str], LeadIn | None, list[str]]:

@@ -24,8 +24,9 @@ from leads.schemas import LeadsSettings
 from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import leadviews
 from workspace.coordinator import enterprise_path, round_path, said_key
+from workspace.formvalues import text
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session, still_current
-from workspace.leadforms import KEY, LABELS, intake, refusal, sent_once, text
+from workspace.leadforms import KEY, LABELS, intake, refusal, sent_once
 from workspace.overview import read_plans
 from workspace.pages import render
 

@@ -30,6 +30,7 @@ from rounds.team_changes import recorded_rows
 from shuangsui.clock import ISO_DAY, local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
+from workspace.formvalues import first_twice, text
 
 # the causes as the form's radio buttons name them; what each means is draw.replace.CAUSES'
 CAUSE_LABELS = {"conflict": "回避", "unavailable": "不能到场", "left": "调离"}
@@ -159,13 +160,10 @@ def form_strings(form: Any, fields: tuple[str, ...], *, text_field: str) -> dict
     cut at twice what the service takes, ``due_on`` stripped and cut at 32 characters; and
     under ``twice`` the first of ``fields`` sent more than once ("" when none was: a page's
     form sends each once, and which of two values was meant is not the server's to guess)."""
-    out = {}
-    for name in fields:
-        value = form.get(name, "")
-        out[name] = value if isinstance(value, str) else ""
+    out = {name: text(form, name) for name in fields}
     out[text_field] = out[text_field][: 2 * NOTE_MAX]
     out["due_on"] = out["due_on"].strip()[:32]
-    out["twice"] = next((name for name in fields if len(form.getlist(name)) > 1), "")
+    out["twice"] = first_twice(form, fields)
     return out
 
 
