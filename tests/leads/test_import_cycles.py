@@ -6,8 +6,6 @@ the import and no row of its file is garbage afterwards."""
 
 from __future__ import annotations
 
-import gc
-import types
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import sqlalchemy as sa
 from leads.importer import import_leads
 from registry.io import write_table
 from shuangsui.errors import ImportRejected
+from tests.garbage import garbage_of
 from tests.leads.helpers import outside_code
 from tests.leads.test_import import HEADER
 
@@ -33,20 +32,8 @@ def test_an_import_leaves_nothing_in_reference_cycles(engine: sa.Engine, tmp_pat
         ["投诉举报", code, "虚假认证", "2026-11-02", "", "是", "李某", "证书造假", f"TS-{n}"]
         for n in range(1, 40)
     ])  # fmt: skip
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept in gc.garbage to look at
-    try:
+    with garbage_of("/leads/") as left:
         with pytest.raises(ImportRejected):
             import_leads(engine, bad, imported_by="林科长")
         assert len(import_leads(engine, good, imported_by="林科长").ids) == 39
-        gc.collect()
-        frames = [
-            f"{o.f_code.co_filename}:{o.f_code.co_name}"
-            for o in gc.garbage
-            if isinstance(o, types.FrameType) and "/leads/" in o.f_code.co_filename
-        ]
-        rows = [o for o in gc.garbage if isinstance(o, dict) and "credit_code" in o]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert frames == [] and rows == [], (frames[:5], len(rows))
+    assert left.frames == [] and left.rows == [], (left.frames[:5], len(left.rows))

@@ -3,8 +3,6 @@ were, and gives its connection back with the page cache it came with."""
 
 from __future__ import annotations
 
-import gc
-import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from registry import importer
 from registry.importer import import_files
 from shuangsui.db import session_scope
 from shuangsui.errors import ImportRejected
+from tests.garbage import garbage_of
 
 from .helpers import (
     REGISTRY_TABLES,
@@ -111,22 +110,10 @@ def test_an_import_leaves_nothing_of_its_rows_in_reference_cycles(
     ents = [enterprise_row(n) for n in range(1, 6)]
     ents[3][1] = ""  # a required name left empty: a bad cell
     bad = enterprises_file(tmp_path / "bad.csv", ents)
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds is kept in gc.garbage to look at
-    try:
+    with garbage_of("/registry/") as left:
         with pytest.raises(ImportRejected), session_scope(engine) as session:
             import_files(session=session, files=[("enterprises", bad)])
         with session_scope(engine) as session:
             import_files(session=session, files=_files(tmp_path))
-        gc.collect()
-        frames = [
-            f"{o.f_code.co_filename}:{o.f_code.co_name}"
-            for o in gc.garbage
-            if isinstance(o, types.FrameType) and "/registry/" in o.f_code.co_filename
-        ]
-        rows = [o for o in gc.garbage if isinstance(o, dict) and "credit_code" in o]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert frames == []
-    assert rows == []
+    assert left.frames == []
+    assert left.rows == []
