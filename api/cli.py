@@ -72,13 +72,16 @@ def list_revoked() -> None:
     from shuangsui.clock import local_label
 
     engine = _engine()
-    for row in inspector_tokens.revoked(engine):
+    inspectors, coordinators = inspector_tokens.revoked(engine), tokens.revoked_coordinators(engine)
+    if not inspectors and not coordinators:
+        typer.echo("no inspector's links and no coordinator's token revoked", err=True)
+    for row in inspectors:
         where = row.round_key or "every round drawn by then"
         typer.echo(
             f"inspector\t{row.inspector_id}\t{where}\t{local_label(row.revoked_at)}\t"
             f"{row.revoked_by}\t{row.reason}"
         )
-    for c in tokens.revoked_coordinators(engine):
+    for c in coordinators:
         when = local_label(c.revoked_at) if c.revoked_at else "-"
         typer.echo(f"coordinator\t{c.name}\t{c.bureau_code}\t{when}")
 

@@ -64,7 +64,10 @@ def list_cmd(
     except ValueError:
         raise UserError(f"--status: {status!r} is not one of "
                         f"{', '.join(s.value for s in LeadStatus)}") from None  # fmt: skip
-    for lead in service.listing(_engine(), status=wanted):
+    leads = service.listing(_engine(), status=wanted)
+    if not leads:
+        typer.echo(f"no leads {wanted.value}" if wanted else "no leads", err=True)
+    for lead in leads:
         where = f" round {lead.round_key}" if lead.round_key else ""
         typer.echo(
             f"{lead.id:>6} {lead.status.value:<9} {lead.source.value:<18} {lead.credit_code} "

@@ -166,6 +166,8 @@ def list_rounds(
     with Session(_engine()) as session:
         rows = session.exec(newest if all_ else newest.limit(limit)).all()
         total = session.exec(select(func.count()).select_from(Round)).one()
+    if not rows:
+        typer.echo("no rounds yet: `shuangsui round commit PLAN` commits one", err=True)
     for r in rows:
         typer.echo(f"{r.round_key:<32} {r.kind.value:<9} {r.status.value:<9} {r.period}")
     if total > len(rows):
