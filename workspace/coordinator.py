@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
@@ -156,13 +156,19 @@ def enterprise_path(round_key: str, credit_code: str) -> str:
 @router.get("/rounds/{round_key}")
 def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
     """The round's progress; its enterprises all, or those of one filter of
-    ``overview.FILTERS`` (``?show=todo``: a link, so it works without JavaScript)."""
+    ``overview.FILTERS`` (``?show=todo``: a link, so it works without JavaScript), or those
+    whose name, credit code or inspector holds what was sought (``?q=``), a page at a time
+    (``?page=2``)."""
     state = request.app.state
     view = overview.round_view(state.engine, state.settings, round_key)
     if view is None:
         raise no_round(round_key)
     show = request.query_params.get("show", "")
     show = show if show in overview.FILTERS else ""
+    sought = overview.sought(request.query_params.get("q", ""))
+    found = overview.found(view.rows, sought)
+    asked = request.query_params.get("page", "")
+    page = overview.enterprise_page(overview.kept(found, show), asked)
     changed = replacements.changes(state.engine, round_key, state.settings.timezone)
     return render(
         "round.html",
@@ -175,11 +181,23 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         imported=_imported(request),
         show=show,
         filters=overview.FILTERS,
-        rows=view.shown(show),
+        sought=sought,
+        sought_max=overview.SOUGHT_MAX,
+        counts=overview.counts(found),
+        found=len(found),
+        page=page,
+        link=listing_link,
         enterprise_path=enterprise_path,
         replaced=len(changed),
         replaced_at=replacements.by_enterprise(changed),
     )
+
+
+def listing_link(base: str, **params: str | int) -> str:
+    """``base`` with those of ``params`` that have a value, as a link of the page gives it
+    (a filter, a search and a page number kept together)."""
+    given = {name: value for name, value in params.items() if value}
+    return f"{base}?{urlencode(given)}" if given else base
 
 
 def _imported(request: Request) -> dict[str, int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from rounds.plans import committed_plan, load_plan_text, plan_files, read_plan
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
+from shuangsui.text import CONTROL
 from workspace.failures import failure_said, starts_again
 
 logger = logging.getLogger(__name__)
@@ -135,14 +137,69 @@ class RoundView:
 
     def shown(self, show: str) -> list[EnterpriseRow]:
         """The rows a filter of ``FILTERS`` keeps (every row for any other value)."""
-        if show == "late":
-            return [r for r in self.rows if r.late]
-        return [r for r in self.rows if r.stage == show] if show in STAGES else self.rows
+        return kept(self.rows, show)
+
+
+def kept(rows: list[EnterpriseRow], show: str) -> list[EnterpriseRow]:
+    """The rows a filter of ``FILTERS`` keeps (every row for any other value)."""
+    if show == "late":
+        return [r for r in rows if r.late]
+    return [r for r in rows if r.stage == show] if show in STAGES else rows
+
+
+def counts(rows: list[EnterpriseRow]) -> dict[str, int]:
+    """How many of ``rows`` each filter of ``FILTERS`` keeps."""
+    return {show: len(kept(rows, show)) for show in FILTERS}
+
+
+ROUND_PAGE = 100  # enterprises on one page of a round: a registry of 200,000 draws thousands
+SOUGHT_MAX = 40  # characters of a search the page keeps (a name, a code, an inspector's name)
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")  # not str.isdigit, to which "²" is a digit
+
+
+def sought(text: str) -> str:
+    """What a coordinator typed in the round page's search, as the page searches for it and
+    shows it back: without control or invisible characters, its first ``SOUGHT_MAX``."""
+    return CONTROL.sub("", text).strip()[:SOUGHT_MAX]
+
+
+def found(rows: list[EnterpriseRow], text: str) -> list[EnterpriseRow]:
+    """The rows whose credit code, name or a team member's name holds ``text`` (letters in
+    either case); every row when ``text`` is empty."""
+    if not text:
+        return rows
+    want = text.casefold()
+    return [
+        r
+        for r in rows
+        if want in r.credit_code.casefold()
+        or want in r.name.casefold()
+        or any(want in member.casefold() for member in r.team)
+    ]
+
+
+@dataclass(frozen=True)
+class EnterprisePage:
+    """One page of a round's enterprises: ``ROUND_PAGE`` of the rows a filter keeps."""
+
+    rows: list[EnterpriseRow]
+    total: int  # the rows the filter keeps, on every page
+    page: int  # from 1
+    pages: int
 
     @property
-    def counts(self) -> dict[str, int]:
-        """How many rows each filter of ``FILTERS`` keeps."""
-        return {show: len(self.shown(show)) for show in FILTERS}
+    def first(self) -> int:
+        """The number of this page's first row among ``total``, from 1."""
+        return (self.page - 1) * ROUND_PAGE + 1
+
+
+def enterprise_page(rows: list[EnterpriseRow], page: str) -> EnterprisePage:
+    """Page ``page`` of ``rows`` (``?page=``: the first for anything not a page number, the
+    last for a number past it)."""
+    pages = max(1, math.ceil(len(rows) / ROUND_PAGE))
+    number = min(int(page) if PAGE_NUMBER.fullmatch(page) else 1, pages)
+    here = rows[(number - 1) * ROUND_PAGE : number * ROUND_PAGE]
+    return EnterprisePage(here, len(rows), number, pages)
 
 
 def _period(settings: Settings) -> str:
