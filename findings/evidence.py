@@ -13,6 +13,11 @@ already stored, stays as a file a crash before the row would leave: nothing name
 may cite only evidence with a row, ``findings.service.reference_problems``, and nothing serves
 a file without one). It is not removed, since it is stored by its digest: the same bytes
 uploaded by someone else at the same time are that very file, and their row may be committing.
+
+Each upload links its file to the assignment (round, enterprise) it came in through, in the
+transaction of its row (:class:`findings.models.EvidenceLink`; the same bytes uploaded for two
+assignments: one file, one row, two links). A version cites, and an assignment's pages serve,
+only the files linked to that assignment (:func:`linked`): a digest is no key to a file.
 """
 
 from __future__ import annotations
@@ -22,15 +27,15 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from findings import media
-from findings.models import Evidence
+from findings.models import Evidence, EvidenceLink
 from findings.settings import FindingsSettings
 from shuangsui import writes
 from shuangsui.errors import UserError
@@ -199,27 +204,45 @@ def record(
     media_type: str,
     filename: str,
     uploaded_by: str,
+    round_key: str | None,
+    credit_code: str = "",
     allowed: Callable[[Session], None] | None = None,
 ) -> Evidence:
-    """The evidence row for a stored file (the first upload's row when it already exists).
-    ``allowed`` runs first in its transaction (:func:`shuangsui.writes.write`): whether the
-    uploader may still upload; it raises to refuse, and no row is written."""
+    """The evidence row for a stored file (the first upload's row when it already exists),
+    and its link to the assignment (``round_key``, ``credit_code``) it was uploaded for, in
+    one transaction (None: no assignment, a file no version may cite). ``allowed`` runs first
+    in it (:func:`shuangsui.writes.write`): whether the uploader may still upload; it raises
+    to refuse, and neither is written."""
+    now = datetime.now(UTC)
 
     def work(session: Session) -> tuple[Evidence, bool]:
-        existing = session.get(Evidence, sha256)
-        if existing is not None:
-            return existing, False
-        row = Evidence(
-            sha256=sha256,
-            size=size,
-            media_type=media_type,
-            filename=filename,
-            uploaded_by=uploaded_by,
-            stored_at=datetime.now(UTC),
-        )
-        session.add(row)
-        session.flush()  # a concurrent first upload of the same bytes fails here: read again
-        return row, True
+        row = session.get(Evidence, sha256)
+        new = row is None
+        if row is None:
+            row = Evidence(
+                sha256=sha256,
+                size=size,
+                media_type=media_type,
+                filename=filename,
+                uploaded_by=uploaded_by,
+                stored_at=now,
+            )
+            session.add(row)
+            session.flush()  # a concurrent first upload of the same bytes fails here: again
+        if round_key is not None and not session.get(
+            EvidenceLink, (round_key, credit_code, sha256)
+        ):
+            session.add(
+                EvidenceLink(
+                    round_key=round_key,
+                    credit_code=credit_code,
+                    sha256=sha256,
+                    uploaded_by=uploaded_by,
+                    linked_at=now,
+                )
+            )
+            session.flush()  # the same, for the same bytes at once for one assignment
+        return row, new
 
     row, new = writes.write(engine, work, what=f"evidence {sha256[:12]}", allowed=allowed)
     if new:
@@ -237,8 +260,11 @@ def store_bytes(
     media_type: str,
     filename: str = "",
     uploaded_by: str = "",
+    round_key: str | None = None,
+    credit_code: str = "",
     settings: FindingsSettings | None = None,
 ) -> Evidence:
+    """Store ``data`` and record it (:func:`record`), for the assignment when one is given."""
     settings = settings or FindingsSettings()
     with EvidenceWriter(home, media_type, settings, filename=filename) as writer:
         writer.write(data)
@@ -250,7 +276,36 @@ def store_bytes(
         media_type=writer.media_type,
         filename=filename,
         uploaded_by=uploaded_by,
+        round_key=round_key,
+        credit_code=credit_code,
     )
+
+
+def linked(session: Session, round_key: str, credit_code: str, sha256s: Iterable[str]) -> set[str]:
+    """Which of ``sha256s`` were uploaded for the assignment (``round_key``, ``credit_code``):
+    the files its versions may cite and its pages may serve."""
+    wanted = sorted(set(sha256s))
+    if not wanted:
+        return set()
+    found = session.exec(
+        select(EvidenceLink.sha256).where(
+            col(EvidenceLink.round_key) == round_key,
+            col(EvidenceLink.credit_code) == credit_code,
+            col(EvidenceLink.sha256).in_(wanted),
+        )
+    )
+    return set(found)
+
+
+def servable(
+    engine: Engine, round_key: str, credit_code: str, sha256: str, named: set[str]
+) -> set[str]:
+    """``named`` (the files a page shows) kept to those uploaded for its assignment, as far as
+    ``sha256``, the file asked for, is concerned: what the page may serve."""
+    if sha256 not in named:
+        return set()
+    with Session(engine) as session:
+        return linked(session, round_key, credit_code, [sha256])
 
 
 def served_headers(row: Evidence, *, inline_images: bool) -> dict[str, str]:

@@ -452,7 +452,7 @@ def import_file(
                 )
                 problems.append(RowProblem(name, r.number, "signed_by", reason))
             found = date_problems(session, r.round_key, r.credit_code, r.finding)
-            found += service.reference_problems(session, r.credit_code, r.finding)
+            found += service.reference_problems(session, r.round_key, r.credit_code, r.finding)
             for reason in found:
                 field, _, text = reason.partition(": ")
                 problems.append(RowProblem(name, r.number, field, text))

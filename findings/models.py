@@ -1,5 +1,5 @@
-"""Findings as SQLModel tables: append-only versions, sign-offs, evidence, coordinator tokens,
-revoked inspector links.
+"""Findings as SQLModel tables: append-only versions, sign-offs, evidence and the assignments
+it came in through, coordinator tokens, revoked inspector links.
 
 A finding is one per (round, enterprise). Its content lives in numbered versions that are never
 updated: a correction is a new version with a reason. A version is final when every member of
@@ -87,6 +87,25 @@ class Evidence(SQLModel, table=True):
     filename: str = ""
     uploaded_by: str = ""
     stored_at: datetime
+
+
+class EvidenceLink(SQLModel, table=True):
+    """An assignment (round, enterprise) an evidence file came in through: one row for each
+    assignment the same bytes were uploaded for (the file and its :class:`Evidence` row stay
+    one), written in the transaction of the upload's row (``findings.evidence.record``). A
+    version may cite only files linked to its own assignment
+    (``findings.service.reference_problems``) and an assignment's pages serve only those, so a
+    digest learned elsewhere carries no other enterprise's file into this record. Migration
+    0021 linked each file cited by an earlier version to that version's assignment, and each
+    file an inspector's page attached (``EvidenceAttached``) to the page's."""
+
+    __tablename__ = "evidence_link"
+
+    round_key: str = Field(primary_key=True, foreign_key="round.round_key")
+    credit_code: str = Field(primary_key=True, max_length=18)
+    sha256: str = Field(primary_key=True, max_length=64, foreign_key="evidence.sha256")
+    uploaded_by: str  # the upload's (migration 0021: the citing version's submitter)
+    linked_at: datetime
 
 
 class CoordinatorToken(SQLModel, table=True):

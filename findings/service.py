@@ -17,13 +17,14 @@ from typing import NamedTuple
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
+from findings import evidence
 from findings.dates import date_problems
 from findings.events import FindingRecorded, FindingSigned
 from findings.history import History as History
 from findings.history import count_versions as count_versions
 from findings.history import history as history
 from findings.history import latest_version_number, signoffs, team_of
-from findings.models import Evidence, Finding, FindingSignoff, FindingVersion
+from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.schemas import FindingIn
 from findings.state import VersionState, utc, version_state
 from registry.models import Certificate
@@ -96,8 +97,14 @@ after_version_hooks: list[Callable[[Session, VersionAdded], None]] = []
 after_sign_hooks: list[Callable[[Session, str, str, int, str], None]] = []
 
 
-def reference_problems(session: Session, credit_code: str, data: FindingIn) -> list[str]:
-    """What a version names that the database does not know."""
+def reference_problems(
+    session: Session, round_key: str, credit_code: str, data: FindingIn
+) -> list[str]:
+    """What a version names that is not its assignment's: a certificate of another enterprise
+    (or none), a file not uploaded for this enterprise in this round. A stored file of another
+    assignment is refused as one never uploaded, so the answer tells nothing of which digests
+    the bureau holds. The files a finding cited before are linked to it (migration 0021), so a
+    version repeating them (a sign-off, a re-submission, a correction) still passes."""
     problems = []
     for c in data.certificates:
         cert = session.get(Certificate, (c.body, c.number))
@@ -105,9 +112,13 @@ def reference_problems(session: Session, credit_code: str, data: FindingIn) -> l
             problems.append(
                 f"certificates: {c.body} {c.number} is not a certificate of {credit_code}"
             )
+    ours = evidence.linked(session, round_key, credit_code, (e.sha256 for e in data.evidence))
     for e in data.evidence:
-        if session.get(Evidence, e.sha256) is None:
-            problems.append(f"evidence: {e.sha256} was not uploaded (upload the file first)")
+        if e.sha256 not in ours:
+            problems.append(
+                f"evidence: {e.sha256} was not uploaded for {credit_code} in {round_key} "
+                "(upload the file for this assignment first)"
+            )
     return problems
 
 
@@ -278,7 +289,7 @@ def submit(
         hold_teams(session, [round_key])
         team = team_of(session, round_key, credit_code)
         problems = date_problems(session, round_key, credit_code, data, on=today)
-        problems += reference_problems(session, credit_code, data)
+        problems += reference_problems(session, round_key, credit_code, data)
         if problems:
             raise UserError("; ".join(problems))
         version = add_version(

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
 from api.semantics import sent_method
+from findings import evidence
 from findings.media import disposition
 from notifications.admin import retry_dead
 from registry.models import Inspector
@@ -371,10 +372,12 @@ def _name_of(engine: sa.Engine, inspector_id: str) -> str:
 def evidence_file(
     round_key: str, credit_code: str, sha256: str, request: Request, me: Coordinator
 ) -> Response:
-    """A file of one of the enterprise's versions (an inspector's draft is theirs alone)."""
+    """A file of one of the enterprise's versions (an inspector's draft is theirs alone),
+    uploaded for this assignment (``findings.evidence.servable``)."""
     view = _assignment(request, round_key, credit_code)
     named = {e["sha256"] for v in view.versions for e in v.evidence}
     state = request.app.state
+    named = evidence.servable(state.engine, round_key, credit_code, sha256, named)
     return attachments.served(state.engine, state.settings.home, sha256, named)
 
 

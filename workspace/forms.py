@@ -144,6 +144,9 @@ _CHECKS = [
     (r"a certificate is listed twice", "同一证书列出了两次"),
     (r"certificates: (\S+) (\S+) is not a certificate of (\S+)",
      "证书处理：{0} {1} 不是这家企业（{2}）的证书（名录库可能已更新），请刷新页面后重新选择"),
+    (r"evidence: ([0-9a-f]{64}) was not uploaded for (\S+) in (\S+) ",
+     "照片和文件：文件 {0:.12}… 不是为这家企业本轮的检查上传的，不能列入检查结果；"
+     "请在本页重新上传该文件"),
     (r"a day written YYYY-MM-DD", "应为日期，请按 年-月-日 填写，例如 2026-12-10"),
     (r"check_date: (\S+) is in the future", "检查日期 {0} 晚于今天，请填写实际检查的日期"),
     (r"check_date: (\S+) is outside the round's window \((\S+) to (\S+)\) and after this "

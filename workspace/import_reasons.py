@@ -164,7 +164,8 @@ _SAID: list[tuple[str, Said]] = [
      lambda g: f"{_listed(g[0])} 在检查员名录中已停用，不能再签字确认检查结果："
      "请从“签字人员”一列删去"),
     (r"(.+) is not a certificate of (\S+)", "证书 {0} 不是企业 {1} 的证书"),
-    (r"(.+) was not uploaded \(upload the file first\)", "证据文件 {0} 尚未上传"),
+    (r"(\S+) was not uploaded for (\S+) in (\S+) \(upload the file for this assignment first\)",
+     "证据文件 {0} 不是为企业 {1} 在轮次 {2} 的检查上传的：请先为这项检查上传该文件"),
     (r"(\S+?)/(\S+): (.+); the latest is version (\d+), submitted by (.+) at (\S+): "
      r"read it, then sign it or correct it \(.*\)", _superseded),
     (r"a version exists already \(a correction is a new version and needs a reason\)",

@@ -233,6 +233,8 @@ async def _store_files(
             media_type=writer.media_type,
             filename=filename,
             uploaded_by=f"inspector:{me.name}",
+            round_key=me.session.round_key,  # linked to this assignment alone
+            credit_code=me.session.credit_code,
             allowed=still_open(request, me),
         )
         event = EvidenceAttached(me.session.credit_code, me.name, digest, writer.size)
@@ -466,7 +468,8 @@ async def sign(request: Request, me: Me) -> Response:
 
 @router.get("/a/{round_key}/{credit_code}/evidence/{sha256}")
 def evidence_file(sha256: str, request: Request, me: Me) -> Response:
-    """A file of this assignment, in the inspector's draft or in a version."""
+    """A file of this assignment, in the inspector's draft or in a version, and uploaded for
+    it (``findings.evidence.servable``: a digest cited from elsewhere opens nothing)."""
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     named = {
@@ -474,4 +477,5 @@ def evidence_file(sha256: str, request: Request, me: Me) -> Response:
     }
     for v in service.history(state.engine, rk, cc).versions:
         named |= {e["sha256"] for e in v.evidence}
+    named = evidence.servable(state.engine, rk, cc, sha256, named)
     return attachments.served(state.engine, state.settings.home, sha256, named)

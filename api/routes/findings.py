@@ -138,11 +138,14 @@ async def upload_evidence(
     filename: FileName = "",
 ) -> dict[str, Any]:
     """Upload one evidence file as the raw request body (its Content-Type is its media type).
-    Reference it in a finding by the returned ``sha256``. A type with a signature (JPEG, PNG,
-    WebP, HEIC/HEIF, PDF, ZIP and Office files, MP4, MP3) must open with it, and text must be
-    UTF-8: a file whose bytes say otherwise is refused (422 ``evidence-mismatch``, with
-    ``declared`` and ``looks_like``) and nothing is stored. A link revoked while the file
-    came in is refused as at the start (401 ``token-revoked``), and no row names the file."""
+    Reference it in a finding of this assignment by the returned ``sha256``: a version cites
+    only files uploaded for its own round and enterprise (the same bytes uploaded for another
+    assignment are one file, linked to both), anything else is refused (422). A type with a
+    signature (JPEG, PNG, WebP, HEIC/HEIF, PDF, ZIP and Office files, MP4, MP3) must open with
+    it, and text must be UTF-8: a file whose bytes say otherwise is refused (422
+    ``evidence-mismatch``, with ``declared`` and ``looks_like``) and nothing is stored. A link
+    revoked while the file came in is refused as at the start (401 ``token-revoked``), and no
+    row names the file."""
     settings = FindingsSettings()
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.evidence_max_bytes:
@@ -177,6 +180,8 @@ async def upload_evidence(
         media_type=writer.media_type,
         filename=filename,
         uploaded_by=who.actor,
+        round_key=round_key,  # the assignment it may be cited for (findings.models.EvidenceLink)
+        credit_code=credit_code,
         allowed=still_allowed(request, who),  # revoked since the guard: 401, no row
     )
     return {
