@@ -9,6 +9,13 @@ SQLite stored it), a complaint upheld after today is refused (it would count in 
 classification from then on, dated after any ``--as-of``), and one complaint twice in the file
 (code and reference) is refused naming both rows (only the last was kept, unsaid). A file with
 no row below its header imports nothing and records nothing.
+
+The file is read as the registry's and the leads' imports read theirs: a row is numbered by the
+line it starts on (blank lines and line breaks inside a quoted cell counted), and its header may
+name each column once and no unknown one (a second ``ref`` column was taken over the first, and
+a misspelt ``summery`` dropped, unsaid); a row with fewer cells than the header names, or a cell
+past the header (an unquoted comma in a summary), is refused, not cut. Only a regular file is
+read: a FIFO blocked the command for ever.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from findings import dates
+from registry.io import header_fields, named_width
 from registry.models import Enterprise
 from risk.events import RiskComplaintsImported
 from risk.models import RiskComplaint
@@ -36,18 +45,18 @@ from shuangsui.text import no_control, no_control_in_text
 _RC = RiskComplaint.__table__  # type: ignore[attr-defined]
 _E = Enterprise.__table__  # type: ignore[attr-defined]
 COLUMNS = ("credit_code", "ref", "upheld_on")
+HEADERS: dict[str, tuple[str, ...]] = {name: () for name in (*COLUMNS, "summary")}
 
 
 def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
     """Rows added (complaints already held are skipped)."""
-    data = path.read_bytes()
+    data = _read(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path.name}: not UTF-8") from None
-    records = _records(path, text)
+    records, problems = _records(path, text)
     rows: list[dict[str, Any]] = []
-    problems: list[RowProblem] = []
     now, today = dt.datetime.now(dt.UTC), dates.today()
     first_row: dict[tuple[str, str], int] = {}
     for n, rec in records:
@@ -96,25 +105,65 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
     raise RuntimeError("could not record the import: the audit log is too busy")
 
 
-def _records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
-    """(row number, cells by column) of each row below the header, the header checked first.
-    A row the csv module cannot read (a cell over its 128 KiB limit, say) refuses the file
-    naming the row, not with a ``_csv.Error`` traceback."""
-    reader = csv.DictReader(io.StringIO(text))
-    records: list[tuple[int, dict[str, Any]]] = []
-    row = 1  # the row being read: the header, then each below it
+def _read(path: Path) -> bytes:
+    """The bytes of ``path``, if it is a regular file; a FIFO (which blocked the command for
+    ever), a device or a folder is refused naming it."""
     try:
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            needs = ", ".join(COLUMNS)
-            raise UserError(f"{path.name}: missing column {missing[0]} (needs {needs})")
-        row = 2
-        for rec in reader:
-            records.append((row, rec))
-            row += 1
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"{path.name}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{path.name}: a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path.name}: not a regular file (a FIFO, a device or a socket)")
+    return path.read_bytes()
+
+
+def _records(path: Path, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowProblem]]:
+    """(row number, cells by column) of each row below the header, the header checked first,
+    and the problems of the rows' shapes.
+    A row is numbered by the line it starts on; blank rows are skipped. A row the csv module
+    cannot read (a cell over its 128 KiB limit, say) refuses the file naming the row, not with
+    a ``_csv.Error`` traceback; so does a header naming a column twice, an unknown column or
+    none of a required one, and a row with fewer cells than the header names or one past it."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    fields: list[str | None] | None = None
+    width = 0  # the cells a row must have: up to the header's last named column
+    records: list[tuple[int, dict[str, Any]]] = []
+    problems: list[RowProblem] = []
+    row = 1  # the line the row being read starts on
+    try:
+        for cells in reader:
+            if "".join(cells).strip():
+                if fields is None:
+                    fields, header_problems = header_fields(path.name, cells, HEADERS, COLUMNS)
+                    if header_problems:
+                        raise ImportRejected(header_problems)
+                    width = named_width(fields)
+                elif shape := _shape(path.name, row, cells, fields, width):
+                    problems.extend(shape)
+                else:
+                    records.append((row, {f: cells[i] for i, f in enumerate(fields) if f}))
+            row = reader.line_num + 1
     except csv.Error as exc:
         raise UserError(f"{path.name}:{row}: not readable as CSV: {exc}") from None
-    return records
+    if fields is None:
+        raise UserError(f"{path.name}: empty file: no header row")
+    return records, problems
+
+
+def _shape(
+    name: str, row: int, cells: list[str], fields: list[str | None], width: int
+) -> list[RowProblem]:
+    """A row's problems of shape: cut short of the columns the header names, or with a cell
+    past the header (the rest of a summary after an unquoted comma, say)."""
+    if len(cells) < width:  # a missing cell is not an empty one
+        return [RowProblem(name, row, "row", f"{len(cells)} cells, the header has {width}")]
+    return [
+        RowProblem(name, row, f"column {i + 1}", "cell outside the header")
+        for i in range(len(fields), len(cells))
+        if cells[i].strip()
+    ]
 
 
 def _fields(
