@@ -1,7 +1,9 @@
 """``shuangsui leads import FILE``: a CSV (UTF-8 or GB18030) or XLSX of leads, all or nothing.
 
 Every row is validated first; any bad row rejects the whole file with ``FILE:ROW: field:
-reason`` lines and nothing is written. A row's ``external_ref`` (编号) already recorded, or
+reason`` lines and nothing is written. A row cut short of the header, or with a cell past it
+(the rest of an allegation after an unquoted comma, which was dropped unsaid), is refused as
+the registry's import refuses it. A row's ``external_ref`` (编号) already recorded, or
 repeated in the file, is an error: an import never records a lead twice.
 
 A lead of an enterprise the registry does not hold is recorded all the same (a lead may come
@@ -124,6 +126,13 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
             problems.append(
                 RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
             )
+            continue
+        if outside := [i for i in range(len(fields), len(raw)) if raw[i].strip()]:
+            # the rest of a cell after an unquoted comma, say: refused, not dropped
+            problems += [
+                RowProblem(name, number, f"column {i + 1}", "cell outside the header")
+                for i in outside
+            ]
             continue
         cells = {f: raw[i] for i, f in enumerate(fields) if f}
         missing = [f for f in REQUIRED if not cells.get(f, "").strip()]
