@@ -30,7 +30,7 @@ from api.problems import PROBLEM_RESPONSES, Problem
 from draw.replace import CAUSES
 from rounds import due_dates
 from rounds.models import DueChange, Round, TeamChange
-from rounds.redates import move_due_date
+from rounds.redates import DueMoved, move_due_date
 from rounds.replacements import NOTE_MAX, Refused, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.errors import Conflict, UserError
@@ -86,6 +86,13 @@ class RedateIn(BaseModel):
         "zone to a year on, and not the date it has now"
     )
     reason: str = Field(min_length=1, max_length=NOTE_MAX, description="why (audited)")
+    expected_due_on: Day | None = Field(
+        default=None,
+        description="the date the client read as the check's date now (the listing's or a "
+        "change's ``due_on``): the move is made only if it still is, else 409 naming the date "
+        "in force and who set it (another coordinator moved it meanwhile); absent: whatever "
+        "date the check has",
+    )
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,7 @@ REFUSALS = {
     "due-same": Refusal("due-same", 422, "body.due_on"),
 }
 RACED = Refusal("raced", 409, "")  # shuangsui.writes gave up after too many collisions
+MOVED = Refusal("due-moved", 409, "body.expected_due_on")  # rounds.redates.DueMoved: 延期 only
 UNREAD = Refusal("other", 422, "")
 
 
@@ -131,6 +139,8 @@ def refused(exc: UserError) -> Refusal:
     the log keeps it)."""
     if isinstance(exc, Conflict):
         return RACED
+    if isinstance(exc, DueMoved):
+        return MOVED
     if isinstance(exc, Refused):
         return REFUSALS[exc.kind]
     logger.warning("a replacement refused for a reason not read here: %s", exc)
@@ -250,14 +260,18 @@ def redate(
 ) -> dict[str, Any]:
     """Give the check of ``credit_code``'s team a new date, every member's, with no one
     withdrawn (延期); the change recorded, with the date it replaces, and the team. Refused
-    with nothing written (409) when the round is not drawn or the finding is final; (422)
-    when ``due_on`` is before today, more than a year on or the check's date already, or the
-    reason is blank."""
+    with nothing written (409) when the round is not drawn or the finding is final, or when
+    ``expected_due_on`` is given and the check is due on another date now (another change
+    moved it since the client read it: ``due-date-due-moved``, naming the date in force and
+    who set it); (422) when ``due_on`` is before today, more than a year on or the check's
+    date already, or the reason is blank. Without ``expected_due_on``, the date moves from
+    whatever it is (two clients sending at once are both recorded, in turn)."""
     engine = request.app.state.engine
     try:
         done = move_due_date(
             engine, round_key, credit_code, due_on=body.due_on, reason=body.reason,
             recorded_by=who.name, allowed=still_allowed(request, who),
+            expected_due_on=body.expected_due_on,
         )  # fmt: skip
     except UserError as exc:
         raise _problem(exc, "due-date") from None

@@ -2,8 +2,11 @@
 enterprise page offers it (docs/draw-algorithm.md §14 "Due date"; the service is
 ``rounds.redates``).
 
-A plain form: the new date and why, nothing else (every member's date moves, the team stays).
-Below it, the enterprise's new dates so far. The service's refusals are read as the API reads
+A plain form: the new date and why, nothing else (every member's date moves, the team stays),
+and, hidden, the date the page showed as the check's date now (``shown_due_on``): the service
+moves the date only if it still is, so a coordinator whose colleague (or other tab) moved it
+meanwhile is told the date in force and who set it, instead of overriding a date they never
+saw. Below it, the enterprise's new dates so far. The service's refusals are read as the API reads
 them (``api.replacements.refused``, which the replacements share) and said here in Chinese,
 with the form kept as it was sent.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,14 +24,22 @@ from sqlmodel import Session
 from api.replacements import refused
 from rounds.due_dates import recorded_rows
 from rounds.models import DueChange, Round, RoundStatus
-from rounds.redates import Redated, move_due_date
+from rounds.redates import DueMoved, Redated, move_due_date
 from rounds.replacements import NOTE_MAX
-from shuangsui.clock import local_label
+from shuangsui.clock import ISO_DAY, local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
 from workspace.replacements import SentTwice, form_date, form_strings, refuse_twice, twice_said
 
-FIELDS = ("due_on", "reason")  # what the form sends, with its CSRF token
+# what the form sends, with its CSRF token; ``shown_due_on`` hidden: the date the page showed
+FIELDS = ("due_on", "reason", "shown_due_on")
+
+
+class ShownUnreadable(UserError):
+    """The hidden ``shown_due_on`` not a day: not as our page wrote it."""
+
+    def __init__(self) -> None:
+        super().__init__("shown_due_on: not a date (YYYY-MM-DD)")
 
 
 @dataclass(frozen=True)
@@ -80,8 +92,10 @@ def why_not(engine: sa.Engine, view: AssignmentView) -> str:
 
 def asked(form: Any) -> dict[str, str]:
     """What the form sent (``workspace.replacements.form_strings``), the reason cut at twice
-    what the service takes."""
-    return form_strings(form, FIELDS, text_field="reason")
+    what the service takes; ``shown_due_on`` stripped and cut as ``due_on`` is."""
+    sent = form_strings(form, FIELDS, text_field="reason")
+    sent["shown_due_on"] = sent["shown_due_on"].strip()[:32]
+    return sent
 
 
 def record(
@@ -92,10 +106,26 @@ def record(
     by: str,
     allowed: Callable[[Session], None],
 ) -> Redated:
-    """The new date the form asks for, recorded by ``by`` (``rounds.redates``)."""
+    """The new date the form asks for, recorded by ``by`` (``rounds.redates``) if the check
+    is still due on the date the page showed (none shown, a page from before it sent one:
+    whatever date it has)."""
     refuse_twice(sent)
+    shown = _shown(sent["shown_due_on"])
     return move_due_date(engine, round_key, credit_code, due_on=form_date(sent["due_on"]),
-                         reason=sent["reason"], recorded_by=by, allowed=allowed)  # fmt: skip
+                         reason=sent["reason"], recorded_by=by, allowed=allowed,
+                         expected_due_on=shown)  # fmt: skip
+
+
+def _shown(value: str) -> date | None:
+    """The date the page showed, as its hidden field says it (None: none sent)."""
+    if not value:
+        return None
+    try:
+        if not ISO_DAY.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ShownUnreadable() from None
 
 
 # each refusal the form can meet (``api.replacements.REFUSALS``, by kind) as the page says it
@@ -115,7 +145,8 @@ SAID = {
     "raced": "同时有其他更改在记录，未作更改，请重新提交",
 }
 OTHER = "系统未接受这次调整（详情已记入服务器日志），请联系管理员"
-LABELS = {"due_on": "新的完成期限", "reason": "原因"}  # the form's fields, for one sent twice
+# the form's fields, for one sent twice
+LABELS = {"due_on": "新的完成期限", "reason": "原因", "shown_due_on": "现在的完成期限"}
 
 
 def said(exc: UserError) -> tuple[int, str]:
@@ -123,5 +154,23 @@ def said(exc: UserError) -> tuple[int, str]:
     Chinese."""
     if isinstance(exc, SentTwice):
         return twice_said(exc, LABELS)
+    if isinstance(exc, ShownUnreadable):
+        return 422, "表单中的现在的完成期限有误（不是本页面写入的），请重新打开本页面后再填写提交。"
+    if isinstance(exc, DueMoved):
+        return 409, moved_said(exc)
     r = refused(exc)
     return r.status, SAID.get(r.kind, OTHER) + "。"
+
+
+def moved_said(exc: DueMoved) -> str:
+    """A move refused because the date changed since the page was shown, in Chinese: the date
+    in force and who set it."""
+    shown, now = exc.expected.isoformat(), exc.due_on.isoformat()
+    if exc.set_by is None:
+        by = f"是 {now}（本轮次检查期限的最后一天，摇号时确定）"
+    else:
+        by = f"已由协调员 {exc.set_by} 改为 {now}"
+    return (
+        f"完成期限在您打开本页面后有了变动：本页面当时显示 {shown}，现在的完成期限{by}。"
+        "本次调整未作更改；请核对现在的完成期限，如仍需调整，请再次提交。"
+    )
