@@ -78,13 +78,37 @@ def _secret(request: Request) -> str:
     return str(request.app.state.settings.secret_key.get_secret_value())
 
 
+def sent_sessions(request: Request, cookie: str, kind: str) -> list[sessions.Session]:
+    """The genuine sessions of ``kind`` (signed by us, not expired) this browser sent in
+    ``cookie``, each once, from the raw ``Cookie`` header: a browser holding two cookies of
+    the name (a sibling host's ``Domain=`` one, a path-scoped one beside ours) sends both, and
+    which is ours the header does not say (docs/security.md, "A session cookie sent twice")."""
+    secret = _secret(request)
+    found = [sessions.read(secret, value) for value in sessions.cookie_values(request, cookie)]
+    return [s for s in found if s is not None and s.kind == kind]
+
+
 def sent_session(request: Request, cookie: str, kind: str) -> sessions.Session | None:
-    """The session this browser sent in ``cookie``, if it is a genuine one of ``kind``
-    (signed by us, not expired); None otherwise. Whether it may still do anything is the
-    caller's to check."""
-    value = request.cookies.get(cookie, "")
-    found = sessions.read(_secret(request), value) if value else None
-    return found if found is not None and found.kind == kind else None
+    """The session this browser sent in ``cookie``, if exactly one genuine one of ``kind``
+    came (one that does not verify beside it, forged or stale, is no session and ignored);
+    None otherwise: none, or two genuine ones (:func:`refuse_two`). Whether it may still do
+    anything is the caller's to check."""
+    found = sent_sessions(request, cookie, kind)
+    return found[0] if len(found) == 1 else None
+
+
+TWO_SESSIONS = (
+    "浏览器同时发送了两个不同的有效会话（Cookie {cookie}，其中一个可能由同一域名下的其他网站"
+    "设置），无法确定是谁在操作，本次未予处理。请清除本网站的 Cookie（或关闭浏览器），"
+    "然后重新打开链接。"
+)
+
+
+def refuse_two(request: Request, cookie: str, kind: str) -> None:
+    """A 401 page naming the cause when the browser sent two genuine sessions in ``cookie``:
+    taking either could act as someone the person did not sign in as."""
+    if len(sent_sessions(request, cookie, kind)) > 1:
+        raise PageRefused(401, TWO_SESSIONS.format(cookie=cookie))
 
 
 def visitor(request: Request, found: sessions.Session) -> Visitor:
@@ -100,6 +124,8 @@ def inspector_session(request: Request) -> Visitor:
     round_key = request.path_params.get("round_key", "")
     credit_code = request.path_params.get("credit_code", "")
     found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
+    if found is None:
+        refuse_two(request, sessions.INSPECTOR_COOKIE, Role.inspector)
     if found is None or (found.round_key, found.credit_code) != (round_key, credit_code):
         raise PageRefused(401, NO_SESSION)
     settings = request.app.state.settings
@@ -135,6 +161,7 @@ def coordinator_session(request: Request) -> Visitor:
     """A coordinator whose token is still the current, unrevoked one of this bureau."""
     found = sent_session(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
     if found is None:
+        refuse_two(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
         raise PageRefused(401, "没有有效的协调员会话。请用协调员链接重新登录。")
     with DbSession(request.app.state.engine) as db:
         row = db.get(CoordinatorToken, found.subject)

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.requests import cookie_parser
 from starlette.responses import Response
 
 INSPECTOR_COOKIE = "ssw_a"
@@ -93,6 +94,21 @@ def read(secret: str, value: str, now: float | None = None) -> Session | None:
     if (time.time() if now is None else now) > expires:
         return None
     return Session(kind, subject, round_key, credit_code, binding, nonce, int(expires))
+
+
+def cookie_values(request: Request, name: str) -> list[str]:
+    """Every value the browser sent for the cookie ``name``, in the order sent, each once.
+    ``request.cookies`` keeps only the last of a name sent twice, and a browser sends two when
+    it holds two (ours, and one another host of the domain set with ``Domain=``, or one with
+    another ``Path`` that also covers the page): which of them is ours the header does not say
+    (``workspace.guards.sent_sessions`` decides)."""
+    values: list[str] = []
+    for header in request.headers.getlist("cookie"):
+        for pair in header.split(";"):
+            for key, value in cookie_parser(pair).items():
+                if key == name and value and value not in values:
+                    values.append(value)
+    return values
 
 
 def csrf_token(secret: str, session: Session) -> str:
