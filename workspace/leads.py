@@ -33,6 +33,7 @@ from workspace.pages import render
 router = APIRouter(prefix="/w/c", include_in_schema=False)
 Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 NUMBER = re.compile(r"[0-9]{1,9}")  # not str.isdigit, to which "²" and "９" are digits
+DIGITS = re.compile(r"[0-9]+")  # a number all the same, longer than any lead's
 LIST = "/w/c/leads"
 # what a decision did, said on the lead's page it returns to (?done=)
 DONE = {
@@ -97,8 +98,12 @@ async def receive(request: Request, me: Coordinator) -> Response:
 
 def _known(request: Request, lead_id: str) -> Lead:
     """The lead, or a 404 page naming it: by its number, or, when the address holds no
-    number, by nothing it holds (a link made elsewhere must not put its words on the page)."""
+    number, by nothing it holds (a link made elsewhere must not put its words on the page);
+    digits past nine (``NUMBER``) are said as too long, not as no number."""
     if not NUMBER.fullmatch(lead_id):
+        if DIGITS.fullmatch(lead_id):
+            said = "没有这条线索：地址中的线索编号过长，线索编号最多 9 位数字。"
+            raise PageRefused(404, said, back=LIST)
         raise PageRefused(404, "没有这条线索：地址中的线索编号应为数字。", back=LIST)
     try:
         return service.get(request.app.state.engine, int(lead_id))
