@@ -9,6 +9,12 @@ as no draft, with a warning, and the next save replaces it. Drafts live beside t
 files they name; they are working notes, not records: the record is the submitted version.
 Two saves of one draft at once (two tabs, a double tap) take turns on the draft's lock
 (:func:`locked`), so the second adds its files to the first's instead of dropping them.
+
+A draft saved before the page checked the names of the files it takes may hold one the finding
+refuses (a control or invisible character: U+202E, U+200B, NUL) or one with a folder's ``/`` or
+``\\``: every 提交 was then refused, and the page has no way to rename or remove a file. Such a
+name is read mended (:func:`safe_name`): the file is kept, under the name shown and submitted
+from then on; the next save writes it so.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 from shuangsui.files import file_lock, write_private
 from shuangsui.paths import inside
+from shuangsui.text import CONTROL
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +55,41 @@ def load(home: Path, round_key: str, credit_code: str, inspector_id: str) -> dic
     except ValueError as exc:  # not UTF-8 or not JSON: a file a crash cut short
         logger.warning("draft %s cannot be read, treated as no draft: %s", path, exc)
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return _mended(data, path)
+
+
+NAME_MAX = 255  # what the page keeps of a file's name, and the finding takes
+
+
+def safe_name(filename: str, sha256: str) -> str:
+    """A file's name as the finding takes it and the page shows it: without the control and
+    invisible characters the page refuses in a new file's name
+    (``workspace.attachments.name_refused``), a folder's ``/`` or ``\\`` made ``_``, at most
+    255 characters; a name left blank by that is ``文件-`` and the start of its SHA-256 (a
+    name sent empty, as the API allows, stays empty)."""
+    kept = CONTROL.sub("", filename).replace("/", "_").replace("\\", "_")[:NAME_MAX]
+    return kept if kept.strip() or not filename else f"文件-{sha256[:12]}"
+
+
+def _mended(draft: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``draft`` with each file's name that is not :func:`safe_name`'s mended (a draft saved
+    by a version that did not check them), the file kept."""
+    files = draft.get("evidence")
+    if not isinstance(files, list):
+        return draft
+    mended = []
+    for entry in files:
+        name, sha = (
+            (entry.get("filename"), entry.get("sha256")) if isinstance(entry, dict) else ("", "")
+        )
+        if isinstance(name, str) and isinstance(sha, str) and name != safe_name(name, sha):
+            logger.warning("draft %s: file %s's name %r read as %r", path, sha, name,
+                           safe_name(name, sha))  # fmt: skip
+            entry = entry | {"filename": safe_name(name, sha)}
+        mended.append(entry)
+    return draft | {"evidence": mended}
 
 
 @contextmanager
