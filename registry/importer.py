@@ -66,6 +66,7 @@ SETTLE_ROWS = 500_000  # held rows settled per reading of the files again (``_se
 SQLITE_CACHE_KIB = 256 * 1024  # index pages of a million-row table stay in memory
 ANALYZE_FROM = 10_000  # PostgreSQL: rows written into a table before its statistics are taken
 LOCK_KEY = 0x5353_5247  # "SSRG": the advisory lock of an import set (PostgreSQL)
+FOLDER_HINT = " (`registry import all` takes a folder)"  # said to a folder given as a file
 
 
 @dataclass
@@ -223,7 +224,7 @@ def _take_turn(session: Session) -> None:
 
 
 def _import_one(session: Session, spec: Kind, path: Path, state: _SetState) -> ImportResult:
-    src = inspect_source(path)
+    src = inspect_source(path, folder_hint=FOLDER_HINT)
     name = str(path)
     result = ImportResult(spec.name, name, src.source)
     validator = RowValidator(spec, name, divisions(), state.whitelist, state.now.date())
@@ -448,7 +449,7 @@ def _rows_at(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The canonical rows on ``numbers`` of a file of ``spec``'s kind, read again, in order."""
     validator = RowValidator(spec, str(path), divisions(), state.whitelist, state.now.date())
-    src = inspect_source(path)
+    src = inspect_source(path, folder_hint=FOLDER_HINT)
     rows = read_rows(src, max_part_bytes=part_bound(src))
     validator.read_header(next(rows)[1])
     last = max(numbers)

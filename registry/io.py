@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import logging
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -70,12 +71,19 @@ def _decodes(path: Path, encoding: str) -> bool:
     return True
 
 
-def inspect_source(path: Path) -> SourceFile:
-    """Hash the file and, for a CSV, detect its encoding."""
-    if path.is_dir():
-        raise UserError(f"{path}: a folder, not a file (`registry import all` takes a folder)")
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
+def inspect_source(path: Path, *, folder_hint: str = "") -> SourceFile:
+    """Hash the file and, for a CSV, detect its encoding. Only a regular file is read: a FIFO
+    (which was called "no such file") or a device is refused unopened, as opening a FIFO
+    waits for a writer. ``folder_hint``: said after a folder's refusal (the registry's import:
+    ``registry import all`` takes a folder; the leads' and the findings' take none)."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"{path}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{path}: a folder, not a file{folder_hint}")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path}: not a regular file (a FIFO, a device or a socket)")
     fmt = file_format(path)
     digest = hashlib.sha256()
     size = 0
