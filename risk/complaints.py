@@ -1,7 +1,9 @@
 """Import upheld complaints from a CSV (credit_code, ref, upheld_on[, summary]).
 
 Any bad row rejects the whole file (FILE:ROW: field: reason). A complaint already held (same
-enterprise and reference) is left as it is. The file's SHA-256 is in the audit log.
+enterprise and reference) is left as it is, also when an import of the same complaints runs at
+the same time and commits first (the second raised the unique violation's ``IntegrityError``: a
+traceback). The file's SHA-256 is in the audit log.
 
 Each value is checked as the leads' import checks its own (``shuangsui.text``): a control or
 invisible character is refused by name (PostgreSQL refused a NUL with a raw ``DataError``,
@@ -80,29 +82,40 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
         codes = {r["credit_code"] for r in rows}
         known = {c for (c,) in conn.execute(sa.select(_E.c.credit_code).where(
             _E.c.credit_code.in_(sorted(codes))))} if codes else set()  # fmt: skip
-        held = {(c, r) for c, r in conn.execute(sa.select(_RC.c.credit_code, _RC.c.ref))}
     for r in rows:
         if r["credit_code"] and r["credit_code"] not in known:
             problems.append(RowProblem(path.name, r["_row"], "credit_code", "not in the registry"))
     if problems:
         raise ImportRejected(problems)
-    new = {
-        (r["credit_code"], r["ref"]): r for r in rows if (r["credit_code"], r["ref"]) not in held
-    }
-    fresh = [{k: v for k, v in r.items() if k != "_row"} for r in new.values()]
+    digest = hashlib.sha256(data).hexdigest()
     for _attempt in range(20):
         with Session(engine) as session:
-            if fresh:
-                session.connection().execute(sa.insert(_RC), fresh)
-            event = RiskComplaintsImported(hashlib.sha256(data).hexdigest(), len(fresh), by)
-            audit.add_to(session, None, event)
+            # what is held is read again in each attempt: an import of the same complaints
+            # that committed first (the insert's unique violation) holds them now
+            fresh = _fresh(session.connection(), rows, codes)
             try:
+                if fresh:
+                    session.connection().execute(sa.insert(_RC), fresh)
+                audit.add_to(session, None, RiskComplaintsImported(digest, len(fresh), by))
                 session.commit()
-            except IntegrityError:
+            except IntegrityError:  # that import's rows, or another audit append
                 session.rollback()
                 continue
         return len(fresh)
     raise RuntimeError("could not record the import: the audit log is too busy")
+
+
+def _fresh(
+    conn: sa.Connection, rows: list[dict[str, Any]], codes: set[str]
+) -> list[dict[str, Any]]:
+    """The rows to insert: those of ``rows`` whose complaint (code and reference) is not held."""
+    held = {(c, r) for c, r in conn.execute(sa.select(_RC.c.credit_code, _RC.c.ref).where(
+        _RC.c.credit_code.in_(sorted(codes))))} if codes else set()  # fmt: skip
+    return [
+        {k: v for k, v in r.items() if k != "_row"}
+        for r in rows
+        if (r["credit_code"], r["ref"]) not in held
+    ]
 
 
 def _read(path: Path) -> bytes:
