@@ -6,7 +6,9 @@ NUL with a raw ``DataError``, and a right-to-left override would turn the publis
 around. Only coordinators with
 a live token (``shuangsui tokens create-coordinator``) may request or approve, and the approver
 must not be the requester. An approved override is in force until another approved override of
-the same enterprise replaces it; a pending one changes nothing.
+the same enterprise replaces it; a pending one changes nothing. Two requests at once are both
+recorded (the audit append that meets the other's at its flush is retried, as at the commit),
+and of two approvals of one override at once the second is refused as approved already.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ def _retrying(work: Callable[[Session], T]) -> Callable[[Engine], T]:
     def run(engine: Engine) -> T:
         for _attempt in range(20):  # a concurrent audit append takes the chain's head
             with Session(engine, expire_on_commit=False) as session:
-                out = work(session)
-                try:
+                try:  # the append meets the other at its flush (in ``work``) or at the commit
+                    out = work(session)
                     session.commit()
                 except IntegrityError:
                     session.rollback()
@@ -92,7 +94,9 @@ def approve(engine: Engine, override_id: int, *, by: str) -> RiskOverride:
 
     def work(session: Session) -> RiskOverride:
         who = _coordinator(session, by, "by")
-        row = session.get(RiskOverride, override_id)
+        # held until this approval commits: a second approval at once waits, then finds it
+        # approved (it approved it again, its name over the first's)
+        row = session.get(RiskOverride, override_id, with_for_update=True)
         if row is None:
             raise NotFound(f"override {override_id}: no such override")
         if row.status != OverrideStatus.pending:
