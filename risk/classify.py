@@ -170,8 +170,8 @@ def classify(engine: Engine, rules: Rules, *, as_of: dt.date, by: str = "") -> C
             write_classes(conn, run_id, rows)
             event = RiskClassified(run_id, as_of.isoformat(), rules.id, rules.hash, len(rows),
                                    counts, digest, by)  # fmt: skip
-            audit.add_to(session, None, event)
-            try:
+            try:  # the append meets another at its flush (a raw IntegrityError) or the commit
+                audit.add_to(session, None, event)
                 session.commit()
             except IntegrityError:  # the audit log moved under us: write again on its new head
                 session.rollback()

@@ -5,10 +5,12 @@ Two coordinators each asking for an override as the other's is being recorded: t
 the audit chain's head before the first committed, its append then met the first's at the flush
 (``audit.add_to``), outside the retry, which covered only the commit: a raw ``IntegrityError``.
 Two coordinators approving one override at once: the second waited for the first's row, then
-approved it again (its name over the first's, a second ``RiskOverrideApproved``); now 409."""
+approved it again (its name over the first's, a second ``RiskOverrideApproved``); now refused.
+A classification stored as an override is requested met it as the second request did."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +21,8 @@ from sqlmodel import Session, select
 
 from api import tokens
 from risk import overrides
+from risk import rules as risk_rules
+from risk.classify import classify
 from risk.models import OverrideStatus, RiskOverride
 from rounds import audit
 from shuangsui.config import get_settings
@@ -104,3 +108,27 @@ def test_one_override_approved_twice_at_once_is_approved_once(
         row = s.get(RiskOverride, asked.id)
         assert row is not None and row.approved_by == "林晓"
     assert _events(pg, "RiskOverrideApproved") == 1
+
+
+def test_a_classification_stored_as_an_override_is_requested(
+    pg: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``risk classify`` appends its ``RiskClassified`` the same way: its append met the
+    request's at the flush, outside its retry: a raw ``IntegrityError``, the run not stored."""
+    code = seed_registry(pg, enterprises=3)[0]
+    appended, go = _first_held_after_its_append(monkeypatch)
+    with ThreadPoolExecutor(2) as pool:
+        asked = pool.submit(overrides.request, pg, credit_code=code, risk_class="D",
+                            reason="核查属实", by="陈明")  # fmt: skip
+        try:
+            assert appended.wait(30)
+            as_of = dt.date(2026, 11, 30)
+            run = pool.submit(classify, pg, risk_rules.load(), as_of=as_of, by="林晓")
+            assert_blocked(pg, run, "the classification did not wait for the request's append")
+        finally:
+            go.set()
+        asked.result(60)
+        stored = run.result(60)
+    assert stored.enterprises == 3
+    assert _events(pg, "RiskClassified") == 1
+    audit.check_chain(pg)
