@@ -206,6 +206,7 @@ FILE_REASONS: list[tuple[str, str]] = [
     ("by too many writers at once", "另一次导入或提交同时在进行。请重新导入这个文件"),
     ("unsupported file type", "只能导入 .xlsx 或 .csv 文件"),
     ("a folder, not a file", "是文件夹，不是文件"),
+    ("not a regular file", "不是普通文件（是管道、设备或套接字）"),
     ("no such file", "找不到这个文件"),
 ]
 # the reader's refusals of a sheet that runs on below the table, with its numbers (the last
