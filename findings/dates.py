@@ -28,29 +28,38 @@ def date_problems(
 ) -> list[str]:  # fmt: skip
     """``check_date: ...`` problems of a version of ``credit_code``'s check, ``on`` being today
     (default: the real one)."""
+    return check_date_problems(session, round_key, credit_code, data.check_date, data.reason, on=on)
+
+
+def check_date_problems(
+    session: Session, round_key: str, credit_code: str, check_date: date, reason: str, *,
+    on: date | None = None,
+) -> list[str]:  # fmt: skip
+    """:func:`date_problems` of a check date and a reason alone: a form whose other fields
+    are wrong is told of its date at the same time."""
     day = on or today()
-    if data.check_date > day:
+    if check_date > day:
         return [
-            f"check_date: {data.check_date} is in the future (today is {day}, "
+            f"check_date: {check_date} is in the future (today is {day}, "
             f"{get_settings().timezone}); enter the day the check took place"
         ]
     rnd = session.get(Round, round_key)
-    if rnd is None or rnd.window_start <= data.check_date <= rnd.window_end:
+    if rnd is None or rnd.window_start <= check_date <= rnd.window_end:
         return []
-    if data.reason.strip():
+    if reason.strip():
         return []
-    due = _due_on(session, round_key, credit_code) if data.check_date > rnd.window_end else None
-    if due is not None and data.check_date <= due:  # a date moved past the window's end
+    due = _due_on(session, round_key, credit_code) if check_date > rnd.window_end else None
+    if due is not None and check_date <= due:  # a date moved past the window's end
         return []
     start, end = rnd.window_start, rnd.window_end
     if due is not None and due > end:
         return [
-            f"check_date: {data.check_date} is outside the round's window ({start} to {end}) "
+            f"check_date: {check_date} is outside the round's window ({start} to {end}) "
             f"and after this check's due date {due}; correct it, or give the reason (reason, "
             "原因) why the check took place on that day"
         ]
     return [
-        f"check_date: {data.check_date} is outside the round's window ({start} to {end}); "
+        f"check_date: {check_date} is outside the round's window ({start} to {end}); "
         "correct it, or give the reason (reason, 原因) why the check took place on that day"
     ]
 

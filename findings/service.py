@@ -63,6 +63,16 @@ class NotOnTeam(UserError):
         self.inspector_ids, self.team = list(inspector_ids), list(team)
 
 
+class VersionRefused(UserError):
+    """What a version holds that cannot be recorded: a check date the round does not allow, a
+    certificate or a file not its assignment's. A 422 on the API, the ``problems`` joined;
+    the workspace's pages say each of them."""
+
+    def __init__(self, problems: Sequence[str]):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
 class NoSuchVersion(NotFound):
     """A version named that the finding does not have (yet): a 404 on the API, said in Chinese
     on the workspace's pages. ``latest``: the finding's latest version, None when it has none."""
@@ -291,7 +301,7 @@ def submit(
         problems = date_problems(session, round_key, credit_code, data, on=today)
         problems += reference_problems(session, round_key, credit_code, data)
         if problems:
-            raise UserError("; ".join(problems))
+            raise VersionRefused(problems)
         version = add_version(
             session,
             round_key=round_key,

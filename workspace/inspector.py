@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from api.auth import Principal, bearer
 from api.inspector_tokens import LinkRefused
 from findings import evidence, media, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
+from findings.dates import check_date_problems
 from findings.settings import FindingsSettings
 from registry.models import Inspector
 from rounds import audit
@@ -325,6 +326,8 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
         return _see(page_path(rk, cc) + "?saved=1")
     data, errors = finding_from_draft(draft)
     status = 422
+    if data is None:  # the date is told with the rest, not after they are mended
+        errors += await run_in_threadpool(_date_said, state.engine, rk, cc, draft)
     if data is not None:
         try:
             await run_in_threadpool(
@@ -344,7 +347,7 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
             if isinstance(exc, Conflict):
                 said = await run_in_threadpool(came_first, request, me, exc, base or 0)
                 said = said and said + KEPT
-            errors = [said or refusal(exc, "提交")]
+            errors = [said] if said else refusals(exc, "提交")
             status = 409 if isinstance(exc, Conflict) else 422
     if errors:
         ctx = _context(request, me, errors=errors)
@@ -364,6 +367,26 @@ NO_VERSION_YET = "这家企业还没有已提交的检查结果，没有第 {0} 
 NO_SUCH_VERSION = "没有第 {0} 版（最新的是第 {1} 版）。请刷新页面，阅读最新版本后再{2}。"
 BUSY = "同时有多人在修改这家企业的检查结果，未能{0}。请刷新页面后重试。"
 REFUSED = "系统未接受这次{0}。请刷新页面后重试；如仍不成，请联系协调员。"
+
+
+def _date_said(engine: Any, round_key: str, credit_code: str, draft: dict[str, Any]) -> list[str]:
+    """What the round's dates say of a draft's check date (and its 说明), for a form refused
+    for its other fields; nothing when the date itself is not one (the form said so)."""
+    try:
+        day = date.fromisoformat(draft.get("check_date") or "")
+    except ValueError:
+        return []
+    with DbSession(engine) as db:
+        found = check_date_problems(db, round_key, credit_code, day, draft.get("reason") or "")
+    return [in_chinese(p) for p in found]
+
+
+def refusals(exc: UserError, doing: str) -> list[str]:
+    """:func:`refusal`, one for each of the faults of a version the service refused
+    (:class:`findings.service.VersionRefused`: its date, a certificate, a file)."""
+    if isinstance(exc, service.VersionRefused):
+        return [refusal(UserError(p), doing) for p in exc.problems]
+    return [refusal(exc, doing)]
 
 
 def refusal(exc: UserError, doing: str) -> str:
