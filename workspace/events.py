@@ -39,6 +39,16 @@ class EvidenceAttached:
 
 
 @dataclass(frozen=True)
+class EvidenceRemoved:
+    """A file the inspector took out of their draft before submitting (移除): the file stays
+    stored and linked to the assignment; the audit log shows it was attached and left out."""
+
+    credit_code: str
+    inspector_id: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ExportDownloaded:
     what: str
     file_format: str

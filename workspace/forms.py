@@ -66,6 +66,15 @@ def sent_twice(form: Any) -> str:
     return f"{label}（{name}）：{TWICE_SAID}"
 
 
+DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def to_remove(form: Any) -> set[str]:
+    """The files of the draft the form asks to take out (a ticked 移除: ``remove`` with the
+    file's SHA-256); anything that is not a digest names no file."""
+    return {v for v in form.getlist("remove") if isinstance(v, str) and DIGEST.fullmatch(v)}
+
+
 def draft_from_form(form: Any, evidence: list[dict[str, str]]) -> dict[str, Any]:
     """The form's fields as a draft (strings only), with the evidence attached so far."""
     draft: dict[str, Any] = {}

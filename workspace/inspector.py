@@ -34,8 +34,14 @@ from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.errors import Conflict, NotFound, UserError
 from workspace import assignment, attachments, drafts, sessions
-from workspace.events import DraftSaved, EvidenceAttached, WorkspaceOpened
-from workspace.forms import draft_from_form, finding_from_draft, in_chinese, sent_twice
+from workspace.events import DraftSaved, EvidenceAttached, EvidenceRemoved, WorkspaceOpened
+from workspace.forms import (
+    draft_from_form,
+    finding_from_draft,
+    in_chinese,
+    sent_twice,
+    to_remove,
+)
 from workspace.guards import (
     PageRefused,
     SignIn,
@@ -450,9 +456,13 @@ def _save_draft(
     with drafts.locked(home, rk, cc, me.name):
         kept = current_draft(request, me).get("evidence", [])
         new = [f for f in files if all(e["sha256"] != f["sha256"] for e in kept)]
-        draft = draft_from_form(form, [*kept, *new])
+        removed = [e for e in kept if e["sha256"] in to_remove(form)]
+        attached = [e for e in [*kept, *new] if e not in removed]
+        draft = draft_from_form(form, attached)
         with writes.checked(state.engine, still_open(request, me)):
             drafts.save(home, rk, cc, me.name, draft)
+    for e in removed:  # the log shows what was attached and left out
+        audit.append(state.engine, rk, EvidenceRemoved(cc, me.name, e["sha256"]))
     return draft
 
 

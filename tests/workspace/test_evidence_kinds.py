@@ -57,7 +57,9 @@ def _section(page: str, ident: str) -> str:
 def _files(section: str) -> dict[str, str]:
     """Each file link of a section: its sha256 and its text (kind, name, size)."""
     links = re.findall(
-        r'<li class="file"><a href="[^"]+/evidence/([0-9a-f]{64})">(.*?)</a></li>', section
+        r'<li class="file"><a href="[^"]+/evidence/([0-9a-f]{64})">(.*?)</a>'
+        r'(?:<label class="remove">.*?</label>)?</li>',  # a draft's files have their 移除
+        section,
     )
     return {sha: html.unescape(re.sub(r"<[^>]+>", "", text)) for sha, text in links}
 
