@@ -131,6 +131,8 @@ def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: d
         if req.get("origin") != origin_of(us):
             return
         case = session.get(AssistanceCase, (us, str(req.get("request_id"))))
+        if not _asked(case, partner, e):
+            return
         if case is not None and case.status == "pending":
             case.status = "accepted" if body.get("decision") == "accepted" else "declined"
             case.answer = dict(body) | {"entry": e.doc["id"], "seq": e.seq}
@@ -142,11 +144,24 @@ def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: d
         if assist.get("requester") != us:
             return
         case = session.get(AssistanceCase, (us, str(assist.get("request_id"))))
-        if case is not None:
+        if case is not None and _asked(case, partner, e):
             case.status = "completed"
             case.result = dict(body) | {"entry": e.doc["id"], "seq": e.seq}
             case.updated_at = now
             session.add(case)
+
+
+def _asked(case: AssistanceCase | None, partner: Partner, e: Verified) -> bool:
+    """Whether ``partner`` is the bureau our request ``case`` went to, so its entry ``e`` may
+    answer or complete it. Any partner's entry naming one of our requests did: one we had not
+    asked declined it (its reason recorded as the answer), and the answer of the bureau asked
+    was then ignored, the case no longer pending."""
+    if case is None or case.target == partner.code:
+        return True
+    logger.warning("entry %d of %s names our assistance request %s, which went to %s: "
+                   "not taken as its answer or result", e.seq, partner.code, case.request_id,
+                   case.target)  # fmt: skip
+    return False
 
 
 def apply_entries(
