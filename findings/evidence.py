@@ -35,7 +35,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from findings import media
-from findings.models import Evidence, EvidenceLink
+from findings.models import Evidence, EvidenceLink, Finding, FindingVersion
 from findings.settings import FindingsSettings
 from shuangsui import writes
 from shuangsui.errors import UserError
@@ -297,22 +297,64 @@ def linked(session: Session, round_key: str, credit_code: str, sha256s: Iterable
     return set(found)
 
 
+class Servable(set[str]):
+    """The files a page may serve (:func:`servable`), each with the name its assignment gave
+    it (``names``; "" for none of its own: served under a generic one)."""
+
+    def __init__(self, sha256s: Iterable[str] = (), names: dict[str, str] | None = None) -> None:
+        super().__init__(sha256s)
+        self.names = names or {}
+
+
 def servable(
     engine: Engine, round_key: str, credit_code: str, sha256: str, named: set[str]
-) -> set[str]:
+) -> Servable:
     """``named`` (the files a page shows) kept to those uploaded for its assignment, as far as
-    ``sha256``, the file asked for, is concerned: what the page may serve."""
+    ``sha256``, the file asked for, is concerned: what the page may serve, and under which
+    name (:func:`own_name`)."""
     if sha256 not in named:
-        return set()
+        return Servable()
     with Session(engine) as session:
-        return linked(session, round_key, credit_code, [sha256])
+        if not linked(session, round_key, credit_code, [sha256]):
+            return Servable()
+        return Servable([sha256], {sha256: own_name(session, round_key, credit_code, sha256)})
 
 
-def served_headers(row: Evidence, *, inline_images: bool) -> dict[str, str]:
+def own_name(session: Session, round_key: str, credit_code: str, sha256: str) -> str:
+    """The name the assignment gave the file ``sha256``: the one its latest version citing it
+    gives, else the stored row's (the first upload's) when no other assignment's upload is
+    linked to the file, else "" (a generic name). The same bytes uploaded for two assignments
+    are one row, named by whichever came first: another team's name (an enterprise's, a
+    case's) is never sent on this assignment's pages."""
+    cited = session.exec(
+        select(FindingVersion.evidence)
+        .join(Finding, col(Finding.id) == col(FindingVersion.finding_id))
+        .where(col(Finding.round_key) == round_key, col(Finding.credit_code) == credit_code)
+        .order_by(col(FindingVersion.version).desc())
+    )
+    for refs in cited:
+        for ref in refs:
+            if ref.get("sha256") == sha256 and ref.get("filename"):
+                return str(ref["filename"])
+    others = session.exec(
+        select(EvidenceLink.round_key).where(
+            col(EvidenceLink.sha256) == sha256,
+            (col(EvidenceLink.round_key) != round_key)
+            | (col(EvidenceLink.credit_code) != credit_code),
+        )
+    ).first()
+    row = session.get(Evidence, sha256)
+    return row.filename if others is None and row is not None else ""
+
+
+def served_headers(
+    row: Evidence, *, inline_images: bool, name: str | None = None
+) -> dict[str, str]:
     """Headers for sending a stored file back, so no upload is ever taken for a page: the
     declared type is final (``nosniff``), nothing in it runs (a sandbox with no sources), and
     every file but an image a browser shows (``media.INLINE``, when ``inline_images``) comes as
-    an attachment under its name."""
+    an attachment under its name: ``name`` (an assignment's own, :func:`own_name`; "" none),
+    else the row's."""
     headers = {
         "Cache-Control": "private",
         "X-Content-Type-Options": "nosniff",
@@ -321,6 +363,6 @@ def served_headers(row: Evidence, *, inline_images: bool) -> dict[str, str]:
     }
     if not (inline_images and row.media_type in media.INLINE):
         extension = next(iter(media.kind_of(row.media_type).extensions), "")
-        name = row.filename or f"evidence-{row.sha256[:12]}{extension}"
+        name = (row.filename if name is None else name) or f"evidence-{row.sha256[:12]}{extension}"
         headers["Content-Disposition"] = media.disposition("attachment", name)
     return headers

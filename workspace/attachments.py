@@ -148,7 +148,8 @@ def refusal(exc: UserError, filename: str) -> str:
 def served(engine: Engine, home: Path, sha256: str, named: set[str]) -> FileResponse:
     """The stored file ``sha256`` when the page asking for it names it (``named``: the files of
     its versions, and the visitor's own draft), nothing else: a photo the browser shows inline,
-    any other file as an attachment, never sniffed (``findings.evidence.served_headers``)."""
+    any other file as an attachment, never sniffed (``findings.evidence.served_headers``),
+    under the name the page's assignment gave it (``findings.evidence.servable``)."""
     if sha256 not in named:
         raise PageRefused(404, "这项任务没有这个文件。")
     with Session(engine) as db:
@@ -156,5 +157,6 @@ def served(engine: Engine, home: Path, sha256: str, named: set[str]) -> FileResp
     if row is None:
         raise PageRefused(404, "这个文件不在服务器上。")
     path = inside(evidence.evidence_dir(home), sha256)
-    headers = evidence.served_headers(row, inline_images=True)
+    name = named.names.get(sha256, "") if isinstance(named, evidence.Servable) else None
+    headers = evidence.served_headers(row, inline_images=True, name=name)
     return FileResponse(path, media_type=row.media_type, headers=headers)
