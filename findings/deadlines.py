@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import chinese_calendar
 
@@ -110,6 +110,7 @@ def add_working_days(start: date, days: int, calendar: Calendar | None = None) -
     return Deadline(day, tuple(warnings))
 
 
+@lru_cache(maxsize=4096)  # a round's checks share a few due dates: each is counted once
 def working_days_left(today: date, due: date, calendar: Calendar | None = None) -> int:
     """Working days in (today, due]; negative (calendar days late) when ``due`` has passed."""
     cal = calendar or Calendar()

@@ -410,61 +410,68 @@ def stratum_division(stratum: str, day: dt.date) -> str:
 
 
 def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundView | None:
+    """The round's page as data. Its enterprises are read as rows of the columns it shows
+    (a round of a registry of 200,000 draws thousands: an object a row made the page take
+    seconds), the notices counted by the database."""
     zone = settings.timezone
     with Session(engine) as db:
         rnd = db.get(Round, round_key)
         if rnd is None:
             return None
-        selections = list(db.exec(select(Selection).where(Selection.round_key == round_key)))
-        assignments = list(
-            db.exec(
-                select(Assignment)
-                .where(Assignment.round_key == round_key)
-                .order_by(col(Assignment.credit_code), col(Assignment.position))
-            )
-        )
-        codes = [s.credit_code for s in selections]
-        ents = {
-            e.credit_code: e.name
-            for e in db.exec(select(Enterprise).where(col(Enterprise.credit_code).in_(codes)))
-        }
-        ids = {a.inspector_id for a in assignments}
-        names = {
-            i.inspector_id: i.name
-            for i in db.exec(select(Inspector).where(col(Inspector.inspector_id).in_(ids)))
-        }
-        notes = list(db.exec(select(Notification).where(Notification.round_key == round_key)))
         title = round_title(db, rnd)
+    selection, enterprise = Selection.__table__, Enterprise.__table__  # type: ignore[attr-defined]
+    assignment, inspector = Assignment.__table__, Inspector.__table__  # type: ignore[attr-defined]
+    sel, asg, ent, ins = selection.c, assignment.c, enterprise.c, inspector.c
+    note = Notification.__table__.c  # type: ignore[attr-defined]
+    about = note.payload["credit_code"].as_string()  # the enterprise a notice is about
     with engine.connect() as conn:
+        selections = sorted(
+            conn.execute(
+                sa.select(sel.credit_code, sel.kind, sel.stratum, sel.rank, ent.name)
+                .outerjoin(enterprise, ent.credit_code == sel.credit_code)
+                .where(sel.round_key == round_key)
+            ),
+            key=lambda s: (s.kind != "targeted", s.stratum, s.rank),  # in code points
+        )
+        teams: dict[str, list[str]] = {}
+        names: dict[str, str] = {}  # the round's inspectors', by id
+        for code, inspector_id, name in conn.execute(
+            sa.select(asg.credit_code, asg.inspector_id, ins.name)
+            .outerjoin(inspector, ins.inspector_id == asg.inspector_id)
+            .where(asg.round_key == round_key)
+            .order_by(asg.credit_code, asg.position)
+        ):
+            names[inspector_id] = name or inspector_id
+            teams.setdefault(code, []).append(names[inspector_id])
+        delivery: dict[str, Counter[str]] = {}
+        for code, status, count in conn.execute(
+            sa.select(about, note.status, sa.func.count())
+            .where(note.round_key == round_key)
+            .group_by(about, note.status)
+        ):
+            delivery.setdefault(code or "", Counter())[str(status)] += count
         records = {r.credit_code: r for r in load_results(conn, [round_key])}
     late = {
         i.credit_code for i in overdue_report(engine, round_keys=[round_key]) if i.status == "late"
     }
-    teams: dict[str, list[str]] = {}
-    for a in assignments:
-        teams.setdefault(a.credit_code, []).append(a.inspector_id)
-    delivery: dict[str, Counter[str]] = {}
-    for n in notes:
-        code = str(n.payload.get("credit_code", "")) if isinstance(n.payload, dict) else ""
-        delivery.setdefault(code, Counter())[str(n.status)] += 1
     strata: dict[str, list[int]] = {}
     rows = []
-    for s in sorted(selections, key=lambda s: (s.kind != "targeted", s.stratum, s.rank)):
-        strata.setdefault(s.stratum, [0, 0])[s.kind == "targeted"] += 1
-        stage, state, result = _state(records.get(s.credit_code), names)
-        sent = delivery.get(s.credit_code, Counter())
+    for code, kind, stratum, _rank, name in selections:
+        strata.setdefault(stratum, [0, 0])[kind == "targeted"] += 1
+        stage, state, result = _state(records.get(code), names)
+        sent = delivery.get(code, Counter())
         rows.append(
             EnterpriseRow(
-                s.credit_code,
-                ents.get(s.credit_code, s.credit_code),
-                "定向" if s.kind == "targeted" else "随机",
-                s.stratum,
-                [names.get(i, i) for i in teams.get(s.credit_code, [])],
+                code,
+                name or code,
+                "定向" if kind == "targeted" else "随机",
+                stratum,
+                teams.get(code, []),
                 "、".join(f"{DELIVERY.get(k, k)} {v}" for k, v in sorted(sent.items())) or "—",
                 stage,
                 state,
                 result,
-                s.credit_code in late,
+                code in late,
             )
         )
     drawn: Any = getattr(rnd, "drawn_at", None)
