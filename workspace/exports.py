@@ -40,28 +40,24 @@ TEMPLATE_HEADER = [COLUMNS[f][0] for f in TEMPLATE_FIELDS]
 
 
 def assignment_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
-    with Session(engine) as db:
-        rows = list(
-            db.exec(
-                select(Assignment, Enterprise, Inspector)
-                .join(Enterprise, col(Enterprise.credit_code) == col(Assignment.credit_code))
-                .join(Inspector, col(Inspector.inspector_id) == col(Assignment.inspector_id))
-                .where(Assignment.round_key == round_key)
-                .order_by(col(Assignment.credit_code), col(Assignment.position))
-            )
-        )
+    """A row a seat: the columns of ``ASSIGNMENT_HEADER``, read as columns (a round may draw
+    thousands of enterprises: an object a row made the export take seconds)."""
+    a, e = Assignment.__table__.c, Enterprise.__table__.c  # type: ignore[attr-defined]
+    i = Inspector.__table__.c  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(a.round_key, e.credit_code, e.name, e.address, i.name, i.inspector_id,
+                      a.position, a.due_on)
+            .join_from(Assignment, Enterprise, e.credit_code == a.credit_code)
+            .join(Inspector, i.inspector_id == a.inspector_id)
+            .where(a.round_key == round_key)
+            .order_by(a.credit_code, a.position)
+        ).all()  # fmt: skip
     return [
-        [
-            a.round_key,
-            e.credit_code,
-            e.name,
-            e.address,
-            f"{i.name}（{i.inspector_id}）",
-            "组长" if a.position == 0 else "组员",
-            a.due_on.isoformat(),
-        ]  # fmt: skip
-        for a, e, i in rows
-    ]
+        [rk, code, name, address, f"{who}（{inspector_id}）", "组长" if position == 0 else "组员",
+         due_on.isoformat()]
+        for rk, code, name, address, who, inspector_id, position, due_on in rows
+    ]  # fmt: skip
 
 
 def findings_rows(engine: sa.Engine, round_key: str) -> list[list[Any]]:
