@@ -187,6 +187,7 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         counts=overview.counts(found),
         found=len(found),
         page=page,
+        queue_max=overview.ROUND_PAGE,  # the 待签字 and 逾期 queues: a page's worth, as the list
         link=listing_link,
         enterprise_path=enterprise_path,
         replaced=len(changed),
