@@ -31,6 +31,7 @@ from draw.frame import EnterpriseUnit, build_inspector_frame, encode_inspector, 
 from draw.teams import draw_teams
 from exchange.log import append, latest_checkpoint
 from exchange.models import AssistanceCase, PartnerEntry
+from exchange.publish import shared_text
 from exchange.settings import origin_of
 from rounds import frames
 from shuangsui.config import get_settings
@@ -52,6 +53,7 @@ def request_assistance(
     us = get_settings().bureau_code
     if to == us:
         raise UserError("an assistance request goes to another bureau")
+    reason = shared_text("reason", reason, required=True)
     request_id = f"{us}-{uuid.uuid4().hex[:10]}"
     body = {"request_id": request_id, "to": to, "credit_code": credit_code,
             "division": division, "check_item": check_item, "cert_kinds": sorted(cert_kinds),
@@ -94,8 +96,10 @@ def draw_team(engine: Engine, request: dict[str, Any], seed: bytes) -> dict[str,
 def decide(
     engine: Engine, *, requester: str, request_id: str, accept: bool, reason: str = ""
 ) -> AssistanceCase:
-    """Our coordinator's answer to an incoming request; an answer is final (idempotent)."""
+    """Our coordinator's answer to an incoming request; an answer is final (idempotent). A
+    decline needs a reason; any reason is shared as the answer's."""
     us = get_settings().bureau_code
+    reason = shared_text("reason", reason, required=not accept)
     with Session(engine, expire_on_commit=False) as session:
         case = session.get(AssistanceCase, (requester, request_id))
         if case is None or case.direction != "incoming":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from exchange.standing import standing
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
+from shuangsui.errors import UserError
 
 app = typer.Typer(help="The partner-bureau exchange (信息互换、执法互助、监管互认).",
                   no_args_is_help=True)  # fmt: skip
@@ -33,6 +35,17 @@ def _engine():  # type: ignore[no-untyped-def]
     settings = get_settings()
     migrate(settings.resolved_database_url)
     return get_engine(settings)
+
+
+def _day(option: str, text: str) -> dt.date:
+    """A day typed as YYYY-MM-DD, or an error naming ``option`` (it was a ValueError
+    traceback)."""
+    try:
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):  # not 20261201 nor 2026-W49-1
+            return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise UserError(f"{option}: {text!r} is not a day written YYYY-MM-DD")
 
 
 def _json(obj: object) -> None:
@@ -191,11 +204,13 @@ def publish_result(
     """Share a published inspection result in our log."""
     assist = ({"requester": assist_requester, "request_id": assist_request_id}
               if assist_requester else None)  # fmt: skip
+    day = _day("inspected_on", inspected_on)
+    outcome = publish.shared_text("outcome", outcome, required=True)
+    summary = publish.shared_text("--summary", summary)
     with Session(_engine()) as session:
         row = publish.publish_result(
-            session, credit_code=credit_code, check_item=check_item,
-            inspected_on=dt.date.fromisoformat(inspected_on), outcome=outcome,
-            round_key=round_key, summary=summary, assistance=assist,
+            session, credit_code=credit_code, check_item=check_item, inspected_on=day,
+            outcome=outcome, round_key=round_key, summary=summary, assistance=assist,
         )  # fmt: skip
         session.commit()
         typer.echo(f"entry {row.seq}: {row.entry_id}")
@@ -218,10 +233,15 @@ def assist_request(
     start: str = typer.Option(...), end: str = typer.Option(...),
 ) -> None:  # fmt: skip
     """Ask a partner to inspect an enterprise in its division."""
+    first, last = _day("--start", start), _day("--end", end)
+    if last < first:
+        raise UserError(f"--end: {last} is before --start {first}")
+    if to not in load_directory():
+        raise UserError(f"--to: {to} is not a partner of the directory "
+                        "(`shuangsui partners list`); nobody would read the request")  # fmt: skip
     case = assistance.request_assistance(
         _engine(), to=to, credit_code=credit_code, division=division, check_item=check_item,
-        cert_kinds=cert_kind, reason=reason, window_start=dt.date.fromisoformat(start),
-        window_end=dt.date.fromisoformat(end),
+        cert_kinds=cert_kind, reason=reason, window_start=first, window_end=last,
     )  # fmt: skip
     typer.echo(f"request {case.request_id} to {to}: {case.status}")
 

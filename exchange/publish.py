@@ -17,6 +17,21 @@ from exchange.log import Appended, NewEntry, append, append_many
 from exchange.models import AssistanceCase
 from exchange.settings import origin_of
 from shuangsui.config import get_settings
+from shuangsui.errors import UserError
+from shuangsui.text import no_control_in_text
+
+
+def shared_text(field: str, value: str, *, required: bool = False) -> str:
+    """Free text shared in our log (a reason, a summary): signed, kept for ever, read by every
+    partner. Line breaks and tabs are text; any other control or invisible character is
+    refused naming ``field`` (a U+202E turned a reason around, an ESC reached a partner's
+    terminal, and nothing in the log can be taken back); ``required``: not blank either."""
+    if required and not value.strip():
+        raise UserError(f"{field}: say why (it is shared with every partner, for good)")
+    try:
+        return no_control_in_text(value)
+    except ValueError as exc:
+        raise UserError(f"{field}: {exc}") from None
 
 
 def _origin() -> str:
@@ -78,5 +93,6 @@ def correct_result(session: Session, *, supersedes: str, **fields: Any) -> Appen
 
 
 def retract(session: Session, *, supersedes: str, reason: str) -> Appended:
+    reason = shared_text("reason", reason, required=True)
     return append(session, origin=_origin(), entry_id=f"retraction/{uuid.uuid4().hex[:12]}",
                   kind="retraction", body={"reason": reason}, supersedes=supersedes)  # fmt: skip

@@ -1,0 +1,94 @@
+"""``shuangsui partners retract``, ``publish-result`` and ``assist request|decline`` given what a
+careless or hostile hand types. What they share goes into our signed log, kept for ever and read
+by every partner: a reason with U+202E (turned around on the partners' pages), U+200B or an ESC
+(a partner's terminal), or blank, was shared as typed; a day written 2026-13-01 ended in a
+``ValueError`` traceback; a request went to a bureau of no directory, or with its window ending
+before it began, and was shared. Each is now refused naming the option, nothing appended. On
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from exchange import publish
+from exchange.models import AssistanceCase, ExchangeEntry
+from shuangsui.cli import _register_groups, app
+from shuangsui.errors import UserError
+from tests.exchange.bureaus import make_bureau, write_directory
+
+CODE = "91330100MA2AYW9G3K"
+ASK = ["partners", "assist", "request", "--credit-code", CODE, "--division", "330100",
+       "--check-item", "CCC-01", "--cert-kind", "ccc"]  # fmt: skip
+
+
+@pytest.fixture
+def zhejiang(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
+    """Zhejiang in our directory; one result of ours in the log, to be withdrawn."""
+    zj = make_bureau(tmp_path, "330000")
+    zj.base_url = "http://127.0.0.1:9"  # never reached
+    write_directory(tmp_path / "home" / "partners.toml", [zj])
+    with Session(engine) as s:
+        publish.publish_result(s, credit_code=CODE, check_item="CCC-01",
+                               inspected_on=dt.date(2026, 12, 1),
+                               outcome="合格", round_key="r-1")  # fmt: skip
+        s.commit()
+    _register_groups()
+    return engine
+
+
+def _held(engine: sa.Engine) -> tuple[int, int]:
+    with Session(engine) as s:
+        entries = s.exec(select(func.count()).select_from(ExchangeEntry)).one()
+        cases = s.exec(select(func.count()).select_from(AssistanceCase)).one()
+        return entries, cases
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["partners", "retract", "result/r-1/{c}/CCC-01", "--reason", "撤回\u202e因原"],
+         "reason: contains the invisible character U+202E"),
+        (["partners", "retract", "result/r-1/{c}/CCC-01", "--reason", "  "],
+         "reason: say why"),
+        (["partners", "publish-result", "{c}", "CCC-01", "2026-13-01", "合格"],
+         "inspected_on: '2026-13-01' is not a day written YYYY-MM-DD"),
+        (["partners", "publish-result", "{c}", "CCC-01", "20261201", "合格"],
+         "inspected_on: '20261201' is not a day written YYYY-MM-DD"),
+        (["partners", "publish-result", "{c}", "CCC-01", "2026-12-01", "合格", "--summary",
+          "\x1b[8m隐藏"], "--summary: contains the control character U+001B"),
+        ([*ASK, "--to", "330000", "--reason", "x", "--start", "2026-12-40", "--end",
+          "2026-12-31"], "--start: '2026-12-40' is not a day written YYYY-MM-DD"),
+        ([*ASK, "--to", "330000", "--reason", "x", "--start", "2026-12-10", "--end",
+          "2026-12-01"], "--end: 2026-12-01 is before --start 2026-12-10"),
+        ([*ASK, "--to", "999999", "--reason", "x", "--start", "2026-12-10", "--end",
+          "2026-12-31"], "--to: 999999 is not a partner of the directory"),
+        ([*ASK, "--to", "330000", "--reason", "协\u200b查", "--start", "2026-12-10", "--end",
+          "2026-12-31"], "reason: contains the invisible character U+200B"),
+    ],
+)  # fmt: skip
+def test_what_the_log_would_share_for_ever_is_checked_first(
+    zhejiang: sa.Engine, args: list[str], said: str
+) -> None:
+    before = _held(zhejiang)
+    result = CliRunner().invoke(app, [a.replace("{c}", CODE) for a in args])
+    assert isinstance(result.exception, UserError), result.output
+    assert str(result.exception).startswith(said)
+    assert _held(zhejiang) == before
+
+
+def test_the_same_commands_typed_well_still_share(zhejiang: sa.Engine) -> None:
+    before = _held(zhejiang)
+    runner = CliRunner()
+    asked = runner.invoke(app, [*ASK, "--to", "330000", "--reason", "请协查\n（两行）", "--start",
+                                "2026-12-10", "--end", "2026-12-31"])  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    gone = runner.invoke(app, ["partners", "retract", f"result/r-1/{CODE}/CCC-01", "--reason",
+                               "证书信息有误"])  # fmt: skip
+    assert gone.exit_code == 0, gone.output
+    assert _held(zhejiang) == (before[0] + 2, before[1] + 1)
