@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -29,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
+from registry.divisions import divisions, is_prefecture
 from rounds import audit
 from rounds.entropy import awaits_witnesses
 from rounds.holds import (
@@ -172,11 +174,24 @@ def _plans(request: Request) -> Plans:
     return current_plans(plans, current_period(settings.timezone)), notices
 
 
-def _form(me: Visitor, plans: Plans, status: int = 200, **context: Any) -> Response:
+def prefectures(bureau_code: str, day: dt.date) -> list[tuple[str, str]]:
+    """The prefecture-level divisions in force in the bureau's jurisdiction (code, name): what
+    the form's 限定行政区划 may name, beside their counties' codes."""
+    table, home = divisions(), normalise_division(bureau_code)
+    return [(c, table.name(c, day)) for c in table.codes_in_force(day)
+            if c.startswith(home) and is_prefecture(c) and c != bureau_code]  # fmt: skip
+
+
+def _form(
+    request: Request, me: Visitor, plans: Plans, status: int = 200, **context: Any
+) -> Response:
     """The form, offering the plans that read (id, title), naming those that do not."""
     choices = [(str(p["id"]), str(p.get("title", ""))) for _, p in plans[0]]
+    settings = request.app.state.settings
+    today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
     return render("adhoc.html", status, me=me.name, csrf=me.csrf, plans=choices,
-                  notices=plans[1], labels=LABELS, **context)  # fmt: skip
+                  notices=plans[1], labels=LABELS,
+                  prefectures=prefectures(settings.bureau_code, today), **context)  # fmt: skip
 
 
 FIELDS = ("plan", "reason", "rates", "total_cap", "divisions", "action", "start_key")
@@ -304,7 +319,7 @@ def preview(request: Request, params: dict[str, Any], plans: Plans) -> Preview:
 
 @router.get("/adhoc")
 def adhoc_form(request: Request, me: Coordinator) -> Response:
-    return _form(me, _plans(request), form={})
+    return _form(request, me, _plans(request), form={})
 
 
 @router.post("/adhoc")
@@ -329,7 +344,7 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
         errors = ["预检建议暂缓（见下），本轮不能开始；请调整后重新预检。"]
     if errors or not start:
         start_key = start_key or secrets.token_hex(16)
-        return _form(me, plans, 422 if errors else 200, form=typed, errors=errors,
+        return _form(request, me, plans, 422 if errors else 200, form=typed, errors=errors,
                      preview=previewed, start_key=start_key)  # fmt: skip
     # the form's start key and what it asks name the round: the same form sent twice (a
     # double click) starts nothing more; the form changed and sent again is another round
@@ -338,7 +353,7 @@ async def adhoc_post(request: Request, me: Coordinator) -> Response:
     try:
         key = await run_in_threadpool(_start_once, request, params, me.name)
     except UserError as exc:  # the runner's own checks (the plan looked up again)
-        return _form(me, plans, 422, form=typed, errors=[refusal(exc, params["plan"])],
+        return _form(request, me, plans, 422, form=typed, errors=[refusal(exc, params["plan"])],
                      preview=previewed, start_key=start_key)  # fmt: skip
     return RedirectResponse(f"/w/c/?started={quote(key, safe='')}", status_code=303)
 
