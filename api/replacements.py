@@ -30,8 +30,8 @@ from api.problems import PROBLEM_RESPONSES, Problem
 from draw.replace import CAUSES
 from rounds import due_dates
 from rounds.models import DueChange, Round, TeamChange
-from rounds.redates import DueMoved, move_due_date
-from rounds.replacements import NOTE_MAX, Refused, replace_member
+from rounds.redates import move_due_date
+from rounds.replacements import NOTE_MAX, DueMoved, Refused, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.errors import Conflict, UserError
 from shuangsui.keys import RoundKey
@@ -73,6 +73,13 @@ class ReplacementIn(BaseModel):
         description="a new due date for the team's check (every member's), from today in the "
         "bureau's time zone to a year on; needed when the seat's own date is gone; absent: "
         "the seats keep theirs (audited, not in the bundles)",
+    )
+    expected_due_on: Day | None = Field(
+        default=None,
+        description="with ``due_on``: the date the client read as the check's date now; the "
+        "replacement is made only if it still is, else 409 naming the date in force and who "
+        "set it (another coordinator moved it meanwhile, and ``due_on`` would override it); "
+        "absent, or without ``due_on``: whatever date the check has",
     )
 
 
@@ -130,7 +137,7 @@ REFUSALS = {
     "due-same": Refusal("due-same", 422, "body.due_on"),
 }
 RACED = Refusal("raced", 409, "")  # shuangsui.writes gave up after too many collisions
-MOVED = Refusal("due-moved", 409, "body.expected_due_on")  # rounds.redates.DueMoved: 延期 only
+MOVED = Refusal("due-moved", 409, "body.expected_due_on")  # rounds.replacements.DueMoved
 UNREAD = Refusal("other", 422, "")
 
 
@@ -214,14 +221,17 @@ def replace(
     kept and at most two working days away, that date, the working days to it and a date to
     give the check instead (``POST .../due-dates``), else null. Refused with nothing written
     (409) when the round is not drawn, the member is not on the team (sent twice: the first
-    took them off), the finding is final or no inspector is left; (422) when ``due_on`` is
-    before today or more than a year on, or absent while the seat's own date is gone."""
+    took them off), the finding is final or no inspector is left, or when ``due_on`` and
+    ``expected_due_on`` are given and the check is due on another date now
+    (``replacement-due-moved``, naming the date in force and who set it); (422) when
+    ``due_on`` is before today or more than a year on, or absent while the seat's own date is
+    gone."""
     engine = request.app.state.engine
     try:
         done = replace_member(
             engine, round_key, credit_code, body.inspector_id,
             cause=body.cause, note=body.note, recorded_by=who.name, due_on=body.due_on,
-            allowed=still_allowed(request, who),
+            allowed=still_allowed(request, who), expected_due_on=body.expected_due_on,
         )  # fmt: skip
     except UserError as exc:
         raise _problem(exc, "replacement") from None

@@ -36,9 +36,8 @@ from sqlmodel import Session
 
 from rounds import audit, replacements
 from rounds.due_dates import event_of
-from rounds.models import Assignment, DueChange, TeamChange
-from rounds.replacements import Refused
-from shuangsui.errors import UserError
+from rounds.models import DueChange
+from rounds.replacements import Refused, due_now, refuse_moved
 from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
@@ -58,30 +57,6 @@ class Redated:
     due_on: date
     reason: str
     recorded_by: str
-
-
-class DueMoved(Refused):
-    """A move refused because the check's date is no longer the one its sender expected:
-    ``due_on``, the date in force, and who set it (``set_by``, ``set_at``: the last 延期 or
-    replacement that gave the team a date; None: the round's window's last day, as drawn)."""
-
-    def __init__(
-        self, credit_code: str, expected: date, due_on: date, set_by: str | None,
-        set_at: datetime | None,
-    ) -> None:  # fmt: skip
-        by = (
-            "the round's window's last day, as drawn" if set_by is None or set_at is None
-            else f"set by {set_by} at {set_at.isoformat(timespec='seconds')}"
-        )  # fmt: skip
-        # a kind of its own, the 延期's only: not one of the replacements' shared refusals
-        UserError.__init__(
-            self,
-            f"expected_due_on: the check of {credit_code} is due on {due_on.isoformat()} now, "
-            f"not {expected.isoformat()} ({by}); nothing changed: read the date and send "
-            "again if the new one still stands",
-        )
-        self.kind = "due-moved"
-        self.expected, self.due_on, self.set_by, self.set_at = expected, due_on, set_by, set_at
 
 
 def move_due_date(
@@ -111,10 +86,9 @@ def move_due_date(
             raise Refused("no-team", f"round {round_key} has no team for {credit_code}")
         replacements.refuse_final(session, round_key, credit_code, team,
                                   "its check is done and its date can no longer move")  # fmt: skip
-        old = _due_now(session, round_key, credit_code)
-        if expected_due_on is not None and expected_due_on != old:
-            by, at = _set_by(session, round_key, credit_code)
-            raise DueMoved(credit_code, expected_due_on, old, by, at)
+        old = due_now(session, round_key, credit_code)
+        if expected_due_on is not None:
+            refuse_moved(session, round_key, credit_code, expected_due_on)
         if due_on == old:
             said = f"due_on: the check of {credit_code} is due on {old.isoformat()} already"
             raise Refused("due-same", said)
@@ -142,40 +116,6 @@ def move_due_date(
         round_key, credit_code, done.due_on, done.old_due_on,
     )  # fmt: skip
     return done
-
-
-def _due_now(session: Session, round_key: str, credit_code: str) -> date:
-    """The team's date as it stands (every seat has the same: the lead's is read)."""
-    a = Assignment.__table__.c  # type: ignore[attr-defined]
-    return session.execute(
-        sa.select(a.due_on)
-        .where(a.round_key == round_key, a.credit_code == credit_code)
-        .order_by(a.position)
-        .limit(1)
-    ).scalar_one()
-
-
-def _set_by(
-    session: Session, round_key: str, credit_code: str
-) -> tuple[str | None, datetime | None]:
-    """Who gave the team the date it has, and when: the last 延期 or replacement with a date
-    (the round's row is locked: none is added meanwhile); (None, None) for the window's."""
-    d = DueChange.__table__.c  # type: ignore[attr-defined]
-    t = TeamChange.__table__.c  # type: ignore[attr-defined]
-    given = sa.union_all(
-        sa.select(d.recorded_by, d.recorded_at).where(
-            d.round_key == round_key, d.credit_code == credit_code
-        ),
-        sa.select(t.recorded_by, t.recorded_at).where(
-            t.round_key == round_key, t.credit_code == credit_code, t.due_on.is_not(None)
-        ),
-    ).subquery()
-    last = session.execute(
-        sa.select(given.c.recorded_by, given.c.recorded_at)
-        .order_by(given.c.recorded_at.desc())
-        .limit(1)
-    ).first()
-    return (None, None) if last is None else (last[0], last[1])
 
 
 def _count(session: Session, round_key: str) -> int:

@@ -65,7 +65,7 @@ from findings.state import is_final
 from registry.models import Conflict, Inspector, InspectorStatus
 from rounds import audit
 from rounds.artifacts import load_inputs
-from rounds.models import Assignment, Round, RoundStatus, TeamChange
+from rounds.models import Assignment, DueChange, Round, RoundStatus, TeamChange
 from rounds.team_changes import (
     MemberReplaced,
     enterprise_unit,
@@ -152,10 +152,14 @@ def replace_member(
     recorded_by: str,
     due_on: date | None = None,  # a new date for the team's check; None: the seat keeps its own
     allowed: Callable[[Session], None] | None = None,  # the writer's token still current
+    expected_due_on: date | None = None,
 ) -> Replaced:
     """Withdraw ``inspector_id`` from the team of ``credit_code`` in ``round_key`` and put
     the inspector §14 picks in the seat, the check due on ``due_on`` when given;
-    :class:`UserError` naming why when refused."""
+    :class:`UserError` naming why when refused. With ``due_on`` and ``expected_due_on``, only
+    if the check is still due on ``expected_due_on`` (:class:`DueMoved` otherwise: a 延期 or
+    another replacement moved it since its sender read it, and ``due_on`` would override a
+    date they never saw); without ``due_on`` the seat keeps whatever date the team has."""
     if cause not in CAUSES:
         raise Refused("cause", f"cause: must be one of {', '.join(CAUSES)}, not {cause!r}")
     note = _note(note)
@@ -176,6 +180,8 @@ def replace_member(
                 + (f" (the team: {', '.join(team)})" if team else " (no such team)"),
             )
         refuse_final(session, round_key, credit_code, team)
+        if due_on is not None and expected_due_on is not None:
+            refuse_moved(session, round_key, credit_code, expected_due_on)
         kept = _seat(session, round_key, credit_code, inspector_id).due_on
         if due_on is None and kept < today:
             raise Refused(
@@ -256,6 +262,74 @@ def printable(**values: str) -> None:
             no_control(value)
         except ValueError as exc:
             raise Refused(f"{name.replace('_', '-')}-unprintable", f"{name}: {exc}") from None
+
+
+class DueMoved(Refused):
+    """A move refused because the check's date is no longer the one its sender expected:
+    ``due_on``, the date in force, and who set it (``set_by``, ``set_at``: the last 延期 or
+    replacement that gave the team a date; None: the round's window's last day, as drawn)."""
+
+    def __init__(
+        self, credit_code: str, expected: date, due_on: date, set_by: str | None,
+        set_at: datetime | None,
+    ) -> None:  # fmt: skip
+        by = (
+            "the round's window's last day, as drawn" if set_by is None or set_at is None
+            else f"set by {set_by} at {set_at.isoformat(timespec='seconds')}"
+        )  # fmt: skip
+        # a kind of its own, the 延期's only: not one of the replacements' shared refusals
+        UserError.__init__(
+            self,
+            f"expected_due_on: the check of {credit_code} is due on {due_on.isoformat()} now, "
+            f"not {expected.isoformat()} ({by}); nothing changed: read the date and send "
+            "again if the new one still stands",
+        )
+        self.kind = "due-moved"
+        self.expected, self.due_on, self.set_by, self.set_at = expected, due_on, set_by, set_at
+
+
+def refuse_moved(session: Session, round_key: str, credit_code: str, expected: date) -> None:
+    """:class:`DueMoved` when the check of ``credit_code`` is no longer due on ``expected``,
+    the date its sender read (the round's row locked by the caller: a change that committed
+    before is seen, one that starts after waits)."""
+    now = due_now(session, round_key, credit_code)
+    if now != expected:
+        by, at = _set_by(session, round_key, credit_code)
+        raise DueMoved(credit_code, expected, now, by, at)
+
+
+def due_now(session: Session, round_key: str, credit_code: str) -> date:
+    """The team's date as it stands (every seat has the same: the lead's is read)."""
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    return session.execute(
+        sa.select(a.due_on)
+        .where(a.round_key == round_key, a.credit_code == credit_code)
+        .order_by(a.position)
+        .limit(1)
+    ).scalar_one()
+
+
+def _set_by(
+    session: Session, round_key: str, credit_code: str
+) -> tuple[str | None, datetime | None]:
+    """Who gave the team the date it has, and when: the last 延期 or replacement with a date
+    (the round's row is locked: none is added meanwhile); (None, None) for the window's."""
+    d = DueChange.__table__.c  # type: ignore[attr-defined]
+    t = TeamChange.__table__.c  # type: ignore[attr-defined]
+    given = sa.union_all(
+        sa.select(d.recorded_by, d.recorded_at).where(
+            d.round_key == round_key, d.credit_code == credit_code
+        ),
+        sa.select(t.recorded_by, t.recorded_at).where(
+            t.round_key == round_key, t.credit_code == credit_code, t.due_on.is_not(None)
+        ),
+    ).subquery()
+    last = session.execute(
+        sa.select(given.c.recorded_by, given.c.recorded_at)
+        .order_by(given.c.recorded_at.desc())
+        .limit(1)
+    ).first()
+    return (None, None) if last is None else (last[0], last[1])
 
 
 def drawn_round(session: Session, round_key: str, only: str) -> Round:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,22 +23,24 @@ from sqlmodel import Session
 from api.replacements import refused
 from rounds.due_dates import recorded_rows
 from rounds.models import DueChange, Round, RoundStatus
-from rounds.redates import DueMoved, Redated, move_due_date
-from rounds.replacements import NOTE_MAX
-from shuangsui.clock import ISO_DAY, local_label
+from rounds.redates import Redated, move_due_date
+from rounds.replacements import NOTE_MAX, DueMoved
+from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
-from workspace.replacements import SentTwice, form_date, form_strings, refuse_twice, twice_said
+from workspace.replacements import (
+    SentTwice,
+    ShownUnreadable,
+    form_date,
+    form_strings,
+    refuse_twice,
+    shown_date,
+    shown_said,
+    twice_said,
+)
 
 # what the form sends, with its CSRF token; ``shown_due_on`` hidden: the date the page showed
 FIELDS = ("due_on", "reason", "shown_due_on")
-
-
-class ShownUnreadable(UserError):
-    """The hidden ``shown_due_on`` not a day: not as our page wrote it."""
-
-    def __init__(self) -> None:
-        super().__init__("shown_due_on: not a date (YYYY-MM-DD)")
 
 
 @dataclass(frozen=True)
@@ -110,22 +111,10 @@ def record(
     is still due on the date the page showed (none shown, a page from before it sent one:
     whatever date it has)."""
     refuse_twice(sent)
-    shown = _shown(sent["shown_due_on"])
+    shown = shown_date(sent["shown_due_on"])
     return move_due_date(engine, round_key, credit_code, due_on=form_date(sent["due_on"]),
                          reason=sent["reason"], recorded_by=by, allowed=allowed,
                          expected_due_on=shown)  # fmt: skip
-
-
-def _shown(value: str) -> date | None:
-    """The date the page showed, as its hidden field says it (None: none sent)."""
-    if not value:
-        return None
-    try:
-        if not ISO_DAY.fullmatch(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ShownUnreadable() from None
 
 
 # each refusal the form can meet (``api.replacements.REFUSALS``, by kind) as the page says it
@@ -154,23 +143,7 @@ def said(exc: UserError) -> tuple[int, str]:
     Chinese."""
     if isinstance(exc, SentTwice):
         return twice_said(exc, LABELS)
-    if isinstance(exc, ShownUnreadable):
-        return 422, "表单中的现在的完成期限有误（不是本页面写入的），请重新打开本页面后再填写提交。"
-    if isinstance(exc, DueMoved):
-        return 409, moved_said(exc)
+    if isinstance(exc, ShownUnreadable | DueMoved):
+        return shown_said(exc, "本次调整未作更改")
     r = refused(exc)
     return r.status, SAID.get(r.kind, OTHER) + "。"
-
-
-def moved_said(exc: DueMoved) -> str:
-    """A move refused because the date changed since the page was shown, in Chinese: the date
-    in force and who set it."""
-    shown, now = exc.expected.isoformat(), exc.due_on.isoformat()
-    if exc.set_by is None:
-        by = f"是 {now}（本轮次检查期限的最后一天，摇号时确定）"
-    else:
-        by = f"已由协调员 {exc.set_by} 改为 {now}"
-    return (
-        f"完成期限在您打开本页面后有了变动：本页面当时显示 {shown}，现在的完成期限{by}。"
-        "本次调整未作更改；请核对现在的完成期限，如仍需调整，请再次提交。"
-    )

@@ -25,7 +25,7 @@ from draw.replace import CAUSES, ROUND_WIDE
 from registry.models import Enterprise, Inspector
 from rounds import replacements as service
 from rounds.models import Assignment, Round, RoundStatus, TeamChange
-from rounds.replacements import NOTE_MAX, DueSoon, Refused, Replaced, replace_member
+from rounds.replacements import NOTE_MAX, DueMoved, DueSoon, Refused, Replaced, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.clock import ISO_DAY, local_label
 from shuangsui.errors import UserError
@@ -34,7 +34,8 @@ from workspace.formvalues import first_twice, text
 
 # the causes as the form's radio buttons name them; what each means is draw.replace.CAUSES'
 CAUSE_LABELS = {"conflict": "回避", "unavailable": "不能到场", "left": "调离"}
-FIELDS = ("inspector_id", "cause", "note", "due_on")  # what the form sends, and its CSRF token
+# what the form sends, and its CSRF token; ``shown_due_on`` hidden: the date the page showed
+FIELDS = ("inspector_id", "cause", "note", "due_on", "shown_due_on")
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,11 @@ def why_not(engine: sa.Engine, view: AssignmentView) -> str:
 
 def asked(form: Any) -> dict[str, str]:
     """What the form sent (:func:`form_strings`), the note cut at twice what the service
-    takes (the page says it is too long either way)."""
-    return form_strings(form, FIELDS, text_field="note")
+    takes (the page says it is too long either way); ``shown_due_on`` stripped and cut as
+    ``due_on`` is."""
+    sent = form_strings(form, FIELDS, text_field="note")
+    sent["shown_due_on"] = sent["shown_due_on"].strip()[:32]
+    return sent
 
 
 def form_strings(form: Any, fields: tuple[str, ...], *, text_field: str) -> dict[str, str]:
@@ -195,14 +199,57 @@ def record(
     by: str,
     allowed: Callable[[Session], None],
 ) -> Replaced:
-    """The replacement the form asks for, recorded by ``by`` (``rounds.replacements``)."""
+    """The replacement the form asks for, recorded by ``by`` (``rounds.replacements``); with a
+    new date, only if the check is still due on the date the page showed (a colleague's 延期
+    meanwhile is not overridden unseen)."""
     refuse_twice(sent)
     due_on = form_date(sent["due_on"]) if sent["due_on"] else None  # empty: the seat's date
     return replace_member(
         engine, round_key, credit_code, sent["inspector_id"],
         cause=sent["cause"], note=sent["note"], recorded_by=by, due_on=due_on,
-        allowed=allowed,
+        allowed=allowed, expected_due_on=shown_date(sent["shown_due_on"]),
     )  # fmt: skip
+
+
+class ShownUnreadable(UserError):
+    """The hidden ``shown_due_on`` not a day: not as our page wrote it."""
+
+    def __init__(self) -> None:
+        super().__init__("shown_due_on: not a date (YYYY-MM-DD)")
+
+
+def shown_date(value: str) -> date | None:
+    """The date the page showed, as its hidden field says it (None: none sent)."""
+    if not value:
+        return None
+    try:
+        if not ISO_DAY.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ShownUnreadable() from None
+
+
+def shown_said(exc: ShownUnreadable | DueMoved, not_done: str) -> tuple[int, str]:
+    """A form refused for the date it showed, in Chinese: not as the page wrote it (422), or
+    no longer the check's date (409: :func:`moved_said`; ``not_done``: what was not done)."""
+    if isinstance(exc, ShownUnreadable):
+        return 422, "表单中的现在的完成期限有误（不是本页面写入的），请重新打开本页面后再填写提交。"
+    return 409, moved_said(exc, not_done)
+
+
+def moved_said(exc: DueMoved, not_done: str) -> str:
+    """A change refused because the date changed since the page was shown, in Chinese: the
+    date in force and who set it, and ``not_done`` (本次调整未作更改 ...)."""
+    shown, now = exc.expected.isoformat(), exc.due_on.isoformat()
+    if exc.set_by is None:
+        by = f"是 {now}（本轮次检查期限的最后一天，摇号时确定）"
+    else:
+        by = f"已由协调员 {exc.set_by} 改为 {now}"
+    return (
+        f"完成期限在您打开本页面后有了变动：本页面当时显示 {shown}，现在的完成期限{by}。"
+        f"{not_done}；请核对现在的完成期限，如仍需调整，请再次提交。"
+    )
 
 
 def form_date(value: str) -> date:
@@ -244,7 +291,8 @@ SAID = {
 
 
 # the form's fields by their labels, for a field sent twice
-LABELS = {"inspector_id": "执法人员", "cause": "更换原因", "note": "理由", "due_on": "新的完成期限"}
+LABELS = {"inspector_id": "执法人员", "cause": "更换原因", "note": "理由", "due_on": "新的完成期限",
+          "shown_due_on": "现在的完成期限"}  # fmt: skip
 
 
 def said(exc: UserError, who: str) -> tuple[int, str]:
@@ -252,6 +300,8 @@ def said(exc: UserError, who: str) -> tuple[int, str]:
     Chinese. ``who``: the member the form named, by name."""
     if isinstance(exc, SentTwice):
         return twice_said(exc, LABELS)
+    if isinstance(exc, ShownUnreadable | DueMoved):
+        return shown_said(exc, f"本次更换未作更改，{who} 仍在检查组中")
     r = refused(exc)
     return r.status, SAID[r.kind].format(who=who) + "。"
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from rounds.models import Assignment, DueChange
-from rounds.redates import DueMoved, move_due_date
-from rounds.replacements import replace_member
+from rounds.redates import move_due_date
+from rounds.replacements import DueMoved, replace_member
 from tests.findings.factories import ROUND, drawn_round
 
 END = dt.date(2026, 12, 31)  # the test round's window's last day
