@@ -33,13 +33,18 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
+# the repository's plans, wherever the demo is run from: from another folder, ``plans`` of the
+# working directory was looked for, and the demo stopped with a traceback
+PLANS = Path(__file__).resolve().parents[1] / "plans"
+
+
 def main() -> int:
     home = Path(os.environ.get("SHUANGSUI_HOME", ".shuangsui")).resolve() / "demo"
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
     os.environ["SHUANGSUI_HOME"] = str(home)
-    os.environ.setdefault("SHUANGSUI_PLANS_DIR", str(Path("plans").resolve()))
+    os.environ.setdefault("SHUANGSUI_PLANS_DIR", str(PLANS))
     os.environ.setdefault("SHUANGSUI_ENTROPY_SOURCES", "witness-digits")
     os.environ.setdefault("SHUANGSUI_NOTIFY_CHANNEL", "file")
     os.environ.setdefault("SHUANGSUI_NOTIFY_COORDINATOR_NAME", "双随机工作专班")
