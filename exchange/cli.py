@@ -18,6 +18,8 @@ from exchange.keys import load_or_create
 from exchange.models import AssistanceCase, PartnerConflict, PartnerState
 from exchange.settings import exchange_settings
 from exchange.standing import standing
+from registry import uscc
+from registry.models import CheckItem
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
@@ -204,10 +206,16 @@ def publish_result(
     """Share a published inspection result in our log."""
     assist = ({"requester": assist_requester, "request_id": assist_request_id}
               if assist_requester else None)  # fmt: skip
+    credit_code = credit_code.strip().upper()
+    if why := uscc.problem(credit_code):
+        raise UserError(f"credit_code: {why}")
     day = _day("inspected_on", inspected_on)
     outcome = publish.shared_text("outcome", outcome, required=True)
     summary = publish.shared_text("--summary", summary)
     with Session(_engine()) as session:
+        if session.get(CheckItem, check_item) is None:
+            raise UserError(f"check_item: {check_item!r} is not a check item of our registry "
+                            "(`shuangsui registry export check-items`)")  # fmt: skip
         row = publish.publish_result(
             session, credit_code=credit_code, check_item=check_item, inspected_on=day,
             outcome=outcome, round_key=round_key, summary=summary, assistance=assist,

@@ -192,7 +192,7 @@ def test_three_bureaus(world: World, tmp_path: Path) -> None:
     w.run("350000", "round", "draw", "ccc-2027-01", *DIGITS)
 
     # assistance: Fujian asks Zhejiang; Zhejiang accepts, draws a team, publishes the result
-    zj_ent = "91330100MA2TEST01X"
+    zj_ent = "91330100MA2TE0T01Y"  # a valid credit code: publish-result checks it
     out = w.run("350000", "partners", "assist", "request", "--to", "330000", "--credit-code",
                 zj_ent, "--division", "330100", "--check-item", "CCC-01", "--cert-kind", "ccc",
                 "--reason", "证书由本局监管, 工厂在浙江", "--start", "2026-12-07",

@@ -2,9 +2,10 @@
 careless or hostile hand types. What they share goes into our signed log, kept for ever and read
 by every partner: a reason with U+202E (turned around on the partners' pages), U+200B or an ESC
 (a partner's terminal), or blank, was shared as typed; a day written 2026-13-01 ended in a
-``ValueError`` traceback; a request went to a bureau of no directory, or with its window ending
-before it began, and was shared. Each is now refused naming the option, nothing appended. On
-SQLite and PostgreSQL."""
+``ValueError`` traceback; a result was shared for a credit code with a wrong check character,
+or a check item our registry does not hold; a request went to a bureau of no directory, or
+with its window ending before it began, and was shared. Each is now refused naming the
+option, nothing appended. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from shuangsui.cli import _register_groups, app
 from shuangsui.errors import UserError
 from tests.exchange.bureaus import make_bureau, write_directory
 
-CODE = "91330100MA2AYW9G3K"
+CODE = "91330100MA2AYW9G32"
 ASK = ["partners", "assist", "request", "--credit-code", CODE, "--division", "330100",
        "--check-item", "CCC-01", "--cert-kind", "ccc"]  # fmt: skip
 
@@ -56,6 +57,10 @@ def _held(engine: sa.Engine) -> tuple[int, int]:
          "reason: contains the invisible character U+202E"),
         (["partners", "retract", "result/r-1/{c}/CCC-01", "--reason", "  "],
          "reason: say why"),
+        (["partners", "publish-result", "91330100MA2AYW9G3X", "CCC-01", "2026-12-01", "合格"],
+         "credit_code: wrong check character 'X' (expected '2')"),
+        (["partners", "publish-result", "{c}", "NOPE-99", "2026-12-01", "合格"],
+         "check_item: 'NOPE-99' is not a check item of our registry"),
         (["partners", "publish-result", "{c}", "CCC-01", "2026-13-01", "合格"],
          "inspected_on: '2026-13-01' is not a day written YYYY-MM-DD"),
         (["partners", "publish-result", "{c}", "CCC-01", "20261201", "合格"],
