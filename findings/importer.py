@@ -371,6 +371,14 @@ def import_file(
                 RowProblem(name, number, "row", f"{len(raw)} cells, the header has {width}")
             )
             continue
+        if outside := [i for i in range(len(fields), len(raw)) if raw[i].strip()]:
+            # the rest of a cell after an unquoted comma, a note beside the table: refused,
+            # not dropped (as the registry's and the leads' imports refuse it)
+            problems += [
+                RowProblem(name, number, f"column {i + 1}", "cell outside the header")
+                for i in outside
+            ]
+            continue
         cells = {f: raw[i] for i, f in read}
         if all(not v.strip() for f, v in cells.items() if f not in WRITTEN_BY_THE_TEMPLATE):
             unfilled += 1  # a row of the template nobody filled in: no finding to import

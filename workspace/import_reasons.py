@@ -90,6 +90,9 @@ _SAID: list[tuple[str, Said]] = [
     # the file's shape (findings.importer, registry.io, registry.schema)
     (r"required", "必须填写"),
     (r"(\d+) cells, the header has (\d+)", "这一行只有 {0} 格，表头有 {1} 列"),
+    (r"cell outside the header",
+     "表头以外的一格有内容（多为未加引号的逗号把一格分成了两格，或写在表格右侧的备注），"
+     "未导入：请删去，或写入表头中的一列"),
     (r"(\S+) in (\S+) is also on row (\d+)", "企业 {0} 在第 {2} 行已有一行"),
     (r"no round (.+)", "没有轮次 {0}"),
     (r"(\S+) was not drawn in round (\S+)", "企业 {0} 不在轮次 {1} 的抽查名单中"),
@@ -252,6 +255,8 @@ def said(reason: str) -> str | None:
 def column(field: str) -> str:
     """A problem's column as the template names it: ``certificates.0.body`` is the first
     certificate of 涉及证书."""
+    if found := re.fullmatch(r"column (\d+)", field):  # a cell outside the header
+        return f"第 {found.group(1)} 列"
     head, _, rest = field.partition(".")
     name = FIELDS.get(head, head)
     item = rest.partition(".")[0]
