@@ -11,10 +11,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from exchange.log import Appended, NewEntry, append, append_many
-from exchange.models import AssistanceCase
+from exchange.models import AssistanceCase, ExchangeEntry
 from exchange.settings import origin_of
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
@@ -93,6 +93,15 @@ def correct_result(session: Session, *, supersedes: str, **fields: Any) -> Appen
 
 
 def retract(session: Session, *, supersedes: str, reason: str) -> Appended:
+    """A retraction of our entry ``supersedes``, shared for good: refused when the entry is
+    retracted already (a second would say nothing new, in a log every partner keeps)."""
     reason = shared_text("reason", reason, required=True)
+    earlier = session.exec(
+        select(ExchangeEntry.entry_id).where(
+            col(ExchangeEntry.kind) == "retraction", col(ExchangeEntry.supersedes) == supersedes
+        )
+    ).first()
+    if earlier is not None:
+        raise UserError(f"entry {supersedes} is retracted already (by {earlier}): nothing to add")
     return append(session, origin=_origin(), entry_id=f"retraction/{uuid.uuid4().hex[:12]}",
                   kind="retraction", body={"reason": reason}, supersedes=supersedes)  # fmt: skip

@@ -97,3 +97,18 @@ def test_the_same_commands_typed_well_still_share(zhejiang: sa.Engine) -> None:
                                "证书信息有误"])  # fmt: skip
     assert gone.exit_code == 0, gone.output
     assert _held(zhejiang) == (before[0] + 2, before[1] + 1)
+
+
+def test_an_entry_retracted_already_is_not_retracted_again(zhejiang: sa.Engine) -> None:
+    """A second retraction of one entry said nothing new, and stayed in the log every partner
+    keeps for good; now it is refused, naming the first, and nothing is appended."""
+    runner = CliRunner()
+    retract = ["partners", "retract", f"result/r-1/{CODE}/CCC-01", "--reason", "证书信息有误"]
+    first = runner.invoke(app, retract)
+    assert first.exit_code == 0, first.output
+    before = _held(zhejiang)
+    again = runner.invoke(app, retract)
+    assert isinstance(again.exception, UserError), again.output
+    said = str(again.exception)
+    assert said.startswith(f"entry result/r-1/{CODE}/CCC-01 is retracted already (by retraction/")
+    assert _held(zhejiang) == before
