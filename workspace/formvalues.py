@@ -6,6 +6,8 @@ every field through these two."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,3 +22,13 @@ def first_twice(form: Any, names: Iterable[str]) -> str:
     """The first of ``names`` the form sent more than once; "" when none was (which of two
     values was meant is not the server's to guess)."""
     return next((name for name in names if len(form.getlist(name)) > 1), "")
+
+
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")  # not str.isdigit, to which "²" is a digit
+
+
+def page_of(asked: str, rows: int, per_page: int) -> tuple[int, int]:
+    """(the page a list's ``?page=`` opens, its pages): the first for anything not a page
+    number of one to six digits, the last for a number past it."""
+    pages = max(1, math.ceil(rows / per_page))
+    return min(int(asked) if PAGE_NUMBER.fullmatch(asked) else 1, pages), pages

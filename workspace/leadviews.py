@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ from leads import service
 from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
 from leads.targeting import overdue
 from registry.models import CheckItem, Enterprise
+from workspace.formvalues import page_of
 
 # the list's filters: a status (its label), or open past its deadline
 FILTERS = {**{s.value: STATUS_LABELS[s] for s in LeadStatus}, "overdue": "逾期"}
@@ -28,7 +27,6 @@ NOT_IN_REGISTRY = (
     "将其列入定向检查，因此暂不能受理。名录库导入该企业后即可受理；也可以合并或不予受理。"
 )
 PAGE = 50  # leads on one page of the list (five years of a bureau received about 300)
-PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")  # not str.isdigit, to which "²" is a digit
 # a confidential reporter as the pages say it: full-width brackets, as Chinese text is written
 # (the API keeps its documented ``service.CONFIDENTIAL``, "(保密)")
 CONFIDENTIAL = "（保密）"
@@ -123,8 +121,7 @@ def listing(all_rows: list[LeadRow], show: str, page: str) -> Listing:
     still_open = sorted((r for r in kept if _open(r)), key=lambda r: (r.deadline, r.id))
     decided = sorted((r for r in kept if not _open(r)), key=lambda r: (r.received_on, r.id))
     ordered = still_open + decided[::-1]
-    pages = max(1, math.ceil(len(ordered) / PAGE))
-    number = min(int(page) if PAGE_NUMBER.fullmatch(page) else 1, pages)
+    number, pages = page_of(page, len(ordered), PAGE)
     here = ordered[(number - 1) * PAGE : number * PAGE]
     return Listing([r for r in here if _open(r)], [r for r in here if not _open(r)],
                    len(still_open), len(decided), number, pages)  # fmt: skip

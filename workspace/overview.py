@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from shuangsui.config import Settings
 from shuangsui.errors import UserError
 from shuangsui.text import CONTROL
 from workspace.failures import failure_said, starts_again
+from workspace.formvalues import page_of
 
 logger = logging.getLogger(__name__)
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,60}")
@@ -154,7 +154,6 @@ def counts(rows: list[EnterpriseRow]) -> dict[str, int]:
 
 ROUND_PAGE = 100  # enterprises on one page of a round: a registry of 200,000 draws thousands
 SOUGHT_MAX = 40  # characters of a search the page keeps (a name, a code, an inspector's name)
-PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")  # not str.isdigit, to which "²" is a digit
 
 
 def sought(text: str) -> str:
@@ -196,8 +195,7 @@ class EnterprisePage:
 def enterprise_page(rows: list[EnterpriseRow], page: str) -> EnterprisePage:
     """Page ``page`` of ``rows`` (``?page=``: the first for anything not a page number, the
     last for a number past it)."""
-    pages = max(1, math.ceil(len(rows) / ROUND_PAGE))
-    number = min(int(page) if PAGE_NUMBER.fullmatch(page) else 1, pages)
+    number, pages = page_of(page, len(rows), ROUND_PAGE)
     here = rows[(number - 1) * ROUND_PAGE : number * ROUND_PAGE]
     return EnterprisePage(here, len(rows), number, pages)
 
