@@ -108,8 +108,11 @@ def _compare_audit(rnd: Round, events: list[AuditEvent]) -> None:
     ``RoundCommitted`` logged them, the seed as ``DrawMade`` did. The draw is recomputed from
     the record, so a record rewritten whole (other entropy, the seed, selection and teams made
     again from it) would reproduce itself; the log, whose chain links every later event to
-    these, is what it cannot also rewrite unseen."""
-    said = {e.event: json.loads(e.payload) for e in events}  # each once a round
+    these, is what it cannot also rewrite unseen. A round key is committed and drawn once: a
+    log holding two commitments or two draws of it (the round deleted from the database and
+    made again under its key, the log keeping the first) names them all."""
+    _once_each(rnd.round_key, events)
+    said = {e.event: json.loads(e.payload) for e in events}
     committed, made = said.get("RoundCommitted"), said.get("DrawMade")
     if committed is None or made is None:
         missing = "RoundCommitted" if committed is None else "DrawMade"
@@ -124,6 +127,26 @@ def _compare_audit(rnd: Round, events: list[AuditEvent]) -> None:
         raise IntegrityError(
             f"round {rnd.round_key}: stored seed {rnd.seed} != {made['seed']} in the audit "
             "log's DrawMade event"
+        )
+
+
+def _once_each(round_key: str, events: list[AuditEvent]) -> None:
+    """Refuse a round key whose log commits or draws it more than once, naming each event (its
+    seq) and each draw's seed: the draw before the last was made and then removed."""
+    said = []
+    for kind in ("RoundCommitted", "DrawMade"):
+        found = [e for e in events if e.event == kind]
+        if len(found) > 1:
+            each = ", ".join(
+                f"seq {e.seq}"
+                + (f" seed {json.loads(e.payload)['seed']}" if kind == "DrawMade" else "")
+                for e in found
+            )
+            said.append(f"{len(found)} {kind} events ({each})")
+    if said:
+        raise IntegrityError(
+            f"round {round_key}: the audit log has {' and '.join(said)}; a round key is "
+            "committed and drawn once: the round was made again under its key after the first"
         )
 
 
