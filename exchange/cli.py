@@ -18,6 +18,7 @@ from exchange.keys import load_or_create
 from exchange.models import AssistanceCase, PartnerConflict, PartnerState
 from exchange.settings import exchange_settings
 from exchange.standing import standing
+from findings import dates
 from registry import uscc
 from registry.models import CheckItem
 from shuangsui.clock import local_label
@@ -210,6 +211,10 @@ def publish_result(
     if why := uscc.problem(credit_code):
         raise UserError(f"credit_code: {why}")
     day = _day("inspected_on", inspected_on)
+    if day > (today := dates.today()):  # partners keep the entry for good: no day to come
+        zone = get_settings().timezone
+        raise UserError(f"inspected_on: {day} is in the future (today is {today}, {zone}); "
+                        "give the day the inspection took place")  # fmt: skip
     outcome = publish.shared_text("outcome", outcome, required=True)
     summary = publish.shared_text("--summary", summary)
     with Session(_engine()) as session:

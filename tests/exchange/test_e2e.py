@@ -3,6 +3,7 @@ each with its own database and keys: rounds, recognition, assistance, faults, co
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from exchange.models import (
     PartnerState,
 )
 from rounds.service import artifact
+from shuangsui.clock import local_time
 from tests.exchange.bureaus import (
     Bureau,
     Servers,
@@ -193,10 +195,13 @@ def test_three_bureaus(world: World, tmp_path: Path) -> None:
 
     # assistance: Fujian asks Zhejiang; Zhejiang accepts, draws a team, publishes the result
     zj_ent = "91330100MA2TE0T01Y"  # a valid credit code: publish-result checks it
+    # publish-result refuses a day to come: the check took place yesterday, inside the window
+    checked = local_time(dt.datetime.now(dt.UTC)).date() - dt.timedelta(days=1)  # the bureaus' zone
+    window = (checked - dt.timedelta(days=3), checked + dt.timedelta(days=20))
     out = w.run("350000", "partners", "assist", "request", "--to", "330000", "--credit-code",
                 zj_ent, "--division", "330100", "--check-item", "CCC-01", "--cert-kind", "ccc",
-                "--reason", "证书由本局监管, 工厂在浙江", "--start", "2026-12-07",
-                "--end", "2026-12-31").stdout  # fmt: skip
+                "--reason", "证书由本局监管, 工厂在浙江", "--start", str(window[0]),
+                "--end", str(window[1])).stdout  # fmt: skip
     req = out.split()[1]
     w.run("330000", "partners", "sync", "350000")
     w.run("330000", "partners", "assist", "accept", "350000", req)
@@ -204,7 +209,7 @@ def test_three_bureaus(world: World, tmp_path: Path) -> None:
     with Session(fj.engine) as s:
         case = s.get(AssistanceCase, ("350000", req))
         assert case is not None and case.status == "accepted" and len(case.answer["team"]) == 2  # type: ignore[index]
-    w.run("330000", "partners", "publish-result", zj_ent, "CCC-01", "2026-12-10", "合格",
+    w.run("330000", "partners", "publish-result", zj_ent, "CCC-01", str(checked), "合格",
           "--assist-requester", "350000", "--assist-request-id", req)  # fmt: skip
     w.run("350000", "partners", "sync", "330000")
     with Session(fj.engine) as s:

@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 
 from exchange import publish
 from exchange.models import AssistanceCase, ExchangeEntry
+from findings import dates
+from registry.models import CheckItem
 from shuangsui.cli import _register_groups, app
 from shuangsui.errors import UserError
 from tests.exchange.bureaus import make_bureau, write_directory
@@ -97,6 +99,31 @@ def test_the_same_commands_typed_well_still_share(zhejiang: sa.Engine) -> None:
                                "证书信息有误"])  # fmt: skip
     assert gone.exit_code == 0, gone.output
     assert _held(zhejiang) == (before[0] + 2, before[1] + 1)
+
+
+def test_a_result_is_not_shared_for_a_day_to_come(zhejiang: sa.Engine) -> None:
+    """``publish-result`` shared a result dated after today (a typo of the year or month) into
+    the log every partner keeps for good; now the day is refused, naming today and the zone,
+    and nothing is appended. Today itself is a day a check can take place."""
+    runner = CliRunner()
+    today = dates.today()
+    before = _held(zhejiang)
+    ahead = runner.invoke(app, ["partners", "publish-result", CODE, "CCC-01",
+                                str(today + dt.timedelta(days=1)), "合格"])  # fmt: skip
+    assert isinstance(ahead.exception, UserError), ahead.output
+    assert str(ahead.exception).startswith(
+        f"inspected_on: {today + dt.timedelta(days=1)} is in the future (today is {today}, "
+    )
+    assert _held(zhejiang) == before
+    with Session(zhejiang) as s:  # the item our registry holds, for a result it can share
+        s.add(CheckItem(code="CCC-01", name="强制性产品认证获证产品一致性检查",
+                        legal_basis="《强制性产品认证管理规定》", cert_kinds=["ccc"],
+                        updated_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        s.commit()
+    done = runner.invoke(app, ["partners", "publish-result", CODE, "CCC-01", str(today), "合格",
+                               "--round-key", "r-2"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert _held(zhejiang) == (before[0] + 1, before[1])
 
 
 def test_an_entry_retracted_already_is_not_retracted_again(zhejiang: sa.Engine) -> None:
