@@ -92,9 +92,18 @@ def _copy_database(database: Path, copy: Path) -> None:
     if not database.is_file():
         raise UserError(f"database {database} does not exist")
     with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as target:
-        source.backup(target)
-        found = target.execute("PRAGMA integrity_check").fetchall()
-        target.execute("PRAGMA journal_mode = DELETE")  # one file, nothing beside it
+        try:
+            source.backup(target)
+            found = target.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as exc:  # a page the check itself cannot read
+            found = [(str(exc),)]
+        else:
+            if found == [("ok",)]:
+                target.execute("PRAGMA journal_mode = DELETE")  # one file, nothing beside it
     if found != [("ok",)]:
         said = "; ".join(str(row[0]) for row in found[:3])
-        raise IntegrityError(f"the backup's copy of {database} failed its check: {said}")
+        raise IntegrityError(
+            f"the backup's copy of {database} failed its check: {said}; the copy is page for "
+            "page the database's, so the database itself is damaged: restore the data "
+            'directory from an earlier backup (docs/operations.md, "Databases and upgrades")'
+        )

@@ -177,6 +177,8 @@ def user_message(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, sqlalchemy.exc.OperationalError):
         return _database_refused(exc)
+    if isinstance(exc, sqlalchemy.exc.DatabaseError) and damaged(getattr(exc, "orig", None)):
+        return f"{_database_refused(exc)}: {DAMAGED}"
     if isinstance(exc, pydantic.ValidationError) and (prefix := _env_prefix(exc.title)):
         fields = "; ".join(
             (f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
@@ -194,6 +196,20 @@ def user_message(exc: BaseException) -> str | None:
         except RuntimeError:  # no request attached
             return f"network: {exc}"
     return None
+
+
+DAMAGED = (
+    "the file is damaged (cut short or overwritten); restore the data directory from a backup "
+    '(shuangsui db backup; docs/operations.md, "Databases and upgrades")'
+)
+
+
+def damaged(exc: BaseException | None) -> bool:
+    """SQLite's own word that a database file is not whole: a page that does not read
+    (``database disk image is malformed``) or no database at all (``file is not a
+    database``), as a backup's copy cut short or a file overwritten gives."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return isinstance(exc, sqlite3.DatabaseError) and name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 def _database_refused(exc: BaseException) -> str:
