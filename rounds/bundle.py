@@ -63,6 +63,9 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
             audit.verify_chain(audit.load_chain(session))
         events = audit.round_events(session, round_key)
         _compare_audit(rnd, events)
+        unnamed = service.unnamed_entropy(rnd.entropy_plan["sources"], rnd.entropy or [])
+        if unnamed:  # entropy chosen after the commitment: the bundle would verify all the same
+            raise IntegrityError(f"round {round_key}: {unnamed}")
         rows = team_changes.recorded_rows(session, round_key)
         team_changes.compare_events(round_key, rows, events)
         due_dates.check(session, rnd, events)  # every assignment's date as recorded
@@ -100,7 +103,7 @@ def one_moment(engine: Engine) -> Iterator[Connection]:
 
 # what the round's record must say as its audit events said it when they were appended
 _COMMITTED = ("plan_hash", "frame_commitment", "frame_merkle_root", "frame_size",
-              "inspector_commitment", "inspector_frame_size")  # fmt: skip
+              "inspector_commitment", "inspector_frame_size", "entropy_plan")  # fmt: skip
 
 
 def _compare_audit(rnd: Round, events: list[AuditEvent]) -> None:

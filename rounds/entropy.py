@@ -94,15 +94,66 @@ def awaits_witnesses(rnd: Round) -> bool:
     return committed and any(spec.get("source") == "witness-digits" for spec in sources)
 
 
+def unnamed_entropy(
+    named: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
+) -> str:
+    """What of ``records`` (the entropy a draw takes) the commitment did not name in
+    ``named`` (its ``entropy_plan.sources``), or "" when each record is of the source named
+    in its place, one each, in the order named (a beacon's the round named, witness digits as
+    many as named at least, partner checkpoints after the moment named, of the partners named).
+
+    A record nobody named is a choice made after the commitment: a "commit-reveal" secret
+    chosen once the ceremony's digits were known can be tried until the firm wanted is drawn,
+    and every bundle check still passes (the record checks only itself)."""
+    kinds = ", ".join(str(spec.get("source")) for spec in named) or "none"
+    if len(records) != len(named):
+        took = ", ".join(str(rec.get("source")) for rec in records) or "none"
+        return (f"{len(records)} entropy record(s) ({took}) where the commitment named "
+                f"{len(named)} source(s) ({kinds})")  # fmt: skip
+    for n, (spec, rec) in enumerate(zip(named, records, strict=True)):
+        source = spec.get("source")
+        if rec.get("source") != source:
+            return f"entropy record {n} is {rec.get('source')!r}, the commitment named {source!r}"
+        if source == "beacon":
+            keys: tuple[str, ...] = ("url", "chain_hash", "round")
+        elif source == "partner-checkpoints":
+            keys = ("after",)
+            partners = [c.get("partner") for c in rec.get("checkpoints") or []]
+            if partners != list(spec.get("partners") or []):
+                return (f"entropy record {n} (partner-checkpoints): partners {partners}, the "
+                        f"commitment named {list(spec.get('partners') or [])}")  # fmt: skip
+        else:
+            keys = ()
+        for key in keys:
+            if rec.get(key) != spec.get(key):
+                return (f"entropy record {n} ({source}): {key} {rec.get(key)!r}, the "
+                        f"commitment named {spec.get(key)!r}")  # fmt: skip
+        if source == "witness-digits" and len(str(rec.get("digits", ""))) < spec.get(
+            "min_digits", 0
+        ):
+            return (f"entropy record {n} (witness-digits): fewer digits than the "
+                    f"{spec['min_digits']} named")  # fmt: skip
+    return ""
+
+
 def gather_entropy(
     rnd: Round, given: EntropyInput, *, beacon_transport: Any = None
 ) -> list[dict[str, Any]]:
     """The raw entropy records the round committed to, in the committed order.
 
     Raises ``EntropyUnavailable`` with the reason when any is not available yet: the round waits.
+    Anything more than the commitment named (a reveal, when it named no commit-reveal) is
+    refused before any source is asked: it would be entropy chosen after the commitment.
     """
+    named = rnd.entropy_plan["sources"]
+    if given.reveal and not any(spec["source"] == "commit-reveal" for spec in named):
+        raise UserError(
+            f"reveal: round {rnd.round_key} committed to its entropy sources "
+            f"({', '.join(spec['source'] for spec in named)}) and named no commit-reveal; a "
+            "record the commitment did not name is never added at the draw"
+        )
     records: list[dict[str, Any]] = []
-    for spec in rnd.entropy_plan["sources"]:
+    for spec in named:
         source = spec["source"]
         if source == "witness-digits":
             if not given.witness_digits:
@@ -128,4 +179,7 @@ def gather_entropy(
             raise UserError(f"round {rnd.round_key}: unknown entropy source {source!r}")
     if given.reveal:
         records.append(dict(given.reveal))
+    problem = unnamed_entropy(named, records)
+    if problem:  # a source that gave more or other than it was named for: never taken
+        raise UserError(f"round {rnd.round_key}: {problem}")
     return records

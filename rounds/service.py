@@ -40,6 +40,7 @@ from rounds.entropy import (  # noqa: F401  (re-exported)
     EntropySource,
     entropy_sources,
     gather_entropy,
+    unnamed_entropy,
 )
 from rounds.entropy import entropy_plan as name_entropy
 from rounds.models import (

@@ -13,9 +13,10 @@ that prints it, or the field of ``round.json`` that holds it. Pure functions ove
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from rounds.entropy import unnamed_entropy
 from rounds.notice import describe_source
 
 
@@ -69,14 +70,35 @@ def _source(spec: Any) -> str:
     return _text(spec)
 
 
+def _record(rec: Mapping[str, Any]) -> str:
+    """One entropy record the draw took, by what it is (its values are on the page above)."""
+    source = rec.get("source")
+    if source == "witness-digits":
+        return f"见证人当场产生的随机数字（{len(str(rec.get('digits', '')))} 位）"
+    if source == "beacon":
+        return f"drand 公共随机信标第 {rec.get('round')} 轮（{rec.get('url', '')}）"
+    if source == "partner-checkpoints":
+        partners = "、".join(str(c.get("partner", "")) for c in rec.get("checkpoints") or [])
+        return f"合作单位 {partners} 在 {rec.get('after', '')} 之后签发的日志检查点"
+    if source == "commit-reveal":
+        return f"事先承诺、事后公开的秘密（{rec.get('committed_in', '')}）"
+    return str(source)
+
+
 def _row(label: str, printed: str, field: str, published: Any, drawn: Any) -> Compared:
     return Compared(label, printed, field, _text(published), _text(drawn), published == drawn)
 
 
-def compare(published: Mapping[str, Any], drawn: Mapping[str, Any]) -> list[Compared]:
+def compare(
+    published: Mapping[str, Any],
+    drawn: Mapping[str, Any],
+    used: Sequence[Mapping[str, Any]] = (),
+) -> list[Compared]:
     """Each committed value of ``published`` (commitment.json as first published) beside the
     same value of ``drawn`` (the round's commitment as drawn); a value only one of them has
-    is compared with nothing and differs."""
+    is compared with nothing and differs. ``used``, the entropy records the draw took
+    (``entropy.json``), is compared with the sources ``published`` named: one record of each,
+    in that order, and nothing more (:func:`rounds.entropy.unnamed_entropy`)."""
     mine, theirs = published.get("commitments") or {}, drawn.get("commitments") or {}
     rows = []
     for key, label, printed in COMMITTED:
@@ -95,6 +117,17 @@ def compare(published: Mapping[str, Any], drawn: Mapping[str, Any]) -> list[Comp
             sources[0] == sources[1],
         )
     )
+    if used:
+        rows.append(
+            Compared(
+                "抽取实际使用的随机数（验证包的 entropy.json，依次）",
+                "entropy record 0 (…) ok",
+                "",
+                "；".join(map(_source, sources[0])) or MISSING,
+                "；".join(map(_record, used)),
+                not unnamed_entropy(sources[0], used),
+            )
+        )
     rows.append(
         _row(
             "抽取算法版本",

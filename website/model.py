@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field, is_dataclass
 from typing import Any, NamedTuple
 
+from rounds.entropy import unnamed_entropy
+
 
 def _fields(obj: Any) -> Any:
     """JSON for what the encoder does not know: a dataclass as its fields, anything else as
@@ -133,6 +135,15 @@ class PublicRound:
         """The commitment this site first published is not the one the round holds (and,
         once drawn, was drawn with)."""
         return self.published_commitment is not None
+
+    @property
+    def entropy_unnamed(self) -> str:
+        """What of the entropy the draw took the commitment (as this site first published it)
+        did not name, in English for the log; "" when nothing (or when not drawn)."""
+        if not self.entropy:
+            return ""
+        named = (self.published_commitment or self.commitment).get("entropy_sources") or []
+        return unnamed_entropy(named, self.entropy)
 
     @property
     def published(self) -> int:

@@ -258,7 +258,7 @@ def render_round(
     part = part or part_of(rnd, pieces)
     # what the page says was committed: the commitment as this site first published it
     doc = rnd.commitment if rnd.published_commitment is None else rnd.published_commitment
-    compared = compare(doc, rnd.commitment)
+    compared = compare(doc, rnd.commitment, rnd.entropy)
     strata = rnd.plan.get("strata", {})
     page = _page(
         "round.html.j2",
