@@ -25,7 +25,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,7 +226,7 @@ def _publish(
         recorded = dict(stamps)
         for row in rows:  # a commitment this run puts on the site was first published now
             if row.key not in stamps and not all(map(output.has, commitment_paths(row.key))):
-                stamps[row.key] = (now, str(row.row["status"]) == RoundStatus.committed.value)
+                stamps[row.key] = (now, before_its_entropy(row.row, now))
         # as the pages say it (none for a commitment on the site but not recorded)
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
@@ -419,6 +419,18 @@ def _nothing_to_publish(output: Output, rows: list[RoundRow]) -> PublishReport:
         output.out,
     )
     return report
+
+
+def before_its_entropy(row: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a commitment first published ``now`` precedes the entropy of its round: the
+    round not drawn yet, and no beacon round it names emitted yet (a beacon's value is public
+    from its round's time on, drawn or not: a round waiting for its draw past that time was
+    said to have been published 在产生随机数之前)."""
+    if str(row["status"]) != RoundStatus.committed.value:
+        return False
+    sources = (row["entropy_plan"] or {}).get("sources", [])
+    times = [datetime.fromisoformat(s["expected_at"]) for s in sources if s.get("expected_at")]
+    return all(now < at for at in times)
 
 
 def commitment_stamps(engine: Engine) -> dict[str, tuple[datetime, bool]]:
