@@ -33,6 +33,9 @@ INFEASIBLE = re.compile(
 
 
 WITHHELD = "（检查时段结束后公开）"
+# draw.core's words when the stored plan or frames no longer give the commitments: the draw
+# was not made, and the round keeps no entropy, so it never has a bundle
+ALTERED = "the frames or plan differ from the commitments recorded before entropy"
 
 
 def failure_statement(error: str, *, revealed: bool = True) -> str:
@@ -40,6 +43,12 @@ def failure_statement(error: str, *, revealed: bool = True) -> str:
     inspector is on leave or recused for which reason); the enterprise it stopped at is named
     only once the round is revealed."""
     m = INFEASIBLE.match(error or "")
+    if (error or "").endswith(ALTERED):
+        return (
+            "本轮抽取未能完成：抽取时，本局存储的抽查计划或名录与抽取前公布的承诺值不符，"
+            "说明承诺之后数据被改动过或已损坏，因此没有进行抽取，也不会有验证包。"
+            "本轮不再抽取；同一事项如另行抽取，是承诺值不同的新的一轮。"
+        )
     if not m:
         return "本轮抽取未能完成：抽取参数与名录不相容（详见审计记录）。"
     who = m["code"] if revealed else WITHHELD
