@@ -21,6 +21,8 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -33,7 +35,7 @@ from exchange.log import append, latest_checkpoint
 from exchange.models import AssistanceCase, PartnerEntry
 from exchange.publish import shared_text
 from exchange.settings import origin_of
-from rounds import frames
+from rounds import audit, frames
 from shuangsui.config import get_settings
 from shuangsui.errors import NotFound, UserError
 
@@ -93,11 +95,45 @@ def draw_team(engine: Engine, request: dict[str, Any], seed: bytes) -> dict[str,
             "inspector_frame_size": len(inspectors)}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class AssistanceAnswered:
+    """Audited (the bureau's own chain, no round): who answered a partner's request, and how.
+    The answer itself, with the team drawn, is the ``assistance-answer`` entry of our log."""
+
+    requester: str
+    request_id: str
+    credit_code: str
+    decision: str
+    team: list
+    by: str
+
+
 def decide(
-    engine: Engine, *, requester: str, request_id: str, accept: bool, reason: str = ""
-) -> AssistanceCase:
+    engine: Engine, *, requester: str, request_id: str, accept: bool, reason: str = "",
+    by: str, allowed: Callable[[Session], None] | None = None,
+) -> AssistanceCase:  # fmt: skip
+    """Our coordinator's answer to an incoming request, the case as it then stands (see
+    :func:`answer`)."""
+    return answer(engine, requester=requester, request_id=request_id, accept=accept,
+                  reason=reason, by=by, allowed=allowed).case  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Answered:
+    case: AssistanceCase
+    given: bool  # this answer is the one shared; False: the case was answered before
+
+
+def answer(
+    engine: Engine, *, requester: str, request_id: str, accept: bool, reason: str = "",
+    by: str, allowed: Callable[[Session], None] | None = None,
+) -> Answered:  # fmt: skip
     """Our coordinator's answer to an incoming request; an answer is final (idempotent). A
-    decline needs a reason; any reason is shared as the answer's."""
+    decline needs a reason; any reason is shared as the answer's. Two coordinators answering
+    at once each see the case pending; the log takes the first answer appended (its entry id
+    is the request's) and the case follows the log, so the other answer is neither shared nor
+    recorded (``given`` False). ``allowed`` checks, in the writing transaction, that ``by``
+    still may (a coordinator's token revoked since the page let the form in)."""
     us = get_settings().bureau_code
     reason = shared_text("reason", reason, required=not accept)
     with Session(engine, expire_on_commit=False) as session:
@@ -105,7 +141,7 @@ def decide(
         if case is None or case.direction != "incoming":
             raise NotFound(f"no incoming assistance request {request_id} from {requester}")
         if case.status != "pending":
-            return case
+            return Answered(case, False)
         entry = session.exec(  # type: ignore[call-overload]
             select(PartnerEntry).where(
                 col(PartnerEntry.partner_code) == requester,
@@ -113,23 +149,33 @@ def decide(
             )
         ).scalar_one()
         request = json.loads(entry.body)["body"]
-    answer: dict[str, Any] = {
+    given: dict[str, Any] = {
         "request": {"origin": origin_of(requester), "request_id": request_id,
                     "seq": entry.seq, "leaf_hash": entry.leaf_hash},
         "decision": "accepted" if accept else "declined", "reason": reason,
     }  # fmt: skip
     if accept:
         cp = latest_checkpoint(engine, max_age=0).text
-        answer |= {"seed": team_seed(entry.leaf_hash, cp).hex(), "checkpoint": cp}
-        answer |= draw_team(engine, request, bytes.fromhex(answer["seed"]))
+        given |= {"seed": team_seed(entry.leaf_hash, cp).hex(), "checkpoint": cp}
+        given |= draw_team(engine, request, bytes.fromhex(given["seed"]))
     with Session(engine, expire_on_commit=False) as session:
-        append(session, origin=origin_of(us),
-               entry_id=f"assistance-answer/{requester}/{request_id}",
-               kind="assistance-answer", body=answer)  # fmt: skip
+        if allowed is not None:
+            allowed(session)
+        row = append(session, origin=origin_of(us),
+                     entry_id=f"assistance-answer/{requester}/{request_id}",
+                     kind="assistance-answer", body=given)  # fmt: skip
         case = session.get(AssistanceCase, (requester, request_id))
         assert case is not None
-        case.status, case.answer, case.updated_at = answer["decision"], answer, _now()
+        if case.status != "pending":  # answered meanwhile, under the log's lock: as the log says
+            return Answered(case, False)
+        recorded = json.loads(row.body)["body"]  # ours; or the first, appended meanwhile
+        case.status, case.answer, case.updated_at = recorded["decision"], recorded, _now()
         session.add(case)
+        if recorded == given:
+            audit.add_to(session, None, AssistanceAnswered(
+                requester, request_id, case.credit_code, given["decision"],
+                list(given.get("team", [])), by,
+            ))  # fmt: skip
         session.commit()
-    logger.info("assistance request %s from %s %s", request_id, requester, answer["decision"])
-    return case
+    logger.info("assistance request %s from %s %s", request_id, requester, case.status)
+    return Answered(case, recorded == given)

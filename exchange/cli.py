@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import re
 from collections.abc import Callable
@@ -266,17 +267,23 @@ def assist_list() -> None:
 
 
 @assist_app.command("accept")
-def assist_accept(requester: str, request_id: str, reason: str = typer.Option("")) -> None:
+def assist_accept(
+    requester: str, request_id: str, reason: str = typer.Option(""),
+    by: str = typer.Option(None, "--by", help="who answers (audited; default: this login's user name)"),
+) -> None:  # fmt: skip
     """Accept; the team is drawn from our inspectors by the draw's rules (in the answer)."""
     case = assistance.decide(_engine(), requester=requester, request_id=request_id,
-                             accept=True, reason=reason)  # fmt: skip
+                             accept=True, reason=reason, by=by or getpass.getuser())  # fmt: skip
     typer.echo(
         f"{request_id}: {case.status}, team {', '.join((case.answer or {}).get('team', []))}"
     )
 
 
 @assist_app.command("decline")
-def assist_decline(requester: str, request_id: str, reason: str = typer.Option(...)) -> None:
+def assist_decline(
+    requester: str, request_id: str, reason: str = typer.Option(...),
+    by: str = typer.Option(None, "--by", help="who answers (audited; default: this login's user name)"),
+) -> None:  # fmt: skip
     case = assistance.decide(_engine(), requester=requester, request_id=request_id,
-                             accept=False, reason=reason)  # fmt: skip
+                             accept=False, reason=reason, by=by or getpass.getuser())  # fmt: skip
     typer.echo(f"{request_id}: {case.status}")

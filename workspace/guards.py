@@ -42,7 +42,7 @@ _PATH_PAIRS = re.compile(r"[;=]")
 # the last part of a form's address that has no page of its own (the page is the rest)
 FORM_ACTIONS = frozenset(
     {"replace", "redate", "retry-dead", "import", "ceremony", "sign", "accept", "merge"}
-    | {"reject", "signout"}  # signout: 退出 (workspace.signout), a form on every page
+    | {"reject", "decline", "signout"}  # signout: 退出 (workspace.signout), a form on every page
 )
 
 

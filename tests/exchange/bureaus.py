@@ -209,3 +209,27 @@ class Servers:
     def stop_all(self) -> None:
         for name in list(self.running):
             self.stop(name)
+
+
+@contextlib.contextmanager
+def asked_by_shanghai(engine: sa.Engine, tmp_path: Path, request: dict) -> Iterator[Bureau]:
+    """Shanghai, served on loopback, asks us (``engine``, Fujian 350000 in these tests) for
+    assistance: its ``assistance-request`` entry with ``request`` (request_id, credit_code,
+    division, check_item, cert_kinds, reason, window) in its log; Shanghai in our directory
+    (``tmp_path / "home" / "partners.toml"``) and pulled by a real sync: a pending incoming case."""
+    from exchange.directory import load_directory
+    from exchange.sync import sync_partner
+
+    sh = make_bureau(tmp_path, "310000")
+    fj = make_bureau(tmp_path / "unused", "350000")
+    fj.key, fj.base_url = load_or_create(), "http://127.0.0.1:9"
+    write_directory(sh.home / "partners.toml", [fj])
+    with Session(sh.engine) as s:
+        log.append(s, origin=sh.origin, entry_id=f"assistance-request/{request['request_id']}",
+                   kind="assistance-request", body={"to": "350000", **request})  # fmt: skip
+        s.commit()
+    with served(sh) as url:
+        sh.base_url = url
+        write_directory(tmp_path / "home" / "partners.toml", [sh])
+        assert sync_partner(engine, load_directory()["310000"]).status == "ok"
+        yield sh

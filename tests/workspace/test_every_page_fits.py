@@ -109,7 +109,7 @@ def test_every_coordinator_and_inspector_page_fits_a_phone_without_javascript(
             opened |= _crawl(inspector, [inspector.url], base, tmp_path / "inspector" / code)
     # the crawl reached the kinds of page a coordinator works with, each at least once
     paths = {urlsplit(k).path for k in seen}
-    for kind in ("/w/c/", "/w/c/adhoc", "/w/c/leads", "/w/c/partners"):
+    for kind in ("/w/c/", "/w/c/adhoc", "/w/c/leads", "/w/c/partners", "/w/c/assistance"):
         assert kind in paths, (kind, sorted(paths))
     assert any(re.fullmatch(r"/w/c/rounds/[^/]+", p) for p in paths), sorted(paths)
     assert any(re.fullmatch(r"/w/c/rounds/[^/]+/e/[^/]+", p) for p in paths), sorted(paths)
