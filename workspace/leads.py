@@ -22,8 +22,8 @@ from leads.api import urgent_round
 from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
 from leads.schemas import LeadsSettings
 from shuangsui.errors import Conflict, NotFound, UserError
-from workspace import leadviews
-from workspace.coordinator import enterprise_path, round_path, said_key
+from workspace import leadviews, overview
+from workspace.coordinator import enterprise_path, listing_link, round_path, said_key
 from workspace.formvalues import text
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session, still_current
 from workspace.leadforms import KEY, LABELS, intake, refusal, sent_once
@@ -53,13 +53,17 @@ def lead_path(lead_id: int) -> str:
 def lead_list(request: Request, me: Coordinator) -> Response:
     """The open leads, the nearest deadline first, then the decided ones a page at a time
     (``leadviews.listing``); or those of one filter of ``leadviews.FILTERS``
-    (``?show=received``, ``?page=2``: links, so it works without JavaScript)."""
-    rows = leadviews.rows(request.app.state.engine)
+    (``?show=received``, ``?page=2``: links, so it works without JavaScript); of those a
+    search finds (``?q=``: a number, a name, a credit code: ``leadviews.found``)."""
+    every = leadviews.rows(request.app.state.engine)
+    sought = overview.sought(request.query_params.get("q", ""))
+    rows = leadviews.found(every, sought)
     show = request.query_params.get("show", "")
     show = show if show in leadviews.FILTERS else ""
     listed = leadviews.listing(rows, show, request.query_params.get("page", ""))
-    return render("leads.html", me=me.name, rows=rows, listed=listed,
+    return render("leads.html", me=me.name, rows=rows, listed=listed, total=len(every),
                   counts=leadviews.counts(rows), show=show, filters=leadviews.FILTERS,
+                  sought=sought, sought_max=overview.SOUGHT_MAX, link=listing_link,
                   base=LIST, lead_path=lead_path, csrf=me.csrf)  # fmt: skip
 
 

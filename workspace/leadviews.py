@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,30 @@ def shown(all_rows: list[LeadRow], show: str) -> list[LeadRow]:
     if show == "overdue":
         return [r for r in all_rows if r.overdue]
     return [r for r in all_rows if r.status == show] if show in FILTERS else all_rows
+
+
+# a lead's number as a search gives it: 线索 12 or #12 (up to nine digits, as a lead's address),
+# or six digits or fewer alone; longer digits alone are part of a credit code
+LEAD_NUMBER = re.compile(r"(?:线索\s*|#\s*)([0-9]{1,9})|([0-9]{1,6})")
+
+
+def found(all_rows: list[LeadRow], text: str) -> list[LeadRow]:
+    """The rows a search (``?q=``, as ``workspace.overview.sought`` keeps it) finds: a lead's
+    number (``LEAD_NUMBER``) finds that lead; any other text, a part of the credit code, the
+    enterprise's name or the category (letters in either case); every row for no text."""
+    if not text:
+        return all_rows
+    if number := LEAD_NUMBER.fullmatch(text):
+        wanted = int(number[1] or number[2])
+        return [r for r in all_rows if r.id == wanted]
+    want = text.casefold()
+    return [
+        r
+        for r in all_rows
+        if want in r.credit_code.casefold()
+        or want in r.name.casefold()
+        or want in r.category.casefold()
+    ]
 
 
 def counts(all_rows: list[LeadRow]) -> dict[str, int]:
