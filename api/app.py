@@ -41,6 +41,7 @@ EXTRA_ROUTERS: list[str] = [
     "workspace.coordinator:router",  # the coordinator's month, rounds and exports
     "workspace.adhoc:router",  # the coordinator's ad hoc round form and ceremony
     "workspace.leads:router",  # the coordinator's leads: list, intake, triage
+    "workspace.riskpages:router",  # the coordinator's risk classes: a class and why
     "workspace.imports:router",  # the coordinator's findings import, from a round's page
     "workspace.signout:router",  # 退出, for the coordinator's and the inspector's cookie
     "workspace.assistance:router",  # the coordinator's 执法协查: partners' requests answered

@@ -29,6 +29,7 @@ from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_sessi
 from workspace.leadforms import KEY, LABELS, intake, refusal, sent_once
 from workspace.overview import read_plans
 from workspace.pages import render
+from workspace.riskpages import risk_path
 
 router = APIRouter(prefix="/w/c", include_in_schema=False)
 Coordinator = Annotated[Visitor, Depends(coordinator_session)]
@@ -138,7 +139,8 @@ def lead_page(lead_id: str, request: Request, me: Coordinator) -> Response:
     return render("lead.html", me=me.name, csrf=me.csrf, view=view, labels=LABELS,
                   done=DONE.get(done, ""), adhoc=said_key(request, "round"),
                   round_path=round_path, enterprise_path=enterprise_path, lead_path=lead_path,
-                  back=LIST, not_in_registry=leadviews.NOT_IN_REGISTRY, **context)  # fmt: skip
+                  back=LIST, not_in_registry=leadviews.NOT_IN_REGISTRY, risk_path=risk_path,
+                  **context)  # fmt: skip
 
 
 def _decided(request: Request, lead: Lead, exc: Conflict) -> PageRefused:
