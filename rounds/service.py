@@ -227,11 +227,13 @@ def commit_round(
             source=plan_source,
         )
 
-    committed_at = _now()
-    entropy_plan = name_entropy(settings, committed_at)
     with engine.connect() as conn:
         built = build_frames(conn, plan, source=plan_source)
         report = preflight(conn, plan, built=built)
+    # The entropy is named once the frames are read, never before: a beacon round named first
+    # (the next one, seconds away) could be emitted while the registry was still being read,
+    # and what changed in it meanwhile would be in a frame fixed after its entropy existed.
+    committed_at = _now()
     reasons = refusals(
         report,
         now=committed_at,
@@ -241,6 +243,7 @@ def commit_round(
     held = [str(reason) for reason in reasons]  # the English the error and the audit log keep
     if held and not accept.strip():
         raise CommitHeld(round_key, held, describe(report))
+    entropy_plan = name_entropy(settings, committed_at)
     ents, insps = built.enterprises, list(built.inspectors)
     conflicts, recent = built.conflicts, built.recent
     window_start = dt.date.fromisoformat(plan["window"]["start"])
