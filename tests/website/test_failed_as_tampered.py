@@ -24,7 +24,9 @@ from rounds import service
 from rounds.entropy import EntropyInput
 from rounds.models import RoundArtifact, RoundStatus
 from shuangsui.errors import PlanError
+from tests.browser import headless, phone
 from tests.rounds.factories import plan_yaml, seed_registry
+from tests.website.test_phone import _measure
 from website.site import publish
 
 KEY = "ccc-2026-12"
@@ -57,3 +59,9 @@ def test_a_round_failed_on_a_frame_changed_after_its_commitment_says_so(
     assert "不相容" not in page and "详见审计记录" not in page
     assert "验证包在检查时段结束后" not in page  # none will come
     assert not (out / "rounds" / KEY / "bundle").exists()
+    with headless() as browser:  # as a phone shows it, JavaScript off: nothing too wide
+        context = phone(browser)
+        shown = context.new_page()
+        shown.goto((out / "rounds" / KEY / "index.html").as_uri())
+        assert "不会有验证包" in _measure(shown, tmp_path / "round.png")["text"]
+        context.close()

@@ -17,9 +17,11 @@ import sqlalchemy as sa
 from rounds import service
 from rounds.entropy import EntropyInput
 from shuangsui.errors import IntegrityError
+from tests.browser import headless, phone
 from tests.rounds.factories import plan_yaml, seed_registry
 from tests.rounds.test_unnamed_entropy import DIGITS, KEY, WITNESSES, drawn_with_an_unnamed_record
 from tests.website.test_commitments import compared_rows
+from tests.website.test_phone import _measure
 from website.site import publish
 
 ROW = "抽取实际使用的随机数（验证包的 entropy.json，依次）"
@@ -43,6 +45,14 @@ def test_a_draw_with_an_unnamed_record_is_said_on_the_site(
     assert verdict == "不一致"
     index = (out / "index.html").read_text("utf-8")
     assert "警告：所用随机数与承诺指定的来源不符" in index
+    with headless() as browser:  # as a phone shows them, JavaScript off: nothing too wide
+        context = phone(browser)
+        shown = context.new_page()
+        for rel in ("index.html", f"rounds/{KEY}/index.html"):
+            shown.goto((out / rel).as_uri())
+            text = _measure(shown, tmp_path / (rel.replace("/", "-") + ".png"))["text"]
+            assert "随机数与承诺" in text, rel
+        context.close()
 
     # its bundle, once revealed (on-draw here), is refused by the publish as by round verify
     with pytest.raises(IntegrityError, match="entropy record"):
