@@ -4,6 +4,8 @@ A worker imports this package before any flow, so no log line of a flow run (Pre
 logger included) carries an inspector's or a coordinator's token (see ``shuangsui.logsafe``).
 """
 
-from shuangsui import logsafe
+from shuangsui import logsafe, wiring
 
 logsafe.install()
+# a misspelt SHUANGSUI_* variable of the worker's stops the run at once, naming it
+wiring.check_environment()

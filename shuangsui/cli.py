@@ -236,6 +236,7 @@ def main() -> None:
     settings: Settings | None = None
     fresh = None
     try:
+        wiring.check_environment()
         settings = get_settings()
         fresh = _new_database(settings)
         app()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -252,6 +254,45 @@ def scrub_url(url: str) -> str:
         return text
     shown = [(key, "***" if "password" in key.lower() else value) for key, value in pairs]
     return f"{text}?{urlencode(shown, safe='*')}"
+
+
+# Variables named SHUANGSUI_… that are no setting: the test suite's and the benchmarks' own, and
+# the checkout a deployment's workers run from (prefect.yaml's pull step).
+NOT_SETTINGS_PREFIXES = ("SHUANGSUI_TEST_", "SHUANGSUI_REQUIRE_", "SHUANGSUI_BENCH_")
+NOT_SETTINGS = frozenset({"SHUANGSUI_REPO_DIR"})
+
+
+def setting_names_of(classes: Iterable[type[BaseSettings]]) -> set[str]:
+    """The environment variables ``classes`` read, upper case (each ``SHUANGSUI_…`` prefix and
+    field name)."""
+    return {
+        f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+        for cls in classes
+        for field in cls.model_fields
+    }
+
+
+def unknown_variables(environ: Mapping[str, str], known: set[str]) -> list[str]:
+    """A sentence for each ``SHUANGSUI_*`` variable of ``environ`` that no setting reads (in
+    any case: the settings read them so), naming the setting it is nearest. Such a variable
+    was ignored in silence: ``SHUANGSUI_ENVIRONMNET=production`` ran a production worker as
+    ``development``. Never quotes a value (it may be a password)."""
+    faults = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if (not upper.startswith("SHUANGSUI_") or upper in known or upper in NOT_SETTINGS
+                or upper.startswith(NOT_SETTINGS_PREFIXES)):  # fmt: skip
+            continue
+        # compared without the prefix all share, which would make every name look near
+        tails = {k.removeprefix("SHUANGSUI_"): k for k in sorted(known)}
+        near = [
+            tails[t]
+            for t in difflib.get_close_matches(upper[len("SHUANGSUI_") :], tails, n=1, cutoff=0.75)
+        ]
+        hint = f" (did you mean {near[0]}?)" if near else (
+            '; none is named near it (README.md, "Configuration")')  # fmt: skip
+        faults.append(f"{name} is not a setting of shuangsui{hint}")
+    return faults
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,12 @@ same whichever way a round is drawn.
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Mapping
+
+# the modules of the rooms' settings classes (every SHUANGSUI_* variable is one's field)
+SETTINGS_MODULES = ("notifications.settings", "exchange.settings", "findings.settings",
+                    "leads.schemas")  # fmt: skip
 
 
 def install() -> None:
@@ -30,3 +36,33 @@ def install() -> None:
                 raise
             continue
         hooks.install()
+
+
+def setting_names() -> set[str]:
+    """Every ``SHUANGSUI_*`` variable a settings class of shuangsui reads."""
+    from pydantic_settings import BaseSettings
+
+    from shuangsui.config import setting_names_of
+
+    for module in SETTINGS_MODULES:
+        importlib.import_module(module)
+    classes: list[type[BaseSettings]] = []
+    found = [BaseSettings]
+    while found:
+        cls = found.pop()
+        classes.append(cls)
+        found.extend(cls.__subclasses__())
+    ours = [
+        c for c in classes if str(c.model_config.get("env_prefix", "")).startswith("SHUANGSUI_")
+    ]
+    return setting_names_of(ours)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a ``SHUANGSUI_*`` variable that no setting reads (a misspelt name), before
+    anything is done: the CLI's every command and a worker loading the flows."""
+    from shuangsui.config import unknown_variables
+    from shuangsui.errors import UserError
+
+    if faults := unknown_variables(os.environ if environ is None else environ, setting_names()):
+        raise UserError(f"settings: {'; '.join(faults)}")
