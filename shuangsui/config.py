@@ -175,6 +175,22 @@ class Settings(BaseSettings):
         default=5, ge=1, description="shuangsui serve: an idle connection is closed after this"
     )
 
+    @field_validator("home")
+    @classmethod
+    def _a_folder(cls, home: Path) -> Path:
+        """A data directory that is a file (or lies under one) was taken: with the database on
+        a server, ``shuangsui serve`` started and each upload, key and outbox write failed at
+        a request; with SQLite's, every command said the database file cannot be opened."""
+        for path in (home, *home.parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise ValueError(
+                        f"{path} is a file, not a folder: the data directory (keys, evidence, "
+                        "outbox, bundles; SQLite's database) is a folder, made if missing"
+                    )
+                break
+        return home
+
     @field_validator("database_url")
     @classmethod
     def _a_database(cls, url: str | None) -> str | None:
