@@ -23,6 +23,18 @@ def _engine():  # type: ignore[no-untyped-def]
     return get_engine(settings)
 
 
+def _credit_code(text: str) -> str:
+    """A credit code as typed, read as the registry's import reads it (stripped, upper case);
+    one that is no credit code is refused for what is wrong with it, not said to be missing
+    from the registry."""
+    from registry import uscc
+
+    code = text.strip().upper()
+    if problem := uscc.problem(code, uscc.load_whitelist()):
+        raise UserError(f"credit_code: {problem}")
+    return code
+
+
 def _date(text: str, field: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -61,7 +73,7 @@ def explain_cmd(
     """The class in force, the inputs and points behind it, and any override."""
     from risk.explain import explain, render
 
-    doc = explain(_engine(), credit_code)
+    doc = explain(_engine(), _credit_code(credit_code))
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=2) if as_json else render(doc))
 
 
@@ -75,9 +87,10 @@ def override_cmd(
     """Request an override; a second coordinator must approve it (risk approve ID)."""
     from risk.overrides import request
 
-    row = request(_engine(), credit_code=credit_code, risk_class=risk_class, reason=reason, by=by)
+    code = _credit_code(credit_code)
+    row = request(_engine(), credit_code=code, risk_class=risk_class, reason=reason, by=by)
     typer.echo(
-        f"override {row.id} pending: {credit_code} -> {row.risk_class} (a second coordinator "
+        f"override {row.id} pending: {code} -> {row.risk_class} (a second coordinator "
         f"approves it with: shuangsui risk approve {row.id} --by NAME)"
     )
 
