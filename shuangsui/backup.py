@@ -16,6 +16,7 @@ time as this copy.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -45,6 +46,12 @@ def backup(settings: Settings, dest: Path) -> BackupReport:
     """Copy the data directory into the new folder ``dest``, the SQLite database by its online
     backup API and checked (a copy that fails the check is an :class:`IntegrityError`)."""
     home, dest = settings.home.resolve(), dest.resolve()
+    if not home.is_dir():  # a mistyped or unset SHUANGSUI_HOME: keys, evidence, outbox left out
+        named = os.environ.get("SHUANGSUI_HOME", "unset, so ./.shuangsui of the working directory")
+        raise UserError(
+            f"data directory {home} does not exist (SHUANGSUI_HOME is {named}): nothing of it "
+            "to back up; set SHUANGSUI_HOME to the bureau's data directory"
+        )
     if dest == home or home in dest.parents:
         raise UserError(f"{dest}: inside the data directory {home}; give a folder outside it")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
@@ -52,7 +59,7 @@ def backup(settings: Settings, dest: Path) -> BackupReport:
     database = _sqlite_path(settings.resolved_database_url)
     skipped = {database, *_companions(database)} if database else set()
     dest.mkdir(parents=True, exist_ok=True)
-    files = _copy_files(home, dest, skipped) if home.is_dir() else 0
+    files = _copy_files(home, dest, skipped)
     copy = None
     if database is not None:
         copy = dest / DATABASE
