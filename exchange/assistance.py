@@ -40,6 +40,9 @@ from shuangsui.config import get_settings
 from shuangsui.errors import NotFound, UserError
 
 logger = logging.getLogger(__name__)
+# run in the answer's transaction, once the case is answered as the log says (notifications:
+# the team drawn told of its task, iff the answer is shared): (session, case, the request)
+after_answer_hooks: list[Callable[[Session, AssistanceCase, dict[str, Any]], None]] = []
 TEAM_RULES = {"size": 2, "workload_cap": 1, "expertise_required": True,
               "recuse_same_division": True, "recuse_recent_rounds": 0}  # fmt: skip
 
@@ -172,6 +175,8 @@ def answer(
         case.status, case.answer, case.updated_at = recorded["decision"], recorded, _now()
         session.add(case)
         if recorded == given:
+            for hook in after_answer_hooks:
+                hook(session, case, request)
             audit.add_to(session, None, AssistanceAnswered(
                 requester, request_id, case.credit_code, given["decision"],
                 list(given.get("team", [])), by,

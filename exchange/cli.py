@@ -266,10 +266,13 @@ def assist_list() -> None:
         _json([c.model_dump() for c in session.exec(select(AssistanceCase)).all()])
 
 
+ANSWERED_BY = "who answers (audited; default: this login's user name)"
+
+
 @assist_app.command("accept")
 def assist_accept(
     requester: str, request_id: str, reason: str = typer.Option(""),
-    by: str = typer.Option(None, "--by", help="who answers (audited; default: this login's user name)"),
+    by: str = typer.Option(None, "--by", help=ANSWERED_BY),
 ) -> None:  # fmt: skip
     """Accept; the team is drawn from our inspectors by the draw's rules (in the answer)."""
     case = assistance.decide(_engine(), requester=requester, request_id=request_id,
@@ -282,7 +285,7 @@ def assist_accept(
 @assist_app.command("decline")
 def assist_decline(
     requester: str, request_id: str, reason: str = typer.Option(...),
-    by: str = typer.Option(None, "--by", help="who answers (audited; default: this login's user name)"),
+    by: str = typer.Option(None, "--by", help=ANSWERED_BY),
 ) -> None:  # fmt: skip
     case = assistance.decide(_engine(), requester=requester, request_id=request_id,
                              accept=False, reason=reason, by=by or getpass.getuser())  # fmt: skip

@@ -22,6 +22,7 @@ from notifications import facts
 from notifications.links import idempotency_keys
 from notifications.messages import (
     AssignmentMessages,
+    AssistanceTask,
     Common,
     DueChanged,
     EnterpriseInfo,
@@ -31,6 +32,7 @@ from notifications.messages import (
     Submitted,
     TeamChanged,
     assignment_withdrawn_message,
+    assistance_message,
     due_changed_message,
     seat_taken,
     signoff_request_message,
@@ -466,10 +468,44 @@ def _round_facts(session: Session, round_key: str) -> tuple[Common, RoundInfo]:
     return known[round_key]
 
 
+def after_assistance(session: Session, case: Any, request: dict[str, Any]) -> None:
+    """The 协查任务通知 to each member of the team drawn for a partner's request we accepted
+    (``exchange.assistance``), in the answer's transaction: the team is told if and only if
+    the answer is shared, and once (the idempotency key is the request's and the member's).
+    A declined request tells no one. Never commits."""
+    from exchange.directory import read_directory
+    from registry.models import CheckItem, certificate_kind_label
+
+    answer = case.answer or {}
+    if case.status != "accepted" or not answer.get("team"):
+        return
+    team = [str(i) for i in answer["team"]]
+    people = facts.inspectors(session, team)
+    code = case.credit_code
+    firm = facts.enterprises(session, [code]).get(code) or EnterpriseInfo(code, code)
+    item = session.get(CheckItem, case.check_item)
+    partner = read_directory().partners.get(case.requester)
+    window = request.get("window") or {}
+    task = AssistanceTask(
+        key=f"assistance:{case.requester}/{case.request_id}", request_id=case.request_id,
+        partner=f"{partner.name if partner else case.requester}（{case.requester}）",
+        enterprise=firm,
+        check_item=f"{case.check_item} {item.name}" if item else case.check_item,
+        cert_kinds=[certificate_kind_label(str(k)) for k in request.get("cert_kinds", [])],
+        window_start=str(window.get("start", "")), window_end=str(window.get("end", "")),
+        reason=str(request.get("reason", "")), team=[people[i] for i in team if i in people],
+    )  # fmt: skip
+    common = facts.common(notify=NotifySettings())
+    add_messages(session, [
+        assistance_message(common, task=task, inspector=people[i]) for i in team if i in people
+    ])  # fmt: skip
+
+
 def install() -> None:
     global _installed
     if _installed:
         return
+    from exchange import assistance
     from findings import service as findings_service
     from rounds import redates, replacements, service
 
@@ -485,4 +521,6 @@ def install() -> None:
         replacements.after_replacement_hooks.append(after_replacement)
     if after_redate not in redates.after_redate_hooks:
         redates.after_redate_hooks.append(after_redate)
+    if after_assistance not in assistance.after_answer_hooks:
+        assistance.after_answer_hooks.append(after_assistance)
     _installed = True

@@ -630,3 +630,40 @@ def _replace_channel(out: Outgoing, channel: Channel, address: str) -> Outgoing:
     from dataclasses import replace
 
     return replace(out, channel=channel, address=address)
+
+
+@dataclass(frozen=True)
+class AssistanceTask:
+    """A partner's assistance request we accepted (exchange.assistance), as its team is told
+    it: the request's facts, its key the case's (``assistance:<requester>/<request id>``)."""
+
+    key: str
+    request_id: str
+    partner: str  # the requesting bureau's name and code
+    enterprise: EnterpriseInfo
+    check_item: str  # code and name
+    cert_kinds: list[str]  # labels
+    window_start: str
+    window_end: str
+    reason: str  # the partner's words (one line, at most QUOTED_MAX characters)
+    team: list[Person]
+
+
+def assistance_message(common: Common, *, task: AssistanceTask, inspector: Person) -> Outgoing:
+    """The 协查任务通知 to a member of the team drawn for a partner's request: what to check,
+    where, until when, with whom, and that the result goes to the coordinator, who shares it.
+    One per request and member (its idempotency key); the partner's words on one line."""
+    context = {
+        "task": {
+            "request_id": task.request_id, "partner": one_line(task.partner),
+            "check_item": one_line(task.check_item), "cert_kinds": "、".join(task.cert_kinds),
+            "window_start": task.window_start, "window_end": task.window_end,
+            "reason": one_line(task.reason)[:QUOTED_MAX],
+        },
+        "inspector": _person_ctx(inspector),
+        "enterprise": _enterprise_ctx(task.enterprise),
+        "team": [_person_ctx(p) for p in task.team],
+    }  # fmt: skip
+    payload = {"credit_code": task.enterprise.credit_code, "request_id": task.request_id}
+    return _make(common, "assistance_assigned", NotificationKind.assistance_assigned, task.key,
+                 inspector.inspector_id, "accepted", inspector, context, payload)  # fmt: skip

@@ -32,6 +32,7 @@ class NotificationKind(enum.StrEnum):
     team_changed = "team_changed"  # 检查组变更通知: to the members who stay
     assignment_withdrawn = "assignment_withdrawn"  # 检查任务变更通知: to the member withdrawn
     due_changed = "due_changed"  # 检查期限变更通知: a team's check given a new date (延期)
+    assistance_assigned = "assistance_assigned"  # 协查任务通知: a partner's request accepted
 
 
 class Channel(enum.StrEnum):

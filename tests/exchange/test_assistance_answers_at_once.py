@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from exchange import assistance
 from exchange.models import AssistanceCase, ExchangeEntry
+from notifications.models import Notification, NotificationKind
 from rounds.models import AuditEvent
 from tests.exchange.bureaus import asked_by_shanghai
 from tests.races import held_while
@@ -61,6 +62,7 @@ def test_two_answers_at_once_leave_the_case_as_the_log_says(
         answered = [json.loads(e.payload) for e in s.exec(select(AuditEvent)).all()
                     if e.event == "AssistanceAnswered"]  # fmt: skip
         assert [(a["decision"], a["by"]) for a in answered] == [("declined", "协调员乙")]
+        assert _told(s) == []  # the team the accept drew was never shared: nobody is told
 
 
 def test_one_answer_draws_the_team_and_is_audited(engine: sa.Engine, asked: str) -> None:
@@ -76,3 +78,17 @@ def test_one_answer_draws_the_team_and_is_audited(engine: sa.Engine, asked: str)
     assert answered == [{"requester": "310000", "request_id": asked, "credit_code": CODE,
                          "decision": "accepted", "team": case.answer["team"],  # type: ignore[index]
                          "by": "协调员甲"}]  # fmt: skip
+    with Session(engine) as s:  # each member told of the task, once, the answer not repeated
+        told = _told(s)
+    assert sorted(n.recipient for n in told) == sorted(case.answer["team"])  # type: ignore[index]
+    for n in told:
+        # the enterprise is not in this registry: named by its credit code
+        assert n.subject == f"【协查任务通知】局310000（310000）请求协查：{CODE}"
+        assert f"请求编号：{asked}" in n.body and "检查期限：2026-12-10 至 2026-12-31" in n.body
+        assert "请求机关说明：请协查" in n.body and "强制性产品认证" in n.body
+        assert n.round_key == f"assistance:310000/{asked}"
+
+
+def _told(s: Session) -> list[Notification]:
+    return list(s.exec(select(Notification).where(
+        col(Notification.kind) == NotificationKind.assistance_assigned)).all())  # fmt: skip

@@ -93,7 +93,16 @@ CONTEXTS = {
         "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
         "old_due_on": "2026-12-31", "due_on": "2027-01-29", "working_days": 20,
     },
+    "assistance_assigned": {  # a partner's request, not a round of ours: no "round"
+        "inspector": {"name": "张三", "unit": ""},
+        "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
+        "task": {"request_id": "310000-0123456789", "partner": "上海市认证执法局（310000）",
+                 "check_item": "RZ-01 证书检查", "cert_kinds": "强制性产品认证",
+                 "window_start": "2026-12-10", "window_end": "2026-12-31", "reason": "请协查"},
+        "team": [{"name": "张三", "unit": ""}, {"name": "李四", "unit": "二大队"}],
+    },
 }  # fmt: skip
+MUST = {"assistance_assigned": "task"}  # what each template cannot do without; "round" else
 COMMON = {"bureau_name": "福建省认证执法局", "today": "2026-11-27"}
 
 
@@ -110,8 +119,8 @@ def test_every_template_renders(name: str, language: str) -> None:
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_a_missing_variable_raises(name: str, language: str) -> None:
     context = {**COMMON, **CONTEXTS[name]}
-    del context["round"]
-    with pytest.raises(TemplateError, match="round"):
+    del context[MUST.get(name, "round")]
+    with pytest.raises(TemplateError, match=MUST.get(name, "round")):
         render(name, language, context)
 
 

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from api import tokens
 from exchange.models import AssistanceCase, ExchangeEntry
+from notifications.models import Notification, NotificationKind
 from registry.models import Enterprise, Inspector
 from rounds.models import AuditEvent
 from shuangsui.config import get_settings
@@ -99,6 +100,10 @@ def test_a_partners_request_is_answered_from_the_page(
             assert after.status_code == 303 and "done=taken" in after.headers["location"]
             assert "已由其他协调员先行答复" in late.get(after.headers["location"]).text
         assert [a["decision"] for a in _answers(engine)] == ["accepted"]
+        with Session(engine) as s:  # each member drawn is told of the task
+            told = s.exec(select(Notification.recipient).where(
+                col(Notification.kind) == NotificationKind.assistance_assigned)).all()  # fmt: skip
+        assert sorted(told) == sorted(team)
         assert _case(engine).status == "accepted"
         with Session(engine) as s:
             audited = [json.loads(e.payload) for e in s.exec(select(AuditEvent)).all()
