@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session as DbSession
-from sqlmodel import select
+from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, bearer
@@ -112,8 +112,19 @@ def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
     state = request.app.state
     shown, plans, notices = overview.month(state.engine, state.settings, period)
     started = said_key(request, "started")
+    asked = pending_assistance(state.engine)  # a partner's request waits for our answer
     return render("month.html", period=shown, plans=plans, notices=notices, me=me.name,
-                  quote=quote, started=started, csrf=me.csrf)  # fmt: skip
+                  quote=quote, started=started, csrf=me.csrf, asked=asked)  # fmt: skip
+
+
+def pending_assistance(engine: sa.Engine) -> int:
+    """How many partners' assistance requests wait for our answer (the 执法协查 page)."""
+    from exchange.models import AssistanceCase
+
+    with DbSession(engine) as db:
+        return int(db.exec(select(func.count()).select_from(AssistanceCase).where(
+            col(AssistanceCase.direction) == "incoming",
+            col(AssistanceCase.status) == "pending")).one())  # fmt: skip
 
 
 def said_key(request: Request, name: str) -> str:

@@ -64,8 +64,13 @@ def test_a_partners_request_is_answered_from_the_page(
     with asked_by_shanghai(engine, tmp_path, request), headless() as browser:
         page = phone(browser).new_page()
         sign_in_page(page, f"{base}/w/c/open?token={ssc}")
+        page.goto(f"{base}/w/c/")  # the month page says a request waits, and links it
+        assert (
+            "1 件协作机关的执法协查请求待本局答复"
+            in page.locator("#assistance-pending").inner_text()
+        )
         page.goto(f"{base}/w/c/partners")
-        page.click("text=执法协查")
+        page.click("text=执法协查：协作机关的请求与本局的请求")
         pending = page.locator("#pending").inner_text()
         assert "待本局答复（1）" in pending and name in pending and code in pending
         assert "证书由上海监管，工厂在福建" in pending and "2026-12-10 至 2026-12-31" in pending
@@ -100,6 +105,8 @@ def test_a_partners_request_is_answered_from_the_page(
             assert after.status_code == 303 and "done=taken" in after.headers["location"]
             assert "已由其他协调员先行答复" in late.get(after.headers["location"]).text
         assert [a["decision"] for a in _answers(engine)] == ["accepted"]
+        page.goto(f"{base}/w/c/")  # answered: nothing waits
+        assert page.locator("#assistance-pending").count() == 0
         with Session(engine) as s:  # each member drawn is told of the task
             told = s.exec(select(Notification.recipient).where(
                 col(Notification.kind) == NotificationKind.assistance_assigned)).all()  # fmt: skip
