@@ -63,6 +63,8 @@ class Output:
         self.files: dict[str, list] = old.get("files", {})
         self.rounds: dict[str, str] = old.get("rounds", {})
         self.bundles: dict[str, str] = old.get("bundles", {})
+        # round key -> the seed this site first showed its draw with: a round is drawn once
+        self.draws: dict[str, str] = old.get("draws", {})
         # round key -> [fingerprint of its inputs, SHA-256 of its .parts file]
         self.parts: dict[str, list] = old.get("parts", {})
         self.state = _read_state(out, old)
@@ -254,6 +256,7 @@ class Output:
                 "files": self.files,
                 "rounds": self.rounds,
                 "bundles": self.bundles,
+                "draws": self.draws,
                 "parts": self.parts,
             },
             sort_keys=True,
@@ -289,9 +292,8 @@ def _read_manifest(path: Path) -> dict:
     try:
         body = path.read_bytes()
         old = json.loads(body)
-        if isinstance(old, dict) and all(
-            isinstance(old.get(k, {}), dict) for k in ("files", "rounds", "bundles", "parts")
-        ):
+        kinds = ("files", "rounds", "bundles", "draws", "parts")
+        if isinstance(old, dict) and all(isinstance(old.get(k, {}), dict) for k in kinds):
             old["digest"] = hashlib.sha256(body).hexdigest()
             return old
         problem = "not a shuangsui manifest"

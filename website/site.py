@@ -47,6 +47,7 @@ from shuangsui.config import Settings, get_settings
 from shuangsui.db import insert_rows, one_of
 from shuangsui.errors import Conflict, IntegrityError
 from shuangsui.files import remove_leftovers, writer_lock
+from shuangsui.keys import is_key
 from shuangsui.paths import child, inside
 from website import fragments, inputs
 from website.model import PublicResult, PublicRound, Site
@@ -223,6 +224,7 @@ def _publish(
         rows = read_rounds(conn, settings, now)
         for row in rows:  # a round's files are named by its key: refuse before writing any
             child(out / "rounds", row.key)
+        _refuse_unpublishing(rows, output)
         recorded = dict(stamps)
         for row in rows:  # a commitment this run puts on the site was first published now
             if row.key not in stamps and not all(map(output.has, commitment_paths(row.key))):
@@ -319,6 +321,7 @@ def _publish(
         site, {k: (v[0], v[1]) for k, v in output.files.items()}
     ).items():
         output.write(rel, data, report)
+    output.draws |= {row.key: str(row.row["seed"]) for row in rows if row.row["seed"]}
     site_digest = output.save()
     if record:
         _record_stamps(engine, {k: stamps[k] for k in first_time})
@@ -431,6 +434,31 @@ def before_its_entropy(row: Mapping[str, Any], now: datetime) -> bool:
     sources = (row["entropy_plan"] or {}).get("sources", [])
     times = [datetime.fromisoformat(s["expected_at"]) for s in sources if s.get("expected_at")]
     return all(now < at for at in times)
+
+
+def _refuse_unpublishing(rows: list[RoundRow], output: Output) -> None:
+    """Refuse, before anything is written, a publish that would take back what this site has
+    shown: a round it published that the database no longer holds (its files were removed, its
+    commitment with them), or a round it showed drawn with one seed that the database now holds
+    with another or with none (the round deleted and drawn again under its key, the audit log's
+    tail with it: the log cannot tell that from an honest one, the site can)."""
+    have = {row.key: row for row in rows}
+    # a name that is no round key was never a round of ours (a manifest edited by hand): the
+    # stale-file cleanup refuses its paths
+    gone = sorted(k for k in set(output.rounds) - set(have) if is_key(k))
+    if gone:
+        raise IntegrityError(
+            f"round(s) {', '.join(gone)}: published on this site and no longer in the database; "
+            "a published round is never taken off the site (nothing published)"
+        )
+    for key, shown in sorted(output.draws.items()):
+        now = str(have[key].row["seed"] or "") if key in have else ""
+        if now != shown:
+            raise IntegrityError(
+                f"round {key}: this site published its draw with seed {shown}; the database now "
+                f"holds {f'seed {now}' if now else 'no draw'}; a round key is drawn once "
+                "(nothing published)"
+            )
 
 
 def commitment_stamps(engine: Engine) -> dict[str, tuple[datetime, bool]]:
