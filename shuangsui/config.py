@@ -242,6 +242,21 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _an_absolute_home_in_production(self) -> Settings:
+        """Each process reads a relative data directory from its own working directory, and a
+        deployment's workers run from SHUANGSUI_REPO_DIR (prefect.yaml), ``serve`` and the
+        operator's commands from wherever they start: each had its own keys, evidence and
+        outbox (two keys of the bureau made by ``partners keygen`` run from two folders)."""
+        if self.environment == "production" and not self.home.is_absolute():
+            raise ValueError(
+                f"SHUANGSUI_HOME is {self.home}, a path relative to the working directory; in "
+                "production the workers run from SHUANGSUI_REPO_DIR and other commands from "
+                "where they start, each with a data directory of its own: write an absolute "
+                "path, such as /var/lib/shuangsui"
+            )
+        return self
+
     @property
     def entropy_source_list(self) -> list[str]:
         return [s.strip() for s in self.entropy_sources.split(",") if s.strip()]
