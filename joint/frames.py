@@ -76,6 +76,10 @@ def check_payload(plan: Mapping[str, Any], commit: Mapping[str, Any], text: str)
         if canonical_json(payload).decode() != text:
             raise JointError("frames: not canonical JSON")
         want = commitments(plan, commit["bureau"], payload)
+    except RecursionError:  # a payload relayed by a pull is not depth-checked as a POST's is
+        raise JointError(
+            f"frames of {commit['bureau']}: malformed (JSON nested too deeply)"
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise JointError(f"frames of {commit['bureau']}: malformed ({exc})") from None
     for name, value in want.items():

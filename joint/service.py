@@ -223,7 +223,15 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
         except SyncRejected as exc:
             notes.append(f"pull from {partner.code}: {exc}")
             continue
-        for item in doc.get("statements", []):
+        items = doc.get("statements", [])
+        if not isinstance(items, list):  # null or a number stopped the pull with a TypeError
+            notes.append(f"pull from {partner.code}: statements: a list is needed, not "
+                         f"{_json_type(items)}")  # fmt: skip
+            continue
+        for item in items:
+            if not isinstance(item, dict):
+                notes.append(f"pull from {partner.code}: a statement not taken: not a JSON object")
+                continue
             try:
                 env = item["envelope"]
                 st = open_envelope(env, keys.get(str(env["statement"].get("bureau")), ()))
@@ -241,6 +249,14 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
         notes += _merge_replacements(engine, me, replacements, now)
     me.pulled = notes
     return notes
+
+
+def _json_type(value: Any) -> str:
+    """What a JSON value is, for a note (the value itself may be 64 MiB)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    kinds = ((str, "a string"), (int, "a number"), (float, "a number"), (dict, "an object"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "a list")
 
 
 def _merge_replacements(
