@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.problems import Problem
+from draw.canonical import canonical_json
 from exchange.api import PARTNER, require_partner
 from exchange.directory import Partner
 from joint import store
@@ -94,7 +95,15 @@ def _parse(body: bytes) -> tuple[dict[str, Any], str]:
     if not isinstance(payload, str):
         raise Problem(422, "body: payload: a string", slug="invalid-statement")
     if payload:  # a commitment's frames, checked against it by the statement checks
-        _loads(payload, "body: payload")
+        frames = _loads(payload, "body: payload")
+        try:  # the canonical JSON of the frames (§13.2): a lone surrogate has no UTF-8 and
+            canonical = canonical_json(frames).decode() == payload  # was a 500 at the insert
+        except (TypeError, ValueError):  # a float, an integer past I-JSON, a lone surrogate
+            canonical = False
+        if not canonical:
+            raise Problem(422, "body: payload: not canonical JSON (the frames as the protocol "
+                          "writes them: UTF-8, sorted keys, no spaces, no floats)",
+                          slug="invalid-statement")  # fmt: skip
     return envelope, payload
 
 
