@@ -82,11 +82,13 @@ def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
     reveals: dict[str, dict[str, Any]] = {}
     payloads: dict[str, dict[str, Any]] = {}
     refused = []
-    for r in service.held(engine, joint, ("commit", "reveal", "bad-reveal")):
+    rows = service.held(engine, joint, ("commit", "reveal", "bad-reveal"))
+    for r in sorted(rows, key=lambda r: (r.received_at, r.digest)):  # in order of arrival
         env = json.loads(r.envelope)
         if r.kind == "commit":
             commits.setdefault(r.bureau, []).append(env)
-            payloads[r.bureau] = json.loads(r.payload)
+            payloads.setdefault(r.bureau, json.loads(r.payload))  # the first's: verify_joint.py
+            # checks the frames against the first commitment listed
         elif r.kind == "reveal":
             reveals[r.bureau] = env
         else:
