@@ -23,7 +23,7 @@ from sqlmodel import Session
 from draw.bundle import other_bundle_files
 from draw.canonical import canonical_json
 from joint import service
-from joint.models import JointRound
+from joint.models import JointRound, JointStatement
 from joint.replacements import held_envelopes
 from shuangsui.errors import UserError
 from shuangsui.files import remove_leftovers, write_atomic, writer_lock
@@ -75,6 +75,19 @@ def _drawn(engine: Engine, joint: str) -> JointRound:
     return row
 
 
+def as_decided(row: JointRound, rows: list[JointStatement]) -> list[JointStatement]:
+    """The statements ``row``'s decision was made from, in the order they arrived: a
+    commitment or reveal held after it (a second commitment signed once the round was drawn, a
+    reveal pulled once it had failed) changes nothing here, and in the bundle it made
+    ``verify_joint.py`` recompute another decision. A refused reveal is evidence whenever it
+    came (it never counts)."""
+    done = row.decided_at
+    return sorted(
+        (r for r in rows if r.kind == "bad-reveal" or done is None or r.received_at <= done),
+        key=lambda r: (r.received_at, r.digest),
+    )
+
+
 def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
     row = _drawn(engine, joint)
     plan = service.plan_of(row)
@@ -82,8 +95,7 @@ def _write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
     reveals: dict[str, dict[str, Any]] = {}
     payloads: dict[str, dict[str, Any]] = {}
     refused = []
-    rows = service.held(engine, joint, ("commit", "reveal", "bad-reveal"))
-    for r in sorted(rows, key=lambda r: (r.received_at, r.digest)):  # in order of arrival
+    for r in as_decided(row, service.held(engine, joint, ("commit", "reveal", "bad-reveal"))):
         env = json.loads(r.envelope)
         if r.kind == "commit":
             commits.setdefault(r.bureau, []).append(env)

@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from joint.models import JointRound
+from joint.models import JointRound, JointStatement
 from joint.protocol import decide
 from joint.store import by_bureau, held, now_utc, plan_of
 
@@ -45,12 +45,29 @@ def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) ->
                 f"signed commitment(s) {', '.join(signed) or 'none'} "
                 f"(`shuangsui joint bundle {row.joint_key}`)"
             )
+    for r in _after_the_decision(engine, row):
+        out.append(
+            f"!!! {r.bureau} SIGNED A SECOND COMMITMENT after joint round {row.joint_key} was "
+            f"decided here ({row.status}; signed, kept: {r.digest[:16]}; not in the bundle, "
+            "which holds what the decision was made from)"
+        )
     for r in held(engine, row.joint_key, ("bad-reveal",)):
         out.append(
             f"!!! {r.bureau} REVEALED A NONCE THAT DOES NOT OPEN ITS COMMITMENT in joint "
             f"round {row.joint_key} (signed, kept: {r.digest[:16]})"
         )
     return out
+
+
+def _after_the_decision(engine: Engine, row: JointRound) -> list[JointStatement]:
+    """The commitments held after ``row`` was decided from a bureau that had one before: it
+    changes nothing here (a decided round stays decided), but it is signed evidence of
+    equivocation, and a participant that had not yet decided fails the round on it."""
+    if row.decided_at is None:
+        return []
+    rows = sorted(held(engine, row.joint_key, ("commit",)), key=lambda r: r.received_at)
+    before = {r.bureau for r in rows if r.received_at <= row.decided_at}
+    return [r for r in rows if r.received_at > row.decided_at and r.bureau in before]
 
 
 def all_evidence(engine: Engine) -> list[str]:

@@ -346,6 +346,10 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
         return row
     pull(engine, me, joint, now)
     d = decision(engine, joint, now)
+    # when decided: after every statement the decision read arrived (the bundle holds those,
+    # ``joint.bundle.as_decided``; one that came while the pull ran counts), and not before
+    # ``now`` (what the pull took is stored at ``now``)
+    decided = max(now, now_utc())
     if d.state.startswith("waiting"):
         which = "commitments" if d.state == "waiting-commitments" else "reveals"
         plan = plan_of(row)
@@ -355,7 +359,7 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
             f"{', '.join(d.bureaus)} (deadline {until})"
         )
     if d.state == "failed":
-        return _fail(engine, joint, d.failure(), now)
+        return _fail(engine, joint, d.failure(), decided)
     plan = plan_of(row)
     seed = joint_seed(row.plan_hash, joint, d.commits, d.nonces)
     chosen = {statement_hash(c) for c in d.commits}  # the frames of the commitments that count
@@ -378,9 +382,9 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
                 "message": exc.message,
                 "seed": seed.hex(),
             },
-            now,
+            decided,
         )
-    _set(engine, joint, status="drawn", outcome=result, decided_at=now)
+    _set(engine, joint, status="drawn", outcome=result, decided_at=decided)
     logger.info("joint round %s drawn: seed %s", joint, seed.hex()[:16])
     queued = notify_own_inspectors(engine, joint, me.code)  # each bureau its own inspectors
     logger.info("joint round %s: %d notice(s) queued for our inspectors", joint, queued)
