@@ -147,11 +147,15 @@ def _refuse_withholders(session: Session, plan: Mapping[str, Any]) -> None:
             f"replaces: joint round {plan['replaces']} is not a failed joint round of this bureau"
         )
     failure = old.outcome.get("failure", {})
-    out = set(failure.get("bureaus", ())) if failure.get("reason") == "withheld" else set()
+    # a second commitment is the withholder's veto by other means: the last to reveal knows the
+    # draw, and signing another commitment instead of revealing failed the round as well; let
+    # back into the rerun, it could veto each draw it did not like until one suited it
+    did = {"withheld": "withheld its reveal", "equivocation": "signed two commitments"}
+    out = set(failure.get("bureaus", ())) if failure.get("reason") in did else set()
     back = out & {p["bureau"] for p in plan["participants"]}
     if back:
         raise UserError(
-            f"participants: {', '.join(sorted(back))} withheld its reveal in "
+            f"participants: {', '.join(sorted(back))} {did[failure['reason']]} in "
             f"{plan['replaces']} and may not take part in the round replacing it"
         )
 
