@@ -21,6 +21,7 @@ from draw.frame import (
     frame_commitment,
     frame_digests,
     frame_root,
+    stratum_of,
 )
 from draw.plan import plan_hash
 from joint.draw import BureauFrame
@@ -76,6 +77,7 @@ def check_payload(plan: Mapping[str, Any], commit: Mapping[str, Any], text: str)
         if canonical_json(payload).decode() != text:
             raise JointError("frames: not canonical JSON")
         want = commitments(plan, commit["bureau"], payload)
+        fault = scope_fault(plan, payload)
     except RecursionError:  # a payload relayed by a pull is not depth-checked as a POST's is
         raise JointError(
             f"frames of {commit['bureau']}: malformed (JSON nested too deeply)"
@@ -88,6 +90,52 @@ def check_payload(plan: Mapping[str, Any], commit: Mapping[str, Any], text: str)
                 f"frames of {commit['bureau']}: {name} {value} differs from the "
                 f"signed commitment ({commit.get(name)})"
             )
+    if fault:  # the commitment opens, but to frames no draw of this plan may read
+        raise JointError(f"frames of {commit['bureau']}: {fault}")
+
+
+def scope_fault(plan: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
+    """Why frames the commitment opens are not frames of the joint plan (None if they are):
+    the lead's enterprise frame in strictly ascending credit codes, each unit inside the
+    round's population, under the stratum the round gives it, of a known status (§3.1, as
+    ``verify_joint.py`` checks the bundle: ``check_frame_scope``); each inspector frame in
+    strictly ascending inspector ids (§3.2). Checked on receipt: a participant took a lead's
+    frame naming another province's enterprise, drew on it and sent its inspectors there."""
+    for name, key in (("inspectors", "inspector_id"), ("enterprises", "credit_code")):
+        units = payload.get(name, [])
+        for n in range(1, len(units)):
+            if not units[n - 1][key] < units[n][key]:
+                return (f"{name}: not in strictly ascending {key} order "
+                        f"({_shown(units[n][key])} at {n})")  # fmt: skip
+    rnd = plan["round"]
+    pop = rnd["population"]
+    for e in payload.get("enterprises", []):
+        code = _shown(e["credit_code"])
+        if e.get("status", "random") not in ("random", "targeted", "excluded"):
+            return f"enterprises: {code}: status: {e.get('status')!r} is not one of a frame's"
+        if not any(e["division_code"].startswith(p) for p in pop["divisions"]):
+            return (
+                f"enterprises: {code}: division_code: {e['division_code']} is outside the "
+                "round's population"
+            )
+        if pop["directed"] and pop["risk_classes"] and e["risk_class"] not in pop["risk_classes"]:
+            return (
+                f"enterprises: {code}: risk_class: {e['risk_class']} is outside the "
+                "round's directed population"
+            )
+        if not e["cert_kinds"] or not set(e["cert_kinds"]) <= set(pop["cert_kinds"]):
+            return f"enterprises: {code}: cert_kinds: outside the round's population"
+        label = stratum_of(rnd, e["division_code"], e["risk_class"])
+        if e["stratum"] != label:
+            return f"enterprises: {code}: stratum: {e['stratum']}, but the round gives {label}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A partner's value in a refusal: as it is when short and printable, else cut."""
+    if isinstance(value, str) and len(value) <= 40 and value.isprintable():
+        return value
+    return repr(value)[:40] + "…"
 
 
 def bureau_frame(payload: Mapping[str, Any]) -> BureauFrame:
