@@ -29,6 +29,7 @@ from joint.protocol import JointError
 from registry.models import Conflict
 from rounds import frames as round_frames
 from rounds.preflight import build_frames
+from shuangsui.text import CONTROL_IN_TEXT
 
 
 def own_frames(conn: Connection, plan: Mapping[str, Any], bureau: str) -> dict[str, Any]:
@@ -99,8 +100,13 @@ def scope_fault(plan: Mapping[str, Any], payload: Mapping[str, Any]) -> str | No
     the lead's enterprise frame in strictly ascending credit codes, each unit inside the
     round's population, under the stratum the round gives it, of a known status (§3.1, as
     ``verify_joint.py`` checks the bundle: ``check_frame_scope``); each inspector frame in
-    strictly ascending inspector ids (§3.2). Checked on receipt: a participant took a lead's
-    frame naming another province's enterprise, drew on it and sent its inspectors there."""
+    strictly ascending inspector ids (§3.2); no text holding a control or invisible character
+    (as a registry refuses them). Checked on receipt: a participant took a lead's frame naming
+    another province's enterprise, drew on it and sent its inspectors there; an inspector id
+    of another bureau ending in NUL or holding U+202E went into our own inspectors' notices."""
+    marked = _marked(payload)
+    if marked:
+        return marked
     for name, key in (("inspectors", "inspector_id"), ("enterprises", "credit_code")):
         units = payload.get(name, [])
         for n in range(1, len(units)):
@@ -128,6 +134,24 @@ def scope_fault(plan: Mapping[str, Any], payload: Mapping[str, Any]) -> str | No
         label = stratum_of(rnd, e["division_code"], e["risk_class"])
         if e["stratum"] != label:
             return f"enterprises: {code}: stratum: {e['stratum']}, but the round gives {label}"
+    return None
+
+
+def _marked(doc: Any) -> str | None:
+    """``<path>: holds U+XXXX (…)`` for the first text of ``doc`` (in document order) holding
+    a control or invisible character (``shuangsui.text.CONTROL_IN_TEXT``: a tab or a line
+    break is text, as in a targeted unit's note); None if none does."""
+    todo: list[tuple[Any, str]] = [(doc, "")]
+    while todo:
+        value, path = todo.pop()
+        if isinstance(value, dict):
+            items = [(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()]
+            todo.extend(reversed([(k, f"{path} (a key)") for k in value] + items))
+        elif isinstance(value, list):
+            todo.extend(reversed([(v, f"{path}[{n}]") for n, v in enumerate(value)]))
+        elif isinstance(value, str) and CONTROL_IN_TEXT.search(value):
+            char = CONTROL_IN_TEXT.search(value).group()  # type: ignore[union-attr]
+            return f"{path}: holds U+{ord(char):04X} (a control or invisible character)"
     return None
 
 
