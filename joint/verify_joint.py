@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import re
+import stat
 import sys
 from typing import Any
 
@@ -68,7 +69,20 @@ CODE = re.compile(r"[0-9]{6}")
 
 
 def read(bundle, name):
-    with open(os.path.join(bundle, name), "rb") as f:
+    """The bytes of the bundle's file ``name``, once it is seen to be a regular file (a symlink
+    is followed): a FIFO hung the verifier for ever, a symlink to /dev/zero was read until
+    memory ran out, a file missing was Python's FileNotFoundError under another file's name."""
+    path = os.path.join(bundle, name)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        said = "" if name == "MANIFEST.sha256" else " (its manifest lists it)"
+        raise Mismatch(f"{name}: not in the bundle{said}") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device")  # fmt: skip
+        raise Mismatch(f"{name}: not a regular file ({kind})")
+    with open(path, "rb") as f:
         return f.read()
 
 
