@@ -24,12 +24,19 @@ def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) ->
         signed_by.setdefault(r.bureau, []).append(r.digest[:16])
     out = []
     failure = (row.outcome or {}).get("failure") if row.status == "failed" else None
+    then = f"(`shuangsui joint bundle {row.joint_key}`)"
     if failure is None and row.status not in ("drawn", "failed"):
         d = decide(plan, commits, reveals, now or now_utc())
         if d.state.startswith("waiting"):
             what = "commitment" if d.state == "waiting-commitments" else "reveal"
             for b in d.bureaus:
                 out.append(f"waiting for the {what} of {b}")
+        elif d.state == "failed":  # a deadline passed: the rule has failed the round, though
+            failure = d.failure()  # no draw has recorded it yet (it said nothing at all)
+            then = (
+                f"(the round has failed by the rule: `shuangsui joint draw {row.joint_key}` "
+                "records it)"
+            )
     if failure:
         deadline = plan["reveal_deadline" if failure["reason"] == "withheld" else "commit_deadline"]
         for b in failure["bureaus"]:
@@ -42,8 +49,7 @@ def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) ->
             }.get(failure["reason"], "failed")
             out.append(
                 f"!!! {b} {word} in joint round {row.joint_key}: deadline {deadline}; "
-                f"signed commitment(s) {', '.join(signed) or 'none'} "
-                f"(`shuangsui joint bundle {row.joint_key}`)"
+                f"signed commitment(s) {', '.join(signed) or 'none'} {then}"
             )
     for r in _after_the_decision(engine, row):
         out.append(
