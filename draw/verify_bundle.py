@@ -1499,7 +1499,51 @@ def read_entropy(bundle, rnd, say):
         rnd["entropy_digest"],
         hashlib.sha256(canonical(entropy)).hexdigest(),
     )
+    plan = rnd["meta"].get("entropy_plan")
+    if isinstance(plan, dict) and isinstance(plan.get("sources"), list):
+        if not all(isinstance(spec, dict) for spec in plan["sources"]):
+            raise Mismatch("round.json: meta.entropy_plan.sources must be a list of objects")
+        problem = unnamed_entropy(plan["sources"], entropy)
+        if problem:
+            raise Mismatch(f"entropy.json: {problem} (round.json meta.entropy_plan; §5.1)")
+        say("entropy records: one of each source named at commitment, in the order named")
+    else:  # a bundle written before round.json carried the sources named
+        say("entropy records: round.json names no sources (meta.entropy_plan): compare "
+            "entropy.json with commitment.json's entropy_sources yourself")  # fmt: skip
     return entropy
+
+
+def unnamed_entropy(named, records):
+    """What of ``records`` the commitment did not name in ``named``, or "" (§5.1): one record
+    of each source named, in the order named; a beacon's round, url and chain as named,
+    witness digits at least as many as named, partner checkpoints after the moment named, of
+    the partners named. Each record's own check cannot see a record nobody named: a
+    commit-reveal secret chosen once the witness digits were known passes it."""
+    kinds = ", ".join(str(spec.get("source")) for spec in named) or "none"
+    if len(records) != len(named):
+        took = ", ".join(str(rec.get("source")) for rec in records) or "none"
+        return (f"{len(records)} entropy record(s) ({took}) where the commitment named "
+                f"{len(named)} source(s) ({kinds})")  # fmt: skip
+    for n, (spec, rec) in enumerate(zip(named, records, strict=True)):
+        source = spec.get("source")
+        if rec.get("source") != source:
+            return f"entropy record {n} is {rec.get('source')!r}, the commitment named {source!r}"
+        keys = {"beacon": ("url", "chain_hash", "round"), "partner-checkpoints": ("after",)}
+        if source == "partner-checkpoints":
+            partners = [c.get("partner") for c in rec.get("checkpoints") or []]
+            if partners != list(spec.get("partners") or []):
+                return (f"entropy record {n} (partner-checkpoints): partners {partners}, the "
+                        f"commitment named {list(spec.get('partners') or [])}")  # fmt: skip
+        for key in keys.get(source, ()):
+            if rec.get(key) != spec.get(key):
+                return (f"entropy record {n} ({source}): {key} {rec.get(key)!r}, the "
+                        f"commitment named {spec.get(key)!r}")  # fmt: skip
+        if source == "witness-digits" and len(str(rec.get("digits", ""))) < spec.get(
+            "min_digits", 0
+        ):
+            return (f"entropy record {n} (witness-digits): fewer digits than the "
+                    f"{spec['min_digits']} named")  # fmt: skip
+    return ""
 
 
 def verify_auditor_inputs(bundle, rnd, com, plan, frame, version, say, seed_ok):

@@ -12,6 +12,7 @@ of each source, in the order named), or whose named sources were rewritten after
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +109,33 @@ def test_named_sources_rewritten_after_the_draw_are_named_by_verify(
         s.commit()
     with pytest.raises(IntegrityError, match=f"round {KEY}: stored entropy_plan .* in the audit"):
         bundle.recompute(engine, KEY)
+
+
+@pytest.mark.parametrize("audience", ["public", "auditor"])
+def test_the_bundles_own_verifier_names_an_unnamed_record(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, audience: str
+) -> None:
+    """The outsider's check, ``python3 -I -S verify.py``, took such a bundle (each record
+    checks itself, and the seed, selection and teams follow from the records): it printed OK.
+    It now compares ``entropy.json`` with the sources ``round.json`` names (``meta``), and
+    the same bundle of the digits alone still verifies."""
+    seed_registry(engine)
+    drawn_with_an_unnamed_record(engine, monkeypatch)
+    monkeypatch.setattr(service, "unnamed_entropy", lambda named, records: "")  # as written so
+    out = bundle.bundle_round(engine, KEY, tmp_path / "rigged", audience)
+    monkeypatch.undo()
+    ran = bundle.run_verify_script(out)
+    assert ran.returncode != 0, ran.stdout
+    assert ("entropy.json: 2 entropy record(s) (witness-digits, commit-reveal) where the "
+            "commitment named 1 source(s) (witness-digits)") in ran.stdout + ran.stderr  # fmt: skip
+
+
+def test_the_bundles_own_verifier_takes_the_records_named(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    seed_registry(engine)
+    service.commit_round(engine=engine, plan_text=plan_yaml())
+    service.draw_round(engine=engine, round_key=KEY, entropy=EntropyInput(DIGITS, WITNESSES))
+    ran = bundle.run_verify_script(bundle.bundle_round(engine, KEY, tmp_path / "b", "public"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "one of each source named at commitment, in the order named" in ran.stdout
