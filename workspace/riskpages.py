@@ -1,6 +1,8 @@
 """The coordinator's risk classes (信用风险分类): an enterprise's class in force and why, in
 Chinese. A shell over ``risk.explain`` (what ``shuangsui risk explain`` and ``GET /risk/{code}``
-give), said by ``risk.words``; ``/w/c/risk`` finds an enterprise by its credit code."""
+give), said by ``risk.words``; ``/w/c/risk`` finds an enterprise by its credit code. An override
+is requested and approved here as with ``shuangsui risk override`` and ``risk approve``, through
+``risk.overrides`` (every rule, and the audit, theirs: two coordinators)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from registry import uscc
-from risk import words
+from risk import overrides, words
 from risk.explain import explain
-from shuangsui.errors import NotFound
-from workspace.guards import PageRefused, Visitor, coordinator_session
-from workspace.leadforms import said
+from shuangsui.errors import Conflict, NotFound, UserError
+from workspace.forms import in_chinese
+from workspace.formvalues import text
+from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
+from workspace.leadforms import said, sent_once
 from workspace.pages import render
 
 router = APIRouter(prefix="/w/c", include_in_schema=False)
@@ -23,6 +28,25 @@ Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 BASE = "/w/c/risk"
 CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")  # the shape of a credit code (GB 32100)
 NOT_FOUND = "名录库中没有统一社会信用代码为 {0} 的企业。"
+LABELS = {"risk_class": "调整为", "reason": "理由", "override": "批准调整"}
+# what an override's step did, said on the page it returns to (?done=)
+DONE = {
+    "requested": "已申请调整：须由另一名协调员批准后才生效。",
+    "approved": "已批准：调整即时生效，此后提交的抽查轮次按调整后的类别抽取。",
+}
+# risk.overrides' refusals (English, for the CLI), as the page says them; first match wins
+CHECKS = [
+    (r"^class: must be one of", "调整为：请从 A、B、C、D 中选择"),
+    (r"^reason: an override needs a reason", "理由：必填（随类别显示，并记入审计日志）"),
+    (r"^reason: contains the control character (U\+[0-9A-F]{4})",
+     "理由：含有不可见的控制字符（{0}，多为粘贴带入），请删去后重新填写"),
+    (r"^reason: contains the invisible character (U\+[0-9A-F]{4})",
+     "理由：含有不可见字符（{0}，多为粘贴带入），请删去后重新填写"),
+    (r"^by: (.+) requested override (\d+); a second coordinator",
+     "批准调整：调整 {1} 由 {0} 申请，须由另一名协调员批准"),
+    (r"^by: '(.+)' is not a coordinator with a live token",
+     "{0} 的协调员令牌已停用，不能申请或批准调整"),
+]  # fmt: skip
 
 
 def risk_path(credit_code: str) -> str:
@@ -83,4 +107,76 @@ def class_page(credit_code: str, request: Request, me: Coordinator) -> Response:
         for o in doc["overrides"]
     ]  # fmt: skip
     return render("risk.html", me=me.name, csrf=me.csrf, base=BASE, view=view, overrides=overrides,
-                  class_said=words.class_said)  # fmt: skip
+                  class_said=words.class_said, labels=LABELS, classes=words.CLASS_WORDS,
+                  done=DONE.get(request.query_params.get("done", ""), ""))  # fmt: skip
+
+
+def _refused(message: str) -> str:
+    """A refusal of ``risk.overrides`` as the page says it (``CHECKS``); one none knows still
+    says what the page was asked to do."""
+    said_ = in_chinese(message, CHECKS)
+    return said_ if said_ != message else "未能记录调整，请核对后重新填写。"
+
+
+async def _form(
+    request: Request, me: Visitor, credit_code: str, names: tuple[str, ...]
+) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The enterprise a form is for (its code, its explanation) and the fields ``names``
+    (stripped), once the CSRF token is checked; a field sent twice or as a file is a 422
+    naming it (``leadforms.sent_once``), nothing recorded."""
+    async with request.form() as form:
+        await check_csrf(request, me)
+        code = credit_code.strip().upper()
+        if not CODE.fullmatch(code):
+            raise PageRefused(404, "地址中的统一社会信用代码有误：应为 18 位数字或大写字母。", BASE)
+        try:
+            doc = await run_in_threadpool(explain, request.app.state.engine, code)
+        except NotFound:
+            raise PageRefused(404, NOT_FOUND.format(code), BASE) from None
+        if problems := sent_once(form, names, LABELS):
+            raise PageRefused(422, "；".join(problems) + "。", back=risk_path(code))
+        return code, doc, {name: text(form, name).strip() for name in names}
+
+
+@router.post("/risk/{credit_code}")
+async def ask(credit_code: str, request: Request, me: Coordinator) -> Response:
+    """申请调整, posted to the class page itself (``risk.overrides.request``, as ``risk
+    override``): pending until another coordinator approves it. The same request sent again
+    while it waits (a double click) is the one recorded, not a second."""
+    code, doc, sent = await _form(request, me, credit_code, ("risk_class", "reason"))
+    back = f"{risk_path(code)}?done=requested#overrides"
+    asked = (sent["risk_class"].upper(), sent["reason"], me.name)
+    if any((o["class"], o["reason"], o["requested_by"]) == asked and o["status"] == "pending"
+           for o in doc["overrides"]):  # fmt: skip
+        return RedirectResponse(back, status_code=303)
+    try:
+        await run_in_threadpool(overrides.request, request.app.state.engine, credit_code=code,
+                                risk_class=sent["risk_class"], reason=sent["reason"],
+                                by=me.name)  # fmt: skip
+    except UserError as exc:
+        raise PageRefused(422, _refused(str(exc)), back=risk_path(code)) from None
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/risk/{credit_code}/accept")
+async def approve(credit_code: str, request: Request, me: Coordinator) -> Response:
+    """批准 a pending override of this enterprise (``risk.overrides.approve``, as ``risk
+    approve``), by a coordinator other than the one who asked; in force from now. Its address
+    ends in ``accept``, a form's action (``workspace.guards.FORM_ACTIONS``): a refusal's 继续
+    opens the class page."""
+    code, doc, sent = await _form(request, me, credit_code, ("override",))
+    mine = {str(o["id"]): o for o in doc["overrides"]}
+    if sent["override"] not in mine:
+        raise PageRefused(422, f"{LABELS['override']}：本企业没有这项调整", back=risk_path(code))
+    try:
+        await run_in_threadpool(overrides.approve, request.app.state.engine,
+                                int(sent["override"]), by=me.name)  # fmt: skip
+    except Conflict:
+        row = mine[sent["override"]]
+        now = await run_in_threadpool(explain, request.app.state.engine, code)
+        by = next((o["approved_by"] for o in now["overrides"] if o["id"] == row["id"]), "")
+        said_ = f"调整 {row['id']} 已经批准过（{by}），每项调整只批准一次。"
+        raise PageRefused(409, said_, back=risk_path(code)) from None
+    except UserError as exc:
+        raise PageRefused(422, _refused(str(exc)), back=risk_path(code)) from None
+    return RedirectResponse(f"{risk_path(code)}?done=approved#overrides", status_code=303)
