@@ -41,6 +41,7 @@ import hmac
 import json
 import os
 import re
+import stat
 import sys
 from decimal import Decimal
 from fractions import Fraction
@@ -1062,9 +1063,22 @@ def parse(text, where):
     return value
 
 
+def open_regular(bundle, name):
+    """The bundle's file ``name`` opened for reading once it is seen to be a regular file (a
+    symlink is followed to one): a FIFO made open() wait for ever, and a symlink to /dev/zero
+    was read until memory ran out. A file missing is the OSError open() raises."""
+    path = os.path.join(bundle, name)
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device")  # fmt: skip
+        raise Mismatch(f"{name}: not a regular file ({kind})")
+    return open(path, "rb")
+
+
 def read(bundle, name):
     try:
-        with open(os.path.join(bundle, name), "rb") as f:
+        with open_regular(bundle, name) as f:
             data = f.read()
         return data.decode("utf-8")
     except OSError as exc:
@@ -1096,7 +1110,7 @@ def read_jsonl(bundle, name, key):
 def _stream_jsonl(bundle, name, key):
     rows: list = []
     shared: dict = {}
-    with open(os.path.join(bundle, name), "rb") as f:
+    with open_regular(bundle, name) as f:
         for n, line in enumerate(f, 1):
             if not line.endswith(b"\n"):
                 raise Mismatch(name + ": must end with a newline")
@@ -1143,7 +1157,7 @@ def _frame_units(bundle, plan, frame):
     known: dict = {}  # (status, stratum, risk_class, division_code, cert_kinds) -> scope_problem
     shared: dict = {}  # (risk_class, division_code, cert_kinds) -> the facts of units with them
     last = None
-    with open(os.path.join(bundle, name), "rb") as f:
+    with open_regular(bundle, name) as f:
         for n, line in enumerate(f, 1):
             if not line.endswith(b"\n"):
                 raise Mismatch(name + ": must end with a newline")
@@ -1325,7 +1339,7 @@ def with_replacements(bundle, files):
     """``files`` and, when MANIFEST.sha256 lists it and the round was drawn, replacements.json
     right after teams.json (§14). The manifest itself is checked last, by check_manifest."""
     try:
-        with open(os.path.join(bundle, "MANIFEST.sha256"), "rb") as f:
+        with open_regular(bundle, "MANIFEST.sha256") as f:
             text = f.read().decode("utf-8", "replace")
     except OSError:
         return files
@@ -1677,7 +1691,7 @@ def check_manifest(bundle, files=FILES):
         if name not in listed:
             raise Mismatch(f"MANIFEST.sha256: {name} not listed")
         h = hashlib.sha256()
-        with open(os.path.join(bundle, name), "rb") as f:
+        with open_regular(bundle, name) as f:
             while block := f.read(1 << 20):  # in blocks: a frame file can be gigabytes
                 h.update(block)
         digest = h.hexdigest()
