@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -388,7 +389,8 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
             },
             decided,
         )
-    _set(engine, joint, status="drawn", outcome=result, decided_at=decided)
+    if not _decided(engine, joint, status="drawn", outcome=result, decided_at=decided):
+        return get_joint(engine, joint)  # another run decided it first: that decision stands
     logger.info("joint round %s drawn: seed %s", joint, seed.hex()[:16])
     queued = notify_own_inspectors(engine, joint, me.code)  # each bureau its own inspectors
     logger.info("joint round %s: %d notice(s) queued for our inspectors", joint, queued)
@@ -396,9 +398,26 @@ def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = No
 
 
 def _fail(engine: Engine, joint: str, failure: dict[str, Any], now: dt.datetime) -> JointRound:
-    _set(engine, joint, status="failed", outcome={"failure": failure}, decided_at=now)
-    logger.warning("joint round %s failed: %s", joint, failure)
+    if _decided(engine, joint, status="failed", outcome={"failure": failure}, decided_at=now):
+        logger.warning("joint round %s failed: %s", joint, failure)
     return get_joint(engine, joint)
+
+
+def _decided(engine: Engine, joint: str, **decision: Any) -> bool:
+    """Record ``decision`` unless the round was decided meanwhile; whether it was recorded.
+    Two ``joint draw`` at one bureau each read the round undecided and decide from what their
+    own pull held: a reveal arriving between the two pulls made one "failed" (withheld) and
+    the other "drawn", and the later write replaced the earlier, so the bureau's decision (and
+    the notices its inspectors were sent) changed after the fact. The first recorded stands:
+    the update is conditional on the round still being undecided, in one statement."""
+    table = JointRound.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        done = conn.execute(
+            sa.update(table)
+            .where(table.c.joint_key == joint, table.c.status.not_in(("drawn", "failed")))
+            .values(**decision)
+        )
+    return bool(done.rowcount == 1)
 
 
 # ---------------------------------------------------------------- findings
