@@ -63,6 +63,12 @@ def held(
         return [r for r in s.exec(q).all() if r.kind in kinds]
 
 
+# refused reveals of one bureau kept as evidence in a joint round (each is its signed proof of
+# a nonce that does not open its commitment; the first already is): a partner sending more
+# made a row, a status line and a bundle entry each, without limit
+BAD_REVEALS_KEPT = 3
+
+
 def store(
     engine: Engine,
     joint: str,
@@ -174,6 +180,10 @@ def accept(
         )
     why = valid_reveal(commits[0], st)
     if why:
+        held_already = sum(r.bureau == st["bureau"] for r in held(engine, joint, ("bad-reveal",)))
+        if held_already >= BAD_REVEALS_KEPT:  # evidence enough: the rest would only pile up
+            raise JointError(f"reveal of {st['bureau']} refused, not kept ({held_already} of "
+                             f"its refused reveals are kept already): {why}")  # fmt: skip
         store(engine, joint, "bad-reveal", st, envelope, "", now)
         logger.warning(
             "joint round %s: %s revealed a nonce that does not open its commitment",
