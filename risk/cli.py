@@ -88,7 +88,13 @@ def override_cmd(
     from risk.overrides import request
 
     code = _credit_code(credit_code)
-    row = request(_engine(), credit_code=code, risk_class=risk_class, reason=reason, by=by)
+    try:
+        row = request(_engine(), credit_code=code, risk_class=risk_class, reason=reason, by=by)
+    except UserError as exc:  # the service names its fields; this command's options are --…
+        field, sep, why = str(exc).partition(": ")
+        if sep and field in ("class", "reason", "by"):
+            raise UserError(f"--{field}: {why}") from None
+        raise
     typer.echo(
         f"override {row.id} pending: {code} -> {row.risk_class} (a second coordinator "
         f"approves it with: shuangsui risk approve {row.id} --by NAME)"

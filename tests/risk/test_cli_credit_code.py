@@ -69,3 +69,22 @@ def test_a_code_that_is_none_is_said_so_and_a_missing_one_as_missing(
     assert "not in the registry" in missing or "no enterprise" in missing
     for typed in (_wrong_check(codes[0]), codes[0][:16]):
         assert "registry" not in said[typed], said[typed]
+
+
+def test_an_override_refused_names_the_commands_option(engine: sa.Engine, cli: CliRunner) -> None:
+    """``risk override … --class E`` was told ``class: must be one of …``, and a blank reason
+    ``reason: …``: the service's field names, where the command's options are ``--class`` and
+    ``--reason``. Nothing is requested."""
+    code = seed_registry(engine, enterprises=1)[0]
+    tokens.create_coordinator(engine, "陈明", get_settings().bureau_code)
+    for args, said in (
+        (
+            ["--class", "E", "--reason", "复查", "--by", "陈明"],
+            "--class: must be one of A, B, C, D",
+        ),
+        (["--class", "C", "--reason", " ", "--by", "陈明"], "--reason: an override needs a reason"),
+        (["--class", "C", "--reason", "复查", "--by", "无名"], "--by: '无名' is not a coordinator"),
+    ):
+        done = cli.invoke(app, ["risk", "override", code, *args])
+        assert isinstance(done.exception, UserError), done.output
+        assert str(done.exception).startswith(said), str(done.exception)
