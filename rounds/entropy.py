@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from draw import verify_bundle as reference
 from draw.entropy import DrandBeacon, WitnessDigits
 from draw.errors import EntropyInvalid
 from draw.errors import EntropyUnavailable as DrawEntropyUnavailable
@@ -104,36 +105,9 @@ def unnamed_entropy(
 
     A record nobody named is a choice made after the commitment: a "commit-reveal" secret
     chosen once the ceremony's digits were known can be tried until the firm wanted is drawn,
-    and every bundle check still passes (the record checks only itself)."""
-    kinds = ", ".join(str(spec.get("source")) for spec in named) or "none"
-    if len(records) != len(named):
-        took = ", ".join(str(rec.get("source")) for rec in records) or "none"
-        return (f"{len(records)} entropy record(s) ({took}) where the commitment named "
-                f"{len(named)} source(s) ({kinds})")  # fmt: skip
-    for n, (spec, rec) in enumerate(zip(named, records, strict=True)):
-        source = spec.get("source")
-        if rec.get("source") != source:
-            return f"entropy record {n} is {rec.get('source')!r}, the commitment named {source!r}"
-        if source == "beacon":
-            keys: tuple[str, ...] = ("url", "chain_hash", "round")
-        elif source == "partner-checkpoints":
-            keys = ("after",)
-            partners = [c.get("partner") for c in rec.get("checkpoints") or []]
-            if partners != list(spec.get("partners") or []):
-                return (f"entropy record {n} (partner-checkpoints): partners {partners}, the "
-                        f"commitment named {list(spec.get('partners') or [])}")  # fmt: skip
-        else:
-            keys = ()
-        for key in keys:
-            if rec.get(key) != spec.get(key):
-                return (f"entropy record {n} ({source}): {key} {rec.get(key)!r}, the "
-                        f"commitment named {spec.get(key)!r}")  # fmt: skip
-        if source == "witness-digits" and len(str(rec.get("digits", ""))) < spec.get(
-            "min_digits", 0
-        ):
-            return (f"entropy record {n} (witness-digits): fewer digits than the "
-                    f"{spec['min_digits']} named")  # fmt: skip
-    return ""
+    and each record's own check still passes. The rule is the bundle's verifier's (§5.1), so
+    shuangsui refuses exactly what an outsider's ``verify.py`` refuses."""
+    return str(reference.unnamed_entropy(named, records))
 
 
 def gather_entropy(
