@@ -8,26 +8,17 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from shuangsui import cli
-from tests.deploy.procs import BIN, REPO_ROOT, clean_env
+from tests.deploy.procs import REPO_ROOT, shuangsui
 
 PLAN = "plans/2026-12/rz-01-ccc.yaml"
 
 
-def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "shuangsui"), *args],
-        cwd=cwd,
-        env=clean_env(PREFECT_HOME=str(cwd / "prefect-home"), **env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+_run = shuangsui  # the command as a user types it (tests.deploy.procs)
 
 
 @pytest.fixture

@@ -6,24 +6,14 @@ to fail at a request; on SQLite every command said ``unable to open database fil
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.procs import BIN, clean_env
+from tests.deploy.procs import shuangsui
 from tests.servers import free_port
 
-
-def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "shuangsui"), *args],
-        cwd=cwd,
-        env=clean_env(PREFECT_HOME=str(cwd / "prefect-home"), **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+_run = shuangsui  # the command as a user types it (tests.deploy.procs)
 
 
 @pytest.fixture

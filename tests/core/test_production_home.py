@@ -13,20 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.procs import BIN, clean_env
+from tests.deploy.procs import shuangsui
 
 STRONG = "k7Qm_2vXo9LrT4pWz8NcY1bHs6JdE3fG-uA5"
 
 
 def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "shuangsui"), *args],
-        cwd=cwd,
-        env=clean_env(PREFECT_HOME=str(cwd / "prefect-home"), SHUANGSUI_SECRET_KEY=STRONG, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return shuangsui(cwd, *args, SHUANGSUI_SECRET_KEY=STRONG, **env)
 
 
 @pytest.mark.parametrize("home", ["data", "./var/shuangsui", None])

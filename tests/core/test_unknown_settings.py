@@ -15,18 +15,9 @@ import pytest
 
 from shuangsui import wiring
 from shuangsui.config import NOT_SETTINGS, NOT_SETTINGS_PREFIXES
-from tests.deploy.procs import BIN, REPO_ROOT, clean_env
+from tests.deploy.procs import REPO_ROOT, clean_env, shuangsui
 
-
-def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "shuangsui"), *args],
-        cwd=cwd,
-        env=clean_env(PREFECT_HOME=str(cwd / "prefect-home"), **env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+_run = shuangsui  # the command as a user types it (tests.deploy.procs)
 
 
 @pytest.mark.parametrize(

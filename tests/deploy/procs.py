@@ -163,3 +163,16 @@ def wait_for(
                 f"timed out after {timeout:.0f} s waiting for {what}\n" + details()
             )
         time.sleep(poll)
+
+
+def shuangsui(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``shuangsui ARGS`` from ``cwd`` as a user types it: the environment clean but for
+    ``env`` (a Prefect home of its own in ``cwd``), its output and its errors apart."""
+    return subprocess.run(
+        [str(BIN / "shuangsui"), *args],
+        cwd=cwd,
+        env=clean_env(PREFECT_HOME=str(cwd / "prefect-home"), **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -1,6 +1,5 @@
 import datetime as dt
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import pytest
 from draw.entropy import CommitReveal, DrandBeacon, WitnessDigits, check_record, check_records
 from draw.errors import EntropyInvalid, EntropyUnavailable
 from draw.seed import derive_seed
+from tests.servers import answer_json
 
 CHAIN = "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"
 GENESIS, PERIOD = 1_692_803_367, 3
@@ -102,12 +102,7 @@ class _Drand(BaseHTTPRequestHandler):
         else:
             self.send_error(404)
             return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer_json(self, body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass

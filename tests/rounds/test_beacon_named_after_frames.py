@@ -11,7 +11,6 @@ beacon would: the change must not be in the frame committed."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from rounds import service
 from rounds.artifacts import load_inputs
 from shuangsui.config import get_settings
 from tests.rounds.factories import plan_yaml, seed_registry
+from tests.servers import answer_json
 
 KEY = "ccc-2026-12"
 CHAIN = "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"
@@ -40,12 +40,7 @@ class _Beacon(BaseHTTPRequestHandler):
             return
         while self.on_info:
             self.on_info.pop()()
-        data = json.dumps({"genesis_time": GENESIS, "period": 3, "hash": CHAIN}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer_json(self, {"genesis_time": GENESIS, "period": 3, "hash": CHAIN})
 
     def log_message(self, format: str, *args: object) -> None:
         pass

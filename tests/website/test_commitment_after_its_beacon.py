@@ -12,7 +12,6 @@ pages now say so, as for a round already drawn."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 from rounds import service
 from shuangsui.config import get_settings
 from tests.rounds.factories import plan_yaml, seed_registry
+from tests.servers import answer_json
 from website.site import publish
 
 KEY = "ccc-2026-12"
@@ -39,12 +39,7 @@ class _Info(BaseHTTPRequestHandler):
         if self.path.strip("/").split("/") != [CHAIN, "info"]:
             self.send_error(404)
             return
-        data = json.dumps({"genesis_time": GENESIS, "period": PERIOD, "hash": CHAIN}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        answer_json(self, {"genesis_time": GENESIS, "period": PERIOD, "hash": CHAIN})
 
     def log_message(self, format: str, *args: object) -> None:
         pass
