@@ -97,6 +97,9 @@ def serve(
     ),
 ) -> None:
     """Serve the findings API (OpenAPI at /openapi.json, docs at /docs)."""
+    from api.listen import check_address
+
+    check_address(host, port)  # before anything is imported, migrated or started
     import uvicorn
 
     from api import connections

@@ -81,4 +81,5 @@ def test_a_server_refused_its_port_is_not_taken_for_the_one_there(tmp_path: Path
         with pytest.raises(RuntimeError, match="did not start"):
             with serve_process(env, port, tmp_path / "serve.log"):
                 pass
-    assert "address already in use" in (tmp_path / "serve.log").read_text()
+    said = (tmp_path / "serve.log").read_text()
+    assert f"error: serve: 127.0.0.1:{port} is already in use" in said, said
