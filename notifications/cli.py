@@ -96,3 +96,46 @@ def remind(
                               signed=state.signed)  # fmt: skip
         o = enqueue_overdue_escalations(session=session, done=state.done)
     typer.echo(f"queued {r} reminder(s), {o} escalation(s)")
+
+
+@app.command("relink")
+def relink_cmd(
+    round_key: Annotated[
+        str, typer.Option("--round", help="the round whose open checks' links to send again")
+    ],
+    by: Annotated[str, typer.Option("--by", help="who sends them (kept in the audit log)")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="why: a key rotated, a notice lost (audit log)")
+    ],
+    inspector: Annotated[
+        str | None, typer.Option("--inspector", help="only this inspector's open checks")
+    ] = None,
+) -> None:
+    """Send the members of the round's open checks their links again, under the current
+    SHUANGSUI_SECRET_KEY: after the key was rotated (the links sent before no longer open), or
+    to one inspector who lost their notice. Run again for the same reason: nothing more."""
+    from api.link_refusals import link_refusals
+    from notifications.relink import relink
+    from shuangsui import writes
+    from shuangsui.config import get_settings
+
+    refusals = link_refusals(get_settings())
+    done = writes.write(
+        _engine(),
+        lambda session: relink(session, round_key=round_key, inspector_id=inspector, by=by,
+                               reason=reason, refusals=refusals),
+        what=f"the links of round {round_key}",
+    )  # fmt: skip
+    members = len({i for i, _ in done.queued})
+    typer.echo(
+        f"round {round_key}: queued {len(done.queued)} new link(s) to {members} inspector(s); "
+        f"{len(done.already)} queued before for this reason and key; "
+        f"{done.rewritten} waiting message(s) written again with the current link"
+    )
+    for member, code, why in done.left_out:
+        typer.echo(f"not sent to {member} on {code}: {why}")
+    if done.unreachable:
+        typer.echo(
+            f"no usable email or webhook (dead on arrival; correct the registry, then "
+            f"`notifications retry`): {', '.join(done.unreachable)}"
+        )

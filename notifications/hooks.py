@@ -153,7 +153,8 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     could not be withdrawn (sent, or in a dispatcher's hands) is answered as a notice gone
     is: a member who stays and holds one of the old date gets the 检查组变更通知 saying the
     new date though their notice was written again, and the withdrawn member holding one
-    (its link opens nothing now) the 检查任务变更通知 though their notice never went."""
+    (its link opens nothing now) the 检查任务变更通知 though their notice never went. A link
+    of theirs given again (:func:`withdraw_reissued`) is withdrawn and answered alike."""
     w = replaced.replacement.withdrawal
     change = _team_changed(session, replaced)
     notices = _team_notices(session, round_key, change.enterprise)
@@ -165,11 +166,12 @@ def after_replacement(session: Session, round_key: str, replaced: Any) -> None:
     )
     delete_unsent(session, [unsent], dead=True)  # a dead one retried would open nothing now
     reminded = withdraw_reminders(session, round_key, w.credit_code, [w.withdrawn], keep=None)
+    relinked = withdraw_reissued(session, round_key, w.credit_code, w.withdrawn)
     stale = withdraw_reminders(session, round_key, w.credit_code, replaced.team,
                                keep=replaced.due_on)  # fmt: skip
     told_anyway = stale if replaced.due_moved else set()  # a kept date: the reminder holds
     _tell_the_team(session, round_key, replaced, change,
-                   notice_kept=kept_notice(session, unsent) or bool(reminded),
+                   notice_kept=kept_notice(session, unsent) or bool(reminded) or relinked,
                    rewritten=rewritten - told_anyway)  # fmt: skip
     latest = _latest_version(session, round_key, w.credit_code)
     versions = range(1, latest.version + 1) if latest is not None else range(0)
@@ -417,6 +419,28 @@ def delete_unsent(session: Session, withdrawn: Sequence[str], *, dead: bool = Fa
             sa.or_(n.lease_until.is_(None), n.lease_until < datetime.now(UTC)),
         )
     )
+
+
+def withdraw_reissued(session: Session, round_key: str, credit_code: str, member: str) -> bool:
+    """A member withdrawn from the enterprise's team (:func:`after_replacement`): their
+    检查链接重新发送 of that check not yet reached them (waiting, to be retried, or given up
+    on; not leased: :func:`delete_unsent`) deleted, its link opening nothing now. Whether
+    one is left (sent, or in a dispatcher's hands): they are then told the check is no longer
+    theirs."""
+    n = Notification.__table__.c  # type: ignore[attr-defined]
+    mine = sa.select(n.idempotency_key, n.payload).where(
+        n.round_key == round_key,
+        n.kind == NotificationKind.link_reissued.value,
+        n.recipient == member,
+    )
+    keys = [
+        key for key, payload in session.execute(mine) if payload.get("credit_code") == credit_code
+    ]
+    if not keys:
+        return False
+    delete_unsent(session, keys, dead=True)
+    left = sa.select(sa.func.count()).where(n.idempotency_key.in_(keys))
+    return bool(session.execute(left).scalar())
 
 
 def withdraw_reminders(

@@ -69,6 +69,14 @@ def submission_links(public_base_url: str, round_key: str) -> Callable[[str, str
     return link
 
 
+def reissue_subject(credit_code: str, token: str, reason: str) -> str:
+    """What a 检查链接重新发送 is keyed by besides its round, kind and recipient: the check,
+    and the sha256 of the link's token and the reason given (length-prefixed). The same link
+    given again for the same reason is one message; a key rotated since (another token), or
+    another reason, makes another. The token is in no key: only this digest of it."""
+    return f"{credit_code}|{hashlib.sha256(_fields(token, reason)).hexdigest()}"
+
+
 def idempotency_key(round_key: str, kind: str, recipient: str, subject_key: str) -> str:
     """sha256 of the length-prefixed fields: one message per (round, kind, recipient, subject)."""
     return idempotency_keys(round_key, kind)(recipient, subject_key)

@@ -546,6 +546,43 @@ def signoff_request_message(
     )
 
 
+@dataclass(frozen=True)
+class Reissued:
+    """An open check's link given again (``notifications.relink``), as its member is told it:
+    ``earlier`` says what became of the link they were sent before (``changed``: made under
+    another secret key, it no longer opens; ``same``: it is this one and still opens;
+    ``none``: none reached them). ``subject_key`` keys the message: one per key and reason.
+    No date, no team: a new date or a replacement since leaves what it says true."""
+
+    enterprise: EnterpriseInfo
+    earlier: str
+    subject_key: str
+
+
+def link_reissued_message(
+    common: Common, *, round_info: RoundInfo, reissued: Reissued, inspector: Person
+) -> Outgoing:
+    """The 检查链接重新发送 to a member of an open check: their own link under the current key
+    and what became of the link sent before; never the coordinator's reason, which stays in
+    the audit log."""
+    code = reissued.enterprise.credit_code
+    token = assignment_tokens(common.secret, round_info.key)(code, inspector.inspector_id)
+    link = submission_links(common.public_base_url, round_info.key)(code, token)
+    context = {
+        "round": _round_ctx(round_info),
+        "inspector": _person_ctx(inspector),
+        "enterprise": _enterprise_ctx(reissued.enterprise),
+        "earlier": reissued.earlier,
+        "link": link,
+        "token": token,
+    }
+    payload = {"credit_code": code, "enterprise_name": reissued.enterprise.name,
+               "earlier": reissued.earlier, "link": link}  # fmt: skip
+    return _make(common, "link_reissued", NotificationKind.link_reissued, round_info.key,
+                 inspector.inspector_id, reissued.subject_key, inspector, context,
+                 payload)  # fmt: skip
+
+
 def enterprise_notice_message(
     common: Common,
     *,

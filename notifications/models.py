@@ -33,6 +33,9 @@ class NotificationKind(enum.StrEnum):
     assignment_withdrawn = "assignment_withdrawn"  # 检查任务变更通知: to the member withdrawn
     due_changed = "due_changed"  # 检查期限变更通知: a team's check given a new date (延期)
     assistance_assigned = "assistance_assigned"  # 协查任务通知: a partner's request accepted
+    # 检查链接重新发送: an open check's link given again (notifications.relink), after the
+    # secret key was rotated or a member lost their notice
+    link_reissued = "link_reissued"
 
 
 class Channel(enum.StrEnum):

@@ -20,7 +20,7 @@ PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("zh", "en")
 TEMPLATES = ("assignment", "reminder", "overdue", "round_summary", "enterprise_notice",
              "signoff_request", "team_changed", "assignment_withdrawn",
-             "due_changed", "assistance_assigned")  # fmt: skip
+             "due_changed", "assistance_assigned", "link_reissued")  # fmt: skip
 
 
 class TemplateError(UserError):

@@ -93,6 +93,11 @@ CONTEXTS = {
         "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
         "old_due_on": "2026-12-31", "due_on": "2027-01-29", "working_days": 20,
     },
+    "link_reissued": {
+        "inspector": {"name": "张三", "unit": ""}, "round": ROUND,
+        "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},
+        "earlier": "changed", "link": "http://x", "token": "t",
+    },
     "assistance_assigned": {  # a partner's request, not a round of ours: no "round"
         "inspector": {"name": "张三", "unit": ""},
         "enterprise": {"name": "甲公司", "credit_code": "9135", "address": ""},

@@ -1,0 +1,328 @@
+"""An open check's link given again (``shuangsui notifications relink``): after the secret key
+was rotated, when every link sent before no longer opens, or to a member who lost their notice.
+
+A link is an HMAC under ``SHUANGSUI_SECRET_KEY`` over (round, enterprise, inspector), nothing
+stored (``notifications.links``): a message holds the link of the key it was written under.
+Giving it again is one message, the 检查链接重新发送, to each member of each check of the round
+that is still open: its finding not final, the member on the team as it stands (one replaced
+has no seat, so none). Each says what became of the link the member was sent before: made
+under another key, it no longer opens; the same link (the key unchanged), it still opens.
+
+A message of the member's on that check that holds a link and has not reached them (waiting,
+to be retried, or given up on: ``notifications retry`` sends a message as it stands) is
+written again with the current link and token where the old ones stood, as
+``hooks.rewrite_unsent`` writes a notice again, so no message that leaves after a relink
+carries a dead link. One sent, or in a dispatcher's hands (leased: it may be going now),
+stays as it was; its link is what the new message speaks of.
+
+Idempotent: the message's key is the check's, the member's and a digest of the link's token
+and the reason (``links.reissue_subject``): the command run again for the same reason queues
+nothing more; after a further rotation (a new token), or for another reason, it queues anew.
+Each run is an audit entry (who, why, to whom), in the transaction that queues the messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from findings.models import Finding, FindingSignoff, FindingVersion
+from findings.state import is_final
+from notifications import facts
+from notifications.links import assignment_tokens, reissue_subject
+from notifications.messages import (
+    Common,
+    EnterpriseInfo,
+    Outgoing,
+    Reissued,
+    link_reissued_message,
+)
+from notifications.models import Channel, Notification, NotificationKind, NotificationStatus
+from notifications.outbox import add_messages
+from notifications.settings import NotifySettings
+from registry.models import Inspector
+from rounds import audit
+from rounds.models import Assignment, Round, RoundStatus
+from rounds.replacements import NOTE_MAX
+from shuangsui.errors import UserError
+from shuangsui.text import no_control_in_text
+
+KIND = NotificationKind.link_reissued
+# the messages that hold a member's link to a check (``payload["link"]``)
+LINK_KINDS = [k.value for k in (NotificationKind.assignment, NotificationKind.reminder,
+                                NotificationKind.signoff_request, KIND)]  # fmt: skip
+_NOT_REACHED = [s.value for s in (NotificationStatus.pending, NotificationStatus.failed,
+                                  NotificationStatus.dead)]  # fmt: skip
+
+# (session, round_key, credit_code, members) -> why each member's link would not open, by id
+Refusals = Callable[[Session, str, str, Sequence[str]], Mapping[str, str]]
+
+_NOT_DRAWN = {
+    RoundStatus.committed.value: "it is not drawn yet: no link was sent",
+    RoundStatus.failed.value: "its draw failed: no link was sent",
+    RoundStatus.closed.value: "it is closed: every finding is final and published",
+}
+
+
+class Refused(UserError):
+    """A relink refused, naming the option; ``kind`` for a page that says it in its own words
+    (``workspace.relinks``)."""
+
+    KINDS = ("by", "reason", "reason-long", "reason-unprintable", "no-round", "not-drawn",
+             "no-inspector", "not-on-team", "all-final")  # fmt: skip
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class LinksReissued:
+    """Audit event: the links of a round's open checks given again (``inspector``: only that
+    member's; empty, every member's), by whom and why; the members sent one, the messages
+    queued, those an earlier run queued for the same reason and key, the waiting messages
+    written again with the current link, and each member left out with why."""
+
+    by: str
+    reason: str
+    inspector: str
+    inspectors: list
+    queued: int
+    already: int
+    rewritten: int
+    left_out: list  # [inspector_id, credit_code, why]
+
+
+@dataclass(frozen=True)
+class Relinked:
+    """What a relink did: (inspector_id, credit_code) of each message queued now and of each
+    an earlier run queued; how many waiting messages were written again with the current link;
+    each seat left out (inspector_id, credit_code, why); members with no usable channel."""
+
+    queued: list[tuple[str, str]]
+    already: list[tuple[str, str]]
+    rewritten: int
+    left_out: list[tuple[str, str, str]]
+    unreachable: list[str]
+
+
+@dataclass(frozen=True)
+class Seat:
+    credit_code: str
+    inspector_id: str
+
+
+def relink(
+    session: Session, *, round_key: str, inspector_id: str | None = None, by: str, reason: str,
+    credit_code: str | None = None, refusals: Refusals | None = None,
+    common: Common | None = None,
+) -> Relinked:  # fmt: skip
+    """Give the links of ``round_key``'s open checks again (only ``inspector_id``'s, only the
+    check of ``credit_code``, when given), in the caller's transaction; never commits.
+    ``refusals``: why a member's link would not open now (revoked, inactive, expired:
+    ``api.inspector_tokens``), a member left out with it, since a new message would carry a
+    link refused all the same."""
+    by, reason = by.strip(), reason.strip()
+    if not by:
+        raise Refused("by", "--by: say who sends the links again (a name, kept in the audit log)")
+    if not reason:
+        raise Refused(
+            "reason", "--reason: say why the links are sent again (kept in the audit log)"
+        )
+    if len(reason) > NOTE_MAX:
+        raise Refused("reason-long", f"--reason: {len(reason)} characters, at most {NOTE_MAX}")
+    try:
+        no_control_in_text(reason)
+    except ValueError as exc:
+        raise Refused("reason-unprintable", f"--reason: {exc}") from None
+    seats = _open_seats(session, round_key, inspector_id, credit_code)
+    common = common or facts.common(notify=NotifySettings())
+    left_out = _refused(session, round_key, seats, refusals)
+    people = facts.inspectors(session, sorted({s.inspector_id for s in seats}))
+    for s in seats:
+        if s.inspector_id not in people:  # an assignment names an inspector: no row, no address
+            left_out[(s.inspector_id, s.credit_code)] = "not in the registry: no address"
+    live = [s for s in seats if (s.inspector_id, s.credit_code) not in left_out]
+    token = assignment_tokens(common.secret, round_key)
+    rewritten, reached = _rewrite_links(session, round_key, live, token)
+    info = facts.round_info(session, round_key)[0]
+    firms = facts.enterprises(session, sorted({s.credit_code for s in live}))
+    messages = []
+    for s in live:
+        current = token(s.credit_code, s.inspector_id)
+        held = reached.get((s.inspector_id, s.credit_code), set())
+        earlier = "same" if current in held else "changed" if held else "none"
+        firm = firms.get(s.credit_code) or EnterpriseInfo(s.credit_code, s.credit_code)
+        said = Reissued(firm, earlier, reissue_subject(s.credit_code, current, reason))
+        messages.append(link_reissued_message(common, round_info=info, reissued=said,
+                                              inspector=people[s.inspector_id]))  # fmt: skip
+    present = _present(session, [m.idempotency_key for m in messages])
+    add_messages(session, messages)
+    new = [m for m in messages if m.idempotency_key not in present]
+    done = Relinked(
+        queued=_seats_of(new),
+        already=_seats_of([m for m in messages if m.idempotency_key in present]),
+        rewritten=rewritten,
+        left_out=[(i, code, why) for (i, code), why in sorted(left_out.items())],
+        unreachable=sorted({m.recipient for m in new if m.channel == Channel.none}),
+    )
+    audit.add_to(session, round_key, LinksReissued(
+        by=by, reason=reason, inspector=inspector_id or "",
+        inspectors=sorted({i for i, _ in done.queued}), queued=len(done.queued),
+        already=len(done.already), rewritten=rewritten,
+        left_out=[list(row) for row in done.left_out],
+    ))  # fmt: skip
+    return done
+
+
+def _seats_of(messages: Sequence[Outgoing]) -> list[tuple[str, str]]:
+    return [(m.recipient, m.payload["credit_code"]) for m in messages]
+
+
+def _open_seats(
+    session: Session, round_key: str, inspector_id: str | None, credit_code: str | None
+) -> list[Seat]:
+    """The seats of the round's checks whose finding is not final (``findings.state``), as
+    the teams stand; only ``inspector_id``'s, only ``credit_code``'s, when given. Refused,
+    naming the option, for a round that has no links out, or an inspector with no open check
+    in it. The round's row is
+    locked first, as its changes lock it (``rounds.replacements.drawn_round``): a member
+    replaced, or a new date given, meanwhile, is read before or after, never half made."""
+    rnd = session.get(Round, round_key, with_for_update=True)
+    if rnd is None:
+        raise Refused("no-round", f"--round: no round {round_key!r}")
+    status = str(getattr(rnd.status, "value", rnd.status))
+    if status != RoundStatus.drawn.value:
+        raise Refused("not-drawn", f"--round: round {round_key} has no link to send again: "
+                      f"{_NOT_DRAWN.get(status, status)}")  # fmt: skip
+    a = Assignment.__table__.c  # type: ignore[attr-defined]
+    teams_of = sa.select(a.credit_code, a.inspector_id).where(a.round_key == round_key)
+    if credit_code is not None:
+        teams_of = teams_of.where(a.credit_code == credit_code)
+    rows = session.execute(teams_of.order_by(a.credit_code, a.position)).all()
+    teams: dict[str, set[str]] = {}
+    for code, member in rows:
+        teams.setdefault(code, set()).add(member)
+    done = {code for code, versions in _signers(session, round_key).items()
+            if any(is_final(teams.get(code, ()), signed) for signed in versions)}  # fmt: skip
+    seats = [Seat(code, member) for code, member in rows if code not in done]
+    if inspector_id is None:
+        return seats
+    mine = [s for s in seats if s.inspector_id == inspector_id]
+    if not mine:
+        if session.get(Inspector, inspector_id) is None:
+            raise Refused(
+                "no-inspector", f"--inspector: no inspector {inspector_id!r} in the registry"
+            )
+        where = (
+            f"round {round_key}" if credit_code is None else f"{credit_code} in round {round_key}"
+        )
+        if any(member == inspector_id for _, member in rows):
+            raise Refused("all-final", f"--inspector: every check of {inspector_id} in {where} "
+                          "is final: no link to send again")  # fmt: skip
+        team = "on no team of" if credit_code is None else "not on the team of"
+        raise Refused("not-on-team", f"--inspector: {inspector_id} is {team} {where} "
+                      "(never drawn, or replaced)")  # fmt: skip
+    return mine
+
+
+def _signers(session: Session, round_key: str) -> dict[str, list[set[str]]]:
+    """Who signed each version of each of the round's findings, by credit code."""
+    f = Finding.__table__.c  # type: ignore[attr-defined]
+    v = FindingVersion.__table__.c  # type: ignore[attr-defined]
+    s = FindingSignoff.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(f.credit_code, v.version, s.inspector_id)
+        .join(FindingVersion.__table__, v.finding_id == f.id)  # type: ignore[attr-defined]
+        .outerjoin(FindingSignoff.__table__, s.version_id == v.id)  # type: ignore[attr-defined]
+        .where(f.round_key == round_key)
+    )
+    versions: dict[str, dict[int, set[str]]] = {}
+    for code, version, member in rows:
+        signed = versions.setdefault(code, {}).setdefault(version, set())
+        if member is not None:
+            signed.add(member)
+    return {code: list(by_version.values()) for code, by_version in versions.items()}
+
+
+def _refused(
+    session: Session, round_key: str, seats: Sequence[Seat], refusals: Refusals | None
+) -> dict[tuple[str, str], str]:
+    """Why each seat's link would not open, by (inspector_id, credit_code)."""
+    out: dict[tuple[str, str], str] = {}
+    if refusals is None:
+        return out
+    teams: dict[str, list[str]] = {}
+    for s in seats:
+        teams.setdefault(s.credit_code, []).append(s.inspector_id)
+    for code, members in teams.items():
+        for member, why in refusals(session, round_key, code, members).items():
+            out[(member, code)] = why
+    return out
+
+
+def _token_of(link: str) -> str:
+    return (parse_qs(urlsplit(link).query).get("token") or [""])[0]
+
+
+def _rewrite_links(
+    session: Session, round_key: str, seats: Sequence[Seat], token: Callable[[str, str], str]
+) -> tuple[int, dict[tuple[str, str], set[str]]]:
+    """Write each message of these seats' members on their check that holds another link
+    than the current one, and has not reached them (waiting, to be retried, given up on; not
+    leased: ``hooks.rewrite_unsent``), again with the current link and token where the old
+    ones stood (in the subject, the body, the payload). How many were written, and the
+    tokens of the links that reached each seat's member or may be reaching them now (sent,
+    or leased), by (inspector_id, credit_code)."""
+    wanted = {(s.inspector_id, s.credit_code) for s in seats}
+    table = Notification.__table__  # type: ignore[attr-defined]
+    n = table.c
+    rows = session.execute(
+        sa.select(n.id, n.recipient, n.status, n.subject, n.body, n.payload).where(
+            n.round_key == round_key, n.kind.in_(LINK_KINDS)
+        )
+    ).all()
+    now = datetime.now(UTC)
+    rewritten = 0
+    reached: dict[tuple[str, str], set[str]] = {}
+    for row_id, member, status, subject, body, payload in rows:
+        seat = (member, payload.get("credit_code"))
+        link = payload.get("link")
+        if seat not in wanted or not link:
+            continue
+        old, new = _token_of(link), token(seat[1], member)
+        if old != new and old and str(status) in _NOT_REACHED:
+            done = session.execute(
+                sa.update(table)
+                .where(
+                    n.id == row_id,
+                    n.status.in_(_NOT_REACHED),
+                    sa.or_(n.lease_until.is_(None), n.lease_until < now),
+                )
+                .values(
+                    subject=subject.replace(old, new),
+                    body=body.replace(old, new),
+                    payload={**payload, "link": link.replace(old, new)},
+                )  # fmt: skip
+            )
+            if done.rowcount:  # type: ignore[attr-defined]
+                rewritten += 1
+                continue
+            reached.setdefault(seat, set()).add(old)  # leased: it may be going now
+        elif str(status) == NotificationStatus.sent.value:
+            reached.setdefault(seat, set()).add(old)
+    return rewritten, reached
+
+
+def _present(session: Session, keys: list[str]) -> set[str]:
+    n = Notification.__table__.c  # type: ignore[attr-defined]
+    present: set[str] = set()
+    for chunk in facts._chunks(keys):
+        present.update(session.execute(sa.select(n.idempotency_key).where(
+            n.idempotency_key.in_(chunk))).scalars())  # fmt: skip
+    return present
