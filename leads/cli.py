@@ -48,13 +48,28 @@ def import_cmd(
     )  # fmt: skip
 
 
+NOT_IN_REGISTRY = "(not in the registry)"  # a lead's enterprise the registry does not hold
+
+
 @app.command("list")
 def list_cmd(
     status: str = typer.Option(
         "", "--status", help="received, accepted, targeted, answered, merged or rejected"
     ),  # fmt: skip
+    search: str | None = typer.Option(
+        None,
+        "--search",
+        metavar="TEXT",
+        help="as the workspace's leads list searches: a lead's number (12, 线索 12, #12), or "
+        "part of a credit code, of the enterprise's name or of the category",
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="at most this many leads: the latest received (by number)"
+    ),
 ) -> None:
-    """Every lead (a confidential reporter is not shown)."""
+    """Leads, by number, each with its enterprise's name from the registry (a confidential
+    reporter is not shown): every lead, or those of --status and --search, the latest --limit."""
+    from leads import search as searching
     from leads import service
     from leads.models import LeadStatus
     from shuangsui.errors import UserError
@@ -64,15 +79,31 @@ def list_cmd(
     except ValueError:
         raise UserError(f"--status: {status!r} is not one of "
                         f"{', '.join(s.value for s in LeadStatus)}") from None  # fmt: skip
-    leads = service.listing(_engine(), status=wanted)
+    sought = None if search is None else search.strip()
+    if sought == "":
+        raise UserError("--search: empty; give a lead's number or part of a credit code, a "
+                        "name or a category")  # fmt: skip
+    engine = _engine()
+    leads = service.listing(engine, status=wanted)
+    names = searching.names(engine, (lead.credit_code for lead in leads))
+    if sought is not None:
+        leads = [lead for lead in leads if searching.matches(
+            sought, lead_id=lead.id or 0, credit_code=lead.credit_code,
+            name=names.get(lead.credit_code, ""), category=lead.category)]  # fmt: skip
     if not leads:
-        typer.echo(f"no leads {wanted.value}" if wanted else "no leads", err=True)
-    for lead in leads:
+        said = [f"no leads {wanted.value}" if wanted else "no leads"]
+        said += [f"found by --search {sought!r}"] if sought is not None else []
+        typer.echo(" ".join(said), err=True)
+    shown = leads[-limit:] if limit else leads
+    for lead in shown:
         where = f" round {lead.round_key}" if lead.round_key else ""
         typer.echo(
             f"{lead.id:>6} {lead.status.value:<9} {lead.source.value:<18} {lead.credit_code} "
-            f"{lead.category} (deadline {lead.deadline}){where}"
+            f"{names.get(lead.credit_code, NOT_IN_REGISTRY)} {lead.category} "
+            f"(deadline {lead.deadline}){where}"
         )
+    if len(shown) < len(leads):
+        typer.echo(f"the latest {len(shown)} of {len(leads)} lead(s) shown (--limit)", err=True)
 
 
 @app.command("accept")

@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from leads import service
+from leads import search, service
 from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
 from leads.targeting import overdue
-from registry.models import CheckItem, Enterprise
+from registry.models import CheckItem
 from workspace.formvalues import page_of
 
 # the list's filters: a status (its label), or open past its deadline
@@ -47,19 +45,6 @@ class LeadRow:
     status_label: str
 
 
-def _names(engine: sa.Engine, codes: Iterable[str]) -> dict[str, str]:
-    wanted = sorted(set(codes))
-    if not wanted:
-        return {}
-    with Session(engine) as db:
-        found = db.exec(
-            select(Enterprise.credit_code, Enterprise.name).where(
-                col(Enterprise.credit_code).in_(wanted)
-            )
-        ).all()
-    return dict(found)
-
-
 def rows(engine: sa.Engine) -> list[LeadRow]:
     """Every lead, oldest first: by the day it was received, then by its number (the list
     shows them in the order of :func:`listing`)."""
@@ -68,7 +53,7 @@ def rows(engine: sa.Engine) -> list[LeadRow]:
 
 def _rows(engine: sa.Engine, leads: list[Lead]) -> list[LeadRow]:
     late = {o.id for o in overdue(engine)}
-    names = _names(engine, (lead.credit_code for lead in leads))
+    names = search.names(engine, (lead.credit_code for lead in leads))
     out = [
         LeadRow(
             lead.id or 0,
@@ -94,27 +79,18 @@ def shown(all_rows: list[LeadRow], show: str) -> list[LeadRow]:
     return [r for r in all_rows if r.status == show] if show in FILTERS else all_rows
 
 
-# a lead's number as a search gives it: 线索 12 or #12 (up to nine digits, as a lead's address),
-# or six digits or fewer alone; longer digits alone are part of a credit code
-LEAD_NUMBER = re.compile(r"(?:线索\s*|#\s*)([0-9]{1,9})|([0-9]{1,6})")
-
-
 def found(all_rows: list[LeadRow], text: str) -> list[LeadRow]:
-    """The rows a search (``?q=``, as ``workspace.overview.sought`` keeps it) finds: a lead's
-    number (``LEAD_NUMBER``) finds that lead; any other text, a part of the credit code, the
-    enterprise's name or the category (letters in either case); every row for no text."""
+    """The rows a search (``?q=``, as ``workspace.overview.sought`` keeps it) finds, by
+    ``leads.search.matches``: a lead's number, or a part of the credit code, the enterprise's
+    name or the category; every row for no text."""
     if not text:
         return all_rows
-    if number := LEAD_NUMBER.fullmatch(text):
-        wanted = int(number[1] or number[2])
-        return [r for r in all_rows if r.id == wanted]
-    want = text.casefold()
     return [
         r
         for r in all_rows
-        if want in r.credit_code.casefold()
-        or want in r.name.casefold()
-        or want in r.category.casefold()
+        if search.matches(
+            text, lead_id=r.id, credit_code=r.credit_code, name=r.name, category=r.category
+        )  # fmt: skip
     ]
 
 
@@ -176,7 +152,7 @@ def detail(engine: sa.Engine, lead: Lead) -> dict[str, Any]:
         for other in service.listing(engine, status=LeadStatus.merged)
         if other.merged_into == lead.id
     ]
-    name = _names(engine, [lead.credit_code]).get(lead.credit_code)
+    name = search.names(engine, [lead.credit_code]).get(lead.credit_code)
     return view | {
         "lead": lead,
         "source_label": SOURCE_LABELS[lead.source],

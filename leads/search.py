@@ -1,0 +1,47 @@
+"""Finding leads by what a coordinator remembers of one: its number, part of the enterprise's
+name or credit code, or its category. One rule for the workspace's list (``?q=``) and for
+``shuangsui leads list --search``, with the enterprises' names read from the registry."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from registry.models import Enterprise
+
+# a lead's number as a search gives it: 线索 12 or #12 (up to nine digits, as a lead's address),
+# or six digits or fewer alone; longer digits alone are part of a credit code
+LEAD_NUMBER = re.compile(r"(?:线索\s*|#\s*)([0-9]{1,9})|([0-9]{1,6})")
+
+
+def names(engine: sa.Engine, codes: Iterable[str]) -> dict[str, str]:
+    """The registry's name of each enterprise of ``codes`` it holds (by credit code)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    with Session(engine) as db:
+        found = db.exec(
+            select(Enterprise.credit_code, Enterprise.name).where(
+                col(Enterprise.credit_code).in_(wanted)
+            )
+        ).all()
+    return dict(found)
+
+
+def lead_number(text: str) -> int | None:
+    """The lead ``text`` names by number (``LEAD_NUMBER``), or None."""
+    number = LEAD_NUMBER.fullmatch(text)
+    return int(number[1] or number[2]) if number else None
+
+
+def matches(text: str, *, lead_id: int, credit_code: str, name: str, category: str) -> bool:
+    """Whether a search for ``text`` (not empty) finds the lead: a lead's number finds that
+    lead; any other text, a part of the credit code, the enterprise's name or the category
+    (letters in either case)."""
+    if (number := lead_number(text)) is not None:
+        return lead_id == number
+    want = text.casefold()
+    return want in credit_code.casefold() or want in name.casefold() or want in category.casefold()
