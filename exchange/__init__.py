@@ -9,7 +9,8 @@ what the partner client (``client``) read, each answer within what it may be (``
 Pure parts: ``proofs`` (compact ranges, consistency proofs), ``notes`` (C2SP signed notes and
 checkpoints), ``entries`` (entry format). Importing the package wires the exchange into the
 rounds (``hooks.install``): each draw appends its round record to the log in the draw's own
-transaction, and the ``partner-checkpoints`` entropy source becomes available.
+transaction, and the ``partner-checkpoints`` entropy source is registered (rounds committed to
+it before still draw; no new round can name it: ``exchange.entropy``).
 """
 
 from exchange.hooks import install

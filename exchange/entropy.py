@@ -1,6 +1,10 @@
-"""Entropy source ``partner-checkpoints``: the partners' signed checkpoints issued after the
-round's commitment. No bureau can steer a draw that takes them: it controls neither the
-partners' keys nor when their (deterministic, Ed25519) signatures exist.
+"""Entropy source ``partner-checkpoints``: partner bureaus' signed checkpoints issued after the
+round's commitment. **No new round names it** (:func:`plan` refuses): a partner signs a new
+checkpoint at least every ``exchange_checkpoint_interval`` seconds (300) and at each new entry,
+and the bureau drawing chooses when to draw, so it can wait for the combination of checkpoints
+that gives a seed it likes (one try per checkpoint; every check still passes). Rounds committed
+naming it before still gather and draw (:func:`gather`), and their records are checked as
+always.
 
 Named at commitment as ``{"source": "partner-checkpoints", "partners": [codes], "after": T}``;
 recorded as ``{"source": "partner-checkpoints", "after": T, "checkpoints": [{"partner",
@@ -29,13 +33,13 @@ logger = logging.getLogger(__name__)
 
 
 def plan(settings: Settings, committed_at: dt.datetime) -> dict[str, Any]:
-    partners = sorted(load_directory())
-    if not partners:
-        raise UserError(
-            "SHUANGSUI_ENTROPY_SOURCES names 'partner-checkpoints' but the partner directory "
-            "lists no partners"
-        )
-    return {"source": "partner-checkpoints", "partners": partners, "after": iso(committed_at)}
+    """Refused: see the module's docstring."""
+    raise UserError(
+        "SHUANGSUI_ENTROPY_SOURCES names 'partner-checkpoints', which no new round can commit "
+        "to: each partner signs a new checkpoint every few minutes, so the bureau drawing "
+        "could choose among them by choosing when to draw. Name witness-digits or beacon "
+        "instead; rounds committed with partner checkpoints before still draw"
+    )
 
 
 def _stored(code: str) -> str:

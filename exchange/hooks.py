@@ -2,7 +2,8 @@
 list becomes public (``rounds.disclosure.reveal_hooks``: in the draw's own transaction for an
 on-draw plan, in the transaction where ``publish`` records the reveal once the check window has
 closed for an after-window one), published results join it when ``publish`` records them, and
-``partner-checkpoints`` becomes a public entropy source (``rounds.entropy.entropy_sources``)."""
+``partner-checkpoints`` is registered as an entropy source (``rounds.entropy.entropy_sources``)
+for rounds committed to it before: no new round can name it (``exchange.entropy``)."""
 
 from __future__ import annotations
 

@@ -129,7 +129,8 @@ def entropy_rows(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
                 (
                     "合作单位的日志检查点",
                     f"{partners} 在承诺之后（{_when(str(rec.get('after', '')))}）"
-                    "签发的日志检查点，各自带有可核验的签名",
+                    "签发的日志检查点，各自带有可核验的签名。合作单位每隔几分钟签发新的检查点，"
+                    "抽取机关可以借选择抽取时刻在其中挑选，因此本系统已不再以此作为新一轮的随机来源",
                 )
             )
         else:

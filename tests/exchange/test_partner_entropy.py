@@ -1,6 +1,7 @@
-"""An unattended round whose entropy is the partners' checkpoints signed after its commitment:
-it waits until a partner has signed a newer checkpoint, then draws, and the bundle's stdlib
-verify.py checks the partner's Ed25519 signature."""
+"""Partner checkpoints as entropy: no new round commits to them (the bureau drawing could choose
+among the checkpoints by choosing when to draw); a round committed to them before waits until a
+partner has signed a newer checkpoint, then draws, and the bundle's stdlib verify.py checks the
+partner's Ed25519 signature."""
 
 from __future__ import annotations
 
@@ -9,22 +10,50 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session, select
 
+from exchange.entries import iso
+from exchange.entropy import gather
 from exchange.keys import load_or_create
-from rounds import bundle, service
-from rounds.models import RoundStatus
+from rounds import bundle, entropy, service
+from rounds.models import AuditEvent, Round, RoundStatus
 from shuangsui import config
-from shuangsui.errors import EntropyUnavailable
+from shuangsui.errors import EntropyUnavailable, UserError
 from tests.exchange.bureaus import free_port, make_bureau, publish, served
 from tests.exchange.bureaus import write_directory as write_dir
 from tests.rounds.factories import plan_yaml, seed_registry
+from website import explain
 
 
-def test_round_drawn_from_partner_checkpoints_verifies_offline(
+def test_no_new_round_commits_to_partner_checkpoints(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHUANGSUI_ENTROPY_SOURCES", "witness-digits,partner-checkpoints")
+    config.get_settings.cache_clear()
+    seed_registry(engine)
+    sh = make_bureau(tmp_path, "310000")
+    sh.base_url = "http://127.0.0.1:9"
+    write_dir(tmp_path / "home" / "partners.toml", [sh])
+    with pytest.raises(UserError, match="partner-checkpoints.*choose among them") as refused:
+        service.commit_round(engine=engine, plan_text=plan_yaml())
+    assert "witness-digits or beacon" in str(refused.value)
+    with Session(engine) as session:
+        assert session.exec(select(Round)).all() == []
+        assert session.exec(select(AuditEvent)).all() == []
+
+
+def test_round_committed_to_partner_checkpoints_before_still_draws_and_verifies(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHUANGSUI_ENTROPY_SOURCES", "partner-checkpoints")
     config.get_settings.cache_clear()
+    # what an earlier shuangsui named at commitment: every directory partner, after the moment
+    named = entropy.EntropySource(
+        plan=lambda settings, at: {"source": "partner-checkpoints", "partners": ["310000"],
+                                   "after": iso(at)},
+        gather=gather,
+    )  # fmt: skip
+    monkeypatch.setitem(entropy.entropy_sources, "partner-checkpoints", named)
     seed_registry(engine)
     sh = make_bureau(tmp_path, "310000")
     port = free_port()
@@ -49,3 +78,11 @@ def test_round_drawn_from_partner_checkpoints_verifies_offline(
     out = bundle.bundle_round(engine, rnd.round_key, tmp_path / "bundle")
     proc = bundle.run_verify_script(out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_public_page_says_such_a_draw_could_be_steered() -> None:
+    record = {"source": "partner-checkpoints", "after": "2026-12-01T00:00:00Z",
+              "checkpoints": [{"partner": "310000"}]}  # fmt: skip
+    ((source, said),) = explain.entropy_rows([record])
+    assert source == "合作单位的日志检查点"
+    assert "310000" in said and "借选择抽取时刻在其中挑选" in said
