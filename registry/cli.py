@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,6 +77,8 @@ def import_command(
         if kind != "all" and kind not in KINDS:
             raise UserError(f"unknown kind {kind!r}: {KIND_HELP} or all")
         files = _set_files(file) if kind == "all" else [(kind, file)]
+        if uscc_whitelist is not None:
+            _check_whitelist(uscc_whitelist)
         with _session() as session:
             results = import_files(session=session, files=files, whitelist_path=uscc_whitelist)
         for r in results:
@@ -85,6 +88,33 @@ def import_command(
             )
 
     _user_errors(run)
+
+
+def _check_whitelist(path: Path) -> None:
+    """Refuse, naming ``--uscc-whitelist``, a whitelist that cannot be read as one (before
+    anything is imported): not there, a folder, a FIFO or a device (opening a FIFO waits for
+    a writer), not UTF-8, or an entry without its 18-character code and reason."""
+    from registry import uscc
+
+    option = f"--uscc-whitelist: {path}"
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"{option}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{option}: a folder, not a file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{option}: not a regular file (a FIFO, a device or a socket)")
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{option}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                        f"{exc.start})") from None  # fmt: skip
+    try:
+        uscc.load_whitelist(path)
+    except ValueError as exc:  # FILE:ROW: what the entry lacks
+        raise UserError(f"--uscc-whitelist: {exc}") from None
 
 
 @app.command("export")
