@@ -31,7 +31,16 @@ from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from shuangsui.keys import PERIOD, is_key
 from shuangsui.text import cut
-from workspace import assignment, attachments, exports, overview, redates, replacements, sessions
+from workspace import (
+    assignment,
+    attachments,
+    exports,
+    overview,
+    redates,
+    relinks,
+    replacements,
+    sessions,
+)
 from workspace.events import DeadLettersRequeued, ExportDownloaded, WorkspaceOpened
 from workspace.guards import (
     PageRefused,
@@ -267,7 +276,15 @@ def enterprise_page(
         still_on=replacements.still_on(state.engine, round_key, replaced),
         due_soon=replacements.due_soon(state.engine, round_key, credit_code, replaced),
         redated=redated,
+        relinked=_relinked(request),
     )
+
+
+def _relinked(request: Request) -> dict[str, str] | None:
+    """A link just sent again (the redirect's ``?relinked=ID``, ``&before=1`` when an earlier
+    send for the same reason had queued it), for the page's banner."""
+    who = request.query_params.get("relinked", "")[:64]
+    return {"id": who, "before": request.query_params.get("before", "")} if who else None
 
 
 def _enterprise(
@@ -302,6 +319,7 @@ def _enterprise(
         note_max=replacements.NOTE_MAX,
         changes=replacements.changes(state.engine, round_key, zone, credit_code),
         why_not_redate=redates.why_not(state.engine, view),
+        why_not_relink=relinks.why_not(state.engine, view),
         redates=redates.changes(state.engine, round_key, credit_code, zone),
         **(EMPTY | context),
     )
@@ -311,6 +329,7 @@ def _enterprise(
 EMPTY: dict[str, object] = {
     "sent": {}, "refused": "", "replaced": "", "cautions": [], "still_on": [],
     "due_soon": None, "redated": None, "redate_sent": {}, "redate_refused": "",
+    "relinked": None, "relink_sent": {}, "relink_refused": "",
 }  # fmt: skip
 
 
@@ -367,6 +386,35 @@ async def redate(round_key: str, credit_code: str, request: Request, me: Coordin
         )  # fmt: skip
     return RedirectResponse(
         f"{enterprise_path(round_key, credit_code)}?redated={done.n}#redate", status_code=303
+    )
+
+
+@router.post("/rounds/{round_key}/e/{credit_code}/relink")
+async def relink_member(
+    round_key: str, credit_code: str, request: Request, me: Coordinator
+) -> Response:
+    """Send a member of the enterprise's team their link again, under the current secret key
+    (``workspace.relinks``); back to the page, which says it was queued, or why not (409: the
+    round's, the check's or the member's state; 422: the form), with the form as it was sent."""
+    async with request.form() as form:  # closed here: a file sent in a field's place
+        await check_csrf(request, me)
+        sent = relinks.asked(form)
+    state = request.app.state
+    await run_in_threadpool(_known_team, state.engine, round_key, credit_code)
+    allowed = still_current(request, me)  # the token revoked since the check: the same page
+    try:
+        done = await run_in_threadpool(relinks.record, state.engine, state.settings, round_key,
+                                       credit_code, sent, me.name, allowed)  # fmt: skip
+    except UserError as exc:
+        who = await run_in_threadpool(_name_of, state.engine, sent["inspector_id"])
+        status, why = relinks.said(exc, who)
+        return await run_in_threadpool(_enterprise, request, round_key, credit_code, me, status,
+                                       relink_refused=why, relink_sent=sent)  # fmt: skip
+    before = "&before=1" if done.already and not done.queued else ""
+    return RedirectResponse(
+        f"{enterprise_path(round_key, credit_code)}?relinked={quote(sent['inspector_id'])}"
+        f"{before}#relink",
+        status_code=303,
     )
 
 

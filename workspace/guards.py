@@ -41,7 +41,7 @@ _PATH_PAIRS = re.compile(r"[;=]")
 
 # the last part of a form's address that has no page of its own (the page is the rest)
 FORM_ACTIONS = frozenset(
-    {"replace", "redate", "retry-dead", "import", "ceremony", "sign", "accept", "merge"}
+    {"replace", "redate", "relink", "retry-dead", "import", "ceremony", "sign", "accept", "merge"}
     | {"reject", "decline", "signout"}  # signout: 退出 (workspace.signout), a form on every page
 )
 

@@ -60,7 +60,7 @@ def test_a_member_withdrawn_from_the_page_gives_the_seat_to_the_seeds_pick(
         forms = re.findall(
             r'<form method="post" action="([^"]+)">', _section(before.text, "replace")
         )
-        ids = re.findall(r'name="inspector_id" value="([^"]+)"', before.text)
+        ids = re.findall(r'name="inspector_id" value="([^"]+)"', _section(before.text, "replace"))
         sent = {
             "csrf": csrf_of(before.text),
             "inspector_id": second,

@@ -1,0 +1,111 @@
+"""A member of a team sent their link again (检查链接重新发送), from the coordinator's
+enterprise page; the service is ``notifications.relink`` (``shuangsui notifications relink``).
+
+One form per member: why, nothing else. The link is the one the current secret key makes:
+after a rotation it is new (the message says the old one no longer opens), otherwise it is the
+same link (the message says the earlier one still opens). A refusal is said in Chinese with
+the form kept as it was sent; a member whose link would be refused anyway (revoked, marked
+inactive, past its expiry) is sent nothing, and the page says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from api.link_refusals import link_refusals
+from notifications.relink import Refused, Relinked, relink
+from rounds.models import Round, RoundStatus
+from rounds.replacements import NOTE_MAX
+from shuangsui import writes
+from shuangsui.config import Settings
+from shuangsui.errors import UserError
+from workspace.assignment import AssignmentView
+from workspace.formvalues import first_twice, text
+from workspace.replacements import SentTwice, refuse_twice, twice_said
+
+FIELDS = ("inspector_id", "reason")
+LABELS = {"inspector_id": "检查人员", "reason": "原因"}
+
+
+class LeftOut(UserError):
+    """The member's link would be refused all the same: nothing was sent."""
+
+
+def why_not(engine: sa.Engine, view: AssignmentView) -> str:
+    """Why the page offers no link to send again ("" when it does): a round not drawn, a
+    final finding (the service would refuse every one)."""
+    with Session(engine) as db:
+        rnd = db.get(Round, view.round_key)
+    if rnd is None or rnd.status is not RoundStatus.drawn:
+        return "本轮次不在“已摇号”状态（已结束或未摇号），没有可重新发送的链接。"
+    if any(v.final for v in view.versions):
+        return "检查结果已定稿，检查已完成，无需重新发送链接。"
+    return ""
+
+
+def asked(form: Any) -> dict[str, str]:
+    """What the form sent, as strings (a file in a field's place: empty), the reason cut at
+    twice what the service takes; under ``twice`` a field sent more than once."""
+    sent = {name: text(form, name) for name in FIELDS}
+    sent["inspector_id"] = sent["inspector_id"][:64]
+    sent["reason"] = sent["reason"][: 2 * NOTE_MAX]
+    sent["twice"] = first_twice(form, FIELDS)
+    return sent
+
+
+def record(
+    engine: sa.Engine,
+    settings: Settings,
+    round_key: str,
+    credit_code: str,
+    sent: dict[str, str],
+    by: str,
+    allowed: Callable[[Session], None],
+) -> Relinked:
+    """The member's link to this check queued again by ``by``; :class:`LeftOut` when their
+    link would be refused anyway (the attempt is in the audit log all the same)."""
+    refuse_twice(sent)
+    refusals = link_refusals(settings)
+
+    def work(session: Session) -> Relinked:
+        return relink(session, round_key=round_key, inspector_id=sent["inspector_id"],
+                      credit_code=credit_code, by=by, reason=sent["reason"],
+                      refusals=refusals)  # fmt: skip
+
+    done = writes.write(engine, work, what=f"the links of {round_key}/{credit_code}",
+                        allowed=allowed)  # fmt: skip
+    if done.left_out:
+        raise LeftOut(done.left_out[0][2])
+    return done
+
+
+# each refusal of the service (``notifications.relink.Refused``, by kind) as the page says it
+SAID = {
+    "by": "协调员名称为空，系统不能记录，请联系管理员",
+    "reason": "原因：必填，请写明重新发送链接的原因（记入审计日志）",
+    "reason-long": f"原因：过长，最多 {NOTE_MAX} 个字",
+    "reason-unprintable": "原因：含有不可见字符（多为从其他软件粘贴带入），请删去后重新填写",
+    "no-round": "没有这个轮次",
+    "not-drawn": "本轮次不在“已摇号”状态（已结束或未摇号），没有可重新发送的链接",
+    "no-inspector": "{who} 不在执法人员名录中",
+    "not-on-team": "{who} 不在这家企业的检查组中（可能已被更换）",
+    "all-final": "检查结果已定稿，检查已完成，无需重新发送链接",
+}
+LEFT_OUT = ("未发送：{who} 的链接已被撤销、本人在名录中已停用或链接已过期，重新发送的链接同样"
+            "无法打开")  # fmt: skip
+
+
+def said(exc: UserError, who: str) -> tuple[int, str]:
+    """A refusal as the page answers it: the status and why, in Chinese. ``who``: the member
+    the form named, by name."""
+    if isinstance(exc, SentTwice):
+        return twice_said(exc, LABELS)
+    if isinstance(exc, LeftOut):
+        return 409, LEFT_OUT.format(who=who) + "。"
+    kind = exc.kind if isinstance(exc, Refused) else ""
+    status = 422 if kind in ("reason", "reason-long", "reason-unprintable") else 409
+    return status, SAID.get(kind, "系统未接受这次发送，请联系管理员").format(who=who) + "。"
