@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -26,6 +28,23 @@ def _by(by: str) -> str:
 
 
 BY = typer.Option("", "--by", help="the coordinator (default: login name)")
+# the service's field names, as this command's options
+OPTIONS = {"check_item": "--check-item", "into": "--into", "reason": "--reason"}
+
+
+@contextmanager
+def _options() -> Iterator[None]:
+    """The service's refusals (``check_item: …``, ``into: …``, ``reason: …``) said naming the
+    command's own options (``--check-item: …``)."""
+    from shuangsui.errors import UserError
+
+    try:
+        yield
+    except UserError as exc:
+        field, sep, why = str(exc).partition(": ")
+        if sep and field in OPTIONS:
+            raise UserError(f"{OPTIONS[field]}: {why}") from None
+        raise
 
 
 @app.command("import")
@@ -117,8 +136,9 @@ def accept_cmd(
     """Accept a lead: the next committed round of the check item targets its enterprise."""
     from leads import service
 
-    lead = service.accept(_engine(), lead_id, check_item=check_item, reason=reason,
-                          urgent=urgent, by=_by(by))  # fmt: skip
+    with _options():
+        lead = service.accept(_engine(), lead_id, check_item=check_item, reason=reason,
+                              urgent=urgent, by=_by(by))  # fmt: skip
     typer.echo(f"lead {lead.id} accepted for {check_item}")
     if urgent:
         typer.echo(f"start an ad hoc round of a {check_item} plan now (round adhoc ...) to take it")
@@ -134,7 +154,8 @@ def merge_cmd(
     """Merge a lead into another lead of the same enterprise."""
     from leads import service
 
-    service.merge(_engine(), lead_id, into=into, reason=reason, by=_by(by))
+    with _options():
+        service.merge(_engine(), lead_id, into=into, reason=reason, by=_by(by))
     typer.echo(f"lead {lead_id} merged into {into}")
 
 
@@ -145,7 +166,8 @@ def reject_cmd(
     """Reject a lead with a reason."""
     from leads import service
 
-    service.reject(_engine(), lead_id, reason=reason, by=_by(by))
+    with _options():
+        service.reject(_engine(), lead_id, reason=reason, by=_by(by))
     typer.echo(f"lead {lead_id} rejected")
 
 
