@@ -35,13 +35,21 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("migrate")
-def db_migrate(revision: str = typer.Argument("head")) -> None:
-    """Create or upgrade the schema of the configured database."""
-    from shuangsui.db import migrate
+def db_migrate(
+    revision: str = typer.Argument(
+        "head", help="head, or a revision of the schema to upgrade to (0001, 0002, …): never down"
+    ),
+) -> None:
+    """Create or upgrade the schema of the configured database; say the revision it is at."""
+    from shuangsui.db import check_upgrade, migrate, schema_revision
 
     settings = get_settings()
-    migrate(settings.resolved_database_url, revision)
-    typer.echo(f"database {settings.database_url_for_logs} at {revision}")
+    url = settings.resolved_database_url
+    check_upgrade(url, revision)
+    migrate(url, revision)
+    at = schema_revision(url)
+    typer.echo(f"database {settings.database_url_for_logs} at {at}"
+               + (" (head)" if revision == "head" else ""))  # fmt: skip
 
 
 @db_app.command("backup")

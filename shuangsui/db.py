@@ -194,6 +194,44 @@ def _refuse_newer(url: str, unknown: set[str], heads: set[str]) -> None:
         )
 
 
+def schema_revision(url: str) -> str | None:
+    """The schema revision the database at ``url`` is at (None: no schema yet), read without
+    taking SQLite's write lock."""
+    from alembic.migration import MigrationContext
+    from sqlalchemy import pool
+
+    engine = make_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def check_upgrade(url: str, revision: str) -> None:
+    """Refuse, naming it, a ``revision`` that ``shuangsui db migrate REVISION`` cannot bring
+    the schema up to: ``head`` or one of our revisions (``0005``), no later than the one the
+    database is at. alembic's own forms (``base``, ``-1``, ``heads``, ``0021@head``) did
+    nothing, or ended in its traceback, while the command said the database was at them."""
+    from alembic.script import ScriptDirectory
+
+    if revision == "head":
+        return
+    ours = [s.revision for s in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()]
+    if revision not in ours:  # newest first
+        raise UserError(
+            f"REVISION {revision!r}: not a revision of shuangsui's schema; give head (the "
+            f"default) or one of {ours[-1]} … {ours[0]}"
+        )
+    current = schema_revision(url)
+    _refuse_newer(url, {current} - {None, *ours}, {ours[0]})  # type: ignore[arg-type]
+    if current in ours and ours.index(revision) > ours.index(current):
+        raise UserError(
+            f"REVISION {revision}: the database is at {current}, a later revision; db migrate "
+            "only upgrades (to go back, restore the backup taken before the upgrade)"
+        )
+
+
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema at ``url`` up to ``revision`` (in one transaction)."""
     from alembic import command
