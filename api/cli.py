@@ -96,7 +96,9 @@ def serve(
         "SHUANGSUI_EXCHANGE_PUBLIC_URL whatever the proxy forwards",
     ),
 ) -> None:
-    """Serve the findings API (OpenAPI at /openapi.json, docs at /docs)."""
+    """Serve the bureau's server: the API (findings, leads, rounds; OpenAPI at /openapi.json,
+    docs at /docs), the partner exchange (/exchange/v1) and the workspace pages (/w: the
+    inspectors' links, the coordinators' desk). Refused at once if HOST:PORT cannot be bound."""
     from api.listen import check_address
 
     check_address(host, port)  # before anything is imported, migrated or started

@@ -92,3 +92,16 @@ def test_a_port_outside_1_to_65535_is_refused_naming_the_option(
     assert code == 2 and out == "", err
     assert "Invalid value for '--port'" in err
     assert _untouched(empty_url)
+
+
+def test_the_help_names_what_serve_serves() -> None:
+    """The help said "Serve the findings API": an operator choosing what to put behind the
+    proxy would leave out the workspace and the partner exchange it serves as well."""
+    from typer.testing import CliRunner
+
+    from shuangsui.cli import _register_groups, app
+
+    _register_groups()
+    said = " ".join(CliRunner().invoke(app, ["serve", "--help"], terminal_width=400).output.split())
+    for part in ("/openapi.json", "the partner exchange (/exchange/v1)", "workspace pages (/w"):
+        assert part in said, said
