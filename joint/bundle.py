@@ -70,6 +70,9 @@ def write_bundle(engine: Engine, joint: str, out: Path) -> list[str]:
 
 def _drawn(engine: Engine, joint: str) -> JointRound:
     row = service.get_joint(engine, joint)
+    if row.status == "withdrawn":
+        raise UserError(f"joint round {joint} is withdrawn here: nothing was drawn, it has no "
+                        "bundle (joint status shows when and by whom)")  # fmt: skip
     if row.status not in ("drawn", "failed") or row.outcome is None:
         raise UserError(f"joint round {joint} is {row.status}: draw it first (joint draw)")
     return row

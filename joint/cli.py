@@ -1,4 +1,5 @@
-"""``shuangsui joint ...``: commit, reveal, draw, bundle, findings and status of joint rounds."""
+"""``shuangsui joint ...``: commit, reveal, draw, withdraw, bundle, findings and status of joint
+rounds."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def commit(plan: Path) -> None:
     row = service.commit(_engine(), me, read_plan(plan))
     typer.echo(f"{row.joint_key}: committed (joint plan {row.plan_hash})")
     _sent(me)
+    _pulled(me)
 
 
 @app.command("reveal")
@@ -102,7 +104,37 @@ def _summary(row: JointRound) -> str:
     if row.status == "failed":
         f = out["failure"]
         return f"{row.joint_key}: FAILED: {f['reason']} by {', '.join(f['bureaus'])}"
+    if row.status == "withdrawn":
+        w = out["withdrawn"]
+        return f"{row.joint_key}: withdrawn here at {w['at']} (nothing drawn; see joint status)"
     return f"{row.joint_key}: {row.status}"
+
+
+@app.command("withdraw")
+def withdraw(
+    joint: str = typer.Argument(..., help="the joint round"),
+    note: str = typer.Option(..., "--note", help="why, in a sentence (our audit log only)"),
+    by: str = typer.Option(None, "--by", help="who records it (default: this login's user name)"),
+) -> None:
+    """Withdraw a joint round we have committed to and not revealed (a plan made by mistake,
+    partners gone silent): our nonce is erased, never to be revealed. Local: the partners are
+    not told (protocol version 1 has no statement for it), each sees our reveal missing and
+    fails the round at its deadline. Refused once our nonce is revealed, once the round is
+    decided here, or once a deadline has failed it by the rule (joint draw records that)."""
+    import getpass
+
+    from joint.abandon import withdraw_round
+
+    me = _me()
+    row = withdraw_round(_engine(), me.code, joint, note=note, recorded_by=by or getpass.getuser())
+    plan = service.plan_of(row)
+    typer.echo(f"{joint}: withdrawn here; our nonce is erased and will never be revealed")
+    typer.echo(
+        f"  the partners are not told (joint protocol version 1 has no statement for it): "
+        f"each sees our reveal missing and fails the round at its deadline (commit "
+        f"{plan['commit_deadline']}, reveal {plan['reveal_deadline']}), as withheld by "
+        f"{me.code} once it holds every commitment; tell them yourselves"
+    )
 
 
 @app.command("bundle")

@@ -17,6 +17,15 @@ from exchange.keys import BureauKey
 PREFIX = "/exchange/v1/joint"
 
 
+class Refused(SyncRejected):
+    """A partner's answer other than 200: its status and problem detail (a 413 is a body
+    past the partner's limit, a 404 a round it has not committed to)."""
+
+    def __init__(self, code: str, status: int, detail: str):
+        super().__init__(f"partner {code} answered HTTP {status}: {detail}")
+        self.status, self.detail = status, detail
+
+
 def _send(
     partner: Partner,
     key: BureauKey,
@@ -38,9 +47,7 @@ def _send(
     finally:
         http.close()
     if resp.status_code != 200:
-        raise SyncRejected(
-            f"partner {partner.code} answered HTTP {resp.status_code}: {problem_detail(resp)}"
-        )
+        raise Refused(partner.code, resp.status_code, problem_detail(resp))
     return json_object(partner.code, resp)
 
 

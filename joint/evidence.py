@@ -25,7 +25,13 @@ def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) ->
     out = []
     failure = (row.outcome or {}).get("failure") if row.status == "failed" else None
     then = f"(`shuangsui joint bundle {row.joint_key}`)"
-    if failure is None and row.status not in ("drawn", "failed"):
+    if row.status == "withdrawn":  # here only: the partners see our reveal missing
+        w = (row.outcome or {}).get("withdrawn", {})
+        out.append(
+            f"withdrawn here at {w.get('at')} (the partners were not told: each fails the round "
+            f"at its deadline, reveal deadline {plan['reveal_deadline']})"
+        )
+    elif failure is None and row.status not in ("drawn", "failed"):
         d = decide(plan, commits, reveals, now or now_utc())
         if d.state.startswith("waiting"):
             what = "commitment" if d.state == "waiting-commitments" else "reveal"

@@ -29,10 +29,21 @@ from draw.plan import parse_plan, read_plan_yaml
 from shuangsui.errors import PlanError
 from shuangsui.keys import check_round_key
 
-__all__ = ["RULE", "joint_plan_hash", "parse_joint_plan", "read_joint_plan"]
+__all__ = [
+    "MAX_AHEAD",
+    "RULE",
+    "check_ahead",
+    "joint_plan_hash",
+    "parse_joint_plan",
+    "read_joint_plan",
+]
 
 RULE = "withheld-fails"  # the rule for a missing reveal, fixed by protocol version 1
 _CODE = re.compile(r"[0-9]{6}")
+# How far ahead a deadline may lie: a round's check window lies within one month (its
+# ``period``, draw/plan.py), and a joint round is decided within a month too. A deadline
+# further on kept a withholder's or a silent partner's round waiting, years in a hostile plan.
+MAX_AHEAD = dt.timedelta(days=31)
 _KEYS = {"joint", "lead", "participants", "commit_deadline", "reveal_deadline", "replaces", "round"}
 
 
@@ -45,6 +56,25 @@ def _deadline(value: Any, field: str) -> str:
     if when.tzinfo is None:
         raise PlanError(f"{field}: {text!r} needs a time zone (write Z for UTC)")
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def at(text: str) -> dt.datetime:
+    """A deadline as the canonical plan writes it (``2026-12-01T09:00:00Z``)."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def check_ahead(plan: dict[str, Any], now: dt.datetime) -> None:
+    """PlanError naming the deadline that has passed or lies more than :data:`MAX_AHEAD`
+    from ``now`` (``joint commit``: ours, and a partner's plan we are asked to commit to)."""
+    for field in ("commit_deadline", "reveal_deadline"):
+        when = at(plan[field])
+        if when <= now:
+            raise PlanError(f"{field}: {plan[field]} has passed")
+        if when - now > MAX_AHEAD:
+            raise PlanError(
+                f"{field}: {plan[field]} is {(when - now).days} days away; at most "
+                f"{MAX_AHEAD.days} (a joint round is committed to and decided within a month)"
+            )
 
 
 def parse_joint_plan(data: Any) -> dict[str, Any]:
@@ -88,6 +118,13 @@ def parse_joint_plan(data: Any) -> dict[str, Any]:
     reveal = _deadline(data.get("reveal_deadline"), "reveal_deadline")
     if reveal <= commit:
         raise PlanError("reveal_deadline: must be after commit_deadline")
+    gap = at(reveal) - at(commit)
+    if gap > MAX_AHEAD:
+        raise PlanError(
+            f"reveal_deadline: {reveal} is {gap.days} days after commit_deadline {commit}; at "
+            f"most {MAX_AHEAD.days} (a joint round is decided within a month, as a round's "
+            "check window lies within its month)"
+        )
     try:
         plan = parse_plan(data.get("round"))
     except DrawPlanError as exc:

@@ -33,7 +33,7 @@ from joint.draw import JointInfeasible, joint_draw
 from joint.frames import bureau_frame, commitments, own_frames
 from joint.models import JointRound, JointStatement
 from joint.notify import notify_own_inspectors
-from joint.plan import joint_plan_hash, read_joint_plan
+from joint.plan import check_ahead, joint_plan_hash, read_joint_plan
 from joint.protocol import (
     JointError,
     finding_fault,
@@ -43,7 +43,7 @@ from joint.protocol import (
     sign_statement,
     statement_hash,
 )
-from joint.replacements import teams_now
+from joint.replacements import lock_round, teams_now
 from joint.store import (
     KINDS,
     accept,
@@ -56,6 +56,7 @@ from joint.store import (
     store,
 )
 from shuangsui.errors import Conflict, EntropyUnavailable, UserError
+from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
 __all__ = ["Bureau", "commit", "decision", "draw", "get_joint", "held", "plan_of", "pull",
@@ -89,17 +90,19 @@ def commit(
     with Session(engine, expire_on_commit=False) as s:
         existing = s.get(JointRound, joint)
         if existing is not None:
+            if existing.status == "withdrawn":
+                raise UserError(f"joint round {joint} is withdrawn here: start a new joint key")
             if existing.plan_hash != phash:
                 raise Conflict(
                     f"joint round {joint} was committed with another plan "
                     f"({existing.plan_hash[:12]}); start a new joint key"
                 )
             push(engine, me, joint)
+            pull(engine, me, joint, now, committing=True)
             return existing
         if "replaces" in plan:
             _refuse_withholders(s, plan)
-    if now > at(plan["commit_deadline"]):
-        raise UserError(f"commit_deadline: {plan['commit_deadline']} has passed")
+    check_ahead(plan, now)  # passed, or further than a month ahead: named
     for b in codes:
         if b != me.code and b not in me.partners:
             raise UserError(f"participants: bureau {b} is not in the partner directory")
@@ -137,15 +140,17 @@ def commit(
         "joint round %s: committed (inspectors %s)", joint, statement["inspector_commitment"][:12]
     )
     push(engine, me, joint)
+    pull(engine, me, joint, now, committing=True)  # what could not be pushed to us (too large)
     return row
 
 
 def _refuse_withholders(session: Session, plan: Mapping[str, Any]) -> None:
     """Rule withheld-fails: a bureau that withheld in the round this one replaces is out."""
     old = session.get(JointRound, plan["replaces"])
-    if old is None or old.status != "failed" or not old.outcome:
+    if old is None or old.status not in ("failed", "withdrawn") or not old.outcome:
         raise UserError(
-            f"replaces: joint round {plan['replaces']} is not a failed joint round of this bureau"
+            f"replaces: joint round {plan['replaces']} is not a failed or withdrawn joint round "
+            "of this bureau"
         )
     failure = old.outcome.get("failure", {})
     # a second commitment is the withholder's veto by other means: the last to reveal knows the
@@ -197,24 +202,62 @@ def push(engine: Engine, me: Bureau, joint: str) -> list[str]:
     me.sent = []
     for partner in _others(me, plan):
         for r in _in_order(mine):
+            envelope = json.loads(r.envelope)
             try:
-                client.post_statement(
-                    partner, me.key, joint, json.loads(r.envelope), r.payload, me.transport
-                )
+                client.post_statement(partner, me.key, joint, envelope, r.payload, me.transport)
                 me.sent.append(f"{r.kind} -> {partner.code}: ok")
+            except client.Refused as exc:
+                if exc.status != 413:
+                    me.sent.append(f"{r.kind} -> {partner.code}: {exc}")
+                    continue
+                me.sent.append(_too_large(partner.code, joint, plan, r, envelope, exc.detail))
             except SyncRejected as exc:
                 me.sent.append(f"{r.kind} -> {partner.code}: {exc}")
     return me.sent
 
 
-def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None) -> list[str]:
+def _too_large(
+    code: str,
+    joint: str,
+    plan: Mapping[str, Any],
+    r: JointStatement,
+    envelope: dict[str, Any],
+    detail: str,
+) -> str:
+    """What a 413 means for our statement and what to do. A lead's commitment carries its
+    enterprise frame (about 150 bytes an enterprise, escaped in the body): past some 7,000
+    enterprises it is larger than the 1 MiB a partner's route takes by default. The protocol
+    lets a partner pull it (``GET``, answers up to 64 MiB), which its ``joint commit``,
+    ``joint reveal`` and ``joint draw`` do first; a commitment counts there only if it is
+    held before the commit deadline."""
+    size = len(canonical_json({"envelope": envelope, "payload": r.payload}))
+    what = "commitment with its frames" if r.kind == "commit" else f"{r.kind}"
+    by = f" before the commit deadline {plan['commit_deadline']}" if r.kind == "commit" else ""
+    return (
+        f"{r.kind} -> {code}: too large for its route (HTTP 413: {detail}): our {what} is "
+        f"{size:,} bytes; {code} takes it by a pull (`shuangsui joint pull {joint}` there; "
+        f"`joint commit`, `joint reveal` and `joint draw` pull first){by}"
+    )
+
+
+def pull(
+    engine: Engine,
+    me: Bureau,
+    joint: str,
+    now: dt.datetime | None = None,
+    *,
+    committing: bool = False,
+) -> list[str]:
     """Merge what every other participant holds: commitments (with frames) and reveals of
     ``joint``, each checked against its signer's directory key, as if it had been sent to us
     (one signed for another joint key is not taken: stored under that key, a key longer than
     the column or holding a NUL stopped the pull on PostgreSQL). A statement that does not
     check (its signature, a field of the wrong JSON type, ...) is not taken, nothing of it
     held, and named in a note; the pull goes on with the others. The notes are kept in
-    ``me.pulled`` too: ``reveal`` and ``draw`` pull first, and their CLI says what was refused."""
+    ``me.pulled`` too: ``reveal`` and ``draw`` pull first, and their CLI says what was refused.
+    ``commit`` pulls after its push (``committing``: a partner that has not committed yet,
+    answering 404, is not noted), so that a lead's commitment too large to be pushed to us
+    (its frames past our route's body limit) is held as soon as we commit."""
     now = now or now_utc()
     plan = plan_of(get_joint(engine, joint))
     codes = {p["bureau"] for p in plan["participants"]}
@@ -225,6 +268,10 @@ def pull(engine: Engine, me: Bureau, joint: str, now: dt.datetime | None = None)
     for partner in _others(me, plan):
         try:
             doc = client.get_state(partner, me.key, joint, me.transport)
+        except client.Refused as exc:
+            if not (exc.status == 404 and committing):  # 404: it has not committed yet
+                notes.append(f"pull from {partner.code}: {exc}")
+            continue
         except SyncRejected as exc:
             notes.append(f"pull from {partner.code}: {exc}")
             continue
@@ -290,6 +337,8 @@ def reveal(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = 
     before the reveal deadline. Sent to every other participant."""
     now = now or now_utc()
     row = get_joint(engine, joint)
+    if row.status == "withdrawn":
+        raise UserError(f"joint round {joint} is withdrawn here: nothing is revealed")
     if row.status != "committed":
         push(engine, me, joint)
         return f"already {row.status}"
@@ -320,31 +369,50 @@ def reveal(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = 
         "nonce": row.nonce,
     }
     envelope = sign_statement(statement, me.key.origin, me.key.private)
-    store(engine, joint, "reveal", statement, envelope, "", now)
-    _set(engine, joint, status="revealed")
+    status = _hold_reveal(engine, statement, envelope, now)
+    if status != "revealed":  # withdrawn (or decided) here while we pulled: not revealed
+        raise UserError(f"joint round {joint} is {status} here: nothing is revealed")
     push(engine, me, joint)
     return "revealed"
 
 
-def _set(engine: Engine, joint: str, **values: Any) -> None:
-    with Session(engine) as s:
-        row = s.get(JointRound, joint)
+def _hold_reveal(
+    engine: Engine, st: dict[str, Any], envelope: dict[str, Any], now: dt.datetime
+) -> str:
+    """Hold our reveal and mark the round revealed, in one transaction under the round's row
+    lock, only while it is still ``committed`` here: a withdrawal (``joint.abandon``) recorded
+    meanwhile wins, and the reveal is neither held (a partner's pull would take it) nor sent.
+    The round's status, as it now stands."""
+    joint = st["joint"]
+
+    def work(session: Session) -> str:
+        lock_round(session, joint)
+        row = session.get(JointRound, joint, populate_existing=True)
         assert row is not None
-        for k, v in values.items():
-            setattr(row, k, v)
-        s.add(row)
-        s.commit()
+        if row.status != "committed":
+            return row.status
+        key = (joint, st["bureau"], "reveal", statement_hash(st))
+        if session.get(JointStatement, key) is None:
+            session.add(JointStatement(joint_key=joint, bureau=st["bureau"], kind="reveal",
+                                       digest=key[3], payload="", received_at=now,
+                                       envelope=canonical_json(envelope).decode()))  # fmt: skip
+        row.status = "revealed"
+        session.add(row)
+        return "revealed"
+
+    return write(engine, work, what=f"reveal of joint round {joint}")
 
 
 # ---------------------------------------------------------------- draw
 def draw(engine: Engine, me: Bureau, joint: str, *, now: dt.datetime | None = None) -> JointRound:
     """Decide the joint round once: drawn (every reveal opens its commitment) or failed by the
     fixed rule (a deadline passed with a commitment or reveal missing; two commitments of one
-    bureau; a bureau's inspectors cannot staff the teams). A decided round stays decided.
+    bureau; a bureau's inspectors cannot staff the teams). A decided round stays decided, and
+    so does one withdrawn here (``joint.abandon``): it is returned as it stands.
     What the pull refused is in ``me.pulled`` (waiting, drawn or failed)."""
     now = now or now_utc()
     row = get_joint(engine, joint)
-    if row.status in ("drawn", "failed"):
+    if row.status in ("drawn", "failed", "withdrawn"):
         if row.status == "drawn":  # again: the partners' replacements, and the notices in
             pull(engine, me, joint, now)  # case they were not queued (idempotent)
             notify_own_inspectors(engine, joint, me.code)
@@ -403,18 +471,22 @@ def _fail(engine: Engine, joint: str, failure: dict[str, Any], now: dt.datetime)
     return get_joint(engine, joint)
 
 
+DECIDED = ("drawn", "failed", "withdrawn")  # recorded once, never revisited (withdrawn: here)
+
+
 def _decided(engine: Engine, joint: str, **decision: Any) -> bool:
     """Record ``decision`` unless the round was decided meanwhile; whether it was recorded.
     Two ``joint draw`` at one bureau each read the round undecided and decide from what their
     own pull held: a reveal arriving between the two pulls made one "failed" (withheld) and
     the other "drawn", and the later write replaced the earlier, so the bureau's decision (and
     the notices its inspectors were sent) changed after the fact. The first recorded stands:
-    the update is conditional on the round still being undecided, in one statement."""
+    the update is conditional on the round still being undecided, in one statement (a
+    withdrawal recorded meanwhile, ``joint.abandon``, stands the same way)."""
     table = JointRound.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
         done = conn.execute(
             sa.update(table)
-            .where(table.c.joint_key == joint, table.c.status.not_in(("drawn", "failed")))
+            .where(table.c.joint_key == joint, table.c.status.not_in(DECIDED))
             .values(**decision)
         )
     return bool(done.rowcount == 1)

@@ -152,7 +152,7 @@ def accept(
                 if not [c for c in held(engine, joint, ("commit",)) if c.bureau == st["bureau"]]:
                     raise Conflict(
                         f"joint round {joint}: commitments are closed (the commit "
-                        "deadline passed, or this bureau has revealed)"
+                        "deadline passed, or this bureau has revealed or withdrawn it)"
                     )
                 # a second commitment of a bureau, however late: evidence of equivocation
         store(engine, joint, "commit", st, envelope, payload, now)
