@@ -28,8 +28,8 @@ def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) ->
     if row.status == "withdrawn":  # here only: the partners see our reveal missing
         w = (row.outcome or {}).get("withdrawn", {})
         out.append(
-            f"withdrawn here at {w.get('at')} (the partners were not told: each fails the round "
-            f"at its deadline, reveal deadline {plan['reveal_deadline']})"
+            f"joint round {row.joint_key} withdrawn here at {w.get('at')} (the partners were not "
+            f"told: each fails it at its deadline, reveal deadline {plan['reveal_deadline']})"
         )
     elif failure is None and row.status not in ("drawn", "failed"):
         d = decide(plan, commits, reveals, now or now_utc())

@@ -57,7 +57,8 @@ def test_a_committed_round_is_withdrawn_and_its_nonce_never_revealed(
     with pytest.raises(UserError, match=f"^joint round {joint} is withdrawn here: nothing is rev"):
         service.reveal(engine, trio.me[FJ], joint)
     assert service.draw(engine, trio.me[FJ], joint).status == "withdrawn"
-    assert evidence(engine, row)[0].startswith("withdrawn here at "), evidence(engine, row)
+    said = evidence(engine, row)  # partners status and the workspace list every round's lines
+    assert said[0].startswith(f"joint round {joint} withdrawn here at "), said
     with pytest.raises(UserError, match="withdrawn here: nothing was drawn, it has no bundle"):
         write_bundle(engine, joint, tmp_path / "bundle")
     with pytest.raises(UserError, match=f"^joint round {joint} is withdrawn here already"):
@@ -168,7 +169,8 @@ def test_the_command(world: World, tmp_path: Path) -> None:
     assert said.stdout.startswith(f"{joint}: withdrawn here; our nonce is erased"), said.stdout
     assert "the partners are not told" in said.stdout, said.stdout
     status = world.run(FJ, "joint", "status", joint).stdout
-    assert f"{joint}: withdrawn here at " in status and "    withdrawn here at " in status, status
+    assert f"{joint}: withdrawn here at " in status, status
+    assert f"    joint round {joint} withdrawn here at " in status, status
     again = world.run(FJ, "joint", "withdraw", joint, "--note", "again", ok=False)
     assert again.returncode != 0 and "is withdrawn here already" in again.stderr, again.stderr
     reveal = world.run(FJ, "joint", "reveal", joint, ok=False)
