@@ -32,7 +32,7 @@ from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
 from registry.divisions import divisions, is_prefecture
 from rounds import audit
-from rounds.entropy import awaits_witnesses
+from rounds.entropy import awaits_witnesses, check_witnesses
 from rounds.holds import (
     Change,
     EmptyPopulation,
@@ -60,7 +60,7 @@ from workspace.forms import in_chinese
 from workspace.formvalues import text
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
 from workspace.leadforms import sent_once
-from workspace.overview import read_plans
+from workspace.overview import read_plans, round_title
 from workspace.pages import render
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ LABELS = {
     "divisions": "限定行政区划",
     "witnesses": "见证人",
     "witness_digits": "见证人产生的数字",
+    "confirmed": "核对确认",
 }
 # the plan's and the runner's refusals (English, for the CLI and the API) as this page says
 # them, naming the form's field (workspace.forms.in_chinese; first match wins)
@@ -382,15 +383,31 @@ def _start_once(request: Request, params: dict[str, Any], who: str) -> str:
     return key
 
 
+def ceremony_digits(rnd: Round) -> int:
+    """How many digits the round's commitment asks of its ceremony (at least)."""
+    named = (rnd.entropy_plan or {}).get("sources", [])
+    return max((int(s.get("min_digits", 0)) for s in named if s.get("source") ==
+                "witness-digits"), default=0)  # fmt: skip
+
+
+def digit_groups(digits: str, size: int = 4) -> list[str]:
+    """``digits`` in groups of ``size``, as they are read aloud and checked."""
+    return [digits[i : i + size] for i in range(0, len(digits), size)]
+
+
 @router.post("/rounds/{round_key}/ceremony")
 async def ceremony(round_key: str, request: Request, me: Coordinator) -> Response:
     """The ceremony of a committed round, ad hoc or scheduled: the witnesses and the digits
-    they produced, entered after the commitment was published."""
+    they produced, entered after the commitment was published. Sent from the round's page,
+    the digits and witnesses come back on a page of their own for the witnesses to read
+    against what they produced (a draw is never made again: a digit mistyped would be drawn
+    for good); sent from that page (``confirmed``), the round is drawn."""
     async with request.form() as form:  # closed here: a file sent in a field's place
         await check_csrf(request, me)
-        wrong = sent_once(form, ("witness_digits", "witnesses"), LABELS)
+        wrong = sent_once(form, ("witness_digits", "witnesses", "confirmed"), LABELS)
         digits = text(form, "witness_digits").strip()
         witnesses = [w for w in re.split(r"[,，、;；\s]+", text(form, "witnesses")) if w]
+        confirmed = text(form, "confirmed") == "1"
     with Session(request.app.state.engine) as db:
         rnd = db.get(Round, round_key)
     base = round_path(round_key)
@@ -401,13 +418,26 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
         raise PageRefused(409, said, back=base)
     if wrong:  # a field twice, or a file: read as nothing, said as what it is
         raise PageRefused(422, "；".join(wrong) + "。", back=base)
+    least = ceremony_digits(rnd)
     if not DIGITS.fullmatch(digits):
         said = "只能是数字 0-9（半角，不含空格）" if digits else "必填"
         wrong.append(f"{LABELS['witness_digits']}：{said}")
+    elif len(digits) < least:
+        wrong.append(f"{LABELS['witness_digits']}：只有 {len(digits)} 位，本轮承诺至少 {least} 位")
     if not witnesses:
         wrong.append(f"{LABELS['witnesses']}：至少一名见证人")
+    try:  # the runner's own check, made before the names are read back
+        check_witnesses(witnesses)
+    except UserError as exc:
+        wrong.append(refusal(exc, rnd.plan_id))
     if wrong:  # back to the round's page, where the ceremony's form is
         raise PageRefused(422, "；".join(wrong) + "。", back=base)
+    if not confirmed:  # read back to the witnesses before anything is drawn
+        with Session(request.app.state.engine) as db:
+            title = round_title(db, rnd)
+        return render("ceremony.html", me=me.name, csrf=me.csrf, base=base, title=title,
+                      round_key=round_key, digits=digits, groups=digit_groups(digits),
+                      witnesses=witnesses)  # fmt: skip
     state = request.app.state
     entered = {"requested_by": me.name, "witness_digits": digits, "witnesses": witnesses}
     # Either kind is drawn by the draw-round flow, which draws the round as committed. The

@@ -104,7 +104,7 @@ def test_the_ceremony_form_of_a_committed_adhoc_round(
             assert page.status_code == 200 and "摇号仪式" in page.text
             action = f"/w/c/rounds/{key}/ceremony"
             data = {"csrf": _csrf(page.text), "witnesses": "王五, 赵六",
-                    "witness_digits": "27182818284590452353"}  # fmt: skip
+                    "witness_digits": "27182818284590452353", "confirmed": "1"}  # fmt: skip
             assert http.post(action, data={**data, "csrf": "x"}).status_code == 403
             assert http.post(action, data={**data, "witness_digits": "12ab"}).status_code == 422
             r = http.post(action, data=data)
@@ -135,7 +135,7 @@ def test_a_scheduled_rounds_ceremony_is_held_from_its_page_and_draws_it_once(
         assert page.status_code == 200 and "摇号仪式" in page.text
         action = f"/w/c/rounds/{key}/ceremony"
         data = {"csrf": _csrf(page.text), "witnesses": "公证员 黄海、王五",
-                "witness_digits": "27182818284590452353"}  # fmt: skip
+                "witness_digits": "27182818284590452353", "confirmed": "1"}  # fmt: skip
         r = http.post(action, data=data)
         assert r.status_code == 303 and r.headers["location"] == f"/w/c/rounds/{key}?ceremony=1"
         assert wait_for_running(timeout=120) == []

@@ -48,7 +48,7 @@ def test_an_adhoc_round_committed_with_overrides_is_drawn_from_its_page(
         page = http.get(f"/w/c/rounds/{KEY}")
         assert page.status_code == 200 and "摇号仪式" in page.text
         data = {"csrf": csrf_of(page.text), "witnesses": "公证员 黄海、王五",
-                "witness_digits": "27182818284590452353"}  # fmt: skip
+                "witness_digits": "27182818284590452353", "confirmed": "1"}  # fmt: skip
         r = http.post(f"/w/c/rounds/{KEY}/ceremony", data=data)
         assert r.status_code == 303 and r.headers["location"] == f"/w/c/rounds/{KEY}?ceremony=1"
         assert wait_for_running(timeout=120) == []

@@ -106,6 +106,7 @@ def test_the_ceremonys_fields_as_a_file_or_twice_draw_nothing(desk: Desk) -> Non
     assert "见证人产生的数字：表单中填写了不止一次" in _text(twice)
     assert f'href="/w/c/rounds/{KEY}">继续' in twice.text
     assert desk.started == []
-    drawn = desk.http.post(action, data=data | {"witnesses": "王五"})  # as the page sends it
+    # as the read-back page sends it (tests/workspace/test_ceremony_read_back.py)
+    drawn = desk.http.post(action, data=data | {"witnesses": "王五", "confirmed": "1"})
     assert drawn.status_code == 303
     assert [p["witnesses"] for p in desk.started] == [["王五"]]
