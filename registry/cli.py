@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,16 +50,42 @@ def _user_errors(fn: Callable[[], Any]) -> Any:
         raise typer.Exit(2) from exc
 
 
+SET_SUFFIXES = (".csv", ".xlsx")  # the files ``import all`` reads: <kind>.csv or <kind>.xlsx
+LOOKS_LIKE = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")  # a registry file of another name?
+
+
 def _set_files(directory: Path) -> list[tuple[str, Path]]:
+    """The registry files of ``directory``, in import order: one of each kind at most, each a
+    regular file. Two of one kind (``enterprises.csv`` and ``.xlsx``), or an entry of a
+    kind's name that is a folder, a FIFO or a device, is refused before anything is read:
+    both were imported in turn, and the others passed over in silence."""
     if not directory.is_dir():
         raise UserError(f"{directory}: not a directory (import all reads <kind>.csv/.xlsx files)")
     files: list[tuple[str, Path]] = []
     for kind in IMPORT_ORDER:
-        found = [directory / f"{kind}{ext}" for ext in (".csv", ".xlsx")]
-        files.extend((kind, p) for p in found if p.is_file())
+        found = [directory / f"{kind}{ext}" for ext in SET_SUFFIXES]
+        found = [p for p in found if os.path.lexists(p)]
+        if len(found) > 1:
+            raise UserError(f"{directory}: both {found[0].name} and {found[1].name}; import all "
+                            "reads one file of each kind: keep one")  # fmt: skip
+        for path in found:
+            if path.is_dir():
+                raise UserError(f"{path}: a folder, not a file")
+            if not path.is_file():
+                raise UserError(f"{path}: not a regular file (a FIFO, a device, a socket or "
+                                "a link to nothing)")  # fmt: skip
+        files.extend((kind, p) for p in found)
     if not files:
         raise UserError(f"{directory}: no registry files ({', '.join(KINDS)}).csv/.xlsx")
     return files
+
+
+def _passed_over(directory: Path, files: list[tuple[str, Path]]) -> list[Path]:
+    """Files of ``directory`` that look like registry files but are not named as one (a typo,
+    ``inspector.csv``; ``CHECK-ITEMS.CSV``): ``import all`` does not read them."""
+    taken = {p.name for _, p in files}
+    return sorted(p for p in directory.iterdir()
+                  if p.suffix.lower() in LOOKS_LIKE and p.name not in taken)  # fmt: skip
 
 
 @app.command("import")
@@ -77,6 +104,9 @@ def import_command(
         if kind != "all" and kind not in KINDS:
             raise UserError(f"unknown kind {kind!r}: {KIND_HELP} or all")
         files = _set_files(file) if kind == "all" else [(kind, file)]
+        for path in _passed_over(file, files) if kind == "all" else []:
+            typer.echo(f"warning: {path}: not a registry file's name ({', '.join(KINDS)}, "
+                       ".csv or .xlsx), so not imported", err=True)  # fmt: skip
         if uscc_whitelist is not None:
             _check_whitelist(uscc_whitelist)
         with _session() as session:
