@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from shuangsui.config import Settings
 from shuangsui.errors import IntegrityError, UserError
-from shuangsui.files import TMP_PREFIX
+from shuangsui.files import TMP_PREFIX, kill_point
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +58,23 @@ def backup(settings: Settings, dest: Path) -> BackupReport:
         raise UserError(f"{dest}: not empty; a backup goes into a new folder")
     database = _sqlite_path(settings.resolved_database_url)
     skipped = {database, *_companions(database)} if database else set()
-    dest.mkdir(parents=True, exist_ok=True)
-    files = _copy_files(home, dest, skipped)
-    copy = None
-    if database is not None:
-        copy = dest / DATABASE
-        _copy_database(database, copy)
+    # written into a folder of its own beside ``dest`` and renamed to it once whole and
+    # checked: a backup cut short (Ctrl-C, a full disk, a killed process) is no folder that
+    # looks like a backup, and ``dest`` is still new for the next try
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.parent / f"{TMP_PREFIX}{dest.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)  # what a killed backup into ``dest`` left
+    partial.mkdir()
+    try:
+        files = _copy_files(home, partial, skipped)
+        if database is not None:
+            _copy_database(database, partial / DATABASE)
+        kill_point("backup", "before-rename")
+        partial.rename(dest)  # onto ``dest`` when it is an empty folder
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    copy = dest / DATABASE if database is not None else None
     logger.info("backup of %s in %s: %d file(s), database %s", home, dest, files, copy)
     return BackupReport(dest, files, copy, dump_needed=database is None)
 
