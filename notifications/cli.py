@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from notifications.relink import Refusals, Relinked
 
 app = typer.Typer(
     help="Messages to inspectors and coordinators (the outbox).", no_args_is_help=True
@@ -100,37 +103,67 @@ def remind(
 
 @app.command("relink")
 def relink_cmd(
-    round_key: Annotated[
-        str, typer.Option("--round", help="the round whose open checks' links to send again")
-    ],
     by: Annotated[str, typer.Option("--by", help="who sends them (kept in the audit log)")],
     reason: Annotated[
         str, typer.Option("--reason", help="why: a key rotated, a notice lost (audit log)")
     ],
+    round_key: Annotated[
+        str | None,
+        typer.Option("--round", help="the round whose open checks' links to send again"),
+    ] = None,
+    all_open: Annotated[
+        bool,
+        typer.Option(
+            "--all-open",
+            help="every drawn round with an open check, each in a transaction of its own "
+            "(after SHUANGSUI_SECRET_KEY was rotated)",
+        ),
+    ] = False,
     inspector: Annotated[
-        str | None, typer.Option("--inspector", help="only this inspector's open checks")
+        str | None,
+        typer.Option("--inspector", help="only this inspector's open checks (with --round)"),
     ] = None,
 ) -> None:
     """Send the members of the round's open checks their links again, under the current
     SHUANGSUI_SECRET_KEY: after the key was rotated (the links sent before no longer open), or
-    to one inspector who lost their notice. Run again for the same reason: nothing more."""
+    to one inspector who lost their notice. --all-open: every drawn round with an open check,
+    one after another. Run again for the same reason: nothing more."""
     from api.link_refusals import link_refusals
     from notifications.relink import relink
     from shuangsui import writes
     from shuangsui.config import get_settings
+    from shuangsui.errors import UserError
 
+    if round_key is None and not all_open:
+        raise UserError("--round or --all-open: give one of them (--round KEY: that round's "
+                        "open checks; --all-open: every drawn round's)")  # fmt: skip
+    if round_key is not None and all_open:
+        raise UserError("--round and --all-open: give one of them, not both")
+    if inspector is not None and all_open:
+        raise UserError("--inspector: only with --round (one inspector's links in one round), "
+                        "not with --all-open")  # fmt: skip
     refusals = link_refusals(get_settings())
+    if all_open:
+        _relink_all_open(by=by, reason=reason, refusals=refusals)
+        return
+    assert round_key is not None
     done = writes.write(
         _engine(),
         lambda session: relink(session, round_key=round_key, inspector_id=inspector, by=by,
                                reason=reason, refusals=refusals),
         what=f"the links of round {round_key}",
     )  # fmt: skip
+    _say_relinked(round_key, done)
+
+
+def _say_relinked(round_key: str, done: Relinked) -> None:
+    """One round's relink in a line, then each member left out and who has no channel."""
     members = len({i for i, _ in done.queued})
     typer.echo(
         f"round {round_key}: queued {len(done.queued)} new link(s) to {members} inspector(s); "
         f"{len(done.already)} queued before for this reason and key; "
-        f"{done.rewritten} waiting message(s) written again with the current link"
+        f"{done.rewritten} waiting message(s) written again with the current link; "
+        f"{len(done.left_out)} left out"
     )
     for member, code, why in done.left_out:
         typer.echo(f"not sent to {member} on {code}: {why}")
@@ -139,3 +172,41 @@ def relink_cmd(
             f"no usable email or webhook (dead on arrival; correct the registry, then "
             f"`notifications retry`): {', '.join(done.unreachable)}"
         )
+
+
+def _relink_all_open(*, by: str, reason: str, refusals: Refusals) -> None:
+    """Each drawn round's line as its turn ends, then the total; exit 1 naming the rounds
+    that failed (the others are done, and running the command again is safe)."""
+    from notifications.relink_all import relink_all_open
+
+    done: list[Relinked] = []
+    skipped: list[str] = []
+    failed: list[str] = []
+    for turn in relink_all_open(_engine(), by=by, reason=reason, refusals=refusals):
+        if turn.done is not None:
+            done.append(turn.done)
+            _say_relinked(turn.round_key, turn.done)
+        elif turn.skipped:
+            skipped.append(turn.round_key)
+            typer.echo(f"round {turn.round_key}: skipped: {turn.skipped}")
+        else:
+            failed.append(turn.round_key)
+            typer.echo(f"round {turn.round_key}: FAILED, nothing of it written: {turn.failed}")
+    if not (done or skipped or failed):
+        typer.echo("no round is drawn: no link is out to send again")
+    typer.echo(
+        f"all open rounds: {len(done)} given their links again (queued "
+        f"{sum(len(d.queued) for d in done)} new link(s), "
+        f"{sum(len(d.already) for d in done)} queued before, "
+        f"{sum(d.rewritten for d in done)} written again, "
+        f"{sum(len(d.left_out) for d in done)} left out), {len(skipped)} skipped, "
+        + (f"{len(failed)} failed ({', '.join(failed)})" if failed else "none failed")
+    )
+    if failed:
+        typer.echo(
+            f"error: {len(failed)} failed ({', '.join(failed)}): running the same command "
+            "again is safe: a round done queues nothing more for this reason and key, and "
+            "the rounds that failed are tried again",
+            err=True,
+        )
+        raise typer.Exit(1)

@@ -81,6 +81,11 @@ class Refused(UserError):
         self.kind = kind
 
 
+class NoneOpen(Exception):
+    """A round relinked with ``none_open`` has no open check: nothing sent, nothing written
+    (not an error: ``--all-open`` names the round as passed over)."""
+
+
 @dataclass(frozen=True)
 class LinksReissued:
     """Audit event: the links of a round's open checks given again (``inspector``: only that
@@ -120,27 +125,19 @@ class Seat:
 def relink(
     session: Session, *, round_key: str, inspector_id: str | None = None, by: str, reason: str,
     credit_code: str | None = None, refusals: Refusals | None = None,
-    common: Common | None = None,
+    common: Common | None = None, none_open: bool = False,
 ) -> Relinked:  # fmt: skip
     """Give the links of ``round_key``'s open checks again (only ``inspector_id``'s, only the
     check of ``credit_code``, when given), in the caller's transaction; never commits.
     ``refusals``: why a member's link would not open now (revoked, inactive, expired:
     ``api.inspector_tokens``), a member left out with it, since a new message would carry a
-    link refused all the same."""
-    by, reason = by.strip(), reason.strip()
-    if not by:
-        raise Refused("by", "--by: say who sends the links again (a name, kept in the audit log)")
-    if not reason:
-        raise Refused(
-            "reason", "--reason: say why the links are sent again (kept in the audit log)"
-        )
-    if len(reason) > NOTE_MAX:
-        raise Refused("reason-long", f"--reason: {len(reason)} characters, at most {NOTE_MAX}")
-    try:
-        no_control_in_text(reason)
-    except ValueError as exc:
-        raise Refused("reason-unprintable", f"--reason: {exc}") from None
+    link refused all the same. ``none_open``: a round with no open check raises
+    :class:`NoneOpen`, nothing written (``--all-open`` passes it over), instead of an audit
+    entry that queued nothing."""
+    by, reason = checked_note(by, reason)
     seats = _open_seats(session, round_key, inspector_id, credit_code)
+    if none_open and not seats:
+        raise NoneOpen(f"round {round_key} has no open check (every finding is final)")
     common = common or facts.common(notify=NotifySettings())
     left_out = _refused(session, round_key, seats, refusals)
     people = facts.inspectors(session, sorted({s.inspector_id for s in seats}))
@@ -178,6 +175,25 @@ def relink(
         left_out=[list(row) for row in done.left_out],
     ))  # fmt: skip
     return done
+
+
+def checked_note(by: str, reason: str) -> tuple[str, str]:
+    """Who sends the links again and why (for the audit log), stripped; refused naming the
+    option when blank, too long or holding a control character."""
+    by, reason = by.strip(), reason.strip()
+    if not by:
+        raise Refused("by", "--by: say who sends the links again (a name, kept in the audit log)")
+    if not reason:
+        raise Refused(
+            "reason", "--reason: say why the links are sent again (kept in the audit log)"
+        )
+    if len(reason) > NOTE_MAX:
+        raise Refused("reason-long", f"--reason: {len(reason)} characters, at most {NOTE_MAX}")
+    try:
+        no_control_in_text(reason)
+    except ValueError as exc:
+        raise Refused("reason-unprintable", f"--reason: {exc}") from None
+    return by, reason
 
 
 def _seats_of(messages: Sequence[Outgoing]) -> list[tuple[str, str]]:
