@@ -126,6 +126,14 @@ class DrandBeacon:
         elapsed = int(when.timestamp()) - info["genesis_time"]
         return max(1, elapsed // info["period"] + 2)
 
+    def round_from(self, when: dt.datetime) -> int:
+        """The first round emitted at or after ``when`` (to the microsecond): a commitment's
+        beacon round named a lead after it, so the commitment is public before the value."""
+        info = self.info()
+        genesis = dt.datetime.fromtimestamp(info["genesis_time"], dt.UTC)
+        elapsed = (when - genesis) // dt.timedelta(microseconds=1)
+        return max(1, -(-elapsed // (info["period"] * 1_000_000)) + 1)
+
     def fetch(self, round_no: int) -> dict[str, Any]:
         """The recorded entropy for a round named in advance, or EntropyUnavailable."""
         expected = self.round_time(round_no)

@@ -3,26 +3,36 @@
 
 All take the same path: commit (idempotent), draw once the committed entropy is there,
 write the verification bundle, leave a summary artifact. Running either again for the same
-round continues where it stopped: the commitment and the draw are never repeated.
+round continues where it stopped: the commitment and the draw are never repeated. A round
+that names a beacon round (``SHUANGSUI_BEACON_LEAD`` after its commitment) has its commitment
+put on the public site at once and waits: run from a deployment, the flow schedules the run
+that draws it at the beacon round's time.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import flow
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
 from prefect.events import emit_event
 from prefect.logging import get_run_logger
+from prefect.runtime import deployment as this_deployment
 from prefect.runtime import flow_run
 
 from flows.plans import current_period, find_plan, plans_due
+from rounds import entropy
 from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import migrate
-from shuangsui.errors import CommitHeld, DrawAlreadyMade, UserError
+from shuangsui.errors import CommitHeld, DrawAlreadyMade, ShuangsuiError, UserError
 from shuangsui.keys import PERIOD, adhoc_round_key, check_round_key
 from tasks.artifacts import publish_held_artifact, publish_round_artifact
+from tasks.publish import publish_site_task
 from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
 from workspace.events import AdhocRefused, record_refusal
 
@@ -77,15 +87,58 @@ def monthly_round(
     logger = get_run_logger()
     paths = plans_due(settings.plans_dir, period)
     logger.info("%d plan(s) due in %s under %s", len(paths), period, settings.plans_dir)
+    committed = [commit_round_task(str(path)) for path in paths]
+    _publish_commitments(committed)
     results = []
-    for path in paths:
-        summary = commit_round_task(str(path))
+    for summary in committed:
         if summary["status"] == "held":  # the coordinator is told; a later run commits it
             publish_held_artifact(summary)
             results.append(summary)
             continue
         results.append(_carry_round(summary, witness_digits, witnesses or [], "monthly-round"))
+    _run_again(results, {"period": period})
     return results
+
+
+def _publish_commitments(summaries: list[dict[str, Any]]) -> None:
+    """Rounds whose beacon round, named a lead ahead, is not out yet: their commitments go on
+    the public site now, before the value exists (the daily publish may come after it; the
+    site says which it was, ``website.site.before_its_entropy``)."""
+    named = [entropy.beacon_due(s.get("entropy_plan")) for s in summaries
+             if s["status"] == "committed"]  # fmt: skip
+    due = [at for at in named if at is not None and entropy.now() < at]
+    if not due:
+        return
+    logger = get_run_logger()
+    try:
+        publish_site_task(str(get_settings().home.resolve() / "site"))
+    except (ShuangsuiError, OSError) as exc:  # the draw still waits for its beacon round
+        logger.warning("the commitments were not put on the public site: %s", exc)
+        return
+    if entropy.now() >= min(due):
+        logger.warning("the commitments reached the public site after beacon round time %s: "
+                       "the site says so; raise SHUANGSUI_BEACON_LEAD", min(due))  # fmt: skip
+
+
+def _run_again(summaries: list[dict[str, Any]], parameters: dict[str, Any]) -> None:
+    """Rounds waiting for their beacon round: a run of this deployment is scheduled for when
+    the last is due, which draws them (nothing is held meanwhile), once however many runs
+    find them waiting; run outside a deployment, the log says when to run again."""
+    due = [s["resume_at"] for s in summaries if s.get("resume_at")]
+    if not due:
+        return
+    logger = get_run_logger()
+    at = max(datetime.fromisoformat(d) for d in due)
+    deployment = this_deployment.get_id()
+    if deployment is None:
+        logger.info("waiting for beacon rounds due by %s: run the flow again after then", at)
+        return
+    run = run_deployment(
+        UUID(deployment), parameters=parameters, scheduled_time=at, timeout=0,
+        as_subflow=False, idempotency_key=f"beacon {at.isoformat()} {sorted(parameters.items())}",
+    )  # fmt: skip
+    assert isinstance(run, FlowRun)  # called from a sync flow: the run, not a coroutine
+    logger.info("waiting for beacon rounds due by %s: run %s scheduled then", at, run.name)
 
 
 def _committed(round_id: str | None) -> bool:
@@ -145,9 +198,12 @@ def adhoc_round(
             record_refusal(round_id, AdhocRefused(plan, reason, requested_by, type(exc).__name__,
                                                   str(exc)))  # fmt: skip
         raise
+    _publish_commitments([summary])
     summary = _carry_round(summary, witness_digits, witnesses or [], requested_by)
     if "refused" in summary:  # the coordinator asked for this round alone: fail out loud
         raise DrawAlreadyMade(summary["refused"])
+    _run_again([summary], {"plan": plan, "reason": reason, "requested_by": requested_by,
+                           "round_id": summary["round_key"]})  # fmt: skip
     return summary
 
 

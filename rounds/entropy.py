@@ -45,8 +45,10 @@ def entropy_plan(settings: Settings, committed_at: dt.datetime) -> dict[str, Any
                     "SHUANGSUI_BEACON_CHAIN_HASH is not set"
                 )
             beacon = DrandBeacon(settings.beacon_url, settings.beacon_chain_hash)
-            try:
-                round_no = beacon.round_after(committed_at)
+            lead = settings.beacon_lead
+            try:  # after the commitment, and a lead after it: time to publish the commitment
+                round_no = max(beacon.round_after(committed_at),
+                               beacon.round_from(committed_at + lead))  # fmt: skip
             except DrawEntropyUnavailable as exc:
                 raise EntropyUnavailable(f"cannot name the beacon round: {exc}") from None
             sources.append(
@@ -56,6 +58,7 @@ def entropy_plan(settings: Settings, committed_at: dt.datetime) -> dict[str, Any
                     "chain_hash": settings.beacon_chain_hash,
                     "round": round_no,
                     "expected_at": beacon.round_time(round_no).isoformat(),
+                    "lead_seconds": lead // dt.timedelta(seconds=1),
                 }
             )
         elif name in entropy_sources:
@@ -67,6 +70,27 @@ def entropy_plan(settings: Settings, committed_at: dt.datetime) -> dict[str, Any
     if not sources:
         raise UserError("SHUANGSUI_ENTROPY_SOURCES is empty: a round needs public entropy")
     return {"sources": sources}
+
+
+def now() -> dt.datetime:
+    """The clock a draw reads a beacon round's time against."""
+    return dt.datetime.now(dt.UTC)
+
+
+class BeaconPending(EntropyUnavailable):
+    """The beacon round named is not due until ``expected_at``: nothing to try before then."""
+
+    def __init__(self, message: str, expected_at: dt.datetime | None = None) -> None:
+        super().__init__(message)
+        self.expected_at = expected_at
+
+
+def beacon_due(entropy_plan: Mapping[str, Any] | None) -> dt.datetime | None:
+    """When the last beacon round a round's ``entropy_plan`` names is due, or None (none)."""
+    sources = (entropy_plan or {}).get("sources", [])
+    times = [dt.datetime.fromisoformat(s["expected_at"]) for s in sources
+             if s.get("source") == "beacon" and s.get("expected_at")]  # fmt: skip
+    return max(times, default=None)
 
 
 @dataclass(frozen=True)
@@ -142,7 +166,15 @@ def gather_entropy(
             except EntropyInvalid as exc:
                 raise UserError(f"witness digits: {exc}") from None
         elif source == "beacon":
-            beacon = DrandBeacon(spec["url"], spec["chain_hash"], transport=beacon_transport)
+            beacon = DrandBeacon(spec["url"], spec["chain_hash"], transport=beacon_transport,
+                                 now=now)  # fmt: skip
+            due = spec.get("expected_at")
+            if due and now() < (at := dt.datetime.fromisoformat(due)):  # named a lead ahead
+                raise BeaconPending(
+                    f"round {rnd.round_key}: waiting for beacon round {spec['round']}, expected "
+                    f"at {due}; a run after that time draws the round",
+                    at,
+                )
             try:
                 records.append(beacon.fetch(spec["round"]))
             except DrawEntropyUnavailable as exc:

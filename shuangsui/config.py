@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import logging
 import re
@@ -60,6 +61,7 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
+MAX_BEACON_LEAD = dt.timedelta(hours=24)
 SQLITE_URL = "sqlite:////ABSOLUTE/PATH/shuangsui.db"
 POSTGRES_URL = "postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE"
 # the URL schemes shuangsui's engines are made for (SQLAlchemy's name: the dialect and driver)
@@ -144,6 +146,11 @@ class Settings(BaseSettings):
     )
     beacon_url: str = ""
     beacon_chain_hash: str = ""
+    beacon_lead: dt.timedelta = Field(
+        default=dt.timedelta(minutes=15),
+        description="the beacon round named is the first at or after the commitment plus this "
+        "(seconds, or ISO 8601 such as PT15M): time to publish the commitment before the value",
+    )
     secret_key: SecretStr = SecretStr("dev-secret")
     public_base_url: str = "http://127.0.0.1:8350"
     site_base_url: str = Field(
@@ -231,6 +238,25 @@ class Settings(BaseSettings):
             )
         return url
 
+    @field_validator("beacon_lead", mode="before")
+    @classmethod
+    def _seconds(cls, lead: object) -> object:
+        """A whole number is seconds (pydantic reads only ISO 8601 and HH:MM:SS from text)."""
+        if isinstance(lead, str) and re.fullmatch(r"\s*-?[0-9]+\s*", lead):
+            return int(lead)
+        return lead
+
+    @field_validator("beacon_lead")
+    @classmethod
+    def _a_lead_of_hours_at_most(cls, lead: dt.timedelta) -> dt.timedelta:
+        """A round waits its lead for its draw: days would hold a month's checks back."""
+        if lead < dt.timedelta(0) or lead > MAX_BEACON_LEAD:
+            raise ValueError(
+                "must be between 0 and 24 hours (the round named is this long after its "
+                "commitment and its draw waits for it), such as PT15M or 900 (seconds)"
+            )
+        return lead
+
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:
         if self.environment != "production":
@@ -254,6 +280,17 @@ class Settings(BaseSettings):
                 "production the workers run from SHUANGSUI_REPO_DIR and other commands from "
                 "where they start, each with a data directory of its own: write an absolute "
                 "path, such as /var/lib/shuangsui"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _a_beacon_lead_in_production(self) -> Settings:
+        """With no lead the round named is the next (seconds away on drand's chains): its value
+        exists before the commitment can be put on the site or posted."""
+        if self.environment == "production" and self.beacon_lead <= dt.timedelta(0):
+            raise ValueError(
+                "SHUANGSUI_BEACON_LEAD is 0; in production the beacon round named must come "
+                "after the commitment is published: write a lead such as PT15M (the default)"
             )
         return self
 

@@ -11,6 +11,7 @@ from prefect.logging import get_run_logger
 
 from notifications.outbox import enqueue_round_held
 from rounds import bundle, service
+from rounds.entropy import BeaconPending
 from rounds.models import RoundKind
 from rounds.plans import read_plan
 from shuangsui.config import get_settings
@@ -120,8 +121,14 @@ def draw_round_task(
             entropy=service.EntropyInput(witness_digits, tuple(witnesses or ())),
             requested_by=requested_by,
         )
+    except BeaconPending as exc:  # named a lead ahead: a run after its time draws the round
+        logger.info("%s", exc)
+        summary = round_summary(round_key)
+        summary["waiting"] = str(exc)
+        summary["resume_at"] = exc.expected_at.isoformat() if exc.expected_at else None
+        return summary
     except EntropyUnavailable as exc:
-        if "beacon" in str(exc):
+        if "beacon" in str(exc):  # due, and not served yet: within seconds
             raise
         logger.warning("%s", exc)
         summary = round_summary(round_key)

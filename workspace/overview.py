@@ -24,6 +24,7 @@ from findings.records import ResultRecord, load_results
 from notifications.models import Notification
 from registry.divisions import divisions
 from registry.models import Enterprise, Inspector
+from rounds import entropy
 from rounds.entropy import awaits_witnesses
 from rounds.models import (
     Assignment,
@@ -120,6 +121,7 @@ class RoundView:
     failure: str = ""  # a failed round's reason, said in Chinese (``workspace.failures``)
     failure_record: str = ""  # and as the round records it
     failure_again: bool = False  # whether the page offers to start another round
+    beacon_wait: str = ""  # committed, its beacon round named ahead: which, when, what next
 
     @property
     def dead_letters(self) -> int:
@@ -487,4 +489,20 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
         failure_said(rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
         (rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
         rnd.status is RoundStatus.failed and starts_again(rnd.last_error or ""),
+        beacon_wait(rnd, zone),
     )
+
+
+def beacon_wait(rnd: Round, zone: str) -> str:
+    """What a committed round waits for when it names a beacon round: before its time, that
+    nothing is to be done; after it, that the draw did not come (the beacon server down)."""
+    due = entropy.beacon_due(rnd.entropy_plan)
+    if rnd.status is not RoundStatus.committed or due is None:
+        return ""
+    named = "、".join(str(s["round"]) for s in rnd.entropy_plan["sources"]
+                     if s.get("source") == "beacon")  # fmt: skip
+    if entropy.now() < due:
+        return (f"等待 drand 公共随机信标第 {named} 轮，预计 {local_label(due, zone)} 产生；"
+                "到时抽查流程自动摇号，无需操作")  # fmt: skip
+    return (f"drand 公共随机信标第 {named} 轮应已于 {local_label(due, zone)} 产生，本轮尚未摇号："
+            "请确认信标服务可以访问，再运行一次抽查流程")  # fmt: skip
