@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from notifications.relink import NoneOpen, Refusals, Refused, Relinked, checked_note, relink
 from rounds.models import Round, RoundStatus
 from shuangsui import writes
-from shuangsui.errors import UserError
+from shuangsui.errors import Conflict, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def relink_all_open(
                 partial(relink, round_key=key, by=by, reason=reason, refusals=refusals,
                         none_open=True),
                 what=f"the links of round {key}",
+                gave_up=_held,
             )  # fmt: skip
         except NoneOpen:
             yield RoundRelinked(key, skipped="no open check (every finding is final)")
@@ -84,6 +85,12 @@ def relink_all_open(
             yield RoundRelinked(key, failed=_said(exc))
         else:
             yield RoundRelinked(key, done=done)
+
+
+def _held(collision: str) -> Exception:
+    """A round whose relink kept meeting another writer (a replacement, a new date, another
+    relink holding its row, the database giving up waiting: ``lock_timeout``)."""
+    return Conflict(f"another change of the round held it each time it was tried ({collision})")
 
 
 def _said(exc: Exception) -> str:

@@ -224,3 +224,36 @@ def test_a_round_that_fails_leaves_the_others_done_and_is_named(
     assert _reissued(engine) == {key: seats[key] for key in OPEN}
     assert f"round {fine}: queued 0 new link(s) to 0 inspector(s); {len(seats[fine])} " in again
     assert f"round {broken}: queued {len(seats[broken])} new link(s)" in again
+
+
+@pytest.mark.postgres
+def test_a_round_held_by_another_session_fails_alone_and_the_rest_are_done(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, cli: CliRunner
+) -> None:
+    """A real database failure: another session holds the first round's row (as a replacement
+    does while it is made) and the bureau's database gives up waiting for a lock
+    (``lock_timeout``, as a DBA sets it on the role): that round's relink fails in its own
+    transaction, tried again and given up, and the next round is given its links all the
+    same; run again once the lock is gone, the failed round is done."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's row locks and lock_timeout; SQLite serialises writers")
+    seats = _rounds(engine, monkeypatch)
+    _rotate(monkeypatch)
+    held, fine = OPEN
+    url = sa.make_url(get_settings().resolved_database_url)
+    options = f"{url.query.get('options', '')} -c lock_timeout=50".strip()
+    impatient = url.update_query_dict({"options": options})
+    monkeypatch.setenv("SHUANGSUI_DATABASE_URL", impatient.render_as_string(hide_password=False))
+    config.get_settings.cache_clear()
+    with engine.connect() as other, other.begin():
+        other.execute(sa.text("SELECT 1 FROM round WHERE round_key = :k FOR UPDATE"), {"k": held})
+        said = _all_open(cli, code=1)
+    assert _reissued(engine) == {fine: seats[fine]}
+    assert (
+        f"round {held}: FAILED, nothing of it written: another change of the round held it "
+        "each time it was tried (canceling statement due to lock timeout)"
+    ) in said.splitlines(), said
+    assert f"1 failed ({held})" in said, said
+    again = _all_open(cli)
+    assert _reissued(engine) == {key: seats[key] for key in OPEN}
+    assert again.splitlines()[-1].endswith("1 skipped, none failed"), again
