@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 from findings.models import CoordinatorToken
 from rounds import audit
 from shuangsui.errors import UserError
+from shuangsui.text import no_control
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +47,32 @@ class CoordinatorTokenIssued:
     reissued: bool
 
 
+NAME_MAX = 64
+
+
+def checked_name(name: str) -> str:
+    """A coordinator's name as a token is issued to it: shown on every page they open and in
+    every audit entry they make, and compared when a second coordinator must approve, so
+    nothing in it that does not show (an invisible or control character, a blank at either
+    end: ``林科长`` and ``林科长\u200b`` would be two coordinators who read as one)."""
+    if not name.strip():
+        raise UserError("NAME: a coordinator token needs a name (who holds it)")
+    if name != name.strip():
+        raise UserError(f"NAME: {name!r} begins or ends with a blank; type the name alone")
+    if len(name) > NAME_MAX:
+        raise UserError(f"NAME: {len(name)} characters, at most {NAME_MAX}")
+    try:
+        return no_control(name)
+    except ValueError as exc:
+        raise UserError(f"NAME: {name!r} {exc}") from None
+
+
 def create_coordinator(engine: Engine, name: str, bureau_code: str) -> str:
     """Issue a token for ``name``, a new name or one whose token was revoked; the token itself
     is returned once and never stored. The issue is recorded in the audit log (in a
     transaction of its own, after the token's: a creation meeting a concurrent one of the same
     name must meet it at its commit, not wait for it)."""
-    if not name.strip():
-        raise UserError("a coordinator token needs a name (who holds it)")
+    checked_name(name)
     token = PREFIX + secrets.token_urlsafe(32)
     digest, now = token_hash(token), datetime.now(UTC)
     active = UserError(
