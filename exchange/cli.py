@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from exchange.standing import standing
 from findings import dates
 from registry import uscc
 from registry.models import CheckItem
-from shuangsui.clock import local_label
+from shuangsui.clock import local_label, typed_day
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import UserError
@@ -39,17 +38,6 @@ def _engine():  # type: ignore[no-untyped-def]
     settings = get_settings()
     migrate(settings.resolved_database_url)
     return get_engine(settings)
-
-
-def _day(option: str, text: str) -> dt.date:
-    """A day typed as YYYY-MM-DD, or an error naming ``option`` (it was a ValueError
-    traceback)."""
-    try:
-        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):  # not 20261201 nor 2026-W49-1
-            return dt.date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise UserError(f"{option}: {text!r} is not a day written YYYY-MM-DD")
 
 
 def _json(obj: object) -> None:
@@ -211,7 +199,7 @@ def publish_result(
     credit_code = credit_code.strip().upper()
     if why := uscc.problem(credit_code):
         raise UserError(f"credit_code: {why}")
-    day = _day("inspected_on", inspected_on)
+    day = typed_day("inspected_on", inspected_on)
     if day > (today := dates.today()):  # partners keep the entry for good: no day to come
         zone = get_settings().timezone
         raise UserError(f"inspected_on: {day} is in the future (today is {today}, {zone}); "
@@ -247,7 +235,7 @@ def assist_request(
     start: str = typer.Option(...), end: str = typer.Option(...),
 ) -> None:  # fmt: skip
     """Ask a partner to inspect an enterprise in its division."""
-    first, last = _day("--start", start), _day("--end", end)
+    first, last = typed_day("--start", start), typed_day("--end", end)
     if last < first:
         raise UserError(f"--end: {last} is before --start {first}")
     if to not in load_directory():

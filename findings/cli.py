@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import date
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 
+from shuangsui.clock import typed_day
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
 
@@ -129,7 +129,7 @@ def deadlines(
     """Results late or due soon for publication, and findings past their due date."""
     from findings import overdue
 
-    items = overdue.report(_engine(), today=date.fromisoformat(today) if today else None)
+    items = overdue.report(_engine(), today=typed_day("--today", today) if today else None)
     items = [i for i in items if all_ or i.status != "ok"]
     if as_json:
         typer.echo(

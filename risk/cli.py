@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import typer
 
+from shuangsui.clock import typed_day
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
 
@@ -35,13 +35,6 @@ def _credit_code(text: str) -> str:
     return code
 
 
-def _date(text: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"{field}: {text!r} is not a YYYY-MM-DD date") from None
-
-
 @app.command("classify")
 def classify_cmd(
     as_of: str = typer.Option(
@@ -54,7 +47,7 @@ def classify_cmd(
     from risk import rules as risk_rules
     from risk.classify import as_of_refusal, classify
 
-    day = _date(as_of, "--as-of")
+    day = typed_day("--as-of", as_of)
     if refusal := as_of_refusal(day):  # before the database is opened (or made)
         raise UserError(f"--as-of: {refusal}")
     done = classify(_engine(), risk_rules.load(rules), as_of=day, by=by)

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, WithJsonSchema
 
+from shuangsui.errors import UserError
+
 ZONE_LABELS = {"Asia/Shanghai": "北京时间"}
 
 
@@ -31,6 +33,18 @@ def local_label(moment: dt.datetime, zone: str = "Asia/Shanghai") -> str:
 
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # used with fullmatch
 DAY_WANTED = "a day written YYYY-MM-DD (no time, no zone), e.g. 2027-01-15"
+
+
+def typed_day(option: str, text: str) -> dt.date:
+    """A day typed on the command line for ``option``: ``YYYY-MM-DD`` only (not ``20261201``
+    nor ``2026-W49-1``, which ``date.fromisoformat`` also reads), or a ``UserError`` naming the
+    option (it was a ``ValueError`` traceback)."""
+    try:
+        if ISO_DAY.fullmatch(text):
+            return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise UserError(f"{option}: {text!r} is not a day written YYYY-MM-DD")
 
 
 def day_as_written(value: object) -> object:
