@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,16 +124,10 @@ def _check_whitelist(path: Path) -> None:
     anything is imported): not there, a folder, a FIFO or a device (opening a FIFO waits for
     a writer), not UTF-8, or an entry without its 18-character code and reason."""
     from registry import uscc
+    from registry.io import regular_file
 
     option = f"--uscc-whitelist: {path}"
-    try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise UserError(f"{option}: no such file") from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"{option}: a folder, not a file")
-    if not stat.S_ISREG(mode):
-        raise UserError(f"{option}: not a regular file (a FIFO, a device or a socket)")
+    regular_file(path, option)
     data = path.read_bytes()
     try:
         data.decode("utf-8-sig")

@@ -71,19 +71,25 @@ def _decodes(path: Path, encoding: str) -> bool:
     return True
 
 
+def regular_file(path: Path, said: str, *, folder_hint: str = "") -> None:
+    """Refuse ``path`` unless it is a regular file, unopened (opening a FIFO waits for a
+    writer), each refusal beginning with ``said`` (the file, or the option that named it)."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"{said}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{said}: a folder, not a file{folder_hint}")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{said}: not a regular file (a FIFO, a device or a socket)")
+
+
 def inspect_source(path: Path, *, folder_hint: str = "") -> SourceFile:
     """Hash the file and, for a CSV, detect its encoding. Only a regular file is read: a FIFO
     (which was called "no such file") or a device is refused unopened, as opening a FIFO
     waits for a writer. ``folder_hint``: said after a folder's refusal (the registry's import:
     ``registry import all`` takes a folder; the leads' and the findings' take none)."""
-    try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise UserError(f"{path}: no such file") from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"{path}: a folder, not a file{folder_hint}")
-    if not stat.S_ISREG(mode):
-        raise UserError(f"{path}: not a regular file (a FIFO, a device or a socket)")
+    regular_file(path, str(path), folder_hint=folder_hint)
     fmt = file_format(path)
     digest = hashlib.sha256()
     size = 0
