@@ -44,13 +44,20 @@ def classify_cmd(
     by: str = typer.Option("", "--by", help="who runs it (recorded)"),
 ) -> None:
     """Classify every active enterprise; the result is in force from now on."""
+    from registry.io import regular_file
     from risk import rules as risk_rules
     from risk.classify import as_of_refusal, classify
 
     day = typed_day("--as-of", as_of)
     if refusal := as_of_refusal(day):  # before the database is opened (or made)
         raise UserError(f"--as-of: {refusal}")
-    done = classify(_engine(), risk_rules.load(rules), as_of=day, by=by)
+    if rules is not None:  # before it is opened: a FIFO waits for a writer
+        regular_file(rules, f"--rules: {rules}")
+    try:
+        loaded = risk_rules.load(rules)
+    except risk_rules.RulesError as exc:
+        raise UserError(f"--rules: {exc}" if rules is not None else str(exc)) from None
+    done = classify(_engine(), loaded, as_of=day, by=by)
     counts = ", ".join(f"{k} {v}" for k, v in done.counts.items()) or "none"
     typer.echo(
         f"classification {done.run_id} as of {day}: {done.enterprises} enterprises ({counts}); "

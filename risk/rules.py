@@ -138,4 +138,7 @@ def load(path: Path | None = None) -> Rules:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RulesError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # a YAML saved as GBK: said, not a traceback
+        raise RulesError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                         f"{exc.start})") from None  # fmt: skip
     return parse(text, source=path.name)
