@@ -65,8 +65,10 @@ def retry(round_key: RoundArg = None) -> None:
 @app.command("dispatch")
 def dispatch_cmd(
     round_key: Annotated[str | None, typer.Option("--round", help="only this round")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="messages claimed at a time")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="parallel deliveries")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="messages claimed at a time")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="parallel deliveries")] = None,
 ) -> None:
     """Deliver every message that is due, once."""
     from notifications.dispatch import dispatch
@@ -84,7 +86,7 @@ def dispatch_cmd(
 @app.command("remind")
 def remind(
     within: Annotated[
-        int, typer.Option(help="remind when a deadline is this many working days away")
+        int, typer.Option(min=0, help="remind when a deadline is this many working days away")
     ] = 3,
 ) -> None:
     """Queue reminders of near deadlines and overdue escalations to the coordinator."""
