@@ -182,6 +182,9 @@ def equivocations(
 @app.command("view")
 def view(credit_code: str) -> None:
     """Our rounds and results for an enterprise, and the partners'."""
+    credit_code = credit_code.strip().upper()
+    if why := uscc.problem(credit_code, uscc.load_whitelist()):  # a typo: an empty view, as if fine
+        raise UserError(f"CREDIT_CODE: {why}")
     _json(recognition.combined_view(_engine(), credit_code))
 
 
@@ -250,6 +253,7 @@ def assist_request(
 
 @assist_app.command("list")
 def assist_list() -> None:
+    """Every assistance request, ours and the partners', with its state (JSON)."""
     with Session(_engine()) as session:
         _json([c.model_dump() for c in session.exec(select(AssistanceCase)).all()])
 
@@ -275,6 +279,7 @@ def assist_decline(
     requester: str, request_id: str, reason: str = typer.Option(...),
     by: str = typer.Option(None, "--by", help=ANSWERED_BY),
 ) -> None:  # fmt: skip
+    """Decline, with the reason every partner reads (shared in our log for good)."""
     case = assistance.decide(_engine(), requester=requester, request_id=request_id,
                              accept=False, reason=reason, by=by or getpass.getuser())  # fmt: skip
     typer.echo(f"{request_id}: {case.status}")
