@@ -14,14 +14,25 @@ from website.site import publish
 
 
 @task(name="publish-site")
-def publish_site_task(out: str, bundles: bool = True) -> dict[str, Any]:
-    """Render the site into ``out``; only changed files are written."""
+def publish_site_task(out: str, bundles: bool = True, check_files: bool = False) -> dict[str, Any]:
+    """Render the site into ``out``; only changed files are written (``check_files``: and
+    every file changed on disk since the last publish)."""
     settings = get_settings()
-    report = publish(get_engine(settings), Path(out), settings=settings, bundles=bundles)
-    get_run_logger().info(
+    report = publish(
+        get_engine(settings), Path(out), settings=settings, bundles=bundles,
+        check_files=check_files,
+    )  # fmt: skip
+    logger = get_run_logger()
+    logger.info(
         "site %s: %d written, %d unchanged, %d newly published",
         out, len(report.written), report.unchanged, report.newly_published,
     )  # fmt: skip
+    if report.restored or report.unlisted:
+        logger.warning(
+            "site %s: changed on disk since published, written again: %s; written by no "
+            "publish, left as found: %s",
+            out, ", ".join(report.restored) or "none", ", ".join(report.unlisted) or "none",
+        )  # fmt: skip
     return {
         "out": str(report.out),
         "rounds": report.rounds,
@@ -30,4 +41,6 @@ def publish_site_task(out: str, bundles: bool = True) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "removed": report.removed,
         "newly_published": report.newly_published,
+        "restored": report.restored,
+        "unlisted": report.unlisted,
     }

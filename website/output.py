@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = ".manifest.json"
 STATE = ".publish-state.json"
+# the folders a publish writes into and nothing else does (``Output.check_files``)
+OWN_FOLDERS = ("rounds", "data", "static", FOLDER)
 
 
 @dataclass
@@ -50,6 +52,13 @@ class PublishReport:
     reread: list[str] = field(default_factory=list)  # rounds read again (inputs changed)
     # the audit log's events, checked once before the publish's first bundle (None: no bundle)
     audit_events: int | None = None
+    # ``check_files``: the files found missing or not as the manifest lists them (written
+    # again), and the files in the site's own folders that no manifest lists (left, named)
+    restored: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+    # found changed and not written again (a commitment whose first bytes cannot be made
+    # again, a bundle not published this time): still listed with the bytes first written
+    unrestored: list[str] = field(default_factory=list)
 
 
 class Output:
@@ -69,6 +78,48 @@ class Output:
         self.parts: dict[str, list] = old.get("parts", {})
         self.state = _read_state(out, old)
         self.unsynced: set[Path] = set()  # folders with a rename not yet synced to disk
+        # :meth:`check_files`: each file found not as listed, with its entry as it was listed
+        self.was: dict[str, list] = {}
+
+    def settle_changed(self, report: PublishReport) -> None:
+        """After the writes: each file :meth:`check_files` found changed is either written
+        again (``report.restored``) or listed again as it was (``report.unrestored``), so the
+        manifest never forgets what was published."""
+        for rel, entry in sorted(self.was.items()):
+            if rel in self.files:
+                report.restored.append(rel)
+            else:
+                self.files[rel] = entry
+                report.unrestored.append(rel)
+
+    def check_files(self) -> tuple[list[str], list[str]]:
+        """Every file the manifest lists, read and hashed. Each one missing or whose bytes are
+        not those listed is forgotten, so that this publish writes it again (a file of a
+        round's bundle: the bundle is written again); those are returned first, then the
+        files in the site's own folders (``OWN_FOLDERS``) that no manifest lists, which are
+        left where they are: ``--out`` may hold a person's files, never in those folders."""
+        changed = []
+        for rel, (digest, _size) in sorted(self.files.items()):
+            try:
+                with inside(self.out, rel).open("rb") as fh:
+                    same = hashlib.file_digest(fh, "sha256").hexdigest() == digest
+            except OSError:
+                same = False
+            if not same:
+                changed.append(rel)
+        for rel in changed:
+            self.was[rel] = self.files.pop(rel)
+            top, *rest = rel.split("/")
+            if top == "rounds" and len(rest) > 2 and rest[1] == "bundle":
+                self.bundles.pop(rest[0], None)
+        listed = self.files.keys() | self.was.keys() | {part_file(key) for key in self.parts}
+        unlisted = [
+            rel
+            for folder in OWN_FOLDERS
+            for path in sorted((self.out / folder).rglob("*"))
+            if path.is_file() and (rel := path.relative_to(self.out).as_posix()) not in listed
+        ]
+        return changed, unlisted
 
     def has(self, rel: str) -> bool:
         return rel in self.files and (self.out / rel).is_file()
@@ -90,6 +141,7 @@ class Output:
         finished publish, and every file it wrote is in place."""
         return (
             self.finished(record)
+            and not self.was
             and self.state.get("inputs") == site_key
             and all(self.has(rel) for rel in self.files)
             and all(

@@ -21,12 +21,13 @@ After the files are in place, the versions they show are recorded as published.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -122,27 +123,38 @@ def _commitment(
     """The round's commitment file and page, written once and never rewritten: a round
     committed but not yet drawn is published so the commitment is public before the entropy
     exists, and whatever happens to the round afterwards these bytes stay as they were.
-    ``differs``: the site's commitment is not the database's (``published_commitments``)."""
+    ``differs``: the site's commitment is not the database's (``published_commitments``).
+
+    A file of them found changed on disk (``check_files``) is put back only if the bytes made
+    now are the very bytes first published (the SHA-256 the manifest listed); otherwise it is
+    left as found (``PublishReport.unrestored``): what was published before the draw is never
+    replaced by anything else."""
     json_rel, html_rel = commitment_paths(rnd.round_key)
     if differs or (output.has(json_rel) and output.has(html_rel)):
         return
     at, before_draw = stamps[rnd.round_key]  # set for each commitment not on the site yet
     # the same values as any copy already there (published_commitments)
     for rel, data in render_commitment(site, rnd, local_label(at), before_draw=before_draw).items():
+        first = output.was.get(rel)
+        if first is not None and hashlib.sha256(cast(bytes, data)).hexdigest() != first[0]:
+            continue  # Output.settle_changed names it, listed as first published
         output.write(rel, data, report)
 
 
 def published_commitments(
-    out: Path, rows: list[RoundRow], settings: Settings
+    out: Path, rows: list[RoundRow], settings: Settings, changed: Container[str] = ()
 ) -> dict[str, dict[str, Any]]:
     """The commitments on the site that are not the database's, by round: the site keeps the
     one it published, and the round's page shows each value that differs. Compared as JSON
     values, so a file whose bytes differ but say the same (another serialisation) is no
-    difference; a file that is not a JSON object differs in every value."""
+    difference; a file that is not a JSON object differs in every value. A file in
+    ``changed`` is not the one the site published (``Output.check_files``): it says nothing
+    of what was published, and is left to :func:`_commitment`."""
     differing = {}
     for row in rows:
-        target = out / commitment_paths(row.key)[0]
-        if not target.is_file():
+        rel = commitment_paths(row.key)[0]
+        target = out / rel
+        if rel in changed or not target.is_file():
             continue
         try:
             doc = json.loads(target.read_bytes())
@@ -181,6 +193,7 @@ def publish(
     bundles: bool = True,
     record: bool = True,
     now: datetime | None = None,
+    check_files: bool = False,
 ) -> PublishReport:
     """Render the public site into ``out`` as of ``now`` (default: the disclosure clock);
     only what changed is read and rendered, only changed files are written. Publishes into
@@ -194,10 +207,21 @@ def publish(
     A kept file found changed on disk when it is joined into the files spanning every round
     (``website.output.Output.part``) makes the publish start again, every kept file checked
     before it is used (nothing is recorded before the files spanning every round are
-    written; the first attempt's files are written again)."""
+    written; the first attempt's files are written again).
+
+    ``check_files``: every file the last publish listed is read and hashed first, and each one
+    missing or changed on disk since is written again (a page or data file edited in place
+    otherwise stays until its round changes); they are named in ``PublishReport.restored``,
+    with the files no publish wrote in the site's own folders (``unlisted``, left there), and
+    recorded in the audit log (``SiteFilesChanged``). A commitment file is put back only as the
+    bytes first published; one that cannot be raises :class:`IntegrityError` at the end."""
     settings = settings or get_settings()
     with writer_lock(out):
         now = now or disclosure.now()
+        if check_files:
+            output = Output(out, check_kept=True)
+            return _publish(engine, output, settings, bundles=bundles, record=record, now=now,
+                            check_files=True)  # fmt: skip
         output = Output(out, check_kept=False)
         try:
             return _publish(engine, output, settings, bundles=bundles, record=record, now=now)
@@ -215,9 +239,18 @@ def _publish(
     bundles: bool,
     record: bool,
     now: datetime,
+    check_files: bool = False,
 ) -> PublishReport:
     out = output.out
     remove_leftovers(out)
+    restored, unlisted = output.check_files() if check_files else ([], [])
+    if restored or unlisted:
+        logger.warning(
+            "site %s: %d file(s) not as the last publish left them (written again: %s); "
+            "%d file(s) no publish wrote (left as found: %s)",
+            out, len(restored), ", ".join(restored) or "none", len(unlisted),
+            ", ".join(unlisted) or "none",
+        )  # fmt: skip
     stamps = commitment_stamps(engine)
     extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
     with engine.connect() as conn:
@@ -233,9 +266,14 @@ def _publish(
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
         site_key, fingerprints = inputs.fingerprints(conn, rows, first, ctx)
-        differing = published_commitments(out, rows, settings)
+        differing = published_commitments(out, rows, settings, output.was)
         if not differing and output.current(site_key, record, extra):
-            return _nothing_to_publish(output, rows)
+            report = _nothing_to_publish(output, rows)
+            if unlisted:  # every listed file as published (output.current)
+                report.unlisted = unlisted
+                if record:
+                    _record_site_check(engine, report, {})
+            return report
         kept = {}
         finished = output.finished(record)
         if finished:
@@ -322,7 +360,11 @@ def _publish(
     ).items():
         output.write(rel, data, report)
     output.draws |= {row.key: str(row.row["seed"]) for row in rows if row.row["seed"]}
+    output.settle_changed(report)
+    report.unlisted = unlisted
     site_digest = output.save()
+    if record and (output.was or unlisted):
+        _record_site_check(engine, report, output.was)
     if record:
         _record_stamps(engine, {k: stamps[k] for k in first_time})
         report.revealed = _record_reveals(engine, site, now)
@@ -347,7 +389,33 @@ def _publish(
             "published in rounds/<key>/commitment.json; the published commitment is never "
             "rewritten, and the round's page shows each value that differs"
         )
+    if report.unrestored:
+        raise IntegrityError(
+            f"{', '.join(report.unrestored)}: changed on disk since they were published, and "
+            "not written again: a commitment is put back only as the bytes first published, "
+            "which this database and program no longer make (restore the file from a backup "
+            "of the site); a bundle's file, publish with bundles"
+        )
     return report
+
+
+@dataclass(frozen=True)
+class SiteFilesChanged:
+    """Audit event: a publish that checked every file (``check_files``) found some not as
+    the last publish left them (each with the SHA-256 it was published with), or files in the
+    site's own folders that no publish wrote."""
+
+    restored: dict[str, str]  # path -> SHA-256 as published: written again
+    unrestored: dict[str, str]  # path -> SHA-256 as published: left as found
+    unlisted: list[str]
+
+
+def _record_site_check(engine: Engine, report: PublishReport, was: Mapping[str, list]) -> None:
+    audit.append(engine, None, SiteFilesChanged(
+        restored={rel: was[rel][0] for rel in report.restored},
+        unrestored={rel: was[rel][0] for rel in report.unrestored},
+        unlisted=report.unlisted,
+    ))  # fmt: skip
 
 
 READ_ATTEMPTS = 3  # reads of a run whose findings are being written as it is read

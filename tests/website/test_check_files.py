@@ -1,0 +1,147 @@
+"""``publish --check-files`` (the daily ``publish-results`` run): every file the last publish
+wrote is read and hashed first; each one changed on disk since, or missing, is written again,
+and recorded in the audit log. Without it a kept page edited in place stays until its round
+changes (the publish trusts its manifest for what it did not write). A commitment is put back
+only as the bytes first published; files no publish wrote in the site's own folders are named
+and left."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from rounds import audit
+from shuangsui.cli import _register_groups, app
+from shuangsui.errors import IntegrityError
+from tests.findings.factories import ROUND
+from tests.website.test_incremental import NEXT, Site, _tree, _two_rounds
+from website.output import MANIFEST
+from website.render import commitment_paths
+from website.site import publish
+
+
+def _same_length_edit(path: Path) -> None:
+    """A digit of the file changed in place: its size the same, only its bytes differ."""
+    data = bytearray(path.read_bytes())
+    at = next(i for i, b in enumerate(data) if chr(b).isdigit())
+    data[at] = ord("7") if data[at] != ord("7") else ord("3")
+    path.write_bytes(bytes(data))
+
+
+def _listed(out: Path) -> dict[str, str]:
+    files = json.loads((out / MANIFEST).read_bytes())["files"]
+    return {rel: entry[0] for rel, entry in files.items()}
+
+
+def _site_checks(engine: sa.Engine) -> list[dict]:
+    with Session(engine) as session:
+        rows = audit.load_chain(session)
+    return [json.loads(r.payload) for r in rows if r.event == "SiteFilesChanged"]
+
+
+def test_files_changed_on_disk_are_written_again_and_recorded(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    _two_rounds(engine)
+    site = Site(engine, tmp_path)
+    site.publish()
+    out = site.out
+    bundle = sorted((out / "rounds" / ROUND / "bundle").iterdir())[0]
+    listed = _listed(out)
+    unnoticed = [f"rounds/{ROUND}/index.html", "index.html", bundle.relative_to(out).as_posix()]
+    for rel in unnoticed:
+        _same_length_edit(out / rel)
+    (out / "rounds" / ROUND / "extra.html").write_text("<p>另一份名单</p>", "utf-8")
+    (out / "robots.txt").write_text("User-agent: *\n", "utf-8")  # a person's file, not ours
+    changed = _tree(out)
+
+    # the publish trusts its manifest for what it need not write again: pages edited in place
+    # stay as they were changed
+    plain = publish(engine, out)
+    assert plain.written == [] and plain.restored == [] and _tree(out) == changed
+    assert _site_checks(engine) == []
+
+    tampered = [*unnoticed, f"data/{ROUND}.csv", "data/results.csv"]
+    for rel in tampered[len(unnoticed) :]:
+        _same_length_edit(out / rel)
+    (out / "static" / "site.css").unlink()
+    report = publish(engine, out, check_files=True)
+    assert report.restored == sorted([*tampered, "static/site.css"])
+    assert report.unlisted == [f"rounds/{ROUND}/extra.html"] and report.unrestored == []
+    assert sorted(report.written) == report.restored  # nothing else was written
+    after = _tree(out)
+    del after[f"rounds/{ROUND}/extra.html"], after["robots.txt"]
+    clean = tmp_path / "clean"
+    publish(engine, clean)
+    assert after == _tree(clean)  # every file as a publish into an empty folder makes it
+    assert _listed(out) == listed
+    (check,) = _site_checks(engine)
+    assert check == {
+        "restored": {rel: listed[rel] for rel in report.restored},
+        "unrestored": {},
+        "unlisted": [f"rounds/{ROUND}/extra.html"],
+    }
+
+    again = publish(engine, out, check_files=True)
+    assert again.restored == [] and again.written == []
+    assert again.unlisted == [f"rounds/{ROUND}/extra.html"]  # named until it is taken away
+    assert len(_site_checks(engine)) == 2
+    (out / "rounds" / ROUND / "extra.html").unlink()
+    assert publish(engine, out, check_files=True).unlisted == []
+    assert len(_site_checks(engine)) == 2
+
+
+def test_a_commitment_is_put_back_only_as_first_published(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    _two_rounds(engine)
+    out = tmp_path / "site"
+    publish(engine, out, bundles=False)
+    json_rel, html_rel = commitment_paths(NEXT)
+    first = (out / json_rel).read_bytes()
+    (out / json_rel).write_bytes(first.replace(b'"frame_size"', b'"frame_size_"'))
+
+    # the database's commitment is the one first published: the same bytes, put back
+    report = publish(engine, out, bundles=False, check_files=True)
+    assert report.restored == [json_rel] and (out / json_rel).read_bytes() == first
+
+    # a commitment whose first bytes this database and program no longer make: left as
+    # found, still listed as first published, and the publish refuses (every run, until a
+    # person restores the file)
+    manifest = json.loads((out / MANIFEST).read_bytes())
+    manifest["files"][html_rel][0] = hashlib.sha256(b"the page as first published").hexdigest()
+    (out / MANIFEST).write_text(json.dumps(manifest), "utf-8")
+    page = (out / html_rel).read_bytes()
+    with pytest.raises(IntegrityError, match=rf"{html_rel}: changed on disk since"):
+        publish(engine, out, bundles=False, check_files=True)
+    assert (out / html_rel).read_bytes() == page
+    assert _listed(out)[html_rel] == manifest["files"][html_rel][0]
+    assert _site_checks(engine)[-1]["unrestored"] == {html_rel: manifest["files"][html_rel][0]}
+    with pytest.raises(IntegrityError, match="restore the file from a backup"):
+        publish(engine, out, bundles=False, check_files=True)
+    assert publish(engine, out, bundles=False).written == []  # never written by a publish
+
+
+def test_the_command_names_each_file(engine: sa.Engine, tmp_path: Path) -> None:
+    _two_rounds(engine)
+    out = tmp_path / "site"
+    _register_groups()
+    runner = CliRunner()
+    first = runner.invoke(app, ["publish", "--out", str(out), "--no-bundles"])
+    assert first.exit_code == 0, first.output
+    _same_length_edit(out / "data" / "results.csv")
+    (out / "data" / "extra.json").write_text("{}", "utf-8")
+    checked = runner.invoke(app, ["publish", "--out", str(out), "--no-bundles", "--check-files"])
+    assert checked.exit_code == 0, checked.output
+    assert f"{out / 'data/results.csv'}: changed on disk since it was published; written again" in (
+        checked.stderr
+    )
+    assert f"{out / 'data/extra.json'}: no publish wrote this file; left as found" in (
+        checked.stderr
+    )
