@@ -15,6 +15,9 @@ are printable ASCII; anything else is refused with 401 before it is compared. Th
 read strictly (:func:`query_refusal`), as a TLS proxy in front logs it: one ``token``
 parameter at most, its name written as is (no link of ours percent-encodes it), and a
 coordinator's token only in the workspace's sign-in link, never in an address of the API.
+One token a request (:func:`header_refusal`): two ``Authorization`` headers, or a bearer token
+in the header and another in the address, are refused, as which one counts is not the
+server's to guess (a proxy in front may read the other).
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ TOKEN_REPEATED = (
 TOKEN_NAME_ENCODED = (
     "the name of the 'token' parameter is percent-encoded: shuangsui's links write it as "
     f"'?token=': copy the whole link from your notification, {USE_THE_HEADER}"
+)
+AUTHORIZATION_REPEATED = (
+    "more than one Authorization header: send one, 'Authorization: Bearer <token>' "
+    "(which one would count is not the server's to guess)"
+)
+TOKEN_TWICE = (
+    "a token in the Authorization header and another in the address (?token=): send one "
+    "token, in the header or in the address, not two"
 )
 COORDINATOR_IN_QUERY = (
     "a coordinator token is not taken in the address (?token=) by the API, where proxies log "
@@ -111,6 +122,22 @@ def query_refusal(request: Request) -> Problem | None:
     return None
 
 
+def header_refusal(request: Request) -> Problem | None:
+    """Why the request's tokens are refused, if they are: two ``Authorization`` headers
+    (the framework reads the first, a proxy may read the last), or a bearer token in the
+    header and a different one in the address (the header's was taken and the address's, the
+    one a proxy logs, passed over). 401 each. The same token in both places is one token; a
+    header of another scheme (``Basic``, from a proxy's own sign-in) is not a token."""
+    if len(request.headers.getlist("authorization")) > 1:
+        return Problem(401, AUTHORIZATION_REPEATED, slug="authorization-repeated")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    in_header = value.strip() if scheme.lower() == "bearer" else ""
+    in_address = request.query_params.get(QUERY_NAME, "").strip()
+    if in_header and in_address and in_header != in_address:
+        return Problem(401, TOKEN_TWICE, slug="token-twice")
+    return None
+
+
 def _coordinator(request: Request, token: str) -> Principal | None:
     row = tokens.lookup(request.app.state.engine, token)
     if row is None or row.bureau_code != request.app.state.settings.bureau_code:
@@ -162,7 +189,7 @@ def allow(*roles: Role) -> Callable[[Request], Principal]:
     wanted = frozenset(roles)
 
     def guard(request: Request) -> Principal:
-        refused = query_refusal(request)
+        refused = query_refusal(request) or header_refusal(request)
         if refused is not None:
             if Role.public in wanted:
                 return Principal(Role.public)
