@@ -127,7 +127,9 @@ def serve(
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             # what one connection may hold (api/connections.py; docs/operations.md)
-            http=connections.BoundedH11.with_header_timeout(settings.serve_header_timeout_seconds),
+            http=connections.BoundedH11.with_timeouts(
+                settings.serve_header_timeout_seconds, settings.serve_body_timeout_seconds
+            ),
             loop="api.connections:event_loop",  # one accept-error report a minute, not thousands
             limit_concurrency=settings.serve_max_connections,
             backlog=connections.ACCEPT_BATCH,

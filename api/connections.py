@@ -1,5 +1,6 @@
 """What one connection can make ``shuangsui serve`` hold, where uvicorn does not bound it:
-a request head's time (:class:`BoundedH11`), the number of connections, and the log of a
+a request head's time and a body's pauses (:class:`BoundedH11`), the number of connections,
+and the log of a
 process out of file descriptors (:class:`QuietAcceptErrors`, :func:`event_loop`); and one
 way only for a request to say where its body ends (:class:`OneFraming`). Request bodies are
 bounded in :mod:`api.limits`.
@@ -74,12 +75,18 @@ def _check_request(request: h11.Request, most: int) -> None:
 
 
 class BoundedH11(H11Protocol):
-    """uvicorn's h11 protocol (``uvicorn.run(http=BoundedH11.with_header_timeout(s))``) with:
+    """uvicorn's h11 protocol (``uvicorn.run(http=BoundedH11.with_timeouts(head, body))``) with:
 
     * a deadline for each request's head (line and headers): whole within ``header_timeout``
       seconds of the connection's opening or of the previous answer, or the connection is
       closed. uvicorn has none (its keep-alive timer runs only between requests, and any byte
       stops it): a client sending nothing, or a header line every few seconds, stayed for ever;
+    * a pause in a request's body: no byte of it for ``body_timeout`` seconds while the server
+      reads, and the connection is closed (the route then sees the client gone). uvicorn has
+      no timer between reads: a body that stopped (a phone out of coverage that never said so,
+      a chunk size larger than what follows) held its connection, and its place under
+      ``limit_concurrency``, for ever. A slow body is not cut, however slow: only a silence
+      (the server not reading, or waiting to send ``100 Continue``, is not the client's);
     * a ceiling: a connection opened while twice ``limit_concurrency`` are open is closed at
       once (uvicorn answers ``503`` past ``limit_concurrency``, but only to a whole head, and
       accepts on). asyncio accepts ``backlog`` connections at a time before any reaches this
@@ -92,7 +99,9 @@ class BoundedH11(H11Protocol):
     """
 
     header_timeout: float = 10.0
+    body_timeout: float = 120.0
     _header_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
     _lingering = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -102,8 +111,8 @@ class BoundedH11(H11Protocol):
         self.conn = self.framing
 
     @classmethod
-    def with_header_timeout(cls, seconds: float) -> type[BoundedH11]:
-        return type(cls.__name__, (cls,), {"header_timeout": seconds})
+    def with_timeouts(cls, header: float, body: float) -> type[BoundedH11]:
+        return type(cls.__name__, (cls,), {"header_timeout": header, "body_timeout": body})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -121,6 +130,7 @@ class BoundedH11(H11Protocol):
             self._stop_header_timer()
         elif self._header_timer is None:  # waiting for the next head (a body was drained)
             self._await_header()
+        self._await_body()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -154,7 +164,29 @@ class BoundedH11(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
+        self._stop_body_timer()
         super().connection_lost(exc)
+
+    def _await_body(self) -> None:
+        """(Re)start the body's timer while the client is sending a body, else stop it."""
+        self._stop_body_timer()
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            self._body_timer = self.loop.call_later(self.body_timeout, self._body_late)
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        waiting = self.cycle is not None and self.cycle.waiting_for_100_continue
+        if self.flow.read_paused or waiting:
+            self._await_body()  # the server is the one waiting: not the client's silence
+            return
+        self.transport.close()
 
     def _await_header(self) -> None:
         self._stop_header_timer()

@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         description="shuangsui serve: a request's line and headers must arrive within this "
         "many seconds of the connection's opening or of the previous answer",
     )
+    serve_body_timeout_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="shuangsui serve: a request whose body sends no byte for this many seconds "
+        "is closed (a slow body is not: only a silence)",
+    )
     serve_keep_alive_seconds: int = Field(
         default=5, ge=1, description="shuangsui serve: an idle connection is closed after this"
     )

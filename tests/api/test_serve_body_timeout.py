@@ -1,0 +1,85 @@
+"""A request body that stops is closed after ``SHUANGSUI_SERVE_BODY_TIMEOUT_SECONDS`` without
+a byte (``api.connections.BoundedH11``); a slow one is not, however long it takes. Before,
+uvicorn had no timer between reads: a body cut short by a client that never said so (a phone
+out of coverage), or a chunk announcing more than follows, held its connection, and its place
+under ``SHUANGSUI_SERVE_MAX_CONNECTIONS``, for ever. On a real ``shuangsui serve`` process."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.served import serve
+
+ENV = {
+    "SHUANGSUI_SERVE_BODY_TIMEOUT_SECONDS": "1",
+    "SHUANGSUI_SERVE_HEADER_TIMEOUT_SECONDS": "30",
+    "SHUANGSUI_SERVE_KEEP_ALIVE_SECONDS": "30",
+}
+# a route that reads its body before anything else (FastAPI parses it before the guard)
+HEAD = "POST /findings/ccc-2026-12/91350100ANBKFJRE2E HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+def _open_for(sock: socket.socket, within: float) -> tuple[float, bytes]:
+    """Seconds until the server closes ``sock`` (``within`` if it has not), and what it
+    answered."""
+    start, answer = time.monotonic(), b""
+    sock.settimeout(0.25)
+    while time.monotonic() - start < within:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            data = b""
+        if not data:
+            return time.monotonic() - start, answer
+        answer += data
+    return within, answer
+
+
+def test_a_body_that_stops_is_closed_and_a_slow_one_is_not(tmp_path: Path) -> None:
+    with serve(tmp_path, ENV) as server:
+        with server.connect() as cut:  # 3 bytes of 100, then nothing
+            cut.sendall(
+                f"{HEAD}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{}}".encode()
+            )
+            spent, answer = _open_for(cut, 10)
+            assert 0.8 < spent < 5 and answer == b"", (spent, answer)
+        with server.connect() as lying:  # a chunk of 65,535 bytes announced, 2 sent
+            lying.sendall(f"{HEAD}Transfer-Encoding: chunked\r\n\r\nffff\r\n{{}}".encode())
+            spent, answer = _open_for(lying, 10)
+            assert 0.8 < spent < 5 and answer == b"", (spent, answer)
+        with server.connect() as slow:  # 16 bytes, one each 0.25 s: 4 s, no pause of 1 s
+            slow.sendall(
+                f"{HEAD}Content-Type: application/json\r\nContent-Length: 16\r\n\r\n".encode()
+            )
+            start, answer = time.monotonic(), b""
+            slow.settimeout(0.25)
+            for _ in range(16):
+                slow.sendall(b" ")
+                try:
+                    answer += slow.recv(65536)  # nothing yet: paces the drip
+                except TimeoutError:
+                    pass
+            slow.settimeout(10)
+            while b"\r\n\r\n" not in answer and (data := slow.recv(65536)):
+                answer += data
+            assert time.monotonic() - start > 3.5, answer  # read whole, slowly
+            assert answer.startswith(b"HTTP/1.1 4"), answer  # answered (a body of blanks)
+        assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+        assert "Traceback" not in server.log.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_the_body_timeout_must_be_a_positive_number(value: str) -> None:
+    from pydantic import ValidationError
+
+    from shuangsui.config import Settings
+
+    with pytest.raises(ValidationError, match="serve_body_timeout_seconds"):
+        Settings(serve_body_timeout_seconds=value)  # type: ignore[arg-type]
