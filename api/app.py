@@ -45,6 +45,7 @@ EXTRA_ROUTERS: list[str] = [
     "workspace.imports:router",  # the coordinator's findings import, from a round's page
     "workspace.signout:router",  # 退出, for the coordinator's and the inspector's cookie
     "workspace.assistance:router",  # the coordinator's 执法协查: partners' requests answered
+    "workspace.joint_pages:router",  # the coordinator's 联合抽查: joint rounds, next steps
     "leads.api:router",  # the coordinator's leads (/leads)
     "api.replacements:router",  # a team member replaced after the draw (§14)
 ]
