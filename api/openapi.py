@@ -10,6 +10,7 @@ problem details (``api.problems``):
 * 422: a route that takes parameters or a body (a field out of its schema).
 * 400, 413: a route that writes (POST, PUT, PATCH) or takes a body: the body is not JSON or
   was cut off (400), or is larger than the server accepts (413).
+* 415: a route that takes a JSON body: the body was sent as another media type.
 * 409: a route of the bureau's own people that writes: someone else's write won a race.
 
 The API's fuzz test (``tests/api/test_fuzz.py``) holds the server to this document.
@@ -36,6 +37,7 @@ WHY = {
     404: "Not found",
     409: "A concurrent write came first; read again and retry",
     413: "The request body is larger than the server accepts",
+    415: "The body's Content-Type is not JSON (application/json)",
     422: "A field is out of its schema, or the request cannot be carried out as sent",
 }
 
@@ -51,6 +53,8 @@ def problem_statuses(method: str, roles: Iterable[str], operation: dict[str, Any
         out.add(422)
     if writes or "requestBody" in operation:
         out |= {400, 413}
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        out.add(415)
     if writes and guarded and held & {Role.inspector.value, Role.coordinator.value}:
         out.add(409)
     return out

@@ -98,6 +98,19 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     ]
 
 
+def _not_json(request: Request, exc: RequestValidationError) -> str | None:
+    """The media type a JSON body was sent as, when that is why it was refused: the framework
+    reads a body as JSON only when its ``Content-Type`` says so (or says nothing), and
+    otherwise validated its bytes, answering ``body: Input should be a valid dictionary``, a
+    field error for a body that may hold every field right (``text/plain``, a form)."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if not media or media == "application/json" or media.endswith("+json"):
+        return None
+    if any(tuple(e["loc"]) == ("body",) for e in exc.errors()):
+        return media
+    return None
+
+
 def invalid_parameters(exc: RequestValidationError) -> Problem:
     """422 ``invalid-parameter`` whose detail starts with the parameter at fault
     (``start: not an integer …``), the shape docs/exchange-protocol.md promises partners."""
@@ -174,7 +187,11 @@ def install(app: FastAPI) -> None:
         return problem_response(422, detail, "invalid-value")
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (media := _not_json(request, exc)) is not None:
+            detail = f"Content-Type: {media} is not JSON: send the body as application/json"
+            errors = [{"field": "header.content-type", "reason": detail}]
+            return problem_response(415, detail, "unsupported-media-type", errors=errors)
         errors = _field_errors(exc)
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5])
         return problem_response(
