@@ -6,7 +6,8 @@ start when one does not (see :func:`check_routes`).
   enterprise, inspector) — ``notifications.links.assignment_token`` — so it opens that one
   assignment and nothing else. It is checked against each team member with a constant-time
   comparison; the matching member is the caller, unless the link expired with its round, was
-  revoked, or the inspector is inactive (``api.inspector_tokens``).
+  revoked, or the inspector is inactive (``api.inspector_tokens``). A member's link of a
+  generation a coordinator ended (``notifications.generations``) is refused as replaced.
 * ``coordinator``: a token from ``shuangsui tokens create-coordinator`` (only its SHA-256 is
   stored), valid for the bureau it was issued for until ``tokens revoke-coordinator``.
 
@@ -75,6 +76,7 @@ class Principal:
     name: str = ""  # inspector id or coordinator name
     round_key: str = ""
     credit_code: str = ""
+    generation: int = 0  # an inspector's: the generation of the link (notifications.generations)
 
     @property
     def actor(self) -> str:
@@ -161,13 +163,22 @@ def _inspector(request: Request, token: str) -> Principal | None:
     if found is None:
         return None
     secret = settings.secret_key.get_secret_value()
-    match = inspector_tokens.match(secret, round_key, credit_code, found.team, token)
-    if match is None:
-        return None
-    refused = inspector_tokens.refusal(found, match, round_key, settings)
+    match = inspector_tokens.match(
+        secret, round_key, credit_code, found.team, token, found.generations
+    )
+    refused = (
+        inspector_tokens.replaced(
+            secret, round_key, credit_code, found, token, settings.bureau_name
+        )
+        if match is None
+        else inspector_tokens.refusal(found, match, round_key, settings)
+    )
     if refused is not None:
         raise Problem(refused.status, refused.detail, slug=refused.slug)
-    return Principal(Role.inspector, match, round_key, credit_code)
+    if match is None:
+        return None
+    generation = found.generations.get(match, 0)
+    return Principal(Role.inspector, match, round_key, credit_code, generation)
 
 
 def still_allowed(request: Request, who: Principal) -> Callable[[Session], None] | None:
@@ -177,7 +188,9 @@ def still_allowed(request: Request, who: Principal) -> Callable[[Session], None]
     answered as :func:`allow` answers a revoked one); None for the public."""
     settings = request.app.state.settings
     if who.role is Role.inspector:
-        return inspector_tokens.still_open(settings, who.round_key, who.credit_code, who.name)
+        return inspector_tokens.still_open(
+            settings, who.round_key, who.credit_code, who.name, who.generation
+        )
     if who.role is Role.coordinator:
         binding = tokens.token_hash(bearer(request))
         return tokens.still_current(who.name, settings.bureau_code, binding)

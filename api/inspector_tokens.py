@@ -11,7 +11,11 @@ refused by what the database says about the assignment, checked on every request
   links in one round, or in every round drawn until the revocation (:func:`covers`): the links
   a lost phone could hold, not those of rounds drawn afterwards; each revocation is an audit
   entry;
-* **registry status**: an inspector marked inactive in the registry is refused.
+* **registry status**: an inspector marked inactive in the registry is refused;
+* **generation**: a member's link to one check ended by a coordinator (``notifications
+  relink --end-old``, ``notifications.generations``) is refused as replaced, and so is a
+  workspace session it opened (its binding names the generation); the member's new link, of
+  the next generation, opens.
 
 A write through a link (a finding submitted or signed) is checked once more inside its own
 transaction (:func:`still_open`), so a revocation committed between the request's check and the
@@ -23,8 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -35,7 +39,8 @@ from sqlmodel import Session, col
 from findings.deadlines import Calendar, add_working_days
 from findings.models import InspectorTokenRevocation
 from findings.settings import FindingsSettings
-from notifications.links import assignment_token
+from notifications import generations
+from notifications.links import assignment_tokens
 from registry.models import Inspector, InspectorStatus
 from rounds import audit
 from rounds.models import Assignment, Round
@@ -82,6 +87,8 @@ class TeamAccess:
     due: dt.date
     inactive: frozenset[str]
     revoked: frozenset[str]
+    # each member's current generation of the link (``notifications.generations``); 0 if absent
+    generations: Mapping[str, int] = field(default_factory=dict)
 
 
 def load(session: Session, round_key: str, credit_code: str) -> TeamAccess | None:
@@ -112,7 +119,9 @@ def load(session: Session, round_key: str, credit_code: str) -> TeamAccess | Non
     ).scalars()
     revoked = {r.inspector_id for r in revocations if covers(r, drawn_at)}
     due = max([window_end, *(r[1] for r in rows)])
-    return TeamAccess(team, due, frozenset(inactive), frozenset(revoked))
+    current = generations.current(session, round_key, credit_code, team)
+    made = {member: n for (_, member), n in current.items()}
+    return TeamAccess(team, due, frozenset(inactive), frozenset(revoked), made)
 
 
 def covers(revocation: InspectorTokenRevocation, drawn_at: dt.datetime | None) -> bool:
@@ -129,16 +138,63 @@ def covers(revocation: InspectorTokenRevocation, drawn_at: dt.datetime | None) -
     return drawn_at is None or drawn_at <= revocation.revoked_at
 
 
-def match(secret: str, round_key: str, credit_code: str, team: list[str], token: str) -> str | None:
-    """The member whose token ``token`` is. Every member is compared, so the time taken does not
-    tell which one matched; bytes are compared, so any text a client sends is safe here."""
+def match(
+    secret: str, round_key: str, credit_code: str, team: list[str], token: str,
+    current: Mapping[str, int] | None = None,
+) -> str | None:  # fmt: skip
+    """The member whose token ``token`` is, of their ``current`` generation (0 when not in it).
+    Every member is compared, so the time taken does not tell which one matched; bytes are
+    compared, so any text a client sends is safe here."""
     sent = token.encode("utf-8", "surrogateescape")
+    made = assignment_tokens(secret, round_key)
+    current = current or {}
     found = None
     for inspector_id in team:
-        expected = assignment_token(secret, round_key, credit_code, inspector_id).encode("ascii")
+        expected = made(credit_code, inspector_id, current.get(inspector_id, 0)).encode("ascii")
         if hmac.compare_digest(expected, sent):
             found = inspector_id
     return found
+
+
+def replaced(
+    secret: str, round_key: str, credit_code: str, found: TeamAccess, token: str, bureau: str
+) -> Refusal | None:
+    """The refusal of ``token`` when it is a member's link of a generation ended since
+    (:data:`REPLACED`), None otherwise. It names nobody: the holder may not be the member."""
+    sent = token.encode("utf-8", "surrogateescape")
+    made = assignment_tokens(secret, round_key)
+    hit = False
+    for inspector_id, current in found.generations.items():
+        for n in range(current):
+            expected = made(credit_code, inspector_id, n).encode("ascii")
+            hit = hmac.compare_digest(expected, sent) or hit
+    return replaced_refusal(bureau) if hit else None
+
+
+REPLACED = (
+    "this link was replaced and no longer opens anything: a new link was sent to the inspector "
+    "it was made for; if that is you, open the newest link sent to you, otherwise ask the "
+    "coordinator of {bureau}"
+)
+
+
+def replaced_refusal(bureau: str) -> Refusal:
+    """A link (or a session it opened) of a generation ended since: 403, naming nobody."""
+    return Refusal(403, "token-replaced", REPLACED.format(bureau=bureau))
+
+
+def binding(generation: int) -> str:
+    """What ties an inspector's workspace session to the generation of the link that opened
+    it (empty for generation 0, as every session made before generations had it)."""
+    return f"g{generation}" if generation else ""
+
+
+def generation_of(binding_: str) -> int:
+    """The generation a session's :func:`binding` names (-1: none that a link could have)."""
+    if not binding_:
+        return 0
+    digits = binding_.removeprefix("g")
+    return int(digits) if binding_.startswith("g") and digits.isdigit() else -1
 
 
 @lru_cache(maxsize=256)
@@ -187,10 +243,11 @@ def refusal(
 
 
 def still_open(
-    settings: Settings, round_key: str, credit_code: str, inspector_id: str
+    settings: Settings, round_key: str, credit_code: str, inspector_id: str, generation: int = 0
 ) -> Callable[[Session], None]:
-    """The check of a write through ``inspector_id``'s link, for the write's own transaction
-    (``shuangsui.writes.write``): :func:`refusal` again, raised as :class:`LinkRefused`.
+    """The check of a write through ``inspector_id``'s link (of ``generation``), for the
+    write's own transaction (``shuangsui.writes.write``): :func:`refusal` again, and the
+    generation still the member's current one, raised as :class:`LinkRefused`.
 
     It first takes a share lock on the inspector's registry row, which :func:`revoke` (and a
     change of the inspector's status) takes exclusively. A revocation that committed before is
@@ -212,6 +269,8 @@ def still_open(
             )
         else:
             refused = refusal(found, inspector_id, round_key, settings)
+            if refused is None and found.generations.get(inspector_id, 0) != generation:
+                refused = replaced_refusal(settings.bureau_name)
         if refused is not None:
             raise LinkRefused(refused)
 

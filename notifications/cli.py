@@ -125,6 +125,19 @@ def relink_cmd(
         str | None,
         typer.Option("--inspector", help="only this inspector's open checks (with --round)"),
     ] = None,
+    credit_code: Annotated[
+        str | None,
+        typer.Option("--credit-code", help="only the check of this enterprise (with --round)"),
+    ] = None,
+    end_old: Annotated[
+        bool,
+        typer.Option(
+            "--end-old",
+            help="end the link sent before (lost, or forwarded to someone who must not have it): "
+            "it stops opening at once, and a new one is sent; only with --inspector and "
+            "--credit-code (one member of one check), every other link untouched",
+        ),
+    ] = False,
 ) -> None:
     """Send the members of the round's open checks their links again, under the current
     SHUANGSUI_SECRET_KEY: after the key was rotated (the links sent before no longer open), or
@@ -144,6 +157,11 @@ def relink_cmd(
     if inspector is not None and all_open:
         raise UserError("--inspector: only with --round (one inspector's links in one round), "
                         "not with --all-open")  # fmt: skip
+    if credit_code is not None and all_open:
+        raise UserError("--credit-code: only with --round (one check's links), not with --all-open")
+    if end_old and (inspector is None or credit_code is None or all_open):
+        raise UserError("--end-old: only with --round, --inspector and --credit-code: it ends "
+                        "the link of one member of one check")  # fmt: skip
     refusals = link_refusals(get_settings())
     if all_open:
         _relink_all_open(by=by, reason=reason, refusals=refusals)
@@ -152,10 +170,17 @@ def relink_cmd(
     done = writes.write(
         _engine(),
         lambda session: relink(session, round_key=round_key, inspector_id=inspector, by=by,
-                               reason=reason, refusals=refusals),
+                               reason=reason, refusals=refusals, credit_code=credit_code,
+                               end_old=end_old),
         what=f"the links of round {round_key}",
     )  # fmt: skip
     _say_relinked(round_key, done)
+    if end_old and done.ended:
+        typer.echo(f"the earlier link of {inspector} to {credit_code} is ended: it no longer "
+                   f"opens (generation {done.generation} now)")  # fmt: skip
+    elif end_old and not done.left_out:
+        typer.echo(f"the earlier link of {inspector} to {credit_code} was already ended for "
+                   f"this reason (generation {done.generation}): nothing more ended")  # fmt: skip
 
 
 def _say_relinked(round_key: str, done: Relinked) -> None:

@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from findings.models import Finding, FindingVersion
 from findings.service import VersionAdded
-from notifications import facts
+from notifications import facts, generations
 from notifications.links import idempotency_keys
 from notifications.messages import (
     AssignmentMessages,
@@ -44,6 +44,7 @@ from notifications.rehearsal import rehearse
 from notifications.render import language_of
 from notifications.settings import NotifySettings
 from rounds.models import Assignment, TeamChange
+from shuangsui.config import get_settings
 
 logger = logging.getLogger(__name__)
 _installed = False
@@ -320,6 +321,8 @@ def rewrite_unsent(session: Session, notices: Sequence[Outgoing]) -> set[str]:
     not_reached = [s.value for s in (NotificationStatus.pending, NotificationStatus.failed,
                                      NotificationStatus.dead)]  # fmt: skip
     now = datetime.now(UTC)  # one moment for the team's notices: a lease ended by then
+    secret = get_settings().secret_key.get_secret_value()  # a link ended since: the new one
+    notices = generations.current_links(session, list(notices), secret)
     rewritten: set[str] = set()
     for out in notices:
         done = session.execute(

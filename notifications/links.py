@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import quote
+
+# the field a link's generation is hashed under (generation 1 and on; 0 hashes none)
+GENERATION = "generation"
 
 
 def _fields(*fields: str) -> bytes:
@@ -16,32 +20,52 @@ def _fields(*fields: str) -> bytes:
     return bytes(out)
 
 
-def assignment_token(secret: str, round_key: str, credit_code: str, inspector_id: str) -> str:
-    """HMAC-SHA256 over the length-prefixed (8-byte big-endian) UTF-8 fields, as hex."""
-    return assignment_tokens(secret, round_key)(credit_code, inspector_id)
+class Tokens(Protocol):
+    """The tokens of one round (:func:`assignment_tokens`)."""
+
+    def __call__(self, credit_code: str, inspector_id: str, generation: int = 0) -> str: ...
 
 
-def assignment_tokens(secret: str, round_key: str) -> Callable[[str, str], str]:
-    """:func:`assignment_token` of one round, as a function of (credit_code, inspector_id).
+def assignment_token(
+    secret: str, round_key: str, credit_code: str, inspector_id: str, generation: int = 0
+) -> str:
+    """HMAC-SHA256 over the length-prefixed (8-byte big-endian) UTF-8 fields, as hex.
+
+    ``generation``: the member's link to the check as a coordinator last replaced it
+    (``notifications.generations``). Generation 0, never replaced, hashes the four fields
+    ("shuangsui-assignment-v1", round, enterprise, inspector): every link sent before
+    generations existed. Generation n >= 1 hashes two fields more, ``"generation"`` and n in
+    decimal: its input is generation 0's followed by more bytes, so it is never generation
+    0's, and two generations' inputs differ in their last field."""
+    return assignment_tokens(secret, round_key)(credit_code, inspector_id, generation)
+
+
+def assignment_tokens(secret: str, round_key: str) -> Tokens:
+    """:func:`assignment_token` of one round, as a function of (credit_code, inspector_id,
+    generation).
 
     The fields are length-prefixed one after the other, so the key and the round's own fields
     are hashed once and each token continues from a copy of that state: the same digest."""
     msg = _fields("shuangsui-assignment-v1", round_key)
     start = hmac.new(secret.encode("utf-8"), msg, hashlib.sha256)
 
-    def token(credit_code: str, inspector_id: str) -> str:
+    def token(credit_code: str, inspector_id: str, generation: int = 0) -> str:
         mac = start.copy()
         mac.update(_fields(credit_code, inspector_id))
+        if generation:
+            mac.update(_fields(GENERATION, str(generation)))
         return mac.hexdigest()
 
     return token
 
 
 def verify_assignment_token(
-    secret: str, round_key: str, credit_code: str, inspector_id: str, token: str
-) -> bool:
-    """Whether ``token`` is this assignment's; any text is safe (bytes are compared)."""
-    expected = assignment_token(secret, round_key, credit_code, inspector_id)
+    secret: str, round_key: str, credit_code: str, inspector_id: str, token: str,
+    generation: int = 0,
+) -> bool:  # fmt: skip
+    """Whether ``token`` is this assignment's (of ``generation``); any text is safe (bytes are
+    compared)."""
+    expected = assignment_token(secret, round_key, credit_code, inspector_id, generation)
     return hmac.compare_digest(expected.encode("ascii"), token.encode("utf-8", "surrogateescape"))
 
 

@@ -551,12 +551,15 @@ class Reissued:
     """An open check's link given again (``notifications.relink``), as its member is told it:
     ``earlier`` says what became of the link they were sent before (``changed``: made under
     another secret key, it no longer opens; ``same``: it is this one and still opens;
-    ``none``: none reached them). ``subject_key`` keys the message: one per key and reason.
-    No date, no team: a new date or a replacement since leaves what it says true."""
+    ``none``: none reached them; ``ended``: a coordinator ended it, it no longer opens).
+    ``subject_key`` keys the message: one per key and reason. ``generation``: the link's
+    (``notifications.generations``). No date, no team: a new date or a replacement since
+    leaves what it says true."""
 
     enterprise: EnterpriseInfo
     earlier: str
     subject_key: str
+    generation: int = 0
 
 
 def link_reissued_message(
@@ -566,7 +569,9 @@ def link_reissued_message(
     and what became of the link sent before; never the coordinator's reason, which stays in
     the audit log."""
     code = reissued.enterprise.credit_code
-    token = assignment_tokens(common.secret, round_info.key)(code, inspector.inspector_id)
+    token = assignment_tokens(common.secret, round_info.key)(
+        code, inspector.inspector_id, reissued.generation
+    )
     link = submission_links(common.public_base_url, round_info.key)(code, token)
     context = {
         "round": _round_ctx(round_info),

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from notifications import facts, outbox_rows
+from notifications import facts, generations, outbox_rows
 from notifications.messages import (
     AssignmentMessages,
     Common,
@@ -36,7 +36,7 @@ from notifications.models import Channel, Notification, NotificationKind
 from notifications.settings import NotifySettings
 from notifications.workdays import working_days_between
 from rounds.models import Assignment, Round, RoundStatus
-from shuangsui.config import Settings
+from shuangsui.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 # A round's notices are built and written this many enterprises at a time: a draw's memory
@@ -81,6 +81,8 @@ def add_messages(
             new.append(m)
     if not new:
         return 0
+    if not new_round:  # a link a coordinator ended since: the message carries the new one
+        new = generations.current_links(session, new, get_settings().secret_key.get_secret_value())
     outbox_rows.insert(session, new, now, new_round=new_round)
     logger.debug("outbox: %d new message(s)", len(new))
     return len(new)

@@ -15,6 +15,16 @@ written again with the current link and token where the old ones stood, as
 carries a dead link. One sent, or in a dispatcher's hands (leased: it may be going now),
 stays as it was; its link is what the new message speaks of.
 
+One member of one check may have the old link ended as well (``end_old``: a phone lost, a
+notice forwarded to someone who must not have it): the member's link is made of the next
+generation (``notifications.generations``), which the token check takes from then on, and the
+message says the earlier link no longer opens. Every other link, the member's to other checks
+and the other members', is untouched. Ended once per form sent or per reason (a second run
+ends nothing more, and queues nothing more).
+
+Every link of the round is made of its seat's current generation (0, today's token, for a
+seat never ended), here and in the messages written again.
+
 Idempotent: the message's key is the check's, the member's and a digest of the link's token
 and the reason (``links.reissue_subject``): the command run again for the same reason queues
 nothing more; after a further rotation (a new token), or for another reason, it queues anew.
@@ -33,7 +43,7 @@ from sqlmodel import Session
 
 from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.state import is_final
-from notifications import facts
+from notifications import facts, generations
 from notifications.links import assignment_tokens, reissue_subject
 from notifications.messages import (
     Common,
@@ -74,7 +84,7 @@ class Refused(UserError):
     (``workspace.relinks``)."""
 
     KINDS = ("by", "reason", "reason-long", "reason-unprintable", "no-round", "not-drawn",
-             "no-inspector", "not-on-team", "all-final")  # fmt: skip
+             "no-inspector", "not-on-team", "all-final", "end-old")  # fmt: skip
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -114,6 +124,9 @@ class Relinked:
     rewritten: int
     left_out: list[tuple[str, str, str]]
     unreachable: list[str]
+    # ``end_old``: the generation the member's link is of now, and whether this run ended one
+    generation: int = 0
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,8 @@ class Seat:
 def relink(
     session: Session, *, round_key: str, inspector_id: str | None = None, by: str, reason: str,
     credit_code: str | None = None, refusals: Refusals | None = None,
-    common: Common | None = None, none_open: bool = False,
+    common: Common | None = None, none_open: bool = False, end_old: bool = False,
+    seen_generation: int | None = None,
 ) -> Relinked:  # fmt: skip
     """Give the links of ``round_key``'s open checks again (only ``inspector_id``'s, only the
     check of ``credit_code``, when given), in the caller's transaction; never commits.
@@ -133,8 +147,14 @@ def relink(
     ``api.inspector_tokens``), a member left out with it, since a new message would carry a
     link refused all the same. ``none_open``: a round with no open check raises
     :class:`NoneOpen`, nothing written (``--all-open`` passes it over), instead of an audit
-    entry that queued nothing."""
+    entry that queued nothing. ``end_old`` (only with ``inspector_id`` and ``credit_code``):
+    the member's link ended first and the new one sent (:func:`generations.end`, once per
+    ``seen_generation``, the generation the page showed, or, with none, per reason); the
+    member left out (revoked, inactive, expired) ends nothing."""
     by, reason = checked_note(by, reason)
+    if end_old and (inspector_id is None or credit_code is None):
+        raise Refused("end-old", "--end-old: only with --inspector and --credit-code: it ends "
+                      "the link of one member of one check")  # fmt: skip
     seats = _open_seats(session, round_key, inspector_id, credit_code)
     if none_open and not seats:
         raise NoneOpen(f"round {round_key} has no open check (every finding is final)")
@@ -145,17 +165,32 @@ def relink(
         if s.inspector_id not in people:  # an assignment names an inspector: no row, no address
             left_out[(s.inspector_id, s.credit_code)] = "not in the registry: no address"
     live = [s for s in seats if (s.inspector_id, s.credit_code) not in left_out]
-    token = assignment_tokens(common.secret, round_key)
+    ended_now, now_at = False, 0
+    if end_old and live:
+        assert inspector_id is not None and credit_code is not None
+        now_at, ended_now = generations.end(
+            session, round_key=round_key, credit_code=credit_code, inspector_id=inspector_id,
+            by=by, reason=reason, seen=seen_generation,
+        )  # fmt: skip
+    current = generations.current(session, round_key, credit_code)
+    made = assignment_tokens(common.secret, round_key)
+
+    def token(code: str, member: str) -> str:
+        return made(code, member, current.get((code, member), 0))
+
     rewritten, reached = _rewrite_links(session, round_key, live, token)
     info = facts.round_info(session, round_key)[0]
     firms = facts.enterprises(session, sorted({s.credit_code for s in live}))
     messages = []
     for s in live:
-        current = token(s.credit_code, s.inspector_id)
+        now = token(s.credit_code, s.inspector_id)
         held = reached.get((s.inspector_id, s.credit_code), set())
-        earlier = "same" if current in held else "changed" if held else "none"
+        earlier = "same" if now in held else "changed" if held else "none"
+        if end_old:
+            earlier = "ended"
         firm = firms.get(s.credit_code) or EnterpriseInfo(s.credit_code, s.credit_code)
-        said = Reissued(firm, earlier, reissue_subject(s.credit_code, current, reason))
+        said = Reissued(firm, earlier, reissue_subject(s.credit_code, now, reason),
+                        current.get((s.credit_code, s.inspector_id), 0))  # fmt: skip
         messages.append(link_reissued_message(common, round_info=info, reissued=said,
                                               inspector=people[s.inspector_id]))  # fmt: skip
     present = _present(session, [m.idempotency_key for m in messages])
@@ -167,6 +202,8 @@ def relink(
         rewritten=rewritten,
         left_out=[(i, code, why) for (i, code), why in sorted(left_out.items())],
         unreachable=sorted({m.recipient for m in new if m.channel == Channel.none}),
+        generation=now_at,
+        ended=ended_now,
     )
     audit.add_to(session, round_key, LinksReissued(
         by=by, reason=reason, inspector=inspector_id or "",

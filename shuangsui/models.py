@@ -23,6 +23,7 @@ from findings.models import (  # noqa: F401
 )
 from joint.models import JointRound, JointStatement  # noqa: F401
 from leads.models import Lead  # noqa: F401
+from notifications.generations import LinkGeneration  # noqa: F401
 from notifications.models import Notification  # noqa: F401
 from registry.models import (  # noqa: F401
     Certificate,

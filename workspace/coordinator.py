@@ -284,7 +284,8 @@ def _relinked(request: Request) -> dict[str, str] | None:
     """A link just sent again (the redirect's ``?relinked=ID``, ``&before=1`` when an earlier
     send for the same reason had queued it), for the page's banner."""
     who = request.query_params.get("relinked", "")[:64]
-    return {"id": who, "before": request.query_params.get("before", "")} if who else None
+    said = {k: request.query_params.get(k, "") for k in ("before", "ended")}
+    return {"id": who, **said} if who else None
 
 
 def _enterprise(
@@ -320,6 +321,7 @@ def _enterprise(
         changes=replacements.changes(state.engine, round_key, zone, credit_code),
         why_not_redate=redates.why_not(state.engine, view),
         why_not_relink=relinks.why_not(state.engine, view),
+        link_generations=relinks.generations_of(state.engine, round_key, credit_code),
         redates=redates.changes(state.engine, round_key, credit_code, zone),
         **(EMPTY | context),
     )
@@ -411,6 +413,7 @@ async def relink_member(
         return await run_in_threadpool(_enterprise, request, round_key, credit_code, me, status,
                                        relink_refused=why, relink_sent=sent)  # fmt: skip
     before = "&before=1" if done.already and not done.queued else ""
+    before += "&ended=1" if done.ended else ""
     return RedirectResponse(
         f"{enterprise_path(round_key, credit_code)}?relinked={quote(sent['inspector_id'])}"
         f"{before}#relink",

@@ -134,6 +134,9 @@ def inspector_session(request: Request) -> Visitor:
     if access is None or found.subject not in access.team:
         raise PageRefused(403, "此会话不能打开这项任务。")
     refused = inspector_tokens.refusal(access, found.subject, round_key, settings)
+    generation = inspector_tokens.generation_of(found.binding)
+    if refused is None and access.generations.get(found.subject, 0) != generation:
+        refused = inspector_tokens.replaced_refusal(settings.bureau_name)  # opened by an old link
     if refused is not None:
         raise link_refused(request, refused)
     return visitor(request, found)
@@ -151,7 +154,8 @@ def still_open(request: Request, visitor: Visitor) -> Callable[[DbSession], None
     ``api.inspector_tokens.LinkRefused``: answer it with :func:`link_refused`)."""
     s = visitor.session
     settings = request.app.state.settings
-    return inspector_tokens.still_open(settings, s.round_key, s.credit_code, s.subject)
+    generation = inspector_tokens.generation_of(s.binding)
+    return inspector_tokens.still_open(settings, s.round_key, s.credit_code, s.subject, generation)
 
 
 COORDINATOR_REFUSED = "协调员令牌已被撤销或更换，请重新登录。"
@@ -195,6 +199,9 @@ def still_current(request: Request, visitor: Visitor) -> Callable[[DbSession], N
 # the inspector reads it; the API's own wording (English) is for API clients
 LINK_REFUSALS = {
     "token-revoked": "您的任务链接已被撤销。如需继续填报，请联系{bureau}的协调员。",
+    # a generation ended (notifications.generations): said to whoever holds it, naming nobody
+    "token-replaced": "此链接已被作废并更换，不能再打开任何内容。新的链接已发送给该任务的检查人员；"
+    "如果您就是该检查人员，请打开最近收到的新链接，否则请联系{bureau}的协调员。",
     "inspector-inactive": "您在检查员名录中已停用，不能再填报或签字。请联系{bureau}的协调员。",
     "token-expired": "此链接已过有效期（本轮结果的截止日期加宽限期之后）。如需更正结果，"
     "请联系{bureau}的协调员。",

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
+from api import inspector_tokens
 from api.auth import Principal, bearer
 from api.inspector_tokens import LinkRefused
 from findings import evidence, media, service
@@ -127,7 +128,13 @@ def sign_in(
     who = signed.who
     value, _ = sessions.issue(
         state.settings.secret_key.get_secret_value(),
-        sessions.Session("inspector", who.name, round_key, credit_code),
+        sessions.Session(
+            "inspector",
+            who.name,
+            round_key,
+            credit_code,
+            binding=inspector_tokens.binding(who.generation),  # the link's generation
+        ),
     )
     audit.append(state.engine, round_key, WorkspaceOpened("inspector", who.name, credit_code))
     path = page_path(round_key, credit_code)

@@ -6,6 +6,11 @@ after a rotation it is new (the message says the old one no longer opens), other
 same link (the message says the earlier one still opens). A refusal is said in Chinese with
 the form kept as it was sent; a member whose link would be refused anyway (revoked, marked
 inactive, past its expiry) is sent nothing, and the page says so.
+
+A box, 作废原链接并重新发送, ends the member's link sent before as well
+(``notifications.generations``): a lost phone, a notice forwarded. The form carries the
+generation the page showed, so the same form sent twice, or two coordinators' at once, end
+one generation.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from api.link_refusals import link_refusals
+from notifications import generations
 from notifications.relink import Refused, Relinked, relink
 from rounds.models import Round, RoundStatus
 from rounds.replacements import NOTE_MAX
@@ -27,8 +33,9 @@ from workspace.assignment import AssignmentView
 from workspace.formvalues import first_twice, text
 from workspace.replacements import SentTwice, refuse_twice, twice_said
 
-FIELDS = ("inspector_id", "reason")
-LABELS = {"inspector_id": "检查人员", "reason": "原因"}
+FIELDS = ("inspector_id", "reason", "end_old", "generation")
+LABELS = {"inspector_id": "检查人员", "reason": "原因", "end_old": "作废原链接",
+          "generation": "链接版本"}  # fmt: skip
 
 
 class LeftOut(UserError):
@@ -47,12 +54,20 @@ def why_not(engine: sa.Engine, view: AssignmentView) -> str:
     return ""
 
 
+def generations_of(engine: sa.Engine, round_key: str, credit_code: str) -> dict[str, int]:
+    """Each member's current generation of their link to this check, by id (absent: 0)."""
+    with Session(engine) as db:
+        current = generations.current(db, round_key, credit_code)
+    return {member: n for (_, member), n in current.items()}
+
+
 def asked(form: Any) -> dict[str, str]:
     """What the form sent, as strings (a file in a field's place: empty), the reason cut at
     twice what the service takes; under ``twice`` a field sent more than once."""
     sent = {name: text(form, name) for name in FIELDS}
     sent["inspector_id"] = sent["inspector_id"][:64]
     sent["reason"] = sent["reason"][: 2 * NOTE_MAX]
+    sent["generation"] = sent["generation"][:12]
     sent["twice"] = first_twice(form, FIELDS)
     return sent
 
@@ -70,11 +85,14 @@ def record(
     link would be refused anyway (the attempt is in the audit log all the same)."""
     refuse_twice(sent)
     refusals = link_refusals(settings)
+    end_old = bool(sent["end_old"])
+    seen = int(sent["generation"]) if sent["generation"].isdigit() else 0
 
     def work(session: Session) -> Relinked:
         return relink(session, round_key=round_key, inspector_id=sent["inspector_id"],
                       credit_code=credit_code, by=by, reason=sent["reason"],
-                      refusals=refusals)  # fmt: skip
+                      refusals=refusals, end_old=end_old,
+                      seen_generation=seen if end_old else None)  # fmt: skip
 
     done = writes.write(engine, work, what=f"the links of {round_key}/{credit_code}",
                         allowed=allowed)  # fmt: skip
@@ -94,6 +112,7 @@ SAID = {
     "no-inspector": "{who} 不在执法人员名录中",
     "not-on-team": "{who} 不在这家企业的检查组中（可能已被更换）",
     "all-final": "检查结果已定稿，检查已完成，无需重新发送链接",
+    "end-old": "作废原链接：只能针对这家企业检查组中的一名人员",
 }
 LEFT_OUT = ("未发送：{who} 的链接已被撤销、本人在名录中已停用或链接已过期，重新发送的链接同样"
             "无法打开")  # fmt: skip

@@ -1,0 +1,144 @@
+"""One member's link to one check ended and replaced, the key unchanged (``shuangsui
+notifications relink --end-old``, the enterprise page's 作废原链接并重新发送).
+
+A link is an HMAC over (round, enterprise, inspector) with nothing stored
+(``notifications.links``); a forwarded or lost link could only be refused by revoking the
+inspector in the round (which refuses the inspector too) or by rotating the key (every
+inspector's link in the bureau). A *generation* is a number mixed into one member's token of
+one check: no row here, generation 0, today's token, every link sent before; each row ends
+the generation before its own. The draw's records are untouched: nothing of this is in an
+assignment, a bundle or a test vector. The token check (``api.inspector_tokens``) takes the
+member's current generation and refuses an older one's link as replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Column, Text
+from sqlmodel import Field, Session, SQLModel
+
+from notifications.links import assignment_tokens
+from notifications.messages import Outgoing
+from registry.models import Inspector
+from rounds import audit
+
+
+class LinkGeneration(SQLModel, table=True):
+    """Generation ``generation`` (>= 1) of a member's link to a check began, ending the one
+    before: when, by whom, why."""
+
+    __tablename__ = "link_generation"
+
+    round_key: str = Field(primary_key=True, foreign_key="round.round_key")
+    credit_code: str = Field(primary_key=True, max_length=18)
+    inspector_id: str = Field(primary_key=True)
+    generation: int = Field(primary_key=True)
+    ended_at: datetime
+    ended_by: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
+@dataclass(frozen=True)
+class LinkEnded:
+    """Audit event: a member's link to a check ended (generation ``ended``) and the next one
+    (``generation``) made, by whom and why; the holder of the old one is not known."""
+
+    by: str
+    reason: str
+    inspector_id: str
+    credit_code: str
+    ended: int
+    generation: int
+
+
+def current(
+    session: Session, round_key: str, credit_code: str | None = None,
+    members: Sequence[str] | None = None,
+) -> dict[tuple[str, str], int]:  # fmt: skip
+    """The current generation of each member's link to each check of ``round_key`` that has
+    one above 0 (only ``credit_code``'s, only ``members``', when given), by (credit_code,
+    inspector_id); a seat not in it is at generation 0."""
+    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
+    stmt = (
+        sa.select(g.credit_code, g.inspector_id, sa.func.max(g.generation))
+        .where(g.round_key == round_key)
+        .group_by(g.credit_code, g.inspector_id)
+    )
+    if credit_code is not None:
+        stmt = stmt.where(g.credit_code == credit_code)
+    if members is not None:
+        stmt = stmt.where(g.inspector_id.in_(list(members)))
+    return {(code, member): int(n) for code, member, n in session.execute(stmt)}
+
+
+def end(
+    session: Session, *, round_key: str, credit_code: str, inspector_id: str, by: str,
+    reason: str, seen: int | None = None,
+) -> tuple[int, bool]:  # fmt: skip
+    """End the member's current link to the check, in the caller's transaction (which holds
+    the round's row, ``notifications.relink``): the generation after it made, with an audit
+    entry. The inspector's row is locked first, as a revocation locks it: a write through the
+    old link that has checked it (``api.inspector_tokens.still_open``) commits before, one
+    later reads the new generation and is refused.
+
+    Once per ending: ``seen``, the generation the caller saw (the page's form), already ended
+    (a second POST of the form, another coordinator's at once) ends nothing more; with no
+    ``seen`` (the command), the current generation begun for the same reason ends nothing
+    more. The generation current after, and whether this call ended one."""
+    session.get(Inspector, inspector_id, with_for_update=True)
+    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
+    latest = session.execute(
+        sa.select(g.generation, g.reason)
+        .where(
+            g.round_key == round_key, g.credit_code == credit_code, g.inspector_id == inspector_id
+        )
+        .order_by(g.generation.desc())
+        .limit(1)
+    ).first()
+    now_at = int(latest[0]) if latest else 0
+    if seen is not None and seen != now_at:
+        return now_at, False
+    if seen is None and latest is not None and latest[1] == reason:
+        return now_at, False
+    session.add(LinkGeneration(round_key=round_key, credit_code=credit_code,
+                               inspector_id=inspector_id, generation=now_at + 1,
+                               ended_at=datetime.now(UTC), ended_by=by, reason=reason))  # fmt: skip
+    session.flush()
+    audit.add_to(session, round_key, LinkEnded(by, reason, inspector_id, credit_code,
+                                               now_at, now_at + 1))  # fmt: skip
+    return now_at + 1, True
+
+
+def current_links(session: Session, messages: list[Outgoing], secret: str) -> list[Outgoing]:
+    """``messages`` with the link of each seat whose link a coordinator ended made of its
+    current generation (subject, body, payload): a notice, a reminder or a request to sign
+    queued after the end carries the link that opens, not generation 0's. A link not of
+    generation 0 under ``secret`` (another key's, one already current) is left as it is."""
+    rounds = sorted({m.round_key for m in messages if m.payload.get("link")})
+    if not rounds:
+        return messages
+    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(
+        sa.select(g.round_key, g.credit_code, g.inspector_id, sa.func.max(g.generation))
+        .where(g.round_key.in_(rounds))
+        .group_by(g.round_key, g.credit_code, g.inspector_id)
+    ).all()
+    if not rows:
+        return messages
+    current = {(r, c, i): int(n) for r, c, i, n in rows}
+    out = []
+    for m in messages:
+        code, link = str(m.payload.get("credit_code", "")), m.payload.get("link")
+        n = current.get((m.round_key, code, m.recipient), 0)
+        if n and link:
+            made = assignment_tokens(secret, m.round_key)
+            old, new = made(code, m.recipient), made(code, m.recipient, n)
+            if link.endswith(f"token={old}"):
+                m = replace(m, subject=m.subject.replace(old, new), body=m.body.replace(old, new),
+                            payload={**m.payload, "link": link.replace(old, new)})  # fmt: skip
+        out.append(m)
+    return out
