@@ -142,7 +142,9 @@ def relink_cmd(
     """Send the members of the round's open checks their links again, under the current
     SHUANGSUI_SECRET_KEY: after the key was rotated (the links sent before no longer open), or
     to one inspector who lost their notice. --all-open: every drawn round with an open check,
-    one after another. Run again for the same reason: nothing more."""
+    one after another. --end-old: one member's link to one check lost or forwarded: it is
+    ended (it stops opening at once) and a new one sent, every other link untouched. Run
+    again for the same reason: nothing more."""
     from api.link_refusals import link_refusals
     from notifications.relink import relink
     from shuangsui import writes
