@@ -25,15 +25,15 @@ from prefect.runtime import deployment as this_deployment
 from prefect.runtime import flow_run
 
 from flows.plans import current_period, find_plan, plans_due
-from rounds import entropy
+from rounds import audit, entropy
 from shuangsui import wiring
 from shuangsui.config import get_settings
-from shuangsui.db import migrate
+from shuangsui.db import get_engine, migrate
 from shuangsui.errors import CommitHeld, DrawAlreadyMade, ShuangsuiError, UserError
 from shuangsui.keys import PERIOD, adhoc_round_key, check_round_key
 from tasks.artifacts import publish_held_artifact, publish_round_artifact
 from tasks.publish import publish_site_task
-from tasks.rounds import commit_round_task, draw_round_task, write_bundle_task
+from tasks.rounds import commit_round_task, draw_round_task, round_summary, write_bundle_task
 from workspace.events import AdhocRefused, record_refusal
 
 wiring.install()
@@ -48,7 +48,11 @@ def _carry_round(
     """From a committed round to a drawn one with its bundle, as far as entropy allows. Digits
     offered for a round drawn already go to the draw too, which refuses them out loud."""
     if summary["status"] == "committed" or (witness_digits and summary["status"] == "drawn"):
-        summary = draw_round_task(summary["round_key"], witness_digits, witnesses, requested_by)
+        try:
+            summary = draw_round_task(summary["round_key"], witness_digits, witnesses,
+                                      requested_by)  # fmt: skip
+        except entropy.BeaconUnavailable as exc:  # the other rounds go on; tried again later
+            summary = _beacon_down(summary["round_key"], exc)
     bundle_path = None
     if summary["status"] == "drawn":
         bundle_path = write_bundle_task(summary["round_key"])
@@ -120,15 +124,36 @@ def _publish_commitments(summaries: list[dict[str, Any]]) -> None:
                        "the site says so; raise SHUANGSUI_BEACON_LEAD", min(due))  # fmt: skip
 
 
+def _beacon_down(round_key: str, exc: entropy.BeaconUnavailable) -> dict[str, Any]:
+    """A round whose beacon round is due and was not served (past the draw task's retries):
+    still committed, to be tried again at ``entropy.retry_at`` (``resume_at``)."""
+    get_run_logger().warning("%s", exc)
+    summary = round_summary(round_key)
+    due = entropy.beacon_due(summary["entropy_plan"]) or entropy.now()
+    summary["waiting"] = str(exc)
+    summary["beacon_down"] = {"reason": str(exc), "url": exc.url}
+    summary["resume_at"] = entropy.retry_at(due, entropy.now()).isoformat()
+    return summary
+
+
 def _run_again(summaries: list[dict[str, Any]], parameters: dict[str, Any]) -> None:
-    """Rounds waiting for their beacon round: a run of this deployment is scheduled for when
-    the last is due, which draws them (nothing is held meanwhile), once however many runs
-    find them waiting; run outside a deployment, the log says when to run again."""
+    """Rounds waiting for their beacon round, not due yet or not served: a run of this
+    deployment is scheduled for when the last is due (or to be tried again), which draws them
+    (nothing is held meanwhile), once however many runs find them waiting; run outside a
+    deployment, the log says when to run again. A beacon down is said in the log with what
+    to check, and in the round's audit log (``BeaconRetryScheduled``: its coordinator page)."""
     due = [s["resume_at"] for s in summaries if s.get("resume_at")]
     if not due:
         return
     logger = get_run_logger()
     at = max(datetime.fromisoformat(d) for d in due)
+    down = [s for s in summaries if s.get("beacon_down")]
+    for s in down:
+        logger.warning(
+            "round %s: the beacon did not serve its round: check SHUANGSUI_BEACON_URL (%s, the "
+            "beacon the round named) and the network to it", s["round_key"],
+            s["beacon_down"]["url"],
+        )  # fmt: skip
     deployment = this_deployment.get_id()
     if deployment is None:
         logger.info("waiting for beacon rounds due by %s: run the flow again after then", at)
@@ -139,6 +164,12 @@ def _run_again(summaries: list[dict[str, Any]], parameters: dict[str, Any]) -> N
     )  # fmt: skip
     assert isinstance(run, FlowRun)  # called from a sync flow: the run, not a coroutine
     logger.info("waiting for beacon rounds due by %s: run %s scheduled then", at, run.name)
+    for s in down:  # once a try, however many runs found the beacon down before it
+        said = entropy.scheduled_retry(get_engine(), s["round_key"])
+        if said is None or said.at != at.isoformat():
+            event = entropy.BeaconRetryScheduled(at.isoformat(), run.name,
+                                                 s["beacon_down"]["reason"])  # fmt: skip
+            audit.append(get_engine(), s["round_key"], event)
 
 
 def _committed(round_id: str | None) -> bool:
@@ -300,4 +331,6 @@ def draw_round(
                            witnesses, requested_by)  # fmt: skip
     if "refused" in summary:  # digits for a round drawn already: fail out loud
         raise DrawAlreadyMade(summary["refused"])
+    _run_again([summary], {"round_key": round_key, "requested_by": requested_by,
+                           "witness_digits": witness_digits, "witnesses": witnesses})  # fmt: skip
     return summary

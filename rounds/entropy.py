@@ -5,15 +5,19 @@ registered from outside (the partner exchange registers ``partner-checkpoints``)
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
 from draw import verify_bundle as reference
 from draw.entropy import DrandBeacon, WitnessDigits
 from draw.errors import EntropyInvalid
 from draw.errors import EntropyUnavailable as DrawEntropyUnavailable
-from rounds.models import Round
+from rounds.models import AuditEvent, Round
 from shuangsui.config import Settings
 from shuangsui.errors import EntropyUnavailable, UserError
 from shuangsui.text import no_control
@@ -83,6 +87,58 @@ class BeaconPending(EntropyUnavailable):
     def __init__(self, message: str, expected_at: dt.datetime | None = None) -> None:
         super().__init__(message)
         self.expected_at = expected_at
+
+
+class BeaconUnavailable(EntropyUnavailable):
+    """The beacon round named is due and the beacon did not serve it (unreachable, an error
+    page, or the round not out yet): a transient failure, tried again later. A value served
+    that does not verify is not this: it is refused (``draw.errors.EntropyInvalid``)."""
+
+    def __init__(self, message: str, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+
+
+RETRY_FIRST = dt.timedelta(minutes=5)
+RETRY_MOST = dt.timedelta(hours=6)
+
+
+def retry_at(due: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """When to try again a beacon round due at ``due`` and not served at ``now``: the first
+    after ``now`` of due + 5 min, then each try twice as far from the last (10 min, 20 min,
+    ...) and at most 6 hours from it. The tries are fixed by ``due`` alone, so every run that
+    finds the beacon down between two tries names the same next one (one run is scheduled)."""
+    at, gap = due + RETRY_FIRST, RETRY_FIRST
+    while at <= now and gap < RETRY_MOST:
+        gap = min(gap * 2, RETRY_MOST)
+        at += gap
+    if at <= now:  # 6 hours apart from here on
+        at += ((now - at) // RETRY_MOST + 1) * RETRY_MOST
+    return at
+
+
+@dataclass(frozen=True)
+class BeaconRetryScheduled:
+    """Audit event: the beacon did not serve the round's beacon round (``reason``); a run of
+    the flow's deployment (``run``) is scheduled at ``at`` (ISO 8601) to try again."""
+
+    at: str
+    run: str
+    reason: str
+
+
+def scheduled_retry(engine: Engine, round_key: str) -> BeaconRetryScheduled | None:
+    """The last :class:`BeaconRetryScheduled` of ``round_key``'s audit log, or None."""
+    query = (
+        select(AuditEvent.payload)
+        .where(col(AuditEvent.round_key) == round_key,
+               col(AuditEvent.event) == BeaconRetryScheduled.__name__)
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    )  # fmt: skip
+    with Session(engine) as session:
+        payload = session.exec(query).first()
+    return None if payload is None else BeaconRetryScheduled(**json.loads(payload))
 
 
 def beacon_due(entropy_plan: Mapping[str, Any] | None) -> dt.datetime | None:
@@ -175,10 +231,10 @@ def gather_entropy(
                     f"at {due}; a run after that time draws the round",
                     at,
                 )
-            try:
+            try:  # a value that does not verify (EntropyInvalid) is refused, never retried
                 records.append(beacon.fetch(spec["round"]))
             except DrawEntropyUnavailable as exc:
-                raise EntropyUnavailable(f"round {rnd.round_key}: {exc}") from None
+                raise BeaconUnavailable(f"round {rnd.round_key}: {exc}", spec["url"]) from None
         elif source in entropy_sources:
             records.append(entropy_sources[source].gather(rnd, spec))
         else:  # pragma: no cover - commit refuses unknown sources

@@ -11,7 +11,7 @@ from prefect.logging import get_run_logger
 
 from notifications.outbox import enqueue_round_held
 from rounds import bundle, service
-from rounds.entropy import BeaconPending
+from rounds.entropy import BeaconPending, BeaconUnavailable
 from rounds.models import RoundKind
 from rounds.plans import read_plan
 from shuangsui.config import get_settings
@@ -25,8 +25,8 @@ def _is_transient(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except (httpx.TransportError, ConnectionError, TimeoutError):
         return True
-    except EntropyUnavailable as exc:
-        return "beacon" in str(exc)  # a beacon round due within seconds; witnesses are not
+    except EntropyUnavailable as exc:  # a beacon round due, served within seconds, or down:
+        return isinstance(exc, BeaconUnavailable)  # the flow tries later; witnesses are not
     except DrawNotRecorded:  # other writers kept the draw from being recorded: draw it again
         return True
     except Exception:
@@ -128,8 +128,8 @@ def draw_round_task(
         summary["resume_at"] = exc.expected_at.isoformat() if exc.expected_at else None
         return summary
     except EntropyUnavailable as exc:
-        if "beacon" in str(exc):  # due, and not served yet: within seconds
-            raise
+        if isinstance(exc, BeaconUnavailable):  # due, and not served: retried, then the flow
+            raise  # schedules a later try (flows.rounds)
         logger.warning("%s", exc)
         summary = round_summary(round_key)
         summary["waiting"] = str(exc)

@@ -15,7 +15,10 @@ manifest as they are joined). A round whose content digest has not changed is no
 again; any file is written only when its bytes change, atomically (``shuangsui.files``). A
 manifest that cannot be read (a run of an earlier version killed while writing it), or a
 state that does not vouch for it, counts as absent: the next publish reads and renders
-everything. Partial files a killed run left are removed first.
+everything. Partial files a killed run left are removed first. A commitment not on the
+site yet is put there before any round is rendered: its commitment.json, then, once that is
+in place, the moment it first appeared (the stamp, which says whether that was before its
+entropy), then its page, which says that moment.
 After the files are in place, the versions they show are recorded as published.
 """
 
@@ -40,7 +43,7 @@ from findings.integrity import check_contents
 from findings.models import PublishedResult
 from rounds import audit, disclosure
 from rounds.models import Round, RoundStatus
-from rounds.notice import commitment_document
+from rounds.notice import commitment_bytes, commitment_document
 from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
@@ -217,6 +220,7 @@ def publish(
     bytes first published; one that cannot be raises :class:`IntegrityError` at the end."""
     settings = settings or get_settings()
     with writer_lock(out):
+        stamps_at = StampClock(now)
         now = now or disclosure.now()
         if check_files:
             output = Output(out, check_kept=True)
@@ -224,11 +228,45 @@ def publish(
                             check_files=True)  # fmt: skip
         output = Output(out, check_kept=False)
         try:
-            return _publish(engine, output, settings, bundles=bundles, record=record, now=now)
+            return _publish(engine, output, settings, bundles=bundles, record=record, now=now,
+                            stamps_at=stamps_at)  # fmt: skip
         except KeptFileChanged as exc:
             logger.warning("%s: publishing again, every kept file checked first", exc)
             output = Output(out, check_kept=True)
-            return _publish(engine, output, settings, bundles=bundles, record=record, now=now)
+            return _publish(engine, output, settings, bundles=bundles, record=record, now=now,
+                            stamps_at=stamps_at)  # fmt: skip
+
+
+class StampClock:
+    """When a commitment first appeared on the site: read once its commitment.json is in place
+    (the disclosure clock; a caller that passes ``now`` fixes it), and read once a publish:
+    one that starts again (``KeptFileChanged``) writes the same pages."""
+
+    def __init__(self, now: datetime | None) -> None:
+        self.now = now
+        self.taken: dict[str, tuple[datetime, bool]] = {}
+
+    def stamp(self, row: RoundRow) -> tuple[datetime, bool]:
+        if row.key not in self.taken:
+            at = self.now or disclosure.now()
+            self.taken[row.key] = (at, before_its_entropy(row.row, at))
+        return self.taken[row.key]
+
+
+def _first_commitment(
+    site: Site, rnd: PublicRound, row: RoundRow, output: Output, report: PublishReport,
+    stamps_at: StampClock,
+) -> tuple[datetime, bool]:  # fmt: skip
+    """Put ``rnd``'s commitment on the site for the first time: commitment.json, then the
+    stamp (when it first appeared, and whether that was before its entropy), then the page
+    that says it. A publish that took longer than the lead before it reached this round never
+    claims a moment before the file existed."""
+    json_rel, html_rel = commitment_paths(rnd.round_key)
+    output.write(json_rel, commitment_bytes(rnd.commitment), report)
+    at, before = stamps_at.stamp(row)
+    page = render_commitment(site, rnd, local_label(at), before_draw=before)[html_rel]
+    output.write(html_rel, page, report)
+    return at, before
 
 
 def _publish(
@@ -240,6 +278,7 @@ def _publish(
     record: bool,
     now: datetime,
     check_files: bool = False,
+    stamps_at: StampClock | None = None,
 ) -> PublishReport:
     out = output.out
     remove_leftovers(out)
@@ -259,15 +298,24 @@ def _publish(
             child(out / "rounds", row.key)
         _refuse_unpublishing(rows, output)
         recorded = dict(stamps)
-        for row in rows:  # a commitment this run puts on the site was first published now
-            if row.key not in stamps and not all(map(output.has, commitment_paths(row.key))):
-                stamps[row.key] = (now, before_its_entropy(row.row, now))
+        stamps_at = stamps_at or StampClock(None)  # (the disclosure clock)
+        # commitments this run puts on the site first: written once the contents are checked,
+        # before any round is rendered, each stamped once in place (its label known then)
+        on_site = {r.key for r in rows if (out / commitment_paths(r.key)[0]).is_file()}
+        fresh = {r.key for r in rows if r.key not in stamps and r.key not in on_site}
+        for row in rows:  # one on the site and not recorded: stamped now (it is in place)
+            if (
+                row.key not in stamps
+                and row.key not in fresh
+                and not all(map(output.has, commitment_paths(row.key)))
+            ):
+                stamps[row.key] = stamps_at.stamp(row)
         # as the pages say it (none for a commitment on the site but not recorded)
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
         site_key, fingerprints = inputs.fingerprints(conn, rows, first, ctx)
         differing = published_commitments(out, rows, settings, output.was)
-        if not differing and output.current(site_key, record, extra):
+        if not differing and not fresh and output.current(site_key, record, extra):
             report = _nothing_to_publish(output, rows)
             if unlisted:  # every listed file as published (output.current)
                 report.unlisted = unlisted
@@ -279,7 +327,7 @@ def _publish(
         if finished:
             # a round whose commitment differs is shown again, with the differences
             for row in rows:
-                if row.key in differing:
+                if row.key in differing or row.key in fresh:
                     continue
                 if (part := output.part(row.key, fingerprints[row.key])) is not None:
                     kept[row.key] = part
@@ -290,12 +338,20 @@ def _publish(
         # each makes sure it read what this check saw: ``_read_checked``)
         checked = inputs.finding_changes(conn, reread)
         check_contents(conn, reread)
+        report = PublishReport(out, len(site.rounds))
+        if fresh:
+            for i, row in enumerate(rows):
+                if row.key in fresh:
+                    if row.key not in stamps_at.taken:
+                        _first_commitment(site, site.rounds[i], row, output, report, stamps_at)
+                    stamps[row.key] = stamps_at.stamp(row)
+                    first[row.key] = local_label(stamps[row.key][0])
+            site_key, fingerprints = inputs.fingerprints(conn, rows, first, ctx)
         runs = read_batches(conn, reread, READ_BATCH)
     head_of = {row.key: row for row in rows}
     run_of = {key: run for run in runs for key in run}
     listed_of: dict[str, list[PublicResult]] = {}  # the results of the run being rendered
     unpublished: list[NewlyPublished] = []
-    report = PublishReport(out, len(site.rounds))
     report.reread = [r.round_key for r in site.rounds if r.round_key not in kept]
     keys = {r.round_key for r in site.rounds}
     first_time = {k for k in keys if k in stamps and k not in recorded}

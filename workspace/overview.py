@@ -489,13 +489,14 @@ def round_view(engine: sa.Engine, settings: Settings, round_key: str) -> RoundVi
         failure_said(rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
         (rnd.last_error or "") if rnd.status is RoundStatus.failed else "",
         rnd.status is RoundStatus.failed and starts_again(rnd.last_error or ""),
-        beacon_wait(rnd, zone),
+        beacon_wait(rnd, zone, entropy.scheduled_retry(engine, round_key)),
     )
 
 
-def beacon_wait(rnd: Round, zone: str) -> str:
+def beacon_wait(rnd: Round, zone: str, retry: entropy.BeaconRetryScheduled | None = None) -> str:
     """What a committed round waits for when it names a beacon round: before its time, that
-    nothing is to be done; after it, that the draw did not come (the beacon server down)."""
+    nothing is to be done; after it, that the draw did not come (the beacon server down), and
+    when the flow tries again (``retry``, the last scheduled) and what to check."""
     due = entropy.beacon_due(rnd.entropy_plan)
     if rnd.status is not RoundStatus.committed or due is None:
         return ""
@@ -504,5 +505,11 @@ def beacon_wait(rnd: Round, zone: str) -> str:
     if entropy.now() < due:
         return (f"等待 drand 公共随机信标第 {named} 轮，预计 {local_label(due, zone)} 产生；"
                 "到时抽查流程自动摇号，无需操作")  # fmt: skip
-    return (f"drand 公共随机信标第 {named} 轮应已于 {local_label(due, zone)} 产生，本轮尚未摇号："
-            "请确认信标服务可以访问，再运行一次抽查流程")  # fmt: skip
+    late = f"drand 公共随机信标第 {named} 轮应已于 {local_label(due, zone)} 产生，本轮尚未摇号："
+    if retry is not None and entropy.now() < (at := dt.datetime.fromisoformat(retry.at)):
+        url = "、".join(sorted({str(s["url"]) for s in rnd.entropy_plan["sources"]
+                                if s.get("source") == "beacon"}))  # fmt: skip
+        return (f"{late}信标未能给出该轮，抽查流程将于 {local_label(at, zone)} 自动再试"
+                f"（{retry.run}）；请确认信标服务可以访问：检查信标地址设置 SHUANGSUI_BEACON_URL"
+                f"（本轮指定 {url}）和本机到该地址的网络")  # fmt: skip
+    return f"{late}请确认信标服务可以访问，再运行一次抽查流程"
