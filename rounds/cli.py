@@ -6,6 +6,7 @@ import datetime as dt
 import getpass
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 import typer
 from sqlmodel import Session, select
 
+from draw.entropy import MIN_DIGITS
 from draw.plan import normalise_rate
 from rounds import audit, bundle, service
 from rounds.models import Round
@@ -106,10 +108,26 @@ def _print_commitment(rnd: Round) -> None:
         typer.echo(f"  seed              {rnd.seed}")
 
 
+def _witness_digits(digits: str | None) -> str | None:
+    """``--digits`` as the ceremony's digits are: decimal digits 0-9 (not "²" nor "９"), at
+    least ``MIN_DIGITS``; else refused naming the option (exit 2), before anything is opened."""
+    if digits is None:
+        return None
+    if not re.fullmatch(r"[0-9]+", digits):
+        raise typer.BadParameter("the ceremony's witness digits are decimal digits 0-9 only")
+    if len(digits) < MIN_DIGITS:
+        raise typer.BadParameter(
+            f"{len(digits)} digit(s); the ceremony's witness digits are at least {MIN_DIGITS}"
+        )
+    return digits
+
+
 @app.command("draw")
 def draw_cmd(
     round_key: str,
-    digits: str = typer.Option(None, "--digits", help="the ceremony's witness digits (>= 20)"),
+    digits: str = typer.Option(
+        None, "--digits", help="the ceremony's witness digits (>= 20)", callback=_witness_digits
+    ),
     witness: list[str] = typer.Option([], "--witness", help="a witness's name (repeat)"),
     by: str = typer.Option(
         None, "--by", help="who asks for the draw (audited; default: this login's user name)"
