@@ -225,7 +225,7 @@ def publish(
         if check_files:
             output = Output(out, check_kept=True)
             return _publish(engine, output, settings, bundles=bundles, record=record, now=now,
-                            check_files=True)  # fmt: skip
+                            stamps_at=stamps_at, check_files=True)  # fmt: skip
         output = Output(out, check_kept=False)
         try:
             return _publish(engine, output, settings, bundles=bundles, record=record, now=now,

@@ -7,6 +7,7 @@ and left."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -145,3 +146,27 @@ def test_the_command_names_each_file(engine: sa.Engine, tmp_path: Path) -> None:
     assert f"{out / 'data/extra.json'}: no publish wrote this file; left as found" in (
         checked.stderr
     )
+
+
+def test_a_commitment_first_published_by_a_checking_publish_is_stamped_at_its_now(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """``now`` fixes when a commitment first appeared, with the check as without it."""
+    from rounds import service
+    from rounds.models import Round
+    from tests.rounds.factories import plan_yaml
+
+    _two_rounds(engine)
+    out = tmp_path / "site"
+    publish(engine, out, bundles=False)
+    later = "ccc-2027-02"
+    service.commit_round(engine=engine, plan_text=plan_yaml(plan_id=later, period="2027-02"))
+    at = dt.datetime(2027, 1, 20, 2, 0, tzinfo=dt.UTC)
+    assert (
+        commitment_paths(later)[0]
+        in publish(engine, out, bundles=False, now=at, check_files=True).written
+    )
+    with Session(engine) as session:
+        stamped = session.get(Round, later)
+        assert stamped is not None and stamped.commitment_published_at is not None
+        assert stamped.commitment_published_at.replace(tzinfo=dt.UTC) == at
