@@ -268,7 +268,7 @@ async def read_form(request: Request) -> FormData:
         if exc.status_code != 400:
             raise
         said = next((zh for en, zh in FORM_LIMITS.items() if exc.detail.startswith(en)), "")
-        reason = f"{said}（{exc.detail}）" if said else exc.detail
+        reason = said or f"格式有误（{exc.detail}）"  # the parser's English only if unknown
         raise PageRefused(400, f"表单无法读取：{reason}。未保存任何内容。") from None
 
 
@@ -309,6 +309,9 @@ async def save_or_submit(request: Request, me: Me) -> Response:
 STALE = ("这个表单的令牌（CSRF）不属于当前会话：它来自较早打开的页面（通知链接之后又被打开过），"
          "未保存。您填写的内容已保留在下方，照片和文件需重新选择；"
          "请检查后再次保存或提交。")  # fmt: skip
+# no token at all: not this page's form (another program's post, or a body not sent as a form)
+UNSIGNED = ("提交的内容不是本页面的表单（没有表单令牌 CSRF），未保存任何内容。"
+            "请在本页面填写后点击“保存草稿”或“提交”。")  # fmt: skip
 
 
 def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
@@ -317,6 +320,8 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     page comes back with what was typed and this session's token, so nothing typed is lost.
     A post from another origin never gets here: ``workspace.origins`` refuses it first (a
     page on another port of the same host is the same site, and its post carries the cookie)."""
+    if not form.get("csrf"):  # nothing typed on this page came with it: the draft as saved
+        return render("assignment.html", 403, **_context(request, me, errors=[UNSIGNED]))
     kept = current_draft(request, me).get("evidence", [])
     ctx = _context(request, me, draft=draft_from_form(form, kept), errors=[STALE])
     return render("assignment.html", 403, **ctx)
