@@ -64,6 +64,10 @@ def test_the_form_ends_the_old_link_once_for_a_double_post_and_two_coordinators(
         assert "原链接已作废" in _section(after.text, "relinked")
         assert again.status_code == 303 and "ended=1" not in again.headers["location"]
         assert other.status_code == 303 and "ended=1" not in other.headers["location"]
+        with coordinator_client(base, ssc) as http:  # what the page says of the second form
+            late = _section(http.get(other.headers["location"]).text, "relinked")
+        assert "在此之前已被作废" in late and "本次没有再作废" in late
+        assert "原链接已作废，不能再打开" not in late
         assert _generations(engine) == [(code, member, 1)]
         with Session(engine) as s:
             ended = s.exec(select(AuditEvent).where(AuditEvent.event == "LinkEnded")).all()
