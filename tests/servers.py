@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 # (or none, which counts as gw0), and both handed out the same ports in the same order.
 PORT_BLOCK = 1000
 _taken = itertools.count()
-_claims: list[socket.socket] = []  # the socket holding this process's block, never closed
+_claims: list[socket.socket] = []  # the socket holding this process's block, closed at exit
 
 
 @cache
@@ -60,7 +61,8 @@ def _block() -> int | None:
         except OSError:  # another process's claim (or a server of a test that never claimed)
             claim.close()
             continue
-        _claims.append(claim)  # the kernel lets it go when this process ends
+        _claims.append(claim)  # held until this process ends
+        atexit.register(claim.close)  # not left to the interpreter's last collection (a warning)
         return first
     return None
 

@@ -103,3 +103,61 @@ def test_0020_a_new_date_goes_down_with_its_table_and_comes_back(db_url: str) ->
         bundle.recompute(engine, ROUND)
     finally:
         engine.dispose()
+
+
+def test_0022_a_link_ended_stays_ended_after_the_schema_went_down_and_up_again(
+    db_url: str,
+) -> None:
+    """Down to 0021 the generations' table goes (an older shuangsui knows none); up again each
+    generation begun is read back from its ``LinkEnded`` audit event, so the link a coordinator
+    ended is still refused over HTTP (403 token-replaced) and the link sent after it opens."""
+    import httpx
+    from typer.testing import CliRunner
+
+    from api.app import create_app
+    from notifications.generations import LinkGeneration
+    from notifications.links import assignment_token
+    from shuangsui.cli import _register_groups, app
+    from shuangsui.config import get_settings
+    from tests.findings.factories import ROUND, drawn_round
+    from tests.findings.live import serve
+
+    engine = db.make_engine(db_url)
+    try:
+        code, team = sorted(drawn_round(engine).items())[0]
+        member = team[0]
+        _register_groups()
+        ended = CliRunner().invoke(app, [
+            "notifications", "relink", "--round", ROUND, "--by", "李协调", "--reason", "手机遗失",
+            "--inspector", member, "--credit-code", code, "--end-old",
+        ])  # fmt: skip
+        assert ended.exit_code == 0, (ended.output, ended.exception)
+
+        def held() -> list[tuple[object, ...]]:
+            with Session(engine) as s:
+                rows = s.exec(select(LinkGeneration)).all()
+                return [(r.round_key, r.credit_code, r.inspector_id, r.generation, r.ended_by,
+                         r.reason, r.ended_at.replace(microsecond=0)) for r in rows]  # fmt: skip
+
+        before = held()
+        assert [r[:6] for r in before] == [(ROUND, code, member, 1, "李协调", "手机遗失")]
+        engine.dispose()
+        db.downgrade(db_url, "0021")
+        assert "link_generation" not in _tables(db_url)
+        db.migrate(db_url)
+        after = held()
+        assert [r[:6] for r in after] == [r[:6] for r in before]
+        assert abs((after[0][6] - before[0][6]).total_seconds()) <= 1  # type: ignore[operator]
+
+        secret = get_settings().secret_key.get_secret_value()
+        old, new = (assignment_token(secret, ROUND, code, member, n) for n in (0, 1))
+        with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as http:
+            refused = http.get(f"/findings/{ROUND}/{code}",
+                               headers={"Authorization": f"Bearer {old}"})  # fmt: skip
+            assert refused.status_code == 403, refused.text
+            assert "this link was replaced" in refused.json()["detail"]
+            opened = http.get(f"/findings/{ROUND}/{code}",
+                              headers={"Authorization": f"Bearer {new}"})  # fmt: skip
+            assert opened.status_code in (200, 404), opened.text  # no finding yet: 404
+    finally:
+        engine.dispose()
