@@ -15,6 +15,7 @@ one generation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,14 @@ LABELS = {"inspector_id": "检查人员", "reason": "原因", "end_old": "作废
 
 class LeftOut(UserError):
     """The member's link would be refused all the same: nothing was sent."""
+
+
+class NotShown(UserError):
+    """作废原链接 ticked with a generation the page cannot have shown (blank, a sign, "²"):
+    which link the coordinator saw is not known, so nothing is ended."""
+
+
+GENERATION = re.compile(r"[0-9]{1,12}")  # not str.isdigit, to which "²" and "٣" are digits
 
 
 def why_not(engine: sa.Engine, view: AssignmentView) -> str:
@@ -86,7 +95,9 @@ def record(
     refuse_twice(sent)
     refusals = link_refusals(settings)
     end_old = bool(sent["end_old"])
-    seen = int(sent["generation"]) if sent["generation"].isdigit() else 0
+    if end_old and not GENERATION.fullmatch(sent["generation"]):
+        raise NotShown(sent["generation"])
+    seen = int(sent["generation"]) if end_old else 0
 
     def work(session: Session) -> Relinked:
         return relink(session, round_key=round_key, inspector_id=sent["inspector_id"],
@@ -114,6 +125,8 @@ SAID = {
     "all-final": "检查结果已定稿，检查已完成，无需重新发送链接",
     "end-old": "作废原链接：只能针对这家企业检查组中的一名人员",
 }
+NOT_SHOWN = ("链接版本：不是本页表单给出的值，无法确定您看到的是哪一个链接，"
+             "未作废也未发送任何链接。请重新打开企业页面后再提交。")  # fmt: skip
 LEFT_OUT = ("未发送：{who} 的链接已被撤销、本人在名录中已停用或链接已过期，重新发送的链接同样"
             "无法打开")  # fmt: skip
 
@@ -125,6 +138,8 @@ def said(exc: UserError, who: str) -> tuple[int, str]:
         return twice_said(exc, LABELS)
     if isinstance(exc, LeftOut):
         return 409, LEFT_OUT.format(who=who) + "。"
+    if isinstance(exc, NotShown):
+        return 422, NOT_SHOWN
     kind = exc.kind if isinstance(exc, Refused) else ""
     status = 422 if kind in ("reason", "reason-long", "reason-unprintable") else 409
     return status, SAID.get(kind, "系统未接受这次发送，请联系管理员").format(who=who) + "。"
