@@ -31,6 +31,7 @@ __all__ = [
     "Decision",
     "FIELD_TYPES",
     "JointError",
+    "UnknownStatement",
     "decide",
     "field_fault",
     "finding_fault",
@@ -40,6 +41,7 @@ __all__ = [
     "sign_statement",
     "statement_hash",
     "team_seed",
+    "unknown_type",
     "valid_reveal",
 ]
 
@@ -50,6 +52,30 @@ TEAM_DOMAIN = b"shuangsui-joint-team"
 
 class JointError(ValueError):
     """A statement or reveal that does not check (the message names what)."""
+
+
+class UnknownStatement(JointError):
+    """A statement of a type joint protocol version 1 does not have (a newer partner's: a
+    withdrawal notice, an attestation): POSTed to us it is refused naming the type, relayed by
+    a pull it is skipped (docs/exchange-protocol.md, "Joint rounds": "Statement types this
+    bureau does not know"). Never held, never read by :func:`decide`."""
+
+    def __init__(self, kind: str):
+        super().__init__(
+            f"statement type {kind!r}: this bureau's joint protocol (version 1) does not know it "
+            f"(it knows {', '.join(TYPES)}); nothing of it is held"
+        )
+        self.kind = kind
+
+
+def unknown_type(st: Mapping[str, Any]) -> UnknownStatement | None:
+    """The refusal of a statement whose ``type`` is a string this protocol does not know (None
+    for a known type, or a ``type`` that is no string: refused as malformed). Asked before the
+    fields' JSON types: a newer type may use a field name of ours for another kind of value."""
+    kind = st.get("type")
+    if isinstance(kind, str) and kind not in TYPES:
+        return UnknownStatement(_shown(kind))  # a partner's text: on one line, cut
+    return None
 
 
 def nonce_commitment(joint: str, bureau: str, nonce_hex: str) -> str:
@@ -78,19 +104,23 @@ def sign_statement(
 
 
 def open_envelope(envelope: Any, keys: Sequence[VerifierKey] | None = None) -> dict[str, Any]:
-    """The statement of a signed envelope, after checking its shape, its fields' JSON types
-    (:func:`field_fault`) and its signature. With ``keys``, the signing key must be one of them
-    (a partner's directory keys). Every statement taken passes here first, POSTed to us
+    """The statement of a signed envelope, after checking its shape, its type (one this
+    protocol knows, else :class:`UnknownStatement`, before its fields are read), its fields'
+    JSON types (:func:`field_fault`) and its signature. With ``keys``, the signing key must be
+    one of them (a partner's directory keys). Every statement taken passes here first, POSTed to us
     (``joint.store.receive``) or relayed by a participant's answer to a pull (``joint.service``)."""
     if not isinstance(envelope, dict) or set(envelope) != {"statement", "vkey", "signature"}:
         raise JointError("envelope: exactly statement, vkey and signature needed")
     st = envelope["statement"]
     if not isinstance(st, dict):
         raise JointError("statement: a JSON object needed")
+    unknown = unknown_type(st)
+    if unknown:
+        raise unknown
     fault = field_fault(st)
     if fault:
         raise JointError(f"{_named(st)}: {fault}")
-    if st.get("v") != 1 or st.get("type") not in TYPES:
+    if st.get("v") != 1 or st.get("type") not in TYPES:  # a known type of another version
         raise JointError("statement: v 1 and a known type needed")
     missing = sorted(TYPES[st["type"]] - set(st))
     if missing:
@@ -148,7 +178,7 @@ def _named(st: Mapping[str, Any]) -> str:
 
 
 def _shown(bureau: str) -> str:
-    """A bureau code as a statement sent it, on one line, cut at 40 characters."""
+    """A bureau code (or a type) as a statement sent it, on one line, cut at 40 characters."""
     return CONTROL.sub("?", one_line(bureau))[:40]
 
 

@@ -23,7 +23,7 @@ from draw.canonical import canonical_json
 from exchange.api import PARTNER, require_partner
 from exchange.directory import Partner
 from joint import store
-from joint.protocol import JointError, field_fault
+from joint.protocol import JointError, field_fault, unknown_type
 from shuangsui.errors import NotFound
 from shuangsui.keys import KEY_PATTERN
 from shuangsui.text import cut
@@ -113,6 +113,9 @@ async def post_statement(
 ) -> dict[str, Any]:
     """One signed statement of the calling bureau: ``{"envelope", "payload"}``."""
     envelope, payload = _parse(await request.body())
+    unknown = unknown_type(envelope["statement"])  # a newer partner's: say we do not know it
+    if unknown:
+        raise Problem(422, str(unknown), slug="unknown-statement-type")
     _typed(envelope["statement"])
     if envelope["statement"].get("joint") != joint:
         said = cut(repr(envelope["statement"].get("joint")), MAX_DETAIL)

@@ -36,6 +36,7 @@ from joint.notify import notify_own_inspectors
 from joint.plan import check_ahead, joint_plan_hash, read_joint_plan
 from joint.protocol import (
     JointError,
+    UnknownStatement,
     finding_fault,
     joint_seed,
     nonce_commitment,
@@ -253,11 +254,12 @@ def pull(
     (one signed for another joint key is not taken: stored under that key, a key longer than
     the column or holding a NUL stopped the pull on PostgreSQL). A statement that does not
     check (its signature, a field of the wrong JSON type, ...) is not taken, nothing of it
-    held, and named in a note; the pull goes on with the others. The notes are kept in
-    ``me.pulled`` too: ``reveal`` and ``draw`` pull first, and their CLI says what was refused.
-    ``commit`` pulls after its push (``committing``: a partner that has not committed yet,
-    answering 404, is not noted), so that a lead's commitment too large to be pushed to us
-    (its frames past our route's body limit) is held as soon as we commit."""
+    held, and named in a note; the pull goes on with the others. One of a type this protocol
+    does not know (a newer participant's) is skipped, said in a note and logged. The notes
+    are kept in ``me.pulled`` too: ``reveal`` and ``draw`` pull first, and their CLI says what
+    was refused. ``commit`` pulls after its push (``committing``: a partner that has not
+    committed yet, answering 404, is not noted), so that a lead's commitment too large to be
+    pushed to us (its frames past our route's body limit) is held as soon as we commit."""
     now = now or now_utc()
     plan = plan_of(get_joint(engine, joint))
     codes = {p["bureau"] for p in plan["participants"]}
@@ -295,6 +297,9 @@ def pull(
                     )
                 elif item.get("kind") == "replacement" == KINDS[st["type"]]:
                     replacements.append((partner.code, env))
+            except UnknownStatement as exc:  # a newer partner's: skipped, the round goes on
+                logger.info("joint round %s: pull from %s skipped %s", joint, partner.code, exc)
+                notes.append(f"pull from {partner.code}: a statement skipped: {exc}")
             except (JointError, Conflict, KeyError, TypeError, AttributeError) as exc:
                 notes.append(f"pull from {partner.code}: a statement not taken: {exc}")
     if get_joint(engine, joint).status == "drawn":  # checked against the teams drawn here
