@@ -238,8 +238,10 @@ def _link_refused(request: Request, exc: Problem, hint: str) -> PageRefused:
     this route (allowed: inspector)）")."""
     bureau = request.app.state.settings.bureau_name
     if exc.slug == "role-refused":
-        return PageRefused(exc.status, COORDINATOR_ON_LINK)
-    return PageRefused(exc.status, said(exc.slug, "", bureau) or f"{hint}。")
+        return PageRefused(exc.status, COORDINATOR_ON_LINK, back="")
+    # no 继续: it led to the link's address without its token, which said only 链接地址中没有
+    # 令牌, 请从通知中完整复制链接 (the very link just refused); the message says what to do
+    return PageRefused(exc.status, said(exc.slug, "", bureau) or f"{hint}。", back="")
 
 
 def _link(role: Role, hint: str):  # type: ignore[no-untyped-def]
