@@ -13,6 +13,7 @@ import typer
 from sqlmodel import Session, select
 
 from exchange import assistance, publish, recognition
+from exchange.apply import said
 from exchange.directory import get_partner, load_directory, read_directory
 from exchange.keys import load_or_create
 from exchange.models import AssistanceCase, PartnerConflict, PartnerState
@@ -82,6 +83,10 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
         mark = "ok" if out.status == "ok" else out.status.upper()
         typer.echo(f"{p.code} {mark}: {out.before} -> {out.after} ({out.applied} new)"
                    + (f": {out.error}" if out.error else ""))  # fmt: skip
+        if out.unread:
+            typer.echo(f"    {said(out.unread)}")
+        if out.reread:
+            typer.echo(f"    {out.reread} entries kept unread before are read and applied now")
         failed += out.status not in ("ok", "quorum")  # below quorum: waiting, not broken
     raise typer.Exit(1 if failed else 0)
 
@@ -141,6 +146,8 @@ def status() -> None:
                    f"last ok {ok}, last try {tried}")  # fmt: skip
         if s.last_error and s.status != "ok":
             typer.echo(f"    why: {s.last_error}")
+        if code in stand.unread:
+            typer.echo(f"    {said(stand.unread[code])}")
         if s.flagged and any(c.partner_code == code for c in conflicts):
             n = sum(c.partner_code == code for c in conflicts)
             typer.echo(f"    !!! {code} REWROTE ITS HISTORY: {n} piece(s) of evidence "

@@ -13,12 +13,17 @@ and those exact bytes are the Merkle leaf. Kinds and bodies:
 * ``retraction``: reason, ``supersedes`` = the id withdrawn (nothing is ever deleted);
 * ``assistance-request``: request_id, to, credit_code, check_item, reason, window {start, end};
 * ``assistance-answer``: request {origin, id, leaf_hash}, decision, reason, team, seed, checkpoint.
+
+A partner's entry of a kind not in ``KINDS`` (one a newer shuangsui writes) is kept unread when
+its envelope is well formed (``parse_entry``): docs/exchange-protocol.md, "Versions and unknown
+entry kinds".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +39,14 @@ KINDS = (
     "assistance-request",
     "assistance-answer",
 )
+# What a kind may be, known or not: a lowercase token of at most 31 characters, so that
+# ``UNREAD`` + it fits the 32 characters of the ``kind`` columns.
+KIND_TOKEN = re.compile(r"[a-z][a-z0-9-]{0,30}")
+# The ``partner_entry.kind`` of an entry kept unread: "?" + its kind (never a kind: no token
+# starts so); a later shuangsui that knows the kind reads it then (``exchange.apply.reread``).
+UNREAD = "?"
+ENVELOPE = frozenset({"v", "origin", "seq", "id", "kind", "at", "supersedes", "body"})
+AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 # never shared with a partner, at any depth of an entry
 FORBIDDEN_KEYS = frozenset(
     {"email", "phone", "mobile", "contact", "contacts", "webhook_url", "address_private",
@@ -144,10 +157,13 @@ _ENCODER = json.JSONEncoder(
 
 
 def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
-    """Parse leaf bytes from a partner: canonical, the right origin and sequence, a known kind.
+    """Parse leaf bytes from a partner: canonical, the right origin and sequence, a kind.
 
     Canonical as ``draw.canonical.canonical_json`` means it: JSON whose only numbers are
-    integers within +-(2**53 - 1) (checked while parsing), re-encoded to the same bytes."""
+    integers within +-(2**53 - 1) (checked while parsing), re-encoded to the same bytes.
+    A kind not in ``KINDS`` is taken, to be kept unread, only in an envelope of exactly the
+    version 1 fields, ``at`` written as ours are, ``supersedes`` text or null and ``body`` an
+    object (``_unknown_kind``); anything else names the field refused."""
     try:
         doc = _DECODER.decode(data.decode())
     except _NotCanonical as exc:
@@ -158,14 +174,44 @@ def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
         raise ValueError(f"entry {seq}: not canonical JSON")
     if doc.get("v") != 1 or doc.get("origin") != origin or doc.get("seq") != seq:
         raise ValueError(f"entry {seq}: wrong version, origin or sequence number")
-    if doc.get("kind") not in KINDS or not isinstance(doc.get("body"), dict):
-        raise ValueError(f"entry {seq}: unknown kind {doc.get('kind')!r} or no body")
+    if doc.get("kind") not in KINDS:
+        _unknown_kind(doc, seq)
+    if not isinstance(doc.get("body"), dict):
+        raise ValueError(f"entry {seq}: body: a JSON object is needed")
     if not isinstance(doc.get("id"), str) or not doc["id"]:
         raise ValueError(f"entry {seq}: no id")
     for key in ("id", "supersedes"):  # kept as columns: PostgreSQL cannot hold a NUL
         if isinstance(doc.get(key), str) and CONTROL.search(doc[key]):
             raise ValueError(f"entry {seq}: {key} holds a control or invisible character")
     return doc
+
+
+def _unknown_kind(doc: dict[str, Any], seq: int) -> None:
+    """Refuse an entry of a kind this shuangsui does not know unless its envelope is what a
+    newer version 1 writer makes: ``kind`` a short token, the version 1 fields and no other,
+    ``at`` and ``supersedes`` of their form. What is kept unread is bounded so."""
+    kind = doc.get("kind")
+    if not isinstance(kind, str) or not KIND_TOKEN.fullmatch(kind):
+        raise ValueError(f"entry {seq}: kind: {str(kind)[:40]!r} is not a kind (a-z, then a-z, "
+                         "0-9 or -, 31 characters at most)")  # fmt: skip
+    if extra := sorted(doc.keys() - ENVELOPE):
+        raise ValueError(f"entry {seq}: {extra[0][:40]!r}: not a field of a version 1 entry")
+    if missing := sorted(ENVELOPE - doc.keys()):
+        raise ValueError(f"entry {seq}: {missing[0]}: missing")
+    if not isinstance(doc.get("at"), str) or not AT.fullmatch(doc["at"]):
+        raise ValueError(f"entry {seq}: at: a time written YYYY-MM-DDTHH:MM:SSZ is needed")
+    if not (doc.get("supersedes") is None or isinstance(doc["supersedes"], str)):
+        raise ValueError(f"entry {seq}: supersedes: an entry id or null is needed")
+
+
+def known(kind: str) -> bool:
+    """Whether this shuangsui reads entries of ``kind`` (and applies them)."""
+    return kind in KINDS
+
+
+def unread_marks() -> list[str]:
+    """The ``partner_entry.kind`` of entries kept unread that this shuangsui can read now."""
+    return [UNREAD + kind for kind in KINDS]
 
 
 def _encode(doc: dict[str, Any]) -> bytes:

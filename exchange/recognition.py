@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
+from exchange.apply import kept_unread, said
 from exchange.directory import load_directory
 from exchange.models import ExchangeEntry, PartnerEntry
 from exchange.settings import origin_of
@@ -59,7 +60,8 @@ def partner_inspections(conn: Connection, *, check_item: str, since: dt.date) ->
 
 
 def combined_view(engine: Engine, credit_code: str) -> dict[str, Any]:
-    """Our rounds and results for an enterprise, and every partner's, side by side."""
+    """Our rounds and results for an enterprise, and every partner's, side by side; and
+    each partner's entries kept unread (of kinds this shuangsui does not know)."""
     from rounds.models import Round, Selection
 
     with Session(engine) as session:
@@ -105,4 +107,8 @@ def combined_view(engine: Engine, credit_code: str) -> dict[str, Any]:
             else:
                 row |= {k: v for k, v in body.items() if k != "request"}
             theirs.append(row)
-    return {"credit_code": credit_code, "ours": ours, "partners": theirs}
+        unread = kept_unread(session)
+    # entries not read may concern the enterprise too: say they are there
+    return {"credit_code": credit_code, "ours": ours, "partners": theirs,
+            "kept_unread": {code: {"entries": kinds, "said": said(kinds)}
+                            for code, kinds in sorted(unread.items())}}  # fmt: skip

@@ -1,6 +1,6 @@
 """How the federation stands, for ``partners status`` and the coordinator's workspace:
-who cosigned our latest checkpoint, how far we witnessed each partner, and every
-equivocation proof we hold (with the evidence)."""
+who cosigned our latest checkpoint, how far we witnessed each partner, every equivocation
+proof we hold (with the evidence), and the entries of each partner kept unread."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
 from exchange import equivocation
+from exchange.apply import kept_unread
 from exchange.models import EquivocationProof, ExchangeCheckpoint, ExchangeCosignature
 
 
@@ -33,6 +34,8 @@ class Standing:
     our_cosigners: list[str]  # witnesses that cosigned that tree head
     witnessed: dict[str, int] = field(default_factory=dict)  # origin -> largest size we cosigned
     equivocations: list[Equivocation] = field(default_factory=list)
+    # partner code -> {kind: entries of a kind this shuangsui does not know, kept unread}
+    unread: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def equivocations_of(self, origin: str) -> list[Equivocation]:
         return [e for e in self.equivocations if e.origin == origin]
@@ -66,6 +69,7 @@ def standing(engine: Engine, me: str) -> Standing:
             .scalars()
             .all()
         )
+        unread = kept_unread(session)
     found = []
     for r in rows:
         proof = json.loads(r.proof)
@@ -74,4 +78,4 @@ def standing(engine: Engine, me: str) -> Standing:
             r.origin, r.size, equivocation.summary(proof), r.found_by, r.received_from,
             list(st["checkpoints"]), proof, r.proof,
         ))  # fmt: skip
-    return Standing(last[0] if last else None, cosigners, witnessed, found)
+    return Standing(last[0] if last else None, cosigners, witnessed, found, unread)

@@ -13,8 +13,9 @@ import base64
 import datetime as dt
 import logging
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from sqlmodel import Session, col
 
 from draw.merkle import empty_root, leaf_hash
 from exchange import equivocation, proofs, witness
-from exchange.apply import Verified, apply_entries
+from exchange.apply import Verified, apply_entries, reread, said, unread
 from exchange.client import PartnerClient
 from exchange.directory import Directory, Partner, read_directory
 from exchange.entries import parse_entry
@@ -46,8 +47,10 @@ class SyncOutcome:
     status: str  # ok | failed | rewritten | quorum | equivocated
     before: int
     after: int
-    applied: int = 0
+    applied: int = 0  # new entries kept, those kept unread included
     error: str | None = None
+    unread: dict[str, int] = field(default_factory=dict)  # kind -> new entries kept unread
+    reread: int = 0  # entries kept unread before, applied now that this shuangsui knows the kind
 
 
 def _now() -> dt.datetime:
@@ -128,7 +131,7 @@ class Spool:
 
     def chunks(self, partner: Partner, size: int) -> Iterator[list[Verified]]:
         """The entries, ``size`` at a time, each parsed and checked on the way (``parse_entry``:
-        canonical JSON, the partner's origin, its own seq, a known kind) or SyncRejected."""
+        canonical JSON, the partner's origin, its own seq, a kind) or SyncRejected."""
         self._file.seek(0)
         read, end = self._file.read, self.start + self.count
         for first in range(self.start, end, size):
@@ -370,8 +373,15 @@ def _target(
     return head, f"{short}; applied up to size {head.size}, the largest with {quorum}"
 
 
+@dataclass(frozen=True)
+class _Applied:
+    new: int
+    unread: dict[str, int]
+    reread: int
+
+
 def _commit(engine: Engine, partner: Partner, state: PartnerState, head: witness.Head,
-            new: Spool, frontier: list[bytes], short: str | None) -> int:  # fmt: skip
+            new: Spool, frontier: list[bytes], short: str | None) -> _Applied:  # fmt: skip
     now = _now()
     with Session(engine) as session:
         won = cast(
@@ -397,12 +407,13 @@ def _commit(engine: Engine, partner: Partner, state: PartnerState, head: witness
         if not won:
             raise SyncRejected(f"partner {partner.code}: another sync moved the cursor; retry")
         us = get_settings().bureau_code
-        applied = sum(
-            apply_entries(session, partner, chunk, us, now)
-            for chunk in new.chunks(partner, APPLY_CHUNK)
-        )
+        applied, kept = 0, Counter[str]()
+        for chunk in new.chunks(partner, APPLY_CHUNK):
+            applied += apply_entries(session, partner, chunk, us, now)
+            kept += unread(chunk)
+        again = reread(session, partner, us, now)
         session.commit()
-    return applied
+    return _Applied(applied, dict(kept), again)
 
 
 def shown(exc: SyncRejected) -> str:
@@ -473,13 +484,16 @@ def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, time
                     client, engine, state, cp, directory.witness_quorum, witnesses
                 )
                 frontier = _fetch(client, state, head, new)
-            applied = _commit(engine, partner, state, head, new, frontier, short)
+            done = _commit(engine, partner, state, head, new, frontier, short)
     except SyncRejected as exc:
         status = _record_failure(engine, partner.code, exc)
         log = logger.error if status in ("rewritten", "equivocated") else logger.warning
         log("sync of partner %s: nothing applied: %s", partner.code, shown(exc))
         return SyncOutcome(partner.code, status, state.size, state.size, 0, shown(exc))
-    logger.info("partner %s synced: %d -> %d (%d new)", partner.code, state.size, head.size,
-                applied)  # fmt: skip
+    logger.info("partner %s synced: %d -> %d (%d new, %d of them kept unread; %d kept before "
+                "read now)", partner.code, state.size, head.size, done.new,
+                sum(done.unread.values()), done.reread)  # fmt: skip
+    if done.unread:  # the flow's runs show it too (its result holds ``unread``)
+        logger.warning("partner %s: %s", partner.code, said(done.unread))
     return SyncOutcome(partner.code, "quorum" if short else "ok", state.size, head.size,
-                       applied, short)  # fmt: skip
+                       done.new, short, done.unread, done.reread)  # fmt: skip

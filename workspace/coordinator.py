@@ -525,6 +525,7 @@ def partners(request: Request, me: Coordinator) -> Response:
                 "rewritten": bool(st and st.flagged and not stand.equivocations_of(p.origin)),
                 "witnessed": stand.witnessed.get(p.origin, 0),
                 "equivocated": bool(stand.equivocations_of(p.origin)),
+                "unread": stand.unread.get(code, {}),  # entries of kinds we do not know
             }
         )
     from joint.evidence import all_evidence
