@@ -28,7 +28,7 @@ traceback.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -39,6 +39,7 @@ from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.schemas import content_digest
 from rounds import audit
 from rounds.models import AuditEvent, Round
+from shuangsui.db import of_rounds
 from shuangsui.errors import IntegrityError, NotFound
 
 _FV = FindingVersion.__table__  # type: ignore[attr-defined]
@@ -196,8 +197,13 @@ def stored_versions(conn: sa.Connection, round_key: str | None) -> dict[Key, Sto
         _stored_rows().where(*_in_round(round_key)))}  # fmt: skip
 
 
-def check_contents(conn: sa.Connection, round_keys: Sequence[str]) -> None:
-    """Each version of the rounds ``round_keys`` against its own ``content_hash`` (the first
+def check_contents(
+    conn: sa.Connection,
+    round_keys: Sequence[str],
+    only: Mapping[str, Collection[str]] | None = None,
+) -> None:
+    """Each version of the rounds ``round_keys`` (of a round in ``only``, of the findings of
+    those credit codes) against its own ``content_hash`` (the first
     check of :func:`verify_findings`, without the log). The public site's publish runs it on
     the rounds it reads again, before it writes anything: a result rewritten in the database
     (``mark_misused`` made ``no_problem`` by an UPDATE) is refused, not shown until someone
@@ -205,7 +211,7 @@ def check_contents(conn: sa.Connection, round_keys: Sequence[str]) -> None:
     changed = [
         (rk, code, n)
         for rk, code, n, *rest in conn.execute(
-            _stored_rows().where(_F.c.round_key.in_(list(round_keys)))
+            _stored_rows().where(of_rounds(_F.c.round_key, _F.c.credit_code, round_keys, only))
         )
         if recomputed_hash(Stored(*rest)) != rest[0]
     ]

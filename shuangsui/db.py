@@ -10,7 +10,7 @@ those tables are empty, refused with one line saying what to do otherwise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,14 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Table,
+    and_,
     any_,
     bindparam,
     create_engine,
     event,
+    false,
     inspect,
+    or_,
     text,
 )
 from sqlalchemy.exc import DBAPIError
@@ -263,6 +266,26 @@ def one_of(session: Session | Connection, column: Any, values: Sequence[Any]) ->
     if _dialect(session) == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def of_rounds(
+    round_column: Any,
+    code_column: Any,
+    round_keys: Sequence[str],
+    only: Mapping[str, Collection[str]] | None = None,
+) -> Any:
+    """The rows of the rounds ``round_keys``, but of each round in ``only`` just those whose
+    ``code_column`` (a credit code) is one of ``only[round]``: a read of some rounds whole and
+    of some firms of others, in one statement."""
+    only = only or {}
+    whole = [key for key in round_keys if key not in only]
+    clauses = [round_column.in_(whole)] if whole else []
+    clauses += [
+        and_(round_column == key, code_column.in_(sorted(codes)))
+        for key, codes in sorted(only.items())
+        if key in round_keys and codes
+    ]
+    return or_(*clauses) if clauses else false()
 
 
 def plan_each_execution(session: Session | Connection) -> None:

@@ -14,6 +14,10 @@ rows in ``rounds/<round>/index.html``, where each begins and how long it is (in 
 characters of the page's text). ``website.output.Output.pieces`` takes them only from files
 whose SHA-256 is the one the manifest lists, the part included: a file edited or truncated on
 disk is not used, and the round is rendered whole.
+
+A round read again only because some of its findings were written (``website.inputs``) reads
+those results alone; the others are the results its records and strata (kept in its part)
+were made from (:func:`completed`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from website import opendata
-from website.model import PublicRound
+from website.model import PublicResult, PublicRound
 
 ROW_START = '<tr id="e-'  # every page row begins so; an escaped text never holds a "<"
 
@@ -46,6 +50,8 @@ class Kept:
 
     index: dict[str, Any]
     by_record: dict[str, tuple[str, str]]
+    records: list[str]  # the JSON records, in the round's order
+    decoded: list[dict[str, Any]]  # and decoded
 
 
 def made_with(rnd: PublicRound, code_version: str) -> str:
@@ -55,11 +61,18 @@ def made_with(rnd: PublicRound, code_version: str) -> str:
     return hashlib.sha256(f"{code_version}\n{head}".encode()).hexdigest()
 
 
-def index(made: str, pieces: Pieces, groups: Sequence[Sequence[int]], page: str) -> dict[str, Any]:
+def index(
+    made: str,
+    pieces: Pieces,
+    groups: Sequence[Sequence[int]],
+    page: str,
+    strata: Sequence[str],
+) -> dict[str, Any]:
     """Where the pieces are in the round's files, for its part: the CSV rows' lengths, and
-    where each page row begins in ``page`` (the page's text) and its length, by result.
-    ``groups``: the results by county as the page lists them, each county's rows one after
-    the other (``website.render.page_groups``)."""
+    where each page row begins in ``page`` (the page's text) and its length, by result; and
+    each result's stratum, which its record does not hold. ``groups``: the results by county
+    as the page lists them, each county's rows one after the other
+    (``website.render.page_groups``)."""
     rows = pieces.page_rows
     starts = [0] * len(rows)
     at = 0
@@ -75,6 +88,7 @@ def index(made: str, pieces: Pieces, groups: Sequence[Sequence[int]], page: str)
         "csv": [len(line) for line in pieces.csv_lines],
         "page": starts,
         "page_lengths": [len(row) for row in pieces.page_rows],
+        "strata": list(strata),
     }
 
 
@@ -89,15 +103,42 @@ def kept(index: Mapping[str, Any], json_file: bytes, csv_file: bytes, page: byte
         at += n
     page_text = page.decode("utf-8")
     rows = [page_text[s : s + n] for s, n in zip(index["page"], index["page_lengths"], strict=True)]
-    if not len(records) == len(lines) == len(rows) or at != len(text):
+    strata = index["strata"]
+    if not len(records) == len(lines) == len(rows) == len(strata) or at != len(text):
         raise ValueError("the round's files do not hold the pieces its part lists")
     if not all(row.startswith(ROW_START) and row.endswith("</tr>\n") for row in rows):
         raise ValueError("the round's page does not hold the rows its part lists")
     # each piece is its record's: an index whose rows or lengths were moved (the part and
     # the manifest rewritten to match) puts one firm's row under another's record
-    for record, line, row in zip(records, lines, rows, strict=True):
-        code = json.loads(record)["credit_code"]
+    decoded = [json.loads(record) for record in records]
+    for doc, line, row in zip(decoded, lines, rows, strict=True):
+        code = doc["credit_code"]
         if not (row.startswith(f'{ROW_START}{code}">') and f",{code}," in line
                 and line.endswith("\r\n")):  # fmt: skip
             raise ValueError(f"the round's pieces listed for {code} are not that firm's")
-    return Kept(dict(index), dict(zip(records, zip(lines, rows, strict=True), strict=True)))
+    by_record = dict(zip(records, zip(lines, rows, strict=True), strict=True))
+    return Kept(dict(index), by_record, records, decoded)
+
+
+def completed(
+    kept: Kept, fresh: Sequence[PublicResult], codes: set[str]
+) -> tuple[list[PublicResult], list[str]] | None:
+    """The round's results and their JSON records: those of ``codes`` as just read
+    (``fresh``), every other one the result its record and stratum in the last publish's files
+    were made from (``opendata.result_of``), in the round's order. None if the two do not fit
+    together: a firm of ``codes`` listed now and not then, or then and not now (a round not
+    revealed lists only the firms with a final result)."""
+    now = {r.credit_code: r for r in fresh}
+    results, records = [], []
+    for text, record, stratum in zip(kept.records, kept.decoded, kept.index["strata"],
+                                     strict=True):  # fmt: skip
+        code = record["credit_code"]
+        if code not in codes:
+            results.append(opendata.result_of(record, stratum))
+            records.append(text)
+        elif code in now:
+            results.append(now.pop(code))
+            records.append(opendata.record_texts([results[-1]])[0])
+        else:
+            return None
+    return None if now else (results, records)

@@ -27,6 +27,15 @@ published, and when it was revealed): they count by what the pages show of them,
 the first publication and whether the round is revealed now, so recording them changes no
 fingerprint, while a round whose check window has closed since the last publish changes its
 own (and is revealed by this one).
+
+A round read again only because findings of its were written is read in part when every
+write since the last publish is a row added (:func:`written_since`): the finding tables' ids
+only grow, so the rows added are those with an id above the largest there was then (kept in
+the publish state, :func:`finding_marks`), and each wrote one row of the change log. Those
+rows' findings are read, the others are taken from the round's files
+(``website.fragments.completed``). An update, a delete, a sign-off of an earlier version, or
+a row committed after one with a larger id is a change log row no such row accounts for: the
+round is read whole.
 """
 
 from __future__ import annotations
@@ -43,13 +52,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from findings.models import FindingChange
+from findings.models import Finding, FindingChange, FindingSignoff, FindingVersion
 from registry.models import Enterprise, RegistryChange
 from rounds.models import Assignment, Selection, TeamChange
 from shuangsui.config import Settings
 from website.records import RoundRow
 
-SCHEMA = 3  # of the fingerprints and parts: a new one makes the next publish a full one
+SCHEMA = 4  # of the fingerprints and parts: a new one makes the next publish a full one
 # the packages of pyproject.toml; any change to their files (code, templates, data) counts
 PACKAGES = (
     "shuangsui", "registry", "draw", "rounds", "tasks", "flows", "notifications", "findings",
@@ -63,6 +72,8 @@ _FC = FindingChange.__table__  # type: ignore[attr-defined]
 _SEL, _A = Selection.__table__, Assignment.__table__  # type: ignore[attr-defined]
 _TC = TeamChange.__table__  # type: ignore[attr-defined]
 _E, _RC = Enterprise.__table__, RegistryChange.__table__  # type: ignore[attr-defined]
+_F, _FV = Finding.__table__, FindingVersion.__table__  # type: ignore[attr-defined]
+_S = FindingSignoff.__table__  # type: ignore[attr-defined]
 
 
 def digest(value: Any) -> str:
@@ -127,13 +138,66 @@ def finding_changes(conn: sa.Connection, round_keys: Sequence[str]) -> dict[str,
     return {key: (count, top) for key, count, top in conn.execute(q)}
 
 
+def finding_marks(
+    conn: sa.Connection, round_keys: Sequence[str]
+) -> tuple[dict[str, tuple[int, int]], list[int] | None]:
+    """:func:`finding_changes`, and the largest ids of ``finding`` and ``finding_version``
+    (of every round), in one statement: as they were together (None when none of the rounds
+    has a change)."""
+    tops = (
+        sa.select(sa.func.coalesce(sa.func.max(_F.c.id), 0)).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.max(_FV.c.id), 0)).scalar_subquery(),
+    )
+    q = (
+        sa.select(_FC.c.round_key, sa.func.count(), sa.func.max(_FC.c.id), *tops)
+        .where(_FC.c.round_key.in_(list(round_keys)))
+        .group_by(_FC.c.round_key)
+    )
+    rows = conn.execute(q).all()
+    changes = {key: (count, top) for key, count, top, *_ in rows}
+    return changes, [rows[0][3], rows[0][4]] if rows else None
+
+
+def written_since(
+    conn: sa.Connection, round_key: str, then: Sequence[int], tops: Sequence[int], now: int
+) -> set[str] | None:
+    """The credit codes of the round's findings written since its change log counted ``then``
+    (count, largest id) and the finding tables' largest ids were ``tops`` (finding, version),
+    if every change the log holds since is a row added: a finding or a version with an id
+    above those, or a sign-off of such a version (each one row of the log). None otherwise,
+    and when the log no longer counts ``now`` (it is read in one statement with the rows: a
+    write between two reads would be counted in one and not the other)."""
+    in_round = _F.c.round_key == round_key
+    added = (
+        sa.select(sa.literal(1), _F.c.credit_code).where(in_round, _F.c.id > tops[0]),
+        sa.select(sa.literal(1), _F.c.credit_code)
+        .join(_FV, _FV.c.finding_id == _F.c.id)
+        .where(in_round, _FV.c.id > tops[1]),
+        sa.select(sa.literal(1), _F.c.credit_code)
+        .join(_FV, _FV.c.finding_id == _F.c.id)
+        .join(_S, _S.c.version_id == _FV.c.id)
+        .where(in_round, _FV.c.id > tops[1]),
+    )
+    logged = sa.select(sa.literal(0), sa.cast(sa.func.count(), sa.String)).where(
+        _FC.c.round_key == round_key
+    )
+    rows = conn.execute(sa.union_all(logged, *added)).all()
+    codes = [code for kind, code in rows if kind == 1]
+    count = int(next(code for kind, code in rows if kind == 0))
+    if count != now or len(codes) != count - then[0]:
+        return None
+    return set(codes)
+
+
 def fingerprints(
     conn: sa.Connection, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
-) -> tuple[str, dict[str, str]]:
+) -> tuple[str, dict[str, str], dict[str, str]]:
     """One fingerprint of everything the site shows (equal: nothing need be published), and
     one per round of all its pages and files show (equal: its files and part are the previous
     publish's), from one read of the counts grouped by round. The site's takes every group,
-    those of any round not public included: it changes with any count of the tables."""
+    those of any round not public included: it changes with any count of the tables. Third,
+    each round's fingerprint apart from its findings (equal: only findings of its were
+    written, :func:`written_since`)."""
     groups: list[dict[str, list[Any]]] = [
         {key: list(rest) for key, *rest in conn.execute(query)}
         for query in (
@@ -153,4 +217,8 @@ def fingerprints(
         key: digest([ctx, head, [g.get(key) for g in groups], registry])
         for key, head in heads.items()
     }
-    return site, rounds
+    settled = {
+        key: digest([ctx, head, [g.get(key) for g in groups[:-1]], registry])
+        for key, head in heads.items()
+    }
+    return site, rounds, settled

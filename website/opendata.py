@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from shuangsui import spreadsheet
-from website.model import PublicResult, PublicRound, Site
+from website.model import Correction, PublicResult, PublicRound, Site
 
 CSV_COLUMNS = (
     "round_key",
@@ -144,6 +144,29 @@ def result_json(r: PublicResult) -> dict[str, Any]:
         "version": r.version or None,
         "corrections": [c._asdict() for c in r.history],
     }
+
+
+def result_of(record: Mapping[str, Any], stratum: str) -> PublicResult:
+    """The result :func:`result_json` made ``record`` of: a record holds every field of a
+    result but its stratum."""
+    return PublicResult(
+        record["round_key"],
+        record["credit_code"],
+        record["enterprise_name"],
+        record["division_code"],
+        record["division_name"],
+        stratum,
+        record["selection"],
+        record["check_item"],
+        record["check_date"] or "",
+        record["result"] or "",
+        record["result_label"] or "",
+        record["measures"],
+        record["certificates"],
+        record["description"],
+        record["version"] or 0,
+        [Correction(**c) for c in record["corrections"]],
+    )
 
 
 # one record a line: compact, keys sorted, by the C encoder (``indent`` would make json fall

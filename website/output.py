@@ -4,7 +4,8 @@ says which manifest a publish finished with, and the rounds' kept parts (website
 ``.manifest.json``: per file its SHA-256 and size; per round its content digest, its bundle's
 stamp, and the fingerprint of its inputs with the SHA-256 of its part (``.parts/<key>.json``).
 ``.publish-state.json``, written last: the manifest's SHA-256, the whole site's fingerprint,
-whether what it showed was recorded as published, and how many results it showed.
+whether what it showed was recorded as published, how many results it showed, and the
+largest ids of the finding tables its reads saw.
 
 Each file is written atomically, its bytes synced before its rename (``shuangsui.files``);
 the folders holding the renames are synced once each, before the manifest that lists the new
@@ -50,6 +51,8 @@ class PublishReport:
     newly_published: int = 0
     revealed: list[str] = field(default_factory=list)  # rounds whose list went public now
     reread: list[str] = field(default_factory=list)  # rounds read again (inputs changed)
+    # of them, those whose findings added since were read alone (``website.inputs``)
+    read_in_part: list[str] = field(default_factory=list)
     # the audit log's events, checked once before the publish's first bundle (None: no bundle)
     audit_events: int | None = None
     # ``check_files``: the files found missing or not as the manifest lists them (written
@@ -225,8 +228,21 @@ class Output:
             logger.warning("round %s: its pieces are unusable (%s); rendering it all", key, exc)
             return None
 
-    def keep_part(self, key: str, fingerprint: str, part: RoundPart) -> None:
-        data = part.summary()
+    def since(self, key: str) -> dict | None:
+        """What the round's part says it was read at (:meth:`RoundPart.summary`), if the part
+        is the one the manifest lists; None otherwise."""
+        kept = self.parts.get(key)
+        if kept is None:
+            return None
+        try:
+            since = summary_of(self.checked(part_file(key), kept[1]))[0].get("since")
+        except (OSError, ValueError) as exc:
+            logger.warning("round %s: its part is unusable (%s); reading it all", key, exc)
+            return None
+        return since if isinstance(since, dict) else None
+
+    def keep_part(self, key: str, fingerprint: str, part: RoundPart, since: dict) -> None:
+        data = part.summary(since)
         target = self.out / part_file(key)
         digest = hashlib.sha256(data).hexdigest()
         if self.parts.get(key, [None, None])[1] != digest or not target.is_file():
@@ -317,10 +333,14 @@ class Output:
         write_atomic(self.out / MANIFEST, body)
         return hashlib.sha256(body).hexdigest()
 
-    def finish(self, manifest: str, site_key: str, recorded: bool, results: int) -> None:
-        """Written last: this manifest is a finished publish's."""
+    def finish(
+        self, manifest: str, site_key: str, recorded: bool, results: int, findings: list | None
+    ) -> None:
+        """Written last: this manifest is a finished publish's. ``findings``: the largest ids
+        of the finding tables its reads saw (``website.inputs.finding_marks``); each round's
+        part says how many changes of its findings the log held then."""
         self.state = {"manifest": manifest, "inputs": site_key, "recorded": recorded,
-                      "results": results}  # fmt: skip
+                      "results": results, "findings": findings}  # fmt: skip
         write_atomic(self.out / STATE, json.dumps(self.state, sort_keys=True).encode())
 
 

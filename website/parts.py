@@ -8,7 +8,9 @@ every round are written: a publish holds no round's records to the end. A round 
 have not changed since the last publish (``website.inputs``) is not read from the database
 again: its search entries and counts are kept in ``.parts/<round>.json`` beside its files
 (also checked against the manifest), with where each result's pieces are in its files
-(``website.fragments``), for when it is read again.
+(``website.fragments``), for when it is read again, and what its inputs were apart from its
+findings and where its findings stood (``website.inputs``), for when only findings of its
+were written since.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from website.opendata import Piece
 
 PENDING = "结果待公示"  # the result label of an enterprise with no final result yet
 FOLDER = ".parts"
+VERSION = 4  # of the .parts files: one of another is not used
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,15 @@ class RoundPart:
     # for a part kept from the last publish, whose .parts file stays as it is
     pieces: dict[str, Any] | None = None
 
-    def summary(self) -> bytes:
+    def summary(self, since: dict[str, Any]) -> bytes:
         """The ``.parts`` file: what the round's own files do not hold, as two lines of JSON:
-        the counts and where the pieces are; then the search entries, an array taken as its
-        bytes when read, never decoded (the encoder escapes every newline in them)."""
+        the counts, where the pieces are and what the round was read at (``since``: its
+        fingerprint apart from its findings, and the findings' ``website.inputs.Marks``);
+        then the search entries, an array taken as its bytes when read, never decoded (the
+        encoder escapes every newline in them)."""
         doc = {
-            "v": 3,
+            "v": VERSION,
+            "since": since,
             "shown": self.shown,
             "published": self.published,
             "labels": self.labels,
@@ -110,7 +116,7 @@ def summary_of(data: bytes) -> tuple[dict[str, Any], bytes]:
     ``ValueError`` if this version did not write it."""
     head, _, entries = data.partition(b"\n")
     doc = json.loads(head)
-    if not isinstance(doc, dict) or doc.get("v") != 3 or not entries.endswith(b"]\n"):
+    if not isinstance(doc, dict) or doc.get("v") != VERSION or not entries.endswith(b"]\n"):
         raise ValueError("not a round part of this version")
     return doc, entries[1:-2]
 

@@ -218,16 +218,20 @@ def _replaced(conn: sa.Connection) -> dict[str, dict[str, int]]:
 
 
 def read_results(
-    conn: sa.Connection, settings: Settings, heads: Sequence[RoundRow]
+    conn: sa.Connection,
+    settings: Settings,
+    heads: Sequence[RoundRow],
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[dict[str, list[PublicResult]], list[NewlyPublished]]:
     """The results of the rounds ``heads`` as their pages list them (by round key), and their
-    shown versions not yet recorded as published, in ``published_order``."""
+    shown versions not yet recorded as published, in ``published_order``. Of a round in
+    ``only``, the results of those credit codes alone."""
     keys = [head.key for head in heads]
     if not keys:
         return {}, []
-    shown_of = results.read_versions(conn, keys, settings.timezone)
+    shown_of = results.read_versions(conn, keys, settings.timezone, only)
     drawn: dict[str, list[tuple[str, ...]]] = {}
-    for row in results.read_drawn(conn, keys):
+    for row in results.read_drawn(conn, keys, only):
         drawn.setdefault(row[0], []).append(row)
     names = results.division_names({row[5] for rows in drawn.values() for row in rows})
     listed_of: dict[str, list[PublicResult]] = {}

@@ -144,11 +144,14 @@ def page_rows(results: Iterable[PublicResult], causes: Mapping[str, str]) -> lis
     return [ROW_START + piece for piece in pieces]
 
 
-def round_pieces(rnd: PublicRound, kept: Mapping[str, tuple[str, str]]) -> Pieces:
+def round_pieces(
+    rnd: PublicRound, kept: Mapping[str, tuple[str, str]], records: list[str] | None = None
+) -> Pieces:
     """The round's results' pieces of its files (``website.fragments``): a result whose JSON
     record is in ``kept`` (the last publish's, by record) has its CSV row and page row from
-    there; the others' are encoded and rendered, in one pass."""
-    records = opendata.record_texts(rnd.results)
+    there; the others' are encoded and rendered, in one pass. ``records``: the results' JSON
+    records, when the caller has them (``website.fragments.completed``)."""
+    records = records or opendata.record_texts(rnd.results)
     fresh = [i for i, record in enumerate(records) if record not in kept]
     new = [rnd.results[i] for i in fresh]
     causes = explain.targeted_causes(rnd.plan, new)

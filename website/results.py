@@ -10,7 +10,7 @@ the team has signed it).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from findings.state import final_moment, is_final
 from registry.divisions import divisions
 from registry.models import Enterprise
 from rounds.models import Assignment, Selection
+from shuangsui.db import of_rounds
 from website.model import Correction, PublicResult
 
 _A = Assignment.__table__  # type: ignore[attr-defined]
@@ -86,10 +87,14 @@ class Shown(NamedTuple):
 
 
 def read_versions(
-    conn: sa.Connection, round_keys: Sequence[str], timezone: str
+    conn: sa.Connection,
+    round_keys: Sequence[str],
+    timezone: str,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> dict[tuple[str, str], Shown]:
     """(round key, credit code) -> what is shown of its finding, for each enterprise of the
-    rounds with a final version (the others have none in the result).
+    rounds with a final version (the others have none in the result); of a round in ``only``,
+    for those of its credit codes only (``shuangsui.db.of_rounds``).
 
     Finality needs only who signed which version; the moments of the sign-offs (timestamps,
     text to parse on SQLite) are read only for the versions of a result with a correction
@@ -98,11 +103,11 @@ def read_versions(
     keys = list(round_keys)
     teams: dict[tuple[str, str], list[str]] = {}
     q = sa.select(_A.c.round_key, _A.c.credit_code, _A.c.inspector_id).where(
-        _A.c.round_key.in_(keys)
+        of_rounds(_A.c.round_key, _A.c.credit_code, keys, only)
     )
     for rk, code, inspector in conn.execute(q.order_by(_A.c.round_key, _A.c.credit_code)):
         teams.setdefault((rk, code), []).append(inspector)
-    in_rounds = _F.c.round_key.in_(keys)
+    in_rounds = of_rounds(_F.c.round_key, _F.c.credit_code, keys, only)
     signed: dict[int, set[str]] = {}
     sq = (
         sa.select(_S.c.version_id, _S.c.inspector_id)
@@ -181,9 +186,14 @@ def newly_published(key: tuple[str, str], shown: Shown, check_item: str) -> Newl
                           pub.description)  # fmt: skip
 
 
-def read_drawn(conn: sa.Connection, round_keys: Sequence[str]) -> list[tuple[str, ...]]:
+def read_drawn(
+    conn: sa.Connection,
+    round_keys: Sequence[str],
+    only: Mapping[str, Collection[str]] | None = None,
+) -> list[tuple[str, ...]]:
     """(round key, credit code, stratum, selection, name, division code) of each enterprise
-    drawn in the rounds, by round and code (name and division "" when not in the registry)."""
+    drawn in the rounds (of a round in ``only``, of those credit codes), by round and code
+    (name and division "" when not in the registry)."""
     q = (
         sa.select(
             _SEL.c.round_key,
@@ -194,7 +204,7 @@ def read_drawn(conn: sa.Connection, round_keys: Sequence[str]) -> list[tuple[str
             sa.func.coalesce(_ENT.c.division_code, ""),
         )
         .join(_ENT, _ENT.c.credit_code == _SEL.c.credit_code, isouter=True)
-        .where(_SEL.c.round_key.in_(list(round_keys)))
+        .where(of_rounds(_SEL.c.round_key, _SEL.c.credit_code, list(round_keys), only))
         .order_by(_SEL.c.round_key, _SEL.c.credit_code)
     )
     return [tuple(row) for row in conn.execute(q)]

@@ -8,8 +8,10 @@ fingerprint of the whole site then.
 
 A publish first reads the rounds' rows and fingerprints the site: the same as the finished
 publish's, with every file in place, and nothing is read or written. Otherwise only the rounds
-whose fingerprint changed are read, and of those only the results whose record changed are
-rendered (the others' rows taken from the round's files, ``website.fragments``); the files
+whose fingerprint changed are read (a round whose only change is findings added since: those
+findings' results alone, ``website.inputs.written_since``, the others taken from its files),
+and of those only the results whose record changed are rendered (the others' rows taken from
+the round's files, ``website.fragments``); the files
 spanning every round join the others' parts as they are on disk (checked against the
 manifest as they are joined). A round whose content digest has not changed is not rendered
 again; any file is written only when its bytes change, atomically (``shuangsui.files``). A
@@ -54,6 +56,7 @@ from shuangsui.files import remove_leftovers, writer_lock
 from shuangsui.keys import is_key
 from shuangsui.paths import child, inside
 from website import fragments, inputs
+from website.fragments import Kept
 from website.model import PublicResult, PublicRound, Site
 from website.output import MANIFEST as MANIFEST  # where tests and tools look for them
 from website.output import STATE as STATE
@@ -313,7 +316,7 @@ def _publish(
         # as the pages say it (none for a commitment on the site but not recorded)
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
-        site_key, fingerprints = inputs.fingerprints(conn, rows, first, ctx)
+        site_key, fingerprints, settled = inputs.fingerprints(conn, rows, first, ctx)
         differing = published_commitments(out, rows, settings, output.was)
         if not differing and not fresh and output.current(site_key, record, extra):
             report = _nothing_to_publish(output, rows)
@@ -336,8 +339,10 @@ def _publish(
         # a result rewritten in the database: refused before anything is written (the reads
         # below come a run of rounds at a time, between the writes of the rounds before, and
         # each makes sure it read what this check saw: ``_read_checked``)
-        checked = inputs.finding_changes(conn, reread)
-        check_contents(conn, reread)
+        checked, tops = inputs.finding_marks(conn, reread)
+        alone = [key for key in reread if key not in differing and key not in fresh]
+        local = _written_alone(conn, output, alone, checked, settled) if finished else {}
+        check_contents(conn, reread, local)
         report = PublishReport(out, len(site.rounds))
         if fresh:
             for i, row in enumerate(rows):
@@ -346,13 +351,14 @@ def _publish(
                         _first_commitment(site, site.rounds[i], row, output, report, stamps_at)
                     stamps[row.key] = stamps_at.stamp(row)
                     first[row.key] = local_label(stamps[row.key][0])
-            site_key, fingerprints = inputs.fingerprints(conn, rows, first, ctx)
+            site_key, fingerprints, settled = inputs.fingerprints(conn, rows, first, ctx)
         runs = read_batches(conn, reread, READ_BATCH)
     head_of = {row.key: row for row in rows}
     run_of = {key: run for run in runs for key in run}
     listed_of: dict[str, list[PublicResult]] = {}  # the results of the run being rendered
     unpublished: list[NewlyPublished] = []
     report.reread = [r.round_key for r in site.rounds if r.round_key not in kept]
+    report.read_in_part = sorted(local)
     keys = {r.round_key for r in site.rounds}
     first_time = {k for k in keys if k in stamps and k not in recorded}
     parts: dict[str, RoundPart] = {}
@@ -367,14 +373,27 @@ def _publish(
         if rnd.round_key in kept:  # inputs unchanged: its files are in place (checked)
             parts[rnd.round_key] = kept[rnd.round_key]
         else:  # read, rendered and let go: its part stands for it from here on
-            if rnd.round_key not in listed_of:  # the first round of the next run
+            key = rnd.round_key
+            if key not in listed_of:  # the first round of the next run
                 with engine.connect() as conn:
-                    run = [head_of[key] for key in run_of[rnd.round_key]]
-                    listed_of, new = _read_checked(conn, settings, run, checked)
+                    run = [head_of[k] for k in run_of[key]]
+                    listed_of, new = _read_checked(conn, settings, run, checked, local)
                 unpublished += new
-            site.rounds[i] = replace(rnd, results=listed_of.pop(rnd.round_key))
-            parts[rnd.round_key] = _round(site, site.rounds[i], output, report, finished)
-            output.keep_part(rnd.round_key, fingerprints[rnd.round_key], parts[rnd.round_key])
+            made_with = fragments.made_with(rnd, inputs.code_version())
+            pieces = output.pieces(key, made_with) if finished else None
+            results, records = listed_of.pop(key), None
+            if key in local:  # its findings added since, read alone: the rest from its files
+                done = fragments.completed(pieces, results, local[key]) if pieces else None
+                if done is None:  # they do not fit together: the round is read whole
+                    results, new = _read_whole(engine, settings, head_of[key], checked)
+                    unpublished = [v for v in unpublished if v.round_key != key] + new
+                    report.read_in_part.remove(key)
+                else:
+                    results, records = done
+            site.rounds[i] = replace(rnd, results=results)
+            parts[key] = _round(site, site.rounds[i], output, report, made_with, pieces, records)
+            read_at = {"settled": settled[key], "changes": checked.get(key)}
+            output.keep_part(key, fingerprints[key], parts[key], read_at)
             site.rounds[i] = rnd
         manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
         stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
@@ -428,7 +447,8 @@ def _publish(
         report.newly_published = _record(
             engine, sorted(unpublished, key=published_order), site_digest
         )
-    output.finish(site_digest, site_key, record, report.results)
+    output.finish(site_digest, site_key, record, report.results,
+                  tops or output.state.get("findings"))  # fmt: skip
     logger.info(
         "published %d round(s), %d result(s) to %s: %d read again, %d file(s) written, "
         "%d unchanged",
@@ -477,10 +497,53 @@ def _record_site_check(engine: Engine, report: PublishReport, was: Mapping[str, 
 READ_ATTEMPTS = 3  # reads of a run whose findings are being written as it is read
 
 
+def _written_alone(
+    conn: Connection,
+    output: Output,
+    keys: list[str],
+    changes: dict[str, tuple[int, int]],
+    settled: dict[str, str],
+) -> dict[str, set[str]]:
+    """The rounds of ``keys`` whose inputs changed only by findings added since the finished
+    publish (their fingerprint apart from their findings the same, and every change of their
+    findings since their part was made a row above the largest ids that publish saw:
+    ``inputs.written_since``), each with the credit codes of those findings: only their
+    results are read again. ``changes``: each round's change log now."""
+    tops = output.state.get("findings")
+    local = {}
+    for key in keys:
+        since = output.since(key)
+        if not tops or not since or since.get("settled") != settled[key] or key not in changes:
+            continue
+        if not since.get("changes"):
+            continue
+        codes = inputs.written_since(conn, key, since["changes"], tops, changes[key][0])
+        if codes is not None:
+            local[key] = codes
+    return local
+
+
+def _read_whole(
+    engine: Engine, settings: Settings, head: RoundRow, checked: dict[str, tuple[int, int]]
+) -> tuple[list[PublicResult], list[NewlyPublished]]:
+    """A round that was to be read in part (``_written_alone``) whose files cannot complete
+    it (changed on disk, or a firm listed now and not then), read whole and checked whole."""
+    logger.info("round %s: its files do not complete it: reading it all", head.key)
+    with engine.connect() as conn:
+        check_contents(conn, [head.key])
+        listed, new = _read_checked(conn, settings, [head], checked)
+    return listed[head.key], new
+
+
 def _read_checked(
-    conn: Connection, settings: Settings, run: list[RoundRow], checked: dict[str, tuple[int, int]]
+    conn: Connection,
+    settings: Settings,
+    run: list[RoundRow],
+    checked: dict[str, tuple[int, int]],
+    only: Mapping[str, set[str]] | None = None,
 ) -> tuple[dict[str, list[PublicResult]], list[NewlyPublished]]:
-    """``read_results`` of ``run``, never showing a version :func:`check_contents` did not
+    """``read_results`` of ``run`` (of a round in ``only``, the results of those credit codes
+    alone), never showing a version :func:`check_contents` did not
     see. The check ran before the first write; this read comes later, in a statement of its
     own. If no finding of the run was written between the two (``inputs.finding_changes``
     the same after the read as before the check), the read is what was checked. Otherwise
@@ -494,13 +557,13 @@ def _read_checked(
         now = inputs.finding_changes(conn, keys)
         return {key: now[key] for key in keys if key in now}
 
-    listed, new = read_results(conn, settings, run)
+    listed, new = read_results(conn, settings, run, only)
     if changes() == {key: checked[key] for key in keys if key in checked}:
         return listed, new
     for _ in range(READ_ATTEMPTS):
         before = changes()
-        listed, new = read_results(conn, settings, run)
-        check_contents(conn, keys)
+        listed, new = read_results(conn, settings, run, only)
+        check_contents(conn, keys, only)
         if changes() == before:
             return listed, new
     raise Conflict(
@@ -510,15 +573,20 @@ def _read_checked(
 
 
 def _round(
-    site: Site, rnd: PublicRound, output: Output, report: PublishReport, finished: bool
+    site: Site,
+    rnd: PublicRound,
+    output: Output,
+    report: PublishReport,
+    made_with: str,
+    kept: Kept | None,
+    records: list[str] | None = None,
 ) -> RoundPart:
     """A round read again: its results' pieces of its files, taken from the last publish's
-    files for each result whose record has not changed (``finished``: the manifest is a
-    finished publish's) and made for the others (``website.fragments``); its page and data
-    files, rendered from them unless its content is the same as last time; its part."""
-    made_with = fragments.made_with(rnd, inputs.code_version())
-    kept = output.pieces(rnd.round_key, made_with) if finished else None
-    pieces = round_pieces(rnd, kept.by_record if kept else {})
+    files (``kept``: those made with ``made_with``, of a finished publish) for each result
+    whose record has not changed and made for the others (``website.fragments``); its page
+    and data files, rendered from them unless its content is the same as last time; its
+    part. ``records``: its results' JSON records, when known."""
+    pieces = round_pieces(rnd, kept.by_record if kept else {}, records)
     part = part_of(rnd, pieces)
     digest = content_digest(rnd, part)
     html, csv_rel, json_rel = round_paths(rnd.round_key)
@@ -532,7 +600,8 @@ def _round(
         output.write(rel, data, report)
     output.rounds[rnd.round_key] = digest
     page = cast(bytes, files[html]).decode("utf-8")
-    index = fragments.index(made_with, pieces, page_groups(rnd.results), page)
+    strata = [r.stratum for r in rnd.results]
+    index = fragments.index(made_with, pieces, page_groups(rnd.results), page, strata)
     return on_disk(replace(part, pieces=index), json_rel, csv_rel)
 
 
