@@ -99,15 +99,17 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 
 def _not_json(request: Request, exc: RequestValidationError) -> str | None:
-    """The media type a JSON body was sent as, when that is why it was refused: the framework
-    reads a body as JSON only when its ``Content-Type`` says so (or says nothing), and
-    otherwise validated its bytes, answering ``body: Input should be a valid dictionary``, a
-    field error for a body that may hold every field right (``text/plain``, a form)."""
+    """The media type a JSON body was sent as ("" when no ``Content-Type`` came), when that is
+    why it was refused: the framework reads a body as JSON only when its ``Content-Type`` says
+    so (a body without one is not read as JSON either: a page of another site can send one),
+    and otherwise validated its bytes, answering ``body: Input should be a valid dictionary``,
+    a field error for a body that may hold every field right (``text/plain``, a form, a
+    program that set no type)."""
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if not media or media == "application/json" or media.endswith("+json"):
+    if media == "application/json" or media.endswith("+json"):
         return None
-    if any(tuple(e["loc"]) == ("body",) for e in exc.errors()):
-        return media
+    if any(tuple(e["loc"]) == ("body",) and e["type"] != "missing" for e in exc.errors()):
+        return media  # a body came (none at all: ``body: Field required``, said as it is)
     return None
 
 
@@ -189,7 +191,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         if (media := _not_json(request, exc)) is not None:
-            detail = f"Content-Type: {media} is not JSON: send the body as application/json"
+            sent = f"Content-Type: {media} is not JSON" if media else "no Content-Type was sent"
+            detail = f"{sent}: send the body as application/json"
             errors = [{"field": "header.content-type", "reason": detail}]
             return problem_response(415, detail, "unsupported-media-type", errors=errors)
         errors = _field_errors(exc)

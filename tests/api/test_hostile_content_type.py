@@ -57,6 +57,28 @@ def test_a_json_body_sent_as_text_or_a_form_is_refused_naming_its_content_type(
         assert http.post(url, content="{}", headers=sent).status_code == 422
 
 
+def test_a_json_body_sent_with_no_content_type_is_refused_saying_so(served: Served) -> None:
+    """A program that sets no type (``requests.post(url, data=json.dumps(...))``) was answered
+    the field error above; the framework does not read such a body as JSON (a page of another
+    site can send one), so it is refused as the others are, saying no type came."""
+    code = sorted(served.teams)[0]
+    url = f"{served.base}/findings/{ROUND}/{code}"
+    auth = bearer(served.coordinator)
+    with httpx.Client(timeout=30) as http:
+        r = http.post(url, content=json.dumps(FINDING), headers=auth)
+        assert "content-type" not in r.request.headers
+        assert r.status_code == 415, (r.status_code, r.text)
+        problem = r.json()
+        assert problem["type"] == "urn:shuangsui:problem:unsupported-media-type", problem
+        assert problem["detail"] == ("no Content-Type was sent: send the body as application/json")
+        assert problem["errors"][0]["field"] == "header.content-type"
+        assert http.get(url, headers=auth).json()["versions"] == []  # nothing recorded
+        empty = http.post(url, headers=auth)  # no body at all: said as that
+        assert empty.status_code == 422 and empty.json()["errors"] == [
+            {"field": "body", "reason": "Field required"}
+        ], empty.text
+
+
 def test_the_openapi_document_says_415_where_a_route_takes_json() -> None:
     takes_json = {"requestBody": {"content": {"application/json": {}}}}
     assert 415 in problem_statuses("post", ["coordinator"], takes_json)
