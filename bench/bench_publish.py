@@ -492,7 +492,14 @@ def run(url: str, tmp: Path, args: argparse.Namespace) -> None:
         cpu_ratio = cpu / floor_cpu if aim.endswith("2x)") else cpu / full_cpu
         print(f"| {label} | {secs:.2f} | {cpu:.2f} | {written} | {unchanged} "
               f"| {aim.format(wall_ratio)} | {cpu_ratio:.2f}x |")  # fmt: skip
-    print("incremental wrote:", ", ".join(rep.written), "; read again:", ", ".join(rep.reread))
+    print(
+        "incremental wrote:",
+        ", ".join(rep.written),
+        "; read again:",
+        ", ".join(rep.reread),
+        "; of which only the findings added since:",
+        ", ".join(rep.read_in_part) or "none",
+    )
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if full_label in hook_seconds:
         print(f"of the first full publish, the partner-log hook (share {args.results:,} "
