@@ -77,6 +77,27 @@ def request_assistance(
     return case
 
 
+def _request_entry(session: Session, case: AssistanceCase) -> PartnerEntry:
+    """The partner's entry that opened ``case``: the one whose leaf the case recorded. An entry
+    id need not be unique in a partner's log (shuangsui's own writer keeps it so; a log written
+    otherwise may repeat it, and an entry of a kind kept unread may carry it), so the id alone
+    could name two entries; the first of the request's kind answers for a case recorded
+    without its leaf."""
+    entry_id = f"assistance-request/{case.request_id}"
+    q = select(PartnerEntry).where(
+        col(PartnerEntry.partner_code) == case.requester, col(PartnerEntry.entry_id) == entry_id
+    )
+    if case.request_entry_hash:
+        q = q.where(col(PartnerEntry.leaf_hash) == case.request_entry_hash)
+    else:
+        q = q.where(col(PartnerEntry.kind) == "assistance-request")
+    entry = session.exec(q.order_by(col(PartnerEntry.seq)).limit(1)).scalars().first()  # type: ignore[call-overload]
+    if entry is None:
+        raise NotFound(f"the entry of assistance request {case.request_id} from "
+                       f"{case.requester} is not held")  # fmt: skip
+    return entry
+
+
 def team_seed(request_leaf_hash: str, checkpoint: str) -> bytes:
     doc = {"v": 1, "purpose": "assistance-team", "request": request_leaf_hash,
            "checkpoint": checkpoint}  # fmt: skip
@@ -145,12 +166,7 @@ def answer(
             raise NotFound(f"no incoming assistance request {request_id} from {requester}")
         if case.status != "pending":
             return Answered(case, False)
-        entry = session.exec(  # type: ignore[call-overload]
-            select(PartnerEntry).where(
-                col(PartnerEntry.partner_code) == requester,
-                col(PartnerEntry.entry_id) == f"assistance-request/{request_id}",
-            )
-        ).scalar_one()
+        entry = _request_entry(session, case)
         request = json.loads(entry.body)["body"]
     given: dict[str, Any] = {
         "request": {"origin": origin_of(requester), "request_id": request_id,

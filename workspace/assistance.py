@@ -108,14 +108,16 @@ def cases(engine: Engine, zone: str) -> dict[str, Any]:
             select(AssistanceCase.direction, func.count()).group_by(AssistanceCase.direction)
         ).all())  # fmt: skip
         incoming = [*pending, *answered]
-        asked = {(c.requester, f"assistance-request/{c.request_id}") for c in incoming}
         bodies = {}
-        for requester, entry_id in asked:
-            body = session.exec(select(PartnerEntry.body).where(
-                col(PartnerEntry.partner_code) == requester,
-                col(PartnerEntry.entry_id) == entry_id)).first()  # fmt: skip
+        for c in incoming:  # the entry that opened the case (an id may be repeated in a log)
+            entry_id = f"assistance-request/{c.request_id}"
+            q = select(PartnerEntry.body).where(col(PartnerEntry.partner_code) == c.requester,
+                                                col(PartnerEntry.entry_id) == entry_id)  # fmt: skip
+            if c.request_entry_hash:
+                q = q.where(col(PartnerEntry.leaf_hash) == c.request_entry_hash)
+            body = session.exec(q.order_by(col(PartnerEntry.seq))).first()
             if body is not None:
-                bodies[requester, entry_id] = json.loads(body)["body"]
+                bodies[c.requester, entry_id] = json.loads(body)["body"]
         everyone = [*incoming, *ours]
         firms = _names(session, Enterprise, col(Enterprise.credit_code),
                        {c.credit_code for c in everyone})  # fmt: skip
