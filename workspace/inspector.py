@@ -166,10 +166,25 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
         "file_accept": accept,
         "file_kinds": kinds,
         "file_limit": attachments.size_label(settings.evidence_max_bytes),
+        "draft_of_ended_link": _draft_of_ended_link(request, me),
         **extra,
     }
     refs = [*ctx["draft"].get("evidence", []), *(e for v in view.versions for e in v.evidence)]
     return ctx | {"evidence_of": attachments.lookup(state.engine, refs)}
+
+
+# the generation of the link whose session saved a draft (``notifications.generations``)
+LINK_GENERATION = "link_generation"
+
+
+def _draft_of_ended_link(request: Request, me: Visitor) -> bool:
+    """Whether the saved draft was saved through a link of the member's ended since (or
+    before drafts said which: generation 0): whoever held that link may have written it, and
+    the page shows it as the member's own."""
+    saved = drafts.load(request.app.state.settings.home, me.session.round_key,
+                        me.session.credit_code, me.name)  # fmt: skip
+    current = inspector_tokens.generation_of(me.session.binding)
+    return bool(saved) and saved.get(LINK_GENERATION, 0) != current
 
 
 def current_draft(request: Request, me: Visitor) -> dict[str, Any]:
@@ -471,6 +486,7 @@ def _save_draft(
         removed = [e for e in kept if e["sha256"] in to_remove(form)]
         attached = [e for e in [*kept, *new] if e not in removed]
         draft = draft_from_form(form, attached)
+        draft[LINK_GENERATION] = inspector_tokens.generation_of(me.session.binding)
         with writes.checked(state.engine, still_open(request, me)):
             drafts.save(home, rk, cc, me.name, draft)
     for e in removed:  # the log shows what was attached and left out

@@ -9,11 +9,9 @@ import httpx
 import sqlalchemy as sa
 
 from api import tokens
-from tests.findings.factories import ROUND
 from tests.workspace.helpers import (
     COORDINATOR,
-    coordinator_client,
-    csrf_of,
+    end_link,
     outbox_link,
     revoke_links,
 )
@@ -34,11 +32,7 @@ def test_an_ended_link_sends_nobody_back_to_itself(
     base, drawn, ssc = coordinator_live
     code = sorted(drawn)[0]
     member = drawn[code][0]
-    page = f"/w/c/rounds/{ROUND}/e/{code}"
-    with coordinator_client(base, ssc) as http:
-        form = {"csrf": csrf_of(http.get(page).text), "inspector_id": member,
-                "reason": "手机遗失", "end_old": "1", "generation": "0"}  # fmt: skip
-        assert "ended=1" in http.post(f"{page}/relink", data=form).headers["location"]
+    end_link(base, ssc, code, member, "手机遗失")
     with httpx.Client(base_url=base) as holder:
         html = _refused(holder, outbox_link(code, member, ""), 403, "此链接已被作废并更换")
     assert BUTTON not in html and ">继续<" not in html
