@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shuangsui.errors import IntegrityError
+from shuangsui.errors import IntegrityError, UserError
 from shuangsui.files import atomic_writer, fsync_dir, write_atomic
 from shuangsui.paths import inside
 from website import fragments
@@ -103,12 +105,7 @@ class Output:
         left where they are: ``--out`` may hold a person's files, never in those folders."""
         changed = []
         for rel, (digest, _size) in sorted(self.files.items()):
-            try:
-                with inside(self.out, rel).open("rb") as fh:
-                    same = hashlib.file_digest(fh, "sha256").hexdigest() == digest
-            except OSError:
-                same = False
-            if not same:
+            if _listed_digest(self.out, rel) != digest:
                 changed.append(rel)
         for rel in changed:
             self.was[rel] = self.files.pop(rel)
@@ -258,6 +255,8 @@ class Output:
         manifest, and those bytes hashed and written as they pass, in one pass; the new file
         replaces ``rel`` only if its bytes are not the ones the manifest lists."""
         target = inside(self.out, rel)
+        if target.is_dir():
+            raise _folder_in_place(self.out, rel)
         if isinstance(data, bytes):
             digest = hashlib.sha256(data).hexdigest()
             written = not self._in_place(rel, digest, target)
@@ -347,6 +346,39 @@ class Output:
 class KeptFileChanged(Exception):
     """A kept file read to be joined into the files spanning every round, not checked before
     (``Output(check_kept=False)``), was not the one the manifest lists."""
+
+
+def _listed_digest(out: Path, rel: str) -> str | None:
+    """The SHA-256 of the regular file a manifest lists at ``rel``; None when nothing is there.
+    What stands there and is not a regular file (a symlink, to a file outside the site or to
+    ``/dev/zero``; a FIFO; a device) is never followed nor read, where reading a FIFO waited for
+    ever: it is removed, so the publish writes the file in its place (None). A folder there is
+    refused, naming it, before anything is written: it may hold a person's files."""
+    folder = (out / rel).parent.resolve()
+    if not folder.is_relative_to(out.resolve()):
+        inside(out, rel)  # raises, naming ``rel``: the manifest names a file outside the site
+    path = folder / (out / rel).name
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        return None
+    except OSError:  # a symlink (ELOOP), or what cannot be opened for reading
+        path.unlink(missing_ok=True)
+        return None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise _folder_in_place(out, rel)
+        path.unlink()
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _folder_in_place(out: Path, rel: str) -> UserError:
+    return UserError(f"{out.name}/{rel}: a folder stands where the publish writes this file; "
+                     "move it away and publish again")  # fmt: skip
 
 
 class _Unchanged(Exception):

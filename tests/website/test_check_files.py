@@ -170,3 +170,78 @@ def test_a_commitment_first_published_by_a_checking_publish_is_stamped_at_its_no
         stamped = session.get(Round, later)
         assert stamped is not None and stamped.commitment_published_at is not None
         assert stamped.commitment_published_at.replace(tzinfo=dt.UTC) == at
+
+
+def test_what_is_not_a_regular_file_is_replaced_never_followed_nor_waited_on(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A FIFO where a page was made the check wait for ever (the daily run hung); a symlink
+    there, to a file outside the site or to ``/dev/zero``, failed every run with a refusal that
+    named no cause and left the site serving the outside file. Each is now removed, never read,
+    and the page written in its place."""
+    import os
+    import threading
+
+    _two_rounds(engine)
+    site = Site(engine, tmp_path)
+    site.publish()
+    out = site.out
+    listed = _listed(out)
+    outside = tmp_path / "outside.html"
+    outside.write_text("<p>站外的文件</p>", "utf-8")
+    fifo, to_outside, to_zero = f"rounds/{ROUND}/index.html", "index.html", "search.html"
+    for rel in (fifo, to_outside, to_zero):
+        (out / rel).unlink()
+    os.mkfifo(out / fifo)
+    (out / to_outside).symlink_to(outside)
+    (out / to_zero).symlink_to("/dev/zero")
+
+    done: list[object] = []
+    run = threading.Thread(target=lambda: done.append(publish(engine, out, check_files=True)),
+                           daemon=True)  # fmt: skip
+    run.start()
+    run.join(60)
+    if run.is_alive():  # let the waiting read go, so the test ends
+        with open(out / fifo, "wb"):
+            pass
+        pytest.fail("publish --check-files waited on a FIFO in the site")
+    (report,) = done
+    assert report.restored == sorted([fifo, to_outside, to_zero])  # type: ignore[attr-defined]
+    for rel in (fifo, to_outside, to_zero):
+        assert (out / rel).is_file() and not (out / rel).is_symlink()
+        assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == listed[rel]
+    assert outside.read_text("utf-8") == "<p>站外的文件</p>"  # never written through the link
+
+
+def test_a_folder_where_a_page_was_is_named_and_nothing_is_written(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A folder in place of a page failed naming a temporary file (``.tmp-shuangsui-…: Is a
+    directory``) after saying the page was written again, and left parts that the next run read
+    again. It is now refused first, naming the page; the folder (it may hold a person's files)
+    and every other file are left as they were."""
+    from shuangsui.errors import UserError
+    from tests.findings.factories import final_finding
+
+    teams, codes = _two_rounds(engine)
+    site = Site(engine, tmp_path)
+    site.publish()
+    out = site.out
+    (out / "search.html").unlink()
+    (out / "search.html").mkdir()
+    (out / "search.html" / "notes.txt").write_text("某人的文件", "utf-8")
+    _same_length_edit(out / "index.html")
+    before = _tree(out)
+    with pytest.raises(UserError) as refused:
+        publish(engine, out, check_files=True)
+    assert f"{out.name}/search.html: a folder stands where the publish writes this file" in str(
+        refused.value
+    )
+    assert ".tmp-shuangsui" not in str(refused.value)
+    assert _tree(out) == before
+    # a publish without the check that has the page to write names it too
+    final_finding(engine, codes[1], teams[codes[1]])
+    with pytest.raises(UserError) as plain:
+        publish(engine, out)
+    assert f"{out.name}/search.html: a folder stands where" in str(plain.value)
+    assert (out / "search.html" / "notes.txt").read_text("utf-8") == "某人的文件"
