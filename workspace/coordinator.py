@@ -276,16 +276,10 @@ def enterprise_page(
         still_on=replacements.still_on(state.engine, round_key, replaced),
         due_soon=replacements.due_soon(state.engine, round_key, credit_code, replaced),
         redated=redated,
-        relinked=_relinked(request),
+        relinked=relinks.just_done(
+            state.engine, round_key, credit_code, request.query_params, state.settings.timezone
+        ),
     )
-
-
-def _relinked(request: Request) -> dict[str, str] | None:
-    """A link just sent again (the redirect's ``?relinked=ID``, ``&before=1`` when an earlier
-    send for the same reason had queued it), for the page's banner."""
-    who = request.query_params.get("relinked", "")[:64]
-    said = {k: request.query_params.get(k, "") for k in ("before", "ended")}
-    return {"id": who, **said} if who else None
 
 
 def _enterprise(

@@ -16,18 +16,21 @@ one generation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from api.link_refusals import link_refusals
 from notifications import generations
+from notifications.generations import LinkGeneration
+from notifications.models import Notification, NotificationKind
 from notifications.relink import Refused, Relinked, relink
 from rounds.models import Round, RoundStatus
 from rounds.replacements import NOTE_MAX
 from shuangsui import writes
+from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
@@ -49,6 +52,34 @@ class NotShown(UserError):
 
 
 GENERATION = re.compile(r"[0-9]{1,12}")  # not str.isdigit, to which "²" and "٣" are digits
+
+
+def just_done(
+    engine: sa.Engine, round_key: str, credit_code: str, said: Mapping[str, str], zone: str
+) -> dict[str, str] | None:
+    """A link just sent again, for the page's banner, as the redirect says it (``?relinked=ID``,
+    ``&before=1``, ``&ended=1`` or ``earlier``) and only as far as the database agrees: a
+    检查链接重新发送 queued to that member for this check, and for an ended link the member's
+    link to this check ended (who ended it and when, from its row). An address made elsewhere
+    (``?relinked=ID&ended=1`` for a link never ended) says nothing it cannot show."""
+    who = said.get("relinked", "")[:64]
+    if not who:
+        return None
+    with Session(engine) as db:
+        queued = db.exec(select(Notification.payload).where(
+            col(Notification.round_key) == round_key, col(Notification.recipient) == who,
+            col(Notification.kind) == NotificationKind.link_reissued)).all()  # fmt: skip
+        if not any(p.get("credit_code") == credit_code for p in queued):
+            return None
+        latest = db.exec(select(LinkGeneration).where(
+            col(LinkGeneration.round_key) == round_key,
+            col(LinkGeneration.credit_code) == credit_code,
+            col(LinkGeneration.inspector_id) == who,
+        ).order_by(col(LinkGeneration.generation).desc()).limit(1)).first()  # fmt: skip
+    ended = said.get("ended", "") if latest is not None else ""
+    return {"id": who, "before": said.get("before", ""), "ended": ended,
+            "ended_by": latest.ended_by if latest else "",
+            "ended_at": local_label(latest.ended_at, zone) if latest else ""}  # fmt: skip
 
 
 def why_not(engine: sa.Engine, view: AssignmentView) -> str:
