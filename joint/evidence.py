@@ -11,7 +11,9 @@ from sqlmodel import Session, select
 
 from joint.models import JointRound, JointStatement
 from joint.protocol import decide
-from joint.store import by_bureau, held, now_utc, plan_of
+from joint.store import announced, by_bureau, held, now_utc, plan_of
+
+FRAMES = " (held here without its frames, too large to be sent: a pull takes them)"
 
 
 def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) -> list[str]:
@@ -32,11 +34,12 @@ def evidence(engine: Engine, row: JointRound, now: dt.datetime | None = None) ->
             f"told: each fails it at its deadline, reveal deadline {plan['reveal_deadline']})"
         )
     elif failure is None and row.status not in ("drawn", "failed"):
-        d = decide(plan, commits, reveals, now or now_utc())
+        frameless = announced(engine, row.joint_key, row.plan_hash)
+        d = decide(plan, commits, reveals, now or now_utc(), frameless)
         if d.state.startswith("waiting"):
             what = "commitment" if d.state == "waiting-commitments" else "reveal"
             for b in d.bureaus:
-                out.append(f"waiting for the {what} of {b}")
+                out.append(f"waiting for the {what} of {b}{FRAMES if b in frameless else ''}")
         elif d.state == "failed":  # a deadline passed: the rule has failed the round, though
             failure = d.failure()  # no draw has recorded it yet (it said nothing at all)
             then = (

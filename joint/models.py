@@ -25,7 +25,8 @@ class JointRound(SQLModel, table=True):
 
 
 class JointStatement(SQLModel, table=True):
-    """``kind``: commit, reveal, bad-reveal (refused: evidence), finding."""
+    """``kind``: commit, reveal, bad-reveal (refused: evidence), finding, replacement,
+    announced (a commitment held without its frames, ``joint.store``)."""
 
     __tablename__ = "joint_statement"
 

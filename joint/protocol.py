@@ -14,7 +14,7 @@ import base64
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,17 +294,23 @@ def decide(
     commits: Mapping[str, Sequence[dict[str, Any]]],
     reveals: Mapping[str, Sequence[dict[str, Any]]],
     now: dt.datetime,
+    announced: Collection[str] = (),
 ) -> Decision:
     """What the statements held at ``now`` decide (docs/draw-algorithm.md §13.3). ``commits``
-    and ``reveals``: verified statements by bureau, for this joint round and plan."""
+    and ``reveals``: verified statements by bureau, for this joint round and plan;
+    ``announced``: bureaus whose commitment is held without its frames alone (received while
+    commitments were open, its frames to be pulled): waited for until the reveal deadline,
+    then ``missing-commitment`` (frames that never come hold no round open)."""
     codes = [p["bureau"] for p in plan["participants"]]
     two = [b for b in codes if len({statement_hash(c) for c in commits.get(b, ())}) > 1]
     if two:
         return Decision("failed", "equivocation", two)
     missing = [b for b in codes if not commits.get(b)]
     if missing:
-        if _late(now, plan["commit_deadline"]):
-            return Decision("failed", "missing-commitment", missing)
+        frames_due = _late(now, plan["reveal_deadline"])
+        never = [b for b in missing if b not in announced or frames_due]
+        if never and _late(now, plan["commit_deadline"]):
+            return Decision("failed", "missing-commitment", never)
         return Decision("waiting-commitments", bureaus=missing)
     chosen = [commits[b][0] for b in codes]
     nonces, withheld = [], []

@@ -211,10 +211,34 @@ def push(engine: Engine, me: Bureau, joint: str) -> list[str]:
                 if exc.status != 413:
                     me.sent.append(f"{r.kind} -> {partner.code}: {exc}")
                     continue
-                me.sent.append(_too_large(partner.code, joint, plan, r, envelope, exc.detail))
+                announced = _announce(me, partner, joint, envelope) if r.kind == "commit" else None
+                me.sent.append(
+                    _too_large(partner.code, joint, plan, r, envelope, exc.detail, announced)
+                )
             except SyncRejected as exc:
                 me.sent.append(f"{r.kind} -> {partner.code}: {exc}")
     return me.sent
+
+
+def _announce(
+    me: Bureau, partner: Partner, joint: str, envelope: dict[str, Any]
+) -> tuple[bool, str] | None:
+    """Our commitment without its frames, to a partner that has committed to the round (its
+    ``GET`` answers): whether it holds it and what it said, or None if it was not sent. Held
+    there, it is proof on the partner's clock that our commitment existed in time, and the
+    frames, which its hashes bind, count when its pull takes them, even after the deadline
+    (§13.3). A partner that has not committed takes it with its frames by the pull of its own
+    ``joint commit`` (before the commit deadline). A shuangsui that does not take a commitment
+    without its frames refuses it (422: nothing held), and must pull in time."""
+    try:
+        client.get_state(partner, me.key, joint, me.transport)
+    except SyncRejected:  # it has not committed (404), or is unreachable
+        return None
+    try:
+        said = client.post_statement(partner, me.key, joint, envelope, "", me.transport)
+    except SyncRejected as exc:
+        return False, str(exc)
+    return True, str(said.get("result"))
 
 
 def _too_large(
@@ -224,21 +248,29 @@ def _too_large(
     r: JointStatement,
     envelope: dict[str, Any],
     detail: str,
+    announced: tuple[bool, str] | None = None,
 ) -> str:
     """What a 413 means for our statement and what to do. A lead's commitment carries its
     enterprise frame (about 150 bytes an enterprise, escaped in the body): past some 7,000
     enterprises it is larger than the 1 MiB a partner's route takes by default. The protocol
     lets a partner pull it (``GET``, answers up to 64 MiB), which its ``joint commit``,
-    ``joint reveal`` and ``joint draw`` do first; a commitment counts there only if it is
-    held before the commit deadline."""
+    ``joint reveal`` and ``joint draw`` do first. ``announced``: what the partner said of our
+    commitment sent without its frames (:func:`_announce`; None: not sent, it has not
+    committed). Held without them there, the frames count when pulled, however late; else
+    the commitment counts there only if pulled before the commit deadline."""
     size = len(canonical_json({"envelope": envelope, "payload": r.payload}))
     what = "commitment with its frames" if r.kind == "commit" else f"{r.kind}"
+    head = (f"{r.kind} -> {code}: too large for its route (HTTP 413: {detail}): our {what} is "
+            f"{size:,} bytes")  # fmt: skip
+    pull = f"`shuangsui joint pull {joint}` there"
+    if announced and announced[0]:
+        return (f"{head}; sent without its frames, which its hashes bind, {code} holds it "
+                f"({announced[1]}) and takes the frames by a pull ({pull}; `joint reveal` and "
+                "`joint draw` pull first), before or after the commit deadline")  # fmt: skip
     by = f" before the commit deadline {plan['commit_deadline']}" if r.kind == "commit" else ""
-    return (
-        f"{r.kind} -> {code}: too large for its route (HTTP 413: {detail}): our {what} is "
-        f"{size:,} bytes; {code} takes it by a pull (`shuangsui joint pull {joint}` there; "
-        f"`joint commit`, `joint reveal` and `joint draw` pull first){by}"
-    )
+    said = f"; sent without its frames, it was refused too ({announced[1]})" if announced else ""
+    return (f"{head}{said}; {code} takes it by a pull ({pull}; `joint commit`, `joint reveal` "
+            f"and `joint draw` pull first){by}")  # fmt: skip
 
 
 def pull(

@@ -33,6 +33,8 @@ from shuangsui.errors import Conflict, NotFound
 logger = logging.getLogger(__name__)
 KINDS = {"joint-commit": "commit", "joint-reveal": "reveal", "joint-finding": "finding",
          "joint-replacement": "replacement"}  # fmt: skip
+# kinds held besides: "bad-reveal" (refused, evidence), "announced" (a commitment POSTed by its
+# signer without its frames, too large for our route: held in time, its frames pulled later)
 
 
 def now_utc() -> dt.datetime:
@@ -145,17 +147,15 @@ def accept(
     with Session(engine) as s:
         if s.get(JointStatement, (joint, st["bureau"], kind, digest)) is not None:
             return f"{kind} already held"
+    if kind == "commit" and not payload:
+        return _announced(engine, row, st, envelope, now, relayed)
     if kind == "commit":
+        since = now
         if plan is not None:
             check_payload(plan, st, payload)
-            if row.status != "committed" or now > at(plan["commit_deadline"]):  # type: ignore[union-attr]
-                if not [c for c in held(engine, joint, ("commit",)) if c.bureau == st["bureau"]]:
-                    raise Conflict(
-                        f"joint round {joint}: commitments are closed (the commit "
-                        "deadline passed, or this bureau has revealed or withdrawn it)"
-                    )
-                # a second commitment of a bureau, however late: evidence of equivocation
-        store(engine, joint, "commit", st, envelope, payload, now)
+            if _closed(row, now):
+                since = _held_in_time(engine, joint, st, digest, now)  # else refused as late
+        store(engine, joint, "commit", st, envelope, payload, since)
         return "commitment held"
     if plan is None:
         raise Conflict(f"joint round {joint}: this bureau has not committed to it yet")
@@ -193,6 +193,100 @@ def accept(
         raise JointError(f"reveal of {st['bureau']} refused and kept as evidence: {why}")
     store(engine, joint, "reveal", st, envelope, "", now)
     return "reveal held"
+
+
+def _closed(row: JointRound | None, now: dt.datetime) -> bool:
+    """Commitments are closed here: the commit deadline passed (our clock), or we revealed or
+    withdrew (a nonce revealed: a commitment first held after it could be chosen with it)."""
+    return row is not None and (
+        row.status != "committed" or now > at(plan_of(row)["commit_deadline"])
+    )
+
+
+def _held_in_time(
+    engine: Engine, joint: str, st: Mapping[str, Any], digest: str, now: dt.datetime
+) -> dt.datetime:
+    """When a commitment arriving once commitments are closed was held here all the same: this
+    very statement, held without its frames while they were open (``announced``, §13.3: its
+    hashes bind the frames, so only the frames arrive late), or, for a bureau with a
+    commitment held here already, now (a second one, however late: evidence of equivocation).
+    Else Conflict, saying what happened and what can be done."""
+    bureau = st["bureau"]
+    mine = [r for r in held(engine, joint, ("commit", "announced")) if r.bureau == bureau]
+    same = [r.received_at for r in mine if r.kind == "announced" and r.digest == digest]
+    if same:
+        return min(same)
+    if any(r.kind == "commit" for r in mine):
+        return now
+    row = get_joint(engine, joint)
+    closed = (f"joint round {joint}: commitments are closed (the commit deadline "
+              f"{plan_of(row)['commit_deadline']} passed, or this bureau has revealed or "
+              "withdrawn it)")  # fmt: skip
+    if row.status == "withdrawn":
+        raise Conflict(closed)
+    raise Conflict(
+        f"{closed}, and nothing of the commitment of {bureau} was held here before (not even "
+        "without its frames, as a lead whose commitment is too large to send sends it): it "
+        "cannot count here, and the round fails here as missing-commitment (§13.3). To go on, "
+        "the coordinators agree a rerun, a new joint plan naming this one in replaces, and "
+        "each partner that commits before the lead runs `shuangsui joint pull` once the lead "
+        "has committed, before the commit deadline"
+    )
+
+
+def _announced(
+    engine: Engine,
+    row: JointRound | None,
+    st: dict[str, Any],
+    envelope: Any,
+    now: dt.datetime,
+    relayed: bool,
+) -> str:
+    """A commitment POSTed by its signer without its frames (``payload`` empty): its push with
+    them was too large for our route (a lead's enterprise frame). Held as ``announced`` while
+    commitments are open: the proof, on our own clock, that the statement existed in time;
+    its frames, which its hashes bind, come by a pull, even after the commit deadline
+    (:func:`_held_in_time`). It does not count before its frames are held (``decide``:
+    waiting for them, never ``missing-commitment``)."""
+    joint, bureau = st["joint"], st["bureau"]
+    if relayed:
+        raise JointError(f"commitment of {bureau}: its frames are needed (a commitment is taken "
+                         "without them only from its signer)")  # fmt: skip
+    if row is None:
+        raise Conflict(
+            f"joint round {joint}: this bureau has not committed to it yet; it takes the "
+            f"commitment of {bureau} with its frames by the pull its `joint commit` makes"
+        )
+    digest = statement_hash(st)
+    mine = [r for r in held(engine, joint, ("commit", "announced")) if r.bureau == bureau]
+    if any(r.digest == digest and r.kind == "announced" for r in mine):
+        return "commitment already held without its frames"
+    if mine:
+        raise Conflict(
+            f"joint round {joint}: a commitment of {bureau} is held here already; another is "
+            "taken only with its frames (it is evidence of equivocation)"
+        )
+    if _closed(row, now):
+        raise Conflict(
+            f"joint round {joint}: commitments are closed (the commit deadline "
+            f"{plan_of(row)['commit_deadline']} passed, or this bureau has revealed or "
+            "withdrawn it)"
+        )
+    store(engine, joint, "announced", st, envelope, "", now)
+    return "commitment held without its frames: this bureau takes them by a pull"
+
+
+def announced(engine: Engine, joint: str, plan_hash: str) -> set[str]:
+    """The bureaus whose commitment for our plan is held here without its frames alone."""
+    rows = held(engine, joint, ("commit", "announced"))
+    framed = {r.bureau for r in rows if r.kind == "commit"}
+    return {
+        r.bureau
+        for r in rows
+        if r.kind == "announced"
+        and r.bureau not in framed
+        and json.loads(r.envelope)["statement"]["joint_plan_hash"] == plan_hash
+    }
 
 
 def _check_finding(engine: Engine, row: JointRound, me_code: str, st: Mapping[str, Any]) -> None:
@@ -253,4 +347,5 @@ def by_bureau(
 def decision(engine: Engine, joint: str, now: dt.datetime | None = None) -> Decision:
     row = get_joint(engine, joint)
     commits, reveals = by_bureau(engine, joint)
-    return decide(plan_of(row), commits, reveals, now or now_utc())
+    waiting = announced(engine, joint, row.plan_hash)
+    return decide(plan_of(row), commits, reveals, now or now_utc(), waiting)

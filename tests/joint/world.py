@@ -41,13 +41,20 @@ def joint_yaml(
 
 
 class World:
-    def __init__(self, tmp: Path, urls: dict[str, str] | None = None):
+    def __init__(
+        self,
+        tmp: Path,
+        urls: dict[str, str] | None = None,
+        enterprises: Mapping[str, int] | None = None,
+    ):
+        """``enterprises``: a bureau's registry size, where not 60."""
         self.tmp, self.servers = tmp, Servers(tmp)
         self.b = {c: make_bureau(tmp, c, (urls or {}).get(c)) for c in NAMES}
         self.ports = {c: free_port() for c in NAMES}
         for c, b in self.b.items():
             b.base_url = f"http://127.0.0.1:{self.ports[c]}"
-            seed_registry(b.engine, seed=int(c[:2]), province=c[:2])
+            seed_registry(b.engine, seed=int(c[:2]), province=c[:2],
+                          enterprises=(enterprises or {}).get(c, 60))  # fmt: skip
         for b in self.b.values():
             write_directory(b.home / "partners.toml", [o for o in self.b.values() if o is not b])
 
