@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from joint.models import JointRound
 from joint.protocol import Decision, decide, statement_hash, valid_reveal
 from joint.replacements import teams_now
-from joint.store import at, by_bureau, get_joint, held, now_utc, plan_of
+from joint.store import announced, at, by_bureau, get_joint, held, now_utc, plan_of
 from registry.models import Enterprise, Inspector
 from rounds.models import AuditEvent
 
@@ -93,7 +93,11 @@ def _view(engine: Engine, row: JointRound, now: dt.datetime) -> JointView:
         reveal_deadline=at(plan["reveal_deadline"]),
         created_at=row.created_at,
         parties=parties,
-        decision=decide(plan, commits, reveals, now) if undecided else None,
+        decision=(
+            decide(plan, commits, reveals, now, announced(engine, row.joint_key, row.plan_hash))
+            if undecided
+            else None
+        ),
         outcome=row.outcome or {},
         replaces=plan.get("replaces", ""),
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from joint import service
+from joint import overview, service
 from joint.evidence import evidence
 from joint.models import JointStatement
 from joint.store import at
@@ -75,6 +75,8 @@ def test_a_large_leads_commitment_held_in_time_counts_when_pulled_late(
         engine = w.b[code].engine
         d = service.decision(engine, JOINT, late)
         assert (d.state, d.bureaus) == ("waiting-commitments", [FJ]), d
+        shown = overview.joint_round(engine, code, JOINT, late).decision  # the 联合抽查 page's
+        assert shown is not None and (shown.state, shown.bureaus) == (d.state, d.bureaus), shown
         said = evidence(engine, service.get_joint(engine, JOINT), late)
         assert said == [f"waiting for the commitment of {FJ} (held here without its frames, too "
                         "large to be sent: a pull takes them)"], said  # fmt: skip
