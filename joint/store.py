@@ -5,8 +5,11 @@ statement from a partner is accepted: the receiver's rules of docs/exchange-prot
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -335,13 +338,42 @@ def by_bureau(
         st = json.loads(r.envelope)["statement"]
         if st["joint_plan_hash"] != row.plan_hash:
             continue
-        if r.kind == "commit":
-            try:
-                check_payload(plan, st, r.payload)
-            except JointError:
-                continue
+        if r.kind == "commit" and not frames_fit(plan, st, r.payload):
+            continue
         (commits if r.kind == "commit" else reveals).setdefault(r.bureau, []).append(st)
     return commits, reveals
+
+
+_FIT: OrderedDict[tuple[bytes, str, bytes], bool] = OrderedDict()
+_FIT_LOCK = threading.Lock()
+FITS_KEPT = 512
+
+
+def frames_fit(plan: Mapping[str, Any], st: Mapping[str, Any], payload: str) -> bool:
+    """Whether ``payload`` holds the frames the commitment ``st`` commits to, for ``plan``
+    (``check_payload``). A pure function of the three, remembered by their digests in this
+    process: the 联合抽查 pages and every status and decision read each held commitment again,
+    and a lead's frames of 8,000 enterprises took 0.13-0.21 s to check each time (hashing the
+    three to look it up, about a millisecond)."""
+    key = (
+        hashlib.sha256(canonical_json(plan)).digest(),
+        statement_hash(st),
+        hashlib.sha256(payload.encode("utf-8", "surrogatepass")).digest(),
+    )
+    with _FIT_LOCK:  # the server's threads share it
+        if key in _FIT:
+            _FIT.move_to_end(key)
+            return _FIT[key]
+    try:
+        check_payload(plan, st, payload)
+        fit = True
+    except JointError:
+        fit = False
+    with _FIT_LOCK:
+        _FIT[key] = fit
+        if len(_FIT) > FITS_KEPT:
+            _FIT.popitem(last=False)
+    return fit
 
 
 def decision(engine: Engine, joint: str, now: dt.datetime | None = None) -> Decision:
