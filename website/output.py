@@ -157,7 +157,7 @@ class Output:
     def checked(self, rel: str, digest: str | None) -> bytes:
         """The bytes of ``rel`` if its SHA-256 is ``digest``; ``ValueError`` otherwise, and
         the manifest forgets the file, so that it is written again."""
-        data = inside(self.out, rel).read_bytes()
+        data = _regular_bytes(self.out, rel)
         if digest is None or hashlib.sha256(data).hexdigest() != digest:
             self.files.pop(rel, None)
             raise ValueError(f"{rel} is not the file the manifest lists")
@@ -242,7 +242,7 @@ class Output:
         data = part.summary(since)
         target = self.out / part_file(key)
         digest = hashlib.sha256(data).hexdigest()
-        if self.parts.get(key, [None, None])[1] != digest or not target.is_file():
+        if self.parts.get(key, [None, None])[1] != digest or not _regular(target):
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, data, sync_folder=False)
             self.unsynced.add(target.parent)
@@ -354,10 +354,7 @@ def _listed_digest(out: Path, rel: str) -> str | None:
     ``/dev/zero``; a FIFO; a device) is never followed nor read, where reading a FIFO waited for
     ever: it is removed, so the publish writes the file in its place (None). A folder there is
     refused, naming it, before anything is written: it may hold a person's files."""
-    folder = (out / rel).parent.resolve()
-    if not folder.is_relative_to(out.resolve()):
-        inside(out, rel)  # raises, naming ``rel``: the manifest names a file outside the site
-    path = folder / (out / rel).name
+    path = _unfollowed(out, rel)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
@@ -374,6 +371,33 @@ def _listed_digest(out: Path, rel: str) -> str | None:
         return None
     with os.fdopen(fd, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _unfollowed(out: Path, rel: str) -> Path:
+    """``rel`` in ``out``, its folder resolved and its own name not: a link there stays one."""
+    folder = (out / rel).parent.resolve()
+    if not folder.is_relative_to(out.resolve()):
+        inside(out, rel)  # raises, naming ``rel``: the manifest names a file outside the site
+    return folder / (out / rel).name
+
+
+def _regular_bytes(out: Path, rel: str) -> bytes:
+    """The bytes of the regular file at ``rel``; ``OSError`` for anything else standing there
+    (a symlink is not followed, a FIFO not waited on, ``/dev/zero`` not read for ever), which
+    the caller takes as a file not the one the manifest lists: written again."""
+    fd = os.open(_unfollowed(out, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{rel} is not a regular file")
+        return fh.read()
+
+
+def _regular(path: Path) -> bool:
+    """A regular file stands at ``path`` itself (not a link to one)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _folder_in_place(out: Path, rel: str) -> UserError:
