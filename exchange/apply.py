@@ -29,6 +29,7 @@ from shuangsui.text import CONTROL
 logger = logging.getLogger(__name__)
 
 CODE_LENGTH = 18  # 统一社会信用代码; the width of the credit_code columns
+ITEM_LENGTH = 200  # a partner's check item code kept in its column: PostgreSQL's index holds it
 # Called with (session, case) in the pull's transaction when a partner's assistance request to
 # us opens an incoming case: the leads record it as a lead (leads/hooks.py).
 case_opened_hooks: list[Callable[[Session, AssistanceCase], None]] = []
@@ -50,6 +51,15 @@ def _code(value: Any) -> str | None:
     entry is kept whole either way: on PostgreSQL a longer code or a NUL made the insert fail,
     and with it every sync of that partner, at the same entry, for good."""
     if isinstance(value, str) and len(value) <= CODE_LENGTH and not CONTROL.search(value):
+        return value
+    return None
+
+
+def _item(value: Any) -> str | None:
+    """A check item code from a partner's body, for the ``check_item`` column, as :func:`_code`
+    takes a credit code: on PostgreSQL a NUL in it, or a code too long for the column's index,
+    made the insert fail, and with it every sync of that partner, for good."""
+    if isinstance(value, str) and len(value) <= ITEM_LENGTH and not CONTROL.search(value):
         return value
     return None
 
@@ -99,11 +109,11 @@ class _Rows:
             ))  # fmt: skip
             return
         credit = _code(body.get("credit_code")) if doc["kind"] != "round" else None
-        item = body.get("check_item")
+        item = _item(body.get("check_item"))
         day = _date(body.get("inspected_on"))
         self.rows.append((
             partner.code, e.seq, doc["id"], doc["kind"], doc.get("supersedes"), credit,
-            partner.our_check_item(item) if isinstance(item, str) else None,
+            None if item is None else partner.our_check_item(item),
             None if day is None else self.date(day), e.data.decode(), e.leaf_hash.hex(),
             self.applied_at,
         ))  # fmt: skip
