@@ -432,11 +432,23 @@ def _read_manifest(path: Path) -> dict:
 
 
 def _read_state(out: Path, manifest: dict) -> dict:
-    """The finished publish's state, if it vouches for this manifest; ``{}`` otherwise."""
+    """The finished publish's state, if it vouches for this manifest and its values are of the
+    kinds :meth:`Output.finish` writes; ``{}`` otherwise (a full publish). What is not a
+    regular file there is not read (a FIFO waited for ever)."""
     try:
-        state = json.loads((out / STATE).read_bytes())
+        state = json.loads(_regular_bytes(out, STATE))
     except (ValueError, OSError):
         return {}
     if not isinstance(state, dict) or state.get("manifest") != manifest.get("digest"):
         return {}
+    tops = state.get("findings")
+    if not _count(state.get("results", 0)) or not (
+        tops is None or (isinstance(tops, list) and len(tops) == 2 and all(map(_count, tops)))
+    ):
+        logger.warning("%s holds what no publish wrote: publishing every file again", STATE)
+        return {}
     return state
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
