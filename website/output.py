@@ -356,7 +356,7 @@ def _listed_digest(out: Path, rel: str) -> str | None:
     refused, naming it, before anything is written: it may hold a person's files."""
     path = _unfollowed(out, rel)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+        fd = _open_unfollowed(path)
     except FileNotFoundError:
         return None
     except OSError:  # a symlink (ELOOP), or what cannot be opened for reading
@@ -381,11 +381,17 @@ def _unfollowed(out: Path, rel: str) -> Path:
     return folder / (out / rel).name
 
 
+def _open_unfollowed(path: Path) -> int:
+    """``path`` opened to read without following a link there (``ELOOP``) nor waiting on a
+    FIFO: its descriptor, for the caller to check with ``fstat`` that it is a regular file."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+
+
 def _regular_bytes(out: Path, rel: str) -> bytes:
     """The bytes of the regular file at ``rel``; ``OSError`` for anything else standing there
     (a symlink is not followed, a FIFO not waited on, ``/dev/zero`` not read for ever), which
     the caller takes as a file not the one the manifest lists: written again."""
-    fd = os.open(_unfollowed(out, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    fd = _open_unfollowed(_unfollowed(out, rel))
     with os.fdopen(fd, "rb") as fh:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(f"{rel} is not a regular file")

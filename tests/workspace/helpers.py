@@ -134,14 +134,17 @@ def coordinator_client(base: str, ssc: str, *, timeout: float = 5.0) -> Iterator
         yield http
 
 
-def end_link(base: str, ssc: str, credit_code: str, inspector_id: str, reason: str) -> None:
+def end_link(base: str, ssc: str, credit_code: str, inspector_id: str, reason: str) -> str:
     """The coordinator ends ``inspector_id``'s link to ``credit_code`` as a person does: the
-    enterprise page's relink form with 作废原链接并重新发送 ticked (a new link is queued)."""
+    enterprise page's relink form with 作废原链接并重新发送 ticked (a new link is queued); the
+    page the form sends them back to."""
     page = f"/w/c/rounds/{ROUND}/e/{credit_code}"
     with coordinator_client(base, ssc) as http:
         form = {"csrf": csrf_of(http.get(page).text), "inspector_id": inspector_id,
                 "reason": reason, "end_old": "1", "generation": "0"}  # fmt: skip
-        assert "ended=1" in http.post(f"{page}/relink", data=form).headers["location"]
+        location = http.post(f"{page}/relink", data=form).headers["location"]
+    assert "ended=1" in location
+    return str(location)
 
 
 def bearer(credit_code: str, inspector_id: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ import re
 import sqlalchemy as sa
 
 from tests.findings.factories import ROUND
-from tests.workspace.helpers import coordinator_client, csrf_of
+from tests.workspace.helpers import coordinator_client, end_link
 
 
 def _banner(html: str) -> str:
@@ -36,12 +36,9 @@ def test_a_made_up_address_says_nothing_a_real_end_says_who_and_when(
             shown = http.get(page + made_up)
             assert shown.status_code == 200
             assert _banner(shown.text) == "", made_up  # nothing was sent, nothing ended
-        before = http.get(page)
-        sent = {"csrf": csrf_of(before.text), "inspector_id": member, "reason": "手机遗失",
-                "end_old": "1", "generation": "0"}  # fmt: skip
-        done = http.post(f"{page}/relink", data=sent)
-        assert done.status_code == 303 and "&ended=1" in done.headers["location"]
-        said = _banner(http.get(done.headers["location"]).text)
+        location = end_link(base, ssc, code, member, "手机遗失")
+        assert "&ended=1" in location
+        said = _banner(http.get(location).text)
         assert "排队发送检查链接" in said and "原链接已作废" in said
         assert re.search(
             r"原链接已作废（李协调，\d{4}-\d\d-\d\d \d\d:\d\d 北京时间），不能再打开", said
