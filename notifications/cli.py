@@ -144,7 +144,8 @@ def relink_cmd(
     to one inspector who lost their notice. --all-open: every drawn round with an open check,
     one after another. --end-old: one member's link to one check lost or forwarded: it is
     ended (it stops opening at once) and a new one sent, every other link untouched. Run
-    again for the same reason: nothing more."""
+    again for the same reason before that new link is sent: nothing more; after, it ends the
+    new link too (lost again)."""
     from api.link_refusals import link_refusals
     from notifications.relink import relink
     from shuangsui import writes
@@ -182,7 +183,8 @@ def relink_cmd(
                    f"opens (generation {done.generation} now)")  # fmt: skip
     elif end_old and not done.left_out:
         typer.echo(f"the earlier link of {inspector} to {credit_code} was already ended for "
-                   f"this reason (generation {done.generation}): nothing more ended")  # fmt: skip
+                   f"this reason and its new link (generation {done.generation}) has not been "
+                   "sent yet: the same command run again, nothing more ended")  # fmt: skip
 
 
 def _say_relinked(round_key: str, done: Relinked) -> None:

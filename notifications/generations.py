@@ -23,8 +23,14 @@ from sqlmodel import Field, Session, SQLModel
 
 from notifications.links import assignment_tokens
 from notifications.messages import Outgoing
+from notifications.models import Notification, NotificationKind, NotificationStatus
 from registry.models import Inspector
 from rounds import audit
+
+# the messages that hold a member's link to a check (``payload["link"]``)
+LINK_KINDS = [k.value for k in (NotificationKind.assignment, NotificationKind.reminder,
+                                NotificationKind.signoff_request,
+                                NotificationKind.link_reissued)]  # fmt: skip
 
 
 class LinkGeneration(SQLModel, table=True):
@@ -77,7 +83,7 @@ def current(
 
 def end(
     session: Session, *, round_key: str, credit_code: str, inspector_id: str, by: str,
-    reason: str, seen: int | None = None,
+    reason: str, seen: int | None = None, secret: str = "",
 ) -> tuple[int, bool]:  # fmt: skip
     """End the member's current link to the check, in the caller's transaction (which holds
     the round's row, ``notifications.relink``): the generation after it made, with an audit
@@ -86,9 +92,12 @@ def end(
     later reads the new generation and is refused.
 
     Once per ending: ``seen``, the generation the caller saw (the page's form), already ended
-    (a second POST of the form, another coordinator's at once) ends nothing more; with no
-    ``seen`` (the command), the current generation begun for the same reason ends nothing
-    more. The generation current after, and whether this call ended one."""
+    (a second POST of the form, another coordinator's at once) ends nothing more. With no
+    ``seen`` (the command), the command given again is told from the member losing their
+    new link too: the current generation begun for the same reason whose link has not left
+    (:func:`left`, its token made under ``secret``) is the same command run again (twice in a
+    row, two processes at once) and ends nothing more; once that link has been sent, the
+    same command ends it too. The generation current after, and whether this call ended one."""
     session.get(Inspector, inspector_id, with_for_update=True)
     g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
     latest = session.execute(
@@ -103,7 +112,9 @@ def end(
     if seen is not None and seen != now_at:
         return now_at, False
     if seen is None and latest is not None and latest[1] == reason:
-        return now_at, False
+        token = assignment_tokens(secret, round_key)(credit_code, inspector_id, now_at)
+        if not left(session, round_key, credit_code, inspector_id, token):
+            return now_at, False
     session.add(LinkGeneration(round_key=round_key, credit_code=credit_code,
                                inspector_id=inspector_id, generation=now_at + 1,
                                ended_at=datetime.now(UTC), ended_by=by, reason=reason))  # fmt: skip
@@ -111,6 +122,23 @@ def end(
     audit.add_to(session, round_key, LinkEnded(by, reason, inspector_id, credit_code,
                                                now_at, now_at + 1))  # fmt: skip
     return now_at + 1, True
+
+
+def left(session: Session, round_key: str, credit_code: str, inspector_id: str, token: str) -> bool:
+    """Whether a message holding the link of ``token`` has left for the member: sent, or in a
+    dispatcher's hands (leased: it may be going now). One waiting, to be retried or given up
+    on has not: nobody can have lost that link yet."""
+    n = Notification.__table__.c  # type: ignore[attr-defined]
+    gone = sa.or_(n.status == NotificationStatus.sent.value, n.lease_until >= datetime.now(UTC))
+    payloads = session.execute(
+        sa.select(n.payload).where(
+            n.round_key == round_key, n.recipient == inspector_id, n.kind.in_(LINK_KINDS), gone
+        )
+    ).scalars()
+    return any(
+        p.get("credit_code") == credit_code and str(p.get("link") or "").endswith(f"token={token}")
+        for p in payloads
+    )
 
 
 def current_links(session: Session, messages: list[Outgoing], secret: str) -> list[Outgoing]:

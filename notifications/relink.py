@@ -19,8 +19,10 @@ One member of one check may have the old link ended as well (``end_old``: a phon
 notice forwarded to someone who must not have it): the member's link is made of the next
 generation (``notifications.generations``), which the token check takes from then on, and the
 message says the earlier link no longer opens. Every other link, the member's to other checks
-and the other members', is untouched. Ended once per form sent or per reason (a second run
-ends nothing more, and queues nothing more).
+and the other members', is untouched. Ended once per form sent (the generation it showed);
+the command given again for the same reason ends nothing more and queues nothing more while
+the new link has not been sent (the same command twice, two processes at once), and ends the
+new link too once it has (the member lost it as well: ``generations.end``).
 
 Every link of the round is made of its seat's current generation (0, today's token, for a
 seat never ended), here and in the messages written again.
@@ -44,6 +46,7 @@ from sqlmodel import Session
 from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.state import is_final
 from notifications import facts, generations
+from notifications.generations import LINK_KINDS
 from notifications.links import assignment_tokens, reissue_subject
 from notifications.messages import (
     Common,
@@ -63,9 +66,6 @@ from shuangsui.errors import UserError
 from shuangsui.text import no_control_in_text
 
 KIND = NotificationKind.link_reissued
-# the messages that hold a member's link to a check (``payload["link"]``)
-LINK_KINDS = [k.value for k in (NotificationKind.assignment, NotificationKind.reminder,
-                                NotificationKind.signoff_request, KIND)]  # fmt: skip
 _NOT_REACHED = [s.value for s in (NotificationStatus.pending, NotificationStatus.failed,
                                   NotificationStatus.dead)]  # fmt: skip
 
@@ -170,7 +170,7 @@ def relink(
         assert inspector_id is not None and credit_code is not None
         now_at, ended_now = generations.end(
             session, round_key=round_key, credit_code=credit_code, inspector_id=inspector_id,
-            by=by, reason=reason, seen=seen_generation,
+            by=by, reason=reason, seen=seen_generation, secret=common.secret,
         )  # fmt: skip
     current = generations.current(session, round_key, credit_code)
     made = assignment_tokens(common.secret, round_key)
