@@ -28,6 +28,8 @@ from sqlmodel import Session, col
 from api.auth import ROLES_ATTR
 from api.problems import ParameterRoute, Problem
 from api.semantics import none_match, sent_method
+from exchange import about as statement
+from exchange import entries as entry_kinds
 from exchange import equivocation, log, witness
 from exchange.directory import Partner, load_directory
 from exchange.errors import DirectoryError, SignatureRejected
@@ -236,3 +238,13 @@ def keys(request: Request) -> dict[str, Any]:
     """This bureau's verifier keys (checkpoints and request signatures)."""
     key = _bureau(request)[1]
     return {"origin": key.origin, "keys": [key.public.text]}
+
+
+@router.get("/about", dependencies=PARTNER)
+def about(request: Request) -> dict[str, Any]:
+    """What this feed says of itself, signed when sent: the protocol versions it serves, the
+    entry kinds it reads, and that it keeps entries of other kinds unread
+    (``exchange.about``; docs/exchange-protocol.md, "What a feed says of itself")."""
+    key = _bureau(request)[1]
+    said = statement.statement(key.origin, entry_kinds.KINDS, dt.datetime.now(dt.UTC))
+    return statement.sign(said, key.private)

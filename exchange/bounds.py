@@ -30,6 +30,7 @@ class Bound:
 CHECKPOINT = Bound("a checkpoint", 2**20)  # a note of ~8,000 signature lines
 PROOF = Bound("a proof", 64 * 2**10, 512)  # at most 2 x 64 hashes of 44 characters
 GOSSIP = Bound("witness gossip", 8 * 2**20, 100_000)  # a note per log witnessed; proofs
+ABOUT = Bound("a feed's statement of itself", 64 * 2**10, 1_000)  # 256 kinds at most
 PAGE_LIMIT = 10_000  # entries asked per page: the largest page a server makes
 PAGE_BYTES = MAX_ANSWER_BYTES  # the protocol sets no largest entry (a round's exclusions)
 

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from sqlmodel import Session, select
 
-from exchange import assistance, publish, recognition
+from exchange import assistance, kinds, publish, recognition
 from exchange.apply import said
 from exchange.directory import get_partner, load_directory, read_directory
 from exchange.keys import load_or_create
@@ -148,6 +148,7 @@ def status() -> None:
             typer.echo(f"    why: {s.last_error}")
         if code in stand.unread:
             typer.echo(f"    {said(stand.unread[code])}")
+        typer.echo(f"    entry kinds: {kinds.described(s.about)}")
         if s.flagged and any(c.partner_code == code for c in conflicts):
             n = sum(c.partner_code == code for c in conflicts)
             typer.echo(f"    !!! {code} REWROTE ITS HISTORY: {n} piece(s) of evidence "
@@ -192,7 +193,12 @@ def view(credit_code: str) -> None:
     credit_code = credit_code.strip().upper()
     if why := uscc.problem(credit_code, uscc.load_whitelist()):  # a typo: an empty view, as if fine
         raise UserError(f"CREDIT_CODE: {why}")
-    _json(recognition.combined_view(_engine(), credit_code))
+    engine = _engine()
+    with Session(engine) as session:
+        heard = {s.partner_code: s.about for s in session.exec(select(PartnerState)).all()}
+    # what each partner said of the entry kinds it reads: the kinds ``kept_unread`` may hold
+    told = {code: kinds.summary(about) for code, about in sorted(heard.items())}
+    _json(recognition.combined_view(engine, credit_code) | {"entry_kinds": told})
 
 
 @app.command("publish-result")

@@ -17,6 +17,7 @@ import httpx
 
 from exchange.answers import Bounded, json_object, problem_detail, shown
 from exchange.bounds import (
+    ABOUT,
     CHECKPOINT,
     DEADLINE,
     GOSSIP,
@@ -77,12 +78,14 @@ class PartnerClient:
         return str(url.copy_merge_params(params) if params else url)
 
     def get(
-        self, path: str, params: dict[str, Any] | None = None, bound: Bound | None = None
-    ) -> httpx.Response:
+        self, path: str, params: dict[str, Any] | None = None, bound: Bound | None = None,
+        absent: bool = False,
+    ) -> httpx.Response:  # fmt: skip
+        """The 200 answer, or SyncRejected; with ``absent``, a 404 is returned too."""
         url = self._url(path, params)
         headers = sign_request(self.key, "GET", url)
         resp = self.http.request("GET", url, headers, bound=bound)
-        if resp.status_code != 200:
+        if resp.status_code != 200 and not (absent and resp.status_code == 404):
             raise SyncRejected(
                 f"partner {self.partner.code}: GET {url} answered HTTP {resp.status_code}: "
                 f"{problem_detail(resp)}"
@@ -95,6 +98,12 @@ class PartnerClient:
             return parse_checkpoint(resp.text, list(self.partner.keys), self.partner.origin)
         except NoteError as exc:
             raise SyncRejected(f"partner {self.partner.code}: checkpoint rejected: {exc}") from None
+
+    def about(self) -> dict[str, Any] | None:
+        """What the partner's feed says of itself (``exchange.about``: not checked here), or
+        None when it answers 404, as a shuangsui older than the statement does."""
+        resp = self.get(f"{PREFIX}/about", bound=ABOUT, absent=True)
+        return None if resp.status_code == 404 else self._json(resp)
 
     def gossip(self, name: str) -> list[Any]:
         """The list ``name`` (``cosigned`` or ``proofs``) of GET /cosignatures or

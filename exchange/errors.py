@@ -45,3 +45,8 @@ class Equivocated(SyncRejected):
 
 class LogContentRefused(UserError):
     """An entry would share something that is never shared (contacts, internal notes)."""
+
+
+class KindNotWritable(UserError):
+    """An entry of a kind some partner that pulls our log is not known to read or keep: it
+    would stop that partner's syncs for good (``exchange.kinds``)."""

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, or_, select, text, update
 from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
-from exchange import proofs
+from exchange import kinds, proofs
 from exchange.entries import make_entry
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
@@ -104,6 +104,7 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
     in the log or earlier in ``entries``."""
     if not entries:
         return []
+    kinds.refuse_breaking(session, {e.kind for e in entries})  # a kind a partner cannot take
     plan_each_execution(session)  # its look-ups, a chunk after another in one transaction
     head = _lock_head(session)
     ids = list(dict.fromkeys(e.entry_id for e in entries))

@@ -83,6 +83,8 @@ class PartnerState(SQLModel, table=True):
     last_attempt_at: datetime | None = None
     last_success_at: datetime | None = None
     flagged: bool = False  # a rewritten history was seen: evidence in partner_conflict
+    # what the partner said, at its last sync, of the entry kinds it reads (exchange.kinds)
+    about: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class PartnerEntry(SQLModel, table=True):

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from draw.merkle import empty_root, leaf_hash
-from exchange import equivocation, proofs, witness
+from exchange import equivocation, kinds, proofs, witness
 from exchange.apply import Verified, apply_entries, reread, said, unread
 from exchange.client import PartnerClient
 from exchange.directory import Directory, Partner, read_directory
@@ -478,6 +478,7 @@ def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, time
         with Spool(state.size, get_settings().home) as new:
             with PartnerClient(partner, key, transport=transport, timeout=timeout) as client:
                 cp = client.checkpoint()
+                kinds.learn(engine, client)  # never fails the sync
                 _gossip(engine, client, directory, key)
                 witnesses = _witness(engine, client, state, cp, directory, key)
                 head, short = _target(

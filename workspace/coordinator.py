@@ -492,6 +492,7 @@ def partners(request: Request, me: Coordinator) -> Response:
     """Each partner bureau's last sync, checkpoint size and any fault; who witnessed our
     checkpoint; every equivocation proof we hold, with the two signed checkpoints."""
     from exchange.directory import read_directory
+    from exchange.kinds import described_zh
     from exchange.models import PartnerState
     from exchange.settings import origin_of
     from exchange.standing import standing
@@ -520,6 +521,7 @@ def partners(request: Request, me: Coordinator) -> Response:
                 "witnessed": stand.witnessed.get(p.origin, 0),
                 "equivocated": bool(stand.equivocations_of(p.origin)),
                 "unread": stand.unread.get(code, {}),  # entries of kinds we do not know
+                "kinds": described_zh(st.about if st else None),  # the kinds it reads
             }
         )
     from joint.evidence import all_evidence

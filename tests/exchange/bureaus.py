@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -209,6 +210,23 @@ class Servers:
     def stop_all(self) -> None:
         for name in list(self.running):
             self.stop(name)
+
+
+def heard_from_fujian(bureau: Bureau, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let ``bureau``'s log take a kind outside the first six (``exchange.kinds``): its writer
+    reads ``bureau``'s own directory (``monkeypatch``), whose one partner is Fujian (the
+    configured bureau), and has taken what Fujian's feed says of itself, signed by Fujian's key
+    now, as its sync takes it: Fujian keeps entries of kinds it does not know."""
+    from exchange import about, entries, kinds
+    from exchange.directory import read_directory
+
+    path = bureau.home / "partners.toml"
+    monkeypatch.setenv("SHUANGSUI_PARTNERS_FILE", str(path))
+    fj, now = load_or_create(), dt.datetime.now(dt.UTC)
+    said = about.sign(about.statement(fj.origin, entries.KINDS, now), fj.private)
+    kinds.keep(
+        bureau.engine, "350000", kinds.taken(said, read_directory(path).partners["350000"], now)
+    )
 
 
 @contextlib.contextmanager

@@ -38,7 +38,14 @@ from exchange.proofs import verify_inclusion_hash
 from exchange.recognition import partner_inspections
 from exchange.sync import sync_partner
 from tests.exchange import test_sync
-from tests.exchange.bureaus import Bureau, Servers, make_bureau, publish, write_directory
+from tests.exchange.bureaus import (
+    Bureau,
+    Servers,
+    heard_from_fujian,
+    make_bureau,
+    publish,
+    write_directory,
+)
 from tests.servers import free_port
 from tests.workspace.helpers import sign_in
 
@@ -55,8 +62,10 @@ SAID = (f"1 entry of a kind this shuangsui does not know ({NEW_KIND} 1) kept, no
 def append_new_kind(bureau: Bureau, monkeypatch: pytest.MonkeyPatch, kind: str, entry_id: str,
                     body: dict[str, Any], supersedes: str | None = None) -> None:  # fmt: skip
     """Append an entry of ``kind`` to ``bureau``'s log by the log's own append, as a
-    shuangsui that knows the kind does (this one's writers refuse it: ``entries.KINDS``)."""
+    shuangsui that knows the kind does (this one's writers refuse it: ``entries.KINDS``) once
+    Fujian said it keeps kinds it does not know (``exchange.kinds``)."""
     with monkeypatch.context() as m:
+        heard_from_fujian(bureau, m)
         m.setattr(entries, "KINDS", (*entries.KINDS, kind))
         with Session(bureau.engine) as s:
             log.append(s, origin=bureau.origin, entry_id=entry_id, kind=kind, body=body,

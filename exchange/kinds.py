@@ -1,0 +1,183 @@
+"""Which entry kinds our partners read or keep, and the writer's rule that follows.
+
+Each sync reads what the partner's feed says of itself (``GET /exchange/v1/about``, signed:
+``exchange.about``) and keeps it in ``partner_state.about``: ``advertised`` (what it reads,
+and whether it keeps the other kinds unread), ``absent`` (it answered 404: a shuangsui older
+than the statement, which reads the kinds of ``BASELINE`` and fails its sync on any other) or
+``unreadable`` (why). One log serves every partner, so an entry of a kind outside
+``BASELINE`` is appended only when every partner that pulls our log said, signed, that it
+reads or keeps that kind (:func:`may_write`; ``exchange.log.append_many`` asks
+:func:`refuse_breaking`). docs/exchange-protocol.md, "Versions and unknown entry kinds".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
+
+from exchange import about
+from exchange.directory import Directory, Partner, read_directory
+from exchange.entries import iso
+from exchange.errors import KindNotWritable, SyncRejected
+from exchange.models import PartnerState
+from exchange.settings import exchange_settings
+from shuangsui.text import CONTROL_IN_TEXT, one_line
+
+if TYPE_CHECKING:
+    from exchange.client import PartnerClient
+
+logger = logging.getLogger(__name__)
+
+# The kinds of version 1 as its first release wrote and read them: every shuangsui reads
+# these, so they are written to any partner. Fixed for good (not ``entries.KINDS``, which grows).
+BASELINE = frozenset({"round", "result", "correction", "retraction", "assistance-request",
+                      "assistance-answer"})  # fmt: skip
+
+
+def learn(engine: Engine, client: PartnerClient, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Read what the partner says of itself and keep it (``partner_state.about``). A
+    partner's fault here is kept as the reason, never raised: the sync of its log goes on,
+    and no kind outside ``BASELINE`` is written to it meanwhile."""
+    partner, now = client.partner, now or dt.datetime.now(dt.UTC)
+    try:
+        doc = client.about()
+        said = {"state": "absent", "read_at": iso(now)} if doc is None else taken(doc, partner, now)
+    except SyncRejected as exc:
+        said = {"state": "unreadable", "reason": _line(str(exc)), "read_at": iso(now)}
+    if said["state"] == "unreadable":
+        logger.warning("partner %s: what it reads is not known: %s", partner.code,
+                       said["reason"])  # fmt: skip
+    keep(engine, partner.code, said)
+    return said
+
+
+def taken(doc: Any, partner: Partner, now: dt.datetime) -> dict[str, Any]:
+    """What is kept of the statement ``doc`` the partner served: the kinds it reads, whether
+    it keeps the others, and the signed document; or why it was not taken."""
+    max_age = exchange_settings().exchange_signature_max_age
+    try:
+        st = about.check(doc, partner.keys, partner.origin, now, max_age)
+    except about.AboutRefused as exc:
+        reason = _line(f"partner {partner.code}: GET /exchange/v1/about: {exc}")
+        return {"state": "unreadable", "reason": reason, "read_at": iso(now)}
+    return {"state": "advertised", "reads": list(st.reads), "read_at": iso(now),
+            "keeps_unknown_kinds": st.keeps_unknown_kinds, "signed_at": st.at,
+            "document": st.document}  # fmt: skip
+
+
+def keep(engine: Engine, code: str, said: dict[str, Any]) -> None:
+    """Keep what partner ``code`` said (its ``partner_state`` row made if need be)."""
+    with Session(engine) as session:
+        state = session.get(PartnerState, code) or PartnerState(partner_code=code)
+        state.about = said
+        session.add(state)
+        session.commit()
+
+
+def _line(text: str) -> str:
+    """A partner's words on one line, each control or invisible character replaced."""
+    return one_line(CONTROL_IN_TEXT.sub("\ufffd", text))[:600]
+
+
+def described(said: dict[str, Any] | None) -> str:
+    """What a partner said of the kinds it reads, in one phrase (status, errors)."""
+    if not said:
+        return "has not said which entry kinds it reads (not synced since we ask)"
+    when = said.get("read_at", "?")
+    if said["state"] == "absent":
+        return (f"said nothing of the kinds it reads (HTTP 404 at {when}: a shuangsui older "
+                "than GET /exchange/v1/about): it reads only " + ", ".join(sorted(BASELINE))
+                + " and fails its sync on an entry of any other kind")  # fmt: skip
+    if said["state"] == "unreadable":
+        return f"which entry kinds it reads is not known (at {when}): {said['reason']}"
+    others = ("keeps entries of other kinds unread" if said["keeps_unknown_kinds"]
+              else "keeps no entry of another kind: one fails its sync")  # fmt: skip
+    return f"reads {', '.join(said['reads'])}; {others} (signed {said['signed_at']})"
+
+
+def described_zh(said: dict[str, Any] | None) -> str:
+    """:func:`described` for the coordinator's partners page."""
+    if not said:
+        return "尚未得知其读取哪些条目类型（下次同步时询问）"
+    if said["state"] == "absent":
+        return (f"未声明读取哪些条目类型（{said['read_at']} 答 HTTP 404：旧版 shuangsui）：只读取 "
+                + "、".join(sorted(BASELINE)) + "，遇到其他类型的条目同步即失败")  # fmt: skip
+    if said["state"] == "unreadable":
+        return f"读取哪些条目类型未知（{said['read_at']}）：{said['reason']}"
+    others = ("其他类型的条目保存、不采用" if said["keeps_unknown_kinds"]
+              else "不保存其他类型的条目：遇到即同步失败")  # fmt: skip
+    return f"读取 {'、'.join(said['reads'])}；{others}（声明签署于 {said['signed_at']}）"
+
+
+def summary(said: dict[str, Any] | None) -> dict[str, Any]:
+    """What was kept of a partner's statement, but the signed document, and its phrase."""
+    kept = {k: v for k, v in (said or {}).items() if k != "document"}
+    return kept | {"said": described(said)}
+
+
+def takes(said: dict[str, Any] | None, kind: str) -> bool:
+    """Whether a partner that said ``said`` reads or keeps an entry of ``kind``."""
+    if kind in BASELINE:
+        return True
+    if not said or said["state"] != "advertised":
+        return False
+    return kind in said["reads"] or bool(said["keeps_unknown_kinds"])
+
+
+@dataclass(frozen=True)
+class Breaks:
+    """A partner that pulls our log and would fail its sync on an entry of the kind."""
+
+    code: str
+    name: str
+    said: str
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name}): {self.said}"
+
+
+def pulling(directory: Directory) -> dict[str, str]:
+    """Code -> name of every partner that pulls our log: each of the directory, one disabled
+    too (it pulls again once its entry is mended), but one without a key (revoked)."""
+    codes = {code: p.name for code, p in sorted(directory.partners.items())}
+    for d in directory.disabled:
+        if d.code and d.field != "keys":
+            codes.setdefault(d.code, f"disabled in the directory: {d.field}")
+    return codes
+
+
+def may_write(session: Session, kind: str, directory: Directory | None = None) -> list[Breaks]:
+    """The partners that pull our log and are not known to read or keep ``kind``: an entry of
+    it may be appended only when there are none."""
+    if kind in BASELINE:
+        return []
+    codes = pulling(directory or read_directory())
+    said = dict(session.execute(
+        select(col(PartnerState.partner_code), col(PartnerState.about))
+        .where(col(PartnerState.partner_code).in_(list(codes)))
+    ).all())  # fmt: skip
+    return [Breaks(code, name, described(said.get(code)))
+            for code, name in codes.items() if not takes(said.get(code), kind)]  # fmt: skip
+
+
+def refuse_breaking(session: Session, kinds: Iterable[str]) -> None:
+    """KindNotWritable when an entry of one of ``kinds`` would stop a partner's sync of our
+    log (:func:`may_write`); nothing is asked for the kinds of ``BASELINE``."""
+    for kind in sorted(set(kinds) - BASELINE):
+        breaks = may_write(session, kind)
+        if breaks:
+            raise KindNotWritable(
+                f"an entry of kind {kind!r} is not appended to our log: partners that pull it "
+                "are not known to read or keep that kind, and an entry of a kind a shuangsui "
+                f"neither reads nor keeps stops its every sync of our log: "
+                + "; ".join(map(str, breaks))
+                + ". Each must run a shuangsui that says it reads or keeps the kind (GET "
+                "/exchange/v1/about), and be synced by us since (`shuangsui partners sync`); "
+                'docs/exchange-protocol.md, "Versions and unknown entry kinds"'
+            )
