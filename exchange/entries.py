@@ -74,6 +74,16 @@ def iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class Body(str):
+    """An entry's body already written as canonical JSON by code that knows its fields are
+    text (``exchange.publish.result_body_json``): a publish shares one a result, and each
+    made as a dict, walked by :func:`_plain` and encoded cost more than the entry's other
+    work together. Its keys are fixed and none is never shared; its values are escaped by the
+    same string encoder as ``canonical_json``'s."""
+
+    __slots__ = ()
+
+
 def make_entry(
     *,
     origin: str,
@@ -81,19 +91,30 @@ def make_entry(
     entry_id: str,
     kind: str,
     at: dt.datetime,
-    body: dict[str, Any],
+    body: dict[str, Any] | Body,
     supersedes: str | None = None,
 ) -> bytes:
     """The entry's canonical JSON bytes. One walk checks the document's values (the common
-    case: plain values, no key never shared) and the C encoder writes it; anything else goes to
-    ``check_shareable`` and ``canonical_json``, which refuse it naming the key or value."""
+    case: plain values, no key never shared) and the C encoder writes its body, which the
+    envelope's fields, in key order, then surround; a :class:`Body` is written as it is.
+    Anything else goes to ``check_shareable`` and ``canonical_json``, which refuse it naming
+    the key or value."""
     if kind not in KINDS:
         raise ValueError(f"unknown entry kind {kind!r}")
+    # the wrapper's keys are ours, none of them never shared: its values and the body decide
+    if _plain_wrapper(origin, seq, entry_id, supersedes) and (
+        isinstance(body, Body) or _plain(body)
+    ):
+        text = body if isinstance(body, Body) else _ENCODER.encode(body)
+        after = "null" if supersedes is None else _string(supersedes)
+        return (
+            f'{{"at":"{iso(at)}","body":{text},"id":{_string(entry_id)},"kind":"{kind}",'
+            f'"origin":{_string(origin)},"seq":{seq},"supersedes":{after},"v":1}}'
+        ).encode()
+    if isinstance(body, Body):
+        body = json.loads(body)
     doc = {"v": 1, "origin": origin, "seq": seq, "id": entry_id, "kind": kind, "at": iso(at),
            "supersedes": supersedes, "body": body}  # fmt: skip
-    # the wrapper's keys are ours, none of them never shared: its values and the body decide
-    if _plain_wrapper(origin, seq, entry_id, supersedes) and _plain(body):
-        return _ENCODER.encode(doc).encode()
     check_shareable(body)
     return canonical_json(doc)
 
@@ -105,7 +126,7 @@ def _plain_wrapper(origin: Any, seq: Any, entry_id: Any, supersedes: Any) -> boo
         isinstance(origin, str)
         and isinstance(entry_id, str)
         and (supersedes is None or isinstance(supersedes, str))
-        and isinstance(seq, int)
+        and type(seq) is int  # (not a bool: the envelope writes it as a number)
         and -MAX_SAFE_INT <= seq <= MAX_SAFE_INT
     )
 
@@ -154,6 +175,7 @@ _DECODER = json.JSONDecoder(parse_float=_no_float, parse_int=_safe_int, parse_co
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
 )
+_string = _ENCODER.encode  # a str: its JSON string, by the C string encoder
 
 
 def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:

@@ -90,7 +90,8 @@ def share_published_results(session: Session, versions: list[NewlyPublished]) ->
 def _entries(session: Session, versions: list[NewlyPublished]) -> list[NewEntry]:
     from sqlalchemy import select
 
-    from exchange.publish import correction_entry, result_entry
+    from exchange.log import NewEntry
+    from exchange.publish import correction_id, result_body_json, result_id
     from findings.models import PublishedResult
     from shuangsui.db import one_of
 
@@ -106,20 +107,14 @@ def _entries(session: Session, versions: list[NewlyPublished]) -> list[NewEntry]
         )
         earlier.update(f for f, version in session.execute(q) if version not in given)
     entries = []
-    for v in versions:
-        fields: dict[str, Any] = {
-            "credit_code": v.credit_code,
-            "check_item": v.check_item,
-            "inspected_on": v.check_date,
-            "outcome": str(v.result),
-            "round_key": v.round_key,
-            "summary": v.description,
-        }
-        if v.finding_id in earlier:  # an earlier version was shared
-            first = f"result/{v.round_key}/{v.credit_code}/{v.check_item}"
-            entries.append(correction_entry(supersedes=first, **fields))
+    for v in versions:  # each body written straight from the version's fields, no dict each
+        body = result_body_json(v.credit_code, v.check_item, v.check_date, str(v.result),
+                                v.round_key, v.description)  # fmt: skip
+        first = result_id(v.round_key, v.credit_code, v.check_item)
+        if v.finding_id in earlier:  # an earlier version was shared: this one corrects it
+            entries.append(NewEntry(correction_id(), "correction", body, first))
         else:
-            entries.append(result_entry(**fields))
+            entries.append(NewEntry(first, "result", body))
     return entries
 
 

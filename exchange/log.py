@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
 from exchange import kinds, proofs
-from exchange.entries import make_entry
+from exchange.entries import Body, make_entry
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
@@ -73,7 +73,7 @@ class NewEntry(NamedTuple):
 
     entry_id: str
     kind: str
-    body: dict[str, Any]
+    body: dict[str, Any] | Body  # a Body: written as canonical JSON already (make_entry)
     supersedes: str | None = None
 
 

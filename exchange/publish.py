@@ -8,11 +8,14 @@ same transaction that publishes it (findings may call ``publish_result`` from th
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from draw.canonical import canonical_json
+from exchange.entries import Body
 from exchange.log import Appended, NewEntry, append, append_many
 from exchange.models import AssistanceCase, ExchangeEntry
 from exchange.settings import origin_of
@@ -58,30 +61,54 @@ def result_body(
     return body
 
 
-def result_entry(*, entry_id: str | None = None, **fields: Any) -> NewEntry:
-    """The ``result`` entry for a published inspection result (fields of ``result_body``)."""
-    body = result_body(**fields)
-    entry_id = (
-        entry_id
-        or f"result/{body['round_key'] or 'adhoc'}/{body['credit_code']}/{body['check_item']}"
-    )
-    return NewEntry(entry_id, "result", body)
+def result_id(round_key: str, credit_code: str, check_item: str) -> str:
+    """The id of the ``result`` entry of a result: its corrections supersede it."""
+    return f"result/{round_key or 'adhoc'}/{credit_code}/{check_item}"
+
+
+def correction_id() -> str:
+    return f"correction/{uuid.uuid4().hex[:12]}"
 
 
 def correction_entry(*, supersedes: str, **fields: Any) -> NewEntry:
-    return NewEntry(f"correction/{uuid.uuid4().hex[:12]}", "correction", result_body(**fields),
-                    supersedes)  # fmt: skip
+    return NewEntry(correction_id(), "correction", result_body(**fields), supersedes)
+
+
+_string = json.JSONEncoder(ensure_ascii=False).encode  # a str: its JSON string (C encoder)
+
+
+def result_body_json(
+    credit_code: str, check_item: str, inspected_on: dt.date, outcome: str, round_key: str,
+    summary: str,
+) -> Body:  # fmt: skip
+    """``result_body`` of these fields (no assistance) as canonical JSON, written straight
+    from them in key order: a publish shares one a result (``exchange.hooks``). Only text is
+    written so; a field of another type goes through ``result_body`` and ``canonical_json``
+    (which refuses what is not JSON, as ``make_entry`` would)."""
+    day = inspected_on.isoformat()
+    texts = type(credit_code) is type(check_item) is type(day) is type(outcome) is str
+    if not (texts and type(round_key) is type(summary) is str):
+        body = result_body(credit_code=credit_code, check_item=check_item,
+                           inspected_on=inspected_on, outcome=outcome, round_key=round_key,
+                           summary=summary)  # fmt: skip
+        return Body(canonical_json(body).decode())
+    return Body(
+        f'{{"check_item":{_string(check_item)},"credit_code":{_string(credit_code)},'
+        f'"inspected_on":{_string(day)},"outcome":{_string(outcome)},'
+        f'"round_key":{_string(round_key)},"summary":{_string(summary)}}}'
+    )
 
 
 def publish_result(session: Session, *, entry_id: str | None = None, **fields: Any) -> Appended:
     """Share a published inspection result (fields of ``result_body``)."""
-    entry = result_entry(entry_id=entry_id, **fields)
-    row = share(session, [entry])[0]
-    assist = entry.body.get("assistance")
+    body = result_body(**fields)
+    entry_id = entry_id or result_id(body["round_key"], body["credit_code"], body["check_item"])
+    row = share(session, [NewEntry(entry_id, "result", body)])[0]
+    assist = body.get("assistance")
     if assist:  # we did this inspection for a partner: our side of the case is complete
         case = session.get(AssistanceCase, (assist["requester"], assist["request_id"]))
         if case is not None:
-            case.status, case.result = "completed", entry.body | {"entry": entry.entry_id}
+            case.status, case.result = "completed", body | {"entry": entry_id}
             case.updated_at = dt.datetime.now(dt.UTC)
             session.add(case)
     return row
