@@ -121,6 +121,30 @@ NO_SESSION = "没有有效的会话（或已过期）。请重新打开通知中
 
 def inspector_session(request: Request) -> Visitor:
     """The inspector of this page's assignment, still allowed to work on it."""
+    me, refused = _inspector(request)
+    if refused is not None:
+        raise link_refused(request, refused)
+    return me
+
+
+@dataclass(frozen=True)
+class Posting:
+    """An inspector's post: who, and why their link no longer lets them write (None: it does)."""
+
+    visitor: Visitor
+    refused: inspector_tokens.Refusal | None
+
+
+def inspector_post(request: Request) -> Posting:
+    """The inspector of this page's assignment, as :func:`inspector_session`, but a link
+    refused since (ended, revoked, expired) is handed to the route: its page gives back what
+    the post carried (``workspace.kept``)."""
+    return Posting(*_inspector(request))
+
+
+def _inspector(request: Request) -> tuple[Visitor, inspector_tokens.Refusal | None]:
+    """The session's inspector on this page's assignment and why their link is refused now
+    (None: it is not); no session for it, or not on its team, is refused here."""
     round_key = request.path_params.get("round_key", "")
     credit_code = request.path_params.get("credit_code", "")
     found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
@@ -137,9 +161,7 @@ def inspector_session(request: Request) -> Visitor:
     generation = inspector_tokens.generation_of(found.binding)
     if refused is None and access.generations.get(found.subject, 0) != generation:
         refused = inspector_tokens.replaced_refusal(settings.bureau_name)  # opened by an old link
-    if refused is not None:
-        raise link_refused(request, refused)
-    return visitor(request, found)
+    return visitor(request, found), refused
 
 
 def link_refused(request: Request, refused: inspector_tokens.Refusal) -> PageRefused:
@@ -341,4 +363,5 @@ async def check_csrf(request: Request, visitor: Visitor) -> None:
 
 
 setattr(inspector_session, ROLES_ATTR, frozenset({Role.inspector}))
+setattr(inspector_post, ROLES_ATTR, frozenset({Role.inspector}))
 setattr(coordinator_session, ROLES_ATTR, frozenset({Role.coordinator}))

@@ -34,7 +34,7 @@ from rounds import audit
 from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.errors import Conflict, NotFound, UserError
-from workspace import assignment, attachments, drafts, sessions
+from workspace import assignment, attachments, drafts, kept, sessions
 from workspace.events import DraftSaved, EvidenceAttached, EvidenceRemoved, WorkspaceOpened
 from workspace.forms import (
     draft_from_form,
@@ -45,11 +45,13 @@ from workspace.forms import (
 )
 from workspace.guards import (
     PageRefused,
+    Posting,
     SignIn,
     Visitor,
     check_csrf,
     inspector_form,
     inspector_link,
+    inspector_post,
     inspector_session,
     link_refused,
     page_path,
@@ -301,13 +303,19 @@ def version_field(form: FormData, name: str) -> int | None:
 
 
 @router.post("/a/{round_key}/{credit_code}")
-async def save_or_submit(request: Request, me: Me) -> Response:
+async def save_or_submit(
+    request: Request, posting: Annotated[Posting, Depends(inspector_post)]
+) -> Response:
     """保存草稿 or 提交: photos and files are stored first, the draft always, the version on
     提交 (not when a file was refused: the page says which and why). Each of these writes
-    checks the link again; revoked since the page let the form in, the page is the one a
-    revoked link shows, and that write and those after it are not made."""
+    checks the link again. A link refused since the page was opened (ended, revoked,
+    expired), before the post or during its writes, is said with what the post carried given
+    back to its poster (``workspace.kept``), and that write and those after it are not made."""
+    me = posting.visitor
     form = await read_form(request)
     try:
+        if posting.refused is not None:
+            return await run_in_threadpool(kept.refused_post, request, me, form, posting.refused)
         try:
             await check_csrf(request, me)
         except PageRefused as refused:
@@ -315,8 +323,8 @@ async def save_or_submit(request: Request, me: Me) -> Response:
                 raise
             return await run_in_threadpool(_stale_form, request, me, form)
         return await _save_or_submit(request, me, form)
-    except LinkRefused as exc:  # revoked since the page let the form in: nothing more written
-        raise link_refused(request, exc.refused) from None
+    except LinkRefused as exc:  # refused since the page let the form in: nothing more written
+        return await run_in_threadpool(kept.refused_post, request, me, form, exc.refused)
     finally:
         await form.close()  # the uploads' spooled files
 

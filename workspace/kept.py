@@ -1,0 +1,149 @@
+"""An inspector's save or submit refused because their link no longer lets them write (a
+coordinator ended it, 作废原链接并重新发送; revoked; expired): the page gives back what the post
+carried, so the text typed since the last save is not lost.
+
+Before, the refusal was the page a dead link shows, and everything typed in the form was gone.
+Now the answer shows each field the post sent, escaped, in a read-only box the member can
+select and copy into the page their new link opens, and nothing of it is kept: no draft, no
+file, no row. Only the poster sees it: the post must carry the CSRF token of the session
+cookie it came with, or of an earlier session of the browser's with its ``Origin`` or
+``Referer`` (a form from another origin is refused before, ``workspace.origins``), and every
+answer under ``/w`` is ``no-store``; nothing is read from the address. Otherwise the answer
+is the plain refusal. For a link ended by a coordinator the page says when
+and by whom, and whether the new link has been sent, as far as the database knows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session, col, select
+from starlette.datastructures import FormData, UploadFile
+
+from api.inspector_tokens import Refusal
+from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
+from notifications.generations import LinkGeneration
+from notifications.links import assignment_tokens
+from notifications.models import Notification, NotificationKind, NotificationStatus
+from shuangsui.clock import local_label
+from workspace import sessions
+from workspace.forms import CERT_PREFIX, TEXT_FIELDS
+from workspace.guards import Visitor, link_refused, page_path
+from workspace.pages import render
+
+LABELS = {
+    "result": "检查结果",
+    "check_date": "检查日期",
+    "description": "检查情况",
+    "measure_kind": "措施",
+    "measure_deadline": "改正期限",
+    "measure_text": "措施说明",
+    "internal_note": "内部备注（不公开）",
+    "reason": "更正理由或说明",
+}
+# a chosen option's label by its value, as the form shows it
+CODES: dict[str, dict[str, str]] = {
+    "result": {str(k): v for k, v in RESULT_LABELS.items()},
+    "measure_kind": {str(k): v for k, v in MEASURE_LABELS.items()},
+}
+ACTIONS = {str(k): v for k, v in ACTION_LABELS.items()}
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    value: str
+
+
+def posted_fields(form: FormData) -> list[Field]:
+    """The fields of the inspector's form the post carried with something in them, in the
+    form's order, a chosen option by its label (as the form shows it, the value after it);
+    a certificate's action by the certificate's key. Only the form's own fields: a post's
+    other names are not shown."""
+    out = []
+    for name in TEXT_FIELDS:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            label = CODES.get(name, {}).get(value)
+            out.append(Field(LABELS[name], f"{label}（{value}）" if label else value))
+    for key, value in form.multi_items():
+        if key.startswith(CERT_PREFIX) and isinstance(value, str) and value:
+            action = ACTIONS.get(value, value)
+            out.append(Field(f"证书处理：{key[len(CERT_PREFIX) :]}", action))
+    return out
+
+
+def files_posted(form: FormData) -> int:
+    return sum(1 for _, v in form.multi_items() if isinstance(v, UploadFile) and v.filename)
+
+
+def replaced_said(request: Request, me: Visitor) -> str:
+    """When and by whom the member's link to this check was last ended, and whether the new
+    link has left ("" when the database holds no ending)."""
+    state = request.app.state
+    rk, cc, member = me.session.round_key, me.session.credit_code, me.name
+    with Session(state.engine) as db:
+        ended = db.exec(select(LinkGeneration).where(
+            col(LinkGeneration.round_key) == rk, col(LinkGeneration.credit_code) == cc,
+            col(LinkGeneration.inspector_id) == member,
+        ).order_by(col(LinkGeneration.generation).desc()).limit(1)).first()  # fmt: skip
+        if ended is None:
+            return ""
+        n = Notification.__table__.c  # type: ignore[attr-defined]
+        rows = db.execute(sa.select(n.status, n.sent_at, n.payload).where(
+            n.round_key == rk, n.recipient == member,
+            n.kind == NotificationKind.link_reissued.value)).all()  # fmt: skip
+    zone = state.settings.timezone
+    secret = state.settings.secret_key.get_secret_value()
+    token = assignment_tokens(secret, rk)(cc, member, ended.generation)
+    mine = [(s, at) for s, at, p in rows
+            if str(p.get("link") or "").endswith(f"token={token}")]  # fmt: skip
+    at = local_label(ended.ended_at, zone)
+    sent = [at for s, at in mine if str(s) == NotificationStatus.sent.value and at]
+    if sent:
+        new = f"新的链接已于 {local_label(min(sent), zone)} 发给本任务的检查人员"
+    elif any(str(s) == NotificationStatus.dead.value for s, _ in mine):
+        new = "新的链接未能发出"
+    else:
+        new = "新的链接正在发给本任务的检查人员，请稍候查收"
+    bureau = state.settings.bureau_name
+    return (f"此链接已被作废并更换：协调员 {ended.ended_by} 于 {at} 作废了此链接，{new}。"
+            "如果您就是本任务的检查人员，请打开新链接，把下方的内容复制过去后再保存或提交；"
+            f"否则请联系{bureau}的协调员。")  # fmt: skip
+
+
+def own_post(request: Request, me: Visitor, form: FormData) -> bool:
+    """Whether the post is its poster's own, to be shown back to them: it carries this
+    session's CSRF token; or one of an earlier session of the browser's (a tab opened before
+    the notice's link was opened again, as :func:`workspace.inspector._stale_form` takes it)
+    and an ``Origin`` or ``Referer``, which ``workspace.origins`` has found to be our own."""
+    sent = form.get("csrf", "")
+    if not isinstance(sent, str) or not sent:
+        return False
+    secret = str(request.app.state.settings.secret_key.get_secret_value())
+    if sessions.csrf_ok(secret, me.session, sent):
+        return True
+    return "origin" in request.headers or "referer" in request.headers
+
+
+def refused_post(request: Request, me: Visitor, form: FormData, refused: Refusal) -> HTMLResponse:
+    """The refusal of a save or submit through a link refused since the page was opened,
+    with what the post carried given back (only to the poster: :func:`own_post`); else the
+    plain refusal (raised)."""
+    plain = link_refused(request, refused)
+    if not own_post(request, me, form):
+        raise plain
+    said = replaced_said(request, me) if refused.slug == "token-replaced" else ""
+    rk, cc = me.session.round_key, me.session.credit_code
+    return render(
+        "kept.html",
+        plain.status,
+        message=said or plain.message,
+        fields=posted_fields(form),
+        files=files_posted(form),
+        csrf=me.csrf,
+        signout=f"{page_path(rk, cc)}/signout",
+    )
