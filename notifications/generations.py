@@ -26,6 +26,7 @@ from notifications.messages import Outgoing
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from registry.models import Inspector
 from rounds import audit
+from shuangsui.errors import UserError
 
 # the messages that hold a member's link to a check (``payload["link"]``)
 LINK_KINDS = [k.value for k in (NotificationKind.assignment, NotificationKind.reminder,
@@ -46,6 +47,11 @@ class LinkGeneration(SQLModel, table=True):
     ended_at: datetime
     ended_by: str
     reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Unseen(UserError):
+    """An ending asked for a generation the member's link has not reached (a form's hidden
+    field altered by hand): no page showed it, so which link was meant is not known."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,8 @@ def end(
     later reads the new generation and is refused.
 
     Once per ending: ``seen``, the generation the caller saw (the page's form), already ended
-    (a second POST of the form, another coordinator's at once) ends nothing more. With no
+    (a second POST of the form, another coordinator's at once) ends nothing more; one the
+    link has not reached is refused (:class:`Unseen`), nothing written. With no
     ``seen`` (the command), the command given again is told from the member losing their
     new link too: the current generation begun for the same reason whose link has not left
     (:func:`left`, its token made under ``secret``) is the same command run again (twice in a
@@ -109,6 +116,9 @@ def end(
         .limit(1)
     ).first()
     now_at = int(latest[0]) if latest else 0
+    if seen is not None and seen > now_at:
+        raise Unseen(f"generation {seen}: the link of {inspector_id} to {credit_code} is at "
+                     f"generation {now_at}; nothing ended")  # fmt: skip
     if seen is not None and seen != now_at:
         return now_at, False
     if seen is None and latest is not None and latest[1] == reason:

@@ -169,7 +169,7 @@ def said(exc: UserError, who: str) -> tuple[int, str]:
         return twice_said(exc, LABELS)
     if isinstance(exc, LeftOut):
         return 409, LEFT_OUT.format(who=who) + "。"
-    if isinstance(exc, NotShown):
+    if isinstance(exc, NotShown | generations.Unseen):  # not a generation the page showed
         return 422, NOT_SHOWN
     kind = exc.kind if isinstance(exc, Refused) else ""
     status = 422 if kind in ("reason", "reason-long", "reason-unprintable") else 409

@@ -39,7 +39,9 @@ def _relink(live: tuple[str, dict, str], **fields: str) -> tuple[httpx.Response,
         )
 
 
-@pytest.mark.parametrize("generation", ["²", "٣", "-1", "", " 0", "0x0"])
+# "7", "999999999999": digits, but ahead of the member's link (at 0): no page showed them, and
+# the member was sent a message saying their earlier link no longer opened, while it did
+@pytest.mark.parametrize("generation", ["²", "٣", "-1", "", " 0", "0x0", "7", "999999999999"])
 def test_a_generation_the_page_did_not_show_ends_nothing(
     coordinator_live: tuple[str, dict, str], engine: sa.Engine, generation: str
 ) -> None:
