@@ -179,12 +179,14 @@ def install(app: FastAPI) -> None:
         return problem_response(422, str(exc), "invalid-request")
 
     @app.exception_handler(DataError)
-    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+    async def _unstorable(request: Request, exc: DataError) -> Response:
         # a value the database cannot hold or compare, e.g. a NUL character on PostgreSQL
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
         logger.warning(
             "%s %s: the database refused a value: %s", request.method, request.url.path, reason
         )
+        if (page := error_page(request.app, request.scope, 422)) is not None:
+            return page  # a workspace path: a page for a person (workspace.pages)
         detail = f"a value in the request cannot be stored or looked up: {reason}"
         return problem_response(422, detail, "invalid-value")
 

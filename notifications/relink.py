@@ -63,7 +63,7 @@ from rounds import audit
 from rounds.models import Assignment, Round, RoundStatus
 from rounds.replacements import NOTE_MAX
 from shuangsui.errors import UserError
-from shuangsui.text import no_control_in_text
+from shuangsui.text import no_control, no_control_in_text
 
 KIND = NotificationKind.link_reissued
 _NOT_REACHED = [s.value for s in (NotificationStatus.pending, NotificationStatus.failed,
@@ -83,8 +83,9 @@ class Refused(UserError):
     """A relink refused, naming the option; ``kind`` for a page that says it in its own words
     (``workspace.relinks``)."""
 
-    KINDS = ("by", "reason", "reason-long", "reason-unprintable", "no-round", "not-drawn",
-             "no-inspector", "not-on-team", "all-final", "end-old")  # fmt: skip
+    KINDS = ("by", "reason", "reason-long", "reason-unprintable", "inspector-unprintable",
+             "no-round", "not-drawn", "no-inspector", "not-on-team", "all-final",
+             "end-old")  # fmt: skip
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -152,6 +153,10 @@ def relink(
     ``seen_generation``, the generation the page showed, or, with none, per reason); the
     member left out (revoked, inactive, expired) ends nothing."""
     by, reason = checked_note(by, reason)
+    try:  # never looked up: PostgreSQL cannot compare a NUL
+        no_control(inspector_id or "")
+    except ValueError as exc:
+        raise Refused("inspector-unprintable", f"--inspector: {exc}") from None
     if end_old and (inspector_id is None or credit_code is None):
         raise Refused("end-old", "--end-old: only with --inspector and --credit-code: it ends "
                       "the link of one member of one check")  # fmt: skip

@@ -419,7 +419,7 @@ async def relink_member(
 def _name_of(engine: sa.Engine, inspector_id: str) -> str:
     """An inspector's name, as a refusal names them (the id as sent, cut, if unknown; 所选人员
     when none was sent: a file in the field's place is read as empty)."""
-    if not inspector_id.strip():
+    if not inspector_id.strip() or not inspector_id.isprintable():  # never looked up
         return "所选人员"
     with DbSession(engine) as db:
         found = db.get(Inspector, inspector_id[:64])

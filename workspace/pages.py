@@ -48,6 +48,9 @@ ERRORS = {
     404: "没有这个页面。请从通知中的链接或工作台首页进入。",
     405: "此页面不接受这种请求方式。",
     413: "提交的内容过大，超过了上限，未作任何更改。请缩短填写的内容后重新提交。",
+    # a value the database cannot hold or compare (a NUL on PostgreSQL: api.problems)
+    422: "链接地址或表单中有系统无法处理的字符（如控制字符 NUL），未作任何更改。"
+    "请从工作台的页面重新打开后再提交。",
 }
 # a body too large where the form sends files: what makes it large
 TOO_LARGE = [

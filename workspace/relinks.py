@@ -155,6 +155,7 @@ SAID = {
     "not-on-team": "{who} 不在这家企业的检查组中（可能已被更换）",
     "all-final": "检查结果已定稿，检查已完成，无需重新发送链接",
     "end-old": "作废原链接：只能针对这家企业检查组中的一名人员",
+    "inspector-unprintable": "表单中的执法人员编号有误，请刷新页面后重试",
 }
 NOT_SHOWN = ("链接版本：不是本页表单给出的值，无法确定您看到的是哪一个链接，"
              "未作废也未发送任何链接。请重新打开企业页面后再提交。")  # fmt: skip
@@ -172,5 +173,6 @@ def said(exc: UserError, who: str) -> tuple[int, str]:
     if isinstance(exc, NotShown | generations.Unseen):  # not a generation the page showed
         return 422, NOT_SHOWN
     kind = exc.kind if isinstance(exc, Refused) else ""
-    status = 422 if kind in ("reason", "reason-long", "reason-unprintable") else 409
+    status = 422 if kind in ("reason", "reason-long", "reason-unprintable",
+                             "inspector-unprintable") else 409  # fmt: skip
     return status, SAID.get(kind, "系统未接受这次发送，请联系管理员").format(who=who) + "。"
