@@ -298,3 +298,37 @@ def test_a_statement_is_taken_only_signed_fresh_and_of_its_origin() -> None:
         assert str(err.value).startswith(reason), (reason, str(err.value))
     # what a checkpoint or a cosignature signs is never a statement: its own prefix
     assert about.DOMAIN == b"shuangsui-exchange-about/v1\n"
+
+
+def test_every_partner_that_pulls_our_log_counts_a_disabled_one_too_a_revoked_one_not(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A partner disabled by a mistake in its entry pulls our log again once the entry is
+    mended: what it said last still decides. One revoked (``keys = []``) pulls nothing."""
+    from exchange.directory import parse_directory
+
+    text = ""
+    for code, url, revoked in (("310000", "http://sh.test", False),
+                               ("320000", "ftp://js.test", False),  # not http(s): disabled
+                               ("330000", "http://zj.test", True)):  # fmt: skip
+        key = verifier_key(f"shuangsui.{code}", Ed25519PrivateKey.generate()).text
+        keys = "[]" if revoked else f'["{key}"]'
+        text += (f'[[partner]]\ncode = "{code}"\nname = "局{code}"\ndivision = "{code}"\n'
+                 f'base_url = "{url}"\nkeys = {keys}\n\n')  # fmt: skip
+    directory = parse_directory(text, tmp_path / "partners.toml")
+    assert kinds.pulling(directory) == {
+        "310000": "局310000", "320000": "disabled in the directory: base_url"
+    }  # fmt: skip
+    keeps = {"state": "advertised", "reads": SIX, "keeps_unknown_kinds": True,
+             "signed_at": "2026-12-06T10:00:00Z", "read_at": "2026-12-06T10:00:00Z"}  # fmt: skip
+    kinds.keep(engine, "310000", keeps)
+    with Session(engine) as s:
+        (breaks,) = kinds.may_write(s, NEW, directory)
+        assert str(breaks) == (
+            "320000 (disabled in the directory: base_url): has not said which entry kinds it "
+            "reads (not synced since we ask)"
+        )
+    kinds.keep(engine, "320000", keeps | {"keeps_unknown_kinds": False, "reads": [*SIX, NEW]})
+    with Session(engine) as s:
+        assert kinds.may_write(s, NEW, directory) == []  # one keeps it, the other reads it
+        assert [b.code for b in kinds.may_write(s, "other-kind", directory)] == ["320000"]
