@@ -27,6 +27,7 @@ from exchange.entries import iso
 from exchange.errors import KindNotWritable, SyncRejected
 from exchange.models import PartnerState
 from exchange.settings import exchange_settings
+from shuangsui.clock import local_label
 from shuangsui.text import CONTROL_IN_TEXT, one_line
 
 if TYPE_CHECKING:
@@ -101,18 +102,26 @@ def described(said: dict[str, Any] | None) -> str:
     return f"reads {', '.join(said['reads'])}; {others} (signed {said['signed_at']})"
 
 
-def described_zh(said: dict[str, Any] | None) -> str:
-    """:func:`described` for the coordinator's partners page."""
+def described_zh(said: dict[str, Any] | None, zone: str) -> str:
+    """:func:`described` for the coordinator's partners page, its times in ``zone``."""
     if not said:
         return "尚未得知其读取哪些条目类型（下次同步时询问）"
+    read_at = _local(said["read_at"], zone)
     if said["state"] == "absent":
-        return (f"未声明读取哪些条目类型（{said['read_at']} 答 HTTP 404：旧版 shuangsui）：只读取 "
+        return (f"未声明读取哪些条目类型（{read_at} 答 HTTP 404：旧版 shuangsui）：只读取 "
                 + "、".join(sorted(BASELINE)) + "，遇到其他类型的条目同步即失败")  # fmt: skip
     if said["state"] == "unreadable":
-        return f"读取哪些条目类型未知（{said['read_at']}）：{said['reason']}"
+        return f"读取哪些条目类型未知（{read_at}）：{said['reason']}"
     others = ("其他类型的条目保存、不采用" if said["keeps_unknown_kinds"]
               else "不保存其他类型的条目：遇到即同步失败")  # fmt: skip
-    return f"读取 {'、'.join(said['reads'])}；{others}（声明签署于 {said['signed_at']}）"
+    signed = _local(said["signed_at"], zone)
+    return f"读取 {'、'.join(said['reads'])}；{others}（声明签署于 {signed}）"
+
+
+def _local(at: str, zone: str) -> str:
+    """A kept ``YYYY-MM-DDTHH:MM:SSZ`` (ours, or a statement's ``at``, checked so) as the
+    pages say a time: '2026-12-06 18:00 北京时间'."""
+    return local_label(dt.datetime.fromisoformat(at), zone)
 
 
 def summary(said: dict[str, Any] | None) -> dict[str, Any]:

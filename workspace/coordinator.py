@@ -521,7 +521,7 @@ def partners(request: Request, me: Coordinator) -> Response:
                 "witnessed": stand.witnessed.get(p.origin, 0),
                 "equivocated": bool(stand.equivocations_of(p.origin)),
                 "unread": stand.unread.get(code, {}),  # entries of kinds we do not know
-                "kinds": described_zh(st.about if st else None),  # the kinds it reads
+                "kinds": described_zh(st.about if st else None, zone),  # the kinds it reads
             }
         )
     from joint.evidence import all_evidence

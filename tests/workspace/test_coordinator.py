@@ -203,8 +203,12 @@ def test_partners_page_shows_each_partners_sync_and_fault(
     )
     with Session(engine) as s:
         at = dt.datetime(2026, 11, 30, 18, 10, tzinfo=dt.UTC)
+        said = {"state": "advertised", "reads": ["correction", "result"],
+                "read_at": "2026-11-30T18:11:00Z", "keeps_unknown_kinds": True,
+                "signed_at": "2026-11-30T18:10:58Z", "document": {}}  # fmt: skip
         s.add(PartnerState(partner_code="310000", size=42, status="failed",
-                           last_error="connection refused", last_success_at=at))  # fmt: skip
+                           last_error="connection refused", last_success_at=at,
+                           about=said))  # fmt: skip
         s.commit()
     with httpx.Client(base_url=base) as http:
         _signed_in(http, ssc)
@@ -212,6 +216,10 @@ def test_partners_page_shows_each_partners_sync_and_fault(
     row = page.text.split('id="p-310000"', 1)[1].split("</tr>", 1)[0]
     assert "上海市认证执法局" in row and "同步失败" in row and "42" in row
     assert "2026-12-01 02:10 北京时间" in row and "connection refused" in row
+    # what it said of the kinds it reads, signed when, in the bureau's time as every time here
+    kinds = row.split('class="kinds">', 1)[1].split("</small>", 1)[0]
+    assert kinds == ("读取 correction、result；其他类型的条目保存、不采用"
+                     "（声明签署于 2026-12-01 02:10 北京时间）")  # fmt: skip
 
 
 def test_this_month_lists_each_plan_with_its_state(
