@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from findings.models import Finding, FindingSignoff, FindingVersion
-from findings.schemas import content_digest
+from findings.schemas import canonical_value, digest_of
 from rounds import audit
 from rounds.models import AuditEvent, Round
 from shuangsui.db import of_rounds
@@ -288,17 +288,23 @@ def _differences(
 def recomputed_hash(row: Stored) -> str:
     """The content hash of a stored row, as :meth:`FindingIn.content_hash` made it when the
     version was submitted; a JSON column that no longer parses hashes as its text (and so
-    differs)."""
-    content = {
-        "result": row.result,
-        "check_date": row.check_date,
-        "description": row.description,
-        "certificates": _parsed(row.certificates),
-        "measures": _parsed(row.measures),
-        "evidence": _parsed(row.evidence),
-        "internal_note": row.internal_note,
-    }
-    return content_digest(content)
+    differs). The content ``{"result", "check_date", "description", "certificates",
+    "measures", "evidence", "internal_note"}`` is written with its keys in sorted order, each
+    value by ``content_digest``'s encoder, without a dict a version (a publish checks every
+    version it reads: 20,000 dicts and their walks were half of the check's time); an empty
+    list is "[]" as stored."""
+    return digest_of(
+        f'{{"certificates":{_list(row.certificates)},'
+        f'"check_date":{canonical_value(row.check_date)},'
+        f'"description":{canonical_value(row.description)},"evidence":{_list(row.evidence)},'
+        f'"internal_note":{canonical_value(row.internal_note)},"measures":{_list(row.measures)},'
+        f'"result":{canonical_value(row.result)}}}'
+    )
+
+
+def _list(text: str) -> str:
+    """A JSON list column's text as ``content_digest`` writes its value."""
+    return "[]" if text == "[]" else canonical_value(_parsed(text))
 
 
 def _parsed(text: str) -> Any:
