@@ -136,6 +136,7 @@ _TYPES = {
     "date_from_datetime_parsing": "应为日期，例如 2026-12-10",
     "date_type": "应为日期，例如 2026-12-10",
     "string_too_long": "过长，最多 {max_length} 个字",
+    "string_too_short": "不能为空（至少 {min_length} 个字）",
     "too_long": "过多，最多 {max_length} 项",
 }
 # the findings' own checks (English for the API) as the page says them; first match wins

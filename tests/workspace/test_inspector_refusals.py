@@ -111,6 +111,25 @@ def test_a_certificate_not_the_enterprises_is_refused_in_chinese(
     assert service.history(engine, ROUND, code).versions == []
 
 
+def test_a_certificate_without_a_number_is_refused_in_chinese(
+    live: tuple[str, dict], engine: sa.Engine
+) -> None:
+    """A hand-made form naming a certificate by its body alone (``cert:XX:``, no number): the
+    field named and what is wrong in Chinese; it said pydantic's English, "String should have
+    at least 1 character"."""
+    base, teams = live
+    code, team = sorted(teams.items())[0]
+    with httpx.Client(base_url=base) as http:
+        path, html = open_assignment(http, base, code, team[0])
+        form = {**FORM, "cert:XX:": "kept", "action": "submit"}
+        r = http.post(path, data={"csrf": csrf_of(html), **form})
+        assert r.status_code == 422
+        said = _errors(r.text)
+        assert "证书处理（certificates.0.number）：不能为空（至少 1 个字）" in said, said
+        assert _english(said.replace("XX", "").replace("certificates.0.number", "")) == [], said
+    assert service.history(engine, ROUND, code).versions == []
+
+
 # ------------------------------------------------------------------ the guard, in the source
 def _raised_in(function: Any) -> list[type[BaseException] | Any]:
     """What each ``raise X(...)`` of ``function``'s source calls: an exception class, or a
