@@ -11,9 +11,10 @@ import http.server
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -241,3 +242,36 @@ def attacker_site(page_html: str) -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def checked_write_waited_for(
+    engine: sa.Engine, code: str, member: str, meanwhile: Callable[[], object], event: str
+) -> None:
+    """A submission by ``member`` to ``code`` that has checked its link and is about to write
+    when ``meanwhile`` (an ending or a revocation of that link) starts: ``meanwhile`` waits
+    until the write has committed, and the round's chain records the finding, then ``event``.
+    PostgreSQL, where each statement reads what is committed when it starts."""
+    from sqlmodel import Session
+
+    from api import inspector_tokens
+    from findings import service
+    from rounds import audit
+    from shuangsui.config import get_settings
+    from tests.findings.factories import ROUND, finding
+    from tests.races import held_until_blocked
+
+    def write(allowed: Callable[[Session], None]) -> Any:
+        return service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
+                              submitted_by=f"inspector:{member}", signers=[member],
+                              allowed=allowed)  # fmt: skip
+
+    written = held_until_blocked(
+        engine, write, inspector_tokens.still_open(get_settings(), ROUND, code, member),
+        meanwhile=meanwhile, message=f"{event} committed while a checked write was open",
+    )  # fmt: skip
+    assert written.version == 1
+    with Session(engine) as s:
+        chain = audit.load_chain(s, ROUND)
+    assert [e.event for e in chain if e.event in ("FindingRecorded", event)] == [
+        "FindingRecorded", event,
+    ]  # fmt: skip

@@ -6,24 +6,16 @@ ending waits for it (PostgreSQL's row locks)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
 
-from api import inspector_tokens
-from findings import service
 from findings.history import history
 from notifications.relink import Relinked, relink
-from rounds import audit
 from shuangsui import writes
-from shuangsui.config import get_settings
-from tests.findings.factories import ROUND, finding
-from tests.races import held_until_blocked, held_while
-from tests.workspace.helpers import csrf_of, open_assignment
+from tests.findings.factories import ROUND
+from tests.races import held_while
+from tests.workspace.helpers import checked_write_waited_for, csrf_of, open_assignment
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
 
@@ -58,21 +50,5 @@ def test_an_ending_waits_for_a_write_that_checked_the_link_first(
         pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
     _, teams = live
     code, team = sorted(teams.items())[0]
-
-    def write(allowed: Callable[[Session], None]) -> Any:
-        return service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
-                              submitted_by=f"inspector:{team[0]}", signers=[team[0]],
-                              allowed=allowed)  # fmt: skip
-
-    written = held_until_blocked(
-        engine,
-        write,
-        inspector_tokens.still_open(get_settings(), ROUND, code, team[0]),
-        meanwhile=lambda: _end(engine, team[0], code),
-        message="the ending committed while a checked write was open",
-    )
-    assert written.version == 1
-    with Session(engine) as s:
-        chain = audit.load_chain(s, ROUND)
-    names = [e.event for e in chain if e.event in ("FindingRecorded", "LinkEnded")]
-    assert names == ["FindingRecorded", "LinkEnded"]
+    checked_write_waited_for(engine, code, team[0], lambda: _end(engine, team[0], code),
+                             "LinkEnded")  # fmt: skip

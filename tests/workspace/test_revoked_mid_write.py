@@ -18,10 +18,15 @@ from findings import service
 from findings.models import Finding, FindingSignoff
 from rounds import audit
 from shuangsui import writes
-from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, finding
-from tests.races import held_until_blocked, held_while
-from tests.workspace.helpers import bearer, csrf_of, open_assignment, revoke_links
+from tests.races import held_while
+from tests.workspace.helpers import (
+    bearer,
+    checked_write_waited_for,
+    csrf_of,
+    open_assignment,
+    revoke_links,
+)
 
 FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
 
@@ -136,21 +141,8 @@ def test_a_revocation_waits_for_a_write_that_checked_the_link_first(
         pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
     _, teams = live
     code, team = sorted(teams.items())[0]
-
-    def write(allowed: Callable[[Session], None]) -> Any:
-        return service.submit(engine, round_key=ROUND, credit_code=code, data=finding(),
-                              submitted_by=f"inspector:{team[0]}", signers=[team[0]],
-                              allowed=allowed)  # fmt: skip
-
-    written = held_until_blocked(
-        engine,
-        write,
-        inspector_tokens.still_open(get_settings(), ROUND, code, team[0]),
-        meanwhile=lambda: inspector_tokens.revoke(engine, team[0], round_key=ROUND, by="李协调"),
-        message="the revocation committed while a checked write was open",
-    )
-    assert written.version == 1
-    with Session(engine) as s:
-        chain = audit.load_chain(s, ROUND)
-    names = [e.event for e in chain if e.event in ("FindingRecorded", "InspectorTokenRevoked")]
-    assert names == ["FindingRecorded", "InspectorTokenRevoked"]
+    checked_write_waited_for(
+        engine, code, team[0],
+        lambda: inspector_tokens.revoke(engine, team[0], round_key=ROUND, by="李协调"),
+        "InspectorTokenRevoked",
+    )  # fmt: skip
