@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from sqlmodel import Session as DbSession
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -21,6 +22,7 @@ from api import inspector_tokens, tokens
 from api.auth import QUERY_NAME, ROLES_ATTR, Principal, Role, admit, allow
 from api.problems import Problem
 from findings.models import CoordinatorToken
+from rounds.models import TeamChange
 from shuangsui import logsafe
 from workspace import sessions
 
@@ -156,12 +158,30 @@ def _inspector(request: Request) -> tuple[Visitor, inspector_tokens.Refusal | No
     with DbSession(request.app.state.engine) as db:
         access = inspector_tokens.load(db, round_key, credit_code)
     if access is None or found.subject not in access.team:
-        raise PageRefused(403, "此会话不能打开这项任务。")
+        if access is None or withdrawal(request, found) is None:
+            raise PageRefused(403, "此会话不能打开这项任务。")
+        return visitor(request, found), MEMBER_REPLACED  # the post still given back its text
     refused = inspector_tokens.refusal(access, found.subject, round_key, settings)
     generation = inspector_tokens.generation_of(found.binding)
     if refused is None and access.generations.get(found.subject, 0) != generation:
         refused = inspector_tokens.replaced_refusal(settings.bureau_name)  # opened by an old link
     return visitor(request, found), refused
+
+
+# a member withdrawn from the team since their session opened (docs/draw-algorithm.md §14):
+# their page refused as a link's is, and their post given back (``workspace.kept``)
+MEMBER_REPLACED = inspector_tokens.Refusal(403, "member-replaced", "replaced on this team")
+
+
+def withdrawal(request: Request, found: sessions.Session) -> TeamChange | None:
+    """The latest replacement that withdrew the session's inspector from its check's team
+    (None: the database holds none)."""
+    with DbSession(request.app.state.engine) as db:
+        return db.exec(select(TeamChange).where(
+            col(TeamChange.round_key) == found.round_key,
+            col(TeamChange.credit_code) == found.credit_code,
+            col(TeamChange.withdrawn) == found.subject,
+        ).order_by(col(TeamChange.n).desc()).limit(1)).first()  # fmt: skip
 
 
 def link_refused(request: Request, refused: inspector_tokens.Refusal) -> PageRefused:
@@ -224,6 +244,8 @@ LINK_REFUSALS = {
     # a generation ended (notifications.generations): said to whoever holds it, naming nobody
     "token-replaced": "此链接已被作废并更换，不能再打开任何内容。新的链接已发送给该任务的检查人员；"
     "如果您就是该检查人员，请打开最近收到的新链接，否则请联系{bureau}的协调员。",
+    "member-replaced": "您已被更换出本任务的检查组，不能再打开或填报这项任务。"
+    "如有尚未交出的检查记录，请交给{bureau}的协调员。",
     "inspector-inactive": "您在检查员名录中已停用，不能再填报或签字。请联系{bureau}的协调员。",
     "token-expired": "此链接已过有效期（本轮结果的截止日期加宽限期之后）。如需更正结果，"
     "请联系{bureau}的协调员。",

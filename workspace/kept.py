@@ -11,6 +11,11 @@ cookie it came with, or of an earlier session of the browser's with its ``Origin
 answer under ``/w`` is ``no-store``; nothing is read from the address. Otherwise the answer
 is the plain refusal. For a link ended by a coordinator the page says when
 and by whom, and whether the new link has been sent, as far as the database knows.
+
+A member replaced on the team while they typed (``rounds.replacements``) is refused before the
+form is read, and has no new link to paste into: their post is given back the same way, only
+to them, with who replaced them, when, why (the cause, not the audited note), who took the
+seat, and that the text goes to the bureau's coordinator, who can pass it on.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlmodel import Session, col, select
 from starlette.datastructures import FormData, UploadFile
 
 from api.inspector_tokens import Refusal
+from draw.replace import CAUSES
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from notifications.generations import LinkGeneration
 from notifications.links import assignment_tokens
@@ -31,7 +37,7 @@ from notifications.models import Notification, NotificationKind, NotificationSta
 from shuangsui.clock import local_label
 from workspace import sessions
 from workspace.forms import CERT_PREFIX, TEXT_FIELDS
-from workspace.guards import Visitor, link_refused, page_path
+from workspace.guards import MEMBER_REPLACED, Visitor, link_refused, page_path, withdrawal
 from workspace.pages import render
 
 LABELS = {
@@ -50,6 +56,10 @@ CODES: dict[str, dict[str, str]] = {
     "measure_kind": {str(k): v for k, v in MEASURE_LABELS.items()},
 }
 ACTIONS = {str(k): v for k, v in ACTION_LABELS.items()}
+# what to do with the text given back: a member still on the check pastes it into the page
+# their new link opens; one withdrawn from the team gives it to the coordinator
+COPY_TO_NEW = "请逐项选中复制，粘贴到新链接打开的页面后再保存或提交。"
+COPY_TO_COORDINATOR = "请逐项选中复制，交给协调员。"
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,22 @@ def replaced_said(request: Request, me: Visitor) -> str:
             f"否则请联系{bureau}的协调员。")  # fmt: skip
 
 
+def withdrawn_said(request: Request, me: Visitor) -> str:
+    """Who withdrew the member from this check's team, when, why (the cause as the round's
+    bundles say it, not the note) and who took the seat, with whom to give the text to
+    ("" when the database holds no withdrawal of theirs)."""
+    row = withdrawal(request, me.session)
+    if row is None:
+        return ""
+    settings = request.app.state.settings
+    at = local_label(row.recorded_at, settings.timezone)
+    cause = CAUSES.get(row.cause, row.cause)
+    return (f"您已被更换出本任务的检查组：协调员 {row.recorded_by} 于 {at} 将您更换"
+            f"（{cause}），由 {row.replacement} 接替。您已不能再在此保存或提交。"
+            f"下方内容是您的检查记录，请复制后交给{settings.bureau_name}的协调员，"
+            "由协调员转交接替的检查人员。")  # fmt: skip
+
+
 def own_post(request: Request, me: Visitor, form: FormData) -> bool:
     """Whether the post is its poster's own, to be shown back to them: it carries this
     session's CSRF token; or one of an earlier session of the browser's (a tab opened before
@@ -136,13 +162,19 @@ def refused_post(request: Request, me: Visitor, form: FormData, refused: Refusal
     plain = link_refused(request, refused)
     if not own_post(request, me, form):
         raise plain
-    said = replaced_said(request, me) if refused.slug == "token-replaced" else ""
+    said = ""
+    if refused.slug == "token-replaced":
+        said = replaced_said(request, me)
+    elif refused.slug in (MEMBER_REPLACED.slug, "token-refused"):  # off the team: when, before
+        said = withdrawn_said(request, me)  # the post or inside its write (still_open)
+    hint = COPY_TO_COORDINATOR if said and refused.slug != "token-replaced" else COPY_TO_NEW
     rk, cc = me.session.round_key, me.session.credit_code
     return render(
         "kept.html",
         plain.status,
         message=said or plain.message,
         fields=posted_fields(form),
+        hint=hint,
         files=files_posted(form),
         csrf=me.csrf,
         signout=f"{page_path(rk, cc)}/signout",

@@ -275,3 +275,53 @@ def checked_write_waited_for(
     assert [e.event for e in chain if e.event in ("FindingRecorded", event)] == [
         "FindingRecorded", event,
     ]  # fmt: skip
+
+
+def kept_boxes(page: str) -> list[str]:
+    """The read-only boxes of a refusal that gives back a post (``workspace.kept``), their text
+    as the browser reads it."""
+    boxes = re.findall(r"<textarea id=\"kept-\d+\" readonly[^>]*>(.*?)</textarea>", page, re.S)
+    return [html.unescape(b) for b in boxes]
+
+
+def post_state(engine: sa.Engine, code: str, member: str) -> tuple[object, ...]:
+    """What an inspector's post could have changed: the draft, the versions, the files, the
+    audit log."""
+    from findings.history import history
+    from findings.models import Evidence
+    from rounds.models import AuditEvent
+    from workspace import drafts
+
+    with Session(engine) as s:
+        files = len(s.exec(select(Evidence)).all())
+        events = len(s.exec(select(AuditEvent)).all())
+    draft = drafts.load(get_settings().home, ROUND, code, member)
+    return draft, len(history(engine, ROUND, code).versions), files, events
+
+
+def typed_on_a_phone(
+    base: str, code: str, member: str, text: str, meanwhile: Callable[[], object], shot: Path
+) -> dict[str, Any]:
+    """``member`` types ``text`` as 检查情况 on a phone with JavaScript off, ``meanwhile`` is
+    done, then 保存草稿 (the page's screenshot at ``shot``): the box of that name on the
+    answer (``typed``, ``readonly``), the banner, the page's width, and the page opened
+    again (``reloaded``)."""
+    from tests.browser import headless, phone
+
+    with headless() as browser:
+        page = phone(browser).new_page()  # JavaScript off
+        sign_in_page(page, outbox_link(code, member, base))
+        page.get_by_label("检查结果").select_option("no_problem")
+        page.get_by_label("检查日期").fill("2026-12-10")
+        page.get_by_label("检查情况").fill(text)
+        meanwhile()
+        page.get_by_role("button", name="保存草稿").click()
+        page.wait_for_load_state()
+        page.screenshot(path=str(shot), full_page=True)
+        box = page.get_by_label("检查情况")
+        seen = {"typed": box.input_value(), "readonly": box.get_attribute("readonly"),
+                "banner": page.locator("#refused").inner_text(),
+                "width": page.evaluate("document.documentElement.scrollWidth")}  # fmt: skip
+        page.goto(page.url)  # kept nowhere: the page opened again is the plain refusal
+        seen["reloaded"] = page.content()
+    return seen

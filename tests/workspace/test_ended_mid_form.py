@@ -8,29 +8,25 @@ poster sees it: a post without the session's CSRF token gets the plain refusal."
 from __future__ import annotations
 
 import html
-import re
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
 
-from findings.history import history
-from findings.models import Evidence
 from notifications.dispatch import dispatch
-from rounds.models import AuditEvent
 from shuangsui.config import get_settings
-from tests.browser import PHONE, headless, phone
+from tests.browser import PHONE
 from tests.findings.factories import ROUND
 from tests.workspace.helpers import (
     COORDINATOR,
     PNG,
     csrf_of,
     end_link,
+    kept_boxes,
     open_assignment,
-    outbox_link,
-    sign_in_page,
+    post_state,
+    typed_on_a_phone,
 )
 from workspace import drafts
 
@@ -39,21 +35,6 @@ TYPED = '下午补充：现场发现<script>alert("x")</script>证书 CCC-1 & �
 FORM = {"result": "ordered_to_rectify", "check_date": "2026-12-10",
         "internal_note": "回访企业负责人", "measure_kind": "rectify",
         "measure_deadline": "2026-12-30", "measure_text": "限期整改"}  # fmt: skip
-
-
-def _kept(page: str) -> list[str]:
-    """The read-only boxes of the page, their text as the browser reads it."""
-    boxes = re.findall(r"<textarea id=\"kept-\d+\" readonly[^>]*>(.*?)</textarea>", page, re.S)
-    return [html.unescape(b) for b in boxes]
-
-
-def _state(engine: sa.Engine, code: str, member: str) -> tuple[object, ...]:
-    """What a post could have changed: the draft, the versions, the files, the audit log."""
-    with Session(engine) as s:
-        files = len(s.exec(select(Evidence)).all())
-        events = len(s.exec(select(AuditEvent)).all())
-    draft = drafts.load(get_settings().home, ROUND, code, member)
-    return draft, len(history(engine, ROUND, code).versions), files, events
 
 
 def test_a_post_through_a_link_ended_meanwhile_gives_back_what_it_carried(
@@ -69,7 +50,7 @@ def test_a_post_through_a_link_ended_meanwhile_gives_back_what_it_carried(
                                       "action": "draft"})  # fmt: skip
         assert saved.status_code == 303
         end_link(base, ssc, code, member, "手机遗失")
-        before = _state(engine, code, member)
+        before = post_state(engine, code, member)
         form = {"csrf": csrf_of(page), **FORM, "description": TYPED, "base_version": "0",
                 "action": "submit"}  # fmt: skip
         photo = {"photo": ("现场.png", PNG, "image/png")}
@@ -79,31 +60,31 @@ def test_a_post_through_a_link_ended_meanwhile_gives_back_what_it_carried(
         text = refused.text
         assert "本次提交未保存" in text and "此链接已被作废并更换" in text
         assert f"协调员 {COORDINATOR} 于" in text and "新的链接正在发给本任务的检查人员" in text
-        kept = _kept(text)
+        kept = kept_boxes(text)
         assert TYPED in kept and "<script>" not in text  # escaped, in a box of its own
         assert "限期整改" in kept and "回访企业负责人" in kept and "2026-12-30" in kept
         assert "发现问题，依法责令立即改正或者限期改正（ordered_to_rectify）" in kept
         assert "责令限期改正（rectify）" in kept
         assert "1 个照片或文件未保存" in text
-        assert _state(engine, code, member) == before  # nothing saved, nothing audited
+        assert post_state(engine, code, member) == before  # nothing saved, nothing audited
         assert before[0]["description"] == SAVED
         assert dispatch(engine=engine).sent == 1  # the new link leaves: the page says when
         again = http.post(path, data=form)
         assert "新的链接已于" in again.text and "发给本任务的检查人员" in again.text
-        assert TYPED in _kept(again.text)
+        assert TYPED in kept_boxes(again.text)
         forged = http.post(path, data={**form, "csrf": "0" * 64})  # not this session's token
         assert forged.status_code == 403 and "此链接已被作废并更换" in forged.text
-        assert TYPED not in html.unescape(forged.text) and _kept(forged.text) == []
+        assert TYPED not in html.unescape(forged.text) and kept_boxes(forged.text) == []
         unsigned = http.post(path, content=f"description={TYPED}".encode(),
                              headers={"Content-Type": "text/plain"})  # fmt: skip
-        assert unsigned.status_code == 403 and _kept(unsigned.text) == []
+        assert unsigned.status_code == 403 and kept_boxes(unsigned.text) == []
         assert TYPED not in html.unescape(unsigned.text)
         asked = http.get(path, params={"description": TYPED})  # nothing read from the address
         assert asked.status_code == 403 and TYPED not in html.unescape(asked.text)
     with httpx.Client(base_url=base) as other:  # another browser: no session, nothing echoed
         alien = other.post(path, data=form)
         assert alien.status_code == 401 and TYPED not in html.unescape(alien.text)
-    assert _state(engine, code, member)[:3] == before[:3]
+    assert post_state(engine, code, member)[:3] == before[:3]
 
 
 @pytest.mark.slow
@@ -113,26 +94,13 @@ def test_on_a_phone_without_javascript_the_typed_text_comes_back_to_copy(
     base, drawn, ssc = coordinator_live
     code = sorted(drawn)[0]
     member = drawn[code][1]
-    with headless() as browser:
-        page = phone(browser).new_page()  # JavaScript off
-        sign_in_page(page, outbox_link(code, member, base))
-        page.get_by_label("检查结果").select_option("no_problem")
-        page.get_by_label("检查日期").fill("2026-12-10")
-        page.get_by_label("检查情况").fill(TYPED)
-        end_link(base, ssc, code, member, "通知被转发给企业")  # meanwhile
-        page.get_by_role("button", name="保存草稿").click()
-        page.wait_for_load_state()
-        page.screenshot(path=str(tmp_path / "ended-mid-form.png"), full_page=True)
-        width = page.evaluate("document.documentElement.scrollWidth")
-        box = page.get_by_label("检查情况")
-        typed, readonly = box.input_value(), box.get_attribute("readonly")
-        banner = page.locator("#refused").inner_text()
-        page.goto(page.url)  # kept nowhere: the page opened again is the plain refusal
-        reloaded = page.content()
-    assert typed == TYPED and readonly is not None
-    assert "本次提交未保存" in banner and "此链接已被作废并更换" in banner
-    assert width <= PHONE["width"]
-    assert TYPED not in html.unescape(reloaded)
+    seen = typed_on_a_phone(base, code, member, TYPED,
+                            lambda: end_link(base, ssc, code, member, "通知被转发给企业"),
+                            tmp_path / "ended-mid-form.png")  # fmt: skip
+    assert seen["typed"] == TYPED and seen["readonly"] is not None
+    assert "本次提交未保存" in seen["banner"] and "此链接已被作废并更换" in seen["banner"]
+    assert seen["width"] <= PHONE["width"]
+    assert TYPED not in html.unescape(seen["reloaded"])
     assert drafts.load(get_settings().home, ROUND, code, member) == {}
 
 
@@ -154,8 +122,8 @@ def test_a_tab_opened_before_the_link_was_opened_again_gets_its_text_back_too(
         mine = http.post(path, data=form, headers={"Origin": base})
         bare = http.post(path, data=form)
         foreign = http.post(path, data=form, headers={"Origin": "http://attacker.example"})
-    assert mine.status_code == 403 and TYPED in _kept(mine.text)
-    assert bare.status_code == 403 and _kept(bare.text) == []
+    assert mine.status_code == 403 and TYPED in kept_boxes(mine.text)
+    assert bare.status_code == 403 and kept_boxes(bare.text) == []
     assert TYPED not in html.unescape(bare.text)
     assert foreign.status_code == 403 and TYPED not in html.unescape(foreign.text)
     assert drafts.load(get_settings().home, ROUND, code, member) == {}
