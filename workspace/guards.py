@@ -7,6 +7,10 @@ knows every page's role. A refusal is :class:`PageRefused`, rendered as a page i
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,7 +119,38 @@ def refuse_two(request: Request, cookie: str, kind: str) -> None:
 
 def visitor(request: Request, found: sessions.Session) -> Visitor:
     """``found`` with its form token (CSRF)."""
-    return Visitor(found, sessions.csrf_token(_secret(request), found))
+    return Visitor(found, form_token(_secret(request), found))
+
+
+def _form_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"shuangsui-inspector-form-v1", hashlib.sha256).digest()
+
+
+def form_token(secret: str, session: sessions.Session) -> str:
+    """The session's form token (CSRF). An inspector's is the session's nonce and an HMAC
+    naming the member, the check and that nonce: a write takes this session's alone, but a
+    token of an earlier session is still recognisable as one given to this member on this
+    check (:func:`earlier_form_token`); a coordinator's is ``sessions.csrf_token``."""
+    if session.kind != Role.inspector:
+        return sessions.csrf_token(secret, session)
+    named = [session.subject, session.round_key, session.credit_code, session.nonce]
+    body = json.dumps(named, ensure_ascii=False, separators=(",", ":")).encode()
+    return f"{session.nonce}.{hmac.new(_form_key(secret), body, hashlib.sha256).hexdigest()}"
+
+
+def form_token_ok(secret: str, session: sessions.Session, sent: str) -> bool:
+    expected = form_token(secret, session).encode()
+    return hmac.compare_digest(expected, sent.encode("utf-8", "surrogateescape"))
+
+
+def earlier_form_token(secret: str, session: sessions.Session, sent: str) -> bool:
+    """Whether ``sent`` is the form token of a session of the inspector's on this check, this
+    one or an earlier one (a tab opened before the notice's link was opened again): signed
+    by us, naming this member, this round and this enterprise."""
+    nonce, dot, _ = sent.partition(".")
+    if session.kind != Role.inspector or not dot:
+        return False
+    return form_token_ok(secret, dataclasses.replace(session, nonce=nonce), sent)
 
 
 NO_SESSION = "没有有效的会话（或已过期）。请重新打开通知中的链接；如果刚刚打开过，请点击“继续”。"
@@ -380,7 +415,7 @@ async def check_csrf(request: Request, visitor: Visitor) -> None:
     gets here (``workspace.origins``, before routing)."""
     form = await request.form()
     sent = form.get("csrf", "")
-    if not isinstance(sent, str) or not sessions.csrf_ok(_secret(request), visitor.session, sent):
+    if not isinstance(sent, str) or not form_token_ok(_secret(request), visitor.session, sent):
         raise PageRefused(403, "表单已过期或来源不明（缺少 CSRF 令牌）。请返回页面重新提交。")
 
 

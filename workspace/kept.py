@@ -5,17 +5,31 @@ carried, so the text typed since the last save is not lost.
 Before, the refusal was the page a dead link shows, and everything typed in the form was gone.
 Now the answer shows each field the post sent, escaped, in a read-only box the member can
 select and copy into the page their new link opens, and nothing of it is kept: no draft, no
-file, no row. Only the poster sees it: the post must carry the CSRF token of the session
-cookie it came with, or of an earlier session of the browser's with its ``Origin`` or
-``Referer`` (a form from another origin is refused before, ``workspace.origins``), and every
-answer under ``/w`` is ``no-store``; nothing is read from the address. Otherwise the answer
-is the plain refusal. For a link ended by a coordinator the page says when
-and by whom, and whether the new link has been sent, as far as the database knows.
+file, no row. Only the poster sees it: the post must carry a form token we gave this member on
+this check, of this session or of an earlier one (a tab opened before the notice's link was
+opened again), and every answer under ``/w`` is ``no-store``; nothing is read from the
+address. Otherwise the answer is the plain refusal. For a link ended by a coordinator the page
+says when and by whom, and whether the new link has been sent, as far as the database knows.
 
 A member replaced on the team while they typed (``rounds.replacements``) is refused before the
 form is read, and has no new link to paste into: their post is given back the same way, only
 to them, with who replaced them, when, why (the cause, not the audited note), who took the
 seat, and that the text goes to the bureau's coordinator, who can pass it on.
+
+Why the form token and not ``Origin`` or ``Referer`` for an earlier session's post. The rule
+was: this session's token, or any token with an ``Origin`` or ``Referer`` (``workspace.origins``
+refuses a foreign one). Both halves were weak: a tab whose browser sends neither header
+(an old browser, a privacy setting, ``Referrer-Policy: no-referrer``) lost its text, and a
+post from our own origin carrying any token at all, even a made-up one, was echoed. The
+inspector's form token now names what it was given for (``workspace.guards.form_token``: the
+session's nonce and an HMAC of the member, the round, the enterprise and that nonce), so a
+token of an earlier session is checked as such: signed with our key, for the member of the
+session cookie the post came with, on this check. It is in no page but the ones we served to
+that member's sessions (``no-store``), a cookie of that member's must come with it
+(``SameSite=Strict``; a post from another origin is refused before), so the post is that
+member's own form: the echo can show a browser only what a page we served it let it type.
+A write still takes this session's token alone (``workspace.guards.check_csrf``); an earlier
+session's never writes, whatever its headers.
 """
 
 from __future__ import annotations
@@ -35,9 +49,15 @@ from notifications.generations import LinkGeneration
 from notifications.links import assignment_tokens
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from shuangsui.clock import local_label
-from workspace import sessions
 from workspace.forms import CERT_PREFIX, TEXT_FIELDS
-from workspace.guards import MEMBER_REPLACED, Visitor, link_refused, page_path, withdrawal
+from workspace.guards import (
+    MEMBER_REPLACED,
+    Visitor,
+    earlier_form_token,
+    link_refused,
+    page_path,
+    withdrawal,
+)
 from workspace.pages import render
 
 LABELS = {
@@ -142,17 +162,15 @@ def withdrawn_said(request: Request, me: Visitor) -> str:
 
 
 def own_post(request: Request, me: Visitor, form: FormData) -> bool:
-    """Whether the post is its poster's own, to be shown back to them: it carries this
-    session's CSRF token; or one of an earlier session of the browser's (a tab opened before
-    the notice's link was opened again, as :func:`workspace.inspector._stale_form` takes it)
-    and an ``Origin`` or ``Referer``, which ``workspace.origins`` has found to be our own."""
+    """Whether the post is its poster's own, to be shown back to them: it carries the form
+    token of this session, or of an earlier session of this member on this check (a tab
+    opened before the notice's link was opened again, as :func:`workspace.inspector._stale_form`
+    takes it), signed by us (:func:`workspace.guards.earlier_form_token`)."""
     sent = form.get("csrf", "")
     if not isinstance(sent, str) or not sent:
         return False
-    secret = str(request.app.state.settings.secret_key.get_secret_value())
-    if sessions.csrf_ok(secret, me.session, sent):
-        return True
-    return "origin" in request.headers or "referer" in request.headers
+    return earlier_form_token(request.app.state.settings.secret_key.get_secret_value(),
+                              me.session, sent)  # fmt: skip
 
 
 def refused_post(request: Request, me: Visitor, form: FormData, refused: Refusal) -> HTMLResponse:

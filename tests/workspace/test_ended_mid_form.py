@@ -108,12 +108,15 @@ def test_a_tab_opened_before_the_link_was_opened_again_gets_its_text_back_too(
     coordinator_live: tuple[str, dict, str], engine: sa.Engine
 ) -> None:
     """Two tabs: the notice's link opened in one, then again in another (a new session), the
-    link then ended. The first tab's post carries the earlier session's token: from our own
-    page (its Origin ours) it is given back; with neither Origin nor Referer (not a browser's
-    form), the plain refusal."""
+    link then ended. The first tab's post carries the earlier session's form token, signed
+    for this member on this check: given back with our own Origin and with neither Origin
+    nor Referer (an older browser, a privacy setting); a made-up token, or the token of
+    another member's page on the same check, gets the plain refusal, Origin or not."""
     base, drawn, ssc = coordinator_live
     code = sorted(drawn)[0]
-    member = drawn[code][1]
+    member, colleague = drawn[code][1], drawn[code][0]
+    with httpx.Client(base_url=base) as theirs:
+        _, their_page = open_assignment(theirs, base, code, colleague)
     with httpx.Client(base_url=base) as http:
         path, first_tab = open_assignment(http, base, code, member)
         open_assignment(http, base, code, member)  # the second tab: the cookie is its session
@@ -121,9 +124,13 @@ def test_a_tab_opened_before_the_link_was_opened_again_gets_its_text_back_too(
         form = {"csrf": csrf_of(first_tab), **FORM, "description": TYPED, "action": "draft"}
         mine = http.post(path, data=form, headers={"Origin": base})
         bare = http.post(path, data=form)
+        ours = {"Origin": base}
+        made_up = http.post(path, data={**form, "csrf": "x." + "0" * 64}, headers=ours)
+        other = http.post(path, data={**form, "csrf": csrf_of(their_page)}, headers=ours)
         foreign = http.post(path, data=form, headers={"Origin": "http://attacker.example"})
     assert mine.status_code == 403 and TYPED in kept_boxes(mine.text)
-    assert bare.status_code == 403 and kept_boxes(bare.text) == []
-    assert TYPED not in html.unescape(bare.text)
-    assert foreign.status_code == 403 and TYPED not in html.unescape(foreign.text)
+    assert bare.status_code == 403 and TYPED in kept_boxes(bare.text)
+    for refused in (made_up, other, foreign):
+        assert refused.status_code == 403 and kept_boxes(refused.text) == []
+        assert TYPED not in html.unescape(refused.text)
     assert drafts.load(get_settings().home, ROUND, code, member) == {}
