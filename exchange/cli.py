@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from shuangsui.clock import local_label, typed_day
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import UserError
+from shuangsui.text import CONTROL_IN_TEXT, cut, one_line
 
+logger = logging.getLogger(__name__)
 app = typer.Typer(help="The partner-bureau exchange (信息互换、执法互助、监管互认).",
                   no_args_is_help=True)  # fmt: skip
 assist_app = typer.Typer(help="Assistance requests (执法互助).", no_args_is_help=True)
@@ -78,17 +81,34 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
         return
     failed = 0
     for p in partners:
-        out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout,
-                           on_wait=_tell_waiting(p.code, p.name))  # fmt: skip
+        try:
+            out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout,
+                               on_wait=_tell_waiting(p.code, p.name))  # fmt: skip
+        except Exception as exc:  # a fault not the partner's (a bug, the database): the next
+            logger.exception("sync of partner %s stopped", p.code)  # partner is synced still
+            typer.echo(f"{p.code} ERROR: {type(exc).__name__}: {_fault(exc)}")
+            failed += 1
+            continue
         mark = "ok" if out.status == "ok" else out.status.upper()
         typer.echo(f"{p.code} {mark}: {out.before} -> {out.after} ({out.applied} new)"
                    + (f": {out.error}" if out.error else ""))  # fmt: skip
+        if out.about:
+            typer.echo(f"    {out.about}")
         if out.unread:
             typer.echo(f"    {said(out.unread)}")
         if out.reread:
             typer.echo(f"    {out.reread} entries kept unread before are read and applied now")
         failed += out.status not in ("ok", "quorum")  # below quorum: waiting, not broken
     raise typer.Exit(1 if failed else 0)
+
+
+def _fault(exc: Exception) -> str:
+    """An unexpected exception's message on one line: a database's error in the driver's own
+    words (its first two lines), not SQLAlchemy's, which quotes the statement and a partner's
+    values; each control or invisible character replaced, cut at 300 characters. The whole
+    of it, with the traceback, is logged."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:2]
+    return cut(one_line(CONTROL_IN_TEXT.sub("\ufffd", " ".join(lines))), 300)
 
 
 def _tell_waiting(code: str, name: str) -> Callable[[], None]:

@@ -124,6 +124,35 @@ def _local(at: str, zone: str) -> str:
     return local_label(dt.datetime.fromisoformat(at), zone)
 
 
+def news(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str | None:
+    """What a sync that asked the partner (``after``: what :func:`learn` kept; None if the
+    sync failed before asking) tells the operator of it, kept before as ``before``: the
+    reason when the statement could not be taken, what it says now when that changed (an
+    older shuangsui upgraded, a partner that no longer keeps other kinds); None otherwise,
+    and at the first statement kept (``partners status`` says it)."""
+    if after is None:
+        return None
+    if after["state"] == "unreadable":
+        return f"entry kinds: {described(after)}"
+    if before is None or _said_of(before) == _said_of(after):
+        return None
+    return f"entry kinds: {described(after)}; before: {_BEFORE[before['state']]}"
+
+
+def _said_of(said: dict[str, Any]) -> tuple[Any, ...]:
+    """What of a kept statement counts as what the partner says: not when it was asked."""
+    if said["state"] != "advertised":
+        return (said["state"],)
+    return (said["state"], tuple(said["reads"]), said["keeps_unknown_kinds"])
+
+
+_BEFORE = {
+    "advertised": "it said otherwise",
+    "absent": "it said nothing (HTTP 404: an older shuangsui)",
+    "unreadable": "not known",
+}
+
+
 def summary(said: dict[str, Any] | None) -> dict[str, Any]:
     """What was kept of a partner's statement, but the signed document, and its phrase."""
     kept = {k: v for k, v in (said or {}).items() if k != "document"}

@@ -51,6 +51,7 @@ class SyncOutcome:
     error: str | None = None
     unread: dict[str, int] = field(default_factory=dict)  # kind -> new entries kept unread
     reread: int = 0  # entries kept unread before, applied now that this shuangsui knows the kind
+    about: str | None = None  # what it said of the entry kinds it reads, when worth a line
 
 
 def _now() -> dt.datetime:
@@ -474,11 +475,12 @@ def sync_partner(
 def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, timeout: float,
           directory: Directory) -> SyncOutcome:  # fmt: skip
     state = _state(engine, partner.code)
+    learned: dict[str, Any] | None = None  # what it said of itself, once asked
     try:
         with Spool(state.size, get_settings().home) as new:
             with PartnerClient(partner, key, transport=transport, timeout=timeout) as client:
                 cp = client.checkpoint()
-                kinds.learn(engine, client)  # never fails the sync
+                learned = kinds.learn(engine, client)  # never fails the sync
                 _gossip(engine, client, directory, key)
                 witnesses = _witness(engine, client, state, cp, directory, key)
                 head, short = _target(
@@ -490,11 +492,13 @@ def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, time
         status = _record_failure(engine, partner.code, exc)
         log = logger.error if status in ("rewritten", "equivocated") else logger.warning
         log("sync of partner %s: nothing applied: %s", partner.code, shown(exc))
-        return SyncOutcome(partner.code, status, state.size, state.size, 0, shown(exc))
+        return SyncOutcome(partner.code, status, state.size, state.size, 0, shown(exc),
+                           about=kinds.news(state.about, learned))  # fmt: skip
     logger.info("partner %s synced: %d -> %d (%d new, %d of them kept unread; %d kept before "
                 "read now)", partner.code, state.size, head.size, done.new,
                 sum(done.unread.values()), done.reread)  # fmt: skip
     if done.unread:  # the flow's runs show it too (its result holds ``unread``)
         logger.warning("partner %s: %s", partner.code, said(done.unread))
     return SyncOutcome(partner.code, "quorum" if short else "ok", state.size, head.size,
-                       done.new, short, done.unread, done.reread)  # fmt: skip
+                       done.new, short, done.unread, done.reread,
+                       kinds.news(state.about, learned))  # fmt: skip

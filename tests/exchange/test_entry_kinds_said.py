@@ -61,6 +61,12 @@ class Trio:
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
         return proc.stdout
 
+    def run_failing(self, *args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "shuangsui", *args], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        return proc.stdout
+
     def about(self, code: str) -> dict[str, Any] | None:
         with Session(self.fj_engine) as s:
             state = s.get(PartnerState, code)
@@ -179,7 +185,15 @@ def test_partners_say_what_they_read_and_a_new_kind_waits_for_every_one(
 
     # Jiangsu upgrades; once synced, the new kind is written, and both partners keep it
     t.proxy.about = ""
-    assert t.run("partners", "sync", "320000").splitlines() == ["320000 ok: 1 -> 1 (0 new)"]
+    out = t.run("partners", "sync", "320000")  # the operator is told, in one line
+    js_said = t.about("320000")
+    assert js_said is not None
+    assert out.splitlines() == [
+        "320000 ok: 1 -> 1 (0 new)",
+        f"    entry kinds: reads {', '.join(sorted(entries.KINDS))}; keeps entries of other "
+        f"kinds unread (signed {js_said['signed_at']}); before: it said nothing (HTTP 404: an "
+        "older shuangsui)",
+    ], out
     with Session(t.fj_engine) as s:
         assert kinds.may_write(s, NEW) == []
     _append(t.fj_engine, monkeypatch, NEW, 2)
@@ -244,9 +258,14 @@ def test_a_statement_that_cannot_be_taken_is_a_reason_not_a_failed_sync(trio: Tr
         t.proxy.about = mode
         publish(t.js, C, n=n)
         out = t.run("partners", "sync", "320000")
-        assert out.splitlines() == [f"320000 ok: {n} -> {n + 1} (1 new)"], (mode, out)
         said = t.about("320000")
         assert said is not None and said["state"] == "unreadable", mode
+        # the sync says it under the partner, every time (unreadable after unreadable too)
+        assert out.splitlines() == [
+            f"320000 ok: {n} -> {n + 1} (1 new)",
+            f"    entry kinds: which entry kinds it reads is not known (at {said['read_at']}): "
+            + said["reason"],
+        ], (mode, out)
         assert reason in said["reason"], (mode, said)
         assert said["reason"].isprintable() and len(said["reason"]) <= 600, said
         with Session(t.fj_engine) as s:
@@ -255,6 +274,68 @@ def test_a_statement_that_cannot_be_taken_is_a_reason_not_a_failed_sync(trio: Tr
         status = t.run("partners", "status")
         assert "    entry kinds: which entry kinds it reads is not known (at " in status
         assert reason in status, (mode, status)
+
+    # a sync that fails before asking says nothing of it: it learnt nothing new
+    t.proxy.mode = "forged"
+    out = t.run_failing("partners", "sync", "320000")
+    assert len(out.splitlines()) == 1, out
+    assert out.startswith(f"320000 FAILED: {n + 1} -> {n + 1} (0 new): "), out
+    # said again: the line says what it reads now; the sync after it, an ordinary one, nothing
+    t.proxy.mode = t.proxy.about = ""
+    out = t.run("partners", "sync")
+    js_said = t.about("320000")
+    assert js_said is not None and js_said["state"] == "advertised"
+    assert out.splitlines() == [
+        "310000 ok: 0 -> 0 (0 new)",
+        f"320000 ok: {n + 1} -> {n + 1} (0 new)",
+        f"    entry kinds: reads {', '.join(sorted(entries.KINDS))}; keeps entries of other "
+        f"kinds unread (signed {js_said['signed_at']}); before: not known",
+    ], out
+    assert t.run("partners", "sync").splitlines() == [
+        "310000 ok: 0 -> 0 (0 new)", f"320000 ok: {n + 1} -> {n + 1} (0 new)"
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_partner_whose_sync_breaks_stops_not_the_others(trio: Trio) -> None:
+    """``partners sync`` of every partner went no further than the first whose sync raised
+    something not the partner's fault (a bug, a database fault), with a traceback: the
+    partners after it were not synced. The fault here is real: Fujian's own database refuses
+    Shanghai's entries (a trigger on ``partner_entry``), Shanghai served by ``shuangsui
+    serve``; Jiangsu, after it in the directory, is synced still, and the command exits 1."""
+    t = trio
+    publish(t.sh, A, n=0)
+    publish(t.js, B, n=0)
+    refuse = {
+        "sqlite": "CREATE TRIGGER refuse_310000 BEFORE INSERT ON partner_entry "
+        "WHEN NEW.partner_code = '310000' BEGIN SELECT RAISE(ABORT, 'disk quota of 310000'); END",
+        "postgresql": "CREATE FUNCTION refuse_310000() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN IF NEW.partner_code = '310000' THEN RAISE EXCEPTION 'disk quota of 310000' "
+        "USING ERRCODE = 'disk_full'; "
+        "END IF; RETURN NEW; END $$; CREATE TRIGGER refuse_310000 BEFORE INSERT ON "
+        "partner_entry FOR EACH ROW EXECUTE FUNCTION refuse_310000()",
+    }[t.fj_engine.dialect.name]
+    with t.fj_engine.begin() as conn:
+        conn.exec_driver_sql(refuse)
+    proc = subprocess.run([sys.executable, "-m", "shuangsui", "partners", "sync"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    first, *rest = proc.stdout.splitlines()
+    fault = {"sqlite": "IntegrityError", "postgresql": "OperationalError"}[t.fj_engine.dialect.name]
+    # the database's own words, on one line; SQLAlchemy's statement and values in the log
+    assert first.startswith(f"310000 ERROR: {fault}: disk quota of 310000"), proc.stdout
+    assert "INSERT" not in first and len(first) <= 350, first
+    assert rest == ["320000 ok: 0 -> 1 (1 new)"], proc.stdout
+    assert "Traceback" in proc.stderr and "sync of partner 310000 stopped" in proc.stderr
+    with Session(t.fj_engine) as s:
+        held = s.exec(select(PartnerEntry.partner_code)).all()
+        sh_state = s.get(PartnerState, "310000")
+    assert held == ["320000"] and sh_state is not None and sh_state.size == 0
+    # the fault mended, Shanghai's next sync takes its entry: nothing was left half done
+    with t.fj_engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER refuse_310000" + (
+            " ON partner_entry" if t.fj_engine.dialect.name == "postgresql" else ""))  # fmt: skip
+    assert t.run("partners", "sync", "310000").splitlines() == ["310000 ok: 0 -> 1 (1 new)"]
 
 
 def test_a_statement_is_taken_only_signed_fresh_and_of_its_origin() -> None:
