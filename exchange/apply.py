@@ -22,7 +22,7 @@ from sqlmodel import Session, col
 from exchange.directory import Partner
 from exchange.entries import UNREAD, known, parse_entry, unread_marks
 from exchange.errors import SyncRejected
-from exchange.models import AssistanceCase, PartnerEntry
+from exchange.models import UNREAD_ROWS, AssistanceCase, PartnerEntry
 from exchange.settings import origin_of
 from shuangsui.text import CONTROL
 
@@ -253,15 +253,17 @@ def reread(session: Session, partner: Partner, our_code: str, now: dt.datetime) 
 def kept_unread(session: Session) -> dict[str, dict[str, int]]:
     """partner code -> {kind: entries kept unread}, for every partner that has any."""
     kind = col(PartnerEntry.kind)
+    # the predicate of the index of those rows, as it is written: PostgreSQL reads that index
+    # alone (0.04 ms at 200,000 entries, where it read the table: 30 ms; its collation may
+    # order "?" by the letters after it, so no range of the kind index holds them)
     q = (
         select(col(PartnerEntry.partner_code), kind, func.count())
-        .where(kind.startswith(UNREAD, autoescape=True))
+        .where(UNREAD_ROWS)
         .group_by(col(PartnerEntry.partner_code), kind)
     )
     if session.get_bind().dialect.name == "sqlite":
         # SQLite compares by byte: the kinds "?..." are the range ["?", "@") of the kind index,
-        # read in 0.3 ms where LIKE alone read the table (77 ms at 200,000 entries). Not so on
-        # PostgreSQL, whose collation may order "?" by the letters after it.
+        # read in 0.3 ms where LIKE alone read the table (77 ms at 200,000 entries)
         q = q.where(kind >= UNREAD, kind < chr(ord(UNREAD) + 1))
     held: dict[str, dict[str, int]] = {}
     for code, kind, n in session.execute(q):
