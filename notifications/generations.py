@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import Column, Text
 from sqlmodel import Field, Session, SQLModel
 
-from notifications.links import assignment_tokens
+from notifications.links import assignment_tokens, holds_link
 from notifications.messages import Outgoing
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from registry.models import Inspector
@@ -145,10 +145,7 @@ def left(session: Session, round_key: str, credit_code: str, inspector_id: str, 
             n.round_key == round_key, n.recipient == inspector_id, n.kind.in_(LINK_KINDS), gone
         )
     ).scalars()
-    return any(
-        p.get("credit_code") == credit_code and str(p.get("link") or "").endswith(f"token={token}")
-        for p in payloads
-    )
+    return any(p.get("credit_code") == credit_code and holds_link(p, token) for p in payloads)
 
 
 def current_links(session: Session, messages: list[Outgoing], secret: str) -> list[Outgoing]:

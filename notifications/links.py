@@ -93,6 +93,11 @@ def submission_links(public_base_url: str, round_key: str) -> Callable[[str, str
     return link
 
 
+def holds_link(payload: dict, token: str) -> bool:
+    """Whether a message's payload holds the link of ``token`` (its ``link`` ends with it)."""
+    return str(payload.get("link") or "").endswith(f"token={token}")
+
+
 def reissue_subject(credit_code: str, token: str, reason: str) -> str:
     """What a 检查链接重新发送 is keyed by besides its round, kind and recipient: the check,
     and the sha256 of the link's token and the reason given (length-prefixed). The same link

@@ -46,7 +46,7 @@ from api.inspector_tokens import Refusal
 from draw.replace import CAUSES
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from notifications.generations import LinkGeneration
-from notifications.links import assignment_tokens
+from notifications.links import assignment_tokens, holds_link
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from shuangsui.clock import local_label
 from workspace.forms import CERT_PREFIX, TEXT_FIELDS
@@ -130,7 +130,7 @@ def replaced_said(request: Request, me: Visitor) -> str:
     secret = state.settings.secret_key.get_secret_value()
     token = assignment_tokens(secret, rk)(cc, member, ended.generation)
     mine = [(s, at) for s, at, p in rows
-            if str(p.get("link") or "").endswith(f"token={token}")]  # fmt: skip
+            if holds_link(p, token)]  # fmt: skip
     at = local_label(ended.ended_at, zone)
     sent = [at for s, at in mine if str(s) == NotificationStatus.sent.value and at]
     if sent:
