@@ -172,7 +172,7 @@ def current_links(session: Session, messages: list[Outgoing], secret: str) -> li
         if n and link:
             made = assignment_tokens(secret, m.round_key)
             old, new = made(code, m.recipient), made(code, m.recipient, n)
-            if link.endswith(f"token={old}"):
+            if holds_link(m.payload, old):
                 m = replace(m, subject=m.subject.replace(old, new), body=m.body.replace(old, new),
                             payload={**m.payload, "link": link.replace(old, new)})  # fmt: skip
         out.append(m)

@@ -335,6 +335,9 @@ STALE = ("这个表单的令牌（CSRF）不属于当前会话：它来自较早
 # no token at all: not this page's form (another program's post, or a body not sent as a form)
 UNSIGNED = ("提交的内容不是本页面的表单（没有表单令牌 CSRF），未保存任何内容。"
             "请在本页面填写后点击“保存草稿”或“提交”。")  # fmt: skip
+# a token we never gave this member for this check: not a page of theirs, so nothing comes back
+UNKNOWN = ("提交的内容不是本页面的表单（表单令牌 CSRF 不是本网站为您的这项任务签发的），"
+           "未保存任何内容。请在本页面填写后点击“保存草稿”或“提交”。")  # fmt: skip
 
 
 def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
@@ -342,11 +345,16 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     notice's link was opened again (a new session): refused (403) and nothing saved, but the
     page comes back with what was typed and this session's token, so nothing typed is lost.
     A post from another origin never gets here: ``workspace.origins`` refuses it first (a
-    page on another port of the same host is the same site, and its post carries the cookie)."""
+    page on another port of the same host is the same site, and its post carries the cookie).
+    Only a token we gave this member on this check, in this session or an earlier one
+    (``workspace.kept.own_post``), has its text shown back: any other post is its sender's,
+    not the member's, and gets the draft as saved."""
     if not form.get("csrf"):  # nothing typed on this page came with it: the draft as saved
         return render("assignment.html", 403, **_context(request, me, errors=[UNSIGNED]))
-    kept = current_draft(request, me).get("evidence", [])
-    ctx = _context(request, me, draft=draft_from_form(form, kept), errors=[STALE])
+    if not kept.own_post(request, me, form):
+        return render("assignment.html", 403, **_context(request, me, errors=[UNKNOWN]))
+    attached = current_draft(request, me).get("evidence", [])
+    ctx = _context(request, me, draft=draft_from_form(form, attached), errors=[STALE])
     return render("assignment.html", 403, **ctx)
 
 
