@@ -115,7 +115,9 @@ def approve_cmd(
 
 @app.command("complaints")
 def complaints_cmd(
-    file: Path = typer.Argument(..., help="CSV: credit_code, ref, upheld_on[, summary]"),
+    file: Path = typer.Argument(
+        ..., help="CSV (UTF-8 or GB18030/GBK): credit_code, ref, upheld_on[, summary]"
+    ),
     by: str = typer.Option(..., "--by", help="the coordinator importing"),
 ) -> None:
     """Import upheld complaints (published only as counts and salted commitments)."""

@@ -17,7 +17,8 @@ line it starts on (blank lines and line breaks inside a quoted cell counted), an
 name each column once and no unknown one (a second ``ref`` column was taken over the first, and
 a misspelt ``summery`` dropped, unsaid); a row with fewer cells than the header names, or a cell
 past the header (an unquoted comma in a summary), is refused, not cut. Only a regular file is
-read: a FIFO blocked the command for ever.
+read: a FIFO blocked the command for ever. It is decoded as theirs are too: UTF-8 (a BOM or
+none), else GB18030/GBK, as Excel saves a CSV on a Chinese Windows (refused before).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from findings import dates
-from registry.io import header_fields, named_width
+from registry.io import CSV_ENCODINGS, header_fields, named_width
 from registry.models import Enterprise
 from risk.events import RiskComplaintsImported
 from risk.models import RiskComplaint
@@ -53,11 +54,7 @@ HEADERS: dict[str, tuple[str, ...]] = {name: () for name in (*COLUMNS, "summary"
 def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
     """Rows added (complaints already held are skipped)."""
     data = _read(path)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError(f"{path.name}: not UTF-8") from None
-    records, problems = _records(path, text)
+    records, problems = _records(path, _text(path, data))
     rows: list[dict[str, Any]] = []
     now, today = dt.datetime.now(dt.UTC), dates.today()
     first_row: dict[tuple[str, str], int] = {}
@@ -130,6 +127,25 @@ def _read(path: Path) -> bytes:
     if not stat.S_ISREG(mode):
         raise UserError(f"{path.name}: not a regular file (a FIFO, a device or a socket)")
     return path.read_bytes()
+
+
+WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".et")  # what Excel and WPS save besides a CSV
+
+
+def _text(path: Path, data: bytes) -> str:
+    """``data`` as text, decoded as the registry's and the leads' imports decode a CSV
+    (``registry.io.CSV_ENCODINGS``): strictly UTF-8, with or without its BOM, else strictly
+    GB18030, which holds GBK. A CSV saved by Excel or WPS on a Chinese Windows is GBK, and
+    was refused as "not UTF-8" here alone. A workbook is refused as one, not as text."""
+    if path.suffix.lower() in WORKBOOKS:
+        raise UserError(f"{path.name}: a workbook; risk complaints reads a CSV file: save the "
+                        "sheet as CSV (UTF-8 or GBK)")  # fmt: skip
+    for encoding in CSV_ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UserError(f"{path.name}: neither UTF-8 nor GB18030/GBK text")
 
 
 def _records(path: Path, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowProblem]]:

@@ -1,0 +1,58 @@
+"""A complaints file (``shuangsui risk complaints``) read in the encodings the registry's and
+the leads' imports read: a CSV saved by Excel or WPS on a Chinese Windows is GBK (often with
+CRLF line ends), and it was refused as "not UTF-8" here alone; a workbook given in its place is
+refused as a workbook, not as text in no encoding. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from risk.complaints import import_complaints
+from risk.models import RiskComplaint
+from rounds import audit
+from shuangsui.errors import UserError
+from tests.rounds.factories import seed_registry
+
+TEXT = "credit_code,ref,upheld_on,summary\n{c},投诉-1,2026-10-01,产品与认证不一致（经核实）\n"
+
+
+def _held(engine: sa.Engine) -> tuple[list[tuple[str, str]], int]:
+    """(the complaints stored: reference and summary, audit events)."""
+    with Session(engine) as s:
+        rows = s.exec(select(RiskComplaint)).all()
+        return [(r.ref, r.summary) for r in rows], len(audit.load_chain(s))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "line_end"),
+    [("gbk", "\r\n"), ("gbk", "\n"), ("gb18030", "\r\n"), ("utf-8-sig", "\r\n"), ("utf-8", "\n")],
+)
+def test_a_gbk_or_utf8_file_with_either_line_end_imports_the_same_complaint(
+    engine: sa.Engine, tmp_path: Path, encoding: str, line_end: str
+) -> None:
+    code = seed_registry(engine, enterprises=3)[0]
+    path = tmp_path / "upheld.csv"
+    path.write_bytes(TEXT.format(c=code).replace("\n", line_end).encode(encoding))
+    audited = _held(engine)[1]
+    assert import_complaints(engine, path, by="陈明") == 1
+    assert _held(engine) == ([("投诉-1", "产品与认证不一致（经核实）")], audited + 1)
+
+
+def test_text_in_no_encoding_read_and_a_workbook_are_refused_by_name(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    code = seed_registry(engine, enterprises=3)[0]
+    before = _held(engine)
+    utf16 = tmp_path / "upheld.csv"  # Excel's "Unicode text"
+    utf16.write_bytes(TEXT.format(c=code).encode("utf-16"))
+    with pytest.raises(UserError, match=r"^upheld.csv: neither UTF-8 nor GB18030/GBK text$"):
+        import_complaints(engine, utf16, by="陈明")
+    workbook = tmp_path / "upheld.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(range(256)))
+    with pytest.raises(UserError, match=r"^upheld.xlsx: a workbook; .* save the sheet as CSV"):
+        import_complaints(engine, workbook, by="陈明")
+    assert _held(engine) == before
