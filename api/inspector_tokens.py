@@ -38,6 +38,7 @@ from sqlmodel import Session, col
 
 from findings.deadlines import Calendar, add_working_days
 from findings.models import InspectorTokenRevocation
+from findings.service import hold_teams
 from findings.settings import FindingsSettings
 from notifications import generations
 from notifications.links import assignment_tokens
@@ -249,14 +250,20 @@ def still_open(
     write's own transaction (``shuangsui.writes.write``): :func:`refusal` again, and the
     generation still the member's current one, raised as :class:`LinkRefused`.
 
-    It first takes a share lock on the inspector's registry row, which :func:`revoke` (and a
-    change of the inspector's status) takes exclusively. A revocation that committed before is
+    It first takes a share lock on the round's row, which a change of a team takes for update
+    (a member replaced, ``rounds.replacements``; a new date; a link ended,
+    ``notifications.relink``), then on the inspector's registry row, which :func:`revoke` (and
+    a change of the inspector's status) takes exclusively. A change that committed before is
     read (PostgreSQL's READ COMMITTED reads what is committed when each statement starts); one
     still under way is waited for, then read; one that starts later waits until the write has
-    committed. So a revocation committed before the write commits always refuses it. On SQLite
-    the write holds the database's write lock already, and revocations queue behind it."""
+    committed. So a revocation, or a replacement taking the member off the team, committed
+    before the write commits always refuses it, and is refused as such (the write's page
+    says who replaced them: ``workspace.kept``), never read as the team it was before. The
+    round first, as those changes take it: the two rows in one order. On SQLite the write
+    holds the database's write lock already, and the changes queue behind it."""
 
     def check(session: Session) -> None:
+        hold_teams(session, [round_key])
         session.execute(
             select(col(Inspector.inspector_id))
             .where(col(Inspector.inspector_id) == inspector_id)

@@ -28,8 +28,9 @@ from findings.service import submit
 from notifications.dispatch import dispatch
 from notifications.links import assignment_token
 from notifications.models import Notification, NotificationStatus
+from rounds.replacements import replace_member
 from shuangsui.config import get_settings
-from tests.findings.factories import ROUND, drawn_round, final_finding, finding
+from tests.findings.factories import ROUND, drawn_round, final_finding, finding, teams
 from tests.servers import free_port
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/w/open/[^\s\"'<>]+")
@@ -146,6 +147,19 @@ def end_link(base: str, ssc: str, credit_code: str, inspector_id: str, reason: s
         location = http.post(f"{page}/relink", data=form).headers["location"]
     assert "ended=1" in location
     return str(location)
+
+
+REPLACED_NOTE = "与企业负责人系亲属"  # the audited note: the member is told the cause only
+
+
+def replace_in_team(engine: sa.Engine, credit_code: str, inspector_id: str) -> str:
+    """``COORDINATOR`` withdraws ``inspector_id`` from ``credit_code``'s team (回避, §14); who
+    took the seat."""
+    before = teams(engine)[credit_code]
+    replace_member(engine, ROUND, credit_code, inspector_id, cause="conflict",
+                   note=REPLACED_NOTE, recorded_by=COORDINATOR)  # fmt: skip
+    (seat,) = [m for m in teams(engine)[credit_code] if m not in before]
+    return seat
 
 
 def bearer(credit_code: str, inspector_id: str) -> dict[str, str]:

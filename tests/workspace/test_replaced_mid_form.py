@@ -15,29 +15,21 @@ import pytest
 import sqlalchemy as sa
 
 from draw.replace import CAUSES
-from rounds import replacements as service
 from shuangsui.config import get_settings
 from tests.browser import PHONE
-from tests.findings.factories import ROUND, teams
+from tests.findings.factories import ROUND
 from tests.workspace.helpers import (
     COORDINATOR,
+    REPLACED_NOTE,
     csrf_of,
     kept_boxes,
     open_assignment,
     post_state,
+    replace_in_team,
     typed_on_a_phone,
 )
 from tests.workspace.test_ended_mid_form import FORM, TYPED
 from workspace import drafts
-
-
-def _replace(engine: sa.Engine, code: str, member: str) -> str:
-    """``COORDINATOR`` withdraws ``member`` from ``code``'s team (回避); who took the seat."""
-    before = teams(engine)[code]
-    service.replace_member(engine, ROUND, code, member, cause="conflict",
-                           note="与企业负责人系亲属", recorded_by=COORDINATOR)  # fmt: skip
-    (seat,) = [m for m in teams(engine)[code] if m not in before]
-    return seat
 
 
 def test_a_post_of_a_member_replaced_meanwhile_gives_back_what_it_carried(
@@ -48,7 +40,7 @@ def test_a_post_of_a_member_replaced_meanwhile_gives_back_what_it_carried(
     member = drawn[code][0]
     with httpx.Client(base_url=base) as http:
         path, page = open_assignment(http, base, code, member)
-        seat = _replace(engine, code, member)
+        seat = replace_in_team(engine, code, member)
         before = post_state(engine, code, member)
         form = {"csrf": csrf_of(page), **FORM, "description": TYPED, "base_version": "0",
                 "action": "submit"}  # fmt: skip
@@ -58,7 +50,7 @@ def test_a_post_of_a_member_replaced_meanwhile_gives_back_what_it_carried(
         text = refused.text
         assert "本次提交未保存" in text and "您已被更换出本任务的检查组" in text
         assert f"协调员 {COORDINATOR} 于" in text and f"由 {seat} 接替" in text
-        assert CAUSES["conflict"] in text and "与企业负责人系亲属" not in text  # not the note
+        assert CAUSES["conflict"] in text and REPLACED_NOTE not in text  # not the note
         assert "交给协调员" in text and "的协调员，由协调员转交接替的检查人员" in text
         assert "粘贴到新链接" not in text  # they have no new link
         kept = kept_boxes(text)
@@ -110,7 +102,7 @@ def test_on_a_phone_without_javascript_a_replaced_member_gets_the_text_to_hand_o
     seen: dict[str, str] = {}
 
     def replace() -> None:
-        seen["seat"] = _replace(engine, code, member)
+        seen["seat"] = replace_in_team(engine, code, member)
 
     typed = typed_on_a_phone(base, code, member, TYPED, replace, tmp_path / "replaced.png")
     assert typed["typed"] == TYPED and typed["readonly"] is not None
