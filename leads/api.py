@@ -18,11 +18,11 @@ from api.problems import PROBLEM_RESPONSES, Problem
 from leads import service, targeting
 from leads.models import Lead, LeadStatus
 from leads.schemas import LeadIn
-from shuangsui.keys import PlanRef
+from shuangsui.keys import ROW_ID_MAX, PlanRef
 
 router = APIRouter(prefix="/leads", tags=["leads"], responses=PROBLEM_RESPONSES)
 Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
-LeadId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+LeadId = Annotated[int, PathParam(ge=1, le=ROW_ID_MAX)]
 Reason = Field(default="", max_length=1000, description="why (audited)")
 
 
@@ -41,7 +41,7 @@ class AcceptBody(_Body):
 
 
 class MergeBody(_Body):
-    into: int = Field(ge=1, le=2**31 - 1, description="the lead that carries on")
+    into: int = Field(ge=1, le=ROW_ID_MAX, description="the lead that carries on")
     reason: str = Reason
 
 

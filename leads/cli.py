@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from shuangsui.config import get_settings
+from shuangsui.keys import ROW_ID_MAX
 
 app = typer.Typer(help="Leads (线索) that become targeted checks.", no_args_is_help=True)
 
@@ -28,6 +29,9 @@ def _by(by: str) -> str:
 
 
 BY = typer.Option("", "--by", help="the coordinator (default: login name)")
+# a lead's number, as the API bounds it: a larger one names no lead, and the database refused it
+# with a traceback (an id past PostgreSQL's INTEGER, or past SQLite's eight bytes)
+LEAD = typer.Argument(..., min=1, max=ROW_ID_MAX, help="the lead's number")
 # the service's field names, as this command's options
 OPTIONS = {"check_item": "--check-item", "into": "--into", "reason": "--reason"}
 
@@ -127,7 +131,7 @@ def list_cmd(
 
 @app.command("accept")
 def accept_cmd(
-    lead_id: int,
+    lead_id: int = LEAD,
     check_item: str = typer.Option(..., "--check-item", help="the check item that answers it"),
     reason: str = typer.Option("", "--reason"),
     urgent: bool = typer.Option(False, "--urgent", help="an ad hoc round will take it"),
@@ -146,8 +150,8 @@ def accept_cmd(
 
 @app.command("merge")
 def merge_cmd(
-    lead_id: int,
-    into: int = typer.Option(..., "--into", help="the lead that carries on"),
+    lead_id: int = LEAD,
+    into: int = typer.Option(..., "--into", min=1, max=ROW_ID_MAX, help="the lead that carries on"),
     reason: str = typer.Option("", "--reason"),
     by: str = BY,
 ) -> None:
@@ -161,7 +165,9 @@ def merge_cmd(
 
 @app.command("reject")
 def reject_cmd(
-    lead_id: int, reason: str = typer.Option(..., "--reason", help="why (audited)"), by: str = BY
+    lead_id: int = LEAD,
+    reason: str = typer.Option(..., "--reason", help="why (audited)"),
+    by: str = BY,
 ) -> None:
     """Reject a lead with a reason."""
     from leads import service

@@ -10,6 +10,7 @@ import typer
 from shuangsui.clock import typed_day
 from shuangsui.config import get_settings
 from shuangsui.errors import UserError
+from shuangsui.keys import ROW_ID_MAX
 
 app = typer.Typer(help="Risk classes (A 低 … D 高): rules, explanations, overrides.",
                   no_args_is_help=True)  # fmt: skip
@@ -103,7 +104,9 @@ def override_cmd(
 
 @app.command("approve")
 def approve_cmd(
-    override_id: int,
+    # as risk override numbers it; a larger number names none, and the database refused it
+    # with a traceback (an id past PostgreSQL's INTEGER, or past SQLite's eight bytes)
+    override_id: int = typer.Argument(..., min=1, max=ROW_ID_MAX, help="the override's number"),
     by: str = typer.Option(..., "--by", help="the approving coordinator (not the requester)"),
 ) -> None:
     """Approve a pending override: it is in force from now."""

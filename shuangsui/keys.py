@@ -35,6 +35,10 @@ PLAN_REF_RULE = (
 
 
 # A month, as plans, flows and pages name it: ASCII digits only (`\d` would take "２０２６-12").
+# The largest id a row of ours can have: every table's id is an INTEGER, which PostgreSQL holds
+# in four bytes. A larger number typed for an id (a lead's, an override's) names no row; sent to
+# the database it was a DataError (PostgreSQL) or an OverflowError (SQLite, past eight bytes).
+ROW_ID_MAX = 2**31 - 1
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # used with fullmatch
 
 
