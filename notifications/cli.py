@@ -144,11 +144,12 @@ def relink_cmd(
     to one inspector who lost their notice. --all-open: every drawn round with an open check,
     one after another. --end-old: one member's link to one check lost or forwarded: it is
     ended (it stops opening at once) and a new one sent, every other link untouched. Run
-    again for the same reason before that new link is sent: nothing more; after, it ends the
-    new link too (lost again)."""
+    again before that new link is sent (for any reason): nothing more ended; after, it ends
+    the new link too (lost again)."""
     from api.link_refusals import link_refusals
     from notifications.relink import relink
     from shuangsui import writes
+    from shuangsui.clock import local_label
     from shuangsui.config import get_settings
     from shuangsui.errors import UserError
 
@@ -181,10 +182,13 @@ def relink_cmd(
     if end_old and done.ended:
         typer.echo(f"the earlier link of {inspector} to {credit_code} is ended: it no longer "
                    f"opens (generation {done.generation} now)")  # fmt: skip
-    elif end_old and not done.left_out:
-        typer.echo(f"the earlier link of {inspector} to {credit_code} was already ended for "
-                   f"this reason and its new link (generation {done.generation}) has not been "
-                   "sent yet: the same command run again, nothing more ended")  # fmt: skip
+    elif end_old and done.ended_before is not None:
+        before = done.ended_before
+        at = local_label(before.ended_at, get_settings().timezone)
+        typer.echo(f"the earlier link of {inspector} to {credit_code} was already ended by "
+                   f"{before.ended_by} at {at} ({before.reason}) and its new link (generation "
+                   f"{done.generation}) has not been sent yet: nobody but the member can come "
+                   "to hold it, nothing more ended")  # fmt: skip
 
 
 def _say_relinked(round_key: str, done: Relinked) -> None:

@@ -99,29 +99,23 @@ def end(
 
     Once per ending: ``seen``, the generation the caller saw (the page's form), already ended
     (a second POST of the form, another coordinator's at once) ends nothing more; one the
-    link has not reached is refused (:class:`Unseen`), nothing written. With no
-    ``seen`` (the command), the command given again is told from the member losing their
-    new link too: the current generation begun for the same reason whose link has not left
-    (:func:`left`, its token made under ``secret``) is the same command run again (twice in a
-    row, two processes at once) and ends nothing more; once that link has been sent, the
-    same command ends it too. The generation current after, and whether this call ended one."""
+    link has not reached is refused (:class:`Unseen`), nothing written. With no ``seen``
+    (the command), an ending is told from the member losing their new link too: a current
+    generation whose link has not left (:func:`left`, its token made under ``secret``) ends
+    nothing more, whatever reason this call gives (the same command twice in a row, two
+    processes at once, two coordinators with two causes): nobody but the member can come to
+    hold a link not sent, and a link made in its place would go the same way. Once that link
+    has been sent, an ending ends it too (docs/workspace.md, "Two endings of one link"). The
+    generation current after, and whether this call ended one."""
     session.get(Inspector, inspector_id, with_for_update=True)
-    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
-    latest = session.execute(
-        sa.select(g.generation, g.reason)
-        .where(
-            g.round_key == round_key, g.credit_code == credit_code, g.inspector_id == inspector_id
-        )
-        .order_by(g.generation.desc())
-        .limit(1)
-    ).first()
-    now_at = int(latest[0]) if latest else 0
+    latest = latest_ending(session, round_key, credit_code, inspector_id)
+    now_at = latest.generation if latest else 0
     if seen is not None and seen > now_at:
         raise Unseen(f"generation {seen}: the link of {inspector_id} to {credit_code} is at "
                      f"generation {now_at}; nothing ended")  # fmt: skip
     if seen is not None and seen != now_at:
         return now_at, False
-    if seen is None and latest is not None and latest[1] == reason:
+    if seen is None and latest is not None:
         token = assignment_tokens(secret, round_key)(credit_code, inspector_id, now_at)
         if not left(session, round_key, credit_code, inspector_id, token):
             return now_at, False
@@ -132,6 +126,17 @@ def end(
     audit.add_to(session, round_key, LinkEnded(by, reason, inspector_id, credit_code,
                                                now_at, now_at + 1))  # fmt: skip
     return now_at + 1, True
+
+
+def latest_ending(
+    session: Session, round_key: str, credit_code: str, inspector_id: str
+) -> LinkGeneration | None:
+    """The last ending of the member's link to the check (its row: the generation it began,
+    when, by whom, why); None when the link was never ended (generation 0)."""
+    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
+    seat = (g.round_key == round_key, g.credit_code == credit_code, g.inspector_id == inspector_id)
+    mine = sa.select(LinkGeneration).where(*seat).order_by(g.generation.desc()).limit(1)
+    return session.execute(mine).scalars().first()
 
 
 def left(session: Session, round_key: str, credit_code: str, inspector_id: str, token: str) -> bool:

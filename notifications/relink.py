@@ -20,9 +20,11 @@ notice forwarded to someone who must not have it): the member's link is made of 
 generation (``notifications.generations``), which the token check takes from then on, and the
 message says the earlier link no longer opens. Every other link, the member's to other checks
 and the other members', is untouched. Ended once per form sent (the generation it showed);
-the command given again for the same reason ends nothing more and queues nothing more while
-the new link has not been sent (the same command twice, two processes at once), and ends the
-new link too once it has (the member lost it as well: ``generations.end``).
+the command ends nothing more while the new link an ending made has not been sent, whatever
+reason it is given (the same command twice, two processes at once, two coordinators with two
+causes: docs/workspace.md, "Two endings of one link"), and ends the new link too once it has
+(the member lost it as well: ``generations.end``); given again for the same reason, it queues
+nothing more either (the message's key, below).
 
 Every link of the round is made of its seat's current generation (0, today's token, for a
 seat never ended), here and in the messages written again.
@@ -46,7 +48,7 @@ from sqlmodel import Session
 from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.state import is_final
 from notifications import facts, generations
-from notifications.generations import LINK_KINDS
+from notifications.generations import LINK_KINDS, LinkGeneration
 from notifications.links import assignment_tokens, reissue_subject
 from notifications.messages import (
     Common,
@@ -125,9 +127,11 @@ class Relinked:
     rewritten: int
     left_out: list[tuple[str, str, str]]
     unreachable: list[str]
-    # ``end_old``: the generation the member's link is of now, and whether this run ended one
+    # ``end_old``: the generation the member's link is of now, and whether this run ended one;
+    # when it did not, the ending that made the current link (when, by whom, why)
     generation: int = 0
     ended: bool = False
+    ended_before: LinkGeneration | None = None
 
 
 @dataclass(frozen=True)
@@ -170,13 +174,15 @@ def relink(
         if s.inspector_id not in people:  # an assignment names an inspector: no row, no address
             left_out[(s.inspector_id, s.credit_code)] = "not in the registry: no address"
     live = [s for s in seats if (s.inspector_id, s.credit_code) not in left_out]
-    ended_now, now_at = False, 0
+    ended_now, now_at, before = False, 0, None
     if end_old and live:
         assert inspector_id is not None and credit_code is not None
         now_at, ended_now = generations.end(
             session, round_key=round_key, credit_code=credit_code, inspector_id=inspector_id,
             by=by, reason=reason, seen=seen_generation, secret=common.secret,
         )  # fmt: skip
+        if not ended_now:
+            before = generations.latest_ending(session, round_key, credit_code, inspector_id)
     current = generations.current(session, round_key, credit_code)
     made = assignment_tokens(common.secret, round_key)
 
@@ -209,6 +215,7 @@ def relink(
         unreachable=sorted({m.recipient for m in new if m.channel == Channel.none}),
         generation=now_at,
         ended=ended_now,
+        ended_before=before,
     )
     audit.add_to(session, round_key, LinksReissued(
         by=by, reason=reason, inspector=inspector_id or "",

@@ -39,13 +39,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
 from api.inspector_tokens import Refusal
 from draw.replace import CAUSES
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
-from notifications.generations import LinkGeneration
+from notifications.generations import latest_ending
 from notifications.links import assignment_tokens, holds_link
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from shuangsui.clock import local_label
@@ -116,10 +116,7 @@ def replaced_said(request: Request, me: Visitor) -> str:
     state = request.app.state
     rk, cc, member = me.session.round_key, me.session.credit_code, me.name
     with Session(state.engine) as db:
-        ended = db.exec(select(LinkGeneration).where(
-            col(LinkGeneration.round_key) == rk, col(LinkGeneration.credit_code) == cc,
-            col(LinkGeneration.inspector_id) == member,
-        ).order_by(col(LinkGeneration.generation).desc()).limit(1)).first()  # fmt: skip
+        ended = latest_ending(db, rk, cc, member)
         if ended is None:
             return ""
         n = Notification.__table__.c  # type: ignore[attr-defined]

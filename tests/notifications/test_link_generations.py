@@ -137,14 +137,20 @@ def test_run_again_for_the_same_reason_it_ends_nothing_more(
     (code, team), *_ = sorted(delivered_round(engine, monkeypatch).items())
     _end(cli, team[0], code)
     again = _end(cli, team[0], code)
-    assert "already ended for this reason" in again
+    assert f"already ended by {BY} at " in again and f"({REASON})" in again
     with Session(engine) as s:
         rows = s.exec(select(LinkGeneration)).all()
         reissued = s.exec(select(Notification).where(
             Notification.kind == NotificationKind.link_reissued)).all()  # fmt: skip
     assert [(r.inspector_id, r.generation) for r in rows] == [(team[0], 1)]
     assert len(reissued) == 1
-    _end(cli, team[0], code, reason="通知被转发给企业")  # another reason: ended again
+    # another reason while the new link has not left: nobody can hold it, nothing more ended
+    other = _end(cli, team[0], code, reason="通知被转发给企业")
+    assert "nothing more ended" in other and f"({REASON})" in other
+    with Session(engine) as s:
+        assert len(s.exec(select(LinkGeneration)).all()) == 1
+    assert dispatch(engine=engine).sent == 2  # the new link has left: now it is ended too
+    assert "is ended" in _end(cli, team[0], code, reason="通知被转发给企业")
     with Session(engine) as s:
         assert len(s.exec(select(LinkGeneration)).all()) == 2
 

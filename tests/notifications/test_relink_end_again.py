@@ -8,6 +8,7 @@ command ends it too."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,7 @@ from shuangsui.config import get_settings
 from tests.deploy.procs import shuangsui
 from tests.findings.factories import ROUND
 from tests.findings.live import serve
-from tests.workspace.helpers import delivered_round, sign_in
+from tests.workspace.helpers import delivered_round, outbox_link, sign_in
 
 BY, REASON = "李协调", "手机遗失"
 REPLACED_ZH = "此链接已被作废并更换"
@@ -40,8 +41,8 @@ def cli() -> CliRunner:
     return CliRunner()
 
 
-def _args(member: str, code: str) -> list[str]:
-    return ["notifications", "relink", "--round", ROUND, "--by", BY, "--reason", REASON,
+def _args(member: str, code: str, by: str = BY, reason: str = REASON) -> list[str]:
+    return ["notifications", "relink", "--round", ROUND, "--by", by, "--reason", reason,
             "--inspector", member, "--credit-code", code, "--end-old"]  # fmt: skip
 
 
@@ -123,6 +124,7 @@ def test_two_processes_at_once_end_one_link(
     said = both()
     assert sum("is ended" in out for out in said) == 1, said
     assert sum("nothing more ended" in out for out in said) == 1, said
+    assert sum(f"already ended by {BY} at " in out for out in said) == 1, said
     assert _generations(engine) == [1] and _ended(engine) == 1
     assert len(_links(engine, member)) == 1
     assert dispatch(engine=engine).sent == 1
@@ -130,3 +132,51 @@ def test_two_processes_at_once_end_one_link(
     assert sum("is ended" in out for out in said) == 1, said
     assert _generations(engine) == [1, 2] and _ended(engine) == 2
     assert len(_links(engine, member)) == 2
+
+
+def test_two_coordinators_with_two_causes_at_once_end_one_link(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two coordinators end one member's link at the same moment, each for a cause of their
+    own (a phone lost; the notice forwarded to the enterprise), as two processes. Both causes
+    are about the link the member was sent; the new link the first ending made has not left,
+    so nobody but the member can come to hold it, and ending it too would protect nothing: one
+    link is ended, the other command says whose ending made the current link, when and why,
+    and both are audited with their causes. Before, each cause counted as a loss of its own:
+    two links ended, the first's new link before any message had carried it. Once the new
+    link has been sent, another cause ends it (docs/workspace.md, "Two endings of one
+    link")."""
+    (code, team), *_ = sorted(delivered_round(engine, monkeypatch).items())
+    member = team[0]
+    home = Path(get_settings().home)
+    env = {"SHUANGSUI_DATABASE_URL": get_settings().resolved_database_url,
+           "SHUANGSUI_HOME": str(home), "SHUANGSUI_ENVIRONMENT": "test"}  # fmt: skip
+    causes = [(BY, REASON), ("王协调", "通知被转发给企业")]
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda c: shuangsui(home.parent, *_args(member, code, *c), **env),
+                             causes))  # fmt: skip
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    said = [run.stdout for run in runs]
+    (first,) = [(by, why) for (by, why), out in zip(causes, said, strict=True)
+                if "is ended" in out]  # fmt: skip
+    (second,) = [out for out in said if "nothing more ended" in out]
+    assert f"already ended by {first[0]} at " in second and f"({first[1]})" in second
+    assert "has not been sent yet" in second
+    assert _generations(engine) == [1] and _ended(engine) == 1
+    with Session(engine) as s:
+        audited = s.exec(select(AuditEvent).where(AuditEvent.event == "LinksReissued")).all()
+    reasons = sorted(json.loads(e.payload)["reason"] for e in audited)
+    assert reasons == sorted(why for _, why in causes)  # the second cause is kept too
+    links = set(_links(engine, member))
+    assert len(links) == 1  # each cause's message holds the one new link
+    with serve(create_app(engine=engine)) as base:
+        with httpx.Client(base_url=base) as holder:  # the link sent before: ended
+            refused = holder.get(outbox_link(code, member, base))
+            assert refused.status_code == 403 and REPLACED_ZH in refused.text
+        with httpx.Client(base_url=base) as inspector:  # the new one opens
+            assert sign_in(inspector, links.pop()).status_code == 303
+    assert dispatch(engine=engine).sent == 2
+    third = shuangsui(home.parent, *_args(member, code, "王协调", "新通知又被转发"), **env)
+    assert "is ended" in third.stdout, third.stdout + third.stderr  # the new link out: ended
+    assert _generations(engine) == [1, 2] and _ended(engine) == 2
