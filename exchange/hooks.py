@@ -75,43 +75,26 @@ SHARE_CHUNK = 5_000
 
 def share_published_results(session: Session, versions: list[NewlyPublished]) -> None:
     """Each newly published finding version joins our log: a ``result`` the first time a
-    finding is published, a ``correction`` superseding it afterwards. Public fields only, as
-    the publish read them (not read again); whether an earlier version of the finding was
-    published is looked up in the publishing transaction. Appended in bulk, in the order
+    finding is published, a ``correction`` superseding it afterwards (``corrects``: the
+    publish found another version of the finding recorded, in this transaction). Public
+    fields only, as the publish read them (not read again). Appended in bulk, in the order
     given, ``SHARE_CHUNK`` versions at a time (one take of the log's lock each)."""
     from exchange.publish import share
-    from shuangsui.db import plan_each_execution
 
-    plan_each_execution(session)  # looks up the published versions its transaction wrote
     for start in range(0, len(versions), SHARE_CHUNK):
-        share(session, _entries(session, versions[start : start + SHARE_CHUNK]))
+        share(session, _entries(versions[start : start + SHARE_CHUNK]))
 
 
-def _entries(session: Session, versions: list[NewlyPublished]) -> list[NewEntry]:
-    from sqlalchemy import select
-
+def _entries(versions: list[NewlyPublished]) -> list[NewEntry]:
     from exchange.log import NewEntry
     from exchange.publish import correction_id, result_body_json, result_id
-    from findings.models import PublishedResult
-    from shuangsui.db import one_of
 
-    p = PublishedResult.__table__.c  # type: ignore[attr-defined]
-    earlier: set[int] = set()  # findings with a published version other than the one given
-    for start in range(0, len(versions), 1000):
-        chunk = versions[start : start + 1000]
-        given = {v.version_id for v in chunk}
-        # the versions filtered here, not by ``version_id NOT IN (...)``: PostgreSQL tests a
-        # row against an array one element at a time (10 ms a chunk against a thousand)
-        q = select(p.finding_id, p.version_id).where(
-            one_of(session, p.finding_id, [v.finding_id for v in chunk])
-        )
-        earlier.update(f for f, version in session.execute(q) if version not in given)
     entries = []
     for v in versions:  # each body written straight from the version's fields, no dict each
         body = result_body_json(v.credit_code, v.check_item, v.check_date, str(v.result),
                                 v.round_key, v.description)  # fmt: skip
         first = result_id(v.round_key, v.credit_code, v.check_item)
-        if v.finding_id in earlier:  # an earlier version was shared: this one corrects it
+        if v.corrects:  # an earlier version was shared: this one corrects it
             entries.append(NewEntry(correction_id(), "correction", body, first))
         else:
             entries.append(NewEntry(first, "result", body))

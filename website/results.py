@@ -75,6 +75,9 @@ class NewlyPublished(NamedTuple):
     check_date: Any  # date
     result: str
     description: str
+    # another version of its finding was recorded as published before: this one corrects it
+    # (looked up where it is recorded, in that transaction: ``website.site._record``)
+    corrects: bool = False
 
 
 class Shown(NamedTuple):

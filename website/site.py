@@ -713,7 +713,8 @@ def _record_reveals(engine: Engine, site: Site, now: datetime) -> list[str]:
 
 # Called with (session, [NewlyPublished, ...]) inside the transaction that records a
 # publication (after its rows are in): the partner exchange shares each newly published
-# result in the same commit, from what the publish read (not reading the versions again).
+# result in the same commit, from what the publish read (not reading the versions again),
+# as a correction when ``corrects`` (another version of its finding was recorded before).
 after_record_hooks: list[Callable[[Session, list[NewlyPublished]], None]] = []
 
 
@@ -724,19 +725,34 @@ def _record(engine: Engine, versions: list[NewlyPublished], site_digest: str) ->
 
     Recorders take turns on ``published_result`` (PostgreSQL: a table lock that readers pass;
     SQLite: the database's write lock), and each reads what is recorded only once it has its
-    turn: the second finds the first's rows and records, and shares, only what is left."""
+    turn: the second finds the first's rows and records, and shares, only what is left. What
+    is recorded of the findings of ``versions`` is read once, in that turn: a version found
+    there is recorded already; another version of its finding found there makes it a
+    correction (``NewlyPublished.corrects``)."""
     now = datetime.now(UTC)
     table = PublishedResult.__table__  # type: ignore[attr-defined]
+    ids = {v.version_id for v in versions}
 
     def work(session: Session) -> int:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
         recorded: set[int] = set()
+        corrected: set[int] = set()  # findings with another version recorded
         for start in range(0, len(versions), RECORDED_CHUNK):
-            ids = [v.version_id for v in versions[start : start + RECORDED_CHUNK]]
-            found = select(table.c.version_id).where(one_of(session, table.c.version_id, ids))
-            recorded.update(session.execute(found).scalars())
-        new = [v for v in versions if v.version_id not in recorded]
+            findings = [v.finding_id for v in versions[start : start + RECORDED_CHUNK]]
+            found = select(table.c.finding_id, table.c.version_id).where(
+                one_of(session, table.c.finding_id, findings)
+            )
+            for finding_id, version_id in session.execute(found):
+                if version_id in ids:
+                    recorded.add(version_id)
+                else:
+                    corrected.add(finding_id)
+        new = [
+            v._replace(corrects=True) if v.finding_id in corrected else v
+            for v in versions
+            if v.version_id not in recorded
+        ]
         if not new:
             return 0
         rows = [(v.version_id, v.finding_id, now) for v in new]
