@@ -3,12 +3,14 @@
 Both steps are in the audit log, in the transaction that makes them. The reason is free text
 (line breaks and tabs kept) without other control or invisible characters: PostgreSQL refused a
 NUL with a raw ``DataError``, and a right-to-left override would turn the published reason
-around. Only coordinators with
-a live token (``shuangsui tokens create-coordinator``) may request or approve, and the approver
-must not be the requester. An approved override is in force until another approved override of
-the same enterprise replaces it; a pending one changes nothing. Two requests at once are both
-recorded (the audit append that meets the other's at its flush is retried, as at the commit),
-and of two approvals of one override at once the second is refused as approved already.
+around. It is 1,000 characters at most, as the page's field says (a longer one was taken from
+the command line, or from a post that skipped the browser's limit, and published). Only
+coordinators with a live token (``shuangsui tokens create-coordinator``) may request or
+approve, and the approver must not be the requester. An approved override is in force until
+another approved override of the same enterprise replaces it; a pending one changes nothing.
+Two requests at once are both recorded (the audit append that meets the other's at its flush is
+retried, as at the commit), and of two approvals of one override at once the second is refused
+as approved already.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from shuangsui.errors import Conflict, NotFound, UserError
 from shuangsui.text import no_control_in_text
 
 T = TypeVar("T")
+# the longest reason: the page's field says so (maxlength), and a lead's decision is held to the
+# same; a reason is shown with the class and published in every later classification bundle
+REASON_MAX = 1000
 
 
 def _coordinator(session: Session, name: str, field: str) -> str:
@@ -68,6 +73,9 @@ def request(
         raise UserError(f"class: must be one of A, B, C, D, not {risk_class!r}") from None
     if not reason.strip():
         raise UserError("reason: an override needs a reason (it is shown with the class)")
+    if len(reason.strip()) > REASON_MAX:
+        raise UserError(f"reason: at most {REASON_MAX} characters, not {len(reason.strip())} "
+                        "(it is shown with the class and published)")  # fmt: skip
     try:  # published in the round's classification bundle: no character that hides or misleads
         no_control_in_text(reason)
     except ValueError as exc:

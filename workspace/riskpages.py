@@ -38,6 +38,7 @@ DONE = {
 CHECKS = [
     (r"^class: must be one of", "调整为：请从 A、B、C、D 中选择"),
     (r"^reason: an override needs a reason", "理由：必填（随类别显示，并记入审计日志）"),
+    (r"^reason: at most (\d+) characters, not (\d+)", "理由：过长，最多 {0} 个字（现为 {1} 个字）"),
     (r"^reason: contains the control character (U\+[0-9A-F]{4})",
      "理由：含有不可见的控制字符（{0}，多为粘贴带入），请删去后重新填写"),
     (r"^reason: contains the invisible character (U\+[0-9A-F]{4})",
