@@ -28,6 +28,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.adhoc import REASON_MAX
 from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
 from registry.divisions import divisions, is_prefecture
@@ -191,7 +192,7 @@ def _form(
     settings = request.app.state.settings
     today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
     return render("adhoc.html", status, me=me.name, csrf=me.csrf, plans=choices,
-                  notices=plans[1], labels=LABELS,
+                  notices=plans[1], labels=LABELS, reason_max=REASON_MAX,
                   prefectures=prefectures(settings.bureau_code, today), **context)  # fmt: skip
 
 
@@ -201,7 +202,8 @@ FIELDS = ("plan", "reason", "rates", "total_cap", "divisions", "action", "start_
 def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
     """The ad hoc round's parameters from the form, or what is wrong (naming the field): a
     field sent twice or as a file (``leadforms.sent_once``) before any is read, and a reason
-    with a control or invisible character (audited, and shown with the round's title)."""
+    with a control or invisible character (audited, and shown with the round's title) or
+    longer than the API takes (``api.adhoc.REASON_MAX``: a page's round published any)."""
     params: dict[str, Any] = {"requested_by": who, "plan": "", "reason": ""}
     if errors := sent_once(form, FIELDS, LABELS):
         return params, errors
@@ -210,6 +212,9 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
         if not value:
             errors.append(f"{LABELS[name]}：必填")
         params[name] = value
+    if len(params["reason"]) > REASON_MAX:  # as the API refuses it (it is published)
+        said = f"过长，最多 {REASON_MAX} 个字（现为 {len(params['reason'])} 个字）"
+        errors.append(f"{LABELS['reason']}：{said}")
     try:
         no_control_in_text(params["reason"])
     except ValueError as exc:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api import paging
+from api.adhoc import REASON_MAX
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from findings import overdue
@@ -146,7 +147,7 @@ MAX_SAFE_INT = 2**53 - 1
 class AdhocRequest(BaseModel):
     plan: PlanRef = Field(description="plan id, or a .yaml file's path under the plans directory")
     reason: Annotated[str, AfterValidator(no_control_in_text)] = Field(
-        min_length=1, max_length=1000, description="why this round (audited)"
+        min_length=1, max_length=REASON_MAX, description="why this round (audited)"
     )
     rates: dict[Text, Text] | None = Field(default=None, max_length=100)
     total_cap: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)

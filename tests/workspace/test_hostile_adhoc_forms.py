@@ -110,3 +110,22 @@ def test_the_ceremonys_fields_as_a_file_or_twice_draw_nothing(desk: Desk) -> Non
     drawn = desk.http.post(action, data=data | {"witnesses": "王五", "confirmed": "1"})
     assert drawn.status_code == 303
     assert [p["witnesses"] for p in desk.started] == [["王五"]]
+
+
+def test_a_reason_longer_than_the_api_takes_is_refused_on_the_page(desk: Desk) -> None:
+    """The page started a round with a reason of any length (the API refuses past 1,000): it is
+    audited and published in the round's bundle. Now the preview and the start refuse it."""
+    data = _adhoc(desk)
+    assert 'name="reason" type="text" value="" maxlength="1000"' in desk.http.get("/w/c/adhoc").text
+    long = "复查" + "投" * 999  # 1,001 characters
+    preview = desk.http.post("/w/c/adhoc", data=data | {"reason": long})
+    found = re.search(r'name="start_key" value="([0-9a-f]{32})"', preview.text)
+    assert found, preview.text[:300]
+    start = data | {"reason": long, "action": "start", "start_key": found.group(1)}
+    for r in (preview, desk.http.post("/w/c/adhoc", data=start)):
+        assert r.status_code == 422, r.text[:300]
+        assert "原因：过长，最多 1000 个字（现为 1001 个字）" in _text(r)
+        assert "提交并开始" not in r.text
+    fine = desk.http.post("/w/c/adhoc", data=data | {"reason": long[:1000]})
+    assert fine.status_code == 200 and "提交并开始" in fine.text
+    assert desk.started == []
