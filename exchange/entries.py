@@ -175,7 +175,9 @@ _DECODER = json.JSONDecoder(parse_float=_no_float, parse_int=_safe_int, parse_co
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
 )
-_string = _ENCODER.encode  # a str: its JSON string, by the C string encoder
+# a str's JSON string as the encoder writes it (its own C function, called without the encoder's
+# method around it: a publish writes two a result)
+_string = json.encoder.encode_basestring
 
 
 def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:

@@ -164,7 +164,10 @@ def record_texts(results: Iterable[PublicResult]) -> list[str]:
     return [_record(r) for r in results]
 
 
-_text = _RECORD.encode  # a value as the encoder writes it in a record (a str: its C fast path)
+_text = _RECORD.encode  # a value as the encoder writes it in a record
+# a str as the encoder writes it (its own C function, without the encoder's method around it:
+# eleven a record)
+_string = json.encoder.encode_basestring
 
 
 def _record(r: PublicResult) -> str:
@@ -172,19 +175,19 @@ def _record(r: PublicResult) -> str:
     writes it (read back by :func:`result_of`; a date, result, label or version that is ""
     or 0 while none is final is null), without a dict a result: the three lists, empty in
     most results, are encoded only when they are not (making the dict and the encoder's walk
-    of it was more than half of the records' time)."""
+    of it was more than half of the records' time). Every other value is text (or null)."""
     history = _text([c._asdict() for c in r.history]) if r.history else "[]"
     return (
         f'{{"certificates":{_text(r.certificates) if r.certificates else "[]"},'
-        f'"check_date":{_text(r.check_date) if r.check_date else "null"},'
-        f'"check_item":{_text(r.check_item)},"corrections":{history},'
-        f'"credit_code":{_text(r.credit_code)},"description":{_text(r.description)},'
-        f'"division_code":{_text(r.division_code)},"division_name":{_text(r.division_name)},'
-        f'"enterprise_name":{_text(r.name)},'
+        f'"check_date":{_string(r.check_date) if r.check_date else "null"},'
+        f'"check_item":{_string(r.check_item)},"corrections":{history},'
+        f'"credit_code":{_string(r.credit_code)},"description":{_string(r.description)},'
+        f'"division_code":{_string(r.division_code)},"division_name":{_string(r.division_name)},'
+        f'"enterprise_name":{_string(r.name)},'
         f'"measures":{_text(r.measures) if r.measures else "[]"},'
-        f'"result":{_text(r.result) if r.result else "null"},'
-        f'"result_label":{_text(r.result_label) if r.result_label else "null"},'
-        f'"round_key":{_text(r.round_key)},"selection":{_text(r.selection)},'
+        f'"result":{_string(r.result) if r.result else "null"},'
+        f'"result_label":{_string(r.result_label) if r.result_label else "null"},'
+        f'"round_key":{_string(r.round_key)},"selection":{_string(r.selection)},'
         f'"version":{int.__repr__(r.version) if r.version else "null"}}}'
     )
 
