@@ -9,16 +9,20 @@ The database (SQLite in a temporary directory, or a fresh PostgreSQL database on
 dropped at the end) is filled straight through SQLAlchemy Core with synthetic drawn rounds (no
 frames: verification bundles are not part of this measurement, they are written once per
 round and never again). The floor is the DBAPI and the standard library doing the same
-reads and writes with nothing between, in the same run: the rows the publish reads (each
-version with its finding, enterprise and round; the assignments, sign-offs and selections);
-the same files' bytes (those the full publish wrote, read back before the timing) written
-with a SHA-256 of each for the manifest; and the same rows the publish writes beside its
-files (its ``published_result`` rows, and the partner log's entries and subtree nodes, read
-back from its database before the timing) inserted into a copy of the database as it was
-before the publish (COPY on PostgreSQL, executemany on SQLite), each log entry's leaf hash and
-the subtree hashes computed with hashlib, one commit. It renders, encodes and decides nothing:
-it is what moving the same data costs. (Until 2026-12-02 the floor wrote the files only and
-read the versions only; docs/benchmarks.md keeps the figures against that floor.)
+reads and writes with nothing between, in the same run: the rows the publish reads, as its
+statements read them (each version's stored content and hash, for the check before anything
+is written; the final versions, the database testing each against its team's sign-offs; the
+drawn enterprises with their names); the same files' bytes (those the full publish wrote,
+read back before the timing) written with a SHA-256 of each for the manifest; and the same
+rows the publish writes beside its files (its ``published_result`` rows, and the partner
+log's entries and subtree nodes, read back from its database before the timing) inserted
+into a copy of the database as it was before the publish (COPY on PostgreSQL, executemany on
+SQLite), each log entry's leaf hash and the subtree hashes computed with hashlib, one commit.
+It renders, encodes and decides nothing in Python: it is what moving the same data costs.
+(Until 2026-12-02 the floor wrote the files only and read the versions only; until
+2026-12-06 it read every assignment and sign-off, which the publish no longer reads, and no
+version's content, which the publish reads for its check; docs/benchmarks.md keeps the
+figures against those floors.)
 Aims (issue 17): full <= 2x the floor; unchanged and incremental <= 0.1x the full (the full
 is the median of three publishes, each on its own copy of the filled database; the incremental
 the median of five, each after its own change). The floor's bytes include what the publish
@@ -238,16 +242,26 @@ def fill(url: str, n_results: int, n_rounds: int) -> None:
 
 
 FLOOR_READS = (
-    # the published rows: each version with its finding, enterprise and round
-    """SELECT f.round_key, f.credit_code, e.name, e.division_code, v.id, v.version, v.result,
-              v.check_date, v.description, v.measures, v.certificates, v.created_at,
-              r.plan_hash, r.window_start, r.window_end
+    # the check of every version's stored content against its hash, before anything is written
+    # (findings.integrity.check_contents: the columns as text, as they are hashed)
+    """SELECT f.round_key, f.credit_code, v.version, v.content_hash, v.reason, v.submitted_by,
+              v.result, CAST(v.check_date AS TEXT), v.description, CAST(v.certificates AS TEXT),
+              CAST(v.measures AS TEXT), CAST(v.evidence AS TEXT), v.internal_note
+       FROM finding_version v JOIN finding f ON f.id = v.finding_id""",
+    # the versions shown: the final ones, the database testing each against its team's
+    # sign-offs (website.results.final)
+    """SELECT f.round_key, f.credit_code, v.id, v.finding_id, v.version, v.result, v.check_date,
+              v.description, CAST(v.certificates AS TEXT), CAST(v.measures AS TEXT), v.reason
        FROM finding_version v JOIN finding f ON f.id = v.finding_id
-       JOIN enterprise e ON e.credit_code = f.credit_code JOIN round r ON r.round_key = f.round_key
+       WHERE EXISTS (SELECT 1 FROM assignment a
+                     WHERE a.round_key = f.round_key AND a.credit_code = f.credit_code)
+         AND NOT EXISTS (SELECT 1 FROM assignment a
+                         WHERE a.round_key = f.round_key AND a.credit_code = f.credit_code
+                           AND NOT EXISTS (SELECT 1 FROM finding_signoff s
+                                           WHERE s.version_id = v.id
+                                             AND s.inspector_id = a.inspector_id))
        ORDER BY f.round_key, f.credit_code, v.version""",
-    # who checked each enterprise, who signed each version, what each round drew
-    "SELECT round_key, credit_code, inspector_id FROM assignment ORDER BY round_key, credit_code",
-    "SELECT version_id, inspector_id FROM finding_signoff",
+    # what each round drew, with the enterprises' names
     """SELECT s.round_key, s.credit_code, s.stratum, s.kind, e.name, e.division_code
        FROM selection s LEFT JOIN enterprise e ON e.credit_code = s.credit_code
        ORDER BY s.round_key, s.credit_code""",
