@@ -38,6 +38,9 @@ BASE = "/w/c/assistance"
 SHOWN = 100  # answered cases and our own requests: the latest this many of each
 STATUS = {"pending": "待答复", "accepted": "已接受", "declined": "不予协查", "completed": "已办结"}
 LABELS = {"reason": "理由"}
+# the longest reason the form takes (its field's maxlength): signed into our log and read by
+# every partner, for good; a post that skipped the browser's limit was shared at any length
+REASON_MAX = 1000
 REQUESTER = re.compile(r"[0-9]{6}")  # a bureau's division code
 REQUEST_ID = re.compile(r"[0-9]{6}-[0-9a-f]{10}")  # exchange.assistance.request_assistance's
 # the service's refusals of a reason (exchange.publish.shared_text), as the page says them
@@ -163,7 +166,7 @@ def page(request: Request, me: Coordinator) -> Response:
             "taken": "该请求已由其他协调员先行答复，以下为已签名发出的答复。"}  # fmt: skip
     said = done.get(request.query_params.get("done", ""), "")
     return render("assistance.html", request=request, me=me.name, csrf=me.csrf, done=said,
-                  path=path, **lists)  # fmt: skip
+                  path=path, reason_max=REASON_MAX, **lists)  # fmt: skip
 
 
 def _known(engine: Engine, requester: str, request_id: str) -> AssistanceCase:
@@ -186,6 +189,9 @@ async def _answer(request: Request, me: Coordinator, requester: str, request_id:
         if problems := sent_once(form, ("reason",), LABELS):
             raise PageRefused(422, "；".join(problems) + "。", back=BASE)
         reason = text(form, "reason").strip()
+    if len(reason) > REASON_MAX:
+        said = f"{LABELS['reason']}：过长，最多 {REASON_MAX} 个字（现为 {len(reason)} 个字）"
+        raise PageRefused(422, said, back=BASE)
     try:
         given = await run_in_threadpool(functools.partial(
             assistance.answer, engine, requester=requester, request_id=request_id, accept=accept,

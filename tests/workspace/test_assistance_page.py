@@ -5,9 +5,9 @@ Shanghai (a real server on loopback) asks us for a check of an enterprise of our
 sync pulls it. In Chromium at 390 px with JavaScript off the coordinator finds it from the
 partners page, with the enterprise named, and accepts: the team is drawn and shown by name,
 the answer is in our signed log and the audit chain says who gave it. A decline without a
-reason, or with U+202E, is refused naming 理由 and answers nothing; a second coordinator's form,
-sent after the answer, is told the answer given stands; a request that is not ours is a 404.
-On SQLite and PostgreSQL."""
+reason, with U+202E, or past the field's 1,000 characters, is refused naming 理由 and answers
+nothing; a second coordinator's form, sent after the answer, is told the answer given stands;
+a request that is not ours is a 404. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -84,6 +84,11 @@ def test_a_partners_request_is_answered_from_the_page(
             for reason, said in (
                 ("  ", "理由：不予协查须写明理由"),
                 ("不在\u202e辖区", "理由：含有不可见或控制字符 U+202E"),
+                # past the field's maxlength: it was signed and shared whole
+                (
+                    "企业不在本局辖区。" * 111 + "止止",
+                    "理由：过长，最多 1000 个字（现为 1001 个字）",
+                ),
             ):
                 refused = late.post(path, data={"csrf": stale, "reason": reason})
                 assert refused.status_code == 422 and said in refused.text, refused.text
