@@ -117,7 +117,7 @@ def bare(me: Coordinator) -> Response:
 @router.get("/")
 def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
     if period and not PERIOD.fullmatch(period):
-        raise PageRefused(400, "period：应为 YYYY-MM 形式的月份，例如 2026-12。")
+        raise PageRefused(400, "月份（period）：应为 YYYY-MM 形式的月份，例如 2026-12。")
     state = request.app.state
     shown, plans, notices = overview.month(state.engine, state.settings, period)
     started = said_key(request, "started")
