@@ -24,7 +24,6 @@ from sqlmodel import Session, col, select
 
 from api.link_refusals import link_refusals
 from notifications import generations
-from notifications.generations import LinkGeneration
 from notifications.models import Notification, NotificationKind
 from notifications.relink import Refused, Relinked, relink
 from rounds.models import Round, RoundStatus
@@ -71,11 +70,7 @@ def just_done(
             col(Notification.kind) == NotificationKind.link_reissued)).all()  # fmt: skip
         if not any(p.get("credit_code") == credit_code for p in queued):
             return None
-        latest = db.exec(select(LinkGeneration).where(
-            col(LinkGeneration.round_key) == round_key,
-            col(LinkGeneration.credit_code) == credit_code,
-            col(LinkGeneration.inspector_id) == who,
-        ).order_by(col(LinkGeneration.generation).desc()).limit(1)).first()  # fmt: skip
+        latest = generations.latest_ending(db, round_key, credit_code, who)
     ended = said.get("ended", "") if latest is not None else ""
     return {"id": who, "before": said.get("before", ""), "ended": ended,
             "ended_by": latest.ended_by if latest else "",
