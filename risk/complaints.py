@@ -18,7 +18,9 @@ name each column once and no unknown one (a second ``ref`` column was taken over
 a misspelt ``summery`` dropped, unsaid); a row with fewer cells than the header names, or a cell
 past the header (an unquoted comma in a summary), is refused, not cut. Only a regular file is
 read: a FIFO blocked the command for ever. It is decoded as theirs are too: UTF-8 (a BOM or
-none), else GB18030/GBK, as Excel saves a CSV on a Chinese Windows (refused before).
+none), else GB18030/GBK, as Excel saves a CSV on a Chinese Windows (refused before); and its
+dates as theirs (``registry.validate.parse_date``): 2026/10/1, as Excel writes a date in such a
+CSV, 2026.10.1, 2026年10月1日 and 20261001 beside 2026-10-01 (the slashes were refused).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sqlmodel import Session
 from findings import dates
 from registry.io import CSV_ENCODINGS, header_fields, named_width
 from registry.models import Enterprise
+from registry.validate import CellError, parse_date
 from risk.events import RiskComplaintsImported
 from risk.models import RiskComplaint
 from rounds import audit
@@ -214,9 +217,9 @@ def _fields(
             problems.append(RowProblem(name, row, field, "empty"))
     day = None
     if values.get("upheld_on"):
-        try:
-            day = dt.date.fromisoformat(values["upheld_on"])
-        except ValueError:
+        try:  # as the registry's, the leads' and the findings' imports read a date
+            day = dt.date.fromisoformat(parse_date(values["upheld_on"]))
+        except CellError:
             problems.append(RowProblem(name, row, "upheld_on", "not a YYYY-MM-DD date"))
     if len(problems) > found or day is None:
         return None

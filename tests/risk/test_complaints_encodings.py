@@ -1,10 +1,12 @@
-"""A complaints file (``shuangsui risk complaints``) read in the encodings the registry's and
-the leads' imports read: a CSV saved by Excel or WPS on a Chinese Windows is GBK (often with
-CRLF line ends), and it was refused as "not UTF-8" here alone; a workbook given in its place is
-refused as a workbook, not as text in no encoding. On SQLite and PostgreSQL."""
+"""A complaints file (``shuangsui risk complaints``) read in the encodings and date forms the
+registry's and the leads' imports read: a CSV saved by Excel or WPS on a Chinese Windows is GBK
+(often with CRLF line ends), its dates written 2026/10/1, and both were refused here alone
+("not UTF-8", "not a YYYY-MM-DD date"); a workbook given in its place is refused as a workbook,
+not as text in no encoding. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from sqlmodel import Session, select
 from risk.complaints import import_complaints
 from risk.models import RiskComplaint
 from rounds import audit
-from shuangsui.errors import UserError
+from shuangsui.errors import ImportRejected, UserError
 from tests.rounds.factories import seed_registry
 
 TEXT = "credit_code,ref,upheld_on,summary\n{c},投诉-1,2026-10-01,产品与认证不一致（经核实）\n"
@@ -55,4 +57,35 @@ def test_text_in_no_encoding_read_and_a_workbook_are_refused_by_name(
     workbook.write_bytes(b"PK\x03\x04" + bytes(range(256)))
     with pytest.raises(UserError, match=r"^upheld.xlsx: a workbook; .* save the sheet as CSV"):
         import_complaints(engine, workbook, by="陈明")
+    assert _held(engine) == before
+
+
+@pytest.mark.parametrize("written", ["2026/10/1", "2026.10.1", "2026年10月1日", "20261001"])
+def test_a_date_as_excel_writes_it_is_read_as_the_other_imports_read_it(
+    engine: sa.Engine, tmp_path: Path, written: str
+) -> None:
+    """Excel on a Chinese Windows writes a date in a CSV as 2026/10/1: the registry's, the
+    leads' and the findings' imports read it (``registry.validate.parse_date``); this one said
+    ``upheld_on: not a YYYY-MM-DD date``."""
+    code = seed_registry(engine, enterprises=3)[0]
+    path = tmp_path / "upheld.csv"
+    text = f"credit_code,ref,upheld_on\r\n{code},投诉-2,{written}\r\n"
+    path.write_bytes(text.encode("gbk"))
+    assert import_complaints(engine, path, by="陈明") == 1
+    with Session(engine) as s:
+        held = s.exec(select(RiskComplaint)).one()
+    assert held.upheld_on == dt.date(2026, 10, 1)
+
+
+def test_a_date_that_is_none_is_still_refused(engine: sa.Engine, tmp_path: Path) -> None:
+    code = seed_registry(engine, enterprises=3)[0]
+    path = tmp_path / "upheld.csv"
+    path.write_text(f"credit_code,ref,upheld_on\n{code},R,2026/13/1\n{code},S,10/1/2026\n")
+    before = _held(engine)
+    with pytest.raises(ImportRejected) as refused:
+        import_complaints(engine, path, by="陈明")
+    assert str(refused.value).splitlines()[1:] == [
+        "upheld.csv:2: upheld_on: not a YYYY-MM-DD date",
+        "upheld.csv:3: upheld_on: not a YYYY-MM-DD date",
+    ]
     assert _held(engine) == before
