@@ -8,6 +8,7 @@ the check; they are accepted only when listed in ``registry/data/uscc_whitelist.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import mul
@@ -54,6 +55,9 @@ def load_whitelist(path: Path = WHITELIST_CSV) -> dict[str, WhitelistEntry]:
     return entries
 
 
+# A code as a spreadsheet shows a number of more than 11 digits (Excel's General format) and saves
+# it in a CSV: 9.13506E+17 for 913506044777707740. The digits past the sixth are gone.
+SPREADSHEET_NUMBER = re.compile(r"[0-9](\.[0-9]+)?E\+?[0-9]+")
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 _ALLOWED = frozenset(ALPHABET)
 _WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -78,6 +82,11 @@ def problem(code: str, whitelist: dict[str, WhitelistEntry] | None = None) -> st
     """
     if whitelist and code in whitelist:
         return None
+    if SPREADSHEET_NUMBER.fullmatch(code):  # said as what it is, not as 11 characters
+        return (
+            f"{code} is the code as a spreadsheet shows a long number, and its last digits are "
+            "lost: set the column's format to text and type the codes again"
+        )
     if len(code) == 15 and code.isdigit():
         return (
             "must be 18 characters, got 15: this looks like an old 工商注册号 (registration "

@@ -124,6 +124,9 @@ _SAID: list[tuple[str, Said]] = [
     (r"must be 18 characters, got 15: this looks like an old .*",
      "只有 15 位，像是旧的工商注册号：请填写企业 18 位的统一社会信用代码"),
     (r"must be 18 characters, got (\d+)", "应为 18 位，这里是 {0} 位"),
+    (r"(\S+) is the code as a spreadsheet shows a long number, .*",
+     "{0} 是电子表格把代码当作数字显示的样子，后几位已经丢失："
+     "请把这一列设为“文本”格式，重新录入代码"),
     (r"characters not allowed in a credit code: (.*)", "含有统一社会信用代码不用的字符：{0}"),
     (r"characters 3-8 must be a 6-digit division code",
      "第 3 至 8 位应为 6 位数字的行政区划代码"),

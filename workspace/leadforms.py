@@ -60,6 +60,9 @@ _CHECKS = [
     (r"must be 18 characters, got 15: this looks like an old",
      "应为 18 位；这是 15 位的旧工商注册号，请填写企业的 18 位统一社会信用代码"),
     (r"must be 18 characters, got (\d+)", "应为 18 位，现为 {0} 位"),
+    (r"(\S+) is the code as a spreadsheet shows a long number",
+     "{0} 是电子表格把代码当作数字显示的样子，后几位已经丢失："
+     "请把这一列设为“文本”格式，重新录入代码"),
     (r"characters not allowed in a credit code: (\S+)", "含有不允许的字符：{0}"),
     (r"characters 3-8 must be a 6-digit division code", "第 3-8 位应为 6 位行政区划代码"),
     (r"characters 3-8 \((\d+)\) are not a GB/T 2260 division code",
