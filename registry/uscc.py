@@ -11,6 +11,7 @@ import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from operator import mul
 from pathlib import Path
 
@@ -58,6 +59,14 @@ def load_whitelist(path: Path = WHITELIST_CSV) -> dict[str, WhitelistEntry]:
 # A code as a spreadsheet shows a number of more than 11 digits (Excel's General format) and saves
 # it in a CSV: 9.13506E+17 for 913506044777707740. The digits past the sixth are gone.
 SPREADSHEET_NUMBER = re.compile(r"[0-9](\.[0-9]+)?E\+?[0-9]+")
+
+
+@cache
+def whitelist() -> dict[str, WhitelistEntry]:
+    """The shipped whitelist (:func:`load_whitelist`), read once a process."""
+    return load_whitelist()
+
+
 _VALUE = {c: i for i, c in enumerate(ALPHABET)}
 _ALLOWED = frozenset(ALPHABET)
 _WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)

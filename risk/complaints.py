@@ -20,7 +20,11 @@ past the header (an unquoted comma in a summary), is refused, not cut. Only a re
 read: a FIFO blocked the command for ever. It is decoded as theirs are too: UTF-8 (a BOM or
 none), else GB18030/GBK, as Excel saves a CSV on a Chinese Windows (refused before); and its
 dates as theirs (``registry.validate.parse_date``): 2026/10/1, as Excel writes a date in such a
-CSV, 2026.10.1, 2026年10月1日 and 20261001 beside 2026-10-01 (the slashes were refused).
+CSV, 2026.10.1, 2026年10月1日 and 20261001 beside 2026-10-01 (the slashes were refused). A credit
+code is upper-cased, as the leads' import reads it (a lower-case one was "not in the
+registry"), and one the registry does not hold is said by what is wrong with it, if anything
+(``registry.uscc.problem``: 9.13506E+17, a code Excel turned into a number, was "not in the
+registry" too).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from findings import dates
+from registry import uscc
 from registry.io import CSV_ENCODINGS, header_fields, named_width
 from registry.models import Enterprise
 from registry.validate import CellError, parse_date
@@ -84,7 +89,9 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
             _E.c.credit_code.in_(sorted(codes))))} if codes else set()  # fmt: skip
     for r in rows:
         if r["credit_code"] and r["credit_code"] not in known:
-            problems.append(RowProblem(path.name, r["_row"], "credit_code", "not in the registry"))
+            # what is wrong with it, if it is no code at all (9.13506E+17: Excel's number)
+            why = uscc.problem(r["credit_code"], uscc.whitelist()) or "not in the registry"
+            problems.append(RowProblem(path.name, r["_row"], "credit_code", why))
     if problems:
         raise ImportRejected(problems)
     digest = hashlib.sha256(data).hexdigest()
@@ -215,6 +222,8 @@ def _fields(
             continue
         if not text and field in COLUMNS:
             problems.append(RowProblem(name, row, field, "empty"))
+    if "credit_code" in values:  # as the leads' import reads a code
+        values["credit_code"] = values["credit_code"].upper()
     day = None
     if values.get("upheld_on"):
         try:  # as the registry's, the leads' and the findings' imports read a date

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from registry import uscc
 from risk.complaints import import_complaints
 from risk.models import RiskComplaint
 from rounds import audit
@@ -87,5 +88,31 @@ def test_a_date_that_is_none_is_still_refused(engine: sa.Engine, tmp_path: Path)
     assert str(refused.value).splitlines()[1:] == [
         "upheld.csv:2: upheld_on: not a YYYY-MM-DD date",
         "upheld.csv:3: upheld_on: not a YYYY-MM-DD date",
+    ]
+    assert _held(engine) == before
+
+
+def test_a_code_is_read_as_the_leads_import_reads_it(engine: sa.Engine, tmp_path: Path) -> None:
+    """Upper-cased (a lower-case code was "not in the registry"), and a code the registry does
+    not hold said by what is wrong with it: 9.13506E+17, a code Excel turned into a number, was
+    "not in the registry" too."""
+    code, other = seed_registry(engine, enterprises=3)[:2]
+    path = tmp_path / "upheld.csv"
+    path.write_text(f"credit_code,ref,upheld_on\n{code.lower()},R1,2026-10-01\n")
+    assert import_complaints(engine, path, by="陈明") == 1
+    with Session(engine) as s:
+        assert s.exec(select(RiskComplaint.credit_code)).all() == [code]
+    unknown = "91350100MA2Y0Y0Y0" + uscc.check_character("91350100MA2Y0Y0Y0")  # a code, not ours
+    path.write_text(
+        f"credit_code,ref,upheld_on\n9.13506E+17,R2,2026-10-01\n{unknown},R3,2026-10-01\n"
+        f"{other},R4,2026-10-01\n"
+    )
+    before = _held(engine)
+    with pytest.raises(ImportRejected) as refused:
+        import_complaints(engine, path, by="陈明")
+    assert str(refused.value).splitlines()[1:] == [
+        "upheld.csv:2: credit_code: 9.13506E+17 is the code as a spreadsheet shows a long number, "
+        "and its last digits are lost: set the column's format to text and type the codes again",
+        "upheld.csv:3: credit_code: not in the registry",
     ]
     assert _held(engine) == before
