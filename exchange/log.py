@@ -24,7 +24,7 @@ from exchange.entries import Body, make_entry
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
-from shuangsui.db import insert_rows, one_of, plan_each_execution
+from shuangsui.db import insert_rows, one_of, plan_each_execution, rows_of
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = 0x5353_4558  # "SSEX": the advisory lock of the log's head
@@ -107,16 +107,15 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
     kinds.refuse_breaking(session, {e.kind for e in entries})  # a kind a partner cannot take
     plan_each_execution(session)  # its look-ups, a chunk after another in one transaction
     head = _lock_head(session)
+    conn = session.connection()
     ids = list(dict.fromkeys(e.entry_id for e in entries))
+    found = [entry_id for (entry_id,) in rows_of(conn, _ENTRY, ("entry_id",), "entry_id", ids)]
     known: dict[str, Appended] = {}
-    for chunk in _chunks(ids):
+    for chunk in _chunks(found):  # the entries in the log already, as they were appended
         q = select(*_COLUMNS).where(one_of(session, _ENTRY.c.entry_id, chunk))
         known.update((r.entry_id, Appended(*r)) for r in session.execute(q))
     targets = sorted({e.supersedes for e in entries if e.supersedes} - set(known))
-    in_log: set[str] = set()
-    for chunk in _chunks(targets):
-        q2 = select(_ENTRY.c.entry_id).where(one_of(session, _ENTRY.c.entry_id, chunk))
-        in_log.update(session.execute(q2).scalars())
+    in_log = {entry_id for (entry_id,) in rows_of(conn, _ENTRY, ("entry_id",), "entry_id", targets)}
     frontier = [bytes.fromhex(h) for h in head.frontier]
     size, out, new, nodes = head.size, [], [], []
     at = _now()  # the moment of the append, one for the batch (appended under one lock)

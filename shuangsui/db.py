@@ -30,6 +30,7 @@ from sqlalchemy import (
     false,
     inspect,
     or_,
+    select,
     text,
 )
 from sqlalchemy.exc import DBAPIError
@@ -266,6 +267,36 @@ def one_of(session: Session | Connection, column: Any, values: Sequence[Any]) ->
     if _dialect(session) == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def rows_of(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    column: str,
+    values: Sequence[Any],
+    chunk: int = 1000,
+) -> list[tuple[Any, ...]]:
+    """The rows of ``table`` whose ``column`` is one of ``values`` (the columns ``names``, as
+    the driver returns them: for keys, not for a column a type converts), ``chunk`` values a
+    statement, in the connection's transaction. PostgreSQL: :func:`one_of`, one array a
+    statement. SQLite: the DBAPI with a placeholder a value, where SQLAlchemy's expanding of a
+    thousand values into as many parameters cost eight times SQLite's own work (17.5 against
+    2.2 ms for 20,000 ids: a publish looks up each result it records and shares)."""
+    found: list[tuple[Any, ...]] = []
+    if conn.dialect.name == "postgresql":
+        columns = [table.c[name] for name in names]
+        for i in range(0, len(values), chunk):
+            part = values[i : i + chunk]
+            found += conn.execute(select(*columns).where(one_of(conn, table.c[column], part)))
+        return found
+    quote = conn.dialect.identifier_preparer.quote
+    head = f"SELECT {', '.join(map(quote, names))} FROM {quote(table.name)} WHERE {quote(column)}"
+    for i in range(0, len(values), chunk):
+        part = tuple(values[i : i + chunk])
+        marks = ", ".join("?" for _ in part)  # SQLite's qmark parameters
+        found += conn.exec_driver_sql(f"{head} IN ({marks})", part)
+    return found
 
 
 def of_rounds(

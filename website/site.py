@@ -50,7 +50,7 @@ from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
-from shuangsui.db import insert_rows, one_of
+from shuangsui.db import insert_rows, rows_of
 from shuangsui.errors import Conflict, IntegrityError
 from shuangsui.files import remove_leftovers, writer_lock
 from shuangsui.keys import is_key
@@ -186,7 +186,6 @@ def _withdraw_bundle(key: str, output: Output, report: PublishReport) -> None:
 # this many drawn enterprises: it holds one run's results at a time (about 2 KB each), in a
 # few reads whatever the number of rounds.
 READ_BATCH = 20_000
-RECORDED_CHUNK = 1_000  # versions looked up at a time for a record made meanwhile
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
@@ -738,16 +737,14 @@ def _record(engine: Engine, versions: list[NewlyPublished], site_digest: str) ->
             session.execute(text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
         recorded: set[int] = set()
         corrected: set[int] = set()  # findings with another version recorded
-        for start in range(0, len(versions), RECORDED_CHUNK):
-            findings = [v.finding_id for v in versions[start : start + RECORDED_CHUNK]]
-            found = select(table.c.finding_id, table.c.version_id).where(
-                one_of(session, table.c.finding_id, findings)
-            )
-            for finding_id, version_id in session.execute(found):
-                if version_id in ids:
-                    recorded.add(version_id)
-                else:
-                    corrected.add(finding_id)
+        findings = [v.finding_id for v in versions]
+        columns = ("finding_id", "version_id")
+        conn = session.connection()
+        for finding_id, version_id in rows_of(conn, table, columns, "finding_id", findings):
+            if version_id in ids:
+                recorded.add(version_id)
+            else:
+                corrected.add(finding_id)
         new = [
             v._replace(corrects=True) if v.finding_id in corrected else v
             for v in versions
