@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from registry.models import Enterprise
+from shuangsui.text import half_width
 
 # a lead's number as a search gives it: 线索 12 or #12 (up to nine digits, as a lead's address),
 # or six digits or fewer alone; longer digits alone are part of a credit code
@@ -33,15 +34,15 @@ def names(engine: sa.Engine, codes: Iterable[str]) -> dict[str, str]:
 
 def lead_number(text: str) -> int | None:
     """The lead ``text`` names by number (``LEAD_NUMBER``), or None."""
-    number = LEAD_NUMBER.fullmatch(text)
+    number = LEAD_NUMBER.fullmatch(half_width(text))
     return int(number[1] or number[2]) if number else None
 
 
 def matches(text: str, *, lead_id: int, credit_code: str, name: str, category: str) -> bool:
     """Whether a search for ``text`` (not empty) finds the lead: a lead's number finds that
     lead; any other text, a part of the credit code, the enterprise's name or the category
-    (letters in either case)."""
+    (letters in either case; full-width as half-width, ``shuangsui.text.half_width``)."""
     if (number := lead_number(text)) is not None:
         return lead_id == number
-    want = text.casefold()
+    want = half_width(text).casefold()
     return want in credit_code.casefold() or want in name.casefold() or want in category.casefold()

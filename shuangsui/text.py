@@ -24,6 +24,13 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def half_width(text: str) -> str:
+    """``text`` as a search or a look-up reads it: NFKC, so that a credit code or a number typed
+    with a Chinese input method in full-width mode (９１３５…Ｇ, ＃１２) is the one typed in
+    ASCII, and an ideographic space a space. Not for what is stored: only for finding it."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def cut(text: str, limit: int) -> str:
     """``text`` as a refusal quotes it back: its first ``limit`` characters, and "…" if there
     were more (an address can be 100,000 characters long, a partner's statement 1 MiB; the

@@ -38,7 +38,7 @@ from rounds.plans import committed_plan, load_plan_text, plan_files, read_plan
 from shuangsui.clock import local_label
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
-from shuangsui.text import CONTROL
+from shuangsui.text import CONTROL, half_width
 from workspace.failures import failure_said, starts_again
 from workspace.formvalues import page_of
 
@@ -160,8 +160,9 @@ SOUGHT_MAX = 40  # characters of a search the page keeps (a name, a code, an ins
 
 def sought(text: str) -> str:
     """What a coordinator typed in the round page's search, as the page searches for it and
-    shows it back: without control or invisible characters, its first ``SOUGHT_MAX``."""
-    return CONTROL.sub("", text).strip()[:SOUGHT_MAX]
+    shows it back: in half-width (``shuangsui.text.half_width``: a code typed full-width found
+    nothing), without control or invisible characters, its first ``SOUGHT_MAX``."""
+    return CONTROL.sub("", half_width(text)).strip()[:SOUGHT_MAX]
 
 
 def found(rows: list[EnterpriseRow], text: str) -> list[EnterpriseRow]:

@@ -17,6 +17,7 @@ from registry import uscc
 from risk import overrides, words
 from risk.explain import explain
 from shuangsui.errors import Conflict, NotFound, UserError
+from shuangsui.text import half_width
 from workspace.forms import in_chinese
 from workspace.formvalues import text
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
@@ -65,7 +66,7 @@ def _refusal(typed: str) -> str:
 def lookup(request: Request, me: Coordinator) -> Response:
     """A credit code typed (``?code=``): its enterprise's page; else the form, with what is
     wrong with the code, or that the registry does not hold it."""
-    typed = request.query_params.get("code", "").strip().upper()[:40]
+    typed = half_width(request.query_params.get("code", "")).strip().upper()[:40]
     refused = _refusal(typed) if typed else ""
     if typed and not refused:
         try:
