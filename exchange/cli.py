@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,7 @@ from shuangsui.clock import local_label, typed_day
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import UserError
-from shuangsui.text import CONTROL_IN_TEXT, cut, one_line
 
-logger = logging.getLogger(__name__)
 app = typer.Typer(help="The partner-bureau exchange (信息互换、执法互助、监管互认).",
                   no_args_is_help=True)  # fmt: skip
 assist_app = typer.Typer(help="Assistance requests (执法互助).", no_args_is_help=True)
@@ -81,13 +78,11 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
         return
     failed = 0
     for p in partners:
-        try:
-            out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout,
-                               on_wait=_tell_waiting(p.code, p.name))  # fmt: skip
-        except Exception as exc:  # a fault not the partner's (a bug, the database): the next
-            logger.exception("sync of partner %s stopped", p.code)  # partner is synced still
-            typer.echo(f"{p.code} ERROR: {type(exc).__name__}: {_fault(exc)}")
-            failed += 1
+        out = sync_partner(engine, p, timeout=exchange_settings().exchange_timeout,
+                           on_wait=_tell_waiting(p.code, p.name))  # fmt: skip
+        failed += out.status not in ("ok", "quorum")  # below quorum: waiting, not broken
+        if out.status == "error":  # a fault not the partner's: the next partner is synced still
+            typer.echo(f"{p.code} ERROR: {out.error}")
             continue
         mark = "ok" if out.status == "ok" else out.status.upper()
         typer.echo(f"{p.code} {mark}: {out.before} -> {out.after} ({out.applied} new)"
@@ -98,17 +93,7 @@ def sync(code: str = typer.Argument(None, help="one partner; default all")) -> N
             typer.echo(f"    {said(out.unread)}")
         if out.reread:
             typer.echo(f"    {out.reread} entries kept unread before are read and applied now")
-        failed += out.status not in ("ok", "quorum")  # below quorum: waiting, not broken
     raise typer.Exit(1 if failed else 0)
-
-
-def _fault(exc: Exception) -> str:
-    """An unexpected exception's message on one line: a database's error in the driver's own
-    words (its first two lines), not SQLAlchemy's, which quotes the statement and a partner's
-    values; each control or invisible character replaced, cut at 300 characters. The whole
-    of it, with the traceback, is logged."""
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:2]
-    return cut(one_line(CONTROL_IN_TEXT.sub("\ufffd", " ".join(lines))), 300)
 
 
 def _tell_waiting(code: str, name: str) -> Callable[[], None]:
@@ -120,7 +105,7 @@ def _tell_waiting(code: str, name: str) -> Callable[[], None]:
 
 
 def _when(moment: dt.datetime | None) -> str:
-    return local_label(moment) if moment else "never"
+    return local_label(moment, get_settings().timezone) if moment else "never"
 
 
 _NO_PARTNERS = (
@@ -215,10 +200,15 @@ def view(credit_code: str) -> None:
         raise UserError(f"CREDIT_CODE: {why}")
     engine = _engine()
     with Session(engine) as session:
-        heard = {s.partner_code: s.about for s in session.exec(select(PartnerState)).all()}
+        states = sorted(session.exec(select(PartnerState)).all(), key=lambda s: s.partner_code)
     # what each partner said of the entry kinds it reads: the kinds ``kept_unread`` may hold
-    told = {code: kinds.summary(about) for code, about in sorted(heard.items())}
-    _json(recognition.combined_view(engine, credit_code) | {"entry_kinds": told})
+    told = {s.partner_code: kinds.summary(s.about) for s in states}
+    # how current its results here are: a sync that failed applied nothing of it
+    synced = {s.partner_code: {"status": s.status, "last_ok": _when(s.last_success_at),
+                               "last_try": _when(s.last_attempt_at),
+                               "why": s.last_error if s.status != "ok" else None}
+              for s in states}  # fmt: skip
+    _json(recognition.combined_view(engine, credit_code) | {"synced": synced, "entry_kinds": told})
 
 
 @app.command("publish-result")

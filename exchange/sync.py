@@ -4,7 +4,8 @@ Anything wrong (down, slow, bad signature, malformed or truncated page, a gap, e
 not hash to the signed root) and nothing is applied: the cursor stays, ``partner_state`` says
 why, the next sync resumes from the cursor. A checkpoint inconsistent with one the partner
 signed before is a rewritten history: flagged, with both checkpoints and the failed proof kept
-in ``partner_conflict``; we never follow it.
+in ``partner_conflict``; we never follow it. A sync that breaks on a fault not the partner's
+(a bug, our own database) is undone whole too, and ``partner_state`` says ``error`` and why.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
 from exchange.turns import partner_turn
 from shuangsui.collector import collector_paused
 from shuangsui.config import get_settings
-from shuangsui.text import CONTROL_IN_TEXT, one_line
+from shuangsui.text import CONTROL_IN_TEXT, cut, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SyncOutcome:
     partner: str
-    status: str  # ok | failed | rewritten | quorum | equivocated
+    status: str  # ok | failed | rewritten | quorum | equivocated | error (not the partner's fault)
     before: int
     after: int
     applied: int = 0  # new entries kept, those kept unread included
@@ -425,19 +426,32 @@ def shown(exc: SyncRejected) -> str:
     return one_line(CONTROL_IN_TEXT.sub("\ufffd", str(exc)))
 
 
-def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
-    now = _now()
-    status = (
+def fault(exc: Exception) -> str:
+    """A sync's unexpected exception (not the partner's fault: a bug, our own database) as it
+    is recorded and printed: ``<ExceptionClass>: <message>``, the message a database's error
+    in the driver's own words (its first two lines), not SQLAlchemy's, which quotes the
+    statement and a partner's values; on one line as :func:`shown` puts it, cut at 300
+    characters. The whole of it, with the traceback, is logged."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:2]
+    said = cut(one_line(CONTROL_IN_TEXT.sub("\ufffd", " ".join(lines))), 300)
+    return f"{type(exc).__name__}: {said}"
+
+
+def _status(exc: Exception) -> str:
+    return (
         "rewritten" if isinstance(exc, HistoryRewritten)
         else "equivocated" if isinstance(exc, Equivocated)
-        else "quorum" if isinstance(exc, BelowQuorum) else "failed"
+        else "quorum" if isinstance(exc, BelowQuorum)
+        else "failed" if isinstance(exc, SyncRejected) else "error"
     )  # fmt: skip
+
+
+def _record_failure(engine: Engine, code: str, exc: Exception, status: str, reason: str) -> None:
+    """The failed sync's status, reason and time, in a transaction of its own (the sync's was
+    undone); the evidence of a rewritten history with them."""
+    now = _now()
     with Session(engine) as session:
-        values: dict[str, Any] = {
-            "status": status,
-            "last_error": shown(exc),
-            "last_attempt_at": now,
-        }
+        values: dict[str, Any] = {"status": status, "last_error": reason, "last_attempt_at": now}
         if isinstance(exc, Equivocated):
             values["flagged"] = True
         if isinstance(exc, HistoryRewritten):
@@ -451,7 +465,24 @@ def _record_failure(engine: Engine, code: str, exc: SyncRejected) -> str:
             update(PartnerState).where(col(PartnerState.partner_code) == code).values(**values)
         )
         session.commit()
-    return status
+
+
+def _failed(engine: Engine, code: str, exc: Exception) -> tuple[str, str]:
+    """The status and reason of a sync that raised ``exc`` (called while it is handled), once
+    recorded: the partner's fault (``SyncRejected``), or ``error``, anything else (a bug, a
+    database fault), whose traceback is logged. If the record fails too (the database is
+    down), that is logged, and the status and reason still say the first fault."""
+    status = _status(exc)
+    reason = shown(exc) if isinstance(exc, SyncRejected) else fault(exc)
+    if status == "error":
+        logger.exception("sync of partner %s stopped", code)
+    try:
+        _record_failure(engine, code, exc, status, reason)
+    except Exception:
+        logger.exception("partner %s: its failed sync could not be recorded", code)
+    log = logger.warning if status in ("failed", "quorum") else logger.error
+    log("sync of partner %s: nothing applied: %s", code, reason)
+    return status, reason
 
 
 @collector_paused()  # a chunk of entries is built and applied at once (``shuangsui.collector``)
@@ -460,7 +491,9 @@ def sync_partner(
     timeout: float = 10.0, directory: Directory | None = None,
     on_wait: Callable[[], None] | None = None,
 ) -> SyncOutcome:  # fmt: skip
-    """One sync of one partner; never raises for the partner's faults (see the outcome).
+    """One sync of one partner; never raises for a fault of the sync (see the outcome): the
+    partner's, or one not the partner's (a bug, our own database: status ``error``), each
+    recorded in ``partner_state``, so the command, the flow and the partners page say it.
 
     Checkpoint -> the partner's witness gossip -> equivocation and history checks -> our
     cosignature -> quorum (the directory's ``witness_quorum``) -> entries -> apply.
@@ -468,8 +501,12 @@ def sync_partner(
     is called once if it does), then starts from the cursor it left."""
     key = key or load_or_create()
     directory = directory or read_directory()
-    with partner_turn(engine, partner.code, on_wait):
-        return _sync(engine, partner, key, transport, timeout, directory)
+    try:
+        with partner_turn(engine, partner.code, on_wait):
+            return _sync(engine, partner, key, transport, timeout, directory)
+    except Exception as exc:  # before the cursor was read: the turn, the database down
+        status, reason = _failed(engine, partner.code, exc)
+        return SyncOutcome(partner.code, status, 0, 0, 0, reason)  # sizes not known: 0
 
 
 def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, timeout: float,
@@ -488,11 +525,9 @@ def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, time
                 )
                 frontier = _fetch(client, state, head, new)
             done = _commit(engine, partner, state, head, new, frontier, short)
-    except SyncRejected as exc:
-        status = _record_failure(engine, partner.code, exc)
-        log = logger.error if status in ("rewritten", "equivocated") else logger.warning
-        log("sync of partner %s: nothing applied: %s", partner.code, shown(exc))
-        return SyncOutcome(partner.code, status, state.size, state.size, 0, shown(exc),
+    except Exception as exc:  # the partner's fault, or a bug, our database: nothing applied
+        status, reason = _failed(engine, partner.code, exc)
+        return SyncOutcome(partner.code, status, state.size, state.size, 0, reason,
                            about=kinds.news(state.about, learned))  # fmt: skip
     logger.info("partner %s synced: %d -> %d (%d new, %d of them kept unread; %d kept before "
                 "read now)", partner.code, state.size, head.size, done.new,

@@ -484,6 +484,7 @@ PARTNER_STATUS = {
     "rewritten": "历史被改写",
     "quorum": "见证未达法定数",
     "equivocated": "双重检查点（分叉）",
+    "error": "同步出错（本局系统故障）",  # not the partner's fault: a bug, our own database
 }
 
 
@@ -516,6 +517,9 @@ def partners(request: Request, me: Coordinator) -> Response:
                 if st and st.last_success_at
                 else "—",
                 "fault": (st.last_error or "") if st and st.status != "ok" else "",
+                "tried": local_label(st.last_attempt_at, zone)  # when the fault was met
+                if st and st.last_attempt_at
+                else "",
                 "flagged": bool(st and st.flagged),
                 "rewritten": bool(st and st.flagged and not stand.equivocations_of(p.origin)),
                 "witnessed": stand.witnessed.get(p.origin, 0),

@@ -12,12 +12,13 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,16 @@ def trio(db_url: str, engine: sa.Engine, tmp_path: Path,
             b.engine.dispose()
 
 
+def both_synced(t: Trio) -> None:
+    """Shanghai and Jiangsu each log a result, and Fujian syncs both: each said, signed, that
+    it keeps entries of kinds it does not know."""
+    publish(t.sh, A, n=0)
+    publish(t.js, B, n=0)
+    assert t.run("partners", "sync").splitlines() == [
+        "310000 ok: 0 -> 1 (1 new)", "320000 ok: 0 -> 1 (1 new)"
+    ]  # fmt: skip
+
+
 def _append(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, kind: str, n: int) -> None:
     """Fujian appends an entry of ``kind`` by its log's own writer, as a shuangsui that knows
     the kind would (``entries.KINDS`` holds it only here)."""
@@ -206,15 +217,10 @@ def test_partners_say_what_they_read_and_a_new_kind_waits_for_every_one(
 def _served_fujian(t: Trio) -> str:
     """Fujian served by its own ``shuangsui serve``: Shanghai and Jiangsu pull its log (an
     entry of each kind kept, the new one unread) and its partners page is returned."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    fj_env = dict(os.environ) | {"SHUANGSUI_PUBLIC_BASE_URL": url}
-    token = t.run("tokens", "create-coordinator", "李协调")
-    t.servers.start("350000", fj_env, port)
-    fj = make_bureau(t.tmp / "again", "350000")
-    fj.key, fj.base_url = load_or_create(), url
-    fj.engine.dispose()
-    try:
+    with fujian_served(t) as (url, partners_page):
+        fj = make_bureau(t.tmp / "again", "350000")
+        fj.key, fj.base_url = load_or_create(), url
+        fj.engine.dispose()
         for b in (t.sh, t.js):
             write_directory(b.home / "partners.toml", [fj])
             out = t.run("partners", "sync", env=_env(b, b.base_url))
@@ -226,11 +232,27 @@ def _served_fujian(t: Trio) -> str:
             with Session(b.engine) as s:
                 kept = s.exec(select(PartnerEntry.kind).order_by(col(PartnerEntry.seq))).all()
             assert kept == ["result", "?" + NEW]
+        return partners_page()
+
+
+@contextlib.contextmanager
+def fujian_served(t: Trio) -> Iterator[tuple[str, Callable[[], str]]]:
+    """Fujian (the configured bureau) served by its own ``shuangsui serve``: its address, and
+    a reader of its workspace's partners page, signed in as a coordinator."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    token = t.run("tokens", "create-coordinator", "李协调").strip()
+
+    def partners_page() -> str:
         with httpx.Client(base_url=url, timeout=20) as http:
-            assert sign_in(http, f"/w/c/open?token={token.strip()}").status_code == 303
+            assert sign_in(http, f"/w/c/open?token={token}").status_code == 303
             page = http.get("/w/c/partners")
         assert page.status_code == 200
         return page.text
+
+    t.servers.start("350000", dict(os.environ) | {"SHUANGSUI_PUBLIC_BASE_URL": url}, port)
+    try:
+        yield url, partners_page
     finally:
         t.servers.stop("350000")
 
