@@ -7,7 +7,9 @@ start when one does not (see :func:`check_routes`).
   assignment and nothing else. It is checked against each team member with a constant-time
   comparison; the matching member is the caller, unless the link expired with its round, was
   revoked, or the inspector is inactive (``api.inspector_tokens``). A member's link of a
-  generation a coordinator ended (``notifications.generations``) is refused as replaced.
+  generation a coordinator ended (``notifications.generations``) is refused as replaced; the
+  link of a member withdrawn from the team since (a replacement) is refused as theirs, saying
+  who withdrew them, when and who took the seat (``inspector_tokens.replaced_member``).
 * ``coordinator``: a token from ``shuangsui tokens create-coordinator`` (only its SHA-256 is
   stored), valid for the bureau it was issued for until ``tokens revoke-coordinator``.
 
@@ -160,19 +162,22 @@ def _inspector(request: Request, token: str) -> Principal | None:
     settings = request.app.state.settings
     with Session(request.app.state.engine) as session:
         found = inspector_tokens.load(session, round_key, credit_code)
-    if found is None:
-        return None
-    secret = settings.secret_key.get_secret_value()
-    match = inspector_tokens.match(
-        secret, round_key, credit_code, found.team, token, found.generations
-    )
-    refused = (
-        inspector_tokens.replaced(
-            secret, round_key, credit_code, found, token, settings.bureau_name
+        if found is None:
+            return None
+        secret = settings.secret_key.get_secret_value()
+        match = inspector_tokens.match(
+            secret, round_key, credit_code, found.team, token, found.generations
         )
-        if match is None
-        else inspector_tokens.refusal(found, match, round_key, settings)
-    )
+        refused = (
+            inspector_tokens.replaced(
+                secret, round_key, credit_code, found, token, settings.bureau_name
+            )
+            or inspector_tokens.replaced_member(
+                session, round_key, credit_code, found, token, settings
+            )
+            if match is None
+            else inspector_tokens.refusal(found, match, round_key, settings)
+        )
     if refused is not None:
         raise Problem(refused.status, refused.detail, slug=refused.slug)
     if match is None:

@@ -12,6 +12,9 @@ refused by what the database says about the assignment, checked on every request
   a lost phone could hold, not those of rounds drawn afterwards; each revocation is an audit
   entry;
 * **registry status**: an inspector marked inactive in the registry is refused;
+* **the team**: a member withdrawn from the check's team (a replacement,
+  ``rounds.replacements``) is refused as replaced (403 ``member-replaced``), the refusal
+  saying who withdrew them, when, why and who took the seat (:func:`withdrawn`);
 * **generation**: a member's link to one check ended by a coordinator (``notifications
   relink --end-old``, ``notifications.generations``) is refused as replaced, and so is a
   workspace session it opened (its binding names the generation); the member's new link, of
@@ -44,7 +47,8 @@ from notifications import generations
 from notifications.links import assignment_tokens
 from registry.models import Inspector, InspectorStatus
 from rounds import audit
-from rounds.models import Assignment, Round
+from rounds.models import Assignment, Round, TeamChange
+from shuangsui.clock import local_time
 from shuangsui.config import Settings
 from shuangsui.errors import UserError
 
@@ -184,6 +188,62 @@ def replaced_refusal(bureau: str) -> Refusal:
     return Refusal(403, "token-replaced", REPLACED.format(bureau=bureau))
 
 
+def replaced_member(
+    session: Session, round_key: str, credit_code: str, found: TeamAccess, token: str,
+    settings: Settings,
+) -> Refusal | None:  # fmt: skip
+    """The refusal of ``token`` when it is the link of a member withdrawn from the team since
+    (:func:`withdrawn`), None otherwise. Every withdrawn member is compared, as in
+    :func:`match`."""
+    g = TeamChange.__table__.c  # type: ignore[attr-defined]
+    gone = session.execute(
+        select(g.withdrawn).where(g.round_key == round_key, g.credit_code == credit_code)
+    ).scalars()
+    members = sorted(set(gone) - set(found.team))
+    if not members:
+        return None
+    current = generations.current(session, round_key, credit_code, members)
+    made = assignment_tokens(settings.secret_key.get_secret_value(), round_key)
+    sent = token.encode("utf-8", "surrogateescape")
+    hit = None
+    for member in members:
+        expected = made(credit_code, member, current.get((credit_code, member), 0))
+        if hmac.compare_digest(expected.encode("ascii"), sent):
+            hit = member
+    if hit is None:
+        return None
+    change = last_withdrawal(session, round_key, credit_code, hit)
+    return withdrawn(change, settings) if change is not None else None
+
+
+def last_withdrawal(
+    session: Session, round_key: str, credit_code: str, inspector_id: str
+) -> TeamChange | None:
+    """The latest replacement that withdrew ``inspector_id`` from the check's team."""
+    g = TeamChange.__table__.c  # type: ignore[attr-defined]
+    mine = (g.round_key == round_key, g.credit_code == credit_code, g.withdrawn == inspector_id)
+    latest = select(TeamChange).where(*mine).order_by(g.n.desc()).limit(1)
+    return session.execute(latest).scalars().first()
+
+
+def withdrawn(change: TeamChange, settings: Settings) -> Refusal:
+    """A member's link refused because ``change`` withdrew them from the team: 403
+    ``member-replaced``, saying who withdrew them, when (the bureau's time), the cause (its key
+    in the round's bundles, not the note) and who took the seat, as the workspace's page says
+    it to the member (``workspace.kept.withdrawn_said``). The holder of the link is told: the
+    link was the member's own, and still is, not a link ended as lost."""
+    at = local_time(change.recorded_at, settings.timezone).isoformat(timespec="minutes")
+    return Refusal(
+        403,
+        "member-replaced",
+        f"inspector {change.withdrawn} was replaced on this team: coordinator "
+        f"{change.recorded_by} withdrew them at {at} (cause: {change.cause}) and "
+        f"{change.replacement} took the seat; this link no longer records or signs anything "
+        f"for this check, and nothing of this request was recorded: give what you have to "
+        f"the coordinator of {settings.bureau_name}",
+    )
+
+
 def binding(generation: int) -> str:
     """What ties an inspector's workspace session to the generation of the link that opened
     it (empty for generation 0, as every session made before generations had it)."""
@@ -271,8 +331,13 @@ def still_open(
         )
         found = load(session, round_key, credit_code)
         if found is None or inspector_id not in found.team:
-            refused: Refusal | None = Refusal(
-                403, "token-refused", f"{inspector_id} is not on this assignment's team"
+            change = last_withdrawal(session, round_key, credit_code, inspector_id)
+            refused: Refusal | None = (
+                withdrawn(change, settings)
+                if change is not None
+                else Refusal(
+                    403, "token-refused", f"{inspector_id} is not on this assignment's team"
+                )
             )
         else:
             refused = refusal(found, inspector_id, round_key, settings)

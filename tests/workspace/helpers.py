@@ -28,6 +28,7 @@ from findings.service import submit
 from notifications.dispatch import dispatch
 from notifications.links import assignment_token
 from notifications.models import Notification, NotificationStatus
+from rounds import replacements
 from rounds.replacements import replace_member
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND, drawn_round, final_finding, finding, teams
@@ -160,6 +161,21 @@ def replace_in_team(engine: sa.Engine, credit_code: str, inspector_id: str) -> s
                    note=REPLACED_NOTE, recorded_by=COORDINATOR)  # fmt: skip
     (seat,) = [m for m in teams(engine)[credit_code] if m not in before]
     return seat
+
+
+def replacement_held(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Every replacement from now on held inside its transaction, the seat moved and not
+    committed (a hook of ``rounds.replacements``): the first event is set when it is held
+    there, and it goes on once the second is."""
+    inside, go = threading.Event(), threading.Event()
+
+    def held(session: Session, round_key: str, replaced: object) -> None:
+        inside.set()
+        assert go.wait(60), "the test never let the replacement go on"
+
+    hooks = [*replacements.after_replacement_hooks, held]
+    monkeypatch.setattr(replacements, "after_replacement_hooks", hooks)
+    return inside, go
 
 
 def bearer(credit_code: str, inspector_id: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ which a replacement locks for update and the check for share)."""
 from __future__ import annotations
 
 import html
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from draw.replace import CAUSES
 from findings import service
-from rounds import audit, replacements
+from rounds import audit
 from rounds.models import TeamChange
 from shuangsui import writes
 from shuangsui.clock import local_label
@@ -37,6 +36,7 @@ from tests.workspace.helpers import (
     open_assignment,
     post_state,
     replace_in_team,
+    replacement_held,
 )
 from tests.workspace.test_ended_mid_form import FORM, SAVED, TYPED
 
@@ -138,14 +138,7 @@ def test_a_post_sent_while_a_replacement_is_under_way_waits_for_it_and_is_refuse
     base, drawn, _ = coordinator_live
     code = sorted(drawn)[0]
     member = drawn[code][0]
-    inside, go = threading.Event(), threading.Event()
-
-    def held(session: Session, round_key: str, replaced: object) -> None:
-        inside.set()
-        assert go.wait(60), "the test never let the replacement go on"
-
-    hooks = [*replacements.after_replacement_hooks, held]
-    monkeypatch.setattr(replacements, "after_replacement_hooks", hooks)
+    inside, go = replacement_held(monkeypatch)
     with httpx.Client(base_url=base, timeout=60) as http:
         path, form = _signed_in_with_a_draft(http, base, code, member)
         draft, versions, files, events = post_state(engine, code, member)
