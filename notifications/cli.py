@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shuangsui.keys import ROW_ID_MAX
+
 if TYPE_CHECKING:
     from notifications.relink import Refusals, Relinked
 
@@ -66,7 +68,8 @@ def retry(round_key: RoundArg = None) -> None:
 def dispatch_cmd(
     round_key: Annotated[str | None, typer.Option("--round", help="only this round")] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="messages claimed at a time")
+        # a LIMIT: a larger one was a traceback from the database (past SQLite's eight bytes)
+        int | None, typer.Option(min=1, max=ROW_ID_MAX, help="messages claimed at a time")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="parallel deliveries")] = None,
 ) -> None:

@@ -25,7 +25,7 @@ from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import CommitHeld, DrawNotRecorded, EntropyUnavailable, UserError
-from shuangsui.keys import check_round_key
+from shuangsui.keys import ROW_ID_MAX, check_round_key
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -173,7 +173,11 @@ LIST_LIMIT = 30  # rounds `round list` shows without --all: five years hold hund
 
 @app.command("list")
 def list_rounds(
-    limit: int = typer.Option(LIST_LIMIT, "--limit", min=1, help="show the newest N rounds"),
+    # no more rounds than ids; a larger number reached the database, whose refusal was a
+    # traceback (an OverflowError on SQLite past eight bytes, a DataError on PostgreSQL)
+    limit: int = typer.Option(
+        LIST_LIMIT, "--limit", min=1, max=ROW_ID_MAX, help="show the newest N rounds"
+    ),
     all_: bool = typer.Option(False, "--all", help="show every round"),
 ) -> None:
     """The newest rounds first: 30 unless --limit N or --all; a last line says how many older
@@ -407,6 +411,10 @@ def _quiet_prefect() -> Iterator[None]:
         prefect_logger.setLevel(logging.WARNING)
 
 
+# as the API bounds it: a plan's numbers are hashed as exact JSON numbers (draw.canonical)
+CAP_MAX = 2**53 - 1
+
+
 @app.command("adhoc")
 def adhoc(
     plan: str = typer.Option(..., help="plan file, or a plan id under SHUANGSUI_PLANS_DIR"),
@@ -414,7 +422,7 @@ def adhoc(
     requested_by: str = typer.Option(..., "--requested-by", help="who asks (audited)"),
     round_id: str = typer.Option(None, "--round-id", help="continue a committed ad hoc round"),
     rate: list[str] = typer.Option([], help="raise a rate, e.g. --rate D=50% (repeat)"),
-    total_cap: int = typer.Option(None, "--total-cap"),
+    total_cap: int = typer.Option(None, "--total-cap", min=1, max=CAP_MAX),
     division: list[str] = typer.Option([], help="narrow to a division (repeat)"),
     digits: str = typer.Option(None, "--digits", help="ceremony digits (committed rounds only)"),
     witness: list[str] = typer.Option([], "--witness"),
