@@ -128,7 +128,7 @@ def status() -> None:
     for d in read.disabled:
         typer.echo(f"{d.code or '?'} DISABLED (partner[{d.entry}] of the directory): "
                    f"{d.field}: {d.reason}")  # fmt: skip
-    me = load_or_create()
+    me, now = load_or_create(), dt.datetime.now(dt.UTC)
     stand = standing(_engine(), me.origin)
     if read.witness_quorum:
         typer.echo(f"witness quorum: {read.witness_quorum} cosignature(s) from witnesses other "
@@ -153,7 +153,7 @@ def status() -> None:
             typer.echo(f"    why: {s.last_error}")
         if code in stand.unread:
             typer.echo(f"    {said(stand.unread[code])}")
-        typer.echo(f"    entry kinds: {kinds.described(s.about)}")
+        typer.echo(f"    entry kinds: {kinds.described(s.about, now=now)}")
         if s.flagged and any(c.partner_code == code for c in conflicts):
             n = sum(c.partner_code == code for c in conflicts)
             typer.echo(f"    !!! {code} REWROTE ITS HISTORY: {n} piece(s) of evidence "
@@ -198,11 +198,11 @@ def view(credit_code: str) -> None:
     credit_code = credit_code.strip().upper()
     if why := uscc.problem(credit_code, uscc.load_whitelist()):  # a typo: an empty view, as if fine
         raise UserError(f"CREDIT_CODE: {why}")
-    engine = _engine()
+    engine, now = _engine(), dt.datetime.now(dt.UTC)
     with Session(engine) as session:
         states = sorted(session.exec(select(PartnerState)).all(), key=lambda s: s.partner_code)
     # what each partner said of the entry kinds it reads: the kinds ``kept_unread`` may hold
-    told = {s.partner_code: kinds.summary(s.about) for s in states}
+    told = {s.partner_code: kinds.summary(s.about, now) for s in states}
     # how current its results here are: a sync that failed applied nothing of it
     synced = {s.partner_code: {"status": s.status, "last_ok": _when(s.last_success_at),
                                "last_try": _when(s.last_attempt_at),

@@ -28,6 +28,7 @@ from exchange.errors import KindNotWritable, SyncRejected
 from exchange.models import PartnerState
 from exchange.settings import exchange_settings
 from shuangsui.clock import local_label
+from shuangsui.config import get_settings
 from shuangsui.text import CONTROL_IN_TEXT, one_line
 
 if TYPE_CHECKING:
@@ -86,11 +87,32 @@ def _line(text: str) -> str:
     return one_line(CONTROL_IN_TEXT.sub("\ufffd", text))[:600]
 
 
-def described(said: dict[str, Any] | None) -> str:
-    """What a partner said of the kinds it reads, in one phrase (status, errors)."""
+# How long a kept statement counts for the writer's rule (:func:`may_write`): a statement is
+# what the partner's shuangsui was when it was taken, and a sync that fails before asking
+# keeps the last; past this, no kind outside ``BASELINE`` is written to the partner until a
+# sync takes a statement again. 48 syncs of the hourly flow; a day's slack for a daily one
+# (docs/exchange-protocol.md, "How long a statement counts").
+STATEMENT_MAX_AGE = dt.timedelta(hours=48)
+_HOURS = STATEMENT_MAX_AGE // dt.timedelta(hours=1)
+
+
+def stale(said: dict[str, Any] | None, now: dt.datetime) -> bool:
+    """Whether a kept statement the partner did make was taken longer ago than
+    ``STATEMENT_MAX_AGE`` (one that said nothing, or could not be taken, counts for nothing
+    however old)."""
+    if not said or said["state"] != "advertised":
+        return False
+    return now - dt.datetime.fromisoformat(said["read_at"]) > STATEMENT_MAX_AGE
+
+
+def described(said: dict[str, Any] | None, zone: str | None = None,
+              now: dt.datetime | None = None) -> str:  # fmt: skip
+    """What a partner said of the kinds it reads, in one phrase (status, errors): when it was
+    taken, in the bureau's time (``zone``, default the bureau's); with ``now``, whether it
+    is too old to count."""
     if not said:
         return "has not said which entry kinds it reads (not synced since we ask)"
-    when = said.get("read_at", "?")
+    when = _local(said["read_at"], zone)
     if said["state"] == "absent":
         return (f"said nothing of the kinds it reads (HTTP 404 at {when}: a shuangsui older "
                 "than GET /exchange/v1/about): it reads only " + ", ".join(sorted(BASELINE))
@@ -99,10 +121,14 @@ def described(said: dict[str, Any] | None) -> str:
         return f"which entry kinds it reads is not known (at {when}): {said['reason']}"
     others = ("keeps entries of other kinds unread" if said["keeps_unknown_kinds"]
               else "keeps no entry of another kind: one fails its sync")  # fmt: skip
-    return f"reads {', '.join(said['reads'])}; {others} (signed {said['signed_at']})"
+    old = ""
+    if now and stale(said, now):
+        old = (f"; more than {_HOURS} hours ago, so it no longer counts: no kind outside the "
+               "first six is written to it until a sync takes it again")  # fmt: skip
+    return f"reads {', '.join(said['reads'])}; {others} (taken at {when}{old})"
 
 
-def described_zh(said: dict[str, Any] | None, zone: str) -> str:
+def described_zh(said: dict[str, Any] | None, zone: str, now: dt.datetime) -> str:
     """:func:`described` for the coordinator's partners page, its times in ``zone``."""
     if not said:
         return "尚未得知其读取哪些条目类型（下次同步时询问）"
@@ -114,14 +140,17 @@ def described_zh(said: dict[str, Any] | None, zone: str) -> str:
         return f"读取哪些条目类型未知（{read_at}）：{said['reason']}"
     others = ("其他类型的条目保存、不采用" if said["keeps_unknown_kinds"]
               else "不保存其他类型的条目：遇到即同步失败")  # fmt: skip
-    signed = _local(said["signed_at"], zone)
-    return f"读取 {'、'.join(said['reads'])}；{others}（声明签署于 {signed}）"
+    old = ""
+    if stale(said, now):
+        old = (f"；已超过 {_HOURS} 小时，不再作数：同步取得新的声明之前，"
+               "不向其写入前六种以外类型的条目")  # fmt: skip
+    return f"读取 {'、'.join(said['reads'])}；{others}（声明取得于 {read_at}{old}）"
 
 
-def _local(at: str, zone: str) -> str:
-    """A kept ``YYYY-MM-DDTHH:MM:SSZ`` (ours, or a statement's ``at``, checked so) as the
-    pages say a time: '2026-12-06 18:00 北京时间'."""
-    return local_label(dt.datetime.fromisoformat(at), zone)
+def _local(at: str, zone: str | None) -> str:
+    """A kept ``YYYY-MM-DDTHH:MM:SSZ`` (ours, checked so) as the pages say a time:
+    '2026-12-06 18:00 北京时间'."""
+    return local_label(dt.datetime.fromisoformat(at), zone or get_settings().timezone)
 
 
 def news(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str | None:
@@ -153,17 +182,18 @@ _BEFORE = {
 }
 
 
-def summary(said: dict[str, Any] | None) -> dict[str, Any]:
+def summary(said: dict[str, Any] | None, now: dt.datetime) -> dict[str, Any]:
     """What was kept of a partner's statement, but the signed document, and its phrase."""
     kept = {k: v for k, v in (said or {}).items() if k != "document"}
-    return kept | {"said": described(said)}
+    return kept | {"said": described(said, now=now)}
 
 
-def takes(said: dict[str, Any] | None, kind: str) -> bool:
-    """Whether a partner that said ``said`` reads or keeps an entry of ``kind``."""
+def takes(said: dict[str, Any] | None, kind: str, now: dt.datetime) -> bool:
+    """Whether a partner that said ``said``, in a statement that still counts at ``now``,
+    reads or keeps an entry of ``kind``."""
     if kind in BASELINE:
         return True
-    if not said or said["state"] != "advertised":
+    if not said or said["state"] != "advertised" or stale(said, now):
         return False
     return kind in said["reads"] or bool(said["keeps_unknown_kinds"])
 
@@ -190,18 +220,21 @@ def pulling(directory: Directory) -> dict[str, str]:
     return codes
 
 
-def may_write(session: Session, kind: str, directory: Directory | None = None) -> list[Breaks]:
-    """The partners that pull our log and are not known to read or keep ``kind``: an entry of
-    it may be appended only when there are none."""
+def may_write(session: Session, kind: str, directory: Directory | None = None,
+              now: dt.datetime | None = None) -> list[Breaks]:  # fmt: skip
+    """The partners that pull our log and are not known to read or keep ``kind`` (by a
+    statement taken within ``STATEMENT_MAX_AGE`` of ``now``): an entry of it may be appended
+    only when there are none."""
     if kind in BASELINE:
         return []
+    now = now or dt.datetime.now(dt.UTC)
     codes = pulling(directory or read_directory())
     said = dict(session.execute(
         select(col(PartnerState.partner_code), col(PartnerState.about))
         .where(col(PartnerState.partner_code).in_(list(codes)))
     ).all())  # fmt: skip
-    return [Breaks(code, name, described(said.get(code)))
-            for code, name in codes.items() if not takes(said.get(code), kind)]  # fmt: skip
+    return [Breaks(code, name, described(said.get(code), now=now))
+            for code, name in codes.items() if not takes(said.get(code), kind, now)]  # fmt: skip
 
 
 def refuse_breaking(session: Session, kinds: Iterable[str]) -> None:

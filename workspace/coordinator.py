@@ -7,6 +7,7 @@ the token leaves the address bar (``workspace.guards``, "Signing in takes two st
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -499,7 +500,7 @@ def partners(request: Request, me: Coordinator) -> Response:
     from exchange.standing import standing
 
     settings = request.app.state.settings
-    zone = settings.timezone
+    zone, now = settings.timezone, dt.datetime.now(dt.UTC)
     with DbSession(request.app.state.engine) as db:
         states = {s.partner_code: s for s in db.exec(select(PartnerState)).all()}
     stand = standing(request.app.state.engine, origin_of(settings.bureau_code))
@@ -525,7 +526,7 @@ def partners(request: Request, me: Coordinator) -> Response:
                 "witnessed": stand.witnessed.get(p.origin, 0),
                 "equivocated": bool(stand.equivocations_of(p.origin)),
                 "unread": stand.unread.get(code, {}),  # entries of kinds we do not know
-                "kinds": described_zh(st.about if st else None, zone),  # the kinds it reads
+                "kinds": described_zh(st.about if st else None, zone, now),  # the kinds it reads
             }
         )
     from joint.evidence import all_evidence

@@ -35,6 +35,7 @@ from exchange.errors import KindNotWritable
 from exchange.keys import load_or_create
 from exchange.models import ExchangeEntry, PartnerEntry, PartnerState
 from exchange.notes import verifier_key
+from shuangsui.clock import local_label
 from tests.exchange.bureaus import Bureau, Servers, make_bureau, publish, write_directory
 from tests.exchange.proxy import FaultProxy
 from tests.servers import free_port
@@ -76,6 +77,12 @@ class Trio:
     def ours(self) -> list[str]:
         with Session(self.fj_engine) as s:
             return list(s.exec(select(ExchangeEntry.kind).order_by(col(ExchangeEntry.seq))).all())
+
+
+def taken(said: dict[str, Any]) -> str:
+    """When a kept statement was taken, as the command and the pages say it (the bureau's
+    time, Asia/Shanghai here)."""
+    return local_label(dt.datetime.fromisoformat(said["read_at"]))
 
 
 def _env(b: Bureau, public_url: str) -> dict[str, str]:
@@ -169,10 +176,10 @@ def test_partners_say_what_they_read_and_a_new_kind_waits_for_every_one(
 
     status = t.run("partners", "status")
     assert (f"    entry kinds: reads {', '.join(sorted(entries.KINDS))}; keeps entries of "
-            f"other kinds unread (signed {sh_said['signed_at']})") in status  # fmt: skip
+            f"other kinds unread (taken at {taken(sh_said)})") in status  # fmt: skip
     assert (
         f"    entry kinds: said nothing of the kinds it reads (HTTP 404 at "
-        f"{js_said['read_at']}: a shuangsui older than GET /exchange/v1/about): it reads "
+        f"{taken(js_said)}: a shuangsui older than GET /exchange/v1/about): it reads "
         f"only {', '.join(SIX)} and fails its sync on an entry of any other kind"
     ) in status
     view = json.loads(t.run("partners", "view", A))
@@ -202,7 +209,7 @@ def test_partners_say_what_they_read_and_a_new_kind_waits_for_every_one(
     assert out.splitlines() == [
         "320000 ok: 1 -> 1 (0 new)",
         f"    entry kinds: reads {', '.join(sorted(entries.KINDS))}; keeps entries of other "
-        f"kinds unread (signed {js_said['signed_at']}); before: it said nothing (HTTP 404: an "
+        f"kinds unread (taken at {taken(js_said)}); before: it said nothing (HTTP 404: an "
         "older shuangsui)",
     ], out
     with Session(t.fj_engine) as s:
@@ -285,7 +292,7 @@ def test_a_statement_that_cannot_be_taken_is_a_reason_not_a_failed_sync(trio: Tr
         # the sync says it under the partner, every time (unreadable after unreadable too)
         assert out.splitlines() == [
             f"320000 ok: {n} -> {n + 1} (1 new)",
-            f"    entry kinds: which entry kinds it reads is not known (at {said['read_at']}): "
+            f"    entry kinds: which entry kinds it reads is not known (at {taken(said)}): "
             + said["reason"],
         ], (mode, out)
         assert reason in said["reason"], (mode, said)
@@ -311,7 +318,7 @@ def test_a_statement_that_cannot_be_taken_is_a_reason_not_a_failed_sync(trio: Tr
         "310000 ok: 0 -> 0 (0 new)",
         f"320000 ok: {n + 1} -> {n + 1} (0 new)",
         f"    entry kinds: reads {', '.join(sorted(entries.KINDS))}; keeps entries of other "
-        f"kinds unread (signed {js_said['signed_at']}); before: not known",
+        f"kinds unread (taken at {taken(js_said)}); before: not known",
     ], out
     assert t.run("partners", "sync").splitlines() == [
         "310000 ok: 0 -> 0 (0 new)", f"320000 ok: {n + 1} -> {n + 1} (0 new)"

@@ -216,10 +216,11 @@ def test_partners_page_shows_each_partners_sync_and_fault(
     row = page.text.split('id="p-310000"', 1)[1].split("</tr>", 1)[0]
     assert "上海市认证执法局" in row and "同步失败" in row and "42" in row
     assert "2026-12-01 02:10 北京时间" in row and "connection refused" in row
-    # what it said of the kinds it reads, signed when, in the bureau's time as every time here
+    # what it said of the kinds it reads, taken when, in the bureau's time as every time here
     kinds = row.split('class="kinds">', 1)[1].split("</small>", 1)[0]
-    assert kinds == ("读取 correction、result；其他类型的条目保存、不采用"
-                     "（声明签署于 2026-12-01 02:10 北京时间）")  # fmt: skip
+    assert kinds == ("读取 correction、result；其他类型的条目保存、不采用（声明取得于 "
+                     "2026-12-01 02:11 北京时间；已超过 48 小时，不再作数：同步取得新的声明之前，"
+                     "不向其写入前六种以外类型的条目）")  # fmt: skip
 
 
 def test_this_month_lists_each_plan_with_its_state(
