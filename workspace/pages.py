@@ -61,6 +61,16 @@ TOO_LARGE = [
 ]  # fmt: skip
 
 
+NOT_OPENED = "无法打开此页面"
+NOT_DONE = "未能完成这项操作"
+
+
+def heading(request: Request) -> str:
+    """What a refusal page is headed: a page asked for (GET) could not be opened; a form sent
+    (保存, 提交, 撤回, 导入...) was not carried out, which "无法打开此页面" would not say."""
+    return NOT_OPENED if request.method in ("GET", "HEAD") else NOT_DONE
+
+
 def error_page(scope: Scope, status: int) -> HTMLResponse | None:
     """A framework refusal of a workspace path (``/w``...) as a page in Chinese, with 退出
     where the browser holds a session there, as the workspace's own refusals; None for any
@@ -73,14 +83,16 @@ def error_page(scope: Scope, status: int) -> HTMLResponse | None:
     if status == 413:
         message = next((m for p, m in TOO_LARGE if p.fullmatch(path)), message)
     again = "" if status == 404 else back_link(path)
-    return render("refused.html", status, message=message, again=again, **signout_form(request))
+    return render("refused.html", status, message=message, again=again,
+                  heading=heading(request), **signout_form(request))  # fmt: skip
 
 
 def refused_page(status: int, message: str, scope: Scope) -> HTMLResponse:
     """The refusal page of a request, made outside the routes (``Fences``)."""
     request = Request(scope)
     again = back_link(request.url.path)
-    return render("refused.html", status, message=message, again=again, **signout_form(request))
+    return render("refused.html", status, message=message, again=again,
+                  heading=heading(request), **signout_form(request))  # fmt: skip
 
 
 def signout_form(request: Request) -> dict[str, str]:
@@ -111,7 +123,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused) -> HTMLResponse:
         again = back_link(request.url.path if exc.back is None else exc.back)
-        said = {"message": exc.message, "again": again, **signout_form(request)}
+        said = {"message": exc.message, "again": again, "heading": heading(request),
+                **signout_form(request)}  # fmt: skip
         return render("refused.html", exc.status, **said)
 
     app.state.error_page = error_page
