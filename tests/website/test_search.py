@@ -1,8 +1,8 @@
 """The search page in headless Chromium, served over HTTP as a citizen reaches it.
 
 With JavaScript: a query of several words finds the enterprises whose name or credit code holds
-every word (letters in any case), and a live region says how many were found, that none was, or
-that only the first ones are shown. Without JavaScript: no search box that does nothing, but a
+every word (letters in any case, full-width or half-width), and a live region says how many were
+found, that none was, or that only the first ones are shown. Without JavaScript: no search box that does nothing, but a
 visible note on where else to look (the round pages, results.csv).
 """
 
@@ -27,7 +27,12 @@ from website.site import publish
 
 KEY = "ccc-2026-12"
 DRAWN = SEARCH_LIMIT + 30  # every enterprise of the frame is drawn
-NAMES = {3: "福州新华家用电器有限公司", 4: "厦门华新电器有限公司", 5: "新华书店有限公司"}
+NAMES = {3: "福州新华家用电器有限公司", 4: "厦门华新电器（集团）有限公司", 5: "新华书店有限公司"}
+
+
+def _full_width(text: str) -> str:
+    """``text`` as a Chinese input method in full-width mode types it (Ａ-Ｚ, ０-９)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -96,6 +101,13 @@ def test_search_finds_every_word_and_says_what_it_found(site: tuple[str, list[st
         box.fill(lettered.lower())  # a credit code typed in lower case
         expect(status).to_have_text("找到 1 条。")
         expect(hits.first).to_contain_text(lettered)
+
+        for typed in (_full_width(codes[3]), _full_width(lettered.lower())):  # full-width
+            box.fill(typed)
+            expect(status).to_have_text("找到 1 条。")
+        box.fill("(集团)")  # half-width brackets find the name's full-width ones
+        expect(status).to_have_text("找到 1 条。")
+        expect(hits.first).to_contain_text(NAMES[4])
 
         box.fill("华新 书店")
         expect(status).to_contain_text("未找到")
