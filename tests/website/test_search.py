@@ -2,8 +2,8 @@
 
 With JavaScript: a query of several words finds the enterprises whose name or credit code holds
 every word (letters in any case, full-width or half-width), and a live region says how many were
-found, that none was, or that only the first ones are shown. Without JavaScript: no search box that does nothing, but a
-visible note on where else to look (the round pages, results.csv).
+found, that none was, or that only the first ones are shown. Without JavaScript: no search box
+that does nothing, but a visible note on where else to look (the round pages, results.csv).
 """
 
 from __future__ import annotations
