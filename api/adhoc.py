@@ -10,14 +10,12 @@ import threading
 from typing import TYPE_CHECKING, Any, cast
 
 from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
+from rounds.service import REASON_MAX as REASON_MAX  # the page's and the request model's
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 logger = logging.getLogger(__name__)
-# the longest reason of an ad hoc round: it is audited, and published in the round's bundle
-# (round.json's meta); the API's request model and the workspace's form both hold to it
-REASON_MAX = 1000
 
 # Rounds started in this process and still running: ``serve`` waits for them at shutdown, so a
 # round is never cut off between its commit and its draw by a clean stop.

@@ -26,6 +26,7 @@ from prefect.runtime import flow_run
 
 from flows.plans import current_period, find_plan, plans_due
 from rounds import audit, entropy
+from rounds.service import check_texts
 from shuangsui import wiring
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
@@ -217,6 +218,7 @@ def adhoc_round(
             committed round only)
         witnesses: 见证人姓名 / the witnesses' names
     """
+    check_texts(reason=reason, requested_by=requested_by)  # before a refusal audits them
     if round_id is not None:
         check_round_key(round_id, field="round_id")
     settings = get_settings()
@@ -325,6 +327,7 @@ def draw_round(
     from shuangsui.db import get_engine
 
     check_round_key(round_key, field="round_key")
+    check_texts(requested_by=requested_by)  # audited with the draw, as an ad hoc round's
     migrate(get_settings().resolved_database_url)
     status = str(get_round(get_engine(), round_key).status)
     summary = _carry_round({"round_key": round_key, "status": status}, witness_digits,

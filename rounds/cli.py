@@ -39,6 +39,17 @@ def _engine():  # type: ignore[no-untyped-def]
     return get_engine(settings)
 
 
+def _texts(options: dict[str, str], **values: str) -> None:
+    """``values`` as :func:`rounds.service.check_texts` takes them (one rule for every path to
+    a commit), refused naming this command's option (``options``: the parameter's) with exit 2,
+    before anything is opened."""
+    try:
+        service.check_texts(**values)
+    except UserError as exc:
+        field, _, why = str(exc).partition(": ")
+        raise typer.BadParameter(why, param_hint=f"'{options[field]}'") from None
+
+
 def _entropy(digits: str | None, witnesses: list[str]) -> service.EntropyInput:
     return service.EntropyInput(witness_digits=digits, witnesses=tuple(witnesses))
 
@@ -81,6 +92,7 @@ def commit(
     by: str = typer.Option(None, "--by", help="who commits (default: this login's user name)"),
 ) -> None:
     """Commit a scheduled round from a plan file: freeze plan and frames, name the entropy."""
+    _texts({"accept": "--accept", "requested_by": "--by"}, accept=accept, requested_by=by or "")
     path = find_plan(get_settings().plans_dir, plan)
     rnd = service.commit_round(
         engine=_engine(),
@@ -136,6 +148,7 @@ def draw_cmd(
     """Draw a committed round (once: a drawn round is shown, never re-drawn; new digits for a
     drawn round are refused with exit status 4; a draw that other writers kept from being
     recorded leaves the round committed, exit status 6: run it again)."""
+    _texts({"requested_by": "--by"}, requested_by=by or "")
     try:
         rnd = service.draw_round(
             engine=_engine(),
@@ -429,6 +442,8 @@ def adhoc(
 ) -> None:
     """An ad hoc round: through the `adhoc-round/adhoc` deployment when a Prefect server with
     that deployment is configured (PREFECT_API_URL), in this process otherwise."""
+    _texts({"reason": "--reason", "requested_by": "--requested-by"}, reason=reason,
+           requested_by=requested_by)  # fmt: skip
     if round_id is not None:
         check_round_key(round_id, field="--round-id")
     find_plan(get_settings().plans_dir, plan)  # a plan outside the plans folder stops here

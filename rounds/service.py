@@ -76,6 +76,7 @@ from shuangsui.errors import (
 )
 from shuangsui.errors import InfeasibleDraw as UserInfeasible
 from shuangsui.keys import check_round_key
+from shuangsui.text import no_control, no_control_in_text
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,32 @@ def _now() -> dt.datetime:
 
 # ------------------------------------------------------------------ commit
 RECHECK_MARK = "复查"  # a reason containing it allows a round over firms another round checks
+# The longest reason of a round (an ad hoc round's, a held commit's --accept): audited, and an ad
+# hoc round's published in its bundle (round.json); the API and the workspace's form hold to it.
+REASON_MAX = 1000
+NAME_MAX = 64  # the longest name of who asks for a round, as a coordinator token's (api.tokens)
+
+
+def check_texts(*, reason: str = "", requested_by: str = "", accept: str = "") -> None:
+    """What a person typed for a round, as every path to :func:`commit_round` must give it (the
+    CLI's options, the API, the workspace's form, the flows' parameters): the reasons at most
+    :data:`REASON_MAX` characters, line breaks allowed; who asks a name of at most
+    :data:`NAME_MAX`; none with a control or invisible character (a right-to-left override
+    turns the text after it round wherever the reason shows: round.json, the site, the pages).
+    ``UserError`` naming the parameter otherwise (``reason: ...``), which a caller may name as
+    its own option."""
+    rules = (
+        ("reason", reason, REASON_MAX, no_control_in_text),
+        ("requested_by", requested_by, NAME_MAX, no_control),
+        ("accept", accept, REASON_MAX, no_control_in_text),
+    )
+    for field, value, most, rule in rules:
+        if len(value) > most:
+            raise UserError(f"{field}: {len(value)} characters, at most {most}")
+        try:
+            rule(value)
+        except ValueError as exc:
+            raise UserError(f"{field}: {exc}") from None
 
 
 def _differences(before: Any, after: Any, path: str = "") -> list[str]:
@@ -200,6 +227,7 @@ def commit_round(
     gives the coordinator's reason, which the audit log keeps. A version 2 round (the default)
     gets its own secret pseudonym key: its inspectors appear in the public bundle only under
     pseudonyms (docs/draw-algorithm.md §12)."""
+    check_texts(reason=reason, requested_by=requested_by, accept=accept)  # before anything
     settings = settings or get_settings()
     base_plan, _ = load_plan_text(plan_text, source=plan_source)
     plan = apply_overrides(base_plan, overrides or {})
