@@ -148,7 +148,8 @@ def relink_cmd(
     one after another. --end-old: one member's link to one check lost or forwarded: it is
     ended (it stops opening at once) and a new one sent, every other link untouched. Run
     again before that new link is sent (for any reason): nothing more ended; after, it ends
-    the new link too (lost again)."""
+    the new link too (lost again). A link no message has carried out yet (the first notice
+    still waiting, untried) is not ended: nobody but the member can hold it."""
     from api.link_refusals import link_refusals
     from notifications.relink import relink
     from shuangsui import writes
@@ -192,6 +193,11 @@ def relink_cmd(
                    f"{before.ended_by} at {at} ({before.reason}) and its new link (generation "
                    f"{done.generation}) has not been sent yet: nobody but the member can come "
                    "to hold it, nothing more ended")  # fmt: skip
+    elif end_old and not done.left_out:  # generation 0, never sent: nothing to end
+        typer.echo(f"the link of {inspector} to {credit_code} was not ended: no message has "
+                   "carried it out yet (its notice waits in the outbox, never tried), so "
+                   "nobody but the member can come to hold it; the message queued now holds "
+                   "the same link")  # fmt: skip
 
 
 def _say_relinked(round_key: str, done: Relinked) -> None:

@@ -99,14 +99,16 @@ def end(
 
     Once per ending: ``seen``, the generation the caller saw (the page's form), already ended
     (a second POST of the form, another coordinator's at once) ends nothing more; one the
-    link has not reached is refused (:class:`Unseen`), nothing written. With no ``seen``
-    (the command), an ending is told from the member losing their new link too: a current
-    generation whose link has not left (:func:`left`, its token made under ``secret``) ends
-    nothing more, whatever reason this call gives (the same command twice in a row, two
-    processes at once, two coordinators with two causes): nobody but the member can come to
-    hold a link not sent, and a link made in its place would go the same way. Once that link
-    has been sent, an ending ends it too (docs/workspace.md, "Two endings of one link"). The
-    generation current after, and whether this call ended one."""
+    link has not reached is refused (:class:`Unseen`), nothing written. And a current link
+    that has not left (:func:`left`, its token made under ``secret``) is never ended, whatever
+    reason this call gives and whichever generation it is: the member's first link whose
+    检查任务通知 waits in the outbox untried, or the new link an ending made and no message
+    has carried yet (the same command twice in a row, two processes at once, two coordinators
+    with two causes). Nobody but the member can come to hold a link not sent, and a link made
+    in its place would go the same way, by the same message to the same address. Once a
+    message holding it has been sent or tried, an ending ends it (docs/workspace.md, "Two
+    endings of one link" and "A link never sent"). The generation current after, and whether
+    this call ended one."""
     session.get(Inspector, inspector_id, with_for_update=True)
     latest = latest_ending(session, round_key, credit_code, inspector_id)
     now_at = latest.generation if latest else 0
@@ -115,10 +117,8 @@ def end(
                      f"generation {now_at}; nothing ended")  # fmt: skip
     if seen is not None and seen != now_at:
         return now_at, False
-    if seen is None and latest is not None:
-        token = assignment_tokens(secret, round_key)(credit_code, inspector_id, now_at)
-        if not left(session, round_key, credit_code, inspector_id, token):
-            return now_at, False
+    if not current_left(session, round_key, credit_code, inspector_id, now_at, secret):
+        return now_at, False
     session.add(LinkGeneration(round_key=round_key, credit_code=credit_code,
                                inspector_id=inspector_id, generation=now_at + 1,
                                ended_at=datetime.now(UTC), ended_by=by, reason=reason))  # fmt: skip
@@ -139,12 +139,27 @@ def latest_ending(
     return session.execute(mine).scalars().first()
 
 
+def current_left(
+    session: Session, round_key: str, credit_code: str, inspector_id: str, generation: int,
+    secret: str,
+) -> bool:  # fmt: skip
+    """Whether the member's link of ``generation`` (made under ``secret``) may have left
+    (:func:`left`)."""
+    token = assignment_tokens(secret, round_key)(credit_code, inspector_id, generation)
+    return left(session, round_key, credit_code, inspector_id, token)
+
+
 def left(session: Session, round_key: str, credit_code: str, inspector_id: str, token: str) -> bool:
-    """Whether a message holding the link of ``token`` has left for the member: sent, or in a
-    dispatcher's hands (leased: it may be going now). One waiting, to be retried or given up
-    on has not: nobody can have lost that link yet."""
+    """Whether a message holding the link of ``token`` may have left for the member: sent, in
+    a dispatcher's hands (leased: it may be going now), or tried and failed (an attempt spent,
+    or an error recorded: to be retried, given up on, or given up on and queued again by
+    ``notifications retry``, which starts its count afresh). A failure does not say nothing
+    left: a connection lost after the message's body was handed to the mail server, a
+    webhook whose answer was not read, a wrong address's server that took it and bounced it
+    later. Only a message waiting untried has not: nobody can have lost that link yet."""
     n = Notification.__table__.c  # type: ignore[attr-defined]
-    gone = sa.or_(n.status == NotificationStatus.sent.value, n.lease_until >= datetime.now(UTC))
+    gone = sa.or_(n.status == NotificationStatus.sent.value, n.lease_until >= datetime.now(UTC),
+                  n.attempts > 0, n.last_error.is_not(None))  # fmt: skip
     payloads = session.execute(
         sa.select(n.payload).where(
             n.round_key == round_key, n.recipient == inspector_id, n.kind.in_(LINK_KINDS), gone

@@ -20,11 +20,14 @@ notice forwarded to someone who must not have it): the member's link is made of 
 generation (``notifications.generations``), which the token check takes from then on, and the
 message says the earlier link no longer opens. Every other link, the member's to other checks
 and the other members', is untouched. Ended once per form sent (the generation it showed);
-the command ends nothing more while the new link an ending made has not been sent, whatever
-reason it is given (the same command twice, two processes at once, two coordinators with two
-causes: docs/workspace.md, "Two endings of one link"), and ends the new link too once it has
-(the member lost it as well: ``generations.end``); given again for the same reason, it queues
-nothing more either (the message's key, below).
+a link no message has carried out yet (sent or tried: ``generations.left``) is not ended,
+whatever reason is given and whichever generation it is: the member's first link while their
+notice waits untried, the new link an ending made (the same command twice, two processes at
+once, two coordinators with two causes: docs/workspace.md, "Two endings of one link" and "A
+link never sent"); the message then says no earlier link reached them, or that the earlier
+one was ended. Once it has left, an ending ends it (the member lost it as well:
+``generations.end``); given again for the same reason, the command queues nothing more either
+(the message's key, below).
 
 Every link of the round is made of its seat's current generation (0, today's token, for a
 seat never ended), here and in the messages written again.
@@ -197,8 +200,8 @@ def relink(
         now = token(s.credit_code, s.inspector_id)
         held = reached.get((s.inspector_id, s.credit_code), set())
         earlier = "same" if now in held else "changed" if held else "none"
-        if end_old:
-            earlier = "ended"
+        if end_old and (ended_now or before is not None):
+            earlier = "ended"  # a link never sent and not ended is the same link: said as such
         firm = firms.get(s.credit_code) or EnterpriseInfo(s.credit_code, s.credit_code)
         said = Reissued(firm, earlier, reissue_subject(s.credit_code, now, reason),
                         current.get((s.credit_code, s.inspector_id), 0))  # fmt: skip

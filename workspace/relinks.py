@@ -10,7 +10,8 @@ inactive, past its expiry) is sent nothing, and the page says so.
 A box, 作废原链接并重新发送, ends the member's link sent before as well
 (``notifications.generations``): a lost phone, a notice forwarded. The form carries the
 generation the page showed, so the same form sent twice, or two coordinators' at once, end
-one generation.
+one generation; a link no message has carried out yet is not ended (nobody but the member
+can hold it), and the page says so.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from rounds.models import Round, RoundStatus
 from rounds.replacements import NOTE_MAX
 from shuangsui import writes
 from shuangsui.clock import local_label
-from shuangsui.config import Settings
+from shuangsui.config import Settings, get_settings
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
 from workspace.formvalues import first_twice, text
@@ -59,11 +60,14 @@ def just_done(
     """A link just sent again, for the page's banner, as the redirect says it (``?relinked=ID``,
     ``&before=1``, ``&ended=1`` or ``earlier``) and only as far as the database agrees: a
     检查链接重新发送 queued to that member for this check, and for an ended link the member's
-    link to this check ended (who ended it and when, from its row). An address made elsewhere
+    link to this check ended (who ended it and when, from its row). An ending of a link never
+    ended that ended nothing (``earlier``) because no message has carried the link out
+    (``notifications.generations.left``) is said so (``unsent``). An address made elsewhere
     (``?relinked=ID&ended=1`` for a link never ended) says nothing it cannot show."""
     who = said.get("relinked", "")[:64]
     if not who:
         return None
+    secret = get_settings().secret_key.get_secret_value()
     with Session(engine) as db:
         queued = db.exec(select(Notification.payload).where(
             col(Notification.round_key) == round_key, col(Notification.recipient) == who,
@@ -71,7 +75,12 @@ def just_done(
         if not any(p.get("credit_code") == credit_code for p in queued):
             return None
         latest = generations.latest_ending(db, round_key, credit_code, who)
-    ended = said.get("ended", "") if latest is not None else ""
+        sent = latest is not None or generations.current_left(
+            db, round_key, credit_code, who, 0, secret
+        )
+    ended = said.get("ended", "")
+    if latest is None:  # never ended: nothing to say, unless the link has not left yet
+        ended = "unsent" if ended == "earlier" and not sent else ""
     return {"id": who, "before": said.get("before", ""), "ended": ended,
             "ended_by": latest.ended_by if latest else "",
             "ended_at": local_label(latest.ended_at, zone) if latest else ""}  # fmt: skip

@@ -195,18 +195,31 @@ def test_a_message_queued_after_the_end_carries_the_new_link(
 def test_a_notice_written_again_after_the_end_carries_the_new_link(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, cli: CliRunner
 ) -> None:
-    """The member's notice not sent yet, written again when the check is given a new date
-    after the end (``hooks.rewrite_unsent``), holds the link that opens."""
+    """The member's notice not sent yet (tried, and refused for now by the mail server: it
+    may have left, so its link is ended; one never tried is not, test_relink_never_sent),
+    written again when the check is given a new date after the end
+    (``hooks.rewrite_unsent``), holds the link that opens."""
     import datetime as dt
 
     from notifications.links import verify_assignment_token
+    from notifications.settings import NotifySettings, SmtpSettings
+    from registry.models import Inspector
     from rounds.redates import move_due_date
     from rounds.replacements import bureau_today
     from tests.findings.factories import drawn_round
+    from tests.notifications.servers import SmtpSink
 
     monkeypatch.setenv("SHUANGSUI_NOTIFY_CHANNEL", "file")
     (code, team), *_ = sorted(drawn_round(engine).items())  # notices not sent yet
     member = team[0]
+    sink = SmtpSink().start()
+    try:
+        with Session(engine) as s:
+            sink.handler.defer.add(s.get(Inspector, member).email)  # type: ignore[union-attr]
+        dispatch(engine=engine, notify=NotifySettings(channel="live"),  # type: ignore[call-arg]
+                 smtp=SmtpSettings(port=sink.port))  # type: ignore[call-arg]  # fmt: skip
+    finally:
+        sink.stop()
     _end(cli, member, code)
     move_due_date(engine, ROUND, code, due_on=bureau_today() + dt.timedelta(days=20),
                   reason="企业停产", recorded_by=BY)  # fmt: skip
