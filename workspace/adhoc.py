@@ -400,6 +400,24 @@ def digit_groups(digits: str, size: int = 4) -> list[str]:
     return [digits[i : i + size] for i in range(0, len(digits), size)]
 
 
+@dataclass(frozen=True)
+class RefusedCeremony:
+    """A ceremony whose digits were not used: the round was drawn by another one (two posted
+    at once: both pages said the draw was under way; the runner's refusal went to the log)."""
+
+    by: str  # who entered the digits
+    at: str  # when the refusal was recorded, in the bureau's zone
+
+
+def refused_ceremonies(engine: Any, round_key: str, zone: str) -> list[RefusedCeremony]:
+    """The round's ceremonies refused because it was drawn already (its ``DrawRefused``
+    entries), for the round's page: where a coordinator looks after entering the digits."""
+    with Session(engine) as db:
+        rows = [e for e in audit.round_events(db, round_key) if e.event == "DrawRefused"]
+    return [RefusedCeremony(json.loads(e.payload)["requested_by"],
+                            local_label(e.at, zone)) for e in rows]  # fmt: skip
+
+
 @router.post("/rounds/{round_key}/ceremony")
 async def ceremony(round_key: str, request: Request, me: Coordinator) -> Response:
     """The ceremony of a committed round, ad hoc or scheduled: the witnesses and the digits

@@ -192,6 +192,9 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
     asked = request.query_params.get("page", "")
     page = overview.enterprise_page(overview.kept(found, show), asked)
     changed = replacements.changes(state.engine, round_key, state.settings.timezone)
+    from workspace.adhoc import refused_ceremonies  # it imports this module
+
+    refused = refused_ceremonies(state.engine, round_key, state.settings.timezone)
     return render(
         "round.html",
         view=view,
@@ -200,6 +203,7 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         csrf=me.csrf,
         requeued=said_count(request, "requeued"),
         ceremony=request.query_params.get("ceremony", ""),
+        refused_ceremonies=refused,
         imported=_imported(request),
         show=show,
         filters=overview.FILTERS,
