@@ -168,12 +168,18 @@ def export_command(
     _user_errors(run)
 
 
+# The most rows of a list `generate` writes: its organisation codes are distinct only below
+# 10**8 (index * 7,919,003 + offset, mod 10**8); a larger count was an OverflowError traceback
+# (random.sample past ssize_t) or a file written without end. Inspectors are held to it too.
+GENERATED_MAX = 10**8
+
+
 @app.command("generate")
 def generate_command(
     seed: Annotated[int, typer.Option(help="same seed, byte-identical files")],
     out: Annotated[Path, typer.Option("--out", help="directory for the five CSV files")],
-    enterprises: Annotated[int, typer.Option(min=0)] = 1000,
-    inspectors: Annotated[int, typer.Option(min=0)] = 50,
+    enterprises: Annotated[int, typer.Option(min=0, max=GENERATED_MAX)] = 1000,
+    inspectors: Annotated[int, typer.Option(min=0, max=GENERATED_MAX)] = 50,
 ) -> None:
     """Write synthetic registry files that import cleanly (same seed, same bytes)."""
     from registry.generate import generate

@@ -1,11 +1,15 @@
-"""A number typed for ``round list --limit``, ``round adhoc --total-cap`` or ``notifications
-dispatch --batch-size`` past what it can mean is refused naming the option, before anything is
-opened: ``--limit 9999999999999999999`` was an OverflowError traceback on SQLite and
-``9223372036854775808`` a DataError on PostgreSQL (LIMIT is eight bytes there); a cap past an
-exact JSON number is refused by the API (``AdhocRequest``) and went to the commit from the
-command line. Exit 2, nothing committed. On SQLite and PostgreSQL."""
+"""A number typed for ``round list --limit``, ``round adhoc --total-cap``, ``notifications
+dispatch --batch-size`` or ``registry generate --enterprises`` / ``--inspectors`` past what it
+can mean is refused naming the option, before anything is opened: ``--limit
+9999999999999999999`` was an OverflowError traceback on SQLite and ``9223372036854775808`` a
+DataError on PostgreSQL (LIMIT is eight bytes there); a cap past an exact JSON number is refused
+by the API (``AdhocRequest``) and went to the commit from the command line; ``registry generate
+--enterprises 99999999999999999999`` was an OverflowError traceback (and past 10**8 its
+organisation codes repeat). Exit 2, nothing committed or written. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -38,17 +42,28 @@ def cli() -> CliRunner:
             "9007199254740991",
         ),  # fmt: skip
         (["notifications", "dispatch", "--batch-size", PAST_UINT8], "--batch-size", "2147483647"),
+        (
+            ["registry", "generate", "--seed", "1", "--out", "{tmp}", "--enterprises", PAST_UINT8],
+            "--enterprises",
+            "100000000",
+        ),
+        (
+            ["registry", "generate", "--seed", "1", "--out", "{tmp}", "--inspectors", "100000001"],
+            "--inspectors",
+            "100000000",
+        ),  # fmt: skip
     ],
 )
 def test_a_number_past_its_bound_is_refused_naming_the_option(
-    cli: CliRunner, engine: sa.Engine, args: list[str], named: str, bound: str
+    cli: CliRunner, engine: sa.Engine, tmp_path: Path, args: list[str], named: str, bound: str
 ) -> None:
-    out = cli.invoke(app, args)
+    out = cli.invoke(app, [a.format(tmp=tmp_path / "out") for a in args])
     text = " ".join(out.output.replace("│", " ").split())
     assert out.exit_code == 2, (out.exception, text)
     assert f"Invalid value for '{named}'" in text and bound in text, text
     with Session(engine) as session:
         assert session.exec(select(Round)).all() == []
+    assert not (tmp_path / "out").exists()  # nothing generated
 
 
 def test_the_largest_limit_lists(cli: CliRunner, engine: sa.Engine) -> None:
