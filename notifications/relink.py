@@ -10,10 +10,11 @@ under another key, it no longer opens; the same link (the key unchanged), it sti
 
 A message of the member's on that check that holds a link and has not reached them (waiting,
 to be retried, or given up on: ``notifications retry`` sends a message as it stands) is
-written again with the current link and token where the old ones stood, as
-``hooks.rewrite_unsent`` writes a notice again, so no message that leaves after a relink
-carries a dead link. One sent, or in a dispatcher's hands (leased: it may be going now),
-stays as it was; its link is what the new message speaks of.
+written again with the current link and token where the old ones stood, and to the member's
+address in the registry now, as ``hooks.rewrite_unsent`` writes a notice again, so no message
+that leaves after a relink carries a dead link, or goes to an address corrected since. One
+sent, or in a dispatcher's hands (leased: it may be going now), stays as it was; its link is
+what the new message speaks of.
 
 One member of one check may have the old link ended as well (``end_old``: a phone lost, a
 notice forwarded to someone who must not have it): the member's link is made of the next
@@ -59,6 +60,7 @@ from notifications.messages import (
     Outgoing,
     Reissued,
     link_reissued_message,
+    route,
 )
 from notifications.models import Channel, Notification, NotificationKind, NotificationStatus
 from notifications.outbox import add_messages
@@ -192,7 +194,8 @@ def relink(
     def token(code: str, member: str) -> str:
         return made(code, member, current.get((code, member), 0))
 
-    rewritten, reached = _rewrite_links(session, round_key, live, token)
+    routes = {member: route(person) for member, person in people.items()}
+    rewritten, reached = _rewrite_links(session, round_key, live, token, routes)
     info = facts.round_info(session, round_key)[0]
     firms = facts.enterprises(session, sorted({s.credit_code for s in live}))
     messages = []
@@ -339,32 +342,42 @@ def _token_of(link: str) -> str:
 
 
 def _rewrite_links(
-    session: Session, round_key: str, seats: Sequence[Seat], token: Callable[[str, str], str]
-) -> tuple[int, dict[tuple[str, str], set[str]]]:
-    """Write each message of these seats' members on their check that holds another link
-    than the current one, and has not reached them (waiting, to be retried, given up on; not
-    leased: ``hooks.rewrite_unsent``), again with the current link and token where the old
-    ones stood (in the subject, the body, the payload). How many were written, and the
-    tokens of the links that reached each seat's member or may be reaching them now (sent,
-    or leased), by (inspector_id, credit_code)."""
+    session: Session, round_key: str, seats: Sequence[Seat], token: Callable[[str, str], str],
+    routes: Mapping[str, tuple[Channel, str]],
+) -> tuple[int, dict[tuple[str, str], set[str]]]:  # fmt: skip
+    """Write each message of these seats' members on their check that has not reached them
+    (waiting, to be retried, given up on; not leased: ``hooks.rewrite_unsent``) and holds
+    another link than the current one, or goes to another address than the member's now
+    (``routes``: an address corrected in the registry since it was queued; a member with none
+    now keeps the one it has), again with the current link and token where the old ones stood
+    (in the subject, the body, the payload) and to the current address, as a notice written
+    again for a new date is. How many were written, and the tokens of the links that reached
+    each seat's member or may be reaching them now (sent, or leased), by (inspector_id,
+    credit_code)."""
     wanted = {(s.inspector_id, s.credit_code) for s in seats}
     table = Notification.__table__  # type: ignore[attr-defined]
     n = table.c
     rows = session.execute(
-        sa.select(n.id, n.recipient, n.status, n.subject, n.body, n.payload).where(
-            n.round_key == round_key, n.kind.in_(LINK_KINDS)
-        )
-    ).all()
+        sa.select(n.id, n.recipient, n.status, n.subject, n.body, n.payload, n.channel,
+                  n.address).where(n.round_key == round_key, n.kind.in_(LINK_KINDS))
+    ).all()  # fmt: skip
     now = datetime.now(UTC)
     rewritten = 0
     reached: dict[tuple[str, str], set[str]] = {}
-    for row_id, member, status, subject, body, payload in rows:
+    for row_id, member, status, subject, body, payload, channel, address in rows:
         seat = (member, payload.get("credit_code"))
         link = payload.get("link")
         if seat not in wanted or not link:
             continue
         old, new = _token_of(link), token(seat[1], member)
-        if old != new and old and str(status) in _NOT_REACHED:
+        values: dict[str, object] = {}
+        if old != new and old:
+            values.update(subject=subject.replace(old, new), body=body.replace(old, new),
+                          payload={**payload, "link": link.replace(old, new)})  # fmt: skip
+        to, at = routes.get(member, (Channel.none, ""))
+        if to != Channel.none and (Channel(channel), address) != (to, at):
+            values.update(channel=to, address=at)
+        if values and str(status) in _NOT_REACHED:
             done = session.execute(
                 sa.update(table)
                 .where(
@@ -372,11 +385,7 @@ def _rewrite_links(
                     n.status.in_(_NOT_REACHED),
                     sa.or_(n.lease_until.is_(None), n.lease_until < now),
                 )
-                .values(
-                    subject=subject.replace(old, new),
-                    body=body.replace(old, new),
-                    payload={**payload, "link": link.replace(old, new)},
-                )  # fmt: skip
+                .values(**values)
             )
             if done.rowcount:  # type: ignore[attr-defined]
                 rewritten += 1

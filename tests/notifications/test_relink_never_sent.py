@@ -11,6 +11,7 @@ real process, on SQLite and PostgreSQL; the failure is a real SMTP server's answ
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,12 @@ def _messages(engine: sa.Engine, member: str, code: str) -> list[Notification]:
         rows = s.exec(select(Notification).where(Notification.recipient == member)
                       .order_by(Notification.id)).all()  # fmt: skip
     return [m for m in rows if m.payload.get("credit_code") == code and m.payload.get("link")]
+
+
+def _text(message: EmailMessage) -> str:
+    return "".join(
+        str(p.get_content()) for p in message.walk() if p.get_content_maintype() == "text"
+    )
 
 
 def _path(link: str) -> str:
@@ -137,3 +144,40 @@ def test_a_link_whose_notice_was_tried_and_failed_is_ended(
         assert _generations(engine) == [1, 2] and _events(engine, "LinkEnded") == 2
     finally:
         sink.stop()
+
+
+def test_a_waiting_notice_goes_to_the_address_corrected_since(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The member's notice queued to a wrong address, not yet tried; the registry's address
+    corrected, then the link sent again (the ending asked for ends nothing: the notice has not
+    left). The notice waiting goes to the corrected address with the 检查链接重新发送, and
+    nothing of this check reaches the wrong one (the member's notices of other checks, which
+    the relink of this one does not touch, still go there: ``notifications relink --round``
+    without ``--credit-code`` sends them all again). Before, the waiting notice kept the
+    address it was queued with, and took the member's live link there when dispatched."""
+    monkeypatch.setenv("SHUANGSUI_NOTIFY_CHANNEL", "file")
+    (code, team), *_ = sorted(drawn_round(engine).items())
+    member = team[0]
+    with Session(engine) as s:  # the registry corrected (an import would write the same)
+        person = s.get(Inspector, member)
+        assert person is not None
+        wrong, person.email = person.email, "zhang.corrected@bureau.example.cn"
+        s.add(person)
+        s.commit()
+    (notice,) = _messages(engine, member, code)
+    assert notice.address == wrong
+    assert "was not ended" in _end(member, code)
+    assert [m.address for m in _messages(engine, member, code)] == [
+        "zhang.corrected@bureau.example.cn"
+    ] * 2
+    sink = SmtpSink().start()
+    try:
+        notify = NotifySettings(channel="live")  # type: ignore[call-arg]
+        dispatch(engine=engine, notify=notify, smtp=SmtpSettings(port=sink.port))  # type: ignore[call-arg]
+        to = [(mail.rcpts, _text(mail.message)) for mail in sink.handler.received]
+    finally:
+        sink.stop()
+    assert not [text for rcpts, text in to if rcpts == [wrong] and code in text]
+    fixed = [text for rcpts, text in to if rcpts == ["zhang.corrected@bureau.example.cn"]]
+    assert len(fixed) == 2 and all(code in text for text in fixed)
