@@ -4,12 +4,17 @@ otherwise in a background thread of this process."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
+from sqlmodel import Session
+
 from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
+from rounds import audit
 from rounds.service import REASON_MAX as REASON_MAX  # the page's and the request model's
 
 if TYPE_CHECKING:
@@ -21,6 +26,16 @@ logger = logging.getLogger(__name__)
 # round is never cut off between its commit and its draw by a clean stop.
 _running: set[threading.Thread] = set()
 _running_lock = threading.Lock()
+
+
+def refused_ceremonies(session: Session, round_key: str) -> list[tuple[str, dt.datetime]]:
+    """Who entered a ceremony of the round whose digits were not used, and when (UTC): a draw
+    was made already, by a ceremony entered at the same time (the round's ``DrawRefused``
+    entries). Both were answered that the draw was under way; the round's page and
+    ``GET /rounds/{key}`` say which one was not drawn."""
+    rows = [e for e in audit.round_events(session, round_key) if e.event == "DrawRefused"]
+    return [(json.loads(e.payload)["requested_by"],
+             e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.UTC)) for e in rows]  # fmt: skip
 
 
 def wait_for_running(timeout: float | None = None) -> list[str]:

@@ -28,6 +28,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api import adhoc as api_adhoc
 from api.adhoc import REASON_MAX
 from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
@@ -410,12 +411,11 @@ class RefusedCeremony:
 
 
 def refused_ceremonies(engine: Any, round_key: str, zone: str) -> list[RefusedCeremony]:
-    """The round's ceremonies refused because it was drawn already (its ``DrawRefused``
-    entries), for the round's page: where a coordinator looks after entering the digits."""
+    """The round's ceremonies refused because it was drawn already (``api.adhoc``'s), for the
+    round's page: where a coordinator looks after entering the digits."""
     with Session(engine) as db:
-        rows = [e for e in audit.round_events(db, round_key) if e.event == "DrawRefused"]
-    return [RefusedCeremony(json.loads(e.payload)["requested_by"],
-                            local_label(e.at, zone)) for e in rows]  # fmt: skip
+        return [RefusedCeremony(by, local_label(at, zone))
+                for by, at in api_adhoc.refused_ceremonies(db, round_key)]  # fmt: skip
 
 
 @router.post("/rounds/{round_key}/ceremony")

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api import paging
-from api.adhoc import REASON_MAX
+from api.adhoc import REASON_MAX, refused_ceremonies
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from findings import overdue
@@ -68,13 +68,17 @@ def list_rounds(
 
 @router.get("/rounds/{round_key}")
 def one_round(round_key: RoundKey, request: Request, who: Coordinator) -> dict[str, Any]:
-    """One round; or, for the key ``POST /rounds/adhoc`` answered with, why it never became
+    """One round (with ``refused_ceremonies``: who entered digits that were not drawn, the
+    round drawn by a ceremony entered at the same time, and when); or, for the key
+    ``POST /rounds/adhoc`` answered with, why it never became
     one (``status`` ``refused``: the refusal's ``kind`` and ``error``, as the audit log holds
     them); 404 for a key that is neither (yet: the round may still be committing)."""
     with Session(request.app.state.engine) as session:
         rnd = session.get(Round, round_key)
-        if rnd is not None:
-            return _round(rnd)
+        if rnd is not None:  # and the ceremonies not drawn: answered 202 like the one drawn
+            not_drawn = [{"requested_by": by, "at": at.isoformat()}
+                         for by, at in refused_ceremonies(session, round_key)]  # fmt: skip
+            return _round(rnd) | {"refused_ceremonies": not_drawn}
         refused = session.exec(
             select(AuditEvent)
             .where(AuditEvent.round_key == round_key, AuditEvent.event == "AdhocRefused")

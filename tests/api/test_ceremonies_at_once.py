@@ -55,7 +55,11 @@ def served(engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             pass  # the background run's end: its log
         return {"mode": "test", "round_key": KEY, "state": "running"}
 
-    with serve(create_app(engine=engine, draw_runner=runner)) as base:
+    # the page's ceremony (draw-round's parameters) and the API's (adhoc-round's: round_id)
+    def adhoc(params: dict[str, Any]) -> dict[str, Any]:
+        return runner({"round_key": params["round_id"]} | params)
+
+    with serve(create_app(engine=engine, draw_runner=runner, adhoc_runner=adhoc)) as base:
         yield base
 
 
@@ -98,3 +102,30 @@ def test_the_coordinator_whose_digits_were_not_used_is_told_on_the_rounds_page(
     assert f"{loser}于 " in seen and "提交的仪式数字未被采用" in seen and "您于" not in seen
     for http in clients.values():
         http.close()
+
+
+def test_the_api_says_it_in_the_rounds_answer(served: str, engine: sa.Engine) -> None:
+    """``POST /rounds/adhoc`` with the round's key and digits, twice at once: both 202; the
+    round's answer (``GET /rounds/{key}``, which the 202 sends the caller to) says whose
+    ceremony was not drawn."""
+    auth = {name: {"Authorization": "Bearer " + tokens.create_coordinator(
+        engine, name, get_settings().bureau_code)} for name in DIGITS}  # fmt: skip
+
+    def ceremony(name: str) -> httpx.Response:
+        body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY,
+                "witness_digits": DIGITS[name], "witnesses": ["王五"]}  # fmt: skip
+        return httpx.post(f"{served}/rounds/adhoc", headers=auth[name], json=body, timeout=120)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(ceremony, DIGITS))
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    for name in DIGITS:
+        rnd = httpx.get(f"{served}/rounds/{KEY}", headers=auth[name]).json()
+        assert rnd["status"] == "drawn"
+        [refused] = rnd["refused_ceremonies"]
+        assert refused["requested_by"] in DIGITS and refused["at"].endswith("+00:00")
+    with Session(engine) as s:
+        events = s.exec(select(AuditEvent).where(col(AuditEvent.round_key) == KEY)).all()
+    [entry] = [e for e in events if e.event == "DrawRefused"]
+    assert f'"requested_by":"{refused["requested_by"]}"' in entry.payload
+    assert [e.event for e in events].count("DrawMade") == 1
