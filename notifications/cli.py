@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 RoundArg = Annotated[str | None, typer.Argument(help="only this round")]
+CONCURRENCY_MAX = 1000
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -71,7 +72,11 @@ def dispatch_cmd(
         # a LIMIT: a larger one was a traceback from the database (past SQLite's eight bytes)
         int | None, typer.Option(min=1, max=ROW_ID_MAX, help="messages claimed at a time")
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, help="parallel deliveries")] = None,
+    # a worker is a thread with its own SMTP session and database connection: a count past
+    # CONCURRENCY_MAX is a slip of the keyboard (99999999999999999999 started threads without end)
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=CONCURRENCY_MAX, help="parallel deliveries")
+    ] = None,
 ) -> None:
     """Deliver every message that is due, once."""
     from notifications.dispatch import dispatch

@@ -1,11 +1,13 @@
 """A number typed for ``round list --limit``, ``round adhoc --total-cap``, ``notifications
-dispatch --batch-size`` or ``registry generate --enterprises`` / ``--inspectors`` past what it
-can mean is refused naming the option, before anything is opened: ``--limit
-9999999999999999999`` was an OverflowError traceback on SQLite and ``9223372036854775808`` a
-DataError on PostgreSQL (LIMIT is eight bytes there); a cap past an exact JSON number is refused
-by the API (``AdhocRequest``) and went to the commit from the command line; ``registry generate
---enterprises 99999999999999999999`` was an OverflowError traceback (and past 10**8 its
-organisation codes repeat). Exit 2, nothing committed or written. On SQLite and PostgreSQL."""
+dispatch --batch-size`` / ``--concurrency`` or ``registry generate --enterprises`` /
+``--inspectors`` past what it can mean is refused naming the option, before anything is opened:
+``--limit 9999999999999999999`` was an OverflowError traceback on SQLite and
+``9223372036854775808`` a DataError on PostgreSQL (LIMIT is eight bytes there); a cap past an
+exact JSON number is refused by the API (``AdhocRequest``) and went to the commit from the
+command line; ``registry generate --enterprises 99999999999999999999`` was an OverflowError
+traceback (and past 10**8 its organisation codes repeat), and ``--concurrency
+99999999999999999999`` started threads without end. Exit 2, nothing committed or written. On
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ def cli() -> CliRunner:
             "9007199254740991",
         ),  # fmt: skip
         (["notifications", "dispatch", "--batch-size", PAST_UINT8], "--batch-size", "2147483647"),
+        (["notifications", "dispatch", "--concurrency", PAST_UINT8], "--concurrency", "1000"),
         (
             ["registry", "generate", "--seed", "1", "--out", "{tmp}", "--enterprises", PAST_UINT8],
             "--enterprises",
