@@ -108,9 +108,12 @@ def kept(index: Mapping[str, Any], json_file: bytes, csv_file: bytes, page: byte
         raise ValueError("the round's files do not hold the pieces its part lists")
     if not all(row.startswith(ROW_START) and row.endswith("</tr>\n") for row in rows):
         raise ValueError("the round's page does not hold the rows its part lists")
+    # the records decoded in one call: the file is their JSON array
+    decoded = json.loads(json_file)
+    if len(decoded) != len(records):
+        raise ValueError("the round's JSON file does not hold one record a line")
     # each piece is its record's: an index whose rows or lengths were moved (the part and
     # the manifest rewritten to match) puts one firm's row under another's record
-    decoded = [json.loads(record) for record in records]
     for doc, line, row in zip(decoded, lines, rows, strict=True):
         code = doc["credit_code"]
         if not (row.startswith(f'{ROW_START}{code}">') and f",{code}," in line

@@ -31,7 +31,7 @@ from shuangsui.paths import inside
 from website import fragments
 from website.fragments import Kept
 from website.opendata import FileSlice, Piece
-from website.parts import FOLDER, RoundPart, part_from_files, summary_of
+from website.parts import FOLDER, RoundPart, part_from_files, pieces_of, summary_of
 from website.render import round_paths
 
 logger = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class Output:
             return None
         html, csv_rel, json_rel = round_paths(key)
         try:
-            index = summary_of(self.checked(part_file(key), kept[1]))[0].get("pieces")
+            index = pieces_of(self.checked(part_file(key), kept[1]))
             if not index or index.get("made_with") != made_with:
                 return None
             return fragments.kept(

@@ -28,7 +28,7 @@ from website.opendata import Piece
 
 PENDING = "结果待公示"  # the result label of an enterprise with no final result yet
 FOLDER = ".parts"
-VERSION = 4  # of the .parts files: one of another is not used
+VERSION = 5  # of the .parts files: one of another is not used
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,12 @@ class RoundPart:
     pieces: dict[str, Any] | None = None
 
     def summary(self, since: dict[str, Any]) -> bytes:
-        """The ``.parts`` file: what the round's own files do not hold, as two lines of JSON:
-        the counts, where the pieces are and what the round was read at (``since``: its
-        fingerprint apart from its findings, and the findings' ``website.inputs.Marks``);
-        then the search entries, an array taken as its bytes when read, never decoded (the
-        encoder escapes every newline in them)."""
+        """The ``.parts`` file: what the round's own files do not hold, as three lines of
+        JSON: the counts and what the round was read at (``since``: its fingerprint apart from
+        its findings, and the findings' ``website.inputs.Marks``); where the pieces are, a
+        line of its own, decoded only when the round is read again (:func:`pieces_of`); then
+        the search entries, an array taken as its bytes when read, never decoded (the encoder
+        escapes every newline in them)."""
         doc = {
             "v": VERSION,
             "since": since,
@@ -60,10 +61,10 @@ class RoundPart:
             "published": self.published,
             "labels": self.labels,
             "divisions": self.divisions,
-            "pieces": self.pieces,
         }
         head = json.dumps(doc, sort_keys=True).encode()
-        return head + b"\n[" + self.search_entries + b"]\n"
+        pieces = json.dumps(self.pieces, sort_keys=True).encode()
+        return head + b"\n" + pieces + b"\n[" + self.search_entries + b"]\n"
 
 
 def part_of(rnd: PublicRound, pieces: Pieces) -> RoundPart:
@@ -112,13 +113,21 @@ def part_from_files(
 
 
 def summary_of(data: bytes) -> tuple[dict[str, Any], bytes]:
-    """A ``.parts`` file's content and search entries (:meth:`RoundPart.summary`);
-    ``ValueError`` if this version did not write it."""
-    head, _, entries = data.partition(b"\n")
+    """A ``.parts`` file's content and search entries (:meth:`RoundPart.summary`), where the
+    pieces are left undecoded; ``ValueError`` if this version did not write it."""
+    head, _, rest = data.partition(b"\n")
     doc = json.loads(head)
+    entries = rest.partition(b"\n")[2]
     if not isinstance(doc, dict) or doc.get("v") != VERSION or not entries.endswith(b"]\n"):
         raise ValueError("not a round part of this version")
     return doc, entries[1:-2]
+
+
+def pieces_of(data: bytes) -> Any:
+    """Where a ``.parts`` file says the round's pieces are (``website.fragments.index``, None
+    if it says nothing); ``ValueError`` if this version did not write it."""
+    summary_of(data)
+    return json.loads(data.split(b"\n", 2)[1])
 
 
 def on_disk(part: RoundPart, json_rel: str, csv_rel: str) -> RoundPart:

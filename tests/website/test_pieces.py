@@ -21,7 +21,7 @@ from tests.website.test_incremental import NEXT, Site, _two_rounds
 from website import fragments, opendata, render
 from website.fragments import ROW_START
 from website.output import part_file
-from website.parts import summary_of
+from website.parts import pieces_of
 from website.site import publish
 
 
@@ -159,7 +159,7 @@ def test_pieces_listed_under_another_firms_record_are_not_taken(
     site.publish()
     html, csv_rel, json_rel = render.round_paths(ROUND)
     files = {rel: (site.out / rel).read_bytes() for rel in (html, csv_rel, json_rel)}
-    index = summary_of((site.out / part_file(ROUND)).read_bytes())[0]["pieces"]
+    index = pieces_of((site.out / part_file(ROUND)).read_bytes())
     fragments.kept(index, files[json_rel], files[csv_rel], files[html])  # as written: taken
     forged = json.loads(json.dumps(index))
     if moved == "rows":
