@@ -1,11 +1,12 @@
 """What an operator types for a round is held to one rule on every path to a commit
 (``rounds.service.check_texts``), the API's and the workspace's: a reason (``round adhoc
 --reason``, ``round commit --accept``) at most 1,000 characters, who asks (``--requested-by``,
-``--by``) a name of at most 64, none with a control or invisible character. ``round adhoc``
-took any length and any character: a round was committed with U+202E and an ESC in its reason
-(published in its bundle's round.json) and in who asked. Refused naming the option (exit 2) or
-the service's parameter, nothing committed, nothing audited. A round stored with such text
-before still bundles and verifies, its reason published as stored. SQLite and PostgreSQL."""
+``--by``, and ``round replace`` / ``redate``'s ``--by``) a name of at most 64, none with a
+control or invisible character. ``round adhoc`` took any length and any character: a round was
+committed with U+202E and an ESC in its reason (published in its bundle's round.json) and in
+who asked. Refused naming the option (exit 2) or the service's parameter, nothing committed,
+nothing audited. A round stored with such text before still bundles and verifies, its reason
+published as stored. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ ADHOC = ["round", "adhoc", "--plan", "ccc-2026-12"]
         (["round", "commit", "ccc-2026-12", "--by", RLO], "--by", "U+202E"),
         (["round", "commit", "ccc-2026-12", "--accept", "旧\x07数据"], "--accept", "U+0007"),
         (["round", "draw", "ccc-2026-12", "--by", ESC], "--by", "U+001B"),
+        (["round", "replace", "ccc-2026-12", "913501007F6A6FKWKD", "FJ00001", "--cause",
+          "conflict", "--note", "回避", "--by", "林" * 65], "--by", "65 characters, at most 64"),
+        (["round", "redate", "ccc-2026-12", "913501007F6A6FKWKD", "--due-on", "2027-01-05",
+          "--reason", "停业", "--by", "林" * 65], "--by", "65 characters, at most 64"),
     ],
 )  # fmt: skip
 def test_the_commands_refuse_it_naming_the_option(
