@@ -29,12 +29,9 @@ from risk.events import RiskOverrideApproved, RiskOverrideRequested
 from risk.models import OverrideStatus, RiskOverride
 from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
-from shuangsui.text import no_control_in_text
+from shuangsui.text import REASON_MAX, no_control_in_text
 
 T = TypeVar("T")
-# the longest reason: the page's field says so (maxlength), and a lead's decision is held to the
-# same; a reason is shown with the class and published in every later classification bundle
-REASON_MAX = 1000
 
 
 def _coordinator(session: Session, name: str, field: str) -> str:

@@ -76,7 +76,7 @@ from shuangsui.errors import (
 )
 from shuangsui.errors import InfeasibleDraw as UserInfeasible
 from shuangsui.keys import check_round_key
-from shuangsui.text import no_control, no_control_in_text
+from shuangsui.text import REASON_MAX, no_control, no_control_in_text
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +106,8 @@ def _now() -> dt.datetime:
 
 # ------------------------------------------------------------------ commit
 RECHECK_MARK = "复查"  # a reason containing it allows a round over firms another round checks
-# The longest reason of a round (an ad hoc round's, a held commit's --accept): audited, and an ad
-# hoc round's published in its bundle (round.json); the API and the workspace's form hold to it.
-REASON_MAX = 1000
+# A round's reasons (an ad hoc round's, published in its bundle's round.json; a held commit's
+# --accept) are at most shuangsui.text.REASON_MAX; the API and the workspace's form hold to it.
 NAME_MAX = 64  # the longest name of who asks for a round, as a coordinator token's (api.tokens)
 
 

@@ -24,6 +24,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# The longest reason a person gives (an ad hoc round's, a held commit's acceptance, a class
+# override's, a decline of a partner's request): audited, and most of them published or signed
+# into the partner log; every page's field (maxlength), command and service holds to it.
+REASON_MAX = 1000
+
+
 def half_width(text: str) -> str:
     """``text`` as a search or a look-up reads it: NFKC, so that a credit code or a number typed
     with a Chinese input method in full-width mode (９１３５…Ｇ, ＃１２) is the one typed in

@@ -58,7 +58,7 @@ from shuangsui.keys import InvalidKey, adhoc_round_key
 from shuangsui.text import no_control_in_text
 from workspace.coordinator import no_round, round_path
 from workspace.events import AdhocRequested, CeremonyEntered
-from workspace.forms import in_chinese
+from workspace.forms import in_chinese, too_long
 from workspace.formvalues import text
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
 from workspace.leadforms import sent_once
@@ -214,8 +214,7 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
             errors.append(f"{LABELS[name]}：必填")
         params[name] = value
     if len(params["reason"]) > REASON_MAX:  # as the API refuses it (it is published)
-        said = f"过长，最多 {REASON_MAX} 个字（现为 {len(params['reason'])} 个字）"
-        errors.append(f"{LABELS['reason']}：{said}")
+        errors.append(f"{LABELS['reason']}：{too_long(params['reason'])}")
     try:
         no_control_in_text(params["reason"])
     except ValueError as exc:

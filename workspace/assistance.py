@@ -27,7 +27,9 @@ from exchange.models import AssistanceCase, PartnerEntry
 from registry.models import CheckItem, Enterprise, Inspector, certificate_kind_label
 from shuangsui.clock import local_label
 from shuangsui.errors import NotFound, UserError
+from shuangsui.text import REASON_MAX
 from workspace.coordinator import Coordinator
+from workspace.forms import too_long
 from workspace.formvalues import text
 from workspace.guards import PageRefused, check_csrf, still_current
 from workspace.leadforms import sent_once
@@ -38,9 +40,6 @@ BASE = "/w/c/assistance"
 SHOWN = 100  # answered cases and our own requests: the latest this many of each
 STATUS = {"pending": "待答复", "accepted": "已接受", "declined": "不予协查", "completed": "已办结"}
 LABELS = {"reason": "理由"}
-# the longest reason the form takes (its field's maxlength): signed into our log and read by
-# every partner, for good; a post that skipped the browser's limit was shared at any length
-REASON_MAX = 1000
 REQUESTER = re.compile(r"[0-9]{6}")  # a bureau's division code
 REQUEST_ID = re.compile(r"[0-9]{6}-[0-9a-f]{10}")  # exchange.assistance.request_assistance's
 # the service's refusals of a reason (exchange.publish.shared_text), as the page says them
@@ -190,7 +189,7 @@ async def _answer(request: Request, me: Coordinator, requester: str, request_id:
             raise PageRefused(422, "；".join(problems) + "。", back=BASE)
         reason = text(form, "reason").strip()
     if len(reason) > REASON_MAX:
-        said = f"{LABELS['reason']}：过长，最多 {REASON_MAX} 个字（现为 {len(reason)} 个字）"
+        said = f"{LABELS['reason']}：{too_long(reason)}"  # signed into our log, for good
         raise PageRefused(422, said, back=BASE)
     try:
         given = await run_in_threadpool(functools.partial(

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from findings.schemas import FindingIn
+from shuangsui.text import REASON_MAX
 from workspace.formvalues import first_twice
 
 TEXT_FIELDS = (
@@ -177,6 +178,11 @@ def _said(err: Any) -> str:
     if err["type"] in _TYPES:
         return _TYPES[err["type"]].format(**err.get("ctx", {}))
     return in_chinese(str(err["msg"]).removeprefix("Value error, "))
+
+
+def too_long(reason: str, most: int = REASON_MAX) -> str:
+    """A reason refused for its length, as a form's error says it (after the field's label)."""
+    return f"过长，最多 {most} 个字（现为 {len(reason)} 个字）"
 
 
 def in_chinese(message: str, checks: Sequence[tuple[str, str]] = _CHECKS) -> str:
