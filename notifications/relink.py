@@ -137,6 +137,9 @@ class Relinked:
     generation: int = 0
     ended: bool = False
     ended_before: LinkGeneration | None = None
+    # nothing ended because the current link has not left (``generations.left``), not because
+    # the generation the page showed was ended before (``seen_generation`` below the current)
+    unsent: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,7 @@ def relink(
         generation=now_at,
         ended=ended_now,
         ended_before=before,
+        unsent=end_old and bool(live) and not ended_now and seen_generation in (None, now_at),
     )
     audit.add_to(session, round_key, LinksReissued(
         by=by, reason=reason, inspector=inspector_id or "",

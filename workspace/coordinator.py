@@ -412,8 +412,10 @@ async def relink_member(
         return await run_in_threadpool(_enterprise, request, round_key, credit_code, me, status,
                                        relink_refused=why, relink_sent=sent)  # fmt: skip
     before = "&before=1" if done.already and not done.queued else ""
-    # the box ticked and nothing ended: the link the form showed was ended before it came
-    before += "&ended=1" if done.ended else ("&ended=earlier" if sent["end_old"] else "")
+    # the box ticked and nothing ended: the link the form showed has not left, or was ended
+    # before the form came
+    ended = "1" if done.ended else "unsent" if done.unsent else "earlier"
+    before += f"&ended={ended}" if sent["end_old"] else ""
     return RedirectResponse(
         f"{enterprise_path(round_key, credit_code)}?relinked={quote(sent['inspector_id'])}"
         f"{before}#relink",

@@ -58,12 +58,15 @@ def just_done(
     engine: sa.Engine, round_key: str, credit_code: str, said: Mapping[str, str], zone: str
 ) -> dict[str, str] | None:
     """A link just sent again, for the page's banner, as the redirect says it (``?relinked=ID``,
-    ``&before=1``, ``&ended=1`` or ``earlier``) and only as far as the database agrees: a
-    检查链接重新发送 queued to that member for this check, and for an ended link the member's
-    link to this check ended (who ended it and when, from its row). An ending of a link never
-    ended that ended nothing (``earlier``) because no message has carried the link out
-    (``notifications.generations.left``) is said so (``unsent``). An address made elsewhere
-    (``?relinked=ID&ended=1`` for a link never ended) says nothing it cannot show."""
+    ``&before=1``, ``&ended=1``, ``unsent`` or ``earlier``) and only as far as the database
+    agrees: a 检查链接重新发送 queued to that member for this check, and for an ended link the
+    member's link to this check ended (who ended it and when, from its row). An ending that
+    ended nothing because no message has carried the member's current link out
+    (``unsent``: ``notifications.generations.left``; their first link, or the one an earlier
+    ending made, by whom and when) is said so while that link has still not left; one whose
+    form showed a generation ended before (``earlier``), only when an ending was made. An
+    address made elsewhere (``?relinked=ID&ended=1`` for a link never ended) says nothing it
+    cannot show."""
     who = said.get("relinked", "")[:64]
     if not who:
         return None
@@ -75,12 +78,14 @@ def just_done(
         if not any(p.get("credit_code") == credit_code for p in queued):
             return None
         latest = generations.latest_ending(db, round_key, credit_code, who)
-        sent = latest is not None or generations.current_left(
-            db, round_key, credit_code, who, 0, secret
-        )
-    ended = said.get("ended", "")
-    if latest is None:  # never ended: nothing to say, unless the link has not left yet
-        ended = "unsent" if ended == "earlier" and not sent else ""
+        now_at = latest.generation if latest else 0
+        ended = said.get("ended", "")
+        if ended == "unsent" and generations.current_left(
+            db, round_key, credit_code, who, now_at, secret
+        ):
+            ended = ""  # it has left since: no longer what the banner would say
+    if latest is None and ended != "unsent":  # never ended: nothing ended to say
+        ended = ""
     return {"id": who, "before": said.get("before", ""), "ended": ended,
             "ended_by": latest.ended_by if latest else "",
             "ended_at": local_label(latest.ended_at, zone) if latest else ""}  # fmt: skip
