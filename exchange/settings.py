@@ -24,9 +24,9 @@ class ExchangeSettings(BaseSettings):
     exchange_page_size: int = Field(default=1000, ge=1, le=10000)
     exchange_timeout: float = Field(default=10.0, gt=0)
     # a new checkpoint is signed when the tree grew, or the last one is older than this
-    exchange_checkpoint_interval: int = Field(default=300, ge=1)
+    exchange_checkpoint_interval: int = Field(default=300, ge=1, le=86_400)
     # a signed request is valid this long after ``created`` (and never after ``expires``)
-    exchange_signature_max_age: int = Field(default=300, ge=1)
+    exchange_signature_max_age: int = Field(default=300, ge=1, le=86_400)
     # the URL partners reach our feed at (their directory's ``base_url`` for us); signed
     # requests must target it, whatever Host header arrives. Default SHUANGSUI_PUBLIC_BASE_URL
     exchange_public_url: str | None = None

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from findings.deadlines import parse_days
 from findings.media import normalise
+from shuangsui.config import BYTES_MAX, WORKING_DAYS_MAX
 
 # HEIC/HEIF: phone photos (iPhones take them so). Their sequences (image/heic-sequence,
 # image/heif-sequence) are checked and labelled too when added.
@@ -21,13 +22,13 @@ DEFAULT_MEDIA_TYPES = (
 class FindingsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHUANGSUI_", extra="ignore")
 
-    evidence_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    evidence_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1, le=BYTES_MAX)
     evidence_media_types: str = DEFAULT_MEDIA_TYPES
     # For years the official calendar does not know yet: ISO dates or ranges "a..b", comma-separated
     extra_holidays: str = ""
     extra_workdays: str = ""
-    due_soon_working_days: int = Field(default=5, ge=0)
-    correction_deadline_working_days: int = Field(default=5, ge=1)
+    due_soon_working_days: int = Field(default=5, ge=0, le=WORKING_DAYS_MAX)
+    correction_deadline_working_days: int = Field(default=5, ge=1, le=WORKING_DAYS_MAX)
 
     @field_validator("extra_holidays", "extra_workdays")
     @classmethod

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from notifications.settings import CONCURRENCY_MAX
 from shuangsui.keys import ROW_ID_MAX
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ app = typer.Typer(
 )
 
 RoundArg = Annotated[str | None, typer.Argument(help="only this round")]
-CONCURRENCY_MAX = 1000
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -216,6 +216,9 @@ def _say_relinked(round_key: str, done: Relinked) -> None:
     )
     for member, code, why in done.left_out:
         typer.echo(f"not sent to {member} on {code}: {why}")
+    for member, code in done.replaced:
+        typer.echo(f"withdrawn: the 检查链接重新发送 an earlier run queued to {member} on {code}, "
+                   "not yet sent; the one queued now takes its place (one message)")  # fmt: skip
     if done.unreachable:
         typer.echo(
             f"no usable email or webhook (dead on arrival; correct the registry, then "

@@ -16,6 +16,11 @@ from shuangsui.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
+# parallel deliveries of one dispatcher process, SHUANGSUI_NOTIFY_CONCURRENCY's and
+# ``notifications dispatch --concurrency``'s bound: a worker is a thread holding its own SMTP
+# session and database connection (99999999999999999999 built threads without end)
+CONCURRENCY_MAX = 1000
+
 
 class SmtpSettings(BaseSettings):
     """The outgoing mail server. ``security``: plain, starttls or ssl; login only when
@@ -71,7 +76,7 @@ class NotifySettings(BaseSettings):
     webhook_secret: SecretStr = SecretStr("")  # default: derived from SHUANGSUI_SECRET_KEY
     dingtalk_secret: SecretStr = SecretStr("")  # for DingTalk robots with 加签
     webhook_timeout: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=8, ge=1)
+    max_attempts: int = Field(default=8, ge=1, le=1000)
     backoff_base_seconds: float = Field(default=60.0, ge=0)
     backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
     # a dispatcher renews what it holds every quarter lease (notifications/dispatch.py):
@@ -83,18 +88,19 @@ class NotifySettings(BaseSettings):
     # then its messages spend attempts again
     outage_give_up_seconds: float = Field(default=7 * 24 * 3600.0, ge=0)
     # 0 claimed nothing and sent nothing, in silence; 0 workers the same
-    batch_size: int = Field(default=100, ge=1)
-    concurrency: int = Field(default=4, ge=1)  # workers (connections) per dispatcher process
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    # workers (connections) per dispatcher process
+    concurrency: int = Field(default=4, ge=1, le=CONCURRENCY_MAX)
     # outcomes written per transaction; a crash repeats at most concurrency + 2 * this many
     # messages per process (notifications/dispatch.py)
-    record_batch: int = Field(default=16, ge=1)
+    record_batch: int = Field(default=16, ge=1, le=10_000)
     # dispatcher processes once there is a backlog: one Python process
     # delivers what one core can; in flight at most processes * concurrency
     processes: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32)
     # ... but only for a backlog of at least this many due messages: a helper spends 1-5 s
     # starting (a fresh interpreter and its imports) before its first claim, longer than one
     # process needs for a few thousand messages (docs/benchmarks.md, "3,000 or 10,000")
-    helper_min_backlog: int = Field(default=5000, ge=0)
+    helper_min_backlog: int = Field(default=5000, ge=0, le=10**9)
 
     def live(self, settings: Settings | None = None) -> bool:
         if self.channel == "auto":

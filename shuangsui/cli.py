@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import typer
+from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
 from shuangsui import files
-from shuangsui.config import Settings, get_settings
+from shuangsui.config import Settings, bounds_said, get_settings
 from shuangsui.errors import IntegrityError, UserError
 
 # Set before Prefect is imported, unless the user chose otherwise: a temporary Prefect server
@@ -156,19 +157,18 @@ def _warn_if_fresh(path: Path | None, settings: Settings) -> None:
     )
 
 
-def _env_prefix(title: str) -> str | None:
-    """The environment variables' prefix of the settings class named ``title`` (``Settings``,
-    ``NotifySettings``, ...); None when no settings class has that name."""
-    from pydantic_settings import BaseSettings
-
-    classes, seen = [BaseSettings], []
+def _settings_class(title: str) -> type[BaseSettings] | None:
+    """The settings class named ``title`` (``Settings``, ``NotifySettings``, ...); None when
+    no settings class has that name."""
+    classes: list[type[BaseSettings]] = [BaseSettings]
+    seen: list[type[BaseSettings]] = []
     while classes:
         cls = classes.pop()
         seen.append(cls)
         classes.extend(cls.__subclasses__())
     for cls in seen[1:]:
         if cls.__name__ == title:
-            return str(cls.model_config.get("env_prefix", ""))
+            return cls
     return None
 
 
@@ -187,10 +187,12 @@ def user_message(exc: BaseException) -> str | None:
         return _database_refused(exc)
     if isinstance(exc, sqlalchemy.exc.DatabaseError) and damaged(getattr(exc, "orig", None)):
         return f"{_database_refused(exc)}: {DAMAGED}"
-    if isinstance(exc, pydantic.ValidationError) and (prefix := _env_prefix(exc.title)):
+    if isinstance(exc, pydantic.ValidationError) and (cls := _settings_class(exc.title)):
+        prefix = str(cls.model_config.get("env_prefix", ""))
         fields = "; ".join(
             (f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
             + str(e["msg"]).removeprefix("Value error, ")
+            + bounds_said(cls, e)
             for e in exc.errors()
         )
         return f"settings: {fields}"

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -112,6 +112,35 @@ def database_fault(url: str) -> str | None:
     return f"{scheme} is not a database shuangsui runs on: SQLite ({SQLITE_URL}) or PostgreSQL"
 
 
+# Upper bounds of the integer settings, far above any bureau's need: without one, a setting
+# of 99999999999999999999 was taken (a dispatcher built a thread per worker without end).
+WORKING_DAYS_MAX = 250  # a count of working days: about a year of them
+DAYS_MAX = 3650  # a count of days: ten years
+BYTES_MAX = 1 << 30  # a size in bytes: 1 GiB
+# pydantic's errors for a number out of its bounds
+OUT_OF_BOUNDS = frozenset({"greater_than_equal", "greater_than", "less_than_equal", "less_than"})
+
+
+def bounds_said(cls: type[BaseSettings], error: Mapping[str, Any]) -> str:
+    """For a number setting refused for its size (``error``, one of pydantic's), what
+    ``cls`` allows and the value read, as a refusal ends: `` (allowed: at least 1 and at most
+    1000; read: 99999999999999999999)``; "" for any other error. A number is no secret: other
+    values are never quoted."""
+    if error.get("type") not in OUT_OF_BOUNDS or not error.get("loc"):
+        return ""
+    field = cls.model_fields.get(str(error["loc"][0]))
+    if field is None:
+        return ""
+    words = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+    allowed = [
+        f"{said} {getattr(rule, bound)}"
+        for rule in field.metadata
+        for bound, said in words.items()
+        if hasattr(rule, bound)
+    ]
+    return f" (allowed: {' and '.join(allowed)}; read: {str(error.get('input'))[:40]})"
+
+
 class Settings(BaseSettings):
     # errors never echo the values read (they hold the secret key and the database password)
     model_config = SettingsConfigDict(
@@ -127,11 +156,17 @@ class Settings(BaseSettings):
     bureau_name: str = "福建省认证执法局"
     timezone: str = "Asia/Shanghai"
     publish_deadline_working_days: int = Field(
-        default=20, ge=1, description="working days from a result's final signature to publication"
+        default=20,
+        ge=1,
+        le=WORKING_DAYS_MAX,
+        description="working days from a result's final signature to publication",
     )
     plans_dir: Path = Field(default=Path("plans"), description="the bureau's YAML draw plans")
     registry_max_age_days: int = Field(
-        default=35, ge=1, description="a round is held when the registry's last import is older"
+        default=35,
+        ge=1,
+        le=DAYS_MAX,
+        description="a round is held when the registry's last import is older",
     )
     frame_change_limit: float = Field(
         default=0.25,
@@ -161,14 +196,19 @@ class Settings(BaseSettings):
     token_grace_days: int = Field(
         default=30,
         ge=0,
+        le=DAYS_MAX,
         description="days an inspector's link still works after the round's findings deadline",
     )
     api_max_body_bytes: int = Field(
-        default=1 << 20, ge=1024, description="largest request body the API reads (not evidence)"
+        default=1 << 20,
+        ge=1024,
+        le=BYTES_MAX,
+        description="largest request body the API reads (not evidence)",
     )
     serve_max_connections: int = Field(
         default=256,
         ge=2,
+        le=100_000,
         description="shuangsui serve: with this many connections open (or requests running) a "
         "request is answered 503; a connection opened past twice as many is closed at once",
     )
@@ -185,7 +225,10 @@ class Settings(BaseSettings):
         "is closed (a slow body is not: only a silence)",
     )
     serve_keep_alive_seconds: int = Field(
-        default=5, ge=1, description="shuangsui serve: an idle connection is closed after this"
+        default=5,
+        ge=1,
+        le=3600,
+        description="shuangsui serve: an idle connection is closed after this",
     )
 
     @field_validator("home")
