@@ -168,6 +168,18 @@ def left(session: Session, round_key: str, credit_code: str, inspector_id: str, 
     return any(p.get("credit_code") == credit_code and holds_link(p, token) for p in payloads)
 
 
+def untried(now: datetime) -> sa.ColumnElement[bool]:
+    """Whether an outbox row waits and has not left (:func:`left`'s other side): waiting,
+    no attempt spent and no error recorded, not in a dispatcher's hands (no lease, or one run
+    out by ``now``). Only such a message may be withdrawn or sent elsewhere: nothing of it can
+    have reached anyone. A statement that changes one on PostgreSQL checks this again on the
+    row a dispatcher's claim committed meanwhile (which then has a lease), and leaves it."""
+    n = Notification.__table__.c  # type: ignore[attr-defined]
+    unleased = sa.or_(n.lease_until.is_(None), n.lease_until < now)
+    return sa.and_(n.status == NotificationStatus.pending.value, n.attempts == 0,
+                   n.last_error.is_(None), unleased)  # fmt: skip
+
+
 def current_links(session: Session, messages: list[Outgoing], secret: str) -> list[Outgoing]:
     """``messages`` with the link of each seat whose link a coordinator ended made of its
     current generation (subject, body, payload): a notice, a reminder or a request to sign

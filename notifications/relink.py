@@ -36,13 +36,19 @@ seat never ended), here and in the messages written again.
 Idempotent: the message's key is the check's, the member's and a digest of the link's token
 and the reason (``links.reissue_subject``): the command run again for the same reason queues
 nothing more; after a further rotation (a new token), or for another reason, it queues anew.
-Each run is an audit entry (who, why, to whom), in the transaction that queues the messages.
+A message queued anew takes the place of the member's 检查链接重新发送 of that check an
+earlier run queued that has not left (waiting, never tried, not in a dispatcher's hands:
+``generations.untried``), which is withdrawn: the member gets one message holding their link,
+saying what is true when it is queued, not two holding the same link (a second coordinator,
+another cause, before the first's was sent). One that has left stays; the new one goes beside
+it. Each run is an audit entry (who, why, to whom, how many it took the place of), in the
+transaction that queues the messages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,7 +59,7 @@ from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.state import is_final
 from notifications import facts, generations
 from notifications.generations import LINK_KINDS, LinkGeneration
-from notifications.links import assignment_tokens, reissue_subject
+from notifications.links import assignment_tokens, idempotency_keys, reissue_subject
 from notifications.messages import (
     Common,
     EnterpriseInfo,
@@ -119,6 +125,7 @@ class LinksReissued:
     already: int
     rewritten: int
     left_out: list  # [inspector_id, credit_code, why]
+    replaced: int = 0  # the members' 检查链接重新发送 of an earlier run withdrawn, never sent
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,8 @@ class Relinked:
     generation: int = 0
     ended: bool = False
     ended_before: LinkGeneration | None = None
+    # the seats whose 检查链接重新发送 of an earlier run, not yet left, this one took the place of
+    replaced: list[tuple[str, str]] = field(default_factory=list)
     # nothing ended because the current link has not left (``generations.left``), not because
     # the generation the page showed was ended before (``seen_generation`` below the current)
     unsent: bool = False
@@ -198,6 +207,11 @@ def relink(
         return made(code, member, current.get((code, member), 0))
 
     routes = {member: route(person) for member, person in people.items()}
+    key = idempotency_keys(round_key, KIND.value)
+    replaced = _withdraw_waiting(session, round_key, {
+        (s.inspector_id, s.credit_code): key(s.inspector_id, reissue_subject(
+            s.credit_code, token(s.credit_code, s.inspector_id), reason)) for s in live
+    })  # fmt: skip
     rewritten, reached = _rewrite_links(session, round_key, live, token, routes)
     info = facts.round_info(session, round_key)[0]
     firms = facts.enterprises(session, sorted({s.credit_code for s in live}))
@@ -205,7 +219,10 @@ def relink(
     for s in live:
         now = token(s.credit_code, s.inspector_id)
         held = reached.get((s.inspector_id, s.credit_code), set())
-        earlier = "same" if now in held else "changed" if held else "none"
+        gone = {made(s.credit_code, s.inspector_id, g)  # this key's links ended before
+                for g in range(current.get((s.credit_code, s.inspector_id), 0))}  # fmt: skip
+        earlier = ("same" if now in held else "ended" if held & gone else "changed" if held
+                   else "none")  # fmt: skip
         if end_old and (ended_now or before is not None):
             earlier = "ended"  # a link never sent and not ended is the same link: said as such
         firm = firms.get(s.credit_code) or EnterpriseInfo(s.credit_code, s.credit_code)
@@ -225,12 +242,13 @@ def relink(
         generation=now_at,
         ended=ended_now,
         ended_before=before,
+        replaced=replaced,
         unsent=end_old and bool(live) and not ended_now and seen_generation in (None, now_at),
     )
     audit.add_to(session, round_key, LinksReissued(
         by=by, reason=reason, inspector=inspector_id or "",
         inspectors=sorted({i for i, _ in done.queued}), queued=len(done.queued),
-        already=len(done.already), rewritten=rewritten,
+        already=len(done.already), rewritten=rewritten, replaced=len(replaced),
         left_out=[list(row) for row in done.left_out],
     ))  # fmt: skip
     return done
@@ -398,6 +416,35 @@ def _rewrite_links(
         elif str(status) == NotificationStatus.sent.value:
             reached.setdefault(seat, set()).add(old)
     return rewritten, reached
+
+
+def _withdraw_waiting(
+    session: Session, round_key: str, keys: Mapping[tuple[str, str], str]
+) -> list[tuple[str, str]]:
+    """Delete each seat's 检查链接重新发送 of an earlier run (another reason, another link)
+    that has not left (waiting, never tried, not in a dispatcher's hands:
+    ``generations.untried``): the one queued now, of key ``keys[seat]``, takes its place,
+    so the member gets one message holding their link, saying what is true when it is
+    queued, not two holding the same link. One that has left (sent, leased, tried: it may
+    have reached them) stays as it was. The seats (inspector_id, credit_code) whose message
+    was withdrawn; each run is in the audit log with its reason all the same."""
+    if not keys:
+        return []
+    table = Notification.__table__  # type: ignore[attr-defined]
+    n = table.c
+    waiting = sa.and_(n.round_key == round_key, n.kind == KIND.value,
+                      generations.untried(datetime.now(UTC)))  # fmt: skip
+    members = sorted({member for member, _ in keys})
+    rows = session.execute(sa.select(n.id, n.recipient, n.payload, n.idempotency_key)
+                           .where(waiting, n.recipient.in_(members))).all()  # fmt: skip
+    seats = {row_id: (member, payload.get("credit_code"))
+             for row_id, member, payload, key in rows
+             if keys.get((member, payload.get("credit_code")), key) != key}  # fmt: skip
+    if not seats:
+        return []
+    gone = session.execute(sa.delete(table).where(n.id.in_(list(seats)), waiting)
+                           .returning(n.id)).scalars()  # fmt: skip
+    return sorted({seats[row_id] for row_id in gone})
 
 
 def _present(session: Session, keys: list[str]) -> set[str]:
