@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import NamedTuple
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from draw.bundle import PUBLIC_BUNDLE_FILES
 from registry.divisions import prefecture_of
@@ -22,7 +21,7 @@ from website.charts import bar_chart, division_chart
 from website.compare import compare
 from website.fragments import ROW_START, Pieces
 from website.glossary import BY_KEY, TERMS
-from website.model import Correction, PublicResult, PublicRound, Site
+from website.model import PublicResult, PublicRound, Site
 from website.opendata import Piece
 from website.parts import PENDING, RoundPart, part_of
 
@@ -72,37 +71,6 @@ def _result_bars(labels: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(labels.items(), key=lambda kv: (kv[0] == PENDING, -kv[1], kv[0]))
 
 
-class Row(NamedTuple):
-    """An enterprise's row on the round page, its cells as the page shows them (escaped by
-    the template): the page's twenty thousand rows are looped over without a lookup of each
-    result's attributes."""
-
-    code: str
-    name: str
-    how: str  # how it was selected
-    day: str  # the check date, "—" while none
-    label: str  # the result's label, "" while none is final
-    certificates: str
-    history: list[Correction]
-    version: int
-    measures: str
-
-
-def _row(r: PublicResult, causes: Mapping[str, str]) -> Row:
-    how = f"定向检查：{causes.get(r.credit_code, '')}" if r.selection == "targeted" else "随机抽取"
-    return Row(
-        r.credit_code,
-        r.name,
-        how,
-        r.check_date or "—",
-        r.result_label if r.result else "",
-        r.certificates_text,
-        r.history,
-        r.version,
-        r.measures_text,
-    )
-
-
 def _counties(results: Sequence[PublicResult]) -> list[tuple[str, list[int]]]:
     """The round's enterprises by county, in GB/T 2260 code order, as positions in
     ``results``: ('鼓楼区（福州市）', [0, 7, ...])."""
@@ -133,15 +101,64 @@ def _by_county(
     ]
 
 
-def page_rows(results: Iterable[PublicResult], causes: Mapping[str, str]) -> list[str]:
+def escaped(texts: Sequence[str]) -> list[str]:
+    """Each of ``texts`` as a template shows it (``markupsafe.escape``, as the templates'
+    autoescape does), in one call for them all: joined by NUL, escaped and cut again (escaping
+    leaves a NUL as it is; when a text holds one, each is escaped alone). A call a cell, seven
+    a row, was most of the time of a round page's rows."""
+    parts = str(escape("\0".join(texts))).split("\0")
+    return parts if len(parts) == len(texts) else [str(escape(text)) for text in texts]
+
+
+PENDING_CELL = f'<span class="pending">{PENDING}</span>'  # the result of a firm with none yet
+
+
+def _history(r: PublicResult) -> str:
+    """A corrected result's history, in its result cell (the few results with one)."""
+    items = "".join(
+        f"<li>{escape(c.date)} {escape(c.result_label)}"
+        + (f"：更正原因 {escape(c.reason)}" if c.reason else "")
+        + "</li>"
+        for c in r.history
+    )
+    return (
+        f'<details class="history"><summary>已更正（第 {escape(r.version)} 版）</summary>'
+        f"<ol>{items}</ol></details>"
+    )
+
+
+def page_rows(results: Sequence[PublicResult], causes: Mapping[str, str]) -> list[str]:
     """The row of each of ``results`` on the round page (``causes``: why each targeted firm
-    was chosen), rendered in one pass of the rows template and cut where each row begins."""
-    rows = [_row(r, causes) for r in results]
-    text = _env().get_template("round_rows.html.j2").render(rows=rows)
-    before, *pieces = text.split(ROW_START)
-    if before or len(pieces) != len(rows):
-        raise RuntimeError('round_rows.html.j2 must render one row per result, each <tr id="e-')
-    return [ROW_START + piece for piece in pieces]
+    was chosen), each beginning ``ROW_START``: its texts escaped a column at a time
+    (:func:`escaped`), the markup around them written here. (A template escaped each cell
+    apart: 85 ms of 20,000 rows against 21.)"""
+    codes = escaped([r.credit_code for r in results])
+    names = escaped([r.name for r in results])
+    hows = escaped([f"定向检查：{causes.get(r.credit_code, '')}" if r.selection == "targeted"
+                    else "随机抽取" for r in results])  # fmt: skip
+    days = escaped([r.check_date or "—" for r in results])
+    labels = escaped([r.result_label if r.result else "" for r in results])
+    certificates = escaped([r.certificates_text for r in results])
+    measures = escaped([r.measures_text for r in results])
+    rows = []
+    for r, code, name, how, day, label, held, measure in zip(
+        results, codes, names, hows, days, labels, certificates, measures, strict=True
+    ):
+        result = label or PENDING_CELL
+        if label and held:
+            result += f"<br><small>{held}</small>"
+        if label and r.history:
+            result += _history(r)
+        last = f">{measure}" if measure else ' class="none">—'
+        rows.append(
+            f'{ROW_START}{code}">\n<td data-label="企业名称" class="name">{name}</td>\n'
+            f'<td data-label="信用代码"><code>{code}</code></td>\n'
+            f'<td data-label="抽取方式" class="half">{how}</td>\n'
+            f'<td data-label="检查日期" class="half">{day}</td>\n'
+            f'<td data-label="检查结果">{result}</td>\n'
+            f'<td data-label="处理措施"{last}</td>\n</tr>\n'
+        )
+    return rows
 
 
 def round_pieces(
