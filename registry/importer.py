@@ -68,6 +68,13 @@ ANALYZE_FROM = 10_000  # PostgreSQL: rows written into a table before its statis
 LOCK_KEY = 0x5353_5247  # "SSRG": the advisory lock of an import set (PostgreSQL)
 FOLDER_HINT = " (`registry import all` takes a folder)"  # said to a folder given as a file
 
+Changed = tuple[dict[str, Any], dict[str, Any]]  # a row an import set changed: before, after
+# by kind: what runs, in the set's transaction once every row is good, with the rows of that
+# kind the set changed (an upper room's hook: ``notifications.readdress`` sends an inspector's
+# messages not yet left to the address an import corrected). Only a kind named here keeps
+# its changed rows in memory.
+after_update_hooks: dict[str, list[Callable[[Session, list[Changed]], None]]] = {}
+
 
 @dataclass
 class ImportResult:
@@ -90,6 +97,7 @@ class _SetState:
     keys: keylog.KeyLog = field(default_factory=keylog.KeyLog)
     problems: ProblemLog = field(default_factory=ProblemLog)
     empty_before: dict[str, bool] = field(default_factory=dict)  # kind -> table was empty
+    updated: dict[str, list[Changed]] = field(default_factory=dict)  # kinds with a hook
     analyzed: dict[str, int] = field(default_factory=dict)  # kind -> rows written at ANALYZE
 
     @property
@@ -149,6 +157,9 @@ def import_files(
                 results.append(_import_one(session, KINDS[kind], path, state))
                 if i + 1 == len(ordered) or ordered[i + 1][0] != kind:
                     state.keys.forget(kind)  # the kind's last file: nothing can repeat its keys
+            for kind, changed in state.updated.items() if not state.problems else ():
+                for hook in after_update_hooks.get(kind, []):
+                    hook(session, changed)
         except BaseException:  # half an import set: never left for a caller to commit
             session.rollback()
             raise
@@ -597,6 +608,10 @@ def _flush(
         bulk_insert(conn, spec.table, inserts, constants={"updated_at": state.now})
     if updates:
         bulk_update(conn, spec.table, spec.key, [{**r, "updated_at": state.now} for r in updates])
+    if updates and state.writing and after_update_hooks.get(spec.name):
+        state.updated.setdefault(spec.name, []).extend(
+            (old, new) for op, _, old, new in changes if op == "update" and old is not None
+        )
     if changes and state.writing:  # a rejected set's rows are written only to look keys up
         bulk_insert(
             conn,

@@ -24,6 +24,7 @@ def install() -> None:
     logsafe.install()  # no log line carries a token, whichever entry point runs
     for module in (
         "notifications.hooks",
+        "notifications.readdress",  # the registry's import: an inspector's address corrected
         "exchange.hooks",
         "risk.hooks",
         "leads.hooks",
