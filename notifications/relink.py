@@ -126,6 +126,7 @@ class LinksReissued:
     rewritten: int
     left_out: list  # [inspector_id, credit_code, why]
     replaced: int = 0  # the members' 检查链接重新发送 of an earlier run withdrawn, never sent
+    credit_code: str = ""  # only this check's (``--credit-code``, the enterprise page's form)
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ def relink(
         by=by, reason=reason, inspector=inspector_id or "",
         inspectors=sorted({i for i, _ in done.queued}), queued=len(done.queued),
         already=len(done.already), rewritten=rewritten, replaced=len(replaced),
-        left_out=[list(row) for row in done.left_out],
+        left_out=[list(row) for row in done.left_out], credit_code=credit_code or "",
     ))  # fmt: skip
     return done
 

@@ -416,6 +416,7 @@ async def relink_member(
     # before the form came
     ended = "1" if done.ended else "unsent" if done.unsent else "earlier"
     before += f"&ended={ended}" if sent["end_old"] else ""
+    before += "&replaced=1" if done.replaced else ""  # an earlier run's message, not yet sent
     return RedirectResponse(
         f"{enterprise_path(round_key, credit_code)}?relinked={quote(sent['inspector_id'])}"
         f"{before}#relink",

@@ -16,6 +16,7 @@ can hold it), and the page says so.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,7 +28,7 @@ from api.link_refusals import link_refusals
 from notifications import generations
 from notifications.models import Notification, NotificationKind
 from notifications.relink import Refused, Relinked, relink
-from rounds.models import Round, RoundStatus
+from rounds.models import AuditEvent, Round, RoundStatus
 from rounds.replacements import NOTE_MAX
 from shuangsui import writes
 from shuangsui.clock import local_label
@@ -51,6 +52,7 @@ class NotShown(UserError):
     which link the coordinator saw is not known, so nothing is ended."""
 
 
+RUNS_READ = 50  # the round's last relinks read for the banner's 取代 (others' come between)
 GENERATION = re.compile(r"[0-9]{1,12}")  # not str.isdigit, to which "²" and "٣" are digits
 
 
@@ -84,11 +86,28 @@ def just_done(
             db, round_key, credit_code, who, now_at, secret
         ):
             ended = ""  # it has left since: no longer what the banner would say
+        replaced = bool(said.get("replaced")) and _replaced(db, round_key, credit_code, who)
     if latest is None and ended != "unsent":  # never ended: nothing ended to say
         ended = ""
     return {"id": who, "before": said.get("before", ""), "ended": ended,
+            "replaced": "1" if replaced else "",
             "ended_by": latest.ended_by if latest else "",
             "ended_at": local_label(latest.ended_at, zone) if latest else ""}  # fmt: skip
+
+
+def _replaced(db: Session, round_key: str, credit_code: str, who: str) -> bool:
+    """Whether the last relink of the member's link to this check (its ``LinksReissued``)
+    withdrew a 检查链接重新发送 an earlier run queued that had not left, its own taking the
+    place (``notifications.relink._withdraw_waiting``)."""
+    e = AuditEvent.__table__.c  # type: ignore[attr-defined]
+    runs = db.execute(sa.select(e.payload).where(e.round_key == round_key,
+                                                 e.event == "LinksReissued")
+                      .order_by(e.seq.desc()).limit(RUNS_READ)).scalars()  # fmt: skip
+    for payload in runs:
+        run = json.loads(payload)
+        if (run.get("inspector"), run.get("credit_code")) == (who, credit_code):
+            return bool(run.get("replaced"))
+    return False
 
 
 def why_not(engine: sa.Engine, view: AssignmentView) -> str:
