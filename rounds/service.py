@@ -396,7 +396,10 @@ def draw_round(
     requested_by: str = "",
     beacon_transport: Any = None,
 ) -> Round:
-    """Draw a committed round once. A drawn round is returned as it is (no re-roll)."""
+    """Draw a committed round once. A drawn round is returned as it is (no re-roll). Who asks
+    is held to :func:`check_texts`'s rule before anything (the draw and a refused second
+    ceremony audit it), whichever path calls: the command, the flows, the workspace."""
+    check_texts(requested_by=requested_by)
     with Session(engine, expire_on_commit=False) as session:
         rnd = session.get(Round, round_key)
         if rnd is None:
