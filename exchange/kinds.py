@@ -26,7 +26,7 @@ from exchange.directory import Directory, Partner, read_directory
 from exchange.entries import iso
 from exchange.errors import KindNotWritable, SyncRejected
 from exchange.models import PartnerState
-from exchange.settings import exchange_settings
+from exchange.settings import exchange_settings, span_words
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.text import CONTROL_IN_TEXT, one_line
@@ -62,9 +62,9 @@ def learn(engine: Engine, client: PartnerClient, now: dt.datetime | None = None)
 def taken(doc: Any, partner: Partner, now: dt.datetime) -> dict[str, Any]:
     """What is kept of the statement ``doc`` the partner served: the kinds it reads, whether
     it keeps the others, and the signed document; or why it was not taken."""
-    max_age = exchange_settings().exchange_signature_max_age
+    signed_within = exchange_settings().exchange_signature_max_age
     try:
-        st = about.check(doc, partner.keys, partner.origin, now, max_age)
+        st = about.check(doc, partner.keys, partner.origin, now, signed_within)
     except about.AboutRefused as exc:
         reason = _line(f"partner {partner.code}: GET /exchange/v1/about: {exc}")
         return {"state": "unreadable", "reason": reason, "read_at": iso(now)}
@@ -87,22 +87,22 @@ def _line(text: str) -> str:
     return one_line(CONTROL_IN_TEXT.sub("\ufffd", text))[:600]
 
 
-# How long a kept statement counts for the writer's rule (:func:`may_write`): a statement is
-# what the partner's shuangsui was when it was taken, and a sync that fails before asking
-# keeps the last; past this, no kind outside ``BASELINE`` is written to the partner until a
-# sync takes a statement again. 48 syncs of the hourly flow; a day's slack for a daily one
-# (docs/exchange-protocol.md, "How long a statement counts").
-STATEMENT_MAX_AGE = dt.timedelta(hours=48)
-_HOURS = STATEMENT_MAX_AGE // dt.timedelta(hours=1)
+def max_age() -> dt.timedelta:
+    """How long a kept statement counts for the writer's rule (:func:`may_write`),
+    ``SHUANGSUI_EXCHANGE_STATEMENT_MAX_AGE`` (48 hours unless set): a statement is what the
+    partner's shuangsui was when it was taken, and a sync that fails before asking keeps the
+    last; past this, no kind outside ``BASELINE`` is written to the partner until a sync takes
+    a statement again (docs/exchange-protocol.md, "How long a statement counts")."""
+    return exchange_settings().exchange_statement_max_age
 
 
-def stale(said: dict[str, Any] | None, now: dt.datetime) -> bool:
-    """Whether a kept statement the partner did make was taken longer ago than
-    ``STATEMENT_MAX_AGE`` (one that said nothing, or could not be taken, counts for nothing
-    however old)."""
+def stale(said: dict[str, Any] | None, now: dt.datetime, bound: dt.timedelta | None = None) -> bool:
+    """Whether a kept statement the partner did make was taken longer ago than ``bound``
+    (default :func:`max_age`); one that said nothing, or could not be taken, counts for
+    nothing however old."""
     if not said or said["state"] != "advertised":
         return False
-    return now - dt.datetime.fromisoformat(said["read_at"]) > STATEMENT_MAX_AGE
+    return now - dt.datetime.fromisoformat(said["read_at"]) > (bound or max_age())
 
 
 def described(said: dict[str, Any] | None, zone: str | None = None,
@@ -121,10 +121,10 @@ def described(said: dict[str, Any] | None, zone: str | None = None,
         return f"which entry kinds it reads is not known (at {when}): {said['reason']}"
     others = ("keeps entries of other kinds unread" if said["keeps_unknown_kinds"]
               else "keeps no entry of another kind: one fails its sync")  # fmt: skip
-    old = ""
-    if now and stale(said, now):
-        old = (f"; more than {_HOURS} hours ago, so it no longer counts: no kind outside the "
-               "first six is written to it until a sync takes it again")  # fmt: skip
+    old, bound = "", max_age()
+    if now and stale(said, now, bound):
+        old = (f"; more than {span_words(bound)} ago, so it no longer counts: no kind outside "
+               "the first six is written to it until a sync takes it again")  # fmt: skip
     return f"reads {', '.join(said['reads'])}; {others} (taken at {when}{old})"
 
 
@@ -140,9 +140,9 @@ def described_zh(said: dict[str, Any] | None, zone: str, now: dt.datetime) -> st
         return f"读取哪些条目类型未知（{read_at}）：{said['reason']}"
     others = ("其他类型的条目保存、不采用" if said["keeps_unknown_kinds"]
               else "不保存其他类型的条目：遇到即同步失败")  # fmt: skip
-    old = ""
-    if stale(said, now):
-        old = (f"；已超过 {_HOURS} 小时，不再作数：同步取得新的声明之前，"
+    old, bound = "", max_age()
+    if stale(said, now, bound):
+        old = (f"；已超过 {span_words(bound, zh=True)}，不再作数：同步取得新的声明之前，"
                "不向其写入前六种以外类型的条目")  # fmt: skip
     return f"读取 {'、'.join(said['reads'])}；{others}（声明取得于 {read_at}{old}）"
 
@@ -188,12 +188,13 @@ def summary(said: dict[str, Any] | None, now: dt.datetime) -> dict[str, Any]:
     return kept | {"said": described(said, now=now)}
 
 
-def takes(said: dict[str, Any] | None, kind: str, now: dt.datetime) -> bool:
-    """Whether a partner that said ``said``, in a statement that still counts at ``now``,
-    reads or keeps an entry of ``kind``."""
+def takes(said: dict[str, Any] | None, kind: str, now: dt.datetime,
+          bound: dt.timedelta | None = None) -> bool:  # fmt: skip
+    """Whether a partner that said ``said``, in a statement that still counts at ``now``
+    (taken within ``bound``, default :func:`max_age`), reads or keeps an entry of ``kind``."""
     if kind in BASELINE:
         return True
-    if not said or said["state"] != "advertised" or stale(said, now):
+    if not said or said["state"] != "advertised" or stale(said, now, bound):
         return False
     return kind in said["reads"] or bool(said["keeps_unknown_kinds"])
 
@@ -223,7 +224,7 @@ def pulling(directory: Directory) -> dict[str, str]:
 def may_write(session: Session, kind: str, directory: Directory | None = None,
               now: dt.datetime | None = None) -> list[Breaks]:  # fmt: skip
     """The partners that pull our log and are not known to read or keep ``kind`` (by a
-    statement taken within ``STATEMENT_MAX_AGE`` of ``now``): an entry of it may be appended
+    statement taken within :func:`max_age` of ``now``): an entry of it may be appended
     only when there are none."""
     if kind in BASELINE:
         return []
@@ -233,8 +234,9 @@ def may_write(session: Session, kind: str, directory: Directory | None = None,
         select(col(PartnerState.partner_code), col(PartnerState.about))
         .where(col(PartnerState.partner_code).in_(list(codes)))
     ).all())  # fmt: skip
-    return [Breaks(code, name, described(said.get(code), now=now))
-            for code, name in codes.items() if not takes(said.get(code), kind, now)]  # fmt: skip
+    bound = max_age()
+    return [Breaks(code, name, described(said.get(code), now=now)) for code, name in codes.items()
+            if not takes(said.get(code), kind, now, bound)]  # fmt: skip
 
 
 def refuse_breaking(session: Session, kinds: Iterable[str]) -> None:
