@@ -1,8 +1,10 @@
 """Every workspace page a coordinator or an inspector can reach by following links, opened in
 a real Chromium on a 390 px phone with JavaScript off: it answers a page, nothing on it is
-wider than the screen (a table or a ``pre`` too wide scrolls inside its own box), and every
-field has its label. The pages are found by following the links, not listed here, so a page
-added later is held to the same. Screenshots of each under the test's ``tmp_path``."""
+wider than the screen (a table or a ``pre`` too wide scrolls inside its own box), every field
+has its label, and no date (with its time) is broken over two lines (Chromium breaks after a
+date's hyphen: "2026-12-07 至 2026-" over "12-31"). The pages are found by following the
+links, not listed here, so a page added later is held to the same. Screenshots of each under
+the test's ``tmp_path``."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page
 
+from api import tokens
 from findings.service import submit
 from leads import service as leads
 from leads.schemas import LeadIn
+from risk import overrides
+from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND, final_finding, finding
 from tests.workspace.helpers import outbox_link, sign_in_page
@@ -34,6 +39,19 @@ MEASURE = """() => ({
     .filter(f => !(f.id && document.querySelector(`label[for="${f.id}"]`)) && !f.closest('label'))
     .map(f => f.outerHTML.slice(0, 120)),
   links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
+  split: (() => {  // a date (and its time) drawn on two lines
+    const out = [], walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      for (const m of n.data.matchAll(/\\d{4}-\\d{2}-\\d{2}(?: \\d{2}:\\d{2}(?::\\d{2})?)?/g)) {
+        const r = document.createRange();
+        r.setStart(n, m.index);
+        r.setEnd(n, m.index + m[0].length);
+        const lines = new Set([...r.getClientRects()].map(b => Math.round(b.bottom)));
+        if (lines.size > 1) out.push(`${m[0]} in ${n.parentElement.outerHTML.slice(0, 100)}`);
+      }
+    }
+    return out;
+  })(),
 })"""
 # Links that are not pages: files to download, evidence, signing out.
 NOT_A_PAGE = re.compile(r"\.(xlsx|csv|json|zip|txt|pdf)(\?|$)|/evidence/|/logout")
@@ -73,6 +91,7 @@ def _fits(seen: dict[str, dict]) -> None:
         assert shown["width"] <= PHONE["width"], (key, shown["width"])
         assert shown["loose"] == [], (key, shown["loose"])
         assert shown["unlabelled"] == [], (key, shown["unlabelled"])
+        assert shown["split"] == [], (key, shown["split"])
 
 
 @pytest.mark.slow
@@ -90,6 +109,12 @@ def test_every_coordinator_and_inspector_page_fits_a_phone_without_javascript(
     lead = {"source": "complaint", "credit_code": done, "category": "X" * 64,
             "received_on": "2026-11-02", "external_ref": "REF" + "0" * 60}  # fmt: skip
     leads.receive(engine, LeadIn.model_validate(lead), by="李协调")
+    # the enterprise's risk page then says who asked for and approved its class, and when
+    tokens.create_coordinator(engine, "王协调", get_settings().bureau_code)
+    asked = overrides.request(
+        engine, credit_code=done, risk_class="D", reason="多次投诉", by="李协调"
+    )
+    overrides.approve(engine, asked.id or 0, by="王协调")
     (tmp_path / "coordinator").mkdir()
     for code in (done, waiting):
         (tmp_path / "inspector" / code).mkdir(parents=True)
@@ -114,6 +139,7 @@ def test_every_coordinator_and_inspector_page_fits_a_phone_without_javascript(
     assert any(re.fullmatch(r"/w/c/rounds/[^/]+", p) for p in paths), sorted(paths)
     assert any(re.fullmatch(r"/w/c/rounds/[^/]+/e/[^/]+", p) for p in paths), sorted(paths)
     assert any(re.fullmatch(r"/w/c/leads/\d+", p) for p in paths), sorted(paths)
+    assert f"/w/c/risk/{done}" in paths, sorted(paths)
     assert any(urlsplit(k).path.startswith("/w/a/") for k in opened), sorted(opened)
     assert len(signing) == 2, sorted(signing)
     _fits(signing)
