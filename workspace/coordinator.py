@@ -98,13 +98,8 @@ def sign_in(request: Request, signed: Annotated[SignIn, Depends(coordinator_form
     )
     audit.append(state.engine, None, WorkspaceOpened("coordinator", signed.who.name, ""))
     response = RedirectResponse("/w/c/", status_code=303)
-    sessions.set_cookie(
-        response,
-        sessions.COORDINATOR_COOKIE,
-        value,
-        path="/w/c",
-        secure=sessions.secure_request(request),
-    )
+    made = sessions.cookie(request, sessions.COORDINATOR_COOKIE, sessions.COORDINATOR_PAGES)
+    sessions.set_cookie(response, made, value)
     return response
 
 

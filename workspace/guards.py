@@ -184,9 +184,10 @@ def _inspector(request: Request) -> tuple[Visitor, inspector_tokens.Refusal | No
     (None: it is not); no session for it, or not on its team, is refused here."""
     round_key = request.path_params.get("round_key", "")
     credit_code = request.path_params.get("credit_code", "")
-    found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
+    cookie = sessions.cookie(request, sessions.INSPECTOR_COOKIE, page_path(round_key, credit_code))
+    found = sent_session(request, cookie.name, Role.inspector)
     if found is None:
-        refuse_two(request, sessions.INSPECTOR_COOKIE, Role.inspector)
+        refuse_two(request, cookie.name, Role.inspector)
     if found is None or (found.round_key, found.credit_code) != (round_key, credit_code):
         raise PageRefused(401, NO_SESSION)
     settings = request.app.state.settings
@@ -240,9 +241,10 @@ COORDINATOR_REFUSED = "协调员令牌已被撤销或更换，请重新登录。
 
 def coordinator_session(request: Request) -> Visitor:
     """A coordinator whose token is still the current, unrevoked one of this bureau."""
-    found = sent_session(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
+    cookie = sessions.cookie(request, sessions.COORDINATOR_COOKIE, sessions.COORDINATOR_PAGES)
+    found = sent_session(request, cookie.name, Role.coordinator)
     if found is None:
-        refuse_two(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
+        refuse_two(request, cookie.name, Role.coordinator)
         raise PageRefused(401, "没有有效的协调员会话。请用协调员链接重新登录。")
     with DbSession(request.app.state.engine) as db:
         row = db.get(CoordinatorToken, found.subject)

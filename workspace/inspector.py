@@ -141,8 +141,7 @@ def sign_in(
     audit.append(state.engine, round_key, WorkspaceOpened("inspector", who.name, credit_code))
     path = page_path(round_key, credit_code)
     response = _see(path)
-    secure = sessions.secure_request(request)
-    sessions.set_cookie(response, sessions.INSPECTOR_COOKIE, value, path=path, secure=secure)
+    sessions.set_cookie(response, sessions.cookie(request, sessions.INSPECTOR_COOKIE, path), value)
     return response
 
 

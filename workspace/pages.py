@@ -115,16 +115,19 @@ def signout_form(request: Request) -> dict[str, str]:
     and CSRF token of the session this browser sent to the path asked for (a genuine one,
     ``workspace.guards.sent_session``: 退出 takes it, revoked or not); nothing without one."""
     path = request.url.path
-    if path == "/w/c" or path.startswith("/w/c/"):
-        found = sent_session(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
+    pages = sessions.COORDINATOR_PAGES
+    if path == pages or path.startswith(f"{pages}/"):
+        made = sessions.cookie(request, sessions.COORDINATOR_COOKIE, pages)
+        found = sent_session(request, made.name, Role.coordinator)
         return {"csrf": visitor(request, found).csrf} if found else {}
-    found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
-    if found is None:
+    parts = path.split("/")  # "", "w", "a", round, enterprise, ... (as the path reads, decoded)
+    if parts[1:3] != ["w", "a"] or len(parts) < 5:
         return {}
-    mine = f"/w/a/{found.round_key}/{found.credit_code}"  # as the path reads, decoded
-    if path != mine and not path.startswith(f"{mine}/"):
+    home = page_path(parts[3], parts[4])
+    found = sent_session(request, sessions.cookie(request, sessions.INSPECTOR_COOKIE, home).name,
+                         Role.inspector)  # fmt: skip
+    if found is None or (found.round_key, found.credit_code) != (parts[3], parts[4]):
         return {}
-    home = page_path(found.round_key, found.credit_code)
     return {"csrf": visitor(request, found).csrf, "signout": f"{home}/signout"}
 
 

@@ -12,7 +12,8 @@ add a migration and a write per sign-in for nothing the database does not alread
 until its expiry, as revoking in the database ends it everywhere.
 
 CSRF: each session carries a random nonce; its form token is an HMAC of that nonce, sent in a
-hidden field and compared on every POST. Cookies are ``SameSite=Strict`` as a second fence, and
+hidden field and compared on every POST. Cookies are ``SameSite=Strict`` as a second fence (and
+over TLS ``__Host-`` ones, which no other host or path can set: :func:`cookie`), and
 a POST from another origin is refused before it gets here (``workspace.origins``: a page on
 another port or a sibling host is the same *site*, and its forms carry the cookie).
 """
@@ -34,6 +35,8 @@ from starlette.responses import Response
 
 INSPECTOR_COOKIE = "ssw_a"
 COORDINATOR_COOKIE = "ssw_c"
+COORDINATOR_PAGES = "/w/c"  # the coordinator's pages (their cookie's Path on http)
+HOST_PREFIX = "__Host-"  # Secure, Path=/, no Domain: no other host or path can set it
 LIFETIME_SECONDS = 12 * 3600  # a working day; the link opens a new one
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{43}")  # unpadded base64url body.mac
 
@@ -132,16 +135,45 @@ def secure_request(request: Request) -> bool:
     return request.url.scheme == "https" or public.startswith("https://")
 
 
-def set_cookie(response: Response, name: str, value: str, *, path: str, secure: bool) -> None:
+@dataclass(frozen=True)
+class Cookie:
+    """The name, Path and ``Secure`` of a session cookie, as it is set, read and cleared."""
+
+    name: str
+    path: str
+    secure: bool
+
+
+def cookie(request: Request, name: str, pages: str) -> Cookie:
+    """The session cookie ``name`` (``COORDINATOR_COOKIE``, ``INSPECTOR_COOKIE``) for the
+    pages under ``pages`` (``/w/c``, an assignment's page), as this request's connection
+    allows. On plain http (the loopback demo, the tests) it is ``name`` with ``Path=pages``.
+    Over TLS (:func:`secure_request`) it is a ``__Host-`` cookie: ``Secure``, ``Path=/``, no
+    ``Domain``, which the browser takes only from this host over https; so no sibling host of
+    the bureau's domain (``Domain=``) and no page on another path can put a cookie of its name
+    beside ours (docs/security.md, "A session cookie sent twice"). ``Path=/`` then scopes
+    nothing, so an inspector's cookie is named for its assignment (a digest of its page's
+    path): one per assignment, as the path kept them apart on http. Each is read under the
+    one name its request's connection gives; a session set under the other is not sent."""
+    if not secure_request(request):
+        return Cookie(name, pages, secure=False)
+    if name == INSPECTOR_COOKIE:
+        name = f"{name}_{hashlib.sha256(pages.encode()).hexdigest()[:16]}"
+    return Cookie(HOST_PREFIX + name, "/", secure=True)
+
+
+def set_cookie(response: Response, made: Cookie, value: str) -> None:
     """A session cookie in the browser's sense too: no ``Max-Age``, so it ends when the
     browser closes (on a shared office computer, the next person does not find it). Chromium
     may restore such cookies with "continue where you left off": the expiry signed inside
     (``LIFETIME_SECONDS``) still ends the session after a working day."""
-    response.set_cookie(name, value, path=path, httponly=True, samesite="strict", secure=secure)
+    response.set_cookie(made.name, value, path=made.path, httponly=True, samesite="strict",
+                        secure=made.secure)  # fmt: skip
 
 
-def clear_cookie(response: Response, name: str, *, path: str, secure: bool) -> None:
+def clear_cookie(response: Response, made: Cookie) -> None:
     """退出: the cookie ``set_cookie`` made, with the same name, Path and flags, now
     ``Max-Age=0`` (a browser drops a cookie only when all of these match). The value is
     stateless: a copy taken before still opens the pages until its signed expiry."""
-    response.delete_cookie(name, path=path, httponly=True, samesite="strict", secure=secure)
+    response.delete_cookie(made.name, path=made.path, httponly=True, samesite="strict",
+                           secure=made.secure)  # fmt: skip

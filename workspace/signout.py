@@ -35,7 +35,7 @@ AGAIN = {
 
 
 async def _sign_out(
-    request: Request, found: sessions.Session | None, cookie: str, path: str
+    request: Request, found: sessions.Session | None, cookie: str, pages: str
 ) -> Response:
     """With a session, its CSRF token first (403 and still signed in without it); then the
     cookie cleared and the page saying so, session or none; a session ended is audited
@@ -48,20 +48,23 @@ async def _sign_out(
             audit.append, request.app.state.engine, found.round_key or None, closed
         )
     response = render("signed_out.html", again=AGAIN[kind])
-    sessions.clear_cookie(response, cookie, path=path, secure=sessions.secure_request(request))
+    sessions.clear_cookie(response, sessions.cookie(request, cookie, pages))
     return response
 
 
 @router.post("/c/signout", dependencies=anyone)
 async def coordinator_signout(request: Request) -> Response:
-    found = sent_session(request, sessions.COORDINATOR_COOKIE, Role.coordinator)
-    return await _sign_out(request, found, sessions.COORDINATOR_COOKIE, "/w/c")
+    pages = sessions.COORDINATOR_PAGES
+    made = sessions.cookie(request, sessions.COORDINATOR_COOKIE, pages)
+    found = sent_session(request, made.name, Role.coordinator)
+    return await _sign_out(request, found, sessions.COORDINATOR_COOKIE, pages)
 
 
 @router.post("/a/{round_key}/{credit_code}/signout", dependencies=anyone)
 async def inspector_signout(round_key: str, credit_code: str, request: Request) -> Response:
-    found = sent_session(request, sessions.INSPECTOR_COOKIE, Role.inspector)
+    pages = page_path(round_key, credit_code)
+    made = sessions.cookie(request, sessions.INSPECTOR_COOKIE, pages)
+    found = sent_session(request, made.name, Role.inspector)
     if found is not None and (found.round_key, found.credit_code) != (round_key, credit_code):
-        found = None  # another assignment's cookie is not sent here; its own Path is not this
-    path = page_path(round_key, credit_code)
-    return await _sign_out(request, found, sessions.INSPECTOR_COOKIE, path)
+        found = None  # another assignment's cookie is not sent here (its own Path, or name)
+    return await _sign_out(request, found, sessions.INSPECTOR_COOKIE, pages)

@@ -158,7 +158,8 @@ def test_behind_the_proxy_the_configured_address_is_the_sites_origin(
     with serve(create_app(engine=engine)) as base, httpx.Client(base_url=base) as client:
         opened = sign_in(client, f"/w/c/open?token={ssc}", Origin=public)
         assert opened.status_code == 303 and "secure" in opened.headers["set-cookie"].lower()
-        cookie = {"Cookie": f"ssw_c={opened.cookies['ssw_c']}"}  # Secure: httpx keeps it back
+        # behind TLS a __Host- cookie (workspace.sessions.cookie); Secure: httpx keeps it back
+        cookie = {"Cookie": f"__Host-ssw_c={opened.cookies['__Host-ssw_c']}"}
         page = client.get(f"/w/c/rounds/{ROUND}", headers=cookie)
         form = {"csrf": csrf_of(page.text)}
         for origin in ("http://ss.example.gov.cn", f"{public}:8443", EVIL):
