@@ -289,7 +289,8 @@ def replace_cmd(
     date is gone and no --due-on is given."""
     from rounds.replacements import CAUTIONS, replace_member
 
-    _texts({"requested_by": "--by"}, requested_by=by or "")  # who records it: as who asks
+    # who records it: as who asks; why: a change's note (the service strips it)
+    _texts({"requested_by": "--by", "note": "--note"}, requested_by=by or "", note=note.strip())
     check_round_key(round_key)
     new_date = None if due_on is None else _date(due_on)
     done = replace_member(
@@ -344,7 +345,9 @@ def redate_cmd(
     more than a year on or the one the check has already."""
     from rounds.redates import move_due_date
 
-    _texts({"requested_by": "--by"}, requested_by=by or "")  # who records it: as who asks
+    # who records it: as who asks; why: a change's note (the service strips it)
+    _texts({"requested_by": "--by", "note": "--reason"}, requested_by=by or "",
+           note=reason.strip())  # fmt: skip
     check_round_key(round_key)
     done = move_due_date(
         _engine(), round_key, credit_code,

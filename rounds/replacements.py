@@ -66,6 +66,7 @@ from registry.models import Conflict, Inspector, InspectorStatus
 from rounds import audit
 from rounds.artifacts import load_inputs
 from rounds.models import Assignment, DueChange, Round, RoundStatus, TeamChange
+from rounds.service import check_texts
 from rounds.team_changes import (
     MemberReplaced,
     enterprise_unit,
@@ -76,12 +77,11 @@ from rounds.team_changes import (
 )
 from shuangsui.config import get_settings
 from shuangsui.errors import IntegrityError, UserError
-from shuangsui.text import no_control, no_control_in_text
+from shuangsui.text import NOTE_MAX, no_control
 from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
 
-NOTE_MAX = 500  # characters of a withdrawal's reason
 # a seat handed on with its date this many working days away, or fewer, is said to be near
 # (the replacement has to reach the enterprise and check it); the date suggested instead is
 # two working weeks on
@@ -405,17 +405,18 @@ def _note(note: str) -> str:
 
 
 def reason_given(text: str, field: str, asked: str) -> str:
-    """A change's reason, as the audit log keeps it: given (``asked``: what to write), at most
-    :data:`NOTE_MAX` characters, printable; refused under ``field``'s name otherwise."""
+    """A change's reason, as the audit log keeps it: given (``asked``: what to write), and a
+    note as :func:`rounds.service.check_texts` takes one (at most :data:`NOTE_MAX` characters,
+    no control or invisible character); refused under ``field``'s name otherwise."""
     text = text.strip()
     if not text:
         raise Refused(f"{field}-missing", f"{field}: {asked} (it is kept in the audit log)")
-    if len(text) > NOTE_MAX:
-        raise Refused(f"{field}-long", f"{field}: {len(text)} characters, at most {NOTE_MAX}")
     try:
-        return no_control_in_text(text)
-    except ValueError as exc:
-        raise Refused(f"{field}-unprintable", f"{field}: {exc}") from None
+        check_texts(note=text)
+    except UserError as exc:
+        kind = "long" if len(text) > NOTE_MAX else "unprintable"
+        raise Refused(f"{field}-{kind}", f"{field}: {str(exc).partition(': ')[2]}") from None
+    return text
 
 
 def team_of(session: Session, round_key: str, credit_code: str) -> list[str]:

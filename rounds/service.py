@@ -76,7 +76,7 @@ from shuangsui.errors import (
 )
 from shuangsui.errors import InfeasibleDraw as UserInfeasible
 from shuangsui.keys import check_round_key
-from shuangsui.text import REASON_MAX, no_control, no_control_in_text
+from shuangsui.text import NOTE_MAX, REASON_MAX, no_control, no_control_in_text
 
 logger = logging.getLogger(__name__)
 
@@ -111,18 +111,22 @@ RECHECK_MARK = "复查"  # a reason containing it allows a round over firms anot
 NAME_MAX = 64  # the longest name of who asks for a round, as a coordinator token's (api.tokens)
 
 
-def check_texts(*, reason: str = "", requested_by: str = "", accept: str = "") -> None:
-    """What a person typed for a round, as every path to :func:`commit_round` must give it (the
-    CLI's options, the API, the workspace's form, the flows' parameters): the reasons at most
-    :data:`REASON_MAX` characters, line breaks allowed; who asks a name of at most
-    :data:`NAME_MAX`; none with a control or invisible character (a right-to-left override
-    turns the text after it round wherever the reason shows: round.json, the site, the pages).
-    ``UserError`` naming the parameter otherwise (``reason: ...``), which a caller may name as
-    its own option."""
+def check_texts(
+    *, reason: str = "", requested_by: str = "", accept: str = "", note: str = ""
+) -> None:
+    """What a person typed for a round, as every path to :func:`commit_round` and
+    :func:`draw_round` must give it (the CLI's options, the API, the workspace's form, the
+    flows' parameters): the reasons at most :data:`REASON_MAX` characters, line breaks
+    allowed; who asks a name of at most :data:`NAME_MAX`; a change's note (a replacement's or a
+    new date's, ``rounds.replacements``) at most :data:`NOTE_MAX`; none with a control or
+    invisible character (a right-to-left override turns the text after it round wherever the
+    reason shows: round.json, the site, the pages). ``UserError`` naming the parameter
+    otherwise (``reason: ...``), which a caller may name as its own option."""
     rules = (
         ("reason", reason, REASON_MAX, no_control_in_text),
         ("requested_by", requested_by, NAME_MAX, no_control),
         ("accept", accept, REASON_MAX, no_control_in_text),
+        ("note", note, NOTE_MAX, no_control_in_text),
     )
     for field, value, most, rule in rules:
         if len(value) > most:

@@ -28,6 +28,13 @@ def one_line(text: str) -> str:
 # override's, a decline of a partner's request): audited, and most of them published or signed
 # into the partner log; every page's field (maxlength), command and service holds to it.
 REASON_MAX = 1000
+# The longest note of a change to a drawn team (a withdrawal's reason, a new date's): audited
+# and shown to coordinators (their pages, the API), never published, signed or sent (a
+# replacement's notice gives the cause only: the reason may be personal). Shorter than
+# REASON_MAX because the API has promised it since replacements began (the body's ``note``
+# and ``reason`` at most 500 characters, docs/operations.md), as the joint rounds' withdrawals
+# have (joint.withdraw, joint.abandon); the same characters are refused as in every reason.
+NOTE_MAX = 500
 
 
 def half_width(text: str) -> str:

@@ -185,6 +185,18 @@ def too_long(reason: str, most: int = REASON_MAX) -> str:
     return f"过长，最多 {most} 个字（现为 {len(reason)} 个字）"
 
 
+# a text refused by ``rounds.service.check_texts`` (its length, a character in it), as a form's
+# error says it after the field's label: the words of :func:`too_long` and of a reason's field
+TEXT_CHECKS = [(r"(\d+) characters, at most (\d+)", "过长，最多 {1} 个字（现为 {0} 个字）"),
+               *_CHECKS[:2]]  # fmt: skip
+
+
+def text_refused(message: str) -> str:
+    """``check_texts``' refusal of a text (``note: 501 characters, at most 500``) as a form
+    says it after the field's label (过长，最多 500 个字（现为 501 个字）)."""
+    return in_chinese(message, TEXT_CHECKS)
+
+
 def in_chinese(message: str, checks: Sequence[tuple[str, str]] = _CHECKS) -> str:
     """A message of the findings' checks (English, for the API) as the page says it; the
     message itself when it is not one of them. Another page passes its own ``checks``

@@ -24,10 +24,11 @@ from api.replacements import refused
 from rounds.due_dates import recorded_rows
 from rounds.models import DueChange, Round, RoundStatus
 from rounds.redates import Redated, move_due_date
-from rounds.replacements import NOTE_MAX, DueMoved
+from rounds.replacements import DueMoved
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
+from workspace.forms import text_refused
 from workspace.replacements import (
     SentTwice,
     ShownUnreadable,
@@ -92,8 +93,8 @@ def why_not(engine: sa.Engine, view: AssignmentView) -> str:
 
 
 def asked(form: Any) -> dict[str, str]:
-    """What the form sent (``workspace.replacements.form_strings``), the reason cut at twice
-    what the service takes; ``shown_due_on`` stripped and cut as ``due_on`` is."""
+    """What the form sent (``workspace.replacements.form_strings``); ``shown_due_on``
+    stripped and cut as ``due_on`` is."""
     sent = form_strings(form, FIELDS, text_field="reason")
     sent["shown_due_on"] = sent["shown_due_on"].strip()[:32]
     return sent
@@ -120,8 +121,8 @@ def record(
 # each refusal the form can meet (``api.replacements.REFUSALS``, by kind) as the page says it
 SAID = {
     "reason-missing": "原因：必填，请写明调整完成期限的原因（记入审计日志）",
-    "reason-long": f"原因：过长，最多 {NOTE_MAX} 个字",
-    "reason-unprintable": "原因：含有不可见字符（多为从其他软件粘贴带入），请删去后重新填写",
+    "reason-long": "原因：{text}",  # as workspace.replacements.SAID's note
+    "reason-unprintable": "原因：{text}",
     "recorded-by-unprintable": "协调员名称中含有不可见字符，系统不能记录，请联系管理员",
     "no-round": "没有这个轮次",
     "not-drawn": "本轮次不在“已摇号”状态（已结束或未摇号），不能再调整完成期限",
@@ -146,4 +147,4 @@ def said(exc: UserError) -> tuple[int, str]:
     if isinstance(exc, ShownUnreadable | DueMoved):
         return shown_said(exc, "本次调整未作更改")
     r = refused(exc)
-    return r.status, SAID.get(r.kind, OTHER) + "。"
+    return r.status, SAID.get(r.kind, OTHER).format(text=text_refused(str(exc))) + "。"

@@ -25,11 +25,13 @@ from draw.replace import CAUSES, ROUND_WIDE
 from registry.models import Enterprise, Inspector
 from rounds import replacements as service
 from rounds.models import Assignment, Round, RoundStatus, TeamChange
-from rounds.replacements import NOTE_MAX, DueMoved, DueSoon, Refused, Replaced, replace_member
+from rounds.replacements import DueMoved, DueSoon, Refused, Replaced, replace_member
 from rounds.team_changes import recorded_rows
 from shuangsui.clock import ISO_DAY, local_label
 from shuangsui.errors import UserError
+from shuangsui.text import NOTE_MAX  # noqa: F401  (the forms' maxlength: workspace.coordinator)
 from workspace.assignment import AssignmentView
+from workspace.forms import text_refused
 from workspace.formvalues import first_twice, text
 
 # the causes as the form's radio buttons name them; what each means is draw.replace.CAUSES'
@@ -150,8 +152,7 @@ def why_not(engine: sa.Engine, view: AssignmentView) -> str:
 
 
 def asked(form: Any) -> dict[str, str]:
-    """What the form sent (:func:`form_strings`), the note cut at twice what the service
-    takes (the page says it is too long either way); ``shown_due_on`` stripped and cut as
+    """What the form sent (:func:`form_strings`); ``shown_due_on`` stripped and cut as
     ``due_on`` is."""
     sent = form_strings(form, FIELDS, text_field="note")
     sent["shown_due_on"] = sent["shown_due_on"].strip()[:32]
@@ -161,11 +162,11 @@ def asked(form: Any) -> dict[str, str]:
 def form_strings(form: Any, fields: tuple[str, ...], *, text_field: str) -> dict[str, str]:
     """What a coordinator's form sent, as strings (a file in a field's place: empty), kept for
     the page that says why it was refused: ``text_field`` (the free text the audit log keeps)
-    cut at twice what the service takes, ``due_on`` stripped and cut at 32 characters; and
-    under ``twice`` the first of ``fields`` sent more than once ("" when none was: a page's
-    form sends each once, and which of two values was meant is not the server's to guess)."""
+    whole, so that the service's refusal counts all of it (the page shows it again cut at
+    twice what the service takes), ``due_on`` stripped and cut at 32 characters; and under
+    ``twice`` the first of ``fields`` sent more than once ("" when none was: a page's form
+    sends each once, and which of two values was meant is not the server's to guess)."""
     out = {name: text(form, name) for name in fields}
-    out[text_field] = out[text_field][: 2 * NOTE_MAX]
     out["due_on"] = out["due_on"].strip()[:32]
     out["twice"] = first_twice(form, fields)
     return out
@@ -265,12 +266,14 @@ def form_date(value: str) -> date:
 
 
 # each refusal of the service (``api.replacements.REFUSALS``, by kind) as the page says it;
-# ``{who}``: the member the form named, by name
+# ``{who}``: the member the form named, by name; ``{text}``: the refused text's fault
 SAID = {
     "cause": "更换原因：请选择 回避、不能到场 或 调离",
     "note-missing": "理由：必填，请写明该成员退出检查组的原因（记入审计日志）",
-    "note-long": f"理由：过长，最多 {NOTE_MAX} 个字",
-    "note-unprintable": "理由：含有不可见字符（多为从其他软件粘贴带入），请删去后重新填写",
+    # the service's words for a text (``rounds.service.check_texts``) as every reason's field
+    # says them (``workspace.forms.text_refused``): 过长，最多 500 个字（现为 N 个字）...
+    "note-long": "理由：{text}",
+    "note-unprintable": "理由：{text}",
     "inspector-unprintable": "表单中的执法人员编号有误，请刷新页面后重试",
     "recorded-by-unprintable": "协调员名称中含有不可见字符，系统不能记录，请联系管理员",
     "no-round": "没有这个轮次",
@@ -303,7 +306,7 @@ def said(exc: UserError, who: str) -> tuple[int, str]:
     if isinstance(exc, ShownUnreadable | DueMoved):
         return shown_said(exc, f"本次更换未作更改，{who} 仍在检查组中")
     r = refused(exc)
-    return r.status, SAID[r.kind].format(who=who) + "。"
+    return r.status, SAID[r.kind].format(who=who, text=text_refused(str(exc))) + "。"
 
 
 # what the registry holds now against a replacement (``rounds.replacements.CAUTIONS``: the pick
