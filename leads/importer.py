@@ -4,7 +4,12 @@ Every row is validated first; any bad row rejects the whole file with ``FILE:ROW
 reason`` lines and nothing is written. A row cut short of the header, or with a cell past it
 (the rest of an allegation after an unquoted comma, which was dropped unsaid), is refused as
 the registry's import refuses it. A row's ``external_ref`` (编号) already recorded, or
-repeated in the file, is an error: an import never records a lead twice.
+repeated in the file, is an error: an import never records a lead twice. A row without one is
+the lead its cells say (:func:`_same`): one the same as an earlier row of the file, or as a
+lead recorded without a 编号 (the same file imported again, or twice at once: the second,
+after the intake lock, finds the first's), is refused naming that row or lead; each of them
+had been recorded again, each to be triaged and counted twice. Two reports alike in every cell
+are told apart by their 编号.
 
 A lead of an enterprise the registry does not hold is recorded all the same (a lead may come
 before the registry import that takes its enterprise in; docs/leads.md), and the import says
@@ -21,6 +26,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -118,6 +124,7 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
         raise UserError(f"{name}: no data rows below the header")
     parsed: list[tuple[int, LeadIn]] = []
     refs: dict[str, int] = {}
+    alike: dict[tuple[Any, ...], int] = {}  # a lead without 编号 by its cells: its row
     width = named_width(fields)
     days = LeadsSettings().leads_deadline_days  # read once for the file: a millisecond a read
     context: dict[str, object] = {"deadline_days": days}
@@ -159,12 +166,17 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
                     f"{lead.external_ref} is also on row {refs[lead.external_ref]}"))  # fmt: skip
                 continue
             refs[lead.external_ref] = number
+        elif (earlier := alike.setdefault(_same(lead.model_dump()), number)) != number:
+            problems.append(RowProblem(name, number, "row", f"the same lead as row {earlier} "
+                                       f"(every cell the same){TELL_APART}"))  # fmt: skip
+            continue
         parsed.append((number, lead))
     at = service.now()
     today = dates.today(at)  # once for the file: its rows' future is the same
     with Session(engine, expire_on_commit=False) as session:
         service.lock_intake(session)  # once for the file: ids committed in order
         held = _present(session, col(Lead.external_ref), refs)
+        recorded = _recorded_alike(session, {key[1] for key in alike})
         by = f"import:{imported_by}"
         values: list[dict[str, Any]] = []  # each lead's columns
         numbers: list[int] = []  # each one's row
@@ -174,11 +186,17 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
                                            f"{data.external_ref} is already recorded"))  # fmt: skip
                 continue
             try:
-                values.append(service.new_row(data, by=by, at=at, today=today))
-                numbers.append(number)
+                row = service.new_row(data, by=by, at=at, today=today)
             except UserError as exc:
                 field, _, reason = str(exc).partition(": ")
                 problems.append(RowProblem(name, number, field, reason))
+                continue
+            if not data.external_ref and (lead_id := recorded.get(_same(row))):
+                problems.append(RowProblem(name, number, "row", f"the same lead as lead "
+                                           f"{lead_id}, already recorded{TELL_APART}"))  # fmt: skip
+                continue
+            values.append(row)
+            numbers.append(number)
         if problems:
             problems.sort(key=lambda p: p.row)
             raise ImportRejected(problems)
@@ -198,6 +216,36 @@ def import_leads(engine: Engine, path: Path, *, imported_by: str) -> Imported:
     logger.info("imported %d lead(s) from %s (%d not in the registry)", len(ids), name,
                 len(unregistered))  # fmt: skip
     return Imported(ids, unregistered)
+
+
+# what makes a lead without 编号 the same as another: every cell of it (the deadline as worked
+# out, so a file that leaves it empty is the same as one giving the default)
+SAME = ("source", "credit_code", "category", "received_on", "deadline", "confidential",
+        "reporter", "allegation")  # fmt: skip
+TELL_APART = "; if they are two reports, give each its own 编号 (external_ref)"
+
+
+def _same(lead: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(lead[name] for name in SAME)
+
+
+def _recorded_alike(session: Session, codes: set[str]) -> dict[tuple[Any, ...], int]:
+    """The leads recorded without 编号 for ``codes``, by their cells (:func:`_same`): the
+    first id of each, looked up :data:`LOOKUP` codes at a time."""
+    table = Lead.__table__  # type: ignore[attr-defined]
+    columns = [table.c[name] for name in SAME]
+    ordered = sorted(codes)
+    found: dict[tuple[Any, ...], int] = {}
+    for i in range(0, len(ordered), LOOKUP):
+        part = ordered[i : i + LOOKUP]
+        query = (
+            sa.select(table.c.id, *columns)
+            .where(table.c.external_ref.is_(None), db.one_of(session, table.c.credit_code, part))
+            .order_by(table.c.id)
+        )
+        for lead_id, *cells in session.connection().execute(query):
+            found.setdefault(tuple(cells), lead_id)
+    return found
 
 
 def _insert(session: Session, values: list[dict[str, Any]]) -> list[Recorded]:
