@@ -9,13 +9,19 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
 from rounds import audit
+from rounds.models import AuditEvent, Round, RoundStatus
 from rounds.service import REASON_MAX as REASON_MAX  # the page's and the request model's
+from shuangsui.errors import DrawAlreadyMade
+from workspace.events import AdhocRequested, CeremonyEntered
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -34,8 +40,127 @@ def refused_ceremonies(session: Session, round_key: str) -> list[tuple[str, dt.d
     entries). Both were answered that the draw was under way; the round's page and
     ``GET /rounds/{key}`` say which one was not drawn."""
     rows = [e for e in audit.round_events(session, round_key) if e.event == "DrawRefused"]
-    return [(json.loads(e.payload)["requested_by"],
-             e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.UTC)) for e in rows]  # fmt: skip
+    return [(json.loads(e.payload)["requested_by"], _utc(e.at)) for e in rows]
+
+
+@dataclass(frozen=True)
+class Ceremony:
+    """A ceremony entered for a round: who entered its digits (on the round's page or by the
+    API; "" when not recorded: a round drawn by the command or a flow) and when (UTC), and
+    when the round was drawn with it (None: being drawn, in this process)."""
+
+    requested_by: str
+    at: dt.datetime | None
+    drawn_at: dt.datetime | None = None
+    offered: str = field(default="", repr=False)  # its digits and witnesses, to tell a retry
+
+    def problem(self, round_key: str) -> dict[str, Any]:
+        """How the API's 409 says it: ``detail``, ``entered_by``, ``entered_at``, ``drawn_at``."""
+        at, drawn_at = (d.isoformat(timespec="seconds") if d else None
+                        for d in (self.at, self.drawn_at))  # fmt: skip
+        who = f"{self.requested_by} entered at {at}" if self.requested_by else "entered before"
+        if drawn_at:
+            detail = (f"round {round_key} was drawn at {drawn_at} with the ceremony {who}; "
+                      "these digits were not used (a round key has exactly one draw) and the "
+                      "attempt is in the audit log")  # fmt: skip
+        else:
+            detail = (f"round {round_key} is being drawn with the ceremony {who}; these digits "
+                      "will not be used (a round key has exactly one draw)")  # fmt: skip
+        return {"detail": detail, "entered_by": self.requested_by, "entered_at": at,
+                "drawn_at": drawn_at}  # fmt: skip
+
+
+# The ceremony each committed round is being drawn with in this process, from its post to the
+# end of its run: a second ceremony posted meanwhile is told at once that its digits will not
+# be used (a round has one draw), where it was answered 202 and refused in the background.
+_entered: dict[str, Ceremony] = {}
+_entered_lock = threading.Lock()
+
+
+def enter_ceremony(
+    engine: Engine, round_key: str, requested_by: str, digits: str, witnesses: Sequence[str]
+) -> Ceremony | None:
+    """Take the round's ceremony for these digits: None when the caller may start its draw
+    (it then calls :func:`ceremony_done` once the run ends, or at once when the run is not in
+    this process); else the ceremony whose digits the round is drawn with, or is being drawn
+    with in this process. A round drawn already is refused as its draw refuses it
+    (``rounds.service``: ``DrawRefused`` audited); the same ceremony again (a retry) is taken."""
+    offered = json.dumps([digits, list(witnesses)], ensure_ascii=False)
+    with _entered_lock:
+        first = _entered.get(round_key)
+        if first is not None:
+            return None if first.offered == offered else first
+        if drawn := _drawn_by(engine, round_key, requested_by, digits, witnesses):
+            return drawn
+        _entered[round_key] = Ceremony(requested_by, dt.datetime.now(dt.UTC), offered=offered)
+        return None
+
+
+def run_ceremony(
+    engine: Engine,
+    runner: Callable[[dict[str, Any]], dict[str, Any]],
+    params: dict[str, Any],
+    round_key: str,
+) -> tuple[Ceremony | None, dict[str, Any]]:
+    """Start the draw of ``round_key`` with a ceremony's ``params`` (``requested_by``,
+    ``witness_digits``, ``witnesses``) by ``runner``, unless another ceremony is entered first
+    (:func:`enter_ceremony`): (that ceremony, {}) then, else (None, the runner's answer). The
+    ceremony is this process's until its run ends: an in-process run's thread says when, any
+    other run has left this process with the answer."""
+    digits, witnesses = params["witness_digits"], params.get("witnesses") or []
+    first = enter_ceremony(engine, round_key, params["requested_by"], digits, witnesses)
+    if first is not None:
+        return first, {}
+    try:
+        answer = dict(runner(params))
+    except BaseException:
+        ceremony_done(round_key, digits, witnesses)
+        raise
+    if answer.get("mode") != "in-process":
+        ceremony_done(round_key, digits, witnesses)
+    return None, answer
+
+
+def ceremony_done(round_key: str, digits: str, witnesses: Sequence[str]) -> None:
+    """The run of the round's ceremony with these digits has ended (or left this process)."""
+    offered = json.dumps([digits, list(witnesses)], ensure_ascii=False)
+    with _entered_lock:
+        if (first := _entered.get(round_key)) is not None and first.offered == offered:
+            del _entered[round_key]
+
+
+def _drawn_by(
+    engine: Engine, round_key: str, requested_by: str, digits: str, witnesses: Sequence[str]
+) -> Ceremony | None:
+    """The ceremony a drawn round was drawn with (its ``DrawMade``), when these digits are not
+    that ceremony's: the service refuses them and audits it, as the background run would."""
+    from rounds import service
+
+    with Session(engine) as session:
+        rnd = session.get(Round, round_key)
+        if rnd is None or rnd.status is not RoundStatus.drawn:
+            return None
+        entries = [e for e in audit.round_events(session, round_key) if _a_ceremony(e)]
+    try:
+        service.draw_round(engine=engine, round_key=round_key, requested_by=requested_by,
+                           entropy=service.EntropyInput(digits, tuple(witnesses)))  # fmt: skip
+    except DrawAlreadyMade:
+        drawn_at = _utc(rnd.drawn_at) if rnd.drawn_at else None
+        if not entries:
+            return Ceremony("", None, drawn_at)
+        return Ceremony(json.loads(entries[0].payload)["by"], _utc(entries[0].at), drawn_at)
+    return None  # the ceremony it was drawn with, again
+
+
+def _a_ceremony(event: AuditEvent) -> bool:
+    """An entry of a ceremony's digits (the round's page's, the API's): who entered them."""
+    if event.event == CeremonyEntered.__name__:
+        return True
+    return event.event == AdhocRequested.__name__ and '"step":"ceremony"' in event.payload
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
 def wait_for_running(timeout: float | None = None) -> list[str]:
@@ -181,6 +306,8 @@ def _launch(
         finally:
             with _running_lock:
                 _running.discard(threading.current_thread())
+            if digits:
+                ceremony_done(key, digits, params.get("witnesses") or [])
 
     thread = threading.Thread(target=_run, name=f"{flow.replace('_', '-')}-{key}", daemon=True)
     with _running_lock:

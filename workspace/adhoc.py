@@ -45,7 +45,7 @@ from rounds.holds import (
     StratumAppears,
     StratumVanishes,
 )
-from rounds.models import Round, RoundKind
+from rounds.models import Round, RoundKind, RoundStatus
 from rounds.plans import apply_overrides
 from rounds.preflight import (
     Preflight,
@@ -435,7 +435,9 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     base = round_path(round_key)
     if rnd is None:
         raise no_round(round_key)
-    if not awaits_witnesses(rnd):
+    # a confirmed ceremony of a round drawn meanwhile is told whose digits drew it (below)
+    drawn_meanwhile = confirmed and rnd.status is RoundStatus.drawn
+    if not awaits_witnesses(rnd) and not drawn_meanwhile:
         said = "只有已提交、尚未摇号、等待见证人数字的轮次可以在此进行摇号仪式。"
         raise PageRefused(409, said, back=base)
     if wrong:  # a field twice, or a file: read as nothing, said as what it is
@@ -470,8 +472,24 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     if rnd.kind is RoundKind.adhoc:
         event = AdhocRequested(rnd.plan_id, rnd.reason, me.name, "ceremony")
     try:
-        await run_in_threadpool(state.draw_runner, {"round_key": round_key} | entered)
+        first, _ = await run_in_threadpool(api_adhoc.run_ceremony, state.engine,
+                                           state.draw_runner, {"round_key": round_key} | entered,
+                                           round_key)  # fmt: skip
     except UserError as exc:  # the runner's own checks
         raise PageRefused(422, refusal(exc, rnd.plan_id), back=base) from None
+    if first is not None:
+        raise PageRefused(409, not_used(first, state.settings.timezone), back=base)
     await run_in_threadpool(audit.append, state.engine, round_key, event)
     return RedirectResponse(f"{base}?ceremony=1", status_code=303)
+
+
+def not_used(first: api_adhoc.Ceremony, zone: str) -> str:
+    """A ceremony refused because another was entered first, as the page says it."""
+    at = local_label(first.at, zone) if first.at else ""
+    if first.drawn_at is None:
+        return (f"您提交的仪式数字未被采用：{first.requested_by} 已于 {at} 提交本轮的仪式数字，"
+                "正在以其摇号，一轮只摇一次。请查看本轮次页面的摇号结果。")  # fmt: skip
+    drawn = local_label(first.drawn_at, zone)
+    by = f"由 {first.requested_by} 于 {at} 提交的仪式数字" if first.requested_by else ""
+    return (f"您提交的仪式数字未被采用：本轮已{by}摇号（摇号时间 {drawn}），一轮只摇一次；"
+            "这次提交已记入审计日志。")  # fmt: skip

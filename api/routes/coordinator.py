@@ -15,16 +15,18 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api import paging
-from api.adhoc import REASON_MAX, refused_ceremonies
+from api.adhoc import REASON_MAX, refused_ceremonies, run_ceremony
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from findings import overdue
 from findings.evidence import evidence_dir, served_headers
 from findings.models import Evidence
 from findings.records import load_results
+from rounds import audit
 from rounds.models import AuditEvent, Round
 from shuangsui.keys import PlanRef, RoundKey
 from shuangsui.text import no_control_in_text
+from workspace.events import AdhocRequested
 
 router = APIRouter(tags=["coordinator"], responses=PROBLEM_RESPONSES)
 Coordinator = Annotated[Principal, Depends(allow(Role.coordinator))]
@@ -169,12 +171,31 @@ class AdhocRequest(BaseModel):
     witnesses: list[Text] | None = Field(default=None, max_length=50)
 
 
-@router.post("/rounds/adhoc", status_code=202)
+@router.post(
+    "/rounds/adhoc",
+    status_code=202,
+    responses={409: {"description": "A ceremony for the round was entered first: these digits "
+                     "are not used (entered_by, entered_at, drawn)"}},
+)  # fmt: skip
 def adhoc(body: AdhocRequest, request: Request, who: Coordinator) -> dict[str, Any]:
     """Start an ad hoc round (the ``adhoc-round`` flow; through its deployment when a Prefect
-    server is configured). The requester is the coordinator token's holder."""
+    server is configured). The requester is the coordinator token's holder. A committed
+    round's ceremony (``round_id`` with ``witness_digits``) is refused 409 naming who entered
+    its ceremony first and when, where that is known now: the round drawn with other digits,
+    or being drawn by this server with them."""
     params = body.model_dump(exclude_none=True) | {"requested_by": who.name}
-    return dict(request.app.state.adhoc_runner(params))
+    runner = request.app.state.adhoc_runner
+    if not (body.round_id and body.witness_digits):
+        return dict(runner(params))
+    engine = request.app.state.engine
+    first, answer = run_ceremony(engine, runner, params, body.round_id)
+    if first is not None:
+        said = first.problem(body.round_id)
+        raise Problem(409, said.pop("detail"), slug="ceremony-entered", **said)
+    # who entered the digits, as the round's page records its ceremony
+    entered = AdhocRequested(str(body.plan), body.reason, who.name, "ceremony")
+    audit.append(engine, body.round_id, entered)
+    return answer
 
 
 @router.get("/evidence/{sha256}", response_class=FileResponse)

@@ -9,15 +9,14 @@ HTTP, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from rounds.models import Assignment, DueChange, TeamChange
+from rounds.models import DueChange
 from tests.findings.factories import ROUND
 from tests.workspace.helpers import coordinator_client, csrf_of
+from tests.workspace.test_hostile_redate_forms import _nothing_recorded, _section
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 CASES = [
@@ -29,50 +28,23 @@ CASES = [
 ]  # fmt: skip
 
 
-def _section(html: str, section: str) -> str:
-    return html.split(f'id="{section}"', 1)[1].split("</section>", 1)[0]
-
-
-def _nothing_recorded(engine: sa.Engine, code: str, team: list[str]) -> None:
-    with Session(engine) as s:
-        assert s.exec(select(DueChange)).all() == []
-        assert s.exec(select(TeamChange)).all() == []
-        seats = s.exec(select(Assignment).where(Assignment.credit_code == code)).all()
-    assert sorted(a.inspector_id for a in seats) == sorted(team)
-    assert {a.due_on for a in seats} == {dt.date(2026, 12, 31)}
-
-
-@pytest.mark.parametrize(("note", "said"), CASES, ids=["rlo", "bel", "501", "1500"])
-def test_a_withdrawal_s_reason_is_refused_as_every_reason_is(
-    coordinator_live: tuple[str, dict, str], engine: sa.Engine, note: str, said: str
+@pytest.mark.parametrize(("text", "said"), CASES, ids=["rlo", "bel", "501", "1500"])
+@pytest.mark.parametrize("form", ["replace", "redate"])
+def test_a_change_s_reason_is_refused_as_every_reason_is(
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, form: str, text: str, said: str
 ) -> None:
     base, drawn, ssc = coordinator_live
     code, team = sorted(drawn.items())[0]
     page = f"/w/c/rounds/{ROUND}/e/{code}"
+    fields = {"inspector_id": team[1], "cause": "left", "note": text} if form == "replace" else {
+        "due_on": "2027-01-22", "reason": text}  # fmt: skip
     with coordinator_client(base, ssc) as http:
         csrf = csrf_of(http.get(page).text)
-        r = http.post(f"{page}/replace", headers=FORM, data={
-            "csrf": csrf, "inspector_id": team[1], "cause": "left", "note": note})  # fmt: skip
+        r = http.post(f"{page}/{form}", headers=FORM, data={"csrf": csrf, **fields})
     assert r.status_code == 422, r.text[:500]
-    assert f"理由：{said}。" in _section(r.text, "replace-refused")
-    assert "<form" in _section(r.text, "replace")  # the form again
-    _nothing_recorded(engine, code, team)
-
-
-@pytest.mark.parametrize(("reason", "said"), CASES, ids=["rlo", "bel", "501", "1500"])
-def test_a_new_date_s_reason_is_refused_as_every_reason_is(
-    coordinator_live: tuple[str, dict, str], engine: sa.Engine, reason: str, said: str
-) -> None:
-    base, drawn, ssc = coordinator_live
-    code, team = sorted(drawn.items())[0]
-    page = f"/w/c/rounds/{ROUND}/e/{code}"
-    with coordinator_client(base, ssc) as http:
-        csrf = csrf_of(http.get(page).text)
-        r = http.post(f"{page}/redate", headers=FORM, data={
-            "csrf": csrf, "due_on": "2027-01-22", "reason": reason})  # fmt: skip
-    assert r.status_code == 422, r.text[:500]
-    assert f"原因：{said}。" in _section(r.text, "redate-refused")
-    assert "<form" in _section(r.text, "redate")
+    label = "理由" if form == "replace" else "原因"
+    assert f"{label}：{said}。" in _section(r.text, f"{form}-refused")
+    assert "<form" in _section(r.text, form)  # the form again
     _nothing_recorded(engine, code, team)
 
 
