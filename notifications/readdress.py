@@ -79,17 +79,17 @@ def readdress(
     n = table.c
     waiting = sa.and_(n.kind.in_(KINDS), generations.untried(datetime.now(UTC)))
     found: dict[int, tuple[str, str, str, str]] = {}  # id -> round, member, old channel, address
+    mine: dict[str, list[int]] = {}  # member -> the ids found
     for chunk in facts._chunks(sorted(routes)):
         rows = session.execute(sa.select(n.id, n.round_key, n.recipient, n.channel, n.address)
                                .where(waiting, n.recipient.in_(chunk)))  # fmt: skip
         for row_id, round_key, member, channel, address in rows:
             if (Channel(channel), address) != routes[member]:
                 found[row_id] = (round_key, member, str(Channel(channel).value), address)
+                mine.setdefault(member, []).append(row_id)
     moved: dict[tuple[str, str, str, str], int] = {}
-    for member, (channel, address) in sorted(routes.items()):
-        ids = [i for i, (_, who, _, _) in found.items() if who == member]
-        if not ids:
-            continue
+    for member, ids in sorted(mine.items()):
+        channel, address = routes[member]
         done = session.execute(sa.update(table).where(n.id.in_(ids), waiting)
                                .values(channel=channel, address=address)
                                .returning(n.id)).scalars()  # fmt: skip
