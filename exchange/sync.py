@@ -501,12 +501,30 @@ def sync_partner(
     is called once if it does), then starts from the cursor it left."""
     key = key or load_or_create()
     directory = directory or read_directory()
+    outcome: SyncOutcome | None = None
     try:
         with partner_turn(engine, partner.code, on_wait):
-            return _sync(engine, partner, key, transport, timeout, directory)
-    except Exception as exc:  # before the cursor was read: the turn, the database down
+            outcome = _sync(engine, partner, key, transport, timeout, directory)
+    except Exception as exc:
+        if outcome is not None:  # the sync ended, its outcome recorded: only the turn's end failed
+            _turn_not_given_back(partner.code, outcome, exc)
+            return outcome
+        # before the cursor was read: the turn, the database down
         status, reason = _failed(engine, partner.code, exc)
         return SyncOutcome(partner.code, status, 0, 0, 0, reason)  # sizes not known: 0
+    return outcome
+
+
+def _turn_not_given_back(code: str, outcome: SyncOutcome, exc: Exception) -> None:
+    """Giving the turn back failed after the sync ended (its outcome committed and recorded):
+    on PostgreSQL the turn's connection was lost (a restart, ``idle_session_timeout``, an
+    administrator ending it), and the lock went with it. The outcome stands, as recorded, and
+    is what the command, the flow and the pages say; the fault is logged, with its traceback,
+    for the operator. Recorded as the sync's fault, it said ``error`` (本局系统故障) of a sync
+    whose entries were applied, until the next sync."""
+    logger.error("partner %s: its sync ended (%s) but its turn could not be given back: %s; "
+                 "the turn ends with its connection (or file), and the next sync takes it as "
+                 "usual", code, outcome.status, fault(exc), exc_info=exc)  # fmt: skip
 
 
 def _sync(engine: Engine, partner: Partner, key: BureauKey, transport: Any, timeout: float,
