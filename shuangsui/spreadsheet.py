@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = frozenset(FORMULA_STARTS)  # (each is one character)
 # what an XLSX cell shows in place of a character it cannot hold
 REPLACEMENT = "\ufffd"
 
@@ -41,6 +42,14 @@ def safe_cell(value: Any) -> Any:
 def safe_row(row: Iterable[Any]) -> list[Any]:
     """:func:`safe_cell` of each value (written out: a call per cell was most of a row's cost)."""
     return ["'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in row]
+
+
+def safe_column(values: Sequence[Any]) -> Sequence[Any]:
+    """:func:`safe_cell` of each of ``values`` (a column of a table): the column as it is when
+    no text of it starts as a formula, which one pass over their first characters finds."""
+    if FORMULA_FIRST.isdisjoint([v[:1] for v in values if isinstance(v, str)]):
+        return values
+    return [safe_cell(v) for v in values]
 
 
 def unescape_cell(text: str) -> str:
@@ -58,6 +67,12 @@ class SafeCsvWriter:
 
     def writerow(self, row: Iterable[Any]) -> None:
         self._writer.writerow(safe_row(row))
+
+    def write_columns(self, columns: Sequence[Sequence[Any]]) -> None:
+        """The rows whose values ``columns`` hold (a list a column, as long as each other),
+        each column guarded at once (:func:`safe_column`), written in one call: a table of
+        many rows without a guard and a call a row."""
+        self._writer.writerows(zip(*map(safe_column, columns), strict=True))
 
 
 def csv_writer(fh: IO[str]) -> SafeCsvWriter:

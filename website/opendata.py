@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, TypeAlias
 
 from shuangsui import spreadsheet
@@ -32,28 +33,17 @@ CSV_COLUMNS = (
 )
 
 
-def _row(r: PublicResult) -> list[str]:
-    corrections = (
-        " | ".join(f"v{c.version} {c.date} {c.result_label}: {c.reason}".strip() for c in r.history)
-        if r.history
-        else ""
+# the attributes of a result that are its CSV row's first twelve cells (CSV_COLUMNS), as they are
+_TEXT_COLUMNS = (
+    "round_key", "check_item", "credit_code", "name", "division_code", "division_name",
+    "selection", "check_date", "result", "result_label", "measures_text", "certificates_text",
+)  # fmt: skip
+
+
+def _corrections(r: PublicResult) -> str:
+    return " | ".join(
+        f"v{c.version} {c.date} {c.result_label}: {c.reason}".strip() for c in r.history
     )
-    return [
-        r.round_key,
-        r.check_item,
-        r.credit_code,
-        r.name,
-        r.division_code,
-        r.division_name,
-        r.selection,
-        r.check_date,
-        r.result,
-        r.result_label,
-        r.measures_text,
-        r.certificates_text,
-        str(r.version or ""),
-        corrections,
-    ]
 
 
 @dataclass(frozen=True)
@@ -90,13 +80,15 @@ class _Lines(io.StringIO):
         return len(text)
 
 
-def csv_lines(results: Iterable[PublicResult]) -> list[str]:
+def csv_lines(results: Sequence[PublicResult]) -> list[str]:
     """The CSV row of each of ``results`` (CRLF ended, no header): a result's piece of any
-    CSV file (``website.fragments``)."""
+    CSV file (``website.fragments``). Written from the results' columns (``CSV_COLUMNS``), a
+    column guarded at a time (``spreadsheet.safe_column``)."""
+    columns = [list(map(attrgetter(name), results)) for name in _TEXT_COLUMNS]
+    columns.append([str(r.version or "") for r in results])
+    columns.append([_corrections(r) if r.history else "" for r in results])
     sink = _Lines()
-    writer = spreadsheet.csv_writer(sink)
-    for r in results:
-        writer.writerow(_row(r))
+    spreadsheet.csv_writer(sink).write_columns(columns)
     return sink.lines
 
 

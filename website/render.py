@@ -169,6 +169,9 @@ def round_pieces(
     there; the others' are encoded and rendered, in one pass. ``records``: the results' JSON
     records, when the caller has them (``website.fragments.completed``)."""
     records = records or opendata.record_texts(rnd.results)
+    if not kept:  # (a round's first publish, or one after a change of this program)
+        causes = explain.targeted_causes(rnd.plan, rnd.results)
+        return Pieces(records, opendata.csv_lines(rnd.results), page_rows(rnd.results, causes))
     fresh = [i for i, record in enumerate(records) if record not in kept]
     new = [rnd.results[i] for i in fresh]
     causes = explain.targeted_causes(rnd.plan, new)
