@@ -210,10 +210,10 @@ def check_contents(
     runs ``findings verify``. Raise :class:`IntegrityError` naming the first that differs."""
     changed = [
         (rk, code, n)
-        for rk, code, n, *rest in conn.execute(
+        for rk, code, n, stored_hash, _reason, _by, *content in conn.execute(
             _stored_rows().where(of_rounds(_F.c.round_key, _F.c.credit_code, round_keys, only))
         )
-        if recomputed_hash(Stored(*rest)) != rest[0]
+        if content_hash_of(*content) != stored_hash
     ]
     if changed:
         rk, code, number = min(changed)
@@ -287,18 +287,28 @@ def _differences(
 
 def recomputed_hash(row: Stored) -> str:
     """The content hash of a stored row, as :meth:`FindingIn.content_hash` made it when the
-    version was submitted; a JSON column that no longer parses hashes as its text (and so
-    differs). The content ``{"result", "check_date", "description", "certificates",
-    "measures", "evidence", "internal_note"}`` is written with its keys in sorted order, each
-    value by ``content_digest``'s encoder, without a dict a version (a publish checks every
-    version it reads: 20,000 dicts and their walks were half of the check's time); an empty
-    list is "[]" as stored."""
+    version was submitted (:func:`content_hash_of` its content's columns)."""
+    return content_hash_of(row.result, row.check_date, row.description, row.certificates,
+                           row.measures, row.evidence, row.internal_note)  # fmt: skip
+
+
+def content_hash_of(
+    result: str, check_date: str, description: str, certificates: str, measures: str,
+    evidence: str, internal_note: str,
+) -> str:  # fmt: skip
+    """The content hash of a version's content columns as stored (in :class:`Stored`'s order;
+    a publish checks each version it reads with them as the row holds them, no ``Stored`` a
+    version); a JSON column that no longer parses hashes as its text (and so differs). The
+    content ``{"result", "check_date", "description", "certificates", "measures", "evidence",
+    "internal_note"}`` is written with its keys in sorted order, each value by
+    ``content_digest``'s encoder, without a dict a version (a publish checks every version it
+    reads: 20,000 dicts and their walks were half of the check's time); an empty list is "[]"
+    as stored."""
     return digest_of(
-        f'{{"certificates":{_list(row.certificates)},'
-        f'"check_date":{canonical_value(row.check_date)},'
-        f'"description":{canonical_value(row.description)},"evidence":{_list(row.evidence)},'
-        f'"internal_note":{canonical_value(row.internal_note)},"measures":{_list(row.measures)},'
-        f'"result":{canonical_value(row.result)}}}'
+        f'{{"certificates":{_list(certificates)},"check_date":{canonical_value(check_date)},'
+        f'"description":{canonical_value(description)},"evidence":{_list(evidence)},'
+        f'"internal_note":{canonical_value(internal_note)},"measures":{_list(measures)},'
+        f'"result":{canonical_value(result)}}}'
     )
 
 
