@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 
 from draw.merkle import leaf_hash
 from exchange import kinds, proofs
-from exchange.entries import Body, make_entry
+from exchange.entries import Body, entry_text
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
@@ -73,7 +73,7 @@ class NewEntry(NamedTuple):
 
     entry_id: str
     kind: str
-    body: dict[str, Any] | Body  # a Body: written as canonical JSON already (make_entry)
+    body: dict[str, Any] | Body  # a Body: written as canonical JSON already (entry_text)
     supersedes: str | None = None
 
 
@@ -127,10 +127,9 @@ def append_many(session: Session, *, origin: str, entries: Sequence[NewEntry]) -
             from shuangsui.errors import NotFound
 
             raise NotFound(f"entry {e.supersedes} is not in our log: nothing to supersede")
-        data = make_entry(origin=origin, seq=size, entry_id=e.entry_id, kind=e.kind, at=at,
-                          body=e.body, supersedes=e.supersedes)  # fmt: skip
-        lh = leaf_hash(data)
-        row = Appended(size, e.entry_id, e.kind, e.supersedes, data.decode(), lh.hex(), at)
+        data = entry_text(origin, size, e.entry_id, e.kind, at, e.body, e.supersedes)
+        lh = leaf_hash(data.encode())
+        row = Appended(size, e.entry_id, e.kind, e.supersedes, data, lh.hex(), at)
         for level, index, h in proofs.frontier_append(frontier, size, lh):
             nodes.append((level, index, h.hex()))
         size += 1
