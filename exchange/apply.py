@@ -30,6 +30,15 @@ logger = logging.getLogger(__name__)
 
 CODE_LENGTH = 18  # 统一社会信用代码; the width of the credit_code columns
 ITEM_LENGTH = 200  # a partner's check item code kept in its column: PostgreSQL's index holds it
+# The longest entry id (and assistance request id) a partner's entry may give: each is kept in
+# an indexed column, and PostgreSQL's index holds at most 2,704 bytes a row (512 characters
+# of 4 bytes and the row's own). shuangsui writes ids of some 40 to 100 characters.
+ID_LENGTH = 512
+# The longest request id of a partner's assistance request that opens a case (shuangsui
+# writes them of 17 characters): our answer's entry id (``assistance-answer/<requester>/<id>``)
+# must stay within ``ID_LENGTH``, or every partner's sync of our log would stop at it, and the
+# lead it becomes names it in its 200-character ``external_ref`` (``assistance:<requester>/…``).
+REQUEST_ID_LENGTH = 128
 # Called with (session, case) in the pull's transaction when a partner's assistance request to
 # us opens an incoming case: the leads record it as a lead (leads/hooks.py).
 case_opened_hooks: list[Callable[[Session, AssistanceCase], None]] = []
@@ -67,6 +76,17 @@ def _item(value: Any) -> str | None:
 def _storable(*values: str) -> bool:
     """Whether text from a partner can be stored as it is: PostgreSQL refuses a NUL."""
     return not any("\x00" in v for v in values)
+
+
+def _an_id(e: Verified, partner: Partner) -> None:
+    """SyncRejected, naming the partner, entry and field, for an id no index holds. On
+    PostgreSQL one of 5,000 characters made the insert fail (``index row size … exceeds
+    btree version 4 maximum 2704``), recorded as our own fault (``error``), at the same entry
+    at every sync: nothing of that partner was applied again. Refused as any malformed entry
+    is (the id is the key other entries name: it is not shortened)."""
+    if len(e.doc["id"]) > ID_LENGTH:
+        raise SyncRejected(f"partner {partner.code}: entry {e.seq}: id: {len(e.doc['id'])} "
+                           f"characters, at most {ID_LENGTH}")  # fmt: skip
 
 
 def _date(value: Any) -> dt.date | None:
@@ -130,7 +150,7 @@ def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: d
         key = (partner.code, str(body.get("request_id")))
         code = _code(body.get("credit_code"))
         item, reason = str(body.get("check_item")), str(body.get("reason", ""))
-        if code is None or not _storable(key[1], item, reason):
+        if code is None or not _storable(key[1], item, reason) or len(key[1]) > REQUEST_ID_LENGTH:
             logger.warning("assistance request of entry %d from %s opens no case: its credit "
                            "code, request id, check item or reason cannot be stored as sent",
                            e.seq, partner.code)  # fmt: skip
@@ -204,6 +224,7 @@ def apply_entries(
     )
     rows = _Rows(session, partner, now)
     for e in entries:
+        _an_id(e, partner)
         if e.seq in held:
             if held[e.seq] != e.leaf_hash.hex():
                 raise SyncRejected(f"partner {partner.code}: entry {e.seq} differs from ours")

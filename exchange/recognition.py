@@ -97,13 +97,13 @@ def combined_view(engine: Engine, credit_code: str) -> dict[str, Any]:
         for pe in list(session.exec(q2).scalars()) + [  # type: ignore[call-overload]
             r
             for r in session.exec(rounds).scalars()  # type: ignore[call-overload]
-            if credit_code in json.loads(r.body)["body"].get("selection", [])
+            if _selects(json.loads(r.body)["body"], credit_code)
         ]:
             body = json.loads(pe.body)["body"]
             row = {"partner": pe.partner_code, "kind": pe.kind, "entry": pe.entry_id,
                    "seq": pe.seq, "supersedes": pe.supersedes}  # fmt: skip
             if pe.kind == "round":
-                row |= {"round_key": body["round_key"], "check_item": body["check_item"]}
+                row |= {"round_key": body.get("round_key"), "check_item": body.get("check_item")}
             else:
                 row |= {k: v for k, v in body.items() if k != "request"}
             theirs.append(row)
@@ -112,3 +112,11 @@ def combined_view(engine: Engine, credit_code: str) -> dict[str, Any]:
     return {"credit_code": credit_code, "ours": ours, "partners": theirs,
             "kept_unread": {code: {"entries": kinds, "said": said(kinds)}
                             for code, kinds in sorted(unread.items())}}  # fmt: skip
+
+
+def _selects(body: dict[str, Any], credit_code: str) -> bool:
+    """Whether a partner's round (its entry's body, as the partner wrote it) selected the
+    enterprise. A ``selection`` that is not a list (a number made every combined view fail,
+    for every enterprise; text matched any part of a code) selects nothing."""
+    selection = body.get("selection")
+    return isinstance(selection, list) and credit_code in selection

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import logging
 import tempfile
 from collections import Counter
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from draw.merkle import empty_root, leaf_hash
-from exchange import equivocation, kinds, proofs, witness
+from exchange import answers, equivocation, kinds, proofs, witness
 from exchange.apply import Verified, apply_entries, reread, said, unread
 from exchange.client import PartnerClient
 from exchange.directory import Directory, Partner, read_directory
@@ -86,8 +87,8 @@ def fetch_range(
         for item in page:
             if not isinstance(item, dict) or item.get("seq") != want:
                 got = item.get("seq") if isinstance(item, dict) else item
-                raise SyncRejected(
-                    f"partner {partner.code}: gap: expected entry {want}, got {got!r}"
+                raise SyncRejected(  # what came, cut: a seq of 4,000 digits was kept whole
+                    f"partner {partner.code}: gap: expected entry {want}, got {_cut(got)}"
                 )
             if want >= end or not isinstance(item.get("entry"), str):
                 raise SyncRejected(f"partner {partner.code}: malformed entry {want}")
@@ -97,6 +98,11 @@ def fetch_range(
         raise SyncRejected(
             f"partner {partner.code}: truncated: entries stop at {want}, the checkpoint has {end}"
         )
+
+
+def _cut(value: Any) -> str:
+    """A partner's value in a reason: its JSON text, at most 40 characters, printable."""
+    return answers.shown(json.dumps(value, ensure_ascii=False), 40)
 
 
 # Applied this many entries at a time, in the sync's one transaction.
