@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
 
 from registry.models import Enterprise
+from shuangsui import db
 from shuangsui.text import half_width
 
 # a lead's number as a search gives it: 线索 12 or #12 (up to nine digits, as a lead's address),
@@ -18,18 +18,19 @@ from shuangsui.text import half_width
 LEAD_NUMBER = re.compile(r"(?:线索\s*|#\s*)([0-9]{1,9})|([0-9]{1,6})")
 
 
+LOOKUP = 10_000  # credit codes looked up a statement
+
+
 def names(engine: sa.Engine, codes: Iterable[str]) -> dict[str, str]:
-    """The registry's name of each enterprise of ``codes`` it holds (by credit code)."""
+    """The registry's name of each enterprise of ``codes`` it holds (by credit code), read
+    :data:`LOOKUP` codes at a time: ``leads list`` names every lead's enterprise, and one IN of
+    them all took a parameter a code, past PostgreSQL's 65,535 once the leads named more
+    enterprises (psycopg's OperationalError, a traceback)."""
     wanted = sorted(set(codes))
-    if not wanted:
-        return {}
-    with Session(engine) as db:
-        found = db.exec(
-            select(Enterprise.credit_code, Enterprise.name).where(
-                col(Enterprise.credit_code).in_(wanted)
-            )
-        ).all()
-    return dict(found)
+    table = Enterprise.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        found = db.rows_of(conn, table, ["credit_code", "name"], "credit_code", wanted, LOOKUP)
+    return {code: name for code, name in found}
 
 
 def lead_number(text: str) -> int | None:

@@ -50,12 +50,16 @@ from registry.validate import CellError, parse_date
 from risk.events import RiskComplaintsImported
 from risk.models import RiskComplaint
 from rounds import audit
+from shuangsui import db
 from shuangsui.errors import ImportRejected, RowProblem, UserError
 from shuangsui.text import no_control, no_control_in_text
 
 _RC = RiskComplaint.__table__  # type: ignore[attr-defined]
 _E = Enterprise.__table__  # type: ignore[attr-defined]
 COLUMNS = ("credit_code", "ref", "upheld_on")
+# credit codes looked up a statement: an IN of a file's every code was one parameter a code,
+# past PostgreSQL's 65,535 (a file of 70,000 enterprises failed with psycopg's OperationalError)
+LOOKUP = 10_000
 HEADERS: dict[str, tuple[str, ...]] = {name: () for name in (*COLUMNS, "summary")}
 
 
@@ -83,10 +87,9 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
                      "imported_at": now, "imported_by": by, "_row": n})  # fmt: skip
     if not rows and not problems:
         raise UserError(f"{path.name}: no data rows below the header")
+    codes = sorted({r["credit_code"] for r in rows})
     with engine.connect() as conn:
-        codes = {r["credit_code"] for r in rows}
-        known = {c for (c,) in conn.execute(sa.select(_E.c.credit_code).where(
-            _E.c.credit_code.in_(sorted(codes))))} if codes else set()  # fmt: skip
+        known = {c for (c,) in db.rows_of(conn, _E, ["credit_code"], "credit_code", codes, LOOKUP)}
     for r in rows:
         if r["credit_code"] and r["credit_code"] not in known:
             # what is wrong with it, if it is no code at all (9.13506E+17: Excel's number)
@@ -113,11 +116,11 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
 
 
 def _fresh(
-    conn: sa.Connection, rows: list[dict[str, Any]], codes: set[str]
+    conn: sa.Connection, rows: list[dict[str, Any]], codes: list[str]
 ) -> list[dict[str, Any]]:
     """The rows to insert: those of ``rows`` whose complaint (code and reference) is not held."""
-    held = {(c, r) for c, r in conn.execute(sa.select(_RC.c.credit_code, _RC.c.ref).where(
-        _RC.c.credit_code.in_(sorted(codes))))} if codes else set()  # fmt: skip
+    names = ["credit_code", "ref"]
+    held = {(c, r) for c, r in db.rows_of(conn, _RC, names, "credit_code", codes, LOOKUP)}
     return [
         {k: v for k, v in r.items() if k != "_row"}
         for r in rows
