@@ -17,7 +17,7 @@ from registry import uscc
 from risk import overrides, words
 from risk.explain import explain
 from shuangsui.errors import Conflict, NotFound, UserError
-from shuangsui.text import half_width
+from shuangsui.text import REASON_MAX, half_width
 from workspace.forms import in_chinese
 from workspace.formvalues import text
 from workspace.guards import PageRefused, Visitor, check_csrf, coordinator_session
@@ -91,6 +91,16 @@ def class_page(credit_code: str, request: Request, me: Coordinator) -> Response:
         doc = explain(request.app.state.engine, code)
     except NotFound:
         raise PageRefused(404, NOT_FOUND.format(code), BASE) from None
+    return _page(request, me, doc, done=DONE.get(request.query_params.get("done", ""), ""))
+
+
+def _page(
+    request: Request, me: Visitor, doc: dict[str, Any], *, done: str = "", refused: str = "",
+    sent: dict[str, str] | None = None,
+) -> Response:  # fmt: skip
+    """The class page of ``doc``; refusing an override asked for (422), it says why above its
+    form and gives back what was typed (the class chosen, the reason, cut at twice its bound:
+    a form sent by a script may carry more), as the leads' forms do."""
     zone = request.app.state.settings.timezone
     view: dict[str, Any] = {"doc": doc, "class_said": words.class_said(doc["class"]),
                             "source_said": words.SOURCES[doc["source"]]}  # fmt: skip
@@ -108,9 +118,10 @@ def class_page(credit_code: str, request: Request, me: Coordinator) -> Response:
              "approved": words.when(o["approved_at"], zone)}
         for o in doc["overrides"]
     ]  # fmt: skip
-    return render("risk.html", me=me.name, csrf=me.csrf, base=BASE, view=view, overrides=overrides,
-                  class_said=words.class_said, labels=LABELS, classes=words.CLASS_WORDS,
-                  done=DONE.get(request.query_params.get("done", ""), ""))  # fmt: skip
+    typed = {name: value[: 2 * REASON_MAX] for name, value in (sent or {}).items()}
+    return render("risk.html", 422 if refused else 200, me=me.name, csrf=me.csrf, base=BASE,
+                  view=view, overrides=overrides, class_said=words.class_said, labels=LABELS,
+                  classes=words.CLASS_WORDS, done=done, refused=refused, sent=typed)  # fmt: skip
 
 
 def _refused(message: str) -> str:
@@ -156,7 +167,8 @@ async def ask(credit_code: str, request: Request, me: Coordinator) -> Response:
                                 risk_class=sent["risk_class"], reason=sent["reason"],
                                 by=me.name)  # fmt: skip
     except UserError as exc:
-        raise PageRefused(422, _refused(str(exc)), back=risk_path(code)) from None
+        return await run_in_threadpool(_page, request, me, doc, refused=_refused(str(exc)),
+                                       sent=sent)  # fmt: skip
     return RedirectResponse(back, status_code=303)
 
 
