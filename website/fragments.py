@@ -40,7 +40,7 @@ class Pieces:
 
     records: list[str]  # JSON records (opendata.record_texts)
     csv_lines: list[str]  # CSV rows (opendata.csv_lines)
-    page_rows: list[str]  # rows of the round page (round_rows.html.j2)
+    page_rows: list[str]  # rows of the round page (website.render.page_rows)
 
 
 @dataclass(frozen=True)
