@@ -29,9 +29,9 @@ from draw.errors import FrameError
 from draw.errors import PlanError as DrawPlanError
 from draw.frame import (
     EnterpriseFrame,
-    EnterpriseRow,
     EnterpriseUnit,
     InspectorUnit,
+    RowFields,
     build_enterprise_frame,
     build_inspector_frame,
 )
@@ -66,12 +66,14 @@ MIN_FREQUENCY = "最低检查频次"
 
 def min_frequency_due(
     conn: Connection, plan: Mapping[str, Any]
-) -> Callable[[EnterpriseRow], str | None]:
+) -> Callable[[RowFields], str | None] | None:
     """``strata.min_frequency``: firms of a listed class not checked for this check item (by
     this bureau, or by a partner whose result we recognise) in that many months before the
     window starts. The returned test gives a row's reason, ``最低检查频次: D 类 12 个月内未检查``,
-    or None."""
+    or None; a plan without the rule gets no test (None)."""
     rules = plan["strata"].get("min_frequency") or {}
+    if not rules:
+        return None
     checked: dict[str, tuple[Mapping[str, str], str]] = {}  # class -> (checked firms, reason)
     for cls, months in sorted(rules.items()):
         cited = frames.recent_inspections(
@@ -82,9 +84,10 @@ def min_frequency_due(
         )
         checked[cls] = (cited, f"{MIN_FREQUENCY}: {cls} 类 {months} 个月内未检查")
 
-    def due(row: EnterpriseRow) -> str | None:
-        rule = checked.get(row.risk_class)
-        if rule is None or row.credit_code in rule[0]:
+    def due(row: RowFields) -> str | None:
+        code, _, risk = row[:3]
+        rule = checked.get(risk)
+        if rule is None or code in rule[0]:
             return None
         return rule[1]
 
@@ -92,22 +95,32 @@ def min_frequency_due(
 
 
 def _with_causes(
-    conn: Connection, plan: Mapping[str, Any], rows: Iterable[EnterpriseRow], causes: dict
-) -> Iterator[EnterpriseRow]:
+    conn: Connection, plan: Mapping[str, Any], rows: Iterable[RowFields], causes: dict
+) -> Iterable[RowFields]:
     """``rows`` as they come, with every reason for cause the DB layer adds put in ``causes``
     (credit code -> reasons joined by ``；``: the sources in order, then the minimum frequency;
     docs/draw-algorithm.md §3.1 reasons 4 and 5). A row due by the minimum frequency has its
-    reason added just before the row is handed on, so the rows are never held."""
+    reason added just before the row is handed on, so the rows are never held; without that
+    rule the rows are handed on untouched (no step per row)."""
     found: dict[str, list[str]] = {}
     for source in cause_sources:
         for code, reason in sorted(source(conn, plan).items()):
             found.setdefault(code, []).append(reason)
     causes.update((code, "；".join(reasons)) for code, reasons in found.items())
     due = min_frequency_due(conn, plan)
+    return rows if due is None else _due_rows(rows, due, found, causes)
+
+
+def _due_rows(
+    rows: Iterable[RowFields], due: Callable[[RowFields], str | None],
+    found: Mapping[str, list[str]], causes: dict,
+) -> Iterator[RowFields]:  # fmt: skip
+    """``rows`` as they come, the reason of each due by the minimum frequency put in
+    ``causes`` after the sources' reasons."""
     for row in rows:
         overdue = due(row)
         if overdue is not None:
-            causes[row.credit_code] = "；".join([*found.get(row.credit_code, ()), overdue])
+            causes[row[0]] = "；".join([*found.get(row[0], ()), overdue])
         yield row
 
 
