@@ -231,7 +231,8 @@ class AssignmentMessages:
         self._link = submission_links(common.public_base_url, round_info.key)
         self._key = idempotency_keys(round_info.key, kind.value)
         self._templates: dict[str, Template] = {}
-        self._people: dict[Person, tuple[tuple[Channel, str], dict[str, str], Template]] = {}
+        self._people: dict[str, tuple[Person, tuple[Channel, str], dict[str, str], Template]] = {}
+        self._dates: dict[date, tuple[str, int, bool]] = {}
 
     def team(
         self, *, enterprise: EnterpriseInfo, certificates: list[CertInfo],
@@ -245,7 +246,7 @@ class AssignmentMessages:
         extra = extra or {}
         enterprise_ctx = _enterprise_ctx(enterprise)
         certificates_ctx = _certificates_ctx(certificates)
-        members = [{**_person_ctx(p), "lead": lead} for p, lead, _ in team]
+        members = [{**self._person(p)[1], "lead": lead} for p, lead, _ in team]
         return [
             self._message(
                 enterprise, enterprise_ctx, certificates_ctx, person, lead,
@@ -277,7 +278,7 @@ class AssignmentMessages:
         (channel, address), inspector_ctx, template = self._person(inspector)
         token = self._token(enterprise.credit_code, inspector.inspector_id)
         link = self._link(enterprise.credit_code, token)
-        working_days = working_days_between(self.common.today, due_on)
+        due, working_days, overdue = self._due(due_on)
         role = "lead" if lead else "member"
         context = {
             **self._shared,
@@ -286,13 +287,13 @@ class AssignmentMessages:
             "certificates": certificates_ctx,
             "team": team_ctx,
             "role": role,
-            "due_on": due_on.isoformat(),
+            "due_on": due,
             "working_days": working_days,
             "link": link,
             "token": token,
             "awaiting_signature": awaiting_signature,
             # a seat kept its date when its member was replaced (§14), a date that may be gone
-            "overdue": due_on < self.common.today,
+            "overdue": overdue,
             "replacing": None,  # a draw's notice; a replacement's says whose seat it takes
             **(extra or {}),
         }
@@ -314,25 +315,40 @@ class AssignmentMessages:
                 "round_key": self.round_key,
                 "credit_code": enterprise.credit_code,
                 "enterprise_name": enterprise.name,
-                "due_on": due_on.isoformat(),
+                "due_on": due,
                 "working_days": working_days,
                 "role": role,
                 "link": link,
             },
         )
 
-    def _person(self, who: Person) -> tuple[tuple[Channel, str], dict[str, str], Template]:
-        """An inspector's channel, context and template (by their language), once each."""
-        known = self._people.get(who)
+    def _due(self, due_on: date) -> tuple[str, int, bool]:
+        """A deadline as messages say it (the date, the working days left, whether it is
+        gone), once per date: a draw's checks share one."""
+        known = self._dates.get(due_on)
         if known is None:
+            today = self.common.today
+            known = self._dates[due_on] = (
+                due_on.isoformat(),
+                working_days_between(today, due_on),
+                due_on < today,
+            )
+        return known
+
+    def _person(self, who: Person) -> tuple[tuple[Channel, str], dict[str, str], Template]:
+        """An inspector's channel, context and template (by their language), once each: kept
+        by id with the very ``Person`` they were made for (looked up by the person itself,
+        each look-up hashed its seven fields), made again for another ``Person`` of that id."""
+        known = self._people.get(who.inspector_id)
+        if known is None or known[0] is not who:
             language = language_of(who.language)
             if language not in self._templates:
                 self._templates[language] = template(
                     self._template, language, override_dir=self.common.override_dir
                 )
-            context = _person_ctx(who)
-            known = self._people[who] = (route(who), context, self._templates[language])
-        return known
+            made = (route(who), _person_ctx(who), self._templates[language])
+            known = self._people[who.inspector_id] = (who, *made)
+        return known[1:]
 
 
 # The causes of a withdrawal (docs/draw-algorithm.md §14) as messages say them: never the

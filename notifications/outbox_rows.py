@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from notifications.messages import Outgoing
 from notifications.models import Notification, NotificationStatus
-from shuangsui.db import bind_processor, insert_rows
+from shuangsui.db import bind_processor, insert_rows, once_per_object
 
 TABLE: sa.Table = Notification.__table__  # type: ignore[attr-defined]
 # What each message gives, then what every row of one write shares.
@@ -47,6 +47,9 @@ def insert(
     skips it."""
     conn = session.connection()
     kind, channel, payload = (encoder(conn.dialect, name) for name in ENCODED)
+    # a write's messages share a few kinds and channels: each encoded once (an enumeration's
+    # processor costs a microsecond a value, 0.03 s of a 15,000-message draw's two columns)
+    kind, channel = once_per_object(kind), once_per_object(channel)
     shared = tuple(
         encoder(conn.dialect, name)(value)
         for name, value in zip(

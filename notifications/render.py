@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.runtime import new_context
 
 from shuangsui.errors import UserError
 
@@ -70,21 +71,27 @@ def language_of(language: str) -> str:
 class Template:
     """One message template, loaded once: a round's thousands of messages render the same one.
 
-    ``render`` is ``jinja2.Template.render`` less two costs per message that do not change the
-    text: the look-up of the template (Jinja checks the file's modification time on every
+    ``render`` is ``jinja2.Template.render`` less three costs per message that do not change
+    the text: the look-up of the template (Jinja checks the file's modification time on every
     ``get_template``), and the merging of the template's globals (``range``, ``dict``, ...: a
-    ``ChainMap``, slow to iterate) into each context, here copied into a dict once."""
+    ``ChainMap``, slow to iterate) into each context and into the set of their names Jinja's
+    context keeps, both here from a dict copied once."""
 
     path: str
     compiled: jinja2.Template
     globals: dict[str, Any]
 
     def render(self, context: dict[str, Any]) -> Rendered:
-        # The context jinja2.Template.render makes (the globals, then the message's values).
-        jinja_context = self.compiled.new_context({**self.globals, **context}, shared=True)
+        # The context jinja2.Template.render makes (the globals, then the message's values),
+        # as Template.new_context makes it but from the globals' dict, not their ChainMap.
+        compiled = self.compiled
+        jinja_context = new_context(
+            compiled.environment, compiled.name, compiled.blocks,
+            {**self.globals, **context}, shared=True, globals=self.globals,
+        )  # fmt: skip
         try:
-            text = self.compiled.environment.concat(  # type: ignore[attr-defined]
-                self.compiled.root_render_func(jinja_context)
+            text = compiled.environment.concat(  # type: ignore[attr-defined]
+                compiled.root_render_func(jinja_context)
             )
         except _JINJA_ERRORS as exc:
             raise _error(self.path, exc) from exc

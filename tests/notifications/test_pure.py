@@ -253,6 +253,32 @@ def test_a_team_s_messages_are_each_member_s_own_message() -> None:
     assert built[2].body.count("王五") == 1 and "张三（一大队，组长）" in built[2].body
 
 
+def test_a_person_of_an_id_met_before_is_taken_as_given() -> None:
+    """``AssignmentMessages`` keeps each inspector's channel, context and template by id: a
+    ``Person`` of an id it has met, with other fields (an address, a name, a language given
+    since), is messaged as that person, not as the one met first."""
+    common = Common("s", "https://x.cn", "福建省认证执法局", date(2026, 12, 1))
+    info = RoundInfo("R1", "抽查", "证书检查", "RZ-01", ["《认证认可条例》"],
+                     date(2026, 12, 7), date(2026, 12, 31))  # fmt: skip
+    first = Person("I1", "张三", "一大队", email="a@x.cn")
+    later = Person("I1", "张山", "二大队", webhook_url="https://h.cn/1", language="en")
+    other = Person("I2", "李四", "三大队")
+    messages = AssignmentMessages(common, info)
+    due = date(2026, 12, 31)
+    for firm, team in (
+        (EnterpriseInfo("91350100M000000001", "甲公司"), [(first, True, due), (other, False, due)]),
+        (EnterpriseInfo("91350100M000000002", "乙公司"), [(later, True, due), (other, False, due)]),
+        (EnterpriseInfo("91350100M000000003", "丙公司"), [(other, True, due), (first, False, due)]),
+    ):
+        built = messages.team(enterprise=firm, certificates=[], team=team)
+        alone = AssignmentMessages(common, info).team(enterprise=firm, certificates=[], team=team)
+        assert built == alone
+    assert [(m.channel, m.address) for m in built] == [
+        (Channel.none, ""), (Channel.email, "a@x.cn")
+    ]  # fmt: skip
+    assert "张三（一大队）" in built[0].body
+
+
 def test_generic_webhook_is_signed_over_timestamp_and_body() -> None:
     now = datetime(2026, 11, 27, tzinfo=UTC)
     req = build_webhook(channel="webhook", url="http://h/x", key="k", subject="s", body="b",
