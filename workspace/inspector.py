@@ -141,7 +141,8 @@ def sign_in(
     audit.append(state.engine, round_key, WorkspaceOpened("inspector", who.name, credit_code))
     path = page_path(round_key, credit_code)
     response = _see(path)
-    sessions.set_cookie(response, sessions.cookie(request, sessions.INSPECTOR_COOKIE, path), value)
+    sessions.set_inspector_cookie(request, response, path, value,
+                                  state.settings.secret_key.get_secret_value())  # fmt: skip
     return response
 
 

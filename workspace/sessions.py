@@ -27,6 +27,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -38,6 +39,7 @@ COORDINATOR_COOKIE = "ssw_c"
 COORDINATOR_PAGES = "/w/c"  # the coordinator's pages (their cookie's Path on http)
 HOST_PREFIX = "__Host-"  # Secure, Path=/, no Domain: no other host or path can set it
 LIFETIME_SECONDS = 12 * 3600  # a working day; the link opens a new one
+ASSIGNMENTS_KEPT = 20  # over TLS, the assignment sessions a browser keeps (set_inspector_cookie)
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{43}")  # unpadded base64url body.mac
 
 
@@ -99,6 +101,14 @@ def read(secret: str, value: str, now: float | None = None) -> Session | None:
     return Session(kind, subject, round_key, credit_code, binding, nonce, int(expires))
 
 
+def _sent(request: Request) -> Iterator[tuple[str, str]]:
+    """Each cookie the browser sent, name and value, in the order sent, a name sent twice
+    twice (``request.cookies`` keeps only the last)."""
+    for header in request.headers.getlist("cookie"):
+        for pair in header.split(";"):
+            yield from cookie_parser(pair).items()
+
+
 def cookie_values(request: Request, name: str) -> list[str]:
     """Every value the browser sent for the cookie ``name``, in the order sent, each once.
     ``request.cookies`` keeps only the last of a name sent twice, and a browser sends two when
@@ -106,11 +116,9 @@ def cookie_values(request: Request, name: str) -> list[str]:
     another ``Path`` that also covers the page): which of them is ours the header does not say
     (``workspace.guards.sent_sessions`` decides)."""
     values: list[str] = []
-    for header in request.headers.getlist("cookie"):
-        for pair in header.split(";"):
-            for key, value in cookie_parser(pair).items():
-                if key == name and value and value not in values:
-                    values.append(value)
+    for key, value in _sent(request):
+        if key == name and value and value not in values:
+            values.append(value)
     return values
 
 
@@ -169,6 +177,34 @@ def set_cookie(response: Response, made: Cookie, value: str) -> None:
     (``LIFETIME_SECONDS``) still ends the session after a working day."""
     response.set_cookie(made.name, value, path=made.path, httponly=True, samesite="strict",
                         secure=made.secure)  # fmt: skip
+
+
+def set_inspector_cookie(request: Request, response: Response, pages: str, value: str,
+                         secret: str, now: float | None = None) -> None:  # fmt: skip
+    """An inspector's session for the assignment page ``pages``. Over TLS each assignment's
+    ``__Host-`` cookie has ``Path=/`` (:func:`cookie`), so the browser sends every one it
+    holds with every request to this host, and one left open keeps them until it closes (a
+    phone's, for months): an inspector opening each month's links would in the end send more
+    than a request's head may hold (16 KiB, about 70 of them), and every page would be refused
+    (431). So this sign-in also drops, of the browser's other assignment cookies, those that
+    open nothing any more (expired, or not ours) and, past the newest ``ASSIGNMENTS_KEPT - 1``
+    that still do, the oldest (that assignment's link opens it again). On http each cookie is
+    sent on its own page only, and nothing else is touched."""
+    made = cookie(request, INSPECTOR_COOKIE, pages)
+    set_cookie(response, made, value)
+    if not made.secure:
+        return
+    ours = f"{HOST_PREFIX}{INSPECTOR_COOKIE}_"  # each assignment's, named for it
+    others = {n: v for n, v in _sent(request) if n.startswith(ours) and n != made.name}
+    live: list[tuple[int, str]] = []
+    for name, held in others.items():
+        session = read(secret, held, now)
+        if session is None:
+            clear_cookie(response, Cookie(name, "/", secure=True))
+        else:
+            live.append((session.expires, name))
+    for _, name in sorted(live, reverse=True)[ASSIGNMENTS_KEPT - 1 :]:
+        clear_cookie(response, Cookie(name, "/", secure=True))
 
 
 def clear_cookie(response: Response, made: Cookie) -> None:

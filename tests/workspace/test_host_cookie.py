@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.browser import PHONE, headless
 from tests.findings.factories import ROUND
 from tests.servers import serve_app
 from tests.workspace.helpers import delivered_round, outbox_link, sign_in, sign_in_page
+from workspace import sessions
 from workspace.guards import NO_SESSION, page_path
 
 
@@ -154,3 +156,48 @@ def test_over_tls_a_cookie_without_the_prefix_is_no_session(
         assert http.get("/w/c/", headers={"Cookie": f"__Host-ssw_c={value}"}).status_code == 200
         plain = http.get("/w/c/", headers={"Cookie": f"ssw_c={value}"})
         assert plain.status_code == 401 and "没有有效的协调员会话" in plain.text
+
+
+@pytest.mark.slow
+def test_signing_in_over_tls_drops_the_assignment_cookies_that_open_nothing(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Over TLS every assignment's cookie has ``Path=/`` and goes with every request to this
+    host; a browser left open keeps them until it closes. Signing in to an assignment drops
+    the others that open nothing any more (expired, or not ours) and keeps, of those that
+    still do, the newest ``ASSIGNMENTS_KEPT - 1``: the cookies a browser sends stay far below
+    what a request's head may hold (16 KiB), however many links it opened."""
+    teams = delivered_round(engine, monkeypatch)
+    code, team = sorted(teams.items())[0]
+    secret = get_settings().secret_key.get_secret_value()
+    now = time.time()
+
+    def held(number: int, at: float) -> tuple[str, str]:
+        value, _ = sessions.issue(
+            secret, sessions.Session("inspector", "检查员", ROUND, f"{number:018d}"), now=at
+        )
+        return f"__Host-ssw_a_{number:016x}", value
+
+    expired = [held(n, now - sessions.LIFETIME_SECONDS - 60 - n) for n in range(12)]
+    forged = [
+        (f"__Host-ssw_a_{n:016x}", "e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        for n in range(100, 110)
+    ]
+    live = [held(n, now - 60 * n) for n in range(200, 228)]  # the smaller n, the newer
+    with _served(engine, tmp_path) as base, headless() as browser:
+        context = _phone(browser, tls=True)
+        context.add_cookies([{"name": name, "value": value, "url": base + "/", "secure": True,
+                              "httpOnly": True, "sameSite": "Strict"}
+                             for name, value in expired + forged + live])  # fmt: skip
+        page = context.new_page()
+        sign_in_page(page, outbox_link(code, team[0], base))
+        assert page.url == base + page_path(ROUND, code), page.url
+        assert NO_SESSION not in page.content()
+        names = {c["name"] for c in context.cookies() if c["name"].startswith("__Host-ssw_a_")}
+        kept = {name for name, _ in live[: sessions.ASSIGNMENTS_KEPT - 1]}
+        opened = names - kept
+        assert len(opened) == 1 and kept <= names, sorted(names)
+        assert len(names) == sessions.ASSIGNMENTS_KEPT, len(names)
+        # the page of the assignment just opened still opens under its cookie
+        assert page.goto(base + page_path(ROUND, code)).status == 200  # type: ignore[union-attr]
+        context.close()
