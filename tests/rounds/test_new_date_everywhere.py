@@ -125,11 +125,11 @@ def test_every_place_reads_the_new_date(
     assert f"逾期 {len(late)} 家" in month
     assert re.search(rf'<tr id="e-{later}">', round_page)
     assert re.search(rf'<tr id="e-{earlier}" class="late">', round_page)
-    assert f"<dt>结果截止</dt><dd>{LATER.isoformat()}（" in enterprise_page
+    assert f"<dt>结果截止</dt><dd><time>{LATER.isoformat()}</time>（" in enterprise_page
     for code, day in ((later, LATER), (earlier, EARLIER)):
         with httpx.Client(base_url=base) as http:
             _, page = open_assignment(http, base, code, teams[code][0])
-        assert f"<dt>结果截止</dt><dd>{day.isoformat()}（" in page
+        assert f"<dt>结果截止</dt><dd><time>{day.isoformat()}</time>（" in page
 
     # the links: they follow a later date, never end before the window's last day
     settings = get_settings()
