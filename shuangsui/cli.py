@@ -158,8 +158,10 @@ def _warn_if_fresh(path: Path | None, settings: Settings) -> None:
 
 
 def _settings_class(title: str) -> type[BaseSettings] | None:
-    """The settings class named ``title`` (``Settings``, ``NotifySettings``, ...); None when
-    no settings class has that name."""
+    """shuangsui's settings class named ``title`` (``Settings``, ``NotifySettings``, ...): one
+    reading ``SHUANGSUI_…`` variables; None when none has that name. A library's own settings
+    class may have the same name (Prefect's ``Settings``, once Prefect is imported), and its
+    prefix named our variable ``PREFECT_PUBLISH_DEADLINE_WORKING_DAYS``."""
     classes: list[type[BaseSettings]] = [BaseSettings]
     seen: list[type[BaseSettings]] = []
     while classes:
@@ -167,7 +169,8 @@ def _settings_class(title: str) -> type[BaseSettings] | None:
         seen.append(cls)
         classes.extend(cls.__subclasses__())
     for cls in seen[1:]:
-        if cls.__name__ == title:
+        ours = str(cls.model_config.get("env_prefix", "")).startswith("SHUANGSUI_")
+        if cls.__name__ == title and ours:
             return cls
     return None
 

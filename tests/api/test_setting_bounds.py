@@ -102,3 +102,29 @@ def test_a_huge_notify_concurrency_stops_the_command_at_start(
         f"1000 (allowed: at least 1 and at most 1000; read: {HUGE})"
     ], proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_settings_error_names_our_variable_beside_a_librarys_class_of_the_same_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A library's settings class named as ours (Prefect's ``Settings``, once Prefect is
+    imported, as every flow and the test harness import it) was taken for ours when it came
+    first among ``BaseSettings``'s subclasses, and the refusal named
+    ``PREFECT_PUBLISH_DEADLINE_WORKING_DAYS``: the variable is ours, ``SHUANGSUI_…``."""
+    import gc
+
+    from shuangsui import config
+
+    class Settings(BaseSettings):  # a library's, defined after ours: looked at first
+        model_config = {"env_prefix": "OTHER_"}
+        publish_deadline_working_days: int = 1
+
+    monkeypatch.setenv("SHUANGSUI_PUBLISH_DEADLINE_WORKING_DAYS", "251")
+    try:
+        with pytest.raises(ValidationError) as err:
+            config.Settings()
+        said = user_message(err.value) or ""
+        assert said.startswith("settings: SHUANGSUI_PUBLISH_DEADLINE_WORKING_DAYS: "), said
+    finally:
+        del Settings
+        gc.collect()  # the class leaves BaseSettings.__subclasses__()

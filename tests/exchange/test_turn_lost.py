@@ -31,14 +31,16 @@ from tests.exchange.test_entry_kinds_said import A, B, Trio
 trio = kinds_said.trio  # Shanghai and Jiangsu, real servers; Fujian the configured bureau
 
 # Ends (and waits up to 5 s for the end of) the backend holding a sync's turn, when the sync
-# moves the cursor: after that, the sync's transaction commits as before.
+# moves the cursor: after that, the sync's transaction commits as before. Only in this test's
+# own database: another test's sync on the same server (a parallel worker) keeps its turn.
 END_THE_TURN = f"""
 CREATE OR REPLACE FUNCTION end_the_turn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.size <> OLD.size THEN
     PERFORM pg_terminate_backend(pid, 5000) FROM pg_locks
       WHERE locktype = 'advisory' AND classid = {LOCK_CLASS} AND granted
-        AND pid <> pg_backend_pid();
+        AND pid <> pg_backend_pid()
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database());
   END IF;
   RETURN NEW;
 END $$;
