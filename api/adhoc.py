@@ -10,15 +10,17 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from api import ceremonies
+from api.ceremonies import Ceremony as Ceremony  # the pages' and the routes'
 from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
 from rounds import audit
-from rounds.models import AuditEvent, Round, RoundStatus
+from rounds.models import Round, RoundStatus
 from rounds.service import REASON_MAX as REASON_MAX  # the page's and the request model's
 from shuangsui.errors import DrawAlreadyMade
 from workspace.events import AdhocRequested, CeremonyEntered
@@ -43,90 +45,47 @@ def refused_ceremonies(session: Session, round_key: str) -> list[tuple[str, dt.d
     return [(json.loads(e.payload)["requested_by"], _utc(e.at)) for e in rows]
 
 
-@dataclass(frozen=True)
-class Ceremony:
-    """A ceremony entered for a round: who entered its digits (on the round's page or by the
-    API; "" when not recorded: a round drawn by the command or a flow) and when (UTC), and
-    when the round was drawn with it (None: being drawn, in this process)."""
-
-    requested_by: str
-    at: dt.datetime | None
-    drawn_at: dt.datetime | None = None
-    offered: str = field(default="", repr=False)  # its digits and witnesses, to tell a retry
-
-    def problem(self, round_key: str) -> dict[str, Any]:
-        """How the API's 409 says it: ``detail``, ``entered_by``, ``entered_at``, ``drawn_at``."""
-        at, drawn_at = (d.isoformat(timespec="seconds") if d else None
-                        for d in (self.at, self.drawn_at))  # fmt: skip
-        who = f"{self.requested_by} entered at {at}" if self.requested_by else "entered before"
-        if drawn_at:
-            detail = (f"round {round_key} was drawn at {drawn_at} with the ceremony {who}; "
-                      "these digits were not used (a round key has exactly one draw) and the "
-                      "attempt is in the audit log")  # fmt: skip
-        else:
-            detail = (f"round {round_key} is being drawn with the ceremony {who}; these digits "
-                      "will not be used (a round key has exactly one draw)")  # fmt: skip
-        return {"detail": detail, "entered_by": self.requested_by, "entered_at": at,
-                "drawn_at": drawn_at}  # fmt: skip
-
-
-# The ceremony each committed round is being drawn with in this process, from its post to the
-# end of its run: a second ceremony posted meanwhile is told at once that its digits will not
-# be used (a round has one draw), where it was answered 202 and refused in the background.
-_entered: dict[str, Ceremony] = {}
-_entered_lock = threading.Lock()
-
-
-def enter_ceremony(
-    engine: Engine, round_key: str, requested_by: str, digits: str, witnesses: Sequence[str]
-) -> Ceremony | None:
-    """Take the round's ceremony for these digits: None when the caller may start its draw
-    (it then calls :func:`ceremony_done` once the run ends, or at once when the run is not in
-    this process); else the ceremony whose digits the round is drawn with, or is being drawn
-    with in this process. A round drawn already is refused as its draw refuses it
-    (``rounds.service``: ``DrawRefused`` audited); the same ceremony again (a retry) is taken."""
-    offered = json.dumps([digits, list(witnesses)], ensure_ascii=False)
-    with _entered_lock:
-        first = _entered.get(round_key)
-        if first is not None:
-            return None if first.offered == offered else first
-        if drawn := _drawn_by(engine, round_key, requested_by, digits, witnesses):
-            return drawn
-        _entered[round_key] = Ceremony(requested_by, dt.datetime.now(dt.UTC), offered=offered)
-        return None
-
-
 def run_ceremony(
     engine: Engine,
     runner: Callable[[dict[str, Any]], dict[str, Any]],
     params: dict[str, Any],
     round_key: str,
+    entry: AdhocRequested | CeremonyEntered,
 ) -> tuple[Ceremony | None, dict[str, Any]]:
     """Start the draw of ``round_key`` with a ceremony's ``params`` (``requested_by``,
-    ``witness_digits``, ``witnesses``) by ``runner``, unless another ceremony is entered first
-    (:func:`enter_ceremony`): (that ceremony, {}) then, else (None, the runner's answer). The
-    ceremony is this process's until its run ends: an in-process run's thread says when, any
-    other run has left this process with the answer."""
+    ``witness_digits``, ``witnesses``) by ``runner``, unless another ceremony holds the round
+    (``api.ceremonies``: in the database, whichever process it came to) or drew it: (that
+    ceremony, {}) then, else (None, the runner's answer). ``entry`` is the ceremony's audit
+    entry, recorded as it takes the round. A runner that refuses to start ends the hold."""
     digits, witnesses = params["witness_digits"], params.get("witnesses") or []
-    first = enter_ceremony(engine, round_key, params["requested_by"], digits, witnesses)
+    offered = ceremonies.offered_sha256(digits, witnesses)
+    first = ceremonies.take(engine, round_key, replace(entry, offered_sha256=offered), offered)
+    if first is ceremonies.DRAWN:
+        first = _drawn_by(engine, round_key, params["requested_by"], digits, witnesses)
     if first is not None:
         return first, {}
     try:
         answer = dict(runner(params))
-    except BaseException:
-        ceremony_done(round_key, digits, witnesses)
+    except BaseException as exc:
+        ceremonies.end(engine, round_key, offered, params["requested_by"], _said(exc))
         raise
-    if answer.get("mode") != "in-process":
-        ceremony_done(round_key, digits, witnesses)
     return None, answer
 
 
-def ceremony_done(round_key: str, digits: str, witnesses: Sequence[str]) -> None:
-    """The run of the round's ceremony with these digits has ended (or left this process)."""
-    offered = json.dumps([digits, list(witnesses)], ensure_ascii=False)
-    with _entered_lock:
-        if (first := _entered.get(round_key)) is not None and first.offered == offered:
-            del _entered[round_key]
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _run_ended(key: str, params: dict[str, Any], error: str) -> None:
+    """An in-process run of a ceremony ended: its hold ends with ``error`` unless it drew."""
+    from shuangsui.db import get_engine
+
+    digits, witnesses = params["witness_digits"], params.get("witnesses") or []
+    offered = ceremonies.offered_sha256(digits, witnesses)
+    try:
+        ceremonies.end(get_engine(), key, offered, params["requested_by"], error)
+    except Exception:  # the age ends the hold then (api.ceremonies.HOLD)
+        logger.exception("round %s: the end of its ceremony's run not recorded", key)
 
 
 def _drawn_by(
@@ -140,27 +99,31 @@ def _drawn_by(
         rnd = session.get(Round, round_key)
         if rnd is None or rnd.status is not RoundStatus.drawn:
             return None
-        entries = [e for e in audit.round_events(session, round_key) if _a_ceremony(e)]
+        entries = [e for e in audit.round_events(session, round_key) if ceremonies.is_entry(e)]
     try:
         service.draw_round(engine=engine, round_key=round_key, requested_by=requested_by,
                            entropy=service.EntropyInput(digits, tuple(witnesses)))  # fmt: skip
     except DrawAlreadyMade:
         drawn_at = _utc(rnd.drawn_at) if rnd.drawn_at else None
-        if not entries:
+        used = _offered_drawn(rnd)
+        entry = next((e for e in entries if used and used in e.payload), None)
+        entry = entry or (entries[0] if entries else None)
+        if entry is None:
             return Ceremony("", None, drawn_at)
-        return Ceremony(json.loads(entries[0].payload)["by"], _utc(entries[0].at), drawn_at)
+        return Ceremony(json.loads(entry.payload)["by"], _utc(entry.at), drawn_at)
     return None  # the ceremony it was drawn with, again
 
 
-def _a_ceremony(event: AuditEvent) -> bool:
-    """An entry of a ceremony's digits (the round's page's, the API's): who entered them."""
-    if event.event == CeremonyEntered.__name__:
-        return True
-    return event.event == AdhocRequested.__name__ and '"step":"ceremony"' in event.payload
+def _offered_drawn(rnd: Round) -> str:
+    """``offered_sha256`` of the witness digits the round was drawn with ("" if none)."""
+    for record in rnd.entropy or []:
+        if record.get("source") == "witness-digits":
+            witnesses = record.get("witnesses") or []
+            return ceremonies.offered_sha256(str(record.get("digits", "")), witnesses)
+    return ""
 
 
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+_utc = ceremonies.utc
 
 
 def wait_for_running(timeout: float | None = None) -> list[str]:
@@ -298,16 +261,18 @@ def _launch(
     def _run() -> None:
         from flows import rounds
 
+        error = "the run ended without a draw"
         try:
             _start_temporary_server()
             getattr(rounds, flow)(**params)
-        except Exception:
+        except Exception as exc:
             logger.exception("round %s for %s failed", key, who)
+            error = _said(exc)
         finally:
+            if digits:  # before serve's shutdown may go on (it waits for _running)
+                _run_ended(key, params, error)
             with _running_lock:
                 _running.discard(threading.current_thread())
-            if digits:
-                ceremony_done(key, digits, params.get("witnesses") or [])
 
     thread = threading.Thread(target=_run, name=f"{flow.replace('_', '-')}-{key}", daemon=True)
     with _running_lock:

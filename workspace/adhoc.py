@@ -29,6 +29,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import adhoc as api_adhoc
+from api import ceremonies as api_ceremonies
 from api.adhoc import REASON_MAX
 from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
@@ -417,6 +418,31 @@ def refused_ceremonies(engine: Any, round_key: str, zone: str) -> list[RefusedCe
                 for by, at in api_adhoc.refused_ceremonies(db, round_key)]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class CeremonyHold:
+    """The round's last ceremony while the round is undrawn, for its page: being drawn (the
+    page refreshes itself until the draw is made), or no longer holding the round."""
+
+    by: str
+    at: str  # when it was entered, in the bureau's zone
+    live: bool
+    error: str  # its run's failure as recorded ("" when the hold expired instead)
+
+
+REFRESH_SECONDS = 5  # how often the round's page reloads itself while its draw is under way
+HOLD_MINUTES = int(api_ceremonies.HOLD.total_seconds()) // 60
+
+
+def ceremony_hold(engine: Any, round_key: str, zone: str) -> CeremonyHold | None:
+    """The round's last ceremony (``api.ceremonies``), while the round is undrawn."""
+    hold = api_ceremonies.hold_of(engine, round_key)
+    if hold is None:
+        return None
+    first = hold.ceremony
+    at = local_label(first.at, zone) if first.at else ""
+    return CeremonyHold(first.requested_by, at, hold.live, hold.error)
+
+
 @router.post("/rounds/{round_key}/ceremony")
 async def ceremony(round_key: str, request: Request, me: Coordinator) -> Response:
     """The ceremony of a committed round, ad hoc or scheduled: the witnesses and the digits
@@ -474,12 +500,11 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     try:
         first, _ = await run_in_threadpool(api_adhoc.run_ceremony, state.engine,
                                            state.draw_runner, {"round_key": round_key} | entered,
-                                           round_key)  # fmt: skip
+                                           round_key, event)  # fmt: skip
     except UserError as exc:  # the runner's own checks
         raise PageRefused(422, refusal(exc, rnd.plan_id), back=base) from None
     if first is not None:
         raise PageRefused(409, not_used(first, state.settings.timezone), back=base)
-    await run_in_threadpool(audit.append, state.engine, round_key, event)
     return RedirectResponse(f"{base}?ceremony=1", status_code=303)
 
 

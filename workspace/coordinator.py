@@ -187,9 +187,10 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
     asked = request.query_params.get("page", "")
     page = overview.enterprise_page(overview.kept(found, show), asked)
     changed = replacements.changes(state.engine, round_key, state.settings.timezone)
-    from workspace.adhoc import refused_ceremonies  # it imports this module
+    from workspace import adhoc  # it imports this module
 
-    refused = refused_ceremonies(state.engine, round_key, state.settings.timezone)
+    refused = adhoc.refused_ceremonies(state.engine, round_key, state.settings.timezone)
+    hold = adhoc.ceremony_hold(state.engine, round_key, state.settings.timezone)
     return render(
         "round.html",
         view=view,
@@ -199,6 +200,9 @@ def round_page(round_key: str, request: Request, me: Coordinator) -> Response:
         requeued=said_count(request, "requeued"),
         ceremony=request.query_params.get("ceremony", ""),
         refused_ceremonies=refused,
+        hold=hold,
+        hold_minutes=adhoc.HOLD_MINUTES,
+        refresh=adhoc.REFRESH_SECONDS,
         imported=_imported(request),
         show=show,
         filters=overview.FILTERS,

@@ -63,12 +63,14 @@ class DeadLettersRequeued:
 
 @dataclass(frozen=True)
 class AdhocRequested:
-    """A coordinator started an ad hoc round (``step`` start) or its ceremony."""
+    """A coordinator started an ad hoc round (``step`` start) or its ceremony (``step``
+    ceremony: ``offered_sha256`` names its digits and witnesses, ``api.ceremonies``)."""
 
     plan: str
     reason: str
     by: str
     step: str
+    offered_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,30 @@ def record_refusal(round_key: str, event: AdhocRefused) -> None:
 @dataclass(frozen=True)
 class CeremonyEntered:
     """A coordinator entered a scheduled round's ceremony digits on its page (the draw that
-    follows records the digits and witnesses: ``DrawMade``)."""
+    follows records the digits and witnesses: ``DrawMade``). ``offered_sha256`` names them
+    (``api.ceremonies``: the entry holds the round for this ceremony)."""
 
     plan: str
     by: str
+    offered_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class CeremonyRefused:
+    """A ceremony (``offered_sha256``, entered by ``by``) refused at once: the round was being
+    drawn with the ceremony ``entered_by`` entered at ``entered_at`` (``api.ceremonies``)."""
+
+    by: str
+    offered_sha256: str
+    entered_by: str
+    entered_at: str
+
+
+@dataclass(frozen=True)
+class CeremonyEnded:
+    """A ceremony that will not draw its round (its run was not started, or ended without a
+    draw: ``error``): it no longer holds the round, and a later ceremony may take it."""
+
+    by: str
+    offered_sha256: str
+    error: str

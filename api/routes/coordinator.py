@@ -22,7 +22,6 @@ from findings import overdue
 from findings.evidence import evidence_dir, served_headers
 from findings.models import Evidence
 from findings.records import load_results
-from rounds import audit
 from rounds.models import AuditEvent, Round
 from shuangsui.keys import PlanRef, RoundKey
 from shuangsui.text import no_control_in_text
@@ -181,20 +180,19 @@ def adhoc(body: AdhocRequest, request: Request, who: Coordinator) -> dict[str, A
     """Start an ad hoc round (the ``adhoc-round`` flow; through its deployment when a Prefect
     server is configured). The requester is the coordinator token's holder. A committed
     round's ceremony (``round_id`` with ``witness_digits``) is refused 409 naming who entered
-    its ceremony first and when, where that is known now: the round drawn with other digits,
-    or being drawn by this server with them."""
+    its ceremony first and when: the round drawn with other digits, or being drawn with them
+    (``api.ceremonies``: held in the database, whichever server the other came to)."""
     params = body.model_dump(exclude_none=True) | {"requested_by": who.name}
     runner = request.app.state.adhoc_runner
     if not (body.round_id and body.witness_digits):
         return dict(runner(params))
+    # who entered the digits, as the round's page records its ceremony: the round's hold
+    entered = AdhocRequested(str(body.plan), body.reason, who.name, "ceremony")
     engine = request.app.state.engine
-    first, answer = run_ceremony(engine, runner, params, body.round_id)
+    first, answer = run_ceremony(engine, runner, params, body.round_id, entered)
     if first is not None:
         said = first.problem(body.round_id)
         raise Problem(409, said.pop("detail"), slug="ceremony-entered", **said)
-    # who entered the digits, as the round's page records its ceremony
-    entered = AdhocRequested(str(body.plan), body.reason, who.name, "ceremony")
-    audit.append(engine, body.round_id, entered)
     return answer
 
 

@@ -111,6 +111,18 @@ def sign_in_page(page: Page, link: str) -> None:
     page.wait_for_load_state()
 
 
+def read_back(page: Page, link: str, round_url: str, witnesses: str, digits: str) -> None:
+    """In Chromium, signed in by a coordinator's ``link``, a round's ceremony entered on its
+    page (``round_url``) and sent to be read back to the witnesses: the read-back page is
+    shown, nothing drawn yet."""
+    sign_in_page(page, link)
+    page.goto(round_url)
+    page.fill("#witnesses", witnesses)
+    page.fill("#witness_digits", digits)
+    with page.expect_navigation():
+        page.click("text=下一步：请见证人核对")
+
+
 def open_assignment(
     http: httpx.Client, base: str, credit_code: str, inspector_id: str
 ) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
-from tests.workspace.helpers import csrf_of, sign_in, sign_in_page
+from tests.workspace.helpers import csrf_of, read_back, sign_in
 
 KEY = "ccc-2026-12-adhoc-1"
 DIGITS = "27182818284590452353"
@@ -109,12 +109,8 @@ def test_the_read_back_in_chromium_on_a_phone_without_javascript(
 ) -> None:
     with headless() as browser:
         page = phone(browser).new_page()
-        sign_in_page(page, f"{desk.base}/w/c/open?token={desk.token}")
-        page.goto(f"{desk.base}/w/c/rounds/{KEY}")
-        page.fill("#witnesses", "王五，赵六")
-        page.fill("#witness_digits", DIGITS)
-        with page.expect_navigation():
-            page.click("text=下一步：请见证人核对")
+        link = f"{desk.base}/w/c/open?token={desk.token}"
+        read_back(page, link, f"{desk.base}/w/c/rounds/{KEY}", "王五，赵六", DIGITS)
         assert "核对摇号数字" in page.title()
         digits = page.locator(".ceremony-digits").inner_text()
         assert digits.split() == ["2718", "2818", "2845", "9045", "2353"]
