@@ -126,8 +126,9 @@ def complaints_cmd(
     """Import upheld complaints (published only as counts and salted commitments)."""
     from risk.complaints import import_complaints
 
-    n = import_complaints(_engine(), file, by=by)
-    typer.echo(f"{n} upheld complaint(s) imported from {file}")
+    done = import_complaints(_engine(), file, by=by)
+    held = f"; {done.held} already recorded, left as they were" if done.held else ""
+    typer.echo(f"{done.added} upheld complaint(s) imported from {file}{held}")
 
 
 @app.command("bundle")

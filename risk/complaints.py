@@ -35,7 +35,7 @@ import hashlib
 import io
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -63,8 +63,16 @@ LOOKUP = 10_000
 HEADERS: dict[str, tuple[str, ...]] = {name: () for name in (*COLUMNS, "summary")}
 
 
-def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
-    """Rows added (complaints already held are skipped)."""
+class Imported(NamedTuple):
+    """What an import did: complaints added, and those of the file already held (left as
+    they were: a file imported again adds none, and says so)."""
+
+    added: int
+    held: int
+
+
+def import_complaints(engine: Engine, path: Path, *, by: str) -> Imported:
+    """Import the file's complaints; those already held are skipped."""
     data = _read(path)
     records, problems = _records(path, _text(path, data))
     rows: list[dict[str, Any]] = []
@@ -111,7 +119,7 @@ def import_complaints(engine: Engine, path: Path, *, by: str) -> int:
             except IntegrityError:  # that import's rows, or another audit append
                 session.rollback()
                 continue
-        return len(fresh)
+        return Imported(len(fresh), len(rows) - len(fresh))
     raise RuntimeError("could not record the import: the audit log is too busy")
 
 

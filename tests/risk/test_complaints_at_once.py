@@ -28,14 +28,14 @@ def test_the_second_of_two_imports_at_once_finds_the_complaints_held(
         f"credit_code,ref,upheld_on\n{code},TS-1,2026-04-01\n{code},TS-2,2026-04-02\n",
         encoding="utf-8",
     )
-    other: list[int] = []
+    other: list[complaints.Imported] = []
     held = held_while(
         monkeypatch,
         (complaints, "Session"),  # after its checks, before the transaction that writes
         lambda: complaints.import_complaints(engine, path, by="定时任务"),
         meanwhile=lambda: other.append(complaints.import_complaints(engine, path, by="陈明")),
     )
-    assert (other, held) == ([2], 0)
+    assert (other, held) == ([(2, 0)], (0, 2))
     with Session(engine) as s:
         stored = sorted(c.ref for c in s.exec(select(RiskComplaint)).all())
         events = [e.event for e in audit.load_chain(s)]

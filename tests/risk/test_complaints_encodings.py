@@ -41,7 +41,7 @@ def test_a_gbk_or_utf8_file_with_either_line_end_imports_the_same_complaint(
     path = tmp_path / "upheld.csv"
     path.write_bytes(TEXT.format(c=code).replace("\n", line_end).encode(encoding))
     audited = _held(engine)[1]
-    assert import_complaints(engine, path, by="陈明") == 1
+    assert import_complaints(engine, path, by="陈明").added == 1
     assert _held(engine) == ([("投诉-1", "产品与认证不一致（经核实）")], audited + 1)
 
 
@@ -72,7 +72,7 @@ def test_a_date_as_excel_writes_it_is_read_as_the_other_imports_read_it(
     path = tmp_path / "upheld.csv"
     text = f"credit_code,ref,upheld_on\r\n{code},投诉-2,{written}\r\n"
     path.write_bytes(text.encode("gbk"))
-    assert import_complaints(engine, path, by="陈明") == 1
+    assert import_complaints(engine, path, by="陈明").added == 1
     with Session(engine) as s:
         held = s.exec(select(RiskComplaint)).one()
     assert held.upheld_on == dt.date(2026, 10, 1)
@@ -99,7 +99,7 @@ def test_a_code_is_read_as_the_leads_import_reads_it(engine: sa.Engine, tmp_path
     code, other = seed_registry(engine, enterprises=3)[:2]
     path = tmp_path / "upheld.csv"
     path.write_text(f"credit_code,ref,upheld_on\n{code.lower()},R1,2026-10-01\n")
-    assert import_complaints(engine, path, by="陈明") == 1
+    assert import_complaints(engine, path, by="陈明").added == 1
     with Session(engine) as s:
         assert s.exec(select(RiskComplaint.credit_code)).all() == [code]
     unknown = "91350100MA2Y0Y0Y0" + uscc.check_character("91350100MA2Y0Y0Y0")  # a code, not ours

@@ -99,8 +99,8 @@ def test_a_good_file_still_imports(engine: sa.Engine, tmp_path: Path) -> None:
     path = _file(
         tmp_path, HEADER + f'{code},TS-1,{today},"两行\n\t摘要"\n{code},TS-2,2026-01-01,\n'
     )
-    assert import_complaints(engine, path, by="陈明") == 2
-    assert import_complaints(engine, path, by="陈明") == 0  # held already: left as it is
+    assert import_complaints(engine, path, by="陈明").added == 2
+    assert import_complaints(engine, path, by="陈明") == (0, 2)  # held already: left as they are
 
 
 @pytest.mark.parametrize(
