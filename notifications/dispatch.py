@@ -187,7 +187,10 @@ class _Recorder:
 
     So at most two groups (``2 * record_batch`` outcomes) are sent and not yet committed, and
     a crash repeats at most those and the messages in flight, each with its idempotency key.
-    :meth:`flush` writes what is left when the workers are done.
+    :meth:`flush` writes what is left when the workers are done. Once a group is committed,
+    its messages that wait again (to be retried, or their channel paused) are handed to
+    ``failed``: a message held while the member's address was corrected or their link ended
+    follows (``notifications.follow``).
 
     A transaction per message cost the dispatcher more CPU than anything else it does beside
     httpx (0.13-0.17 ms per message on SQLite, docs/benchmarks.md "Notifications"); a group
@@ -195,9 +198,11 @@ class _Recorder:
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime], notify: NotifySettings,
                  *, hold: float | None = None,
-                 written: Callable[[list[int]], None] = lambda ids: None) -> None:  # fmt: skip
+                 written: Callable[[list[int]], None] = lambda ids: None,
+                 failed: Callable[[list[int]], None] = lambda ids: None) -> None:  # fmt: skip
         self.engine, self.clock, self.notify = engine, clock, notify
         self.written = written  # told the ids of each group once it is committed
+        self.failed = failed  # then the ids of its messages waiting again (notifications.follow)
         self.batch = notify.record_batch
         self.hold = hold if hold is not None else min(1.0, notify.lease_seconds / 10)
         self.error: BaseException | None = None
@@ -281,9 +286,11 @@ class _Recorder:
         now = self.clock()
         sent: list[int] = []
         failed, dead, deferred = [], [], []
+        again: list[int] = []  # deferred or to be retried: waiting again
         n = self.notify
         for o in outcomes:
             if o.defer_until is not None:
+                again.append(o.id)
                 reason = o.error.reason if o.error else "channel paused"
                 deferred.append({"_id": o.id, "_err": reason[:2000], "_next": o.defer_until})
             elif o.error is None:
@@ -294,6 +301,7 @@ class _Recorder:
                     reason = f"gave up after {o.attempts + 1} attempts: {reason}"
                 dead.append({"_id": o.id, "_attempts": o.attempts + 1, "_err": reason[:2000]})
             else:
+                again.append(o.id)
                 delay = min(n.backoff_base_seconds * 2**o.attempts, n.backoff_max_seconds)
                 failed.append(
                     {
@@ -315,6 +323,8 @@ class _Recorder:
             if dead:
                 n_dead = _written(conn.execute(_MARK_DEAD, dead), len(dead))
         self.written([o.id for o in outcomes])
+        if again:
+            self.failed(again)
         self.report.commits += 1
         self.report.sent += n_sent
         self.report.retried += n_failed
@@ -667,7 +677,14 @@ def run_workers(
     leases = _Leases(engine, clock, lease)
     leases.hold([r.id for r in first], first_lease_until, first_claimed)
     leases.start()
-    recorder = _Recorder(engine, clock, notify, written=leases.done)
+    secret = settings.secret_key.get_secret_value()
+
+    def follow(ids: list[int]) -> None:
+        from notifications.follow import after_failures  # the relink's and registry's modules
+
+        after_failures(engine, ids, secret)
+
+    recorder = _Recorder(engine, clock, notify, written=leases.done, failed=follow)
 
     def next_batch() -> list:
         if not keep_going():

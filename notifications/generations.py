@@ -168,6 +168,16 @@ def left(session: Session, round_key: str, credit_code: str, inspector_id: str, 
     return any(p.get("credit_code") == credit_code and holds_link(p, token) for p in payloads)
 
 
+def waiting(now: datetime) -> sa.ColumnElement[bool]:
+    """Whether an outbox row waits for an attempt and is not in a dispatcher's hands: pending
+    or to be retried (not sent, not given up on), no lease or one run out by ``now``. It may
+    have been tried (:func:`untried` says it was not)."""
+    n = Notification.__table__.c  # type: ignore[attr-defined]
+    return sa.and_(n.status.in_([NotificationStatus.pending.value,
+                                 NotificationStatus.failed.value]),
+                   sa.or_(n.lease_until.is_(None), n.lease_until < now))  # fmt: skip
+
+
 def untried(now: datetime) -> sa.ColumnElement[bool]:
     """Whether an outbox row waits and has not left (:func:`left`'s other side): waiting,
     no attempt spent and no error recorded, not in a dispatcher's hands (no lease, or one run

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from notifications.dispatch import dispatch
+from notifications.dispatch import DispatchReport, dispatch
 from notifications.models import Notification, NotificationKind, NotificationStatus
 from notifications.settings import NotifySettings, SmtpSettings
 from registry.export import export_kind
@@ -75,6 +76,15 @@ def _readdressed(engine: sa.Engine) -> list[dict[str, Any]]:
     return [{"round": e.round_key, **json.loads(e.payload)} for e in rows]
 
 
+def one_due(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, list[str]]:
+    """A drawn round's notices to the file outbox; a member on two checks or more, their
+    address and the checks, of which only the first's notice is due now."""
+    monkeypatch.setenv("SHUANGSUI_NOTIFY_CHANNEL", "file")
+    member, wrong, codes = _on_two_checks(engine)
+    _only_due(engine, _notices(engine, member)[codes[0]].idempotency_key)
+    return member, wrong, codes
+
+
 def _only_due(engine: sa.Engine, key: str) -> None:
     """Only the message of ``key`` due now; the rest put off a month (still waiting, untried)."""
     later = datetime.now(UTC) + timedelta(days=30)
@@ -85,10 +95,8 @@ def _only_due(engine: sa.Engine, key: str) -> None:
 def test_an_import_correcting_an_address_moves_the_messages_not_yet_left(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("SHUANGSUI_NOTIFY_CHANNEL", "file")
-    member, wrong, codes = _on_two_checks(engine)
+    member, wrong, codes = one_due(engine, monkeypatch)
     gone, *waiting = codes
-    _only_due(engine, _notices(engine, member)[gone].idempotency_key)
     assert dispatch(engine=engine).sent == 1  # one notice has left, to the wrong address
     others = {m.id: m.address for m in _all_but(engine, member)}
     _correct(engine, tmp_path, wrong, FIXED)
@@ -98,7 +106,7 @@ def test_an_import_correcting_an_address_moves_the_messages_not_yet_left(
     assert {m.id: m.address for m in _all_but(engine, member)} == others  # nobody else's
     assert _readdressed(engine) == [{
         "round": ROUND, "inspector_id": member, "old_channel": "email", "old_address": wrong,
-        "channel": "email", "address": FIXED, "messages": len(waiting)}]  # fmt: skip
+        "channel": "email", "address": FIXED, "messages": len(waiting), "tried": 0}]  # fmt: skip
     _correct(engine, tmp_path, FIXED, FIXED.replace("zhang", "zhang2"))  # corrected again
     assert {m.address for c, m in _notices(engine, member).items() if c != gone} == {
         FIXED.replace("zhang", "zhang2")}  # fmt: skip
@@ -130,10 +138,26 @@ def test_a_message_a_dispatcher_claims_at_that_moment_stays(
     notice of the other check follows the address."""
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's row locks; SQLite serialises writers")
-    monkeypatch.setenv("SHUANGSUI_NOTIFY_CHANNEL", "file")
-    member, wrong, codes = _on_two_checks(engine)
+    member, wrong, codes = one_due(engine, monkeypatch)
     claimed, *waiting = codes
-    _only_due(engine, _notices(engine, member)[claimed].idempotency_key)
+    report = while_claim_held(engine, lambda pool: pool.submit(_correct, engine, tmp_path, wrong,
+                                                               FIXED))  # fmt: skip
+    assert report.sent == 1
+    notices = _notices(engine, member)
+    assert (notices[claimed].status, notices[claimed].address) == ("sent", wrong)
+    assert {code: notices[code].address for code in waiting} == dict.fromkeys(waiting, FIXED)
+    (event,) = _readdressed(engine)
+    assert (event["old_address"], event["address"], event["messages"]) == (
+        wrong, FIXED, len(waiting))  # fmt: skip
+
+
+def while_claim_held(
+    engine: sa.Engine, then: Callable[[ThreadPoolExecutor], Future[Any]], **kw: Any
+) -> DispatchReport:
+    """A real dispatcher run (one worker, an engine of its own, ``dispatch(**kw)``) whose
+    first claim is held just before it commits while ``then(pool)`` starts a write, which
+    must wait for the claim's row lock (PostgreSQL); then the claim commits, and the write
+    and the run end."""
     dispatcher = sa.create_engine(engine.url)
     held, go = threading.Event(), threading.Event()
 
@@ -148,23 +172,18 @@ def test_a_message_a_dispatcher_claims_at_that_moment_stays(
             held.set()
             assert go.wait(60), "the test never let the claim commit"
 
-    notify = NotifySettings(batch_size=10, processes=1)  # type: ignore[call-arg]
+    kw.setdefault("notify", NotifySettings(batch_size=10, processes=1))  # type: ignore[call-arg]
     try:
         with ThreadPoolExecutor(2) as pool:
-            run = pool.submit(dispatch, engine=dispatcher, notify=notify, concurrency=1)
+            run = pool.submit(dispatch, engine=dispatcher, concurrency=1, **kw)
             try:
                 assert held.wait(30), f"the dispatcher never claimed: {run}"
-                imported = pool.submit(_correct, engine, tmp_path, wrong, FIXED)
-                assert_blocked(engine, imported, "the import did not wait for the claim")
+                write = then(pool)
+                assert_blocked(engine, write, "the write did not wait for the claim")
             finally:
                 go.set()
-            assert run.result(60).sent == 1
-            imported.result(60)
+            report = run.result(60)
+            write.result(60)
     finally:
         dispatcher.dispose()
-    notices = _notices(engine, member)
-    assert (notices[claimed].status, notices[claimed].address) == ("sent", wrong)
-    assert {code: notices[code].address for code in waiting} == dict.fromkeys(waiting, FIXED)
-    (event,) = _readdressed(engine)
-    assert (event["old_address"], event["address"], event["messages"]) == (
-        wrong, FIXED, len(waiting))  # fmt: skip
+    return report
