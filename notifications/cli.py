@@ -16,6 +16,7 @@ app = typer.Typer(
     help="Messages to inspectors and coordinators (the outbox).", no_args_is_help=True
 )
 
+LISTED = 20  # rows of each list `status` prints (a mail server down leaves one a member)
 RoundArg = Annotated[str | None, typer.Argument(help="only this round")]
 
 
@@ -31,8 +32,10 @@ def _engine():  # type: ignore[no-untyped-def]
 
 @app.command("status")
 def status(round_key: RoundArg = None) -> None:
-    """Counts per status, every paused channel, and every dead letter with its last error."""
-    from notifications.admin import dead_letters, status_counts
+    """Counts per status, every paused channel, the messages waiting for a retry and those
+    waiting at an address the registry no longer holds (by recipient and address), and every
+    dead letter with its last error."""
+    from notifications.admin import dead_letters, misaddressed, retrying, status_counts
     from notifications.breaker import paused_channels
     from shuangsui.db import session_scope
 
@@ -40,6 +43,8 @@ def status(round_key: RoundArg = None) -> None:
     with session_scope(engine) as session:
         counts = status_counts(session=session, round_key=round_key)
         dead = dead_letters(session=session, round_key=round_key)
+        again = retrying(session=session, round_key=round_key)
+        stale = misaddressed(session=session, round_key=round_key)
     typer.echo("  ".join(f"{k}: {v}" for k, v in counts.items()))
     for p in paused_channels(engine):
         typer.echo(
@@ -47,11 +52,32 @@ def status(round_key: RoundArg = None) -> None:
             f"{p.failures} failed connection(s), next try after "
             f"{p.paused_until:%Y-%m-%d %H:%M:%S} UTC: {p.last_error}"
         )
+    for r in again[:LISTED]:
+        typer.echo(
+            f"to retry: {r.messages} message(s) to {r.recipient} via {r.channel} <{r.address}>, "
+            f"up to {r.attempts} attempt(s) spent, next try after "
+            f"{r.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC: {r.last_error}"
+        )
+    _more(again[LISTED:], "to retry")
+    for m in stale[:LISTED]:
+        now = f"{m.channel} <{m.address}>" if m.address else "no usable email or webhook"
+        typer.echo(
+            f"not the registry's address: {m.messages} waiting message(s) to {m.recipient} via "
+            f"{m.old_channel} <{m.old_address}>; the registry holds {now} for them now"
+            + ("" if m.address else ": correct it, and its import sends them there")
+        )
+    _more(stale[LISTED:], "not the registry's address")
     for d in dead:
         typer.echo(
             f"dead #{d.id} {d.round_key} {d.kind} to {d.recipient} via {d.channel} "
             f"<{d.address}> after {d.attempts} attempt(s): {d.last_error}"
         )
+
+
+def _more(rows: list, what: str) -> None:  # type: ignore[type-arg]
+    if rows:
+        typer.echo(f"{what}: and {sum(r.messages for r in rows)} message(s) more to "
+                   f"{len(rows)} other recipient address(es)")  # fmt: skip
 
 
 @app.command("retry")
