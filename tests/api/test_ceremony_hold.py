@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -38,6 +39,10 @@ from shuangsui.errors import UserError
 from tests.api.served import serve as serve_process
 from tests.findings.live import serve
 from tests.rounds.factories import plan_yaml, plans_folder, seed_registry
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 KEY = "ccc-2026-12-adhoc-1"
 DIGITS = {"李协调": "27182818284590452353", "王协调": "31415926535897932384"}
@@ -202,3 +207,29 @@ def test_a_ceremony_whose_run_is_refused_lets_go_of_the_round_at_once(
     assert _post(base, auth["王协调"], "王协调").status_code == 202
     assert [e for e, _ in _events(engine)][2:] == ["AdhocRequested"]
     assert runner.started == ["王协调"]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_in_process_run_that_ends_without_a_draw_lets_go_of_the_round(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real runner, no Prefect server configured: the draw-round flow runs in a thread of
+    this process and fails (five digits where the commitment named twenty); the thread records
+    the hold's end, and the next ceremony is taken at once, not after HOLD."""
+    _committed(engine, tmp_path, monkeypatch)
+    auth = _auth(engine)
+    with TestClient(create_app(engine=engine)) as client:
+        body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY,
+                "witness_digits": "12345", "witnesses": ["王五"]}  # fmt: skip
+        first = client.post("/rounds/adhoc", headers=auth["李协调"], json=body)
+        assert first.status_code == 202 and first.json()["mode"] == "in-process", first.text
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_events(engine)) < 2:
+            time.sleep(0.5)
+        events = _events(engine)
+        assert [e for e, _ in events] == ["AdhocRequested", "CeremonyEnded"], events
+        assert "witness digits" in events[1][1]["error"], events
+        body["witness_digits"] = DIGITS["王协调"]
+        second = client.post("/rounds/adhoc", headers=auth["王协调"], json=body)
+        assert second.status_code == 202, second.text
+        assert [e for e, _ in _events(engine)][2] == "AdhocRequested"
