@@ -77,7 +77,9 @@ def test_inspectors_record_and_sign_coordinator_sees_it_final_and_publish_shows_
         page.get_by_role("button", name="签字确认第 1 版").click()
         page.wait_for_url("**?signed=1")
         assert page.locator("#state").inner_text().startswith("已完成")
-        assert page.locator("select#result").count() == 0  # read-only once final
+        # nothing left to sign; a correction is offered, folded away
+        assert page.get_by_role("button", name="签字确认第 1 版").count() == 0
+        assert page.locator("#entry details:not([open])").count() == 1
         page.screenshot(path=str(shots / "4-inspector-b-final.png"), full_page=True)
         ctx_b.close()
 

@@ -165,7 +165,8 @@ def test_submit_with_a_photo_then_the_teammate_signs(
         assert r.status_code == 303
         final = http_b.get(path).text
         assert "已完成" in final and "签字确认" in final and "版本记录" in final
-        assert 'name="result"' not in final  # read-only once final
+        # nothing left to sign; a correction with its reason is still offered
+        assert "签字确认第 1 版" not in final and "已确认的结果有误？提交更正" in final
     with Session(engine) as s:
         events = [e.event for e in s.exec(select(AuditEvent).where(AuditEvent.round_key == ROUND))]
     for name in ("WorkspaceOpened", "EvidenceAttached", "DraftSaved", "FindingRecorded",
