@@ -11,7 +11,7 @@ import httpx
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shuangsui.config import address_fault, get_settings
+from shuangsui.config import TIMEOUT_MAX, address_fault, get_settings
 
 
 class ExchangeSettings(BaseSettings):
@@ -25,7 +25,7 @@ class ExchangeSettings(BaseSettings):
     )
     keys_dir: Path | None = Field(default=None, description="default $SHUANGSUI_HOME/keys")
     exchange_page_size: int = Field(default=1000, ge=1, le=10000)
-    exchange_timeout: float = Field(default=10.0, gt=0)
+    exchange_timeout: float = Field(default=10.0, gt=0, le=TIMEOUT_MAX, allow_inf_nan=False)
     # a new checkpoint is signed when the tree grew, or the last one is older than this
     exchange_checkpoint_interval: int = Field(default=300, ge=1, le=86_400)
     # a signed request is valid this long after ``created`` (and never after ``expires``)

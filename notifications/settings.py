@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shuangsui.config import Settings, get_settings
+from shuangsui.config import SPAN_MAX, TIMEOUT_MAX, Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class SmtpSettings(BaseSettings):
     password: SecretStr = SecretStr("")
     password_block: str = ""  # name of a Prefect Secret block holding the password
     sender: str = "shuangsui@localhost"
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=TIMEOUT_MAX, allow_inf_nan=False)
     local_hostname: str | None = None
     ca_file: str = ""  # PEM bundle of the CA that signed the server's certificate (internal CAs)
 
@@ -75,18 +75,22 @@ class NotifySettings(BaseSettings):
     coordinator_language: str = "zh"
     webhook_secret: SecretStr = SecretStr("")  # default: derived from SHUANGSUI_SECRET_KEY
     dingtalk_secret: SecretStr = SecretStr("")  # for DingTalk robots with 加签
-    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0, le=TIMEOUT_MAX, allow_inf_nan=False)
     max_attempts: int = Field(default=8, ge=1, le=1000)
-    backoff_base_seconds: float = Field(default=60.0, ge=0)
-    backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
+    backoff_base_seconds: float = Field(default=60.0, ge=0, le=SPAN_MAX, allow_inf_nan=False)
+    backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0, le=SPAN_MAX, allow_inf_nan=False)
     # a dispatcher renews what it holds every quarter lease (notifications/dispatch.py):
     # shorter than a second, the renewals alone would keep the database busy
-    lease_seconds: float = Field(default=300.0, ge=1.0)
+    lease_seconds: float = Field(default=300.0, ge=1.0, le=SPAN_MAX, allow_inf_nan=False)
     # a mail server or webhook host that cannot be reached is paused (notifications/breaker.py)
-    outage_backoff_base_seconds: float = Field(default=60.0, ge=0)
-    outage_backoff_max_seconds: float = Field(default=1800.0, ge=0)
+    outage_backoff_base_seconds: float = Field(default=60.0, ge=0, le=SPAN_MAX, allow_inf_nan=False)
+    outage_backoff_max_seconds: float = Field(
+        default=1800.0, ge=0, le=SPAN_MAX, allow_inf_nan=False
+    )
     # then its messages spend attempts again
-    outage_give_up_seconds: float = Field(default=7 * 24 * 3600.0, ge=0)
+    outage_give_up_seconds: float = Field(
+        default=7 * 24 * 3600.0, ge=0, le=SPAN_MAX, allow_inf_nan=False
+    )
     # 0 claimed nothing and sent nothing, in silence; 0 workers the same
     batch_size: int = Field(default=100, ge=1, le=10_000)
     # workers (connections) per dispatcher process

@@ -162,17 +162,9 @@ def _settings_class(title: str) -> type[BaseSettings] | None:
     reading ``SHUANGSUI_…`` variables; None when none has that name. A library's own settings
     class may have the same name (Prefect's ``Settings``, once Prefect is imported), and its
     prefix named our variable ``PREFECT_PUBLISH_DEADLINE_WORKING_DAYS``."""
-    classes: list[type[BaseSettings]] = [BaseSettings]
-    seen: list[type[BaseSettings]] = []
-    while classes:
-        cls = classes.pop()
-        seen.append(cls)
-        classes.extend(cls.__subclasses__())
-    for cls in seen[1:]:
-        ours = str(cls.model_config.get("env_prefix", "")).startswith("SHUANGSUI_")
-        if cls.__name__ == title and ours:
-            return cls
-    return None
+    from shuangsui.wiring import settings_classes
+
+    return next((cls for cls in settings_classes() if cls.__name__ == title), None)
 
 
 def user_message(exc: BaseException) -> str | None:
@@ -250,6 +242,7 @@ def main() -> None:
     fresh = None
     try:
         wiring.check_environment()
+        wiring.read_settings()  # every one, before any command opens the database
         settings = get_settings()
         fresh = _new_database(settings)
         app()

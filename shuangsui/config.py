@@ -117,8 +117,17 @@ def database_fault(url: str) -> str | None:
 WORKING_DAYS_MAX = 250  # a count of working days: about a year of them
 DAYS_MAX = 3650  # a count of days: ten years
 BYTES_MAX = 1 << 30  # a size in bytes: 1 GiB
-# pydantic's errors for a number out of its bounds
-OUT_OF_BOUNDS = frozenset({"greater_than_equal", "greater_than", "less_than_equal", "less_than"})
+# ... and of the number (float) settings, which also refuse nan and infinity: a timeout or a
+# lease of 1e308 or inf seconds was taken (``notifications dispatch`` ended in OverflowError's
+# traceback with a lease of 1e308; with a header timeout of inf ``serve`` still held a silent
+# connection after 30 s).
+TIMEOUT_MAX = 3600  # seconds waited for one answer or one request: an hour
+SPAN_MAX = 30 * 86400  # seconds of a back-off, a lease or an outage: 30 days
+FRACTION_MAX = 10  # a fraction of a frame: ten times its size
+# pydantic's errors for a number out of its bounds, or not finite
+OUT_OF_BOUNDS = frozenset(
+    {"greater_than_equal", "greater_than", "less_than_equal", "less_than", "finite_number"}
+)
 
 
 def bounds_said(cls: type[BaseSettings], error: Mapping[str, Any]) -> str:
@@ -171,6 +180,8 @@ class Settings(BaseSettings):
     frame_change_limit: float = Field(
         default=0.25,
         ge=0,
+        le=FRACTION_MAX,
+        allow_inf_nan=False,
         description="a round is held when its frame moved more than this fraction from the last "
         "round of the same check item",
     )
@@ -215,12 +226,16 @@ class Settings(BaseSettings):
     serve_header_timeout_seconds: float = Field(
         default=10,
         gt=0,
+        le=TIMEOUT_MAX,
+        allow_inf_nan=False,
         description="shuangsui serve: a request's line and headers must arrive within this "
         "many seconds of the connection's opening or of the previous answer",
     )
     serve_body_timeout_seconds: float = Field(
         default=120,
         gt=0,
+        le=TIMEOUT_MAX,
+        allow_inf_nan=False,
         description="shuangsui serve: a request whose body sends no byte for this many seconds "
         "is closed (a slow body is not: only a silence)",
     )

@@ -11,6 +11,10 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
 
 # the modules of the rooms' settings classes (every SHUANGSUI_* variable is one's field)
 SETTINGS_MODULES = ("notifications.settings", "exchange.settings", "findings.settings",
@@ -39,11 +43,10 @@ def install() -> None:
         hooks.install()
 
 
-def setting_names() -> set[str]:
-    """Every ``SHUANGSUI_*`` variable a settings class of shuangsui reads."""
+def settings_classes() -> list[type[BaseSettings]]:
+    """Every settings class of shuangsui: each one reading ``SHUANGSUI_…`` variables (a
+    library's own, such as Prefect's ``Settings``, reads others)."""
     from pydantic_settings import BaseSettings
-
-    from shuangsui.config import setting_names_of
 
     for module in SETTINGS_MODULES:
         importlib.import_module(module)
@@ -53,10 +56,28 @@ def setting_names() -> set[str]:
         cls = found.pop()
         classes.append(cls)
         found.extend(cls.__subclasses__())
-    ours = [
+    return [
         c for c in classes if str(c.model_config.get("env_prefix", "")).startswith("SHUANGSUI_")
     ]
-    return setting_names_of(ours)
+
+
+def setting_names() -> set[str]:
+    """Every ``SHUANGSUI_*`` variable a settings class of shuangsui reads."""
+    from shuangsui.config import setting_names_of
+
+    return setting_names_of(settings_classes())
+
+
+def read_settings() -> None:
+    """Read every settings class once, so that a bad value of any stops a command before it
+    opens (or makes, or migrates) the database: ``notifications dispatch`` made and migrated
+    an empty SQLite database, then refused SHUANGSUI_NOTIFY_CONCURRENCY, when it came to read
+    its own settings. Raises pydantic's ``ValidationError`` (the CLI says it in one line)."""
+    from shuangsui.config import get_settings
+
+    get_settings()
+    for cls in settings_classes():
+        cls()
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:

@@ -27,12 +27,12 @@ CLASSES: tuple[type[BaseSettings], ...] = (
 )  # fmt: skip
 
 
-def _int_settings() -> list[tuple[type[BaseSettings], str]]:
+def _int_settings(kind: type = int) -> list[tuple[type[BaseSettings], str]]:
     return [
         (cls, name)
         for cls in CLASSES
         for name, field in cls.model_fields.items()
-        if field.annotation is int
+        if field.annotation is kind
     ]
 
 
@@ -44,6 +44,24 @@ def _most(cls: type[BaseSettings], name: str) -> int:
     bounds = [rule.le for rule in cls.model_fields[name].metadata if hasattr(rule, "le")]
     assert bounds, f"{_variable(cls, name)} has no upper bound"
     return int(bounds[0])
+
+
+def _refused_past(
+    monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], name: str, step: float, *more: str
+) -> None:
+    """The setting takes its upper bound, and refuses ``step`` past it and each of ``more``,
+    naming the variable, the range and the value read."""
+    variable = _variable(cls, name)
+    most = _most(cls, name)
+    monkeypatch.setenv(variable, str(most))
+    assert getattr(cls(), name) == most
+    for value in (str(most + step), *more):
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ValidationError) as err:
+            cls()
+        said = user_message(err.value) or ""
+        assert said.startswith(f"settings: {variable}: "), said
+        assert f"at most {most}; read: {value})" in said, said
 
 
 def test_the_integer_settings_are_the_ones_checked_here() -> None:
@@ -67,17 +85,7 @@ def test_the_integer_settings_are_the_ones_checked_here() -> None:
 def test_each_integer_setting_is_bounded_naming_the_variable_range_and_value(
     monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], name: str
 ) -> None:
-    variable = _variable(cls, name)
-    most = _most(cls, name)
-    monkeypatch.setenv(variable, str(most))
-    assert getattr(cls(), name) == most
-    for value in (str(most + 1), HUGE):
-        monkeypatch.setenv(variable, value)
-        with pytest.raises(ValidationError) as err:
-            cls()
-        said = user_message(err.value) or ""
-        assert said.startswith(f"settings: {variable}: "), said
-        assert f"at most {most}; read: {value})" in said, said
+    _refused_past(monkeypatch, cls, name, 1, HUGE)
 
 
 def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -128,3 +136,31 @@ def test_a_settings_error_names_our_variable_beside_a_librarys_class_of_the_same
     finally:
         del Settings
         gc.collect()  # the class leaves BaseSettings.__subclasses__()
+
+
+def _float_settings() -> list[tuple[type[BaseSettings], str]]:
+    return _int_settings(float)
+
+
+def test_the_number_settings_are_the_ones_checked_here() -> None:
+    assert {_variable(c, n) for c, n in _float_settings()} >= {
+        "SHUANGSUI_FRAME_CHANGE_LIMIT", "SHUANGSUI_SERVE_HEADER_TIMEOUT_SECONDS",
+        "SHUANGSUI_SERVE_BODY_TIMEOUT_SECONDS", "SHUANGSUI_SMTP_TIMEOUT",
+        "SHUANGSUI_NOTIFY_WEBHOOK_TIMEOUT", "SHUANGSUI_NOTIFY_BACKOFF_BASE_SECONDS",
+        "SHUANGSUI_NOTIFY_BACKOFF_MAX_SECONDS", "SHUANGSUI_NOTIFY_LEASE_SECONDS",
+        "SHUANGSUI_NOTIFY_OUTAGE_BACKOFF_BASE_SECONDS",
+        "SHUANGSUI_NOTIFY_OUTAGE_BACKOFF_MAX_SECONDS", "SHUANGSUI_NOTIFY_OUTAGE_GIVE_UP_SECONDS",
+        "SHUANGSUI_EXCHANGE_TIMEOUT",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"), _float_settings(), ids=[_variable(c, n) for c, n in _float_settings()]
+)
+def test_each_number_setting_is_finite_and_bounded_naming_the_variable_range_and_value(
+    monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], name: str
+) -> None:
+    """A timeout, back-off or lease of 1e308 or inf seconds was taken (``dispatch`` ended in
+    OverflowError's traceback with a lease of 1e308), and nan was refused as not "greater
+    than 0" without saying what was read."""
+    _refused_past(monkeypatch, cls, name, 0.5, "1e308", "inf", "-inf", "nan", "Infinity")
