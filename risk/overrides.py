@@ -10,7 +10,9 @@ approve, and the approver must not be the requester. An approved override is in 
 another approved override of the same enterprise replaces it; a pending one changes nothing.
 Two requests at once are both recorded (the audit append that meets the other's at its flush is
 retried, as at the commit), and of two approvals of one override at once the second is refused
-as approved already.
+as approved already. Of two overrides of one enterprise approved at once, the one the audit log
+records last is in force. A classification run (``risk classify``) or a complaints import at
+the same moment changes no override: an approved one wins over any run's class.
 """
 
 from __future__ import annotations
@@ -111,11 +113,15 @@ def approve(engine: Engine, override_id: int, *, by: str) -> RiskOverride:
                 f"by: {who} requested override {override_id}; a second coordinator must approve"
             )
         row.status, row.approved_by = OverrideStatus.approved, who
-        row.approved_at = dt.datetime.now(dt.UTC)
+        event = RiskOverrideApproved(override_id, row.credit_code, str(row.risk_class),
+                                     row.requested_by, who)  # fmt: skip
+        entry = audit.add_to(session, None, event)
+        # stamped as its audit entry is, once the log's head is read: of two approvals of one
+        # enterprise at once, the one the log records last is in force (``overrides_in_force``
+        # takes the latest ``approved_at``). Stamped before the append, an approval held
+        # between the two (a slow connection) was logged after another but not in force.
+        row.approved_at = entry.at
         session.add(row)
-        audit.add_to(session, None, RiskOverrideApproved(override_id, row.credit_code,
-                                                         str(row.risk_class), row.requested_by,
-                                                         who))  # fmt: skip
         return row
 
     return _retrying(work)(engine)
