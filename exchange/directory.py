@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +197,8 @@ def read_directory(path: Path | None = None) -> Directory:
     """The directory with its disabled entries; no file means no partners."""
     path = path or exchange_settings().partners_path
     try:
+        if stat.S_ISFIFO(path.stat().st_mode):  # opening it waits for a writer: sync hung
+            raise DirectoryError(f"{path}: not a regular file (a FIFO): name the directory file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Directory({})
