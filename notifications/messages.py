@@ -7,7 +7,6 @@ inspector's enterprise and co-inspectors (names and units, never their contacts)
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,9 +23,9 @@ from notifications.models import Channel, NotificationKind
 from notifications.render import Template, language_of, render, template
 from notifications.workdays import working_days_between
 from registry.models import certificate_kind_label, certificate_status_label
+from registry.validate import EMAIL_ADDRESS
 from shuangsui.text import one_line as text_one_line
 
-_EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$|^[^@\s<>,;]+@localhost$")
 _WEBHOOK_CHANNELS = {
     "generic": Channel.webhook,
     "dingtalk": Channel.dingtalk,
@@ -104,7 +103,7 @@ class Common:
 def route(person: Person) -> tuple[Channel, str]:
     """The channel and address to reach ``person``: email first, then their robot/webhook."""
     email = person.email.strip()
-    if email and _EMAIL_RE.match(email):
+    if email and EMAIL_ADDRESS.match(email):
         return Channel.email, email
     url = person.webhook_url.strip()
     if url.startswith(("https://", "http://")):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from itertools import repeat
 from typing import Any
+from urllib.parse import urlsplit
 
 from registry import uscc
 from registry.divisions import DivisionTable
@@ -42,6 +43,18 @@ _FALSE = {"false", "0", "no", "n", "否", "f"}
 INVISIBLE = CONTROL_IN_TEXT
 CCC_NUMBER = re.compile(r"[0-9]{16}")  # ASCII digits: `\d` takes full-width ones
 ORGANIC_NUMBER = re.compile(r"[0-9]{3,4}OP[0-9]{2}[0-9]{5}(-[0-9]+)?")
+# An address a message can be sent to (``notifications.messages.route`` routes by it): one
+# ``@``, no spaces or list separators, a dotted domain (or ``localhost``, for a test bureau).
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$|^[^@\s<>,;]+@localhost$")
+
+
+def is_webhook_url(text: str) -> bool:
+    """An address a robot or webhook message can be posted to: http(s), a host, no spaces."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # a bracketed host that is not an IPv6 address
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not re.search(r"\s", text)
 
 
 class CellError(ValueError):
@@ -318,6 +331,8 @@ class RowValidator:
                         if kind[i] == "organic" and not ORGANIC_NUMBER.fullmatch(number[i])
                     ],
                 )
+        if self.kind.name == "inspectors":
+            self._check_addresses(columns, among, add)
         if self.kind.name == "inspectors" and given(
             "credential_valid_from", "credential_valid_until"
         ):
@@ -328,3 +343,19 @@ class RowValidator:
                 [i for i in among if end[i] < start[i]],
             )
         return found
+
+    @staticmethod
+    def _check_addresses(
+        columns: dict[str, list[Any]],
+        among: Sequence[int],
+        add: Callable[[str, str, list[int]], None],
+    ) -> None:
+        """An inspector's e-mail and robot address, where given, must be ones a message can be
+        sent to: otherwise the inspector's notices would go nowhere (or, the e-mail corrected
+        to a bad one, stay at the old address) with nothing said at the import."""
+        emails, urls = columns.get("email"), columns.get("webhook_url")
+        for i in among:
+            if emails and emails[i] and not EMAIL_ADDRESS.match(emails[i]):
+                add("email", f"not an e-mail address (name@domain): {emails[i]!r}", [i])
+            if urls and urls[i] and not is_webhook_url(urls[i]):
+                add("webhook_url", f"not an http(s) address with a host: {urls[i]!r}", [i])

@@ -144,6 +144,55 @@ def test_bad_inspectors_file(seeded: sa.Engine, tmp_path: Path) -> None:
     )
 
 
+def test_an_address_no_message_can_reach_is_named(seeded: sa.Engine, tmp_path: Path) -> None:
+    """An inspector's e-mail or robot address that no message can be sent to is refused on its
+    row: before, ``fj00027@@broken`` was imported, and the inspector's notices went nowhere
+    (or, an address corrected to it, stayed waiting at the old one) with nothing said."""
+
+    def inspector(n: int, email: str, url: str = "", kind: str = "钉钉") -> list[str]:
+        return [f"FJ{n:03d}", "林晓", "福州市市场监督管理局", "350100", f"3501000000{n}",
+                "2024-01-01", "2030-01-01", "CCC", "", email, url, kind, "zh", "在岗"]  # fmt: skip
+
+    good = [
+        inspector(1, "lin.xiao@scjg.fujian.gov.cn"),
+        inspector(2, "", "https://oapi.dingtalk.com/robot/send?access_token=abc"),
+        inspector(3, "fj003@localhost"),
+        inspector(4, ""),  # no address: the import takes it; the draw says who is unreachable
+    ]
+    path = write_csv(
+        tmp_path / "inspectors.csv",
+        KINDS["inspectors"].fields,
+        [
+            *good,
+            inspector(5, "fj00027@@broken"),
+            inspector(6, "林晓 <lin@example.org>"),
+            inspector(7, "lin@example"),
+            inspector(8, "", "oapi.dingtalk.com/robot/send"),
+            inspector(9, "", "javascript:alert(1)"),
+            inspector(10, "", "https:///robot"),
+            inspector(11, "bad@", "https://[oops/robot"),
+        ],
+    )
+    lines = _rejected(seeded, "inspectors", path)
+    _expect(
+        lines,
+        path,
+        [
+            (6, "email", "not an e-mail address (name@domain): 'fj00027@@broken'"),
+            (7, "email", "not an e-mail address"),
+            (8, "email", "'lin@example'"),
+            (9, "webhook_url", "not an http(s) address with a host: 'oapi.dingtalk.com"),
+            (10, "webhook_url", "'javascript:alert(1)'"),
+            (11, "webhook_url", "'https:///robot'"),
+            (12, "email", "'bad@'"),
+            (12, "webhook_url", "'https://[oops/robot'"),
+        ],
+    )
+    good_file = write_csv(tmp_path / "good.csv", KINDS["inspectors"].fields, good)
+    with session_scope(seeded) as session:
+        import_file(session=session, kind="inspectors", path=good_file)
+
+
 @pytest.mark.parametrize(
     ("kind", "missing"),
     [("certificates", "issued_on"), ("certificates", "expires_on"), ("certificates", "kind"),
