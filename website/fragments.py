@@ -23,7 +23,6 @@ were made from (:func:`completed`).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -95,7 +94,7 @@ def index(
 def kept(index: Mapping[str, Any], json_file: bytes, csv_file: bytes, page: bytes) -> Kept:
     """The pieces the round's files hold, by record (``index``: :func:`index` of these files).
     ``ValueError`` if the files and the index do not agree."""
-    records = opendata.records_in(json_file)
+    records, decoded = opendata.records_in(json_file)
     text = opendata.csv_text(csv_file)
     lines, at = [], 0
     for n in index["csv"]:
@@ -108,8 +107,6 @@ def kept(index: Mapping[str, Any], json_file: bytes, csv_file: bytes, page: byte
         raise ValueError("the round's files do not hold the pieces its part lists")
     if not all(row.startswith(ROW_START) and row.endswith("</tr>\n") for row in rows):
         raise ValueError("the round's page does not hold the rows its part lists")
-    # the records decoded in one call: the file is their JSON array
-    decoded = json.loads(json_file)
     if len(decoded) != len(records):
         raise ValueError("the round's JSON file does not hold one record a line")
     # each piece is its record's: an index whose rows or lengths were moved (the part and
