@@ -21,24 +21,19 @@ from sqlmodel import Session, col
 
 from exchange.directory import Partner
 from exchange.entries import UNREAD, known, parse_entry, unread_marks
-from exchange.errors import SyncRejected
+from exchange.errors import EntryRefused, SyncRejected
 from exchange.models import UNREAD_ROWS, AssistanceCase, PartnerEntry
 from exchange.settings import origin_of
+from exchange.unopened import credit_code, no_case
 from shuangsui.text import CONTROL
 
 logger = logging.getLogger(__name__)
 
-CODE_LENGTH = 18  # 统一社会信用代码; the width of the credit_code columns
 ITEM_LENGTH = 200  # a partner's check item code kept in its column: PostgreSQL's index holds it
 # The longest entry id (and assistance request id) a partner's entry may give: each is kept in
 # an indexed column, and PostgreSQL's index holds at most 2,704 bytes a row (512 characters
 # of 4 bytes and the row's own). shuangsui writes ids of some 40 to 100 characters.
 ID_LENGTH = 512
-# The longest request id of a partner's assistance request that opens a case (shuangsui
-# writes them of 17 characters): our answer's entry id (``assistance-answer/<requester>/<id>``)
-# must stay within ``ID_LENGTH``, or every partner's sync of our log would stop at it, and the
-# lead it becomes names it in its 200-character ``external_ref`` (``assistance:<requester>/…``).
-REQUEST_ID_LENGTH = 128
 # Called with (session, case) in the pull's transaction when a partner's assistance request to
 # us opens an incoming case: the leads record it as a lead (leads/hooks.py).
 case_opened_hooks: list[Callable[[Session, AssistanceCase], None]] = []
@@ -54,39 +49,25 @@ class Verified:
     leaf_hash: bytes
 
 
-def _code(value: Any) -> str | None:
-    """A credit code from a partner's body, for the ``credit_code`` columns: text that fits
-    them (18 characters at most, no control or invisible character); None otherwise. The
-    entry is kept whole either way: on PostgreSQL a longer code or a NUL made the insert fail,
-    and with it every sync of that partner, at the same entry, for good."""
-    if isinstance(value, str) and len(value) <= CODE_LENGTH and not CONTROL.search(value):
-        return value
-    return None
-
-
 def _item(value: Any) -> str | None:
-    """A check item code from a partner's body, for the ``check_item`` column, as :func:`_code`
-    takes a credit code: on PostgreSQL a NUL in it, or a code too long for the column's index,
-    made the insert fail, and with it every sync of that partner, for good."""
+    """A check item code from a partner's body, for the ``check_item`` column, as
+    :func:`exchange.unopened.credit_code` takes a credit code: on PostgreSQL a NUL in it, or
+    a code too long for the column's index, made the insert fail, and with it every sync of
+    that partner, for good."""
     if isinstance(value, str) and len(value) <= ITEM_LENGTH and not CONTROL.search(value):
         return value
     return None
 
 
-def _storable(*values: str) -> bool:
-    """Whether text from a partner can be stored as it is: PostgreSQL refuses a NUL."""
-    return not any("\x00" in v for v in values)
-
-
 def _an_id(e: Verified, partner: Partner) -> None:
-    """SyncRejected, naming the partner, entry and field, for an id no index holds. On
+    """EntryRefused, naming the partner, entry and field, for an id no index holds. On
     PostgreSQL one of 5,000 characters made the insert fail (``index row size … exceeds
     btree version 4 maximum 2704``), recorded as our own fault (``error``), at the same entry
     at every sync: nothing of that partner was applied again. Refused as any malformed entry
     is (the id is the key other entries name: it is not shortened)."""
     if len(e.doc["id"]) > ID_LENGTH:
-        raise SyncRejected(f"partner {partner.code}: entry {e.seq}: id: {len(e.doc['id'])} "
-                           f"characters, at most {ID_LENGTH}")  # fmt: skip
+        what = f"id: {len(e.doc['id'])} characters, at most {ID_LENGTH}"
+        raise EntryRefused(partner.code, e.seq, what)
 
 
 def _date(value: Any) -> dt.date | None:
@@ -128,7 +109,7 @@ class _Rows:
                 e.data.decode(), e.leaf_hash.hex(), self.applied_at,
             ))  # fmt: skip
             return
-        credit = _code(body.get("credit_code")) if doc["kind"] != "round" else None
+        credit = credit_code(body.get("credit_code")) if doc["kind"] != "round" else None
         item = _item(body.get("check_item"))
         day = _date(body.get("inspected_on"))
         self.rows.append((
@@ -148,13 +129,14 @@ def _case_event(session: Session, partner: Partner, e: Verified, us: str, now: d
     kind, body = e.doc["kind"], e.doc["body"]
     if kind == "assistance-request" and body.get("to") == us:
         key = (partner.code, str(body.get("request_id")))
-        code = _code(body.get("credit_code"))
         item, reason = str(body.get("check_item")), str(body.get("reason", ""))
-        if code is None or not _storable(key[1], item, reason) or len(key[1]) > REQUEST_ID_LENGTH:
-            logger.warning("assistance request of entry %d from %s opens no case: its credit "
-                           "code, request id, check item or reason cannot be stored as sent",
-                           e.seq, partner.code)  # fmt: skip
+        if (why := no_case(body)) is not None:  # listed by partners status and 执法协查
+            logger.warning("assistance request of entry %d from %s opens no case: %s; no "
+                           "answer can name it: tell %s's operators", e.seq, partner.code,
+                           why.said(), partner.code)  # fmt: skip
             return
+        code = credit_code(body.get("credit_code"))
+        assert code is not None  # no_case refused any other
         if session.get(AssistanceCase, key) is None:
             opened = AssistanceCase(
                 requester=partner.code, request_id=key[1], direction="incoming", target=us,

@@ -19,6 +19,7 @@ from exchange.keys import load_or_create
 from exchange.models import AssistanceCase, PartnerConflict, PartnerState
 from exchange.settings import exchange_settings
 from exchange.standing import standing
+from exchange.unopened import unopened
 from findings import dates
 from registry import uscc
 from registry.models import CheckItem
@@ -121,6 +122,7 @@ def status() -> None:
     with Session(engine) as session:
         states = {s.partner_code: s for s in session.exec(select(PartnerState)).all()}
         conflicts = session.exec(select(PartnerConflict)).all()
+        no_case = unopened(session, get_settings().bureau_code)  # requests no answer can name
     read = read_directory()
     directory = read.partners
     if not directory and not read.disabled:
@@ -154,6 +156,8 @@ def status() -> None:
         if code in stand.unread:
             typer.echo(f"    {said(stand.unread[code])}")
         typer.echo(f"    entry kinds: {kinds.described(s.about, now=now)}")
+        for u in (u for u in no_case if u.partner == code):
+            typer.echo(f"    {u.said()}")
         if s.flagged and any(c.partner_code == code for c in conflicts):
             n = sum(c.partner_code == code for c in conflicts)
             typer.echo(f"    !!! {code} REWROTE ITS HISTORY: {n} piece(s) of evidence "

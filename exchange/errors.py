@@ -25,6 +25,24 @@ class SyncRejected(ExchangeError):
     """A partner's answer cannot be applied: nothing was applied, the cursor did not move."""
 
 
+class EntryRefused(SyncRejected):
+    """An entry of a partner's signed log that this shuangsui refuses (malformed, or more than
+    our tables hold): the sync applies nothing, and since the entry stays in that log for good
+    (nothing is removed; a correction would come after it), no later sync can apply it or any
+    entry after it. The message says so, with the entry, the field and the rule, and what to
+    do (docs/exchange-protocol.md, "An entry refused")."""
+
+    def __init__(self, code: str, seq: int, what: str):
+        super().__init__(
+            f"partner {code}: entry {seq}: {what}. Refused, and for good: the entry is in "
+            f"{code}'s signed log, where nothing is removed and a correction would come after "
+            f"it, so no sync applies entry {seq} or any after it. The exchange has no way to "
+            f"tell {code}: tell its operators, naming entry {seq} and this rule "
+            '(docs/exchange-protocol.md, "An entry refused")'
+        )
+        self.code, self.seq, self.what = code, seq, what
+
+
 class HistoryRewritten(SyncRejected):
     """A partner's new checkpoint is not consistent with one it signed before."""
 

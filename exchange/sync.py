@@ -31,7 +31,14 @@ from exchange.apply import Verified, apply_entries, reread, said, unread
 from exchange.client import PartnerClient
 from exchange.directory import Directory, Partner, read_directory
 from exchange.entries import parse_entry
-from exchange.errors import BelowQuorum, Equivocated, HistoryRewritten, NoteError, SyncRejected
+from exchange.errors import (
+    BelowQuorum,
+    EntryRefused,
+    Equivocated,
+    HistoryRewritten,
+    NoteError,
+    SyncRejected,
+)
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import PartnerConflict, PartnerState
 from exchange.notes import Checkpoint, VerifierKey, parse_checkpoint
@@ -46,7 +53,9 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SyncOutcome:
     partner: str
-    status: str  # ok | failed | rewritten | quorum | equivocated | error (not the partner's fault)
+    # ok | failed | refused (an entry of its log, for good) | rewritten | quorum | equivocated |
+    # error (not the partner's fault)
+    status: str
     before: int
     after: int
     applied: int = 0  # new entries kept, those kept unread included
@@ -149,8 +158,9 @@ class Spool:
                 data = read(n)
                 try:
                     doc = parse_entry(data, origin=partner.origin, seq=seq)
-                except ValueError as exc:
-                    raise SyncRejected(f"partner {partner.code}: {exc}") from None
+                except ValueError as exc:  # "entry <seq>: <field>: <rule>"
+                    what = str(exc).removeprefix(f"entry {seq}: ")
+                    raise EntryRefused(partner.code, seq, what) from None
                 chunk.append(Verified(seq, data, doc, leaf))
             yield chunk
 
@@ -448,6 +458,7 @@ def _status(exc: Exception) -> str:
         "rewritten" if isinstance(exc, HistoryRewritten)
         else "equivocated" if isinstance(exc, Equivocated)
         else "quorum" if isinstance(exc, BelowQuorum)
+        else "refused" if isinstance(exc, EntryRefused)
         else "failed" if isinstance(exc, SyncRejected) else "error"
     )  # fmt: skip
 
@@ -486,7 +497,7 @@ def _failed(engine: Engine, code: str, exc: Exception) -> tuple[str, str]:
         _record_failure(engine, code, exc, status, reason)
     except Exception:
         logger.exception("partner %s: its failed sync could not be recorded", code)
-    log = logger.warning if status in ("failed", "quorum") else logger.error
+    log = logger.warning if status in ("failed", "refused", "quorum") else logger.error
     log("sync of partner %s: nothing applied: %s", code, reason)
     return status, reason
 

@@ -24,8 +24,10 @@ from starlette.concurrency import run_in_threadpool
 from exchange import assistance
 from exchange.directory import read_directory
 from exchange.models import AssistanceCase, PartnerEntry
+from exchange.unopened import unopened
 from registry.models import CheckItem, Enterprise, Inspector, certificate_kind_label
 from shuangsui.clock import local_label
+from shuangsui.config import get_settings
 from shuangsui.errors import NotFound, UserError
 from shuangsui.text import REASON_MAX
 from workspace.coordinator import Coordinator
@@ -126,6 +128,7 @@ def cases(engine: Engine, zone: str) -> dict[str, Any]:
         items = _names(session, CheckItem, col(CheckItem.code), {c.check_item for c in everyone})
         team_ids = {i for c in everyone for i in (c.answer or {}).get("team", [])}
         people = _names(session, Inspector, col(Inspector.inspector_id), team_ids)
+        no_case = unopened(session, get_settings().bureau_code)
 
     def shown(c: AssistanceCase, other: str) -> Case:
         answer, result = c.answer or {}, c.result or {}
@@ -152,6 +155,8 @@ def cases(engine: Engine, zone: str) -> dict[str, Any]:
         "ours": [shown(c, c.target) for c in ours],
         "answered_more": counts.get("incoming", 0) - len(pending) > len(answered),
         "ours_more": counts.get("outgoing", 0) > len(ours),
+        # requests to us that opened no case: no answer can name them, so a person calls
+        "unopened": [(f"{partners.get(u.partner, u.partner)}（{u.partner}）", u) for u in no_case],
         "shown": SHOWN,
     }
 

@@ -488,6 +488,7 @@ PARTNER_STATUS = {
     "never": "从未同步",
     "ok": "正常",
     "failed": "同步失败",
+    "refused": "条目被拒（其后条目均无法采用）",  # an entry of its signed log, for good
     "rewritten": "历史被改写",
     "quorum": "见证未达法定数",
     "equivocated": "双重检查点（分叉）",
@@ -524,6 +525,7 @@ def partners(request: Request, me: Coordinator) -> Response:
                 if st and st.last_success_at
                 else "—",
                 "fault": (st.last_error or "") if st and st.status != "ok" else "",
+                "refused": bool(st and st.status == "refused"),
                 "tried": local_label(st.last_attempt_at, zone)  # when the fault was met
                 if st and st.last_attempt_at
                 else "",

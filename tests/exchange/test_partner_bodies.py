@@ -77,7 +77,7 @@ def test_an_entry_id_with_a_nul_fails_the_sync_naming_it(engine: sa.Engine, pair
     sh, transport = pair
     _append(sh, "result/odd\x00/1", "result", RESULT | {"credit_code": "91350100MA0000001X"})
     out = sync_partner(engine, load_directory()["310000"], transport=transport)
-    assert (out.status, out.applied) == ("failed", 0)
+    assert (out.status, out.applied) == ("refused", 0)
     with Session(engine) as s:
         state = s.get(PartnerState, "310000")
     assert state is not None

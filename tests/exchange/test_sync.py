@@ -111,8 +111,8 @@ def test_a_range_is_applied_a_chunk_at_a_time_and_whole_or_not_at_all(  # type: 
     rewrite_entry(sh, 8, original='{"v": 1}')  # in the signed tree, but not canonical JSON
     for _ in range(2):  # chunk [5, 6] is written, [7, 8] fails: nothing stays, each time
         out = sync_partner(engine, partner, transport=transport)
-        assert out.status == "failed" and "entry 8: not canonical JSON" in (out.error or "")
-        assert _held(engine) == (5, 5, "failed")
+        assert out.status == "refused" and "entry 8: not canonical JSON" in (out.error or "")
+        assert _held(engine) == (5, 5, "refused")
 
 
 def test_a_range_that_cannot_be_kept_on_disk_is_a_failed_sync_naming_where(

@@ -298,8 +298,10 @@ def test_a_malformed_kind_fails_the_sync_naming_entry_and_field(
     publish(sh, A, n=0)
     append_new_kind(sh, monkeypatch, "Joint_Withdrawal", "jw/1", WITHDRAWAL)
     out = sync_partner(engine, load_directory()["310000"], transport=transport)
-    assert (out.status, out.after, out.applied) == ("failed", 0, 0)
-    assert out.error == ("partner 310000: entry 1: kind: 'Joint_Withdrawal' is not a kind "
-                         "(a-z, then a-z, 0-9 or -, 31 characters at most)")  # fmt: skip
+    assert (out.status, out.after, out.applied) == ("refused", 0, 0)
+    assert (out.error or "").startswith(
+        "partner 310000: entry 1: kind: 'Joint_Withdrawal' is not a kind (a-z, then a-z, 0-9 "
+        "or -, 31 characters at most). Refused, and for good: "
+    ), out.error
     with Session(engine) as s:
         assert s.exec(select(PartnerEntry)).all() == []
