@@ -13,7 +13,9 @@ from markupsafe import Markup, escape
 from starlette.types import Scope
 
 from api.auth import Role, allow
+from findings.settings import FindingsSettings
 from workspace import sessions
+from workspace.attachments import size_label
 from workspace.guards import PageRefused, back_link, page_path, sent_session, visitor
 from workspace.origins import Fences
 
@@ -67,10 +69,14 @@ ERRORS = {
     422: "链接地址或表单中有系统无法处理的字符（如控制字符 NUL），未作任何更改。"
     "请从工作台的页面重新打开后再提交。",
 }
-# a body too large where the form sends files: what makes it large
+# a body too large where the form sends files: what makes it large. The inspector's form is
+# refused before it is read (its photos together past the one limit a file has: api.app), so
+# nothing of it can be given back: the browser's 返回 has what was typed
+PHOTOS = ("提交的内容过大：一次保存或提交的照片和文件合计不能超过 {limit}，本次未保存任何内容。"
+          "请用浏览器的“返回”回到表单（已填写的文字仍在），少选几张照片，先点“保存草稿”，"
+          "再分几次添加其余的照片和文件。")  # fmt: skip
 TOO_LARGE = [
-    (re.compile(r"/w/a/[^/]+/[^/]+"),
-     "提交的内容过大：照片等文件合计超过了上限，请减少照片后再提交。"),
+    (re.compile(r"/w/a/[^/]+/[^/]+"), PHOTOS),
     (re.compile(r"/w/c/rounds/[^/]+/import"),
      "上传的文件过大，超过了上限，未导入任何内容。请把文件分成几份后分批导入。"),
 ]  # fmt: skip
@@ -97,6 +103,8 @@ def error_page(scope: Scope, status: int) -> HTMLResponse | None:
     message = ERRORS.get(status, f"请求无法完成（{status}）。")
     if status == 413:
         message = next((m for p, m in TOO_LARGE if p.fullmatch(path)), message)
+        if message is PHOTOS:
+            message = PHOTOS.format(limit=size_label(FindingsSettings().evidence_max_bytes))
     again = "" if status == 404 else back_link(path)
     return render("refused.html", status, message=message, again=again,
                   heading=heading(request), **signout_form(request))  # fmt: skip

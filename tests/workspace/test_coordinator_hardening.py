@@ -235,13 +235,13 @@ def test_the_frameworks_refusals_of_workspace_paths_are_pages(live: Live) -> Non
             # a form without files is not said to hold photos; an import, a file
             (_too_large(live.base, "/w/c/rounds/ccc-2026-12/e/X/redate"), 413, "未作任何更改"),
             (_too_large(live.base, "/w/c/rounds/ccc-2026-12/import"), 413, "上传的文件过大"),
-            (_too_large(live.base, "/w/a/ccc-2026-12/X"), 413, "请减少照片"),
+            (_too_large(live.base, "/w/a/ccc-2026-12/X"), 413, "少选几张照片"),
         ]
         for answer, status, said in cases:
             assert answer.status_code == status, (status, answer.text[:200])
             assert answer.headers["content-type"].startswith("text/html"), answer.text[:200]
             assert said in answer.text and 'lang="zh-CN"' in answer.text
-            assert ("照片" in answer.text) == (said == "请减少照片"), answer.text
+            assert ("照片" in answer.text) == (said == "少选几张照片"), answer.text
         assert _too_large(live.base, "/findings/x/y").headers["content-type"] == (
             "application/problem+json"
         )
