@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -205,6 +207,29 @@ def json_object(code: str, resp: httpx.Response) -> dict[str, Any]:
         raise SyncRejected(f"partner {code}: malformed JSON from {resp.url}") from None
     if not isinstance(doc, dict):
         raise SyncRejected(f"partner {code}: expected a JSON object")
+    return doc
+
+
+# what can make a lone surrogate of JSON text: an escape of one (its pair may follow), or its
+# bytes in UTF-8's form (Python's json decodes bytes with "surrogatepass")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def utf8_text(code: str, resp: httpx.Response, doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc``, parsed from ``resp``, or SyncRejected if a string in it holds a lone surrogate
+    (``\\ud800`` without its pair): text no UTF-8 can write. A partner's entry holding one
+    failed the sync as our own fault (``error``, ``UnicodeEncodeError`` when its leaf bytes
+    were made), with a traceback, at every sync. Looked for only when the answer's bytes can
+    hold one (RFC 8785 text, which a shuangsui serves, writes none as an escape)."""
+    if _SURROGATE.search(resp.content) is None:
+        return doc
+    try:
+        json.dumps(doc, ensure_ascii=False, check_circular=False).encode()
+    except UnicodeEncodeError:
+        raise SyncRejected(
+            f"partner {code}: GET {resp.url}: a string of the answer holds a lone surrogate "
+            "(U+D800 to U+DFFF without its pair), which no UTF-8 text holds; not taken"
+        ) from None
     return doc
 
 

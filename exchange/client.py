@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from exchange.answers import Bounded, json_object, problem_detail, shown
+from exchange.answers import Bounded, json_object, problem_detail, shown, utf8_text
 from exchange.bounds import (
     ABOUT,
     CHECKPOINT,
@@ -169,7 +169,7 @@ class PartnerClient:
             )
 
     def _json(self, resp: httpx.Response) -> dict[str, Any]:
-        return json_object(self.partner.code, resp)
+        return utf8_text(self.partner.code, resp, json_object(self.partner.code, resp))
 
     def _hashes(self, items: Any) -> list[bytes]:
         try:
