@@ -122,7 +122,10 @@ def finding_from_draft(draft: dict[str, Any]) -> tuple[FindingIn | None, list[st
     except ValidationError as exc:
         out = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "finding"
+            loc = ".".join(str(p) for p in err["loc"])
+            if not loc:  # a rule between the result and other fields: no field name of its own
+                out.append(f"{FIELD_LABELS['finding']}：{_said(err)}")
+                continue
             head = loc.split(".", 1)[0]
             out.append(f"{FIELD_LABELS.get(head, head)}（{loc}）：{_said(err)}")
         return None, out
