@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from notifications import facts, generations, readdress
-from notifications.generations import LINK_KINDS, LinkGeneration
+from notifications.generations import LINK_KINDS
 from notifications.links import assignment_tokens, holds_link
 from notifications.messages import route
 from notifications.models import Channel, Notification, NotificationKind
@@ -103,7 +103,11 @@ def follow(session: Session, ids: Sequence[int], secret: str) -> None:
     if moved:
         readdress.readdress(session, moved)
     links = [r for r in rows if r.kind in LINK_KINDS and r.payload.get("link")]
-    current = _generations(session, links)
+    current = (
+        generations.current_in(session, {r.round_key for r in links}, {r.recipient for r in links})
+        if links
+        else {}
+    )
     seats: dict[tuple[str, str, str], list[sa.Row]] = {}
     for r in links:
         seats.setdefault((r.round_key, str(r.payload.get("credit_code", "")), r.recipient),
@@ -124,21 +128,6 @@ def follow(session: Session, ids: Sequence[int], secret: str) -> None:
 
 def _constant(token: str) -> Callable[[str, str], str]:
     return lambda credit_code, inspector_id: token
-
-
-def _generations(session: Session, rows: Sequence[sa.Row]) -> dict[tuple[str, str, str], int]:
-    """The current generation of the links of ``rows``' seats that have one above 0, by
-    (round_key, credit_code, inspector_id): one query."""
-    if not rows:
-        return {}
-    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
-    found = session.execute(
-        sa.select(g.round_key, g.credit_code, g.inspector_id, sa.func.max(g.generation))
-        .where(g.round_key.in_({r.round_key for r in rows}),
-               g.inspector_id.in_({r.recipient for r in rows}))
-        .group_by(g.round_key, g.credit_code, g.inspector_id)
-    )  # fmt: skip
-    return {(r, c, i): int(n) for r, c, i, n in found}
 
 
 def _withdraw_replaced(

@@ -13,7 +13,7 @@ member's current generation and refuses an older one's link as replaced.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -85,6 +85,22 @@ def current(
     if members is not None:
         stmt = stmt.where(g.inspector_id.in_(list(members)))
     return {(code, member): int(n) for code, member, n in session.execute(stmt)}
+
+
+def current_in(
+    session: Session, rounds: Iterable[str], members: Iterable[str] | None = None
+) -> dict[tuple[str, str, str], int]:
+    """:func:`current` for several rounds at once (only ``members``', when given), by
+    (round_key, credit_code, inspector_id): one query."""
+    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
+    stmt = (
+        sa.select(g.round_key, g.credit_code, g.inspector_id, sa.func.max(g.generation))
+        .where(g.round_key.in_(sorted(rounds)))
+        .group_by(g.round_key, g.credit_code, g.inspector_id)
+    )
+    if members is not None:
+        stmt = stmt.where(g.inspector_id.in_(sorted(members)))
+    return {(r, c, i): int(n) for r, c, i, n in session.execute(stmt)}
 
 
 def end(
@@ -195,18 +211,10 @@ def current_links(session: Session, messages: list[Outgoing], secret: str) -> li
     current generation (subject, body, payload): a notice, a reminder or a request to sign
     queued after the end carries the link that opens, not generation 0's. A link not of
     generation 0 under ``secret`` (another key's, one already current) is left as it is."""
-    rounds = sorted({m.round_key for m in messages if m.payload.get("link")})
-    if not rounds:
+    rounds = {m.round_key for m in messages if m.payload.get("link")}
+    current = current_in(session, rounds) if rounds else {}
+    if not current:
         return messages
-    g = LinkGeneration.__table__.c  # type: ignore[attr-defined]
-    rows = session.execute(
-        sa.select(g.round_key, g.credit_code, g.inspector_id, sa.func.max(g.generation))
-        .where(g.round_key.in_(rounds))
-        .group_by(g.round_key, g.credit_code, g.inspector_id)
-    ).all()
-    if not rows:
-        return messages
-    current = {(r, c, i): int(n) for r, c, i, n in rows}
     out = []
     for m in messages:
         code, link = str(m.payload.get("credit_code", "")), m.payload.get("link")
