@@ -7,5 +7,6 @@ logger included) carries an inspector's or a coordinator's token (see ``shuangsu
 from shuangsui import logsafe, wiring
 
 logsafe.install()
-# a misspelt SHUANGSUI_* variable of the worker's stops the run at once, naming it
-wiring.check_environment()
+# a misspelt SHUANGSUI_* variable of the worker's, or a setting's bad value, stops the run at
+# once, naming it
+wiring.check_settings()

@@ -9,10 +9,17 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shuangsui.config import SPAN_MAX, TIMEOUT_MAX, Settings, get_settings
+from shuangsui.config import (
+    SPAN_MAX,
+    TIMEOUT_MAX,
+    Settings,
+    file_fault,
+    folder_fault,
+    get_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +47,16 @@ class SmtpSettings(BaseSettings):
     timeout: float = Field(default=30.0, gt=0, le=TIMEOUT_MAX, allow_inf_nan=False)
     local_hostname: str | None = None
     ca_file: str = ""  # PEM bundle of the CA that signed the server's certificate (internal CAs)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _a_readable_file(cls, ca_file: str) -> str:
+        """A folder named here was taken, and every message then failed at its send (a FIFO
+        held the sender); the file is read only when a message goes."""
+        if ca_file and (fault := file_fault(Path(ca_file))):
+            raise ValueError(f"{fault}: write the PEM file of the CA that signed the server's "
+                             "certificate, or leave it empty")  # fmt: skip
+        return ca_file
 
     @model_validator(mode="after")
     def _no_password_in_clear(self) -> SmtpSettings:
@@ -105,6 +122,16 @@ class NotifySettings(BaseSettings):
     # starting (a fresh interpreter and its imports) before its first claim, longer than one
     # process needs for a few thousand messages (docs/benchmarks.md, "3,000 or 10,000")
     helper_min_backlog: int = Field(default=5000, ge=0, le=10**9)
+
+    @field_validator("template_dir")
+    @classmethod
+    def _a_templates_folder(cls, folder: Path | None) -> Path | None:
+        """A file, or a folder that does not exist, was taken and the bureau's templates were
+        never looked up: its edited notices went out as shuangsui's own, in silence."""
+        if folder is not None and (fault := folder_fault(folder, made_if_missing=False)):
+            raise ValueError(f"{fault}: the bureau's edited templates are a folder (zh/*.txt.j2, "
+                             "en/*.txt.j2); leave it unset to use shuangsui's own")  # fmt: skip
+        return folder
 
     def live(self, settings: Settings | None = None) -> bool:
         if self.channel == "auto":

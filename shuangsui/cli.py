@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import typer
-from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
-from shuangsui import files
-from shuangsui.config import Settings, bounds_said, get_settings
+from shuangsui import files, wiring
+from shuangsui.config import Settings, get_settings
 from shuangsui.errors import IntegrityError, UserError
 
 # Set before Prefect is imported, unless the user chose otherwise: a temporary Prefect server
@@ -157,16 +156,6 @@ def _warn_if_fresh(path: Path | None, settings: Settings) -> None:
     )
 
 
-def _settings_class(title: str) -> type[BaseSettings] | None:
-    """shuangsui's settings class named ``title`` (``Settings``, ``NotifySettings``, ...): one
-    reading ``SHUANGSUI_…`` variables; None when none has that name. A library's own settings
-    class may have the same name (Prefect's ``Settings``, once Prefect is imported), and its
-    prefix named our variable ``PREFECT_PUBLISH_DEADLINE_WORKING_DAYS``."""
-    from shuangsui.wiring import settings_classes
-
-    return next((cls for cls in settings_classes() if cls.__name__ == title), None)
-
-
 def user_message(exc: BaseException) -> str | None:
     """The one-line message for an error caused by the user's input or environment, or for
     recorded data that does not verify (what ``round audit`` and ``round verify`` exist to
@@ -182,15 +171,8 @@ def user_message(exc: BaseException) -> str | None:
         return _database_refused(exc)
     if isinstance(exc, sqlalchemy.exc.DatabaseError) and damaged(getattr(exc, "orig", None)):
         return f"{_database_refused(exc)}: {DAMAGED}"
-    if isinstance(exc, pydantic.ValidationError) and (cls := _settings_class(exc.title)):
-        prefix = str(cls.model_config.get("env_prefix", ""))
-        fields = "; ".join(
-            (f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
-            + str(e["msg"]).removeprefix("Value error, ")
-            + bounds_said(cls, e)
-            for e in exc.errors()
-        )
-        return f"settings: {fields}"
+    if isinstance(exc, pydantic.ValidationError) and (said := wiring.settings_said(exc)):
+        return said
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"
     if isinstance(exc, yaml.YAMLError):
@@ -234,8 +216,6 @@ def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from shuangsui import wiring
-
     wiring.install()
     _register_groups()
     settings: Settings | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -13,7 +14,14 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -128,6 +136,35 @@ FRACTION_MAX = 10  # a fraction of a frame: ten times its size
 OUT_OF_BOUNDS = frozenset(
     {"greater_than_equal", "greater_than", "less_than_equal", "less_than", "finite_number"}
 )
+
+
+def folder_fault(path: Path, *, made_if_missing: bool) -> str | None:
+    """Why ``path`` cannot be the folder a setting names, or None: it is a file, or lies under
+    one (every use of it would fail, one at a time), or it does not exist where nothing makes
+    it (``made_if_missing`` False: a folder only read, which a typing slip would leave
+    unread in silence)."""
+    for above in (path, *path.parents):
+        if above.exists():
+            if not above.is_dir():
+                return f"{above} is a file, not a folder"
+            break
+    if not made_if_missing and not path.is_dir():
+        return f"{path} does not exist"
+    return None
+
+
+def file_fault(path: Path) -> str | None:
+    """Why ``path`` cannot be the file a setting names, or None: it does not exist, is a
+    folder, is no regular file (a FIFO would hold its reader for ever) or cannot be read."""
+    if not path.exists():
+        return f"{path} does not exist"
+    if path.is_dir():
+        return f"{path} is a folder, not a file"
+    if not path.is_file():
+        return f"{path} is not a regular file (a pipe or a device)"
+    if not os.access(path, os.R_OK):
+        return f"{path} cannot be read by this process"
+    return None
 
 
 def bounds_said(cls: type[BaseSettings], error: Mapping[str, Any]) -> str:
@@ -252,15 +289,22 @@ class Settings(BaseSettings):
         """A data directory that is a file (or lies under one) was taken: with the database on
         a server, ``shuangsui serve`` started and each upload, key and outbox write failed at
         a request; with SQLite's, every command said the database file cannot be opened."""
-        for path in (home, *home.parents):
-            if path.exists():
-                if not path.is_dir():
-                    raise ValueError(
-                        f"{path} is a file, not a folder: the data directory (keys, evidence, "
-                        "outbox, bundles; SQLite's database) is a folder, made if missing"
-                    )
-                break
+        if fault := folder_fault(home, made_if_missing=True):
+            raise ValueError(
+                f"{fault}: the data directory (keys, evidence, outbox, bundles; SQLite's "
+                "database) is a folder, made if missing"
+            )
         return home
+
+    @field_validator("plans_dir")
+    @classmethod
+    def _a_plans_folder(cls, plans: Path) -> Path:
+        """A file named as the plans folder was taken; each draw then said the folder "does not
+        exist". A missing folder is left to the commands that read plans: one that needs none
+        (an import, a publish) runs before the bureau has written its first plan."""
+        if fault := folder_fault(plans, made_if_missing=True):
+            raise ValueError(f"{fault}: the draw plans are YAML files in a folder")
+        return plans
 
     @field_validator("database_url")
     @classmethod
@@ -302,24 +346,28 @@ class Settings(BaseSettings):
             )
         return url
 
-    @field_validator("beacon_lead", mode="before")
+    @field_validator("beacon_lead", mode="wrap")
     @classmethod
-    def _seconds(cls, lead: object) -> object:
-        """A whole number is seconds (pydantic reads only ISO 8601 and HH:MM:SS from text)."""
+    def _a_lead_of_hours_at_most(
+        cls, lead: object, read: ValidatorFunctionWrapHandler
+    ) -> dt.timedelta:
+        """A whole number is seconds (pydantic reads only ISO 8601 and HH:MM:SS from text).
+        A round waits its lead for its draw: days would hold a month's checks back. What is
+        not a duration (``inf``, ``1e400``) is refused with the range too, as a number out of
+        it is."""
         if isinstance(lead, str) and re.fullmatch(r"\s*-?[0-9]+\s*", lead):
-            return int(lead)
-        return lead
-
-    @field_validator("beacon_lead")
-    @classmethod
-    def _a_lead_of_hours_at_most(cls, lead: dt.timedelta) -> dt.timedelta:
-        """A round waits its lead for its draw: days would hold a month's checks back."""
-        if lead < dt.timedelta(0) or lead > MAX_BEACON_LEAD:
-            raise ValueError(
-                "must be between 0 and 24 hours (the round named is this long after its "
-                "commitment and its draw waits for it), such as PT15M or 900 (seconds)"
-            )
-        return lead
+            lead = int(lead)
+        allowed = (
+            "must be between 0 and 24 hours (the round named is this long after its "
+            "commitment and its draw waits for it), such as PT15M or 900 (seconds)"
+        )
+        try:
+            taken: dt.timedelta = read(lead)
+        except ValidationError:
+            raise ValueError(f"not a duration; {allowed}") from None
+        if taken < dt.timedelta(0) or taken > MAX_BEACON_LEAD:
+            raise ValueError(allowed)
+        return taken
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:

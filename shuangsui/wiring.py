@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
     from pydantic_settings import BaseSettings
 
 # the modules of the rooms' settings classes (every SHUANGSUI_* variable is one's field)
@@ -78,6 +79,47 @@ def read_settings() -> None:
     get_settings()
     for cls in settings_classes():
         cls()
+
+
+def settings_said(exc: ValidationError) -> str | None:
+    """A settings class's refusal in one line, each field by its variable (``settings:
+    SHUANGSUI_SMTP_TIMEOUT: Input should be a finite number (allowed: ...; read: nan)``); None
+    when ``exc`` is not a refusal of one of shuangsui's settings classes. A library's own
+    settings class may have the same name (Prefect's ``Settings``, once Prefect is imported),
+    and its prefix named our variable ``PREFECT_PUBLISH_DEADLINE_WORKING_DAYS``."""
+    from shuangsui.config import bounds_said
+
+    cls = next((c for c in settings_classes() if c.__name__ == exc.title), None)
+    if cls is None:
+        return None
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    fields = "; ".join(
+        (f"{prefix}{'_'.join(str(p) for p in e['loc']).upper()}: " if e["loc"] else "")
+        + str(e["msg"]).removeprefix("Value error, ")
+        + bounds_said(cls, e)
+        for e in exc.errors()
+    )
+    return f"settings: {fields}"
+
+
+def check_settings() -> None:
+    """What a Prefect worker checks as it loads the flows, before any run's work: no
+    ``SHUANGSUI_*`` variable that names no setting (:func:`check_environment`) and every
+    setting's value (:func:`read_settings`), a refusal said in one line as the CLI says it
+    (``UserError``): a worker checked the names only, and a bad value ran a flow until the
+    code reading it was reached."""
+    from pydantic import ValidationError
+
+    from shuangsui.errors import UserError
+
+    check_environment()
+    try:
+        read_settings()
+    except ValidationError as exc:
+        said = settings_said(exc)
+        if said is None:
+            raise
+        raise UserError(said) from None
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:

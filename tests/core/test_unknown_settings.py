@@ -7,15 +7,13 @@ database. Checked by every ``shuangsui`` command and by a worker as it loads the
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from shuangsui import wiring
 from shuangsui.config import NOT_SETTINGS, NOT_SETTINGS_PREFIXES
-from tests.deploy.procs import REPO_ROOT, clean_env, shuangsui
+from tests.deploy.procs import REPO_ROOT, import_flows, shuangsui
 
 _run = shuangsui  # the command as a user types it (tests.deploy.procs)
 
@@ -65,18 +63,7 @@ def test_the_suites_and_the_deployments_own_variables_are_not_refused(tmp_path: 
 
 def test_a_worker_loading_the_flows_refuses_it(tmp_path: Path) -> None:
     """A Prefect worker imports the ``flows`` package before any flow of a run."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import flows.rounds"],
-        cwd=REPO_ROOT,
-        env=clean_env(
-            PREFECT_HOME=str(tmp_path / "prefect-home"),
-            SHUANGSUI_HOME=str(tmp_path / "home"),
-            SHUANGSUI_ENVIRONMNET="production",
-        ),  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = import_flows(tmp_path, SHUANGSUI_ENVIRONMNET="production")
     assert proc.returncode != 0
     assert "SHUANGSUI_ENVIRONMNET is not a setting of shuangsui" in proc.stderr, proc.stderr
 

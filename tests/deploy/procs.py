@@ -165,6 +165,24 @@ def wait_for(
         time.sleep(poll)
 
 
+def import_flows(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``import flows.rounds`` in a fresh interpreter, as a Prefect worker loads the flows
+    before any flow of a run: the environment clean but for ``env``, a Prefect home and a
+    data directory (``home``) of its own under ``tmp_path``."""
+    return subprocess.run(
+        [sys.executable, "-c", "import flows.rounds"],
+        cwd=REPO_ROOT,
+        env=clean_env(
+            PREFECT_HOME=str(tmp_path / "prefect-home"),
+            SHUANGSUI_HOME=str(tmp_path / "home"),
+            **env,
+        ),  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def shuangsui(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``shuangsui ARGS`` from ``cwd`` as a user types it: the environment clean but for
     ``env`` (a Prefect home of its own in ``cwd``), its output and its errors apart."""
