@@ -6,15 +6,17 @@ A plain form: the new date and why, nothing else (every member's date moves, the
 and, hidden, the date the page showed as the check's date now (``shown_due_on``): the service
 moves the date only if it still is, so a coordinator whose colleague (or other tab) moved it
 meanwhile is told the date in force and who set it, instead of overriding a date they never
-saw. Below it, the enterprise's new dates so far. The service's refusals are read as the API reads
-them (``api.replacements.refused``, which the replacements share) and said here in Chinese,
-with the form kept as it was sent.
+saw; the same form sent again once it was recorded (a second press of 提交) is told it was
+done, as the first. Below it, the enterprise's new dates so far. The service's refusals are
+read as the API reads them (``api.replacements.refused``, which the replacements share) and
+said here in Chinese, with the form kept as it was sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +26,7 @@ from api.replacements import refused
 from rounds.due_dates import recorded_rows
 from rounds.models import DueChange, Round, RoundStatus
 from rounds.redates import Redated, move_due_date
-from rounds.replacements import DueMoved
+from rounds.replacements import DueMoved, team_of
 from shuangsui.clock import local_label
 from shuangsui.errors import UserError
 from workspace.assignment import AssignmentView
@@ -110,12 +112,38 @@ def record(
 ) -> Redated:
     """The new date the form asks for, recorded by ``by`` (``rounds.redates``) if the check
     is still due on the date the page showed (none shown, a page from before it sent one:
-    whatever date it has)."""
+    whatever date it has); the same form again, once recorded, is the record it made."""
     refuse_twice(sent)
-    shown = shown_date(sent["shown_due_on"])
-    return move_due_date(engine, round_key, credit_code, due_on=form_date(sent["due_on"]),
-                         reason=sent["reason"], recorded_by=by, allowed=allowed,
-                         expected_due_on=shown)  # fmt: skip
+    shown, due_on = shown_date(sent["shown_due_on"]), form_date(sent["due_on"])
+    try:
+        return move_due_date(engine, round_key, credit_code, due_on=due_on,
+                             reason=sent["reason"], recorded_by=by, allowed=allowed,
+                             expected_due_on=shown)  # fmt: skip
+    except DueMoved as moved:
+        if shown is None or moved.due_on != due_on:
+            raise
+        if (again := _sent_before(engine, round_key, credit_code, shown, due_on, sent, by)) is None:
+            raise
+        return again
+
+
+def _sent_before(
+    engine: sa.Engine, round_key: str, credit_code: str, shown: date, due_on: date,
+    sent: dict[str, str], by: str,
+) -> Redated | None:  # fmt: skip
+    """The 延期 this form asks for when it is the check's last one already, recorded by ``by``
+    from the date the form showed to the date it asks, with its reason: the same form sent
+    again (a second press of 提交, a page reloaded after its answer was lost), whose date is
+    the one in force. Before, it was refused as if a colleague had moved the date meanwhile."""
+    with Session(engine) as db:
+        rows = recorded_rows(db, round_key, credit_code)
+        last = rows[-1] if rows else None
+        if last is None or (last.old_due_on, last.due_on, last.recorded_by) != (shown, due_on, by):
+            return None
+        if last.reason != sent["reason"].strip():
+            return None
+        team = tuple(team_of(db, round_key, credit_code))
+    return Redated(last.n, credit_code, team, last.old_due_on, last.due_on, last.reason, by)
 
 
 # each refusal the form can meet (``api.replacements.REFUSALS``, by kind) as the page says it

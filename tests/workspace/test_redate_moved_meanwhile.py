@@ -152,3 +152,29 @@ def test_two_tabs_sent_at_once_record_the_first_and_refuse_the_second(
     assert f"已由协调员 {COORDINATOR} 改为 {FIRST}" in _section(two.text, "redate-refused")
     assert _stored(engine) == [(1, END, FIRST, COORDINATOR)]
     assert _dues(engine, code) == {FIRST}
+
+
+def test_the_same_form_sent_twice_is_done_once_and_told_so_twice(
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine
+) -> None:
+    """A second press of 提交 (or the form sent again after its answer was lost): the date it
+    asks is in force, moved from the date it showed by this coordinator with this reason.
+    Before, it was refused as if a colleague had moved the date meanwhile (409). A form asking
+    the same date with another reason is still refused: that is not the same request."""
+    base, drawn, ssc = coordinator_live
+    code = sorted(drawn)[0]
+    page = f"/w/c/rounds/{ROUND}/e/{code}"
+    with coordinator_client(base, ssc) as http:
+        sent = _form(http.get(page).text, FIRST, "企业停产整顿")
+        one = http.post(f"{page}/redate", data=sent)
+        two = http.post(f"{page}/redate", data=sent)
+        other = http.post(f"{page}/redate", data=sent | {"reason": "等待检测报告"})
+        shown = http.get(two.headers["location"])
+    assert one.status_code == two.status_code == 303, two.text
+    assert one.headers["location"] == two.headers["location"]
+    assert two.headers["location"].endswith("?redated=1#redate")
+    assert other.status_code == 409, other.text
+    assert f"已由协调员 {COORDINATOR} 改为 {FIRST}" in _section(other.text, "redate-refused")
+    assert _stored(engine) == [(1, END, FIRST, COORDINATOR)]
+    assert _dues(engine, code) == {FIRST}
+    assert FIRST in shown.text and "企业停产整顿" in shown.text
