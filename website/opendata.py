@@ -40,10 +40,23 @@ _TEXT_COLUMNS = (
 )  # fmt: skip
 
 
+def correction_text(c: Correction) -> str:
+    """One version of a corrected result, as its CSV cell (:func:`_corrections`) and its round
+    page say it: the version, the day it became final (its team's signatures: not the check's
+    date, which is the row's ``check_date``), its result, and the reason it was corrected
+    when one was given (a first version has none): ``第2版（2026-12-08 确定）其它情况，更正原因：
+    笔误``. The JSON's ``corrections`` keeps those fields apart (``version``, ``date``,
+    ``result``, ``result_label``, ``reason``)."""
+    return (
+        f"第{c.version}版" + (f"（{c.date} 确定）" if c.date else " ") + c.result_label
+        + (f"，更正原因：{c.reason}" if c.reason else "")
+    )  # fmt: skip
+
+
 def _corrections(r: PublicResult) -> str:
-    return " | ".join(
-        f"v{c.version} {c.date} {c.result_label}: {c.reason}".strip() for c in r.history
-    )
+    """The ``corrections`` cell of a corrected result: its versions in turn,
+    ``第1版（2026-12-07 确定）未发现问题；第2版（2026-12-08 确定）其它情况，更正原因：笔误``."""
+    return "；".join(map(correction_text, r.history))
 
 
 @dataclass(frozen=True)

@@ -115,12 +115,7 @@ PENDING_CELL = f'<span class="pending">{PENDING}</span>'  # the result of a firm
 
 def _history(r: PublicResult) -> str:
     """A corrected result's history, in its result cell (the few results with one)."""
-    items = "".join(
-        f"<li>{escape(c.date)} {escape(c.result_label)}"
-        + (f"：更正原因 {escape(c.reason)}" if c.reason else "")
-        + "</li>"
-        for c in r.history
-    )
+    items = "".join(f"<li>{escape(opendata.correction_text(c))}</li>" for c in r.history)
     return (
         f'<details class="history"><summary>已更正（第 {escape(r.version)} 版）</summary>'
         f"<ol>{items}</ol></details>"

@@ -36,9 +36,7 @@ def _row_at_a_time(results: list[PublicResult]) -> list[str]:
     """The rows as they were written until the columns: a guarded row a call."""
     lines = []
     for r in results:
-        corrections = " | ".join(
-            f"v{c.version} {c.date} {c.result_label}: {c.reason}".strip() for c in r.history
-        )
+        corrections = opendata._corrections(r) if r.history else ""
         row = [r.round_key, r.check_item, r.credit_code, r.name, r.division_code,
                r.division_name, r.selection, r.check_date, r.result, r.result_label,
                r.measures_text, r.certificates_text, str(r.version or ""), corrections]  # fmt: skip

@@ -13,7 +13,8 @@ from website.fragments import ROW_START
 from website.model import Correction, PublicResult
 from website.render import escaped, page_rows
 
-# round_rows.html.j2 as it was (the rows until they were written in Python)
+# round_rows.html.j2 as it was (the rows until they were written in Python), a version of a
+# corrected result said as the CSV says it since (``opendata.correction_text``)
 ROWS = """\
 {% for code, name, how, day, label, certificates, history, version, measures in rows %}
 <tr id="e-{{ code }}">
@@ -23,9 +24,10 @@ ROWS = """\
 <td data-label="检查日期" class="half">{{ day }}</td>
 <td data-label="检查结果">{% if label %}{{ label }}{% if certificates %}<br><small>\
 {{ certificates }}</small>{% endif %}{% if history %}<details class="history"><summary>\
-已更正（第 {{ version }} 版）</summary><ol>{% for c in history %}<li>{{ c.date }} \
-{{ c.result_label }}{% if c.reason %}：更正原因 {{ c.reason }}{% endif %}</li>{% endfor %}\
-</ol></details>{% endif %}{% else %}<span class="pending">结果待公示</span>{% endif %}</td>
+已更正（第 {{ version }} 版）</summary><ol>{% for c in history %}<li>第{{ c.version }}版\
+{% if c.date %}（{{ c.date }} 确定）{% else %} {% endif %}{{ c.result_label }}\
+{% if c.reason %}，更正原因：{{ c.reason }}{% endif %}</li>{% endfor %}</ol></details>\
+{% endif %}{% else %}<span class="pending">结果待公示</span>{% endif %}</td>
 <td data-label="处理措施"{% if not measures %} class="none"{% endif %}>{{ measures or "—" }}</td>
 </tr>
 {% endfor %}

@@ -190,7 +190,7 @@ def test_a_correction_signed_between_the_check_and_the_read_is_published_checked
         ).all()
     assert [tuple(r) for r in shown] == [(2, "other")]
     page = (out / "rounds" / ROUND / "index.html").read_text("utf-8")
-    assert "其它情况：更正原因 更正" in page  # the version shown, its history beside it
+    assert "其它情况，更正原因：更正" in page  # the version shown, its history beside it
 
 
 def test_findings_written_at_every_read_stop_the_publish_before_it_records(
