@@ -249,13 +249,13 @@ _ENTRY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def search_entries(results: Iterable[PublicResult]) -> bytes:
     """The entries of ``results`` in ``data/search-index.json`` (comma-separated)."""
-    rows = [[r.round_key, r.credit_code, r.name, r.result_label] for r in results]
+    rows = [[r.round_key, r.credit_code, r.name, r.result_label, r.division_code] for r in results]
     return _ENTRY.encode(rows)[1:-1].encode("utf-8")
 
 
 def search_index(pieces: Iterable[Piece]) -> list[Piece]:
-    """``data/search-index.json``: [round key, credit code, name, result label] per result,
-    in pieces."""
+    """``data/search-index.json``: [round key, credit code, name, result label, division
+    code] per result, in pieces (the search page's 地区 choice narrows by the last)."""
     return _joined(b"[", [p for p in pieces if p], b",", b"]") or [b"[]"]
 
 

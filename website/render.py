@@ -16,7 +16,7 @@ from draw.bundle import PUBLIC_BUNDLE_FILES
 from registry.divisions import prefecture_of
 from rounds import notice
 from shuangsui.clock import local_label
-from website import explain, opendata
+from website import areas, explain, opendata
 from website.charts import bar_chart, division_chart
 from website.compare import compare
 from website.fragments import ROW_START, Pieces
@@ -71,9 +71,9 @@ def _result_bars(labels: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(labels.items(), key=lambda kv: (kv[0] == PENDING, -kv[1], kv[0]))
 
 
-def _counties(results: Sequence[PublicResult]) -> list[tuple[str, list[int]]]:
+def _counties(results: Sequence[PublicResult]) -> list[tuple[str, str, list[int]]]:
     """The round's enterprises by county, in GB/T 2260 code order, as positions in
-    ``results``: ('鼓楼区（福州市）', [0, 7, ...])."""
+    ``results``: ('350102', '鼓楼区（福州市）', [0, 7, ...])."""
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(results):
         groups.setdefault(r.division_code, []).append(i)
@@ -82,22 +82,22 @@ def _counties(results: Sequence[PublicResult]) -> list[tuple[str, list[int]]]:
         name = results[members[0]].division_name or explain.division_name(code)
         top = explain.division_name(prefecture_of(code)) if len(code) == 6 else ""
         label = f"{name}（{top}）" if top and top != name else name
-        out.append((label or "地区不详", members))
+        out.append((code, label or "地区不详", members))
     return out
 
 
 def page_groups(results: Sequence[PublicResult]) -> list[list[int]]:
     """The positions of ``results`` by county, as the round page lists them."""
-    return [members for _, members in _counties(results)]
+    return [members for _, _, members in _counties(results)]
 
 
 def _by_county(
     results: Sequence[PublicResult], rows: Sequence[str]
-) -> list[tuple[str, int, Markup]]:
-    """The page's groups: (county, how many enterprises, their rows' markup)."""
+) -> list[tuple[str, str, int, Markup]]:
+    """The page's groups: (county code, county, how many enterprises, their rows' markup)."""
     return [
-        (label, len(members), Markup("".join(rows[i] for i in members)))
-        for label, members in _counties(results)
+        (code, label, len(members), Markup("".join(rows[i] for i in members)))
+        for code, label, members in _counties(results)
     ]
 
 
@@ -340,7 +340,17 @@ def render_aggregates(site: Site, parts: Mapping[str, RoundPart]) -> Files:
             committed={r.round_key: beijing(r.commitment.get("committed_at")) for r in site.rounds},
         ),
         "glossary.html": _page("glossary.html.j2", site=site, root="", terms=TERMS),
-        "search.html": _page("search.html.j2", site=site, root="", parts=parts, limit=SEARCH_LIMIT),
+        "search.html": _page(
+            "search.html.j2",
+            site=site,
+            root="",
+            parts=parts,
+            limit=SEARCH_LIMIT,
+            areas=areas.by_prefecture(
+                (r.round_key, r.drawn_at, p.divisions)
+                for r, p in zip(site.rounds, shares, strict=True)
+            ),
+        ),
         "data/index.html": _page("data.html.j2", site=site, root="../"),
         "data/search-index.json": opendata.search_index(p.search_entries for p in shares),
         "data/results.csv": opendata.csv_file(p.csv_rows for p in shares),

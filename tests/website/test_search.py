@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,11 +62,19 @@ def site(engine: sa.Engine, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     )
     out = tmp_path / "site"
     publish(engine, out, bundles=False)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(out)))
+    with served(out) as url:
+        yield url + "search.html", codes
+
+
+@contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """``folder`` served over HTTP on loopback (the search page fetches its index, which a
+    ``file:`` page may not): its address, ending in ``/``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/search.html", codes
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()
