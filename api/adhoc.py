@@ -10,7 +10,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine
@@ -23,7 +23,7 @@ from rounds import audit
 from rounds.models import Round, RoundStatus
 from rounds.service import REASON_MAX as REASON_MAX  # the page's and the request model's
 from shuangsui.errors import DrawAlreadyMade
-from workspace.events import AdhocRequested, CeremonyEntered
+from workspace.events import AdhocRequested, CeremonyEntered, CeremonyRefused
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -36,13 +36,36 @@ _running: set[threading.Thread] = set()
 _running_lock = threading.Lock()
 
 
-def refused_ceremonies(session: Session, round_key: str) -> list[tuple[str, dt.datetime]]:
-    """Who entered a ceremony of the round whose digits were not used, and when (UTC): a draw
-    was made already, by a ceremony entered at the same time (the round's ``DrawRefused``
-    entries). Both were answered that the draw was under way; the round's page and
-    ``GET /rounds/{key}`` say which one was not drawn."""
-    rows = [e for e in audit.round_events(session, round_key) if e.event == "DrawRefused"]
-    return [(json.loads(e.payload)["requested_by"], _utc(e.at)) for e in rows]
+@dataclass(frozen=True)
+class Refused:
+    """A ceremony of the round whose digits were not used: who entered them and when (UTC),
+    and why: ``drawn`` (the round was drawn by another ceremony: its ``DrawRefused``) or
+    ``held`` (another ceremony held the round, ``entered_by`` at ``entered_at``: its
+    ``CeremonyRefused``)."""
+
+    by: str
+    at: dt.datetime
+    reason: str  # "drawn" | "held"
+    entered_by: str = ""
+    entered_at: dt.datetime | None = None
+
+
+def refused_ceremonies(session: Session, round_key: str) -> list[Refused]:
+    """The round's ceremonies whose digits were not used, in the order they were refused: a
+    draw was made already (``DrawRefused``: both were answered that the draw was under way),
+    or another ceremony held the round (``CeremonyRefused``: answered 409 at once). The
+    round's page and ``GET /rounds/{key}`` list them, so that a coordinator sees whose digits
+    were turned away as well as their own."""
+    refused = []
+    for e in audit.round_events(session, round_key):
+        if e.event == "DrawRefused":
+            refused.append(Refused(json.loads(e.payload)["requested_by"], _utc(e.at), "drawn"))
+        elif e.event == CeremonyRefused.__name__:
+            said = json.loads(e.payload)
+            at = said["entered_at"]
+            first = _utc(dt.datetime.fromisoformat(at)) if at else None
+            refused.append(Refused(said["by"], _utc(e.at), "held", said["entered_by"], first))
+    return refused
 
 
 def run_ceremony(
@@ -51,14 +74,19 @@ def run_ceremony(
     params: dict[str, Any],
     round_key: str,
     entry: AdhocRequested | CeremonyEntered,
+    run_state: ceremonies.RunState | None = None,
 ) -> tuple[Ceremony | None, dict[str, Any]]:
     """Start the draw of ``round_key`` with a ceremony's ``params`` (``requested_by``,
     ``witness_digits``, ``witnesses``) by ``runner``, unless another ceremony holds the round
     (``api.ceremonies``: in the database, whichever process it came to) or drew it: (that
     ceremony, {}) then, else (None, the runner's answer). ``entry`` is the ceremony's audit
-    entry, recorded as it takes the round. A runner that refuses to start ends the hold."""
+    entry, recorded as it takes the round. A runner that refuses to start ends the hold; the
+    deployment's flow run it started is recorded with the hold. ``run_state``: how Prefect
+    says a held round's run is (:func:`run_state`), asked first (``ceremonies.settle``)."""
     digits, witnesses = params["witness_digits"], params.get("witnesses") or []
     offered = ceremonies.offered_sha256(digits, witnesses)
+    if run_state is not None:
+        ceremonies.settle(engine, round_key, run_state)
     first = ceremonies.take(engine, round_key, replace(entry, offered_sha256=offered), offered)
     if first is ceremonies.DRAWN:
         first = _drawn_by(engine, round_key, params["requested_by"], digits, witnesses)
@@ -69,7 +97,42 @@ def run_ceremony(
     except BaseException as exc:
         ceremonies.end(engine, round_key, offered, params["requested_by"], _said(exc))
         raise
+    if answer.get("mode") == "deployment" and answer.get("flow_run_id"):
+        run_id = str(answer["flow_run_id"])
+        ceremonies.record_run(engine, round_key, offered, params["requested_by"], run_id)
     return None, answer
+
+
+# How long a round's page, a ceremony or ``round draw`` waits for Prefect to say how a held
+# round's run is: one request, no retry; no answer in time leaves the hold as it is
+ASK_SECONDS = 3.0
+
+
+def run_state(flow_run_id: str) -> str | None:
+    """The state's type of the deployment's flow run ``flow_run_id`` (``CANCELLED``,
+    ``SCHEDULED``...) as the configured Prefect server says it, through the client the runner
+    uses; None when no server is configured, or it did not answer within
+    :data:`ASK_SECONDS`, or knows no such run (a hold is never ended on an error)."""
+    import uuid
+
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    if not PREFECT_API_URL.value():
+        return None  # no temporary server is started to be asked
+    _prefect_imported_keeping_server_logs()
+    from prefect.client.orchestration import get_client
+
+    try:
+        run_id = uuid.UUID(flow_run_id)
+        with (
+            temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}),
+            get_client(httpx_settings={"timeout": ASK_SECONDS}, sync_client=True) as client,
+        ):
+            state = client.read_flow_run(run_id).state
+    except Exception as exc:  # unreachable, slow, or no such run: the hold keeps its rule
+        logger.warning("flow run %s: Prefect did not say its state: %s", flow_run_id, _said(exc))
+        return None
+    return state.type.value if state is not None else None
 
 
 def _said(exc: BaseException) -> str:
@@ -235,6 +298,9 @@ def run_draw(params: dict[str, Any]) -> dict[str, Any]:
     return _launch("draw_round", DRAW_DEPLOYMENT, dict(params), key, params["witness_digits"])
 
 
+RUNS_MAX = 100  # runs of one round's digits ended with no draw, one after another, at most
+
+
 def _launch(
     flow: str, deployment: str, params: dict[str, Any], key: str, digits: str | None
 ) -> dict[str, Any]:
@@ -247,13 +313,19 @@ def _launch(
     if deployment_available(deployment):
         from prefect.deployments import run_deployment
 
-        # called from sync code, so prefect's async_dispatch runs it synchronously
-        run = cast(
-            "FlowRun",
-            run_deployment(
-                deployment, parameters=params, timeout=0, idempotency_key=f"{key}|{digits or ''}"
-            ),
-        )
+        # The same request and digits twice is one run (a retry): the idempotency key. A
+        # ceremony's run that ended with no draw (cancelled before a worker took it, crashed)
+        # ended its hold (api.ceremonies.settle); the same digits entered again are a new
+        # ceremony, and the key's run, final, would never draw them: the next key names it,
+        # so two retries of that ceremony still make one run.
+        idempotency_key = f"{key}|{digits or ''}"
+        for _ in range(RUNS_MAX):
+            # called from sync code, so prefect's async_dispatch runs it synchronously
+            run = cast("FlowRun", run_deployment(deployment, parameters=params, timeout=0,
+                                                 idempotency_key=idempotency_key))  # fmt: skip
+            if not digits or run.state is None or not run.state.is_final():
+                break
+            idempotency_key = f"{key}|{digits}|{run.id}"
         logger.info("round %s requested by %s: flow run %s", key, who, run.id)
         return {"mode": "deployment", "round_key": key, "flow_run_id": str(run.id),
                 "state": "scheduled"}  # fmt: skip

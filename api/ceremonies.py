@@ -9,18 +9,21 @@ as ``DrawRefused`` names it), written under the round's lock (PostgreSQL: its ro
 UPDATE``; SQLite: the database's write lock) once no live hold is found; a refused one is
 audited there too (``CeremonyRefused``). A hold ends when the round is drawn or failed
 (``DrawMade``, ``DrawFailed``), when its draw's failure is recorded (``DrawNotRecorded``,
-``EntropyAwaited``, or ``CeremonyEnded``: the runner did not start the run, or the run in this
-process ended without a draw), or :data:`HOLD` after it was entered: a process that died, a
-deployment run crashed, cancelled or never picked up records nothing, and a later ceremony may
-then take the round. The draw's own refusal (``rounds.service``: ``DrawAlreadyMade``) stays
-the last guard: of two runs that both reach the draw, one draws and the other is refused."""
+``EntropyAwaited``, or ``CeremonyEnded``: the runner did not start the run, the run in this
+process ended without a draw, or the deployment's run was found in a final state with no
+draw), or :data:`HOLD` after it was entered: a process that died records nothing, and a later
+ceremony may then take the round. A deployment's run is recorded with its hold
+(``CeremonyRunCreated``): a later ceremony, ``shuangsui round draw`` and the round's page ask
+Prefect how it is (:func:`settle`; Prefect not answering keeps the rule of :data:`HOLD`). The
+draw's own refusal (``rounds.service``: ``DrawAlreadyMade``) stays the last guard: of two runs
+that both reach the draw, one draws and the other is refused."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,13 +33,24 @@ from draw.canonical import canonical_json, sha256_hex
 from rounds import audit
 from rounds.models import AuditEvent, Round, RoundStatus
 from shuangsui import writes
-from workspace.events import AdhocRequested, CeremonyEnded, CeremonyEntered, CeremonyRefused
+from workspace.events import (
+    AdhocRequested,
+    CeremonyEnded,
+    CeremonyEntered,
+    CeremonyRefused,
+    CeremonyRunCreated,
+)
 
 # How long a ceremony holds its round with no draw and no failure recorded. A draw at 200,000
 # enterprises takes seconds (docs/benchmarks.md); a deployment run waits for its worker first.
 HOLD = dt.timedelta(minutes=15)
 # the entries that end whatever ceremony holds the round (the draw's own)
 ENDS = frozenset({"DrawMade", "DrawFailed", "DrawNotRecorded", "EntropyAwaited"})
+# Prefect's final states of a flow run: a run in one of them will never draw
+FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
+# a flow run's id -> its state's type as Prefect says it (``CANCELLED``), or None when Prefect
+# did not answer (``api.adhoc.run_state``: bounded by a short timeout)
+RunState = Callable[[str], "str | None"]
 
 
 def offered_sha256(digits: str, witnesses: Sequence[str]) -> str:
@@ -82,6 +96,8 @@ class Hold:
     ceremony: Ceremony
     live: bool
     error: str = ""
+    run_id: str = ""  # the deployment's flow run drawing it (``CeremonyRunCreated``)
+    run_state: str = ""  # the final state its run was found in (``CeremonyEnded``)
 
 
 def is_entry(event: AuditEvent) -> bool:
@@ -102,17 +118,25 @@ def last_hold(events: Sequence[AuditEvent], now: dt.datetime) -> Hold | None:
                         live=True)  # fmt: skip
         elif e.event in ENDS:
             hold = None
+        elif e.event == CeremonyRunCreated.__name__ and hold is not None and hold.live:
+            said = json.loads(e.payload)
+            if said["offered_sha256"] == hold.ceremony.offered:
+                hold = replace(hold, run_id=said["flow_run_id"])
         elif e.event == CeremonyEnded.__name__ and hold is not None:
             said = json.loads(e.payload)
             if said["offered_sha256"] == hold.ceremony.offered:
-                hold = Hold(hold.ceremony, live=False, error=said["error"] or "—")
+                hold = replace(hold, live=False, error=said["error"] or "—",
+                               run_state=said.get("run_state", ""))  # fmt: skip
     if hold is not None and hold.live and hold.ceremony.at and now - hold.ceremony.at >= HOLD:
         return Hold(hold.ceremony, live=False)
     return hold
 
 
-def hold_of(engine: Engine, round_key: str) -> Hold | None:
-    """The round's last ceremony, for its page (:func:`last_hold`), while it is undrawn."""
+def hold_of(engine: Engine, round_key: str, run_state: RunState | None = None) -> Hold | None:
+    """The round's last ceremony, for its page (:func:`last_hold`), while it is undrawn; with
+    ``run_state``, its deployment run asked first (:func:`settle`)."""
+    if run_state is not None:
+        settle(engine, round_key, run_state)
     with Session(engine) as session:
         rnd = session.get(Round, round_key)
         if rnd is None or rnd.status is not RoundStatus.committed:
@@ -124,13 +148,17 @@ def hold_of(engine: Engine, round_key: str) -> Hold | None:
 DRAWN = Ceremony("", None)  # take: the round is not committed (drawn, failed): not held here
 
 
-def take(engine: Engine, round_key: str, entry: object, offered: str) -> Ceremony | None:
+def take(
+    engine: Engine, round_key: str, entry: object | None, offered: str, by: str = ""
+) -> Ceremony | None:
     """Take the round's ceremony for ``entry`` (its audit entry, offering ``offered``): None
     when taken (the entry recorded; or a retry of the live ceremony, recorded before); the
     live ceremony of other digits, this one's refusal audited (``CeremonyRefused``); or
     :data:`DRAWN` when the round is no longer committed (nothing written: the caller asks
-    the draw, which refuses other digits and audits it)."""
-    by = str(getattr(entry, "by", ""))
+    the draw, which refuses other digits and audits it). ``entry`` None (``shuangsui round
+    draw``, ``by``: who asks): refused as any other while another ceremony holds the round,
+    but nothing taken (the command draws at once, in its own process)."""
+    by = by or str(getattr(entry, "by", ""))
 
     def work(session: Session) -> Ceremony | None:
         rnd = session.get(Round, round_key, with_for_update=True)  # SQLite: its write lock
@@ -145,16 +173,60 @@ def take(engine: Engine, round_key: str, entry: object, offered: str) -> Ceremon
             at = first.at.isoformat() if first.at else ""
             audit.add_to(session, round_key, CeremonyRefused(by, offered, first.requested_by, at))
             return first
-        audit.add_to(session, round_key, entry)
+        if entry is not None:
+            audit.add_to(session, round_key, entry)
         return None
 
     return writes.write(engine, work, what=f"the ceremony of round {round_key}")
 
 
-def end(engine: Engine, round_key: str, offered: str, by: str, error: str) -> None:
+def settle(engine: Engine, round_key: str, run_state: RunState) -> None:
+    """End the live hold of the round whose deployment run Prefect says is in a final state
+    (:data:`FINAL`: cancelled before a worker took it, crashed, failed, or completed) while
+    the round is still undrawn: ``CeremonyEnded`` with the run's state, so a later ceremony may
+    take the round at once. Prefect is asked outside the round's lock, before the round is read
+    under it: a run that drew records its draw before it completes. Prefect not answering
+    (None) ends nothing: the hold lasts its :data:`HOLD` as before."""
+    with Session(engine) as session:
+        rnd = session.get(Round, round_key)
+        if rnd is None or rnd.status is not RoundStatus.committed:
+            return
+        hold = last_hold(audit.round_events(session, round_key), dt.datetime.now(dt.UTC))
+    if hold is None or not hold.live or not hold.run_id:
+        return
+    state = run_state(hold.run_id)
+    if state not in FINAL:
+        return
+    error = f"flow run {hold.run_id} of the draw-round deployment ended {state} with no draw"
+    first = hold.ceremony
+    end(engine, round_key, first.offered, first.requested_by, error, run_state=state)
+
+
+def record_run(engine: Engine, round_key: str, offered: str, by: str, flow_run_id: str) -> None:
+    """Record the deployment's flow run that draws the ceremony offering ``offered``
+    (``CeremonyRunCreated``), while that ceremony holds the undrawn round and that run is not
+    recorded for it yet (a retry is answered with the same run)."""
+    run = CeremonyRunCreated(by, offered, flow_run_id)
+    _while_held(engine, round_key, offered, lambda hold: None if hold.run_id == flow_run_id
+                else run, what=f"the run of round {round_key}'s ceremony")  # fmt: skip
+
+
+def end(
+    engine: Engine, round_key: str, offered: str, by: str, error: str, run_state: str = ""
+) -> None:
     """Record that the ceremony offering ``offered`` will not draw the round (its run was not
-    started, or ended without a draw: ``error``), if it still holds the undrawn round, so a
-    later ceremony may take it at once."""
+    started, or ended without a draw: ``error``; ``run_state``, its deployment run's final
+    state), if it still holds the undrawn round, so a later ceremony may take it at once."""
+    ended = CeremonyEnded(by, offered, error[:500], run_state)
+    _while_held(engine, round_key, offered, lambda hold: ended,
+                what=f"the end of round {round_key}'s ceremony")  # fmt: skip
+
+
+def _while_held(
+    engine: Engine, round_key: str, offered: str, event: Callable[[Hold], object], what: str
+) -> None:
+    """Append ``event(hold)`` (None: nothing) to the round's audit log under the round's lock,
+    if the ceremony offering ``offered`` still holds the undrawn round."""
 
     def work(session: Session) -> None:
         rnd = session.get(Round, round_key, with_for_update=True)
@@ -162,9 +234,10 @@ def end(engine: Engine, round_key: str, offered: str, by: str, error: str) -> No
             return
         hold = last_hold(audit.round_events(session, round_key), dt.datetime.now(dt.UTC))
         if hold is not None and hold.live and hold.ceremony.offered == offered:
-            audit.add_to(session, round_key, CeremonyEnded(by, offered, error[:500]))
+            if (made := event(hold)) is not None:
+                audit.add_to(session, round_key, made)
 
-    writes.write(engine, work, what=f"the end of round {round_key}'s ceremony")
+    writes.write(engine, work, what=what)
 
 
 def utc(at: dt.datetime) -> dt.datetime:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import typer
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from draw.entropy import MIN_DIGITS
@@ -147,11 +148,15 @@ def draw_cmd(
 ) -> None:
     """Draw a committed round (once: a drawn round is shown, never re-drawn; new digits for a
     drawn round are refused with exit status 4; a draw that other writers kept from being
-    recorded leaves the round committed, exit status 6: run it again)."""
+    recorded leaves the round committed, exit status 6: run it again; other digits while a
+    ceremony entered on the round's page or by the API is drawing it are refused with exit
+    status 7, and the same digits and witnesses draw it, as that ceremony would)."""
     _texts({"requested_by": "--by"}, requested_by=by or "")
+    engine = _engine()
+    _not_held(engine, round_key, digits, witness, by or getpass.getuser())
     try:
         rnd = service.draw_round(
-            engine=_engine(),
+            engine=engine,
             round_key=round_key,
             entropy=_entropy(digits, witness),
             requested_by=by or getpass.getuser(),
@@ -168,6 +173,40 @@ def draw_cmd(
             f"  {stratum:<24} eligible {c['eligible']:>7}  drawn {c['drawn']:>5}"
             f"  targeted {c.get('targeted', 0):>4}"
         )
+
+
+HELD_BY_CEREMONY = 7  # draw's exit status: another ceremony is drawing the round
+
+
+def _not_held(
+    engine: Engine, round_key: str, digits: str | None, witnesses: list[str], who: str
+) -> None:
+    """Refuse the draw (exit :data:`HELD_BY_CEREMONY`, one line, the attempt audited as
+    ``CeremonyRefused``) while a ceremony entered on the round's page or by the API holds
+    the round with other digits or witnesses (``api.ceremonies``; its deployment run asked of
+    Prefect first: one ended with no draw holds nothing). The same digits and witnesses are
+    that ceremony's: drawn here, the draw is the one its run makes (a round has one draw;
+    asked again, the same draw is shown)."""
+    from api import adhoc, ceremonies  # a shell reaching the room that keeps the holds
+
+    offered = ceremonies.offered_sha256(digits or "", witnesses)
+    ceremonies.settle(engine, round_key, adhoc.run_state)
+    hold = ceremonies.hold_of(engine, round_key)
+    first = ceremonies.take(engine, round_key, None, offered, by=who)
+    if first is not None and first is not ceremonies.DRAWN and first.at is not None:
+        zone = get_settings().timezone
+        until = local_label(first.at + ceremonies.HOLD, zone)
+        typer.echo(
+            f"refused: round {round_key} is being drawn with the ceremony {first.requested_by} "
+            f"entered at {local_label(first.at, zone)}; it holds the round until {until} "
+            f"({ceremonies.HOLD.total_seconds() / 60:g} minutes) unless drawn or failed "
+            "before; these digits were not used and the attempt is in the audit log",
+            err=True,
+        )
+        raise typer.Exit(HELD_BY_CEREMONY)
+    if hold is not None and hold.live:
+        typer.echo(f"round {round_key}: these are the digits of the ceremony "
+                   f"{hold.ceremony.requested_by} entered; drawn with them")  # fmt: skip
 
 
 @app.command("show")

@@ -404,18 +404,25 @@ def digit_groups(digits: str, size: int = 4) -> list[str]:
 @dataclass(frozen=True)
 class RefusedCeremony:
     """A ceremony whose digits were not used: the round was drawn by another one (two posted
-    at once: both pages said the draw was under way; the runner's refusal went to the log)."""
+    at once: both pages said the draw was under way; the runner's refusal went to the log),
+    or another ceremony held the round (``held``: answered 409 at once, and listed here so
+    that the coordinators see whose digits were turned away)."""
 
     by: str  # who entered the digits
     at: str  # when the refusal was recorded, in the bureau's zone
+    held: bool = False  # refused because another ceremony was under way
+    entered_by: str = ""  # held: whose ceremony held the round
+    entered_at: str = ""  # held: when that one was entered, in the bureau's zone
 
 
 def refused_ceremonies(engine: Any, round_key: str, zone: str) -> list[RefusedCeremony]:
-    """The round's ceremonies refused because it was drawn already (``api.adhoc``'s), for the
-    round's page: where a coordinator looks after entering the digits."""
+    """The round's ceremonies whose digits were not used (``api.adhoc``'s), for the round's
+    page: where a coordinator looks after entering the digits."""
     with Session(engine) as db:
-        return [RefusedCeremony(by, local_label(at, zone))
-                for by, at in api_adhoc.refused_ceremonies(db, round_key)]  # fmt: skip
+        refused = api_adhoc.refused_ceremonies(db, round_key)
+    return [RefusedCeremony(r.by, local_label(r.at, zone), r.reason == "held", r.entered_by,
+                            local_label(r.entered_at, zone) if r.entered_at else "")
+            for r in refused]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -427,6 +434,11 @@ class CeremonyHold:
     at: str  # when it was entered, in the bureau's zone
     live: bool
     error: str  # its run's failure as recorded ("" when the hold expired instead)
+    run_ended: str = ""  # how its deployment run was found to have ended, as the page says it
+
+
+# a deployment run's final state (``api.ceremonies.FINAL``) as the round's page says it
+RUN_ENDED = {"CANCELLED": "已取消", "CRASHED": "已崩溃", "FAILED": "失败", "COMPLETED": "已结束"}
 
 
 REFRESH_SECONDS = 5  # how often the round's page reloads itself while its draw is under way
@@ -434,13 +446,15 @@ HOLD_MINUTES = int(api_ceremonies.HOLD.total_seconds()) // 60
 
 
 def ceremony_hold(engine: Any, round_key: str, zone: str) -> CeremonyHold | None:
-    """The round's last ceremony (``api.ceremonies``), while the round is undrawn."""
-    hold = api_ceremonies.hold_of(engine, round_key)
+    """The round's last ceremony (``api.ceremonies``), while the round is undrawn; a live
+    hold's deployment run asked of Prefect first (a run ended with no draw ends it)."""
+    hold = api_ceremonies.hold_of(engine, round_key, api_adhoc.run_state)
     if hold is None:
         return None
     first = hold.ceremony
     at = local_label(first.at, zone) if first.at else ""
-    return CeremonyHold(first.requested_by, at, hold.live, hold.error)
+    ended = RUN_ENDED.get(hold.run_state, hold.run_state)
+    return CeremonyHold(first.requested_by, at, hold.live, hold.error, ended)
 
 
 @router.post("/rounds/{round_key}/ceremony")
@@ -500,7 +514,7 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     try:
         first, _ = await run_in_threadpool(api_adhoc.run_ceremony, state.engine,
                                            state.draw_runner, {"round_key": round_key} | entered,
-                                           round_key, event)  # fmt: skip
+                                           round_key, event, api_adhoc.run_state)  # fmt: skip
     except UserError as exc:  # the runner's own checks
         raise PageRefused(422, refusal(exc, rnd.plan_id), back=base) from None
     if first is not None:

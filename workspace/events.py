@@ -126,10 +126,24 @@ class CeremonyRefused:
 
 
 @dataclass(frozen=True)
+class CeremonyRunCreated:
+    """The ``draw-round`` deployment's flow run that draws the ceremony ``offered_sha256``
+    holding the round (``api.ceremonies``): a later ceremony or the round's page asks Prefect
+    how it ended."""
+
+    by: str
+    offered_sha256: str
+    flow_run_id: str
+
+
+@dataclass(frozen=True)
 class CeremonyEnded:
     """A ceremony that will not draw its round (its run was not started, or ended without a
-    draw: ``error``): it no longer holds the round, and a later ceremony may take it."""
+    draw: ``error``): it no longer holds the round, and a later ceremony may take it.
+    ``run_state``: its deployment run's final state as Prefect said it (``CANCELLED``,
+    ``CRASHED``, ``FAILED``, ``COMPLETED``), when that is how it was found to have ended."""
 
     by: str
     offered_sha256: str
     error: str
+    run_state: str = ""

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api import paging
-from api.adhoc import REASON_MAX, refused_ceremonies, run_ceremony
+from api.adhoc import REASON_MAX, Refused, refused_ceremonies, run_ceremony, run_state
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from findings import overdue
@@ -69,16 +69,17 @@ def list_rounds(
 
 @router.get("/rounds/{round_key}")
 def one_round(round_key: RoundKey, request: Request, who: Coordinator) -> dict[str, Any]:
-    """One round (with ``refused_ceremonies``: who entered digits that were not drawn, the
-    round drawn by a ceremony entered at the same time, and when); or, for the key
+    """One round (with ``refused_ceremonies``: who entered digits that were not drawn and when
+    (``requested_by``, ``at``), and why (``reason``): ``drawn``, the round drawn by another
+    ceremony, or ``held``, another ceremony holding the round (``entered_by``,
+    ``entered_at``)); or, for the key
     ``POST /rounds/adhoc`` answered with, why it never became
     one (``status`` ``refused``: the refusal's ``kind`` and ``error``, as the audit log holds
     them); 404 for a key that is neither (yet: the round may still be committing)."""
     with Session(request.app.state.engine) as session:
         rnd = session.get(Round, round_key)
         if rnd is not None:  # and the ceremonies not drawn: answered 202 like the one drawn
-            not_drawn = [{"requested_by": by, "at": at.isoformat()}
-                         for by, at in refused_ceremonies(session, round_key)]  # fmt: skip
+            not_drawn = [_refused(r) for r in refused_ceremonies(session, round_key)]
             return _round(rnd) | {"refused_ceremonies": not_drawn}
         refused = session.exec(
             select(AuditEvent)
@@ -91,6 +92,14 @@ def one_round(round_key: RoundKey, request: Request, who: Coordinator) -> dict[s
     return {"round_key": round_key, "status": "refused", "plan_id": said["plan"],
             "kind": said["kind"], "error": said["error"],
             "at": (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).isoformat()}  # fmt: skip
+
+
+def _refused(r: Refused) -> dict[str, Any]:
+    said: dict[str, Any] = {"requested_by": r.by, "at": r.at.isoformat(), "reason": r.reason}
+    if r.reason == "held":
+        said["entered_by"] = r.entered_by
+        said["entered_at"] = r.entered_at.isoformat() if r.entered_at else None
+    return said
 
 
 @router.get("/rounds/{round_key}/findings")
@@ -189,7 +198,7 @@ def adhoc(body: AdhocRequest, request: Request, who: Coordinator) -> dict[str, A
     # who entered the digits, as the round's page records its ceremony: the round's hold
     entered = AdhocRequested(str(body.plan), body.reason, who.name, "ceremony")
     engine = request.app.state.engine
-    first, answer = run_ceremony(engine, runner, params, body.round_id, entered)
+    first, answer = run_ceremony(engine, runner, params, body.round_id, entered, run_state)
     if first is not None:
         said = first.problem(body.round_id)
         raise Problem(409, said.pop("detail"), slug="ceremony-entered", **said)

@@ -128,7 +128,9 @@ def test_two_servers_answer_two_ceremonies_at_once_one_202_one_409(
             break
         time.sleep(1)
     assert status.json()["status"] == "drawn", status.text
-    assert status.json()["refused_ceremonies"] == []
+    [refused_listed] = status.json()["refused_ceremonies"]  # the 409, listed with the round
+    assert (refused_listed["requested_by"], refused_listed["reason"]) == (loser, "held")
+    assert refused_listed["entered_by"] == winner
     events = _events(engine)
     assert [e for e, _ in events] == ["AdhocRequested", "CeremonyRefused", "DrawMade"], events
     entered, refused = events[0][1], events[1][1]
@@ -202,7 +204,8 @@ def test_a_ceremony_whose_run_is_refused_lets_go_of_the_round_at_once(
     events = _events(engine)
     assert [e for e, _ in events] == ["AdhocRequested", "CeremonyEnded"]
     assert events[1][1] == {"by": "李协调", "offered_sha256": _offered("李协调"),
-                            "error": "UserError: witnesses[0]: refused by the runner"}  # fmt: skip
+                            "error": "UserError: witnesses[0]: refused by the runner",
+                            "run_state": ""}  # fmt: skip
     runner.refuse = False
     assert _post(base, auth["王协调"], "王协调").status_code == 202
     assert [e for e, _ in _events(engine)][2:] == ["AdhocRequested"]
