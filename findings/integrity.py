@@ -39,7 +39,7 @@ from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.schemas import canonical_value, digest_of
 from rounds import audit
 from rounds.models import AuditEvent, Round
-from shuangsui.db import of_rounds
+from shuangsui.db import driver_rows, of_rounds
 from shuangsui.errors import IntegrityError, NotFound
 
 _FV = FindingVersion.__table__  # type: ignore[attr-defined]
@@ -208,11 +208,10 @@ def check_contents(
     the rounds it reads again, before it writes anything: a result rewritten in the database
     (``mark_misused`` made ``no_problem`` by an UPDATE) is refused, not shown until someone
     runs ``findings verify``. Raise :class:`IntegrityError` naming the first that differs."""
-    changed = [
+    query = _stored_rows().where(of_rounds(_F.c.round_key, _F.c.credit_code, round_keys, only))
+    changed = [  # the rows as the driver gives them: text (and the numbers), as hashed
         (rk, code, n)
-        for rk, code, n, stored_hash, _reason, _by, *content in conn.execute(
-            _stored_rows().where(of_rounds(_F.c.round_key, _F.c.credit_code, round_keys, only))
-        )
+        for rk, code, n, stored_hash, _reason, _by, *content in driver_rows(conn, query)
         if content_hash_of(*content) != stored_hash
     ]
     if changed:

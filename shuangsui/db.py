@@ -34,6 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from shuangsui.config import Settings, get_settings, scrub_url
@@ -445,3 +446,27 @@ def once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return done[key]
 
     return encode
+
+
+def driver_rows(conn: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``statement`` (a select) as the driver returns them, fetched at once by its
+    cursor, in the connection's transaction: tuples, no SQLAlchemy row or result around each
+    (for many rows of text and integers: 6-9 ms of 40-60 for 20,000 rows on SQLite). Its
+    parameters and columns are as the driver takes and gives them, so only for a statement
+    whose parameters and columns no type converts (text, integers: cast a date to text). A
+    driver error is raised as SQLAlchemy's, as a statement's is."""
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args: Any = params
+    if compiled.positional:  # SQLite's qmark parameters, in their order
+        args = tuple(params[name] for name in compiled.positiontup or ())
+    sql = str(compiled)
+    dbapi = conn.dialect.loaded_dbapi
+    if not conn.in_transaction():  # as a statement of its own would
+        conn.begin()
+    try:
+        with closing(conn.connection.driver_connection.cursor()) as cursor:  # type: ignore[union-attr]
+            cursor.execute(sql, args)
+            return cursor.fetchall()  # type: ignore[no-any-return]
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, args, exc, dbapi.Error) from exc

@@ -44,11 +44,24 @@ def safe_row(row: Iterable[Any]) -> list[Any]:
     return ["'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in row]
 
 
+# a formula's first character after a NUL: in a column of texts joined by NULs, a text after
+# the first that starts as a formula (or, rarely, one holding a NUL before such a character)
+_FORMULA_AFTER_NUL = re.compile("\0[=+\\-@\t\r]")
+
+
 def safe_column(values: Sequence[Any]) -> Sequence[Any]:
     """:func:`safe_cell` of each of ``values`` (a column of a table): the column as it is when
-    no text of it starts as a formula, which one pass over their first characters finds."""
-    if FORMULA_FIRST.isdisjoint([v[:1] for v in values if isinstance(v, str)]):
-        return values
+    no text of it starts as a formula. A column of texts is searched at once, joined by NULs
+    (a look at each text's first character was most of a column's guard); one holding another
+    value, a text at a time."""
+    try:
+        texts = "\0".join(values)
+    except TypeError:  # not only texts
+        if FORMULA_FIRST.isdisjoint([v[:1] for v in values if isinstance(v, str)]):
+            return values
+    else:
+        if texts[:1] not in FORMULA_FIRST and not _FORMULA_AFTER_NUL.search(texts):
+            return values
     return [safe_cell(v) for v in values]
 
 

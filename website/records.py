@@ -270,14 +270,17 @@ def _listed(
 ) -> tuple[list[PublicResult], list[NewlyPublished]]:
     listed: list[PublicResult] = []
     unpublished: list[NewlyPublished] = []
+    round_key, revealed, item, item_code = (head.key, head.revealed, head.item_name,
+                                            head.row["check_item_code"])  # fmt: skip
+    public_result, newly_published = results.public_result, results.newly_published
     for row in drawn:
-        shown = shown_of.get((head.key, row[1]))
-        if shown is None and not head.revealed:  # the firms still to be checked stay unnamed
+        key = (round_key, row[1])
+        shown = shown_of.get(key)
+        if shown is None and not revealed:  # the firms still to be checked stay unnamed
             continue
-        listed.append(results.public_result(row, shown, head.item_name, names))
+        listed.append(public_result(row, shown, item, names))
         if shown is not None and not shown.published:
-            key = (head.key, row[1])
-            unpublished.append(results.newly_published(key, shown, head.row["check_item_code"]))
+            unpublished.append(newly_published(key, shown, item_code))
     return listed, unpublished
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,7 @@ from findings.state import final_moment
 from registry.divisions import divisions
 from registry.models import Enterprise
 from rounds.models import Assignment, Selection
-from shuangsui.db import of_rounds
+from shuangsui.db import driver_rows, of_rounds
 from website.model import Correction, PublicResult
 
 _A = Assignment.__table__  # type: ignore[attr-defined]
@@ -109,21 +109,26 @@ def read_versions(
     pq = sa.select(_P.c.version_id).join(_F, _F.c.id == _P.c.finding_id).where(in_rounds)
     published = set(conn.scalars(pq))
     fv = _FV.c
-    columns = (_F.c.round_key, _F.c.credit_code, fv.id, fv.finding_id, fv.version, fv.result,
-               fv.check_date, fv.description, sa.cast(fv.certificates, sa.Text),
-               sa.cast(fv.measures, sa.Text), fv.reason)  # fmt: skip
+    columns = (_F.c.round_key, _F.c.credit_code, fv.id, fv.finding_id, fv.version,
+               sa.type_coerce(fv.result, sa.String), sa.cast(fv.check_date, sa.Text),
+               fv.description, sa.cast(fv.certificates, sa.Text), sa.cast(fv.measures, sa.Text),
+               fv.reason)  # fmt: skip
     vq = (
-        sa.select(*columns)  # the JSON lists as their text (``_listed``)
+        sa.select(*columns)  # the JSON lists as their text (``_listed``), the date as ISO text
         .join(_F, _F.c.id == fv.finding_id)
         .where(in_rounds, final())
         .order_by(_F.c.round_key, _F.c.credit_code, fv.version)
     )
     finals: dict[tuple[str, str], list[Version]] = {}
-    rows = conn.execute(vq)  # unpacked: a row's attribute is a key look-up (half the loop)
+    rows = driver_rows(conn, vq)  # tuples, unpacked (text and integers: no type converts)
     for rk, code, vid, fid, number, result, day, text, certificates, measures, reason in rows:
-        version = Version(vid, fid, number, result, day, text, _listed(certificates),
-                          _listed(measures), reason, "")  # fmt: skip
-        finals.setdefault((rk, code), []).append(version)
+        version = Version(vid, fid, number, result, date.fromisoformat(day), text,
+                          _listed(certificates), _listed(measures), reason, "")  # fmt: skip
+        versions = finals.get((rk, code))
+        if versions is None:  # (most: one final version, no list made and let go each)
+            finals[rk, code] = [version]
+        else:
+            versions.append(version)
     corrected = {key: versions for key, versions in finals.items() if len(versions) > 1}
     finals.update(_with_final_days(conn, corrected, ZoneInfo(timezone)))
     return {
@@ -215,50 +220,48 @@ def read_drawn(
         .where(of_rounds(_SEL.c.round_key, _SEL.c.credit_code, list(round_keys), only))
         .order_by(_SEL.c.round_key, _SEL.c.credit_code)
     )
-    return [tuple(row) for row in conn.execute(q)]
+    return driver_rows(conn, q)  # (text only)
 
 
 def public_result(
     drawn: tuple[str, ...], shown: Shown | None, check_item: str, division_names: dict[str, str]
 ) -> PublicResult:
-    """One enterprise on the site: its drawn row and its public version, if any."""
+    """One enterprise on the site: its drawn row and its public version, if any (the fields
+    given in order: twenty thousand a full publish)."""
     round_key, code, stratum, selection, name, division = drawn
-    head = (round_key, code, name, division, division_names.get(division, ""), stratum, selection)
+    county = division_names.get(division, "")
     if shown is None:  # no final version yet
-        return PublicResult(*head, check_item, "", "", "")
+        return PublicResult(round_key, code, name, division, county, stratum, selection,
+                            check_item, "", "", "")  # fmt: skip
     pub = shown.public
     return PublicResult(
-        *head,
-        check_item,
-        check_date=pub.check_date.isoformat(),
-        result=pub.result,
-        result_label=_RESULT[pub.result],
-        measures=[
-            {"kind": m["kind"], "label": _MEASURE[m["kind"]], "deadline": m.get("deadline") or ""}
-            for m in pub.measures
-        ]
-        if pub.measures
-        else NONE,
-        certificates=[
-            {
-                "body": c["body"],
-                "number": c["number"],
-                "action": c["action"],
-                "label": _ACTION[c["action"]],
-            }
-            for c in pub.certificates
-        ]
-        if pub.certificates
-        else NONE,
-        description=pub.description,
-        version=pub.version,
-        history=[
-            Correction(v.version, v.final_on, v.reason, v.result, _RESULT[v.result])
-            for v in shown.history
-        ]
-        if len(shown.history) > 1
-        else NONE,
-    )
+        round_key, code, name, division, county, stratum, selection, check_item,
+        pub.check_date.isoformat(), pub.result, _RESULT[pub.result],
+        _measures(pub.measures) if pub.measures else NONE,
+        _certificates(pub.certificates) if pub.certificates else NONE,
+        pub.description, pub.version,
+        _history(shown.history) if len(shown.history) > 1 else NONE,
+    )  # fmt: skip
+
+
+def _measures(measures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"kind": m["kind"], "label": _MEASURE[m["kind"]], "deadline": m.get("deadline") or ""}
+        for m in measures
+    ]
+
+
+def _certificates(certificates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"body": c["body"], "number": c["number"], "action": c["action"],
+         "label": _ACTION[c["action"]]}
+        for c in certificates
+    ]  # fmt: skip
+
+
+def _history(versions: list[Version]) -> list[Correction]:
+    return [Correction(v.version, v.final_on, v.reason, v.result, _RESULT[v.result])
+            for v in versions]  # fmt: skip
 
 
 def division_names(codes: set[str]) -> dict[str, str]:
