@@ -21,8 +21,9 @@ SQLite), each log entry's leaf hash and the subtree hashes computed with hashlib
 It renders, encodes and decides nothing in Python: it is what moving the same data costs.
 (Until 2026-12-02 the floor wrote the files only and read the versions only; until
 2026-12-06 it read every assignment and sign-off, which the publish no longer reads, and no
-version's content, which the publish reads for its check; docs/benchmarks.md keeps the
-figures against those floors.)
+version's content, which the publish reads for its check; until 2026-12-07 it wrote each
+file in place without syncing it, where the publish must sync each file before its rename and
+each folder after them; docs/benchmarks.md keeps the figures against those floors.)
 Aims (issue 17): full <= 2x the floor; unchanged and incremental <= 0.1x the full (the full
 is the median of three publishes, each on its own copy of the filled database; the incremental
 the median of five, each after its own change). The floor's bytes include what the publish
@@ -324,11 +325,14 @@ def floor(
 ) -> tuple[float, float, int]:
     """The same reads and writes as the full publish, with the DBAPI and hashlib and nothing
     between: the rows the publish reads; its files' bytes written with a SHA-256 each (the
-    manifest's); the rows it wrote (``publish_output``) inserted into a copy of the database as
-    it was before it (COPY on PostgreSQL, executemany on SQLite), with each log entry's leaf hash
-    and the subtree hashes computed; one commit. Seconds (wall, and this process's CPU) and
-    rows read."""
+    manifest's), each as the publish must write it (``shuangsui.files.write_atomic``: a
+    temporary file synced, then renamed over the target; each folder synced once after them,
+    docs/operations.md, "Killed at any instant"); the rows it wrote (``publish_output``)
+    inserted into a copy of the database as it was before it (COPY on PostgreSQL, executemany
+    on SQLite), with each log entry's leaf hash and the subtree hashes computed; one commit.
+    Seconds (wall, and this process's CPU) and rows read."""
     from shuangsui.db import make_engine
+    from shuangsui.files import fsync_dir, write_atomic
 
     engine = make_engine(twin_url)
     raw = engine.raw_connection()
@@ -342,12 +346,14 @@ def floor(
             cur.execute(sql)
             read += len(cur.fetchall())
         manifest = {}
-        for rel, data in files.items():
+        for rel, data in files.items():  # as the publish must: each in place whole, synced
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            write_atomic(target, data, sync_folder=False)
             manifest[str(rel)] = hashlib.sha256(data).hexdigest()
-        (out / ".floor-manifest.json").write_text(json.dumps(manifest))
+        write_atomic(out / ".floor-manifest.json", json.dumps(manifest).encode(), sync_folder=False)
+        for folder in {out, *((out / rel).parent for rel in files)}:  # each folder once
+            fsync_dir(folder)
         columns, entries = writes["exchange_entry"]
         body = columns.index("body")
         _merkle([hashlib.sha256(b"\x00" + e[body].encode()).digest() for e in entries])
