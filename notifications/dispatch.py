@@ -52,6 +52,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlmodel import Session
 
 from notifications.breaker import Breaker
 from notifications.channels import DeliveryError
@@ -133,18 +134,50 @@ def backlog(engine: Engine, now: datetime, round_key: str | None, up_to: int) ->
 
 
 def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key=None,  # type: ignore[no-untyped-def]
-          held: Collection[int] = ()):  # fmt: skip
+          held: Collection[int] = (), secret: str | None = None):  # fmt: skip
     """Lease up to ``limit`` due messages in one statement, the longest due first; return their
     rows by id. ``held``: ids this dispatcher still holds (in flight, or sent and not yet
     recorded, under a lease that may have run out while the database stalled): never taken
-    again by their own holder."""
+    again by their own holder. ``secret`` (the key links are made under; every dispatcher
+    gives it): what the claim took is followed in its transaction before it is returned
+    (:func:`_followed`)."""
     ids = _due_ids(now, round_key, limit, held)
     if engine.dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
     stmt = update(T).where(T.c.id.in_(ids)).values(lease_until=now + lease).returning(*_COLUMNS)
     with engine.begin() as conn:
         rows = list(conn.execute(stmt))
+        if secret is not None and rows:
+            rows = _followed(conn, rows, now + lease, secret)
     return sorted(rows, key=lambda r: r.id)
+
+
+def _followed(conn: Connection, rows: list, lease_until: datetime, secret: str) -> list:
+    """``rows``, just claimed on ``conn``, as they must leave: a message held by a dispatcher
+    that stopped before recording its outcome (its lease run out) while the member's link
+    was ended or given again, or their address corrected, is taken as it stood, and nothing
+    else would look at it again before it goes. Those ``follow.to_follow`` names (two reads;
+    none, nearly always) are given back within the claim's transaction, followed
+    (``follow.follow``: withdrawn, or written again with the current link and address), and
+    what is left of them claimed again as it is now. Should following fail, they go as
+    claimed (logged), as before."""
+    from notifications import follow  # follow reads the registry and the relink's modules
+
+    session = Session(bind=conn, join_transaction_mode="rollback_only")
+    ids = follow.to_follow(session, rows, secret)
+    if not ids:
+        return rows
+    try:
+        with conn.begin_nested():
+            conn.execute(update(T).where(T.c.id.in_(ids)).values(lease_until=None))
+            follow.follow(session, ids, secret, claimed=True)
+            session.flush()
+            again = list(conn.execute(_CLAIM_AGAIN, {"ids": ids, "_until": lease_until}))
+    except Exception:
+        logger.exception("following claimed messages %s failed: sent as they stand", ids[:20])
+        return rows
+    followed = set(ids)
+    return [r for r in rows if r.id not in followed] + again
 
 
 # Outcome updates, built once. A row is only updated while still due, so a late outcome never
@@ -157,6 +190,12 @@ _MARK_SENT = (
     update(T)
     .where(and_(T.c.id.in_(bindparam("ids", expanding=True)), _STILL_DUE))
     .values(status="sent", attempts=T.c.attempts + 1, sent_at=bindparam("at"), lease_until=None)
+)
+_CLAIM_AGAIN = (
+    update(T)
+    .where(T.c.id.in_(bindparam("ids", expanding=True)), T.c.lease_until.is_(None), _STILL_DUE)
+    .values(lease_until=bindparam("_until"))
+    .returning(*_COLUMNS)
 )
 _BY_ID_WHILE_DUE = update(T).where(and_(T.c.id == bindparam("_id"), _STILL_DUE))
 _COMMON: dict[str, Any] = {"attempts": bindparam("_attempts"), "lease_until": None}
@@ -596,7 +635,8 @@ def dispatch(
     lease = timedelta(seconds=notify.lease_seconds)
     started = time.perf_counter()
     first_at, first_claimed = clock(), time.monotonic()
-    first = claim(engine, batch_size, first_at, lease, round_key)
+    secret = settings.secret_key.get_secret_value()
+    first = claim(engine, batch_size, first_at, lease, round_key, secret=secret)
     helpers: list[Helper] = []
     if (
         processes > 1
@@ -690,7 +730,7 @@ def run_workers(
         if not keep_going():
             return []
         at, since = clock(), time.monotonic()
-        rows = claim(engine, batch_size, at, lease, round_key, held=leases.ids())
+        rows = claim(engine, batch_size, at, lease, round_key, held=leases.ids(), secret=secret)
         leases.hold([r.id for r in rows], at + lease, since)
         return rows
 

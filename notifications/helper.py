@@ -105,7 +105,9 @@ def run(job: dict[str, Any]) -> DispatchReport:
     at, since = clock(), time.monotonic()
     try:
         return run_workers(
-            engine=engine, first=claim(engine, job["batch_size"], at, lease, job["round_key"]),
+            engine=engine,
+            first=claim(engine, job["batch_size"], at, lease, job["round_key"],
+                        secret=job["settings"].secret_key.get_secret_value()),
             first_lease_until=at + lease, first_claimed=since, batch_size=job["batch_size"],
             concurrency=job["concurrency"], round_key=job["round_key"], clock=clock,
             lease=lease, transport=None, settings=job["settings"], notify=notify,
