@@ -75,14 +75,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _limit_bodies(app: FastAPI, settings: Settings) -> None:
     """Bodies are bounded before routing and authentication (api/limits.py)."""
     evidence_upload = f"{findings.router.prefix}/evidence"  # the file is the raw body
-    photos = "/w/a/{round_key}/{credit_code}"  # the workspace's findings form, with photos
+    # the workspace's findings form, with photos: read through up to a ceiling, its files
+    # stored up to ``big`` together and the rest said (workspace.photo_form)
+    photos = "/w/a/{round_key}/{credit_code}"
     big = FindingsSettings().evidence_max_bytes
     from workspace.imports import MAX_BYTES as IMPORT_MAX_BYTES
+    from workspace.photo_form import ceiling
 
     findings_file = "/w/c/rounds/{round_key}/import"  # a round's filled-in template
     body_limits = limits.BodyLimits(
         settings.api_max_body_bytes,
-        {evidence_upload: big, photos: big, findings_file: IMPORT_MAX_BYTES},
+        {evidence_upload: big, photos: ceiling(big), findings_file: IMPORT_MAX_BYTES},
     )
     app.add_middleware(limits.LimitBodies, limits=body_limits)
     app.add_exception_handler(limits.BodyTooLarge, limits.handle_too_large)

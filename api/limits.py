@@ -6,7 +6,10 @@ middleware outside routing and authentication). What one connection can hold is 
 * A streamed (chunked) body is read whole before the route runs and answered ``413`` as it
   passes the limit, so no route runs with one, whether it reads its body or not. The routes
   with a larger limit of their own (evidence, photos, imports) stream their body to disk: there
-  it is counted as the route reads it instead, and cut off with ``413`` at the limit.
+  it is counted as the route reads it instead, and cut off with ``413`` at the limit. The
+  inspector's findings form (``/w/a/...``) has a ceiling, four times the photos' limit: below
+  it the route reads the body through and stores at most the photos' limit of its files
+  (``workspace.photo_form``); past it the body is cut off as any other.
 * An answer sent before the end of its request's body was received (a ``413``, a refusal before
   the body is read) closes the connection (``Connection: close``): uvicorn then reads no more.
 

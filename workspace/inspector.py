@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -34,9 +35,10 @@ from rounds import audit
 from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.errors import Conflict, NotFound, UserError
-from workspace import assignment, attachments, drafts, kept, sessions
+from workspace import assignment, attachments, drafts, kept, photo_form, sessions
 from workspace.events import DraftSaved, EvidenceAttached, EvidenceRemoved, WorkspaceOpened
 from workspace.forms import (
+    FIELD_LABELS,
     draft_from_form,
     finding_from_draft,
     in_chinese,
@@ -77,6 +79,7 @@ FORM_LIMITS = {
     "Too many files": "表单中的文件过多（最多 1000 个）",
     "Field exceeded maximum size": "表单中有一项文字超过 1 MiB",
     "Part exceeded maximum size": "表单中有一项文字超过 1 MiB",
+    photo_form.TEXT_PAST: "表单中的文字合计超过 2 MiB",
 }
 
 
@@ -164,6 +167,7 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
         "actions": list(ACTION_LABELS.items()),
         "i_signed": latest is not None and me.name in latest.signer_ids,
         "errors": [],
+        "field_errors": {},
         "notice": next((text for key, text in NOTICES.items() if key in request.query_params), ""),
         "file_accept": accept,
         "file_kinds": kinds,
@@ -282,11 +286,25 @@ async def read_form(request: Request) -> FormData:
     try:
         return await request.form()
     except HTTPException as exc:
-        if exc.status_code != 400:
-            raise
-        said = next((zh for en, zh in FORM_LIMITS.items() if exc.detail.startswith(en)), "")
-        reason = said or f"格式有误（{exc.detail}）"  # the parser's English only if unknown
-        raise PageRefused(400, f"表单无法读取：{reason}。未保存任何内容。") from None
+        raise _unreadable(exc) from None
+
+
+async def read_findings_form(request: Request) -> photo_form.BoundedForm:
+    """The findings form as :func:`read_form` reads a form, its files kept up to the photos'
+    limit together (``workspace.photo_form``): the files past it are named, not stored."""
+    try:
+        return await photo_form.read_bounded(request, FindingsSettings().evidence_max_bytes)
+    except HTTPException as exc:
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: HTTPException) -> Exception:
+    """The parser's refusal of a form (400) as the page says it; any other as it is."""
+    if exc.status_code != 400:
+        return exc
+    said = next((zh for en, zh in FORM_LIMITS.items() if exc.detail.startswith(en)), "")
+    reason = said or f"格式有误（{exc.detail}）"  # the parser's English only if unknown
+    return PageRefused(400, f"表单无法读取：{reason}。未保存任何内容。")
 
 
 def version_field(form: FormData, name: str) -> int | None:
@@ -312,7 +330,8 @@ async def save_or_submit(
     expired), before the post or during its writes, is said with what the post carried given
     back to its poster (``workspace.kept``), and that write and those after it are not made."""
     me = posting.visitor
-    form = await read_form(request)
+    read = await read_findings_form(request)
+    form = read.form
     try:
         if posting.refused is not None:
             return await run_in_threadpool(kept.refused_post, request, me, form, posting.refused)
@@ -322,7 +341,7 @@ async def save_or_submit(
             if refused.status != 403:
                 raise
             return await run_in_threadpool(_stale_form, request, me, form)
-        return await _save_or_submit(request, me, form)
+        return await _save_or_submit(request, me, read)
     except LinkRefused as exc:  # refused since the page let the form in: nothing more written
         return await run_in_threadpool(kept.refused_post, request, me, form, exc.refused)
     finally:
@@ -358,26 +377,34 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     return render("assignment.html", 403, **ctx)
 
 
-async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Response:
+async def _save_or_submit(request: Request, me: Visitor, read: photo_form.BoundedForm) -> Response:
+    """Files first, then the draft; then, on 提交 with no file refused, the version. Every
+    refusal of one post is said at once, each by its field (:func:`by_field`): the files
+    refused, and on 提交 what the form's fields lack, so a missing result and a photo of the
+    wrong type come back together. A post cut off at the ceiling is only saved as a draft."""
     state = request.app.state
+    form = read.form
     rk, cc = me.session.round_key, me.session.credit_code
     base = version_field(form, "base_version")  # checked before anything is written
     if twice := sent_twice(form):
         raise PageRefused(422, twice)
     home = state.settings.home
     files, refused = await _store_files(request, me, form)
+    refused += photo_form.unread(read)
     draft = await run_in_threadpool(_save_draft, request, me, form, files)
     digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
     await run_in_threadpool(audit.append, state.engine, rk, DraftSaved(cc, me.name, digest))
-    if refused:  # the typed text and the other files are kept all the same
-        return render("assignment.html", 422, **_context(request, me, errors=refused))
-    if form.get("action") != "submit":
+    submitting = form.get("action") == "submit" and not read.cut
+    if not submitting and not refused:
         return _see(page_path(rk, cc) + "?saved=1")
-    data, errors = finding_from_draft(draft)
-    status = 422
-    if data is None:  # the date is told with the rest, not after they are mended
-        errors += await run_in_threadpool(_date_said, state.engine, rk, cc, draft)
-    if data is not None:
+    errors, status = list(refused), 413 if read.cut else 422
+    data = None
+    if submitting:  # the fields' refusals too, with the files' (the typed text is kept)
+        data, found = finding_from_draft(draft)
+        errors += found
+        if data is None:  # the date is told with the rest, not after they are mended
+            errors += await run_in_threadpool(_date_said, state.engine, rk, cc, draft)
+    if data is not None and not refused:
         try:
             await run_in_threadpool(
                 service.submit,
@@ -399,10 +426,43 @@ async def _save_or_submit(request: Request, me: Visitor, form: FormData) -> Resp
             errors = [said] if said else refusals(exc, "提交")
             status = 409 if isinstance(exc, Conflict) else 422
     if errors:
-        ctx = _context(request, me, errors=errors)
+        heading = "" if submitting else "草稿已保存，以下内容未保存"
+        ctx = _context(request, me, errors=errors, field_errors=by_field(errors, refused),
+                       errors_heading=heading)  # fmt: skip
         return render("assignment.html", status, **ctx)
     drafts.discard(home, rk, cc, me.name)
     return _see(page_path(rk, cc) + "?submitted=1")
+
+
+# a refusal of the form's fields names the field in brackets after its label: 检查日期（check_date）
+_NAMED = re.compile(r"^[^（：]*（([a-z_]+)")
+# the fields the page shows a refusal beside, by the name a refusal gives (its first part)
+_BESIDE = {"measures": "measure_kind", "certificates": "certificates", "evidence": "attachments"}
+
+
+# a refusal without a field's name, by how it starts: a rule between the result and other
+# fields, the round's dates, the service's refusal of a certificate
+_STARTS = [(f"{FIELD_LABELS['finding']}：", "result"), (FIELD_LABELS["check_date"], "check_date"),
+           (f"{FIELD_LABELS['certificates']}：", "certificates")]  # fmt: skip
+
+
+def by_field(errors: list[str], files: list[str]) -> dict[str, list[str]]:
+    """Each refusal of a post by the form's field it is shown beside (its element's id): the
+    files' by the photos, a field's by that field, a rule between the result and others by the
+    result, the round's dates by the check date; one of the whole post (a version came first)
+    only at the top, as every refusal is."""
+    out: dict[str, list[str]] = {}
+    for said in errors:
+        if said in files:
+            where = "attachments"
+        elif found := _NAMED.match(said):
+            where = _BESIDE.get(found[1], found[1])
+        else:
+            where = next((f for start, f in _STARTS if said.startswith(start)), "")
+        if not where:
+            continue
+        out.setdefault(where, []).append(said)
+    return out
 
 
 KEPT = "您的内容已保存为草稿，请先阅读最新版本，再签字确认或提交更正"

@@ -18,6 +18,7 @@ from workspace import sessions
 from workspace.attachments import size_label
 from workspace.guards import PageRefused, back_link, page_path, sent_session, visitor
 from workspace.origins import Fences
+from workspace.photo_form import ceiling
 
 HERE = Path(__file__).parent
 env = Environment(
@@ -70,11 +71,12 @@ ERRORS = {
     "请从工作台的页面重新打开后再提交。",
 }
 # a body too large where the form sends files: what makes it large. The inspector's form is
-# refused before it is read (its photos together past the one limit a file has: api.app), so
-# nothing of it can be given back: the browser's 返回 has what was typed
-PHOTOS = ("提交的内容过大：一次保存或提交的照片和文件合计不能超过 {limit}，本次未保存任何内容。"
-          "请用浏览器的“返回”回到表单（已填写的文字仍在），少选几张照片，先点“保存草稿”，"
-          "再分几次添加其余的照片和文件。")  # fmt: skip
+# read through up to a ceiling, its photos past the limit said on the form with the text kept
+# (workspace.photo_form); a post declaring more than the ceiling is refused before it is read,
+# so nothing of it can be given back: the browser's 返回 has what was typed
+PHOTOS = ("提交的内容过大：一次提交不能超过 {ceiling}（其中照片和文件合计最多保存 {limit}），"
+          "本次未读取，未保存任何内容。请用浏览器的“返回”回到表单（已填写的文字仍在），"
+          "少选几张照片，先点“保存草稿”，再分几次添加其余的照片和文件。")  # fmt: skip
 TOO_LARGE = [
     (re.compile(r"/w/a/[^/]+/[^/]+"), PHOTOS),
     (re.compile(r"/w/c/rounds/[^/]+/import"),
@@ -104,7 +106,8 @@ def error_page(scope: Scope, status: int) -> HTMLResponse | None:
     if status == 413:
         message = next((m for p, m in TOO_LARGE if p.fullmatch(path)), message)
         if message is PHOTOS:
-            message = PHOTOS.format(limit=size_label(FindingsSettings().evidence_max_bytes))
+            limit = FindingsSettings().evidence_max_bytes
+            message = PHOTOS.format(ceiling=size_label(ceiling(limit)), limit=size_label(limit))
     again = "" if status == 404 else back_link(path)
     return render("refused.html", status, message=message, again=again,
                   heading=heading(request), **signout_form(request))  # fmt: skip

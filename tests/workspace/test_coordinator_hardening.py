@@ -212,12 +212,13 @@ def test_pre_boxes_and_preflight_tables_stay_inside_a_phone_screen(
         assert all(p["contained"] or not p["overflows"] for p in shown["boxes"]), shown
 
 
-def _too_large(base: str, path: str) -> httpx.Response:
-    """A POST declaring 40 MB to ``path`` (refused before its body is read: none is sent)."""
+def _too_large(base: str, path: str, length: int = 40_000_000) -> httpx.Response:
+    """A POST declaring ``length`` bytes (40 MB) to ``path`` (refused before its body is read:
+    none is sent)."""
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
-        conn.request("POST", path, headers={"Content-Length": "40000000"})
+        conn.request("POST", path, headers={"Content-Length": str(length)})
         answer = conn.getresponse()
         return httpx.Response(answer.status, headers=answer.getheaders(), content=answer.read())
     finally:
@@ -235,7 +236,8 @@ def test_the_frameworks_refusals_of_workspace_paths_are_pages(live: Live) -> Non
             # a form without files is not said to hold photos; an import, a file
             (_too_large(live.base, "/w/c/rounds/ccc-2026-12/e/X/redate"), 413, "未作任何更改"),
             (_too_large(live.base, "/w/c/rounds/ccc-2026-12/import"), 413, "上传的文件过大"),
-            (_too_large(live.base, "/w/a/ccc-2026-12/X"), 413, "少选几张照片"),
+            # the findings form is read up to 4 times its photos' 25 MB (workspace.photo_form)
+            (_too_large(live.base, "/w/a/ccc-2026-12/X", 101 * 2**20), 413, "少选几张照片"),
         ]
         for answer, status, said in cases:
             assert answer.status_code == status, (status, answer.text[:200])

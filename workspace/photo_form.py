@@ -1,0 +1,175 @@
+"""The inspector's findings form read as a stream, so a post with more photos than one post may
+store still gives back what was typed.
+
+The form's route is bounded by ``api.limits`` at :func:`ceiling` (a few times
+``SHUANGSUI_EVIDENCE_MAX_BYTES``): past it the body is cut off, as every body is. Below it the
+body is read through, and :class:`BoundedParser` keeps
+
+* every text field (the form sends them before its files: ``assignment.html``), at most
+  :data:`TEXT_MAX` bytes together, as the parser keeps each at most 1 MiB;
+* each file whole while the files kept so far and it stay within the limit: the first file
+  that would pass it is dropped as it comes (its bytes counted and let go, never held) and
+  named in :attr:`BoundedForm.not_kept`, and a later, smaller file may still be kept.
+
+A body cut off at the ceiling (``api.limits.BodyTooLarge``) gives its text fields read so far
+and no file (:attr:`BoundedForm.cut`): what came before the cut is all there is of the post.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import (
+    FormParser,
+    MultiPartException,
+    MultiPartParser,
+    parse_options_header,
+)
+from starlette.requests import Request
+
+from api.limits import BodyTooLarge
+from shuangsui.text import CONTROL
+from workspace.attachments import size_label
+
+# the body's bound as a multiple of the photos' limit: a phone's few photos past the limit are
+# read through (their text kept, their photos said), a body bigger than that is cut off
+CEILING_TIMES = 4
+# the text fields of one post together (the form's own are a few KiB at most)
+TEXT_MAX = 2 * 1024 * 1024
+TEXT_PAST = "Text fields exceeded"
+
+
+def ceiling(limit: int) -> int:
+    """The bound ``api.limits`` puts on a post of the form whose files may store ``limit``."""
+    return CEILING_TIMES * limit
+
+
+@dataclass(frozen=True)
+class NotKept:
+    """A file of the post dropped as it came: its form field, name and size in bytes."""
+
+    field: str
+    filename: str
+    size: int
+
+
+@dataclass
+class BoundedForm:
+    """The form as read: its fields and kept files, the files dropped, and whether the body was
+    cut off at the ceiling (then no file is kept and the form has only what came before)."""
+
+    form: FormData
+    limit: int
+    not_kept: list[NotKept] = field(default_factory=list)
+    cut: bool = False
+
+
+class BoundedParser(MultiPartParser):
+    """Starlette's multipart parser, storing at most ``limit`` bytes of files in one post."""
+
+    def __init__(self, request: Request, limit: int) -> None:
+        super().__init__(request.headers, request.stream())
+        self.limit = limit
+        self.stored = 0  # bytes of the files kept so far
+        self.text = 0
+        self.not_kept: list[NotKept] = []
+        self._size = 0  # of the current file part
+        self._dropped = False
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._size, self._dropped = 0, False
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is None:
+            self.text += end - start
+            if self.text > TEXT_MAX:
+                raise MultiPartException(f"{TEXT_PAST} {TEXT_MAX} bytes.")
+            super().on_part_data(data, start, end)
+            return
+        self._size += end - start
+        if self._dropped:
+            return
+        if self.stored + self._size > self.limit:
+            self._drop()
+            return
+        super().on_part_data(data, start, end)
+
+    def _drop(self) -> None:
+        """Let go of the current file: its pending chunks and what its spool holds."""
+        part = self._current_part
+        self._dropped = True
+        self._file_parts_to_write = [(p, d) for p, d in self._file_parts_to_write if p is not part]
+        assert part.file is not None
+        part.file.file.close()  # a SpooledTemporaryFile: closed, its bytes are gone
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is not None and self._dropped:
+            self.not_kept.append(NotKept(part.field_name, part.file.filename or "", self._size))
+            return
+        self.stored += self._size  # 0 for a text field
+        super().on_part_end()
+
+
+async def read_bounded(request: Request, limit: int) -> BoundedForm:
+    """The form of ``request`` with at most ``limit`` bytes of files kept (see the module);
+    a form the parser refuses is a 400 (``HTTPException``, as ``Request.form`` raises it).
+    The form is the request's own from here on: ``request.form()`` gives it again."""
+    kind, _ = parse_options_header(request.headers.get("Content-Type"))
+    parser: BoundedParser | None = None
+    try:
+        if kind == b"multipart/form-data":
+            parser = BoundedParser(request, limit)
+            read = BoundedForm(await parser.parse(), limit, parser.not_kept)
+        elif kind == b"application/x-www-form-urlencoded":
+            form = await FormParser(request.headers, _text_only(request.stream())).parse()
+            read = BoundedForm(form, limit)
+        else:
+            read = BoundedForm(FormData(), limit)
+    except MultiPartException as exc:
+        raise HTTPException(400, exc.message) from None
+    except BodyTooLarge:  # past the ceiling: the text read so far, no file (all closed)
+        assert parser is not None  # a form of text only is refused at TEXT_MAX, far below
+        texts: list[tuple[str, str | UploadFile]] = [
+            (k, v) for k, v in parser.items if isinstance(v, str)
+        ]
+        read = BoundedForm(FormData(texts), limit, parser.not_kept, cut=True)
+    request._form = read.form  # Request.form() caches its form there
+    return read
+
+
+async def _text_only(stream: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    """A form of text alone (no files), refused past :data:`TEXT_MAX`."""
+    seen = 0
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > TEXT_MAX:
+            raise MultiPartException(f"{TEXT_PAST} {TEXT_MAX} bytes.")
+        yield chunk
+
+
+# a file past the photos' limit together: dropped as it came
+NOT_KEPT = ("{kind}“{name}”（{size}）未保存：一次保存或提交的照片和文件合计不能超过 {limit}，"
+            "这一个已放不下。已填写的内容和其余照片已保存为草稿；"
+            "请再次选择它，点“保存草稿”添加。")  # fmt: skip
+# a post cut off at the ceiling: what came before the cut is the draft, no file of it stored
+CUT = ("提交的内容超过了 {ceiling} 的上限，超出部分未读取：本次选择的照片和文件都未保存"
+       "（一次保存或提交的照片和文件合计不能超过 {limit}）。已填写的文字已保存为草稿；"
+       "请少选几张照片，点“保存草稿”，再分几次添加其余的照片和文件。")  # fmt: skip
+
+
+def unread(read: BoundedForm) -> list[str]:
+    """What of the post was not stored, as the page says it: each file dropped, by name and
+    size, or the cut at the ceiling; each with the limit."""
+    limit = size_label(read.limit)
+    if read.cut:
+        return [CUT.format(ceiling=size_label(ceiling(read.limit)), limit=limit)]
+    return [
+        NOT_KEPT.format(kind="照片" if f.field == "photo" else "文件",
+                        name=CONTROL.sub("", f.filename), size=size_label(f.size), limit=limit)
+        for f in read.not_kept
+    ]  # fmt: skip
