@@ -40,23 +40,39 @@ _TEXT_COLUMNS = (
 )  # fmt: skip
 
 
+def _version_text(c: Correction) -> str:
+    """A version's number, the day it became final and its result: ``第2版（2026-12-08 确定）
+    其它情况``."""
+    return f"第{c.version}版" + (f"（{c.date} 确定）" if c.date else " ") + c.result_label
+
+
 def correction_text(c: Correction) -> str:
-    """One version of a corrected result, as its CSV cell (:func:`_corrections`) and its round
-    page say it: the version, the day it became final (its team's signatures: not the check's
-    date, which is the row's ``check_date``), its result, and the reason it was corrected
-    when one was given (a first version has none): ``第2版（2026-12-08 确定）其它情况，更正原因：
-    笔误``. The JSON's ``corrections`` keeps those fields apart (``version``, ``date``,
-    ``result``, ``result_label``, ``reason``)."""
-    return (
-        f"第{c.version}版" + (f"（{c.date} 确定）" if c.date else " ") + c.result_label
-        + (f"，更正原因：{c.reason}" if c.reason else "")
-    )  # fmt: skip
+    """One version of a corrected result, as its round page lists it, a line a version: the
+    version, the day it became final (its team's signatures: not the check's date, which is
+    the row's ``check_date``), its result, and the reason it was corrected when one was given
+    (a first version has none): ``第2版（2026-12-08 确定）其它情况，更正原因：笔误``. The JSON's
+    ``corrections`` keeps those fields apart (``version``, ``date``, ``result``,
+    ``result_label``, ``reason``); the CSV cell quotes the reason (:func:`_corrections`)."""
+    return _version_text(c) + (f"，更正原因：{c.reason}" if c.reason else "")
+
+
+def _cell_text(c: Correction) -> str:
+    """One version as the CSV cell says it: :func:`correction_text` with the reason quoted,
+    ``，更正原因：「笔误；日期写错」``, each ``」`` of the reason written twice, as a CSV file
+    writes a quote inside a quoted cell. The rest of a version (its number, day and result
+    label) is the program's own text, which holds neither ``；`` nor ``「」``."""
+    reason = c.reason.replace("」", "」」")
+    return _version_text(c) + (f"，更正原因：「{reason}」" if c.reason else "")
 
 
 def _corrections(r: PublicResult) -> str:
-    """The ``corrections`` cell of a corrected result: its versions in turn,
-    ``第1版（2026-12-07 确定）未发现问题；第2版（2026-12-08 确定）其它情况，更正原因：笔误``."""
-    return "；".join(map(correction_text, r.history))
+    """The ``corrections`` cell of a corrected result: its versions in turn, separated by
+    ``；``, ``第1版（2026-12-07 确定）未发现问题；第2版（2026-12-08 确定）其它情况，更正原因：
+    「笔误」``. Whatever a reason holds (``；``, ``」``, a line break, ``第3版（``), a reader
+    finds where each version ends: a reason runs from its ``「`` to the first ``」`` that is
+    not doubled, and a ``；`` separates two versions only outside a reason (the data page's
+    CSV 各列的含义 says the rule)."""
+    return "；".join(map(_cell_text, r.history))
 
 
 @dataclass(frozen=True)

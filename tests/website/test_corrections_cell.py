@@ -58,8 +58,8 @@ def _expected(out: Path, code: str) -> str:
     assert all(len(day) == 10 for day in days), days  # each version's final day
     return (
         f"第1版（{days[0]} 确定）未发现问题；"
-        f"第2版（{days[1]} 确定）其它情况，更正原因：笔误；日期写错；"
-        f"第3版（{days[2]} 确定）未发现问题，更正原因：复核"
+        f"第2版（{days[1]} 确定）其它情况，更正原因：「笔误；日期写错」；"
+        f"第3版（{days[2]} 确定）未发现问题，更正原因：「复核」"
     )
 
 

@@ -43,5 +43,5 @@ def test_a_results_row_with_and_without_history_measures_and_certificates() -> N
     assert lines[1] == (
         "r-1,CCC-01,9135,'=企业,350100,鼓楼区,random,2026-12-10,no_problem,未发现问题,"
         "责令改正（2027-01-15前）,'-CQC 1：保持,2,"
-        "第1版（2026-12-10 确定）其他；第2版（2026-12-11 确定）未发现问题，更正原因：=更正\r\n"
+        "第1版（2026-12-10 确定）其他；第2版（2026-12-11 确定）未发现问题，更正原因：「=更正」\r\n"
     )
