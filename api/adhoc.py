@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from api import ceremonies
 from api.ceremonies import Ceremony as Ceremony  # the pages' and the routes'
+from api.runs import import_prefect, said
 from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
 from rounds import audit
 from rounds.models import Round, RoundStatus
@@ -82,7 +83,7 @@ def run_ceremony(
     ceremony, {}) then, else (None, the runner's answer). ``entry`` is the ceremony's audit
     entry, recorded as it takes the round. A runner that refuses to start ends the hold; the
     deployment's flow run it started is recorded with the hold. ``run_state``: how Prefect
-    says a held round's run is (:func:`run_state`), asked first (``ceremonies.settle``)."""
+    says a held round's run is (``api.runs.run_state``), asked first (``ceremonies.settle``)."""
     digits, witnesses = params["witness_digits"], params.get("witnesses") or []
     offered = ceremonies.offered_sha256(digits, witnesses)
     if run_state is not None:
@@ -95,48 +96,12 @@ def run_ceremony(
     try:
         answer = dict(runner(params))
     except BaseException as exc:
-        ceremonies.end(engine, round_key, offered, params["requested_by"], _said(exc))
+        ceremonies.end(engine, round_key, offered, params["requested_by"], said(exc))
         raise
     if answer.get("mode") == "deployment" and answer.get("flow_run_id"):
         run_id = str(answer["flow_run_id"])
         ceremonies.record_run(engine, round_key, offered, params["requested_by"], run_id)
     return None, answer
-
-
-# How long a round's page, a ceremony or ``round draw`` waits for Prefect to say how a held
-# round's run is: one request, no retry; no answer in time leaves the hold as it is
-ASK_SECONDS = 3.0
-
-
-def run_state(flow_run_id: str) -> str | None:
-    """The state's type of the deployment's flow run ``flow_run_id`` (``CANCELLED``,
-    ``SCHEDULED``...) as the configured Prefect server says it, through the client the runner
-    uses; None when no server is configured, or it did not answer within
-    :data:`ASK_SECONDS`, or knows no such run (a hold is never ended on an error)."""
-    import uuid
-
-    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
-
-    if not PREFECT_API_URL.value():
-        return None  # no temporary server is started to be asked
-    _prefect_imported_keeping_server_logs()
-    from prefect.client.orchestration import get_client
-
-    try:
-        run_id = uuid.UUID(flow_run_id)
-        with (
-            temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}),
-            get_client(httpx_settings={"timeout": ASK_SECONDS}, sync_client=True) as client,
-        ):
-            state = client.read_flow_run(run_id).state
-    except Exception as exc:  # unreachable, slow, or no such run: the hold keeps its rule
-        logger.warning("flow run %s: Prefect did not say its state: %s", flow_run_id, _said(exc))
-        return None
-    return state.type.value if state is not None else None
-
-
-def _said(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _run_ended(key: str, params: dict[str, Any], error: str) -> None:
@@ -236,28 +201,10 @@ def stop_temporary_server() -> None:
             server.stop()
 
 
-def _prefect_imported_keeping_server_logs() -> None:
-    """Import Prefect with ``serve``'s loggers left as they are. Prefect configures logging for
-    the whole process when first imported (its ``logging.yml``, not incrementally), and that
-    resets every logger under one it names: "uvicorn.access" lost its level and handler, and
-    ``serve`` wrote no access log after the first in-process ad hoc round."""
-    if "prefect.main" in sys.modules:
-        return
-    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "uvicorn"]
-    kept = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled)
-            for lg in map(logging.getLogger, names)]  # fmt: skip
-    import prefect.main  # noqa: F401  (its logging set-up runs on import)
-
-    for lg, level, handlers, propagate, disabled in kept:
-        lg.setLevel(level)
-        lg.handlers[:] = handlers
-        lg.propagate, lg.disabled = propagate, disabled
-
-
 def run_adhoc(params: dict[str, Any]) -> dict[str, Any]:
     """Start the round and answer at once with its key, which the caller can then follow
     (``GET /rounds``); the key is fixed here so a retried request names the same round."""
-    _prefect_imported_keeping_server_logs()  # before the flows' modules import it
+    import_prefect()  # before the flows' modules import it
     import uuid
     from pathlib import PurePath
 
@@ -286,7 +233,7 @@ def run_draw(params: dict[str, Any]) -> dict[str, Any]:
     """Draw a committed round (scheduled or ad hoc) with its ceremony's digits (``round_key``,
     ``requested_by``, ``witness_digits``, ``witnesses``: the ``draw-round`` flow's parameters)
     and answer at once."""
-    _prefect_imported_keeping_server_logs()
+    import_prefect()
     from rounds.entropy import check_witnesses
     from shuangsui.errors import UserError
     from shuangsui.keys import check_round_key
@@ -339,7 +286,7 @@ def _launch(
             getattr(rounds, flow)(**params)
         except Exception as exc:
             logger.exception("round %s for %s failed", key, who)
-            error = _said(exc)
+            error = said(exc)
         finally:
             if digits:  # before serve's shutdown may go on (it waits for _running)
                 _run_ended(key, params, error)

@@ -49,7 +49,7 @@ ENDS = frozenset({"DrawMade", "DrawFailed", "DrawNotRecorded", "EntropyAwaited"}
 # Prefect's final states of a flow run: a run in one of them will never draw
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 # a flow run's id -> its state's type as Prefect says it (``CANCELLED``), or None when Prefect
-# did not answer (``api.adhoc.run_state``: bounded by a short timeout)
+# did not answer (``api.runs.run_state``: bounded by a short timeout)
 RunState = Callable[[str], "str | None"]
 
 

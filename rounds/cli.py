@@ -16,6 +16,7 @@ import typer
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from api import ceremonies, runs
 from draw.entropy import MIN_DIGITS
 from draw.plan import normalise_rate
 from rounds import audit, bundle, service
@@ -187,10 +188,8 @@ def _not_held(
     Prefect first: one ended with no draw holds nothing). The same digits and witnesses are
     that ceremony's: drawn here, the draw is the one its run makes (a round has one draw;
     asked again, the same draw is shown)."""
-    from api import adhoc, ceremonies  # a shell reaching the room that keeps the holds
-
     offered = ceremonies.offered_sha256(digits or "", witnesses)
-    ceremonies.settle(engine, round_key, adhoc.run_state)
+    ceremonies.settle(engine, round_key, runs.run_state)
     hold = ceremonies.hold_of(engine, round_key)
     first = ceremonies.take(engine, round_key, None, offered, by=who)
     if first is not None and first is not ceremonies.DRAWN and first.at is not None:

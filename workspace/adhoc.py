@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import adhoc as api_adhoc
 from api import ceremonies as api_ceremonies
+from api import runs
 from api.adhoc import REASON_MAX
 from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
@@ -448,7 +449,7 @@ HOLD_MINUTES = int(api_ceremonies.HOLD.total_seconds()) // 60
 def ceremony_hold(engine: Any, round_key: str, zone: str) -> CeremonyHold | None:
     """The round's last ceremony (``api.ceremonies``), while the round is undrawn; a live
     hold's deployment run asked of Prefect first (a run ended with no draw ends it)."""
-    hold = api_ceremonies.hold_of(engine, round_key, api_adhoc.run_state)
+    hold = api_ceremonies.hold_of(engine, round_key, runs.remembered_state)
     if hold is None:
         return None
     first = hold.ceremony
@@ -514,7 +515,7 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     try:
         first, _ = await run_in_threadpool(api_adhoc.run_ceremony, state.engine,
                                            state.draw_runner, {"round_key": round_key} | entered,
-                                           round_key, event, api_adhoc.run_state)  # fmt: skip
+                                           round_key, event, runs.run_state)  # fmt: skip
     except UserError as exc:  # the runner's own checks
         raise PageRefused(422, refusal(exc, rnd.plan_id), back=base) from None
     if first is not None:

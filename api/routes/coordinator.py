@@ -15,9 +15,10 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api import paging
-from api.adhoc import REASON_MAX, Refused, refused_ceremonies, run_ceremony, run_state
+from api.adhoc import REASON_MAX, Refused, refused_ceremonies, run_ceremony
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
+from api.runs import run_state
 from findings import overdue
 from findings.evidence import evidence_dir, served_headers
 from findings.models import Evidence
