@@ -347,8 +347,11 @@ def render_aggregates(site: Site, parts: Mapping[str, RoundPart]) -> Files:
             parts=parts,
             limit=SEARCH_LIMIT,
             areas=areas.by_prefecture(
-                (r.round_key, r.drawn_at, p.divisions)
-                for r, p in zip(site.rounds, shares, strict=True)
+                (
+                    (r.round_key, r.drawn_at, p.divisions)
+                    for r, p in zip(site.rounds, shares, strict=True)
+                ),
+                bureau_code=site.bureau_code,
             ),
         ),
         "data/index.html": _page("data.html.j2", site=site, root="../"),

@@ -1,13 +1,15 @@
 """A citizen looks for the enterprises checked in 厦门 or in 思明区, on a 390 px phone in
 headless Chromium, the site served over HTTP.
 
-With JavaScript: the search page's 地区 choice lists the prefectures and districts in which
-results are published, by name, and narrows the hits to the enterprises there (a division
-alone lists them), by the division the registry holds for each enterprise, not by the
-division in its credit code (that of the authority that registered it). Without JavaScript:
-the search page lists each district's rounds, each a link to that district's enterprises on
-the round page, whose county groups are anchors a nav at their head leads to. Screenshots
-under the test's ``tmp_path``."""
+With JavaScript: the search page's 地区 choice lists every prefecture and district of the
+bureau's area (Fujian) as of the latest draw by name, those with no published result said so
+(chosen, the page says none is published there), and narrows the hits to the enterprises
+there (a division alone lists them), by the division the registry holds for each enterprise,
+not by the division in its credit code (that of the authority that registered it). Without
+JavaScript: the search page lists each district of the area, said to have no result or with
+its rounds, each a link to that district's enterprises on the round page, whose county
+groups are anchors a nav at their head leads to. Screenshots under the test's
+``tmp_path``."""
 
 from __future__ import annotations
 
@@ -84,7 +86,16 @@ def test_the_division_choice_narrows_the_hits(
         assert choices[0] == "全部地区"
         for name in ("福州市（全部区县）", "鼓楼区", "厦门市（全部区县）", "思明区", "湖里区"):
             assert name in choices, choices
-        assert "马尾区" not in choices  # no result published there
+        # every district of the bureau's area (Fujian) is listed, those with no result said so
+        assert "马尾区（尚无公示结果）" in choices  # drawn there, no result published yet
+        assert "莆田市（全部区县，尚无公示结果）" in choices and "城厢区（尚无公示结果）" in choices
+        assert "黄浦区" not in "".join(choices)  # Shanghai's: not the bureau's
+        expect(page.locator("#area-note")).to_contain_text("没有列出的地区不在本局辖区内")
+        area.select_option(label="马尾区（尚无公示结果）")
+        expect(status).to_have_text("马尾区尚无公示的检查结果。")
+        expect(hits).to_have_count(0)
+        area.select_option(label="莆田市（全部区县，尚无公示结果）")
+        expect(status).to_have_text("莆田市尚无公示的检查结果。")
 
         area.select_option(label="思明区")  # a district alone lists its enterprises
         expect(status).to_have_text("思明区：找到 2 条。")
@@ -123,7 +134,17 @@ def test_without_javascript_each_district_leads_to_its_enterprises(
         link = xiamen.locator("li", has_text="思明区").locator("a")
         expect(link).to_have_text(ROUND)
         assert link.get_attribute("href") == f"rounds/{ROUND}/index.html#d-350203"
-        expect(page.locator("#areas ~ details", has_text="马尾区")).to_have_count(0)
+        # a district of the bureau's area with no result is listed, said to have none
+        expect(page.locator("#areas + p")).to_contain_text("没有列出的地区不在本局辖区内")
+        fuzhou = page.locator("#areas ~ details", has_text="福州市")
+        expect(fuzhou.locator("summary")).to_have_text("福州市（已公示 1 条）")
+        fuzhou.locator("summary").click()
+        expect(fuzhou.locator("li", has_text="马尾区")).to_have_text("马尾区：尚无公示结果")
+        expect(fuzhou.locator("li", has_text="马尾区").locator("a")).to_have_count(0)
+        putian = page.locator("#areas ~ details", has_text="莆田市")
+        expect(putian.locator("summary")).to_have_text("莆田市（尚无公示结果）")
+        expect(page.locator("#areas ~ details", has_text="上海")).to_have_count(0)
+        _measure(page, tmp_path / "search-nojs-fuzhou.png", times=False)
 
         link.click()
         group = page.locator("#d-350203")
