@@ -30,12 +30,10 @@ from joint.replacements import lock_round
 from joint.store import decision, get_joint, now_utc, plan_of
 from rounds import audit
 from shuangsui.errors import UserError
-from shuangsui.text import no_control, no_control_in_text
+from shuangsui.text import NOTE_MAX, no_control, no_control_in_text
 from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
-
-NOTE_MAX = 500  # characters of the reason, as for a replacement (joint.withdraw)
 
 
 @dataclass(frozen=True)

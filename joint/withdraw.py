@@ -37,12 +37,10 @@ from joint.replacements import bureau_part, hold, lock_round, pick_inputs, teams
 from joint.service import Bureau, get_joint, plan_of
 from rounds import audit
 from shuangsui.errors import UserError
-from shuangsui.text import no_control, no_control_in_text
+from shuangsui.text import NOTE_MAX, no_control, no_control_in_text
 from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
-
-NOTE_MAX = 500  # characters of the reason, as for a bureau's own rounds (rounds.replacements)
 
 
 @dataclass(frozen=True)
