@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +122,26 @@ class Output:
             if path.is_file() and (rel := path.relative_to(self.out).as_posix()) not in listed
         ]
         return changed, unlisted
+
+    def refuse_links(self, keys: Iterable[str]) -> None:
+        """Refuse the publish, before anything is read from the site or written to it, if a
+        folder it keeps (``OWN_FOLDERS``, a listed file's folders, rounds ``keys``' folders and
+        bundles) is a symlink: a link to a folder outside the site made every publish fail
+        with the path refusal meant for names from data, and one inside it would send one
+        folder's files into another. The link and what it leads to are left as they are."""
+        folders = {*OWN_FOLDERS, *(f"rounds/{key}/bundle" for key in keys)}
+        folders.update(rel.rpartition("/")[0] for rel in self.files)
+        for rel in sorted(filter(None, folders)):
+            parts = rel.split("/")
+            for depth in range(1, len(parts) + 1):
+                path = self.out.joinpath(*parts[:depth])
+                if path.is_symlink():
+                    raise UserError(
+                        f"{self.out.name}/{'/'.join(parts[:depth])}: a link (to "
+                        f"{os.readlink(path)}) stands where the publish keeps a folder of its "
+                        "own; nothing was published. Put a folder there in its place (remove "
+                        "the link; the publish writes the folder's files again) and publish again"
+                    )
 
     def has(self, rel: str) -> bool:
         return rel in self.files and (self.out / rel).is_file()

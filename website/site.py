@@ -283,6 +283,7 @@ def _publish(
     stamps_at: StampClock | None = None,
 ) -> PublishReport:
     out = output.out
+    output.refuse_links(output.parts)  # the rounds this site holds; those to come, below
     remove_leftovers(out)
     restored, unlisted = output.check_files() if check_files else ([], [])
     if restored or unlisted:
@@ -296,6 +297,7 @@ def _publish(
     extra = {rel: data for hook in extra_file_hooks for rel, data in hook(engine).items()}
     with engine.connect() as conn:
         rows = read_rounds(conn, settings, now)
+        output.refuse_links(r.key for r in rows)
         for row in rows:  # a round's files are named by its key: refuse before writing any
             child(out / "rounds", row.key)
         _refuse_unpublishing(rows, output)
