@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from findings.schemas import FindingIn
-from shuangsui.text import REASON_MAX
+from shuangsui.text import CONTROL, REASON_MAX
 from workspace.formvalues import first_twice
 
 TEXT_FIELDS = (
@@ -34,37 +34,55 @@ FIELD_LABELS = {
     "description": "检查情况",
     "measures": "处理措施",
     "certificates": "证书处理",
-    "evidence": "照片",
+    "evidence": "现场照片和附件",
     "internal_note": "内部备注",
     "reason": "更正理由",
     "finding": "检查结果",
 }
-
-
-# the form's other fields, as a refusal names them
-TWICE_LABELS = {
+# the form's own fields, as the page labels them (assignment.html): a refusal names a field so
+REASON_FIRST = "说明"  # the reason's label before the first version: a check date's reason
+FORM_LABELS = {
     **FIELD_LABELS,
     "measure_kind": "处理措施",
-    "measure_deadline": "处理措施",
-    "measure_text": "处理措施",
-    "base_version": "版本号",
-    "action": "表单",
+    "measure_deadline": "改正期限",
+    "measure_text": "措施说明",
 }
 
 
+class Said(NamedTuple):
+    """A refusal of one field of the form: the id of the field the page shows it beside
+    (``assignment.html``) and what it says, the field named by its label."""
+
+    field: str
+    text: str
+
+
 TWICE_SAID = "表单中填写了不止一次，未保存任何内容。请刷新页面后重新填写提交。"
+# the hidden fields and the buttons, which have no label of their own
+TWICE_HIDDEN = {"base_version": "表单中的版本号", "action": "“保存草稿”或“提交”按钮"}
 
 
-def sent_twice(form: Any) -> str:
-    """The first field of the inspector's form sent more than once, said in Chinese ("" when
-    none was): the page's form sends each once, and which of two values was meant is not the
-    server's to guess (the API refuses a key twice, ``api.bodies.OnceEachKey``)."""
+def sent_twice(form: Any, reason: str = FIELD_LABELS["reason"]) -> str:
+    """The first field of the inspector's form sent more than once, said in Chinese by its
+    label ("" when none was): the page's form sends each once, and which of two values was
+    meant is not the server's to guess (the API refuses a key twice, ``api.bodies.OnceEachKey``).
+    ``reason``: the reason's label on the page the form came from."""
     certs = [key for key, _ in form.multi_items() if key.startswith(CERT_PREFIX)]
     name = first_twice(form, (*TEXT_FIELDS, "base_version", "action", *certs))
     if not name:
         return ""
-    label = "证书处理" if name.startswith(CERT_PREFIX) else TWICE_LABELS[name]
-    return f"{label}（{name}）：{TWICE_SAID}"
+    if name.startswith(CERT_PREFIX):
+        label = certificate_label(name[len(CERT_PREFIX) :])
+    else:
+        label = ({**FORM_LABELS, "reason": reason} | TWICE_HIDDEN)[name]
+    return f"{label}：{TWICE_SAID}"
+
+
+def certificate_label(key: str) -> str:
+    """A certificate's select as the page labels it (its body and number) under 证书处理;
+    a key the page never sent shown without its control characters and cut short."""
+    body, _, number = CONTROL.sub("", key).partition(":")
+    return f"{FIELD_LABELS['certificates']}“{body[:64]} {number[:64]}”"
 
 
 DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -91,8 +109,12 @@ def draft_from_form(form: Any, evidence: list[dict[str, str]]) -> dict[str, Any]
     return draft
 
 
-def finding_from_draft(draft: dict[str, Any]) -> tuple[FindingIn | None, list[str]]:
-    """The version a draft describes, or the reasons (in Chinese, naming the field) it is not."""
+def finding_from_draft(
+    draft: dict[str, Any], reason: str = FIELD_LABELS["reason"]
+) -> tuple[FindingIn | None, list[Said]]:
+    """The version a draft describes, or the reasons it is not: each in Chinese, naming the
+    field as the page labels it (``reason``: the reason's label on the page, 说明 before the
+    first version), with the field it is shown beside."""
     data: dict[str, Any] = {
         "result": draft.get("result") or None,
         "check_date": draft.get("check_date") or None,
@@ -122,13 +144,38 @@ def finding_from_draft(draft: dict[str, Any]) -> tuple[FindingIn | None, list[st
     except ValidationError as exc:
         out = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            if not loc:  # a rule between the result and other fields: no field name of its own
-                out.append(f"{FIELD_LABELS['finding']}：{_said(err)}")
-                continue
-            head = loc.split(".", 1)[0]
-            out.append(f"{FIELD_LABELS.get(head, head)}（{loc}）：{_said(err)}")
+            field, label = _field_of(err["loc"], data, reason)
+            out.append(Said(field, f"{label}：{_said(err)}"))
         return None, out
+
+
+# a measure's parts (the form has one measure), by the part a refusal names
+_MEASURE_PARTS = {"kind": "measure_kind", "deadline": "measure_deadline", "text": "measure_text"}
+
+
+def _field_of(loc: Sequence[Any], data: dict[str, Any], reason: str) -> tuple[str, str]:
+    """(the id of the field a refusal at ``loc`` is shown beside, the field as the page labels
+    it): a measure's part by its own label, a certificate by its body and number, a file by
+    its name; a rule between the result and other fields (no ``loc``) by the result."""
+    head, rest = (loc[0], loc[1:]) if loc else ("", ())
+    at = rest[0] if rest and isinstance(rest[0], int) else None
+    if head == "measures":
+        part = rest[1] if len(rest) > 1 else "kind"
+        return "measure_kind", FORM_LABELS[_MEASURE_PARTS.get(part, "measure_kind")]
+    if head == "certificates" and at is not None and at < len(data["certificates"]):
+        c = data["certificates"][at]
+        return "certificates", certificate_label(f"{c['body']}:{c['number']}")
+    if head == "evidence" and at is not None and at < len(data["evidence"]):
+        name = CONTROL.sub("", data["evidence"][at]["filename"])[:64]
+        said = f"“{name}”" if name.strip() else f"第 {at + 1} 个文件"
+        return "attachments", f"{FIELD_LABELS['evidence']}{said}"
+    if head == "evidence":
+        return "attachments", FIELD_LABELS["evidence"]
+    if head == "reason":
+        return "reason", reason
+    if head in FIELD_LABELS:
+        return head, FIELD_LABELS[head]
+    return "result", FIELD_LABELS["finding"]  # a rule between the fields, or none known
 
 
 # pydantic's refusals of a form field, by type, as the inspector reads them
@@ -159,7 +206,7 @@ _CHECKS = [
     (r"certificates: (\S+) (\S+) is not a certificate of (\S+)",
      "证书处理：{0} {1} 不是这家企业（{2}）的证书（名录库可能已更新），请刷新页面后重新选择"),
     (r"evidence: ([0-9a-f]{64}) was not uploaded for (\S+) in (\S+) ",
-     "照片和文件：文件 {0:.12}… 不是为这家企业本轮的检查上传的，不能列入检查结果；"
+     "现场照片和附件：文件 {0:.12}… 不是为这家企业本轮的检查上传的，不能列入检查结果；"
      "请在本页重新上传该文件"),
     (r"a day written YYYY-MM-DD", "应为日期，请按 年-月-日 填写，例如 2026-12-10"),
     (r"check_date: (\S+) is in the future", "检查日期 {0} 晚于今天，请填写实际检查的日期"),

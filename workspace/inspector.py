@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -39,6 +38,8 @@ from workspace import assignment, attachments, drafts, kept, photo_form, session
 from workspace.events import DraftSaved, EvidenceAttached, EvidenceRemoved, WorkspaceOpened
 from workspace.forms import (
     FIELD_LABELS,
+    REASON_FIRST,
+    Said,
     draft_from_form,
     finding_from_draft,
     in_chinese,
@@ -307,17 +308,21 @@ def _unreadable(exc: HTTPException) -> Exception:
     return PageRefused(400, f"表单无法读取：{reason}。未保存任何内容。")
 
 
+# the forms' hidden version numbers, as a refusal names them (the page shows no label)
+VERSION_FIELDS = {"base_version": "表单中的版本号", "version": "签字表单中的版本号"}
+
+
 def version_field(form: FormData, name: str) -> int | None:
     """The version number ``name`` of the form (ASCII digits), None when not sent; anything
     else ("x", "²", a thousand digits) is a 422 naming the field."""
     if len(form.getlist(name)) > 1:
-        raise PageRefused(422, f"表单中的版本号（{name}）填写了不止一次。请返回页面重新提交。")
+        raise PageRefused(422, f"{VERSION_FIELDS[name]}填写了不止一次。请返回页面重新提交。")
     value = form.get(name)
     if value is None or value == "":
         return None
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
         return int(value)
-    raise PageRefused(422, f"表单中的版本号（{name}）无效，应为数字。请返回页面重新提交。")
+    raise PageRefused(422, f"{VERSION_FIELDS[name]}无效，应为数字。请返回页面重新提交。")
 
 
 @router.post("/a/{round_key}/{credit_code}")
@@ -386,7 +391,8 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     form = read.form
     rk, cc = me.session.round_key, me.session.credit_code
     base = version_field(form, "base_version")  # checked before anything is written
-    if twice := sent_twice(form):
+    reason = REASON_FIRST if not base else FIELD_LABELS["reason"]  # as the page labelled it
+    if twice := sent_twice(form, reason):
         raise PageRefused(422, twice)
     home = state.settings.home
     files, refused = await _store_files(request, me, form)
@@ -397,13 +403,15 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     submitting = form.get("action") == "submit" and not read.cut
     if not submitting and not refused:
         return _see(page_path(rk, cc) + "?saved=1")
-    errors, status = list(refused), 413 if read.cut else 422
+    said = [Said("attachments", r) for r in refused]
+    status = 413 if read.cut else 422
     data = None
     if submitting:  # the fields' refusals too, with the files' (the typed text is kept)
-        data, found = finding_from_draft(draft)
-        errors += found
+        data, found = finding_from_draft(draft, reason)
+        said += found
         if data is None:  # the date is told with the rest, not after they are mended
-            errors += await run_in_threadpool(_date_said, state.engine, rk, cc, draft)
+            dated = await run_in_threadpool(_date_said, state.engine, rk, cc, draft, reason)
+            said += [Said("check_date", d) for d in dated]
     if data is not None and not refused:
         try:
             await run_in_threadpool(
@@ -419,49 +427,43 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
                 allowed=still_open(request, me),
             )
         except (Conflict, UserError) as exc:  # a version came first (whose: came_first): 409
-            said = ""
+            first = ""
             if isinstance(exc, Conflict):
-                said = await run_in_threadpool(came_first, request, me, exc, base or 0)
-                said = said and said + KEPT
-            errors = [said] if said else refusals(exc, "提交")
+                first = await run_in_threadpool(came_first, request, me, exc, base or 0)
+                first = first and first + KEPT
+            found = [beside(r, reason) for r in refusals(exc, "提交")]
+            said = [Said("", first)] if first else found
             status = 409 if isinstance(exc, Conflict) else 422
-    if errors:
+    if said:
         heading = "" if submitting else "草稿已保存，以下内容未保存"
-        ctx = _context(request, me, errors=errors, field_errors=by_field(errors, refused),
+        ctx = _context(request, me, errors=[s.text for s in said], field_errors=by_field(said),
                        errors_heading=heading)  # fmt: skip
         return render("assignment.html", status, **ctx)
     drafts.discard(home, rk, cc, me.name)
     return _see(page_path(rk, cc) + "?submitted=1")
 
 
-# a refusal of the form's fields names the field in brackets after its label: 检查日期（check_date）
-_NAMED = re.compile(r"^[^（：]*（([a-z_]+)")
-# the fields the page shows a refusal beside, by the name a refusal gives (its first part)
-_BESIDE = {"measures": "measure_kind", "certificates": "certificates", "evidence": "attachments"}
+# the service's refusals of a version, by how each starts: the field it is shown beside
+_STARTS = [(f"{FIELD_LABELS['check_date']}", "check_date"),
+           (f"{FIELD_LABELS['certificates']}：", "certificates"),
+           (f"{FIELD_LABELS['evidence']}：", "attachments")]  # fmt: skip
 
 
-# a refusal without a field's name, by how it starts: a rule between the result and other
-# fields, the round's dates, the service's refusal of a certificate
-_STARTS = [(f"{FIELD_LABELS['finding']}：", "result"), (FIELD_LABELS["check_date"], "check_date"),
-           (f"{FIELD_LABELS['certificates']}：", "certificates")]  # fmt: skip
+def beside(said: str, reason: str) -> Said:
+    """A refusal of :mod:`findings.service` by the field it is shown beside: the round's
+    dates by the check date, a certificate by the certificates, a file by the files; any
+    other (the whole post's) by none. The reason is named as the page labels it."""
+    said = said.replace(f"“{REASON_FIRST}”", f"“{reason}”")
+    return Said(next((f for start, f in _STARTS if said.startswith(start)), ""), said)
 
 
-def by_field(errors: list[str], files: list[str]) -> dict[str, list[str]]:
-    """Each refusal of a post by the form's field it is shown beside (its element's id): the
-    files' by the photos, a field's by that field, a rule between the result and others by the
-    result, the round's dates by the check date; one of the whole post (a version came first)
-    only at the top, as every refusal is."""
+def by_field(said: list[Said]) -> dict[str, list[str]]:
+    """Each refusal of a post by the form's field it is shown beside (its element's id); one
+    of the whole post (a version came first) only at the top, as every refusal is."""
     out: dict[str, list[str]] = {}
-    for said in errors:
-        if said in files:
-            where = "attachments"
-        elif found := _NAMED.match(said):
-            where = _BESIDE.get(found[1], found[1])
-        else:
-            where = next((f for start, f in _STARTS if said.startswith(start)), "")
-        if not where:
-            continue
-        out.setdefault(where, []).append(said)
+    for where, text in said:
+        if where:
+            out.setdefault(where, []).append(text)
     return out
 
 
@@ -478,16 +480,19 @@ BUSY = "同时有多人在修改这家企业的检查结果，未能{0}。请刷
 REFUSED = "系统未接受这次{0}。请刷新页面后重试；如仍不成，请联系协调员。"
 
 
-def _date_said(engine: Any, round_key: str, credit_code: str, draft: dict[str, Any]) -> list[str]:
-    """What the round's dates say of a draft's check date (and its 说明), for a form refused
-    for its other fields; nothing when the date itself is not one (the form said so)."""
+def _date_said(
+    engine: Any, round_key: str, credit_code: str, draft: dict[str, Any], reason: str
+) -> list[str]:
+    """What the round's dates say of a draft's check date (and its reason, labelled ``reason``
+    on the page), for a form refused for its other fields; nothing when the date itself is
+    not one (the form said so)."""
     try:
         day = date.fromisoformat(draft.get("check_date") or "")
     except ValueError:
         return []
     with DbSession(engine) as db:
         found = check_date_problems(db, round_key, credit_code, day, draft.get("reason") or "")
-    return [in_chinese(p) for p in found]
+    return [beside(in_chinese(p), reason).text for p in found]
 
 
 def refusals(exc: UserError, doing: str) -> list[str]:
@@ -577,7 +582,7 @@ async def sign(request: Request, me: Me) -> Response:
     version = version_field(form, "version")
     rk, cc = me.session.round_key, me.session.credit_code
     if version is None:
-        raise PageRefused(422, "签字表单缺少版本号（version）。")
+        raise PageRefused(422, f"{VERSION_FIELDS['version']}缺失。请刷新页面后再签字。")
     try:
         await run_in_threadpool(
             service.sign_off,

@@ -52,7 +52,7 @@ def test_a_fault_of_the_form_and_its_date_are_said_together(
         r = http.post(path, data={"csrf": csrf_of(html), **form, "check_date": "2026-13-01"})
         assert r.status_code == 422
         dated = [f for f in _faults(r.text) if "检查日期" in f]
-        assert dated == ["检查日期（check_date）：应为日期，例如 2026-12-10"], dated
+        assert dated == ["检查日期：应为日期，例如 2026-12-10"], dated
     assert service.history(engine, ROUND, code).versions == []
 
 

@@ -58,7 +58,7 @@ def test_a_draft_citing_another_assignments_file_is_refused_and_not_served(
     assert served.status_code == 404 and "这项任务没有这个文件" in served.text
     assert r.status_code == 422, r.text
     assert (
-        f"照片和文件：文件 {foreign[:12]}… 不是为这家企业本轮的检查上传的，不能列入检查结果；"
+        f"现场照片和附件：文件 {foreign[:12]}… 不是为这家企业本轮的检查上传的，不能列入检查结果；"
         "请在本页重新上传该文件。"
     ) in r.text
     assert "was not uploaded" not in r.text

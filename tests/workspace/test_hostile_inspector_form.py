@@ -32,10 +32,12 @@ def _events(engine: sa.Engine) -> list[str]:
 @pytest.mark.parametrize(
     ("extra", "said"),
     [
-        (("result", "no_activity"), "检查结果（result）：表单中填写了不止一次"),
-        (("description", "另一段"), "检查情况（description）：表单中填写了不止一次"),
-        (("measure_kind", "rectify"), "处理措施（measure_kind）：表单中填写了不止一次"),
-        (("base_version", "0"), "版本号（base_version）填写了不止一次"),
+        (("result", "no_activity"), "检查结果：表单中填写了不止一次"),
+        (("description", "另一段"), "检查情况：表单中填写了不止一次"),
+        (("measure_kind", "rectify"), "处理措施：表单中填写了不止一次"),
+        (("measure_deadline", "2026-12-20"), "改正期限：表单中填写了不止一次"),
+        (("reason", "另一个"), "说明：表单中填写了不止一次"),
+        (("base_version", "0"), "表单中的版本号填写了不止一次"),
     ],
 )
 def test_a_field_sent_twice_saves_nothing(
@@ -46,7 +48,8 @@ def test_a_field_sent_twice_saves_nothing(
     with httpx.Client(base_url=base) as http:
         path, html = open_assignment(http, base, code, team[0])
         pairs = [("csrf", csrf_of(html)), ("base_version", "0"), *FORM.items(),
-                 ("measure_kind", ""), ("action", "submit"), extra]  # fmt: skip
+                 ("measure_kind", ""), ("measure_deadline", ""), ("reason", ""),
+                 ("action", "submit"), extra]  # fmt: skip
         r = _post(http, path, pairs)
         assert r.status_code == 422, r.text[:300]
         assert said in r.text
@@ -66,13 +69,15 @@ def test_a_certificate_twice_and_a_version_to_sign_twice_are_refused(
         pairs = [("csrf", csrf_of(html)), ("base_version", "0"), *FORM.items(),
                  (cert, "kept"), (cert, "suspended"), ("action", "submit")]  # fmt: skip
         r = _post(http, path, pairs)
-        assert r.status_code == 422 and f"证书处理（{cert}）：表单中填写了不止一次" in r.text
+        assert r.status_code == 422 and "表单中填写了不止一次" in r.text
+        label = cert.removeprefix("cert:").replace(":", " ")
+        assert f"证书处理“{label}”：表单中填写了不止一次" in r.text
         done = _post(http, path, [p for p in pairs if p != (cert, "suspended")])
         assert done.status_code == 303, done.text[:300]
     with httpx.Client(base_url=base) as other:
         path, html = open_assignment(other, base, code, team[1])
         sign = [("csrf", csrf_of(html)), ("version", "2"), ("version", "1")]
         r = _post(other, f"{path}/sign", sign)
-        assert r.status_code == 422 and "版本号（version）填写了不止一次" in r.text
+        assert r.status_code == 422 and "签字表单中的版本号填写了不止一次" in r.text
     (state,) = service.history(engine, ROUND, code).states
     assert state.signed_by == (team[0],)  # the refused signature was not given
