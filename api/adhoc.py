@@ -88,7 +88,8 @@ def run_ceremony(
     offered = ceremonies.offered_sha256(digits, witnesses)
     if run_state is not None:
         ceremonies.settle(engine, round_key, run_state)
-    first = ceremonies.take(engine, round_key, replace(entry, offered_sha256=offered), offered)
+    took = ceremonies.take(engine, round_key, replace(entry, offered_sha256=offered), offered)
+    first = took.refused_by
     if first is ceremonies.DRAWN:
         first = _drawn_by(engine, round_key, params["requested_by"], digits, witnesses)
     if first is not None:

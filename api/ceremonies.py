@@ -4,7 +4,8 @@ digits or witnesses) meanwhile is refused at once, whichever process it comes to
 ``shuangsui serve`` behind one address, a draw run through the ``draw-round`` deployment).
 
 The hold is the audit log's own entry of the ceremony (``CeremonyEntered``, or
-``AdhocRequested`` step ``ceremony``, with ``offered_sha256``: the SHA-256 of what was offered,
+``AdhocRequested`` step ``ceremony``, or ``DrawCommandEntered`` for ``shuangsui round draw``,
+which holds the round while it draws, with ``offered_sha256``: the SHA-256 of what was offered,
 as ``DrawRefused`` names it), written under the round's lock (PostgreSQL: its row ``FOR
 UPDATE``; SQLite: the database's write lock) once no live hold is found; a refused one is
 audited there too (``CeremonyRefused``). A hold ends when the round is drawn or failed
@@ -13,8 +14,9 @@ audited there too (``CeremonyRefused``). A hold ends when the round is drawn or 
 process ended without a draw, or the deployment's run was found in a final state with no
 draw), or :data:`HOLD` after it was entered: a process that died records nothing, and a later
 ceremony may then take the round. A deployment's run is recorded with its hold
-(``CeremonyRunCreated``): a later ceremony, ``shuangsui round draw`` and the round's page ask
-Prefect how it is (:func:`settle`; Prefect not answering keeps the rule of :data:`HOLD`). The
+(``CeremonyRunCreated``): a later ceremony, ``shuangsui round draw``, the round's page and
+``GET /rounds/{key}`` ask Prefect how it is (:func:`settle`; Prefect not answering keeps the
+rule of :data:`HOLD`). The
 draw's own refusal (``rounds.service``: ``DrawAlreadyMade``) stays the last guard: of two runs
 that both reach the draw, one draws and the other is refused."""
 
@@ -39,6 +41,7 @@ from workspace.events import (
     CeremonyEntered,
     CeremonyRefused,
     CeremonyRunCreated,
+    DrawCommandEntered,
 )
 
 # How long a ceremony holds its round with no draw and no failure recorded. A draw at 200,000
@@ -62,20 +65,26 @@ def offered_sha256(digits: str, witnesses: Sequence[str]) -> str:
 @dataclass(frozen=True)
 class Ceremony:
     """A ceremony entered for a round: who entered its digits (on the round's page or by the
-    API; "" when not recorded: a round drawn by the command or a flow) and when (UTC), and
-    when the round was drawn with it (None: not drawn yet)."""
+    API; who ran ``shuangsui round draw``, ``by_command``; "" when not recorded: a round drawn
+    by a flow or by the command before it held the round) and when (UTC), and when the round
+    was drawn with it (None: not drawn yet)."""
 
     requested_by: str
     at: dt.datetime | None
     drawn_at: dt.datetime | None = None
     offered: str = field(default="", repr=False)  # offered_sha256: to tell a retry
+    by_command: bool = False  # ``shuangsui round draw`` holding the round while it draws
 
     def problem(self, round_key: str) -> dict[str, Any]:
         """How the API's 409 says it: ``detail``, ``entered_by``, ``entered_at``, ``drawn_at``."""
         at, drawn_at = (d.isoformat(timespec="seconds") if d else None
                         for d in (self.at, self.drawn_at))  # fmt: skip
         who = f"{self.requested_by} entered at {at}" if self.requested_by else "entered before"
-        if drawn_at:
+        if self.by_command and not drawn_at:
+            detail = (f"round {round_key} is being drawn by `shuangsui round draw`, run by "
+                      f"{self.requested_by} at {at}; these digits will not be used (a round "
+                      "key has exactly one draw) and the attempt is in the audit log")  # fmt: skip
+        elif drawn_at:
             detail = (f"round {round_key} was drawn at {drawn_at} with the ceremony {who}; "
                       "these digits were not used (a round key has exactly one draw) and the "
                       "attempt is in the audit log")  # fmt: skip
@@ -84,7 +93,7 @@ class Ceremony:
                       "will not be used (a round key has exactly one draw) and the attempt is "
                       "in the audit log")  # fmt: skip
         return {"detail": detail, "entered_by": self.requested_by, "entered_at": at,
-                "drawn_at": drawn_at}  # fmt: skip
+                "drawn_at": drawn_at, "by_command": self.by_command}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,9 @@ class Hold:
 
 
 def is_entry(event: AuditEvent) -> bool:
-    """An entry of a ceremony's digits (the round's page's, the API's): who entered them."""
-    if event.event == CeremonyEntered.__name__:
+    """An entry of a ceremony's digits (the round's page's, the API's, ``round draw``'s): who
+    entered them."""
+    if event.event in (CeremonyEntered.__name__, DrawCommandEntered.__name__):
         return True
     return event.event == AdhocRequested.__name__ and '"step":"ceremony"' in event.payload
 
@@ -114,7 +124,9 @@ def last_hold(events: Sequence[AuditEvent], now: dt.datetime) -> Hold | None:
     for e in events:
         if is_entry(e):
             said = json.loads(e.payload)
-            hold = Hold(Ceremony(said["by"], utc(e.at), offered=said.get("offered_sha256", "")),
+            by_command = e.event == DrawCommandEntered.__name__
+            offered = said.get("offered_sha256", "")
+            hold = Hold(Ceremony(said["by"], utc(e.at), offered=offered, by_command=by_command),
                         live=True)  # fmt: skip
         elif e.event in ENDS:
             hold = None
@@ -148,34 +160,44 @@ def hold_of(engine: Engine, round_key: str, run_state: RunState | None = None) -
 DRAWN = Ceremony("", None)  # take: the round is not committed (drawn, failed): not held here
 
 
-def take(
-    engine: Engine, round_key: str, entry: object | None, offered: str, by: str = ""
-) -> Ceremony | None:
-    """Take the round's ceremony for ``entry`` (its audit entry, offering ``offered``): None
-    when taken (the entry recorded; or a retry of the live ceremony, recorded before); the
-    live ceremony of other digits, this one's refusal audited (``CeremonyRefused``); or
-    :data:`DRAWN` when the round is no longer committed (nothing written: the caller asks
-    the draw, which refuses other digits and audits it). ``entry`` None (``shuangsui round
-    draw``, ``by``: who asks): refused as any other while another ceremony holds the round,
-    but nothing taken (the command draws at once, in its own process)."""
-    by = by or str(getattr(entry, "by", ""))
+@dataclass(frozen=True)
+class Took:
+    """What :func:`take` found under the round's lock: ``refused_by``, the ceremony holding the
+    round instead (its refusal audited), or :data:`DRAWN`; else the round is this ceremony's:
+    taken now (``again`` None), or already, these digits being the live ceremony's own
+    (``again``: that ceremony, entered before: a retry, or ``round draw`` given them)."""
 
-    def work(session: Session) -> Ceremony | None:
+    refused_by: Ceremony | None = None
+    again: Ceremony | None = None
+
+
+def take(
+    engine: Engine, round_key: str, entry: AdhocRequested | CeremonyEntered | DrawCommandEntered,
+    offered: str,
+) -> Took:  # fmt: skip
+    """Take the round's ceremony for ``entry`` (its audit entry, offering ``offered``, entered
+    by ``entry.by``): the entry recorded, unless the live ceremony is of other digits (this
+    one's refusal audited, ``CeremonyRefused``) or these (a retry: nothing written), or the
+    round is no longer committed (:data:`DRAWN`, nothing written: the caller asks the draw,
+    which refuses other digits and audits it) or does not exist (nothing written)."""
+
+    def work(session: Session) -> Took:
         rnd = session.get(Round, round_key, with_for_update=True)  # SQLite: its write lock
-        if rnd is not None and rnd.status is not RoundStatus.committed:
-            return DRAWN
-        now = dt.datetime.now(dt.UTC)
-        hold = last_hold(audit.round_events(session, round_key), now) if rnd else None
+        if rnd is None:
+            return Took()  # nothing to hold: the caller's draw says there is no such round
+        if rnd.status is not RoundStatus.committed:
+            return Took(refused_by=DRAWN)
+        hold = last_hold(audit.round_events(session, round_key), dt.datetime.now(dt.UTC))
         if hold is not None and hold.live:
-            if hold.ceremony.offered == offered:
-                return None  # the same ceremony again
             first = hold.ceremony
+            if first.offered == offered:
+                return Took(again=first)  # the same ceremony again
             at = first.at.isoformat() if first.at else ""
-            audit.add_to(session, round_key, CeremonyRefused(by, offered, first.requested_by, at))
-            return first
-        if entry is not None:
-            audit.add_to(session, round_key, entry)
-        return None
+            refused = CeremonyRefused(entry.by, offered, first.requested_by, at)
+            audit.add_to(session, round_key, refused)
+            return Took(refused_by=first)
+        audit.add_to(session, round_key, entry)
+        return Took()
 
     return writes.write(engine, work, what=f"the ceremony of round {round_key}")
 

@@ -28,6 +28,7 @@ from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import CommitHeld, DrawNotRecorded, EntropyUnavailable, UserError
 from shuangsui.keys import ROW_ID_MAX, check_round_key
+from workspace.events import DrawCommandEntered
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -153,21 +154,23 @@ def draw_cmd(
     ceremony entered on the round's page or by the API is drawing it are refused with exit
     status 7, and the same digits and witnesses draw it, as that ceremony would)."""
     _texts({"requested_by": "--by"}, requested_by=by or "")
+    who = by or getpass.getuser()
     engine = _engine()
-    _not_held(engine, round_key, digits, witness, by or getpass.getuser())
+    offered = _held(engine, round_key, digits, witness, who)
     try:
         rnd = service.draw_round(
-            engine=engine,
-            round_key=round_key,
-            entropy=_entropy(digits, witness),
-            requested_by=by or getpass.getuser(),
+            engine=engine, round_key=round_key, entropy=_entropy(digits, witness), requested_by=who
         )
-    except EntropyUnavailable as exc:
-        typer.echo(f"waiting: {exc}", err=True)
-        raise typer.Exit(3) from None
-    except DrawNotRecorded as exc:  # not the user's fault, nor a bug: run it again
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
+    except BaseException as exc:
+        if offered:  # its hold ends with it (a failure the draw recorded ended it already)
+            ceremonies.end(engine, round_key, offered, who, runs.said(exc))
+        if isinstance(exc, EntropyUnavailable):
+            typer.echo(f"waiting: {exc}", err=True)
+            raise typer.Exit(3) from None
+        if isinstance(exc, DrawNotRecorded):  # not the user's fault, nor a bug: run it again
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        raise
     _print_commitment(rnd)
     for stratum, c in sorted((rnd.counts or {}).items()):
         typer.echo(
@@ -179,33 +182,39 @@ def draw_cmd(
 HELD_BY_CEREMONY = 7  # draw's exit status: another ceremony is drawing the round
 
 
-def _not_held(
+def _held(
     engine: Engine, round_key: str, digits: str | None, witnesses: list[str], who: str
-) -> None:
-    """Refuse the draw (exit :data:`HELD_BY_CEREMONY`, one line, the attempt audited as
-    ``CeremonyRefused``) while a ceremony entered on the round's page or by the API holds
-    the round with other digits or witnesses (``api.ceremonies``; its deployment run asked of
-    Prefect first: one ended with no draw holds nothing). The same digits and witnesses are
-    that ceremony's: drawn here, the draw is the one its run makes (a round has one draw;
-    asked again, the same draw is shown)."""
+) -> str:
+    """Hold the round for this draw (``DrawCommandEntered``, ``api.ceremonies``), so that a
+    ceremony entered on the round's page or by the API while the command draws is refused as
+    held by it, naming ``who``; its ``offered_sha256``, or "" when the round was not taken
+    here: drawn already (the draw shows it, or refuses other digits), or these digits and
+    witnesses are those of the ceremony holding it (drawn here, the draw is the one its run
+    makes: a round has one draw). Refused (exit :data:`HELD_BY_CEREMONY`, one line, audited
+    ``CeremonyRefused``) while another ceremony holds the round, its deployment run asked of
+    Prefect first (one ended with no draw holds nothing)."""
     offered = ceremonies.offered_sha256(digits or "", witnesses)
     ceremonies.settle(engine, round_key, runs.run_state)
-    hold = ceremonies.hold_of(engine, round_key)
-    first = ceremonies.take(engine, round_key, None, offered, by=who)
+    took = ceremonies.take(engine, round_key, DrawCommandEntered(who, offered), offered)
+    first = took.refused_by
     if first is not None and first is not ceremonies.DRAWN and first.at is not None:
         zone = get_settings().timezone
         until = local_label(first.at + ceremonies.HOLD, zone)
+        held = f"with the ceremony {first.requested_by} entered at"
+        if first.by_command:
+            held = f"by `shuangsui round draw`, run by {first.requested_by} at"
         typer.echo(
-            f"refused: round {round_key} is being drawn with the ceremony {first.requested_by} "
-            f"entered at {local_label(first.at, zone)}; it holds the round until {until} "
+            f"refused: round {round_key} is being drawn {held} {local_label(first.at, zone)}; "
+            f"it holds the round until {until} "
             f"({ceremonies.HOLD.total_seconds() / 60:g} minutes) unless drawn or failed "
             "before; these digits were not used and the attempt is in the audit log",
             err=True,
         )
         raise typer.Exit(HELD_BY_CEREMONY)
-    if hold is not None and hold.live:
+    if took.again is not None and not took.again.by_command:
         typer.echo(f"round {round_key}: these are the digits of the ceremony "
-                   f"{hold.ceremony.requested_by} entered; drawn with them")  # fmt: skip
+                   f"{took.again.requested_by} entered; drawn with them")  # fmt: skip
+    return offered if first is None and took.again is None else ""
 
 
 @app.command("show")

@@ -436,6 +436,7 @@ class CeremonyHold:
     live: bool
     error: str  # its run's failure as recorded ("" when the hold expired instead)
     run_ended: str = ""  # how its deployment run was found to have ended, as the page says it
+    by_command: bool = False  # ``shuangsui round draw`` run by ``by`` holds the round
 
 
 # a deployment run's final state (``api.ceremonies.FINAL``) as the round's page says it
@@ -455,7 +456,7 @@ def ceremony_hold(engine: Any, round_key: str, zone: str) -> CeremonyHold | None
     first = hold.ceremony
     at = local_label(first.at, zone) if first.at else ""
     ended = RUN_ENDED.get(hold.run_state, hold.run_state)
-    return CeremonyHold(first.requested_by, at, hold.live, hold.error, ended)
+    return CeremonyHold(first.requested_by, at, hold.live, hold.error, ended, first.by_command)
 
 
 @router.post("/rounds/{round_key}/ceremony")
@@ -526,6 +527,10 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
 def not_used(first: api_adhoc.Ceremony, zone: str) -> str:
     """A ceremony refused because another was entered first, as the page says it."""
     at = local_label(first.at, zone) if first.at else ""
+    if first.drawn_at is None and first.by_command:
+        return (f"您提交的仪式数字未被采用：{first.requested_by} 已于 {at} 用命令行"
+                "（shuangsui round draw）开始本轮摇号，正在摇号，一轮只摇一次；这次提交已记入"
+                "审计日志。请稍后查看本轮次页面的摇号结果。")  # fmt: skip
     if first.drawn_at is None:
         return (f"您提交的仪式数字未被采用：{first.requested_by} 已于 {at} 提交本轮的仪式数字，"
                 "正在以其摇号，一轮只摇一次。请查看本轮次页面的摇号结果。")  # fmt: skip

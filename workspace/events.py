@@ -115,6 +115,16 @@ class CeremonyEntered:
 
 
 @dataclass(frozen=True)
+class DrawCommandEntered:
+    """``shuangsui round draw`` run by ``by`` (``--by``, or the login's user name) holds the
+    round while it draws with the entropy ``offered_sha256`` names (``api.ceremonies``): a
+    ceremony entered meanwhile is refused as held by the command."""
+
+    by: str
+    offered_sha256: str
+
+
+@dataclass(frozen=True)
 class CeremonyRefused:
     """A ceremony (``offered_sha256``, entered by ``by``) refused at once: the round was being
     drawn with the ceremony ``entered_by`` entered at ``entered_at`` (``api.ceremonies``)."""

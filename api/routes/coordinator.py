@@ -14,11 +14,11 @@ from fastapi.responses import FileResponse
 from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
-from api import paging
+from api import ceremonies, paging
 from api.adhoc import REASON_MAX, Refused, refused_ceremonies, run_ceremony
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
-from api.runs import run_state
+from api.runs import remembered_state, run_state
 from findings import overdue
 from findings.evidence import evidence_dir, served_headers
 from findings.models import Evidence
@@ -73,15 +73,20 @@ def one_round(round_key: RoundKey, request: Request, who: Coordinator) -> dict[s
     """One round (with ``refused_ceremonies``: who entered digits that were not drawn and when
     (``requested_by``, ``at``), and why (``reason``): ``drawn``, the round drawn by another
     ceremony, or ``held``, another ceremony holding the round (``entered_by``,
-    ``entered_at``)); or, for the key
+    ``entered_at``); and ``ceremony``, while the round is committed, its last ceremony as
+    its page says it (:func:`_ceremony`), else null); or, for the key
     ``POST /rounds/adhoc`` answered with, why it never became
     one (``status`` ``refused``: the refusal's ``kind`` and ``error``, as the audit log holds
     them); 404 for a key that is neither (yet: the round may still be committing)."""
-    with Session(request.app.state.engine) as session:
+    engine = request.app.state.engine
+    with Session(engine) as session:
         rnd = session.get(Round, round_key)
         if rnd is not None:  # and the ceremonies not drawn: answered 202 like the one drawn
             not_drawn = [_refused(r) for r in refused_ceremonies(session, round_key)]
-            return _round(rnd) | {"refused_ceremonies": not_drawn}
+    if rnd is not None:
+        return _round(rnd) | {"refused_ceremonies": not_drawn,
+                              "ceremony": _ceremony(engine, round_key)}  # fmt: skip
+    with Session(engine) as session:
         refused = session.exec(
             select(AuditEvent)
             .where(AuditEvent.round_key == round_key, AuditEvent.event == "AdhocRefused")
@@ -93,6 +98,28 @@ def one_round(round_key: RoundKey, request: Request, who: Coordinator) -> dict[s
     return {"round_key": round_key, "status": "refused", "plan_id": said["plan"],
             "kind": said["kind"], "error": said["error"],
             "at": (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).isoformat()}  # fmt: skip
+
+
+def _ceremony(engine: Any, round_key: str) -> dict[str, Any] | None:
+    """The committed round's last ceremony (``api.ceremonies.hold_of``; its deployment run
+    asked of Prefect, the answer kept ``api.runs.REMEMBER_SECONDS``): who entered it
+    (``entered_by``; ``by_command``: who ran ``shuangsui round draw``) and when
+    (``entered_at``), whether it holds the round (``live``; ``held_until``: when the hold ends
+    unless the round is drawn or the run found ended before), its deployment run (``run_id``)
+    and that run's state as Prefect said it (``run_state``; null when not known), and why it
+    no longer holds the round (``error``, its run's failure as recorded; null when the hold
+    expired with nothing recorded, or is live). Null when no ceremony was entered since the
+    last draw failure, or the round is not committed."""
+    hold = ceremonies.hold_of(engine, round_key, remembered_state)
+    if hold is None:
+        return None
+    first = hold.ceremony
+    at = first.at.isoformat() if first.at else None
+    until = (first.at + ceremonies.HOLD).isoformat() if hold.live and first.at else None
+    state = hold.run_state or (remembered_state(hold.run_id) if hold.run_id else None)
+    return {"entered_by": first.requested_by, "entered_at": at, "by_command": first.by_command,
+            "live": hold.live, "held_until": until, "run_id": hold.run_id or None,
+            "run_state": state or None, "error": hold.error or None}  # fmt: skip
 
 
 def _refused(r: Refused) -> dict[str, Any]:
