@@ -173,6 +173,8 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
         "file_accept": accept,
         "file_kinds": kinds,
         "file_limit": attachments.size_label(settings.evidence_max_bytes),
+        # a post past it is refused unread (workspace.photo_form.ceiling; workspace.pages)
+        "post_limit": attachments.size_label(photo_form.ceiling(settings.evidence_max_bytes)),
         "draft_of_ended_link": _draft_of_ended_link(request, me),
         **extra,
     }
