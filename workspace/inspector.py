@@ -155,6 +155,7 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
     rk, cc = me.session.round_key, me.session.credit_code
     view = assignment.load(state.engine, rk, cc, me.name, state.settings.timezone)
     latest = view.latest
+    i_signed = latest is not None and me.name in latest.signer_ids
     settings = FindingsSettings()
     accept, kinds = attachments.file_input(settings.media_types)
     ctx = {
@@ -166,10 +167,10 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
         "results": list(RESULT_LABELS.items()),
         "measures": list(MEASURE_LABELS.items()),
         "actions": list(ACTION_LABELS.items()),
-        "i_signed": latest is not None and me.name in latest.signer_ids,
+        "i_signed": i_signed,
         "errors": [],
         "field_errors": {},
-        "notice": next((text for key, text in NOTICES.items() if key in request.query_params), ""),
+        "notice": _notice(request, me, i_signed),
         "file_accept": accept,
         "file_kinds": kinds,
         "file_limit": attachments.size_label(settings.evidence_max_bytes),
@@ -180,6 +181,20 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
     }
     refs = [*ctx["draft"].get("evidence", []), *(e for v in view.versions for e in v.evidence)]
     return ctx | {"evidence_of": attachments.lookup(state.engine, refs)}
+
+
+def _notice(request: Request, me: Visitor, i_signed: bool) -> str:
+    """What the redirect's query says was done, while it still holds: the page reloaded (or
+    its tab opened again) after a teammate's correction said 已签字确认 above 待您签字确认.
+    A signature or a submission holds while the latest version carries the member's
+    signature; a draft saved, while the member has one."""
+    key = next((key for key in NOTICES if key in request.query_params), "")
+    if key == "saved":
+        rk, cc = me.session.round_key, me.session.credit_code
+        held = bool(drafts.load(request.app.state.settings.home, rk, cc, me.name))
+    else:
+        held = i_signed
+    return NOTICES[key] if key and held else ""
 
 
 # the generation of the link whose session saved a draft (``notifications.generations``)
