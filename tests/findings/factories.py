@@ -22,6 +22,11 @@ def drawn_round(
     """Seed, commit and draw ``ccc-2026-12``; the teams by credit code (lead first)."""
     seed_registry(engine, **kw)
     rounds.commit_round(engine=engine, plan_text=plan_yaml(), draw_version=draw_version)
+    return draw(engine)
+
+
+def draw(engine: sa.Engine) -> dict[str, list[str]]:
+    """Draw the committed ``ccc-2026-12`` (one witness's digits); the teams by credit code."""
     rounds.draw_round(
         engine=engine,
         round_key=ROUND,

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from rounds import service
 from tests.browser import headless, phone
-from tests.findings.factories import ROUND, final_finding, teams
+from tests.findings.factories import ROUND, draw, final_finding
 from tests.rounds.factories import plan_yaml, seed_registry
 from tests.website.test_phone import _measure
 from tests.website.test_search import served
@@ -59,14 +59,7 @@ def _site(engine: sa.Engine, out: Path) -> tuple[str, str]:
                 {"n": name, "c": code},
             )
     service.commit_round(engine=engine, plan_text=plan_yaml())
-    service.draw_round(
-        engine=engine,
-        round_key=ROUND,
-        entropy=service.EntropyInput(
-            witness_digits="3141592653589793238462643", witnesses=("张三",)
-        ),
-    )
-    drawn = teams(engine)
+    drawn = draw(engine)
     arabic = {codes[i] for i in range(1, len(codes), 2)}
     one = next(c for c in sorted(drawn) if c in arabic)
     other = next(c for c in sorted(drawn) if c not in arabic)

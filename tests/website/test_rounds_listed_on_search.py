@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from rounds import disclosure, service
-from tests.findings.factories import ROUND, final_finding, teams
+from tests.findings.factories import ROUND, draw, final_finding
 from tests.rounds.factories import plan_yaml, seed_registry
 from website.site import publish
 
@@ -51,14 +51,7 @@ def test_the_list_of_rounds_says_drawn_or_not_as_the_index_does(
     assert _listed(out) == "已承诺，待抽取" == _drawn_cell(out)
 
     monkeypatch.setattr(disclosure, "now", lambda: DRAWN.astimezone(dt.UTC))
-    service.draw_round(
-        engine=engine,
-        round_key=ROUND,
-        entropy=service.EntropyInput(
-            witness_digits="3141592653589793238462643", witnesses=("张三",)
-        ),
-    )
-    drawn = teams(engine)
+    drawn = draw(engine)
     first = sorted(drawn)[0]
     final_finding(engine, first, drawn[first], result="no_problem")  # published on its own
     publish(engine, out, now=DURING)
