@@ -152,7 +152,8 @@ def draw_cmd(
     drawn round are refused with exit status 4; a draw that other writers kept from being
     recorded leaves the round committed, exit status 6: run it again; other digits while a
     ceremony entered on the round's page or by the API is drawing it are refused with exit
-    status 7, and the same digits and witnesses draw it, as that ceremony would)."""
+    status 7, and the same digits and witnesses draw it, as that ceremony would; while it
+    draws, the round is held for it: a ceremony entered meanwhile is refused, naming ``--by``)."""
     _texts({"requested_by": "--by"}, requested_by=by or "")
     who = by or getpass.getuser()
     engine = _engine()
