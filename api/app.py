@@ -65,7 +65,14 @@ def include_router(app: FastAPI, router: APIRouter, **kwargs: Any) -> None:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from notifications.link_key import watch  # a key rotated since: no start, or a stop
+    from notifications.settings import NotifySettings
+
+    settings = app.state.settings
+    key = await watch(app.state.engine, settings.secret_key.get_secret_value(),
+                      NotifySettings().key_check_seconds)  # fmt: skip
     yield
+    key.cancel()
     # a clean stop lets rounds started by POST /rounds/adhoc finish (commit and draw are short)
     left = wait_for_running(timeout=120)
     if left:

@@ -210,9 +210,10 @@ def relink_cmd(
         _engine(),
         lambda session: relink(session, round_key=round_key, inspector_id=inspector, by=by,
                                reason=reason, refusals=refusals, credit_code=credit_code,
-                               end_old=end_old),
+                               end_old=end_old, rotate=True),
         what=f"the links of round {round_key}",
     )  # fmt: skip
+    _say_key(done.key_replaced)
     _say_relinked(round_key, done)
     if end_old and done.ended:
         typer.echo(f"the earlier link of {inspector} to {credit_code} is ended: it no longer "
@@ -229,6 +230,18 @@ def relink_cmd(
                    "carried it out yet (its notice waits in the outbox, never tried), so "
                    "nobody but the member can come to hold it; the message queued now holds "
                    "the same link")  # fmt: skip
+
+
+def _say_key(replaced: str) -> None:
+    """A rotation recorded by this relink, said once."""
+    if replaced:
+        from notifications.link_key import SHOWN, fingerprint
+        from shuangsui.config import get_settings
+
+        mine = fingerprint(get_settings().secret_key.get_secret_value())
+        typer.echo(f"the secret key was rotated: fingerprint {mine[:SHOWN]} recorded as the "
+                   f"current key, replacing {replaced[:SHOWN]}; a dispatcher or serve still "
+                   "holding the old key now writes and sends no link and stops")  # fmt: skip
 
 
 def _say_relinked(round_key: str, done: Relinked) -> None:
@@ -261,7 +274,9 @@ def _relink_all_open(*, by: str, reason: str, refusals: Refusals) -> None:
     skipped: list[str] = []
     failed: list[str] = []
     for turn in relink_all_open(_engine(), by=by, reason=reason, refusals=refusals):
-        if turn.done is not None:
+        if turn.key_replaced:
+            _say_key(turn.key_replaced)
+        elif turn.done is not None:
             done.append(turn.done)
             _say_relinked(turn.round_key, turn.done)
         elif turn.skipped:

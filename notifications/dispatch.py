@@ -54,6 +54,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
+from notifications import link_key
 from notifications.breaker import Breaker
 from notifications.channels import DeliveryError
 from notifications.delivery import Connections, Delivery
@@ -69,6 +70,7 @@ logger = logging.getLogger(__name__)
 T = Notification.__table__  # type: ignore[attr-defined]
 DUE_STATUSES = ("pending", "failed")  # as in DUE_PREDICATE
 MAX_HOLD_LEASES = 4  # a message held this long is no longer renewed: its send hangs
+DISPATCHER = "a dispatcher, at its first claim"  # who records a key when none is (link_key)
 _COLUMNS = (
     T.c.id, T.c.idempotency_key, T.c.round_key, T.c.kind, T.c.recipient, T.c.channel,
     T.c.address, T.c.subject, T.c.body, T.c.payload, T.c.attempts, T.c.created_at,
@@ -139,44 +141,75 @@ def claim(engine: Engine, limit: int, now: datetime, lease: timedelta, round_key
     rows by id. ``held``: ids this dispatcher still holds (in flight, or sent and not yet
     recorded, under a lease that may have run out while the database stalled): never taken
     again by their own holder. ``secret`` (the key links are made under; every dispatcher
-    gives it): what the claim took is followed in its transaction before it is returned
-    (:func:`_followed`)."""
+    gives it): checked first against the key recorded (``link_key.check``: another one, and
+    nothing is claimed, :class:`~notifications.link_key.StaleKey`), and what the claim took is
+    followed before it is returned (:func:`_followed`)."""
     ids = _due_ids(now, round_key, limit, held)
     if engine.dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
     stmt = update(T).where(T.c.id.in_(ids)).values(lease_until=now + lease).returning(*_COLUMNS)
+    follows: list[int] = []
     with engine.begin() as conn:
+        if secret is not None:
+            link_key.check(conn, link_key.fingerprint(secret), who=DISPATCHER)
         rows = list(conn.execute(stmt))
         if secret is not None and rows:
-            rows = _followed(conn, rows, now + lease, secret)
+            follows = _to_follow(conn, rows, secret)
+    if follows:
+        assert secret is not None
+        rows = _followed(engine, rows, follows, now + lease, secret)
     return sorted(rows, key=lambda r: r.id)
 
 
-def _followed(conn: Connection, rows: list, lease_until: datetime, secret: str) -> list:
-    """``rows``, just claimed on ``conn``, as they must leave: a message held by a dispatcher
-    that stopped before recording its outcome (its lease run out) while the member's link
-    was ended or given again, or their address corrected, is taken as it stood, and nothing
-    else would look at it again before it goes. Those ``follow.to_follow`` names (two reads;
-    none, nearly always) are given back within the claim's transaction, followed
-    (``follow.follow``: withdrawn, or written again with the current link and address), and
-    what is left of them claimed again as it is now. Should following fail, they go as
-    claimed (logged), as before."""
+def _claim_said(*args: Any, **kw: Any) -> list:
+    """:func:`claim`; a stale key (nothing claimed) said in one log line before it stops the
+    dispatcher."""
+    try:
+        return claim(*args, **kw)
+    except link_key.StaleKey as exc:
+        logger.error("%s; claimed nothing", exc)
+        raise
+
+
+def _to_follow(conn: Connection, rows: list, secret: str) -> list[int]:
+    """Of ``rows``, just claimed on ``conn``, those ``follow.to_follow`` names (two reads;
+    none, nearly always)."""
     from notifications import follow  # follow reads the registry and the relink's modules
 
-    session = Session(bind=conn, join_transaction_mode="rollback_only")
-    ids = follow.to_follow(session, rows, secret)
-    if not ids:
-        return rows
+    return follow.to_follow(Session(bind=conn, join_transaction_mode="rollback_only"), rows,
+                            secret)  # fmt: skip
+
+
+def _followed(engine: Engine, rows: list, ids: list[int], lease_until: datetime,
+              secret: str) -> list:  # fmt: skip
+    """``rows``, claimed (committed, leased until ``lease_until``), as they must leave: a
+    message held by a dispatcher that stopped before recording its outcome (its lease run
+    out) while the member's link was ended or given again, or their address corrected, is
+    taken as it stood, and nothing else would look at it again before it goes. Those of
+    ``ids`` still under our lease are given back, followed (``follow.follow``: withdrawn, or
+    written again with the current link and address) and what is left of them claimed again
+    as it is now, in one transaction. Should following fail, they go as claimed (logged).
+
+    Not in the claim's transaction, and one dispatcher at a time (``follow.one_at_a_time``):
+    following writes every waiting message of the member on the check, and two claims
+    following the same members at once each waited on rows the other had just claimed and
+    held locked, a deadlock PostgreSQL ended by failing one of them, whose messages then went
+    with the dead link. A claim committed first holds no lock while it waits for its turn,
+    and a claim never waits on one that follows (``SKIP LOCKED``)."""
+    from notifications import follow
+
     try:
-        with conn.begin_nested():
-            conn.execute(update(T).where(T.c.id.in_(ids)).values(lease_until=None))
-            follow.follow(session, ids, secret, claimed=True)
+        with engine.begin() as conn:
+            follow.one_at_a_time(conn)
+            mine = list(conn.scalars(_GIVE_BACK, {"ids": ids, "_until": lease_until}))
+            session = Session(bind=conn, join_transaction_mode="rollback_only")
+            follow.follow(session, mine, secret, claimed=True)
             session.flush()
-            again = list(conn.execute(_CLAIM_AGAIN, {"ids": ids, "_until": lease_until}))
+            again = list(conn.execute(_CLAIM_AGAIN, {"ids": mine, "_until": lease_until}))
     except Exception:
         logger.exception("following claimed messages %s failed: sent as they stand", ids[:20])
         return rows
-    followed = set(ids)
+    followed = set(mine)
     return [r for r in rows if r.id not in followed] + again
 
 
@@ -190,6 +223,12 @@ _MARK_SENT = (
     update(T)
     .where(and_(T.c.id.in_(bindparam("ids", expanding=True)), _STILL_DUE))
     .values(status="sent", attempts=T.c.attempts + 1, sent_at=bindparam("at"), lease_until=None)
+)
+_GIVE_BACK = (
+    update(T)
+    .where(T.c.id.in_(bindparam("ids", expanding=True)), T.c.lease_until == bindparam("_until"))
+    .values(lease_until=None)
+    .returning(T.c.id)
 )
 _CLAIM_AGAIN = (
     update(T)
@@ -389,10 +428,16 @@ class _Leases:
     Its lease runs out and another dispatcher sends it, with the same ``Message-ID``.
 
     Renewing and giving back take turns, so a row is never given back under a lease a renewal
-    has just replaced (which would leave it leased to nobody until that lease ran out)."""
+    has just replaced (which would leave it leased to nobody until that lease ran out).
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], lease: timedelta) -> None:
-        self.engine, self.clock, self.lease = engine, clock, lease
+    Each renewal checks the process's key (``key``, a fingerprint) against the one recorded:
+    another one recorded since (a rotation's relink), ``stale`` says so, nothing more is
+    renewed, and the feed gives back what it has not started (:class:`_Feed`)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], lease: timedelta,
+                 key: str | None = None) -> None:  # fmt: skip
+        self.engine, self.clock, self.lease, self.key = engine, clock, lease, key
+        self.stale: link_key.StaleKey | None = None
         self._fresh_for = lease.total_seconds() / 2
         self._every = lease.total_seconds() / 4
         self._max_hold = lease.total_seconds() * MAX_HOLD_LEASES
@@ -461,10 +506,16 @@ class _Leases:
                     "another dispatcher sends them when their lease runs out",
                     too_long, MAX_HOLD_LEASES,
                 )  # fmt: skip
-            if not by_lease:
+            if not by_lease or self.stale is not None:
                 return
             kept: set[int] = set()
             with self.engine.begin() as conn:
+                if self.key is not None:
+                    try:
+                        link_key.check(conn, self.key, who=DISPATCHER)
+                    except link_key.StaleKey as exc:
+                        self.stale = exc
+                        return
                 busy = _locked_by_others(conn, [i for ids in by_lease.values() for i in ids])
                 for old, ids in by_lease.items():
                     free = [i for i in ids if i not in busy]
@@ -544,6 +595,9 @@ class _Feed:
 
     def next(self):  # type: ignore[no-untyped-def]
         while not self._stopped:
+            if (stale := self._leases.stale) is not None:
+                self._give_back_all(stale)
+                break
             try:
                 row = self._rows.popleft()
             except IndexError:
@@ -569,7 +623,10 @@ class _Feed:
         return None
 
     def _give_back(self, row) -> None:  # type: ignore[no-untyped-def]
-        ids = [row.id]
+        n = self._give_back_queued([row.id])
+        logger.info("released %d message(s): renewing their leases fell behind", n)
+
+    def _give_back_queued(self, ids: list[int]) -> int:
         while True:  # the rest of the queue was renewed no later: give it all back at once
             try:
                 ids.append(self._rows.popleft().id)
@@ -577,7 +634,15 @@ class _Feed:
                 break
         n = self._leases.give_back(ids)
         self._count(released=n, lost=len(ids) - n)
-        logger.info("released %d message(s): renewing their leases fell behind", n)
+        return n
+
+    def _give_back_all(self, stale: link_key.StaleKey) -> None:
+        """The key was rotated while this process held rows: none not started is sent."""
+        with self._lock:  # no claim meanwhile
+            n = self._give_back_queued([])
+            if self.error is None:
+                logger.error("%s; gave back %d message(s) claimed, unsent", stale, n)
+            self.fail(stale)
 
     def _count(self, released: int = 0, lost: int = 0) -> None:
         with self._counting:  # workers count at once
@@ -636,7 +701,7 @@ def dispatch(
     started = time.perf_counter()
     first_at, first_claimed = clock(), time.monotonic()
     secret = settings.secret_key.get_secret_value()
-    first = claim(engine, batch_size, first_at, lease, round_key, secret=secret)
+    first = _claim_said(engine, batch_size, first_at, lease, round_key, secret=secret)
     helpers: list[Helper] = []
     if (
         processes > 1
@@ -714,10 +779,10 @@ def run_workers(
     started = time.perf_counter()
     delivery = Delivery(settings, notify, smtp, clock, transport)
     breaker = Breaker(engine, clock, notify, settings)
-    leases = _Leases(engine, clock, lease)
+    secret = settings.secret_key.get_secret_value()
+    leases = _Leases(engine, clock, lease, link_key.fingerprint(secret))
     leases.hold([r.id for r in first], first_lease_until, first_claimed)
     leases.start()
-    secret = settings.secret_key.get_secret_value()
 
     def follow(ids: list[int]) -> None:
         from notifications.follow import after_failures  # the relink's and registry's modules
@@ -730,7 +795,8 @@ def run_workers(
         if not keep_going():
             return []
         at, since = clock(), time.monotonic()
-        rows = claim(engine, batch_size, at, lease, round_key, held=leases.ids(), secret=secret)
+        rows = _claim_said(engine, batch_size, at, lease, round_key, held=leases.ids(),
+                           secret=secret)  # fmt: skip
         leases.hold([r.id for r in rows], at + lease, since)
         return rows
 

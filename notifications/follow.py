@@ -10,9 +10,10 @@ but at the old address, holding the old link, and it would be tried there again 
 attempts ran out: the member's live link to a wrong address, or a link that no longer opens
 to the member. And when the dispatcher stops before recording any outcome (killed, its host
 lost), its lease runs out and the next claim takes the message as it stands. So, once a
-dispatcher has recorded the failure (``dispatch._Recorder``: :func:`after_failures`), and in
-the transaction of each claim (``dispatch.claim``: :func:`to_follow`, then :func:`follow` on
-what it names), each such message of an inspector's:
+dispatcher has recorded the failure (``dispatch._Recorder``: :func:`after_failures`), and at
+each claim (``dispatch.claim``: :func:`to_follow` in the claim's transaction, then, once it is
+committed, :func:`follow` on what it names in a transaction of its own, one dispatcher at a
+time: :func:`one_at_a_time`), each such message of an inspector's:
 
 - goes to the address the registry holds now, when that is usable and another
   (``readdress.readdress``, with the member's other messages waiting there; its count of
@@ -30,7 +31,8 @@ what it names), each such message of an inspector's:
 A message sent, or given up on (dead: ``notifications retry`` reads the registry again, and a
 relink writes a dead letter's link again), is not this module's. Every statement checks again
 that the row waits and is not leased: another dispatcher's claim meanwhile keeps its row (a
-claim gives its own rows back within its transaction first).
+claim gives its own rows back, in the following's transaction, first). Nothing is followed
+under a key other than the recorded one (``link_key``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from notifications import facts, generations, readdress
+from notifications import facts, generations, link_key, readdress
 from notifications.generations import LINK_KINDS
 from notifications.links import assignment_tokens, holds_link
 from notifications.messages import Person, route
@@ -97,12 +99,31 @@ class LinksRewrittenAtClaim:
 def after_failures(engine: Engine, ids: Sequence[int], secret: str) -> None:
     """Follow the messages of ``ids`` (failures just recorded) that wait again, in a
     transaction of their own. Logged, never raised: the outcomes are recorded already, and a
-    message not followed now is where a failure left it before."""
+    message not followed now is where a failure left it before. Under a key that is no longer
+    the recorded one (``link_key``) nothing is written: its links would not open; the next
+    claim of a current dispatcher follows them."""
     try:
         with Session(engine) as session, session.begin():
+            one_at_a_time(session.connection())
+            link_key.check(session.connection(), link_key.fingerprint(secret),
+                           who="a dispatcher, after a failure")  # fmt: skip
             follow(session, ids, secret)
+    except link_key.StaleKey as exc:
+        logger.error("%s; messages %s not followed after their failure", exc, list(ids)[:20])
     except Exception:
         logger.exception("following messages %s after their failure failed", list(ids)[:20])
+
+
+FOLLOW_LOCK = 0x5353_4E46  # "SSNF": the advisory lock of following (PostgreSQL)
+
+
+def one_at_a_time(conn: sa.Connection) -> None:
+    """Wait, in ``conn``'s transaction, for the turn to follow (PostgreSQL: a transaction's
+    advisory lock; SQLite writes one transaction at a time). Taken before any row is
+    written: two dispatchers following the same member's messages at once each locked rows
+    the other then waited on, a deadlock. A relink and a claim never wait for it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": FOLLOW_LOCK})
 
 
 def follow(session: Session, ids: Sequence[int], secret: str, *, claimed: bool = False) -> None:

@@ -98,3 +98,16 @@ class ChannelPause(SQLModel, table=True):
     paused_until: datetime
     failures: int = 1  # failed connections in a row: the pause doubles with each
     last_error: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class LinkKey(SQLModel, table=True):
+    """A secret key links are made under, recorded by its fingerprint (never the key): the
+    newest row is the current key (``notifications.link_key``). A row is added when a key is
+    first used with none recorded, and by the relink of a rotation."""
+
+    __tablename__ = "link_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=64)
+    recorded_at: datetime
+    recorded_by: str = Field(sa_column=Column(Text, nullable=False))

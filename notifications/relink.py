@@ -47,6 +47,7 @@ transaction that queues the messages.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +58,7 @@ from sqlmodel import Session
 
 from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.state import is_final
-from notifications import facts, generations
+from notifications import facts, generations, link_key
 from notifications.generations import LINK_KINDS, LinkGeneration
 from notifications.links import assignment_tokens, idempotency_keys, reissue_subject
 from notifications.messages import (
@@ -78,6 +79,7 @@ from rounds.replacements import NOTE_MAX
 from shuangsui.errors import UserError
 from shuangsui.text import no_control, no_control_in_text
 
+logger = logging.getLogger(__name__)
 KIND = NotificationKind.link_reissued
 _NOT_REACHED = [s.value for s in (NotificationStatus.pending, NotificationStatus.failed,
                                   NotificationStatus.dead)]  # fmt: skip
@@ -98,7 +100,7 @@ class Refused(UserError):
 
     KINDS = ("by", "reason", "reason-long", "reason-unprintable", "inspector-unprintable",
              "no-round", "not-drawn", "no-inspector", "not-on-team", "all-final",
-             "end-old")  # fmt: skip
+             "end-old", "stale-key")  # fmt: skip
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -145,6 +147,8 @@ class Relinked:
     generation: int = 0
     ended: bool = False
     ended_before: LinkGeneration | None = None
+    # ``rotate``: the fingerprint of the key this run's recorded as current replaced (link_key)
+    key_replaced: str = ""
     # the seats whose 检查链接重新发送 of an earlier run, not yet left, this one took the place of
     replaced: list[tuple[str, str]] = field(default_factory=list)
     # nothing ended because the current link has not left (``generations.left``), not because
@@ -162,7 +166,7 @@ def relink(
     session: Session, *, round_key: str, inspector_id: str | None = None, by: str, reason: str,
     credit_code: str | None = None, refusals: Refusals | None = None,
     common: Common | None = None, none_open: bool = False, end_old: bool = False,
-    seen_generation: int | None = None,
+    seen_generation: int | None = None, rotate: bool = False,
 ) -> Relinked:  # fmt: skip
     """Give the links of ``round_key``'s open checks again (only ``inspector_id``'s, only the
     check of ``credit_code``, when given), in the caller's transaction; never commits.
@@ -173,7 +177,10 @@ def relink(
     entry that queued nothing. ``end_old`` (only with ``inspector_id`` and ``credit_code``):
     the member's link ended first and the new one sent (:func:`generations.end`, once per
     ``seen_generation``, the generation the page showed, or, with none, per reason); the
-    member left out (revoked, inactive, expired) ends nothing."""
+    member left out (revoked, inactive, expired) ends nothing. ``rotate`` (the command, run
+    where the key is set): the key links are made under is recorded as the current one
+    (``link_key.record``); otherwise (the workspace's form, under ``serve``'s key) another key
+    recorded refuses the relink (``stale-key``), nothing written."""
     by, reason = checked_note(by, reason)
     try:  # never looked up: PostgreSQL cannot compare a NUL
         no_control(inspector_id or "")
@@ -186,6 +193,7 @@ def relink(
     if none_open and not seats:
         raise NoneOpen(f"round {round_key} has no open check (every finding is final)")
     common = common or facts.common(notify=NotifySettings())
+    key_replaced = _key_recorded(session, common.secret, by, rotate)
     left_out = _refused(session, round_key, seats, refusals)
     people = facts.inspectors(session, sorted({s.inspector_id for s in seats}))
     for s in seats:
@@ -244,6 +252,7 @@ def relink(
         ended=ended_now,
         ended_before=before,
         replaced=replaced,
+        key_replaced=key_replaced,
         unsent=end_old and bool(live) and not ended_now and seen_generation in (None, now_at),
     )
     audit.add_to(session, round_key, LinksReissued(
@@ -253,6 +262,20 @@ def relink(
         left_out=[list(row) for row in done.left_out], credit_code=credit_code or "",
     ))  # fmt: skip
     return done
+
+
+def _key_recorded(session: Session, secret: str, by: str, rotate: bool) -> str:
+    """``secret``'s fingerprint recorded as the current key (``rotate``), the one it replaced
+    given back; or checked against the one recorded, refused when another."""
+    mine, conn = link_key.fingerprint(secret), session.connection()
+    if rotate:
+        return link_key.record(conn, mine, by=f"notifications relink, by {by}") or ""
+    try:
+        link_key.check(conn, mine, who=f"a relink by {by}")
+    except link_key.StaleKey as exc:
+        logger.error("%s; the relink by %s refused", exc, by)
+        raise Refused("stale-key", str(exc)) from None
+    return ""
 
 
 def checked_note(by: str, reason: str) -> tuple[str, str]:
@@ -383,6 +406,7 @@ def _rewrite_links(
     rows = session.execute(
         sa.select(n.id, n.recipient, n.status, n.subject, n.body, n.payload, n.channel,
                   n.address).where(n.round_key == round_key, n.kind.in_(LINK_KINDS))
+        .order_by(n.id)  # rows written in one order by every writer: no two wait on each other
     ).all()  # fmt: skip
     now = datetime.now(UTC)
     rewritten = 0

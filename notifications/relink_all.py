@@ -22,9 +22,11 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from notifications import link_key
 from notifications.relink import NoneOpen, Refusals, Refused, Relinked, checked_note, relink
 from rounds.models import Round, RoundStatus
 from shuangsui import writes
+from shuangsui.config import get_settings
 from shuangsui.errors import Conflict, UserError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class RoundRelinked:
     done: Relinked | None = None
     skipped: str = ""
     failed: str = ""
+    key_replaced: str = ""  # a first turn of no round: this run recorded its key, replacing it
 
 
 def drawn_rounds(engine: sa.Engine) -> list[str]:
@@ -58,6 +61,12 @@ def relink_all_open(
     transaction; each round's turn as it ends. ``by`` and ``reason`` are refused, naming the
     option, before any round is touched."""
     by, reason = checked_note(by, reason)
+    with engine.begin() as conn:  # the rotation's step: this key is the current one from now
+        replaced = link_key.record(conn, link_key.fingerprint(get_settings().secret_key
+                                                              .get_secret_value()),
+                                   by=f"notifications relink --all-open, by {by}")  # fmt: skip
+    if replaced:
+        yield RoundRelinked("", key_replaced=replaced)
     for key in drawn_rounds(engine):
         try:
             done = writes.write(

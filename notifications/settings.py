@@ -99,6 +99,8 @@ class NotifySettings(BaseSettings):
     # a dispatcher renews what it holds every quarter lease (notifications/dispatch.py):
     # shorter than a second, the renewals alone would keep the database busy
     lease_seconds: float = Field(default=300.0, ge=1.0, le=SPAN_MAX, allow_inf_nan=False)
+    # how often ``serve`` checks its secret key is still the current one (notifications/link_key.py)
+    key_check_seconds: float = Field(default=10.0, ge=0.1, le=SPAN_MAX, allow_inf_nan=False)
     # a mail server or webhook host that cannot be reached is paused (notifications/breaker.py)
     outage_backoff_base_seconds: float = Field(default=60.0, ge=0, le=SPAN_MAX, allow_inf_nan=False)
     outage_backoff_max_seconds: float = Field(

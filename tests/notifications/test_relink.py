@@ -376,7 +376,7 @@ def test_a_replacement_made_while_a_relink_is_written_waits_for_it(
     queued, go = threading.Event(), threading.Event()
 
     def relink_held(session: Session) -> int:
-        done = relink(session, round_key=ROUND, by=BY, reason=REASON)
+        done = relink(session, round_key=ROUND, by=BY, reason=REASON, rotate=True)  # as the command
         queued.set()
         assert go.wait(60), "the test never let the relink go on"
         return len(done.queued)
