@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_notifications.py [--messages 10000] [--concurrency N]
        [--processes N]   (default: the dispatcher's own defaults) [--repeats 3]
-       [--channels email,webhook]
+       [--channels email,webhook] [--postgres-url URL]
 
 For each channel (SMTP to a local aiosmtpd, generic webhooks to a local uvicorn), each running
 in its own process, one run of: a naive baseline (one connection per message, sequential), the
@@ -10,8 +10,10 @@ sink's ceiling (pre-rendered messages over one reused connection: smtplib; for w
 own transport, the reference issue 17's aim names), the stdlib floor (the same sends with the
 standard library's client: smtplib, which is also the mail channel's client, and http.client,
 which since 2026-12-03 is also the wire under the webhook channel's httpx interface) and
-the dispatcher (rendering, outbox bookkeeping and all, on SQLite), in one process and in
-``--processes`` (when the backlog is large enough for the dispatcher to start a helper).
+the dispatcher (rendering, outbox bookkeeping and all, on SQLite; with ``--postgres-url`` on
+PostgreSQL, each run in a copy of one database made for it on that server, whose role needs
+CREATEDB), in one process and in ``--processes`` (when the backlog is large enough for
+the dispatcher to start a helper).
 Each configuration runs ``--repeats`` times, interleaved with measurements of the ceiling and
 the floor (the shared machine drifts); the aim is read from the median run against the median
 reference, and each run is also given against the mean of the references just before and
@@ -296,6 +298,10 @@ def http_ceiling(url: str, n: int, client: str) -> tuple[float, float]:
     return t.both
 
 
+POSTGRES_URL = ""  # --postgres-url: the server the worlds and runs are made on
+PG_PREFIX = f"bench_notify_{os.getpid()}"
+
+
 def run_dispatcher(world: Path, workdir: Path, n: int, channel: str, port: int,
                    concurrency: int, processes: int) -> dict[str, float]:  # fmt: skip
     """Enqueue and dispatch ``n`` messages on a fresh copy of ``world`` (a database
@@ -306,9 +312,15 @@ def run_dispatcher(world: Path, workdir: Path, n: int, channel: str, port: int,
     from shuangsui.config import Settings
     from shuangsui.db import make_engine, session_scope
 
-    db = workdir / f"run-{time.monotonic_ns()}.db"
-    shutil.copyfile(world, db)
-    url = f"sqlite:///{db}"
+    if POSTGRES_URL:
+        import pg_admin
+
+        name = f"{PG_PREFIX}_run"
+        url = pg_admin.fresh(POSTGRES_URL, name, template=world.name)
+    else:
+        db = workdir / f"run-{time.monotonic_ns()}.db"
+        shutil.copyfile(world, db)
+        url = f"sqlite:///{db}"
     settings = Settings(environment="test", home=workdir, database_url=url)
     notify = NotifySettings(channel="live", batch_size=200, concurrency=concurrency,
                             processes=processes)  # fmt: skip
@@ -322,7 +334,10 @@ def run_dispatcher(world: Path, workdir: Path, n: int, channel: str, port: int,
     report = dispatch(engine=engine, settings=settings, notify=notify, smtp=smtp)
     c2, t2 = cpu_seconds(), time.perf_counter()
     engine.dispose()
-    db.unlink()
+    if POSTGRES_URL:
+        pg_admin.drop(POSTGRES_URL, name)
+    else:
+        db.unlink()
     return {"enqueue": t1 - t0, "enqueue_cpu": c1 - c0, "dispatch": t2 - t1,
             "dispatch_cpu": c2 - c1, "sent": report.sent,
             "processes": report.processes}  # fmt: skip
@@ -333,11 +348,23 @@ def world(workdir: Path, n: int, channel: str, hook_url: str) -> Path:
     from shuangsui.db import make_engine
 
     path = workdir / f"world-{channel}-{n}.db"
-    if not path.exists():
+    if POSTGRES_URL:  # the database's name, as a path's name
+        path = Path(f"{PG_PREFIX}_world_{channel}_{n}")
+        if path.name not in WORLDS:
+            import pg_admin
+
+            url = pg_admin.fresh(POSTGRES_URL, path.name)
+            build_world(url, n, channel, hook_url)
+            make_engine(url).dispose()
+            WORLDS.append(path.name)
+    elif not path.exists():
         url = f"sqlite:///{path}"
         build_world(url, n, channel, hook_url)
         make_engine(url).dispose()
     return path
+
+
+WORLDS: list[str] = []  # the PostgreSQL worlds made, dropped at the end
 
 
 Row = tuple[str, str, int, float, float]  # channel, sender, messages, seconds, CPU seconds
@@ -482,17 +509,28 @@ def main() -> None:
     ap.add_argument("--channels", default="email,webhook", help="comma-separated, in order")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of each configuration, interleaved with the references")  # fmt: skip
+    ap.add_argument("--postgres-url", default="",
+                    help="the dispatcher's outbox on PostgreSQL (a server whose role may create "
+                    "databases) instead of SQLite")  # fmt: skip
     args = ap.parse_args()
+    global POSTGRES_URL
+    POSTGRES_URL = args.postgres_url
     n = args.messages
     rows: list[Row] = []
     notes: list[str] = []
     startup = helper_startup()
     with tempfile.TemporaryDirectory() as tmp:
-        for channel in args.channels.split(","):
-            section = {"email": smtp_rows, "webhook": webhook_rows}[channel]
-            more, said = section(Path(tmp), n, args)
-            rows += more
-            notes += said
+        try:
+            for channel in args.channels.split(","):
+                section = {"email": smtp_rows, "webhook": webhook_rows}[channel]
+                more, said = section(Path(tmp), n, args)
+                rows += more
+                notes += said
+        finally:
+            if WORLDS:
+                import pg_admin
+
+                pg_admin.drop(POSTGRES_URL, *WORLDS)
     print("| channel | sender | messages | seconds | msg/s | CPU ms/msg |")
     print("|---|---|---:|---:|---:|---:|")
     for channel, label, count, secs, cpu in rows:
@@ -504,6 +542,7 @@ def main() -> None:
     print(f"- a helper process's start (interpreter + imports, before its first claim): "
           f"{startup:.2f} s")  # fmt: skip
     print(f"- load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"- the outbox on {'PostgreSQL' if POSTGRES_URL else 'SQLite'}")
 
 
 if __name__ == "__main__":
