@@ -599,7 +599,7 @@ async def sign(request: Request, me: Me) -> Response:
     version = version_field(form, "version")
     rk, cc = me.session.round_key, me.session.credit_code
     if version is None:
-        raise PageRefused(422, f"{VERSION_FIELDS['version']}缺失。请刷新页面后再签字。")
+        raise PageRefused(422, "签字表单缺少版本号。请刷新页面后再签字。")
     try:
         await run_in_threadpool(
             service.sign_off,
