@@ -107,11 +107,13 @@ def serve(
     from api import connections
     from api.adhoc import stop_temporary_server
     from api.app import create_app
+    from notifications import link_key
     from shuangsui import logsafe
 
-    _engine()
+    engine = _engine()
     settings = get_settings()
     _read_every_setting()
+    link_key.check_serve(engine, settings.secret_key.get_secret_value())  # not a stale key
     # the access log writes each request line, links' ?token= included: redact it
     logsafe.install()
     connections.warn_if_few_files(settings.serve_max_connections)

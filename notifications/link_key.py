@@ -69,8 +69,11 @@ class StaleKey(UserError):
         super().__init__(
             f"SHUANGSUI_SECRET_KEY of this process (fingerprint {mine[:SHOWN]}) is not the "
             f"current key (fingerprint {recorded[:SHOWN]}, recorded {at:%Y-%m-%d %H:%M:%S} UTC "
-            f"by {by}): the key was rotated; links made under this one no longer open, so "
-            "this process writes and sends none. Set the current key and restart it"
+            f"by {by}): links made under this one do not open, so this process writes and "
+            "sends none. If the key was rotated, set the current key here and start it again; "
+            "if this is the new key of a rotation under way, run `shuangsui notifications "
+            "relink --all-open --by NAME --reason TEXT` with it first (that records it as the "
+            'current key: docs/operations.md, "Keys and secrets")'
         )
         self.mine, self.recorded = mine, recorded
 
@@ -129,6 +132,13 @@ async def watch(engine: Engine, secret: str, every: float) -> asyncio.Task[None]
                 logger.exception("checking serve's secret key against the recorded one failed")
 
     return asyncio.create_task(keep(), name="link-key-watch")
+
+
+def check_serve(engine: Engine, secret: str) -> None:
+    """``serve``'s key checked before it listens: :class:`StaleKey`, which the command says in
+    one line (``error: …``), where the app's start (:func:`watch`) would say it in a traceback
+    of the server's start-up."""
+    _check_on(engine, fingerprint(secret))
 
 
 def _check_on(engine: Engine, mine: str) -> None:
