@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from api.app import create_app
+from shuangsui.db import migrate
 from tests.browser import command
 from tests.servers import serve_app
 
@@ -19,8 +21,12 @@ REFERENCE = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|url:\s*'
 
 
 @pytest.fixture
-def live() -> Iterator[str]:
-    engine = sa.create_engine("sqlite://")  # the documentation pages never touch it
+def live(tmp_path: Path) -> Iterator[str]:
+    # the documentation pages never touch the database, but the server's start checks its
+    # secret key against the one recorded (notifications.link_key): a migrated, empty one
+    url = f"sqlite:///{tmp_path / 'docs.db'}"
+    migrate(url)
+    engine = sa.create_engine(url)
     try:
         with serve_app(create_app(engine=engine), lifespan="auto") as url:
             yield url
