@@ -2,7 +2,8 @@
 of each district's rounds for a reader without JavaScript (the search box needs it).
 
 Every prefecture and district of the bureau's area (``Site.bureau_code``: a province's, a
-prefecture's or a district's) in force on the latest round's draw day is listed, those with no
+prefecture's or a district's) in force on the latest round's draw day (before any round is
+drawn, on the last day the table records a change: :func:`table_day`) is listed, those with no
 published result said so, so that a citizen who finds their district listed with none knows
 no check is published there yet, and one who does not find it knows it is not the bureau's
 (``by_prefecture``'s ``bureau_code``). Made from each round's part (``website.parts.RoundPart.
@@ -64,14 +65,29 @@ def _in_area(table: DivisionTable, bureau_code: str, day: date) -> list[str]:
     return [c for c in table.codes_in_force(day) if c.startswith(prefix) and is_county(c)]
 
 
+def table_day(table: DivisionTable) -> date:
+    """The last day ``table`` records a change on (a code coming into force or retired): the
+    divisions in force then are those in force since, as far as the table knows. The day the
+    area is listed as of before any round is drawn, so that a new bureau's site lists its
+    districts (said to have no result yet) instead of none; a day fixed by the program's own
+    table, not the day of the publish, so an unchanged site is published byte for byte."""
+    return max(
+        day
+        for versions in table.versions.values()
+        for d in versions
+        for day in (d.valid_from, d.valid_to)
+        if day
+    )
+
+
 def by_prefecture(
     rounds: Iterable[tuple[str, str, Mapping[str, int]]], *, bureau_code: str = ""
 ) -> list[Prefecture]:
     """The prefectures and their districts in which ``rounds`` have published results, and,
     given ``bureau_code``, every other district of the bureau's area in force on the latest
-    draw day (with no rounds), both in GB/T 2260 code order, each district with its rounds in
-    the order given. ``rounds``: (round key, draw time as ISO text or "", division code ->
-    results there)."""
+    draw day (:func:`table_day` when no round is drawn; with no rounds), both in GB/T 2260
+    code order, each district with its rounds in the order given. ``rounds``: (round key,
+    draw time as ISO text or "", division code -> results there)."""
     table = divisions()
     names: dict[str, str] = {}
     found: dict[str, District] = {}
@@ -90,10 +106,11 @@ def by_prefecture(
                 continue
             name(code, day)
             found.setdefault(code, District(code, "")).rounds.append((key, count))
-    if bureau_code and latest:
-        for code in _in_area(table, bureau_code, latest):
+    if bureau_code:
+        day = latest or table_day(table)
+        for code in _in_area(table, bureau_code, day):
             if code not in found:
-                name(code, latest)
+                name(code, day)
                 found[code] = District(code, "")
     groups: dict[str, list[District]] = {}
     for code in sorted(found):
