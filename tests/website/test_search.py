@@ -141,3 +141,39 @@ def test_without_javascript_the_page_says_where_to_look(site: tuple[str, list[st
         expect(page.locator("#q")).to_be_hidden()  # no box that would do nothing
         expect(page.locator('main a[href="data/results.csv"]')).to_be_visible()
         expect(page.locator(f'main a[href="rounds/{KEY}/index.html"]')).to_be_visible()
+
+
+@pytest.mark.slow
+def test_hostile_queries_are_said_plainly(site: tuple[str, list[str]], tmp_path: Path) -> None:
+    """A pasted page (100,000 characters) or a query of thousands of words is said to be too
+    long or of too many words, not echoed back whole in the live region nor run against every
+    enterprise; markup, a NUL, ``../`` and mixed scripts are text that finds nothing, and the
+    page still fits the phone's width."""
+    from tests.website.test_phone import _measure
+
+    url, codes = site
+    with headless() as browser:
+        page = phone(browser, javascript=True).new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        box, status, hits = page.locator("#q"), page.locator("#status"), page.locator("#hits li")
+        expect(box).to_be_visible()
+
+        box.fill("新" * 100_000)
+        expect(status).to_have_text("查询内容太长（100000 个字符），请最多输入 100 个字符。")
+        expect(hits).to_have_count(0)
+        box.fill(" ".join(["9"] * 3000)[:99])  # 50 words within the length
+        expect(status).to_have_text("查询的词太多（50 个），请最多输入 20 个词。")
+        box.fill(" ".join(["有限"] * 20))  # 20 words: searched
+        expect(status).to_contain_text(f"共找到 {DRAWN} 条")
+
+        for query in ('<img src=x onerror="alert(1)">', "</script><script>alert(2)</script>",
+                      "../../data\x00", "ｆｏｏ／．．／\u202e新华", "新华 مرحبا שלום"):  # fmt: skip
+            box.fill(query)
+            expect(status).to_contain_text("未找到")
+            expect(hits).to_have_count(0)
+        assert page.locator("#hits img, #hits script").count() == 0 and dialogs == []
+        _measure(page, tmp_path / "search-hostile.png", times=False)
+        box.fill(codes[3])  # and a plain query still finds
+        expect(status).to_have_text("找到 1 条。")
