@@ -42,13 +42,14 @@ class Refused:
     """A ceremony of the round whose digits were not used: who entered them and when (UTC),
     and why: ``drawn`` (the round was drawn by another ceremony: its ``DrawRefused``) or
     ``held`` (another ceremony held the round, ``entered_by`` at ``entered_at``: its
-    ``CeremonyRefused``)."""
+    ``CeremonyRefused``; ``by_command``: ``shuangsui round draw`` held it)."""
 
     by: str
     at: dt.datetime
     reason: str  # "drawn" | "held"
     entered_by: str = ""
     entered_at: dt.datetime | None = None
+    by_command: bool = False
 
 
 def refused_ceremonies(session: Session, round_key: str) -> list[Refused]:
@@ -65,7 +66,8 @@ def refused_ceremonies(session: Session, round_key: str) -> list[Refused]:
             said = json.loads(e.payload)
             at = said["entered_at"]
             first = _utc(dt.datetime.fromisoformat(at)) if at else None
-            refused.append(Refused(said["by"], _utc(e.at), "held", said["entered_by"], first))
+            refused.append(Refused(said["by"], _utc(e.at), "held", said["entered_by"], first,
+                                   said.get("by_command", False)))  # fmt: skip
     return refused
 
 

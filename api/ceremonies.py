@@ -13,17 +13,21 @@ audited there too (``CeremonyRefused``). A hold ends when the round is drawn or 
 ``EntropyAwaited``, or ``CeremonyEnded``: the runner did not start the run, the run in this
 process ended without a draw, or the deployment's run was found in a final state with no
 draw), or :data:`HOLD` after it was entered: a process that died records nothing, and a later
-ceremony may then take the round. A deployment's run is recorded with its hold
-(``CeremonyRunCreated``): a later ceremony, ``shuangsui round draw``, the round's page and
-``GET /rounds/{key}`` ask Prefect how it is (:func:`settle`; Prefect not answering keeps the
-rule of :data:`HOLD`). The
-draw's own refusal (``rounds.service``: ``DrawAlreadyMade``) stays the last guard: of two runs
-that both reach the draw, one draws and the other is refused."""
+ceremony may then take the round; but a ``round draw`` whose process is provably gone on this
+host (:class:`Process`: killed mid-draw) holds nothing, and a ceremony or ``round draw`` may
+take the round at once, its hold ended first (``CeremonyEnded`` saying so). A deployment's
+run is recorded with its hold (``CeremonyRunCreated``): a later ceremony, ``shuangsui round
+draw``, the round's page and ``GET /rounds/{key}`` ask Prefect how it is (:func:`settle`;
+Prefect not answering keeps the rule of :data:`HOLD`). The draw's own refusal
+(``rounds.service``: ``DrawAlreadyMade``) stays the last guard: of two runs that both reach the
+draw, one draws and the other is refused."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -63,6 +67,68 @@ def offered_sha256(digits: str, witnesses: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True)
+class Process:
+    """A process as ``round draw`` records it with its hold: its host's name, its pid, and
+    ``mark``: the host's boot (``/proc/sys/kernel/random/boot_id``), its PID namespace and the
+    process's start (clock ticks after the boot, ``/proc/<pid>/stat``'s 22nd field), "" where
+    there is no ``/proc`` to read them. A pid alone says nothing once the process is gone: the
+    kernel gives it to the next one; with its start, a pid taken again is another process."""
+
+    host: str
+    pid: int
+    mark: str
+
+    def gone(self) -> bool:
+        """Whether this process is provably gone: recorded on this host, this boot and this PID
+        namespace, and no process with its pid and start runs (or it is a zombie, killed and
+        not yet reaped). False whenever that cannot be known: another host (a hold from there
+        keeps its :data:`HOLD`), a reboot or a container of the same name, no ``/proc``."""
+        here = this_process()
+        if not self.mark or not here.mark or self.host != here.host:
+            return False
+        boot, namespace, _ = self.mark.split("|", 2)
+        if here.mark.split("|", 2)[:2] != [boot, namespace]:
+            return False
+        started = _started(self.pid)
+        return started is None or f"{boot}|{namespace}|{started}" != self.mark
+
+    def __str__(self) -> str:
+        return f"process {self.pid} on {self.host}"
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after the boot), or None when it is gone (no
+    such process, or a zombie: it ran its course and is only waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces and parentheses
+    return None if fields[0] in ("Z", "X") else fields[19]  # state (3rd), starttime (22nd)
+
+
+def this_process() -> Process:
+    """This process, as :class:`Process` records it."""
+    host, pid = socket.gethostname(), os.getpid()
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return Process(host, pid, "")
+    started = _started(pid)
+    return Process(host, pid, f"{boot}|{namespace}|{started}" if started else "")
+
+
+def process_of(said: dict[str, Any]) -> Process | None:
+    """The process a ``DrawCommandEntered`` entry records (None before they were recorded)."""
+    if not said.get("process"):
+        return None
+    return Process(str(said.get("host", "")), int(said.get("pid", 0)), str(said["process"]))
+
+
+@dataclass(frozen=True)
 class Ceremony:
     """A ceremony entered for a round: who entered its digits (on the round's page or by the
     API; who ran ``shuangsui round draw``, ``by_command``; "" when not recorded: a round drawn
@@ -74,6 +140,7 @@ class Ceremony:
     drawn_at: dt.datetime | None = None
     offered: str = field(default="", repr=False)  # offered_sha256: to tell a retry
     by_command: bool = False  # ``shuangsui round draw`` holding the round while it draws
+    process: Process | None = None  # by_command: its process, when recorded
 
     def problem(self, round_key: str) -> dict[str, Any]:
         """How the API's 409 says it: ``detail``, ``entered_by``, ``entered_at``, ``drawn_at``."""
@@ -126,8 +193,9 @@ def last_hold(events: Sequence[AuditEvent], now: dt.datetime) -> Hold | None:
             said = json.loads(e.payload)
             by_command = e.event == DrawCommandEntered.__name__
             offered = said.get("offered_sha256", "")
-            hold = Hold(Ceremony(said["by"], utc(e.at), offered=offered, by_command=by_command),
-                        live=True)  # fmt: skip
+            process = process_of(said) if by_command else None
+            hold = Hold(Ceremony(said["by"], utc(e.at), offered=offered, by_command=by_command,
+                                 process=process), live=True)  # fmt: skip
         elif e.event in ENDS:
             hold = None
         elif e.event == CeremonyRunCreated.__name__ and hold is not None and hold.live:
@@ -146,7 +214,8 @@ def last_hold(events: Sequence[AuditEvent], now: dt.datetime) -> Hold | None:
 
 def hold_of(engine: Engine, round_key: str, run_state: RunState | None = None) -> Hold | None:
     """The round's last ceremony, for its page (:func:`last_hold`), while it is undrawn; with
-    ``run_state``, its deployment run asked first (:func:`settle`)."""
+    ``run_state``, its deployment run asked first (:func:`settle`). A ``round draw`` whose
+    process is gone (:func:`gone`) no longer holds it."""
     if run_state is not None:
         settle(engine, round_key, run_state)
     with Session(engine) as session:
@@ -154,7 +223,19 @@ def hold_of(engine: Engine, round_key: str, run_state: RunState | None = None) -
         if rnd is None or rnd.status is not RoundStatus.committed:
             return None
         events = audit.round_events(session, round_key)
-    return last_hold(events, dt.datetime.now(dt.UTC))
+    hold = last_hold(events, dt.datetime.now(dt.UTC))
+    if hold is not None and hold.live and (why := gone(hold.ceremony)):
+        return replace(hold, live=False, error=why)
+    return hold
+
+
+def gone(ceremony: Ceremony) -> str:
+    """Why a ``round draw`` holding the round no longer does: its process is provably gone on
+    this host (:meth:`Process.gone`); "" for any other ceremony, or a process that may run."""
+    process = ceremony.process
+    if not ceremony.by_command or process is None or not process.gone():
+        return ""
+    return f"the `shuangsui round draw` {process} is gone (killed, or ended unrecorded)"
 
 
 DRAWN = Ceremony("", None)  # take: the round is not committed (drawn, failed): not held here
@@ -165,10 +246,12 @@ class Took:
     """What :func:`take` found under the round's lock: ``refused_by``, the ceremony holding the
     round instead (its refusal audited), or :data:`DRAWN`; else the round is this ceremony's:
     taken now (``again`` None), or already, these digits being the live ceremony's own
-    (``again``: that ceremony, entered before: a retry, or ``round draw`` given them)."""
+    (``again``: that ceremony, entered before: a retry, or ``round draw`` given them).
+    ``taken_over``: taken now from a ``round draw`` whose process is gone (:func:`gone`)."""
 
     refused_by: Ceremony | None = None
     again: Ceremony | None = None
+    taken_over: Ceremony | None = None
 
 
 def take(
@@ -179,7 +262,10 @@ def take(
     by ``entry.by``): the entry recorded, unless the live ceremony is of other digits (this
     one's refusal audited, ``CeremonyRefused``) or these (a retry: nothing written), or the
     round is no longer committed (:data:`DRAWN`, nothing written: the caller asks the draw,
-    which refuses other digits and audits it) or does not exist (nothing written)."""
+    which refuses other digits and audits it) or does not exist (nothing written). A live
+    ``round draw`` whose process is gone (:func:`gone`) is taken over: its hold ended
+    (``CeremonyEnded``, naming the process and who took the round), then this entry recorded.
+    Under the round's lock: of two takers at once, the second finds the first's hold."""
 
     def work(session: Session) -> Took:
         rnd = session.get(Round, round_key, with_for_update=True)  # SQLite: its write lock
@@ -188,12 +274,20 @@ def take(
         if rnd.status is not RoundStatus.committed:
             return Took(refused_by=DRAWN)
         hold = last_hold(audit.round_events(session, round_key), dt.datetime.now(dt.UTC))
+        if hold is not None and hold.live and (why := gone(hold.ceremony)):
+            first = hold.ceremony
+            error = f"{why}; {entry.by} took the round"
+            audit.add_to(session, round_key, CeremonyEnded(first.requested_by, first.offered,
+                                                           error[:500]))  # fmt: skip
+            audit.add_to(session, round_key, entry)
+            return Took(taken_over=first)
         if hold is not None and hold.live:
             first = hold.ceremony
             if first.offered == offered:
                 return Took(again=first)  # the same ceremony again
             at = first.at.isoformat() if first.at else ""
-            refused = CeremonyRefused(entry.by, offered, first.requested_by, at)
+            refused = CeremonyRefused(entry.by, offered, first.requested_by, at,
+                                      by_command=first.by_command)  # fmt: skip
             audit.add_to(session, round_key, refused)
             return Took(refused_by=first)
         audit.add_to(session, round_key, entry)

@@ -193,10 +193,19 @@ def _held(
     witnesses are those of the ceremony holding it (drawn here, the draw is the one its run
     makes: a round has one draw). Refused (exit :data:`HELD_BY_CEREMONY`, one line, audited
     ``CeremonyRefused``) while another ceremony holds the round, its deployment run asked of
-    Prefect first (one ended with no draw holds nothing)."""
+    Prefect first (one ended with no draw holds nothing). The hold records this process
+    (``api.ceremonies.Process``): a command killed mid-draw holds nothing once its process is
+    gone, and a later one takes the round, saying so."""
     offered = ceremonies.offered_sha256(digits or "", witnesses)
-    ceremonies.settle(engine, round_key, runs.run_state)
-    took = ceremonies.take(engine, round_key, DrawCommandEntered(who, offered), offered)
+    ceremonies.settle(engine, round_key, lambda run_id: _asked(round_key, run_id))
+    me = ceremonies.this_process()
+    entry = DrawCommandEntered(who, offered, me.host, me.pid, me.mark)
+    took = ceremonies.take(engine, round_key, entry, offered)
+    if (gone := took.taken_over) is not None:
+        at = local_label(gone.at, get_settings().timezone) if gone.at else ""
+        typer.echo(f"round {round_key}: the `shuangsui round draw` run by {gone.requested_by} at "
+                   f"{at} held the round, but its {gone.process} is gone; its hold is ended "
+                   "(in the audit log) and this command draws the round", err=True)  # fmt: skip
     first = took.refused_by
     if first is not None and first is not ceremonies.DRAWN and first.at is not None:
         zone = get_settings().timezone
@@ -216,6 +225,17 @@ def _held(
         typer.echo(f"round {round_key}: these are the digits of the ceremony "
                    f"{took.again.requested_by} entered; drawn with them")  # fmt: skip
     return offered if first is None and took.again is None else ""
+
+
+def _asked(round_key: str, flow_run_id: str) -> str | None:
+    """``api.runs.run_state``, said first when a server is asked: a silent one is waited for."""
+    from prefect.settings import PREFECT_API_URL
+
+    if url := PREFECT_API_URL.value():
+        typer.echo(f"round {round_key} is held by a ceremony's flow run {flow_run_id}: asking "
+                   f"Prefect at {url} whether it ended (at most {runs.ASK_SECONDS:g} s) …",
+                   err=True)  # fmt: skip
+    return runs.run_state(flow_run_id)
 
 
 @app.command("show")

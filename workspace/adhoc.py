@@ -414,6 +414,7 @@ class RefusedCeremony:
     held: bool = False  # refused because another ceremony was under way
     entered_by: str = ""  # held: whose ceremony held the round
     entered_at: str = ""  # held: when that one was entered, in the bureau's zone
+    by_command: bool = False  # held: by ``shuangsui round draw`` run by ``entered_by``
 
 
 def refused_ceremonies(engine: Any, round_key: str, zone: str) -> list[RefusedCeremony]:
@@ -422,7 +423,8 @@ def refused_ceremonies(engine: Any, round_key: str, zone: str) -> list[RefusedCe
     with Session(engine) as db:
         refused = api_adhoc.refused_ceremonies(db, round_key)
     return [RefusedCeremony(r.by, local_label(r.at, zone), r.reason == "held", r.entered_by,
-                            local_label(r.entered_at, zone) if r.entered_at else "")
+                            local_label(r.entered_at, zone) if r.entered_at else "",
+                            r.by_command)
             for r in refused]  # fmt: skip
 
 

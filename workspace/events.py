@@ -118,21 +118,29 @@ class CeremonyEntered:
 class DrawCommandEntered:
     """``shuangsui round draw`` run by ``by`` (``--by``, or the login's user name) holds the
     round while it draws with the entropy ``offered_sha256`` names (``api.ceremonies``): a
-    ceremony entered meanwhile is refused as held by the command."""
+    ceremony entered meanwhile is refused as held by the command. ``host``, ``pid`` and
+    ``process`` (the host's boot, PID namespace and the process's start: ``api.ceremonies.
+    Process``) tell the command's process, so that one provably gone on this host holds
+    nothing ("" and 0 when not known: the hold keeps its 15 minutes)."""
 
     by: str
     offered_sha256: str
+    host: str = ""
+    pid: int = 0
+    process: str = ""
 
 
 @dataclass(frozen=True)
 class CeremonyRefused:
     """A ceremony (``offered_sha256``, entered by ``by``) refused at once: the round was being
-    drawn with the ceremony ``entered_by`` entered at ``entered_at`` (``api.ceremonies``)."""
+    drawn with the ceremony ``entered_by`` entered at ``entered_at`` (``api.ceremonies``);
+    ``by_command``: that was ``shuangsui round draw`` holding the round while it drew."""
 
     by: str
     offered_sha256: str
     entered_by: str
     entered_at: str
+    by_command: bool = False
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,9 @@ def one_round(round_key: RoundKey, request: Request, who: Coordinator) -> dict[s
     """One round (with ``refused_ceremonies``: who entered digits that were not drawn and when
     (``requested_by``, ``at``), and why (``reason``): ``drawn``, the round drawn by another
     ceremony, or ``held``, another ceremony holding the round (``entered_by``,
-    ``entered_at``); and ``ceremony``, while the round is committed, its last ceremony as
-    its page says it (:func:`_ceremony`), else null); or, for the key
-    ``POST /rounds/adhoc`` answered with, why it never became
+    ``entered_at``; ``by_command``: that was ``shuangsui round draw``); and ``ceremony``,
+    while the round is committed, its last ceremony as its page says it (:func:`_ceremony`),
+    else null); or, for the key ``POST /rounds/adhoc`` answered with, why it never became
     one (``status`` ``refused``: the refusal's ``kind`` and ``error``, as the audit log holds
     them); 404 for a key that is neither (yet: the round may still be committing)."""
     engine = request.app.state.engine
@@ -127,6 +127,7 @@ def _refused(r: Refused) -> dict[str, Any]:
     if r.reason == "held":
         said["entered_by"] = r.entered_by
         said["entered_at"] = r.entered_at.isoformat() if r.entered_at else None
+        said["by_command"] = r.by_command
     return said
 
 

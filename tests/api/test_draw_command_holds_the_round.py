@@ -138,6 +138,15 @@ def test_a_ceremony_entered_while_the_command_draws_is_refused_as_held_by_it(
             page.goto(round_url)  # the round's page says who draws it, and how
             live = page.locator("#ceremony-live").inner_text()
             assert re.search(rf"张运维于 {WHEN} 用命令行（shuangsui round draw）开始摇号", live)
+            # the ceremonies refused meanwhile say it was the command (as the 409 did)
+            listed = page.locator("#ceremony-refused").inner_text()
+            assert re.search(rf"您于 {WHEN} 提交的仪式数字未被采用：张运维于 {WHEN} 用命令行"
+                             r"（shuangsui round draw）开始本轮摇号", listed), listed  # fmt: skip
+            assert "另一场仪式" not in listed, listed
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            not_drawn = shown["refused_ceremonies"]
+            assert [(r["requested_by"], r["by_command"]) for r in not_drawn] == [
+                ("王协调", True), ("李协调", True)], not_drawn  # fmt: skip
 
             # a second command, a process of its own, with other digits: refused, exit 7
             second = subprocess.run(
