@@ -1,6 +1,6 @@
 """The served round, shared by the test modules: ``live`` for the inspector pages,
 ``coordinator_live`` for the coordinator's (a module that serves something else defines its own
-``live``)."""
+``live``), ``on_a_phone`` for a member's page in Chromium."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Page
 
 from api import tokens
 from api.app import create_app
 from shuangsui.config import get_settings
 from tests.findings.live import serve
-from tests.workspace.helpers import COORDINATOR, delivered_round
+from tests.workspace.helpers import COORDINATOR, delivered_round, on_a_phone_page
 
 
 @pytest.fixture
@@ -34,3 +35,10 @@ def coordinator_live(
     ssc = tokens.create_coordinator(engine, COORDINATOR, get_settings().bureau_code)
     with serve(create_app(engine=engine)) as base:
         yield base, teams, ssc
+
+
+@pytest.fixture
+def on_a_phone(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Page, str]]:
+    """A member's assignment page open in Chromium at 390 px, JavaScript off; the enterprise."""
+    with on_a_phone_page(engine, monkeypatch) as (page, code, _team):
+        yield page, code

@@ -134,10 +134,67 @@ def open_assignment(
     return urlsplit(str(page.url)).path, page.text
 
 
+# a PNG that decodes (8×8, blue), as a phone's photo is shown: a thumbnail
 PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f80f0000010101005bd1a7f30000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d49484452000000080000000808020000004b6d29dc000000114944415478da63"
+    "908b3a8115310c2d09001819500147b69ab30000000049454e44ae426082"
 )
+
+# a finding's form as a member fills it in, and a version of it submitted
+FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
+
+
+def submitted(engine: sa.Engine, code: str, inspector: str) -> None:
+    """``inspector`` submits ``FORM`` as the finding's next version on ``code``, signing it."""
+    from findings.schemas import FindingIn
+
+    submit(engine, round_key=ROUND, credit_code=code, data=FindingIn.model_validate(FORM),
+           submitted_by=f"inspector:{inspector}", signers=[inspector])  # fmt: skip
+
+
+def errors_of(page_html: str) -> str:
+    """A workspace page's refusal banner, as text."""
+    found = re.search(r'<section class="banner banner-stop"[^>]*>(.*?)</section>', page_html, re.S)
+    assert found, page_html[:500]
+    return re.sub(r"<[^>]+>", "", found.group(1))
+
+
+@contextmanager
+def on_a_phone_page(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, member: int = 0
+) -> Iterator[tuple[Page, str, list[str]]]:
+    """A served round, notices delivered, and the first enterprise's ``member`` (0: the lead)
+    signed in on its page in Chromium at 390 px, JavaScript off: (the page, the enterprise, its
+    team)."""
+    from api.app import create_app
+    from tests.browser import headless, phone
+    from tests.findings.live import serve
+
+    teams = delivered_round(engine, monkeypatch)
+    code, team = sorted(teams.items())[0]
+    with serve(create_app(engine=engine)) as base, headless() as browser:
+        page = phone(browser).new_page()
+        sign_in_page(page, outbox_link(code, team[member], base))
+        yield page, code, team
+
+
+TYPED = "现场核对铭牌与证书一致"  # what ``fill_form`` types as 检查情况
+
+
+def fill_form(page: Page, result: str = "no_problem", day: str = "2026-12-10") -> None:
+    """The findings form filled on a phone's page: the result, the check date, ``TYPED``."""
+    page.get_by_label("检查结果").select_option(value=result)
+    page.get_by_label("检查日期").fill(day)
+    page.get_by_label("检查情况").fill(TYPED)
+
+
+def fits(page: Page, shot: Path, typed: str = TYPED) -> None:
+    """The form as typed (``typed`` as 检查情况), nothing wider than the phone; a screenshot."""
+    from tests.browser import PHONE
+
+    assert page.get_by_label("检查情况").input_value() == typed
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(shot), full_page=True)
 
 
 @contextmanager

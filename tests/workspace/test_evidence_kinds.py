@@ -22,8 +22,9 @@ from findings.models import Evidence
 from shuangsui.config import get_settings
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
-from tests.findings.media_samples import HEIC, JPEG, PDF, SAMPLES, ZIP
+from tests.findings.media_samples import HEIC, JPEG, PDF, SAMPLES, WEBP, ZIP
 from tests.workspace.helpers import (
+    FORM,
     PNG,
     csrf_of,
     delivered_round,
@@ -33,7 +34,6 @@ from tests.workspace.helpers import (
 )
 from workspace.attachments import size_label
 
-FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
 THUMBNAILS = {"image/jpeg", "image/png", "image/webp"}
 KINDS = {
     "image/heic": "HEIC 照片",
@@ -234,3 +234,39 @@ def test_a_photo_and_a_pdf_on_a_phone(
             link.click()
         assert download.value.suggested_filename == name
         ctx.close()
+
+
+@pytest.mark.slow
+def test_each_photo_is_a_thumbnail_the_phone_draws_and_heic_a_link(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Chromium at 390 px, JavaScript off: a JPEG, a PNG and a WebP chosen as photos are drawn
+    (each thumbnail decoded: the walk-through's were broken images, its PNG's checksums
+    wrong), a HEIC photo from the files is a link (Chromium cannot draw it), never an image."""
+    from api.app import create_app
+    from tests.findings.live import serve
+
+    teams = delivered_round(engine, monkeypatch)
+    code, team = sorted(teams.items())[0]
+    photos = [{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in
+              [("门头.jpg", "image/jpeg", JPEG), ("铭牌.png", "image/png", PNG),
+               ("产品.webp", "image/webp", WEBP)]]  # fmt: skip
+    heic = {"name": "IMG_0001.HEIC", "mimeType": "", "buffer": HEIC}  # as a phone's files send it
+    with serve(create_app(engine=engine)) as base, headless() as browser:
+        page = phone(browser).new_page()
+        sign_in_page(page, outbox_link(code, team[0], base))
+        page.get_by_label("拍照或选择照片").set_input_files(photos)
+        page.get_by_label("添加其他文件").set_input_files([heic])
+        page.get_by_role("button", name="保存草稿").click()
+        page.wait_for_url("**?saved=1")
+        page.wait_for_load_state("load")  # every image fetched
+        shown = page.locator("#attachments .evidence")
+        drawn = shown.locator("img").evaluate_all(
+            "imgs => imgs.map(i => [i.alt, i.complete && i.naturalWidth > 0])"
+        )
+        assert sorted(drawn) == [["JPEG 照片 门头.jpg", True], ["PNG 图片 铭牌.png", True],
+                                 ["WebP 图片 产品.webp", True]], drawn  # fmt: skip
+        link = shown.locator("li.file a")
+        assert link.count() == 1 and link.inner_text().startswith("HEIC 照片")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.screenshot(path=str(tmp_path / "photos-390.png"), full_page=True)

@@ -13,48 +13,22 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from api.app import create_app
 from findings import service
 from shuangsui.config import get_settings
-from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
-from tests.findings.live import serve
 from tests.findings.media_samples import HEIC, JPEG, PDF
-from tests.workspace.helpers import delivered_round, outbox_link, sign_in_page
+from tests.workspace.helpers import (
+    TYPED,
+    fill_form,
+    fits,
+)
 from workspace import drafts
-
-TYPED = "现场核对铭牌与证书一致"
-
-
-@pytest.fixture
-def on_a_phone(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Page, str]]:
-    """A member's assignment page open in Chromium at 390 px, JavaScript off; the enterprise."""
-    teams = delivered_round(engine, monkeypatch)
-    code, (a, _b) = sorted(teams.items())[0]
-    with serve(create_app(engine=engine)) as base, headless() as browser:
-        page = phone(browser).new_page()
-        sign_in_page(page, outbox_link(code, a, base))
-        yield page, code
-
-
-def _fill(page: Page, result: str = "no_problem", day: str = "2026-12-10") -> None:
-    page.get_by_label("检查结果").select_option(value=result)
-    page.get_by_label("检查日期").fill(day)
-    page.get_by_label("检查情况").fill(TYPED)
-
-
-def _fits(page: Page, shot: Path) -> None:
-    """The form as typed, nothing wider than the phone; a screenshot."""
-    assert page.get_by_label("检查情况").input_value() == TYPED
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    page.screenshot(path=str(shot), full_page=True)
 
 
 @pytest.mark.slow
@@ -62,7 +36,7 @@ def test_a_wrong_photo_a_measure_and_a_date_are_said_together_beside_their_field
     engine: sa.Engine, on_a_phone: tuple[Page, str], tmp_path: Path
 ) -> None:
     page, code = on_a_phone
-    _fill(page, "ordered_to_rectify", "2026-12-05")  # before the round's window, no 说明
+    fill_form(page, "ordered_to_rectify", "2026-12-05")  # before the round's window, no 说明
     page.get_by_label("措施", exact=True).select_option(value="rectify")  # and no deadline
     # a PDF under a photo's name: its bytes are not a JPEG's
     photo = {"name": "门头.jpg", "mimeType": "image/jpeg", "buffer": PDF}
@@ -78,7 +52,7 @@ def test_a_wrong_photo_a_measure_and_a_date_are_said_together_beside_their_field
     assert len(beside["attachments"]) == 1 and "门头.jpg" in beside["attachments"][0]
     assert "责令限期改正须填写期限" in beside["measure_kind"][0], beside
     assert beside["check_date"][0].startswith("检查日期 2026-12-05 不在本轮检查期间"), beside
-    _fits(page, tmp_path / "refusals-beside.png")
+    fits(page, tmp_path / "refusals-beside.png")
     assert service.history(engine, ROUND, code).versions == []
 
 
@@ -87,7 +61,7 @@ def test_odd_photos_then_draft_then_submit(
     engine: sa.Engine, on_a_phone: tuple[Page, str], tmp_path: Path
 ) -> None:
     page, code = on_a_phone
-    _fill(page)
+    fill_form(page)
     odd = [
         {"name": "../../etc/门头.jpg", "mimeType": "image/jpeg", "buffer": JPEG},
         {"name": "铭牌.heic", "mimeType": "image/heic", "buffer": HEIC},
@@ -101,7 +75,7 @@ def test_odd_photos_then_draft_then_submit(
     assert "文件“空.jpg”未保存：文件是空的" in said, said
     kept = page.locator("#attachments .evidence li").all_inner_texts()
     assert len(kept) == 1 and "HEIC 照片" in kept[0] and "铭牌.heic" in kept[0], kept
-    _fits(page, tmp_path / "1-odd-photos.png")
+    fits(page, tmp_path / "1-odd-photos.png")
     (member,) = {p.name for p in drafts.drafts_dir(get_settings().home).glob("*.json")}
     assert member  # one draft, of this member
 
@@ -127,7 +101,7 @@ def test_submit_tapped_twice_on_a_slow_upload_records_one_version(
         {"offline": False, "latency": 300, "downloadThroughput": 50_000,
          "uploadThroughput": 100_000},
     )  # fmt: skip
-    _fill(page)
+    fill_form(page)
     page.get_by_label("拍照或选择照片").set_input_files([photo])
     button = page.get_by_role("button", name="提交并签字")
     button.scroll_into_view_if_needed()

@@ -20,29 +20,14 @@ import pytest
 import sqlalchemy as sa
 
 from findings import service
-from findings.schemas import FindingIn
 from shuangsui.errors import Conflict, NotFound, UserError
 from tests.findings.factories import ROUND
-from tests.workspace.helpers import csrf_of, open_assignment
+from tests.workspace.helpers import FORM, csrf_of, errors_of, open_assignment, submitted
 from workspace.inspector import refusal
-
-FORM = {"result": "no_problem", "check_date": "2026-12-10", "description": "现场检查，证书有效"}
 
 
 def _english(text: str) -> list[str]:
     return re.findall(r"[A-Za-z]{2,}", text)
-
-
-def _errors(html: str) -> str:
-    """The page's refusal banner, as text."""
-    found = re.search(r'<section class="banner banner-stop"[^>]*>(.*?)</section>', html, re.S)
-    assert found, html[:500]
-    return re.sub(r"<[^>]+>", "", found.group(1))
-
-
-def _submitted(engine: sa.Engine, code: str, inspector: str) -> None:
-    service.submit(engine, round_key=ROUND, credit_code=code, data=FindingIn.model_validate(FORM),
-                   submitted_by=f"inspector:{inspector}", signers=[inspector])  # fmt: skip
 
 
 def test_signing_a_version_the_finding_does_not_have_is_said_in_chinese(
@@ -50,12 +35,12 @@ def test_signing_a_version_the_finding_does_not_have_is_said_in_chinese(
 ) -> None:
     base, teams = live
     (none_yet, team_a), (one, team_b), *_ = sorted(teams.items())
-    _submitted(engine, one, team_b[0])
+    submitted(engine, one, team_b[0])
     with httpx.Client(base_url=base) as http:
         path, html = open_assignment(http, base, one, team_b[1])
         r = http.post(f"{path}/sign", data={"csrf": csrf_of(html), "version": "7"})
         assert r.status_code == 404
-        said = _errors(r.text)
+        said = errors_of(r.text)
         assert "没有第 7 版（最新的是第 1 版）。请刷新页面" in said
         assert _english(said) == [], said
         assert "未能签字确认" in r.text and "保存为草稿" not in r.text  # a signature, no draft
@@ -63,7 +48,7 @@ def test_signing_a_version_the_finding_does_not_have_is_said_in_chinese(
         path, html = open_assignment(http, base, none_yet, team_a[1])
         r = http.post(f"{path}/sign", data={"csrf": csrf_of(html), "version": "1"})
         assert r.status_code == 404
-        said = _errors(r.text)
+        said = errors_of(r.text)
         assert "这家企业还没有已提交的检查结果，没有第 1 版。请刷新页面后再签字。" in said
         assert _english(said) == [], said
     assert service.history(engine, ROUND, none_yet).versions == []
@@ -75,13 +60,13 @@ def test_a_correction_without_a_reason_is_said_in_chinese(
     """The reason field is required in the browser; spaces pass it and are no reason."""
     base, teams = live
     code, team = sorted(teams.items())[0]
-    _submitted(engine, code, team[0])
+    submitted(engine, code, team[0])
     with httpx.Client(base_url=base) as http:
         path, html = open_assignment(http, base, code, team[1])
         form = {**FORM, "description": "复查后改写", "reason": "   ", "base_version": "1"}
         r = http.post(path, data={"csrf": csrf_of(html), **form, "action": "submit"})
         assert r.status_code == 409
-        said = _errors(r.text)
+        said = errors_of(r.text)
         assert "这是一次更正，请填写更正理由后再提交。" in said
         assert _english(said) == [], said
         assert "复查后改写" in r.text  # kept in the form
@@ -101,7 +86,7 @@ def test_a_certificate_not_the_enterprises_is_refused_in_chinese(
         form = {**FORM, "cert:XX:1": "kept", "action": "submit"}
         r = http.post(path, data={"csrf": csrf_of(html), **form})
         assert r.status_code == 422
-        said = _errors(r.text)
+        said = errors_of(r.text)
         named = f"证书处理：XX 1 不是这家企业（{code}）的证书（名录库可能已更新），"
         assert named + "请刷新页面后重新选择。" in said
         assert (
@@ -124,7 +109,7 @@ def test_a_certificate_without_a_number_is_refused_in_chinese(
         form = {**FORM, "cert:XX:": "kept", "action": "submit"}
         r = http.post(path, data={"csrf": csrf_of(html), **form})
         assert r.status_code == 422
-        said = _errors(r.text)
+        said = errors_of(r.text)
         assert "证书处理“XX ”：不能为空（至少 1 个字）" in said, said
         assert _english(said.replace("XX", "")) == [], said
     assert service.history(engine, ROUND, code).versions == []
