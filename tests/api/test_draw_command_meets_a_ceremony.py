@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from api import adhoc as api_adhoc
+from api import ceremonies
 from rounds import audit
 from rounds.models import Round, RoundStatus
 from shuangsui.cli import _register_groups, app
@@ -103,3 +106,28 @@ def test_once_the_hold_has_ended_the_command_draws_as_before(
     assert "ceremony" not in said
     assert _status(engine) is RoundStatus.drawn
     assert [e for e, _ in _events(engine)] == ["CeremonyRunCreated"]
+
+
+def test_the_command_says_what_it_waits_for_when_prefect_is_silent(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: CliRunner
+) -> None:
+    """A ceremony's deployment run holds the round and the configured Prefect accepts the
+    connection but never answers: the command waited up to 3 s saying nothing. Now it says
+    first what it asks, of which server, and how long it waits at most; then refuses as before."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    _held_by_li(engine, tmp_path, monkeypatch)
+    run_id = str(uuid.uuid4())  # as Prefect names a run
+    ceremonies.record_run(engine, KEY, _offered("李协调"), "李协调", run_id)
+    with socket.socket() as silent:  # listens, and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            code, said = _draw(cli, "王协调")
+    assert code == 7, said
+    assert re.search(
+        rf"round {KEY} is held by a ceremony's flow run {run_id}: asking "
+        rf"Prefect at {re.escape(url)} whether it ended \(at most 3 s\)",
+        said,
+    ), said
