@@ -45,6 +45,7 @@ import importlib.util
 import json
 import platform
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -227,19 +228,33 @@ def counted(
 _COUNTS = (per_round(_SEL), per_round(_A), per_round(_TC), per_round(_FC, _FC.c.id))
 
 
+@dataclass(frozen=True)
+class Counts:
+    """What :func:`fingerprints` reads of the database: the counts by round of
+    :data:`_COUNTS`' tables, and the enterprises' fingerprint."""
+
+    groups: list[dict[str, list[Any]]]
+    registry: list[Any]
+
+
+def counts(conn: sa.Connection) -> Counts:
+    """The counts by round (:func:`per_round`, one read of each table's index) and the
+    registry's fingerprint, for :func:`fingerprints`."""
+    groups = [{key: list(rest) for key, *rest in conn.execute(query)} for query in _COUNTS]
+    return Counts(groups, _registry(conn))
+
+
 def fingerprints(
-    conn: sa.Connection, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
+    counted: Counts, rows: Sequence[RoundRow], first: Mapping[str, str], ctx: list[Any]
 ) -> tuple[str, dict[str, str], dict[str, str]]:
     """One fingerprint of everything the site shows (equal: nothing need be published), and
     one per round of all its pages and files show (equal: its files and part are the previous
-    publish's), from one read of the counts by round (:func:`per_round`). The site's takes
-    every group, those of any round not public included: it changes with any count of the
-    tables. Third, each round's fingerprint apart from its findings (equal: only findings of
-    its were written, :func:`written_since`)."""
-    groups: list[dict[str, list[Any]]] = [
-        {key: list(rest) for key, *rest in conn.execute(query)} for query in _COUNTS
-    ]
-    registry = _registry(conn)
+    publish's), from one read of the counts by round (:func:`counts`: a publish that puts a
+    commitment on the site first takes its fingerprints again, with the moment the pages then
+    say, from the same read). The site's takes every group, those of any round not public
+    included: it changes with any count of the tables. Third, each round's fingerprint apart
+    from its findings (equal: only findings of its were written, :func:`written_since`)."""
+    groups, registry = counted.groups, counted.registry
     heads = {r.key: round_head(r, first[r.key]) for r in rows}
     site = digest([ctx, list(heads.values()), [sorted(g.items()) for g in groups], registry])
     rounds = {

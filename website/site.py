@@ -317,7 +317,8 @@ def _publish(
         # as the pages say it (none for a commitment on the site but not recorded)
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
         ctx = [*inputs.context(settings, bundles), sorted(extra)]
-        site_key, fingerprints, settled = inputs.fingerprints(conn, rows, first, ctx)
+        counted = inputs.counts(conn)
+        site_key, fingerprints, settled = inputs.fingerprints(counted, rows, first, ctx)
         differing = published_commitments(out, rows, settings, output.was)
         if not differing and not fresh and output.current(site_key, record, extra):
             report = _nothing_to_publish(output, rows)
@@ -352,7 +353,8 @@ def _publish(
                         _first_commitment(site, site.rounds[i], row, output, report, stamps_at)
                     stamps[row.key] = stamps_at.stamp(row)
                     first[row.key] = local_label(stamps[row.key][0])
-            site_key, fingerprints, settled = inputs.fingerprints(conn, rows, first, ctx)
+            # as the database was read above (a write since: the next publish reads it)
+            site_key, fingerprints, settled = inputs.fingerprints(counted, rows, first, ctx)
         runs = read_batches(conn, reread, READ_BATCH)
     head_of = {row.key: row for row in rows}
     run_of = {key: run for run in runs for key in run}
