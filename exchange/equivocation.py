@@ -68,6 +68,10 @@ def check(proof: Any, origin_key: VerifierKey | None = None) -> dict[str, Any]:
             "finder_key", "found_at"}  # fmt: skip
     if not isinstance(st, dict) or set(st) != want or st["type"] != "equivocation":
         raise NoteError("statement: fields must be exactly " + ", ".join(sorted(want)))
+    if type(st["v"]) is not int or st["v"] != 1:  # JSON's true is not 1 (Python's 1 == True)
+        raise NoteError(f"statement.v: 1 is needed, not {json.dumps(st['v'])[:40]}")
+    if type(st["size"]) is not int:  # an integer column: true failed its insert (PostgreSQL)
+        raise NoteError(f"statement.size: an integer is needed, not {json.dumps(st['size'])[:40]}")
     key = VerifierKey.parse(str(st["origin_key"]))
     if origin_key is not None and key != origin_key:
         raise NoteError(f"the proof names key {key.text}, not {origin_key.text}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -39,6 +40,13 @@ __all__ = [
 
 ED25519 = b"\x01"
 DASH = "\u2014 "
+# c2sp.org/signed-note: "MUST NOT contain any ASCII control characters (those below U+0020)
+# other than newline"
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
+# The largest tree size a shuangsui log holds: sizes and sequence numbers are ``integer``
+# columns (32 bits on PostgreSQL). A partner's checkpoint of a larger size was stored (the
+# checkpoint seen, our cosignature) and failed there as this bureau's own fault.
+MAX_SIZE = 2**31 - 1
 
 
 def _raw(pub: Ed25519PublicKey) -> bytes:
@@ -96,6 +104,10 @@ def sign_note(text: str, name: str, private: Ed25519PrivateKey) -> str:
 
 def verify_note(note: str, keys: list[VerifierKey]) -> tuple[str, VerifierKey]:
     """The note's text and the first of ``keys`` whose valid signature it carries."""
+    if control := CONTROL.search(note):
+        raise NoteError(f"malformed note: it holds the control character "
+                        f"U+{ord(control[0]):04X} (a signed note holds none but the line "
+                        "break: c2sp.org/signed-note)")  # fmt: skip
     text, sep, sigs = note.partition("\n\n")
     if not sep or not sigs.endswith("\n"):
         raise NoteError("malformed note: no signature block")
@@ -154,4 +166,7 @@ def parse_checkpoint(note: str, keys: list[VerifierKey], origin: str) -> Checkpo
         raise NoteError("malformed checkpoint body") from None
     if size < 0 or str(size) != lines[1] or len(root) != 32:
         raise NoteError("malformed checkpoint size or root")
+    if size > MAX_SIZE:
+        raise NoteError(f"tree size {size} is more than {MAX_SIZE}, the most a shuangsui log "
+                        "holds")  # fmt: skip
     return Checkpoint(origin, size, root, time, note, key.key_id)
