@@ -15,10 +15,16 @@ refuses (a control or invisible character: U+202E, U+200B, NUL) or one with a fo
 ``\\``: every 提交 was then refused, and the page has no way to rename or remove a file. Such a
 name is read mended (:func:`safe_name`): the file is kept, under the name shown and submitted
 from then on; the next save writes it so.
+
+A draft records the version its form was filled in on (:data:`BASE`, 0 before the first). One
+filled in on an earlier version than the latest (a teammate or a coordinator submitted since) is
+:func:`stale`: the correction form starts from the latest version, and the page offers the draft
+instead of putting it in the form (``workspace.inspector``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -101,6 +107,33 @@ def locked(home: Path, round_key: str, credit_code: str, inspector_id: str) -> I
     name = _name(round_key, credit_code, inspector_id).removesuffix(".json") + ".lock"
     with file_lock(inside(folder, name)):
         yield
+
+
+BASE = "base_version"  # the version the draft's form was filled in on (0: none yet)
+
+
+def saved_at(home: Path, round_key: str, credit_code: str, inspector_id: str) -> dt.datetime | None:
+    """When the draft was last saved (its file's time, UTC); None when there is none."""
+    path = inside(drafts_dir(home), _name(round_key, credit_code, inspector_id))
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    except FileNotFoundError:
+        return None
+
+
+def stale(
+    draft: dict[str, Any], saved: dt.datetime | None, latest: int, latest_at: dt.datetime
+) -> bool:
+    """Whether ``draft`` was filled in on an earlier version than the latest (``latest``,
+    submitted at ``latest_at``; 0: none yet): by the version it records; a draft saved before
+    drafts recorded it, by when it was saved (``saved``)."""
+    if not draft or not latest:
+        return False
+    base = draft.get(BASE)
+    if isinstance(base, int) and not isinstance(base, bool):
+        return base < latest
+    at = latest_at if latest_at.tzinfo else latest_at.replace(tzinfo=dt.UTC)  # stored as UTC
+    return saved is not None and saved < at
 
 
 def save(

@@ -59,7 +59,8 @@ class Said(NamedTuple):
 
 TWICE_SAID = "表单中填写了不止一次，未保存任何内容。请刷新页面后重新填写提交。"
 # the hidden fields and the buttons, which have no label of their own
-TWICE_HIDDEN = {"base_version": "表单中的版本号", "action": "“保存草稿”或“提交”按钮"}
+TWICE_HIDDEN = {"base_version": "表单中的版本号", "action": "“保存草稿”或“提交”按钮",
+                "from_draft": "表单中的草稿标记"}  # fmt: skip
 
 
 def sent_twice(form: Any, reason: str = FIELD_LABELS["reason"]) -> str:
@@ -68,7 +69,7 @@ def sent_twice(form: Any, reason: str = FIELD_LABELS["reason"]) -> str:
     meant is not the server's to guess (the API refuses a key twice, ``api.bodies.OnceEachKey``).
     ``reason``: the reason's label on the page the form came from."""
     certs = [key for key, _ in form.multi_items() if key.startswith(CERT_PREFIX)]
-    name = first_twice(form, (*TEXT_FIELDS, "base_version", "action", *certs))
+    name = first_twice(form, (*TEXT_FIELDS, *TWICE_HIDDEN, *certs))
     if not name:
         return ""
     if name.startswith(CERT_PREFIX):

@@ -150,7 +150,11 @@ def sign_in(
     return response
 
 
-def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
+def _context(
+    request: Request, me: Visitor, prefer_draft: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """The assignment page's context; ``prefer_draft``: the form is filled from the saved
+    draft even when a version came after it (:func:`current_draft`)."""
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     view = assignment.load(state.engine, rk, cc, me.name, state.settings.timezone)
@@ -158,9 +162,13 @@ def _context(request: Request, me: Visitor, **extra: Any) -> dict[str, Any]:
     i_signed = latest is not None and me.name in latest.signer_ids
     settings = FindingsSettings()
     accept, kinds = attachments.file_input(settings.media_types)
+    draft, stale = _drafts(request, me, prefer_draft)
     ctx = {
         "view": view,
-        "draft": current_draft(request, me),
+        "draft": draft,
+        # a draft filled in before the latest version: offered, or shown when asked for
+        "stale_draft": stale,
+        "from_draft": stale is not None and prefer_draft,
         "csrf": me.csrf,
         "action": page_path(rk, cc),
         "signout": f"{page_path(rk, cc)}/signout",  # 退出 (workspace.signout)
@@ -211,17 +219,41 @@ def _draft_of_ended_link(request: Request, me: Visitor) -> bool:
     return bool(saved) and saved.get(LINK_GENERATION, 0) != current
 
 
-def current_draft(request: Request, me: Visitor) -> dict[str, Any]:
-    """The inspector's saved draft; else the latest version (a correction starts from it)."""
+def current_draft(request: Request, me: Visitor, prefer_draft: bool = False) -> dict[str, Any]:
+    """The inspector's saved draft; else the latest version (a correction starts from it). A
+    draft filled in on an earlier version than the latest (``workspace.drafts.stale``: saved
+    before a teammate or a coordinator submitted) only when ``prefer_draft`` (the page asked
+    for it, or the form posted was filled from it): else the latest version."""
+    return _drafts(request, me, prefer_draft)[0]
+
+
+def _drafts(
+    request: Request, me: Visitor, prefer_draft: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(what the form starts from, as :func:`current_draft`; the saved draft when it is stale,
+    as the page says it: the version it was filled in on (None: not recorded), when it was
+    saved, the latest version; else None)."""
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
-    draft = drafts.load(state.settings.home, rk, cc, me.name)
-    if draft:
-        return draft
+    home = state.settings.home
+    draft = drafts.load(home, rk, cc, me.name)
     hist = service.history(state.engine, rk, cc)
-    if not hist.versions:
-        return {}
-    v = hist.versions[-1]
+    latest = hist.versions[-1] if hist.versions else None
+    stale = None
+    if draft and latest is not None:
+        saved = drafts.saved_at(home, rk, cc, me.name)
+        if drafts.stale(draft, saved, latest.version, latest.created_at):
+            base = draft.get(drafts.BASE)
+            stale = {
+                "base": base if isinstance(base, int) else None,
+                "saved_at": local_label(saved, state.settings.timezone) if saved else "",
+                "latest": latest.version,
+            }
+    if draft and (prefer_draft or stale is None):
+        return draft, stale
+    if latest is None:
+        return {}, stale
+    v = latest
     measure = v.measures[0] if v.measures else {}
     return {
         "result": str(v.result),
@@ -234,12 +266,24 @@ def current_draft(request: Request, me: Visitor) -> dict[str, Any]:
         "certificates": {f"{c['body']}:{c['number']}": c["action"] for c in v.certificates},
         "evidence": list(v.evidence),
         "reason": "",
-    }
+    }, stale
+
+
+# the findings form's hidden field saying it was filled from a stale draft (the page offered it)
+FROM_DRAFT = "from_draft"
+
+
+def from_draft(form: FormData) -> bool:
+    """Whether the form posted was filled from the saved draft while it was stale."""
+    return form.get(FROM_DRAFT) == "1"
 
 
 @router.get("/a/{round_key}/{credit_code}")
 def assignment_page(request: Request, me: Me) -> Response:
-    return render("assignment.html", **_context(request, me))
+    """The page; ``?draft=1`` fills the correction form from a draft saved before the latest
+    version (the page offers it; without it the form starts from the latest version)."""
+    asked = request.query_params.get("draft") == "1"
+    return render("assignment.html", **_context(request, me, prefer_draft=asked))
 
 
 def declared_type(upload: UploadFile) -> str:
@@ -394,8 +438,9 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
         return render("assignment.html", 403, **_context(request, me, errors=[UNSIGNED]))
     if not kept.own_post(request, me, form):
         return render("assignment.html", 403, **_context(request, me, errors=[UNKNOWN]))
-    attached = current_draft(request, me).get("evidence", [])
-    ctx = _context(request, me, draft=draft_from_form(form, attached), errors=[STALE])
+    attached = current_draft(request, me, from_draft(form)).get("evidence", [])
+    ctx = _context(request, me, from_draft(form), draft=draft_from_form(form, attached),
+                   errors=[STALE])  # fmt: skip
     return render("assignment.html", 403, **ctx)
 
 
@@ -414,7 +459,7 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     home = state.settings.home
     files, refused = await _store_files(request, me, form)
     refused += photo_form.unread(read)
-    draft = await run_in_threadpool(_save_draft, request, me, form, files)
+    draft = await run_in_threadpool(_save_draft, request, me, form, files, base or 0)
     digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
     await run_in_threadpool(audit.append, state.engine, rk, DraftSaved(cc, me.name, digest))
     submitting = form.get("action") == "submit" and not read.cut
@@ -453,8 +498,9 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
             status = 409 if isinstance(exc, Conflict) else 422
     if said:
         heading = "" if submitting else "草稿已保存，以下内容未保存"
-        ctx = _context(request, me, errors=[s.text for s in said], field_errors=by_field(said),
-                       errors_heading=heading)  # fmt: skip
+        # the form as posted, the draft just saved, even when a version came before it
+        ctx = _context(request, me, True, errors=[s.text for s in said],
+                       field_errors=by_field(said), errors_heading=heading)  # fmt: skip
         return render("assignment.html", status, **ctx)
     drafts.discard(home, rk, cc, me.name)
     return _see(page_path(rk, cc) + "?submitted=1")
@@ -568,23 +614,26 @@ def came_first(
 
 
 def _save_draft(
-    request: Request, me: Visitor, form: FormData, files: list[dict[str, str]]
+    request: Request, me: Visitor, form: FormData, files: list[dict[str, str]], base: int
 ) -> dict[str, Any]:
-    """The form as the inspector's draft, with the files already attached and ``files``;
-    saved. A save of the same draft at once (another tab) waits, so each keeps the other's
-    files: the draft is read again under its lock, never from before. The file is written
-    while the link is checked again (``shuangsui.writes.checked``): a revocation committed
-    before refuses the save (``LinkRefused``), one under way or later waits for it."""
+    """The form as the inspector's draft, with the files already attached (those the form
+    showed: the saved draft's, or the latest version's when it started from it) and ``files``;
+    saved, with ``base``, the version the form was filled in on. A save of the same draft at
+    once (another tab) waits, so each keeps the other's files: the draft is read again under
+    its lock, never from before. The file is written while the link is checked again
+    (``shuangsui.writes.checked``): a revocation committed before refuses the save
+    (``LinkRefused``), one under way or later waits for it."""
     rk, cc = me.session.round_key, me.session.credit_code
     state = request.app.state
     home = state.settings.home
     with drafts.locked(home, rk, cc, me.name):
-        kept = current_draft(request, me).get("evidence", [])
+        kept = current_draft(request, me, from_draft(form)).get("evidence", [])
         new = [f for f in files if all(e["sha256"] != f["sha256"] for e in kept)]
         removed = [e for e in kept if e["sha256"] in to_remove(form)]
         attached = [e for e in [*kept, *new] if e not in removed]
         draft = draft_from_form(form, attached)
         draft[LINK_GENERATION] = inspector_tokens.generation_of(me.session.binding)
+        draft[drafts.BASE] = base
         with writes.checked(state.engine, still_open(request, me)):
             drafts.save(home, rk, cc, me.name, draft)
     for e in removed:  # the log shows what was attached and left out

@@ -32,8 +32,8 @@ def test_two_tabs_saving_photos_at_once_keep_both(
     armed = threading.Event()  # the next draft read is the first tab's: hold it
     real_current, real_flock = inspector.current_draft, files.fcntl.flock
 
-    def current_draft(request: Any, visitor: Any) -> dict[str, Any]:
-        found = real_current(request, visitor)
+    def current_draft(request: Any, visitor: Any, *prefer: bool) -> dict[str, Any]:
+        found = real_current(request, visitor, *prefer)
         if armed.is_set():
             armed.clear()
             held.set()
