@@ -92,15 +92,17 @@ def _check(request: Request, body: bytes) -> Partner:
         raise Problem(503, "this bureau's partner directory cannot be read; its operators "
                       "have been told", slug="directory-unavailable") from None  # fmt: skip
     keys = {k.http_key_id: (p, k) for p in partners.values() for k in p.keys}
+    uri = target_uri(request)
     try:
         verified = verify_request(
-            sent_method(request), target_uri(request), request.headers.items(), body,
+            sent_method(request), uri, request.headers.items(), body,
             keys={kid: k for kid, (_p, k) in keys.items()},
             nonce_store=nonce_store(_engine(request)),
             max_age=exchange_settings().exchange_signature_max_age,
         )  # fmt: skip
     except SignatureRejected as exc:
-        logger.warning("partner request refused: %s %s: %s", request.method, request.url, exc)
+        # the URL the partner signs (the Host header's is the caller's words)
+        logger.warning("partner request refused: %s %s: %s", request.method, uri, exc)
         raise Problem(401, str(exc), slug="signature-rejected", headers=CHALLENGE) from None
     return keys[verified.key.http_key_id][0]
 

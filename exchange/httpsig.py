@@ -86,6 +86,62 @@ class Verified:
     expires: dt.datetime
 
 
+class _Directory(MappingKeyResolver):
+    """The partners' keys: a keyid none of them has is refused naming it (the library said
+    "Unable to resolve verification key", alike for a stranger, a revoked partner and a
+    partner using a key its entry no longer lists)."""
+
+    def resolve_public_key(self, key_id: str) -> Any:
+        key = super().resolve_public_key(key_id)
+        if key is None:
+            raise InvalidSignature(
+                f"keyid {key_id[:100]!r} is not a key of a partner in the server's directory "
+                "(unknown to it, or removed or revoked there)"
+            )
+        return key
+
+
+class _Verifier(HTTPMessageVerifier):
+    """Says, of a signature refused for its time, its times and the server's clock: a
+    partner whose clock is off was told only that ``created`` is "in the future"."""
+
+    def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
+        try:
+            super().validate_created_and_expires(sig_input, max_age=max_age)
+        except InvalidSignature as exc:
+            said = _times(sig_input.params, max_age)
+            raise InvalidSignature(said or str(exc)) from None
+
+
+def _times(params: Any, max_age: dt.timedelta | None) -> str | None:
+    """Why ``created`` and ``expires`` are refused, with the server's clock; None when they
+    are not times (the library's words stand)."""
+    created, expires = params.get("created"), params.get("expires")
+    ints = [t for t in (created, expires) if t is not None]
+    if not all(type(t) is int and 0 <= t < YEAR_10000 for t in ints) or created is None:
+        return None
+    now, skew = int(dt.datetime.now(dt.UTC).timestamp()), HTTPMessageVerifier.max_clock_skew
+    clock = f"the server's clock ({_at(now)})"
+    check = "check the clocks of both bureaus"
+    if created > now + skew.total_seconds():
+        return f"created {_at(created)}, {created - now} s after {clock}: {check}"
+    if expires is not None and expires < now - skew.total_seconds():
+        return (f"expires {_at(expires)}, {now - expires} s before {clock}: send it again, "
+                f"signed afresh; if it was, {check}")  # fmt: skip
+    if max_age is not None:
+        return (f"created {_at(created)}, {now - created} s before {clock}, more than the "
+                f"{int(max_age.total_seconds())} s a signature is taken: send it again, signed "
+                f"afresh; if it was, {check}")  # fmt: skip
+    return None
+
+
+YEAR_10000 = 253_402_300_800  # POSIX seconds of 10000-01-01: a time a datetime writes
+
+
+def _at(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def verify_request(
     method: str,
     url: str,
@@ -102,10 +158,9 @@ def verify_request(
     digests = [v for k, v in pairs if k.lower() == "content-digest"]
     if digests != [content_digest(body)]:
         raise SignatureRejected("Content-Digest missing or not the SHA-256 of the body")
-    resolver = MappingKeyResolver(
-        public_keys={kid: k.ed25519() for kid, k in keys.items()}, private_keys={}
-    )
-    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=resolver)
+    resolver = _Directory(public_keys={kid: k.ed25519() for kid, k in keys.items()},
+                          private_keys={})  # fmt: skip
+    verifier = _Verifier(signature_algorithm=algorithms.ED25519, key_resolver=resolver)
     msg = _Message(method.upper(), url, _Fields(pairs))
     try:
         (result,) = verifier.verify(
