@@ -434,13 +434,14 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     Only a token we gave this member on this check, in this session or an earlier one
     (``workspace.kept.own_post``), has its text shown back: any other post is its sender's,
     not the member's, and gets the draft as saved."""
+    unsaved = {"unsaved": True, "errors_heading": "未保存"}  # nothing of it was: never say so
     if not form.get("csrf"):  # nothing typed on this page came with it: the draft as saved
-        return render("assignment.html", 403, **_context(request, me, errors=[UNSIGNED]))
+        return render("assignment.html", 403, **_context(request, me, errors=[UNSIGNED], **unsaved))
     if not kept.own_post(request, me, form):
-        return render("assignment.html", 403, **_context(request, me, errors=[UNKNOWN]))
+        return render("assignment.html", 403, **_context(request, me, errors=[UNKNOWN], **unsaved))
     attached = current_draft(request, me, from_draft(form)).get("evidence", [])
     ctx = _context(request, me, from_draft(form), draft=draft_from_form(form, attached),
-                   errors=[STALE])  # fmt: skip
+                   errors=[STALE], **unsaved)  # fmt: skip
     return render("assignment.html", 403, **ctx)
 
 
@@ -643,7 +644,16 @@ def _save_draft(
 
 @router.post("/a/{round_key}/{credit_code}/sign")
 async def sign(request: Request, me: Me) -> Response:
+    """签字确认 of the version the form names. A form is closed however it ends (a file sent
+    in its fields is a spooled file: left open, the leak of a post to this address)."""
     form = await read_form(request)
+    try:
+        return await _sign(request, me, form)
+    finally:
+        await form.close()
+
+
+async def _sign(request: Request, me: Visitor, form: FormData) -> Response:
     await check_csrf(request, me)
     version = version_field(form, "version")
     rk, cc = me.session.round_key, me.session.credit_code
