@@ -434,7 +434,7 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     Only a token we gave this member on this check, in this session or an earlier one
     (``workspace.kept.own_post``), has its text shown back: any other post is its sender's,
     not the member's, and gets the draft as saved."""
-    unsaved = {"unsaved": True, "errors_heading": "未保存"}  # nothing of it was: never say so
+    unsaved: dict[str, Any] = {"unsaved": True, "errors_heading": "未保存"}  # never say saved
     if not form.get("csrf"):  # nothing typed on this page came with it: the draft as saved
         return render("assignment.html", 403, **_context(request, me, errors=[UNSIGNED], **unsaved))
     if not kept.own_post(request, me, form):
