@@ -51,6 +51,7 @@ def test_the_sites_list_is_checked_against_the_bundle(engine: sa.Engine, tmp_pat
         _measure(page, tmp_path / "round-steps.png", times=False)
     shown = len((out / "data" / f"{ROUND}.csv").read_bytes().splitlines()) - 1
     assert f"OK: the same {shown} enterprises" in said
+    assert "Windows 上同样把 python3 换成 py" in said  # as step 2 says of verify.py
 
     folder = tmp_path / "downloaded"  # steps 1 to 3: the bundle, verified
     folder.mkdir()
