@@ -188,12 +188,30 @@ def equivocations(
     from exchange.settings import origin_of
 
     origin = origin_of(code) if code else None
+    if code:  # a typo: no proofs, as if that partner had never equivocated
+        _known_or_proven(code, origin_of(code))
     if out is None:
         with Session(_engine()) as session:
             _json(equivocation.stored(session, origin))
         return
     for path in equivocation.write_proofs(_engine(), out, origin):
         typer.echo(str(path))
+
+
+def _known_or_proven(code: str, origin: str) -> None:
+    """``code`` is a partner of the directory (a disabled entry included), or one of whose log
+    a proof is held (a partner since removed); else a UserError naming it."""
+    from exchange import equivocation
+
+    directory = read_directory()
+    if code in directory.partners or any(d.code == code for d in directory.disabled):
+        return
+    with Session(_engine()) as session:
+        if equivocation.stored(session, origin):
+            return
+    known = ", ".join(sorted(directory.partners)) or "none"
+    raise UserError(f"partner {code} is not in the partner directory (known: {known}), and no "
+                    f"equivocation proof of {origin} is held")  # fmt: skip
 
 
 @app.command("view")
