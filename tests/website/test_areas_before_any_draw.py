@@ -2,8 +2,8 @@
 查看 list every district of the bureau's area, each said to have no result yet (they listed
 none, as if the bureau had no districts, until a round was drawn), as of the last change the
 division table records, and the note says so. A bureau whose code the table does not know is
-told why no district is listed. In headless Chromium at 390 px, the site served over HTTP;
-screenshots under the test's ``tmp_path``."""
+told why no district is listed, and an index with no round says so. In headless Chromium at
+390 px, the site served over HTTP; screenshots under the test's ``tmp_path``."""
 
 from __future__ import annotations
 
@@ -71,3 +71,19 @@ def test_a_bureau_the_table_does_not_know_is_told_why(engine: sa.Engine, tmp_pat
         )
         expect(page.locator("main ul").first).to_have_text("本站尚无抽查轮次。")
         _measure(page, tmp_path / "search-unknown.png", times=False)
+
+
+def test_a_new_bureaus_index_says_it_has_no_round_yet(engine: sa.Engine, tmp_path: Path) -> None:
+    """With no round, the index said 抽查轮次 and 按检查结果 over nothing (a table of headers
+    a phone hides, an empty chart): it says there is no round yet, and 暂无."""
+    out = tmp_path / "site"
+    publish(engine, out, bundles=False)
+    with headless() as browser:
+        page = phone(browser).new_page()
+        page.goto((out / "index.html").as_uri())
+        expect(page.locator("main h2 + p").first).to_have_text(
+            "本站尚无抽查轮次。本局公布一轮抽查的承诺后，这里将列出该轮，并说明何时抽取。"
+        )
+        expect(page.locator("table.rounds")).to_have_count(0)
+        expect(page.locator("#by-result")).to_have_text("按检查结果暂无")
+        _measure(page, tmp_path / "index-new.png", times=False)
