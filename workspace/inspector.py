@@ -596,7 +596,8 @@ def came_first(
     """Who submitted the version that came before this page's, and when: the inspector
     themself (in another tab or on another device), a teammate by name, or a coordinator;
     "" when the conflict is not another version (this page's read the latest already).
-    ``doing``: what the page did with version ``base`` (filled a form in on it, signed it)."""
+    ``doing``: what the page did with version ``base`` (filled a form in on it, signed it);
+    ``base`` 0: the form of the first version, filled in when there was none."""
     latest = exc.details.get("latest_version")
     if not latest or latest["version"] == base:
         return ""
@@ -604,6 +605,8 @@ def came_first(
     state = request.app.state
     at = local_label(datetime.fromisoformat(latest["submitted_at"]), state.settings.timezone)
     number, was = latest["version"], f"您{doing}的第 {base} 版已不是最新："
+    if base == 0:  # the first version's form: there was no version to be filled in on
+        was = "您填写时还没有已提交的结果，页面已不是最新："
     if role == "inspector" and who == me.name:
         return f"{was}您本人已于 {at} 提交了第 {number} 版（在另一个标签页或设备上）。"
     if role == "inspector":

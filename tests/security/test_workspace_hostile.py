@@ -63,7 +63,7 @@ def test_two_members_submitting_the_first_version_at_once(
         http.close()
     assert sorted(r.status_code for r in answers) == [303, 409], [r.text[:300] for r in answers]
     lost = next(r for r in answers if r.status_code == 409)
-    assert "依据的第 0 版已不是最新：同组已提交第 1 版" in lost.text
+    assert "您填写时还没有已提交的结果，页面已不是最新：同组已提交第 1 版" in lost.text
     history = service.history(engine, ROUND, code)
     assert len(history.versions) == 1
     winner = history.versions[0].description

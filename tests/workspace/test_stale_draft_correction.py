@@ -122,3 +122,31 @@ def test_the_draft_mark_sent_twice_saves_nothing(live: tuple[str, dict], engine:
         r = http.post(path, data={**form, "from_draft": ["1", "1"]})
         assert r.status_code == 422 and "表单中的草稿标记：表单中填写了不止一次" in r.text
     assert drafts.load(get_settings().home, ROUND, code, team[0]) == {}
+
+
+@pytest.mark.slow
+def test_a_first_version_submitted_second_is_kept_and_said_without_a_version_0(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two teammates each fill in the first version; A submits first. B's 提交 (409) said
+    您填写时依据的第 0 版已不是最新, naming a version that never was; now it says the page had
+    no result yet, keeps B's text in the form (the draft just saved) and B sends it as a
+    correction with a reason."""
+    with on_a_phone_page(engine, monkeypatch, member=1) as (page, code, (a, _b)):
+        page.get_by_label("检查结果").select_option(value="no_problem")
+        page.get_by_label("检查日期").fill("2026-12-09")
+        page.get_by_label("检查情况").fill(MINE)
+        submitted(engine, code, a)  # A, a moment earlier
+        page.get_by_role("button", name="提交并签字").click()
+        page.wait_for_load_state()
+        said = page.locator("#errors").inner_text()
+        assert "您填写时还没有已提交的结果，页面已不是最新：同组已提交第 1 版" in said, said
+        assert "第 0 版" not in page.locator("main").inner_text()
+        form = page.locator("#entry form")
+        assert form.get_by_label("检查情况").input_value() == MINE  # kept, as typed
+        _fits(page, tmp_path / "1-second.png")
+        form.get_by_label("更正理由（必填）").fill("同组先提交，补充我的记录")
+        page.get_by_role("button", name="提交更正并签字").click()
+        page.wait_for_url("**?submitted=1")
+    _v1, v2 = service.history(engine, ROUND, code).versions
+    assert v2.description == MINE
