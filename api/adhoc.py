@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
 from rounds import audit
 from rounds.models import Round, RoundStatus
 from rounds.service import REASON_MAX as REASON_MAX  # the page's and the request model's
-from shuangsui.errors import DrawAlreadyMade
+from shuangsui.errors import DrawAlreadyMade, NotFound, UserError
 from workspace.events import AdhocRequested, CeremonyEntered, CeremonyRefused
 
 if TYPE_CHECKING:
@@ -71,6 +72,49 @@ def refused_ceremonies(session: Session, round_key: str) -> list[Refused]:
     return refused
 
 
+# a ceremony's bounds, the API's request model's and the round's page's: the witnesses' names are
+# published with the round, and the digits with its entropy
+DIGITS_MAX = 200  # digits at most
+WITNESSES_MAX = 50  # witnesses at most
+WITNESS_MAX = 64  # characters of a witness's name at most
+_DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
+
+
+def ceremony_digits(rnd: Round) -> int:
+    """How many digits the round's commitment asks of its ceremony (at least)."""
+    named = (rnd.entropy_plan or {}).get("sources", [])
+    return max((int(s.get("min_digits", 0)) for s in named if s.get("source") ==
+                "witness-digits"), default=0)  # fmt: skip
+
+
+def check_ceremony(engine: Engine, round_key: str, digits: str, witnesses: Sequence[str]) -> None:
+    """What a ceremony's request says, checked before it takes the round: the round exists
+    (:class:`NotFound`), and, while it is committed, the digits are decimal digits 0-9, as
+    many as its commitment asks at least and at most :data:`DIGITS_MAX` (a :class:`UserError`
+    naming ``witness_digits``). A ceremony of a round that did not exist was answered 202 and
+    refused in the background; one of digits its draw would refuse ("１２３", too few) took the
+    round first, and held it for nothing until its run failed. The names' own check
+    (``rounds.entropy.check_witnesses``) first, as the runner makes it."""
+    from rounds.entropy import check_witnesses
+
+    check_witnesses(witnesses)
+    with Session(engine) as session:
+        rnd = session.get(Round, round_key)
+    if rnd is None:
+        raise NotFound(f"round_id: round {round_key} does not exist")
+    if rnd.status is not RoundStatus.committed:
+        return  # a drawn round: refused or shown as its draw (run_ceremony)
+    if not _DIGITS.fullmatch(digits):
+        raise UserError("witness_digits: the ceremony's digits are decimal digits 0-9 only")
+    least = ceremony_digits(rnd)
+    if not least <= len(digits) <= DIGITS_MAX:
+        raise UserError(f"witness_digits: {len(digits)} digit(s); round {round_key}'s "
+                        f"commitment asks for {least} to {DIGITS_MAX}")  # fmt: skip
+    if len(witnesses) > WITNESSES_MAX or any(len(w) > WITNESS_MAX for w in witnesses):
+        raise UserError(f"witnesses: at most {WITNESSES_MAX} names of at most {WITNESS_MAX} "
+                        "characters")  # fmt: skip
+
+
 def run_ceremony(
     engine: Engine,
     runner: Callable[[dict[str, Any]], dict[str, Any]],
@@ -87,6 +131,7 @@ def run_ceremony(
     deployment's flow run it started is recorded with the hold. ``run_state``: how Prefect
     says a held round's run is (``api.runs.run_state``), asked first (``ceremonies.settle``)."""
     digits, witnesses = params["witness_digits"], params.get("witnesses") or []
+    check_ceremony(engine, round_key, digits, witnesses)
     offered = ceremonies.offered_sha256(digits, witnesses)
     if run_state is not None:
         ceremonies.settle(engine, round_key, run_state)

@@ -31,7 +31,13 @@ from starlette.concurrency import run_in_threadpool
 from api import adhoc as api_adhoc
 from api import ceremonies as api_ceremonies
 from api import runs
-from api.adhoc import REASON_MAX
+from api.adhoc import (
+    DIGITS_MAX,
+    REASON_MAX,
+    WITNESS_MAX,
+    WITNESSES_MAX,
+    ceremony_digits,
+)
 from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
 from registry.divisions import divisions, is_prefecture
@@ -390,13 +396,6 @@ def _start_once(request: Request, params: dict[str, Any], who: str) -> str:
     return key
 
 
-def ceremony_digits(rnd: Round) -> int:
-    """How many digits the round's commitment asks of its ceremony (at least)."""
-    named = (rnd.entropy_plan or {}).get("sources", [])
-    return max((int(s.get("min_digits", 0)) for s in named if s.get("source") ==
-                "witness-digits"), default=0)  # fmt: skip
-
-
 def digit_groups(digits: str, size: int = 4) -> list[str]:
     """``digits`` in groups of ``size``, as they are read aloud and checked."""
     return [digits[i : i + size] for i in range(0, len(digits), size)]
@@ -492,8 +491,15 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
         wrong.append(f"{LABELS['witness_digits']}：{said}")
     elif len(digits) < least:
         wrong.append(f"{LABELS['witness_digits']}：只有 {len(digits)} 位，本轮承诺至少 {least} 位")
+    elif len(digits) > DIGITS_MAX:  # as the API bounds them: they are published
+        wrong.append(f"{LABELS['witness_digits']}：有 {len(digits)} 位，最多 {DIGITS_MAX} 位")
     if not witnesses:
         wrong.append(f"{LABELS['witnesses']}：至少一名见证人")
+    elif len(witnesses) > WITNESSES_MAX:
+        wrong.append(f"{LABELS['witnesses']}：有 {len(witnesses)} 名，最多 {WITNESSES_MAX} 名")
+    if long := [w for w in witnesses if len(w) > WITNESS_MAX]:  # published with the round
+        wrong.append(f"{LABELS['witnesses']}：姓名最多 {WITNESS_MAX} 个字符，"
+                     f"有 {len(long)} 个超过（{len(long[0])} 个字符）")  # fmt: skip
     try:  # the runner's own check, made before the names are read back
         check_witnesses(witnesses)
     except UserError as exc:

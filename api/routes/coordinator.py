@@ -15,7 +15,14 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api import ceremonies, paging
-from api.adhoc import REASON_MAX, Refused, refused_ceremonies, run_ceremony
+from api.adhoc import (
+    DIGITS_MAX,
+    REASON_MAX,
+    WITNESSES_MAX,
+    Refused,
+    refused_ceremonies,
+    run_ceremony,
+)
 from api.auth import Principal, Role, allow
 from api.problems import PROBLEM_RESPONSES, Problem
 from api.runs import remembered_state, run_state
@@ -202,10 +209,10 @@ class AdhocRequest(BaseModel):
     )
     witness_digits: str | None = Field(
         default=None,
-        max_length=200,
+        max_length=DIGITS_MAX,
         description="the ceremony's digits, only for a committed round_id",
     )
-    witnesses: list[Text] | None = Field(default=None, max_length=50)
+    witnesses: list[Text] | None = Field(default=None, max_length=WITNESSES_MAX)
 
 
 @router.post(
