@@ -13,6 +13,8 @@ body is read through, and :class:`BoundedParser` keeps
 
 A body cut off at the ceiling (``api.limits.BodyTooLarge``) gives its text fields read so far
 and no file (:attr:`BoundedForm.cut`): what came before the cut is all there is of the post.
+So does a body whose client went (a phone's line dropped) once its files had begun: the text
+the form sends before them came whole, and it is kept as the draft; the answer goes to no one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from starlette.formparsers import (
     MultiPartParser,
     parse_options_header,
 )
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from api.limits import BodyTooLarge
 from shuangsui.text import CONTROL
@@ -78,12 +80,14 @@ class BoundedParser(MultiPartParser):
         self.not_kept: list[NotKept] = []
         self._size = 0  # of the current file part
         self._dropped = False
+        self.files_began = False  # the form's text, sent before its files, came whole
 
     def on_part_begin(self) -> None:
         super().on_part_begin()
         self._size, self._dropped = 0, False
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self.files_began |= self._current_part.file is not None
         if self._current_part.file is None:
             self.text += end - start
             if self.text > TEXT_MAX:
@@ -134,12 +138,21 @@ async def read_bounded(request: Request, limit: int) -> BoundedForm:
         raise HTTPException(400, exc.message) from None
     except BodyTooLarge:  # past the ceiling: the text read so far, no file (all closed)
         assert parser is not None  # a form of text only is refused at TEXT_MAX, far below
-        texts: list[tuple[str, str | UploadFile]] = [
-            (k, v) for k, v in parser.items if isinstance(v, str)
-        ]
-        read = BoundedForm(FormData(texts), limit, parser.not_kept, cut=True)
+        read = BoundedForm(_texts(parser), limit, parser.not_kept, cut=True)
+    except ClientDisconnect:  # the line dropped: the text, when it came whole; no file
+        if parser is None or not parser.files_began:
+            raise
+        for _, value in parser.items:
+            if isinstance(value, UploadFile):
+                await value.close()
+        read = BoundedForm(_texts(parser), limit, parser.not_kept, cut=True)
     request._form = read.form  # Request.form() caches its form there
     return read
+
+
+def _texts(parser: BoundedParser) -> FormData:
+    """The text fields the parser has read whole."""
+    return FormData([(k, v) for k, v in parser.items if isinstance(v, str)])
 
 
 async def _text_only(stream: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:

@@ -12,6 +12,7 @@ import contextlib
 import html
 import select
 import socket
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -171,3 +172,36 @@ def test_text_past_its_bound_is_refused_and_nothing_saved(live: tuple[str, dict]
     assert r.status_code == 400, r.text[:300]
     assert "表单无法读取：表单中的文字合计超过 2 MiB。未保存任何内容。" in html.unescape(r.text)
     assert _draft(code, a) == {}
+
+
+def test_a_line_dropped_mid_photo_keeps_the_text_as_the_draft(
+    engine: sa.Engine, live: tuple[str, dict]
+) -> None:
+    """A phone on a weak signal loses its line while the form's photo goes up: the text, sent
+    before the photo and read whole by the server, was dropped with the post (the parser's
+    ClientDisconnect went up as an error) and the form, typed on the factory floor, was gone.
+    Now the text read is saved as the draft (no file of the post: none came whole)."""
+    base, teams = live
+    code, (a, _b) = sorted(teams.items())[0]
+    with httpx.Client(base_url=base, timeout=60) as http:
+        path, page = open_assignment(http, base, code, a)
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    fields = {"csrf": csrf_of(page), "base_version": "0", **FORM}
+    boundary = "shuangsui-line-dropped"
+    sent = b"".join(_multipart(boundary, fields, 10 * 65536))[: -(8 * 65536)]  # mid-photo
+    head = (f"POST {path} HTTP/1.1\r\nHost: {urlsplit(base).netloc}\r\nOrigin: {base}\r\n"
+            f"Cookie: {cookie}\r\nContent-Length: {len(sent) + 8 * 65536}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n")  # fmt: skip
+    with socket.create_connection(urlsplit(base)[1].split(":"), timeout=60) as sock:
+        sock.sendall(head.encode() + sent)
+        time.sleep(0.5)  # the server has read it all
+    # the line is gone with 512 KB of the photo unsent
+    for _ in range(100):
+        if _draft(code, a):
+            break
+        time.sleep(0.1)
+    draft = _draft(code, a)
+    assert draft.get("description") == TYPED and draft["evidence"] == [], draft
+    assert service.history(engine, ROUND, code).versions == []
+    with httpx.Client(base_url=base, timeout=10) as http:  # the server is still well
+        assert http.get("/health").status_code == 200
