@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+from collections import Counter
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -166,6 +167,17 @@ def _integer(minimum: int) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _once(request: Request) -> None:
+    """Each of the feed's parameters at most once: ``start=0&start=5`` was read as 5 (the
+    framework keeps the last), where a proxy or a partner's client may read the first."""
+    counts = Counter(k for k, _ in request.query_params.multi_items() if k in PARAMETERS)
+    for name, n in counts.items():
+        if n > 1:
+            raise _bad(422, name, f"given {n} times; once is needed")
+
+
+PARAMETERS = ("start", "end", "limit", "index", "size", "first", "second")
+ONCE = [Depends(_once)]  # after the signature's check: a stranger learns nothing more
 Natural = Annotated[int, Query(ge=0, le=MAX), _integer(0)]
 Positive = Annotated[int, Query(ge=1, le=MAX), _integer(1)]
 
@@ -181,7 +193,7 @@ def _within(size: int, parameter: str, value: int) -> None:
         raise _bad(404, parameter, f"{value} is beyond the log, which has {size} entries")
 
 
-@router.get("/entries", dependencies=PARTNER)
+@router.get("/entries", dependencies=PARTNER + ONCE)
 def entries(
     request: Request,
     response: Response,
@@ -213,7 +225,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in hashes]
 
 
-@router.get("/proof/inclusion", dependencies=PARTNER)
+@router.get("/proof/inclusion", dependencies=PARTNER + ONCE)
 def inclusion(request: Request, index: Natural, size: Positive) -> dict[str, Any]:
     """RFC 6962 PATH(index, D[size]); O(log size) stored hashes read."""
     if index >= size:
@@ -224,7 +236,7 @@ def inclusion(request: Request, index: Natural, size: Positive) -> dict[str, Any
     return {"index": index, "size": size, "proof": _b64(proof)}
 
 
-@router.get("/proof/consistency", dependencies=PARTNER)
+@router.get("/proof/consistency", dependencies=PARTNER + ONCE)
 def consistency(request: Request, first: Natural, second: Natural) -> dict[str, Any]:
     """RFC 6962 PROOF(first, D[second]); O(log second) stored hashes read."""
     if first > second:

@@ -9,6 +9,8 @@ says: the 401's detail is all the caller learns.
   parameter is set to a time in the future' (or "expires" … "in the past"): which clock, and
   by how much, was not said. Now it gives the signature's time, the server's clock and the
   difference, and says to check both clocks.
+- A parameter given twice (``start=0&start=2``) was read as its last value, silently; now it
+  is refused (422), naming it.
 - The server's log line of a refusal quoted the URL built from the request's ``Host`` header
   (the caller's words); it quotes the URL partners sign (``SHUANGSUI_EXCHANGE_PUBLIC_URL``).
 """
@@ -106,3 +108,32 @@ def test_a_sync_of_a_partner_whose_clock_is_off_says_so(
         "clocks of both bureaus",
         out.error or "",
     ), out.error
+
+
+@pytest.mark.slow
+def test_a_parameter_given_twice_is_refused_naming_it(fujian: int, tmp_path: Path) -> None:
+    """``start=0&start=2`` was answered from 2 (the framework keeps the last value), where a
+    proxy or the partner's own client may have read 0."""
+    sh = make_bureau(tmp_path, "310000")
+    sh.base_url = "http://127.0.0.1:9"
+    write_directory(tmp_path / "home" / "partners.toml", [sh])
+    base = f"http://127.0.0.1:{fujian}/exchange/v1"
+    for query, name in [
+        ("/entries?start=0&start=0", "start"),
+        ("/entries?start=0&end=0&end=0&end=0", "end"),
+        ("/entries?limit=1&limit=2", "limit"),
+        ("/proof/inclusion?index=0&size=1&size=1", "size"),
+        ("/proof/consistency?first=0&first=0&second=0", "first"),
+    ]:
+        n = query.count(f"{name}=")
+        signed = httpsig.sign_request(sh.key, "GET", base + query)
+        resp = httpx.get(base + query, headers=signed, timeout=30)
+        assert resp.status_code == 422, (query, resp.text)
+        assert resp.json()["detail"] == f"{name}: given {n} times; once is needed", resp.text
+        assert resp.json()["errors"] == [
+            {"field": f"query.{name}", "reason": f"given {n} times; once is needed"}
+        ]
+        assert httpx.get(base + query, timeout=30).status_code == 401  # unsigned: no more said
+    once = httpx.get(base + "/entries?start=0", headers=httpsig.sign_request(
+        sh.key, "GET", base + "/entries?start=0"), timeout=30)  # fmt: skip
+    assert once.status_code == 200, once.text
