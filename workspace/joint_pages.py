@@ -26,10 +26,10 @@ from joint.store import now_utc
 from shuangsui.clock import local_label
 from shuangsui.errors import NotFound, UserError
 from shuangsui.keys import is_key
-from shuangsui.text import CONTROL, one_line
+from shuangsui.text import CONTROL, NOTE_MAX, one_line
 from workspace.coordinator import Coordinator
 from workspace.formvalues import text
-from workspace.guards import PageRefused, check_csrf
+from workspace.guards import PageRefused, Visitor, check_csrf
 from workspace.leadforms import sent_once
 from workspace.pages import render
 
@@ -199,6 +199,15 @@ def _known(request: Request, key: str, now: dt.datetime) -> JointView:
 
 @router.get("/joint/{key}")
 def one(key: str, request: Request, me: Coordinator) -> Response:
+    return _page(request, me, key, done=request.query_params.get("done", ""))
+
+
+def _page(
+    request: Request, me: Visitor, key: str, *, done: str = "", refused: str = "", typed: str = ""
+) -> Response:
+    """A round's page; refusing a withdrawal's note (422), it says why above the form and gives
+    back the note as typed (cut at twice its bound: a form sent by a script may carry more), as
+    the class page and the leads' forms do: a note pasted with a zero-width space was lost."""
     settings = request.app.state.settings
     code, zone, now = settings.bureau_code, settings.timezone, now_utc()
     v = _known(request, key, now)
@@ -214,9 +223,10 @@ def one(key: str, request: Request, me: Coordinator) -> Response:
                      for m in t.members]}
         for t in v.teams
     ]  # fmt: skip
-    done = {"withdrawn": "已撤回：本局随机数已删除，永不揭示；撤回已记入审计日志。"}
+    said_done = {"withdrawn": "已撤回：本局随机数已删除，永不揭示；撤回已记入审计日志。"}
     return render(
-        "joint_round.html", me=me.name, csrf=me.csrf, r=_row(v, code, names, now, zone),
+        "joint_round.html", 422 if refused else 200, me=me.name, csrf=me.csrf,
+        r=_row(v, code, names, now, zone),
         next_said=said, command=command, teams=teams, seed=v.outcome.get("seed", ""),
         failure=failure_said(failure, names) if failure else "",
         failure_message=shown(str(failure.get("message", ""))) if failure else "",
@@ -225,7 +235,7 @@ def one(key: str, request: Request, me: Coordinator) -> Response:
         recorded_by=shown(v.withdrawal.get("recorded_by", "")),
         can_withdraw=v.status == "committed" and v.decision is not None
         and v.decision.state != "failed",
-        done=done.get(request.query_params.get("done", ""), ""),
+        done=said_done.get(done, ""), refused=refused, typed=typed[: 2 * NOTE_MAX],
     )  # fmt: skip
 
 
@@ -252,7 +262,12 @@ async def withdraw(key: str, request: Request, me: Coordinator) -> Response:
         await run_in_threadpool(functools.partial(
             withdraw_round, engine, code, key, note=note, recorded_by=me.name))  # fmt: skip
     except UserError as exc:
-        raise PageRefused(*_refusal(str(exc), key), back=back) from None
+        status, said_ = _refusal(str(exc), key)
+        if status == 422:  # the note's: the page again, the note as typed
+            return await run_in_threadpool(
+                functools.partial(_page, request, me, key, refused=said_, typed=note)
+            )
+        raise PageRefused(status, said_, back=back) from None
     return RedirectResponse(f"{back}?done=withdrawn", status_code=303)
 
 
