@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -34,6 +36,19 @@ def _credit_code(text: str) -> str:
     if problem := uscc.problem(code, uscc.load_whitelist()):
         raise UserError(f"credit_code: {problem}")
     return code
+
+
+@contextmanager
+def _options() -> Iterator[None]:
+    """The overrides' refusals, which name the service's fields (``class: …``, ``by: …``),
+    said naming this command's options (``--class: …``, ``--by: …``)."""
+    try:
+        yield
+    except UserError as exc:
+        field, sep, why = str(exc).partition(": ")
+        if sep and field in ("class", "reason", "by"):
+            raise UserError(f"--{field}: {why}") from None
+        raise
 
 
 @app.command("classify")
@@ -89,13 +104,8 @@ def override_cmd(
     from risk.overrides import request
 
     code = _credit_code(credit_code)
-    try:
+    with _options():
         row = request(_engine(), credit_code=code, risk_class=risk_class, reason=reason, by=by)
-    except UserError as exc:  # the service names its fields; this command's options are --…
-        field, sep, why = str(exc).partition(": ")
-        if sep and field in ("class", "reason", "by"):
-            raise UserError(f"--{field}: {why}") from None
-        raise
     typer.echo(
         f"override {row.id} pending: {code} -> {row.risk_class} (a second coordinator "
         f"approves it with: shuangsui risk approve {row.id} --by NAME)"
@@ -112,7 +122,8 @@ def approve_cmd(
     """Approve a pending override: it is in force from now."""
     from risk.overrides import approve
 
-    row = approve(_engine(), override_id, by=by)
+    with _options():  # the one who asked: `--by: 陈明 requested override 7; …`
+        row = approve(_engine(), override_id, by=by)
     typer.echo(f"override {row.id} approved: {row.credit_code} is class {row.risk_class}")
 
 
