@@ -228,9 +228,16 @@ def _held(
 
 
 def _asked(round_key: str, flow_run_id: str) -> str | None:
-    """``api.runs.run_state``, said first when a server is asked: a silent one is waited for."""
+    """``api.runs.run_state``, said first when a server is asked (a run's id, and a server
+    configured): a silent one is waited for."""
+    import uuid
+
     from prefect.settings import PREFECT_API_URL
 
+    try:
+        uuid.UUID(flow_run_id)
+    except ValueError:  # not a run Prefect could know: not asked
+        return runs.run_state(flow_run_id)
     if url := PREFECT_API_URL.value():
         typer.echo(f"round {round_key} is held by a ceremony's flow run {flow_run_id}: asking "
                    f"Prefect at {url} whether it ended (at most {runs.ASK_SECONDS:g} s) …",
