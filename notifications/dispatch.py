@@ -772,8 +772,14 @@ def dispatch(
             round_key=round_key, clock=clock, lease=lease, transport=transport,
             settings=settings, notify=notify, smtp=smtp,
         )  # fmt: skip
-    finally:
-        reports = [h.wait() for h in helpers]
+    except BaseException:  # this process's own error is the one raised
+        for exc in _waited(helpers)[1]:
+            if not isinstance(exc, link_key.StaleKey):  # a stale key is said once
+                logger.error("%s", exc)
+        raise
+    reports, failed = _waited(helpers)
+    if failed:
+        raise failed[0]
     for other in reports:
         report.add(other)
     report.processes = 1 + len(helpers)
@@ -785,6 +791,21 @@ def dispatch(
         report.elapsed, report.processes,
     )  # fmt: skip
     return report
+
+
+def _waited(helpers: list[Helper]) -> tuple[list[DispatchReport], list[Exception]]:
+    """Each helper's report, or its failure, once every helper has stopped. A helper's stale
+    key comes back as :class:`~notifications.link_key.StaleKey` (``Helper.wait``), said as
+    this process's own: one line, exit 2 (it was a ``RuntimeError`` naming the helper, and
+    one raised while this process stopped on its own stale key took that one's place)."""
+    reports: list[DispatchReport] = []
+    failed: list[Exception] = []
+    for h in helpers:
+        try:
+            reports.append(h.wait())
+        except Exception as exc:
+            failed.append(exc)
+    return reports, failed
 
 
 def _deliver(row, delivery: Delivery, conns: Connections, breaker: Breaker) -> _Outcome:  # type: ignore[no-untyped-def]

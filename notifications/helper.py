@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from notifications import link_key
 from notifications.dispatch import DispatchReport, claim, run_workers
 from notifications.settings import NotifySettings, SmtpSettings
 from shuangsui.config import Settings
@@ -46,6 +47,8 @@ class Helper:
             out = self.proc.stdout.read()
         lines = out.decode("utf-8", "replace").strip().splitlines()
         result = json.loads(lines[-1]) if lines else {}
+        if "stale_key" in result:  # said as the parent's own: one line, exit 2
+            raise link_key.StaleKey.heard(result["stale_key"])
         if self.proc.returncode != 0 or "error" in result:
             reason = result.get("error") or f"exit status {self.proc.returncode}"
             raise RuntimeError(f"dispatcher helper process {self.proc.pid} failed: {reason}")
@@ -122,6 +125,9 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         report = run(pickle.load(sys.stdin.buffer))
+    except link_key.StaleKey as exc:  # the parent raises it as its own
+        print(json.dumps({"error": str(exc), "stale_key": exc.said()}), flush=True)
+        return 1
     except BaseException as exc:  # reported to the parent, which raises it
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 1

@@ -75,7 +75,16 @@ class StaleKey(UserError):
             "relink --all-open --by NAME --reason TEXT` with it first (that records it as the "
             'current key: docs/operations.md, "Keys and secrets")'
         )
-        self.mine, self.recorded = mine, recorded
+        self.mine, self.recorded, self.at, self.by = mine, recorded, at, by
+
+    def said(self) -> dict[str, str]:
+        """What a helper process tells its parent, which raises it again (:meth:`heard`)."""
+        return {"mine": self.mine, "recorded": self.recorded, "at": self.at.isoformat(),
+                "by": self.by}  # fmt: skip
+
+    @classmethod
+    def heard(cls, said: dict[str, str]) -> StaleKey:
+        return cls(said["mine"], said["recorded"], datetime.fromisoformat(said["at"]), said["by"])
 
 
 def check(conn: Connection, mine: str, *, who: str) -> None:
