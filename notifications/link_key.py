@@ -100,16 +100,14 @@ def check(conn: Connection, mine: str, *, who: str) -> None:
 def record(conn: Connection, mine: str, *, by: str) -> str | None:
     """In ``conn``'s transaction: ``mine`` recorded as the current key (the relink of a
     rotation), by ``by``, when it is not. The fingerprint it replaces, if any; ``None`` when
-    ``mine`` was current already or nothing was recorded."""
+    ``mine`` was current already or nothing was recorded. The caller says the rotation (the
+    command's line: ``notifications.cli``); a WARNING here said it a second time, in other
+    words, on the same terminal."""
     row = conn.execute(_CURRENT).first()
     if row is not None and row.fingerprint == mine:
         return None
     _add(conn, mine, by)
-    if row is None:
-        return None
-    logger.warning("the secret key was rotated: fingerprint %s recorded as current by %s, "
-                   "replacing %s", mine[:SHOWN], by, row.fingerprint[:SHOWN])  # fmt: skip
-    return str(row.fingerprint)
+    return None if row is None else str(row.fingerprint)
 
 
 def _add(conn: Connection, mine: str, by: str) -> None:
