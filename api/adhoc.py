@@ -293,6 +293,22 @@ def run_draw(params: dict[str, Any]) -> dict[str, Any]:
     return _launch("draw_round", DRAW_DEPLOYMENT, dict(params), key, params["witness_digits"])
 
 
+def check_overrides(params: dict[str, Any]) -> None:
+    """A new round's overrides as its plan takes them (``rounds.plans.apply_overrides``), for
+    the API before it answers: a rate or a division code no plan takes ("1e9%", "abc") was
+    answered 202 with a round key, and the round refused in the background. (The page
+    previews the plan with them before it starts a round.)"""
+    from rounds.plans import apply_overrides, find_plan, read_plan
+    from rounds.service import load_plan_text
+    from shuangsui.config import get_settings
+
+    overrides = {k: params[k] for k in ("rates", "total_cap", "divisions") if params.get(k)}
+    if overrides and not params.get("witness_digits"):  # a ceremony is drawn as committed
+        path = find_plan(get_settings().plans_dir, params["plan"])
+        plan, _ = load_plan_text(read_plan(path), source=params["plan"])
+        apply_overrides(plan, overrides)
+
+
 RUNS_MAX = 100  # runs of one round's digits ended with no draw, one after another, at most
 
 

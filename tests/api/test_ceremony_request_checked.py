@@ -95,3 +95,34 @@ def test_the_pages_ceremony_takes_no_more_than_the_api(
         sent = form | {"witness_digits": "1" * 200, "witnesses": "、".join(["王" * 64] * 50)}
         assert http.post(f"/w/c/rounds/{KEY}/ceremony", data=sent).status_code == 200
     assert runner.started == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"divisions": ["abc"]}, "overrides: "),
+        ({"divisions": ["35\x00"]}, "overrides: "),
+        ({"rates": {"D": "1e9%"}}, "overrides.rates.D: "),
+        ({"rates": {"\u202eD": "50%"}}, "overrides.rates.\u202eD: the plan has no rate"),
+    ],
+)
+def test_an_ad_hoc_round_the_plan_cannot_take_is_refused_at_once(
+    engine: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: dict[str, object],
+    said: str,
+) -> None:
+    """A division code or a rate no plan takes was answered 202 with a round key, and the round
+    refused in the background; now 422 at once naming the override, and nothing started."""
+    from api import adhoc
+
+    _committed(engine, tmp_path, monkeypatch)
+    token = tokens.create_coordinator(engine, "李协调", get_settings().bureau_code)
+    with serve(create_app(engine=engine)) as base:
+        body = {"plan": "ccc-2026-12", "reason": "投诉举报"} | overrides
+        auth = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith(said), r.text
+    assert not adhoc.wait_for_running(timeout=1), "no round was started"
