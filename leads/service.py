@@ -27,6 +27,7 @@ from leads.schemas import LeadIn
 from registry.models import CheckItem, Enterprise
 from rounds import audit
 from shuangsui.errors import Conflict, NotFound, UserError
+from shuangsui.text import no_control_in_text
 from shuangsui.writes import write
 
 logger = logging.getLogger(__name__)
@@ -209,7 +210,10 @@ def _reason(reason: str, *, required: bool) -> str:
         raise UserError("reason: give the reason (it is part of the audit record)")
     if len(reason) > 1000:
         raise UserError("reason: at most 1000 characters")
-    return reason
+    try:  # as every reason: a NUL failed PostgreSQL's insert (a 500), an override was stored
+        return no_control_in_text(reason)
+    except ValueError as exc:
+        raise UserError(f"reason: {exc}") from None
 
 
 def accept(

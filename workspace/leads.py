@@ -8,6 +8,7 @@ through the API's own runner (``app.state.adhoc_runner``), as ``POST /leads/{id}
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from leads.api import urgent_round
 from leads.models import SOURCE_LABELS, STATUS_LABELS, Lead, LeadStatus
 from leads.schemas import LeadsSettings
 from shuangsui.errors import Conflict, NotFound, UserError
+from shuangsui.text import REASON_MAX
 from workspace import leadviews, overview
 from workspace.coordinator import enterprise_path, listing_link, round_path, said_key
 from workspace.formvalues import text
@@ -123,21 +125,32 @@ def lead_page(lead_id: str, request: Request, me: Coordinator) -> Response:
     form's choices by the service's rule: ``leadviews.merge_targets``). A lead of an enterprise
     the registry does not hold says so (``leadviews.NOT_IN_REGISTRY``), and has no 受理 form."""
     lead = _known(request, lead_id)
+    return _page(request, me, lead, done=request.query_params.get("done", ""))
+
+
+def _page(
+    request: Request, me: Visitor, lead: Lead, *, done: str = "", refused: str = "",
+    form: str = "", sent: dict[str, str] | None = None,
+) -> Response:  # fmt: skip
+    """The lead's page; refusing a decision (422), it says why above the form ``form``
+    (accept, merge or reject) and gives back what was typed in it (a reason cut at twice its
+    bound: a form sent by a script may carry more), as the intake form does: a reason pasted
+    with a zero-width space was lost with the page."""
     engine = request.app.state.engine
     view = leadviews.detail(engine, lead)
-    done = request.query_params.get("done", "")
-    context: dict[str, Any] = {}
+    kept = {name: value[: 2 * REASON_MAX] for name, value in (sent or {}).items()}
+    context: dict[str, Any] = {"refused": refused, "form": form, "sent": kept}
     if lead.status is LeadStatus.received:
         plans = _offered(request)
-        context = {
+        context |= {
             "check_items": leadviews.check_items(engine),
             "plans": [
                 (str(p["id"]), str(p.get("title", "")), str(p["check_item"])) for _, p in plans
             ],  # fmt: skip
             "others": leadviews.merge_targets(engine, lead),
         }
-    return render("lead.html", me=me.name, csrf=me.csrf, view=view, labels=LABELS,
-                  done=DONE.get(done, ""), adhoc=said_key(request, "round"),
+    return render("lead.html", 422 if refused else 200, me=me.name, csrf=me.csrf, view=view,
+                  labels=LABELS, done=DONE.get(done, ""), adhoc=said_key(request, "round"),
                   round_path=round_path, enterprise_path=enterprise_path, lead_path=lead_path,
                   back=LIST, not_in_registry=leadviews.NOT_IN_REGISTRY, risk_path=risk_path,
                   **context)  # fmt: skip
@@ -151,10 +164,13 @@ def _decided(request: Request, lead: Lead, exc: Conflict) -> PageRefused:
     return PageRefused(409, said, back=lead_path(now.id or 0))
 
 
-async def _decide(request: Request, me: Visitor, lead: Lead, step: Any, **kw: Any) -> Lead:
+async def _decide(
+    request: Request, me: Visitor, lead: Lead, step: Any, sent: dict[str, str], **kw: Any
+) -> Lead | Response:
     """Run the service's ``step`` on ``lead`` as ``me``, whose token is checked again in its
-    transaction (revoked since the page let the form in: the page of a revoked token); its
-    refusals as pages in Chinese."""
+    transaction (revoked since the page let the form in: the page of a revoked token); a
+    decision made meanwhile as a page of its own (409), any other refusal as the lead's page
+    again in Chinese, with the form's fields ``sent`` as typed (422)."""
     allowed = still_current(request, me)
     try:
         decided: Lead = await run_in_threadpool(
@@ -163,7 +179,9 @@ async def _decide(request: Request, me: Visitor, lead: Lead, step: Any, **kw: An
     except Conflict as exc:
         raise await run_in_threadpool(_decided, request, lead, exc) from None
     except UserError as exc:
-        raise PageRefused(422, refusal(str(exc)), back=lead_path(lead.id or 0)) from None
+        form = step.__name__  # accept, merge or reject: the form, as its section is named
+        return await run_in_threadpool(functools.partial(
+            _page, request, me, lead, refused=refusal(str(exc)), form=form, sent=sent))  # fmt: skip
     return decided
 
 
@@ -197,8 +215,10 @@ async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
         raise PageRefused(422, leadviews.NOT_IN_REGISTRY, back=back)  # the service refuses too
     if plan:
         await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
-    decided = await _decide(request, me, lead, service.accept, check_item=item,
+    decided = await _decide(request, me, lead, service.accept, sent, check_item=item,
                             reason=sent["reason"], urgent=urgent)  # fmt: skip
+    if isinstance(decided, Response):
+        return decided
     if not plan:
         return RedirectResponse(f"{back}?done=accepted", status_code=303)
     runner = request.app.state.adhoc_runner
@@ -238,8 +258,10 @@ async def merge(lead_id: str, request: Request, me: Coordinator) -> Response:
     if not NUMBER.fullmatch(into):
         said = "请选择要合并到的线索" if not into else f"没有线索 {into}"
         raise PageRefused(422, f"{LABELS['into']}：{said}", back=lead_path(lead.id or 0))
-    await _decide(request, me, lead, service.merge, into=int(into),
-                  reason=sent["reason"])  # fmt: skip
+    decided = await _decide(request, me, lead, service.merge, sent, into=int(into),
+                            reason=sent["reason"])  # fmt: skip
+    if isinstance(decided, Response):
+        return decided
     return RedirectResponse(f"{lead_path(lead.id or 0)}?done=merged", status_code=303)
 
 
@@ -247,5 +269,7 @@ async def merge(lead_id: str, request: Request, me: Coordinator) -> Response:
 async def reject(lead_id: str, request: Request, me: Coordinator) -> Response:
     """不予受理, with the reason (required)."""
     lead, sent = await _fields(request, me, lead_id, ("reason",))
-    await _decide(request, me, lead, service.reject, reason=sent["reason"])
+    decided = await _decide(request, me, lead, service.reject, sent, reason=sent["reason"])
+    if isinstance(decided, Response):
+        return decided
     return RedirectResponse(f"{lead_path(lead.id or 0)}?done=rejected", status_code=303)
