@@ -84,7 +84,30 @@ def parse_date(text: str) -> str:
                 return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
             except ValueError as exc:
                 raise CellError(f"not a real date: {text!r}") from exc
+    if day := spreadsheet_day(text):
+        raise CellError(
+            f"not a date (use YYYY-MM-DD): {text!r} is a date as a spreadsheet stores it, a "
+            f"number of days ({day} in Excel's 1900 date system): set the column's format to a "
+            "date (日期) and save the file again"
+        )
     raise CellError(f"not a date (use YYYY-MM-DD): {text!r}")
+
+
+# A date as a spreadsheet stores it, a number of days from 1899-12-30 (Excel's 1900 date system;
+# a time of day as the fraction): what a date column formatted as 常规 (General) shows, and what a
+# workbook's cell holds when its format is not a date's. Only 1900-03-01 to 2099-12-31 is taken for
+# one (the serials 61 to 73050): a smaller number is no date a file of leads or findings holds.
+SPREADSHEET_DAY = re.compile(r"[0-9]{2,5}(\.[0-9]+)?")
+_EXCEL_EPOCH = date(1899, 12, 30)
+_EXCEL_DAYS = range(61, 73051)
+
+
+def spreadsheet_day(text: str) -> str | None:
+    """The day ``text`` stands for (YYYY-MM-DD) if it is a date as a spreadsheet stores it, a
+    number such as ``46000`` or ``46000.5``; None otherwise."""
+    if not SPREADSHEET_DAY.fullmatch(text) or int(float(text)) not in _EXCEL_DAYS:
+        return None
+    return date.fromordinal(_EXCEL_EPOCH.toordinal() + int(float(text))).isoformat()
 
 
 @cache
