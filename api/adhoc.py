@@ -303,10 +303,14 @@ def check_overrides(params: dict[str, Any]) -> None:
     from shuangsui.config import get_settings
 
     overrides = {k: params[k] for k in ("rates", "total_cap", "divisions") if params.get(k)}
-    if overrides and not params.get("witness_digits"):  # a ceremony is drawn as committed
+    if not overrides or params.get("witness_digits"):  # a ceremony is drawn as committed
+        return
+    try:
         path = find_plan(get_settings().plans_dir, params["plan"])
-        plan, _ = load_plan_text(read_plan(path), source=params["plan"])
-        apply_overrides(plan, overrides)
+    except UserError:  # the runner refuses it, naming the plan
+        return
+    plan, _ = load_plan_text(read_plan(path), source=params["plan"])
+    apply_overrides(plan, overrides)
 
 
 RUNS_MAX = 100  # runs of one round's digits ended with no draw, one after another, at most

@@ -217,13 +217,20 @@ def test_an_in_process_run_that_ends_without_a_draw_lets_go_of_the_round(
     engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real runner, no Prefect server configured: the draw-round flow runs in a thread of
-    this process and fails (five digits where the commitment named twenty); the thread records
-    the hold's end, and the next ceremony is taken at once, not after HOLD."""
+    this process and fails (its draw refused: five digits where the commitment named twenty
+    were, until the API refused them at once, api.adhoc.check_ceremony; here the flow's
+    carrying on to the draw raises); the thread records the hold's end, and the next ceremony
+    is taken at once, not after HOLD."""
     _committed(engine, tmp_path, monkeypatch)
     auth = _auth(engine)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise UserError("witness digits refused by the draw (the test's stand-in)")
+
+    monkeypatch.setattr("flows.rounds._carry_round", refused)
     with TestClient(create_app(engine=engine)) as client:
         body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY,
-                "witness_digits": "12345", "witnesses": ["王五"]}  # fmt: skip
+                "witness_digits": DIGITS["李协调"], "witnesses": ["王五"]}  # fmt: skip
         first = client.post("/rounds/adhoc", headers=auth["李协调"], json=body)
         assert first.status_code == 202 and first.json()["mode"] == "in-process", first.text
         deadline = time.monotonic() + 120
@@ -233,6 +240,7 @@ def test_an_in_process_run_that_ends_without_a_draw_lets_go_of_the_round(
         assert [e for e, _ in events] == ["AdhocRequested", "CeremonyEnded"], events
         assert "witness digits" in events[1][1]["error"], events
         body["witness_digits"] = DIGITS["王协调"]
+        monkeypatch.undo()  # the next one draws, or waits: taken either way
         second = client.post("/rounds/adhoc", headers=auth["王协调"], json=body)
         assert second.status_code == 202, second.text
         assert [e for e, _ in _events(engine)][2] == "AdhocRequested"
