@@ -576,100 +576,51 @@ _RENEW = (
 
 
 class _Feed:
-    """The claimed rows, shared by the workers. A worker that finds no more than ``ahead`` of
-    them left claims the next batch (one claim at a time) while the others keep sending from
-    what is left; a worker that finds none left waits for that claim. No producer thread and
-    no queue: taking a row is one ``deque.popleft``.
-
-    Claiming ahead: every worker waited while a claim found no row left, and a claim on
-    PostgreSQL (a round trip a statement, 200 rows updated and read back, a commit) took
-    13-22 ms of the dispatcher's wall time each 200 messages, a fifth of a run of 3,000
-    (docs/benchmarks.md, "Notifications"). So a process holds at most ``ahead`` rows more
-    than a batch, each under its lease like the rest.
+    """The claimed rows, shared by the workers. A worker that finds it empty claims the next
+    batch (one claim at a time); the others keep sending meanwhile. No producer thread and no
+    queue: taking a row is one ``deque.popleft``.
 
     A row is only started while its lease is fresh (:meth:`_Leases.fresh`). When renewing has
     fallen behind, the row and the rest of the queue go back unsent: once a lease ran out
     another dispatcher could take the row, and both would send it."""
 
-    def __init__(self, claim_batch: Callable[[], list], leases: _Leases, first: list,
-                 ahead: int = 0) -> None:  # fmt: skip
-        self._claim, self._leases, self._ahead = claim_batch, leases, ahead
+    def __init__(self, claim_batch: Callable[[], list], leases: _Leases, first: list) -> None:
+        self._claim, self._leases = claim_batch, leases
         self._rows: deque = deque(first)
         self._lock = threading.Lock()  # one claim at a time
         self._counting = threading.Lock()
-        self._stopped = False
-        self._drained = not first  # a claim found nothing due: none is tried again
-        self._none_ahead = False  # a claim ahead found none: the next waits for an empty queue
-        self._failed_ahead: Exception | None = None  # a claim ahead failed, rows queued
+        self._stopped = not first
         self.claimed, self.released, self.lost = len(first), 0, 0
         self.error: BaseException | None = None
 
     def next(self):  # type: ignore[no-untyped-def]
         while not self._stopped:
-            if not self._drained and (
-                not self._rows or len(self._rows) <= self._ahead and not self._none_ahead
-            ):
-                self._refill(wait=not self._rows)
             if (stale := self._leases.stale) is not None:
                 self._give_back_all(stale)
                 break
             try:
                 row = self._rows.popleft()
             except IndexError:
-                row = None
-            if row is None:
-                if self._failed_ahead is not None:
-                    raise self._failed_ahead  # said when no row is left, as a claim then would
-                if self._drained:
-                    break
-                continue
-            fresh = self._leases.fresh(row.id)
-            if fresh:
-                return row
-            if fresh is None:
-                self._count(lost=1)
+                pass
             else:
-                self._give_back(row)
-        return None
-
-    def _refill(self, *, wait: bool) -> None:
-        """Claim the next batch, unless another worker is claiming (``wait``: then wait for
-        its claim, no row being left). A claim ahead that finds nothing due is not the end:
-        the run's own outcomes queue messages (a channel found down tells the coordinator), so
-        the queue is claimed from again once it is empty, and only a claim then that finds
-        nothing ends the run. A claim ahead that fails leaves the rows queued to be sent, and
-        its error to be raised once they are (a stale key: they go back unsent, as a renewal
-        that finds it gives them back)."""
-        if not self._lock.acquire(blocking=wait):
-            return
-        try:
-            if (self._rows and (len(self._rows) > self._ahead or self._none_ahead)
-                    or self._drained or self._stopped
-                    or self._leases.stale is not None):  # fmt: skip
-                return  # claimed meanwhile, or over
-            try:
-                rows = self._claim()
-            except link_key.StaleKey as exc:
-                if not self._rows:
-                    raise
-                self._leases.stale = exc  # the next turn gives the queue back
-                return
-            except Exception as exc:
-                if not self._rows:
-                    raise
-                self._failed_ahead, self._drained = exc, True
-                return
-            if not rows:
-                if wait:
-                    self._drained = True
+                fresh = self._leases.fresh(row.id)
+                if fresh:
+                    return row
+                if fresh is None:
+                    self._count(lost=1)
                 else:
-                    self._none_ahead = True
-                return
-            self._none_ahead = False
-            self.claimed += len(rows)
-            self._rows.extend(rows)
-        finally:
-            self._lock.release()
+                    self._give_back(row)
+                continue
+            with self._lock:
+                if self._rows or self._stopped:
+                    continue
+                rows = self._claim()
+                if not rows:
+                    self._stopped = True
+                    break
+                self.claimed += len(rows)
+                self._rows.extend(rows)
+        return None
 
     def _give_back(self, row) -> None:  # type: ignore[no-untyped-def]
         n = self._give_back_queued([row.id])
@@ -870,7 +821,7 @@ def run_workers(
         leases.hold([r.id for r in rows], at + lease, since)
         return rows
 
-    feed = _Feed(next_batch, leases, first, ahead=batch_size // 2)
+    feed = _Feed(next_batch, leases, first)
 
     def worker() -> None:
         conns = delivery.connections()
