@@ -31,6 +31,7 @@ from sqlmodel import Session, col
 from draw.canonical import canonical_json
 from draw.frame import EnterpriseUnit, build_inspector_frame, encode_inspector, frame_commitment
 from draw.teams import draw_teams
+from exchange.answers import shown
 from exchange.log import append, latest_checkpoint
 from exchange.models import AssistanceCase, PartnerEntry
 from exchange.publish import shared_text
@@ -163,7 +164,8 @@ def answer(
     with Session(engine, expire_on_commit=False) as session:
         case = session.get(AssistanceCase, (requester, request_id))
         if case is None or case.direction != "incoming":
-            raise NotFound(f"no incoming assistance request {request_id} from {requester}")
+            raise NotFound(f"no incoming assistance request {shown(request_id, 60)} from "
+                           f"{shown(requester, 40)}")  # fmt: skip
         if case.status != "pending":
             return Answered(case, False)
         entry = _request_entry(session, case)

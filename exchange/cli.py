@@ -13,6 +13,7 @@ import typer
 from sqlmodel import Session, select
 
 from exchange import assistance, kinds, publish, recognition
+from exchange.answers import shown
 from exchange.apply import said
 from exchange.directory import get_partner, load_directory, read_directory
 from exchange.keys import load_or_create
@@ -210,8 +211,8 @@ def _known_or_proven(code: str, origin: str) -> None:
         if equivocation.stored(session, origin):
             return
     known = ", ".join(sorted(directory.partners)) or "none"
-    raise UserError(f"partner {code} is not in the partner directory (known: {known}), and no "
-                    f"equivocation proof of {origin} is held")  # fmt: skip
+    raise UserError(f"partner {shown(code, 40)} is not in the partner directory (known: {known}), "
+                    f"and no equivocation proof of {shown(origin, 50)} is held")  # fmt: skip
 
 
 @app.command("view")
@@ -287,7 +288,7 @@ def assist_request(
     if last < first:
         raise UserError(f"--end: {last} is before --start {first}")
     if to not in load_directory():
-        raise UserError(f"--to: {to} is not a partner of the directory "
+        raise UserError(f"--to: {shown(to, 40)} is not a partner of the directory "
                         "(`shuangsui partners list`); nobody would read the request")  # fmt: skip
     case = assistance.request_assistance(
         _engine(), to=to, credit_code=credit_code, division=division, check_item=check_item,

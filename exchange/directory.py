@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from exchange.answers import shown
 from exchange.errors import DirectoryError, NoteError
 from exchange.notes import VerifierKey
 from exchange.settings import exchange_settings, origin_of
@@ -220,4 +221,6 @@ def get_partner(code: str, path: Path | None = None) -> Partner:
     if why:
         raise DirectoryError(f"partner {code} is in the partner directory but {why[0]}")
     known = ", ".join(sorted(directory.partners)) or "none"
-    raise DirectoryError(f"partner {code} is not in the partner directory (known: {known})")
+    # as typed, a control character escaped: an ESC would act on the terminal it is printed on
+    raise DirectoryError(f"partner {shown(code, 40)} is not in the partner directory "
+                         f"(known: {known})")  # fmt: skip
