@@ -10,6 +10,7 @@ asked for from where the last one stopped, never at a ``rel="next"`` link.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,10 +29,12 @@ from exchange.bounds import (
     page_bound,
 )
 from exchange.directory import Partner
+from exchange.entries import iso
 from exchange.errors import NoteError, SyncRejected
 from exchange.httpsig import sign_request
 from exchange.keys import BureauKey
 from exchange.notes import Checkpoint, parse_checkpoint
+from exchange.settings import exchange_settings
 
 PREFIX = "/exchange/v1"
 
@@ -93,11 +96,15 @@ class PartnerClient:
         return resp
 
     def checkpoint(self) -> Checkpoint:
+        """The partner's latest checkpoint, its signature verified and its time not ahead of
+        our clock by more than :func:`ahead_by` allows."""
         resp = self.get(f"{PREFIX}/checkpoint", bound=CHECKPOINT)
         try:
-            return parse_checkpoint(resp.text, list(self.partner.keys), self.partner.origin)
+            cp = parse_checkpoint(resp.text, list(self.partner.keys), self.partner.origin)
+            ahead_by(cp, dt.datetime.now(dt.UTC))
         except NoteError as exc:
             raise SyncRejected(f"partner {self.partner.code}: checkpoint rejected: {exc}") from None
+        return cp
 
     def about(self) -> dict[str, Any] | None:
         """What the partner's feed says of itself (``exchange.about``: not checked here), or
@@ -179,6 +186,24 @@ class PartnerClient:
         if any(len(h) != 32 for h in out):
             raise SyncRejected(f"partner {self.partner.code}: malformed proof")
         return out
+
+
+def ahead_by(cp: Checkpoint, now: dt.datetime) -> None:
+    """``NoteError`` if the checkpoint's ``time`` is more than
+    ``SHUANGSUI_EXCHANGE_SIGNATURE_MAX_AGE`` seconds (300) after ``now``, our clock. The partner
+    answered our signed request, which a shuangsui refuses once its ``created`` is older than
+    that (its own setting, 300 s unless set), so its clock is not that far ahead of ours: a
+    time further ahead is not when the checkpoint was signed. Cosigned, it would be witnessed
+    as signed then; kept, a round still gathering ``partner-checkpoints`` would take it as
+    signed after its commitment, at every draw to come (docs/exchange-protocol.md, "A
+    checkpoint dated ahead of our clock")."""
+    bound = exchange_settings().exchange_signature_max_age
+    ahead = int((cp.time - now).total_seconds())
+    if ahead > bound:
+        raise NoteError(f"its time {iso(cp.time)} is {ahead} s after our clock ({iso(now)}), "
+                        f"more than the {bound} s two bureaus' clocks may differ "
+                        "(SHUANGSUI_EXCHANGE_SIGNATURE_MAX_AGE): a checkpoint is not signed "
+                        "ahead of its time; check the clocks of both bureaus")  # fmt: skip
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

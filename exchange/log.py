@@ -166,11 +166,10 @@ def latest_checkpoint(
         ).scalar_one_or_none()
         now = _now()
         fresh = last is not None and last.size == size and last.root == root.hex()
-        if (
-            fresh
-            and last is not None
-            and last.issued_at.replace(tzinfo=dt.UTC) > now - dt.timedelta(seconds=max_age)
-        ):
+        # signed at a time still to come (our clock was ahead then, and set back): every
+        # partner refuses it (``exchange.client.ahead_by``), so a new one is signed
+        issued = last.issued_at.replace(tzinfo=dt.UTC) if last is not None else now
+        if fresh and now - dt.timedelta(seconds=max_age) < issued <= now:
             return last
         key = key or load_or_create()
         text = format_checkpoint(key.origin, size, root, now, key.private)
