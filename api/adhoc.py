@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from sqlmodel import Session
 from api import ceremonies
 from api.ceremonies import Ceremony as Ceremony  # the pages' and the routes'
 from api.runs import import_prefect, said
+from draw.entropy import digits_wrong
 from flows.launch import ADHOC_DEPLOYMENT, DRAW_DEPLOYMENT
 from rounds import audit
 from rounds.models import Round, RoundStatus
@@ -77,7 +77,6 @@ def refused_ceremonies(session: Session, round_key: str) -> list[Refused]:
 DIGITS_MAX = 200  # digits at most
 WITNESSES_MAX = 50  # witnesses at most
 WITNESS_MAX = 64  # characters of a witness's name at most
-_DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
 
 
 def ceremony_digits(rnd: Round) -> int:
@@ -104,10 +103,11 @@ def check_ceremony(engine: Engine, round_key: str, digits: str, witnesses: Seque
         raise NotFound(f"round_id: round {round_key} does not exist")
     if rnd.status is not RoundStatus.committed:
         return  # a drawn round: refused or shown as its draw (run_ceremony)
-    if not _DIGITS.fullmatch(digits):
-        raise UserError("witness_digits: the ceremony's digits are decimal digits 0-9 only")
     least = ceremony_digits(rnd)
-    if not least <= len(digits) <= DIGITS_MAX:
+    wrong = digits_wrong(digits, least, DIGITS_MAX)
+    if wrong == "not digits":
+        raise UserError("witness_digits: the ceremony's digits are decimal digits 0-9 only")
+    if wrong:
         raise UserError(f"witness_digits: {len(digits)} digit(s); round {round_key}'s "
                         f"commitment asks for {least} to {DIGITS_MAX}")  # fmt: skip
     if len(witnesses) > WITNESSES_MAX or any(len(w) > WITNESS_MAX for w in witnesses):

@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -32,11 +32,29 @@ __all__ = [
     "WitnessDigits",
     "check_record",
     "check_records",
+    "digits_wrong",
 ]
 
 log = logging.getLogger(__name__)
 _HEX = re.compile(r"^[0-9a-f]+$")
 MIN_DIGITS = 20
+_DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
+
+
+def digits_wrong(
+    digits: str, least: int = MIN_DIGITS, most: int | None = None
+) -> Literal["not digits", "too few", "too many"] | None:
+    """What is wrong with a ceremony's witness digits, or None: not decimal digits 0-9 (empty,
+    a space, "²" or "９"), fewer than ``least``, more than ``most`` (None: no bound). The one
+    rule of the record's check, ``round draw --digits`` and the API's ceremony; each says the
+    problem in its own words (the count is ``len(digits)``)."""
+    if not _DIGITS.fullmatch(digits):
+        return "not digits"
+    if len(digits) < least:
+        return "too few"
+    if most is not None and len(digits) > most:
+        return "too many"
+    return None
 
 
 def _utcnow() -> dt.datetime:
@@ -177,10 +195,12 @@ def check_record(rec: dict[str, Any]) -> None:
     """A record's own check; raises EntropyInvalid naming the failure."""
     source = rec.get("source")
     if source == "witness-digits":
-        digits = rec.get("digits")
-        if not isinstance(digits, str) or not digits.isascii() or not digits.isdigit():
+        given = rec.get("digits")
+        digits = given if isinstance(given, str) else ""  # not a string: not digits either
+        wrong = digits_wrong(digits)
+        if wrong == "not digits":
             raise EntropyInvalid("witness-digits: digits must be decimal digits")
-        if len(digits) < MIN_DIGITS:
+        if wrong == "too few":
             raise EntropyInvalid(f"witness-digits: {len(digits)} digits < {MIN_DIGITS}")
         w = rec.get("witnesses")
         if not isinstance(w, list) or not w or not all(isinstance(x, str) and x for x in w):

@@ -6,7 +6,6 @@ import datetime as dt
 import getpass
 import json
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from api import ceremonies, runs
-from draw.entropy import MIN_DIGITS
+from draw.entropy import MIN_DIGITS, digits_wrong
 from draw.plan import normalise_rate
 from rounds import audit, bundle, service
 from rounds.models import Round
@@ -128,9 +127,10 @@ def _witness_digits(digits: str | None) -> str | None:
     least ``MIN_DIGITS``; else refused naming the option (exit 2), before anything is opened."""
     if digits is None:
         return None
-    if not re.fullmatch(r"[0-9]+", digits):
+    wrong = digits_wrong(digits)
+    if wrong == "not digits":
         raise typer.BadParameter("the ceremony's witness digits are decimal digits 0-9 only")
-    if len(digits) < MIN_DIGITS:
+    if wrong == "too few":
         raise typer.BadParameter(
             f"{len(digits)} digit(s); the ceremony's witness digits are at least {MIN_DIGITS}"
         )

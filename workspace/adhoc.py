@@ -38,6 +38,7 @@ from api.adhoc import (
     WITNESSES_MAX,
     ceremony_digits,
 )
+from draw.entropy import digits_wrong
 from draw.plan import normalise_division
 from flows.plans import current_period, current_plans
 from registry.divisions import divisions, is_prefecture
@@ -77,8 +78,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/w/c", include_in_schema=False)
 Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 RATE = re.compile(r"^\s*([A-Za-z]+)\s*=\s*([0-9]{1,3}(?:\.[0-9]{1,6})?)\s*%\s*$")
-CAP = re.compile(r"[0-9]{1,9}")
-DIGITS = re.compile(r"[0-9]+")  # not str.isdigit, to which "²" and "９" are digits
+CAP = re.compile(r"[0-9]{1,9}")  # not str.isdigit, to which "²" and "９" are digits
 
 # the fields as the forms label them (adhoc.html shows these words; round.html the
 # ceremony's): a refusal names its field so, never by its name in the HTML
@@ -242,7 +242,7 @@ def params_of(form: Any, who: str) -> tuple[dict[str, Any], list[str]]:
         params["rates"] = rates
     cap = text(form, "total_cap").strip()
     if cap:
-        if CAP.fullmatch(cap) and int(cap) > 0:  # not str.isdigit (see DIGITS)
+        if CAP.fullmatch(cap) and int(cap) > 0:
             params["total_cap"] = int(cap)
         else:
             errors.append(f"{LABELS['total_cap']}：应为正整数")
@@ -486,12 +486,13 @@ async def ceremony(round_key: str, request: Request, me: Coordinator) -> Respons
     if wrong:  # a field twice, or a file: read as nothing, said as what it is
         raise PageRefused(422, "；".join(wrong) + "。", back=base)
     least = ceremony_digits(rnd)
-    if not DIGITS.fullmatch(digits):
+    wrong_digits = digits_wrong(digits, least, DIGITS_MAX)  # as the API: they are published
+    if wrong_digits == "not digits":
         said = "只能是数字 0-9（半角，不含空格）" if digits else "必填"
         wrong.append(f"{LABELS['witness_digits']}：{said}")
-    elif len(digits) < least:
+    elif wrong_digits == "too few":
         wrong.append(f"{LABELS['witness_digits']}：只有 {len(digits)} 位，本轮承诺至少 {least} 位")
-    elif len(digits) > DIGITS_MAX:  # as the API bounds them: they are published
+    elif wrong_digits == "too many":
         wrong.append(f"{LABELS['witness_digits']}：有 {len(digits)} 位，最多 {DIGITS_MAX} 位")
     if not witnesses:
         wrong.append(f"{LABELS['witnesses']}：至少一名见证人")
