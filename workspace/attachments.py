@@ -18,6 +18,7 @@ from findings.models import Evidence
 from shuangsui.errors import UserError
 from shuangsui.paths import inside
 from shuangsui.text import CONTROL
+from workspace.drafts import NAME_MAX
 from workspace.guards import PageRefused
 
 
@@ -98,14 +99,30 @@ def file_input(allowed: set[str]) -> tuple[str, str]:
     return accept, _labels(m for m in ordered if m not in media.INLINE)
 
 
+# a name past it is quoted by its start (a name of 2,000 characters is no help on a phone)
+NAME_SHOWN = 40
+
+
+def name_shown(filename: str) -> str:
+    """A file's name as a refusal quotes it: without control and invisible characters, and a
+    name longer than :data:`NAME_SHOWN` characters by its start and “…”."""
+    name = CONTROL.sub("", filename)
+    return name if len(name) <= NAME_SHOWN else name[: NAME_SHOWN - 8] + "…"
+
+
 def name_refused(filename: str) -> str | None:
     """Why the page does not take a file under ``filename``, in Chinese, naming the file (None:
     it does), as ``POST /findings/…/evidence`` refuses its ``filename``: a control or invisible
     character (a NUL stops PostgreSQL's insert; a right-to-left mark shows the name reversed;
     and the finding's schema refuses such a name, so a draft holding it could never be
-    submitted, the page having no way to rename a file), or a folder's path. The name is quoted
-    without the characters refused."""
-    said = f"文件“{CONTROL.sub('', filename)}”未保存："
+    submitted, the page having no way to rename a file), a folder's path, or more than
+    :data:`workspace.drafts.NAME_MAX` characters (the finding's bound: such a name was cut
+    there, its extension lost). The name is quoted as :func:`name_shown` quotes it."""
+    said = f"文件“{name_shown(filename)}”未保存："
+    if len(filename) > NAME_MAX:
+        return said + (
+            f"文件名过长（{len(filename)} 个字符），最多 {NAME_MAX} 个字符。请给文件改名后再上传。"
+        )
     if found := CONTROL.search(filename):
         return said + (
             f"文件名中有看不见的字符（U+{ord(found[0]):04X}，控制字符、文字方向控制符或零宽字符）。"

@@ -308,7 +308,7 @@ async def _store_files(
     for upload in [*form.getlist("photo"), *form.getlist("attachment")]:
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue
-        filename = upload.filename[:255]
+        filename = upload.filename
         if why := attachments.name_refused(filename):  # stored nothing, as the API refuses it
             refused.append(why)
             continue
@@ -449,7 +449,8 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     """Files first, then the draft; then, on 提交 with no file refused, the version. Every
     refusal of one post is said at once, each by its field (:func:`by_field`): the files
     refused, and on 提交 what the form's fields lack, so a missing result and a photo of the
-    wrong type come back together. A post cut off at the ceiling is only saved as a draft."""
+    wrong type come back together. A post cut off at the ceiling, or stopped at a file name past
+    the parser's bound, is only saved as a draft."""
     state = request.app.state
     form = read.form
     rk, cc = me.session.round_key, me.session.credit_code
@@ -463,7 +464,7 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     draft = await run_in_threadpool(_save_draft, request, me, form, files, base or 0)
     digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
     await run_in_threadpool(audit.append, state.engine, rk, DraftSaved(cc, me.name, digest))
-    submitting = form.get("action") == "submit" and not read.cut
+    submitting = form.get("action") == "submit" and not read.stopped
     if not submitting and not refused:
         return _see(page_path(rk, cc) + "?saved=1")
     said = [Said("attachments", r) for r in refused]

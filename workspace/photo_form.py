@@ -15,13 +15,21 @@ A body cut off at the ceiling (``api.limits.BodyTooLarge``) gives its text field
 and no file (:attr:`BoundedForm.cut`): what came before the cut is all there is of the post.
 So does a body whose client went (a phone's line dropped) once its files had begun: the text
 the form sends before them came whole, and it is kept as the draft; the answer goes to no one.
+And so does a body whose file part's header passes the parser's bound on one (python-multipart:
+4 KiB; a file name of thousands of characters): the parser cannot read on, so no file of the
+post is kept, and the file is named by the start of its name (:attr:`BoundedForm.long_name`),
+where the parser's English 400 lost the text typed. A name within that bound but past the
+finding's 255 characters is refused by name as the files are stored
+(``workspace.attachments.name_refused``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
+from python_multipart.exceptions import MultipartParseError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import (
@@ -33,8 +41,8 @@ from starlette.formparsers import (
 from starlette.requests import ClientDisconnect, Request
 
 from api.limits import BodyTooLarge
-from shuangsui.text import CONTROL
-from workspace.attachments import size_label
+from workspace.attachments import name_shown, size_label
+from workspace.drafts import NAME_MAX
 
 # the body's bound as a multiple of the photos' limit: a phone's few photos past the limit are
 # read through (their text kept, their photos said), a body bigger than that is cut off
@@ -42,6 +50,8 @@ CEILING_TIMES = 4
 # the text fields of one post together (the form's own are a few KiB at most)
 TEXT_MAX = 2 * 1024 * 1024
 TEXT_PAST = "Text fields exceeded"
+# python-multipart's refusal of a part's header line past its bound (4 KiB and a little)
+HEADER_PAST = "Maximum header size exceeded"
 
 
 def ceiling(limit: int) -> int:
@@ -58,22 +68,39 @@ class NotKept:
     size: int
 
 
+@dataclass(frozen=True)
+class LongName:
+    """A file whose part's header passed the parser's bound: its form field and the start of
+    its name, as far as the parser read it."""
+
+    field: str
+    start: str
+
+
 @dataclass
 class BoundedForm:
     """The form as read: its fields and kept files, the files dropped, and whether the body was
-    cut off at the ceiling (then no file is kept and the form has only what came before)."""
+    cut off at the ceiling or stopped at a file's name past the parser's bound (then no file is
+    kept and the form has only what came before)."""
 
     form: FormData
     limit: int
     not_kept: list[NotKept] = field(default_factory=list)
     cut: bool = False
+    long_name: LongName | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the post was not read to its end: what came is saved, nothing submitted."""
+        return self.cut or self.long_name is not None
 
 
 class BoundedParser(MultiPartParser):
     """Starlette's multipart parser, storing at most ``limit`` bytes of files in one post."""
 
     def __init__(self, request: Request, limit: int) -> None:
-        super().__init__(request.headers, request.stream())
+        super().__init__(request.headers, self._watched(request.stream()))
+        self._chunk = b""  # the chunk the parser is reading
         self.limit = limit
         self.stored = 0  # bytes of the files kept so far
         self.text = 0
@@ -81,6 +108,33 @@ class BoundedParser(MultiPartParser):
         self._size = 0  # of the current file part
         self._dropped = False
         self.files_began = False  # the form's text, sent before its files, came whole
+
+    async def _watched(self, stream: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+        async for chunk in stream:
+            self._chunk = chunk
+            yield chunk
+
+    def long_name(self, exc: MultiPartException) -> LongName | None:
+        """The file whose name stopped the parser (``exc``: a part's header past its bound),
+        read from the header as far as it came; None for any other refusal, or a header not
+        a file's ``Content-Disposition``."""
+        cause = exc.__cause__
+        if not isinstance(cause, MultipartParseError) or str(cause) != HEADER_PAST:
+            return None
+        if self._current_partial_header_name.lower() != b"content-disposition":
+            return None
+        # the value as far as it came: from earlier chunks, then this one's from where the
+        # parser took it up (the error's offset) to its end or the chunk's
+        start = max(0, cause.offset)
+        stop = self._chunk.find(b"\r", start)
+        value = self._chunk[start:] if stop == -1 else self._chunk[start:stop]
+        head = self._current_partial_header_value + value
+        said = head.decode("utf-8", "ignore")
+        name = re.search(r'(?<![a-z])name="([^"]*)"', said)
+        filename = re.search(r'filename="([^"]*)', said)
+        if name is None or filename is None:
+            return None
+        return LongName(name[1], filename[1])
 
     def on_part_begin(self) -> None:
         super().on_part_begin()
@@ -135,7 +189,9 @@ async def read_bounded(request: Request, limit: int) -> BoundedForm:
         else:
             read = BoundedForm(FormData(), limit)
     except MultiPartException as exc:
-        raise HTTPException(400, exc.message) from None
+        if parser is None or (long := parser.long_name(exc)) is None:
+            raise HTTPException(400, exc.message) from None
+        read = BoundedForm(_texts(parser), limit, parser.not_kept, long_name=long)  # all closed
     except BodyTooLarge:  # past the ceiling: the text read so far, no file (all closed)
         assert parser is not None  # a form of text only is refused at TEXT_MAX, far below
         read = BoundedForm(_texts(parser), limit, parser.not_kept, cut=True)
@@ -173,16 +229,24 @@ NOT_KEPT = ("{kind}“{name}”（{size}）未保存：一次保存或提交的�
 CUT = ("提交的内容超过了 {ceiling} 的上限，超出部分未读取：本次选择的照片和文件都未保存"
        "（一次保存或提交的照片和文件合计不能超过 {limit}）。已填写的文字已保存为草稿；"
        "请少选几张照片，点“保存草稿”，再分几次添加其余的照片和文件。")  # fmt: skip
+# a file's name past the parser's bound: nothing after it could be read
+LONG_NAME = ("{kind}“{name}”未保存：文件名过长，最多 {most} 个字符。本次选择的照片和文件都未保存"
+             "（文件名过长，表单读到这里无法再读）。已填写的文字已保存为草稿；"
+             "请给它改名后重新选择，点“保存草稿”添加。")  # fmt: skip
 
 
 def unread(read: BoundedForm) -> list[str]:
     """What of the post was not stored, as the page says it: each file dropped, by name and
     size, or the cut at the ceiling; each with the limit."""
     limit = size_label(read.limit)
+    if read.long_name is not None:
+        shown = name_shown(read.long_name.start).removesuffix("…") + "…"  # only its start came
+        kind = "照片" if read.long_name.field == "photo" else "文件"
+        return [LONG_NAME.format(kind=kind, name=shown, most=NAME_MAX)]
     if read.cut:
         return [CUT.format(ceiling=size_label(ceiling(read.limit)), limit=limit)]
     return [
         NOT_KEPT.format(kind="照片" if f.field == "photo" else "文件",
-                        name=CONTROL.sub("", f.filename), size=size_label(f.size), limit=limit)
+                        name=name_shown(f.filename), size=size_label(f.size), limit=limit)
         for f in read.not_kept
     ]  # fmt: skip
