@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -45,24 +46,28 @@ def _photo(folder: Path, name: str, size: int = 300 * 1024) -> Path:
     return path
 
 
+class AtTheLimit(NamedTuple):
+    page: Page
+    code: str  # the enterprise
+    hint: str  # what the form says of its files, as the member reads it before choosing
+
+
 @pytest.fixture
-def at_the_limit(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Page, str]]:
-    """A member's page on a phone, the photos' limit 512 KB, the form's text typed: (the page,
-    the enterprise)."""
+def at_the_limit(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[AtTheLimit]:
+    """A member's page on a phone, the photos' limit 512 KB, the form's text typed."""
     monkeypatch.setenv("SHUANGSUI_EVIDENCE_MAX_BYTES", str(LIMIT))
     with on_a_phone_page(engine, monkeypatch) as (page, code, _team):
         page.get_by_label("检查结果").select_option(label="未发现问题")
         page.get_by_label("检查日期").fill("2026-12-07")
         page.get_by_label("检查情况").fill(TYPED)
-        yield page, code
+        yield AtTheLimit(page, code, page.locator("#attachment-kinds").inner_text())
 
 
 @pytest.mark.slow
 def test_a_photo_past_the_limit_together_is_named_and_the_form_kept(
-    engine: sa.Engine, at_the_limit: tuple[Page, str], tmp_path: Path
+    engine: sa.Engine, at_the_limit: AtTheLimit, tmp_path: Path
 ) -> None:
-    page, code = at_the_limit
-    hint = page.locator("#attachment-kinds").inner_text()
+    page, code, hint = at_the_limit
     assert "每个文件不超过 512 KB" in hint and "合计也不超过 512 KB" in hint
     first, second = _photo(tmp_path, "gate.jpg"), _photo(tmp_path, "plate.jpg")
     page.get_by_label("拍照或选择照片").set_input_files([first, second])
@@ -88,10 +93,9 @@ def test_a_photo_past_the_limit_together_is_named_and_the_form_kept(
 
 @pytest.mark.slow
 def test_the_ceiling_is_said_before_and_after_a_post_past_it(
-    engine: sa.Engine, at_the_limit: tuple[Page, str], tmp_path: Path
+    engine: sa.Engine, at_the_limit: AtTheLimit, tmp_path: Path
 ) -> None:
-    page, code = at_the_limit
-    hint = page.locator("#attachment-kinds").inner_text()
+    page, code, hint = at_the_limit
     assert "一次发送的内容合计超过 2 MB 时，整个表单不读取，文字也不保存" in hint, hint
     photos = [_photo(tmp_path, f"p{n}.jpg", 500 * 1024) for n in range(5)]  # 2.5 MB together
     page.get_by_label("拍照或选择照片").set_input_files(photos)
