@@ -366,6 +366,7 @@ def catalog(site: Site, files: Mapping[str, tuple[str, int]]) -> bytes:
         key = rnd.round_key
         page = f"rounds/{key}/index.html"
         verifier = f"rounds/{key}/bundle/verify.py"
+        manifest = f"rounds/{key}/bundle/MANIFEST.sha256"
         dataset = {
             "@type": "dcat:Dataset",
             "@id": site_url(base, f"{page}#dataset"),
@@ -377,9 +378,9 @@ def catalog(site: Site, files: Mapping[str, tuple[str, int]]) -> bytes:
             "dcat:distribution": dist(f"data/{key}.csv", "结果 CSV", "text/csv")
             + dist(f"data/{key}.json", "结果 JSON", "application/json")
             + dist(f"rounds/{key}/commitment.json", "抽取承诺", "application/json")
-            + dist(f"rounds/{key}/bundle/MANIFEST.sha256", "验证包清单", "text/plain"),
+            + (dist(manifest, "验证包清单", "text/plain") if rnd.bundled else []),
         }
-        if verifier in files:  # a round not revealed has no bundle yet
+        if rnd.bundled and verifier in files:  # one not revealed (or published) has none yet
             dataset["dct:conformsTo"] = [{"@id": site_url(base, verifier)}]
         datasets.append(dataset)
     doc = {

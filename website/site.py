@@ -189,6 +189,27 @@ READ_BATCH = 20_000
 BUNDLE_AUDIENCE = "public"  # a site manifest entry "public:<seed>"; a bare seed = older bundle
 
 
+def _bundle_stamp(rnd: PublicRound) -> str:
+    """What the site's manifest says of the round's bundle it holds: the bundle of this seed,
+    with this many replacements (each one (§14) adds to the bundle: written again)."""
+    stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
+    if rnd.replaced:
+        stamp += f":replaced {sum(rnd.replaced.values())}"
+    return stamp
+
+
+def _held(output: Output, bundles: bool) -> list[list[str]] | None:
+    """The bundles a publish without bundles finds on the site (each round's stamp), which its
+    pages link to: one gone since (``check_files``) makes its round's pages again."""
+    if bundles:
+        return None
+    return sorted(
+        [key, stamp]
+        for key, stamp in output.bundles.items()
+        if output.has(f"rounds/{key}/bundle/MANIFEST.sha256")
+    )
+
+
 @collector_paused()
 def publish(
     engine: Engine,
@@ -316,7 +337,7 @@ def _publish(
                 stamps[row.key] = stamps_at.stamp(row)
         # as the pages say it (none for a commitment on the site but not recorded)
         first = {r.key: local_label(stamps[r.key][0]) if r.key in stamps else "" for r in rows}
-        ctx = [*inputs.context(settings, bundles), sorted(extra)]
+        ctx = [*inputs.context(settings, bundles), sorted(extra), _held(output, bundles)]
         counted = inputs.counts(conn)
         site_key, fingerprints, settled = inputs.fingerprints(counted, rows, first, ctx)
         differing = published_commitments(out, rows, settings, output.was)
@@ -367,11 +388,17 @@ def _publish(
     parts: dict[str, RoundPart] = {}
     for i, rnd in enumerate(site.rounds):
         _commitment(site, rnd, output, report, stamps, rnd.round_key in differing)
+        manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
+        # due: drawn (or failed with its entropy) and revealed (``website.records``)
+        stamp, due = _bundle_stamp(rnd), rnd.bundled
         rnd = site.rounds[i] = replace(
             rnd,
             commitment_first_published=first[rnd.round_key],
             commitment_before_draw=rnd.round_key in stamps and stamps[rnd.round_key][1],
             published_commitment=differing.get(rnd.round_key),
+            # as the site holds it: a publish without bundles links to none it never wrote
+            bundled=due
+            and (bundles or (output.bundles.get(rnd.round_key) == stamp and output.has(manifest))),
         )
         if rnd.round_key in kept:  # inputs unchanged: its files are in place (checked)
             parts[rnd.round_key] = kept[rnd.round_key]
@@ -398,18 +425,14 @@ def _publish(
             read_at = {"settled": settled[key], "changes": checked.get(key)}
             output.keep_part(key, fingerprints[key], parts[key], read_at)
             site.rounds[i] = rnd
-        manifest = f"rounds/{rnd.round_key}/bundle/MANIFEST.sha256"
-        stamp = f"{BUNDLE_AUDIENCE}:{rnd.seed}"
-        if rnd.replaced:  # each replacement (§14) adds to the bundle: written again
-            stamp += f":replaced {sum(rnd.replaced.values())}"
         if (
             bundles
-            and rnd.bundled
+            and due
             and (output.bundles.get(rnd.round_key) != stamp or not output.has(manifest))
         ):
             _bundle(engine, rnd.round_key, output, report)
             output.bundles[rnd.round_key] = stamp
-        elif not rnd.bundled and output.bundles.pop(rnd.round_key, None) is not None:
+        elif not due and output.bundles.pop(rnd.round_key, None) is not None:
             _withdraw_bundle(rnd.round_key, output, report)
     report.results = sum(p.shown for p in parts.values())
     for rel, data in render_aggregates(site, parts).items():
