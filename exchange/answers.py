@@ -44,6 +44,7 @@ class Bounded:
         max_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.code, self.deadline, self.max_bytes = code, deadline, max_bytes
+        self.timeout = timeout
         # the codings this client can bound, whatever httpx would ask for (br, zstd)
         accept = {"Accept-Encoding": codings.ACCEPTED}
         self.http = httpx.Client(transport=transport, timeout=timeout, headers=accept)
@@ -94,6 +95,8 @@ class Bounded:
                     f"partner {self.code}: {method} {url}: no whole answer "
                     f"within {self.deadline:g} s"
                 ) from None
+            if late := _late(exc, self.timeout):  # it was reached: "unreachable" misleads
+                raise SyncRejected(f"partner {self.code}: {method} {url}: {late}") from None
             raise SyncRejected(f"partner {self.code} unreachable: {exc!r}") from None
         finally:
             timer.cancel()
@@ -231,6 +234,20 @@ def utf8_text(code: str, resp: httpx.Response, doc: dict[str, Any]) -> dict[str,
             "(U+D800 to U+DFFF without its pair), which no UTF-8 text holds; not taken"
         ) from None
     return doc
+
+
+def _late(exc: httpx.HTTPError, timeout: float) -> str | None:
+    """What a timeout of one step of a request says (the partner was reached, or not, and
+    then went silent for ``timeout`` seconds: a read's, not the whole answer's), or None."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"unreachable: no connection within {timeout:g} s"
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"connected, but it took no more of the request for {timeout:g} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"connected, but nothing of its answer came for {timeout:g} s"
+    if isinstance(exc, httpx.PoolTimeout):
+        return f"no connection free within {timeout:g} s"
+    return None
 
 
 def shown(text: str, most: int = 200) -> str:
