@@ -295,22 +295,27 @@ def run_draw(params: dict[str, Any]) -> dict[str, Any]:
 
 def check_overrides(params: dict[str, Any]) -> None:
     """A new round's overrides as its plan takes them (``rounds.plans.apply_overrides``), for
-    the API before it answers: a rate or a division code no plan takes ("1e9%", "abc") was
-    answered 202 with a round key, and the round refused in the background. (The page
-    previews the plan with them before it starts a round.)"""
-    from rounds.plans import apply_overrides, find_plan, read_plan
+    the API before it answers: a rate or a division code no plan takes ("1e9%", "abc"), or a
+    division code the shipped GB/T 2260 table does not know or that lies outside the bureau's
+    jurisdiction ("999999": ``rounds.plans.check_divisions``), was answered 202 with a round
+    key, and the round refused in the background. (The page previews the plan with them before
+    it starts a round.)"""
+    from rounds.plans import apply_overrides, check_divisions, find_plan, read_plan
     from rounds.service import load_plan_text
     from shuangsui.config import get_settings
 
     overrides = {k: params[k] for k in ("rates", "total_cap", "divisions") if params.get(k)}
     if not overrides or params.get("witness_digits"):  # a ceremony is drawn as committed
         return
+    settings = get_settings()
     try:
-        path = find_plan(get_settings().plans_dir, params["plan"])
+        path = find_plan(settings.plans_dir, params["plan"])
     except UserError:  # the runner refuses it, naming the plan
         return
     plan, _ = load_plan_text(read_plan(path), source=params["plan"])
-    apply_overrides(plan, overrides)
+    apply_overrides(plan, overrides)  # well formed, then known: 999999 was refused after a 202
+    check_divisions(overrides.get("divisions", []), bureau_code=settings.bureau_code,
+                    within="overrides.")  # fmt: skip
 
 
 RUNS_MAX = 100  # runs of one round's digits ended with no draw, one after another, at most

@@ -5,7 +5,7 @@ allows."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,19 +154,28 @@ def check_against_registry(
                 f"check item {item.code} ({item.name}); write "
                 f"[{', '.join(item.cert_kinds)}] or choose another check item"
             )
+    check_divisions(plan["population"]["divisions"], bureau_code=bureau_code,
+                    within=f"{where}: population.")  # fmt: skip
+
+
+def check_divisions(codes: Sequence[str], *, bureau_code: str, within: str) -> None:
+    """Each of ``codes`` (well formed: 2, 4 or 6 digits) is a division of the shipped GB/T 2260
+    table (``registry.divisions``) in the bureau's jurisdiction; else a :class:`PlanError`
+    naming ``{within}divisions.{i}`` (the code's place in ``codes``) and the code."""
     table, home = divisions(), normalise_division(bureau_code)
-    for i, division in enumerate(plan["population"]["divisions"]):
+    for i, code in enumerate(codes):
+        division = normalise_division(code)
         full = (division + "0000")[:6]
         if not table.is_known(full):
             raise PlanError(
-                f"{where}: population.divisions.{i}: {full} is not a GB/T 2260 division code "
+                f"{within}divisions.{i}: {full} is not a GB/T 2260 division code "
                 "(registry/data/divisions.csv lists them)"
             )
         if not division.startswith(home):
             raise PlanError(
-                f"{where}: population.divisions.{i}: {full} ({table.name(full)}) is outside "
-                f"this bureau's jurisdiction {bureau_code} ({table.name(bureau_code)}); write a "
-                f"division code starting {home}"
+                f"{within}divisions.{i}: {full} ({table.name(full)}) is outside this bureau's "
+                f"jurisdiction {bureau_code} ({table.name(bureau_code)}); write a division "
+                f"code starting {home}"
             )
 
 

@@ -114,10 +114,10 @@ _REFUSED = [
     (r"^overrides\.[^:]+: unknown override", "本页提交了计划不接受的调整项，请联系管理员"),
     (r"strata\.rates: no rate for risk class '(.+?)' \(enterprise (\S+)\)",
      "计划中没有 {0} 类企业的抽查比例，而名录库中的企业 {1} 属于 {0} 类：请联系管理员修改计划"),
-    (r"population\.divisions\.\d+: (\d+) \((.+?)\) is outside this bureau's jurisdiction "
+    (r"divisions\.\d+: (\d+) \((.+?)\) is outside this bureau's jurisdiction "
      r"(\d+) \((.+?)\)",
      f"{LABELS['divisions']}：{{0}}（{{1}}）不在本局辖区 {{2}}（{{3}}）之内"),
-    (r"population\.divisions\.\d+: (\d+) is not a GB/T 2260 division code",
+    (r"divisions\.\d+: (\d+) is not a GB/T 2260 division code",
      f"{LABELS['divisions']}：{{0}} 不是有效的行政区划代码"),
     (r"check_item: '(.+?)' is not in the check-item list",
      "计划的检查事项 {0} 不在检查事项清单中，请联系管理员导入检查事项清单"),
