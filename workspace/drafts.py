@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from findings.state import utc
 from shuangsui.files import file_lock, write_private
 from shuangsui.paths import inside
 from shuangsui.text import CONTROL
@@ -134,6 +135,13 @@ def stale(
         return base < latest
     at = latest_at if latest_at.tzinfo else latest_at.replace(tzinfo=dt.UTC)  # stored as UTC
     return saved is not None and saved < at
+
+
+def before_final(saved: dt.datetime | None, final_at: dt.datetime | None) -> bool:
+    """Whether a draft saved at ``saved`` was saved before the latest version became final at
+    ``final_at`` (None: it is not final): written before the result it would correct was
+    signed, so not offered once it is (``workspace.inspector``)."""
+    return saved is not None and final_at is not None and saved < utc(final_at)
 
 
 def save(

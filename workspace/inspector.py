@@ -162,7 +162,7 @@ def _context(
     i_signed = latest is not None and me.name in latest.signer_ids
     settings = FindingsSettings()
     accept, kinds = attachments.file_input(settings.media_types)
-    draft, stale = _drafts(request, me, prefer_draft)
+    draft, stale, own = _drafts(request, me, prefer_draft)
     ctx = {
         "view": view,
         "draft": draft,
@@ -184,7 +184,7 @@ def _context(
         "file_limit": attachments.size_label(settings.evidence_max_bytes),
         # a post past it is refused unread (workspace.photo_form.ceiling; workspace.pages)
         "post_limit": attachments.size_label(photo_form.ceiling(settings.evidence_max_bytes)),
-        "draft_of_ended_link": _draft_of_ended_link(request, me),
+        "draft_of_ended_link": own and _draft_of_ended_link(request, me),
         **extra,
     }
     refs = [*ctx["draft"].get("evidence", []), *(e for v in view.versions for e in v.evidence)]
@@ -229,10 +229,16 @@ def current_draft(request: Request, me: Visitor, prefer_draft: bool = False) -> 
 
 def _drafts(
     request: Request, me: Visitor, prefer_draft: bool
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
     """(what the form starts from, as :func:`current_draft`; the saved draft when it is stale,
     as the page says it: the version it was filled in on (None: not recorded), when it was
-    saved, the latest version; else None)."""
+    saved, the latest version; else None; whether the saved draft is on the page, filling the
+    form or offered).
+
+    A draft saved before the latest version became final (``workspace.drafts.before_final``:
+    written before the member or a teammate signed the result) is neither offered nor filled
+    in, unless ``prefer_draft`` (a form filled from it before, posted now): the page offered
+    it above the final result until the member saved again. Its file stays until then."""
     state = request.app.state
     rk, cc = me.session.round_key, me.session.credit_code
     home = state.settings.home
@@ -242,7 +248,9 @@ def _drafts(
     stale = None
     if draft and latest is not None:
         saved = drafts.saved_at(home, rk, cc, me.name)
-        if drafts.stale(draft, saved, latest.version, latest.created_at):
+        if not prefer_draft and drafts.before_final(saved, hist.states[-1].final_at):
+            draft = {}
+        elif drafts.stale(draft, saved, latest.version, latest.created_at):
             base = draft.get(drafts.BASE)
             stale = {
                 "base": base if isinstance(base, int) else None,
@@ -250,12 +258,12 @@ def _drafts(
                 "latest": latest.version,
             }
     if draft and (prefer_draft or stale is None):
-        return draft, stale
+        return draft, stale, True
     if latest is None:
-        return {}, stale
+        return {}, stale, False
     v = latest
     measure = v.measures[0] if v.measures else {}
-    return {
+    start = {
         "result": str(v.result),
         "check_date": v.check_date.isoformat(),
         "description": v.description,
@@ -266,7 +274,8 @@ def _drafts(
         "certificates": {f"{c['body']}:{c['number']}": c["action"] for c in v.certificates},
         "evidence": list(v.evidence),
         "reason": "",
-    }, stale
+    }
+    return start, stale, stale is not None  # offered when stale
 
 
 # the findings form's hidden field saying it was filled from a stale draft (the page offered it)
