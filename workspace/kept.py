@@ -14,7 +14,9 @@ says when and by whom, and whether the new link has been sent, as far as the dat
 A member replaced on the team while they typed (``rounds.replacements``) is refused before the
 form is read, and has no new link to paste into: their post is given back the same way, only
 to them, with who replaced them, when, why (the cause, not the audited note), who took the
-seat, and that the text goes to the bureau's coordinator, who can pass it on.
+seat, and that the text goes to the bureau's coordinator, who can pass it on. So does the
+text of a link expired (the round's findings deadline and the grace passed) or of a member
+made inactive: no new link comes to paste it into.
 
 Why the form token and not ``Origin`` or ``Referer`` for an earlier session's post. The rule
 was: this session's token, or any token with an ``Origin`` or ``Referer`` (``workspace.origins``
@@ -80,6 +82,9 @@ ACTIONS = {str(k): v for k, v in ACTION_LABELS.items()}
 # their new link opens; one withdrawn from the team gives it to the coordinator
 COPY_TO_NEW = "请逐项选中复制，粘贴到新链接打开的页面后再保存或提交。"
 COPY_TO_COORDINATOR = "请逐项选中复制，交给协调员。"
+# refusals after which no link of the member's writes again, and none is sent: an expired
+# link's result is corrected by the coordinator, an inactive member records nothing
+NO_NEW_LINK = ("token-expired", "inspector-inactive")
 
 
 @dataclass(frozen=True)
@@ -182,14 +187,15 @@ def refused_post(request: Request, me: Visitor, form: FormData, refused: Refusal
         said = replaced_said(request, me)
     elif refused.slug in (MEMBER_REPLACED.slug, "token-refused"):  # off the team: when, before
         said = withdrawn_said(request, me)  # the post or inside its write (still_open)
-    hint = COPY_TO_COORDINATOR if said and refused.slug != "token-replaced" else COPY_TO_NEW
+    to_coordinator = refused.slug in NO_NEW_LINK or bool(said and refused.slug != "token-replaced")
     rk, cc = me.session.round_key, me.session.credit_code
     return render(
         "kept.html",
         plain.status,
         message=said or plain.message,
         fields=posted_fields(form),
-        hint=hint,
+        hint=COPY_TO_COORDINATOR if to_coordinator else COPY_TO_NEW,
+        to_coordinator=to_coordinator,
         files=files_posted(form),
         csrf=me.csrf,
         signout=f"{page_path(rk, cc)}/signout",
