@@ -30,7 +30,7 @@ from exchange.bounds import (
 )
 from exchange.directory import Partner
 from exchange.entries import iso
-from exchange.errors import NoteError, SyncRejected
+from exchange.errors import NoteError, SyncRejected, UnknownSigner
 from exchange.httpsig import sign_request
 from exchange.keys import BureauKey
 from exchange.notes import Checkpoint, parse_checkpoint
@@ -103,8 +103,19 @@ class PartnerClient:
             cp = parse_checkpoint(resp.text, list(self.partner.keys), self.partner.origin)
             ahead_by(cp, dt.datetime.now(dt.UTC))
         except NoteError as exc:
-            raise SyncRejected(f"partner {self.partner.code}: checkpoint rejected: {exc}") from None
+            raise SyncRejected(f"partner {self.partner.code}: checkpoint rejected: {exc}"
+                               f"{self._new_key(exc)}") from None  # fmt: skip
         return cp
+
+    def _new_key(self, exc: NoteError) -> str:
+        """What to do when the checkpoint is signed by a key of the partner's name that the
+        directory does not list: the partner made a new key (or lost its old one)."""
+        own = self.partner.origin + "+"
+        if not isinstance(exc, UnknownSigner) or not any(s.startswith(own) for s in exc.signers):
+            return ""
+        return (f": if {self.partner.code} has made a new key, ask its operators for its verifier "
+                f"key (`shuangsui partners keygen` there prints it) and add it to keys of its "
+                "[[partner]] entry in the partner directory")  # fmt: skip
 
     def about(self) -> dict[str, Any] | None:
         """What the partner's feed says of itself (``exchange.about``: not checked here), or

@@ -17,6 +17,15 @@ class NoteError(ExchangeError):
     """A signed note or checkpoint does not parse or does not verify."""
 
 
+class UnknownSigner(NoteError):
+    """A signed note carries no signature by any key it was checked against; ``signers`` are
+    the names of the keys it is signed by (``<name>+<key hash>``)."""
+
+    def __init__(self, message: str, signers: list[str]):
+        super().__init__(message)
+        self.signers = signers
+
+
 class SignatureRejected(ExchangeError):
     """An HTTP request's RFC 9421 signature, digest, nonce or freshness is not acceptable."""
 

@@ -21,9 +21,10 @@ from sqlmodel import Session, col
 from draw.merkle import leaf_hash
 from exchange import kinds, proofs
 from exchange.entries import Body, entry_text
+from exchange.errors import NoteError
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeCheckpoint, ExchangeEntry, ExchangeHead, ExchangeNode
-from exchange.notes import format_checkpoint
+from exchange.notes import format_checkpoint, verify_note
 from shuangsui.db import insert_rows, one_of, plan_each_execution, rows_of
 
 logger = logging.getLogger(__name__)
@@ -166,17 +167,32 @@ def latest_checkpoint(
         ).scalar_one_or_none()
         now = _now()
         fresh = last is not None and last.size == size and last.root == root.hex()
-        # signed at a time still to come (our clock was ahead then, and set back): every
-        # partner refuses it (``exchange.client.ahead_by``), so a new one is signed
-        issued = last.issued_at.replace(tzinfo=dt.UTC) if last is not None else now
-        if fresh and now - dt.timedelta(seconds=max_age) < issued <= now:
-            return last
         key = key or load_or_create()
+        # signed at a time still to come (our clock was ahead then, and set back): every
+        # partner refuses it (``exchange.client.ahead_by``); signed by a key we no longer
+        # hold (a new one made): a partner that lists the new key alone refuses it. A new one
+        # is signed either way.
+        issued = last.issued_at.replace(tzinfo=dt.UTC) if last is not None else now
+        if (
+            fresh
+            and last is not None
+            and now - dt.timedelta(seconds=max_age) < issued <= now
+            and _signed_by(last.text, key)
+        ):
+            return last
         text = format_checkpoint(key.origin, size, root, now, key.private)
         cp = ExchangeCheckpoint(size=size, root=root.hex(), issued_at=now, text=text)
         session.add(cp)
         session.commit()
         return cp
+
+
+def _signed_by(note: str, key: BureauKey) -> bool:
+    try:
+        verify_note(note, [key.public])
+    except NoteError:
+        return False
+    return True
 
 
 def entries_range(session: Session, start: int, end: int) -> list[tuple[int, str]]:

@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from exchange.errors import NoteError
+from exchange.errors import NoteError, UnknownSigner
 
 __all__ = [
     "Checkpoint",
@@ -112,6 +112,7 @@ def verify_note(note: str, keys: list[VerifierKey]) -> tuple[str, VerifierKey]:
     if not sep or not sigs.endswith("\n"):
         raise NoteError("malformed note: no signature block")
     text += "\n"
+    signers = []  # the keys it is signed by, as the lines name them
     for line in sigs[:-1].split("\n"):
         if not line.startswith(DASH):
             raise NoteError(f"malformed signature line {line[:40]!r}")
@@ -120,6 +121,7 @@ def verify_note(note: str, keys: list[VerifierKey]) -> tuple[str, VerifierKey]:
             blob = base64.b64decode(b64, validate=True)
         except ValueError:
             raise NoteError(f"malformed signature line {line[:40]!r}") from None
+        signers.append(f"{name[:60]}+{blob[:4].hex()}")
         for key in keys:
             if key.name == name and blob[:4].hex() == key.key_id:
                 try:
@@ -127,7 +129,14 @@ def verify_note(note: str, keys: list[VerifierKey]) -> tuple[str, VerifierKey]:
                 except InvalidSignature:
                     raise NoteError(f"bad signature by {name}+{key.key_id}") from None
                 return text, key
-    raise NoteError("no signature by a known key (" + ", ".join(k.text for k in keys) + ")")
+    raise UnknownSigner(
+        "no signature by a known key ("
+        + ", ".join(k.text for k in keys)
+        + "); signed by "
+        + ", ".join(signers[:5])
+        + (f" and {len(signers) - 5} more" if len(signers) > 5 else ""),
+        signers,
+    )
 
 
 @dataclass(frozen=True)
