@@ -81,6 +81,7 @@ from website.render import (
     round_pieces,
 )
 from website.results import NewlyPublished
+from website.untouched import taken_back_if_refused
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ def publish(
     recorded in the audit log (``SiteFilesChanged``). A commitment file is put back only as the
     bytes first published; one that cannot be raises :class:`IntegrityError` at the end."""
     settings = settings or get_settings()
-    with writer_lock(out):
+    with writer_lock(out), taken_back_if_refused(out):
         stamps_at = StampClock(now)
         now = now or disclosure.now()
         if check_files:
