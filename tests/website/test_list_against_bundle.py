@@ -67,3 +67,9 @@ def test_the_sites_list_is_checked_against_the_bundle(engine: sa.Engine, tmp_pat
     dropped = lines[3].split(b",")[2].decode()
     (folder / csv_path.name).write_bytes(b"\r\n".join(lines[:3] + lines[4:]))
     assert _run(command, folder) == f"FAIL: not in both: {dropped}"
+
+    # a firm listed twice (its row copied): the same codes, and the check said OK: the same N
+    # enterprises of a list of N + 1 rows, where the page says 不多也不少
+    twice = lines[:4] + lines[3:]
+    (folder / csv_path.name).write_bytes(b"\r\n".join(twice))
+    assert _run(command, folder) == f"FAIL: listed more than once: {dropped}"
