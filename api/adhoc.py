@@ -293,15 +293,16 @@ def run_draw(params: dict[str, Any]) -> dict[str, Any]:
     return _launch("draw_round", DRAW_DEPLOYMENT, dict(params), key, params["witness_digits"])
 
 
-def check_overrides(params: dict[str, Any]) -> None:
+def check_overrides(engine: Engine, params: dict[str, Any]) -> None:
     """A new round's overrides as its plan takes them (``rounds.plans.apply_overrides``), for
-    the API before it answers: a rate or a division code no plan takes ("1e9%", "abc"), or a
+    the API before it answers: a rate or a division code no plan takes ("1e9%", "abc"), a
     division code the shipped GB/T 2260 table does not know or that lies outside the bureau's
-    jurisdiction ("999999": ``rounds.plans.check_divisions``), was answered 202 with a round
-    key, and the round refused in the background. (The page previews the plan with them before
-    it starts a round.)"""
+    jurisdiction ("999999": ``rounds.plans.check_divisions``), or overrides a round named by
+    ``round_id`` was not committed with (committed or drawn: frozen), was answered 202 with a
+    round key, and the round refused in the background. (The page previews the plan with them
+    before it starts a round.)"""
     from rounds.plans import apply_overrides, check_divisions, find_plan, read_plan
-    from rounds.service import load_plan_text
+    from rounds.service import _refuse_changed_arguments, load_plan_text
     from shuangsui.config import get_settings
 
     overrides = {k: params[k] for k in ("rates", "total_cap", "divisions") if params.get(k)}
@@ -313,9 +314,13 @@ def check_overrides(params: dict[str, Any]) -> None:
     except UserError:  # the runner refuses it, naming the plan
         return
     plan, _ = load_plan_text(read_plan(path), source=params["plan"])
-    apply_overrides(plan, overrides)  # well formed, then known: 999999 was refused after a 202
+    plan = apply_overrides(plan, overrides)  # well formed, then known: 999999 was after a 202
     check_divisions(overrides.get("divisions", []), bureau_code=settings.bureau_code,
                     within="overrides.")  # fmt: skip
+    if params.get("round_id"):  # the flow commits it again, which refuses what differs
+        with Session(engine) as session:
+            if (existing := session.get(Round, params["round_id"])) is not None:
+                _refuse_changed_arguments(session, existing, plan)
 
 
 RUNS_MAX = 100  # runs of one round's digits ended with no draw, one after another, at most

@@ -231,7 +231,7 @@ def adhoc(body: AdhocRequest, request: Request, who: Coordinator) -> dict[str, A
     params = body.model_dump(exclude_none=True) | {"requested_by": who.name}
     runner = request.app.state.adhoc_runner
     if not (body.round_id and body.witness_digits):
-        check_overrides(params)  # 422 now, not a round refused after the 202
+        check_overrides(request.app.state.engine, params)  # 422 now, not refused after a 202
         return dict(runner(params))
     # who entered the digits, as the round's page records its ceremony: the round's hold
     entered = AdhocRequested(str(body.plan), body.reason, who.name, "ceremony")

@@ -1,0 +1,46 @@
+"""``POST /rounds/adhoc`` naming a round already committed (``round_id``, no digits) with
+overrides it was not committed with (a cap, rates, divisions) is refused at once: it was
+answered 202 with the round's key, and the flow's commit then refused it in the background
+("committed with other arguments", an ``AdhocRefused`` seen only at ``GET /rounds/{key}``),
+drawn round or not. Now 422 with the differences, and nothing started; a new key with
+overrides is taken as before. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from rounds import service
+from tests.api.test_adhoc_division_checked import served  # noqa: F401 (a fixture)
+from tests.api.test_ceremony_hold import DIGITS, KEY
+
+Served = tuple[str, dict[str, str], list[dict[str, object]]]
+
+
+@pytest.mark.parametrize("drawn", [False, True], ids=["committed", "drawn"])
+def test_a_round_asked_again_with_other_overrides_is_refused_at_once(
+    served: Served,  # noqa: F811
+    engine: sa.Engine,
+    drawn: bool,
+) -> None:
+    base, auth, started = served
+    if drawn:
+        service.draw_round(engine=engine, round_key=KEY, requested_by="李协调",
+                           entropy=service.EntropyInput(DIGITS["李协调"], ("王五",)))  # fmt: skip
+    body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY, "total_cap": 1}
+    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
+    assert r.status_code == 422, r.text
+    said = r.json()["detail"]
+    assert said.startswith(f"round {KEY} was committed with other arguments"), said
+    assert "strata.total_cap: committed None, asked 1" in said, said
+    assert started == []
+
+
+def test_a_new_round_key_with_overrides_is_taken(served: Served) -> None:  # noqa: F811
+    base, auth, started = served
+    body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": "ccc-2026-12-adhoc-2",
+            "total_cap": 1}  # fmt: skip
+    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
+    assert r.status_code == 202, r.text
+    assert [p["round_id"] for p in started] == ["ccc-2026-12-adhoc-2"]
