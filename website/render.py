@@ -16,6 +16,7 @@ from draw.bundle import PUBLIC_BUNDLE_FILES
 from registry.divisions import prefecture_of
 from rounds import notice
 from shuangsui.clock import local_label
+from shuangsui.text import INVISIBLE, SEPARATORS
 from website import areas, explain, opendata
 from website.charts import bar_chart, division_chart
 from website.compare import compare
@@ -27,6 +28,12 @@ from website.parts import PENDING, RoundPart, part_of
 
 Files = dict[str, bytes | list[Piece]]  # a file whole or in pieces (website.opendata)
 SEARCH_LIMIT = 200  # the search page lists at most this many enterprises, and says so
+# what the search page drops from a query, as a JavaScript character class: the invisible
+# characters no name or code holds (shuangsui.text), pasted with one from a chat or a document;
+# the line separators among them are spaces to it, parting words
+SEARCH_DROPS = "".join(
+    c if c == "-" else f"\\u{ord(c):04x}" for c in INVISIBLE if c not in SEPARATORS
+)
 
 
 def beijing(moment: str | dt.datetime | None) -> str:
@@ -346,6 +353,7 @@ def render_aggregates(site: Site, parts: Mapping[str, RoundPart]) -> Files:
             root="",
             parts=parts,
             limit=SEARCH_LIMIT,
+            drops=SEARCH_DROPS,
             areas=areas.by_prefecture(
                 (
                     (r.round_key, r.drawn_at, p.divisions)

@@ -177,3 +177,30 @@ def test_hostile_queries_are_said_plainly(site: tuple[str, list[str]], tmp_path:
         _measure(page, tmp_path / "search-hostile.png", times=False)
         box.fill(codes[3])  # and a plain query still finds
         expect(status).to_have_text("找到 1 条。")
+
+
+def test_a_query_pasted_with_invisible_characters_finds_and_reads_plainly(
+    site: tuple[str, list[str]],
+) -> None:
+    """A credit code copied from a chat message or a document comes with a zero-width space or a
+    direction mark inside it, which no name or code of the registry holds (its import refuses
+    them): the code was not found, and a right-to-left override echoed back in the live region
+    turned the rest of its sentence around (“…含有“‮新华”的企业。” shown backwards). Now the
+    page drops them from the query, as it drops nothing else: the firm is found, and no such
+    character reaches the status."""
+    url, codes = site
+    code = codes[3]
+    with headless() as browser:
+        page = phone(browser, javascript=True).new_page()
+        page.goto(url)
+        box, status, hits = page.locator("#q"), page.locator("#status"), page.locator("#hits li")
+        expect(box).to_be_visible()
+        for pasted in (f"\u200b{code[:9]}\u200d{code[9:]}\ufeff", f"\u202a{code}\u202c",
+                       f"\u2066{code[:4]}\u200e{code[4:]}\u2069"):  # fmt: skip
+            box.fill(pasted)
+            expect(status).to_have_text("找到 1 条。")
+            expect(hits.first).to_contain_text(code)
+        box.fill("\u202e新华 书店X")
+        expect(status).to_have_text("未找到名称或信用代码含有“新华”“书店X”的企业。")
+        box.fill("新华\u2028书店")  # a line separator (from Word or a PDF) parts words
+        expect(status).to_have_text("找到 1 条。")
