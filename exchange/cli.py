@@ -175,7 +175,10 @@ def conflicts(code: str = typer.Argument(None)) -> None:
         q = select(PartnerConflict)
         if code:
             q = q.where(PartnerConflict.partner_code == code)
-        _json([c.model_dump() for c in session.exec(q).all()])
+        held = [c.model_dump() for c in session.exec(q).all()]
+    if code and not held:  # a typo printed [], as if that partner had never rewritten a thing
+        _in_directory(code, "and no evidence of a rewritten history of it is held")
+    _json(held)
 
 
 @app.command("equivocations")
@@ -204,15 +207,21 @@ def _known_or_proven(code: str, origin: str) -> None:
     a proof is held (a partner since removed); else a UserError naming it."""
     from exchange import equivocation
 
-    directory = read_directory()
-    if code in directory.partners or any(d.code == code for d in directory.disabled):
-        return
     with Session(_engine()) as session:
         if equivocation.stored(session, origin):
             return
+    _in_directory(code, f"and no equivocation proof of {shown(origin, 50)} is held")
+
+
+def _in_directory(code: str, and_: str) -> None:
+    """``code`` is a partner of the directory (a disabled entry included); else a UserError
+    naming it, the partners known and ``and_`` (what is not held of it either)."""
+    directory = read_directory()
+    if code in directory.partners or any(d.code == code for d in directory.disabled):
+        return
     known = ", ".join(sorted(directory.partners)) or "none"
     raise UserError(f"partner {shown(code, 40)} is not in the partner directory (known: {known}), "
-                    f"and no equivocation proof of {shown(origin, 50)} is held")  # fmt: skip
+                    f"{and_}")  # fmt: skip
 
 
 @app.command("view")

@@ -4,10 +4,12 @@ $'33\\x1b]0;title\\x07'`` said ``partner 33<ESC>]0;title<BEL> is not in the part
 and the terminal it was printed on acted on the escape (click strips a colour sequence when the
 output is not a terminal; not this one, and nothing on a terminal). Each such code is now
 quoted with its control and invisible characters escaped, the refusal exit 2 as before; a
-code typed in plain characters is said as it was."""
+code typed in plain characters is said as it was. ``partners conflicts`` of a code not known
+printed ``[]``, as if fine: it is refused as ``partners equivocations`` refuses one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,9 @@ def directory(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
         (["partners", "equivocations", ESCAPES],
          f"partner {SHOWN} is not in the partner directory (known: 330000), and no "
          r"equivocation proof of 'shuangsui.33\x1b]0;owned\x07\x1b[2J\r\u202e' is held"),
+        (["partners", "conflicts", ESCAPES],
+         f"partner {SHOWN} is not in the partner directory (known: 330000), and no evidence "
+         "of a rewritten history of it is held"),
         ([*ASK, "--to", ESCAPES], f"--to: {SHOWN} is not a partner of the directory"),
         (["partners", "assist", "accept", ESCAPES, "r\x1b[8m1"],
          rf"no incoming assistance request 'r\x1b[8m1' from {SHOWN}"),
@@ -62,3 +67,21 @@ def test_a_code_typed_plainly_is_said_as_typed(directory: sa.Engine) -> None:
     out = CliRunner().invoke(app, ["partners", "sync", "33000"])
     assert isinstance(out.exception, UserError), out.output
     assert str(out.exception) == "partner 33000 is not in the partner directory (known: 330000)"
+
+
+def test_conflicts_of_a_partner_not_known_are_refused_not_shown_empty(
+    directory: sa.Engine,
+) -> None:
+    """``partners conflicts 33000`` (a digit short) printed ``[]``, as if that partner had
+    never rewritten its history; a partner of the directory with none still prints ``[]``."""
+    cli = CliRunner()
+    out = cli.invoke(app, ["partners", "conflicts", "33000"])
+    assert isinstance(out.exception, UserError), out.output
+    assert out.exception.exit_code == 2
+    assert str(out.exception) == (
+        "partner 33000 is not in the partner directory (known: 330000), and no evidence of a "
+        "rewritten history of it is held"
+    )
+    for known in (["330000"], []):
+        shown = cli.invoke(app, ["partners", "conflicts", *known])
+        assert shown.exit_code == 0 and json.loads(shown.output) == [], shown.output
