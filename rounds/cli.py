@@ -517,7 +517,9 @@ def adhoc(
     rate: list[str] = typer.Option([], help="raise a rate, e.g. --rate D=50% (repeat)"),
     total_cap: int = typer.Option(None, "--total-cap", min=1, max=CAP_MAX),
     division: list[str] = typer.Option([], help="narrow to a division (repeat)"),
-    digits: str = typer.Option(None, "--digits", help="ceremony digits (committed rounds only)"),
+    digits: str = typer.Option(
+        None, "--digits", help="ceremony digits (committed rounds only)", callback=_witness_digits
+    ),
     witness: list[str] = typer.Option([], "--witness"),
 ) -> None:
     """An ad hoc round: through the `adhoc-round/adhoc` deployment when a Prefect server with
