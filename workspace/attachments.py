@@ -133,6 +133,12 @@ def name_refused(filename: str) -> str | None:
     return None
 
 
+def too_many(filename: str, most: int, held: int) -> str:
+    """Why a file past what a finding cites (``most``; ``held`` in the draft) was not stored."""
+    return (f"文件“{name_shown(filename)}”未保存：一次检查结果最多 {most} 个照片和文件，"
+            f"草稿中已有 {held} 个。请先勾选“移除”不需要的，点“保存草稿”，再添加。")  # fmt: skip
+
+
 def refusal(exc: UserError, filename: str) -> str:
     """Why a file was not stored, in Chinese, naming it."""
     said = f"文件“{filename}”未保存："

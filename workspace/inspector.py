@@ -28,6 +28,7 @@ from api.inspector_tokens import LinkRefused
 from findings import evidence, media, service
 from findings.categories import ACTION_LABELS, MEASURE_LABELS, RESULT_LABELS
 from findings.dates import check_date_problems
+from findings.schemas import MAX_EVIDENCE
 from findings.settings import FindingsSettings
 from registry.models import Inspector
 from rounds import audit
@@ -309,17 +310,24 @@ async def _store_files(
 ) -> tuple[list[dict[str, str]], list[str]]:
     """Store the form's photos (camera) and files: the evidence they are, and why each
     refused file was refused. A refused file is left out and stores nothing; the rest stay.
-    Each row is written after the link is checked again (``LinkRefused``: no row)."""
+    Each row is written after the link is checked again (``LinkRefused``: no row). The draft
+    takes files up to what a finding cites (``MAX_EVIDENCE``, with those it keeps): each one
+    past it is named, not stored (a post may carry a thousand small files)."""
     state = request.app.state
     settings = FindingsSettings()
     out: list[dict[str, str]] = []
     refused = []
+    kept = await run_in_threadpool(current_draft, request, me, from_draft(form))
+    held = len([e for e in kept.get("evidence", []) if e["sha256"] not in to_remove(form)])
     for upload in [*form.getlist("photo"), *form.getlist("attachment")]:
         if not isinstance(upload, UploadFile) or not upload.filename:
             continue
         filename = upload.filename
         if why := attachments.name_refused(filename):  # stored nothing, as the API refuses it
             refused.append(why)
+            continue
+        if held + len(out) >= MAX_EVIDENCE:
+            refused.append(attachments.too_many(filename, MAX_EVIDENCE, held + len(out)))
             continue
         try:
             with evidence.EvidenceWriter(
