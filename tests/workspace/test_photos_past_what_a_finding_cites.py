@@ -32,8 +32,7 @@ def test_files_past_what_a_finding_cites_are_named_not_stored(
     live: tuple[str, dict], engine: sa.Engine
 ) -> None:
     base, teams = live
-    code, team = sorted(teams.items())[0]
-    member = team[0]
+    code, (member, *_) = sorted(teams.items())[0]
     with httpx.Client(base_url=base, timeout=120) as http:
         path, page = open_assignment(http, base, code, member)
         form = {"csrf": csrf_of(page), **FORM}
