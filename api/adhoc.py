@@ -294,19 +294,23 @@ def run_draw(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_overrides(engine: Engine, params: dict[str, Any]) -> None:
-    """A new round's overrides as its plan takes them (``rounds.plans.apply_overrides``), for
-    the API before it answers: a rate or a division code no plan takes ("1e9%", "abc"), a
-    division code the shipped GB/T 2260 table does not know or that lies outside the bureau's
-    jurisdiction ("999999": ``rounds.plans.check_divisions``), or overrides a round named by
-    ``round_id`` was not committed with (committed or drawn: frozen), was answered 202 with a
-    round key, and the round refused in the background. (The page previews the plan with them
-    before it starts a round.)"""
+    """A round's request as its plan and the round it names take it, for the API before it
+    answers (``rounds.plans.apply_overrides``, ``rounds.plans.check_divisions``, the commit's
+    check of a round asked for again): a rate or a division code no plan takes ("1e9%", "abc"),
+    a division code the shipped GB/T 2260 table does not know or that lies outside the bureau's
+    jurisdiction ("999999"), or a round named by ``round_id`` asked for with another plan or
+    overrides than it was committed with (drawn or not: frozen), was answered 202 with a round
+    key, and the round refused in the background. A committed ad hoc round asked for with its
+    own plan and no overrides is its ceremony's (``flows.rounds._as_committed``): carried as
+    committed, not checked. (The page previews the plan with them before it starts a round.)"""
+    from rounds.models import RoundKind
     from rounds.plans import apply_overrides, check_divisions, find_plan, read_plan
     from rounds.service import _refuse_changed_arguments, load_plan_text
     from shuangsui.config import get_settings
 
     overrides = {k: params[k] for k in ("rates", "total_cap", "divisions") if params.get(k)}
-    if not overrides or params.get("witness_digits"):  # a ceremony is drawn as committed
+    round_id = params.get("round_id")
+    if not (overrides or round_id) or params.get("witness_digits"):  # a ceremony: as committed
         return
     settings = get_settings()
     try:
@@ -317,10 +321,14 @@ def check_overrides(engine: Engine, params: dict[str, Any]) -> None:
     plan = apply_overrides(plan, overrides)  # well formed, then known: 999999 was after a 202
     check_divisions(overrides.get("divisions", []), bureau_code=settings.bureau_code,
                     within="overrides.")  # fmt: skip
-    if params.get("round_id"):  # the flow commits it again, which refuses what differs
-        with Session(engine) as session:
-            if (existing := session.get(Round, params["round_id"])) is not None:
-                _refuse_changed_arguments(session, existing, plan)
+    if round_id is None:
+        return
+    with Session(engine) as session:  # the flow commits it again, which refuses what differs
+        if (existing := session.get(Round, round_id)) is None:
+            return
+        committed = existing.status is RoundStatus.committed and existing.kind is RoundKind.adhoc
+        if overrides or not committed or existing.plan_id != plan["id"]:  # not carried
+            _refuse_changed_arguments(session, existing, plan)
 
 
 RUNS_MAX = 100  # runs of one round's digits ended with no draw, one after another, at most

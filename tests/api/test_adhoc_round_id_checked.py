@@ -2,8 +2,11 @@
 overrides it was not committed with (a cap, rates, divisions) is refused at once: it was
 answered 202 with the round's key, and the flow's commit then refused it in the background
 ("committed with other arguments", an ``AdhocRefused`` seen only at ``GET /rounds/{key}``),
-drawn round or not. Now 422 with the differences, and nothing started; a new key with
-overrides is taken as before. SQLite and PostgreSQL."""
+drawn round or not. Likewise a round named with another plan, or a drawn round asked for again
+with a plan file changed since (only a committed ad hoc round asked for with its own plan and no
+overrides is its ceremony's, carried as committed). Now 422 with the differences, and nothing
+started; a new key with overrides, and a committed round asked for as committed, are taken as
+before. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from rounds import service
+from shuangsui.config import get_settings
 from tests.api.test_adhoc_division_checked import served  # noqa: F401 (a fixture)
 from tests.api.test_ceremony_hold import DIGITS, KEY
+from tests.rounds.factories import plan_yaml
 
 Served = tuple[str, dict[str, str], list[dict[str, object]]]
 
@@ -44,3 +49,47 @@ def test_a_new_round_key_with_overrides_is_taken(served: Served) -> None:  # noq
     r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
     assert r.status_code == 202, r.text
     assert [p["round_id"] for p in started] == ["ccc-2026-12-adhoc-2"]
+
+
+def test_a_round_asked_again_with_another_plan_is_refused_at_once(
+    served: Served,  # noqa: F811
+) -> None:
+    base, auth, started = served
+    other = plan_yaml(plan_id="ccc-2026-12-b")
+    (get_settings().plans_dir / "other.yaml").write_text(other, encoding="utf-8")
+    body = {"plan": "ccc-2026-12-b", "reason": "投诉举报", "round_id": KEY}
+    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
+    assert r.status_code == 422, r.text
+    said = r.json()["detail"]
+    assert said.startswith(f"round {KEY} was committed with other arguments"), said
+    assert "id: committed 'ccc-2026-12', asked 'ccc-2026-12-b'" in said, said
+    assert started == []
+
+
+def test_a_drawn_round_whose_plan_file_changed_is_refused_at_once(
+    served: Served,  # noqa: F811
+    engine: sa.Engine,
+) -> None:
+    base, auth, started = served
+    service.draw_round(engine=engine, round_key=KEY, requested_by="李协调",
+                       entropy=service.EntropyInput(DIGITS["李协调"], ("王五",)))  # fmt: skip
+    changed = plan_yaml(min_per_stratum=2)
+    (get_settings().plans_dir / "ccc.yaml").write_text(changed, encoding="utf-8")
+    body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY}
+    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
+    assert r.status_code == 422, r.text
+    assert "strata.min_per_stratum: committed 1, asked 2" in r.json()["detail"], r.text
+    assert started == []
+
+
+def test_a_committed_round_asked_for_as_committed_is_taken(
+    served: Served,  # noqa: F811
+) -> None:
+    """Its ceremony's request, or a retry: carried as committed, even with the file changed."""
+    base, auth, started = served
+    changed = plan_yaml(min_per_stratum=2)
+    (get_settings().plans_dir / "ccc.yaml").write_text(changed, encoding="utf-8")
+    body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY}
+    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
+    assert r.status_code == 202, r.text
+    assert [p["round_id"] for p in started] == [KEY]
