@@ -24,7 +24,7 @@ from registry.io import named_width
 from registry.schema import LABELS, Col, Kind, header_map, kind_columns, unknown_column
 from shuangsui.errors import RowProblem
 from shuangsui.spreadsheet import unescape_cell
-from shuangsui.text import CONTROL_IN_TEXT
+from shuangsui.text import CONTROL_IN_TEXT, LINE_BREAK, SEPARATORS
 
 LIST_SEPARATORS = re.compile(r"[;；、]")
 _DATE_FORMATS = (
@@ -37,9 +37,11 @@ _DATE_FORMATS = (
 _TRUE = {"true", "1", "yes", "y", "是", "t"}
 _FALSE = {"false", "0", "no", "n", "否", "f"}
 # Bidi controls (U+202A-202E, U+2066-2069, U+200E/F, U+061C) reorder what a reader sees; the
-# zero-width characters (U+200B-200D, U+2060, U+FEFF) hide inside a name; the C0 controls and
-# DEL (tab and line breaks aside) are no text at all, and PostgreSQL refuses a NUL: none
-# belongs in a registry text (the rule of every text a person types, shuangsui.text).
+# zero-width characters (U+200B-200D, U+2060, U+FEFF) hide inside a name; the C0 controls, DEL
+# and the C1 controls (tab and line breaks aside) are no text at all, and PostgreSQL refuses a
+# NUL; a line or paragraph separator (U+2028, U+2029) is a line break to a page and none to a
+# spreadsheet: none belongs in a registry text (the rule of every text a person types,
+# shuangsui.text).
 INVISIBLE = CONTROL_IN_TEXT
 CCC_NUMBER = re.compile(r"[0-9]{16}")  # ASCII digits: `\d` takes full-width ones
 ORGANIC_NUMBER = re.compile(r"[0-9]{3,4}OP[0-9]{2}[0-9]{5}(-[0-9]+)?")
@@ -72,7 +74,8 @@ def check_visible(text: str) -> str:
         char = m[0]
         raise CellError(
             f"contains the invisible character U+{ord(char):04X} "
-            f"({unicodedata.name(char, 'control')}); retype the value without it"
+            f"({unicodedata.name(char, 'control')}){LINE_BREAK if char in SEPARATORS else ''}; "
+            "retype the value without it"
         )
     return text
 

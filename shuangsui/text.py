@@ -9,12 +9,23 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# bidirectional controls, zero-width characters and a stray byte order mark
-INVISIBLE = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff"
-# any control or invisible character: names, codes, one-line values
-CONTROL = re.compile(f"[\x00-\x1f\x7f{INVISIBLE}]")
+# The line and paragraph separators (U+2028, U+2029), pasted from Word or a PDF: a line break
+# to a browser, none to a CSV reader, a spreadsheet or a terminal, so the text reads one way on
+# a page and another in an export; free text keeps the ordinary line breaks (CR, LF) instead.
+SEPARATORS = "\u2028\u2029"
+# bidirectional controls, zero-width characters, a stray byte order mark and the separators
+INVISIBLE = f"\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff{SEPARATORS}"
+# The C0 controls, DEL and the C1 controls (U+0080-U+009F: no text either; a file of Windows
+# quotes and dashes read as Latin-1 holds them, and U+0085 is a line break to some programs).
+# Any control or invisible character: names, codes, one-line values.
+CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{INVISIBLE}]")
 # free text (an allegation, a finding's description) keeps its tabs and line breaks
-CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{INVISIBLE}]")
+CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{INVISIBLE}]")
+# said of a separator in free text, where a line break is allowed: which one to use instead
+LINE_BREAK = (
+    ", a line break only some programs show: use an ordinary line break (Enter) where a new "
+    "line is meant"
+)
 
 
 def one_line(text: str) -> str:
@@ -68,9 +79,11 @@ def no_control_in_text(value: str) -> str:
 def _refused(value: str, pattern: re.Pattern[str]) -> str:
     if m := pattern.search(value):
         char = m[0]
-        if char < "\x80":
+        if unicodedata.category(char) == "Cc":  # C0, DEL, C1: no name of their own
             what = f"the control character U+{ord(char):04X}"
         else:
             what = f"the invisible character U+{ord(char):04X} ({unicodedata.name(char)})"
+            if char in SEPARATORS and pattern is CONTROL_IN_TEXT:
+                what += LINE_BREAK
         raise ValueError(f"contains {what}; retype the value without it")
     return value

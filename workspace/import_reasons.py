@@ -25,6 +25,7 @@ from findings.categories import (
 )
 from findings.importer import BLANK_ROWS, COLUMNS
 from shuangsui.errors import RowProblem
+from shuangsui.text import LINE_BREAK
 
 FIELDS = {field: names[0] for field, names in COLUMNS.items()} | {
     "row": "整行",
@@ -119,6 +120,9 @@ _SAID: list[tuple[str, Said]] = [
      "几张证书用“；”隔开"),
     (rf"contains the control character (U\+[0-9A-F]+){CONTROL}",
      "含有看不见的控制字符 {0}（多为从其他软件粘贴带入），请删去后重新填写这一格"),
+    (rf"contains the invisible character (U\+[0-9A-F]+) \(.*\){re.escape(LINE_BREAK)}{CONTROL}",
+     "含有看不见的分隔符 {0}（多为从 Word 或 PDF 粘贴带入：有的软件显示为换行，有的不显示），"
+     "请删去后重新填写这一格，需要换行处用普通的换行"),
     (rf"contains the invisible character (U\+[0-9A-F]+) \(.*\){CONTROL}",
      "含有看不见的字符 {0}（如文字方向控制符或零宽字符，多为粘贴带入），"
      "请删去后重新填写这一格"),
