@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -84,6 +85,18 @@ def is_valid_stdnum(code: str) -> bool:
     return _uscc.is_valid(code)
 
 
+# The full-width forms (U+FF01-U+FF5E: ９, Ａ) and the ideographic space a Chinese input method
+# types in its full-width mode (全角): a code typed so looks right and is no code at all.
+FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
+
+
+def full_width(text: str) -> str:
+    """The full-width characters of ``text``, each once, in the order they come, a space
+    between (the ideographic space, which shows as nothing, as U+3000); empty if none."""
+    seen = dict.fromkeys(FULL_WIDTH.findall(text))
+    return " ".join("U+3000" if c == "\u3000" else c for c in seen)
+
+
 def problem(code: str, whitelist: dict[str, WhitelistEntry] | None = None) -> str | None:
     """Why ``code`` is not an acceptable credit code, or None if it is.
 
@@ -95,6 +108,12 @@ def problem(code: str, whitelist: dict[str, WhitelistEntry] | None = None) -> st
         return (
             f"{code} is the code as a spreadsheet shows a long number, and its last digits are "
             "lost: set the column's format to text and type the codes again"
+        )
+    if wide := full_width(code):
+        half = unicodedata.normalize("NFKC", code).replace(" ", "")
+        return (
+            f"written in full-width characters ({wide}), as a Chinese input method types them "
+            f"in full-width mode (全角): type the code again in half-width characters ({half})"
         )
     if len(code) == 15 and code.isdigit():
         return (

@@ -64,6 +64,9 @@ _CHECKS = [
      "{0} 是电子表格把代码当作数字显示的样子，后几位已经丢失："
      "请把这一列设为“文本”格式，重新录入代码"),
     (r"characters not allowed in a credit code: (\S+)", "含有不允许的字符：{0}"),
+    (r"written in full-width characters \((.*)\), as a Chinese input method types them .*: "
+     r"type the code again in half-width characters \((.*)\)",
+     "含有全角字符（{0}，多为中文输入法的全角状态输入）：请切换到半角后重新输入代码（{1}）"),
     (r"characters 3-8 must be a 6-digit division code", "第 3-8 位应为 6 位行政区划代码"),
     (r"characters 3-8 \((\d+)\) are not a GB/T 2260 division code",
      "第 3-8 位（{0}）不是有效的行政区划代码"),
