@@ -80,17 +80,41 @@ def check_visible(text: str) -> str:
     return text
 
 
-def parse_date(text: str) -> str:
+# A date with a time of day: what a workbook's cell of a date and a time reads as
+# (2026-11-02T09:30:00, registry.io.cell_text) and what Excel writes of one in a CSV (2026/11/2
+# 9:30). At midnight it is the day (a date formatted with a time); at any other time the file
+# meant something else than a day, and is told so.
+WITH_TIME = re.compile(r"^(\S+?)(?:T| +)([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?$")
+
+
+def _written_day(text: str) -> tuple[int, int, int] | None:
+    """The year, month and day ``text`` is written as, None if it is not written as a day."""
     for pattern in _DATE_FORMATS:
         if m := pattern.match(text):
-            try:
-                return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
-            except ValueError as exc:
-                raise CellError(f"not a real date: {text!r}") from exc
-    if day := spreadsheet_day(text):
+            return int(m[1]), int(m[2]), int(m[3])
+    return None
+
+
+def parse_date(text: str) -> str:
+    written, timed = _written_day(text), None
+    if written is None and (timed := WITH_TIME.match(text)):
+        written = _written_day(timed[1]) if int(timed[2]) < 24 and int(timed[3]) < 60 else None
+    if written is not None:
+        try:
+            day = date(*written).isoformat()
+        except ValueError as exc:
+            raise CellError(f"not a real date: {text!r}") from exc
+        if timed and any(int(t or 0) for t in timed.groups()[1:]):
+            raise CellError(
+                f"not a date: {text!r} is a date and a time of day ({int(timed[2]):02d}:"
+                f"{timed[3]}); a date alone is wanted: write {day}, or set the column's format "
+                "to a date (日期) without the time"
+            )
+        return day
+    if stored := spreadsheet_day(text):
         raise CellError(
             f"not a date (use YYYY-MM-DD): {text!r} is a date as a spreadsheet stores it, a "
-            f"number of days ({day} in Excel's 1900 date system): set the column's format to a "
+            f"number of days ({stored} in Excel's 1900 date system): set the column's format to a "
             "date (日期) and save the file again"
         )
     raise CellError(f"not a date (use YYYY-MM-DD): {text!r}")

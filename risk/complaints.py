@@ -46,7 +46,7 @@ from findings import dates
 from registry import uscc
 from registry.io import CSV_ENCODINGS, header_fields, named_width
 from registry.models import Enterprise
-from registry.validate import CellError, parse_date, spreadsheet_day
+from registry.validate import WITH_TIME, CellError, parse_date, spreadsheet_day
 from risk.events import RiskComplaintsImported
 from risk.models import RiskComplaint
 from rounds import audit
@@ -239,8 +239,13 @@ def _fields(
     if values.get("upheld_on"):
         try:  # as the registry's, the leads' and the findings' imports read a date
             day = dt.date.fromisoformat(parse_date(values["upheld_on"]))
-        except CellError as exc:  # a spreadsheet's day number said as what it is
-            said = str(exc) if spreadsheet_day(values["upheld_on"]) else "not a YYYY-MM-DD date"
+        except CellError as exc:  # a spreadsheet's day number, a time of day: said as what it is
+            typed = values["upheld_on"]
+            said = (
+                str(exc)
+                if spreadsheet_day(typed) or WITH_TIME.match(typed)
+                else "not a YYYY-MM-DD date"
+            )
             problems.append(RowProblem(name, row, "upheld_on", said))
     if len(problems) > found or day is None:
         return None

@@ -112,6 +112,9 @@ _SAID: list[tuple[str, Said]] = [
     (rf"not a date \(use YYYY-MM-DD\): {QUOTED} is a date as a spreadsheet stores it, a number "
      r"of days \((\S+) in Excel's 1900 date system\).*",
      "“{0}”是电子表格存放日期的方式（天数，即 {1}）：请把这一列设为“日期”格式，保存后重新导入"),
+    (rf"not a date: {QUOTED} is a date and a time of day \((\S+)\); a date alone is wanted: "
+     r"write (\S+), .*",
+     "“{0}”是日期加时间（{1}），这里只填日期：请写成 {2}，或把这一列设为不带时间的“日期”格式"),
     (rf"not a date \(use YYYY-MM-DD\): {QUOTED}", "“{0}”不是日期，请写成 2026-12-01 的样式"),
     (rf"unknown value {QUOTED} \(allowed: .* or their Chinese labels\)",
      "无法识别的值“{0}”"),  # the column's own words follow (ALLOWED)
