@@ -23,23 +23,32 @@ from tests.rounds.factories import plan_yaml
 Served = tuple[str, dict[str, str], list[dict[str, object]]]
 
 
+def _refused(app: Served, body: dict[str, object], differs: str) -> None:
+    """``body`` is refused 422 as the commit refuses a frozen round, naming ``differs``."""
+    base, auth, started = app
+    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
+    assert r.status_code == 422, r.text
+    said = r.json()["detail"]
+    assert said.startswith(f"round {KEY} was committed with other arguments"), said
+    assert differs in said, said
+    assert started == []
+
+
+def _draw(engine: sa.Engine) -> None:
+    service.draw_round(engine=engine, round_key=KEY, requested_by="李协调",
+                       entropy=service.EntropyInput(DIGITS["李协调"], ("王五",)))  # fmt: skip
+
+
 @pytest.mark.parametrize("drawn", [False, True], ids=["committed", "drawn"])
 def test_a_round_asked_again_with_other_overrides_is_refused_at_once(
     served: Served,  # noqa: F811
     engine: sa.Engine,
     drawn: bool,
 ) -> None:
-    base, auth, started = served
     if drawn:
-        service.draw_round(engine=engine, round_key=KEY, requested_by="李协调",
-                           entropy=service.EntropyInput(DIGITS["李协调"], ("王五",)))  # fmt: skip
+        _draw(engine)
     body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY, "total_cap": 1}
-    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
-    assert r.status_code == 422, r.text
-    said = r.json()["detail"]
-    assert said.startswith(f"round {KEY} was committed with other arguments"), said
-    assert "strata.total_cap: committed None, asked 1" in said, said
-    assert started == []
+    _refused(served, body, "strata.total_cap: committed None, asked 1")
 
 
 def test_a_new_round_key_with_overrides_is_taken(served: Served) -> None:  # noqa: F811
@@ -54,32 +63,21 @@ def test_a_new_round_key_with_overrides_is_taken(served: Served) -> None:  # noq
 def test_a_round_asked_again_with_another_plan_is_refused_at_once(
     served: Served,  # noqa: F811
 ) -> None:
-    base, auth, started = served
     other = plan_yaml(plan_id="ccc-2026-12-b")
     (get_settings().plans_dir / "other.yaml").write_text(other, encoding="utf-8")
     body = {"plan": "ccc-2026-12-b", "reason": "投诉举报", "round_id": KEY}
-    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
-    assert r.status_code == 422, r.text
-    said = r.json()["detail"]
-    assert said.startswith(f"round {KEY} was committed with other arguments"), said
-    assert "id: committed 'ccc-2026-12', asked 'ccc-2026-12-b'" in said, said
-    assert started == []
+    _refused(served, body, "id: committed 'ccc-2026-12', asked 'ccc-2026-12-b'")
 
 
 def test_a_drawn_round_whose_plan_file_changed_is_refused_at_once(
     served: Served,  # noqa: F811
     engine: sa.Engine,
 ) -> None:
-    base, auth, started = served
-    service.draw_round(engine=engine, round_key=KEY, requested_by="李协调",
-                       entropy=service.EntropyInput(DIGITS["李协调"], ("王五",)))  # fmt: skip
+    _draw(engine)
     changed = plan_yaml(min_per_stratum=2)
     (get_settings().plans_dir / "ccc.yaml").write_text(changed, encoding="utf-8")
     body = {"plan": "ccc-2026-12", "reason": "投诉举报", "round_id": KEY}
-    r = httpx.post(f"{base}/rounds/adhoc", headers=auth, json=body, timeout=60)
-    assert r.status_code == 422, r.text
-    assert "strata.min_per_stratum: committed 1, asked 2" in r.json()["detail"], r.text
-    assert started == []
+    _refused(served, body, "strata.min_per_stratum: committed 1, asked 2")
 
 
 def test_a_committed_round_asked_for_as_committed_is_taken(
