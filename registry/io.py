@@ -14,10 +14,11 @@ import csv
 import hashlib
 import io
 import logging
+import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -59,16 +60,62 @@ def file_format(path: Path) -> str:
     raise UserError(f"{path}: unsupported file type {suffix!r}; use .csv or .xlsx")
 
 
-def _decodes(path: Path, encoding: str) -> bool:
+# Chinese read as UTF-8 before the first byte that is not: a file of UTF-8 with a stray byte
+# (a character pasted from a page or a document in another encoding), not GBK. GBK's two-byte
+# characters seldom make UTF-8 at all, four running ideographs next to never; read as GB18030,
+# such a file's Chinese would be taken, silently, as other characters (有限公司 as 鏈夐檺鍏徃).
+UTF8_SURE = 4
+# why a file that is not UTF-8 throughout is taken for UTF-8 (said in its refusal)
+UTF8_BOM = "it begins with UTF-8's byte order mark"
+UTF8_READ = "its Chinese up to there is UTF-8"
+_IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
+
+
+def _decodes(blocks: Iterable[bytes], encoding: str) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     try:
-        with path.open("rb") as fh:
-            while block := fh.read(CHUNK):
-                decoder.decode(block)
+        for block in blocks:
+            decoder.decode(block)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _utf8_before(blocks: Iterable[bytes]) -> int | None:
+    """None if ``blocks`` are UTF-8 text; else the ideographs read before the first byte that
+    is not (counted up to :data:`UTF8_SURE`)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    ideographs = 0
+    try:
+        for block in blocks:
+            text = decoder.decode(block)
+            if ideographs < UTF8_SURE:
+                ideographs += len(_IDEOGRAPH.findall(text))
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        if ideographs < UTF8_SURE:
+            before = exc.object[: exc.start].decode("utf-8", errors="ignore")
+            ideographs += len(_IDEOGRAPH.findall(before))
+        return min(ideographs, UTF8_SURE)
+    return None
+
+
+def csv_encoding(said: str, blocks: Callable[[], Iterable[bytes]]) -> str:
+    """The encoding of a CSV (``said``: its name; ``blocks()``: its bytes, in order, each call
+    from the start): UTF-8, with or without its BOM, else GB18030 (which holds GBK). A file
+    that begins with UTF-8's BOM, or reads as UTF-8 Chinese before a byte that is not UTF-8, is
+    UTF-8 with a stray byte, never read as GB18030; refused as :func:`not_text` says."""
+    stop = _utf8_before(blocks())
+    if stop is None:
+        return "utf-8-sig"
+    if next(iter(blocks()), b"").startswith(codecs.BOM_UTF8):
+        raise not_text(said, blocks(), UTF8_BOM)
+    if stop == UTF8_SURE:
+        raise not_text(said, blocks(), UTF8_READ)
+    if not _decodes(blocks(), "gb18030"):
+        raise not_text(said, blocks())
+    return "gb18030"
 
 
 def regular_file(path: Path, said: str, *, folder_hint: str = "") -> None:
@@ -99,10 +146,57 @@ def inspect_source(path: Path, *, folder_hint: str = "") -> SourceFile:
             size += len(block)
     encoding = None
     if fmt == "csv":
-        encoding = next((e for e in CSV_ENCODINGS if _decodes(path, e)), None)
-        if encoding is None:
-            raise UserError(f"{path}: neither UTF-8 nor GB18030/GBK text")
+        encoding = csv_encoding(str(path), lambda: _blocks(path))
     return SourceFile(path, digest.hexdigest(), fmt, encoding, size)
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while block := fh.read(CHUNK):
+            yield block
+
+
+def not_text(said: str, blocks: Iterable[bytes], utf8: str = "") -> UserError:
+    """The refusal of a CSV (``said``: its name) whose bytes (``blocks``, in order) are not
+    text: where each encoding stops, by line, so that the rows pasted from elsewhere can be
+    found; a file of UTF-16 (Excel's "Unicode text", with its byte order mark) said to be one,
+    and how to save it. ``utf8``: why the file is UTF-8 (then not tried as GB18030)."""
+    encodings = CSV_ENCODINGS[:1] if utf8 else CSV_ENCODINGS
+    decoders = [codecs.getincrementaldecoder(e)(errors="strict") for e in encodings]
+    lines = [1] * len(decoders)
+    stops: list[str | None] = [None] * len(decoders)
+    for n, block in enumerate(blocks):
+        if n == 0 and block.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return UserError(
+                f"{said}: UTF-16 text (Excel's 'Unicode text'), neither UTF-8 nor GB18030/GBK "
+                "text: save the sheet as CSV (UTF-8) and import that"
+            )
+        for k, decoder in enumerate(decoders):
+            if stops[k] is not None:
+                continue
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:  # its object: the bytes held back from the last
+                seen = exc.object  # block (part of one character: no line break), then this one
+                line = lines[k] + seen.count(b"\n", 0, exc.start)
+                stops[k] = f"line {line} (byte 0x{seen[exc.start]:02X})"
+            lines[k] += block.count(b"\n")
+        if all(stops):
+            break
+    for k, decoder in enumerate(decoders):
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:  # the file ends inside a character
+            stops[k] = stops[k] or f"line {lines[k]} (its last bytes)"
+    if utf8:
+        return UserError(
+            f"{said}: UTF-8 text ({utf8}) but not from {stops[0]}: a character pasted from "
+            "another encoding; retype that line, or save the sheet again as CSV (UTF-8)"
+        )
+    return UserError(
+        f"{said}: neither UTF-8 nor GB18030/GBK text: not UTF-8 from {stops[0]}, not GB18030 "
+        f"from {stops[1]}"
+    )
 
 
 def cell_text(value: Any) -> str:

@@ -44,7 +44,7 @@ from sqlmodel import Session
 
 from findings import dates
 from registry import uscc
-from registry.io import CSV_ENCODINGS, header_fields, named_width
+from registry.io import csv_encoding, header_fields, named_width
 from registry.models import Enterprise
 from registry.validate import WITH_TIME, CellError, parse_date, spreadsheet_day
 from risk.events import RiskComplaintsImported
@@ -155,18 +155,13 @@ WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".et")  # what Excel and WPS save besides
 
 def _text(path: Path, data: bytes) -> str:
     """``data`` as text, decoded as the registry's and the leads' imports decode a CSV
-    (``registry.io.CSV_ENCODINGS``): strictly UTF-8, with or without its BOM, else strictly
+    (``registry.io.csv_encoding``): strictly UTF-8, with or without its BOM, else strictly
     GB18030, which holds GBK. A CSV saved by Excel or WPS on a Chinese Windows is GBK, and
     was refused as "not UTF-8" here alone. A workbook is refused as one, not as text."""
     if path.suffix.lower() in WORKBOOKS:
         raise UserError(f"{path.name}: a workbook; risk complaints reads a CSV file: save the "
                         "sheet as CSV (UTF-8 or GBK)")  # fmt: skip
-    for encoding in CSV_ENCODINGS:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UserError(f"{path.name}: neither UTF-8 nor GB18030/GBK text")
+    return data.decode(csv_encoding(path.name, lambda: [data]))
 
 
 def _records(path: Path, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowProblem]]:

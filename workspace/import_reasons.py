@@ -232,6 +232,15 @@ FILE_REASONS: list[tuple[str, str]] = [
 # row this import reads: the header, one per drawn enterprise, BLANK_ROWS more)
 _READS = "本页读取表头、本轮每家抽中企业一行，另加 {blank} 行，到第 {last} 行为止"
 FILE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"UTF-16 text \(Excel's 'Unicode text'\)"),
+     "是 UTF-16 编码的文本（Excel 的“Unicode 文本”），不是 UTF-8 或 GB18030/GBK。"
+     "请另存为“CSV UTF-8（逗号分隔）”后再导入"),
+    (re.compile(r"UTF-8 text \(.*\) but not from (line )?(?P<line>\d+)"),
+     "是 UTF-8 编码的文本，但第 {line} 行有不属于 UTF-8 的字节（多为从别处粘贴了其他编码的字符）。"
+     "请重新输入这一行，或重新另存为 UTF-8 CSV 后再导入"),
+    (re.compile(r"not UTF-8 from line (?P<utf8>\d+) .*, not GB18030 from line (?P<gb>\d+) "),
+     "不是 UTF-8 或 GB18030/GBK 编码的文本（按 UTF-8 读到第 {utf8} 行出错，按 GBK 读到第 {gb} "
+     "行出错，多为粘贴了别的编码的文字）。请另存为 UTF-8 CSV 后再导入"),
     (re.compile(r"the sheet's used range reaches row (?P<far>\d+), past row (?P<last>\d+)"),
      "工作表用到了第 {far} 行（包括只设了格式的单元格），超出本页读取的范围（" + _READS
      + "）。请删除表格下方的行后再导入"),

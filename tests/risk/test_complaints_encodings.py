@@ -52,7 +52,7 @@ def test_text_in_no_encoding_read_and_a_workbook_are_refused_by_name(
     before = _held(engine)
     utf16 = tmp_path / "upheld.csv"  # Excel's "Unicode text"
     utf16.write_bytes(TEXT.format(c=code).encode("utf-16"))
-    with pytest.raises(UserError, match=r"^upheld.csv: neither UTF-8 nor GB18030/GBK text$"):
+    with pytest.raises(UserError, match=r"^upheld.csv: UTF-16 text \(Excel's 'Unicode text'\)"):
         import_complaints(engine, utf16, by="陈明")
     workbook = tmp_path / "upheld.xlsx"
     workbook.write_bytes(b"PK\x03\x04" + bytes(range(256)))

@@ -43,7 +43,7 @@ FOLLOWED = ("findings.", "registry.", "shuangsui.text")
 # whitelist of credit codes ships with the code, and a broken one is the server's fault
 NOT_THE_FILES = (uscc.load_whitelist,)
 # ASCII the page may say: names of formats and standards (and a character's code, U+200B)
-NAMES = {"CSV", "XLSX", "xlsx", "csv", "UTF", "GB", "GBK", "T", "Excel"}
+NAMES = {"CSV", "XLSX", "xlsx", "csv", "UTF", "GB", "GBK", "T", "Excel", "Unicode"}
 CODE_POINT = re.compile(r"U\+[0-9A-F]{4,6}")
 SHOWN = "上传.csv"
 STORED = Path("/srv/tmp/upload.csv")
@@ -182,7 +182,8 @@ def test_the_source_is_read_whole() -> None:
     assert found["must be 18 characters, got 7"] == "registry.uscc.problem"
     assert found["a certificate is listed twice"] == "findings.schemas.FindingIn"
     assert found["contains 7; retype the value without it"] == "shuangsui.text._refused"
-    assert found["7: neither UTF-8 nor GB18030/GBK text"] == "registry.io.inspect_source"
+    said = "7: neither UTF-8 nor GB18030/GBK text: not UTF-8 from 7, not GB18030 from 7"
+    assert found[said] == "registry.io.not_text"
     assert "a version exists already (a correction is a new version and needs a reason)" in found
     assert found["not a real date: '7'"] == "registry.validate.parse_date"
 
