@@ -70,7 +70,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     settings = app.state.settings
     key = await watch(app.state.engine, settings.secret_key.get_secret_value(),
-                      NotifySettings().key_check_seconds)  # fmt: skip
+                      NotifySettings().key_check_seconds,
+                      checked=getattr(app.state, "key_checked", False))  # fmt: skip
     yield
     key.cancel()
     # a clean stop lets rounds started by POST /rounds/adhoc finish (commit and draw are short)

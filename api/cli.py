@@ -113,16 +113,19 @@ def serve(
     engine = _engine()
     settings = get_settings()
     _read_every_setting()
-    link_key.check_serve(engine, settings.secret_key.get_secret_value())  # not a stale key
     # the access log writes each request line, links' ?token= included: redact it
     logsafe.install()
     connections.warn_if_few_files(settings.serve_max_connections)
     # uvicorn stops cleanly on SIGTERM, then raises it again: exit normally instead, so the
     # temporary Prefect server of an in-process ad hoc round is stopped below
     signal.signal(signal.SIGTERM, _exit_quietly)
+    app = create_app()
+    # not a stale key: said in one line, before it listens; the app's start checks it no more
+    link_key.check_serve(engine, settings.secret_key.get_secret_value())
+    app.state.key_checked = True
     try:
         uvicorn.run(
-            create_app(),
+            app,
             host=host,
             port=port,
             log_level="info",

@@ -118,13 +118,17 @@ def _add(conn: Connection, mine: str, by: str) -> None:
 SERVE = "serve, at its start"  # who records a key when none is
 
 
-async def watch(engine: Engine, secret: str, every: float) -> asyncio.Task[None]:
-    """``serve``'s key checked now (:class:`StaleKey`: it does not start), then every
-    ``every`` seconds by the task returned (cancel it at the stop): stale, one log line,
-    then the process is sent SIGTERM and stops as it would on a stop signal. A check that
-    fails otherwise (the database unreachable) is logged and tried at the next turn."""
+async def watch(
+    engine: Engine, secret: str, every: float, *, checked: bool = False
+) -> asyncio.Task[None]:
+    """``serve``'s key checked now (:class:`StaleKey`: it does not start), unless ``checked``
+    (the command checked it a moment ago: :func:`check_serve`), then every ``every`` seconds
+    by the task returned (cancel it at the stop): stale, one log line, then the process is
+    sent SIGTERM and stops as it would on a stop signal. A check that fails otherwise (the
+    database unreachable) is logged and tried at the next turn."""
     mine = fingerprint(secret)
-    await asyncio.to_thread(_check_on, engine, mine)
+    if not checked:
+        await asyncio.to_thread(_check_on, engine, mine)
 
     async def keep() -> None:
         while True:
@@ -144,7 +148,8 @@ async def watch(engine: Engine, secret: str, every: float) -> asyncio.Task[None]
 def check_serve(engine: Engine, secret: str) -> None:
     """``serve``'s key checked before it listens: :class:`StaleKey`, which the command says in
     one line (``error: …``), where the app's start (:func:`watch`) would say it in a traceback
-    of the server's start-up."""
+    of the server's start-up. The app's start then checks it no more (``checked``): one read
+    of the recorded key, and with none, one recording, for one start."""
     _check_on(engine, fingerprint(secret))
 
 
