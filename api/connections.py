@@ -28,6 +28,10 @@ ACCEPT_BATCH = 64
 # seconds a refused request's connection reads on (and drops) what its client still sends,
 # after the answer, before it is closed (a lingering close, as nginx's ``lingering_time``)
 LINGER_SECONDS = 2.0
+# once the server is told to stop: seconds a request body may pause before its connection is
+# closed (the body's silence timer, shortened), and seconds it has in all to end
+STOP_SILENCE = 1.0
+STOP_BODY_MOST = 5.0
 
 
 class OneFraming(h11.Connection):
@@ -95,7 +99,13 @@ class BoundedH11(H11Protocol):
     * :class:`OneFraming` for its h11 connection;
     * a lingering close after a refusal (:meth:`send_400_response`): uvicorn closed at once,
       with the rest of a large request still unread, and the kernel then resets the
-      connection, which can drop the answer before the client reads it (RFC 9112, 9.6).
+      connection, which can drop the answer before the client reads it (RFC 9112, 9.6);
+    * a prompt stop (:meth:`shutdown`): uvicorn, told to stop, waits for each request in
+      progress to end, and one whose body had stopped arriving held the stop until the
+      body's timer (two minutes). Once told to stop, a body that pauses ``STOP_SILENCE``
+      seconds, or is not whole ``STOP_BODY_MOST`` seconds after the stop, has its
+      connection closed; one still arriving is read whole and answered, as is every request
+      whose body has arrived.
     """
 
     header_timeout: float = 10.0
@@ -103,6 +113,7 @@ class BoundedH11(H11Protocol):
     _header_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
     _lingering = False
+    _stopping = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -162,6 +173,16 @@ class BoundedH11(H11Protocol):
             self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
+    def shutdown(self) -> None:
+        """The server is told to stop: uvicorn's (an idle connection closed, one in a
+        request closed after its answer), and a body being received given ``STOP_SILENCE``
+        seconds of silence at most, and ``STOP_BODY_MOST`` in all, to end."""
+        super().shutdown()
+        self._stopping = True
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            self._await_body()
+            self.loop.call_later(STOP_BODY_MOST, self._body_late, True)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
         self._stop_body_timer()
@@ -171,19 +192,22 @@ class BoundedH11(H11Protocol):
         """(Re)start the body's timer while the client is sending a body, else stop it."""
         self._stop_body_timer()
         if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
-            self._body_timer = self.loop.call_later(self.body_timeout, self._body_late)
+            silence = min(self.body_timeout, STOP_SILENCE) if self._stopping else self.body_timeout
+            self._body_timer = self.loop.call_later(silence, self._body_late)
 
     def _stop_body_timer(self) -> None:
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
 
-    def _body_late(self) -> None:
-        self._body_timer = None
+    def _body_late(self, stopped: bool = False) -> None:
+        """A body's silence ran out (``stopped``: its time since the server was told to stop)."""
+        if not stopped:
+            self._body_timer = None
         if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
             return
         waiting = self.cycle is not None and self.cycle.waiting_for_100_continue
-        if self.flow.read_paused or waiting:
+        if not stopped and (self.flow.read_paused or waiting):
             self._await_body()  # the server is the one waiting: not the client's silence
             return
         self.transport.close()

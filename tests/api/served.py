@@ -8,7 +8,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,3 +103,21 @@ def head(method: str, path: str, headers: dict[str, str] | None = None) -> str:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def drip(
+    sock: socket.socket, count: int, every: float, before: Callable[[int], None] | None = None
+) -> bytes:
+    """Send ``count`` blanks, one each ``every`` seconds (``before(i)`` called before the
+    ``i``-th), as a slow client sends a body; what the server answered meanwhile."""
+    answer = b""
+    sock.settimeout(every)
+    for i in range(count):
+        if before is not None:
+            before(i)
+        sock.sendall(b" ")
+        try:
+            answer += sock.recv(65536)  # nothing yet: paces the drip
+        except TimeoutError:
+            pass
+    return answer

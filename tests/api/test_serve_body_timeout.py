@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.served import serve
+from tests.api.served import drip, serve
 
 ENV = {
     "SHUANGSUI_SERVE_BODY_TIMEOUT_SECONDS": "2",
@@ -61,14 +61,8 @@ def test_a_body_that_stops_is_closed_and_a_slow_one_is_not(tmp_path: Path) -> No
             slow.sendall(
                 f"{HEAD}Content-Type: application/json\r\nContent-Length: 16\r\n\r\n".encode()
             )
-            start, answer = time.monotonic(), b""
-            slow.settimeout(0.25)
-            for _ in range(16):
-                slow.sendall(b" ")
-                try:
-                    answer += slow.recv(65536)  # nothing yet: paces the drip
-                except TimeoutError:
-                    pass
+            start = time.monotonic()
+            answer = drip(slow, 16, 0.25)
             slow.settimeout(10)
             while b"\r\n\r\n" not in answer and (data := slow.recv(65536)):
                 answer += data
