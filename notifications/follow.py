@@ -121,7 +121,10 @@ def one_at_a_time(conn: sa.Connection) -> None:
     """Wait, in ``conn``'s transaction, for the turn to follow (PostgreSQL: a transaction's
     advisory lock; SQLite writes one transaction at a time). Taken before any row is
     written: two dispatchers following the same member's messages at once each locked rows
-    the other then waited on, a deadlock. A relink and a claim never wait for it."""
+    the other then waited on, a deadlock. A relink takes it too, before anything else
+    (``relink.relink``): it writes the same messages again in another order (the round's, by
+    id, where a following goes seat by seat, auditing each), and the two met, each holding a
+    row the other waited on. A claim never waits for it."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": FOLLOW_LOCK})
 

@@ -14,7 +14,11 @@ written again with the current link and token where the old ones stood, and to t
 address in the registry now, as ``hooks.rewrite_unsent`` writes a notice again, so no message
 that leaves after a relink carries a dead link, or goes to an address corrected since. One
 sent, or in a dispatcher's hands (leased: it may be going now), stays as it was; its link is
-what the new message speaks of.
+what the new message speaks of. A dispatcher's claim writes the messages it took again as
+well (``notifications.follow``); a relink and a following take turns (``follow.one_at_a_time``,
+taken first): on PostgreSQL the two, each writing the member's messages in its own order,
+deadlocked, and the one failed either sent its messages with the dead link or was the
+rotation's step to run again.
 
 One member of one check may have the old link ended as well (``end_old``: a phone lost, a
 notice forwarded to someone who must not have it): the member's link is made of the next
@@ -59,6 +63,7 @@ from sqlmodel import Session
 from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.state import is_final
 from notifications import facts, generations, link_key
+from notifications.follow import one_at_a_time
 from notifications.generations import LINK_KINDS, LinkGeneration
 from notifications.links import assignment_tokens, idempotency_keys, reissue_subject
 from notifications.messages import (
@@ -189,6 +194,7 @@ def relink(
     if end_old and (inspector_id is None or credit_code is None):
         raise Refused("end-old", "--end-old: only with --inspector and --credit-code: it ends "
                       "the link of one member of one check")  # fmt: skip
+    one_at_a_time(session.connection())  # the dispatchers' following waits, or is waited for
     seats = _open_seats(session, round_key, inspector_id, credit_code)
     if none_open and not seats:
         raise NoneOpen(f"round {round_key} has no open check (every finding is final)")
