@@ -305,7 +305,7 @@ def check_overrides(engine: Engine, params: dict[str, Any]) -> None:
     committed, not checked. (The page previews the plan with them before it starts a round.)"""
     from rounds.models import RoundKind
     from rounds.plans import apply_overrides, check_divisions, find_plan, read_plan
-    from rounds.service import _refuse_changed_arguments, load_plan_text
+    from rounds.service import load_plan_text, refuse_changed_arguments
     from shuangsui.config import get_settings
 
     overrides = {k: params[k] for k in ("rates", "total_cap", "divisions") if params.get(k)}
@@ -328,7 +328,7 @@ def check_overrides(engine: Engine, params: dict[str, Any]) -> None:
             return
         committed = existing.status is RoundStatus.committed and existing.kind is RoundKind.adhoc
         if overrides or not committed or existing.plan_id != plan["id"]:  # not carried
-            _refuse_changed_arguments(session, existing, plan)
+            refuse_changed_arguments(session, existing, plan)
 
 
 RUNS_MAX = 100  # runs of one round's digits ended with no draw, one after another, at most

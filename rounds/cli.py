@@ -467,12 +467,16 @@ def audit_log(
     typer.echo(f"audit log: {n} events, chain ok, {head}")
     if expected is not None:
         typer.echo(f"audit log: still holds event {expected[0]} with the hash expected")
-    for r in rows:
-        if round_key is None or r.round_key == round_key:
-            typer.echo(
-                f"{r.seq:>6} {local_label(r.at)} {r.round_key or '-':<24} {r.event} "
-                f"{_shown(r.payload)}"
-            )
+    listed = [r for r in rows if round_key is None or r.round_key == round_key]
+    for r in listed:
+        typer.echo(
+            f"{r.seq:>6} {local_label(r.at)} {r.round_key or '-':<24} {r.event} {_shown(r.payload)}"
+        )
+    if round_key is not None and not listed:  # a typo listed nothing and said nothing of it
+        raise UserError(
+            f"round {round_key!r}: no event of it in the audit log (every round's commit is one): "
+            "check the round key (shuangsui round list)"
+        )
 
 
 # characters of an event's payload the listing shows (a findings import lists each version

@@ -149,7 +149,7 @@ def _differences(before: Any, after: Any, path: str = "") -> list[str]:
     return []
 
 
-def _refuse_changed_arguments(session: Session, existing: Round, plan: Mapping[str, Any]) -> None:
+def refuse_changed_arguments(session: Session, existing: Round, plan: Mapping[str, Any]) -> None:
     """A committed round is frozen: asking for it again with another plan, divisions or rates is
     refused with the differences, never answered with the old round as if they had been taken."""
     version = session.get(PlanVersion, existing.plan_hash)
@@ -247,7 +247,7 @@ def commit_round(
     with Session(engine, expire_on_commit=False) as session:
         existing = session.get(Round, round_key)
         if existing is not None:
-            _refuse_changed_arguments(session, existing, plan)
+            refuse_changed_arguments(session, existing, plan)
             logger.info("round %s already committed at %s", round_key, existing.committed_at)
             return existing
         _refuse_overlap(session, plan, reason, source=plan_source)

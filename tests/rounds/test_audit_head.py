@@ -96,3 +96,17 @@ def test_a_large_event_is_listed_cut_short(cli: CliRunner, engine: sa.Engine) ->
     assert len(lines) == 3 and max(len(line) for line in lines) < 2_200
     assert lines[1].endswith(" more characters)") and "48,0" in lines[1]
     assert lines[2].endswith('{"reason":"short"}')
+
+
+@pytest.mark.parametrize("key", ["r9", "../r1", "R1"])
+def test_a_round_with_no_event_is_said_not_listed_as_nothing(
+    cli: CliRunner, engine: sa.Engine, key: str
+) -> None:
+    """``round audit ../x`` (or a typo) verified the chain and listed nothing, exit 0: an
+    auditor read "no events" as "nothing happened to that round"."""
+    _log(engine, 3)
+    out = cli.invoke(app, ["round", "audit", key])
+    assert out.exit_code != 0 and isinstance(out.exception, UserError), out.output
+    assert "chain ok" in out.output  # the chain was still verified, and said so
+    assert str(out.exception).startswith(f"round {key!r}: no event of it in the audit log")
+    assert cli.invoke(app, ["round", "audit", "r1"]).exit_code == 0
