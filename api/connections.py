@@ -29,9 +29,9 @@ ACCEPT_BATCH = 64
 # after the answer, before it is closed (a lingering close, as nginx's ``lingering_time``)
 LINGER_SECONDS = 2.0
 # once the server is told to stop: seconds a request body may pause before its connection is
-# closed (the body's silence timer, shortened), and seconds it has in all to end
+# closed (the body's silence timer, shortened), and seconds a connection has in all to end
 STOP_SILENCE = 1.0
-STOP_BODY_MOST = 5.0
+STOP_MOST = 5.0
 
 
 class OneFraming(h11.Connection):
@@ -102,10 +102,12 @@ class BoundedH11(H11Protocol):
       connection, which can drop the answer before the client reads it (RFC 9112, 9.6);
     * a prompt stop (:meth:`shutdown`): uvicorn, told to stop, waits for each request in
       progress to end, and one whose body had stopped arriving held the stop until the
-      body's timer (two minutes). Once told to stop, a body that pauses ``STOP_SILENCE``
-      seconds, or is not whole ``STOP_BODY_MOST`` seconds after the stop, has its
-      connection closed; one still arriving is read whole and answered, as is every request
-      whose body has arrived.
+      body's timer (two minutes), one whose client did not read its answer for ever. Once
+      told to stop, a body that pauses ``STOP_SILENCE`` seconds has its connection closed,
+      and a connection still open ``STOP_MOST`` seconds after the stop is dropped; a body
+      still arriving is read whole and answered, as is every request whose body has
+      arrived. A request being handled runs to its end either way (its task is not
+      cancelled): only an answer nobody reads is lost.
     """
 
     header_timeout: float = 10.0
@@ -175,13 +177,21 @@ class BoundedH11(H11Protocol):
 
     def shutdown(self) -> None:
         """The server is told to stop: uvicorn's (an idle connection closed, one in a
-        request closed after its answer), and a body being received given ``STOP_SILENCE``
-        seconds of silence at most, and ``STOP_BODY_MOST`` in all, to end."""
+        request closed after its answer), a body being received given ``STOP_SILENCE``
+        seconds of silence at most, and the connection ``STOP_MOST`` seconds in all."""
         super().shutdown()
         self._stopping = True
-        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.SEND_BODY:
             self._await_body()
-            self.loop.call_later(STOP_BODY_MOST, self._body_late, True)
+        self.loop.call_later(STOP_MOST, self._stop_late)
+
+    def _stop_late(self) -> None:
+        """Still open ``STOP_MOST`` seconds after the stop (a body still arriving, an answer
+        the client does not read): dropped, its unsent bytes with it (a close would wait to
+        send them, to a client not reading)."""
+        self.transport.abort()  # nothing when it is closed already
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
@@ -200,14 +210,12 @@ class BoundedH11(H11Protocol):
             self._body_timer.cancel()
             self._body_timer = None
 
-    def _body_late(self, stopped: bool = False) -> None:
-        """A body's silence ran out (``stopped``: its time since the server was told to stop)."""
-        if not stopped:
-            self._body_timer = None
+    def _body_late(self) -> None:
+        self._body_timer = None
         if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
             return
         waiting = self.cycle is not None and self.cycle.waiting_for_100_continue
-        if not stopped and (self.flow.read_paused or waiting):
+        if self.flow.read_paused or waiting:
             self._await_body()  # the server is the one waiting: not the client's silence
             return
         self.transport.close()

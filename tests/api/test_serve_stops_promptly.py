@@ -5,9 +5,10 @@ uvicorn stops by letting each request in progress end. A request whose body had 
 arriving (a client cut off mid-upload, or one that sends a head and part of a body and waits)
 was only ended by the body's silence timer (``SHUANGSUI_SERVE_BODY_TIMEOUT_SECONDS``, 120 s):
 until then the server, told to stop, did not; a ``systemctl stop`` waited, then killed it.
-Now, once told to stop, a body that pauses for ``api.connections.STOP_SILENCE`` seconds is
-closed (the route sees its client gone), and one still arriving is read whole and answered
-if it ends within ``STOP_BODY_MOST`` seconds. On a real ``shuangsui serve`` process."""
+A client that did not read its answers held the stop for ever. Now, once told to stop, a
+body that pauses for ``api.connections.STOP_SILENCE`` seconds is closed (the route sees its
+client gone), one still arriving is read whole and answered, and a connection still open
+``STOP_MOST`` seconds after the stop is dropped. On a real ``shuangsui serve`` process."""
 
 from __future__ import annotations
 
@@ -64,6 +65,18 @@ def test_a_body_that_stopped_does_not_hold_the_stop(tmp_path: Path, sig: signal.
                 time.sleep(0.5)  # the body's head read, the route waiting for the rest
                 proc.send_signal(sig)
                 _stopped(proc, log)
+
+
+def test_a_client_that_does_not_read_its_answers_does_not_hold_the_stop(tmp_path: Path) -> None:
+    """Answers asked for and never read (a hundred pipelined, the client's buffer small): the
+    server's writing waits on the client, and a stop waited on it for ever."""
+    with _serving(tmp_path) as (proc, port, log):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as deaf:
+            deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            deaf.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 100)
+            time.sleep(1)  # the answers written until the client's buffer and the server's fill
+            proc.send_signal(signal.SIGTERM)
+            _stopped(proc, log)
 
 
 def test_a_body_still_arriving_at_the_stop_is_read_and_answered(tmp_path: Path) -> None:
