@@ -549,7 +549,8 @@ def by_field(said: list[Said]) -> dict[str, list[str]]:
     return out
 
 
-KEPT = "您的内容已保存为草稿，请先阅读最新版本，再签字确认或提交更正"
+# after who came first; the banner says the draft is saved (assignment.html)
+KEPT = "请先阅读最新版本，再签字确认或提交更正。"
 CAPPED = ("这家企业的检查结果已有 {0} 版，已到上限，不能再提交更正。"
           "如确需更正，请联系协调员。")  # fmt: skip
 NEEDS_REASON = (
