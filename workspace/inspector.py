@@ -681,6 +681,9 @@ async def _sign(request: Request, me: Visitor, form: FormData) -> Response:
     rk, cc = me.session.round_key, me.session.credit_code
     if version is None:
         raise PageRefused(422, "签字表单缺少版本号。请刷新页面后再签字。")
+    if version == 0:  # versions count from 1 (the page names one it shows)
+        said = f"{VERSION_FIELDS['version']}无效：没有第 0 版。请刷新页面后再签字。"
+        raise PageRefused(422, said)
     try:
         await run_in_threadpool(
             service.sign_off,
