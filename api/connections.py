@@ -90,7 +90,10 @@ class BoundedH11(H11Protocol):
       no timer between reads: a body that stopped (a phone out of coverage that never said so,
       a chunk size larger than what follows) held its connection, and its place under
       ``limit_concurrency``, for ever. A slow body is not cut, however slow: only a silence
-      (the server not reading, or waiting to send ``100 Continue``, is not the client's);
+      (the server not reading, or waiting to send ``100 Continue``, is not the client's).
+      Likewise the answer: the client taking none of it for ``body_timeout`` seconds while
+      the server waits to write (:meth:`pause_writing`: the buffers full), and the
+      connection is dropped; uvicorn waited for ever;
     * a ceiling: a connection opened while twice ``limit_concurrency`` are open is closed at
       once (uvicorn answers ``503`` past ``limit_concurrency``, but only to a whole head, and
       accepts on). asyncio accepts ``backlog`` connections at a time before any reaches this
@@ -114,6 +117,7 @@ class BoundedH11(H11Protocol):
     body_timeout: float = 120.0
     _header_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
+    _write_timer: asyncio.TimerHandle | None = None
     _lingering = False
     _stopping = False
 
@@ -196,7 +200,29 @@ class BoundedH11(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
         self._stop_body_timer()
+        self._stop_write_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The answer's bytes wait for the client to read (the buffers full): the client
+        has ``body_timeout`` seconds to take some before the connection is dropped."""
+        super().pause_writing()
+        self._stop_write_timer()
+        self._write_timer = self.loop.call_later(self.body_timeout, self._write_late)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._stop_write_timer()
+
+    def _stop_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_late(self) -> None:
+        self._write_timer = None
+        if self.flow.write_paused:
+            self.transport.abort()  # a close would wait to send what the client does not read
 
     def _await_body(self) -> None:
         """(Re)start the body's timer while the client is sending a body, else stop it."""

@@ -72,6 +72,31 @@ def test_a_body_that_stops_is_closed_and_a_slow_one_is_not(tmp_path: Path) -> No
         assert "Traceback" not in server.log.read_text(encoding="utf-8", errors="replace")
 
 
+def test_a_client_that_stops_reading_its_answers_is_closed(tmp_path: Path) -> None:
+    """Answers asked for and not read (a hundred pipelined, the client's buffer small): the
+    server, its buffer full, waits for the client to read; a silence as long as the body's
+    closes the connection, as a body's does. Before, it held its connection (and a place
+    under ``SHUANGSUI_SERVE_MAX_CONNECTIONS``) for as long as the client liked."""
+    with serve(tmp_path, ENV) as server:
+        with server.connect() as deaf:
+            deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            deaf.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 100)
+            time.sleep(6)  # reading nothing: the server's writing waits, then gives up
+            got, ended = 0, False
+            deaf.settimeout(5)
+            try:
+                while data := deaf.recv(65536):
+                    got += len(data)
+            except ConnectionResetError:
+                ended = True
+            except TimeoutError:  # the server still holds the connection, waiting to send
+                pass
+            else:
+                ended = True
+            whole = len(httpx.get(f"{server.url}/openapi.json", timeout=10).content) * 100
+            assert ended and got < whole, (ended, got, whole)
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])
 def test_the_body_timeout_must_be_a_positive_number(value: str) -> None:
     from pydantic import ValidationError
