@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from notifications import link_key
+from notifications.follow import one_at_a_time
 from notifications.relink import NoneOpen, Refusals, Refused, Relinked, checked_note, relink
 from rounds.models import Round, RoundStatus
 from shuangsui import writes
@@ -62,6 +63,7 @@ def relink_all_open(
     option, before any round is touched."""
     by, reason = checked_note(by, reason)
     with engine.begin() as conn:  # the rotation's step: this key is the current one from now
+        one_at_a_time(conn)  # two runs at once: the second reads the first's record
         replaced = link_key.record(conn, link_key.fingerprint(get_settings().secret_key
                                                               .get_secret_value()),
                                    by=f"notifications relink --all-open, by {by}")  # fmt: skip
