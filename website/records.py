@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -232,14 +229,15 @@ def read_results(
     keys = [head.key for head in heads]
     if not keys:
         return {}, []
-    rows = results.read_listed(conn, keys, only)
-    names = results.division_names({row[5] for row in rows})
-    histories = results.read_histories(conn, rows, ZoneInfo(settings.timezone))
-    listed_of: dict[str, list[PublicResult]] = {key: [] for key in keys}
+    shown_of = results.read_versions(conn, keys, settings.timezone, only)
+    drawn: dict[str, list[tuple[str, ...]]] = {}
+    for row in results.read_drawn(conn, keys, only):
+        drawn.setdefault(row[0], []).append(row)
+    names = results.division_names({row[5] for rows in drawn.values() for row in rows})
+    listed_of: dict[str, list[PublicResult]] = {}
     unpublished: list[NewlyPublished] = []
-    head_of = {head.key: head for head in heads}
-    for key, rows_of_round in groupby(rows, itemgetter(0)):
-        listed_of[key], new = _listed(head_of[key], rows_of_round, histories, names)
+    for head in heads:
+        listed_of[head.key], new = _listed(head, drawn.get(head.key, []), shown_of, names)
         unpublished += new
     return listed_of, sorted(unpublished, key=published_order)
 
@@ -266,29 +264,23 @@ def read_batches(conn: sa.Connection, keys: Sequence[str], size: int) -> list[li
 
 def _listed(
     head: RoundRow,
-    rows: Iterable[tuple[Any, ...]],
-    histories: Mapping[int, list[results.Version]],
+    drawn: Sequence[tuple[str, ...]],
+    shown_of: Mapping[tuple[str, str], results.Shown],
     names: dict[str, str],
 ) -> tuple[list[PublicResult], list[NewlyPublished]]:
-    """The round's results from its rows of ``results.read_listed`` (an enterprise's first
-    row is its public version; the others, its earlier final versions, are in its history)."""
     listed: list[PublicResult] = []
     unpublished: list[NewlyPublished] = []
-    revealed, item, item_code = head.revealed, head.item_name, head.row["check_item_code"]
+    round_key, revealed, item, item_code = (head.key, head.revealed, head.item_name,
+                                            head.row["check_item_code"])  # fmt: skip
     public_result, newly_published = results.public_result, results.newly_published
-    code, vid, published = results.CODE, results.VERSION_ID, results.PUBLISHED
-    last = None
-    for row in rows:
-        if row[code] == last:  # an earlier final version of the last enterprise
+    for row in drawn:
+        key = (round_key, row[1])
+        shown = shown_of.get(key)
+        if shown is None and not revealed:  # the firms still to be checked stay unnamed
             continue
-        last = row[code]
-        if row[vid] is None:  # no final version yet
-            if revealed:  # the firms still to be checked stay unnamed until then
-                listed.append(public_result(row, item, names))
-            continue
-        listed.append(public_result(row, item, names, histories.get(row[vid])))
-        if row[published] is None:
-            unpublished.append(newly_published(row, item_code))
+        listed.append(public_result(row, shown, item, names))
+        if shown is not None and not shown.published:
+            unpublished.append(newly_published(key, shown, item_code))
     return listed, unpublished
 
 

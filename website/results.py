@@ -1,10 +1,10 @@
 """The rounds' results as the public site shows them, read as rows.
 
-One Core select of plain columns reads each drawn enterprise with its final versions
-(:func:`read_listed`); each enterprise becomes one :class:`PublicResult` (a named tuple)
-straight from its first row, with no record or state object per result or per version between
-them. Which version is public follows ``findings.state``: the highest-numbered final one (every
-member of the team has signed it).
+Two Core selects of plain columns (publications, and the final versions: :func:`final`) and
+one of the drawn enterprises; each enterprise becomes one :class:`PublicResult` (a named tuple)
+straight from its rows, with no record or state object per result or per version between them.
+Which version is public follows ``findings.state``: the highest-numbered final one (every member
+of the team has signed it).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
-from itertools import pairwise
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -44,10 +43,6 @@ _ACTION = {str(k): v for k, v in ACTION_LABELS.items()}
 # the measures, certificates or history of a result that has none: one list shared by every
 # such result, never changed (as the defaults of PublicResult), not three new ones each
 NONE: list[Any] = []
-
-
-# positions in a row of :func:`read_listed`
-CODE, VERSION_ID, PUBLISHED = 1, 6, 15
 
 
 class Version(NamedTuple):
@@ -94,46 +89,6 @@ class Shown(NamedTuple):
     published: bool  # the public version is recorded as published
 
 
-def read_listed(
-    conn: sa.Connection,
-    round_keys: Sequence[str],
-    only: Mapping[str, Collection[str]] | None = None,
-) -> list[tuple[Any, ...]]:
-    """Each enterprise drawn in the rounds (of a round in ``only``, of those credit codes), by
-    round and credit code: one row per final version of its finding, the highest-numbered
-    (the public one) first, or one row with no version when it has none. A row: (round key,
-    credit code, stratum, selection, name, division code; of the version: id, finding id,
-    number, result, check date as ISO text, description, certificates and measures as their
-    JSON text, reason; its id again if it is recorded as published, else None). Name and
-    division are "" when the enterprise is not in the registry.
-
-    Only final versions are joined (:func:`final`: the database tests each version against
-    its team's sign-offs beside the rows it reads). One statement, where the drawn list and
-    the final versions read apart were each made into rows and matched by key in Python:
-    ~40 ms more of a full publish at 20,000 results."""
-    fv, f, sel, ent = _FV.c, _F.c, _SEL.c, _ENT.c
-    columns = (sel.round_key, sel.credit_code, sel.stratum, sel.kind,
-               sa.func.coalesce(ent.name, ""), sa.func.coalesce(ent.division_code, ""),
-               fv.id, fv.finding_id, fv.version, sa.type_coerce(fv.result, sa.String),
-               sa.cast(fv.check_date, sa.Text), fv.description, sa.cast(fv.certificates, sa.Text),
-               sa.cast(fv.measures, sa.Text), fv.reason, _P.c.version_id)  # fmt: skip
-    q = (
-        sa.select(*columns)
-        .select_from(_SEL)
-        .join(_ENT, ent.credit_code == sel.credit_code, isouter=True)
-        .join(
-            _F,
-            sa.and_(f.round_key == sel.round_key, f.credit_code == sel.credit_code),
-            isouter=True,
-        )
-        .join(_FV, sa.and_(fv.finding_id == f.id, final()), isouter=True)
-        .join(_P, _P.c.version_id == fv.id, isouter=True)
-        .where(of_rounds(sel.round_key, sel.credit_code, list(round_keys), only))
-        .order_by(sel.round_key, sel.credit_code, fv.version.desc())
-    )
-    return driver_rows(conn, q)  # tuples (text and integers: no type converts)
-
-
 def read_versions(
     conn: sa.Connection,
     round_keys: Sequence[str],
@@ -141,40 +96,44 @@ def read_versions(
     only: Mapping[str, Collection[str]] | None = None,
 ) -> dict[tuple[str, str], Shown]:
     """(round key, credit code) -> what is shown of its finding, for each enterprise of the
-    rounds with a final version (the others have none in the result), as :func:`read_listed`
-    reads them (the publish lists its results from those rows themselves)."""
-    rows = read_listed(conn, round_keys, only)
-    histories = read_histories(conn, rows, ZoneInfo(timezone))
-    shown: dict[tuple[str, str], Shown] = {}
-    for row in rows:
-        key = (row[0], row[CODE])
-        if row[VERSION_ID] is not None and key not in shown:  # its public version
-            versions = histories.get(row[VERSION_ID]) or [_version(row)]
-            shown[key] = Shown(versions[-1], versions, row[PUBLISHED] is not None)
-    return shown
+    rounds with a final version (the others have none in the result); of a round in ``only``,
+    for those of its credit codes only (``shuangsui.db.of_rounds``).
 
-
-def _version(row: tuple[Any, ...], final_on: str = "") -> Version:
-    vid, fid, number, result, day, text, certificates, measures, reason = row[VERSION_ID:PUBLISHED]
-    return Version(vid, fid, number, result, date.fromisoformat(day), text,
-                   _listed(certificates), _listed(measures), reason, final_on)  # fmt: skip
-
-
-def read_histories(
-    conn: sa.Connection, rows: Sequence[tuple[Any, ...]], tz: ZoneInfo
-) -> dict[int, list[Version]]:
-    """The public version's id -> every final version, oldest first, of each enterprise of
-    ``rows`` (:func:`read_listed`'s) with more than one final version (a correction history),
-    each with the day it became final."""
-    firms: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
-    for before, row in pairwise(rows):
-        if row[CODE] == before[CODE] and row[0] == before[0]:  # an earlier final version
-            firms.setdefault((row[0], row[CODE]), [before]).append(row)
-    days = _final_days(conn, [row[VERSION_ID] for versions in firms.values() for row in versions],
-                       tz)  # fmt: skip
+    Only the final versions are read (:func:`final`: the database tests each version against
+    its team's sign-offs beside the rows it reads). The moments of the sign-offs (timestamps,
+    text to parse on SQLite) are read only for the versions of a result with a correction
+    history, the one place a version's final day is shown. The JSON columns come as their
+    text, decoded only when not an empty list."""
+    keys = list(round_keys)
+    in_rounds = of_rounds(_F.c.round_key, _F.c.credit_code, keys, only)
+    pq = sa.select(_P.c.version_id).join(_F, _F.c.id == _P.c.finding_id).where(in_rounds)
+    published = set(conn.scalars(pq))
+    fv = _FV.c
+    columns = (_F.c.round_key, _F.c.credit_code, fv.id, fv.finding_id, fv.version,
+               sa.type_coerce(fv.result, sa.String), sa.cast(fv.check_date, sa.Text),
+               fv.description, sa.cast(fv.certificates, sa.Text), sa.cast(fv.measures, sa.Text),
+               fv.reason)  # fmt: skip
+    vq = (
+        sa.select(*columns)  # the JSON lists as their text (``_listed``), the date as ISO text
+        .join(_F, _F.c.id == fv.finding_id)
+        .where(in_rounds, final())
+        .order_by(_F.c.round_key, _F.c.credit_code, fv.version)
+    )
+    finals: dict[tuple[str, str], list[Version]] = {}
+    rows = driver_rows(conn, vq)  # tuples, unpacked (text and integers: no type converts)
+    for rk, code, vid, fid, number, result, day, text, certificates, measures, reason in rows:
+        version = Version(vid, fid, number, result, date.fromisoformat(day), text,
+                          _listed(certificates), _listed(measures), reason, "")  # fmt: skip
+        versions = finals.get((rk, code))
+        if versions is None:  # (most: one final version, no list made and let go each)
+            finals[rk, code] = [version]
+        else:
+            versions.append(version)
+    corrected = {key: versions for key, versions in finals.items() if len(versions) > 1}
+    finals.update(_with_final_days(conn, corrected, ZoneInfo(timezone)))
     return {
-        versions[0][VERSION_ID]: [_version(row, days[row[VERSION_ID]]) for row in versions[::-1]]
-        for versions in firms.values()
+        key: Shown(versions[-1], versions, versions[-1].id in published)
+        for key, versions in finals.items()
     }
 
 
@@ -202,10 +161,13 @@ def _listed(text: str) -> list[dict[str, Any]]:
     return NONE if text == "[]" else json.loads(text)  # type: ignore[no-any-return]
 
 
-def _final_days(conn: sa.Connection, ids: list[int], tz: ZoneInfo) -> dict[int, str]:
-    """The day each final version of ``ids`` became final (``findings.state.final_moment``:
-    its team's last signature; a final version's team has every member's signature, read here
-    with the member's assignment)."""
+def _with_final_days(
+    conn: sa.Connection, histories: dict[tuple[str, str], list[Version]], tz: ZoneInfo
+) -> dict[tuple[str, str], list[Version]]:
+    """The final versions of each result with a correction history, each with the day it
+    became final (``findings.state.final_moment``: its team's last signature; a final
+    version's team has every member's signature, read here with the member's assignment)."""
+    ids = [v.id for versions in histories.values() for v in versions]
     moments: dict[int, dict[str, datetime]] = {}
     member = sa.and_(_A.c.round_key == _F.c.round_key, _A.c.credit_code == _F.c.credit_code,
                      _A.c.inspector_id == _S.c.inspector_id)  # fmt: skip
@@ -220,43 +182,65 @@ def _final_days(conn: sa.Connection, ids: list[int], tz: ZoneInfo) -> dict[int, 
         for vid, inspector, at in conn.execute(q):
             moments.setdefault(vid, {})[inspector] = at
 
-    def day(team: dict[str, datetime]) -> str:  # its team's signatures
+    def day(version: Version) -> str:
+        team = moments[version.id]  # its team's signatures
         moment = final_moment(team, team)
         return moment.astimezone(tz).date().isoformat() if moment else ""
 
-    return {vid: day(moments[vid]) for vid in ids}
+    return {
+        key: [v._replace(final_on=day(v)) for v in versions] for key, versions in histories.items()
+    }
 
 
-def newly_published(row: tuple[Any, ...], check_item: str) -> NewlyPublished:
-    """The public version of a row of :func:`read_listed` as it is recorded published."""
-    vid, fid, _number, result, day, text = row[VERSION_ID:12]
-    return NewlyPublished(vid, fid, row[0], row[CODE], check_item, date.fromisoformat(day),
-                          result, text)  # fmt: skip
+def newly_published(key: tuple[str, str], shown: Shown, check_item: str) -> NewlyPublished:
+    """The public version of ``key`` (round key, credit code) as it is recorded published."""
+    pub = shown.public
+    return NewlyPublished(pub.id, pub.finding_id, *key, check_item, pub.check_date, pub.result,
+                          pub.description)  # fmt: skip
+
+
+def read_drawn(
+    conn: sa.Connection,
+    round_keys: Sequence[str],
+    only: Mapping[str, Collection[str]] | None = None,
+) -> list[tuple[str, ...]]:
+    """(round key, credit code, stratum, selection, name, division code) of each enterprise
+    drawn in the rounds (of a round in ``only``, of those credit codes), by round and code
+    (name and division "" when not in the registry)."""
+    q = (
+        sa.select(
+            _SEL.c.round_key,
+            _SEL.c.credit_code,
+            _SEL.c.stratum,
+            _SEL.c.kind,
+            sa.func.coalesce(_ENT.c.name, ""),
+            sa.func.coalesce(_ENT.c.division_code, ""),
+        )
+        .join(_ENT, _ENT.c.credit_code == _SEL.c.credit_code, isouter=True)
+        .where(of_rounds(_SEL.c.round_key, _SEL.c.credit_code, list(round_keys), only))
+        .order_by(_SEL.c.round_key, _SEL.c.credit_code)
+    )
+    return driver_rows(conn, q)  # (text only)
 
 
 def public_result(
-    row: tuple[Any, ...],
-    check_item: str,
-    division_names: dict[str, str],
-    history: list[Version] | None = None,
+    drawn: tuple[str, ...], shown: Shown | None, check_item: str, division_names: dict[str, str]
 ) -> PublicResult:
-    """One enterprise on the site: the first of its rows of :func:`read_listed` (its public
-    version, if any), and its correction history (:func:`read_histories`), if it has one
-    (the fields given in order: twenty thousand a full publish)."""
-    (round_key, code, stratum, selection, name, division, vid, _fid, number, result, day, text,
-     certificates, measures) = row[:14]  # fmt: skip
+    """One enterprise on the site: its drawn row and its public version, if any (the fields
+    given in order: twenty thousand a full publish)."""
+    round_key, code, stratum, selection, name, division = drawn
     county = division_names.get(division, "")
-    if vid is None:  # no final version yet
+    if shown is None:  # no final version yet
         return PublicResult(round_key, code, name, division, county, stratum, selection,
                             check_item, "", "", "")  # fmt: skip
-    measures, certificates = _listed(measures), _listed(certificates)
+    pub = shown.public
     return PublicResult(
         round_key, code, name, division, county, stratum, selection, check_item,
-        day, result, _RESULT[result],
-        _measures(measures) if measures else NONE,
-        _certificates(certificates) if certificates else NONE,
-        text, number,
-        _history(history) if history else NONE,
+        pub.check_date.isoformat(), pub.result, _RESULT[pub.result],
+        _measures(pub.measures) if pub.measures else NONE,
+        _certificates(pub.certificates) if pub.certificates else NONE,
+        pub.description, pub.version,
+        _history(shown.history) if len(shown.history) > 1 else NONE,
     )  # fmt: skip
 
 
