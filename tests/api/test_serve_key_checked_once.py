@@ -51,6 +51,10 @@ def started(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
             assert httpx.get(f"{url}/health").status_code == 200
 
     monkeypatch.setattr("uvicorn.run", run)
+    # serve stops every temporary Prefect server of its process as it ends: in this process,
+    # the test session's own (prefect_test_harness), which every later flow test of this
+    # worker would then find refusing connections
+    monkeypatch.setattr("api.adhoc.stop_temporary_server", lambda: None)
     monkeypatch.setenv("SHUANGSUI_NOTIFY_KEY_CHECK_SECONDS", "3600")  # no turn of the watch
     before = signal.getsignal(signal.SIGTERM)
     try:
