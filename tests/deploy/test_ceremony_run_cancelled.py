@@ -105,6 +105,11 @@ def test_a_run_cancelled_before_a_worker_took_it_lets_go_of_the_round(
                     break
                 time.sleep(2)
             assert status["status"] == "drawn", worker.output()
+            # the round is drawn before its flow run ends: a worker stopped before the run is
+            # final kills it RUNNING, holding the ad hoc deployment's one slot (its lease, 300 s)
+            # from every later test's run on this Prefect server
+            server.wait_final(uuid.UUID(second.json()["flow_run_id"]), RUN_TIMEOUT,
+                              worker.output)  # fmt: skip
         finally:
             worker.stop()
     with server.client() as client:
