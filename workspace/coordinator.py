@@ -59,6 +59,9 @@ from workspace.pages import render
 router = APIRouter(prefix="/w/c", include_in_schema=False)
 Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 
+# the years a month page can show: none of the bureau's spot checks (双随机、一公开, since 2015)
+# is before 2000, and a plan is written for a month of this century
+YEARS = range(2000, 2100)
 EXPORTS = {
     "assignments": ("任务分配表", exports.ASSIGNMENT_HEADER, exports.assignment_rows),
     "findings": ("检查结果", exports.FINDINGS_HEADER, exports.findings_rows),
@@ -112,8 +115,13 @@ def bare(me: Coordinator) -> Response:
 
 @router.get("/")
 def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
+    """The month's plans and rounds (``?period=YYYY-MM``; this month without it)."""
     if period and not PERIOD.fullmatch(period):
         raise PageRefused(400, "月份（period）：应为 YYYY-MM 形式的月份，例如 2026-12。")
+    if period and int(period[:4]) not in YEARS:  # 0000-01: a month no round can be in
+        raise PageRefused(
+            400, f"月份（period）：{period} 不在 {YEARS[0]} 年至 {YEARS[-1]} 年之间。"
+        )
     state = request.app.state
     shown, plans, notices = overview.month(state.engine, state.settings, period)
     started = said_key(request, "started")

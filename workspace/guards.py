@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -255,7 +256,26 @@ def coordinator_session(request: Request) -> Visitor:
         or not row.token_hash.startswith(found.binding)
     ):
         raise PageRefused(401, COORDINATOR_REFUSED)
+    each_once(request)
     return visitor(request, found)
+
+
+# a parameter's name as a refusal says it: as typed when it is a plain name, else escaped
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+TWICE_IN_ADDRESS = (
+    "链接地址中的参数 {name} 出现了 {count} 次，无法确定以哪一个为准，本次未予处理。请只保留一个。"
+)
+
+
+def each_once(request: Request) -> None:
+    """A 400 page naming the first parameter the address gives more than once (``?period=
+    2026-11&period=2026-12``): which one counts is not the server's to guess, as a form's
+    field sent twice is refused (:func:`sent_token`, ``workspace.formvalues``)."""
+    given = Counter(name for name, _ in request.query_params.multi_items())
+    twice = next((name for name, count in given.items() if count > 1), None)
+    if twice is not None:
+        name = twice if _PLAIN_NAME.fullmatch(twice) else ascii(twice[:40])
+        raise PageRefused(400, TWICE_IN_ADDRESS.format(name=name, count=given[twice]))
 
 
 def still_current(request: Request, visitor: Visitor) -> Callable[[DbSession], None]:
