@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sqlite3
@@ -102,6 +103,19 @@ def _register_groups() -> None:
     app.add_typer(tokens_app, name="tokens")
     app.command("publish")(publish_cmd)
     app.command("serve")(serve)
+    _one_line_summaries(app)
+
+
+def _one_line_summaries(group: typer.Typer) -> None:
+    """Each command's line in its group's ``--help``: its help's first paragraph as one line
+    (the docstrings are wrapped at 100 columns, and Typer's list of commands keeps their line
+    breaks, breaking sentences mid-way whatever the terminal's width)."""
+    for command in group.registered_commands:
+        text = command.help or inspect.getdoc(command.callback) or ""
+        command.short_help = command.short_help or " ".join(text.split("\n\n")[0].split())
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _one_line_summaries(sub.typer_instance)
 
 
 def prefect_defaults() -> None:
