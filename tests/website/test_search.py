@@ -204,3 +204,26 @@ def test_a_query_pasted_with_invisible_characters_finds_and_reads_plainly(
         expect(status).to_have_text("未找到名称或信用代码含有“新华”“书店X”的企业。")
         box.fill("新华\u2028书店")  # a line separator (from Word or a PDF) parts words
         expect(status).to_have_text("找到 1 条。")
+
+
+@pytest.mark.slow
+def test_the_counts_said_are_of_what_was_typed(site: tuple[str, list[str]]) -> None:
+    """The limits of 100 characters and 20 words count what the citizen typed: one character
+    NFKC writes as four words (ﷺ) typed thirty times, with no space, was said to be 查询的词太多
+    (91 个); one that takes two of JavaScript's units (𠀀, a rare character of a name) made 60
+    typed 查询内容太长（120 个字符）. Now each is a word, a character, as typed."""
+    url, _ = site
+    with headless() as browser:
+        page = phone(browser, javascript=True).new_page()
+        page.goto(url)
+        box, status = page.locator("#q"), page.locator("#status")
+        expect(box).to_be_visible()
+        for typed in ("\ufdfa" * 30, "\u00a8" * 30, "\U00020000" * 60, "\ufdfa " * 20):
+            box.fill(typed)
+            expect(status).to_contain_text("未找到")
+        box.fill("\U00020000" * 101)
+        expect(status).to_have_text("查询内容太长（101 个字符），请最多输入 100 个字符。")
+        box.fill("\ufdfa " * 21)
+        expect(status).to_have_text("查询的词太多（21 个），请最多输入 20 个词。")
+        box.fill("\ufb01" * 30)  # a ligature folds to the letters it joins: ﬁ is FI
+        expect(status).to_have_text("未找到名称或信用代码含有“" + "FI" * 30 + "”的企业。")
