@@ -21,6 +21,13 @@ def current_period(tz: str = "Asia/Shanghai", today: dt.date | None = None) -> s
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def period_end(period: str, tz: str = "Asia/Shanghai") -> dt.datetime:
+    """The instant month ``period`` (YYYY-MM) ends in ``tz``: the next month's first midnight."""
+    year, month = int(period[:4]), int(period[5:7])
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return dt.datetime(year, month, 1, tzinfo=ZoneInfo(tz))
+
+
 def plans_due(plans_dir: Path, period: str) -> list[Path]:
     """Plan files whose ``period`` is ``period``, sorted by path (so by plan id, stably)."""
     if not plans_dir.is_dir():

@@ -11,7 +11,7 @@ that draws it at the beacon round's time.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,7 +24,7 @@ from prefect.logging import get_run_logger
 from prefect.runtime import deployment as this_deployment
 from prefect.runtime import flow_run
 
-from flows.plans import current_period, find_plan, plans_due
+from flows.plans import current_period, find_plan, period_end, plans_due
 from rounds import audit, entropy
 from rounds.service import check_texts
 from shuangsui import wiring
@@ -38,6 +38,8 @@ from tasks.rounds import commit_round_task, draw_round_task, round_summary, writ
 from workspace.events import AdhocRefused, record_refusal
 
 wiring.install()
+
+HELD_RETRY = timedelta(hours=1)  # a held round's next try: the next whole hour after this one
 
 
 def _carry_round(
@@ -94,15 +96,48 @@ def monthly_round(
     logger.info("%d plan(s) due in %s under %s", len(paths), period, settings.plans_dir)
     committed = [commit_round_task(str(path)) for path in paths]
     _publish_commitments(committed)
+    held = [s for s in committed if s["status"] == "held"]
+    retry = _retry_held(held, period, settings.timezone)
     results = []
     for summary in committed:
         if summary["status"] == "held":  # the coordinator is told; a later run commits it
+            summary["retry"] = retry
             publish_held_artifact(summary)
             results.append(summary)
             continue
         results.append(_carry_round(summary, witness_digits, witnesses or [], "monthly-round"))
     _run_again(results, {"period": period})
     return results
+
+
+def _retry_held(held: list[dict[str, Any]], period: str, tz: str) -> str:
+    """Rounds held by their preflight (a registry not imported yet, or stale, when the month's
+    run came) are committed by a later run of the month, once the import is done: run from a
+    deployment, one run of it is scheduled for the next whole hour of the month, with the same
+    month, however many runs (a retry, a second worker, a manual run) held them in that hour.
+    What the coordinator is told of it (the log, the held artifact): when, or what to do."""
+    if not held:
+        return ""
+    logger = get_run_logger()
+    keys = ", ".join(s["round_key"] for s in held)
+    by_hand = (f"commit by hand (shuangsui round commit PLAN) or run monthly-round again "
+               f"with period {period}")  # fmt: skip
+    at = entropy.now().replace(minute=0, second=0, microsecond=0) + HELD_RETRY
+    deployment = this_deployment.get_id()
+    if at >= period_end(period, tz):
+        said = f"month {period} ends before another run: {by_hand}"
+    elif deployment is None:
+        said = f"not run from a deployment, no later run is scheduled: {by_hand}"
+    else:
+        run = run_deployment(
+            UUID(deployment), parameters={"period": period}, scheduled_time=at, timeout=0,
+            as_subflow=False, idempotency_key=f"held {deployment} {period} {at.isoformat()}",
+        )  # fmt: skip
+        assert isinstance(run, FlowRun)  # called from a sync flow: the run, not a coroutine
+        said = (f"tried again at {at.isoformat()} by run {run.name} of this deployment, "
+                f"once the registry is imported; or {by_hand}")  # fmt: skip
+    logger.warning("held round(s) %s: %s", keys, said)
+    return said
 
 
 def _publish_commitments(summaries: list[dict[str, Any]]) -> None:

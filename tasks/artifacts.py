@@ -71,6 +71,8 @@ def publish_held_artifact(held: dict[str, Any]) -> None:
     lines += ["", "```", *held["preview"], "```", "",
               "The round key is still free: fix the registry or the plan and the next run "
               "commits it, or commit by hand with `--accept 'REASON'` (audited)."]  # fmt: skip
+    if held.get("retry"):
+        lines += ["", f"Next run: {held['retry']}."]
     create_markdown_artifact(
         key=artifact_key("round", held["round_key"]),
         markdown="\n".join(lines) + "\n",
