@@ -1,20 +1,22 @@
 """The classification bundle of a round: what an outsider needs to recompute its frame's classes.
 
 Files (checked by ``verify_classes.py``, copied in): ``rules.json`` and ``rules.yaml`` (the
-rules of the classification in force when the round was committed), ``classification.json``
-(round key, frame commitment, the run: id, date, rules id and hash), ``classes.jsonl`` (per
-frame enterprise: inputs in clear, complaints only as count + salted commitment, their digest,
-score, class, the approved override if any, the class in force) and ``frame-enterprises.jsonl``
-(the frame as committed). A frame enterprise the run has no row for (registered or active
-again since) is ``registry: true`` with the frame's class: nothing here can show that, and
-the check names such classes as not checked.
+rules of the classification the round's frame read, as its commit recorded it: ``risk.hooks``),
+``classification.json`` (round key, frame commitment, the run: id, date, rules id and hash),
+``classes.jsonl`` (per frame enterprise: inputs in clear, complaints only as count + salted
+commitment, their digest, score, class, the approved override if any, the class in force) and
+``frame-enterprises.jsonl`` (the frame as committed). A frame enterprise the run has no row for
+(registered or active again since) is ``registry: true`` with the frame's class: nothing here
+can show that, and the check names such classes as not checked.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +25,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from draw.canonical import canonical_json
-from risk.classify import overrides_in_force, run_in_force
+from risk.classify import overrides_by_id, overrides_in_force, run_by_id, run_in_force
 from risk.models import RiskClassification
 from risk.rules import parse
 from rounds import artifacts, service
+from rounds.models import AuditEvent
 from shuangsui.errors import UserError
 from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 
 _K = RiskClassification.__table__  # type: ignore[attr-defined]
+_E = AuditEvent.__table__  # type: ignore[attr-defined]
 SCRIPT = Path(__file__).with_name("verify_classes.py")
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
@@ -40,6 +44,26 @@ def _override(row: dict[str, Any]) -> dict[str, Any]:
             "requested_by": row["requested_by"], "approved_by": row["approved_by"]}  # fmt: skip
 
 
+def _read_by_frame(
+    conn: sa.Connection, round_key: str, committed_at: dt.datetime
+) -> tuple[Mapping[str, Any] | None, dict[str, Any]]:
+    """The run and the overrides (credit_code -> row) the round's frame read, as its commit
+    recorded them (``RiskClassesCommitted``, ``risk.hooks``); a round committed before it was
+    recorded: those in force at its commit time."""
+    q = (
+        sa.select(_E.c.payload)
+        .where(_E.c.round_key == round_key, _E.c.event == "RiskClassesCommitted")
+        .order_by(_E.c.seq)
+        .limit(1)
+    )
+    payload = conn.execute(q).scalar()
+    if payload is None:
+        return run_in_force(conn, committed_at), overrides_in_force(conn, committed_at)
+    read = json.loads(payload)
+    run = None if read["run_id"] is None else run_by_id(conn, read["run_id"])
+    return run, overrides_by_id(conn, read["overrides"])
+
+
 def write_bundle(engine: Engine, round_key: str, out: Path) -> Path:
     """Write the classification bundle of ``round_key`` into ``out``; returns ``out``."""
     rnd = service.get_round(engine, round_key)
@@ -47,13 +71,12 @@ def write_bundle(engine: Engine, round_key: str, out: Path) -> Path:
         frame_bytes = artifacts.artifact(session, round_key, "frame-enterprises.jsonl")
     frame = [json.loads(line) for line in frame_bytes.splitlines() if line.strip()]
     with engine.connect() as conn:
-        run = run_in_force(conn, rnd.committed_at)
+        run, overrides = _read_by_frame(conn, round_key, rnd.committed_at)
         if run is None:
             raise UserError(
                 f"round {round_key} was committed before any risk classification: its frame "
                 "carries the registry's classes"
             )
-        overrides = overrides_in_force(conn, rnd.committed_at)
         q = sa.select(_K.c.credit_code, _K.c.risk_class, _K.c.score, _K.c.input_digest,
                       _K.c.inputs).where(_K.c.run_id == run["id"])  # fmt: skip
         rows = {r[0]: r for r in conn.execute(q)}

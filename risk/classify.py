@@ -202,14 +202,46 @@ def overrides_in_force(conn: Connection, at: dt.datetime | None = None) -> dict[
     return out
 
 
-def classes_in_force(conn: Connection, at: dt.datetime | None = None) -> dict[str, str]:
-    """credit_code -> class in force (an approved override wins over the run's class); empty
-    when nothing was ever classified or overridden (the registry's classes stand)."""
+@dataclass(frozen=True)
+class Read:
+    """The classes in force as one read found them, and what they came from: the run (None
+    when nothing was ever classified) and the approved overrides in force, by id."""
+
+    classes: dict[str, str]
+    run_id: int | None
+    overrides: tuple[int, ...]
+
+
+def read_in_force(conn: Connection, at: dt.datetime | None = None) -> Read:
+    """The classes in force at ``at`` (now when None), with the run and overrides they come
+    from: a round's frame records these (``risk.hooks``), and its bundle reads the same."""
     run = run_in_force(conn, at)
     out: dict[str, str] = {}
     if run is not None:
         q = sa.select(_K.c.credit_code, _K.c.risk_class).where(_K.c.run_id == run["id"])
         out = {code: str(cls) for code, cls in conn.execute(q)}
-    for code, row in overrides_in_force(conn, at).items():
+    held = overrides_in_force(conn, at)
+    for code, row in held.items():
         out[code] = str(row["risk_class"])
+    ids = tuple(sorted(int(row["id"]) for row in held.values()))
+    return Read(out, None if run is None else int(run["id"]), ids)
+
+
+def classes_in_force(conn: Connection, at: dt.datetime | None = None) -> dict[str, str]:
+    """credit_code -> class in force (an approved override wins over the run's class); empty
+    when nothing was ever classified or overridden (the registry's classes stand)."""
+    return read_in_force(conn, at).classes
+
+
+def run_by_id(conn: Connection, run_id: int) -> Mapping[str, Any] | None:
+    row = conn.execute(sa.select(_R).where(_R.c.id == run_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def overrides_by_id(conn: Connection, ids: list[int]) -> dict[str, Any]:
+    """credit_code -> the override row of ``ids`` (the overrides in force a frame read)."""
+    out: dict[str, Any] = {}
+    for i in range(0, len(ids), 10_000):  # PostgreSQL takes 65,535 parameters a statement
+        q = sa.select(_O).where(_O.c.id.in_(ids[i : i + 10_000]))
+        out |= {row["credit_code"]: dict(row) for row in conn.execute(q).mappings()}
     return out

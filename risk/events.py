@@ -40,3 +40,12 @@ class RiskComplaintsImported:
     file_sha256: str
     rows: int
     imported_by: str
+
+
+@dataclass(frozen=True)
+class RiskClassesCommitted:
+    """The classes a round's frame committed: those of run ``run_id`` (None: never classified)
+    with the approved overrides ``overrides`` (ids) in force when the frame was read."""
+
+    run_id: int | None
+    overrides: list[int]
