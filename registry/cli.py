@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from registry.schema import IMPORT_ORDER, KINDS
 from shuangsui.config import get_settings
@@ -115,8 +115,77 @@ def import_command(
                 f"{r.file}: {r.kind}: {r.rows} rows, {r.inserted} inserted, "
                 f"{r.updated} updated, {r.unchanged} unchanged"
             )
+        if any(r.rows for r in results):
+            for line in _month_notes():
+                typer.echo(f"note: {line}")
 
     _user_errors(run)
+
+
+def _month_notes() -> list[str]:
+    """What an import just committed means for this month's rounds (Asia/Shanghai, or the
+    bureau's zone), which the operator importing late cannot see from the counts: a round
+    committed already froze the registry as it stood before this import, and a round held by
+    its preflight (a registry stale or not imported) is committed only by a later run."""
+    import sqlalchemy as sa
+
+    from flows.plans import current_period
+    from notifications.models import Notification, NotificationKind
+    from rounds.models import Round, RoundStatus
+    from shuangsui.db import get_engine
+
+    settings = get_settings()
+    period = current_period(settings.timezone)
+    notes = []
+    with Session(get_engine(settings)) as session:
+        rounds = session.execute(
+            sa.select(col(Round.round_key), col(Round.committed_at))
+            .where(col(Round.period) == period, col(Round.status) != RoundStatus.failed)
+            .order_by(col(Round.committed_at))
+        ).all()
+        for key, at in rounds:
+            notes.append(
+                f"round {key} of {period} was committed at {_local(at, settings.timezone)}, "
+                "before this import: it draws from the registry as it stood then; this import "
+                "counts from the next round committed"
+            )
+        committed = sa.select(col(Round.round_key)).where(
+            col(Round.round_key) == col(Notification.round_key)
+        )
+        held = session.execute(
+            sa.select(col(Notification.round_key), sa.func.max(col(Notification.created_at)))
+            .where(col(Notification.kind) == NotificationKind.round_held, ~sa.exists(committed))
+            .group_by(col(Notification.round_key))
+            .order_by(col(Notification.round_key))
+        ).all()
+    for key, at in held:
+        if current_period(settings.timezone, _local_day(at, settings.timezone)) != period:
+            continue  # another month's round: its run, or the coordinator, has seen to it
+        notes.append(
+            f"round {key} was held by its preflight at {_local(at, settings.timezone)}, "
+            "the coordinator told why, and is not committed yet: the run of the monthly-round "
+            "deployment scheduled when it was held commits it within the hour, or commit it "
+            "now: shuangsui round commit PLAN"
+        )
+    return notes
+
+
+def _as_utc(at: Any) -> Any:
+    from datetime import UTC
+
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _local(at: Any, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return f"{_as_utc(at).astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz})"
+
+
+def _local_day(at: Any, tz: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return _as_utc(at).astimezone(ZoneInfo(tz)).date()
 
 
 def _check_whitelist(path: Path) -> None:
