@@ -55,6 +55,7 @@ from registry.validate import RowValidator
 from registry.writer import bulk_insert, bulk_update
 from shuangsui.collector import collector_paused
 from shuangsui.errors import ProblemLog, RowProblem, UserError
+from shuangsui.files import kill_point
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -180,6 +181,7 @@ def import_files(
             )
         )
         session.flush()
+    kill_point("registry-import", "before-commit")  # crash tests: all written, not committed
     for r in results:
         logger.info(
             "imported %s from %s: %d inserted, %d updated, %d unchanged",
@@ -335,6 +337,7 @@ def _write_chunks(
                         _duplicate(name, number, spec, key, (name, in_chunk[key]))
                     )
         _write(session, spec, src, buffer, validator, state, result, trusting=trusting)
+        kill_point("registry-import", f"{spec.name}:{result.rows}")  # crash tests: mid-file
     if held.rows:
         _settle(session, spec, src, held, validator, state, result, trusting=trusting)
 
