@@ -59,8 +59,8 @@ from workspace.pages import render
 router = APIRouter(prefix="/w/c", include_in_schema=False)
 Coordinator = Annotated[Visitor, Depends(coordinator_session)]
 
-# the years a month page can show: none of the bureau's spot checks (双随机、一公开, since 2015)
-# is before 2000, and a plan is written for a month of this century
+# the years a month page shows without a plan or round of its own: none of the bureau's spot
+# checks (双随机、一公开, since 2015) is before 2000, and a plan is written for this century
 YEARS = range(2000, 2100)
 EXPORTS = {
     "assignments": ("任务分配表", exports.ASSIGNMENT_HEADER, exports.assignment_rows),
@@ -118,12 +118,11 @@ def this_month(request: Request, me: Coordinator, period: str = "") -> Response:
     """The month's plans and rounds (``?period=YYYY-MM``; this month without it)."""
     if period and not PERIOD.fullmatch(period):
         raise PageRefused(400, "月份（period）：应为 YYYY-MM 形式的月份，例如 2026-12。")
-    if period and int(period[:4]) not in YEARS:  # 0000-01: a month no round can be in
-        raise PageRefused(
-            400, f"月份（period）：{period} 不在 {YEARS[0]} 年至 {YEARS[-1]} 年之间。"
-        )
     state = request.app.state
     shown, plans, notices = overview.month(state.engine, state.settings, period)
+    if period and int(period[:4]) not in YEARS and not plans:  # 0000-01: no round can be in
+        said = f"{period} 不在 {YEARS[0]} 年至 {YEARS[-1]} 年之间，也没有这个月的抽查计划或轮次。"
+        raise PageRefused(400, f"月份（period）：{said}")
     started = said_key(request, "started")
     asked = pending_assistance(state.engine)  # a partner's request waits for our answer
     return render("month.html", period=shown, plans=plans, notices=notices, me=me.name,

@@ -3,27 +3,33 @@
 round can be in (``period=0000-01``, ``9999-12``) was a 200 of an empty month. Now a parameter
 given twice is refused on every coordinator page (400, naming it: which one counts is not the
 server's to guess, as a form's field sent twice is refused), and a month outside 2000-2099 is
-refused naming 月份（period） and the years it may be. Read in Chromium at 390 px, JavaScript
-on and off; on SQLite and PostgreSQL."""
+refused naming 月份（period） and the years it may be, unless a plan or round is in it. Read in
+Chromium at 390 px, JavaScript on and off; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
+from rounds import service
 from tests.browser import PHONE, headless, phone
 from tests.findings.factories import ROUND
+from tests.rounds.factories import plan_yaml
 from tests.workspace.helpers import sign_in_page
 
+LATER = "2150-01"  # a month past 2099 that a committed round is in: shown
+NONE = "也没有这个月的抽查计划或轮次。"
 TWICE = "链接地址中的参数 {name} 出现了 2 次，无法确定以哪一个为准，本次未予处理。请只保留一个。"
 
 
 @pytest.mark.parametrize("javascript", [False, True])
 def test_an_address_given_twice_or_outside_the_years_is_refused_by_name(
-    coordinator_live: tuple[str, dict, str], javascript: bool
+    coordinator_live: tuple[str, dict, str], engine: sa.Engine, javascript: bool
 ) -> None:
     base, teams, ssc = coordinator_live
+    service.commit_round(engine=engine, plan_text=plan_yaml(plan_id=f"ccc-{LATER}", period=LATER))
     code = sorted(teams)[0]
     round_page = f"/w/c/rounds/{ROUND}"
     enterprise = f"{round_page}/e/{quote(code, safe='')}"
@@ -50,8 +56,9 @@ def test_an_address_given_twice_or_outside_the_years_is_refused_by_name(
             answer = page.goto(f"{base}/w/c/?period={typed}")
             assert answer is not None and answer.status == 400, typed
             said = page.locator("[role=alert]").inner_text()
-            assert f"月份（period）：{typed} 不在 2000 年至 2099 年之间。" in said, said
-        for month in ("2000-01", "2099-12", "2026-12"):  # the first and last years are shown
+            expected = f"月份（period）：{typed} 不在 2000 年至 2099 年之间，{NONE}"
+            assert expected in said, said
+        for month in ("2000-01", "2099-12", "2026-12", LATER):  # LATER: it has a round
             answer = page.goto(f"{base}/w/c/?period={month}")
             assert answer is not None and answer.status == 200, month
             assert page.locator("h1").inner_text() == f"{month} 本月抽查"
