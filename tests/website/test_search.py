@@ -225,5 +225,7 @@ def test_the_counts_said_are_of_what_was_typed(site: tuple[str, list[str]]) -> N
         expect(status).to_have_text("查询内容太长（101 个字符），请最多输入 100 个字符。")
         box.fill("\ufdfa " * 21)
         expect(status).to_have_text("查询的词太多（21 个），请最多输入 20 个词。")
-        box.fill("\ufb01" * 30)  # a ligature folds to the letters it joins: ﬁ is FI
-        expect(status).to_have_text("未找到名称或信用代码含有“" + "FI" * 30 + "”的企业。")
+        box.fill("\ufb01" * 30)  # a ligature folds to the letters it joins (ﬁ is FI)
+        expect(status).to_have_text("未找到名称或信用代码含有“" + "\ufb01" * 30 + "”的企业。")
+        box.fill("\ufdfa" * 100)  # said back as typed: 100 characters, not NFKC's 1,800
+        expect(status).to_have_text("未找到名称或信用代码含有“" + "\ufdfa" * 100 + "”的企业。")
