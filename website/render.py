@@ -57,6 +57,7 @@ def _env() -> jinja2.Environment:
     env.filters["beijing"] = beijing
     env.filters["stratum"] = explain.stratum_label
     env.globals["term"] = term
+    env.globals["csv_columns"] = ",".join(opendata.CSV_COLUMNS)  # a round page's list check
     return env
 
 

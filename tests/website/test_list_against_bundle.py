@@ -23,15 +23,21 @@ from tests.browser import headless, phone
 from tests.findings.factories import ROUND
 from tests.website.test_phone import _measure, publish_realistic_site, run_in
 
+BOM = "\ufeff".encode()
+
 
 def _run(command: str, folder: Path) -> str:
-    """``command`` as the page prints it, ``python3`` being this Python; its last line."""
+    """``command`` as the page prints it, ``python3`` being this Python; what it printed, one
+    line, nothing on stderr (no traceback), its exit status 0 for OK and 1 for FAIL."""
     argv = shlex.split(command)
     assert argv[:3] == ["python3", "-I", "-S"], argv
     run = subprocess.run([sys.executable, *argv[1:]], cwd=folder, capture_output=True,
                          text=True, check=False)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    return run.stdout.strip().splitlines()[-1]
+    assert run.stderr == "", run.stderr
+    (line,) = run.stdout.splitlines()
+    assert run.returncode == (0 if line.startswith("OK: ") else 1), (run.returncode, line)
+    assert line.startswith(("OK: ", "FAIL: ")), line
+    return line
 
 
 def test_the_sites_list_is_checked_against_the_bundle(engine: sa.Engine, tmp_path: Path) -> None:
@@ -73,3 +79,37 @@ def test_the_sites_list_is_checked_against_the_bundle(engine: sa.Engine, tmp_pat
     twice = lines[:4] + lines[3:]
     (folder / csv_path.name).write_bytes(b"\r\n".join(twice))
     assert _run(command, folder) == f"FAIL: listed more than once: {dropped}"
+
+    # the CSV's header line edited, or the file saved again by a spreadsheet: one FAIL line
+    # naming what is wrong (it was a traceback: KeyError: 'credit_code', UnicodeDecodeError)
+    head, rows = lines[0].removeprefix(BOM), lines[1:]
+    published = head.decode()
+    columns = published.split(",")
+    others = ",".join(c for c in columns if c != "measures")
+    edited = {
+        head.replace(b"credit_code", b"code"): "missing credit_code: not published ['code']",
+        others.encode(): "missing measures",
+        head + b",extra": "not published ['extra']",
+        ",".join(columns[1:] + columns[:1]).encode(): "its columns are in another order",
+        BOM + head: "missing round_key: not published ['\\ufeffround_key']",
+        "轮次".encode() + head.removeprefix(b"round_key"): "missing round_key: not published "
+        "['\\u8f6e\\u6b21']",
+    }
+    for header, said in edited.items():
+        (folder / csv_path.name).write_bytes(BOM + b"\r\n".join([header, *rows]))
+        expected = f"FAIL: the header of {csv_path.name} is not the published one: {said}: "
+        assert _run(command, folder) == f"{expected}it should read {published}", header
+    for data, said in [
+        (b"", "is empty"),
+        (BOM, "is empty"),
+        (b"\r\n".join(lines).decode().encode("utf-16"), "is not UTF-8 text"),  # Unicode text
+        (b"\r\n".join(lines).decode()[1:].encode("gbk", "replace"), "is not UTF-8 text"),
+    ]:
+        (folder / csv_path.name).write_bytes(data)
+        assert _run(command, folder).startswith(f"FAIL: {csv_path.name} {said}"), data[:40]
+    short = b",".join(lines[2].split(b",")[:5])
+    (folder / csv_path.name).write_bytes(b"\r\n".join([*lines[:2], short, *lines[3:]]))
+    said = f"FAIL: row 3 of {csv_path.name} has 5 columns, the header {len(columns)}"
+    assert _run(command, folder) == said
+    (folder / csv_path.name).unlink()
+    assert _run(command, folder) == f"FAIL: no file {csv_path.name} in this folder"
