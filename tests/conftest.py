@@ -24,6 +24,10 @@ os.environ["PREFECT_HOME"] = str(_PREFECT_TMP / "home")
 os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_PREFECT_TMP / "storage")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
+# What every test starts from (see _process_state_kept): the umask, the PREFECT_* variables.
+SESSION_UMASK = os.umask(0o022)
+os.umask(SESSION_UMASK)
+SESSION_PREFECT_ENV = {k: v for k, v in os.environ.items() if k.startswith("PREFECT_")}
 
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -81,6 +85,22 @@ def _findings_today(monkeypatch: pytest.MonkeyPatch) -> None:
     """The test data's checks take place in December 2026 whatever the real date: the findings'
     date rule (findings/dates.py) sees 2026-12-31 as today. Its own tests pass ``on=``."""
     monkeypatch.setattr("findings.dates.today", lambda now=None: dt.date(2026, 12, 31))
+
+
+@pytest.fixture(autouse=True)
+def _process_state_kept() -> None:
+    """Each test starts from the session's process-wide state, whatever ran before it: the
+    umask and the PREFECT_* variables. The CLI's ``main()`` run in the test process
+    (tests/rounds/test_cli.py) makes the umask 0o077 and sets Prefect's defaults with
+    ``os.environ.setdefault``, which no monkeypatch undoes: every later test of that worker
+    ran with them, its files private (0o600) whether or not the code made them so, depending
+    on which tests ran before it. (Set here, at the start: a monkeypatch of the test before
+    is undone by then.)"""
+    os.umask(SESSION_UMASK)
+    for name in [k for k in os.environ if k.startswith("PREFECT_")]:
+        if name not in SESSION_PREFECT_ENV:
+            del os.environ[name]
+    os.environ.update(SESSION_PREFECT_ENV)
 
 
 @pytest.fixture(autouse=True)
@@ -223,9 +243,14 @@ def engine(db_url: str) -> sa.Engine:
 
 
 # ------------------------------------------------------------------ prefect
+_harness: list[object] = []  # the session's Prefect test server, once started
+_harness_stopped_by: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One Prefect test harness for the whole session (per xdist worker), heartbeat off."""
+    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
@@ -233,7 +258,31 @@ def prefect_harness() -> Iterator[None]:
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
         prefect_test_harness(server_startup_timeout=120),
     ):
-        yield
+        _harness.append(SubprocessASGIServer._instances[None])
+        try:
+            yield
+        finally:
+            _harness.clear()
+
+
+@pytest.fixture(autouse=True)
+def _harness_kept(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that stops the session's Prefect test server fails, by name. serve, as it ends,
+    stops every temporary Prefect server of its process (api.adhoc.stop_temporary_server): run
+    in the test process, it stopped this one, and every later test of that worker that runs a
+    flow failed instead ('Connection refused'), far from the cause."""
+    yield
+    if not _harness or _harness_stopped_by:
+        return
+    server = _harness[0]
+    process = getattr(server, "server_process", None)
+    if process is None or process.poll() is not None:
+        _harness_stopped_by.append(request.node.nodeid)
+        pytest.fail(
+            f"{request.node.nodeid} stopped the session's Prefect test server (on "
+            f"{getattr(server, 'address', '?')}): every later flow test of this worker fails",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)
