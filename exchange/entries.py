@@ -29,7 +29,6 @@ from typing import Any
 
 from draw.canonical import canonical_json
 from exchange.errors import LogContentRefused
-from shuangsui.text import CONTROL
 
 KINDS = (
     "round",
@@ -189,6 +188,23 @@ _ENCODER = json.JSONEncoder(
 _string = json.encoder.encode_basestring
 
 
+# The characters version 1 of the protocol refuses in a partner's text: an entry's ``id`` and
+# ``supersedes`` (``REFUSED_IN_ID``) and a joint commitment's frames (``REFUSED_IN_TEXT``: tab
+# and line breaks are text there, as in a targeted unit's note): the C0 controls, DEL, the
+# bidirectional controls, the zero-width characters and a byte order mark, as every shuangsui
+# has refused them. Fixed by the protocol, not by what a bureau's own registry takes today
+# (``shuangsui.text``): a registry refuses the line and paragraph separators (U+2028, U+2029)
+# and the C1 controls (U+0080-U+009F) since 5ad083d, but an older shuangsui's registry, log and
+# frames may hold them, and a receiver that refused them would stop that partner's sync at the
+# entry for good (the log is a hash chain: nothing after it is taken), or refuse a commitment
+# its other partners hold (held only with its frames, docs/draw-algorithm.md §13.3): a joint
+# round one bureau draws and another fails. Where such text is shown to a person it is shown
+# with U+FFFD (``joint.notify``: a teammate of another bureau in a notice).
+_V1_INVISIBLE = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b-\u200d\u2060\ufeff"
+REFUSED_IN_ID = re.compile(f"[\x00-\x1f\x7f{_V1_INVISIBLE}]")
+REFUSED_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_V1_INVISIBLE}]")
+
+
 def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
     """Parse leaf bytes from a partner: canonical, the right origin and sequence, a kind.
 
@@ -214,7 +230,7 @@ def parse_entry(data: bytes, *, origin: str, seq: int) -> dict[str, Any]:
     if not isinstance(doc.get("id"), str) or not doc["id"]:
         raise ValueError(f"entry {seq}: no id")
     for key in ("id", "supersedes"):  # kept as columns: PostgreSQL cannot hold a NUL
-        if isinstance(doc.get(key), str) and CONTROL.search(doc[key]):
+        if isinstance(doc.get(key), str) and REFUSED_IN_ID.search(doc[key]):
             raise ValueError(f"entry {seq}: {key} holds a control or invisible character")
     return doc
 

@@ -24,12 +24,12 @@ from draw.frame import (
     stratum_of,
 )
 from draw.plan import plan_hash
+from exchange.entries import REFUSED_IN_TEXT
 from joint.draw import BureauFrame
 from joint.protocol import JointError
 from registry.models import Conflict
 from rounds import frames as round_frames
 from rounds.preflight import build_frames
-from shuangsui.text import CONTROL_IN_TEXT
 
 
 def own_frames(conn: Connection, plan: Mapping[str, Any], bureau: str) -> dict[str, Any]:
@@ -101,9 +101,10 @@ def scope_fault(plan: Mapping[str, Any], payload: Mapping[str, Any]) -> str | No
     round's population, under the stratum the round gives it, of a known status (§3.1, as
     ``verify_joint.py`` checks the bundle: ``check_frame_scope``); each inspector frame in
     strictly ascending inspector ids (§3.2); no text holding a control or invisible character
-    (as a registry refuses them). Checked on receipt: a participant took a lead's frame naming
-    another province's enterprise, drew on it and sent its inspectors there; an inspector id
-    of another bureau ending in NUL or holding U+202E went into our own inspectors' notices."""
+    (those protocol version 1 refuses, ``_marked``). Checked on receipt: a participant took a
+    lead's frame naming another province's enterprise, drew on it and sent its inspectors
+    there; an inspector id of another bureau ending in NUL or holding U+202E went into our own
+    inspectors' notices."""
     marked = _marked(payload)
     if marked:
         return marked
@@ -139,8 +140,10 @@ def scope_fault(plan: Mapping[str, Any], payload: Mapping[str, Any]) -> str | No
 
 def _marked(doc: Any) -> str | None:
     """``<path>: holds U+XXXX (…)`` for the first text of ``doc`` (in document order) holding
-    a control or invisible character (``shuangsui.text.CONTROL_IN_TEXT``: a tab or a line
-    break is text, as in a targeted unit's note); None if none does."""
+    a control or invisible character as protocol version 1 refuses them
+    (``exchange.entries.REFUSED_IN_TEXT``: a tab or a line break is text, as in a targeted
+    unit's note; a line separator or a C1 control, which an older shuangsui's registry took,
+    is not refused); None if none does."""
     todo: list[tuple[Any, str]] = [(doc, "")]
     while todo:
         value, path = todo.pop()
@@ -149,8 +152,8 @@ def _marked(doc: Any) -> str | None:
             todo.extend(reversed([(k, f"{path} (a key)") for k in value] + items))
         elif isinstance(value, list):
             todo.extend(reversed([(v, f"{path}[{n}]") for n, v in enumerate(value)]))
-        elif isinstance(value, str) and CONTROL_IN_TEXT.search(value):
-            char = CONTROL_IN_TEXT.search(value).group()  # type: ignore[union-attr]
+        elif isinstance(value, str) and REFUSED_IN_TEXT.search(value):
+            char = REFUSED_IN_TEXT.search(value).group()  # type: ignore[union-attr]
             return f"{path}: holds U+{ord(char):04X} (a control or invisible character)"
     return None
 

@@ -44,6 +44,7 @@ from notifications.models import NotificationKind
 from notifications.outbox import add_messages
 from notifications.settings import NotifySettings
 from registry.models import CheckItem
+from shuangsui.text import CONTROL
 
 Teams = Mapping[str, Sequence[Sequence[str]]]  # credit code: [[bureau, inspector_id], …]
 Statement = Mapping[str, Any]
@@ -66,7 +67,8 @@ class _Ours:
         """A teammate: ours by name and unit; another bureau's by its code and inspector id."""
         if b == self.bureau and inspector_id in self.people:
             return self.people[inspector_id]
-        return Person(inspector_id, f"{b} {inspector_id}", unit=f"协作机关 {b}")
+        shown = CONTROL.sub("\ufffd", inspector_id)  # a C1 control an older partner's took
+        return Person(inspector_id, f"{b} {shown}", unit=f"协作机关 {b}")
 
     def replacing(self, code: str, position: int) -> dict[str, Any]:
         """What the notice of our member at ``position`` says besides when a replacement

@@ -47,11 +47,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("change", "said"), CASES, ids=["nul", "rtl", "zero-width"])
-def test_frames_with_control_characters_are_refused(
-    trio: Trio, change: Callable[[dict], None], said: str
-) -> None:
-    joint = "jt-chars"
+def send_changed(trio: Trio, joint: str, change: Callable[[dict], None]) -> str:
+    """Fujian and Zhejiang commit; Shanghai's commitment, its frames changed by ``change`` and
+    committed to as they are, sent to Fujian; the frames' text as sent."""
     text = joint_yaml(joint)
     for code in (FJ, ZJ):
         service.commit(trio.b[code].engine, trio.me[code], text)
@@ -63,10 +61,19 @@ def test_frames_with_control_characters_are_refused(
           "bureau": SH, "nonce_commitment": nonce_commitment(joint, SH, secrets.token_hex(32)),
           **commitments(plan, SH, frames)}  # fmt: skip
     key = trio.b[SH].key
+    sent = canonical_json(frames).decode()
     envelope = sign_statement(st, key.origin, key.private)
+    client.post_statement(trio.me[SH].partners[FJ], key, joint, envelope, sent)
+    return sent
+
+
+@pytest.mark.parametrize(("change", "said"), CASES, ids=["nul", "rtl", "zero-width"])
+def test_frames_with_control_characters_are_refused(
+    trio: Trio, change: Callable[[dict], None], said: str
+) -> None:
+    joint = "jt-chars"
     with pytest.raises(SyncRejected) as refused:
-        client.post_statement(trio.me[SH].partners[FJ], key, joint, envelope,
-                              canonical_json(frames).decode())  # fmt: skip
+        send_changed(trio, joint, change)
     assert "HTTP 422" in str(refused.value), refused.value
     assert "frames of 310000: " in str(refused.value) and said in str(refused.value), refused.value
     assert all(r.bureau != SH for r in service.held(trio.b[FJ].engine, joint, ("commit",)))
