@@ -10,6 +10,11 @@ read (a cross-site upload of 25 MiB included) and whatever route it was meant fo
   sandboxed frame, a page whose referrer policy hides it). Without ``Origin``, its ``Referer``
   is checked the same way; with neither (old clients, scripts) the session's CSRF token alone
   decides (``workspace.guards.check_csrf``). A header given twice is refused.
+* **A sign-in** (:func:`signs_in`: the link page's button, ``POST /w/open/{round}/{enterprise}``
+  and ``POST /w/c/open``) has no session, so no CSRF token to decide: with neither header it
+  is refused too. A browser posting the page's own form sends one (``Referrer-Policy:
+  same-origin`` keeps the ``Referer`` for our own pages); an API client sends its token as
+  ``Authorization: Bearer`` and never posts this form.
 * **The site's own origin** (:func:`own_origin`): ``SHUANGSUI_PUBLIC_BASE_URL`` when it is
   configured (the address the notices' links carry: behind the bureau's TLS proxy the request's
   own Host may be the proxy's upstream, ``127.0.0.1:8350``); else the request's own scheme,
@@ -41,6 +46,13 @@ FRAMING = "frame-ancestors 'none'"
 
 FOREIGN = "表单来自其他网站（请求头 {header} 指向的不是本系统的地址），已拒绝，未作任何更改。"
 HIDDEN = "表单的来源被隐藏（请求头 Origin 为 null），已拒绝，未作任何更改。"
+UNSAID = (
+    "登录请求没有注明来源（请求头 Origin 和 Referer 都没有），无法确认是从本系统的页面提交的，"
+    "已拒绝，未作任何更改。"
+)
+SIGN_IN_AGAIN = (
+    "请重新打开链接，再点击页面上的按钮；如果仍被拒绝，请检查浏览器是否禁止发送来源信息。"
+)
 TWICE = "请求头 {header} 出现了不止一次，已拒绝，未作任何更改。"
 AGAIN = "请从本系统的页面重新打开后再提交。"
 # our own server, reached at another address than the configured one (an intranet name, an IP)
@@ -50,8 +62,17 @@ ELSEWHERE = (
 )
 
 
+SIGN_IN_PAGES = ("/w/open/", "/w/c/open")  # the inspector's links (a prefix), the coordinator's
+
+
 def under_workspace(path: str) -> bool:
     return path == "/w" or path.startswith("/w/")
+
+
+def signs_in(path: str) -> bool:
+    """Whether a POST to ``path`` is a sign-in form's (a link page's button)."""
+    inspectors, coordinators = SIGN_IN_PAGES
+    return path.startswith(inspectors) or path.rstrip("/") == coordinators
 
 
 def origin_of(url: str) -> str | None:
@@ -90,11 +111,14 @@ def request_origin(scope: Scope) -> str | None:
     return origin_of(f"{scope.get('scheme', 'http')}://{host}") if host else None
 
 
-def refusal(headers: Headers, own: str | None, here: str | None = None) -> str | None:
+def refusal(
+    headers: Headers, own: str | None, here: str | None = None, *, sign_in: bool = False
+) -> str | None:
     """Why a state-changing request with these headers is refused, in Chinese; None when it
     may go on to its route (whose CSRF check then decides). ``here``: the request's own
     origin, when ``own`` is the configured one: a form of our own pages opened at another
-    address is refused too, saying which address to use."""
+    address is refused too, saying which address to use. ``sign_in``: a sign-in form, which
+    has no CSRF token to decide, is refused with neither header."""
     for name in ("origin", "referer"):
         sent = headers.getlist(name)
         if not sent:
@@ -110,7 +134,7 @@ def refusal(headers: Headers, own: str | None, here: str | None = None) -> str |
         if own is None or came != own:
             return FOREIGN.format(header=label) + AGAIN
         return None
-    return None
+    return UNSAID + SIGN_IN_AGAIN if sign_in else None
 
 
 def _with_headers(raw: list[tuple[bytes, bytes]], path: str) -> list[tuple[bytes, bytes]]:
@@ -158,7 +182,7 @@ class Fences:
         if scope["method"] not in SAFE_METHODS:
             settings = scope["app"].state.settings
             own, here = own_origin(settings, scope), request_origin(scope)
-            refused = refusal(Headers(scope=scope), own, here)
+            refused = refusal(Headers(scope=scope), own, here, sign_in=signs_in(path))
             if refused is not None:
                 logger.warning("workspace %s refused: %s", scope["method"], refused)
                 answer = self.page(403, refused, scope)

@@ -17,7 +17,7 @@ from findings.settings import FindingsSettings
 from workspace import sessions
 from workspace.attachments import size_label
 from workspace.guards import PageRefused, back_link, page_path, sent_session, visitor
-from workspace.origins import Fences
+from workspace.origins import Fences, signs_in
 from workspace.photo_form import ceiling
 
 HERE = Path(__file__).parent
@@ -114,9 +114,11 @@ def error_page(scope: Scope, status: int) -> HTMLResponse | None:
 
 
 def refused_page(status: int, message: str, scope: Scope) -> HTMLResponse:
-    """The refusal page of a request, made outside the routes (``Fences``)."""
+    """The refusal page of a request, made outside the routes (``Fences``). A sign-in's has
+    no 继续: it led to the link's address without its token (链接地址中没有令牌), as
+    ``workspace.guards`` says of a link's own refusals; the message says what to do."""
     request = Request(scope)
-    again = back_link(request.url.path)
+    again = "" if signs_in(request.url.path) else back_link(request.url.path)
     return render("refused.html", status, message=message, again=again,
                   heading=heading(request), **signout_form(request))  # fmt: skip
 

@@ -38,7 +38,7 @@ def test_a_wrong_token_on_a_sign_in_link_is_said_in_chinese(
     for path, token, said in cases:
         for r in (
             httpx.get(f"{base}{path}", params={"token": token}),
-            httpx.post(f"{base}{path}", data={"token": token}),
+            httpx.post(f"{base}{path}", data={"token": token}, headers={"Origin": base}),
         ):
             assert r.status_code == 403, (path, r.status_code, r.text[:300])
             text = _said(r)

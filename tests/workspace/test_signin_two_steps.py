@@ -146,7 +146,8 @@ def test_a_dead_link_is_said_at_once_and_its_post_is_refused_too(
     link = outbox_link(code, team[0], base)
     action, token = sign_in_form(httpx.get(link))
     revoke_links(engine, team[0])
-    for r in (httpx.get(link), httpx.post(action, data={"token": token})):
+    ours = {"Origin": base}  # the button's POST, from our own page (else refused unread)
+    for r in (httpx.get(link), httpx.post(action, data={"token": token}, headers=ours)):
         assert r.status_code == 401 and "您的任务链接已被撤销" in r.text, r.text[:300]
         assert 'id="sign-in"' not in r.text
         _nothing_set(r)
@@ -154,11 +155,12 @@ def test_a_dead_link_is_said_at_once_and_its_post_is_refused_too(
     wrong = f"{base}/w/open/{ROUND}/{code}?token={other.rsplit('token=', 1)[1]}"
     r = httpx.get(wrong)
     assert r.status_code == 403 and "此链接不能打开这项任务" in r.text and "sign-in" not in r.text
+    nope = {"token": "ssc_nope"}
     for r in (httpx.get(f"{base}/w/c/open?token=ssc_nope"),
-              httpx.post(f"{base}/w/c/open", data={"token": "ssc_nope"})):  # fmt: skip
+              httpx.post(f"{base}/w/c/open", data=nope, headers=ours)):  # fmt: skip
         assert r.status_code == 403 and "协调员令牌无效或已撤销" in r.text, r.text[:300]
         _nothing_set(r)
-    r = httpx.post(f"{base}/w/c/open", data={})
+    r = httpx.post(f"{base}/w/c/open", data={}, headers=ours)
     assert r.status_code == 401 and "没有令牌" in r.text
     _nothing_set(r)
     assert _opened(engine) == 0
