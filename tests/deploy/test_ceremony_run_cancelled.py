@@ -28,13 +28,11 @@ from rounds.models import Round
 from shuangsui.config import get_settings
 from tests.api.served import serve
 from tests.api.test_ceremony_hold import DIGITS, KEY, _committed
-from tests.deploy.conftest import Deployed
-from tests.deploy.procs import REPO_ROOT, Proc, start, wait_for
+from tests.deploy.conftest import RUN_TIMEOUT, Deployed, pool_worker
+from tests.deploy.procs import wait_for
 from tests.workspace.helpers import sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect-server")]
-
-RUN_TIMEOUT = 180  # worker pickup + a flow-run process (~20 s here under load) + the draw
 
 
 def _ceremony(base: str, token: str, name: str) -> httpx.Response:
@@ -93,10 +91,13 @@ def test_a_run_cancelled_before_a_worker_took_it_lets_go_of_the_round(
         [end] = _ended(engine)
         assert end["run_state"] == "CANCELLED" and str(run_id) in end["error"], end
 
-        second = _ceremony(served.url, made["王协调"], "王协调")  # taken at once
-        assert second.status_code == 202, second.text
-        worker = _worker(deployed, db_url, tmp_path)
-        try:
+        # a worker on this test's database, started once the first run is cancelled (it
+        # never takes that one); on the way out it waits for every run it took to end
+        with pool_worker(deployed, tmp_path, SHUANGSUI_DATABASE_URL=db_url,
+                         SHUANGSUI_PLANS_DIR=str(tmp_path / "plans"),
+                         SHUANGSUI_HOME=str(tmp_path / "worker-home")) as worker:  # fmt: skip
+            second = _ceremony(served.url, made["王协调"], "王协调")  # taken at once
+            assert second.status_code == 202, second.text
             deadline = time.monotonic() + RUN_TIMEOUT
             auth = {"Authorization": f"Bearer {made['王协调']}"}
             while time.monotonic() < deadline:
@@ -110,8 +111,6 @@ def test_a_run_cancelled_before_a_worker_took_it_lets_go_of_the_round(
             # from every later test's run on this Prefect server
             server.wait_final(uuid.UUID(second.json()["flow_run_id"]), RUN_TIMEOUT,
                               worker.output)  # fmt: skip
-        finally:
-            worker.stop()
     with server.client() as client:
         assert client.read_flow_run(run_id).state.type.value == "CANCELLED"  # never run
     with Session(engine) as s:
@@ -120,20 +119,3 @@ def test_a_run_cancelled_before_a_worker_took_it_lets_go_of_the_round(
     assert rnd is not None and events.count("DrawMade") == 1, events
     used = [r["digits"] for r in rnd.entropy or [] if r.get("source") == "witness-digits"]
     assert used == [DIGITS["王协调"]], rnd.entropy  # the second ceremony's digits
-
-
-def _worker(deployed: Deployed, db_url: str, tmp_path: Path) -> Proc:
-    """``prefect worker start --pool shuangsui`` on this test's database, started once the
-    first run is cancelled (it never took that one)."""
-    scratch = tmp_path / "worker-cwd"
-    scratch.mkdir()
-    env = deployed.server.env(
-        SHUANGSUI_DATABASE_URL=db_url,
-        SHUANGSUI_PLANS_DIR=str(tmp_path / "plans"),
-        SHUANGSUI_HOME=str(tmp_path / "worker-home"),
-        SHUANGSUI_ENVIRONMENT="test",
-        SHUANGSUI_REPO_DIR=str(REPO_ROOT),
-        PREFECT_WORKER_QUERY_SECONDS="2",
-    )
-    return start("prefect worker", ["prefect", "worker", "start", "--pool", deployed.pool],
-                 env=env, cwd=scratch, log=tmp_path / "worker.log")  # fmt: skip

@@ -23,18 +23,16 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.states import Cancelled
 from sqlmodel import Session, col, func, select
 
 from flows.rounds import adhoc_round_key
 from rounds.models import Assignment, AuditEvent, Round, RoundKind, RoundStatus, Selection
-from tests.deploy.conftest import Deployed
-from tests.deploy.procs import REPO_ROOT, Proc, start, wait_for
+from tests.deploy.conftest import RUN_TIMEOUT, Deployed, pool_worker
+from tests.deploy.procs import Proc, wait_for
 from tests.rounds.factories import plan_yaml, seed_registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect-server")]
 
-RUN_TIMEOUT = 180  # worker pickup + a flow-run process (~20 s here under load) + the round
 DIGITS = "27182818284590452353602874"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ADHOC = "adhoc-round/adhoc"
@@ -60,53 +58,16 @@ class Worker:
         return run_id
 
 
-def _cancel_unfinished(deployed: Deployed) -> None:
-    """Cancel ad hoc runs still queued, so no later test's worker runs them on its database."""
-    adhoc = deployed.deployments[ADHOC]
-    with deployed.server.client() as client:
-        runs = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[adhoc.id])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(
-                        any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
-                    )
-                )
-            ),
-        )
-        for run_ in runs:
-            client.set_flow_run_state(run_.id, Cancelled(message="test teardown"), force=True)
-
-
 @pytest.fixture
 def worker(deployed: Deployed, db_url: str, tmp_path: Path) -> Iterator[Worker]:
-    """``prefect worker start --pool shuangsui`` on this test's database and plans; it runs
-    from a scratch folder, so the flow only finds the code through the deployment's pull step."""
+    """A process worker (``pool_worker``) on this test's database and plans."""
     plans = tmp_path / "worker-plans"
     plans.mkdir()
     (plans / "ccc-2026-12.yaml").write_text(plan_yaml(), encoding="utf-8")
-    scratch = tmp_path / "worker-cwd"
-    scratch.mkdir()
-    env = deployed.server.env(
-        SHUANGSUI_DATABASE_URL=db_url,
-        SHUANGSUI_PLANS_DIR=str(plans),
-        SHUANGSUI_HOME=str(tmp_path / "worker-home"),
-        SHUANGSUI_ENVIRONMENT="test",
-        SHUANGSUI_REPO_DIR=str(REPO_ROOT),
-        PREFECT_WORKER_QUERY_SECONDS="2",
-    )
-    proc = start(
-        "prefect worker",
-        ["prefect", "worker", "start", "--pool", deployed.pool],
-        env=env,
-        cwd=scratch,
-        log=tmp_path / "worker.log",
-    )
-    try:
+    with pool_worker(deployed, tmp_path, SHUANGSUI_DATABASE_URL=db_url,
+                     SHUANGSUI_PLANS_DIR=str(plans),
+                     SHUANGSUI_HOME=str(tmp_path / "worker-home")) as proc:  # fmt: skip
         yield Worker(deployed, proc)
-    finally:
-        proc.stop()
-        _cancel_unfinished(deployed)
 
 
 def _count(session: Session, model: type, *where: object) -> int:
