@@ -20,11 +20,12 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
 
 from exchange.directory import Partner
-from exchange.entries import UNREAD, known, parse_entry, unread_marks
+from exchange.entries import UNREAD, iso, known, parse_entry, unread_marks
 from exchange.errors import EntryRefused, SyncRejected
 from exchange.models import UNREAD_ROWS, AssistanceCase, PartnerEntry
-from exchange.settings import origin_of
+from exchange.settings import exchange_settings, origin_of
 from exchange.unopened import credit_code, no_case
+from shuangsui.clock import local_time
 from shuangsui.text import CONTROL
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,28 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
+def _inspected(e: Verified, partner: Partner, now: dt.datetime) -> dt.date | None:
+    """The day of a result's inspection, for the ``event_date`` column (what mutual
+    recognition counts from), or None. A result dated after the day it was logged (its
+    ``at``, in China's time, and never later than our clock allows a partner's to be) is of
+    an inspection that had not happened: it counted in our draws' exclusion window from its
+    date on (one dated 2099 kept an enterprise out of every draw of that check item until
+    then). It is kept whole and counts for no draw; the operator's log says which."""
+    day = _date(e.doc["body"].get("inspected_on"))
+    skew = dt.timedelta(seconds=exchange_settings().exchange_signature_max_age)
+    try:
+        at = dt.datetime.strptime(str(e.doc.get("at")), "%Y-%m-%dT%H:%M:%SZ")
+        logged = min(at.replace(tzinfo=dt.UTC), now + skew)
+    except ValueError:
+        logged = now + skew
+    if day is not None and day > local_time(logged).date():
+        logger.warning("result of entry %d from %s counts for no draw: inspected_on %s is after "
+                       "the day it was logged (%s): tell %s's operators", e.seq, partner.code,
+                       day.isoformat(), iso(logged), partner.code)  # fmt: skip
+        return None
+    return day
+
+
 _ENTRY = PartnerEntry.__table__  # type: ignore[attr-defined]
 _COLUMNS = ("partner_code", "seq", "entry_id", "kind", "supersedes", "credit_code", "check_item",
             "event_date", "body", "leaf_hash", "applied_at")  # fmt: skip
@@ -98,6 +121,7 @@ class _Rows:
         self.date = _ENTRY.c.event_date.type.bind_processor(dialect) or (lambda v: v)
         at = _ENTRY.c.applied_at.type.bind_processor(dialect)
         self.applied_at = at(now) if at else now
+        self.now = now
         self.partner = partner
         self.rows: list[tuple] = []
 
@@ -111,7 +135,7 @@ class _Rows:
             return
         credit = credit_code(body.get("credit_code")) if doc["kind"] != "round" else None
         item = _item(body.get("check_item"))
-        day = _date(body.get("inspected_on"))
+        day = _inspected(e, partner, self.now)
         self.rows.append((
             partner.code, e.seq, doc["id"], doc["kind"], doc.get("supersedes"), credit,
             None if item is None else partner.our_check_item(item),
