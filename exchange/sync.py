@@ -30,7 +30,7 @@ from exchange import answers, equivocation, kinds, proofs, witness
 from exchange.apply import Verified, apply_entries, reread, said, unread
 from exchange.client import PartnerClient
 from exchange.directory import Directory, Partner, read_directory
-from exchange.entries import parse_entry
+from exchange.entries import iso, parse_entry
 from exchange.errors import (
     BelowQuorum,
     EntryRefused,
@@ -196,6 +196,7 @@ def _check_history(client: PartnerClient, view: View, cp: Checkpoint) -> None:
     m, trusted = view.size, view.root
     proof: list[bytes] = []
     if cp.size < m:
+        _older(client, view, cp)
         reason = f"the new checkpoint has {cp.size} entries, fewer than the {m} it signed before"
     elif cp.size == m:
         if cp.root == trusted:
@@ -213,6 +214,26 @@ def _check_history(client: PartnerClient, view: View, cp: Checkpoint) -> None:
         trusted=view.checkpoint, conflicting=cp.text,
         proof=[base64.b64encode(h).decode() for h in proof],
     )  # fmt: skip
+
+
+def _older(client: PartnerClient, view: View, cp: Checkpoint) -> None:
+    """SyncRejected if ``cp``, smaller than the checkpoint we hold, is an older checkpoint of
+    the same history: the partner proves it consistent with the one we hold. An answer it
+    gave before, served again (a cache in the way; anyone on the path of a plain-http feed,
+    an answer not being bound to the signed request), is not a rewritten history: it was
+    flagged as one for good. Returns when the partner cannot prove it (its log shrank, or
+    the checkpoint is of another history): that is a rewritten history."""
+    try:
+        proof = client.consistency(cp.size, view.size) if cp.size else []
+    except SyncRejected:
+        return
+    if cp.size and proofs.verify_consistency(cp.size, view.size, cp.root, view.root, proof):
+        raise SyncRejected(
+            f"partner {client.partner.code}: served a checkpoint of {cp.size} entries, older "
+            f"than the one of {view.size} entries it signed before (signed at {iso(cp.time)}: "
+            "an answer given before, served again by a cache or anyone on the way); nothing "
+            "done, the next sync asks again"
+        )
 
 
 def _fetch(
