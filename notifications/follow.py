@@ -124,7 +124,10 @@ def one_at_a_time(conn: sa.Connection) -> None:
     the other then waited on, a deadlock. A relink takes it too, before anything else
     (``relink.relink``): it writes the same messages again in another order (the round's, by
     id, where a following goes seat by seat, auditing each), and the two met, each holding a
-    row the other waited on. A claim never waits for it."""
+    row the other waited on. So do a replacement and a new date (``rounds.turns``, installed
+    by ``hooks.install``), before the round's row: they append to the audit log, then write
+    the team's waiting notices again, and a following holding a member's notice waited on
+    the log's head they held. A claim never waits for it."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": FOLLOW_LOCK})
 

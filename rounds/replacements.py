@@ -63,7 +63,7 @@ from findings.service import _locked_finding
 from findings.settings import FindingsSettings
 from findings.state import is_final
 from registry.models import Conflict, Inspector, InspectorStatus
-from rounds import audit
+from rounds import audit, turns
 from rounds.artifacts import load_inputs
 from rounds.models import Assignment, DueChange, Round, RoundStatus, TeamChange
 from rounds.service import check_texts
@@ -334,7 +334,10 @@ def _set_by(
 
 def drawn_round(session: Session, round_key: str, only: str) -> Round:
     """The round, locked for this change (the round's changes take it in turn), if it is
-    drawn; refused otherwise (``only``: what only a drawn round allows)."""
+    drawn; refused otherwise (``only``: what only a drawn round allows). The turns of what
+    builds on rounds come first (``rounds.turns``: a dispatcher's following of the messages
+    this change writes again), before the round's row or any other."""
+    turns.take(session.connection())
     rnd = session.get(Round, round_key, with_for_update=True)
     if rnd is None:
         raise Refused("no-round", _no_round(session, round_key))

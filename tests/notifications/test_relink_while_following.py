@@ -92,12 +92,16 @@ def _two_seats(engine: sa.Engine) -> tuple[tuple[str, str], tuple[str, str], int
     return s1, s2, ids[s2]
 
 
-def _start(db_url: str, tmp_path: Path, what: str) -> subprocess.Popen[bytes]:
+def _start(
+    db_url: str, tmp_path: Path, what: str, module: str = __name__
+) -> subprocess.Popen[bytes]:
+    """``python -m module what`` (a side, run by the module's ``_main``) on ``db_url``, under
+    the rotated key."""
     env = os.environ | {"SHUANGSUI_DATABASE_URL": db_url, "SHUANGSUI_SECRET_KEY": NEW_KEY,
                         "SHUANGSUI_HOME": str(tmp_path / "home"),
                         "SHUANGSUI_ENVIRONMENT": "test", "PYTHONPATH": str(ROOT),
                         "PYTHONFAULTHANDLER": "1"}  # fmt: skip
-    command = [sys.executable, "-m", "tests.notifications.test_relink_while_following", what]
+    command = [sys.executable, "-m", module, what]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)  # fmt: skip
 
@@ -141,11 +145,7 @@ def test_a_relink_and_a_claim_following_the_same_members_take_turns(
         relinker = _start(db_url, tmp_path, "relink")
         _until_waiting(engine, 2, [follower, relinker])
         holder.rollback()
-    said = {name: p.communicate(timeout=120)[0].decode("utf-8", "replace")
-            for name, p in (("claim", follower), ("relink", relinker))}  # fmt: skip
-    assert (follower.returncode, relinker.returncode) == (0, 0), said
-    assert "deadlock" not in said["claim"] + said["relink"], said
-    assert "following claimed messages" not in said["claim"], said
+    said = ended_well(claim=follower, relink=relinker)
     claimed = json.loads(said["claim"].strip().splitlines()[-1])
     assert len(claimed) == 2, said
     for member, code, link in claimed:  # the claim's messages go with the links that open
@@ -159,6 +159,18 @@ def test_a_relink_and_a_claim_following_the_same_members_take_turns(
         if (member, code) in (s1, s2):
             token = assignment_token(NEW_KEY, ROUND, code, member)
             assert payload["link"].endswith(f"token={token}"), (member, payload)
+
+
+def ended_well(**procs: subprocess.Popen[bytes]) -> dict[str, str]:
+    """What each process (by name; ``claim``, the claim's) said, once each ended well: no
+    deadlock said (a write tries again after one, ``shuangsui.writes``, and says so when its
+    process logs at INFO), the claim's following not failed."""
+    said = {name: p.communicate(timeout=120)[0].decode("utf-8", "replace")
+            for name, p in procs.items()}  # fmt: skip
+    assert [p.returncode for p in procs.values()] == [0] * len(procs), said
+    assert not any("deadlock" in text for text in said.values()), said
+    assert "following claimed messages" not in said["claim"], said
+    return said
 
 
 def _main(what: str) -> None:
