@@ -20,12 +20,20 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
+from draw.plan import normalise_division
 from findings import dates
 from leads import events, targeting
 from leads.models import Lead, LeadSource, LeadStatus
 from leads.schemas import LeadIn
-from registry.models import CheckItem, Enterprise
+from registry.models import (
+    Certificate,
+    CheckItem,
+    Enterprise,
+    EnterpriseStatus,
+    certificate_kind_label,
+)
 from rounds import audit
+from shuangsui.config import get_settings
 from shuangsui.errors import Conflict, NotFound, UserError
 from shuangsui.text import no_control_in_text
 from shuangsui.writes import write
@@ -216,6 +224,75 @@ def _reason(reason: str, *, required: bool) -> str:
         raise UserError(f"reason: {exc}") from None
 
 
+ENTERPRISE_STATUS_CHINESE = {
+    EnterpriseStatus.deregistered: "注销",
+    EnterpriseStatus.revoked: "吊销",
+}
+
+
+@dataclass(frozen=True)
+class OutOfReach:
+    """Why no round of a check item can ever target an enterprise the registry holds: a
+    round's frame takes only active enterprises holding a certificate of a kind the check item
+    covers, in divisions of this bureau's jurisdiction (its plans' divisions must be). Said in
+    English (``field: reason``, the API and the command line) and in Chinese (the workspace)."""
+
+    english: str
+    chinese: str
+
+
+def out_of_reach(session: Session, credit_code: str, check_item: CheckItem) -> OutOfReach | None:
+    """Why no round of ``check_item`` can target ``credit_code`` (held by the registry), or
+    None when a round's population may take it."""
+    firm = session.get(Enterprise, credit_code)
+    if firm is None:
+        return None
+    after = "accept the lead once the registry says otherwise, or merge or reject it"
+    status = EnterpriseStatus(firm.status)
+    if status is not EnterpriseStatus.active:
+        said = ENTERPRISE_STATUS_CHINESE.get(status, status.value)
+        return OutOfReach(
+            f"credit_code: {credit_code} is {status.value} in the registry of enterprises, not "
+            f"active, so no round can target it; {after}",
+            f"该企业在检查对象名录库中的状态为“{said}”，不是存续：抽查只从存续的企业中抽取，"
+            "任何一轮抽查都不能将其列入定向检查，因此暂不能受理。可以合并或不予受理。",
+        )
+    bureau = get_settings().bureau_code
+    if not firm.division_code.startswith(normalise_division(bureau)):
+        return OutOfReach(
+            f"credit_code: {credit_code} lies in division {firm.division_code}, outside this "
+            f"bureau's jurisdiction {bureau}, so no round of ours can target it; refer it to "
+            "the bureau of that division, or merge or reject it",
+            f"该企业所在行政区划 {firm.division_code} 不在本局辖区 {bureau} 内：本局的抽查只从"
+            "辖区内的企业中抽取，任何一轮抽查都不能将其列入定向检查，因此不能受理。"
+            "请移送该区划的监管部门，或合并、不予受理。",
+        )
+    kinds = sorted(str(k) for k in check_item.cert_kinds)
+    q = select(Certificate.kind).where(col(Certificate.credit_code) == credit_code)
+    held = sorted({str(kind) for kind in session.exec(q)})
+    if not set(kinds) & set(held):
+        holds = f"it holds {', '.join(held)}" if held else "it holds none"
+        return OutOfReach(
+            f"check_item: {check_item.code} covers {', '.join(kinds) or 'no'} certificates and "
+            f"{credit_code} holds none of them ({holds}), so no round of {check_item.code} can "
+            f"target it; accept the lead for a check item of a certificate it holds, or once "
+            f"the registry holds such a certificate, or merge or reject it",
+            f"检查事项 {check_item.code}（{check_item.name}）检查的认证类别为"
+            f"{'、'.join(certificate_kind_label(k) for k in kinds) or '（无）'}，名录库中该企业"
+            "没有这类证书：这一事项的抽查不能将其列入定向检查，因此不能按这一事项受理。"
+            "请选择该企业所持证书的检查事项，或合并、不予受理。",
+        )
+    return None
+
+
+def unreachable(engine: Engine, credit_code: str, check_item: str) -> OutOfReach | None:
+    """:func:`out_of_reach` for the check item of code ``check_item`` (None when there is no
+    such item: ``accept`` refuses that)."""
+    with Session(engine) as session:
+        item = session.get(CheckItem, check_item)
+        return None if item is None else out_of_reach(session, credit_code, item)
+
+
 def accept(
     engine: Engine, lead_id: int, *, check_item: str, by: str, reason: str = "",
     urgent: bool = False, allowed: Allowed = None,
@@ -226,10 +303,13 @@ def accept(
     reason = _reason(reason, required=False)
 
     def change(session: Session, lead: Lead, _locked: dict[int, Lead]) -> events.LeadAccepted:
-        if session.get(CheckItem, check_item) is None:
+        item = session.get(CheckItem, check_item)
+        if item is None:
             raise UserError(f"check_item: {check_item!r} is not in the check-item list")
         if session.get(Enterprise, lead.credit_code) is None:
             raise UserError(not_in_registry(lead.credit_code))
+        if far := out_of_reach(session, lead.credit_code, item):
+            raise UserError(far.english)
         lead.status, lead.check_item_code, lead.urgent = LeadStatus.accepted, check_item, urgent
         lead.decision_reason, lead.decided_by = reason, by
         assert lead.id is not None

@@ -213,6 +213,11 @@ async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
     engine = request.app.state.engine
     if not await run_in_threadpool(service.in_registry, engine, lead.credit_code):
         raise PageRefused(422, leadviews.NOT_IN_REGISTRY, back=back)  # the service refuses too
+    if far := await run_in_threadpool(service.unreachable, engine, lead.credit_code, item):
+        # no round of the item can target the enterprise (the service refuses it too): the
+        # lead's page again, why above 受理 and its fields as sent (another item may do)
+        return await run_in_threadpool(functools.partial(
+            _page, request, me, lead, refused=far.chinese, form="accept", sent=sent))  # fmt: skip
     if plan:
         await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
     decided = await _decide(request, me, lead, service.accept, sent, check_item=item,

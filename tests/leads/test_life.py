@@ -18,7 +18,7 @@ from api.app import create_app
 from draw.plan import plan_hash
 from findings.models import PublishedResult
 from leads.models import Lead, LeadStatus
-from registry.models import Enterprise
+from registry.models import Certificate, Enterprise
 from rounds import service
 from rounds.artifacts import load_inputs
 from rounds.bundle import run_verify_script
@@ -43,20 +43,28 @@ def _lead(code: str, **kw: object) -> dict[str, object]:
     return body | kw
 
 
-def _outside_every_population(engine: sa.Engine) -> str:
-    """A firm the registry holds in another province, with no certificate: no plan's
-    population has it (a lead of a firm the registry does not hold is not accepted)."""
+def _outside_the_plans_population(engine: sa.Engine) -> str:
+    """A firm of the bureau's province whose only CCC certificate is withdrawn: a round of
+    CCC-01 could take it (a plan's ``cert_statuses`` may name withdrawn certificates), this
+    plan's population (valid ones) does not. (A lead of a firm no round of ours can take, of
+    another province or with no certificate of the item, is not accepted: test_accept_out_of_
+    reach.py.)"""
     code = outside_code()
+    now = dt.datetime.now(dt.UTC)
     with Session(engine) as s:
-        s.add(Enterprise(credit_code=code, name="外省企业有限公司", division_code="330100",
-                         risk_class="B", updated_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        s.add(Enterprise(credit_code=code, name="外地企业有限公司", division_code="350100",
+                         risk_class="B", updated_at=now))  # fmt: skip
+        s.flush()
+        s.add(Certificate(body="CQC", number="2026019999999998", credit_code=code, kind="ccc",
+                          status="withdrawn", issued_on=dt.date(2025, 1, 1),
+                          expires_on=dt.date(2030, 1, 1), updated_at=now))  # type: ignore[arg-type]  # fmt: skip
         s.commit()
     return code
 
 
 def test_a_lead_from_intake_to_the_published_count(engine: sa.Engine, tmp_path: Path) -> None:
     codes = seed_registry(engine)
-    target, elsewhere = codes[5], _outside_every_population(engine)
+    target, elsewhere = codes[5], _outside_the_plans_population(engine)
     token = tokens.create_coordinator(engine, "林科长", get_settings().bureau_code)
     app = create_app(engine=engine)
     with (
@@ -68,12 +76,14 @@ def test_a_lead_from_intake_to_the_published_count(engine: sa.Engine, tmp_path: 
         lead = made.json()
         assert lead["status"] == "received" and lead["source"] == "complaint"
         assert lead["reporter"] == "(保密)" and lead["deadline"] == "2027-01-19"
-        # a lead on a firm outside every population: accepted, but no frame can take it
+        # a lead on a firm outside this plan's population: accepted, but its frame does not
+        # take it
         other = http.post("/leads", json=_lead(elsewhere, source="risk_monitoring")).json()
         assert httpx.get(f"{base}/leads").status_code == 401
         accepted = http.post(f"/leads/{lead['id']}/accept", json={"check_item": "CCC-01"})
         assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
-        http.post(f"/leads/{other['id']}/accept", json={"check_item": "CCC-01"})
+        taken = http.post(f"/leads/{other['id']}/accept", json={"check_item": "CCC-01"})
+        assert taken.status_code == 200, taken.text
 
     plan_text = plan_yaml()
     plan, _ = load_plan_text(plan_text)

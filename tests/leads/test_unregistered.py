@@ -20,7 +20,7 @@ from api.app import create_app
 from leads.models import Lead, LeadStatus
 from leads.service import not_in_registry
 from registry.io import write_table
-from registry.models import Enterprise
+from registry.models import Certificate, Enterprise
 from shuangsui.cli import _register_groups, app
 from shuangsui.config import get_settings
 from tests.leads.helpers import outside_code
@@ -60,10 +60,17 @@ def test_a_lead_outside_the_registry_is_said_so_and_not_accepted(engine: sa.Engi
         assert kept.check_item_code is None
     assert post(f"/leads/{inside['id']}/accept", {"check_item": "CCC-01"}).status_code == 200
 
-    # once the registry holds the enterprise, the lead is accepted like any other
+    # once the registry holds the enterprise (with its CCC certificate, as an import brings
+    # it in: one holding no certificate of the item is refused, test_accept_out_of_reach.py),
+    # the lead is accepted like any other
+    now = dt.datetime.now(dt.UTC)
     with Session(engine) as s:
         s.add(Enterprise(credit_code=code, name="后来登记的企业有限公司", division_code="350100",
-                         risk_class="B", updated_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+                         risk_class="B", updated_at=now))  # fmt: skip
+        s.flush()
+        s.add(Certificate(body="CQC", number="2026019999999997", credit_code=code, kind="ccc",
+                          issued_on=dt.date(2025, 1, 1), expires_on=dt.date(2030, 1, 1),
+                          updated_at=now))  # type: ignore[arg-type]  # fmt: skip
         s.commit()
     accepted = post(f"/leads/{outside['id']}/accept", {"check_item": "CCC-01"})
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
