@@ -56,6 +56,7 @@ from joint.store import (
     plan_of,
     store,
 )
+from shuangsui.db import one_moment
 from shuangsui.errors import Conflict, EntropyUnavailable, UserError
 from shuangsui.writes import write
 
@@ -107,7 +108,7 @@ def commit(
     for b in codes:
         if b != me.code and b not in me.partners:
             raise UserError(f"participants: bureau {b} is not in the partner directory")
-    with engine.connect() as conn:
+    with one_moment(engine) as conn:  # the frames of one registry, not of two imports
         payload = own_frames(conn, plan, me.code)
     nonce = secrets.token_hex(32)
     statement = {

@@ -15,8 +15,7 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -33,6 +32,7 @@ from rounds import audit, due_dates, service, team_changes
 from rounds.frames import code_order
 from rounds.models import Assignment, AuditEvent, Round, RoundStatus, Selection
 from shuangsui.config import get_settings
+from shuangsui.db import one_moment
 from shuangsui.errors import IntegrityError, UserError
 from shuangsui.files import remove_leftovers, write_atomic, writer_lock
 from shuangsui.paths import child
@@ -82,23 +82,6 @@ def recompute(engine: Engine, round_key: str, *, chain_checked: bool = False) ->
         teams = team_changes.replayed_teams(rnd, inputs, result, changes)
         _compare_teams(conn, round_key, teams)
     return Recomputed(rnd, inputs, result, changes)
-
-
-@contextmanager
-def one_moment(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction that sees the database as of its first read (PostgreSQL:
-    REPEATABLE READ; SQLite: one read transaction in WAL mode), taking no lock. A verification
-    reads in it: read one by one, a replacement recorded between two reads (during the draw's
-    re-run, which takes a while) made teams stored as they are look stored against the rules."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN")
-        else:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        try:
-            yield conn
-        finally:
-            conn.rollback()
 
 
 # what the round's record must say as its audit events said it when they were appended

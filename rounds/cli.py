@@ -24,7 +24,7 @@ from rounds.plans import find_plan, read_plan
 from rounds.preflight import describe, preflight, refusals
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
-from shuangsui.db import get_engine, migrate
+from shuangsui.db import get_engine, migrate, one_moment
 from shuangsui.errors import CommitHeld, DrawNotRecorded, EntropyUnavailable, UserError
 from shuangsui.keys import ROW_ID_MAX, check_round_key
 from workspace.events import DrawCommandEntered
@@ -66,7 +66,7 @@ def check(
     engine = _engine()
     path = find_plan(settings.plans_dir, plan)
     base, _ = service.load_plan_text(read_plan(path), source=plan)
-    with engine.connect() as conn:
+    with one_moment(engine) as conn:  # as the commit reads: the frames and freshness agree
         report = preflight(conn, base, source=plan, bureau_code=settings.bureau_code)
     for line in describe(report):
         typer.echo(line)

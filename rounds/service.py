@@ -64,7 +64,7 @@ from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
 from shuangsui.config import Settings, get_settings
-from shuangsui.db import insert_rows
+from shuangsui.db import insert_rows, one_moment
 from shuangsui.errors import (
     CommitHeld,
     DrawAlreadyMade,
@@ -258,7 +258,7 @@ def commit_round(
             source=plan_source,
         )
 
-    with engine.connect() as conn:
+    with one_moment(engine) as conn:  # the frames and the registry's freshness agree
         built = build_frames(conn, plan, source=plan_source)
         report = preflight(conn, plan, built=built)
     # The entropy is named once the frames are read, never before: a beacon round named first

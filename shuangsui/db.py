@@ -97,6 +97,26 @@ def get_engine(settings: Settings | None = None) -> Engine:
 
 
 @contextmanager
+def one_moment(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction that sees the database as of its first read (PostgreSQL:
+    REPEATABLE READ; SQLite: one read transaction in WAL mode), taking no lock. Reads that must
+    agree with one another are made in it: read one by one, each sees what was committed when
+    it ran (PostgreSQL's READ COMMITTED; SQLite's driver begins no transaction for a read), so
+    a write committed between two of them is half seen (a verification's replacement recorded
+    during its re-run of the draw; a registry import committed while a round's commit read its
+    frames, whose freshness, read after, counted the import the frames never held)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+@contextmanager
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A session whose transaction commits on success and rolls back on any error."""
     with Session(engine or get_engine(), expire_on_commit=False) as session:

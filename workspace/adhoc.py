@@ -62,6 +62,7 @@ from rounds.preflight import (
     refusals,
 )
 from shuangsui.clock import local_label
+from shuangsui.db import one_moment
 from shuangsui.errors import PlanError, UserError
 from shuangsui.keys import InvalidKey, adhoc_round_key
 from shuangsui.text import no_control_in_text
@@ -320,7 +321,7 @@ def preview(request: Request, params: dict[str, Any], plans: Plans) -> Preview:
         k: params[k] for k in ("rates", "total_cap", "divisions") if k in params
     }
     plan = apply_overrides(plan, overrides)
-    with request.app.state.engine.connect() as conn:
+    with one_moment(request.app.state.engine) as conn:  # as the commit reads them
         report = preflight(conn, plan, source=params["plan"], bureau_code=settings.bureau_code)
     held = refusals(
         report,
