@@ -163,9 +163,10 @@ def _month_notes() -> list[str]:
             continue  # another month's round: its run, or the coordinator, has seen to it
         notes.append(
             f"round {key} was held by its preflight at {_local(at, settings.timezone)}, "
-            "the coordinator told why, and is not committed yet: the run of the monthly-round "
-            "deployment scheduled when it was held commits it within the hour, or commit it "
-            "now: shuangsui round commit PLAN"
+            "the coordinator told why, and is not committed yet: commit it now (shuangsui round "
+            "commit PLAN), or let the run of the monthly-round deployment scheduled when it "
+            "was held commit it within the hour (its log and held artifact say whether one "
+            "was: none is scheduled past the month's end or by a run outside a deployment)"
         )
     return notes
 

@@ -66,9 +66,10 @@ def test_a_late_import_names_the_months_committed_and_held_rounds(
         "before this import: it draws from the registry as it stood then; this import counts "
         "from the next round committed",
         "note: round org-2026-12 was held by its preflight at 2026-12-01 02:00 (Asia/Shanghai), "
-        "the coordinator told why, and is not committed yet: the run of the monthly-round "
-        "deployment scheduled when it was held commits it within the hour, or commit it now: "
-        "shuangsui round commit PLAN",
+        "the coordinator told why, and is not committed yet: commit it now (shuangsui round "
+        "commit PLAN), or let the run of the monthly-round deployment scheduled when it was "
+        "held commit it within the hour (its log and held artifact say whether one was: none "
+        "is scheduled past the month's end or by a run outside a deployment)",
     ]
 
     # the same file again changes nothing, but is an import: the notes again
