@@ -196,10 +196,15 @@ def equivocations(
         _known_or_proven(code, origin_of(code))
     if out is None:
         with Session(_engine()) as session:
-            _json(equivocation.stored(session, origin))
-        return
-    for path in equivocation.write_proofs(_engine(), out, origin):
-        typer.echo(str(path))
+            proofs = equivocation.stored(session, origin)
+        _json(proofs)
+    else:
+        proofs = equivocation.write_proofs(_engine(), out, origin)
+        for path in proofs:
+            typer.echo(str(path))
+    if not proofs:  # said apart from the listing: a script reading it reads "[]" or nothing
+        said = f"partner {code} has not" if code else "no partner has"
+        typer.echo(f"no equivocation proofs: {said} shown two histories", err=True)
 
 
 def _known_or_proven(code: str, origin: str) -> None:
@@ -310,7 +315,10 @@ def assist_request(
 def assist_list() -> None:
     """Every assistance request, ours and the partners', with its state (JSON)."""
     with Session(_engine()) as session:
-        _json([c.model_dump() for c in session.exec(select(AssistanceCase)).all()])
+        cases = [c.model_dump() for c in session.exec(select(AssistanceCase)).all()]
+    _json(cases)
+    if not cases:  # said apart from the listing: a script reading it reads "[]"
+        typer.echo("no assistance requests, ours or the partners'", err=True)
 
 
 ANSWERED_BY = "who answers (audited; default: this login's user name)"

@@ -5,6 +5,8 @@ error: a script reading the lines still reads none."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -34,4 +36,26 @@ def test_an_empty_listing_says_so_on_standard_error(
     out = cli.invoke(app, args)
     assert out.exit_code == 0, out.output
     assert out.stdout == ""
+    assert out.stderr.strip() == said
+
+
+NO_PROOFS = "no equivocation proofs: no partner has shown two histories"
+
+
+@pytest.mark.parametrize(
+    ("args", "listed", "said"),
+    [
+        (["partners", "assist", "list"], "[]", "no assistance requests, ours or the partners'"),
+        (["partners", "equivocations"], "[]", NO_PROOFS),
+        (["partners", "equivocations", "--out", "{tmp}/proofs"], "", NO_PROOFS),
+    ],
+)
+def test_an_empty_json_listing_is_still_json_and_says_so_on_standard_error(
+    cli: CliRunner, engine: sa.Engine, tmp_path: Path, args: list[str], listed: str, said: str
+) -> None:
+    """The partners' listings print JSON (or the proofs' paths) for scripts: "[]" stays what
+    they read, and the sentence goes beside it (they printed "[]" and nothing else)."""
+    out = cli.invoke(app, [a.format(tmp=tmp_path) for a in args])
+    assert out.exit_code == 0, out.output
+    assert out.stdout.strip() == listed
     assert out.stderr.strip() == said

@@ -61,4 +61,6 @@ def test_equivocations_of_a_partner_not_known_are_refused_not_shown_empty(
     assert not (tmp_path / "proofs").exists()
     for code in ("310000", "320000"):
         shown = cli.invoke(app, ["partners", "equivocations", code])
-        assert (shown.exit_code, json.loads(shown.output)) == (0, []), shown.output
+        assert (shown.exit_code, json.loads(shown.stdout)) == (0, []), shown.output
+        said = f"no equivocation proofs: partner {code} has not shown two histories"
+        assert shown.stderr.strip() == said
