@@ -19,7 +19,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,6 @@ os.environ.update({"SHUANGSUI_HOME": str(TMP / "fj"), "SHUANGSUI_BUREAU_CODE": "
                    "SHUANGSUI_ENVIRONMENT": "test"})  # fmt: skip
 
 import pg_admin  # noqa: E402
-import uvicorn  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from exchange import log  # noqa: E402
@@ -46,7 +44,7 @@ from exchange.client import PREFIX, PartnerClient  # noqa: E402
 from exchange.directory import load_directory  # noqa: E402
 from exchange.keys import load_or_create  # noqa: E402
 from exchange.settings import exchange_settings  # noqa: E402
-from tests.exchange.bureaus import make_bureau, write_directory  # noqa: E402
+from tests.exchange.bureaus import make_bureau, served, write_directory  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 NAME = f"bench_checkpoint_{os.getpid()}"
@@ -67,8 +65,6 @@ def timed(n: int, fn: Callable[[], object]) -> list[float]:
 
 
 def main() -> None:
-    from api.app import create_app
-
     url = pg_admin.fresh(ARGS.postgres_url, NAME) if ARGS.postgres_url else ""
     port = free_port()
     sh = make_bureau(TMP, "310000", url or None)
@@ -83,19 +79,13 @@ def main() -> None:
     fj.base_url = "http://127.0.0.1:1"
     write_directory(TMP / "fj" / "partners.toml", [sh])
     write_directory(sh.home / "partners.toml", [fj])
-    settings = sh.settings.model_copy(update={"public_base_url": sh.base_url})
-    app = create_app(engine=sh.engine, settings=settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
     partner = load_directory()["310000"]
     keys_dir = exchange_settings().for_home(sh.home)[1]
     interval = exchange_settings().exchange_checkpoint_interval
     request: dict[str, list[float]] = {"with": [], "without": []}
     handler: dict[str, list[float]] = {"with": [], "without": []}
     try:
-        with PartnerClient(partner, fj.key) as client:
+        with served(sh, port), PartnerClient(partner, fj.key) as client:
             client.get(f"{PREFIX}/checkpoint")  # the first checkpoint signed, outside the time
             for _ in range(ARGS.rounds):
                 for mode, check in (("with", SHIPPED), ("without", _yes)):
@@ -111,7 +101,6 @@ def main() -> None:
                     )
     finally:
         log._signed_by = SHIPPED  # type: ignore[assignment]
-        server.should_exit = True
         sh.engine.dispose()
         fj.engine.dispose()
         if url:
