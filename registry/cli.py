@@ -13,6 +13,7 @@ import typer
 from sqlmodel import Session, col
 
 from registry.schema import IMPORT_ORDER, KINDS
+from shuangsui.clock import local_time
 from shuangsui.config import get_settings
 from shuangsui.errors import ImportRejected, UserError
 
@@ -159,7 +160,7 @@ def _month_notes() -> list[str]:
             .order_by(col(Notification.round_key))
         ).all()
     for key, at in held:
-        if current_period(settings.timezone, _local_day(at, settings.timezone)) != period:
+        if current_period(settings.timezone, local_time(at, settings.timezone).date()) != period:
             continue  # another month's round: its run, or the coordinator, has seen to it
         notes.append(
             f"round {key} was held by its preflight at {_local(at, settings.timezone)}, "
@@ -171,22 +172,9 @@ def _month_notes() -> list[str]:
     return notes
 
 
-def _as_utc(at: Any) -> Any:
-    from datetime import UTC
-
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
 def _local(at: Any, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    return f"{_as_utc(at).astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} ({tz})"
-
-
-def _local_day(at: Any, tz: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return _as_utc(at).astimezone(ZoneInfo(tz)).date()
+    """``at`` (stored as UTC) as the notes write it: '2026-12-01 02:00 (Asia/Shanghai)'."""
+    return f"{local_time(at, tz):%Y-%m-%d %H:%M} ({tz})"
 
 
 def _check_whitelist(path: Path) -> None:
