@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from draw.plan import normalise_division
 from findings import dates
 from leads import events, targeting
 from leads.models import Lead, LeadSource, LeadStatus
@@ -33,6 +32,7 @@ from registry.models import (
     certificate_kind_label,
 )
 from rounds import audit
+from rounds.plans import in_jurisdiction
 from shuangsui.config import get_settings
 from shuangsui.errors import Conflict, NotFound, UserError
 from shuangsui.text import no_control_in_text
@@ -258,7 +258,7 @@ def out_of_reach(session: Session, credit_code: str, check_item: CheckItem) -> O
             "任何一轮抽查都不能将其列入定向检查，因此暂不能受理。可以合并或不予受理。",
         )
     bureau = get_settings().bureau_code
-    if not firm.division_code.startswith(normalise_division(bureau)):
+    if not in_jurisdiction(firm.division_code, bureau):
         return OutOfReach(
             f"credit_code: {credit_code} lies in division {firm.division_code}, outside this "
             f"bureau's jurisdiction {bureau}, so no round of ours can target it; refer it to "

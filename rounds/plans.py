@@ -158,20 +158,26 @@ def check_against_registry(
                     within=f"{where}: population.")  # fmt: skip
 
 
+def in_jurisdiction(division: str, bureau_code: str) -> bool:
+    """Whether ``division`` (2, 4 or 6 digits) lies in the jurisdiction of ``bureau_code``:
+    its code, trailing zero pairs dropped, starts with the bureau's (350000 holds 35, 3501 and
+    350102)."""
+    return normalise_division(division).startswith(normalise_division(bureau_code))
+
+
 def check_divisions(codes: Sequence[str], *, bureau_code: str, within: str) -> None:
     """Each of ``codes`` (well formed: 2, 4 or 6 digits) is a division of the shipped GB/T 2260
     table (``registry.divisions``) in the bureau's jurisdiction; else a :class:`PlanError`
     naming ``{within}divisions.{i}`` (the code's place in ``codes``) and the code."""
     table, home = divisions(), normalise_division(bureau_code)
     for i, code in enumerate(codes):
-        division = normalise_division(code)
-        full = (division + "0000")[:6]
+        full = (normalise_division(code) + "0000")[:6]
         if not table.is_known(full):
             raise PlanError(
                 f"{within}divisions.{i}: {full} is not a GB/T 2260 division code "
                 "(registry/data/divisions.csv lists them)"
             )
-        if not division.startswith(home):
+        if not in_jurisdiction(code, bureau_code):
             raise PlanError(
                 f"{within}divisions.{i}: {full} ({table.name(full)}) is outside this bureau's "
                 f"jurisdiction {bureau_code} ({table.name(bureau_code)}); write a division "

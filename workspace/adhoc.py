@@ -55,7 +55,7 @@ from rounds.holds import (
     StratumVanishes,
 )
 from rounds.models import Round, RoundKind, RoundStatus
-from rounds.plans import apply_overrides
+from rounds.plans import apply_overrides, in_jurisdiction
 from rounds.preflight import (
     Preflight,
     preflight,
@@ -189,9 +189,12 @@ def _plans(request: Request) -> Plans:
 def prefectures(bureau_code: str, day: dt.date) -> list[tuple[str, str]]:
     """The prefecture-level divisions in force in the bureau's jurisdiction (code, name): what
     the form's 限定行政区划 may name, beside their counties' codes."""
-    table, home = divisions(), normalise_division(bureau_code)
-    return [(c, table.name(c, day)) for c in table.codes_in_force(day)
-            if c.startswith(home) and is_prefecture(c) and c != bureau_code]  # fmt: skip
+    table = divisions()
+    return [
+        (c, table.name(c, day))
+        for c in table.codes_in_force(day)
+        if in_jurisdiction(c, bureau_code) and is_prefecture(c) and c != bureau_code
+    ]
 
 
 def _form(
