@@ -41,10 +41,9 @@ from sqlmodel import Session  # noqa: E402
 
 from exchange import log  # noqa: E402
 from exchange.client import PREFIX, PartnerClient  # noqa: E402
-from exchange.directory import load_directory  # noqa: E402
 from exchange.keys import load_or_create  # noqa: E402
 from exchange.settings import exchange_settings  # noqa: E402
-from tests.exchange.bureaus import make_bureau, served, write_directory  # noqa: E402
+from tests.exchange.bureaus import make_bureau, pulled_by_fujian, served  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 NAME = f"bench_checkpoint_{os.getpid()}"
@@ -74,12 +73,7 @@ def main() -> None:
         entries = [log.NewEntry(f"note/{i}", "result", body) for i in range(1000)]
         log.append_many(session, origin=sh.origin, entries=entries)
         session.commit()
-    fj = make_bureau(TMP / "x", "350000")
-    fj.key = load_or_create()
-    fj.base_url = "http://127.0.0.1:1"
-    write_directory(TMP / "fj" / "partners.toml", [sh])
-    write_directory(sh.home / "partners.toml", [fj])
-    partner = load_directory()["310000"]
+    fj, partner = pulled_by_fujian(TMP / "x", sh)
     keys_dir = exchange_settings().for_home(sh.home)[1]
     interval = exchange_settings().exchange_checkpoint_interval
     request: dict[str, list[float]] = {"with": [], "without": []}

@@ -29,7 +29,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -51,17 +50,14 @@ os.environ.update({"SHUANGSUI_HOME": str(TMP / "fj"), "SHUANGSUI_BUREAU_CODE": "
 
 import pg_admin  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-import uvicorn  # noqa: E402
 from peak_memory import describe, step_peak  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from exchange import log  # noqa: E402
 from exchange.client import PREFIX, PartnerClient  # noqa: E402
-from exchange.directory import load_directory  # noqa: E402
-from exchange.keys import load_or_create  # noqa: E402
 from exchange.sync import sync_partner  # noqa: E402
 from shuangsui import db  # noqa: E402
-from tests.exchange.bureaus import make_bureau, write_directory  # noqa: E402
+from tests.exchange.bureaus import make_bureau, pulled_by_fujian, served  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 PID = os.getpid()
@@ -187,8 +183,6 @@ def profiled(fn):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    from api.app import create_app
-
     n = ARGS.entries
     port = free_port()
     sh = make_bureau(TMP, "310000", database("sh"))
@@ -196,35 +190,24 @@ def main() -> None:
     appended = fill(sh.engine, sh.origin, n)
     fj_url = database("fj")
     os.environ["SHUANGSUI_DATABASE_URL"] = fj_url
-    fj = make_bureau(TMP / "x", "350000", fj_url)
-    fj.key = load_or_create()
-    fj.base_url = "http://127.0.0.1:1"
-    write_directory(TMP / "fj" / "partners.toml", [sh])
-    write_directory(sh.home / "partners.toml", [fj])
-    settings = sh.settings.model_copy(update={"public_base_url": sh.base_url})
-    app = create_app(engine=sh.engine, settings=settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    partner = load_directory()["310000"]
+    fj, partner = pulled_by_fujian(TMP / "x", sh, fj_url)
     engine = db.get_engine()
     try:
-        t0 = time.perf_counter()
-        with PartnerClient(partner, fj.key) as client:
-            checkpoint, pages = download(client, sh.base_url, n)
-        plain = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        rows = floor_verify(checkpoint, pages, sh.key.public.public, sh.origin)
-        verify = time.perf_counter() - t0
-        with step_peak() as memory:  # (the partner's server, a thread here, serves meanwhile)
+        with served(sh, port):
             t0 = time.perf_counter()
-            out = profiled(lambda: sync_partner(engine, partner, key=fj.key, timeout=60))
-            full = time.perf_counter() - t0
-        assert out.status == "ok" and out.after == n, out
+            with PartnerClient(partner, fj.key) as client:
+                checkpoint, pages = download(client, sh.base_url, n)
+            plain = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rows = floor_verify(checkpoint, pages, sh.key.public.public, sh.origin)
+            verify = time.perf_counter() - t0
+            with step_peak() as memory:  # (the partner's server, a thread here, serves meanwhile)
+                t0 = time.perf_counter()
+                out = profiled(lambda: sync_partner(engine, partner, key=fj.key, timeout=60))
+                full = time.perf_counter() - t0
+            assert out.status == "ok" and out.after == n, out
         insert = floor_insert(engine, rows)
     finally:
-        server.should_exit = True
         engine.dispose()
         sh.engine.dispose()
         fj.engine.dispose()

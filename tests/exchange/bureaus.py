@@ -19,10 +19,12 @@ from sqlmodel import Session, select
 from draw.canonical import canonical_json
 from draw.merkle import leaf_hash
 from exchange import log, proofs
+from exchange.directory import Partner, load_directory
 from exchange.keys import BureauKey, load_or_create
 from exchange.models import ExchangeEntry, ExchangeHead, ExchangeNode
 from exchange.notes import format_checkpoint
 from exchange.publish import result_body
+from exchange.settings import exchange_settings
 from shuangsui import db
 from shuangsui.config import Settings
 from tests.servers import free_port, serve_app, serve_process
@@ -58,6 +60,20 @@ def write_directory(path: Path, partners: list[Bureau]) -> None:
                  f'base_url = "{p.base_url}"\nkeys = ["{p.key.public.text}"]\n\n')  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def pulled_by_fujian(
+    tmp_path: Path, partner: Bureau, url: str | None = None
+) -> tuple[Bureau, Partner]:
+    """Fujian (350000, the configured bureau: its key and its directory where
+    ``SHUANGSUI_HOME`` keeps them; its database ``url`` or a file under ``tmp_path``) and
+    ``partner`` (its ``base_url`` set), each in the other's directory, Fujian's feed served
+    nowhere. Fujian, and ``partner`` as Fujian's directory has it, ready for a sync."""
+    fj = make_bureau(tmp_path, "350000", url)
+    fj.key, fj.base_url = load_or_create(), "http://127.0.0.1:1"
+    write_directory(exchange_settings().partners_path, [partner])
+    write_directory(partner.home / "partners.toml", [fj])
+    return fj, load_directory()[partner.code]
 
 
 class AppTransport(httpx.BaseTransport):
