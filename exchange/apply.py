@@ -78,6 +78,23 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
+def logged_at(at: Any, stored: dt.datetime) -> dt.datetime:
+    """When a partner logged an entry: its ``at`` (``YYYY-MM-DDTHH:MM:SSZ``), never later than
+    ``stored`` (our clock when we took the entry; naive is UTC) plus
+    ``SHUANGSUI_EXCHANGE_SIGNATURE_MAX_AGE``, however far ahead the partner wrote it; an ``at``
+    not of that form is taken as that bound. A result inspected after the day (China's time)
+    of this moment had not happened: it counts for no draw (:func:`_inspected` when it is
+    stored, ``exchange.recognition`` when a draw reads it)."""
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=dt.UTC)
+    bound = stored + dt.timedelta(seconds=exchange_settings().exchange_signature_max_age)
+    try:
+        said = dt.datetime.strptime(str(at), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return bound
+    return min(said, bound)
+
+
 def _inspected(e: Verified, partner: Partner, now: dt.datetime) -> dt.date | None:
     """The day of a result's inspection, for the ``event_date`` column (what mutual
     recognition counts from), or None. A result dated after the day it was logged (its
@@ -86,12 +103,7 @@ def _inspected(e: Verified, partner: Partner, now: dt.datetime) -> dt.date | Non
     date on (one dated 2099 kept an enterprise out of every draw of that check item until
     then). It is kept whole and counts for no draw; the operator's log says which."""
     day = _date(e.doc["body"].get("inspected_on"))
-    skew = dt.timedelta(seconds=exchange_settings().exchange_signature_max_age)
-    try:
-        at = dt.datetime.strptime(str(e.doc.get("at")), "%Y-%m-%dT%H:%M:%SZ")
-        logged = min(at.replace(tzinfo=dt.UTC), now + skew)
-    except ValueError:
-        logged = now + skew
+    logged = logged_at(e.doc.get("at"), now)
     if day is not None and day > local_time(logged).date():
         logger.warning("result of entry %d from %s counts for no draw: inspected_on %s is after "
                        "the day it was logged (%s): tell %s's operators", e.seq, partner.code,

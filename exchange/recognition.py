@@ -3,7 +3,10 @@
 A partner's published inspection of an enterprise for a matching check item (codes match,
 or are mapped in the partner directory) counts in our draw's exclusion window, cited by
 partner and log entry. A result later retracted does not count; a correction counts instead
-of the result it corrects.
+of the result it corrects. A result inspected after the day it was logged (an inspection that
+had not happened) counts for none: read so here, where draws read the results, and not only
+when a sync stores them (a row an older shuangsui stored, inspected 2099-12-31, kept an
+enterprise out of every draw of the item until 2099).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
-from exchange.apply import kept_unread, said
+from exchange.apply import kept_unread, logged_at, said
 from exchange.directory import load_directory
 from exchange.models import ExchangeEntry, PartnerEntry
 from exchange.settings import origin_of
+from shuangsui.clock import local_time
 
 RESULT_KINDS = ("result", "correction")
 
@@ -33,11 +37,14 @@ def _superseded(conn: Connection) -> set[tuple[str, str]]:
 
 def partner_inspections(conn: Connection, *, check_item: str, since: dt.date) -> dict[str, str]:
     """credit_code -> citation of partners' inspections for ``check_item`` on or after
-    ``since``: the same shape as ``rounds.frames.recent_inspections``."""
+    ``since``: the same shape as ``rounds.frames.recent_inspections``. A result inspected
+    after the day it was logged (``exchange.apply.logged_at`` of its ``at`` and of when we
+    stored it) is left out, whatever its row's ``event_date`` says."""
     q = (
         select(col(PartnerEntry.partner_code), col(PartnerEntry.seq), col(PartnerEntry.entry_id),
                col(PartnerEntry.credit_code), col(PartnerEntry.event_date),
-               col(PartnerEntry.leaf_hash))
+               col(PartnerEntry.leaf_hash), col(PartnerEntry.body),
+               col(PartnerEntry.applied_at))
         .where(col(PartnerEntry.kind).in_(RESULT_KINDS), col(PartnerEntry.check_item) == check_item,
                col(PartnerEntry.event_date) >= since)
         .order_by(col(PartnerEntry.event_date), col(PartnerEntry.partner_code),
@@ -49,12 +56,15 @@ def partner_inspections(conn: Connection, *, check_item: str, since: dt.date) ->
     gone = _superseded(conn)
     names = {code: p.name for code, p in load_directory().items()}
     cited: dict[str, str] = {}
-    for code, seq, entry_id, credit, day, lh in rows:
+    for code, seq, entry_id, credit, when, lh, body, stored in rows:
         if (code, entry_id) in gone or not credit:
             continue
+        day = cast(dt.date, when)  # non-null: the where compares it
+        if day > local_time(logged_at(json.loads(body).get("at"), stored)).date():
+            continue  # not yet done when it was logged: counts for no draw
         cited[credit] = (
             f"监管互认: {names.get(code, code)} ({origin_of(code)} 日志第 {seq} 条, "
-            f"{entry_id}, 叶哈希 {lh[:16]}) 已于 {cast(dt.date, day).isoformat()} 检查"
+            f"{entry_id}, 叶哈希 {lh[:16]}) 已于 {day.isoformat()} 检查"
         )
     return cited
 

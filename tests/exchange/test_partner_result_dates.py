@@ -9,6 +9,7 @@ draw, and the sync says which entry. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from exchange.directory import load_directory
 from exchange.models import PartnerEntry
 from exchange.recognition import partner_inspections
 from exchange.sync import sync_partner
+from rounds.frames import recent_inspections
 from shuangsui.clock import local_time
 from tests.exchange import test_sync
 from tests.exchange.test_partner_bodies import RESULT, _append
@@ -57,3 +59,42 @@ def test_a_result_dated_after_its_logging_counts_for_no_draw(
         day = list(dates.values())[seq].isoformat()
         assert (f"result of entry {seq} from 310000 counts for no draw: inspected_on {day} is "
                 f"after the day it was logged") in caplog.text, caplog.text  # fmt: skip
+
+
+def test_a_stored_row_dated_after_its_logging_keeps_no_enterprise_out_of_a_draw(
+    engine: sa.Engine, pair: Any
+) -> None:
+    """Rows stored before the rule (or by a path that does not apply it) hold the inspected_on
+    as their event_date: the draw's reading of partners' results leaves them out all the same."""
+    sh, transport = pair
+    now = dt.datetime.now(dt.UTC)
+    today = local_time(now).date()
+    back = (now - dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = {  # credit code -> (inspected_on, the at the row holds, or None: as logged)
+        "91350100MA0000001X": (today - dt.timedelta(days=30), None),  # done: counts
+        "91350100MA0000002X": (today, None),  # done today: counts
+        "91350100MA0000003X": (dt.date(today.year + 73, 12, 31), None),
+        "91350100MA0000004X": (today - dt.timedelta(days=5), back),  # logged 10 days ago
+        "91350100MA0000005X": (today + dt.timedelta(days=3), "2099-01-01T00:00:00Z"),  # at ahead
+        "91350100MA0000006X": (today - dt.timedelta(days=12), back),  # done before its logging
+    }
+    for n, (code, (day, _)) in enumerate(rows.items()):
+        body = RESULT | {"credit_code": code, "inspected_on": day.isoformat()}
+        _append(sh, f"result/r-1/{code}/{n}", "result", body)
+    out = sync_partner(engine, load_directory()["310000"], transport=transport)
+    assert (out.status, out.applied) == ("ok", len(rows)), out
+    with engine.begin() as conn:  # as an older shuangsui stored them: event_date = inspected_on
+        for code, (day, at) in rows.items():
+            (text,) = conn.execute(sa.select(PartnerEntry.body).where(  # type: ignore[call-overload]
+                col(PartnerEntry.credit_code) == code)).one()  # fmt: skip
+            doc = json.loads(text) | ({"at": at} if at else {})
+            conn.execute(sa.update(PartnerEntry).where(col(PartnerEntry.credit_code) == code)
+                         .values(event_date=day, body=json.dumps(doc)))  # fmt: skip
+    since = today - dt.timedelta(days=180)
+    with engine.connect() as conn:
+        cited = partner_inspections(conn, check_item="CCC-01", since=since)
+        excluded = recent_inspections(conn, check_item="CCC-01", window_start=today, months=12)
+    counted = ["91350100MA0000001X", "91350100MA0000002X", "91350100MA0000006X"]
+    assert sorted(cited) == counted, cited
+    assert sorted(excluded) == counted, excluded
+    assert f"已于 {rows[counted[2]][0].isoformat()} 检查" in excluded[counted[2]]
