@@ -202,6 +202,8 @@ def _inspector(request: Request) -> tuple[Visitor, inspector_tokens.Refusal | No
     generation = inspector_tokens.generation_of(found.binding)
     if refused is None and access.generations.get(found.subject, 0) != generation:
         refused = inspector_tokens.replaced_refusal(settings.bureau_name)  # opened by an old link
+    if refused is None:  # a refused link is said (a post given back) whatever its address
+        each_once(request)
     return visitor(request, found), refused
 
 
@@ -269,8 +271,10 @@ TWICE_IN_ADDRESS = (
 
 def each_once(request: Request) -> None:
     """A 400 page naming the first parameter the address gives more than once (``?period=
-    2026-11&period=2026-12``): which one counts is not the server's to guess, as a form's
-    field sent twice is refused (:func:`sent_token`, ``workspace.formvalues``)."""
+    2026-11&period=2026-12``, an inspector's ``?draft=1&draft=0``): which one counts is not
+    the server's to guess, as a form's field sent twice is refused (:func:`sent_token`,
+    ``workspace.formvalues``). Every coordinator page and every page and form of an
+    inspector's assignment (:func:`_inspector`) reads its address through it."""
     given = Counter(name for name, _ in request.query_params.multi_items())
     twice = next((name for name, count in given.items() if count > 1), None)
     if twice is not None:
