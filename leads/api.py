@@ -120,7 +120,9 @@ def urgent_round(lead: Lead, plan: str, by: str) -> dict[str, Any]:
             "reason": f"线索 {lead.id} 紧急定向检查: {lead.category}"}  # fmt: skip
 
 
-def _check_plan(request: Request, plan: str, check_item: str) -> None:
+def _check_plan(request: Request, plan: str, check_item: str) -> dict[str, Any]:
+    """The urgent lead's plan, parsed, once it is of the check item accepted (``service.accept``
+    then checks that its population takes the lead's enterprise)."""
     from rounds.plans import find_plan, load_plan_text, read_plan
 
     settings = request.app.state.settings
@@ -129,6 +131,7 @@ def _check_plan(request: Request, plan: str, check_item: str) -> None:
     if parsed["check_item"] != check_item:
         raise Problem(422, f"adhoc_plan: plan {plan} checks {parsed['check_item']}, not "
                       f"{check_item}", slug="invalid-request")  # fmt: skip
+    return parsed
 
 
 @router.post("/{lead_id}/accept", status_code=200)
@@ -136,15 +139,18 @@ def accept(
     lead_id: LeadId, body: AcceptBody, request: Request, who: Coordinator, once: OnceEachKey
 ) -> dict:
     """Accept for a check item: the next committed round of that item targets the enterprise;
-    with ``adhoc_plan`` (urgent), an ad hoc round of that plan starts now and takes it."""
+    with ``adhoc_plan`` (urgent), an ad hoc round of that plan starts now and takes it (a plan
+    whose population cannot take the enterprise is refused, 422 naming the lead, the
+    enterprise and why, and nothing is accepted)."""
     engine = request.app.state.engine
+    plan = None
     if body.adhoc_plan is not None:
         if not body.urgent:
             raise Problem(422, "adhoc_plan: only for an urgent lead (urgent: true)",
                           slug="invalid-request")  # fmt: skip
-        _check_plan(request, body.adhoc_plan, body.check_item)
+        plan = _check_plan(request, body.adhoc_plan, body.check_item)
     lead = service.accept(engine, lead_id, check_item=body.check_item, reason=body.reason,
-                          urgent=body.urgent, by=who.name,
+                          urgent=body.urgent, by=who.name, adhoc_plan=plan,
                           allowed=still_allowed(request, who))  # fmt: skip
     out = service.internal_view(lead)
     if body.adhoc_plan is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from registry.models import (
     Enterprise,
     EnterpriseStatus,
     certificate_kind_label,
+    certificate_status_label,
 )
 from rounds import audit
 from rounds.plans import in_jurisdiction
@@ -293,13 +294,70 @@ def unreachable(engine: Engine, credit_code: str, check_item: str) -> OutOfReach
         return None if item is None else out_of_reach(session, credit_code, item)
 
 
+def outside_plan(session: Session, lead: Lead, plan: Mapping[str, Any]) -> OutOfReach | None:
+    """Why the population of ``plan`` (parsed: ``rounds.plans.load_plan_text``) cannot take
+    the enterprise of ``lead``, or None when it can: the urgent lead's ad hoc round of that
+    plan would not target it, and the lead would wait unsaid. The rules are the frame's
+    (``rounds.frames.enterprise_rows``, ``draw.frame.build_enterprise_frame``): an active
+    enterprise, in one of the plan's divisions, holding a certificate of a kind and status the
+    plan covers, and of one of its industries when the plan is directed to some. (A directed
+    plan's risk classes are not looked at here: the class in force is the frame's to read.)"""
+    code, pop = lead.credit_code, plan["population"]
+    firm = session.get(Enterprise, code)
+    if firm is None:
+        return None  # not accepted at all (not_in_registry)
+    status = EnterpriseStatus(firm.status)
+    kinds, statuses = sorted(pop["cert_kinds"]), sorted(pop["cert_statuses"])
+    q = select(Certificate.kind, Certificate.status).where(col(Certificate.credit_code) == code)
+    held = sorted({(str(k), str(st)) for k, st in session.exec(q)})
+    if status is not EnterpriseStatus.active:
+        said = ENTERPRISE_STATUS_CHINESE.get(status, status.value)
+        why = (f"it is {status.value} in the registry of enterprises, not active",
+               f"该企业在名录库中的状态为“{said}”，不是存续")  # fmt: skip
+    elif not any(firm.division_code.startswith(d) for d in pop["divisions"]):
+        why = (f"it lies in division {firm.division_code}, outside the plan's divisions "
+               f"{', '.join(pop['divisions'])}",
+               f"其所在行政区划 {firm.division_code} 不在该计划的区划 "
+               f"{'、'.join(pop['divisions'])} 内")  # fmt: skip
+    elif not any(k in kinds and st in statuses for k, st in held):
+        has = ", ".join(f"{k} {st}" for k, st in held) or "none"
+        why = (f"the plan takes enterprises holding a {' or '.join(kinds)} certificate that is "
+               f"{' or '.join(statuses)}, and it holds none (it holds: {has})",
+               f"该计划只抽查持有{'、'.join(certificate_kind_label(k) for k in kinds)}证书且"
+               f"证书状态为{'、'.join(certificate_status_label(st) for st in statuses)}的企业，"
+               "该企业没有这样的证书")  # fmt: skip
+    elif pop["directed"] and pop["industries"] and firm.industry not in pop["industries"]:
+        why = (f"the plan is directed to industries {', '.join(pop['industries'])} and its "
+               f"industry is {firm.industry or 'not recorded'}",
+               f"该计划定向抽查行业 {'、'.join(pop['industries'])}，该企业的行业为"
+               f"{firm.industry or '（未登记）'}")  # fmt: skip
+    else:
+        return None
+    return OutOfReach(
+        f"adhoc_plan: plan {plan['id']} cannot draw the enterprise {code} of lead {lead.id}: "
+        f"{why[0]}; its ad hoc round would not target the enterprise and the lead would wait: "
+        "choose a plan whose population takes it, or accept the lead without an ad hoc round",
+        f"紧急临时抽查的计划 {plan['id']} 不能抽到线索 {lead.id} 的企业 {code}：{why[1]}。"
+        "这一轮临时抽查不会将其列入定向检查，线索将一直等待。请选择抽查范围包含该企业的计划，"
+        "或只受理、不发起临时抽查。",
+    )
+
+
+def plan_misses(engine: Engine, lead: Lead, plan: Mapping[str, Any]) -> OutOfReach | None:
+    """:func:`outside_plan` in a session of its own."""
+    with Session(engine) as session:
+        return outside_plan(session, lead, plan)
+
+
 def accept(
     engine: Engine, lead_id: int, *, check_item: str, by: str, reason: str = "",
-    urgent: bool = False, allowed: Allowed = None,
+    urgent: bool = False, allowed: Allowed = None, adhoc_plan: Mapping[str, Any] | None = None,
 ) -> Lead:  # fmt: skip
     """Accept for ``check_item``: the next committed round of that item targets the enterprise
     (an urgent lead: the ad hoc round the coordinator starts for it). A lead of an enterprise
-    the registry does not hold is refused (:func:`not_in_registry`): no frame could take it."""
+    the registry does not hold is refused (:func:`not_in_registry`): no frame could take it;
+    so is an urgent lead whose ad hoc round's plan (``adhoc_plan``, parsed) cannot draw its
+    enterprise (:func:`outside_plan`)."""
     reason = _reason(reason, required=False)
 
     def change(session: Session, lead: Lead, _locked: dict[int, Lead]) -> events.LeadAccepted:
@@ -310,6 +368,8 @@ def accept(
             raise UserError(not_in_registry(lead.credit_code))
         if far := out_of_reach(session, lead.credit_code, item):
             raise UserError(far.english)
+        if adhoc_plan is not None and (miss := outside_plan(session, lead, adhoc_plan)):
+            raise UserError(miss.english)
         lead.status, lead.check_item_code, lead.urgent = LeadStatus.accepted, check_item, urgent
         lead.decision_reason, lead.decided_by = reason, by
         assert lead.id is not None

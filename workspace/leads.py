@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -213,15 +214,18 @@ async def accept(lead_id: str, request: Request, me: Coordinator) -> Response:
     engine = request.app.state.engine
     if not await run_in_threadpool(service.in_registry, engine, lead.credit_code):
         raise PageRefused(422, leadviews.NOT_IN_REGISTRY, back=back)  # the service refuses too
-    if far := await run_in_threadpool(service.unreachable, engine, lead.credit_code, item):
-        # no round of the item can target the enterprise (the service refuses it too): the
-        # lead's page again, why above 受理 and its fields as sent (another item may do)
+    far = await run_in_threadpool(service.unreachable, engine, lead.credit_code, item)
+    offered = None
+    if far is None and plan:  # and the urgent lead's round must be able to draw it
+        offered = await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
+        far = await run_in_threadpool(service.plan_misses, engine, lead, offered)
+    if far:
+        # no round of the item (or of the plan) can target the enterprise (the service
+        # refuses it too): the lead's page again, why above 受理 and its fields as sent
         return await run_in_threadpool(functools.partial(
             _page, request, me, lead, refused=far.chinese, form="accept", sent=sent))  # fmt: skip
-    if plan:
-        await run_in_threadpool(_check_plan, request, plan, item, urgent, back)
     decided = await _decide(request, me, lead, service.accept, sent, check_item=item,
-                            reason=sent["reason"], urgent=urgent)  # fmt: skip
+                            reason=sent["reason"], urgent=urgent, adhoc_plan=offered)  # fmt: skip
     if isinstance(decided, Response):
         return decided
     if not plan:
@@ -243,7 +247,9 @@ def _offered(request: Request) -> Plans:
     return current_plans(read_plans(settings.plans_dir)[0], current_period(settings.timezone))
 
 
-def _check_plan(request: Request, plan: str, item: str, urgent: bool, back: str) -> None:
+def _check_plan(
+    request: Request, plan: str, item: str, urgent: bool, back: str
+) -> Mapping[str, Any]:
     """An urgent lead's plan: one the lead's page offers, of the check item accepted."""
     label = LABELS["adhoc_plan"]
     if not urgent:
@@ -253,6 +259,7 @@ def _check_plan(request: Request, plan: str, item: str, urgent: bool, back: str)
         raise PageRefused(422, f"{label}：没有可用的计划 {plan}", back)
     if (checks := plans[plan]["check_item"]) != item:
         raise PageRefused(422, f"{label}：计划 {plan} 的检查事项是 {checks}，不是 {item}", back)
+    return plans[plan]
 
 
 @router.post("/leads/{lead_id}/merge")
