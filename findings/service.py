@@ -28,7 +28,7 @@ from findings.models import Finding, FindingSignoff, FindingVersion
 from findings.schemas import FindingIn
 from findings.state import VersionState, utc, version_state
 from registry.models import Certificate
-from rounds import audit
+from rounds import audit, turns
 from rounds.models import Round
 from shuangsui import writes
 from shuangsui.errors import Conflict, NotFound, UserError
@@ -253,7 +253,14 @@ def hold_teams(session: Session, round_keys: Iterable[str]) -> None:
     holds the write lock already), before a team is read: a replacement moves a seat with the
     round's row locked for update (``rounds.replacements``), so a version or a signature reads
     the team before the replacement or after it, never a team it is changing (a withdrawn
-    member's signature made final on a team that no longer had them)."""
+    member's signature made final on a team that no longer had them).
+
+    The turns of what builds on rounds come first (``rounds.turns``), as a replacement takes
+    them: a version's or a signature's hooks delete and write the team's 待您签字确认, then the
+    write appends to the audit log, while a dispatcher's claim following a member's messages
+    (``notifications.follow``) writes them seat by seat, holding the log's head from the seat
+    it audited before; each waited on the other (PostgreSQL: ``deadlock detected``)."""
+    turns.take(session.connection())
     session.execute(
         select(col(Round.round_key))
         .where(col(Round.round_key).in_(sorted(set(round_keys))))
