@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Container, Generator, Iterable, Iterator, Mapping
 from contextlib import closing
+from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, Protocol
@@ -21,11 +22,32 @@ from draw.frame import RowFields
 from registry.models import Certificate, Conflict, Enterprise, Inspector
 from rounds.models import Assignment, Round, RoundStatus, Selection
 
+
+@dataclass(frozen=True)
+class ClassesRead:
+    """The classes in force one read found (credit_code -> class) and the audit events that
+    name what they came from, which a round's commit records with the frame that read them."""
+
+    classes: Mapping[str, str]
+    events: tuple[object, ...] = ()
+
+
 # Where the class in force comes from when the registry's column is not the last word: each
-# source maps credit_code -> class at this moment (risk/hooks.py registers the classification);
-# an enterprise no source names keeps the registry's class.
-RiskClasses = Callable[[Connection], Mapping[str, str]]
+# source reads the classes at this moment (risk/hooks.py registers the classification); an
+# enterprise no source names keeps the registry's class.
+RiskClasses = Callable[[Connection], ClassesRead]
 risk_class_sources: list[RiskClasses] = []
+
+
+def classes_in_force(conn: Connection) -> ClassesRead:
+    """What every source reads now, in turn (a later source's class wins), as one read."""
+    classes: dict[str, str] = {}
+    events: list[object] = []
+    for source in risk_class_sources:
+        read = source(conn)
+        classes.update(read.classes)
+        events.extend(read.events)
+    return ClassesRead(classes, tuple(events))
 
 
 class Rows(Protocol):
@@ -100,10 +122,14 @@ def _refuse_while_streaming(*_: Any) -> None:
     )
 
 
-def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> Generator[RowFields, None, None]:
+def enterprise_rows(
+    conn: Connection, plan: Mapping[str, Any], classes: Mapping[str, str] | None = None
+) -> Generator[RowFields, None, None]:
     """Enterprises holding at least one certificate of a kind the plan covers, with those
     certificates, in credit-code order, each as the fields of a ``draw.frame.EnterpriseRow``
-    in a plain tuple; the population filter itself is the draw's (``draw.frame``).
+    in a plain tuple, with the class ``classes`` gives over the registry's (what
+    :func:`classes_in_force` read; read now when not given); the population filter itself is
+    the draw's (``draw.frame``).
 
     A frame can hold ten million rows: the enterprises and their certificates are read in
     credit-code order and joined as they pass, so neither is held, and each row can go to the
@@ -123,9 +149,8 @@ def enterprise_rows(conn: Connection, plan: Mapping[str, Any]) -> Generator[RowF
     )
     active = col(Enterprise.status) == "active"
     of_kinds = col(Certificate.kind).in_(kinds)
-    classes: dict[str, str] = {}
-    for source in risk_class_sources:
-        classes.update(source(conn))
+    if classes is None:
+        classes = classes_in_force(conn).classes
     if conn.dialect.name == "postgresql":
         joined = (
             select(*firm, col(Certificate.kind), col(Certificate.status))

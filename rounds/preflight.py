@@ -133,6 +133,9 @@ class Frames:
     conflicts: frozenset[tuple[str, str]]
     recent: frozenset[tuple[str, str]]
     recently_inspected: int  # firms the exclusion window names (in the frame or not)
+    # audit events naming what the classes came from (``frames.classes_in_force``): the
+    # commit records them with the frame
+    classes_from: tuple[object, ...]
 
 
 def build_frames(conn: Connection, plan: Mapping[str, Any], *, source: str = "") -> Frames:
@@ -144,10 +147,11 @@ def build_frames(conn: Connection, plan: Mapping[str, Any], *, source: str = "")
         months=plan["exclusions"]["window_months"],
     )
     causes: dict[str, str] = {}  # filled as the rows pass (_with_causes)
+    classes = frames.classes_in_force(conn)
     try:
         # closed here if the frame stops half read: on PostgreSQL the rows stream, and the
         # connection serves nothing else (not even its rollback) until the stream is closed
-        with closing(frames.enterprise_rows(conn, plan)) as registry_rows:
+        with closing(frames.enterprise_rows(conn, plan, classes.classes)) as registry_rows:
             rows = _with_causes(conn, plan, registry_rows, causes)
             ents = build_enterprise_frame(rows, plan, exclusions, causes)
         insps = build_inspector_frame(frames.inspector_rows(conn))
@@ -161,6 +165,7 @@ def build_frames(conn: Connection, plan: Mapping[str, Any], *, source: str = "")
         frozenset(conflicts),
         frozenset(_in_frame(recent, ents)),
         len(exclusions),
+        classes.events,
     )
 
 

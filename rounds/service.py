@@ -59,7 +59,7 @@ from rounds.plans import (  # noqa: F401
     check_against_registry,
     load_plan_text,
 )
-from rounds.preflight import build_frames, describe, preflight, refusals
+from rounds.preflight import Frames, build_frames, describe, preflight, refusals
 from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.collector import collector_paused
@@ -331,7 +331,7 @@ def commit_round(
         """The round, committed by this call (True)."""
         fresh = Round.model_validate(row.model_dump())  # a row rolled back is spent: a copy each
         _record_commit(session, fresh, com, plan, plan_text, plan_source, committed_at, packed,
-                       event, accepted, built.enterprises)  # fmt: skip
+                       event, accepted, built)  # fmt: skip
         return fresh, True
 
     def committed_meanwhile(session: Session) -> tuple[Round, bool] | None:
@@ -362,10 +362,12 @@ def _record_commit(
     session: Session, row: Round, com: Any, plan: dict[str, Any], plan_text: str,
     plan_source: str, committed_at: dt.datetime, packed: dict[str, tuple[str, bytes]],
     event: audit.RoundCommitted, accepted: audit.PreflightAccepted | None,
-    enterprises: Any,
+    built: Frames,
 ) -> None:  # fmt: skip
     """The commitment's rows in the caller's transaction: the plan version (once), the round,
-    its artifacts, the audit event, the commit hooks (leads targeted) and an accepted hold."""
+    its artifacts, the audit event, what its frame's classes came from (the classification's
+    run and overrides: ``risk.hooks``), the commit hooks (leads targeted) and an accepted
+    hold."""
     if session.get(PlanVersion, com.plan_hash) is None:
         session.add(
             PlanVersion(
@@ -385,8 +387,10 @@ def _record_commit(
         session.add(RoundArtifact(round_key=row.round_key, name=name, sha256=digest,
                                   content=content))  # fmt: skip
     audit.add_to(session, row.round_key, event)
+    for named in built.classes_from:
+        audit.add_to(session, row.round_key, named)
     for hook in after_commit_hooks:
-        hook(session, row, enterprises)
+        hook(session, row, built.enterprises)
     if accepted is not None:
         audit.add_to(session, row.round_key, accepted)
 
