@@ -25,16 +25,23 @@ from prefect.runtime import deployment as this_deployment
 from prefect.runtime import flow_run
 
 from flows.plans import current_period, find_plan, period_end, plans_due
-from rounds import audit, entropy
+from rounds import audit, entropy, holds
 from rounds.service import check_texts
 from shuangsui import wiring
+from shuangsui.clock import local_label
 from shuangsui.config import get_settings
 from shuangsui.db import get_engine, migrate
 from shuangsui.errors import CommitHeld, DrawAlreadyMade, ShuangsuiError, UserError
 from shuangsui.keys import PERIOD, adhoc_round_key, check_round_key
 from tasks.artifacts import publish_held_artifact, publish_round_artifact
 from tasks.publish import publish_site_task
-from tasks.rounds import commit_round_task, draw_round_task, round_summary, write_bundle_task
+from tasks.rounds import (
+    commit_round_task,
+    draw_round_task,
+    round_summary,
+    tell_held,
+    write_bundle_task,
+)
 from workspace.events import AdhocRefused, record_refusal
 
 wiring.install()
@@ -96,12 +103,11 @@ def monthly_round(
     logger.info("%d plan(s) due in %s under %s", len(paths), period, settings.plans_dir)
     committed = [commit_round_task(str(path)) for path in paths]
     _publish_commitments(committed)
-    held = [s for s in committed if s["status"] == "held"]
-    retry = _retry_held(held, period, settings.timezone)
+    _retry_held([s for s in committed if s["status"] == "held"], period, settings.timezone)
     results = []
     for summary in committed:
-        if summary["status"] == "held":  # the coordinator is told; a later run commits it
-            summary["retry"] = retry
+        if summary["status"] == "held":  # the coordinator is told when it is tried again
+            tell_held(summary, summary.pop("next_try"), summary.pop("next_at"), period)
             publish_held_artifact(summary)
             results.append(summary)
             continue
@@ -110,23 +116,36 @@ def monthly_round(
     return results
 
 
-def _retry_held(held: list[dict[str, Any]], period: str, tz: str) -> str:
-    """Rounds held by their preflight (a registry not imported yet, or stale, when the month's
-    run came) are committed by a later run of the month, once the import is done: run from a
-    deployment, one run of it is scheduled for the next whole hour of the month, with the same
-    month, however many runs (a retry, a second worker, a manual run) held them in that hour.
-    What the coordinator is told of it (the log, the held artifact): when, or what to do."""
+def _retry_held(held: list[dict[str, Any]], period: str, tz: str) -> None:
+    """Rounds held by their preflight for the registry (not imported yet, or stale, when the
+    month's run came: ``rounds.holds.REGISTRY``) are committed by a later run of the month, once
+    the import is done: run from a deployment, one run of it is scheduled for the next whole
+    hour of the month, with the same month, however many runs (a retry, a second worker, a
+    manual run) held them in that hour. A round held only for its plan (an empty population, a
+    frame that moved) is not tried again: an import does not clear that, the coordinator does.
+    Each held summary gets ``retry``, what the log and its artifact say (when, or what to do),
+    and ``next_try``/``next_at``, what its coordinator's round_held message says."""
     if not held:
-        return ""
+        return
     logger = get_run_logger()
-    keys = ", ".join(s["round_key"] for s in held)
     by_hand = (f"commit by hand (shuangsui round commit PLAN) or run monthly-round again "
                f"with period {period}")  # fmt: skip
+    awaiting = [s for s in held if holds.REGISTRY in s["kinds"]]
+    for s in held:
+        if holds.REGISTRY not in s["kinds"]:
+            s["retry"] = (f"no run is scheduled: a registry import does not clear this hold, "
+                          f"the plan fixed or the hold accepted does; then {by_hand}")  # fmt: skip
+            s["next_try"], s["next_at"] = "plan", ""
+            logger.warning("held round %s: %s", s["round_key"], s["retry"])
+    if not awaiting:
+        return
     at = entropy.now().replace(minute=0, second=0, microsecond=0) + HELD_RETRY
     deployment = this_deployment.get_id()
+    next_at = ""
     if at >= period_end(period, tz):
-        said = f"month {period} ends before another run: {by_hand}"
+        next_try, said = "month_end", f"month {period} ends before another run: {by_hand}"
     elif deployment is None:
+        next_try = "by_hand"
         said = f"not run from a deployment, no later run is scheduled: {by_hand}"
     else:
         run = run_deployment(
@@ -136,8 +155,10 @@ def _retry_held(held: list[dict[str, Any]], period: str, tz: str) -> str:
         assert isinstance(run, FlowRun)  # called from a sync flow: the run, not a coroutine
         said = (f"tried again at {at.isoformat()} by run {run.name} of this deployment, "
                 f"once the registry is imported; or {by_hand}")  # fmt: skip
-    logger.warning("held round(s) %s: %s", keys, said)
-    return said
+        next_try, next_at = "retry", local_label(at, tz)  # the coordinator's words: local time
+    for s in awaiting:
+        s["retry"], s["next_try"], s["next_at"] = said, next_try, next_at
+    logger.warning("held round(s) %s: %s", ", ".join(s["round_key"] for s in awaiting), said)
 
 
 def _publish_commitments(summaries: list[dict[str, Any]]) -> None:
@@ -317,8 +338,10 @@ def _commit_adhoc(
     )
     get_run_logger().info("ad hoc round %s for %s: %s", round_id, requested_by, reason)
     if summary["status"] == "held":
+        tell_held(summary, "adhoc")
         publish_held_artifact(summary)
-        raise CommitHeld(summary["round_key"], summary["reasons"], summary["preview"])
+        raise CommitHeld(summary["round_key"], summary["reasons"], summary["preview"],
+                         summary["kinds"])  # fmt: skip
     return summary
 
 

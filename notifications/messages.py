@@ -668,8 +668,10 @@ def round_held_message(
     coordinator: Person,
     context: dict[str, Any],
 ) -> Outgoing:
-    """A round its preflight held: the coordinator is told once per distinct set of reasons."""
-    digest = hashlib.sha256("\n".join(context["reasons"]).encode("utf-8")).hexdigest()[:16]
+    """A round its preflight held: the coordinator is told once per distinct set of reasons and
+    what follows (``next_try``, not its hour: each hourly retry would be told again)."""
+    said = [*context["reasons"], f"next try: {context['next_try']}"]
+    digest = hashlib.sha256("\n".join(said).encode("utf-8")).hexdigest()[:16]
     return _make(
         common,
         "round_held",

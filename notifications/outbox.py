@@ -464,6 +464,13 @@ def _escalation(
     return _to_file_if_unroutable(out)
 
 
+# When a held round is tried again, as its round_held message says it: a run of the monthly
+# deployment at ``next_at``, then each hour till the registry is imported ("retry"); none, as the
+# month ends first ("month_end"), as no deployment ran it ("by_hand"), as an import does not clear
+# the hold ("plan"), or as it is an ad hoc round ("adhoc").
+NEXT_TRY = ("retry", "month_end", "by_hand", "plan", "adhoc")
+
+
 def enqueue_round_held(
     *,
     session: Session,
@@ -471,17 +478,32 @@ def enqueue_round_held(
     plan_id: str,
     reasons: list[str],
     preview: list[str],
+    next_try: str = "by_hand",
+    next_at: str = "",
+    period: str = "",
     settings: Settings | None = None,
     notify: NotifySettings | None = None,
 ) -> int:
-    """Tell the coordinator that ``round_key`` was not committed and why (once per distinct set
-    of reasons: a flow that runs again over the same broken registry does not repeat it)."""
+    """Tell the coordinator that ``round_key`` was not committed, why, and when it is tried
+    again (``next_try``, one of :data:`NEXT_TRY`; ``next_at`` the retry's time in the bureau's
+    zone; ``period`` the monthly round's month, to run it again with), once per distinct set
+    of reasons and ``next_try``: the hourly runs over the same stale registry do not repeat it,
+    the month's end says so once more."""
+    if next_try not in NEXT_TRY:
+        raise ValueError(f"next_try: {next_try!r} is not one of {', '.join(NEXT_TRY)}")
     notify = notify or NotifySettings()
     common = facts.common(settings=settings, notify=notify)
     out = round_held_message(
         common,
         round_key=round_key,
         coordinator=_coordinator(notify),
-        context={"plan_id": plan_id, "reasons": reasons, "preview": preview},
+        context={
+            "plan_id": plan_id,
+            "reasons": reasons,
+            "preview": preview,
+            "next_try": next_try,
+            "next_at": next_at,
+            "period": period,
+        },  # fmt: skip
     )
     return add_messages(session, [_to_file_if_unroutable(out)])

@@ -1,13 +1,19 @@
 """Why a round should be held, and how its strata moved: each a small dataclass carrying its
 values (``rounds.preflight`` finds them), whose ``str()`` is the English sentence the CLI, the
 API and the notifications print; a page in another language says it from the values
-(``workspace.adhoc.HELD``)."""
+(``workspace.adhoc.HELD``). Each reason to hold says its ``kind``: a registry hold (never
+imported, stale) is cleared by the next import, so the monthly flow tries the round again; a
+plan's (an empty population, a frame that moved) only by the coordinator, so nothing is tried
+again for it."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import ClassVar, Final, TypeAlias
+
+REGISTRY: Final = "registry"  # a hold a new registry import clears
+PLAN: Final = "plan"  # a hold the coordinator clears: the plan fixed, or accepted with a reason
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ Change: TypeAlias = StratumAppears | StratumVanishes  # how the strata moved sin
 class EmptyPopulation:
     """No enterprise of the registry is in the plan's population."""
 
+    kind: ClassVar[str] = PLAN
+
     plan_id: str
 
     def __str__(self) -> str:
@@ -51,6 +59,8 @@ class EmptyPopulation:
 class NeverImported:
     """The registry has no import at all."""
 
+    kind: ClassVar[str] = REGISTRY
+
     def __str__(self) -> str:
         return "the registry has never been imported"
 
@@ -58,6 +68,8 @@ class NeverImported:
 @dataclass(frozen=True)
 class RegistryStale:
     """The registry's last import is older than the configured age."""
+
+    kind: ClassVar[str] = REGISTRY
 
     imported_at: dt.datetime
     max_age_days: int
@@ -73,6 +85,8 @@ class RegistryStale:
 class FrameMoved:
     """The frame's size moved from the last comparable round's by more than the limit
     (``moved`` and ``limit`` are fractions: 0.25 is 25%)."""
+
+    kind: ClassVar[str] = PLAN
 
     frame_size: int
     moved: float

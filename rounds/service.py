@@ -273,7 +273,7 @@ def commit_round(
     )
     held = [str(reason) for reason in reasons]  # the English the error and the audit log keep
     if held and not accept.strip():
-        raise CommitHeld(round_key, held, describe(report))
+        raise CommitHeld(round_key, held, describe(report), [r.kind for r in reasons])
     entropy_plan = name_entropy(settings, committed_at)
     ents, insps = built.enterprises, list(built.inspectors)
     conflicts, recent = built.conflicts, built.recent

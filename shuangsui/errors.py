@@ -102,12 +102,15 @@ class DrawAlreadyMade(UserError):
 
 class CommitHeld(UserError):
     """A preflight found reasons not to commit (empty population, stale registry, a frame that
-    moved too far); the round key is not used. A coordinator may accept them with a reason."""
+    moved too far); the round key is not used. A coordinator may accept them with a reason.
+    ``kinds``: each reason's kind (``rounds.holds``: "registry" when an import clears it)."""
 
     exit_code = 5
 
-    def __init__(self, round_key: str, reasons: list[str], preview: list[str] | None = None):
+    def __init__(self, round_key: str, reasons: list[str], preview: list[str] | None = None,
+                 kinds: list[str] | None = None):  # fmt: skip
         self.round_key, self.reasons, self.preview = round_key, reasons, preview or []
+        self.kinds = kinds or []
         super().__init__(
             f"round {round_key} not committed (its key stays free): {'; '.join(reasons)}; fix "
             "the registry or the plan, or accept with a reason (--accept 'REASON')"

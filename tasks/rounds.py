@@ -70,7 +70,9 @@ def commit_round_task(
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Commit a plan's round (idempotent: an existing commitment is returned unchanged). A round
-    its preflight holds comes back with status "held", and the coordinator is told."""
+    its preflight holds comes back with status "held", its reasons with their kinds
+    (``rounds.holds``); the flow tells the coordinator (:func:`tell_held`), once it knows when
+    the round is tried again."""
     path = Path(plan_path)
     try:
         rnd = service.commit_round(
@@ -85,21 +87,30 @@ def commit_round_task(
         )
     except CommitHeld as exc:
         get_run_logger().warning("%s", exc)
-        with session_scope() as session:
-            enqueue_round_held(
-                session=session,
-                round_key=exc.round_key,
-                plan_id=path.name,
-                reasons=exc.reasons,
-                preview=exc.preview,
-            )
         return {"round_key": exc.round_key, "status": "held", "reasons": exc.reasons,
-                "preview": exc.preview}  # fmt: skip
+                "kinds": exc.kinds, "preview": exc.preview, "plan_file": path.name}  # fmt: skip
     get_run_logger().info(
         "round %s committed: %d enterprises, frame commitment %s",
         rnd.round_key, rnd.frame_size, rnd.frame_commitment,
     )  # fmt: skip
     return round_summary(rnd.round_key)
+
+
+def tell_held(held: dict[str, Any], next_try: str, next_at: str = "", period: str = "") -> None:
+    """The coordinator told that a round ``commit_round_task`` held was not committed, why,
+    and when it is tried again (``next_try``, one of ``notifications.outbox.NEXT_TRY``;
+    ``next_at`` the retry's time in the bureau's zone; ``period`` a monthly round's month)."""
+    with session_scope() as session:
+        enqueue_round_held(
+            session=session,
+            round_key=held["round_key"],
+            plan_id=held["plan_file"],
+            reasons=held["reasons"],
+            preview=held["preview"],
+            next_try=next_try,
+            next_at=next_at,
+            period=period,
+        )
 
 
 @task(
