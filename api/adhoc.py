@@ -304,7 +304,7 @@ def check_overrides(engine: Engine, params: dict[str, Any]) -> None:
     own plan and no overrides is its ceremony's (``flows.rounds._as_committed``): carried as
     committed, not checked. (The page previews the plan with them before it starts a round.)"""
     from rounds.models import RoundKind
-    from rounds.plans import apply_overrides, check_divisions, find_plan, read_plan
+    from rounds.plans import apply_overrides, check_divisions, locate_plan, read_plan
     from rounds.service import load_plan_text, refuse_changed_arguments
     from shuangsui.config import get_settings
 
@@ -314,10 +314,11 @@ def check_overrides(engine: Engine, params: dict[str, Any]) -> None:
         return
     settings = get_settings()
     try:
-        path = find_plan(settings.plans_dir, params["plan"])
+        path, text = locate_plan(settings.plans_dir, params["plan"])
     except UserError:  # the runner refuses it, naming the plan
         return
-    plan, _ = load_plan_text(read_plan(path), source=params["plan"])
+    text = read_plan(path) if text is None else text  # found by its id: read to be found
+    plan, _ = load_plan_text(text, source=params["plan"])
     plan = apply_overrides(plan, overrides)  # well formed, then known: 999999 was after a 202
     check_divisions(overrides.get("divisions", []), bureau_code=settings.bureau_code,
                     within="overrides.")  # fmt: skip

@@ -44,6 +44,12 @@ def find_plan(plans_dir: Path, plan: str) -> Path:
     the working directory as in ``round commit plans/2026-12/rz-01-ccc.yaml``). Either way the
     file must lie inside the plans folder (``SHUANGSUI_PLANS_DIR``), symlinks included: a plan
     is the reviewed rule of a draw, never an arbitrary file."""
+    return locate_plan(plans_dir, plan)[0]
+
+
+def locate_plan(plans_dir: Path, plan: str) -> tuple[Path, str | None]:
+    """:func:`find_plan`'s file, with its text when it was read to be found (named by its id;
+    None when named by its file): a caller that reads the plan need not read it again."""
     if not plans_dir.is_dir():
         raise PlanError(f"plans directory {plans_dir} does not exist (SHUANGSUI_PLANS_DIR)")
     root, ref, outside = plans_dir.resolve(), Path(plan), False
@@ -56,7 +62,7 @@ def find_plan(plans_dir: Path, plan: str) -> Path:
         if path.is_file():
             if path.suffix not in PLAN_SUFFIXES:
                 raise PlanError(f"plan {plan!r}: a plan file ends in .yaml or .yml")
-            return path
+            return path, None
     if outside:
         raise PlanError(
             f"plan {plan!r} is outside the plans directory {plans_dir} (SHUANGSUI_PLANS_DIR); "
@@ -69,7 +75,7 @@ def find_plan(plans_dir: Path, plan: str) -> Path:
         except (DrawPlanError, PlanError):
             continue  # one broken file does not hide the others' ids; named below
         if isinstance(data, dict) and data.get("id") == plan:
-            return path
+            return path, text
     unreadable = _unreadable(root)
     also = f"; unreadable, so not searched: {', '.join(unreadable)}" if unreadable else ""
     raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}{also}")
