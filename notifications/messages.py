@@ -681,7 +681,7 @@ def round_held_message(
         digest,
         coordinator,
         {"round_key": round_key, "coordinator_name": coordinator.name, **context},
-        {"reasons": context["reasons"]},
+        {key: context[key] for key in ("reasons", "next_try", "next_at")},
     )
 
 

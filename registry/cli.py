@@ -153,23 +153,42 @@ def _month_notes() -> list[str]:
         committed = sa.select(col(Round.round_key)).where(
             col(Round.round_key) == col(Notification.round_key)
         )
-        held = session.execute(
-            sa.select(col(Notification.round_key), sa.func.max(col(Notification.created_at)))
+        held = session.execute(  # each round's messages, its latest last
+            sa.select(col(Notification.round_key), col(Notification.created_at),
+                      col(Notification.payload))
             .where(col(Notification.kind) == NotificationKind.round_held, ~sa.exists(committed))
-            .group_by(col(Notification.round_key))
-            .order_by(col(Notification.round_key))
-        ).all()
-    for key, at in held:
+            .order_by(col(Notification.round_key), col(Notification.created_at))
+        ).all()  # fmt: skip
+    latest = {key: (at, payload) for key, at, payload in held}
+    for key, (at, payload) in latest.items():
         if current_period(settings.timezone, local_time(at, settings.timezone).date()) != period:
             continue  # another month's round: its run, or the coordinator, has seen to it
         notes.append(
             f"round {key} was held by its preflight at {_local(at, settings.timezone)}, "
-            "the coordinator told why, and is not committed yet: commit it now (shuangsui round "
-            "commit PLAN), or let the run of the monthly-round deployment scheduled when it "
-            "was held commit it within the hour (its log and held artifact say whether one "
-            "was: none is scheduled past the month's end or by a run outside a deployment)"
+            f"the coordinator told why, and is not committed yet: {_what_follows(payload)}"
         )
     return notes
+
+
+def _what_follows(payload: dict[str, Any]) -> str:
+    """What a held round's operator can do now, by what its latest round_held message said
+    follows (``notifications.outbox.NEXT_TRY``): only a round held for its registry is tried
+    again by a run scheduled when it was held."""
+    by_hand = "commit it now (shuangsui round commit PLAN)"
+    follows = payload.get("next_try")
+    if follows == "retry":
+        return (f"{by_hand}, or let the monthly-round deployment's runs commit it: one was "
+                f"scheduled for {payload.get('next_at')}, then one each whole hour it is held, "
+                "till the month ends")  # fmt: skip
+    if follows == "plan":
+        return ("it was held for its plan, which this import does not clear: fix the plan, "
+                "then commit it (shuangsui round commit PLAN)")  # fmt: skip
+    if follows in ("month_end", "by_hand", "adhoc"):
+        return f"no run is scheduled to commit it: {by_hand}"
+    # a message sent before it said what follows
+    return (f"{by_hand}, or let the run of the monthly-round deployment scheduled when it was "
+            "held commit it within the hour (its log and held artifact say whether one "
+            "was)")  # fmt: skip
 
 
 def _local(at: Any, tz: str) -> str:

@@ -69,8 +69,9 @@ def publish_held_artifact(held: dict[str, Any]) -> None:
     lines = [f"# Round `{held['round_key']}` — held, not committed", "", "**Reasons:**", ""]
     lines += [f"- {r}" for r in held["reasons"]]
     lines += ["", "```", *held["preview"], "```", "",
-              "The round key is still free: fix the registry or the plan and the next run "
-              "commits it, or commit by hand with `--accept 'REASON'` (audited)."]  # fmt: skip
+              "The round key is still free: import the registry or fix the plan, and a run "
+              "scheduled for it (below) or a commit by hand commits it; or commit with "
+              "`--accept 'REASON'` (audited) to take it as it stands."]  # fmt: skip
     if held.get("retry"):
         lines += ["", f"Next run: {held['retry']}."]
     create_markdown_artifact(
