@@ -154,7 +154,32 @@ def earlier_form_token(secret: str, session: sessions.Session, sent: str) -> boo
     return form_token_ok(secret, dataclasses.replace(session, nonce=nonce), sent)
 
 
-NO_SESSION = "没有有效的会话（或已过期）。请重新打开通知中的链接；如果刚刚打开过，请点击“继续”。"
+# no 继续 back to this address: without a session it answers the same again
+NO_SESSION = "没有有效的会话（或已过期）。请重新打开通知中这项任务的链接。"
+# the browser holds a session of the inspector's, for another assignment: each assignment's
+# link opens its own page only, so this address cannot be opened with it (继续: their own)
+OTHER_ASSIGNMENT = ("此地址是另一项检查任务（{asked}）的页面，"
+                    "您在本浏览器中打开的是 {held} 的检查任务，"
+                    "每项任务只能用通知中它自己的链接打开。如这项任务也是您的，请打开通知中它的链接；"
+                    "点击“继续”回到您已打开的任务。")  # fmt: skip
+
+
+def _no_session(request: Request, round_key: str, credit_code: str) -> PageRefused:
+    """The refusal of an assignment's page to a browser with no session for it: with a way
+    to the assignment whose session it does hold (over TLS every one of them is sent, each
+    named for its page; on http only a cookie whose Path covers this page), or none; never
+    a 继续 to this address, which would answer the same."""
+    names = {sessions.cookie(request, sessions.INSPECTOR_COOKIE, "/").name}
+    prefix = sessions.HOST_PREFIX + sessions.INSPECTOR_COOKIE + "_"
+    names |= {n for n in request.cookies if n.startswith(prefix)}
+    held = [s for n in sorted(names) for s in sent_sessions(request, n, Role.inspector)]
+    held = [s for s in held if (s.round_key, s.credit_code) != (round_key, credit_code)]
+    if not held:
+        return PageRefused(401, NO_SESSION, back="")
+    own = max(held, key=lambda s: s.expires)  # the one opened last
+    said = OTHER_ASSIGNMENT.format(asked=f"{round_key} {credit_code}",
+                                   held=f"{own.round_key} {own.credit_code}")  # fmt: skip
+    return PageRefused(401, said, back=page_path(own.round_key, own.credit_code))
 
 
 def inspector_session(request: Request) -> Visitor:
@@ -190,7 +215,7 @@ def _inspector(request: Request) -> tuple[Visitor, inspector_tokens.Refusal | No
     if found is None:
         refuse_two(request, cookie.name, Role.inspector)
     if found is None or (found.round_key, found.credit_code) != (round_key, credit_code):
-        raise PageRefused(401, NO_SESSION)
+        raise _no_session(request, round_key, credit_code)
     settings = request.app.state.settings
     with DbSession(request.app.state.engine) as db:
         access = inspector_tokens.load(db, round_key, credit_code)

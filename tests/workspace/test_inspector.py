@@ -101,7 +101,7 @@ def test_a_session_opens_only_its_own_assignment(live: tuple[str, dict], engine:
         # the same cookie sent to another assignment's page and its photos
         for path in (f"/w/a/{ROUND}/{other}", f"/w/a/{ROUND}/{other}/evidence/{'0' * 64}"):
             r = httpx.get(base + path, headers={"Cookie": f"ssw_a={session}"})
-            assert r.status_code == 401 and "没有有效的会话" in r.text
+            assert r.status_code == 401 and "另一项检查任务" in r.text  # and the way to its own
         # a forged or altered cookie
         r = httpx.get(base + first.headers["location"], headers={"Cookie": f"ssw_a={session}x"})
         assert r.status_code == 401

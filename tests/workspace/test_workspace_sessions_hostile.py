@@ -37,6 +37,9 @@ def _cookie(session: Session, *, now: float | None = None) -> str:
     return value
 
 
+ELSEWHERE = "此地址是另一项检查任务"
+
+
 def _flags(set_cookie: str) -> dict[str, str]:
     jar: SimpleCookie = SimpleCookie()
     jar.load(set_cookie)
@@ -63,8 +66,9 @@ def test_cookies_expired_of_the_other_kind_or_of_another_round_open_nothing(
         (f"{base}/w/c/", {"ssw_c": _cookie(inspector)}, "没有有效的协调员会话"),
         (f"{base}/w/c/", {"ssw_a": _cookie(coordinator)}, "没有有效的协调员会话"),
         # another round's (or enterprise's) session of the same inspector on this page
-        (page, {"ssw_a": _cookie(Session("inspector", team[0], "ccc-2026-11", code))}, NO_SESSION),
-        (page, {"ssw_a": _cookie(Session("inspector", team[0], ROUND, other))}, NO_SESSION),
+        # (said to be another assignment's page, with the way to the one held)
+        (page, {"ssw_a": _cookie(Session("inspector", team[0], "ccc-2026-11", code))}, ELSEWHERE),
+        (page, {"ssw_a": _cookie(Session("inspector", team[0], ROUND, other))}, ELSEWHERE),
         # a coordinator session whose token binding is not the token's
         (f"{base}/w/c/", {"ssw_c": _cookie(Session("coordinator", COORDINATOR, binding="0" * 16))},
          COORDINATOR_REFUSED),
