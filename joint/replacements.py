@@ -4,7 +4,8 @@ order, applied to the drawn teams, and one from a partner checked before it is h
 A replacement is checked against the teams this bureau drew, so it is taken only once this
 bureau has drawn (409 before). Each bureau's replacements are held in order of ``n``: the
 check and the insert run under the joint round's row lock (``shuangsui.writes``), so two
-statements of one bureau with the same ``n`` never both get in.
+statements of one bureau with the same ``n`` never both get in; the followers' turn
+(``rounds.turns``) is taken before it, as a bureau's own round's replacement takes it.
 
 The people a replacement concerns are told in the transaction that holds it, by the hooks of
 ``after_replacement_hooks`` (``joint.hooks`` adds ``joint.notify.tell_the_team``): a statement
@@ -30,6 +31,7 @@ from joint.models import JointRound, JointStatement
 from joint.plan import team_plan
 from joint.protocol import JointError, statement_hash, team_seed, valid_reveal
 from joint.replace import BureauPart, PickInputs, replacement_fault, teams_as_they_stand
+from rounds import turns
 from shuangsui.errors import Conflict
 from shuangsui.writes import write
 
@@ -111,6 +113,18 @@ def lock_round(session: Session, joint: str) -> None:
     session.exec(q).one()
 
 
+def lock_for_replacement(session: Session, joint: str) -> None:
+    """:func:`lock_round` for a replacement, the turns of what builds on rounds first
+    (``rounds.turns``), as a bureau's own round's replacement takes them
+    (``rounds.replacements.drawn_round``): its hooks write again the notices of our members
+    who stay, in the team's order, and ours then appends to the audit log, while a dispatcher's
+    claim following our members' messages (``notifications.follow``) writes them by inspector,
+    holding the log's head from the seat it audited before; each waited on the other
+    (PostgreSQL: ``deadlock detected``)."""
+    turns.take(session.connection())
+    lock_round(session, joint)
+
+
 def not_drawn(row: JointRound | None, joint: str) -> Conflict:
     state = row.status if row else "not committed to"
     return Conflict(
@@ -134,7 +148,7 @@ def accept_replacement(
     drawn = row.outcome["teams"]
 
     def work(session: Session) -> str:
-        lock_round(session, joint)
+        lock_for_replacement(session, joint)
         if session.get(JointStatement, (joint, bureau, KIND, digest)) is not None:
             return "replacement already held"
         fault = replacement_fault(drawn, bureau_part(session, row, bureau), inputs, st)

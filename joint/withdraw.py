@@ -33,7 +33,7 @@ from joint import client
 from joint.models import JointStatement
 from joint.protocol import sign_statement, statement_hash
 from joint.replace import replacement_statement
-from joint.replacements import bureau_part, hold, lock_round, pick_inputs, teams_now
+from joint.replacements import bureau_part, hold, lock_for_replacement, pick_inputs, teams_now
 from joint.service import Bureau, get_joint, plan_of
 from rounds import audit
 from shuangsui.errors import UserError
@@ -124,7 +124,7 @@ def replace_member(
     inputs = pick_inputs(engine, row, me.code)
 
     def work(session: Session) -> tuple[dict[str, Any], dict[str, Any], int]:
-        lock_round(session, joint)  # a joint round's replacements in turn
+        lock_for_replacement(session, joint)  # a joint round's replacements in turn
         part = bureau_part(session, row, me.code)
         ours = part.now.teams[credit_code]
         if inspector_id not in ours:
