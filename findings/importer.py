@@ -47,7 +47,7 @@ from registry.io import (
 )
 from registry.models import Inspector, InspectorStatus
 from registry.validate import LIST_SEPARATORS, CellError, parse_date
-from rounds import audit
+from rounds import audit, turns
 from rounds.models import Assignment, Round
 from shuangsui import writes
 from shuangsui.errors import Conflict, ImportRejected, NotFound, RowProblem, UserError
@@ -427,6 +427,7 @@ def import_file(
         problems = list(parse_problems)
         recorded: list[ImportedVersion] = []
         named = sorted({r.round_key for r in parsed})
+        turns.take(session.connection())  # first, as service.hold_teams takes them
         stored = (  # held: a replacement waits (service.hold_teams)
             select(col(Round.round_key))
             .where(col(Round.round_key).in_(named))

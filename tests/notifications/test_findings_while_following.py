@@ -142,24 +142,31 @@ def _signers(engine: sa.Engine, code: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("change", ["sign", "correct"])
+@pytest.mark.parametrize("change", ["sign", "correct", "import"])
 def test_a_finding_write_and_a_claim_following_a_member_asked_to_sign_take_turns(
     pg: sa.Engine, db_url: str, tmp_path: Path, change: str
 ) -> None:
-    """The member asked signs version 1 (their request withdrawn), or the lead corrects it
-    (version 2: the member's request for version 1 withdrawn, one for version 2 queued)."""
+    """The member asked signs version 1 (their request withdrawn), or the lead corrects it, or
+    a coordinator's findings file does (version 2: the member's request for version 1
+    withdrawn, one for version 2 queued)."""
     engine = pg
     seats, team = _round_and_request(engine)
     member, code = seats[2]
     assert len(_requests(engine, member, code)) == 1
     who = member if change == "sign" else team[0]
-    meet(engine, db_url, tmp_path, __name__, ROUND, seats, json.dumps([change, code, who]))
+    path = tmp_path / "findings.csv"  # the check date in the window, not after today
+    path.write_text("轮次,统一社会信用代码,检查结果,检查日期,签字人员,原因\n"
+                    f"{ROUND},{code},未发现问题,2026-12-07,{who},检查日期记错，更正\n",
+                    encoding="utf-8")  # fmt: skip
+    said = meet(engine, db_url, tmp_path, __name__, ROUND, seats,
+                json.dumps([change, code, who, str(path)]))  # fmt: skip
     requests = _requests(engine, member, code)
     if change == "sign":
         assert requests == [] and sorted(_signers(engine, code)) == sorted(team)
         return
     ((_, payload),) = requests  # version 2's, and only it
     assert payload["link"].endswith(f"token={assignment_token(NEW_KEY, ROUND, code, member)}")
+    assert change != "import" or "1 recorded" in said["change"], said
 
 
 def side(what: str) -> sa.Engine | None:
@@ -184,14 +191,17 @@ def side(what: str) -> sa.Engine | None:
 
 def _main(what: str) -> None:
     """One side, in a process of its own: the claim, or the finding's write."""
+    from findings.importer import import_findings
     from findings.service import sign_off, submit
 
     engine = side(what)
     if engine is None:
         return
-    kind, code, who = json.loads(what)
+    kind, code, who, path = json.loads(what)
     if kind == "sign":
         sign_off(engine, round_key=ROUND, credit_code=code, version=1, inspector_id=who)
+    elif kind == "import":
+        print(f"{import_findings(engine, Path(path), imported_by='王五')} recorded")
     else:  # a correction; the check date lies in the test data's window (tests/conftest.py)
         submit(engine, round_key=ROUND, credit_code=code, submitted_by=f"inspector:{who}",
                data=finding(reason="检查日期记错，更正"), signers=[who], base_version=1,
