@@ -9,7 +9,10 @@ appends to the audit log, and the two deadlocked on PostgreSQL (the one failed s
 messages with a dead link, or was tried again). rounds knows nothing of notifications (they
 build on it): what builds on it appends its turn here (``notifications.hooks.install`` appends
 ``follow.one_at_a_time``), and :func:`take` waits for each, in the change's transaction,
-before the round's row is locked (``replacements.drawn_round``).
+before the round's row is locked (``replacements.drawn_round``). What else writes a team's
+waiting messages, then appends to the audit log, takes them first too: a finding's version or
+signature (``findings.service.hold_teams``), a findings import, a joint round's replacement
+(``joint.replacements.lock_for_replacement``).
 
 A turn takes the transaction's connection and waits in it (PostgreSQL: a transaction's
 advisory lock, let go at its end); it takes no row. SQLite writes one transaction at a time:
