@@ -49,6 +49,17 @@ wiring.install()
 HELD_RETRY = timedelta(hours=1)  # a held round's next try: the next whole hour after this one
 
 
+def _witnesses_with(witness_digits: str | None, witnesses: list[str] | None) -> None:
+    """A ceremony's digits are drawn with its witnesses' names (the draw records both). Given
+    alone, from a deployment's run, they failed in the draw task with the entropy's own words,
+    which name no parameter the operator can give: refused first, saying how to give it."""
+    if witness_digits and not witnesses:
+        raise UserError(
+            "witnesses: the ceremony's witnesses are needed with witness_digits, their names "
+            """as a list: --param 'witnesses=["陈明","林晓"]'"""
+        )
+
+
 def _carry_round(
     summary: dict[str, Any],
     witness_digits: str | None,
@@ -95,6 +106,7 @@ def monthly_round(
     """
     if period is not None and not PERIOD.fullmatch(period):
         raise UserError(f"period: {period[:40]!r} is not a month written YYYY-MM, e.g. 2026-12")
+    _witnesses_with(witness_digits, witnesses)
     settings = get_settings()
     migrate(settings.resolved_database_url)
     period = period or current_period(settings.timezone)
@@ -275,8 +287,9 @@ def adhoc_round(
         witnesses: 见证人姓名 / the witnesses' names
     """
     check_texts(reason=reason, requested_by=requested_by)  # before a refusal audits them
-    if round_id is not None:
+    if round_id is not None:  # digits for a new round are refused for that, below
         check_round_key(round_id, field="round_id")
+        _witnesses_with(witness_digits, witnesses)
     settings = get_settings()
     migrate(settings.resolved_database_url)
     try:
@@ -386,6 +399,7 @@ def draw_round(
 
     check_round_key(round_key, field="round_key")
     check_texts(requested_by=requested_by)  # audited with the draw, as an ad hoc round's
+    _witnesses_with(witness_digits, witnesses)
     migrate(get_settings().resolved_database_url)
     status = str(get_round(get_engine(), round_key).status)
     summary = _carry_round({"round_key": round_key, "status": status}, witness_digits,
