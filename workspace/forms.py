@@ -116,6 +116,44 @@ def finding_from_draft(
     """The version a draft describes, or the reasons it is not: each in Chinese, naming the
     field as the page labels it (``reason``: the reason's label on the page, 说明 before the
     first version), with the field it is shown beside."""
+    data = _finding_data(draft)
+    try:
+        return FindingIn.model_validate(data), []
+    except ValidationError as exc:
+        return None, _refusals(exc.errors(), data, reason)
+
+
+def draft_refusals(draft: dict[str, Any], reason: str = FIELD_LABELS["reason"]) -> list[Said]:
+    """What a draft may not hold: each field held to its own rule as a submit holds it (its
+    length, its characters, a choice from its list, a date, the number of certificates), so
+    a draft never keeps what its submit will refuse. What a draft may still lack is not
+    asked of it: a field left empty (the result, the date, a measure's kind) and the rules
+    between fields (a result's measure or certificate). A measure's text or deadline is held
+    to its rule even with no kind chosen (a submit drops them then; a draft keeps them)."""
+    data = _finding_data(draft)
+    data = {k: v for k, v in data.items() if v is not None}  # not chosen yet: not refused
+    measure = {k: draft.get(f"measure_{k}") or None for k in ("kind", "deadline", "text")}
+    data["measures"] = [{k: v for k, v in measure.items() if v is not None}] if any(
+        measure.values()) else []  # fmt: skip
+    try:
+        FindingIn.model_validate(data)
+    except ValidationError as exc:
+        own = [e for e in exc.errors() if e["type"] != "missing" and e["loc"]
+               and not (e["loc"][0] == "measures" and len(e["loc"]) < 3)]  # fmt: skip
+        return _refusals(own, data, reason)
+    return []
+
+
+def _refusals(errors: Sequence[Any], data: dict[str, Any], reason: str) -> list[Said]:
+    out = []
+    for err in errors:
+        field, label = _field_of(err["loc"], data, reason)
+        out.append(Said(field, f"{label}：{_said(err)}"))
+    return out
+
+
+def _finding_data(draft: dict[str, Any]) -> dict[str, Any]:
+    """A draft as the fields of :class:`FindingIn` (a field not filled in: None)."""
     data: dict[str, Any] = {
         "result": draft.get("result") or None,
         "check_date": draft.get("check_date") or None,
@@ -140,14 +178,7 @@ def finding_from_draft(
                 "text": draft.get("measure_text", ""),
             }
         )
-    try:
-        return FindingIn.model_validate(data), []
-    except ValidationError as exc:
-        out = []
-        for err in exc.errors():
-            field, label = _field_of(err["loc"], data, reason)
-            out.append(Said(field, f"{label}：{_said(err)}"))
-        return None, out
+    return data
 
 
 # a measure's parts (the form has one measure), by the part a refusal names

@@ -42,6 +42,7 @@ from workspace.forms import (
     REASON_FIRST,
     Said,
     draft_from_form,
+    draft_refusals,
     finding_from_draft,
     in_chinese,
     sent_twice,
@@ -462,12 +463,29 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     return render("assignment.html", 403, **ctx)
 
 
+FILES_AGAIN = "随本次提交选择的照片和文件未上传，请改正上述内容后重新选择。"
+
+
+def _not_held(request: Request, me: Visitor, form: FormData, held: list[Said]) -> Response:
+    """A 保存草稿 or 提交 whose fields break their own rules (``forms.draft_refusals``: a
+    description past 4000 characters posted by a script): refused (422) before anything is
+    kept, no file, no draft (a draft that held it would only be refused at its submit), each
+    refusal beside its field, the form given back as typed with the files already attached."""
+    attached = current_draft(request, me, from_draft(form)).get("evidence", [])
+    files = [FILES_AGAIN] if kept.files_posted(form) else []
+    ctx = _context(request, me, from_draft(form), draft=draft_from_form(form, attached),
+                   errors=[s.text for s in held] + files, field_errors=by_field(held),
+                   unsaved=True, errors_heading="未保存")  # fmt: skip
+    return render("assignment.html", 422, **ctx)
+
+
 async def _save_or_submit(request: Request, me: Visitor, read: photo_form.BoundedForm) -> Response:
     """Files first, then the draft; then, on 提交 with no file refused, the version. Every
     refusal of one post is said at once, each by its field (:func:`by_field`): the files
     refused, and on 提交 what the form's fields lack, so a missing result and a photo of the
     wrong type come back together. A post cut off at the ceiling, or stopped at a file name past
-    the parser's bound, is only saved as a draft."""
+    the parser's bound, is only saved as a draft. A field past its own rule keeps nothing of
+    the post (:func:`_not_held`)."""
     state = request.app.state
     form = read.form
     rk, cc = me.session.round_key, me.session.credit_code
@@ -475,6 +493,13 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     reason = REASON_FIRST if not base else FIELD_LABELS["reason"]  # as the page labelled it
     if twice := sent_twice(form, reason):
         raise PageRefused(422, twice)
+    typed = draft_from_form(form, [])
+    if held := draft_refusals(typed, reason):  # kept nowhere; on 提交, every refusal at once
+        if form.get("action") == "submit":
+            held = finding_from_draft(typed, reason)[1]
+            dated = await run_in_threadpool(_date_said, state.engine, rk, cc, typed, reason)
+            held += [Said("check_date", d) for d in dated]
+        return _not_held(request, me, form, held)
     home = state.settings.home
     files, refused = await _store_files(request, me, form)
     refused += photo_form.unread(read)
