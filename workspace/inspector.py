@@ -35,7 +35,16 @@ from rounds import audit
 from shuangsui import writes
 from shuangsui.clock import local_label
 from shuangsui.errors import Conflict, NotFound, UserError
-from workspace import assignment, attachments, drafts, kept, photo_form, sessions
+from workspace import (
+    assignment,
+    attachments,
+    drafts,
+    formvalues,
+    kept,
+    photo_form,
+    sessions,
+    teamchanged,
+)
 from workspace.events import DraftSaved, EvidenceAttached, EvidenceRemoved, WorkspaceOpened
 from workspace.forms import (
     FIELD_LABELS,
@@ -165,6 +174,8 @@ def _context(
     settings = FindingsSettings()
     accept, kinds = attachments.file_input(settings.media_types)
     draft, stale, own = _drafts(request, me, prefer_draft)
+    # the team the form posted was shown with, or the redirect's after it (workspace.teamchanged)
+    shown = extra.pop("shown_team", request.query_params.get(teamchanged.FIELD, ""))
     ctx = {
         "view": view,
         "draft": draft,
@@ -187,6 +198,8 @@ def _context(
         # a post past it is refused unread (workspace.photo_form.ceiling; workspace.pages)
         "post_limit": attachments.size_label(photo_form.ceiling(settings.evidence_max_bytes)),
         "draft_of_ended_link": own and _draft_of_ended_link(request, me),
+        # the team changed under the form just saved or submitted (workspace.teamchanged)
+        "team_changed": teamchanged.said(state.engine, view, shown),
         **extra,
     }
     refs = [*ctx["draft"].get("evidence", []), *(e for v in view.versions for e in v.evidence)]
@@ -485,7 +498,8 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     refused, and on 提交 what the form's fields lack, so a missing result and a photo of the
     wrong type come back together. A post cut off at the ceiling, or stopped at a file name past
     the parser's bound, is only saved as a draft. A field past its own rule keeps nothing of
-    the post (:func:`_not_held`)."""
+    the post (:func:`_not_held`); a team changed since the form was shown is said after it
+    (``workspace.teamchanged``)."""
     state = request.app.state
     form = read.form
     rk, cc = me.session.round_key, me.session.credit_code
@@ -507,8 +521,11 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     digest = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
     await run_in_threadpool(audit.append, state.engine, rk, DraftSaved(cc, me.name, digest))
     submitting = form.get("action") == "submit" and not read.stopped
+    shown = formvalues.text(form, teamchanged.FIELD)
+    moved = await run_in_threadpool(teamchanged.moved, state.engine, rk, cc, shown)
+    team = f"&{teamchanged.FIELD}={quote(shown, safe=',')}" if moved else ""
     if not submitting and not refused:
-        return _see(page_path(rk, cc) + "?saved=1")
+        return _see(page_path(rk, cc) + "?saved=1" + team)
     said = [Said("attachments", r) for r in refused]
     status = 413 if read.cut else 422
     data = None
@@ -543,11 +560,11 @@ async def _save_or_submit(request: Request, me: Visitor, read: photo_form.Bounde
     if said:
         heading = "" if submitting else "草稿已保存，以下内容未保存"
         # the form as posted, the draft just saved, even when a version came before it
-        ctx = _context(request, me, True, errors=[s.text for s in said],
+        ctx = _context(request, me, True, errors=[s.text for s in said], shown_team=shown,
                        field_errors=by_field(said), errors_heading=heading)  # fmt: skip
         return render("assignment.html", status, **ctx)
     drafts.discard(home, rk, cc, me.name)
-    return _see(page_path(rk, cc) + "?submitted=1")
+    return _see(page_path(rk, cc) + "?submitted=1" + team)
 
 
 # the service's refusals of a version, by how each starts: the field it is shown beside
