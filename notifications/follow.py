@@ -124,12 +124,26 @@ def one_at_a_time(conn: sa.Connection) -> None:
     the other then waited on, a deadlock. A relink takes it too, before anything else
     (``relink.relink``): it writes the same messages again in another order (the round's, by
     id, where a following goes seat by seat, auditing each), and the two met, each holding a
-    row the other waited on. So do a replacement and a new date (``rounds.turns``, installed
-    by ``hooks.install``), before the round's row: they append to the audit log, then write
-    the team's waiting notices again, and a following holding a member's notice waited on
-    the log's head they held. A claim never waits for it."""
+    row the other waited on. A change that writes the same messages again (a replacement,
+    a new date, a finding's version or signature: ``rounds.turns``, installed by
+    ``hooks.install``) takes it shared, before the round's row (:func:`not_while_following`):
+    it appends to the audit log and writes the team's waiting messages, and a following
+    holding a member's message waited on the log's head it held. A claim never waits for it."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": FOLLOW_LOCK})
+
+
+def not_while_following(conn: sa.Connection) -> None:
+    """The turn a change that writes members' messages again takes (``rounds.turns``: a
+    replacement, a new date, a finding's version or signature, a findings import, a joint
+    round's replacement), in ``conn``'s transaction: it waits for a following or a relink
+    under way (:func:`one_at_a_time`) and keeps one from starting till it ends, but changes do
+    not wait for each other (PostgreSQL: the same advisory lock, shared). They take their own
+    rows in their own order (the round's row first); what they met in the other order was a
+    following, which goes seat by seat holding the audit log's head. Taken exclusively, every
+    finding written in the bureau waited for every other's transaction to end."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": FOLLOW_LOCK})
 
 
 def follow(session: Session, ids: Sequence[int], secret: str, *, claimed: bool = False) -> None:

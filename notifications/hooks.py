@@ -3,10 +3,10 @@ transaction that causes them.
 
 ``install()`` appends :func:`after_draw` to ``rounds.service.after_draw_hooks``,
 :func:`after_version` to ``findings.service.after_version_hooks``, and the same for a sign-off,
-a replacement and a new due date (once); and the followers' turn
-(``follow.one_at_a_time``) to ``rounds.turns``, which a replacement and a new date take before
-they lock the round: their hooks write the team's waiting messages again, as a dispatcher's
-following does in another order.
+a replacement and a new due date (once); and the followers' turn, shared
+(``follow.not_while_following``), to ``rounds.turns``, which a replacement, a new date and a
+finding's write take before they lock the round: their hooks write the team's waiting messages
+again, as a dispatcher's following does in another order.
 """
 
 from __future__ import annotations
@@ -537,7 +537,7 @@ def install() -> None:
         return
     from exchange import assistance
     from findings import service as findings_service
-    from notifications.follow import one_at_a_time
+    from notifications.follow import not_while_following
     from rounds import redates, replacements, service, turns
 
     if after_draw not in service.after_draw_hooks:
@@ -552,8 +552,8 @@ def install() -> None:
         replacements.after_replacement_hooks.append(after_replacement)
     if after_redate not in redates.after_redate_hooks:
         redates.after_redate_hooks.append(after_redate)
-    if one_at_a_time not in turns.before_change:  # a replacement, a new date: after a following
-        turns.before_change.append(one_at_a_time)
+    if not_while_following not in turns.before_change:  # a change waits for a following
+        turns.before_change.append(not_while_following)
     if after_assistance not in assistance.after_answer_hooks:
         assistance.after_answer_hooks.append(after_assistance)
     _installed = True

@@ -8,7 +8,8 @@ following the messages it took (``notifications.follow``) writes a member's mess
 appends to the audit log, and the two deadlocked on PostgreSQL (the one failed sent its
 messages with a dead link, or was tried again). rounds knows nothing of notifications (they
 build on it): what builds on it appends its turn here (``notifications.hooks.install`` appends
-``follow.one_at_a_time``), and :func:`take` waits for each, in the change's transaction,
+``follow.not_while_following``: changes take it shared, so they do not wait for each other,
+only for a following), and :func:`take` waits for each, in the change's transaction,
 before the round's row is locked (``replacements.drawn_round``). What else writes a team's
 waiting messages, then appends to the audit log, takes them first too: a finding's version or
 signature (``findings.service.hold_teams``), a findings import, a joint round's replacement

@@ -1,6 +1,6 @@
 """A replacement and a new date take the turns of what builds on rounds (``rounds.turns``)
 first in their transaction, before the round's row: notifications' followers' turn
-(``follow.one_at_a_time``; a dispatcher's following of the messages the change's hooks write
+(``follow.not_while_following``; a dispatcher's following of the messages the change's hooks write
 again deadlocked with it on PostgreSQL: tests/notifications/test_replacement_while_following.py).
 
 Every statement the change sends is watched: the turns come once, and what comes next is the
@@ -31,7 +31,7 @@ def said(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[st
     """Every statement sent to ``engine`` from now, and :data:`TURN` where the turns were
     taken (a turn appended to notifications')."""
     hooks.install()
-    assert follow.one_at_a_time in turns.before_change
+    assert follow.not_while_following in turns.before_change
     out: list[str] = []
     monkeypatch.setattr(turns, "before_change", [*turns.before_change, lambda _: out.append(TURN)])
 
