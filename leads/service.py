@@ -33,6 +33,7 @@ from registry.models import (
     certificate_status_label,
 )
 from rounds import audit
+from rounds.frames import classes_in_force
 from rounds.plans import in_jurisdiction
 from shuangsui.config import get_settings
 from shuangsui.errors import Conflict, NotFound, UserError
@@ -300,8 +301,10 @@ def outside_plan(session: Session, lead: Lead, plan: Mapping[str, Any]) -> OutOf
     plan would not target it, and the lead would wait unsaid. The rules are the frame's
     (``rounds.frames.enterprise_rows``, ``draw.frame.build_enterprise_frame``): an active
     enterprise, in one of the plan's divisions, holding a certificate of a kind and status the
-    plan covers, and of one of its industries when the plan is directed to some. (A directed
-    plan's risk classes are not looked at here: the class in force is the frame's to read.)"""
+    plan covers, of one of its risk classes and of one of its industries when the plan is
+    directed to some. The class is the one in force, as the frame reads it
+    (``rounds.frames.classes_in_force`` over the registry's): a classification or an approved
+    override moves an enterprise into or out of a directed plan's classes."""
     code, pop = lead.credit_code, plan["population"]
     firm = session.get(Enterprise, code)
     if firm is None:
@@ -326,6 +329,15 @@ def outside_plan(session: Session, lead: Lead, plan: Mapping[str, Any]) -> OutOf
                f"该计划只抽查持有{'、'.join(certificate_kind_label(k) for k in kinds)}证书且"
                f"证书状态为{'、'.join(certificate_status_label(st) for st in statuses)}的企业，"
                "该企业没有这样的证书")  # fmt: skip
+    elif (
+        pop["directed"]
+        and pop["risk_classes"]
+        and ((risk := _class_in_force(session, firm)) not in pop["risk_classes"])
+    ):
+        why = (f"the plan is directed to risk classes {', '.join(pop['risk_classes'])} and its "
+               f"class in force is {risk}",
+               f"该计划定向抽查信用风险分类 {'、'.join(pop['risk_classes'])}，该企业现行的"
+               f"风险分类为 {risk}")  # fmt: skip
     elif pop["directed"] and pop["industries"] and firm.industry not in pop["industries"]:
         why = (f"the plan is directed to industries {', '.join(pop['industries'])} and its "
                f"industry is {firm.industry or 'not recorded'}",
@@ -341,6 +353,13 @@ def outside_plan(session: Session, lead: Lead, plan: Mapping[str, Any]) -> OutOf
         "这一轮临时抽查不会将其列入定向检查，线索将一直等待。请选择抽查范围包含该企业的计划，"
         "或只受理、不发起临时抽查。",
     )
+
+
+def _class_in_force(session: Session, firm: Enterprise) -> str:
+    """The enterprise's risk class as a frame read now would give it: a source's class
+    (classification, approved override) over the registry's."""
+    read = classes_in_force(session.connection())
+    return str(read.classes.get(firm.credit_code) or firm.risk_class)
 
 
 def plan_misses(engine: Engine, lead: Lead, plan: Mapping[str, Any]) -> OutOfReach | None:
