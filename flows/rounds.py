@@ -12,7 +12,6 @@ that draws it at the beacon round's time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -24,8 +23,9 @@ from prefect.logging import get_run_logger
 from prefect.runtime import deployment as this_deployment
 from prefect.runtime import flow_run
 
-from flows.plans import current_period, find_plan, period_end, plans_due
+from flows.plans import current_period, period_end, plans_due
 from rounds import audit, entropy, holds
+from rounds.plans import found_plan
 from rounds.service import check_texts
 from shuangsui import wiring
 from shuangsui.clock import local_label
@@ -322,7 +322,7 @@ def _commit_adhoc(
     """``adhoc_round``'s commit (or, with ``round_id`` of a committed round, its summary):
     whatever refuses it, before or at the commit, is a :class:`UserError`."""
     settings = get_settings()
-    plan_path = find_plan(settings.plans_dir, plan)
+    plan_path, plan_text = found_plan(settings.plans_dir, plan)  # read once: the text found
     if witness_digits and not _committed(round_id):
         raise UserError(
             "witness digits must be entered after the round's commitment is published: "
@@ -336,13 +336,14 @@ def _commit_adhoc(
         overrides["total_cap"] = total_cap
     if divisions:
         overrides["divisions"] = divisions
-    if round_id is not None and not overrides and (summary := _as_committed(round_id, plan_path)):
+    if round_id is not None and not overrides and (summary := _as_committed(round_id, plan_text)):
         return summary
     if round_id is None:
         run_id = flow_run.get_id() or ""
         round_id = adhoc_round_key(plan_path.stem, f"{run_id}|{plan}|{reason}|{requested_by}")
     summary = commit_round_task(
         str(plan_path),
+        plan_text=plan_text,
         kind="adhoc",
         round_key=round_id,
         requested_by=requested_by,
@@ -358,22 +359,22 @@ def _commit_adhoc(
     return summary
 
 
-def _as_committed(round_id: str, plan_path: Path) -> dict[str, Any] | None:
+def _as_committed(round_id: str, plan_text: str) -> dict[str, Any] | None:
     """A committed ad hoc round of this plan asked for again with no cap, raised rates or
     divisions (its ceremony, as ``POST /rounds/adhoc`` documents it: the round's key, its plan
     and reason, the digits): its summary, to be carried on as it was committed, those its
     commitment's. Committed again, it was refused in the background as "committed with other
     arguments" when it had any, after the API had answered 202. None for anything else (no such
     round, a scheduled one, another plan): committed as before, which refuses what differs."""
-    from draw.plan import load_plan
+    from draw.plan import parse_plan, read_plan_yaml
     from tasks.rounds import round_summary
 
     if not _committed(round_id):
         return None
     summary = round_summary(round_id)
-    if summary["kind"] != "adhoc" or summary["plan_id"] != load_plan(plan_path)["id"]:
+    if summary["kind"] != "adhoc":
         return None
-    return summary
+    return summary if summary["plan_id"] == parse_plan(read_plan_yaml(plan_text))["id"] else None
 
 
 @flow(name="draw-round", log_prints=False)

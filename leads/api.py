@@ -123,10 +123,10 @@ def urgent_round(lead: Lead, plan: str, by: str) -> dict[str, Any]:
 def _check_plan(request: Request, plan: str, check_item: str) -> dict[str, Any]:
     """The urgent lead's plan, parsed, once it is of the check item accepted (``service.accept``
     then checks that its population takes the lead's enterprise)."""
-    from rounds.plans import find_plan, load_plan_text, read_plan
+    from rounds.plans import found_plan, load_plan_text
 
     settings = request.app.state.settings
-    text = read_plan(find_plan(settings.plans_dir, plan))
+    _, text = found_plan(settings.plans_dir, plan)
     parsed, _ = load_plan_text(text, source=plan)
     if parsed["check_item"] != check_item:
         raise Problem(422, f"adhoc_plan: plan {plan} checks {parsed['check_item']}, not "

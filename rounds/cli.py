@@ -20,7 +20,7 @@ from draw.entropy import MIN_DIGITS, digits_wrong
 from draw.plan import normalise_rate
 from rounds import audit, bundle, service
 from rounds.models import Round
-from rounds.plans import find_plan, read_plan
+from rounds.plans import find_plan, found_plan
 from rounds.preflight import describe, preflight, refusals
 from shuangsui.clock import local_label
 from shuangsui.config import get_settings
@@ -64,8 +64,8 @@ def check(
     Commits nothing; exits 5 when the commit would be held."""
     settings = get_settings()
     engine = _engine()
-    path = find_plan(settings.plans_dir, plan)
-    base, _ = service.load_plan_text(read_plan(path), source=plan)
+    _, text = found_plan(settings.plans_dir, plan)
+    base, _ = service.load_plan_text(text, source=plan)
     with one_moment(engine) as conn:  # as the commit reads: the frames and freshness agree
         report = preflight(conn, base, source=plan, bureau_code=settings.bureau_code)
     for line in describe(report):
@@ -95,10 +95,10 @@ def commit(
 ) -> None:
     """Commit a scheduled round from a plan file: freeze plan and frames, name the entropy."""
     _texts({"accept": "--accept", "requested_by": "--by"}, accept=accept, requested_by=by or "")
-    path = find_plan(get_settings().plans_dir, plan)
+    _, text = found_plan(get_settings().plans_dir, plan)
     rnd = service.commit_round(
         engine=_engine(),
-        plan_text=read_plan(path),
+        plan_text=text,
         plan_source=plan,
         accept=accept,
         requested_by=by or getpass.getuser(),

@@ -81,6 +81,14 @@ def locate_plan(plans_dir: Path, plan: str) -> tuple[Path, str | None]:
     raise PlanError(f"plan {plan!r}: no such file, and no plan with that id in {plans_dir}{also}")
 
 
+def found_plan(plans_dir: Path, plan: str) -> tuple[Path, str]:
+    """:func:`find_plan`'s file with its text, read once: the text read to find it by its id,
+    or the file named read now (not UTF-8: refused naming it, :func:`read_plan`). Read again,
+    the file could say something else than what found it (its id edited away, another plan)."""
+    path, text = locate_plan(plans_dir, plan)
+    return path, read_plan(path) if text is None else text
+
+
 def _unreadable(root: Path) -> list[str]:
     """The plan files of the folder that do not read, each with why (a plan sought by its id
     and not found may be one of them)."""

@@ -63,6 +63,7 @@ def round_summary(round_key: str) -> dict[str, Any]:
 @task(name="commit-round")
 def commit_round_task(
     plan_path: str,
+    plan_text: str | None = None,
     kind: str = "scheduled",
     round_key: str | None = None,
     requested_by: str = "",
@@ -72,12 +73,13 @@ def commit_round_task(
     """Commit a plan's round (idempotent: an existing commitment is returned unchanged). A round
     its preflight holds comes back with status "held", its reasons with their kinds
     (``rounds.holds``); the flow tells the coordinator (:func:`tell_held`), once it knows when
-    the round is tried again."""
+    the round is tried again. ``plan_text``: the file's text when the caller read it to find
+    the plan (``rounds.plans.found_plan``), committed as read, not read again."""
     path = Path(plan_path)
     try:
         rnd = service.commit_round(
             engine=get_engine(),
-            plan_text=read_plan(path),
+            plan_text=read_plan(path) if plan_text is None else plan_text,
             plan_source=str(path),
             kind=RoundKind(kind),
             round_key=round_key,
