@@ -11,8 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -190,3 +191,89 @@ def answer_json(handler: BaseHTTPRequestHandler, body: object) -> None:
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+# ------------------------------------------------------------------ waiting on a connection
+# A test that must act once the server has done something on a connection (read a body's
+# head, blocked writing to a client that does not read) waits for that, as the kernel shows
+# it, not for a fixed time: a sleep tests less, or nothing, on a loaded machine. The kernel's
+# queues of a loopback connection's two ends are read from /proc/net/tcp (this process's
+# network namespace holds both ends).
+
+
+@dataclass(frozen=True)
+class Queues:
+    """Bytes queued at each end of a TCP connection, as ``ss`` shows them (Send-Q, Recv-Q)."""
+
+    ours_unsent: int  # written by us, not yet taken by the server's end
+    ours_unread: int  # arrived from the server, not yet read by us
+    theirs_unsent: int  # written by the server, not yet taken by our end
+    theirs_unread: int  # arrived from us, not yet read by the server's program
+
+
+def _tcp_table() -> dict[tuple[str, str], tuple[int, int]]:
+    """(local, remote) -> (send queue, receive queue) of every IPv4 TCP socket, addresses as
+    /proc/net/tcp writes them (``0100007F:1F90``)."""
+    table = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        tx, rx = fields[4].split(":")
+        table[fields[1], fields[2]] = (int(tx, 16), int(rx, 16))
+    return table
+
+
+def _proc_address(address: tuple[str, int]) -> str:
+    host = socket.inet_aton(address[0])[::-1].hex().upper()  # /proc writes it little-endian
+    return f"{host}:{address[1]:04X}"
+
+
+def queues(sock: socket.socket) -> Queues:
+    """The queues of ``sock``'s connection (IPv4 on this machine) at both its ends."""
+    ours, theirs = _proc_address(sock.getsockname()), _proc_address(sock.getpeername())
+    table = _tcp_table()
+    if (ours, theirs) not in table or (theirs, ours) not in table:
+        raise AssertionError(f"no connection {sock.getsockname()} <-> {sock.getpeername()}")
+    (ours_unsent, ours_unread), (theirs_unsent, theirs_unread) = (
+        table[ours, theirs], table[theirs, ours]
+    )  # fmt: skip
+    return Queues(ours_unsent, ours_unread, theirs_unsent, theirs_unread)
+
+
+HELD_FOR = 0.3  # seconds a send queue that no longer grows has stopped (its buffer full)
+
+
+def wait_until(what: str, done: Callable[[], object], seconds: float = 30) -> None:
+    """Wait until ``done()`` is true; fail saying ``what`` was awaited if it is not so within
+    ``seconds`` (bounds for a loaded 2-core machine, well past what a quiet one takes)."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds} s for {what}: not so")
+        time.sleep(0.02)
+
+
+def wait_until_read(sock: socket.socket, seconds: float = 30) -> None:
+    """Wait until the server has read everything sent on ``sock`` (none of it queued at either
+    end): its handler has had the bytes and goes on from there."""
+
+    def read() -> bool:
+        q = queues(sock)
+        return q.ours_unsent == 0 and q.theirs_unread == 0
+
+    wait_until(f"the server to read what was sent on {sock.getsockname()}", read, seconds)
+
+
+def wait_until_held(sock: socket.socket, seconds: float = 30) -> None:
+    """Wait until the server's writing to ``sock`` waits on us: what it wrote fills our
+    receive buffer, and its send queue holds more and has stopped growing (its send buffer
+    full, so the next write waits in the server's program) for :data:`HELD_FOR` seconds."""
+    seen: list[tuple[int, float]] = []  # (the server's send queue, since when)
+
+    def held() -> bool:
+        q, now = queues(sock), time.monotonic()
+        if not seen or seen[-1][0] != q.theirs_unsent:
+            seen.append((q.theirs_unsent, now))
+        unsent, since = seen[-1]
+        return q.ours_unread > 0 and unsent > 0 and now - since >= HELD_FOR
+
+    wait_until(f"the server's answers on {sock.getsockname()} to wait on the client", held, seconds)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from api import problems
 from api.app import create_app
 from shuangsui import db
 from tests.exchange.bureaus import AppTransport
-from tests.servers import free_port, serve_process
+from tests.servers import free_port, serve_process, wait_until, wait_until_read
 
 HOSTILE = "evil.example"
 
@@ -61,11 +60,8 @@ def _raw(served: Served, head: str, body: bytes = b"") -> bytes:
     return data
 
 
-def _wait_for(log: Path, text: str, seconds: float = 30) -> str:
-    deadline = time.monotonic() + seconds
-    while text not in (said := log.read_text(errors="replace")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return said
+def _said(log: Path, start: int) -> str:
+    return log.read_text(errors="replace")[start:]
 
 
 # ------------------------------------------------------------------ a client that hangs up
@@ -82,10 +78,10 @@ def test_a_client_hanging_up_mid_body_is_one_warning(
     with socket.create_connection(("127.0.0.1", served.port), timeout=20) as sock:
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
         sock.sendall(head.encode() + b"abc")
-        time.sleep(0.5)  # the app is reading the body when the client leaves
+        wait_until_read(sock)  # the app is reading the body when the client leaves
     line = f"{method} {path}: the client closed the connection before the end of its body"
-    said = _wait_for(served.log, line)[start:]
-    assert line in said, said
+    wait_until(f"{line!r} in {served.log}", lambda: line in _said(served.log, start))
+    said = _said(served.log, start)
     for trace in ("Traceback", "unexpected error", "Exception in ASGI application"):
         assert trace not in said, said
     engine = db.make_engine(served.database)

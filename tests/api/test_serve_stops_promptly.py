@@ -25,7 +25,7 @@ import pytest
 
 from api.connections import STOP_SILENCE
 from tests.api.served import drip
-from tests.servers import free_port, serve_process
+from tests.servers import free_port, serve_process, wait_until_held, wait_until_read
 
 # a route that reads its body before anything else (tests/api/test_serve_body_timeout.py)
 HEAD = "POST /findings/ccc-2026-12/91350100ANBKFJRE2E HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -62,7 +62,7 @@ def test_a_body_that_stopped_does_not_hold_the_stop(tmp_path: Path, sig: signal.
             with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
                 idle.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 assert idle.recv(65536).startswith(b"HTTP/1.1 200")  # kept alive, idle
-                time.sleep(0.5)  # the body's head read, the route waiting for the rest
+                wait_until_read(cut)  # the body's head read, the route waiting for the rest
                 proc.send_signal(sig)
                 _stopped(proc, log)
 
@@ -74,7 +74,7 @@ def test_a_client_that_does_not_read_its_answers_does_not_hold_the_stop(tmp_path
         with socket.create_connection(("127.0.0.1", port), timeout=10) as deaf:
             deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             deaf.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 100)
-            time.sleep(1)  # the answers written until the client's buffer and the server's fill
+            wait_until_held(deaf)  # answers written until the client's buffer and the server's fill
             proc.send_signal(signal.SIGTERM)
             _stopped(proc, log)
 

@@ -12,7 +12,6 @@ import contextlib
 import html
 import select
 import socket
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ from findings import service
 from shuangsui.config import get_settings
 from tests.findings.factories import ROUND
 from tests.findings.live import serve
+from tests.servers import wait_until, wait_until_read
 from tests.workspace.helpers import csrf_of, delivered_round, open_assignment
 from workspace import drafts
 
@@ -194,12 +194,9 @@ def test_a_line_dropped_mid_photo_keeps_the_text_as_the_draft(
             f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n")  # fmt: skip
     with socket.create_connection(urlsplit(base)[1].split(":"), timeout=60) as sock:
         sock.sendall(head.encode() + sent)
-        time.sleep(0.5)  # the server has read it all
+        wait_until_read(sock)  # the server has read it all
     # the line is gone with 512 KB of the photo unsent
-    for _ in range(100):
-        if _draft(code, a):
-            break
-        time.sleep(0.1)
+    wait_until("the draft the dropped post leaves", lambda: _draft(code, a))
     draft = _draft(code, a)
     assert draft.get("description") == TYPED and draft["evidence"] == [], draft
     assert service.history(engine, ROUND, code).versions == []
