@@ -42,7 +42,7 @@ from sqlmodel import Session
 from notifications import facts, generations
 from notifications.messages import Person, route
 from notifications.models import Channel, Notification, NotificationKind
-from rounds import audit
+from rounds import audit, turns
 from shuangsui.errors import Conflict
 
 # the kinds addressed to an inspector (an id of the registry's could be spelt "coordinator":
@@ -72,13 +72,19 @@ class MessagesReaddressed:
 
 def after_inspectors_updated(session: Session, rows: Sequence[tuple[dict, dict]]) -> None:
     """The registry's hook: each inspector row an import set changed (before, after) whose
-    route changed to a usable one has their messages not yet left sent there."""
+    route changed to a usable one has their messages not yet left sent there. It takes the
+    changes' turn first (``rounds.turns``): it writes the members' waiting messages, then
+    appends to the audit log, and a dispatcher's claim following messages
+    (``notifications.follow``) does so in the other order, seat by seat, holding the log's
+    head; the two deadlocked on PostgreSQL, and the import set was lost. Taken here, not at the
+    import's start: a set that moves nobody keeps no following waiting."""
     moved: dict[str, tuple[Channel, str]] = {}
     for before, after in rows:
         old, new = route(_person(before)), route(_person(after))
         if new != old and new[0] != Channel.none:
             moved[str(after["inspector_id"])] = new
     if moved:
+        turns.take(session.connection())
         readdress(session, moved)
 
 

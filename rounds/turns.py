@@ -13,7 +13,8 @@ only for a following), and :func:`take` waits for each, in the change's transact
 before the round's row is locked (``replacements.drawn_round``). What else writes a team's
 waiting messages, then appends to the audit log, takes them first too: a finding's version or
 signature (``findings.service.hold_teams``), a findings import, a joint round's replacement
-(``joint.replacements.lock_for_replacement``).
+(``joint.replacements.lock_for_replacement``), a registry import correcting an inspector's
+address (``notifications.readdress.after_inspectors_updated``).
 
 A turn takes the transaction's connection and waits in it (PostgreSQL: a transaction's
 advisory lock, let go at its end); it takes no row. SQLite writes one transaction at a time:
