@@ -60,7 +60,7 @@ class Said(NamedTuple):
 TWICE_SAID = "表单中填写了不止一次，未保存任何内容。请刷新页面后重新填写提交。"
 # the hidden fields and the buttons, which have no label of their own
 TWICE_HIDDEN = {"base_version": "表单中的版本号", "action": "“保存草稿”或“提交”按钮",
-                "from_draft": "表单中的草稿标记"}  # fmt: skip
+                "from_draft": "表单中的草稿标记", "team": "表单中的检查组"}  # fmt: skip
 
 
 def sent_twice(form: Any, reason: str = FIELD_LABELS["reason"]) -> str:

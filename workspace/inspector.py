@@ -464,15 +464,17 @@ def _stale_form(request: Request, me: Visitor, form: FormData) -> Response:
     page on another port of the same host is the same site, and its post carries the cookie).
     Only a token we gave this member on this check, in this session or an earlier one
     (``workspace.kept.own_post``), has its text shown back: any other post is its sender's,
-    not the member's, and gets the draft as saved."""
+    not the member's, and gets the draft as saved. A team changed since that form was shown
+    is said with it (``workspace.teamchanged``), not only after the next save."""
     unsaved: dict[str, Any] = {"unsaved": True, "errors_heading": "未保存"}  # never say saved
     if not form.get("csrf"):  # nothing typed on this page came with it: the draft as saved
         return render("assignment.html", 403, **_context(request, me, errors=[UNSIGNED], **unsaved))
     if not kept.own_post(request, me, form):
         return render("assignment.html", 403, **_context(request, me, errors=[UNKNOWN], **unsaved))
     attached = current_draft(request, me, from_draft(form)).get("evidence", [])
+    shown = formvalues.text(form, teamchanged.FIELD)  # a team changed under it said here too
     ctx = _context(request, me, from_draft(form), draft=draft_from_form(form, attached),
-                   errors=[STALE], **unsaved)  # fmt: skip
+                   errors=[STALE], shown_team=shown, **unsaved)  # fmt: skip
     return render("assignment.html", 403, **ctx)
 
 
@@ -483,12 +485,14 @@ def _not_held(request: Request, me: Visitor, form: FormData, held: list[Said]) -
     """A 保存草稿 or 提交 whose fields break their own rules (``forms.draft_refusals``: a
     description past 4000 characters posted by a script): refused (422) before anything is
     kept, no file, no draft (a draft that held it would only be refused at its submit), each
-    refusal beside its field, the form given back as typed with the files already attached."""
+    refusal beside its field, the form given back as typed with the files already attached,
+    and a team changed since the form was shown said with them (``workspace.teamchanged``)."""
     attached = current_draft(request, me, from_draft(form)).get("evidence", [])
     files = [FILES_AGAIN] if kept.files_posted(form) else []
+    shown = formvalues.text(form, teamchanged.FIELD)  # a team changed under it said here too
     ctx = _context(request, me, from_draft(form), draft=draft_from_form(form, attached),
                    errors=[s.text for s in held] + files, field_errors=by_field(held),
-                   unsaved=True, errors_heading="未保存")  # fmt: skip
+                   unsaved=True, errors_heading="未保存", shown_team=shown)  # fmt: skip
     return render("assignment.html", 422, **ctx)
 
 
