@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import ipaddress
 import logging
 import os
 import re
@@ -100,6 +101,14 @@ def address_fault(url: str, *, path: bool) -> str | None:
     if not path and parts.path not in ("", "/"):
         return "must not hold a path: the links and pages of shuangsui start at the root (/w/…)"
     return None
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is an IP address of this machine's loopback (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def database_fault(url: str) -> str | None:
@@ -403,6 +412,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SHUANGSUI_BEACON_LEAD is 0; in production the beacon round named must come "
                 "after the commitment is published: write a lead such as PT15M (the default)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _links_inspectors_can_open_in_production(self) -> Settings:
+        """The notices' links and the workspace's forms start at SHUANGSUI_PUBLIC_BASE_URL, and
+        inspectors open them on their phones: unset in production, a round's notices went out
+        with links to http://127.0.0.1:8350 (the default), which open nothing, and nothing said
+        so (found following the README's production path)."""
+        host = (urlsplit(self.public_base_url).hostname or "").lower()
+        if self.environment == "production" and (host == "localhost" or _loopback(host)):
+            said = "" if "public_base_url" in self.model_fields_set else ", the default"
+            raise ValueError(
+                f"SHUANGSUI_PUBLIC_BASE_URL names {host}{said}, this machine itself; in "
+                "production the notices' links and the workspace's forms are opened on "
+                "inspectors' phones: write the address they reach shuangsui serve at, such as "
+                "https://shuangsui.example.gov.cn"
             )
         return self
 

@@ -19,7 +19,9 @@ STRONG = "k7Qm_2vXo9LrT4pWz8NcY1bHs6JdE3fG-uA5"
 
 
 def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return shuangsui(cwd, *args, SHUANGSUI_SECRET_KEY=STRONG, **env)
+    public = "https://shuangsui.example.gov.cn"  # production: where inspectors reach serve
+    return shuangsui(cwd, *args, SHUANGSUI_SECRET_KEY=STRONG, SHUANGSUI_PUBLIC_BASE_URL=public,
+                     **env)  # fmt: skip
 
 
 @pytest.mark.parametrize("home", ["data", "./var/shuangsui", None])

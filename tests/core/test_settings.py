@@ -42,6 +42,7 @@ def test_bad_bureau_code_names_the_field(monkeypatch: pytest.MonkeyPatch, code: 
 
 
 STRONG = "k7Qm_2vXo9LrT4pWz8NcY1bHs6JdE3fG-uA5"  # 36 characters, four kinds
+PUBLIC = "https://shuangsui.example.gov.cn"  # where inspectors reach serve
 
 
 @pytest.mark.parametrize(
@@ -94,6 +95,7 @@ def test_production_default_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -
 )
 def test_production_accepts_strong_secrets(monkeypatch: pytest.MonkeyPatch, make) -> None:
     monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
+    monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", PUBLIC)
     for _ in range(50):
         monkeypatch.setenv("SHUANGSUI_SECRET_KEY", make())
         assert Settings().environment == "production"
@@ -115,6 +117,7 @@ def test_production_refuses_an_smtp_password_over_plain(
 ) -> None:
     monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
     monkeypatch.setenv("SHUANGSUI_SECRET_KEY", STRONG)
+    monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", PUBLIC)
     monkeypatch.setenv("SHUANGSUI_SMTP_USERNAME", "shuangsui")
     for name, value in password_env.items():
         monkeypatch.setenv(name, value)
@@ -285,3 +288,44 @@ def test_a_setting_that_cannot_work_is_refused_when_read(
                        .removeprefix("notify_").removeprefix("smtp_")) as err:  # fmt: skip
         read()
     assert said in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        (None, "names 127.0.0.1, the default, this machine itself"),
+        ("http://127.0.0.1:8350", "names 127.0.0.1, this machine itself"),
+        ("http://127.8.0.1", "names 127.8.0.1, this machine itself"),
+        ("http://localhost:8350", "names localhost, this machine itself"),
+        ("http://LOCALHOST", "names localhost, this machine itself"),
+        ("http://[::1]:8350", "names ::1, this machine itself"),
+    ],
+)
+def test_production_refuses_links_to_this_machine(
+    monkeypatch: pytest.MonkeyPatch, address: str | None, said: str
+) -> None:
+    """Inspectors open the notices' links on their phones: unset in production, a round's
+    notices went out with links to http://127.0.0.1:8350, and nothing said so."""
+    monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
+    monkeypatch.setenv("SHUANGSUI_SECRET_KEY", STRONG)
+    if address is not None:
+        monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", address)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert f"SHUANGSUI_PUBLIC_BASE_URL {said}; in production" in str(info.value)
+    assert "https://shuangsui.example.gov.cn" in str(info.value)
+
+
+@pytest.mark.parametrize("address", [PUBLIC, "http://10.2.3.4:8350", "https://127.example.cn"])
+def test_production_takes_links_inspectors_reach(
+    monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
+    monkeypatch.setenv("SHUANGSUI_SECRET_KEY", STRONG)
+    monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", address)
+    assert Settings().public_base_url == address
+    for environment in ("development", "test"):  # the default, on this machine, elsewhere
+        monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", environment)
+        monkeypatch.delenv("SHUANGSUI_PUBLIC_BASE_URL")
+        assert Settings().public_base_url == "http://127.0.0.1:8350"
+        monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", address)

@@ -105,6 +105,7 @@ def test_no_lead_is_refused_in_production(monkeypatch: pytest.MonkeyPatch, lead:
     monkeypatch.setenv("SHUANGSUI_ENVIRONMENT", "production")
     monkeypatch.setenv("SHUANGSUI_HOME", "/var/lib/shuangsui")
     monkeypatch.setenv("SHUANGSUI_SECRET_KEY", "q7Vd2pLx9ZrT4mWc8NbK1sHyJ6fGaE3uRo5iXt0")
+    monkeypatch.setenv("SHUANGSUI_PUBLIC_BASE_URL", "https://shuangsui.example.gov.cn")
     monkeypatch.setenv("SHUANGSUI_BEACON_LEAD", lead)
     with pytest.raises(ValidationError, match="SHUANGSUI_BEACON_LEAD is 0"):
         Settings()
