@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 P = ChannelPause.__table__  # type: ignore[attr-defined]
+SMTP = "smtp "  # the mail server's channels: "smtp host:port" (``delivery``)
 
 
 class Breaker:
@@ -67,17 +68,29 @@ class Breaker:
             return until
 
     def cleared(self, key: str) -> None:
-        """A message got through on ``key``: lift its pause (a no-op unless it had one)."""
-        if key not in self._paused:
+        """A message got through on ``key``: lift its pause (a no-op unless it had one). Mail
+        through one server lifts the pauses of the others too: a bureau sends its mail through
+        one (SHUANGSUI_SMTP_HOST), and an older server's pause, from before it moved, was never
+        lifted (nothing goes that way), so ``notifications status`` said mail was down."""
+        mail = key.startswith(SMTP)
+        moved = [k for k in self._paused if mail and k != key and k.startswith(SMTP)]
+        if key not in self._paused and not moved:
             return
         with self._lock:
-            if self._paused.pop(key, None) is None:
+            gone = [k for k in (key, *moved) if self._paused.pop(k, None) is not None]
+            if not gone:
                 return
             with self.engine.begin() as conn:
-                row = conn.execute(delete(P).where(P.c.channel == key).returning(P.c.down_since))
-                since = row.scalar()
-            if since is not None:
-                logger.warning("channel %s is back (down since %s)", key, since)
+                rows = conn.execute(
+                    delete(P).where(P.c.channel.in_(gone)).returning(P.c.channel, P.c.down_since)
+                ).all()
+            for channel, since in sorted(rows):
+                if channel == key:
+                    logger.warning("channel %s is back (down since %s)", key, since)
+                else:
+                    logger.warning("channel %s no longer paused (down since %s): mail went "
+                                   "through %s, the mail server now", channel, since,
+                                   key)  # fmt: skip
 
     def _record(self, key: str, error: str, now: datetime) -> datetime | None:
         n = self.notify
