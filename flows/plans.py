@@ -28,8 +28,11 @@ def period_end(period: str, tz: str = "Asia/Shanghai") -> dt.datetime:
     return dt.datetime(year, month, 1, tzinfo=ZoneInfo(tz))
 
 
-def plans_due(plans_dir: Path, period: str) -> list[Path]:
-    """Plan files whose ``period`` is ``period``, sorted by path (so by plan id, stably)."""
+def plans_due(plans_dir: Path, period: str) -> list[tuple[Path, str]]:
+    """Plan files whose ``period`` is ``period``, each with the text that said so, sorted by
+    path (so by plan id, stably). The round is committed from that text, not the file read
+    again: edited in between (its period moved), the file would commit another month's round
+    in this month's run."""
     if not plans_dir.is_dir():
         raise PlanError(f"plans directory {plans_dir} does not exist (SHUANGSUI_PLANS_DIR)")
     due = []
@@ -42,7 +45,7 @@ def plans_due(plans_dir: Path, period: str) -> list[Path]:
         except yaml.YAMLError as exc:
             raise PlanError(f"{path}: not valid YAML: {exc}") from None
         if isinstance(data, dict) and str(data.get("period")) == period:
-            due.append(path)
+            due.append((path, text))
     return due
 
 

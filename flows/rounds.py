@@ -111,9 +111,9 @@ def monthly_round(
     migrate(settings.resolved_database_url)
     period = period or current_period(settings.timezone)
     logger = get_run_logger()
-    paths = plans_due(settings.plans_dir, period)
-    logger.info("%d plan(s) due in %s under %s", len(paths), period, settings.plans_dir)
-    committed = [commit_round_task(str(path)) for path in paths]
+    due = plans_due(settings.plans_dir, period)
+    logger.info("%d plan(s) due in %s under %s", len(due), period, settings.plans_dir)
+    committed = [commit_round_task(str(path), text) for path, text in due]
     _publish_commitments(committed)
     _retry_held([s for s in committed if s["status"] == "held"], period, settings.timezone)
     results = []

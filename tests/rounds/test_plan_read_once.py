@@ -98,3 +98,19 @@ def test_an_urgent_lead_s_plan_is_read_once(
                                                "adhoc_plan": plan})  # fmt: skip
     assert done.status_code == 200, done.text
     assert len(reads) == 1, reads
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_monthly_flow_reads_each_plan_due_once(
+    engine: sa.Engine, plan_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The month's run reads every plan to find those due, and commits each from the text
+    that found it: a plan edited between the two reads (its period moved) committed another
+    month's round in this month's run."""
+    from flows.rounds import monthly_round
+
+    seed_registry(engine)
+    reads = _reads(monkeypatch, plan_file)
+    [committed] = monthly_round(period="2026-12")
+    assert committed["round_key"] == "ccc-2026-12", committed
+    assert len(reads) == 1, reads
